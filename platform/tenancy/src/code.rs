@@ -1,0 +1,317 @@
+//! Division codes, levels and tenant paths: the vocabulary of the tree.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The level of a node in the administrative tree.
+///
+/// The order of the variants is the order from the top of the tree down.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// 省 (province), e.g. 四川省 `510000`.
+    Province,
+    /// 市 (city), e.g. 上海市 `310000` or 达州市 `511700`.
+    City,
+    /// 区 or 县 (district or county), e.g. 浦东新区 `310115`, 大竹县 `511724`.
+    District,
+    /// 街道, 镇 or 乡 (street, town or township), e.g. 陆家嘴街道 `310115005`.
+    Street,
+}
+
+impl Level {
+    /// All levels, top down.
+    pub const ALL: [Level; 4] = [Level::Province, Level::City, Level::District, Level::Street];
+
+    /// The name used in configuration files and the API (`city`, `street`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::City => "city",
+            Level::District => "district",
+            Level::Street => "street",
+        }
+    }
+
+    /// The Chinese name of the level.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Level::Province => "省",
+            Level::City => "市",
+            Level::District => "区县",
+            Level::Street => "街镇",
+        }
+    }
+
+    /// Parses the configuration name of a level.
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|level| level.as_str() == s)
+    }
+
+    /// The levels a node of this level may hang under; `None` in the list
+    /// means it may also be a root of the tree.
+    pub fn allowed_parents(self) -> &'static [Option<Level>] {
+        match self {
+            Level::Province => &[None],
+            // A municipality such as Shanghai is a city at the root.
+            Level::City => &[None, Some(Level::Province)],
+            Level::District => &[Some(Level::City)],
+            Level::Street => &[Some(Level::District)],
+        }
+    }
+
+    /// How many digits a division code of this level has: six for GB/T 2260
+    /// codes, nine for township codes.
+    pub fn code_len(self) -> usize {
+        match self {
+            Level::Street => 9,
+            _ => 6,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An administrative division code: six digits (GB/T 2260, province to
+/// county) or nine digits (township).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DivisionCode(String);
+
+impl DivisionCode {
+    /// Parses a code; it must be 6 or 9 ASCII digits and not start with `0`.
+    pub fn parse(s: &str) -> Option<DivisionCode> {
+        let well_formed = (s.len() == 6 || s.len() == 9)
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && !s.starts_with('0');
+        well_formed.then(|| DivisionCode(s.to_owned()))
+    }
+
+    /// The code as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix that every code below this one starts with: a six-digit
+    /// code without its trailing `00` pairs (`310000` → `31`, `511700` →
+    /// `5117`, `310115` → `310115`), a nine-digit code itself.
+    pub fn child_prefix(&self) -> &str {
+        if self.0.len() != 6 {
+            return &self.0;
+        }
+        let mut prefix = self.0.as_str();
+        while prefix.len() > 2 && prefix.ends_with("00") {
+            prefix = &prefix[..prefix.len() - 2];
+        }
+        prefix
+    }
+}
+
+impl fmt::Display for DivisionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for DivisionCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        DivisionCode::parse(&s).ok_or_else(|| format!("not a division code: {s:?}"))
+    }
+}
+
+impl From<DivisionCode> for String {
+    fn from(code: DivisionCode) -> String {
+        code.0
+    }
+}
+
+/// Why a string is not a tenant path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("不是有效的租户路径 (not a tenant path): {0:?}")]
+pub struct TenantPathError(pub String);
+
+/// The path of a tenant: its division codes from the root down, joined by
+/// `/`, e.g. `310000/310115/310115005`.
+///
+/// Paths sort so that a node comes right before its subtree, and a subtree
+/// is a contiguous range: every descendant of `P` lies in `[P/, P0)`, which
+/// is how storage queries a subtree through an ordinary index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantPath(String);
+
+impl TenantPath {
+    /// Parses a path of division codes separated by `/`.
+    pub fn parse(s: &str) -> Result<TenantPath, TenantPathError> {
+        let ok = !s.is_empty() && s.split('/').all(|code| DivisionCode::parse(code).is_some());
+        if ok {
+            Ok(TenantPath(s.to_owned()))
+        } else {
+            Err(TenantPathError(s.to_owned()))
+        }
+    }
+
+    /// A path of one code: the root of a tree.
+    pub fn root(code: &DivisionCode) -> TenantPath {
+        TenantPath(code.0.clone())
+    }
+
+    /// This path extended by a child code.
+    pub fn child(&self, code: &DivisionCode) -> TenantPath {
+        TenantPath(format!("{}/{}", self.0, code.0))
+    }
+
+    /// The path as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The code of the node the path names (its last segment).
+    pub fn code(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// How many nodes the path has (a root has depth 1).
+    pub fn depth(&self) -> usize {
+        self.0.split('/').count()
+    }
+
+    /// The parent path, or `None` for a root.
+    pub fn parent(&self) -> Option<TenantPath> {
+        self.0
+            .rsplit_once('/')
+            .map(|(parent, _)| TenantPath(parent.to_owned()))
+    }
+
+    /// This path and every ancestor, from the root down.
+    pub fn lineage(&self) -> Vec<TenantPath> {
+        let mut out = Vec::new();
+        let mut end = 0;
+        for code in self.0.split('/') {
+            end += code.len();
+            out.push(TenantPath(self.0[..end].to_owned()));
+            end += 1;
+        }
+        out
+    }
+
+    /// Whether this path is `ancestor` itself or lies below it.
+    pub fn is_within(&self, ancestor: &TenantPath) -> bool {
+        self.0 == ancestor.0
+            || (self.0.starts_with(&ancestor.0)
+                && self.0.as_bytes().get(ancestor.0.len()) == Some(&b'/'))
+    }
+
+    /// The half-open range `[lower, upper)` that holds exactly the strict
+    /// descendants of this path under byte-wise ordering (`'/'` is followed
+    /// by `'0'` in ASCII).
+    pub fn descendant_range(&self) -> (String, String) {
+        (format!("{}/", self.0), format!("{}0", self.0))
+    }
+}
+
+impl fmt::Display for TenantPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for TenantPath {
+    type Error = TenantPathError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TenantPath::parse(&s)
+    }
+}
+
+impl From<TenantPath> for String {
+    fn from(path: TenantPath) -> String {
+        path.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> TenantPath {
+        TenantPath::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn division_codes_are_six_or_nine_digits() {
+        assert!(DivisionCode::parse("310115").is_some());
+        assert!(DivisionCode::parse("310115005").is_some());
+        for bad in ["31011", "3101150050", "31011a", "", "031011", "310115 "] {
+            assert!(DivisionCode::parse(bad).is_none(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn child_prefix_drops_trailing_zero_pairs_of_six_digit_codes() {
+        let prefix = |s: &str| DivisionCode::parse(s).map(|c| c.child_prefix().to_owned());
+        assert_eq!(prefix("310000").as_deref(), Some("31"));
+        assert_eq!(prefix("511700").as_deref(), Some("5117"));
+        assert_eq!(prefix("511724").as_deref(), Some("511724"));
+        assert_eq!(prefix("310115005").as_deref(), Some("310115005"));
+    }
+
+    #[test]
+    fn a_path_knows_its_lineage_and_subtree() {
+        let street = path("310000/310115/310115005");
+        assert_eq!(street.code(), "310115005");
+        assert_eq!(street.depth(), 3);
+        assert_eq!(street.parent(), Some(path("310000/310115")));
+        assert_eq!(
+            street.lineage(),
+            vec![path("310000"), path("310000/310115"), street.clone()]
+        );
+        assert!(street.is_within(&path("310000/310115")));
+        assert!(street.is_within(&street));
+        assert!(!path("310000/310115").is_within(&street));
+        // A shared string prefix is not an ancestor.
+        assert!(!path("310000/310115005").is_within(&path("310000/310115")));
+    }
+
+    #[test]
+    fn descendant_range_holds_descendants_and_nothing_else() {
+        let pudong = path("310000/310115");
+        let (lower, upper) = pudong.descendant_range();
+        let inside = |p: &str| p >= lower.as_str() && p < upper.as_str();
+        assert!(inside("310000/310115/310115005"));
+        assert!(!inside("310000/310115"));
+        assert!(!inside("310000/310101/310101002"));
+        assert!(!inside("310000/3101150"));
+    }
+
+    #[test]
+    fn malformed_paths_are_refused() {
+        for bad in [
+            "",
+            "/",
+            "310000/",
+            "310000//310115",
+            "shanghai/pudong",
+            "310000/31011",
+        ] {
+            assert!(TenantPath::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

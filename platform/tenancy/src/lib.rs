@@ -1,0 +1,37 @@
+//! The administrative tree of Civitas tenants.
+//!
+//! A tenant is a node of the administrative tree (province, city, district,
+//! street or town), named by its [`TenantPath`] of division codes
+//! (`310000/310115/310115005`) and by a readable slug path
+//! (`shanghai/pudong/lujiazui`). The tree is configuration as code: one TOML
+//! file per node under `tenants/`, plus `tenants/lines.toml` naming the lines
+//! of business. [`TenantTree::load`] reads and validates such a directory and
+//! reports *every* problem with its file and line, so an operator can fix a
+//! broken tree in one pass.
+//!
+//! Nothing here assumes a fixed depth: Shanghai is city → district → street,
+//! Sichuan is province → city → county → township.
+//!
+//! ```
+//! use civitas_tenancy::{Source, TenantTree};
+//!
+//! let tree = TenantTree::from_sources(vec![
+//!     Source::new("lines.toml", "[[line]]\ncode = \"civil-affairs\"\nname = \"民政\"\nname_en = \"Civil affairs\"\n"),
+//!     Source::new("shanghai.toml", "code = \"310000\"\nlevel = \"city\"\nname = \"上海市\"\nname_en = \"Shanghai\"\nslug = \"shanghai\"\n"),
+//!     Source::new("pudong.toml", "code = \"310115\"\nlevel = \"district\"\nparent = \"310000\"\nname = \"浦东新区\"\nname_en = \"Pudong\"\nslug = \"pudong\"\nlines = [\"civil-affairs\"]\n"),
+//! ])
+//! .unwrap();
+//! let pudong = tree.resolve("shanghai/pudong").unwrap();
+//! assert_eq!(pudong.path.as_str(), "310000/310115");
+//! assert_eq!(tree.resolve("310000/310115").unwrap().slug_path, "shanghai/pudong");
+//! ```
+
+mod code;
+mod error;
+mod load;
+mod tree;
+
+pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use load::{LINES_FILE, Source};
+pub use tree::{Line, Tenant, TenantTree};
