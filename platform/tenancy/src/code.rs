@@ -152,7 +152,7 @@ pub struct TenantPathError(pub String);
 /// `/`, e.g. `310000/310115/310115005`.
 ///
 /// Paths sort so that a node comes right before its subtree, and a subtree
-/// is a contiguous range: every descendant of `P` lies in `[P/, P0)`, which
+/// is a contiguous range: a node and its descendants lie in `[P, P0)`, which
 /// is how storage queries a subtree through an ordinary index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -220,11 +220,12 @@ impl TenantPath {
                 && self.0.as_bytes().get(ancestor.0.len()) == Some(&b'/'))
     }
 
-    /// The half-open range `[lower, upper)` that holds exactly the strict
-    /// descendants of this path under byte-wise ordering (`'/'` is followed
-    /// by `'0'` in ASCII).
-    pub fn descendant_range(&self) -> (String, String) {
-        (format!("{}/", self.0), format!("{}0", self.0))
+    /// The half-open range `[self, upper)` that holds exactly this path and
+    /// its descendants under byte-wise ordering: paths hold only digits and
+    /// `/`, and `/` sorts right before `0`, so nothing else falls between
+    /// `P` and `P0`. Storage uses it to query a subtree with one index range.
+    pub fn subtree_range(&self) -> (&str, String) {
+        (&self.0, format!("{}0", self.0))
     }
 }
 
@@ -291,12 +292,14 @@ mod tests {
     }
 
     #[test]
-    fn descendant_range_holds_descendants_and_nothing_else() {
+    fn subtree_range_holds_the_subtree_and_nothing_else() {
         let pudong = path("310000/310115");
-        let (lower, upper) = pudong.descendant_range();
-        let inside = |p: &str| p >= lower.as_str() && p < upper.as_str();
+        let (lower, upper) = pudong.subtree_range();
+        let inside = |p: &str| p >= lower && p < upper.as_str();
         assert!(inside("310000/310115/310115005"));
-        assert!(!inside("310000/310115"));
+        assert!(inside("310000/310115"));
+        assert!(!inside("310000"));
+        assert!(!inside("310000/310115005"));
         assert!(!inside("310000/310101/310101002"));
         assert!(!inside("310000/3101150"));
     }

@@ -167,7 +167,7 @@ impl TenantTree {
 
     /// `path` and every node below it, in pre-order.
     pub fn subtree<'a>(&'a self, path: &TenantPath) -> impl Iterator<Item = &'a Tenant> + 'a {
-        let (_, upper) = path.descendant_range();
+        let (_, upper) = path.subtree_range();
         self.nodes
             .range(path.clone()..)
             .take_while(move |(p, _)| p.as_str() < upper.as_str())

@@ -1,1 +1,211 @@
-//! placeholder
+//! Test support for Civitas crates.
+//!
+//! - [`TestDb::sqlite`]: a fresh SQLite file in a temporary directory.
+//! - [`TestDb::postgres`]: a fresh schema in the PostgreSQL database named by
+//!   `CIVITAS_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`),
+//!   so tests run in parallel without seeing each other; schemas older than
+//!   an hour are swept by later runs.
+//!   When PostgreSQL cannot be reached it returns `None` and the test is
+//!   skipped with a message, except under `CI=true`, where it panics: CI must
+//!   never pass without exercising PostgreSQL.
+//! - [`both_backends!`] writes a test once and runs it on both.
+
+use std::path::PathBuf;
+
+use civitas_storage::Database;
+use civitas_tenancy::TenantTree;
+use sqlx::Connection as _;
+
+/// The PostgreSQL database tests use unless `CIVITAS_TEST_PG` says otherwise.
+pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+const SCHEMA_PREFIX: &str = "civitas_test_";
+
+/// Schemas of tests that started more than this long ago are dropped.
+const STALE_AFTER_SECS: u64 = 3600;
+
+/// Drops the schemas of tests that started long ago.
+///
+/// Tests do not drop their own schema: their pool still holds connections,
+/// possibly idle in a transaction the test dropped, and closing them from
+/// `Drop` would block the test's own runtime. Sweeping old schemas from the
+/// next test run is simple and never blocks.
+async fn sweep_stale_schemas(admin: &mut sqlx::PgConnection, now: u64) {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'civitas\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    let _ = sqlx::query("SET lock_timeout = '2s'")
+        .execute(&mut *admin)
+        .await;
+    for schema in schemas {
+        let started = schema
+            .strip_prefix(SCHEMA_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if started.is_some_and(|t| t + STALE_AFTER_SECS < now) {
+            let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            // Another test may be dropping it too; either way it goes.
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+/// A migrated database that exists for one test.
+pub struct TestDb {
+    /// The database, migrated.
+    pub db: Database,
+    /// The URL that reaches this database (and schema), for a second pool or
+    /// a server process.
+    pub url: String,
+    // The SQLite file's directory, removed when the test ends.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A migrated SQLite database in a fresh temporary file.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let url = format!("sqlite:{}", dir.path().join("civitas.db").display());
+        let db = connect_and_migrate(&url).await;
+        TestDb {
+            db,
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A migrated PostgreSQL schema of its own, or `None` (after saying so)
+    /// when PostgreSQL is unreachable outside CI.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = postgres_url()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let schema = format!("{SCHEMA_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {admin_url}: {e}"));
+        sweep_stale_schemas(&mut admin, now).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("create schema {schema}: {e}"));
+        let _ = admin.close().await;
+        let url = schema_url(&admin_url, &schema);
+        let db = connect_and_migrate(&url).await;
+        Some(TestDb {
+            db,
+            url,
+            _dir: None,
+        })
+    }
+}
+
+/// The admin URL of the test PostgreSQL, if it answers.
+///
+/// Panics under `CI=true` when it does not.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("CIVITAS_TEST_PG").unwrap_or_else(|_| DEFAULT_TEST_PG.to_owned());
+    let reachable = std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let conn = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    sqlx::PgConnection::connect(&url),
+                );
+                conn.await.ok()?.ok()?.close().await.ok()
+            })
+        })
+        .join()
+        .ok()
+        .flatten()
+        .is_some()
+    });
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "PostgreSQL is not reachable at {url} and CI=true: refusing to skip the PostgreSQL tests"
+        );
+    }
+    eprintln!(
+        "SKIPPED: PostgreSQL is not reachable at {url} (set CIVITAS_TEST_PG); running SQLite only"
+    );
+    None
+}
+
+/// `url` with `search_path` set to `schema` for every connection.
+pub fn schema_url(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+async fn connect_and_migrate(url: &str) -> Database {
+    let settings = civitas_storage::PoolSettings {
+        max_connections: 4,
+        ..Default::default()
+    };
+    let db = Database::connect_with(url, &settings)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    db.migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
+    db
+}
+
+/// The repository's `tenants/` directory.
+pub fn tenants_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tenants")
+}
+
+/// The repository's tenant tree (Shanghai and Sichuan), validated.
+pub fn demo_tree() -> TenantTree {
+    TenantTree::load(&tenants_dir()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes one async test body and runs it against SQLite and PostgreSQL, as
+/// `NAME::sqlite` and `NAME::postgres`.
+///
+/// ```ignore
+/// civitas_testkit::both_backends! {
+///     async fn loads_the_tree(t) {
+///         t.db.sync_tenants(&civitas_testkit::demo_tree()).await.unwrap();
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($t:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test]
+                async fn sqlite() {
+                    let $t = $crate::TestDb::sqlite().await;
+                    $body
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let Some($t) = $crate::TestDb::postgres().await else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,266 @@
+//! Connecting, migrating and checking readiness.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
+
+use crate::error::StorageError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, the embedded default (one file in the data directory).
+    Sqlite,
+    /// PostgreSQL, for production and for more than one node.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The backend a URL selects.
+    pub fn of_url(url: &str) -> Result<Backend, StorageError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl(redact(url)))
+        }
+    }
+}
+
+/// A borrowed connection of either backend; see [`crate::with_connection!`].
+pub enum Connection<'c> {
+    /// A SQLite connection.
+    Sqlite(&'c mut SqliteConnection),
+    /// A PostgreSQL connection.
+    Postgres(&'c mut PgConnection),
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// The backend in use.
+    pub backend: Backend,
+    /// Migrations known to this build but not applied to the database.
+    pub pending_migrations: usize,
+}
+
+impl Readiness {
+    /// Whether the database is reachable and fully migrated.
+    pub fn is_ready(&self) -> bool {
+        self.pending_migrations == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection pool to the platform database, SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) pool: Pool,
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite:PATH` or `postgres://…`) with default pool
+    /// settings. A SQLite file is created if missing.
+    pub async fn connect(url: &str) -> Result<Database, StorageError> {
+        Database::connect_with(url, &PoolSettings::default()).await
+    }
+
+    /// Connects to `url` with the given pool settings.
+    pub async fn connect_with(
+        url: &str,
+        settings: &PoolSettings,
+    ) -> Result<Database, StorageError> {
+        let pool = match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    // WAL lets readers proceed while one writer commits.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url)?.application_name("civitas");
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Database { pool })
+    }
+
+    /// The backend this database uses.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies every pending migration and returns how many were applied.
+    /// Safe to run from several nodes at once: PostgreSQL migrations take an
+    /// advisory lock.
+    pub async fn migrate(&self) -> Result<usize, StorageError> {
+        let before = self.readiness().await?.pending_migrations;
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(before)
+    }
+
+    /// Checks that the database answers and counts unapplied migrations.
+    pub async fn readiness(&self) -> Result<Readiness, StorageError> {
+        let applied: Vec<i64> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await?;
+                if exists == 0 {
+                    Vec::new()
+                } else {
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(pool)
+                        .await?
+                }
+            }
+            Pool::Postgres(pool) => {
+                let exists: bool =
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                        .fetch_one(pool)
+                        .await?;
+                if exists {
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(pool)
+                        .await?
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let pending_migrations = self
+            .migrator()
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .count();
+        Ok(Readiness {
+            backend: self.backend(),
+            pending_migrations,
+        })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A URL with any password replaced, safe to print.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        assert_eq!(
+            Backend::of_url("sqlite:data/civitas.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(matches!(
+            Backend::of_url("mysql://root:secret@h/db"),
+            Err(StorageError::UnsupportedUrl(u)) if u == "mysql://root:***@h/db"
+        ));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://civitas:s3cr3t@db:5432/x"),
+            "postgres://civitas:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://civitas@db/x"), "postgres://civitas@db/x");
+        assert_eq!(redact("sqlite:data/civitas.db"), "sqlite:data/civitas.db");
+    }
+}

@@ -1,0 +1,44 @@
+//! The storage error type.
+
+/// What can go wrong in the repository layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database URL names neither SQLite nor PostgreSQL.
+    #[error(
+        "不支持的数据库地址 (unsupported database URL): {0} — 应以 sqlite: 或 postgres:// 开头 (expected sqlite: or postgres://)"
+    )]
+    UnsupportedUrl(String),
+    /// The database refused or failed a statement, or could not be reached.
+    #[error("数据库错误 (database error): {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("数据库迁移失败 (migration failed): {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write names a tenant outside the transaction's scope.
+    #[error("租户 {path} 不在当前范围 {scope} 内 (tenant {path} is outside the scope {scope})")]
+    OutOfScope {
+        /// The scope of the transaction.
+        scope: civitas_tenancy::TenantPath,
+        /// The tenant the write named.
+        path: civitas_tenancy::TenantPath,
+    },
+    /// A stored value does not decode to what the schema promises.
+    #[error("存储的数据无效 (stored data is invalid): {0}")]
+    Corrupt(String),
+}
+
+impl StorageError {
+    /// Whether the error means the database cannot be reached right now (as
+    /// opposed to a statement failing): callers answer "try again later".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+}

@@ -1,0 +1,113 @@
+//! Tenant scopes and the transactions bound to them.
+
+use civitas_tenancy::TenantPath;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::database::{Connection, Database, Pool};
+use crate::error::StorageError;
+
+/// The tenant subtree a piece of work may read and change.
+///
+/// Code that reads or writes tenant data takes a `TenantScope`; there is no
+/// other way into a [`TenantTx`]. Request handlers get their scope from an
+/// authorization decision; the only other constructor,
+/// [`TenantScope::for_platform_task`], is for the platform's own work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope {
+    path: TenantPath,
+}
+
+impl TenantScope {
+    /// A scope for the platform's own tasks on one subtree (loading
+    /// configuration, timers, maintenance), not for anything a request asked
+    /// for: request scopes come from an authorization decision.
+    pub fn for_platform_task(path: TenantPath) -> TenantScope {
+        TenantScope { path }
+    }
+
+    /// The root of the subtree this scope covers.
+    pub fn path(&self) -> &TenantPath {
+        &self.path
+    }
+
+    /// Whether `path` lies within this scope.
+    pub fn covers(&self, path: &TenantPath) -> bool {
+        path.is_within(&self.path)
+    }
+}
+
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// A database transaction bound to a [`TenantScope`].
+///
+/// Queries in it must still filter by the scope (the repository methods
+/// do); on PostgreSQL, row-level security enforces the same subtree a second
+/// time. Dropped without [`TenantTx::commit`], it rolls back.
+pub struct TenantTx {
+    scope: TenantScope,
+    tx: Tx,
+}
+
+impl Database {
+    /// Begins a transaction scoped to `scope`.
+    pub async fn begin(&self, scope: &TenantScope) -> Result<TenantTx, StorageError> {
+        let tx = match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Both settings are transaction-local: the connection goes
+                // back to the pool clean.
+                sqlx::query(
+                    "SELECT set_config('role', 'civitas_app', true), \
+                            set_config('civitas.tenant_path', $1, true)",
+                )
+                .bind(scope.path.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+                Tx::Postgres(tx)
+            }
+        };
+        Ok(TenantTx {
+            scope: scope.clone(),
+            tx,
+        })
+    }
+}
+
+impl TenantTx {
+    /// The scope this transaction is bound to.
+    pub fn scope(&self) -> &TenantScope {
+        &self.scope
+    }
+
+    /// The underlying connection, for capability crates that own their SQL.
+    /// Use it with [`crate::with_connection!`], and filter by
+    /// [`TenantTx::scope`].
+    pub fn connection(&mut self) -> Connection<'_> {
+        match &mut self.tx {
+            Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
+            Tx::Postgres(tx) => Connection::Postgres(&mut *tx),
+        }
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<(), StorageError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}

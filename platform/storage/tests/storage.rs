@@ -1,0 +1,255 @@
+//! The repository layer, specified against both SQLite and PostgreSQL.
+
+use civitas_storage::{Backend, Database, StorageError, TenantScope, with_connection};
+use civitas_tenancy::{Source, TenantPath, TenantTree};
+use civitas_testkit::{TestDb, both_backends, demo_tree};
+use serde_json::json;
+use sqlx::Row;
+
+fn path(s: &str) -> TenantPath {
+    TenantPath::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A tree with settings in two districts and one street, for scoping tests.
+fn tree_with_settings() -> TenantTree {
+    let lines =
+        "[[line]]\ncode = \"civil-affairs\"\nname = \"民政\"\nname_en = \"Civil affairs\"\n";
+    let node = |code: &str, level: &str, parent: Option<&str>, slug: &str, amount: u32| {
+        let parent = parent
+            .map(|p| format!("parent = \"{p}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "code = \"{code}\"\nlevel = \"{level}\"\n{parent}name = \"{slug}\"\nname_en = \"{slug}\"\nslug = \"{slug}\"\n\n[settings]\n\"meal-subsidy.amount\" = {amount}\n"
+        )
+    };
+    TenantTree::from_sources(vec![
+        Source::new("lines.toml", lines),
+        Source::new("a.toml", node("310000", "city", None, "shanghai", 100)),
+        Source::new(
+            "b.toml",
+            node("310115", "district", Some("310000"), "pudong", 300),
+        ),
+        Source::new(
+            "c.toml",
+            node("310115005", "street", Some("310115"), "lujiazui", 320),
+        ),
+        Source::new(
+            "d.toml",
+            node("310101", "district", Some("310000"), "huangpu", 250),
+        ),
+        Source::new(
+            "e.toml",
+            node(
+                "310101002",
+                "street",
+                Some("310101"),
+                "nanjing-dong-lu",
+                260,
+            ),
+        ),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn synced(t: &TestDb, tree: &TenantTree) {
+    t.db.sync_tenants(tree)
+        .await
+        .unwrap_or_else(|e| panic!("sync: {e}"));
+}
+
+both_backends! {
+    async fn a_migrated_database_is_ready(t) {
+        let readiness = t.db.readiness().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(readiness.is_ready(), "{readiness:?}");
+        assert_eq!(t.db.migrate().await.unwrap_or_else(|e| panic!("{e}")), 0, "migrating again applies nothing");
+    }
+
+    async fn the_tree_loads_and_is_addressable_by_path_and_slug(t) {
+        let tree = demo_tree();
+        let report = t.db.sync_tenants(&tree).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.tenants, tree.len());
+        let stored = t.db.tenants().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.len(), tree.len());
+        assert_eq!(stored[0].path.as_str(), "310000", "parents come before children");
+        let by_slug = t.db.tenant("shanghai/pudong/lujiazui").await.unwrap_or_else(|e| panic!("{e}"));
+        let by_path = t.db.tenant("310000/310115/310115005").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_slug, by_path);
+        let lujiazui = by_slug.unwrap_or_else(|| panic!("lujiazui not found"));
+        assert_eq!(lujiazui.name, "陆家嘴街道");
+        assert_eq!(lujiazui.parent, Some(path("310000/310115")));
+        assert!(t.db.tenant("shanghai/nowhere").await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    }
+
+    async fn syncing_twice_changes_nothing_and_removed_nodes_are_retired(t) {
+        let tree = tree_with_settings();
+        let first = t.db.sync_tenants(&tree).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.settings_written, 5);
+        let second = t.db.sync_tenants(&tree).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((second.settings_written, second.settings_removed, second.retired), (0, 0, 0));
+
+        let smaller = TenantTree::from_sources(vec![
+            Source::new("lines.toml", "[[line]]\ncode = \"x\"\nname = \"x\"\nname_en = \"x\"\n"),
+            Source::new("a.toml", "code = \"310000\"\nlevel = \"city\"\nname = \"上海市\"\nname_en = \"Shanghai\"\nslug = \"shanghai\"\n"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let third = t.db.sync_tenants(&smaller).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(third.retired, 4);
+        assert_eq!(third.settings_removed, 1, "the city's own setting is no longer configured");
+        let active = t.db.tenants().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(active.len(), 1);
+        assert!(t.db.tenant("shanghai/pudong").await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    }
+
+    async fn a_scope_reads_exactly_its_subtree(t) {
+        synced(&t, &tree_with_settings()).await;
+        let mut tx = t.db.begin(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let settings = tx.settings().await.unwrap_or_else(|e| panic!("{e}"));
+        let seen: Vec<(&str, &serde_json::Value)> = settings.iter().map(|s| (s.tenant_path.as_str(), &s.value)).collect();
+        assert_eq!(seen, [("310000/310115", &json!(300)), ("310000/310115/310115005", &json!(320))]);
+
+        let mut city = t.db.begin(&TenantScope::for_platform_task(path("310000"))).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(city.settings().await.unwrap_or_else(|e| panic!("{e}")).len(), 5);
+    }
+
+    async fn a_scope_refuses_to_write_outside_its_subtree(t) {
+        synced(&t, &tree_with_settings()).await;
+        let mut tx = t.db.begin(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        tx.put_setting(&path("310000/310115/310115005"), "hotline", &json!("12345")).await.unwrap_or_else(|e| panic!("{e}"));
+        let refused = tx.put_setting(&path("310000/310101"), "hotline", &json!("12345")).await;
+        assert!(matches!(refused, Err(StorageError::OutOfScope { .. })), "{refused:?}");
+        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+
+        let mut check = t.db.begin(&TenantScope::for_platform_task(path("310000"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let keys: Vec<String> = check.settings().await.unwrap_or_else(|e| panic!("{e}")).into_iter().map(|s| format!("{}:{}", s.tenant_path, s.key)).collect();
+        assert!(keys.contains(&"310000/310115/310115005:hotline".to_owned()));
+        assert!(!keys.contains(&"310000/310101:hotline".to_owned()));
+    }
+
+    async fn a_dropped_transaction_rolls_back(t) {
+        synced(&t, &tree_with_settings()).await;
+        let scope = TenantScope::for_platform_task(path("310000/310101"));
+        {
+            let mut tx = t.db.begin(&scope).await.unwrap_or_else(|e| panic!("{e}"));
+            tx.put_setting(&path("310000/310101"), "draft", &json!(true)).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut tx = t.db.begin(&scope).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(tx.settings().await.unwrap_or_else(|e| panic!("{e}")).iter().all(|s| s.key != "draft"));
+    }
+
+    async fn subtree_queries_use_the_tenant_path_index(t) {
+        synced(&t, &tree_with_settings()).await;
+        let mut tx = t.db.begin(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let plan: String = with_connection!(tx.connection(), c => {
+            let explain = match t.db.backend() {
+                Backend::Sqlite => "EXPLAIN QUERY PLAN SELECT key FROM tenant_settings WHERE tenant_path >= $1 AND tenant_path < $2",
+                Backend::Postgres => {
+                    // The table is tiny, so forbid the sequential scan the
+                    // planner would rightly prefer, to show the index serves.
+                    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *c).await.unwrap_or_else(|e| panic!("{e}"));
+                    "EXPLAIN SELECT key FROM tenant_settings WHERE tenant_path >= $1 AND tenant_path < $2"
+                }
+            };
+            let rows = sqlx::query(explain).bind("310000/310115").bind("310000/3101150").fetch_all(&mut *c).await.unwrap_or_else(|e| panic!("{e}"));
+            rows.iter().map(|r| {
+                let column = if t.db.backend() == Backend::Sqlite { 3 } else { 0 };
+                r.try_get::<String, _>(column).unwrap_or_default()
+            }).collect::<Vec<_>>().join("\n")
+        });
+        assert!(plan.contains("INDEX") || plan.contains("Index"), "plan does not use an index:\n{plan}");
+        assert!(!plan.contains("SCAN tenant_settings\n") && !plan.contains("Seq Scan"), "{plan}");
+    }
+}
+
+/// On PostgreSQL, row-level security is the second wall: a query in a
+/// tenant transaction that forgets its tenant filter still sees only its
+/// subtree, and a connection in the application role without a tenant sees
+/// nothing.
+#[tokio::test]
+async fn postgres_row_level_security_hides_other_tenants_from_unfiltered_queries() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    synced(&t, &tree_with_settings()).await;
+
+    let mut tx =
+        t.db.begin(&TenantScope::for_platform_task(path("310000/310115")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let (rows, foreign_insert) = with_connection!(tx.connection(), c => {
+        // No WHERE clause: a forgotten tenant filter.
+        let rows: Vec<String> = sqlx::query_scalar("SELECT tenant_path FROM tenant_settings ORDER BY tenant_path")
+            .fetch_all(&mut *c).await.unwrap_or_else(|e| panic!("{e}"));
+        let foreign = sqlx::query("INSERT INTO tenant_settings (tenant_path, key, value, updated_at) VALUES ('310000/310101', 'k', '1', now())")
+            .execute(&mut *c).await;
+        (rows, foreign.map(|_| ()))
+    });
+    assert_eq!(rows, ["310000/310115", "310000/310115/310115005"]);
+    let denied = foreign_insert.expect_err("RLS must refuse a row outside the scope");
+    assert!(
+        denied.to_string().contains("row-level security"),
+        "{denied}"
+    );
+    drop(tx);
+
+    // The application role with no tenant path set sees no tenant rows.
+    let pool = sqlx::PgPool::connect(&t.url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut raw = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SET LOCAL ROLE civitas_app")
+        .execute(&mut *raw)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_settings")
+        .fetch_one(&mut *raw)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count, 0);
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut *raw)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tenants, 5, "the tree itself is public metadata");
+    raw.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_fresh_database_is_not_ready_until_migrated() {
+    let dir = tempfile_dir();
+    let url = format!("sqlite:{}", dir.join("fresh.db").display());
+    let db = Database::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = db.readiness().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!before.is_ready());
+    assert!(before.pending_migrations >= 1);
+    assert_eq!(
+        db.migrate().await.unwrap_or_else(|e| panic!("{e}")),
+        before.pending_migrations
+    );
+    assert!(
+        db.readiness()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_ready()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn an_unsupported_url_is_a_clear_error() {
+    let error = Database::connect("mysql://root@127.0.0.1/test")
+        .await
+        .expect_err("mysql is refused");
+    assert!(
+        error.to_string().contains("unsupported database URL"),
+        "{error}"
+    );
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("civitas-storage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
