@@ -59,7 +59,12 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a status, a code and a message in both languages.
-    pub fn new(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        zh: impl Into<String>,
+        en: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -133,9 +138,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(code = self.code, status = self.status.as_u16(), "request failed");
+            tracing::error!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request failed"
+            );
         } else {
-            tracing::info!(code = self.code, status = self.status.as_u16(), "request refused");
+            tracing::info!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
         }
         (self.status, Json(self.body())).into_response()
     }
@@ -173,9 +186,14 @@ impl From<JsonRejection> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
                 format!("请求体字段不符合要求：{}", e.body_text()),
-                format!("The request body does not match the expected fields: {}", e.body_text()),
+                format!(
+                    "The request body does not match the expected fields: {}",
+                    e.body_text()
+                ),
             ),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                payload_too_large()
+            }
             other => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",

@@ -1,1 +1,138 @@
-//! placeholder
+//! The Civitas HTTP API.
+//!
+//! [`app`] builds the whole axum application: routes, the JSON error
+//! envelope ([`ApiError`]), request ids, per-request tracing spans, metrics,
+//! the body limit and the OpenAPI document served at `/api/openapi.json`.
+//! Handlers are thin: they parse, call a capability crate, and shape JSON.
+//!
+//! Routes are registered through `utoipa-axum`, so a route cannot exist
+//! without its OpenAPI entry; the one exception, the catch-all tenant route,
+//! is added to the document by hand and checked by a test.
+
+mod error;
+mod extract;
+mod middleware;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use civitas_storage::Database;
+use civitas_telemetry::HttpMetrics;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ErrorBody, Message};
+pub use extract::ApiJson;
+
+/// The default largest request body, in bytes (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    metrics: HttpMetrics,
+    openapi_json: String,
+}
+
+impl AppState {
+    /// The platform database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The HTTP metrics.
+    pub fn metrics(&self) -> &HttpMetrics {
+        &self.inner.metrics
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Civitas API",
+        description = "城市政务多租户平台接口 / The multi-tenant platform API for a city's government bureaus.\n\n\
+            Every error is JSON: `{\"code\", \"message\": {\"zh\", \"en\"}, \"request_id\"}`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(routes::tenants::get_tenant),
+    tags(
+        (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
+        (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants")
+    )
+)]
+struct ApiDoc;
+
+/// Builds the application: every route with its middleware, ready to serve.
+pub fn app(db: Database, settings: &ApiSettings) -> Router {
+    let (router, openapi) = documented_routes();
+    let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+
+    let state = AppState {
+        inner: Arc::new(Inner {
+            db,
+            metrics: HttpMetrics::new(),
+            openapi_json,
+        }),
+    };
+    router
+        // Tenant paths contain slashes, so the tenant route is a catch-all;
+        // it is documented above as `/api/v1/tenants/{path}`.
+        .route(
+            "/api/v1/tenants/{*path}",
+            axum::routing::get(routes::tenants::get_tenant),
+        )
+        .fallback(routes::system::route_not_found)
+        .method_not_allowed_fallback(routes::system::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the whole API, as served at
+/// `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
+/// Every route registered together with its OpenAPI entry.
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::system::healthz))
+        .routes(routes!(routes::system::readyz))
+        .routes(routes!(routes::system::metrics))
+        .routes(routes!(routes::system::openapi_json))
+        .routes(routes!(routes::tenants::list_tenants))
+        .routes(routes!(routes::tenants::resolve_tenants))
+        .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    (router, openapi)
+}

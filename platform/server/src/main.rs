@@ -1,1 +1,435 @@
-fn main() {}
+//! `civitas`: serve the platform, inspect and validate tenants, migrate.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use civitas::config::{FileConfig, Given, Settings};
+use civitas::exit;
+use civitas::serve::{self, StartError};
+use civitas_storage::Database;
+use civitas_tenancy::{Tenant, TenantTree};
+use clap::{Args, Parser, Subcommand};
+
+/// Civitas: 城市政务多租户平台 / the multi-tenant platform for a city's
+/// government bureaus.
+#[derive(Debug, Parser)]
+#[command(name = "civitas", version, about, long_about = None)]
+#[command(
+    after_help = "退出码 (exit codes): 0 成功 ok · 1 发现问题或运行失败 problems found or failed · \
+2 用法错误 usage · 3 配置无效 invalid configuration · 4 数据库不可用 database unavailable"
+)]
+struct Cli {
+    /// Configuration file (default: ./civitas.toml if it exists).
+    #[arg(long, global = true, env = "CIVITAS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the platform (migrates the database and loads the tenant tree first).
+    #[command(after_help = "Examples:\n  \
+        civitas serve --demo                        # embedded SQLite in ./data, demo city, 127.0.0.1:8080\n  \
+        civitas serve --listen 0.0.0.0:8080 --database-url postgres://civitas@db/civitas\n  \
+        DATABASE_URL=postgres://civitas@db/civitas civitas serve\n\n\
+        Settings come from flags, then CIVITAS_* variables, then civitas.toml (same keys in snake_case), then defaults.")]
+    Serve(ServeArgs),
+    /// Inspect and validate the tenant tree (the tenants/ directory).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Apply pending database migrations (serve also does this at start).
+    #[command(
+        after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
+    )]
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Data directory for the embedded database.
+    #[arg(long, env = "CIVITAS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:FILE or postgres://… [default: sqlite:DATA_DIR/civitas.db; also read from DATABASE_URL]
+    #[arg(long, env = "CIVITAS_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CIVITAS_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Tenants directory [default: ./tenants].
+    #[arg(long, env = "CIVITAS_TENANTS_DIR", value_name = "DIR")]
+    tenants_dir: Option<PathBuf>,
+    /// Seed the demo city (idempotent; the server warns while demo data exists).
+    #[arg(long, env = "CIVITAS_DEMO")]
+    demo: bool,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "CIVITAS_BODY_LIMIT", value_name = "BYTES")]
+    body_limit: Option<usize>,
+    /// Seconds requests in flight may take to finish after SIGINT/SIGTERM [default: 30].
+    #[arg(long, env = "CIVITAS_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    shutdown_grace_secs: Option<u64>,
+    /// Log filter, e.g. info or civitas_api=debug [default: info,sqlx=warn].
+    #[arg(long, env = "CIVITAS_LOG", value_name = "FILTER")]
+    log: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "CIVITAS_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Print the effective settings as JSON and exit without serving.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Print the tree.
+    #[command(
+        after_help = "Examples:\n  civitas tenant list\n  civitas tenant list --json | jq '.[].path'"
+    )]
+    List {
+        /// Tenants directory [default: ./tenants].
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", value_name = "DIR")]
+        tenants_dir: Option<PathBuf>,
+        /// Print JSON instead of the indented tree.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one tenant, by path of codes or slug path.
+    #[command(
+        after_help = "Examples:\n  civitas tenant show shanghai/pudong\n  civitas tenant show 310000/310115/310115005 --json"
+    )]
+    Show {
+        /// The tenant: 310000/310115 or shanghai/pudong.
+        path: String,
+        /// Tenants directory [default: ./tenants].
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", value_name = "DIR")]
+        tenants_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a tenants directory and report every problem with file and line.
+    #[command(after_help = "Exits 0 when valid, 1 when problems were found.\n\n\
+        Examples:\n  civitas tenant validate\n  civitas tenant validate ./tenants --json")]
+    Validate {
+        /// The directory [default: ./tenants].
+        dir: Option<PathBuf>,
+        /// Print JSON: {\"valid\": bool, \"tenants\": n, \"problems\": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("错误 (error): {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Serve(args) => serve_command(cli.config.as_deref(), args),
+        Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
+        Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
+    }
+}
+
+/// `--database-url`, else `CIVITAS_DATABASE_URL` (both via clap), else the
+/// conventional `DATABASE_URL`.
+fn database_url(args: &DatabaseArgs) -> Option<String> {
+    args.database_url
+        .clone()
+        .or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()))
+}
+
+fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
+    let file = match FileConfig::load(config) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("错误 (error): {e:#}");
+            return Ok(exit::CONFIG);
+        }
+    };
+    let given = Given {
+        data_dir: args.database.data_dir.clone(),
+        listen: args.listen,
+        database_url: database_url(&args.database),
+        tenants_dir: args.tenants_dir,
+        body_limit: args.body_limit,
+        shutdown_grace_secs: args.shutdown_grace_secs,
+        log: args.log,
+        log_format: args.log_format,
+    };
+    let settings = match Settings::resolve(given, file) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("错误 (error): {e:#}");
+            return Ok(exit::CONFIG);
+        }
+    };
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&settings)?);
+        return Ok(exit::OK);
+    }
+    let format = if settings.log_format == "json" {
+        civitas_telemetry::LogFormat::Json
+    } else {
+        civitas_telemetry::LogFormat::Text
+    };
+    // Telemetry starts before the runtime and stops after it, so that the
+    // OTLP exporter's own threads and client never run inside the runtime
+    // and the last spans are flushed on the way out.
+    let telemetry = civitas_telemetry::init(&settings.log, format)?;
+    if telemetry.exporting() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(serve_async(settings, args.demo));
+    drop(runtime);
+    drop(telemetry);
+    code
+}
+
+async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
+    let platform = match serve::start(&settings, demo).await {
+        Ok(platform) => platform,
+        Err(StartError::Tenants(errors)) => {
+            eprint!("{errors}");
+            eprintln!(
+                "租户配置无效，服务未启动 (invalid tenant configuration: the server did not start)"
+            );
+            return Ok(exit::CONFIG);
+        }
+        Err(e @ StartError::Database(_)) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::DATABASE);
+        }
+        Err(e) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::CONFIG);
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("无法监听 (cannot listen on) {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        database = platform.db.backend().as_str(),
+        tenants = platform.tree.len(),
+        "Civitas is serving on http://{address}"
+    );
+    let app = civitas_api::app(
+        platform.db.clone(),
+        &civitas_api::ApiSettings {
+            body_limit: settings.body_limit,
+        },
+    );
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
+    platform.db.close().await;
+    tracing::info!("stopped");
+    Ok(exit::OK)
+}
+
+fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u8> {
+    let file = FileConfig::load(config)?;
+    let given = Given {
+        data_dir: args.database.data_dir.clone(),
+        database_url: database_url(&args.database),
+        ..Given::default()
+    };
+    let settings = Settings::resolve(given, file)?;
+    if settings.uses_sqlite() {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "无法创建数据目录 (cannot create data directory) {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = match Database::connect(&settings.database_url).await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Ok(exit::DATABASE);
+            }
+        };
+        let applied = match db.migrate().await {
+            Ok(applied) => applied,
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Ok(exit::DATABASE);
+            }
+        };
+        if args.json {
+            let out = serde_json::json!({"applied": applied, "database": db.backend().as_str()});
+            println!("{out}");
+        } else if applied == 0 {
+            println!("数据库已是最新 (database is up to date)");
+        } else {
+            println!("已执行 {applied} 个迁移 (applied {applied} migration(s))");
+        }
+        db.close().await;
+        Ok(exit::OK)
+    })
+}
+
+fn tenants_dir(config: Option<&Path>, given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let file = FileConfig::load(config)?;
+    Ok(given
+        .or(file.tenants_dir)
+        .unwrap_or_else(|| PathBuf::from("tenants")))
+}
+
+fn tenant_command(config: Option<&Path>, command: TenantCommand) -> anyhow::Result<u8> {
+    match command {
+        TenantCommand::Validate { dir, json } => {
+            let dir = tenants_dir(config, dir)?;
+            let result = TenantTree::load(&dir);
+            if json {
+                let out = match &result {
+                    Ok(tree) => {
+                        serde_json::json!({"valid": true, "tenants": tree.len(), "problems": []})
+                    }
+                    Err(errors) => serde_json::json!({
+                        "valid": false,
+                        "problems": errors.iter().map(|e| serde_json::json!({
+                            "file": e.file.display().to_string(),
+                            "line": e.line,
+                            "message": e.kind.to_string(),
+                        })).collect::<Vec<_>>(),
+                    }),
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                match &result {
+                    Ok(tree) => println!(
+                        "✓ {} 有效，共 {} 个租户 ({} is valid: {} tenants)",
+                        dir.display(),
+                        tree.len(),
+                        dir.display(),
+                        tree.len()
+                    ),
+                    Err(errors) => print!("{errors}"),
+                }
+            }
+            Ok(if result.is_ok() {
+                exit::OK
+            } else {
+                exit::FAILURE
+            })
+        }
+        TenantCommand::List {
+            tenants_dir: dir,
+            json,
+        } => {
+            let Some(tree) = load_tree(&tenants_dir(config, dir)?) else {
+                return Ok(exit::CONFIG);
+            };
+            if json {
+                let tenants: Vec<&Tenant> = tree.iter().collect();
+                println!("{}", serde_json::to_string_pretty(&tenants)?);
+            } else {
+                for tenant in tree.iter() {
+                    let indent = "  ".repeat(tenant.path.depth() - 1);
+                    println!(
+                        "{indent}{} {}  [{}]  {}  {}",
+                        tenant.name, tenant.name_en, tenant.level, tenant.path, tenant.slug_path
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        TenantCommand::Show {
+            path,
+            tenants_dir: dir,
+            json,
+        } => {
+            let Some(tree) = load_tree(&tenants_dir(config, dir)?) else {
+                return Ok(exit::CONFIG);
+            };
+            let Some(tenant) = tree.resolve(&path) else {
+                eprintln!("租户不存在 (tenant not found): {path}");
+                return Ok(exit::FAILURE);
+            };
+            let children: Vec<&Tenant> = tree.children(&tenant.path).collect();
+            if json {
+                let out = serde_json::json!({
+                    "tenant": tenant,
+                    "children": children.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{} {}", tenant.name, tenant.name_en);
+                println!(
+                    "  层级 level:     {} ({})",
+                    tenant.level,
+                    tenant.level.name_zh()
+                );
+                println!("  路径 path:      {}", tenant.path);
+                println!("  别名 slug path: {}", tenant.slug_path);
+                println!("  条线 lines:     {}", tenant.lines.join(", "));
+                println!("  来源 source:    {}", tenant.source.display());
+                for (key, value) in &tenant.settings {
+                    println!("  设置 setting:   {key} = {value}");
+                }
+                for child in children {
+                    println!(
+                        "  下级 child:     {} {} ({})",
+                        child.path, child.name, child.slug_path
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn load_tree(dir: &Path) -> Option<TenantTree> {
+    match TenantTree::load(dir) {
+        Ok(tree) => Some(tree),
+        Err(errors) => {
+            eprint!("{errors}");
+            None
+        }
+    }
+}

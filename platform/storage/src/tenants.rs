@@ -302,3 +302,54 @@ impl TenantTx {
         Ok(())
     }
 }
+
+impl Database {
+    /// A fact about this installation, by key.
+    pub async fn platform_meta(&self, key: &str) -> Result<Option<String>, StorageError> {
+        const SQL: &str = "SELECT value FROM platform_meta WHERE key = $1";
+        let key = key.to_owned();
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(SQL)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(SQL)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Records a fact about this installation unless one is already
+    /// recorded under `key`; returns whether it was recorded now.
+    pub async fn record_platform_meta_once(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "INSERT INTO platform_meta (key, value, updated_at) VALUES ($1, $2, $3) \
+                           ON CONFLICT (key) DO NOTHING";
+        let (key, value, now) = (key.to_owned(), value.to_owned(), Utc::now());
+        let result = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query(SQL)
+                .bind(key)
+                .bind(value)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Pool::Postgres(pool) => sqlx::query(SQL)
+                .bind(key)
+                .bind(value)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(result == 1)
+    }
+}

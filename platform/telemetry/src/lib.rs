@@ -16,6 +16,8 @@ mod metrics;
 
 pub use metrics::HttpMetrics;
 
+use std::io::IsTerminal as _;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -99,7 +101,11 @@ pub fn init(filter: &str, format: LogFormat) -> Result<TelemetryGuard, Telemetry
         .with(otel_layer);
     let installed = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -1,0 +1,28 @@
+//! Extractors whose rejections are [`ApiError`]s.
+
+use axum::Json;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body. Like [`axum::Json`], but a malformed body, an
+/// unknown or missing field, a wrong content type or an oversized body is
+/// answered with the API's error envelope. Request types use
+/// `#[serde(deny_unknown_fields)]`, so a misspelt field is an error, not
+/// silently ignored.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(ApiJson(value))
+    }
+}

@@ -1,0 +1,207 @@
+//! Effective settings: flags, then `CIVITAS_*` environment, then
+//! `civitas.toml`, then defaults.
+//!
+//! clap reads flags and environment (a flag wins over its variable); the
+//! file fills what neither gave.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// The configuration file read when `--config` is not given, if present.
+pub const DEFAULT_CONFIG_FILE: &str = "civitas.toml";
+
+/// `civitas.toml`: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Settings::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`Settings::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`Settings::database_url`].
+    pub database_url: Option<String>,
+    /// See [`Settings::tenants_dir`].
+    pub tenants_dir: Option<PathBuf>,
+    /// See [`Settings::body_limit`].
+    pub body_limit: Option<usize>,
+    /// See [`Settings::shutdown_grace_secs`].
+    pub shutdown_grace_secs: Option<u64>,
+    /// See [`Settings::log`].
+    pub log: Option<String>,
+    /// See [`Settings::log_format`].
+    pub log_format: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or the default file if `path` is `None` and it exists.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let (path, required) = match path {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(FileConfig::default());
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "无法读取配置文件 (cannot read config file) {}",
+                        path.display()
+                    )
+                });
+            }
+        };
+        toml::from_str(&text)
+            .with_context(|| format!("配置文件格式错误 (invalid config file) {}", path.display()))
+    }
+}
+
+/// Settings as given on the command line or in the environment; `None`
+/// means "not given", so the file or the default applies.
+#[derive(Debug, Default, Clone)]
+pub struct Given {
+    /// `--data-dir` / `CIVITAS_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `CIVITAS_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--database-url` / `CIVITAS_DATABASE_URL` / `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--tenants-dir` / `CIVITAS_TENANTS_DIR`.
+    pub tenants_dir: Option<PathBuf>,
+    /// `--body-limit` / `CIVITAS_BODY_LIMIT`.
+    pub body_limit: Option<usize>,
+    /// `--shutdown-grace-secs` / `CIVITAS_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace_secs: Option<u64>,
+    /// `--log` / `CIVITAS_LOG`.
+    pub log: Option<String>,
+    /// `--log-format` / `CIVITAS_LOG_FORMAT`.
+    pub log_format: Option<String>,
+}
+
+/// The effective settings of `civitas serve` and `civitas migrate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Where the embedded database lives (default `./data`).
+    pub data_dir: PathBuf,
+    /// The address to listen on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// The database URL (default `sqlite:<data_dir>/civitas.db`).
+    pub database_url: String,
+    /// The tenants directory (default `./tenants`).
+    pub tenants_dir: PathBuf,
+    /// The largest request body in bytes (default 1 MiB).
+    pub body_limit: usize,
+    /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// The log filter (default `info,sqlx=warn`).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Settings {
+    /// Merges what was given with the file and the defaults.
+    pub fn resolve(given: Given, file: FileConfig) -> anyhow::Result<Settings> {
+        let data_dir = given
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = given
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("civitas.db").display()));
+        let log_format = given
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".to_owned());
+        if !matches!(log_format.as_str(), "text" | "json") {
+            bail!("日志格式应为 text 或 json (log format must be text or json): {log_format:?}");
+        }
+        let body_limit = given
+            .body_limit
+            .or(file.body_limit)
+            .unwrap_or(civitas_api::DEFAULT_BODY_LIMIT);
+        if body_limit == 0 {
+            bail!("请求体上限必须大于 0 (body limit must be greater than 0)");
+        }
+        Ok(Settings {
+            data_dir,
+            listen: given
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url,
+            tenants_dir: given
+                .tenants_dir
+                .or(file.tenants_dir)
+                .unwrap_or_else(|| PathBuf::from("tenants")),
+            body_limit,
+            shutdown_grace_secs: given
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(30),
+            log: given
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| "info,sqlx=warn".to_owned()),
+            log_format,
+        })
+    }
+
+    /// Whether the database is the embedded SQLite file.
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let settings = Settings::resolve(Given::default(), FileConfig::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url, "sqlite:data/civitas.db");
+        assert_eq!(settings.tenants_dir, PathBuf::from("tenants"));
+        assert_eq!(settings.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn given_values_win_over_the_file_which_wins_over_defaults() {
+        let given = Given {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))),
+            ..Given::default()
+        };
+        let file =
+            file("listen = \"127.0.0.1:7000\"\ndata_dir = \"/srv/civitas\"\nbody_limit = 2048\n");
+        let settings = Settings::resolve(given, file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/civitas"));
+        assert_eq!(
+            settings.database_url, "sqlite:/srv/civitas/civitas.db",
+            "follows the data dir"
+        );
+        assert_eq!(settings.body_limit, 2048);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<FileConfig>("listne = \"x\"").is_err());
+        let bad = Given {
+            log_format: Some("xml".into()),
+            ..Given::default()
+        };
+        assert!(Settings::resolve(bad, FileConfig::default()).is_err());
+    }
+}

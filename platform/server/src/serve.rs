@@ -1,0 +1,147 @@
+//! Starting the platform and serving it with graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use civitas_storage::Database;
+use civitas_tenancy::{ConfigErrors, TenantTree};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+/// The platform-meta key recording that the demo data was seeded.
+pub const DEMO_SEEDED_KEY: &str = "demo.seeded_at";
+
+/// Why the platform did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The tenant tree is invalid; the server does not start half-configured.
+    #[error("{0}")]
+    Tenants(ConfigErrors),
+    /// The database could not be reached, migrated or loaded.
+    #[error("{0}")]
+    Database(#[from] civitas_storage::StorageError),
+    /// The data directory could not be created.
+    #[error("无法创建数据目录 (cannot create the data directory) {0}")]
+    DataDir(String),
+}
+
+/// A started platform: the database, migrated and loaded with the tree.
+pub struct Platform {
+    /// The database.
+    pub db: Database,
+    /// The tenant tree that was loaded.
+    pub tree: TenantTree,
+}
+
+/// Validates the tenants directory, connects, migrates, loads the tree and,
+/// with `demo`, seeds the demo data. Refuses to go on at the first failure.
+pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartError> {
+    let tree = TenantTree::load(&settings.tenants_dir).map_err(StartError::Tenants)?;
+    if settings.uses_sqlite() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
+    }
+    let db = Database::connect(&settings.database_url).await?;
+    let applied = db.migrate().await?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    let report = db.sync_tenants(&tree).await?;
+    tracing::info!(
+        tenants = report.tenants,
+        retired = report.retired,
+        settings_written = report.settings_written,
+        settings_removed = report.settings_removed,
+        "tenant tree loaded"
+    );
+    if demo {
+        seed_demo(&db).await?;
+    }
+    if db.platform_meta(DEMO_SEEDED_KEY).await?.is_some() {
+        tracing::warn!(
+            "演示数据已加载，切勿用于生产 (demo data is loaded: never use this database in production)"
+        );
+    }
+    Ok(Platform { db, tree })
+}
+
+/// Seeds the demo city, once: running it again changes nothing.
+///
+/// The demo city's tree is the tenants directory itself (Shanghai with
+/// Pudong, Huangpu and Xuhui and their streets; Sichuan down to Dazhu
+/// county); this records that the installation is a demo, so that every
+/// later start warns about it. Demo accounts and cases are seeded here as
+/// the identity and workflow capabilities land.
+pub async fn seed_demo(db: &Database) -> Result<(), StartError> {
+    let now = chrono::Utc::now().to_rfc3339();
+    if db.record_platform_meta_once(DEMO_SEEDED_KEY, &now).await? {
+        tracing::info!("demo city seeded");
+    }
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops
+/// accepting connections and lets requests in flight finish, for at most
+/// `grace`.
+pub async fn run_server(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: finishing requests in flight"
+        );
+        let _ = signalled_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let server = std::pin::pin!(server.into_future());
+    let deadline = async move {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("shutdown grace period over: dropping requests still in flight");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
