@@ -1,0 +1,468 @@
+//! The `civitas` binary as an operator uses it: serve, stop, validate,
+//! list, migrate, configure, export traces.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use civitas_testkit::{TestDb, tenants_dir};
+use serde_json::Value;
+
+const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
+
+/// A `civitas` command run in `dir` with a clean environment for our
+/// variables.
+fn civitas(dir: &Path) -> Command {
+    let mut command = Command::new(CIVITAS);
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CIVITAS_") || key == "DATABASE_URL" || key.starts_with("OTEL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("run civitas: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A work directory with a copy of the repository's tenants/.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_dir(&tenants_dir(), &dir.path().join("tenants"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// A running `civitas serve`.
+struct Server {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `command` (a `serve` on 127.0.0.1:0) and waits until it says
+    /// where it listens.
+    fn start(command: &mut Command) -> Server {
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn civitas serve: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some((_, rest)) = line.split_once("serving on http://") {
+                        let address = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let _ = tx.send(address);
+                    }
+                    if let Ok(mut log) = log.lock() {
+                        log.push(line);
+                    }
+                }
+            });
+        }
+        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "civitas serve did not start:\n{}",
+                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
+                );
+            }
+        };
+        Server {
+            child,
+            address,
+            log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        http_get(&self.url(path))
+    }
+
+    /// Sends SIGTERM and returns the exit code and the whole log.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("civitas serve did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        (status.code(), log)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A blocking GET on a runtime of its own, so the tests stay synchronous;
+/// the body as JSON, or as a JSON string when it is not JSON.
+fn http_get(url: &str) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        let response = reqwest::get(url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    })
+}
+
+#[test]
+fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
+    let dir = workdir();
+    let server = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
+    let (status, tree) = server.get("/api/v1/tenants");
+    assert_eq!(status, 200);
+    assert_eq!(tree["tenants"][0]["name"], "上海市");
+    let districts = tree["tenants"][0]["children"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(districts, 3);
+    assert_eq!(
+        server.get("/readyz"),
+        (
+            200,
+            serde_json::json!({"status": "ready", "database": "sqlite"})
+        )
+    );
+    assert!(
+        dir.path().join("data/civitas.db").exists(),
+        "the embedded database is created in ./data"
+    );
+
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("demo data is loaded"),
+        "demo mode warns: {log}"
+    );
+
+    // Seeding is idempotent: a second start on the same data works.
+    let again = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
+    assert_eq!(again.get("/readyz").0, 200);
+    let (code, log) = again.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("demo city seeded"),
+        "nothing seeded twice: {log}"
+    );
+}
+
+#[test]
+fn serve_on_postgres_from_database_url() {
+    let Some(t) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .block_on(TestDb::postgres())
+    else {
+        return;
+    };
+    let dir = workdir();
+    let server = Server::start(civitas(dir.path()).arg("serve").env("DATABASE_URL", &t.url));
+    assert_eq!(
+        server.get("/readyz"),
+        (
+            200,
+            serde_json::json!({"status": "ready", "database": "postgres"})
+        )
+    );
+    let (status, pudong) = server.get("/api/v1/tenants/shanghai/pudong");
+    assert_eq!(status, 200);
+    assert_eq!(pudong["tenant"]["path"], "310000/310115");
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_an_invalid_tree_and_names_the_file() {
+    let dir = workdir();
+    let pudong = dir.path().join("tenants/shanghai/310115-pudong.toml");
+    let original = std::fs::read_to_string(&pudong).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &pudong,
+        original.replace("parent = \"310000\"", "parent = \"310999\""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = run(civitas(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "exit code 3: invalid configuration"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("shanghai/310115-pudong.toml:3: 上级不存在 (unknown parent): 310999"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the server did not start"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn tenant_validate_reports_every_problem_with_exit_code_1() {
+    let dir = workdir();
+    let ok = run(civitas(dir.path()).args(["tenant", "validate"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("17"), "{}", text(&ok.stdout));
+
+    let broken = dir.path().join("tenants/shanghai/310101013-waitan.toml");
+    std::fs::write(&broken, "code = \"31010101\"\nlevel = \"street\"\nparent = \"310101\"\nname = \"外滩街道\"\nname_en = \"The Bund\"\nslug = \"waitan\"\nlines = [\"fisheries\"]\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bad = run(civitas(dir.path()).args(["tenant", "validate", "tenants", "--json"]));
+    assert_eq!(bad.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["valid"], false);
+    let problems = report["problems"].as_array().cloned().unwrap_or_default();
+    assert_eq!(problems.len(), 2, "{report}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| p["file"] == "shanghai/310101013-waitan.toml"),
+        "{report}"
+    );
+    assert_eq!(problems[0]["line"], 1, "the bad code");
+    assert_eq!(problems[1]["line"], 7, "the unknown line");
+}
+
+#[test]
+fn tenant_list_and_show_read_the_configuration() {
+    let dir = workdir();
+    let list = run(civitas(dir.path()).args(["tenant", "list", "--json"]));
+    assert_eq!(list.status.code(), Some(0));
+    let tenants: Value = serde_json::from_slice(&list.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tenants.as_array().map(Vec::len), Some(17));
+    let plain = text(&run(civitas(dir.path()).args(["tenant", "list"])).stdout);
+    assert!(
+        plain.contains("    陆家嘴街道 Lujiazui Subdistrict  [street]  310000/310115/310115005"),
+        "{plain}"
+    );
+
+    let show = run(civitas(dir.path()).args(["tenant", "show", "shanghai/xuhui", "--json"]));
+    let xuhui: Value = serde_json::from_slice(&show.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(xuhui["tenant"]["path"], "310000/310104");
+    assert_eq!(xuhui["children"].as_array().map(Vec::len), Some(3));
+
+    let missing = run(civitas(dir.path()).args(["tenant", "show", "shanghai/atlantis"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("tenant not found"));
+}
+
+#[test]
+fn migrate_applies_once_and_reports_json() {
+    let dir = workdir();
+    let first = run(civitas(dir.path()).args(["migrate", "--json"]));
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert!(first["applied"].as_u64().unwrap_or(0) >= 1);
+    let second = run(civitas(dir.path()).args(["migrate", "--json"]));
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second["applied"], 0);
+
+    let unreachable = run(civitas(dir.path()).args([
+        "migrate",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/none",
+    ]));
+    assert_eq!(
+        unreachable.status.code(),
+        Some(4),
+        "exit code 4: database unavailable"
+    );
+}
+
+#[test]
+fn settings_come_from_flags_then_environment_then_file() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("civitas.toml"),
+        "listen = \"127.0.0.1:7001\"\ndata_dir = \"/srv/civitas\"\nbody_limit = 4096\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let print = |command: &mut Command| -> Value {
+        let output = run(command.args(["serve", "--print-config"]));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let from_file = print(&mut civitas(dir.path()));
+    assert_eq!(from_file["listen"], "127.0.0.1:7001");
+    assert_eq!(from_file["database_url"], "sqlite:/srv/civitas/civitas.db");
+    assert_eq!(from_file["body_limit"], 4096);
+
+    let from_env = print(civitas(dir.path()).env("CIVITAS_LISTEN", "127.0.0.1:7002"));
+    assert_eq!(from_env["listen"], "127.0.0.1:7002");
+    assert_eq!(
+        from_env["body_limit"], 4096,
+        "the file still fills the rest"
+    );
+
+    let mut flagged = civitas(dir.path());
+    flagged.env("CIVITAS_LISTEN", "127.0.0.1:7002");
+    let output = run(flagged.args(["serve", "--listen", "127.0.0.1:7003", "--print-config"]));
+    let from_flag: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from_flag["listen"], "127.0.0.1:7003");
+
+    let database = print(civitas(dir.path()).env("DATABASE_URL", "postgres://civitas@db/civitas"));
+    assert_eq!(database["database_url"], "postgres://civitas@db/civitas");
+
+    std::fs::write(dir.path().join("civitas.toml"), "listne = \"typo\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = run(civitas(dir.path()).args(["serve", "--print-config"]));
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(
+        text(&refused.stderr).contains("listne"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let dir = workdir();
+    for args in [
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["tenant", "list", "--help"],
+        vec!["tenant", "show", "--help"],
+        vec!["tenant", "validate", "--help"],
+    ] {
+        let output = run(civitas(dir.path()).args(&args));
+        assert_eq!(output.status.code(), Some(0));
+        assert!(text(&output.stdout).contains("Examples:"), "{args:?}");
+    }
+    let usage = run(civitas(dir.path()).args(["serve", "--no-such-flag"]));
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+}
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, request spans reach an OTLP/HTTP
+/// collector (here a minimal one in the test that records what it gets).
+#[test]
+fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let received: Arc<Mutex<Vec<(String, String, usize)>>> = Arc::new(Mutex::new(Vec::new()));
+    let collector = {
+        let received = received.clone();
+        axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let received = received.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                let content_type = request
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let body = axum::body::to_bytes(request.into_body(), 16 * 1024 * 1024)
+                    .await
+                    .unwrap_or_default();
+                if let Ok(mut received) = received.lock() {
+                    received.push((path, content_type, body.len()));
+                }
+                axum::http::StatusCode::OK
+            }
+        })
+    };
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let collector_address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    runtime.spawn(async move { axum::serve(listener, collector).await });
+
+    let dir = workdir();
+    let server = Server::start(
+        civitas(dir.path())
+            .arg("serve")
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{collector_address}"),
+            )
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    );
+    assert_eq!(server.get("/api/v1/tenants/shanghai").0, 200);
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("exporting traces over OTLP"), "{log}");
+
+    let received = received.lock().map(|r| r.clone()).unwrap_or_default();
+    let traces: Vec<_> = received
+        .iter()
+        .filter(|(path, _, _)| path == "/v1/traces")
+        .collect();
+    assert!(!traces.is_empty(), "no OTLP export arrived: {received:?}");
+    assert!(
+        traces
+            .iter()
+            .all(|(_, content_type, size)| content_type == "application/x-protobuf" && *size > 0)
+    );
+}
