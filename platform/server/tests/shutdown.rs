@@ -88,7 +88,7 @@ async fn a_request_in_flight_finishes_after_the_shutdown_signal() {
 #[tokio::test]
 async fn the_grace_period_bounds_how_long_shutdown_waits() {
     let t = TestDb::sqlite().await;
-    let stuck = Router::new().route("/stuck", get(|| std::future::pending::<&'static str>()));
+    let stuck = Router::new().route("/stuck", get(std::future::pending::<&'static str>));
     let router = app(t.db.clone(), &ApiSettings::default()).merge(stuck);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
