@@ -112,11 +112,20 @@ mod tests {
     #[test]
     fn a_panic_becomes_the_ordinary_500_envelope() {
         let response = panic_response(Box::new("index out of bounds"));
-        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
         let content_type = response.headers().get(axum::http::header::CONTENT_TYPE);
-        assert_eq!(content_type.and_then(|v| v.to_str().ok()), Some("application/json"));
+        assert_eq!(
+            content_type.and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
         let body = ApiError::internal().body();
         assert_eq!(body.code, "internal_error");
-        assert!(!body.message.en.contains("index out of bounds"), "panic details stay in the log");
+        assert!(
+            !body.message.en.contains("index out of bounds"),
+            "panic details stay in the log"
+        );
     }
 }
