@@ -1,4 +1,7 @@
-//! `civitas`: serve the platform, inspect and validate tenants, migrate.
+//! `civitas`: serve the platform, inspect and validate tenants, migrate,
+//! and national cryptography for operators.
+
+mod crypto_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,6 +44,9 @@ enum Command {
     /// Inspect and validate the tenant tree (the tenants/ directory).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
+    #[command(subcommand)]
+    Crypto(crypto_cli::CryptoCommand),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
@@ -163,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve_command(cli.config.as_deref(), args),
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
+        Command::Crypto(command) => crypto_cli::run(command),
     }
 }
 
