@@ -137,7 +137,7 @@ pub fn encrypt_cbc(key: &Key, iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
 
 /// Decrypts SM4-CBC with PKCS#7 padding.
 pub fn decrypt_cbc(key: &Key, iv: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
         return Err(CryptoError::BadCiphertext);
     }
     cbc::Decryptor::<Sm4>::new(&key.0.into(), &(*iv).into())

@@ -1,5 +1,8 @@
 //! `civitas crypto …` as an operator runs it.
 
+// Helpers panic like tests do: a test that cannot set up has failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
