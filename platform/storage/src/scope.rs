@@ -111,3 +111,42 @@ impl TenantTx {
         Ok(())
     }
 }
+
+/// A transaction for the platform's own work across tenants (verifying the
+/// audit chains, exporting, anchoring), outside any [`TenantScope`].
+///
+/// It runs as the owning role, so PostgreSQL's row-level security does not
+/// narrow it: never open one for anything a request asked for.
+pub struct PlatformTx {
+    tx: Tx,
+}
+
+impl Database {
+    /// Begins a platform transaction (see [`PlatformTx`]).
+    pub async fn begin_platform(&self) -> Result<PlatformTx, StorageError> {
+        let tx = match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
+        Ok(PlatformTx { tx })
+    }
+}
+
+impl PlatformTx {
+    /// The underlying connection; see [`crate::with_connection!`].
+    pub fn connection(&mut self) -> Connection<'_> {
+        match &mut self.tx {
+            Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
+            Tx::Postgres(tx) => Connection::Postgres(&mut *tx),
+        }
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
