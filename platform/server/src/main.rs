@@ -1,6 +1,7 @@
 //! `civitas`: serve the platform, inspect and validate tenants, migrate,
 //! and national cryptography for operators.
 
+mod audit_cli;
 mod crypto_cli;
 
 use std::net::SocketAddr;
@@ -44,6 +45,10 @@ enum Command {
     /// Inspect and validate the tenant tree (the tenants/ directory).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// The tamper-evident audit log: verify, anchor, export.
+    #[command(after_help = "Database options come before the subcommand:\n  \
+        civitas audit --database-url postgres://civitas@db/civitas verify")]
+    Audit(AuditArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -92,6 +97,14 @@ struct ServeArgs {
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: audit_cli::AuditCommand,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
+        Command::Audit(args) => audit_command(cli.config.as_deref(), args),
     }
 }
 
@@ -273,11 +287,12 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u8> {
+/// Settings for commands that only need the database.
+fn database_settings(config: Option<&Path>, args: &DatabaseArgs) -> anyhow::Result<Settings> {
     let file = FileConfig::load(config)?;
     let given = Given {
-        data_dir: args.database.data_dir.clone(),
-        database_url: database_url(&args.database),
+        data_dir: args.data_dir.clone(),
+        database_url: database_url(args),
         ..Given::default()
     };
     let settings = Settings::resolve(given, file)?;
@@ -289,6 +304,34 @@ fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u
             )
         })?;
     }
+    Ok(settings)
+}
+
+fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
+    let settings = database_settings(config, &args.database)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = match Database::connect(&settings.database_url).await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Ok(exit::DATABASE);
+            }
+        };
+        if let Err(e) = db.migrate().await {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::DATABASE);
+        }
+        let code = audit_cli::run(&db, args.command).await;
+        db.close().await;
+        code
+    })
+}
+
+fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u8> {
+    let settings = database_settings(config, &args.database)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
