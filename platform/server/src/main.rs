@@ -307,23 +307,28 @@ fn database_settings(config: Option<&Path>, args: &DatabaseArgs) -> anyhow::Resu
     Ok(settings)
 }
 
+/// Connects and applies pending migrations, returning how many were
+/// applied; on failure says why and gives the exit code.
+async fn open_database(url: &str) -> Result<(Database, usize), u8> {
+    let failed = |e: civitas_storage::StorageError| {
+        eprintln!("错误 (error): {e}");
+        exit::DATABASE
+    };
+    let db = Database::connect(url).await.map_err(failed)?;
+    let applied = db.migrate().await.map_err(failed)?;
+    Ok((db, applied))
+}
+
 fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
     let settings = database_settings(config, &args.database)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let db = match Database::connect(&settings.database_url).await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("错误 (error): {e}");
-                return Ok(exit::DATABASE);
-            }
+        let db = match open_database(&settings.database_url).await {
+            Ok((db, _)) => db,
+            Err(code) => return Ok(code),
         };
-        if let Err(e) = db.migrate().await {
-            eprintln!("错误 (error): {e}");
-            return Ok(exit::DATABASE);
-        }
         let code = audit_cli::run(&db, args.command).await;
         db.close().await;
         code
@@ -336,19 +341,9 @@ fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let db = match Database::connect(&settings.database_url).await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("错误 (error): {e}");
-                return Ok(exit::DATABASE);
-            }
-        };
-        let applied = match db.migrate().await {
-            Ok(applied) => applied,
-            Err(e) => {
-                eprintln!("错误 (error): {e}");
-                return Ok(exit::DATABASE);
-            }
+        let (db, applied) = match open_database(&settings.database_url).await {
+            Ok(opened) => opened,
+            Err(code) => return Ok(code),
         };
         if args.json {
             let out = serde_json::json!({"applied": applied, "database": db.backend().as_str()});

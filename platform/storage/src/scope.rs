@@ -41,6 +41,23 @@ enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
+impl Tx {
+    fn connection(&mut self) -> Connection<'_> {
+        match self {
+            Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
+            Tx::Postgres(tx) => Connection::Postgres(&mut *tx),
+        }
+    }
+
+    async fn commit(self) -> Result<(), StorageError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
 /// A database transaction bound to a [`TenantScope`].
 ///
 /// Queries in it must still filter by the scope (the repository methods
@@ -87,19 +104,12 @@ impl TenantTx {
     /// Use it with [`crate::with_connection!`], and filter by
     /// [`TenantTx::scope`].
     pub fn connection(&mut self) -> Connection<'_> {
-        match &mut self.tx {
-            Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
-            Tx::Postgres(tx) => Connection::Postgres(&mut *tx),
-        }
+        self.tx.connection()
     }
 
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), StorageError> {
-        match self.tx {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
-        }
-        Ok(())
+        self.tx.commit().await
     }
 
     /// Rolls the transaction back.
@@ -135,18 +145,11 @@ impl Database {
 impl PlatformTx {
     /// The underlying connection; see [`crate::with_connection!`].
     pub fn connection(&mut self) -> Connection<'_> {
-        match &mut self.tx {
-            Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
-            Tx::Postgres(tx) => Connection::Postgres(&mut *tx),
-        }
+        self.tx.connection()
     }
 
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), StorageError> {
-        match self.tx {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
-        }
-        Ok(())
+        self.tx.commit().await
     }
 }
