@@ -13,31 +13,34 @@ use serde::{Deserialize, Serialize};
 /// The configuration file read when `--config` is not given, if present.
 pub const DEFAULT_CONFIG_FILE: &str = "civitas.toml";
 
-/// `civitas.toml`: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
+/// One layer of settings, every key optional: what the command line and
+/// environment gave, or what `civitas.toml` says (unknown keys refused).
+/// `None` means "not given here", so a lower layer or the default applies.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// See [`Settings::data_dir`].
+pub struct PartialSettings {
+    /// `--data-dir` / `CIVITAS_DATA_DIR` / `data_dir`.
     pub data_dir: Option<PathBuf>,
-    /// See [`Settings::listen`].
+    /// `--listen` / `CIVITAS_LISTEN` / `listen`.
     pub listen: Option<SocketAddr>,
-    /// See [`Settings::database_url`].
+    /// `--database-url` / `CIVITAS_DATABASE_URL` / `DATABASE_URL` / `database_url`.
     pub database_url: Option<String>,
-    /// See [`Settings::tenants_dir`].
+    /// `--tenants-dir` / `CIVITAS_TENANTS_DIR` / `tenants_dir`.
     pub tenants_dir: Option<PathBuf>,
-    /// See [`Settings::body_limit`].
+    /// `--body-limit` / `CIVITAS_BODY_LIMIT` / `body_limit`.
     pub body_limit: Option<usize>,
-    /// See [`Settings::shutdown_grace_secs`].
+    /// `--shutdown-grace-secs` / `CIVITAS_SHUTDOWN_GRACE_SECS` / `shutdown_grace_secs`.
     pub shutdown_grace_secs: Option<u64>,
-    /// See [`Settings::log`].
+    /// `--log` / `CIVITAS_LOG` / `log`.
     pub log: Option<String>,
-    /// See [`Settings::log_format`].
+    /// `--log-format` / `CIVITAS_LOG_FORMAT` / `log_format`.
     pub log_format: Option<String>,
 }
 
-impl FileConfig {
-    /// Reads `path`, or the default file if `path` is `None` and it exists.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+impl PartialSettings {
+    /// Reads the configuration file `path`, or the default file if `path`
+    /// is `None` and it exists.
+    pub fn load_file(path: Option<&Path>) -> anyhow::Result<PartialSettings> {
         let (path, required) = match path {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
@@ -45,7 +48,7 @@ impl FileConfig {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(FileConfig::default());
+                return Ok(PartialSettings::default());
             }
             Err(e) => {
                 return Err(e).with_context(|| {
@@ -59,28 +62,6 @@ impl FileConfig {
         toml::from_str(&text)
             .with_context(|| format!("配置文件格式错误 (invalid config file) {}", path.display()))
     }
-}
-
-/// Settings as given on the command line or in the environment; `None`
-/// means "not given", so the file or the default applies.
-#[derive(Debug, Default, Clone)]
-pub struct Given {
-    /// `--data-dir` / `CIVITAS_DATA_DIR`.
-    pub data_dir: Option<PathBuf>,
-    /// `--listen` / `CIVITAS_LISTEN`.
-    pub listen: Option<SocketAddr>,
-    /// `--database-url` / `CIVITAS_DATABASE_URL` / `DATABASE_URL`.
-    pub database_url: Option<String>,
-    /// `--tenants-dir` / `CIVITAS_TENANTS_DIR`.
-    pub tenants_dir: Option<PathBuf>,
-    /// `--body-limit` / `CIVITAS_BODY_LIMIT`.
-    pub body_limit: Option<usize>,
-    /// `--shutdown-grace-secs` / `CIVITAS_SHUTDOWN_GRACE_SECS`.
-    pub shutdown_grace_secs: Option<u64>,
-    /// `--log` / `CIVITAS_LOG`.
-    pub log: Option<String>,
-    /// `--log-format` / `CIVITAS_LOG_FORMAT`.
-    pub log_format: Option<String>,
 }
 
 /// The effective settings of `civitas serve` and `civitas migrate`.
@@ -106,7 +87,7 @@ pub struct Settings {
 
 impl Settings {
     /// Merges what was given with the file and the defaults.
-    pub fn resolve(given: Given, file: FileConfig) -> anyhow::Result<Settings> {
+    pub fn resolve(given: PartialSettings, file: PartialSettings) -> anyhow::Result<Settings> {
         let data_dir = given
             .data_dir
             .or(file.data_dir)
@@ -163,13 +144,13 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn file(text: &str) -> FileConfig {
+    fn file(text: &str) -> PartialSettings {
         toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
     fn defaults_are_the_embedded_setup() {
-        let settings = Settings::resolve(Given::default(), FileConfig::default())
+        let settings = Settings::resolve(PartialSettings::default(), PartialSettings::default())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.database_url, "sqlite:data/civitas.db");
@@ -179,9 +160,9 @@ mod tests {
 
     #[test]
     fn given_values_win_over_the_file_which_wins_over_defaults() {
-        let given = Given {
+        let given = PartialSettings {
             listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))),
-            ..Given::default()
+            ..PartialSettings::default()
         };
         let file =
             file("listen = \"127.0.0.1:7000\"\ndata_dir = \"/srv/civitas\"\nbody_limit = 2048\n");
@@ -197,11 +178,11 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_and_bad_values_are_refused() {
-        assert!(toml::from_str::<FileConfig>("listne = \"x\"").is_err());
-        let bad = Given {
+        assert!(toml::from_str::<PartialSettings>("listne = \"x\"").is_err());
+        let bad = PartialSettings {
             log_format: Some("xml".into()),
-            ..Given::default()
+            ..PartialSettings::default()
         };
-        assert!(Settings::resolve(bad, FileConfig::default()).is_err());
+        assert!(Settings::resolve(bad, PartialSettings::default()).is_err());
     }
 }

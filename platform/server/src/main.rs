@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use civitas::config::{FileConfig, Given, Settings};
+use civitas::config::{PartialSettings, Settings};
 use civitas::exit;
 use civitas::serve::{self, StartError};
 use civitas_storage::Database;
@@ -196,14 +196,14 @@ fn database_url(args: &DatabaseArgs) -> Option<String> {
 }
 
 fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
-    let file = match FileConfig::load(config) {
+    let file = match PartialSettings::load_file(config) {
         Ok(file) => file,
         Err(e) => {
             eprintln!("错误 (error): {e:#}");
             return Ok(exit::CONFIG);
         }
     };
-    let given = Given {
+    let given = PartialSettings {
         data_dir: args.database.data_dir.clone(),
         listen: args.listen,
         database_url: database_url(&args.database),
@@ -289,11 +289,11 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
 
 /// Settings for commands that only need the database.
 fn database_settings(config: Option<&Path>, args: &DatabaseArgs) -> anyhow::Result<Settings> {
-    let file = FileConfig::load(config)?;
-    let given = Given {
+    let file = PartialSettings::load_file(config)?;
+    let given = PartialSettings {
         data_dir: args.data_dir.clone(),
         database_url: database_url(args),
-        ..Given::default()
+        ..PartialSettings::default()
     };
     let settings = Settings::resolve(given, file)?;
     if settings.uses_sqlite() {
@@ -359,7 +359,7 @@ fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u
 }
 
 fn tenants_dir(config: Option<&Path>, given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let file = FileConfig::load(config)?;
+    let file = PartialSettings::load_file(config)?;
     Ok(given
         .or(file.tenants_dir)
         .unwrap_or_else(|| PathBuf::from("tenants")))

@@ -1,6 +1,7 @@
 //! Graceful shutdown: a request in flight when the signal comes finishes,
 //! and new connections are refused afterwards.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,6 +10,28 @@ use civitas::serve::run_server;
 use civitas_api::{ApiSettings, app};
 use civitas_testkit::{TestDb, demo_tree};
 use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+/// Serves `router` on a free port until the returned sender fires.
+async fn serve(
+    router: Router,
+    grace: Duration,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let server = tokio::spawn(run_server(listener, router, stop, grace));
+    (address, stop_tx, server)
+}
 
 #[tokio::test]
 async fn a_request_in_flight_finishes_after_the_shutdown_signal() {
@@ -34,19 +57,7 @@ async fn a_request_in_flight_finishes_after_the_shutdown_signal() {
     };
     let router = app(t.db.clone(), &ApiSettings::default()).merge(slow);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(run_server(
-        listener,
-        router,
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(30),
-    ));
+    let (address, stop_tx, server) = serve(router, Duration::from_secs(30)).await;
 
     let client = reqwest::Client::new();
     let in_flight = tokio::spawn({
@@ -90,19 +101,7 @@ async fn the_grace_period_bounds_how_long_shutdown_waits() {
     let t = TestDb::sqlite().await;
     let stuck = Router::new().route("/stuck", get(std::future::pending::<&'static str>));
     let router = app(t.db.clone(), &ApiSettings::default()).merge(stuck);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(run_server(
-        listener,
-        router,
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(300),
-    ));
+    let (address, stop_tx, server) = serve(router, Duration::from_millis(300)).await;
     let _stuck = tokio::spawn(async move { reqwest::get(format!("http://{address}/stuck")).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop_tx.send(()).unwrap_or_else(|()| panic!("server gone"));
