@@ -310,7 +310,7 @@ impl VerifyReport {
 /// progress bar before [`verify`].
 pub async fn count(db: &Database, under: Option<&TenantPath>) -> Result<u64, AuditError> {
     let (lower, upper) = bounds(under);
-    let mut tx = db.begin_platform().await?;
+    let mut tx = db.begin_platform_read().await?;
     let n: i64 = with_connection!(tx.connection(), c => {
         sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE tenant_path >= $1 AND tenant_path < $2")
             .bind(lower.clone())
@@ -356,7 +356,7 @@ pub async fn verify(
 ) -> Result<VerifyReport, AuditError> {
     let (lower, upper) = bounds(under);
     let mut report = VerifyReport::default();
-    let mut tx = db.begin_platform().await?;
+    let mut tx = db.begin_platform_read().await?;
     let heads: Vec<(String, i64, String)> = with_connection!(tx.connection(), c => {
         let rows = sqlx::query("SELECT tenant_path, seq, hash FROM audit_heads WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY tenant_path")
             .bind(lower.clone())
@@ -569,7 +569,7 @@ pub async fn export(
     out: &mut impl Write,
 ) -> Result<u64, AuditError> {
     let (lower, upper) = bounds(under);
-    let mut tx = db.begin_platform().await?;
+    let mut tx = db.begin_platform_read().await?;
     let events: Vec<Event> = with_connection!(tx.connection(), c => {
         let rows = sqlx::query(
             "SELECT id, tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash FROM audit_events \

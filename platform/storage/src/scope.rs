@@ -42,6 +42,13 @@ enum Tx {
 }
 
 impl Tx {
+    fn backend(&self) -> crate::Backend {
+        match self {
+            Tx::Sqlite(_) => crate::Backend::Sqlite,
+            Tx::Postgres(_) => crate::Backend::Postgres,
+        }
+    }
+
     fn connection(&mut self) -> Connection<'_> {
         match self {
             Tx::Sqlite(tx) => Connection::Sqlite(&mut *tx),
@@ -69,12 +76,41 @@ pub struct TenantTx {
 }
 
 impl Database {
-    /// Begins a transaction scoped to `scope`.
+    /// Begins a transaction scoped to `scope`, for work that may write.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads and then writes waits its turn instead of
+    /// failing with a stale snapshot when another writer committed between.
     pub async fn begin(&self, scope: &TenantScope) -> Result<TenantTx, StorageError> {
+        self.begin_scoped(scope, Access::ReadWrite).await
+    }
+
+    /// Begins a read-only transaction scoped to `scope`. Every statement in
+    /// it sees one snapshot (SQLite's WAL snapshot; PostgreSQL's `REPEATABLE
+    /// READ`), so a row and the key that opens it are read consistently.
+    /// Readers do not queue behind writers; on PostgreSQL a write in it fails.
+    pub async fn begin_read(&self, scope: &TenantScope) -> Result<TenantTx, StorageError> {
+        self.begin_scoped(scope, Access::ReadOnly).await
+    }
+
+    async fn begin_scoped(
+        &self,
+        scope: &TenantScope,
+        access: Access,
+    ) -> Result<TenantTx, StorageError> {
         let tx = match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(match access {
+                Access::ReadWrite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Access::ReadOnly => pool.begin().await?,
+            }),
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = match access {
+                    Access::ReadWrite => pool.begin().await?,
+                    Access::ReadOnly => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await?
+                    }
+                };
                 // Both settings are transaction-local: the connection goes
                 // back to the pool clean.
                 sqlx::query(
@@ -94,7 +130,19 @@ impl Database {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 impl TenantTx {
+    /// The backend this transaction runs on, for the rare statement that
+    /// must differ (row locks).
+    pub fn backend(&self) -> crate::Backend {
+        self.tx.backend()
+    }
+
     /// The scope this transaction is bound to.
     pub fn scope(&self) -> &TenantScope {
         &self.scope
@@ -132,17 +180,33 @@ pub struct PlatformTx {
 }
 
 impl Database {
-    /// Begins a platform transaction (see [`PlatformTx`]).
+    /// Begins a platform transaction that may write (see [`PlatformTx`]);
+    /// immediate on SQLite for the same reason as [`Database::begin`].
     pub async fn begin_platform(&self) -> Result<PlatformTx, StorageError> {
         let tx = match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
+        Ok(PlatformTx { tx })
+    }
+
+    /// Begins a read-only platform transaction, for long reads (verify,
+    /// export) that must not hold writers up.
+    pub async fn begin_platform_read(&self) -> Result<PlatformTx, StorageError> {
+        let tx = match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN READ ONLY").await?),
         };
         Ok(PlatformTx { tx })
     }
 }
 
 impl PlatformTx {
+    /// The backend this transaction runs on.
+    pub fn backend(&self) -> crate::Backend {
+        self.tx.backend()
+    }
+
     /// The underlying connection; see [`crate::with_connection!`].
     pub fn connection(&mut self) -> Connection<'_> {
         self.tx.connection()
