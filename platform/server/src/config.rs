@@ -35,6 +35,8 @@ pub struct PartialSettings {
     pub log: Option<String>,
     /// `--log-format` / `CIVITAS_LOG_FORMAT` / `log_format`.
     pub log_format: Option<String>,
+    /// `--master-key-file` / `CIVITAS_MASTER_KEY_FILE` / `master_key_file`.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl PartialSettings {
@@ -83,6 +85,9 @@ pub struct Settings {
     pub log: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// The master key file (default `<data_dir>/master.key`), used unless
+    /// `CIVITAS_MASTER_KEY` holds the key itself.
+    pub master_key_file: PathBuf,
 }
 
 impl Settings {
@@ -110,7 +115,12 @@ impl Settings {
         if body_limit == 0 {
             bail!("请求体上限必须大于 0 (body limit must be greater than 0)");
         }
+        let master_key_file = given
+            .master_key_file
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join("master.key"));
         Ok(Settings {
+            master_key_file,
             data_dir,
             listen: given
                 .listen

@@ -3,6 +3,7 @@
 
 mod audit_cli;
 mod crypto_cli;
+mod keys_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,12 @@ enum Command {
     #[command(after_help = "Database options come before the subcommand:\n  \
         civitas audit --database-url postgres://civitas@db/civitas verify")]
     Audit(AuditArgs),
+    /// Keys: the master key, the tenants' data keys and their rotation.
+    #[command(
+        after_help = "Database and key options come before the subcommand:\n  \
+        civitas keys --master-key-file /etc/civitas/master.key rotate --tenant 310000/310115"
+    )]
+    Keys(KeysArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -94,9 +101,23 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "CIVITAS_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Master key file [default: DATA_DIR/master.key; CIVITAS_MASTER_KEY may hold the key itself].
+    #[arg(long, env = "CIVITAS_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(Debug, Args)]
+struct KeysArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Master key file [default: DATA_DIR/master.key; CIVITAS_MASTER_KEY may hold the key itself].
+    #[arg(long, env = "CIVITAS_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: keys_cli::KeysCommand,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
+        Command::Keys(args) => keys_command(cli.config.as_deref(), args),
     }
 }
 
@@ -212,6 +234,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         shutdown_grace_secs: args.shutdown_grace_secs,
         log: args.log,
         log_format: args.log_format,
+        master_key_file: args.master_key_file,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -255,7 +278,9 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             );
             return Ok(exit::CONFIG);
         }
-        Err(e @ StartError::Database(_)) => {
+        Err(
+            e @ (StartError::Database(_) | StartError::Keys(civitas_vault::VaultError::Storage(_))),
+        ) => {
             eprintln!("错误 (error): {e}");
             return Ok(exit::DATABASE);
         }
@@ -295,7 +320,11 @@ fn database_settings(config: Option<&Path>, args: &DatabaseArgs) -> anyhow::Resu
         database_url: database_url(args),
         ..PartialSettings::default()
     };
-    let settings = Settings::resolve(given, file)?;
+    database_settings_from(Settings::resolve(given, file)?)
+}
+
+/// Creates the data directory of an embedded database.
+fn database_settings_from(settings: Settings) -> anyhow::Result<Settings> {
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
@@ -330,6 +359,34 @@ fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
             Err(code) => return Ok(code),
         };
         let code = audit_cli::run(&db, args.command).await;
+        db.close().await;
+        code
+    })
+}
+
+fn keys_command(config: Option<&Path>, args: KeysArgs) -> anyhow::Result<u8> {
+    let file = PartialSettings::load_file(config)?;
+    let given = PartialSettings {
+        data_dir: args.database.data_dir.clone(),
+        database_url: database_url(&args.database),
+        master_key_file: args.master_key_file.clone(),
+        ..PartialSettings::default()
+    };
+    let settings = Settings::resolve(given, file)?;
+    // `init` makes the key file and needs no database.
+    if let keys_cli::KeysCommand::Init { out, json } = &args.command {
+        return keys_cli::init(&settings, out.clone(), *json);
+    }
+    let settings = database_settings_from(settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = match open_database(&settings.database_url).await {
+            Ok((db, _)) => db,
+            Err(code) => return Ok(code),
+        };
+        let code = keys_cli::run(&db, &settings, args.command).await;
         db.close().await;
         code
     })

@@ -4,8 +4,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use std::sync::Arc;
+
 use civitas_storage::Database;
 use civitas_tenancy::{ConfigErrors, TenantTree};
+use civitas_vault::Keyring;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -25,6 +28,10 @@ pub enum StartError {
     /// The start could not be audited (the server does not run unaudited).
     #[error("无法写入审计记录 (cannot write the audit record): {0}")]
     Audit(String),
+    /// The master key is missing or unusable, or tenant keys cannot be
+    /// provisioned with it.
+    #[error("{0}")]
+    Keys(#[from] civitas_vault::VaultError),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -36,6 +43,8 @@ pub struct Platform {
     pub db: Database,
     /// The tenant tree that was loaded.
     pub tree: TenantTree,
+    /// The tenants' keys, under the master key.
+    pub keyring: Arc<Keyring>,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -46,6 +55,19 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
     }
+    let (master, source) = crate::keys::load_master_keys(settings, demo)?;
+    match &source {
+        crate::keys::MasterKeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "已为演示生成主密钥，生产环境请使用独立保管的密钥 (generated a master key for the demo; in production keep the master key apart from the data)"
+        ),
+        source => tracing::info!(
+            ?source,
+            key_id = civitas_vault::MasterKeyProvider::current_id(&master),
+            "master key loaded"
+        ),
+    }
+    let keyring = Arc::new(Keyring::new(Arc::new(master)));
     let db = Database::connect(&settings.database_url).await?;
     let applied = db.migrate().await?;
     if applied > 0 {
@@ -59,6 +81,15 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         settings_removed = report.settings_removed,
         "tenant tree loaded"
     );
+    let tenants: Vec<_> = tree.iter().map(|t| t.path.clone()).collect();
+    let provisioned = civitas_vault::provision(&db, &keyring, &tenants).await?;
+    if provisioned != civitas_vault::ProvisionReport::default() {
+        tracing::info!(
+            data_keys = provisioned.data_keys,
+            index_keys = provisioned.index_keys,
+            "tenant keys provisioned"
+        );
+    }
     record_start(&db, &tree, &report).await?;
     if demo {
         seed_demo(&db).await?;
@@ -68,7 +99,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
             "演示数据已加载，切勿用于生产 (demo data is loaded: never use this database in production)"
         );
     }
-    Ok(Platform { db, tree })
+    Ok(Platform { db, tree, keyring })
 }
 
 /// Audits the start and the configuration it loaded, in each root's chain

@@ -12,6 +12,9 @@ use serde_json::Value;
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 
+/// A master key for servers started without `--demo`.
+const MASTER_KEY: &str = "0123456789abcdeffedcba9876543210";
+
 /// A `civitas` command run in `dir` with a clean environment for our
 /// variables.
 fn civitas(dir: &Path) -> Command {
@@ -190,6 +193,13 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
         dir.path().join("data/civitas.db").exists(),
         "the embedded database is created in ./data"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(dir.path().join("data/master.key"))
+            .unwrap_or_else(|e| panic!("the demo generates its master key: {e}"));
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
 
     let (code, log) = server.terminate();
     assert_eq!(code, Some(0), "{log}");
@@ -199,6 +209,7 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
         log.contains("demo data is loaded"),
         "demo mode warns: {log}"
     );
+    assert!(log.contains("generated a master key for the demo"), "{log}");
 
     // Seeding is idempotent: a second start on the same data works.
     let again = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
@@ -208,6 +219,26 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
     assert!(
         !log.contains("demo city seeded"),
         "nothing seeded twice: {log}"
+    );
+}
+
+#[test]
+fn serve_without_a_master_key_refuses_to_start_and_says_how_to_make_one() {
+    let dir = workdir();
+    let output = run(civitas(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]));
+    assert_eq!(output.status.code(), Some(3), "exit code 3: configuration");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("civitas keys init"), "{stderr}");
+    assert!(!dir.path().join("data/master.key").exists());
+
+    let bad = run(civitas(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CIVITAS_MASTER_KEY", "not-a-key"));
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        text(&bad.stderr).contains("CIVITAS_MASTER_KEY"),
+        "{}",
+        text(&bad.stderr)
     );
 }
 
@@ -222,7 +253,12 @@ fn serve_on_postgres_from_database_url() {
         return;
     };
     let dir = workdir();
-    let server = Server::start(civitas(dir.path()).arg("serve").env("DATABASE_URL", &t.url));
+    let server = Server::start(
+        civitas(dir.path())
+            .arg("serve")
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY),
+    );
     assert_eq!(
         server.get("/readyz"),
         (
@@ -443,6 +479,7 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
     let server = Server::start(
         civitas(dir.path())
             .arg("serve")
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY)
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 format!("http://{collector_address}"),

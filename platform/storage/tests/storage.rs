@@ -102,13 +102,45 @@ both_backends! {
 
     async fn a_scope_reads_exactly_its_subtree(t) {
         synced(&t, &tree_with_settings()).await;
-        let mut tx = t.db.begin(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = t.db.begin_read(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
         let settings = tx.settings().await.unwrap_or_else(|e| panic!("{e}"));
         let seen: Vec<(&str, &serde_json::Value)> = settings.iter().map(|s| (s.tenant_path.as_str(), &s.value)).collect();
         assert_eq!(seen, [("310000/310115", &json!(300)), ("310000/310115/310115005", &json!(320))]);
 
-        let mut city = t.db.begin(&TenantScope::for_platform_task(path("310000"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut city = t.db.begin_read(&TenantScope::for_platform_task(path("310000"))).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(city.settings().await.unwrap_or_else(|e| panic!("{e}")).len(), 5);
+    }
+
+    async fn concurrent_read_then_write_transactions_all_commit(t) {
+        // On SQLite a deferred transaction that read before another writer
+        // committed would fail with a stale snapshot; writes take the lock first.
+        synced(&t, &tree_with_settings()).await;
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let db = t.db.clone();
+                tokio::spawn(async move {
+                    let mut tx = db.begin(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+                    let n = tx.settings().await.unwrap_or_else(|e| panic!("{e}")).len();
+                    tokio::task::yield_now().await;
+                    tx.put_setting(&path("310000/310115"), &format!("k{i}"), &json!(n)).await.unwrap_or_else(|e| panic!("{e}"));
+                    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut tx = t.db.begin_read(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tx.settings().await.unwrap_or_else(|e| panic!("{e}")).len(), 2 + 8);
+    }
+
+    async fn a_read_transaction_cannot_write_on_postgres(t) {
+        synced(&t, &tree_with_settings()).await;
+        let mut tx = t.db.begin_read(&TenantScope::for_platform_task(path("310000/310115"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let written = tx.put_setting(&path("310000/310115"), "hotline", &json!("12345")).await;
+        if t.db.backend() == Backend::Postgres {
+            assert!(written.is_err(), "READ ONLY refuses the write");
+        }
     }
 
     async fn a_scope_refuses_to_write_outside_its_subtree(t) {
