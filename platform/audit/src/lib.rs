@@ -38,6 +38,32 @@ pub enum AuditError {
         "审计记录的租户 {0} 不在事务范围内 (audit record for {0} is outside the transaction's scope)"
     )]
     OutOfScope(TenantPath),
+    /// An imported record is older than the chain's last record.
+    #[error(
+        "审计记录时间早于链上最后一条记录 (the record is older than the last record of {0}'s chain)"
+    )]
+    OutOfOrder(String),
+    /// Pruning would remove records younger than the retention period.
+    #[error(
+        "审计记录至少保留 {min_days} 天，不能清理 {before} 之后的记录 (audit records are kept at least {min_days} days: cannot prune records after {before})"
+    )]
+    RetentionTooShort {
+        /// The minimum retention in days.
+        min_days: i64,
+        /// The cut-off asked for.
+        before: DateTime<Utc>,
+    },
+    /// A chain to be pruned does not verify: its records are evidence and
+    /// stay until the problem is investigated.
+    #[error(
+        "审计链 {tenant} 校验失败，拒绝清理 (the chain of {tenant} does not verify; nothing pruned): {problem}"
+    )]
+    ChainBroken {
+        /// The tenant.
+        tenant: String,
+        /// The first problem found.
+        problem: String,
+    },
     /// Writing an export failed.
     #[error("导出写入失败 (export write failed): {0}")]
     Io(#[from] std::io::Error),
@@ -139,14 +165,36 @@ pub async fn record(
     tenant: &TenantPath,
     event: &NewEvent,
 ) -> Result<Recorded, AuditError> {
+    append(tx, tenant, event, Utc::now(), false).await
+}
+
+/// Appends `event` with the time it originally happened, for importing the
+/// audit trail of a predecessor system in order. The time may not be
+/// earlier than the chain's last record: a chain is in time order, which
+/// retention relies on.
+pub async fn record_at(
+    tx: &mut TenantTx,
+    tenant: &TenantPath,
+    event: &NewEvent,
+    at: DateTime<Utc>,
+) -> Result<Recorded, AuditError> {
+    append(tx, tenant, event, at, true).await
+}
+
+async fn append(
+    tx: &mut TenantTx,
+    tenant: &TenantPath,
+    event: &NewEvent,
+    at: DateTime<Utc>,
+    check_order: bool,
+) -> Result<Recorded, AuditError> {
     if !tx.scope().covers(tenant) {
         return Err(AuditError::OutOfScope(tenant.clone()));
     }
     let tenant = tenant.as_str().to_owned();
     // serde_json maps are sorted by key: a canonical form to hash and store.
     let detail = event.detail.to_string();
-    let now = Utc::now();
-    let occurred_micros = now.timestamp_micros();
+    let occurred_micros = at.timestamp_micros();
     let recorded = with_connection!(tx.connection(), c => {
         sqlx::query("INSERT INTO audit_heads (tenant_path, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_path) DO NOTHING")
             .bind(tenant.clone())
@@ -161,6 +209,16 @@ pub async fn record(
             .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
+        if check_order {
+            let last: Option<i64> = sqlx::query_scalar("SELECT occurred_at FROM audit_events WHERE tenant_path = $1 AND seq = $2")
+                .bind(tenant.clone())
+                .bind(seq - 1)
+                .fetch_optional(&mut *c)
+                .await?;
+            if last.is_some_and(|last| last > occurred_micros) {
+                return Err(AuditError::OutOfOrder(tenant.clone()));
+            }
+        }
         let hash = record_hash(&tenant, seq, occurred_micros, &event.actor, &event.action, &event.target, &detail, &prev_hash);
         sqlx::query(
             "INSERT INTO audit_events (tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash) \
@@ -228,6 +286,16 @@ pub enum Problem {
         /// The last record present.
         last_seq: i64,
     },
+    /// The signed prune point a chain starts from fails its signature or
+    /// is signed by another key: the removal of old records is not proven.
+    PrunePointInvalid {
+        /// The tenant.
+        tenant: String,
+        /// The last pruned record's sequence number.
+        seq: i64,
+        /// Why.
+        reason: String,
+    },
     /// A signed anchor does not match the chain, or its signature fails.
     AnchorMismatch {
         /// The tenant.
@@ -242,6 +310,14 @@ pub enum Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Problem::PrunePointInvalid {
+                tenant,
+                seq,
+                reason,
+            } => write!(
+                f,
+                "{tenant} #{seq}: 清理点无效 (prune point invalid): {reason}"
+            ),
             Problem::Altered { tenant, seq, id } => {
                 write!(
                     f,
@@ -393,8 +469,21 @@ pub async fn verify(
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
-        let mut expected_seq = 1;
-        let mut prev_hash = GENESIS.to_owned();
+        let prune = latest_prune_point(&mut tx, &tenant).await?;
+        let (mut expected_seq, mut prev_hash) = match &prune {
+            Some(point) => (point.seq + 1, point.hash.clone()),
+            None => (1, GENESIS.to_owned()),
+        };
+        if let Some(point) = &prune
+            && let Err(reason) = point.check(&tenant, trusted)
+        {
+            report.problems.push(Problem::PrunePointInvalid {
+                tenant: tenant.clone(),
+                seq: point.seq,
+                reason,
+            });
+        }
+        let pruned_through = prune.as_ref().map_or(0, |p| p.seq);
         let mut prev_id = i64::MIN;
         let mut hashes = std::collections::HashMap::new();
         for row in &rows {
@@ -465,6 +554,9 @@ pub async fn verify(
                 .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         for (seq, hash, public_hex, signature_hex) in anchors {
+            if seq <= pruned_through {
+                continue; // its record was exported and pruned
+            }
             report.anchors += 1;
             let mismatch = |reason: &str| Problem::AnchorMismatch {
                 tenant: tenant.clone(),
@@ -606,4 +698,237 @@ pub async fn export(
         out.write_all(b"\n")?;
     }
     Ok(events.len() as u64)
+}
+
+/// The minimum retention of audit records, in days (MLPS level 3 asks
+/// for at least six months); the database refuses younger deletions too.
+pub const MIN_RETENTION_DAYS: i64 = 180;
+
+/// A signed statement that a chain's records through `seq` were exported
+/// and removed.
+struct PrunePoint {
+    seq: i64,
+    hash: String,
+    records: i64,
+    archive_sm3: String,
+    public_key: String,
+    signature: String,
+}
+
+fn prune_message(tenant: &str, seq: i64, hash: &str, records: i64, archive_sm3: &str) -> String {
+    format!("civitas-audit-prune-v1\n{tenant}\n{seq}\n{hash}\n{records}\n{archive_sm3}")
+}
+
+impl PrunePoint {
+    /// Checks the signature, and the key against `trusted` if given.
+    fn check(&self, tenant: &str, trusted: Option<&PublicKey>) -> Result<(), String> {
+        let signed = PublicKey::from_hex(&self.public_key).ok().zip(
+            hex::decode(&self.signature)
+                .ok()
+                .and_then(|der| Signature::from_der(&der).ok()),
+        );
+        let Some((public, signature)) = signed else {
+            return Err("签名或公钥无法解析 (unreadable signature or key)".to_owned());
+        };
+        if trusted.is_some_and(|t| *t != public) {
+            return Err(
+                "签名公钥不是平台公钥 (signed by a key other than the platform's)".to_owned(),
+            );
+        }
+        let message = prune_message(
+            tenant,
+            self.seq,
+            &self.hash,
+            self.records,
+            &self.archive_sm3,
+        );
+        public
+            .verify(message.as_bytes(), &signature)
+            .map_err(|_| "签名无效 (signature does not verify)".to_owned())
+    }
+}
+
+async fn latest_prune_point(
+    tx: &mut civitas_storage::PlatformTx,
+    tenant: &str,
+) -> Result<Option<PrunePoint>, AuditError> {
+    let point = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "SELECT seq, hash, records, archive_sm3, public_key, signature FROM audit_prune_points \
+             WHERE tenant_path = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(tenant.to_owned())
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| -> Result<PrunePoint, sqlx::Error> {
+            Ok(PrunePoint {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+                records: r.try_get("records")?,
+                archive_sm3: r.try_get("archive_sm3")?,
+                public_key: r.try_get("public_key")?,
+                signature: r.try_get("signature")?,
+            })
+        })
+        .transpose()?
+    });
+    Ok(point)
+}
+
+/// What [`prune`] removed from one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrunedChain {
+    /// The tenant.
+    pub tenant: String,
+    /// The last record removed.
+    pub through_seq: i64,
+    /// How many records were exported and removed.
+    pub records: u64,
+    /// SM3 of this chain's exported JSON lines (hex), also signed.
+    pub archive_sm3: String,
+}
+
+/// Exports every record recorded before `before` to `archive` (JSON lines,
+/// as [`export`] writes them) and then removes them, leaving in each chain
+/// a prune point signed with `key` that [`verify`] starts from.
+///
+/// Refuses a cut-off less than [`MIN_RETENTION_DAYS`] ago, and refuses to
+/// prune a chain whose records to be removed do not verify. The archive is
+/// flushed before anything is removed; if writing it fails, nothing is.
+pub async fn prune(
+    db: &Database,
+    key: &PrivateKey,
+    before: DateTime<Utc>,
+    archive: &mut impl Write,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<PrunedChain>, AuditError> {
+    let cutoff = Utc::now() - chrono::Duration::days(MIN_RETENTION_DAYS);
+    if before > cutoff {
+        return Err(AuditError::RetentionTooShort {
+            min_days: MIN_RETENTION_DAYS,
+            before,
+        });
+    }
+    let public_hex = key.public_key().to_hex();
+    let before_micros = before.timestamp_micros();
+    let mut tx = db.begin_platform().await?;
+    let tenants: Vec<String> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT DISTINCT tenant_path FROM audit_events WHERE occurred_at < $1 ORDER BY tenant_path")
+            .bind(before_micros)
+            .fetch_all(&mut *c)
+            .await?
+    });
+    let mut pruned = Vec::new();
+    let mut done = 0u64;
+    for tenant in tenants {
+        let start = latest_prune_point(&mut tx, &tenant).await?;
+        let (mut expected_seq, mut prev_hash) = match &start {
+            Some(point) => (point.seq + 1, point.hash.clone()),
+            None => (1, GENESIS.to_owned()),
+        };
+        let rows: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
+            let rows = sqlx::query(
+                "SELECT id, seq, occurred_at, actor, action, target, detail, prev_hash, hash \
+                 FROM audit_events WHERE tenant_path = $1 AND occurred_at < $2 ORDER BY seq, id",
+            )
+            .bind(tenant.clone())
+            .bind(before_micros)
+            .fetch_all(&mut *c)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredRecord {
+                        id: r.try_get("id")?,
+                        seq: r.try_get("seq")?,
+                        occurred_at: r.try_get("occurred_at")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        detail: r.try_get("detail")?,
+                        prev_hash: r.try_get("prev_hash")?,
+                        hash: r.try_get("hash")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        let broken = |problem: String| AuditError::ChainBroken {
+            tenant: tenant.clone(),
+            problem,
+        };
+        let mut lines = Vec::new();
+        for row in &rows {
+            let recomputed = record_hash(
+                &tenant,
+                row.seq,
+                row.occurred_at,
+                &row.actor,
+                &row.action,
+                &row.target,
+                &row.detail,
+                &row.prev_hash,
+            );
+            if recomputed != row.hash {
+                return Err(broken(format!("#{} altered", row.seq)));
+            }
+            if row.seq != expected_seq || row.prev_hash != prev_hash {
+                return Err(broken(format!("#{} out of sequence", row.seq)));
+            }
+            let event = Event {
+                id: row.id,
+                tenant_path: tenant.clone(),
+                seq: row.seq,
+                occurred_at: DateTime::from_timestamp_micros(row.occurred_at).unwrap_or_default(),
+                actor: row.actor.clone(),
+                action: row.action.clone(),
+                target: row.target.clone(),
+                detail: serde_json::from_str(&row.detail)
+                    .unwrap_or(serde_json::Value::String(row.detail.clone())),
+                prev_hash: row.prev_hash.clone(),
+                hash: row.hash.clone(),
+            };
+            serde_json::to_writer(&mut lines, &event).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+            expected_seq = row.seq + 1;
+            prev_hash = row.hash.clone();
+        }
+        let Some(last) = rows.last() else { continue };
+        let records = rows.len() as i64;
+        let archive_sm3 = hex::encode(sm3::digest(&lines));
+        archive.write_all(&lines)?;
+        let message = prune_message(&tenant, last.seq, &last.hash, records, &archive_sm3);
+        let signature = hex::encode(key.sign(message.as_bytes())?.to_der());
+        with_connection!(tx.connection(), c => {
+            sqlx::query(
+                "INSERT INTO audit_prune_points (tenant_path, seq, hash, records, archive_sm3, pruned_at, public_key, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(tenant.clone())
+            .bind(last.seq)
+            .bind(last.hash.clone())
+            .bind(records)
+            .bind(archive_sm3.clone())
+            .bind(Utc::now().timestamp_micros())
+            .bind(public_hex.clone())
+            .bind(signature)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("DELETE FROM audit_events WHERE tenant_path = $1 AND seq <= $2")
+                .bind(tenant.clone())
+                .bind(last.seq)
+                .execute(&mut *c)
+                .await?;
+        });
+        done += records as u64;
+        progress(done);
+        pruned.push(PrunedChain {
+            tenant,
+            through_seq: last.seq,
+            records: records as u64,
+            archive_sm3,
+        });
+    }
+    // The archive is on its way to disk before the records go.
+    archive.flush()?;
+    tx.commit().await?;
+    Ok(pruned)
 }

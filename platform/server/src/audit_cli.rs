@@ -60,6 +60,44 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Export every record older than --before to a new archive file, then
+    /// remove them behind a signed prune point that `verify` starts from.
+    /// Records are kept at least 180 days; a chain that does not verify is
+    /// not pruned.
+    #[command(
+        after_help = "Examples:\n  civitas audit prune --before 2026-05-01 --key /etc/civitas/platform.pem \\\n      --archive /archive/audit-before-2026-05-01.jsonl\n\n\
+        Keep the archive: together with `civitas crypto sm3 ARCHIVE` it proves what was removed\n\
+        (the digest per chain is signed in the prune point; --json prints them)."
+    )]
+    Prune {
+        /// Remove records before this day (YYYY-MM-DD, China Standard Time); at least 180 days ago.
+        #[arg(long, value_name = "DATE")]
+        before: NaiveDate,
+        /// The platform's SM2 private key (PKCS#8 PEM), to sign the prune points.
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+        /// The archive to write (JSON lines); must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        archive: PathBuf,
+        /// Print what was pruned as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A file whose `flush` also reaches the disk, so that an archive is
+/// durable before the records it holds are removed.
+struct DurableFile(std::io::BufWriter<std::fs::File>);
+
+impl Write for DurableFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.0.get_ref().sync_all()
+    }
 }
 
 fn tenant(path: Option<&str>) -> anyhow::Result<Option<TenantPath>> {
@@ -181,6 +219,66 @@ pub async fn run(db: &Database, command: AuditCommand) -> anyhow::Result<u8> {
                 }
             };
             eprintln!("已导出 {written} 条记录 (exported {written} record(s))");
+            Ok(exit::OK)
+        }
+        AuditCommand::Prune {
+            before,
+            key,
+            archive,
+            json,
+        } => {
+            let pem = std::fs::read_to_string(&key).with_context(|| {
+                format!("无法读取私钥 (cannot read private key) {}", key.display())
+            })?;
+            let key = PrivateKey::from_pkcs8_pem(&pem)?;
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&archive)
+                .with_context(|| {
+                    format!(
+                        "无法新建归档文件（不会覆盖已有文件）(cannot create the archive; an existing file is never overwritten) {}",
+                        archive.display()
+                    )
+                })?;
+            let mut writer = DurableFile(std::io::BufWriter::new(file));
+            let bar = indicatif::ProgressBar::new_spinner();
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_message("导出并清理 (exporting and pruning)");
+            let result =
+                civitas_audit::prune(db, &key, start_of_day_cst(before), &mut writer, |n| {
+                    bar.set_message(format!("导出并清理 (exporting and pruning): {n}"));
+                    bar.tick();
+                })
+                .await;
+            bar.finish_and_clear();
+            let pruned = match result {
+                Ok(pruned) => pruned,
+                Err(e) => {
+                    // Nothing was removed; leave no half-written archive behind.
+                    drop(writer);
+                    let _ = std::fs::remove_file(&archive);
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::FAILURE);
+                }
+            };
+            let total: u64 = pruned.iter().map(|p| p.records).sum();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pruned)?);
+            } else {
+                println!(
+                    "已归档并清理 {total} 条记录 (archived and pruned {total} record(s)) → {}",
+                    archive.display()
+                );
+                for chain in &pruned {
+                    println!(
+                        "  {} 至 (through) #{}: {} 条 (records), SM3 {}",
+                        chain.tenant, chain.through_seq, chain.records, chain.archive_sm3
+                    );
+                }
+            }
             Ok(exit::OK)
         }
     }

@@ -196,3 +196,108 @@ fn every_audit_command_has_help_with_an_example() {
         assert!(stdout(&output).contains("Examples:"), "{command}");
     }
 }
+
+#[tokio::test]
+async fn prune_archives_old_records_and_verify_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_with_records(dir.path(), 0).await;
+    let pudong = TenantPath::parse("310000/310115").unwrap();
+    for days in [400, 300, 200, 1] {
+        let mut tx = db
+            .begin(&TenantScope::for_platform_task(pudong.clone()))
+            .await
+            .unwrap();
+        let event = civitas_audit::NewEvent {
+            actor: "sec-admin".into(),
+            action: "grant.create".into(),
+            target: format!("account-{days}"),
+            detail: serde_json::json!({}),
+        };
+        let at = chrono::Utc::now() - chrono::Duration::days(days);
+        civitas_audit::record_at(&mut tx, &pudong, &event, at)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert!(
+        civitas(
+            dir.path(),
+            &["crypto", "sm2", "keygen", "--out", "platform.pem"]
+        )
+        .status
+        .success()
+    );
+    let before = (chrono::Utc::now() - chrono::Duration::days(190))
+        .format("%Y-%m-%d")
+        .to_string();
+
+    // Too recent a cut-off: refused, and no archive left behind.
+    let recent = (chrono::Utc::now() - chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let refused = civitas(
+        dir.path(),
+        &[
+            "audit",
+            "prune",
+            "--before",
+            &recent,
+            "--key",
+            "platform.pem",
+            "--archive",
+            "a.jsonl",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("180"));
+    assert!(!dir.path().join("a.jsonl").exists());
+
+    let out = civitas(
+        dir.path(),
+        &[
+            "audit",
+            "prune",
+            "--before",
+            &before,
+            "--key",
+            "platform.pem",
+            "--archive",
+            "a.jsonl",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pruned[0]["records"], 3);
+    let archive = std::fs::read(dir.path().join("a.jsonl")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&archive).lines().count(), 3);
+    assert_eq!(
+        pruned[0]["archive_sm3"],
+        hex::encode(civitas_crypto::sm3::digest(&archive))
+    );
+
+    let verified = civitas(
+        dir.path(),
+        &["audit", "verify", "--pub", "platform.pub.pem"],
+    );
+    assert!(verified.status.success(), "{}", stdout(&verified));
+    // The archive is never overwritten.
+    let again = civitas(
+        dir.path(),
+        &[
+            "audit",
+            "prune",
+            "--before",
+            &before,
+            "--key",
+            "platform.pem",
+            "--archive",
+            "a.jsonl",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+}
