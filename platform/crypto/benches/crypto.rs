@@ -29,7 +29,12 @@ fn sm3_8k(bencher: Bencher) {
 fn hmac_sm3_64(bencher: Bencher) {
     // A blind index: HMAC over a short value.
     let key = [7u8; 32];
-    bencher.bench(|| sm3::hmac(&key, divan::black_box(b"residents.id_number\x0011010519491231002X")));
+    bencher.bench(|| {
+        sm3::hmac(
+            &key,
+            divan::black_box(b"residents.id_number\x0011010519491231002X"),
+        )
+    });
 }
 
 #[divan::bench]
@@ -45,7 +50,14 @@ fn sm4_gcm_seal_8k(bencher: Bencher) {
 fn sm4_gcm_seal_field(bencher: Bencher) {
     // A personal-data field: a phone number sealed for storage.
     let key = sm4::Key::from_bytes([7; 16]);
-    bencher.bench(|| sm4::seal(&key, b"civitas-field|310000|residents.phone|1", divan::black_box(b"13812345678")).unwrap());
+    bencher.bench(|| {
+        sm4::seal(
+            &key,
+            b"civitas-field|310000|residents.phone|1",
+            divan::black_box(b"13812345678"),
+        )
+        .unwrap()
+    });
 }
 
 #[divan::bench]
@@ -60,7 +72,10 @@ fn sm4_cbc_encrypt_8k(bencher: Bencher) {
 #[divan::bench]
 fn sm2_sign(bencher: Bencher) {
     let key = PrivateKey::generate().unwrap();
-    bencher.bench(|| key.sign(divan::black_box(b"civitas token payload")).unwrap());
+    bencher.bench(|| {
+        key.sign(divan::black_box(b"civitas token payload"))
+            .unwrap()
+    });
 }
 
 #[divan::bench]
@@ -68,13 +83,23 @@ fn sm2_verify(bencher: Bencher) {
     let key = PrivateKey::generate().unwrap();
     let public = key.public_key();
     let signature = key.sign(b"civitas token payload").unwrap();
-    bencher.bench(|| public.verify(divan::black_box(b"civitas token payload"), &signature).unwrap());
+    bencher.bench(|| {
+        public
+            .verify(divan::black_box(b"civitas token payload"), &signature)
+            .unwrap()
+    });
 }
 
 #[divan::bench]
 fn sm2_decrypt_32(bencher: Bencher) {
     // A browser-encrypted password or field: 32 bytes, C1C3C2.
     let key = PrivateKey::generate().unwrap();
-    let ciphertext = key.public_key().encrypt(&[0x5a; 32], CiphertextOrder::C1C3C2).unwrap();
-    bencher.bench(|| key.decrypt(divan::black_box(&ciphertext), CiphertextOrder::C1C3C2).unwrap());
+    let ciphertext = key
+        .public_key()
+        .encrypt(&[0x5a; 32], CiphertextOrder::C1C3C2)
+        .unwrap();
+    bencher.bench(|| {
+        key.decrypt(divan::black_box(&ciphertext), CiphertextOrder::C1C3C2)
+            .unwrap()
+    });
 }

@@ -37,6 +37,10 @@ pub struct PartialSettings {
     pub log_format: Option<String>,
     /// `--master-key-file` / `CIVITAS_MASTER_KEY_FILE` / `master_key_file`.
     pub master_key_file: Option<PathBuf>,
+    /// `--platform-key-file` / `CIVITAS_PLATFORM_KEY_FILE` / `platform_key_file`.
+    pub platform_key_file: Option<PathBuf>,
+    /// `--anchor-interval-secs` / `CIVITAS_ANCHOR_INTERVAL_SECS` / `anchor_interval_secs`.
+    pub anchor_interval_secs: Option<u64>,
 }
 
 impl PartialSettings {
@@ -88,6 +92,11 @@ pub struct Settings {
     /// The master key file (default `<data_dir>/master.key`), used unless
     /// `CIVITAS_MASTER_KEY` holds the key itself.
     pub master_key_file: PathBuf,
+    /// The platform's SM2 private key (default `<data_dir>/platform.pem`):
+    /// it signs the audit anchors (and, later, tokens).
+    pub platform_key_file: PathBuf,
+    /// How often `serve` signs the audit chains' heads (default 3600 s).
+    pub anchor_interval_secs: u64,
 }
 
 impl Settings {
@@ -119,8 +128,21 @@ impl Settings {
             .master_key_file
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
+        let platform_key_file = given
+            .platform_key_file
+            .or(file.platform_key_file)
+            .unwrap_or_else(|| data_dir.join("platform.pem"));
+        let anchor_interval_secs = given
+            .anchor_interval_secs
+            .or(file.anchor_interval_secs)
+            .unwrap_or(3600);
+        if anchor_interval_secs == 0 {
+            bail!("锚定间隔必须大于 0 (the anchor interval must be greater than 0)");
+        }
         Ok(Settings {
             master_key_file,
+            platform_key_file,
+            anchor_interval_secs,
             data_dir,
             listen: given
                 .listen

@@ -104,6 +104,12 @@ struct ServeArgs {
     /// Master key file [default: DATA_DIR/master.key; CIVITAS_MASTER_KEY may hold the key itself].
     #[arg(long, env = "CIVITAS_MASTER_KEY_FILE", value_name = "FILE")]
     master_key_file: Option<PathBuf>,
+    /// The platform's SM2 key (PKCS#8 PEM) that signs audit anchors [default: DATA_DIR/platform.pem].
+    #[arg(long, env = "CIVITAS_PLATFORM_KEY_FILE", value_name = "FILE")]
+    platform_key_file: Option<PathBuf>,
+    /// Seconds between signed audit anchors [default: 3600].
+    #[arg(long, env = "CIVITAS_ANCHOR_INTERVAL_SECS", value_name = "SECS")]
+    anchor_interval_secs: Option<u64>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
@@ -235,6 +241,8 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         log: args.log,
         log_format: args.log_format,
         master_key_file: args.master_key_file,
+        platform_key_file: args.platform_key_file,
+        anchor_interval_secs: args.anchor_interval_secs,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -305,8 +313,18 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             body_limit: settings.body_limit,
         },
     );
+    let anchoring = platform.platform_key.clone().map(|key| {
+        tokio::spawn(serve::anchor_periodically(
+            platform.db.clone(),
+            key,
+            Duration::from_secs(settings.anchor_interval_secs),
+        ))
+    });
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
+    if let Some(anchoring) = anchoring {
+        anchoring.abort();
+    }
     platform.db.close().await;
     tracing::info!("stopped");
     Ok(exit::OK)

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use std::sync::Arc;
 
+use civitas_crypto::sm2::PrivateKey;
 use civitas_storage::Database;
 use civitas_tenancy::{ConfigErrors, TenantTree};
 use civitas_vault::Keyring;
@@ -32,6 +33,9 @@ pub enum StartError {
     /// provisioned with it.
     #[error("{0}")]
     Keys(#[from] civitas_vault::VaultError),
+    /// The platform's SM2 key cannot be read.
+    #[error("平台签名密钥无法加载 (the platform signing key cannot be loaded): {0}")]
+    PlatformKey(String),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -45,6 +49,8 @@ pub struct Platform {
     pub tree: TenantTree,
     /// The tenants' keys, under the master key.
     pub keyring: Arc<Keyring>,
+    /// The platform's SM2 key, if configured: it signs audit anchors.
+    pub platform_key: Option<Arc<PrivateKey>>,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -68,6 +74,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         ),
     }
     let keyring = Arc::new(Keyring::new(Arc::new(master)));
+    let platform_key = load_platform_key(settings, demo)?;
     let db = Database::connect(&settings.database_url).await?;
     let applied = db.migrate().await?;
     if applied > 0 {
@@ -99,7 +106,12 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
             "演示数据已加载，切勿用于生产 (demo data is loaded: never use this database in production)"
         );
     }
-    Ok(Platform { db, tree, keyring })
+    Ok(Platform {
+        db,
+        tree,
+        keyring,
+        platform_key,
+    })
 }
 
 /// Audits the start and the configuration it loaded, in each root's chain
@@ -208,5 +220,65 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Loads the platform's SM2 key from its file; the demo generates one
+/// (with its public key beside it) when missing. Without one the platform
+/// runs, but no audit anchors are signed — it says so.
+fn load_platform_key(
+    settings: &Settings,
+    demo: bool,
+) -> Result<Option<Arc<PrivateKey>>, StartError> {
+    let path = &settings.platform_key_file;
+    let failed =
+        |e: &dyn std::fmt::Display| StartError::PlatformKey(format!("{}: {e}", path.display()));
+    if !path.exists() {
+        if !demo {
+            tracing::warn!(
+                path = %path.display(),
+                "没有平台签名密钥，审计链不会定期签名锚定；请用 civitas crypto sm2 keygen 生成 (no platform signing key: audit chains are not anchored; create one with `civitas crypto sm2 keygen --out FILE`)"
+            );
+            return Ok(None);
+        }
+        let key = PrivateKey::generate().map_err(|e| failed(&e))?;
+        write_private(path, key.to_pkcs8_pem().map_err(|e| failed(&e))?.as_bytes())
+            .map_err(|e| failed(&e))?;
+        let public = key.public_key().to_spki_pem().map_err(|e| failed(&e))?;
+        std::fs::write(path.with_extension("pub.pem"), public).map_err(|e| failed(&e))?;
+        tracing::warn!(path = %path.display(), "generated a platform signing key for the demo");
+        return Ok(Some(Arc::new(key)));
+    }
+    let pem = std::fs::read_to_string(path).map_err(|e| failed(&e))?;
+    let key = PrivateKey::from_pkcs8_pem(&pem).map_err(|e| failed(&e))?;
+    Ok(Some(Arc::new(key)))
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// Signs the head of every chain that grew, every `interval`, until the
+/// task is dropped. A failure is logged and retried at the next tick.
+pub async fn anchor_periodically(db: Database, key: Arc<PrivateKey>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match civitas_audit::anchor(&db, &key).await {
+            Ok(anchors) if !anchors.is_empty() => {
+                tracing::info!(anchors = anchors.len(), "audit chains anchored")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "审计锚定失败 (audit anchoring failed)"),
+        }
     }
 }

@@ -223,6 +223,34 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn serve_signs_audit_anchors_with_the_platform_key() {
+    let dir = workdir();
+    let server =
+        Server::start(civitas(dir.path()).args(["serve", "--demo", "--anchor-interval-secs", "1"]));
+    // The demo generated the platform key pair; the first anchoring runs at start.
+    let public = dir.path().join("data/platform.pub.pem");
+    let mut anchors = 0;
+    for _ in 0..100 {
+        let output = run(civitas(dir.path())
+            .args(["audit", "verify", "--json", "--pub"])
+            .arg(&public));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        anchors = report["anchors"].as_u64().unwrap_or(0);
+        if anchors > 0 {
+            assert_eq!(output.status.code(), Some(0), "{report}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        anchors >= 2,
+        "one anchor per root chain (Shanghai, Sichuan): {anchors}\n{log}"
+    );
+}
+
+#[test]
 fn serve_without_a_master_key_refuses_to_start_and_says_how_to_make_one() {
     let dir = workdir();
     let output = run(civitas(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]));
