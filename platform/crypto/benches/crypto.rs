@@ -103,3 +103,16 @@ fn sm2_decrypt_32(bencher: Bencher) {
             .unwrap()
     });
 }
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn password_verify_default_iterations(bencher: Bencher) {
+    // One login: PBKDF2-HMAC-SM3 at the default work factor.
+    let stored = civitas_crypto::password::hash(
+        "Civitas#2026",
+        civitas_crypto::password::DEFAULT_ITERATIONS,
+    )
+    .unwrap();
+    bencher.bench(|| {
+        civitas_crypto::password::verify(divan::black_box("Civitas#2026"), &stored).unwrap()
+    });
+}

@@ -11,6 +11,8 @@
 //!   default) or the legacy C1C2C3 order, with or without the leading `04`
 //!   of C1 that browser libraries omit.
 //!
+//! - [`password`]: PBKDF2-HMAC-SM3 password hashes.
+//!
 //! Malformed keys, ciphertexts and signatures are errors, never panics.
 //!
 //! ```
@@ -26,6 +28,7 @@
 //! ```
 
 mod error;
+pub mod password;
 pub mod sm2;
 pub mod sm3;
 pub mod sm4;
