@@ -181,6 +181,17 @@ pub async fn record_at(
     append(tx, tenant, event, at, true).await
 }
 
+/// Appends `event` to `tenant`'s chain inside a platform transaction, for
+/// the platform's own security events that precede any tenant scope
+/// (sign-in attempts, account administration); it commits with `tx`.
+pub async fn record_platform(
+    tx: &mut civitas_storage::PlatformTx,
+    tenant: &TenantPath,
+    event: &NewEvent,
+) -> Result<Recorded, AuditError> {
+    append_on(tx.connection(), tenant, event, Utc::now(), false).await
+}
+
 async fn append(
     tx: &mut TenantTx,
     tenant: &TenantPath,
@@ -191,11 +202,21 @@ async fn append(
     if !tx.scope().covers(tenant) {
         return Err(AuditError::OutOfScope(tenant.clone()));
     }
+    append_on(tx.connection(), tenant, event, at, check_order).await
+}
+
+async fn append_on(
+    connection: civitas_storage::Connection<'_>,
+    tenant: &TenantPath,
+    event: &NewEvent,
+    at: DateTime<Utc>,
+    check_order: bool,
+) -> Result<Recorded, AuditError> {
     let tenant = tenant.as_str().to_owned();
     // serde_json maps are sorted by key: a canonical form to hash and store.
     let detail = event.detail.to_string();
     let occurred_micros = at.timestamp_micros();
-    let recorded = with_connection!(tx.connection(), c => {
+    let recorded = with_connection!(connection, c => {
         sqlx::query("INSERT INTO audit_heads (tenant_path, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_path) DO NOTHING")
             .bind(tenant.clone())
             .bind(GENESIS)

@@ -1,0 +1,553 @@
+//! Accounts, sign-in with lockout, and password changes.
+
+use chrono::{DateTime, Duration, Utc};
+use civitas_audit::NewEvent;
+use civitas_crypto::password;
+use civitas_storage::{Database, PlatformTx, StorageError, TenantTx, with_connection};
+use civitas_tenancy::TenantPath;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{PasswordPolicy, PolicyViolation};
+
+/// What can go wrong outside sign-in itself.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Crypto(#[from] civitas_crypto::CryptoError),
+    /// Recording the audit event failed.
+    #[error(transparent)]
+    Audit(#[from] civitas_audit::AuditError),
+    /// The new password breaks the policy.
+    #[error(transparent)]
+    Policy(#[from] PolicyViolation),
+    /// The username is taken.
+    #[error("用户名已存在 (the username is taken): {0}")]
+    UsernameTaken(String),
+    /// No such account.
+    #[error("账户不存在 (no such account): {0}")]
+    UnknownAccount(String),
+    /// The current password given for a change is wrong.
+    #[error("当前密码错误 (the current password is wrong)")]
+    WrongPassword,
+}
+
+impl From<sqlx::Error> for IdentityError {
+    fn from(e: sqlx::Error) -> IdentityError {
+        IdentityError::Storage(StorageError::Database(e))
+    }
+}
+
+/// Why a sign-in failed. Its message is the same for every cause, so that
+/// the answer never says whether an account exists or is locked; the cause
+/// is kept for the audit record and for tests.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong username or password, a disabled account, or a locked one.
+    #[error(
+        "用户名或密码错误，或账户已被临时锁定 (wrong username or password, or the account is temporarily locked)"
+    )]
+    Rejected(RejectCause),
+    /// Something else failed; nothing was decided.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(e: sqlx::Error) -> AuthError {
+        AuthError::Identity(e.into())
+    }
+}
+
+impl From<StorageError> for AuthError {
+    fn from(e: StorageError) -> AuthError {
+        AuthError::Identity(e.into())
+    }
+}
+
+impl From<civitas_audit::AuditError> for AuthError {
+    fn from(e: civitas_audit::AuditError) -> AuthError {
+        AuthError::Identity(e.into())
+    }
+}
+
+/// The cause of a rejected sign-in (never shown to the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCause {
+    /// No account has this username.
+    UnknownUser,
+    /// The password is wrong.
+    WrongPassword,
+    /// The account is locked after too many failures.
+    Locked,
+    /// The account is disabled.
+    Disabled,
+}
+
+impl RejectCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            RejectCause::UnknownUser => "unknown_user",
+            RejectCause::WrongPassword => "wrong_password",
+            RejectCause::Locked => "locked",
+            RejectCause::Disabled => "disabled",
+        }
+    }
+}
+
+/// The kind of principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// Staff of a bureau (a tenant and a line).
+    Staff,
+    /// A citizen (resident id number).
+    Citizen,
+    /// An enterprise (unified social credit code).
+    Enterprise,
+    /// A module developer.
+    Developer,
+    /// A machine client, signing in with API keys.
+    Service,
+}
+
+impl AccountKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Staff => "staff",
+            AccountKind::Citizen => "citizen",
+            AccountKind::Enterprise => "enterprise",
+            AccountKind::Developer => "developer",
+            AccountKind::Service => "service",
+        }
+    }
+
+    fn parse(s: &str) -> AccountKind {
+        match s {
+            "staff" => AccountKind::Staff,
+            "citizen" => AccountKind::Citizen,
+            "enterprise" => AccountKind::Enterprise,
+            "developer" => AccountKind::Developer,
+            _ => AccountKind::Service,
+        }
+    }
+}
+
+/// An account, without its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// The account id.
+    pub id: String,
+    /// The sign-in name.
+    pub username: String,
+    /// The kind of principal.
+    pub kind: AccountKind,
+    /// The tenant it belongs to.
+    pub tenant_path: String,
+    /// The line (bureau) of a staff account.
+    pub line: Option<String>,
+    /// The name shown.
+    pub display_name: String,
+    /// Whether the password must be changed before anything else.
+    pub must_change_password: bool,
+}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The sign-in name.
+    pub username: String,
+    /// The kind of principal.
+    pub kind: AccountKind,
+    /// The tenant it belongs to.
+    pub tenant_path: TenantPath,
+    /// The line of a staff account.
+    pub line: Option<String>,
+    /// The name shown.
+    pub display_name: String,
+    /// The initial password (checked against the policy).
+    pub password: String,
+    /// Whether it must be changed at first sign-in (one-time passwords).
+    pub must_change_password: bool,
+}
+
+/// How sign-in behaves.
+#[derive(Debug, Clone)]
+pub struct SignInSettings {
+    /// Consecutive failures before the account locks (default 5).
+    pub max_failures: i64,
+    /// How long it stays locked (default 15 minutes).
+    pub lock_for: Duration,
+    /// PBKDF2 iterations for new hashes (default 100,000).
+    pub iterations: u32,
+    /// The password policy.
+    pub policy: PasswordPolicy,
+    /// The chain that records attempts on unknown usernames (which have no
+    /// tenant of their own): the deployment's root tenant.
+    pub realm: TenantPath,
+}
+
+impl SignInSettings {
+    /// The defaults, recording unknown usernames in `realm`'s chain.
+    pub fn new(realm: TenantPath) -> SignInSettings {
+        SignInSettings {
+            max_failures: 5,
+            lock_for: Duration::minutes(15),
+            iterations: password::DEFAULT_ITERATIONS,
+            policy: PasswordPolicy::default(),
+            realm,
+        }
+    }
+}
+
+fn account_from(r: &impl AccountRow) -> Result<Account, sqlx::Error> {
+    r.account()
+}
+
+trait AccountRow {
+    fn account(&self) -> Result<Account, sqlx::Error>;
+}
+
+macro_rules! impl_account_row {
+    ($row:ty) => {
+        impl AccountRow for $row {
+            fn account(&self) -> Result<Account, sqlx::Error> {
+                let kind: String = self.try_get("kind")?;
+                Ok(Account {
+                    id: self.try_get("id")?,
+                    username: self.try_get("username")?,
+                    kind: AccountKind::parse(&kind),
+                    tenant_path: self.try_get("tenant_path")?,
+                    line: self.try_get("line")?,
+                    display_name: self.try_get("display_name")?,
+                    must_change_password: self.try_get("must_change_password")?,
+                })
+            }
+        }
+    };
+}
+impl_account_row!(sqlx::sqlite::SqliteRow);
+impl_account_row!(sqlx::postgres::PgRow);
+
+const ACCOUNT_COLUMNS: &str =
+    "id, username, kind, tenant_path, line, display_name, must_change_password";
+
+/// Creates an account (platform work: an administrator's action, audited
+/// in the account's tenant by the caller's `actor`).
+pub async fn create_account(
+    db: &Database,
+    settings: &SignInSettings,
+    account: &NewAccount,
+    actor: &str,
+) -> Result<Account, IdentityError> {
+    settings.policy.check(&account.password)?;
+    let hash = password::hash(&account.password, settings.iterations)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now().timestamp_micros();
+    let mut tx = db.begin_platform().await?;
+    let inserted = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(id.clone())
+        .bind(account.username.clone())
+        .bind(account.kind.as_str())
+        .bind(account.tenant_path.as_str().to_owned())
+        .bind(account.line.clone())
+        .bind(account.display_name.clone())
+        .bind(hash.clone())
+        .bind(account.must_change_password)
+        .bind(now)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if inserted == 0 {
+        return Err(IdentityError::UsernameTaken(account.username.clone()));
+    }
+    remember_password(&mut tx, &id, &hash, now).await?;
+    civitas_audit::record_platform(
+        &mut tx,
+        &account.tenant_path,
+        &NewEvent {
+            actor: actor.to_owned(),
+            action: "account.create".to_owned(),
+            target: format!("account:{}", account.username),
+            detail: serde_json::json!({"kind": account.kind.as_str(), "line": account.line}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Account {
+        id,
+        username: account.username.clone(),
+        kind: account.kind,
+        tenant_path: account.tenant_path.to_string(),
+        line: account.line.clone(),
+        display_name: account.display_name.clone(),
+        must_change_password: account.must_change_password,
+    })
+}
+
+async fn remember_password(
+    tx: &mut PlatformTx,
+    account_id: &str,
+    hash: &str,
+    at: i64,
+) -> Result<(), IdentityError> {
+    with_connection!(tx.connection(), c => {
+        sqlx::query("INSERT INTO password_history (account_id, password_hash, changed_at) VALUES ($1, $2, $3)")
+            .bind(account_id.to_owned())
+            .bind(hash.to_owned())
+            .bind(at)
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The account named `username`, if any.
+pub async fn find_account(db: &Database, username: &str) -> Result<Option<Account>, IdentityError> {
+    let mut tx = db.begin_platform_read().await?;
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1");
+    let account = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(username.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| account_from(&r))
+            .transpose()?
+    });
+    Ok(account)
+}
+
+/// The staff accounts of the transaction's subtree, by tenant and name.
+pub async fn staff_of(tx: &mut TenantTx) -> Result<Vec<Account>, IdentityError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper);
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = 'staff' AND tenant_path >= $1 AND tenant_path < $2 ORDER BY tenant_path, username"
+    );
+    let accounts = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lower)
+            .bind(upper)
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?
+    });
+    Ok(accounts)
+}
+
+/// Checks `username` and `password` at time `now`.
+///
+/// Every attempt is audited in the account's tenant chain (unknown
+/// usernames in the realm's). After `max_failures` consecutive failures the
+/// account locks for `lock_for`; while locked even the right password is
+/// rejected. A success resets the count and upgrades a hash made with fewer
+/// iterations than configured.
+pub async fn authenticate(
+    db: &Database,
+    settings: &SignInSettings,
+    username: &str,
+    password_given: &str,
+    now: DateTime<Utc>,
+) -> Result<Account, AuthError> {
+    let now_micros = now.timestamp_micros();
+    let mut tx = db.begin_platform().await?;
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS}, password_hash, failed_attempts, locked_until, disabled FROM accounts WHERE username = $1"
+    );
+    type Found = (Account, Option<String>, i64, Option<i64>, bool);
+    let found: Option<Found> = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(username.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| -> Result<Found, sqlx::Error> {
+                Ok((account_from(&r)?, r.try_get("password_hash")?, r.try_get("failed_attempts")?, r.try_get("locked_until")?, r.try_get("disabled")?))
+            })
+            .transpose()?
+    });
+    let Some((account, stored, failures, locked_until, disabled)) = found else {
+        // Spend the time a real check would, so timing does not tell.
+        let _ = password::verify(password_given, DUMMY_HASH);
+        let shown: String = username.chars().take(64).collect();
+        audit_attempt(
+            &mut tx,
+            &settings.realm,
+            &shown,
+            Err(RejectCause::UnknownUser),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AuthError::Rejected(RejectCause::UnknownUser));
+    };
+    let tenant = TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone());
+    let verdict = if disabled {
+        Err(RejectCause::Disabled)
+    } else if locked_until.is_some_and(|until| until > now_micros) {
+        Err(RejectCause::Locked)
+    } else {
+        match stored
+            .as_deref()
+            .map(|h| password::verify(password_given, h))
+        {
+            Some(Ok(true)) => Ok(()),
+            _ => Err(RejectCause::WrongPassword),
+        }
+    };
+    match verdict {
+        Ok(()) => {
+            let rehash = stored
+                .as_deref()
+                .filter(|h| password::needs_rehash(h, settings.iterations))
+                .map(|_| password::hash(password_given, settings.iterations))
+                .transpose()
+                .map_err(IdentityError::from)?;
+            with_connection!(tx.connection(), c => {
+                sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, password_hash = COALESCE($2, password_hash) WHERE id = $1")
+                    .bind(account.id.clone())
+                    .bind(rehash)
+                    .execute(&mut *c)
+                    .await?;
+            });
+            audit_attempt(&mut tx, &tenant, &account.username, Ok(()), None).await?;
+            tx.commit().await?;
+            Ok(account)
+        }
+        Err(cause) => {
+            let mut locked_now = None;
+            if cause == RejectCause::WrongPassword {
+                let failures = failures + 1;
+                let (failures, until) = if failures >= settings.max_failures {
+                    let until = now + settings.lock_for;
+                    locked_now = Some(until);
+                    (0, Some(until.timestamp_micros()))
+                } else {
+                    (failures, None)
+                };
+                with_connection!(tx.connection(), c => {
+                    sqlx::query("UPDATE accounts SET failed_attempts = $2, locked_until = COALESCE($3, locked_until) WHERE id = $1")
+                        .bind(account.id.clone())
+                        .bind(failures)
+                        .bind(until)
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
+            audit_attempt(&mut tx, &tenant, &account.username, Err(cause), locked_now).await?;
+            tx.commit().await?;
+            Err(AuthError::Rejected(cause))
+        }
+    }
+}
+
+/// A hash of nothing anyone knows, checked when the username is unknown.
+const DUMMY_HASH: &str =
+    "$pbkdf2-sm3$i=100000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+async fn audit_attempt(
+    tx: &mut PlatformTx,
+    tenant: &TenantPath,
+    username: &str,
+    outcome: Result<(), RejectCause>,
+    locked_until: Option<DateTime<Utc>>,
+) -> Result<(), civitas_audit::AuditError> {
+    let (action, detail) = match outcome {
+        Ok(()) => ("auth.login.success", serde_json::json!({})),
+        Err(cause) => (
+            "auth.login.failure",
+            serde_json::json!({"cause": cause.as_str(), "locked_until": locked_until.map(|t| t.to_rfc3339())}),
+        ),
+    };
+    civitas_audit::record_platform(
+        tx,
+        tenant,
+        &NewEvent {
+            actor: username.to_owned(),
+            action: action.to_owned(),
+            target: format!("account:{username}"),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes `username`'s password after checking the current one, the
+/// policy and the last `policy.history` passwords; clears the must-change
+/// flag. Audited.
+pub async fn change_password(
+    db: &Database,
+    settings: &SignInSettings,
+    username: &str,
+    current: &str,
+    new: &str,
+) -> Result<(), IdentityError> {
+    settings.policy.check(new)?;
+    let mut tx = db.begin_platform().await?;
+    let row: Option<(String, String, Option<String>)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT id, tenant_path, password_hash FROM accounts WHERE username = $1")
+            .bind(username.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let (id, tenant, stored) =
+        row.ok_or_else(|| IdentityError::UnknownAccount(username.to_owned()))?;
+    if !stored
+        .as_deref()
+        .is_some_and(|h| password::verify(current, h).unwrap_or(false))
+    {
+        return Err(IdentityError::WrongPassword);
+    }
+    let history: Vec<String> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT password_hash FROM password_history WHERE account_id = $1 ORDER BY changed_at DESC LIMIT $2")
+            .bind(id.clone())
+            .bind(settings.policy.history as i64)
+            .fetch_all(&mut *c)
+            .await?
+    });
+    if history
+        .iter()
+        .any(|h| password::verify(new, h).unwrap_or(false))
+    {
+        return Err(PolicyViolation::Reused(settings.policy.history).into());
+    }
+    let hash = password::hash(new, settings.iterations)?;
+    let now = Utc::now().timestamp_micros();
+    with_connection!(tx.connection(), c => {
+        sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1")
+            .bind(id.clone())
+            .bind(hash.clone())
+            .bind(false)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    });
+    remember_password(&mut tx, &id, &hash, now).await?;
+    let tenant = TenantPath::parse(&tenant).unwrap_or_else(|_| settings.realm.clone());
+    civitas_audit::record_platform(
+        &mut tx,
+        &tenant,
+        &NewEvent {
+            actor: username.to_owned(),
+            action: "auth.password.change".to_owned(),
+            target: format!("account:{username}"),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
