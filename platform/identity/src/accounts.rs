@@ -101,7 +101,7 @@ impl RejectCause {
 }
 
 /// The kind of principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     /// Staff of a bureau (a tenant and a line).
@@ -128,7 +128,7 @@ impl AccountKind {
         }
     }
 
-    fn parse(s: &str) -> AccountKind {
+    pub(crate) fn parse(s: &str) -> AccountKind {
         match s {
             "staff" => AccountKind::Staff,
             "citizen" => AccountKind::Citizen,

@@ -8,10 +8,15 @@
 //!   lockout after repeated failures, every attempt audited. A failed
 //!   sign-in gives one answer whatever the cause, so it never tells whether
 //!   an account exists.
+//! - Sessions ([`open_session`], [`decode_access`], [`check_session`],
+//!   [`refresh`], [`revoke`]): SM2-signed access tokens anyone with the
+//!   platform's public key can check, rotating refresh tokens, idle and
+//!   absolute timeouts, and sign-out that holds on every node.
 
 mod accounts;
 mod credit_code;
 mod policy;
+mod sessions;
 
 pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
@@ -19,3 +24,7 @@ pub use accounts::{
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};
+pub use sessions::{
+    Claims, SessionSettings, TokenError, Tokens, check_session, decode_access, open_session,
+    refresh, revoke,
+};
