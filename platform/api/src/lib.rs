@@ -35,14 +35,30 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct ApiSettings {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Sign-in and sessions; without them (no platform key) the auth
+    /// routes answer 503 `auth_unavailable`.
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             body_limit: DEFAULT_BODY_LIMIT,
+            auth: None,
         }
     }
+}
+
+/// What sign-in needs: the platform key that signs tokens, and the
+/// sign-in and session policies.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The platform's SM2 key.
+    pub platform_key: Arc<civitas_crypto::sm2::PrivateKey>,
+    /// Lockout, work factor, password policy, realm.
+    pub sign_in: civitas_identity::SignInSettings,
+    /// Idle and absolute timeouts, token lifetime.
+    pub sessions: civitas_identity::SessionSettings,
 }
 
 /// What handlers share.
@@ -55,6 +71,7 @@ struct Inner {
     db: Database,
     metrics: HttpMetrics,
     openapi_json: String,
+    auth: Option<AuthSettings>,
 }
 
 impl AppState {
@@ -66,6 +83,11 @@ impl AppState {
     /// The HTTP metrics.
     pub fn metrics(&self) -> &HttpMetrics {
         &self.inner.metrics
+    }
+
+    /// Sign-in settings, if sign-in is configured.
+    pub fn auth(&self) -> Option<&AuthSettings> {
+        self.inner.auth.as_ref()
     }
 }
 
@@ -80,10 +102,26 @@ impl AppState {
     paths(routes::tenants::get_tenant),
     tags(
         (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
-        (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants")
-    )
+        (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants"),
+        (name = "auth", description = "登录、会话与身份 / Sign-in, sessions and identity")
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme the authenticated routes use.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// Builds the application: every route with its middleware, ready to serve.
 pub fn app(db: Database, settings: &ApiSettings) -> Router {
@@ -95,6 +133,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             db,
             metrics: HttpMetrics::new(),
             openapi_json,
+            auth: settings.auth.clone(),
         }),
     };
     router
@@ -132,6 +171,12 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::system::openapi_json))
         .routes(routes!(routes::tenants::list_tenants))
         .routes(routes!(routes::tenants::resolve_tenants))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::refresh))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::change_password))
+        .routes(routes!(routes::auth::platform_key))
+        .routes(routes!(routes::auth::me))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, openapi)

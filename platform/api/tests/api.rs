@@ -269,7 +269,13 @@ async fn oversized_bodies_are_a_413_at_the_configured_limit() {
     t.db.sync_tenants(&demo_tree())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let app = app(t.db.clone(), &ApiSettings { body_limit: 64 });
+    let app = app(
+        t.db.clone(),
+        &ApiSettings {
+            body_limit: 64,
+            ..ApiSettings::default()
+        },
+    );
     let small = json!({"references": ["shanghai"]}).to_string();
     assert!(small.len() < 64);
     assert_eq!(
@@ -374,6 +380,12 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         ("get", "/api/v1/tenants"),
         ("get", "/api/v1/tenants/{path}"),
         ("post", "/api/v1/tenants/resolve"),
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/refresh"),
+        ("post", "/api/v1/auth/logout"),
+        ("post", "/api/v1/auth/password"),
+        ("get", "/.well-known/civitas/platform-key"),
+        ("get", "/api/v1/me"),
     ];
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     assert_eq!(

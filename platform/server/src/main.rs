@@ -307,10 +307,19 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         tenants = platform.tree.len(),
         "Civitas is serving on http://{address}"
     );
+    let auth = platform
+        .platform_key
+        .clone()
+        .map(|platform_key| civitas_api::AuthSettings {
+            platform_key,
+            sign_in: civitas_identity::SignInSettings::new(platform.realm.clone()),
+            sessions: civitas_identity::SessionSettings::default(),
+        });
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
             body_limit: settings.body_limit,
+            auth,
         },
     );
     let anchoring = platform.platform_key.clone().map(|key| {

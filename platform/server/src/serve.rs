@@ -7,6 +7,7 @@ use axum::Router;
 use std::sync::Arc;
 
 use civitas_crypto::sm2::PrivateKey;
+use civitas_identity::{AccountKind, IdentityError, NewAccount, SignInSettings};
 use civitas_storage::Database;
 use civitas_tenancy::{ConfigErrors, TenantTree};
 use civitas_vault::Keyring;
@@ -33,6 +34,12 @@ pub enum StartError {
     /// provisioned with it.
     #[error("{0}")]
     Keys(#[from] civitas_vault::VaultError),
+    /// The tenant tree has no root.
+    #[error("租户树为空 (the tenant tree is empty)")]
+    EmptyTree,
+    /// The demo data could not be seeded.
+    #[error("演示数据写入失败 (seeding the demo failed): {0}")]
+    Demo(String),
     /// The platform's SM2 key cannot be read.
     #[error("平台签名密钥无法加载 (the platform signing key cannot be loaded): {0}")]
     PlatformKey(String),
@@ -49,14 +56,18 @@ pub struct Platform {
     pub tree: TenantTree,
     /// The tenants' keys, under the master key.
     pub keyring: Arc<Keyring>,
-    /// The platform's SM2 key, if configured: it signs audit anchors.
+    /// The platform's SM2 key, if configured: it signs audit anchors and
+    /// access tokens.
     pub platform_key: Option<Arc<PrivateKey>>,
+    /// Where sign-in attempts on unknown usernames are audited.
+    pub realm: civitas_tenancy::TenantPath,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
 /// with `demo`, seeds the demo data. Refuses to go on at the first failure.
 pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartError> {
     let tree = TenantTree::load(&settings.tenants_dir).map_err(StartError::Tenants)?;
+    let realm = realm(&tree).ok_or(StartError::EmptyTree)?;
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
@@ -99,7 +110,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     }
     record_start(&db, &tree, &report).await?;
     if demo {
-        seed_demo(&db).await?;
+        seed_demo(&db, &tree).await?;
     }
     if db.platform_meta(DEMO_SEEDED_KEY).await?.is_some() {
         tracing::warn!(
@@ -111,6 +122,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         tree,
         keyring,
         platform_key,
+        realm,
     })
 }
 
@@ -144,17 +156,128 @@ async fn record_start(
     Ok(())
 }
 
+/// The password of every demo account (README lists them; never in
+/// production: the server warns while demo data exists).
+pub const DEMO_PASSWORD: &str = "Civitas#2026";
+
+/// The demo accounts: username, kind, tenant, line, display name.
+const DEMO_ACCOUNTS: &[(&str, AccountKind, &str, Option<&str>, &str)] = &[
+    (
+        "city-admin",
+        AccountKind::Staff,
+        "310000",
+        None,
+        "上海市平台管理员",
+    ),
+    (
+        "pudong-reviewer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("civil-affairs"),
+        "浦东新区民政审核员",
+    ),
+    (
+        "lujiazui-officer",
+        AccountKind::Staff,
+        "310000/310115/310115005",
+        Some("civil-affairs"),
+        "陆家嘴街道民政专员",
+    ),
+    (
+        "huangpu-reviewer",
+        AccountKind::Staff,
+        "310000/310101",
+        Some("civil-affairs"),
+        "黄浦区民政审核员",
+    ),
+    (
+        "citizen-demo",
+        AccountKind::Citizen,
+        "310000/310115/310115005",
+        None,
+        "演示居民",
+    ),
+    (
+        "enterprise-demo",
+        AccountKind::Enterprise,
+        "310000/310115",
+        None,
+        "演示企业",
+    ),
+    (
+        "module-dev",
+        AccountKind::Developer,
+        "310000",
+        None,
+        "演示模块开发者",
+    ),
+    (
+        "sys-admin",
+        AccountKind::Staff,
+        "310000",
+        None,
+        "系统管理员",
+    ),
+    (
+        "sec-admin",
+        AccountKind::Staff,
+        "310000",
+        None,
+        "安全管理员",
+    ),
+    (
+        "audit-admin",
+        AccountKind::Staff,
+        "310000",
+        None,
+        "审计管理员",
+    ),
+];
+
+/// The chain that records sign-in attempts on unknown usernames: the first
+/// root of the tree (a loaded tree always has one).
+pub fn realm(tree: &TenantTree) -> Option<civitas_tenancy::TenantPath> {
+    tree.roots().next().map(|root| root.path.clone())
+}
+
 /// Seeds the demo city, once: running it again changes nothing.
 ///
 /// The demo city's tree is the tenants directory itself (Shanghai with
 /// Pudong, Huangpu and Xuhui and their streets; Sichuan down to Dazhu
 /// county); this records that the installation is a demo, so that every
-/// later start warns about it. Demo accounts and cases are seeded here as
-/// the identity and workflow capabilities land.
-pub async fn seed_demo(db: &Database) -> Result<(), StartError> {
+/// later start warns about it, and creates the demo accounts (all with
+/// [`DEMO_PASSWORD`]) that do not exist yet. Roles for them arrive with the
+/// authorization work.
+pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartError> {
     let now = chrono::Utc::now().to_rfc3339();
     if db.record_platform_meta_once(DEMO_SEEDED_KEY, &now).await? {
         tracing::info!("demo city seeded");
+    }
+    let Some(realm) = realm(tree) else {
+        return Ok(());
+    };
+    let settings = SignInSettings::new(realm);
+    for (username, kind, tenant, line, name) in DEMO_ACCOUNTS {
+        let Ok(tenant) = civitas_tenancy::TenantPath::parse(tenant) else {
+            continue;
+        };
+        if tree.get(&tenant).is_none() {
+            continue; // a trimmed tenants directory
+        }
+        let account = NewAccount {
+            username: (*username).to_owned(),
+            kind: *kind,
+            tenant_path: tenant,
+            line: line.map(str::to_owned),
+            display_name: (*name).to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            must_change_password: false,
+        };
+        match civitas_identity::create_account(db, &settings, &account, "system:demo").await {
+            Ok(_) => tracing::info!(username, "demo account created"),
+            Err(IdentityError::UsernameTaken(_)) => {}
+            Err(e) => return Err(StartError::Demo(e.to_string())),
+        }
     }
     Ok(())
 }

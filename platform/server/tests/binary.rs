@@ -123,6 +123,42 @@ impl Server {
         http_get(&self.url(path))
     }
 
+    /// Any request, with an optional bearer token and JSON body.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = self.url(path);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            let method =
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            let mut request = reqwest::Client::new().request(method, &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
     /// Sends SIGTERM and returns the exit code and the whole log.
     fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
@@ -220,6 +256,84 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
         !log.contains("demo city seeded"),
         "nothing seeded twice: {log}"
     );
+}
+
+#[test]
+fn demo_accounts_sign_in_see_who_they_are_and_sign_out() {
+    let dir = workdir();
+    let server = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
+    let login = |username: &str, password: &str| {
+        server.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": password})),
+        )
+    };
+    let (status, tokens) = login("pudong-reviewer", "Civitas#2026");
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let (status, me) = server.request("GET", "/api/v1/me", Some(&access), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (
+            me["username"].as_str(),
+            me["tenant"].as_str(),
+            me["line"].as_str()
+        ),
+        (
+            Some("pudong-reviewer"),
+            Some("310000/310115"),
+            Some("civil-affairs")
+        )
+    );
+
+    // The token verifies with the published key.
+    let (status, key) = server.get("/.well-known/civitas/platform-key");
+    assert_eq!(status, 200);
+    assert_eq!(
+        key["public_key_pem"].as_str(),
+        std::fs::read_to_string(dir.path().join("data/platform.pub.pem"))
+            .ok()
+            .as_deref()
+    );
+
+    // Every failure is one answer; no token is 401 unauthenticated.
+    let (wrong, wrong_body) = login("pudong-reviewer", "Wrong#2026");
+    let (unknown, unknown_body) = login("nobody", "Civitas#2026");
+    assert_eq!((wrong, unknown), (401, 401));
+    assert_eq!(wrong_body["code"], "invalid_credentials");
+    assert_eq!(wrong_body["message"], unknown_body["message"]);
+    assert_eq!(server.get("/api/v1/me").1["code"], "unauthenticated");
+    assert_eq!(
+        server
+            .request("GET", "/api/v1/me", Some("v1.forged.token"), None)
+            .1["code"],
+        "token_invalid"
+    );
+
+    // Refresh gives a new pair; sign-out ends the session at the next request.
+    let (status, refreshed) = server.request(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(serde_json::json!({"refresh_token": tokens["refresh_token"]})),
+    );
+    assert_eq!(status, 200, "{refreshed}");
+    let (status, _) = server.request("POST", "/api/v1/auth/logout", Some(&access), None);
+    assert_eq!(status, 204);
+    let (status, after) = server.request("GET", "/api/v1/me", Some(&access), None);
+    assert_eq!(
+        (status, after["code"].as_str()),
+        (401, Some("session_ended"))
+    );
+
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
 }
 
 #[test]

@@ -1,0 +1,370 @@
+//! Sign-in, token refresh, sign-out, password change, the platform's
+//! public key, and who-am-I.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::Utc;
+use civitas_identity::{AuthError, Claims, IdentityError, TokenError, Tokens};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::{AppState, AuthSettings};
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "auth_unavailable",
+        "未配置平台签名密钥，无法登录",
+        "Sign-in is unavailable: no platform signing key is configured",
+    )
+}
+
+fn auth(state: &AppState) -> Result<&AuthSettings, ApiError> {
+    state.auth().ok_or_else(unavailable)
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> ApiError {
+        let (code, zh, en) = match &error {
+            TokenError::Malformed | TokenError::BadSignature => {
+                ("token_invalid", "令牌无效", "The token is invalid")
+            }
+            TokenError::Expired => (
+                "token_expired",
+                "令牌已过期，请刷新",
+                "The token has expired; refresh it",
+            ),
+            TokenError::Revoked => (
+                "session_ended",
+                "会话已注销，请重新登录",
+                "The session was signed out; sign in again",
+            ),
+            TokenError::SessionExpired => (
+                "session_expired",
+                "会话已超时，请重新登录",
+                "The session timed out; sign in again",
+            ),
+            TokenError::Storage(e) if e.is_unavailable() => {
+                return ApiError::database_unavailable();
+            }
+            TokenError::Storage(_) | TokenError::Internal(_) => {
+                tracing::error!(%error, "token handling failed");
+                return ApiError::internal();
+            }
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, code, zh, en)
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> ApiError {
+        match error {
+            IdentityError::Policy(violation) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password_policy",
+                violation.to_string(),
+                violation.to_string(),
+            ),
+            IdentityError::WrongPassword => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_password",
+                "当前密码错误",
+                "The current password is wrong",
+            ),
+            IdentityError::Storage(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "identity error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// The signed-in caller, from `Authorization: Bearer <access token>`:
+/// the token's signature and expiry are checked, then its session (so a
+/// sign-out holds at the next request). Missing → 401 `unauthenticated`.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal(pub(crate) Claims);
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Principal, ApiError> {
+        let auth = auth(state)?;
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "请先登录（Authorization: Bearer 访问令牌）",
+                    "Sign in first (Authorization: Bearer <access token>)",
+                )
+            })?;
+        let now = Utc::now();
+        let claims =
+            civitas_identity::decode_access(&auth.platform_key.public_key(), token.trim(), now)?;
+        civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
+        tracing::Span::current().record("tenant", claims.ten.as_str());
+        Ok(Principal(claims))
+    }
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    /// The username.
+    #[schema(example = "pudong-reviewer")]
+    username: String,
+    /// The password.
+    #[schema(example = "Civitas#2026")]
+    password: String,
+}
+
+/// A token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenResponse {
+    /// The access token (`Authorization: Bearer …`), signed with SM2.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// When the access token expires (RFC 3339).
+    access_expires_at: String,
+    /// The refresh token, for `POST /api/v1/auth/refresh`; shown once.
+    refresh_token: String,
+    /// The session id.
+    session_id: String,
+    /// Whether the password must be changed before anything else.
+    must_change_password: bool,
+}
+
+impl TokenResponse {
+    fn new(tokens: Tokens, must_change_password: bool) -> TokenResponse {
+        TokenResponse {
+            access_token: tokens.access_token,
+            token_type: "Bearer",
+            access_expires_at: tokens.access_expires_at.to_rfc3339(),
+            refresh_token: tokens.refresh_token,
+            session_id: tokens.session_id,
+            must_change_password,
+        }
+    }
+}
+
+/// Signs in with a username and password. Every failure gives the same
+/// answer; after 5 consecutive failures the account locks for 15 minutes.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "已登录 / Signed in", body = TokenResponse),
+        (status = 401, description = "用户名或密码错误，或账户已锁定 / Wrong credentials or locked", body = ErrorBody),
+        (status = 503, description = "未配置签名密钥 / No signing key", body = ErrorBody)
+    ))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let auth = auth(&state)?;
+    let now = Utc::now();
+    let account = match civitas_identity::authenticate(
+        state.db(),
+        &auth.sign_in,
+        &request.username,
+        &request.password,
+        now,
+    )
+    .await
+    {
+        Ok(account) => account,
+        Err(AuthError::Rejected(_)) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "用户名或密码错误，或账户已被临时锁定",
+                "Wrong username or password, or the account is temporarily locked",
+            ));
+        }
+        Err(AuthError::Identity(e)) => return Err(e.into()),
+    };
+    let tokens = civitas_identity::open_session(
+        state.db(),
+        &auth.platform_key,
+        &account,
+        &auth.sessions,
+        now,
+    )
+    .await?;
+    Ok(Json(TokenResponse::new(
+        tokens,
+        account.must_change_password,
+    )))
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefreshRequest {
+    /// The refresh token from sign-in or the last refresh.
+    refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair; the old one stops working.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "新令牌 / New tokens", body = TokenResponse),
+        (status = 401, description = "会话已结束 / The session ended", body = ErrorBody)
+    ))]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let auth = auth(&state)?;
+    let tokens = civitas_identity::refresh(
+        state.db(),
+        &auth.platform_key,
+        &request.refresh_token,
+        &auth.sessions,
+        Utc::now(),
+    )
+    .await?;
+    Ok(Json(TokenResponse::new(tokens, false)))
+}
+
+/// Signs out: the session ends on every node at the next request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "已注销 / Signed out"),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+    ))]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<StatusCode, ApiError> {
+    civitas_identity::revoke(state.db(), &principal.0, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    /// The current password.
+    current_password: String,
+    /// The new one: at least 8 characters of 3 classes, not one of the last 5.
+    new_password: String,
+}
+
+/// Changes the caller's password.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "已修改 / Changed"),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "当前密码错误 / Wrong current password", body = ErrorBody),
+        (status = 422, description = "不符合密码策略 / Breaks the password policy", body = ErrorBody)
+    ))]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let auth = auth(&state)?;
+    civitas_identity::change_password(
+        state.db(),
+        &auth.sign_in,
+        &principal.0.usr,
+        &request.current_password,
+        &request.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The platform's public signing key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PlatformKey {
+    /// Always `SM2`.
+    algorithm: &'static str,
+    /// The SM2 user id signatures use.
+    user_id: &'static str,
+    /// SubjectPublicKeyInfo PEM.
+    public_key_pem: String,
+    /// The uncompressed point, hex.
+    public_key_hex: String,
+    /// How tokens are signed.
+    token_format: &'static str,
+}
+
+/// The platform's SM2 public key: it verifies access tokens and audit
+/// anchors.
+#[utoipa::path(get, path = "/.well-known/civitas/platform-key", tag = "auth",
+    responses(
+        (status = 200, description = "平台公钥 / The platform's public key", body = PlatformKey),
+        (status = 503, description = "未配置签名密钥 / No signing key", body = ErrorBody)
+    ))]
+pub(crate) async fn platform_key(
+    State(state): State<AppState>,
+) -> Result<Json<PlatformKey>, ApiError> {
+    let auth = auth(&state)?;
+    let public = auth.platform_key.public_key();
+    Ok(Json(PlatformKey {
+        algorithm: "SM2",
+        user_id: civitas_crypto::sm2::DEFAULT_USER_ID,
+        public_key_pem: public.to_spki_pem().map_err(|_| ApiError::internal())?,
+        public_key_hex: public.to_hex(),
+        token_format: "v1.BASE64URL(claims JSON).BASE64URL(DER SM2 signature over \"civitas-token-v1.\" + BASE64URL(claims))",
+    }))
+}
+
+/// Who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Me {
+    /// The account id.
+    account_id: String,
+    /// The username.
+    username: String,
+    /// `staff`, `citizen`, `enterprise`, `developer` or `service`.
+    kind: String,
+    /// The account's tenant path.
+    tenant: String,
+    /// The staff line, if any.
+    line: Option<String>,
+    /// The session id.
+    session_id: String,
+}
+
+/// The signed-in principal, its tenant and line.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "当前用户 / The caller", body = Me),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+    ))]
+pub(crate) async fn me(principal: Principal) -> Json<Me> {
+    let claims = principal.0;
+    Json(Me {
+        account_id: claims.sub,
+        username: claims.usr,
+        kind: serde_json::to_value(claims.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        tenant: claims.ten,
+        line: claims.line,
+        session_id: claims.sid,
+    })
+}
