@@ -92,6 +92,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (seconds since the Unix epoch).
     pub exp: i64,
+    /// Whether the password must be changed first: the API then admits
+    /// only the password change, sign-out and who-am-I.
+    #[serde(default)]
+    pub pwd: bool,
 }
 
 /// A new token pair.
@@ -105,6 +109,8 @@ pub struct Tokens {
     pub refresh_token: String,
     /// The session id.
     pub session_id: String,
+    /// Whether the password must be changed before anything else.
+    pub must_change_password: bool,
 }
 
 const SIGNING_PREFIX: &str = "civitas-token-v1.";
@@ -166,6 +172,7 @@ fn claims_for(
         sid: session_id.to_owned(),
         iat: now.timestamp(),
         exp: (now + settings.access_ttl).timestamp(),
+        pwd: account.must_change_password,
     }
 }
 
@@ -200,6 +207,7 @@ pub async fn open_session(
         access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         refresh_token,
         session_id,
+        must_change_password: claims.pwd,
     })
 }
 
@@ -313,6 +321,7 @@ pub async fn refresh(
         access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         refresh_token: next,
         session_id,
+        must_change_password: claims.pwd,
     })
 }
 

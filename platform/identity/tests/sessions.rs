@@ -116,3 +116,28 @@ fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+mod one_time_passwords {
+    use super::*;
+
+    both_backends! {
+        async fn tokens_carry_the_must_change_flag_until_a_refresh_after_the_change(t) {
+            let key = PrivateKey::generate().unwrap();
+            let mut sign_in = SignInSettings::new(TenantPath::parse("310000").unwrap());
+            sign_in.iterations = civitas_crypto::password::MIN_ITERATIONS;
+            let account = create_account(&t.db, &sign_in, &NewAccount {
+                username: "audit-admin".into(), kind: AccountKind::Staff, tenant_path: TenantPath::parse("310000").unwrap(),
+                line: None, display_name: "审计管理员".into(), password: "Once#Only2026".into(), must_change_password: true,
+            }, "system").await.unwrap();
+            let now = Utc::now();
+            let settings = SessionSettings::default();
+            let tokens = open_session(&t.db, &key, &account, &settings, now).await.unwrap();
+            assert!(tokens.must_change_password);
+            assert!(decode_access(&key.public_key(), &tokens.access_token, now).unwrap().pwd);
+            civitas_identity::change_password(&t.db, &sign_in, "audit-admin", "Once#Only2026", "Mine#Now2026").await.unwrap();
+            let refreshed = refresh(&t.db, &key, &tokens.refresh_token, &settings, now).await.unwrap();
+            assert!(!refreshed.must_change_password);
+            assert!(!decode_access(&key.public_key(), &refreshed.access_token, now).unwrap().pwd);
+        }
+    }
+}

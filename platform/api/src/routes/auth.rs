@@ -84,6 +84,10 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+/// What a caller who must change a one-time password may still do.
+const MUST_CHANGE_ALLOWED: &[&str] =
+    &["/api/v1/auth/password", "/api/v1/auth/logout", "/api/v1/me"];
+
 /// The signed-in caller, from `Authorization: Bearer <access token>`:
 /// the token's signature and expiry are checked, then its session (so a
 /// sign-out holds at the next request). Missing → 401 `unauthenticated`.
@@ -115,6 +119,16 @@ impl FromRequestParts<AppState> for Principal {
         let claims =
             civitas_identity::decode_access(&auth.platform_key.public_key(), token.trim(), now)?;
         civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
+        // A one-time password admits only its own change (then a refresh),
+        // sign-out and who-am-I.
+        if claims.pwd && !MUST_CHANGE_ALLOWED.contains(&parts.uri.path()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "请先修改初始密码（POST /api/v1/auth/password），再刷新令牌",
+                "Change the one-time password first (POST /api/v1/auth/password), then refresh the token",
+            ));
+        }
         tracing::Span::current().record("tenant", claims.ten.as_str());
         Ok(Principal(claims))
     }
@@ -150,7 +164,8 @@ pub(crate) struct TokenResponse {
 }
 
 impl TokenResponse {
-    fn new(tokens: Tokens, must_change_password: bool) -> TokenResponse {
+    fn new(tokens: Tokens) -> TokenResponse {
+        let must_change_password = tokens.must_change_password;
         TokenResponse {
             access_token: tokens.access_token,
             token_type: "Bearer",
@@ -205,10 +220,7 @@ pub(crate) async fn login(
         now,
     )
     .await?;
-    Ok(Json(TokenResponse::new(
-        tokens,
-        account.must_change_password,
-    )))
+    Ok(Json(TokenResponse::new(tokens)))
 }
 
 /// A refresh token.
@@ -239,7 +251,7 @@ pub(crate) async fn refresh(
         Utc::now(),
     )
     .await?;
-    Ok(Json(TokenResponse::new(tokens, false)))
+    Ok(Json(TokenResponse::new(tokens)))
 }
 
 /// Signs out: the session ends on every node at the next request.
