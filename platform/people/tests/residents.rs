@@ -244,6 +244,33 @@ both_backends! {
         assert_eq!(find_by_id_number(&mut tx, &only_new, &id_number(9)).await.unwrap().len(), 1);
     }
 
+    async fn overlapping_rotations_of_one_tenant_lose_nothing(t) {
+        let keyring = setup(&t.db, MASTER).await;
+        let mut ids = Vec::new();
+        for n in 0..40 {
+            ids.push(register_one(&t.db, &keyring, LUJIAZUI, n).await);
+        }
+        let lujiazui = path(LUJIAZUI);
+        let (a, b, c) = tokio::join!(
+            rotate(&t.db, &keyring, &lujiazui, &[PROTECTED], |_, _| {}),
+            rotate(&t.db, &keyring, &lujiazui, &[PROTECTED], |_, _| {}),
+            rotate(&t.db, &keyring, &lujiazui, &[PROTECTED], |_, _| {}),
+        );
+        // Each finished, was superseded, or lost a race to start; none destroyed a key in use.
+        for result in [a, b, c] {
+            if let Err(e) = result {
+                assert!(matches!(e, VaultError::RotationSuperseded(_) | VaultError::Storage(_)), "{e}");
+            }
+        }
+        rotate(&t.db, &keyring, &lujiazui, &[PROTECTED], |_, _| {}).await.unwrap();
+        let fresh = Keyring::new(Arc::new(LocalMasterKeys::parse(MASTER).unwrap()));
+        let mut tx = t.db.begin_read(&scope(LUJIAZUI)).await.unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            let resident = get(&mut tx, &fresh, id).await.unwrap().unwrap();
+            assert_eq!(resident.view().phone, Some(format!("138****{:04}", n)));
+        }
+    }
+
     async fn a_duplicate_registration_is_refused(t) {
         let keyring = setup(&t.db, MASTER).await;
         register_one(&t.db, &keyring, LUJIAZUI, 1).await;

@@ -60,8 +60,8 @@ pub enum KeysCommand {
         after_help = "Examples:\n  civitas keys rotate --tenant 310000/310115/310115005\n  \
         civitas keys rotate --tenant 310000 --json       # the whole city\n\n\
         To replace the master key: put the new key on the first line of the key file, keep the\n\
-        old one below it, rotate every root (e.g. --tenant 310000 and --tenant 510000), then\n\
-        remove the old line."
+        old one below it, rotate every root (e.g. --tenant 310000 and --tenant 510000) until this\n\
+        command says older master keys may be removed, then remove the old line."
     )]
     Rotate {
         /// The tenant (a path of codes); its whole subtree is rotated.
@@ -174,13 +174,21 @@ pub async fn run(db: &Database, settings: &Settings, command: KeysCommand) -> an
                 Ok(keyring) => keyring,
                 Err(code) => return Ok(code),
             };
-            let tenants: Vec<TenantPath> = db
+            // Tenants of the tree and any removed from it that still hold
+            // keys: their records must follow a master-key change too.
+            let mut tenants: Vec<TenantPath> = db
                 .tenants()
                 .await?
                 .into_iter()
                 .map(|t| t.path)
                 .filter(|p| p.is_within(&under))
                 .collect();
+            for holder in civitas_vault::key_holders(db, &under).await? {
+                if !tenants.contains(&holder) {
+                    tenants.push(holder);
+                }
+            }
+            tenants.sort();
             if tenants.is_empty() {
                 eprintln!("错误 (error): 未知租户 (unknown tenant) {under}");
                 return Ok(exit::FAILURE);
@@ -230,8 +238,17 @@ pub async fn run(db: &Database, settings: &Settings, command: KeysCommand) -> an
                 }));
             }
             bar.finish_and_clear();
+            let old = civitas_vault::keys_under_old_master(db, &keyring).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else if old == 0 {
+                println!(
+                    "所有密钥均由当前主密钥封装，旧主密钥可以移除 (every key is wrapped by the current master key; older master keys may be removed)"
+                );
+            } else {
+                println!(
+                    "仍有 {old} 个密钥由旧主密钥封装，请轮换其余根租户后再移除旧主密钥 ({old} key(s) are still wrapped by an older master key: rotate the other roots before removing it)"
+                );
             }
             Ok(exit::OK)
         }

@@ -42,6 +42,12 @@ pub enum VaultError {
     /// A sealed value is not in the stored format.
     #[error("加密字段格式无效 (a sealed field is malformed): {0}")]
     Malformed(String),
+    /// Another rotation of the tenant began while this one ran; it carries
+    /// on, and this one stopped without destroying anything.
+    #[error(
+        "租户 {0} 的另一次密钥轮换已开始，本次停止 (another rotation of {0} began; this one stopped)"
+    )]
+    RotationSuperseded(String),
     /// A tenant path is outside the transaction's scope.
     #[error("租户 {0} 不在事务范围内 (tenant {0} is outside the transaction's scope)")]
     OutOfScope(String),

@@ -47,15 +47,19 @@ pub(crate) fn wrap_context(tenant: &str, purpose: Purpose, version: i64) -> Vec<
     format!("civitas-tenant-key|{tenant}|{}|{version}", purpose.as_str()).into_bytes()
 }
 
+/// How long an unwrapped key stays in memory: a key a rotation destroyed
+/// leaves every running server within this time.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Finds, unwraps and caches tenant keys.
 ///
 /// Unwrapped keys are cached by (tenant, purpose, version), which never
-/// changes meaning, so the cache needs no invalidation; with an HSM or KMS
-/// provider it saves a remote call per record.
+/// changes meaning, for at most [`CACHE_TTL`]; with an HSM or KMS provider
+/// the cache saves a remote call per record.
 #[derive(Debug)]
 pub struct Keyring {
     provider: Arc<dyn MasterKeyProvider>,
-    cache: Mutex<HashMap<(String, Purpose, i64), Secret>>,
+    cache: Mutex<HashMap<(String, Purpose, i64), (Secret, std::time::Instant)>>,
 }
 
 impl Keyring {
@@ -209,10 +213,15 @@ impl Keyring {
     }
 
     fn cached(&self, cache_key: &(String, Purpose, i64)) -> Option<Secret> {
-        self.cache
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(cache_key).cloned())
+        let mut cache = self.cache.lock().ok()?;
+        match cache.get(cache_key) {
+            Some((key, at)) if at.elapsed() < CACHE_TTL => Some(key.clone()),
+            Some(_) => {
+                cache.remove(cache_key);
+                None
+            }
+            None => None,
+        }
     }
 
     pub(crate) fn unwrap_and_cache(
@@ -238,7 +247,7 @@ impl Keyring {
         }
         let key = Arc::new(key);
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(cache_key, key.clone());
+            cache.insert(cache_key, (key.clone(), std::time::Instant::now()));
         }
         Ok(key)
     }

@@ -184,9 +184,11 @@ const BATCH: i64 = 200;
 ///    with an older version. Records written meanwhile already use the new
 ///    key; records being updated meanwhile are skipped here, because the
 ///    writer re-seals them.
-/// 4. Retires the old versions — destroying the wrapped bytes — in a
-///    transaction that first waits for every writer still holding an old
-///    key and then checks no record uses one; if one does, back to 3.
+/// 4. Retires the old versions — destroying the wrapped bytes — once no
+///    record uses one (step 2's switch-over already waited for every
+///    writer holding the old key); if one does, back to 3. If another
+///    rotation of the same tenant began meanwhile, this one stops with
+///    [`VaultError::RotationSuperseded`] and leaves the rest to it.
 ///
 /// Until step 4 commits, old versions still open records. `progress` gets
 /// `(done, total)` as records are re-encrypted.
@@ -332,7 +334,7 @@ async fn count_stale(
     let mut total = 0u64;
     for table in tables {
         let sql = format!(
-            "SELECT count(*) FROM {} WHERE tenant_path = $1 AND key_version <> $2",
+            "SELECT count(*) FROM {} WHERE tenant_path = $1 AND key_version < $2",
             table.table
         );
         let n: i64 = with_connection!(tx.connection(), c => {
@@ -373,7 +375,7 @@ async fn reencrypt(
     })?;
     for table in tables {
         let select = format!(
-            "SELECT {id}, key_version, {cols} FROM {table} WHERE tenant_path = $1 AND key_version <> $2 ORDER BY {id} LIMIT {BATCH}",
+            "SELECT {id}, key_version, {cols} FROM {table} WHERE tenant_path = $1 AND key_version < $2 ORDER BY {id} LIMIT {BATCH}",
             id = table.id_column,
             cols = table.columns.join(", "),
             table = table.table,
@@ -492,15 +494,35 @@ async fn retire(
     active: i64,
 ) -> Result<Option<Vec<i64>>, VaultError> {
     let mut tx = db.begin_platform().await?;
+    // Another rotation may have begun since this one did: then it owns the
+    // old versions, and this one must not destroy its active key. The row
+    // lock also keeps a new rotation from starting until this commits.
+    let lock = match tx.backend() {
+        civitas_storage::Backend::Postgres => " FOR UPDATE",
+        civitas_storage::Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT version FROM tenant_keys WHERE tenant_path = $1 AND purpose = 'data' AND state = 'active'{lock}"
+    );
+    let current: Option<i64> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(tenant.as_str().to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    if current != Some(active) {
+        return Err(VaultError::RotationSuperseded(tenant.to_string()));
+    }
     let retired: Vec<i64> = with_connection!(tx.connection(), c => {
-        // The UPDATE waits for every writer still holding an old key; the
-        // count below then sees what they committed.
+        // No writer holds a retiring key: begin_rotation's switch-over
+        // waited for every writer that had locked it while it was active.
         sqlx::query_scalar(
             "UPDATE tenant_keys SET state = 'retired', wrapped_key = NULL, retired_at = $2 \
-             WHERE tenant_path = $1 AND purpose = 'data' AND state = 'retiring' RETURNING version",
+             WHERE tenant_path = $1 AND purpose = 'data' AND state = 'retiring' AND version < $3 RETURNING version",
         )
         .bind(tenant.as_str().to_owned())
         .bind(Utc::now().timestamp_micros())
+        .bind(active)
         .fetch_all(&mut *c)
         .await?
     });
@@ -512,4 +534,39 @@ async fn retire(
         tracing::info!(tenant = %tenant, versions = ?retired, "old data key versions retired and destroyed");
     }
     Ok(Some(retired))
+}
+
+/// Every tenant of the subtree `under` that holds keys — including tenants
+/// since removed from the tree, whose records still need their keys
+/// re-wrapped when the master key changes.
+pub async fn key_holders(db: &Database, under: &TenantPath) -> Result<Vec<TenantPath>, VaultError> {
+    let (lower, upper) = under.subtree_range();
+    let mut tx = db.begin_platform_read().await?;
+    let paths: Vec<String> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar(
+            "SELECT DISTINCT tenant_path FROM tenant_keys WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY tenant_path",
+        )
+        .bind(lower.to_owned())
+        .bind(upper.clone())
+        .fetch_all(&mut *c)
+        .await?
+    });
+    Ok(paths
+        .iter()
+        .filter_map(|p| TenantPath::parse(p).ok())
+        .collect())
+}
+
+/// How many live keys (of any tenant) are still wrapped by a master key
+/// other than the current one: the old master key may be removed only when
+/// this is zero.
+pub async fn keys_under_old_master(db: &Database, keyring: &Keyring) -> Result<u64, VaultError> {
+    let mut tx = db.begin_platform_read().await?;
+    let n: i64 = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT count(*) FROM tenant_keys WHERE wrapped_key IS NOT NULL AND master_key_id <> $1")
+            .bind(keyring.provider().current_id().to_owned())
+            .fetch_one(&mut *c)
+            .await?
+    });
+    Ok(u64::try_from(n).unwrap_or_default())
 }
