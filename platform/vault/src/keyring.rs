@@ -41,6 +41,9 @@ impl Purpose {
 
 type Secret = Arc<Zeroizing<Vec<u8>>>;
 
+/// Unwrapped keys by (tenant, purpose, version), with when they were cached.
+type Cache = HashMap<(String, Purpose, i64), (Secret, std::time::Instant)>;
+
 /// The context a tenant key is wrapped with: it ties the wrapped bytes to
 /// their row, so a key cannot be copied to another tenant or version.
 pub(crate) fn wrap_context(tenant: &str, purpose: Purpose, version: i64) -> Vec<u8> {
@@ -59,7 +62,7 @@ pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 #[derive(Debug)]
 pub struct Keyring {
     provider: Arc<dyn MasterKeyProvider>,
-    cache: Mutex<HashMap<(String, Purpose, i64), (Secret, std::time::Instant)>>,
+    cache: Mutex<Cache>,
 }
 
 impl Keyring {
