@@ -43,6 +43,9 @@ pub enum AuditError {
         "审计记录时间早于链上最后一条记录 (the record is older than the last record of {0}'s chain)"
     )]
     OutOfOrder(String),
+    /// An imported record claims a time in the future.
+    #[error("审计记录时间晚于当前时间 (the record for {0} is dated in the future)")]
+    FutureTime(String),
     /// Pruning would remove records younger than the retention period.
     #[error(
         "审计记录至少保留 {min_days} 天，不能清理 {before} 之后的记录 (audit records are kept at least {min_days} days: cannot prune records after {before})"
@@ -165,7 +168,7 @@ pub async fn record(
     tenant: &TenantPath,
     event: &NewEvent,
 ) -> Result<Recorded, AuditError> {
-    append(tx, tenant, event, Utc::now(), false).await
+    append(tx, tenant, event, None).await
 }
 
 /// Appends `event` with the time it originally happened, for importing the
@@ -178,7 +181,7 @@ pub async fn record_at(
     event: &NewEvent,
     at: DateTime<Utc>,
 ) -> Result<Recorded, AuditError> {
-    append(tx, tenant, event, at, true).await
+    append(tx, tenant, event, Some(at)).await
 }
 
 /// Appends `event` to `tenant`'s chain inside a platform transaction, for
@@ -189,33 +192,30 @@ pub async fn record_platform(
     tenant: &TenantPath,
     event: &NewEvent,
 ) -> Result<Recorded, AuditError> {
-    append_on(tx.connection(), tenant, event, Utc::now(), false).await
+    append_on(tx.connection(), tenant, event, None).await
 }
 
 async fn append(
     tx: &mut TenantTx,
     tenant: &TenantPath,
     event: &NewEvent,
-    at: DateTime<Utc>,
-    check_order: bool,
+    at: Option<DateTime<Utc>>,
 ) -> Result<Recorded, AuditError> {
     if !tx.scope().covers(tenant) {
         return Err(AuditError::OutOfScope(tenant.clone()));
     }
-    append_on(tx.connection(), tenant, event, at, check_order).await
+    append_on(tx.connection(), tenant, event, at).await
 }
 
 async fn append_on(
     connection: civitas_storage::Connection<'_>,
     tenant: &TenantPath,
     event: &NewEvent,
-    at: DateTime<Utc>,
-    check_order: bool,
+    at: Option<DateTime<Utc>>,
 ) -> Result<Recorded, AuditError> {
     let tenant = tenant.as_str().to_owned();
     // serde_json maps are sorted by key: a canonical form to hash and store.
     let detail = event.detail.to_string();
-    let occurred_micros = at.timestamp_micros();
     let recorded = with_connection!(connection, c => {
         sqlx::query("INSERT INTO audit_heads (tenant_path, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_path) DO NOTHING")
             .bind(tenant.clone())
@@ -230,7 +230,13 @@ async fn append_on(
             .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
-        if check_order {
+        // The time is read under the head lock, so a chain's records are in
+        // time order as well as in sequence (retention relies on it).
+        let occurred_micros = at.unwrap_or_else(Utc::now).timestamp_micros();
+        if at.is_some() {
+            if occurred_micros > Utc::now().timestamp_micros() {
+                return Err(AuditError::FutureTime(tenant.clone()));
+            }
             let last: Option<i64> = sqlx::query_scalar("SELECT occurred_at FROM audit_events WHERE tenant_path = $1 AND seq = $2")
                 .bind(tenant.clone())
                 .bind(seq - 1)
@@ -809,8 +815,9 @@ pub struct PrunedChain {
     pub archive_sm3: String,
 }
 
-/// Exports every record recorded before `before` to `archive` (JSON lines,
-/// as [`export`] writes them) and then removes them, leaving in each chain
+/// Exports each chain's records recorded before `before` — the prefix of
+/// the chain up to its first record at or after `before` — to `archive`
+/// (JSON lines, as [`export`] writes them) and then removes them, leaving in each chain
 /// a prune point signed with `key` that [`verify`] starts from.
 ///
 /// Refuses a cut-off less than [`MIN_RETENTION_DAYS`] ago, and refuses to
@@ -850,10 +857,14 @@ pub async fn prune(
         let rows: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
             let rows = sqlx::query(
                 "SELECT id, seq, occurred_at, actor, action, target, detail, prev_hash, hash \
-                 FROM audit_events WHERE tenant_path = $1 AND occurred_at < $2 ORDER BY seq, id",
+                 FROM audit_events WHERE tenant_path = $1 AND seq > $2 \
+                 AND seq < COALESCE((SELECT min(seq) FROM audit_events WHERE tenant_path = $1 AND occurred_at >= $3), $4) \
+                 ORDER BY seq, id",
             )
             .bind(tenant.clone())
+            .bind(expected_seq - 1)
             .bind(before_micros)
+            .bind(i64::MAX)
             .fetch_all(&mut *c)
             .await?;
             rows.iter()

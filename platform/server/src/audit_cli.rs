@@ -62,8 +62,8 @@ pub enum AuditCommand {
     },
     /// Export every record older than --before to a new archive file, then
     /// remove them behind a signed prune point that `verify` starts from.
-    /// Records are kept at least 180 days; a chain that does not verify is
-    /// not pruned.
+    /// Records are kept at least 180 days; if a chain to be pruned does not
+    /// verify, nothing is pruned.
     #[command(
         after_help = "Examples:\n  civitas audit prune --before 2026-05-01 --key /etc/civitas/platform.pem \\\n      --archive /archive/audit-before-2026-05-01.jsonl\n\n\
         Keep the archive: together with `civitas crypto sm3 ARCHIVE` it proves what was removed\n\
@@ -257,10 +257,23 @@ pub async fn run(db: &Database, command: AuditCommand) -> anyhow::Result<u8> {
             let pruned = match result {
                 Ok(pruned) => pruned,
                 Err(e) => {
-                    // Nothing was removed; leave no half-written archive behind.
+                    // Never delete an archive: if the failure came after the
+                    // records were removed (a lost commit reply), it is the
+                    // only copy. Mark it instead.
                     drop(writer);
-                    let _ = std::fs::remove_file(&archive);
-                    eprintln!("错误 (error): {e}");
+                    let kept = archive.with_extension("incomplete.jsonl");
+                    let note = match std::fs::metadata(&archive) {
+                        Ok(meta) if meta.len() == 0 => {
+                            let _ = std::fs::remove_file(&archive);
+                            String::new()
+                        }
+                        Ok(_) if std::fs::rename(&archive, &kept).is_ok() => format!(
+                            "；部分归档已保留 (the partial archive is kept) {}",
+                            kept.display()
+                        ),
+                        _ => String::new(),
+                    };
+                    eprintln!("错误 (error): {e}{note}");
                     return Ok(exit::FAILURE);
                 }
             };

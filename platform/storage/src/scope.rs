@@ -191,11 +191,15 @@ impl Database {
     }
 
     /// Begins a read-only platform transaction, for long reads (verify,
-    /// export) that must not hold writers up.
+    /// export) that must not hold writers up; one snapshot throughout.
     pub async fn begin_platform_read(&self) -> Result<PlatformTx, StorageError> {
         let tx = match &self.pool {
             Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN READ ONLY").await?),
+            // One snapshot, so a long read sees no half of a concurrent prune.
+            Pool::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         };
         Ok(PlatformTx { tx })
     }
