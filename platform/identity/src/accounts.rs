@@ -355,6 +355,12 @@ pub async fn staff_of(tx: &mut TenantTx) -> Result<Vec<Account>, IdentityError> 
 /// account locks for `lock_for`; while locked even the right password is
 /// rejected. A success resets the count and upgrades a hash made with fewer
 /// iterations than configured.
+///
+/// Every attempt costs one password derivation, whatever its outcome, so
+/// timing does not tell an unknown or locked account from a wrong password.
+/// An attempt is counted before the password is checked (and the check runs
+/// off the async workers, outside any transaction), so parallel guesses
+/// cannot exceed the limit and a slow check never holds the database.
 pub async fn authenticate(
     db: &Database,
     settings: &SignInSettings,
@@ -363,99 +369,159 @@ pub async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Account, AuthError> {
     let now_micros = now.timestamp_micros();
-    let mut tx = db.begin_platform().await?;
-    let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS}, password_hash, failed_attempts, locked_until, disabled FROM accounts WHERE username = $1"
-    );
-    type Found = (Account, Option<String>, i64, Option<i64>, bool);
-    let found: Option<Found> = with_connection!(tx.connection(), c => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(username.to_owned())
-            .fetch_optional(&mut *c)
-            .await?
-            .map(|r| -> Result<Found, sqlx::Error> {
-                Ok((account_from(&r)?, r.try_get("password_hash")?, r.try_get("failed_attempts")?, r.try_get("locked_until")?, r.try_get("disabled")?))
-            })
-            .transpose()?
-    });
-    let Some((account, stored, failures, locked_until, disabled)) = found else {
-        // Spend the time a real check would, so timing does not tell.
-        let _ = password::verify(password_given, DUMMY_HASH);
+    let found = {
+        let mut tx = db.begin_platform_read().await?;
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, password_hash, disabled FROM accounts WHERE username = $1"
+        );
+        type Found = (Account, Option<String>, bool);
+        let found: Option<Found> = with_connection!(tx.connection(), c => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(username.to_owned())
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| -> Result<Found, sqlx::Error> {
+                    Ok((account_from(&r)?, r.try_get("password_hash")?, r.try_get("disabled")?))
+                })
+                .transpose()?
+        });
+        found
+    };
+    let dummy = dummy_hash(settings.iterations);
+    let Some((account, stored, disabled)) = found else {
+        check_password(password_given, &dummy).await;
         let shown: String = username.chars().take(64).collect();
-        audit_attempt(
-            &mut tx,
+        record_attempt(
+            db,
             &settings.realm,
             &shown,
             Err(RejectCause::UnknownUser),
             None,
         )
         .await?;
-        tx.commit().await?;
         return Err(AuthError::Rejected(RejectCause::UnknownUser));
     };
     let tenant = TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone());
-    let verdict = if disabled {
-        Err(RejectCause::Disabled)
-    } else if locked_until.is_some_and(|until| until > now_micros) {
-        Err(RejectCause::Locked)
-    } else {
-        match stored
-            .as_deref()
-            .map(|h| password::verify(password_given, h))
-        {
-            Some(Ok(true)) => Ok(()),
-            _ => Err(RejectCause::WrongPassword),
+    let reject = |cause| AuthError::Rejected(cause);
+    if disabled {
+        check_password(password_given, &dummy).await;
+        record_attempt(
+            db,
+            &tenant,
+            &account.username,
+            Err(RejectCause::Disabled),
+            None,
+        )
+        .await?;
+        return Err(reject(RejectCause::Disabled));
+    }
+    // Count the attempt first; a locked account counts nothing.
+    let attempt: Option<i64> = {
+        let mut tx = db.begin_platform().await?;
+        let n = with_connection!(tx.connection(), c => {
+            sqlx::query_scalar(
+                "UPDATE accounts SET failed_attempts = failed_attempts + 1 \
+                 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_attempts",
+            )
+            .bind(account.id.clone())
+            .bind(now_micros)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        tx.commit().await?;
+        n
+    };
+    let Some(attempt) = attempt.filter(|n| *n <= settings.max_failures) else {
+        check_password(password_given, &dummy).await;
+        record_attempt(
+            db,
+            &tenant,
+            &account.username,
+            Err(RejectCause::Locked),
+            None,
+        )
+        .await?;
+        return Err(reject(RejectCause::Locked));
+    };
+    let right = match &stored {
+        Some(hash) => check_password(password_given, hash).await,
+        None => {
+            check_password(password_given, &dummy).await;
+            false
         }
     };
-    match verdict {
-        Ok(()) => {
-            let rehash = stored
-                .as_deref()
-                .filter(|h| password::needs_rehash(h, settings.iterations))
-                .map(|_| password::hash(password_given, settings.iterations))
-                .transpose()
-                .map_err(IdentityError::from)?;
-            with_connection!(tx.connection(), c => {
-                sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, password_hash = COALESCE($2, password_hash) WHERE id = $1")
-                    .bind(account.id.clone())
-                    .bind(rehash)
-                    .execute(&mut *c)
-                    .await?;
-            });
-            audit_attempt(&mut tx, &tenant, &account.username, Ok(()), None).await?;
-            tx.commit().await?;
-            Ok(account)
-        }
-        Err(cause) => {
-            let mut locked_now = None;
-            if cause == RejectCause::WrongPassword {
-                let failures = failures + 1;
-                let (failures, until) = if failures >= settings.max_failures {
-                    let until = now + settings.lock_for;
-                    locked_now = Some(until);
-                    (0, Some(until.timestamp_micros()))
-                } else {
-                    (failures, None)
-                };
-                with_connection!(tx.connection(), c => {
-                    sqlx::query("UPDATE accounts SET failed_attempts = $2, locked_until = COALESCE($3, locked_until) WHERE id = $1")
-                        .bind(account.id.clone())
-                        .bind(failures)
-                        .bind(until)
-                        .execute(&mut *c)
-                        .await?;
-                });
-            }
-            audit_attempt(&mut tx, &tenant, &account.username, Err(cause), locked_now).await?;
-            tx.commit().await?;
-            Err(AuthError::Rejected(cause))
-        }
+    let mut tx = db.begin_platform().await?;
+    if right {
+        let rehash = stored
+            .as_deref()
+            .filter(|h| password::needs_rehash(h, settings.iterations))
+            .map(|_| password::hash(password_given, settings.iterations))
+            .transpose()
+            .map_err(IdentityError::from)?;
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, password_hash = COALESCE($2, password_hash) WHERE id = $1")
+                .bind(account.id.clone())
+                .bind(rehash)
+                .execute(&mut *c)
+                .await?;
+        });
+        audit_attempt(&mut tx, &tenant, &account.username, Ok(()), None).await?;
+        tx.commit().await?;
+        return Ok(account);
     }
+    let mut locked_now = None;
+    if attempt >= settings.max_failures {
+        let until = now + settings.lock_for;
+        locked_now = Some(until);
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = $2 WHERE id = $1")
+                .bind(account.id.clone())
+                .bind(until.timestamp_micros())
+                .execute(&mut *c)
+                .await?;
+        });
+    }
+    audit_attempt(
+        &mut tx,
+        &tenant,
+        &account.username,
+        Err(RejectCause::WrongPassword),
+        locked_now,
+    )
+    .await?;
+    tx.commit().await?;
+    Err(reject(RejectCause::WrongPassword))
 }
 
-/// A hash of nothing anyone knows, checked when the username is unknown.
-const DUMMY_HASH: &str =
-    "$pbkdf2-sm3$i=100000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+/// Checks a password against a stored hash on the blocking pool: a
+/// derivation takes tens of milliseconds and must not stall async work.
+async fn check_password(given: &str, stored: &str) -> bool {
+    let (given, stored) = (given.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || password::verify(&given, &stored).unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
+
+/// A well-formed hash of nothing anyone knows, at the configured cost, to
+/// check when there is no real hash to check.
+fn dummy_hash(iterations: u32) -> String {
+    format!(
+        "$pbkdf2-sm3$i={iterations}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    )
+}
+
+async fn record_attempt(
+    db: &Database,
+    tenant: &TenantPath,
+    username: &str,
+    outcome: Result<(), RejectCause>,
+    locked_until: Option<DateTime<Utc>>,
+) -> Result<(), AuthError> {
+    let mut tx = db.begin_platform().await?;
+    audit_attempt(&mut tx, tenant, username, outcome, locked_until).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 async fn audit_attempt(
     tx: &mut PlatformTx,
@@ -487,51 +553,67 @@ async fn audit_attempt(
 
 /// Changes `username`'s password after checking the current one, the
 /// policy and the last `policy.history` passwords; clears the must-change
-/// flag. Audited.
+/// flag and ends the account's other sessions (all of them when
+/// `keep_session` is `None`). Audited. The current password is checked as a
+/// sign-in is — counted against the lockout and audited — so a stolen token
+/// cannot be used to guess it.
 pub async fn change_password(
     db: &Database,
     settings: &SignInSettings,
     username: &str,
     current: &str,
     new: &str,
+    keep_session: Option<&str>,
 ) -> Result<(), IdentityError> {
     settings.policy.check(new)?;
-    let mut tx = db.begin_platform().await?;
-    let row: Option<(String, String, Option<String>)> = with_connection!(tx.connection(), c => {
-        sqlx::query_as("SELECT id, tenant_path, password_hash FROM accounts WHERE username = $1")
-            .bind(username.to_owned())
-            .fetch_optional(&mut *c)
-            .await?
-    });
-    let (id, tenant, stored) =
-        row.ok_or_else(|| IdentityError::UnknownAccount(username.to_owned()))?;
-    if !stored
-        .as_deref()
-        .is_some_and(|h| password::verify(current, h).unwrap_or(false))
-    {
-        return Err(IdentityError::WrongPassword);
+    match authenticate(db, settings, username, current, Utc::now()).await {
+        Ok(_) => {}
+        Err(AuthError::Rejected(RejectCause::UnknownUser)) => {
+            return Err(IdentityError::UnknownAccount(username.to_owned()));
+        }
+        Err(AuthError::Rejected(_)) => return Err(IdentityError::WrongPassword),
+        Err(AuthError::Identity(e)) => return Err(e),
     }
-    let history: Vec<String> = with_connection!(tx.connection(), c => {
-        sqlx::query_scalar("SELECT password_hash FROM password_history WHERE account_id = $1 ORDER BY changed_at DESC LIMIT $2")
-            .bind(id.clone())
-            .bind(settings.policy.history as i64)
-            .fetch_all(&mut *c)
-            .await?
-    });
-    if history
-        .iter()
-        .any(|h| password::verify(new, h).unwrap_or(false))
-    {
-        return Err(PolicyViolation::Reused(settings.policy.history).into());
+    let row: Option<(String, String)> = {
+        let mut tx = db.begin_platform_read().await?;
+        with_connection!(tx.connection(), c => {
+            sqlx::query_as("SELECT id, tenant_path FROM accounts WHERE username = $1")
+                .bind(username.to_owned())
+                .fetch_optional(&mut *c)
+                .await?
+        })
+    };
+    let (id, tenant) = row.ok_or_else(|| IdentityError::UnknownAccount(username.to_owned()))?;
+    let history: Vec<String> = {
+        let mut tx = db.begin_platform_read().await?;
+        with_connection!(tx.connection(), c => {
+            sqlx::query_scalar("SELECT password_hash FROM password_history WHERE account_id = $1 ORDER BY changed_at DESC LIMIT $2")
+                .bind(id.clone())
+                .bind(settings.policy.history as i64)
+                .fetch_all(&mut *c)
+                .await?
+        })
+    };
+    for old in history {
+        if check_password(new, &old).await {
+            return Err(PolicyViolation::Reused(settings.policy.history).into());
+        }
     }
     let hash = password::hash(new, settings.iterations)?;
     let now = Utc::now().timestamp_micros();
+    let mut tx = db.begin_platform().await?;
     with_connection!(tx.connection(), c => {
         sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1")
             .bind(id.clone())
             .bind(hash.clone())
             .bind(false)
             .bind(now)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND id <> $3")
+            .bind(id.clone())
+            .bind(now)
+            .bind(keep_session.unwrap_or_default().to_owned())
             .execute(&mut *c)
             .await?;
     });

@@ -220,16 +220,19 @@ pub async fn check_session(
     now: DateTime<Utc>,
 ) -> Result<(), TokenError> {
     let mut tx = db.begin_platform().await?;
-    let row: Option<(i64, i64, Option<i64>)> = with_connection!(tx.connection(), c => {
-        sqlx::query_as("SELECT last_seen_at, expires_at, revoked_at FROM sessions WHERE id = $1 AND account_id = $2")
-            .bind(claims.sid.clone())
-            .bind(claims.sub.clone())
-            .fetch_optional(&mut *c)
-            .await?
+    let row: Option<(i64, i64, Option<i64>, bool)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT s.last_seen_at, s.expires_at, s.revoked_at, a.disabled FROM sessions s \
+             JOIN accounts a ON a.id = s.account_id WHERE s.id = $1 AND s.account_id = $2",
+        )
+        .bind(claims.sid.clone())
+        .bind(claims.sub.clone())
+        .fetch_optional(&mut *c)
+        .await?
     });
-    let (last_seen, expires, revoked) = row.ok_or(TokenError::Revoked)?;
+    let (last_seen, expires, revoked, disabled) = row.ok_or(TokenError::Revoked)?;
     let now_micros = now.timestamp_micros();
-    if revoked.is_some() {
+    if revoked.is_some() || disabled {
         return Err(TokenError::Revoked);
     }
     if now_micros >= expires
@@ -267,16 +270,24 @@ pub async fn refresh(
     let digest = hex::encode(sm3::digest(refresh_token.as_bytes()));
     let (next, next_digest) = new_refresh(&session_id)?;
     let mut tx = db.begin_platform().await?;
-    let sql = "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, \
-               s.last_seen_at, s.expires_at, s.revoked_at \
-               FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1 AND s.refresh_sm3 = $2";
-    let row = with_connection!(tx.connection(), c => {
-        sqlx::query(sql)
+    // Locked (PostgreSQL) or under the write lock (SQLite): two refreshes
+    // with one token cannot both succeed.
+    let lock = match tx.backend() {
+        civitas_storage::Backend::Postgres => " FOR UPDATE OF s",
+        civitas_storage::Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, a.disabled, \
+         s.last_seen_at, s.expires_at, s.revoked_at, s.refresh_sm3 \
+         FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1{lock}"
+    );
+    type Row = (Account, bool, i64, i64, Option<i64>, String);
+    let row: Option<Row> = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session_id.clone())
-            .bind(digest)
             .fetch_optional(&mut *c)
             .await?
-            .map(|r| -> Result<(Account, i64, i64, Option<i64>), sqlx::Error> {
+            .map(|r| -> Result<Row, sqlx::Error> {
                 use sqlx::Row;
                 let kind: String = r.try_get("kind")?;
                 Ok((
@@ -289,16 +300,33 @@ pub async fn refresh(
                         display_name: r.try_get("display_name")?,
                         must_change_password: r.try_get("must_change_password")?,
                     },
+                    r.try_get("disabled")?,
                     r.try_get("last_seen_at")?,
                     r.try_get("expires_at")?,
                     r.try_get("revoked_at")?,
+                    r.try_get("refresh_sm3")?,
                 ))
             })
             .transpose()?
     });
-    let (account, last_seen, expires, revoked) = row.ok_or(TokenError::Revoked)?;
+    let (account, disabled, last_seen, expires, revoked, stored_digest) =
+        row.ok_or(TokenError::Revoked)?;
     let now_micros = now.timestamp_micros();
-    if revoked.is_some() {
+    if revoked.is_some() || disabled {
+        return Err(TokenError::Revoked);
+    }
+    if stored_digest != digest {
+        // A spent refresh token came back: someone copied it. End the
+        // session for both holders.
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1")
+                .bind(session_id.clone())
+                .bind(now_micros)
+                .execute(&mut *c)
+                .await?;
+        });
+        tx.commit().await?;
+        tracing::warn!(session = %session_id, "a spent refresh token was reused; the session is revoked");
         return Err(TokenError::Revoked);
     }
     if now_micros >= expires

@@ -69,7 +69,9 @@ both_backends! {
         let second = refresh(&t.db, &key, &first.refresh_token, &settings, now + Duration::minutes(4)).await.unwrap();
         assert_eq!(second.session_id, first.session_id);
         assert!(decode_access(&key.public_key(), &second.access_token, now + Duration::minutes(8)).is_ok());
+        // A spent refresh token coming back means it was copied: the session ends for both.
         assert!(matches!(refresh(&t.db, &key, &first.refresh_token, &settings, now).await, Err(TokenError::Revoked)), "the old refresh token is spent");
+        assert!(matches!(refresh(&t.db, &key, &second.refresh_token, &settings, now).await, Err(TokenError::Revoked)), "reuse revoked the session");
         assert!(matches!(refresh(&t.db, &key, "nonsense", &settings, now).await, Err(TokenError::Revoked)));
     }
 
@@ -134,7 +136,7 @@ mod one_time_passwords {
             let tokens = open_session(&t.db, &key, &account, &settings, now).await.unwrap();
             assert!(tokens.must_change_password);
             assert!(decode_access(&key.public_key(), &tokens.access_token, now).unwrap().pwd);
-            civitas_identity::change_password(&t.db, &sign_in, "audit-admin", "Once#Only2026", "Mine#Now2026").await.unwrap();
+            civitas_identity::change_password(&t.db, &sign_in, "audit-admin", "Once#Only2026", "Mine#Now2026", Some(&tokens.session_id)).await.unwrap();
             let refreshed = refresh(&t.db, &key, &tokens.refresh_token, &settings, now).await.unwrap();
             assert!(!refreshed.must_change_password);
             assert!(!decode_access(&key.public_key(), &refreshed.access_token, now).unwrap().pwd);

@@ -134,20 +134,48 @@ both_backends! {
     async fn passwords_follow_the_policy_and_are_not_reused(t) {
         reviewer(&t.db).await;
         let s = settings();
-        let weak = change_password(&t.db, &s, "pudong-reviewer", PASSWORD, "password1").await;
+        let weak = change_password(&t.db, &s, "pudong-reviewer", PASSWORD, "password1", None).await;
         assert!(matches!(weak, Err(IdentityError::Policy(PolicyViolation::TooFewClasses(3)))), "{weak:?}");
-        assert!(matches!(change_password(&t.db, &s, "pudong-reviewer", "Nope#2026", "Better#2027").await, Err(IdentityError::WrongPassword)));
+        assert!(matches!(change_password(&t.db, &s, "pudong-reviewer", "Nope#2026", "Better#2027", None).await, Err(IdentityError::WrongPassword)));
         let mut current = PASSWORD.to_owned();
         for n in 1..=5 {
             let next = format!("Civitas#{}", 2026 + n);
-            change_password(&t.db, &s, "pudong-reviewer", &current, &next).await.unwrap();
+            change_password(&t.db, &s, "pudong-reviewer", &current, &next, None).await.unwrap();
             current = next;
         }
         // The original is now six passwords back: allowed again; the last five are not.
-        let reused = change_password(&t.db, &s, "pudong-reviewer", &current, "Civitas#2028").await;
+        let reused = change_password(&t.db, &s, "pudong-reviewer", &current, "Civitas#2028", None).await;
         assert!(matches!(reused, Err(IdentityError::Policy(PolicyViolation::Reused(5)))), "{reused:?}");
-        change_password(&t.db, &s, "pudong-reviewer", &current, PASSWORD).await.unwrap();
+        change_password(&t.db, &s, "pudong-reviewer", &current, PASSWORD, None).await.unwrap();
         assert!(authenticate(&t.db, &s, "pudong-reviewer", PASSWORD, Utc::now()).await.is_ok());
+    }
+
+    async fn guessing_the_current_password_in_a_change_counts_towards_the_lockout(t) {
+        reviewer(&t.db).await;
+        for _ in 0..5 {
+            let guess = change_password(&t.db, &settings(), "pudong-reviewer", "Guess#2026", "Better#2027", None).await;
+            assert!(matches!(guess, Err(IdentityError::WrongPassword)), "{guess:?}");
+        }
+        assert_eq!(rejected(authenticate(&t.db, &settings(), "pudong-reviewer", PASSWORD, Utc::now()).await), RejectCause::Locked);
+        let actions = audit_actions(&t.db, "310000/310115").await;
+        assert_eq!(actions.iter().filter(|a| a.ends_with("wrong_password")).count(), 5, "{actions:?}");
+    }
+
+    async fn parallel_guesses_cannot_exceed_the_limit(t) {
+        reviewer(&t.db).await;
+        let now = Utc::now();
+        let guesses: Vec<_> = (0..12).map(|i| {
+            let db = t.db.clone();
+            tokio::spawn(async move { authenticate(&db, &settings(), "pudong-reviewer", &format!("Wrong#{i}xyz"), now).await })
+        }).collect();
+        let mut checked = 0;
+        for guess in guesses {
+            if rejected(guess.await.unwrap()) == RejectCause::WrongPassword {
+                checked += 1;
+            }
+        }
+        assert!(checked <= 5, "only 5 passwords were actually checked, not {checked}");
+        assert_eq!(rejected(authenticate(&t.db, &settings(), "pudong-reviewer", PASSWORD, now).await), RejectCause::Locked);
     }
 
     async fn a_one_time_password_must_be_changed_and_the_change_clears_it(t) {
@@ -162,7 +190,7 @@ both_backends! {
         }, "system").await.unwrap();
         let account = authenticate(&t.db, &settings(), "audit-admin", "Once#Only2026", Utc::now()).await.unwrap();
         assert!(account.must_change_password);
-        change_password(&t.db, &settings(), "audit-admin", "Once#Only2026", "Mine#Now2026").await.unwrap();
+        change_password(&t.db, &settings(), "audit-admin", "Once#Only2026", "Mine#Now2026", None).await.unwrap();
         assert!(!find_account(&t.db, "audit-admin").await.unwrap().unwrap().must_change_password);
         let taken = create_account(&t.db, &settings(), &NewAccount {
             username: "audit-admin".into(), kind: AccountKind::Staff, tenant_path: path("310000"), line: None,

@@ -93,7 +93,7 @@ pub struct Settings {
     /// `CIVITAS_MASTER_KEY` holds the key itself.
     pub master_key_file: PathBuf,
     /// The platform's SM2 private key (default `<data_dir>/platform.pem`):
-    /// it signs the audit anchors (and, later, tokens).
+    /// it signs the audit anchors and access tokens.
     pub platform_key_file: PathBuf,
     /// How often `serve` signs the audit chains' heads (default 3600 s).
     pub anchor_interval_secs: u64,

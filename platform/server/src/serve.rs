@@ -348,7 +348,8 @@ pub async fn shutdown_signal() {
 
 /// Loads the platform's SM2 key from its file; the demo generates one
 /// (with its public key beside it) when missing. Without one the platform
-/// runs, but no audit anchors are signed — it says so.
+/// runs, but no audit anchors are signed and sign-in answers 503 — it
+/// says so.
 fn load_platform_key(
     settings: &Settings,
     demo: bool,
@@ -360,7 +361,7 @@ fn load_platform_key(
         if !demo {
             tracing::warn!(
                 path = %path.display(),
-                "没有平台签名密钥，审计链不会定期签名锚定；请用 civitas crypto sm2 keygen 生成 (no platform signing key: audit chains are not anchored; create one with `civitas crypto sm2 keygen --out FILE`)"
+                "没有平台签名密钥，审计链不会定期签名锚定，登录不可用；请用 civitas crypto sm2 keygen 生成 (no platform signing key: audit chains are not anchored and sign-in is unavailable; create one with `civitas crypto sm2 keygen --out FILE`)"
             );
             return Ok(None);
         }

@@ -1,8 +1,10 @@
 //! Masking personal data for display, in the forms Chinese government
 //! systems use: `310***********1234`, `138****5678`.
 //!
-//! Masking works on characters, never splits one, and always hides at
-//! least four characters.
+//! Masking works on characters and never splits one. Id numbers, phones
+//! and bank accounts keep their length and always hide at least four
+//! characters; addresses keep only their district, names their first
+//! character.
 
 /// Keeps the first `head` and last `tail` characters and stars the rest,
 /// keeping the length; a value too short to keep both ends and still hide

@@ -301,6 +301,7 @@ pub(crate) async fn change_password(
         &principal.0.usr,
         &request.current_password,
         &request.new_password,
+        Some(&principal.0.sid),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
