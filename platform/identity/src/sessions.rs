@@ -219,7 +219,8 @@ pub async fn check_session(
     settings: &SessionSettings,
     now: DateTime<Utc>,
 ) -> Result<(), TokenError> {
-    let mut tx = db.begin_platform().await?;
+    // A read on every request; the write only when activity must be noted.
+    let mut tx = db.begin_platform_read().await?;
     let row: Option<(i64, i64, Option<i64>, bool)> = with_connection!(tx.connection(), c => {
         sqlx::query_as(
             "SELECT s.last_seen_at, s.expires_at, s.revoked_at, a.disabled FROM sessions s \
@@ -241,6 +242,8 @@ pub async fn check_session(
         return Err(TokenError::SessionExpired);
     }
     if now_micros - last_seen > 60_000_000 {
+        drop(tx);
+        let mut tx = db.begin_platform().await?;
         with_connection!(tx.connection(), c => {
             sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
                 .bind(claims.sid.clone())
