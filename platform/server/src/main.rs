@@ -1,6 +1,7 @@
 //! `civitas`: serve the platform, inspect and validate tenants, migrate,
 //! and national cryptography for operators.
 
+mod admin_cli;
 mod audit_cli;
 mod crypto_cli;
 mod keys_cli;
@@ -56,6 +57,8 @@ enum Command {
         civitas keys --master-key-file /etc/civitas/master.key rotate --tenant 310000/310115"
     )]
     Keys(KeysArgs),
+    /// Administrators: create the three administrators of 三员分立.
+    Admin(AdminArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -113,6 +116,35 @@ struct ServeArgs {
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create the system, security and audit administrators (三员分立), each
+    /// with a one-time password printed once and changed at first sign-in.
+    /// Exits 1 if any of them exists already (it is left unchanged).
+    #[command(
+        after_help = "Examples:\n  civitas admin init\n  civitas admin init --tenant 510000 --json"
+    )]
+    Init {
+        /// The root tenant they belong to [default: the first root of the tree].
+        #[arg(long, value_name = "PATH")]
+        tenant: Option<String>,
+        /// Tenants directory [default: ./tenants].
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", value_name = "DIR")]
+        tenants_dir: Option<PathBuf>,
+        /// Print JSON (the passwords are in it: keep it out of logs).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Crypto(command) => crypto_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
+        Command::Admin(args) => admin_command(cli.config.as_deref(), args),
     }
 }
 
@@ -386,6 +419,28 @@ fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
             Err(code) => return Ok(code),
         };
         let code = audit_cli::run(&db, args.command).await;
+        db.close().await;
+        code
+    })
+}
+
+fn admin_command(config: Option<&Path>, args: AdminArgs) -> anyhow::Result<u8> {
+    let settings = database_settings(config, &args.database)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = match open_database(&settings.database_url).await {
+            Ok((db, _)) => db,
+            Err(code) => return Ok(code),
+        };
+        let AdminCommand::Init {
+            tenant,
+            tenants_dir,
+            json,
+        } = args.command;
+        let code = admin_cli::init(&db, &settings, tenants_dir, tenant, json).await;
         db.close().await;
         code
     })

@@ -570,6 +570,11 @@ fn every_command_has_help_with_an_example() {
         vec!["tenant", "list", "--help"],
         vec!["tenant", "show", "--help"],
         vec!["tenant", "validate", "--help"],
+        vec!["keys", "init", "--help"],
+        vec!["keys", "provision", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["admin", "init", "--help"],
     ] {
         let output = run(civitas(dir.path()).args(&args));
         assert_eq!(output.status.code(), Some(0));
