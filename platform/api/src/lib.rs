@@ -59,6 +59,8 @@ pub struct AuthSettings {
     pub sign_in: civitas_identity::SignInSettings,
     /// Idle and absolute timeouts, token lifetime.
     pub sessions: civitas_identity::SessionSettings,
+    /// The decision index over every grant.
+    pub authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
 }
 
 /// What handlers share.

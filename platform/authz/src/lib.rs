@@ -9,6 +9,7 @@
 //! ancestors. The tests prove it agrees with `enforce` on random requests.
 
 mod permissions;
+mod store;
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
+pub use store::{GrantError, SEPARATED_ROLES, add_grant, load_grants, remove_grant};
 
 /// The Casbin model, as shipped.
 pub const MODEL: &str = include_str!("../../../policies/model.conf");

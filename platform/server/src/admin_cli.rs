@@ -76,6 +76,7 @@ pub async fn init(
     };
     db.sync_tenants(&tree).await?;
     let sign_in = SignInSettings::new(root.clone());
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)?;
     let mut created = Vec::new();
     let mut existing = Vec::new();
     for (username, name) in ADMINISTRATORS {
@@ -90,7 +91,17 @@ pub async fn init(
             must_change_password: true,
         };
         match civitas_identity::create_account(db, &sign_in, &account, "system:admin-init").await {
-            Ok(_) => created.push((username, password)),
+            Ok(created_account) => {
+                // Each administrator holds its own role on the whole tree.
+                let grant = civitas_authz::Grant {
+                    account: created_account.id,
+                    tenant: root.clone(),
+                    line: civitas_authz::ALL_LINES.to_owned(),
+                    role: username.to_owned(),
+                };
+                civitas_authz::add_grant(db, &permissions, &grant, "system:admin-init").await?;
+                created.push((username, password));
+            }
             Err(IdentityError::UsernameTaken(_)) => existing.push(username),
             Err(e) => return Err(e.into()),
         }

@@ -347,6 +347,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             platform_key,
             sign_in: civitas_identity::SignInSettings::new(platform.realm.clone()),
             sessions: civitas_identity::SessionSettings::default(),
+            authorizer: platform.authorizer.clone(),
         });
     let app = civitas_api::app(
         platform.db.clone(),

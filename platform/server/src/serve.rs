@@ -34,6 +34,9 @@ pub enum StartError {
     /// provisioned with it.
     #[error("{0}")]
     Keys(#[from] civitas_vault::VaultError),
+    /// The authorization policy or the grants cannot be loaded.
+    #[error("授权策略无法加载 (the authorization policy cannot be loaded): {0}")]
+    Policy(String),
     /// The tenant tree has no root.
     #[error("租户树为空 (the tenant tree is empty)")]
     EmptyTree,
@@ -61,6 +64,8 @@ pub struct Platform {
     pub platform_key: Option<Arc<PrivateKey>>,
     /// Where sign-in attempts on unknown usernames are audited.
     pub realm: civitas_tenancy::TenantPath,
+    /// The decision index over every stored grant.
+    pub authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -117,12 +122,23 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
             "演示数据已加载，切勿用于生产 (demo data is loaded: never use this database in production)"
         );
     }
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
+        .map_err(|e| StartError::Policy(e.to_string()))?;
+    let grants = civitas_authz::load_grants(&db)
+        .await
+        .map_err(|e| StartError::Policy(e.to_string()))?;
+    tracing::info!(grants = grants.len(), "authorization index built");
+    let authorizer = Arc::new(std::sync::RwLock::new(civitas_authz::Authorizer::new(
+        permissions,
+        grants,
+    )));
     Ok(Platform {
         db,
         tree,
         keyring,
         platform_key,
         realm,
+        authorizer,
     })
 }
 
@@ -160,77 +176,116 @@ async fn record_start(
 /// production: the server warns while demo data exists).
 pub const DEMO_PASSWORD: &str = "Civitas#2026";
 
-/// The demo accounts: username, kind, tenant, line, display name.
-const DEMO_ACCOUNTS: &[(&str, AccountKind, &str, Option<&str>, &str)] = &[
-    (
+/// A demo account: username, kind, tenant, line, display name, and the
+/// role it is granted on its tenant's subtree (in its line, or all lines).
+struct DemoAccount {
+    username: &'static str,
+    kind: AccountKind,
+    tenant: &'static str,
+    line: Option<&'static str>,
+    name: &'static str,
+    role: Option<&'static str>,
+}
+
+const fn demo(
+    username: &'static str,
+    kind: AccountKind,
+    tenant: &'static str,
+    line: Option<&'static str>,
+    name: &'static str,
+    role: Option<&'static str>,
+) -> DemoAccount {
+    DemoAccount {
+        username,
+        kind,
+        tenant,
+        line,
+        name,
+        role,
+    }
+}
+
+/// The demo accounts.
+const DEMO_ACCOUNTS: &[DemoAccount] = &[
+    demo(
         "city-admin",
         AccountKind::Staff,
         "310000",
         None,
         "上海市平台管理员",
+        Some("tenant-admin"),
     ),
-    (
+    demo(
         "pudong-reviewer",
         AccountKind::Staff,
         "310000/310115",
         Some("civil-affairs"),
         "浦东新区民政审核员",
+        Some("reviewer"),
     ),
-    (
+    demo(
         "lujiazui-officer",
         AccountKind::Staff,
         "310000/310115/310115005",
         Some("civil-affairs"),
         "陆家嘴街道民政专员",
+        Some("officer"),
     ),
-    (
+    demo(
         "huangpu-reviewer",
         AccountKind::Staff,
         "310000/310101",
         Some("civil-affairs"),
         "黄浦区民政审核员",
+        Some("reviewer"),
     ),
-    (
+    demo(
         "citizen-demo",
         AccountKind::Citizen,
         "310000/310115/310115005",
         None,
         "演示居民",
+        None,
     ),
-    (
+    demo(
         "enterprise-demo",
         AccountKind::Enterprise,
         "310000/310115",
         None,
         "演示企业",
+        None,
     ),
-    (
+    demo(
         "module-dev",
         AccountKind::Developer,
         "310000",
         None,
         "演示模块开发者",
+        Some("module-developer"),
     ),
-    (
+    demo(
         "sys-admin",
         AccountKind::Staff,
         "310000",
         None,
         "系统管理员",
+        Some("sys-admin"),
     ),
-    (
+    demo(
         "sec-admin",
         AccountKind::Staff,
         "310000",
         None,
         "安全管理员",
+        Some("sec-admin"),
     ),
-    (
+    demo(
         "audit-admin",
         AccountKind::Staff,
         "310000",
         None,
         "审计管理员",
+        Some("audit-admin"),
     ),
 ];
 
@@ -257,7 +312,17 @@ pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartErro
         return Ok(());
     };
     let settings = SignInSettings::new(realm);
-    for (username, kind, tenant, line, name) in DEMO_ACCOUNTS {
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
+        .map_err(|e| StartError::Demo(e.to_string()))?;
+    for DemoAccount {
+        username,
+        kind,
+        tenant,
+        line,
+        name,
+        role,
+    } in DEMO_ACCOUNTS
+    {
         let Ok(tenant) = civitas_tenancy::TenantPath::parse(tenant) else {
             continue;
         };
@@ -273,10 +338,23 @@ pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartErro
             password: DEMO_PASSWORD.to_owned(),
             must_change_password: false,
         };
-        match civitas_identity::create_account(db, &settings, &account, "system:demo").await {
-            Ok(_) => tracing::info!(username, "demo account created"),
-            Err(IdentityError::UsernameTaken(_)) => {}
-            Err(e) => return Err(StartError::Demo(e.to_string())),
+        let created =
+            match civitas_identity::create_account(db, &settings, &account, "system:demo").await {
+                Ok(created) => created,
+                Err(IdentityError::UsernameTaken(_)) => continue,
+                Err(e) => return Err(StartError::Demo(e.to_string())),
+            };
+        tracing::info!(username, "demo account created");
+        if let Some(role) = role {
+            let grant = civitas_authz::Grant {
+                account: created.id,
+                tenant: account.tenant_path.clone(),
+                line: line.unwrap_or(civitas_authz::ALL_LINES).to_owned(),
+                role: (*role).to_owned(),
+            };
+            civitas_authz::add_grant(db, &permissions, &grant, "system:demo")
+                .await
+                .map_err(|e| StartError::Demo(e.to_string()))?;
         }
     }
     Ok(())

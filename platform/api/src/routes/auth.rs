@@ -358,18 +358,52 @@ pub(crate) struct Me {
     line: Option<String>,
     /// The session id.
     session_id: String,
+    /// The roles the account holds: each on a tenant subtree, in a line
+    /// (`*` = every line).
+    roles: Vec<RoleHeld>,
 }
 
-/// The signed-in principal, its tenant and line.
+/// A role held on a tenant subtree.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RoleHeld {
+    /// The role, as in policies/base.csv.
+    #[schema(example = "reviewer")]
+    role: String,
+    /// The subtree's root.
+    #[schema(example = "310000/310115")]
+    tenant: String,
+    /// The line, or `*`.
+    #[schema(example = "civil-affairs")]
+    line: String,
+}
+
+/// The signed-in principal, its tenant, line and effective roles.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "当前用户 / The caller", body = Me),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
     ))]
-pub(crate) async fn me(principal: Principal) -> Json<Me> {
+pub(crate) async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
     let claims = principal.0;
+    let roles = state
+        .auth()
+        .and_then(|auth| {
+            auth.authorizer
+                .read()
+                .ok()
+                .map(|a| a.grants_of(&claims.sub))
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| RoleHeld {
+            role: g.role,
+            tenant: g.tenant.to_string(),
+            line: g.line,
+        })
+        .collect();
     Json(Me {
+        roles,
         account_id: claims.sub,
         username: claims.usr,
         kind: serde_json::to_value(claims.kind)

@@ -1,0 +1,179 @@
+//! Grants in the database: load, grant, revoke — each change audited in the
+//! tenant's chain, and separation of duties (三员分立) enforced.
+
+use chrono::Utc;
+use civitas_audit::NewEvent;
+use civitas_storage::{Database, StorageError, with_connection};
+use civitas_tenancy::TenantPath;
+
+use crate::{ALL_LINES, Grant, Permissions};
+
+/// The three administrator roles no account may combine (三员分立).
+pub const SEPARATED_ROLES: [&str; 3] = ["sys-admin", "sec-admin", "audit-admin"];
+
+/// Why a grant change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Recording the audit event failed.
+    #[error(transparent)]
+    Audit(#[from] civitas_audit::AuditError),
+    /// The role is not in `policies/base.csv`.
+    #[error("角色不存在 (no such role): {0}")]
+    UnknownRole(String),
+    /// The account does not exist.
+    #[error("账户不存在 (no such account): {0}")]
+    UnknownAccount(String),
+    /// The account already holds another of the three administrator roles.
+    #[error(
+        "三员分立：该账户已是{held}，不能再授予{wanted} (separation of duties: the account is already {held} and cannot also be {wanted})"
+    )]
+    SeparationOfDuties {
+        /// The administrator role it holds.
+        held: String,
+        /// The one asked for.
+        wanted: String,
+    },
+    /// The line is empty or malformed.
+    #[error("业务条线无效 (invalid line): {0:?}")]
+    InvalidLine(String),
+}
+
+impl From<sqlx::Error> for GrantError {
+    fn from(e: sqlx::Error) -> GrantError {
+        GrantError::Storage(StorageError::Database(e))
+    }
+}
+
+/// Every grant, for building the [`crate::Authorizer`].
+pub async fn load_grants(db: &Database) -> Result<Vec<Grant>, GrantError> {
+    let mut tx = db.begin_platform_read().await?;
+    let rows: Vec<(String, String, String, String)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT account_id, tenant_path, line, role FROM grants ORDER BY account_id, tenant_path")
+            .fetch_all(&mut *c)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(account, tenant, line, role)| {
+            Some(Grant {
+                account,
+                tenant: TenantPath::parse(&tenant).ok()?,
+                line,
+                role,
+            })
+        })
+        .collect())
+}
+
+fn valid_line(line: &str) -> bool {
+    line == ALL_LINES
+        || (!line.is_empty()
+            && line.len() <= 64
+            && line
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+}
+
+/// Grants `grant` (idempotent), audited as `grant.create` by `actor` in
+/// the grant's tenant chain. Refuses unknown roles and accounts, and a
+/// second administrator role of the three for one account.
+pub async fn add_grant(
+    db: &Database,
+    permissions: &Permissions,
+    grant: &Grant,
+    actor: &str,
+) -> Result<bool, GrantError> {
+    if !permissions.roles().any(|r| r == grant.role) {
+        return Err(GrantError::UnknownRole(grant.role.clone()));
+    }
+    if !valid_line(&grant.line) {
+        return Err(GrantError::InvalidLine(grant.line.clone()));
+    }
+    let mut tx = db.begin_platform().await?;
+    let (exists, held): (bool, Vec<String>) = with_connection!(tx.connection(), c => {
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+            .bind(grant.account.clone())
+            .fetch_optional(&mut *c)
+            .await?;
+        let held: Vec<String> = sqlx::query_scalar("SELECT DISTINCT role FROM grants WHERE account_id = $1")
+            .bind(grant.account.clone())
+            .fetch_all(&mut *c)
+            .await?;
+        (exists.is_some(), held)
+    });
+    if !exists {
+        return Err(GrantError::UnknownAccount(grant.account.clone()));
+    }
+    if SEPARATED_ROLES.contains(&grant.role.as_str())
+        && let Some(other) = held
+            .iter()
+            .find(|r| SEPARATED_ROLES.contains(&r.as_str()) && **r != grant.role)
+    {
+        return Err(GrantError::SeparationOfDuties {
+            held: other.clone(),
+            wanted: grant.role.clone(),
+        });
+    }
+    let inserted = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO grants (account_id, tenant_path, line, role, granted_by, granted_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(grant.account.clone())
+        .bind(grant.tenant.as_str().to_owned())
+        .bind(grant.line.clone())
+        .bind(grant.role.clone())
+        .bind(actor.to_owned())
+        .bind(Utc::now().timestamp_micros())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if inserted > 0 {
+        civitas_audit::record_platform(
+            &mut tx,
+            &grant.tenant,
+            &event("grant.create", grant, actor),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(inserted > 0)
+}
+
+/// Revokes `grant`; audited as `grant.delete`. Returns whether it existed.
+pub async fn remove_grant(db: &Database, grant: &Grant, actor: &str) -> Result<bool, GrantError> {
+    let mut tx = db.begin_platform().await?;
+    let deleted = with_connection!(tx.connection(), c => {
+        sqlx::query("DELETE FROM grants WHERE account_id = $1 AND tenant_path = $2 AND line = $3 AND role = $4")
+            .bind(grant.account.clone())
+            .bind(grant.tenant.as_str().to_owned())
+            .bind(grant.line.clone())
+            .bind(grant.role.clone())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    if deleted > 0 {
+        civitas_audit::record_platform(
+            &mut tx,
+            &grant.tenant,
+            &event("grant.delete", grant, actor),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(deleted > 0)
+}
+
+fn event(action: &str, grant: &Grant, actor: &str) -> NewEvent {
+    NewEvent {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: format!("account:{}", grant.account),
+        detail: serde_json::json!({"tenant": grant.tenant.as_str(), "line": grant.line, "role": grant.role}),
+    }
+}

@@ -1,0 +1,19 @@
+-- Roles granted to accounts on tenant subtrees, within a line ('*' = all).
+-- The Casbin model (policies/model.conf) reads them as
+-- `p, ACCOUNT, TENANT, LINE, ROLE`. Managed as platform work (the security
+-- administrator's actions, audited); the application role may read its
+-- subtree's grants.
+CREATE TABLE grants (
+    account_id  TEXT COLLATE "C" NOT NULL REFERENCES accounts (id),
+    tenant_path TEXT COLLATE "C" NOT NULL,
+    line        TEXT   NOT NULL,
+    role        TEXT   NOT NULL,
+    granted_by  TEXT   NOT NULL,
+    granted_at  BIGINT NOT NULL,
+    PRIMARY KEY (account_id, tenant_path, line, role)
+);
+CREATE INDEX grants_tenant ON grants (tenant_path);
+GRANT SELECT ON grants TO civitas_app;
+ALTER TABLE grants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_subtree ON grants
+    USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));

@@ -1,0 +1,13 @@
+-- Roles granted to accounts on tenant subtrees, within a line ('*' = all).
+-- The Casbin model (policies/model.conf) reads them as
+-- `p, ACCOUNT, TENANT, LINE, ROLE`.
+CREATE TABLE grants (
+    account_id  TEXT    NOT NULL REFERENCES accounts (id),
+    tenant_path TEXT    NOT NULL,
+    line        TEXT    NOT NULL,
+    role        TEXT    NOT NULL,
+    granted_by  TEXT    NOT NULL,
+    granted_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, tenant_path, line, role)
+);
+CREATE INDEX grants_tenant ON grants (tenant_path);
