@@ -70,9 +70,21 @@ async fn init_creates_the_three_administrators_once_with_one_time_passwords() {
     );
 
     // Each holds its own role on the whole tree, and only that one.
-    let mut roles: Vec<String> = civitas_authz::load_grants(&db).await.unwrap().into_iter().map(|g| format!("{} {} {}", g.role, g.tenant, g.line)).collect();
+    let mut roles: Vec<String> = civitas_authz::load_grants(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| format!("{} {} {}", g.role, g.tenant, g.line))
+        .collect();
     roles.sort();
-    assert_eq!(roles, ["audit-admin 310000 *", "sec-admin 310000 *", "sys-admin 310000 *"]);
+    assert_eq!(
+        roles,
+        [
+            "audit-admin 310000 *",
+            "sec-admin 310000 *",
+            "sys-admin 310000 *"
+        ]
+    );
 
     // Again: nothing is overwritten, and it says so.
     let again = civitas(dir.path(), &["admin", "init"]);
