@@ -4,9 +4,12 @@
 //! grant on a tenant covers its subtree, within a line) and
 //! `policies/base.csv` (what each role may do). Casbin's own `enforce`
 //! scans every grant and takes tens of milliseconds at 100,000 grants
-//! (FACTS.md), so requests are decided by an [`Authorizer`]: per account,
-//! the grants by tenant path, and a walk up the target's at most few
-//! ancestors. The tests prove it agrees with `enforce` on random requests.
+//! (`../shared/mission/FACTS.md`, and BENCHMARKS.md), so requests are
+//! decided by an [`Authorizer`]: per account, the grants by tenant path,
+//! and a walk up the target's ancestors. The model's `inSubtree` function
+//! is the platform's (Casbin needs it registered: the tests do); with it,
+//! the tests check the index against `enforce` on random grants and
+//! requests, role names and the `*` line included.
 
 mod permissions;
 mod store;
@@ -17,7 +20,9 @@ use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
-pub use store::{GrantError, SEPARATED_ROLES, add_grant, load_grants, remove_grant};
+pub use store::{
+    GrantError, SEPARATED_ROLES, add_grant, grants_version, load_grants, remove_grant,
+};
 
 /// The Casbin model, as shipped.
 pub const MODEL: &str = include_str!("../../../policies/model.conf");

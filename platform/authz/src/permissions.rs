@@ -11,12 +11,19 @@ pub enum PermissionsError {
     /// Roles include each other in a circle.
     #[error("base.csv: 角色循环包含 (roles include each other in a cycle): {0}")]
     Cycle(String),
+    /// Roles include roles deeper than Casbin follows (10 levels).
+    #[error("base.csv: 角色包含层级超过 10 层 (roles nest deeper than 10 levels): {0}")]
+    TooDeep(String),
 }
 
-/// Role → every action it may do, its included roles' actions included.
+/// How deep Casbin's role manager follows `g` links (its default).
+const MAX_DEPTH: usize = 10;
+
+/// Role → everything it reaches through `g` links: its actions, the roles
+/// it includes and their actions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
-    actions: BTreeMap<String, BTreeSet<String>>,
+    reach: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Permissions {
@@ -40,33 +47,34 @@ impl Permissions {
                 _ => return Err(PermissionsError::Syntax(n + 1)),
             }
         }
-        let mut actions = BTreeMap::new();
+        let mut reach = BTreeMap::new();
         for role in direct.keys() {
             let mut seen = BTreeSet::new();
             let mut path = Vec::new();
             collect(role, &direct, &mut seen, &mut path)?;
-            // Roles included are not actions themselves.
-            seen.retain(|t| !direct.contains_key(t));
-            actions.insert(role.clone(), seen);
+            reach.insert(role.clone(), seen);
         }
-        Ok(Permissions { actions })
+        Ok(Permissions { reach })
     }
 
-    /// Whether `role` may do `action`.
+    /// Whether `role` may do `action` — exactly Casbin's `g(role, action)`:
+    /// the same name, or reachable through `g` links (so asking for a role
+    /// name as an action asks whether the role includes that role).
     pub fn role_may(&self, role: &str, action: &str) -> bool {
-        self.actions.get(role).is_some_and(|a| a.contains(action))
+        role == action || self.reach.get(role).is_some_and(|a| a.contains(action))
     }
 
     /// Every role, in name order.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.actions.keys().map(String::as_str)
+        self.reach.keys().map(String::as_str)
     }
 
-    /// Every action some role may do, in name order.
+    /// Every action (not role) some role may do, in name order.
     pub fn actions(&self) -> BTreeSet<&str> {
-        self.actions
+        self.reach
             .values()
             .flatten()
+            .filter(|a| !self.reach.contains_key(*a))
             .map(String::as_str)
             .collect()
     }
@@ -83,6 +91,9 @@ fn collect(
         return Err(PermissionsError::Cycle(path.join(" → ")));
     }
     path.push(role.to_owned());
+    if path.len() > MAX_DEPTH {
+        return Err(PermissionsError::TooDeep(path.join(" → ")));
+    }
     for target in direct.get(role).into_iter().flatten() {
         if seen.insert(target.clone()) && direct.contains_key(target) {
             collect(target, direct, seen, path)?;
@@ -112,6 +123,10 @@ mod tests {
             "the audit administrator changes nothing"
         );
         assert!(!p.actions().contains("officer"), "a role is not an action");
+        assert!(
+            p.role_may("tenant-admin", "officer"),
+            "as Casbin's g: a role reaches the roles it includes"
+        );
     }
 
     #[test]

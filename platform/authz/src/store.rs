@@ -11,6 +11,32 @@ use crate::{ALL_LINES, Grant, Permissions};
 /// The three administrator roles no account may combine (三员分立).
 pub const SEPARATED_ROLES: [&str; 3] = ["sys-admin", "sec-admin", "audit-admin"];
 
+/// The duties of the three administrators, by the actions that make them:
+/// an account's roles together may carry at most one of these duties,
+/// whatever the roles are called.
+const DUTIES: [(&str, &[&str]); 3] = [
+    (
+        "sys-admin",
+        &[
+            "tenant.configure",
+            "module.bind",
+            "module.publish",
+            "system.operate",
+        ],
+    ),
+    ("sec-admin", &["grant.manage", "account.manage"]),
+    ("audit-admin", &["audit.read"]),
+];
+
+/// The administrator duties `role` carries.
+fn duties(permissions: &Permissions, role: &str) -> Vec<&'static str> {
+    DUTIES
+        .iter()
+        .filter(|(_, actions)| actions.iter().any(|a| permissions.role_may(role, a)))
+        .map(|(duty, _)| *duty)
+        .collect()
+}
+
 /// Why a grant change was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -36,6 +62,14 @@ pub enum GrantError {
         /// The one asked for.
         wanted: String,
     },
+    /// The tenant is not in the tree.
+    #[error("租户不存在 (no such tenant): {0}")]
+    UnknownTenant(String),
+    /// Only staff and developer accounts hold roles.
+    #[error(
+        "只有工作人员和开发者账户可以被授予角色 (only staff and developer accounts hold roles), not {0}"
+    )]
+    NotStaff(String),
     /// The line is empty or malformed.
     #[error("业务条线无效 (invalid line): {0:?}")]
     InvalidLine(String),
@@ -57,20 +91,46 @@ pub async fn load_grants(db: &Database) -> Result<Vec<Grant>, GrantError> {
     });
     Ok(rows
         .into_iter()
-        .filter_map(|(account, tenant, line, role)| {
-            Some(Grant {
+        .filter_map(|(account, tenant, line, role)| match TenantPath::parse(&tenant) {
+            Ok(tenant) => Some(Grant {
                 account,
-                tenant: TenantPath::parse(&tenant).ok()?,
+                tenant,
                 line,
                 role,
-            })
+            }),
+            Err(_) => {
+                tracing::warn!(%account, %tenant, "a grant names an invalid tenant path; ignored");
+                None
+            }
         })
         .collect())
+}
+
+async fn bump_version(tx: &mut civitas_storage::PlatformTx) -> Result<(), GrantError> {
+    with_connection!(tx.connection(), c => {
+        sqlx::query("UPDATE grants_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// A number that changes whenever a grant does: a node compares it with
+/// the one its [`crate::Authorizer`] was built at to know when to reload.
+pub async fn grants_version(db: &Database) -> Result<i64, GrantError> {
+    let mut tx = db.begin_platform_read().await?;
+    let version: Option<i64> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT version FROM grants_version WHERE id = 1")
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    Ok(version.unwrap_or_default())
 }
 
 fn valid_line(line: &str) -> bool {
     line == ALL_LINES
         || (!line.is_empty()
+            && line != crate::NO_LINE
             && line.len() <= 64
             && line
                 .chars()
@@ -93,8 +153,15 @@ pub async fn add_grant(
         return Err(GrantError::InvalidLine(grant.line.clone()));
     }
     let mut tx = db.begin_platform().await?;
-    let (exists, held): (bool, Vec<String>) = with_connection!(tx.connection(), c => {
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
+    // Lock the account so that two grants to it are decided one at a time
+    // (PostgreSQL; SQLite's write transaction already is).
+    let lock = match tx.backend() {
+        civitas_storage::Backend::Postgres => " FOR UPDATE",
+        civitas_storage::Backend::Sqlite => "",
+    };
+    let sql = format!("SELECT kind FROM accounts WHERE id = $1{lock}");
+    let (kind, held, tenant_known): (Option<String>, Vec<String>, bool) = with_connection!(tx.connection(), c => {
+        let kind: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(grant.account.clone())
             .fetch_optional(&mut *c)
             .await?;
@@ -102,19 +169,36 @@ pub async fn add_grant(
             .bind(grant.account.clone())
             .fetch_all(&mut *c)
             .await?;
-        (exists.is_some(), held)
+        let tenant: Option<String> = sqlx::query_scalar("SELECT path FROM tenants WHERE path = $1 AND active")
+            .bind(grant.tenant.as_str().to_owned())
+            .fetch_optional(&mut *c)
+            .await?;
+        (kind, held, tenant.is_some())
     });
-    if !exists {
-        return Err(GrantError::UnknownAccount(grant.account.clone()));
+    if !tenant_known {
+        return Err(GrantError::UnknownTenant(grant.tenant.to_string()));
     }
-    if SEPARATED_ROLES.contains(&grant.role.as_str())
-        && let Some(other) = held
-            .iter()
-            .find(|r| SEPARATED_ROLES.contains(&r.as_str()) && **r != grant.role)
-    {
+    let Some(kind) = kind else {
+        return Err(GrantError::UnknownAccount(grant.account.clone()));
+    };
+    if kind != "staff" && kind != "developer" {
+        return Err(GrantError::NotStaff(kind));
+    }
+    let wanted = duties(permissions, &grant.role);
+    for other in &held {
+        for duty in duties(permissions, other) {
+            if let Some(new_duty) = wanted.iter().find(|d| **d != duty) {
+                return Err(GrantError::SeparationOfDuties {
+                    held: duty.to_owned(),
+                    wanted: (*new_duty).to_owned(),
+                });
+            }
+        }
+    }
+    if wanted.len() > 1 {
         return Err(GrantError::SeparationOfDuties {
-            held: other.clone(),
-            wanted: grant.role.clone(),
+            held: wanted[0].to_owned(),
+            wanted: wanted[1].to_owned(),
         });
     }
     let inserted = with_connection!(tx.connection(), c => {
@@ -139,6 +223,7 @@ pub async fn add_grant(
             &event("grant.create", grant, actor),
         )
         .await?;
+        bump_version(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(inserted > 0)
@@ -164,6 +249,7 @@ pub async fn remove_grant(db: &Database, grant: &Grant, actor: &str) -> Result<b
             &event("grant.delete", grant, actor),
         )
         .await?;
+        bump_version(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(deleted > 0)

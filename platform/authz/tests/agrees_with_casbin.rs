@@ -72,9 +72,11 @@ async fn the_index_agrees_with_enforce_on_random_grants_and_requests() {
         .map(str::to_owned)
         .collect();
     actions.push("no.such.action".to_owned());
+    // Role names asked for as actions: Casbin's g() answers whether the role reaches them.
+    actions.extend(roles.iter().cloned());
     let tenants = tenants();
     let lines = ["civil-affairs", "housing", ALL_LINES];
-    let request_lines = ["civil-affairs", "housing", NO_LINE];
+    let request_lines = ["civil-affairs", "housing", NO_LINE, ALL_LINES];
     let mut rng = Lcg(2026);
     let grants: Vec<Grant> = (0..600)
         .map(|_| Grant {

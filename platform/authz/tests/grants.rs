@@ -18,6 +18,19 @@ fn path(s: &str) -> TenantPath {
 }
 
 async fn account(db: &Database, username: &str, tenant: &str) -> Account {
+    account_of_kind(db, username, tenant, AccountKind::Staff).await
+}
+
+async fn account_of_kind(
+    db: &Database,
+    username: &str,
+    tenant: &str,
+    kind: AccountKind,
+) -> Account {
+    // Grants name tenants of the tree.
+    db.sync_tenants(&civitas_testkit::demo_tree())
+        .await
+        .unwrap();
     let mut settings = SignInSettings::new(path("310000"));
     settings.iterations = 1_000; // the minimum: fast tests
     create_account(
@@ -25,7 +38,7 @@ async fn account(db: &Database, username: &str, tenant: &str) -> Account {
         &settings,
         &NewAccount {
             username: username.into(),
-            kind: AccountKind::Staff,
+            kind,
             tenant_path: path(tenant),
             line: None,
             display_name: username.into(),
@@ -95,5 +108,22 @@ both_backends! {
         assert!(matches!(add_grant(&t.db, &permissions, &grant(&someone, "310000", "Civil Affairs!", "reviewer"), "x").await, Err(GrantError::InvalidLine(_))));
         let ghost = Grant { account: "no-such-id".into(), tenant: path("310000"), line: ALL_LINES.into(), role: "reviewer".into() };
         assert!(matches!(add_grant(&t.db, &permissions, &ghost, "x").await, Err(GrantError::UnknownAccount(_))));
+        assert!(matches!(add_grant(&t.db, &permissions, &grant(&someone, "310000/310999", ALL_LINES, "reviewer"), "x").await, Err(GrantError::UnknownTenant(_))));
+        assert!(matches!(add_grant(&t.db, &permissions, &grant(&someone, "310000", NO_LINE, "reviewer"), "x").await, Err(GrantError::InvalidLine(_))));
+        let citizen = account_of_kind(&t.db, "citizen-demo", "310000/310115/310115005", AccountKind::Citizen).await;
+        assert!(matches!(add_grant(&t.db, &permissions, &grant(&citizen, "310000", ALL_LINES, "reviewer"), "x").await, Err(GrantError::NotStaff(_))));
+    }
+
+    async fn separation_of_duties_looks_at_what_roles_can_do_not_their_names(t) {
+        let permissions = Permissions::parse(BASE_POLICY).unwrap();
+        let security = account(&t.db, "sec-admin", "310000").await;
+        add_grant(&t.db, &permissions, &grant(&security, "310000", ALL_LINES, "sec-admin"), "system").await.unwrap();
+        // tenant-admin configures tenants and binds modules: the system administrator's duty.
+        let refused = add_grant(&t.db, &permissions, &grant(&security, "310000/310115", ALL_LINES, "tenant-admin"), "system").await;
+        assert!(matches!(refused, Err(GrantError::SeparationOfDuties { .. })), "{refused:?}");
+        // A reviewer carries no administrator duty.
+        add_grant(&t.db, &permissions, &grant(&security, "310000/310115", "civil-affairs", "reviewer"), "system").await.unwrap();
+        let version = civitas_authz::grants_version(&t.db).await.unwrap();
+        assert_eq!(version, 2, "every change moves the version");
     }
 }

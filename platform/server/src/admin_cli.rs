@@ -25,26 +25,35 @@ fn one_time_password() -> Result<String, civitas_crypto::CryptoError> {
         b"23456789",
         b"#%+=@!",
     ];
-    let mut random = [0u8; 16];
-    civitas_crypto::random_bytes(&mut random)?;
-    Ok(random
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            // The first four characters take one class each; the rest any.
-            let class = if i < 4 {
-                CLASSES[i]
-            } else {
-                CLASSES[usize::from(*r) % 4]
-            };
-            char::from(class[usize::from(*r) % class.len()])
-        })
-        .collect())
+    let all: Vec<u8> = CLASSES.concat();
+    let mut out = String::with_capacity(16);
+    // The first four characters take one class each, the other twelve any
+    // character; each is drawn uniformly (rejection sampling).
+    let alphabets = CLASSES
+        .into_iter()
+        .chain(std::iter::repeat_n(all.as_slice(), 12));
+    for alphabet in alphabets {
+        out.push(char::from(alphabet[uniform(alphabet.len())?]));
+    }
+    Ok(out)
 }
 
-/// Creates the three administrators in the first root tenant (or
-/// `tenant`), each with a one-time password printed once and changed at
-/// first sign-in. An administrator that exists already is left alone and
+/// A uniform index below `n` (n ≤ 256) from the secure random source.
+fn uniform(n: usize) -> Result<usize, civitas_crypto::CryptoError> {
+    let limit = 256 - 256 % n;
+    loop {
+        let mut byte = [0u8; 1];
+        civitas_crypto::random_bytes(&mut byte)?;
+        let b = usize::from(byte[0]);
+        if b < limit {
+            return Ok(b % n);
+        }
+    }
+}
+
+/// Creates the three administrators as accounts of the first root tenant
+/// (or the root `tenant`), each granted its own role on every root, with a
+/// one-time password printed once and changed at first sign-in. An administrator that exists already is left alone and
 /// reported; then the exit code is 1.
 pub async fn init(
     db: &Database,
@@ -63,7 +72,11 @@ pub async fn init(
     };
     let root = match tenant {
         Some(reference) => match tree.resolve(&reference) {
-            Some(t) => t.path.clone(),
+            Some(t) if t.path.parent().is_none() => t.path.clone(),
+            Some(t) => {
+                eprintln!("错误 (error): {} 不是根租户 (is not a root tenant)", t.path);
+                return Ok(exit::FAILURE);
+            }
             None => {
                 eprintln!("错误 (error): 未知租户 (unknown tenant) {reference}");
                 return Ok(exit::FAILURE);
@@ -92,14 +105,17 @@ pub async fn init(
         };
         match civitas_identity::create_account(db, &sign_in, &account, "system:admin-init").await {
             Ok(created_account) => {
-                // Each administrator holds its own role on the whole tree.
-                let grant = civitas_authz::Grant {
-                    account: created_account.id,
-                    tenant: root.clone(),
-                    line: civitas_authz::ALL_LINES.to_owned(),
-                    role: username.to_owned(),
-                };
-                civitas_authz::add_grant(db, &permissions, &grant, "system:admin-init").await?;
+                // Each administrator holds its own role on every root: the
+                // whole tree.
+                for each_root in tree.roots() {
+                    let grant = civitas_authz::Grant {
+                        account: created_account.id.clone(),
+                        tenant: each_root.path.clone(),
+                        line: civitas_authz::ALL_LINES.to_owned(),
+                        role: username.to_owned(),
+                    };
+                    civitas_authz::add_grant(db, &permissions, &grant, "system:admin-init").await?;
+                }
                 created.push((username, password));
             }
             Err(IdentityError::UsernameTaken(_)) => existing.push(username),

@@ -363,11 +363,18 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             Duration::from_secs(settings.anchor_interval_secs),
         ))
     });
+    let refreshing = tokio::spawn(serve::refresh_authorizer_periodically(
+        platform.db.clone(),
+        platform.authorizer.clone(),
+        platform.grants_version,
+        Duration::from_secs(2),
+    ));
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
     if let Some(anchoring) = anchoring {
         anchoring.abort();
     }
+    refreshing.abort();
     platform.db.close().await;
     tracing::info!("stopped");
     Ok(exit::OK)

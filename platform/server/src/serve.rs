@@ -66,6 +66,8 @@ pub struct Platform {
     pub realm: civitas_tenancy::TenantPath,
     /// The decision index over every stored grant.
     pub authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
+    /// The grants version the index was built at.
+    pub grants_version: i64,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -124,6 +126,9 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     }
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
         .map_err(|e| StartError::Policy(e.to_string()))?;
+    let grants_version = civitas_authz::grants_version(&db)
+        .await
+        .map_err(|e| StartError::Policy(e.to_string()))?;
     let grants = civitas_authz::load_grants(&db)
         .await
         .map_err(|e| StartError::Policy(e.to_string()))?;
@@ -139,6 +144,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         platform_key,
         realm,
         authorizer,
+        grants_version,
     })
 }
 
@@ -338,13 +344,23 @@ pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartErro
             password: DEMO_PASSWORD.to_owned(),
             must_change_password: false,
         };
+        // An account from an earlier demo start gets its role too (grants
+        // are idempotent), so older demo databases are repaired.
         let created =
             match civitas_identity::create_account(db, &settings, &account, "system:demo").await {
-                Ok(created) => created,
-                Err(IdentityError::UsernameTaken(_)) => continue,
+                Ok(created) => {
+                    tracing::info!(username, "demo account created");
+                    created
+                }
+                Err(IdentityError::UsernameTaken(_)) => {
+                    match civitas_identity::find_account(db, username).await {
+                        Ok(Some(existing)) => existing,
+                        Ok(None) => continue,
+                        Err(e) => return Err(StartError::Demo(e.to_string())),
+                    }
+                }
                 Err(e) => return Err(StartError::Demo(e.to_string())),
             };
-        tracing::info!(username, "demo account created");
         if let Some(role) = role {
             let grant = civitas_authz::Grant {
                 account: created.id,
@@ -481,6 +497,44 @@ pub async fn anchor_periodically(db: Database, key: Arc<PrivateKey>, interval: D
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "审计锚定失败 (audit anchoring failed)"),
+        }
+    }
+}
+
+/// Reloads the authorization index whenever the grants change (on this
+/// node or another), checking every `interval`; a revoked grant stops
+/// working everywhere within that time.
+pub async fn refresh_authorizer_periodically(
+    db: Database,
+    authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
+    mut version: i64,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let current = match civitas_authz::grants_version(&db).await {
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the grants version");
+                continue;
+            }
+        };
+        if current == version {
+            continue;
+        }
+        match civitas_authz::load_grants(&db).await {
+            Ok(grants) => {
+                let count = grants.len();
+                if let Ok(mut index) = authorizer.write() {
+                    let permissions = index.permissions().clone();
+                    *index = civitas_authz::Authorizer::new(permissions, grants);
+                    version = current;
+                    tracing::info!(grants = count, version, "authorization index reloaded");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload the grants"),
         }
     }
 }

@@ -69,7 +69,7 @@ async fn init_creates_the_three_administrators_once_with_one_time_passwords() {
         "the one-time password must be changed first"
     );
 
-    // Each holds its own role on the whole tree, and only that one.
+    // Each holds its own role on every root, and only that one.
     let mut roles: Vec<String> = civitas_authz::load_grants(&db)
         .await
         .unwrap()
@@ -81,8 +81,11 @@ async fn init_creates_the_three_administrators_once_with_one_time_passwords() {
         roles,
         [
             "audit-admin 310000 *",
+            "audit-admin 510000 *",
             "sec-admin 310000 *",
-            "sys-admin 310000 *"
+            "sec-admin 510000 *",
+            "sys-admin 310000 *",
+            "sys-admin 510000 *"
         ]
     );
 

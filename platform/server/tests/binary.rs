@@ -292,6 +292,41 @@ fn demo_accounts_sign_in_see_who_they_are_and_sign_out() {
         )
     );
 
+    // A revoked grant stops counting on the running server within seconds.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        let db = civitas_storage::Database::connect(&format!(
+            "sqlite:{}",
+            dir.path().join("data/civitas.db").display()
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let grant = civitas_authz::Grant {
+            account: me["account_id"].as_str().unwrap_or_default().to_owned(),
+            tenant: civitas_tenancy::TenantPath::parse("310000/310115")
+                .unwrap_or_else(|e| panic!("{e}")),
+            line: "civil-affairs".into(),
+            role: "reviewer".into(),
+        };
+        assert!(
+            civitas_authz::remove_grant(&db, &grant, "sec-admin")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+    });
+    let mut roles = me["roles"].clone();
+    for _ in 0..100 {
+        roles = server.request("GET", "/api/v1/me", Some(&access), None).1["roles"].clone();
+        if roles == serde_json::json!([]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(roles, serde_json::json!([]), "the index was reloaded");
+
     // The token verifies with the published key.
     let (status, key) = server.get("/.well-known/civitas/platform-key");
     assert_eq!(status, 200);

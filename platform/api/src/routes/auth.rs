@@ -377,7 +377,8 @@ pub(crate) struct RoleHeld {
     line: String,
 }
 
-/// The signed-in principal, its tenant, line and effective roles.
+/// The signed-in principal, its tenant, line and the roles granted to it
+/// (each also brings the roles it includes, per policies/base.csv).
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
     responses(

@@ -17,3 +17,10 @@ GRANT SELECT ON grants TO civitas_app;
 ALTER TABLE grants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_subtree ON grants
     USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));
+
+-- Changes with every grant change, so each node knows when to reload.
+CREATE TABLE grants_version (
+    id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    version BIGINT  NOT NULL
+);
+INSERT INTO grants_version (id, version) VALUES (1, 0);

@@ -11,3 +11,10 @@ CREATE TABLE grants (
     PRIMARY KEY (account_id, tenant_path, line, role)
 );
 CREATE INDEX grants_tenant ON grants (tenant_path);
+
+-- Changes with every grant change, so each node knows when to reload.
+CREATE TABLE grants_version (
+    id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    version BIGINT  NOT NULL
+);
+INSERT INTO grants_version (id, version) VALUES (1, 0);
