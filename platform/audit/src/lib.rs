@@ -435,8 +435,11 @@ fn bounds(under: Option<&TenantPath>) -> (String, String) {
     }
 }
 
+/// A record as stored, read the same way by verify, export and prune.
+#[derive(sqlx::FromRow)]
 struct StoredRecord {
     id: i64,
+    tenant_path: String,
     seq: i64,
     occurred_at: i64,
     actor: String,
@@ -445,6 +448,43 @@ struct StoredRecord {
     detail: String,
     prev_hash: String,
     hash: String,
+}
+
+/// The columns of [`StoredRecord`].
+const RECORD_COLUMNS: &str =
+    "id, tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash";
+
+impl StoredRecord {
+    /// The hash its fields give now (equal to `hash` unless altered).
+    fn recomputed_hash(&self) -> String {
+        record_hash(
+            &self.tenant_path,
+            self.seq,
+            self.occurred_at,
+            &self.actor,
+            &self.action,
+            &self.target,
+            &self.detail,
+            &self.prev_hash,
+        )
+    }
+
+    /// The record as exported.
+    fn to_event(&self) -> Event {
+        Event {
+            id: self.id,
+            tenant_path: self.tenant_path.clone(),
+            seq: self.seq,
+            occurred_at: DateTime::from_timestamp_micros(self.occurred_at).unwrap_or_default(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            detail: serde_json::from_str(&self.detail)
+                .unwrap_or_else(|_| serde_json::Value::String(self.detail.clone())),
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
+        }
+    }
 }
 
 /// Recomputes every chain in the subtree `under` (all when `None`) and
@@ -472,29 +512,14 @@ pub async fn verify(
     });
     for (tenant, head_seq, head_hash) in heads {
         report.tenants += 1;
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_events WHERE tenant_path = $1 ORDER BY seq, id"
+        );
         let rows: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
-            let rows = sqlx::query(
-                "SELECT id, seq, occurred_at, actor, action, target, detail, prev_hash, hash \
-                 FROM audit_events WHERE tenant_path = $1 ORDER BY seq, id",
-            )
-            .bind(tenant.clone())
-            .fetch_all(&mut *c)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(StoredRecord {
-                        id: r.try_get("id")?,
-                        seq: r.try_get("seq")?,
-                        occurred_at: r.try_get("occurred_at")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target: r.try_get("target")?,
-                        detail: r.try_get("detail")?,
-                        prev_hash: r.try_get("prev_hash")?,
-                        hash: r.try_get("hash")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.clone())
+                .fetch_all(&mut *c)
+                .await?
         });
         let prune = latest_prune_point(&mut tx, &tenant).await?;
         let (mut expected_seq, mut prev_hash) = match &prune {
@@ -514,16 +539,7 @@ pub async fn verify(
         let mut prev_id = i64::MIN;
         let mut hashes = std::collections::HashMap::new();
         for row in &rows {
-            let recomputed = record_hash(
-                &tenant,
-                row.seq,
-                row.occurred_at,
-                &row.actor,
-                &row.action,
-                &row.target,
-                &row.detail,
-                &row.prev_hash,
-            );
+            let recomputed = row.recomputed_hash();
             let altered = recomputed != row.hash;
             if altered {
                 report.problems.push(Problem::Altered {
@@ -689,42 +705,25 @@ pub async fn export(
 ) -> Result<u64, AuditError> {
     let (lower, upper) = bounds(under);
     let mut tx = db.begin_platform_read().await?;
-    let events: Vec<Event> = with_connection!(tx.connection(), c => {
-        let rows = sqlx::query(
-            "SELECT id, tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash FROM audit_events \
-             WHERE tenant_path >= $1 AND tenant_path < $2 AND occurred_at >= $3 AND occurred_at < $4 \
-             ORDER BY tenant_path, seq",
-        )
-        .bind(lower.clone())
-        .bind(upper.clone())
-        .bind(from.timestamp_micros())
-        .bind(to.timestamp_micros())
-        .fetch_all(&mut *c)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let micros: i64 = r.try_get("occurred_at")?;
-                let detail: String = r.try_get("detail")?;
-                Ok(Event {
-                    id: r.try_get("id")?,
-                    tenant_path: r.try_get("tenant_path")?,
-                    seq: r.try_get("seq")?,
-                    occurred_at: DateTime::from_timestamp_micros(micros).unwrap_or_default(),
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_events \
+         WHERE tenant_path >= $1 AND tenant_path < $2 AND occurred_at >= $3 AND occurred_at < $4 \
+         ORDER BY tenant_path, seq"
+    );
+    let records: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .bind(from.timestamp_micros())
+            .bind(to.timestamp_micros())
+            .fetch_all(&mut *c)
+            .await?
     });
-    for event in &events {
-        serde_json::to_writer(&mut *out, event).map_err(std::io::Error::other)?;
+    for record in &records {
+        serde_json::to_writer(&mut *out, &record.to_event()).map_err(std::io::Error::other)?;
         out.write_all(b"\n")?;
     }
-    Ok(events.len() as u64)
+    Ok(records.len() as u64)
 }
 
 /// The minimum retention of audit records, in days (MLPS level 3 asks
@@ -854,34 +853,19 @@ pub async fn prune(
             Some(point) => (point.seq + 1, point.hash.clone()),
             None => (1, GENESIS.to_owned()),
         };
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_events WHERE tenant_path = $1 AND seq > $2 \
+             AND seq < COALESCE((SELECT min(seq) FROM audit_events WHERE tenant_path = $1 AND occurred_at >= $3), $4) \
+             ORDER BY seq, id"
+        );
         let rows: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
-            let rows = sqlx::query(
-                "SELECT id, seq, occurred_at, actor, action, target, detail, prev_hash, hash \
-                 FROM audit_events WHERE tenant_path = $1 AND seq > $2 \
-                 AND seq < COALESCE((SELECT min(seq) FROM audit_events WHERE tenant_path = $1 AND occurred_at >= $3), $4) \
-                 ORDER BY seq, id",
-            )
-            .bind(tenant.clone())
-            .bind(expected_seq - 1)
-            .bind(before_micros)
-            .bind(i64::MAX)
-            .fetch_all(&mut *c)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(StoredRecord {
-                        id: r.try_get("id")?,
-                        seq: r.try_get("seq")?,
-                        occurred_at: r.try_get("occurred_at")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target: r.try_get("target")?,
-                        detail: r.try_get("detail")?,
-                        prev_hash: r.try_get("prev_hash")?,
-                        hash: r.try_get("hash")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.clone())
+                .bind(expected_seq - 1)
+                .bind(before_micros)
+                .bind(i64::MAX)
+                .fetch_all(&mut *c)
+                .await?
         });
         let broken = |problem: String| AuditError::ChainBroken {
             tenant: tenant.clone(),
@@ -889,36 +873,14 @@ pub async fn prune(
         };
         let mut lines = Vec::new();
         for row in &rows {
-            let recomputed = record_hash(
-                &tenant,
-                row.seq,
-                row.occurred_at,
-                &row.actor,
-                &row.action,
-                &row.target,
-                &row.detail,
-                &row.prev_hash,
-            );
+            let recomputed = row.recomputed_hash();
             if recomputed != row.hash {
                 return Err(broken(format!("#{} altered", row.seq)));
             }
             if row.seq != expected_seq || row.prev_hash != prev_hash {
                 return Err(broken(format!("#{} out of sequence", row.seq)));
             }
-            let event = Event {
-                id: row.id,
-                tenant_path: tenant.clone(),
-                seq: row.seq,
-                occurred_at: DateTime::from_timestamp_micros(row.occurred_at).unwrap_or_default(),
-                actor: row.actor.clone(),
-                action: row.action.clone(),
-                target: row.target.clone(),
-                detail: serde_json::from_str(&row.detail)
-                    .unwrap_or(serde_json::Value::String(row.detail.clone())),
-                prev_hash: row.prev_hash.clone(),
-                hash: row.hash.clone(),
-            };
-            serde_json::to_writer(&mut lines, &event).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut lines, &row.to_event()).map_err(std::io::Error::other)?;
             lines.push(b'\n');
             expected_seq = row.seq + 1;
             prev_hash = row.hash.clone();

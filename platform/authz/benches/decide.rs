@@ -13,28 +13,14 @@
 
 use std::time::{Duration, Instant};
 
-use casbin::function_map::OperatorFunction;
 use casbin::prelude::*;
-use casbin::rhai::Dynamic;
-use civitas_authz::{ALL_LINES, Authorizer, BASE_POLICY, Grant, MODEL, NO_LINE, Permissions};
+use civitas_authz::{ALL_LINES, Authorizer, BASE_POLICY, Grant, NO_LINE, Permissions};
 use civitas_tenancy::TenantPath;
 
-struct Lcg(u64);
+#[path = "../tests/oracle/mod.rs"]
+mod oracle;
 
-impl Lcg {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n
-    }
-}
-
-fn in_subtree(request: Dynamic, grant: Dynamic) -> Dynamic {
-    let (request, grant) = (request.to_string(), grant.to_string());
-    Dynamic::from(request == grant || request.starts_with(&format!("{grant}/")))
-}
+use oracle::{Lcg, casbin};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -126,19 +112,8 @@ async fn main() {
     times.sort();
     let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
 
-    let mut policy = BASE_POLICY.to_owned();
-    for g in &grants {
-        policy.push_str(&format!(
-            "\np, {}, {}, {}, {}",
-            g.account, g.tenant, g.line, g.role
-        ));
-    }
     let started = Instant::now();
-    let model = DefaultModel::from_str(MODEL).await.unwrap();
-    let mut enforcer = Enforcer::new(model, StringAdapter::new(policy))
-        .await
-        .unwrap();
-    enforcer.add_function("inSubtree", OperatorFunction::Arg2(in_subtree));
+    let enforcer = casbin(&grants).await;
     let casbin_load = started.elapsed();
     let mut casbin_times = Vec::new();
     for (account, tenant, line, action) in requests.iter().take(20) {

@@ -155,10 +155,7 @@ pub async fn add_grant(
     let mut tx = db.begin_platform().await?;
     // Lock the account so that two grants to it are decided one at a time
     // (PostgreSQL; SQLite's write transaction already is).
-    let lock = match tx.backend() {
-        civitas_storage::Backend::Postgres => " FOR UPDATE",
-        civitas_storage::Backend::Sqlite => "",
-    };
+    let lock = tx.backend().lock_for_update();
     let sql = format!("SELECT kind FROM accounts WHERE id = $1{lock}");
     let (kind, held, tenant_known): (Option<String>, Vec<String>, bool) = with_connection!(tx.connection(), c => {
         let kind: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))

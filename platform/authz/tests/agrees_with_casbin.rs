@@ -5,46 +5,12 @@
 // Tests panic on impossible setup failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use casbin::function_map::OperatorFunction;
+mod oracle;
+
 use casbin::prelude::*;
-use casbin::rhai::Dynamic;
-use civitas_authz::{ALL_LINES, Authorizer, BASE_POLICY, Grant, MODEL, NO_LINE, Permissions};
+use civitas_authz::{ALL_LINES, Authorizer, BASE_POLICY, Grant, NO_LINE, Permissions};
 use civitas_tenancy::TenantPath;
-
-/// Casbin's `inSubtree(request tenant, grant tenant)`.
-fn in_subtree(request: Dynamic, grant: Dynamic) -> Dynamic {
-    let (request, grant) = (request.to_string(), grant.to_string());
-    Dynamic::from(request == grant || request.starts_with(&format!("{grant}/")))
-}
-
-async fn casbin(grants: &[Grant]) -> Enforcer {
-    let mut policy = BASE_POLICY.to_owned();
-    for g in grants {
-        policy.push_str(&format!(
-            "\np, {}, {}, {}, {}",
-            g.account, g.tenant, g.line, g.role
-        ));
-    }
-    let model = DefaultModel::from_str(MODEL).await.unwrap();
-    let mut enforcer = Enforcer::new(model, StringAdapter::new(policy))
-        .await
-        .unwrap();
-    enforcer.add_function("inSubtree", OperatorFunction::Arg2(in_subtree));
-    enforcer
-}
-
-/// A small deterministic generator (no dependency needed for a test).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n
-    }
-}
+use oracle::{Lcg, casbin};
 
 /// Shanghai with 16 districts of 10 streets each, and Sichuan.
 fn tenants() -> Vec<TenantPath> {

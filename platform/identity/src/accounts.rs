@@ -206,11 +206,11 @@ impl SignInSettings {
     }
 }
 
-fn account_from(r: &impl AccountRow) -> Result<Account, sqlx::Error> {
+pub(crate) fn account_from(r: &impl AccountRow) -> Result<Account, sqlx::Error> {
     r.account()
 }
 
-trait AccountRow {
+pub(crate) trait AccountRow {
     fn account(&self) -> Result<Account, sqlx::Error>;
 }
 
@@ -388,32 +388,19 @@ pub async fn authenticate(
         found
     };
     let dummy = dummy_hash(settings.iterations);
-    let Some((account, stored, disabled)) = found else {
+    // A rejection before any real check still costs one derivation.
+    let reject_early = async |tenant: &TenantPath, shown: &str, cause| {
         check_password(password_given, &dummy).await;
+        record_attempt(db, tenant, shown, Err(cause), None).await?;
+        Err(AuthError::Rejected(cause))
+    };
+    let Some((account, stored, disabled)) = found else {
         let shown: String = username.chars().take(64).collect();
-        record_attempt(
-            db,
-            &settings.realm,
-            &shown,
-            Err(RejectCause::UnknownUser),
-            None,
-        )
-        .await?;
-        return Err(AuthError::Rejected(RejectCause::UnknownUser));
+        return reject_early(&settings.realm, &shown, RejectCause::UnknownUser).await;
     };
     let tenant = TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone());
-    let reject = |cause| AuthError::Rejected(cause);
     if disabled {
-        check_password(password_given, &dummy).await;
-        record_attempt(
-            db,
-            &tenant,
-            &account.username,
-            Err(RejectCause::Disabled),
-            None,
-        )
-        .await?;
-        return Err(reject(RejectCause::Disabled));
+        return reject_early(&tenant, &account.username, RejectCause::Disabled).await;
     }
     // Count the attempt first; a locked account counts nothing.
     let attempt: Option<i64> = {
@@ -432,16 +419,7 @@ pub async fn authenticate(
         n
     };
     let Some(attempt) = attempt.filter(|n| *n <= settings.max_failures) else {
-        check_password(password_given, &dummy).await;
-        record_attempt(
-            db,
-            &tenant,
-            &account.username,
-            Err(RejectCause::Locked),
-            None,
-        )
-        .await?;
-        return Err(reject(RejectCause::Locked));
+        return reject_early(&tenant, &account.username, RejectCause::Locked).await;
     };
     let right = match &stored {
         Some(hash) => check_password(password_given, hash).await,
@@ -490,7 +468,7 @@ pub async fn authenticate(
     )
     .await?;
     tx.commit().await?;
-    Err(reject(RejectCause::WrongPassword))
+    Err(AuthError::Rejected(RejectCause::WrongPassword))
 }
 
 /// Checks a password against a stored hash on the blocking pool: a

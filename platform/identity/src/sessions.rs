@@ -31,6 +31,19 @@ pub struct SessionSettings {
     pub access_ttl: Duration,
 }
 
+impl SessionSettings {
+    /// Whether a session last seen at `last_seen` and ending at `expires`
+    /// (microseconds) is still open at `now`: neither past its lifetime nor
+    /// idle too long.
+    fn check_open(&self, last_seen: i64, expires: i64, now: i64) -> Result<(), TokenError> {
+        let idle = self.idle_timeout.num_microseconds().unwrap_or(i64::MAX);
+        if now >= expires || now - last_seen > idle {
+            return Err(TokenError::SessionExpired);
+        }
+        Ok(())
+    }
+}
+
 impl Default for SessionSettings {
     fn default() -> SessionSettings {
         SessionSettings {
@@ -236,11 +249,7 @@ pub async fn check_session(
     if revoked.is_some() || disabled {
         return Err(TokenError::Revoked);
     }
-    if now_micros >= expires
-        || now_micros - last_seen > settings.idle_timeout.num_microseconds().unwrap_or(i64::MAX)
-    {
-        return Err(TokenError::SessionExpired);
-    }
+    settings.check_open(last_seen, expires, now_micros)?;
     if now_micros - last_seen > 60_000_000 {
         drop(tx);
         let mut tx = db.begin_platform().await?;
@@ -275,10 +284,7 @@ pub async fn refresh(
     let mut tx = db.begin_platform().await?;
     // Locked (PostgreSQL) or under the write lock (SQLite): two refreshes
     // with one token cannot both succeed.
-    let lock = match tx.backend() {
-        civitas_storage::Backend::Postgres => " FOR UPDATE OF s",
-        civitas_storage::Backend::Sqlite => "",
-    };
+    let lock = tx.backend().lock_for_update();
     let sql = format!(
         "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, a.disabled, \
          s.last_seen_at, s.expires_at, s.revoked_at, s.refresh_sm3 \
@@ -292,17 +298,8 @@ pub async fn refresh(
             .await?
             .map(|r| -> Result<Row, sqlx::Error> {
                 use sqlx::Row;
-                let kind: String = r.try_get("kind")?;
                 Ok((
-                    Account {
-                        id: r.try_get("id")?,
-                        username: r.try_get("username")?,
-                        kind: AccountKind::parse(&kind),
-                        tenant_path: r.try_get("tenant_path")?,
-                        line: r.try_get("line")?,
-                        display_name: r.try_get("display_name")?,
-                        must_change_password: r.try_get("must_change_password")?,
-                    },
+                    crate::accounts::account_from(&r)?,
                     r.try_get("disabled")?,
                     r.try_get("last_seen_at")?,
                     r.try_get("expires_at")?,
@@ -332,11 +329,7 @@ pub async fn refresh(
         tracing::warn!(session = %session_id, "a spent refresh token was reused; the session is revoked");
         return Err(TokenError::Revoked);
     }
-    if now_micros >= expires
-        || now_micros - last_seen > settings.idle_timeout.num_microseconds().unwrap_or(i64::MAX)
-    {
-        return Err(TokenError::SessionExpired);
-    }
+    settings.check_open(last_seen, expires, now_micros)?;
     with_connection!(tx.connection(), c => {
         sqlx::query("UPDATE sessions SET refresh_sm3 = $2, last_seen_at = $3 WHERE id = $1")
             .bind(session_id.clone())

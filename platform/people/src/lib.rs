@@ -16,7 +16,6 @@ use civitas_storage::{StorageError, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use civitas_vault::{Keyring, ProtectedTable, VaultError, mask};
 use serde::Serialize;
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 pub use id_number::{IdNumber, IdNumberError};
@@ -281,6 +280,8 @@ pub async fn update_contact(
 
 const COLUMNS: &str = "id, tenant_path, name, key_version, id_number, phone, bank_account, address, created_at, updated_at";
 
+/// A resident row as stored: personal data still sealed.
+#[derive(sqlx::FromRow)]
 struct SealedRow {
     id: String,
     tenant_path: String,
@@ -294,25 +295,28 @@ struct SealedRow {
     updated_at: i64,
 }
 
-fn sealed_row<R: Row>(r: &R) -> Result<SealedRow, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
-{
-    Ok(SealedRow {
-        id: r.try_get("id")?,
-        tenant_path: r.try_get("tenant_path")?,
-        name: r.try_get("name")?,
-        key_version: r.try_get("key_version")?,
-        id_number: r.try_get("id_number")?,
-        phone: r.try_get("phone")?,
-        bank_account: r.try_get("bank_account")?,
-        address: r.try_get("address")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// The residents of the transaction's subtree whose `column` equals
+/// `value`, opened, in tenant and id order.
+async fn select_by(
+    tx: &mut TenantTx,
+    keyring: &Keyring,
+    column: &'static str,
+    value: String,
+) -> Result<Vec<Resident>, PeopleError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM residents WHERE {column} = $1 AND tenant_path >= $2 AND tenant_path < $3 ORDER BY tenant_path, id"
+    );
+    let rows: Vec<SealedRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .bind(lower)
+            .bind(upper)
+            .fetch_all(&mut *c)
+            .await?
+    });
+    open_rows(tx, keyring, rows).await
 }
 
 async fn open_rows(
@@ -350,23 +354,10 @@ pub async fn get(
     keyring: &Keyring,
     id: &str,
 ) -> Result<Option<Resident>, PeopleError> {
-    let (lower, upper) = tx.scope().path().subtree_range();
-    let (lower, upper) = (lower.to_owned(), upper);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM residents WHERE id = $1 AND tenant_path >= $2 AND tenant_path < $3"
-    );
-    let rows = with_connection!(tx.connection(), c => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_owned())
-            .bind(lower)
-            .bind(upper)
-            .fetch_all(&mut *c)
-            .await?
-            .iter()
-            .map(sealed_row)
-            .collect::<Result<Vec<_>, _>>()?
-    });
-    Ok(open_rows(tx, keyring, rows).await?.into_iter().next())
+    Ok(select_by(tx, keyring, "id", id.to_owned())
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The residents in scope with this id number (one per tenant at most),
@@ -381,7 +372,7 @@ pub async fn find_by_id_number(
         .indexer(tx, &scope)
         .await?
         .index(ID_FIELD, id_number.as_str());
-    find_by_index(tx, keyring, "id_number_index", index).await
+    select_by(tx, keyring, "id_number_index", index).await
 }
 
 /// The residents in scope with this phone number, by blind index.
@@ -395,32 +386,7 @@ pub async fn find_by_phone(
         .indexer(tx, &scope)
         .await?
         .index(PHONE_FIELD, &normalise_phone(phone));
-    find_by_index(tx, keyring, "phone_index", index).await
-}
-
-async fn find_by_index(
-    tx: &mut TenantTx,
-    keyring: &Keyring,
-    column: &'static str,
-    index: String,
-) -> Result<Vec<Resident>, PeopleError> {
-    let (lower, upper) = tx.scope().path().subtree_range();
-    let (lower, upper) = (lower.to_owned(), upper);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM residents WHERE {column} = $1 AND tenant_path >= $2 AND tenant_path < $3 ORDER BY tenant_path, id"
-    );
-    let rows = with_connection!(tx.connection(), c => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(index)
-            .bind(lower)
-            .bind(upper)
-            .fetch_all(&mut *c)
-            .await?
-            .iter()
-            .map(sealed_row)
-            .collect::<Result<Vec<_>, _>>()?
-    });
-    open_rows(tx, keyring, rows).await
+    select_by(tx, keyring, "phone_index", index).await
 }
 
 /// Residents of the scope's subtree, oldest first, a page at a time.
@@ -435,17 +401,14 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM residents WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY created_at, id LIMIT $3 OFFSET $4"
     );
-    let rows = with_connection!(tx.connection(), c => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<SealedRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(lower)
             .bind(upper)
             .bind(limit)
             .bind(offset)
             .fetch_all(&mut *c)
             .await?
-            .iter()
-            .map(sealed_row)
-            .collect::<Result<Vec<_>, _>>()?
     });
     open_rows(tx, keyring, rows).await
 }

@@ -129,16 +129,7 @@ pub async fn run(db: &Database, command: AuditCommand) -> anyhow::Result<u8> {
                 None => None,
             };
             let total = civitas_audit::count(db, under.as_ref()).await?;
-            let bar = indicatif::ProgressBar::new(total);
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = crate::progress::bar(total, json);
             bar.set_message("校验审计链 (verifying audit chains)");
             let report = civitas_audit::verify(db, under.as_ref(), trusted.as_ref(), |n| {
                 bar.set_position(n)
@@ -242,10 +233,7 @@ pub async fn run(db: &Database, command: AuditCommand) -> anyhow::Result<u8> {
                     )
                 })?;
             let mut writer = DurableFile(std::io::BufWriter::new(file));
-            let bar = indicatif::ProgressBar::new_spinner();
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
+            let bar = crate::progress::spinner(json);
             bar.set_message("导出并清理 (exporting and pruning)");
             let result =
                 civitas_audit::prune(db, &key, start_of_day_cst(before), &mut writer, |n| {

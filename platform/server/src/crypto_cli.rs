@@ -304,15 +304,7 @@ fn public_path_for(private: &Path) -> PathBuf {
 
 /// Writes a private key readable by its owner only.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
+    let mut file = civitas::keys::create_private_file(path, true)
         .with_context(|| format!("无法写入 (cannot write) {}", path.display()))?;
     file.write_all(bytes)?;
     Ok(())

@@ -67,14 +67,7 @@ pub fn write_new_key_file(path: &Path) -> Result<(), VaultError> {
         std::fs::create_dir_all(dir).map_err(|e| VaultError::MasterKey(format!("{shown}: {e}")))?;
     }
     let key = LocalMasterKeys::generate()?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
+    let mut file = create_private_file(path, false).map_err(|e| {
         VaultError::MasterKey(if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!("{shown} 已存在，不会覆盖 (already exists; not overwritten)")
         } else {
@@ -90,4 +83,22 @@ pub fn write_new_key_file(path: &Path) -> Result<(), VaultError> {
     )
     .map_err(|e| VaultError::MasterKey(format!("{shown}: {e}")))?;
     Ok(())
+}
+
+/// Creates a file only its owner may read (mode 600), for secret keys.
+/// With `overwrite` false an existing file is an `AlreadyExists` error.
+pub fn create_private_file(path: &Path, overwrite: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if overwrite {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
 }

@@ -193,16 +193,7 @@ pub async fn run(db: &Database, settings: &Settings, command: KeysCommand) -> an
                 eprintln!("错误 (error): 未知租户 (unknown tenant) {under}");
                 return Ok(exit::FAILURE);
             }
-            let bar = indicatif::ProgressBar::new(0);
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = crate::progress::bar(0, json);
             let mut reports = Vec::new();
             for (i, path) in tenants.iter().enumerate() {
                 bar.set_message(format!(

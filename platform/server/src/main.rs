@@ -5,6 +5,7 @@ mod admin_cli;
 mod audit_cli;
 mod crypto_cli;
 mod keys_cli;
+mod progress;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -416,41 +417,42 @@ async fn open_database(url: &str) -> Result<(Database, usize), u8> {
     Ok((db, applied))
 }
 
-fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
-    let settings = database_settings(config, &args.database)?;
+/// Opens and migrates the database of `settings`, runs `work` on it, then
+/// closes it; a database that cannot be opened gives exit code 4.
+fn with_database(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&Database, usize) -> anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let db = match open_database(&settings.database_url).await {
-            Ok((db, _)) => db,
+        let (db, applied) = match open_database(&settings.database_url).await {
+            Ok(opened) => opened,
             Err(code) => return Ok(code),
         };
-        let code = audit_cli::run(&db, args.command).await;
+        let code = work(&db, applied).await;
         db.close().await;
         code
     })
 }
 
+fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
+    let settings = database_settings(config, &args.database)?;
+    with_database(&settings, async |db, _| {
+        audit_cli::run(db, args.command).await
+    })
+}
+
 fn admin_command(config: Option<&Path>, args: AdminArgs) -> anyhow::Result<u8> {
     let settings = database_settings(config, &args.database)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = match open_database(&settings.database_url).await {
-            Ok((db, _)) => db,
-            Err(code) => return Ok(code),
-        };
-        let AdminCommand::Init {
-            tenant,
-            tenants_dir,
-            json,
-        } = args.command;
-        let code = admin_cli::init(&db, &settings, tenants_dir, tenant, json).await;
-        db.close().await;
-        code
+    let AdminCommand::Init {
+        tenant,
+        tenants_dir,
+        json,
+    } = args.command;
+    with_database(&settings, async |db, _| {
+        admin_cli::init(db, &settings, tenants_dir, tenant, json).await
     })
 }
 
@@ -468,30 +470,14 @@ fn keys_command(config: Option<&Path>, args: KeysArgs) -> anyhow::Result<u8> {
         return keys_cli::init(&settings, out.clone(), *json);
     }
     let settings = database_settings_from(settings)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let db = match open_database(&settings.database_url).await {
-            Ok((db, _)) => db,
-            Err(code) => return Ok(code),
-        };
-        let code = keys_cli::run(&db, &settings, args.command).await;
-        db.close().await;
-        code
+    with_database(&settings, async |db, _| {
+        keys_cli::run(db, &settings, args.command).await
     })
 }
 
 fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u8> {
     let settings = database_settings(config, &args.database)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let (db, applied) = match open_database(&settings.database_url).await {
-            Ok(opened) => opened,
-            Err(code) => return Ok(code),
-        };
+    with_database(&settings, async |db, applied| {
         if args.json {
             let out = serde_json::json!({"applied": applied, "database": db.backend().as_str()});
             println!("{out}");
@@ -500,7 +486,6 @@ fn migrate_command(config: Option<&Path>, args: MigrateArgs) -> anyhow::Result<u
         } else {
             println!("已执行 {applied} 个迁移 (applied {applied} migration(s))");
         }
-        db.close().await;
         Ok(exit::OK)
     })
 }

@@ -474,14 +474,7 @@ fn load_platform_key(
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
+    crate::keys::create_private_file(path, false)?.write_all(bytes)
 }
 
 /// Signs the head of every chain that grew, every `interval`, until the

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use civitas_identity::{SignInSettings, authenticate};
 use civitas_storage::Database;
@@ -14,13 +14,8 @@ use civitas_tenancy::TenantPath;
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 
 fn civitas(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(CIVITAS);
-    command.current_dir(dir).args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CIVITAS_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir);
+    command.args(args);
     command.env("CIVITAS_TENANTS_DIR", civitas_testkit::tenants_dir());
     command.output().unwrap()
 }

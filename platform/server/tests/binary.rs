@@ -18,14 +18,7 @@ const MASTER_KEY: &str = "0123456789abcdeffedcba9876543210";
 /// A `civitas` command run in `dir` with a clean environment for our
 /// variables.
 fn civitas(dir: &Path) -> Command {
-    let mut command = Command::new(CIVITAS);
-    command.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CIVITAS_") || key == "DATABASE_URL" || key.starts_with("OTEL_") {
-            command.env_remove(key);
-        }
-    }
-    command
+    civitas_testkit::clean_command(CIVITAS, dir)
 }
 
 fn run(command: &mut Command) -> Output {

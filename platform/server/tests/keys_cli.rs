@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use civitas_people::{IdNumber, NewResident, get, register};
@@ -18,13 +18,8 @@ const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 const LUJIAZUI: &str = "310000/310115/310115005";
 
 fn civitas(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(CIVITAS);
-    command.current_dir(dir).args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CIVITAS_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir);
+    command.args(args);
     command.env("CIVITAS_TENANTS_DIR", civitas_testkit::tenants_dir());
     command.output().unwrap()
 }

@@ -31,6 +31,27 @@ impl Backend {
         }
     }
 
+    /// The clause that makes a `SELECT` lock the rows it reads until the
+    /// transaction ends, for a later update: `FOR UPDATE` on PostgreSQL,
+    /// nothing on SQLite, whose write transactions already exclude each
+    /// other.
+    pub fn lock_for_update(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// The clause that makes a `SELECT` share-lock the rows it reads until
+    /// the transaction ends, so that nobody may change them meanwhile:
+    /// `FOR SHARE` on PostgreSQL, nothing on SQLite (as above).
+    pub fn lock_for_share(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// The backend a URL selects.
     pub fn of_url(url: &str) -> Result<Backend, StorageError> {
         if url.starts_with("sqlite:") {

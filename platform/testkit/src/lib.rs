@@ -10,7 +10,8 @@
 //!   never pass without exercising PostgreSQL.
 //! - [`both_backends!`] writes a test once and runs it on both.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use civitas_storage::Database;
 use civitas_tenancy::TenantTree;
@@ -162,6 +163,20 @@ async fn connect_and_migrate(url: &str) -> Database {
         .await
         .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
     db
+}
+
+/// A command for the program `binary` run in `dir`, with none of this
+/// process's `CIVITAS_*`, `DATABASE_URL` or `OTEL_*` variables: a test of a
+/// binary sees only the settings it gives.
+pub fn clean_command(binary: &str, dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CIVITAS_") || key == "DATABASE_URL" || key.starts_with("OTEL_") {
+            command.env_remove(key);
+        }
+    }
+    command
 }
 
 /// The repository's `tenants/` directory.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use civitas_crypto::{sm3, sm4};
-use civitas_storage::{Backend, TenantTx, with_connection};
+use civitas_storage::{TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use sqlx::Row;
 use zeroize::Zeroizing;
@@ -171,22 +171,20 @@ impl Keyring {
             return Err(VaultError::OutOfScope(tenant.to_string()));
         }
         // Lock only data keys: an index key is never retired.
-        let sql = match (tx.backend(), purpose) {
-            (Backend::Postgres, Purpose::Data) => {
-                "SELECT version, wrapped_key, master_key_id FROM tenant_keys \
-                 WHERE tenant_path = $1 AND purpose = $2 AND state = 'active' FOR SHARE"
-            }
-            _ => {
-                "SELECT version, wrapped_key, master_key_id FROM tenant_keys \
-                 WHERE tenant_path = $1 AND purpose = $2 AND state = 'active'"
-            }
+        let lock = match purpose {
+            Purpose::Data => tx.backend().lock_for_share(),
+            Purpose::Index => "",
         };
+        let sql = format!(
+            "SELECT version, wrapped_key, master_key_id FROM tenant_keys \
+             WHERE tenant_path = $1 AND purpose = $2 AND state = 'active'{lock}"
+        );
         // A statement that waited on a rotation's switch-over can find the
         // old key no longer active and the new one not yet in its snapshot;
         // the next statement sees the new one.
         for _ in 0..3 {
             let row = with_connection!(tx.connection(), c => {
-                sqlx::query(sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(tenant.as_str().to_owned())
                     .bind(purpose.as_str())
                     .fetch_optional(&mut *c)

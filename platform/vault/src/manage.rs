@@ -497,10 +497,7 @@ async fn retire(
     // Another rotation may have begun since this one did: then it owns the
     // old versions, and this one must not destroy its active key. The row
     // lock also keeps a new rotation from starting until this commits.
-    let lock = match tx.backend() {
-        civitas_storage::Backend::Postgres => " FOR UPDATE",
-        civitas_storage::Backend::Sqlite => "",
-    };
+    let lock = tx.backend().lock_for_update();
     let sql = format!(
         "SELECT version FROM tenant_keys WHERE tenant_path = $1 AND purpose = 'data' AND state = 'active'{lock}"
     );
