@@ -74,6 +74,7 @@ struct Inner {
     metrics: HttpMetrics,
     openapi_json: String,
     auth: Option<AuthSettings>,
+    verified_tokens: routes::auth::VerifiedTokens,
 }
 
 impl AppState {
@@ -136,6 +137,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             metrics: HttpMetrics::new(),
             openapi_json,
             auth: settings.auth.clone(),
+            verified_tokens: routes::auth::VerifiedTokens::default(),
         }),
     };
     router
