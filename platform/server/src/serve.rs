@@ -184,36 +184,18 @@ pub const DEMO_PASSWORD: &str = "Civitas#2026";
 
 /// A demo account: username, kind, tenant, line, display name, and the
 /// role it is granted on its tenant's subtree (in its line, or all lines).
-struct DemoAccount {
-    username: &'static str,
-    kind: AccountKind,
-    tenant: &'static str,
-    line: Option<&'static str>,
-    name: &'static str,
-    role: Option<&'static str>,
-}
-
-const fn demo(
-    username: &'static str,
-    kind: AccountKind,
-    tenant: &'static str,
-    line: Option<&'static str>,
-    name: &'static str,
-    role: Option<&'static str>,
-) -> DemoAccount {
-    DemoAccount {
-        username,
-        kind,
-        tenant,
-        line,
-        name,
-        role,
-    }
-}
+type DemoAccount = (
+    &'static str,
+    AccountKind,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+);
 
 /// The demo accounts.
 const DEMO_ACCOUNTS: &[DemoAccount] = &[
-    demo(
+    (
         "city-admin",
         AccountKind::Staff,
         "310000",
@@ -221,7 +203,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "上海市平台管理员",
         Some("tenant-admin"),
     ),
-    demo(
+    (
         "pudong-reviewer",
         AccountKind::Staff,
         "310000/310115",
@@ -229,7 +211,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "浦东新区民政审核员",
         Some("reviewer"),
     ),
-    demo(
+    (
         "lujiazui-officer",
         AccountKind::Staff,
         "310000/310115/310115005",
@@ -237,7 +219,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "陆家嘴街道民政专员",
         Some("officer"),
     ),
-    demo(
+    (
         "huangpu-reviewer",
         AccountKind::Staff,
         "310000/310101",
@@ -245,7 +227,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "黄浦区民政审核员",
         Some("reviewer"),
     ),
-    demo(
+    (
         "citizen-demo",
         AccountKind::Citizen,
         "310000/310115/310115005",
@@ -253,7 +235,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "演示居民",
         None,
     ),
-    demo(
+    (
         "enterprise-demo",
         AccountKind::Enterprise,
         "310000/310115",
@@ -261,7 +243,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "演示企业",
         None,
     ),
-    demo(
+    (
         "module-dev",
         AccountKind::Developer,
         "310000",
@@ -269,7 +251,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "演示模块开发者",
         Some("module-developer"),
     ),
-    demo(
+    (
         "sys-admin",
         AccountKind::Staff,
         "310000",
@@ -277,7 +259,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "系统管理员",
         Some("sys-admin"),
     ),
-    demo(
+    (
         "sec-admin",
         AccountKind::Staff,
         "310000",
@@ -285,7 +267,7 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "安全管理员",
         Some("sec-admin"),
     ),
-    demo(
+    (
         "audit-admin",
         AccountKind::Staff,
         "310000",
@@ -320,15 +302,7 @@ pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartErro
     let settings = SignInSettings::new(realm);
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
         .map_err(|e| StartError::Demo(e.to_string()))?;
-    for DemoAccount {
-        username,
-        kind,
-        tenant,
-        line,
-        name,
-        role,
-    } in DEMO_ACCOUNTS
-    {
+    for (username, kind, tenant, line, name, role) in DEMO_ACCOUNTS {
         let Ok(tenant) = civitas_tenancy::TenantPath::parse(tenant) else {
             continue;
         };
