@@ -26,3 +26,36 @@ where
         Ok(ApiJson(value))
     }
 }
+
+/// Query parameters. Like [`axum::extract::Query`], but a malformed or
+/// unknown parameter is answered with 400 `invalid_query` in the API's
+/// error envelope.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| {
+                    let detail = rejection.body_text();
+                    ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_query",
+                        format!("查询参数无效：{detail}"),
+                        format!("Invalid query parameters: {detail}"),
+                    )
+                })?;
+        Ok(ApiQuery(value))
+    }
+}

@@ -9,6 +9,7 @@
 //! without its OpenAPI entry; the one exception, the catch-all tenant route,
 //! is added to the document by hand and checked by a test.
 
+mod access;
 mod error;
 mod extract;
 mod middleware;
@@ -25,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, Message};
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiQuery};
 
 /// The default largest request body, in bytes (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -38,6 +39,9 @@ pub struct ApiSettings {
     /// Sign-in and sessions; without them (no platform key) the auth
     /// routes answer 503 `auth_unavailable`.
     pub auth: Option<AuthSettings>,
+    /// The tenants' data keys; without them routes that read or write
+    /// personal data answer 503 `vault_unavailable`.
+    pub keyring: Option<Arc<civitas_vault::Keyring>>,
 }
 
 impl Default for ApiSettings {
@@ -45,6 +49,7 @@ impl Default for ApiSettings {
         ApiSettings {
             body_limit: DEFAULT_BODY_LIMIT,
             auth: None,
+            keyring: None,
         }
     }
 }
@@ -74,6 +79,7 @@ struct Inner {
     metrics: HttpMetrics,
     openapi_json: String,
     auth: Option<AuthSettings>,
+    keyring: Option<Arc<civitas_vault::Keyring>>,
     verified_tokens: routes::auth::VerifiedTokens,
 }
 
@@ -92,6 +98,22 @@ impl AppState {
     pub fn auth(&self) -> Option<&AuthSettings> {
         self.inner.auth.as_ref()
     }
+
+    /// The tenants' data keys; 503 `vault_unavailable` without them.
+    pub(crate) fn keyring(&self) -> Result<&civitas_vault::Keyring, ApiError> {
+        self.inner.keyring.as_deref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "vault_unavailable",
+                "未配置主密钥，无法读写个人信息",
+                "Personal data is unavailable: no master key is configured",
+            )
+        })
+    }
+
+    pub(crate) fn verified_tokens(&self) -> &routes::auth::VerifiedTokens {
+        &self.inner.verified_tokens
+    }
 }
 
 #[derive(utoipa::OpenApi)]
@@ -102,11 +124,15 @@ impl AppState {
             Every error is JSON: `{\"code\", \"message\": {\"zh\", \"en\"}, \"request_id\"}`.",
         license(name = "Apache-2.0")
     ),
-    paths(routes::tenants::get_tenant),
+    paths(routes::tenants::get_tenant, routes::tenants::list_staff),
     tags(
         (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
         (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants"),
-        (name = "auth", description = "登录、会话与身份 / Sign-in, sessions and identity")
+        (name = "auth", description = "登录、会话与身份 / Sign-in, sessions and identity"),
+        (name = "grants", description = "角色授权 / Grants of roles on tenant subtrees"),
+        (name = "api-keys", description = "服务账户 API 密钥 / API keys of service accounts"),
+        (name = "audit", description = "审计日志 / The audit trail"),
+        (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers")
     ),
     modifiers(&BearerAuth)
 )]
@@ -137,15 +163,17 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             metrics: HttpMetrics::new(),
             openapi_json,
             auth: settings.auth.clone(),
+            keyring: settings.keyring.clone(),
             verified_tokens: routes::auth::VerifiedTokens::default(),
         }),
     };
     router
-        // Tenant paths contain slashes, so the tenant route is a catch-all;
-        // it is documented above as `/api/v1/tenants/{path}`.
+        // Tenant paths contain slashes, so the tenant routes are one
+        // catch-all; they are documented above as `/api/v1/tenants/{path}`
+        // and `/api/v1/tenants/{path}/staff`.
         .route(
             "/api/v1/tenants/{*path}",
-            axum::routing::get(routes::tenants::get_tenant),
+            axum::routing::get(routes::tenants::tenant_resource),
         )
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
@@ -181,6 +209,25 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::auth::change_password))
         .routes(routes!(routes::auth::platform_key))
         .routes(routes!(routes::auth::me))
+        .routes(routes!(routes::auth::register))
+        .routes(routes!(
+            routes::grants::list_grants,
+            routes::grants::create_grant,
+            routes::grants::delete_grant
+        ))
+        .routes(routes!(routes::audit::read_audit))
+        .routes(routes!(
+            routes::residents::list_residents,
+            routes::residents::register_resident
+        ))
+        .routes(routes!(routes::residents::search_residents))
+        .routes(routes!(routes::residents::get_resident))
+        .routes(routes!(routes::residents::reveal_resident))
+        .routes(routes!(
+            routes::service_keys::list_keys,
+            routes::service_keys::issue_key
+        ))
+        .routes(routes!(routes::service_keys::revoke_key))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, openapi)

@@ -694,6 +694,72 @@ pub async fn anchor(db: &Database, key: &PrivateKey) -> Result<Vec<Anchor>, Audi
     Ok(anchored)
 }
 
+/// Which records [`search`] returns. Every filter is optional; records
+/// come newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action, or with a trailing `*` every action starting so
+    /// (`grant.*`).
+    pub action: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only records older than the one with this id (the next page).
+    pub before_id: Option<i64>,
+    /// At most this many (capped at [`MAX_PAGE`]).
+    pub limit: usize,
+}
+
+/// The most records one [`search`] returns.
+pub const MAX_PAGE: usize = 500;
+
+/// The records of the transaction's subtree that match `query`, newest
+/// first. On PostgreSQL row-level security confines the read as well.
+pub async fn search(tx: &mut TenantTx, query: &Query) -> Result<Vec<Event>, AuditError> {
+    let (lower, upper) = bounds(Some(tx.scope().path()));
+    let (action_exact, action_prefix) = match query.action.as_deref() {
+        Some(a) => match a.strip_suffix('*') {
+            Some(prefix) => (None, Some(prefix.to_owned())),
+            None => (Some(a.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let prefix_len = action_prefix
+        .as_ref()
+        .map_or(0, |p| i32::try_from(p.chars().count()).unwrap_or(i32::MAX));
+    let limit = query.limit.clamp(1, MAX_PAGE) as i64;
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_events \
+         WHERE tenant_path >= $1 AND tenant_path < $2 \
+           AND ($3 IS NULL OR actor = $3) \
+           AND ($4 IS NULL OR action = $4) \
+           AND ($5 IS NULL OR substr(action, 1, $6) = $5) \
+           AND ($7 IS NULL OR occurred_at >= $7) \
+           AND ($8 IS NULL OR occurred_at < $8) \
+           AND ($9 IS NULL OR id < $9) \
+         ORDER BY id DESC LIMIT $10"
+    );
+    let records: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .bind(query.actor.clone())
+            .bind(action_exact.clone())
+            .bind(action_prefix.clone())
+            .bind(prefix_len)
+            .bind(query.from.map(|t| t.timestamp_micros()))
+            .bind(query.to.map(|t| t.timestamp_micros()))
+            .bind(query.before_id)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?
+    });
+    Ok(records.iter().map(StoredRecord::to_event).collect())
+}
+
 /// Writes the records of the subtree `under` recorded in `[from, to)` as
 /// JSON lines, in chain order; returns how many were written.
 pub async fn export(

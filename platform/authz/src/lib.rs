@@ -21,7 +21,8 @@ use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
 pub use store::{
-    GrantError, SEPARATED_ROLES, add_grant, grants_version, load_grants, remove_grant,
+    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, grants_under, grants_version, load_grants,
+    remove_grant,
 };
 
 /// The Casbin model, as shipped.
@@ -115,6 +116,26 @@ impl Authorizer {
         })
     }
 
+    /// The tenant subtrees where `account` may do `action` in `line`: the
+    /// roots of the grants that allow it, without any that lie within
+    /// another. Listing endpoints use them to show what a caller may see.
+    pub fn subtrees_where(&self, account: &str, line: &str, action: &str) -> Vec<TenantPath> {
+        let mut roots: Vec<TenantPath> = self
+            .grants_of(account)
+            .into_iter()
+            .filter(|g| {
+                (g.line == ALL_LINES || g.line == line)
+                    && self.permissions.role_may(&g.role, action)
+            })
+            .map(|g| g.tenant)
+            .collect();
+        roots.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        roots.dedup();
+        let all = roots.clone();
+        roots.retain(|r| !all.iter().any(|o| o != r && r.is_within(o)));
+        roots
+    }
+
     /// Every grant `account` holds, by tenant path.
     pub fn grants_of(&self, account: &str) -> Vec<Grant> {
         let mut out: Vec<Grant> = self
@@ -143,5 +164,17 @@ impl Authorizer {
     /// The permissions it decides with.
     pub fn permissions(&self) -> &Permissions {
         &self.permissions
+    }
+}
+
+impl civitas_storage::Decider for Authorizer {
+    fn allows(&self, request: &civitas_storage::AccessRequest<'_>) -> bool {
+        Authorizer::allows(
+            self,
+            request.principal,
+            request.tenant,
+            request.line,
+            request.action,
+        )
     }
 }

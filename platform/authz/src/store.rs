@@ -1,10 +1,11 @@
 //! Grants in the database: load, grant, revoke — each change audited in the
 //! tenant's chain, and separation of duties (三员分立) enforced.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use civitas_audit::NewEvent;
-use civitas_storage::{Database, StorageError, with_connection};
+use civitas_storage::{Database, StorageError, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
+use serde::Serialize;
 
 use crate::{ALL_LINES, Grant, Permissions};
 
@@ -79,6 +80,50 @@ impl From<sqlx::Error> for GrantError {
     fn from(e: sqlx::Error) -> GrantError {
         GrantError::Storage(StorageError::Database(e))
     }
+}
+
+/// A stored grant with who made it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantRecord {
+    /// The grant.
+    #[serde(flatten)]
+    pub grant: Grant,
+    /// Who granted it (a username, or `system:…`).
+    pub granted_by: String,
+    /// When.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// The grants on tenants of the transaction's subtree, by tenant, line,
+/// role and account.
+pub async fn grants_under(tx: &mut TenantTx) -> Result<Vec<GrantRecord>, GrantError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let lower = lower.to_owned();
+    let rows: Vec<(String, String, String, String, String, i64)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT account_id, tenant_path, line, role, granted_by, granted_at FROM grants \
+             WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY tenant_path, line, role, account_id",
+        )
+        .bind(lower)
+        .bind(upper)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(account, tenant, line, role, granted_by, granted_at)| {
+            Some(GrantRecord {
+                grant: Grant {
+                    account,
+                    tenant: TenantPath::parse(&tenant).ok()?,
+                    line,
+                    role,
+                },
+                granted_by,
+                granted_at: DateTime::from_timestamp_micros(granted_at)?,
+            })
+        })
+        .collect())
 }
 
 /// Every grant, for building the [`crate::Authorizer`].

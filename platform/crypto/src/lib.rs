@@ -39,3 +39,10 @@ pub use error::CryptoError;
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
 }
+
+/// Whether `a` and `b` are equal, in time that depends only on their
+/// lengths (for comparing digests of secrets).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
+}

@@ -34,6 +34,15 @@ pub enum IdentityError {
     /// The current password given for a change is wrong.
     #[error("当前密码错误 (the current password is wrong)")]
     WrongPassword,
+    /// An API key request is invalid.
+    #[error(transparent)]
+    KeyRequest(#[from] crate::KeyRequestError),
+    /// A registration is invalid.
+    #[error(transparent)]
+    Registration(#[from] crate::RegistrationError),
+    /// Stored data is inconsistent.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<sqlx::Error> for IdentityError {
@@ -326,6 +335,34 @@ pub async fn find_account(db: &Database, username: &str) -> Result<Option<Accoun
             .transpose()?
     });
     Ok(account)
+}
+
+/// The usernames of the accounts `ids`, by id (the platform's directory of
+/// names, not tenant data: lists of grants and keys show names).
+pub async fn usernames(
+    db: &Database,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, IdentityError> {
+    let mut names = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(names);
+    }
+    let mut tx = db.begin_platform_read().await?;
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        let name: Option<String> = with_connection!(tx.connection(), c => {
+            sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
+                .bind(id.clone())
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        if let Some(name) = name {
+            names.insert(id.clone(), name);
+        }
+    }
+    Ok(names)
 }
 
 /// The staff accounts of the transaction's subtree, by tenant and name.

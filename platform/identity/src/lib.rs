@@ -16,15 +16,52 @@
 mod accounts;
 mod credit_code;
 mod policy;
+mod registration;
+mod service_keys;
 mod sessions;
 
 pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
-    authenticate, change_password, create_account, find_account, staff_of,
+    authenticate, change_password, create_account, find_account, staff_of, usernames,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};
+pub use registration::{
+    NewCitizen, NewEnterprise, RegistrationError, register_citizen, register_enterprise,
+};
+pub use service_keys::{
+    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, ServiceKey,
+    authenticate_key, check_key_request, issue_service_key, list_service_keys, revoke_service_key,
+};
 pub use sessions::{
     Claims, SessionSettings, TokenError, Tokens, check_session, decode_access, open_session,
     refresh, revoke,
 };
+
+/// A line that covers every line.
+pub const ALL_LINES: &str = "*";
+
+/// Whether `line` names a line (`civil-affairs`) or is `*`.
+pub fn valid_line(line: &str) -> bool {
+    line == ALL_LINES
+        || (!line.is_empty()
+            && line != "-"
+            && line.len() <= 64
+            && line
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+}
+
+/// Whether `username` is acceptable for a new account: 3 to 64 characters
+/// of lowercase letters, digits, `-`, `_` and `.`, starting with a letter
+/// or digit.
+pub fn valid_username(username: &str) -> bool {
+    (3..=64).contains(&username.len())
+        && username
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}

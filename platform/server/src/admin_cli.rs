@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use civitas::config::Settings;
 use civitas::exit;
-use civitas_identity::{AccountKind, IdentityError, NewAccount, SignInSettings};
+use civitas_identity::{AccountKind, IdentityError, NewAccount};
 use civitas_storage::Database;
 use civitas_tenancy::TenantTree;
 
@@ -88,7 +88,7 @@ pub async fn init(
         },
     };
     db.sync_tenants(&tree).await?;
-    let sign_in = SignInSettings::new(root.clone());
+    let sign_in = settings.sign_in(root.clone());
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)?;
     let mut created = Vec::new();
     let mut existing = Vec::new();

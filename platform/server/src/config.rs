@@ -41,6 +41,18 @@ pub struct PartialSettings {
     pub platform_key_file: Option<PathBuf>,
     /// `--anchor-interval-secs` / `CIVITAS_ANCHOR_INTERVAL_SECS` / `anchor_interval_secs`.
     pub anchor_interval_secs: Option<u64>,
+    /// `--lockout-threshold` / `CIVITAS_LOCKOUT_THRESHOLD` / `lockout_threshold`.
+    pub lockout_threshold: Option<u32>,
+    /// `--lockout-minutes` / `CIVITAS_LOCKOUT_MINUTES` / `lockout_minutes`.
+    pub lockout_minutes: Option<u32>,
+    /// `--password-iterations` / `CIVITAS_PASSWORD_ITERATIONS` / `password_iterations`.
+    pub password_iterations: Option<u32>,
+    /// `--session-idle-minutes` / `CIVITAS_SESSION_IDLE_MINUTES` / `session_idle_minutes`.
+    pub session_idle_minutes: Option<u32>,
+    /// `--session-max-minutes` / `CIVITAS_SESSION_MAX_MINUTES` / `session_max_minutes`.
+    pub session_max_minutes: Option<u32>,
+    /// `--access-token-minutes` / `CIVITAS_ACCESS_TOKEN_MINUTES` / `access_token_minutes`.
+    pub access_token_minutes: Option<u32>,
 }
 
 impl PartialSettings {
@@ -97,6 +109,18 @@ pub struct Settings {
     pub platform_key_file: PathBuf,
     /// How often `serve` signs the audit chains' heads (default 3600 s).
     pub anchor_interval_secs: u64,
+    /// Consecutive failed sign-ins that lock an account (default 5).
+    pub lockout_threshold: u32,
+    /// Minutes a locked account stays locked (default 15).
+    pub lockout_minutes: u32,
+    /// PBKDF2-HMAC-SM3 iterations for new password hashes (at least 1000) (default 100000).
+    pub password_iterations: u32,
+    /// Minutes of inactivity that end a session (default 30).
+    pub session_idle_minutes: u32,
+    /// Minutes after sign-in a session ends whatever happens (default 480).
+    pub session_max_minutes: u32,
+    /// Minutes one access token is valid (default 5).
+    pub access_token_minutes: u32,
 }
 
 impl Settings {
@@ -139,7 +163,51 @@ impl Settings {
         if anchor_interval_secs == 0 {
             bail!("锚定间隔必须大于 0 (the anchor interval must be greater than 0)");
         }
+        let lockout_threshold = given
+            .lockout_threshold
+            .or(file.lockout_threshold)
+            .unwrap_or(5);
+        let lockout_minutes = given.lockout_minutes.or(file.lockout_minutes).unwrap_or(15);
+        let password_iterations = given
+            .password_iterations
+            .or(file.password_iterations)
+            .unwrap_or(civitas_crypto::password::DEFAULT_ITERATIONS);
+        let session_idle_minutes = given
+            .session_idle_minutes
+            .or(file.session_idle_minutes)
+            .unwrap_or(30);
+        let session_max_minutes = given
+            .session_max_minutes
+            .or(file.session_max_minutes)
+            .unwrap_or(480);
+        let access_token_minutes = given
+            .access_token_minutes
+            .or(file.access_token_minutes)
+            .unwrap_or(5);
+        if lockout_threshold == 0
+            || lockout_minutes == 0
+            || session_idle_minutes == 0
+            || session_max_minutes == 0
+            || access_token_minutes == 0
+        {
+            bail!(
+                "锁定阈值和各项时长必须大于 0 (the lockout threshold and every duration must be greater than 0)"
+            );
+        }
+        if password_iterations < civitas_crypto::password::MIN_ITERATIONS {
+            bail!(
+                "口令迭代次数不能少于 {} (password_iterations must be at least {})",
+                civitas_crypto::password::MIN_ITERATIONS,
+                civitas_crypto::password::MIN_ITERATIONS
+            );
+        }
         Ok(Settings {
+            lockout_threshold,
+            lockout_minutes,
+            password_iterations,
+            session_idle_minutes,
+            session_max_minutes,
+            access_token_minutes,
             master_key_file,
             platform_key_file,
             anchor_interval_secs,
@@ -164,6 +232,25 @@ impl Settings {
                 .unwrap_or_else(|| "info,sqlx=warn".to_owned()),
             log_format,
         })
+    }
+
+    /// Sign-in settings: lockout and work factor; failed attempts on
+    /// unknown usernames are audited in `realm`.
+    pub fn sign_in(&self, realm: civitas_tenancy::TenantPath) -> civitas_identity::SignInSettings {
+        let mut sign_in = civitas_identity::SignInSettings::new(realm);
+        sign_in.max_failures = i64::from(self.lockout_threshold);
+        sign_in.lock_for = chrono::Duration::minutes(i64::from(self.lockout_minutes));
+        sign_in.iterations = self.password_iterations;
+        sign_in
+    }
+
+    /// Session timeouts.
+    pub fn sessions(&self) -> civitas_identity::SessionSettings {
+        civitas_identity::SessionSettings {
+            idle_timeout: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
+            absolute_lifetime: chrono::Duration::minutes(i64::from(self.session_max_minutes)),
+            access_ttl: chrono::Duration::minutes(i64::from(self.access_token_minutes)),
+        }
     }
 
     /// Whether the database is the embedded SQLite file.
@@ -216,5 +303,46 @@ mod tests {
             ..PartialSettings::default()
         };
         assert!(Settings::resolve(bad, PartialSettings::default()).is_err());
+    }
+
+    #[test]
+    fn sign_in_and_session_limits_come_from_the_settings_and_zero_is_refused() {
+        let file = file(
+            "lockout_threshold = 3\nlockout_minutes = 60\npassword_iterations = 200000\n\
+             session_idle_minutes = 10\nsession_max_minutes = 120\naccess_token_minutes = 2\n",
+        );
+        let settings = Settings::resolve(PartialSettings::default(), file).unwrap();
+        let realm = civitas_tenancy::TenantPath::parse("310000").unwrap();
+        let sign_in = settings.sign_in(realm);
+        assert_eq!(sign_in.max_failures, 3);
+        assert_eq!(sign_in.lock_for, chrono::Duration::minutes(60));
+        assert_eq!(sign_in.iterations, 200_000);
+        let sessions = settings.sessions();
+        assert_eq!(sessions.idle_timeout, chrono::Duration::minutes(10));
+        assert_eq!(sessions.absolute_lifetime, chrono::Duration::minutes(120));
+        assert_eq!(sessions.access_ttl, chrono::Duration::minutes(2));
+
+        let defaults =
+            Settings::resolve(PartialSettings::default(), PartialSettings::default()).unwrap();
+        assert_eq!(defaults.lockout_threshold, 5);
+        assert_eq!(defaults.lockout_minutes, 15);
+        assert_eq!(defaults.session_idle_minutes, 30);
+
+        for bad in [
+            PartialSettings {
+                lockout_threshold: Some(0),
+                ..PartialSettings::default()
+            },
+            PartialSettings {
+                session_idle_minutes: Some(0),
+                ..PartialSettings::default()
+            },
+            PartialSettings {
+                password_iterations: Some(10),
+                ..PartialSettings::default()
+            },
+        ] {
+            assert!(Settings::resolve(bad, PartialSettings::default()).is_err());
+        }
     }
 }

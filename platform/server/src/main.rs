@@ -114,6 +114,24 @@ struct ServeArgs {
     /// Seconds between signed audit anchors [default: 3600].
     #[arg(long, env = "CIVITAS_ANCHOR_INTERVAL_SECS", value_name = "SECS")]
     anchor_interval_secs: Option<u64>,
+    /// Consecutive failed sign-ins that lock an account [default: 5].
+    #[arg(long, env = "CIVITAS_LOCKOUT_THRESHOLD", value_name = "COUNT")]
+    lockout_threshold: Option<u32>,
+    /// Minutes a locked account stays locked [default: 15].
+    #[arg(long, env = "CIVITAS_LOCKOUT_MINUTES", value_name = "MINUTES")]
+    lockout_minutes: Option<u32>,
+    /// PBKDF2-HMAC-SM3 iterations for new password hashes (at least 1000) [default: 100000].
+    #[arg(long, env = "CIVITAS_PASSWORD_ITERATIONS", value_name = "N")]
+    password_iterations: Option<u32>,
+    /// Minutes of inactivity that end a session [default: 30].
+    #[arg(long, env = "CIVITAS_SESSION_IDLE_MINUTES", value_name = "MINUTES")]
+    session_idle_minutes: Option<u32>,
+    /// Minutes after sign-in a session ends whatever happens [default: 480].
+    #[arg(long, env = "CIVITAS_SESSION_MAX_MINUTES", value_name = "MINUTES")]
+    session_max_minutes: Option<u32>,
+    /// Minutes one access token is valid [default: 5].
+    #[arg(long, env = "CIVITAS_ACCESS_TOKEN_MINUTES", value_name = "MINUTES")]
+    access_token_minutes: Option<u32>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
@@ -277,6 +295,12 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         master_key_file: args.master_key_file,
         platform_key_file: args.platform_key_file,
         anchor_interval_secs: args.anchor_interval_secs,
+        lockout_threshold: args.lockout_threshold,
+        lockout_minutes: args.lockout_minutes,
+        password_iterations: args.password_iterations,
+        session_idle_minutes: args.session_idle_minutes,
+        session_max_minutes: args.session_max_minutes,
+        access_token_minutes: args.access_token_minutes,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -346,8 +370,8 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         .clone()
         .map(|platform_key| civitas_api::AuthSettings {
             platform_key,
-            sign_in: civitas_identity::SignInSettings::new(platform.realm.clone()),
-            sessions: civitas_identity::SessionSettings::default(),
+            sign_in: settings.sign_in(platform.realm.clone()),
+            sessions: settings.sessions(),
             authorizer: platform.authorizer.clone(),
         });
     let app = civitas_api::app(
@@ -355,6 +379,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         &civitas_api::ApiSettings {
             body_limit: settings.body_limit,
             auth,
+            keyring: Some(platform.keyring.clone()),
         },
     );
     let anchoring = platform.platform_key.clone().map(|key| {

@@ -368,6 +368,9 @@ pub async fn run_server(
         );
         let _ = signalled_tx.send(());
     };
+    // The peer address reaches handlers: API keys may be limited to
+    // source networks.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let server = std::pin::pin!(server.into_future());
     let deadline = async move {

@@ -23,7 +23,7 @@ mod tenants;
 pub use civitas_tenancy::TenantPath;
 pub use database::{Backend, Connection, Database, PoolSettings, Readiness};
 pub use error::StorageError;
-pub use scope::{PlatformTx, TenantScope, TenantTx};
+pub use scope::{AccessRequest, Decider, Denied, PlatformTx, TenantScope, TenantTx};
 pub use tenants::{SyncReport, TenantRecord, TenantSetting};
 
 /// Runs the same code against whichever backend a [`Connection`] holds.

@@ -25,6 +25,27 @@ impl TenantScope {
         TenantScope { path }
     }
 
+    /// A scope for one request: built only when `decider` allows
+    /// `request`, so holding a scope is holding an allow decision. The
+    /// scope is the requested tenant's subtree. The API builds every scope
+    /// it uses this way (a lint forbids it [`TenantScope::for_platform_task`]).
+    pub fn authorize(
+        decider: &impl Decider,
+        request: &AccessRequest<'_>,
+    ) -> Result<TenantScope, Denied> {
+        if decider.allows(request) {
+            Ok(TenantScope {
+                path: request.tenant.clone(),
+            })
+        } else {
+            Err(Denied {
+                action: request.action.to_owned(),
+                tenant: request.tenant.clone(),
+                line: request.line.to_owned(),
+            })
+        }
+    }
+
     /// The root of the subtree this scope covers.
     pub fn path(&self) -> &TenantPath {
         &self.path
@@ -34,6 +55,40 @@ impl TenantScope {
     pub fn covers(&self, path: &TenantPath) -> bool {
         path.is_within(&self.path)
     }
+}
+
+/// What a caller asks to do: `action` on the data of `tenant`'s subtree,
+/// in `line` (`-` for actions of no line).
+#[derive(Debug, Clone, Copy)]
+pub struct AccessRequest<'a> {
+    /// Who asks: an account id.
+    pub principal: &'a str,
+    /// The subtree's root.
+    pub tenant: &'a TenantPath,
+    /// The line of business, or `-`.
+    pub line: &'a str,
+    /// The action, as named in `policies/base.csv`.
+    pub action: &'a str,
+}
+
+/// Whatever decides access requests (the grant index of `civitas-authz`,
+/// an API key's own scope). Storage owns the seam so that a
+/// [`TenantScope`] can demand a decision without depending on who makes it.
+pub trait Decider {
+    /// Whether `request` is allowed.
+    fn allows(&self, request: &AccessRequest<'_>) -> bool;
+}
+
+/// A refused [`AccessRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not allowed to {action} in {tenant} (line {line})")]
+pub struct Denied {
+    /// The action refused.
+    pub action: String,
+    /// Where.
+    pub tenant: TenantPath,
+    /// In which line.
+    pub line: String,
 }
 
 enum Tx {

@@ -34,4 +34,4 @@ mod tree;
 pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use load::{LINES_FILE, Source};
-pub use tree::{Line, Tenant, TenantTree};
+pub use tree::{Line, RESERVED_SLUGS, Tenant, TenantTree};

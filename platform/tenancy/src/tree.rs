@@ -443,9 +443,14 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
     nodes
 }
 
+/// Words that name resources under a tenant in the API
+/// (`/api/v1/tenants/{path}/staff`), so no slug may be one of them.
+pub const RESERVED_SLUGS: &[&str] = &["staff"];
+
 fn is_slug(s: &str) -> bool {
     let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z'))
+    !RESERVED_SLUGS.contains(&s)
+        && matches!(bytes.next(), Some(b'a'..=b'z'))
         && s.len() <= 63
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

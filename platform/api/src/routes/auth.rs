@@ -2,19 +2,19 @@
 //! public key, and who-am-I.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use chrono::Utc;
 use civitas_identity::{AuthError, Claims, IdentityError, TokenError, Tokens};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::{Caller, Person};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::{AppState, AuthSettings};
 
-fn unavailable() -> ApiError {
+pub(crate) fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "auth_unavailable",
@@ -95,7 +95,7 @@ pub(crate) struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8;
 const VERIFIED_TOKENS_MAX: usize = 10_000;
 
 impl VerifiedTokens {
-    fn verify(
+    pub(crate) fn verify(
         &self,
         key: &civitas_crypto::sm2::PrivateKey,
         token: &str,
@@ -118,58 +118,6 @@ impl VerifiedTokens {
             memory.insert(digest, claims.clone());
         }
         Ok(claims)
-    }
-}
-
-/// What a caller who must change a one-time password may still do.
-const MUST_CHANGE_ALLOWED: &[&str] =
-    &["/api/v1/auth/password", "/api/v1/auth/logout", "/api/v1/me"];
-
-/// The signed-in caller, from `Authorization: Bearer <access token>`:
-/// the token's signature and expiry are checked, then its session (so a
-/// sign-out holds at the next request). Missing → 401 `unauthenticated`.
-#[derive(Debug, Clone)]
-pub(crate) struct Principal(pub(crate) Claims);
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Principal, ApiError> {
-        let auth = auth(state)?;
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "请先登录（Authorization: Bearer 访问令牌）",
-                    "Sign in first (Authorization: Bearer <access token>)",
-                )
-            })?;
-        let now = Utc::now();
-        let claims = state
-            .inner
-            .verified_tokens
-            .verify(&auth.platform_key, token.trim(), now)?;
-        civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
-        // A one-time password admits only its own change (then a refresh),
-        // sign-out and who-am-I.
-        if claims.pwd && !MUST_CHANGE_ALLOWED.contains(&parts.uri.path()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "password_change_required",
-                "请先修改初始密码（POST /api/v1/auth/password），再刷新令牌",
-                "Change the one-time password first (POST /api/v1/auth/password), then refresh the token",
-            ));
-        }
-        tracing::Span::current().record("tenant", claims.ten.as_str());
-        Ok(Principal(claims))
     }
 }
 
@@ -302,9 +250,9 @@ pub(crate) async fn refresh(
     ))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    principal: Principal,
+    Person(claims): Person,
 ) -> Result<StatusCode, ApiError> {
-    civitas_identity::revoke(state.db(), &principal.0, Utc::now()).await?;
+    civitas_identity::revoke(state.db(), &claims, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,17 +278,17 @@ pub(crate) struct PasswordChange {
     ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
-    principal: Principal,
+    Person(claims): Person,
     ApiJson(request): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let auth = auth(&state)?;
     civitas_identity::change_password(
         state.db(),
         &auth.sign_in,
-        &principal.0.usr,
+        &claims.usr,
         &request.current_password,
         &request.new_password,
-        Some(&principal.0.sid),
+        Some(&claims.sid),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -391,15 +339,17 @@ pub(crate) struct Me {
     username: String,
     /// `staff`, `citizen`, `enterprise`, `developer` or `service`.
     kind: String,
-    /// The account's tenant path.
+    /// The account's tenant path (a service: its key's subtree).
     tenant: String,
     /// The staff line, if any.
     line: Option<String>,
-    /// The session id.
-    session_id: String,
+    /// The session id; absent for a service calling with an API key.
+    session_id: Option<String>,
     /// The roles the account holds: each on a tenant subtree, in a line
-    /// (`*` = every line).
+    /// (`*` = every line). A service holds none: its key says what it may do.
     roles: Vec<RoleHeld>,
+    /// The API key the call was made with, for a service.
+    api_key: Option<crate::routes::service_keys::ServiceKeyView>,
 }
 
 /// A role held on a tenant subtree.
@@ -414,44 +364,230 @@ pub(crate) struct RoleHeld {
     /// The line, or `*`.
     #[schema(example = "civil-affairs")]
     line: String,
+    /// Every action the role allows there, its included roles' too.
+    #[schema(example = json!(["case.read", "case.review", "resident.reveal"]))]
+    actions: Vec<String>,
 }
 
 /// The signed-in principal, its tenant, line and the roles granted to it
-/// (each also brings the roles it includes, per policies/base.csv).
+/// with what each allows (roles include others, per policies/base.csv).
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "当前用户 / The caller", body = Me),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
     ))]
-pub(crate) async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
-    let claims = principal.0;
-    let roles = state
-        .auth()
-        .and_then(|auth| {
-            auth.authorizer
-                .read()
-                .ok()
-                .map(|a| a.grants_of(&claims.sub))
-        })
-        .unwrap_or_default()
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Me>, ApiError> {
+    let claims = match caller {
+        Caller::Person(claims) => claims,
+        Caller::Service(key) => {
+            return Ok(Json(Me {
+                account_id: key.account_id.clone(),
+                username: key.account.clone(),
+                kind: "service".to_owned(),
+                tenant: key.tenant.to_string(),
+                line: None,
+                session_id: None,
+                roles: Vec::new(),
+                api_key: Some(key.into()),
+            }));
+        }
+    };
+    let auth = auth(&state)?;
+    let authorizer = auth.authorizer.read().map_err(|_| ApiError::internal())?;
+    let permissions = authorizer.permissions();
+    let roles = authorizer
+        .grants_of(&claims.sub)
         .into_iter()
         .map(|g| RoleHeld {
+            actions: permissions
+                .actions()
+                .into_iter()
+                .filter(|a| permissions.role_may(&g.role, a))
+                .map(str::to_owned)
+                .collect(),
             role: g.role,
             tenant: g.tenant.to_string(),
             line: g.line,
         })
         .collect();
-    Json(Me {
+    Ok(Json(Me {
         roles,
         account_id: claims.sub,
         username: claims.usr,
-        kind: serde_json::to_value(claims.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        kind: claims.kind.as_str().to_owned(),
         tenant: claims.ten,
         line: claims.line,
-        session_id: claims.sid,
-    })
+        session_id: Some(claims.sid),
+        api_key: None,
+    }))
+}
+
+/// A citizen or an enterprise registering on a tenant portal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Registration {
+    /// A citizen, by resident id number.
+    Citizen {
+        /// The sign-in name.
+        #[schema(example = "zhang-san")]
+        username: String,
+        /// The password: at least 8 characters of 3 classes.
+        password: String,
+        /// Where the citizen lives: a path of codes or a slug path.
+        #[schema(example = "shanghai/pudong/lujiazui")]
+        tenant: String,
+        /// The full name.
+        #[schema(example = "张三")]
+        name: String,
+        /// The resident id number (GB 11643, check digit verified).
+        #[schema(example = "11010519491231002X")]
+        id_number: String,
+    },
+    /// An enterprise, by unified social credit code.
+    Enterprise {
+        /// The sign-in name.
+        username: String,
+        /// The password: at least 8 characters of 3 classes.
+        password: String,
+        /// Where the enterprise is registered: a path of codes or a slug path.
+        tenant: String,
+        /// The registered name.
+        name: String,
+        /// The unified social credit code (GB 32100, check character verified).
+        #[schema(example = "91310115MA1H8PXX3N")]
+        credit_code: String,
+    },
+}
+
+/// A registered account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Registered {
+    /// The account id.
+    account_id: String,
+    /// The username.
+    username: String,
+    /// `citizen` or `enterprise`.
+    kind: String,
+    /// The tenant.
+    tenant: String,
+}
+
+fn registration_error(error: IdentityError) -> ApiError {
+    use civitas_identity::RegistrationError as R;
+    let unprocessable = |code, zh: String, en: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en)
+    };
+    match error {
+        IdentityError::Registration(R::InvalidUsername(u)) => unprocessable(
+            "invalid_username",
+            format!("用户名须为 3–64 个小写字母、数字或 -_.：{u}"),
+            format!("A username is 3–64 lowercase letters, digits or -_.: {u}"),
+        ),
+        IdentityError::Registration(R::InvalidName) => unprocessable(
+            "invalid_field",
+            "名称须为 1 到 100 个字符".to_owned(),
+            "name must be 1 to 100 characters".to_owned(),
+        ),
+        IdentityError::Registration(R::UnknownTenant(t)) => ApiError::tenant_not_found(&t),
+        IdentityError::Registration(R::AlreadyRegistered) | IdentityError::UsernameTaken(_) => {
+            // One answer for both, so that registering does not tell whether
+            // an identity already has an account under another name.
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "already_registered",
+                "用户名已被使用，或该证件已注册账户",
+                "The username is taken, or this identity already has an account",
+            )
+        }
+        other => other.into(),
+    }
+}
+
+/// Registers a citizen (resident id number) or an enterprise (unified
+/// social credit code); both are checked digit by digit. One account per
+/// person or enterprise. Audited as `account.register`.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "已注册 / Registered", body = Registered),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 409, description = "已注册 / Already registered", body = ErrorBody),
+        (status = 422, description = "证件号码、用户名或密码无效 / Invalid number, username or password", body = ErrorBody),
+        (status = 503, description = "未配置密钥 / No keys configured", body = ErrorBody)
+    ))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<Registration>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let auth = auth(&state)?;
+    let account = match request {
+        Registration::Citizen {
+            username,
+            password,
+            tenant,
+            name,
+            id_number,
+        } => {
+            let tenant = crate::access::tenant(&state, &tenant).await?;
+            let id_number = civitas_people::IdNumber::parse(&id_number)
+                .map_err(|e| crate::routes::residents::id_number_error(&e))?;
+            civitas_identity::register_citizen(
+                state.db(),
+                state.keyring()?,
+                &auth.sign_in,
+                &civitas_identity::NewCitizen {
+                    username,
+                    password,
+                    tenant: tenant.path,
+                    name,
+                    id_number,
+                },
+            )
+            .await
+        }
+        Registration::Enterprise {
+            username,
+            password,
+            tenant,
+            name,
+            credit_code,
+        } => {
+            let tenant = crate::access::tenant(&state, &tenant).await?;
+            let credit_code = civitas_identity::CreditCode::parse(&credit_code).map_err(|e| {
+                let text = e.to_string();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_credit_code",
+                    format!("统一社会信用代码无效：{text}"),
+                    format!("Invalid unified social credit code: {text}"),
+                )
+            })?;
+            civitas_identity::register_enterprise(
+                state.db(),
+                &auth.sign_in,
+                &civitas_identity::NewEnterprise {
+                    username,
+                    password,
+                    tenant: tenant.path,
+                    name,
+                    credit_code,
+                },
+            )
+            .await
+        }
+    }
+    .map_err(registration_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            account_id: account.id,
+            username: account.username,
+            kind: account.kind.as_str().to_owned(),
+            tenant: account.tenant_path,
+        }),
+    ))
 }

@@ -1,5 +1,9 @@
 //! Route handlers, one module per area.
 
+pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod grants;
+pub(crate) mod residents;
+pub(crate) mod service_keys;
 pub(crate) mod system;
 pub(crate) mod tenants;

@@ -3,14 +3,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use civitas_storage::TenantRecord;
 use civitas_tenancy::Level;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::access::{self, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 
 /// The most references one resolve request may carry.
 const MAX_REFERENCES: usize = 100;
@@ -147,15 +149,10 @@ pub(crate) async fn list_tenants(
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
 pub(crate) async fn get_tenant(
-    State(state): State<AppState>,
-    Path(reference): Path<String>,
+    state: AppState,
+    reference: String,
 ) -> Result<Json<TenantDetail>, ApiError> {
-    let tenant = state
-        .db()
-        .tenant(&reference)
-        .await?
-        .ok_or_else(|| ApiError::tenant_not_found(&reference))?;
-    tracing::Span::current().record("tenant", tenant.path.as_str());
+    let tenant = access::tenant(&state, &reference).await?;
     let records = state.db().tenants().await?;
     let lineage = tenant.path.lineage();
     let ancestors = records
@@ -207,4 +204,118 @@ pub(crate) async fn resolve_tenants(
         });
     }
     Ok(Json(ResolveResponse { results }))
+}
+
+/// `GET /api/v1/tenants/{*rest}`: tenant paths contain slashes, so one
+/// catch-all route serves a tenant (`…/{path}`) and its staff
+/// (`…/{path}/staff`; `staff` is never a slug).
+pub(crate) async fn tenant_resource(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    match rest.strip_suffix("/staff") {
+        Some(reference) => {
+            let caller =
+                match <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                    &mut parts.clone(),
+                    &state,
+                )
+                .await
+                {
+                    Ok(caller) => caller,
+                    Err(e) => return e.into_response(),
+                };
+            let query = match <ApiQuery<StaffQuery> as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts.clone(),
+                &state,
+            )
+            .await
+            {
+                Ok(ApiQuery(query)) => query,
+                Err(e) => return e.into_response(),
+            };
+            list_staff(state, caller, reference.to_owned(), query)
+                .await
+                .into_response()
+        }
+        None => get_tenant(state, rest).await.into_response(),
+    }
+}
+
+/// Whose staff to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StaffQuery {
+    /// The line whose staff to list; defaults to the caller's own. Without
+    /// either, every line (which needs `staff.read` on every line).
+    #[param(example = "civil-affairs")]
+    line: Option<String>,
+}
+
+/// A staff member.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StaffMember {
+    /// The account id.
+    account_id: String,
+    /// The username.
+    #[schema(example = "lujiazui-officer")]
+    username: String,
+    /// The name shown.
+    #[schema(example = "陆家嘴街道民政专员")]
+    display_name: String,
+    /// The tenant the member belongs to.
+    #[schema(example = "310000/310115/310115005")]
+    tenant: String,
+    /// The line.
+    #[schema(example = "civil-affairs")]
+    line: Option<String>,
+}
+
+/// The staff of a subtree.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StaffList {
+    /// By tenant and username.
+    staff: Vec<StaffMember>,
+}
+
+/// The staff of a tenant's subtree, in one line or all (`staff.read`:
+/// reviewers in their line, the security administrator in every line).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/staff", tag = "tenants",
+    security(("bearer" = [])),
+    params(("path" = String, Path,
+        description = "代码路径或别名路径，斜杠可直接书写 / A path of codes or a slug path; slashes are written as they are",
+        example = "shanghai/pudong"), StaffQuery),
+    responses(
+        (status = 200, description = "工作人员 / The staff", body = StaffList),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+    ))]
+pub(crate) async fn list_staff(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+    query: StaffQuery,
+) -> Result<Json<StaffList>, ApiError> {
+    let tenant = access::tenant(&state, &reference).await?;
+    let line = caller.line_for(query.line.as_deref()).to_owned();
+    let scope = caller.authorize(&state, &tenant.path, &line, "staff.read")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let staff = civitas_identity::staff_of(&mut tx).await?;
+    tx.rollback().await?;
+    let every_line = line == civitas_authz::NO_LINE;
+    Ok(Json(StaffList {
+        staff: staff
+            .into_iter()
+            .filter(|a| every_line || a.line.as_deref() == Some(line.as_str()))
+            .map(|a| StaffMember {
+                account_id: a.id,
+                username: a.username,
+                display_name: a.display_name,
+                tenant: a.tenant_path,
+                line: a.line,
+            })
+            .collect(),
+    }))
 }

@@ -1,0 +1,227 @@
+//! Who is calling, and what they may do where.
+//!
+//! [`Caller`] authenticates a request: an SM2-signed access token of a
+//! signed-in person (`Authorization: Bearer <token>`), or an API key of a
+//! service account (`Authorization: Bearer civ_…`). [`Caller::authorize`]
+//! is the one gate to tenant data: it asks the grant index (people) or the
+//! key's own scope (services) through [`TenantScope::authorize`], and only
+//! an allow decision yields the [`TenantScope`] that storage demands. This
+//! crate cannot build a scope any other way: `clippy.toml` here forbids
+//! `TenantScope::for_platform_task`.
+//!
+//! Refusals: no or a bad credential → 401; a tenant that does not exist →
+//! 404 `tenant_not_found` (the tree is public, so this tells nothing); a
+//! tenant the caller may not act in → 403 `forbidden`. A resource is always
+//! looked up inside the authorized scope, so one that lies in another
+//! tenant is 404, exactly like one that does not exist: a caller can never
+//! tell the two apart.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::Utc;
+use civitas_identity::{Claims, KeyError, KeyRejected, ServiceKey};
+use civitas_storage::{AccessRequest, TenantRecord, TenantScope};
+use civitas_tenancy::TenantPath;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What a caller who must change a one-time password may still do.
+const MUST_CHANGE_ALLOWED: &[&str] =
+    &["/api/v1/auth/password", "/api/v1/auth/logout", "/api/v1/me"];
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// A person signed in with a session.
+    Person(Claims),
+    /// A machine client with an API key.
+    Service(ServiceKey),
+}
+
+impl Caller {
+    /// The account id.
+    pub(crate) fn account_id(&self) -> &str {
+        match self {
+            Caller::Person(claims) => &claims.sub,
+            Caller::Service(key) => &key.account_id,
+        }
+    }
+
+    /// The username: what audit records name as the actor.
+    pub(crate) fn username(&self) -> &str {
+        match self {
+            Caller::Person(claims) => &claims.usr,
+            Caller::Service(key) => &key.account,
+        }
+    }
+
+    /// The caller's own line (staff), if it has one.
+    pub(crate) fn own_line(&self) -> Option<&str> {
+        match self {
+            Caller::Person(claims) => claims.line.as_deref(),
+            Caller::Service(_) => None,
+        }
+    }
+
+    /// The line a request acts in: the one asked for, else the caller's
+    /// own, else no line (`-`, which only grants on every line satisfy).
+    pub(crate) fn line_for<'a>(&'a self, asked: Option<&'a str>) -> &'a str {
+        asked
+            .or_else(|| self.own_line())
+            .unwrap_or(civitas_authz::NO_LINE)
+    }
+
+    /// Decides whether the caller may do `action` on `tenant`'s subtree in
+    /// `line`; the scope to work in if so, 403 `forbidden` if not.
+    pub(crate) fn authorize(
+        &self,
+        state: &AppState,
+        tenant: &TenantPath,
+        line: &str,
+        action: &str,
+    ) -> Result<TenantScope, ApiError> {
+        let request = AccessRequest {
+            principal: self.account_id(),
+            tenant,
+            line,
+            action,
+        };
+        let decision = match self {
+            Caller::Person(_) => {
+                let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
+                let authorizer = auth.authorizer.read().map_err(|_| ApiError::internal())?;
+                TenantScope::authorize(&*authorizer, &request)
+            }
+            Caller::Service(key) => TenantScope::authorize(key, &request),
+        };
+        decision.map_err(|denied| {
+            tracing::info!(
+                account = self.account_id(),
+                action,
+                tenant = %tenant,
+                line,
+                "access denied"
+            );
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "无权在 {} 执行 {}（业务条线 {}）",
+                    denied.tenant, denied.action, denied.line
+                ),
+                format!(
+                    "Not allowed to {} in {} (line {})",
+                    denied.action, denied.tenant, denied.line
+                ),
+            )
+        })
+    }
+}
+
+/// The active tenant `reference` (a path of codes or a slug path) names;
+/// 404 `tenant_not_found` if none.
+pub(crate) async fn tenant(state: &AppState, reference: &str) -> Result<TenantRecord, ApiError> {
+    let tenant = state
+        .db()
+        .tenant(reference)
+        .await?
+        .ok_or_else(|| ApiError::tenant_not_found(reference))?;
+    tracing::Span::current().record("tenant", tenant.path.as_str());
+    Ok(tenant)
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "请先登录（Authorization: Bearer 访问令牌或 API 密钥）",
+        "Sign in first (Authorization: Bearer <access token or API key>)",
+    )
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
+        let credential = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(unauthenticated)?;
+        let now = Utc::now();
+        if credential.starts_with(civitas_identity::KEY_PREFIX) {
+            let source = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip());
+            let what = format!("{} {}", parts.method, parts.uri.path());
+            let key = civitas_identity::authenticate_key(
+                state.db(),
+                &auth.sign_in.realm,
+                credential,
+                source,
+                &what,
+                now,
+            )
+            .await
+            .map_err(|error| match error {
+                KeyError::Rejected(cause) => {
+                    tracing::info!(%cause, "API key refused");
+                    let _: KeyRejected = cause;
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "api_key_invalid",
+                        "API 密钥无效、已吊销、已过期或来源地址不在允许范围内",
+                        "The API key is invalid, revoked or expired, or the source address is not allowed",
+                    )
+                }
+                KeyError::Identity(e) => e.into(),
+            })?;
+            tracing::Span::current().record("tenant", key.tenant.as_str());
+            return Ok(Caller::Service(key));
+        }
+        let claims = state
+            .verified_tokens()
+            .verify(&auth.platform_key, credential, now)?;
+        civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
+        // A one-time password admits only its own change (then a refresh),
+        // sign-out and who-am-I.
+        if claims.pwd && !MUST_CHANGE_ALLOWED.contains(&parts.uri.path()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "请先修改初始密码（POST /api/v1/auth/password），再刷新令牌",
+                "Change the one-time password first (POST /api/v1/auth/password), then refresh the token",
+            ));
+        }
+        tracing::Span::current().record("tenant", claims.ten.as_str());
+        Ok(Caller::Person(claims))
+    }
+}
+
+/// A signed-in person (not a service): for sign-out and password changes.
+#[derive(Debug, Clone)]
+pub(crate) struct Person(pub(crate) Claims);
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Person, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Person(claims) => Ok(Person(claims)),
+            Caller::Service(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_for_services",
+                "服务账户使用 API 密钥，没有会话或密码",
+                "Service accounts use API keys; they have no session or password",
+            )),
+        }
+    }
+}

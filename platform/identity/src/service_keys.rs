@@ -1,0 +1,560 @@
+//! API keys of service accounts: machine clients such as a district's own
+//! system calling city APIs.
+//!
+//! A key is `civ_<id>_<secret>`: the id finds the row, the secret (256
+//! random bits) is checked against its stored SM3 digest in constant time.
+//! A key carries its own authority: a tenant subtree, a set of actions, the
+//! lines it may act in and optionally the source addresses it may come
+//! from. It is a [`Decider`]: a request scope is built from it exactly as
+//! from the grant index for people.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use civitas_audit::NewEvent;
+use civitas_crypto::{random_bytes, sm3};
+use civitas_storage::{
+    AccessRequest, Database, Decider, PlatformTx, StorageError, TenantTx, with_connection,
+};
+use civitas_tenancy::TenantPath;
+use ipnet::IpNet;
+use serde::Serialize;
+use sqlx::Row as _;
+
+use crate::IdentityError;
+
+/// The prefix of every key, so that leaked keys are easy to scan for.
+pub const KEY_PREFIX: &str = "civ_";
+
+/// A key to issue.
+#[derive(Debug, Clone)]
+pub struct NewServiceKey {
+    /// The service account's username; created (kind `service`) if absent.
+    pub account: String,
+    /// What the key is for, shown in lists.
+    pub name: String,
+    /// The subtree the key may act in.
+    pub tenant: TenantPath,
+    /// The actions it may do (`policies/base.csv` names).
+    pub actions: Vec<String>,
+    /// The lines it may act in (`*` = every line).
+    pub lines: Vec<String>,
+    /// Source networks allowed; empty = any.
+    pub allowed_ips: Vec<IpNet>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An issued key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceKey {
+    /// The key id (the public part of the key).
+    pub id: String,
+    /// The service account's id.
+    pub account_id: String,
+    /// The service account's username.
+    pub account: String,
+    /// What the key is for.
+    pub name: String,
+    /// The subtree it may act in.
+    pub tenant: TenantPath,
+    /// The actions it may do.
+    pub actions: Vec<String>,
+    /// The lines it may act in.
+    pub lines: Vec<String>,
+    /// Source networks allowed; empty = any.
+    pub allowed_ips: Vec<String>,
+    /// Who issued it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Decider for ServiceKey {
+    fn allows(&self, request: &AccessRequest<'_>) -> bool {
+        request.principal == self.account_id
+            && request.tenant.is_within(&self.tenant)
+            && self.actions.iter().any(|a| a == request.action)
+            && self
+                .lines
+                .iter()
+                .any(|l| l == crate::ALL_LINES || l == request.line)
+    }
+}
+
+/// A newly issued key and its secret, shown once.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    /// The key.
+    pub key: ServiceKey,
+    /// The whole key string to present (`civ_<id>_<secret>`).
+    pub secret: String,
+}
+
+/// Why a presented key was refused. Each is HTTP 401 with one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRejected {
+    /// Not in the `civ_<id>_<secret>` form.
+    #[error("malformed key")]
+    Malformed,
+    /// No key with that id, or a wrong secret.
+    #[error("unknown key")]
+    Unknown,
+    /// Revoked.
+    #[error("revoked key")]
+    Revoked,
+    /// Past its expiry.
+    #[error("expired key")]
+    Expired,
+    /// Presented from an address outside its allow-list.
+    #[error("source address not allowed")]
+    SourceNotAllowed,
+}
+
+/// What can go wrong checking a key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is refused.
+    #[error(transparent)]
+    Rejected(#[from] KeyRejected),
+    /// Anything else.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl From<StorageError> for KeyError {
+    fn from(e: StorageError) -> KeyError {
+        KeyError::Identity(e.into())
+    }
+}
+
+impl From<sqlx::Error> for KeyError {
+    fn from(e: sqlx::Error) -> KeyError {
+        KeyError::Identity(IdentityError::Storage(e.into()))
+    }
+}
+
+impl From<civitas_audit::AuditError> for KeyError {
+    fn from(e: civitas_audit::AuditError) -> KeyError {
+        KeyError::Identity(e.into())
+    }
+}
+
+/// Why a key cannot be issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRequestError {
+    /// A key needs at least one action.
+    #[error("a key needs at least one action")]
+    NoActions,
+    /// An action the platform does not know.
+    #[error("unknown action {0}")]
+    UnknownAction(String),
+    /// Administrators' duties are never given to a machine.
+    #[error("action {0} is an administrator's duty and cannot be given to a key")]
+    AdministratorAction(String),
+    /// A line that is not a line name or `*`.
+    #[error("invalid line {0}")]
+    InvalidLine(String),
+    /// The username belongs to an account that is not a service account of
+    /// the key's tenant.
+    #[error("{0} is not a service account of this tenant")]
+    NotServiceAccount(String),
+    /// The username is not a valid username.
+    #[error("invalid username {0}")]
+    InvalidUsername(String),
+}
+
+/// Actions no key may carry: the duties of the three administrators and
+/// key management itself.
+const ADMINISTRATOR_ACTIONS: [&str; 5] = [
+    "grant.manage",
+    "account.manage",
+    "audit.read",
+    "system.operate",
+    "grant.read",
+];
+
+/// Checks a key request against the platform's `actions`.
+pub fn check_key_request(
+    request: &NewServiceKey,
+    known_actions: &[&str],
+) -> Result<(), KeyRequestError> {
+    if !crate::valid_username(&request.account) {
+        return Err(KeyRequestError::InvalidUsername(request.account.clone()));
+    }
+    if request.actions.is_empty() {
+        return Err(KeyRequestError::NoActions);
+    }
+    for action in &request.actions {
+        if ADMINISTRATOR_ACTIONS.contains(&action.as_str()) {
+            return Err(KeyRequestError::AdministratorAction(action.clone()));
+        }
+        if !known_actions.contains(&action.as_str()) {
+            return Err(KeyRequestError::UnknownAction(action.clone()));
+        }
+    }
+    for line in &request.lines {
+        if !crate::valid_line(line) {
+            return Err(KeyRequestError::InvalidLine(line.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn micros(at: Option<DateTime<Utc>>) -> Option<i64> {
+    at.map(|t| t.timestamp_micros())
+}
+
+fn time(micros: Option<i64>) -> Option<DateTime<Utc>> {
+    micros.and_then(DateTime::from_timestamp_micros)
+}
+
+/// Issues a key (checked with [`check_key_request`] first), creating the
+/// service account if needed; audited as `service_key.issue` by `actor` in
+/// the key's tenant chain. The secret is returned once and never stored.
+pub async fn issue_service_key(
+    db: &Database,
+    request: &NewServiceKey,
+    actor: &str,
+) -> Result<IssuedKey, KeyError> {
+    let mut id_bytes = [0u8; 8];
+    let mut secret_bytes = [0u8; 32];
+    random_bytes(&mut id_bytes).map_err(IdentityError::from)?;
+    random_bytes(&mut secret_bytes).map_err(IdentityError::from)?;
+    let id = hex::encode(id_bytes);
+    let secret = B64.encode(secret_bytes);
+    let now = Utc::now();
+    let lines = if request.lines.is_empty() {
+        vec![crate::ALL_LINES.to_owned()]
+    } else {
+        request.lines.clone()
+    };
+    let allowed_ips: Vec<String> = request
+        .allowed_ips
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut tx = db.begin_platform().await?;
+    let account_id = service_account(&mut tx, request, actor, now).await?;
+    with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO service_keys (id, account_id, name, tenant_path, actions, lines, allowed_ips, secret_sm3, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(id.clone())
+        .bind(account_id.clone())
+        .bind(request.name.clone())
+        .bind(request.tenant.as_str().to_owned())
+        .bind(serde_json::to_string(&request.actions).unwrap_or_default())
+        .bind(serde_json::to_string(&lines).unwrap_or_default())
+        .bind(serde_json::to_string(&allowed_ips).unwrap_or_default())
+        .bind(hex::encode(sm3::digest(secret.as_bytes())))
+        .bind(actor.to_owned())
+        .bind(now.timestamp_micros())
+        .bind(micros(request.expires_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    civitas_audit::record_platform(
+        &mut tx,
+        &request.tenant,
+        &NewEvent {
+            actor: actor.to_owned(),
+            action: "service_key.issue".to_owned(),
+            target: format!("service_key:{id}"),
+            detail: serde_json::json!({
+                "account": request.account,
+                "name": request.name,
+                "actions": request.actions,
+                "lines": lines,
+                "allowed_ips": allowed_ips,
+                "expires_at": request.expires_at.map(|t| t.to_rfc3339()),
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(IssuedKey {
+        secret: format!("{KEY_PREFIX}{id}_{secret}"),
+        key: ServiceKey {
+            id,
+            account_id,
+            account: request.account.clone(),
+            name: request.name.clone(),
+            tenant: request.tenant.clone(),
+            actions: request.actions.clone(),
+            lines,
+            allowed_ips,
+            created_by: actor.to_owned(),
+            created_at: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
+            expires_at: request.expires_at,
+            revoked_at: None,
+        },
+    })
+}
+
+/// The id of the service account `request.account`, created if absent.
+async fn service_account(
+    tx: &mut PlatformTx,
+    request: &NewServiceKey,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<String, KeyError> {
+    let lock = tx.backend().lock_for_update();
+    let sql = format!("SELECT id, kind, tenant_path FROM accounts WHERE username = $1{lock}");
+    let found: Option<(String, String, String)> = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(request.account.clone())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok((r.try_get("id")?, r.try_get("kind")?, r.try_get("tenant_path")?))
+            })
+            .transpose()?
+    });
+    if let Some((id, kind, tenant)) = found {
+        if kind != "service" || tenant != request.tenant.as_str() {
+            return Err(KeyError::Identity(IdentityError::KeyRequest(
+                KeyRequestError::NotServiceAccount(request.account.clone()),
+            )));
+        }
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at) \
+             VALUES ($1, $2, 'service', $3, NULL, $4, NULL, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(request.account.clone())
+        .bind(request.tenant.as_str().to_owned())
+        .bind(request.name.clone())
+        .bind(false)
+        .bind(now.timestamp_micros())
+        .execute(&mut *c)
+        .await?;
+    });
+    civitas_audit::record_platform(
+        tx,
+        &request.tenant,
+        &NewEvent {
+            actor: actor.to_owned(),
+            action: "account.create".to_owned(),
+            target: format!("account:{}", request.account),
+            detail: serde_json::json!({"kind": "service", "line": null}),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+const KEY_COLUMNS: &str = "k.id, k.account_id, a.username, k.name, k.tenant_path, k.actions, k.lines, \
+     k.allowed_ips, k.created_by, k.created_at, k.expires_at, k.revoked_at";
+
+macro_rules! key_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let json = |column: &str| -> Result<Vec<String>, sqlx::Error> {
+            let text: String = r.try_get(column)?;
+            serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        };
+        let tenant: String = r.try_get("tenant_path")?;
+        let created_at: i64 = r.try_get("created_at")?;
+        Ok::<ServiceKey, sqlx::Error>(ServiceKey {
+            id: r.try_get("id")?,
+            account_id: r.try_get("account_id")?,
+            account: r.try_get("username")?,
+            name: r.try_get("name")?,
+            tenant: TenantPath::parse(&tenant).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            actions: json("actions")?,
+            lines: json("lines")?,
+            allowed_ips: json("allowed_ips")?,
+            created_by: r.try_get("created_by")?,
+            created_at: DateTime::from_timestamp_micros(created_at).unwrap_or_default(),
+            expires_at: time(r.try_get("expires_at")?),
+            revoked_at: time(r.try_get("revoked_at")?),
+        })
+    }};
+}
+
+/// The keys issued in the transaction's subtree, newest first.
+pub async fn list_service_keys(tx: &mut TenantTx) -> Result<Vec<ServiceKey>, KeyError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let lower = lower.to_owned();
+    let sql = format!(
+        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
+         WHERE k.tenant_path >= $1 AND k.tenant_path < $2 ORDER BY k.created_at DESC, k.id"
+    );
+    let keys = with_connection!(tx.connection(), c => {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lower)
+            .bind(upper)
+            .fetch_all(&mut *c)
+            .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            keys.push(key_from_row!(r)?);
+        }
+        keys
+    });
+    Ok(keys)
+}
+
+/// Revokes key `id` if it lies in `scope`'s subtree; audited as
+/// `service_key.revoke` by `actor`. Returns whether a key was revoked now
+/// (`false` when there is no such key in the scope or it already was).
+/// The next request with it is refused on every node.
+pub async fn revoke_service_key(
+    db: &Database,
+    scope: &civitas_storage::TenantScope,
+    id: &str,
+    actor: &str,
+) -> Result<bool, KeyError> {
+    let mut tx = db.begin_platform().await?;
+    let (lower, upper) = scope.path().subtree_range();
+    let lower = lower.to_owned();
+    let tenant: Option<String> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar(
+            "UPDATE service_keys SET revoked_at = $1, revoked_by = $2 \
+             WHERE id = $3 AND revoked_at IS NULL AND tenant_path >= $4 AND tenant_path < $5 RETURNING tenant_path",
+        )
+        .bind(Utc::now().timestamp_micros())
+        .bind(actor.to_owned())
+        .bind(id.to_owned())
+        .bind(lower)
+        .bind(upper)
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    let Some(tenant) = tenant else {
+        return Ok(false);
+    };
+    let tenant = TenantPath::parse(&tenant).map_err(|e| IdentityError::Internal(e.to_string()))?;
+    civitas_audit::record_platform(
+        &mut tx,
+        &tenant,
+        &NewEvent {
+            actor: actor.to_owned(),
+            action: "service_key.revoke".to_owned(),
+            target: format!("service_key:{id}"),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Checks a presented key from `source` at `now` and records the call
+/// (`service.call`, with `what` — e.g. the method and path — in the key's
+/// tenant chain); a refused key is recorded as `service_key.reject` in the
+/// `realm`'s chain. Every answer to a refused key is the same to the caller.
+pub async fn authenticate_key(
+    db: &Database,
+    realm: &TenantPath,
+    presented: &str,
+    source: Option<IpAddr>,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Result<ServiceKey, KeyError> {
+    let checked = check_key(db, presented, source, now).await;
+    let mut tx = db.begin_platform().await?;
+    let (tenant, event) = match &checked {
+        Ok(key) => {
+            with_connection!(tx.connection(), c => {
+                sqlx::query("UPDATE service_keys SET last_used_at = $1 WHERE id = $2")
+                    .bind(now.timestamp_micros())
+                    .bind(key.id.clone())
+                    .execute(&mut *c)
+                    .await?;
+            });
+            (
+                key.tenant.clone(),
+                NewEvent {
+                    actor: key.account_id.clone(),
+                    action: "service.call".to_owned(),
+                    target: what.chars().take(200).collect(),
+                    detail: serde_json::json!({
+                        "key": key.id,
+                        "source": source.map(|s| s.to_string()),
+                    }),
+                },
+            )
+        }
+        Err(KeyError::Rejected(cause)) => (
+            realm.clone(),
+            NewEvent {
+                actor: "anonymous".to_owned(),
+                action: "service_key.reject".to_owned(),
+                target: what.chars().take(200).collect(),
+                detail: serde_json::json!({
+                    // The id part only: never the secret.
+                    "key": key_id(presented).map(|(id, _)| id),
+                    "cause": cause.to_string(),
+                    "source": source.map(|s| s.to_string()),
+                }),
+            },
+        ),
+        Err(KeyError::Identity(_)) => return checked,
+    };
+    civitas_audit::record_platform(&mut tx, &tenant, &event).await?;
+    tx.commit().await?;
+    checked
+}
+
+fn key_id(presented: &str) -> Option<(&str, &str)> {
+    let (id, secret) = presented.strip_prefix(KEY_PREFIX)?.split_once('_')?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some((id, secret))
+}
+
+async fn check_key(
+    db: &Database,
+    presented: &str,
+    source: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<ServiceKey, KeyError> {
+    let (id, secret) = key_id(presented).ok_or(KeyRejected::Malformed)?;
+    let mut tx = db.begin_platform_read().await?;
+    let sql = format!(
+        "SELECT {KEY_COLUMNS}, k.secret_sm3 FROM service_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1"
+    );
+    let found: Option<(ServiceKey, String)> = with_connection!(tx.connection(), c => {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned()).fetch_optional(&mut *c).await? {
+            Some(r) => Some((key_from_row!(&r)?, r.try_get::<String, _>("secret_sm3")?)),
+            None => None,
+        }
+    });
+    let Some((key, stored)) = found else {
+        return Err(KeyRejected::Unknown.into());
+    };
+    let given = hex::encode(sm3::digest(secret.as_bytes()));
+    if !civitas_crypto::constant_time_eq(given.as_bytes(), stored.as_bytes()) {
+        return Err(KeyRejected::Unknown.into());
+    }
+    if key.revoked_at.is_some() {
+        return Err(KeyRejected::Revoked.into());
+    }
+    if key.expires_at.is_some_and(|t| t <= now) {
+        return Err(KeyRejected::Expired.into());
+    }
+    if !key.allowed_ips.is_empty() {
+        let allowed = source.is_some_and(|ip| {
+            key.allowed_ips
+                .iter()
+                .filter_map(|n| n.parse::<IpNet>().ok())
+                .any(|net| net.contains(&ip))
+        });
+        if !allowed {
+            return Err(KeyRejected::SourceNotAllowed.into());
+        }
+    }
+    Ok(key)
+}

@@ -1,0 +1,230 @@
+//! A platform as `civitas serve --demo` builds it, in process, for tests of
+//! who may do what over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use civitas_api::{ApiSettings, AuthSettings};
+use civitas_identity::{AccountKind, NewAccount, SessionSettings, SignInSettings};
+use civitas_tenancy::TenantPath;
+use civitas_testkit::{TestDb, demo_tree};
+use civitas_vault::{Keyring, LocalMasterKeys};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// The demo password.
+pub const PASSWORD: &str = "Civitas#2026";
+
+const MASTER: &str = "000102030405060708090a0b0c0d0e0f";
+
+/// An HTTP answer.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// The demo platform behind its router.
+pub struct World {
+    pub app: Router,
+    pub db: civitas_storage::Database,
+    /// Access tokens of the demo accounts, by username.
+    pub tokens: HashMap<String, String>,
+    pub sign_in: SignInSettings,
+}
+
+impl World {
+    /// Seeds the demo city (accounts, grants, keys) on `t` and signs every
+    /// demo account in.
+    pub async fn demo(t: &TestDb) -> World {
+        World::demo_with(
+            t,
+            SignInSettings::new(TenantPath::parse("310000").unwrap()),
+            SessionSettings::default(),
+        )
+        .await
+    }
+
+    pub async fn demo_with(
+        t: &TestDb,
+        sign_in: SignInSettings,
+        sessions: SessionSettings,
+    ) -> World {
+        let tree = demo_tree();
+        t.db.sync_tenants(&tree).await.unwrap();
+        let keyring = Arc::new(Keyring::new(Arc::new(
+            LocalMasterKeys::parse(MASTER).unwrap(),
+        )));
+        let paths: Vec<TenantPath> = tree.iter().map(|t| t.path.clone()).collect();
+        civitas_vault::provision(&t.db, &keyring, &paths)
+            .await
+            .unwrap();
+        civitas::serve::seed_demo(&t.db, &tree).await.unwrap();
+        // Whom the grant cells grant to: an account no other cell relies on.
+        civitas_identity::create_account(
+            &t.db,
+            &sign_in,
+            &NewAccount {
+                username: "matrix-target".into(),
+                kind: AccountKind::Staff,
+                tenant_path: TenantPath::parse("310000/310115").unwrap(),
+                line: Some("civil-affairs".into()),
+                display_name: "授权目标".into(),
+                password: PASSWORD.into(),
+                must_change_password: false,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+        let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
+        let grants = civitas_authz::load_grants(&t.db).await.unwrap();
+        let authorizer = Arc::new(RwLock::new(civitas_authz::Authorizer::new(
+            permissions,
+            grants,
+        )));
+        let app = civitas_api::app(
+            t.db.clone(),
+            &ApiSettings {
+                auth: Some(AuthSettings {
+                    platform_key: Arc::new(civitas_crypto::sm2::PrivateKey::generate().unwrap()),
+                    sign_in: sign_in.clone(),
+                    sessions,
+                    authorizer,
+                }),
+                keyring: Some(keyring),
+                ..ApiSettings::default()
+            },
+        );
+        let mut world = World {
+            app,
+            db: t.db.clone(),
+            tokens: HashMap::new(),
+            sign_in,
+        };
+        for name in [
+            "city-admin",
+            "pudong-reviewer",
+            "lujiazui-officer",
+            "huangpu-reviewer",
+            "sys-admin",
+            "sec-admin",
+            "audit-admin",
+            "module-dev",
+            "citizen-demo",
+            "enterprise-demo",
+        ] {
+            let reply = world.login(name, PASSWORD).await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.body);
+            let token = reply.body["access_token"].as_str().unwrap().to_owned();
+            world.tokens.insert(name.to_owned(), token);
+        }
+        world
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    /// The token of a demo account.
+    pub fn token(&self, username: &str) -> &str {
+        &self.tokens[username]
+    }
+
+    /// Sends a request with an optional bearer credential and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_from(method, uri, bearer, body, None).await
+    }
+
+    /// Like [`World::call`], from a source address.
+    pub async fn call_from(
+        &self,
+        method: &str,
+        uri: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+        source: Option<std::net::SocketAddr>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(bearer) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).unwrap();
+        if let Some(source) = source {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(source));
+        }
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply { status, body }
+    }
+
+    /// Issues an API key as the security administrator; returns its secret.
+    pub async fn issue_key(&self, request: Value) -> String {
+        let reply = self
+            .call(
+                "POST",
+                "/api/v1/api-keys",
+                Some(self.token("sec-admin")),
+                Some(request),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["secret"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A valid resident id number (GB 11643) for serial `n`: region 310115,
+/// born 1980-01-01, check character computed.
+pub fn id_number(n: u32) -> String {
+    let body = format!("31011519800101{:03}", n % 1000);
+    format!("{body}{}", check_character(&body))
+}
+
+/// The GB 11643 check character of the first 17 digits.
+pub fn check_character(body: &str) -> char {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(WEIGHTS)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    b"10X98765432"[(sum % 11) as usize] as char
+}

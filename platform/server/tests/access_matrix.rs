@@ -1,0 +1,251 @@
+//! Who may call which route where: every route × principal × tenant
+//! relation, from a table a reader can review (`access/matrix.txt`).
+//!
+//! Relations are taken from each principal's own node: `own`, its parent
+//! (`ancestor`), a child (`descendant`), another child of its parent
+//! (`sibling`) and a node in another district (or, for a root, another
+//! province). `allow` means the request passed authorization (any answer
+//! but 401/403: 200, 201, 204, or 404 for a resource not in that subtree);
+//! `deny` means 403 `forbidden`; `401` means 401 `unauthenticated`; `-`
+//! means the relation does not exist for that principal.
+//!
+//! Adding a route without adding it to the table (or to
+//! [`WITHOUT_TENANT`]) fails [`every_route_is_in_the_table`].
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+
+use access::World;
+use axum::http::StatusCode;
+use civitas_testkit::both_backends;
+use serde_json::{Value, json};
+
+const TABLE: &str = include_str!("access/matrix.txt");
+
+/// Routes that act on no tenant's data: public ones, and those on the
+/// caller's own account. Each has its own tests (api.rs, binary.rs and
+/// `routes_without_a_tenant_need_only_what_they_say` below).
+const WITHOUT_TENANT: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/v1/tenants"),
+    ("get", "/api/v1/tenants/{path}"),
+    ("post", "/api/v1/tenants/resolve"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/password"),
+    ("post", "/api/v1/auth/register"),
+    ("get", "/.well-known/civitas/platform-key"),
+    ("get", "/api/v1/me"),
+];
+
+struct Row<'a> {
+    route: &'a str,
+    principal: &'a str,
+    cells: [&'a str; 5],
+}
+
+fn rows() -> Vec<Row<'static>> {
+    TABLE
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+            assert_eq!(parts.len(), 7, "malformed row: {line}");
+            Row {
+                route: parts[0],
+                principal: parts[1],
+                cells: [parts[2], parts[3], parts[4], parts[5], parts[6]],
+            }
+        })
+        .collect()
+}
+
+/// The five relations' tenants for a principal, by its own node.
+fn relations(principal: &str) -> [Option<&'static str>; 5] {
+    const CITY: [Option<&str>; 5] = [
+        Some("310000"),
+        None,
+        Some("310000/310115"),
+        Some("510000"),
+        Some("510000/511700"),
+    ];
+    const PUDONG: [Option<&str>; 5] = [
+        Some("310000/310115"),
+        Some("310000"),
+        Some("310000/310115/310115005"),
+        Some("310000/310101"),
+        Some("310000/310101/310101002"),
+    ];
+    const LUJIAZUI: [Option<&str>; 5] = [
+        Some("310000/310115/310115005"),
+        Some("310000/310115"),
+        None,
+        Some("310000/310115/310115016"),
+        Some("310000/310101/310101002"),
+    ];
+    const HUANGPU: [Option<&str>; 5] = [
+        Some("310000/310101"),
+        Some("310000"),
+        Some("310000/310101/310101002"),
+        Some("310000/310115"),
+        Some("310000/310115/310115005"),
+    ];
+    match principal {
+        "city-admin" | "sys-admin" | "sec-admin" | "audit-admin" | "module-dev" => CITY,
+        "pudong-reviewer" | "enterprise-demo" | "service-key" | "anonymous" => PUDONG,
+        "lujiazui-officer" | "citizen-demo" => LUJIAZUI,
+        "huangpu-reviewer" => HUANGPU,
+        other => panic!("unknown principal in the table: {other}"),
+    }
+}
+
+/// The request a cell sends: method, URI and body, for `tenant`.
+fn request(
+    route: &str,
+    tenant: &str,
+    serial: u32,
+    resident: &str,
+) -> (String, String, Option<Value>) {
+    let (method, path) = route.split_once(' ').unwrap();
+    let uri = match route {
+        "GET /api/v1/tenants/{t}/staff" => format!("/api/v1/tenants/{tenant}/staff"),
+        "GET /api/v1/grants"
+        | "GET /api/v1/audit"
+        | "GET /api/v1/residents"
+        | "GET /api/v1/api-keys" => {
+            format!("{path}?tenant={tenant}")
+        }
+        "DELETE /api/v1/grants" => format!(
+            "/api/v1/grants?account=matrix-target&tenant={tenant}&line=civil-affairs&role=officer"
+        ),
+        "GET /api/v1/residents/{id}" => format!("/api/v1/residents/{resident}?tenant={tenant}"),
+        "POST /api/v1/residents/{id}/reveal" => format!("/api/v1/residents/{resident}/reveal"),
+        "DELETE /api/v1/api-keys/{id}" => {
+            format!("/api/v1/api-keys/00000000000000ff?tenant={tenant}")
+        }
+        _ => path.to_owned(),
+    };
+    let body = match route {
+        "POST /api/v1/grants" => Some(json!({
+            "account": "matrix-target", "tenant": tenant, "line": "civil-affairs", "role": "officer"
+        })),
+        "POST /api/v1/residents" => Some(json!({
+            "tenant": tenant, "name": "矩阵居民", "id_number": access::id_number(serial),
+            "phone": "13800138000"
+        })),
+        "POST /api/v1/residents/search" => Some(json!({"tenant": tenant, "phone": "13800138000"})),
+        "POST /api/v1/residents/{id}/reveal" => {
+            Some(json!({"tenant": tenant, "reason": "权限矩阵测试 / access matrix test"}))
+        }
+        "POST /api/v1/api-keys" => Some(json!({
+            "account": format!("matrix-svc-{serial}"), "name": "矩阵 / matrix", "tenant": tenant,
+            "actions": ["resident.read"]
+        })),
+        _ => None,
+    };
+    (method.to_owned(), uri, body)
+}
+
+#[test]
+fn every_route_is_in_the_table() {
+    let table: std::collections::BTreeSet<(String, String)> = rows()
+        .iter()
+        .map(|r| {
+            let (method, path) = r.route.split_once(' ').unwrap();
+            (method.to_lowercase(), path.replace("{t}", "{path}"))
+        })
+        .collect();
+    let doc = serde_json::to_value(civitas_api::openapi()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let key = (method.clone(), path.clone());
+            if !table.contains(&key) && !WITHOUT_TENANT.contains(&(method.as_str(), path.as_str()))
+            {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes missing from access/matrix.txt: {missing:?}"
+    );
+    // And every principal is in the table for every route.
+    for route in table {
+        let principals = rows()
+            .iter()
+            .filter(|r| {
+                let (m, p) = r.route.split_once(' ').unwrap();
+                (m.to_lowercase(), p.replace("{t}", "{path}")) == route
+            })
+            .count();
+        assert_eq!(
+            principals, 12,
+            "{route:?} needs a row for each of the 12 principals"
+        );
+    }
+}
+
+both_backends! {
+    async fn the_access_matrix_holds(t) {
+        let world = World::demo(&t).await;
+        // A resident in Lujiazui for the per-resident routes, and a service
+        // key on Pudong that may read residents and staff in every line.
+        let registered = world
+            .call(
+                "POST",
+                "/api/v1/residents",
+                Some(world.token("lujiazui-officer")),
+                Some(json!({"tenant": "310000/310115/310115005", "name": "张三", "id_number": access::id_number(999)})),
+            )
+            .await;
+        assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+        let resident = registered.body["id"].as_str().unwrap().to_owned();
+        let service = world
+            .issue_key(json!({
+                "account": "pudong-matrix-svc", "name": "矩阵服务 / matrix service",
+                "tenant": "310000/310115", "actions": ["resident.read", "staff.read"]
+            }))
+            .await;
+
+        let mut serial = 0;
+        let mut failures = Vec::new();
+        for row in rows() {
+            let tenants = relations(row.principal);
+            for (cell, tenant) in row.cells.iter().zip(tenants) {
+                let Some(tenant) = tenant else {
+                    assert_eq!(*cell, "-", "{} {}: a relation with no tenant", row.route, row.principal);
+                    continue;
+                };
+                assert_ne!(*cell, "-", "{} {}: cell for {tenant} is empty", row.route, row.principal);
+                serial += 1;
+                let (method, uri, body) = request(row.route, tenant, serial, &resident);
+                let bearer = match row.principal {
+                    "anonymous" => None,
+                    "service-key" => Some(service.as_str()),
+                    name => Some(world.token(name)),
+                };
+                let reply = world.call(&method, &uri, bearer, body).await;
+                let status = reply.status.as_u16();
+                let ok = match *cell {
+                    "allow" => !matches!(status, 401 | 403) && status < 500 && reply.code() != "tenant_not_found",
+                    "deny" => status == 403 && reply.code() == "forbidden",
+                    "401" => status == 401 && reply.code() == "unauthenticated",
+                    other => panic!("unknown cell {other:?}"),
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{} as {} on {tenant}: expected {cell}, got {status} {}",
+                        row.route, row.principal, reply.body
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
+    }
+}
