@@ -117,7 +117,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     }
     record_start(&db, &tree, &report).await?;
     if demo {
-        seed_demo(&db, &tree).await?;
+        seed_demo(&db, &tree, &settings.sign_in(realm.clone())).await?;
     }
     if db.platform_meta(DEMO_SEEDED_KEY).await?.is_some() {
         tracing::warn!(
@@ -291,15 +291,15 @@ pub fn realm(tree: &TenantTree) -> Option<civitas_tenancy::TenantPath> {
 /// later start warns about it, and creates the demo accounts (all with
 /// [`DEMO_PASSWORD`]) that do not exist yet. Roles for them arrive with the
 /// authorization work.
-pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartError> {
+pub async fn seed_demo(
+    db: &Database,
+    tree: &TenantTree,
+    settings: &SignInSettings,
+) -> Result<(), StartError> {
     let now = chrono::Utc::now().to_rfc3339();
     if db.record_platform_meta_once(DEMO_SEEDED_KEY, &now).await? {
         tracing::info!("demo city seeded");
     }
-    let Some(realm) = realm(tree) else {
-        return Ok(());
-    };
-    let settings = SignInSettings::new(realm);
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
         .map_err(|e| StartError::Demo(e.to_string()))?;
     for (username, kind, tenant, line, name, role) in DEMO_ACCOUNTS {
@@ -321,7 +321,7 @@ pub async fn seed_demo(db: &Database, tree: &TenantTree) -> Result<(), StartErro
         // An account from an earlier demo start gets its role too (grants
         // are idempotent), so older demo databases are repaired.
         let created =
-            match civitas_identity::create_account(db, &settings, &account, "system:demo").await {
+            match civitas_identity::create_account(db, settings, &account, "system:demo").await {
                 Ok(created) => {
                     tracing::info!(username, "demo account created");
                     created

@@ -69,7 +69,9 @@ impl World {
         civitas_vault::provision(&t.db, &keyring, &paths)
             .await
             .unwrap();
-        civitas::serve::seed_demo(&t.db, &tree).await.unwrap();
+        civitas::serve::seed_demo(&t.db, &tree, &sign_in)
+            .await
+            .unwrap();
         // Whom the grant cells grant to: an account no other cell relies on.
         civitas_identity::create_account(
             &t.db,

@@ -1,0 +1,362 @@
+//! Sign-in, API keys, registration, grants, audit and personal data over
+//! HTTP, on SQLite and PostgreSQL: what each principal may do, and what is
+//! recorded when it does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+
+use access::{PASSWORD, World};
+use axum::http::StatusCode;
+use civitas_testkit::both_backends;
+use serde_json::json;
+
+fn addr(s: &str) -> Option<std::net::SocketAddr> {
+    Some(s.parse().unwrap())
+}
+
+both_backends! {
+    async fn an_api_key_acts_only_within_its_subtree_actions_and_networks(t) {
+        let world = World::demo(&t).await;
+        let key = world
+            .issue_key(json!({
+                "account": "pudong-subsidy-system", "name": "浦东助餐补贴系统",
+                "tenant": "shanghai/pudong", "actions": ["resident.read"],
+                "lines": ["civil-affairs"], "allowed_ips": ["10.20.0.0/16", "192.168.1.7"]
+            }))
+            .await;
+        assert!(key.starts_with("civ_"));
+        let inside = addr("10.20.3.4:5000");
+        // In scope: its subtree, its action, its line, its network.
+        let ok = world
+            .call_from("GET", "/api/v1/residents?tenant=310000/310115/310115005&line=civil-affairs", Some(&key), None, inside)
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+        let single = world
+            .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, addr("192.168.1.7:1"))
+            .await;
+        assert_eq!(single.status, StatusCode::OK, "{}", single.body);
+        // Another district, another action, another line: 403.
+        for uri in [
+            "/api/v1/residents?tenant=310000/310101&line=civil-affairs",
+            "/api/v1/tenants/310000/310115/staff?line=civil-affairs",
+            "/api/v1/residents?tenant=310000/310115&line=housing",
+        ] {
+            let denied = world.call_from("GET", uri, Some(&key), None, inside).await;
+            assert_eq!((denied.status, denied.code()), (StatusCode::FORBIDDEN, "forbidden"), "{uri}");
+        }
+        // From outside its networks, or with no known address: 401.
+        for source in [addr("10.21.0.1:1"), None] {
+            let refused = world
+                .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, source)
+                .await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"));
+        }
+        // A wrong secret for a real id, and garbage: the same 401.
+        let (id, secret) = key.trim_start_matches("civ_").split_once('_').unwrap();
+        for bad in [format!("civ_{id}_wrongsecret"), "civ_nothing".to_owned()] {
+            let refused = world.call_from("GET", "/api/v1/me", Some(&bad), None, inside).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"));
+        }
+        // Who am I, as a service.
+        let me = world.call_from("GET", "/api/v1/me", Some(&key), None, inside).await;
+        assert_eq!(me.body["kind"], "service");
+        assert_eq!(me.body["api_key"]["actions"], json!(["resident.read"]));
+        assert!(me.body["session_id"].is_null());
+        // A service has no session or password.
+        let logout = world.call_from("POST", "/api/v1/auth/logout", Some(&key), None, inside).await;
+        assert_eq!(logout.code(), "not_for_services");
+
+        // Every call is audited in the key's tenant chain; refusals in the realm's.
+        let audit = world
+            .call("GET", "/api/v1/audit?tenant=310000&action=service*&limit=500", Some(world.token("audit-admin")), None)
+            .await;
+        let records = audit.body["records"].as_array().unwrap();
+        let calls = records.iter().filter(|r| r["action"] == "service.call").count();
+        let rejects = records.iter().filter(|r| r["action"] == "service_key.reject").count();
+        assert_eq!(calls, 7, "two allowed, three denied by scope, /me, logout");
+        assert_eq!(rejects, 4);
+        assert!(records.iter().all(|r| !r.to_string().contains("wrongsecret")), "secrets are never recorded");
+
+        // Revoked: the next call is refused.
+        let listed = world
+            .call("GET", "/api/v1/api-keys?tenant=shanghai/pudong", Some(world.token("sec-admin")), None)
+            .await;
+        assert_eq!(listed.body["keys"][0]["id"], id);
+        assert!(!listed.body.to_string().contains(secret), "lists never show secrets");
+        let revoked = world
+            .call("DELETE", &format!("/api/v1/api-keys/{id}?tenant=310000/310115"), Some(world.token("sec-admin")), None)
+            .await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+        let again = world
+            .call("DELETE", &format!("/api/v1/api-keys/{id}?tenant=310000/310115"), Some(world.token("sec-admin")), None)
+            .await;
+        assert_eq!(again.code(), "key_not_found");
+        let refused = world
+            .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, inside)
+            .await;
+        assert_eq!(refused.code(), "api_key_invalid");
+    }
+
+    async fn api_keys_refuse_administrator_duties_unknown_actions_and_bad_networks(t) {
+        let world = World::demo(&t).await;
+        let sec = Some(world.token("sec-admin"));
+        for (body, code) in [
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["grant.manage"]}), "administrator_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["audit.read"]}), "administrator_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["fly"]}), "unknown_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": []}), "invalid_key_request"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read"], "allowed_ips": ["10.0.0.0/99"]}), "invalid_network"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read"], "lines": ["Bad Line"]}), "invalid_line"),
+            (json!({"account": "pudong-reviewer", "name": "x", "tenant": "310000/310115", "actions": ["resident.read"]}), "not_service_account"),
+        ] {
+            let reply = world.call("POST", "/api/v1/api-keys", sec, Some(body.clone())).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{body}");
+        }
+        // An expired key is refused.
+        let key = world
+            .issue_key(json!({"account": "svc-old", "name": "old", "tenant": "310000",
+                "actions": ["resident.read"], "expires_at": "2020-01-01T00:00:00Z"}))
+            .await;
+        let reply = world.call("GET", "/api/v1/me", Some(&key), None).await;
+        assert_eq!(reply.code(), "api_key_invalid");
+    }
+
+    async fn citizens_and_enterprises_register_with_checked_numbers_once(t) {
+        let world = World::demo(&t).await;
+        let register = |body: serde_json::Value| world.call("POST", "/api/v1/auth/register", None, Some(body));
+        let citizen = |username: &str, id: &str| json!({
+            "kind": "citizen", "username": username, "password": "Zhang#2026san",
+            "tenant": "shanghai/pudong/lujiazui", "name": "张三", "id_number": id
+        });
+        let good = access::id_number(7);
+        let reply = register(citizen("zhang-san", &good)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.body["kind"], "citizen");
+        // Bad check digit, bad length, a second account for the same person.
+        let mut bad_check = good.clone();
+        let last = bad_check.pop().unwrap();
+        bad_check.push(if last == '0' { '1' } else { '0' });
+        for (id, code) in [(bad_check.as_str(), "invalid_id_number"), ("31011519800101", "invalid_id_number")] {
+            let reply = register(citizen("zhang-si", id)).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{id}");
+        }
+        let again = register(citizen("zhang-san-2", &good.to_lowercase())).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "already_registered"));
+        // The citizen signs in, and can reach no tenant's data.
+        let login = world.login("zhang-san", "Zhang#2026san").await;
+        let token = login.body["access_token"].as_str().unwrap().to_owned();
+        let me = world.call("GET", "/api/v1/me", Some(&token), None).await;
+        assert_eq!(me.body["kind"], "citizen");
+        let denied = world.call("GET", "/api/v1/residents?tenant=310000/310115/310115005", Some(&token), None).await;
+        assert_eq!(denied.code(), "forbidden");
+
+        let enterprise = |username: &str, code: &str| json!({
+            "kind": "enterprise", "username": username, "password": "Qiye#2026ok",
+            "tenant": "310000/310115", "name": "上海某某科技有限公司", "credit_code": code
+        });
+        let reply = register(enterprise("some-tech", "91350100M000100Y43")).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        for code in ["91350100M000100Y44", "91350100M000100Y4"] {
+            let reply = register(enterprise("other-tech", code)).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credit_code"), "{code}");
+        }
+        let twice = register(enterprise("some-tech-2", "91350100M000100Y43")).await;
+        assert_eq!(twice.code(), "already_registered");
+        // Weak passwords, bad usernames and unknown tenants are refused.
+        let weak = register(json!({"kind": "enterprise", "username": "weak-co", "password": "short",
+            "tenant": "310000", "name": "弱", "credit_code": "91110000100000000A"})).await;
+        assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let bad_name = register(citizen("Zhang San", &access::id_number(8))).await;
+        assert_eq!(bad_name.code(), "invalid_username");
+        let nowhere = register(json!({"kind": "citizen", "username": "li-si", "password": "Zhang#2026san",
+            "tenant": "shanghai/nowhere", "name": "李四", "id_number": access::id_number(9)})).await;
+        assert_eq!(nowhere.code(), "tenant_not_found");
+    }
+
+    async fn grants_are_managed_over_http_with_separation_of_duties(t) {
+        let world = World::demo(&t).await;
+        let sec = Some(world.token("sec-admin"));
+        // The reviewer cannot see Huamu staff in housing, until granted.
+        let grant = json!({"account": "matrix-target", "tenant": "shanghai/pudong/huamu",
+            "line": "civil-affairs", "role": "reviewer"});
+        let created = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let held = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        assert_eq!(held.status, StatusCode::OK);
+        let target = world.login("matrix-target", PASSWORD).await;
+        let token = target.body["access_token"].as_str().unwrap().to_owned();
+        let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
+        assert_eq!(staff.status, StatusCode::OK, "the new grant applies at once: {}", staff.body);
+        let listed = world.call("GET", "/api/v1/grants?tenant=310000/310115", sec, None).await;
+        assert!(listed.body["grants"].as_array().unwrap().iter().any(|g| g["account"] == "matrix-target" && g["role"] == "reviewer"));
+        // 三员分立: sec-admin may not also become audit or system administrator.
+        for role in ["audit-admin", "sys-admin"] {
+            let refused = world
+                .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sec-admin", "tenant": "310000", "line": "*", "role": role})))
+                .await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "separation_of_duties"), "{role}");
+        }
+        let unknown = world
+            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "matrix-target", "tenant": "310000", "line": "*", "role": "emperor"})))
+            .await;
+        assert_eq!(unknown.code(), "unknown_role");
+        let citizen = world
+            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "citizen-demo", "tenant": "310000", "line": "*", "role": "officer"})))
+            .await;
+        assert_eq!(citizen.code(), "not_staff");
+        // The audit administrator reads the changes and can change nothing.
+        let audit = Some(world.token("audit-admin"));
+        let trail = world.call("GET", "/api/v1/audit?tenant=310000/310115&action=grant.*", audit, None).await;
+        assert_eq!(trail.status, StatusCode::OK);
+        assert!(trail.body["records"].as_array().unwrap().iter().any(|r| r["action"] == "grant.create" && r["actor"] == "sec-admin"));
+        for (method, uri) in [("POST", "/api/v1/grants"), ("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer")] {
+            let body = (method == "POST").then(|| grant.clone());
+            let refused = world.call(method, uri, audit, body).await;
+            assert_eq!(refused.code(), "forbidden", "{method} {uri}");
+        }
+        // Revoked: the next request is refused.
+        let revoked = world
+            .call("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer", sec, None)
+            .await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+        let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
+        assert_eq!(staff.code(), "forbidden");
+    }
+
+    async fn the_audit_trail_filters_by_subtree_actor_action_and_time_and_pages(t) {
+        let world = World::demo(&t).await;
+        let audit = Some(world.token("audit-admin"));
+        let all = world.call("GET", "/api/v1/audit?tenant=310000", audit, None).await;
+        let records = all.body["records"].as_array().unwrap();
+        assert!(!records.is_empty());
+        let ids: Vec<i64> = records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
+        let pudong = world.call("GET", "/api/v1/audit?tenant=shanghai/pudong&action=auth.*", audit, None).await;
+        let pudong = pudong.body["records"].as_array().unwrap().clone();
+        assert!(!pudong.is_empty());
+        assert!(pudong.iter().all(|r| r["tenant"].as_str().unwrap().starts_with("310000/310115")));
+        assert!(pudong.iter().all(|r| r["action"].as_str().unwrap().starts_with("auth.")));
+        let actor = world.call("GET", "/api/v1/audit?tenant=310000&actor=system:demo", audit, None).await;
+        assert!(actor.body["records"].as_array().unwrap().iter().all(|r| r["actor"] == "system:demo"));
+        let future = world.call("GET", "/api/v1/audit?tenant=310000&from=2999-01-01T00:00:00Z", audit, None).await;
+        assert_eq!(future.body["records"], json!([]));
+        let page = world.call("GET", "/api/v1/audit?tenant=310000&limit=2", audit, None).await;
+        assert_eq!(page.body["records"].as_array().unwrap().len(), 2);
+        let before = page.body["next_before"].as_i64().unwrap();
+        let next = world.call("GET", &format!("/api/v1/audit?tenant=310000&limit=2&before={before}"), audit, None).await;
+        assert!(next.body["records"][0]["id"].as_i64().unwrap() < before);
+        for bad in ["limit=0", "limit=501", "from=yesterday", "colour=red"] {
+            let reply = world.call("GET", &format!("/api/v1/audit?tenant=310000&{bad}"), audit, None).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{bad}");
+        }
+    }
+
+    async fn personal_data_is_masked_unless_revealed_and_every_reveal_is_audited(t) {
+        let world = World::demo(&t).await;
+        let officer = Some(world.token("lujiazui-officer"));
+        let id_number = access::id_number(42);
+        let created = world
+            .call("POST", "/api/v1/residents", officer, Some(json!({
+                "tenant": "shanghai/pudong/lujiazui", "name": "王小明", "id_number": id_number,
+                "phone": "13812345678", "bank_account": "6222021234567890123", "address": "上海市浦东新区陆家嘴环路1000号"
+            })))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["masked"], true);
+        assert_eq!(created.body["phone"], "138****5678");
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        let shown = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), Some(world.token("pudong-reviewer")), None).await;
+        assert_eq!(shown.body["id_number"], format!("310***********{}", &id_number[14..]));
+        assert_eq!(shown.body["name"], "王**");
+        // Found by exact number without decrypting the register.
+        let found = world
+            .call("POST", "/api/v1/residents/search", officer, Some(json!({"tenant": "310000/310115/310115005", "id_number": id_number})))
+            .await;
+        assert_eq!(found.body["residents"][0]["id"], id);
+        // The officer may not reveal; the reviewer may, with a reason, audited.
+        let reason = json!({"tenant": "310000/310115", "reason": "核对补贴发放账户"});
+        let refused = world.call("POST", &format!("/api/v1/residents/{id}/reveal"), officer, Some(reason.clone())).await;
+        assert_eq!(refused.code(), "forbidden");
+        let revealed = world
+            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(reason))
+            .await;
+        assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.body);
+        assert_eq!(revealed.body["id_number"], id_number);
+        assert_eq!(revealed.body["bank_account"], "6222021234567890123");
+        assert_eq!(revealed.body["masked"], false);
+        let trail = world
+            .call("GET", "/api/v1/audit?tenant=310000/310115/310115005&action=personal_data.reveal", Some(world.token("audit-admin")), None)
+            .await;
+        let record = &trail.body["records"][0];
+        assert_eq!(record["actor"], "pudong-reviewer");
+        assert_eq!(record["target"], format!("resident:{id}"));
+        assert_eq!(record["detail"]["reason"], "核对补贴发放账户");
+        // The Huangpu reviewer names Pudong: 403; names Huangpu: the resident is not there, 404.
+        let huangpu = Some(world.token("huangpu-reviewer"));
+        let other = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), huangpu, None).await;
+        assert_eq!(other.code(), "forbidden");
+        let own = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310101"), huangpu, None).await;
+        assert_eq!((own.status, own.code()), (StatusCode::NOT_FOUND, "resident_not_found"));
+        // Bad input is refused with reasons and nothing is stored.
+        let no_reason = world
+            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(json!({"tenant": "310000/310115", "reason": " "})))
+            .await;
+        assert_eq!(no_reason.code(), "invalid_field");
+        let duplicate = world
+            .call("POST", "/api/v1/residents", officer, Some(json!({"tenant": "310000/310115/310115005", "name": "王小明", "id_number": id_number})))
+            .await;
+        assert_eq!(duplicate.code(), "resident_exists");
+    }
+
+    async fn staff_lists_follow_the_line_and_the_subtree(t) {
+        let world = World::demo(&t).await;
+        let reviewer = world.call("GET", "/api/v1/tenants/shanghai/pudong/staff", Some(world.token("pudong-reviewer")), None).await;
+        let names: Vec<&str> = reviewer.body["staff"].as_array().unwrap().iter().map(|s| s["username"].as_str().unwrap()).collect();
+        assert!(names.contains(&"lujiazui-officer") && names.contains(&"pudong-reviewer"), "{names:?}");
+        assert!(!names.contains(&"huangpu-reviewer"));
+        let housing = world.call("GET", "/api/v1/tenants/shanghai/pudong/staff?line=housing", Some(world.token("pudong-reviewer")), None).await;
+        assert_eq!(housing.code(), "forbidden");
+        let sec = world.call("GET", "/api/v1/tenants/310000/staff", Some(world.token("sec-admin")), None).await;
+        let all: Vec<&str> = sec.body["staff"].as_array().unwrap().iter().map(|s| s["username"].as_str().unwrap()).collect();
+        assert!(all.contains(&"huangpu-reviewer") && all.contains(&"sys-admin"), "{all:?}");
+        let unknown = world.call("GET", "/api/v1/tenants/shanghai/nowhere/staff", Some(world.token("sec-admin")), None).await;
+        assert_eq!(unknown.code(), "tenant_not_found");
+    }
+
+    async fn a_one_time_password_admits_only_its_own_change(t) {
+        let world = World::demo(&t).await;
+        civitas_identity::create_account(
+            &world.db,
+            &world.sign_in,
+            &civitas_identity::NewAccount {
+                username: "new-admin".into(),
+                kind: civitas_identity::AccountKind::Staff,
+                tenant_path: civitas_tenancy::TenantPath::parse("310000").unwrap(),
+                line: None,
+                display_name: "新管理员".into(),
+                password: "OneTime#2026".into(),
+                must_change_password: true,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+        let login = world.login("new-admin", "OneTime#2026").await;
+        assert_eq!(login.body["must_change_password"], true);
+        let token = login.body["access_token"].as_str().unwrap().to_owned();
+        let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+        let blocked = world.call("GET", "/api/v1/tenants/310000/staff", Some(&token), None).await;
+        assert_eq!((blocked.status, blocked.code()), (StatusCode::FORBIDDEN, "password_change_required"));
+        let me = world.call("GET", "/api/v1/me", Some(&token), None).await;
+        assert_eq!(me.status, StatusCode::OK);
+        let changed = world
+            .call("POST", "/api/v1/auth/password", Some(&token), Some(json!({"current_password": "OneTime#2026", "new_password": "Changed#2026"})))
+            .await;
+        assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+        let refreshed = world.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": refresh}))).await;
+        assert_eq!(refreshed.body["must_change_password"], false, "{}", refreshed.body);
+        let token = refreshed.body["access_token"].as_str().unwrap();
+        let now = world.call("GET", "/api/v1/tenants/310000/staff", Some(token), None).await;
+        assert_eq!(now.code(), "forbidden", "past the password gate, into authorization (no grants)");
+    }
+}
