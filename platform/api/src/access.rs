@@ -16,7 +16,7 @@
 //! tenant is 404, exactly like one that does not exist: a caller can never
 //! tell the two apart.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
@@ -63,7 +63,11 @@ impl Caller {
     pub(crate) fn own_line(&self) -> Option<&str> {
         match self {
             Caller::Person(claims) => claims.line.as_deref(),
-            Caller::Service(_) => None,
+            // A key limited to one line acts in it unless told otherwise.
+            Caller::Service(key) => match key.lines.as_slice() {
+                [line] if line != civitas_identity::ALL_LINES => Some(line),
+                _ => None,
+            },
         }
     }
 
@@ -134,6 +138,40 @@ pub(crate) async fn tenant(state: &AppState, reference: &str) -> Result<TenantRe
     Ok(tenant)
 }
 
+/// The client's address: the peer, or — when the peer is a trusted proxy —
+/// the rightmost `X-Forwarded-For` entry that is not a trusted proxy
+/// (entries further left are whatever the client claimed).
+pub(crate) fn client_address(
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let peer = peer.map(|ip| ip.to_canonical())?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|entry| entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // A trusted proxy that forwarded nothing (a health check) is the source.
+    if forwarded.is_empty() {
+        return Some(peer);
+    }
+    // Every hop trusted: the leftmost is as close to the client as we know.
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+}
+
 fn unauthenticated() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -157,10 +195,11 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(unauthenticated)?;
         let now = Utc::now();
         if credential.starts_with(civitas_identity::KEY_PREFIX) {
-            let source = parts
+            let peer = parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(address)| address.ip());
+            let source = client_address(peer, &parts.headers, state.trusted_proxies());
             let what = format!("{} {}", parts.method, parts.uri.path());
             let key = civitas_identity::authenticate_key(
                 state.db(),
@@ -223,5 +262,51 @@ impl FromRequestParts<AppState> for Person {
                 "Service accounts use API keys; they have no session or password",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", xff.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_source_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let trusted = vec!["10.0.0.0/24".parse().unwrap()];
+        let peer = |s: &str| Some(s.parse().unwrap());
+        // A client talking directly cannot claim another address.
+        assert_eq!(
+            client_address(peer("203.0.113.9"), &headers("10.20.1.1"), &trusted),
+            peer("203.0.113.9")
+        );
+        // Through the proxy: the rightmost hop that is not a proxy.
+        assert_eq!(
+            client_address(
+                peer("10.0.0.5"),
+                &headers("1.2.3.4, 10.20.1.1, 10.0.0.7"),
+                &trusted
+            ),
+            peer("10.20.1.1")
+        );
+        assert_eq!(
+            client_address(peer("::ffff:10.0.0.5"), &headers("10.20.1.1"), &trusted),
+            peer("10.20.1.1")
+        );
+        assert_eq!(
+            client_address(peer("10.0.0.5"), &HeaderMap::new(), &trusted),
+            peer("10.0.0.5")
+        );
+        // A garbled header gives no source at all (allow-lists then refuse).
+        assert_eq!(
+            client_address(peer("10.0.0.5"), &headers("1.2.3.4, junk"), &trusted),
+            None
+        );
+        assert_eq!(client_address(None, &HeaderMap::new(), &trusted), None);
     }
 }

@@ -42,6 +42,11 @@ pub struct ApiSettings {
     /// The tenants' data keys; without them routes that read or write
     /// personal data answer 503 `vault_unavailable`.
     pub keyring: Option<Arc<civitas_vault::Keyring>>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from
+    /// one of them is taken to come from the rightmost address in that
+    /// header that is not itself a trusted proxy (API-key allow-lists and
+    /// audit records use it). Empty: the peer address is the source.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ApiSettings {
@@ -50,6 +55,7 @@ impl Default for ApiSettings {
             body_limit: DEFAULT_BODY_LIMIT,
             auth: None,
             keyring: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -80,6 +86,7 @@ struct Inner {
     openapi_json: String,
     auth: Option<AuthSettings>,
     keyring: Option<Arc<civitas_vault::Keyring>>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     verified_tokens: routes::auth::VerifiedTokens,
 }
 
@@ -109,6 +116,10 @@ impl AppState {
                 "Personal data is unavailable: no master key is configured",
             )
         })
+    }
+
+    pub(crate) fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.inner.trusted_proxies
     }
 
     pub(crate) fn verified_tokens(&self) -> &routes::auth::VerifiedTokens {
@@ -164,6 +175,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             openapi_json,
             auth: settings.auth.clone(),
             keyring: settings.keyring.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
             verified_tokens: routes::auth::VerifiedTokens::default(),
         }),
     };

@@ -74,6 +74,9 @@ pub enum GrantError {
     /// The line is empty or malformed.
     #[error("业务条线无效 (invalid line): {0:?}")]
     InvalidLine(String),
+    /// Nobody grants roles to themselves.
+    #[error("不能为自己授权 (nobody grants roles to themselves)")]
+    SelfGrant,
 }
 
 impl From<sqlx::Error> for GrantError {

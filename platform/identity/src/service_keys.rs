@@ -168,16 +168,25 @@ pub enum KeyRequestError {
     /// The username is not a valid username.
     #[error("invalid username {0}")]
     InvalidUsername(String),
+    /// The expiry is not in the future.
+    #[error("the expiry is not in the future")]
+    ExpiryInThePast,
 }
 
-/// Actions no key may carry: the duties of the three administrators and
-/// key management itself.
-const ADMINISTRATOR_ACTIONS: [&str; 5] = [
-    "grant.manage",
-    "account.manage",
-    "audit.read",
+/// Actions no key may carry: every duty of the three administrators
+/// (system: configuration and modules; security: grants and accounts;
+/// audit), so that no administrator can give a machine — and through it
+/// themselves — another administrator's duty.
+const ADMINISTRATOR_ACTIONS: [&str; 9] = [
+    "tenant.configure",
+    "module.bind",
+    "module.publish",
     "system.operate",
     "grant.read",
+    "grant.manage",
+    "account.manage",
+    "staff.read",
+    "audit.read",
 ];
 
 /// Checks a key request against the platform's `actions`.
@@ -190,6 +199,9 @@ pub fn check_key_request(
     }
     if request.actions.is_empty() {
         return Err(KeyRequestError::NoActions);
+    }
+    if request.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(KeyRequestError::ExpiryInThePast);
     }
     for action in &request.actions {
         if ADMINISTRATOR_ACTIONS.contains(&action.as_str()) {
@@ -327,10 +339,10 @@ async fn service_account(
         return Ok(id);
     }
     let id = uuid::Uuid::new_v4().to_string();
-    with_connection!(tx.connection(), c => {
+    let inserted = with_connection!(tx.connection(), c => {
         sqlx::query(
             "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at) \
-             VALUES ($1, $2, 'service', $3, NULL, $4, NULL, $5, $6)",
+             VALUES ($1, $2, 'service', $3, NULL, $4, NULL, $5, $6) ON CONFLICT (username) DO NOTHING",
         )
         .bind(id.clone())
         .bind(request.account.clone())
@@ -339,8 +351,15 @@ async fn service_account(
         .bind(false)
         .bind(now.timestamp_micros())
         .execute(&mut *c)
-        .await?;
+        .await?
+        .rows_affected()
     });
+    // Taken by a concurrent request between our look and our insert.
+    if inserted == 0 {
+        return Err(KeyError::Identity(IdentityError::KeyRequest(
+            KeyRequestError::NotServiceAccount(request.account.clone()),
+        )));
+    }
     civitas_audit::record_platform(
         tx,
         &request.tenant,
@@ -478,12 +497,12 @@ pub async fn authenticate_key(
             (
                 key.tenant.clone(),
                 NewEvent {
-                    actor: key.account_id.clone(),
+                    actor: key.account.clone(),
                     action: "service.call".to_owned(),
                     target: what.chars().take(200).collect(),
                     detail: serde_json::json!({
                         "key": key.id,
-                        "source": source.map(|s| s.to_string()),
+                        "source": source.map(|s| s.to_canonical().to_string()),
                     }),
                 },
             )
@@ -524,29 +543,31 @@ async fn check_key(
     let (id, secret) = key_id(presented).ok_or(KeyRejected::Malformed)?;
     let mut tx = db.begin_platform_read().await?;
     let sql = format!(
-        "SELECT {KEY_COLUMNS}, k.secret_sm3 FROM service_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1"
+        "SELECT {KEY_COLUMNS}, k.secret_sm3, a.disabled FROM service_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1"
     );
-    let found: Option<(ServiceKey, String)> = with_connection!(tx.connection(), c => {
+    let found: Option<(ServiceKey, String, bool)> = with_connection!(tx.connection(), c => {
         match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned()).fetch_optional(&mut *c).await? {
-            Some(r) => Some((key_from_row!(&r)?, r.try_get::<String, _>("secret_sm3")?)),
+            Some(r) => Some((key_from_row!(&r)?, r.try_get::<String, _>("secret_sm3")?, r.try_get::<bool, _>("disabled")?)),
             None => None,
         }
     });
-    let Some((key, stored)) = found else {
+    let Some((key, stored, disabled)) = found else {
         return Err(KeyRejected::Unknown.into());
     };
     let given = hex::encode(sm3::digest(secret.as_bytes()));
     if !civitas_crypto::constant_time_eq(given.as_bytes(), stored.as_bytes()) {
         return Err(KeyRejected::Unknown.into());
     }
-    if key.revoked_at.is_some() {
+    // A disabled service account's keys stop with it.
+    if key.revoked_at.is_some() || disabled {
         return Err(KeyRejected::Revoked.into());
     }
     if key.expires_at.is_some_and(|t| t <= now) {
         return Err(KeyRejected::Expired.into());
     }
     if !key.allowed_ips.is_empty() {
-        let allowed = source.is_some_and(|ip| {
+        // An IPv4 client on an IPv6 listener arrives as ::ffff:a.b.c.d.
+        let allowed = source.map(|ip| ip.to_canonical()).is_some_and(|ip| {
             key.allowed_ips
                 .iter()
                 .filter_map(|n| n.parse::<IpNet>().ok())

@@ -53,6 +53,8 @@ pub struct PartialSettings {
     pub session_max_minutes: Option<u32>,
     /// `--access-token-minutes` / `CIVITAS_ACCESS_TOKEN_MINUTES` / `access_token_minutes`.
     pub access_token_minutes: Option<u32>,
+    /// `--trusted-proxies` / `CIVITAS_TRUSTED_PROXIES` / `trusted_proxies`.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl PartialSettings {
@@ -121,6 +123,9 @@ pub struct Settings {
     pub session_max_minutes: u32,
     /// Minutes one access token is valid (default 5).
     pub access_token_minutes: u32,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
+    /// is believed (default none).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Settings {
@@ -201,7 +206,19 @@ impl Settings {
                 civitas_crypto::password::MIN_ITERATIONS
             );
         }
+        let trusted_proxies = given
+            .trusted_proxies
+            .or(file.trusted_proxies)
+            .unwrap_or_default();
+        for proxy in &trusted_proxies {
+            if parse_network(proxy).is_none() {
+                bail!(
+                    "可信代理须为地址或网段 (a trusted proxy is an address or CIDR network): {proxy:?}"
+                );
+            }
+        }
         Ok(Settings {
+            trusted_proxies,
             lockout_threshold,
             lockout_minutes,
             password_iterations,
@@ -253,10 +270,28 @@ impl Settings {
         }
     }
 
+    /// The trusted proxies, parsed (checked when the settings were resolved).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect()
+    }
+
     /// Whether the database is the embedded SQLite file.
     pub fn uses_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// An address or CIDR network.
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.trim().parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.trim()
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ enum Command {
         civitas serve --listen 0.0.0.0:8080 --database-url postgres://civitas@db/civitas\n  \
         DATABASE_URL=postgres://civitas@db/civitas civitas serve\n\n\
         Settings come from flags, then CIVITAS_* variables, then civitas.toml (same keys in snake_case), then defaults.")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect and validate the tenant tree (the tenants/ directory).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -132,6 +132,14 @@ struct ServeArgs {
     /// Minutes one access token is valid [default: 5].
     #[arg(long, env = "CIVITAS_ACCESS_TOKEN_MINUTES", value_name = "MINUTES")]
     access_token_minutes: Option<u32>,
+    /// Reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDR networks [default: none].
+    #[arg(
+        long,
+        env = "CIVITAS_TRUSTED_PROXIES",
+        value_name = "NETS",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Option<Vec<String>>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
@@ -257,7 +265,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve(args) => serve_command(cli.config.as_deref(), args),
+        Command::Serve(args) => serve_command(cli.config.as_deref(), *args),
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
@@ -301,6 +309,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         session_idle_minutes: args.session_idle_minutes,
         session_max_minutes: args.session_max_minutes,
         access_token_minutes: args.access_token_minutes,
+        trusted_proxies: args.trusted_proxies,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -380,6 +389,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             body_limit: settings.body_limit,
             auth,
             keyring: Some(platform.keyring.clone()),
+            trusted_proxies: settings.trusted_proxy_networks(),
         },
     );
     let anchoring = platform.platform_key.clone().map(|key| {

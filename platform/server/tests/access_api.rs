@@ -31,8 +31,9 @@ both_backends! {
             .call_from("GET", "/api/v1/residents?tenant=310000/310115/310115005&line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+        // Its one line is the default; an IPv4 client on an IPv6 listener matches.
         let single = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, addr("192.168.1.7:1"))
+            .call_from("GET", "/api/v1/residents?tenant=310000/310115", Some(&key), None, addr("[::ffff:192.168.1.7]:1"))
             .await;
         assert_eq!(single.status, StatusCode::OK, "{}", single.body);
         // Another district, another action, another line: 403.
@@ -103,6 +104,9 @@ both_backends! {
         for (body, code) in [
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["grant.manage"]}), "administrator_action"),
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["audit.read"]}), "administrator_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read", "tenant.configure"]}), "administrator_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["module.publish"]}), "administrator_action"),
+            (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read"], "expires_at": "2020-01-01T00:00:00Z"}), "invalid_expiry"),
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["fly"]}), "unknown_action"),
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": []}), "invalid_key_request"),
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read"], "allowed_ips": ["10.0.0.0/99"]}), "invalid_network"),
@@ -112,13 +116,22 @@ both_backends! {
             let reply = world.call("POST", "/api/v1/api-keys", sec, Some(body.clone())).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{body}");
         }
-        // An expired key is refused.
+        // A key whose expiry has passed is refused; so is one whose service
+        // account was disabled.
         let key = world
             .issue_key(json!({"account": "svc-old", "name": "old", "tenant": "310000",
-                "actions": ["resident.read"], "expires_at": "2020-01-01T00:00:00Z"}))
+                "actions": ["resident.read"], "expires_at": (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339()}))
             .await;
+        assert_eq!(world.call("GET", "/api/v1/me", Some(&key), None).await.status, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let reply = world.call("GET", "/api/v1/me", Some(&key), None).await;
         assert_eq!(reply.code(), "api_key_invalid");
+        let key = world
+            .issue_key(json!({"account": "svc-disabled", "name": "x", "tenant": "310000", "actions": ["resident.read"]}))
+            .await;
+        assert_eq!(world.call("GET", "/api/v1/me", Some(&key), None).await.status, StatusCode::OK);
+        world.disable("svc-disabled").await;
+        assert_eq!(world.call("GET", "/api/v1/me", Some(&key), None).await.code(), "api_key_invalid");
     }
 
     async fn citizens_and_enterprises_register_with_checked_numbers_once(t) {
@@ -189,10 +202,11 @@ both_backends! {
         assert_eq!(staff.status, StatusCode::OK, "the new grant applies at once: {}", staff.body);
         let listed = world.call("GET", "/api/v1/grants?tenant=310000/310115", sec, None).await;
         assert!(listed.body["grants"].as_array().unwrap().iter().any(|g| g["account"] == "matrix-target" && g["role"] == "reviewer"));
-        // 三员分立: sec-admin may not also become audit or system administrator.
-        for role in ["audit-admin", "sys-admin"] {
+        // 三员分立: the system administrator may not also become audit or
+        // security administrator.
+        for role in ["audit-admin", "sec-admin"] {
             let refused = world
-                .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sec-admin", "tenant": "310000", "line": "*", "role": role})))
+                .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sys-admin", "tenant": "310000", "line": "*", "role": role})))
                 .await;
             assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "separation_of_duties"), "{role}");
         }
@@ -203,7 +217,16 @@ both_backends! {
         let citizen = world
             .call("POST", "/api/v1/grants", sec, Some(json!({"account": "citizen-demo", "tenant": "310000", "line": "*", "role": "officer"})))
             .await;
-        assert_eq!(citizen.code(), "not_staff");
+        assert_eq!(citizen.code(), "unknown_account", "the same answer as for no account");
+        let nobody = world
+            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "no-such-user", "tenant": "310000", "line": "*", "role": "officer"})))
+            .await;
+        assert_eq!((nobody.status, nobody.body["message"]["en"].as_str().map(|m| m.replace("no-such-user", "citizen-demo"))), (citizen.status, citizen.body["message"]["en"].as_str().map(str::to_owned)));
+        // Nobody grants themselves a role, not even one free of administrator duties.
+        let own = world
+            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sec-admin", "tenant": "310000/310115", "line": "civil-affairs", "role": "reviewer"})))
+            .await;
+        assert_eq!((own.status, own.code()), (StatusCode::CONFLICT, "self_grant"));
         // The audit administrator reads the changes and can change nothing.
         let audit = Some(world.token("audit-admin"));
         let trail = world.call("GET", "/api/v1/audit?tenant=310000/310115&action=grant.*", audit, None).await;

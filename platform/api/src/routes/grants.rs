@@ -79,9 +79,21 @@ impl From<GrantError> for ApiError {
         };
         match &error {
             GrantError::UnknownRole(_) => unprocessable("unknown_role", &error),
-            GrantError::UnknownAccount(_) => unprocessable("unknown_account", &error),
+            // One answer for a missing account and one that cannot hold
+            // roles, so administrators cannot map other tenants' users.
+            GrantError::UnknownAccount(name) | GrantError::NotStaff(name) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_account",
+                format!("没有可授权的工作人员或开发者账户：{name}"),
+                format!("No staff or developer account to grant to: {name}"),
+            ),
+            GrantError::SelfGrant => ApiError::new(
+                StatusCode::CONFLICT,
+                "self_grant",
+                "不能为自己授权，请由另一位安全管理员操作",
+                "Nobody grants roles to themselves; ask another security administrator",
+            ),
             GrantError::UnknownTenant(_) => unprocessable("unknown_tenant", &error),
-            GrantError::NotStaff(_) => unprocessable("not_staff", &error),
             GrantError::InvalidLine(_) => unprocessable("invalid_line", &error),
             GrantError::SeparationOfDuties { held, wanted } => ApiError::new(
                 StatusCode::CONFLICT,
@@ -152,6 +164,12 @@ async fn authorized_grant(
     let account = civitas_identity::find_account(state.db(), &request.account)
         .await?
         .ok_or_else(|| GrantError::UnknownAccount(request.account.clone()))?;
+    if !matches!(
+        account.kind,
+        civitas_identity::AccountKind::Staff | civitas_identity::AccountKind::Developer
+    ) {
+        return Err(GrantError::NotStaff(request.account.clone()).into());
+    }
     Ok(Grant {
         account: account.id,
         tenant: tenant.path,
@@ -180,6 +198,9 @@ pub(crate) async fn create_grant(
     ApiJson(request): ApiJson<GrantRequest>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let grant = authorized_grant(&state, &caller, &request).await?;
+    if grant.account == caller.account_id() {
+        return Err(GrantError::SelfGrant.into());
+    }
     let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
     let permissions = auth
         .authorizer

@@ -150,6 +150,11 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
             format!("{a} 不是该租户的服务账户"),
             format!("{a} is not a service account of this tenant"),
         ),
+        KeyRequestError::ExpiryInThePast => (
+            "invalid_expiry",
+            "到期时间须在将来".to_owned(),
+            "The expiry must be in the future".to_owned(),
+        ),
         KeyRequestError::InvalidUsername(a) => (
             "invalid_username",
             format!("用户名须为 3–64 个小写字母、数字或 -_.：{a}"),

@@ -198,6 +198,19 @@ impl World {
         Reply { status, body }
     }
 
+    /// Disables an account, as an operator would in the database.
+    pub async fn disable(&self, username: &str) {
+        let mut tx = self.db.begin_platform().await.unwrap();
+        civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE accounts SET disabled = TRUE WHERE username = $1")
+                .bind(username.to_owned())
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        });
+        tx.commit().await.unwrap();
+    }
+
     /// Issues an API key as the security administrator; returns its secret.
     pub async fn issue_key(&self, request: Value) -> String {
         let reply = self
