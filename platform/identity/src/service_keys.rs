@@ -177,7 +177,7 @@ pub enum KeyRequestError {
 /// (system: configuration and modules; security: grants and accounts;
 /// audit), so that no administrator can give a machine — and through it
 /// themselves — another administrator's duty.
-const ADMINISTRATOR_ACTIONS: [&str; 9] = [
+const ADMINISTRATOR_ACTIONS: [&str; 8] = [
     "tenant.configure",
     "module.bind",
     "module.publish",
@@ -185,7 +185,6 @@ const ADMINISTRATOR_ACTIONS: [&str; 9] = [
     "grant.read",
     "grant.manage",
     "account.manage",
-    "staff.read",
     "audit.read",
 ];
 
