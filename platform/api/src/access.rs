@@ -95,11 +95,7 @@ impl Caller {
             action,
         };
         let decision = match self {
-            Caller::Person(_) => {
-                let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
-                let authorizer = auth.authorizer.read().map_err(|_| ApiError::internal())?;
-                TenantScope::authorize(&*authorizer, &request)
-            }
+            Caller::Person(_) => TenantScope::authorize(&*state.authorizer()?, &request),
             Caller::Service(key) => TenantScope::authorize(key, &request),
         };
         decision.map_err(|denied| {

@@ -118,6 +118,23 @@ impl AppState {
         })
     }
 
+    /// The decision index, for reading; 503 without sign-in.
+    pub(crate) fn authorizer(
+        &self,
+    ) -> Result<std::sync::RwLockReadGuard<'_, civitas_authz::Authorizer>, ApiError> {
+        let auth = self.auth().ok_or_else(routes::auth::unavailable)?;
+        auth.authorizer.read().map_err(|_| ApiError::internal())
+    }
+
+    /// The decision index, for this node's immediate update after a grant
+    /// change (every node also reloads it when the grants version moves).
+    pub(crate) fn authorizer_mut(
+        &self,
+    ) -> Result<std::sync::RwLockWriteGuard<'_, civitas_authz::Authorizer>, ApiError> {
+        let auth = self.auth().ok_or_else(routes::auth::unavailable)?;
+        auth.authorizer.write().map_err(|_| ApiError::internal())
+    }
+
     pub(crate) fn trusted_proxies(&self) -> &[ipnet::IpNet] {
         &self.inner.trusted_proxies
     }

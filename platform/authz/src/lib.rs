@@ -21,8 +21,8 @@ use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
 pub use store::{
-    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, grants_under, grants_version, load_grants,
-    remove_grant,
+    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, administrator_actions, grants_under,
+    grants_version, load_grants, remove_grant,
 };
 
 /// The Casbin model, as shipped.
@@ -34,8 +34,7 @@ pub const BASE_POLICY: &str = include_str!("../../../policies/base.csv");
 /// The line of an action that belongs to no line (audit, grants, staff).
 pub const NO_LINE: &str = "-";
 
-/// A grant's line that covers every line.
-pub const ALL_LINES: &str = "*";
+pub use civitas_tenancy::ALL_LINES;
 
 /// A role held by an account on a tenant subtree, within a line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -114,26 +113,6 @@ impl Authorizer {
                 })
             })
         })
-    }
-
-    /// The tenant subtrees where `account` may do `action` in `line`: the
-    /// roots of the grants that allow it, without any that lie within
-    /// another. Listing endpoints use them to show what a caller may see.
-    pub fn subtrees_where(&self, account: &str, line: &str, action: &str) -> Vec<TenantPath> {
-        let mut roots: Vec<TenantPath> = self
-            .grants_of(account)
-            .into_iter()
-            .filter(|g| {
-                (g.line == ALL_LINES || g.line == line)
-                    && self.permissions.role_may(&g.role, action)
-            })
-            .map(|g| g.tenant)
-            .collect();
-        roots.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        roots.dedup();
-        let all = roots.clone();
-        roots.retain(|r| !all.iter().any(|o| o != r && r.is_within(o)));
-        roots
     }
 
     /// Every grant `account` holds, by tenant path.

@@ -7,7 +7,7 @@ use civitas_storage::{Database, StorageError, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
-use crate::{ALL_LINES, Grant, Permissions};
+use crate::{Grant, Permissions};
 
 /// The three administrator roles no account may combine (三员分立).
 pub const SEPARATED_ROLES: [&str; 3] = ["sys-admin", "sec-admin", "audit-admin"];
@@ -25,9 +25,21 @@ const DUTIES: [(&str, &[&str]); 3] = [
             "system.operate",
         ],
     ),
-    ("sec-admin", &["grant.manage", "account.manage"]),
+    (
+        "sec-admin",
+        &["grant.read", "grant.manage", "account.manage"],
+    ),
     ("audit-admin", &["audit.read"]),
 ];
+
+/// Every action that makes an administrator duty: what no API key may
+/// carry, so that no administrator can hand a machine (and through it
+/// themselves) another administrator's duty.
+pub fn administrator_actions() -> impl Iterator<Item = &'static str> {
+    DUTIES
+        .iter()
+        .flat_map(|(_, actions)| actions.iter().copied())
+}
 
 /// The administrator duties `role` carries.
 fn duties(permissions: &Permissions, role: &str) -> Vec<&'static str> {
@@ -175,16 +187,6 @@ pub async fn grants_version(db: &Database) -> Result<i64, GrantError> {
     Ok(version.unwrap_or_default())
 }
 
-fn valid_line(line: &str) -> bool {
-    line == ALL_LINES
-        || (!line.is_empty()
-            && line != crate::NO_LINE
-            && line.len() <= 64
-            && line
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-}
-
 /// Grants `grant` (idempotent), audited as `grant.create` by `actor` in
 /// the grant's tenant chain. Refuses unknown roles and accounts, and a
 /// second administrator role of the three for one account.
@@ -197,7 +199,7 @@ pub async fn add_grant(
     if !permissions.roles().any(|r| r == grant.role) {
         return Err(GrantError::UnknownRole(grant.role.clone()));
     }
-    if !valid_line(&grant.line) {
+    if !civitas_tenancy::valid_grant_line(&grant.line) {
         return Err(GrantError::InvalidLine(grant.line.clone()));
     }
     let mut tx = db.begin_platform().await?;

@@ -305,7 +305,7 @@ pub async fn create_account(
     })
 }
 
-async fn remember_password(
+pub(crate) async fn remember_password(
     tx: &mut PlatformTx,
     account_id: &str,
     hash: &str,

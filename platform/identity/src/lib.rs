@@ -38,19 +38,7 @@ pub use sessions::{
     refresh, revoke,
 };
 
-/// A line that covers every line.
-pub const ALL_LINES: &str = "*";
-
-/// Whether `line` names a line (`civil-affairs`) or is `*`.
-pub fn valid_line(line: &str) -> bool {
-    line == ALL_LINES
-        || (!line.is_empty()
-            && line != "-"
-            && line.len() <= 64
-            && line
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-}
+pub use civitas_tenancy::ALL_LINES;
 
 /// Whether `username` is acceptable for a new account: 3 to 64 characters
 /// of lowercase letters, digits, `-`, `_` and `.`, starting with a letter

@@ -193,14 +193,7 @@ async fn register(
     if inserted == 0 {
         return Err(RegistrationError::AlreadyRegistered.into());
     }
-    with_connection!(tx.connection(), c => {
-        sqlx::query("INSERT INTO password_history (account_id, password_hash, changed_at) VALUES ($1, $2, $3)")
-            .bind(id.clone())
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
-    });
+    crate::accounts::remember_password(&mut tx, &id, &hash, now).await?;
     civitas_audit::record_platform(
         &mut tx,
         registration.tenant,

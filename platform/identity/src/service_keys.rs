@@ -173,25 +173,13 @@ pub enum KeyRequestError {
     ExpiryInThePast,
 }
 
-/// Actions no key may carry: every duty of the three administrators
-/// (system: configuration and modules; security: grants and accounts;
-/// audit), so that no administrator can give a machine — and through it
-/// themselves — another administrator's duty.
-const ADMINISTRATOR_ACTIONS: [&str; 8] = [
-    "tenant.configure",
-    "module.bind",
-    "module.publish",
-    "system.operate",
-    "grant.read",
-    "grant.manage",
-    "account.manage",
-    "audit.read",
-];
-
-/// Checks a key request against the platform's `actions`.
+/// Checks a key request against the platform's `known_actions`; none of
+/// the `administrator_actions` (the three administrators' duties) may be
+/// given to a key.
 pub fn check_key_request(
     request: &NewServiceKey,
     known_actions: &[&str],
+    administrator_actions: &[&str],
 ) -> Result<(), KeyRequestError> {
     if !crate::valid_username(&request.account) {
         return Err(KeyRequestError::InvalidUsername(request.account.clone()));
@@ -203,7 +191,7 @@ pub fn check_key_request(
         return Err(KeyRequestError::ExpiryInThePast);
     }
     for action in &request.actions {
-        if ADMINISTRATOR_ACTIONS.contains(&action.as_str()) {
+        if administrator_actions.contains(&action.as_str()) {
             return Err(KeyRequestError::AdministratorAction(action.clone()));
         }
         if !known_actions.contains(&action.as_str()) {
@@ -211,7 +199,7 @@ pub fn check_key_request(
         }
     }
     for line in &request.lines {
-        if !crate::valid_line(line) {
+        if !civitas_tenancy::valid_grant_line(line) {
             return Err(KeyRequestError::InvalidLine(line.clone()));
         }
     }

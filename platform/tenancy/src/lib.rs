@@ -35,3 +35,19 @@ pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use load::{LINES_FILE, Source};
 pub use tree::{Line, RESERVED_SLUGS, Tenant, TenantTree};
+
+/// A grant's or key's line that covers every line.
+pub const ALL_LINES: &str = "*";
+
+/// Whether `line` may name a line in a grant or key: a line code
+/// (`civil-affairs`: lowercase letters, digits, dashes, at most 64) or
+/// [`ALL_LINES`]. `-` (no line) is for requests, never for grants.
+pub fn valid_grant_line(line: &str) -> bool {
+    line == ALL_LINES
+        || (!line.is_empty()
+            && line != "-"
+            && line.len() <= 64
+            && line
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+}

@@ -396,8 +396,7 @@ pub(crate) async fn me(
             }));
         }
     };
-    let auth = auth(&state)?;
-    let authorizer = auth.authorizer.read().map_err(|_| ApiError::internal())?;
+    let authorizer = state.authorizer()?;
     let permissions = authorizer.permissions();
     let roles = authorizer
         .grants_of(&claims.sub)

@@ -201,17 +201,12 @@ pub(crate) async fn create_grant(
     if grant.account == caller.account_id() {
         return Err(GrantError::SelfGrant.into());
     }
-    let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
-    let permissions = auth
-        .authorizer
-        .read()
-        .map_err(|_| ApiError::internal())?
-        .permissions()
-        .clone();
+    let permissions = state.authorizer()?.permissions().clone();
     let created =
         civitas_authz::add_grant(state.db(), &permissions, &grant, caller.username()).await?;
     // This node decides with it at once; the others within their refresh.
-    if let Ok(mut authorizer) = auth.authorizer.write() {
+    // The change is committed: a poisoned index only delays it to the reload.
+    if let Ok(mut authorizer) = state.authorizer_mut() {
         authorizer.add(grant.clone());
     }
     let status = if created {
@@ -264,12 +259,7 @@ pub(crate) async fn delete_grant(
     if !civitas_authz::remove_grant(state.db(), &grant, caller.username()).await? {
         return Err(not_found());
     }
-    if let Ok(mut authorizer) = state
-        .auth()
-        .ok_or_else(crate::routes::auth::unavailable)?
-        .authorizer
-        .write()
-    {
+    if let Ok(mut authorizer) = state.authorizer_mut() {
         authorizer.remove(&grant);
     }
     Ok(StatusCode::NO_CONTENT)

@@ -240,18 +240,17 @@ pub(crate) async fn issue_key(
         allowed_ips,
         expires_at: request.expires_at,
     };
-    let known: Vec<String> = {
-        let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
-        let authorizer = auth.authorizer.read().map_err(|_| ApiError::internal())?;
-        authorizer
-            .permissions()
-            .actions()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    };
+    let known: Vec<String> = state
+        .authorizer()?
+        .permissions()
+        .actions()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    civitas_identity::check_key_request(&new, &known).map_err(|e| key_request_error(&e))?;
+    let administrator: Vec<&str> = civitas_authz::administrator_actions().collect();
+    civitas_identity::check_key_request(&new, &known, &administrator)
+        .map_err(|e| key_request_error(&e))?;
     let issued = civitas_identity::issue_service_key(state.db(), &new, caller.username()).await?;
     Ok((
         StatusCode::CREATED,
