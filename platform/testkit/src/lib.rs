@@ -184,6 +184,42 @@ pub fn tenants_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tenants")
 }
 
+/// The repository's root directory.
+pub fn repository_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the module crate at `crate_dir` (relative to the repository, e.g.
+/// `modules/civil-affairs/meal-subsidy` or `conformance/hostile/trap`) into a
+/// component, once per test process, and returns the component's bytes.
+/// Guest builds share `target/guest`; cargo's lock serialises concurrent
+/// builds from several test processes.
+pub fn module_component(crate_dir: &str) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = match built.get(crate_dir) {
+        Some(path) => path.clone(),
+        None => {
+            let root = repository_dir();
+            let options = civitas_devkit::BuildOptions {
+                target_dir: Some(root.join("target/guest")),
+                quiet: true,
+                ..Default::default()
+            };
+            let module = civitas_devkit::build(&root.join(crate_dir), &options)
+                .unwrap_or_else(|e| panic!("building {crate_dir}: {e}"));
+            built.insert(crate_dir.to_owned(), module.path.clone());
+            module.path
+        }
+    };
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The repository's tenant tree (Shanghai and Sichuan), validated.
 pub fn demo_tree() -> TenantTree {
     TenantTree::load(&tenants_dir()).unwrap_or_else(|e| panic!("{e}"))

@@ -1,0 +1,476 @@
+//! The engine, loading modules, and running one call.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
+
+use crate::call::{CallContext, CallError, Evaluation, LogLine};
+use crate::config::{HostConfig, Limits};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit",
+        world: "evaluator",
+    });
+}
+
+use bindings::civitas::module::host as wit_host;
+
+/// The WIT package modules are built against.
+pub const WIT_PACKAGE: &str = "civitas:module";
+/// Its version.
+pub const WIT_VERSION: &str = "0.1.0";
+/// The only interface a module may import.
+const HOST_INTERFACE: &str = "civitas:module/host@0.1.0";
+/// The function the `evaluator` world exports.
+const EVALUATE: &str = "evaluate";
+
+/// Why an artifact cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// Not a valid WebAssembly component.
+    #[error("不是有效的 WebAssembly 组件 / not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    /// It imports something the host does not give modules.
+    #[error(
+        "模块导入了平台不提供的接口 {import}：模块不得访问文件系统、网络、时钟或随机数 / the module imports {import}, which Civitas does not provide: modules get no filesystem, network, clock or randomness, only {allowed}"
+    )]
+    ForbiddenImport {
+        /// The import's name.
+        import: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+    /// It does not export the `evaluator` world.
+    #[error(
+        "模块未导出 evaluate 函数 / the module does not export the evaluator world's `evaluate` function (exports: {exports})"
+    )]
+    MissingExport {
+        /// What it does export.
+        exports: String,
+    },
+    /// The host could not prepare it.
+    #[error("模块无法实例化 / the module cannot be prepared for instantiation: {0}")]
+    Link(String),
+}
+
+/// What an artifact declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentInfo {
+    /// Its imports (only the Civitas host interface is allowed).
+    pub imports: Vec<String>,
+    /// Its exports.
+    pub exports: Vec<String>,
+    /// The world it implements.
+    pub world: String,
+    /// The version of the WIT package it was built against.
+    pub wit_version: String,
+}
+
+/// The module runtime of one process.
+pub struct ModuleHost {
+    engine: Engine,
+    linker: Arc<Linker<CallState>>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    engine_key: String,
+    ticker_stop: Arc<AtomicBool>,
+    epoch_tick: Duration,
+}
+
+impl std::fmt::Debug for ModuleHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleHost")
+            .field("limits", &self.limits)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ModuleHost {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl ModuleHost {
+    /// Builds the engine (pooling allocator, fuel, epochs) and starts the
+    /// epoch ticker thread.
+    pub fn new(config: HostConfig) -> Result<ModuleHost, LoadError> {
+        let limits = config.limits;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(config.pool_size)
+            .total_core_instances(config.pool_size.saturating_mul(4))
+            .total_memories(config.pool_size)
+            .total_tables(config.pool_size.saturating_mul(2))
+            .max_core_instances_per_component(8)
+            .max_memories_per_component(1)
+            .max_tables_per_component(4)
+            .max_memory_size(limits.memory_bytes)
+            .table_elements(limits.table_elements);
+        let mut engine_config = Config::new();
+        engine_config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.wasm_stack_bytes)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&engine_config).map_err(|e| LoadError::Link(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(|e| LoadError::Link(e.to_string()))?;
+        if let Some(dir) = &config.cache_dir {
+            if let Err(error) = std::fs::create_dir_all(dir) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot create the compiled-code cache directory");
+            }
+        }
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticker_engine, stop, tick) = (engine.clone(), ticker_stop.clone(), config.epoch_tick);
+        std::thread::Builder::new()
+            .name("civitas-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| LoadError::Link(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(ModuleHost {
+            engine_key: crate::cache::engine_key(&engine),
+            engine,
+            linker: Arc::new(linker),
+            limits,
+            cache_dir: config.cache_dir,
+            ticker_stop,
+            epoch_tick: config.epoch_tick,
+        })
+    }
+
+    /// The per-call limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Compiles `artifact` and reports what it imports and exports; refuses
+    /// anything but a component of the `evaluator` world that imports nothing
+    /// but the Civitas host interface.
+    pub fn inspect(&self, artifact: &[u8]) -> Result<ComponentInfo, LoadError> {
+        let component = Component::new(&self.engine, artifact)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        self.check(&component)
+    }
+
+    fn check(&self, component: &Component) -> Result<ComponentInfo, LoadError> {
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        if let Some(import) = imports.iter().find(|name| name.as_str() != HOST_INTERFACE) {
+            return Err(LoadError::ForbiddenImport {
+                import: import.clone(),
+                allowed: HOST_INTERFACE,
+            });
+        }
+        if !exports.iter().any(|name| name == EVALUATE) {
+            return Err(LoadError::MissingExport {
+                exports: if exports.is_empty() {
+                    "none".to_owned()
+                } else {
+                    exports.join(", ")
+                },
+            });
+        }
+        Ok(ComponentInfo {
+            imports,
+            exports,
+            world: format!("{WIT_PACKAGE}/evaluator@{WIT_VERSION}"),
+            wit_version: WIT_VERSION.to_owned(),
+        })
+    }
+
+    /// Loads an artifact whose SM3 digest (hex) is `digest`: from the
+    /// compiled-code cache when present, else compiled (and cached); checked
+    /// like [`ModuleHost::inspect`]; pre-instantiated.
+    pub fn load(&self, digest: &str, artifact: &[u8]) -> Result<LoadedModule, LoadError> {
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .filter(|_| digest.bytes().all(|b| b.is_ascii_hexdigit()) && !digest.is_empty())
+            .map(|dir| crate::cache::path(dir, digest, &self.engine_key));
+        let component = match cached
+            .as_deref()
+            .and_then(|file| crate::cache::load(&self.engine, file))
+        {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, artifact)
+                    .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+                self.check(&component)?;
+                if let Some(file) = &cached {
+                    crate::cache::store(&component, file);
+                }
+                component
+            }
+        };
+        let info = self.check(&component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::EvaluatorPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(LoadedModule {
+            engine: self.engine.clone(),
+            pre,
+            info,
+            limits: self.limits,
+            epoch_tick: self.epoch_tick,
+        })
+    }
+}
+
+/// A module version ready to run: compiled and pre-instantiated. Cheap to
+/// share (`Arc`) between requests; every call gets a fresh instance.
+pub struct LoadedModule {
+    engine: Engine,
+    pre: bindings::EvaluatorPre<CallState>,
+    info: ComponentInfo,
+    limits: Limits,
+    epoch_tick: Duration,
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModule {
+    /// What the artifact declares.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.info
+    }
+
+    /// Runs `evaluate(input)` in a fresh instance under the host's limits.
+    pub fn evaluate(&self, context: &CallContext, input: &str) -> Result<Evaluation, CallError> {
+        self.evaluate_with(context, input, self.limits.fuel)
+    }
+
+    /// Like [`LoadedModule::evaluate`] with a smaller fuel budget (a
+    /// service's own); never more than the host's.
+    pub fn evaluate_with(
+        &self,
+        context: &CallContext,
+        input: &str,
+        fuel: u64,
+    ) -> Result<Evaluation, CallError> {
+        let budget = fuel.min(self.limits.fuel);
+        let started = Instant::now();
+        let mut store = Store::new(
+            &self.engine,
+            CallState {
+                context: context.clone(),
+                limiter: CallLimiter {
+                    memory_bytes: self.limits.memory_bytes,
+                    table_elements: self.limits.table_elements,
+                    exceeded_memory: false,
+                },
+                logs: Vec::new(),
+                dropped_logs: 0,
+                log_limit: self.limits.log_lines,
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(budget)
+            .map_err(|e| CallError::Internal(e.to_string()))?;
+        let tick = self.epoch_tick.as_millis().max(1);
+        let ticks = (self.limits.timeout.as_millis() / tick).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_evaluate(&mut store, input));
+        let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        let elapsed = started.elapsed();
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(error) => return Err(self.classify(&error, store.data(), budget)),
+        };
+        let text = answer.map_err(|refusal| CallError::Rejected {
+            code: refusal.code,
+            message: refusal.message,
+        })?;
+        if text.len() > self.limits.output_bytes {
+            return Err(CallError::OutputTooLarge {
+                size: text.len(),
+                limit: self.limits.output_bytes,
+            });
+        }
+        let output =
+            serde_json::from_str(&text).map_err(|e| CallError::InvalidOutput(e.to_string()))?;
+        let state = store.into_data();
+        if state.dropped_logs > 0 {
+            tracing::warn!(
+                dropped = state.dropped_logs,
+                "a module wrote more log lines than allowed"
+            );
+        }
+        Ok(Evaluation {
+            output,
+            fuel_used,
+            elapsed,
+            logs: state.logs,
+        })
+    }
+
+    fn classify(&self, error: &wasmtime::Error, state: &CallState, budget: u64) -> CallError {
+        if state.limiter.exceeded_memory {
+            return CallError::MemoryLimit {
+                limit: self.limits.memory_bytes,
+            };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => CallError::FuelExhausted { budget },
+            Some(Trap::Interrupt) => CallError::Timeout {
+                millis: u64::try_from(self.limits.timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+            Some(Trap::StackOverflow) => CallError::StackOverflow,
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => {
+                let message = format!("{error:#}");
+                if message.contains("pooling") || message.contains("concurrent") {
+                    CallError::Busy
+                } else {
+                    CallError::Trap(message)
+                }
+            }
+        }
+    }
+}
+
+/// The store's data for one call.
+struct CallState {
+    context: CallContext,
+    limiter: CallLimiter,
+    logs: Vec<LogLine>,
+    dropped_logs: usize,
+    log_limit: usize,
+}
+
+/// Refuses growth past the limits and remembers that it did, so the trap
+/// that follows (Rust aborts on a failed allocation) is reported as what it
+/// is.
+struct CallLimiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    exceeded_memory: bool,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.exceeded_memory = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.table_elements)
+    }
+}
+
+/// The most bytes a module may pass to `log` in one line.
+const LOG_LINE_BYTES: usize = 4096;
+
+fn clip(mut text: String) -> String {
+    if text.len() > LOG_LINE_BYTES {
+        let mut end = LOG_LINE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+impl wit_host::Host for CallState {
+    fn log(&mut self, level: wit_host::Level, message: String, fields: Vec<(String, String)>) {
+        if self.logs.len() >= self.log_limit {
+            self.dropped_logs += 1;
+            return;
+        }
+        let level = match level {
+            wit_host::Level::Debug => "debug",
+            wit_host::Level::Info => "info",
+            wit_host::Level::Warn => "warn",
+            wit_host::Level::Error => "error",
+        };
+        let message = clip(message);
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .take(32)
+            .map(|(key, value)| (clip(key), clip(value)))
+            .collect();
+        tracing::info!(
+            target: "civitas::module",
+            module_level = level,
+            tags = ?self.context.log_tags,
+            fields = ?fields,
+            "{message}"
+        );
+        self.logs.push(LogLine {
+            level,
+            message,
+            fields,
+        });
+    }
+
+    fn setting(&mut self, key: String) -> Option<String> {
+        self.context
+            .settings
+            .get(&key)
+            .and_then(|value| serde_json::to_string(value).ok())
+    }
+
+    fn lookup(&mut self, dictionary: String, code: String) -> Option<String> {
+        self.context
+            .dictionaries
+            .get(&dictionary)
+            .and_then(|entries| entries.get(&code))
+            .cloned()
+    }
+
+    fn today(&mut self) -> wit_host::Date {
+        let today = self.context.today;
+        wit_host::Date {
+            year: today.year,
+            month: today.month,
+            day: today.day,
+        }
+    }
+}

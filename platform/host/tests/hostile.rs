@@ -1,0 +1,246 @@
+//! The host contains every way a module can misbehave: each fails its own
+//! call with its own error, and well-behaved calls running at the same time
+//! all succeed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use civitas_host::{CallContext, CallError, Date, HostConfig, Limits, LoadError, ModuleHost};
+use civitas_testkit::module_component;
+use serde_json::{Value, json};
+
+fn context() -> CallContext {
+    let settings = json!({
+        "meal-subsidy.per-meal.general": 300,
+        "meal-subsidy.per-meal.advanced-age": 500,
+        "meal-subsidy.per-meal.alone-or-disabled": 500,
+        "meal-subsidy.per-meal.low-income": 600,
+        "meal-subsidy.per-meal.minimum-living": 800,
+        "meal-subsidy.per-meal.extreme-poverty": 1000,
+        "meal-subsidy.monthly-cap": 20000,
+        "meal-subsidy.local-top-up": 100,
+    });
+    let Value::Object(settings) = settings else {
+        unreachable!()
+    };
+    let mut dictionaries = civitas_host::Dictionaries::new();
+    dictionaries.insert(
+        "meal-subsidy-category".into(),
+        [("general".to_owned(), "六十周岁及以上老年人".to_owned())].into(),
+    );
+    CallContext {
+        settings: Arc::new(settings),
+        dictionaries: Arc::new(dictionaries),
+        today: Date::parse("2026-11-23").unwrap(),
+        log_tags: vec![("test".into(), "hostile".into())],
+    }
+}
+
+const APPLICATION: &str = r#"{"birth_date":"1954-03-02","household_registration":"local","living_alone":false,"disability_grade":0,"economic_status":"none"}"#;
+
+fn host() -> ModuleHost {
+    ModuleHost::new(HostConfig::default()).unwrap()
+}
+
+fn hostile(name: &str) -> Vec<u8> {
+    module_component(&format!("conformance/hostile/{name}"))
+}
+
+#[test]
+fn the_city_rule_decides_from_the_tenants_settings_and_the_hosts_date() {
+    let host = host();
+    let module = host
+        .load(
+            "meal",
+            &module_component("modules/civil-affairs/meal-subsidy"),
+        )
+        .unwrap();
+    let evaluation = module.evaluate(&context(), APPLICATION).unwrap();
+    assert_eq!(evaluation.output["eligible"], true);
+    assert_eq!(evaluation.output["age"], 72);
+    assert_eq!(evaluation.output["category"], "general");
+    assert_eq!(evaluation.output["category_label"], "六十周岁及以上老年人");
+    assert_eq!(evaluation.output["per_meal_fen"], 400, "300 + top-up 100");
+    assert!(evaluation.fuel_used > 0);
+    assert_eq!(evaluation.logs.len(), 1);
+    assert_eq!(evaluation.logs[0].message, "meal subsidy decided");
+}
+
+#[test]
+fn malformed_input_is_the_modules_refusal_not_a_trap() {
+    let host = host();
+    let module = host
+        .load(
+            "meal",
+            &module_component("modules/civil-affairs/meal-subsidy"),
+        )
+        .unwrap();
+    for input in ["", "[]", "{}", r#"{"birth_date": 5}"#] {
+        let error = module.evaluate(&context(), input).unwrap_err();
+        assert!(
+            matches!(&error, CallError::Rejected { code, .. } if code == "invalid_input"),
+            "{input}: {error}"
+        );
+        assert_eq!(error.code(), "module_rejected_input");
+    }
+}
+
+#[test]
+fn each_hostile_module_fails_its_own_call_with_its_own_error() {
+    let host = host();
+    let cases: [(&str, fn(&CallError) -> bool, &str); 6] = [
+        (
+            "endless-loop",
+            |e| matches!(e, CallError::FuelExhausted { .. }),
+            "module_fuel_exhausted",
+        ),
+        (
+            "memory-bomb",
+            |e| matches!(e, CallError::MemoryLimit { .. }),
+            "module_memory_limit",
+        ),
+        (
+            "deep-recursion",
+            |e| matches!(e, CallError::StackOverflow),
+            "module_stack_overflow",
+        ),
+        ("trap", |e| matches!(e, CallError::Trap(_)), "module_trap"),
+        (
+            "invalid-output",
+            |e| matches!(e, CallError::InvalidOutput(_)),
+            "module_invalid_output",
+        ),
+        (
+            "huge-output",
+            |e| matches!(e, CallError::OutputTooLarge { .. }),
+            "module_output_too_large",
+        ),
+    ];
+    for (name, expected, code) in cases {
+        let module = host.load(name, &hostile(name)).unwrap();
+        let error = module.evaluate(&context(), APPLICATION).unwrap_err();
+        assert!(expected(&error), "{name}: {error:?}");
+        assert_eq!(error.code(), code, "{name}");
+        assert!(error.is_module_fault());
+    }
+}
+
+#[test]
+fn a_module_that_never_runs_out_of_fuel_is_stopped_by_the_clock() {
+    let host = ModuleHost::new(HostConfig {
+        limits: Limits {
+            fuel: u64::MAX / 2,
+            timeout: Duration::from_millis(50),
+            ..Limits::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let module = host.load("loop", &hostile("endless-loop")).unwrap();
+    let error = module.evaluate(&context(), "{}").unwrap_err();
+    assert_eq!(error, CallError::Timeout { millis: 50 });
+}
+
+#[test]
+fn a_module_importing_anything_but_the_host_interface_is_refused() {
+    let error = host().inspect(&hostile("forbidden-import")).unwrap_err();
+    assert!(
+        matches!(&error, LoadError::ForbiddenImport { import, .. } if import == "wasi:random/random@0.2.0"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("randomness"));
+    assert!(matches!(
+        host().inspect(b"not wasm"),
+        Err(LoadError::Invalid(_))
+    ));
+}
+
+#[test]
+fn hostile_calls_leave_concurrent_well_behaved_calls_untouched() {
+    let host = Arc::new(host());
+    let good = Arc::new(
+        host.load(
+            "meal",
+            &module_component("modules/civil-affairs/meal-subsidy"),
+        )
+        .unwrap(),
+    );
+    let bad: Vec<_> = [
+        "endless-loop",
+        "memory-bomb",
+        "deep-recursion",
+        "trap",
+        "huge-output",
+    ]
+    .into_iter()
+    .map(|name| Arc::new(host.load(name, &hostile(name)).unwrap()))
+    .collect();
+    let expected = good.evaluate(&context(), APPLICATION).unwrap().output;
+    std::thread::scope(|scope| {
+        for module in &bad {
+            let module = module.clone();
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    assert!(module.evaluate(&context(), APPLICATION).is_err());
+                }
+            });
+        }
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let good = good.clone();
+                let expected = expected.clone();
+                scope.spawn(move || {
+                    for _ in 0..200 {
+                        let evaluation = good.evaluate(&context(), APPLICATION).unwrap();
+                        assert_eq!(evaluation.output, expected);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn compiled_code_is_cached_on_disk_and_a_damaged_entry_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..HostConfig::default()
+    };
+    let artifact = module_component("modules/civil-affairs/meal-subsidy");
+    let digest = "ab".repeat(32);
+    let first = ModuleHost::new(config.clone()).unwrap();
+    first.load(&digest, &artifact).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(&digest)
+    );
+
+    let second = ModuleHost::new(config.clone()).unwrap();
+    let module = second.load(&digest, &artifact).unwrap();
+    assert_eq!(
+        module.evaluate(&context(), APPLICATION).unwrap().output["eligible"],
+        true
+    );
+
+    std::fs::write(&entries[0], b"damaged").unwrap();
+    let third = ModuleHost::new(config).unwrap();
+    let module = third.load(&digest, &artifact).unwrap();
+    assert_eq!(
+        module.evaluate(&context(), APPLICATION).unwrap().output["eligible"],
+        true
+    );
+}
