@@ -47,6 +47,18 @@ pub struct ApiSettings {
     /// header that is not itself a trusted proxy (API-key allow-lists and
     /// audit records use it). Empty: the peer address is the source.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The module runtime and the tenant tree its settings come from;
+    /// without them the module routes answer 503 `modules_unavailable`.
+    pub modules: Option<ModuleSettings>,
+}
+
+/// What the module routes need.
+#[derive(Debug, Clone)]
+pub struct ModuleSettings {
+    /// Registry, bindings and the host.
+    pub runtime: Arc<civitas_registry::Runtime>,
+    /// The tenant tree (tenant settings, roots).
+    pub tree: Arc<civitas_tenancy::TenantTree>,
 }
 
 impl Default for ApiSettings {
@@ -56,6 +68,7 @@ impl Default for ApiSettings {
             auth: None,
             keyring: None,
             trusted_proxies: Vec::new(),
+            modules: None,
         }
     }
 }
@@ -88,6 +101,7 @@ struct Inner {
     keyring: Option<Arc<civitas_vault::Keyring>>,
     trusted_proxies: Vec<ipnet::IpNet>,
     verified_tokens: routes::auth::VerifiedTokens,
+    modules: Option<ModuleSettings>,
 }
 
 impl AppState {
@@ -135,6 +149,18 @@ impl AppState {
         auth.authorizer.write().map_err(|_| ApiError::internal())
     }
 
+    /// The module runtime; 503 `modules_unavailable` without it.
+    pub(crate) fn modules(&self) -> Result<&ModuleSettings, ApiError> {
+        self.inner.modules.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "modules_unavailable",
+                "本节点未启用业务模块运行环境",
+                "The module runtime is not enabled on this node",
+            )
+        })
+    }
+
     pub(crate) fn trusted_proxies(&self) -> &[ipnet::IpNet] {
         &self.inner.trusted_proxies
     }
@@ -152,7 +178,15 @@ impl AppState {
             Every error is JSON: `{\"code\", \"message\": {\"zh\", \"en\"}, \"request_id\"}`.",
         license(name = "Apache-2.0")
     ),
-    paths(routes::tenants::get_tenant, routes::tenants::list_staff),
+    paths(
+        routes::tenants::get_tenant,
+        routes::tenants::list_staff,
+        routes::modules::list_bindings,
+        routes::modules::put_binding,
+        routes::modules::delete_binding,
+        routes::modules::rollback_binding,
+        routes::modules::evaluate
+    ),
     tags(
         (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
         (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants"),
@@ -160,7 +194,8 @@ impl AppState {
         (name = "grants", description = "角色授权 / Grants of roles on tenant subtrees"),
         (name = "api-keys", description = "服务账户 API 密钥 / API keys of service accounts"),
         (name = "audit", description = "审计日志 / The audit trail"),
-        (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers")
+        (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers"),
+        (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation")
     ),
     modifiers(&BearerAuth)
 )]
@@ -194,6 +229,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             keyring: settings.keyring.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             verified_tokens: routes::auth::VerifiedTokens::default(),
+            modules: settings.modules.clone(),
         }),
     };
     router
@@ -202,7 +238,10 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
         // and `/api/v1/tenants/{path}/staff`.
         .route(
             "/api/v1/tenants/{*path}",
-            axum::routing::get(routes::tenants::tenant_resource),
+            axum::routing::get(routes::tenants::tenant_resource)
+                .put(routes::modules::tenant_put)
+                .post(routes::modules::tenant_post)
+                .delete(routes::modules::tenant_delete),
         )
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
@@ -257,6 +296,19 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::service_keys::issue_key
         ))
         .routes(routes!(routes::service_keys::revoke_key))
+        .routes(routes!(routes::modules::list_services))
+        .routes(routes!(routes::modules::set_default))
+        .routes(routes!(
+            routes::modules::list_signing_keys,
+            routes::modules::register_signing_key
+        ))
+        .routes(routes!(
+            routes::modules::list_modules,
+            routes::modules::publish_module
+        ))
+        .routes(routes!(routes::modules::get_module))
+        .routes(routes!(routes::modules::download_module))
+        .routes(routes!(routes::modules::yank_module))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, openapi)

@@ -436,7 +436,9 @@ impl wit_host::Host for CallState {
             .take(32)
             .map(|(key, value)| (clip(key), clip(value)))
             .collect();
-        tracing::info!(
+        // Debug level: the lines are also returned with the evaluation, and
+        // conformance runs would otherwise flood the log.
+        tracing::debug!(
             target: "civitas::module",
             module_level = level,
             tags = ?self.context.log_tags,

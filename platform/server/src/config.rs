@@ -55,6 +55,10 @@ pub struct PartialSettings {
     pub access_token_minutes: Option<u32>,
     /// `--trusted-proxies` / `CIVITAS_TRUSTED_PROXIES` / `trusted_proxies`.
     pub trusted_proxies: Option<Vec<String>>,
+    /// `--module-cache-dir` / `CIVITAS_MODULE_CACHE_DIR` / `module_cache_dir`.
+    pub module_cache_dir: Option<PathBuf>,
+    /// `--demo-modules-dir` / `CIVITAS_DEMO_MODULES_DIR` / `demo_modules_dir`.
+    pub demo_modules_dir: Option<PathBuf>,
 }
 
 impl PartialSettings {
@@ -126,6 +130,12 @@ pub struct Settings {
     /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
     /// is believed (default none).
     pub trusted_proxies: Vec<String>,
+    /// Where compiled module code is cached between restarts (default
+    /// `<data_dir>/module-cache`).
+    pub module_cache_dir: PathBuf,
+    /// Where `serve --demo` finds the demo's module components (default
+    /// `target/modules`, written by `infra/dev/build-modules`).
+    pub demo_modules_dir: PathBuf,
 }
 
 impl Settings {
@@ -217,7 +227,17 @@ impl Settings {
                 );
             }
         }
+        let module_cache_dir = given
+            .module_cache_dir
+            .or(file.module_cache_dir)
+            .unwrap_or_else(|| data_dir.join("module-cache"));
+        let demo_modules_dir = given
+            .demo_modules_dir
+            .or(file.demo_modules_dir)
+            .unwrap_or_else(|| PathBuf::from("target/modules"));
         Ok(Settings {
+            module_cache_dir,
+            demo_modules_dir,
             trusted_proxies,
             lockout_threshold,
             lockout_minutes,

@@ -2,6 +2,7 @@
 //! kept here so that integration tests drive exactly what the binary runs.
 
 pub mod config;
+pub mod demo_modules;
 pub mod keys;
 pub mod serve;
 

@@ -5,6 +5,7 @@ mod admin_cli;
 mod audit_cli;
 mod crypto_cli;
 mod keys_cli;
+mod module_cli;
 mod progress;
 
 use std::net::SocketAddr;
@@ -63,6 +64,9 @@ enum Command {
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
+    /// Business-rule modules: keygen, new, build, run, check, publish.
+    #[command(subcommand)]
+    Module(module_cli::ModuleCommand),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
@@ -140,6 +144,12 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Option<Vec<String>>,
+    /// Where compiled module code is cached between restarts [default: <data-dir>/module-cache].
+    #[arg(long, env = "CIVITAS_MODULE_CACHE_DIR", value_name = "DIR")]
+    module_cache_dir: Option<PathBuf>,
+    /// Where --demo finds the demo's module components [default: target/modules].
+    #[arg(long, env = "CIVITAS_DEMO_MODULES_DIR", value_name = "DIR")]
+    demo_modules_dir: Option<PathBuf>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
@@ -269,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
+        Command::Module(command) => module_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
         Command::Admin(args) => admin_command(cli.config.as_deref(), args),
@@ -310,6 +321,8 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         session_max_minutes: args.session_max_minutes,
         access_token_minutes: args.access_token_minutes,
         trusted_proxies: args.trusted_proxies,
+        module_cache_dir: args.module_cache_dir,
+        demo_modules_dir: args.demo_modules_dir,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -390,6 +403,10 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             auth,
             keyring: Some(platform.keyring.clone()),
             trusted_proxies: settings.trusted_proxy_networks(),
+            modules: Some(civitas_api::ModuleSettings {
+                runtime: platform.modules.clone(),
+                tree: std::sync::Arc::new(platform.tree.clone()),
+            }),
         },
     );
     let anchoring = platform.platform_key.clone().map(|key| {

@@ -46,6 +46,9 @@ pub enum StartError {
     /// The platform's SM2 key cannot be read.
     #[error("平台签名密钥无法加载 (the platform signing key cannot be loaded): {0}")]
     PlatformKey(String),
+    /// The service catalog or the module host cannot be set up.
+    #[error("业务模块运行环境无法启动 (the module runtime cannot start): {0}")]
+    Modules(String),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -68,6 +71,8 @@ pub struct Platform {
     pub authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
     /// The grants version the index was built at.
     pub grants_version: i64,
+    /// The module runtime: service catalog, host, loaded versions.
+    pub modules: Arc<civitas_registry::Runtime>,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -116,9 +121,13 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         );
     }
     record_start(&db, &tree, &report).await?;
+    let modules = Arc::new(start_modules(settings)?);
     if demo {
         seed_demo(&db, &tree, &settings.sign_in(realm.clone())).await?;
+        crate::demo_modules::seed_demo_modules(&db, &tree, &modules, &settings.demo_modules_dir)
+            .await?;
     }
+    preload_modules(&db, &modules).await?;
     if db.platform_meta(DEMO_SEEDED_KEY).await?.is_some() {
         tracing::warn!(
             "演示数据已加载，切勿用于生产 (demo data is loaded: never use this database in production)"
@@ -145,7 +154,37 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         realm,
         authorizer,
         grants_version,
+        modules,
     })
+}
+
+/// The service catalog (from the tenants directory) and the module host
+/// (compiled code cached in the module cache directory).
+pub fn start_modules(settings: &Settings) -> Result<civitas_registry::Runtime, StartError> {
+    let catalog = civitas_services::Catalog::load(&settings.tenants_dir)
+        .map_err(|e| StartError::Modules(e.to_string()))?;
+    let host = civitas_host::ModuleHost::new(civitas_host::HostConfig {
+        cache_dir: Some(settings.module_cache_dir.clone()),
+        ..civitas_host::HostConfig::default()
+    })
+    .map_err(|e| StartError::Modules(e.to_string()))?;
+    tracing::info!(services = catalog.services().count(), "service catalog loaded");
+    Ok(civitas_registry::Runtime::new(host, catalog))
+}
+
+/// Loads every bound module version before serving (from the compiled-code
+/// cache when present), so the first requests do not wait for compilation.
+pub async fn preload_modules(
+    db: &Database,
+    modules: &civitas_registry::Runtime,
+) -> Result<(), StartError> {
+    let mut tx = db.begin_platform_read().await?;
+    let (count, took) = modules
+        .preload(&mut tx)
+        .await
+        .map_err(|e| StartError::Modules(e.to_string()))?;
+    tracing::info!(versions = count, millis = took.as_millis() as u64, "bound module versions loaded");
+    Ok(())
 }
 
 /// Audits the start and the configuration it loaded, in each root's chain

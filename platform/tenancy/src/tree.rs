@@ -134,6 +134,21 @@ impl TenantTree {
             .and_then(|path| self.nodes.get(path))
     }
 
+    /// The effective settings at `path`: every key from the most specific
+    /// node on the path from the root down to `path` (a street's setting
+    /// overrides its district's, which overrides the city's).
+    pub fn effective_settings(&self, path: &TenantPath) -> serde_json::Map<String, serde_json::Value> {
+        let mut settings = serde_json::Map::new();
+        for node in path.lineage() {
+            if let Some(node) = self.nodes.get(&node) {
+                for (key, value) in &node.settings {
+                    settings.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        settings
+    }
+
     /// The node at `path`.
     pub fn get(&self, path: &TenantPath) -> Option<&Tenant> {
         self.nodes.get(path)
@@ -445,7 +460,7 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 
 /// Words that name resources under a tenant in the API
 /// (`/api/v1/tenants/{path}/staff`), so no slug may be one of them.
-pub const RESERVED_SLUGS: &[&str] = &["staff"];
+pub const RESERVED_SLUGS: &[&str] = &["staff", "bindings", "services"];
 
 fn is_slug(s: &str) -> bool {
     let mut bytes = s.bytes();

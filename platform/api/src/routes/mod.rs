@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod grants;
+pub(crate) mod modules;
 pub(crate) mod residents;
 pub(crate) mod service_keys;
 pub(crate) mod system;

@@ -214,6 +214,11 @@ pub(crate) async fn tenant_resource(
     Path(rest): Path<String>,
     parts: axum::http::request::Parts,
 ) -> Response {
+    if let Some(reference) = rest.strip_suffix("/bindings") {
+        return super::modules::list_bindings_route(state, reference.to_owned(), parts)
+            .await
+            .into_response();
+    }
     match rest.strip_suffix("/staff") {
         Some(reference) => {
             let caller =

@@ -1,0 +1,1025 @@
+//! Modules: the service catalog, signing keys, the registry, bindings per
+//! tenant and evaluation.
+//!
+//! Who may do what: publishing and yanking need `module.publish` at a root
+//! of the tree in the service's line (module developers, the system
+//! administrator); binding needs `module.bind` at the tenant (its
+//! administrator, the system administrator), the service default at a root;
+//! evaluating needs `service.evaluate` at the tenant in the service's line
+//! (officers and reviewers, API keys that carry it). Listing the catalog is
+//! public; listing the registry needs any sign-in.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use civitas_registry::{Binding, ModuleRecord, ModuleRef, RegistryError};
+use civitas_storage::TenantScope;
+use civitas_tenancy::TenantPath;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::access::{self, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> ApiError {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, "module operation failed");
+            return ApiError::internal();
+        }
+        let text = error.to_string();
+        let (zh, en) = match text.split_once(" / ") {
+            Some((zh, en)) => (zh.to_owned(), en.to_owned()),
+            None => (text.clone(), text),
+        };
+        ApiError::new(status, error.code(), zh, en)
+    }
+}
+
+fn invalid(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", zh, en)
+}
+
+/// The effective settings of `tenant`: each key from the most specific node
+/// on the path from the root down to the tenant.
+fn effective_settings(tree: &civitas_tenancy::TenantTree, tenant: &TenantPath) -> Arc<Map<String, Value>> {
+    Arc::new(tree.effective_settings(tenant))
+}
+
+/// Authorises `action` in `line` at the first root of the tree where the
+/// caller holds it (the registry is platform-wide).
+fn authorize_at_a_root(
+    state: &AppState,
+    caller: &Caller,
+    line: &str,
+    action: &str,
+) -> Result<TenantScope, ApiError> {
+    let tree = state.modules()?.tree.clone();
+    let mut refusal = None;
+    for root in tree.roots() {
+        match caller.authorize(state, &root.path, line, action) {
+            Ok(scope) => return Ok(scope),
+            Err(error) => refusal = Some(error),
+        }
+    }
+    Err(refusal.unwrap_or_else(|| {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("无权执行 {action}"), format!("Not allowed to {action}"))
+    }))
+}
+
+// ---------------------------------------------------------------- catalog
+
+/// A service of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ServiceView {
+    /// `line/name`.
+    #[schema(example = "civil-affairs/meal-subsidy")]
+    id: String,
+    /// 中文名称.
+    name: String,
+    /// English name.
+    name_en: String,
+    /// The line of business.
+    line: String,
+    /// The world its modules implement.
+    world: String,
+    /// Fuel a call may use.
+    fuel_budget: u64,
+    /// What it decides.
+    description: String,
+    /// JSON Schema of the input.
+    input_schema: Value,
+    /// JSON Schema of the output.
+    output_schema: Value,
+    /// Example inputs.
+    examples: Vec<Value>,
+}
+
+/// The catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ServiceList {
+    /// By id.
+    services: Vec<ServiceView>,
+}
+
+/// The service catalog: every service, its schemas and examples (public).
+#[utoipa::path(get, path = "/api/v1/services", tag = "modules",
+    responses(
+        (status = 200, description = "服务目录 / The catalog", body = ServiceList),
+        (status = 503, description = "未启用模块 / Modules not enabled", body = ErrorBody)
+    ))]
+pub(crate) async fn list_services(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
+    let runtime = &state.modules()?.runtime;
+    Ok(Json(ServiceList {
+        services: runtime
+            .catalog()
+            .services()
+            .map(|service| ServiceView {
+                id: service.id.clone(),
+                name: service.name.clone(),
+                name_en: service.name_en.clone(),
+                line: service.line.clone(),
+                world: service.world.clone(),
+                fuel_budget: service.fuel_budget,
+                description: service.description.clone(),
+                input_schema: service.input_schema.clone(),
+                output_schema: service.output_schema.clone(),
+                examples: service.examples.iter().map(|e| e.input.clone()).collect(),
+            })
+            .collect(),
+    }))
+}
+
+// ----------------------------------------------------------- signing keys
+
+/// A publisher's SM2 public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SigningKeyView {
+    /// The key id.
+    id: String,
+    /// Uncompressed SEC1 hex (`04…`).
+    public_key: String,
+    /// When it was registered (RFC 3339).
+    created_at: String,
+}
+
+impl From<civitas_registry::SigningKey> for SigningKeyView {
+    fn from(key: civitas_registry::SigningKey) -> SigningKeyView {
+        SigningKeyView {
+            id: key.id,
+            public_key: key.public_key,
+            created_at: key.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The caller's keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SigningKeyList {
+    /// Oldest first.
+    keys: Vec<SigningKeyView>,
+}
+
+/// A key to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSigningKey {
+    /// SM2 public key, SEC1 hex (`civitas module keygen` prints it).
+    public_key: String,
+}
+
+/// Registers an SM2 public key for the caller; artifacts they publish must
+/// be signed with one of their keys (`module.publish`).
+#[utoipa::path(post, path = "/api/v1/signing-keys", tag = "modules",
+    security(("bearer" = [])),
+    request_body = NewSigningKey,
+    responses(
+        (status = 201, description = "已登记 / Registered", body = SigningKeyView),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权发布模块 / Not a publisher", body = ErrorBody),
+        (status = 422, description = "公钥无效 / Invalid key", body = ErrorBody)
+    ))]
+pub(crate) async fn register_signing_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewSigningKey>,
+) -> Result<(StatusCode, Json<SigningKeyView>), ApiError> {
+    let scope = authorize_at_a_root(&state, &caller, civitas_authz::NO_LINE, "module.publish")
+        .or_else(|_| any_line_publisher(&state, &caller))?;
+    let mut tx = state.db().begin(&scope).await?;
+    let key = civitas_registry::register_signing_key(
+        &mut tx,
+        caller.account_id(),
+        caller.username(),
+        &request.public_key,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(key.into())))
+}
+
+/// A publisher may hold `module.publish` in one line only; registering a key
+/// needs it in some line.
+fn any_line_publisher(state: &AppState, caller: &Caller) -> Result<TenantScope, ApiError> {
+    let mut refusal = None;
+    let lines: std::collections::BTreeSet<String> =
+        state.modules()?.runtime.catalog().services().map(|s| s.line.clone()).collect();
+    for line in &lines {
+        match authorize_at_a_root(state, caller, line, "module.publish") {
+            Ok(scope) => return Ok(scope),
+            Err(error) => refusal = Some(error),
+        }
+    }
+    Err(refusal.unwrap_or_else(ApiError::internal))
+}
+
+/// The caller's registered signing keys.
+#[utoipa::path(get, path = "/api/v1/signing-keys", tag = "modules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "签名公钥 / The keys", body = SigningKeyList),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+    ))]
+pub(crate) async fn list_signing_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SigningKeyList>, ApiError> {
+    state.modules()?;
+    let mut tx = state.db().begin_platform_read().await?;
+    let keys = civitas_registry::signing_keys(&mut tx, caller.account_id()).await?;
+    Ok(Json(SigningKeyList {
+        keys: keys.into_iter().map(Into::into).collect(),
+    }))
+}
+
+// --------------------------------------------------------------- registry
+
+/// A published module version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ModuleView {
+    /// The module's name.
+    #[schema(example = "meal-subsidy-pudong")]
+    name: String,
+    /// Its version.
+    #[schema(example = "1.0.0")]
+    version: String,
+    /// The service it implements.
+    service: String,
+    /// SM3 of the artifact (hex): its content address.
+    digest: String,
+    /// Size in bytes.
+    size: i64,
+    /// WIT package version.
+    wit_version: String,
+    /// The world it implements.
+    world: String,
+    /// Its exports.
+    exports: Vec<String>,
+    /// Who published it.
+    publisher: String,
+    /// The signing key's id.
+    signing_key: String,
+    /// The SM2 signature (DER hex).
+    signature: String,
+    /// When (RFC 3339).
+    published_at: String,
+    /// When it was yanked, if it was.
+    yanked_at: Option<String>,
+    /// Why.
+    yank_reason: Option<String>,
+}
+
+impl From<ModuleRecord> for ModuleView {
+    fn from(m: ModuleRecord) -> ModuleView {
+        ModuleView {
+            name: m.name,
+            version: m.version,
+            service: m.service,
+            digest: m.digest,
+            size: m.size,
+            wit_version: m.wit_version,
+            world: m.world,
+            exports: m.exports,
+            publisher: m.publisher,
+            signing_key: m.signing_key,
+            signature: m.signature,
+            published_at: m.published_at.to_rfc3339(),
+            yanked_at: m.yanked_at.map(|t| t.to_rfc3339()),
+            yank_reason: m.yank_reason,
+        }
+    }
+}
+
+/// Module versions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ModuleList {
+    /// By name, newest first.
+    modules: Vec<ModuleView>,
+}
+
+/// A module version to publish.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Publish {
+    /// The module's name: lower-case letters, digits, dashes.
+    #[schema(example = "meal-subsidy-pudong")]
+    name: String,
+    /// `MAJOR.MINOR.PATCH`.
+    #[schema(example = "1.0.0")]
+    version: String,
+    /// The service it implements.
+    #[schema(example = "civil-affairs/meal-subsidy")]
+    service: String,
+    /// The component, base64.
+    artifact: String,
+    /// SM2 signature (hex, DER or r‖s) over the signing message
+    /// (`civitas module publish` makes it).
+    signature: String,
+}
+
+/// Which versions to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModulesQuery {
+    /// Only this service's modules.
+    #[param(example = "civil-affairs/meal-subsidy")]
+    service: Option<String>,
+}
+
+/// Publishes a module version: verified against the publisher's SM2 keys,
+/// checked to import nothing but the host interface, stored immutably by SM3
+/// digest; audited as `module.publish`.
+#[utoipa::path(post, path = "/api/v1/modules", tag = "modules",
+    security(("bearer" = [])),
+    request_body = Publish,
+    responses(
+        (status = 201, description = "已发布 / Published", body = ModuleView),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权发布 / Not allowed", body = ErrorBody),
+        (status = 404, description = "服务不存在 / No such service", body = ErrorBody),
+        (status = 409, description = "版本已存在 / Version exists", body = ErrorBody),
+        (status = 422, description = "未签名、签名无效、导入受限接口或制品无效 / Unsigned, bad signature, forbidden import or invalid artifact", body = ErrorBody)
+    ))]
+pub(crate) async fn publish_module(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<Publish>,
+) -> Result<(StatusCode, Json<ModuleView>), ApiError> {
+    let runtime = state.modules()?.runtime.clone();
+    let service = runtime.service(&request.service)?.clone();
+    let scope = authorize_at_a_root(&state, &caller, &service.line, "module.publish")?;
+    let artifact = base64::engine::general_purpose::STANDARD
+        .decode(request.artifact.trim())
+        .map_err(|e| invalid(format!("artifact 不是有效的 base64：{e}"), format!("artifact is not valid base64: {e}")))?;
+    let mut tx = state.db().begin(&scope).await?;
+    let record = civitas_registry::publish(
+        &mut tx,
+        runtime.host(),
+        &civitas_registry::Publication {
+            name: &request.name,
+            version: &request.version,
+            service: &service,
+            artifact: &artifact,
+            signature_hex: &request.signature,
+            publisher_account: caller.account_id(),
+            publisher: caller.username(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// Published module versions (any signed-in caller).
+#[utoipa::path(get, path = "/api/v1/modules", tag = "modules",
+    security(("bearer" = [])),
+    params(ModulesQuery),
+    responses(
+        (status = 200, description = "模块版本 / Versions", body = ModuleList),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+    ))]
+pub(crate) async fn list_modules(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<ModulesQuery>,
+) -> Result<Json<ModuleList>, ApiError> {
+    state.modules()?;
+    let mut tx = state.db().begin_platform_read().await?;
+    let modules = civitas_registry::modules(&mut tx, query.service.as_deref()).await?;
+    Ok(Json(ModuleList {
+        modules: modules.into_iter().map(Into::into).collect(),
+    }))
+}
+
+async fn find_module(state: &AppState, name: &str, version: &str) -> Result<ModuleRecord, ApiError> {
+    state.modules()?;
+    let mut tx = state.db().begin_platform_read().await?;
+    civitas_registry::module(&mut tx, name, version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownModule(format!("{name}@{version}")).into())
+}
+
+/// One module version (any signed-in caller).
+#[utoipa::path(get, path = "/api/v1/modules/{name}/{version}", tag = "modules",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "meal-subsidy"), ("version" = String, Path, example = "1.0.0")),
+    responses(
+        (status = 200, description = "模块版本 / The version", body = ModuleView),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 404, description = "不存在 / No such version", body = ErrorBody)
+    ))]
+pub(crate) async fn get_module(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<ModuleView>, ApiError> {
+    Ok(Json(find_module(&state, &name, &version).await?.into()))
+}
+
+/// Downloads a version's artifact (`application/wasm`), verified against
+/// its digest and signature first.
+#[utoipa::path(get, path = "/api/v1/modules/{name}/{version}/artifact", tag = "modules",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "meal-subsidy"), ("version" = String, Path, example = "1.0.0")),
+    responses(
+        (status = 200, description = "组件 / The component", content_type = "application/wasm"),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 404, description = "不存在 / No such version", body = ErrorBody),
+        (status = 502, description = "制品被篡改 / Tampered", body = ErrorBody)
+    ))]
+pub(crate) async fn download_module(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.modules()?;
+    let mut tx = state.db().begin_platform_read().await?;
+    let (record, bytes) = civitas_registry::artifact(&mut tx, &name, &version).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-{}.wasm\"", record.name, record.version),
+            ),
+            (header::ETAG, format!("\"sm3:{}\"", record.digest)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Why a version is yanked.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Yank {
+    /// The reason (1–500 characters).
+    #[schema(example = "金额计算错误 / wrong amount for 90+")]
+    reason: String,
+}
+
+/// Yanks a version: bindings using it keep working, new bindings are
+/// refused (`module.publish`); audited as `module.yank`.
+#[utoipa::path(post, path = "/api/v1/modules/{name}/{version}/yank", tag = "modules",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "meal-subsidy"), ("version" = String, Path, example = "1.0.0")),
+    request_body = Yank,
+    responses(
+        (status = 200, description = "已撤回 / Yanked", body = ModuleView),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "不存在 / No such version", body = ErrorBody)
+    ))]
+pub(crate) async fn yank_module(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+    ApiJson(request): ApiJson<Yank>,
+) -> Result<Json<ModuleView>, ApiError> {
+    let record = find_module(&state, &name, &version).await?;
+    let line = record.service.split('/').next().unwrap_or_default().to_owned();
+    let scope = authorize_at_a_root(&state, &caller, &line, "module.publish")?;
+    let mut tx = state.db().begin(&scope).await?;
+    let record = civitas_registry::yank(&mut tx, &name, &version, &request.reason, caller.username()).await?;
+    tx.commit().await?;
+    Ok(Json(record.into()))
+}
+
+// --------------------------------------------------------------- bindings
+
+/// A binding as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BindingView {
+    /// The tenant, null for the service default.
+    tenant: Option<String>,
+    /// The service.
+    service: String,
+    /// The version serving cases outside the rollout.
+    stable: Option<VersionView>,
+    /// The version being rolled out.
+    candidate: Option<VersionView>,
+    /// The share of cases the candidate serves.
+    rollout_percent: u8,
+    /// Bumped by every change.
+    revision: i64,
+    /// Who changed it last.
+    updated_by: String,
+    /// When (RFC 3339).
+    updated_at: String,
+}
+
+impl From<Binding> for BindingView {
+    fn from(b: Binding) -> BindingView {
+        BindingView {
+            tenant: b.tenant,
+            service: b.service,
+            stable: b.stable.map(Into::into),
+            candidate: b.candidate.map(Into::into),
+            rollout_percent: b.rollout_percent,
+            revision: b.revision,
+            updated_by: b.updated_by,
+            updated_at: b.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A module version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VersionView {
+    /// The module.
+    #[schema(example = "meal-subsidy")]
+    module: String,
+    /// Its version.
+    #[schema(example = "1.0.0")]
+    version: String,
+}
+
+impl From<ModuleRef> for VersionView {
+    fn from(m: ModuleRef) -> VersionView {
+        VersionView {
+            module: m.module,
+            version: m.version,
+        }
+    }
+}
+
+/// Bindings of a subtree.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BindingList {
+    /// By service and tenant; service defaults have a null tenant.
+    bindings: Vec<BindingView>,
+}
+
+/// The result of a binding change.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BindingChanged {
+    /// The binding afterwards; null when it no longer binds anything here.
+    binding: Option<BindingView>,
+    /// The conformance report of the bound version, when one was checked.
+    conformance: Option<Value>,
+}
+
+/// A version to bind.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PutBinding {
+    /// The module.
+    #[schema(example = "meal-subsidy-pudong")]
+    module: String,
+    /// Its version.
+    #[schema(example = "1.0.0")]
+    version: String,
+    /// 1–99: roll the version out to that share of cases (chosen from the
+    /// case id); absent or 100: make it the stable version.
+    #[schema(example = 30)]
+    rollout_percent: Option<u8>,
+}
+
+/// Lists the bindings of a tenant's subtree (`module.bind`).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/bindings", tag = "modules",
+    security(("bearer" = [])),
+    params(("path" = String, Path, description = "代码路径或别名路径 / A path of codes or a slug path", example = "shanghai/pudong")),
+    responses(
+        (status = 200, description = "绑定 / The bindings", body = BindingList),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+    ))]
+pub(crate) async fn list_bindings(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+) -> Result<Json<BindingList>, ApiError> {
+    state.modules()?;
+    let tenant = access::tenant(&state, &reference).await?;
+    let scope = caller.authorize(&state, &tenant.path, civitas_authz::NO_LINE, "module.bind")
+        .or_else(|_| caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind"))?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let bindings = civitas_registry::bindings(&mut tx, None).await?;
+    tx.rollback().await?;
+    Ok(Json(BindingList {
+        bindings: bindings.into_iter().map(Into::into).collect(),
+    }))
+}
+
+pub(crate) async fn list_bindings_route(
+    state: AppState,
+    reference: String,
+    mut parts: axum::http::request::Parts,
+) -> Result<Json<BindingList>, ApiError> {
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    list_bindings(state, caller, reference).await
+}
+
+/// Binds a module version to a service at a tenant, or rolls it out to a
+/// share of cases (`module.bind` in the service's line). The version must
+/// implement the service, not be yanked, and pass the conformance checks
+/// with the tenant's settings; audited as `module.bind`.
+#[utoipa::path(put, path = "/api/v1/tenants/{path}/bindings/{service}", tag = "modules",
+    security(("bearer" = [])),
+    params(
+        ("path" = String, Path, description = "代码路径或别名路径 / A path of codes or a slug path", example = "310000/310115"),
+        ("service" = String, Path, description = "服务（条线/名称）/ The service (line/name)", example = "civil-affairs/meal-subsidy")),
+    request_body = PutBinding,
+    responses(
+        (status = 200, description = "已绑定 / Bound", body = BindingChanged),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户、服务或模块不存在 / No such tenant, service or module", body = ErrorBody),
+        (status = 409, description = "模块属于其他服务 / The module implements another service", body = ErrorBody),
+        (status = 422, description = "未通过一致性检查、已撤回或参数无效 / Fails conformance, yanked, or invalid", body = ErrorBody)
+    ))]
+pub(crate) async fn put_binding(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+    service: String,
+    request: PutBinding,
+) -> Result<Json<BindingChanged>, ApiError> {
+    let modules = state.modules()?.clone();
+    let tenant = access::tenant(&state, &reference).await?;
+    let service = modules.runtime.service(&service)?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    bind_with_checks(&state, &modules, scope, Some(&tenant.path), &service, &caller, request).await
+}
+
+async fn bind_with_checks(
+    state: &AppState,
+    modules: &crate::ModuleSettings,
+    scope: TenantScope,
+    tenant: Option<&TenantPath>,
+    service: &Arc<civitas_services::Service>,
+    caller: &Caller,
+    request: PutBinding,
+) -> Result<Json<BindingChanged>, ApiError> {
+    let module = ModuleRef {
+        module: request.module,
+        version: request.version,
+    };
+    let mut tx = state.db().begin(&scope).await?;
+    let record = civitas_registry::module(&mut tx, &module.module, &module.version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownModule(module.to_string()))?;
+    if record.service != service.id {
+        return Err(RegistryError::WrongService {
+            name: record.name,
+            service: record.service,
+            requested: service.id.clone(),
+        }
+        .into());
+    }
+    if record.yanked_at.is_some() {
+        return Err(RegistryError::Yanked(module.to_string()).into());
+    }
+    let settings_tenant = tenant.cloned().unwrap_or_else(|| scope.path().clone());
+    let settings = effective_settings(&modules.tree, &settings_tenant);
+    let report = modules
+        .runtime
+        .check_conformance(&mut tx, &module, service, settings, civitas_registry::today_in_china())
+        .await?;
+    let binding = civitas_registry::bind(
+        &mut tx,
+        tenant,
+        &service.id,
+        &module,
+        request.rollout_percent,
+        caller.username(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(BindingChanged {
+        binding: Some(binding.into()),
+        conformance: serde_json::to_value(report).ok(),
+    }))
+}
+
+/// Restores the binding's state before its latest change (`module.bind`);
+/// audited as `module.bind` with change `rollback`.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/bindings/{service}/rollback", tag = "modules",
+    security(("bearer" = [])),
+    params(
+        ("path" = String, Path, example = "310000/310115"),
+        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    responses(
+        (status = 200, description = "已回滚 / Rolled back", body = BindingChanged),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或服务不存在 / No such tenant or service", body = ErrorBody),
+        (status = 409, description = "没有可回滚的变更 / Nothing to roll back", body = ErrorBody)
+    ))]
+pub(crate) async fn rollback_binding(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+    service: String,
+) -> Result<Json<BindingChanged>, ApiError> {
+    let modules = state.modules()?.clone();
+    let tenant = access::tenant(&state, &reference).await?;
+    let service = modules.runtime.service(&service)?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    let mut tx = state.db().begin(&scope).await?;
+    let binding = civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username()).await?;
+    tx.commit().await?;
+    Ok(Json(BindingChanged {
+        binding: binding.map(Into::into),
+        conformance: None,
+    }))
+}
+
+/// Removes the binding at a tenant; its cases resolve further up
+/// (`module.bind`); audited.
+#[utoipa::path(delete, path = "/api/v1/tenants/{path}/bindings/{service}", tag = "modules",
+    security(("bearer" = [])),
+    params(
+        ("path" = String, Path, example = "310000/310115"),
+        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    responses(
+        (status = 204, description = "已解除 / Removed"),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "不存在 / Not bound here", body = ErrorBody)
+    ))]
+pub(crate) async fn delete_binding(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+    service: String,
+) -> Result<StatusCode, ApiError> {
+    let modules = state.modules()?.clone();
+    let tenant = access::tenant(&state, &reference).await?;
+    let service = modules.runtime.service(&service)?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    let mut tx = state.db().begin(&scope).await?;
+    civitas_registry::unbind(&mut tx, Some(&tenant.path), &service.id, caller.username()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets the service's default module (used where no tenant on the path
+/// binds one): `module.bind` at a root, in the service's line.
+#[utoipa::path(put, path = "/api/v1/services/{line}/{name}/default", tag = "modules",
+    security(("bearer" = [])),
+    params(("line" = String, Path, example = "civil-affairs"), ("name" = String, Path, example = "meal-subsidy")),
+    request_body = PutBinding,
+    responses(
+        (status = 200, description = "已设置 / Set", body = BindingChanged),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "服务或模块不存在 / No such service or module", body = ErrorBody),
+        (status = 422, description = "未通过一致性检查 / Fails conformance", body = ErrorBody)
+    ))]
+pub(crate) async fn set_default(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((line, name)): Path<(String, String)>,
+    ApiJson(request): ApiJson<PutBinding>,
+) -> Result<Json<BindingChanged>, ApiError> {
+    let modules = state.modules()?.clone();
+    let service = modules.runtime.service(&format!("{line}/{name}"))?.clone();
+    let scope = authorize_at_a_root(&state, &caller, &service.line, "module.bind")?;
+    bind_with_checks(&state, &modules, scope, None, &service, &caller, request).await
+}
+
+// ------------------------------------------------------------- evaluation
+
+/// What to evaluate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Evaluate {
+    /// The input document (the service's input schema).
+    input: Value,
+    /// The case id: chooses the rollout bucket, so a case always sees the
+    /// same version. Defaults to the input's `case_id`.
+    #[schema(example = "CA-2026-000123")]
+    case_id: Option<String>,
+    /// The evaluation date (YYYY-MM-DD); default today in China Standard Time.
+    #[schema(example = "2026-11-23")]
+    as_of: Option<String>,
+}
+
+/// The module's answer and who gave it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Evaluation {
+    /// The module's answer (valid against the service's output schema).
+    output: Value,
+    /// The module.
+    module: String,
+    /// Its version.
+    version: String,
+    /// The tenant whose binding was used; null for the service default.
+    binding_tenant: Option<String>,
+    /// Whether the case fell in a rollout.
+    rollout: bool,
+    /// Fuel used.
+    fuel_used: u64,
+    /// Instantiate + call, microseconds.
+    elapsed_micros: u64,
+}
+
+/// Runs the module bound for the tenant (most specific binding on the path
+/// up to the root, else the service default) on the input
+/// (`service.evaluate` in the service's line).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{service}/evaluate", tag = "modules",
+    security(("bearer" = [])),
+    params(
+        ("path" = String, Path, example = "310000/310115/310115005"),
+        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    request_body = Evaluate,
+    responses(
+        (status = 200, description = "评估结果 / The answer", body = Evaluation),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或服务不存在，或未绑定模块 / No such tenant or service, or nothing bound", body = ErrorBody),
+        (status = 422, description = "输入不符合模式或被模块拒绝 / Input breaks the schema or the module refused it", body = ErrorBody),
+        (status = 502, description = "模块执行失败（超时、内存、陷阱、输出无效…） / The module failed (fuel, time, memory, trap, invalid output…)", body = ErrorBody),
+        (status = 503, description = "运行环境繁忙 / Host busy", body = ErrorBody)
+    ))]
+pub(crate) async fn evaluate(
+    state: AppState,
+    caller: Caller,
+    reference: String,
+    service: String,
+    request: Evaluate,
+) -> Result<Json<Evaluation>, ApiError> {
+    let modules = state.modules()?.clone();
+    let tenant = access::tenant(&state, &reference).await?;
+    let service = modules.runtime.service(&service)?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "service.evaluate")?;
+    let today = match &request.as_of {
+        None => civitas_registry::today_in_china(),
+        Some(text) => civitas_host::Date::parse(text)
+            .ok_or_else(|| invalid(format!("as_of 不是有效日期：{text}"), format!("as_of is not a YYYY-MM-DD date: {text}")))?,
+    };
+    let case_id = request
+        .case_id
+        .clone()
+        .or_else(|| request.input.get("case_id").and_then(Value::as_str).map(str::to_owned));
+    let mut tx = state.db().begin_read(&scope).await?;
+    let prepared = modules
+        .runtime
+        .prepare(&mut tx, &tenant.path, &service.id, case_id.as_deref())
+        .await?;
+    tx.rollback().await?;
+    let outcome = modules
+        .runtime
+        .run(
+            &prepared,
+            civitas_registry::EvaluationRequest {
+                input: &request.input,
+                settings: effective_settings(&modules.tree, &tenant.path),
+                today,
+                log_tags: vec![
+                    ("module".into(), prepared.resolution.module.to_string()),
+                    ("tenant".into(), tenant.path.to_string()),
+                    ("caller".into(), caller.username().to_owned()),
+                ],
+            },
+        )
+        .await?;
+    Ok(Json(Evaluation {
+        output: outcome.output,
+        module: outcome.module,
+        version: outcome.version,
+        binding_tenant: outcome.binding_tenant,
+        rollout: outcome.rollout,
+        fuel_used: outcome.fuel_used,
+        elapsed_micros: outcome.elapsed_micros,
+    }))
+}
+
+// ------------------------------------------------- tenant catch-all routes
+
+/// What follows the tenant in a catch-all path.
+enum TenantRoute {
+    Binding { tenant: String, service: String, rollback: bool },
+    Evaluate { tenant: String, service: String },
+}
+
+fn parse_tenant_route(rest: &str) -> Option<TenantRoute> {
+    if let Some((tenant, tail)) = rest.split_once("/bindings/") {
+        let (service, rollback) = match tail.strip_suffix("/rollback") {
+            Some(service) => (service, true),
+            None => (tail, false),
+        };
+        return (service.matches('/').count() == 1).then(|| TenantRoute::Binding {
+            tenant: tenant.to_owned(),
+            service: service.to_owned(),
+            rollback,
+        });
+    }
+    let (tenant, tail) = rest.split_once("/services/")?;
+    let service = tail.strip_suffix("/evaluate")?;
+    (service.matches('/').count() == 1).then(|| TenantRoute::Evaluate {
+        tenant: tenant.to_owned(),
+        service: service.to_owned(),
+    })
+}
+
+fn not_found(path: &str) -> Response {
+    ApiError::route_not_found(path).into_response()
+}
+
+async fn caller_and_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+) -> Result<(Caller, T), ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, state).await?;
+    let ApiJson(value) = ApiJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
+    Ok((caller, value))
+}
+
+/// `PUT /api/v1/tenants/{path}/bindings/{service}`.
+pub(crate) async fn tenant_put(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    match parse_tenant_route(&rest) {
+        Some(TenantRoute::Binding { tenant, service, rollback: false }) => {
+            match caller_and_body::<PutBinding>(&state, request).await {
+                Ok((caller, body)) => put_binding(state, caller, tenant, service, body).await.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        _ => not_found(&path),
+    }
+}
+
+/// `POST …/bindings/{service}/rollback` and `POST …/services/{service}/evaluate`.
+pub(crate) async fn tenant_post(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    match parse_tenant_route(&rest) {
+        Some(TenantRoute::Binding { tenant, service, rollback: true }) => {
+            let (mut parts, _) = request.into_parts();
+            match Caller::from_request_parts(&mut parts, &state).await {
+                Ok(caller) => rollback_binding(state, caller, tenant, service).await.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        Some(TenantRoute::Evaluate { tenant, service }) => {
+            match caller_and_body::<Evaluate>(&state, request).await {
+                Ok((caller, body)) => evaluate(state, caller, tenant, service, body).await.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        _ => not_found(&path),
+    }
+}
+
+/// `DELETE /api/v1/tenants/{path}/bindings/{service}`.
+pub(crate) async fn tenant_delete(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    match parse_tenant_route(&rest) {
+        Some(TenantRoute::Binding { tenant, service, rollback: false }) => {
+            let (mut parts, _) = request.into_parts();
+            match Caller::from_request_parts(&mut parts, &state).await {
+                Ok(caller) => delete_binding(state, caller, tenant, service).await.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        _ => not_found(&path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_paths_split_from_binding_and_evaluation_routes() {
+        assert!(matches!(
+            parse_tenant_route("310000/310115/bindings/civil-affairs/meal-subsidy"),
+            Some(TenantRoute::Binding { tenant, service, rollback: false })
+                if tenant == "310000/310115" && service == "civil-affairs/meal-subsidy"
+        ));
+        assert!(matches!(
+            parse_tenant_route("shanghai/pudong/bindings/civil-affairs/meal-subsidy/rollback"),
+            Some(TenantRoute::Binding { rollback: true, .. })
+        ));
+        assert!(matches!(
+            parse_tenant_route("310000/services/civil-affairs/meal-subsidy/evaluate"),
+            Some(TenantRoute::Evaluate { tenant, .. }) if tenant == "310000"
+        ));
+        assert!(parse_tenant_route("310000/bindings/meal-subsidy").is_none());
+        assert!(parse_tenant_route("310000/services/civil-affairs/meal-subsidy").is_none());
+        assert!(parse_tenant_route("310000/staff").is_none());
+    }
+}

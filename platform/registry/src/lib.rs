@@ -1,0 +1,215 @@
+//! The module registry, bindings and the runtime that evaluates a service.
+//!
+//! - **Registry** ([`publish`], [`modules`], [`module`], [`artifact`],
+//!   [`yank`]): artifacts content-addressed by SM3, signed with a publisher's
+//!   registered SM2 key ([`register_signing_key`]); a `(name, version)` is
+//!   immutable once published. Stored in the database, so every node sees them.
+//! - **Bindings** ([`bind`], [`rollback`], [`unbind`], [`bindings`],
+//!   [`resolve`]): a module version attached to (service, tenant), with an
+//!   optional candidate serving a percentage of cases chosen from the case id
+//!   ([`rollout_bucket`]). The most specific binding on the path from the
+//!   case's tenant up to its root wins, else the service's default.
+//! - **Runtime** ([`Runtime`]): resolves, loads (verifying digest and
+//!   signature first), and runs a module for a tenant; checks input and output
+//!   against the service's schemas.
+//!
+//! Every publish, yank and binding change is written to the audit chain in
+//! the same transaction.
+
+mod artifacts;
+mod bindings;
+mod runtime;
+
+pub use artifacts::{
+    ModuleRecord, Publication, SigningKey, artifact, module, modules, publish,
+    register_signing_key, signing_keys, yank,
+};
+pub use bindings::{
+    Binding, ModuleRef, Resolution, bind, binding_history, bindings, resolve, rollback,
+    rollout_bucket, unbind,
+};
+pub use runtime::{EvaluationRequest, Outcome, Prepared, Runtime};
+
+use civitas_storage::StorageError;
+
+/// What can go wrong in the registry, the bindings or an evaluation. Each
+/// variant has a stable [`RegistryError::code`] and an HTTP status
+/// ([`RegistryError::status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A request field is invalid.
+    #[error("请求无效 / invalid request: {0}")]
+    Invalid(String),
+    /// No such service in the catalog.
+    #[error("服务不存在 / no such service: {0}")]
+    UnknownService(String),
+    /// No such module version.
+    #[error("模块版本不存在 / no such module version: {0}")]
+    UnknownModule(String),
+    /// The version exists already (versions are immutable).
+    #[error("模块版本已存在且不可更改 / {0} is already published; versions are immutable, publish a new version")]
+    AlreadyPublished(String),
+    /// The module name belongs to another service.
+    #[error("模块名称已用于其他服务 / module {name} implements {service}, not {requested}")]
+    WrongService {
+        /// The module.
+        name: String,
+        /// Its service.
+        service: String,
+        /// The service asked for.
+        requested: String,
+    },
+    /// The publisher has no signing key, or the signature is missing.
+    #[error("模块未签名 / the artifact is not signed by a registered SM2 key of the publisher: {0}")]
+    Unsigned(String),
+    /// The signature does not verify.
+    #[error("签名无效 / the SM2 signature does not verify for this artifact, name, version and service")]
+    BadSignature,
+    /// The stored artifact no longer matches its digest or signature.
+    #[error("模块制品已被篡改 / the stored artifact of {0} does not match its SM3 digest or signature; refusing to load it")]
+    Tampered(String),
+    /// The artifact is not an acceptable component.
+    #[error(transparent)]
+    Load(#[from] civitas_host::LoadError),
+    /// The version was yanked and may not be newly bound.
+    #[error("模块版本已撤回 / {0} was yanked and cannot be bound")]
+    Yanked(String),
+    /// Conformance checks failed.
+    #[error("模块未通过一致性检查 {check} / the module fails the conformance check {check}: {detail}")]
+    Conformance {
+        /// The first failing check.
+        check: &'static str,
+        /// Why.
+        detail: String,
+        /// The whole report.
+        report: Box<civitas_conformance::Report>,
+    },
+    /// No binding on the path and no default.
+    #[error("服务未绑定模块 / no module is bound to {service} for {tenant} or above, and the service has no default")]
+    NotBound {
+        /// The service.
+        service: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// Nothing to roll back.
+    #[error("没有可回滚的变更 / there is no earlier binding state to roll back to")]
+    NothingToRollBack,
+    /// The input does not match the service's input schema.
+    #[error(transparent)]
+    InputSchema(civitas_services::SchemaViolation),
+    /// The module's output does not match the service's output schema.
+    #[error("模块输出不符合服务模式 / the module's output breaks the service's output schema: {0}")]
+    OutputSchema(civitas_services::SchemaViolation),
+    /// The module failed the call.
+    #[error(transparent)]
+    Call(#[from] civitas_host::CallError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Auditing failed.
+    #[error(transparent)]
+    Audit(#[from] civitas_audit::AuditError),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> RegistryError {
+        RegistryError::Storage(StorageError::from(error))
+    }
+}
+
+impl RegistryError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::Invalid(_) => "invalid_request",
+            RegistryError::UnknownService(_) => "service_not_found",
+            RegistryError::UnknownModule(_) => "module_not_found",
+            RegistryError::AlreadyPublished(_) => "module_version_exists",
+            RegistryError::WrongService { .. } => "module_service_mismatch",
+            RegistryError::Unsigned(_) => "module_unsigned",
+            RegistryError::BadSignature => "module_bad_signature",
+            RegistryError::Tampered(_) => "module_tampered",
+            RegistryError::Load(civitas_host::LoadError::ForbiddenImport { .. }) => "module_forbidden_import",
+            RegistryError::Load(civitas_host::LoadError::MissingExport { .. }) => "module_missing_export",
+            RegistryError::Load(_) => "module_invalid",
+            RegistryError::Yanked(_) => "module_yanked",
+            RegistryError::Conformance { .. } => "conformance_failed",
+            RegistryError::NotBound { .. } => "service_not_bound",
+            RegistryError::NothingToRollBack => "nothing_to_roll_back",
+            RegistryError::InputSchema(_) => "input_schema_violation",
+            RegistryError::OutputSchema(_) => "module_output_schema",
+            RegistryError::Call(error) => error.code(),
+            RegistryError::Storage(_) | RegistryError::Audit(_) => "internal",
+        }
+    }
+
+    /// The HTTP status: 4xx for the caller's or publisher's mistakes, 502
+    /// when the module misbehaved, 503 when the host is busy, 500 only for
+    /// the platform's own failures.
+    pub fn status(&self) -> u16 {
+        use civitas_host::CallError;
+        match self {
+            RegistryError::Invalid(_)
+            | RegistryError::Unsigned(_)
+            | RegistryError::BadSignature
+            | RegistryError::Load(_)
+            | RegistryError::Conformance { .. }
+            | RegistryError::InputSchema(_)
+            | RegistryError::Yanked(_) => 422,
+            RegistryError::UnknownService(_)
+            | RegistryError::UnknownModule(_)
+            | RegistryError::NotBound { .. } => 404,
+            RegistryError::AlreadyPublished(_)
+            | RegistryError::WrongService { .. }
+            | RegistryError::NothingToRollBack => 409,
+            RegistryError::Call(CallError::Rejected { .. }) => 422,
+            RegistryError::Call(CallError::Busy) => 503,
+            RegistryError::Call(CallError::Internal(_)) => 500,
+            RegistryError::Tampered(_) | RegistryError::OutputSchema(_) | RegistryError::Call(_) => 502,
+            RegistryError::Storage(_) | RegistryError::Audit(_) => 500,
+        }
+    }
+}
+
+/// A transaction the registry can read through: a tenant's
+/// ([`civitas_storage::TenantTx`]) or the platform's
+/// ([`civitas_storage::PlatformTx`]; the registry is platform data, and its
+/// listing needs no tenant). Writes always take a `TenantTx`, whose scope
+/// was authorised.
+pub trait Conn {
+    /// The underlying connection.
+    fn conn(&mut self) -> civitas_storage::Connection<'_>;
+}
+
+impl Conn for civitas_storage::TenantTx {
+    fn conn(&mut self) -> civitas_storage::Connection<'_> {
+        self.connection()
+    }
+}
+
+impl Conn for civitas_storage::PlatformTx {
+    fn conn(&mut self) -> civitas_storage::Connection<'_> {
+        self.connection()
+    }
+}
+
+/// Today in China Standard Time (UTC+8): the evaluation date unless a
+/// request names one.
+pub fn today_in_china() -> civitas_host::Date {
+    let now = chrono::Utc::now() + chrono::Duration::hours(8);
+    civitas_host::Date::parse(&now.format("%Y-%m-%d").to_string()).unwrap_or(civitas_host::Date {
+        year: 1970,
+        month: 1,
+        day: 1,
+    })
+}
+
+/// Microseconds since the epoch, as stored.
+pub(crate) fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+pub(crate) fn from_micros(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}

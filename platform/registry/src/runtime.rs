@@ -1,0 +1,235 @@
+//! Resolving, loading and running a service's module for a tenant.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use civitas_host::{CallContext, Date, LoadedModule, LogLine, ModuleHost};
+use civitas_services::{Catalog, Service};
+use civitas_tenancy::TenantPath;
+use serde_json::{Map, Value};
+
+use crate::bindings::{ModuleRef, Resolution, resolve};
+use crate::{RegistryError, artifact};
+
+/// The module runtime of one server: the host, the service catalog, and
+/// every module version loaded so far (one `InstancePre` each, shared by all
+/// requests). Swapping a binding never disturbs a call in flight: it holds
+/// its own `Arc` of the version it resolved.
+pub struct Runtime {
+    host: Arc<ModuleHost>,
+    catalog: Catalog,
+    loaded: RwLock<HashMap<ModuleRef, Arc<LoadedModule>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("host", &self.host).finish_non_exhaustive()
+    }
+}
+
+/// A resolved, loaded module ready to evaluate (no database needed any more).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The service.
+    pub service: Arc<Service>,
+    /// Which version, chosen by which binding.
+    pub resolution: Resolution,
+    /// The loaded version.
+    pub module: Arc<LoadedModule>,
+}
+
+/// One evaluation's inputs beyond the module.
+#[derive(Debug, Clone)]
+pub struct EvaluationRequest<'a> {
+    /// The input document.
+    pub input: &'a Value,
+    /// The tenant's effective settings.
+    pub settings: Arc<Map<String, Value>>,
+    /// The evaluation date.
+    pub today: Date,
+    /// Tags for the module's log lines.
+    pub log_tags: Vec<(String, String)>,
+}
+
+/// A successful evaluation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    /// The module's answer (valid against the service's output schema).
+    pub output: Value,
+    /// The module.
+    pub module: String,
+    /// Its version.
+    pub version: String,
+    /// The tenant whose binding chose it, `None` for the service default.
+    pub binding_tenant: Option<String>,
+    /// Whether the case fell in a rollout.
+    pub rollout: bool,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// Instantiate + call time, microseconds.
+    pub elapsed_micros: u64,
+    /// The module's log lines.
+    #[serde(skip)]
+    pub logs: Vec<LogLine>,
+}
+
+impl Runtime {
+    /// A runtime over `host` and `catalog`.
+    pub fn new(host: ModuleHost, catalog: Catalog) -> Runtime {
+        Runtime {
+            host: Arc::new(host),
+            catalog,
+            loaded: RwLock::default(),
+        }
+    }
+
+    /// The host.
+    pub fn host(&self) -> &ModuleHost {
+        &self.host
+    }
+
+    /// The service catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The service `id`, or `UnknownService`.
+    pub fn service(&self, id: &str) -> Result<&Arc<Service>, RegistryError> {
+        self.catalog
+            .service(id)
+            .ok_or_else(|| RegistryError::UnknownService(id.to_owned()))
+    }
+
+    /// How many versions are loaded.
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.read().map(|loaded| loaded.len()).unwrap_or(0)
+    }
+
+    /// The loaded version `module`, loading it (artifact verified, compiled
+    /// code from the cache when present) on first use.
+    pub async fn load(
+        &self,
+        tx: &mut impl crate::Conn,
+        module: &ModuleRef,
+    ) -> Result<Arc<LoadedModule>, RegistryError> {
+        if let Some(loaded) = self.loaded.read().ok().and_then(|loaded| loaded.get(module).cloned()) {
+            return Ok(loaded);
+        }
+        let (record, bytes) = artifact(tx, &module.module, &module.version).await?;
+        let host = self.host.clone();
+        let loaded = tokio::task::spawn_blocking(move || host.load(&record.digest, &bytes))
+            .await
+            .map_err(|e| RegistryError::Call(civitas_host::CallError::Internal(e.to_string())))??;
+        let loaded = Arc::new(loaded);
+        if let Ok(mut map) = self.loaded.write() {
+            map.entry(module.clone()).or_insert_with(|| loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Resolves and loads the module serving `service` for a case at
+    /// `tenant` (the rollout bucket from `case_id`).
+    pub async fn prepare(
+        &self,
+        tx: &mut impl crate::Conn,
+        tenant: &TenantPath,
+        service: &str,
+        case_id: Option<&str>,
+    ) -> Result<Prepared, RegistryError> {
+        let service = self.service(service)?.clone();
+        let resolution = resolve(tx, tenant, &service.id, case_id).await?;
+        let module = self.load(tx, &resolution.module).await?;
+        Ok(Prepared {
+            service,
+            resolution,
+            module,
+        })
+    }
+
+    /// Runs a prepared module: the input is checked against the service's
+    /// input schema, the call runs on a blocking thread under the service's
+    /// fuel budget, and the output is checked against the output schema.
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        request: EvaluationRequest<'_>,
+    ) -> Result<Outcome, RegistryError> {
+        let service = &prepared.service;
+        service.check_input(request.input).map_err(RegistryError::InputSchema)?;
+        let input = request.input.to_string();
+        let context = CallContext {
+            settings: request.settings,
+            dictionaries: self.catalog.dictionaries().clone(),
+            today: request.today,
+            log_tags: request.log_tags,
+        };
+        let module = prepared.module.clone();
+        let budget = service.fuel_budget;
+        let evaluation = tokio::task::spawn_blocking(move || module.evaluate_with(&context, &input, budget))
+            .await
+            .map_err(|e| RegistryError::Call(civitas_host::CallError::Internal(e.to_string())))??;
+        service
+            .check_output(&evaluation.output)
+            .map_err(RegistryError::OutputSchema)?;
+        Ok(Outcome {
+            output: evaluation.output,
+            module: prepared.resolution.module.module.clone(),
+            version: prepared.resolution.module.version.clone(),
+            binding_tenant: prepared.resolution.binding_tenant.clone(),
+            rollout: prepared.resolution.candidate,
+            fuel_used: evaluation.fuel_used,
+            elapsed_micros: u64::try_from(evaluation.elapsed.as_micros()).unwrap_or(u64::MAX),
+            logs: evaluation.logs,
+        })
+    }
+
+    /// Runs the conformance checks of `module` against its service with the
+    /// settings of the tenant it is being bound at; refuses with the first
+    /// failing check.
+    pub async fn check_conformance(
+        &self,
+        tx: &mut impl crate::Conn,
+        module: &ModuleRef,
+        service: &Arc<Service>,
+        settings: Arc<Map<String, Value>>,
+        today: Date,
+    ) -> Result<civitas_conformance::Report, RegistryError> {
+        let loaded = self.load(tx, module).await?;
+        let service = service.clone();
+        let context = CallContext {
+            settings,
+            dictionaries: self.catalog.dictionaries().clone(),
+            today,
+            log_tags: vec![("conformance".into(), module.to_string())],
+        };
+        let report = tokio::task::spawn_blocking(move || {
+            civitas_conformance::check(&loaded, &service, &service.examples, &context)
+        })
+        .await
+        .map_err(|e| RegistryError::Call(civitas_host::CallError::Internal(e.to_string())))?;
+        match report.first_failure() {
+            Some(failure) => Err(RegistryError::Conformance {
+                check: failure.check,
+                detail: failure.detail.clone(),
+                report: Box::new(report.clone()),
+            }),
+            None => Ok(report),
+        }
+    }
+
+    /// Loads every version some binding names (at start, so the first
+    /// requests do not wait for compilation); returns how many and how long.
+    pub async fn preload(&self, tx: &mut impl crate::Conn) -> Result<(usize, Duration), RegistryError> {
+        let started = std::time::Instant::now();
+        let refs: Vec<ModuleRef> = crate::bindings::bound_versions(tx).await?;
+        let mut count = 0;
+        for module in refs {
+            match self.load(tx, &module).await {
+                Ok(_) => count += 1,
+                Err(error) => tracing::error!(%module, %error, "cannot load a bound module version"),
+            }
+        }
+        Ok((count, started.elapsed()))
+    }
+}

@@ -1,0 +1,124 @@
+//! The demo city's modules: published by the demo module developer and
+//! bound as the scenario describes — the city's meal-subsidy rule
+//! as the service default, the Pudong variant at 浦东新区.
+
+use std::path::Path;
+
+use civitas_registry::{ModuleRef, Publication, RegistryError, Runtime};
+use civitas_storage::{Database, TenantScope};
+use civitas_tenancy::{TenantPath, TenantTree};
+
+use crate::serve::StartError;
+
+/// A demo module: name, version, service, and where it is bound (`None`:
+/// the service default).
+type DemoModule = (&'static str, &'static str, &'static str, Option<&'static str>);
+
+/// The demo's modules, built by `infra/dev/build-modules` into
+/// `<demo modules dir>/<name>-<version>.wasm`.
+pub const DEMO_MODULES: &[DemoModule] = &[
+    ("meal-subsidy", "1.0.0", "civil-affairs/meal-subsidy", None),
+    ("meal-subsidy-pudong", "1.0.0", "civil-affairs/meal-subsidy", Some("310000/310115")),
+];
+
+/// The account that publishes them.
+const PUBLISHER: &str = "module-dev";
+
+fn demo_error(error: impl std::fmt::Display) -> StartError {
+    StartError::Demo(error.to_string())
+}
+
+/// Publishes and binds the demo modules that are not yet published or
+/// bound; a missing component file is a warning (build them first), not a
+/// failure. Idempotent.
+pub async fn seed_demo_modules(
+    db: &Database,
+    tree: &TenantTree,
+    runtime: &Runtime,
+    dir: &Path,
+) -> Result<(), StartError> {
+    let Some(root) = tree.resolve("310000").map(|t| t.path.clone()) else {
+        return Ok(()); // a trimmed tenants directory without Shanghai
+    };
+    let Some(publisher) = civitas_identity::find_account(db, PUBLISHER).await.map_err(demo_error)? else {
+        return Ok(());
+    };
+    let scope = TenantScope::for_platform_task(root.clone());
+    let mut signing_key = None;
+    for (name, version, service_id, bind_at) in DEMO_MODULES {
+        let Ok(service) = runtime.service(service_id) else {
+            tracing::warn!(service = service_id, "demo module's service is not in the catalog");
+            continue;
+        };
+        let mut tx = db.begin(&scope).await?;
+        if civitas_registry::module(&mut tx, name, version).await.map_err(demo_error)?.is_none() {
+            let file = dir.join(format!("{name}-{version}.wasm"));
+            let Ok(artifact) = std::fs::read(&file) else {
+                tracing::warn!(
+                    file = %file.display(),
+                    "演示模块未构建，请先运行 infra/dev/build-modules (demo module not built: run infra/dev/build-modules)"
+                );
+                continue;
+            };
+            if signing_key.is_none() {
+                let key = civitas_crypto::sm2::PrivateKey::generate().map_err(demo_error)?;
+                civitas_registry::register_signing_key(&mut tx, &publisher.id, "system:demo", &key.public_key().to_hex())
+                    .await
+                    .map_err(demo_error)?;
+                signing_key = Some(key);
+            }
+            let Some(key) = &signing_key else { continue };
+            let digest: String = civitas_crypto::sm3::digest(&artifact)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let message = civitas_devkit::signing_message(name, version, service_id, &digest);
+            let signature = key.sign(&message).map_err(demo_error)?;
+            let signature_hex: String = signature.to_der().iter().map(|b| format!("{b:02x}")).collect();
+            civitas_registry::publish(
+                &mut tx,
+                runtime.host(),
+                &Publication {
+                    name,
+                    version,
+                    service,
+                    artifact: &artifact,
+                    signature_hex: &signature_hex,
+                    publisher_account: &publisher.id,
+                    publisher: PUBLISHER,
+                },
+            )
+            .await
+            .map_err(demo_error)?;
+            tracing::info!(module = name, version, "demo module published");
+        }
+        let tenant = bind_at.map(TenantPath::parse).transpose().map_err(demo_error)?;
+        let bound = civitas_registry::bindings(&mut tx, Some(service_id))
+            .await
+            .map_err(demo_error)?
+            .into_iter()
+            .any(|b| b.tenant.as_deref() == tenant.as_ref().map(TenantPath::as_str));
+        if !bound {
+            let module = ModuleRef {
+                module: (*name).to_owned(),
+                version: (*version).to_owned(),
+            };
+            let settings_at = tenant.clone().unwrap_or_else(|| root.clone());
+            let settings = std::sync::Arc::new(tree.effective_settings(&settings_at));
+            match runtime
+                .check_conformance(&mut tx, &module, service, settings, civitas_registry::today_in_china())
+                .await
+            {
+                Ok(_) => {}
+                Err(error @ RegistryError::Conformance { .. }) => return Err(demo_error(error)),
+                Err(error) => return Err(demo_error(error)),
+            }
+            civitas_registry::bind(&mut tx, tenant.as_ref(), service_id, &module, None, "system:demo")
+                .await
+                .map_err(demo_error)?;
+            tracing::info!(module = name, version, tenant = ?bind_at, "demo module bound");
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}

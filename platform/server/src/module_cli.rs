@@ -1,0 +1,491 @@
+//! `civitas module …`: the module developer's commands — keygen, new,
+//! build, run, check, publish.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use civitas::exit;
+use civitas_host::{CallContext, HostConfig, ModuleHost};
+use civitas_services::{Catalog, Example};
+use clap::Subcommand;
+
+/// Module developer commands.
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Generate an SM2 signing key (PKCS#8 PEM, mode 600) and print its
+    /// public key, to register with POST /api/v1/signing-keys.
+    #[command(after_help = "Examples:\n  civitas module keygen --out ~/.civitas/signing.pem\n  \
+        civitas module keygen --out signing.pem --json")]
+    Keygen {
+        /// Where to write the private key; refuses to overwrite.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a module crate from a service's starter rule.
+    #[command(after_help = "Examples:\n  civitas module new my-meal-rule\n  \
+        civitas module new my-meal-rule --service civil-affairs/meal-subsidy --dir ~/modules")]
+    New {
+        /// The module's name (lower-case letters, digits, dashes).
+        name: String,
+        /// The service it implements.
+        #[arg(long, default_value = "civil-affairs/meal-subsidy")]
+        service: String,
+        /// The directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The civitas-module SDK crate [default: this installation's sdk/rust].
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+        /// Tenants directory (the service catalog is in its _services/).
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", default_value = "tenants")]
+        tenants_dir: PathBuf,
+    },
+    /// Build a module crate into a component (wasm32-unknown-unknown, no WASI).
+    #[command(after_help = "Examples:\n  civitas module build                      # the crate in .\n  \
+        civitas module build modules/civil-affairs/meal-subsidy --out target/modules/meal-subsidy-1.0.0.wasm")]
+    Build {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component [default: <target>/civitas/<name>-<version>.wasm].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Cargo's target directory.
+        #[arg(long, value_name = "DIR")]
+        target_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a module locally exactly as the platform would (same host, limits,
+    /// schemas, tenant settings), printing the output, fuel used and time.
+    #[command(after_help = "Examples:\n  civitas module run meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy \\\n      \
+        --tenant 310000/310115/310115005 --input examples/general-72-local.json\n\n\
+        Exit codes: 0 answered, 1 refused or failed (the error's code is printed), 2 usage.")]
+    Run {
+        /// The component.
+        file: PathBuf,
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// The tenant whose settings apply (a path of codes or a slug path).
+        #[arg(long)]
+        tenant: String,
+        /// The input document (JSON file).
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// The evaluation date [default: today in China Standard Time].
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<String>,
+        /// Tenants directory (tree, settings and service catalog).
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", default_value = "tenants")]
+        tenants_dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the conformance checks a module must pass before it can be bound.
+    #[command(after_help = "Examples:\n  civitas module check meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy\n  \
+        civitas module check my.wasm --service civil-affairs/meal-subsidy --examples examples --json\n\n\
+        Exit codes: 0 every check passed, 1 a check failed, 2 usage.")]
+    Check {
+        /// The component.
+        file: PathBuf,
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// The tenant whose settings the examples run with [default: the first root].
+        #[arg(long)]
+        tenant: Option<String>,
+        /// More example inputs (a directory of JSON files), beside the service's.
+        #[arg(long, value_name = "DIR")]
+        examples: Option<PathBuf>,
+        /// Tenants directory (tree, settings and service catalog).
+        #[arg(long, env = "CIVITAS_TENANTS_DIR", default_value = "tenants")]
+        tenants_dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a component with your SM2 key and publish it to a Civitas server.
+    #[command(after_help = "Examples:\n  CIVITAS_TOKEN=… civitas module publish target/civitas/my-rule-0.1.0.wasm \\\n      \
+        --service civil-affairs/meal-subsidy --version 0.1.0 --key signing.pem --server http://127.0.0.1:8080\n\n\
+        The token is an access token (POST /api/v1/auth/login) or an API key.\n\
+        Exit codes: 0 published, 1 refused by the server (its code is printed), 2 usage.")]
+    Publish {
+        /// The component.
+        file: PathBuf,
+        /// The service it implements.
+        #[arg(long)]
+        service: String,
+        /// The version to publish (immutable once published).
+        #[arg(long)]
+        version: String,
+        /// The module's name [default: the file name without -<version>.wasm].
+        #[arg(long)]
+        name: Option<String>,
+        /// Your SM2 private key (PEM), registered with the server.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The server.
+        #[arg(long, env = "CIVITAS_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Access token or API key.
+        #[arg(long, env = "CIVITAS_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one module command.
+pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
+    match command {
+        ModuleCommand::Keygen { out, json } => keygen(&out, json),
+        ModuleCommand::New {
+            name,
+            service,
+            dir,
+            sdk,
+            tenants_dir,
+        } => new(&name, &service, &dir, sdk, &tenants_dir),
+        ModuleCommand::Build {
+            dir,
+            out,
+            target_dir,
+            json,
+        } => build(&dir, out, target_dir, json),
+        ModuleCommand::Run {
+            file,
+            service,
+            tenant,
+            input,
+            as_of,
+            tenants_dir,
+            json,
+        } => run_module(&file, &service, &tenant, &input, as_of.as_deref(), &tenants_dir, json),
+        ModuleCommand::Check {
+            file,
+            service,
+            tenant,
+            examples,
+            tenants_dir,
+            json,
+        } => check(&file, &service, tenant.as_deref(), examples.as_deref(), &tenants_dir, json),
+        ModuleCommand::Publish {
+            file,
+            service,
+            version,
+            name,
+            key,
+            server,
+            token,
+            json,
+        } => publish(&file, &service, &version, name, &key, &server, &token, json),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn keygen(out: &Path, json: bool) -> anyhow::Result<u8> {
+    let key = civitas_crypto::sm2::PrivateKey::generate()?;
+    let pem = key.to_pkcs8_pem()?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let mut file = civitas::keys::create_private_file(out, false).with_context(|| {
+        format!("{} (已存在则不会覆盖 / an existing file is never overwritten)", out.display())
+    })?;
+    file.write_all(pem.as_bytes())?;
+    let public_key = key.public_key().to_hex();
+    if json {
+        println!("{}", serde_json::json!({"private_key_file": out, "public_key": public_key}));
+    } else {
+        println!("私钥已写入 (private key written to) {}", out.display());
+        println!("公钥 (public key): {public_key}");
+        println!("登记 (register it): POST /api/v1/signing-keys {{\"public_key\": \"{public_key}\"}}");
+    }
+    Ok(exit::OK)
+}
+
+fn catalog(tenants_dir: &Path) -> anyhow::Result<Catalog> {
+    Catalog::load(tenants_dir).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn new(name: &str, service: &str, dir: &Path, sdk: Option<PathBuf>, tenants_dir: &Path) -> anyhow::Result<u8> {
+    let catalog = catalog(tenants_dir)?;
+    let Some(service) = catalog.service(service) else {
+        eprintln!("错误 (error): 服务不存在 (no such service) {service}");
+        return Ok(exit::USAGE);
+    };
+    let Some(starter) = &service.starter else {
+        bail!("服务 {} 没有起始规则 (the service has no starter.rs)", service.id);
+    };
+    let sdk = match sdk {
+        Some(sdk) => sdk,
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust"),
+    };
+    let sdk = std::fs::canonicalize(&sdk).with_context(|| format!("SDK {}", sdk.display()))?;
+    let examples: Vec<(String, String)> = service
+        .examples
+        .iter()
+        .map(|e| (e.name.clone(), serde_json::to_string_pretty(&e.input).unwrap_or_default()))
+        .collect();
+    let created = civitas_devkit::new_module(&civitas_devkit::NewModule {
+        name,
+        service: &service.id,
+        parent: dir,
+        sdk: &sdk,
+        starter,
+        examples: &examples,
+    })?;
+    println!("已创建 (created) {}", created.display());
+    println!("下一步 (next): cd {} && civitas module build", created.display());
+    Ok(exit::OK)
+}
+
+fn build(dir: &Path, out: Option<PathBuf>, target_dir: Option<PathBuf>, json: bool) -> anyhow::Result<u8> {
+    let built = civitas_devkit::build(
+        dir,
+        &civitas_devkit::BuildOptions {
+            out,
+            target_dir,
+            quiet: json,
+        },
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"name": built.name, "version": built.version, "path": built.path, "size": built.size})
+        );
+    } else {
+        println!("{}@{} → {} ({} bytes)", built.name, built.version, built.path.display(), built.size);
+    }
+    Ok(exit::OK)
+}
+
+/// The host the platform runs (same limits), without a compiled-code cache.
+fn host() -> anyhow::Result<ModuleHost> {
+    Ok(ModuleHost::new(HostConfig::default())?)
+}
+
+fn context(tenants_dir: &Path, tenant: Option<&str>, catalog: &Catalog, as_of: Option<&str>) -> anyhow::Result<CallContext> {
+    let tree = civitas_tenancy::TenantTree::load(tenants_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let node = match tenant {
+        Some(reference) => tree
+            .resolve(reference)
+            .with_context(|| format!("租户不存在 (no such tenant) {reference}"))?,
+        None => tree.roots().next().context("租户树为空 (the tenant tree is empty)")?,
+    };
+    let today = match as_of {
+        Some(text) => civitas_host::Date::parse(text).with_context(|| format!("as_of 不是日期 (not a YYYY-MM-DD date): {text}"))?,
+        None => civitas_registry::today_in_china(),
+    };
+    Ok(CallContext {
+        settings: std::sync::Arc::new(tree.effective_settings(&node.path)),
+        dictionaries: catalog.dictionaries().clone(),
+        today,
+        log_tags: vec![("tenant".into(), node.path.to_string())],
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_module(
+    file: &Path,
+    service_id: &str,
+    tenant: &str,
+    input: &Path,
+    as_of: Option<&str>,
+    tenants_dir: &Path,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let catalog = catalog(tenants_dir)?;
+    let Some(service) = catalog.service(service_id) else {
+        eprintln!("错误 (error): 服务不存在 (no such service) {service_id}");
+        return Ok(exit::USAGE);
+    };
+    let context = context(tenants_dir, Some(tenant), &catalog, as_of)?;
+    let document: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(input).with_context(|| input.display().to_string())?,
+    )
+    .with_context(|| format!("{}: JSON 无效 (invalid JSON)", input.display()))?;
+    if let Err(violation) = service.check_input(&document) {
+        return report_failure("input_schema_violation", &violation.to_string(), json);
+    }
+    let artifact = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let host = host()?;
+    let module = host.load("", &artifact)?;
+    match module.evaluate_with(&context, &document.to_string(), service.fuel_budget) {
+        Ok(evaluation) => {
+            if let Err(violation) = service.check_output(&evaluation.output) {
+                return report_failure("module_output_schema", &violation.to_string(), json);
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "output": evaluation.output, "fuel_used": evaluation.fuel_used,
+                        "fuel_budget": service.fuel_budget,
+                        "elapsed_micros": evaluation.elapsed.as_micros() as u64,
+                        "logs": evaluation.logs.iter().map(|l| serde_json::json!({"level": l.level, "message": l.message, "fields": l.fields})).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                println!("{}", serde_json::to_string_pretty(&evaluation.output)?);
+                for line in &evaluation.logs {
+                    eprintln!("[{}] {} {:?}", line.level, line.message, line.fields);
+                }
+                eprintln!(
+                    "燃料 (fuel): {} / {}   耗时 (time): {} µs",
+                    evaluation.fuel_used,
+                    service.fuel_budget,
+                    evaluation.elapsed.as_micros()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(error) => report_failure(error.code(), &error.to_string(), json),
+    }
+}
+
+fn report_failure(code: &str, message: &str, json: bool) -> anyhow::Result<u8> {
+    if json {
+        println!("{}", serde_json::json!({"error": {"code": code, "message": message}}));
+    } else {
+        eprintln!("{code}: {message}");
+    }
+    Ok(exit::FAILURE)
+}
+
+fn check(
+    file: &Path,
+    service_id: &str,
+    tenant: Option<&str>,
+    examples_dir: Option<&Path>,
+    tenants_dir: &Path,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let catalog = catalog(tenants_dir)?;
+    let Some(service) = catalog.service(service_id) else {
+        eprintln!("错误 (error): 服务不存在 (no such service) {service_id}");
+        return Ok(exit::USAGE);
+    };
+    let context = context(tenants_dir, tenant, &catalog, Some("2026-06-01"))?;
+    let mut examples = service.examples.clone();
+    if let Some(dir) = examples_dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| dir.display().to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("{}: JSON 无效 (invalid JSON)", path.display()))?;
+            if let Err(violation) = service.check_input(&input) {
+                bail!("{}: {violation}", path.display());
+            }
+            examples.push(Example {
+                name: path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
+                input,
+            });
+        }
+    }
+    let artifact = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let host = host()?;
+    let module = match host.load("", &artifact) {
+        Ok(module) => module,
+        Err(error) => {
+            if json {
+                println!("{}", serde_json::json!({"passed": false, "checks": [{"check": "exports", "passed": false, "detail": error.to_string()}]}));
+            } else {
+                println!("✗ exports          {error}");
+            }
+            return Ok(exit::FAILURE);
+        }
+    };
+    let report = civitas_conformance::check(&module, service, &examples, &context);
+    if json {
+        println!("{}", serde_json::json!({"passed": report.passed(), "service": report.service, "checks": report.checks, "max_fuel_used": report.max_fuel_used}));
+    } else {
+        for check in &report.checks {
+            println!("{} {:<16} {}", if check.passed { "✓" } else { "✗" }, check.check, check.detail);
+        }
+        println!(
+            "{}",
+            if report.passed() {
+                "通过，可以绑定 (passed: the module may be bound)"
+            } else {
+                "未通过，不能绑定 (failed: the module cannot be bound)"
+            }
+        );
+    }
+    Ok(if report.passed() { exit::OK } else { exit::FAILURE })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn publish(
+    file: &Path,
+    service: &str,
+    version: &str,
+    name: Option<String>,
+    key: &Path,
+    server: &str,
+    token: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let artifact = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let name = match name {
+        Some(name) => name,
+        None => {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            stem.strip_suffix(&format!("-{version}")).unwrap_or(stem).to_owned()
+        }
+    };
+    let pem = std::fs::read_to_string(key).with_context(|| key.display().to_string())?;
+    let key = civitas_crypto::sm2::PrivateKey::from_pkcs8_pem(&pem)
+        .with_context(|| format!("{}: 不是 SM2 私钥 (not an SM2 private key)", file.display()))?;
+    let digest = hex(&civitas_crypto::sm3::digest(&artifact));
+    let signature = key.sign(&civitas_devkit::signing_message(&name, version, service, &digest))?;
+    let body = serde_json::json!({
+        "name": name, "version": version, "service": service,
+        "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
+        "signature": hex(&signature.to_der()),
+    });
+    let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, answer) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("无法连接 (cannot reach) {url}"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        anyhow::Ok((status, answer))
+    })?;
+    if json {
+        println!("{}", serde_json::json!({"status": status.as_u16(), "response": answer}));
+    } else if status.is_success() {
+        println!("已发布 (published) {name}@{version} sm3:{digest}");
+    } else {
+        eprintln!(
+            "{} {}: {} / {}",
+            status.as_u16(),
+            answer["code"].as_str().unwrap_or("error"),
+            answer["message"]["zh"].as_str().unwrap_or_default(),
+            answer["message"]["en"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(if status.is_success() { exit::OK } else { exit::FAILURE })
+}
