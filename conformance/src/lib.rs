@@ -52,7 +52,15 @@ impl Report {
 
 /// Inputs that break any sensible input schema: each must be refused with a
 /// module error.
-const MALFORMED: &[&str] = &["", "{", "null", "[]", "\"text\"", "{}", "{\"birth_date\": 12}"];
+const MALFORMED: &[&str] = &[
+    "",
+    "{",
+    "null",
+    "[]",
+    "\"text\"",
+    "{}",
+    "{\"birth_date\": 12}",
+];
 
 /// Runs every check. `examples` are the service's examples plus any the
 /// module brings; `context` supplies the settings and date the examples
@@ -78,8 +86,14 @@ pub fn check(
         ),
     });
 
-    let mut schema = pass("output_schema", format!("{} examples answered and valid", examples.len()));
-    let mut determinism = pass("deterministic", "every example gave the same answer twice".into());
+    let mut schema = pass(
+        "output_schema",
+        format!("{} examples answered and valid", examples.len()),
+    );
+    let mut determinism = pass(
+        "deterministic",
+        "every example gave the same answer twice".into(),
+    );
     let mut fuel = pass("fuel_budget", String::new());
     let mut max_fuel_used = 0;
     for example in examples {
@@ -96,7 +110,10 @@ pub fn check(
         if first.fuel_used > service.fuel_budget {
             fail(
                 &mut fuel,
-                format!("{}: used {} fuel, budget {}", example.name, first.fuel_used, service.fuel_budget),
+                format!(
+                    "{}: used {} fuel, budget {}",
+                    example.name, first.fuel_used, service.fuel_budget
+                ),
             );
         }
         if let Err(violation) = service.check_output(&first.output) {
@@ -104,8 +121,14 @@ pub fn check(
         }
         match module.evaluate(context, &input) {
             Ok(second) if second.output == first.output => {}
-            Ok(_) => fail(&mut determinism, format!("{}: a second run gave a different answer", example.name)),
-            Err(error) => fail(&mut determinism, format!("{}: a second run failed: {error}", example.name)),
+            Ok(_) => fail(
+                &mut determinism,
+                format!("{}: a second run gave a different answer", example.name),
+            ),
+            Err(error) => fail(
+                &mut determinism,
+                format!("{}: a second run failed: {error}", example.name),
+            ),
         }
     }
     if fuel.passed {
@@ -115,12 +138,18 @@ pub fn check(
 
     let mut malformed = pass(
         "malformed_input",
-        format!("{} malformed documents refused with a module error", MALFORMED.len()),
+        format!(
+            "{} malformed documents refused with a module error",
+            MALFORMED.len()
+        ),
     );
     for input in MALFORMED {
         match module.evaluate(context, input) {
             Err(CallError::Rejected { .. }) => {}
-            Ok(_) => fail(&mut malformed, format!("{input:?}: answered instead of refused")),
+            Ok(_) => fail(
+                &mut malformed,
+                format!("{input:?}: answered instead of refused"),
+            ),
             Err(error) => fail(&mut malformed, format!("{input:?}: {error}")),
         }
     }

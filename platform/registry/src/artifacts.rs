@@ -95,7 +95,9 @@ pub async fn register_signing_key(
     public_key_hex: &str,
 ) -> Result<SigningKey, RegistryError> {
     let key = PublicKey::from_hex(public_key_hex.trim()).map_err(|error| {
-        RegistryError::Invalid(format!("public_key 不是有效的 SM2 公钥 / is not an SM2 public key: {error}"))
+        RegistryError::Invalid(format!(
+            "public_key 不是有效的 SM2 公钥 / is not an SM2 public key: {error}"
+        ))
     })?;
     let public_key = key.to_hex();
     let id = format!("sk_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
@@ -174,19 +176,26 @@ pub(crate) fn valid_version(version: &str) -> bool {
     };
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
         && pre.is_none_or(|pre| {
             !pre.is_empty()
                 && pre.len() <= 32
-                && pre.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && pre
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         })
 }
 
 fn parse_signature(hex: &str) -> Result<Signature, RegistryError> {
-    let bytes = decode_hex(hex.trim())
-        .ok_or_else(|| RegistryError::Unsigned("signature 不是十六进制 / signature is not hex".into()))?;
+    let bytes = decode_hex(hex.trim()).ok_or_else(|| {
+        RegistryError::Unsigned("signature 不是十六进制 / signature is not hex".into())
+    })?;
     if bytes.is_empty() {
-        return Err(RegistryError::Unsigned("signature 为空 / no signature".into()));
+        return Err(RegistryError::Unsigned(
+            "signature 为空 / no signature".into(),
+        ));
     }
     Signature::parse(&bytes).map_err(|_| RegistryError::BadSignature)
 }
@@ -197,7 +206,10 @@ pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     }
     (0..text.len())
         .step_by(2)
-        .map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
         .collect()
 }
 
@@ -349,7 +361,9 @@ macro_rules! impl_row_like {
                     signing_key: self.try_get("signing_key")?,
                     signature: self.try_get("signature")?,
                     published_at: from_micros(self.try_get("published_at")?),
-                    yanked_at: self.try_get::<Option<i64>, _>("yanked_at")?.map(from_micros),
+                    yanked_at: self
+                        .try_get::<Option<i64>, _>("yanked_at")?
+                        .map(from_micros),
                     yank_reason: self.try_get("yank_reason")?,
                 })
             }

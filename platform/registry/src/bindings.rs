@@ -109,7 +109,10 @@ macro_rules! binding_from_row {
             tenant: (!tenant.is_empty()).then_some(tenant),
             service: r.try_get("service")?,
             stable: module_ref(r.try_get("module")?, r.try_get("version")?),
-            candidate: module_ref(r.try_get("candidate_module")?, r.try_get("candidate_version")?),
+            candidate: module_ref(
+                r.try_get("candidate_module")?,
+                r.try_get("candidate_version")?,
+            ),
             rollout_percent: u8::try_from(percent).unwrap_or(0),
             revision: r.try_get("revision")?,
             updated_by: r.try_get("updated_by")?,
@@ -216,7 +219,11 @@ pub async fn resolve(
     service: &str,
     case_id: Option<&str>,
 ) -> Result<Resolution, RegistryError> {
-    let mut path: Vec<String> = tenant.lineage().iter().map(|p| p.as_str().to_owned()).collect();
+    let mut path: Vec<String> = tenant
+        .lineage()
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
     path.push(String::new());
     let mut found = rows(tx, service, &path).await?;
     // Most specific first: longer paths are deeper; the default ('') last.
@@ -272,10 +279,12 @@ async fn last_revision(
 
 fn check_scope(tx: &TenantTx, tenant: Option<&TenantPath>) -> Result<(), RegistryError> {
     match tenant {
-        Some(tenant) if !tx.scope().covers(tenant) => Err(RegistryError::Storage(StorageError::OutOfScope {
-            scope: tx.scope().path().clone(),
-            path: tenant.clone(),
-        })),
+        Some(tenant) if !tx.scope().covers(tenant) => {
+            Err(RegistryError::Storage(StorageError::OutOfScope {
+                scope: tx.scope().path().clone(),
+                path: tenant.clone(),
+            }))
+        }
         _ => Ok(()),
     }
 }
@@ -296,9 +305,14 @@ async fn write(
     let revision = last_revision(tx, tenant, service).await? + 1;
     let now = now_micros();
     let tenant_key = key(tenant);
-    let (module, version) = (stable.map(|m| m.module.clone()), stable.map(|m| m.version.clone()));
-    let (candidate_module, candidate_version) =
-        (candidate.map(|m| m.module.clone()), candidate.map(|m| m.version.clone()));
+    let (module, version) = (
+        stable.map(|m| m.module.clone()),
+        stable.map(|m| m.version.clone()),
+    );
+    let (candidate_module, candidate_version) = (
+        candidate.map(|m| m.module.clone()),
+        candidate.map(|m| m.version.clone()),
+    );
     let percent_column = i32::from(percent);
     with_connection!(tx.conn(), c => {
         if stable.is_none() && candidate.is_none() {
@@ -357,7 +371,14 @@ async fn write(
         &NewEvent {
             actor: actor.to_owned(),
             action: "module.bind".to_owned(),
-            target: format!("binding:{}:{service}", if tenant_key.is_empty() { "default" } else { &tenant_key }),
+            target: format!(
+                "binding:{}:{service}",
+                if tenant_key.is_empty() {
+                    "default"
+                } else {
+                    &tenant_key
+                }
+            ),
             detail: serde_json::json!({
                 "change": change, "revision": revision,
                 "stable": stable.map(ToString::to_string),
@@ -387,7 +408,9 @@ pub async fn bind(
     check_scope(tx, tenant)?;
     let existing = current(tx, tenant, service).await?;
     let written = match rollout_percent {
-        None | Some(100) => write(tx, tenant, service, Some(module), None, 0, "bind", actor).await?,
+        None | Some(100) => {
+            write(tx, tenant, service, Some(module), None, 0, "bind", actor).await?
+        }
         Some(percent @ 1..=99) => {
             let stable = existing.as_ref().and_then(|b| b.stable.clone());
             if stable.as_ref() == Some(module) {
@@ -395,7 +418,17 @@ pub async fn bind(
                     "{module} 已是稳定版本 / is already the stable version here"
                 )));
             }
-            write(tx, tenant, service, stable.as_ref(), Some(module), percent, "rollout", actor).await?
+            write(
+                tx,
+                tenant,
+                service,
+                stable.as_ref(),
+                Some(module),
+                percent,
+                "rollout",
+                actor,
+            )
+            .await?
         }
         Some(other) => {
             return Err(RegistryError::Invalid(format!(
@@ -421,13 +454,29 @@ pub async fn rollback(
     let Some(latest) = history.first() else {
         return Err(RegistryError::NothingToRollBack);
     };
-    let before = history.iter().find(|change| change.revision == latest.revision - 1);
+    let before = history
+        .iter()
+        .find(|change| change.revision == latest.revision - 1);
     let (stable, candidate, percent) = match before {
-        Some(state) => (state.stable.clone(), state.candidate.clone(), state.rollout_percent),
+        Some(state) => (
+            state.stable.clone(),
+            state.candidate.clone(),
+            state.rollout_percent,
+        ),
         None if latest.revision == 1 => (None, None, 0),
         None => return Err(RegistryError::NothingToRollBack),
     };
-    write(tx, tenant, service, stable.as_ref(), candidate.as_ref(), percent, "rollback", actor).await
+    write(
+        tx,
+        tenant,
+        service,
+        stable.as_ref(),
+        candidate.as_ref(),
+        percent,
+        "rollback",
+        actor,
+    )
+    .await
 }
 
 /// Removes the binding at `tenant` (cases there then resolve further up).
@@ -455,15 +504,22 @@ mod tests {
     #[test]
     fn a_case_always_lands_in_the_same_bucket_and_buckets_spread() {
         assert_eq!(rollout_bucket("s", "case-1"), rollout_bucket("s", "case-1"));
-        let buckets: Vec<u8> = (0..1000).map(|i| rollout_bucket("s", &format!("case-{i}"))).collect();
+        let buckets: Vec<u8> = (0..1000)
+            .map(|i| rollout_bucket("s", &format!("case-{i}")))
+            .collect();
         assert!(buckets.iter().all(|b| *b < 100));
         let below_30 = buckets.iter().filter(|b| **b < 30).count();
-        assert!((220..=380).contains(&below_30), "{below_30} of 1000 in a 30 % rollout");
+        assert!(
+            (220..=380).contains(&below_30),
+            "{below_30} of 1000 in a 30 % rollout"
+        );
     }
 }
 
 /// Every version some binding names (stable or candidate), platform-wide.
-pub(crate) async fn bound_versions(tx: &mut impl crate::Conn) -> Result<Vec<ModuleRef>, RegistryError> {
+pub(crate) async fn bound_versions(
+    tx: &mut impl crate::Conn,
+) -> Result<Vec<ModuleRef>, RegistryError> {
     let pairs: Vec<(Option<String>, Option<String>)> = with_connection!(tx.conn(), c => {
         sqlx::query_as(
             "SELECT module, version FROM bindings UNION SELECT candidate_module, candidate_version FROM bindings",

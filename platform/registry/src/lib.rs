@@ -47,7 +47,9 @@ pub enum RegistryError {
     #[error("模块版本不存在 / no such module version: {0}")]
     UnknownModule(String),
     /// The version exists already (versions are immutable).
-    #[error("模块版本已存在且不可更改 / {0} is already published; versions are immutable, publish a new version")]
+    #[error(
+        "模块版本已存在且不可更改 / {0} is already published; versions are immutable, publish a new version"
+    )]
     AlreadyPublished(String),
     /// The module name belongs to another service.
     #[error("模块名称已用于其他服务 / module {name} implements {service}, not {requested}")]
@@ -60,13 +62,19 @@ pub enum RegistryError {
         requested: String,
     },
     /// The publisher has no signing key, or the signature is missing.
-    #[error("模块未签名 / the artifact is not signed by a registered SM2 key of the publisher: {0}")]
+    #[error(
+        "模块未签名 / the artifact is not signed by a registered SM2 key of the publisher: {0}"
+    )]
     Unsigned(String),
     /// The signature does not verify.
-    #[error("签名无效 / the SM2 signature does not verify for this artifact, name, version and service")]
+    #[error(
+        "签名无效 / the SM2 signature does not verify for this artifact, name, version and service"
+    )]
     BadSignature,
     /// The stored artifact no longer matches its digest or signature.
-    #[error("模块制品已被篡改 / the stored artifact of {0} does not match its SM3 digest or signature; refusing to load it")]
+    #[error(
+        "模块制品已被篡改 / the stored artifact of {0} does not match its SM3 digest or signature; refusing to load it"
+    )]
     Tampered(String),
     /// The artifact is not an acceptable component.
     #[error(transparent)]
@@ -75,7 +83,9 @@ pub enum RegistryError {
     #[error("模块版本已撤回 / {0} was yanked and cannot be bound")]
     Yanked(String),
     /// Conformance checks failed.
-    #[error("模块未通过一致性检查 {check} / the module fails the conformance check {check}: {detail}")]
+    #[error(
+        "模块未通过一致性检查 {check} / the module fails the conformance check {check}: {detail}"
+    )]
     Conformance {
         /// The first failing check.
         check: &'static str,
@@ -85,7 +95,9 @@ pub enum RegistryError {
         report: Box<civitas_conformance::Report>,
     },
     /// No binding on the path and no default.
-    #[error("服务未绑定模块 / no module is bound to {service} for {tenant} or above, and the service has no default")]
+    #[error(
+        "服务未绑定模块 / no module is bound to {service} for {tenant} or above, and the service has no default"
+    )]
     NotBound {
         /// The service.
         service: String,
@@ -130,8 +142,12 @@ impl RegistryError {
             RegistryError::Unsigned(_) => "module_unsigned",
             RegistryError::BadSignature => "module_bad_signature",
             RegistryError::Tampered(_) => "module_tampered",
-            RegistryError::Load(civitas_host::LoadError::ForbiddenImport { .. }) => "module_forbidden_import",
-            RegistryError::Load(civitas_host::LoadError::MissingExport { .. }) => "module_missing_export",
+            RegistryError::Load(civitas_host::LoadError::ForbiddenImport { .. }) => {
+                "module_forbidden_import"
+            }
+            RegistryError::Load(civitas_host::LoadError::MissingExport { .. }) => {
+                "module_missing_export"
+            }
             RegistryError::Load(_) => "module_invalid",
             RegistryError::Yanked(_) => "module_yanked",
             RegistryError::Conformance { .. } => "conformance_failed",
@@ -166,7 +182,9 @@ impl RegistryError {
             RegistryError::Call(CallError::Rejected { .. }) => 422,
             RegistryError::Call(CallError::Busy) => 503,
             RegistryError::Call(CallError::Internal(_)) => 500,
-            RegistryError::Tampered(_) | RegistryError::OutputSchema(_) | RegistryError::Call(_) => 502,
+            RegistryError::Tampered(_)
+            | RegistryError::OutputSchema(_)
+            | RegistryError::Call(_) => 502,
             RegistryError::Storage(_) | RegistryError::Audit(_) => 500,
         }
     }

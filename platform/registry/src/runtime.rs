@@ -24,7 +24,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,7 +115,12 @@ impl Runtime {
         tx: &mut impl crate::Conn,
         module: &ModuleRef,
     ) -> Result<Arc<LoadedModule>, RegistryError> {
-        if let Some(loaded) = self.loaded.read().ok().and_then(|loaded| loaded.get(module).cloned()) {
+        if let Some(loaded) = self
+            .loaded
+            .read()
+            .ok()
+            .and_then(|loaded| loaded.get(module).cloned())
+        {
             return Ok(loaded);
         }
         let (record, bytes) = artifact(tx, &module.module, &module.version).await?;
@@ -156,7 +163,9 @@ impl Runtime {
         request: EvaluationRequest<'_>,
     ) -> Result<Outcome, RegistryError> {
         let service = &prepared.service;
-        service.check_input(request.input).map_err(RegistryError::InputSchema)?;
+        service
+            .check_input(request.input)
+            .map_err(RegistryError::InputSchema)?;
         let input = request.input.to_string();
         let context = CallContext {
             settings: request.settings,
@@ -166,9 +175,12 @@ impl Runtime {
         };
         let module = prepared.module.clone();
         let budget = service.fuel_budget;
-        let evaluation = tokio::task::spawn_blocking(move || module.evaluate_with(&context, &input, budget))
-            .await
-            .map_err(|e| RegistryError::Call(civitas_host::CallError::Internal(e.to_string())))??;
+        let evaluation =
+            tokio::task::spawn_blocking(move || module.evaluate_with(&context, &input, budget))
+                .await
+                .map_err(|e| {
+                    RegistryError::Call(civitas_host::CallError::Internal(e.to_string()))
+                })??;
         service
             .check_output(&evaluation.output)
             .map_err(RegistryError::OutputSchema)?;
@@ -220,14 +232,19 @@ impl Runtime {
 
     /// Loads every version some binding names (at start, so the first
     /// requests do not wait for compilation); returns how many and how long.
-    pub async fn preload(&self, tx: &mut impl crate::Conn) -> Result<(usize, Duration), RegistryError> {
+    pub async fn preload(
+        &self,
+        tx: &mut impl crate::Conn,
+    ) -> Result<(usize, Duration), RegistryError> {
         let started = std::time::Instant::now();
         let refs: Vec<ModuleRef> = crate::bindings::bound_versions(tx).await?;
         let mut count = 0;
         for module in refs {
             match self.load(tx, &module).await {
                 Ok(_) => count += 1,
-                Err(error) => tracing::error!(%module, %error, "cannot load a bound module version"),
+                Err(error) => {
+                    tracing::error!(%module, %error, "cannot load a bound module version")
+                }
             }
         }
         Ok((count, started.elapsed()))

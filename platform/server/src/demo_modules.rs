@@ -12,13 +12,23 @@ use crate::serve::StartError;
 
 /// A demo module: name, version, service, and where it is bound (`None`:
 /// the service default).
-type DemoModule = (&'static str, &'static str, &'static str, Option<&'static str>);
+type DemoModule = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
 
 /// The demo's modules, built by `infra/dev/build-modules` into
 /// `<demo modules dir>/<name>-<version>.wasm`.
 pub const DEMO_MODULES: &[DemoModule] = &[
     ("meal-subsidy", "1.0.0", "civil-affairs/meal-subsidy", None),
-    ("meal-subsidy-pudong", "1.0.0", "civil-affairs/meal-subsidy", Some("310000/310115")),
+    (
+        "meal-subsidy-pudong",
+        "1.0.0",
+        "civil-affairs/meal-subsidy",
+        Some("310000/310115"),
+    ),
 ];
 
 /// The account that publishes them.
@@ -40,18 +50,28 @@ pub async fn seed_demo_modules(
     let Some(root) = tree.resolve("310000").map(|t| t.path.clone()) else {
         return Ok(()); // a trimmed tenants directory without Shanghai
     };
-    let Some(publisher) = civitas_identity::find_account(db, PUBLISHER).await.map_err(demo_error)? else {
+    let Some(publisher) = civitas_identity::find_account(db, PUBLISHER)
+        .await
+        .map_err(demo_error)?
+    else {
         return Ok(());
     };
     let scope = TenantScope::for_platform_task(root.clone());
     let mut signing_key = None;
     for (name, version, service_id, bind_at) in DEMO_MODULES {
         let Ok(service) = runtime.service(service_id) else {
-            tracing::warn!(service = service_id, "demo module's service is not in the catalog");
+            tracing::warn!(
+                service = service_id,
+                "demo module's service is not in the catalog"
+            );
             continue;
         };
         let mut tx = db.begin(&scope).await?;
-        if civitas_registry::module(&mut tx, name, version).await.map_err(demo_error)?.is_none() {
+        if civitas_registry::module(&mut tx, name, version)
+            .await
+            .map_err(demo_error)?
+            .is_none()
+        {
             let file = dir.join(format!("{name}-{version}.wasm"));
             let Ok(artifact) = std::fs::read(&file) else {
                 tracing::warn!(
@@ -62,9 +82,14 @@ pub async fn seed_demo_modules(
             };
             if signing_key.is_none() {
                 let key = civitas_crypto::sm2::PrivateKey::generate().map_err(demo_error)?;
-                civitas_registry::register_signing_key(&mut tx, &publisher.id, "system:demo", &key.public_key().to_hex())
-                    .await
-                    .map_err(demo_error)?;
+                civitas_registry::register_signing_key(
+                    &mut tx,
+                    &publisher.id,
+                    "system:demo",
+                    &key.public_key().to_hex(),
+                )
+                .await
+                .map_err(demo_error)?;
                 signing_key = Some(key);
             }
             let Some(key) = &signing_key else { continue };
@@ -74,7 +99,11 @@ pub async fn seed_demo_modules(
                 .collect();
             let message = civitas_devkit::signing_message(name, version, service_id, &digest);
             let signature = key.sign(&message).map_err(demo_error)?;
-            let signature_hex: String = signature.to_der().iter().map(|b| format!("{b:02x}")).collect();
+            let signature_hex: String = signature
+                .to_der()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             civitas_registry::publish(
                 &mut tx,
                 runtime.host(),
@@ -92,7 +121,10 @@ pub async fn seed_demo_modules(
             .map_err(demo_error)?;
             tracing::info!(module = name, version, "demo module published");
         }
-        let tenant = bind_at.map(TenantPath::parse).transpose().map_err(demo_error)?;
+        let tenant = bind_at
+            .map(TenantPath::parse)
+            .transpose()
+            .map_err(demo_error)?;
         let bound = civitas_registry::bindings(&mut tx, Some(service_id))
             .await
             .map_err(demo_error)?
@@ -106,16 +138,29 @@ pub async fn seed_demo_modules(
             let settings_at = tenant.clone().unwrap_or_else(|| root.clone());
             let settings = std::sync::Arc::new(tree.effective_settings(&settings_at));
             match runtime
-                .check_conformance(&mut tx, &module, service, settings, civitas_registry::today_in_china())
+                .check_conformance(
+                    &mut tx,
+                    &module,
+                    service,
+                    settings,
+                    civitas_registry::today_in_china(),
+                )
                 .await
             {
                 Ok(_) => {}
                 Err(error @ RegistryError::Conformance { .. }) => return Err(demo_error(error)),
                 Err(error) => return Err(demo_error(error)),
             }
-            civitas_registry::bind(&mut tx, tenant.as_ref(), service_id, &module, None, "system:demo")
-                .await
-                .map_err(demo_error)?;
+            civitas_registry::bind(
+                &mut tx,
+                tenant.as_ref(),
+                service_id,
+                &module,
+                None,
+                "system:demo",
+            )
+            .await
+            .map_err(demo_error)?;
             tracing::info!(module = name, version, tenant = ?bind_at, "demo module bound");
         }
         tx.commit().await?;

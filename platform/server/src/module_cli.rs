@@ -16,8 +16,10 @@ use clap::Subcommand;
 pub enum ModuleCommand {
     /// Generate an SM2 signing key (PKCS#8 PEM, mode 600) and print its
     /// public key, to register with POST /api/v1/signing-keys.
-    #[command(after_help = "Examples:\n  civitas module keygen --out ~/.civitas/signing.pem\n  \
-        civitas module keygen --out signing.pem --json")]
+    #[command(
+        after_help = "Examples:\n  civitas module keygen --out ~/.civitas/signing.pem\n  \
+        civitas module keygen --out signing.pem --json"
+    )]
     Keygen {
         /// Where to write the private key; refuses to overwrite.
         #[arg(long, value_name = "FILE")]
@@ -46,8 +48,10 @@ pub enum ModuleCommand {
         tenants_dir: PathBuf,
     },
     /// Build a module crate into a component (wasm32-unknown-unknown, no WASI).
-    #[command(after_help = "Examples:\n  civitas module build                      # the crate in .\n  \
-        civitas module build modules/civil-affairs/meal-subsidy --out target/modules/meal-subsidy-1.0.0.wasm")]
+    #[command(
+        after_help = "Examples:\n  civitas module build                      # the crate in .\n  \
+        civitas module build modules/civil-affairs/meal-subsidy --out target/modules/meal-subsidy-1.0.0.wasm"
+    )]
     Build {
         /// The crate's directory.
         #[arg(default_value = ".")]
@@ -64,9 +68,11 @@ pub enum ModuleCommand {
     },
     /// Run a module locally exactly as the platform would (same host, limits,
     /// schemas, tenant settings), printing the output, fuel used and time.
-    #[command(after_help = "Examples:\n  civitas module run meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy \\\n      \
+    #[command(
+        after_help = "Examples:\n  civitas module run meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy \\\n      \
         --tenant 310000/310115/310115005 --input examples/general-72-local.json\n\n\
-        Exit codes: 0 answered, 1 refused or failed (the error's code is printed), 2 usage.")]
+        Exit codes: 0 answered, 1 refused or failed (the error's code is printed), 2 usage."
+    )]
     Run {
         /// The component.
         file: PathBuf,
@@ -90,9 +96,11 @@ pub enum ModuleCommand {
         json: bool,
     },
     /// Run the conformance checks a module must pass before it can be bound.
-    #[command(after_help = "Examples:\n  civitas module check meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy\n  \
+    #[command(
+        after_help = "Examples:\n  civitas module check meal-subsidy-1.0.0.wasm --service civil-affairs/meal-subsidy\n  \
         civitas module check my.wasm --service civil-affairs/meal-subsidy --examples examples --json\n\n\
-        Exit codes: 0 every check passed, 1 a check failed, 2 usage.")]
+        Exit codes: 0 every check passed, 1 a check failed, 2 usage."
+    )]
     Check {
         /// The component.
         file: PathBuf,
@@ -113,10 +121,12 @@ pub enum ModuleCommand {
         json: bool,
     },
     /// Sign a component with your SM2 key and publish it to a Civitas server.
-    #[command(after_help = "Examples:\n  CIVITAS_TOKEN=… civitas module publish target/civitas/my-rule-0.1.0.wasm \\\n      \
+    #[command(
+        after_help = "Examples:\n  CIVITAS_TOKEN=… civitas module publish target/civitas/my-rule-0.1.0.wasm \\\n      \
         --service civil-affairs/meal-subsidy --version 0.1.0 --key signing.pem --server http://127.0.0.1:8080\n\n\
         The token is an access token (POST /api/v1/auth/login) or an API key.\n\
-        Exit codes: 0 published, 1 refused by the server (its code is printed), 2 usage.")]
+        Exit codes: 0 published, 1 refused by the server (its code is printed), 2 usage."
+    )]
     Publish {
         /// The component.
         file: PathBuf,
@@ -169,7 +179,15 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             as_of,
             tenants_dir,
             json,
-        } => run_module(&file, &service, &tenant, &input, as_of.as_deref(), &tenants_dir, json),
+        } => run_module(
+            &file,
+            &service,
+            &tenant,
+            &input,
+            as_of.as_deref(),
+            &tenants_dir,
+            json,
+        ),
         ModuleCommand::Check {
             file,
             service,
@@ -177,7 +195,14 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             examples,
             tenants_dir,
             json,
-        } => check(&file, &service, tenant.as_deref(), examples.as_deref(), &tenants_dir, json),
+        } => check(
+            &file,
+            &service,
+            tenant.as_deref(),
+            examples.as_deref(),
+            &tenants_dir,
+            json,
+        ),
         ModuleCommand::Publish {
             file,
             service,
@@ -202,16 +227,24 @@ fn keygen(out: &Path, json: bool) -> anyhow::Result<u8> {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
     let mut file = civitas::keys::create_private_file(out, false).with_context(|| {
-        format!("{} (已存在则不会覆盖 / an existing file is never overwritten)", out.display())
+        format!(
+            "{} (已存在则不会覆盖 / an existing file is never overwritten)",
+            out.display()
+        )
     })?;
     file.write_all(pem.as_bytes())?;
     let public_key = key.public_key().to_hex();
     if json {
-        println!("{}", serde_json::json!({"private_key_file": out, "public_key": public_key}));
+        println!(
+            "{}",
+            serde_json::json!({"private_key_file": out, "public_key": public_key})
+        );
     } else {
         println!("私钥已写入 (private key written to) {}", out.display());
         println!("公钥 (public key): {public_key}");
-        println!("登记 (register it): POST /api/v1/signing-keys {{\"public_key\": \"{public_key}\"}}");
+        println!(
+            "登记 (register it): POST /api/v1/signing-keys {{\"public_key\": \"{public_key}\"}}"
+        );
     }
     Ok(exit::OK)
 }
@@ -220,14 +253,23 @@ fn catalog(tenants_dir: &Path) -> anyhow::Result<Catalog> {
     Catalog::load(tenants_dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn new(name: &str, service: &str, dir: &Path, sdk: Option<PathBuf>, tenants_dir: &Path) -> anyhow::Result<u8> {
+fn new(
+    name: &str,
+    service: &str,
+    dir: &Path,
+    sdk: Option<PathBuf>,
+    tenants_dir: &Path,
+) -> anyhow::Result<u8> {
     let catalog = catalog(tenants_dir)?;
     let Some(service) = catalog.service(service) else {
         eprintln!("错误 (error): 服务不存在 (no such service) {service}");
         return Ok(exit::USAGE);
     };
     let Some(starter) = &service.starter else {
-        bail!("服务 {} 没有起始规则 (the service has no starter.rs)", service.id);
+        bail!(
+            "服务 {} 没有起始规则 (the service has no starter.rs)",
+            service.id
+        );
     };
     let sdk = match sdk {
         Some(sdk) => sdk,
@@ -237,7 +279,12 @@ fn new(name: &str, service: &str, dir: &Path, sdk: Option<PathBuf>, tenants_dir:
     let examples: Vec<(String, String)> = service
         .examples
         .iter()
-        .map(|e| (e.name.clone(), serde_json::to_string_pretty(&e.input).unwrap_or_default()))
+        .map(|e| {
+            (
+                e.name.clone(),
+                serde_json::to_string_pretty(&e.input).unwrap_or_default(),
+            )
+        })
         .collect();
     let created = civitas_devkit::new_module(&civitas_devkit::NewModule {
         name,
@@ -248,11 +295,19 @@ fn new(name: &str, service: &str, dir: &Path, sdk: Option<PathBuf>, tenants_dir:
         examples: &examples,
     })?;
     println!("已创建 (created) {}", created.display());
-    println!("下一步 (next): cd {} && civitas module build", created.display());
+    println!(
+        "下一步 (next): cd {} && civitas module build",
+        created.display()
+    );
     Ok(exit::OK)
 }
 
-fn build(dir: &Path, out: Option<PathBuf>, target_dir: Option<PathBuf>, json: bool) -> anyhow::Result<u8> {
+fn build(
+    dir: &Path,
+    out: Option<PathBuf>,
+    target_dir: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<u8> {
     let built = civitas_devkit::build(
         dir,
         &civitas_devkit::BuildOptions {
@@ -267,7 +322,13 @@ fn build(dir: &Path, out: Option<PathBuf>, target_dir: Option<PathBuf>, json: bo
             serde_json::json!({"name": built.name, "version": built.version, "path": built.path, "size": built.size})
         );
     } else {
-        println!("{}@{} → {} ({} bytes)", built.name, built.version, built.path.display(), built.size);
+        println!(
+            "{}@{} → {} ({} bytes)",
+            built.name,
+            built.version,
+            built.path.display(),
+            built.size
+        );
     }
     Ok(exit::OK)
 }
@@ -277,16 +338,26 @@ fn host() -> anyhow::Result<ModuleHost> {
     Ok(ModuleHost::new(HostConfig::default())?)
 }
 
-fn context(tenants_dir: &Path, tenant: Option<&str>, catalog: &Catalog, as_of: Option<&str>) -> anyhow::Result<CallContext> {
-    let tree = civitas_tenancy::TenantTree::load(tenants_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+fn context(
+    tenants_dir: &Path,
+    tenant: Option<&str>,
+    catalog: &Catalog,
+    as_of: Option<&str>,
+) -> anyhow::Result<CallContext> {
+    let tree =
+        civitas_tenancy::TenantTree::load(tenants_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let node = match tenant {
         Some(reference) => tree
             .resolve(reference)
             .with_context(|| format!("租户不存在 (no such tenant) {reference}"))?,
-        None => tree.roots().next().context("租户树为空 (the tenant tree is empty)")?,
+        None => tree
+            .roots()
+            .next()
+            .context("租户树为空 (the tenant tree is empty)")?,
     };
     let today = match as_of {
-        Some(text) => civitas_host::Date::parse(text).with_context(|| format!("as_of 不是日期 (not a YYYY-MM-DD date): {text}"))?,
+        Some(text) => civitas_host::Date::parse(text)
+            .with_context(|| format!("as_of 不是日期 (not a YYYY-MM-DD date): {text}"))?,
         None => civitas_registry::today_in_china(),
     };
     Ok(CallContext {
@@ -358,7 +429,10 @@ fn run_module(
 
 fn report_failure(code: &str, message: &str, json: bool) -> anyhow::Result<u8> {
     if json {
-        println!("{}", serde_json::json!({"error": {"code": code, "message": message}}));
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": code, "message": message}})
+        );
     } else {
         eprintln!("{code}: {message}");
     }
@@ -388,13 +462,18 @@ fn check(
             .collect();
         files.sort();
         for path in files {
-            let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
-                .with_context(|| format!("{}: JSON 无效 (invalid JSON)", path.display()))?;
+            let input: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path)?)
+                    .with_context(|| format!("{}: JSON 无效 (invalid JSON)", path.display()))?;
             if let Err(violation) = service.check_input(&input) {
                 bail!("{}: {violation}", path.display());
             }
             examples.push(Example {
-                name: path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
+                name: path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 input,
             });
         }
@@ -405,7 +484,10 @@ fn check(
         Ok(module) => module,
         Err(error) => {
             if json {
-                println!("{}", serde_json::json!({"passed": false, "checks": [{"check": "exports", "passed": false, "detail": error.to_string()}]}));
+                println!(
+                    "{}",
+                    serde_json::json!({"passed": false, "checks": [{"check": "exports", "passed": false, "detail": error.to_string()}]})
+                );
             } else {
                 println!("✗ exports          {error}");
             }
@@ -414,10 +496,18 @@ fn check(
     };
     let report = civitas_conformance::check(&module, service, &examples, &context);
     if json {
-        println!("{}", serde_json::json!({"passed": report.passed(), "service": report.service, "checks": report.checks, "max_fuel_used": report.max_fuel_used}));
+        println!(
+            "{}",
+            serde_json::json!({"passed": report.passed(), "service": report.service, "checks": report.checks, "max_fuel_used": report.max_fuel_used})
+        );
     } else {
         for check in &report.checks {
-            println!("{} {:<16} {}", if check.passed { "✓" } else { "✗" }, check.check, check.detail);
+            println!(
+                "{} {:<16} {}",
+                if check.passed { "✓" } else { "✗" },
+                check.check,
+                check.detail
+            );
         }
         println!(
             "{}",
@@ -428,7 +518,11 @@ fn check(
             }
         );
     }
-    Ok(if report.passed() { exit::OK } else { exit::FAILURE })
+    Ok(if report.passed() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -446,22 +540,31 @@ fn publish(
     let name = match name {
         Some(name) => name,
         None => {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            stem.strip_suffix(&format!("-{version}")).unwrap_or(stem).to_owned()
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            stem.strip_suffix(&format!("-{version}"))
+                .unwrap_or(stem)
+                .to_owned()
         }
     };
     let pem = std::fs::read_to_string(key).with_context(|| key.display().to_string())?;
     let key = civitas_crypto::sm2::PrivateKey::from_pkcs8_pem(&pem)
         .with_context(|| format!("{}: 不是 SM2 私钥 (not an SM2 private key)", file.display()))?;
     let digest = hex(&civitas_crypto::sm3::digest(&artifact));
-    let signature = key.sign(&civitas_devkit::signing_message(&name, version, service, &digest))?;
+    let signature = key.sign(&civitas_devkit::signing_message(
+        &name, version, service, &digest,
+    ))?;
     let body = serde_json::json!({
         "name": name, "version": version, "service": service,
         "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
         "signature": hex(&signature.to_der()),
     });
     let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (status, answer) = runtime.block_on(async {
         let response = reqwest::Client::new()
             .post(&url)
@@ -475,7 +578,10 @@ fn publish(
         anyhow::Ok((status, answer))
     })?;
     if json {
-        println!("{}", serde_json::json!({"status": status.as_u16(), "response": answer}));
+        println!(
+            "{}",
+            serde_json::json!({"status": status.as_u16(), "response": answer})
+        );
     } else if status.is_success() {
         println!("已发布 (published) {name}@{version} sm3:{digest}");
     } else {
@@ -487,5 +593,9 @@ fn publish(
             answer["message"]["en"].as_str().unwrap_or_default()
         );
     }
-    Ok(if status.is_success() { exit::OK } else { exit::FAILURE })
+    Ok(if status.is_success() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }

@@ -168,7 +168,10 @@ pub fn start_modules(settings: &Settings) -> Result<civitas_registry::Runtime, S
         ..civitas_host::HostConfig::default()
     })
     .map_err(|e| StartError::Modules(e.to_string()))?;
-    tracing::info!(services = catalog.services().count(), "service catalog loaded");
+    tracing::info!(
+        services = catalog.services().count(),
+        "service catalog loaded"
+    );
     Ok(civitas_registry::Runtime::new(host, catalog))
 }
 
@@ -183,7 +186,11 @@ pub async fn preload_modules(
         .preload(&mut tx)
         .await
         .map_err(|e| StartError::Modules(e.to_string()))?;
-    tracing::info!(versions = count, millis = took.as_millis() as u64, "bound module versions loaded");
+    tracing::info!(
+        versions = count,
+        millis = took.as_millis() as u64,
+        "bound module versions loaded"
+    );
     Ok(())
 }
 

@@ -40,6 +40,17 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("get", "/.well-known/civitas/platform-key"),
     ("get", "/api/v1/me"),
+    // The module registry is platform-wide: publishing needs module.publish
+    // at a root (module_api.rs specifies who may), reading any sign-in.
+    ("get", "/api/v1/services"),
+    ("put", "/api/v1/services/{line}/{name}/default"),
+    ("get", "/api/v1/signing-keys"),
+    ("post", "/api/v1/signing-keys"),
+    ("get", "/api/v1/modules"),
+    ("post", "/api/v1/modules"),
+    ("get", "/api/v1/modules/{name}/{version}"),
+    ("get", "/api/v1/modules/{name}/{version}/artifact"),
+    ("post", "/api/v1/modules/{name}/{version}/yank"),
 ];
 
 struct Row<'a> {
@@ -114,6 +125,17 @@ fn request(
     let (method, path) = route.split_once(' ').unwrap();
     let uri = match route {
         "GET /api/v1/tenants/{t}/staff" => format!("/api/v1/tenants/{tenant}/staff"),
+        "GET /api/v1/tenants/{t}/bindings" => format!("/api/v1/tenants/{tenant}/bindings"),
+        "PUT /api/v1/tenants/{t}/bindings/{service}"
+        | "DELETE /api/v1/tenants/{t}/bindings/{service}" => {
+            format!("/api/v1/tenants/{tenant}/bindings/civil-affairs/meal-subsidy")
+        }
+        "POST /api/v1/tenants/{t}/bindings/{service}/rollback" => {
+            format!("/api/v1/tenants/{tenant}/bindings/civil-affairs/meal-subsidy/rollback")
+        }
+        "POST /api/v1/tenants/{t}/services/{service}/evaluate" => {
+            format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/evaluate")
+        }
         "GET /api/v1/grants"
         | "GET /api/v1/audit"
         | "GET /api/v1/residents"
@@ -139,6 +161,14 @@ fn request(
             "phone": "13800138000"
         })),
         "POST /api/v1/residents/search" => Some(json!({"tenant": tenant, "phone": "13800138000"})),
+        "PUT /api/v1/tenants/{t}/bindings/{service}" => {
+            Some(json!({"module": "meal-subsidy", "version": "1.0.0"}))
+        }
+        "POST /api/v1/tenants/{t}/services/{service}/evaluate" => Some(json!({
+            "input": {"birth_date": "1950-01-01", "household_registration": "local",
+                      "living_alone": false, "disability_grade": 0, "economic_status": "none"},
+            "as_of": "2026-11-23"
+        })),
         "POST /api/v1/residents/{id}/reveal" => {
             Some(json!({"tenant": tenant, "reason": "权限矩阵测试 / access matrix test"}))
         }
@@ -209,7 +239,7 @@ both_backends! {
         let service = world
             .issue_key(json!({
                 "account": "pudong-matrix-svc", "name": "矩阵服务 / matrix service",
-                "tenant": "310000/310115", "actions": ["resident.read", "staff.read"]
+                "tenant": "310000/310115", "actions": ["resident.read", "staff.read", "service.evaluate"]
             }))
             .await;
 

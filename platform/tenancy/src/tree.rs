@@ -137,7 +137,10 @@ impl TenantTree {
     /// The effective settings at `path`: every key from the most specific
     /// node on the path from the root down to `path` (a street's setting
     /// overrides its district's, which overrides the city's).
-    pub fn effective_settings(&self, path: &TenantPath) -> serde_json::Map<String, serde_json::Value> {
+    pub fn effective_settings(
+        &self,
+        path: &TenantPath,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut settings = serde_json::Map::new();
         for node in path.lineage() {
             if let Some(node) = self.nodes.get(&node) {

@@ -5,7 +5,10 @@ use serde_json::Value;
 fn evaluate(_: &Context, _: Value) -> Result<Value, ModuleError> {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
-        hoard.push(vec![1u8; 1 << 20]);
+        // Reserve without touching: memory grows at once, fuel barely moves.
+        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
+        chunk.push(1);
+        hoard.push(chunk);
         std::hint::black_box(&hoard);
     }
 }

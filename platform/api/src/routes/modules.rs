@@ -30,7 +30,8 @@ use crate::extract::{ApiJson, ApiQuery};
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%error, "module operation failed");
             return ApiError::internal();
@@ -50,7 +51,10 @@ fn invalid(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
 
 /// The effective settings of `tenant`: each key from the most specific node
 /// on the path from the root down to the tenant.
-fn effective_settings(tree: &civitas_tenancy::TenantTree, tenant: &TenantPath) -> Arc<Map<String, Value>> {
+fn effective_settings(
+    tree: &civitas_tenancy::TenantTree,
+    tenant: &TenantPath,
+) -> Arc<Map<String, Value>> {
     Arc::new(tree.effective_settings(tenant))
 }
 
@@ -71,7 +75,12 @@ fn authorize_at_a_root(
         }
     }
     Err(refusal.unwrap_or_else(|| {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("无权执行 {action}"), format!("Not allowed to {action}"))
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("无权执行 {action}"),
+            format!("Not allowed to {action}"),
+        )
     }))
 }
 
@@ -116,7 +125,9 @@ pub(crate) struct ServiceList {
         (status = 200, description = "服务目录 / The catalog", body = ServiceList),
         (status = 503, description = "未启用模块 / Modules not enabled", body = ErrorBody)
     ))]
-pub(crate) async fn list_services(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
+pub(crate) async fn list_services(
+    State(state): State<AppState>,
+) -> Result<Json<ServiceList>, ApiError> {
     let runtime = &state.modules()?.runtime;
     Ok(Json(ServiceList {
         services: runtime
@@ -210,8 +221,13 @@ pub(crate) async fn register_signing_key(
 /// needs it in some line.
 fn any_line_publisher(state: &AppState, caller: &Caller) -> Result<TenantScope, ApiError> {
     let mut refusal = None;
-    let lines: std::collections::BTreeSet<String> =
-        state.modules()?.runtime.catalog().services().map(|s| s.line.clone()).collect();
+    let lines: std::collections::BTreeSet<String> = state
+        .modules()?
+        .runtime
+        .catalog()
+        .services()
+        .map(|s| s.line.clone())
+        .collect();
     for line in &lines {
         match authorize_at_a_root(state, caller, line, "module.publish") {
             Ok(scope) => return Ok(scope),
@@ -358,7 +374,12 @@ pub(crate) async fn publish_module(
     let scope = authorize_at_a_root(&state, &caller, &service.line, "module.publish")?;
     let artifact = base64::engine::general_purpose::STANDARD
         .decode(request.artifact.trim())
-        .map_err(|e| invalid(format!("artifact 不是有效的 base64：{e}"), format!("artifact is not valid base64: {e}")))?;
+        .map_err(|e| {
+            invalid(
+                format!("artifact 不是有效的 base64：{e}"),
+                format!("artifact is not valid base64: {e}"),
+            )
+        })?;
     let mut tx = state.db().begin(&scope).await?;
     let record = civitas_registry::publish(
         &mut tx,
@@ -399,7 +420,11 @@ pub(crate) async fn list_modules(
     }))
 }
 
-async fn find_module(state: &AppState, name: &str, version: &str) -> Result<ModuleRecord, ApiError> {
+async fn find_module(
+    state: &AppState,
+    name: &str,
+    version: &str,
+) -> Result<ModuleRecord, ApiError> {
     state.modules()?;
     let mut tx = state.db().begin_platform_read().await?;
     civitas_registry::module(&mut tx, name, version)
@@ -448,7 +473,10 @@ pub(crate) async fn download_module(
             (header::CONTENT_TYPE, "application/wasm".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}-{}.wasm\"", record.name, record.version),
+                format!(
+                    "attachment; filename=\"{}-{}.wasm\"",
+                    record.name, record.version
+                ),
             ),
             (header::ETAG, format!("\"sm3:{}\"", record.digest)),
         ],
@@ -485,10 +513,17 @@ pub(crate) async fn yank_module(
     ApiJson(request): ApiJson<Yank>,
 ) -> Result<Json<ModuleView>, ApiError> {
     let record = find_module(&state, &name, &version).await?;
-    let line = record.service.split('/').next().unwrap_or_default().to_owned();
+    let line = record
+        .service
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let scope = authorize_at_a_root(&state, &caller, &line, "module.publish")?;
     let mut tx = state.db().begin(&scope).await?;
-    let record = civitas_registry::yank(&mut tx, &name, &version, &request.reason, caller.username()).await?;
+    let record =
+        civitas_registry::yank(&mut tx, &name, &version, &request.reason, caller.username())
+            .await?;
     tx.commit().await?;
     Ok(Json(record.into()))
 }
@@ -600,8 +635,11 @@ pub(crate) async fn list_bindings(
 ) -> Result<Json<BindingList>, ApiError> {
     state.modules()?;
     let tenant = access::tenant(&state, &reference).await?;
-    let scope = caller.authorize(&state, &tenant.path, civitas_authz::NO_LINE, "module.bind")
-        .or_else(|_| caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind"))?;
+    let scope = caller
+        .authorize(&state, &tenant.path, civitas_authz::NO_LINE, "module.bind")
+        .or_else(|_| {
+            caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind")
+        })?;
     let mut tx = state.db().begin_read(&scope).await?;
     let bindings = civitas_registry::bindings(&mut tx, None).await?;
     tx.rollback().await?;
@@ -648,7 +686,16 @@ pub(crate) async fn put_binding(
     let tenant = access::tenant(&state, &reference).await?;
     let service = modules.runtime.service(&service)?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
-    bind_with_checks(&state, &modules, scope, Some(&tenant.path), &service, &caller, request).await
+    bind_with_checks(
+        &state,
+        &modules,
+        scope,
+        Some(&tenant.path),
+        &service,
+        &caller,
+        request,
+    )
+    .await
 }
 
 async fn bind_with_checks(
@@ -683,7 +730,13 @@ async fn bind_with_checks(
     let settings = effective_settings(&modules.tree, &settings_tenant);
     let report = modules
         .runtime
-        .check_conformance(&mut tx, &module, service, settings, civitas_registry::today_in_china())
+        .check_conformance(
+            &mut tx,
+            &module,
+            service,
+            settings,
+            civitas_registry::today_in_china(),
+        )
         .await?;
     let binding = civitas_registry::bind(
         &mut tx,
@@ -726,7 +779,9 @@ pub(crate) async fn rollback_binding(
     let service = modules.runtime.service(&service)?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
     let mut tx = state.db().begin(&scope).await?;
-    let binding = civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username()).await?;
+    let binding =
+        civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username())
+            .await?;
     tx.commit().await?;
     Ok(Json(BindingChanged {
         binding: binding.map(Into::into),
@@ -855,13 +910,20 @@ pub(crate) async fn evaluate(
     let scope = caller.authorize(&state, &tenant.path, &service.line, "service.evaluate")?;
     let today = match &request.as_of {
         None => civitas_registry::today_in_china(),
-        Some(text) => civitas_host::Date::parse(text)
-            .ok_or_else(|| invalid(format!("as_of 不是有效日期：{text}"), format!("as_of is not a YYYY-MM-DD date: {text}")))?,
+        Some(text) => civitas_host::Date::parse(text).ok_or_else(|| {
+            invalid(
+                format!("as_of 不是有效日期：{text}"),
+                format!("as_of is not a YYYY-MM-DD date: {text}"),
+            )
+        })?,
     };
-    let case_id = request
-        .case_id
-        .clone()
-        .or_else(|| request.input.get("case_id").and_then(Value::as_str).map(str::to_owned));
+    let case_id = request.case_id.clone().or_else(|| {
+        request
+            .input
+            .get("case_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     let mut tx = state.db().begin_read(&scope).await?;
     let prepared = modules
         .runtime
@@ -899,8 +961,15 @@ pub(crate) async fn evaluate(
 
 /// What follows the tenant in a catch-all path.
 enum TenantRoute {
-    Binding { tenant: String, service: String, rollback: bool },
-    Evaluate { tenant: String, service: String },
+    Binding {
+        tenant: String,
+        service: String,
+        rollback: bool,
+    },
+    Evaluate {
+        tenant: String,
+        service: String,
+    },
 }
 
 fn parse_tenant_route(rest: &str) -> Option<TenantRoute> {
@@ -933,7 +1002,8 @@ async fn caller_and_body<T: serde::de::DeserializeOwned>(
 ) -> Result<(Caller, T), ApiError> {
     let (mut parts, body) = request.into_parts();
     let caller = Caller::from_request_parts(&mut parts, state).await?;
-    let ApiJson(value) = ApiJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
+    let ApiJson(value) =
+        ApiJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
     Ok((caller, value))
 }
 
@@ -945,12 +1015,16 @@ pub(crate) async fn tenant_put(
 ) -> Response {
     let path = request.uri().path().to_owned();
     match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding { tenant, service, rollback: false }) => {
-            match caller_and_body::<PutBinding>(&state, request).await {
-                Ok((caller, body)) => put_binding(state, caller, tenant, service, body).await.into_response(),
-                Err(error) => error.into_response(),
-            }
-        }
+        Some(TenantRoute::Binding {
+            tenant,
+            service,
+            rollback: false,
+        }) => match caller_and_body::<PutBinding>(&state, request).await {
+            Ok((caller, body)) => put_binding(state, caller, tenant, service, body)
+                .await
+                .into_response(),
+            Err(error) => error.into_response(),
+        },
         _ => not_found(&path),
     }
 }
@@ -963,16 +1037,24 @@ pub(crate) async fn tenant_post(
 ) -> Response {
     let path = request.uri().path().to_owned();
     match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding { tenant, service, rollback: true }) => {
+        Some(TenantRoute::Binding {
+            tenant,
+            service,
+            rollback: true,
+        }) => {
             let (mut parts, _) = request.into_parts();
             match Caller::from_request_parts(&mut parts, &state).await {
-                Ok(caller) => rollback_binding(state, caller, tenant, service).await.into_response(),
+                Ok(caller) => rollback_binding(state, caller, tenant, service)
+                    .await
+                    .into_response(),
                 Err(error) => error.into_response(),
             }
         }
         Some(TenantRoute::Evaluate { tenant, service }) => {
             match caller_and_body::<Evaluate>(&state, request).await {
-                Ok((caller, body)) => evaluate(state, caller, tenant, service, body).await.into_response(),
+                Ok((caller, body)) => evaluate(state, caller, tenant, service, body)
+                    .await
+                    .into_response(),
                 Err(error) => error.into_response(),
             }
         }
@@ -988,10 +1070,16 @@ pub(crate) async fn tenant_delete(
 ) -> Response {
     let path = request.uri().path().to_owned();
     match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding { tenant, service, rollback: false }) => {
+        Some(TenantRoute::Binding {
+            tenant,
+            service,
+            rollback: false,
+        }) => {
             let (mut parts, _) = request.into_parts();
             match Caller::from_request_parts(&mut parts, &state).await {
-                Ok(caller) => delete_binding(state, caller, tenant, service).await.into_response(),
+                Ok(caller) => delete_binding(state, caller, tenant, service)
+                    .await
+                    .into_response(),
                 Err(error) => error.into_response(),
             }
         }

@@ -41,6 +41,34 @@ pub struct World {
     /// Access tokens of the demo accounts, by username.
     pub tokens: HashMap<String, String>,
     pub sign_in: SignInSettings,
+    /// The module runtime behind the API.
+    pub modules: Arc<civitas_registry::Runtime>,
+}
+
+/// The module runtime as `serve` builds it, with a small instance pool and
+/// a compiled-code cache shared by every test (keyed by artifact digest and
+/// engine, so sharing is safe).
+pub fn module_runtime() -> civitas_registry::Runtime {
+    let catalog = civitas_services::Catalog::load(&civitas_testkit::tenants_dir()).unwrap();
+    let host = civitas_host::ModuleHost::new(civitas_host::HostConfig {
+        pool_size: 32,
+        cache_dir: Some(civitas_testkit::repository_dir().join("target/test-module-cache")),
+        ..civitas_host::HostConfig::default()
+    })
+    .unwrap();
+    civitas_registry::Runtime::new(host, catalog)
+}
+
+/// The directory holding the demo's components, built if needed
+/// (`<name>-<version>.wasm`, as `serve --demo` expects).
+pub fn demo_modules_dir() -> std::path::PathBuf {
+    for module in [
+        "modules/civil-affairs/meal-subsidy",
+        "modules/civil-affairs/meal-subsidy-pudong",
+    ] {
+        civitas_testkit::module_component(module);
+    }
+    civitas_testkit::repository_dir().join("target/guest/civitas")
 }
 
 impl World {
@@ -70,6 +98,10 @@ impl World {
             .await
             .unwrap();
         civitas::serve::seed_demo(&t.db, &tree, &sign_in)
+            .await
+            .unwrap();
+        let modules = Arc::new(module_runtime());
+        civitas::demo_modules::seed_demo_modules(&t.db, &tree, &modules, &demo_modules_dir())
             .await
             .unwrap();
         // Whom the grant cells grant to: an account no other cell relies on.
@@ -105,6 +137,10 @@ impl World {
                     authorizer,
                 }),
                 keyring: Some(keyring),
+                modules: Some(civitas_api::ModuleSettings {
+                    runtime: modules.clone(),
+                    tree: Arc::new(tree.clone()),
+                }),
                 ..ApiSettings::default()
             },
         );
@@ -113,6 +149,7 @@ impl World {
             db: t.db.clone(),
             tokens: HashMap::new(),
             sign_in,
+            modules,
         };
         for name in [
             "city-admin",

@@ -1,0 +1,364 @@
+//! Modules over HTTP, on SQLite and PostgreSQL: publishing signed artifacts,
+//! binding along the tenant tree with rollout and rollback, evaluating, and
+//! containing hostile modules while well-behaved tenants keep working.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+
+use access::{Reply, World};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use civitas_crypto::sm2::PrivateKey;
+use civitas_storage::{TenantScope, with_connection};
+use civitas_tenancy::TenantPath;
+use civitas_testkit::{both_backends, module_component};
+use serde_json::{Value, json};
+
+const SERVICE: &str = "civil-affairs/meal-subsidy";
+const LUJIAZUI: &str = "310000/310115/310115005";
+const HUAMU: &str = "310000/310115/310115016";
+const NANJING_DONG_LU: &str = "310000/310101/310101002";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 72-year-old local elder, not alone, not disabled, no hardship.
+fn application() -> Value {
+    json!({"birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
+           "disability_grade": 0, "economic_status": "none"})
+}
+
+async fn evaluate(world: &World, who: &str, tenant: &str, case_id: Option<&str>) -> Reply {
+    let mut body = json!({"input": application(), "as_of": "2026-11-23"});
+    if let Some(case_id) = case_id {
+        body["case_id"] = json!(case_id);
+    }
+    world
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{tenant}/services/{SERVICE}/evaluate"),
+            Some(world.token(who)),
+            Some(body),
+        )
+        .await
+}
+
+/// Registers a fresh SM2 key for the module developer.
+async fn publisher_key(world: &World) -> PrivateKey {
+    let key = PrivateKey::generate().unwrap();
+    let reply = world
+        .call(
+            "POST",
+            "/api/v1/signing-keys",
+            Some(world.token("module-dev")),
+            Some(json!({"public_key": key.public_key().to_hex()})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    key
+}
+
+fn signature(key: &PrivateKey, name: &str, version: &str, artifact: &[u8]) -> String {
+    let digest = hex(&civitas_crypto::sm3::digest(artifact));
+    hex(&key
+        .sign(&civitas_devkit::signing_message(
+            name, version, SERVICE, &digest,
+        ))
+        .unwrap()
+        .to_der())
+}
+
+async fn publish_signed(
+    world: &World,
+    name: &str,
+    version: &str,
+    artifact: &[u8],
+    signature: &str,
+) -> Reply {
+    world
+        .call(
+            "POST",
+            "/api/v1/modules",
+            Some(world.token("module-dev")),
+            Some(json!({
+                "name": name, "version": version, "service": SERVICE,
+                "artifact": base64::engine::general_purpose::STANDARD.encode(artifact),
+                "signature": signature,
+            })),
+        )
+        .await
+}
+
+async fn publish(
+    world: &World,
+    key: &PrivateKey,
+    name: &str,
+    version: &str,
+    artifact: &[u8],
+) -> Reply {
+    publish_signed(
+        world,
+        name,
+        version,
+        artifact,
+        &signature(key, name, version, artifact),
+    )
+    .await
+}
+
+async fn bind(
+    world: &World,
+    who: &str,
+    tenant: &str,
+    module: &str,
+    version: &str,
+    rollout: Option<u8>,
+) -> Reply {
+    let mut body = json!({"module": module, "version": version});
+    if let Some(percent) = rollout {
+        body["rollout_percent"] = json!(percent);
+    }
+    world
+        .call(
+            "PUT",
+            &format!("/api/v1/tenants/{tenant}/bindings/{SERVICE}"),
+            Some(world.token(who)),
+            Some(body),
+        )
+        .await
+}
+
+both_backends! {
+    async fn a_case_gets_the_most_specific_binding_on_its_path(t) {
+        let world = World::demo(&t).await;
+        // The demo binds the city's rule as the default and Pudong's variant at Pudong.
+        let lujiazui = evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await;
+        assert_eq!(lujiazui.status, StatusCode::OK, "{}", lujiazui.body);
+        assert_eq!(lujiazui.body["module"], "meal-subsidy-pudong");
+        assert_eq!(lujiazui.body["version"], "1.0.0");
+        assert_eq!(lujiazui.body["binding_tenant"], "310000/310115");
+        assert_eq!(lujiazui.body["output"]["per_meal_fen"], 400 + 200, "Pudong's amount, Lujiazui's own top-up");
+
+        let huamu = evaluate(&world, "pudong-reviewer", HUAMU, None).await;
+        assert_eq!(huamu.body["module"], "meal-subsidy-pudong");
+        assert_eq!(huamu.body["output"]["per_meal_fen"], 400 + 100, "Pudong's amount and top-up");
+
+        let huangpu = evaluate(&world, "huangpu-reviewer", NANJING_DONG_LU, None).await;
+        assert_eq!(huangpu.status, StatusCode::OK, "{}", huangpu.body);
+        assert_eq!(huangpu.body["module"], "meal-subsidy");
+        assert_eq!(huangpu.body["binding_tenant"], Value::Null, "the service default");
+        assert_eq!(huangpu.body["output"]["per_meal_fen"], 300, "the city's amount");
+
+        // Input that breaks the service's schema never reaches a module.
+        let bad = world
+            .call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/services/{SERVICE}/evaluate"),
+                  Some(world.token("lujiazui-officer")), Some(json!({"input": {"birth_date": 5}})))
+            .await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "input_schema_violation"), "{}", bad.body);
+        let unknown = world
+            .call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/services/civil-affairs/nothing/evaluate"),
+                  Some(world.token("lujiazui-officer")), Some(json!({"input": {}})))
+            .await;
+        assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "service_not_found"));
+    }
+
+    async fn a_rollout_splits_cases_deterministically_and_rollback_restores_the_old_version(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        let artifact = module_component("modules/civil-affairs/meal-subsidy-pudong");
+        let published = publish(&world, &key, "meal-subsidy-pudong", "1.1.0", &artifact).await;
+        assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+        assert_eq!(published.body["digest"], hex(&civitas_crypto::sm3::digest(&artifact)));
+        assert_eq!(published.body["publisher"], "module-dev");
+        let again = publish(&world, &key, "meal-subsidy-pudong", "1.1.0", &artifact).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "module_version_exists"));
+        let listed = world
+            .call("GET", &format!("/api/v1/modules?service={SERVICE}"), Some(world.token("city-admin")), None)
+            .await;
+        assert_eq!(listed.body["modules"].as_array().unwrap().len(), 3, "{}", listed.body);
+
+        let rollout = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", Some(30)).await;
+        assert_eq!(rollout.status, StatusCode::OK, "{}", rollout.body);
+        assert_eq!(rollout.body["binding"]["stable"]["version"], "1.0.0");
+        assert_eq!(rollout.body["binding"]["candidate"]["version"], "1.1.0");
+        assert_eq!(rollout.body["binding"]["rollout_percent"], 30);
+
+        let mut on_candidate = 0;
+        for i in 0..100 {
+            let case = format!("CA-2026-{i:06}");
+            let reply = evaluate(&world, "lujiazui-officer", LUJIAZUI, Some(&case)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let expected = if civitas_registry::rollout_bucket(SERVICE, &case) < 30 { "1.1.0" } else { "1.0.0" };
+            assert_eq!(reply.body["version"], expected, "{case}");
+            if expected == "1.1.0" {
+                on_candidate += 1;
+                assert_eq!(reply.body["rollout"], true);
+                // The same case sees the same version every time.
+                let again = evaluate(&world, "lujiazui-officer", LUJIAZUI, Some(&case)).await;
+                assert_eq!(again.body["version"], "1.1.0");
+            }
+        }
+        assert!((15..=45).contains(&on_candidate), "{on_candidate} of 100 cases in a 30 % rollout");
+        let huangpu = evaluate(&world, "huangpu-reviewer", NANJING_DONG_LU, Some("CA-2026-000001")).await;
+        assert_eq!(huangpu.body["module"], "meal-subsidy", "another district is untouched");
+
+        let rolled_back = world
+            .call("POST", &format!("/api/v1/tenants/310000/310115/bindings/{SERVICE}/rollback"),
+                  Some(world.token("city-admin")), None)
+            .await;
+        assert_eq!(rolled_back.status, StatusCode::OK, "{}", rolled_back.body);
+        assert_eq!(rolled_back.body["binding"]["candidate"], Value::Null);
+        for i in 0..100 {
+            let reply = evaluate(&world, "lujiazui-officer", LUJIAZUI, Some(&format!("CA-2026-{i:06}"))).await;
+            assert_eq!(reply.body["version"], "1.0.0");
+        }
+
+        // A full bind, then a rollback, restores the previous stable version.
+        assert_eq!(bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", None).await.status, StatusCode::OK);
+        assert_eq!(evaluate(&world, "lujiazui-officer", LUJIAZUI, Some("x")).await.body["version"], "1.1.0");
+        world.call("POST", &format!("/api/v1/tenants/310000/310115/bindings/{SERVICE}/rollback"), Some(world.token("city-admin")), None).await;
+        assert_eq!(evaluate(&world, "lujiazui-officer", LUJIAZUI, Some("x")).await.body["version"], "1.0.0");
+
+        // A yanked version keeps serving where bound but cannot be bound anew.
+        let yanked = world
+            .call("POST", "/api/v1/modules/meal-subsidy-pudong/1.1.0/yank", Some(world.token("module-dev")),
+                  Some(json!({"reason": "测试撤回 / test yank"})))
+            .await;
+        assert_eq!(yanked.status, StatusCode::OK, "{}", yanked.body);
+        let refused = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", None).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_yanked"));
+
+        // A district administrator binds only in their own subtree.
+        let outside = bind(&world, "sys-admin", "510000", "meal-subsidy", "1.0.0", None).await;
+        assert_eq!(outside.status, StatusCode::FORBIDDEN);
+
+        // Every publish and binding change is in the audit trail.
+        let audit = world
+            .call("GET", "/api/v1/audit?tenant=310000&action=module.*&limit=100", Some(world.token("audit-admin")), None)
+            .await;
+        assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+        let actions: Vec<(String, String)> = audit.body["records"].as_array().unwrap().iter()
+            .map(|e| (e["action"].as_str().unwrap().to_owned(), e["target"].as_str().unwrap().to_owned()))
+            .collect();
+        for expected in [
+            ("module.publish", "module:meal-subsidy-pudong@1.1.0"),
+            ("module.bind", "binding:310000/310115:civil-affairs/meal-subsidy"),
+            ("module.yank", "module:meal-subsidy-pudong@1.1.0"),
+        ] {
+            assert!(actions.iter().any(|(a, t)| a == expected.0 && t == expected.1), "{expected:?} not in {actions:?}");
+        }
+        let binds = actions.iter().filter(|(a, t)| a == "module.bind" && t.starts_with("binding:310000/310115:")).count();
+        assert!(binds >= 5, "the Pudong binding's demo bind, rollout, rollback, bind and rollback: {binds}");
+    }
+
+    async fn artifacts_must_be_signed_import_only_the_host_and_stay_untampered(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        let trap = module_component("conformance/hostile/trap");
+
+        let forbidden = module_component("conformance/hostile/forbidden-import");
+        let reply = publish(&world, &key, "greedy", "1.0.0", &forbidden).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_forbidden_import"), "{}", reply.body);
+        assert!(reply.body["message"]["en"].as_str().unwrap().contains("wasi:random/random"));
+
+        let unsigned = publish_signed(&world, "unsigned", "1.0.0", &trap, "").await;
+        assert_eq!((unsigned.status, unsigned.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_unsigned"));
+        let stranger = PrivateKey::generate().unwrap();
+        let foreign = publish_signed(&world, "foreign", "1.0.0", &trap, &signature(&stranger, "foreign", "1.0.0", &trap)).await;
+        assert_eq!((foreign.status, foreign.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_bad_signature"));
+        let replayed = publish_signed(&world, "replayed", "2.0.0", &trap, &signature(&key, "replayed", "1.0.0", &trap)).await;
+        assert_eq!(replayed.code(), "module_bad_signature", "a signature binds the version");
+        let not_wasm = publish(&world, &key, "garbage", "1.0.0", b"not a component").await;
+        assert_eq!((not_wasm.status, not_wasm.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_invalid"));
+        let city = world
+            .call("POST", "/api/v1/modules", Some(world.token("city-admin")),
+                  Some(json!({"name": "x", "version": "1.0.0", "service": SERVICE, "artifact": "", "signature": ""})))
+            .await;
+        assert_eq!(city.status, StatusCode::FORBIDDEN, "a tenant administrator does not publish");
+
+        // Altered in storage after publication: never served, never loaded.
+        assert_eq!(publish(&world, &key, "tamper-me", "1.0.0", &trap).await.status, StatusCode::CREATED);
+        let mut altered = trap.clone();
+        let middle = altered.len() / 2;
+        altered[middle] ^= 0xff;
+        let mut tx = world.db.begin_platform().await.unwrap();
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE modules SET artifact = $1 WHERE name = 'tamper-me'")
+                .bind(altered).execute(&mut *c).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        let download = world
+            .call("GET", "/api/v1/modules/tamper-me/1.0.0/artifact", Some(world.token("city-admin")), None)
+            .await;
+        assert_eq!((download.status, download.code()), (StatusCode::BAD_GATEWAY, "module_tampered"));
+        let bound = bind(&world, "city-admin", "310000/310104", "tamper-me", "1.0.0", None).await;
+        assert_eq!((bound.status, bound.code()), (StatusCode::BAD_GATEWAY, "module_tampered"));
+    }
+
+    async fn binding_refuses_a_module_that_fails_conformance_and_names_the_check(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        for (name, check) in [
+            ("fragile-input", "malformed_input"),
+            ("schema-violation", "output_schema"),
+            ("endless-loop", "output_schema"),
+        ] {
+            let artifact = module_component(&format!("conformance/hostile/{name}"));
+            assert_eq!(publish(&world, &key, name, "1.0.0", &artifact).await.status, StatusCode::CREATED);
+            let reply = bind(&world, "city-admin", "310000/310101", name, "1.0.0", None).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "conformance_failed"), "{name}: {}", reply.body);
+            assert!(reply.body["message"]["en"].as_str().unwrap().contains(check), "{name}: {}", reply.body);
+        }
+        let huangpu = evaluate(&world, "huangpu-reviewer", NANJING_DONG_LU, None).await;
+        assert_eq!(huangpu.body["module"], "meal-subsidy", "nothing was bound");
+    }
+
+    async fn hostile_modules_fail_their_own_calls_while_other_tenants_are_served(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        // Bound without conformance, as a module that passed it but misbehaves
+        // on some real input would be.
+        let hostile = [
+            ("endless-loop", "310000/310101/310101002", "module_fuel_exhausted"),
+            ("memory-bomb", "310000/310101/310101013", "module_memory_limit"),
+            ("deep-recursion", "310000/310101/310101018", "module_stack_overflow"),
+            ("trap", "310000/310104/310104003", "module_trap"),
+            ("invalid-output", "310000/310104/310104014", "module_invalid_output"),
+            ("huge-output", "310000/310104/310104103", "module_output_too_large"),
+            ("schema-violation", "310000/310104", "module_output_schema"),
+        ];
+        for (name, tenant, _) in hostile {
+            let artifact = module_component(&format!("conformance/hostile/{name}"));
+            assert_eq!(publish(&world, &key, name, "1.0.0", &artifact).await.status, StatusCode::CREATED);
+            let path = TenantPath::parse(tenant).unwrap();
+            let mut tx = world.db.begin(&TenantScope::for_platform_task(path.clone())).await.unwrap();
+            let module = civitas_registry::ModuleRef { module: name.into(), version: "1.0.0".into() };
+            civitas_registry::bind(&mut tx, Some(&path), SERVICE, &module, None, "test").await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let hostile_calls = async {
+            let mut seen = Vec::new();
+            for round in 0..3 {
+                for (name, tenant, code) in hostile {
+                    let reply = evaluate(&world, "city-admin", tenant, Some(&format!("h-{round}"))).await;
+                    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_GATEWAY, code), "{name}: {}", reply.body);
+                    seen.push(name);
+                }
+            }
+            seen.len()
+        };
+        let good_calls = async {
+            let mut served = 0;
+            for i in 0..60 {
+                let reply = evaluate(&world, "lujiazui-officer", LUJIAZUI, Some(&format!("g-{i}"))).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                assert_eq!(reply.body["output"]["per_meal_fen"], 600);
+                served += 1;
+            }
+            served
+        };
+        let (hostile_seen, served) = tokio::join!(hostile_calls, good_calls);
+        assert_eq!((hostile_seen, served), (hostile.len() * 3, 60));
+    }
+}
