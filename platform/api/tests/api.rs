@@ -400,6 +400,20 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         ("get", "/api/v1/api-keys"),
         ("post", "/api/v1/api-keys"),
         ("delete", "/api/v1/api-keys/{id}"),
+        ("get", "/api/v1/services"),
+        ("put", "/api/v1/services/{line}/{name}/default"),
+        ("get", "/api/v1/signing-keys"),
+        ("post", "/api/v1/signing-keys"),
+        ("get", "/api/v1/modules"),
+        ("post", "/api/v1/modules"),
+        ("get", "/api/v1/modules/{name}/{version}"),
+        ("get", "/api/v1/modules/{name}/{version}/artifact"),
+        ("post", "/api/v1/modules/{name}/{version}/yank"),
+        ("get", "/api/v1/tenants/{path}/bindings"),
+        ("put", "/api/v1/tenants/{path}/bindings/{service}"),
+        ("delete", "/api/v1/tenants/{path}/bindings/{service}"),
+        ("post", "/api/v1/tenants/{path}/bindings/{service}/rollback"),
+        ("post", "/api/v1/tenants/{path}/services/{service}/evaluate"),
     ];
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     let operations: usize = paths
@@ -419,7 +433,13 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         );
         // And every documented route answers (with something other than the
         // unknown-route error).
-        let uri = path.replace("{path}", "shanghai").replace("{id}", "x");
+        let uri = path
+            .replace("{path}", "shanghai")
+            .replace("{id}", "x")
+            .replace("{service}", "civil-affairs/meal-subsidy")
+            .replace("{line}", "civil-affairs")
+            .replace("{name}", "meal-subsidy")
+            .replace("{version}", "1.0.0");
         let request = Request::builder()
             .method(method.to_uppercase().as_str())
             .uri(&uri)

@@ -50,6 +50,10 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// How often the epoch advances (the timeout's resolution).
     pub epoch_tick: Duration,
+    /// Bytes of each instance's memory kept resident between uses of its
+    /// slot and reset with `memset` instead of being returned to the kernel
+    /// (which costs page faults on the next use and TLB shootdowns).
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for HostConfig {
@@ -60,6 +64,7 @@ impl Default for HostConfig {
             wasm_stack_bytes: 256 << 10,
             cache_dir: None,
             epoch_tick: Duration::from_millis(5),
+            keep_resident_bytes: 64 << 10,
         }
     }
 }

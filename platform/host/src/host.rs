@@ -114,7 +114,9 @@ impl ModuleHost {
             .max_memories_per_component(1)
             .max_tables_per_component(4)
             .max_memory_size(limits.memory_bytes)
-            .table_elements(limits.table_elements);
+            .table_elements(limits.table_elements)
+            .linear_memory_keep_resident(config.keep_resident_bytes)
+            .table_keep_resident(config.keep_resident_bytes.min(64 << 10));
         let mut engine_config = Config::new();
         engine_config
             .consume_fuel(true)

@@ -30,6 +30,15 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod alloc;
+
+/// One instance serves one call, so memory is bumped, never freed: see
+/// [`alloc::BumpAllocator`]. Disable the `bump-allocator` feature to use the
+/// standard allocator instead.
+#[cfg(all(feature = "bump-allocator", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: alloc::BumpAllocator = alloc::BumpAllocator::new();
+
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
