@@ -30,7 +30,8 @@ struct StockState {
 }
 
 impl stock::civitas::module::host::Host for StockState {
-    fn log(&mut self, _: stock::civitas::module::host::Level, _: String, _: Vec<(String, String)>) {}
+    fn log(&mut self, _: stock::civitas::module::host::Level, _: String, _: Vec<(String, String)>) {
+    }
     fn setting(&mut self, key: String) -> Option<String> {
         self.settings.get(&key).map(|v| v.to_string())
     }
@@ -38,7 +39,11 @@ impl stock::civitas::module::host::Host for StockState {
         None
     }
     fn today(&mut self) -> stock::civitas::module::host::Date {
-        stock::civitas::module::host::Date { year: 2026, month: 11, day: 23 }
+        stock::civitas::module::host::Date {
+            year: 2026,
+            month: 11,
+            day: 23,
+        }
     }
 }
 
@@ -59,7 +64,11 @@ fn settings() -> Arc<Map<String, Value>> {
 fn native_rule(input: &str, settings: &Map<String, Value>) -> String {
     let doc: Value = serde_json::from_str(input).unwrap();
     let birth = doc["birth_date"].as_str().unwrap();
-    let (y, m, d): (u32, u32, u32) = (birth[0..4].parse().unwrap(), birth[5..7].parse().unwrap(), birth[8..10].parse().unwrap());
+    let (y, m, d): (u32, u32, u32) = (
+        birth[0..4].parse().unwrap(),
+        birth[5..7].parse().unwrap(),
+        birth[8..10].parse().unwrap(),
+    );
     let mut age = 2026 - y;
     if (11, 23) < (m, d) {
         age -= 1;
@@ -69,7 +78,11 @@ fn native_rule(input: &str, settings: &Map<String, Value>) -> String {
         "minimum-living" => "minimum-living",
         "low-income" => "low-income",
         _ if age >= 80 => "advanced-age",
-        _ if doc["living_alone"].as_bool().unwrap() || doc["disability_grade"].as_u64().unwrap() > 0 => "alone-or-disabled",
+        _ if doc["living_alone"].as_bool().unwrap()
+            || doc["disability_grade"].as_u64().unwrap() > 0 =>
+        {
+            "alone-or-disabled"
+        }
         _ => "general",
     };
     let amount = |key: &str| settings.get(key).and_then(Value::as_u64).unwrap_or(0);
@@ -121,7 +134,11 @@ fn main() {
     let context = CallContext {
         settings: settings(),
         dictionaries: Arc::default(),
-        today: Date { year: 2026, month: 11, day: 23 },
+        today: Date {
+            year: 2026,
+            month: 11,
+            day: 23,
+        },
         log_tags: Vec::new(),
     };
 
@@ -130,7 +147,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(HostConfig::default().keep_resident_bytes);
-    let host = ModuleHost::new(HostConfig { keep_resident_bytes, ..HostConfig::default() }).unwrap();
+    let host = ModuleHost::new(HostConfig {
+        keep_resident_bytes,
+        ..HostConfig::default()
+    })
+    .unwrap();
     let module = host.load("bench", &artifact).unwrap();
     let expected = module.evaluate(&context, INPUT).unwrap().output;
     if std::env::var_os("CIVITAS_BENCH_PROFILE").is_some() {
@@ -148,18 +169,31 @@ fn main() {
     let engine = wasmtime::Engine::default();
     let component = wasmtime::component::Component::new(&engine, &artifact).unwrap();
     let mut linker = wasmtime::component::Linker::new(&engine);
-    stock::civitas::module::host::add_to_linker::<StockState, wasmtime::component::HasSelf<StockState>>(&mut linker, |s| s)
-        .unwrap();
+    stock::civitas::module::host::add_to_linker::<
+        StockState,
+        wasmtime::component::HasSelf<StockState>,
+    >(&mut linker, |s| s)
+    .unwrap();
     let stock_settings = settings();
     let stock = time(CALLS, || {
-        let mut store = wasmtime::Store::new(&engine, StockState { settings: stock_settings.clone() });
+        let mut store = wasmtime::Store::new(
+            &engine,
+            StockState {
+                settings: stock_settings.clone(),
+            },
+        );
         let instance = stock::Evaluator::instantiate(&mut store, &component, &linker).unwrap();
         let output = instance.call_evaluate(&mut store, INPUT).unwrap().unwrap();
         std::hint::black_box(output);
     });
 
     // A reused instance: the call alone (no isolation between calls).
-    let mut store = wasmtime::Store::new(&engine, StockState { settings: stock_settings.clone() });
+    let mut store = wasmtime::Store::new(
+        &engine,
+        StockState {
+            settings: stock_settings.clone(),
+        },
+    );
     let instance = stock::Evaluator::instantiate(&mut store, &component, &linker).unwrap();
     let reused = time(CALLS, || {
         std::hint::black_box(instance.call_evaluate(&mut store, INPUT).unwrap().unwrap());
@@ -168,14 +202,23 @@ fn main() {
     // Native Rust.
     let native_settings = settings();
     let native_output: Value = serde_json::from_str(&native_rule(INPUT, &native_settings)).unwrap();
-    assert_eq!(native_output["per_meal_fen"], expected["per_meal_fen"], "the native rule agrees");
+    assert_eq!(
+        native_output["per_meal_fen"], expected["per_meal_fen"],
+        "the native rule agrees"
+    );
     let native = time(CALLS, || {
         std::hint::black_box(native_rule(INPUT, &native_settings));
     });
 
-    println!("meal-subsidy ({} bytes), {CALLS} calls each, one core\n", artifact.len());
+    println!(
+        "meal-subsidy ({} bytes), {CALLS} calls each, one core\n",
+        artifact.len()
+    );
     println!("| per call | p50 | p99 | calls/s |\n| --- | --- | --- | --- |");
-    report("civitas-host: fresh instance (pooling, InstancePre, fuel, epochs)", &civitas);
+    report(
+        "civitas-host: fresh instance (pooling, InstancePre, fuel, epochs)",
+        &civitas,
+    );
     report("stock wasmtime: instantiate per call", &stock);
     report("reused instance: call only", &reused);
     report("native Rust (same rule, same JSON)", &native);
@@ -199,12 +242,18 @@ fn main() {
             let mut bytes = artifact.clone();
             bytes.extend_from_slice(&[0, (name.len() + 1) as u8, name.len() as u8]);
             bytes.extend_from_slice(name.as_bytes());
-            let digest: String = civitas_crypto::sm3::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let digest: String = civitas_crypto::sm3::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let signature = key.sign(digest.as_bytes()).unwrap();
             (digest, bytes, signature)
         })
         .collect();
-    let config = HostConfig { cache_dir: Some(cache.path().to_owned()), ..HostConfig::default() };
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..HostConfig::default()
+    };
     let cold = Instant::now();
     let first = ModuleHost::new(config.clone()).unwrap();
     for (digest, bytes, _) in &versions {
@@ -218,14 +267,20 @@ fn main() {
     let loaded: Vec<_> = versions
         .iter()
         .map(|(digest, bytes, signature)| {
-            let computed: String = civitas_crypto::sm3::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let computed: String = civitas_crypto::sm3::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert_eq!(&computed, digest);
             public.verify(digest.as_bytes(), signature).unwrap();
             second.load(digest, bytes).unwrap()
         })
         .collect();
     let warm = warm.elapsed();
-    assert_eq!(loaded[49].evaluate(&context, INPUT).unwrap().output, expected);
+    assert_eq!(
+        loaded[49].evaluate(&context, INPUT).unwrap().output,
+        expected
+    );
     println!(
         "\n50 module versions: compile + cache {:.0} ms; start from the cache (verify + load + pre-instantiate) {:.0} ms",
         cold.as_secs_f64() * 1e3,

@@ -127,10 +127,10 @@ impl ModuleHost {
         let mut linker = Linker::new(&engine);
         wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Link(e.to_string()))?;
-        if let Some(dir) = &config.cache_dir {
-            if let Err(error) = std::fs::create_dir_all(dir) {
-                tracing::warn!(dir = %dir.display(), %error, "cannot create the compiled-code cache directory");
-            }
+        if let Some(dir) = &config.cache_dir
+            && let Err(error) = std::fs::create_dir_all(dir)
+        {
+            tracing::warn!(dir = %dir.display(), %error, "cannot create the compiled-code cache directory");
         }
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop, tick) = (engine.clone(), ticker_stop.clone(), config.epoch_tick);

@@ -89,39 +89,18 @@ fn malformed_input_is_the_modules_refusal_not_a_trap() {
 #[test]
 fn each_hostile_module_fails_its_own_call_with_its_own_error() {
     let host = host();
-    let cases: [(&str, fn(&CallError) -> bool, &str); 6] = [
-        (
-            "endless-loop",
-            |e| matches!(e, CallError::FuelExhausted { .. }),
-            "module_fuel_exhausted",
-        ),
-        (
-            "memory-bomb",
-            |e| matches!(e, CallError::MemoryLimit { .. }),
-            "module_memory_limit",
-        ),
-        (
-            "deep-recursion",
-            |e| matches!(e, CallError::StackOverflow),
-            "module_stack_overflow",
-        ),
-        ("trap", |e| matches!(e, CallError::Trap(_)), "module_trap"),
-        (
-            "invalid-output",
-            |e| matches!(e, CallError::InvalidOutput(_)),
-            "module_invalid_output",
-        ),
-        (
-            "huge-output",
-            |e| matches!(e, CallError::OutputTooLarge { .. }),
-            "module_output_too_large",
-        ),
+    let cases = [
+        ("endless-loop", "module_fuel_exhausted"),
+        ("memory-bomb", "module_memory_limit"),
+        ("deep-recursion", "module_stack_overflow"),
+        ("trap", "module_trap"),
+        ("invalid-output", "module_invalid_output"),
+        ("huge-output", "module_output_too_large"),
     ];
-    for (name, expected, code) in cases {
+    for (name, code) in cases {
         let module = host.load(name, &hostile(name)).unwrap();
         let error = module.evaluate(&context(), APPLICATION).unwrap_err();
-        assert!(expected(&error), "{name}: {error:?}");
-        assert_eq!(error.code(), code, "{name}");
+        assert_eq!(error.code(), code, "{name}: {error:?}");
         assert!(error.is_module_fault());
     }
 }

@@ -230,14 +230,14 @@ pub async fn resolve(
     found.sort_by_key(|binding| std::cmp::Reverse(binding.tenant.as_ref().map_or(0, String::len)));
     let bucket = case_id.map(|case| rollout_bucket(service, case));
     for binding in found {
-        if let (Some(candidate), Some(bucket)) = (&binding.candidate, bucket) {
-            if bucket < binding.rollout_percent {
-                return Ok(Resolution {
-                    module: candidate.clone(),
-                    binding_tenant: binding.tenant,
-                    candidate: true,
-                });
-            }
+        if let (Some(candidate), Some(bucket)) = (&binding.candidate, bucket)
+            && bucket < binding.rollout_percent
+        {
+            return Ok(Resolution {
+                module: candidate.clone(),
+                binding_tenant: binding.tenant,
+                candidate: true,
+            });
         }
         if let Some(stable) = binding.stable {
             return Ok(Resolution {
@@ -497,25 +497,6 @@ pub async fn unbind(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_case_always_lands_in_the_same_bucket_and_buckets_spread() {
-        assert_eq!(rollout_bucket("s", "case-1"), rollout_bucket("s", "case-1"));
-        let buckets: Vec<u8> = (0..1000)
-            .map(|i| rollout_bucket("s", &format!("case-{i}")))
-            .collect();
-        assert!(buckets.iter().all(|b| *b < 100));
-        let below_30 = buckets.iter().filter(|b| **b < 30).count();
-        assert!(
-            (220..=380).contains(&below_30),
-            "{below_30} of 1000 in a 30 % rollout"
-        );
-    }
-}
-
 /// Every version some binding names (stable or candidate), platform-wide.
 pub(crate) async fn bound_versions(
     tx: &mut impl crate::Conn,
@@ -534,4 +515,23 @@ pub(crate) async fn bound_versions(
     refs.sort_by(|a, b| (&a.module, &a.version).cmp(&(&b.module, &b.version)));
     refs.dedup();
     Ok(refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_always_lands_in_the_same_bucket_and_buckets_spread() {
+        assert_eq!(rollout_bucket("s", "case-1"), rollout_bucket("s", "case-1"));
+        let buckets: Vec<u8> = (0..1000)
+            .map(|i| rollout_bucket("s", &format!("case-{i}")))
+            .collect();
+        assert!(buckets.iter().all(|b| *b < 100));
+        let below_30 = buckets.iter().filter(|b| **b < 30).count();
+        assert!(
+            (220..=380).contains(&below_30),
+            "{below_30} of 1000 in a 30 % rollout"
+        );
+    }
 }

@@ -93,10 +93,7 @@ pub async fn seed_demo_modules(
                 signing_key = Some(key);
             }
             let Some(key) = &signing_key else { continue };
-            let digest: String = civitas_crypto::sm3::digest(&artifact)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = hex::encode(civitas_crypto::sm3::digest(&artifact));
             let message = civitas_devkit::signing_message(name, version, service_id, &digest);
             let signature = key.sign(&message).map_err(demo_error)?;
             let signature_hex: String = signature

@@ -217,7 +217,7 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn keygen(out: &Path, json: bool) -> anyhow::Result<u8> {

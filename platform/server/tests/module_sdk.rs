@@ -43,77 +43,225 @@ async fn a_new_module_goes_from_template_to_evaluation() {
     let tenants = repo.join("tenants").display().to_string();
     let guest_target = repo.join("target/guest").display().to_string();
 
-    let new = civitas(args(&["module", "new", "my-meal-rule", "--service", SERVICE, "--tenants-dir", &tenants]), work.path()).await;
-    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    let new = civitas(
+        args(&[
+            "module",
+            "new",
+            "my-meal-rule",
+            "--service",
+            SERVICE,
+            "--tenants-dir",
+            &tenants,
+        ]),
+        work.path(),
+    )
+    .await;
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
     let crate_dir = work.path().join("my-meal-rule");
     assert!(crate_dir.join("src/lib.rs").is_file() && crate_dir.join("examples").is_dir());
 
-    let component = work.path().join("my-meal-rule-0.1.0.wasm").display().to_string();
+    let component = work
+        .path()
+        .join("my-meal-rule-0.1.0.wasm")
+        .display()
+        .to_string();
     let build = civitas(
-        args(&["module", "build", "my-meal-rule", "--target-dir", &guest_target, "--out", &component, "--json"]),
+        args(&[
+            "module",
+            "build",
+            "my-meal-rule",
+            "--target-dir",
+            &guest_target,
+            "--out",
+            &component,
+            "--json",
+        ]),
         work.path(),
     )
     .await;
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     assert_eq!(stdout_json(&build)["name"], "my-meal-rule");
 
-    let check = civitas(args(&["module", "check", &component, "--service", SERVICE, "--tenants-dir", &tenants, "--json"]), work.path()).await;
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
-    let report = stdout_json(&check);
-    assert_eq!(report["passed"], true);
-    let checks: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(checks, ["exports", "output_schema", "deterministic", "fuel_budget", "malformed_input"]);
-
-    let run = civitas(
-        args(&["module", "run", &component, "--service", SERVICE, "--tenant", "shanghai/xuhui",
-               "--input", "my-meal-rule/examples/general-72-local.json", "--as-of", "2026-11-23",
-               "--tenants-dir", &tenants, "--json"]),
+    let check = civitas(
+        args(&[
+            "module",
+            "check",
+            &component,
+            "--service",
+            SERVICE,
+            "--tenants-dir",
+            &tenants,
+            "--json",
+        ]),
         work.path(),
     )
     .await;
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let report = stdout_json(&check);
+    assert_eq!(report["passed"], true);
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "exports",
+            "output_schema",
+            "deterministic",
+            "fuel_budget",
+            "malformed_input"
+        ]
+    );
+
+    let run = civitas(
+        args(&[
+            "module",
+            "run",
+            &component,
+            "--service",
+            SERVICE,
+            "--tenant",
+            "shanghai/xuhui",
+            "--input",
+            "my-meal-rule/examples/general-72-local.json",
+            "--as-of",
+            "2026-11-23",
+            "--tenants-dir",
+            &tenants,
+            "--json",
+        ]),
+        work.path(),
+    )
+    .await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let ran = stdout_json(&run);
     assert_eq!(ran["output"]["eligible"], true);
-    assert_eq!(ran["output"]["per_meal_fen"], 300, "the city's general amount");
+    assert_eq!(
+        ran["output"]["per_meal_fen"], 300,
+        "the city's general amount"
+    );
     assert!(ran["fuel_used"].as_u64().unwrap() > 0);
 
-    let keygen = civitas(args(&["module", "keygen", "--out", "signing.pem", "--json"]), work.path()).await;
-    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
-    let public_key = stdout_json(&keygen)["public_key"].as_str().unwrap().to_owned();
-    let again = civitas(args(&["module", "keygen", "--out", "signing.pem"]), work.path()).await;
+    let keygen = civitas(
+        args(&["module", "keygen", "--out", "signing.pem", "--json"]),
+        work.path(),
+    )
+    .await;
+    assert!(
+        keygen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keygen.stderr)
+    );
+    let public_key = stdout_json(&keygen)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = civitas(
+        args(&["module", "keygen", "--out", "signing.pem"]),
+        work.path(),
+    )
+    .await;
     assert!(!again.status.success(), "a key file is never overwritten");
 
     // A platform to publish to, on a real socket.
     let t = TestDb::sqlite().await;
     let world = World::demo(&t).await;
     let registered = world
-        .call("POST", "/api/v1/signing-keys", Some(world.token("module-dev")), Some(json!({"public_key": public_key})))
+        .call(
+            "POST",
+            "/api/v1/signing-keys",
+            Some(world.token("module-dev")),
+            Some(json!({"public_key": public_key})),
+        )
         .await;
-    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());
-    let app = world.app.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = world
+        .app
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let publish = civitas(
-        args(&["module", "publish", &component, "--service", SERVICE, "--version", "0.1.0",
-               "--key", "signing.pem", "--server", &server, "--token", world.token("module-dev"), "--json"]),
+        args(&[
+            "module",
+            "publish",
+            &component,
+            "--service",
+            SERVICE,
+            "--version",
+            "0.1.0",
+            "--key",
+            "signing.pem",
+            "--server",
+            &server,
+            "--token",
+            world.token("module-dev"),
+            "--json",
+        ]),
         work.path(),
     )
     .await;
-    assert!(publish.status.success(), "{}", String::from_utf8_lossy(&publish.stdout));
+    assert!(
+        publish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&publish.stdout)
+    );
     assert_eq!(stdout_json(&publish)["response"]["name"], "my-meal-rule");
     let republish = civitas(
-        args(&["module", "publish", &component, "--service", SERVICE, "--version", "0.1.0",
-               "--key", "signing.pem", "--server", &server, "--token", world.token("module-dev")]),
+        args(&[
+            "module",
+            "publish",
+            &component,
+            "--service",
+            SERVICE,
+            "--version",
+            "0.1.0",
+            "--key",
+            "signing.pem",
+            "--server",
+            &server,
+            "--token",
+            world.token("module-dev"),
+        ]),
         work.path(),
     )
     .await;
     assert_eq!(republish.status.code(), Some(1), "versions are immutable");
 
     let bound = world
-        .call("PUT", &format!("/api/v1/tenants/shanghai/xuhui/bindings/{SERVICE}"), Some(world.token("city-admin")),
-              Some(json!({"module": "my-meal-rule", "version": "0.1.0"})))
+        .call(
+            "PUT",
+            &format!("/api/v1/tenants/shanghai/xuhui/bindings/{SERVICE}"),
+            Some(world.token("city-admin")),
+            Some(json!({"module": "my-meal-rule", "version": "0.1.0"})),
+        )
         .await;
     assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
     let evaluated = world
