@@ -53,7 +53,11 @@ pub(crate) fn store(component: &Component, file: &Path) {
         .serialize()
         .map_err(|error| error.to_string())
         .and_then(|bytes| {
-            let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+            // Unique per process and call: concurrent first loads of one
+            // artifact each write their own file; the rename is atomic.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let temporary = file.with_extension(format!("tmp{}-{serial}", std::process::id()));
             std::fs::write(&temporary, bytes)
                 .and_then(|()| std::fs::rename(&temporary, file))
                 .map_err(|error| error.to_string())

@@ -165,7 +165,13 @@ impl ModuleHost {
     pub fn inspect(&self, artifact: &[u8]) -> Result<ComponentInfo, LoadError> {
         let component = Component::new(&self.engine, artifact)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        self.check(&component)
+        let info = self.check(&component)?;
+        // The export's type must be the evaluator world's, not just its name.
+        self.linker
+            .instantiate_pre(&component)
+            .and_then(bindings::EvaluatorPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(info)
     }
 
     fn check(&self, component: &Component) -> Result<ComponentInfo, LoadError> {
@@ -312,9 +318,10 @@ impl LoadedModule {
             Ok(answer) => answer,
             Err(error) => return Err(self.classify(&error, store.data(), budget)),
         };
+        // A refusal reaches the caller's error body: bounded like a log line.
         let text = answer.map_err(|refusal| CallError::Rejected {
-            code: refusal.code,
-            message: refusal.message,
+            code: clip_code(refusal.code),
+            message: clip(refusal.message),
         })?;
         if text.len() > self.limits.output_bytes {
             return Err(CallError::OutputTooLarge {
@@ -357,7 +364,7 @@ impl LoadedModule {
                 if message.contains("pooling") || message.contains("concurrent") {
                     CallError::Busy
                 } else {
-                    CallError::Trap(message)
+                    CallError::Trap(clip(message))
                 }
             }
         }
@@ -408,6 +415,20 @@ impl ResourceLimiter for CallLimiter {
 
 /// The most bytes a module may pass to `log` in one line.
 const LOG_LINE_BYTES: usize = 4096;
+
+/// A module's error code: at most 64 characters of `[a-z0-9_.-]`.
+fn clip_code(code: String) -> String {
+    let clean: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "module_error".to_owned()
+    } else {
+        clean
+    }
+}
 
 fn clip(mut text: String) -> String {
     if text.len() > LOG_LINE_BYTES {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use civitas_audit::NewEvent;
 use civitas_crypto::sm2::{PublicKey, Signature};
-use civitas_host::ModuleHost;
+use civitas_host::ComponentInfo;
 use civitas_services::Service;
 use civitas_storage::{TenantTx, with_connection};
 use serde::Serialize;
@@ -85,14 +85,21 @@ pub struct Publication<'a> {
     pub publisher_account: &'a str,
     /// Its username.
     pub publisher: &'a str,
+    /// What the artifact declares ([`civitas_host::ModuleHost::inspect`],
+    /// run before the transaction: compiling takes time).
+    pub info: &'a ComponentInfo,
 }
 
-/// Registers an SM2 public key (SEC1 hex) for `account_id`.
+/// Registers an SM2 public key (SEC1 hex) for the account `account_id`
+/// named `username`, given `proof`: a signature (hex) with that key over
+/// [`civitas_devkit::key_registration_message`], so nobody registers a key
+/// they do not hold.
 pub async fn register_signing_key(
     tx: &mut TenantTx,
     account_id: &str,
-    actor: &str,
+    username: &str,
     public_key_hex: &str,
+    proof_hex: &str,
 ) -> Result<SigningKey, RegistryError> {
     let key = PublicKey::from_hex(public_key_hex.trim()).map_err(|error| {
         RegistryError::Invalid(format!(
@@ -100,6 +107,15 @@ pub async fn register_signing_key(
         ))
     })?;
     let public_key = key.to_hex();
+    let proof = decode_hex(proof_hex.trim())
+        .and_then(|bytes| Signature::parse(&bytes).ok())
+        .ok_or(RegistryError::Unproven)?;
+    key.verify(
+        &civitas_devkit::key_registration_message(username, &public_key),
+        &proof,
+    )
+    .map_err(|_| RegistryError::Unproven)?;
+    let actor = username;
     let id = format!("sk_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let now = now_micros();
     let inserted = with_connection!(tx.conn(), c => {
@@ -212,7 +228,6 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 /// the transaction's root tenant chain.
 pub async fn publish(
     tx: &mut TenantTx,
-    host: &ModuleHost,
     publication: &Publication<'_>,
 ) -> Result<ModuleRecord, RegistryError> {
     let Publication {
@@ -223,6 +238,7 @@ pub async fn publish(
         signature_hex,
         publisher_account,
         publisher,
+        info,
     } = publication;
     if !civitas_devkit::valid_module_name(name) {
         return Err(RegistryError::Invalid(format!(
@@ -247,7 +263,7 @@ pub async fn publish(
             "{publisher} 没有登记签名公钥 / {publisher} has no registered signing key (POST /api/v1/signing-keys)"
         )));
     }
-    let message = civitas_devkit::signing_message(name, version, &service.id, &digest);
+    let message = civitas_devkit::signing_message(name, version, &service.id, &digest, publisher);
     let key = keys
         .iter()
         .find(|key| {
@@ -255,23 +271,29 @@ pub async fn publish(
                 .is_ok_and(|public| public.verify(&message, &signature).is_ok())
         })
         .ok_or(RegistryError::BadSignature)?;
-    let info = host.inspect(artifact)?;
-
     if let Some(existing) = module(tx, name, version).await? {
         return Err(RegistryError::AlreadyPublished(existing.label()));
     }
-    let other_service: Option<String> = with_connection!(tx.conn(), c => {
-        sqlx::query_scalar("SELECT service FROM modules WHERE name = $1 LIMIT 1")
+    let earlier: Option<(String, String)> = with_connection!(tx.conn(), c => {
+        sqlx::query_as("SELECT service, publisher FROM modules WHERE name = $1 ORDER BY published_at LIMIT 1")
             .bind(name.to_string())
             .fetch_optional(&mut *c)
             .await?
     });
-    if let Some(other) = other_service.filter(|other| other != &service.id) {
-        return Err(RegistryError::WrongService {
-            name: name.to_string(),
-            service: other,
-            requested: service.id.clone(),
-        });
+    if let Some((other_service, owner)) = earlier {
+        if owner != *publisher {
+            return Err(RegistryError::NotOwner {
+                name: name.to_string(),
+                owner,
+            });
+        }
+        if other_service != service.id {
+            return Err(RegistryError::WrongService {
+                name: name.to_string(),
+                service: other_service,
+                requested: service.id.clone(),
+            });
+        }
     }
     let now = now_micros();
     let exports = serde_json::to_string(&info.exports).unwrap_or_else(|_| "[]".into());
@@ -420,16 +442,21 @@ pub async fn artifact(
     let (bytes, public_key): (Vec<u8>, String) = with_connection!(tx.conn(), c => {
         let row = sqlx::query(
             "SELECT m.artifact, k.public_key FROM modules m JOIN signing_keys k ON k.id = m.signing_key \
-             WHERE m.name = $1 AND m.version = $2",
+             WHERE m.name = $1 AND m.version = $2 AND k.revoked_at IS NULL",
         )
         .bind(name.to_owned())
         .bind(version.to_owned())
-        .fetch_one(&mut *c)
+        .fetch_optional(&mut *c)
         .await?;
-        (row.try_get("artifact")?, row.try_get("public_key")?)
+        match row {
+            Some(row) => (row.try_get("artifact")?, row.try_get("public_key")?),
+            // Its signing key was revoked: no longer trusted.
+            None => return Err(RegistryError::Tampered(label.clone())),
+        }
     });
     let digest = to_hex(&civitas_crypto::sm3::digest(&bytes));
-    let message = civitas_devkit::signing_message(name, version, &record.service, &digest);
+    let message =
+        civitas_devkit::signing_message(name, version, &record.service, &digest, &record.publisher);
     let verified = digest == record.digest
         && decode_hex(&record.signature)
             .and_then(|der| Signature::parse(&der).ok())
@@ -442,8 +469,8 @@ pub async fn artifact(
     Ok((record, bytes))
 }
 
-/// Yanks a version: it stays loadable for bindings that use it, but cannot
-/// be newly bound. Audited as `module.yank`.
+/// Yanks a version (its publisher only): it stays loadable for bindings
+/// that use it, but cannot be newly bound. Audited as `module.yank`.
 pub async fn yank(
     tx: &mut TenantTx,
     name: &str,
@@ -452,6 +479,15 @@ pub async fn yank(
     actor: &str,
 ) -> Result<ModuleRecord, RegistryError> {
     let reason = reason.trim();
+    let existing = module(tx, name, version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownModule(format!("{name}@{version}")))?;
+    if existing.publisher != actor {
+        return Err(RegistryError::NotOwner {
+            name: name.to_owned(),
+            owner: existing.publisher,
+        });
+    }
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(RegistryError::Invalid(
             "撤回须说明原因（1–500 字）/ a yank needs a reason of 1–500 characters".into(),

@@ -345,7 +345,7 @@ async fn write(
         }
         // The primary key (tenant, service, revision) makes a concurrent
         // change of the same binding fail here instead of interleaving.
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO binding_history (tenant_path, service, revision, module, version, candidate_module, \
              candidate_version, rollout_percent, change, changed_by, changed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -362,7 +362,13 @@ async fn write(
         .bind(actor.to_owned())
         .bind(now)
         .execute(&mut *c)
-        .await?;
+        .await;
+        match inserted {
+            Err(error) if error.as_database_error().is_some_and(|e| e.is_unique_violation()) => {
+                return Err(RegistryError::Conflict);
+            }
+            other => other?,
+        };
     });
     let audit_tenant = tenant.cloned().unwrap_or_else(|| tx.scope().path().clone());
     civitas_audit::record(
@@ -450,22 +456,16 @@ pub async fn rollback(
     actor: &str,
 ) -> Result<Option<Binding>, RegistryError> {
     check_scope(tx, tenant)?;
-    let history = binding_history(tx, tenant, service).await?;
-    let Some(latest) = history.first() else {
-        return Err(RegistryError::NothingToRollBack);
-    };
-    let before = history
-        .iter()
-        .find(|change| change.revision == latest.revision - 1);
-    let (stable, candidate, percent) = match before {
-        Some(state) => (
-            state.stable.clone(),
-            state.candidate.clone(),
-            state.rollout_percent,
-        ),
-        None if latest.revision == 1 => (None, None, 0),
-        None => return Err(RegistryError::NothingToRollBack),
-    };
+    let (stable, candidate, percent) = rollback_target(tx, tenant, service).await?;
+    // A version yanked since it was bound is not brought back.
+    for version in stable.iter().chain(candidate.iter()) {
+        let record = crate::module(tx, &version.module, &version.version)
+            .await?
+            .ok_or_else(|| RegistryError::UnknownModule(version.to_string()))?;
+        if record.yanked_at.is_some() {
+            return Err(RegistryError::Yanked(version.to_string()));
+        }
+    }
     write(
         tx,
         tenant,
@@ -477,6 +477,32 @@ pub async fn rollback(
         actor,
     )
     .await
+}
+
+/// The state a rollback would restore — (stable, candidate, rollout
+/// percentage) before the binding's latest change — so the caller can check
+/// those versions (conformance with today's settings) first.
+pub async fn rollback_target(
+    tx: &mut impl Conn,
+    tenant: Option<&TenantPath>,
+    service: &str,
+) -> Result<(Option<ModuleRef>, Option<ModuleRef>, u8), RegistryError> {
+    let history = binding_history(tx, tenant, service).await?;
+    let Some(latest) = history.first() else {
+        return Err(RegistryError::NothingToRollBack);
+    };
+    let before = history
+        .iter()
+        .find(|change| change.revision == latest.revision - 1);
+    match before {
+        Some(state) => Ok((
+            state.stable.clone(),
+            state.candidate.clone(),
+            state.rollout_percent,
+        )),
+        None if latest.revision == 1 => Ok((None, None, 0)),
+        None => Err(RegistryError::NothingToRollBack),
+    }
 }
 
 /// Removes the binding at `tenant` (cases there then resolve further up).

@@ -24,6 +24,7 @@ pub use artifacts::{
     ModuleRecord, Publication, SigningKey, artifact, module, modules, publish,
     register_signing_key, signing_keys, yank,
 };
+pub use bindings::rollback_target;
 pub use bindings::{
     Binding, ModuleRef, Resolution, bind, binding_history, bindings, resolve, rollback,
     rollout_bucket, unbind,
@@ -104,6 +105,26 @@ pub enum RegistryError {
         /// The tenant.
         tenant: String,
     },
+    /// Only the module's publisher may publish further versions or yank.
+    #[error(
+        "模块 {name} 由 {owner} 发布，只有发布者可以发布新版本或撤回 / module {name} belongs to its publisher {owner}: only they publish versions of it or yank them"
+    )]
+    NotOwner {
+        /// The module.
+        name: String,
+        /// Its publisher.
+        owner: String,
+    },
+    /// The key registration does not prove possession of the key.
+    #[error(
+        "未能证明持有该私钥 / the proof does not verify: sign the key registration message for your username with the private key (civitas module keygen --username prints it)"
+    )]
+    Unproven,
+    /// Another change of the same binding committed first.
+    #[error(
+        "绑定已被同时修改，请刷新后重试 / the binding was changed at the same time by someone else; reload and retry"
+    )]
+    Conflict,
     /// Nothing to roll back.
     #[error("没有可回滚的变更 / there is no earlier binding state to roll back to")]
     NothingToRollBack,
@@ -153,6 +174,9 @@ impl RegistryError {
             RegistryError::Conformance { .. } => "conformance_failed",
             RegistryError::NotBound { .. } => "service_not_bound",
             RegistryError::NothingToRollBack => "nothing_to_roll_back",
+            RegistryError::NotOwner { .. } => "module_not_owner",
+            RegistryError::Unproven => "signing_key_unproven",
+            RegistryError::Conflict => "binding_conflict",
             RegistryError::InputSchema(_) => "input_schema_violation",
             RegistryError::OutputSchema(_) => "module_output_schema",
             RegistryError::Call(error) => error.code(),
@@ -172,13 +196,16 @@ impl RegistryError {
             | RegistryError::Load(_)
             | RegistryError::Conformance { .. }
             | RegistryError::InputSchema(_)
+            | RegistryError::Unproven
             | RegistryError::Yanked(_) => 422,
+            RegistryError::NotOwner { .. } => 403,
             RegistryError::UnknownService(_)
             | RegistryError::UnknownModule(_)
             | RegistryError::NotBound { .. } => 404,
             RegistryError::AlreadyPublished(_)
             | RegistryError::WrongService { .. }
-            | RegistryError::NothingToRollBack => 409,
+            | RegistryError::NothingToRollBack
+            | RegistryError::Conflict => 409,
             RegistryError::Call(CallError::Rejected { .. }) => 422,
             RegistryError::Call(CallError::Busy) => 503,
             RegistryError::Call(CallError::Internal(_)) => 500,

@@ -82,11 +82,19 @@ pub async fn seed_demo_modules(
             };
             if signing_key.is_none() {
                 let key = civitas_crypto::sm2::PrivateKey::generate().map_err(demo_error)?;
+                let public_key = key.public_key().to_hex();
+                let proof = key
+                    .sign(&civitas_devkit::key_registration_message(
+                        PUBLISHER,
+                        &public_key,
+                    ))
+                    .map_err(demo_error)?;
                 civitas_registry::register_signing_key(
                     &mut tx,
                     &publisher.id,
-                    "system:demo",
-                    &key.public_key().to_hex(),
+                    PUBLISHER,
+                    &public_key,
+                    &hex::encode(proof.to_der()),
                 )
                 .await
                 .map_err(demo_error)?;
@@ -94,16 +102,12 @@ pub async fn seed_demo_modules(
             }
             let Some(key) = &signing_key else { continue };
             let digest = hex::encode(civitas_crypto::sm3::digest(&artifact));
-            let message = civitas_devkit::signing_message(name, version, service_id, &digest);
-            let signature = key.sign(&message).map_err(demo_error)?;
-            let signature_hex: String = signature
-                .to_der()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let message =
+                civitas_devkit::signing_message(name, version, service_id, &digest, PUBLISHER);
+            let signature_hex = hex::encode(key.sign(&message).map_err(demo_error)?.to_der());
+            let info = runtime.host().inspect(&artifact).map_err(demo_error)?;
             civitas_registry::publish(
                 &mut tx,
-                runtime.host(),
                 &Publication {
                     name,
                     version,
@@ -112,6 +116,7 @@ pub async fn seed_demo_modules(
                     signature_hex: &signature_hex,
                     publisher_account: &publisher.id,
                     publisher: PUBLISHER,
+                    info: &info,
                 },
             )
             .await

@@ -24,6 +24,10 @@ pub enum ModuleCommand {
         /// Where to write the private key; refuses to overwrite.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Your username on the platform: the registration body printed then
+        /// carries the proof that you hold the key.
+        #[arg(long)]
+        username: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -113,6 +117,9 @@ pub enum ModuleCommand {
         /// More example inputs (a directory of JSON files), beside the service's.
         #[arg(long, value_name = "DIR")]
         examples: Option<PathBuf>,
+        /// The evaluation date [default: today in China Standard Time, as binding uses].
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<String>,
         /// Tenants directory (tree, settings and service catalog).
         #[arg(long, env = "CIVITAS_TENANTS_DIR", default_value = "tenants")]
         tenants_dir: PathBuf,
@@ -157,7 +164,11 @@ pub enum ModuleCommand {
 /// Runs one module command.
 pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
     match command {
-        ModuleCommand::Keygen { out, json } => keygen(&out, json),
+        ModuleCommand::Keygen {
+            out,
+            username,
+            json,
+        } => keygen(&out, &username, json),
         ModuleCommand::New {
             name,
             service,
@@ -193,6 +204,7 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             service,
             tenant,
             examples,
+            as_of,
             tenants_dir,
             json,
         } => check(
@@ -200,6 +212,7 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             &service,
             tenant.as_deref(),
             examples.as_deref(),
+            as_of.as_deref(),
             &tenants_dir,
             json,
         ),
@@ -220,7 +233,7 @@ fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-fn keygen(out: &Path, json: bool) -> anyhow::Result<u8> {
+fn keygen(out: &Path, username: &str, json: bool) -> anyhow::Result<u8> {
     let key = civitas_crypto::sm2::PrivateKey::generate()?;
     let pem = key.to_pkcs8_pem()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -234,17 +247,20 @@ fn keygen(out: &Path, json: bool) -> anyhow::Result<u8> {
     })?;
     file.write_all(pem.as_bytes())?;
     let public_key = key.public_key().to_hex();
+    let proof = key.sign(&civitas_devkit::key_registration_message(
+        username,
+        &public_key,
+    ))?;
+    let registration = serde_json::json!({"public_key": public_key, "proof": hex(&proof.to_der())});
     if json {
         println!(
             "{}",
-            serde_json::json!({"private_key_file": out, "public_key": public_key})
+            serde_json::json!({"private_key_file": out, "public_key": public_key, "registration": registration})
         );
     } else {
         println!("私钥已写入 (private key written to) {}", out.display());
         println!("公钥 (public key): {public_key}");
-        println!(
-            "登记 (register it): POST /api/v1/signing-keys {{\"public_key\": \"{public_key}\"}}"
-        );
+        println!("登记 (register it as {username}): POST /api/v1/signing-keys {registration}");
     }
     Ok(exit::OK)
 }
@@ -427,6 +443,34 @@ fn run_module(
     }
 }
 
+/// The username the token belongs to (`GET /api/v1/me`): the signature
+/// binds it, so only its holder can publish with it.
+fn whoami(server: &str, token: &str) -> anyhow::Result<String> {
+    let url = format!("{}/api/v1/me", server.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let me: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("无法连接 (cannot reach) {url}"))?;
+        if !response.status().is_success() {
+            bail!(
+                "{url}: {} (令牌无效？/ is the token valid?)",
+                response.status()
+            );
+        }
+        Ok(response.json().await?)
+    })?;
+    me["username"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{url}: no username in the answer"))
+}
+
 fn report_failure(code: &str, message: &str, json: bool) -> anyhow::Result<u8> {
     if json {
         println!(
@@ -439,11 +483,13 @@ fn report_failure(code: &str, message: &str, json: bool) -> anyhow::Result<u8> {
     Ok(exit::FAILURE)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     file: &Path,
     service_id: &str,
     tenant: Option<&str>,
     examples_dir: Option<&Path>,
+    as_of: Option<&str>,
     tenants_dir: &Path,
     json: bool,
 ) -> anyhow::Result<u8> {
@@ -452,7 +498,7 @@ fn check(
         eprintln!("错误 (error): 服务不存在 (no such service) {service_id}");
         return Ok(exit::USAGE);
     };
-    let context = context(tenants_dir, tenant, &catalog, Some("2026-06-01"))?;
+    let context = context(tenants_dir, tenant, &catalog, as_of)?;
     let mut examples = service.examples.clone();
     if let Some(dir) = examples_dir {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -553,8 +599,9 @@ fn publish(
     let key = civitas_crypto::sm2::PrivateKey::from_pkcs8_pem(&pem)
         .with_context(|| format!("{}: 不是 SM2 私钥 (not an SM2 private key)", file.display()))?;
     let digest = hex(&civitas_crypto::sm3::digest(&artifact));
+    let publisher = whoami(server, token)?;
     let signature = key.sign(&civitas_devkit::signing_message(
-        &name, version, service, &digest,
+        &name, version, service, &digest, &publisher,
     ))?;
     let body = serde_json::json!({
         "name": name, "version": version, "service": service,

@@ -442,7 +442,7 @@ fn serve_on_postgres_from_database_url() {
     let (code, log) = server.terminate();
     assert_eq!(code, Some(0), "{log}");
     assert!(
-        !dir.path().join("data").exists(),
+        !dir.path().join("data/civitas.db").exists(),
         "no SQLite file when PostgreSQL is used"
     );
 }

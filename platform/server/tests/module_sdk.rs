@@ -163,7 +163,15 @@ async fn a_new_module_goes_from_template_to_evaluation() {
     assert!(ran["fuel_used"].as_u64().unwrap() > 0);
 
     let keygen = civitas(
-        args(&["module", "keygen", "--out", "signing.pem", "--json"]),
+        args(&[
+            "module",
+            "keygen",
+            "--out",
+            "signing.pem",
+            "--username",
+            "module-dev",
+            "--json",
+        ]),
         work.path(),
     )
     .await;
@@ -172,12 +180,16 @@ async fn a_new_module_goes_from_template_to_evaluation() {
         "{}",
         String::from_utf8_lossy(&keygen.stderr)
     );
-    let public_key = stdout_json(&keygen)["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let registration = stdout_json(&keygen)["registration"].clone();
     let again = civitas(
-        args(&["module", "keygen", "--out", "signing.pem"]),
+        args(&[
+            "module",
+            "keygen",
+            "--out",
+            "signing.pem",
+            "--username",
+            "module-dev",
+        ]),
         work.path(),
     )
     .await;
@@ -191,7 +203,7 @@ async fn a_new_module_goes_from_template_to_evaluation() {
             "POST",
             "/api/v1/signing-keys",
             Some(world.token("module-dev")),
-            Some(json!({"public_key": public_key})),
+            Some(registration),
         )
         .await;
     assert_eq!(

@@ -44,29 +44,44 @@ async fn evaluate(world: &World, who: &str, tenant: &str, case_id: Option<&str>)
         .await
 }
 
-/// Registers a fresh SM2 key for the module developer.
-async fn publisher_key(world: &World) -> PrivateKey {
+/// Registers a fresh SM2 key for `who`, with the proof that they hold it.
+async fn register_key(world: &World, who: &str) -> PrivateKey {
     let key = PrivateKey::generate().unwrap();
+    let public_key = key.public_key().to_hex();
+    let proof = key
+        .sign(&civitas_devkit::key_registration_message(who, &public_key))
+        .unwrap();
     let reply = world
         .call(
             "POST",
             "/api/v1/signing-keys",
-            Some(world.token("module-dev")),
-            Some(json!({"public_key": key.public_key().to_hex()})),
+            Some(world.token(who)),
+            Some(json!({"public_key": public_key, "proof": hex(&proof.to_der())})),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     key
 }
 
-fn signature(key: &PrivateKey, name: &str, version: &str, artifact: &[u8]) -> String {
+/// Registers a fresh SM2 key for the module developer.
+async fn publisher_key(world: &World) -> PrivateKey {
+    register_key(world, "module-dev").await
+}
+
+fn signature_by(
+    key: &PrivateKey,
+    publisher: &str,
+    name: &str,
+    version: &str,
+    artifact: &[u8],
+) -> String {
     let digest = hex(&civitas_crypto::sm3::digest(artifact));
-    hex(&key
-        .sign(&civitas_devkit::signing_message(
-            name, version, SERVICE, &digest,
-        ))
-        .unwrap()
-        .to_der())
+    let message = civitas_devkit::signing_message(name, version, SERVICE, &digest, publisher);
+    hex(&key.sign(&message).unwrap().to_der())
+}
+
+fn signature(key: &PrivateKey, name: &str, version: &str, artifact: &[u8]) -> String {
+    signature_by(key, "module-dev", name, version, artifact)
 }
 
 async fn publish_signed(
@@ -228,6 +243,32 @@ both_backends! {
         assert_eq!(yanked.status, StatusCode::OK, "{}", yanked.body);
         let refused = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", None).await;
         assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_yanked"));
+        let back = world
+            .call("POST", &format!("/api/v1/tenants/310000/310115/bindings/{SERVICE}/rollback"), Some(world.token("city-admin")), None)
+            .await;
+        assert_eq!((back.status, back.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_yanked"), "a rollback does not bring a yanked version back");
+
+        // Only the publisher publishes further versions of a module or yanks it.
+        let sys_key = register_key(&world, "sys-admin").await;
+        let hijack = world
+            .call("POST", "/api/v1/modules", Some(world.token("sys-admin")),
+                  Some(json!({"name": "meal-subsidy", "version": "9.0.0", "service": SERVICE,
+                              "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
+                              "signature": signature_by(&sys_key, "sys-admin", "meal-subsidy", "9.0.0", &artifact)})))
+            .await;
+        assert_eq!((hijack.status, hijack.code()), (StatusCode::FORBIDDEN, "module_not_owner"), "{}", hijack.body);
+        let foreign_yank = world
+            .call("POST", "/api/v1/modules/meal-subsidy-pudong/1.0.0/yank", Some(world.token("sys-admin")),
+                  Some(json!({"reason": "不是我的 / not mine"})))
+            .await;
+        assert_eq!((foreign_yank.status, foreign_yank.code()), (StatusCode::FORBIDDEN, "module_not_owner"));
+
+        // The service default applies under every root: a Shanghai administrator may not set it.
+        let default = world
+            .call("PUT", &format!("/api/v1/services/{SERVICE}/default"), Some(world.token("sys-admin")),
+                  Some(json!({"module": "meal-subsidy-pudong", "version": "1.0.0"})))
+            .await;
+        assert_eq!(default.status, StatusCode::FORBIDDEN, "{}", default.body);
 
         // A district administrator binds only in their own subtree.
         let outside = bind(&world, "sys-admin", "510000", "meal-subsidy", "1.0.0", None).await;
@@ -262,6 +303,11 @@ both_backends! {
         assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_forbidden_import"), "{}", reply.body);
         assert!(reply.body["message"]["en"].as_str().unwrap().contains("wasi:random/random"));
 
+        let unproven = world
+            .call("POST", "/api/v1/signing-keys", Some(world.token("module-dev")),
+                  Some(json!({"public_key": PrivateKey::generate().unwrap().public_key().to_hex(), "proof": "3045"})))
+            .await;
+        assert_eq!((unproven.status, unproven.code()), (StatusCode::UNPROCESSABLE_ENTITY, "signing_key_unproven"));
         let unsigned = publish_signed(&world, "unsigned", "1.0.0", &trap, "").await;
         assert_eq!((unsigned.status, unsigned.code()), (StatusCode::UNPROCESSABLE_ENTITY, "module_unsigned"));
         let stranger = PrivateKey::generate().unwrap();

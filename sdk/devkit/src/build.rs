@@ -129,7 +129,14 @@ fn cargo() -> Command {
     // Flags meant for the host build (coverage, sanitizers) break a wasm build.
     command
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // A 64 KiB shadow stack instead of rustc's 1 MiB: a rule needs
+        // little, and a smaller memory is less for the host to map per
+        // instance. Deep recursion still stops at the host's stack limit.
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-C link-arg=-zstack-size=65536",
+        );
     command
 }
 

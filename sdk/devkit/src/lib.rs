@@ -48,13 +48,29 @@ pub enum DevkitError {
 }
 
 /// The bytes a publisher signs (SM2, default user id) for one artifact: the
-/// module's name, version and service bound to the artifact's SM3 digest, so
-/// a signature cannot be replayed for another name, version or service.
-pub fn signing_message(name: &str, version: &str, service: &str, digest_hex: &str) -> Vec<u8> {
+/// module's name, version and service and the publishing account bound to
+/// the artifact's SM3 digest, so a signature cannot be replayed for another
+/// name, version or service, nor by another account that registered the
+/// same public key.
+pub fn signing_message(
+    name: &str,
+    version: &str,
+    service: &str,
+    digest_hex: &str,
+    publisher: &str,
+) -> Vec<u8> {
     format!(
-        "civitas-module-v1\nname={name}\nversion={version}\nservice={service}\nsm3={digest_hex}\n"
+        "civitas-module-v1\nname={name}\nversion={version}\nservice={service}\nsm3={digest_hex}\npublisher={publisher}\n"
     )
     .into_bytes()
+}
+
+/// The bytes signed to prove possession of a signing key when registering
+/// it for `username` (`POST /api/v1/signing-keys`): nobody registers a key
+/// they do not hold.
+pub fn key_registration_message(username: &str, public_key_hex: &str) -> Vec<u8> {
+    format!("civitas-signing-key-v1\nusername={username}\npublic_key={public_key_hex}\n")
+        .into_bytes()
 }
 
 /// Whether `name` is a valid module name: `[a-z][a-z0-9-]*`, at most 64
@@ -94,10 +110,11 @@ mod tests {
 
     #[test]
     fn the_signed_message_binds_every_field() {
-        let base = signing_message("a", "1.0.0", "s/x", "00");
-        assert_ne!(base, signing_message("b", "1.0.0", "s/x", "00"));
-        assert_ne!(base, signing_message("a", "1.0.1", "s/x", "00"));
-        assert_ne!(base, signing_message("a", "1.0.0", "s/y", "00"));
-        assert_ne!(base, signing_message("a", "1.0.0", "s/x", "01"));
+        let base = signing_message("a", "1.0.0", "s/x", "00", "dev");
+        assert_ne!(base, signing_message("b", "1.0.0", "s/x", "00", "dev"));
+        assert_ne!(base, signing_message("a", "1.0.1", "s/x", "00", "dev"));
+        assert_ne!(base, signing_message("a", "1.0.0", "s/y", "00", "dev"));
+        assert_ne!(base, signing_message("a", "1.0.0", "s/x", "01", "dev"));
+        assert_ne!(base, signing_message("a", "1.0.0", "s/x", "00", "other"));
     }
 }

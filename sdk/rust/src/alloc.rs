@@ -70,7 +70,9 @@ fn grow(bytes: usize) -> Option<(usize, usize)> {
     if previous == usize::MAX {
         return None;
     }
-    Some((previous * PAGE, (previous + pages) * PAGE))
+    let low = previous.checked_mul(PAGE)?;
+    let high = previous.checked_add(pages)?.checked_mul(PAGE)?;
+    Some((low, high))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -183,8 +183,12 @@ pub(crate) struct SigningKeyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSigningKey {
-    /// SM2 public key, SEC1 hex (`civitas module keygen` prints it).
+    /// SM2 public key, SEC1 hex.
     public_key: String,
+    /// Proof of possession: the SM2 signature (hex) with this key over
+    /// `civitas-signing-key-v1\nusername=<you>\npublic_key=<hex>\n`.
+    /// `civitas module keygen --username <you>` prints both.
+    proof: String,
 }
 
 /// Registers an SM2 public key for the caller; artifacts they publish must
@@ -211,6 +215,7 @@ pub(crate) async fn register_signing_key(
         caller.account_id(),
         caller.username(),
         &request.public_key,
+        &request.proof,
     )
     .await?;
     tx.commit().await?;
@@ -380,10 +385,18 @@ pub(crate) async fn publish_module(
                 format!("artifact is not valid base64: {e}"),
             )
         })?;
+    // Compiling takes time: on a blocking thread, before any transaction.
+    let inspector = runtime.clone();
+    let (artifact, info) = tokio::task::spawn_blocking(move || {
+        let info = inspector.host().inspect(&artifact);
+        (artifact, info)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let info = info.map_err(RegistryError::from)?;
     let mut tx = state.db().begin(&scope).await?;
     let record = civitas_registry::publish(
         &mut tx,
-        runtime.host(),
         &civitas_registry::Publication {
             name: &request.name,
             version: &request.version,
@@ -392,6 +405,7 @@ pub(crate) async fn publish_module(
             signature_hex: &request.signature,
             publisher_account: caller.account_id(),
             publisher: caller.username(),
+            info: &info,
         },
     )
     .await?;
@@ -711,33 +725,25 @@ async fn bind_with_checks(
         module: request.module,
         version: request.version,
     };
-    let mut tx = state.db().begin(&scope).await?;
-    let record = civitas_registry::module(&mut tx, &module.module, &module.version)
-        .await?
-        .ok_or_else(|| RegistryError::UnknownModule(module.to_string()))?;
-    if record.service != service.id {
-        return Err(RegistryError::WrongService {
-            name: record.name,
-            service: record.service,
-            requested: service.id.clone(),
-        }
-        .into());
-    }
-    if record.yanked_at.is_some() {
-        return Err(RegistryError::Yanked(module.to_string()).into());
-    }
     let settings_tenant = tenant.cloned().unwrap_or_else(|| scope.path().clone());
     let settings = effective_settings(&modules.tree, &settings_tenant);
+    // The checks (compiling, running every example) take time: in a read
+    // transaction, so no write lock is held meanwhile.
+    let mut read = state.db().begin_read(&scope).await?;
+    bindable(&mut read, &module, service).await?;
     let report = modules
         .runtime
         .check_conformance(
-            &mut tx,
+            &mut read,
             &module,
             service,
             settings,
             civitas_registry::today_in_china(),
         )
         .await?;
+    read.rollback().await?;
+    let mut tx = state.db().begin(&scope).await?;
+    bindable(&mut tx, &module, service).await?; // not yanked meanwhile
     let binding = civitas_registry::bind(
         &mut tx,
         tenant,
@@ -752,6 +758,29 @@ async fn bind_with_checks(
         binding: Some(binding.into()),
         conformance: serde_json::to_value(report).ok(),
     }))
+}
+
+/// The version exists, implements `service` and is not yanked.
+async fn bindable(
+    tx: &mut civitas_storage::TenantTx,
+    module: &ModuleRef,
+    service: &civitas_services::Service,
+) -> Result<(), ApiError> {
+    let record = civitas_registry::module(tx, &module.module, &module.version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownModule(module.to_string()))?;
+    if record.service != service.id {
+        return Err(RegistryError::WrongService {
+            name: record.name,
+            service: record.service,
+            requested: service.id.clone(),
+        }
+        .into());
+    }
+    if record.yanked_at.is_some() {
+        return Err(RegistryError::Yanked(module.to_string()).into());
+    }
+    Ok(())
 }
 
 /// Restores the binding's state before its latest change (`module.bind`);
@@ -778,6 +807,24 @@ pub(crate) async fn rollback_binding(
     let tenant = access::tenant(&state, &reference).await?;
     let service = modules.runtime.service(&service)?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    // The versions brought back must still pass conformance with today's
+    // settings (checked before the write transaction).
+    let mut read = state.db().begin_read(&scope).await?;
+    let (stable, candidate, _) =
+        civitas_registry::rollback_target(&mut read, Some(&tenant.path), &service.id).await?;
+    for version in stable.iter().chain(candidate.iter()) {
+        modules
+            .runtime
+            .check_conformance(
+                &mut read,
+                version,
+                &service,
+                effective_settings(&modules.tree, &tenant.path),
+                civitas_registry::today_in_china(),
+            )
+            .await?;
+    }
+    read.rollback().await?;
     let mut tx = state.db().begin(&scope).await?;
     let binding =
         civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username())
@@ -818,8 +865,9 @@ pub(crate) async fn delete_binding(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sets the service's default module (used where no tenant on the path
-/// binds one): `module.bind` at a root, in the service's line.
+/// Sets the service's default module, used wherever no tenant on the path
+/// binds one — under every root, so it needs `module.bind` in the service's
+/// line at every root; audited in every root's chain.
 #[utoipa::path(put, path = "/api/v1/services/{line}/{name}/default", tag = "modules",
     security(("bearer" = [])),
     params(("line" = String, Path, example = "civil-affairs"), ("name" = String, Path, example = "meal-subsidy")),
@@ -839,8 +887,43 @@ pub(crate) async fn set_default(
 ) -> Result<Json<BindingChanged>, ApiError> {
     let modules = state.modules()?.clone();
     let service = modules.runtime.service(&format!("{line}/{name}"))?.clone();
-    let scope = authorize_at_a_root(&state, &caller, &service.line, "module.bind")?;
-    bind_with_checks(&state, &modules, scope, None, &service, &caller, request).await
+    let mut scopes = Vec::new();
+    for root in modules.tree.roots() {
+        scopes.push(caller.authorize(&state, &root.path, &service.line, "module.bind")?);
+    }
+    let Some((first, others)) = scopes.split_first() else {
+        return Err(ApiError::internal());
+    };
+    let (module, version) = (request.module.clone(), request.version.clone());
+    let changed = bind_with_checks(
+        &state,
+        &modules,
+        first.clone(),
+        None,
+        &service,
+        &caller,
+        request,
+    )
+    .await?;
+    // The first root's chain holds the change; every other root's chain
+    // records that its tenants' default changed too.
+    for scope in others {
+        let mut tx = state.db().begin(scope).await?;
+        civitas_audit::record(
+            &mut tx,
+            scope.path(),
+            &civitas_audit::NewEvent {
+                actor: caller.username().to_owned(),
+                action: "module.bind".to_owned(),
+                target: format!("binding:default:{}", service.id),
+                detail: serde_json::json!({"change": "bind", "stable": format!("{module}@{version}"), "recorded_in": first.path().to_string()}),
+            },
+        )
+        .await
+        .map_err(RegistryError::from)?;
+        tx.commit().await?;
+    }
+    Ok(changed)
 }
 
 // ------------------------------------------------------------- evaluation
