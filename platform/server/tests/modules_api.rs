@@ -407,4 +407,29 @@ both_backends! {
         let (hostile_seen, served) = tokio::join!(hostile_calls, good_calls);
         assert_eq!((hostile_seen, served), (hostile.len() * 3, 60));
     }
+
+    async fn swapping_a_version_under_load_drops_no_request(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        let artifact = module_component("modules/civil-affairs/meal-subsidy-pudong");
+        assert_eq!(publish(&world, &key, "meal-subsidy-pudong", "1.1.0", &artifact).await.status, StatusCode::CREATED);
+        let calls = async {
+            let mut versions = std::collections::BTreeSet::new();
+            for i in 0..120 {
+                let reply = evaluate(&world, "lujiazui-officer", LUJIAZUI, Some(&format!("load-{i}"))).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                versions.insert(reply.body["version"].as_str().unwrap().to_owned());
+            }
+            versions
+        };
+        let swaps = async {
+            for round in 0..6 {
+                let version = if round % 2 == 0 { "1.1.0" } else { "1.0.0" };
+                let reply = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", version, None).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            }
+        };
+        let (versions, ()) = tokio::join!(calls, swaps);
+        assert!(versions.iter().all(|v| v == "1.0.0" || v == "1.1.0"), "{versions:?}");
+    }
 }
