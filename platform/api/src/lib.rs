@@ -239,9 +239,9 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
         .route(
             "/api/v1/tenants/{*path}",
             axum::routing::get(routes::tenants::tenant_resource)
-                .put(routes::modules::tenant_put)
-                .post(routes::modules::tenant_post)
-                .delete(routes::modules::tenant_delete),
+                .put(routes::modules::tenant_write)
+                .post(routes::modules::tenant_write)
+                .delete(routes::modules::tenant_write),
         )
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)

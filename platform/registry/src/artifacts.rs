@@ -90,6 +90,26 @@ pub struct Publication<'a> {
     pub info: &'a ComponentInfo,
 }
 
+/// Records a registry event in the chain of the transaction's tenant (the
+/// root the action was authorised at).
+async fn audit_in_scope(
+    tx: &mut TenantTx,
+    actor: &str,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) -> Result<(), RegistryError> {
+    let root = tx.scope().path().clone();
+    let event = NewEvent {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target,
+        detail,
+    };
+    civitas_audit::record(tx, &root, &event).await?;
+    Ok(())
+}
+
 /// Registers an SM2 public key (SEC1 hex) for the account `account_id`
 /// named `username`, given `proof`: a signature (hex) with that key over
 /// [`civitas_devkit::key_registration_message`], so nobody registers a key
@@ -107,7 +127,8 @@ pub async fn register_signing_key(
         ))
     })?;
     let public_key = key.to_hex();
-    let proof = decode_hex(proof_hex.trim())
+    let proof = hex::decode(proof_hex.trim())
+        .ok()
         .and_then(|bytes| Signature::parse(&bytes).ok())
         .ok_or(RegistryError::Unproven)?;
     key.verify(
@@ -136,16 +157,12 @@ pub async fn register_signing_key(
             "该公钥已登记 / this public key is already registered".into(),
         ));
     }
-    let root = tx.scope().path().clone();
-    civitas_audit::record(
+    audit_in_scope(
         tx,
-        &root,
-        &NewEvent {
-            actor: actor.to_owned(),
-            action: "signing_key.register".to_owned(),
-            target: format!("signing_key:{id}"),
-            detail: serde_json::json!({ "account": account_id, "public_key": public_key }),
-        },
+        actor,
+        "signing_key.register",
+        format!("signing_key:{id}"),
+        serde_json::json!({ "account": account_id, "public_key": public_key }),
     )
     .await?;
     Ok(SigningKey {
@@ -204,8 +221,8 @@ pub(crate) fn valid_version(version: &str) -> bool {
         })
 }
 
-fn parse_signature(hex: &str) -> Result<Signature, RegistryError> {
-    let bytes = decode_hex(hex.trim()).ok_or_else(|| {
+fn parse_signature(text: &str) -> Result<Signature, RegistryError> {
+    let bytes = hex::decode(text.trim()).map_err(|_| {
         RegistryError::Unsigned("signature 不是十六进制 / signature is not hex".into())
     })?;
     if bytes.is_empty() {
@@ -214,14 +231,6 @@ fn parse_signature(hex: &str) -> Result<Signature, RegistryError> {
         ));
     }
     Signature::parse(&bytes).map_err(|_| RegistryError::BadSignature)
-}
-
-pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    hex::decode(text).ok()
-}
-
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
 }
 
 /// Verifies and stores a new module version; audited as `module.publish` in
@@ -255,7 +264,7 @@ pub async fn publish(
             "制品大小须在 1 字节到 {MAX_ARTIFACT_BYTES} 字节之间 / the artifact must be 1 to {MAX_ARTIFACT_BYTES} bytes"
         )));
     }
-    let digest = to_hex(&civitas_crypto::sm3::digest(artifact));
+    let digest = hex::encode(civitas_crypto::sm3::digest(artifact));
     let signature = parse_signature(signature_hex)?;
     let keys = signing_keys(tx, publisher_account).await?;
     if keys.is_empty() {
@@ -297,7 +306,7 @@ pub async fn publish(
     }
     let now = now_micros();
     let exports = serde_json::to_string(&info.exports).unwrap_or_else(|_| "[]".into());
-    let signature_hex = to_hex(&signature.to_der());
+    let signature_hex = hex::encode(signature.to_der());
     let inserted = with_connection!(tx.conn(), c => {
         sqlx::query(
             "INSERT INTO modules (name, version, service, digest, size, wit_version, world, exports, publisher, \
@@ -324,19 +333,15 @@ pub async fn publish(
     if inserted == 0 {
         return Err(RegistryError::AlreadyPublished(format!("{name}@{version}")));
     }
-    let root = tx.scope().path().clone();
-    civitas_audit::record(
+    audit_in_scope(
         tx,
-        &root,
-        &NewEvent {
-            actor: publisher.to_string(),
-            action: "module.publish".to_owned(),
-            target: format!("module:{name}@{version}"),
-            detail: serde_json::json!({
-                "service": service.id, "digest": digest, "size": artifact.len(),
-                "signing_key": key.id, "wit_version": info.wit_version,
-            }),
-        },
+        publisher,
+        "module.publish",
+        format!("module:{name}@{version}"),
+        serde_json::json!({
+            "service": service.id, "digest": digest, "size": artifact.len(),
+            "signing_key": key.id, "wit_version": info.wit_version,
+        }),
     )
     .await?;
     module(tx, name, version)
@@ -454,11 +459,12 @@ pub async fn artifact(
             None => return Err(RegistryError::Tampered(label.clone())),
         }
     });
-    let digest = to_hex(&civitas_crypto::sm3::digest(&bytes));
+    let digest = hex::encode(civitas_crypto::sm3::digest(&bytes));
     let message =
         civitas_devkit::signing_message(name, version, &record.service, &digest, &record.publisher);
     let verified = digest == record.digest
-        && decode_hex(&record.signature)
+        && hex::decode(&record.signature)
+            .ok()
             .and_then(|der| Signature::parse(&der).ok())
             .zip(PublicKey::from_hex(&public_key).ok())
             .is_some_and(|(signature, key)| key.verify(&message, &signature).is_ok());
@@ -511,16 +517,12 @@ pub async fn yank(
         .await?
         .ok_or_else(|| RegistryError::UnknownModule(format!("{name}@{version}")))?;
     if updated > 0 {
-        let root = tx.scope().path().clone();
-        civitas_audit::record(
+        audit_in_scope(
             tx,
-            &root,
-            &NewEvent {
-                actor: actor.to_owned(),
-                action: "module.yank".to_owned(),
-                target: format!("module:{name}@{version}"),
-                detail: serde_json::json!({ "reason": reason }),
-            },
+            actor,
+            "module.yank",
+            format!("module:{name}@{version}"),
+            serde_json::json!({ "reason": reason }),
         )
         .await?;
     }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use civitas::exit;
 use civitas_host::{CallContext, HostConfig, ModuleHost};
-use civitas_services::{Catalog, Example};
+use civitas_services::Catalog;
 use clap::Subcommand;
 
 /// Module developer commands.
@@ -229,10 +229,6 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}
-
 fn keygen(out: &Path, username: &str, json: bool) -> anyhow::Result<u8> {
     let key = civitas_crypto::sm2::PrivateKey::generate()?;
     let pem = key.to_pkcs8_pem()?;
@@ -251,7 +247,8 @@ fn keygen(out: &Path, username: &str, json: bool) -> anyhow::Result<u8> {
         username,
         &public_key,
     ))?;
-    let registration = serde_json::json!({"public_key": public_key, "proof": hex(&proof.to_der())});
+    let registration =
+        serde_json::json!({"public_key": public_key, "proof": hex::encode(proof.to_der())});
     if json {
         println!(
             "{}",
@@ -501,28 +498,7 @@ fn check(
     let context = context(tenants_dir, tenant, &catalog, as_of)?;
     let mut examples = service.examples.clone();
     if let Some(dir) = examples_dir {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| dir.display().to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
-            .collect();
-        files.sort();
-        for path in files {
-            let input: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&path)?)
-                    .with_context(|| format!("{}: JSON 无效 (invalid JSON)", path.display()))?;
-            if let Err(violation) = service.check_input(&input) {
-                bail!("{}: {violation}", path.display());
-            }
-            examples.push(Example {
-                name: path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                input,
-            });
-        }
+        examples.extend(service.read_examples(dir)?);
     }
     let artifact = std::fs::read(file).with_context(|| file.display().to_string())?;
     let host = host()?;
@@ -598,7 +574,7 @@ fn publish(
     let pem = std::fs::read_to_string(key).with_context(|| key.display().to_string())?;
     let key = civitas_crypto::sm2::PrivateKey::from_pkcs8_pem(&pem)
         .with_context(|| format!("{}: 不是 SM2 私钥 (not an SM2 private key)", file.display()))?;
-    let digest = hex(&civitas_crypto::sm3::digest(&artifact));
+    let digest = hex::encode(civitas_crypto::sm3::digest(&artifact));
     let publisher = whoami(server, token)?;
     let signature = key.sign(&civitas_devkit::signing_message(
         &name, version, service, &digest, &publisher,
@@ -606,7 +582,7 @@ fn publish(
     let body = serde_json::json!({
         "name": name, "version": version, "service": service,
         "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
-        "signature": hex(&signature.to_der()),
+        "signature": hex::encode(signature.to_der()),
     });
     let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()

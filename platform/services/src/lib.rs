@@ -120,6 +120,13 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
+    /// Reads more example inputs from `dir` (its `*.json` files, in name
+    /// order), each checked against the input schema — a module's own
+    /// examples beside the service's.
+    pub fn read_examples(&self, dir: &Path) -> Result<Vec<Example>, CatalogError> {
+        read_examples(dir, &self.input)
+    }
+
     /// Checks an input document against the input schema.
     pub fn check_input(&self, document: &Value) -> Result<(), SchemaViolation> {
         self.check(&self.input, document, ("输入", "input"))
@@ -255,6 +262,42 @@ fn load_json(path: &Path) -> Result<Value, CatalogError> {
         .map_err(|error| invalid(path, format!("JSON 无效 / invalid JSON: {error}")))
 }
 
+/// The `*.json` files of `dir`, in name order, each checked against the
+/// input schema `input`.
+fn read_examples(dir: &Path, input: &jsonschema::Validator) -> Result<Vec<Example>, CatalogError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().and_then(|e| e.to_str()) == Some("json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let document = load_json(&path)?;
+            if let Err(violation) = input.validate(&document) {
+                return Err(invalid(
+                    &path,
+                    format!(
+                        "示例不符合输入模式 / the example does not match the input schema: {violation}"
+                    ),
+                ));
+            }
+            Ok(Example {
+                name: path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                input: document,
+            })
+        })
+        .collect()
+}
+
 fn load_service(file: &Path) -> Result<Service, CatalogError> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let definition: ServiceFile =
@@ -298,38 +341,12 @@ fn load_service(file: &Path) -> Result<Service, CatalogError> {
     };
     let (input_schema, input) = schema("input.schema.json")?;
     let (output_schema, output) = schema("output.schema.json")?;
-    let mut examples = Vec::new();
     let examples_dir = dir.join("examples");
-    if examples_dir.is_dir() {
-        let entries = std::fs::read_dir(&examples_dir).map_err(|source| CatalogError::Io {
-            path: examples_dir.clone(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().and_then(|e| e.to_str()) == Some("json"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let input_document = load_json(&path)?;
-            if let Err(violation) = input.validate(&input_document) {
-                return Err(invalid(
-                    &path,
-                    format!(
-                        "示例不符合输入模式 / the example does not match the input schema: {violation}"
-                    ),
-                ));
-            }
-            examples.push(Example {
-                name: path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                input: input_document,
-            });
-        }
-    }
+    let examples = if examples_dir.is_dir() {
+        read_examples(&examples_dir, &input)?
+    } else {
+        Vec::new()
+    };
     if examples.is_empty() {
         return Err(invalid(
             dir,

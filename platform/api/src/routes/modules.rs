@@ -649,11 +649,8 @@ pub(crate) async fn list_bindings(
 ) -> Result<Json<BindingList>, ApiError> {
     state.modules()?;
     let tenant = access::tenant(&state, &reference).await?;
-    let scope = caller
-        .authorize(&state, &tenant.path, civitas_authz::NO_LINE, "module.bind")
-        .or_else(|_| {
-            caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind")
-        })?;
+    // In the caller's own line; without one, every line (a grant on `*`).
+    let scope = caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind")?;
     let mut tx = state.db().begin_read(&scope).await?;
     let bindings = civitas_registry::bindings(&mut tx, None).await?;
     tx.rollback().await?;
@@ -1075,10 +1072,6 @@ fn parse_tenant_route(rest: &str) -> Option<TenantRoute> {
     })
 }
 
-fn not_found(path: &str) -> Response {
-    ApiError::route_not_found(path).into_response()
-}
-
 async fn caller_and_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     request: Request,
@@ -1090,83 +1083,79 @@ async fn caller_and_body<T: serde::de::DeserializeOwned>(
     Ok((caller, value))
 }
 
-/// `PUT /api/v1/tenants/{path}/bindings/{service}`.
-pub(crate) async fn tenant_put(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
-    request: Request,
-) -> Response {
-    let path = request.uri().path().to_owned();
-    match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding {
-            tenant,
-            service,
-            rollback: false,
-        }) => match caller_and_body::<PutBinding>(&state, request).await {
-            Ok((caller, body)) => put_binding(state, caller, tenant, service, body)
-                .await
-                .into_response(),
-            Err(error) => error.into_response(),
-        },
-        _ => not_found(&path),
-    }
+async fn caller_only(state: &AppState, request: Request) -> Result<Caller, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    Caller::from_request_parts(&mut parts, state).await
 }
 
-/// `POST …/bindings/{service}/rollback` and `POST …/services/{service}/evaluate`.
-pub(crate) async fn tenant_post(
+/// `PUT|DELETE /api/v1/tenants/{path}/bindings/{service}`,
+/// `POST …/bindings/{service}/rollback` and `POST …/services/{service}/evaluate`:
+/// the write methods of the catch-all tenant route.
+pub(crate) async fn tenant_write(
     State(state): State<AppState>,
     Path(rest): Path<String>,
     request: Request,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding {
-            tenant,
-            service,
-            rollback: true,
-        }) => {
-            let (mut parts, _) = request.into_parts();
-            match Caller::from_request_parts(&mut parts, &state).await {
-                Ok(caller) => rollback_binding(state, caller, tenant, service)
-                    .await
-                    .into_response(),
-                Err(error) => error.into_response(),
-            }
-        }
-        Some(TenantRoute::Evaluate { tenant, service }) => {
-            match caller_and_body::<Evaluate>(&state, request).await {
-                Ok((caller, body)) => evaluate(state, caller, tenant, service, body)
-                    .await
-                    .into_response(),
-                Err(error) => error.into_response(),
-            }
-        }
-        _ => not_found(&path),
-    }
+    tenant_action(state, rest, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `DELETE /api/v1/tenants/{path}/bindings/{service}`.
-pub(crate) async fn tenant_delete(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
+async fn tenant_action(
+    state: AppState,
+    rest: String,
     request: Request,
-) -> Response {
+) -> Result<Response, ApiError> {
+    use axum::http::Method;
+    let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    match parse_tenant_route(&rest) {
-        Some(TenantRoute::Binding {
-            tenant,
-            service,
-            rollback: false,
-        }) => {
-            let (mut parts, _) = request.into_parts();
-            match Caller::from_request_parts(&mut parts, &state).await {
-                Ok(caller) => delete_binding(state, caller, tenant, service)
-                    .await
-                    .into_response(),
-                Err(error) => error.into_response(),
-            }
+    match (method, parse_tenant_route(&rest)) {
+        (
+            Method::PUT,
+            Some(TenantRoute::Binding {
+                tenant,
+                service,
+                rollback: false,
+            }),
+        ) => {
+            let (caller, body) = caller_and_body::<PutBinding>(&state, request).await?;
+            Ok(put_binding(state, caller, tenant, service, body)
+                .await?
+                .into_response())
         }
-        _ => not_found(&path),
+        (
+            Method::DELETE,
+            Some(TenantRoute::Binding {
+                tenant,
+                service,
+                rollback: false,
+            }),
+        ) => {
+            let caller = caller_only(&state, request).await?;
+            Ok(delete_binding(state, caller, tenant, service)
+                .await?
+                .into_response())
+        }
+        (
+            Method::POST,
+            Some(TenantRoute::Binding {
+                tenant,
+                service,
+                rollback: true,
+            }),
+        ) => {
+            let caller = caller_only(&state, request).await?;
+            Ok(rollback_binding(state, caller, tenant, service)
+                .await?
+                .into_response())
+        }
+        (Method::POST, Some(TenantRoute::Evaluate { tenant, service })) => {
+            let (caller, body) = caller_and_body::<Evaluate>(&state, request).await?;
+            Ok(evaluate(state, caller, tenant, service, body)
+                .await?
+                .into_response())
+        }
+        _ => Err(ApiError::route_not_found(&path)),
     }
 }
 
