@@ -50,6 +50,9 @@ pub struct ApiSettings {
     /// The module runtime and the tenant tree its settings come from;
     /// without them the module routes answer 503 `modules_unavailable`.
     pub modules: Option<ModuleSettings>,
+    /// The workflow engine; without it the case routes answer 503
+    /// `workflow_unavailable`.
+    pub workflow: Option<Arc<civitas_workflow::Workflow>>,
 }
 
 /// What the module routes need.
@@ -69,6 +72,7 @@ impl Default for ApiSettings {
             keyring: None,
             trusted_proxies: Vec::new(),
             modules: None,
+            workflow: None,
         }
     }
 }
@@ -102,9 +106,15 @@ struct Inner {
     trusted_proxies: Vec<ipnet::IpNet>,
     verified_tokens: routes::auth::VerifiedTokens,
     modules: Option<ModuleSettings>,
+    workflow: Option<Arc<civitas_workflow::Workflow>>,
 }
 
 impl AppState {
+    /// The workflow engine, if configured.
+    pub fn workflow(&self) -> Option<&Arc<civitas_workflow::Workflow>> {
+        self.inner.workflow.as_ref()
+    }
+
     /// The platform database.
     pub fn db(&self) -> &Database {
         &self.inner.db
@@ -230,6 +240,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             trusted_proxies: settings.trusted_proxies.clone(),
             verified_tokens: routes::auth::VerifiedTokens::default(),
             modules: settings.modules.clone(),
+            workflow: settings.workflow.clone(),
         }),
     };
     router
@@ -243,6 +254,8 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
                 .post(routes::modules::tenant_write)
                 .delete(routes::modules::tenant_write),
         )
+        .route("/api/v1/inbox", axum::routing::get(routes::cases::inbox))
+        .route("/api/v1/flows", axum::routing::get(routes::cases::flows))
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))

@@ -41,6 +41,8 @@ pub struct PartialSettings {
     pub platform_key_file: Option<PathBuf>,
     /// `--anchor-interval-secs` / `CIVITAS_ANCHOR_INTERVAL_SECS` / `anchor_interval_secs`.
     pub anchor_interval_secs: Option<u64>,
+    /// `--timer-interval-secs` / `CIVITAS_TIMER_INTERVAL_SECS` / `timer_interval_secs`.
+    pub timer_interval_secs: Option<u64>,
     /// `--lockout-threshold` / `CIVITAS_LOCKOUT_THRESHOLD` / `lockout_threshold`.
     pub lockout_threshold: Option<u32>,
     /// `--lockout-minutes` / `CIVITAS_LOCKOUT_MINUTES` / `lockout_minutes`.
@@ -115,6 +117,8 @@ pub struct Settings {
     pub platform_key_file: PathBuf,
     /// How often `serve` signs the audit chains' heads (default 3600 s).
     pub anchor_interval_secs: u64,
+    /// How often `serve` fires due workflow timers (default 5 s).
+    pub timer_interval_secs: u64,
     /// Consecutive failed sign-ins that lock an account (default 5).
     pub lockout_threshold: u32,
     /// Minutes a locked account stays locked (default 15).
@@ -177,6 +181,13 @@ impl Settings {
             .unwrap_or(3600);
         if anchor_interval_secs == 0 {
             bail!("锚定间隔必须大于 0 (the anchor interval must be greater than 0)");
+        }
+        let timer_interval_secs = given
+            .timer_interval_secs
+            .or(file.timer_interval_secs)
+            .unwrap_or(5);
+        if timer_interval_secs == 0 {
+            bail!("定时器间隔必须大于 0 (the timer interval must be greater than 0)");
         }
         let lockout_threshold = given
             .lockout_threshold
@@ -248,6 +259,7 @@ impl Settings {
             master_key_file,
             platform_key_file,
             anchor_interval_secs,
+            timer_interval_secs,
             data_dir,
             listen: given
                 .listen

@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod audit_cli;
+mod calendar_cli;
 mod crypto_cli;
 mod keys_cli;
 mod module_cli;
@@ -67,6 +68,9 @@ enum Command {
     /// Business-rule modules: keygen, new, build, run, check, publish.
     #[command(subcommand)]
     Module(module_cli::ModuleCommand),
+    /// The working-day calendar: add-working-days, is-working-day, show.
+    #[command(subcommand)]
+    Calendar(calendar_cli::CalendarCommand),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
@@ -118,6 +122,9 @@ struct ServeArgs {
     /// Seconds between signed audit anchors [default: 3600].
     #[arg(long, env = "CIVITAS_ANCHOR_INTERVAL_SECS", value_name = "SECS")]
     anchor_interval_secs: Option<u64>,
+    /// Seconds between runs of the workflow timer queue (reminders, overdue, 督办) [default: 5].
+    #[arg(long, env = "CIVITAS_TIMER_INTERVAL_SECS", value_name = "SECS")]
+    timer_interval_secs: Option<u64>,
     /// Consecutive failed sign-ins that lock an account [default: 5].
     #[arg(long, env = "CIVITAS_LOCKOUT_THRESHOLD", value_name = "COUNT")]
     lockout_threshold: Option<u32>,
@@ -280,6 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
         Command::Module(command) => module_cli::run(command),
+        Command::Calendar(command) => calendar_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
         Command::Admin(args) => admin_command(cli.config.as_deref(), args),
@@ -314,6 +322,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         master_key_file: args.master_key_file,
         platform_key_file: args.platform_key_file,
         anchor_interval_secs: args.anchor_interval_secs,
+        timer_interval_secs: args.timer_interval_secs,
         lockout_threshold: args.lockout_threshold,
         lockout_minutes: args.lockout_minutes,
         password_iterations: args.password_iterations,
@@ -407,8 +416,13 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
                 runtime: platform.modules.clone(),
                 tree: std::sync::Arc::new(platform.tree.clone()),
             }),
+            workflow: Some(platform.workflow.clone()),
         },
     );
+    let timers = tokio::spawn(serve::fire_timers_periodically(
+        platform.db.clone(),
+        Duration::from_secs(settings.timer_interval_secs),
+    ));
     let anchoring = platform.platform_key.clone().map(|key| {
         tokio::spawn(serve::anchor_periodically(
             platform.db.clone(),
@@ -428,6 +442,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         anchoring.abort();
     }
     refreshing.abort();
+    timers.abort();
     platform.db.close().await;
     tracing::info!("stopped");
     Ok(exit::OK)

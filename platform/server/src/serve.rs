@@ -49,6 +49,9 @@ pub enum StartError {
     /// The service catalog or the module host cannot be set up.
     #[error("业务模块运行环境无法启动 (the module runtime cannot start): {0}")]
     Modules(String),
+    /// A flow definition or the holiday calendar is invalid.
+    #[error("流程或工作日历无效 (invalid flows or working-day calendar): {0}")]
+    Workflow(String),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -73,6 +76,8 @@ pub struct Platform {
     pub grants_version: i64,
     /// The module runtime: service catalog, host, loaded versions.
     pub modules: Arc<civitas_registry::Runtime>,
+    /// The workflow engine: flows, calendar, module hooks.
+    pub workflow: Arc<civitas_workflow::Workflow>,
 }
 
 /// Validates the tenants directory, connects, migrates, loads the tree and,
@@ -80,6 +85,10 @@ pub struct Platform {
 pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartError> {
     let tree = TenantTree::load(&settings.tenants_dir).map_err(StartError::Tenants)?;
     let realm = realm(&tree).ok_or(StartError::EmptyTree)?;
+    // Flows and the calendar are configuration too: checked before the
+    // database is touched.
+    let modules = Arc::new(start_modules(settings)?);
+    let workflow = Arc::new(start_workflow(settings, &tree, &modules)?);
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
@@ -121,7 +130,6 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         );
     }
     record_start(&db, &tree, &report).await?;
-    let modules = Arc::new(start_modules(settings)?);
     if demo {
         seed_demo(&db, &tree, &settings.sign_in(realm.clone())).await?;
         crate::demo_modules::seed_demo_modules(&db, &tree, &modules, &settings.demo_modules_dir)
@@ -155,7 +163,79 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
         authorizer,
         grants_version,
         modules,
+        workflow,
     })
+}
+
+/// The workflow engine: the holiday calendar
+/// (`TENANTS_DIR/_reference/holidays.toml`, else the shipped one) and every
+/// flow, checked against the tree, the roles of `policies/base.csv` and
+/// the module services.
+pub fn start_workflow(
+    settings: &Settings,
+    tree: &TenantTree,
+    modules: &Arc<civitas_registry::Runtime>,
+) -> Result<civitas_workflow::Workflow, StartError> {
+    let file = settings.tenants_dir.join("_reference/holidays.toml");
+    let calendar = if file.exists() {
+        civitas_calendar::Calendar::load(&file)
+    } else {
+        civitas_calendar::Calendar::official()
+    }
+    .map_err(|e| StartError::Workflow(e.to_string()))?;
+    for tenant in tree.iter() {
+        civitas_workflow::local_days(tree, &tenant.path).map_err(StartError::Workflow)?;
+    }
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
+        .map_err(|e| StartError::Policy(e.to_string()))?;
+    let roles = permissions.roles().map(str::to_owned).collect();
+    let module_services = modules.catalog().services().map(|s| s.id.clone()).collect();
+    let flows = civitas_workflow::FlowCatalog::load(
+        &settings.tenants_dir,
+        &civitas_workflow::flow::Context {
+            tree,
+            roles: &roles,
+            module_services: &module_services,
+        },
+    )
+    .map_err(|e| StartError::Workflow(e.to_string()))?;
+    let (first, last) = calendar.coverage();
+    tracing::info!(
+        flows = flows.flows().len(),
+        calendar = format!("{first}–{last}"),
+        provisional = ?calendar.provisional_years(),
+        "flows and working-day calendar loaded"
+    );
+    Ok(civitas_workflow::Workflow::new(
+        flows,
+        Arc::new(tree.clone()),
+        calendar,
+        Some(modules.clone()),
+    ))
+}
+
+/// Fires due workflow timers every `interval` (reminders, overdue marking,
+/// escalation); several servers may run this on one database, each timer
+/// fires once.
+pub async fn fire_timers_periodically(db: Database, interval: Duration) {
+    let worker = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "civitas".into()),
+        std::process::id()
+    );
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = chrono::Utc::now().timestamp_micros();
+        match civitas_workflow::timers::fire_due(&db, now, 100, &worker).await {
+            Ok(fired) if !fired.is_empty() => {
+                tracing::info!(fired = fired.len(), "workflow timers fired")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "定时器处理失败 (firing workflow timers failed)"),
+        }
+    }
 }
 
 /// The service catalog (from the tenants directory) and the module host
@@ -271,6 +351,62 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "310000/310101",
         Some("civil-affairs"),
         "黄浦区民政审核员",
+        Some("reviewer"),
+    ),
+    (
+        "city-hr-dispatcher",
+        AccountKind::Staff,
+        "310000",
+        Some("hr-social-security"),
+        "上海市人社局线索分派员",
+        Some("reviewer"),
+    ),
+    (
+        "pudong-hr-inspector",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("hr-social-security"),
+        "浦东新区劳动监察员",
+        Some("reviewer"),
+    ),
+    (
+        "huangpu-hr-inspector",
+        AccountKind::Staff,
+        "310000/310101",
+        Some("hr-social-security"),
+        "黄浦区劳动监察员",
+        Some("reviewer"),
+    ),
+    (
+        "pudong-hr-officer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("hr-social-security"),
+        "浦东新区人社受理员",
+        Some("officer"),
+    ),
+    (
+        "pudong-hr-head",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("hr-social-security"),
+        "浦东新区人社局负责人",
+        Some("tenant-admin"),
+    ),
+    (
+        "pudong-market-officer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("market-regulation"),
+        "浦东新区市场监管执法员",
+        Some("officer"),
+    ),
+    (
+        "pudong-market-reviewer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("market-regulation"),
+        "浦东新区市场监管法制审核员",
         Some("reviewer"),
     ),
     (

@@ -463,7 +463,7 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 
 /// Words that name resources under a tenant in the API
 /// (`/api/v1/tenants/{path}/staff`), so no slug may be one of them.
-pub const RESERVED_SLUGS: &[&str] = &["staff", "bindings", "services"];
+pub const RESERVED_SLUGS: &[&str] = &["staff", "bindings", "services", "cases", "notifications"];
 
 fn is_slug(s: &str) -> bool {
     let mut bytes = s.bytes();

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod cases;
 pub(crate) mod grants;
 pub(crate) mod modules;
 pub(crate) mod residents;

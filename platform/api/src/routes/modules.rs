@@ -1155,6 +1155,9 @@ async fn tenant_action(
                 .await?
                 .into_response())
         }
+        (Method::POST, None) if super::cases::is_case_route(&rest) => {
+            super::cases::tenant_post(state, rest, request).await
+        }
         _ => Err(ApiError::route_not_found(&path)),
     }
 }

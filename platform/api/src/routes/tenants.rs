@@ -214,6 +214,9 @@ pub(crate) async fn tenant_resource(
     Path(rest): Path<String>,
     parts: axum::http::request::Parts,
 ) -> Response {
+    if super::cases::is_case_route(&rest) {
+        return super::cases::tenant_get(state, rest, parts).await;
+    }
     if let Some(reference) = rest.strip_suffix("/bindings") {
         return super::modules::list_bindings_route(state, reference.to_owned(), parts)
             .await

@@ -1,0 +1,1514 @@
+//! Cases and their transitions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{NaiveDate, Utc};
+use civitas_calendar::{Calendar, DayUnit};
+use civitas_storage::{Database, TenantScope, TenantTx};
+use civitas_tenancy::{TenantPath, TenantTree};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::flow::{Flow, FlowCatalog, HookPoint, Place, Rule, Step, StepAction};
+use crate::store::{self, Bind, text};
+use crate::timers::{self, NewTimer};
+use crate::{WorkflowError, local_days, today_in_china};
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseState {
+    /// 办理中: waiting at a step.
+    Open,
+    /// 已退回: back with the applicant (or creator) for correction.
+    Returned,
+    /// 已暂停: the statutory clock is stopped.
+    Paused,
+    /// 已办结: approved to the end.
+    Closed,
+    /// 不予通过: refused.
+    Rejected,
+    /// 已撤回: withdrawn by the applicant.
+    Withdrawn,
+}
+
+impl CaseState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseState::Open => "open",
+            CaseState::Returned => "returned",
+            CaseState::Paused => "paused",
+            CaseState::Closed => "closed",
+            CaseState::Rejected => "rejected",
+            CaseState::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> CaseState {
+        match text {
+            "returned" => CaseState::Returned,
+            "paused" => CaseState::Paused,
+            "closed" => CaseState::Closed,
+            "rejected" => CaseState::Rejected,
+            "withdrawn" => CaseState::Withdrawn,
+            _ => CaseState::Open,
+        }
+    }
+
+    /// Whether the case is finished.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CaseState::Closed | CaseState::Rejected | CaseState::Withdrawn
+        )
+    }
+}
+
+/// An actor's approval within a countersign step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The slot (the actor's index in the step).
+    pub slot: i64,
+    /// Who signed.
+    pub account: String,
+}
+
+/// A case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Its id.
+    pub id: String,
+    /// The tenant it belongs to now (属地).
+    pub tenant_path: TenantPath,
+    /// Its line.
+    pub line: String,
+    /// Its service.
+    pub service: String,
+    /// The flow variant it follows (`""` = the service's flow).
+    pub flow_variant: String,
+    /// A title for lists.
+    pub title: String,
+    /// `application` or `warning`.
+    pub origin: String,
+    /// Its state.
+    pub state: CaseState,
+    /// The current step, while open, returned or paused.
+    pub step: Option<String>,
+    /// Bumped by every transition (optimistic concurrency).
+    pub version: i64,
+    /// The applicant's account, when an applicant filed it.
+    pub applicant: Option<String>,
+    /// Who created it (username).
+    pub created_by: String,
+    /// The application or warning document.
+    pub data: Value,
+    /// Module hook outputs by hook name.
+    pub outcomes: Value,
+    /// Approvals gathered in the current countersign step.
+    pub signed: Vec<Signature>,
+    /// The current step's due date.
+    pub step_due_on: Option<NaiveDate>,
+    /// Its unit (`working` / `natural`).
+    pub step_unit: Option<String>,
+    /// The statutory limit's due date.
+    pub limit_due_on: Option<NaiveDate>,
+    /// Its unit.
+    pub limit_unit: Option<String>,
+    /// When the clock was paused.
+    pub paused_on: Option<NaiveDate>,
+    /// Past a deadline (marked by a timer).
+    pub overdue: bool,
+    /// Escalated to the level above (督办).
+    pub supervised: bool,
+    /// Created, Unix microseconds.
+    pub created_at: i64,
+    /// Last changed, Unix microseconds.
+    pub updated_at: i64,
+}
+
+/// One entry of a case's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseEvent {
+    /// The case.
+    pub case_id: String,
+    /// Its place in the history, from 1.
+    pub seq: i64,
+    /// When, Unix microseconds.
+    pub at: i64,
+    /// Who (username, or `system` for timers and hooks).
+    pub actor: String,
+    /// What (`submit`, `approve`, `return`, …).
+    pub action: String,
+    /// The step it happened at.
+    pub step: Option<String>,
+    /// The step it led to.
+    pub to_step: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// The module consulted, if any.
+    pub module: Option<String>,
+    /// Its version.
+    pub module_version: Option<String>,
+    /// Further facts.
+    pub detail: Value,
+}
+
+/// Where a new case comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// An application (by the applicant, or by staff on their behalf).
+    Application,
+    /// A warning rule fired (a lead to dispose of).
+    Warning,
+}
+
+/// A new case.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// The service.
+    pub service: String,
+    /// A title (default: the flow's name).
+    pub title: Option<String>,
+    /// The document.
+    pub data: Value,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// Who acts.
+#[derive(Debug, Clone)]
+pub struct Who {
+    /// The account id.
+    pub account: String,
+    /// The username (audit and history name it).
+    pub username: String,
+}
+
+/// Whose view a read is in.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Staff: cases of one line in the scope's subtree.
+    Staff {
+        /// The line.
+        line: String,
+    },
+    /// An applicant: their own cases only.
+    Applicant {
+        /// Their account id.
+        account: String,
+    },
+}
+
+/// An action on a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A step action.
+    Approve,
+    /// A step action.
+    Return,
+    /// A step action.
+    Reject,
+    /// A step action.
+    Transfer,
+    /// A step action.
+    Pause,
+    /// A step action.
+    Resume,
+    /// A step action.
+    Extend,
+    /// The applicant withdraws before review.
+    Withdraw,
+    /// The applicant (or creator) resubmits a returned case.
+    Resubmit,
+}
+
+impl Action {
+    fn step_action(self) -> Option<StepAction> {
+        Some(match self {
+            Action::Approve => StepAction::Approve,
+            Action::Return => StepAction::Return,
+            Action::Reject => StepAction::Reject,
+            Action::Transfer => StepAction::Transfer,
+            Action::Pause => StepAction::Pause,
+            Action::Resume => StepAction::Resume,
+            Action::Extend => StepAction::Extend,
+            Action::Withdraw | Action::Resubmit => return None,
+        })
+    }
+
+    /// The name in the API and history.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Withdraw => "withdraw",
+            Action::Resubmit => "resubmit",
+            other => other.step_action().map(StepAction::as_str).unwrap_or(""),
+        }
+    }
+}
+
+/// An action request.
+#[derive(Debug, Clone)]
+pub struct ActRequest {
+    /// What.
+    pub action: Action,
+    /// The version the caller saw (recommended: a stale one is a conflict).
+    pub version: Option<i64>,
+    /// Why (required to return, reject, transfer, pause, extend, withdraw).
+    pub reason: Option<String>,
+    /// Return: the earlier step, or none for the applicant.
+    pub to_step: Option<String>,
+    /// Transfer: the tenant.
+    pub to_tenant: Option<String>,
+    /// Extend: how many days (the limit's unit).
+    pub days: Option<u32>,
+    /// Resubmit: the corrected document.
+    pub data: Option<Value>,
+}
+
+/// Attachment metadata (the file itself lives in document storage).
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    /// Its id.
+    pub id: String,
+    /// The case.
+    pub case_id: String,
+    /// The file name.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its SM3 digest (hex), to verify the stored file.
+    pub sm3: String,
+    /// Who added it.
+    pub added_by: String,
+    /// When, Unix microseconds.
+    pub added_at: i64,
+}
+
+/// A new attachment's metadata.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewAttachment {
+    /// The file name.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its SM3 digest (64 hex digits).
+    pub sm3: String,
+}
+
+/// Filters for case lists.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this service.
+    pub service: Option<String>,
+    /// Only this state.
+    pub state: Option<CaseState>,
+    /// Only overdue cases.
+    pub overdue: Option<bool>,
+    /// After this case id (paging by creation, newest first).
+    pub before: Option<(i64, String)>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// The workflow engine of one server: flows, the tenant tree, the
+/// calendar (with each tenant's local days), and the module runtime for
+/// hooks.
+pub struct Workflow {
+    flows: FlowCatalog,
+    tree: Arc<TenantTree>,
+    calendar: Calendar,
+    local: RwLock<HashMap<TenantPath, Arc<Calendar>>>,
+    modules: Option<Arc<civitas_registry::Runtime>>,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow").finish_non_exhaustive()
+    }
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+fn required_reason(request: &ActRequest) -> Result<String, WorkflowError> {
+    match request.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() && reason.chars().count() <= 1000 => {
+            Ok(reason.to_owned())
+        }
+        Some(reason) if !reason.is_empty() => Err(WorkflowError::Invalid(
+            "理由不超过 1000 字 / the reason is at most 1000 characters".into(),
+        )),
+        _ => Err(WorkflowError::Invalid(format!(
+            "{} 需要填写理由 reason / {} needs a reason",
+            request.action.as_str(),
+            request.action.as_str()
+        ))),
+    }
+}
+
+/// What a transition writes besides the case row.
+struct Effects {
+    event: CaseEvent,
+    /// Replace the open tasks with these (None: leave them).
+    tasks: Option<Vec<TaskRow>>,
+    /// Delete this slot's task only.
+    done_slot: Option<i64>,
+    /// Drop pending step timers / all pending timers.
+    clear_step_timers: bool,
+    clear_all_timers: bool,
+    new_timers: Vec<NewTimer>,
+    /// Move history, tasks and timers to the case's new tenant.
+    moved_from: Option<TenantPath>,
+}
+
+/// A task row to insert.
+pub(crate) struct TaskRow {
+    slot: i64,
+    actor_tenant: TenantPath,
+    actor_role: String,
+    line: String,
+    step: String,
+    due_on: String,
+    unit: String,
+}
+
+impl Workflow {
+    /// An engine over `flows`, `tree` and `calendar`; `modules` runs the
+    /// flows' hooks.
+    pub fn new(
+        flows: FlowCatalog,
+        tree: Arc<TenantTree>,
+        calendar: Calendar,
+        modules: Option<Arc<civitas_registry::Runtime>>,
+    ) -> Workflow {
+        Workflow {
+            flows,
+            tree,
+            calendar,
+            local: RwLock::default(),
+            modules,
+        }
+    }
+
+    /// The flows.
+    pub fn flows(&self) -> &FlowCatalog {
+        &self.flows
+    }
+
+    /// The tenant tree.
+    pub fn tree(&self) -> &TenantTree {
+        &self.tree
+    }
+
+    /// The calendar of `tenant`: the official one with its local days.
+    pub fn calendar_for(&self, tenant: &TenantPath) -> Result<Arc<Calendar>, WorkflowError> {
+        if let Some(found) = self.local.read().ok().and_then(|m| m.get(tenant).cloned()) {
+            return Ok(found);
+        }
+        let days = local_days(&self.tree, tenant).map_err(WorkflowError::Invalid)?;
+        let calendar = Arc::new(self.calendar.with_local_days(days));
+        if let Ok(mut map) = self.local.write() {
+            map.insert(tenant.clone(), calendar.clone());
+        }
+        Ok(calendar)
+    }
+
+    /// The flow `case` follows.
+    pub fn flow_of(&self, case: &Case) -> Result<&Arc<Flow>, WorkflowError> {
+        self.flows
+            .variant(&case.service, &case.flow_variant)
+            .ok_or_else(|| {
+                WorkflowError::Invalid(format!(
+                    "案件的流程（{} {}）已不存在 / the case's flow ({} variant “{}”) is no longer defined",
+                    case.service, case.flow_variant, case.service, case.flow_variant
+                ))
+            })
+    }
+
+    /// Where `actor` of a case at `tenant` sits.
+    pub fn place(&self, place: Place, tenant: &TenantPath) -> Option<TenantPath> {
+        match place {
+            Place::Case => Some(tenant.clone()),
+            Place::Level(level) => tenant
+                .lineage()
+                .into_iter()
+                .find(|node| self.tree.get(node).is_some_and(|t| t.level == level)),
+        }
+    }
+
+    fn step_tasks(
+        &self,
+        flow: &Flow,
+        step: &Step,
+        tenant: &TenantPath,
+        due: Option<NaiveDate>,
+    ) -> Result<Vec<TaskRow>, WorkflowError> {
+        let mut rows = Vec::new();
+        for (slot, actor) in step.actors.iter().enumerate() {
+            let actor_tenant = self.place(actor.at, tenant).ok_or_else(|| {
+                WorkflowError::NotAllowed(format!(
+                    "步骤 {} 的办理人（{:?}）在 {} 之上不存在 / step {} has no actor at {:?} above {}",
+                    step.id, actor.at, tenant, step.id, actor.at, tenant
+                ))
+            })?;
+            rows.push(TaskRow {
+                slot: slot as i64,
+                actor_tenant,
+                actor_role: actor.role.clone(),
+                line: actor.line.clone().unwrap_or_else(|| flow.line.clone()),
+                step: step.id.clone(),
+                due_on: due
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "9999-12-31".into()),
+                unit: step
+                    .deadline
+                    .map(|d| d.unit.as_str().to_owned())
+                    .unwrap_or_else(|| "natural".into()),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Enters `step`: the case's due date, tasks and step timers.
+    fn enter_step(
+        &self,
+        flow: &Flow,
+        case: &mut Case,
+        step: &Step,
+        today: NaiveDate,
+        effects: &mut Effects,
+    ) -> Result<(), WorkflowError> {
+        let calendar = self.calendar_for(&case.tenant_path)?;
+        let due = match step.deadline {
+            Some(d) => Some(calendar.add_days(today, d.days, d.unit)?),
+            None => None,
+        };
+        case.step = Some(step.id.clone());
+        case.state = CaseState::Open;
+        case.signed.clear();
+        case.step_due_on = due;
+        case.step_unit = step.deadline.map(|d| d.unit.as_str().to_owned());
+        case.overdue = false;
+        case.supervised = false;
+        effects.tasks = Some(self.step_tasks(flow, step, &case.tenant_path, due)?);
+        effects.clear_step_timers = true;
+        if let (Some(due), Some(deadline)) = (due, step.deadline) {
+            effects.new_timers.extend(timers::step_timers(
+                &calendar,
+                &case.id,
+                &step.id,
+                due,
+                deadline.unit,
+                step.remind_before,
+                step.escalate_after,
+                today,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Runs the hooks at `point`; returns a rejection reason if a hook's
+    /// `reject_unless` field is false, and the module of the last hook run.
+    async fn run_hooks(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        flow: &Flow,
+        case: &mut Case,
+        point: &HookPoint,
+        today: NaiveDate,
+    ) -> Result<(Option<String>, Option<(String, String)>), WorkflowError> {
+        let hooks: Vec<_> = flow.hooks.iter().filter(|h| &h.on == point).collect();
+        if hooks.is_empty() {
+            return Ok((None, None));
+        }
+        let runtime = self
+            .modules
+            .as_ref()
+            .ok_or(WorkflowError::ModulesUnavailable)?;
+        let mut rejection = None;
+        let mut used = None;
+        for hook in hooks {
+            let mut tx = db.begin_read(scope).await?;
+            let prepared = runtime
+                .prepare(&mut tx, &case.tenant_path, &hook.service, Some(&case.id))
+                .await?;
+            tx.rollback().await?;
+            let host_today = civitas_host::Date::parse(&today.to_string())
+                .ok_or_else(|| WorkflowError::Invalid(format!("bad date {today}")))?;
+            let outcome = runtime
+                .run(
+                    &prepared,
+                    civitas_registry::EvaluationRequest {
+                        input: &case.data,
+                        settings: Arc::new(self.tree.effective_settings(&case.tenant_path)),
+                        today: host_today,
+                        log_tags: vec![
+                            ("case".into(), case.id.clone()),
+                            ("hook".into(), hook.name.clone()),
+                        ],
+                    },
+                )
+                .await?;
+            if let Some(field) = &hook.reject_unless
+                && outcome.output.get(field) != Some(&Value::Bool(true))
+            {
+                let reasons = outcome
+                    .output
+                    .get("reasons")
+                    .and_then(Value::as_array)
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("；")
+                    })
+                    .unwrap_or_default();
+                rejection = Some(format!(
+                    "模块 {}@{} 判定不符合条件（{field} = false）：{reasons}",
+                    outcome.module, outcome.version
+                ));
+            }
+            if let Value::Object(map) = &mut case.outcomes {
+                map.insert(
+                    hook.name.clone(),
+                    json!({
+                        "output": outcome.output,
+                        "module": outcome.module,
+                        "version": outcome.version,
+                        "binding_tenant": outcome.binding_tenant,
+                        "evaluated_on": today,
+                    }),
+                );
+            }
+            used = Some((outcome.module.clone(), outcome.version.clone()));
+        }
+        Ok((rejection, used))
+    }
+
+    /// Creates a case at `tenant` (inside `scope`) following the flow that
+    /// resolves for it; runs the submit hooks first (a module that finds the
+    /// application ineligible rejects it with its reasons, on record).
+    pub async fn create(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        tenant: &TenantPath,
+        who: &Who,
+        applicant: Option<&str>,
+        new: NewCase,
+    ) -> Result<Case, WorkflowError> {
+        let flow = self
+            .flows
+            .resolve(&new.service, tenant)
+            .ok_or_else(|| WorkflowError::UnknownService(new.service.clone()))?
+            .clone();
+        let node = self
+            .tree
+            .get(tenant)
+            .ok_or_else(|| WorkflowError::Invalid(format!("未知租户 / unknown tenant {tenant}")))?;
+        if !node.lines.contains(&flow.line) {
+            return Err(WorkflowError::Invalid(format!(
+                "{} 没有 {} 条线，不受理该事项 / {} has no {} line and does not take this service",
+                node.name, flow.line, node.name_en, flow.line
+            )));
+        }
+        if !scope.covers(tenant) {
+            return Err(WorkflowError::NotFound(tenant.to_string()));
+        }
+        if !new.data.is_object() {
+            return Err(WorkflowError::Invalid(
+                "data 必须是 JSON 对象 / data must be a JSON object".into(),
+            ));
+        }
+        let today = today_in_china();
+        let now = now_micros();
+        let mut case = Case {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_path: tenant.clone(),
+            line: flow.line.clone(),
+            service: flow.service.clone(),
+            flow_variant: flow.variant_key(),
+            title: new
+                .title
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| format!("{} {}", flow.name, today)),
+            origin: match new.origin {
+                Origin::Application => "application".into(),
+                Origin::Warning => "warning".into(),
+            },
+            state: CaseState::Open,
+            step: None,
+            version: 1,
+            applicant: applicant.map(str::to_owned),
+            created_by: who.username.clone(),
+            data: new.data,
+            outcomes: json!({}),
+            signed: Vec::new(),
+            step_due_on: None,
+            step_unit: None,
+            limit_due_on: None,
+            limit_unit: None,
+            paused_on: None,
+            overdue: false,
+            supervised: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let (rejection, module) = self
+            .run_hooks(db, scope, &flow, &mut case, &HookPoint::Submit, today)
+            .await?;
+        let mut effects = Effects {
+            event: CaseEvent {
+                case_id: case.id.clone(),
+                seq: 0,
+                at: now,
+                actor: who.username.clone(),
+                action: "submit".into(),
+                step: None,
+                to_step: None,
+                reason: None,
+                module: module.as_ref().map(|m| m.0.clone()),
+                module_version: module.as_ref().map(|m| m.1.clone()),
+                detail: json!({"flow_variant": case.flow_variant, "origin": case.origin}),
+            },
+            tasks: None,
+            done_slot: None,
+            clear_step_timers: false,
+            clear_all_timers: false,
+            new_timers: Vec::new(),
+            moved_from: None,
+        };
+        if let Some(limit) = flow.limit {
+            let calendar = self.calendar_for(tenant)?;
+            let due = calendar.add_days(today, limit.deadline.days, limit.deadline.unit)?;
+            case.limit_due_on = Some(due);
+            case.limit_unit = Some(limit.deadline.unit.as_str().to_owned());
+            effects.new_timers.extend(timers::limit_timers(
+                &calendar,
+                &case.id,
+                due,
+                limit.deadline.unit,
+                limit.remind_before,
+                today,
+            )?);
+        }
+        let mut extra_event = None;
+        match rejection {
+            Some(reason) => {
+                case.state = CaseState::Rejected;
+                effects.new_timers.clear();
+                case.limit_due_on = None;
+                extra_event = Some(CaseEvent {
+                    action: "reject".into(),
+                    actor: "system".into(),
+                    reason: Some(reason),
+                    ..effects.event.clone()
+                });
+            }
+            None => {
+                let first = flow.first().clone();
+                self.enter_step(&flow, &mut case, &first, today, &mut effects)?;
+                effects.event.to_step = Some(first.id.clone());
+            }
+        }
+        let mut tx = db.begin(scope).await?;
+        store::insert_case(tx.connection(), &case).await?;
+        self.write_effects(&mut tx, &case, &effects).await?;
+        if let Some(event) = extra_event {
+            store::insert_event(tx.connection(), &event, case.tenant_path.as_str()).await?;
+        }
+        self.audit(&mut tx, &case, "case.create", &effects.event)
+            .await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn audit(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+        action: &str,
+        event: &CaseEvent,
+    ) -> Result<(), WorkflowError> {
+        civitas_audit::record(
+            tx,
+            &case.tenant_path,
+            &civitas_audit::NewEvent {
+                actor: event.actor.clone(),
+                action: action.to_owned(),
+                target: case.id.clone(),
+                detail: json!({
+                    "service": case.service,
+                    "step": event.step,
+                    "to_step": event.to_step,
+                    "state": case.state.as_str(),
+                    "version": case.version,
+                    "reason": event.reason,
+                    "module": event.module,
+                    "module_version": event.module_version,
+                }),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_effects(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+        effects: &Effects,
+    ) -> Result<(), WorkflowError> {
+        let tenant = case.tenant_path.as_str();
+        if let Some(from) = &effects.moved_from {
+            let _ = from;
+            for table in [
+                "case_events",
+                "case_attachments",
+                "case_timers",
+                "notifications",
+            ] {
+                store::execute(
+                    tx.connection(),
+                    &format!("UPDATE {table} SET tenant_path = $1 WHERE case_id = $2"),
+                    &[Some(text(tenant)), Some(text(&case.id))],
+                )
+                .await?;
+            }
+        }
+        store::insert_event(tx.connection(), &effects.event, tenant).await?;
+        if let Some(slot) = effects.done_slot {
+            store::execute(
+                tx.connection(),
+                "DELETE FROM case_tasks WHERE case_id = $1 AND slot = $2",
+                &[Some(text(&case.id)), Some(Bind::Int(slot))],
+            )
+            .await?;
+        }
+        if let Some(tasks) = &effects.tasks {
+            store::execute(
+                tx.connection(),
+                "DELETE FROM case_tasks WHERE case_id = $1",
+                &[Some(text(&case.id))],
+            )
+            .await?;
+            for task in tasks {
+                store::execute(
+                    tx.connection(),
+                    "INSERT INTO case_tasks (case_id, slot, tenant_path, actor_tenant, actor_role, line, step, \
+                     due_on, unit, title, service) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    &[
+                        Some(text(&case.id)),
+                        Some(Bind::Int(task.slot)),
+                        Some(text(tenant)),
+                        Some(text(task.actor_tenant.as_str())),
+                        Some(text(&task.actor_role)),
+                        Some(text(&task.line)),
+                        Some(text(&task.step)),
+                        Some(text(&task.due_on)),
+                        Some(text(&task.unit)),
+                        Some(text(&case.title)),
+                        Some(text(&case.service)),
+                    ],
+                )
+                .await?;
+            }
+        }
+        if effects.clear_all_timers {
+            timers::clear(tx, &case.id, None).await?;
+        } else if effects.clear_step_timers {
+            timers::clear(tx, &case.id, Some("step.")).await?;
+        }
+        for timer in &effects.new_timers {
+            timers::insert(tx, tenant, timer).await?;
+        }
+        Ok(())
+    }
+
+    fn viewer_clause(viewer: &Viewer, binds: &mut Vec<Bind>) -> String {
+        match viewer {
+            Viewer::Staff { line } => {
+                binds.push(text(line));
+                format!("line = ${}", binds.len())
+            }
+            Viewer::Applicant { account } => {
+                binds.push(text(account));
+                format!("applicant = ${}", binds.len())
+            }
+        }
+    }
+
+    /// The case `id` if `viewer` may see it in `tx`'s scope.
+    pub async fn get(
+        &self,
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        id: &str,
+    ) -> Result<Case, WorkflowError> {
+        let (lower, upper) = tx.scope().path().subtree_range();
+        let mut binds = vec![text(id), text(lower), text(upper)];
+        let who = Self::viewer_clause(viewer, &mut binds);
+        let found = store::select_cases(
+            tx.connection(),
+            &format!("id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND {who}"),
+            &binds,
+        )
+        .await?;
+        found
+            .into_iter()
+            .next()
+            .ok_or_else(|| WorkflowError::NotFound(id.to_owned()))
+    }
+
+    /// The cases `viewer` sees in `tx`'s scope, newest first.
+    pub async fn list(
+        &self,
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        filter: &CaseFilter,
+    ) -> Result<Vec<Case>, WorkflowError> {
+        let (lower, upper) = tx.scope().path().subtree_range();
+        let mut binds = vec![text(lower), text(upper)];
+        let mut clauses = vec![
+            "tenant_path >= $1 AND tenant_path < $2".to_owned(),
+            Self::viewer_clause(viewer, &mut binds),
+        ];
+        if let Some(service) = &filter.service {
+            binds.push(text(service));
+            clauses.push(format!("service = ${}", binds.len()));
+        }
+        if let Some(state) = filter.state {
+            binds.push(text(state.as_str()));
+            clauses.push(format!("state = ${}", binds.len()));
+        }
+        match filter.overdue {
+            Some(true) => clauses.push("overdue = TRUE".into()),
+            Some(false) => clauses.push("overdue = FALSE".into()),
+            None => {}
+        }
+        if let Some((at, id)) = &filter.before {
+            binds.push(Bind::Int(*at));
+            binds.push(text(id));
+            clauses.push(format!(
+                "(created_at < ${a} OR (created_at = ${a} AND id < ${b}))",
+                a = binds.len() - 1,
+                b = binds.len()
+            ));
+        }
+        let sql = format!(
+            "{} ORDER BY created_at DESC, id DESC LIMIT {}",
+            clauses.join(" AND "),
+            filter.limit.clamp(1, 200)
+        );
+        store::select_cases(tx.connection(), &sql, &binds).await
+    }
+
+    /// The history of a case already read by [`Workflow::get`].
+    pub async fn history(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+    ) -> Result<Vec<CaseEvent>, WorkflowError> {
+        store::events(tx.connection(), &case.id).await
+    }
+
+    /// The attachments of a case already read.
+    pub async fn attachments(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+    ) -> Result<Vec<Attachment>, WorkflowError> {
+        use sqlx::Row;
+        let sql = "SELECT id, case_id, name, media_type, size, sm3, added_by, added_at FROM case_attachments \
+                   WHERE case_id = $1 ORDER BY added_at, id";
+        let found = civitas_storage::with_connection!(tx.connection(), c => {
+            let rows = sqlx::query(sql).bind(case.id.clone()).fetch_all(&mut *c).await?;
+            let mut out = Vec::new();
+            for r in &rows {
+                out.push(Attachment {
+                    id: r.try_get("id")?,
+                    case_id: r.try_get("case_id")?,
+                    name: r.try_get("name")?,
+                    media_type: r.try_get("media_type")?,
+                    size: r.try_get("size")?,
+                    sm3: r.try_get("sm3")?,
+                    added_by: r.try_get("added_by")?,
+                    added_at: r.try_get("added_at")?,
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Records attachment metadata on the case `id` (visible to `viewer`
+    /// in `scope`); finished cases take no more.
+    pub async fn attach(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        viewer: &Viewer,
+        who: &Who,
+        id: &str,
+        new: NewAttachment,
+    ) -> Result<Attachment, WorkflowError> {
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 255 || name.contains(['/', '\\']) {
+            return Err(WorkflowError::Invalid(
+                "附件名须为 1–255 字且不含路径 / the name is 1–255 characters without a path"
+                    .into(),
+            ));
+        }
+        if new.sm3.len() != 64 || !new.sm3.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(WorkflowError::Invalid(
+                "sm3 须为 64 位十六进制 / sm3 is 64 hex digits".into(),
+            ));
+        }
+        if new.size < 0 || new.media_type.trim().is_empty() || new.media_type.len() > 127 {
+            return Err(WorkflowError::Invalid(
+                "size 不能为负，media_type 必填 / size is not negative and media_type is required"
+                    .into(),
+            ));
+        }
+        let mut tx = db.begin(scope).await?;
+        let case = self.get(&mut tx, viewer, id).await?;
+        if case.state.is_final() {
+            return Err(WorkflowError::NotAllowed(format!(
+                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
+                case.state.as_str(),
+                case.state.as_str()
+            )));
+        }
+        let attachment = Attachment {
+            id: uuid::Uuid::new_v4().to_string(),
+            case_id: case.id.clone(),
+            name: name.to_owned(),
+            media_type: new.media_type.trim().to_owned(),
+            size: new.size,
+            sm3: new.sm3.to_ascii_lowercase(),
+            added_by: who.username.clone(),
+            added_at: now_micros(),
+        };
+        store::execute(
+            tx.connection(),
+            "INSERT INTO case_attachments (id, case_id, tenant_path, name, media_type, size, sm3, added_by, added_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                Some(text(&attachment.id)),
+                Some(text(&case.id)),
+                Some(text(case.tenant_path.as_str())),
+                Some(text(&attachment.name)),
+                Some(text(&attachment.media_type)),
+                Some(Bind::Int(attachment.size)),
+                Some(text(&attachment.sm3)),
+                Some(text(&attachment.added_by)),
+                Some(Bind::Int(attachment.added_at)),
+            ],
+        )
+        .await?;
+        let event = CaseEvent {
+            case_id: case.id.clone(),
+            seq: 0,
+            at: attachment.added_at,
+            actor: who.username.clone(),
+            action: "attach".into(),
+            step: case.step.clone(),
+            to_step: None,
+            reason: None,
+            module: None,
+            module_version: None,
+            detail: json!({"attachment": attachment.id, "name": attachment.name, "sm3": attachment.sm3}),
+        };
+        store::insert_event(tx.connection(), &event, case.tenant_path.as_str()).await?;
+        self.audit(&mut tx, &case, "case.attach", &event).await?;
+        tx.commit().await?;
+        Ok(attachment)
+    }
+
+    /// Applies `request` to the case `id`, read in `read_scope` as `viewer`.
+    ///
+    /// A step action needs an open actor slot of the current step that
+    /// `authorize(actor tenant, line, role)` grants the caller (the
+    /// returned scope is the transaction's); the applicant's own actions
+    /// (withdraw, resubmit) run in `read_scope`. The transition is written
+    /// only if the case is still at the version read: otherwise
+    /// [`WorkflowError::Conflict`], and nothing is written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn act<E>(
+        &self,
+        db: &Database,
+        read_scope: &TenantScope,
+        viewer: &Viewer,
+        who: &Who,
+        id: &str,
+        request: ActRequest,
+        authorize: impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, E>,
+    ) -> Result<Case, WorkflowError> {
+        let (mut case, tasks, extended) = {
+            let mut tx = db.begin_read(read_scope).await?;
+            let case = self.get(&mut tx, viewer, id).await?;
+            let tasks = store::tasks(tx.connection(), &case.id).await?;
+            let extended: i64 = if request.action == Action::Extend {
+                store::events(tx.connection(), &case.id)
+                    .await?
+                    .iter()
+                    .filter(|e| e.action == "extend")
+                    .filter_map(|e| e.detail.get("days").and_then(Value::as_i64))
+                    .sum()
+            } else {
+                0
+            };
+            tx.rollback().await?;
+            (case, tasks, extended)
+        };
+        if let Some(expected) = request.version
+            && expected != case.version
+        {
+            return Err(WorkflowError::Conflict {
+                current: case.version,
+            });
+        }
+        let read_version = case.version;
+        let flow = self.flow_of(&case)?.clone();
+        let today = today_in_china();
+        let now = now_micros();
+        let from_step = case.step.clone();
+        let mut event = CaseEvent {
+            case_id: case.id.clone(),
+            seq: 0,
+            at: now,
+            actor: who.username.clone(),
+            action: request.action.as_str().to_owned(),
+            step: from_step.clone(),
+            to_step: None,
+            reason: None,
+            module: None,
+            module_version: None,
+            detail: json!({}),
+        };
+        let mut effects = Effects {
+            event: event.clone(),
+            tasks: None,
+            done_slot: None,
+            clear_step_timers: false,
+            clear_all_timers: false,
+            new_timers: Vec::new(),
+            moved_from: None,
+        };
+        let mut write_scope = read_scope.clone();
+        if case.state.is_final() {
+            return Err(WorkflowError::NotAllowed(format!(
+                "案件已结束（{}）/ the case is {}",
+                case.state.as_str(),
+                case.state.as_str()
+            )));
+        }
+        match request.action {
+            Action::Withdraw => {
+                let applicant_owns = matches!(viewer, Viewer::Applicant { account } if Some(account) == case.applicant.as_ref());
+                if !applicant_owns {
+                    return Err(WorkflowError::NotAllowed(
+                        "只有申请人本人可以撤回 / only the applicant may withdraw".into(),
+                    ));
+                }
+                let before_review = case.state == CaseState::Returned
+                    || (case.state == CaseState::Open
+                        && case.step.as_deref() == Some(flow.first().id.as_str())
+                        && case.signed.is_empty()
+                        && !case.supervised);
+                if !flow.withdraw || !before_review {
+                    return Err(WorkflowError::NotAllowed(
+                        "审核开始后不能撤回（或本事项不允许撤回）/ the case can no longer be withdrawn (review has begun, or the service does not allow it)".into(),
+                    ));
+                }
+                event.reason = Some(required_reason(&request)?);
+                case.state = CaseState::Withdrawn;
+                case.step = None;
+                effects.tasks = Some(Vec::new());
+                effects.clear_all_timers = true;
+            }
+            Action::Resubmit => {
+                if case.state != CaseState::Returned {
+                    return Err(WorkflowError::NotAllowed(
+                        "只有退回的案件可以重新提交 / only a returned case can be resubmitted"
+                            .into(),
+                    ));
+                }
+                let allowed = match viewer {
+                    Viewer::Applicant { account } => Some(account) == case.applicant.as_ref(),
+                    Viewer::Staff { .. } => case.applicant.is_none(),
+                };
+                if !allowed {
+                    return Err(WorkflowError::NotAllowed(
+                        "只有申请人可以重新提交 / only the applicant may resubmit".into(),
+                    ));
+                }
+                if let Some(data) = request.data.clone() {
+                    if !data.is_object() {
+                        return Err(WorkflowError::Invalid(
+                            "data 必须是 JSON 对象 / data must be a JSON object".into(),
+                        ));
+                    }
+                    case.data = data;
+                }
+                let (rejection, module) = self
+                    .run_hooks(db, read_scope, &flow, &mut case, &HookPoint::Submit, today)
+                    .await?;
+                event.module = module.as_ref().map(|m| m.0.clone());
+                event.module_version = module.map(|m| m.1);
+                let target = case
+                    .step
+                    .clone()
+                    .and_then(|s| flow.step(&s).cloned())
+                    .unwrap_or_else(|| flow.first().clone());
+                match rejection {
+                    Some(reason) => {
+                        case.state = CaseState::Rejected;
+                        case.step = None;
+                        event.reason = Some(reason);
+                        effects.tasks = Some(Vec::new());
+                        effects.clear_all_timers = true;
+                    }
+                    None => {
+                        self.enter_step(&flow, &mut case, &target, today, &mut effects)?;
+                        event.to_step = Some(target.id.clone());
+                    }
+                }
+            }
+            action => {
+                let step_action = action
+                    .step_action()
+                    .ok_or_else(|| WorkflowError::Invalid("unknown action".into()))?;
+                let step_id = case.step.clone().ok_or_else(|| {
+                    WorkflowError::NotAllowed("案件不在任何步骤 / the case is at no step".into())
+                })?;
+                let step = flow.step(&step_id).cloned().ok_or_else(|| {
+                    WorkflowError::Invalid(format!(
+                        "步骤 {step_id} 已不在流程中 / step {step_id} is no longer in the flow"
+                    ))
+                })?;
+                if !step.actions.contains(&step_action) {
+                    return Err(WorkflowError::NotAllowed(format!(
+                        "步骤 {}（{}）不允许 {} / step {} does not allow {}",
+                        step.name,
+                        step.id,
+                        action.as_str(),
+                        step.id,
+                        action.as_str()
+                    )));
+                }
+                match (case.state, action) {
+                    (CaseState::Paused, Action::Resume) | (CaseState::Open, _)
+                        if action != Action::Resume => {}
+                    (CaseState::Paused, Action::Resume) => {}
+                    _ => {
+                        return Err(WorkflowError::NotAllowed(format!(
+                            "案件状态为 {}，不能 {} / the case is {} and cannot {}",
+                            case.state.as_str(),
+                            action.as_str(),
+                            case.state.as_str(),
+                            action.as_str()
+                        )));
+                    }
+                }
+                // The caller must fill an open actor slot not already signed
+                // by them.
+                let mut chosen = None;
+                for task in &tasks {
+                    if case.signed.iter().any(|s| s.account == who.account) {
+                        break;
+                    }
+                    let Ok(actor_tenant) = TenantPath::parse(&task.actor_tenant) else {
+                        continue;
+                    };
+                    if let Ok(scope) = authorize(&actor_tenant, &task.line, &task.actor_role) {
+                        chosen = Some((task.clone(), scope));
+                        break;
+                    }
+                }
+                let Some((task, scope)) = chosen else {
+                    let wanted = step
+                        .actors
+                        .iter()
+                        .map(|a| a.role.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(WorkflowError::NotYourStep(format!(
+                        "{}（{}）: {wanted}",
+                        step.name, step.id
+                    )));
+                };
+                write_scope = scope;
+                event.detail = json!({"slot": task.slot, "actor_tenant": task.actor_tenant, "actor_role": task.actor_role});
+                match action {
+                    Action::Approve => {
+                        let remaining = tasks.len();
+                        if step.rule == Rule::All && remaining > 1 {
+                            case.signed.push(super::cases::Signature {
+                                slot: task.slot,
+                                account: who.account.clone(),
+                            });
+                            effects.done_slot = Some(task.slot);
+                            event.action = "countersign".into();
+                        } else {
+                            let (rejection, module) = self
+                                .run_hooks(
+                                    db,
+                                    read_scope,
+                                    &flow,
+                                    &mut case,
+                                    &HookPoint::Approve(step.id.clone()),
+                                    today,
+                                )
+                                .await?;
+                            event.module = module.as_ref().map(|m| m.0.clone());
+                            event.module_version = module.map(|m| m.1);
+                            if let Some(reason) = rejection {
+                                case.state = CaseState::Rejected;
+                                case.step = None;
+                                event.action = "reject".into();
+                                event.reason = Some(reason);
+                                effects.tasks = Some(Vec::new());
+                                effects.clear_all_timers = true;
+                            } else {
+                                match step.next.as_deref().and_then(|n| flow.step(n)).cloned() {
+                                    Some(next) => {
+                                        self.enter_step(
+                                            &flow,
+                                            &mut case,
+                                            &next,
+                                            today,
+                                            &mut effects,
+                                        )?;
+                                        event.to_step = Some(next.id.clone());
+                                    }
+                                    None => {
+                                        case.state = CaseState::Closed;
+                                        case.step = None;
+                                        case.step_due_on = None;
+                                        effects.tasks = Some(Vec::new());
+                                        effects.clear_all_timers = true;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Action::Return => {
+                        event.reason = Some(required_reason(&request)?);
+                        match request.to_step.as_deref() {
+                            None | Some("applicant") => {
+                                case.state = CaseState::Returned;
+                                case.step = Some(flow.first().id.clone());
+                                case.signed.clear();
+                                case.step_due_on = None;
+                                effects.tasks = Some(Vec::new());
+                                effects.clear_step_timers = true;
+                                event.to_step = Some("applicant".into());
+                            }
+                            Some(target) => {
+                                let here = flow.position(&step.id).unwrap_or(0);
+                                let earlier = flow.position(target).filter(|p| *p < here);
+                                let Some(position) = earlier else {
+                                    return Err(WorkflowError::Invalid(format!(
+                                        "只能退回到之前的步骤，{target} 不是 / a case returns only to an earlier step, and {target} is not one"
+                                    )));
+                                };
+                                let target = flow.steps[position].clone();
+                                self.enter_step(&flow, &mut case, &target, today, &mut effects)?;
+                                event.to_step = Some(target.id.clone());
+                            }
+                        }
+                    }
+                    Action::Reject => {
+                        event.reason = Some(required_reason(&request)?);
+                        case.state = CaseState::Rejected;
+                        case.step = None;
+                        effects.tasks = Some(Vec::new());
+                        effects.clear_all_timers = true;
+                    }
+                    Action::Transfer => {
+                        event.reason = Some(required_reason(&request)?);
+                        let reference = request.to_tenant.as_deref().ok_or_else(|| {
+                            WorkflowError::Invalid(
+                                "转办需要 to_tenant / a transfer needs to_tenant".into(),
+                            )
+                        })?;
+                        let target = self.tree.resolve(reference).ok_or_else(|| {
+                            WorkflowError::Invalid(format!("未知租户 / unknown tenant {reference}"))
+                        })?;
+                        if target.path == case.tenant_path {
+                            return Err(WorkflowError::Invalid(
+                                "不能转办给本单位 / a case cannot be transferred to its own tenant"
+                                    .into(),
+                            ));
+                        }
+                        if !target.lines.contains(&case.line) {
+                            return Err(WorkflowError::Invalid(format!(
+                                "{} 没有 {} 条线 / {} has no {} line",
+                                target.name, case.line, target.name_en, case.line
+                            )));
+                        }
+                        let root = case.tenant_path.lineage().into_iter().next();
+                        let target_root = target.path.lineage().into_iter().next();
+                        let Some(root) = root.filter(|r| Some(r) == target_root.as_ref()) else {
+                            return Err(WorkflowError::Invalid(
+                                "不能跨省市转办 / a case stays within its root tenant".into(),
+                            ));
+                        };
+                        let landing = step
+                            .transfer_to
+                            .as_deref()
+                            .and_then(|s| flow.step(s))
+                            .cloned()
+                            .unwrap_or_else(|| step.clone());
+                        effects.moved_from = Some(case.tenant_path.clone());
+                        event.detail["from_tenant"] = json!(case.tenant_path.as_str());
+                        event.detail["to_tenant"] = json!(target.path.as_str());
+                        case.tenant_path = target.path.clone();
+                        self.enter_step(&flow, &mut case, &landing, today, &mut effects)?;
+                        event.to_step = Some(landing.id.clone());
+                        // The hand-over moves the case out of the actor's
+                        // subtree (up to the city, or across to another
+                        // district): the platform writes it at the common
+                        // root, after the actor's authorization above.
+                        write_scope = TenantScope::for_platform_task(root);
+                    }
+                    Action::Pause => {
+                        event.reason = Some(required_reason(&request)?);
+                        case.state = CaseState::Paused;
+                        case.paused_on = Some(today);
+                        effects.clear_all_timers = true;
+                    }
+                    Action::Resume => {
+                        let paused_on = case.paused_on.unwrap_or(today);
+                        let calendar = self.calendar_for(&case.tenant_path)?;
+                        let shift = |due: Option<NaiveDate>, unit: Option<&str>| -> Result<Option<NaiveDate>, WorkflowError> {
+                            let (Some(due), Some(unit)) = (due, unit.and_then(DayUnit::parse)) else {
+                                return Ok(due);
+                            };
+                            let paused = calendar.days_between(paused_on, today, unit)?.max(0);
+                            Ok(Some(calendar.add_days(due, u32::try_from(paused).unwrap_or(0), unit)?))
+                        };
+                        case.step_due_on = shift(case.step_due_on, case.step_unit.as_deref())?;
+                        case.limit_due_on = shift(case.limit_due_on, case.limit_unit.as_deref())?;
+                        event.detail["paused_days"] = json!((today - paused_on).num_days());
+                        case.state = CaseState::Open;
+                        case.paused_on = None;
+                        self.rearm(&flow, &step, &case, today, &calendar, &mut effects)?;
+                    }
+                    Action::Extend => {
+                        event.reason = Some(required_reason(&request)?);
+                        let limit = flow.limit.ok_or_else(|| {
+                            WorkflowError::NotAllowed(
+                                "流程没有法定时限 / the flow has no limit".into(),
+                            )
+                        })?;
+                        let days = request.days.filter(|d| *d > 0).ok_or_else(|| {
+                            WorkflowError::Invalid(
+                                "延期需要正整数 days / an extension needs days > 0".into(),
+                            )
+                        })?;
+                        if extended + i64::from(days) > i64::from(limit.max_extension) {
+                            return Err(WorkflowError::NotAllowed(format!(
+                                "延期总计不得超过 {} 天（已延 {extended} 天）/ extensions total at most {} days ({extended} used)",
+                                limit.max_extension, limit.max_extension
+                            )));
+                        }
+                        let calendar = self.calendar_for(&case.tenant_path)?;
+                        let due = case.limit_due_on.unwrap_or(today);
+                        case.limit_due_on =
+                            Some(calendar.add_days(due, days, limit.deadline.unit)?);
+                        event.detail["days"] = json!(days);
+                        event.detail["limit_due_on"] = json!(case.limit_due_on);
+                        if case.state == CaseState::Open {
+                            self.rearm(&flow, &step, &case, today, &calendar, &mut effects)?;
+                        }
+                    }
+                    Action::Withdraw | Action::Resubmit => {}
+                }
+            }
+        }
+        event.reason = event
+            .reason
+            .or_else(|| request.reason.clone().filter(|r| !r.trim().is_empty()));
+        case.version = read_version + 1;
+        case.updated_at = now;
+        if case.state.is_final() {
+            case.step_due_on = None;
+            case.limit_due_on = None;
+            case.overdue = false;
+        }
+        effects.event = event;
+        let mut tx = db.begin(&write_scope).await?;
+        if !store::update_case(tx.connection(), &case, read_version).await? {
+            let current = store::select_cases(tx.connection(), "id = $1", &[text(&case.id)])
+                .await?
+                .first()
+                .map(|c| c.version)
+                .unwrap_or(read_version);
+            tx.rollback().await?;
+            return Err(WorkflowError::Conflict { current });
+        }
+        self.write_effects(&mut tx, &case, &effects).await?;
+        let audit_action = format!("case.{}", effects.event.action);
+        self.audit(&mut tx, &case, &audit_action, &effects.event)
+            .await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    /// Re-creates every pending timer of an open case (after resume or
+    /// an extension moved its dates), and its tasks' due dates.
+    fn rearm(
+        &self,
+        flow: &Flow,
+        step: &Step,
+        case: &Case,
+        today: NaiveDate,
+        calendar: &Calendar,
+        effects: &mut Effects,
+    ) -> Result<(), WorkflowError> {
+        effects.clear_all_timers = true;
+        if let (Some(due), Some(deadline)) = (case.step_due_on, step.deadline) {
+            effects.new_timers.extend(timers::step_timers(
+                calendar,
+                &case.id,
+                &step.id,
+                due,
+                deadline.unit,
+                step.remind_before,
+                step.escalate_after,
+                today,
+            )?);
+        }
+        if let (Some(due), Some(limit)) = (case.limit_due_on, flow.limit) {
+            effects.new_timers.extend(timers::limit_timers(
+                calendar,
+                &case.id,
+                due,
+                limit.deadline.unit,
+                limit.remind_before,
+                today,
+            )?);
+        }
+        // The open slots keep their signatures; only their due date moves.
+        let signed: Vec<i64> = case.signed.iter().map(|s| s.slot).collect();
+        let tasks = self
+            .step_tasks(flow, step, &case.tenant_path, case.step_due_on)?
+            .into_iter()
+            .filter(|t| !signed.contains(&t.slot))
+            .collect();
+        effects.tasks = Some(tasks);
+        Ok(())
+    }
+}

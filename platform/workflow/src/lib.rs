@@ -1,0 +1,165 @@
+//! Workflow: flows, cases, the inbox, working-day deadlines and durable
+//! timers.
+//!
+//! Everything a bureau's procurement document asks for is one machine:
+//! something is submitted at a street, reviewed up the levels, returned or
+//! rejected with reasons, transferred out of jurisdiction, countersigned,
+//! under deadlines counted in working days, with reminders and supervision
+//! (督办) when late.
+//!
+//! - [`flow`]: flow files (one per service, variants per tenant), validated
+//!   at load.
+//! - [`Workflow`]: creates cases and applies actions. A transition is one
+//!   transaction guarded by the case's version (optimistic concurrency:
+//!   of two reviewers acting at once, one wins and the other gets
+//!   [`WorkflowError::Conflict`]); module hooks run before it opens.
+//! - [`inbox`]: what waits for a staff member.
+//! - [`timers`]: reminders, overdue marking and escalation as durable rows,
+//!   claimed with `FOR UPDATE SKIP LOCKED` and fired in the claiming
+//!   transaction, so each fires once however many servers share a database.
+
+pub mod flow;
+pub mod inbox;
+pub mod timers;
+
+mod cases;
+mod store;
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use civitas_tenancy::{TenantPath, TenantTree};
+
+pub use cases::{
+    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment, NewCase,
+    Origin, Viewer, Who, Workflow,
+};
+pub use flow::{Flow, FlowCatalog, FlowErrors};
+
+/// The tenant setting listing a tenant's own non-working days.
+pub const LOCAL_DAYS_SETTING: &str = "calendar.non-working-days";
+
+/// A tenant's local non-working days: the union of
+/// [`LOCAL_DAYS_SETTING`] over the path from the root down (a district's
+/// closure applies to its streets).
+pub fn local_days(tree: &TenantTree, tenant: &TenantPath) -> Result<BTreeSet<NaiveDate>, String> {
+    let mut days = BTreeSet::new();
+    for node in tenant.lineage() {
+        let Some(node) = tree.get(&node) else {
+            continue;
+        };
+        let Some(value) = node.settings.get(LOCAL_DAYS_SETTING) else {
+            continue;
+        };
+        let list = value.as_array().ok_or_else(|| {
+            format!(
+                "{}: {LOCAL_DAYS_SETTING} 应为日期列表 (must be a list of YYYY-MM-DD dates)",
+                node.source.display()
+            )
+        })?;
+        for item in list {
+            let day = item
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: {LOCAL_DAYS_SETTING} 含无效日期 (holds an invalid date) {item}",
+                        node.source.display()
+                    )
+                })?;
+            days.insert(day);
+        }
+    }
+    Ok(days)
+}
+
+/// Today's date in China (UTC+8), which deadlines count from.
+pub fn today_in_china() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+/// Why a workflow operation failed. Messages are `中文 / English`.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The request is malformed or names something that does not exist.
+    #[error("{0}")]
+    Invalid(String),
+    /// No flow for the service.
+    #[error("服务 {0} 没有流程 / no flow for the service {0}")]
+    UnknownService(String),
+    /// No such case in the caller's view.
+    #[error("案件不存在 / no such case: {0}")]
+    NotFound(String),
+    /// The case changed since the caller read it (or someone acted first).
+    #[error(
+        "案件已被他人处理（当前版本 {current}），请刷新后重试 / the case changed (now version {current}); reload and retry"
+    )]
+    Conflict {
+        /// The case's version now.
+        current: i64,
+    },
+    /// The action is not allowed in the case's state or step.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The caller holds no actor slot of the current step.
+    #[error("当前步骤不由您办理 / the current step is not yours to act on: {0}")]
+    NotYourStep(String),
+    /// A module hook failed.
+    #[error(transparent)]
+    Module(#[from] civitas_registry::RegistryError),
+    /// Modules are not configured but the flow has hooks.
+    #[error("模块运行时不可用 / the module runtime is not available")]
+    ModulesUnavailable,
+    /// A deadline cannot be computed.
+    #[error(transparent)]
+    Calendar(#[from] civitas_calendar::CalendarError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] civitas_storage::StorageError),
+    /// Audit failed.
+    #[error(transparent)]
+    Audit(#[from] civitas_audit::AuditError),
+}
+
+impl From<sqlx::Error> for WorkflowError {
+    fn from(e: sqlx::Error) -> WorkflowError {
+        WorkflowError::Storage(civitas_storage::StorageError::Database(e))
+    }
+}
+
+impl WorkflowError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WorkflowError::Invalid(_) => "invalid_request",
+            WorkflowError::UnknownService(_) => "flow_not_found",
+            WorkflowError::NotFound(_) => "case_not_found",
+            WorkflowError::Conflict { .. } => "case_conflict",
+            WorkflowError::NotAllowed(_) => "action_not_allowed",
+            WorkflowError::NotYourStep(_) => "not_your_step",
+            WorkflowError::Module(e) => e.code(),
+            WorkflowError::ModulesUnavailable => "modules_unavailable",
+            WorkflowError::Calendar(civitas_calendar::CalendarError::NotCovered { .. }) => {
+                "calendar_not_covered"
+            }
+            WorkflowError::Calendar(_) => "invalid_request",
+            WorkflowError::Storage(e) if e.is_unavailable() => "database_unavailable",
+            WorkflowError::Storage(_) | WorkflowError::Audit(_) => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            WorkflowError::Invalid(_) => 422,
+            WorkflowError::UnknownService(_) | WorkflowError::NotFound(_) => 404,
+            WorkflowError::Conflict { .. } | WorkflowError::NotAllowed(_) => 409,
+            WorkflowError::NotYourStep(_) => 403,
+            WorkflowError::Module(e) => e.status(),
+            WorkflowError::ModulesUnavailable => 503,
+            WorkflowError::Calendar(_) => 422,
+            WorkflowError::Storage(e) if e.is_unavailable() => 503,
+            WorkflowError::Storage(_) | WorkflowError::Audit(_) => 500,
+        }
+    }
+}

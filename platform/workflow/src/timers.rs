@@ -1,0 +1,539 @@
+//! Durable timers: reminders before a deadline, overdue marking at it,
+//! escalation (督办) to the level above after a grace period, and the
+//! statutory limit's reminder and expiry.
+//!
+//! A timer is a row. [`fire_due`] claims due rows (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite's writer lock serialises claims) and, in
+//! the same transaction, marks each fired, applies it to its case, writes a
+//! notification and an audit record. A crash before commit leaves the rows
+//! due for the next run; a commit makes them fired for every process. So
+//! each timer fires exactly once, however many servers share the database,
+//! and a restart loses none.
+
+use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use civitas_calendar::{Calendar, DayUnit};
+use civitas_storage::{Backend, Database, TenantTx, with_connection};
+use civitas_tenancy::TenantPath;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::WorkflowError;
+use crate::store::{self, Bind, text};
+
+/// A timer to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    /// Its id.
+    pub id: String,
+    /// The case.
+    pub case_id: String,
+    /// `step.remind`, `step.overdue`, `step.escalate`, `limit.remind`, `limit.overdue`.
+    pub kind: String,
+    /// The step it belongs to (step timers).
+    pub step: Option<String>,
+    /// The deadline it is about.
+    pub due_on: NaiveDate,
+    /// When it fires, Unix microseconds.
+    pub fire_at: i64,
+}
+
+/// `date` at `hour`:00 China time (UTC+8), as Unix microseconds.
+pub fn china_time_micros(date: NaiveDate, hour: u32) -> i64 {
+    let naive = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN));
+    Utc.from_utc_datetime(&naive).timestamp_micros() - 8 * 3_600 * 1_000_000
+}
+
+fn timer(case_id: &str, kind: &str, step: Option<&str>, due: NaiveDate, fire_at: i64) -> NewTimer {
+    NewTimer {
+        id: uuid::Uuid::new_v4().to_string(),
+        case_id: case_id.to_owned(),
+        kind: kind.to_owned(),
+        step: step.map(str::to_owned),
+        due_on: due,
+        fire_at,
+    }
+}
+
+/// The timers of a step due on `due`: a reminder `remind_before` days
+/// ahead (09:00, skipped if already past), overdue at the end of the due
+/// day, escalation `escalate_after` days later.
+#[allow(clippy::too_many_arguments)]
+pub fn step_timers(
+    calendar: &Calendar,
+    case_id: &str,
+    step: &str,
+    due: NaiveDate,
+    unit: DayUnit,
+    remind_before: Option<u32>,
+    escalate_after: Option<u32>,
+    today: NaiveDate,
+) -> Result<Vec<NewTimer>, WorkflowError> {
+    let mut out = Vec::new();
+    if let Some(days) = remind_before {
+        let on = calendar.sub_days(due, days, unit)?;
+        if on >= today {
+            out.push(timer(
+                case_id,
+                "step.remind",
+                Some(step),
+                due,
+                china_time_micros(on, 9),
+            ));
+        }
+    }
+    let after = due.succ_opt().unwrap_or(due);
+    out.push(timer(
+        case_id,
+        "step.overdue",
+        Some(step),
+        due,
+        china_time_micros(after, 0),
+    ));
+    if let Some(days) = escalate_after {
+        let on = calendar.add_days(due, days, unit)?;
+        let after = on.succ_opt().unwrap_or(on);
+        out.push(timer(
+            case_id,
+            "step.escalate",
+            Some(step),
+            due,
+            china_time_micros(after, 0),
+        ));
+    }
+    Ok(out)
+}
+
+/// The statutory limit's timers: reminder and expiry.
+pub fn limit_timers(
+    calendar: &Calendar,
+    case_id: &str,
+    due: NaiveDate,
+    unit: DayUnit,
+    remind_before: Option<u32>,
+    today: NaiveDate,
+) -> Result<Vec<NewTimer>, WorkflowError> {
+    let mut out = Vec::new();
+    if let Some(days) = remind_before {
+        let on = calendar.sub_days(due, days, unit)?;
+        if on >= today {
+            out.push(timer(
+                case_id,
+                "limit.remind",
+                None,
+                due,
+                china_time_micros(on, 9),
+            ));
+        }
+    }
+    let after = due.succ_opt().unwrap_or(due);
+    out.push(timer(
+        case_id,
+        "limit.overdue",
+        None,
+        due,
+        china_time_micros(after, 0),
+    ));
+    Ok(out)
+}
+
+pub(crate) async fn insert(
+    tx: &mut TenantTx,
+    tenant: &str,
+    t: &NewTimer,
+) -> Result<(), WorkflowError> {
+    store::execute(
+        tx.connection(),
+        "INSERT INTO case_timers (id, case_id, tenant_path, kind, step, due_on, fire_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            Some(text(&t.id)),
+            Some(text(&t.case_id)),
+            Some(text(tenant)),
+            Some(text(&t.kind)),
+            t.step.as_ref().map(text),
+            Some(text(t.due_on.to_string())),
+            Some(Bind::Int(t.fire_at)),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Drops a case's pending timers (those whose kind starts with `prefix`).
+pub(crate) async fn clear(
+    tx: &mut TenantTx,
+    case_id: &str,
+    prefix: Option<&str>,
+) -> Result<(), WorkflowError> {
+    match prefix {
+        Some(prefix) => {
+            store::execute(
+                tx.connection(),
+                "DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL AND kind LIKE $2",
+                &[Some(text(case_id)), Some(text(format!("{prefix}%")))],
+            )
+            .await?
+        }
+        None => {
+            store::execute(
+                tx.connection(),
+                "DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL",
+                &[Some(text(case_id))],
+            )
+            .await?
+        }
+    };
+    Ok(())
+}
+
+/// A fired timer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fired {
+    /// The timer.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// The case.
+    pub case_id: String,
+    /// Who was notified: tenant and role.
+    pub recipient_tenant: String,
+    /// The role.
+    pub recipient_role: String,
+}
+
+struct Claimed {
+    id: String,
+    case_id: String,
+    tenant_path: String,
+    kind: String,
+    step: Option<String>,
+    due_on: String,
+}
+
+/// Fires every timer due at `now_micros` (at most `batch` per
+/// transaction, until none is left); `worker` names this process in
+/// `fired_by`. Returns what fired.
+pub async fn fire_due(
+    db: &Database,
+    now_micros: i64,
+    batch: u32,
+    worker: &str,
+) -> Result<Vec<Fired>, WorkflowError> {
+    let mut all = Vec::new();
+    loop {
+        let fired = fire_batch(db, now_micros, batch.max(1), worker).await?;
+        let done = fired.len() < batch.max(1) as usize;
+        all.extend(fired);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+async fn fire_batch(
+    db: &Database,
+    now_micros: i64,
+    batch: u32,
+    worker: &str,
+) -> Result<Vec<Fired>, WorkflowError> {
+    let mut tx = db.begin_platform().await?;
+    let skip_locked = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT id, case_id, tenant_path, kind, step, due_on FROM case_timers \
+         WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at, id LIMIT {batch}{skip_locked}"
+    );
+    let mut claimed = with_connection!(tx.connection(), c => {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_micros).fetch_all(&mut *c).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(Claimed {
+                id: r.try_get("id")?,
+                case_id: r.try_get("case_id")?,
+                tenant_path: r.try_get("tenant_path")?,
+                kind: r.try_get("kind")?,
+                step: r.try_get("step")?,
+                due_on: r.try_get("due_on")?,
+            });
+        }
+        out
+    });
+    // Audit chains are locked per tenant: take them in one order so two
+    // processes never wait on each other in a cycle.
+    claimed.sort_by(|a, b| (&a.tenant_path, &a.id).cmp(&(&b.tenant_path, &b.id)));
+    let mut fired = Vec::with_capacity(claimed.len());
+    for timer in claimed {
+        if let Some(f) = fire_one(&mut tx, &timer, now_micros, worker).await? {
+            fired.push(f);
+        }
+    }
+    tx.commit().await?;
+    Ok(fired)
+}
+
+async fn fire_one(
+    tx: &mut civitas_storage::PlatformTx,
+    timer: &Claimed,
+    now: i64,
+    worker: &str,
+) -> Result<Option<Fired>, WorkflowError> {
+    let marked = with_connection!(tx.connection(), c => {
+        sqlx::query("UPDATE case_timers SET fired_at = $1, fired_by = $2 WHERE id = $3 AND fired_at IS NULL")
+            .bind(now)
+            .bind(worker.to_owned())
+            .bind(timer.id.clone())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    if marked != 1 {
+        return Ok(None);
+    }
+    let cases = store::select_cases(tx.connection(), "id = $1", &[text(&timer.case_id)]).await?;
+    let Some(case) = cases.into_iter().next() else {
+        return Ok(None);
+    };
+    // The actors of the step the timer belongs to (its first slot names the
+    // place and role notified; escalation goes one level up).
+    let task = with_connection!(tx.connection(), c => {
+        sqlx::query("SELECT actor_tenant, actor_role, line FROM case_tasks WHERE case_id = $1 ORDER BY slot LIMIT 1")
+            .bind(case.id.clone())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| -> Result<(String, String, String), sqlx::Error> {
+                Ok((r.try_get("actor_tenant")?, r.try_get("actor_role")?, r.try_get("line")?))
+            })
+            .transpose()?
+    });
+    let stale = timer.step.is_some() && timer.step != case.step;
+    if stale || case.state.is_final() {
+        return Ok(None);
+    }
+    let (actor_tenant, role, line) = task.unwrap_or_else(|| {
+        (
+            case.tenant_path.as_str().to_owned(),
+            "reviewer".into(),
+            case.line.clone(),
+        )
+    });
+    let step = case.step.clone().unwrap_or_default();
+    let (recipient, message_zh, message_en, set) = match timer.kind.as_str() {
+        "step.remind" => (
+            actor_tenant.clone(),
+            format!(
+                "催办提醒：案件“{}”步骤 {step} 将于 {} 到期",
+                case.title, timer.due_on
+            ),
+            format!(
+                "Reminder: case “{}” step {step} is due on {}",
+                case.title, timer.due_on
+            ),
+            None,
+        ),
+        "step.overdue" => (
+            actor_tenant.clone(),
+            format!(
+                "超期：案件“{}”步骤 {step} 已于 {} 到期",
+                case.title, timer.due_on
+            ),
+            format!(
+                "Overdue: case “{}” step {step} was due on {}",
+                case.title, timer.due_on
+            ),
+            Some("overdue"),
+        ),
+        "step.escalate" => {
+            let up = TenantPath::parse(&actor_tenant)
+                .ok()
+                .and_then(|p| p.parent())
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| actor_tenant.clone());
+            (
+                up,
+                format!(
+                    "督办：{actor_tenant} 办理的案件“{}”步骤 {step} 超期未办（到期 {}）",
+                    case.title, timer.due_on
+                ),
+                format!(
+                    "Supervision: case “{}” step {step} at {actor_tenant} is overdue (due {})",
+                    case.title, timer.due_on
+                ),
+                Some("supervised"),
+            )
+        }
+        "limit.remind" => (
+            actor_tenant.clone(),
+            format!(
+                "法定时限提醒：案件“{}”办理时限 {} 将至",
+                case.title, timer.due_on
+            ),
+            format!(
+                "Statutory limit: case “{}” must be decided by {}",
+                case.title, timer.due_on
+            ),
+            None,
+        ),
+        "limit.overdue" => (
+            case.tenant_path
+                .parent()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| actor_tenant.clone()),
+            format!(
+                "超过法定时限：案件“{}”应于 {} 前办结",
+                case.title, timer.due_on
+            ),
+            format!(
+                "Statutory limit passed: case “{}” was due by {}",
+                case.title, timer.due_on
+            ),
+            Some("overdue"),
+        ),
+        _ => return Ok(None),
+    };
+    match set {
+        Some("overdue") => {
+            store::execute(
+                tx.connection(),
+                "UPDATE cases SET overdue = TRUE WHERE id = $1",
+                &[Some(text(&case.id))],
+            )
+            .await?;
+        }
+        Some("supervised") => {
+            store::execute(
+                tx.connection(),
+                "UPDATE cases SET supervised = TRUE WHERE id = $1",
+                &[Some(text(&case.id))],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    store::execute(
+        tx.connection(),
+        "INSERT INTO notifications (id, tenant_path, case_id, timer_id, kind, recipient_tenant, recipient_role, line, \
+         message_zh, message_en, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            Some(text(uuid::Uuid::new_v4().to_string())),
+            Some(text(case.tenant_path.as_str())),
+            Some(text(&case.id)),
+            Some(text(&timer.id)),
+            Some(text(&timer.kind)),
+            Some(text(&recipient)),
+            Some(text(&role)),
+            Some(text(&line)),
+            Some(text(&message_zh)),
+            Some(text(&message_en)),
+            Some(Bind::Int(now)),
+        ],
+    )
+    .await?;
+    store::insert_event(
+        tx.connection(),
+        &crate::CaseEvent {
+            case_id: case.id.clone(),
+            seq: 0,
+            at: now,
+            actor: "system".into(),
+            action: timer.kind.clone(),
+            step: case.step.clone(),
+            to_step: None,
+            reason: None,
+            module: None,
+            module_version: None,
+            detail: json!({"timer": timer.id, "due_on": timer.due_on, "recipient_tenant": recipient, "recipient_role": role}),
+        },
+        case.tenant_path.as_str(),
+    )
+    .await?;
+    civitas_audit::record_platform(
+        tx,
+        &case.tenant_path,
+        &civitas_audit::NewEvent {
+            actor: "system".into(),
+            action: format!("case.timer.{}", timer.kind),
+            target: case.id.clone(),
+            detail: json!({"timer": timer.id, "due_on": timer.due_on, "recipient_tenant": recipient, "worker": worker}),
+        },
+    )
+    .await?;
+    Ok(Some(Fired {
+        id: timer.id.clone(),
+        kind: timer.kind.clone(),
+        case_id: case.id.clone(),
+        recipient_tenant: recipient,
+        recipient_role: role,
+    }))
+}
+
+/// A notification record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    /// Its id.
+    pub id: String,
+    /// The case.
+    pub case_id: String,
+    /// The timer that made it.
+    pub timer_id: Option<String>,
+    /// Its kind (the timer's).
+    pub kind: String,
+    /// Who should read it: tenant.
+    pub recipient_tenant: String,
+    /// And role.
+    pub recipient_role: String,
+    /// The line.
+    pub line: String,
+    /// The message, Chinese.
+    pub message_zh: String,
+    /// The message, English.
+    pub message_en: String,
+    /// When, Unix microseconds.
+    pub created_at: i64,
+}
+
+/// The notifications addressed to tenants in `tx`'s scope, newest first.
+pub async fn notifications(
+    tx: &mut TenantTx,
+    case_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Notification>, WorkflowError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let lower = lower.to_owned();
+    let mut sql = "SELECT id, case_id, timer_id, kind, recipient_tenant, recipient_role, line, message_zh, message_en, \
+                   created_at FROM notifications WHERE tenant_path >= $1 AND tenant_path < $2"
+        .to_owned();
+    if case_id.is_some() {
+        sql.push_str(" AND case_id = $3");
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id LIMIT {}",
+        limit.clamp(1, 500)
+    ));
+    let found = with_connection!(tx.connection(), c => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lower.clone()).bind(upper.clone());
+        if let Some(id) = case_id {
+            q = q.bind(id.to_owned());
+        }
+        let rows = q.fetch_all(&mut *c).await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            out.push(Notification {
+                id: r.try_get("id")?,
+                case_id: r.try_get("case_id")?,
+                timer_id: r.try_get("timer_id")?,
+                kind: r.try_get("kind")?,
+                recipient_tenant: r.try_get("recipient_tenant")?,
+                recipient_role: r.try_get("recipient_role")?,
+                line: r.try_get("line")?,
+                message_zh: r.try_get("message_zh")?,
+                message_en: r.try_get("message_en")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        out
+    });
+    Ok(found)
+}
