@@ -209,6 +209,7 @@ struct Claimed {
     kind: String,
     step: Option<String>,
     due_on: String,
+    fire_at: i64,
 }
 
 /// Fires every timer due at `now_micros` (at most `batch` per
@@ -243,7 +244,7 @@ async fn fire_batch(
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "SELECT id, case_id, tenant_path, kind, step, due_on FROM case_timers \
+        "SELECT id, case_id, tenant_path, kind, step, due_on, fire_at FROM case_timers \
          WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at, id LIMIT {batch}{skip_locked}"
     );
     let mut claimed = with_connection!(tx.connection(), c => {
@@ -257,13 +258,18 @@ async fn fire_batch(
                 kind: r.try_get("kind")?,
                 step: r.try_get("step")?,
                 due_on: r.try_get("due_on")?,
+                fire_at: r.try_get("fire_at")?,
             });
         }
         out
     });
     // Audit chains are locked per tenant: take them in one order so two
     // processes never wait on each other in a cycle.
-    claimed.sort_by(|a, b| (&a.tenant_path, &a.id).cmp(&(&b.tenant_path, &b.id)));
+    // Within a tenant, in firing order (a case's reminder before its
+    // overdue before its escalation).
+    claimed.sort_by(|a, b| {
+        (&a.tenant_path, a.fire_at, &a.id).cmp(&(&b.tenant_path, b.fire_at, &b.id))
+    });
     let mut fired = Vec::with_capacity(claimed.len());
     for timer in claimed {
         if let Some(f) = fire_one(&mut tx, &timer, now_micros, worker).await? {

@@ -88,6 +88,27 @@ impl World {
         sign_in: SignInSettings,
         sessions: SessionSettings,
     ) -> World {
+        World::build(t, sign_in, sessions, true).await
+    }
+
+    /// A new server process over the same database (nothing seeded again):
+    /// what a restart is.
+    pub async fn restarted(t: &TestDb) -> World {
+        World::build(
+            t,
+            SignInSettings::new(TenantPath::parse("310000").unwrap()),
+            SessionSettings::default(),
+            false,
+        )
+        .await
+    }
+
+    async fn build(
+        t: &TestDb,
+        sign_in: SignInSettings,
+        sessions: SessionSettings,
+        seed: bool,
+    ) -> World {
         let tree = demo_tree();
         t.db.sync_tenants(&tree).await.unwrap();
         let keyring = Arc::new(Keyring::new(Arc::new(
@@ -97,36 +118,17 @@ impl World {
         civitas_vault::provision(&t.db, &keyring, &paths)
             .await
             .unwrap();
-        civitas::serve::seed_demo(&t.db, &tree, &sign_in)
-            .await
-            .unwrap();
         let modules = Arc::new(module_runtime());
-        civitas::demo_modules::seed_demo_modules(&t.db, &tree, &modules, &demo_modules_dir())
-            .await
-            .unwrap();
-        // Whom the grant cells grant to: an account no other cell relies on.
-        civitas_identity::create_account(
-            &t.db,
-            &sign_in,
-            &NewAccount {
-                username: "matrix-target".into(),
-                kind: AccountKind::Staff,
-                tenant_path: TenantPath::parse("310000/310115").unwrap(),
-                line: Some("civil-affairs".into()),
-                display_name: "授权目标".into(),
-                password: PASSWORD.into(),
-                must_change_password: false,
-            },
-            "test",
-        )
-        .await
-        .unwrap();
+        if seed {
+            World::seed(t, &tree, &modules, &sign_in).await;
+        }
         let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
         let grants = civitas_authz::load_grants(&t.db).await.unwrap();
         let authorizer = Arc::new(RwLock::new(civitas_authz::Authorizer::new(
             permissions,
             grants,
         )));
+        let workflow = Arc::new(workflow_engine(&tree, &modules));
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
@@ -141,6 +143,7 @@ impl World {
                     runtime: modules.clone(),
                     tree: Arc::new(tree.clone()),
                 }),
+                workflow: Some(workflow),
                 ..ApiSettings::default()
             },
         );
@@ -162,6 +165,13 @@ impl World {
             "module-dev",
             "citizen-demo",
             "enterprise-demo",
+            "city-hr-dispatcher",
+            "pudong-hr-inspector",
+            "huangpu-hr-inspector",
+            "pudong-hr-officer",
+            "pudong-hr-head",
+            "pudong-market-officer",
+            "pudong-market-reviewer",
         ] {
             let reply = world.login(name, PASSWORD).await;
             assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.body);
@@ -169,6 +179,37 @@ impl World {
             world.tokens.insert(name.to_owned(), token);
         }
         world
+    }
+
+    async fn seed(
+        t: &TestDb,
+        tree: &civitas_tenancy::TenantTree,
+        modules: &Arc<civitas_registry::Runtime>,
+        sign_in: &SignInSettings,
+    ) {
+        civitas::serve::seed_demo(&t.db, tree, sign_in)
+            .await
+            .unwrap();
+        civitas::demo_modules::seed_demo_modules(&t.db, tree, modules, &demo_modules_dir())
+            .await
+            .unwrap();
+        // Whom the grant cells grant to: an account no other cell relies on.
+        civitas_identity::create_account(
+            &t.db,
+            &sign_in,
+            &NewAccount {
+                username: "matrix-target".into(),
+                kind: AccountKind::Staff,
+                tenant_path: TenantPath::parse("310000/310115").unwrap(),
+                line: Some("civil-affairs".into()),
+                display_name: "授权目标".into(),
+                password: PASSWORD.into(),
+                must_change_password: false,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Reply {
@@ -279,4 +320,29 @@ pub fn check_character(body: &str) -> char {
         .map(|(c, w)| c.to_digit(10).unwrap() * w)
         .sum();
     b"10X98765432"[(sum % 11) as usize] as char
+}
+
+/// The workflow engine over the repository's flows and the shipped calendar.
+pub fn workflow_engine(
+    tree: &civitas_tenancy::TenantTree,
+    modules: &Arc<civitas_registry::Runtime>,
+) -> civitas_workflow::Workflow {
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
+    let roles = permissions.roles().map(str::to_owned).collect();
+    let module_services = modules.catalog().services().map(|s| s.id.clone()).collect();
+    let flows = civitas_workflow::FlowCatalog::load(
+        &civitas_testkit::tenants_dir(),
+        &civitas_workflow::flow::Context {
+            tree,
+            roles: &roles,
+            module_services: &module_services,
+        },
+    )
+    .unwrap();
+    civitas_workflow::Workflow::new(
+        flows,
+        Arc::new(tree.clone()),
+        civitas_calendar::Calendar::official().unwrap(),
+        Some(modules.clone()),
+    )
 }

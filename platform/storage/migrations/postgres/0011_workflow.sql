@@ -36,7 +36,7 @@ CREATE INDEX cases_applicant ON cases (applicant, created_at) WHERE applicant IS
 -- the inbox reads only this table's partial index.
 CREATE TABLE case_tasks (
     case_id       TEXT COLLATE "C" NOT NULL REFERENCES cases (id),
-    slot          INTEGER NOT NULL,
+    slot          BIGINT  NOT NULL,
     tenant_path   TEXT COLLATE "C" NOT NULL,
     actor_tenant  TEXT COLLATE "C" NOT NULL,
     actor_role    TEXT COLLATE "C" NOT NULL,
@@ -118,6 +118,8 @@ GRANT SELECT, INSERT, UPDATE ON cases TO civitas_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON case_tasks TO civitas_app;
 GRANT SELECT, INSERT ON case_events TO civitas_app;
 GRANT SELECT, INSERT ON case_attachments TO civitas_app;
+-- History moves with a transferred case (its tenant only; never its content).
+GRANT UPDATE (tenant_path) ON case_events, case_attachments, notifications TO civitas_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON case_timers TO civitas_app;
 GRANT SELECT, INSERT ON notifications TO civitas_app;
 

@@ -1,0 +1,341 @@
+//! The seed scenarios as flows, walked over HTTP on SQLite and PostgreSQL,
+//! each with a restart in the middle: the case continues and its timers
+//! still fire. And 50 reviewers racing on one step make one transition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+
+use access::{Reply, World};
+use axum::http::StatusCode;
+use civitas_storage::{TenantScope, with_connection};
+use civitas_tenancy::TenantPath;
+use civitas_testkit::both_backends;
+use serde_json::{Value, json};
+
+const LUJIAZUI: &str = "310000/310115/310115005";
+const PUDONG: &str = "310000/310115";
+const HUANGPU: &str = "310000/310101";
+const SHANGHAI: &str = "310000";
+
+/// A 72-year-old local elder: eligible.
+fn application() -> Value {
+    json!({"birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
+           "disability_grade": 0, "economic_status": "none"})
+}
+
+async fn create(world: &World, who: &str, tenant: &str, body: Value) -> Reply {
+    world
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{tenant}/cases"),
+            Some(world.token(who)),
+            Some(body),
+        )
+        .await
+}
+
+async fn act(world: &World, who: &str, tenant: &str, id: &str, body: Value) -> Reply {
+    world
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{tenant}/cases/{id}/actions"),
+            Some(world.token(who)),
+            Some(body),
+        )
+        .await
+}
+
+async fn get(world: &World, who: &str, path: &str) -> Reply {
+    world.call("GET", path, Some(world.token(who)), None).await
+}
+
+fn id(reply: &Reply) -> String {
+    reply.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn inbox_ids(world: &World, who: &str) -> Vec<String> {
+    let reply = get(world, who, "/api/v1/inbox").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["case_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Moves every pending timer of `case` about three years back (time
+/// passing, their order kept), then
+/// fires the queue as `serve` does; what fired.
+async fn time_passes(
+    t: &civitas_testkit::TestDb,
+    case: &str,
+) -> Vec<civitas_workflow::timers::Fired> {
+    let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
+    let mut tx = t.db.begin(&scope).await.unwrap();
+    with_connection!(tx.connection(), c => {
+        sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000 WHERE case_id = $1 AND fired_at IS NULL")
+            .bind(case.to_owned())
+            .execute(&mut *c)
+            .await
+            .unwrap();
+    });
+    tx.commit().await.unwrap();
+    civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test")
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn meal_subsidy_from_lujiazui_to_pudong_with_return_and_resubmission(t) {
+        let world = World::demo(&t).await;
+        // A citizen applies at Lujiazui; the bound module finds them eligible.
+        let created = create(&world, "citizen-demo", LUJIAZUI,
+            json!({"service": "civil-affairs/meal-subsidy", "data": application()})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case = id(&created);
+        assert_eq!(created.body["state"], "open");
+        assert_eq!(created.body["step"], "street-review");
+        assert_eq!(created.body["outcomes"]["eligibility"]["output"]["eligible"], true);
+        assert_eq!(created.body["outcomes"]["eligibility"]["module"], "meal-subsidy-pudong");
+        // Due in 5 working days on the official calendar.
+        let calendar = civitas_calendar::Calendar::official().unwrap();
+        let due = calendar.add_working_days(civitas_workflow::today_in_china(), 5).unwrap();
+        assert_eq!(created.body["step_due_on"], json!(due.to_string()));
+
+        // It waits in the street officer's inbox, not the district's yet.
+        assert!(inbox_ids(&world, "lujiazui-officer").await.contains(&case));
+        assert!(!inbox_ids(&world, "pudong-reviewer").await.contains(&case));
+
+        // Returned for correction, with a reason; the applicant resubmits.
+        let no_reason = act(&world, "lujiazui-officer", LUJIAZUI, &case, json!({"action": "return"})).await;
+        assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", no_reason.body);
+        let returned = act(&world, "lujiazui-officer", LUJIAZUI, &case,
+            json!({"action": "return", "reason": "户籍证明不清晰，请重新上传", "version": 1})).await;
+        assert_eq!(returned.status, StatusCode::OK, "{}", returned.body);
+        assert_eq!(returned.body["state"], "returned");
+        assert!(!inbox_ids(&world, "lujiazui-officer").await.contains(&case));
+        let resubmitted = act(&world, "citizen-demo", LUJIAZUI, &case,
+            json!({"action": "resubmit", "data": application()})).await;
+        assert_eq!(resubmitted.status, StatusCode::OK, "{}", resubmitted.body);
+        assert_eq!(resubmitted.body["step"], "street-review");
+
+        // Street approves; the case moves up to Pudong.
+        let approved = act(&world, "lujiazui-officer", LUJIAZUI, &case, json!({"action": "approve"})).await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        assert_eq!(approved.body["step"], "district-approval");
+
+        // The server restarts here.
+        drop(world);
+        let world = World::restarted(&t).await;
+        assert!(inbox_ids(&world, "pudong-reviewer").await.contains(&case));
+        // The district step's timers survived: overdue marking and 督办 fire.
+        let fired = time_passes(&t, &case).await;
+        let kinds: Vec<&str> = fired.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "step.overdue").count(), 1, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "step.escalate").count(), 1, "{kinds:?}");
+        let escalation = fired.iter().find(|f| f.kind == "step.escalate").unwrap();
+        assert_eq!(escalation.recipient_tenant, SHANGHAI, "督办 goes one level above Pudong");
+        assert!(time_passes(&t, &case).await.is_empty(), "a timer fires once");
+        let read = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!((read.body["overdue"].clone(), read.body["supervised"].clone()), (json!(true), json!(true)));
+        let notes = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/notifications")).await;
+        assert!(notes.body["notifications"].as_array().unwrap().iter().any(|n| n["case_id"] == case.as_str()), "{}", notes.body);
+
+        // Pudong approves: the module is asked for the amount again.
+        let done = act(&world, "pudong-reviewer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert_eq!(done.body["state"], "closed");
+        assert!(done.body["outcomes"]["amount"]["output"]["per_meal_fen"].as_i64().unwrap() > 0);
+
+        // The history names who did what, with reasons and module versions.
+        let history = get(&world, "citizen-demo", &format!("/api/v1/tenants/{LUJIAZUI}/cases/{case}/history")).await;
+        assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+        let actions: Vec<&str> = history.body["history"].as_array().unwrap().iter()
+            .map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["submit", "return", "resubmit", "approve", "step.remind", "step.overdue", "step.escalate", "approve"]);
+        let entries = history.body["history"].as_array().unwrap();
+        assert_eq!(entries[1]["reason"], "户籍证明不清晰，请重新上传");
+        assert_eq!(entries[0]["module"], "meal-subsidy-pudong");
+        assert_eq!(entries[7]["module_version"], "1.0.0");
+        // A finished case takes no more actions.
+        let again = act(&world, "pudong-reviewer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "action_not_allowed"));
+    }
+
+    async fn an_ineligible_application_is_refused_on_record_and_others_cannot_see_it(t) {
+        let world = World::demo(&t).await;
+        let mut young = application();
+        young["birth_date"] = json!("1990-01-01");
+        let created = create(&world, "citizen-demo", LUJIAZUI,
+            json!({"service": "civil-affairs/meal-subsidy", "data": young})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["state"], "rejected");
+        let case = id(&created);
+        // Staff of another district and other citizens' views do not find it.
+        let huangpu = get(&world, "huangpu-reviewer", &format!("/api/v1/tenants/{HUANGPU}/cases/{case}")).await;
+        assert_eq!(huangpu.status, StatusCode::NOT_FOUND);
+        let elsewhere = get(&world, "huangpu-reviewer", &format!("/api/v1/tenants/{LUJIAZUI}/cases/{case}")).await;
+        assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+        // Staff see their subtree and line; the applicant sees their own.
+        let mine = get(&world, "citizen-demo", &format!("/api/v1/tenants/{SHANGHAI}/cases")).await;
+        assert_eq!(mine.body["cases"].as_array().unwrap().len(), 1, "{}", mine.body);
+        let history = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
+        let last = history.body["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["action"], "reject");
+        assert!(last["reason"].as_str().unwrap().contains("meal-subsidy-pudong@1.0.0"), "{last}");
+        // Withdraw is only for open applications before review.
+        let withdraw = act(&world, "citizen-demo", LUJIAZUI, &case, json!({"action": "withdraw", "reason": "不需要了"})).await;
+        assert_eq!(withdraw.status, StatusCode::CONFLICT);
+    }
+
+    async fn a_lead_out_of_jurisdiction_goes_back_to_the_city_and_is_dispatched_again(t) {
+        let world = World::demo(&t).await;
+        let created = create(&world, "city-hr-dispatcher", SHANGHAI, json!({
+            "service": "hr-social-security/wage-arrears-lead", "origin": "warning",
+            "title": "某建筑项目欠薪线索", "data": {"rule": "wage-arrears-3-months", "project": "张江某工地"}})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case = id(&created);
+        assert_eq!((created.body["step"].clone(), created.body["origin"].clone()), (json!("dispatch"), json!("warning")));
+        // The city dispatches to Pudong.
+        let dispatched = act(&world, "city-hr-dispatcher", SHANGHAI, &case,
+            json!({"action": "transfer", "to_tenant": "shanghai/pudong", "reason": "按用工所在地属地分派"})).await;
+        assert_eq!(dispatched.status, StatusCode::OK, "{}", dispatched.body);
+        assert_eq!((dispatched.body["tenant_path"].clone(), dispatched.body["step"].clone()), (json!(PUDONG), json!("dispose")));
+        assert!(inbox_ids(&world, "pudong-hr-inspector").await.contains(&case));
+
+        drop(world);
+        let world = World::restarted(&t).await;
+
+        // Pudong finds it is not theirs and sends it back up with a reason.
+        let back = act(&world, "pudong-hr-inspector", PUDONG, &case,
+            json!({"action": "transfer", "to_tenant": SHANGHAI, "reason": "项目实际位于黄浦区，非本辖区"})).await;
+        assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+        assert_eq!((back.body["tenant_path"].clone(), back.body["step"].clone()), (json!(SHANGHAI), json!("dispatch")));
+        assert!(!inbox_ids(&world, "pudong-hr-inspector").await.contains(&case));
+        // Pudong no longer sees it; the city dispatches it to Huangpu.
+        let gone = get(&world, "pudong-hr-inspector", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        let again = act(&world, "city-hr-dispatcher", SHANGHAI, &case,
+            json!({"action": "transfer", "to_tenant": HUANGPU, "reason": "二次分派至黄浦区"})).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        assert!(inbox_ids(&world, "huangpu-hr-inspector").await.contains(&case));
+        // Huangpu sees the whole history, reasons included, and its timers fire.
+        let history = get(&world, "huangpu-hr-inspector", &format!("/api/v1/tenants/{HUANGPU}/cases/{case}/history")).await;
+        let reasons: Vec<&str> = history.body["history"].as_array().unwrap().iter()
+            .filter_map(|e| e["reason"].as_str()).collect();
+        assert_eq!(reasons, ["按用工所在地属地分派", "项目实际位于黄浦区，非本辖区", "二次分派至黄浦区"]);
+        let fired = time_passes(&t, &case).await;
+        assert!(fired.iter().any(|f| f.kind == "step.overdue" && f.recipient_tenant == HUANGPU), "{fired:?}");
+        let done = act(&world, "huangpu-hr-inspector", HUANGPU, &case, json!({"action": "approve", "reason": "已督促企业支付"})).await;
+        assert_eq!((done.status, done.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", done.body);
+    }
+
+    async fn pudong_adds_a_countersign_that_needs_both_signatures(t) {
+        let world = World::demo(&t).await;
+        let apply = |tenant: &'static str| create(&world, "citizen-demo", tenant,
+            json!({"service": "hr-social-security/title-review", "data": {"series": "engineering", "level": "senior"}}));
+        // Huangpu follows the city's flow; Pudong its variant.
+        let huangpu = apply(HUANGPU).await;
+        assert_eq!(huangpu.body["flow"]["variant"], "", "{}", huangpu.body);
+        let created = apply(PUDONG).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["flow"]["variant"], PUDONG);
+        let case = id(&created);
+        let intake = act(&world, "pudong-hr-officer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(intake.body["step"], "countersign", "{}", intake.body);
+
+        drop(world);
+        let world = World::restarted(&t).await;
+
+        // The officer cannot sign; the reviewer signs, the case waits for the head.
+        let officer = act(&world, "pudong-hr-officer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!((officer.status, officer.code()), (StatusCode::FORBIDDEN, "not_your_step"), "{}", officer.body);
+        let first = act(&world, "pudong-hr-inspector", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!(first.body["step"], "countersign");
+        assert_eq!(first.body["signed"].as_array().unwrap().len(), 1);
+        let twice = act(&world, "pudong-hr-inspector", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(twice.status, StatusCode::FORBIDDEN, "one person signs one slot: {}", twice.body);
+        assert!(inbox_ids(&world, "pudong-hr-head").await.contains(&case));
+        let second = act(&world, "pudong-hr-head", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+        assert_eq!(second.body["step"], "review");
+        let fired = time_passes(&t, &case).await;
+        assert_eq!(fired.iter().filter(|f| f.kind == "step.overdue").count(), 1, "{fired:?}");
+    }
+
+    async fn a_penalty_case_keeps_its_90_day_limit_through_pause_and_extension(t) {
+        let world = World::demo(&t).await;
+        let created = create(&world, "pudong-market-officer", PUDONG, json!({
+            "service": "market-regulation/penalty-case", "title": "某超市销售过期食品案",
+            "data": {"party": "某超市", "violation": "销售超过保质期的食品"}})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case = id(&created);
+        let today = civitas_workflow::today_in_china();
+        let limit = today + chrono::Days::new(90);
+        assert_eq!(created.body["limit_due_on"], json!(limit.to_string()));
+        // Paused for an expert appraisal; the clock stops, timers are dropped.
+        let paused = act(&world, "pudong-market-officer", PUDONG, &case,
+            json!({"action": "pause", "reason": "委托检验鉴定，期间不计入办案期限"})).await;
+        assert_eq!((paused.status, paused.body["state"].clone()), (StatusCode::OK, json!("paused")), "{}", paused.body);
+        assert!(time_passes(&t, &case).await.is_empty(), "a paused case's clock does not run");
+
+        drop(world);
+        let world = World::restarted(&t).await;
+
+        let resumed = act(&world, "pudong-market-officer", PUDONG, &case, json!({"action": "resume"})).await;
+        assert_eq!((resumed.status, resumed.body["state"].clone()), (StatusCode::OK, json!("open")), "{}", resumed.body);
+        // Paused and resumed the same day: the limit is unchanged.
+        assert_eq!(resumed.body["limit_due_on"], json!(limit.to_string()));
+        let extended = act(&world, "pudong-market-officer", PUDONG, &case,
+            json!({"action": "extend", "days": 30, "reason": "案情复杂，经负责人批准延期"})).await;
+        assert_eq!(extended.status, StatusCode::OK, "{}", extended.body);
+        assert_eq!(extended.body["limit_due_on"], json!((limit + chrono::Days::new(30)).to_string()));
+        let more = act(&world, "pudong-market-officer", PUDONG, &case,
+            json!({"action": "extend", "days": 1, "reason": "再次延期"})).await;
+        assert_eq!((more.status, more.code()), (StatusCode::CONFLICT, "action_not_allowed"), "{}", more.body);
+        // The limit's timers were re-armed and fire once.
+        let fired = time_passes(&t, &case).await;
+        assert!(fired.iter().any(|f| f.kind == "limit.overdue"), "{fired:?}");
+        assert!(fired.iter().any(|f| f.kind == "limit.remind"), "{fired:?}");
+        assert!(time_passes(&t, &case).await.is_empty());
+    }
+
+    async fn fifty_reviewers_racing_on_one_step_make_exactly_one_transition(t) {
+        let world = std::sync::Arc::new(World::demo(&t).await);
+        let created = create(&world, "citizen-demo", LUJIAZUI,
+            json!({"service": "civil-affairs/meal-subsidy", "data": application()})).await;
+        let case = id(&created);
+        let mut racers = Vec::new();
+        for n in 0..50 {
+            let world = world.clone();
+            let case = case.clone();
+            // Half as the street officer, half as Pudong's reviewer (who may act
+            // at the street too); all saw version 1.
+            let who = if n % 2 == 0 { "lujiazui-officer" } else { "pudong-reviewer" };
+            racers.push(tokio::spawn(async move {
+                act(&world, who, LUJIAZUI, &case, json!({"action": "approve", "version": 1})).await
+            }));
+        }
+        let mut ok = 0;
+        let mut conflicts = 0;
+        for racer in racers {
+            let reply = racer.await.unwrap();
+            match reply.status {
+                StatusCode::OK => ok += 1,
+                StatusCode::CONFLICT => {
+                    assert_eq!(reply.code(), "case_conflict", "{}", reply.body);
+                    conflicts += 1;
+                }
+                other => panic!("{other}: {}", reply.body),
+            }
+        }
+        assert_eq!((ok, conflicts), (1, 49));
+        let history = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
+        let approvals = history.body["history"].as_array().unwrap().iter().filter(|e| e["action"] == "approve").count();
+        assert_eq!(approvals, 1);
+        let read = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!((read.body["version"].clone(), read.body["step"].clone()), (json!(2), json!("district-approval")));
+    }
+}
