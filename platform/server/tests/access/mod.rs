@@ -196,7 +196,7 @@ impl World {
         // Whom the grant cells grant to: an account no other cell relies on.
         civitas_identity::create_account(
             &t.db,
-            &sign_in,
+            sign_in,
             &NewAccount {
                 username: "matrix-target".into(),
                 kind: AccountKind::Staff,
