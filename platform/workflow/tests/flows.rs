@@ -1,0 +1,116 @@
+//! Flow files: the shipped ones load; a broken one is refused with every
+//! problem named; variants resolve along the tenant path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use civitas_tenancy::{TenantPath, TenantTree};
+use civitas_workflow::FlowCatalog;
+use civitas_workflow::flow::Context;
+
+fn tree() -> TenantTree {
+    TenantTree::load(&civitas_testkit::tenants_dir()).unwrap()
+}
+
+fn roles() -> BTreeSet<String> {
+    ["officer", "reviewer", "tenant-admin"]
+        .map(String::from)
+        .into()
+}
+
+fn services() -> BTreeSet<String> {
+    ["civil-affairs/meal-subsidy".to_owned()].into()
+}
+
+#[test]
+fn the_shipped_flows_load_and_pudong_gets_its_variant() {
+    let tree = tree();
+    let catalog = FlowCatalog::load(
+        &civitas_testkit::tenants_dir(),
+        &Context {
+            tree: &tree,
+            roles: &roles(),
+            module_services: &services(),
+        },
+    )
+    .unwrap();
+    let lujiazui = TenantPath::parse("310000/310115/310115005").unwrap();
+    let huangpu = TenantPath::parse("310000/310101").unwrap();
+    let title = "hr-social-security/title-review";
+    assert_eq!(
+        catalog.resolve(title, &lujiazui).unwrap().variant_key(),
+        "310000/310115"
+    );
+    assert_eq!(catalog.resolve(title, &huangpu).unwrap().variant_key(), "");
+    assert!(catalog.resolve("civil-affairs/no-such", &huangpu).is_none());
+}
+
+#[test]
+fn a_broken_flow_is_refused_with_every_problem_named() {
+    let tree = tree();
+    let text = r#"
+service = "civil-affairs/meal-subsidy"
+name = "x"
+name_en = "x"
+line = "civil-affairs"
+
+[limit]
+days = 90
+
+[[hook]]
+name = "h"
+on = "submit"
+service = "housing/no-module"
+
+[[step]]
+id = "first"
+name = "a"
+name_en = "a"
+actors = [{ role = "mayor", at = "street" }]
+actions = ["approve", "fly"]
+deadline = { days = 5 }
+next = "second"
+
+[[step]]
+id = "second"
+name = "b"
+name_en = "b"
+actors = []
+actions = ["approve"]
+rule = "all"
+
+[[step]]
+id = "orphan"
+name = "c"
+name_en = "c"
+actors = [{ role = "officer", at = "galaxy" }]
+actions = ["approve"]
+"#;
+    let errors = FlowCatalog::from_texts(
+        vec![(
+            PathBuf::from("tenants/_services/civil-affairs/meal-subsidy/flow.toml"),
+            text.into(),
+        )],
+        &Context {
+            tree: &tree,
+            roles: &roles(),
+            module_services: &services(),
+        },
+    )
+    .unwrap_err();
+    let all = errors.problems.join("\n");
+    for expected in [
+        "[limit]: 期限缺少单位",
+        "未知角色 (unknown role) “mayor”",
+        "未知动作 (unknown action) “fly”",
+        "步骤 (step) first: 期限缺少单位",
+        "步骤 (step) second: 步骤没有办理人 (the step has no actor)",
+        "会签 rule = \"all\" 需要至少两个办理人",
+        "未知层级 (unknown level) “galaxy”",
+        "步骤 orphan 不可达",
+        "服务 housing/no-module 没有模块扩展点",
+    ] {
+        assert!(all.contains(expected), "{expected} in:\n{all}");
+    }
+}
