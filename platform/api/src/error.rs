@@ -75,6 +75,27 @@ impl ApiError {
         }
     }
 
+    /// An error from a library error whose text reads `中文 / English`
+    /// (the registry's, the workflow's); 500s are logged and told as
+    /// `internal` without their detail.
+    pub(crate) fn from_library(
+        status: u16,
+        code: &'static str,
+        error: &dyn std::fmt::Display,
+    ) -> ApiError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, code, "operation failed");
+            return ApiError::internal();
+        }
+        let text = error.to_string();
+        let (zh, en) = match text.split_once(" / ") {
+            Some((zh, en)) => (zh.to_owned(), en.to_owned()),
+            None => (text.clone(), text),
+        };
+        ApiError::new(status, code, zh, en)
+    }
+
     /// 404 `route_not_found`: no route matches the path.
     pub fn route_not_found(path: &str) -> ApiError {
         ApiError::new(

@@ -211,6 +211,17 @@ impl Calendar {
         Calendar::parse(OFFICIAL, "tenants/_reference/holidays.toml")
     }
 
+    /// The calendar of a tenants directory: `DIR/_reference/holidays.toml`
+    /// when present, else the shipped one.
+    pub fn for_tenants_dir(dir: &Path) -> Result<Calendar, CalendarError> {
+        let file = dir.join("_reference/holidays.toml");
+        if file.exists() {
+            Calendar::load(&file)
+        } else {
+            Calendar::official()
+        }
+    }
+
     /// Reads and validates the calendar in `path`.
     pub fn load(path: &Path) -> Result<Calendar, CalendarError> {
         let text = std::fs::read_to_string(path).map_err(|e| CalendarError::Io {

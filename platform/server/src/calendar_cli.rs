@@ -74,13 +74,9 @@ fn load(source: &CalendarSource) -> Result<Calendar, Failure> {
         .tenants_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("tenants"));
-    let file = source
-        .calendar
-        .clone()
-        .or_else(|| Some(tenants_dir.join("_reference/holidays.toml")).filter(|f| f.exists()));
-    let calendar = match &file {
+    let calendar = match &source.calendar {
         Some(file) => Calendar::load(file),
-        None => Calendar::official(),
+        None => Calendar::for_tenants_dir(&tenants_dir),
     }
     .map_err(|e| Failure(exit::CONFIG, e.to_string()))?;
     let Some(reference) = &source.tenant else {

@@ -88,7 +88,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     // Flows and the calendar are configuration too: checked before the
     // database is touched.
     let modules = Arc::new(start_modules(settings)?);
-    let workflow = Arc::new(start_workflow(settings, &tree, &modules)?);
+    let workflow = Arc::new(start_workflow(&settings.tenants_dir, &tree, &modules)?);
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
@@ -172,17 +172,12 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
 /// flow, checked against the tree, the roles of `policies/base.csv` and
 /// the module services.
 pub fn start_workflow(
-    settings: &Settings,
+    tenants_dir: &std::path::Path,
     tree: &TenantTree,
     modules: &Arc<civitas_registry::Runtime>,
 ) -> Result<civitas_workflow::Workflow, StartError> {
-    let file = settings.tenants_dir.join("_reference/holidays.toml");
-    let calendar = if file.exists() {
-        civitas_calendar::Calendar::load(&file)
-    } else {
-        civitas_calendar::Calendar::official()
-    }
-    .map_err(|e| StartError::Workflow(e.to_string()))?;
+    let calendar = civitas_calendar::Calendar::for_tenants_dir(tenants_dir)
+        .map_err(|e| StartError::Workflow(e.to_string()))?;
     for tenant in tree.iter() {
         civitas_workflow::local_days(tree, &tenant.path).map_err(StartError::Workflow)?;
     }
@@ -191,7 +186,7 @@ pub fn start_workflow(
     let roles = permissions.roles().map(str::to_owned).collect();
     let module_services = modules.catalog().services().map(|s| s.id.clone()).collect();
     let flows = civitas_workflow::FlowCatalog::load(
-        &settings.tenants_dir,
+        tenants_dir,
         &civitas_workflow::flow::Context {
             tree,
             roles: &roles,

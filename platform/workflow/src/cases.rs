@@ -366,8 +366,9 @@ struct Effects {
     clear_step_timers: bool,
     clear_all_timers: bool,
     new_timers: Vec<NewTimer>,
-    /// Move history, tasks and timers to the case's new tenant.
-    moved_from: Option<TenantPath>,
+    /// The case changed tenant: move its history, attachments, timers and
+    /// notifications with it.
+    moved: bool,
 }
 
 /// A task row to insert.
@@ -686,7 +687,7 @@ impl Workflow {
             clear_step_timers: false,
             clear_all_timers: false,
             new_timers: Vec::new(),
-            moved_from: None,
+            moved: false,
         };
         if let Some(limit) = flow.limit {
             let calendar = self.calendar_for(tenant)?;
@@ -770,8 +771,7 @@ impl Workflow {
         effects: &Effects,
     ) -> Result<(), WorkflowError> {
         let tenant = case.tenant_path.as_str();
-        if let Some(from) = &effects.moved_from {
-            let _ = from;
+        if effects.moved {
             for table in [
                 "case_events",
                 "case_attachments",
@@ -1103,7 +1103,7 @@ impl Workflow {
             clear_step_timers: false,
             clear_all_timers: false,
             new_timers: Vec::new(),
-            moved_from: None,
+            moved: false,
         };
         let mut write_scope = read_scope.clone();
         if case.state.is_final() {
@@ -1207,10 +1207,14 @@ impl Workflow {
                         action.as_str()
                     )));
                 }
-                match (case.state, action) {
-                    (CaseState::Paused, Action::Resume) | (CaseState::Open, _)
-                        if action != Action::Resume => {}
-                    (CaseState::Paused, Action::Resume) => {}
+                // Resume needs a paused case; every other step action an open one.
+                let needed = if action == Action::Resume {
+                    CaseState::Paused
+                } else {
+                    CaseState::Open
+                };
+                match case.state {
+                    state if state == needed => {}
                     _ => {
                         return Err(WorkflowError::NotAllowed(format!(
                             "案件状态为 {}，不能 {} / the case is {} and cannot {}",
@@ -1254,7 +1258,7 @@ impl Workflow {
                     Action::Approve => {
                         let remaining = tasks.len();
                         if step.rule == Rule::All && remaining > 1 {
-                            case.signed.push(super::cases::Signature {
+                            case.signed.push(Signature {
                                 slot: task.slot,
                                 account: who.account.clone(),
                             });
@@ -1371,7 +1375,7 @@ impl Workflow {
                             .and_then(|s| flow.step(s))
                             .cloned()
                             .unwrap_or_else(|| step.clone());
-                        effects.moved_from = Some(case.tenant_path.clone());
+                        effects.moved = true;
                         event.detail["from_tenant"] = json!(case.tenant_path.as_str());
                         event.detail["to_tenant"] = json!(target.path.as_str());
                         case.tenant_path = target.path.clone();

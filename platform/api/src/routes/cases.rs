@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use civitas_identity::AccountKind;
@@ -32,27 +32,17 @@ use civitas_workflow::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::modules::caller_and_body;
 use crate::access::{self, Caller};
 use crate::error::ApiError;
-use crate::{ApiJson, ApiQuery, AppState};
+use crate::{ApiQuery, AppState};
 
 impl From<WorkflowError> for ApiError {
     fn from(error: WorkflowError) -> ApiError {
-        let status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(%error, "workflow operation failed");
-            return ApiError::internal();
+        match error {
+            WorkflowError::Module(e) => e.into(),
+            error => ApiError::from_library(error.status(), error.code(), &error),
         }
-        if let WorkflowError::Module(e) = error {
-            return e.into();
-        }
-        let text = error.to_string();
-        let (zh, en) = match text.split_once(" / ") {
-            Some((zh, en)) => (zh.to_owned(), en.to_owned()),
-            None => (text.clone(), text),
-        };
-        ApiError::new(status, error.code(), zh, en)
     }
 }
 
@@ -233,17 +223,6 @@ fn case_json(workflow: &Workflow, case: &Case) -> Value {
     value
 }
 
-async fn parts_and_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    request: Request,
-) -> Result<(Caller, T), ApiError> {
-    let (mut parts, body) = request.into_parts();
-    let caller = Caller::from_request_parts(&mut parts, state).await?;
-    let ApiJson(value) =
-        ApiJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
-    Ok((caller, value))
-}
-
 async fn caller_and_query(
     state: &AppState,
     parts: &axum::http::request::Parts,
@@ -387,7 +366,7 @@ pub(crate) async fn tenant_post(
     let workflow = workflow(&state)?;
     match route {
         CaseRoute::Cases(tenant) => {
-            let (caller, body) = parts_and_body::<CreateCase>(&state, request).await?;
+            let (caller, body) = caller_and_body::<CreateCase>(&state, request).await?;
             let tenant = access::tenant(&state, &tenant).await?;
             let flow = workflow
                 .flows()
@@ -459,7 +438,7 @@ pub(crate) async fn tenant_post(
             Ok((StatusCode::CREATED, Json(case_json(&workflow, &case))).into_response())
         }
         CaseRoute::Actions(tenant, id) => {
-            let (caller, body) = parts_and_body::<ActBody>(&state, request).await?;
+            let (caller, body) = caller_and_body::<ActBody>(&state, request).await?;
             let tenant = access::tenant(&state, &tenant).await?;
             let (scope, viewer) = read_scope(&state, &caller, &tenant.path, None)?;
             let case = workflow
@@ -491,7 +470,7 @@ pub(crate) async fn tenant_post(
             Ok(Json(case_json(&workflow, &case)).into_response())
         }
         CaseRoute::Attachments(tenant, id) => {
-            let (caller, body) = parts_and_body::<NewAttachment>(&state, request).await?;
+            let (caller, body) = caller_and_body::<NewAttachment>(&state, request).await?;
             let tenant = access::tenant(&state, &tenant).await?;
             let (scope, viewer) = read_scope(&state, &caller, &tenant.path, None)?;
             let attachment = workflow
@@ -535,29 +514,36 @@ pub(crate) async fn inbox(
             )
         })?),
     };
-    let grants = state.authorizer()?.grants_of(caller.account_id());
-    let mut queues = Vec::new();
-    {
+    // The grants and the roles each includes, read under one guard that is
+    // released before authorizing (which takes the index again).
+    let grants: Vec<(civitas_authz::Grant, Vec<String>)> = {
         let authorizer = state.authorizer()?;
         let permissions = authorizer.permissions();
-        for grant in grants {
-            // Only grants whose scope the caller still holds (an allow
-            // decision per grant's tenant and line).
-            let Ok(scope) = caller.authorize(&state, &grant.tenant, &grant.line, &grant.role)
-            else {
-                continue;
-            };
-            let roles = permissions
-                .roles()
-                .filter(|r| permissions.role_may(&grant.role, r))
-                .map(str::to_owned)
-                .collect();
-            queues.push(Queue {
-                scope,
-                line: grant.line.clone(),
-                roles,
-            });
-        }
+        authorizer
+            .grants_of(caller.account_id())
+            .into_iter()
+            .map(|grant| {
+                let roles = permissions
+                    .roles()
+                    .filter(|r| permissions.role_may(&grant.role, r))
+                    .map(str::to_owned)
+                    .collect();
+                (grant, roles)
+            })
+            .collect()
+    };
+    let mut queues = Vec::new();
+    for (grant, roles) in grants {
+        // Only grants whose scope the caller still holds (an allow decision
+        // per grant's tenant and line).
+        let Ok(scope) = caller.authorize(&state, &grant.tenant, &grant.line, &grant.role) else {
+            continue;
+        };
+        queues.push(Queue {
+            scope,
+            line: grant.line,
+            roles,
+        });
     }
     let page = workflow
         .inbox(

@@ -30,18 +30,7 @@ use crate::extract::{ApiJson, ApiQuery};
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
-        let status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(%error, "module operation failed");
-            return ApiError::internal();
-        }
-        let text = error.to_string();
-        let (zh, en) = match text.split_once(" / ") {
-            Some((zh, en)) => (zh.to_owned(), en.to_owned()),
-            None => (text.clone(), text),
-        };
-        ApiError::new(status, error.code(), zh, en)
+        ApiError::from_library(error.status(), error.code(), &error)
     }
 }
 
@@ -1072,7 +1061,7 @@ fn parse_tenant_route(rest: &str) -> Option<TenantRoute> {
     })
 }
 
-async fn caller_and_body<T: serde::de::DeserializeOwned>(
+pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     request: Request,
 ) -> Result<(Caller, T), ApiError> {

@@ -128,7 +128,10 @@ impl World {
             permissions,
             grants,
         )));
-        let workflow = Arc::new(workflow_engine(&tree, &modules));
+        let workflow = Arc::new(
+            civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &modules)
+                .unwrap(),
+        );
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
@@ -320,29 +323,4 @@ pub fn check_character(body: &str) -> char {
         .map(|(c, w)| c.to_digit(10).unwrap() * w)
         .sum();
     b"10X98765432"[(sum % 11) as usize] as char
-}
-
-/// The workflow engine over the repository's flows and the shipped calendar.
-pub fn workflow_engine(
-    tree: &civitas_tenancy::TenantTree,
-    modules: &Arc<civitas_registry::Runtime>,
-) -> civitas_workflow::Workflow {
-    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
-    let roles = permissions.roles().map(str::to_owned).collect();
-    let module_services = modules.catalog().services().map(|s| s.id.clone()).collect();
-    let flows = civitas_workflow::FlowCatalog::load(
-        &civitas_testkit::tenants_dir(),
-        &civitas_workflow::flow::Context {
-            tree,
-            roles: &roles,
-            module_services: &module_services,
-        },
-    )
-    .unwrap();
-    civitas_workflow::Workflow::new(
-        flows,
-        Arc::new(tree.clone()),
-        civitas_calendar::Calendar::official().unwrap(),
-        Some(modules.clone()),
-    )
 }
