@@ -628,6 +628,10 @@ fn load_platform_key(
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // On PostgreSQL nothing else creates the data directory.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
     crate::keys::create_private_file(path, false)?.write_all(bytes)
 }
 

@@ -678,3 +678,213 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
             .all(|(_, content_type, size)| content_type == "application/x-protobuf" && *size > 0)
     );
 }
+
+/// Two `civitas serve` processes on one PostgreSQL database: every due
+/// timer fires exactly once, and both processes take part.
+///
+/// To make the race certain rather than likely, the test holds the audit
+/// chain of the cases' street while the timers become due: each process
+/// claims its own batch (`FOR UPDATE SKIP LOCKED`, 100 at a time) and waits
+/// on the chain; only when both are seen waiting does the test let go.
+#[test]
+fn two_servers_on_one_postgres_fire_each_due_timer_once() {
+    use sqlx::{Connection, Row};
+    const LUJIAZUI: &str = "310000/310115/310115005";
+    // Three timers per case (reminder, overdue, escalation): more than one
+    // process's batch of 100.
+    const CASES: usize = 40;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(t) = runtime.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = workdir();
+    // The demo's meal-subsidy modules decide eligibility at submission.
+    for module in [
+        "modules/civil-affairs/meal-subsidy",
+        "modules/civil-affairs/meal-subsidy-pudong",
+    ] {
+        civitas_testkit::module_component(module);
+    }
+    let repository = civitas_testkit::repository_dir();
+    let serve = |dir: &Path| {
+        let mut command = civitas(dir);
+        command
+            .args(["serve", "--demo", "--timer-interval-secs", "1"])
+            .arg("--demo-modules-dir")
+            .arg(repository.join("target/guest/civitas"))
+            .arg("--module-cache-dir")
+            .arg(repository.join("target/test-module-cache"))
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY);
+        command
+    };
+    let first = Server::start(&mut serve(dir.path()));
+    let second = Server::start(&mut serve(dir.path()));
+
+    let (status, tokens) = first.request(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(serde_json::json!({"username": "citizen-demo", "password": "Civitas#2026"})),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for n in 0..CASES {
+        // Both servers take applications.
+        let server = if n % 2 == 0 { &first } else { &second };
+        let (status, case) = server.request(
+            "POST",
+            &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
+            Some(&token),
+            Some(serde_json::json!({
+                "service": "civil-affairs/meal-subsidy",
+                "data": {"birth_date": "1954-03-02", "household_registration": "local",
+                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+            })),
+        );
+        assert_eq!(status, 201, "{case}");
+    }
+
+    let fired_by = runtime.block_on(async {
+        let mut holder = sqlx::PgConnection::connect(&t.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut admin = sqlx::PgConnection::connect(&t.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let timers: i64 = sqlx::query_scalar("SELECT count(*) FROM case_timers")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(timers, 3 * CASES as i64, "reminder, overdue, escalation per case");
+
+        // Hold Lujiazui's audit chain, then make every timer due.
+        let mut hold = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query("SELECT seq FROM audit_heads WHERE tenant_path = $1 FOR UPDATE")
+            .bind(LUJIAZUI)
+            .fetch_one(&mut *hold)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *hold)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000")
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        // Both processes have claimed a batch and wait on the chain.
+        let started = Instant::now();
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                // Directly or behind the other process in the lock queue.
+                "WITH RECURSIVE waiting(pid) AS ( \
+                     SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) \
+                     UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w \
+                         ON w.pid = ANY(pg_blocking_pids(a.pid))) \
+                 SELECT count(*) FROM waiting",
+            )
+            .bind(holder_pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            if waiting >= 2 {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let activity: Vec<String> = sqlx::query(
+                    "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid)::text AS b, query \
+                     FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle'",
+                )
+                .fetch_all(&mut admin)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:?} {:?} {:?} {:?} {:?} {:?}",
+                        r.get::<i32, _>("pid"),
+                        r.get::<Option<String>, _>("state"),
+                        r.get::<Option<String>, _>("wait_event_type"),
+                        r.get::<Option<String>, _>("wait_event"),
+                        r.get::<Option<String>, _>("b"),
+                        r.get::<Option<String>, _>("query"),
+                    )
+                })
+                .collect();
+                panic!(
+                    "both servers should be waiting on the held audit chain ({waiting} waiting, holder {holder_pid}):\n{}\n--- first\n{}\n--- second\n{}",
+                    activity.join("\n"),
+                    first.log.lock().map(|l| l.join("\n")).unwrap_or_default(),
+                    second.log.lock().map(|l| l.join("\n")).unwrap_or_default(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        hold.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+
+        // Every timer fires.
+        let started = Instant::now();
+        loop {
+            let unfired: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM case_timers WHERE fired_at IS NULL")
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            if unfired == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{unfired} timers still unfired"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Once each: one audit record, one notification, one history entry
+        // per timer.
+        for (table, column) in [
+            ("audit_events", "detail::json->>'timer'"),
+            ("notifications", "timer_id"),
+            ("case_events", "detail::json->>'timer'"),
+        ] {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {column} AS timer, count(*) AS n FROM {table} \
+                 WHERE {column} IS NOT NULL GROUP BY 1"
+            )))
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+            assert_eq!(rows.len(), 3 * CASES, "{table}: a row for every timer");
+            for row in rows {
+                let n: i64 = row.get("n");
+                let timer: String = row.get("timer");
+                assert_eq!(n, 1, "{table}: timer {timer} recorded {n} times");
+            }
+        }
+        let rows = sqlx::query("SELECT DISTINCT fired_by FROM case_timers")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        rows.iter()
+            .map(|r| r.get::<String, _>("fired_by"))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        fired_by.len(),
+        2,
+        "both processes fired timers: {fired_by:?}"
+    );
+    for server in [first, second] {
+        let (code, log) = server.terminate();
+        assert_eq!(code, Some(0), "{log}");
+    }
+}

@@ -338,4 +338,72 @@ both_backends! {
         let read = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
         assert_eq!((read.body["version"].clone(), read.body["step"].clone()), (json!(2), json!("district-approval")));
     }
+
+    async fn actions_attachments_and_timers_on_the_same_cases_at_once_all_land(t) {
+        let world = std::sync::Arc::new(World::demo(&t).await);
+        let mut cases = Vec::new();
+        for _ in 0..8 {
+            let created = create(&world, "citizen-demo", LUJIAZUI,
+                json!({"service": "civil-affairs/meal-subsidy", "data": application()})).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+            cases.push(id(&created));
+        }
+        // Every timer is due; two workers fire them while the street
+        // approves each case and the applicant adds an attachment to it.
+        let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
+        let mut tx = t.db.begin(&scope).await.unwrap();
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000")
+                .execute(&mut *c).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        let mut workers = Vec::new();
+        for worker in ["a", "b"] {
+            let db = t.db.clone();
+            workers.push(tokio::spawn(async move {
+                let mut fired = Vec::new();
+                for _ in 0..20 {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    fired.extend(civitas_workflow::timers::fire_due(&db, now, 3, worker).await.unwrap());
+                    tokio::task::yield_now().await;
+                }
+                fired
+            }));
+        }
+        let mut people = Vec::new();
+        for case in &cases {
+            let (world, case) = (world.clone(), case.clone());
+            people.push(tokio::spawn(async move {
+                let attached = world.call("POST",
+                    &format!("/api/v1/tenants/{LUJIAZUI}/cases/{case}/attachments"),
+                    Some(world.token("citizen-demo")),
+                    Some(json!({"name": "户口本.pdf", "media_type": "application/pdf", "size": 1024,
+                                "sm3": "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"}))).await;
+                let approved = act(&world, "lujiazui-officer", LUJIAZUI, &case, json!({"action": "approve"})).await;
+                (attached, approved)
+            }));
+        }
+        for person in people {
+            let (attached, approved) = person.await.unwrap();
+            assert_eq!(attached.status, StatusCode::CREATED, "{}", attached.body);
+            assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        }
+        let mut fired = Vec::new();
+        for worker in workers {
+            fired.extend(worker.await.unwrap());
+        }
+        let mut ids: Vec<&str> = fired.iter().map(|f| f.id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "no timer fired twice");
+        // Each history is numbered 1, 2, 3… without a gap or a repeat.
+        for case in &cases {
+            let history = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
+            let seqs: Vec<i64> = history.body["history"].as_array().unwrap().iter()
+                .map(|e| e["seq"].as_i64().unwrap()).collect();
+            assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "{}", history.body);
+            assert!(history.body["history"].as_array().unwrap().iter().any(|e| e["action"] == "attach"));
+        }
+    }
 }

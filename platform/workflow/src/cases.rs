@@ -981,6 +981,10 @@ impl Workflow {
             ));
         }
         let mut tx = db.begin(scope).await?;
+        // Locked before it is read: a concurrent action or timer appends to
+        // the same history, and a case closed meanwhile takes nothing.
+        let backend = tx.backend();
+        store::lock_case(tx.connection(), backend, id, store::IfLocked::Wait).await?;
         let case = self.get(&mut tx, viewer, id).await?;
         if case.state.is_final() {
             return Err(WorkflowError::NotAllowed(format!(

@@ -55,6 +55,41 @@ macro_rules! case_from_row {
     }};
 }
 
+/// Whether another transaction holding the case's row may be waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfLocked {
+    /// Wait for it (a person's action or attachment).
+    Wait,
+    /// Do not wait: report the case as busy (a timer, which fires later).
+    Skip,
+}
+
+/// Locks the case `id`'s row until the transaction ends, so that its
+/// history is appended by one transaction at a time (`case_events.seq` is
+/// the next number of that case). Returns whether the case exists and was
+/// locked; with [`IfLocked::Skip`] a case another transaction holds reads
+/// as not locked. On SQLite write transactions already exclude each other.
+pub(crate) async fn lock_case(
+    conn: Connection<'_>,
+    backend: civitas_storage::Backend,
+    id: &str,
+    if_locked: IfLocked,
+) -> Result<bool, WorkflowError> {
+    let lock = match (backend, if_locked) {
+        (civitas_storage::Backend::Sqlite, _) => "",
+        (civitas_storage::Backend::Postgres, IfLocked::Wait) => " FOR UPDATE",
+        (civitas_storage::Backend::Postgres, IfLocked::Skip) => " FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!("SELECT id FROM cases WHERE id = $1{lock}");
+    Ok(with_connection!(conn, c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+            .is_some()
+    }))
+}
+
 /// Reads cases with `where_sql` (placeholders from `$1`) and `binds`.
 pub(crate) async fn select_cases(
     conn: Connection<'_>,

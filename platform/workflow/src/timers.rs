@@ -286,6 +286,20 @@ async fn fire_one(
     now: i64,
     worker: &str,
 ) -> Result<Option<Fired>, WorkflowError> {
+    // A case being acted on (or held by another process's timer) is left
+    // for the next round rather than waited for: waiting here, while this
+    // transaction holds claimed timers the action may clear, could deadlock.
+    let backend = tx.backend();
+    if !store::lock_case(
+        tx.connection(),
+        backend,
+        &timer.case_id,
+        store::IfLocked::Skip,
+    )
+    .await?
+    {
+        return Ok(None);
+    }
     let marked = with_connection!(tx.connection(), c => {
         sqlx::query("UPDATE case_timers SET fired_at = $1, fired_by = $2 WHERE id = $3 AND fired_at IS NULL")
             .bind(now)
