@@ -217,17 +217,17 @@ async fn append_on(
     // serde_json maps are sorted by key: a canonical form to hash and store.
     let detail = event.detail.to_string();
     let recorded = with_connection!(connection, c => {
-        sqlx::query("INSERT INTO audit_heads (tenant_path, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_path) DO NOTHING")
-            .bind(tenant.clone())
-            .bind(GENESIS)
-            .execute(&mut *c)
-            .await?;
-        // An UPDATE takes the row lock (PostgreSQL) or the write lock
-        // (SQLite) before we read the head.
-        let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE tenant_path = $1 RETURNING seq, hash")
-            .bind(tenant.clone())
-            .fetch_one(&mut *c)
-            .await?;
+        // One statement starts the chain (seq 1 after the genesis hash) or
+        // advances it; its update takes the row lock (PostgreSQL) or the
+        // write lock (SQLite) before we read the head.
+        let head = sqlx::query(
+            "INSERT INTO audit_heads (tenant_path, seq, hash) VALUES ($1, 1, $2) \
+             ON CONFLICT (tenant_path) DO UPDATE SET seq = audit_heads.seq + 1 RETURNING seq, hash",
+        )
+        .bind(tenant.clone())
+        .bind(GENESIS)
+        .fetch_one(&mut *c)
+        .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
         // The time is read under the head lock, so a chain's records are in

@@ -829,9 +829,7 @@ impl Workflow {
         } else if effects.clear_step_timers {
             timers::clear(tx, &case.id, Some("step.")).await?;
         }
-        for timer in &effects.new_timers {
-            timers::insert(tx, tenant, timer).await?;
-        }
+        timers::insert(tx, tenant, &effects.new_timers).await?;
         Ok(())
     }
 

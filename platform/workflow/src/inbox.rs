@@ -164,8 +164,24 @@ impl Workflow {
                 limit + 1
             );
             let mut tx = db.begin_read(&queue.scope).await?;
+            if tx.backend() == civitas_storage::Backend::Postgres {
+                // Row-level security adds a range test on a run-time setting
+                // that the planner cannot estimate: it then expects a few
+                // dozen rows and prefers a bitmap scan and a sort of the
+                // whole queue (every heap page of a district's tasks) over
+                // walking the index in due order and stopping at the page's
+                // end. Transaction-local, like the scope itself.
+                with_connection!(tx.connection(), c => {
+                    sqlx::query("SELECT set_config('enable_bitmapscan', 'off', true)")
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
             let rows = with_connection!(tx.connection(), c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                // Planned for these values each time (not prepared once):
+                // a city's queue holds many thousand tasks where a street's
+                // holds a few, and a generic plan is tuned to the average.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for b in &binds {
                     q = q.bind(b.clone());
                 }

@@ -140,13 +140,28 @@ pub fn limit_timers(
 pub(crate) async fn insert(
     tx: &mut TenantTx,
     tenant: &str,
-    t: &NewTimer,
+    timers: &[NewTimer],
 ) -> Result<(), WorkflowError> {
-    store::execute(
-        tx.connection(),
-        "INSERT INTO case_timers (id, case_id, tenant_path, kind, step, due_on, fire_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
+    if timers.is_empty() {
+        return Ok(());
+    }
+    // One statement for all of a step's timers: a transition's round trips
+    // are its cost on PostgreSQL.
+    let mut rows = Vec::with_capacity(timers.len());
+    let mut binds = Vec::with_capacity(timers.len() * 7);
+    for t in timers {
+        let n = binds.len();
+        rows.push(format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        ));
+        binds.extend([
             Some(text(&t.id)),
             Some(text(&t.case_id)),
             Some(text(tenant)),
@@ -154,7 +169,15 @@ pub(crate) async fn insert(
             t.step.as_ref().map(text),
             Some(text(t.due_on.to_string())),
             Some(Bind::Int(t.fire_at)),
-        ],
+        ]);
+    }
+    store::execute(
+        tx.connection(),
+        &format!(
+            "INSERT INTO case_timers (id, case_id, tenant_path, kind, step, due_on, fire_at) VALUES {}",
+            rows.join(", ")
+        ),
+        &binds,
     )
     .await?;
     Ok(())
