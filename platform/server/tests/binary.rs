@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use civitas_testkit::{TestDb, tenants_dir};
+use civitas_testkit::TestDb;
 use serde_json::Value;
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
@@ -33,24 +33,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// A work directory with a copy of the repository's tenants/.
 fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    copy_dir(&tenants_dir(), &dir.path().join("tenants"));
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten()
-    {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
+    civitas_testkit::tenants_copy()
 }
 
 /// A running `civitas serve`.

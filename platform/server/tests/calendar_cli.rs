@@ -30,9 +30,8 @@ fn json_of(output: &Output) -> Value {
 /// A directory with the repository's tenants/, where Pudong keeps
 /// 2026-03-02 as a local non-working day.
 fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = civitas_testkit::tenants_copy();
     let tenants = dir.path().join("tenants");
-    copy_dir(&civitas_testkit::tenants_dir(), &tenants);
     let pudong = tenants.join("shanghai/310115-pudong.toml");
     let text = std::fs::read_to_string(&pudong).unwrap_or_else(|e| panic!("{e}"));
     let text = if text.contains("[settings]") {
@@ -46,21 +45,6 @@ fn workdir() -> tempfile::TempDir {
     };
     std::fs::write(&pudong, text).unwrap_or_else(|e| panic!("{e}"));
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten()
-    {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
 }
 
 #[test]

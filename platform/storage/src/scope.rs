@@ -159,22 +159,25 @@ impl Database {
                 Access::ReadOnly => pool.begin().await?,
             }),
             Pool::Postgres(pool) => {
-                let begin = match access {
-                    Access::ReadWrite => "BEGIN",
-                    Access::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                let mut tx = match access {
+                    Access::ReadWrite => pool.begin().await?,
+                    Access::ReadOnly => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await?
+                    }
                 };
                 // Both settings are transaction-local: the connection goes
-                // back to the pool clean. They travel with BEGIN in one
-                // round trip (a transaction's round trips are its cost);
-                // the path is a `TenantPath`, ASCII digits and `/` by
-                // construction, so it is safe as a literal.
-                let path = scope.path.as_str();
-                debug_assert!(path.bytes().all(|b| b.is_ascii_digit() || b == b'/'));
-                let statement = format!(
-                    "{begin}; SELECT set_config('role', 'civitas_app', true), \
-                     set_config('civitas.tenant_path', '{path}', true)"
-                );
-                Tx::Postgres(pool.begin_with(sqlx::AssertSqlSafe(statement)).await?)
+                // back to the pool clean. (Sent with BEGIN they would save a
+                // round trip, but a failure there would return the
+                // connection to the pool inside an aborted transaction.)
+                sqlx::query(
+                    "SELECT set_config('role', 'civitas_app', true), \
+                            set_config('civitas.tenant_path', $1, true)",
+                )
+                .bind(scope.path.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+                Tx::Postgres(tx)
             }
         };
         Ok(TenantTx {

@@ -9,7 +9,7 @@
 //!   (the case row with its version guard, one history row, the task
 //!   replaced: the least a hand-written transition writes) in the same run;
 //! - **inbox latency**: [`Workflow::inbox`] for district officers, street
-//!   officers, the city reviewer (a queue of ~170,000 tasks), a second page
+//!   officers, the city reviewer (the largest queue), a second page
 //!   and the overdue filter, each query timed, beside the same SQL sent
 //!   bare (no transaction, no tenant scope, no row-level security).
 //!
@@ -242,7 +242,7 @@ fn report_rate(name: &str, wall: Duration, latencies: &[Duration]) -> f64 {
 
 /// The inbox query as the engine sends it, for the bare comparison.
 const BARE_INBOX: &str = "SELECT case_id, slot, tenant_path, actor_tenant, actor_role, line, service, title, \
-     step, due_on, unit FROM case_tasks WHERE actor_tenant = $1 AND line = $2 AND actor_role IN ($3) \
+     step, due_on, unit FROM case_tasks WHERE actor_tenant = $1 AND line = $2 AND actor_role = ANY($3) \
      ORDER BY due_on, case_id, slot LIMIT 51";
 
 fn main() {
@@ -482,24 +482,24 @@ async fn run() {
             );
             if sizes.len() < 3 {
                 let size: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM case_tasks WHERE actor_tenant = $1 AND line = $2",
+                    "SELECT count(*) FROM case_tasks WHERE actor_tenant = $1 AND line = $2 \
+                     AND actor_role = ANY($3)",
                 )
                 .bind(&tenant)
                 .bind(line)
+                .bind(&roles)
                 .fetch_one(&mut admin)
                 .await
                 .unwrap();
                 sizes.push(size);
             }
             if n < 3 {
-                // The first role the grant covers is its own; the bare
-                // query asks for that one.
                 let t0 = Instant::now();
                 let rows = sqlx::query(BARE_INBOX)
                     .persistent(false)
                     .bind(&tenant)
                     .bind(line)
-                    .bind(role)
+                    .bind(&roles)
                     .fetch_all(&mut admin)
                     .await
                     .unwrap();

@@ -355,6 +355,13 @@ fn required_reason(request: &ActRequest) -> Result<String, WorkflowError> {
     }
 }
 
+/// A case's step and flags as an action read them.
+struct Flags {
+    step: Option<String>,
+    overdue: bool,
+    supervised: bool,
+}
+
 /// What a transition writes besides the case row.
 struct Effects {
     event: CaseEvent,
@@ -1081,6 +1088,11 @@ impl Workflow {
             });
         }
         let read_version = case.version;
+        let read = Flags {
+            step: case.step.clone(),
+            overdue: case.overdue,
+            supervised: case.supervised,
+        };
         let flow = self.flow_of(&case)?.clone();
         let today = today_in_china();
         let now = now_micros();
@@ -1456,14 +1468,27 @@ impl Workflow {
         }
         effects.event = event;
         let mut tx = db.begin(&write_scope).await?;
-        if !store::update_case(tx.connection(), &case, read_version).await? {
-            let current = store::select_cases(tx.connection(), "id = $1", &[text(&case.id)])
-                .await?
-                .first()
-                .map(|c| c.version)
-                .unwrap_or(read_version);
-            tx.rollback().await?;
-            return Err(WorkflowError::Conflict { current });
+        // A timer may have flagged the case since it was read (timers do
+        // not change the version): a flag this action did not change, on
+        // the same step, keeps what is in the row now.
+        let keep = store::KeepFlags {
+            overdue: case.step == read.step && case.overdue == read.overdue,
+            supervised: case.step == read.step && case.supervised == read.supervised,
+        };
+        match store::update_case(tx.connection(), &case, read_version, keep).await? {
+            Some((overdue, supervised)) => {
+                case.overdue = overdue;
+                case.supervised = supervised;
+            }
+            None => {
+                let current = store::select_cases(tx.connection(), "id = $1", &[text(&case.id)])
+                    .await?
+                    .first()
+                    .map(|c| c.version)
+                    .unwrap_or(read_version);
+                tx.rollback().await?;
+                return Err(WorkflowError::Conflict { current });
+            }
         }
         self.write_effects(&mut tx, &case, &effects).await?;
         let audit_action = format!("case.{}", effects.event.action);

@@ -183,17 +183,30 @@ pub(crate) async fn insert_case(conn: Connection<'_>, case: &Case) -> Result<(),
     Ok(())
 }
 
-/// Writes `case` over the row whose version is `expected`; false if the
-/// row moved on (someone else acted first).
+/// Which of a case's timer-set flags an update leaves as the row has them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeepFlags {
+    /// Keep `overdue`.
+    pub(crate) overdue: bool,
+    /// Keep `supervised`.
+    pub(crate) supervised: bool,
+}
+
+/// Writes `case` over the row whose version is `expected` and returns the
+/// row's `overdue` and `supervised` as written; none if the row moved on
+/// (someone else acted first).
 pub(crate) async fn update_case(
     conn: Connection<'_>,
     case: &Case,
     expected: i64,
-) -> Result<bool, WorkflowError> {
+    keep: KeepFlags,
+) -> Result<Option<(bool, bool)>, WorkflowError> {
     let sql = "UPDATE cases SET tenant_path = $1, state = $2, step = $3, version = $4, data = $5, \
                outcomes = $6, signed = $7, step_due_on = $8, step_unit = $9, limit_due_on = $10, \
-               limit_unit = $11, paused_on = $12, overdue = $13, supervised = $14, updated_at = $15 \
-               WHERE id = $16 AND version = $17";
+               limit_unit = $11, paused_on = $12, \
+               overdue = CASE WHEN $18 THEN overdue ELSE $13 END, \
+               supervised = CASE WHEN $19 THEN supervised ELSE $14 END, updated_at = $15 \
+               WHERE id = $16 AND version = $17 RETURNING overdue, supervised";
     let n = with_connection!(conn, c => {
         sqlx::query(sql)
             .bind(case.tenant_path.as_str().to_owned())
@@ -213,11 +226,16 @@ pub(crate) async fn update_case(
             .bind(case.updated_at)
             .bind(case.id.clone())
             .bind(expected)
-            .execute(&mut *c)
+            .bind(keep.overdue)
+            .bind(keep.supervised)
+            .fetch_optional(&mut *c)
             .await?
-            .rows_affected()
+            .map(|r| -> Result<(bool, bool), sqlx::Error> {
+                Ok((r.try_get("overdue")?, r.try_get("supervised")?))
+            })
+            .transpose()?
     });
-    Ok(n == 1)
+    Ok(n)
 }
 
 pub(crate) async fn insert_event(
