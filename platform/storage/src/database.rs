@@ -42,6 +42,16 @@ impl Backend {
         }
     }
 
+    /// The clause that makes a `SELECT` lock the rows it reads that no other
+    /// transaction holds, and pass over the rest (a work queue's claim):
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite (as above).
+    pub fn lock_for_update_skip_locked(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// The clause that makes a `SELECT` share-lock the rows it reads until
     /// the transaction ends, so that nobody may change them meanwhile:
     /// `FOR SHARE` on PostgreSQL, nothing on SQLite (as above).

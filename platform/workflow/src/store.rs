@@ -75,10 +75,9 @@ pub(crate) async fn lock_case(
     id: &str,
     if_locked: IfLocked,
 ) -> Result<bool, WorkflowError> {
-    let lock = match (backend, if_locked) {
-        (civitas_storage::Backend::Sqlite, _) => "",
-        (civitas_storage::Backend::Postgres, IfLocked::Wait) => " FOR UPDATE",
-        (civitas_storage::Backend::Postgres, IfLocked::Skip) => " FOR UPDATE SKIP LOCKED",
+    let lock = match if_locked {
+        IfLocked::Wait => backend.lock_for_update(),
+        IfLocked::Skip => backend.lock_for_update_skip_locked(),
     };
     let sql = format!("SELECT id FROM cases WHERE id = $1{lock}");
     Ok(with_connection!(conn, c => {

@@ -12,7 +12,7 @@
 
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use civitas_calendar::{Calendar, DayUnit};
-use civitas_storage::{Backend, Database, TenantTx, with_connection};
+use civitas_storage::{Database, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 use serde_json::json;
@@ -262,10 +262,7 @@ async fn fire_batch(
     worker: &str,
 ) -> Result<Vec<Fired>, WorkflowError> {
     let mut tx = db.begin_platform().await?;
-    let skip_locked = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
+    let skip_locked = tx.backend().lock_for_update_skip_locked();
     let sql = format!(
         "SELECT id, case_id, tenant_path, kind, step, due_on, fire_at FROM case_timers \
          WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at, id LIMIT {batch}{skip_locked}"
