@@ -126,9 +126,9 @@ impl Caller {
 /// 404 `tenant_not_found` if none.
 pub(crate) async fn tenant(state: &AppState, reference: &str) -> Result<TenantRecord, ApiError> {
     let tenant = state
-        .db()
-        .tenant(reference)
-        .await?
+        .tenants()
+        .get(reference)
+        .map(|t| t.as_ref().clone())
         .ok_or_else(|| ApiError::tenant_not_found(reference))?;
     tracing::Span::current().record("tenant", tenant.path.as_str());
     Ok(tenant)

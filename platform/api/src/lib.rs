@@ -6,14 +6,18 @@
 //! Handlers are thin: they parse, call a capability crate, and shape JSON.
 //!
 //! Routes are registered through `utoipa-axum`, so a route cannot exist
-//! without its OpenAPI entry; the one exception, the catch-all tenant route,
-//! is added to the document by hand and checked by a test.
+//! without its OpenAPI entry. Tenant paths contain slashes; a layer in
+//! front of the router ([`tenant`]) resolves them against the in-memory
+//! tree, so tenant routes are ordinary routes too
+//! (`/api/v1/tenants/{path}/cases/{id}`).
 
 mod access;
 mod error;
 mod extract;
 mod middleware;
+mod paging;
 mod routes;
+mod tenant;
 
 use std::sync::Arc;
 
@@ -27,6 +31,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, Message};
 pub use extract::{ApiJson, ApiQuery};
+pub use tenant::TenantDirectory;
 
 /// The default largest request body, in bytes (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -53,6 +58,9 @@ pub struct ApiSettings {
     /// The workflow engine; without it the case routes answer 503
     /// `workflow_unavailable`.
     pub workflow: Option<Arc<civitas_workflow::Workflow>>,
+    /// The active tenants ([`TenantDirectory::load`]): tenant paths in
+    /// requests are resolved against them in memory. Empty by default.
+    pub tenants: Arc<TenantDirectory>,
 }
 
 /// What the module routes need.
@@ -73,6 +81,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             modules: None,
             workflow: None,
+            tenants: Arc::default(),
         }
     }
 }
@@ -107,9 +116,31 @@ struct Inner {
     verified_tokens: routes::auth::VerifiedTokens,
     modules: Option<ModuleSettings>,
     workflow: Option<Arc<civitas_workflow::Workflow>>,
+    tenants: std::sync::RwLock<Arc<TenantDirectory>>,
 }
 
 impl AppState {
+    /// The active tenants, as loaded at start (or at the last
+    /// [`AppState::reload_tenants`]).
+    pub fn tenants(&self) -> Arc<TenantDirectory> {
+        match self.inner.tenants.read() {
+            Ok(directory) => directory.clone(),
+            // A panic while swapping left the old directory in place.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the active tenants from the database again (after the tree
+    /// changed).
+    pub async fn reload_tenants(&self) -> Result<(), civitas_storage::StorageError> {
+        let directory = Arc::new(TenantDirectory::load(self.db()).await?);
+        match self.inner.tenants.write() {
+            Ok(mut current) => *current = directory,
+            Err(poisoned) => *poisoned.into_inner() = directory,
+        }
+        Ok(())
+    }
+
     /// The workflow engine, if configured.
     pub fn workflow(&self) -> Option<&Arc<civitas_workflow::Workflow>> {
         self.inner.workflow.as_ref()
@@ -188,15 +219,6 @@ impl AppState {
             Every error is JSON: `{\"code\", \"message\": {\"zh\", \"en\"}, \"request_id\"}`.",
         license(name = "Apache-2.0")
     ),
-    paths(
-        routes::tenants::get_tenant,
-        routes::tenants::list_staff,
-        routes::modules::list_bindings,
-        routes::modules::put_binding,
-        routes::modules::delete_binding,
-        routes::modules::rollback_binding,
-        routes::modules::evaluate
-    ),
     tags(
         (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
         (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants"),
@@ -205,7 +227,8 @@ impl AppState {
         (name = "api-keys", description = "服务账户 API 密钥 / API keys of service accounts"),
         (name = "audit", description = "审计日志 / The audit trail"),
         (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers"),
-        (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation")
+        (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation"),
+        (name = "cases", description = "办件：申请、审批、待办、历史、附件与通知 / Cases: applications, actions, the inbox, history, attachments and notifications")
     ),
     modifiers(&BearerAuth)
 )]
@@ -241,21 +264,10 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             verified_tokens: routes::auth::VerifiedTokens::default(),
             modules: settings.modules.clone(),
             workflow: settings.workflow.clone(),
+            tenants: std::sync::RwLock::new(settings.tenants.clone()),
         }),
     };
-    router
-        // Tenant paths contain slashes, so the tenant routes are one
-        // catch-all; they are documented above as `/api/v1/tenants/{path}`
-        // and `/api/v1/tenants/{path}/staff`.
-        .route(
-            "/api/v1/tenants/{*path}",
-            axum::routing::get(routes::tenants::tenant_resource)
-                .put(routes::modules::tenant_write)
-                .post(routes::modules::tenant_write)
-                .delete(routes::modules::tenant_write),
-        )
-        .route("/api/v1/inbox", axum::routing::get(routes::cases::inbox))
-        .route("/api/v1/flows", axum::routing::get(routes::cases::flows))
+    let routed = router
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))
@@ -266,7 +278,15 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             state.clone(),
             middleware::request_context,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    // Tenant prefixes are resolved before routing, so this layer wraps the
+    // routed application rather than being one of its layers.
+    let resolving =
+        tower::Layer::layer(
+        &axum::middleware::from_fn_with_state(state, tenant::resolve_tenant_prefix),
+        routed,
+    );
+    Router::new().fallback_service(resolving)
 }
 
 /// The OpenAPI 3.1 document of the whole API, as served at
@@ -284,6 +304,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::system::openapi_json))
         .routes(routes!(routes::tenants::list_tenants))
         .routes(routes!(routes::tenants::resolve_tenants))
+        .routes(routes!(routes::tenants::get_tenant))
+        .routes(routes!(routes::tenants::list_staff))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))
@@ -322,6 +344,27 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::modules::get_module))
         .routes(routes!(routes::modules::download_module))
         .routes(routes!(routes::modules::yank_module))
+        .routes(routes!(routes::modules::list_bindings))
+        .routes(routes!(
+            routes::modules::put_binding,
+            routes::modules::delete_binding
+        ))
+        .routes(routes!(routes::modules::rollback_binding))
+        .routes(routes!(routes::modules::evaluate))
+        .routes(routes!(
+            routes::cases::list_cases,
+            routes::cases::create_case
+        ))
+        .routes(routes!(routes::cases::get_case))
+        .routes(routes!(routes::cases::act))
+        .routes(routes!(routes::cases::history))
+        .routes(routes!(
+            routes::cases::list_attachments,
+            routes::cases::attach
+        ))
+        .routes(routes!(routes::cases::notifications))
+        .routes(routes!(routes::cases::inbox))
+        .routes(routes!(routes::cases::flows))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, openapi)

@@ -146,6 +146,36 @@ impl Authorizer {
     }
 }
 
+/// The role every citizen and enterprise account holds on every root in
+/// every line, without a grant: what `policies/base.csv` lets it do
+/// (`case.apply`, `case.own`) is all an applicant may do. Queries then
+/// limit it to the applicant's own cases.
+pub const APPLICANT_ROLE: &str = "applicant";
+
+/// Decides for an applicant (a citizen or enterprise account) from the same
+/// permissions as everyone else: as if it held [`APPLICANT_ROLE`] on every
+/// root in every line (`tests/agrees_with_casbin.rs` checks exactly that
+/// against Casbin).
+#[derive(Debug, Clone, Copy)]
+pub struct ApplicantRight<'a> {
+    permissions: &'a Permissions,
+}
+
+impl Authorizer {
+    /// The decider for an applicant's requests.
+    pub fn applicant(&self) -> ApplicantRight<'_> {
+        ApplicantRight {
+            permissions: &self.permissions,
+        }
+    }
+}
+
+impl civitas_storage::Decider for ApplicantRight<'_> {
+    fn allows(&self, request: &civitas_storage::AccessRequest<'_>) -> bool {
+        self.permissions.role_may(APPLICANT_ROLE, request.action)
+    }
+}
+
 impl civitas_storage::Decider for Authorizer {
     fn allows(&self, request: &civitas_storage::AccessRequest<'_>) -> bool {
         Authorizer::allows(

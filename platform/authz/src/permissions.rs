@@ -110,13 +110,13 @@ mod tests {
     #[test]
     fn roles_include_the_actions_of_the_roles_they_include() {
         let p = Permissions::parse(crate::BASE_POLICY).unwrap_or_default();
-        assert!(p.role_may("reviewer", "case.review"));
+        assert!(p.role_may("reviewer", "step.reviewer"));
         assert!(p.role_may("reviewer", "case.read"), "via officer");
         assert!(
             p.role_may("tenant-admin", "case.read"),
             "via reviewer via officer"
         );
-        assert!(!p.role_may("officer", "case.review"));
+        assert!(!p.role_may("officer", "step.reviewer"));
         assert!(p.role_may("audit-admin", "audit.read"));
         assert!(
             !p.role_may("audit-admin", "grant.manage"),

@@ -107,14 +107,14 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             "pudong-reviewer",
             "310000/310115/310115005",
             "civil-affairs",
-            "case.review",
+            "step.reviewer",
             true,
         ),
         (
             "pudong-reviewer",
             "310000/310115",
             "civil-affairs",
-            "case.review",
+            "step.reviewer",
             true,
         ),
         // …not housing cases, never in Huangpu, not the city.
@@ -122,14 +122,14 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             "pudong-reviewer",
             "310000/310115/310115005",
             "housing",
-            "case.review",
+            "step.reviewer",
             false,
         ),
         (
             "pudong-reviewer",
             "310000/310101/310101002",
             "civil-affairs",
-            "case.review",
+            "step.reviewer",
             false,
         ),
         (
@@ -151,7 +151,7 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             "lujiazui-officer",
             "310000/310115/310115005",
             "civil-affairs",
-            "case.review",
+            "step.reviewer",
             false,
         ),
         (
@@ -166,7 +166,7 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             "city-admin",
             "310000/310101/310101002",
             "housing",
-            "case.review",
+            "step.reviewer",
             true,
         ),
         // The audit administrator reads audit and changes nothing.
@@ -182,7 +182,7 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             "audit-admin",
             "310000/310115",
             "civil-affairs",
-            "case.review",
+            "step.reviewer",
             false,
         ),
     ];
@@ -199,6 +199,70 @@ async fn the_scenarios_of_the_issue_decide_alike() {
             authorizer.allows(account, &tenant, line, action),
             expected,
             "index: {account} {tenant} {line} {action}"
+        );
+    }
+}
+
+/// Applicants (citizens, enterprises) hold no grant: they act as if they
+/// held the `applicant` role on every root in every line, and that is what
+/// Casbin says too when given exactly those rules.
+#[tokio::test]
+async fn applicants_decide_as_the_applicant_role_on_every_root() {
+    use civitas_storage::{AccessRequest, Decider};
+    let permissions = Permissions::parse(BASE_POLICY).unwrap();
+    let mut actions: Vec<String> = permissions
+        .actions()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    actions.push("no.such.action".to_owned());
+    let tenants = tenants();
+    let roots: Vec<&TenantPath> = tenants.iter().filter(|t| t.parent().is_none()).collect();
+    let grants: Vec<Grant> = (0..5)
+        .flat_map(|i| {
+            roots.iter().map(move |root| Grant {
+                account: format!("citizen-{i}"),
+                tenant: (*root).clone(),
+                line: ALL_LINES.to_owned(),
+                role: civitas_authz::APPLICANT_ROLE.to_owned(),
+            })
+        })
+        .collect();
+    let enforcer = casbin(&grants).await;
+    // The applicant decider needs no grants at all.
+    let authorizer = Authorizer::new(permissions, Vec::new());
+    let mut rng = Lcg(80);
+    let (mut allowed, mut total) = (0, 0);
+    for _ in 0..2000 {
+        let account = format!("citizen-{}", rng.next(5));
+        let tenant = &tenants[rng.next(tenants.len())];
+        let line = ["civil-affairs", "housing", NO_LINE][rng.next(3)];
+        let action = actions[rng.next(actions.len())].as_str();
+        let expected = enforcer
+            .enforce((account.as_str(), tenant.as_str(), line, action))
+            .unwrap();
+        let ours = authorizer.applicant().allows(&AccessRequest {
+            principal: &account,
+            tenant,
+            line,
+            action,
+        });
+        assert_eq!(ours, expected, "{account} {tenant} {line} {action}");
+        allowed += usize::from(ours);
+        total += 1;
+    }
+    assert!(allowed > 50 && total - allowed > 50, "{allowed} of {total}");
+    for never in ["case.read", "case.act", "resident.read", "grant.manage"] {
+        assert!(
+            !civitas_authz::Authorizer::new(Permissions::parse(BASE_POLICY).unwrap(), Vec::new())
+                .applicant()
+                .allows(&AccessRequest {
+                    principal: "citizen-0",
+                    tenant: &tenants[0],
+                    line: "civil-affairs",
+                    action: never,
+                }),
+            "an applicant may not {never}"
         );
     }
 }

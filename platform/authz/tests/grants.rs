@@ -69,8 +69,8 @@ both_backends! {
         assert!(!add_grant(&t.db, &permissions, &g, "sec-admin").await.unwrap(), "idempotent");
 
         let authorizer = Authorizer::new(permissions.clone(), load_grants(&t.db).await.unwrap());
-        assert!(authorizer.allows(&reviewer.id, &path("310000/310115/310115005"), "civil-affairs", "case.review"));
-        assert!(!authorizer.allows(&reviewer.id, &path("310000/310101"), "civil-affairs", "case.review"));
+        assert!(authorizer.allows(&reviewer.id, &path("310000/310115/310115005"), "civil-affairs", "step.reviewer"));
+        assert!(!authorizer.allows(&reviewer.id, &path("310000/310101"), "civil-affairs", "step.reviewer"));
 
         assert!(remove_grant(&t.db, &g, "sec-admin").await.unwrap());
         assert!(load_grants(&t.db).await.unwrap().is_empty());

@@ -417,6 +417,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
                 tree: std::sync::Arc::new(platform.tree.clone()),
             }),
             workflow: Some(platform.workflow.clone()),
+            tenants: std::sync::Arc::new(civitas_api::TenantDirectory::load(&platform.db).await?),
         },
     );
     let timers = tokio::spawn(serve::fire_timers_periodically(

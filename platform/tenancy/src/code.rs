@@ -154,8 +154,11 @@ pub struct TenantPathError(pub String);
 /// Paths sort so that a node comes right before its subtree, and a subtree
 /// is a contiguous range: a node and its descendants lie in `[P, P0)`, which
 /// is how storage queries a subtree through an ordinary index.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "310000/310115/310115005")]
 pub struct TenantPath(String);
 
 impl TenantPath {

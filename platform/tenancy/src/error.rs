@@ -70,7 +70,7 @@ pub enum ConfigErrorKind {
     },
     /// A slug is not lower-case ASCII letters, digits and dashes starting with a letter.
     #[error(
-        "别名格式错误 (bad slug): {0:?} — 应为小写字母开头的字母、数字和连字符，且不是保留字 staff (lower-case letters, digits and dashes, starting with a letter, and not the reserved word staff)"
+        "别名格式错误 (bad slug): {0:?} — 应为小写字母开头的字母、数字和连字符，且不是接口保留字（staff、cases 等）(lower-case letters, digits and dashes, starting with a letter, and not a word the API reserves: staff, cases…)"
     )]
     BadSlug(String),
     /// The parent code names no node.

@@ -29,11 +29,13 @@
 mod code;
 mod error;
 mod load;
+mod prefix;
 mod tree;
 
 pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use load::{LINES_FILE, Source};
+pub use prefix::{TenantPrefix, split_tenant_prefix};
 pub use tree::{Line, RESERVED_SLUGS, Tenant, TenantTree};
 
 /// A grant's or key's line that covers every line.

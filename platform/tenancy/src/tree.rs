@@ -462,8 +462,23 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 }
 
 /// Words that name resources under a tenant in the API
-/// (`/api/v1/tenants/{path}/staff`), so no slug may be one of them.
-pub const RESERVED_SLUGS: &[&str] = &["staff", "bindings", "services", "cases", "notifications"];
+/// (`/api/v1/tenants/{path}/staff`), and `resolve`
+/// (`/api/v1/tenants/resolve`), so no slug may be one of them: the router
+/// tells where a tenant path ends by the first segment that is not a child.
+/// The API's tests check that every route under a tenant starts with one.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "accounts",
+    "api-keys",
+    "audit",
+    "bindings",
+    "cases",
+    "grants",
+    "notifications",
+    "residents",
+    "resolve",
+    "services",
+    "staff",
+];
 
 fn is_slug(s: &str) -> bool {
     let mut bytes = s.bytes();

@@ -16,7 +16,7 @@ use crate::timers::{self, NewTimer};
 use crate::{WorkflowError, local_days, today_in_china};
 
 /// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseState {
     /// 办理中: waiting at a step.
@@ -67,7 +67,7 @@ impl CaseState {
 }
 
 /// An actor's approval within a countersign step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     /// The slot (the actor's index in the step).
     pub slot: i64,
@@ -76,7 +76,7 @@ pub struct Signature {
 }
 
 /// A case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Case {
     /// Its id.
     pub id: String,
@@ -122,20 +122,26 @@ pub struct Case {
     pub overdue: bool,
     /// Escalated to the level above (督办).
     pub supervised: bool,
-    /// Created, Unix microseconds.
+    /// Created, RFC 3339 in JSON (Unix microseconds inside).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    /// Last changed, Unix microseconds.
+    /// Last changed, RFC 3339 in JSON (Unix microseconds inside).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
 /// One entry of a case's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseEvent {
     /// The case.
     pub case_id: String,
     /// Its place in the history, from 1.
     pub seq: i64,
-    /// When, Unix microseconds.
+    /// When, RFC 3339 in JSON (Unix microseconds inside).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// Who (username, or `system` for timers and hooks).
     pub actor: String,
@@ -156,7 +162,7 @@ pub struct CaseEvent {
 }
 
 /// Where a new case comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// An application (by the applicant, or by staff on their behalf).
@@ -203,7 +209,7 @@ pub enum Viewer {
 }
 
 /// An action on a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// A step action.
@@ -270,7 +276,7 @@ pub struct ActRequest {
 }
 
 /// Attachment metadata (the file itself lives in document storage).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attachment {
     /// Its id.
     pub id: String,
@@ -286,12 +292,14 @@ pub struct Attachment {
     pub sm3: String,
     /// Who added it.
     pub added_by: String,
-    /// When, Unix microseconds.
+    /// When, RFC 3339 in JSON (Unix microseconds inside).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub added_at: i64,
 }
 
 /// A new attachment's metadata.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewAttachment {
     /// The file name.
     pub name: String,

@@ -27,7 +27,7 @@ pub struct FlowErrors {
 }
 
 /// What a step's actor may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepAction {
     /// 通过: the step is done (for a countersign, this actor's part).
@@ -62,7 +62,7 @@ impl StepAction {
 }
 
 /// Where an actor sits relative to the case's tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Place {
     /// The case's own tenant.
@@ -72,7 +72,7 @@ pub enum Place {
 }
 
 /// Who acts: a role at a place, in a line (the flow's unless named).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     /// The role, as named in `policies/base.csv`.
     pub role: String,
@@ -83,7 +83,7 @@ pub struct Actor {
 }
 
 /// How a multi-actor step completes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     /// Every actor approves (会签，全部同意).
@@ -93,16 +93,17 @@ pub enum Rule {
 }
 
 /// A deadline: N days of a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Deadline {
     /// How many.
     pub days: u32,
     /// Working or natural days.
+    #[schema(value_type = String, example = "working")]
     pub unit: DayUnit,
 }
 
 /// A step of a flow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Step {
     /// Its id, e.g. `street-review`.
     pub id: String,
@@ -129,7 +130,7 @@ pub struct Step {
 }
 
 /// When a hook runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HookPoint {
     /// At submission and resubmission.
@@ -139,7 +140,7 @@ pub enum HookPoint {
 }
 
 /// A call to the module bound for a service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Hook {
     /// Where its output is kept in the case (`outcomes.<name>`).
     pub name: String,
@@ -153,7 +154,7 @@ pub struct Hook {
 }
 
 /// A statutory limit over the whole case (e.g. 90 natural days).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Limit {
     /// The limit.
     pub deadline: Deadline,
@@ -164,7 +165,7 @@ pub struct Limit {
 }
 
 /// Who may apply without a grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Applicant {
     /// A signed-in citizen.
@@ -174,7 +175,7 @@ pub enum Applicant {
 }
 
 /// A validated flow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Flow {
     /// The service, e.g. `civil-affairs/meal-subsidy`.
     pub service: String,
@@ -198,6 +199,7 @@ pub struct Flow {
     pub steps: Vec<Step>,
     /// The file.
     #[serde(skip)]
+    #[schema(ignore)]
     pub source: PathBuf,
 }
 

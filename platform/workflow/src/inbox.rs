@@ -41,7 +41,7 @@ pub struct InboxFilter {
 }
 
 /// A task in the inbox.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
     /// The case.
     pub case_id: String,
@@ -72,7 +72,7 @@ pub struct InboxItem {
 }
 
 /// A page of the inbox.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxPage {
     /// The tasks, earliest due first.
     pub items: Vec<InboxItem>,

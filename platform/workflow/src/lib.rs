@@ -23,6 +23,7 @@ pub mod inbox;
 pub mod timers;
 
 mod cases;
+mod rfc3339;
 mod store;
 
 use std::collections::BTreeSet;

@@ -510,7 +510,7 @@ async fn fire_one(
 }
 
 /// A notification record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Notification {
     /// Its id.
     pub id: String,
@@ -530,7 +530,9 @@ pub struct Notification {
     pub message_zh: String,
     /// The message, English.
     pub message_en: String,
-    /// When, Unix microseconds.
+    /// When, RFC 3339 in JSON (Unix microseconds inside).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

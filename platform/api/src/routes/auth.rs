@@ -365,7 +365,7 @@ pub(crate) struct RoleHeld {
     #[schema(example = "civil-affairs")]
     line: String,
     /// Every action the role allows there, its included roles' too.
-    #[schema(example = json!(["case.read", "case.review", "resident.reveal"]))]
+    #[schema(example = json!(["case.read", "case.act", "resident.reveal"]))]
     actions: Vec<String>,
 }
 

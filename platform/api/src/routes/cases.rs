@@ -1,7 +1,7 @@
 //! Cases, the inbox and flows.
 //!
-//! Tenant routes (under the tenant catch-all, so a tenant may be a code or
-//! slug path with slashes):
+//! Tenant routes (the tenant is a path of codes or slugs, resolved before
+//! routing by [`crate::tenant`]):
 //!
 //! ```text
 //! POST /api/v1/tenants/{path}/cases                      create (apply, or a lead from a warning)
@@ -18,24 +18,28 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use civitas_identity::AccountKind;
-use civitas_storage::{AccessRequest, Decider, TenantScope};
+use civitas_storage::{AccessRequest, TenantScope};
 use civitas_tenancy::TenantPath;
+use civitas_workflow::flow::Flow;
 use civitas_workflow::inbox::{InboxFilter, InboxPage, Queue};
+use civitas_workflow::timers::Notification;
 use civitas_workflow::{
-    ActRequest, Action, Case, CaseFilter, CaseState, NewAttachment, NewCase, Origin, Viewer, Who,
-    Workflow, WorkflowError,
+    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment,
+    NewCase, Origin, Viewer, Who, Workflow, WorkflowError,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::modules::caller_and_body;
-use crate::access::{self, Caller};
-use crate::error::ApiError;
-use crate::{ApiQuery, AppState};
+use super::tenants::TenantParam;
+use crate::access::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::paging;
+use crate::tenant::Tenant;
+use crate::{ApiJson, ApiQuery, AppState};
 
 impl From<WorkflowError> for ApiError {
     fn from(error: WorkflowError) -> ApiError {
@@ -43,20 +47,6 @@ impl From<WorkflowError> for ApiError {
             WorkflowError::Module(e) => e.into(),
             error => ApiError::from_library(error.status(), error.code(), &error),
         }
-    }
-}
-
-/// Applicants act on their own cases without a grant: a citizen or an
-/// enterprise may file (`case.apply`) and read and act on what it filed
-/// (`case.own`) at any tenant. Queries then filter by the applicant.
-struct ApplicantRight {
-    kind: AccountKind,
-}
-
-impl Decider for ApplicantRight {
-    fn allows(&self, request: &AccessRequest<'_>) -> bool {
-        matches!(self.kind, AccountKind::Citizen | AccountKind::Enterprise)
-            && matches!(request.action, "case.apply" | "case.own")
     }
 }
 
@@ -89,25 +79,47 @@ fn who(caller: &Caller) -> Who {
     }
 }
 
-/// The scope and view a read goes through: an applicant's own cases, or
-/// staff's cases of one line (`case.read`).
-fn read_scope(
+/// An applicant's scope: what `policies/base.csv` lets the `applicant` role
+/// do (civitas-authz decides, as for everyone else).
+fn applicant_scope(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    line: &str,
+    action: &str,
+) -> Result<TenantScope, ApiError> {
+    let authorizer = state.authorizer()?;
+    TenantScope::authorize(
+        &authorizer.applicant(),
+        &AccessRequest {
+            principal: caller.account_id(),
+            tenant,
+            line,
+            action,
+        },
+    )
+    .map_err(|denied| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("申请人无权执行 {}", denied.action),
+            format!("Applicants may not {}", denied.action),
+        )
+    })
+}
+
+/// The scope and view a request on cases goes through: an applicant's own
+/// cases (`case.own`), or staff's cases of one line (`action`: `case.read`
+/// to read, `case.act` to act or attach).
+fn case_scope(
     state: &AppState,
     caller: &Caller,
     tenant: &TenantPath,
     line: Option<&str>,
+    action: &str,
 ) -> Result<(TenantScope, Viewer), ApiError> {
-    if let Some(kind) = applicant_kind(caller) {
-        let scope = TenantScope::authorize(
-            &ApplicantRight { kind },
-            &AccessRequest {
-                principal: caller.account_id(),
-                tenant,
-                line: civitas_authz::NO_LINE,
-                action: "case.own",
-            },
-        )
-        .map_err(|_| ApiError::internal())?;
+    if applicant_kind(caller).is_some() {
+        let scope = applicant_scope(state, caller, tenant, civitas_authz::NO_LINE, "case.own")?;
         return Ok((
             scope,
             Viewer::Applicant {
@@ -116,403 +128,631 @@ fn read_scope(
         ));
     }
     let line = caller.line_for(line).to_owned();
-    let scope = caller.authorize(state, tenant, &line, "case.read")?;
+    let scope = caller.authorize(state, tenant, &line, action)?;
     Ok((scope, Viewer::Staff { line }))
 }
 
-/// What a tenant case path names.
-#[derive(Debug, PartialEq, Eq)]
-enum CaseRoute {
-    Cases(String),
-    Case(String, String),
-    Actions(String, String),
-    History(String, String),
-    Attachments(String, String),
-    Notifications(String),
+/// A case id in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct CaseParam {
+    /// 办件编号 / The case id.
+    #[param(example = "0193a5c2-6f1e-7c3a-9d7e-2b1f6c0e8a41")]
+    id: String,
 }
 
-fn parse(rest: &str) -> Option<CaseRoute> {
-    if let Some(tenant) = rest.strip_suffix("/notifications") {
-        return Some(CaseRoute::Notifications(tenant.to_owned()));
-    }
-    if let Some(tenant) = rest.strip_suffix("/cases") {
-        return Some(CaseRoute::Cases(tenant.to_owned()));
-    }
-    let (tenant, tail) = rest.rsplit_once("/cases/")?;
-    let mut parts = tail.split('/');
-    let id = parts.next().filter(|id| !id.is_empty())?.to_owned();
-    let tenant = tenant.to_owned();
-    let route = match parts.next() {
-        None => CaseRoute::Case(tenant, id),
-        Some("actions") => CaseRoute::Actions(tenant, id),
-        Some("history") => CaseRoute::History(tenant, id),
-        Some("attachments") => CaseRoute::Attachments(tenant, id),
-        Some(_) => return None,
-    };
-    parts.next().is_none().then_some(route)
-}
-
-/// Whether the catch-all path is a case route.
-pub(crate) fn is_case_route(rest: &str) -> bool {
-    parse(rest).is_some()
-}
-
-/// A new case.
-#[derive(Debug, Deserialize)]
+/// A new case: an application (by the applicant, or by staff on their
+/// behalf) or a lead from a warning.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateCase {
+    /// 服务（条线/名称）/ The service.
+    #[schema(example = "civil-affairs/meal-subsidy")]
     service: String,
-    #[serde(default)]
+    /// 标题（默认为服务名称）/ A title for lists (default: the flow's name).
+    #[schema(example = "张三 助餐补贴申请")]
     title: Option<String>,
+    /// 申请材料（服务的输入模式）/ The document, valid against the service's input schema.
     data: Value,
     /// Staff only: `application` (on an applicant's behalf) or `warning`.
-    #[serde(default)]
     origin: Option<Origin>,
 }
 
-/// An action.
-#[derive(Debug, Deserialize)]
+/// An action on a case.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActBody {
+    /// The action.
     action: Action,
-    #[serde(default)]
+    /// The version the caller saw; a stale one is 409 `case_conflict`.
+    #[schema(example = 1)]
     version: Option<i64>,
-    #[serde(default)]
+    /// Why (required to return, reject, transfer, pause, extend, withdraw).
+    #[schema(example = "户籍证明不清晰，请重新上传")]
     reason: Option<String>,
-    #[serde(default)]
+    /// Return: the earlier step; none sends it back to the applicant.
     to_step: Option<String>,
-    #[serde(default)]
+    /// Transfer: the tenant (path of codes or slug path).
     to_tenant: Option<String>,
-    #[serde(default)]
+    /// Extend: how many days (in the limit's unit).
+    #[schema(minimum = 1)]
     days: Option<u32>,
-    #[serde(default)]
+    /// Resubmit: the corrected document.
     data: Option<Value>,
 }
 
-/// Case list and read options.
-#[derive(Debug, Deserialize)]
+/// Which cases to list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CaseQuery {
-    #[serde(default)]
+    /// Staff: the line (default: the caller's own).
+    #[param(example = "civil-affairs")]
     line: Option<String>,
-    #[serde(default)]
+    /// Only this service.
+    #[param(example = "civil-affairs/meal-subsidy")]
     service: Option<String>,
-    #[serde(default)]
+    /// Only this state.
     state: Option<CaseState>,
-    #[serde(default)]
+    /// Only overdue (true) or not overdue (false) cases.
     overdue: Option<bool>,
-    #[serde(default)]
-    before: Option<String>,
-    #[serde(default)]
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
-fn case_json(workflow: &Workflow, case: &Case) -> Value {
-    let flow = workflow.flow_of(case).ok();
+/// Staff's line for reading one case.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LineQuery {
+    /// Staff: the line (default: the caller's own).
+    #[param(example = "civil-affairs")]
+    line: Option<String>,
+}
+
+/// A step's name.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StepName {
+    /// 中文.
+    zh: String,
+    /// English.
+    en: String,
+}
+
+/// The flow a case follows.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlowRef {
+    /// Its Chinese name.
+    name: String,
+    /// Its English name.
+    name_en: String,
+    /// The variant's tenant path; `""` for the service's own flow.
+    variant: String,
+}
+
+/// A case, with its step's name, the actions allowed there and its flow.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CaseView {
+    #[serde(flatten)]
+    case: Case,
+    /// The current step's name; null when the case is finished.
+    step_name: Option<StepName>,
+    /// What the step's actors may do; null when the case is finished.
+    actions: Option<Vec<String>>,
+    /// The flow.
+    flow: Option<FlowRef>,
+}
+
+/// A page of cases.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CaseList {
+    /// Newest first.
+    cases: Vec<CaseView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// A case's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct History {
+    /// The case.
+    case_id: String,
+    /// Oldest first.
+    history: Vec<CaseEvent>,
+}
+
+/// A case's attachments.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Attachments {
+    /// The case.
+    case_id: String,
+    /// In the order they were added.
+    attachments: Vec<Attachment>,
+}
+
+/// A page of notifications.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Notifications {
+    /// Newest first.
+    notifications: Vec<Notification>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// Every flow and variant.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlowList {
+    /// By service, then variant.
+    flows: Vec<Flow>,
+}
+
+fn case_view(workflow: &Workflow, case: Case) -> CaseView {
+    let flow = workflow.flow_of(&case).ok();
     let step = case
         .step
         .as_deref()
         .and_then(|s| flow.and_then(|f| f.step(s)));
-    let mut value = serde_json::to_value(case).unwrap_or(Value::Null);
-    value["step_name"] = json!(step.map(|s| json!({"zh": s.name, "en": s.name_en})));
-    value["actions"] =
-        json!(step.map(|s| s.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>()));
-    value["flow"] = json!(
-        flow.map(|f| json!({"name": f.name, "name_en": f.name_en, "variant": f.variant_key()}))
-    );
-    value
+    CaseView {
+        step_name: step.map(|s| StepName {
+            zh: s.name.clone(),
+            en: s.name_en.clone(),
+        }),
+        actions: step.map(|s| s.actions.iter().map(|a| a.as_str().to_owned()).collect()),
+        flow: flow.map(|f| FlowRef {
+            name: f.name.clone(),
+            name_en: f.name_en.clone(),
+            variant: f.variant_key(),
+        }),
+        case,
+    }
 }
 
-async fn caller_and_query(
-    state: &AppState,
-    parts: &axum::http::request::Parts,
-) -> Result<(Caller, CaseQuery), ApiError> {
-    let caller = Caller::from_request_parts(&mut parts.clone(), state).await?;
-    let ApiQuery(query) =
-        ApiQuery::<CaseQuery>::from_request_parts(&mut parts.clone(), state).await?;
-    Ok((caller, query))
-}
-
-/// `GET` on a tenant case path.
-pub(crate) async fn tenant_get(
-    state: AppState,
-    rest: String,
-    parts: axum::http::request::Parts,
-) -> Response {
-    get_inner(state, rest, parts)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn get_inner(
-    state: AppState,
-    rest: String,
-    parts: axum::http::request::Parts,
-) -> Result<Response, ApiError> {
-    let path = parts.uri.path().to_owned();
-    let route = parse(&rest).ok_or_else(|| ApiError::route_not_found(&path))?;
+/// The cases of a tenant's subtree: staff see one line's (`case.read`),
+/// applicants their own.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseQuery),
+    responses(
+        (status = 200, description = "办件列表 / A page of cases", body = CaseList),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+    ))]
+pub(crate) async fn list_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<CaseQuery>,
+) -> Result<Json<CaseList>, ApiError> {
     let workflow = workflow(&state)?;
-    let (caller, query) = caller_and_query(&state, &parts).await?;
-    let kind = match &route {
-        CaseRoute::History(..) => 1,
-        CaseRoute::Attachments(..) => 2,
-        _ => 0,
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once('|')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .filter(|(_, id)| !id.is_empty())
+                .ok_or_else(paging::invalid_cursor)?,
+        ),
     };
-    match route {
-        CaseRoute::Cases(tenant) => {
-            let tenant = access::tenant(&state, &tenant).await?;
-            let (scope, viewer) = read_scope(&state, &caller, &tenant.path, query.line.as_deref())?;
-            let before = match &query.before {
-                None => None,
-                Some(cursor) => Some(
-                    cursor
-                        .split_once('|')
-                        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                        .ok_or_else(|| {
-                            invalid(
-                                "before 游标无效",
-                                "before is not a cursor from a previous page",
-                            )
-                        })?,
-                ),
-            };
-            let limit = query.limit.unwrap_or(50).clamp(1, 200);
-            let mut tx = state.db().begin_read(&scope).await?;
-            let cases = workflow
-                .list(
-                    &mut tx,
-                    &viewer,
-                    &CaseFilter {
-                        service: query.service.clone(),
-                        state: query.state,
-                        overdue: query.overdue,
-                        before,
-                        limit,
-                    },
+    let (scope, viewer) = case_scope(
+        &state,
+        &caller,
+        &tenant.path,
+        query.line.as_deref(),
+        "case.read",
+    )?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let cases = workflow
+        .list(
+            &mut tx,
+            &viewer,
+            &CaseFilter {
+                service: query.service.clone(),
+                state: query.state,
+                overdue: query.overdue,
+                before: after,
+                limit,
+            },
+        )
+        .await?;
+    tx.rollback().await?;
+    let next = (cases.len() == limit as usize)
+        .then(|| cases.last().map(|c| format!("{}|{}", c.created_at, c.id)))
+        .flatten();
+    Ok(Json(CaseList {
+        cases: cases.into_iter().map(|c| case_view(&workflow, c)).collect(),
+        next,
+    }))
+}
+
+/// Files a case: an applicant applies (`case.apply`, services that take
+/// applications from their kind of account), staff create one on an
+/// applicant's behalf or from a warning (`case.create` in the service's
+/// line). Module hooks at submission run first (eligibility).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam),
+    request_body = CreateCase,
+    responses(
+        (status = 201, description = "已受理 / Filed", body = CaseView),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或服务不存在 / No such tenant or service", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "材料不符合模式或被规则拒绝 / Invalid document, or refused by the rule", body = ErrorBody),
+        (status = 502, description = "业务模块执行失败 / The module failed", body = ErrorBody),
+        (status = 503, description = "流程引擎或模块运行环境不可用 / Workflow or module host unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn create_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiJson(body): ApiJson<CreateCase>,
+) -> Result<(StatusCode, Json<CaseView>), ApiError> {
+    let workflow = workflow(&state)?;
+    let flow = workflow
+        .flows()
+        .resolve(&body.service, &tenant.path)
+        .ok_or_else(|| WorkflowError::UnknownService(body.service.clone()))?
+        .clone();
+    let (scope, applicant, origin) = match applicant_kind(&caller) {
+        Some(kind) => {
+            let may = flow.applicants.iter().any(|a| {
+                matches!(
+                    (a, kind),
+                    (
+                        civitas_workflow::flow::Applicant::Citizen,
+                        AccountKind::Citizen
+                    ) | (
+                        civitas_workflow::flow::Applicant::Enterprise,
+                        AccountKind::Enterprise
+                    )
                 )
-                .await?;
-            tx.rollback().await?;
-            let next = (cases.len() == limit as usize)
-                .then(|| cases.last().map(|c| format!("{}|{}", c.created_at, c.id)))
-                .flatten();
-            Ok(Json(json!({
-                "cases": cases.iter().map(|c| case_json(&workflow, c)).collect::<Vec<_>>(),
-                "next": next,
-            }))
-            .into_response())
-        }
-        CaseRoute::Case(tenant, id)
-        | CaseRoute::History(tenant, id)
-        | CaseRoute::Attachments(tenant, id) => {
-            let tenant = access::tenant(&state, &tenant).await?;
-            let (scope, viewer) = read_scope(&state, &caller, &tenant.path, query.line.as_deref())?;
-            let mut tx = state.db().begin_read(&scope).await?;
-            let case = workflow.get(&mut tx, &viewer, &id).await?;
-            let body = match kind {
-                1 => {
-                    json!({"case_id": case.id, "history": workflow.history(&mut tx, &case).await?})
-                }
-                2 => {
-                    json!({"case_id": case.id, "attachments": workflow.attachments(&mut tx, &case).await?})
-                }
-                _ => case_json(&workflow, &case),
-            };
-            tx.rollback().await?;
-            Ok(Json(body).into_response())
-        }
-        CaseRoute::Notifications(tenant) => {
-            if applicant_kind(&caller).is_some() {
+            });
+            if !may || body.origin == Some(Origin::Warning) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
-                    "申请人无权查看工作通知",
-                    "Applicants do not read staff notifications",
+                    format!("本事项不接受此类申请人在线申请：{}", flow.name),
+                    format!(
+                        "{} does not take applications from this kind of account",
+                        flow.name_en
+                    ),
                 ));
             }
-            let tenant = access::tenant(&state, &tenant).await?;
-            let line = caller.line_for(query.line.as_deref()).to_owned();
-            let scope = caller.authorize(&state, &tenant.path, &line, "case.read")?;
-            let mut tx = state.db().begin_read(&scope).await?;
-            let found =
-                civitas_workflow::timers::notifications(&mut tx, None, query.limit.unwrap_or(100))
-                    .await?;
-            tx.rollback().await?;
-            let found: Vec<_> = found
-                .into_iter()
-                .filter(|n| {
-                    line == civitas_tenancy::ALL_LINES
-                        || line == civitas_authz::NO_LINE
-                        || n.line == line
-                })
-                .collect();
-            Ok(Json(json!({"notifications": found})).into_response())
+            (
+                applicant_scope(&state, &caller, &tenant.path, &flow.line, "case.apply")?,
+                Some(caller.account_id().to_owned()),
+                Origin::Application,
+            )
         }
-        CaseRoute::Actions(..) => Err(ApiError::method_not_allowed("GET", &path)),
-    }
+        None => (
+            caller.authorize(&state, &tenant.path, &flow.line, "case.create")?,
+            None,
+            body.origin.unwrap_or(Origin::Application),
+        ),
+    };
+    let case = workflow
+        .create(
+            state.db(),
+            &scope,
+            &tenant.path,
+            &who(&caller),
+            applicant.as_deref(),
+            NewCase {
+                service: body.service,
+                title: body.title,
+                data: body.data,
+                origin,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(case_view(&workflow, case))))
 }
 
-fn invalid(zh: &str, en: &str) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", zh, en)
-}
-
-/// `POST` on a tenant case path.
-pub(crate) async fn tenant_post(
-    state: AppState,
-    rest: String,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let path = request.uri().path().to_owned();
-    let route = parse(&rest).ok_or_else(|| ApiError::route_not_found(&path))?;
+/// One case, with its step's due date and allowed actions (`case.read` in
+/// its line; applicants: their own).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam, LineQuery),
+    responses(
+        (status = 200, description = "办件 / The case", body = CaseView),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
+    ))]
+pub(crate) async fn get_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiQuery(query): ApiQuery<LineQuery>,
+) -> Result<Json<CaseView>, ApiError> {
     let workflow = workflow(&state)?;
-    match route {
-        CaseRoute::Cases(tenant) => {
-            let (caller, body) = caller_and_body::<CreateCase>(&state, request).await?;
-            let tenant = access::tenant(&state, &tenant).await?;
-            let flow = workflow
-                .flows()
-                .resolve(&body.service, &tenant.path)
-                .ok_or_else(|| WorkflowError::UnknownService(body.service.clone()))?
-                .clone();
-            let (scope, applicant, origin) = match applicant_kind(&caller) {
-                Some(kind) => {
-                    let may = flow.applicants.iter().any(|a| {
-                        matches!(
-                            (a, kind),
-                            (
-                                civitas_workflow::flow::Applicant::Citizen,
-                                AccountKind::Citizen
-                            ) | (
-                                civitas_workflow::flow::Applicant::Enterprise,
-                                AccountKind::Enterprise
-                            )
-                        )
-                    });
-                    if !may || body.origin == Some(Origin::Warning) {
-                        return Err(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            format!("本事项不接受此类申请人在线申请：{}", flow.name),
-                            format!(
-                                "{} does not take applications from this kind of account",
-                                flow.name_en
-                            ),
-                        ));
-                    }
-                    let scope = TenantScope::authorize(
-                        &ApplicantRight { kind },
-                        &AccessRequest {
-                            principal: caller.account_id(),
-                            tenant: &tenant.path,
-                            line: &flow.line,
-                            action: "case.apply",
-                        },
-                    )
-                    .map_err(|_| ApiError::internal())?;
-                    (
-                        scope,
-                        Some(caller.account_id().to_owned()),
-                        Origin::Application,
-                    )
-                }
-                None => (
-                    caller.authorize(&state, &tenant.path, &flow.line, "case.create")?,
-                    None,
-                    body.origin.unwrap_or(Origin::Application),
-                ),
-            };
-            let case = workflow
-                .create(
-                    state.db(),
-                    &scope,
-                    &tenant.path,
-                    &who(&caller),
-                    applicant.as_deref(),
-                    NewCase {
-                        service: body.service,
-                        title: body.title,
-                        data: body.data,
-                        origin,
-                    },
-                )
-                .await?;
-            Ok((StatusCode::CREATED, Json(case_json(&workflow, &case))).into_response())
-        }
-        CaseRoute::Actions(tenant, id) => {
-            let (caller, body) = caller_and_body::<ActBody>(&state, request).await?;
-            let tenant = access::tenant(&state, &tenant).await?;
-            let (scope, viewer) = read_scope(&state, &caller, &tenant.path, None)?;
-            let case = workflow
-                .act(
-                    state.db(),
-                    &scope,
-                    &viewer,
-                    &who(&caller),
-                    &id,
-                    ActRequest {
-                        action: body.action,
-                        version: body.version,
-                        reason: body.reason,
-                        to_step: body.to_step,
-                        to_tenant: body.to_tenant,
-                        days: body.days,
-                        data: body.data,
-                    },
-                    |actor_tenant: &TenantPath, line: &str, role: &str| {
-                        if applicant_kind(&caller).is_some() {
-                            return Err(());
-                        }
-                        caller
-                            .authorize(&state, actor_tenant, line, role)
-                            .map_err(|_| ())
-                    },
-                )
-                .await?;
-            Ok(Json(case_json(&workflow, &case)).into_response())
-        }
-        CaseRoute::Attachments(tenant, id) => {
-            let (caller, body) = caller_and_body::<NewAttachment>(&state, request).await?;
-            let tenant = access::tenant(&state, &tenant).await?;
-            let (scope, viewer) = read_scope(&state, &caller, &tenant.path, None)?;
-            let attachment = workflow
-                .attach(state.db(), &scope, &viewer, &who(&caller), &id, body)
-                .await?;
-            Ok((StatusCode::CREATED, Json(attachment)).into_response())
-        }
-        _ => Err(ApiError::route_not_found(&path)),
-    }
+    let (scope, viewer) = case_scope(
+        &state,
+        &caller,
+        &tenant.path,
+        query.line.as_deref(),
+        "case.read",
+    )?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    tx.rollback().await?;
+    Ok(Json(case_view(&workflow, case)))
 }
 
-/// Inbox options.
-#[derive(Debug, Deserialize)]
+/// Acts on a case: `approve`, `return`, `reject`, `transfer`, `pause`,
+/// `resume`, `extend` by the step's actors (`case.act`, and the step's role
+/// at its place: `step.ROLE`); `withdraw` and `resubmit` by the applicant,
+/// or for a staff-created case its creator.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases/{id}/actions", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    request_body = ActBody,
+    responses(
+        (status = 200, description = "办件（变更后）/ The case afterwards", body = CaseView),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权或不是您的环节 / Not allowed, or not your step", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
+        (status = 409, description = "版本冲突或当前不允许此操作 / Someone acted first, or not allowed now", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "参数无效 / Invalid request", body = ErrorBody),
+        (status = 502, description = "业务模块执行失败 / The module failed", body = ErrorBody),
+        (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiJson(body): ApiJson<ActBody>,
+) -> Result<Json<CaseView>, ApiError> {
+    let workflow = workflow(&state)?;
+    let (scope, viewer) = case_scope(&state, &caller, &tenant.path, None, "case.act")?;
+    let case = workflow
+        .act(
+            state.db(),
+            &scope,
+            &viewer,
+            &who(&caller),
+            &id,
+            ActRequest {
+                action: body.action,
+                version: body.version,
+                reason: body.reason,
+                to_step: body.to_step,
+                to_tenant: body.to_tenant,
+                days: body.days,
+                data: body.data,
+            },
+            |actor_tenant: &TenantPath, line: &str, role: &str| {
+                if applicant_kind(&caller).is_some() {
+                    return Err(());
+                }
+                caller
+                    .authorize(&state, actor_tenant, line, &format!("step.{role}"))
+                    .map_err(|_| ())
+            },
+        )
+        .await?;
+    Ok(Json(case_view(&workflow, case)))
+}
+
+/// Who did what when, with reasons and module versions (`case.read`;
+/// applicants: their own cases).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}/history", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam, LineQuery),
+    responses(
+        (status = 200, description = "办理历史 / The history", body = History),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
+    ))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiQuery(query): ApiQuery<LineQuery>,
+) -> Result<Json<History>, ApiError> {
+    let workflow = workflow(&state)?;
+    let (scope, viewer) = case_scope(
+        &state,
+        &caller,
+        &tenant.path,
+        query.line.as_deref(),
+        "case.read",
+    )?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    let history = workflow.history(&mut tx, &case).await?;
+    tx.rollback().await?;
+    Ok(Json(History {
+        case_id: case.id,
+        history,
+    }))
+}
+
+/// The attachments' metadata (`case.read`; applicants: their own cases).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}/attachments", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam, LineQuery),
+    responses(
+        (status = 200, description = "附件 / The attachments", body = Attachments),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
+    ))]
+pub(crate) async fn list_attachments(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiQuery(query): ApiQuery<LineQuery>,
+) -> Result<Json<Attachments>, ApiError> {
+    let workflow = workflow(&state)?;
+    let (scope, viewer) = case_scope(
+        &state,
+        &caller,
+        &tenant.path,
+        query.line.as_deref(),
+        "case.read",
+    )?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    let attachments = workflow.attachments(&mut tx, &case).await?;
+    tx.rollback().await?;
+    Ok(Json(Attachments {
+        case_id: case.id,
+        attachments,
+    }))
+}
+
+/// Records an attachment's metadata (`case.act` in the case's line;
+/// applicants: their own open cases).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases/{id}/attachments", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    request_body = NewAttachment,
+    responses(
+        (status = 201, description = "已添加 / Added", body = Attachment),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
+        (status = 409, description = "办件已办结 / The case is finished", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "参数无效 / Invalid request", body = ErrorBody)
+    ))]
+pub(crate) async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiJson(body): ApiJson<NewAttachment>,
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    let workflow = workflow(&state)?;
+    let (scope, viewer) = case_scope(&state, &caller, &tenant.path, None, "case.act")?;
+    let attachment = workflow
+        .attach(state.db(), &scope, &viewer, &who(&caller), &id, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+/// Which notifications to list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct InboxQuery {
-    #[serde(default)]
-    service: Option<String>,
-    #[serde(default)]
-    overdue: Option<bool>,
-    #[serde(default)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct NotificationQuery {
+    /// The line (default: the caller's own).
+    #[param(example = "civil-affairs")]
+    line: Option<String>,
+    /// The previous page's `next`.
     after: Option<String>,
-    #[serde(default)]
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
-/// `GET /api/v1/inbox`: the open tasks waiting for the caller (at the
-/// tenants of their grants, in their lines, for roles their grants
-/// include), earliest due first, with days left and an overdue flag.
+/// Reminders, overdue notices and supervision (督办) notices addressed to a
+/// subtree (`case.read` in the line; staff only).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/notifications", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, NotificationQuery),
+    responses(
+        (status = 200, description = "通知 / The notifications", body = Notifications),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+    ))]
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<NotificationQuery>,
+) -> Result<Json<Notifications>, ApiError> {
+    if applicant_kind(&caller).is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "申请人无权查看工作通知",
+            "Applicants do not read staff notifications",
+        ));
+    }
+    let limit = paging::limit(query.limit)?;
+    // MERGE-PENDING: the paged, line-filtered query lands with the workflow branch.
+    let _ = &query.after;
+    let line = caller.line_for(query.line.as_deref()).to_owned();
+    let scope = caller.authorize(&state, &tenant.path, &line, "case.read")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let found = civitas_workflow::timers::notifications(&mut tx, None, limit).await?;
+    tx.rollback().await?;
+    struct Page { notifications: Vec<Notification>, next: Option<String> }
+    let page = Page { notifications: found, next: None };
+    Ok(Json(Notifications {
+        notifications: page.notifications,
+        next: page.next,
+    }))
+}
+
+/// Inbox options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InboxQuery {
+    /// Only this service.
+    #[param(example = "civil-affairs/meal-subsidy")]
+    service: Option<String>,
+    /// Only overdue (true) or not yet due (false) tasks.
+    overdue: Option<bool>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// The open tasks waiting for the caller (at the tenants of their grants,
+/// in their lines, for roles their grants include), earliest due first,
+/// with days left and an overdue flag.
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "cases",
+    security(("bearer" = [])),
+    params(InboxQuery),
+    responses(
+        (status = 200, description = "待办 / The inbox", body = InboxPage),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
+    ))]
 pub(crate) async fn inbox(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
     let workflow = workflow(&state)?;
+    let limit = paging::limit(query.limit)?;
     let after = match &query.after {
         None => None,
-        Some(text) => Some(civitas_workflow::inbox::parse_cursor(text).ok_or_else(|| {
-            invalid(
-                "after 游标无效",
-                "after is not a cursor from a previous page",
-            )
-        })?),
+        Some(text) => Some(
+            civitas_workflow::inbox::parse_cursor(text).ok_or_else(paging::invalid_cursor)?,
+        ),
     };
     // The grants and the roles each includes, read under one guard that is
     // released before authorizing (which takes the index again).
@@ -553,7 +793,7 @@ pub(crate) async fn inbox(
                 service: query.service,
                 overdue: query.overdue,
                 after,
-                limit: query.limit.unwrap_or(50),
+                limit,
             },
             civitas_workflow::today_in_china(),
         )
@@ -561,47 +801,20 @@ pub(crate) async fn inbox(
     Ok(Json(page))
 }
 
-/// `GET /api/v1/flows`: every flow and tenant variant (public metadata,
-/// like the tenant tree).
-pub(crate) async fn flows(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every flow and tenant variant: steps, who acts where, deadlines,
+/// hooks (public metadata, like the tenant tree).
+#[utoipa::path(get, path = "/api/v1/flows", tag = "cases",
+    responses(
+        (status = 200, description = "流程 / The flows", body = FlowList),
+        (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn flows(State(state): State<AppState>) -> Result<Json<FlowList>, ApiError> {
     let workflow = workflow(&state)?;
-    let flows: Vec<Value> = workflow
+    let flows = workflow
         .flows()
         .flows()
         .into_iter()
-        .map(|f| serde_json::to_value(f.as_ref()).unwrap_or(Value::Null))
+        .map(|f| f.as_ref().clone())
         .collect();
-    Ok(Json(json!({ "flows": flows })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn case_paths_split_from_their_tenant() {
-        assert_eq!(
-            parse("shanghai/pudong/cases"),
-            Some(CaseRoute::Cases("shanghai/pudong".into()))
-        );
-        assert_eq!(
-            parse("310000/310115/cases/abc/actions"),
-            Some(CaseRoute::Actions("310000/310115".into(), "abc".into()))
-        );
-        assert_eq!(
-            parse("310000/cases/abc"),
-            Some(CaseRoute::Case("310000".into(), "abc".into()))
-        );
-        assert_eq!(
-            parse("310000/cases/abc/history"),
-            Some(CaseRoute::History("310000".into(), "abc".into()))
-        );
-        assert_eq!(parse("310000/cases/abc/other"), None);
-        assert_eq!(parse("310000/cases/abc/actions/x"), None);
-        assert_eq!(parse("310000/cases/"), None);
-        assert_eq!(
-            parse("310000/notifications"),
-            Some(CaseRoute::Notifications("310000".into()))
-        );
-    }
+    Ok(Json(FlowList { flows }))
 }

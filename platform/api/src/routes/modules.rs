@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::access::{self, Caller};
+use super::tenants::TenantParam;
+use crate::access::Caller;
+use crate::tenant::Tenant;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 
@@ -621,10 +623,29 @@ pub(crate) struct PutBinding {
     rollout_percent: Option<u8>,
 }
 
+/// A service in a path: its line and name (`civil-affairs/meal-subsidy`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ServiceParams {
+    /// 条线 / The service's line.
+    #[param(example = "civil-affairs")]
+    line: String,
+    /// 服务名称 / The service's name within its line.
+    #[param(example = "meal-subsidy")]
+    name: String,
+}
+
+impl ServiceParams {
+    /// `line/name`, the service id.
+    fn id(&self) -> String {
+        format!("{}/{}", self.line, self.name)
+    }
+}
+
 /// Lists the bindings of a tenant's subtree (`module.bind`).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/bindings", tag = "modules",
     security(("bearer" = [])),
-    params(("path" = String, Path, description = "代码路径或别名路径 / A path of codes or a slug path", example = "shanghai/pudong")),
+    params(TenantParam),
     responses(
         (status = 200, description = "绑定 / The bindings", body = BindingList),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
@@ -632,12 +653,11 @@ pub(crate) struct PutBinding {
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
 pub(crate) async fn list_bindings(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
+    tenant: Tenant,
 ) -> Result<Json<BindingList>, ApiError> {
     state.modules()?;
-    let tenant = access::tenant(&state, &reference).await?;
     // In the caller's own line; without one, every line (a grant on `*`).
     let scope = caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind")?;
     let mut tx = state.db().begin_read(&scope).await?;
@@ -648,24 +668,13 @@ pub(crate) async fn list_bindings(
     }))
 }
 
-pub(crate) async fn list_bindings_route(
-    state: AppState,
-    reference: String,
-    mut parts: axum::http::request::Parts,
-) -> Result<Json<BindingList>, ApiError> {
-    let caller = Caller::from_request_parts(&mut parts, &state).await?;
-    list_bindings(state, caller, reference).await
-}
-
 /// Binds a module version to a service at a tenant, or rolls it out to a
 /// share of cases (`module.bind` in the service's line). The version must
 /// implement the service, not be yanked, and pass the conformance checks
 /// with the tenant's settings; audited as `module.bind`.
-#[utoipa::path(put, path = "/api/v1/tenants/{path}/bindings/{service}", tag = "modules",
+#[utoipa::path(put, path = "/api/v1/tenants/{path}/bindings/{line}/{name}", tag = "modules",
     security(("bearer" = [])),
-    params(
-        ("path" = String, Path, description = "代码路径或别名路径 / A path of codes or a slug path", example = "310000/310115"),
-        ("service" = String, Path, description = "服务（条线/名称）/ The service (line/name)", example = "civil-affairs/meal-subsidy")),
+    params(TenantParam, ServiceParams),
     request_body = PutBinding,
     responses(
         (status = 200, description = "已绑定 / Bound", body = BindingChanged),
@@ -676,15 +685,14 @@ pub(crate) async fn list_bindings_route(
         (status = 422, description = "未通过一致性检查、已撤回或参数无效 / Fails conformance, yanked, or invalid", body = ErrorBody)
     ))]
 pub(crate) async fn put_binding(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
-    service: String,
-    request: PutBinding,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
+    ApiJson(request): ApiJson<PutBinding>,
 ) -> Result<Json<BindingChanged>, ApiError> {
     let modules = state.modules()?.clone();
-    let tenant = access::tenant(&state, &reference).await?;
-    let service = modules.runtime.service(&service)?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
     bind_with_checks(
         &state,
@@ -771,11 +779,9 @@ async fn bindable(
 
 /// Restores the binding's state before its latest change (`module.bind`);
 /// audited as `module.bind` with change `rollback`.
-#[utoipa::path(post, path = "/api/v1/tenants/{path}/bindings/{service}/rollback", tag = "modules",
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/bindings/{line}/{name}/rollback", tag = "modules",
     security(("bearer" = [])),
-    params(
-        ("path" = String, Path, example = "310000/310115"),
-        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    params(TenantParam, ServiceParams),
     responses(
         (status = 200, description = "已回滚 / Rolled back", body = BindingChanged),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
@@ -784,14 +790,13 @@ async fn bindable(
         (status = 409, description = "没有可回滚的变更 / Nothing to roll back", body = ErrorBody)
     ))]
 pub(crate) async fn rollback_binding(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
-    service: String,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
 ) -> Result<Json<BindingChanged>, ApiError> {
     let modules = state.modules()?.clone();
-    let tenant = access::tenant(&state, &reference).await?;
-    let service = modules.runtime.service(&service)?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
     // The versions brought back must still pass conformance with today's
     // settings (checked before the write transaction).
@@ -824,11 +829,9 @@ pub(crate) async fn rollback_binding(
 
 /// Removes the binding at a tenant; its cases resolve further up
 /// (`module.bind`); audited.
-#[utoipa::path(delete, path = "/api/v1/tenants/{path}/bindings/{service}", tag = "modules",
+#[utoipa::path(delete, path = "/api/v1/tenants/{path}/bindings/{line}/{name}", tag = "modules",
     security(("bearer" = [])),
-    params(
-        ("path" = String, Path, example = "310000/310115"),
-        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    params(TenantParam, ServiceParams),
     responses(
         (status = 204, description = "已解除 / Removed"),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
@@ -836,14 +839,13 @@ pub(crate) async fn rollback_binding(
         (status = 404, description = "不存在 / Not bound here", body = ErrorBody)
     ))]
 pub(crate) async fn delete_binding(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
-    service: String,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
 ) -> Result<StatusCode, ApiError> {
     let modules = state.modules()?.clone();
-    let tenant = access::tenant(&state, &reference).await?;
-    let service = modules.runtime.service(&service)?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
     let mut tx = state.db().begin(&scope).await?;
     civitas_registry::unbind(&mut tx, Some(&tenant.path), &service.id, caller.username()).await?;
@@ -951,11 +953,9 @@ pub(crate) struct Evaluation {
 /// Runs the module bound for the tenant (most specific binding on the path
 /// up to the root, else the service default) on the input
 /// (`service.evaluate` in the service's line).
-#[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{service}/evaluate", tag = "modules",
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{line}/{name}/evaluate", tag = "modules",
     security(("bearer" = [])),
-    params(
-        ("path" = String, Path, example = "310000/310115/310115005"),
-        ("service" = String, Path, example = "civil-affairs/meal-subsidy")),
+    params(TenantParam, ServiceParams),
     request_body = Evaluate,
     responses(
         (status = 200, description = "评估结果 / The answer", body = Evaluation),
@@ -967,15 +967,14 @@ pub(crate) struct Evaluation {
         (status = 503, description = "运行环境繁忙 / Host busy", body = ErrorBody)
     ))]
 pub(crate) async fn evaluate(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
-    service: String,
-    request: Evaluate,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
+    ApiJson(request): ApiJson<Evaluate>,
 ) -> Result<Json<Evaluation>, ApiError> {
     let modules = state.modules()?.clone();
-    let tenant = access::tenant(&state, &reference).await?;
-    let service = modules.runtime.service(&service)?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "service.evaluate")?;
     let today = match &request.as_of {
         None => civitas_registry::today_in_china(),
@@ -1024,154 +1023,4 @@ pub(crate) async fn evaluate(
         fuel_used: outcome.fuel_used,
         elapsed_micros: outcome.elapsed_micros,
     }))
-}
-
-// ------------------------------------------------- tenant catch-all routes
-
-/// What follows the tenant in a catch-all path.
-enum TenantRoute {
-    Binding {
-        tenant: String,
-        service: String,
-        rollback: bool,
-    },
-    Evaluate {
-        tenant: String,
-        service: String,
-    },
-}
-
-fn parse_tenant_route(rest: &str) -> Option<TenantRoute> {
-    if let Some((tenant, tail)) = rest.split_once("/bindings/") {
-        let (service, rollback) = match tail.strip_suffix("/rollback") {
-            Some(service) => (service, true),
-            None => (tail, false),
-        };
-        return (service.matches('/').count() == 1).then(|| TenantRoute::Binding {
-            tenant: tenant.to_owned(),
-            service: service.to_owned(),
-            rollback,
-        });
-    }
-    let (tenant, tail) = rest.split_once("/services/")?;
-    let service = tail.strip_suffix("/evaluate")?;
-    (service.matches('/').count() == 1).then(|| TenantRoute::Evaluate {
-        tenant: tenant.to_owned(),
-        service: service.to_owned(),
-    })
-}
-
-pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    request: Request,
-) -> Result<(Caller, T), ApiError> {
-    let (mut parts, body) = request.into_parts();
-    let caller = Caller::from_request_parts(&mut parts, state).await?;
-    let ApiJson(value) =
-        ApiJson::<T>::from_request(Request::from_parts(parts, body), state).await?;
-    Ok((caller, value))
-}
-
-async fn caller_only(state: &AppState, request: Request) -> Result<Caller, ApiError> {
-    let (mut parts, _) = request.into_parts();
-    Caller::from_request_parts(&mut parts, state).await
-}
-
-/// `PUT|DELETE /api/v1/tenants/{path}/bindings/{service}`,
-/// `POST …/bindings/{service}/rollback` and `POST …/services/{service}/evaluate`:
-/// the write methods of the catch-all tenant route.
-pub(crate) async fn tenant_write(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
-    request: Request,
-) -> Response {
-    tenant_action(state, rest, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn tenant_action(
-    state: AppState,
-    rest: String,
-    request: Request,
-) -> Result<Response, ApiError> {
-    use axum::http::Method;
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    match (method, parse_tenant_route(&rest)) {
-        (
-            Method::PUT,
-            Some(TenantRoute::Binding {
-                tenant,
-                service,
-                rollback: false,
-            }),
-        ) => {
-            let (caller, body) = caller_and_body::<PutBinding>(&state, request).await?;
-            Ok(put_binding(state, caller, tenant, service, body)
-                .await?
-                .into_response())
-        }
-        (
-            Method::DELETE,
-            Some(TenantRoute::Binding {
-                tenant,
-                service,
-                rollback: false,
-            }),
-        ) => {
-            let caller = caller_only(&state, request).await?;
-            Ok(delete_binding(state, caller, tenant, service)
-                .await?
-                .into_response())
-        }
-        (
-            Method::POST,
-            Some(TenantRoute::Binding {
-                tenant,
-                service,
-                rollback: true,
-            }),
-        ) => {
-            let caller = caller_only(&state, request).await?;
-            Ok(rollback_binding(state, caller, tenant, service)
-                .await?
-                .into_response())
-        }
-        (Method::POST, Some(TenantRoute::Evaluate { tenant, service })) => {
-            let (caller, body) = caller_and_body::<Evaluate>(&state, request).await?;
-            Ok(evaluate(state, caller, tenant, service, body)
-                .await?
-                .into_response())
-        }
-        (Method::POST, None) if super::cases::is_case_route(&rest) => {
-            super::cases::tenant_post(state, rest, request).await
-        }
-        _ => Err(ApiError::route_not_found(&path)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tenant_paths_split_from_binding_and_evaluation_routes() {
-        assert!(matches!(
-            parse_tenant_route("310000/310115/bindings/civil-affairs/meal-subsidy"),
-            Some(TenantRoute::Binding { tenant, service, rollback: false })
-                if tenant == "310000/310115" && service == "civil-affairs/meal-subsidy"
-        ));
-        assert!(matches!(
-            parse_tenant_route("shanghai/pudong/bindings/civil-affairs/meal-subsidy/rollback"),
-            Some(TenantRoute::Binding { rollback: true, .. })
-        ));
-        assert!(matches!(
-            parse_tenant_route("310000/services/civil-affairs/meal-subsidy/evaluate"),
-            Some(TenantRoute::Evaluate { tenant, .. }) if tenant == "310000"
-        ));
-        assert!(parse_tenant_route("310000/bindings/meal-subsidy").is_none());
-        assert!(parse_tenant_route("310000/services/civil-affairs/meal-subsidy").is_none());
-        assert!(parse_tenant_route("310000/staff").is_none());
-    }
 }

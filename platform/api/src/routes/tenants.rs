@@ -1,16 +1,16 @@
 //! The tenant tree: public metadata, readable without signing in.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use civitas_storage::TenantRecord;
 use civitas_tenancy::Level;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::access::{self, Caller};
+use crate::access::Caller;
+use crate::tenant::Tenant;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 
@@ -132,40 +132,57 @@ fn nest(records: &[TenantRecord], root: Option<&civitas_storage::TenantPath>) ->
 pub(crate) async fn list_tenants(
     State(state): State<AppState>,
 ) -> Result<Json<TenantTreeBody>, ApiError> {
-    let records = state.db().tenants().await?;
+    let records: Vec<TenantRecord> = state
+        .tenants()
+        .records()
+        .iter()
+        .map(|r| r.as_ref().clone())
+        .collect();
     Ok(Json(TenantTreeBody {
         tenants: nest(&records, None),
     }))
 }
 
+/// The tenant a route acts on, as its OpenAPI path parameter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TenantParam {
+    /// 代码路径或别名路径；斜杠可直接书写，也可编码为 %2F / A path of
+    /// division codes or a slug path; slashes may be written as they are
+    /// or encoded as %2F.
+    #[param(example = "shanghai/pudong")]
+    #[allow(dead_code)] // read by the tenant layer, documented here
+    path: String,
+}
+
 /// One tenant, by path of codes (`310000/310115`) or slug path
 /// (`shanghai/pudong`), with its ancestors and subtree.
 #[utoipa::path(get, path = "/api/v1/tenants/{path}", tag = "tenants",
-    params(("path" = String, Path,
-        description = "代码路径或别名路径，斜杠可直接书写 / A path of codes or a slug path; slashes are written as they are",
-        example = "shanghai/pudong")),
+    params(TenantParam),
     responses(
         (status = 200, description = "租户 / The tenant", body = TenantDetail),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
 pub(crate) async fn get_tenant(
-    state: AppState,
-    reference: String,
+    State(state): State<AppState>,
+    tenant: Tenant,
 ) -> Result<Json<TenantDetail>, ApiError> {
-    let tenant = access::tenant(&state, &reference).await?;
-    let records = state.db().tenants().await?;
+    let directory = state.tenants();
     let lineage = tenant.path.lineage();
-    let ancestors = records
+    let ancestors = directory
+        .records()
         .iter()
         .filter(|r| r.path != tenant.path && lineage.contains(&r.path))
-        .map(TenantSummary::from)
+        .map(|r| TenantSummary::from(r.as_ref()))
         .collect();
-    let subtree: Vec<TenantRecord> = records
-        .into_iter()
+    let subtree: Vec<TenantRecord> = directory
+        .records()
+        .iter()
         .filter(|r| r.path.is_within(&tenant.path))
+        .map(|r| r.as_ref().clone())
         .collect();
     Ok(Json(TenantDetail {
-        tenant: TenantSummary::from(&tenant),
+        tenant: TenantSummary::from(&*tenant),
         ancestors,
         children: nest(&subtree, Some(&tenant.path)),
     }))
@@ -196,59 +213,16 @@ pub(crate) async fn resolve_tenants(
         ));
     }
     let mut results = Vec::with_capacity(count);
+    let directory = state.tenants();
     for reference in request.references {
-        let tenant = state.db().tenant(&reference).await?;
         results.push(Resolution {
-            tenant: tenant.as_ref().map(TenantSummary::from),
+            tenant: directory
+                .get(&reference)
+                .map(|r| TenantSummary::from(r.as_ref())),
             reference,
         });
     }
     Ok(Json(ResolveResponse { results }))
-}
-
-/// `GET /api/v1/tenants/{*rest}`: tenant paths contain slashes, so one
-/// catch-all route serves a tenant (`…/{path}`) and its staff
-/// (`…/{path}/staff`; `staff` is never a slug).
-pub(crate) async fn tenant_resource(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
-    parts: axum::http::request::Parts,
-) -> Response {
-    if super::cases::is_case_route(&rest) {
-        return super::cases::tenant_get(state, rest, parts).await;
-    }
-    if let Some(reference) = rest.strip_suffix("/bindings") {
-        return super::modules::list_bindings_route(state, reference.to_owned(), parts)
-            .await
-            .into_response();
-    }
-    match rest.strip_suffix("/staff") {
-        Some(reference) => {
-            let caller =
-                match <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-                    &mut parts.clone(),
-                    &state,
-                )
-                .await
-                {
-                    Ok(caller) => caller,
-                    Err(e) => return e.into_response(),
-                };
-            let query = match <ApiQuery<StaffQuery> as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-                &mut parts.clone(),
-                &state,
-            )
-            .await
-            {
-                Ok(ApiQuery(query)) => query,
-                Err(e) => return e.into_response(),
-            };
-            list_staff(state, caller, reference.to_owned(), query)
-                .await
-                .into_response()
-        }
-        None => get_tenant(state, rest).await.into_response(),
-    }
 }
 
 /// Whose staff to list.
@@ -291,9 +265,7 @@ pub(crate) struct StaffList {
 /// reviewers in their line, the security administrator in every line).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/staff", tag = "tenants",
     security(("bearer" = [])),
-    params(("path" = String, Path,
-        description = "代码路径或别名路径，斜杠可直接书写 / A path of codes or a slug path; slashes are written as they are",
-        example = "shanghai/pudong"), StaffQuery),
+    params(TenantParam, StaffQuery),
     responses(
         (status = 200, description = "工作人员 / The staff", body = StaffList),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
@@ -301,12 +273,11 @@ pub(crate) struct StaffList {
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
 pub(crate) async fn list_staff(
-    state: AppState,
+    State(state): State<AppState>,
     caller: Caller,
-    reference: String,
-    query: StaffQuery,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<StaffQuery>,
 ) -> Result<Json<StaffList>, ApiError> {
-    let tenant = access::tenant(&state, &reference).await?;
     let line = caller.line_for(query.line.as_deref()).to_owned();
     let scope = caller.authorize(&state, &tenant.path, &line, "staff.read")?;
     let mut tx = state.db().begin_read(&scope).await?;

@@ -147,6 +147,7 @@ impl World {
                     tree: Arc::new(tree.clone()),
                 }),
                 workflow: Some(workflow),
+                tenants: Arc::new(civitas_api::TenantDirectory::load(&t.db).await.unwrap()),
                 ..ApiSettings::default()
             },
         );
