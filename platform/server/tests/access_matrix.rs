@@ -51,6 +51,10 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("get", "/api/v1/modules/{name}/{version}"),
     ("get", "/api/v1/modules/{name}/{version}/artifact"),
     ("post", "/api/v1/modules/{name}/{version}/yank"),
+    // The caller's own tasks at the tenants of its grants (workflow_api.rs),
+    // and the flows (public metadata, like the tree).
+    ("get", "/api/v1/inbox"),
+    ("get", "/api/v1/flows"),
 ];
 
 struct Row<'a> {
@@ -126,16 +130,22 @@ fn request(
     let uri = match route {
         "GET /api/v1/tenants/{t}/staff" => format!("/api/v1/tenants/{tenant}/staff"),
         "GET /api/v1/tenants/{t}/bindings" => format!("/api/v1/tenants/{tenant}/bindings"),
-        "PUT /api/v1/tenants/{t}/bindings/{service}"
-        | "DELETE /api/v1/tenants/{t}/bindings/{service}" => {
+        "PUT /api/v1/tenants/{t}/bindings/{line}/{name}"
+        | "DELETE /api/v1/tenants/{t}/bindings/{line}/{name}" => {
             format!("/api/v1/tenants/{tenant}/bindings/civil-affairs/meal-subsidy")
         }
-        "POST /api/v1/tenants/{t}/bindings/{service}/rollback" => {
+        "POST /api/v1/tenants/{t}/bindings/{line}/{name}/rollback" => {
             format!("/api/v1/tenants/{tenant}/bindings/civil-affairs/meal-subsidy/rollback")
         }
-        "POST /api/v1/tenants/{t}/services/{service}/evaluate" => {
+        "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate" => {
             format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/evaluate")
         }
+        // A case id that exists nowhere: past authorization it is a 404.
+        r if r.contains("/cases/{id}") => {
+            let (_, tail) = path.split_once("{id}").unwrap();
+            format!("/api/v1/tenants/{tenant}/cases/00000000-0000-0000-0000-000000000000{tail}")
+        }
+        r if r.contains("{t}") => path.replace("{t}", tenant),
         "GET /api/v1/grants"
         | "GET /api/v1/audit"
         | "GET /api/v1/residents"
@@ -161,10 +171,22 @@ fn request(
             "phone": "13800138000"
         })),
         "POST /api/v1/residents/search" => Some(json!({"tenant": tenant, "phone": "13800138000"})),
-        "PUT /api/v1/tenants/{t}/bindings/{service}" => {
+        "PUT /api/v1/tenants/{t}/bindings/{line}/{name}" => {
             Some(json!({"module": "meal-subsidy", "version": "1.0.0"}))
         }
-        "POST /api/v1/tenants/{t}/services/{service}/evaluate" => Some(json!({
+        "POST /api/v1/tenants/{t}/cases" => Some(json!({
+            "service": "civil-affairs/meal-subsidy",
+            "data": {"birth_date": "1950-01-01", "household_registration": "local",
+                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+        })),
+        "POST /api/v1/tenants/{t}/cases/{id}/actions" => {
+            Some(json!({"action": "approve", "version": 1}))
+        }
+        "POST /api/v1/tenants/{t}/cases/{id}/attachments" => Some(json!({
+            "name": "户口簿.pdf", "media_type": "application/pdf", "size": 1024,
+            "sm3": "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        })),
+        "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate" => Some(json!({
             "input": {"birth_date": "1950-01-01", "household_registration": "local",
                       "living_alone": false, "disability_grade": 0, "economic_status": "none"},
             "as_of": "2026-11-23"
@@ -239,7 +261,7 @@ both_backends! {
         let service = world
             .issue_key(json!({
                 "account": "pudong-matrix-svc", "name": "矩阵服务 / matrix service",
-                "tenant": "310000/310115", "actions": ["resident.read", "staff.read", "service.evaluate"]
+                "tenant": "310000/310115", "actions": ["resident.read", "staff.read", "service.evaluate", "case.read"]
             }))
             .await;
 
