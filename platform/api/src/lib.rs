@@ -337,6 +337,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::modules::list_signing_keys,
             routes::modules::register_signing_key
         ))
+        .routes(routes!(routes::modules::revoke_signing_key))
         .routes(routes!(
             routes::modules::list_modules,
             routes::modules::publish_module

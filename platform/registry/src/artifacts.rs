@@ -173,6 +173,66 @@ pub async fn register_signing_key(
     })
 }
 
+/// Revokes signing key `id`: artifacts it signed stop verifying, so no node
+/// loads them again and loaded ones are dropped at their next call
+/// ([`crate::Runtime::load`] checks). `owner` limits the revocation to that
+/// account's keys (a publisher revoking its own); `None` revokes any key
+/// (the system administrator). Audited as `signing_key.revoke`; false when
+/// there is no such live key.
+pub async fn revoke_signing_key(
+    tx: &mut TenantTx,
+    id: &str,
+    owner: Option<&str>,
+    actor: &str,
+) -> Result<bool, RegistryError> {
+    let revoked = with_connection!(tx.conn(), c => {
+        sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             AND ($3 = '' OR account_id = $3)",
+        )
+        .bind(now_micros())
+        .bind(id.to_owned())
+        .bind(owner.unwrap_or_default().to_owned())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if revoked == 0 {
+        return Ok(false);
+    }
+    audit_in_scope(
+        tx,
+        actor,
+        "signing_key.revoke",
+        format!("signing_key:{id}"),
+        serde_json::json!({ "by_owner": owner.is_some() }),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Whether version `name@version` is still signed by a live key (its
+/// artifact was verified when it was loaded; a key revoked since then
+/// withdraws that trust).
+pub(crate) async fn still_trusted(
+    tx: &mut impl crate::Conn,
+    name: &str,
+    version: &str,
+) -> Result<bool, RegistryError> {
+    let found = with_connection!(tx.conn(), c => {
+        sqlx::query(
+            "SELECT 1 AS live FROM modules m JOIN signing_keys k ON k.id = m.signing_key \
+             WHERE m.name = $1 AND m.version = $2 AND k.revoked_at IS NULL",
+        )
+        .bind(name.to_owned())
+        .bind(version.to_owned())
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some()
+    });
+    Ok(found)
+}
+
 /// The live signing keys of `account_id`.
 pub async fn signing_keys(
     tx: &mut impl crate::Conn,
@@ -456,7 +516,7 @@ pub async fn artifact(
         match row {
             Some(row) => (row.try_get("artifact")?, row.try_get("public_key")?),
             // Its signing key was revoked: no longer trusted.
-            None => return Err(RegistryError::Tampered(label.clone())),
+            None => return Err(RegistryError::KeyRevoked(label.clone())),
         }
     });
     let digest = hex::encode(civitas_crypto::sm3::digest(&bytes));

@@ -22,7 +22,7 @@ mod runtime;
 
 pub use artifacts::{
     ModuleRecord, Publication, SigningKey, artifact, module, modules, publish,
-    register_signing_key, signing_keys, yank,
+    register_signing_key, revoke_signing_key, signing_keys, yank,
 };
 pub use bindings::rollback_target;
 pub use bindings::{
@@ -77,6 +77,11 @@ pub enum RegistryError {
         "模块制品已被篡改 / the stored artifact of {0} does not match its SM3 digest or signature; refusing to load it"
     )]
     Tampered(String),
+    /// The version's signing key was revoked: it is no longer trusted.
+    #[error(
+        "模块签名密钥已吊销 / the key that signed {0} was revoked; it is no longer loaded or run"
+    )]
+    KeyRevoked(String),
     /// The artifact is not an acceptable component.
     #[error(transparent)]
     Load(#[from] civitas_host::LoadError),
@@ -163,6 +168,7 @@ impl RegistryError {
             RegistryError::Unsigned(_) => "module_unsigned",
             RegistryError::BadSignature => "module_bad_signature",
             RegistryError::Tampered(_) => "module_tampered",
+            RegistryError::KeyRevoked(_) => "module_key_revoked",
             RegistryError::Load(civitas_host::LoadError::ForbiddenImport { .. }) => {
                 "module_forbidden_import"
             }
@@ -210,6 +216,7 @@ impl RegistryError {
             RegistryError::Call(CallError::Busy) => 503,
             RegistryError::Call(CallError::Internal(_)) => 500,
             RegistryError::Tampered(_)
+            | RegistryError::KeyRevoked(_)
             | RegistryError::OutputSchema(_)
             | RegistryError::Call(_) => 502,
             RegistryError::Storage(_) | RegistryError::Audit(_) => 500,

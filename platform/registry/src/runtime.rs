@@ -121,7 +121,16 @@ impl Runtime {
             .ok()
             .and_then(|loaded| loaded.get(module).cloned())
         {
-            return Ok(loaded);
+            // Loaded once verified; a signing key revoked since (on any
+            // node) withdraws the trust, so the version is dropped here.
+            if crate::artifacts::still_trusted(tx, &module.module, &module.version).await? {
+                return Ok(loaded);
+            }
+            if let Ok(mut map) = self.loaded.write() {
+                map.remove(module);
+            }
+            tracing::warn!(module = %module, "signing key revoked: loaded module dropped");
+            return Err(RegistryError::KeyRevoked(module.to_string()));
         }
         let (record, bytes) = artifact(tx, &module.module, &module.version).await?;
         let host = self.host.clone();

@@ -46,6 +46,7 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("put", "/api/v1/services/{line}/{name}/default"),
     ("get", "/api/v1/signing-keys"),
     ("post", "/api/v1/signing-keys"),
+    ("delete", "/api/v1/signing-keys/{id}"),
     ("get", "/api/v1/modules"),
     ("post", "/api/v1/modules"),
     ("get", "/api/v1/modules/{name}/{version}"),

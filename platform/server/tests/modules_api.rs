@@ -145,6 +145,57 @@ async fn bind(
 }
 
 both_backends! {
+    async fn a_revoked_signing_key_stops_its_loaded_modules_at_the_next_call(t) {
+        let world = World::demo(&t).await;
+        let key = publisher_key(&world).await;
+        let artifact = module_component("modules/civil-affairs/meal-subsidy-pudong");
+        let published = publish(&world, &key, "meal-subsidy-pudong", "1.2.0", &artifact).await;
+        assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+        let bound = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.2.0", None).await;
+        assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
+        // Loaded and serving.
+        let before = evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await;
+        assert_eq!((before.status, before.body["version"].clone()), (StatusCode::OK, json!("1.2.0")), "{}", before.body);
+
+        let keys = world.call("GET", "/api/v1/signing-keys", Some(world.token("module-dev")), None).await;
+        let id = keys.body["keys"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+        // Nobody revokes another publisher's key but the system administrator.
+        let stranger = world.call("DELETE", &format!("/api/v1/signing-keys/{id}"), Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!((stranger.status, stranger.code()), (StatusCode::FORBIDDEN, "forbidden"), "{}", stranger.body);
+        let revoked = world.call("DELETE", &format!("/api/v1/signing-keys/{id}"), Some(world.token("module-dev")), None).await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+        let again = world.call("DELETE", &format!("/api/v1/signing-keys/{id}"), Some(world.token("sys-admin")), None).await;
+        assert_eq!((again.status, again.code()), (StatusCode::NOT_FOUND, "signing_key_not_found"));
+
+        // The version loaded before the revocation is not run again.
+        let after = evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await;
+        assert_eq!((after.status, after.code()), (StatusCode::BAD_GATEWAY, "module_key_revoked"), "{}", after.body);
+        // Other districts' modules, signed by other keys, still serve.
+        let huangpu = evaluate(&world, "huangpu-reviewer", NANJING_DONG_LU, None).await;
+        assert_eq!(huangpu.status, StatusCode::OK, "{}", huangpu.body);
+        let audit = world
+            .call("GET", "/api/v1/audit?tenant=310000&action=signing_key.revoke", Some(world.token("audit-admin")), None)
+            .await;
+        assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
+    }
+
+    async fn a_binding_list_shows_only_the_line_it_was_authorised_in(t) {
+        let world = World::demo(&t).await;
+        // The Pudong HR bureau head administers Pudong in one line.
+        let hr = world
+            .call("GET", "/api/v1/tenants/310000/310115/bindings", Some(world.token("pudong-hr-head")), None)
+            .await;
+        assert_eq!(hr.status, StatusCode::OK, "{}", hr.body);
+        let services: Vec<&str> = hr.body["bindings"].as_array().unwrap().iter()
+            .map(|b| b["service"].as_str().unwrap()).collect();
+        assert!(services.iter().all(|s| s.starts_with("hr-social-security/")), "{services:?}");
+        // The city administrator, on every line, sees civil affairs' too.
+        let city = world
+            .call("GET", "/api/v1/tenants/310000/310115/bindings", Some(world.token("city-admin")), None)
+            .await;
+        assert!(city.body["bindings"].as_array().unwrap().iter().any(|b| b["service"] == SERVICE), "{}", city.body);
+    }
+
     async fn a_case_gets_the_most_specific_binding_on_its_path(t) {
         let world = World::demo(&t).await;
         // The demo binds the city's rule as the default and Pudong's variant at Pudong.

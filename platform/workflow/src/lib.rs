@@ -164,3 +164,16 @@ impl WorkflowError {
         }
     }
 }
+
+/// The `next` cursor of a case list page: the last case's creation time and
+/// id (the list is newest first).
+pub fn case_cursor(case: &Case) -> String {
+    format!("{}|{}", case.created_at, case.id)
+}
+
+/// Reads a [`case_cursor`]; `None` for anything else.
+pub fn parse_case_cursor(text: &str) -> Option<(i64, String)> {
+    let (at, id) = text.split_once('|')?;
+    let at = at.parse::<i64>().ok()?;
+    (!id.is_empty() && !id.contains('|')).then(|| (at, id.to_owned()))
+}

@@ -333,11 +333,7 @@ pub(crate) async fn list_cases(
     let after = match &query.after {
         None => None,
         Some(cursor) => Some(
-            cursor
-                .split_once('|')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .filter(|(_, id)| !id.is_empty())
-                .ok_or_else(paging::invalid_cursor)?,
+            civitas_workflow::parse_case_cursor(cursor).ok_or_else(paging::invalid_cursor)?,
         ),
     };
     let (scope, viewer) = case_scope(
@@ -363,7 +359,7 @@ pub(crate) async fn list_cases(
         .await?;
     tx.rollback().await?;
     let next = (cases.len() == limit as usize)
-        .then(|| cases.last().map(|c| format!("{}|{}", c.created_at, c.id)))
+        .then(|| cases.last().map(civitas_workflow::case_cursor))
         .flatten();
     Ok(Json(CaseList {
         cases: cases.into_iter().map(|c| case_view(&workflow, c)).collect(),

@@ -213,6 +213,61 @@ pub(crate) async fn register_signing_key(
     Ok((StatusCode::CREATED, Json(key.into())))
 }
 
+/// A signing key in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct SigningKeyParam {
+    /// 签名公钥编号 / The signing key's id.
+    #[param(example = "sk_3f2a9c1d5e6b7a80")]
+    id: String,
+}
+
+/// Revokes a signing key: its publisher's own (`module.publish`), or any
+/// (`system.operate` at a root: the system administrator). Every version it
+/// signed stops verifying at once on every node: not loaded again, and a
+/// loaded one is dropped at its next call (502 `module_key_revoked`).
+/// Audited as `signing_key.revoke`.
+#[utoipa::path(delete, path = "/api/v1/signing-keys/{id}", tag = "modules",
+    security(("bearer" = [])),
+    params(SigningKeyParam),
+    responses(
+        (status = 204, description = "已吊销 / Revoked"),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "无此有效密钥 / No such live key of yours", body = ErrorBody),
+        (status = 503, description = "模块运行环境不可用 / Modules unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn revoke_signing_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(SigningKeyParam { id }): Path<SigningKeyParam>,
+) -> Result<StatusCode, ApiError> {
+    state.modules()?;
+    let (scope, owner) =
+        match authorize_at_a_root(&state, &caller, civitas_authz::NO_LINE, "system.operate") {
+            Ok(scope) => (scope, None),
+            Err(_) => (
+                authorize_at_a_root(&state, &caller, civitas_authz::NO_LINE, "module.publish")
+                    .or_else(|_| any_line_publisher(&state, &caller))?,
+                Some(caller.account_id()),
+            ),
+        };
+    let mut tx = state.db().begin(&scope).await?;
+    let revoked =
+        civitas_registry::revoke_signing_key(&mut tx, &id, owner, caller.username()).await?;
+    tx.commit().await?;
+    if revoked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "signing_key_not_found",
+            "没有此有效签名公钥（或不属于您）",
+            "No such live signing key (of yours)",
+        ))
+    }
+}
+
 /// A publisher may hold `module.publish` in one line only; registering a key
 /// needs it in some line.
 fn any_line_publisher(state: &AppState, caller: &Caller) -> Result<TenantScope, ApiError> {
@@ -659,12 +714,20 @@ pub(crate) async fn list_bindings(
 ) -> Result<Json<BindingList>, ApiError> {
     state.modules()?;
     // In the caller's own line; without one, every line (a grant on `*`).
-    let scope = caller.authorize(&state, &tenant.path, caller.line_for(None), "module.bind")?;
+    let line = caller.line_for(None).to_owned();
+    let scope = caller.authorize(&state, &tenant.path, &line, "module.bind")?;
+    let every_line = line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES;
     let mut tx = state.db().begin_read(&scope).await?;
     let bindings = civitas_registry::bindings(&mut tx, None).await?;
     tx.rollback().await?;
+    // Only the services of the line the caller was authorised in.
+    let line_prefix = format!("{line}/");
     Ok(Json(BindingList {
-        bindings: bindings.into_iter().map(Into::into).collect(),
+        bindings: bindings
+            .into_iter()
+            .filter(|b| every_line || b.service.starts_with(&line_prefix))
+            .map(Into::into)
+            .collect(),
     }))
 }
 
