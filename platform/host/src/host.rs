@@ -301,6 +301,20 @@ impl LoadedModule {
             },
         );
         store.limiter(|state| &mut state.limiter);
+        // Hostcall fuel: what wasmtime lets one transfer from the module
+        // account for (the arguments of one host call, or the answer), one
+        // unit per byte of each string and per host-side byte of each list
+        // element, copied or not (its default is 128 MiB). The host functions
+        // copy no argument whole, so the fuel's work is bounding the answer
+        // and the worst case: set to the module's memory, no one string the
+        // module can hold exhausts it (an answer of any size is still
+        // `module_output_too_large`, a log line of any size is refused as a
+        // line), while a transfer naming the same bytes many times over, or
+        // a list of hundreds of thousands of fields, ends the call as
+        // `module_transfer_too_large`. It cannot be the few hundred KiB the
+        // contract's limits suggest (the 256 KiB answer, 4 KiB lines): fuel
+        // is spent before any host code runs, so a 1 MiB answer or a 1 MiB
+        // log message would trap instead of being refused.
         store.set_hostcall_fuel(self.limits.memory_bytes);
         store
             .set_fuel(budget)
@@ -434,8 +448,9 @@ impl ResourceLimiter for CallLimiter {
 const LOG_LINE_BYTES: usize = 4096;
 /// The most fields of one log line; a line with more is refused whole.
 const LOG_FIELDS: usize = 32;
-/// The most bytes of a module's refusal message the host keeps.
-const REFUSAL_BYTES: usize = 4096;
+/// The most bytes of a module's refusal message, or of a trap's text, the
+/// host keeps.
+const MESSAGE_BYTES: usize = 4096;
 
 /// A module's error code: at most 64 characters of `[a-z0-9_.-]`.
 fn clip_code(code: String) -> String {
@@ -452,8 +467,8 @@ fn clip_code(code: String) -> String {
 }
 
 fn clip(mut text: String) -> String {
-    if text.len() > REFUSAL_BYTES {
-        let mut end = REFUSAL_BYTES;
+    if text.len() > MESSAGE_BYTES {
+        let mut end = MESSAGE_BYTES;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -533,44 +548,42 @@ fn log(
         state.dropped_logs += 1;
         return Ok(());
     }
-    let Some((message, fields)) = read_line(&mut store, message, fields)? else {
-        store.data_mut().refused_logs += 1;
-        return Ok(());
-    };
     let level = match level {
         wit_host::Level::Debug => "debug",
         wit_host::Level::Info => "info",
         wit_host::Level::Warn => "warn",
         wit_host::Level::Error => "error",
     };
+    let Some(line) = read_line(&mut store, level, message, fields)? else {
+        store.data_mut().refused_logs += 1;
+        return Ok(());
+    };
     let state = store.data_mut();
     // Debug level: the lines are also returned with the evaluation, and
     // conformance runs would otherwise flood the log.
     tracing::debug!(
         target: "civitas::module",
-        module_level = level,
+        module_level = line.level,
         tags = ?state.context.log_tags,
-        fields = ?fields,
-        "{message}"
+        fields = ?line.fields,
+        "{}",
+        line.message
     );
-    state.logs.push(LogLine {
-        level,
-        message,
-        fields,
-    });
+    state.logs.push(line);
     Ok(())
 }
 
-/// A log line's message and fields, copied, or `None` when it is larger
+/// A log line, its message and fields copied, or `None` when it is larger
 /// than a line may be. No more than [`LOG_LINE_BYTES`] is copied: the
 /// message is measured in place, and each field is lifted with only the
 /// bytes the line has left as hostcall fuel, so a longer key or value fails
 /// its lift before a byte of it is read.
 fn read_line(
     store: &mut StoreContextMut<'_, CallState>,
+    level: &'static str,
     message: &WasmStr,
     fields: &WasmList<(WasmStr, WasmStr)>,
-) -> wasmtime::Result<Option<(String, Vec<(String, String)>)>> {
+) -> wasmtime::Result<Option<LogLine>> {
     if fields.len() > LOG_FIELDS {
         return Ok(None);
     }
@@ -597,5 +610,9 @@ fn read_line(
         left = rest;
         kept.push((key.into_owned(), value.into_owned()));
     }
-    Ok(Some((message, kept)))
+    Ok(Some(LogLine {
+        level,
+        message,
+        fields: kept,
+    }))
 }
