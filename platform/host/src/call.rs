@@ -99,8 +99,12 @@ pub struct Evaluation {
     pub fuel_used: u64,
     /// Wall-clock time of instantiate + call.
     pub elapsed: Duration,
-    /// What the module logged (at most [`crate::Limits::log_lines`]).
+    /// What the module logged (at most [`crate::Limits::log_lines`] lines,
+    /// each at most 4096 bytes of message, keys and values and 32 fields).
     pub logs: Vec<LogLine>,
+    /// `log` calls the host did not keep: past the line limit, or a line
+    /// larger than a line may be (refused whole, the call going on).
+    pub dropped_logs: usize,
 }
 
 /// Why one call failed. Each names what the module did; none affects any
@@ -152,6 +156,17 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// The module handed the host more in one transfer (the arguments of one
+    /// host function, or its answer) than its memory can hold: several
+    /// strings naming the same bytes, or a list of hundreds of thousands of
+    /// log fields. Wasmtime stops such a transfer before copying it.
+    #[error(
+        "模块一次传给平台的数据过多 / the module passed the host more than {limit} bytes in one call of the host interface or in its answer"
+    )]
+    TransferTooLarge {
+        /// The most one transfer may carry (the module's memory limit).
+        limit: usize,
+    },
     /// Every instance slot is in use.
     #[error("模块运行环境繁忙，请稍后重试 / all module instance slots are busy; retry shortly")]
     Busy,
@@ -172,6 +187,7 @@ impl CallError {
             CallError::Trap(_) => "module_trap",
             CallError::InvalidOutput(_) => "module_invalid_output",
             CallError::OutputTooLarge { .. } => "module_output_too_large",
+            CallError::TransferTooLarge { .. } => "module_transfer_too_large",
             CallError::Busy => "module_host_busy",
             CallError::Internal(_) => "module_host_error",
         }

@@ -17,7 +17,8 @@ pub struct Limits {
     pub table_elements: usize,
     /// The largest output document, in bytes.
     pub output_bytes: usize,
-    /// Log lines a call may write (more are dropped and counted).
+    /// Log lines a call may write, refused ones included (more are dropped
+    /// unread and counted).
     pub log_lines: usize,
 }
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker, WasmList, WasmStr};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
+    StoreContextMut, Trap,
 };
 
 use crate::call::{CallContext, CallError, Evaluation, LogLine};
@@ -125,8 +125,7 @@ impl ModuleHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&engine_config).map_err(|e| LoadError::Link(e.to_string()))?;
         let mut linker = Linker::new(&engine);
-        wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
-            .map_err(|e| LoadError::Link(e.to_string()))?;
+        define_host_interface(&mut linker).map_err(|e| LoadError::Link(e.to_string()))?;
         if let Some(dir) = &config.cache_dir
             && let Err(error) = std::fs::create_dir_all(dir)
         {
@@ -297,10 +296,26 @@ impl LoadedModule {
                 },
                 logs: Vec::new(),
                 dropped_logs: 0,
+                refused_logs: 0,
                 log_limit: self.limits.log_lines,
             },
         );
         store.limiter(|state| &mut state.limiter);
+        // Hostcall fuel: what wasmtime lets one transfer from the module
+        // account for (the arguments of one host call, or the answer), one
+        // unit per byte of each string and per host-side byte of each list
+        // element, copied or not (its default is 128 MiB). The host functions
+        // copy no argument whole, so the fuel's work is bounding the answer
+        // and the worst case: set to the module's memory, no one string the
+        // module can hold exhausts it (an answer of any size is still
+        // `module_output_too_large`, a log line of any size is refused as a
+        // line), while a transfer naming the same bytes many times over, or
+        // a list of hundreds of thousands of fields, ends the call as
+        // `module_transfer_too_large`. It cannot be the few hundred KiB the
+        // contract's limits suggest (the 256 KiB answer, 4 KiB lines): fuel
+        // is spent before any host code runs, so a 1 MiB answer or a 1 MiB
+        // log message would trap instead of being refused.
+        store.set_hostcall_fuel(self.limits.memory_bytes);
         store
             .set_fuel(budget)
             .map_err(|e| CallError::Internal(e.to_string()))?;
@@ -314,6 +329,15 @@ impl LoadedModule {
             .and_then(|instance| instance.call_evaluate(&mut store, input));
         let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
         let elapsed = started.elapsed();
+        let state = store.data();
+        if state.dropped_logs + state.refused_logs > 0 {
+            tracing::warn!(
+                tags = ?state.context.log_tags,
+                past_limit = state.dropped_logs,
+                too_large = state.refused_logs,
+                "the host dropped log lines of a module: past the line limit, or longer than a line may be"
+            );
+        }
         let answer = match result {
             Ok(answer) => answer,
             Err(error) => return Err(self.classify(&error, store.data(), budget)),
@@ -332,16 +356,11 @@ impl LoadedModule {
         let output =
             serde_json::from_str(&text).map_err(|e| CallError::InvalidOutput(e.to_string()))?;
         let state = store.into_data();
-        if state.dropped_logs > 0 {
-            tracing::warn!(
-                dropped = state.dropped_logs,
-                "a module wrote more log lines than allowed"
-            );
-        }
         Ok(Evaluation {
             output,
             fuel_used,
             elapsed,
+            dropped_logs: state.dropped_logs + state.refused_logs,
             logs: state.logs,
         })
     }
@@ -363,6 +382,10 @@ impl LoadedModule {
                 let message = format!("{error:#}");
                 if message.contains("pooling") || message.contains("concurrent") {
                     CallError::Busy
+                } else if message.contains(HOSTCALL_FUEL_EXHAUSTED) {
+                    CallError::TransferTooLarge {
+                        limit: self.limits.memory_bytes,
+                    }
                 } else {
                     CallError::Trap(clip(message))
                 }
@@ -371,12 +394,19 @@ impl LoadedModule {
     }
 }
 
+/// How wasmtime says a transfer from the module spent the store's hostcall
+/// fuel (its error type is private; `classify` recognises the message).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// The store's data for one call.
 struct CallState {
     context: CallContext,
     limiter: CallLimiter,
     logs: Vec<LogLine>,
+    /// `log` calls past `log_limit`, not read at all.
     dropped_logs: usize,
+    /// Lines refused for their size (they count towards `log_limit`).
+    refused_logs: usize,
     log_limit: usize,
 }
 
@@ -413,8 +443,14 @@ impl ResourceLimiter for CallLimiter {
     }
 }
 
-/// The most bytes a module may pass to `log` in one line.
+/// The most bytes of one log line the host keeps: its message, keys and
+/// values together. A longer line is refused whole.
 const LOG_LINE_BYTES: usize = 4096;
+/// The most fields of one log line; a line with more is refused whole.
+const LOG_FIELDS: usize = 32;
+/// The most bytes of a module's refusal message, or of a trap's text, the
+/// host keeps.
+const MESSAGE_BYTES: usize = 4096;
 
 /// A module's error code: at most 64 characters of `[a-z0-9_.-]`.
 fn clip_code(code: String) -> String {
@@ -431,8 +467,8 @@ fn clip_code(code: String) -> String {
 }
 
 fn clip(mut text: String) -> String {
-    if text.len() > LOG_LINE_BYTES {
-        let mut end = LOG_LINE_BYTES;
+    if text.len() > MESSAGE_BYTES {
+        let mut end = MESSAGE_BYTES;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -441,61 +477,142 @@ fn clip(mut text: String) -> String {
     text
 }
 
-impl wit_host::Host for CallState {
-    fn log(&mut self, level: wit_host::Level, message: String, fields: Vec<(String, String)>) {
-        if self.logs.len() >= self.log_limit {
-            self.dropped_logs += 1;
-            return;
-        }
-        let level = match level {
-            wit_host::Level::Debug => "debug",
-            wit_host::Level::Info => "info",
-            wit_host::Level::Warn => "warn",
-            wit_host::Level::Error => "error",
-        };
-        let message = clip(message);
-        let fields: Vec<(String, String)> = fields
-            .into_iter()
-            .take(32)
-            .map(|(key, value)| (clip(key), clip(value)))
-            .collect();
-        // Debug level: the lines are also returned with the evaluation, and
-        // conformance runs would otherwise flood the log.
-        tracing::debug!(
-            target: "civitas::module",
-            module_level = level,
-            tags = ?self.context.log_tags,
-            fields = ?fields,
-            "{message}"
-        );
-        self.logs.push(LogLine {
-            level,
-            message,
-            fields,
-        });
-    }
-
-    fn setting(&mut self, key: String) -> Option<String> {
-        self.context
-            .settings
-            .get(&key)
-            .and_then(|value| serde_json::to_string(value).ok())
-    }
-
-    fn lookup(&mut self, dictionary: String, code: String) -> Option<String> {
-        self.context
-            .dictionaries
-            .get(&dictionary)
-            .and_then(|entries| entries.get(&code))
-            .cloned()
-    }
-
-    fn today(&mut self) -> wit_host::Date {
-        let today = self.context.today;
-        wit_host::Date {
+/// Defines `civitas:module/host` in the linker by hand rather than with
+/// `bindgen!`'s `add_to_linker`: the generated glue lifts every string
+/// argument into a host `String` before the function runs, so a module could
+/// make the host copy far more than its own memory (one 4 MiB string named
+/// as the message and the 64 keys and values of a log line is 516 MiB of
+/// copies). Here strings arrive as [`WasmStr`] and lists as [`WasmList`],
+/// bounds-checked views of the module's memory: the host checks lengths
+/// first and copies only what it keeps. Instantiation still checks these
+/// signatures against the component's imports.
+fn define_host_interface(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    type LogArgs = (wit_host::Level, WasmStr, WasmList<(WasmStr, WasmStr)>);
+    let mut host = linker.instance(HOST_INTERFACE)?;
+    host.func_wrap(
+        "log",
+        |store: StoreContextMut<'_, CallState>, (level, message, fields): LogArgs| {
+            log(store, level, &message, &fields)
+        },
+    )?;
+    host.func_wrap(
+        "setting",
+        |store: StoreContextMut<'_, CallState>, (key,): (WasmStr,)| {
+            let key = key.to_str(&store)?;
+            let value = store
+                .data()
+                .context
+                .settings
+                .get(key.as_ref())
+                .and_then(|value| serde_json::to_string(value).ok());
+            Ok((value,))
+        },
+    )?;
+    host.func_wrap(
+        "lookup",
+        |store: StoreContextMut<'_, CallState>, (dictionary, code): (WasmStr, WasmStr)| {
+            let dictionary = dictionary.to_str(&store)?;
+            let code = code.to_str(&store)?;
+            let label = store
+                .data()
+                .context
+                .dictionaries
+                .get(dictionary.as_ref())
+                .and_then(|entries| entries.get(code.as_ref()))
+                .cloned();
+            Ok((label,))
+        },
+    )?;
+    host.func_wrap("today", |store: StoreContextMut<'_, CallState>, (): ()| {
+        let today = store.data().context.today;
+        Ok((wit_host::Date {
             year: today.year,
             month: today.month,
             day: today.day,
-        }
+        },))
+    })?;
+    Ok(())
+}
+
+/// `log(level, message, fields)`: keeps the line when it fits
+/// ([`LOG_LINE_BYTES`], [`LOG_FIELDS`]), else refuses it; either way the
+/// call goes on. Past the call's line limit nothing is read.
+fn log(
+    mut store: StoreContextMut<'_, CallState>,
+    level: wit_host::Level,
+    message: &WasmStr,
+    fields: &WasmList<(WasmStr, WasmStr)>,
+) -> wasmtime::Result<()> {
+    let state = store.data_mut();
+    if state.logs.len() + state.refused_logs >= state.log_limit {
+        state.dropped_logs += 1;
+        return Ok(());
     }
+    let level = match level {
+        wit_host::Level::Debug => "debug",
+        wit_host::Level::Info => "info",
+        wit_host::Level::Warn => "warn",
+        wit_host::Level::Error => "error",
+    };
+    let Some(line) = read_line(&mut store, level, message, fields)? else {
+        store.data_mut().refused_logs += 1;
+        return Ok(());
+    };
+    let state = store.data_mut();
+    // Debug level: the lines are also returned with the evaluation, and
+    // conformance runs would otherwise flood the log.
+    tracing::debug!(
+        target: "civitas::module",
+        module_level = line.level,
+        tags = ?state.context.log_tags,
+        fields = ?line.fields,
+        "{}",
+        line.message
+    );
+    state.logs.push(line);
+    Ok(())
+}
+
+/// A log line, its message and fields copied, or `None` when it is larger
+/// than a line may be. No more than [`LOG_LINE_BYTES`] is copied: the
+/// message is measured in place, and each field is lifted with only the
+/// bytes the line has left as hostcall fuel, so a longer key or value fails
+/// its lift before a byte of it is read.
+fn read_line(
+    store: &mut StoreContextMut<'_, CallState>,
+    level: &'static str,
+    message: &WasmStr,
+    fields: &WasmList<(WasmStr, WasmStr)>,
+) -> wasmtime::Result<Option<LogLine>> {
+    if fields.len() > LOG_FIELDS {
+        return Ok(None);
+    }
+    let message = message.to_str(&*store)?;
+    let Some(mut left) = LOG_LINE_BYTES.checked_sub(message.len()) else {
+        return Ok(None);
+    };
+    let message = message.into_owned();
+    let mut kept = Vec::with_capacity(fields.len());
+    let fuel = store.hostcall_fuel();
+    for index in 0..fields.len() {
+        store.set_hostcall_fuel(left);
+        let field = fields.get(&mut *store, index);
+        store.set_hostcall_fuel(fuel);
+        // Too long for what is left of the line (or out of bounds).
+        let Some(Ok((key, value))) = field else {
+            return Ok(None);
+        };
+        let key = key.to_str(&*store)?;
+        let value = value.to_str(&*store)?;
+        let Some(rest) = left.checked_sub(key.len() + value.len()) else {
+            return Ok(None);
+        };
+        left = rest;
+        kept.push((key.into_owned(), value.into_owned()));
+    }
+    Ok(Some(LogLine {
+        level,
+        message,
+        fields: kept,
+    }))
 }

@@ -184,6 +184,153 @@ fn hostile_calls_leave_concurrent_well_behaved_calls_untouched() {
 }
 
 #[test]
+fn a_log_line_larger_than_a_line_may_be_is_refused_and_the_call_goes_on() {
+    // Each line names one 4 MiB string as its message and as the keys and
+    // values of 64 fields; the module answers after 100 of them.
+    let host = host();
+    let module = host.load("log-flood", &hostile("log-flood")).unwrap();
+    let evaluation = module.evaluate(&context(), APPLICATION).unwrap();
+    assert_eq!(evaluation.output, json!({"lines": 100}));
+    assert!(evaluation.logs.is_empty(), "{:?}", evaluation.logs.len());
+    assert_eq!(evaluation.dropped_logs, 100);
+    // A line of 32 fields of 4 MiB each is refused the same way.
+    let evaluation = module
+        .evaluate(&context(), r#"{"fields": 32, "lines": 1}"#)
+        .unwrap();
+    assert!(evaluation.logs.is_empty());
+    assert_eq!(evaluation.dropped_logs, 1);
+}
+
+#[test]
+fn a_transfer_larger_than_the_modules_memory_is_its_own_error() {
+    // 400 000 fields: a list the host would have to account for far beyond
+    // the module's 16 MiB, stopped by wasmtime before anything is copied.
+    let host = host();
+    let module = host.load("log-flood", &hostile("log-flood")).unwrap();
+    let error = module
+        .evaluate(&context(), r#"{"fields": 400000, "lines": 1}"#)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CallError::TransferTooLarge {
+            limit: Limits::default().memory_bytes
+        }
+    );
+    assert_eq!(error.code(), "module_transfer_too_large");
+    assert!(error.is_module_fault());
+}
+
+/// The process's resident memory and its peak since the last
+/// [`reset_peak`], in bytes (`VmRSS`, `VmHWM` of `/proc/self/status`).
+fn resident() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kib * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets the peak (`VmHWM`) to the current resident size; false where the
+/// kernel does not allow it (then only the sampled peak counts).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+#[test]
+fn a_module_flooding_the_log_grows_the_hosts_memory_by_less_than_its_own() {
+    // Measured in a process of its own: under `cargo test` the other tests
+    // of this file run beside it, in the same process.
+    const ALONE: &str = "CIVITAS_HOSTILE_MEASURED_ALONE";
+    if std::env::var_os(ALONE).is_none() {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_module_flooding_the_log_grows_the_hosts_memory_by_less_than_its_own",
+                "--nocapture",
+            ])
+            .env(ALONE, "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the measuring process failed: {status}");
+        return;
+    }
+    let host = Arc::new(host());
+    let good = Arc::new(
+        host.load(
+            "meal",
+            &module_component("modules/civil-affairs/meal-subsidy"),
+        )
+        .unwrap(),
+    );
+    let flood = Arc::new(host.load("log-flood", &hostile("log-flood")).unwrap());
+    let expected = good.evaluate(&context(), APPLICATION).unwrap().output;
+    let run = |calls: usize, good_calls: usize| {
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                let flood = flood.clone();
+                scope.spawn(move || {
+                    for _ in 0..calls {
+                        let evaluation = flood.evaluate(&context(), APPLICATION).unwrap();
+                        assert_eq!(evaluation.dropped_logs, 100);
+                    }
+                });
+            }
+            for _ in 0..2 {
+                let (good, expected) = (good.clone(), expected.clone());
+                scope.spawn(move || {
+                    for _ in 0..good_calls {
+                        let evaluation = good.evaluate(&context(), APPLICATION).unwrap();
+                        assert_eq!(evaluation.output, expected);
+                    }
+                });
+            }
+        });
+    };
+    // Once first, so that instance slots, thread stacks and allocator
+    // arenas are in place before measuring.
+    run(1, 1);
+    let (before, _) = resident();
+    let peak_reset = reset_peak();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sampled = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(resident().0);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        });
+        run(4, 100);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap()
+    });
+    let (after, high_water) = resident();
+    let peak = sampled
+        .max(after)
+        .max(if peak_reset { high_water } else { 0 });
+    let growth = peak.saturating_sub(before);
+    eprintln!(
+        "resident {} KiB before, peak {} KiB (growth {} KiB; VmHWM reset: {peak_reset})",
+        before / 1024,
+        peak / 1024,
+        growth / 1024
+    );
+    assert!(
+        growth < 16 << 20,
+        "8 log-flooding calls at once grew the process by {} KiB",
+        growth / 1024
+    );
+}
+
+#[test]
 fn compiled_code_is_cached_on_disk_and_a_damaged_entry_is_recompiled() {
     let cache = tempfile::tempdir().unwrap();
     let config = HostConfig {
