@@ -16,7 +16,6 @@ use civitas_storage::{Database, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use crate::WorkflowError;
 use crate::store::{self, Bind, text};
@@ -225,13 +224,55 @@ pub struct Fired {
     pub recipient_role: String,
 }
 
-struct Claimed {
+/// The kinds of timer the workflow writes.
+const KINDS: [&str; 5] = [
+    "step.remind",
+    "step.overdue",
+    "step.escalate",
+    "limit.remind",
+    "limit.overdue",
+];
+
+/// A due `case_timers` row as claimed.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
     id: String,
     case_id: String,
     tenant_path: String,
     kind: String,
     step: Option<String>,
     due_on: String,
+    fire_at: i64,
+}
+
+impl ClaimedRow {
+    fn decode(self) -> Result<Claimed, WorkflowError> {
+        let table = "case timer";
+        if !KINDS.contains(&self.kind.as_str()) {
+            return Err(crate::corrupt(format!(
+                "{table} {}: kind “{}” is not a timer kind",
+                self.id, self.kind
+            )));
+        }
+        Ok(Claimed {
+            tenant_path: store::stored_path(table, &self.id, "tenant_path", &self.tenant_path)?,
+            due_on: store::stored_date(table, &self.id, "due_on", &self.due_on)?,
+            id: self.id,
+            case_id: self.case_id,
+            kind: self.kind,
+            step: self.step,
+            fire_at: self.fire_at,
+        })
+    }
+}
+
+struct Claimed {
+    id: String,
+    case_id: String,
+    tenant_path: TenantPath,
+    kind: String,
+    step: Option<String>,
+    due_on: NaiveDate,
     fire_at: i64,
 }
 
@@ -267,22 +308,16 @@ async fn fire_batch(
         "SELECT id, case_id, tenant_path, kind, step, due_on, fire_at FROM case_timers \
          WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at, id LIMIT {batch}{skip_locked}"
     );
-    let mut claimed = with_connection!(tx.connection(), c => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_micros).fetch_all(&mut *c).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(Claimed {
-                id: r.try_get("id")?,
-                case_id: r.try_get("case_id")?,
-                tenant_path: r.try_get("tenant_path")?,
-                kind: r.try_get("kind")?,
-                step: r.try_get("step")?,
-                due_on: r.try_get("due_on")?,
-                fire_at: r.try_get("fire_at")?,
-            });
-        }
-        out
+    let rows: Vec<ClaimedRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_micros).fetch_all(&mut *c).await?
     });
+    // A timer row that does not decode stops the round with an error naming
+    // it (the claim rolls back): firing it as something else, or skipping
+    // it for ever, would be a silent default.
+    let mut claimed = rows
+        .into_iter()
+        .map(ClaimedRow::decode)
+        .collect::<Result<Vec<_>, _>>()?;
     // Audit chains are locked per tenant: take them in one order so two
     // processes never wait on each other in a cycle.
     // Within a tenant, in firing order (a case's reminder before its
@@ -338,27 +373,25 @@ async fn fire_one(
     };
     // The actors of the step the timer belongs to (its first slot names the
     // place and role notified; escalation goes one level up).
-    let task = with_connection!(tx.connection(), c => {
-        sqlx::query("SELECT actor_tenant, actor_role, line FROM case_tasks WHERE case_id = $1 ORDER BY slot LIMIT 1")
-            .bind(case.id.clone())
-            .fetch_optional(&mut *c)
-            .await?
-            .map(|r| -> Result<(String, String, String), sqlx::Error> {
-                Ok((r.try_get("actor_tenant")?, r.try_get("actor_role")?, r.try_get("line")?))
-            })
-            .transpose()?
-    });
+    let task = store::tasks(tx.connection(), &case.id)
+        .await?
+        .into_iter()
+        .next();
     let stale = timer.step.is_some() && timer.step != case.step;
     if stale || case.state.is_final() {
         return Ok(None);
     }
-    let (actor_tenant, role, line) = task.unwrap_or_else(|| {
-        (
-            case.tenant_path.as_str().to_owned(),
+    // A returned case waits with its applicant and has no task, while its
+    // statutory limit still runs: those notices go to the case's tenant.
+    let (actor_path, role, line) = match task {
+        Some(task) => (task.actor_tenant, task.actor_role, task.line),
+        None => (
+            case.tenant_path.clone(),
             "reviewer".into(),
             case.line.clone(),
-        )
-    });
+        ),
+    };
+    let actor_tenant = actor_path.as_str().to_owned();
     let step = case.step.clone().unwrap_or_default();
     let (recipient, message_zh, message_en, set) = match timer.kind.as_str() {
         "step.remind" => (
@@ -386,9 +419,9 @@ async fn fire_one(
             Some("overdue"),
         ),
         "step.escalate" => {
-            let up = TenantPath::parse(&actor_tenant)
-                .ok()
-                .and_then(|p| p.parent())
+            // A root has no level above: its own unit is told.
+            let up = actor_path
+                .parent()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| actor_tenant.clone());
             (
@@ -431,7 +464,12 @@ async fn fire_one(
             ),
             Some("overdue"),
         ),
-        _ => return Ok(None),
+        other => {
+            return Err(crate::corrupt(format!(
+                "case timer {}: kind “{other}” is not a timer kind",
+                timer.id
+            )));
+        }
     };
     match set {
         Some("overdue") => {
@@ -510,7 +548,7 @@ async fn fire_one(
 }
 
 /// A notification record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Notification {
     /// Its id.
     pub id: String,
@@ -552,28 +590,12 @@ pub async fn notifications(
         " ORDER BY created_at DESC, id LIMIT {}",
         limit.clamp(1, 500)
     ));
-    let found = with_connection!(tx.connection(), c => {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lower.clone()).bind(upper.clone());
+    let found: Vec<Notification> = with_connection!(tx.connection(), c => {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lower.clone()).bind(upper.clone());
         if let Some(id) = case_id {
             q = q.bind(id.to_owned());
         }
-        let rows = q.fetch_all(&mut *c).await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            out.push(Notification {
-                id: r.try_get("id")?,
-                case_id: r.try_get("case_id")?,
-                timer_id: r.try_get("timer_id")?,
-                kind: r.try_get("kind")?,
-                recipient_tenant: r.try_get("recipient_tenant")?,
-                recipient_role: r.try_get("recipient_role")?,
-                line: r.try_get("line")?,
-                message_zh: r.try_get("message_zh")?,
-                message_en: r.try_get("message_en")?,
-                created_at: r.try_get("created_at")?,
-            });
-        }
-        out
+        q.fetch_all(&mut *c).await?
     });
     Ok(found)
 }

@@ -1,0 +1,399 @@
+//! The engine without HTTP, on SQLite and PostgreSQL: stored rows that do
+//! not decode are errors, never defaults; stored strings and counts are
+//! bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use civitas_storage::{TenantScope, with_connection};
+use civitas_tenancy::TenantPath;
+use civitas_testkit::{TestDb, both_backends};
+use civitas_workflow::inbox::{InboxFilter, Queue};
+use civitas_workflow::{
+    ActRequest, Action, Case, CaseState, FlowCatalog, NewAttachment, NewCase, Origin, Viewer, Who,
+    Workflow, WorkflowError,
+};
+use serde_json::json;
+
+const HUANGPU: &str = "310000/310101";
+const HR: &str = "hr-social-security";
+const LEAD: &str = "hr-social-security/wage-arrears-lead";
+const TITLE: &str = "hr-social-security/title-review";
+
+fn path(p: &str) -> TenantPath {
+    TenantPath::parse(p).unwrap()
+}
+
+fn scope(p: &str) -> TenantScope {
+    TenantScope::for_platform_task(path(p))
+}
+
+fn staff(name: &str) -> Who {
+    Who {
+        account: format!("account-{name}"),
+        username: name.to_owned(),
+    }
+}
+
+fn hr_staff() -> Viewer {
+    Viewer::Staff { line: HR.into() }
+}
+
+fn request(action: Action) -> ActRequest {
+    ActRequest {
+        action,
+        version: None,
+        reason: None,
+        to_step: None,
+        to_tenant: None,
+        days: None,
+        data: None,
+    }
+}
+
+fn with_reason(action: Action, reason: &str) -> ActRequest {
+    ActRequest {
+        reason: Some(reason.into()),
+        ..request(action)
+    }
+}
+
+/// The grant of a role at `at`: it authorises acting on tasks waiting
+/// anywhere in `at`'s subtree.
+fn grant(at: &str) -> impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, ()> {
+    let at = path(at);
+    move |tenant: &TenantPath, _line: &str, _role: &str| {
+        if tenant.is_within(&at) {
+            Ok(TenantScope::for_platform_task(tenant.clone()))
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// The shipped flows over the demo tree (no module runtime: the flows used
+/// here have no hooks).
+async fn workflow(t: &TestDb) -> Workflow {
+    let tree = civitas_testkit::demo_tree();
+    t.db.sync_tenants(&tree).await.unwrap();
+    let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
+    let roles: BTreeSet<String> = permissions.roles().map(str::to_owned).collect();
+    let module_services = BTreeSet::from(["civil-affairs/meal-subsidy".to_owned()]);
+    let flows = FlowCatalog::load(
+        &civitas_testkit::tenants_dir(),
+        &civitas_workflow::flow::Context {
+            tree: &tree,
+            roles: &roles,
+            module_services: &module_services,
+        },
+    )
+    .unwrap();
+    let calendar = civitas_calendar::Calendar::official().unwrap();
+    Workflow::new(flows, Arc::new(tree), calendar, None)
+}
+
+async fn create(
+    wf: &Workflow,
+    t: &TestDb,
+    at: &str,
+    who: &Who,
+    applicant: Option<&str>,
+    service: &str,
+) -> Case {
+    wf.create(
+        &t.db,
+        &scope(at),
+        &path(at),
+        who,
+        applicant,
+        NewCase {
+            service: service.into(),
+            title: None,
+            data: json!({"project": "张江某工地"}),
+            origin: if service == LEAD {
+                Origin::Warning
+            } else {
+                Origin::Application
+            },
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs `sql` with `id` bound as `$1`, as the platform (outside any scope):
+/// how a damaged row gets into the database.
+async fn damage(t: &TestDb, sql: &str, id: &str) {
+    let mut tx = t.db.begin_platform().await.unwrap();
+    let changed = with_connection!(tx.connection(), c => {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(id.to_owned())
+            .execute(&mut *c)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert!(changed > 0, "{sql} changed nothing");
+    tx.commit().await.unwrap();
+}
+
+fn assert_corrupt(result: Result<impl std::fmt::Debug, WorkflowError>, what: &str) {
+    let error = result.expect_err(what);
+    assert_eq!(
+        (error.code(), error.status()),
+        ("data_corrupt", 500),
+        "{what}: {error}"
+    );
+}
+
+/// `who` (seeing the case as `viewer` in `at`'s subtree, granted a role at
+/// `granted`) applies `req` to the case `id`.
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    wf: &Workflow,
+    t: &TestDb,
+    at: &str,
+    viewer: &Viewer,
+    who: &Who,
+    id: &str,
+    req: ActRequest,
+    granted: &str,
+) -> Result<Case, WorkflowError> {
+    wf.act(&t.db, &scope(at), viewer, who, id, req, grant(granted))
+        .await
+}
+
+async fn attach(
+    wf: &Workflow,
+    t: &TestDb,
+    who: &Who,
+    id: &str,
+    new: NewAttachment,
+) -> Result<civitas_workflow::Attachment, WorkflowError> {
+    wf.attach(&t.db, &scope(HUANGPU), &hr_staff(), who, id, new)
+        .await
+}
+
+async fn titled(
+    wf: &Workflow,
+    t: &TestDb,
+    who: &Who,
+    service: &str,
+    title: Option<String>,
+) -> Result<Case, WorkflowError> {
+    wf.create(
+        &t.db,
+        &scope(HUANGPU),
+        &path(HUANGPU),
+        who,
+        None,
+        NewCase {
+            service: service.into(),
+            title,
+            data: json!({}),
+            origin: Origin::Application,
+        },
+    )
+    .await
+}
+
+fn limited<T: std::fmt::Debug>(result: Result<T, WorkflowError>, what: &str) {
+    let e = result.expect_err(what);
+    assert_eq!(
+        (e.code(), e.status()),
+        ("limit_exceeded", 422),
+        "{what}: {e}"
+    );
+    assert!(e.to_string().contains(" / "), "bilingual: {e}");
+}
+
+async fn get(wf: &Workflow, t: &TestDb, at: &str, id: &str) -> Result<Case, WorkflowError> {
+    let mut tx = t.db.begin_read(&scope(at)).await.unwrap();
+    let case = wf.get(&mut tx, &hr_staff(), id).await;
+    tx.rollback().await.unwrap();
+    case
+}
+
+both_backends! {
+    async fn stored_rows_that_do_not_decode_are_errors_not_defaults(t) {
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let at = HUANGPU;
+
+        // A closed case whose state text is damaged does not read as open.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        assert_eq!(get(&wf, &t, at, &case.id).await.unwrap().state, CaseState::Open);
+        damage(&t, "UPDATE cases SET state = 'archived' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "unknown state");
+        // Nor can anyone act on it.
+        let acted = act(&wf, &t, at, &hr_staff(), &officer, &case.id, request(Action::Approve), at).await;
+        assert_corrupt(acted, "act on an unknown state");
+        // An open state without a step is no place to wait at.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET step = NULL WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "open without a step");
+
+        // Malformed JSON, and JSON that is not an object, in the document.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET data = '{\"project\": ' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "malformed data");
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET outcomes = '[]' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "outcomes not an object");
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET signed = 'null' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "signatures not a list");
+
+        // A date that is not a date, and a unit that is not a unit.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET step_due_on = '2026-02-30' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "bad date");
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE cases SET step_unit = 'lunar' WHERE id = $1", &case.id).await;
+        assert_corrupt(get(&wf, &t, at, &case.id).await, "bad unit");
+        // A damaged case in a list fails the list rather than vanishing or
+        // changing.
+        let mut tx = t.db.begin_read(&scope(at)).await.unwrap();
+        let listed = wf.list(&mut tx, &hr_staff(), &civitas_workflow::CaseFilter {
+            limit: 50, ..Default::default()
+        }).await;
+        tx.rollback().await.unwrap();
+        assert_corrupt(listed, "a list holding corrupt cases");
+
+        // History with a damaged detail.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE case_events SET detail = 'not json' WHERE case_id = $1", &case.id).await;
+        let mut tx = t.db.begin_read(&scope(at)).await.unwrap();
+        let history = wf.history(&mut tx, &case).await;
+        tx.rollback().await.unwrap();
+        assert_corrupt(history, "bad history detail");
+
+        // An attachment whose digest is not one.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        attach(&wf, &t, &officer, &case.id, attachment("证明.pdf")).await.unwrap();
+        damage(&t, "UPDATE case_attachments SET sm3 = 'abc' WHERE case_id = $1", &case.id).await;
+        let mut tx = t.db.begin_read(&scope(at)).await.unwrap();
+        let attachments = wf.attachments(&mut tx, &case).await;
+        tx.rollback().await.unwrap();
+        assert_corrupt(attachments, "bad attachment digest");
+
+        // A task whose actor tenant or due date is damaged: acting and the
+        // inbox both refuse it.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE case_tasks SET actor_tenant = 'huangpu' WHERE case_id = $1", &case.id).await;
+        let acted = act(&wf, &t, at, &hr_staff(), &officer, &case.id, request(Action::Approve), at).await;
+        assert_corrupt(acted, "bad actor tenant");
+        damage(&t, "UPDATE case_tasks SET actor_tenant = $1 WHERE actor_tenant = 'huangpu'", HUANGPU).await;
+        damage(&t, "UPDATE case_tasks SET due_on = 'soon' WHERE case_id = $1", &case.id).await;
+        let queue = Queue { scope: scope(HUANGPU), line: HR.into(), roles: vec!["officer".into()] };
+        let inbox = wf.inbox(&t.db, &[queue], &InboxFilter { limit: 50, ..Default::default() },
+            civitas_workflow::today_in_china()).await;
+        assert_corrupt(inbox, "bad task due date");
+
+        // A due timer of no known kind stops the round with an error (and
+        // stays unfired) instead of being skipped.
+        let case = create(&wf, &t, at, &officer, None, TITLE).await;
+        damage(&t, "UPDATE case_timers SET kind = 'step.bogus', fire_at = 0 WHERE case_id = $1", &case.id).await;
+        let fired = civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test").await;
+        assert_corrupt(fired, "bad timer kind");
+        damage(&t, "UPDATE case_timers SET kind = 'step.overdue', due_on = '31/12/2026' WHERE case_id = $1", &case.id).await;
+        let fired = civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test").await;
+        assert_corrupt(fired, "bad timer due date");
+    }
+
+    async fn sqlite_keeps_text_in_an_integer_column_and_reading_it_is_corrupt(t) {
+        // SQLite stores whatever is written; PostgreSQL refuses the write.
+        if t.url.starts_with("sqlite:") {
+            let wf = workflow(&t).await;
+            let case = create(&wf, &t, HUANGPU, &staff("huangpu-officer"), None, TITLE).await;
+            damage(&t, "UPDATE cases SET version = 'two' WHERE id = $1", &case.id).await;
+            assert_corrupt(get(&wf, &t, HUANGPU, &case.id).await, "text version");
+        }
+    }
+
+    async fn reasons_titles_and_attachments_are_bounded(t) {
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let long = |n: usize| "理".repeat(n);
+
+        // Titles: 200 characters at most.
+        limited(titled(&wf, &t, &officer, TITLE, Some(long(201))).await, "title 201");
+        let case = titled(&wf, &t, &officer, TITLE, Some(long(200))).await.unwrap();
+        assert_eq!(case.title.chars().count(), 200);
+
+        // Reasons: 500 characters, on every action that records one.
+        let hr = hr_staff();
+        let on = |req: ActRequest| (req, case.id.clone());
+        for (req, id) in [on(with_reason(Action::Approve, &long(501))), on(with_reason(Action::Return, &long(501)))] {
+            limited(act(&wf, &t, HUANGPU, &hr, &officer, &id, req, HUANGPU).await, "reason 501");
+        }
+        let returned = act(&wf, &t, HUANGPU, &hr, &officer, &case.id, with_reason(Action::Return, &long(500)), HUANGPU).await.unwrap();
+        assert_eq!(returned.state, CaseState::Returned);
+        limited(act(&wf, &t, HUANGPU, &hr, &officer, &case.id, with_reason(Action::Resubmit, &long(501)), HUANGPU).await, "resubmit 501");
+        act(&wf, &t, HUANGPU, &hr, &officer, &case.id, with_reason(Action::Resubmit, "已补正"), HUANGPU).await.unwrap();
+
+        // Pause and resume on a penalty case (it has a limit to stop).
+        let market = staff("huangpu-market");
+        let penalty = titled(&wf, &t, &market, "market-regulation/penalty-case", None).await.unwrap();
+        let viewer = Viewer::Staff { line: "market-regulation".into() };
+        let pause = |reason: &str| with_reason(Action::Pause, reason);
+        limited(act(&wf, &t, HUANGPU, &viewer, &market, &penalty.id, pause(&long(501)), HUANGPU).await, "pause 501");
+        act(&wf, &t, HUANGPU, &viewer, &market, &penalty.id, pause("等待鉴定"), HUANGPU).await.unwrap();
+        limited(act(&wf, &t, HUANGPU, &viewer, &market, &penalty.id, with_reason(Action::Resume, &long(501)), HUANGPU).await, "resume 501");
+        act(&wf, &t, HUANGPU, &viewer, &market, &penalty.id, with_reason(Action::Resume, "鉴定完成"), HUANGPU).await.unwrap();
+
+        // Attachments: name 255, media type 127, 50 per case.
+        limited(attach(&wf, &t, &officer, &case.id, attachment(&format!("{}.pdf", "证".repeat(252)))).await, "name 256");
+        attach(&wf, &t, &officer, &case.id, attachment(&format!("{}.pdf", "证".repeat(251)))).await.unwrap();
+        let typed = |media_type: String| NewAttachment { media_type, ..attachment("a.bin") };
+        limited(attach(&wf, &t, &officer, &case.id, typed(format!("application/{}", "x".repeat(116)))).await, "media type 128");
+        attach(&wf, &t, &officer, &case.id, typed(format!("application/{}", "x".repeat(115)))).await.unwrap();
+        for i in 2..50 {
+            attach(&wf, &t, &officer, &case.id, attachment(&format!("证明{i}.pdf"))).await.unwrap();
+        }
+        limited(attach(&wf, &t, &officer, &case.id, attachment("第51份.pdf")).await, "attachment 51");
+        let mut tx = t.db.begin_read(&scope(HUANGPU)).await.unwrap();
+        assert_eq!(wf.attachments(&mut tx, &case).await.unwrap().len(), 50);
+        tx.rollback().await.unwrap();
+    }
+
+    async fn history_is_read_in_pages(t) {
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let case = create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        for i in 0..12 {
+            attach(&wf, &t, &officer, &case.id, attachment(&format!("证明{i}.pdf"))).await.unwrap();
+        }
+        // 13 entries: the submission and 12 attachments.
+        let mut tx = t.db.begin_read(&scope(HUANGPU)).await.unwrap();
+        let mut seqs = Vec::new();
+        let mut sizes = Vec::new();
+        let mut after = None;
+        loop {
+            let page = wf.history_page(&mut tx, &case, after, 5).await.unwrap();
+            sizes.push(page.events.len());
+            seqs.extend(page.events.iter().map(|e| e.seq));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [5, 5, 3]);
+        assert_eq!(seqs, (1..=13).collect::<Vec<i64>>());
+        assert_eq!(wf.history(&mut tx, &case).await.unwrap().len(), 13);
+        // A page is never larger than the cap, whatever is asked.
+        let page = wf.history_page(&mut tx, &case, None, u32::MAX).await.unwrap();
+        assert!(page.events.len() <= civitas_workflow::MAX_HISTORY_PAGE as usize && page.next.is_none());
+        tx.rollback().await.unwrap();
+    }
+}
+
+fn attachment(name: &str) -> NewAttachment {
+    NewAttachment {
+        name: name.into(),
+        media_type: "application/pdf".into(),
+        size: 1024,
+        sm3: "a".repeat(64),
+    }
+}
