@@ -1,6 +1,6 @@
 //! The engine without HTTP, on SQLite and PostgreSQL: stored rows that do
-//! not decode are errors, never defaults; stored strings and counts are
-//! bounded.
+//! not decode are errors, never defaults; notifications page by line in
+//! SQL; stored strings and counts are bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -10,12 +10,15 @@ use civitas_storage::{TenantScope, with_connection};
 use civitas_tenancy::TenantPath;
 use civitas_testkit::{TestDb, both_backends};
 use civitas_workflow::inbox::{InboxFilter, Queue};
+use civitas_workflow::timers::{NotificationCursor, NotificationFilter};
 use civitas_workflow::{
     ActRequest, Action, Case, CaseState, FlowCatalog, NewAttachment, NewCase, Origin, Viewer, Who,
     Workflow, WorkflowError,
 };
 use serde_json::json;
 
+const PUDONG: &str = "310000/310115";
+const LUJIAZUI: &str = "310000/310115/310115005";
 const HUANGPU: &str = "310000/310101";
 const HR: &str = "hr-social-security";
 const LEAD: &str = "hr-social-security/wage-arrears-lead";
@@ -312,6 +315,70 @@ both_backends! {
         }
     }
 
+    async fn notifications_page_by_line_in_sql_with_no_short_page(t) {
+        workflow(&t).await;
+        // 30 notifications in Pudong, two lines interleaved, several made
+        // in the same microsecond; and some in Huangpu, outside the scope.
+        let mut tx = t.db.begin_platform().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..36_i64 {
+            let (tenant, line) = match i {
+                30.. => (HUANGPU, HR),
+                _ if i % 2 == 0 => (if i % 4 == 0 { PUDONG } else { LUJIAZUI }, HR),
+                _ => (LUJIAZUI, "civil-affairs"),
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            with_connection!(tx.connection(), c => {
+                sqlx::query("INSERT INTO notifications (id, tenant_path, case_id, timer_id, kind, recipient_tenant, \
+                             recipient_role, line, message_zh, message_en, created_at) \
+                             VALUES ($1, $2, 'case', NULL, 'step.remind', $2, 'officer', $3, '提醒', 'Reminder', $4)")
+                    .bind(id.clone())
+                    .bind(tenant)
+                    .bind(line)
+                    .bind(1_000 + i / 3)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            });
+            if i < 30 {
+                ids.push((line, 1_000 + i / 3, id));
+            }
+        }
+        tx.commit().await.unwrap();
+
+        for line in [Some(HR), Some("civil-affairs"), None] {
+            let pages = notification_pages(&t, line).await;
+            let expected: Vec<&str> = ids.iter()
+                .filter(|(l, _, _)| line.is_none_or(|line| *l == line))
+                .map(|(_, _, id)| id.as_str())
+                .collect();
+            let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+            // Full pages until the last, which is the rest.
+            let full = expected.len() / 10;
+            let mut wanted = vec![10; full];
+            if !expected.len().is_multiple_of(10) {
+                wanted.push(expected.len() % 10);
+            }
+            assert_eq!(sizes, wanted, "{line:?}");
+            let seen: Vec<&civitas_workflow::timers::Notification> = pages.iter().flatten().collect();
+            // Every one of the line exactly once, newest first.
+            let mut got: Vec<&str> = seen.iter().map(|n| n.id.as_str()).collect();
+            assert!(seen.windows(2).all(|w| (w[0].created_at, &w[0].id) > (w[1].created_at, &w[1].id)));
+            assert!(seen.iter().all(|n| line.is_none_or(|l| n.line == l)));
+            got.sort_unstable();
+            let mut expected = expected;
+            expected.sort_unstable();
+            assert_eq!(got, expected, "{line:?}");
+        }
+        // One case's notices only.
+        let mut tx = t.db.begin_read(&scope(PUDONG)).await.unwrap();
+        let none = civitas_workflow::timers::notifications(&mut tx, &NotificationFilter {
+            case_id: Some("another".into()), line: None, after: None, limit: 10,
+        }).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert!(none.notifications.is_empty() && none.next.is_none());
+    }
+
     async fn reasons_titles_and_attachments_are_bounded(t) {
         let wf = workflow(&t).await;
         let officer = staff("huangpu-officer");
@@ -386,6 +453,35 @@ both_backends! {
         let page = wf.history_page(&mut tx, &case, None, u32::MAX).await.unwrap();
         assert!(page.events.len() <= civitas_workflow::MAX_HISTORY_PAGE as usize && page.next.is_none());
         tx.rollback().await.unwrap();
+    }
+}
+
+/// Every page of Pudong's notifications (of `line`, or all), 10 a page.
+async fn notification_pages(
+    t: &TestDb,
+    line: Option<&str>,
+) -> Vec<Vec<civitas_workflow::timers::Notification>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let mut tx = t.db.begin_read(&scope(PUDONG)).await.unwrap();
+        let page = civitas_workflow::timers::notifications(
+            &mut tx,
+            &NotificationFilter {
+                case_id: None,
+                line: line.map(str::to_owned),
+                after,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+        tx.rollback().await.unwrap();
+        pages.push(page.notifications);
+        match page.next {
+            Some(next) => after = Some(NotificationCursor::parse(&next).unwrap()),
+            None => return pages,
+        }
     }
 }
 
