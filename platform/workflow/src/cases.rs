@@ -1277,9 +1277,11 @@ impl Workflow {
         }
         match request.action {
             Action::Withdraw => {
-                let applicant_owns = matches!(viewer, Viewer::Applicant { account } if Some(account) == case.applicant.as_ref());
+                // The actor, not only the view: the applicant's own account.
+                let applicant_owns = matches!(viewer, Viewer::Applicant { .. })
+                    && case.applicant.as_deref() == Some(who.account.as_str());
                 if !applicant_owns {
-                    return Err(WorkflowError::NotAllowed(
+                    return Err(WorkflowError::NotYourCase(
                         "只有申请人本人可以撤回 / only the applicant may withdraw".into(),
                     ));
                 }
@@ -1306,13 +1308,17 @@ impl Workflow {
                             .into(),
                     ));
                 }
-                let allowed = match viewer {
-                    Viewer::Applicant { account } => Some(account) == case.applicant.as_ref(),
-                    Viewer::Staff { .. } => case.applicant.is_none(),
+                // Who corrects a returned case is the applicant, or, for a
+                // case staff filed (no applicant), the account that filed
+                // it: not whoever else can see it.
+                let owner = match &case.applicant {
+                    Some(applicant) => Some(applicant),
+                    None => case.created_by_account.as_ref(),
                 };
-                if !allowed {
-                    return Err(WorkflowError::NotAllowed(
-                        "只有申请人可以重新提交 / only the applicant may resubmit".into(),
+                if owner != Some(&who.account) {
+                    return Err(WorkflowError::NotYourCase(
+                        "只有申请人（工作人员代办的案件为其创建人）可以重新提交 / only the applicant (for a case filed by staff, the account that filed it) may resubmit"
+                            .into(),
                     ));
                 }
                 if let Some(data) = request.data.clone() {

@@ -133,6 +133,10 @@ pub enum WorkflowError {
     /// The caller holds no actor slot of the current step.
     #[error("当前步骤不由您办理 / the current step is not yours to act on: {0}")]
     NotYourStep(String),
+    /// An action only the case's own party may take (withdraw, resubmit)
+    /// was taken by someone else; the message says who may.
+    #[error("{0}")]
+    NotYourCase(String),
     /// A value is longer, or a case holds more, than the workflow stores.
     #[error("{0}")]
     LimitExceeded(String),
@@ -182,7 +186,7 @@ impl WorkflowError {
             WorkflowError::NotFound(_) => "case_not_found",
             WorkflowError::Conflict { .. } => "case_conflict",
             WorkflowError::NotAllowed(_) => "action_not_allowed",
-            WorkflowError::NotYourStep(_) => "not_your_step",
+            WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => "not_your_step",
             WorkflowError::LimitExceeded(_) => "limit_exceeded",
             WorkflowError::Module(e) => e.code(),
             WorkflowError::ModulesUnavailable => "modules_unavailable",
@@ -202,7 +206,7 @@ impl WorkflowError {
             WorkflowError::Invalid(_) | WorkflowError::LimitExceeded(_) => 422,
             WorkflowError::UnknownService(_) | WorkflowError::NotFound(_) => 404,
             WorkflowError::Conflict { .. } | WorkflowError::NotAllowed(_) => 409,
-            WorkflowError::NotYourStep(_) => 403,
+            WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => 403,
             WorkflowError::Module(e) => e.status(),
             WorkflowError::ModulesUnavailable => 503,
             WorkflowError::Calendar(_) => 422,

@@ -1,6 +1,7 @@
 //! The engine without HTTP, on SQLite and PostgreSQL: stored rows that do
 //! not decode are errors, never defaults; notifications page by line in
-//! SQL; stored strings and counts are bounded.
+//! SQL; stored strings and counts are bounded; only the case's own party
+//! resubmits or withdraws.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -209,6 +210,15 @@ fn limited<T: std::fmt::Debug>(result: Result<T, WorkflowError>, what: &str) {
         "{what}: {e}"
     );
     assert!(e.to_string().contains(" / "), "bilingual: {e}");
+}
+
+fn not_yours(result: Result<Case, WorkflowError>, what: &str) {
+    let e = result.expect_err(what);
+    assert_eq!(
+        (e.code(), e.status()),
+        ("not_your_step", 403),
+        "{what}: {e}"
+    );
 }
 
 async fn get(wf: &Workflow, t: &TestDb, at: &str, id: &str) -> Result<Case, WorkflowError> {
@@ -453,6 +463,49 @@ both_backends! {
         let page = wf.history_page(&mut tx, &case, None, u32::MAX).await.unwrap();
         assert!(page.events.len() <= civitas_workflow::MAX_HISTORY_PAGE as usize && page.next.is_none());
         tx.rollback().await.unwrap();
+    }
+
+    async fn only_the_applicant_or_the_filing_account_resubmits(t) {
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let colleague = staff("huangpu-colleague");
+        let hr = hr_staff();
+        macro_rules! resubmit {
+            ($id:expr, $who:expr, $viewer:expr) => {
+                act(&wf, &t, HUANGPU, $viewer, $who, $id, with_reason(Action::Resubmit, "已补正"), HUANGPU).await
+            };
+        }
+        macro_rules! send_back {
+            ($id:expr) => {
+                act(&wf, &t, HUANGPU, &hr, &officer, $id, with_reason(Action::Return, "材料不全"), HUANGPU).await
+            };
+        }
+
+        // Filed by staff: only the account that filed it resubmits.
+        let filed = create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        send_back!(&filed.id).unwrap();
+        not_yours(resubmit!(&filed.id, &colleague, &hr), "a colleague");
+        let again = resubmit!(&filed.id, &officer, &hr).unwrap();
+        assert_eq!((again.state, again.step.as_deref()), (CaseState::Open, Some("intake")));
+
+        // Filed by an applicant: only the applicant, not the staff who can
+        // see it (nor its creator account if it differs).
+        let citizen = Who { account: "account-citizen".into(), username: "citizen-demo".into() };
+        let applied = create(&wf, &t, HUANGPU, &citizen, Some("account-citizen"), TITLE).await;
+        send_back!(&applied.id).unwrap();
+        not_yours(resubmit!(&applied.id, &officer, &hr), "staff on an application");
+        let stranger = Who { account: "account-other".into(), username: "other".into() };
+        let stranger_view = Viewer::Applicant { account: "account-other".into() };
+        let hidden = resubmit!(&applied.id, &stranger, &stranger_view);
+        assert_eq!(hidden.unwrap_err().code(), "case_not_found");
+        let citizen_view = Viewer::Applicant { account: "account-citizen".into() };
+        resubmit!(&applied.id, &citizen, &citizen_view).unwrap();
+
+        // Withdrawing is the applicant's alone.
+        let withdraw = || with_reason(Action::Withdraw, "不需要了");
+        not_yours(act(&wf, &t, HUANGPU, &hr, &officer, &applied.id, withdraw(), HUANGPU).await, "staff withdrawing");
+        let gone = act(&wf, &t, HUANGPU, &citizen_view, &citizen, &applied.id, withdraw(), HUANGPU).await.unwrap();
+        assert_eq!(gone.state, CaseState::Withdrawn);
     }
 }
 
