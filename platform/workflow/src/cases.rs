@@ -1540,6 +1540,12 @@ impl Workflow {
                             .and_then(|s| flow.step(s))
                             .cloned()
                             .unwrap_or_else(|| step.clone());
+                        self.check_transfer_target(
+                            &case.tenant_path,
+                            &task.actor_tenant,
+                            &landing,
+                            &target.path,
+                        )?;
                         effects.moved = true;
                         event.detail["from_tenant"] = json!(case.tenant_path.as_str());
                         event.detail["to_tenant"] = json!(target.path.as_str());
@@ -1647,6 +1653,51 @@ impl Workflow {
             .await?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    /// Whether a case at `from`, handed on by the actor sitting at
+    /// `actor_tenant`, may be transferred to `target` to land on `landing`
+    /// (the rule is in tenants/README.md, "Flows"):
+    ///
+    /// - back up: `target` is an ancestor of `from`; or
+    /// - down or across within the actor's own jurisdiction: `target` lies
+    ///   in `actor_tenant`'s subtree and is itself where an actor of
+    ///   `landing` sits for a case there (its level is the actor's level,
+    ///   or the actor sits at the case).
+    ///
+    /// So a district inspector sends a lead up to the city, never sideways
+    /// into another district; the city dispatches it to any district.
+    fn check_transfer_target(
+        &self,
+        from: &TenantPath,
+        actor_tenant: &TenantPath,
+        landing: &Step,
+        target: &TenantPath,
+    ) -> Result<(), WorkflowError> {
+        let up = from.is_within(target) && from != target;
+        let lands_at_target = landing
+            .actors
+            .iter()
+            .any(|actor| self.place(actor.at, target).as_ref() == Some(target));
+        let down = target.is_within(actor_tenant) && lands_at_target;
+        if up || down {
+            return Ok(());
+        }
+        let places = landing
+            .actors
+            .iter()
+            .map(|a| match a.at {
+                Place::Case => "case".to_owned(),
+                Place::Level(level) => level.as_str().to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(WorkflowError::TransferTargetNotAllowed(format!(
+            "不能转办至 {target}：只能退回上级（{from} 的上级），或转给 {actor_tenant} 辖区内“{}”步骤办理人所在的单位（{places}） / \
+             cannot transfer to {target}: a case goes back up (to an ancestor of {from}), or to a unit within {actor_tenant} \
+             where the actors of step {} sit ({places})",
+            landing.name, landing.id
+        )))
     }
 
     /// Re-creates every pending timer of an open case (after resume or

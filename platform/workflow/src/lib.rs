@@ -137,6 +137,9 @@ pub enum WorkflowError {
     /// was taken by someone else; the message says who may.
     #[error("{0}")]
     NotYourCase(String),
+    /// A transfer names a tenant the flow does not send the case to.
+    #[error("{0}")]
+    TransferTargetNotAllowed(String),
     /// A value is longer, or a case holds more, than the workflow stores.
     #[error("{0}")]
     LimitExceeded(String),
@@ -187,6 +190,7 @@ impl WorkflowError {
             WorkflowError::Conflict { .. } => "case_conflict",
             WorkflowError::NotAllowed(_) => "action_not_allowed",
             WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => "not_your_step",
+            WorkflowError::TransferTargetNotAllowed(_) => "transfer_target_not_allowed",
             WorkflowError::LimitExceeded(_) => "limit_exceeded",
             WorkflowError::Module(e) => e.code(),
             WorkflowError::ModulesUnavailable => "modules_unavailable",
@@ -203,7 +207,9 @@ impl WorkflowError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            WorkflowError::Invalid(_) | WorkflowError::LimitExceeded(_) => 422,
+            WorkflowError::Invalid(_)
+            | WorkflowError::TransferTargetNotAllowed(_)
+            | WorkflowError::LimitExceeded(_) => 422,
             WorkflowError::UnknownService(_) | WorkflowError::NotFound(_) => 404,
             WorkflowError::Conflict { .. } | WorkflowError::NotAllowed(_) => 409,
             WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => 403,

@@ -1,7 +1,7 @@
 //! The engine without HTTP, on SQLite and PostgreSQL: stored rows that do
 //! not decode are errors, never defaults; notifications page by line in
-//! SQL; stored strings and counts are bounded; only the case's own party
-//! resubmits or withdraws.
+//! SQL; stored strings and counts are bounded; a transfer goes only where
+//! the flow sends a case; only the case's own party resubmits or withdraws.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -18,6 +18,7 @@ use civitas_workflow::{
 };
 use serde_json::json;
 
+const SHANGHAI: &str = "310000";
 const PUDONG: &str = "310000/310115";
 const LUJIAZUI: &str = "310000/310115/310115005";
 const HUANGPU: &str = "310000/310101";
@@ -60,6 +61,13 @@ fn with_reason(action: Action, reason: &str) -> ActRequest {
     ActRequest {
         reason: Some(reason.into()),
         ..request(action)
+    }
+}
+
+fn transfer(to: &str) -> ActRequest {
+    ActRequest {
+        to_tenant: Some(to.into()),
+        ..with_reason(Action::Transfer, "属地分派")
     }
 }
 
@@ -463,6 +471,40 @@ both_backends! {
         let page = wf.history_page(&mut tx, &case, None, u32::MAX).await.unwrap();
         assert!(page.events.len() <= civitas_workflow::MAX_HISTORY_PAGE as usize && page.next.is_none());
         tx.rollback().await.unwrap();
+    }
+
+    async fn a_district_sends_a_lead_back_up_never_sideways(t) {
+        let wf = workflow(&t).await;
+        let dispatcher = staff("city-hr-dispatcher");
+        let inspector = staff("pudong-hr-inspector");
+        let case = create(&wf, &t, SHANGHAI, &dispatcher, None, LEAD).await;
+        assert_eq!(case.step.as_deref(), Some("dispatch"));
+        let hr = hr_staff();
+        let city = |req| act(&wf, &t, SHANGHAI, &hr, &dispatcher, &case.id, req, SHANGHAI);
+        let pudong = |req| act(&wf, &t, PUDONG, &hr, &inspector, &case.id, req, PUDONG);
+
+        // The city dispatches to a district, not to a street (the inspectors
+        // of the landing step sit at districts).
+        let refused = city(transfer(LUJIAZUI)).await.unwrap_err();
+        assert_eq!((refused.code(), refused.status()), ("transfer_target_not_allowed", 422), "{refused}");
+        let at_pudong = city(transfer(PUDONG)).await.unwrap();
+        assert_eq!((at_pudong.tenant_path.as_str(), at_pudong.step.as_deref()), (PUDONG, Some("dispose")));
+
+        // Pudong cannot hand it straight to Huangpu, nor down to one of its
+        // streets; the case stays as it was.
+        for target in [HUANGPU, LUJIAZUI] {
+            let refused = pudong(transfer(target)).await.unwrap_err();
+            assert_eq!((refused.code(), refused.status()), ("transfer_target_not_allowed", 422), "{target}: {refused}");
+            assert!(refused.to_string().contains(" / "), "bilingual: {refused}");
+        }
+        let still = get(&wf, &t, PUDONG, &case.id).await.unwrap();
+        assert_eq!((still.tenant_path.as_str(), still.version), (PUDONG, at_pudong.version));
+
+        // Sending it back to the city works; the city dispatches again.
+        let back = pudong(transfer(SHANGHAI)).await.unwrap();
+        assert_eq!((back.tenant_path.as_str(), back.step.as_deref()), (SHANGHAI, Some("dispatch")));
+        let again = city(transfer(HUANGPU)).await.unwrap();
+        assert_eq!((again.tenant_path.as_str(), again.step.as_deref()), (HUANGPU, Some("dispose")));
     }
 
     async fn only_the_applicant_or_the_filing_account_resubmits(t) {
