@@ -46,15 +46,18 @@ impl CaseState {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> CaseState {
-        match text {
+    /// The state stored as `text`; none for anything else (a stored
+    /// value that is not a state is corrupt, never a default).
+    pub fn parse(text: &str) -> Option<CaseState> {
+        Some(match text {
+            "open" => CaseState::Open,
             "returned" => CaseState::Returned,
             "paused" => CaseState::Paused,
             "closed" => CaseState::Closed,
             "rejected" => CaseState::Rejected,
             "withdrawn" => CaseState::Withdrawn,
-            _ => CaseState::Open,
-        }
+            _ => return None,
+        })
     }
 
     /// Whether the case is finished.
@@ -102,6 +105,12 @@ pub struct Case {
     pub applicant: Option<String>,
     /// Who created it (username).
     pub created_by: String,
+    /// The account that created it: who may resubmit a case without an
+    /// applicant. Unknown (none) for a case from before it was recorded
+    /// whose creator no account matched. Internal: not part of the case's
+    /// JSON.
+    #[serde(skip)]
+    pub created_by_account: Option<String>,
     /// The application or warning document.
     pub data: Value,
     /// Module hook outputs by hook name.
@@ -311,6 +320,62 @@ pub struct NewAttachment {
     pub sm3: String,
 }
 
+/// A page of a case's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPage {
+    /// The entries, in order.
+    pub events: Vec<CaseEvent>,
+    /// Pass as `after` for the next page (the last entry's `seq`); none on
+    /// the last page.
+    pub next: Option<i64>,
+}
+
+/// A `case_attachments` row as stored.
+#[derive(sqlx::FromRow)]
+struct AttachmentRow {
+    id: String,
+    case_id: String,
+    name: String,
+    media_type: String,
+    size: i64,
+    sm3: String,
+    added_by: String,
+    added_at: i64,
+}
+
+impl AttachmentRow {
+    fn decode(self) -> Result<Attachment, WorkflowError> {
+        // Both were checked when written: anything else is not what the
+        // workflow stored.
+        if self.size < 0 {
+            return Err(crate::corrupt(format!(
+                "case attachment {}: size {} is negative",
+                self.id, self.size
+            )));
+        }
+        if !is_sm3_hex(&self.sm3) {
+            return Err(crate::corrupt(format!(
+                "case attachment {}: sm3 is not 64 hex digits",
+                self.id
+            )));
+        }
+        Ok(Attachment {
+            id: self.id,
+            case_id: self.case_id,
+            name: self.name,
+            media_type: self.media_type,
+            size: self.size,
+            sm3: self.sm3,
+            added_by: self.added_by,
+            added_at: self.added_at,
+        })
+    }
+}
+
+fn is_sm3_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Filters for case lists.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -347,14 +412,30 @@ fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
+/// `text` is at most `max` characters, else [`WorkflowError::LimitExceeded`]
+/// naming `what` in both languages.
+fn at_most(text: &str, max: usize, zh: &str, en: &str) -> Result<(), WorkflowError> {
+    if text.chars().count() > max {
+        return Err(WorkflowError::LimitExceeded(format!(
+            "{zh}不能超过 {max} 个字符 / the {en} is at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Any reason given with an action (required or not) fits
+/// [`crate::MAX_REASON_CHARS`].
+fn check_reason(request: &ActRequest) -> Result<(), WorkflowError> {
+    match request.reason.as_deref() {
+        Some(reason) => at_most(reason.trim(), crate::MAX_REASON_CHARS, "理由", "reason"),
+        None => Ok(()),
+    }
+}
+
 fn required_reason(request: &ActRequest) -> Result<String, WorkflowError> {
+    check_reason(request)?;
     match request.reason.as_deref().map(str::trim) {
-        Some(reason) if !reason.is_empty() && reason.chars().count() <= 1000 => {
-            Ok(reason.to_owned())
-        }
-        Some(reason) if !reason.is_empty() => Err(WorkflowError::Invalid(
-            "理由不超过 1000 字 / the reason is at most 1000 characters".into(),
-        )),
+        Some(reason) if !reason.is_empty() => Ok(reason.to_owned()),
         _ => Err(WorkflowError::Invalid(format!(
             "{} 需要填写理由 reason / {} needs a reason",
             request.action.as_str(),
@@ -484,7 +565,7 @@ impl Workflow {
                 step: step.id.clone(),
                 due_on: due
                     .map(|d| d.to_string())
-                    .unwrap_or_else(|| "9999-12-31".into()),
+                    .unwrap_or_else(|| crate::inbox::NO_DUE_DATE.into()),
                 unit: step
                     .deadline
                     .map(|d| d.unit.as_str().to_owned())
@@ -646,6 +727,20 @@ impl Workflow {
                 "data 必须是 JSON 对象 / data must be a JSON object".into(),
             ));
         }
+        let title = new
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if let Some(title) = title {
+            at_most(title, crate::MAX_TITLE_CHARS, "标题", "title")?;
+            // A title is one line in lists and in notification messages.
+            if title.chars().any(char::is_control) {
+                return Err(WorkflowError::Invalid(
+                    "标题不能含控制字符 / the title cannot contain control characters".into(),
+                ));
+            }
+        }
         let today = today_in_china();
         let now = now_micros();
         let mut case = Case {
@@ -654,9 +749,8 @@ impl Workflow {
             line: flow.line.clone(),
             service: flow.service.clone(),
             flow_variant: flow.variant_key(),
-            title: new
-                .title
-                .filter(|t| !t.trim().is_empty())
+            title: title
+                .map(str::to_owned)
                 .unwrap_or_else(|| format!("{} {}", flow.name, today)),
             origin: match new.origin {
                 Origin::Application => "application".into(),
@@ -667,6 +761,7 @@ impl Workflow {
             version: 1,
             applicant: applicant.map(str::to_owned),
             created_by: who.username.clone(),
+            created_by_account: Some(who.account.clone()),
             data: new.data,
             outcomes: json!({}),
             signed: Vec::new(),
@@ -926,42 +1021,60 @@ impl Workflow {
         store::select_cases(tx.connection(), &sql, &binds).await
     }
 
-    /// The history of a case already read by [`Workflow::get`].
+    /// The first [`crate::MAX_HISTORY_PAGE`] entries of the history of a
+    /// case already read by [`Workflow::get`]; [`Workflow::history_page`]
+    /// reads the rest.
     pub async fn history(
         &self,
         tx: &mut TenantTx,
         case: &Case,
     ) -> Result<Vec<CaseEvent>, WorkflowError> {
-        store::events(tx.connection(), &case.id).await
+        Ok(self
+            .history_page(tx, case, None, crate::MAX_HISTORY_PAGE)
+            .await?
+            .events)
     }
 
-    /// The attachments of a case already read.
+    /// Up to `limit` (1–[`crate::MAX_HISTORY_PAGE`]) history entries of a
+    /// case already read by [`Workflow::get`], in order, after the entry
+    /// `after` (a `seq`; none: from the start).
+    pub async fn history_page(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<HistoryPage, WorkflowError> {
+        let limit = limit.clamp(1, crate::MAX_HISTORY_PAGE);
+        // One more than the page tells whether another page follows.
+        let mut events = store::events(tx.connection(), &case.id, after, limit + 1).await?;
+        let next = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(HistoryPage { events, next })
+    }
+
+    /// The attachments of a case already read (at most
+    /// [`crate::MAX_ATTACHMENTS_PER_CASE`]).
     pub async fn attachments(
         &self,
         tx: &mut TenantTx,
         case: &Case,
     ) -> Result<Vec<Attachment>, WorkflowError> {
-        use sqlx::Row;
-        let sql = "SELECT id, case_id, name, media_type, size, sm3, added_by, added_at FROM case_attachments \
-                   WHERE case_id = $1 ORDER BY added_at, id";
-        let found = civitas_storage::with_connection!(tx.connection(), c => {
-            let rows = sqlx::query(sql).bind(case.id.clone()).fetch_all(&mut *c).await?;
-            let mut out = Vec::new();
-            for r in &rows {
-                out.push(Attachment {
-                    id: r.try_get("id")?,
-                    case_id: r.try_get("case_id")?,
-                    name: r.try_get("name")?,
-                    media_type: r.try_get("media_type")?,
-                    size: r.try_get("size")?,
-                    sm3: r.try_get("sm3")?,
-                    added_by: r.try_get("added_by")?,
-                    added_at: r.try_get("added_at")?,
-                });
-            }
-            out
+        // The cap on attaching bounds this list; the LIMIT keeps a read
+        // bounded even if rows were added some other way.
+        let sql = format!(
+            "SELECT id, case_id, name, media_type, size, sm3, added_by, added_at FROM case_attachments \
+             WHERE case_id = $1 ORDER BY added_at, id LIMIT {}",
+            crate::MAX_ATTACHMENTS_PER_CASE
+        );
+        let rows: Vec<AttachmentRow> = civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case.id.clone()).fetch_all(&mut *c).await?
         });
-        Ok(found)
+        rows.into_iter().map(AttachmentRow::decode).collect()
     }
 
     /// Records attachment metadata on the case `id` (visible to `viewer`
@@ -976,20 +1089,40 @@ impl Workflow {
         new: NewAttachment,
     ) -> Result<Attachment, WorkflowError> {
         let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 255 || name.contains(['/', '\\']) {
+        at_most(
+            name,
+            crate::MAX_ATTACHMENT_NAME_CHARS,
+            "附件名",
+            "attachment name",
+        )?;
+        if name.is_empty() || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
             return Err(WorkflowError::Invalid(
-                "附件名须为 1–255 字且不含路径 / the name is 1–255 characters without a path"
+                "附件名必填，且不含路径或控制字符 / the name is required, without a path or control characters"
                     .into(),
             ));
         }
-        if new.sm3.len() != 64 || !new.sm3.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sm3_hex(&new.sm3) {
             return Err(WorkflowError::Invalid(
                 "sm3 须为 64 位十六进制 / sm3 is 64 hex digits".into(),
             ));
         }
-        if new.size < 0 || new.media_type.trim().is_empty() || new.media_type.len() > 127 {
+        let media_type = new.media_type.trim();
+        at_most(
+            media_type,
+            crate::MAX_MEDIA_TYPE_CHARS,
+            "media_type",
+            "media type",
+        )?;
+        // A media type is ASCII `type/subtype` (RFC 6838), parameters allowed.
+        let well_formed = media_type
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+            && media_type
+                .bytes()
+                .all(|b| b.is_ascii_graphic() || b == b' ');
+        if new.size < 0 || !well_formed {
             return Err(WorkflowError::Invalid(
-                "size 不能为负，media_type 必填 / size is not negative and media_type is required"
+                "size 不能为负，media_type 须为 type/subtype / size is not negative and media_type is type/subtype"
                     .into(),
             ));
         }
@@ -1006,11 +1139,25 @@ impl Workflow {
                 case.state.as_str()
             )));
         }
+        // Counted under the case's lock: two uploads at once cannot both
+        // take the last place.
+        let held: i64 = civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM case_attachments WHERE case_id = $1")
+                .bind(case.id.clone())
+                .fetch_one(&mut *c)
+                .await?
+        });
+        if held >= crate::MAX_ATTACHMENTS_PER_CASE {
+            return Err(WorkflowError::LimitExceeded(format!(
+                "每个案件最多 {max} 个附件 / a case holds at most {max} attachments",
+                max = crate::MAX_ATTACHMENTS_PER_CASE
+            )));
+        }
         let attachment = Attachment {
             id: uuid::Uuid::new_v4().to_string(),
             case_id: case.id.clone(),
             name: name.to_owned(),
-            media_type: new.media_type.trim().to_owned(),
+            media_type: media_type.to_owned(),
             size: new.size,
             sm3: new.sm3.to_ascii_lowercase(),
             added_by: who.username.clone(),
@@ -1071,15 +1218,16 @@ impl Workflow {
         request: ActRequest,
         authorize: impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, E>,
     ) -> Result<Case, WorkflowError> {
+        // Whatever the action, the reason it records is bounded.
+        check_reason(&request)?;
         let (mut case, tasks, extended) = {
             let mut tx = db.begin_read(read_scope).await?;
             let case = self.get(&mut tx, viewer, id).await?;
             let tasks = store::tasks(tx.connection(), &case.id).await?;
             let extended: i64 = if request.action == Action::Extend {
-                store::events(tx.connection(), &case.id)
+                store::events_of(tx.connection(), &case.id, "extend")
                     .await?
                     .iter()
-                    .filter(|e| e.action == "extend")
                     .filter_map(|e| e.detail.get("days").and_then(Value::as_i64))
                     .sum()
             } else {
@@ -1137,9 +1285,11 @@ impl Workflow {
         }
         match request.action {
             Action::Withdraw => {
-                let applicant_owns = matches!(viewer, Viewer::Applicant { account } if Some(account) == case.applicant.as_ref());
+                // The actor, not only the view: the applicant's own account.
+                let applicant_owns = matches!(viewer, Viewer::Applicant { .. })
+                    && case.applicant.as_deref() == Some(who.account.as_str());
                 if !applicant_owns {
-                    return Err(WorkflowError::NotAllowed(
+                    return Err(WorkflowError::NotYourCase(
                         "只有申请人本人可以撤回 / only the applicant may withdraw".into(),
                     ));
                 }
@@ -1166,13 +1316,17 @@ impl Workflow {
                             .into(),
                     ));
                 }
-                let allowed = match viewer {
-                    Viewer::Applicant { account } => Some(account) == case.applicant.as_ref(),
-                    Viewer::Staff { .. } => case.applicant.is_none(),
+                // Who corrects a returned case is the applicant, or, for a
+                // case staff filed (no applicant), the account that filed
+                // it: not whoever else can see it.
+                let owner = match &case.applicant {
+                    Some(applicant) => Some(applicant),
+                    None => case.created_by_account.as_ref(),
                 };
-                if !allowed {
-                    return Err(WorkflowError::NotAllowed(
-                        "只有申请人可以重新提交 / only the applicant may resubmit".into(),
+                if owner != Some(&who.account) {
+                    return Err(WorkflowError::NotYourCase(
+                        "只有申请人（工作人员代办的案件为其创建人）可以重新提交 / only the applicant (for a case filed by staff, the account that filed it) may resubmit"
+                            .into(),
                     ));
                 }
                 if let Some(data) = request.data.clone() {
@@ -1254,10 +1408,7 @@ impl Workflow {
                     if case.signed.iter().any(|s| s.account == who.account) {
                         break;
                     }
-                    let Ok(actor_tenant) = TenantPath::parse(&task.actor_tenant) else {
-                        continue;
-                    };
-                    if let Ok(scope) = authorize(&actor_tenant, &task.line, &task.actor_role) {
+                    if let Ok(scope) = authorize(&task.actor_tenant, &task.line, &task.actor_role) {
                         chosen = Some((task.clone(), scope));
                         break;
                     }
@@ -1397,6 +1548,12 @@ impl Workflow {
                             .and_then(|s| flow.step(s))
                             .cloned()
                             .unwrap_or_else(|| step.clone());
+                        self.check_transfer_target(
+                            &case.tenant_path,
+                            &task.actor_tenant,
+                            &landing,
+                            &target.path,
+                        )?;
                         effects.moved = true;
                         event.detail["from_tenant"] = json!(case.tenant_path.as_str());
                         event.detail["to_tenant"] = json!(target.path.as_str());
@@ -1504,6 +1661,51 @@ impl Workflow {
             .await?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    /// Whether a case at `from`, handed on by the actor sitting at
+    /// `actor_tenant`, may be transferred to `target` to land on `landing`
+    /// (the rule is in tenants/README.md, "Flows"):
+    ///
+    /// - back up: `target` is an ancestor of `from`; or
+    /// - down or across within the actor's own jurisdiction: `target` lies
+    ///   in `actor_tenant`'s subtree and is itself where an actor of
+    ///   `landing` sits for a case there (its level is the actor's level,
+    ///   or the actor sits at the case).
+    ///
+    /// So a district inspector sends a lead up to the city, never sideways
+    /// into another district; the city dispatches it to any district.
+    fn check_transfer_target(
+        &self,
+        from: &TenantPath,
+        actor_tenant: &TenantPath,
+        landing: &Step,
+        target: &TenantPath,
+    ) -> Result<(), WorkflowError> {
+        let up = from.is_within(target) && from != target;
+        let lands_at_target = landing
+            .actors
+            .iter()
+            .any(|actor| self.place(actor.at, target).as_ref() == Some(target));
+        let down = target.is_within(actor_tenant) && lands_at_target;
+        if up || down {
+            return Ok(());
+        }
+        let places = landing
+            .actors
+            .iter()
+            .map(|a| match a.at {
+                Place::Case => "case".to_owned(),
+                Place::Level(level) => level.as_str().to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(WorkflowError::TransferTargetNotAllowed(format!(
+            "不能转办至 {target}：只能退回上级（{from} 的上级），或转给 {actor_tenant} 辖区内“{}”步骤办理人所在的单位（{places}） / \
+             cannot transfer to {target}: a case goes back up (to an ancestor of {from}), or to a unit within {actor_tenant} \
+             where the actors of step {} sit ({places})",
+            landing.name, landing.id
+        )))
     }
 
     /// Re-creates every pending timer of an open case (after resume or

@@ -11,9 +11,8 @@ use chrono::NaiveDate;
 use civitas_calendar::DayUnit;
 use civitas_storage::{Database, TenantScope, with_connection};
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::{Workflow, WorkflowError};
+use crate::{Workflow, WorkflowError, store};
 
 /// One grant's share of the inbox: the scope (its tenant, from an allow
 /// decision), its line (`*` for all), and the roles it covers.
@@ -86,7 +85,7 @@ pub fn cursor(item: &InboxItem) -> String {
         "{}|{}|{}",
         item.due_on
             .map(|d| d.to_string())
-            .unwrap_or_else(|| "9999-12-31".into()),
+            .unwrap_or_else(|| NO_DUE_DATE.into()),
         item.case_id,
         item.slot
     )
@@ -177,77 +176,22 @@ impl Workflow {
                         .await?;
                 });
             }
-            let rows = with_connection!(tx.connection(), c => {
+            let rows: Vec<InboxRow> = with_connection!(tx.connection(), c => {
                 // Planned for these values each time (not prepared once):
                 // a city's queue holds many thousand tasks where a street's
                 // holds a few, and a generic plan is tuned to the average.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for b in &binds {
                     q = q.bind(b.clone());
                 }
                 if let Some(slot) = slot_bind {
                     q = q.bind(slot);
                 }
-                let rows = q.fetch_all(&mut *c).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let due: String = r.try_get("due_on")?;
-                    out.push((
-                        r.try_get::<String, _>("case_id")?,
-                        r.try_get::<i64, _>("slot")?,
-                        r.try_get::<String, _>("tenant_path")?,
-                        r.try_get::<String, _>("actor_tenant")?,
-                        r.try_get::<String, _>("actor_role")?,
-                        r.try_get::<String, _>("line")?,
-                        r.try_get::<String, _>("service")?,
-                        r.try_get::<String, _>("title")?,
-                        r.try_get::<String, _>("step")?,
-                        due,
-                        r.try_get::<String, _>("unit")?,
-                    ));
-                }
-                out
+                q.fetch_all(&mut *c).await?
             });
             tx.rollback().await?;
-            for (
-                case_id,
-                slot,
-                tenant,
-                actor_tenant,
-                role,
-                line,
-                service,
-                title,
-                step,
-                due,
-                unit,
-            ) in rows
-            {
-                let due_on = NaiveDate::parse_from_str(&due, "%Y-%m-%d")
-                    .ok()
-                    .filter(|d| due != "9999-12-31" && *d > NaiveDate::MIN);
-                let days_left = match (due_on, DayUnit::parse(&unit)) {
-                    (Some(d), Some(u)) => civitas_tenancy::TenantPath::parse(&tenant)
-                        .ok()
-                        .and_then(|t| self.calendar_for(&t).ok())
-                        .and_then(|cal| cal.days_between(today, d, u).ok()),
-                    _ => None,
-                };
-                merged.push(InboxItem {
-                    overdue: due_on.is_some_and(|d| d < today),
-                    case_id,
-                    slot,
-                    tenant,
-                    actor_tenant,
-                    role,
-                    line,
-                    service,
-                    title,
-                    step,
-                    due_on,
-                    unit,
-                    days_left,
-                });
+            for row in rows {
+                merged.push(self.inbox_item(row, today)?);
             }
         }
         merged.sort_by(|a, b| {
@@ -267,8 +211,67 @@ impl Workflow {
     }
 }
 
+/// A `case_tasks` row as the inbox reads it.
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    case_id: String,
+    slot: i64,
+    tenant_path: String,
+    actor_tenant: String,
+    actor_role: String,
+    line: String,
+    service: String,
+    title: String,
+    step: String,
+    due_on: String,
+    unit: String,
+}
+
+/// The due date of a step without a deadline (sorts after every real one).
+pub(crate) const NO_DUE_DATE: &str = "9999-12-31";
+
+impl Workflow {
+    fn inbox_item(&self, row: InboxRow, today: NaiveDate) -> Result<InboxItem, WorkflowError> {
+        let key = format!("{} slot {}", row.case_id, row.slot);
+        let table = "case task";
+        let tenant = store::stored_path(table, &key, "tenant_path", &row.tenant_path)?;
+        let due = store::stored_date(table, &key, "due_on", &row.due_on)?;
+        let due_on = (row.due_on != NO_DUE_DATE).then_some(due);
+        let unit = DayUnit::parse(&row.unit).ok_or_else(|| {
+            crate::corrupt(format!(
+                "{table} {key}: unit “{}” is not a day unit",
+                row.unit
+            ))
+        })?;
+        // Days left are a convenience: a date the calendar does not cover
+        // (years ahead) shows none rather than failing the whole inbox.
+        let days_left = match due_on {
+            Some(d) => self
+                .calendar_for(&tenant)?
+                .days_between(today, d, unit)
+                .ok(),
+            None => None,
+        };
+        Ok(InboxItem {
+            overdue: due_on.is_some_and(|d| d < today),
+            case_id: row.case_id,
+            slot: row.slot,
+            tenant: row.tenant_path,
+            actor_tenant: row.actor_tenant,
+            role: row.actor_role,
+            line: row.line,
+            service: row.service,
+            title: row.title,
+            step: row.step,
+            due_on,
+            unit: row.unit,
+            days_left,
+        })
+    }
+}
+
 fn cursor_key(item: &InboxItem) -> String {
     item.due_on
         .map(|d| d.to_string())
-        .unwrap_or_else(|| "9999-12-31".into())
+        .unwrap_or_else(|| NO_DUE_DATE.into())
 }

@@ -32,10 +32,39 @@ use chrono::NaiveDate;
 use civitas_tenancy::{TenantPath, TenantTree};
 
 pub use cases::{
-    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment, NewCase,
-    Origin, Viewer, Who, Workflow,
+    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, HistoryPage,
+    NewAttachment, NewCase, Origin, Viewer, Who, Workflow,
 };
 pub use flow::{Flow, FlowCatalog, FlowErrors};
+
+/// The longest reason an action records, in characters. A reason is kept in
+/// the case's history and in the audit chain (retained at least 180 days)
+/// and shown in every history list: 500 characters is a long paragraph,
+/// enough for any 退回/驳回 explanation, and bounds what each action adds.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The longest case title, in characters. Titles are copied into every open
+/// task (the inbox lists them) and into notification messages.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// The longest attachment name, in characters: the common file-name limit
+/// (255), so any name a file system gives fits.
+pub const MAX_ATTACHMENT_NAME_CHARS: usize = 255;
+
+/// The longest media type, in characters: RFC 6838 allows 127 for each of
+/// type and subtype, but no registered `type/subtype` comes near 127 in
+/// all, so 127 for the whole is generous and keeps the row small.
+pub const MAX_MEDIA_TYPE_CHARS: usize = 127;
+
+/// The most attachments one case holds. An application carries its
+/// supporting documents (identity, income, medical or housing proofs):
+/// a handful, rarely twenty; 50 leaves room for corrections while bounding
+/// what one case's history and attachment list return.
+pub const MAX_ATTACHMENTS_PER_CASE: i64 = 50;
+
+/// The most history entries one read returns; more are paged
+/// ([`Workflow::history_page`]).
+pub const MAX_HISTORY_PAGE: u32 = 500;
 
 /// The tenant setting listing a tenant's own non-working days.
 pub const LOCAL_DAYS_SETTING: &str = "calendar.non-working-days";
@@ -105,6 +134,16 @@ pub enum WorkflowError {
     /// The caller holds no actor slot of the current step.
     #[error("当前步骤不由您办理 / the current step is not yours to act on: {0}")]
     NotYourStep(String),
+    /// An action only the case's own party may take (withdraw, resubmit)
+    /// was taken by someone else; the message says who may.
+    #[error("{0}")]
+    NotYourCase(String),
+    /// A transfer names a tenant the flow does not send the case to.
+    #[error("{0}")]
+    TransferTargetNotAllowed(String),
+    /// A value is longer, or a case holds more, than the workflow stores.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// A module hook failed.
     #[error(transparent)]
     Module(#[from] civitas_registry::RegistryError),
@@ -124,8 +163,22 @@ pub enum WorkflowError {
 
 impl From<sqlx::Error> for WorkflowError {
     fn from(e: sqlx::Error) -> WorkflowError {
-        WorkflowError::Storage(civitas_storage::StorageError::Database(e))
+        match e {
+            // A column whose stored value does not decode to the type the
+            // schema promises (SQLite keeps whatever was written) is
+            // corrupt data, not a failing database.
+            sqlx::Error::ColumnDecode { index, source } => {
+                corrupt(format!("column {index}: {source}"))
+            }
+            e => WorkflowError::Storage(civitas_storage::StorageError::Database(e)),
+        }
     }
+}
+
+/// Stored workflow data that does not decode: an error, never a default
+/// (a corrupt state must not reopen a closed case).
+pub(crate) fn corrupt(what: impl Into<String>) -> WorkflowError {
+    WorkflowError::Storage(civitas_storage::StorageError::Corrupt(what.into()))
 }
 
 impl WorkflowError {
@@ -137,7 +190,9 @@ impl WorkflowError {
             WorkflowError::NotFound(_) => "case_not_found",
             WorkflowError::Conflict { .. } => "case_conflict",
             WorkflowError::NotAllowed(_) => "action_not_allowed",
-            WorkflowError::NotYourStep(_) => "not_your_step",
+            WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => "not_your_step",
+            WorkflowError::TransferTargetNotAllowed(_) => "transfer_target_not_allowed",
+            WorkflowError::LimitExceeded(_) => "limit_exceeded",
             WorkflowError::Module(e) => e.code(),
             WorkflowError::ModulesUnavailable => "modules_unavailable",
             WorkflowError::Calendar(civitas_calendar::CalendarError::NotCovered { .. }) => {
@@ -145,6 +200,7 @@ impl WorkflowError {
             }
             WorkflowError::Calendar(_) => "invalid_request",
             WorkflowError::Storage(e) if e.is_unavailable() => "database_unavailable",
+            WorkflowError::Storage(civitas_storage::StorageError::Corrupt(_)) => "data_corrupt",
             WorkflowError::Storage(_) | WorkflowError::Audit(_) => "internal",
         }
     }
@@ -152,10 +208,12 @@ impl WorkflowError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            WorkflowError::Invalid(_) => 422,
+            WorkflowError::Invalid(_)
+            | WorkflowError::TransferTargetNotAllowed(_)
+            | WorkflowError::LimitExceeded(_) => 422,
             WorkflowError::UnknownService(_) | WorkflowError::NotFound(_) => 404,
             WorkflowError::Conflict { .. } | WorkflowError::NotAllowed(_) => 409,
-            WorkflowError::NotYourStep(_) => 403,
+            WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => 403,
             WorkflowError::Module(e) => e.status(),
             WorkflowError::ModulesUnavailable => 503,
             WorkflowError::Calendar(_) => 422,

@@ -2,57 +2,180 @@
 //! run on either backend).
 
 use chrono::NaiveDate;
+use civitas_calendar::DayUnit;
 use civitas_storage::{Connection, with_connection};
+use civitas_tenancy::TenantPath;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::WorkflowError;
-use crate::cases::{Case, CaseEvent, CaseState};
+use crate::cases::{Case, CaseEvent, CaseState, Signature};
+use crate::{WorkflowError, corrupt};
 
 pub(crate) const CASE_COLUMNS: &str = "id, tenant_path, line, service, flow_variant, title, origin, state, step, version, \
      applicant, created_by, data, outcomes, signed, step_due_on, step_unit, limit_due_on, limit_unit, \
-     paused_on, overdue, supervised, created_at, updated_at";
+     paused_on, overdue, supervised, created_at, updated_at, created_by_account";
 
-fn date(text: Option<String>) -> Option<NaiveDate> {
-    text.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
+/// A stored value of `table`'s row `key` that does not decode.
+fn bad(table: &str, key: &str, column: &str, why: impl std::fmt::Display) -> WorkflowError {
+    corrupt(format!("{table} {key}: {column} {why}"))
 }
 
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
+/// A stored `YYYY-MM-DD` date.
+pub(crate) fn stored_date(
+    table: &str,
+    key: &str,
+    column: &str,
+    text: &str,
+) -> Result<NaiveDate, WorkflowError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
+        bad(
+            table,
+            key,
+            column,
+            format_args!("“{text}” is not a date: {e}"),
+        )
+    })
 }
 
-macro_rules! case_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        let tenant: String = r.try_get("tenant_path")?;
-        Case {
-            id: r.try_get("id")?,
-            tenant_path: civitas_tenancy::TenantPath::parse(&tenant)
-                .map_err(|e| WorkflowError::Invalid(e.to_string()))?,
-            line: r.try_get("line")?,
-            service: r.try_get("service")?,
-            flow_variant: r.try_get("flow_variant")?,
-            title: r.try_get("title")?,
-            origin: r.try_get("origin")?,
-            state: CaseState::parse(&r.try_get::<String, _>("state")?),
-            step: r.try_get("step")?,
-            version: r.try_get("version")?,
-            applicant: r.try_get("applicant")?,
-            created_by: r.try_get("created_by")?,
-            data: json(&r.try_get::<String, _>("data")?),
-            outcomes: json(&r.try_get::<String, _>("outcomes")?),
-            signed: serde_json::from_str(&r.try_get::<String, _>("signed")?).unwrap_or_default(),
-            step_due_on: date(r.try_get("step_due_on")?),
-            step_unit: r.try_get("step_unit")?,
-            limit_due_on: date(r.try_get("limit_due_on")?),
-            limit_unit: r.try_get("limit_unit")?,
-            paused_on: date(r.try_get("paused_on")?),
-            overdue: r.try_get("overdue")?,
-            supervised: r.try_get("supervised")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
+fn stored_opt_date(
+    table: &str,
+    key: &str,
+    column: &str,
+    text: Option<&str>,
+) -> Result<Option<NaiveDate>, WorkflowError> {
+    text.map(|t| stored_date(table, key, column, t)).transpose()
+}
+
+/// A stored JSON object (documents, hook outcomes, history details are
+/// always written as objects).
+pub(crate) fn stored_object(
+    table: &str,
+    key: &str,
+    column: &str,
+    text: &str,
+) -> Result<Value, WorkflowError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err(bad(table, key, column, "is not a JSON object")),
+        Err(e) => Err(bad(table, key, column, format_args!("is not JSON: {e}"))),
+    }
+}
+
+/// A stored tenant path.
+pub(crate) fn stored_path(
+    table: &str,
+    key: &str,
+    column: &str,
+    text: &str,
+) -> Result<TenantPath, WorkflowError> {
+    TenantPath::parse(text).map_err(|e| bad(table, key, column, format_args!("“{text}”: {e}")))
+}
+
+/// A stored day unit (`working` / `natural`), kept as its text.
+pub(crate) fn stored_unit(
+    table: &str,
+    key: &str,
+    column: &str,
+    text: Option<String>,
+) -> Result<Option<String>, WorkflowError> {
+    match text {
+        Some(t) if DayUnit::parse(&t).is_none() => Err(bad(
+            table,
+            key,
+            column,
+            format_args!("“{t}” is not a day unit"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A `cases` row as stored.
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: String,
+    tenant_path: String,
+    line: String,
+    service: String,
+    flow_variant: String,
+    title: String,
+    origin: String,
+    state: String,
+    step: Option<String>,
+    version: i64,
+    applicant: Option<String>,
+    created_by: String,
+    created_by_account: Option<String>,
+    data: String,
+    outcomes: String,
+    signed: String,
+    step_due_on: Option<String>,
+    step_unit: Option<String>,
+    limit_due_on: Option<String>,
+    limit_unit: Option<String>,
+    paused_on: Option<String>,
+    overdue: bool,
+    supervised: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl CaseRow {
+    fn decode(self) -> Result<Case, WorkflowError> {
+        let id = self.id;
+        let fail = |column: &str, why: &str| bad("case", &id, column, why);
+        let state = CaseState::parse(&self.state)
+            .ok_or_else(|| fail("state", &format!("“{}” is not a case state", self.state)))?;
+        if !matches!(self.origin.as_str(), "application" | "warning") {
+            return Err(fail(
+                "origin",
+                &format!("“{}” is not an origin", self.origin),
+            ));
         }
-    }};
+        // A case waiting anywhere waits at a step; a paused one since a day.
+        if !state.is_final() && self.step.is_none() {
+            return Err(fail(
+                "step",
+                &format!("is missing in state {}", state.as_str()),
+            ));
+        }
+        if state == CaseState::Paused && self.paused_on.is_none() {
+            return Err(fail("paused_on", "is missing in state paused"));
+        }
+        let signed: Vec<Signature> = serde_json::from_str(&self.signed)
+            .map_err(|e| fail("signed", &format!("is not a list of signatures: {e}")))?;
+        Ok(Case {
+            tenant_path: stored_path("case", &id, "tenant_path", &self.tenant_path)?,
+            line: self.line,
+            service: self.service,
+            flow_variant: self.flow_variant,
+            title: self.title,
+            origin: self.origin,
+            state,
+            step: self.step,
+            version: self.version,
+            applicant: self.applicant,
+            created_by: self.created_by,
+            created_by_account: self.created_by_account,
+            data: stored_object("case", &id, "data", &self.data)?,
+            outcomes: stored_object("case", &id, "outcomes", &self.outcomes)?,
+            signed,
+            step_due_on: stored_opt_date("case", &id, "step_due_on", self.step_due_on.as_deref())?,
+            step_unit: stored_unit("case", &id, "step_unit", self.step_unit)?,
+            limit_due_on: stored_opt_date(
+                "case",
+                &id,
+                "limit_due_on",
+                self.limit_due_on.as_deref(),
+            )?,
+            limit_unit: stored_unit("case", &id, "limit_unit", self.limit_unit)?,
+            paused_on: stored_opt_date("case", &id, "paused_on", self.paused_on.as_deref())?,
+            overdue: self.overdue,
+            supervised: self.supervised,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            id,
+        })
+    }
 }
 
 /// Whether another transaction holding the case's row may be waited for.
@@ -96,22 +219,17 @@ pub(crate) async fn select_cases(
     binds: &[Bind],
 ) -> Result<Vec<Case>, WorkflowError> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {where_sql}");
-    let cases = with_connection!(conn, c => {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let rows: Vec<CaseRow> = with_connection!(conn, c => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for bind in binds {
             query = match bind {
                 Bind::Text(t) => query.bind(t.clone()),
                 Bind::Int(i) => query.bind(*i),
             };
         }
-        let rows = query.fetch_all(&mut *c).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(case_from_row!(r));
-        }
-        out
+        query.fetch_all(&mut *c).await?
     });
-    Ok(cases)
+    rows.into_iter().map(CaseRow::decode).collect()
 }
 
 /// A bound value.
@@ -148,7 +266,7 @@ pub(crate) async fn execute(
 pub(crate) async fn insert_case(conn: Connection<'_>, case: &Case) -> Result<(), WorkflowError> {
     let sql = format!(
         "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
     );
     with_connection!(conn, c => {
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -176,6 +294,7 @@ pub(crate) async fn insert_case(conn: Connection<'_>, case: &Case) -> Result<(),
             .bind(case.supervised)
             .bind(case.created_at)
             .bind(case.updated_at)
+            .bind(case.created_by_account.clone())
             .execute(&mut *c)
             .await?;
     });
@@ -265,58 +384,122 @@ pub(crate) async fn insert_event(
     Ok(())
 }
 
+/// The columns of [`EventRow`].
+const EVENT_COLUMNS: &str =
+    "case_id, seq, at, actor, action, step, to_step, reason, module, module_version, detail";
+
+/// A `case_events` row as stored.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    case_id: String,
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    step: Option<String>,
+    to_step: Option<String>,
+    reason: Option<String>,
+    module: Option<String>,
+    module_version: Option<String>,
+    detail: String,
+}
+
+impl EventRow {
+    fn decode(self) -> Result<CaseEvent, WorkflowError> {
+        let key = format!("{} #{}", self.case_id, self.seq);
+        Ok(CaseEvent {
+            detail: stored_object("case event", &key, "detail", &self.detail)?,
+            case_id: self.case_id,
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            step: self.step,
+            to_step: self.to_step,
+            reason: self.reason,
+            module: self.module,
+            module_version: self.module_version,
+        })
+    }
+}
+
+/// Up to `limit` history entries of the case `case_id` after `after`
+/// (its `seq`), in order.
 pub(crate) async fn events(
     conn: Connection<'_>,
     case_id: &str,
+    after: Option<i64>,
+    limit: u32,
 ) -> Result<Vec<CaseEvent>, WorkflowError> {
-    let sql = "SELECT case_id, seq, at, actor, action, step, to_step, reason, module, module_version, detail \
-               FROM case_events WHERE case_id = $1 ORDER BY seq";
-    let events = with_connection!(conn, c => {
-        let rows = sqlx::query(sql).bind(case_id.to_owned()).fetch_all(&mut *c).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(CaseEvent {
-                case_id: r.try_get("case_id")?,
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                step: r.try_get("step")?,
-                to_step: r.try_get("to_step")?,
-                reason: r.try_get("reason")?,
-                module: r.try_get("module")?,
-                module_version: r.try_get("module_version")?,
-                detail: json(&r.try_get::<String, _>("detail")?),
-            });
-        }
-        out
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM case_events WHERE case_id = $1 AND seq > $2 ORDER BY seq LIMIT {limit}"
+    );
+    let rows: Vec<EventRow> = with_connection!(conn, c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(case_id.to_owned())
+            .bind(after.unwrap_or(0))
+            .fetch_all(&mut *c)
+            .await?
     });
-    Ok(events)
+    rows.into_iter().map(EventRow::decode).collect()
+}
+
+/// The history entries of the case `case_id` whose action is `action`
+/// (few: e.g. its extensions, which a limit bounds).
+pub(crate) async fn events_of(
+    conn: Connection<'_>,
+    case_id: &str,
+    action: &str,
+) -> Result<Vec<CaseEvent>, WorkflowError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM case_events WHERE case_id = $1 AND action = $2 ORDER BY seq"
+    );
+    let rows: Vec<EventRow> = with_connection!(conn, c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(case_id.to_owned())
+            .bind(action.to_owned())
+            .fetch_all(&mut *c)
+            .await?
+    });
+    rows.into_iter().map(EventRow::decode).collect()
 }
 
 /// An open actor slot of a case's current step.
 #[derive(Debug, Clone)]
 pub(crate) struct Task {
     pub slot: i64,
-    pub actor_tenant: String,
+    pub actor_tenant: TenantPath,
     pub actor_role: String,
     pub line: String,
 }
 
+/// A `case_tasks` row as `tasks` reads it.
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    case_id: String,
+    slot: i64,
+    actor_tenant: String,
+    actor_role: String,
+    line: String,
+}
+
+impl TaskRow {
+    fn decode(self) -> Result<Task, WorkflowError> {
+        let key = format!("{} slot {}", self.case_id, self.slot);
+        Ok(Task {
+            slot: self.slot,
+            actor_tenant: stored_path("case task", &key, "actor_tenant", &self.actor_tenant)?,
+            actor_role: self.actor_role,
+            line: self.line,
+        })
+    }
+}
+
+/// The open actor slots of the case `case_id`, in slot order.
 pub(crate) async fn tasks(conn: Connection<'_>, case_id: &str) -> Result<Vec<Task>, WorkflowError> {
-    let sql = "SELECT slot, actor_tenant, actor_role, line FROM case_tasks WHERE case_id = $1 ORDER BY slot";
-    let tasks = with_connection!(conn, c => {
-        let rows = sqlx::query(sql).bind(case_id.to_owned()).fetch_all(&mut *c).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(Task {
-                slot: r.try_get::<i64, _>("slot")?,
-                actor_tenant: r.try_get("actor_tenant")?,
-                actor_role: r.try_get("actor_role")?,
-                line: r.try_get("line")?,
-            });
-        }
-        out
+    let sql = "SELECT case_id, slot, actor_tenant, actor_role, line FROM case_tasks WHERE case_id = $1 ORDER BY slot";
+    let rows: Vec<TaskRow> = with_connection!(conn, c => {
+        sqlx::query_as(sql).bind(case_id.to_owned()).fetch_all(&mut *c).await?
     });
-    Ok(tasks)
+    rows.into_iter().map(TaskRow::decode).collect()
 }

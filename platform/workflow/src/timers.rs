@@ -16,7 +16,6 @@ use civitas_storage::{Database, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use crate::WorkflowError;
 use crate::store::{self, Bind, text};
@@ -225,13 +224,55 @@ pub struct Fired {
     pub recipient_role: String,
 }
 
-struct Claimed {
+/// The kinds of timer the workflow writes.
+const KINDS: [&str; 5] = [
+    "step.remind",
+    "step.overdue",
+    "step.escalate",
+    "limit.remind",
+    "limit.overdue",
+];
+
+/// A due `case_timers` row as claimed.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
     id: String,
     case_id: String,
     tenant_path: String,
     kind: String,
     step: Option<String>,
     due_on: String,
+    fire_at: i64,
+}
+
+impl ClaimedRow {
+    fn decode(self) -> Result<Claimed, WorkflowError> {
+        let table = "case timer";
+        if !KINDS.contains(&self.kind.as_str()) {
+            return Err(crate::corrupt(format!(
+                "{table} {}: kind “{}” is not a timer kind",
+                self.id, self.kind
+            )));
+        }
+        Ok(Claimed {
+            tenant_path: store::stored_path(table, &self.id, "tenant_path", &self.tenant_path)?,
+            due_on: store::stored_date(table, &self.id, "due_on", &self.due_on)?,
+            id: self.id,
+            case_id: self.case_id,
+            kind: self.kind,
+            step: self.step,
+            fire_at: self.fire_at,
+        })
+    }
+}
+
+struct Claimed {
+    id: String,
+    case_id: String,
+    tenant_path: TenantPath,
+    kind: String,
+    step: Option<String>,
+    due_on: NaiveDate,
     fire_at: i64,
 }
 
@@ -267,22 +308,16 @@ async fn fire_batch(
         "SELECT id, case_id, tenant_path, kind, step, due_on, fire_at FROM case_timers \
          WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at, id LIMIT {batch}{skip_locked}"
     );
-    let mut claimed = with_connection!(tx.connection(), c => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_micros).fetch_all(&mut *c).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(Claimed {
-                id: r.try_get("id")?,
-                case_id: r.try_get("case_id")?,
-                tenant_path: r.try_get("tenant_path")?,
-                kind: r.try_get("kind")?,
-                step: r.try_get("step")?,
-                due_on: r.try_get("due_on")?,
-                fire_at: r.try_get("fire_at")?,
-            });
-        }
-        out
+    let rows: Vec<ClaimedRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_micros).fetch_all(&mut *c).await?
     });
+    // A timer row that does not decode stops the round with an error naming
+    // it (the claim rolls back): firing it as something else, or skipping
+    // it for ever, would be a silent default.
+    let mut claimed = rows
+        .into_iter()
+        .map(ClaimedRow::decode)
+        .collect::<Result<Vec<_>, _>>()?;
     // Audit chains are locked per tenant: take them in one order so two
     // processes never wait on each other in a cycle.
     // Within a tenant, in firing order (a case's reminder before its
@@ -338,27 +373,25 @@ async fn fire_one(
     };
     // The actors of the step the timer belongs to (its first slot names the
     // place and role notified; escalation goes one level up).
-    let task = with_connection!(tx.connection(), c => {
-        sqlx::query("SELECT actor_tenant, actor_role, line FROM case_tasks WHERE case_id = $1 ORDER BY slot LIMIT 1")
-            .bind(case.id.clone())
-            .fetch_optional(&mut *c)
-            .await?
-            .map(|r| -> Result<(String, String, String), sqlx::Error> {
-                Ok((r.try_get("actor_tenant")?, r.try_get("actor_role")?, r.try_get("line")?))
-            })
-            .transpose()?
-    });
+    let task = store::tasks(tx.connection(), &case.id)
+        .await?
+        .into_iter()
+        .next();
     let stale = timer.step.is_some() && timer.step != case.step;
     if stale || case.state.is_final() {
         return Ok(None);
     }
-    let (actor_tenant, role, line) = task.unwrap_or_else(|| {
-        (
-            case.tenant_path.as_str().to_owned(),
+    // A returned case waits with its applicant and has no task, while its
+    // statutory limit still runs: those notices go to the case's tenant.
+    let (actor_path, role, line) = match task {
+        Some(task) => (task.actor_tenant, task.actor_role, task.line),
+        None => (
+            case.tenant_path.clone(),
             "reviewer".into(),
             case.line.clone(),
-        )
-    });
+        ),
+    };
+    let actor_tenant = actor_path.as_str().to_owned();
     let step = case.step.clone().unwrap_or_default();
     let (recipient, message_zh, message_en, set) = match timer.kind.as_str() {
         "step.remind" => (
@@ -386,9 +419,9 @@ async fn fire_one(
             Some("overdue"),
         ),
         "step.escalate" => {
-            let up = TenantPath::parse(&actor_tenant)
-                .ok()
-                .and_then(|p| p.parent())
+            // A root has no level above: its own unit is told.
+            let up = actor_path
+                .parent()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| actor_tenant.clone());
             (
@@ -431,7 +464,12 @@ async fn fire_one(
             ),
             Some("overdue"),
         ),
-        _ => return Ok(None),
+        other => {
+            return Err(crate::corrupt(format!(
+                "case timer {}: kind “{other}” is not a timer kind",
+                timer.id
+            )));
+        }
     };
     match set {
         Some("overdue") => {
@@ -510,7 +548,7 @@ async fn fire_one(
 }
 
 /// A notification record.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Notification {
     /// Its id.
     pub id: String,
@@ -536,46 +574,302 @@ pub struct Notification {
     pub created_at: i64,
 }
 
-/// The notifications addressed to tenants in `tx`'s scope, newest first.
+/// The most notifications one page holds.
+pub const MAX_NOTIFICATION_PAGE: u32 = 500;
+
+/// Where a page of notifications continues: after the notification made at
+/// `created_at` with `id` (newest first).
+///
+/// Its text ([`std::fmt::Display`]) is opaque to clients; [`NotificationCursor::parse`]
+/// accepts exactly the texts `Display` produces and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationCursor {
+    created_at: i64,
+    id: String,
+}
+
+/// The longest cursor text [`NotificationCursor::parse`] looks at: a
+/// timestamp and a hex-encoded id of up to 100 bytes (ids are UUIDs, 36).
+const MAX_CURSOR_LEN: usize = 21 + 1 + 200;
+
+impl NotificationCursor {
+    /// The cursor after `notification`.
+    pub fn after(notification: &Notification) -> NotificationCursor {
+        NotificationCursor {
+            created_at: notification.created_at,
+            id: notification.id.clone(),
+        }
+    }
+
+    /// The cursor `text` stands for, if it is one this code produced:
+    /// `<created_at>.<id as lower-case hex>`, with nothing non-canonical
+    /// (no sign but `-`, no leading zero, no upper-case hex, no empty id).
+    /// Never panics, whatever the input.
+    pub fn parse(text: &str) -> Option<NotificationCursor> {
+        if text.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let (at, hex) = text.split_once('.')?;
+        let created_at: i64 = at.parse().ok()?;
+        if hex.is_empty() || !hex.len().is_multiple_of(2) {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(hex.len() / 2);
+        for pair in hex.as_bytes().chunks_exact(2) {
+            let digit = |b: u8| match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                _ => None,
+            };
+            bytes.push((digit(pair[0])? << 4) | digit(pair[1])?);
+        }
+        let cursor = NotificationCursor {
+            created_at,
+            id: String::from_utf8(bytes).ok()?,
+        };
+        // Only the canonical text of a cursor: `+5`, `05` or `-0` decode
+        // to a number too, but this code never wrote them.
+        (cursor.to_string() == text).then_some(cursor)
+    }
+}
+
+impl std::fmt::Display for NotificationCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.", self.created_at)?;
+        for byte in self.id.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Which notifications a page holds, besides being in the scope's subtree.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    /// Only this case's.
+    pub case_id: Option<String>,
+    /// Only this line's; none: every line.
+    pub line: Option<String>,
+    /// After this cursor (the previous page's `next`).
+    pub after: Option<NotificationCursor>,
+    /// Page size (1–[`MAX_NOTIFICATION_PAGE`]).
+    pub limit: u32,
+}
+
+/// A page of notifications, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationPage {
+    /// The notifications.
+    pub notifications: Vec<Notification>,
+    /// The cursor of the next page ([`NotificationCursor`] text); none on
+    /// the last page.
+    pub next: Option<String>,
+}
+
+/// The statement and binds of a page: filtered in SQL, line included, so
+/// a page is never cut short by rows of other lines (the index
+/// `notifications_scope (tenant_path, line, created_at, id)` holds every
+/// column it tests). Reads `limit` + 1 rows: the extra one says whether
+/// another page follows.
+fn notifications_query(
+    lower: &str,
+    upper: &str,
+    filter: &NotificationFilter,
+) -> (String, Vec<Bind>) {
+    let mut binds = vec![text(lower), text(upper)];
+    let mut clauses = vec!["tenant_path >= $1 AND tenant_path < $2".to_owned()];
+    if let Some(line) = &filter.line {
+        binds.push(text(line));
+        clauses.push(format!("line = ${}", binds.len()));
+    }
+    if let Some(case_id) = &filter.case_id {
+        binds.push(text(case_id));
+        clauses.push(format!("case_id = ${}", binds.len()));
+    }
+    if let Some(after) = &filter.after {
+        binds.push(Bind::Int(after.created_at));
+        binds.push(text(&after.id));
+        // A row comparison: both backends order it as the ORDER BY does,
+        // and PostgreSQL tests it in the index, before reading a row.
+        clauses.push(format!(
+            "(created_at, id) < (${}, ${})",
+            binds.len() - 1,
+            binds.len()
+        ));
+    }
+    let limit = filter.limit.clamp(1, MAX_NOTIFICATION_PAGE);
+    let sql = format!(
+        "SELECT id, case_id, timer_id, kind, recipient_tenant, recipient_role, line, message_zh, message_en, \
+         created_at FROM notifications WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+        clauses.join(" AND "),
+        limit + 1
+    );
+    (sql, binds)
+}
+
+/// A page of the notifications about cases in `tx`'s scope, newest first.
 pub async fn notifications(
     tx: &mut TenantTx,
-    case_id: Option<&str>,
-    limit: u32,
-) -> Result<Vec<Notification>, WorkflowError> {
+    filter: &NotificationFilter,
+) -> Result<NotificationPage, WorkflowError> {
     let (lower, upper) = tx.scope().path().subtree_range();
-    let lower = lower.to_owned();
-    let mut sql = "SELECT id, case_id, timer_id, kind, recipient_tenant, recipient_role, line, message_zh, message_en, \
-                   created_at FROM notifications WHERE tenant_path >= $1 AND tenant_path < $2"
-        .to_owned();
-    if case_id.is_some() {
-        sql.push_str(" AND case_id = $3");
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_at DESC, id LIMIT {}",
-        limit.clamp(1, 500)
-    ));
-    let found = with_connection!(tx.connection(), c => {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lower.clone()).bind(upper.clone());
-        if let Some(id) = case_id {
-            q = q.bind(id.to_owned());
+    let (sql, binds) = notifications_query(lower, &upper, filter);
+    let mut found: Vec<Notification> = with_connection!(tx.connection(), c => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for bind in &binds {
+            query = match bind {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Int(i) => query.bind(*i),
+            };
         }
-        let rows = q.fetch_all(&mut *c).await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            out.push(Notification {
-                id: r.try_get("id")?,
-                case_id: r.try_get("case_id")?,
-                timer_id: r.try_get("timer_id")?,
-                kind: r.try_get("kind")?,
-                recipient_tenant: r.try_get("recipient_tenant")?,
-                recipient_role: r.try_get("recipient_role")?,
-                line: r.try_get("line")?,
-                message_zh: r.try_get("message_zh")?,
-                message_en: r.try_get("message_en")?,
-                created_at: r.try_get("created_at")?,
-            });
-        }
-        out
+        query.fetch_all(&mut *c).await?
     });
-    Ok(found)
+    let limit = filter.limit.clamp(1, MAX_NOTIFICATION_PAGE) as usize;
+    let next = if found.len() > limit {
+        found.truncate(limit);
+        found
+            .last()
+            .map(|n| NotificationCursor::after(n).to_string())
+    } else {
+        None
+    };
+    Ok(NotificationPage {
+        notifications: found,
+        next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn cursor(created_at: i64, id: &str) -> NotificationCursor {
+        NotificationCursor {
+            created_at,
+            id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_cursor_reads_back_what_it_wrote() {
+        for c in [
+            cursor(
+                1_767_225_600_000_000,
+                "0b8f6c3e-2d5a-4c1e-9f7a-3e6d1c2b4a59",
+            ),
+            cursor(0, "x"),
+            cursor(-5, "案件"),
+            cursor(i64::MAX, "a.b"),
+            cursor(i64::MIN, "a"),
+        ] {
+            let text = c.to_string();
+            assert_eq!(NotificationCursor::parse(&text), Some(c), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_parse_refuses_what_it_did_not_write() {
+        for text in [
+            "",
+            ".",
+            "1",
+            "1.",
+            ".61",
+            "1.6",
+            "1.6G",
+            "1.6A",
+            "1.ff",
+            "01.61",
+            "+1.61",
+            "-0.61",
+            " 1.61",
+            "1.61 ",
+            "1.61.61",
+            "1|61",
+            "１.61",
+            "9223372036854775808.61",
+            "1.c3",
+        ] {
+            assert_eq!(NotificationCursor::parse(text), None, "{text:?}");
+        }
+        let long = format!("1.{}", "61".repeat(200));
+        assert_eq!(NotificationCursor::parse(&long), None);
+    }
+
+    /// A cheap stand-in for the fuzzer: many strings near the format; none
+    /// panics, and whatever parses is exactly a cursor's text.
+    #[test]
+    fn a_cursor_parse_never_panics_and_accepts_only_canonical_text() {
+        let alphabet: Vec<char> = "0123456789abcdefABCDEF.-+ |é\u{0}".chars().collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if let Some(c) = NotificationCursor::parse(&text) {
+                assert_eq!(c.to_string(), text);
+                accepted += 1;
+            }
+        }
+        assert!(accepted > 0, "the generator reaches valid cursors too");
+    }
+
+    /// The page's statement walks `notifications_scope` on both backends.
+    async fn plan(t: &civitas_testkit::TestDb, filter: &NotificationFilter) -> String {
+        let tenant = TenantPath::parse("310000/310115").unwrap();
+        let scope = civitas_storage::TenantScope::for_platform_task(tenant.clone());
+        let mut tx = t.db.begin_read(&scope).await.unwrap();
+        let (lower, upper) = tenant.subtree_range();
+        let (sql, binds) = notifications_query(lower, &upper, filter);
+        let postgres = tx.backend() == civitas_storage::Backend::Postgres;
+        let lines: Vec<String> = with_connection!(tx.connection(), c => {
+            if postgres {
+                // A test table is small enough to scan whole: ask whether
+                // the index serves the query, not whether it is worth it.
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *c).await.unwrap();
+            }
+            let explain = if postgres { "EXPLAIN" } else { "EXPLAIN QUERY PLAN" };
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("{explain} {sql}")));
+            for bind in &binds {
+                query = match bind {
+                    Bind::Text(t) => query.bind(t.clone()),
+                    Bind::Int(i) => query.bind(*i),
+                };
+            }
+            let rows = query.fetch_all(&mut *c).await.unwrap();
+            rows.iter()
+                .map(|r| {
+                    use sqlx::Row;
+                    let column = if postgres { 0 } else { 3 };
+                    r.try_get::<String, _>(column).unwrap()
+                })
+                .collect()
+        });
+        tx.rollback().await.unwrap();
+        lines.join("\n")
+    }
+
+    civitas_testkit::both_backends! {
+        async fn the_notifications_page_uses_its_index(t) {
+            let after = Some(cursor(1_000, "0b8f6c3e-2d5a-4c1e-9f7a-3e6d1c2b4a59"));
+            for filter in [
+                NotificationFilter { line: Some("hr-social-security".into()), after: after.clone(), limit: 10, ..Default::default() },
+                NotificationFilter { line: Some("hr-social-security".into()), limit: 10, ..Default::default() },
+                NotificationFilter { line: None, after, limit: 10, ..Default::default() },
+            ] {
+                let plan = plan(&t, &filter).await;
+                assert!(plan.contains("notifications_scope"), "{filter:?}:\n{plan}");
+            }
+        }
+    }
 }

@@ -255,13 +255,30 @@ pub(crate) struct CaseList {
     next: Option<String>,
 }
 
-/// A case's history.
+/// A page of a case's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct History {
     /// The case.
     case_id: String,
     /// Oldest first.
     history: Vec<CaseEvent>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// Which part of a case's history to read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Staff: the line (default: the caller's own).
+    #[param(example = "civil-affairs")]
+    line: Option<String>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// A case's attachments.
@@ -550,7 +567,7 @@ pub(crate) async fn act(
 /// applicants: their own cases).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}/history", tag = "cases",
     security(("bearer" = [])),
-    params(TenantParam, CaseParam, LineQuery),
+    params(TenantParam, CaseParam, HistoryQuery),
     responses(
         (status = 200, description = "办理历史 / The history", body = History),
         (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
@@ -563,9 +580,19 @@ pub(crate) async fn history(
     caller: Caller,
     tenant: Tenant,
     Path(CaseParam { id }): Path<CaseParam>,
-    ApiQuery(query): ApiQuery<LineQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
     let workflow = workflow(&state)?;
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|seq| *seq >= 1)
+                .ok_or_else(paging::invalid_cursor)?,
+        ),
+    };
     let (scope, viewer) = case_scope(
         &state,
         &caller,
@@ -575,11 +602,12 @@ pub(crate) async fn history(
     )?;
     let mut tx = state.db().begin_read(&scope).await?;
     let case = workflow.get(&mut tx, &viewer, &id).await?;
-    let history = workflow.history(&mut tx, &case).await?;
+    let page = workflow.history_page(&mut tx, &case, after, limit).await?;
     tx.rollback().await?;
     Ok(Json(History {
         case_id: case.id,
-        history,
+        history: page.events,
+        next: page.next.map(|seq| seq.to_string()),
     }))
 }
 
@@ -693,15 +721,28 @@ pub(crate) async fn notifications(
         ));
     }
     let limit = paging::limit(query.limit)?;
-    // MERGE-PENDING: the paged, line-filtered query lands with the workflow branch.
-    let _ = &query.after;
+    let after = match &query.after {
+        None => None,
+        Some(text) => Some(
+            civitas_workflow::timers::NotificationCursor::parse(text)
+                .ok_or_else(paging::invalid_cursor)?,
+        ),
+    };
     let line = caller.line_for(query.line.as_deref()).to_owned();
     let scope = caller.authorize(&state, &tenant.path, &line, "case.read")?;
+    let every_line = line == civitas_tenancy::ALL_LINES || line == civitas_authz::NO_LINE;
     let mut tx = state.db().begin_read(&scope).await?;
-    let found = civitas_workflow::timers::notifications(&mut tx, None, limit).await?;
+    let page = civitas_workflow::timers::notifications(
+        &mut tx,
+        &civitas_workflow::timers::NotificationFilter {
+            case_id: None,
+            line: (!every_line).then_some(line),
+            after,
+            limit,
+        },
+    )
+    .await?;
     tx.rollback().await?;
-    struct Page { notifications: Vec<Notification>, next: Option<String> }
-    let page = Page { notifications: found, next: None };
     Ok(Json(Notifications {
         notifications: page.notifications,
         next: page.next,
