@@ -302,6 +302,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::system::readyz))
         .routes(routes!(routes::system::metrics))
         .routes(routes!(routes::system::openapi_json))
+        .routes(routes!(routes::system::api_docs))
+        .routes(routes!(routes::system::api_docs_script))
         .routes(routes!(routes::tenants::list_tenants))
         .routes(routes!(routes::tenants::resolve_tenants))
         .routes(routes!(routes::tenants::get_tenant))

@@ -30,6 +30,8 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/docs"),
+    ("get", "/api/docs/rapidoc-min.js"),
     ("get", "/api/v1/tenants"),
     ("get", "/api/v1/tenants/{path}"),
     ("post", "/api/v1/tenants/resolve"),

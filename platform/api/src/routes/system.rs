@@ -66,7 +66,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus 文本格式指标 / Metrics in the Prometheus text format",
-        body = String, content_type = "text/plain")))]
+        body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
@@ -84,6 +84,64 @@ pub(crate) async fn openapi_json(State(state): State<AppState>) -> impl IntoResp
     (
         [(header::CONTENT_TYPE, "application/json")],
         state.inner.openapi_json.clone(),
+    )
+}
+
+/// The RapiDoc build served at `/api/docs/rapidoc-min.js` (see
+/// `platform/api/assets/README.md`).
+static RAPIDOC_GZ: &[u8] = include_bytes!("../../assets/rapidoc-min.js.gz");
+
+/// The API reference page: this document, readable and tryable in a
+/// browser. Everything it loads is served by this binary (no CDN).
+#[utoipa::path(get, path = "/api/docs", tag = "system",
+    responses((status = 200, description = "接口参考页 / The API reference page",
+        body = String, content_type = "text/html")))]
+pub(crate) async fn api_docs() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:",
+            ),
+        ],
+        API_DOCS_HTML,
+    )
+}
+
+/// The page: RapiDoc pointed at `/api/openapi.json`, in Chinese-friendly
+/// system fonts (RapiDoc's default font would be fetched from the web).
+const API_DOCS_HTML: &str = r#"<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Civitas 接口参考 / API reference</title>
+<script type="module" src="/api/docs/rapidoc-min.js"></script>
+</head>
+<body>
+<rapi-doc spec-url="/api/openapi.json" render-style="read" show-header="false"
+  allow-server-selection="false" schema-style="table" default-schema-tab="schema"
+  regular-font="system-ui, -apple-system, 'PingFang SC', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif"
+  mono-font="ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace"
+  heading-text="Civitas 接口参考 / API reference">
+</rapi-doc>
+</body>
+</html>
+"#;
+
+/// The script of the API reference page (RapiDoc 9.3.8, MIT).
+#[utoipa::path(get, path = "/api/docs/rapidoc-min.js", tag = "system",
+    responses((status = 200, description = "接口参考页脚本 / The reference page's script",
+        body = String, content_type = "text/javascript")))]
+pub(crate) async fn api_docs_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        RAPIDOC_GZ,
     )
 }
 
