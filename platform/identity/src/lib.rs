@@ -34,8 +34,8 @@ pub use service_keys::{
     authenticate_key, check_key_request, issue_service_key, list_service_keys, revoke_service_key,
 };
 pub use sessions::{
-    Claims, SessionSettings, TokenError, Tokens, check_session, decode_access, open_session,
-    refresh, revoke,
+    Claims, SessionSettings, TokenError, Tokens, check_session, decode_access,
+    forget_spent_refresh_tokens, open_session, refresh, revoke,
 };
 
 pub use civitas_tenancy::ALL_LINES;

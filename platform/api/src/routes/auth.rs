@@ -30,7 +30,9 @@ fn auth(state: &AppState) -> Result<&AuthSettings, ApiError> {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> ApiError {
         let (code, zh, en) = match &error {
-            TokenError::Malformed | TokenError::BadSignature => {
+            // A refresh token never issued gets the answer a forged access
+            // token gets: it says nothing of whether the session exists.
+            TokenError::Malformed | TokenError::BadSignature | TokenError::UnknownRefresh => {
                 ("token_invalid", "令牌无效", "The token is invalid")
             }
             TokenError::Expired => (
