@@ -22,7 +22,8 @@ mod sessions;
 
 pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
-    authenticate, change_password, create_account, find_account, staff_of, usernames,
+    authenticate, change_password, create_account, find_account, forget_old_failures, staff_of,
+    usernames,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};
