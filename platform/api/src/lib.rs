@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod middleware;
 mod routes;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, Message};
 pub use extract::{ApiJson, ApiQuery};
+pub use throttle::{Throttle, ThrottleSettings};
 
 /// The default largest request body, in bytes (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -53,6 +55,10 @@ pub struct ApiSettings {
     /// The workflow engine; without it the case routes answer 503
     /// `workflow_unavailable`.
     pub workflow: Option<Arc<civitas_workflow::Workflow>>,
+    /// Per-address limits on sign-in failures, registrations and refused
+    /// API keys, and the tally of refused keys; whoever runs the app calls
+    /// [`Throttle::flush`] periodically.
+    pub throttle: Arc<Throttle>,
 }
 
 /// What the module routes need.
@@ -73,6 +79,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             modules: None,
             workflow: None,
+            throttle: Arc::default(),
         }
     }
 }
@@ -107,6 +114,7 @@ struct Inner {
     verified_tokens: routes::auth::VerifiedTokens,
     modules: Option<ModuleSettings>,
     workflow: Option<Arc<civitas_workflow::Workflow>>,
+    throttle: Arc<Throttle>,
 }
 
 impl AppState {
@@ -178,6 +186,10 @@ impl AppState {
     pub(crate) fn verified_tokens(&self) -> &routes::auth::VerifiedTokens {
         &self.inner.verified_tokens
     }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
 }
 
 #[derive(utoipa::OpenApi)]
@@ -241,6 +253,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             verified_tokens: routes::auth::VerifiedTokens::default(),
             modules: settings.modules.clone(),
             workflow: settings.workflow.clone(),
+            throttle: settings.throttle.clone(),
         }),
     };
     router

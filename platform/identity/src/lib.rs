@@ -31,8 +31,9 @@ pub use registration::{
     NewCitizen, NewEnterprise, RegistrationError, register_citizen, register_enterprise,
 };
 pub use service_keys::{
-    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, ServiceKey,
-    authenticate_key, check_key_request, issue_service_key, list_service_keys, revoke_service_key,
+    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, RefusalCause,
+    RefusedKeys, ServiceKey, authenticate_key, check_key_request, issue_service_key,
+    list_service_keys, revoke_service_key,
 };
 pub use sessions::{
     Claims, SessionSettings, TokenError, Tokens, check_session, decode_access,

@@ -82,11 +82,15 @@ async fn audit_actions(db: &Database, tenant: &str) -> Vec<String> {
         .collect()
 }
 
+/// An account's name and mutable columns: password hash, must-change,
+/// disabled, when the password changed.
+type AccountRow = (String, Option<String>, bool, bool, Option<i64>);
+
 /// What a failed sign-in may write: the accounts' mutable columns, the
 /// failures counted by name, and the number of audit records.
 #[derive(Debug, PartialEq)]
 struct Written {
-    accounts: Vec<(String, Option<String>, bool, bool, Option<i64>)>,
+    accounts: Vec<AccountRow>,
     failures: Vec<(String, i64, Option<i64>)>,
     audit_records: i64,
 }
