@@ -5,13 +5,16 @@
 //!   reuse of the last 5 passwords.
 //! - Accounts ([`create_account`], [`authenticate`], [`change_password`]):
 //!   passwords stored as PBKDF2-HMAC-SM3 ([`civitas_crypto::password`]),
-//!   lockout after repeated failures, every attempt audited. A failed
-//!   sign-in gives one answer whatever the cause, so it never tells whether
-//!   an account exists.
+//!   lockout after repeated failures within a window, every attempt
+//!   audited. A failed sign-in gives one answer and costs the same work
+//!   whatever the cause, so it never tells whether an account exists.
 //! - Sessions ([`open_session`], [`decode_access`], [`check_session`],
 //!   [`refresh`], [`revoke`]): SM2-signed access tokens anyone with the
-//!   platform's public key can check, rotating refresh tokens, idle and
-//!   absolute timeouts, and sign-out that holds on every node.
+//!   platform's public key can check, rotating refresh tokens (a spent one
+//!   coming back ends the session), idle and absolute timeouts, and
+//!   sign-out that holds on every node.
+//! - API keys of service accounts ([`authenticate_key`]): keys that name no
+//!   key are counted in memory ([`RefusedKeys`]) and audited together.
 
 mod accounts;
 mod credit_code;
