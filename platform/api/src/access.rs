@@ -16,9 +16,9 @@
 //! tenant is 404, exactly like one that does not exist: a caller can never
 //! tell the two apart.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -191,22 +191,26 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(unauthenticated)?;
         let now = Utc::now();
         if credential.starts_with(civitas_identity::KEY_PREFIX) {
-            let peer = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.ip());
-            let source = client_address(peer, &parts.headers, state.trusted_proxies());
+            let source = crate::throttle::Source::of(parts, state).0;
+            // An address that presented too many refused keys is answered
+            // before the key is looked up.
+            let ticket = state.throttle().api_key(source)?;
             let what = format!("{} {}", parts.method, parts.uri.path());
-            let key = civitas_identity::authenticate_key(
+            let checked = civitas_identity::authenticate_key(
                 state.db(),
                 &auth.sign_in.realm,
+                state.throttle().refused_keys(),
                 credential,
                 source,
                 &what,
                 now,
             )
-            .await
-            .map_err(|error| match error {
+            .await;
+            // Only refusals stay counted against the address.
+            if !matches!(checked, Err(KeyError::Rejected(_))) {
+                state.throttle().give_back(ticket);
+            }
+            let key = checked.map_err(|error| match error {
                 KeyError::Rejected(cause) => {
                     tracing::info!(%cause, "API key refused");
                     let _: KeyRejected = cause;

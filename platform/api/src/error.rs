@@ -55,6 +55,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// The message.
     pub message: Message,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -72,7 +74,14 @@ impl ApiError {
                 zh: zh.into(),
                 en: en.into(),
             },
+            retry_after: None,
         }
+    }
+
+    /// The same error, answered with `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// An error from a library error whose text reads `中文 / English`
@@ -171,7 +180,13 @@ impl IntoResponse for ApiError {
                 "request refused"
             );
         }
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

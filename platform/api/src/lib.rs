@@ -18,6 +18,7 @@ mod middleware;
 mod paging;
 mod routes;
 mod tenant;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use utoipa_axum::routes;
 pub use error::{ApiError, ErrorBody, Message};
 pub use extract::{ApiJson, ApiQuery};
 pub use tenant::TenantDirectory;
+pub use throttle::{Throttle, ThrottleSettings};
 
 /// The default largest request body, in bytes (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -61,6 +63,10 @@ pub struct ApiSettings {
     /// The active tenants ([`TenantDirectory::load`]): tenant paths in
     /// requests are resolved against them in memory. Empty by default.
     pub tenants: Arc<TenantDirectory>,
+    /// Per-address limits on sign-in failures, registrations and refused
+    /// API keys, and the tally of refused keys; whoever runs the app calls
+    /// [`Throttle::flush`] periodically.
+    pub throttle: Arc<Throttle>,
 }
 
 /// What the module routes need.
@@ -82,6 +88,7 @@ impl Default for ApiSettings {
             modules: None,
             workflow: None,
             tenants: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 }
@@ -117,6 +124,7 @@ struct Inner {
     modules: Option<ModuleSettings>,
     workflow: Option<Arc<civitas_workflow::Workflow>>,
     tenants: std::sync::RwLock<Arc<TenantDirectory>>,
+    throttle: Arc<Throttle>,
 }
 
 impl AppState {
@@ -209,6 +217,10 @@ impl AppState {
     pub(crate) fn verified_tokens(&self) -> &routes::auth::VerifiedTokens {
         &self.inner.verified_tokens
     }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
 }
 
 #[derive(utoipa::OpenApi)]
@@ -265,6 +277,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             modules: settings.modules.clone(),
             workflow: settings.workflow.clone(),
             tenants: std::sync::RwLock::new(settings.tenants.clone()),
+            throttle: settings.throttle.clone(),
         }),
     };
     let routed = router

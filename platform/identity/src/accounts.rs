@@ -189,9 +189,10 @@ pub struct NewAccount {
 /// How sign-in behaves.
 #[derive(Debug, Clone)]
 pub struct SignInSettings {
-    /// Consecutive failures before the account locks (default 5).
+    /// Failures within `lock_for` that lock the name tried (default 5).
     pub max_failures: i64,
-    /// How long it stays locked (default 15 minutes).
+    /// How long a name stays locked, and the window its failures are
+    /// counted in (default 15 minutes).
     pub lock_for: Duration,
     /// PBKDF2 iterations for new hashes (default 100,000).
     pub iterations: u32,
@@ -388,16 +389,20 @@ pub async fn staff_of(tx: &mut TenantTx) -> Result<Vec<Account>, IdentityError> 
 /// Checks `username` and `password` at time `now`.
 ///
 /// Every attempt is audited in the account's tenant chain (unknown
-/// usernames in the realm's). After `max_failures` consecutive failures the
-/// account locks for `lock_for`; while locked even the right password is
-/// rejected. A success resets the count and upgrades a hash made with fewer
-/// iterations than configured.
+/// usernames in the realm's). `max_failures` failures within `lock_for`
+/// lock the name for `lock_for`; while locked even the right password is
+/// rejected. A success clears the count and upgrades a hash made with
+/// fewer iterations than configured.
 ///
-/// Every attempt costs one password derivation, whatever its outcome, so
-/// timing does not tell an unknown or locked account from a wrong password.
-/// An attempt is counted before the password is checked (and the check runs
-/// off the async workers, outside any transaction), so parallel guesses
-/// cannot exceed the limit and a slow check never holds the database.
+/// A failure costs the same work whether or not an account has the name:
+/// one read, one counting write (failures are counted by the name tried,
+/// in `sign_in_failures`, so an unknown name is counted and locked exactly
+/// as a real one), one password derivation and one audit record — neither
+/// the answer, nor the time, nor the database's work tells whether an
+/// account exists or is locked. An attempt is counted before the password
+/// is checked (and the check runs off the async workers, outside any
+/// transaction), so parallel guesses cannot exceed the limit and a slow
+/// check never holds the database.
 pub async fn authenticate(
     db: &Database,
     settings: &SignInSettings,
@@ -405,7 +410,9 @@ pub async fn authenticate(
     password_given: &str,
     now: DateTime<Utc>,
 ) -> Result<Account, AuthError> {
-    let now_micros = now.timestamp_micros();
+    // No account has a longer name; an attempt is counted and audited
+    // under at most this much of what was given.
+    let tried: String = username.chars().take(64).collect();
     let found = {
         let mut tx = db.begin_platform_read().await?;
         let sql = format!(
@@ -424,88 +431,130 @@ pub async fn authenticate(
         });
         found
     };
+    // Count the attempt first, whatever the name; a locked name counts
+    // nothing (and a count past the limit is a parallel guess: locked too).
+    let attempt = count_attempt(db, settings, &tried, now)
+        .await?
+        .filter(|n| *n <= settings.max_failures);
+    // Exactly one derivation, whatever the outcome.
     let dummy = dummy_hash(settings.iterations);
-    // A rejection before any real check still costs one derivation.
-    let reject_early = async |tenant: &TenantPath, shown: &str, cause| {
-        check_password(password_given, &dummy).await;
-        record_attempt(db, tenant, shown, Err(cause), None).await?;
-        Err(AuthError::Rejected(cause))
-    };
-    let Some((account, stored, disabled)) = found else {
-        let shown: String = username.chars().take(64).collect();
-        return reject_early(&settings.realm, &shown, RejectCause::UnknownUser).await;
-    };
-    let tenant = TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone());
-    if disabled {
-        return reject_early(&tenant, &account.username, RejectCause::Disabled).await;
-    }
-    // Count the attempt first; a locked account counts nothing.
-    let attempt: Option<i64> = {
-        let mut tx = db.begin_platform().await?;
-        let n = with_connection!(tx.connection(), c => {
-            sqlx::query_scalar(
-                "UPDATE accounts SET failed_attempts = failed_attempts + 1 \
-                 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_attempts",
-            )
-            .bind(account.id.clone())
-            .bind(now_micros)
-            .fetch_optional(&mut *c)
-            .await?
-        });
-        tx.commit().await?;
-        n
-    };
-    let Some(attempt) = attempt.filter(|n| *n <= settings.max_failures) else {
-        return reject_early(&tenant, &account.username, RejectCause::Locked).await;
-    };
-    let right = match &stored {
-        Some(hash) => check_password(password_given, hash).await,
-        None => {
-            check_password(password_given, &dummy).await;
-            false
-        }
+    let stored = found
+        .as_ref()
+        .filter(|_| attempt.is_some())
+        .and_then(|(_, hash, _)| hash.as_deref());
+    let right = check_password(password_given, stored.unwrap_or(&dummy)).await && stored.is_some();
+    let (tenant, cause) = match &found {
+        None => (settings.realm.clone(), RejectCause::UnknownUser),
+        Some((account, _, disabled)) => (
+            TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone()),
+            if *disabled {
+                RejectCause::Disabled
+            } else if attempt.is_none() {
+                RejectCause::Locked
+            } else {
+                RejectCause::WrongPassword
+            },
+        ),
     };
     let mut tx = db.begin_platform().await?;
-    if right {
+    if let Some((account, _, false)) = found.as_ref().filter(|_| right) {
         let rehash = stored
-            .as_deref()
             .filter(|h| password::needs_rehash(h, settings.iterations))
             .map(|_| password::hash(password_given, settings.iterations))
             .transpose()
             .map_err(IdentityError::from)?;
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, password_hash = COALESCE($2, password_hash) WHERE id = $1")
-                .bind(account.id.clone())
-                .bind(rehash)
+            sqlx::query("DELETE FROM sign_in_failures WHERE username = $1")
+                .bind(tried.clone())
                 .execute(&mut *c)
                 .await?;
+            if rehash.is_some() {
+                sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+                    .bind(account.id.clone())
+                    .bind(rehash)
+                    .execute(&mut *c)
+                    .await?;
+            }
         });
         audit_attempt(&mut tx, &tenant, &account.username, Ok(()), None).await?;
         tx.commit().await?;
-        return Ok(account);
+        return Ok(account.clone());
     }
     let mut locked_now = None;
-    if attempt >= settings.max_failures {
+    if attempt.is_some_and(|n| n >= settings.max_failures) {
         let until = now + settings.lock_for;
         locked_now = Some(until);
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = $2 WHERE id = $1")
-                .bind(account.id.clone())
+            sqlx::query("UPDATE sign_in_failures SET failures = 0, window_start = $2, locked_until = $3 WHERE username = $1")
+                .bind(tried.clone())
+                .bind(now.timestamp_micros())
                 .bind(until.timestamp_micros())
                 .execute(&mut *c)
                 .await?;
         });
     }
-    audit_attempt(
-        &mut tx,
-        &tenant,
-        &account.username,
-        Err(RejectCause::WrongPassword),
-        locked_now,
-    )
-    .await?;
+    audit_attempt(&mut tx, &tenant, &tried, Err(cause), locked_now).await?;
     tx.commit().await?;
-    Err(AuthError::Rejected(RejectCause::WrongPassword))
+    Err(AuthError::Rejected(cause))
+}
+
+/// Counts a failed attempt on the name `tried` before its password is
+/// checked (a success takes it back): the count within the current window
+/// (`lock_for` long), or `None` while the name is locked.
+async fn count_attempt(
+    db: &Database,
+    settings: &SignInSettings,
+    tried: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, AuthError> {
+    let now_micros = now.timestamp_micros();
+    let window_over = (now - settings.lock_for).timestamp_micros();
+    let mut tx = db.begin_platform().await?;
+    // A window that is over (or a lock that expired) starts afresh.
+    let counted: Option<i64> = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar(
+            "INSERT INTO sign_in_failures (username, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
+             ON CONFLICT (username) DO UPDATE SET \
+               failures = CASE WHEN sign_in_failures.window_start <= $3 OR sign_in_failures.locked_until IS NOT NULL \
+                          THEN 1 ELSE sign_in_failures.failures + 1 END, \
+               window_start = CASE WHEN sign_in_failures.window_start <= $3 OR sign_in_failures.locked_until IS NOT NULL \
+                              THEN $2 ELSE sign_in_failures.window_start END, \
+               locked_until = NULL \
+             WHERE sign_in_failures.locked_until IS NULL OR sign_in_failures.locked_until <= $2 \
+             RETURNING failures",
+        )
+        .bind(tried.to_owned())
+        .bind(now_micros)
+        .bind(window_over)
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    tx.commit().await?;
+    Ok(counted)
+}
+
+/// Forgets counted failures that can no longer lock anything at `now`:
+/// their window is over and no lock is in force. Returns how many names
+/// were forgotten; `serve` runs it periodically, so names tried once and
+/// never again do not accumulate.
+pub async fn forget_old_failures(
+    db: &Database,
+    settings: &SignInSettings,
+    now: DateTime<Utc>,
+) -> Result<u64, IdentityError> {
+    let mut tx = db.begin_platform().await?;
+    let forgotten = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "DELETE FROM sign_in_failures WHERE window_start <= $1 AND (locked_until IS NULL OR locked_until <= $2)",
+        )
+        .bind((now - settings.lock_for).timestamp_micros())
+        .bind(now.timestamp_micros())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(forgotten)
 }
 
 /// Checks a password against a stored hash on the blocking pool: a
@@ -523,19 +572,6 @@ fn dummy_hash(iterations: u32) -> String {
     format!(
         "$pbkdf2-sm3$i={iterations}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     )
-}
-
-async fn record_attempt(
-    db: &Database,
-    tenant: &TenantPath,
-    username: &str,
-    outcome: Result<(), RejectCause>,
-    locked_until: Option<DateTime<Utc>>,
-) -> Result<(), AuthError> {
-    let mut tx = db.begin_platform().await?;
-    audit_attempt(&mut tx, tenant, username, outcome, locked_until).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 async fn audit_attempt(

@@ -5,13 +5,16 @@
 //!   reuse of the last 5 passwords.
 //! - Accounts ([`create_account`], [`authenticate`], [`change_password`]):
 //!   passwords stored as PBKDF2-HMAC-SM3 ([`civitas_crypto::password`]),
-//!   lockout after repeated failures, every attempt audited. A failed
-//!   sign-in gives one answer whatever the cause, so it never tells whether
-//!   an account exists.
+//!   lockout after repeated failures within a window, every attempt
+//!   audited. A failed sign-in gives one answer and costs the same work
+//!   whatever the cause, so it never tells whether an account exists.
 //! - Sessions ([`open_session`], [`decode_access`], [`check_session`],
 //!   [`refresh`], [`revoke`]): SM2-signed access tokens anyone with the
-//!   platform's public key can check, rotating refresh tokens, idle and
-//!   absolute timeouts, and sign-out that holds on every node.
+//!   platform's public key can check, rotating refresh tokens (a spent one
+//!   coming back ends the session), idle and absolute timeouts, and
+//!   sign-out that holds on every node.
+//! - API keys of service accounts ([`authenticate_key`]): keys that name no
+//!   key are counted in memory ([`RefusedKeys`]) and audited together.
 
 mod accounts;
 mod credit_code;
@@ -22,7 +25,8 @@ mod sessions;
 
 pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
-    authenticate, change_password, create_account, find_account, staff_of, usernames,
+    authenticate, change_password, create_account, find_account, forget_old_failures, staff_of,
+    usernames,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};
@@ -30,12 +34,13 @@ pub use registration::{
     NewCitizen, NewEnterprise, RegistrationError, register_citizen, register_enterprise,
 };
 pub use service_keys::{
-    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, ServiceKey,
-    authenticate_key, check_key_request, issue_service_key, list_service_keys, revoke_service_key,
+    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, RefusalCause,
+    RefusedKeys, ServiceKey, authenticate_key, check_key_request, issue_service_key,
+    list_service_keys, revoke_service_key,
 };
 pub use sessions::{
-    Claims, SessionSettings, TokenError, Tokens, check_session, decode_access, open_session,
-    refresh, revoke,
+    Claims, SessionSettings, TokenError, Tokens, check_session, decode_access,
+    forget_spent_refresh_tokens, open_session, refresh, revoke,
 };
 
 pub use civitas_tenancy::ALL_LINES;

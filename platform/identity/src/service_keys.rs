@@ -460,39 +460,44 @@ pub async fn revoke_service_key(
 
 /// Checks a presented key from `source` at `now` and records the call
 /// (`service.call`, with `what` — e.g. the method and path — in the key's
-/// tenant chain); a refused key is recorded as `service_key.reject` in the
-/// `realm`'s chain. Every answer to a refused key is the same to the caller.
+/// tenant chain). A refused key that is a real key (its secret matched:
+/// revoked, expired, or from a network outside its allow-list) is recorded
+/// as `service_key.reject` in the `realm`'s chain. A key that names no key
+/// — malformed, an unknown id or a wrong secret — is only counted in
+/// `refused`, which writes one summary record per interval: anyone can
+/// present such a value, so it opens no write transaction. Every answer
+/// to a refused key is the same to the caller.
 pub async fn authenticate_key(
     db: &Database,
     realm: &TenantPath,
+    refused: &RefusedKeys,
     presented: &str,
     source: Option<IpAddr>,
     what: &str,
     now: DateTime<Utc>,
 ) -> Result<ServiceKey, KeyError> {
     let checked = check_key(db, presented, source, now).await;
-    let mut tx = db.begin_platform().await?;
     let (tenant, event) = match &checked {
-        Ok(key) => {
-            with_connection!(tx.connection(), c => {
-                sqlx::query("UPDATE service_keys SET last_used_at = $1 WHERE id = $2")
-                    .bind(now.timestamp_micros())
-                    .bind(key.id.clone())
-                    .execute(&mut *c)
-                    .await?;
-            });
-            (
-                key.tenant.clone(),
-                NewEvent {
-                    actor: key.account.clone(),
-                    action: "service.call".to_owned(),
-                    target: what.chars().take(200).collect(),
-                    detail: serde_json::json!({
-                        "key": key.id,
-                        "source": source.map(|s| s.to_canonical().to_string()),
-                    }),
-                },
-            )
+        Ok(key) => (
+            key.tenant.clone(),
+            NewEvent {
+                actor: key.account.clone(),
+                action: "service.call".to_owned(),
+                target: what.chars().take(200).collect(),
+                detail: serde_json::json!({
+                    "key": key.id,
+                    "source": source.map(|s| s.to_canonical().to_string()),
+                }),
+            },
+        ),
+        Err(KeyError::Rejected(cause @ (KeyRejected::Malformed | KeyRejected::Unknown))) => {
+            let cause = if *cause == KeyRejected::Malformed {
+                RefusalCause::Malformed
+            } else {
+                RefusalCause::Unknown
+            };
+            refused.note(cause, key_id(presented).map(|(id, _)| id), source, now);
+            return checked;
         }
         Err(KeyError::Rejected(cause)) => (
             realm.clone(),
@@ -510,9 +515,190 @@ pub async fn authenticate_key(
         ),
         Err(KeyError::Identity(_)) => return checked,
     };
+    let mut tx = db.begin_platform().await?;
+    if let Ok(key) = &checked {
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE service_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now.timestamp_micros())
+                .bind(key.id.clone())
+                .execute(&mut *c)
+                .await?;
+        });
+    }
     civitas_audit::record_platform(&mut tx, &tenant, &event).await?;
     tx.commit().await?;
     checked
+}
+
+/// Why a presented key was counted in [`RefusedKeys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCause {
+    /// Not in the `civ_<id>_<secret>` form.
+    Malformed,
+    /// No key with that id, or a wrong secret.
+    Unknown,
+    /// Not checked at all: its source had presented too many refused keys.
+    Throttled,
+}
+
+impl RefusalCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            RefusalCause::Malformed => "malformed",
+            RefusalCause::Unknown => "unknown",
+            RefusalCause::Throttled => "throttled",
+        }
+    }
+}
+
+/// At most this many distinct sources, and as many key ids, are named in
+/// one summary; the rest are counted together, so a flood from many
+/// addresses cannot grow the tally (or the record) without bound.
+const SUMMARY_NAMES_MAX: usize = 1000;
+
+/// Refused API keys that name no key, counted in memory between summaries.
+///
+/// [`authenticate_key`] counts malformed keys, unknown ids and wrong
+/// secrets here instead of writing an audit record for each (the API adds
+/// keys it did not check because their source was throttled);
+/// [`RefusedKeys::flush`] writes what was counted as one
+/// `service_key.reject.summary` record: how many, of which cause, from
+/// which sources, naming which key ids, between which times.
+#[derive(Debug, Default)]
+pub struct RefusedKeys(std::sync::Mutex<Tally>);
+
+#[derive(Debug, Default)]
+struct Tally {
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    causes: std::collections::BTreeMap<&'static str, u64>,
+    sources: std::collections::BTreeMap<String, u64>,
+    other_sources: u64,
+    keys: std::collections::BTreeMap<String, u64>,
+    other_keys: u64,
+}
+
+fn count_in(
+    names: &mut std::collections::BTreeMap<String, u64>,
+    other: &mut u64,
+    name: String,
+    n: u64,
+) {
+    if let Some(count) = names.get_mut(&name) {
+        *count += n;
+    } else if names.len() < SUMMARY_NAMES_MAX {
+        names.insert(name, n);
+    } else {
+        *other += n;
+    }
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.count += other.count;
+        self.first = self.first.into_iter().chain(other.first).min();
+        self.last = self.last.into_iter().chain(other.last).max();
+        for (cause, n) in other.causes {
+            *self.causes.entry(cause).or_default() += n;
+        }
+        for (source, n) in other.sources {
+            count_in(&mut self.sources, &mut self.other_sources, source, n);
+        }
+        self.other_sources += other.other_sources;
+        for (key, n) in other.keys {
+            count_in(&mut self.keys, &mut self.other_keys, key, n);
+        }
+        self.other_keys += other.other_keys;
+    }
+}
+
+impl RefusedKeys {
+    /// Counts one refused key from `source` at `now`, naming `key_id` (the
+    /// id part, never the secret) if it had one.
+    pub fn note(
+        &self,
+        cause: RefusalCause,
+        key_id: Option<&str>,
+        source: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) {
+        let mut one = Tally {
+            count: 1,
+            first: Some(now),
+            last: Some(now),
+            ..Tally::default()
+        };
+        one.causes.insert(cause.as_str(), 1);
+        let source = source.map_or_else(|| "unknown".to_owned(), |s| s.to_canonical().to_string());
+        one.sources.insert(source, 1);
+        if let Some(id) = key_id {
+            one.keys.insert(id.to_owned(), 1);
+        }
+        self.merge(one);
+    }
+
+    /// How many refusals are counted and not yet written.
+    pub fn pending(&self) -> u64 {
+        match self.0.lock() {
+            Ok(tally) => tally.count,
+            Err(poisoned) => poisoned.into_inner().count,
+        }
+    }
+
+    fn merge(&self, other: Tally) {
+        match self.0.lock() {
+            Ok(mut tally) => tally.merge(other),
+            // A panic mid-merge leaves counts at worst a little off.
+            Err(poisoned) => poisoned.into_inner().merge(other),
+        }
+    }
+
+    fn take(&self) -> Tally {
+        match self.0.lock() {
+            Ok(mut tally) => std::mem::take(&mut *tally),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    /// Writes what was counted since the last flush as one
+    /// `service_key.reject.summary` record in `realm`'s chain, and returns
+    /// how many refusals it covers (0: nothing counted, nothing written).
+    /// If the write fails the counts are kept for the next flush.
+    pub async fn flush(&self, db: &Database, realm: &TenantPath) -> Result<u64, KeyError> {
+        let tally = self.take();
+        if tally.count == 0 {
+            return Ok(0);
+        }
+        let event = NewEvent {
+            actor: "anonymous".to_owned(),
+            action: "service_key.reject.summary".to_owned(),
+            target: "service_keys".to_owned(),
+            detail: serde_json::json!({
+                "count": tally.count,
+                "first": tally.first.map(|t| t.to_rfc3339()),
+                "last": tally.last.map(|t| t.to_rfc3339()),
+                "causes": tally.causes,
+                "sources": tally.sources,
+                "other_sources": tally.other_sources,
+                "keys": tally.keys,
+                "other_keys": tally.other_keys,
+            }),
+        };
+        let written = async {
+            let mut tx = db.begin_platform().await?;
+            civitas_audit::record_platform(&mut tx, realm, &event).await?;
+            tx.commit().await?;
+            Ok::<(), KeyError>(())
+        }
+        .await;
+        let count = tally.count;
+        if let Err(e) = written {
+            self.merge(tally);
+            return Err(e);
+        }
+        Ok(count)
+    }
 }
 
 fn key_id(presented: &str) -> Option<(&str, &str)> {
@@ -565,4 +751,39 @@ async fn check_key(
         }
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_names_so_many_sources_and_counts_the_rest_together() {
+        let refused = RefusedKeys::default();
+        let now = Utc::now();
+        let extra = 5u32;
+        for i in 0..(SUMMARY_NAMES_MAX as u32 + extra) {
+            let source = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            refused.note(
+                RefusalCause::Unknown,
+                Some("00000000000000aa"),
+                Some(source),
+                now,
+            );
+        }
+        refused.note(RefusalCause::Malformed, None, None, now);
+        assert_eq!(
+            refused.pending(),
+            u64::from(SUMMARY_NAMES_MAX as u32 + extra + 1)
+        );
+        let tally = refused.take();
+        assert_eq!(tally.sources.len(), SUMMARY_NAMES_MAX);
+        assert_eq!(tally.other_sources, u64::from(extra + 1));
+        assert_eq!(
+            tally.keys["00000000000000aa"],
+            u64::from(SUMMARY_NAMES_MAX as u32 + extra)
+        );
+        assert_eq!(tally.causes["malformed"], 1);
+        assert_eq!(refused.pending(), 0);
+    }
 }

@@ -72,6 +72,10 @@ pub enum TokenError {
     /// The session was idle too long or reached its lifetime.
     #[error("会话已超时，请重新登录 (the session timed out; sign in again)")]
     SessionExpired,
+    /// A refresh token that was never issued (no such session, or a wrong
+    /// secret); nothing changed.
+    #[error("刷新令牌无效 (the refresh token is not valid)")]
+    UnknownRefresh,
     /// The database failed; nothing was decided.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -267,6 +271,13 @@ pub async fn check_session(
 
 /// Exchanges a refresh token for a new pair (the old refresh token stops
 /// working). The session must still be open.
+///
+/// A refresh token that was already exchanged coming back means it was
+/// copied: the session ends for both holders ([`TokenError::Revoked`]). A
+/// token that was never issued — a wrong secret, even with a real session
+/// id, which every access token shows — is only refused
+/// ([`TokenError::UnknownRefresh`]): it changes nothing and opens no write
+/// transaction, so knowing a session id is not enough to end the session.
 pub async fn refresh(
     db: &Database,
     key: &PrivateKey,
@@ -274,12 +285,28 @@ pub async fn refresh(
     settings: &SessionSettings,
     now: DateTime<Utc>,
 ) -> Result<Tokens, TokenError> {
-    let session_id = refresh_token
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let Some((session_id, _)) = refresh_token.split_once('.') else {
+        return Err(TokenError::UnknownRefresh);
+    };
+    let session_id = session_id.to_owned();
     let digest = hex::encode(sm3::digest(refresh_token.as_bytes()));
+    // Issued by us at all (the current token or a spent one)? A read only.
+    {
+        let mut tx = db.begin_platform_read().await?;
+        let issued: Option<i32> = with_connection!(tx.connection(), c => {
+            sqlx::query_scalar(
+                "SELECT 1 FROM sessions WHERE id = $1 AND refresh_sm3 = $2 \
+                 UNION ALL SELECT 1 FROM spent_refresh_tokens WHERE session_id = $1 AND refresh_sm3 = $2",
+            )
+            .bind(session_id.clone())
+            .bind(digest.clone())
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        if issued.is_none() {
+            return Err(TokenError::UnknownRefresh);
+        }
+    }
     let (next, next_digest) = new_refresh(&session_id)?;
     let mut tx = db.begin_platform().await?;
     // Locked (PostgreSQL) or under the write lock (SQLite): two refreshes
@@ -310,16 +337,14 @@ pub async fn refresh(
             .transpose()?
     });
     let (account, disabled, last_seen, expires, revoked, stored_digest) =
-        row.ok_or(TokenError::Revoked)?;
+        row.ok_or(TokenError::UnknownRefresh)?;
     let now_micros = now.timestamp_micros();
-    if revoked.is_some() || disabled {
-        return Err(TokenError::Revoked);
-    }
     if stored_digest != digest {
-        // A spent refresh token came back: someone copied it. End the
+        // Not the current token: spent (it passed the read above, or a
+        // concurrent refresh spent it since), so someone copied it. End the
         // session for both holders.
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1")
+            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
                 .bind(session_id.clone())
                 .bind(now_micros)
                 .execute(&mut *c)
@@ -329,11 +354,20 @@ pub async fn refresh(
         tracing::warn!(session = %session_id, "a spent refresh token was reused; the session is revoked");
         return Err(TokenError::Revoked);
     }
+    if revoked.is_some() || disabled {
+        return Err(TokenError::Revoked);
+    }
     settings.check_open(last_seen, expires, now_micros)?;
     with_connection!(tx.connection(), c => {
         sqlx::query("UPDATE sessions SET refresh_sm3 = $2, last_seen_at = $3 WHERE id = $1")
             .bind(session_id.clone())
             .bind(next_digest)
+            .bind(now_micros)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("INSERT INTO spent_refresh_tokens (refresh_sm3, session_id, spent_at) VALUES ($1, $2, $3)")
+            .bind(digest)
+            .bind(session_id.clone())
             .bind(now_micros)
             .execute(&mut *c)
             .await?;
@@ -347,6 +381,29 @@ pub async fn refresh(
         session_id,
         must_change_password: claims.pwd,
     })
+}
+
+/// Forgets the spent refresh tokens of sessions that have ended (revoked or
+/// past their lifetime, at `now`): none of them can be exchanged any more,
+/// so a copy coming back has nothing left to end. Returns how many were
+/// forgotten; `serve` runs it periodically.
+pub async fn forget_spent_refresh_tokens(
+    db: &Database,
+    now: DateTime<Utc>,
+) -> Result<u64, TokenError> {
+    let mut tx = db.begin_platform().await?;
+    let forgotten = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "DELETE FROM spent_refresh_tokens WHERE session_id IN \
+             (SELECT id FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1)",
+        )
+        .bind(now.timestamp_micros())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(forgotten)
 }
 
 /// Ends the session of `claims` (sign-out); audited in the account's

@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use civitas_crypto::sm2::PrivateKey;
 use civitas_identity::{
     Account, AccountKind, NewAccount, SessionSettings, SignInSettings, TokenError, check_session,
-    create_account, decode_access, open_session, refresh, revoke,
+    create_account, decode_access, forget_spent_refresh_tokens, open_session, refresh, revoke,
 };
 use civitas_storage::Database;
 use civitas_tenancy::TenantPath;
@@ -66,13 +66,37 @@ both_backends! {
         let now = Utc::now();
         let settings = SessionSettings::default();
         let first = open_session(&t.db, &key, &account, &settings, now).await.unwrap();
+        // A token never issued — even one naming the real session, whose id
+        // every access token shows — is refused and ends nothing.
+        let forged = format!("{}.{}", first.session_id, "A".repeat(43));
+        for wrong in [forged.as_str(), "nonsense", "no-such-session.AAAA"] {
+            assert!(matches!(refresh(&t.db, &key, wrong, &settings, now).await, Err(TokenError::UnknownRefresh)), "{wrong}");
+        }
+        let claims = decode_access(&key.public_key(), &first.access_token, now).unwrap();
+        check_session(&t.db, &claims, &settings, now).await.unwrap();
         let second = refresh(&t.db, &key, &first.refresh_token, &settings, now + Duration::minutes(4)).await.unwrap();
         assert_eq!(second.session_id, first.session_id);
         assert!(decode_access(&key.public_key(), &second.access_token, now + Duration::minutes(8)).is_ok());
         // A spent refresh token coming back means it was copied: the session ends for both.
         assert!(matches!(refresh(&t.db, &key, &first.refresh_token, &settings, now).await, Err(TokenError::Revoked)), "the old refresh token is spent");
         assert!(matches!(refresh(&t.db, &key, &second.refresh_token, &settings, now).await, Err(TokenError::Revoked)), "reuse revoked the session");
-        assert!(matches!(refresh(&t.db, &key, "nonsense", &settings, now).await, Err(TokenError::Revoked)));
+        assert!(matches!(check_session(&t.db, &claims, &settings, now).await, Err(TokenError::Revoked)));
+        // Spent tokens of ended sessions are forgotten.
+        assert_eq!(forget_spent_refresh_tokens(&t.db, now).await.unwrap(), 1);
+    }
+
+    async fn a_token_spent_several_refreshes_ago_still_ends_the_session(t) {
+        let key = PrivateKey::generate().unwrap();
+        let account = account(&t.db).await;
+        let now = Utc::now();
+        let settings = SessionSettings::default();
+        let stolen = open_session(&t.db, &key, &account, &settings, now).await.unwrap();
+        // The thief refreshes first, twice; the owner's copy then comes back.
+        let mut latest = refresh(&t.db, &key, &stolen.refresh_token, &settings, now).await.unwrap();
+        latest = refresh(&t.db, &key, &latest.refresh_token, &settings, now).await.unwrap();
+        assert!(matches!(refresh(&t.db, &key, &stolen.refresh_token, &settings, now).await, Err(TokenError::Revoked)));
+        assert!(matches!(refresh(&t.db, &key, &latest.refresh_token, &settings, now).await, Err(TokenError::Revoked)), "the thief's session ended too");
+        assert_eq!(forget_spent_refresh_tokens(&t.db, now).await.unwrap(), 2);
     }
 
     async fn sign_out_holds_at_the_next_request(t) {

@@ -9,7 +9,8 @@
 use chrono::{Duration, Utc};
 use civitas_identity::{
     AccountKind, AuthError, IdentityError, NewAccount, PolicyViolation, RejectCause,
-    SignInSettings, authenticate, change_password, create_account, find_account, staff_of,
+    SignInSettings, authenticate, change_password, create_account, find_account,
+    forget_old_failures, staff_of,
 };
 use civitas_storage::{Database, TenantScope};
 use civitas_tenancy::TenantPath;
@@ -81,6 +82,38 @@ async fn audit_actions(db: &Database, tenant: &str) -> Vec<String> {
         .collect()
 }
 
+/// An account's name and mutable columns: password hash, must-change,
+/// disabled, when the password changed.
+type AccountRow = (String, Option<String>, bool, bool, Option<i64>);
+
+/// What a failed sign-in may write: the accounts' mutable columns, the
+/// failures counted by name, and the number of audit records.
+#[derive(Debug, PartialEq)]
+struct Written {
+    accounts: Vec<AccountRow>,
+    failures: Vec<(String, i64, Option<i64>)>,
+    audit_records: i64,
+}
+
+async fn written(db: &Database) -> Written {
+    let mut tx = db.begin_platform_read().await.unwrap();
+    civitas_storage::with_connection!(tx.connection(), c => {
+        Written {
+            accounts: sqlx::query_as(
+                "SELECT username, password_hash, must_change_password, disabled, password_changed_at FROM accounts ORDER BY username",
+            )
+            .fetch_all(&mut *c)
+            .await
+            .unwrap(),
+            failures: sqlx::query_as("SELECT username, failures, locked_until FROM sign_in_failures ORDER BY username")
+                .fetch_all(&mut *c)
+                .await
+                .unwrap(),
+            audit_records: sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&mut *c).await.unwrap(),
+        }
+    })
+}
+
 both_backends! {
     async fn the_right_password_signs_in_and_every_failure_looks_the_same(t) {
         reviewer(&t.db).await;
@@ -116,6 +149,60 @@ both_backends! {
         let actions = audit_actions(&t.db, "310000/310115").await;
         assert_eq!(actions.iter().filter(|a| a.ends_with("wrong_password")).count(), 5);
         assert!(actions.contains(&"auth.login.failure locked".to_owned()));
+    }
+
+    async fn a_failure_does_the_same_database_work_whether_or_not_the_account_exists(t) {
+        reviewer(&t.db).await;
+        let now = Utc::now();
+        let before = written(&t.db).await;
+        let known = rejected(authenticate(&t.db, &settings(), "pudong-reviewer", "Wrong#2026", now).await);
+        let after_known = written(&t.db).await;
+        let unknown = rejected(authenticate(&t.db, &settings(), "pudong-reviewr", "Wrong#2026", now).await);
+        let after_unknown = written(&t.db).await;
+        assert_eq!((known, unknown), (RejectCause::WrongPassword, RejectCause::UnknownUser));
+        // Each wrote one counted failure under the name tried and one audit
+        // record; neither touched the accounts.
+        for (from, to, name) in [(&before, &after_known, "pudong-reviewer"), (&after_known, &after_unknown, "pudong-reviewr")] {
+            assert_eq!(to.accounts, before.accounts);
+            assert_eq!(to.audit_records, from.audit_records + 1);
+            let added: Vec<_> = to.failures.iter().filter(|f| !from.failures.contains(f)).collect();
+            assert_eq!(added, [&(name.to_owned(), 1, None)]);
+        }
+        // Both lock at the fifth failure, in the same way, at the same time.
+        for i in 1..4 {
+            for name in ["pudong-reviewer", "pudong-reviewr"] {
+                authenticate(&t.db, &settings(), name, "Wrong#2026", now + Duration::seconds(i)).await.unwrap_err();
+            }
+        }
+        let fifth = now + Duration::seconds(4);
+        for name in ["pudong-reviewer", "pudong-reviewr"] {
+            authenticate(&t.db, &settings(), name, "Wrong#2026", fifth).await.unwrap_err();
+        }
+        let locked = written(&t.db).await;
+        let until = Some((fifth + Duration::minutes(15)).timestamp_micros());
+        assert_eq!(locked.failures, [("pudong-reviewer".to_owned(), 0, until), ("pudong-reviewr".to_owned(), 0, until)]);
+        // While locked, an attempt on either counts nothing and is audited once.
+        assert_eq!(rejected(authenticate(&t.db, &settings(), "pudong-reviewer", PASSWORD, fifth).await), RejectCause::Locked);
+        let after_locked_known = written(&t.db).await;
+        assert_eq!(rejected(authenticate(&t.db, &settings(), "pudong-reviewr", PASSWORD, fifth).await), RejectCause::UnknownUser);
+        let after_locked_unknown = written(&t.db).await;
+        assert_eq!((after_locked_known.failures == locked.failures, after_locked_unknown.failures == locked.failures), (true, true));
+        assert_eq!(after_locked_unknown.audit_records - after_locked_known.audit_records, after_locked_known.audit_records - locked.audit_records);
+        // Nothing is forgotten while a lock holds; both are once it is over.
+        assert_eq!(forget_old_failures(&t.db, &settings(), fifth + Duration::minutes(14)).await.unwrap(), 0);
+        assert_eq!(forget_old_failures(&t.db, &settings(), fifth + Duration::minutes(15)).await.unwrap(), 2);
+    }
+
+    async fn failures_are_counted_within_the_lockout_window(t) {
+        reviewer(&t.db).await;
+        let t0 = Utc::now();
+        // Four failures, then four more after the window: never five in one window.
+        for at in [t0, t0 + Duration::minutes(16)] {
+            for i in 0..4 {
+                assert_eq!(rejected(authenticate(&t.db, &settings(), "pudong-reviewer", "Wrong#2026", at + Duration::seconds(i)).await), RejectCause::WrongPassword);
+            }
+        }
+        assert!(authenticate(&t.db, &settings(), "pudong-reviewer", PASSWORD, t0 + Duration::minutes(17)).await.is_ok());
     }
 
     async fn a_success_resets_the_failure_count(t) {

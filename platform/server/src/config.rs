@@ -55,6 +55,12 @@ pub struct PartialSettings {
     pub session_max_minutes: Option<u32>,
     /// `--access-token-minutes` / `CIVITAS_ACCESS_TOKEN_MINUTES` / `access_token_minutes`.
     pub access_token_minutes: Option<u32>,
+    /// `--sign-in-failures-per-address` / `CIVITAS_SIGN_IN_FAILURES_PER_ADDRESS` / `sign_in_failures_per_address`.
+    pub sign_in_failures_per_address: Option<u32>,
+    /// `--registrations-per-address` / `CIVITAS_REGISTRATIONS_PER_ADDRESS` / `registrations_per_address`.
+    pub registrations_per_address: Option<u32>,
+    /// `--key-failures-per-address` / `CIVITAS_KEY_FAILURES_PER_ADDRESS` / `key_failures_per_address`.
+    pub key_failures_per_address: Option<u32>,
     /// `--trusted-proxies` / `CIVITAS_TRUSTED_PROXIES` / `trusted_proxies`.
     pub trusted_proxies: Option<Vec<String>>,
     /// `--module-cache-dir` / `CIVITAS_MODULE_CACHE_DIR` / `module_cache_dir`.
@@ -119,10 +125,19 @@ pub struct Settings {
     pub anchor_interval_secs: u64,
     /// How often `serve` fires due workflow timers (default 5 s).
     pub timer_interval_secs: u64,
-    /// Consecutive failed sign-ins that lock an account (default 5).
+    /// Failed sign-ins within `lockout_minutes` that lock an account (default 5).
     pub lockout_threshold: u32,
-    /// Minutes a locked account stays locked (default 15).
+    /// Minutes a locked account stays locked, and the window failures are
+    /// counted in (default 15).
     pub lockout_minutes: u32,
+    /// Failed sign-ins one address may make, on all accounts, within
+    /// `lockout_minutes` before it is answered 429 (default 20); on one
+    /// account it may fail `lockout_threshold` − 1 times.
+    pub sign_in_failures_per_address: u32,
+    /// Registration attempts one address may make per hour (default 20).
+    pub registrations_per_address: u32,
+    /// Refused API keys one address may present per minute (default 20).
+    pub key_failures_per_address: u32,
     /// PBKDF2-HMAC-SM3 iterations for new password hashes (at least 1000) (default 100000).
     pub password_iterations: u32,
     /// Minutes of inactivity that end a session (default 30).
@@ -227,6 +242,25 @@ impl Settings {
                 civitas_crypto::password::MIN_ITERATIONS
             );
         }
+        let throttle_defaults = civitas_api::ThrottleSettings::default();
+        let sign_in_failures_per_address = given
+            .sign_in_failures_per_address
+            .or(file.sign_in_failures_per_address)
+            .unwrap_or(throttle_defaults.sign_in_failures);
+        let registrations_per_address = given
+            .registrations_per_address
+            .or(file.registrations_per_address)
+            .unwrap_or(throttle_defaults.registrations);
+        let key_failures_per_address = given
+            .key_failures_per_address
+            .or(file.key_failures_per_address)
+            .unwrap_or(throttle_defaults.key_failures);
+        if sign_in_failures_per_address == 0
+            || registrations_per_address == 0
+            || key_failures_per_address == 0
+        {
+            bail!("每个地址的尝试上限必须大于 0 (the per-address limits must be greater than 0)");
+        }
         let trusted_proxies = given
             .trusted_proxies
             .or(file.trusted_proxies)
@@ -250,6 +284,9 @@ impl Settings {
             module_cache_dir,
             demo_modules_dir,
             trusted_proxies,
+            sign_in_failures_per_address,
+            registrations_per_address,
+            key_failures_per_address,
             lockout_threshold,
             lockout_minutes,
             password_iterations,
@@ -299,6 +336,15 @@ impl Settings {
             idle_timeout: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
             absolute_lifetime: chrono::Duration::minutes(i64::from(self.session_max_minutes)),
             access_ttl: chrono::Duration::minutes(i64::from(self.access_token_minutes)),
+        }
+    }
+
+    /// Per-address limits on unauthenticated work.
+    pub fn throttle(&self) -> civitas_api::ThrottleSettings {
+        civitas_api::ThrottleSettings {
+            sign_in_failures: self.sign_in_failures_per_address,
+            registrations: self.registrations_per_address,
+            key_failures: self.key_failures_per_address,
         }
     }
 
@@ -391,6 +437,27 @@ mod tests {
 
         let defaults =
             Settings::resolve(PartialSettings::default(), PartialSettings::default()).unwrap();
+        assert_eq!(
+            defaults.throttle(),
+            civitas_api::ThrottleSettings::default()
+        );
+        let limits = Settings::resolve(
+            PartialSettings::default(),
+            toml::from_str(
+                "sign_in_failures_per_address = 8\nregistrations_per_address = 3\nkey_failures_per_address = 50\n",
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .throttle();
+        assert_eq!(
+            (
+                limits.sign_in_failures,
+                limits.registrations,
+                limits.key_failures
+            ),
+            (8, 3, 50)
+        );
         assert_eq!(defaults.lockout_threshold, 5);
         assert_eq!(defaults.lockout_minutes, 15);
         assert_eq!(defaults.session_idle_minutes, 30);
@@ -406,6 +473,10 @@ mod tests {
             },
             PartialSettings {
                 password_iterations: Some(10),
+                ..PartialSettings::default()
+            },
+            PartialSettings {
+                registrations_per_address: Some(0),
                 ..PartialSettings::default()
             },
         ] {

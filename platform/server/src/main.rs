@@ -125,12 +125,25 @@ struct ServeArgs {
     /// Seconds between runs of the workflow timer queue (reminders, overdue, 督办) [default: 5].
     #[arg(long, env = "CIVITAS_TIMER_INTERVAL_SECS", value_name = "SECS")]
     timer_interval_secs: Option<u64>,
-    /// Consecutive failed sign-ins that lock an account [default: 5].
+    /// Failed sign-ins within --lockout-minutes that lock an account [default: 5].
     #[arg(long, env = "CIVITAS_LOCKOUT_THRESHOLD", value_name = "COUNT")]
     lockout_threshold: Option<u32>,
-    /// Minutes a locked account stays locked [default: 15].
+    /// Minutes a locked account stays locked, and the window failures count in [default: 15].
     #[arg(long, env = "CIVITAS_LOCKOUT_MINUTES", value_name = "MINUTES")]
     lockout_minutes: Option<u32>,
+    /// Failed sign-ins one address may make (all accounts) within --lockout-minutes before 429; on one account, the threshold minus one [default: 20].
+    #[arg(
+        long,
+        env = "CIVITAS_SIGN_IN_FAILURES_PER_ADDRESS",
+        value_name = "COUNT"
+    )]
+    sign_in_failures_per_address: Option<u32>,
+    /// Registration attempts one address may make per hour before 429 [default: 20].
+    #[arg(long, env = "CIVITAS_REGISTRATIONS_PER_ADDRESS", value_name = "COUNT")]
+    registrations_per_address: Option<u32>,
+    /// Refused API keys one address may present per minute before 429 [default: 20].
+    #[arg(long, env = "CIVITAS_KEY_FAILURES_PER_ADDRESS", value_name = "COUNT")]
+    key_failures_per_address: Option<u32>,
     /// PBKDF2-HMAC-SM3 iterations for new password hashes (at least 1000) [default: 100000].
     #[arg(long, env = "CIVITAS_PASSWORD_ITERATIONS", value_name = "N")]
     password_iterations: Option<u32>,
@@ -325,6 +338,9 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         timer_interval_secs: args.timer_interval_secs,
         lockout_threshold: args.lockout_threshold,
         lockout_minutes: args.lockout_minutes,
+        sign_in_failures_per_address: args.sign_in_failures_per_address,
+        registrations_per_address: args.registrations_per_address,
+        key_failures_per_address: args.key_failures_per_address,
         password_iterations: args.password_iterations,
         session_idle_minutes: args.session_idle_minutes,
         session_max_minutes: args.session_max_minutes,
@@ -396,6 +412,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         tenants = platform.tree.len(),
         "Civitas is serving on http://{address}"
     );
+    let throttle = std::sync::Arc::new(civitas_api::Throttle::new(settings.throttle()));
     let auth = platform
         .platform_key
         .clone()
@@ -418,6 +435,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             }),
             workflow: Some(platform.workflow.clone()),
             tenants: std::sync::Arc::new(civitas_api::TenantDirectory::load(&platform.db).await?),
+            throttle: throttle.clone(),
         },
     );
     let timers = tokio::spawn(serve::fire_timers_periodically(
@@ -431,6 +449,13 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             Duration::from_secs(settings.anchor_interval_secs),
         ))
     });
+    let sign_in = settings.sign_in(platform.realm.clone());
+    let guarding = tokio::spawn(serve::guard_sign_in_periodically(
+        platform.db.clone(),
+        throttle.clone(),
+        sign_in.clone(),
+        serve::GUARD_INTERVAL,
+    ));
     let refreshing = tokio::spawn(serve::refresh_authorizer_periodically(
         platform.db.clone(),
         platform.authorizer.clone(),
@@ -444,6 +469,9 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
     }
     refreshing.abort();
     timers.abort();
+    guarding.abort();
+    // What was counted since the last round is written before stopping.
+    serve::guard_sign_in_once(&platform.db, &throttle, &sign_in).await;
     platform.db.close().await;
     tracing::info!("stopped");
     Ok(exit::OK)

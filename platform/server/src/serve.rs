@@ -652,6 +652,52 @@ pub async fn anchor_periodically(db: Database, key: Arc<PrivateKey>, interval: D
     }
 }
 
+/// How often `serve` writes the tally of refused API keys and forgets
+/// sign-in failures and spent refresh tokens that no longer matter.
+pub const GUARD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Every `interval`, [`guard_sign_in_once`], until the task is dropped.
+pub async fn guard_sign_in_periodically(
+    db: Database,
+    throttle: Arc<civitas_api::Throttle>,
+    sign_in: SignInSettings,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: nothing is counted yet.
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        guard_sign_in_once(&db, &throttle, &sign_in).await;
+    }
+}
+
+/// Writes the refused API keys counted in memory as one audit record in
+/// the realm's chain, and forgets counted sign-in failures whose window
+/// and lock are over and spent refresh tokens of ended sessions. A failure
+/// is logged; what was counted is kept for the next round.
+pub async fn guard_sign_in_once(
+    db: &Database,
+    throttle: &civitas_api::Throttle,
+    sign_in: &SignInSettings,
+) {
+    match throttle.flush(db, &sign_in.realm).await {
+        Ok(0) => {}
+        Ok(refused) => tracing::info!(refused, "refused API keys audited"),
+        Err(e) => {
+            tracing::warn!(error = %e, "无法记录被拒绝的 API 密钥 (cannot audit refused API keys)")
+        }
+    }
+    let now = chrono::Utc::now();
+    if let Err(e) = civitas_identity::forget_old_failures(db, sign_in, now).await {
+        tracing::warn!(error = %e, "cannot forget old sign-in failures");
+    }
+    if let Err(e) = civitas_identity::forget_spent_refresh_tokens(db, now).await {
+        tracing::warn!(error = %e, "cannot forget spent refresh tokens");
+    }
+}
+
 /// Reloads the authorization index whenever the grants change (on this
 /// node or another), checking every `interval`; a revoked grant stops
 /// working everywhere within that time.

@@ -75,8 +75,14 @@ both_backends! {
         let calls = records.iter().filter(|r| r["action"] == "service.call").count();
         let rejects = records.iter().filter(|r| r["action"] == "service_key.reject").count();
         assert_eq!(calls, 7, "two allowed, three denied by scope, /me, logout");
-        assert_eq!(rejects, 4);
-        assert!(records.iter().all(|r| !r.to_string().contains("wrongsecret")), "secrets are never recorded");
+        assert_eq!(rejects, 2, "the real key from outside its networks; keys naming no key are only counted");
+        assert_eq!(world.flush_refused_keys().await, 2, "the wrong secret and the garbage");
+        let summary = world
+            .call("GET", "/api/v1/audit?tenant=310000&action=service_key.reject.summary", Some(world.token("audit-admin")), None)
+            .await;
+        let summary = &summary.body["records"][0];
+        assert_eq!(summary["detail"]["keys"], json!({id: 1}), "the id part only");
+        assert!(records.iter().chain([summary]).all(|r| !r.to_string().contains("wrongsecret")), "secrets are never recorded");
 
         // Revoked: the next call is refused.
         let listed = world
@@ -96,6 +102,140 @@ both_backends! {
             .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(refused.code(), "api_key_invalid");
+    }
+
+    async fn one_address_cannot_lock_an_account_out(t) {
+        let world = World::demo(&t).await;
+        let attacker = addr("203.0.113.66:4000");
+        let login_from = |source, username: &str, password: &str| {
+            world.call_from("POST", "/api/v1/auth/login", None, Some(json!({"username": username, "password": password})), source)
+        };
+        // Four wrong passwords on a real account: refused as always.
+        for _ in 0..4 {
+            let refused = login_from(attacker, "pudong-reviewer", "Wrong#2026").await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        }
+        // One more would lock it (5 within 15 minutes): the address is
+        // answered before anything is checked or written, even with the
+        // right password, and told when to come back.
+        let written = world.audit_records().await;
+        for password in ["Wrong#2026", PASSWORD] {
+            let throttled = login_from(attacker, "pudong-reviewer", password).await;
+            assert_eq!((throttled.status, throttled.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"));
+            let retry: u64 = throttled.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=15 * 60).contains(&retry), "{retry}");
+            assert!(throttled.body["message"]["en"].as_str().unwrap().contains(&format!("{retry} seconds")));
+            assert!(!throttled.body["message"]["zh"].as_str().unwrap().is_empty());
+        }
+        assert_eq!(world.audit_records().await, written, "a throttled attempt writes nothing");
+        // The account is not locked: its owner signs in from another address.
+        let owner = login_from(addr("198.51.100.7:5000"), "pudong-reviewer", PASSWORD).await;
+        assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+        // Spraying other names from the attacker's address: 20 failures in all.
+        for i in 0..16 {
+            let refused = login_from(attacker, &format!("nobody-{i}"), "Wrong#2026").await;
+            assert_eq!(refused.code(), "invalid_credentials", "{i}");
+        }
+        let sprayed = login_from(attacker, "nobody-99", "Wrong#2026").await;
+        assert_eq!(sprayed.code(), "too_many_requests");
+        // Successes do not count: one address signs in as often as it likes.
+        let office = addr("198.51.100.8:1");
+        for _ in 0..25 {
+            assert_eq!(login_from(office, "lujiazui-officer", PASSWORD).await.status, StatusCode::OK);
+        }
+    }
+
+    async fn refused_api_keys_write_nothing_each_and_are_audited_together(t) {
+        let world = World::demo(&t).await;
+        let before = world.audit_records().await;
+        // 100 keys naming no key — malformed, or an id no key has — from 100
+        // addresses: each refused, none written.
+        for i in 0..100u32 {
+            let bad = if i % 2 == 0 { format!("civ_garbage{i}") } else { format!("civ_{i:016x}_{}", "x".repeat(43)) };
+            let source = addr(&format!("10.9.{}.{}:1", i / 200, i % 200 + 1));
+            let refused = world.call_from("GET", "/api/v1/me", Some(&bad), None, source).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"), "{bad}");
+        }
+        assert_eq!(world.audit_records().await, before, "no audit record per refused key");
+        // One address presenting more than 20 a minute is answered before
+        // its keys are looked at.
+        let flood = addr("192.0.2.50:1");
+        for _ in 0..20 {
+            assert_eq!(world.call_from("GET", "/api/v1/me", Some("civ_nothing"), None, flood).await.code(), "api_key_invalid");
+        }
+        let throttled = world.call_from("GET", "/api/v1/me", Some("civ_nothing"), None, flood).await;
+        assert_eq!((throttled.status, throttled.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"));
+        let retry: u64 = throttled.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert_eq!(world.audit_records().await, before);
+        // The flush (serve: every minute) writes them as one record.
+        assert_eq!(world.flush_refused_keys().await, 121);
+        assert_eq!(world.flush_refused_keys().await, 0, "nothing twice");
+        assert_eq!(world.audit_records().await, before + 1);
+        let audit = world
+            .call("GET", "/api/v1/audit?tenant=310000&action=service_key.reject.summary", Some(world.token("audit-admin")), None)
+            .await;
+        let records = audit.body["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1);
+        let detail = &records[0]["detail"];
+        assert_eq!(detail["count"], 121);
+        assert_eq!(detail["causes"], json!({"malformed": 70, "unknown": 50, "throttled": 1}));
+        assert_eq!(detail["sources"]["192.0.2.50"], 21);
+        assert_eq!(detail["sources"].as_object().unwrap().len(), 101);
+        assert_eq!(detail["keys"].as_object().unwrap().len(), 50);
+        assert_eq!(detail["keys"][format!("{:016x}", 1)], 1);
+    }
+
+    async fn a_registration_flood_from_one_address_is_answered_429(t) {
+        let world = World::demo(&t).await;
+        let flood = addr("203.0.113.77:1");
+        let enterprise = |username: &str, password: &str| json!({
+            "kind": "enterprise", "username": username, "password": password,
+            "tenant": "310000/310115", "name": "上海某某科技有限公司", "credit_code": "91350100M000100Y43"
+        });
+        for n in 0..20 {
+            let refused = world.call_from("POST", "/api/v1/auth/register", None, Some(enterprise(&format!("flood-{n}"), "short")), flood).await;
+            assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{n}: {}", refused.body);
+        }
+        // The 21st attempt within the hour, even a good one, is answered
+        // before anything is checked or written.
+        let written = world.audit_records().await;
+        let throttled = world.call_from("POST", "/api/v1/auth/register", None, Some(enterprise("flood-ok", "Qiye#2026ok")), flood).await;
+        assert_eq!((throttled.status, throttled.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"));
+        let retry: u64 = throttled.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+        assert!(civitas_identity::find_account(&world.db, "flood-ok").await.unwrap().is_none());
+        assert_eq!(world.audit_records().await, written);
+        // Another address registers.
+        let other = world.call_from("POST", "/api/v1/auth/register", None, Some(enterprise("flood-ok", "Qiye#2026ok")), addr("198.51.100.9:1")).await;
+        assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    }
+
+    async fn a_refresh_with_a_wrong_secret_ends_nothing_and_a_spent_one_ends_the_session(t) {
+        let world = World::demo(&t).await;
+        let login = world.login("pudong-reviewer", PASSWORD).await;
+        let access = login.body["access_token"].as_str().unwrap().to_owned();
+        let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+        let session = login.body["session_id"].as_str().unwrap().to_owned();
+        let refresh_with = |token: String| world.call("POST", "/api/v1/auth/refresh", None, Some(json!({"refresh_token": token})));
+        // The session id is in every access token; with a wrong secret the
+        // refresh is refused and the session goes on.
+        for forged in [format!("{session}.{}", "A".repeat(43)), format!("{session}.x"), "nonsense".to_owned()] {
+            let refused = refresh_with(forged.clone()).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "token_invalid"), "{forged}");
+        }
+        assert_eq!(world.call("GET", "/api/v1/me", Some(&access), None).await.status, StatusCode::OK);
+        let rotated = refresh_with(refresh.clone()).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+        let new_access = rotated.body["access_token"].as_str().unwrap().to_owned();
+        let next = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(world.call("GET", "/api/v1/me", Some(&new_access), None).await.status, StatusCode::OK);
+        // The spent token coming back was copied: the session ends for both holders.
+        let reused = refresh_with(refresh).await;
+        assert_eq!((reused.status, reused.code()), (StatusCode::UNAUTHORIZED, "session_ended"));
+        let me = world.call("GET", "/api/v1/me", Some(&new_access), None).await;
+        assert_eq!((me.status, me.code()), (StatusCode::UNAUTHORIZED, "session_ended"));
+        assert_eq!(refresh_with(next).await.code(), "session_ended");
     }
 
     async fn api_keys_refuse_administrator_duties_unknown_actions_and_bad_networks(t) {

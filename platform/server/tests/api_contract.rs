@@ -42,9 +42,9 @@ async fn staff_case(world: &World) -> String {
 }
 
 both_backends! {
-    /// Finding 2: reading a case is not writing it. A key that may only
-    /// read cases can neither act on one nor attach to it; an officer of the
-    /// line who did not file a staff case cannot resubmit it.
+    // Finding 2: reading a case is not writing it. A key that may only
+    // read cases can neither act on one nor attach to it; an officer of the
+    // line who did not file a staff case cannot resubmit it.
     async fn reading_a_case_never_writes_it(t) {
         let world = World::demo(&t).await;
         let case = staff_case(&world).await;
@@ -83,9 +83,9 @@ both_backends! {
         assert_eq!(attached.status, StatusCode::CREATED, "{}", attached.body);
     }
 
-    /// Finding 3: applicants act through the `applicant` role of the
-    /// policy, which lets them file and follow their own cases and nothing
-    /// a staff role may do.
+    // Finding 3: applicants act through the `applicant` role of the
+    // policy, which lets them file and follow their own cases and nothing
+    // a staff role may do.
     async fn applicants_do_only_what_the_applicant_role_allows(t) {
         let world = World::demo(&t).await;
         let filed = as_(&world, "citizen-demo", "POST", &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
@@ -109,8 +109,8 @@ both_backends! {
         assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
     }
 
-    /// Finding 7: a district sends a lead that is not theirs back up; it
-    /// cannot hand it sideways to another district or down past the flow.
+    // Finding 7: a district sends a lead that is not theirs back up; it
+    // cannot hand it sideways to another district or down past the flow.
     async fn a_transfer_goes_only_where_the_flow_allows(t) {
         let world = World::demo(&t).await;
         let created = as_(&world, "city-hr-dispatcher", "POST", &format!("/api/v1/tenants/{SHANGHAI}/cases"),
@@ -134,8 +134,8 @@ both_backends! {
         assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     }
 
-    /// Finding 8 (stored strings): reasons and titles are bounded, and the
-    /// bound is a 422 that names it, with nothing written.
+    // Finding 8 (stored strings): reasons and titles are bounded, and the
+    // bound is a 422 that names it, with nothing written.
     async fn stored_strings_are_bounded(t) {
         let world = World::demo(&t).await;
         let long_title = as_(&world, "lujiazui-officer", "POST", &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
@@ -154,8 +154,8 @@ both_backends! {
         assert_eq!((bad_cursor.status, bad_cursor.code()), (StatusCode::BAD_REQUEST, "invalid_cursor"));
     }
 
-    /// Finding 10: a stored case whose state does not parse is an error,
-    /// never an open case someone could act on.
+    // Finding 10: a stored case whose state does not parse is an error,
+    // never an open case someone could act on.
     async fn a_corrupt_case_is_an_error_not_an_open_case(t) {
         let world = World::demo(&t).await;
         let case = staff_case(&world).await;

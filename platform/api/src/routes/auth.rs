@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::access::{Caller, Person};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::throttle::Source;
 use crate::{AppState, AuthSettings};
 
 pub(crate) fn unavailable() -> ApiError {
@@ -30,7 +31,9 @@ fn auth(state: &AppState) -> Result<&AuthSettings, ApiError> {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> ApiError {
         let (code, zh, en) = match &error {
-            TokenError::Malformed | TokenError::BadSignature => {
+            // A refresh token never issued gets the answer a forged access
+            // token gets: it says nothing of whether the session exists.
+            TokenError::Malformed | TokenError::BadSignature | TokenError::UnknownRefresh => {
                 ("token_invalid", "令牌无效", "The token is invalid")
             }
             TokenError::Expired => (
@@ -165,19 +168,27 @@ impl TokenResponse {
 }
 
 /// Signs in with a username and password. Every failure gives the same
-/// answer; after 5 consecutive failures the account locks for 15 minutes.
+/// answer; 5 failures within 15 minutes lock the name for 15 minutes. An
+/// address that failed too often (4 times on one name, 20 on all, within
+/// those 15 minutes, by default) is answered 429 before anything is
+/// checked, so one address cannot lock an account out.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "已登录 / Signed in", body = TokenResponse),
         (status = 401, description = "用户名或密码错误，或账户已锁定 / Wrong credentials or locked", body = ErrorBody),
+        (status = 429, description = "此地址失败次数过多，见 Retry-After / Too many failures from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "未配置签名密钥 / No signing key", body = ErrorBody)
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    Source(source): Source,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let auth = auth(&state)?;
+    let ticket = state
+        .throttle()
+        .sign_in(source, &request.username, &auth.sign_in)?;
     let now = Utc::now();
     let account = match civitas_identity::authenticate(
         state.db(),
@@ -188,7 +199,11 @@ pub(crate) async fn login(
     )
     .await
     {
-        Ok(account) => account,
+        Ok(account) => {
+            // Only failures stay counted against the address.
+            state.throttle().give_back(ticket);
+            account
+        }
         Err(AuthError::Rejected(_)) => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -197,7 +212,10 @@ pub(crate) async fn login(
                 "Wrong username or password, or the account is temporarily locked",
             ));
         }
-        Err(AuthError::Identity(e)) => return Err(e.into()),
+        Err(AuthError::Identity(e)) => {
+            state.throttle().give_back(ticket);
+            return Err(e.into());
+        }
     };
     let tokens = civitas_identity::open_session(
         state.db(),
@@ -508,7 +526,9 @@ fn registration_error(error: IdentityError) -> ApiError {
 
 /// Registers a citizen (resident id number) or an enterprise (unified
 /// social credit code); both are checked digit by digit. One account per
-/// person or enterprise. Audited as `account.register`.
+/// person or enterprise. Audited as `account.register`. One address may
+/// try 20 times an hour (by default); past that the answer is 429 before
+/// anything is checked.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     request_body = Registration,
     responses(
@@ -516,13 +536,18 @@ fn registration_error(error: IdentityError) -> ApiError {
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
         (status = 409, description = "已注册 / Already registered", body = ErrorBody),
         (status = 422, description = "证件号码、用户名或密码无效 / Invalid number, username or password", body = ErrorBody),
+        (status = 429, description = "此地址注册尝试过多，见 Retry-After / Too many registrations from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "未配置密钥 / No keys configured", body = ErrorBody)
     ))]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    Source(source): Source,
     ApiJson(request): ApiJson<Registration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let auth = auth(&state)?;
+    // Every attempt counts, whatever its outcome: each may derive a
+    // password and write.
+    let _counted = state.throttle().registration(source)?;
     let account = match request {
         Registration::Citizen {
             username,

@@ -25,6 +25,7 @@ const MASTER: &str = "000102030405060708090a0b0c0d0e0f";
 /// An HTTP answer.
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
 }
 
@@ -43,6 +44,9 @@ pub struct World {
     pub sign_in: SignInSettings,
     /// The module runtime behind the API.
     pub modules: Arc<civitas_registry::Runtime>,
+    /// The per-address limits and refused-key tally behind the API
+    /// (`serve` flushes it periodically; tests call `flush`).
+    pub throttle: Arc<civitas_api::Throttle>,
 }
 
 /// The module runtime as `serve` builds it, with a small instance pool and
@@ -132,9 +136,11 @@ impl World {
             civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &modules)
                 .unwrap(),
         );
+        let throttle = Arc::new(civitas_api::Throttle::default());
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
+                throttle: throttle.clone(),
                 auth: Some(AuthSettings {
                     platform_key: Arc::new(civitas_crypto::sm2::PrivateKey::generate().unwrap()),
                     sign_in: sign_in.clone(),
@@ -157,6 +163,7 @@ impl World {
             tokens: HashMap::new(),
             sign_in,
             modules,
+            throttle,
         };
         for name in [
             "city-admin",
@@ -270,6 +277,7 @@ impl World {
         }
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
@@ -277,7 +285,31 @@ impl World {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
         };
-        Reply { status, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Writes the refused API keys counted so far as one audit record, as
+    /// `serve` does every minute; returns how many it covers.
+    pub async fn flush_refused_keys(&self) -> u64 {
+        self.throttle
+            .flush(&self.db, &self.sign_in.realm)
+            .await
+            .unwrap()
+    }
+
+    /// How many audit records there are, in every chain.
+    pub async fn audit_records(&self) -> i64 {
+        let mut tx = self.db.begin_platform_read().await.unwrap();
+        civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap()
+        })
     }
 
     /// Disables an account, as an operator would in the database.
