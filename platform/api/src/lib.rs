@@ -346,6 +346,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::service_keys::issue_key
         ))
         .routes(routes!(routes::service_keys::revoke_key))
+        .routes(routes!(routes::service_keys::approve_key))
         .routes(routes!(routes::modules::list_services))
         .routes(routes!(routes::modules::set_default))
         .routes(routes!(

@@ -34,9 +34,10 @@ pub use registration::{
     NewCitizen, NewEnterprise, RegistrationError, register_citizen, register_enterprise,
 };
 pub use service_keys::{
-    IssuedKey, KEY_PREFIX, KeyError, KeyRejected, KeyRequestError, NewServiceKey, RefusalCause,
-    RefusedKeys, ServiceKey, authenticate_key, check_key_request, issue_service_key,
-    list_service_keys, revoke_service_key,
+    ApprovalRefused, IssuedKey, KEY_PREFIX, KeyError, KeyPage, KeyRejected, KeyRequestError,
+    NewServiceKey, RefusalCause, RefusedKeys, ServiceKey, approve_service_key, authenticate_key,
+    check_key_request, find_service_key, issue_service_key, list_service_keys, parse_key_cursor,
+    revoke_service_key,
 };
 pub use sessions::{
     Claims, SessionSettings, TokenError, Tokens, check_session, decode_access,

@@ -45,6 +45,9 @@ pub struct NewServiceKey {
     pub allowed_ips: Vec<IpNet>,
     /// When it stops working, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether a second person must approve it before it works (two-person
+    /// rule for keys that reach personal data).
+    pub needs_approval: bool,
 }
 
 /// An issued key, without its secret.
@@ -74,6 +77,11 @@ pub struct ServiceKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether it waits for a second person's approval (it works only
+    /// after [`approve_service_key`]).
+    pub pending: bool,
+    /// Who approved it, when it needed approval and has it.
+    pub approved_by: Option<String>,
 }
 
 impl Decider for ServiceKey {
@@ -115,6 +123,9 @@ pub enum KeyRejected {
     /// Presented from an address outside its allow-list.
     #[error("source address not allowed")]
     SourceNotAllowed,
+    /// Issued, but not yet approved by a second person.
+    #[error("key awaiting approval")]
+    Pending,
 }
 
 /// What can go wrong checking a key.
@@ -243,8 +254,8 @@ pub async fn issue_service_key(
     let account_id = service_account(&mut tx, request, actor, now).await?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
-            "INSERT INTO service_keys (id, account_id, name, tenant_path, actions, lines, allowed_ips, secret_sm3, created_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO service_keys (id, account_id, name, tenant_path, actions, lines, allowed_ips, secret_sm3, created_by, created_at, expires_at, needs_approval) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id.clone())
         .bind(account_id.clone())
@@ -257,6 +268,7 @@ pub async fn issue_service_key(
         .bind(actor.to_owned())
         .bind(now.timestamp_micros())
         .bind(micros(request.expires_at))
+        .bind(request.needs_approval)
         .execute(&mut *c)
         .await?;
     });
@@ -274,6 +286,7 @@ pub async fn issue_service_key(
                 "lines": lines,
                 "allowed_ips": allowed_ips,
                 "expires_at": request.expires_at.map(|t| t.to_rfc3339()),
+                "needs_approval": request.needs_approval,
             }),
         },
     )
@@ -294,6 +307,8 @@ pub async fn issue_service_key(
             created_at: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
             expires_at: request.expires_at,
             revoked_at: None,
+            pending: request.needs_approval,
+            approved_by: None,
         },
     })
 }
@@ -362,7 +377,7 @@ async fn service_account(
 }
 
 const KEY_COLUMNS: &str = "k.id, k.account_id, a.username, k.name, k.tenant_path, k.actions, k.lines, \
-     k.allowed_ips, k.created_by, k.created_at, k.expires_at, k.revoked_at";
+     k.allowed_ips, k.created_by, k.created_at, k.expires_at, k.revoked_at, k.needs_approval, k.approved_by, k.approved_at";
 
 macro_rules! key_from_row {
     ($r:expr) => {{
@@ -383,34 +398,184 @@ macro_rules! key_from_row {
             lines: json("lines")?,
             allowed_ips: json("allowed_ips")?,
             created_by: r.try_get("created_by")?,
-            created_at: DateTime::from_timestamp_micros(created_at).unwrap_or_default(),
+            created_at: DateTime::from_timestamp_micros(created_at).ok_or_else(|| {
+                sqlx::Error::Decode(format!("created_at out of range: {created_at}").into())
+            })?,
             expires_at: time(r.try_get("expires_at")?),
             revoked_at: time(r.try_get("revoked_at")?),
+            pending: r.try_get::<bool, _>("needs_approval")?
+                && r.try_get::<Option<i64>, _>("approved_at")?.is_none(),
+            approved_by: r.try_get("approved_by")?,
         })
     }};
 }
 
-/// The keys issued in the transaction's subtree, newest first.
-pub async fn list_service_keys(tx: &mut TenantTx) -> Result<Vec<ServiceKey>, KeyError> {
+/// A page of keys, newest first.
+#[derive(Debug, Clone)]
+pub struct KeyPage {
+    /// The keys.
+    pub keys: Vec<ServiceKey>,
+    /// Where the next page starts ([`parse_key_cursor`]); none on the last.
+    pub next: Option<String>,
+}
+
+/// Reads a [`KeyPage::next`] cursor (`<created_at µs>|<key id>`); `None`
+/// for anything else.
+pub fn parse_key_cursor(text: &str) -> Option<(i64, String)> {
+    let (at, id) = text.split_once('|')?;
+    let at = at.parse::<i64>().ok()?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| (at, id.to_owned()))
+}
+
+/// The keys issued in the transaction's subtree, newest first, `limit` at
+/// a time after the cursor `after`.
+pub async fn list_service_keys(
+    tx: &mut TenantTx,
+    after: Option<&(i64, String)>,
+    limit: u32,
+) -> Result<KeyPage, KeyError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let lower = lower.to_owned();
+    let limit = limit.clamp(1, 500);
+    let page_clause = if after.is_some() {
+        " AND (k.created_at < $3 OR (k.created_at = $3 AND k.id > $4))"
+    } else {
+        ""
+    };
+    // One more than the page tells whether another page follows.
     let sql = format!(
         "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
-         WHERE k.tenant_path >= $1 AND k.tenant_path < $2 ORDER BY k.created_at DESC, k.id"
+         WHERE k.tenant_path >= $1 AND k.tenant_path < $2{page_clause} \
+         ORDER BY k.created_at DESC, k.id LIMIT {}",
+        limit + 1
     );
-    let keys = with_connection!(tx.connection(), c => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(lower)
-            .bind(upper)
-            .fetch_all(&mut *c)
-            .await?;
+    let mut keys = with_connection!(tx.connection(), c => {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lower).bind(upper);
+        if let Some((at, id)) = after {
+            query = query.bind(*at).bind(id.clone());
+        }
+        let rows = query.fetch_all(&mut *c).await?;
         let mut keys = Vec::with_capacity(rows.len());
         for r in &rows {
             keys.push(key_from_row!(r)?);
         }
         keys
     });
-    Ok(keys)
+    let next = if keys.len() > limit as usize {
+        keys.truncate(limit as usize);
+        keys.last()
+            .map(|k| format!("{}|{}", k.created_at.timestamp_micros(), k.id))
+    } else {
+        None
+    };
+    Ok(KeyPage { keys, next })
+}
+
+/// Key `id` if it lies in the transaction's subtree.
+pub async fn find_service_key(tx: &mut TenantTx, id: &str) -> Result<Option<ServiceKey>, KeyError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let lower = lower.to_owned();
+    let sql = format!(
+        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
+         WHERE k.id = $1 AND k.tenant_path >= $2 AND k.tenant_path < $3"
+    );
+    let found = with_connection!(tx.connection(), c => {
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .bind(lower)
+            .bind(upper)
+            .fetch_optional(&mut *c)
+            .await?
+        {
+            Some(r) => Some(key_from_row!(&r)?),
+            None => None,
+        }
+    });
+    Ok(found)
+}
+
+/// Why a key could not be approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalRefused {
+    /// No live key `id` in the scope.
+    NotFound,
+    /// The key needs no approval, or already has it.
+    NotPending,
+    /// The approver issued it: the two-person rule needs someone else.
+    SamePerson,
+}
+
+/// Approves key `id` (in `scope`'s subtree) that waits for a second
+/// person; audited as `service_key.approve` by `approver`, who must not be
+/// the account that issued it. The key works from the next request on.
+pub async fn approve_service_key(
+    db: &Database,
+    scope: &civitas_storage::TenantScope,
+    id: &str,
+    approver: &str,
+) -> Result<Result<ServiceKey, ApprovalRefused>, KeyError> {
+    let mut tx = db.begin_platform().await?;
+    let (lower, upper) = scope.path().subtree_range();
+    let lower = lower.to_owned();
+    let sql = format!(
+        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
+         WHERE k.id = $1 AND k.revoked_at IS NULL AND k.tenant_path >= $2 AND k.tenant_path < $3"
+    );
+    let found: Option<ServiceKey> = with_connection!(tx.connection(), c => {
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .bind(lower)
+            .bind(upper)
+            .fetch_optional(&mut *c)
+            .await?
+        {
+            Some(r) => Some(key_from_row!(&r)?),
+            None => None,
+        }
+    });
+    let Some(mut key) = found else {
+        return Ok(Err(ApprovalRefused::NotFound));
+    };
+    if !key.pending {
+        return Ok(Err(ApprovalRefused::NotPending));
+    }
+    if key.created_by == approver {
+        return Ok(Err(ApprovalRefused::SamePerson));
+    }
+    let updated = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "UPDATE service_keys SET approved_by = $1, approved_at = $2 \
+             WHERE id = $3 AND needs_approval AND approved_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(approver.to_owned())
+        .bind(Utc::now().timestamp_micros())
+        .bind(id.to_owned())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if updated == 0 {
+        return Ok(Err(ApprovalRefused::NotPending));
+    }
+    civitas_audit::record_platform(
+        &mut tx,
+        &key.tenant,
+        &NewEvent {
+            actor: approver.to_owned(),
+            action: "service_key.approve".to_owned(),
+            target: format!("service_key:{id}"),
+            detail: serde_json::json!({
+                "issued_by": key.created_by,
+                "actions": key.actions,
+                "lines": key.lines,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    key.pending = false;
+    key.approved_by = Some(approver.to_owned());
+    Ok(Ok(key))
 }
 
 /// Revokes key `id` if it lies in `scope`'s subtree; audited as
@@ -737,6 +902,9 @@ async fn check_key(
     }
     if key.expires_at.is_some_and(|t| t <= now) {
         return Err(KeyRejected::Expired.into());
+    }
+    if key.pending {
+        return Err(KeyRejected::Pending.into());
     }
     if !key.allowed_ips.is_empty() {
         // An IPv4 client on an IPv6 listener arrives as ::ffff:a.b.c.d.

@@ -86,16 +86,16 @@ both_backends! {
 
         // Revoked: the next call is refused.
         let listed = world
-            .call("GET", "/api/v1/api-keys?tenant=shanghai/pudong", Some(world.token("sec-admin")), None)
+            .call("GET", "/api/v1/tenants/shanghai/pudong/api-keys", Some(world.token("sec-admin")), None)
             .await;
         assert_eq!(listed.body["keys"][0]["id"], id);
         assert!(!listed.body.to_string().contains(secret), "lists never show secrets");
         let revoked = world
-            .call("DELETE", &format!("/api/v1/api-keys/{id}?tenant=310000/310115"), Some(world.token("sec-admin")), None)
+            .call("DELETE", &format!("/api/v1/tenants/310000/310115/api-keys/{id}"), Some(world.token("sec-admin")), None)
             .await;
         assert_eq!(revoked.status, StatusCode::NO_CONTENT);
         let again = world
-            .call("DELETE", &format!("/api/v1/api-keys/{id}?tenant=310000/310115"), Some(world.token("sec-admin")), None)
+            .call("DELETE", &format!("/api/v1/tenants/310000/310115/api-keys/{id}"), Some(world.token("sec-admin")), None)
             .await;
         assert_eq!(again.code(), "key_not_found");
         let refused = world
@@ -253,7 +253,10 @@ both_backends! {
             (json!({"account": "svc-a", "name": "x", "tenant": "310000", "actions": ["resident.read"], "lines": ["Bad Line"]}), "invalid_line"),
             (json!({"account": "pudong-reviewer", "name": "x", "tenant": "310000/310115", "actions": ["resident.read"]}), "not_service_account"),
         ] {
-            let reply = world.call("POST", "/api/v1/api-keys", sec, Some(body.clone())).await;
+            let mut body = body.clone();
+            let tenant = body.as_object_mut().unwrap().remove("tenant").unwrap();
+            let uri = format!("/api/v1/tenants/{}/api-keys", tenant.as_str().unwrap());
+            let reply = world.call("POST", &uri, sec, Some(body.clone())).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{body}");
         }
         // A key whose expiry has passed is refused; so is one whose service

@@ -1,20 +1,30 @@
 //! API keys of service accounts, managed by holders of `account.manage`
 //! (the security administrator). A key is shown once, at issue; it is
 //! stored only as its SM3 digest and can be revoked at any time.
+//!
+//! A key carries only actions and lines its issuer could grant, and a key
+//! that reaches personal data (`resident.*`, `case.*`) works only after a
+//! second person of the tenant approves it (`key.approve`: the tenant's
+//! administrator; never the issuer) — the two-person rule, audited.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use civitas_authz::NO_LINE;
-use civitas_identity::{IdentityError, KeyError, KeyRequestError, NewServiceKey, ServiceKey};
+use civitas_identity::{
+    ApprovalRefused, IdentityError, KeyError, KeyRequestError, NewServiceKey, ServiceKey,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::tenants::TenantParam;
 use crate::AppState;
-use crate::access::{self, Caller};
+use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::paging;
+use crate::tenant::Tenant;
 
 /// An API key as shown (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,6 +51,10 @@ pub(crate) struct ServiceKeyView {
     expires_at: Option<String>,
     /// When it was revoked, if it was.
     revoked_at: Option<String>,
+    /// Waiting for a second person's approval: it does not work yet.
+    pending: bool,
+    /// Who approved it (keys that reach personal data).
+    approved_by: Option<String>,
 }
 
 impl From<ServiceKey> for ServiceKeyView {
@@ -57,24 +71,40 @@ impl From<ServiceKey> for ServiceKeyView {
             created_at: key.created_at.to_rfc3339(),
             expires_at: key.expires_at.map(|t| t.to_rfc3339()),
             revoked_at: key.revoked_at.map(|t| t.to_rfc3339()),
+            pending: key.pending,
+            approved_by: key.approved_by,
         }
     }
 }
 
-/// The keys of a subtree.
+/// A page of the keys of a subtree.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ServiceKeyList {
     /// Newest first, revoked ones included.
     keys: Vec<ServiceKeyView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
 }
 
-/// Where to list or revoke.
+/// Which page of keys.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct KeysQuery {
-    /// The subtree: a path of codes or a slug path.
-    #[param(example = "shanghai/pudong")]
-    tenant: String,
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// A key in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyParam {
+    /// 密钥编号 / The key id.
+    #[param(example = "3f2a9c1d5e6b7a80")]
+    id: String,
 }
 
 /// A key to issue.
@@ -87,10 +117,8 @@ pub(crate) struct IssueKey {
     /// What the key is for.
     #[schema(example = "浦东助餐补贴系统 / Pudong meal-subsidy system")]
     name: String,
-    /// The subtree it may act in: a path of codes or a slug path.
-    #[schema(example = "shanghai/pudong")]
-    tenant: String,
-    /// The actions it may do; administrators' duties are refused.
+    /// The actions it may do (only what the issuer could grant);
+    /// administrators' duties are refused.
     #[schema(example = json!(["resident.read"]))]
     actions: Vec<String>,
     /// The lines it may act in; default every line (`*`).
@@ -164,12 +192,13 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en)
 }
 
-/// The API keys issued in a subtree (`account.manage`).
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+/// The API keys issued in a subtree (`account.manage`), newest first.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/api-keys", tag = "api-keys",
     security(("bearer" = [])),
-    params(KeysQuery),
+    params(TenantParam, KeysQuery),
     responses(
         (status = 200, description = "密钥列表 / The keys", body = ServiceKeyList),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
@@ -177,36 +206,58 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiQuery(query): ApiQuery<KeysQuery>,
 ) -> Result<Json<ServiceKeyList>, ApiError> {
-    let tenant = access::tenant(&state, &query.tenant).await?;
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(text) => {
+            Some(civitas_identity::parse_key_cursor(text).ok_or_else(paging::invalid_cursor)?)
+        }
+    };
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
     let mut tx = state.db().begin_read(&scope).await?;
-    let keys = civitas_identity::list_service_keys(&mut tx).await?;
+    let page = civitas_identity::list_service_keys(&mut tx, after.as_ref(), limit).await?;
     tx.rollback().await?;
     Ok(Json(ServiceKeyList {
-        keys: keys.into_iter().map(Into::into).collect(),
+        keys: page.keys.into_iter().map(Into::into).collect(),
+        next: page.next,
     }))
 }
 
-/// Issues an API key for a service account (`account.manage`), scoped to a
-/// subtree, a set of actions and lines, and optionally source networks.
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
+/// Whether an action reaches personal data: residents' records, and cases
+/// (applications carry applicants' data).
+fn reaches_personal_data(action: &str) -> bool {
+    action.starts_with("resident.") || action.starts_with("case.")
+}
+
+/// Issues an API key for a service account (`account.manage`), scoped to
+/// the tenant's subtree, a set of actions and lines, and optionally source
+/// networks. The issuer must be able to grant what the key carries: hold
+/// each action, or `grant.manage`, in each of its lines. A key reaching
+/// personal data is issued pending: it works once a second person approves
+/// it (`POST …/api-keys/{id}/approve`).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/api-keys", tag = "api-keys",
     security(("bearer" = [])),
+    params(TenantParam),
     request_body = IssueKey,
     responses(
-        (status = 201, description = "已签发（密钥仅显示一次） / Issued; the secret is shown once", body = IssuedKeyBody),
+        (status = 201, description = "已签发（密钥仅显示一次；涉及个人信息的密钥须经第二人批准后生效） / Issued; the secret is shown once; a key reaching personal data works after a second person approves it", body = IssuedKeyBody),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
-        (status = 403, description = "无权签发 / Not allowed", body = ErrorBody),
+        (status = 403, description = "无权签发或超出签发人可授予的范围 / Not allowed, or beyond what the issuer could grant", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "操作、条线或地址无效 / Invalid action, line or network", body = ErrorBody)
     ))]
 pub(crate) async fn issue_key(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiJson(request): ApiJson<IssueKey>,
 ) -> Result<(StatusCode, Json<IssuedKeyBody>), ApiError> {
-    let tenant = access::tenant(&state, &request.tenant).await?;
     caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
     let mut allowed_ips = Vec::new();
     for network in request.allowed_ips.unwrap_or_default() {
@@ -231,14 +282,16 @@ pub(crate) async fn issue_key(
             "name must be 1 to 100 characters",
         ));
     }
+    let needs_approval = request.actions.iter().any(|a| reaches_personal_data(a));
     let new = NewServiceKey {
         account: request.account,
         name: request.name.trim().to_owned(),
-        tenant: tenant.path,
+        tenant: tenant.path.clone(),
         actions: request.actions,
         lines: request.lines.unwrap_or_default(),
         allowed_ips,
         expires_at: request.expires_at,
+        needs_approval,
     };
     let known: Vec<String> = state
         .authorizer()?
@@ -251,6 +304,33 @@ pub(crate) async fn issue_key(
     let administrator: Vec<&str> = civitas_authz::administrator_actions().collect();
     civitas_identity::check_key_request(&new, &known, &administrator)
         .map_err(|e| key_request_error(&e))?;
+    // Nothing beyond what the issuer could grant: each action in each line
+    // (every line for a key without lines) held, or grantable.
+    let lines = if new.lines.is_empty() {
+        vec![civitas_identity::ALL_LINES.to_owned()]
+    } else {
+        new.lines.clone()
+    };
+    for line in &lines {
+        if caller
+            .authorize(&state, &tenant.path, line, "grant.manage")
+            .is_ok()
+        {
+            continue;
+        }
+        for action in &new.actions {
+            caller
+                .authorize(&state, &tenant.path, line, action)
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "beyond_issuer",
+                        format!("签发人无权授予 {action}（条线 {line}），不能放入密钥"),
+                        format!("The issuer could not grant {action} in line {line}, so a key may not carry it"),
+                    )
+                })?;
+        }
+    }
     let issued = civitas_identity::issue_service_key(state.db(), &new, caller.username()).await?;
     Ok((
         StatusCode::CREATED,
@@ -261,11 +341,67 @@ pub(crate) async fn issue_key(
     ))
 }
 
+/// Approves a key that reaches personal data (`key.approve` in each of its
+/// lines: the tenant's administrator), by someone other than its issuer;
+/// audited as `service_key.approve`. The key works from the next request.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/api-keys/{id}/approve", tag = "api-keys",
+    security(("bearer" = [])),
+    params(TenantParam, KeyParam),
+    responses(
+        (status = 200, description = "已批准 / Approved", body = ServiceKeyView),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 403, description = "无权批准，或批准人即签发人 / Not allowed, or the approver issued it", body = ErrorBody),
+        (status = 404, description = "该范围内无此有效密钥 / No such live key in this subtree", body = ErrorBody),
+        (status = 409, description = "无需批准或已批准 / Needs no approval, or already approved", body = ErrorBody)
+    ))]
+pub(crate) async fn approve_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(KeyParam { id }): Path<KeyParam>,
+) -> Result<Json<ServiceKeyView>, ApiError> {
+    // Authorised in the approver's own line (every line without one) to
+    // find the key, then in every line the key reaches.
+    let scope = caller.authorize(&state, &tenant.path, caller.line_for(None), "key.approve")?;
+    let mut read = state.db().begin_read(&scope).await?;
+    let key = civitas_identity::find_service_key(&mut read, &id).await?;
+    read.rollback().await?;
+    let key = key.ok_or_else(key_not_found)?;
+    for line in &key.lines {
+        caller.authorize(&state, &key.tenant, line, "key.approve")?;
+    }
+    match civitas_identity::approve_service_key(state.db(), &scope, &id, caller.username()).await? {
+        Ok(key) => Ok(Json(key.into())),
+        Err(ApprovalRefused::NotFound) => Err(key_not_found()),
+        Err(ApprovalRefused::NotPending) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "key_not_pending",
+            "该密钥无需批准或已批准",
+            "This key needs no approval, or already has it",
+        )),
+        Err(ApprovalRefused::SamePerson) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "two_person_rule",
+            "签发人不能批准自己签发的密钥，须由第二人批准",
+            "The issuer may not approve their own key: a second person must",
+        )),
+    }
+}
+
+fn key_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "key_not_found",
+        "该租户范围内没有此有效密钥",
+        "No such live key in this tenant's subtree",
+    )
+}
+
 /// Revokes an API key (`account.manage` on the subtree it lies in); the
 /// next call with it is refused on every node. 204, or 404 `key_not_found`.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/api/v1/tenants/{path}/api-keys/{id}", tag = "api-keys",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "密钥编号 / The key id"), KeysQuery),
+    params(TenantParam, KeyParam),
     responses(
         (status = 204, description = "已吊销 / Revoked"),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
@@ -275,19 +411,13 @@ pub(crate) async fn issue_key(
 pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<KeysQuery>,
+    tenant: Tenant,
+    Path(KeyParam { id }): Path<KeyParam>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = access::tenant(&state, &query.tenant).await?;
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
     if civitas_identity::revoke_service_key(state.db(), &scope, &id, caller.username()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "key_not_found",
-            "该租户范围内没有此有效密钥",
-            "No such live key in this tenant's subtree",
-        ))
+        Err(key_not_found())
     }
 }

@@ -325,17 +325,33 @@ impl World {
         tx.commit().await.unwrap();
     }
 
-    /// Issues an API key as the security administrator; returns its secret.
-    pub async fn issue_key(&self, request: Value) -> String {
+    /// Issues an API key as the security administrator at the body's
+    /// `tenant` and, when it reaches personal data (two-person rule), has
+    /// the city administrator approve it; returns its secret.
+    pub async fn issue_key(&self, mut request: Value) -> String {
+        let tenant = request["tenant"].as_str().unwrap().to_owned();
+        request.as_object_mut().unwrap().remove("tenant");
         let reply = self
             .call(
                 "POST",
-                "/api/v1/api-keys",
+                &format!("/api/v1/tenants/{tenant}/api-keys"),
                 Some(self.token("sec-admin")),
                 Some(request),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        if reply.body["key"]["pending"] == true {
+            let id = reply.body["key"]["id"].as_str().unwrap();
+            let approved = self
+                .call(
+                    "POST",
+                    &format!("/api/v1/tenants/{tenant}/api-keys/{id}/approve"),
+                    Some(self.token("city-admin")),
+                    None,
+                )
+                .await;
+            assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        }
         reply.body["secret"].as_str().unwrap().to_owned()
     }
 }
