@@ -28,19 +28,19 @@ both_backends! {
         let inside = addr("10.20.3.4:5000");
         // In scope: its subtree, its action, its line, its network.
         let ok = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115/310115005&line=civil-affairs", Some(&key), None, inside)
+            .call_from("GET", "/api/v1/tenants/310000/310115/310115005/residents?line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
         // Its one line is the default; an IPv4 client on an IPv6 listener matches.
         let single = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115", Some(&key), None, addr("[::ffff:192.168.1.7]:1"))
+            .call_from("GET", "/api/v1/tenants/310000/310115/residents", Some(&key), None, addr("[::ffff:192.168.1.7]:1"))
             .await;
         assert_eq!(single.status, StatusCode::OK, "{}", single.body);
         // Another district, another action, another line: 403.
         for uri in [
-            "/api/v1/residents?tenant=310000/310101&line=civil-affairs",
+            "/api/v1/tenants/310000/310101/residents?line=civil-affairs",
             "/api/v1/tenants/310000/310115/staff?line=civil-affairs",
-            "/api/v1/residents?tenant=310000/310115&line=housing",
+            "/api/v1/tenants/310000/310115/residents?line=housing",
         ] {
             let denied = world.call_from("GET", uri, Some(&key), None, inside).await;
             assert_eq!((denied.status, denied.code()), (StatusCode::FORBIDDEN, "forbidden"), "{uri}");
@@ -48,7 +48,7 @@ both_backends! {
         // From outside its networks, or with no known address: 401.
         for source in [addr("10.21.0.1:1"), None] {
             let refused = world
-                .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, source)
+                .call_from("GET", "/api/v1/tenants/310000/310115/residents?line=civil-affairs", Some(&key), None, source)
                 .await;
             assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"));
         }
@@ -69,7 +69,7 @@ both_backends! {
 
         // Every call is audited in the key's tenant chain; refusals in the realm's.
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=service*&limit=500", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=service*&limit=200", Some(world.token("audit-admin")), None)
             .await;
         let records = audit.body["records"].as_array().unwrap();
         let calls = records.iter().filter(|r| r["action"] == "service.call").count();
@@ -93,7 +93,7 @@ both_backends! {
             .await;
         assert_eq!(again.code(), "key_not_found");
         let refused = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, inside)
+            .call_from("GET", "/api/v1/tenants/310000/310115/residents?line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(refused.code(), "api_key_invalid");
     }
@@ -160,7 +160,7 @@ both_backends! {
         let token = login.body["access_token"].as_str().unwrap().to_owned();
         let me = world.call("GET", "/api/v1/me", Some(&token), None).await;
         assert_eq!(me.body["kind"], "citizen");
-        let denied = world.call("GET", "/api/v1/residents?tenant=310000/310115/310115005", Some(&token), None).await;
+        let denied = world.call("GET", "/api/v1/tenants/310000/310115/310115005/residents", Some(&token), None).await;
         assert_eq!(denied.code(), "forbidden");
 
         let enterprise = |username: &str, code: &str| json!({
@@ -190,58 +190,61 @@ both_backends! {
         let world = World::demo(&t).await;
         let sec = Some(world.token("sec-admin"));
         // The reviewer cannot see Huamu staff in housing, until granted.
-        let grant = json!({"account": "matrix-target", "tenant": "shanghai/pudong/huamu",
-            "line": "civil-affairs", "role": "reviewer"});
-        let created = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        let grant = json!({"account": "matrix-target", "line": "civil-affairs", "role": "reviewer"});
+        let huamu = "/api/v1/tenants/shanghai/pudong/huamu/grants";
+        let created = world.call("POST", huamu, sec, Some(grant.clone())).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-        let held = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        let held = world.call("POST", huamu, sec, Some(grant.clone())).await;
         assert_eq!(held.status, StatusCode::OK);
         let target = world.login("matrix-target", PASSWORD).await;
         let token = target.body["access_token"].as_str().unwrap().to_owned();
         let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
         assert_eq!(staff.status, StatusCode::OK, "the new grant applies at once: {}", staff.body);
-        let listed = world.call("GET", "/api/v1/grants?tenant=310000/310115", sec, None).await;
+        let listed = world.call("GET", "/api/v1/tenants/310000/310115/grants", sec, None).await;
         assert!(listed.body["grants"].as_array().unwrap().iter().any(|g| g["account"] == "matrix-target" && g["role"] == "reviewer"));
         // 三员分立: the system administrator may not also become audit or
         // security administrator.
         for role in ["audit-admin", "sec-admin"] {
             let refused = world
-                .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sys-admin", "tenant": "310000", "line": "*", "role": role})))
+                .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "sys-admin", "line": "*", "role": role})))
                 .await;
             assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "separation_of_duties"), "{role}");
         }
         let unknown = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "matrix-target", "tenant": "310000", "line": "*", "role": "emperor"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "matrix-target", "line": "*", "role": "emperor"})))
             .await;
         assert_eq!(unknown.code(), "unknown_role");
         let citizen = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "citizen-demo", "tenant": "310000", "line": "*", "role": "officer"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "citizen-demo", "line": "*", "role": "officer"})))
             .await;
         assert_eq!(citizen.code(), "unknown_account", "the same answer as for no account");
         let nobody = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "no-such-user", "tenant": "310000", "line": "*", "role": "officer"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "no-such-user", "line": "*", "role": "officer"})))
             .await;
         assert_eq!((nobody.status, nobody.body["message"]["en"].as_str().map(|m| m.replace("no-such-user", "citizen-demo"))), (citizen.status, citizen.body["message"]["en"].as_str().map(str::to_owned)));
         // Nobody grants themselves a role, not even one free of administrator duties.
         let own = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sec-admin", "tenant": "310000/310115", "line": "civil-affairs", "role": "reviewer"})))
+            .call("POST", "/api/v1/tenants/310000/310115/grants", sec, Some(json!({"account": "sec-admin", "line": "civil-affairs", "role": "reviewer"})))
             .await;
         assert_eq!((own.status, own.code()), (StatusCode::CONFLICT, "self_grant"));
         // The audit administrator reads the changes and can change nothing.
         let audit = Some(world.token("audit-admin"));
-        let trail = world.call("GET", "/api/v1/audit?tenant=310000/310115&action=grant.*", audit, None).await;
+        let trail = world.call("GET", "/api/v1/tenants/310000/310115/audit?action=grant.*", audit, None).await;
         assert_eq!(trail.status, StatusCode::OK);
         assert!(trail.body["records"].as_array().unwrap().iter().any(|r| r["action"] == "grant.create" && r["actor"] == "sec-admin"));
-        for (method, uri) in [("POST", "/api/v1/grants"), ("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer")] {
+        let named = "/api/v1/tenants/310000/310115/310115016/grants/matrix-target/civil-affairs/reviewer";
+        for (method, uri) in [("POST", huamu), ("DELETE", named)] {
             let body = (method == "POST").then(|| grant.clone());
             let refused = world.call(method, uri, audit, body).await;
             assert_eq!(refused.code(), "forbidden", "{method} {uri}");
         }
         // Revoked: the next request is refused.
         let revoked = world
-            .call("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer", sec, None)
+            .call("DELETE", named, sec, None)
             .await;
         assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+        let again = world.call("DELETE", named, sec, None).await;
+        assert_eq!((again.status, again.code()), (StatusCode::NOT_FOUND, "grant_not_found"));
         let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
         assert_eq!(staff.code(), "forbidden");
     }
@@ -249,27 +252,28 @@ both_backends! {
     async fn the_audit_trail_filters_by_subtree_actor_action_and_time_and_pages(t) {
         let world = World::demo(&t).await;
         let audit = Some(world.token("audit-admin"));
-        let all = world.call("GET", "/api/v1/audit?tenant=310000", audit, None).await;
+        let all = world.call("GET", "/api/v1/tenants/310000/audit", audit, None).await;
         let records = all.body["records"].as_array().unwrap();
         assert!(!records.is_empty());
         let ids: Vec<i64> = records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
         assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
-        let pudong = world.call("GET", "/api/v1/audit?tenant=shanghai/pudong&action=auth.*", audit, None).await;
+        let pudong = world.call("GET", "/api/v1/tenants/shanghai/pudong/audit?action=auth.*", audit, None).await;
         let pudong = pudong.body["records"].as_array().unwrap().clone();
         assert!(!pudong.is_empty());
         assert!(pudong.iter().all(|r| r["tenant"].as_str().unwrap().starts_with("310000/310115")));
         assert!(pudong.iter().all(|r| r["action"].as_str().unwrap().starts_with("auth.")));
-        let actor = world.call("GET", "/api/v1/audit?tenant=310000&actor=system:demo", audit, None).await;
+        let actor = world.call("GET", "/api/v1/tenants/310000/audit?actor=system:demo", audit, None).await;
         assert!(actor.body["records"].as_array().unwrap().iter().all(|r| r["actor"] == "system:demo"));
-        let future = world.call("GET", "/api/v1/audit?tenant=310000&from=2999-01-01T00:00:00Z", audit, None).await;
+        let future = world.call("GET", "/api/v1/tenants/310000/audit?from=2999-01-01T00:00:00Z", audit, None).await;
         assert_eq!(future.body["records"], json!([]));
-        let page = world.call("GET", "/api/v1/audit?tenant=310000&limit=2", audit, None).await;
+        let page = world.call("GET", "/api/v1/tenants/310000/audit?limit=2", audit, None).await;
         assert_eq!(page.body["records"].as_array().unwrap().len(), 2);
-        let before = page.body["next_before"].as_i64().unwrap();
-        let next = world.call("GET", &format!("/api/v1/audit?tenant=310000&limit=2&before={before}"), audit, None).await;
-        assert!(next.body["records"][0]["id"].as_i64().unwrap() < before);
-        for bad in ["limit=0", "limit=501", "from=yesterday", "colour=red"] {
-            let reply = world.call("GET", &format!("/api/v1/audit?tenant=310000&{bad}"), audit, None).await;
+        let after = page.body["next"].as_str().unwrap();
+        let last = page.body["records"][1]["id"].as_i64().unwrap();
+        let next = world.call("GET", &format!("/api/v1/tenants/310000/audit?limit=2&after={after}"), audit, None).await;
+        assert!(next.body["records"][0]["id"].as_i64().unwrap() < last);
+        for bad in ["from=yesterday", "colour=red", "before=5", "limit=-1"] {
+            let reply = world.call("GET", &format!("/api/v1/tenants/310000/audit?{bad}"), audit, None).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{bad}");
         }
     }
@@ -279,8 +283,8 @@ both_backends! {
         let officer = Some(world.token("lujiazui-officer"));
         let id_number = access::id_number(42);
         let created = world
-            .call("POST", "/api/v1/residents", officer, Some(json!({
-                "tenant": "shanghai/pudong/lujiazui", "name": "王小明", "id_number": id_number,
+            .call("POST", "/api/v1/tenants/shanghai/pudong/lujiazui/residents", officer, Some(json!({
+                "name": "王小明", "id_number": id_number,
                 "phone": "13812345678", "bank_account": "6222021234567890123", "address": "上海市浦东新区陆家嘴环路1000号"
             })))
             .await;
@@ -288,27 +292,28 @@ both_backends! {
         assert_eq!(created.body["masked"], true);
         assert_eq!(created.body["phone"], "138****5678");
         let id = created.body["id"].as_str().unwrap().to_owned();
-        let shown = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), Some(world.token("pudong-reviewer")), None).await;
+        let shown = world.call("GET", &format!("/api/v1/tenants/310000/310115/residents/{id}"), Some(world.token("pudong-reviewer")), None).await;
         assert_eq!(shown.body["id_number"], format!("310***********{}", &id_number[14..]));
         assert_eq!(shown.body["name"], "王**");
         // Found by exact number without decrypting the register.
         let found = world
-            .call("POST", "/api/v1/residents/search", officer, Some(json!({"tenant": "310000/310115/310115005", "id_number": id_number})))
+            .call("POST", "/api/v1/tenants/310000/310115/310115005/residents/search", officer, Some(json!({"id_number": id_number})))
             .await;
         assert_eq!(found.body["residents"][0]["id"], id);
         // The officer may not reveal; the reviewer may, with a reason, audited.
-        let reason = json!({"tenant": "310000/310115", "reason": "核对补贴发放账户"});
-        let refused = world.call("POST", &format!("/api/v1/residents/{id}/reveal"), officer, Some(reason.clone())).await;
+        let reason = json!({"reason": "核对补贴发放账户"});
+        let reveal = format!("/api/v1/tenants/310000/310115/residents/{id}/reveal");
+        let refused = world.call("POST", &reveal, officer, Some(reason.clone())).await;
         assert_eq!(refused.code(), "forbidden");
         let revealed = world
-            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(reason))
+            .call("POST", &reveal, Some(world.token("pudong-reviewer")), Some(reason))
             .await;
         assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.body);
         assert_eq!(revealed.body["id_number"], id_number);
         assert_eq!(revealed.body["bank_account"], "6222021234567890123");
         assert_eq!(revealed.body["masked"], false);
         let trail = world
-            .call("GET", "/api/v1/audit?tenant=310000/310115/310115005&action=personal_data.reveal", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/310115/310115005/audit?action=personal_data.reveal", Some(world.token("audit-admin")), None)
             .await;
         let record = &trail.body["records"][0];
         assert_eq!(record["actor"], "pudong-reviewer");
@@ -316,17 +321,17 @@ both_backends! {
         assert_eq!(record["detail"]["reason"], "核对补贴发放账户");
         // The Huangpu reviewer names Pudong: 403; names Huangpu: the resident is not there, 404.
         let huangpu = Some(world.token("huangpu-reviewer"));
-        let other = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), huangpu, None).await;
+        let other = world.call("GET", &format!("/api/v1/tenants/310000/310115/residents/{id}"), huangpu, None).await;
         assert_eq!(other.code(), "forbidden");
-        let own = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310101"), huangpu, None).await;
+        let own = world.call("GET", &format!("/api/v1/tenants/310000/310101/residents/{id}"), huangpu, None).await;
         assert_eq!((own.status, own.code()), (StatusCode::NOT_FOUND, "resident_not_found"));
         // Bad input is refused with reasons and nothing is stored.
         let no_reason = world
-            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(json!({"tenant": "310000/310115", "reason": " "})))
+            .call("POST", &reveal, Some(world.token("pudong-reviewer")), Some(json!({"reason": " "})))
             .await;
         assert_eq!(no_reason.code(), "invalid_field");
         let duplicate = world
-            .call("POST", "/api/v1/residents", officer, Some(json!({"tenant": "310000/310115/310115005", "name": "王小明", "id_number": id_number})))
+            .call("POST", "/api/v1/tenants/310000/310115/310115005/residents", officer, Some(json!({"name": "王小明", "id_number": id_number})))
             .await;
         assert_eq!(duplicate.code(), "resident_exists");
     }

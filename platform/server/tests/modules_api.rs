@@ -276,7 +276,7 @@ both_backends! {
 
         // Every publish and binding change is in the audit trail.
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=module.*&limit=100", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=module.*&limit=100", Some(world.token("audit-admin")), None)
             .await;
         assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
         let actions: Vec<(String, String)> = audit.body["records"].as_array().unwrap().iter()
