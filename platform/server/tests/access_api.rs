@@ -8,7 +8,52 @@ mod access;
 use access::{PASSWORD, World};
 use axum::http::StatusCode;
 use civitas_testkit::both_backends;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Every item of a list, walked page by page with `limit` and `after`
+/// (`uri` has a query already or not); each page holds at most `limit`
+/// and only the last has no `next`.
+async fn walk(
+    world: &World,
+    bearer: &str,
+    uri: &str,
+    field: &str,
+    limit: u32,
+) -> (Vec<Value>, usize) {
+    let join = if uri.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    for pages in 1..=1000 {
+        let page_uri = match &after {
+            None => format!("{uri}{join}limit={limit}"),
+            Some(cursor) => format!("{uri}{join}limit={limit}&after={cursor}"),
+        };
+        let reply = world.call("GET", &page_uri, Some(bearer), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{page_uri}: {}", reply.body);
+        let page = reply.body[field].as_array().unwrap();
+        assert!(
+            page.len() <= limit as usize,
+            "{page_uri}: {} items",
+            page.len()
+        );
+        items.extend(page.iter().cloned());
+        match reply.body["next"].as_str() {
+            Some(next) => {
+                assert_eq!(
+                    page.len(),
+                    limit as usize,
+                    "{page_uri}: a page before the last is full"
+                );
+                after = Some(next.to_owned());
+            }
+            None => {
+                assert!(reply.body.get("next").is_none_or(Value::is_null));
+                return (items, pages);
+            }
+        }
+    }
+    panic!("{uri}: more than 1000 pages");
+}
 
 fn addr(s: &str) -> Option<std::net::SocketAddr> {
     Some(s.parse().unwrap())
@@ -275,6 +320,93 @@ both_backends! {
         for bad in ["from=yesterday", "colour=red", "before=5", "limit=-1"] {
             let reply = world.call("GET", &format!("/api/v1/tenants/310000/audit?{bad}"), audit, None).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{bad}");
+        }
+    }
+
+    async fn residents_grants_and_audit_page_with_limit_and_after(t) {
+        let world = World::demo(&t).await;
+        let officer = world.token("lujiazui-officer");
+        let mut registered = Vec::new();
+        for n in 0..6 {
+            let reply = world
+                .call("POST", "/api/v1/tenants/shanghai/pudong/lujiazui/residents", Some(officer),
+                    Some(json!({"name": format!("分页{n}"), "id_number": access::id_number(500 + n)})))
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            registered.push(reply.body["id"].as_str().unwrap().to_owned());
+        }
+        let id_of = |v: &Value| v["id"].to_string();
+
+        // Residents: every one exactly once, oldest first, whatever the page
+        // size; a full last page has no `next`.
+        let reviewer = world.token("pudong-reviewer");
+        let residents = "/api/v1/tenants/shanghai%2Fpudong/residents";
+        let (all, _) = walk(&world, reviewer, residents, "residents", 200).await;
+        let mut ids: Vec<String> = all.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        let mut expected = registered.clone();
+        expected.sort();
+        assert_eq!(ids, expected);
+        let times: Vec<chrono::DateTime<chrono::Utc>> = all
+            .iter()
+            .map(|r| r["registered_at"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+        for (limit, pages) in [(3, 2), (4, 2), (1, 6), (6, 1)] {
+            let (items, walked) = walk(&world, reviewer, residents, "residents", limit).await;
+            assert_eq!(items, all, "limit {limit}");
+            assert_eq!(walked, pages, "limit {limit}");
+        }
+
+        // Grants: small pages walk the same grants as one page, none twice.
+        let sec = world.token("sec-admin");
+        let grants = "/api/v1/tenants/310000/grants";
+        let (all, pages) = walk(&world, sec, grants, "grants", 200).await;
+        assert_eq!(pages, 1);
+        assert!(all.len() > 5, "the demo city has grants: {}", all.len());
+        for limit in [1, 2, 5] {
+            let (items, _) = walk(&world, sec, grants, "grants", limit).await;
+            assert_eq!(items, all, "limit {limit}");
+        }
+        let keys: std::collections::BTreeSet<String> = all
+            .iter()
+            .map(|g| format!("{} {} {} {}", g["tenant"], g["line"], g["role"], g["account_id"]))
+            .collect();
+        assert_eq!(keys.len(), all.len(), "no grant twice");
+
+        // Audit: newest first, filters kept across pages.
+        let audit = world.token("audit-admin");
+        let registrations = "/api/v1/tenants/310000/audit?action=resident.register";
+        for limit in [4, 6, 200] {
+            let (items, _) = walk(&world, audit, registrations, "records", limit).await;
+            let targets: Vec<String> = items.iter().map(|r| r["target"].as_str().unwrap().to_owned()).collect();
+            let expected: Vec<String> = registered.iter().rev().map(|id| format!("resident:{id}")).collect();
+            assert_eq!(targets, expected, "limit {limit}: newest first");
+        }
+        let (everything, _) = walk(&world, audit, "/api/v1/tenants/310000/audit", "records", 200).await;
+        let (small, _) = walk(&world, audit, "/api/v1/tenants/310000/audit", "records", 7).await;
+        assert_eq!(small.iter().map(id_of).collect::<Vec<_>>(), everything.iter().map(id_of).collect::<Vec<_>>());
+        let ids: Vec<i64> = everything.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, none twice");
+
+        // One answer for an out-of-range limit and for a cursor this list did
+        // not hand out (garbage, or another list's), on every list.
+        let residents_next = world.call("GET", &format!("{residents}?limit=1"), Some(reviewer), None).await;
+        let foreign = residents_next.body["next"].as_str().unwrap().to_owned();
+        for (uri, bearer) in [(residents, reviewer), (grants, sec), ("/api/v1/tenants/310000/audit", audit)] {
+            for (query, code) in [
+                ("limit=0", "invalid_limit"),
+                ("limit=201", "invalid_limit"),
+                ("after=garbage", "invalid_cursor"),
+                ("after=%21%21", "invalid_cursor"),
+            ] {
+                let reply = world.call("GET", &format!("{uri}?{query}"), Some(bearer), None).await;
+                assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{uri}?{query}: {}", reply.body);
+            }
+            if uri != residents {
+                let reply = world.call("GET", &format!("{uri}?after={foreign}"), Some(bearer), None).await;
+                assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{uri}");
+            }
         }
     }
 
