@@ -330,9 +330,9 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::auth::register))
         .routes(routes!(
             routes::grants::list_grants,
-            routes::grants::create_grant,
-            routes::grants::delete_grant
+            routes::grants::create_grant
         ))
+        .routes(routes!(routes::grants::delete_grant))
         .routes(routes!(routes::audit::read_audit))
         .routes(routes!(
             routes::residents::list_residents,

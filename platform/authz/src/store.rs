@@ -110,17 +110,43 @@ pub struct GrantRecord {
 }
 
 /// The grants on tenants of the transaction's subtree, by tenant, line,
-/// role and account.
-pub async fn grants_under(tx: &mut TenantTx) -> Result<Vec<GrantRecord>, GrantError> {
+/// role and account, a page at a time: at most `limit`, after the grant
+/// `after` in that order (keyset paging).
+pub async fn grants_under(
+    tx: &mut TenantTx,
+    after: Option<&Grant>,
+    limit: i64,
+) -> Result<Vec<GrantRecord>, GrantError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let lower = lower.to_owned();
+    let after = after.map(|g| {
+        (
+            g.tenant.to_string(),
+            g.line.clone(),
+            g.role.clone(),
+            g.account.clone(),
+        )
+    });
+    let (after_tenant, after_line, after_role, after_account) = match after {
+        Some((tenant, line, role, account)) => {
+            (Some(tenant), Some(line), Some(role), Some(account))
+        }
+        None => (None, None, None, None),
+    };
     let rows: Vec<(String, String, String, String, String, i64)> = with_connection!(tx.connection(), c => {
         sqlx::query_as(
             "SELECT account_id, tenant_path, line, role, granted_by, granted_at FROM grants \
-             WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY tenant_path, line, role, account_id",
+             WHERE tenant_path >= $1 AND tenant_path < $2 \
+               AND ($3 IS NULL OR (tenant_path, line, role, account_id) > ($3, $4, $5, $6)) \
+             ORDER BY tenant_path, line, role, account_id LIMIT $7",
         )
         .bind(lower)
         .bind(upper)
+        .bind(after_tenant)
+        .bind(after_line)
+        .bind(after_role)
+        .bind(after_account)
+        .bind(limit)
         .fetch_all(&mut *c)
         .await?
     });

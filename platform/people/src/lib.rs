@@ -129,6 +129,8 @@ pub struct ResidentView {
     pub address: Option<String>,
     /// Whether the values above are masked.
     pub masked: bool,
+    /// When the resident was registered.
+    pub registered_at: DateTime<Utc>,
 }
 
 impl Resident {
@@ -143,6 +145,7 @@ impl Resident {
             bank_account: self.bank_account.as_deref().map(|v| mask::bank_account(v)),
             address: self.address.as_deref().map(|v| mask::address(v)),
             masked: true,
+            registered_at: self.created_at,
         }
     }
 
@@ -156,6 +159,7 @@ impl Resident {
             bank_account: self.bank_account.as_deref().map(|v| v.to_string()),
             address: self.address.as_deref().map(|v| v.to_string()),
             masked: false,
+            registered_at: self.created_at,
         }
     }
 }
@@ -389,24 +393,34 @@ pub async fn find_by_phone(
     select_by(tx, keyring, "phone_index", index).await
 }
 
-/// Residents of the scope's subtree, oldest first, a page at a time.
+/// Residents of the scope's subtree, oldest first (by registration time,
+/// then id), a page at a time: at most `limit`, after the one registered
+/// at `after`'s time with `after`'s id (keyset paging: a page never skips
+/// or repeats a resident when others are registered meanwhile).
 pub async fn list(
     tx: &mut TenantTx,
     keyring: &Keyring,
+    after: Option<(DateTime<Utc>, &str)>,
     limit: i64,
-    offset: i64,
 ) -> Result<Vec<Resident>, PeopleError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper);
+    let (after_at, after_id) = match after {
+        Some((at, id)) => (Some(at.timestamp_micros()), Some(id.to_owned())),
+        None => (None, None),
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM residents WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        "SELECT {COLUMNS} FROM residents WHERE tenant_path >= $1 AND tenant_path < $2 \
+         AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) \
+         ORDER BY created_at, id LIMIT $5"
     );
     let rows: Vec<SealedRow> = with_connection!(tx.connection(), c => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(lower)
             .bind(upper)
+            .bind(after_at)
+            .bind(after_id)
             .bind(limit)
-            .bind(offset)
             .fetch_all(&mut *c)
             .await?
     });

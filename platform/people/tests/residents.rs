@@ -95,7 +95,7 @@ both_backends! {
         // The wrapped keys are not the keys: nothing in tenant_keys opens a record without the master key.
         let wrong = Keyring::new(Arc::new(LocalMasterKeys::parse("00112233445566778899aabbccddeeff").unwrap()));
         let mut tx = t.db.begin_read(&scope(LUJIAZUI)).await.unwrap();
-        assert!(matches!(list(&mut tx, &wrong, 10, 0).await, Err(civitas_people::PeopleError::Vault(VaultError::UnknownMasterKey(_)))));
+        assert!(matches!(list(&mut tx, &wrong, None, 10).await, Err(civitas_people::PeopleError::Vault(VaultError::UnknownMasterKey(_)))));
     }
 
     async fn residents_are_found_by_blind_index_within_the_scope_only(t) {
@@ -209,7 +209,7 @@ both_backends! {
 
         // Every record is there, on the new key, and opens with what was last written.
         let mut tx = t.db.begin_read(&scope(LUJIAZUI)).await.unwrap();
-        let all = list(&mut tx, &keyring, 1000, 0).await.unwrap();
+        let all = list(&mut tx, &keyring, None, 1000).await.unwrap();
         assert_eq!(all.len(), expected.len());
         for r in &all {
             let (_, phone) = &expected[&r.id];

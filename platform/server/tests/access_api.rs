@@ -8,7 +8,52 @@ mod access;
 use access::{PASSWORD, World};
 use axum::http::StatusCode;
 use civitas_testkit::both_backends;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Every item of a list, walked page by page with `limit` and `after`
+/// (`uri` has a query already or not); each page holds at most `limit`
+/// and only the last has no `next`.
+async fn walk(
+    world: &World,
+    bearer: &str,
+    uri: &str,
+    field: &str,
+    limit: u32,
+) -> (Vec<Value>, usize) {
+    let join = if uri.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    for pages in 1..=1000 {
+        let page_uri = match &after {
+            None => format!("{uri}{join}limit={limit}"),
+            Some(cursor) => format!("{uri}{join}limit={limit}&after={cursor}"),
+        };
+        let reply = world.call("GET", &page_uri, Some(bearer), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{page_uri}: {}", reply.body);
+        let page = reply.body[field].as_array().unwrap();
+        assert!(
+            page.len() <= limit as usize,
+            "{page_uri}: {} items",
+            page.len()
+        );
+        items.extend(page.iter().cloned());
+        match reply.body["next"].as_str() {
+            Some(next) => {
+                assert_eq!(
+                    page.len(),
+                    limit as usize,
+                    "{page_uri}: a page before the last is full"
+                );
+                after = Some(next.to_owned());
+            }
+            None => {
+                assert!(reply.body.get("next").is_none_or(Value::is_null));
+                return (items, pages);
+            }
+        }
+    }
+    panic!("{uri}: more than 1000 pages");
+}
 
 fn addr(s: &str) -> Option<std::net::SocketAddr> {
     Some(s.parse().unwrap())
@@ -28,19 +73,19 @@ both_backends! {
         let inside = addr("10.20.3.4:5000");
         // In scope: its subtree, its action, its line, its network.
         let ok = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115/310115005&line=civil-affairs", Some(&key), None, inside)
+            .call_from("GET", "/api/v1/tenants/310000/310115/310115005/residents?line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
         // Its one line is the default; an IPv4 client on an IPv6 listener matches.
         let single = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115", Some(&key), None, addr("[::ffff:192.168.1.7]:1"))
+            .call_from("GET", "/api/v1/tenants/310000/310115/residents", Some(&key), None, addr("[::ffff:192.168.1.7]:1"))
             .await;
         assert_eq!(single.status, StatusCode::OK, "{}", single.body);
         // Another district, another action, another line: 403.
         for uri in [
-            "/api/v1/residents?tenant=310000/310101&line=civil-affairs",
+            "/api/v1/tenants/310000/310101/residents?line=civil-affairs",
             "/api/v1/tenants/310000/310115/staff?line=civil-affairs",
-            "/api/v1/residents?tenant=310000/310115&line=housing",
+            "/api/v1/tenants/310000/310115/residents?line=housing",
         ] {
             let denied = world.call_from("GET", uri, Some(&key), None, inside).await;
             assert_eq!((denied.status, denied.code()), (StatusCode::FORBIDDEN, "forbidden"), "{uri}");
@@ -48,7 +93,7 @@ both_backends! {
         // From outside its networks, or with no known address: 401.
         for source in [addr("10.21.0.1:1"), None] {
             let refused = world
-                .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, source)
+                .call_from("GET", "/api/v1/tenants/310000/310115/residents?line=civil-affairs", Some(&key), None, source)
                 .await;
             assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"));
         }
@@ -69,7 +114,7 @@ both_backends! {
 
         // Every call is audited in the key's tenant chain; refusals in the realm's.
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=service*&limit=500", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=service*&limit=200", Some(world.token("audit-admin")), None)
             .await;
         let records = audit.body["records"].as_array().unwrap();
         let calls = records.iter().filter(|r| r["action"] == "service.call").count();
@@ -78,7 +123,7 @@ both_backends! {
         assert_eq!(rejects, 2, "the real key from outside its networks; keys naming no key are only counted");
         assert_eq!(world.flush_refused_keys().await, 2, "the wrong secret and the garbage");
         let summary = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=service_key.reject.summary", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=service_key.reject.summary", Some(world.token("audit-admin")), None)
             .await;
         let summary = &summary.body["records"][0];
         assert_eq!(summary["detail"]["keys"], json!({id: 1}), "the id part only");
@@ -99,7 +144,7 @@ both_backends! {
             .await;
         assert_eq!(again.code(), "key_not_found");
         let refused = world
-            .call_from("GET", "/api/v1/residents?tenant=310000/310115&line=civil-affairs", Some(&key), None, inside)
+            .call_from("GET", "/api/v1/tenants/310000/310115/residents?line=civil-affairs", Some(&key), None, inside)
             .await;
         assert_eq!(refused.code(), "api_key_invalid");
     }
@@ -173,7 +218,7 @@ both_backends! {
         assert_eq!(world.flush_refused_keys().await, 0, "nothing twice");
         assert_eq!(world.audit_records().await, before + 1);
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=service_key.reject.summary", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=service_key.reject.summary", Some(world.token("audit-admin")), None)
             .await;
         let records = audit.body["records"].as_array().unwrap();
         assert_eq!(records.len(), 1);
@@ -303,7 +348,7 @@ both_backends! {
         let token = login.body["access_token"].as_str().unwrap().to_owned();
         let me = world.call("GET", "/api/v1/me", Some(&token), None).await;
         assert_eq!(me.body["kind"], "citizen");
-        let denied = world.call("GET", "/api/v1/residents?tenant=310000/310115/310115005", Some(&token), None).await;
+        let denied = world.call("GET", "/api/v1/tenants/310000/310115/310115005/residents", Some(&token), None).await;
         assert_eq!(denied.code(), "forbidden");
 
         let enterprise = |username: &str, code: &str| json!({
@@ -333,58 +378,61 @@ both_backends! {
         let world = World::demo(&t).await;
         let sec = Some(world.token("sec-admin"));
         // The reviewer cannot see Huamu staff in housing, until granted.
-        let grant = json!({"account": "matrix-target", "tenant": "shanghai/pudong/huamu",
-            "line": "civil-affairs", "role": "reviewer"});
-        let created = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        let grant = json!({"account": "matrix-target", "line": "civil-affairs", "role": "reviewer"});
+        let huamu = "/api/v1/tenants/shanghai/pudong/huamu/grants";
+        let created = world.call("POST", huamu, sec, Some(grant.clone())).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-        let held = world.call("POST", "/api/v1/grants", sec, Some(grant.clone())).await;
+        let held = world.call("POST", huamu, sec, Some(grant.clone())).await;
         assert_eq!(held.status, StatusCode::OK);
         let target = world.login("matrix-target", PASSWORD).await;
         let token = target.body["access_token"].as_str().unwrap().to_owned();
         let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
         assert_eq!(staff.status, StatusCode::OK, "the new grant applies at once: {}", staff.body);
-        let listed = world.call("GET", "/api/v1/grants?tenant=310000/310115", sec, None).await;
+        let listed = world.call("GET", "/api/v1/tenants/310000/310115/grants", sec, None).await;
         assert!(listed.body["grants"].as_array().unwrap().iter().any(|g| g["account"] == "matrix-target" && g["role"] == "reviewer"));
         // 三员分立: the system administrator may not also become audit or
         // security administrator.
         for role in ["audit-admin", "sec-admin"] {
             let refused = world
-                .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sys-admin", "tenant": "310000", "line": "*", "role": role})))
+                .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "sys-admin", "line": "*", "role": role})))
                 .await;
             assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "separation_of_duties"), "{role}");
         }
         let unknown = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "matrix-target", "tenant": "310000", "line": "*", "role": "emperor"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "matrix-target", "line": "*", "role": "emperor"})))
             .await;
         assert_eq!(unknown.code(), "unknown_role");
         let citizen = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "citizen-demo", "tenant": "310000", "line": "*", "role": "officer"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "citizen-demo", "line": "*", "role": "officer"})))
             .await;
         assert_eq!(citizen.code(), "unknown_account", "the same answer as for no account");
         let nobody = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "no-such-user", "tenant": "310000", "line": "*", "role": "officer"})))
+            .call("POST", "/api/v1/tenants/310000/grants", sec, Some(json!({"account": "no-such-user", "line": "*", "role": "officer"})))
             .await;
         assert_eq!((nobody.status, nobody.body["message"]["en"].as_str().map(|m| m.replace("no-such-user", "citizen-demo"))), (citizen.status, citizen.body["message"]["en"].as_str().map(str::to_owned)));
         // Nobody grants themselves a role, not even one free of administrator duties.
         let own = world
-            .call("POST", "/api/v1/grants", sec, Some(json!({"account": "sec-admin", "tenant": "310000/310115", "line": "civil-affairs", "role": "reviewer"})))
+            .call("POST", "/api/v1/tenants/310000/310115/grants", sec, Some(json!({"account": "sec-admin", "line": "civil-affairs", "role": "reviewer"})))
             .await;
         assert_eq!((own.status, own.code()), (StatusCode::CONFLICT, "self_grant"));
         // The audit administrator reads the changes and can change nothing.
         let audit = Some(world.token("audit-admin"));
-        let trail = world.call("GET", "/api/v1/audit?tenant=310000/310115&action=grant.*", audit, None).await;
+        let trail = world.call("GET", "/api/v1/tenants/310000/310115/audit?action=grant.*", audit, None).await;
         assert_eq!(trail.status, StatusCode::OK);
         assert!(trail.body["records"].as_array().unwrap().iter().any(|r| r["action"] == "grant.create" && r["actor"] == "sec-admin"));
-        for (method, uri) in [("POST", "/api/v1/grants"), ("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer")] {
+        let named = "/api/v1/tenants/310000/310115/310115016/grants/matrix-target/civil-affairs/reviewer";
+        for (method, uri) in [("POST", huamu), ("DELETE", named)] {
             let body = (method == "POST").then(|| grant.clone());
             let refused = world.call(method, uri, audit, body).await;
             assert_eq!(refused.code(), "forbidden", "{method} {uri}");
         }
         // Revoked: the next request is refused.
         let revoked = world
-            .call("DELETE", "/api/v1/grants?account=matrix-target&tenant=310000/310115/310115016&line=civil-affairs&role=reviewer", sec, None)
+            .call("DELETE", named, sec, None)
             .await;
         assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+        let again = world.call("DELETE", named, sec, None).await;
+        assert_eq!((again.status, again.code()), (StatusCode::NOT_FOUND, "grant_not_found"));
         let staff = world.call("GET", "/api/v1/tenants/310000/310115/310115016/staff", Some(&token), None).await;
         assert_eq!(staff.code(), "forbidden");
     }
@@ -392,28 +440,116 @@ both_backends! {
     async fn the_audit_trail_filters_by_subtree_actor_action_and_time_and_pages(t) {
         let world = World::demo(&t).await;
         let audit = Some(world.token("audit-admin"));
-        let all = world.call("GET", "/api/v1/audit?tenant=310000", audit, None).await;
+        let all = world.call("GET", "/api/v1/tenants/310000/audit", audit, None).await;
         let records = all.body["records"].as_array().unwrap();
         assert!(!records.is_empty());
         let ids: Vec<i64> = records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
         assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
-        let pudong = world.call("GET", "/api/v1/audit?tenant=shanghai/pudong&action=auth.*", audit, None).await;
+        let pudong = world.call("GET", "/api/v1/tenants/shanghai/pudong/audit?action=auth.*", audit, None).await;
         let pudong = pudong.body["records"].as_array().unwrap().clone();
         assert!(!pudong.is_empty());
         assert!(pudong.iter().all(|r| r["tenant"].as_str().unwrap().starts_with("310000/310115")));
         assert!(pudong.iter().all(|r| r["action"].as_str().unwrap().starts_with("auth.")));
-        let actor = world.call("GET", "/api/v1/audit?tenant=310000&actor=system:demo", audit, None).await;
+        let actor = world.call("GET", "/api/v1/tenants/310000/audit?actor=system:demo", audit, None).await;
         assert!(actor.body["records"].as_array().unwrap().iter().all(|r| r["actor"] == "system:demo"));
-        let future = world.call("GET", "/api/v1/audit?tenant=310000&from=2999-01-01T00:00:00Z", audit, None).await;
+        let future = world.call("GET", "/api/v1/tenants/310000/audit?from=2999-01-01T00:00:00Z", audit, None).await;
         assert_eq!(future.body["records"], json!([]));
-        let page = world.call("GET", "/api/v1/audit?tenant=310000&limit=2", audit, None).await;
+        let page = world.call("GET", "/api/v1/tenants/310000/audit?limit=2", audit, None).await;
         assert_eq!(page.body["records"].as_array().unwrap().len(), 2);
-        let before = page.body["next_before"].as_i64().unwrap();
-        let next = world.call("GET", &format!("/api/v1/audit?tenant=310000&limit=2&before={before}"), audit, None).await;
-        assert!(next.body["records"][0]["id"].as_i64().unwrap() < before);
-        for bad in ["limit=0", "limit=501", "from=yesterday", "colour=red"] {
-            let reply = world.call("GET", &format!("/api/v1/audit?tenant=310000&{bad}"), audit, None).await;
+        let after = page.body["next"].as_str().unwrap();
+        let last = page.body["records"][1]["id"].as_i64().unwrap();
+        let next = world.call("GET", &format!("/api/v1/tenants/310000/audit?limit=2&after={after}"), audit, None).await;
+        assert!(next.body["records"][0]["id"].as_i64().unwrap() < last);
+        for bad in ["from=yesterday", "colour=red", "before=5", "limit=-1"] {
+            let reply = world.call("GET", &format!("/api/v1/tenants/310000/audit?{bad}"), audit, None).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"), "{bad}");
+        }
+    }
+
+    async fn residents_grants_and_audit_page_with_limit_and_after(t) {
+        let world = World::demo(&t).await;
+        let officer = world.token("lujiazui-officer");
+        let mut registered = Vec::new();
+        for n in 0..6 {
+            let reply = world
+                .call("POST", "/api/v1/tenants/shanghai/pudong/lujiazui/residents", Some(officer),
+                    Some(json!({"name": format!("分页{n}"), "id_number": access::id_number(500 + n)})))
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            registered.push(reply.body["id"].as_str().unwrap().to_owned());
+        }
+        let id_of = |v: &Value| v["id"].to_string();
+
+        // Residents: every one exactly once, oldest first, whatever the page
+        // size; a full last page has no `next`.
+        let reviewer = world.token("pudong-reviewer");
+        let residents = "/api/v1/tenants/shanghai%2Fpudong/residents";
+        let (all, _) = walk(&world, reviewer, residents, "residents", 200).await;
+        let mut ids: Vec<String> = all.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        let mut expected = registered.clone();
+        expected.sort();
+        assert_eq!(ids, expected);
+        let times: Vec<chrono::DateTime<chrono::Utc>> = all
+            .iter()
+            .map(|r| r["registered_at"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+        for (limit, pages) in [(3, 2), (4, 2), (1, 6), (6, 1)] {
+            let (items, walked) = walk(&world, reviewer, residents, "residents", limit).await;
+            assert_eq!(items, all, "limit {limit}");
+            assert_eq!(walked, pages, "limit {limit}");
+        }
+
+        // Grants: small pages walk the same grants as one page, none twice.
+        let sec = world.token("sec-admin");
+        let grants = "/api/v1/tenants/310000/grants";
+        let (all, pages) = walk(&world, sec, grants, "grants", 200).await;
+        assert_eq!(pages, 1);
+        assert!(all.len() > 5, "the demo city has grants: {}", all.len());
+        for limit in [1, 2, 5] {
+            let (items, _) = walk(&world, sec, grants, "grants", limit).await;
+            assert_eq!(items, all, "limit {limit}");
+        }
+        let keys: std::collections::BTreeSet<String> = all
+            .iter()
+            .map(|g| format!("{} {} {} {}", g["tenant"], g["line"], g["role"], g["account_id"]))
+            .collect();
+        assert_eq!(keys.len(), all.len(), "no grant twice");
+
+        // Audit: newest first, filters kept across pages.
+        let audit = world.token("audit-admin");
+        let registrations = "/api/v1/tenants/310000/audit?action=resident.register";
+        for limit in [4, 6, 200] {
+            let (items, _) = walk(&world, audit, registrations, "records", limit).await;
+            let targets: Vec<String> = items.iter().map(|r| r["target"].as_str().unwrap().to_owned()).collect();
+            let expected: Vec<String> = registered.iter().rev().map(|id| format!("resident:{id}")).collect();
+            assert_eq!(targets, expected, "limit {limit}: newest first");
+        }
+        let (everything, _) = walk(&world, audit, "/api/v1/tenants/310000/audit", "records", 200).await;
+        let (small, _) = walk(&world, audit, "/api/v1/tenants/310000/audit", "records", 7).await;
+        assert_eq!(small.iter().map(id_of).collect::<Vec<_>>(), everything.iter().map(id_of).collect::<Vec<_>>());
+        let ids: Vec<i64> = everything.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, none twice");
+
+        // One answer for an out-of-range limit and for a cursor this list did
+        // not hand out (garbage, or another list's), on every list.
+        let residents_next = world.call("GET", &format!("{residents}?limit=1"), Some(reviewer), None).await;
+        let foreign = residents_next.body["next"].as_str().unwrap().to_owned();
+        for (uri, bearer) in [(residents, reviewer), (grants, sec), ("/api/v1/tenants/310000/audit", audit)] {
+            for (query, code) in [
+                ("limit=0", "invalid_limit"),
+                ("limit=201", "invalid_limit"),
+                ("after=garbage", "invalid_cursor"),
+                ("after=%21%21", "invalid_cursor"),
+            ] {
+                let reply = world.call("GET", &format!("{uri}?{query}"), Some(bearer), None).await;
+                assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{uri}?{query}: {}", reply.body);
+            }
+            if uri != residents {
+                let reply = world.call("GET", &format!("{uri}?after={foreign}"), Some(bearer), None).await;
+                assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{uri}");
+            }
         }
     }
 
@@ -422,8 +558,8 @@ both_backends! {
         let officer = Some(world.token("lujiazui-officer"));
         let id_number = access::id_number(42);
         let created = world
-            .call("POST", "/api/v1/residents", officer, Some(json!({
-                "tenant": "shanghai/pudong/lujiazui", "name": "王小明", "id_number": id_number,
+            .call("POST", "/api/v1/tenants/shanghai/pudong/lujiazui/residents", officer, Some(json!({
+                "name": "王小明", "id_number": id_number,
                 "phone": "13812345678", "bank_account": "6222021234567890123", "address": "上海市浦东新区陆家嘴环路1000号"
             })))
             .await;
@@ -431,27 +567,28 @@ both_backends! {
         assert_eq!(created.body["masked"], true);
         assert_eq!(created.body["phone"], "138****5678");
         let id = created.body["id"].as_str().unwrap().to_owned();
-        let shown = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), Some(world.token("pudong-reviewer")), None).await;
+        let shown = world.call("GET", &format!("/api/v1/tenants/310000/310115/residents/{id}"), Some(world.token("pudong-reviewer")), None).await;
         assert_eq!(shown.body["id_number"], format!("310***********{}", &id_number[14..]));
         assert_eq!(shown.body["name"], "王**");
         // Found by exact number without decrypting the register.
         let found = world
-            .call("POST", "/api/v1/residents/search", officer, Some(json!({"tenant": "310000/310115/310115005", "id_number": id_number})))
+            .call("POST", "/api/v1/tenants/310000/310115/310115005/residents/search", officer, Some(json!({"id_number": id_number})))
             .await;
         assert_eq!(found.body["residents"][0]["id"], id);
         // The officer may not reveal; the reviewer may, with a reason, audited.
-        let reason = json!({"tenant": "310000/310115", "reason": "核对补贴发放账户"});
-        let refused = world.call("POST", &format!("/api/v1/residents/{id}/reveal"), officer, Some(reason.clone())).await;
+        let reason = json!({"reason": "核对补贴发放账户"});
+        let reveal = format!("/api/v1/tenants/310000/310115/residents/{id}/reveal");
+        let refused = world.call("POST", &reveal, officer, Some(reason.clone())).await;
         assert_eq!(refused.code(), "forbidden");
         let revealed = world
-            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(reason))
+            .call("POST", &reveal, Some(world.token("pudong-reviewer")), Some(reason))
             .await;
         assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.body);
         assert_eq!(revealed.body["id_number"], id_number);
         assert_eq!(revealed.body["bank_account"], "6222021234567890123");
         assert_eq!(revealed.body["masked"], false);
         let trail = world
-            .call("GET", "/api/v1/audit?tenant=310000/310115/310115005&action=personal_data.reveal", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/310115/310115005/audit?action=personal_data.reveal", Some(world.token("audit-admin")), None)
             .await;
         let record = &trail.body["records"][0];
         assert_eq!(record["actor"], "pudong-reviewer");
@@ -459,17 +596,17 @@ both_backends! {
         assert_eq!(record["detail"]["reason"], "核对补贴发放账户");
         // The Huangpu reviewer names Pudong: 403; names Huangpu: the resident is not there, 404.
         let huangpu = Some(world.token("huangpu-reviewer"));
-        let other = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310115"), huangpu, None).await;
+        let other = world.call("GET", &format!("/api/v1/tenants/310000/310115/residents/{id}"), huangpu, None).await;
         assert_eq!(other.code(), "forbidden");
-        let own = world.call("GET", &format!("/api/v1/residents/{id}?tenant=310000/310101"), huangpu, None).await;
+        let own = world.call("GET", &format!("/api/v1/tenants/310000/310101/residents/{id}"), huangpu, None).await;
         assert_eq!((own.status, own.code()), (StatusCode::NOT_FOUND, "resident_not_found"));
         // Bad input is refused with reasons and nothing is stored.
         let no_reason = world
-            .call("POST", &format!("/api/v1/residents/{id}/reveal"), Some(world.token("pudong-reviewer")), Some(json!({"tenant": "310000/310115", "reason": " "})))
+            .call("POST", &reveal, Some(world.token("pudong-reviewer")), Some(json!({"reason": " "})))
             .await;
         assert_eq!(no_reason.code(), "invalid_field");
         let duplicate = world
-            .call("POST", "/api/v1/residents", officer, Some(json!({"tenant": "310000/310115/310115005", "name": "王小明", "id_number": id_number})))
+            .call("POST", "/api/v1/tenants/310000/310115/310115005/residents", officer, Some(json!({"name": "王小明", "id_number": id_number})))
             .await;
         assert_eq!(duplicate.code(), "resident_exists");
     }

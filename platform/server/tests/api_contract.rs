@@ -42,6 +42,44 @@ async fn staff_case(world: &World) -> String {
 }
 
 both_backends! {
+    // Finding 1: the security administrator alone cannot mint a key that
+    // reads personal data. Such a key is issued pending, does not work, and
+    // only a second person of the tenant (its administrator) approves it.
+    async fn a_personal_data_key_needs_a_second_person(t) {
+        let world = World::demo(&t).await;
+        let issued = as_(&world, "sec-admin", "POST", &format!("/api/v1/tenants/{PUDONG}/api-keys"),
+            Some(json!({"account": "pudong-data-pull", "name": "数据抽取 / data pull",
+                        "actions": ["resident.read", "resident.reveal"], "lines": ["civil-affairs"]}))).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+        assert_eq!(issued.body["key"]["pending"], true);
+        let id = issued.body["key"]["id"].as_str().unwrap().to_owned();
+        let secret = issued.body["secret"].as_str().unwrap().to_owned();
+        let residents = format!("/api/v1/tenants/{PUDONG}/residents");
+        let before = world.call("GET", &residents, Some(&secret), None).await;
+        assert_eq!((before.status, before.code()), (StatusCode::UNAUTHORIZED, "api_key_invalid"), "{}", before.body);
+        let approve = format!("/api/v1/tenants/{PUDONG}/api-keys/{id}/approve");
+        let alone = as_(&world, "sec-admin", "POST", &approve, None).await;
+        assert_eq!(alone.status, StatusCode::FORBIDDEN, "{}", alone.body);
+        let reviewer = as_(&world, "pudong-reviewer", "POST", &approve, None).await;
+        assert_eq!((reviewer.status, reviewer.code()), (StatusCode::FORBIDDEN, "forbidden"), "{}", reviewer.body);
+        let approved = as_(&world, "city-admin", "POST", &approve, None).await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        assert_eq!((approved.body["pending"].clone(), approved.body["approved_by"].clone()), (json!(false), json!("city-admin")));
+        let twice = as_(&world, "city-admin", "POST", &approve, None).await;
+        assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "key_not_pending"));
+        let after = world.call("GET", &residents, Some(&secret), None).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+        let audit = as_(&world, "audit-admin", "GET", &format!("/api/v1/tenants/{PUDONG}/audit?action=service_key.approve"), None).await;
+        assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
+        // A key that reaches no personal data works at once.
+        let staff_key = as_(&world, "sec-admin", "POST", &format!("/api/v1/tenants/{PUDONG}/api-keys"),
+            Some(json!({"account": "pudong-directory", "name": "通讯录 / directory", "actions": ["staff.read"]}))).await;
+        assert_eq!(staff_key.body["key"]["pending"], false, "{}", staff_key.body);
+        let secret = staff_key.body["secret"].as_str().unwrap();
+        let staff = world.call("GET", &format!("/api/v1/tenants/{PUDONG}/staff?line=civil-affairs"), Some(secret), None).await;
+        assert_eq!(staff.status, StatusCode::OK, "{}", staff.body);
+    }
+
     // Finding 2: reading a case is not writing it. A key that may only
     // read cases can neither act on one nor attach to it; an officer of the
     // line who did not file a staff case cannot resubmit it.

@@ -174,7 +174,7 @@ both_backends! {
         let huangpu = evaluate(&world, "huangpu-reviewer", NANJING_DONG_LU, None).await;
         assert_eq!(huangpu.status, StatusCode::OK, "{}", huangpu.body);
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=signing_key.revoke", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=signing_key.revoke", Some(world.token("audit-admin")), None)
             .await;
         assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
     }
@@ -327,7 +327,7 @@ both_backends! {
 
         // Every publish and binding change is in the audit trail.
         let audit = world
-            .call("GET", "/api/v1/audit?tenant=310000&action=module.*&limit=100", Some(world.token("audit-admin")), None)
+            .call("GET", "/api/v1/tenants/310000/audit?action=module.*&limit=100", Some(world.token("audit-admin")), None)
             .await;
         assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
         let actions: Vec<(String, String)> = audit.body["records"].as_array().unwrap().iter()

@@ -1,82 +1,89 @@
-//! The audit trail, for the audit administrator (`audit.read`).
+//! The audit trail, for the audit administrator (`audit.read`):
+//! `GET /api/v1/tenants/{path}/audit`, the records of the tenant's subtree,
+//! newest first, filtered and paged.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use civitas_authz::NO_LINE;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::tenants::TenantParam;
 use crate::AppState;
-use crate::access::{self, Caller};
+use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::paging;
+use crate::tenant::Tenant;
 
 /// Which records to read.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
-    /// The subtree: a path of codes or a slug path.
-    #[param(example = "shanghai/pudong")]
-    tenant: String,
-    /// Only this actor (a username, `anonymous`, `system:…`).
+    /// 仅此操作者（用户名、`anonymous`、`system:…`）/ Only this actor (a username, `anonymous`, `system:…`).
     actor: Option<String>,
-    /// Only this action, or every action starting so with a trailing `*`.
+    /// 仅此操作；以 `*` 结尾则匹配前缀 / Only this action, or every action starting so with a trailing `*`.
     #[param(example = "grant.*")]
     action: Option<String>,
-    /// Recorded at or after (RFC 3339).
+    /// 记录时间不早于（RFC 3339）/ Recorded at or after (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
     from: Option<DateTime<Utc>>,
-    /// Recorded before (RFC 3339).
+    /// 记录时间早于（RFC 3339）/ Recorded before (RFC 3339).
     to: Option<DateTime<Utc>>,
-    /// Only records older than this id: `next_before` of the previous page.
-    before: Option<i64>,
-    /// At most this many (1–500, default 100).
-    limit: Option<usize>,
+    /// 上一页的 next / The previous page's `next`.
+    after: Option<String>,
+    /// 每页条数 1–200（默认 50）/ Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// One audit record.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuditRecord {
-    /// The record id.
+    /// 记录编号 / The record id.
     id: i64,
-    /// The chain (tenant) it belongs to.
+    /// 所属链（租户）/ The chain (tenant) it belongs to.
+    #[schema(example = "310000/310115")]
     tenant: String,
-    /// Its place in the chain.
+    /// 链内序号 / Its place in the chain.
     seq: i64,
-    /// When (RFC 3339).
+    /// 记录时间（RFC 3339）/ When (RFC 3339).
+    #[schema(example = "2026-11-23T09:30:00.123456+00:00")]
     occurred_at: String,
-    /// Who.
+    /// 操作者 / Who.
     actor: String,
-    /// What.
+    /// 操作 / What.
     #[schema(example = "personal_data.reveal")]
     action: String,
-    /// On what.
+    /// 对象 / On what.
     target: String,
-    /// Details.
+    /// 详情 / Details.
     detail: serde_json::Value,
-    /// The SM3 chain hash.
+    /// SM3 链式哈希 / The SM3 chain hash.
     hash: String,
 }
 
 /// A page of records, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuditPage {
-    /// The records.
+    /// 审计记录（最新在前）/ The records, newest first.
     records: Vec<AuditRecord>,
-    /// Pass as `before` for the next page; absent on the last.
-    next_before: Option<i64>,
+    /// 下一页游标，末页无此字段 / Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
 }
 
-/// Reads the audit trail of a tenant subtree, newest first, filtered by
-/// actor, action and time (`audit.read`: the audit administrator). The
-/// reader changes nothing, and the read itself is not an event.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+/// Reads the audit trail of the tenant's subtree, newest first, filtered by
+/// actor, action and time, a page at a time (`audit.read`: the audit
+/// administrator). The reader changes nothing, and the read itself is not
+/// an event.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/audit", tag = "audit",
     security(("bearer" = [])),
-    params(AuditQuery),
+    params(TenantParam, AuditQuery),
     responses(
-        (status = 200, description = "审计记录 / Audit records", body = AuditPage),
-        (status = 400, description = "参数无效 / Invalid parameters", body = ErrorBody),
+        (status = 200, description = "审计记录 / A page of audit records", body = AuditPage),
+        (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
@@ -84,19 +91,18 @@ pub(crate) struct AuditPage {
 pub(crate) async fn read_audit(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let tenant = access::tenant(&state, &query.tenant).await?;
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "audit.read")?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=civitas_audit::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("limit 须在 1 到 {} 之间", civitas_audit::MAX_PAGE),
-            format!("limit must be from 1 to {}", civitas_audit::MAX_PAGE),
-        ));
-    }
+    let limit = paging::limit(query.limit)?;
+    let before_id = match &query.after {
+        None => None,
+        Some(cursor) => {
+            let [id] = paging::cursor_fields(cursor)?;
+            Some(id.parse::<i64>().map_err(|_| paging::invalid_cursor())?)
+        }
+    };
     let mut tx = state.db().begin_read(&scope).await?;
     let events = civitas_audit::search(
         &mut tx,
@@ -105,8 +111,8 @@ pub(crate) async fn read_audit(
             action: query.action,
             from: query.from,
             to: query.to,
-            before_id: query.before,
-            limit,
+            before_id,
+            limit: limit as usize + 1,
         },
     )
     .await
@@ -115,9 +121,7 @@ pub(crate) async fn read_audit(
         ApiError::internal()
     })?;
     tx.rollback().await?;
-    let next_before = (events.len() == limit)
-        .then(|| events.last().map(|e| e.id))
-        .flatten();
+    let (events, next) = paging::page(events, limit, |e| paging::cursor(&[e.id.to_string()]));
     Ok(Json(AuditPage {
         records: events
             .into_iter()
@@ -133,6 +137,6 @@ pub(crate) async fn read_audit(
                 hash: e.hash,
             })
             .collect(),
-        next_before,
+        next,
     }))
 }

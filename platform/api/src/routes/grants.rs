@@ -1,73 +1,105 @@
 //! Grants of roles on tenant subtrees: read by holders of `grant.read`,
 //! changed by holders of `grant.manage` (the security administrator), each
 //! change audited in the tenant's chain.
+//!
+//! ```text
+//! GET    /api/v1/tenants/{path}/grants                          the grants on the subtree, paged
+//! POST   /api/v1/tenants/{path}/grants                          grant a role at the tenant
+//! DELETE /api/v1/tenants/{path}/grants/{account}/{line}/{role}  revoke that grant
+//! ```
+//!
+//! A grant is named by what makes it: the tenant, the account's username,
+//! the line (`*` for every line) and the role. A grant listed under a
+//! subtree is revoked at its own tenant (its `tenant` field).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use civitas_authz::{Grant, GrantError, NO_LINE};
+use civitas_tenancy::TenantPath;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::tenants::TenantParam;
 use crate::AppState;
-use crate::access::{self, Caller};
+use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::paging;
+use crate::tenant::Tenant;
 
-/// Which grants to list.
+/// A page of grants.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct GrantsQuery {
-    /// The subtree: a path of codes or a slug path.
-    #[param(example = "shanghai/pudong")]
-    tenant: String,
+    /// 上一页的 next / The previous page's `next`.
+    after: Option<String>,
+    /// 每页条数 1–200（默认 50）/ Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// A grant as shown.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct GrantView {
-    /// The account's username.
+    /// 账户用户名 / The account's username.
     #[schema(example = "pudong-reviewer")]
     account: String,
-    /// The account's id.
+    /// 账户编号 / The account's id.
     account_id: String,
-    /// The subtree's root.
+    /// 授权的子树根 / The subtree's root.
     #[schema(example = "310000/310115")]
     tenant: String,
-    /// The line, or `*`.
+    /// 业务条线，`*` 为全部条线 / The line, or `*`.
     #[schema(example = "civil-affairs")]
     line: String,
-    /// The role.
+    /// 角色 / The role.
     #[schema(example = "reviewer")]
     role: String,
-    /// Who granted it.
+    /// 授权人 / Who granted it.
     granted_by: Option<String>,
-    /// When (RFC 3339).
+    /// 授权时间（RFC 3339）/ When (RFC 3339).
+    #[schema(example = "2026-11-23T09:30:00+00:00")]
     granted_at: Option<String>,
 }
 
-/// The grants of a subtree.
+/// A page of the grants of a subtree.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct GrantList {
-    /// By tenant, line, role.
+    /// 按租户、条线、角色、账户排序 / By tenant, line, role and account.
     grants: Vec<GrantView>,
+    /// 下一页游标，末页无此字段 / Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
 }
 
-/// A grant to make or revoke.
-#[derive(Debug, Deserialize, ToSchema, IntoParams)]
+/// A grant to make at the tenant the path names.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GrantRequest {
-    /// The account's username.
+    /// 账户用户名（工作人员或开发者）/ The account's username (staff or developer).
     #[schema(example = "lujiazui-officer")]
     account: String,
-    /// The subtree's root: a path of codes or a slug path.
-    #[schema(example = "shanghai/pudong/lujiazui")]
-    tenant: String,
-    /// The line, or `*` for every line.
+    /// 业务条线，`*` 为全部条线 / The line, or `*` for every line.
     #[schema(example = "civil-affairs")]
     line: String,
-    /// The role, as in policies/base.csv.
+    /// 角色（见 policies/base.csv）/ The role, as in policies/base.csv.
     #[schema(example = "officer")]
+    role: String,
+}
+
+/// The grant a path names, after its tenant.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct GrantParams {
+    /// 账户用户名 / The account's username.
+    #[param(example = "lujiazui-officer")]
+    account: String,
+    /// 业务条线，`*` 为全部条线 / The line, or `*` for every line.
+    #[param(example = "civil-affairs")]
+    line: String,
+    /// 角色 / The role.
+    #[param(example = "officer")]
     role: String,
 }
 
@@ -112,12 +144,14 @@ impl From<GrantError> for ApiError {
     }
 }
 
-/// The grants on a tenant's subtree (`grant.read`).
-#[utoipa::path(get, path = "/api/v1/grants", tag = "grants",
+/// The grants on the tenant's subtree, by tenant, line, role and account,
+/// a page at a time (`grant.read`).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/grants", tag = "grants",
     security(("bearer" = [])),
-    params(GrantsQuery),
+    params(TenantParam, GrantsQuery),
     responses(
-        (status = 200, description = "授权列表 / The grants", body = GrantList),
+        (status = 200, description = "授权列表 / A page of grants", body = GrantList),
+        (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
@@ -125,13 +159,31 @@ impl From<GrantError> for ApiError {
 pub(crate) async fn list_grants(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiQuery(query): ApiQuery<GrantsQuery>,
 ) -> Result<Json<GrantList>, ApiError> {
-    let tenant = access::tenant(&state, &query.tenant).await?;
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "grant.read")?;
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(cursor) => {
+            let [tenant, line, role, account] = paging::cursor_fields(cursor)?;
+            Some(Grant {
+                account,
+                tenant: TenantPath::parse(&tenant).map_err(|_| paging::invalid_cursor())?,
+                line,
+                role,
+            })
+        }
+    };
     let mut tx = state.db().begin_read(&scope).await?;
-    let records = civitas_authz::grants_under(&mut tx).await?;
+    let records =
+        civitas_authz::grants_under(&mut tx, after.as_ref(), i64::from(limit) + 1).await?;
     tx.rollback().await?;
+    let (records, next) = paging::page(records, limit, |r| {
+        let g = &r.grant;
+        paging::cursor(&[g.tenant.as_str(), &g.line, &g.role, &g.account])
+    });
     let ids: Vec<String> = records.iter().map(|r| r.grant.account.clone()).collect();
     let names = civitas_identity::usernames(state.db(), &ids).await?;
     let grants = records
@@ -149,55 +201,71 @@ pub(crate) async fn list_grants(
             granted_at: Some(r.granted_at.to_rfc3339()),
         })
         .collect();
-    Ok(Json(GrantList { grants }))
+    Ok(Json(GrantList { grants, next }))
 }
 
-/// Resolves a request into a grant, after deciding that `caller` may
-/// manage grants on its tenant.
+/// Resolves `account`, `line` and `role` at `tenant` into a grant, after
+/// deciding that `caller` may manage grants there.
 async fn authorized_grant(
     state: &AppState,
     caller: &Caller,
-    request: &GrantRequest,
+    tenant: &Tenant,
+    account: &str,
+    line: &str,
+    role: &str,
 ) -> Result<Grant, ApiError> {
-    let tenant = access::tenant(state, &request.tenant).await?;
     caller.authorize(state, &tenant.path, NO_LINE, "grant.manage")?;
-    let account = civitas_identity::find_account(state.db(), &request.account)
+    let found = civitas_identity::find_account(state.db(), account)
         .await?
-        .ok_or_else(|| GrantError::UnknownAccount(request.account.clone()))?;
+        .ok_or_else(|| GrantError::UnknownAccount(account.to_owned()))?;
     if !matches!(
-        account.kind,
+        found.kind,
         civitas_identity::AccountKind::Staff | civitas_identity::AccountKind::Developer
     ) {
-        return Err(GrantError::NotStaff(request.account.clone()).into());
+        return Err(GrantError::NotStaff(account.to_owned()).into());
     }
     Ok(Grant {
-        account: account.id,
-        tenant: tenant.path,
-        line: request.line.clone(),
-        role: request.role.clone(),
+        account: found.id,
+        tenant: tenant.path.clone(),
+        line: line.to_owned(),
+        role: role.to_owned(),
     })
 }
 
-/// Grants a role on a subtree (`grant.manage`); 201 when new, 200 when it
-/// was already held. Refuses a second of the three administrator roles.
-#[utoipa::path(post, path = "/api/v1/grants", tag = "grants",
+/// Grants a role on the tenant's subtree (`grant.manage`); 201 when new,
+/// 200 when it was already held. Refuses a second of the three
+/// administrator roles.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/grants", tag = "grants",
     security(("bearer" = [])),
+    params(TenantParam),
     request_body = GrantRequest,
     responses(
         (status = 201, description = "已授权 / Granted", body = GrantView),
         (status = 200, description = "已持有 / Already held", body = GrantView),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权授权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 409, description = "违反三员分立 / Separation of duties", body = ErrorBody),
+        (status = 409, description = "违反三员分立或为自己授权 / Separation of duties, or a grant to oneself", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "角色、账户或条线无效 / Unknown role, account or line", body = ErrorBody)
     ))]
 pub(crate) async fn create_grant(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiJson(request): ApiJson<GrantRequest>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    let grant = authorized_grant(&state, &caller, &request).await?;
+    let grant = authorized_grant(
+        &state,
+        &caller,
+        &tenant,
+        &request.account,
+        &request.line,
+        &request.role,
+    )
+    .await?;
     if grant.account == caller.account_id() {
         return Err(GrantError::SelfGrant.into());
     }
@@ -228,20 +296,22 @@ pub(crate) async fn create_grant(
     ))
 }
 
-/// Revokes a grant (`grant.manage`); 204, or 404 `grant_not_found`.
-#[utoipa::path(delete, path = "/api/v1/grants", tag = "grants",
+/// Revokes the grant of `role` in `line` to `account` at the tenant
+/// (`grant.manage`); 204, or 404 `grant_not_found`.
+#[utoipa::path(delete, path = "/api/v1/tenants/{path}/grants/{account}/{line}/{role}", tag = "grants",
     security(("bearer" = [])),
-    params(GrantRequest),
+    params(TenantParam, GrantParams),
     responses(
         (status = 204, description = "已撤销 / Revoked"),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权撤销 / Not allowed", body = ErrorBody),
-        (status = 404, description = "无此授权或租户 / No such grant or tenant", body = ErrorBody)
+        (status = 404, description = "租户或授权不存在 / No such tenant or grant", body = ErrorBody)
     ))]
 pub(crate) async fn delete_grant(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(request): ApiQuery<GrantRequest>,
+    tenant: Tenant,
+    Path(named): Path<GrantParams>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || {
         ApiError::new(
@@ -251,7 +321,16 @@ pub(crate) async fn delete_grant(
             "No such grant",
         )
     };
-    let grant = match authorized_grant(&state, &caller, &request).await {
+    let grant = match authorized_grant(
+        &state,
+        &caller,
+        &tenant,
+        &named.account,
+        &named.line,
+        &named.role,
+    )
+    .await
+    {
         Ok(grant) => grant,
         Err(e) if e.code == "unknown_account" => return Err(not_found()),
         Err(e) => return Err(e),

@@ -2,10 +2,19 @@
 //! answer, shown in full only to roles with `resident.reveal` and then
 //! audited (`personal_data.reveal`, with the reason given).
 //!
-//! Every route names the tenant it acts in (`tenant`) and may name the line
-//! (`line`, default the caller's own); the caller needs the route's action
-//! there. A resident is looked up inside that subtree only, so one
-//! registered elsewhere is 404 like one that does not exist.
+//! ```text
+//! GET  /api/v1/tenants/{path}/residents              the subtree's residents, masked, paged
+//! POST /api/v1/tenants/{path}/residents              register one at the tenant
+//! POST /api/v1/tenants/{path}/residents/search       exact id number or phone, by blind index
+//! GET  /api/v1/tenants/{path}/residents/{id}         one, masked
+//! POST /api/v1/tenants/{path}/residents/{id}/reveal  one in full, audited with the reason
+//! ```
+//!
+//! The tenant is the one the path names; the line is `line` (a query
+//! parameter, or a body field for the POSTs), by default the caller's own.
+//! The caller needs the route's action there. A resident is looked up
+//! inside that subtree only, so one registered elsewhere is 404 like one
+//! that does not exist.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,19 +23,28 @@ use civitas_people::{IdNumber, IdNumberError, NewResident, PeopleError, Resident
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::tenants::TenantParam;
 use crate::AppState;
-use crate::access::{self, Caller};
+use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::paging;
+use crate::tenant::Tenant;
 
-/// Where a request acts.
+/// A resident id in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ResidentParam {
+    /// 居民编号 / The resident's id.
+    id: String,
+}
+
+/// The line a read acts in.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Place {
-    /// The tenant: a path of codes or a slug path.
-    #[param(example = "shanghai/pudong/lujiazui")]
-    tenant: String,
-    /// The line acted in; defaults to the caller's own.
+#[into_params(parameter_in = Query)]
+pub(crate) struct LineQuery {
+    /// 业务条线（默认为调用者所属条线）/ The line acted in; defaults to the caller's own.
     #[param(example = "civil-affairs")]
     line: Option<String>,
 }
@@ -34,40 +52,44 @@ pub(crate) struct Place {
 /// A page of residents.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// The tenant: a path of codes or a slug path.
-    #[param(example = "shanghai/pudong")]
-    tenant: String,
-    /// The line acted in; defaults to the caller's own.
+    /// 业务条线（默认为调用者所属条线）/ The line acted in; defaults to the caller's own.
+    #[param(example = "civil-affairs")]
     line: Option<String>,
-    /// At most this many (1–200, default 50).
-    limit: Option<i64>,
-    /// Skip this many.
-    offset: Option<i64>,
+    /// 上一页的 next / The previous page's `next`.
+    after: Option<String>,
+    /// 每页条数 1–200（默认 50）/ Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// A resident as shown: masked unless revealed.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ResidentBody {
-    /// The record id.
+    /// 记录编号 / The record id.
     id: String,
-    /// The tenant that registered the resident.
+    /// 登记租户 / The tenant that registered the resident.
+    #[schema(example = "310000/310115/310115005")]
     tenant: String,
-    /// The name (masked: first character).
+    /// 姓名（脱敏：保留首字）/ The name (masked: first character).
     #[schema(example = "张*")]
     name: String,
-    /// The id number (masked: `310***********1234`).
+    /// 身份证号码（脱敏）/ The id number (masked: `310***********1234`).
     #[schema(example = "310***********1234")]
     id_number: String,
-    /// The phone (masked: `138****5678`).
+    /// 手机号码（脱敏）/ The phone (masked: `138****5678`).
     #[schema(example = "138****5678")]
     phone: Option<String>,
-    /// The bank account (masked: first and last four digits).
+    /// 银行账户（脱敏：保留首末四位）/ The bank account (masked: first and last four digits).
     bank_account: Option<String>,
-    /// The address (masked: up to the district).
+    /// 住址（脱敏：保留到区）/ The address (masked: up to the district).
     address: Option<String>,
-    /// Whether the values are masked.
+    /// 是否已脱敏 / Whether the values are masked.
     masked: bool,
+    /// 登记时间（RFC 3339）/ When the resident was registered (RFC 3339).
+    #[schema(example = "2026-11-23T09:30:00+00:00")]
+    registered_at: String,
 }
 
 impl From<ResidentView> for ResidentBody {
@@ -81,51 +103,65 @@ impl From<ResidentView> for ResidentBody {
             bank_account: view.bank_account,
             address: view.address,
             masked: view.masked,
+            registered_at: view.registered_at.to_rfc3339(),
         }
     }
 }
 
-/// Residents, masked.
+impl From<&civitas_people::Resident> for ResidentBody {
+    fn from(resident: &civitas_people::Resident) -> ResidentBody {
+        resident.view().into()
+    }
+}
+
+/// A page of residents, masked.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ResidentList {
-    /// Oldest first.
+pub(crate) struct ResidentPage {
+    /// 居民（按登记时间，最早在前）/ Oldest registration first.
+    residents: Vec<ResidentBody>,
+    /// 下一页游标，末页无此字段 / Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// Residents found by exact match, masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ResidentMatches {
+    /// 匹配的居民（按租户、编号）/ The matches, by tenant and id.
     residents: Vec<ResidentBody>,
 }
 
-/// A resident to register.
+/// A resident to register at the tenant the path names.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterResident {
-    /// The registering tenant: a path of codes or a slug path.
-    #[schema(example = "shanghai/pudong/lujiazui")]
-    tenant: String,
-    /// The line acted in; defaults to the caller's own.
+    /// 业务条线（默认为调用者所属条线）/ The line acted in; defaults to the caller's own.
+    #[schema(example = "civil-affairs")]
     line: Option<String>,
-    /// The full name.
+    /// 姓名 / The full name.
     #[schema(example = "张三")]
     name: String,
-    /// The resident id number (GB 11643, check digit verified).
+    /// 身份证号码（GB 11643，校验位核验）/ The resident id number (GB 11643, check digit verified).
     #[schema(example = "11010519491231002X")]
     id_number: String,
-    /// A phone number.
+    /// 手机号码 / A phone number.
+    #[schema(example = "13812345678")]
     phone: Option<String>,
-    /// A bank account for payments.
+    /// 银行账户（用于发放补贴）/ A bank account for payments.
     bank_account: Option<String>,
-    /// The residential address.
+    /// 住址 / The residential address.
     address: Option<String>,
 }
 
-/// An exact-match search.
+/// An exact-match search in the subtree the path names.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SearchResidents {
-    /// The subtree searched: a path of codes or a slug path.
-    tenant: String,
-    /// The line acted in; defaults to the caller's own.
+    /// 业务条线（默认为调用者所属条线）/ The line acted in; defaults to the caller's own.
+    #[schema(example = "civil-affairs")]
     line: Option<String>,
-    /// An id number (exactly one of `id_number` and `phone`).
+    /// 身份证号码（与 phone 二选一）/ An id number (exactly one of `id_number` and `phone`).
     id_number: Option<String>,
-    /// A phone number.
+    /// 手机号码 / A phone number.
     phone: Option<String>,
 }
 
@@ -133,11 +169,10 @@ pub(crate) struct SearchResidents {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevealRequest {
-    /// The tenant acted in: a path of codes or a slug path.
-    tenant: String,
-    /// The line acted in; defaults to the caller's own.
+    /// 业务条线（默认为调用者所属条线）/ The line acted in; defaults to the caller's own.
+    #[schema(example = "civil-affairs")]
     line: Option<String>,
-    /// Why: recorded in the audit trail (required, at most 500 characters).
+    /// 查看理由，记入审计（必填，最多 500 字）/ Why: recorded in the audit trail (required, at most 500 characters).
     #[schema(example = "核对低保申请银行账户 / Checking a subsistence application's bank account")]
     reason: String,
 }
@@ -213,61 +248,83 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The residents of a subtree, masked (`resident.read`).
-#[utoipa::path(get, path = "/api/v1/residents", tag = "residents",
+/// The residents of the tenant's subtree, masked, oldest registration
+/// first, a page at a time (`resident.read`).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/residents", tag = "residents",
     security(("bearer" = [])),
-    params(ListQuery),
+    params(TenantParam, ListQuery),
     responses(
-        (status = 200, description = "居民（已脱敏） / Residents, masked", body = ResidentList),
+        (status = 200, description = "居民（已脱敏）/ A page of residents, masked", body = ResidentPage),
+        (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
 pub(crate) async fn list_residents(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<ResidentList>, ApiError> {
-    let tenant = access::tenant(&state, &query.tenant).await?;
+) -> Result<Json<ResidentPage>, ApiError> {
     let line = caller.line_for(query.line.as_deref());
     let scope = caller.authorize(&state, &tenant.path, line, "resident.read")?;
-    let limit = query.limit.unwrap_or(50);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=200).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit 须在 1 到 200 之间，offset 不能为负",
-            "limit must be from 1 to 200 and offset not negative",
-        ));
-    }
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(cursor) => {
+            let [micros, id] = paging::cursor_fields(cursor)?;
+            let at = micros
+                .parse::<i64>()
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .ok_or_else(paging::invalid_cursor)?;
+            Some((at, id))
+        }
+    };
     let keyring = state.keyring()?;
     let mut tx = state.db().begin_read(&scope).await?;
-    let residents = civitas_people::list(&mut tx, keyring, limit, offset).await?;
+    let residents = civitas_people::list(
+        &mut tx,
+        keyring,
+        after.as_ref().map(|(at, id)| (*at, id.as_str())),
+        i64::from(limit) + 1,
+    )
+    .await?;
     tx.rollback().await?;
-    Ok(Json(ResidentList {
-        residents: residents.iter().map(|r| r.view().into()).collect(),
+    let (residents, next) = paging::page(residents, limit, |r| {
+        paging::cursor(&[r.created_at.timestamp_micros().to_string(), r.id.clone()])
+    });
+    Ok(Json(ResidentPage {
+        residents: residents.iter().map(Into::into).collect(),
+        next,
     }))
 }
 
-/// Registers a resident (`resident.register`); the answer is masked.
-#[utoipa::path(post, path = "/api/v1/residents", tag = "residents",
+/// Registers a resident at the tenant (`resident.register`); the answer is
+/// masked.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/residents", tag = "residents",
     security(("bearer" = [])),
+    params(TenantParam),
     request_body = RegisterResident,
     responses(
         (status = 201, description = "已登记 / Registered", body = ResidentBody),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权登记 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
         (status = 409, description = "已登记 / Already registered here", body = ErrorBody),
-        (status = 422, description = "身份证号码等无效 / Invalid id number or field", body = ErrorBody)
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "身份证号码或字段无效 / Invalid id number or field", body = ErrorBody),
+        (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
 pub(crate) async fn register_resident(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiJson(request): ApiJson<RegisterResident>,
 ) -> Result<(StatusCode, Json<ResidentBody>), ApiError> {
-    let tenant = access::tenant(&state, &request.tenant).await?;
     let line = caller.line_for(request.line.as_deref());
     let scope = caller.authorize(&state, &tenant.path, line, "resident.register")?;
     let id_number = IdNumber::parse(&request.id_number).map_err(|e| id_number_error(&e))?;
@@ -315,27 +372,29 @@ pub(crate) async fn register_resident(
         .await?
         .ok_or_else(ApiError::internal)?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(resident.view().into())))
+    Ok((StatusCode::CREATED, Json((&resident).into())))
 }
 
-/// One resident, masked (`resident.read`).
-#[utoipa::path(get, path = "/api/v1/residents/{id}", tag = "residents",
+/// One resident of the tenant's subtree, masked (`resident.read`).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/residents/{id}", tag = "residents",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "居民编号 / The resident's id"), Place),
+    params(TenantParam, ResidentParam, LineQuery),
     responses(
-        (status = 200, description = "居民（已脱敏） / The resident, masked", body = ResidentBody),
+        (status = 200, description = "居民（已脱敏）/ The resident, masked", body = ResidentBody),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "不在该租户范围内 / Not in this subtree", body = ErrorBody)
+        (status = 404, description = "租户不存在或居民不在该租户范围内 / No such tenant, or no such resident in its subtree", body = ErrorBody),
+        (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
 pub(crate) async fn get_resident(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    ApiQuery(place): ApiQuery<Place>,
+    tenant: Tenant,
+    Path(ResidentParam { id }): Path<ResidentParam>,
+    ApiQuery(query): ApiQuery<LineQuery>,
 ) -> Result<Json<ResidentBody>, ApiError> {
-    let tenant = access::tenant(&state, &place.tenant).await?;
-    let line = caller.line_for(place.line.as_deref());
+    let line = caller.line_for(query.line.as_deref());
     let scope = caller.authorize(&state, &tenant.path, line, "resident.read")?;
     let keyring = state.keyring()?;
     let mut tx = state.db().begin_read(&scope).await?;
@@ -343,27 +402,33 @@ pub(crate) async fn get_resident(
         .await?
         .ok_or_else(not_found)?;
     tx.rollback().await?;
-    Ok(Json(resident.view().into()))
+    Ok(Json((&resident).into()))
 }
 
-/// Finds residents by exact id number or phone, by blind index; masked
-/// (`resident.read`). A POST, so the number never appears in a URL or log.
-#[utoipa::path(post, path = "/api/v1/residents/search", tag = "residents",
+/// Finds residents of the tenant's subtree by exact id number or phone, by
+/// blind index; masked (`resident.read`). A POST, so the number never
+/// appears in a URL or log.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/residents/search", tag = "residents",
     security(("bearer" = [])),
+    params(TenantParam),
     request_body = SearchResidents,
     responses(
-        (status = 200, description = "匹配的居民（已脱敏） / Matches, masked", body = ResidentList),
+        (status = 200, description = "匹配的居民（已脱敏）/ Matches, masked", body = ResidentMatches),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 422, description = "须且仅须给出一个条件 / Exactly one criterion", body = ErrorBody)
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "须且仅须给出一个条件，或号码无效 / Exactly one criterion, valid", body = ErrorBody),
+        (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
 pub(crate) async fn search_residents(
     State(state): State<AppState>,
     caller: Caller,
+    tenant: Tenant,
     ApiJson(request): ApiJson<SearchResidents>,
-) -> Result<Json<ResidentList>, ApiError> {
-    let tenant = access::tenant(&state, &request.tenant).await?;
+) -> Result<Json<ResidentMatches>, ApiError> {
     let line = caller.line_for(request.line.as_deref());
     let scope = caller.authorize(&state, &tenant.path, line, "resident.read")?;
     let keyring = state.keyring()?;
@@ -384,31 +449,35 @@ pub(crate) async fn search_residents(
         }
     };
     tx.rollback().await?;
-    Ok(Json(ResidentList {
-        residents: found.iter().map(|r| r.view().into()).collect(),
+    Ok(Json(ResidentMatches {
+        residents: found.iter().map(Into::into).collect(),
     }))
 }
 
-/// One resident in full (`resident.reveal`), recorded in the audit trail
-/// with the reason in the same transaction.
-#[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", tag = "residents",
+/// One resident of the tenant's subtree in full (`resident.reveal`),
+/// recorded in the audit trail with the reason in the same transaction.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/residents/{id}/reveal", tag = "residents",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "居民编号 / The resident's id")),
+    params(TenantParam, ResidentParam),
     request_body = RevealRequest,
     responses(
-        (status = 200, description = "完整信息（已审计） / In full, audited", body = ResidentBody),
+        (status = 200, description = "完整信息（已审计）/ In full, audited", body = ResidentBody),
+        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看完整信息 / Not allowed", body = ErrorBody),
-        (status = 404, description = "不在该租户范围内 / Not in this subtree", body = ErrorBody),
-        (status = 422, description = "须说明理由 / A reason is required", body = ErrorBody)
+        (status = 404, description = "租户不存在或居民不在该租户范围内 / No such tenant, or no such resident in its subtree", body = ErrorBody),
+        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
+        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
+        (status = 422, description = "须说明理由 / A reason is required", body = ErrorBody),
+        (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
 pub(crate) async fn reveal_resident(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    tenant: Tenant,
+    Path(ResidentParam { id }): Path<ResidentParam>,
     ApiJson(request): ApiJson<RevealRequest>,
 ) -> Result<Json<ResidentBody>, ApiError> {
-    let tenant = access::tenant(&state, &request.tenant).await?;
     let line = caller.line_for(request.line.as_deref());
     let scope = caller.authorize(&state, &tenant.path, line, "resident.reveal")?;
     check_text("reason", &request.reason, 500)?;
