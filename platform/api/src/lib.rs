@@ -384,5 +384,94 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::cases::flows))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    utoipa::Modify::modify(&StandardResponses, &mut openapi);
     (router, openapi)
+}
+
+/// Adds to every operation the answers the shared layers and extractors
+/// give, so that the document lists every status a route can return
+/// without each handler repeating them: a JSON body → 400, 413, 415, 422;
+/// query parameters → 400; path parameters → 404; signing in (bearer) →
+/// 401 and 429 (refused credentials are throttled per address); anything
+/// that reads the database → 503 `database_unavailable`.
+struct StandardResponses;
+
+impl utoipa::Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        // Routes that never touch the database.
+        const NO_DATABASE: &[&str] = &[
+            "/healthz",
+            "/metrics",
+            "/api/openapi.json",
+            "/api/docs",
+            "/api/docs/rapidoc-min.js",
+            "/.well-known/civitas/platform-key",
+            "/api/v1/tenants",
+            "/api/v1/tenants/{path}",
+            "/api/v1/tenants/resolve",
+            "/api/v1/services",
+            "/api/v1/flows",
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let parameters: Vec<ParameterIn> = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| match p {
+                        RefOr::T(p) => Some(p.parameter_in.clone()),
+                        RefOr::Ref(_) => None,
+                    })
+                    .collect();
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description));
+                };
+                if operation.request_body.is_some() {
+                    add("400", "JSON 格式错误 / Malformed JSON");
+                    add("413", "请求体过大 / Body too large");
+                    add("415", "不是 JSON / Not JSON");
+                    add("422", "字段缺失、多余或无效 / Missing, unknown or invalid fields");
+                }
+                if parameters.iter().any(|p| matches!(p, ParameterIn::Query)) {
+                    add("400", "查询参数无效 / Invalid query parameters");
+                }
+                if parameters.iter().any(|p| matches!(p, ParameterIn::Path)) {
+                    add("404", "不存在 / Not found");
+                }
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "未登录或凭据无效 / Not signed in, or invalid credentials");
+                    add("429", "来源地址失败次数过多，请稍后再试 / Too many failures from this address; retry later");
+                }
+                if !NO_DATABASE.contains(&path.as_str()) {
+                    add("503", "数据库暂不可用 / The database is unavailable");
+                }
+            }
+        }
+    }
 }
