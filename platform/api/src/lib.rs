@@ -294,8 +294,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
         .with_state(state.clone());
     // Tenant prefixes are resolved before routing, so this layer wraps the
     // routed application rather than being one of its layers.
-    let resolving =
-        tower::Layer::layer(
+    let resolving = tower::Layer::layer(
         &axum::middleware::from_fn_with_state(state, tenant::resolve_tenant_prefix),
         routed,
     );
@@ -456,7 +455,10 @@ impl utoipa::Modify for StandardResponses {
                     add("400", "JSON 格式错误 / Malformed JSON");
                     add("413", "请求体过大 / Body too large");
                     add("415", "不是 JSON / Not JSON");
-                    add("422", "字段缺失、多余或无效 / Missing, unknown or invalid fields");
+                    add(
+                        "422",
+                        "字段缺失、多余或无效 / Missing, unknown or invalid fields",
+                    );
                 }
                 if parameters.iter().any(|p| matches!(p, ParameterIn::Query)) {
                     add("400", "查询参数无效 / Invalid query parameters");
@@ -465,8 +467,14 @@ impl utoipa::Modify for StandardResponses {
                     add("404", "不存在 / Not found");
                 }
                 if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                    add("401", "未登录或凭据无效 / Not signed in, or invalid credentials");
-                    add("429", "来源地址失败次数过多，请稍后再试 / Too many failures from this address; retry later");
+                    add(
+                        "401",
+                        "未登录或凭据无效 / Not signed in, or invalid credentials",
+                    );
+                    add(
+                        "429",
+                        "来源地址失败次数过多，请稍后再试 / Too many failures from this address; retry later",
+                    );
                 }
                 if !NO_DATABASE.contains(&path.as_str()) {
                     add("503", "数据库暂不可用 / The database is unavailable");

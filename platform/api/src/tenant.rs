@@ -69,7 +69,9 @@ impl TenantDirectory {
     }
 
     /// The active tenants in `db`.
-    pub async fn load(db: &civitas_storage::Database) -> Result<TenantDirectory, civitas_storage::StorageError> {
+    pub async fn load(
+        db: &civitas_storage::Database,
+    ) -> Result<TenantDirectory, civitas_storage::StorageError> {
         Ok(TenantDirectory::new(db.tenants().await?))
     }
 

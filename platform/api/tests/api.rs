@@ -387,7 +387,11 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     let mut operations = 0;
     for (path, item) in &paths {
-        for method in item.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for method in item
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             operations += 1;
             let uri = path
                 .replace("{path}", "shanghai/pudong")
@@ -404,14 +408,21 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
             let reply = send(&app, request).await;
             let body = reply.text();
             assert!(
-                !body.contains("\"route_not_found\"") && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                !body.contains("\"route_not_found\"")
+                    && reply.status != StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {uri} is documented but not served: {} {body}",
                 reply.status
             );
         }
     }
     assert!(operations > 50, "only {operations} operations documented");
-    for expected in ["/api/v1/tenants/{path}/cases", "/api/v1/tenants/{path}/cases/{id}/actions", "/api/v1/inbox", "/api/v1/flows", "/api/v1/tenants/{path}/notifications"] {
+    for expected in [
+        "/api/v1/tenants/{path}/cases",
+        "/api/v1/tenants/{path}/cases/{id}/actions",
+        "/api/v1/inbox",
+        "/api/v1/flows",
+        "/api/v1/tenants/{path}/notifications",
+    ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

@@ -55,7 +55,7 @@ async fn the_index_agrees_with_enforce_on_random_grants_and_requests() {
     let enforcer = casbin(&grants).await;
     let authorizer = Authorizer::new(permissions, grants.clone());
     let (mut allowed, mut total) = (0, 0);
-    for _ in 0..4000 {
+    for _ in 0..6000 {
         let account = format!("user-{}", rng.next(22)); // two never granted anything
         let tenant = &tenants[rng.next(tenants.len())];
         let line = request_lines[rng.next(request_lines.len())];

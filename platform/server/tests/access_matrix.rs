@@ -154,9 +154,9 @@ fn request(
             format!("/api/v1/tenants/{tenant}/grants/matrix-target/civil-affairs/officer")
         }
         // A key id that exists nowhere: past authorization it is a 404.
-        r if r.contains("/api-keys/{id}") => {
-            path.replace("{t}", tenant).replace("{id}", "00000000000000ff")
-        }
+        r if r.contains("/api-keys/{id}") => path
+            .replace("{t}", tenant)
+            .replace("{id}", "00000000000000ff"),
         r if r.contains("{t}") => path.replace("{t}", tenant),
         _ => path.to_owned(),
     };

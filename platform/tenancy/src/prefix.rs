@@ -118,10 +118,7 @@ pub fn split_tenant_prefix<T>(
             rest: segments[depth..].to_vec(),
         },
         _ => {
-            let end = segments
-                .iter()
-                .position(reserved)
-                .unwrap_or(segments.len());
+            let end = segments.iter().position(reserved).unwrap_or(segments.len());
             if end == 0 {
                 return TenantPrefix::NotTenant;
             }
@@ -144,7 +141,11 @@ mod tests {
             (Some("310000"), "pudong", "310000/310115"),
             (Some("310000"), "310115", "310000/310115"),
             (Some("310000/310115"), "lujiazui", "310000/310115/310115005"),
-            (Some("310000/310115"), "310115005", "310000/310115/310115005"),
+            (
+                Some("310000/310115"),
+                "310115005",
+                "310000/310115/310115005",
+            ),
         ];
         known
             .iter()
@@ -214,7 +215,10 @@ mod tests {
 
     #[test]
     fn what_is_not_a_tenant_path_is_left_to_the_router() {
-        assert_eq!(split_tenant_prefix("resolve", child), TenantPrefix::NotTenant);
+        assert_eq!(
+            split_tenant_prefix("resolve", child),
+            TenantPrefix::NotTenant
+        );
         assert_eq!(split_tenant_prefix("", child), TenantPrefix::NotTenant);
         assert_eq!(split_tenant_prefix("%FF", child), TenantPrefix::NotTenant);
         assert_eq!(

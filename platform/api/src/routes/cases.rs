@@ -27,8 +27,8 @@ use civitas_workflow::flow::Flow;
 use civitas_workflow::inbox::{InboxFilter, InboxPage, Queue};
 use civitas_workflow::timers::Notification;
 use civitas_workflow::{
-    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment,
-    NewCase, Origin, Viewer, Who, Workflow, WorkflowError,
+    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment, NewCase,
+    Origin, Viewer, Who, Workflow, WorkflowError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -349,9 +349,9 @@ pub(crate) async fn list_cases(
     let limit = paging::limit(query.limit)?;
     let after = match &query.after {
         None => None,
-        Some(cursor) => Some(
-            civitas_workflow::parse_case_cursor(cursor).ok_or_else(paging::invalid_cursor)?,
-        ),
+        Some(cursor) => {
+            Some(civitas_workflow::parse_case_cursor(cursor).ok_or_else(paging::invalid_cursor)?)
+        }
     };
     let (scope, viewer) = case_scope(
         &state,
@@ -787,9 +787,9 @@ pub(crate) async fn inbox(
     let limit = paging::limit(query.limit)?;
     let after = match &query.after {
         None => None,
-        Some(text) => Some(
-            civitas_workflow::inbox::parse_cursor(text).ok_or_else(paging::invalid_cursor)?,
-        ),
+        Some(text) => {
+            Some(civitas_workflow::inbox::parse_cursor(text).ok_or_else(paging::invalid_cursor)?)
+        }
     };
     // The grants and the roles each includes, read under one guard that is
     // released before authorizing (which takes the index again).

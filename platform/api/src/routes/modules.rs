@@ -23,12 +23,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use super::tenants::TenantParam;
+use crate::AppState;
 use crate::access::Caller;
-use crate::tenant::Tenant;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::tenant::Tenant;
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::access::Caller;
-use crate::tenant::Tenant;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::tenant::Tenant;
 
 /// The most references one resolve request may carry.
 const MAX_REFERENCES: usize = 100;
