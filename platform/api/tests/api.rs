@@ -224,6 +224,68 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     send(&app, delete)
         .await
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    // Tenant routes are ordinary routes: a wrong method is a 405 that says
+    // which methods the route takes, whatever spelling the tenant has.
+    for path in [
+        "/api/v1/tenants/shanghai/pudong/cases",
+        "/api/v1/tenants/310000%2F310115/cases",
+    ] {
+        let delete = Request::delete(path)
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = app
+            .clone()
+            .oneshot(delete)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(allow.contains("GET") && allow.contains("POST"), "{path}: Allow: {allow}");
+    }
+    // A sub-resource nobody serves, below a case or a tenant.
+    send(&app, get("/api/v1/tenants/shanghai/pudong/cases/x/nothing"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "route_not_found");
+    send(&app, get("/api/v1/tenants/shanghai/pudong/nothing"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "tenant_not_found");
+    send(&app, get("/api/v1/tenants/shanghai%2Fnowhere"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "tenant_not_found");
+}
+
+/// The document describes each parameter where it is: every `in: path`
+/// parameter is a template variable of its path and every template
+/// variable is a path parameter (a query parameter declared `in: path`
+/// makes generated clients build wrong URLs).
+#[test]
+fn parameters_are_declared_where_they_are() {
+    let doc = serde_json::to_value(civitas_api::openapi()).unwrap_or_else(|e| panic!("{e}"));
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in &paths {
+        let mut template: Vec<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_owned)
+            .collect();
+        template.sort();
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let mut declared: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            declared.sort();
+            assert_eq!(declared, template, "{method} {path}");
+        }
+    }
 }
 
 #[tokio::test]

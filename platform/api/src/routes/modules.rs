@@ -395,6 +395,7 @@ pub(crate) struct Publish {
 /// Which versions to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ModulesQuery {
     /// Only this service's modules.
     #[param(example = "civil-affairs/meal-subsidy")]

@@ -228,6 +228,7 @@ pub(crate) async fn resolve_tenants(
 /// Whose staff to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StaffQuery {
     /// The line whose staff to list; defaults to the caller's own. Without
     /// either, every line (which needs `staff.read` on every line).
