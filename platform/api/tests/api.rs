@@ -245,7 +245,10 @@ async fn unknown_routes_and_methods_get_the_envelope() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        assert!(allow.contains("GET") && allow.contains("POST"), "{path}: Allow: {allow}");
+        assert!(
+            allow.contains("GET") && allow.contains("POST"),
+            "{path}: Allow: {allow}"
+        );
     }
     // A sub-resource nobody serves, below a case or a tenant.
     send(&app, get("/api/v1/tenants/shanghai/pudong/cases/x/nothing"))
@@ -524,4 +527,42 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("civitas-api-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     dir
+}
+
+/// Every time the API shows is RFC 3339 text: no schema property named
+/// `at` or `…_at` is a number.
+#[test]
+fn times_are_rfc3339_text_everywhere() {
+    fn walk(schema: &Value, owner: &str, bad: &mut Vec<String>) {
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, property) in properties {
+                let is_number = |t: &Value| t == "integer" || t == "number";
+                let numeric = is_number(&property["type"])
+                    || property["type"]
+                        .as_array()
+                        .is_some_and(|types| types.iter().any(is_number));
+                if (name == "at" || name.ends_with("_at")) && numeric {
+                    bad.push(format!("{owner}.{name}"));
+                }
+                walk(property, owner, bad);
+            }
+        }
+        for key in ["items", "allOf", "oneOf", "anyOf"] {
+            match &schema[key] {
+                Value::Array(parts) => parts.iter().for_each(|p| walk(p, owner, bad)),
+                part @ Value::Object(_) => walk(part, owner, bad),
+                _ => {}
+            }
+        }
+    }
+    let doc = serde_json::to_value(civitas_api::openapi()).unwrap_or_else(|e| panic!("{e}"));
+    let mut bad = Vec::new();
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        walk(schema, name, &mut bad);
+    }
+    assert!(bad.is_empty(), "numeric times: {bad:?}");
 }

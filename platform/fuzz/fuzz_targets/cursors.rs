@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some((at, id)) = civitas_workflow::parse_case_cursor(text) {
         assert_eq!(format!("{at}|{id}"), text);
     }
+    if let Some(cursor) = civitas_workflow::timers::NotificationCursor::parse(text) {
+        assert_eq!(cursor.to_string(), text, "a notification cursor is its own text");
+    }
     if let Some((due, case, slot)) = civitas_workflow::inbox::parse_cursor(text) {
         assert!(!due.is_empty());
         let _ = (case, slot);
