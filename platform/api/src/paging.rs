@@ -32,6 +32,18 @@ pub(crate) fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The position `after` names, read by `parse` (a list's own cursor
+/// reader); none without `after`, 400 `invalid_cursor` when it does not
+/// read.
+pub(crate) fn after<T>(
+    after: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    after
+        .map(|text| parse(text).ok_or_else(invalid_cursor))
+        .transpose()
+}
+
 /// 400 `invalid_cursor`: `after` is not a `next` this server handed out.
 pub(crate) fn invalid_cursor() -> ApiError {
     ApiError::new(

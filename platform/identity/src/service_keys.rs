@@ -471,14 +471,19 @@ pub async fn list_service_keys(
     Ok(KeyPage { keys, next })
 }
 
+/// Key `$1` if it lies in the subtree `[$2, $3)`.
+fn key_in_subtree_sql() -> String {
+    format!(
+        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
+         WHERE k.id = $1 AND k.tenant_path >= $2 AND k.tenant_path < $3"
+    )
+}
+
 /// Key `id` if it lies in the transaction's subtree.
 pub async fn find_service_key(tx: &mut TenantTx, id: &str) -> Result<Option<ServiceKey>, KeyError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let lower = lower.to_owned();
-    let sql = format!(
-        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
-         WHERE k.id = $1 AND k.tenant_path >= $2 AND k.tenant_path < $3"
-    );
+    let sql = key_in_subtree_sql();
     let found = with_connection!(tx.connection(), c => {
         match sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_owned())
@@ -517,10 +522,8 @@ pub async fn approve_service_key(
     let mut tx = db.begin_platform().await?;
     let (lower, upper) = scope.path().subtree_range();
     let lower = lower.to_owned();
-    let sql = format!(
-        "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
-         WHERE k.id = $1 AND k.revoked_at IS NULL AND k.tenant_path >= $2 AND k.tenant_path < $3"
-    );
+    // A revoked key is not pending any more (checked below).
+    let sql = key_in_subtree_sql();
     let found: Option<ServiceKey> = with_connection!(tx.connection(), c => {
         match sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_owned())
@@ -533,7 +536,7 @@ pub async fn approve_service_key(
             None => None,
         }
     });
-    let Some(mut key) = found else {
+    let Some(mut key) = found.filter(|k| k.revoked_at.is_none()) else {
         return Ok(Err(ApprovalRefused::NotFound));
     };
     if !key.pending {

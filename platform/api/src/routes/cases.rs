@@ -327,6 +327,23 @@ fn case_view(workflow: &Workflow, case: Case) -> CaseView {
     }
 }
 
+/// Case `id` as the caller may read it (`case.read` in `line`, or the
+/// applicant's own), in a read transaction left open for what else the
+/// route reads.
+async fn read_case(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    line: Option<&str>,
+    id: &str,
+) -> Result<(Arc<Workflow>, civitas_storage::TenantTx, Case), ApiError> {
+    let workflow = workflow(state)?;
+    let (scope, viewer) = case_scope(state, caller, tenant, line, "case.read")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let case = workflow.get(&mut tx, &viewer, id).await?;
+    Ok((workflow, tx, case))
+}
+
 /// The cases of a tenant's subtree: staff see one line's (`case.read`),
 /// applicants their own.
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/cases", tag = "cases",
@@ -347,12 +364,7 @@ pub(crate) async fn list_cases(
 ) -> Result<Json<CaseList>, ApiError> {
     let workflow = workflow(&state)?;
     let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(cursor) => {
-            Some(civitas_workflow::parse_case_cursor(cursor).ok_or_else(paging::invalid_cursor)?)
-        }
-    };
+    let after = paging::after(query.after.as_deref(), civitas_workflow::parse_case_cursor)?;
     let (scope, viewer) = case_scope(
         &state,
         &caller,
@@ -490,16 +502,8 @@ pub(crate) async fn get_case(
     Path(CaseParam { id }): Path<CaseParam>,
     ApiQuery(query): ApiQuery<LineQuery>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let workflow = workflow(&state)?;
-    let (scope, viewer) = case_scope(
-        &state,
-        &caller,
-        &tenant.path,
-        query.line.as_deref(),
-        "case.read",
-    )?;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    let (workflow, tx, case) =
+        read_case(&state, &caller, &tenant.path, query.line.as_deref(), &id).await?;
     tx.rollback().await?;
     Ok(Json(case_view(&workflow, case)))
 }
@@ -582,26 +586,12 @@ pub(crate) async fn history(
     Path(CaseParam { id }): Path<CaseParam>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    let workflow = workflow(&state)?;
     let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(text) => Some(
-            text.parse::<i64>()
-                .ok()
-                .filter(|seq| *seq >= 1)
-                .ok_or_else(paging::invalid_cursor)?,
-        ),
-    };
-    let (scope, viewer) = case_scope(
-        &state,
-        &caller,
-        &tenant.path,
-        query.line.as_deref(),
-        "case.read",
-    )?;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    let after = paging::after(query.after.as_deref(), |text| {
+        text.parse::<i64>().ok().filter(|seq| *seq >= 1)
+    })?;
+    let (workflow, mut tx, case) =
+        read_case(&state, &caller, &tenant.path, query.line.as_deref(), &id).await?;
     let page = workflow.history_page(&mut tx, &case, after, limit).await?;
     tx.rollback().await?;
     Ok(Json(History {
@@ -629,16 +619,8 @@ pub(crate) async fn list_attachments(
     Path(CaseParam { id }): Path<CaseParam>,
     ApiQuery(query): ApiQuery<LineQuery>,
 ) -> Result<Json<Attachments>, ApiError> {
-    let workflow = workflow(&state)?;
-    let (scope, viewer) = case_scope(
-        &state,
-        &caller,
-        &tenant.path,
-        query.line.as_deref(),
-        "case.read",
-    )?;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let case = workflow.get(&mut tx, &viewer, &id).await?;
+    let (workflow, mut tx, case) =
+        read_case(&state, &caller, &tenant.path, query.line.as_deref(), &id).await?;
     let attachments = workflow.attachments(&mut tx, &case).await?;
     tx.rollback().await?;
     Ok(Json(Attachments {
@@ -721,13 +703,10 @@ pub(crate) async fn notifications(
         ));
     }
     let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(text) => Some(
-            civitas_workflow::timers::NotificationCursor::parse(text)
-                .ok_or_else(paging::invalid_cursor)?,
-        ),
-    };
+    let after = paging::after(
+        query.after.as_deref(),
+        civitas_workflow::timers::NotificationCursor::parse,
+    )?;
     let line = caller.line_for(query.line.as_deref()).to_owned();
     let scope = caller.authorize(&state, &tenant.path, &line, "case.read")?;
     let every_line = line == civitas_tenancy::ALL_LINES || line == civitas_authz::NO_LINE;
@@ -785,12 +764,10 @@ pub(crate) async fn inbox(
 ) -> Result<Json<InboxPage>, ApiError> {
     let workflow = workflow(&state)?;
     let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(text) => {
-            Some(civitas_workflow::inbox::parse_cursor(text).ok_or_else(paging::invalid_cursor)?)
-        }
-    };
+    let after = paging::after(
+        query.after.as_deref(),
+        civitas_workflow::inbox::parse_cursor,
+    )?;
     // The grants and the roles each includes, read under one guard that is
     // released before authorizing (which takes the index again).
     let grants: Vec<(civitas_authz::Grant, Vec<String>)> = {

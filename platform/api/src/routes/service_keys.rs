@@ -210,12 +210,7 @@ pub(crate) async fn list_keys(
     ApiQuery(query): ApiQuery<KeysQuery>,
 ) -> Result<Json<ServiceKeyList>, ApiError> {
     let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(text) => {
-            Some(civitas_identity::parse_key_cursor(text).ok_or_else(paging::invalid_cursor)?)
-        }
-    };
+    let after = paging::after(query.after.as_deref(), civitas_identity::parse_key_cursor)?;
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
     let mut tx = state.db().begin_read(&scope).await?;
     let page = civitas_identity::list_service_keys(&mut tx, after.as_ref(), limit).await?;
