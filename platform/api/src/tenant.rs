@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
 use axum::http::Uri;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use civitas_storage::TenantRecord;
