@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Uri;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use civitas_storage::TenantRecord;
@@ -184,12 +184,10 @@ impl FromRequestParts<AppState> for Tenant {
             }
             Some(Resolved::Unknown(reference)) => Err(ApiError::tenant_not_found(reference)),
             // A tenant route reached without the layer: a wiring mistake.
-            None => Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "租户解析未启用",
-                "Tenant resolution is not wired in front of this route",
-            )),
+            None => {
+                tracing::error!("tenant resolution is not wired in front of this route");
+                Err(ApiError::internal())
+            }
         }
     }
 }

@@ -291,6 +291,41 @@ fn parameters_are_declared_where_they_are() {
     }
 }
 
+/// The router tells where a tenant path ends by the first segment that is
+/// not a child, so every word after `/api/v1/tenants/{path}/` (and beside
+/// `{path}`, like `resolve`) is one no slug may be; and every reserved word
+/// names a route (but `accounts`, reserved ahead of one), so the list does
+/// not outlive them.
+#[test]
+fn every_word_after_a_tenant_is_a_reserved_slug() {
+    let doc = serde_json::to_value(civitas_api::openapi()).unwrap_or_else(|e| panic!("{e}"));
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let reserved = civitas_tenancy::RESERVED_SLUGS;
+    let mut used = std::collections::BTreeSet::new();
+    for path in paths.keys() {
+        let Some(rest) = path.strip_prefix("/api/v1/tenants/") else {
+            continue;
+        };
+        let word = match rest.strip_prefix("{path}") {
+            Some("") => continue, // the tenant itself
+            Some(below) => below.trim_start_matches('/').split('/').next(),
+            None => rest.split('/').next(),
+        }
+        .unwrap_or_default();
+        assert!(
+            reserved.contains(&word),
+            "{path}: `{word}` is not in civitas_tenancy::RESERVED_SLUGS, so a tenant could take it as a slug"
+        );
+        used.insert(word);
+    }
+    used.insert("accounts"); // reserved ahead of a route for a tenant's accounts
+    let unused: Vec<&&str> = reserved.iter().filter(|w| !used.contains(**w)).collect();
+    assert!(
+        unused.is_empty(),
+        "reserved words no route uses: {unused:?}"
+    );
+}
+
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let (_t, app) = sqlite_app().await;

@@ -8,8 +8,12 @@
 //! chain's head with the platform's SM2 key, so that even someone who can
 //! rewrite the database cannot rewrite history before an anchor unnoticed.
 //!
-//! There is no update or delete path here; the tables refuse both by
-//! trigger, and on PostgreSQL the application role has no such privilege.
+//! There is no update path and one delete path, [`prune`]: records at least
+//! [`MIN_RETENTION_DAYS`] old are exported, then removed behind a signed
+//! prune point that [`verify`] starts from. The table refuses any update by
+//! trigger, and any delete of a record younger than 180 days or not covered
+//! by a prune point; on PostgreSQL the application role may only SELECT and
+//! INSERT.
 
 use std::io::Write;
 

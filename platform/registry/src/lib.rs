@@ -186,13 +186,26 @@ impl RegistryError {
             RegistryError::InputSchema(_) => "input_schema_violation",
             RegistryError::OutputSchema(_) => "module_output_schema",
             RegistryError::Call(error) => error.code(),
+            _ if self.database_unavailable() => "database_unavailable",
             RegistryError::Storage(_) | RegistryError::Audit(_) => "internal",
         }
     }
 
+    /// Whether the error means the database cannot be reached right now
+    /// ([`StorageError::is_unavailable`]), directly or through the audit log.
+    fn database_unavailable(&self) -> bool {
+        match self {
+            RegistryError::Storage(e)
+            | RegistryError::Audit(civitas_audit::AuditError::Storage(e)) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+
     /// The HTTP status: 4xx for the caller's or publisher's mistakes, 502
-    /// when the module misbehaved, 503 when the host is busy, 500 only for
-    /// the platform's own failures.
+    /// when the module misbehaved, 503 when the host is busy or the
+    /// database cannot be reached, 500 only for the platform's own failures
+    /// (a host task that panicked, fuel that could not be set, a storage or
+    /// audit error while resolving or loading).
     pub fn status(&self) -> u16 {
         use civitas_host::CallError;
         match self {
@@ -219,6 +232,7 @@ impl RegistryError {
             | RegistryError::KeyRevoked(_)
             | RegistryError::OutputSchema(_)
             | RegistryError::Call(_) => 502,
+            _ if self.database_unavailable() => 503,
             RegistryError::Storage(_) | RegistryError::Audit(_) => 500,
         }
     }
@@ -227,8 +241,9 @@ impl RegistryError {
 /// A transaction the registry can read through: a tenant's
 /// ([`civitas_storage::TenantTx`]) or the platform's
 /// ([`civitas_storage::PlatformTx`]; the registry is platform data, and its
-/// listing needs no tenant). Writes always take a `TenantTx`, whose scope
-/// was authorised.
+/// listing needs no tenant). Writes always take a `TenantTx`: a request's
+/// scope was authorised (`module.publish`, `module.bind`); the server's demo
+/// seeding writes in a platform-task scope at the root.
 pub trait Conn {
     /// The underlying connection.
     fn conn(&mut self) -> civitas_storage::Connection<'_>;
@@ -264,4 +279,85 @@ pub(crate) fn now_micros() -> i64 {
 
 pub(crate) fn from_micros(micros: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RegistryError;
+    use civitas_host::CallError;
+    use civitas_storage::StorageError;
+
+    /// Every way a call can fail; adding a variant to `CallError` breaks
+    /// the match below until it is listed here with its status.
+    fn every_call_error() -> Vec<CallError> {
+        let all = vec![
+            CallError::Rejected {
+                code: "invalid_input".into(),
+                message: "no".into(),
+            },
+            CallError::FuelExhausted { budget: 1 },
+            CallError::Timeout { millis: 1 },
+            CallError::MemoryLimit { limit: 1 },
+            CallError::StackOverflow,
+            CallError::Trap("unreachable".into()),
+            CallError::InvalidOutput("not json".into()),
+            CallError::OutputTooLarge { size: 2, limit: 1 },
+            CallError::TransferTooLarge { limit: 1 },
+            CallError::Busy,
+            CallError::Internal("join error".into()),
+        ];
+        for error in &all {
+            match error {
+                CallError::Rejected { .. }
+                | CallError::FuelExhausted { .. }
+                | CallError::Timeout { .. }
+                | CallError::MemoryLimit { .. }
+                | CallError::StackOverflow
+                | CallError::Trap(_)
+                | CallError::InvalidOutput(_)
+                | CallError::OutputTooLarge { .. }
+                | CallError::TransferTooLarge { .. }
+                | CallError::Busy
+                | CallError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_module_call_answers_422_502_or_503_and_500_only_for_the_host_itself() {
+        for error in every_call_error() {
+            let code = error.code();
+            let expected = match &error {
+                CallError::Rejected { .. } => 422,
+                CallError::Busy => 503,
+                CallError::Internal(_) => 500,
+                fault => {
+                    assert!(fault.is_module_fault(), "{code}");
+                    502
+                }
+            };
+            let error = RegistryError::Call(error);
+            assert_eq!(error.status(), expected, "{code}");
+            assert_eq!(error.code(), code);
+        }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_other_storage_errors_500() {
+        let unavailable = RegistryError::Storage(StorageError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(
+            (unavailable.status(), unavailable.code()),
+            (503, "database_unavailable")
+        );
+        let through_audit = RegistryError::Audit(civitas_audit::AuditError::Storage(
+            StorageError::Database(sqlx::Error::PoolClosed),
+        ));
+        assert_eq!(
+            (through_audit.status(), through_audit.code()),
+            (503, "database_unavailable")
+        );
+        let failed = RegistryError::Storage(StorageError::Corrupt("bad row".into()));
+        assert_eq!((failed.status(), failed.code()), (500, "internal"));
+    }
 }

@@ -3,9 +3,10 @@
 //! as the service default, the Pudong variant at 浦东新区.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use civitas_registry::{ModuleRef, Publication, RegistryError, Runtime};
-use civitas_storage::{Database, TenantScope};
+use civitas_registry::{ModuleRef, Publication, Runtime};
+use civitas_storage::{Database, TenantScope, TenantTx};
 use civitas_tenancy::{TenantPath, TenantTree};
 
 use crate::serve::StartError;
@@ -41,10 +42,16 @@ fn demo_error(error: impl std::fmt::Display) -> StartError {
 /// Publishes and binds the demo modules that are not yet published or
 /// bound; a missing component file is a warning (build them first), not a
 /// failure. Idempotent.
+///
+/// Like the API, it compiles and runs conformance outside any write
+/// transaction: a module is compiled before its publishing transaction
+/// opens, and checked in a read transaction before the one that binds it.
+/// Each write transaction looks again, so a concurrent start that got there
+/// first is not repeated.
 pub async fn seed_demo_modules(
     db: &Database,
     tree: &TenantTree,
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     dir: &Path,
 ) -> Result<(), StartError> {
     let Some(root) = tree.resolve("310000").map(|t| t.path.clone()) else {
@@ -66,12 +73,11 @@ pub async fn seed_demo_modules(
             );
             continue;
         };
-        let mut tx = db.begin(&scope).await?;
-        if civitas_registry::module(&mut tx, name, version)
-            .await
-            .map_err(demo_error)?
-            .is_none()
-        {
+        let module = ModuleRef {
+            module: (*name).to_owned(),
+            version: (*version).to_owned(),
+        };
+        if !published(db, &scope, &module).await? {
             let file = dir.join(format!("{name}-{version}.wasm"));
             let Ok(artifact) = std::fs::read(&file) else {
                 tracing::warn!(
@@ -80,79 +86,73 @@ pub async fn seed_demo_modules(
                 );
                 continue;
             };
-            if signing_key.is_none() {
-                let key = civitas_crypto::sm2::PrivateKey::generate().map_err(demo_error)?;
-                let public_key = key.public_key().to_hex();
-                let proof = key
-                    .sign(&civitas_devkit::key_registration_message(
-                        PUBLISHER,
-                        &public_key,
-                    ))
-                    .map_err(demo_error)?;
-                civitas_registry::register_signing_key(
+            // Compiling takes time: on a blocking thread, before any transaction.
+            let inspector = runtime.clone();
+            let (artifact, info) = tokio::task::spawn_blocking(move || {
+                let info = inspector.host().inspect(&artifact);
+                (artifact, info)
+            })
+            .await
+            .map_err(demo_error)?;
+            let info = info.map_err(demo_error)?;
+            let mut tx = db.begin(&scope).await?;
+            if civitas_registry::module(&mut tx, name, version)
+                .await
+                .map_err(demo_error)?
+                .is_none()
+            {
+                let key = match signing_key.take() {
+                    Some(key) => key,
+                    None => register_signing_key(&mut tx, &publisher.id).await?,
+                };
+                let digest = hex::encode(civitas_crypto::sm3::digest(&artifact));
+                let message =
+                    civitas_devkit::signing_message(name, version, service_id, &digest, PUBLISHER);
+                let signature_hex = hex::encode(key.sign(&message).map_err(demo_error)?.to_der());
+                signing_key = Some(key);
+                civitas_registry::publish(
                     &mut tx,
-                    &publisher.id,
-                    PUBLISHER,
-                    &public_key,
-                    &hex::encode(proof.to_der()),
+                    &Publication {
+                        name,
+                        version,
+                        service,
+                        artifact: &artifact,
+                        signature_hex: &signature_hex,
+                        publisher_account: &publisher.id,
+                        publisher: PUBLISHER,
+                        info: &info,
+                    },
                 )
                 .await
                 .map_err(demo_error)?;
-                signing_key = Some(key);
+                tracing::info!(module = name, version, "demo module published");
             }
-            let Some(key) = &signing_key else { continue };
-            let digest = hex::encode(civitas_crypto::sm3::digest(&artifact));
-            let message =
-                civitas_devkit::signing_message(name, version, service_id, &digest, PUBLISHER);
-            let signature_hex = hex::encode(key.sign(&message).map_err(demo_error)?.to_der());
-            let info = runtime.host().inspect(&artifact).map_err(demo_error)?;
-            civitas_registry::publish(
-                &mut tx,
-                &Publication {
-                    name,
-                    version,
-                    service,
-                    artifact: &artifact,
-                    signature_hex: &signature_hex,
-                    publisher_account: &publisher.id,
-                    publisher: PUBLISHER,
-                    info: &info,
-                },
-            )
-            .await
-            .map_err(demo_error)?;
-            tracing::info!(module = name, version, "demo module published");
+            tx.commit().await?;
         }
         let tenant = bind_at
             .map(TenantPath::parse)
             .transpose()
             .map_err(demo_error)?;
-        let bound = civitas_registry::bindings(&mut tx, Some(service_id))
+        let mut read = db.begin_read(&scope).await?;
+        if bound(&mut read, service_id, tenant.as_ref()).await? {
+            read.rollback().await?;
+            continue;
+        }
+        let settings_at = tenant.clone().unwrap_or_else(|| root.clone());
+        let settings = Arc::new(tree.effective_settings(&settings_at));
+        runtime
+            .check_conformance(
+                &mut read,
+                &module,
+                service,
+                settings,
+                civitas_registry::today_in_china(),
+            )
             .await
-            .map_err(demo_error)?
-            .into_iter()
-            .any(|b| b.tenant.as_deref() == tenant.as_ref().map(TenantPath::as_str));
-        if !bound {
-            let module = ModuleRef {
-                module: (*name).to_owned(),
-                version: (*version).to_owned(),
-            };
-            let settings_at = tenant.clone().unwrap_or_else(|| root.clone());
-            let settings = std::sync::Arc::new(tree.effective_settings(&settings_at));
-            match runtime
-                .check_conformance(
-                    &mut tx,
-                    &module,
-                    service,
-                    settings,
-                    civitas_registry::today_in_china(),
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(error @ RegistryError::Conformance { .. }) => return Err(demo_error(error)),
-                Err(error) => return Err(demo_error(error)),
-            }
+            .map_err(demo_error)?;
+        read.rollback().await?;
+        let mut tx = db.begin(&scope).await?;
+        if !bound(&mut tx, service_id, tenant.as_ref()).await? {
             civitas_registry::bind(
                 &mut tx,
                 tenant.as_ref(),
@@ -168,4 +168,59 @@ pub async fn seed_demo_modules(
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// Whether `module` is published (a read transaction of its own).
+async fn published(
+    db: &Database,
+    scope: &TenantScope,
+    module: &ModuleRef,
+) -> Result<bool, StartError> {
+    let mut read = db.begin_read(scope).await?;
+    let found = civitas_registry::module(&mut read, &module.module, &module.version)
+        .await
+        .map_err(demo_error)?
+        .is_some();
+    read.rollback().await?;
+    Ok(found)
+}
+
+/// Whether `service` has a binding of its own at `tenant` (`None`: the
+/// service default).
+async fn bound(
+    tx: &mut TenantTx,
+    service: &str,
+    tenant: Option<&TenantPath>,
+) -> Result<bool, StartError> {
+    Ok(civitas_registry::bindings(tx, Some(service))
+        .await
+        .map_err(demo_error)?
+        .into_iter()
+        .any(|b| b.tenant.as_deref() == tenant.map(TenantPath::as_str)))
+}
+
+/// Generates the demo publisher's signing key and registers it with proof
+/// of possession, in the publishing transaction.
+async fn register_signing_key(
+    tx: &mut TenantTx,
+    publisher_account: &str,
+) -> Result<civitas_crypto::sm2::PrivateKey, StartError> {
+    let key = civitas_crypto::sm2::PrivateKey::generate().map_err(demo_error)?;
+    let public_key = key.public_key().to_hex();
+    let proof = key
+        .sign(&civitas_devkit::key_registration_message(
+            PUBLISHER,
+            &public_key,
+        ))
+        .map_err(demo_error)?;
+    civitas_registry::register_signing_key(
+        tx,
+        publisher_account,
+        PUBLISHER,
+        &public_key,
+        &hex::encode(proof.to_der()),
+    )
+    .await
+    .map_err(demo_error)?;
+    Ok(key)
 }

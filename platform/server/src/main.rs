@@ -50,7 +50,7 @@ enum Command {
     /// Inspect and validate the tenant tree (the tenants/ directory).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// The tamper-evident audit log: verify, anchor, export.
+    /// The tamper-evident audit log: verify, anchor, export, prune.
     #[command(after_help = "Database options come before the subcommand:\n  \
         civitas audit --database-url postgres://civitas@db/civitas verify")]
     Audit(AuditArgs),

@@ -18,9 +18,12 @@ pub struct TenantScope {
 }
 
 impl TenantScope {
-    /// A scope for the platform's own tasks on one subtree (loading
-    /// configuration, timers, maintenance), not for anything a request asked
-    /// for: request scopes come from an authorization decision.
+    /// A scope for the platform's own tasks on one subtree, not for anything
+    /// a request asked for: request scopes come from an authorization
+    /// decision. Its users: the start record in each root's audit chain, a
+    /// key rotation's audit record, the demo's module seeding,
+    /// self-registration's read of the chosen tenant's index key, and a case
+    /// transfer, written at the common root after the actor's own decision.
     pub fn for_platform_task(path: TenantPath) -> TenantScope {
         TenantScope { path }
     }
@@ -227,11 +230,17 @@ impl TenantTx {
     }
 }
 
-/// A transaction for the platform's own work across tenants (verifying the
-/// audit chains, exporting, anchoring), outside any [`TenantScope`].
+/// A transaction for the platform's own work across tenants, outside any
+/// [`TenantScope`]: the audit log (anchor, prune; count, verify, export),
+/// tenant keys, sign-in and sessions, accounts and self-registration, API
+/// keys, grants and the decision index, timers, and registry reads that name
+/// no tenant.
 ///
 /// It runs as the owning role, so PostgreSQL's row-level security does not
-/// narrow it: never open one for anything a request asked for.
+/// narrow it: a request reaches one only through those functions, after its
+/// own allow decision where one applies (grants, API keys), never to read
+/// tenant data it asked for. The API may not open a write one (clippy
+/// `disallowed-methods` in `platform/api/clippy.toml`).
 pub struct PlatformTx {
     tx: Tx,
 }

@@ -465,7 +465,12 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 /// (`/api/v1/tenants/{path}/staff`), and `resolve`
 /// (`/api/v1/tenants/resolve`), so no slug may be one of them: the router
 /// tells where a tenant path ends by the first segment that is not a child.
-/// The API's tests check that every route under a tenant starts with one.
+/// A line code is held to the same rule as a slug, these words included.
+/// `accounts` is reserved ahead of a route for a tenant's accounts. The
+/// API's test `every_word_after_a_tenant_is_a_reserved_slug`
+/// (`platform/api/tests/api.rs`) checks that every route under a tenant
+/// continues with one of these words, and that each word but `accounts`
+/// names a route.
 pub const RESERVED_SLUGS: &[&str] = &[
     "accounts",
     "api-keys",

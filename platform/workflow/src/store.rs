@@ -1,5 +1,7 @@
-//! The SQL of cases, tasks, events, timers and notifications (written once,
-//! run on either backend).
+//! Row SQL and decoding shared by cases, tasks, events, timers and
+//! notifications (written once, run on either backend). Statements of one
+//! use stay with it: a transition's and attachments' in `cases.rs`, the
+//! inbox query in `inbox.rs`, timers' and notifications' in `timers.rs`.
 
 use chrono::NaiveDate;
 use civitas_calendar::DayUnit;
