@@ -93,6 +93,11 @@ impl ApiError {
         error: &dyn std::fmt::Display,
     ) -> ApiError {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // The database's own words (pool timeouts, addresses) stay in the log.
+        if code == "database_unavailable" {
+            tracing::warn!(%error, "database unavailable");
+            return ApiError::database_unavailable();
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%error, code, "operation failed");
             return ApiError::internal();

@@ -235,7 +235,7 @@ pub fn parse_case_cursor(text: &str) -> Option<(i64, String)> {
     let at = at_text.parse::<i64>().ok()?;
     // Exactly what case_cursor writes: a plain number and a case id.
     let canonical = at.to_string() == at_text;
-    let id_like = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let id_like =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     (canonical && id_like).then(|| (at, id.to_owned()))
 }
