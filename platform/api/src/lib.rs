@@ -123,30 +123,15 @@ struct Inner {
     verified_tokens: routes::auth::VerifiedTokens,
     modules: Option<ModuleSettings>,
     workflow: Option<Arc<civitas_workflow::Workflow>>,
-    tenants: std::sync::RwLock<Arc<TenantDirectory>>,
+    tenants: Arc<TenantDirectory>,
     throttle: Arc<Throttle>,
 }
 
 impl AppState {
-    /// The active tenants, as loaded at start (or at the last
-    /// [`AppState::reload_tenants`]).
+    /// The active tenants, as loaded at start: a change of the tree takes
+    /// a restart today (the tree is configuration loaded at start).
     pub fn tenants(&self) -> Arc<TenantDirectory> {
-        match self.inner.tenants.read() {
-            Ok(directory) => directory.clone(),
-            // A panic while swapping left the old directory in place.
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Reads the active tenants from the database again (after the tree
-    /// changed).
-    pub async fn reload_tenants(&self) -> Result<(), civitas_storage::StorageError> {
-        let directory = Arc::new(TenantDirectory::load(self.db()).await?);
-        match self.inner.tenants.write() {
-            Ok(mut current) => *current = directory,
-            Err(poisoned) => *poisoned.into_inner() = directory,
-        }
-        Ok(())
+        self.inner.tenants.clone()
     }
 
     /// The workflow engine, if configured.
@@ -276,7 +261,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             verified_tokens: routes::auth::VerifiedTokens::default(),
             modules: settings.modules.clone(),
             workflow: settings.workflow.clone(),
-            tenants: std::sync::RwLock::new(settings.tenants.clone()),
+            tenants: settings.tenants.clone(),
             throttle: settings.throttle.clone(),
         }),
     };
