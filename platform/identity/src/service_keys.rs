@@ -471,20 +471,20 @@ pub async fn list_service_keys(
     Ok(KeyPage { keys, next })
 }
 
-/// Key `$1` if it lies in the subtree `[$2, $3)`.
-fn key_in_subtree_sql() -> String {
-    format!(
+/// Key `id` if it lies in the subtree of `scope`, through any connection
+/// (a tenant's read, or the platform's write that approves it).
+async fn key_in_subtree(
+    connection: civitas_storage::Connection<'_>,
+    scope: &TenantPath,
+    id: &str,
+) -> Result<Option<ServiceKey>, KeyError> {
+    let (lower, upper) = scope.subtree_range();
+    let lower = lower.to_owned();
+    let sql = format!(
         "SELECT {KEY_COLUMNS} FROM service_keys k JOIN accounts a ON a.id = k.account_id \
          WHERE k.id = $1 AND k.tenant_path >= $2 AND k.tenant_path < $3"
-    )
-}
-
-/// Key `id` if it lies in the transaction's subtree.
-pub async fn find_service_key(tx: &mut TenantTx, id: &str) -> Result<Option<ServiceKey>, KeyError> {
-    let (lower, upper) = tx.scope().path().subtree_range();
-    let lower = lower.to_owned();
-    let sql = key_in_subtree_sql();
-    let found = with_connection!(tx.connection(), c => {
+    );
+    let found = with_connection!(connection, c => {
         match sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_owned())
             .bind(lower)
@@ -497,6 +497,12 @@ pub async fn find_service_key(tx: &mut TenantTx, id: &str) -> Result<Option<Serv
         }
     });
     Ok(found)
+}
+
+/// Key `id` if it lies in the transaction's subtree.
+pub async fn find_service_key(tx: &mut TenantTx, id: &str) -> Result<Option<ServiceKey>, KeyError> {
+    let scope = tx.scope().path().clone();
+    key_in_subtree(tx.connection(), &scope, id).await
 }
 
 /// Why a key could not be approved.
@@ -520,22 +526,8 @@ pub async fn approve_service_key(
     approver: &str,
 ) -> Result<Result<ServiceKey, ApprovalRefused>, KeyError> {
     let mut tx = db.begin_platform().await?;
-    let (lower, upper) = scope.path().subtree_range();
-    let lower = lower.to_owned();
-    // A revoked key is not pending any more (checked below).
-    let sql = key_in_subtree_sql();
-    let found: Option<ServiceKey> = with_connection!(tx.connection(), c => {
-        match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_owned())
-            .bind(lower)
-            .bind(upper)
-            .fetch_optional(&mut *c)
-            .await?
-        {
-            Some(r) => Some(key_from_row!(&r)?),
-            None => None,
-        }
-    });
+    // A revoked key is not pending any more.
+    let found = key_in_subtree(tx.connection(), scope.path(), id).await?;
     let Some(mut key) = found.filter(|k| k.revoked_at.is_none()) else {
         return Ok(Err(ApprovalRefused::NotFound));
     };

@@ -84,7 +84,6 @@ pub(crate) struct AuditPage {
     responses(
         (status = 200, description = "审计记录 / A page of audit records", body = AuditPage),
         (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]

@@ -263,8 +263,7 @@ pub(crate) async fn refresh(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "已注销 / Signed out"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+        (status = 204, description = "已注销 / Signed out")
     ))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
@@ -290,7 +289,6 @@ pub(crate) struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 204, description = "已修改 / Changed"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "当前密码错误 / Wrong current password", body = ErrorBody),
         (status = 422, description = "不符合密码策略 / Breaks the password policy", body = ErrorBody)
     ))]
@@ -392,8 +390,7 @@ pub(crate) struct RoleHeld {
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "当前用户 / The caller", body = Me),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+        (status = 200, description = "当前用户 / The caller", body = Me)
     ))]
 pub(crate) async fn me(
     State(state): State<AppState>,

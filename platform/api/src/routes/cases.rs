@@ -351,8 +351,6 @@ async fn read_case(
     params(TenantParam, CaseQuery),
     responses(
         (status = 200, description = "办件列表 / A page of cases", body = CaseList),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
@@ -406,12 +404,8 @@ pub(crate) async fn list_cases(
     request_body = CreateCase,
     responses(
         (status = 201, description = "已受理 / Filed", body = CaseView),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或服务不存在 / No such tenant or service", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "材料不符合模式或被规则拒绝 / Invalid document, or refused by the rule", body = ErrorBody),
         (status = 502, description = "业务模块执行失败 / The module failed", body = ErrorBody),
         (status = 503, description = "流程引擎或模块运行环境不可用 / Workflow or module host unavailable", body = ErrorBody)
@@ -490,8 +484,6 @@ pub(crate) async fn create_case(
     params(TenantParam, CaseParam, LineQuery),
     responses(
         (status = 200, description = "办件 / The case", body = CaseView),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
     ))]
@@ -518,13 +510,9 @@ pub(crate) async fn get_case(
     request_body = ActBody,
     responses(
         (status = 200, description = "办件（变更后）/ The case afterwards", body = CaseView),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权或不是您的环节 / Not allowed, or not your step", body = ErrorBody),
         (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
         (status = 409, description = "版本冲突或当前不允许此操作 / Someone acted first, or not allowed now", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "参数无效 / Invalid request", body = ErrorBody),
         (status = 502, description = "业务模块执行失败 / The module failed", body = ErrorBody),
         (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
@@ -574,8 +562,6 @@ pub(crate) async fn act(
     params(TenantParam, CaseParam, HistoryQuery),
     responses(
         (status = 200, description = "办理历史 / The history", body = History),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
     ))]
@@ -607,8 +593,6 @@ pub(crate) async fn history(
     params(TenantParam, CaseParam, LineQuery),
     responses(
         (status = 200, description = "附件 / The attachments", body = Attachments),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody)
     ))]
@@ -637,13 +621,9 @@ pub(crate) async fn list_attachments(
     request_body = NewAttachment,
     responses(
         (status = 201, description = "已添加 / Added", body = Attachment),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
         (status = 409, description = "办件已办结 / The case is finished", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "参数无效 / Invalid request", body = ErrorBody)
     ))]
 pub(crate) async fn attach(
@@ -683,8 +663,6 @@ pub(crate) struct NotificationQuery {
     params(TenantParam, NotificationQuery),
     responses(
         (status = 200, description = "通知 / The notifications", body = Notifications),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
@@ -753,8 +731,6 @@ pub(crate) struct InboxQuery {
     params(InboxQuery),
     responses(
         (status = 200, description = "待办 / The inbox", body = InboxPage),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
     ))]
 pub(crate) async fn inbox(

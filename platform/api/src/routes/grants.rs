@@ -152,7 +152,6 @@ impl From<GrantError> for ApiError {
     responses(
         (status = 200, description = "授权列表 / A page of grants", body = GrantList),
         (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
@@ -242,13 +241,9 @@ async fn authorized_grant(
     responses(
         (status = 201, description = "已授权 / Granted", body = GrantView),
         (status = 200, description = "已持有 / Already held", body = GrantView),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权授权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
         (status = 409, description = "违反三员分立或为自己授权 / Separation of duties, or a grant to oneself", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "角色、账户或条线无效 / Unknown role, account or line", body = ErrorBody)
     ))]
 pub(crate) async fn create_grant(
@@ -303,7 +298,6 @@ pub(crate) async fn create_grant(
     params(TenantParam, GrantParams),
     responses(
         (status = 204, description = "已撤销 / Revoked"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权撤销 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或授权不存在 / No such tenant or grant", body = ErrorBody)
     ))]

@@ -189,7 +189,6 @@ pub(crate) struct NewSigningKey {
     request_body = NewSigningKey,
     responses(
         (status = 201, description = "已登记 / Registered", body = SigningKeyView),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权发布模块 / Not a publisher", body = ErrorBody),
         (status = 422, description = "公钥无效 / Invalid key", body = ErrorBody)
     ))]
@@ -232,7 +231,6 @@ pub(crate) struct SigningKeyParam {
     params(SigningKeyParam),
     responses(
         (status = 204, description = "已吊销 / Revoked"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "无此有效密钥 / No such live key of yours", body = ErrorBody),
         (status = 503, description = "模块运行环境不可用 / Modules unavailable", body = ErrorBody)
@@ -292,8 +290,7 @@ fn any_line_publisher(state: &AppState, caller: &Caller) -> Result<TenantScope, 
 #[utoipa::path(get, path = "/api/v1/signing-keys", tag = "modules",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "签名公钥 / The keys", body = SigningKeyList),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+        (status = 200, description = "签名公钥 / The keys", body = SigningKeyList)
     ))]
 pub(crate) async fn list_signing_keys(
     State(state): State<AppState>,
@@ -410,7 +407,6 @@ pub(crate) struct ModulesQuery {
     request_body = Publish,
     responses(
         (status = 201, description = "已发布 / Published", body = ModuleView),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权发布 / Not allowed", body = ErrorBody),
         (status = 404, description = "服务不存在 / No such service", body = ErrorBody),
         (status = 409, description = "版本已存在 / Version exists", body = ErrorBody),
@@ -465,8 +461,7 @@ pub(crate) async fn publish_module(
     security(("bearer" = [])),
     params(ModulesQuery),
     responses(
-        (status = 200, description = "模块版本 / Versions", body = ModuleList),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody)
+        (status = 200, description = "模块版本 / Versions", body = ModuleList)
     ))]
 pub(crate) async fn list_modules(
     State(state): State<AppState>,
@@ -499,7 +494,6 @@ async fn find_module(
     params(("name" = String, Path, example = "meal-subsidy"), ("version" = String, Path, example = "1.0.0")),
     responses(
         (status = 200, description = "模块版本 / The version", body = ModuleView),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 404, description = "不存在 / No such version", body = ErrorBody)
     ))]
 pub(crate) async fn get_module(
@@ -517,7 +511,6 @@ pub(crate) async fn get_module(
     params(("name" = String, Path, example = "meal-subsidy"), ("version" = String, Path, example = "1.0.0")),
     responses(
         (status = 200, description = "组件 / The component", content_type = "application/wasm"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 404, description = "不存在 / No such version", body = ErrorBody),
         (status = 502, description = "制品被篡改 / Tampered", body = ErrorBody)
     ))]
@@ -563,7 +556,6 @@ pub(crate) struct Yank {
     request_body = Yank,
     responses(
         (status = 200, description = "已撤回 / Yanked", body = ModuleView),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "不存在 / No such version", body = ErrorBody)
     ))]
@@ -704,7 +696,6 @@ impl ServiceParams {
     params(TenantParam),
     responses(
         (status = 200, description = "绑定 / The bindings", body = BindingList),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
@@ -742,7 +733,6 @@ pub(crate) async fn list_bindings(
     request_body = PutBinding,
     responses(
         (status = 200, description = "已绑定 / Bound", body = BindingChanged),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户、服务或模块不存在 / No such tenant, service or module", body = ErrorBody),
         (status = 409, description = "模块属于其他服务 / The module implements another service", body = ErrorBody),
@@ -848,7 +838,6 @@ async fn bindable(
     params(TenantParam, ServiceParams),
     responses(
         (status = 200, description = "已回滚 / Rolled back", body = BindingChanged),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或服务不存在 / No such tenant or service", body = ErrorBody),
         (status = 409, description = "没有可回滚的变更 / Nothing to roll back", body = ErrorBody)
@@ -898,7 +887,6 @@ pub(crate) async fn rollback_binding(
     params(TenantParam, ServiceParams),
     responses(
         (status = 204, description = "已解除 / Removed"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "不存在 / Not bound here", body = ErrorBody)
     ))]
@@ -926,7 +914,6 @@ pub(crate) async fn delete_binding(
     request_body = PutBinding,
     responses(
         (status = 200, description = "已设置 / Set", body = BindingChanged),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "服务或模块不存在 / No such service or module", body = ErrorBody),
         (status = 422, description = "未通过一致性检查 / Fails conformance", body = ErrorBody)
@@ -1023,7 +1010,6 @@ pub(crate) struct Evaluation {
     request_body = Evaluate,
     responses(
         (status = 200, description = "评估结果 / The answer", body = Evaluation),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或服务不存在，或未绑定模块 / No such tenant or service, or nothing bound", body = ErrorBody),
         (status = 422, description = "输入不符合模式或被模块拒绝 / Input breaks the schema or the module refused it", body = ErrorBody),

@@ -256,7 +256,6 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "居民（已脱敏）/ A page of residents, masked", body = ResidentPage),
         (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
         (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
@@ -309,13 +308,9 @@ pub(crate) async fn list_residents(
     request_body = RegisterResident,
     responses(
         (status = 201, description = "已登记 / Registered", body = ResidentBody),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权登记 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
         (status = 409, description = "已登记 / Already registered here", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "身份证号码或字段无效 / Invalid id number or field", body = ErrorBody),
         (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
@@ -381,8 +376,6 @@ pub(crate) async fn register_resident(
     params(TenantParam, ResidentParam, LineQuery),
     responses(
         (status = 200, description = "居民（已脱敏）/ The resident, masked", body = ResidentBody),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在或居民不在该租户范围内 / No such tenant, or no such resident in its subtree", body = ErrorBody),
         (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
@@ -414,12 +407,8 @@ pub(crate) async fn get_resident(
     request_body = SearchResidents,
     responses(
         (status = 200, description = "匹配的居民（已脱敏）/ Matches, masked", body = ResidentMatches),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "须且仅须给出一个条件，或号码无效 / Exactly one criterion, valid", body = ErrorBody),
         (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]
@@ -462,12 +451,8 @@ pub(crate) async fn search_residents(
     request_body = RevealRequest,
     responses(
         (status = 200, description = "完整信息（已审计）/ In full, audited", body = ResidentBody),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看完整信息 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在或居民不在该租户范围内 / No such tenant, or no such resident in its subtree", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "须说明理由 / A reason is required", body = ErrorBody),
         (status = 503, description = "未配置主密钥 / No master key configured", body = ErrorBody)
     ))]

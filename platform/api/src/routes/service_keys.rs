@@ -198,8 +198,6 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
     params(TenantParam, KeysQuery),
     responses(
         (status = 200, description = "密钥列表 / The keys", body = ServiceKeyList),
-        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
@@ -239,12 +237,8 @@ fn reaches_personal_data(action: &str) -> bool {
     request_body = IssueKey,
     responses(
         (status = 201, description = "已签发（密钥仅显示一次；涉及个人信息的密钥须经第二人批准后生效） / Issued; the secret is shown once; a key reaching personal data works after a second person approves it", body = IssuedKeyBody),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权签发或超出签发人可授予的范围 / Not allowed, or beyond what the issuer could grant", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "操作、条线或地址无效 / Invalid action, line or network", body = ErrorBody)
     ))]
 pub(crate) async fn issue_key(
@@ -344,7 +338,6 @@ pub(crate) async fn issue_key(
     params(TenantParam, KeyParam),
     responses(
         (status = 200, description = "已批准 / Approved", body = ServiceKeyView),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权批准，或批准人即签发人 / Not allowed, or the approver issued it", body = ErrorBody),
         (status = 404, description = "该范围内无此有效密钥 / No such live key in this subtree", body = ErrorBody),
         (status = 409, description = "无需批准或已批准 / Needs no approval, or already approved", body = ErrorBody)
@@ -399,7 +392,6 @@ fn key_not_found() -> ApiError {
     params(TenantParam, KeyParam),
     responses(
         (status = 204, description = "已吊销 / Revoked"),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权吊销 / Not allowed", body = ErrorBody),
         (status = 404, description = "该范围内无此有效密钥 / No such live key in this subtree", body = ErrorBody)
     ))]

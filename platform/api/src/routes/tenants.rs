@@ -194,9 +194,6 @@ pub(crate) async fn get_tenant(
     request_body = ResolveRequest,
     responses(
         (status = 200, description = "逐条解析结果 / One result per reference", body = ResolveResponse),
-        (status = 400, description = "JSON 格式错误 / Malformed JSON", body = ErrorBody),
-        (status = 413, description = "请求体过大 / Body too large", body = ErrorBody),
-        (status = 415, description = "不是 JSON / Not JSON", body = ErrorBody),
         (status = 422, description = "字段不符或引用过多 / Unknown or missing fields, or too many references", body = ErrorBody)
     ))]
 pub(crate) async fn resolve_tenants(
@@ -269,7 +266,6 @@ pub(crate) struct StaffList {
     params(TenantParam, StaffQuery),
     responses(
         (status = 200, description = "工作人员 / The staff", body = StaffList),
-        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
