@@ -122,6 +122,70 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// As [`Caller::authorize`] for an administrator's duty (三员分立):
+    /// when the caller is refused but holds another administrator's duty
+    /// at the tenant, the answer is 409 `separation_of_duties` — the
+    /// refusal is the rule, not a grant missing.
+    pub(crate) fn authorize_duty(
+        &self,
+        state: &AppState,
+        tenant: &TenantPath,
+        line: &str,
+        action: &str,
+    ) -> Result<TenantScope, ApiError> {
+        let refused = match self.authorize(state, tenant, line, action) {
+            Ok(scope) => return Ok(scope),
+            Err(refused) => refused,
+        };
+        let (Caller::Person(_), Some(wanted)) = (self, civitas_authz::duty_of(action)) else {
+            return Err(refused);
+        };
+        // Holding another of the three administrator roles over the tenant
+        // is what makes it the rule rather than a missing grant.
+        let held = state
+            .authorizer()?
+            .grants_of(self.account_id())
+            .into_iter()
+            .filter(|g| tenant.is_within(&g.tenant))
+            .map(|g| g.role)
+            .find(|role| civitas_authz::SEPARATED_ROLES.contains(&role.as_str()) && role != wanted);
+        match held {
+            Some(held) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "separation_of_duties",
+                format!(
+                    "三员分立：{}不能执行{}的职责（{action}）",
+                    duty_name_zh(&held),
+                    duty_name_zh(wanted)
+                ),
+                format!(
+                    "Separation of duties: the {} cannot do the {}'s duty ({action})",
+                    duty_name_en(&held),
+                    duty_name_en(wanted)
+                ),
+            )),
+            None => Err(refused),
+        }
+    }
+}
+
+fn duty_name_zh(duty: &str) -> &'static str {
+    match duty {
+        "sys-admin" => "系统管理员",
+        "sec-admin" => "安全管理员",
+        _ => "审计管理员",
+    }
+}
+
+fn duty_name_en(duty: &str) -> &'static str {
+    match duty {
+        "sys-admin" => "system administrator",
+        "sec-admin" => "security administrator",
+        _ => "audit administrator",
+    }
+}
+
 /// The active tenant `reference` (a path of codes or a slug path) names;
 /// 404 `tenant_not_found` if none.
 pub(crate) async fn tenant(state: &AppState, reference: &str) -> Result<TenantRecord, ApiError> {

@@ -220,6 +220,7 @@ impl AppState {
         (name = "system", description = "健康、就绪与指标 / Health, readiness and metrics"),
         (name = "tenants", description = "行政区划租户树 / The administrative tree of tenants"),
         (name = "auth", description = "登录、会话与身份 / Sign-in, sessions and identity"),
+        (name = "accounts", description = "账户管理（系统管理员）：创建、停用、解锁、重置密码 / Account administration by the system administrator"),
         (name = "grants", description = "角色授权 / Grants of roles on tenant subtrees"),
         (name = "api-keys", description = "服务账户 API 密钥 / API keys of service accounts"),
         (name = "audit", description = "审计日志 / The audit trail"),
@@ -305,6 +306,18 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::tenants::resolve_tenants))
         .routes(routes!(routes::tenants::get_tenant))
         .routes(routes!(routes::tenants::list_staff))
+        .routes(routes!(
+            routes::accounts::list_accounts,
+            routes::accounts::create_account
+        ))
+        .routes(routes!(
+            routes::accounts::get_account,
+            routes::accounts::update_account
+        ))
+        .routes(routes!(routes::accounts::disable_account))
+        .routes(routes!(routes::accounts::enable_account))
+        .routes(routes!(routes::accounts::unlock_account))
+        .routes(routes!(routes::accounts::reset_password))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))

@@ -21,8 +21,8 @@ use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
 pub use store::{
-    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, administrator_actions, grants_under,
-    grants_version, load_grants, remove_grant,
+    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, administrator_actions, duty_of,
+    grants_under, grants_version, load_grants, remove_grant,
 };
 
 /// The Casbin model, as shipped.

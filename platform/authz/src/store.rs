@@ -23,14 +23,21 @@ const DUTIES: [(&str, &[&str]); 3] = [
             "module.bind",
             "module.publish",
             "system.operate",
+            "account.administer",
         ],
     ),
-    (
-        "sec-admin",
-        &["grant.read", "grant.manage", "account.manage"],
-    ),
+    ("sec-admin", &["grant.read", "grant.manage", "key.manage"]),
     ("audit-admin", &["audit.read"]),
 ];
+
+/// The administrator duty `action` belongs to (`sys-admin`, `sec-admin` or
+/// `audit-admin`), if any.
+pub fn duty_of(action: &str) -> Option<&'static str> {
+    DUTIES
+        .iter()
+        .find(|(_, actions)| actions.contains(&action))
+        .map(|(duty, _)| *duty)
+}
 
 /// Every action that makes an administrator duty: what no API key may
 /// carry, so that no administrator can hand a machine (and through it

@@ -96,7 +96,7 @@ both_backends! {
         add_grant(&t.db, &permissions, &grant(&auditor, "310000", ALL_LINES, "audit-admin"), "system").await.unwrap();
         let authorizer = Authorizer::new(permissions.clone(), load_grants(&t.db).await.unwrap());
         assert!(authorizer.allows(&auditor.id, &path("310000/310115"), NO_LINE, "audit.read"));
-        for action in ["grant.manage", "account.manage", "tenant.configure", "module.bind"] {
+        for action in ["grant.manage", "key.manage", "tenant.configure", "module.bind"] {
             assert!(!authorizer.allows(&auditor.id, &path("310000/310115"), NO_LINE, action), "{action}");
         }
     }

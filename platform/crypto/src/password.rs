@@ -10,6 +10,13 @@
 //!
 //! The stored form is `$pbkdf2-sm3$i=ITERATIONS$SALT$HASH` (base64 without
 //! padding), 16-byte random salt, 32-byte derived key.
+//!
+//! One-time passwords, which the platform generates itself (for a new
+//! account or a reset), are stored as `$otp-sm3$SALT$HMAC`: an HMAC-SM3
+//! under a random salt. A slow hash protects secrets people choose; a
+//! generated secret of over 100 bits needs none (like an API key), which
+//! is what lets an import create a thousand accounts in seconds. Sign-in
+//! still spends a full derivation on it, so its time tells nothing.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -58,6 +65,71 @@ pub fn hash(password: &str, iterations: u32) -> Result<String, CryptoError> {
     ))
 }
 
+const ONE_TIME_PREFIX: &str = "$otp-sm3$";
+
+/// What one-time passwords are made of: no characters that read alike
+/// (0/O, 1/l/I), so a password read out over the phone arrives intact.
+const ONE_TIME_ALPHABET: &[&[u8]] = &[
+    b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+    b"abcdefghijkmnopqrstuvwxyz",
+    b"23456789",
+];
+
+/// A fresh one-time password: four groups of five characters joined by
+/// `-` (upper case, lower case and digits each at least once; ≈ 115 bits),
+/// which satisfies any password policy of at least three classes.
+pub fn generate_one_time() -> Result<Zeroizing<String>, CryptoError> {
+    let all: Vec<u8> = ONE_TIME_ALPHABET.concat();
+    loop {
+        let mut random = Zeroizing::new([0u8; 20]);
+        crate::random_bytes(random.as_mut())?;
+        let mut out = Zeroizing::new(String::with_capacity(23));
+        for (i, byte) in random.iter().enumerate() {
+            if i > 0 && i % 5 == 0 {
+                out.push('-');
+            }
+            // 256 is not a multiple of the alphabet's size; the bias
+            // (under 1 in 4) costs a fraction of a bit of 115.
+            out.push(char::from(all[usize::from(*byte) % all.len()]));
+        }
+        let has = |set: &[u8]| out.bytes().any(|b| set.contains(&b));
+        if ONE_TIME_ALPHABET.iter().all(|set| has(set)) {
+            return Ok(out);
+        }
+    }
+}
+
+/// Hashes a one-time password made by [`generate_one_time`].
+pub fn hash_one_time(password: &str) -> Result<String, CryptoError> {
+    let mut salt = [0u8; SALT_LEN];
+    crate::random_bytes(&mut salt)?;
+    let mac = crate::sm3::hmac(&salt, password.as_bytes());
+    Ok(format!(
+        "{ONE_TIME_PREFIX}{}${}",
+        B64.encode(salt),
+        B64.encode(mac)
+    ))
+}
+
+/// Whether `stored` holds a one-time password.
+pub fn is_one_time(stored: &str) -> bool {
+    stored.starts_with(ONE_TIME_PREFIX)
+}
+
+fn verify_one_time(password: &str, stored: &str) -> Result<bool, CryptoError> {
+    use subtle::ConstantTimeEq as _;
+    let malformed = || CryptoError::Encoding("not a $otp-sm3$ password hash".into());
+    let rest = stored.strip_prefix(ONE_TIME_PREFIX).ok_or_else(malformed)?;
+    let (salt, mac) = rest.split_once('$').ok_or_else(malformed)?;
+    let salt = B64.decode(salt).map_err(|_| malformed())?;
+    let mac = B64.decode(mac).map_err(|_| malformed())?;
+    if salt.len() != SALT_LEN || mac.len() != HASH_LEN {
+        return Err(malformed());
+    }
+    let ours = crate::sm3::hmac(&salt, password.as_bytes());
+    Ok(ours.as_slice().ct_eq(mac.as_slice()).into())
+}
+
 struct Parsed {
     iterations: u32,
     salt: Vec<u8>,
@@ -98,14 +170,21 @@ fn parse(stored: &str) -> Result<Parsed, CryptoError> {
 /// malformed stored hash is an error, not a mismatch.
 pub fn verify(password: &str, stored: &str) -> Result<bool, CryptoError> {
     use subtle::ConstantTimeEq as _;
+    if is_one_time(stored) {
+        return verify_one_time(password, stored);
+    }
     let parsed = parse(stored)?;
     let derived = derive(password.as_bytes(), &parsed.salt, parsed.iterations)?;
     Ok(derived.as_ref().ct_eq(parsed.hash.as_slice()).into())
 }
 
 /// Whether `stored` was made with fewer than `iterations` rounds and should
-/// be re-hashed at the next successful login.
+/// be re-hashed at the next successful login. A one-time password never
+/// is: the first sign-in replaces it with a chosen one.
 pub fn needs_rehash(stored: &str, iterations: u32) -> bool {
+    if is_one_time(stored) {
+        return false;
+    }
     parse(stored).map_or(true, |p| p.iterations < iterations)
 }
 
@@ -167,5 +246,27 @@ mod tests {
         assert!(needs_rehash(&stored, DEFAULT_ITERATIONS));
         assert!(!needs_rehash(&stored, MIN_ITERATIONS));
         assert!(hash("x", 10).is_err());
+    }
+
+    #[test]
+    fn one_time_passwords_are_long_mixed_and_verify_only_themselves() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let otp = generate_one_time().unwrap();
+            assert_eq!(otp.len(), 23, "{}", *otp);
+            assert_eq!(otp.matches('-').count(), 3);
+            assert!(otp.bytes().any(|b| b.is_ascii_uppercase()));
+            assert!(otp.bytes().any(|b| b.is_ascii_lowercase()));
+            assert!(otp.bytes().any(|b| b.is_ascii_digit()));
+            assert!(!otp.contains(['0', 'O', '1', 'l', 'I']));
+            assert!(seen.insert(otp.to_string()));
+        }
+        let otp = generate_one_time().unwrap();
+        let stored = hash_one_time(&otp).unwrap();
+        assert!(is_one_time(&stored) && stored.starts_with("$otp-sm3$"));
+        assert!(verify(&otp, &stored).unwrap());
+        assert!(!verify(&otp.to_lowercase(), &stored).unwrap());
+        assert!(!needs_rehash(&stored, DEFAULT_ITERATIONS));
+        assert!(verify("x", "$otp-sm3$AAAA$AAAA").is_err());
     }
 }

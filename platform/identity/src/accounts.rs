@@ -96,6 +96,8 @@ pub enum RejectCause {
     Locked,
     /// The account is disabled.
     Disabled,
+    /// The one-time password was right but has expired.
+    Expired,
 }
 
 impl RejectCause {
@@ -105,6 +107,7 @@ impl RejectCause {
             RejectCause::WrongPassword => "wrong_password",
             RejectCause::Locked => "locked",
             RejectCause::Disabled => "disabled",
+            RejectCause::Expired => "expired_one_time_password",
         }
     }
 }
@@ -137,14 +140,23 @@ impl AccountKind {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> AccountKind {
+    /// Parses a stored kind; anything else is corrupt data, not a default.
+    pub(crate) fn parse(s: &str) -> Result<AccountKind, sqlx::Error> {
         match s {
-            "staff" => AccountKind::Staff,
-            "citizen" => AccountKind::Citizen,
-            "enterprise" => AccountKind::Enterprise,
-            "developer" => AccountKind::Developer,
-            _ => AccountKind::Service,
+            "staff" => Ok(AccountKind::Staff),
+            "citizen" => Ok(AccountKind::Citizen),
+            "enterprise" => Ok(AccountKind::Enterprise),
+            "developer" => Ok(AccountKind::Developer),
+            "service" => Ok(AccountKind::Service),
+            other => Err(sqlx::Error::Decode(
+                format!("stored account kind is not one of staff, citizen, enterprise, developer, service: {other}").into(),
+            )),
         }
+    }
+
+    /// Parses a kind as a request names it.
+    pub fn from_name(s: &str) -> Option<AccountKind> {
+        AccountKind::parse(s).ok()
     }
 }
 
@@ -232,7 +244,7 @@ macro_rules! impl_account_row {
                 Ok(Account {
                     id: self.try_get("id")?,
                     username: self.try_get("username")?,
-                    kind: AccountKind::parse(&kind),
+                    kind: AccountKind::parse(&kind)?,
                     tenant_path: self.try_get("tenant_path")?,
                     line: self.try_get("line")?,
                     display_name: self.try_get("display_name")?,
@@ -416,16 +428,21 @@ pub async fn authenticate(
     let found = {
         let mut tx = db.begin_platform_read().await?;
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS}, password_hash, disabled FROM accounts WHERE username = $1"
+            "SELECT {ACCOUNT_COLUMNS}, password_hash, disabled, one_time_until FROM accounts WHERE username = $1"
         );
-        type Found = (Account, Option<String>, bool);
+        type Found = (Account, Option<String>, bool, Option<i64>);
         let found: Option<Found> = with_connection!(tx.connection(), c => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(username.to_owned())
                 .fetch_optional(&mut *c)
                 .await?
                 .map(|r| -> Result<Found, sqlx::Error> {
-                    Ok((account_from(&r)?, r.try_get("password_hash")?, r.try_get("disabled")?))
+                    Ok((
+                        account_from(&r)?,
+                        r.try_get("password_hash")?,
+                        r.try_get("disabled")?,
+                        r.try_get("one_time_until")?,
+                    ))
                 })
                 .transpose()?
         });
@@ -441,23 +458,34 @@ pub async fn authenticate(
     let stored = found
         .as_ref()
         .filter(|_| attempt.is_some())
-        .and_then(|(_, hash, _)| hash.as_deref());
-    let right = check_password(password_given, stored.unwrap_or(&dummy)).await && stored.is_some();
+        .and_then(|(_, hash, _, _)| hash.as_deref());
+    let matches =
+        check_password(password_given, stored.unwrap_or(&dummy), &dummy).await && stored.is_some();
+    // A one-time password works until its deadline only.
+    let expired = found.as_ref().is_some_and(|(_, hash, _, until)| {
+        hash.as_deref().is_some_and(password::is_one_time)
+            && until.is_none_or(|t| t <= now.timestamp_micros())
+    });
+    let right = matches && !expired;
     let (tenant, cause) = match &found {
         None => (settings.realm.clone(), RejectCause::UnknownUser),
-        Some((account, _, disabled)) => (
-            TenantPath::parse(&account.tenant_path).unwrap_or_else(|_| settings.realm.clone()),
+        Some((account, _, disabled, _)) => (
+            TenantPath::parse(&account.tenant_path).map_err(|e| {
+                IdentityError::Internal(format!("account {} tenant: {e}", account.username))
+            })?,
             if *disabled {
                 RejectCause::Disabled
             } else if attempt.is_none() {
                 RejectCause::Locked
+            } else if matches && expired {
+                RejectCause::Expired
             } else {
                 RejectCause::WrongPassword
             },
         ),
     };
     let mut tx = db.begin_platform().await?;
-    if let Some((account, _, false)) = found.as_ref().filter(|_| right) {
+    if let Some((account, _, false, _)) = found.as_ref().filter(|_| right) {
         let rehash = stored
             .filter(|h| password::needs_rehash(h, settings.iterations))
             .map(|_| password::hash(password_given, settings.iterations))
@@ -559,11 +587,18 @@ pub async fn forget_old_failures(
 
 /// Checks a password against a stored hash on the blocking pool: a
 /// derivation takes tens of milliseconds and must not stall async work.
-async fn check_password(given: &str, stored: &str) -> bool {
-    let (given, stored) = (given.to_owned(), stored.to_owned());
-    tokio::task::spawn_blocking(move || password::verify(&given, &stored).unwrap_or(false))
-        .await
-        .unwrap_or(false)
+/// A one-time password (a fast check) costs a derivation of `dummy` too,
+/// so the time of a sign-in does not tell which kind an account holds.
+async fn check_password(given: &str, stored: &str, dummy: &str) -> bool {
+    let (given, stored, dummy) = (given.to_owned(), stored.to_owned(), dummy.to_owned());
+    tokio::task::spawn_blocking(move || {
+        if password::is_one_time(&stored) {
+            let _ = password::verify(&given, &dummy);
+        }
+        password::verify(&given, &stored).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// A well-formed hash of nothing anyone knows, at the configured cost, to
@@ -646,7 +681,7 @@ pub async fn change_password(
         })
     };
     for old in history {
-        if check_password(new, &old).await {
+        if !password::is_one_time(&old) && check_password(new, &old, &old).await {
             return Err(PolicyViolation::Reused(settings.policy.history).into());
         }
     }
@@ -654,7 +689,7 @@ pub async fn change_password(
     let now = Utc::now().timestamp_micros();
     let mut tx = db.begin_platform().await?;
     with_connection!(tx.connection(), c => {
-        sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1")
+        sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4, one_time_until = NULL WHERE id = $1")
             .bind(id.clone())
             .bind(hash.clone())
             .bind(false)
@@ -669,7 +704,8 @@ pub async fn change_password(
             .await?;
     });
     remember_password(&mut tx, &id, &hash, now).await?;
-    let tenant = TenantPath::parse(&tenant).unwrap_or_else(|_| settings.realm.clone());
+    let tenant = TenantPath::parse(&tenant)
+        .map_err(|e| IdentityError::Internal(format!("account {username} tenant: {e}")))?;
     civitas_audit::record_platform(
         &mut tx,
         &tenant,

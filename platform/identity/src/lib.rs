@@ -13,10 +13,15 @@
 //!   platform's public key can check, rotating refresh tokens (a spent one
 //!   coming back ends the session), idle and absolute timeouts, and
 //!   sign-out that holds on every node.
+//! - Account administration ([`create_staff_account`], [`list_accounts`],
+//!   [`set_disabled`], [`unlock`], [`reset_password`], [`update_profile`],
+//!   [`create_staff_accounts`] for imports): the system administrator's
+//!   work on a subtree, one-time passwords, contact data sealed.
 //! - API keys of service accounts ([`authenticate_key`]): keys that name no
 //!   key are counted in memory ([`RefusedKeys`]) and audited together.
 
 mod accounts;
+mod administration;
 mod credit_code;
 mod policy;
 mod registration;
@@ -27,6 +32,13 @@ pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
     authenticate, change_password, create_account, find_account, forget_old_failures, staff_of,
     usernames,
+};
+pub use administration::{
+    AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError,
+    CreatedAccount, FieldError, MAX_PAGE as MAX_ACCOUNT_PAGE, NewStaffAccount,
+    ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange, StaffProfile, check_new_account,
+    create_staff_account, create_staff_accounts, list_accounts, reset_password, set_disabled,
+    show_account, taken, unlock, update_profile,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};

@@ -172,8 +172,8 @@ pub enum KeyRequestError {
     /// A line that is not a line name or `*`.
     #[error("invalid line {0}")]
     InvalidLine(String),
-    /// The username belongs to an account that is not a service account of
-    /// the key's tenant.
+    /// No service account of the key's tenant has the username (the system
+    /// administrator creates service accounts).
     #[error("{0} is not a service account of this tenant")]
     NotServiceAccount(String),
     /// The username is not a valid username.
@@ -225,8 +225,8 @@ fn time(micros: Option<i64>) -> Option<DateTime<Utc>> {
     micros.and_then(DateTime::from_timestamp_micros)
 }
 
-/// Issues a key (checked with [`check_key_request`] first), creating the
-/// service account if needed; audited as `service_key.issue` by `actor` in
+/// Issues a key (checked with [`check_key_request`] first) to an existing
+/// service account of the key's tenant; audited as `service_key.issue` by `actor` in
 /// the key's tenant chain. The secret is returned once and never stored.
 pub async fn issue_service_key(
     db: &Database,
@@ -251,7 +251,7 @@ pub async fn issue_service_key(
         .map(ToString::to_string)
         .collect();
     let mut tx = db.begin_platform().await?;
-    let account_id = service_account(&mut tx, request, actor, now).await?;
+    let account_id = service_account(&mut tx, request).await?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
             "INSERT INTO service_keys (id, account_id, name, tenant_path, actions, lines, allowed_ips, secret_sm3, created_by, created_at, expires_at, needs_approval) \
@@ -313,14 +313,12 @@ pub async fn issue_service_key(
     })
 }
 
-/// The id of the service account `request.account`, created if absent.
-async fn service_account(
-    tx: &mut PlatformTx,
-    request: &NewServiceKey,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<String, KeyError> {
-    let lock = tx.backend().lock_for_update();
+/// The id of the service account `request.account` of the key's tenant.
+/// The account must exist: service accounts are created by the system
+/// administrator (account administration), keys issued by the security
+/// administrator — neither does the other's duty (三员分立).
+async fn service_account(tx: &mut PlatformTx, request: &NewServiceKey) -> Result<String, KeyError> {
+    let lock = tx.backend().lock_for_share();
     let sql = format!("SELECT id, kind, tenant_path FROM accounts WHERE username = $1{lock}");
     let found: Option<(String, String, String)> = with_connection!(tx.connection(), c => {
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -332,48 +330,14 @@ async fn service_account(
             })
             .transpose()?
     });
-    if let Some((id, kind, tenant)) = found {
-        if kind != "service" || tenant != request.tenant.as_str() {
-            return Err(KeyError::Identity(IdentityError::KeyRequest(
-                KeyRequestError::NotServiceAccount(request.account.clone()),
-            )));
+    match found {
+        Some((id, kind, tenant)) if kind == "service" && tenant == request.tenant.as_str() => {
+            Ok(id)
         }
-        return Ok(id);
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let inserted = with_connection!(tx.connection(), c => {
-        sqlx::query(
-            "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at) \
-             VALUES ($1, $2, 'service', $3, NULL, $4, NULL, $5, $6) ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(id.clone())
-        .bind(request.account.clone())
-        .bind(request.tenant.as_str().to_owned())
-        .bind(request.name.clone())
-        .bind(false)
-        .bind(now.timestamp_micros())
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
-    // Taken by a concurrent request between our look and our insert.
-    if inserted == 0 {
-        return Err(KeyError::Identity(IdentityError::KeyRequest(
+        _ => Err(KeyError::Identity(IdentityError::KeyRequest(
             KeyRequestError::NotServiceAccount(request.account.clone()),
-        )));
+        ))),
     }
-    civitas_audit::record_platform(
-        tx,
-        &request.tenant,
-        &NewEvent {
-            actor: actor.to_owned(),
-            action: "account.create".to_owned(),
-            target: format!("account:{}", request.account),
-            detail: serde_json::json!({"kind": "service", "line": null}),
-        },
-    )
-    .await?;
-    Ok(id)
 }
 
 const KEY_COLUMNS: &str = "k.id, k.account_id, a.username, k.name, k.tenant_path, k.actions, k.lines, \

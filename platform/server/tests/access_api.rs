@@ -424,7 +424,7 @@ both_backends! {
         for (method, uri) in [("POST", huamu), ("DELETE", named)] {
             let body = (method == "POST").then(|| grant.clone());
             let refused = world.call(method, uri, audit, body).await;
-            assert_eq!(refused.code(), "forbidden", "{method} {uri}");
+            assert_eq!(refused.code(), "separation_of_duties", "{method} {uri}");
         }
         // Revoked: the next request is refused.
         let revoked = world

@@ -6,7 +6,9 @@
 //! (`sibling`) and a node in another district (or, for a root, another
 //! province). `allow` means the request passed authorization (any answer
 //! but 401/403: 200, 201, 204, or 404 for a resource not in that subtree);
-//! `deny` means 403 `forbidden`; `401` means 401 `unauthenticated`; `-`
+//! `deny` means 403 `forbidden`; `duty` means 409 `separation_of_duties`
+//! (another administrator of 三员分立 asking for this one's duty); `401`
+//! means 401 `unauthenticated`; `-`
 //! means the relation does not exist for that principal.
 //!
 //! Adding a route without adding it to the table (or to
@@ -157,6 +159,10 @@ fn request(
         r if r.contains("/api-keys/{id}") => path
             .replace("{t}", tenant)
             .replace("{id}", "00000000000000ff"),
+        // An account that exists nowhere: past authorization it is a 404.
+        r if r.contains("{username}") => path
+            .replace("{t}", tenant)
+            .replace("{username}", "matrix-nobody"),
         r if r.contains("{t}") => path.replace("{t}", tenant),
         _ => path.to_owned(),
     };
@@ -189,6 +195,16 @@ fn request(
             "as_of": "2026-11-23"
         })),
         "POST /api/v1/tenants/{t}/residents/{id}/reveal" => {
+            Some(json!({"reason": "权限矩阵测试 / access matrix test"}))
+        }
+        "POST /api/v1/tenants/{t}/accounts" => Some(json!({
+            "username": format!("matrix-account-{serial}"), "kind": "service",
+            "display_name": "矩阵 / matrix"
+        })),
+        "PATCH /api/v1/tenants/{t}/accounts/{username}" => {
+            Some(json!({"display_name": "矩阵 / matrix"}))
+        }
+        "POST /api/v1/tenants/{t}/accounts/{username}/disable" => {
             Some(json!({"reason": "权限矩阵测试 / access matrix test"}))
         }
         "POST /api/v1/tenants/{t}/api-keys" => Some(json!({
@@ -284,6 +300,7 @@ both_backends! {
                 let ok = match *cell {
                     "allow" => !matches!(status, 401 | 403) && status < 500 && reply.code() != "tenant_not_found",
                     "deny" => status == 403 && reply.code() == "forbidden",
+                    "duty" => status == 409 && reply.code() == "separation_of_duties",
                     "401" => status == 401 && reply.code() == "unauthenticated",
                     other => panic!("unknown cell {other:?}"),
                 };

@@ -47,6 +47,8 @@ both_backends! {
     // only a second person of the tenant (its administrator) approves it.
     async fn a_personal_data_key_needs_a_second_person(t) {
         let world = World::demo(&t).await;
+        world.service_account(PUDONG, "pudong-data-pull").await;
+        world.service_account(PUDONG, "pudong-directory").await;
         let issued = as_(&world, "sec-admin", "POST", &format!("/api/v1/tenants/{PUDONG}/api-keys"),
             Some(json!({"account": "pudong-data-pull", "name": "数据抽取 / data pull",
                         "actions": ["resident.read", "resident.reveal"], "lines": ["civil-affairs"]}))).await;

@@ -469,8 +469,7 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 /// `accounts` is reserved ahead of a route for a tenant's accounts. The
 /// API's test `every_word_after_a_tenant_is_a_reserved_slug`
 /// (`platform/api/tests/api.rs`) checks that every route under a tenant
-/// continues with one of these words, and that each word but `accounts`
-/// names a route.
+/// continues with one of these words, and that each word names a route.
 pub const RESERVED_SLUGS: &[&str] = &[
     "accounts",
     "api-keys",

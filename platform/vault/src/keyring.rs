@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use civitas_crypto::{sm3, sm4};
-use civitas_storage::{TenantTx, with_connection};
+use civitas_storage::{PlatformTx, TenantTx, with_connection};
 use civitas_tenancy::TenantPath;
 use sqlx::Row;
 use zeroize::Zeroizing;
@@ -89,6 +89,9 @@ impl Keyring {
         tx: &mut TenantTx,
         tenant: &TenantPath,
     ) -> Result<Sealer, VaultError> {
+        if !tx.scope().covers(tenant) {
+            return Err(VaultError::OutOfScope(tenant.to_string()));
+        }
         let (version, key) = self.active(tx, tenant, Purpose::Data).await?;
         Ok(Sealer {
             tenant: tenant.as_str().to_owned(),
@@ -108,6 +111,26 @@ impl Keyring {
         if !tx.scope().covers(tenant) {
             return Err(VaultError::OutOfScope(tenant.to_string()));
         }
+        self.version(tx, tenant, version).await
+    }
+
+    /// A sealer with version `version` of `tenant`'s data key inside
+    /// platform work, for opening records sealed with it.
+    pub async fn platform_opener(
+        &self,
+        tx: &mut PlatformTx,
+        tenant: &TenantPath,
+        version: i64,
+    ) -> Result<Sealer, VaultError> {
+        self.version(tx, tenant, version).await
+    }
+
+    async fn version(
+        &self,
+        tx: &mut impl KeyTx,
+        tenant: &TenantPath,
+        version: i64,
+    ) -> Result<Sealer, VaultError> {
         let cache_key = (tenant.as_str().to_owned(), Purpose::Data, version);
         if let Some(key) = self.cached(&cache_key) {
             return Ok(Sealer {
@@ -151,25 +174,53 @@ impl Keyring {
             .into_iter()
             .next()
             .unwrap_or_else(|| tenant.clone());
+        if !(tx.scope().covers(&root) || tx.scope().path().is_within(&root)) {
+            return Err(VaultError::OutOfScope(root.to_string()));
+        }
         let (_, key) = self.active(tx, &root, Purpose::Index).await?;
         Ok(BlindIndexer { key })
     }
 
+    /// A sealer with `tenant`'s active data key inside platform work (the
+    /// caller decided the tenant may be written; account administration
+    /// writes accounts in platform transactions). Locks as [`Keyring::sealer`].
+    pub async fn platform_sealer(
+        &self,
+        tx: &mut PlatformTx,
+        tenant: &TenantPath,
+    ) -> Result<Sealer, VaultError> {
+        let (version, key) = self.active(tx, tenant, Purpose::Data).await?;
+        Ok(Sealer {
+            tenant: tenant.as_str().to_owned(),
+            version,
+            key,
+        })
+    }
+
+    /// The blind indexer of `tenant`'s root inside platform work.
+    pub async fn platform_indexer(
+        &self,
+        tx: &mut PlatformTx,
+        tenant: &TenantPath,
+    ) -> Result<BlindIndexer, VaultError> {
+        let root = tenant
+            .lineage()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| tenant.clone());
+        let (_, key) = self.active(tx, &root, Purpose::Index).await?;
+        Ok(BlindIndexer { key })
+    }
+
+    /// The active key of `purpose` at `tenant`; callers check the scope
+    /// (index keys live at the root, an ancestor of the scope; data keys at
+    /// the record's own tenant, inside it).
     async fn active(
         &self,
-        tx: &mut TenantTx,
+        tx: &mut impl KeyTx,
         tenant: &TenantPath,
         purpose: Purpose,
     ) -> Result<(i64, Secret), VaultError> {
-        // Index keys live at the root, an ancestor of the scope; data keys
-        // at the record's own tenant, inside it.
-        let allowed = match purpose {
-            Purpose::Data => tx.scope().covers(tenant),
-            Purpose::Index => tx.scope().covers(tenant) || tx.scope().path().is_within(tenant),
-        };
-        if !allowed {
-            return Err(VaultError::OutOfScope(tenant.to_string()));
-        }
         // Lock only data keys: an index key is never retired.
         let lock = match purpose {
             Purpose::Data => tx.backend().lock_for_share(),
@@ -351,5 +402,29 @@ impl BlindIndexer {
         input.push(0);
         input.extend_from_slice(value.as_bytes());
         hex::encode(sm3::hmac(&self.key, &input))
+    }
+}
+
+/// A transaction keys can be read in: a tenant's or the platform's.
+trait KeyTx {
+    fn backend(&self) -> civitas_storage::Backend;
+    fn connection(&mut self) -> civitas_storage::Connection<'_>;
+}
+
+impl KeyTx for TenantTx {
+    fn backend(&self) -> civitas_storage::Backend {
+        TenantTx::backend(self)
+    }
+    fn connection(&mut self) -> civitas_storage::Connection<'_> {
+        TenantTx::connection(self)
+    }
+}
+
+impl KeyTx for PlatformTx {
+    fn backend(&self) -> civitas_storage::Backend {
+        PlatformTx::backend(self)
+    }
+    fn connection(&mut self) -> civitas_storage::Connection<'_> {
+        PlatformTx::connection(self)
     }
 }

@@ -60,6 +60,19 @@ pub fn address(value: &str) -> String {
     out
 }
 
+/// An e-mail address: the first character of the local part and the
+/// whole domain shown (`z*****@pudong.gov.cn`); without `@`, starred.
+pub fn email(value: &str) -> String {
+    match value.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let mut chars = local.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            format!("{first}{}@{domain}", "*".repeat(chars.count().max(3)))
+        }
+        _ => "*".repeat(value.chars().count()),
+    }
+}
+
 /// A personal name: only its first character shown (`张*`, `欧***`).
 pub fn name(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
@@ -77,6 +90,13 @@ pub fn name(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_shows_its_first_character_and_domain() {
+        assert_eq!(email("zhang.wei@pudong.gov.cn"), "z********@pudong.gov.cn");
+        assert_eq!(email("z@x.cn"), "z***@x.cn");
+        assert_eq!(email("nobody"), "******");
+    }
 
     #[test]
     fn id_numbers_and_phones_show_the_forms_bureaus_use() {

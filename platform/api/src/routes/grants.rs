@@ -213,7 +213,7 @@ async fn authorized_grant(
     line: &str,
     role: &str,
 ) -> Result<Grant, ApiError> {
-    caller.authorize(state, &tenant.path, NO_LINE, "grant.manage")?;
+    caller.authorize_duty(state, &tenant.path, NO_LINE, "grant.manage")?;
     let found = civitas_identity::find_account(state.db(), account)
         .await?
         .ok_or_else(|| GrantError::UnknownAccount(account.to_owned()))?;

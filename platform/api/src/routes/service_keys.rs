@@ -1,4 +1,4 @@
-//! API keys of service accounts, managed by holders of `account.manage`
+//! API keys of service accounts, managed by holders of `key.manage`
 //! (the security administrator). A key is shown once, at issue; it is
 //! stored only as its SM3 digest and can be revoked at any time.
 //!
@@ -111,7 +111,8 @@ pub(crate) struct KeyParam {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IssueKey {
-    /// The service account's username; created if it does not exist.
+    /// The service account's username: a service account of this tenant,
+    /// created by the system administrator.
     #[schema(example = "pudong-subsidy-system")]
     account: String,
     /// What the key is for.
@@ -175,8 +176,12 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
         ),
         KeyRequestError::NotServiceAccount(a) => (
             "not_service_account",
-            format!("{a} 不是该租户的服务账户"),
-            format!("{a} is not a service account of this tenant"),
+            format!(
+                "{a} 不是该租户的服务账户（服务账户由系统管理员创建：POST …/accounts，kind = service）"
+            ),
+            format!(
+                "{a} is not a service account of this tenant (the system administrator creates service accounts: POST …/accounts with kind service)"
+            ),
         ),
         KeyRequestError::ExpiryInThePast => (
             "invalid_expiry",
@@ -192,7 +197,7 @@ fn key_request_error(error: &KeyRequestError) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, zh, en)
 }
 
-/// The API keys issued in a subtree (`account.manage`), newest first.
+/// The API keys issued in a subtree (`key.manage`), newest first.
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/api-keys", tag = "api-keys",
     security(("bearer" = [])),
     params(TenantParam, KeysQuery),
@@ -209,7 +214,7 @@ pub(crate) async fn list_keys(
 ) -> Result<Json<ServiceKeyList>, ApiError> {
     let limit = paging::limit(query.limit)?;
     let after = paging::after(query.after.as_deref(), civitas_identity::parse_key_cursor)?;
-    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
+    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "key.manage")?;
     let mut tx = state.db().begin_read(&scope).await?;
     let page = civitas_identity::list_service_keys(&mut tx, after.as_ref(), limit).await?;
     tx.rollback().await?;
@@ -225,7 +230,7 @@ fn reaches_personal_data(action: &str) -> bool {
     action.starts_with("resident.") || action.starts_with("case.")
 }
 
-/// Issues an API key for a service account (`account.manage`), scoped to
+/// Issues an API key for a service account (`key.manage`), scoped to
 /// the tenant's subtree, a set of actions and lines, and optionally source
 /// networks. The issuer must be able to grant what the key carries: hold
 /// each action, or `grant.manage`, in each of its lines. A key reaching
@@ -247,7 +252,7 @@ pub(crate) async fn issue_key(
     tenant: Tenant,
     ApiJson(request): ApiJson<IssueKey>,
 ) -> Result<(StatusCode, Json<IssuedKeyBody>), ApiError> {
-    caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
+    caller.authorize(&state, &tenant.path, NO_LINE, "key.manage")?;
     let mut allowed_ips = Vec::new();
     for network in request.allowed_ips.unwrap_or_default() {
         let parsed = network
@@ -385,7 +390,7 @@ fn key_not_found() -> ApiError {
     )
 }
 
-/// Revokes an API key (`account.manage` on the subtree it lies in); the
+/// Revokes an API key (`key.manage` on the subtree it lies in); the
 /// next call with it is refused on every node. 204, or 404 `key_not_found`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{path}/api-keys/{id}", tag = "api-keys",
     security(("bearer" = [])),
@@ -401,7 +406,7 @@ pub(crate) async fn revoke_key(
     tenant: Tenant,
     Path(KeyParam { id }): Path<KeyParam>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.manage")?;
+    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "key.manage")?;
     if civitas_identity::revoke_service_key(state.db(), &scope, &id, caller.username()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -325,12 +325,32 @@ impl World {
         tx.commit().await.unwrap();
     }
 
+    /// Has the system administrator create service account `username` at
+    /// `tenant`, unless it exists.
+    pub async fn service_account(&self, tenant: &str, username: &str) {
+        let reply = self
+            .call(
+                "POST",
+                &format!("/api/v1/tenants/{tenant}/accounts"),
+                Some(self.token("sys-admin")),
+                Some(json!({"username": username, "kind": "service", "display_name": format!("服务 {username}")})),
+            )
+            .await;
+        assert!(
+            reply.status == StatusCode::CREATED || reply.code() == "username_taken",
+            "{}",
+            reply.body
+        );
+    }
+
     /// Issues an API key as the security administrator at the body's
     /// `tenant` and, when it reaches personal data (two-person rule), has
     /// the city administrator approve it; returns its secret.
     pub async fn issue_key(&self, mut request: Value) -> String {
         let tenant = request["tenant"].as_str().unwrap().to_owned();
         request.as_object_mut().unwrap().remove("tenant");
+        self.service_account(&tenant, request["account"].as_str().unwrap())
+            .await;
         let reply = self
             .call(
                 "POST",
