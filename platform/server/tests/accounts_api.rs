@@ -302,7 +302,7 @@ both_backends! {
         let reviewers = as_(&world, "sec-admin", "GET", &format!("{base}?role=reviewer"), None).await;
         let names: Vec<&str> = reviewers.body["accounts"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
         assert_eq!(names, ["huamu-staff-3"]);
-        for bad in ["?state=asleep", "?kind=robot", "?limit=0", "?after=xyz"] {
+        for bad in ["?state=asleep", "?kind=robot", "?limit=0", "?after=xyz", "?phone=12"] {
             let reply = as_(&world, "sec-admin", "GET", &format!("{base}{bad}"), None).await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {}", reply.body);
         }

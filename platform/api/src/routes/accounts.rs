@@ -406,8 +406,7 @@ impl From<AdminError> for ApiError {
     responses(
         (status = 200, description = "账户列表 / The accounts", body = AccountList),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 422, description = "手机号格式不正确 / Not a phone number", body = ErrorBody)
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
     ))]
 pub(crate) async fn list_accounts(
     State(state): State<AppState>,
@@ -441,7 +440,15 @@ pub(crate) async fn list_accounts(
         limit,
         Utc::now(),
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        // A filter that does not parse is a bad query, as a bad cursor is.
+        let mut error = ApiError::from(e);
+        if error.code == "invalid_field" {
+            error.status = StatusCode::BAD_REQUEST;
+        }
+        error
+    })?;
     tx.rollback().await?;
     Ok(Json(AccountList {
         accounts: page.accounts.into_iter().map(Into::into).collect(),
