@@ -311,21 +311,11 @@ pub struct AccountPage {
     pub next: Option<AccountCursor>,
 }
 
-/// Normalises a phone number: digits only, a leading `+86`/`86` dropped
-/// from mobile numbers.
-pub(crate) fn normalise_phone(phone: &str) -> String {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    match digits.strip_prefix("86") {
-        Some(rest) if rest.len() == 11 => rest.to_owned(),
-        _ => digits,
-    }
-}
-
 fn check_phone(phone: &str) -> Result<String, FieldError> {
     let allowed = phone
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'));
-    let normal = normalise_phone(phone);
+    let normal = civitas_people::normalise_phone(phone);
     let mobile = normal.len() == 11 && normal.starts_with('1');
     // Landlines with area code: 0 and 9–11 more digits (021-12345678).
     let landline = normal.starts_with('0') && (10..=12).contains(&normal.len());

@@ -166,7 +166,7 @@ impl Resident {
 
 /// Normalises a phone number for its blind index: digits only, a leading
 /// `+86`/`86` country code dropped from mobile numbers.
-fn normalise_phone(phone: &str) -> String {
+pub fn normalise_phone(phone: &str) -> String {
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     match digits.strip_prefix("86") {
         Some(rest) if rest.len() == 11 => rest.to_owned(),
