@@ -40,6 +40,24 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
 }
 
+/// A uniform index below `n` (1 ≤ n ≤ 256) from the secure random source,
+/// by rejection sampling (no modulo bias), for drawing characters of
+/// generated passwords.
+pub fn random_index(n: usize) -> Result<usize, CryptoError> {
+    if n == 0 || n > 256 {
+        return Err(CryptoError::InvalidKey(format!("random_index: n = {n}")));
+    }
+    let limit = 256 - 256 % n;
+    loop {
+        let mut byte = [0u8; 1];
+        random_bytes(&mut byte)?;
+        let b = usize::from(byte[0]);
+        if b < limit {
+            return Ok(b % n);
+        }
+    }
+}
+
 /// Whether `a` and `b` are equal, in time that depends only on their
 /// lengths (for comparing digests of secrets).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -81,16 +81,12 @@ const ONE_TIME_ALPHABET: &[&[u8]] = &[
 pub fn generate_one_time() -> Result<Zeroizing<String>, CryptoError> {
     let all: Vec<u8> = ONE_TIME_ALPHABET.concat();
     loop {
-        let mut random = Zeroizing::new([0u8; 20]);
-        crate::random_bytes(random.as_mut())?;
         let mut out = Zeroizing::new(String::with_capacity(23));
-        for (i, byte) in random.iter().enumerate() {
+        for i in 0..20 {
             if i > 0 && i % 5 == 0 {
                 out.push('-');
             }
-            // 256 is not a multiple of the alphabet's size; the bias
-            // (under 1 in 4) costs a fraction of a bit of 115.
-            out.push(char::from(all[usize::from(*byte) % all.len()]));
+            out.push(char::from(all[crate::random_index(all.len())?]));
         }
         let has = |set: &[u8]| out.bytes().any(|b| set.contains(&b));
         if ONE_TIME_ALPHABET.iter().all(|set| has(set)) {

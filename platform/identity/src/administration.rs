@@ -872,7 +872,7 @@ async fn details(
 }
 
 /// The most accounts one page may hold.
-pub const MAX_PAGE: u32 = 200;
+const MAX_PAGE: u32 = 200;
 
 /// A page of the accounts of the transaction's subtree that `filter`
 /// selects, by tenant and username, after `after`.
@@ -1221,7 +1221,7 @@ pub async fn update_profile(
         // sealed again with the active key, so the row has one version.
         let opener = match version {
             Some(v) if phone.is_some() || email.is_some() => {
-                Some(keyring_opener(keyring, &mut tx, &tenant, v).await?)
+                Some(keyring.platform_opener(&mut tx, &tenant, v).await?)
             }
             _ => None,
         };
@@ -1331,16 +1331,6 @@ pub async fn update_profile(
     show_account_in(db, keyring, scope, username, now)
         .await?
         .ok_or_else(|| AdminError::NotFound(username.to_owned()))
-}
-
-/// The sealer of an older key version inside platform work.
-async fn keyring_opener(
-    keyring: &Keyring,
-    tx: &mut PlatformTx,
-    tenant: &TenantPath,
-    version: i64,
-) -> Result<Sealer, AdminError> {
-    Ok(keyring.platform_opener(tx, tenant, version).await?)
 }
 
 #[cfg(test)]

@@ -35,10 +35,9 @@ pub use accounts::{
 };
 pub use administration::{
     AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError,
-    CreatedAccount, FieldError, MAX_PAGE as MAX_ACCOUNT_PAGE, NewStaffAccount,
-    ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange, StaffProfile, check_new_account,
-    create_staff_account, create_staff_accounts, list_accounts, reset_password, set_disabled,
-    show_account, taken, unlock, update_profile,
+    CreatedAccount, FieldError, NewStaffAccount, ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange,
+    StaffProfile, check_new_account, create_staff_account, create_staff_accounts, list_accounts,
+    reset_password, set_disabled, show_account, taken, unlock, update_profile,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use policy::{PasswordPolicy, PolicyViolation};

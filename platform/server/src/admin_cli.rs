@@ -28,27 +28,16 @@ fn one_time_password() -> Result<String, civitas_crypto::CryptoError> {
     let all: Vec<u8> = CLASSES.concat();
     let mut out = String::with_capacity(16);
     // The first four characters take one class each, the other twelve any
-    // character; each is drawn uniformly (rejection sampling).
+    // character; each is drawn uniformly (civitas_crypto::random_index).
     let alphabets = CLASSES
         .into_iter()
         .chain(std::iter::repeat_n(all.as_slice(), 12));
     for alphabet in alphabets {
-        out.push(char::from(alphabet[uniform(alphabet.len())?]));
+        out.push(char::from(
+            alphabet[civitas_crypto::random_index(alphabet.len())?],
+        ));
     }
     Ok(out)
-}
-
-/// A uniform index below `n` (n ≤ 256) from the secure random source.
-fn uniform(n: usize) -> Result<usize, civitas_crypto::CryptoError> {
-    let limit = 256 - 256 % n;
-    loop {
-        let mut byte = [0u8; 1];
-        civitas_crypto::random_bytes(&mut byte)?;
-        let b = usize::from(byte[0]);
-        if b < limit {
-            return Ok(b % n);
-        }
-    }
 }
 
 /// Creates the three administrators as accounts of the first root tenant

@@ -169,11 +169,7 @@ impl Keyring {
         tx: &mut TenantTx,
         tenant: &TenantPath,
     ) -> Result<BlindIndexer, VaultError> {
-        let root = tenant
-            .lineage()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| tenant.clone());
+        let root = root_of(tenant);
         if !(tx.scope().covers(&root) || tx.scope().path().is_within(&root)) {
             return Err(VaultError::OutOfScope(root.to_string()));
         }
@@ -203,11 +199,7 @@ impl Keyring {
         tx: &mut PlatformTx,
         tenant: &TenantPath,
     ) -> Result<BlindIndexer, VaultError> {
-        let root = tenant
-            .lineage()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| tenant.clone());
+        let root = root_of(tenant);
         let (_, key) = self.active(tx, &root, Purpose::Index).await?;
         Ok(BlindIndexer { key })
     }
@@ -403,6 +395,15 @@ impl BlindIndexer {
         input.extend_from_slice(value.as_bytes());
         hex::encode(sm3::hmac(&self.key, &input))
     }
+}
+
+/// The root of `tenant`'s tree, where its index key lives.
+fn root_of(tenant: &TenantPath) -> TenantPath {
+    tenant
+        .lineage()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| tenant.clone())
 }
 
 /// A transaction keys can be read in: a tenant's or the platform's.
