@@ -44,6 +44,24 @@ pub struct ErrorBody {
     /// The request's id, also in the `x-request-id` response header and in
     /// the server's logs.
     pub request_id: Option<String>,
+    /// Every problem of the request's content, when there are several to
+    /// name (the rows of an uploaded roster); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One problem of a request's content: a row of an uploaded file, a column
+/// or field of it, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Problem {
+    /// 行号（表格中显示的行号）/ The row, as the spreadsheet numbers it.
+    #[schema(example = 17)]
+    pub row: Option<u32>,
+    /// 列或字段 / The column or field at fault.
+    #[schema(example = "工号")]
+    pub field: Option<String>,
+    /// 问题 / What is wrong.
+    pub message: Message,
 }
 
 /// An error the API answers with: status, code and message.
@@ -57,6 +75,8 @@ pub struct ApiError {
     pub message: Message,
     /// Seconds after which a retry may succeed, sent as `Retry-After`.
     retry_after: Option<u64>,
+    /// Every problem, when there are several.
+    problems: Vec<Problem>,
 }
 
 impl ApiError {
@@ -75,7 +95,14 @@ impl ApiError {
                 en: en.into(),
             },
             retry_after: None,
+            problems: Vec::new(),
         }
+    }
+
+    /// The same error, naming every problem of the request's content.
+    pub fn with_problems(mut self, problems: Vec<Problem>) -> ApiError {
+        self.problems = problems;
+        self
     }
 
     /// The same error, answered with `Retry-After: seconds`.
@@ -166,6 +193,7 @@ impl ApiError {
             code: self.code,
             message: self.message.clone(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok(),
+            problems: self.problems.clone(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Extractors whose rejections are [`ApiError`]s.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -57,5 +59,53 @@ where
                     )
                 })?;
         Ok(ApiQuery(value))
+    }
+}
+
+/// A request body taken as it is (an uploaded file), with its
+/// `Content-Type`; an oversized body is 413 `payload_too_large` in the
+/// API's error envelope.
+#[derive(Debug, Clone)]
+pub struct ApiBody {
+    /// The `Content-Type` header, empty when absent.
+    pub content_type: String,
+    /// The body.
+    pub bytes: Bytes,
+}
+
+impl<S> FromRequest<S> for ApiBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    crate::error::payload_too_large()
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        format!("无法读取请求体：{}", rejection.body_text()),
+                        format!(
+                            "The request body could not be read: {}",
+                            rejection.body_text()
+                        ),
+                    )
+                }
+            })?;
+        Ok(ApiBody {
+            content_type,
+            bytes,
+        })
     }
 }

@@ -30,7 +30,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, ErrorBody, Message};
+pub use error::{ApiError, ErrorBody, Message, Problem};
 pub use extract::{ApiJson, ApiQuery};
 pub use tenant::TenantDirectory;
 pub use throttle::{Throttle, ThrottleSettings};
@@ -184,6 +184,13 @@ impl AppState {
     }
 
     /// The module runtime; 503 `modules_unavailable` without it.
+    /// The platform's lines of business, with their names and aliases, as
+    /// the tenant tree loaded at start defines them; empty without one
+    /// (then only line codes are understood where a name could be).
+    pub(crate) fn line_definitions(&self) -> &[civitas_tenancy::Line] {
+        self.inner.modules.as_ref().map_or(&[], |m| m.tree.lines())
+    }
+
     pub(crate) fn modules(&self) -> Result<&ModuleSettings, ApiError> {
         self.inner.modules.as_ref().ok_or_else(|| {
             ApiError::new(
@@ -318,6 +325,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::accounts::enable_account))
         .routes(routes!(routes::accounts::unlock_account))
         .routes(routes!(routes::accounts::reset_password))
+        .routes(routes!(routes::account_imports::import_accounts))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))

@@ -663,13 +663,16 @@ pub async fn create_staff_account(
 
 /// Creates every account of `accounts` in one transaction, or none: the
 /// first that cannot be created ends it with its error and its index.
-pub async fn create_staff_accounts(
+/// `summary` is one more audit event, recorded in the same transaction
+/// (`account.import` with what was imported).
+pub(crate) async fn insert_all(
     db: &Database,
     keyring: &Keyring,
     scope: &TenantScope,
     accounts: &[NewStaffAccount],
     actor: &str,
     now: DateTime<Utc>,
+    summary: (&TenantPath, NewEvent),
 ) -> Result<Vec<Option<Zeroizing<String>>>, (usize, AdminError)> {
     if let Some(i) = accounts.iter().position(|a| !scope.covers(&a.tenant)) {
         return Err((i, AdminError::OutOfScope(accounts[i].tenant.to_string())));
@@ -683,13 +686,17 @@ pub async fn create_staff_accounts(
             .map_err(|e| (i, e))?;
         passwords.push(otp);
     }
+    let (tenant, event) = summary;
+    civitas_audit::record_platform(&mut tx, tenant, &event)
+        .await
+        .map_err(|e| (accounts.len(), e.into()))?;
     tx.commit().await.map_err(|e| (accounts.len(), e.into()))?;
     Ok(passwords)
 }
 
 /// Which of `usernames` and of `(tenant, employee number)` pairs are taken
 /// already: for a dry run to name every clash at once.
-pub async fn taken(
+pub(crate) async fn taken(
     db: &Database,
     usernames: &[String],
     employee_nos: &[(String, String)],

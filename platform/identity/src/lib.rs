@@ -14,15 +14,19 @@
 //!   coming back ends the session), idle and absolute timeouts, and
 //!   sign-out that holds on every node.
 //! - Account administration ([`create_staff_account`], [`list_accounts`],
-//!   [`set_disabled`], [`unlock`], [`reset_password`], [`update_profile`],
-//!   [`create_staff_accounts`] for imports): the system administrator's
-//!   work on a subtree, one-time passwords, contact data sealed.
+//!   [`set_disabled`], [`unlock`], [`reset_password`], [`update_profile`]):
+//!   the system administrator's work on a subtree, one-time passwords,
+//!   contact data sealed.
+//! - Staff roster imports ([`plan_import`], [`check_taken`],
+//!   [`import_staff`]): every bad row named by its number, then all
+//!   accounts created or none.
 //! - API keys of service accounts ([`authenticate_key`]): keys that name no
 //!   key are counted in memory ([`RefusedKeys`]) and audited together.
 
 mod accounts;
 mod administration;
 mod credit_code;
+mod import;
 mod policy;
 mod registration;
 mod service_keys;
@@ -36,10 +40,14 @@ pub use accounts::{
 pub use administration::{
     AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError,
     CreatedAccount, FieldError, NewStaffAccount, ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange,
-    StaffProfile, check_new_account, create_staff_account, create_staff_accounts, list_accounts,
-    reset_password, set_disabled, show_account, taken, unlock, update_profile,
+    StaffProfile, check_new_account, create_staff_account, list_accounts, reset_password,
+    set_disabled, show_account, unlock, update_profile,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
+pub use import::{
+    ImportError, ImportPlan, ImportUnit, ImportedAccount, PlannedAccount, RowProblem, check_taken,
+    import_staff, plan_import,
+};
 pub use policy::{PasswordPolicy, PolicyViolation};
 pub use registration::{
     NewCitizen, NewEnterprise, RegistrationError, register_citizen, register_enterprise,

@@ -298,7 +298,8 @@ both_backends! {
                 let reply = world.call(&method, &uri, bearer, body).await;
                 let status = reply.status.as_u16();
                 let ok = match *cell {
-                    "allow" => !matches!(status, 401 | 403) && status < 500 && reply.code() != "tenant_not_found",
+                    "allow" => !matches!(status, 401 | 403) && status < 500 && reply.code() != "tenant_not_found"
+                        && reply.code() != "separation_of_duties",
                     "deny" => status == 403 && reply.code() == "forbidden",
                     "duty" => status == 409 && reply.code() == "separation_of_duties",
                     "401" => status == 401 && reply.code() == "unauthenticated",

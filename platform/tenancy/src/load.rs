@@ -134,6 +134,8 @@ pub(crate) struct RawLine {
     pub code: Spanned<String>,
     pub name: String,
     pub name_en: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// Parses a source as `T`, turning a TOML error into a located config error.

@@ -18,6 +18,20 @@ pub struct Line {
     pub name: String,
     /// The English name.
     pub name_en: String,
+    /// Other names a bureau writes for it, e.g. 人社 for 人力资源和社会保障.
+    pub aliases: Vec<String>,
+}
+
+impl Line {
+    /// Whether `text` names this line: its code, its Chinese or English
+    /// name, or an alias (case and surrounding space ignored).
+    pub fn is_named(&self, text: &str) -> bool {
+        let text = text.trim();
+        self.code.eq_ignore_ascii_case(text)
+            || self.name == text
+            || self.name_en.eq_ignore_ascii_case(text)
+            || self.aliases.iter().any(|a| a == text)
+    }
 }
 
 /// A node of the administrative tree.
@@ -222,6 +236,7 @@ fn parse_lines(source: &Source, errors: &mut Vec<ConfigError>) -> Vec<Line> {
                 code,
                 name: line.name,
                 name_en: line.name_en,
+                aliases: line.aliases,
             });
         }
     }
@@ -471,6 +486,7 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
 /// (`platform/api/tests/api.rs`) checks that every route under a tenant
 /// continues with one of these words, and that each word names a route.
 pub const RESERVED_SLUGS: &[&str] = &[
+    "account-imports",
     "accounts",
     "api-keys",
     "audit",

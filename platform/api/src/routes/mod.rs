@@ -1,5 +1,6 @@
 //! Route handlers, one module per area.
 
+pub(crate) mod account_imports;
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod auth;

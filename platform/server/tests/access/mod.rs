@@ -249,6 +249,24 @@ impl World {
         self.call_from(method, uri, bearer, body, None).await
     }
 
+    /// Sends a file as the request body, as `curl --data-binary` does.
+    pub async fn upload(
+        &self,
+        uri: &str,
+        bearer: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(bytes))
+            .unwrap();
+        self.send(request).await
+    }
+
     /// Like [`World::call`], from a source address.
     pub async fn call_from(
         &self,
@@ -275,6 +293,10 @@ impl World {
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(source));
         }
+        self.send(request).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
