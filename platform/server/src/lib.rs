@@ -20,4 +20,6 @@ pub mod exit {
     pub const CONFIG: u8 = 3;
     /// The database cannot be reached or migrated.
     pub const DATABASE: u8 = 4;
+    /// The server cannot be reached (commands that are API clients).
+    pub const UNREACHABLE: u8 = 5;
 }

@@ -1,6 +1,7 @@
 //! `civitas`: serve the platform, inspect and validate tenants, migrate,
 //! and national cryptography for operators.
 
+mod accounts_cli;
 mod admin_cli;
 mod audit_cli;
 mod calendar_cli;
@@ -62,6 +63,9 @@ enum Command {
     Keys(KeysArgs),
     /// Administrators: create the three administrators of 三员分立.
     Admin(AdminArgs),
+    /// Accounts (the system administrator, through the server's API): list, show, create,
+    /// update, disable, enable, unlock, reset-password, import a staff roster.
+    Accounts(accounts_cli::AccountsArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -288,7 +292,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("错误 (error): {e:#}");
-            ExitCode::from(exit::FAILURE)
+            ExitCode::from(accounts_cli::exit_code(&e))
         }
     }
 }
@@ -300,6 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
         Command::Module(command) => module_cli::run(command),
+        Command::Accounts(args) => accounts_cli::run(args),
         Command::Calendar(command) => calendar_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),

@@ -21,7 +21,11 @@ const HEADER: [&str; 6] = ["姓名", "工号", "所属单位", "条线", "岗位
 /// the district and three of its streets, both lines, phones unique.
 fn person(n: usize) -> [String; 6] {
     let unit = ["花木街道", "陆家嘴街道", "张江镇", "浦东新区"][n % 4];
-    let line = if n.is_multiple_of(2) { "民政" } else { "人社" };
+    let line = if n.is_multiple_of(2) {
+        "民政"
+    } else {
+        "人社"
+    };
     [
         format!("职工{n}"),
         format!("PD-{n:04}"),
