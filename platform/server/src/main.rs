@@ -681,7 +681,8 @@ fn tenant_command(config: Option<&Path>, command: TenantCommand) -> anyhow::Resu
                 println!(
                     "  层级 level:     {} ({})",
                     tenant.level,
-                    tenant.level.name_zh()
+                    tree.level(&tenant.level)
+                        .map_or("", |level| level.name_zh.as_str())
                 );
                 println!("  路径 path:      {}", tenant.path);
                 println!("  别名 slug path: {}", tenant.slug_path);

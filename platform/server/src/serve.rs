@@ -341,6 +341,14 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         Some("officer"),
     ),
     (
+        "community-officer",
+        AccountKind::Staff,
+        "310000/310115/310115005/310115005001",
+        Some("civil-affairs"),
+        "陆家嘴演示社区一民政专员",
+        Some("officer"),
+    ),
+    (
         "huangpu-reviewer",
         AccountKind::Staff,
         "310000/310101",

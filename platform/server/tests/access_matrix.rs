@@ -101,11 +101,21 @@ fn relations(principal: &str) -> [Option<&'static str>; 5] {
         Some("310000/310101"),
         Some("310000/310101/310101002"),
     ];
+    // Lujiazui's descendant is a community (a level below the street).
     const LUJIAZUI: [Option<&str>; 5] = [
         Some("310000/310115/310115005"),
         Some("310000/310115"),
-        None,
+        Some("310000/310115/310115005/310115005001"),
         Some("310000/310115/310115016"),
+        Some("310000/310101/310101002"),
+    ];
+    // A community's sibling is a unit node (the street's service centre):
+    // isolation holds between nodes of any level.
+    const COMMUNITY: [Option<&str>; 5] = [
+        Some("310000/310115/310115005/310115005001"),
+        Some("310000/310115/310115005"),
+        None,
+        Some("310000/310115/310115005/U-LJZ01"),
         Some("310000/310101/310101002"),
     ];
     const HUANGPU: [Option<&str>; 5] = [
@@ -119,6 +129,7 @@ fn relations(principal: &str) -> [Option<&'static str>; 5] {
         "city-admin" | "sys-admin" | "sec-admin" | "audit-admin" | "module-dev" => CITY,
         "pudong-reviewer" | "enterprise-demo" | "service-key" | "anonymous" => PUDONG,
         "lujiazui-officer" | "citizen-demo" => LUJIAZUI,
+        "community-officer" => COMMUNITY,
         "huangpu-reviewer" => HUANGPU,
         other => panic!("unknown principal in the table: {other}"),
     }
@@ -250,8 +261,8 @@ fn every_route_is_in_the_table() {
             })
             .count();
         assert_eq!(
-            principals, 12,
-            "{route:?} needs a row for each of the 12 principals"
+            principals, 13,
+            "{route:?} needs a row for each of the 13 principals"
         );
     }
 }

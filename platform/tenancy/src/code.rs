@@ -4,104 +4,86 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The level of a node in the administrative tree.
-///
-/// The order of the variants is the order from the top of the tree down.
+/// The level of a node: a name the tree's configuration defines
+/// (`levels.toml`; [`crate::LevelDef`]), such as `city`, `street`,
+/// `community` or `unit`. Nothing assumes a fixed set or number of levels.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
 )]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// 省 (province), e.g. 四川省 `510000`.
-    Province,
-    /// 市 (city), e.g. 上海市 `310000` or 达州市 `511700`.
-    City,
-    /// 区 or 县 (district or county), e.g. 浦东新区 `310115`, 大竹县 `511724`.
-    District,
-    /// 街道, 镇 or 乡 (street, town or township), e.g. 陆家嘴街道 `310115005`.
-    Street,
-}
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "street")]
+pub struct Level(String);
 
 impl Level {
-    /// All levels, top down.
-    pub const ALL: [Level; 4] = [Level::Province, Level::City, Level::District, Level::Street];
+    /// A level name: 1–32 lowercase ASCII letters, digits or `-`, starting
+    /// with a letter. Whether the tree defines it is the tree's to say.
+    pub fn parse(s: &str) -> Option<Level> {
+        let mut bytes = s.bytes();
+        let ok = matches!(bytes.next(), Some(b'a'..=b'z'))
+            && s.len() <= 32
+            && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| Level(s.to_owned()))
+    }
 
     /// The name used in configuration files and the API (`city`, `street`…).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Province => "province",
-            Level::City => "city",
-            Level::District => "district",
-            Level::Street => "street",
-        }
-    }
-
-    /// The Chinese name of the level.
-    pub fn name_zh(self) -> &'static str {
-        match self {
-            Level::Province => "省",
-            Level::City => "市",
-            Level::District => "区县",
-            Level::Street => "街镇",
-        }
-    }
-
-    /// Parses the configuration name of a level.
-    pub fn parse(s: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|level| level.as_str() == s)
-    }
-
-    /// The levels a node of this level may hang under; `None` in the list
-    /// means it may also be a root of the tree.
-    pub fn allowed_parents(self) -> &'static [Option<Level>] {
-        match self {
-            Level::Province => &[None],
-            // A municipality such as Shanghai is a city at the root.
-            Level::City => &[None, Some(Level::Province)],
-            Level::District => &[Some(Level::City)],
-            Level::Street => &[Some(Level::District)],
-        }
-    }
-
-    /// How many digits a division code of this level has: six for GB/T 2260
-    /// codes, nine for township codes.
-    pub fn code_len(self) -> usize {
-        match self {
-            Level::Street => 9,
-            _ => 6,
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.0)
     }
 }
 
-/// An administrative division code: six digits (GB/T 2260, province to
-/// county) or nine digits (township).
+impl TryFrom<String> for Level {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Level::parse(&s).ok_or_else(|| format!("not a level name: {s:?}"))
+    }
+}
+
+impl From<Level> for String {
+    fn from(level: Level) -> String {
+        level.0
+    }
+}
+
+/// A node's code: an official division code — six digits (GB/T 2260,
+/// province to county), nine (township) or twelve (community or village,
+/// the statistical division code) — or the code of a unit node that is no
+/// division (a street's service centre, a bureau's subordinate unit): an
+/// uppercase prefix of 1–4 letters, `-`, then 1–24 uppercase letters or
+/// digits (`U-LJZ01`).
+///
+/// Every character after a unit code's prefix sorts after `/`, so a subtree
+/// stays one contiguous range of paths ([`TenantPath::subtree_range`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DivisionCode(String);
 
 impl DivisionCode {
-    /// Parses a code; it must be 6 or 9 ASCII digits and not start with `0`.
+    /// Parses a code: 6, 9 or 12 ASCII digits not starting with `0`, or a
+    /// unit code such as `U-LJZ01`.
     pub fn parse(s: &str) -> Option<DivisionCode> {
-        let well_formed = (s.len() == 6 || s.len() == 9)
+        let division = matches!(s.len(), 6 | 9 | 12)
             && s.bytes().all(|b| b.is_ascii_digit())
             && !s.starts_with('0');
-        well_formed.then(|| DivisionCode(s.to_owned()))
+        let unit = s.split_once('-').is_some_and(|(prefix, rest)| {
+            (1..=4).contains(&prefix.len())
+                && prefix.bytes().all(|b| b.is_ascii_uppercase())
+                && (1..=24).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        });
+        (division || unit).then(|| DivisionCode(s.to_owned()))
+    }
+
+    /// Whether this is an official division code (digits), not a unit's.
+    pub fn is_division(&self) -> bool {
+        self.0.bytes().all(|b| b.is_ascii_digit())
     }
 
     /// The code as a string.
@@ -109,9 +91,10 @@ impl DivisionCode {
         &self.0
     }
 
-    /// The prefix that every code below this one starts with: a six-digit
-    /// code without its trailing `00` pairs (`310000` → `31`, `511700` →
-    /// `5117`, `310115` → `310115`), a nine-digit code itself.
+    /// The prefix that every division code below this one starts with: a
+    /// six-digit code without its trailing `00` pairs (`310000` → `31`,
+    /// `511700` → `5117`, `310115` → `310115`), a nine- or twelve-digit
+    /// code (or a unit code) itself.
     pub fn child_prefix(&self) -> &str {
         if self.0.len() != 6 {
             return &self.0;
@@ -224,9 +207,11 @@ impl TenantPath {
     }
 
     /// The half-open range `[self, upper)` that holds exactly this path and
-    /// its descendants under byte-wise ordering: paths hold only digits and
-    /// `/`, and `/` sorts right before `0`, so nothing else falls between
-    /// `P` and `P0`. Storage uses it to query a subtree with one index range.
+    /// its descendants under byte-wise ordering: after its first character
+    /// a code holds only digits, uppercase letters and (in a unit prefix)
+    /// `-`, every code of a sibling that starts with this one continues with
+    /// a digit or letter, and `/` sorts right before `0`, so nothing else
+    /// falls between `P` and `P0`. Storage uses it to query a subtree with one index range.
     pub fn subtree_range(&self) -> (&str, String) {
         (&self.0, format!("{}0", self.0))
     }

@@ -15,25 +15,24 @@ pub enum ConfigErrorKind {
     /// `tenants/lines.toml` is missing.
     #[error("缺少条线定义文件 lines.toml (missing lines.toml, the list of lines of business)")]
     MissingLines,
-    /// A division code is not 6 or 9 digits.
+    /// A code is neither 6, 9 or 12 digits nor a unit code (`U-LJZ01`).
     #[error(
-        "行政区划代码格式错误 (bad division code format): {code:?} — 应为6位或9位数字 (expected 6 or 9 digits)"
+        "代码格式错误 (bad code format): {code:?} — 应为6、9或12位数字，或单位代码如 U-LJZ01 (expected 6, 9 or 12 digits, or a unit code such as U-LJZ01)"
     )]
     BadCode {
         /// The code as written.
         code: String,
     },
-    /// The code length does not fit the level (a street needs nine digits).
-    #[error(
-        "代码 {code} 与层级 {level} 不符 (code does not fit level): 应为{expected}位 (expected {expected} digits)"
-    )]
+    /// The code does not have the level's form (a street needs nine digits,
+    /// a unit its prefix).
+    #[error("代码 {code} 与层级 {level} 不符 (code does not fit level): 应为 {expected}")]
     CodeLevelMismatch {
         /// The code as written.
         code: String,
         /// The level declared.
         level: String,
-        /// The number of digits the level takes.
-        expected: usize,
+        /// The form the level's codes take, in both languages.
+        expected: String,
     },
     /// The child's code does not start with its parent's prefix.
     #[error(
@@ -47,9 +46,13 @@ pub enum ConfigErrorKind {
         /// The prefix the child's code should start with.
         prefix: String,
     },
-    /// The level name is unknown.
-    #[error("未知层级 (unknown level): {0:?} — 可选 (one of) province, city, district, street")]
+    /// The level name is not defined (in `levels.toml`, or among the
+    /// standard levels without it).
+    #[error("未知层级 (unknown level): {0:?} — 请在 levels.toml 中定义 (define it in levels.toml)")]
     UnknownLevel(String),
+    /// `levels.toml` defines a level badly.
+    #[error("层级定义错误 (bad level definition): {0}")]
+    LevelDefinition(String),
     /// Two files declare the same code.
     #[error("代码重复 (duplicate code): {code} 已在 {other} 中定义 (already defined in {other})")]
     DuplicateCode {

@@ -1,7 +1,8 @@
 //! The administrative tree of Civitas tenants.
 //!
-//! A tenant is a node of the administrative tree (province, city, district,
-//! street or town), named by its [`TenantPath`] of division codes
+//! A tenant is a node of the administrative tree — levels come from
+//! `tenants/levels.toml` (province, city, district, street, community, and
+//! non-geographic unit nodes such as a street's service centre) — named by its [`TenantPath`] of division codes
 //! (`310000/310115/310115005`) and by a readable slug path
 //! (`shanghai/pudong/lujiazui`). The tree is configuration as code: one TOML
 //! file per node under `tenants/`, plus `tenants/lines.toml` naming the lines
@@ -9,8 +10,9 @@
 //! reports *every* problem with its file and line, so an operator can fix a
 //! broken tree in one pass.
 //!
-//! Nothing here assumes a fixed depth: Shanghai is city → district → street,
-//! Sichuan is province → city → county → township.
+//! Nothing here assumes a fixed depth or set of levels: Shanghai is city →
+//! district → street → community, Sichuan is province → city → county →
+//! township, and a unit node may sit under any level that allows it.
 //!
 //! ```
 //! use civitas_tenancy::{Source, TenantTree};
@@ -28,12 +30,14 @@
 
 mod code;
 mod error;
+mod level;
 mod load;
 mod prefix;
 mod tree;
 
 pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use level::{CodeScheme, LEVELS_FILE, LevelDef, standard_levels};
 pub use load::{LINES_FILE, Source};
 pub use prefix::{TenantPrefix, split_tenant_prefix};
 pub use tree::{Line, RESERVED_SLUGS, Tenant, TenantTree};

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::code::{DivisionCode, Level, TenantPath};
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors};
+use crate::level::{LEVELS_FILE, LevelDef, parse_levels, standard_levels};
 use crate::load::{self, LINES_FILE, RawLines, RawNode, Source};
 
 /// A line of business (条线), e.g. civil affairs (民政).
@@ -71,6 +72,7 @@ pub struct TenantTree {
     nodes: BTreeMap<TenantPath, Tenant>,
     by_slug_path: HashMap<String, TenantPath>,
     lines: Vec<Line>,
+    levels: Vec<LevelDef>,
 }
 
 impl TenantTree {
@@ -81,12 +83,21 @@ impl TenantTree {
     }
 
     /// Validates a tree from sources already in memory. The source named
-    /// [`LINES_FILE`] defines the lines; every other source is one node.
+    /// [`LINES_FILE`] defines the lines, the one named [`LEVELS_FILE`] the
+    /// levels (the [`standard_levels`] without it); every other source is
+    /// one node.
     pub fn from_sources(sources: Vec<Source>) -> Result<TenantTree, ConfigErrors> {
         let mut errors = Vec::new();
-        let (line_sources, node_sources): (Vec<_>, Vec<_>) = sources
+        let (line_sources, sources): (Vec<_>, Vec<_>) = sources
             .into_iter()
             .partition(|s| s.name == Path::new(LINES_FILE));
+        let (level_sources, node_sources): (Vec<_>, Vec<_>) = sources
+            .into_iter()
+            .partition(|s| s.name == Path::new(LEVELS_FILE));
+        let levels = match level_sources.first() {
+            Some(source) => parse_levels(source, &mut errors),
+            None => standard_levels(),
+        };
 
         let lines = match line_sources.first() {
             Some(source) => parse_lines(source, &mut errors),
@@ -105,7 +116,8 @@ impl TenantTree {
         for source in &node_sources {
             match load::parse::<RawNode>(source) {
                 Ok(raw) => {
-                    if let Some(draft) = check_node(source, raw, &line_codes, &mut errors) {
+                    if let Some(draft) = check_node(source, raw, &line_codes, &levels, &mut errors)
+                    {
                         drafts.push(draft);
                     }
                 }
@@ -120,7 +132,7 @@ impl TenantTree {
             });
         }
 
-        let nodes = link(&drafts, &mut errors);
+        let nodes = link(&drafts, &levels, &mut errors);
         if !errors.is_empty() {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(ConfigErrors(errors));
@@ -133,7 +145,18 @@ impl TenantTree {
             nodes,
             by_slug_path,
             lines,
+            levels,
         })
+    }
+
+    /// The levels of the tree, as configured, top down.
+    pub fn levels(&self) -> &[LevelDef] {
+        &self.levels
+    }
+
+    /// The definition of `level`, if the tree has it.
+    pub fn level(&self, level: &Level) -> Option<&LevelDef> {
+        self.levels.iter().find(|l| &l.name == level)
     }
 
     /// Finds a node by its path of codes (`310000/310115`) or its slug path
@@ -264,6 +287,7 @@ fn check_node<'s>(
     source: &'s Source,
     raw: RawNode,
     line_codes: &BTreeSet<&str>,
+    levels: &[LevelDef],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Draft<'s>> {
     let code_at = raw.code.span().start;
@@ -274,18 +298,20 @@ fn check_node<'s>(
         };
         errors.push(source.error(Some(code_at), kind));
     }
-    let level = Level::parse(raw.level.get_ref());
+    let level = levels
+        .iter()
+        .find(|l| l.name.as_str() == raw.level.get_ref().as_str());
     if level.is_none() {
         let kind = ConfigErrorKind::UnknownLevel(raw.level.get_ref().clone());
         errors.push(source.error(Some(raw.level.span().start), kind));
     }
     if let (Some(code), Some(level)) = (&code, level)
-        && code.as_str().len() != level.code_len()
+        && !level.fits(code)
     {
         let kind = ConfigErrorKind::CodeLevelMismatch {
             code: code.to_string(),
-            level: level.to_string(),
-            expected: level.code_len(),
+            level: level.name.to_string(),
+            expected: level.code_form(),
         };
         errors.push(source.error(Some(code_at), kind));
     }
@@ -306,7 +332,7 @@ fn check_node<'s>(
         source,
         code: code?,
         code_at,
-        level: level?,
+        level: level?.name.clone(),
         parent: raw.parent.map(|p| (p.get_ref().clone(), p.span().start)),
         slug,
         slug_at: raw.slug.span().start,
@@ -319,7 +345,11 @@ fn check_node<'s>(
 
 /// Checks the relations between nodes and, when they hold, builds the nodes
 /// with their paths.
-fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantPath, Tenant> {
+fn link(
+    drafts: &[Draft<'_>],
+    levels: &[LevelDef],
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<TenantPath, Tenant> {
     let mut by_code: HashMap<&str, usize> = HashMap::new();
     for (i, draft) in drafts.iter().enumerate() {
         if let Some(&first) = by_code.get(draft.code.as_str()) {
@@ -392,8 +422,12 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
                 );
             }
             Some(parent) => {
-                let parent_level = parent.map(|p| drafts[p].level);
-                if !draft.level.allowed_parents().contains(&parent_level) {
+                let parent_level = parent.map(|p| &drafts[p].level);
+                let allowed = levels
+                    .iter()
+                    .find(|l| l.name == draft.level)
+                    .is_some_and(|l| l.may_hang_under(parent_level));
+                if !allowed {
                     let kind = ConfigErrorKind::LevelMismatch {
                         level: draft.level.to_string(),
                         parent_level: parent_level.map_or("root".to_owned(), |l| l.to_string()),
@@ -401,7 +435,12 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
                     let at = draft.parent.as_ref().map_or(draft.code_at, |(_, at)| *at);
                     errors.push(draft.source.error(Some(at), kind));
                 }
-                if let Some(p) = parent {
+                // Division codes nest (a street's nine digits start with its
+                // district's six); a unit's code is its own.
+                if let Some(p) = parent
+                    && draft.code.is_division()
+                    && drafts[p].code.is_division()
+                {
                     let prefix = drafts[p].code.child_prefix();
                     if !draft.code.as_str().starts_with(prefix) {
                         let kind = ConfigErrorKind::CodePrefixMismatch {
@@ -457,7 +496,7 @@ fn link(drafts: &[Draft<'_>], errors: &mut Vec<ConfigError>) -> BTreeMap<TenantP
                     code: draft.code.clone(),
                     path,
                     parent,
-                    level: draft.level,
+                    level: draft.level.clone(),
                     name: draft.name.clone(),
                     name_en: draft.name_en.clone(),
                     slug: draft.slug.clone(),

@@ -77,7 +77,7 @@ fn a_valid_tree_is_addressable_by_path_and_by_slug() {
         .resolve("shanghai/pudong/lujiazui")
         .expect("slug path resolves");
     assert_eq!(lujiazui.path.as_str(), "310000/310115/310115005");
-    assert_eq!(lujiazui.level, Level::Street);
+    assert_eq!(lujiazui.level, Level::parse("street").unwrap());
     assert_eq!(
         tree.resolve("310000/310115/310115005")
             .map(|t| &t.slug_path),
@@ -175,8 +175,8 @@ fn a_street_needs_a_nine_digit_code() {
     let errors = errors_of(sources);
     assert!(
         errors.iter().any(|e| matches!(
-            e.kind,
-            ConfigErrorKind::CodeLevelMismatch { expected: 9, .. }
+            &e.kind,
+            ConfigErrorKind::CodeLevelMismatch { expected, .. } if expected.contains("9 digits")
         )),
         "{errors}"
     );
@@ -370,7 +370,7 @@ fn every_problem_is_reported_in_one_pass_in_file_order() {
     assert_eq!(errors.0[1].file, PathBuf::from("sh/z.toml"));
     let report = errors.to_string();
     assert!(
-        report.contains("sh/a.toml:1: 行政区划代码格式错误 (bad division code format)"),
+        report.contains("sh/a.toml:1: 代码格式错误 (bad code format)"),
         "{report}"
     );
     assert!(
@@ -408,4 +408,120 @@ fn loading_a_directory_skips_underscore_folders_and_reads_nested_files() {
     let missing =
         TenantTree::load(&dir.path().join("nowhere")).expect_err("a missing directory fails");
     assert!(matches!(missing.0[0].kind, ConfigErrorKind::Io(_)));
+}
+
+/// The repository's levels: the standard ones and unit nodes.
+fn with_levels(mut sources: Vec<Source>) -> Vec<Source> {
+    sources.push(Source::new(
+        "levels.toml",
+        "[[level]]\nname = \"city\"\nname_zh = \"市\"\nname_en = \"City\"\nroot = true\ncode_digits = 6\n\
+         [[level]]\nname = \"district\"\nname_zh = \"区县\"\nname_en = \"District\"\nparents = [\"city\"]\ncode_digits = 6\n\
+         [[level]]\nname = \"street\"\nname_zh = \"街镇\"\nname_en = \"Street\"\nparents = [\"district\"]\ncode_digits = 9\n\
+         [[level]]\nname = \"community\"\nname_zh = \"社区\"\nname_en = \"Community\"\nparents = [\"street\"]\ncode_digits = 12\n\
+         [[level]]\nname = \"unit\"\nname_zh = \"单位\"\nname_en = \"Unit\"\nparents = [\"district\", \"street\", \"community\", \"unit\"]\ncode_prefix = \"U-\"\n",
+    ));
+    sources
+}
+
+#[test]
+fn levels_from_configuration_take_the_tree_below_the_street_and_off_the_map() {
+    let mut sources = with_levels(shanghai());
+    sources.push(Source::new(
+        "sh/310115005001.toml",
+        node(
+            "310115005001",
+            "community",
+            Some("310115005"),
+            "first-community",
+        ),
+    ));
+    sources.push(Source::new(
+        "sh/u-ljz01.toml",
+        node("U-LJZ01", "unit", Some("310115005"), "service-centre"),
+    ));
+    sources.push(Source::new(
+        "sh/u-ljz02.toml",
+        node("U-LJZ02", "unit", Some("U-LJZ01"), "window-3"),
+    ));
+    let tree = TenantTree::from_sources(sources).unwrap();
+    let community = tree
+        .resolve("shanghai/pudong/lujiazui/first-community")
+        .unwrap();
+    assert_eq!(
+        community.path.as_str(),
+        "310000/310115/310115005/310115005001"
+    );
+    assert_eq!(community.level.as_str(), "community");
+    let window = tree
+        .resolve("310000/310115/310115005/U-LJZ01/U-LJZ02")
+        .unwrap();
+    assert_eq!(
+        window.slug_path,
+        "shanghai/pudong/lujiazui/service-centre/window-3"
+    );
+    assert_eq!(tree.level(&window.level).unwrap().name_zh, "单位");
+    // A unit's subtree is a contiguous range of paths like any other.
+    let unit = tree
+        .resolve("shanghai/pudong/lujiazui/service-centre")
+        .unwrap();
+    assert!(window.path.is_within(&unit.path));
+    assert!(!community.path.is_within(&unit.path));
+    let (lower, upper) = unit.path.subtree_range();
+    assert!(window.path.as_str() > lower && window.path.as_str() < upper.as_str());
+}
+
+#[test]
+fn a_node_whose_code_does_not_fit_its_configured_level_is_named() {
+    let mut sources = with_levels(shanghai());
+    // A community needs twelve digits starting with its street's nine; a
+    // unit needs its prefix; a unit cannot be a root.
+    sources.push(Source::new(
+        "sh/c.toml",
+        node("310115005", "community", Some("310115005"), "c"),
+    ));
+    sources.push(Source::new(
+        "sh/d.toml",
+        node("310104001001", "community", Some("310115005"), "d"),
+    ));
+    sources.push(Source::new(
+        "sh/u.toml",
+        node("310115005777", "unit", Some("310115005"), "u"),
+    ));
+    sources.push(Source::new("sh/v.toml", node("U-ROOT", "unit", None, "v")));
+    sources.push(Source::new(
+        "sh/w.toml",
+        node("310115005002", "hamlet", Some("310115005"), "w"),
+    ));
+    let errors = errors_of(sources);
+    let of = |file: &str| -> Vec<&ConfigErrorKind> {
+        errors
+            .iter()
+            .filter(|e| e.file == std::path::Path::new(file))
+            .map(|e| &e.kind)
+            .collect()
+    };
+    assert!(
+        matches!(of("sh/c.toml")[0], ConfigErrorKind::CodeLevelMismatch { expected, .. } if expected.contains("12")),
+        "{errors}"
+    );
+    assert!(
+        matches!(
+            of("sh/d.toml")[..],
+            [ConfigErrorKind::CodePrefixMismatch { .. }]
+        ),
+        "{errors}"
+    );
+    assert!(
+        matches!(of("sh/u.toml")[..], [ConfigErrorKind::CodeLevelMismatch { expected, .. }] if expected.contains("U-")),
+        "{errors}"
+    );
+    assert!(
+        matches!(of("sh/v.toml")[..], [ConfigErrorKind::LevelMismatch { parent_level, .. }] if parent_level == "root"),
+        "{errors}"
+    );
+    assert_eq!(
+        of("sh/w.toml"),
+        [&ConfigErrorKind::UnknownLevel("hamlet".into())],
+        "{errors}"
+    );
 }

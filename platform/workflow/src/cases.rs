@@ -532,13 +532,25 @@ impl Workflow {
     }
 
     /// Where `actor` of a case at `tenant` sits.
-    pub fn place(&self, place: Place, tenant: &TenantPath) -> Option<TenantPath> {
+    pub fn place(&self, place: &Place, tenant: &TenantPath) -> Option<TenantPath> {
+        let at_level = |level: &civitas_tenancy::Level, node: &TenantPath| {
+            self.tree.get(node).is_some_and(|t| &t.level == level)
+        };
         match place {
             Place::Case => Some(tenant.clone()),
+            Place::Parent => tenant.parent(),
+            // The nearest: units may nest in units.
             Place::Level(level) => tenant
                 .lineage()
                 .into_iter()
-                .find(|node| self.tree.get(node).is_some_and(|t| t.level == level)),
+                .rev()
+                .find(|node| at_level(level, node)),
+            Place::Ancestor(level) => tenant
+                .lineage()
+                .into_iter()
+                .rev()
+                .skip(1)
+                .find(|node| at_level(level, node)),
         }
     }
 
@@ -551,7 +563,7 @@ impl Workflow {
     ) -> Result<Vec<TaskRow>, WorkflowError> {
         let mut rows = Vec::new();
         for (slot, actor) in step.actors.iter().enumerate() {
-            let actor_tenant = self.place(actor.at, tenant).ok_or_else(|| {
+            let actor_tenant = self.place(&actor.at, tenant).ok_or_else(|| {
                 WorkflowError::NotAllowed(format!(
                     "步骤 {} 的办理人（{:?}）在 {} 之上不存在 / step {} has no actor at {:?} above {}",
                     step.id, actor.at, tenant, step.id, actor.at, tenant
@@ -1686,7 +1698,7 @@ impl Workflow {
         let lands_at_target = landing
             .actors
             .iter()
-            .any(|actor| self.place(actor.at, target).as_ref() == Some(target));
+            .any(|actor| self.place(&actor.at, target).as_ref() == Some(target));
         let down = target.is_within(actor_tenant) && lands_at_target;
         if up || down {
             return Ok(());
@@ -1694,10 +1706,7 @@ impl Workflow {
         let places = landing
             .actors
             .iter()
-            .map(|a| match a.at {
-                Place::Case => "case".to_owned(),
-                Place::Level(level) => level.as_str().to_owned(),
-            })
+            .map(|a| a.at.as_written())
             .collect::<Vec<_>>()
             .join(", ");
         Err(WorkflowError::TransferTargetNotAllowed(format!(

@@ -73,14 +73,32 @@ impl StepAction {
     }
 }
 
-/// Where an actor sits relative to the case's tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+/// Where an actor sits relative to the case's tenant. Levels are the
+/// tree's own (`levels.toml`): `community` and `unit` as well as `street`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Place {
-    /// The case's own tenant.
+    /// The case's own tenant (`at = "case"`).
     Case,
-    /// The case's tenant or its ancestor at this level.
+    /// The case tenant's parent, whatever its level (`at = "parent"`).
+    Parent,
+    /// The case's tenant or its ancestor at this level (`at = "street"`).
     Level(Level),
+    /// A strict ancestor of the case's tenant at this level
+    /// (`at = "ancestor:district"`).
+    Ancestor(Level),
+}
+
+impl Place {
+    /// The place as a flow file writes it.
+    pub fn as_written(&self) -> String {
+        match self {
+            Place::Case => "case".to_owned(),
+            Place::Parent => "parent".to_owned(),
+            Place::Level(level) => level.to_string(),
+            Place::Ancestor(level) => format!("ancestor:{level}"),
+        }
+    }
 }
 
 /// Who acts: a role at a place, in a line (the flow's unless named).
@@ -437,21 +455,41 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
                     "{here}: 未知角色 (unknown role) “{role}”（见 policies/base.csv）"
                 ));
             }
+            let levels: Vec<&str> = context
+                .tree
+                .levels()
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
+            let level_of =
+                |name: &str| Level::parse(name).filter(|level| context.tree.level(level).is_some());
             let place = match actor.at.as_deref() {
                 None => {
                     problems.push(format!(
-                        "{here}: 办理人缺少层级 at = \"case\" | \"street\" | \"district\" | \"city\" | \"province\" (an actor has no level)"
+                        "{here}: 办理人缺少层级 at = \"case\" | \"parent\" | \"ancestor:<层级>\" | 层级（{}）(an actor has no place)",
+                        levels.join(" | ")
                     ));
                     continue;
                 }
                 Some("case") => Place::Case,
-                Some(level) => match Level::parse(level) {
-                    Some(level) => Place::Level(level),
-                    None => {
-                        problems.push(format!("{here}: 未知层级 (unknown level) “{level}”"));
-                        continue;
+                Some("parent") => Place::Parent,
+                Some(written) => {
+                    let (strict, name) = match written.strip_prefix("ancestor:") {
+                        Some(name) => (true, name),
+                        None => (false, written),
+                    };
+                    match level_of(name) {
+                        Some(level) if strict => Place::Ancestor(level),
+                        Some(level) => Place::Level(level),
+                        None => {
+                            problems.push(format!(
+                                "{here}: 未知层级 (unknown level) “{name}”（树的层级 / the tree's levels: {}）",
+                                levels.join(", ")
+                            ));
+                            continue;
+                        }
                     }
-                },
+                }
             };
             if let Some(line) = &actor.line
                 && context.tree.lines().iter().all(|l| &l.code != line)

@@ -588,3 +588,21 @@ fn attachment(name: &str) -> NewAttachment {
         sm3: "a".repeat(64),
     }
 }
+
+both_backends! {
+    async fn places_resolve_from_a_case_below_the_street_and_in_a_unit(t) {
+        use civitas_workflow::flow::Place;
+        let wf = workflow(&t).await;
+        let path = |s: &str| TenantPath::parse(s).unwrap();
+        let level = |s: &str| civitas_tenancy::Level::parse(s).unwrap();
+        let community = path("310000/310115/310115005/310115005001");
+        let centre = path("310000/310115/310115005/U-LJZ01");
+        assert_eq!(wf.place(&Place::Level(level("street")), &community), Some(path("310000/310115/310115005")));
+        assert_eq!(wf.place(&Place::Level(level("community")), &community), Some(community.clone()));
+        assert_eq!(wf.place(&Place::Ancestor(level("community")), &community), None, "not itself");
+        assert_eq!(wf.place(&Place::Ancestor(level("district")), &centre), Some(path("310000/310115")));
+        assert_eq!(wf.place(&Place::Parent, &centre), Some(path("310000/310115/310115005")));
+        assert_eq!(wf.place(&Place::Level(level("community")), &centre), None, "a unit is no community");
+        assert_eq!(wf.place(&Place::Case, &centre), Some(centre.clone()));
+    }
+}

@@ -114,3 +114,56 @@ actions = ["approve"]
         assert!(all.contains(expected), "{expected} in:\n{all}");
     }
 }
+
+fn flow_with_actors(places: &[&str]) -> String {
+    let mut text = String::from(
+        "service = \"civil-affairs/meal-subsidy\"\nname = \"x\"\nname_en = \"x\"\nline = \"civil-affairs\"\n",
+    );
+    for (i, place) in places.iter().enumerate() {
+        let next = if i + 1 < places.len() {
+            format!("next = \"s{}\"\n", i + 1)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "\n[[step]]\nid = \"s{i}\"\nname = \"s\"\nname_en = \"s\"\nactors = [{{ role = \"officer\", at = \"{place}\" }}]\nactions = [\"approve\"]\n{next}"
+        ));
+    }
+    text
+}
+
+#[test]
+fn actors_sit_at_any_level_the_tree_defines_or_relative_to_the_case() {
+    let tree = tree();
+    let context = Context {
+        tree: &tree,
+        roles: &roles(),
+        module_services: &services(),
+    };
+    let path = PathBuf::from("tenants/_services/civil-affairs/meal-subsidy/flow.toml");
+    let good = flow_with_actors(&["community", "unit", "parent", "ancestor:district", "case"]);
+    let catalog = FlowCatalog::from_texts(vec![(path.clone(), good)], &context).unwrap();
+    let flow = catalog
+        .resolve(
+            "civil-affairs/meal-subsidy",
+            &TenantPath::parse("310000").unwrap(),
+        )
+        .unwrap();
+    let written: Vec<String> = flow
+        .steps
+        .iter()
+        .map(|s| s.actors[0].at.as_written())
+        .collect();
+    assert_eq!(
+        written,
+        ["community", "unit", "parent", "ancestor:district", "case"]
+    );
+
+    // A level the tree does not define is named, with the tree's levels.
+    let bad = flow_with_actors(&["hamlet", "ancestor:galaxy"]);
+    let errors = FlowCatalog::from_texts(vec![(path, bad)], &context).unwrap_err();
+    let all = errors.problems.join("\n");
+    assert!(all.contains("未知层级 (unknown level) “hamlet”"), "{all}");
+    assert!(all.contains("未知层级 (unknown level) “galaxy”"), "{all}");
+    assert!(all.contains("community, unit"), "{all}");
+}

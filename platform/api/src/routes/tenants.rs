@@ -104,7 +104,7 @@ impl From<&TenantRecord> for TenantSummary {
             code: record.code.clone(),
             path: record.path.to_string(),
             slug_path: record.slug_path.clone(),
-            level: record.level,
+            level: record.level.clone(),
             name: record.name.clone(),
             name_en: record.name_en.clone(),
             lines: record.lines.clone(),

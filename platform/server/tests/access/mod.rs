@@ -169,6 +169,7 @@ impl World {
             "city-admin",
             "pudong-reviewer",
             "lujiazui-officer",
+            "community-officer",
             "huangpu-reviewer",
             "sys-admin",
             "sec-admin",
@@ -231,6 +232,33 @@ impl World {
             Some(json!({"username": username, "password": password})),
         )
         .await
+    }
+
+    /// Signs `username` in with a one-time password, changes it to
+    /// `new_password` and keeps the token of the signed-in account.
+    #[allow(dead_code)] // not every test binary brings staff on
+    pub async fn sign_in_with_new_password(
+        &mut self,
+        username: &str,
+        otp: &str,
+        new_password: &str,
+    ) {
+        let first = self.login(username, otp).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        let token = first.body["access_token"].as_str().unwrap().to_owned();
+        let changed = self
+            .call(
+                "POST",
+                "/api/v1/auth/password",
+                Some(&token),
+                Some(json!({"current_password": otp, "new_password": new_password})),
+            )
+            .await;
+        assert!(changed.status.is_success(), "{}", changed.body);
+        let signed_in = self.login(username, new_password).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+        let token = signed_in.body["access_token"].as_str().unwrap().to_owned();
+        self.tokens.insert(username.to_owned(), token);
     }
 
     /// The token of a demo account.
