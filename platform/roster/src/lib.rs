@@ -289,10 +289,12 @@ fn csv_rows(bytes: &[u8]) -> Result<RawRows, RosterError> {
         .from_reader(text.as_bytes());
     // The csv reader does not count the blank lines it skips; the line a
     // user sees in an editor or in Excel is told by the byte offset.
-    let newlines: Vec<u64> = text
-        .bytes()
+    // A line ends at `\n`, or at a lone `\r` (old Mac Excel saves those).
+    let raw = text.as_bytes();
+    let newlines: Vec<u64> = raw
+        .iter()
         .enumerate()
-        .filter(|&(_, b)| b == b'\n')
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && raw.get(i + 1) != Some(&b'\n')))
         .map(|(i, _)| i as u64)
         .collect();
     // A record's position may point at the blank lines before it.
@@ -649,6 +651,17 @@ mod tests {
             read("姓名,工号".as_bytes(), Format::Xlsx),
             Err(RosterError::NotXlsx(_))
         ));
+    }
+
+    #[test]
+    fn lines_ending_in_a_lone_carriage_return_are_counted_too() {
+        let roster = read(
+            "姓名,工号,所属单位,条线\r王芳,1,花木街道,民政\r\r李强,2,花木街道,民政\r".as_bytes(),
+            Format::Csv,
+        )
+        .unwrap();
+        let rows: Vec<u32> = roster.rows.iter().map(|r| r.row).collect();
+        assert_eq!(rows, [2, 4]);
     }
 
     #[test]
