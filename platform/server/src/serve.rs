@@ -460,6 +460,24 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "审计管理员",
         Some("audit-admin"),
     ),
+    // Sichuan's own three administrators: a province deployed on the same
+    // platform administers its subtree apart from Shanghai's.
+    (
+        "sc-sys-admin",
+        AccountKind::Staff,
+        "510000",
+        None,
+        "四川省系统管理员",
+        Some("sys-admin"),
+    ),
+    (
+        "sc-sec-admin",
+        AccountKind::Staff,
+        "510000",
+        None,
+        "四川省安全管理员",
+        Some("sec-admin"),
+    ),
 ];
 
 /// The chain that records sign-in attempts on unknown usernames: the first

@@ -112,3 +112,51 @@ both_backends! {
         assert_eq!(approved.body["step"], "district-approval");
     }
 }
+
+const DAZHU: &str = "510000/511700/511724";
+const EMPLOYMENT_CENTRE: &str = "510000/511700/511724/U-DZJY01";
+const INSURANCE_CENTRE: &str = "510000/511700/511724/U-DZSB01";
+
+both_backends! {
+    async fn a_subordinate_unit_is_a_subsystem_with_its_own_system_administrator(t) {
+        let mut world = World::demo(&t).await;
+        // Sichuan's system administrator brings on the unit's own; Sichuan's
+        // security administrator gives them the system administrator's duty
+        // on the unit alone. Shanghai's administrators reach nothing here.
+        let created = as_(&world, "sc-sys-admin", "POST", &format!("/api/v1/tenants/{EMPLOYMENT_CENTRE}/accounts"), Some(json!({
+            "username": "dzjy-admin", "kind": "staff", "line": "hr-social-security", "display_name": "就业服务中心系统管理员"
+        }))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let shanghai = as_(&world, "sys-admin", "GET", &format!("/api/v1/tenants/{EMPLOYMENT_CENTRE}/accounts"), None).await;
+        assert_eq!(shanghai.status, StatusCode::FORBIDDEN);
+        let granted = as_(&world, "sc-sec-admin", "POST", &format!("/api/v1/tenants/{EMPLOYMENT_CENTRE}/grants"), Some(json!({
+            "account": "dzjy-admin", "line": "*", "role": "sys-admin"
+        }))).await;
+        assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.body);
+        let otp = created.body["one_time_password"].as_str().unwrap();
+        world.sign_in_with_new_password("dzjy-admin", otp, "Dazhu#2026-jy").await;
+
+        // Within the unit they administer; outside it they are refused.
+        let staff = |tenant: &str, username: &str| (format!("/api/v1/tenants/{tenant}/accounts"), json!({
+            "username": username, "kind": "staff", "line": "hr-social-security", "display_name": username
+        }));
+        let (uri, body) = staff(EMPLOYMENT_CENTRE, "dzjy-clerk");
+        let own = as_(&world, "dzjy-admin", "POST", &uri, Some(body)).await;
+        assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+        for tenant in [INSURANCE_CENTRE, DAZHU] {
+            let (uri, body) = staff(tenant, "dzjy-intruder");
+            let refused = as_(&world, "dzjy-admin", "POST", &uri, Some(body)).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{tenant}: {}", refused.body);
+        }
+        let listed = as_(&world, "dzjy-admin", "GET", &format!("/api/v1/tenants/{EMPLOYMENT_CENTRE}/accounts"), None).await;
+        let names: Vec<&str> = listed.body["accounts"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
+        assert_eq!(names, ["dzjy-admin", "dzjy-clerk"]);
+        let sibling = as_(&world, "dzjy-admin", "GET", &format!("/api/v1/tenants/{INSURANCE_CENTRE}/accounts"), None).await;
+        assert_eq!(sibling.status, StatusCode::FORBIDDEN);
+        // And the unit's administrator grants nothing (三员分立 holds in a subsystem too).
+        let grant = as_(&world, "dzjy-admin", "POST", &format!("/api/v1/tenants/{EMPLOYMENT_CENTRE}/grants"), Some(json!({
+            "account": "dzjy-clerk", "line": "hr-social-security", "role": "officer"
+        }))).await;
+        assert_eq!(grant.status, StatusCode::CONFLICT, "{}", grant.body);
+    }
+}

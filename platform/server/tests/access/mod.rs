@@ -174,6 +174,8 @@ impl World {
             "sys-admin",
             "sec-admin",
             "audit-admin",
+            "sc-sys-admin",
+            "sc-sec-admin",
             "module-dev",
             "citizen-demo",
             "enterprise-demo",
