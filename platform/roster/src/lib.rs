@@ -27,6 +27,9 @@ use calamine::{Data, Reader, Xlsx};
 /// The most data rows one roster may hold.
 pub const MAX_ROWS: usize = 10_000;
 
+/// Columns past this many are not read (a roster has a handful).
+pub const MAX_COLUMNS: u32 = 64;
+
 /// The most bytes an `.xlsx` may unpack to: a guard against archives built
 /// to exhaust memory (a 10,000-row roster unpacks to a few MiB).
 pub const MAX_UNPACKED_BYTES: u64 = 64 * 1024 * 1024;
@@ -46,7 +49,8 @@ impl Format {
     pub const XLSX_MIME: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
     /// The format a `Content-Type` names (parameters such as `charset`
-    /// ignored); `application/octet-stream` is told by the bytes.
+    /// ignored); `application/octet-stream` and `application/vnd.ms-excel`
+    /// (what browsers on Windows send for a `.csv`) are told by the bytes.
     pub fn from_content_type(content_type: &str, bytes: &[u8]) -> Option<Format> {
         let mime = content_type
             .split(';')
@@ -57,18 +61,21 @@ impl Format {
         match mime.as_str() {
             "text/csv" => Some(Format::Csv),
             Format::XLSX_MIME => Some(Format::Xlsx),
-            "application/octet-stream" => Some(Format::sniff(bytes)),
+            "application/octet-stream" | "application/vnd.ms-excel" => Format::sniff(bytes),
             _ => None,
         }
     }
 
-    /// The format the bytes look like: a ZIP archive is a workbook,
-    /// anything else is taken for CSV.
-    pub fn sniff(bytes: &[u8]) -> Format {
+    /// The format the bytes look like: a ZIP archive is a workbook, an old
+    /// binary `.xls` (an OLE compound file) is none this reads, anything
+    /// else is taken for CSV.
+    pub fn sniff(bytes: &[u8]) -> Option<Format> {
         if bytes.starts_with(b"PK\x03\x04") {
-            Format::Xlsx
+            Some(Format::Xlsx)
+        } else if bytes.starts_with(b"\xD0\xCF\x11\xE0") {
+            None
         } else {
-            Format::Csv
+            Some(Format::Csv)
         }
     }
 
@@ -245,6 +252,9 @@ pub enum RosterError {
     /// A column appears twice in the header row.
     #[error("表头中 {0} 列重复 / The column {0} appears twice in the header")]
     DuplicateColumn(&'static str),
+    /// A header and no data row.
+    #[error("名册只有表头，没有数据行 / The roster has a header but no rows")]
+    NoRows,
     /// More than [`MAX_ROWS`] data rows.
     #[error(
         "名册超过 {} 行，请分批导入 / The roster has more than {} rows; import it in parts",
@@ -355,25 +365,42 @@ fn xlsx_rows(bytes: &[u8]) -> Result<RawRows, RosterError> {
     }
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
         .map_err(|e: calamine::XlsxError| RosterError::NotXlsx(e.to_string()))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or(RosterError::Empty)?
+    let sheet = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(RosterError::Empty)?;
+    // Cell by cell, not calamine's dense range: a sheet with one cell in A1
+    // and one in XFD1048576 would otherwise ask for billions of cells.
+    let mut reader = workbook
+        .worksheet_cells_reader(&sheet)
         .map_err(|e| RosterError::NotXlsx(e.to_string()))?;
-    let Some((first_row, _)) = range.start() else {
-        return Ok(Vec::new());
-    };
-    if range.height() > MAX_ROWS + 1 {
-        return Err(RosterError::TooManyRows);
+    let mut rows: std::collections::BTreeMap<u32, Vec<Cell>> = std::collections::BTreeMap::new();
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| RosterError::NotXlsx(e.to_string()))?
+    {
+        let (row, column) = cell.get_position();
+        let data: Data = cell.get_value().clone().into();
+        if data == Data::Empty || column >= MAX_COLUMNS {
+            continue;
+        }
+        // Only rows with something in them count against the limit.
+        if !rows.contains_key(&row) && rows.len() > MAX_ROWS {
+            return Err(RosterError::TooManyRows);
+        }
+        let cells = rows.entry(row).or_default();
+        let column = column as usize;
+        if cells.len() <= column {
+            cells.resize_with(column + 1, || Cell::Text(String::new()));
+        }
+        cells[column] = xlsx_cell(&data);
     }
-    let mut rows = Vec::with_capacity(range.height());
-    for (i, cells) in range.rows().enumerate() {
-        // Row numbers as Excel shows them: 1-based.
-        let row = first_row
-            .saturating_add(u32::try_from(i).map_err(|_| RosterError::TooManyRows)?)
-            .saturating_add(1);
-        rows.push((row, cells.iter().map(xlsx_cell).collect()));
-    }
-    Ok(rows)
+    // Row numbers as Excel shows them: 1-based.
+    Ok(rows
+        .into_iter()
+        .map(|(row, cells)| (row.saturating_add(1), cells))
+        .collect())
 }
 
 fn xlsx_cell(data: &Data) -> Cell {
@@ -459,6 +486,9 @@ fn from_rows(rows: RawRows) -> Result<Roster, RosterError> {
             }
         }
         roster.rows.push(person);
+    }
+    if roster.rows.is_empty() {
+        return Err(RosterError::NoRows);
     }
     Ok(roster)
 }
@@ -571,6 +601,10 @@ mod tests {
             read(&xlsx(&[], false), Format::Xlsx).unwrap_err(),
             RosterError::Empty
         );
+        assert_eq!(
+            read("姓名,工号,所属单位,条线\n".as_bytes(), Format::Csv).unwrap_err(),
+            RosterError::NoRows
+        );
     }
 
     #[test]
@@ -639,6 +673,24 @@ mod tests {
         let roster = read(&workbook.save_to_buffer().unwrap(), Format::Xlsx).unwrap();
         assert_eq!(roster.rows[0].unreadable, [Column::EmployeeNo]);
         assert_eq!(roster.rows[0].employee_no, "");
+    }
+
+    #[test]
+    fn a_sheet_with_a_far_away_cell_is_read_sparsely_and_blank_rows_do_not_count() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (c, h) in ["姓名", "工号", "所属单位", "条线"].iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (c, v) in ["王芳", "1", "花木街道", "民政"].iter().enumerate() {
+            sheet.write_string(1, c as u16, *v).unwrap();
+        }
+        // The last cell Excel has: a dense read would need 17 billion cells.
+        sheet.write_string(1_048_575, 16_383, "页脚").unwrap();
+        let roster = read(&workbook.save_to_buffer().unwrap(), Format::Xlsx).unwrap();
+        let rows: Vec<u32> = roster.rows.iter().map(|r| r.row).collect();
+        // The far cell is past the columns read: its row is blank here.
+        assert_eq!(rows, [2]);
     }
 
     #[test]
@@ -713,6 +765,15 @@ mod tests {
             Some(Format::Xlsx)
         );
         assert_eq!(Format::from_content_type("application/json", b"{}"), None);
+        assert_eq!(
+            Format::from_content_type("application/vnd.ms-excel", "姓名,工号".as_bytes()),
+            Some(Format::Csv)
+        );
+        assert_eq!(
+            Format::from_content_type("application/vnd.ms-excel", b"\xD0\xCF\x11\xE0\xA1\xB1"),
+            None,
+            "an old binary .xls is not read"
+        );
         assert_eq!(Format::from_file_name("员工.XLSX"), Some(Format::Xlsx));
         assert_eq!(Format::from_file_name("staff.csv"), Some(Format::Csv));
         assert_eq!(Format::from_file_name("staff.xls"), None);

@@ -195,7 +195,8 @@ pub enum AccountsCommand {
         civitas accounts import 员工花名册.xlsx                # creates all; one-time passwords to a CSV\n  \
         civitas accounts import staff.csv --passwords-out /secure/otp.csv\n\n\
         The one-time passwords go to --passwords-out (default: next to the roster, named\n\
-        <roster>-一次性密码.csv, readable by you only; never overwritten), not to the terminal.")]
+        <roster>-一次性密码.csv, readable by you only; never overwritten), not to the terminal;\n\
+        with --json the whole report, passwords included, goes to standard output for a script.")]
     Import {
         /// The roster.
         file: PathBuf,
@@ -414,8 +415,9 @@ impl Client {
             let body = if bytes.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{url}: {status}: the answer is not JSON"))?
+                serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{url}: {status}: 应答不是 JSON (the answer is not JSON)")
+                })?
             };
             Ok(Reply { status, body })
         })
@@ -609,11 +611,19 @@ fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
     })
 }
 
+/// A CSV field as Excel reads it safely: a leading `=`, `+`, `-`, `@` or
+/// control character (a formula, when opened) is quoted away with `'`, and
+/// separators, quotes and line ends are enclosed.
 fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
     } else {
         text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
     }
 }
 
@@ -625,8 +635,15 @@ fn import(
     json: bool,
 ) -> anyhow::Result<u8> {
     let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
-    let format = civitas_roster::Format::from_file_name(&file.to_string_lossy())
-        .unwrap_or_else(|| civitas_roster::Format::sniff(&bytes));
+    let Some(format) = civitas_roster::Format::from_file_name(&file.to_string_lossy())
+        .or_else(|| civitas_roster::Format::sniff(&bytes))
+    else {
+        eprintln!(
+            "{}: 名册须为 .xlsx 或 .csv 文件（旧版 .xls 请另存为 .xlsx）/ a roster is an .xlsx or .csv file (save an old .xls as .xlsx)",
+            file.display()
+        );
+        return Ok(exit::FAILURE);
+    };
     // Where the passwords go is settled before anything is created, so a
     // file in the way cannot lose them.
     let mut out = if dry_run || json {
@@ -655,8 +672,17 @@ fn import(
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
+            // Unreached, nothing was created; an answer that could not be
+            // read may have created accounts whose passwords are lost: say so.
             if let Some((_, path)) = &out {
                 let _ = std::fs::remove_file(path);
+                if e.downcast_ref::<Unreachable>().is_none() {
+                    eprintln!(
+                        "服务器的应答无法读取，导入结果未知：请用 `civitas accounts list --state pending` 查看，必要时重置这些账户的密码 \
+                         (the server's answer could not be read; whether the import happened is unknown: check with \
+                         `civitas accounts list --state pending` and reset those accounts' passwords if needed)"
+                    );
+                }
             }
             return Err(e);
         }
@@ -695,7 +721,8 @@ fn import(
             print_problems(&reply.body["problems"]);
         }
     } else if let Some((mut file, path)) = out.take() {
-        let mut text = String::from("用户名,姓名,所属租户,一次性密码\n");
+        // A byte-order mark, so that Excel on a Chinese Windows reads UTF-8.
+        let mut text = String::from("\u{feff}用户名,姓名,所属租户,一次性密码\n");
         for a in reply.body["accounts"].as_array().into_iter().flatten() {
             text.push_str(&format!(
                 "{},{},{},{}\n",

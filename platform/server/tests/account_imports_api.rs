@@ -197,12 +197,13 @@ both_backends! {
     async fn a_file_that_is_no_roster_gets_a_clear_error_and_only_the_system_administrator_imports(t) {
         let world = World::demo(&t).await;
         let good = xlsx(&[person(1)]);
-        let cases: [(&str, Vec<u8>, StatusCode, &str); 5] = [
+        let cases: [(&str, Vec<u8>, StatusCode, &str); 6] = [
             ("application/json", b"{}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ("text/csv", "姓名,岗位\n王芳,专员\n".as_bytes().to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "roster_missing_columns"),
             ("text/csv", "姓名,工号,单位,所属单位,条线\n".as_bytes().to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "roster_duplicate_column"),
             (XLSX, b"PK\x03\x04 truncated".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "roster_unreadable"),
             ("text/csv", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY, "roster_unreadable"),
+            ("text/csv", "姓名,工号,所属单位,条线\n".as_bytes().to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "roster_empty"),
         ];
         for (content_type, body, status, code) in cases {
             let reply = import(&world, "sys-admin", "?dry_run=true", content_type, body).await;

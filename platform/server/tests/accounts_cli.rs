@@ -176,7 +176,7 @@ async fn the_system_administrator_works_on_accounts_from_a_terminal() {
     let passwords = dir.path().join("花木员工-一次性密码.csv");
     let written = std::fs::read_to_string(&passwords).unwrap();
     let lines: Vec<&str> = written.lines().collect();
-    assert_eq!(lines[0], "用户名,姓名,所属租户,一次性密码");
+    assert_eq!(lines[0], "\u{feff}用户名,姓名,所属租户,一次性密码");
     assert!(lines[1].starts_with("huamu.hm-0100,李强,310000/310115/310115016,"));
     let otp = lines[1].rsplit(',').next().unwrap();
     assert_eq!(

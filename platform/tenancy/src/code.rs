@@ -57,8 +57,10 @@ impl From<Level> for String {
 /// uppercase prefix of 1–4 letters, `-`, then 1–24 uppercase letters or
 /// digits (`U-LJZ01`).
 ///
-/// Every character after a unit code's prefix sorts after `/`, so a subtree
-/// stays one contiguous range of paths ([`TenantPath::subtree_range`]).
+/// A unit code has exactly one `-`, after its letters: a code that extends
+/// a sibling's continues with a letter or digit (sorting after `/`), so a
+/// subtree stays one contiguous range of paths
+/// ([`TenantPath::subtree_range`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DivisionCode(String);

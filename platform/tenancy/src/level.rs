@@ -190,6 +190,14 @@ pub(crate) fn parse_levels(source: &Source, errors: &mut Vec<ConfigError>) -> Ve
             );
             continue;
         };
+        // Flows write `at = "case"`, `"parent"` or `"ancestor:<level>"`.
+        if matches!(name.as_str(), "case" | "parent" | "ancestor") {
+            bad(
+                at,
+                format!("层级名 {name} 是流程的保留字 (is a word flows reserve)"),
+            );
+            continue;
+        }
         if !seen.insert(name.clone()) {
             bad(at, format!("层级重复 (defined twice): {name}"));
             continue;
@@ -284,6 +292,10 @@ mod tests {
              [[level]]\nname = \"loose\"\nname_zh = \"散\"\nname_en = \"Loose\"\ncode_prefix = \"u-\"\n",
         );
         let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
+        let (_, reserved) = parse(
+            "[[level]]\nname = \"parent\"\nname_zh = \"上级\"\nname_en = \"Parent\"\nroot = true\ncode_digits = 6\n",
+        );
+        assert!(reserved[0].to_string().contains("保留字"), "{reserved:?}");
         assert_eq!(
             lines,
             [Some(2), Some(11), Some(14), Some(20), Some(20)],

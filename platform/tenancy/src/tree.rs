@@ -245,6 +245,25 @@ fn parse_lines(source: &Source, errors: &mut Vec<ConfigError>) -> Vec<Line> {
     };
     let mut seen = BTreeSet::new();
     let mut lines = Vec::new();
+    // Every name a line answers to (code, names, aliases) names one line
+    // only, so a roster's 条线 cell is never ambiguous.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for line in &raw.line {
+        let code = line.code.get_ref();
+        let mut own: BTreeSet<String> = BTreeSet::new();
+        own.insert(code.to_ascii_lowercase());
+        own.insert(line.name.clone());
+        own.insert(line.name_en.to_ascii_lowercase());
+        own.extend(line.aliases.iter().cloned());
+        for name in own {
+            if let Some(other) = names.insert(name.clone(), code.clone()) {
+                errors.push(source.error(
+                    Some(line.code.span().start),
+                    ConfigErrorKind::DuplicateLine(format!("{name}（{other}、{code}）")),
+                ));
+            }
+        }
+    }
     for line in raw.line {
         let code = line.code.get_ref().clone();
         if !is_slug(&code) {

@@ -525,3 +525,20 @@ fn a_node_whose_code_does_not_fit_its_configured_level_is_named() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_line_alias_that_names_another_line_is_refused() {
+    let mut sources = shanghai();
+    sources[0] = Source::new(
+        "lines.toml",
+        "[[line]]\ncode = \"civil-affairs\"\nname = \"民政\"\nname_en = \"Civil affairs\"\naliases = [\"人社\"]\n\
+         [[line]]\ncode = \"hr-social-security\"\nname = \"人力资源和社会保障\"\nname_en = \"HR\"\naliases = [\"人社\"]\n",
+    );
+    let errors = errors_of(sources);
+    assert!(
+        errors.iter().any(
+            |e| matches!(&e.kind, ConfigErrorKind::DuplicateLine(name) if name.starts_with("人社"))
+        ),
+        "{errors}"
+    );
+}

@@ -95,6 +95,7 @@ fn roster_error(error: RosterError) -> ApiError {
         RosterError::NotXlsx(_) | RosterError::NotCsv { .. } | RosterError::Empty => {
             "roster_unreadable"
         }
+        RosterError::NoRows => "roster_empty",
         RosterError::MissingColumns { .. } => "roster_missing_columns",
         RosterError::DuplicateColumn(_) => "roster_duplicate_column",
         RosterError::TooManyRows | RosterError::TooLarge => "roster_too_large",
@@ -144,7 +145,7 @@ fn rejected(problems: Vec<RowProblem>) -> ApiError {
         (status = 409, description = "三员分立 / Separation of duties", body = ErrorBody),
         (status = 413, description = "文件过大 / The file is too large", body = ErrorBody),
         (status = 415, description = "不是 CSV 或 xlsx / Neither CSV nor xlsx", body = ErrorBody),
-        (status = 422, description = "文件无法读取、缺少必需列，或有问题行（import_rejected，problems 逐行列出，未创建任何账户）/ Unreadable, missing columns, or bad rows (import_rejected, every row in problems; nothing created)", body = ErrorBody)
+        (status = 422, description = "文件无法读取、没有数据行、缺少必需列，或有问题行（import_rejected，problems 逐行列出，未创建任何账户）/ Unreadable, missing columns, or bad rows (import_rejected, every row in problems; nothing created)", body = ErrorBody)
     ))]
 pub(crate) async fn import_accounts(
     State(state): State<AppState>,
