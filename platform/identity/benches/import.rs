@@ -88,14 +88,7 @@ fn units(db_tenants: &[civitas_storage::TenantRecord]) -> Vec<ImportUnit> {
     db_tenants
         .iter()
         .filter(|r| r.path.is_within(&pudong))
-        .map(|r| ImportUnit {
-            path: r.path.clone(),
-            code: r.code.clone(),
-            name: r.name.clone(),
-            slug: r.slug.clone(),
-            slug_path: r.slug_path.clone(),
-            lines: r.lines.clone(),
-        })
+        .map(ImportUnit::from)
         .collect()
 }
 

@@ -47,6 +47,19 @@ pub struct ImportUnit {
     pub lines: Vec<String>,
 }
 
+impl From<&civitas_storage::TenantRecord> for ImportUnit {
+    fn from(r: &civitas_storage::TenantRecord) -> ImportUnit {
+        ImportUnit {
+            path: r.path.clone(),
+            code: r.code.clone(),
+            name: r.name.clone(),
+            slug: r.slug.clone(),
+            slug_path: r.slug_path.clone(),
+            lines: r.lines.clone(),
+        }
+    }
+}
+
 /// What is wrong with one row (or with the file, row 0), in both
 /// languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -174,14 +174,7 @@ pub(crate) async fn import_accounts(
         .records()
         .iter()
         .filter(|r| r.path.is_within(&tenant.path))
-        .map(|r| ImportUnit {
-            path: r.path.clone(),
-            code: r.code.clone(),
-            name: r.name.clone(),
-            slug: r.slug.clone(),
-            slug_path: r.slug_path.clone(),
-            lines: r.lines.clone(),
-        })
+        .map(|r| ImportUnit::from(&**r))
         .collect();
     let mut plan = civitas_identity::plan_import(&roster, &units, state.line_definitions());
     civitas_identity::check_taken(state.db(), &mut plan).await?;
