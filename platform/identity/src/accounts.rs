@@ -153,11 +153,6 @@ impl AccountKind {
             )),
         }
     }
-
-    /// Parses a kind as a request names it.
-    pub fn from_name(s: &str) -> Option<AccountKind> {
-        AccountKind::parse(s).ok()
-    }
 }
 
 /// An account, without its secrets.

@@ -92,13 +92,36 @@ pub struct ImportPlan {
     pub problems: Vec<RowProblem>,
 }
 
+/// The rows with at least one of `problems`, each once, in order.
+pub fn bad_rows(problems: &[RowProblem]) -> Vec<u32> {
+    let mut rows: Vec<u32> = problems.iter().map(|p| p.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+fn username_taken(row: u32, name: &str) -> RowProblem {
+    RowProblem {
+        row,
+        column: Some(Column::Username.header()),
+        message_zh: format!("用户名 {name} 已被使用"),
+        message_en: format!("The username {name} is taken"),
+    }
+}
+
+fn employee_no_taken(row: u32, no: &str) -> RowProblem {
+    RowProblem {
+        row,
+        column: Some(Column::EmployeeNo.header()),
+        message_zh: format!("工号 {no} 在该单位已有账户"),
+        message_en: format!("The unit has an account with employee number {no} already"),
+    }
+}
+
 impl ImportPlan {
     /// The rows with at least one problem, each once, in order.
     pub fn bad_rows(&self) -> Vec<u32> {
-        let mut rows: Vec<u32> = self.problems.iter().map(|p| p.row).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
+        bad_rows(&self.problems)
     }
 
     fn problem(&mut self, row: u32, column: Column, zh: String, en: String) {
@@ -393,22 +416,12 @@ pub async fn check_taken(db: &Database, plan: &mut ImportPlan) -> Result<(), Adm
     for planned in &plan.accounts {
         let account = &planned.account;
         if taken_names.contains(&account.username) {
-            clashing.push(RowProblem {
-                row: planned.row,
-                column: Some(Column::Username.header()),
-                message_zh: format!("用户名 {} 已被使用", account.username),
-                message_en: format!("The username {} is taken", account.username),
-            });
+            clashing.push(username_taken(planned.row, &account.username));
         }
         if let Some(no) = &account.profile.employee_no
             && taken_numbers.contains(&(account.tenant.as_str().to_owned(), no.clone()))
         {
-            clashing.push(RowProblem {
-                row: planned.row,
-                column: Some(Column::EmployeeNo.header()),
-                message_zh: format!("工号 {no} 在该单位已有账户"),
-                message_en: format!("The unit has an account with employee number {no} already"),
-            });
+            clashing.push(employee_no_taken(planned.row, no));
         }
     }
     let bad: Vec<u32> = clashing.iter().map(|p| p.row).collect();
@@ -464,21 +477,11 @@ pub async fn import_staff(
         Err((i, error)) => {
             let row = plan.accounts.get(i).map_or(0, |p| p.row);
             return Err(match error {
-                AdminError::UsernameTaken(name) => ImportError::Refused(vec![RowProblem {
-                    row,
-                    column: Some(Column::Username.header()),
-                    message_zh: format!("用户名 {name} 已被使用"),
-                    message_en: format!("The username {name} is taken"),
-                }]),
+                AdminError::UsernameTaken(name) => {
+                    ImportError::Refused(vec![username_taken(row, &name)])
+                }
                 AdminError::EmployeeNoTaken { employee_no, .. } => {
-                    ImportError::Refused(vec![RowProblem {
-                        row,
-                        column: Some(Column::EmployeeNo.header()),
-                        message_zh: format!("工号 {employee_no} 在该单位已有账户"),
-                        message_en: format!(
-                            "The unit has an account with employee number {employee_no} already"
-                        ),
-                    }])
+                    ImportError::Refused(vec![employee_no_taken(row, &employee_no)])
                 }
                 other => ImportError::Admin(other),
             });

@@ -45,8 +45,8 @@ pub use administration::{
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use import::{
-    ImportError, ImportPlan, ImportUnit, ImportedAccount, PlannedAccount, RowProblem, check_taken,
-    import_staff, plan_import,
+    ImportError, ImportPlan, ImportUnit, ImportedAccount, PlannedAccount, RowProblem, bad_rows,
+    check_taken, import_staff, plan_import,
 };
 pub use policy::{PasswordPolicy, PolicyViolation};
 pub use registration::{

@@ -511,7 +511,11 @@ fn list(client: &Client, base: &str, query: Vec<(&str, String)>, json: bool) -> 
         }
         let encoded = params
             .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .map(|(k, v)| {
+                let v =
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC);
+                format!("{k}={v}")
+            })
             .collect::<Vec<_>>()
             .join("&");
         let reply = client.send(Method::GET, &format!("{base}?{encoded}"), None)?;
@@ -560,17 +564,6 @@ fn list(client: &Client, base: &str, query: Vec<(&str, String)>, json: bool) -> 
     }
     println!("共 {} 个账户 ({} accounts)", accounts.len(), accounts.len());
     Ok(exit::OK)
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn print_problems(problems: &Value) {

@@ -539,8 +539,7 @@ fn link(
 /// (`/api/v1/tenants/resolve`), so no slug may be one of them: the router
 /// tells where a tenant path ends by the first segment that is not a child.
 /// A line code is held to the same rule as a slug, these words included.
-/// `accounts` is reserved ahead of a route for a tenant's accounts. The
-/// API's test `every_word_after_a_tenant_is_a_reserved_slug`
+/// The API's test `every_word_after_a_tenant_is_a_reserved_slug`
 /// (`platform/api/tests/api.rs`) checks that every route under a tenant
 /// continues with one of these words, and that each word names a route.
 pub const RESERVED_SLUGS: &[&str] = &[

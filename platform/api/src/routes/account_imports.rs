@@ -106,11 +106,7 @@ fn roster_error(error: RosterError) -> ApiError {
 }
 
 fn rejected(problems: Vec<RowProblem>) -> ApiError {
-    let rows = {
-        let mut rows: Vec<u32> = problems.iter().map(|p| p.row).collect();
-        rows.dedup();
-        rows.len()
-    };
+    let rows = civitas_identity::bad_rows(&problems).len();
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "import_rejected",
