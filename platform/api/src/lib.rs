@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, Message, Problem};
 pub use extract::{ApiJson, ApiQuery};
-pub use tenant::TenantDirectory;
+pub use tenant::{SharedDirectory, TenantDirectory};
 pub use throttle::{Throttle, ThrottleSettings};
 
 /// The default largest request body, in bytes (1 MiB).
@@ -61,8 +61,9 @@ pub struct ApiSettings {
     /// `workflow_unavailable`.
     pub workflow: Option<Arc<civitas_workflow::Workflow>>,
     /// The active tenants ([`TenantDirectory::load`]): tenant paths in
-    /// requests are resolved against them in memory. Empty by default.
-    pub tenants: Arc<TenantDirectory>,
+    /// requests are resolved against them in memory. Empty by default;
+    /// whoever runs the app replaces it when a new tree revision lands.
+    pub tenants: SharedDirectory,
     /// Per-address limits on sign-in failures, registrations and refused
     /// API keys, and the tally of refused keys; whoever runs the app calls
     /// [`Throttle::flush`] periodically.
@@ -74,8 +75,8 @@ pub struct ApiSettings {
 pub struct ModuleSettings {
     /// Registry, bindings and the host.
     pub runtime: Arc<civitas_registry::Runtime>,
-    /// The tenant tree (tenant settings, roots).
-    pub tree: Arc<civitas_tenancy::TenantTree>,
+    /// The tenant tree (tenant settings, roots), as the node serves it now.
+    pub tree: civitas_tenancy::SharedTree,
 }
 
 impl Default for ApiSettings {
@@ -87,7 +88,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             modules: None,
             workflow: None,
-            tenants: Arc::default(),
+            tenants: SharedDirectory::default(),
             throttle: Arc::default(),
         }
     }
@@ -123,15 +124,15 @@ struct Inner {
     verified_tokens: routes::auth::VerifiedTokens,
     modules: Option<ModuleSettings>,
     workflow: Option<Arc<civitas_workflow::Workflow>>,
-    tenants: Arc<TenantDirectory>,
+    tenants: SharedDirectory,
     throttle: Arc<Throttle>,
 }
 
 impl AppState {
-    /// The active tenants, as loaded at start: a change of the tree takes
-    /// a restart today (the tree is configuration loaded at start).
+    /// The active tenants now (a new tree revision replaces them while
+    /// the node runs).
     pub fn tenants(&self) -> Arc<TenantDirectory> {
-        self.inner.tenants.clone()
+        self.inner.tenants.current()
     }
 
     /// The workflow engine, if configured.
@@ -183,14 +184,17 @@ impl AppState {
         auth.authorizer.write().map_err(|_| ApiError::internal())
     }
 
-    /// The module runtime; 503 `modules_unavailable` without it.
     /// The platform's lines of business, with their names and aliases, as
-    /// the tenant tree loaded at start defines them; empty without one
-    /// (then only line codes are understood where a name could be).
-    pub(crate) fn line_definitions(&self) -> &[civitas_tenancy::Line] {
-        self.inner.modules.as_ref().map_or(&[], |m| m.tree.lines())
+    /// the tenant tree defines them now; empty without one (then only line
+    /// codes are understood where a name could be).
+    pub(crate) fn line_definitions(&self) -> Vec<civitas_tenancy::Line> {
+        self.inner
+            .modules
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.tree.current().lines().to_vec())
     }
 
+    /// The module runtime; 503 `modules_unavailable` without it.
     pub(crate) fn modules(&self) -> Result<&ModuleSettings, ApiError> {
         self.inner.modules.as_ref().ok_or_else(|| {
             ApiError::new(

@@ -10,7 +10,7 @@
 //! entry, metrics label and `405`/`Allow` answer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::Uri;
@@ -105,6 +105,37 @@ impl TenantDirectory {
             .get(&by_code)
             .or_else(|| self.by_slug_path.get(&by_slug))
             .cloned()
+    }
+}
+
+/// The directory a running node resolves requests against: replaced whole
+/// when the node loads a new tree revision, so a request sees one directory
+/// from start to end.
+#[derive(Debug, Clone, Default)]
+pub struct SharedDirectory {
+    current: Arc<RwLock<Arc<TenantDirectory>>>,
+}
+
+impl SharedDirectory {
+    /// A handle serving `directory`.
+    pub fn new(directory: TenantDirectory) -> SharedDirectory {
+        SharedDirectory {
+            current: Arc::new(RwLock::new(Arc::new(directory))),
+        }
+    }
+
+    /// The directory now.
+    pub fn current(&self) -> Arc<TenantDirectory> {
+        // A writer only swaps an Arc: a poisoned lock still holds a whole one.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `directory` from now on, to every holder of this handle.
+    pub fn replace(&self, directory: TenantDirectory) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
     }
 }
 

@@ -103,7 +103,7 @@ async fn demo_app(t: &TestDb) -> Router {
     app(
         t.db.clone(),
         &ApiSettings {
-            tenants: std::sync::Arc::new(tenants),
+            tenants: civitas_api::SharedDirectory::new(tenants),
             ..ApiSettings::default()
         },
     )

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub use permissions::{Permissions, PermissionsError};
 pub use store::{
-    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, administrator_actions, duty_of,
+    GrantError, GrantRecord, SEPARATED_ROLES, add_grant, administrator_actions, duty_of, grants_at,
     grants_under, grants_version, load_grants, remove_grant,
 };
 

@@ -220,6 +220,20 @@ pub async fn grants_version(db: &Database) -> Result<i64, GrantError> {
     Ok(version.unwrap_or_default())
 }
 
+/// How many grants name exactly `tenant` (not its subtree): what a tree
+/// revision that retires the node would leave pointing at nothing.
+pub async fn grants_at(db: &Database, tenant: &TenantPath) -> Result<u64, GrantError> {
+    let mut tx = db.begin_platform_read().await?;
+    let count: i64 = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT count(*) FROM grants WHERE tenant_path = $1")
+            .bind(tenant.as_str().to_owned())
+            .fetch_one(&mut *c)
+            .await?
+    });
+    tx.commit().await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// Grants `grant` (idempotent), audited as `grant.create` by `actor` in
 /// the grant's tenant chain. Refuses unknown roles and accounts, and a
 /// second administrator role of the three for one account.

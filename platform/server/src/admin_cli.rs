@@ -6,7 +6,6 @@ use civitas::config::Settings;
 use civitas::exit;
 use civitas_identity::{AccountKind, IdentityError, NewAccount};
 use civitas_storage::Database;
-use civitas_tenancy::TenantTree;
 
 /// The three administrators MLPS level 3 requires to be distinct people:
 /// username and display name.
@@ -52,13 +51,13 @@ pub async fn init(
     json: bool,
 ) -> anyhow::Result<u8> {
     let dir = tenants_dir.unwrap_or_else(|| settings.tenants_dir.clone());
-    let tree = match TenantTree::load(&dir) {
-        Ok(tree) => tree,
-        Err(errors) => {
-            eprint!("{errors}");
-            return Ok(exit::CONFIG);
-        }
-    };
+    let tree =
+        match civitas::tree_revisions::settle_for_command(db, settings, &dir, "system:admin-init")
+            .await
+        {
+            Ok(tree) => tree,
+            Err(code) => return Ok(code),
+        };
     let root = match tenant {
         Some(reference) => match tree.resolve(&reference) {
             Some(t) if t.path.parent().is_none() => t.path.clone(),
@@ -76,7 +75,6 @@ pub async fn init(
             None => return Ok(exit::CONFIG),
         },
     };
-    db.sync_tenants(&tree).await?;
     let sign_in = settings.sign_in(root.clone());
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)?;
     let mut created = Vec::new();

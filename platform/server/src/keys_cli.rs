@@ -116,18 +116,21 @@ pub async fn run(db: &Database, settings: &Settings, command: KeysCommand) -> an
         KeysCommand::Init { .. } => Ok(exit::USAGE),
         KeysCommand::Provision { tenants_dir, json } => {
             let dir = tenants_dir.unwrap_or_else(|| settings.tenants_dir.clone());
-            let tree = match civitas_tenancy::TenantTree::load(&dir) {
+            let tree = match civitas::tree_revisions::settle_for_command(
+                db,
+                settings,
+                &dir,
+                "system:keys-provision",
+            )
+            .await
+            {
                 Ok(tree) => tree,
-                Err(errors) => {
-                    eprint!("{errors}");
-                    return Ok(exit::CONFIG);
-                }
+                Err(code) => return Ok(code),
             };
             let keyring = match keyring() {
                 Ok(keyring) => keyring,
                 Err(code) => return Ok(code),
             };
-            db.sync_tenants(&tree).await?;
             let tenants: Vec<_> = tree.iter().map(|t| t.path.clone()).collect();
             let report = civitas_vault::provision(db, &keyring, &tenants).await?;
             if json {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo_modules;
 pub mod keys;
 pub mod serve;
+pub mod tree_revisions;
 
 /// Exit codes of every `civitas` command.
 pub mod exit {

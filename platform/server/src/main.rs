@@ -9,6 +9,7 @@ mod crypto_cli;
 mod keys_cli;
 mod module_cli;
 mod progress;
+mod tenant_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,12 @@ struct ServeArgs {
     /// Seed the demo city (idempotent; the server warns while demo data exists).
     #[arg(long, env = "CIVITAS_DEMO")]
     demo: bool,
+    /// Apply the local tenants directory as a new tree revision when it is not the
+    /// database's newest (refused while nodes it retires hold open cases or grants).
+    /// Without it a node whose directory differs from the newest revision does not
+    /// start (exit 3); `civitas tenant plan` shows what applying would change.
+    #[arg(long, env = "CIVITAS_APPLY_TENANTS")]
+    apply_tenants: bool,
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "CIVITAS_BODY_LIMIT", value_name = "BYTES")]
     body_limit: Option<usize>,
@@ -264,6 +271,48 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show what applying a tenants directory would change in the database's tree:
+    /// nodes added, moved, renamed, deactivated or reconfigured, and the open cases and
+    /// grants held at every node it would retire.
+    #[command(
+        after_help = "Exits 0 when the directory can be applied (or is the current revision), \
+        1 when nodes it retires still hold open cases or grants, 3 when it is invalid, 4 when \
+        the database cannot be reached.\n\n\
+        Examples:\n  civitas tenant plan ./tenants\n  \
+        civitas tenant plan ./tenants --database-url postgres://civitas@db/civitas --json"
+    )]
+    Plan {
+        /// The directory [default: ./tenants].
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store a tenants directory as the tree's newest revision, signed with the platform
+    /// key and audited; every running node serves it within 2 s, without a restart.
+    #[command(
+        after_help = "Refused (exit 1) while nodes it would deactivate or move still hold \
+        open cases or grants: transfer the cases and revoke or re-grant the grants first. \
+        Exits 0 when applied or already current, 3 when the directory is invalid or there is \
+        no platform key, 4 when the database cannot be reached.\n\n\
+        Examples:\n  civitas tenant plan ./tenants && civitas tenant apply ./tenants\n  \
+        civitas tenant apply ./tenants --database-url postgres://civitas@db/civitas \
+        --platform-key-file /etc/civitas/platform.pem --json"
+    )]
+    Apply {
+        /// The directory [default: ./tenants].
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The platform's SM2 key (PKCS#8 PEM) that signs the revision [default: DATA_DIR/platform.pem].
+        #[arg(long, env = "CIVITAS_PLATFORM_KEY_FILE", value_name = "FILE")]
+        platform_key_file: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a tenants directory and report every problem with file and line.
     #[command(after_help = "Exits 0 when valid, 1 when problems were found.\n\n\
         Examples:\n  civitas tenant validate\n  civitas tenant validate ./tenants --json")]
@@ -380,14 +429,14 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let code = runtime.block_on(serve_async(settings, args.demo));
+    let code = runtime.block_on(serve_async(settings, args.demo, args.apply_tenants));
     drop(runtime);
     drop(telemetry);
     code
 }
 
-async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
-    let platform = match serve::start(&settings, demo).await {
+async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> anyhow::Result<u8> {
+    let platform = match serve::start(&settings, demo, apply_tenants).await {
         Ok(platform) => platform,
         Err(StartError::Tenants(errors)) => {
             eprint!("{errors}");
@@ -427,6 +476,8 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             sessions: settings.sessions(),
             authorizer: platform.authorizer.clone(),
         });
+    let directory =
+        civitas_api::SharedDirectory::new(civitas_api::TenantDirectory::load(&platform.db).await?);
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
@@ -436,13 +487,24 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
             trusted_proxies: settings.trusted_proxy_networks(),
             modules: Some(civitas_api::ModuleSettings {
                 runtime: platform.modules.clone(),
-                tree: std::sync::Arc::new(platform.tree.clone()),
+                tree: platform.shared_tree.clone(),
             }),
             workflow: Some(platform.workflow.clone()),
-            tenants: std::sync::Arc::new(civitas_api::TenantDirectory::load(&platform.db).await?),
+            tenants: directory.clone(),
             throttle: throttle.clone(),
         },
     );
+    let following = tokio::spawn(civitas::tree_revisions::follow(
+        platform.db.clone(),
+        civitas::tree_revisions::Served {
+            tree: platform.shared_tree.clone(),
+            directory,
+            keyring: platform.keyring.clone(),
+            key: platform.platform_key.as_ref().map(|k| k.public_key()),
+        },
+        platform.revision,
+        Duration::from_secs(1),
+    ));
     let timers = tokio::spawn(serve::fire_timers_periodically(
         platform.db.clone(),
         Duration::from_secs(settings.timer_interval_secs),
@@ -473,6 +535,7 @@ async fn serve_async(settings: Settings, demo: bool) -> anyhow::Result<u8> {
         anchoring.abort();
     }
     refreshing.abort();
+    following.abort();
     timers.abort();
     guarding.abort();
     // What was counted since the last round is written before stopping.
@@ -600,6 +663,36 @@ fn tenants_dir(config: Option<&Path>, given: Option<PathBuf>) -> anyhow::Result<
 
 fn tenant_command(config: Option<&Path>, command: TenantCommand) -> anyhow::Result<u8> {
     match command {
+        TenantCommand::Plan {
+            dir,
+            database,
+            json,
+        } => {
+            let dir = tenants_dir(config, dir)?;
+            let settings = database_settings(config, &database)?;
+            with_database(&settings, async |db, _| {
+                tenant_cli::plan(db, &dir, json).await
+            })
+        }
+        TenantCommand::Apply {
+            dir,
+            database,
+            platform_key_file,
+            json,
+        } => {
+            let dir = tenants_dir(config, dir)?;
+            let file = PartialSettings::load_file(config)?;
+            let given = PartialSettings {
+                data_dir: database.data_dir.clone(),
+                database_url: database_url(&database),
+                platform_key_file,
+                ..PartialSettings::default()
+            };
+            let settings = database_settings_from(Settings::resolve(given, file)?)?;
+            with_database(&settings, async |db, _| {
+                tenant_cli::apply(db, &settings, &dir, json).await
+            })
+        }
         TenantCommand::Validate { dir, json } => {
             let dir = tenants_dir(config, dir)?;
             let result = TenantTree::load(&dir);

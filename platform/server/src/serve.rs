@@ -52,6 +52,11 @@ pub enum StartError {
     /// A flow definition or the holiday calendar is invalid.
     #[error("流程或工作日历无效 (invalid flows or working-day calendar): {0}")]
     Workflow(String),
+    /// The tree revision to serve cannot be settled: the local tenants
+    /// directory is older than the database's, was never applied, or a
+    /// stored revision does not verify.
+    #[error("{0}")]
+    TreeRevision(crate::tree_revisions::RevisionError),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -63,6 +68,11 @@ pub struct Platform {
     pub db: Database,
     /// The tenant tree that was loaded.
     pub tree: TenantTree,
+    /// The tree revision it is.
+    pub revision: i64,
+    /// The tree as served while running: [`crate::tree_revisions::follow`]
+    /// replaces it when a new revision lands.
+    pub shared_tree: civitas_tenancy::SharedTree,
     /// The tenants' keys, under the master key.
     pub keyring: Arc<Keyring>,
     /// The platform's SM2 key, if configured: it signs audit anchors and
@@ -80,15 +90,28 @@ pub struct Platform {
     pub workflow: Arc<civitas_workflow::Workflow>,
 }
 
-/// Validates the tenants directory, connects, migrates, loads the tree and,
-/// with `demo`, seeds the demo data. Refuses to go on at the first failure.
-pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartError> {
-    let tree = TenantTree::load(&settings.tenants_dir).map_err(StartError::Tenants)?;
+/// Validates the tenants directory, connects, migrates, settles the tree
+/// revision to serve (the local directory must be the database's newest
+/// revision, or becomes it on an empty database or with `apply_tenants`;
+/// see [`crate::tree_revisions`]) and, with `demo`, seeds the demo data.
+/// Refuses to go on at the first failure.
+pub async fn start(
+    settings: &Settings,
+    demo: bool,
+    apply_tenants: bool,
+) -> Result<Platform, StartError> {
+    let local =
+        crate::tree_revisions::LocalTree::read(&settings.tenants_dir).map_err(|e| match e {
+            crate::tree_revisions::RevisionError::Invalid(errors) => StartError::Tenants(errors),
+            other => StartError::TreeRevision(other),
+        })?;
+    let tree = local.tree.clone();
     let realm = realm(&tree).ok_or(StartError::EmptyTree)?;
     // Flows and the calendar are configuration too: checked before the
     // database is touched.
     let modules = Arc::new(start_modules(settings)?);
-    let workflow = Arc::new(start_workflow(&settings.tenants_dir, &tree, &modules)?);
+    let shared = civitas_tenancy::SharedTree::new(tree.clone());
+    let workflow = Arc::new(start_workflow(&settings.tenants_dir, &shared, &modules)?);
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
@@ -112,14 +135,27 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
-    let report = db.sync_tenants(&tree).await?;
+    let settled = crate::tree_revisions::settle_at_start(
+        &db,
+        local,
+        platform_key.as_deref(),
+        apply_tenants,
+        "system:serve",
+    )
+    .await
+    .map_err(|e| match e {
+        crate::tree_revisions::RevisionError::Storage(e) => StartError::Database(e),
+        other => StartError::TreeRevision(other),
+    })?;
+    let report = settled.applied.clone().unwrap_or_default();
     tracing::info!(
-        tenants = report.tenants,
+        revision = settled.revision,
+        tenants = settled.tree.len(),
+        applied = settled.applied.is_some(),
         retired = report.retired,
-        settings_written = report.settings_written,
-        settings_removed = report.settings_removed,
         "tenant tree loaded"
     );
+    let revision = settled.revision;
     let tenants: Vec<_> = tree.iter().map(|t| t.path.clone()).collect();
     let provisioned = civitas_vault::provision(&db, &keyring, &tenants).await?;
     if provisioned != civitas_vault::ProvisionReport::default() {
@@ -129,7 +165,7 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
             "tenant keys provisioned"
         );
     }
-    record_start(&db, &tree, &report).await?;
+    record_start(&db, &tree, revision, &report).await?;
     if demo {
         seed_demo(&db, &tree, &settings.sign_in(realm.clone())).await?;
         crate::demo_modules::seed_demo_modules(&db, &tree, &modules, &settings.demo_modules_dir)
@@ -157,6 +193,8 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
     Ok(Platform {
         db,
         tree,
+        revision,
+        shared_tree: shared,
         keyring,
         platform_key,
         realm,
@@ -173,9 +211,11 @@ pub async fn start(settings: &Settings, demo: bool) -> Result<Platform, StartErr
 /// the module services.
 pub fn start_workflow(
     tenants_dir: &std::path::Path,
-    tree: &TenantTree,
+    shared: &civitas_tenancy::SharedTree,
     modules: &Arc<civitas_registry::Runtime>,
 ) -> Result<civitas_workflow::Workflow, StartError> {
+    let tree = shared.current();
+    let tree = tree.as_ref();
     let calendar = civitas_calendar::Calendar::for_tenants_dir(tenants_dir)
         .map_err(|e| StartError::Workflow(e.to_string()))?;
     for tenant in tree.iter() {
@@ -203,7 +243,7 @@ pub fn start_workflow(
     );
     Ok(civitas_workflow::Workflow::new(
         flows,
-        Arc::new(tree.clone()),
+        shared.clone(),
         calendar,
         Some(modules.clone()),
     ))
@@ -274,6 +314,7 @@ pub async fn preload_modules(
 async fn record_start(
     db: &Database,
     tree: &TenantTree,
+    revision: i64,
     report: &civitas_storage::SyncReport,
 ) -> Result<(), StartError> {
     for root in tree.roots() {
@@ -286,6 +327,7 @@ async fn record_start(
             detail: serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "tenants": tree.subtree(&root.path).count(),
+                "tree_revision": revision,
                 "retired": report.retired,
                 "settings_written": report.settings_written,
                 "settings_removed": report.settings_removed,
@@ -624,7 +666,9 @@ pub async fn shutdown_signal() {
 /// (with its public key beside it) when missing. Without one the platform
 /// runs, but no audit anchors are signed and sign-in answers 503 — it
 /// says so.
-fn load_platform_key(
+/// The platform's SM2 key from its file; `None` (with a warning) when the
+/// file does not exist, except for the demo, which generates one.
+pub fn load_platform_key(
     settings: &Settings,
     demo: bool,
 ) -> Result<Option<Arc<PrivateKey>>, StartError> {

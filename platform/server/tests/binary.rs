@@ -879,3 +879,233 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
         assert_eq!(code, Some(0), "{log}");
     }
 }
+
+/// A community under Lujiazui that the repository's tree does not have.
+const THIRD_COMMUNITY: &str = "code = \"310115005003\"\nlevel = \"community\"\n\
+    parent = \"310115005\"\nname = \"陆家嘴演示社区三\"\nname_en = \"Lujiazui Demo Community 3\"\n\
+    slug = \"community-3\"\nlines = [\"civil-affairs\"]\n";
+
+/// Polls `get` until it answers `status`; the time it took.
+fn until_status(server: &Server, path: &str, status: u16) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (got, _) = server.get(path);
+        if got == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{path} still answers {got}, not {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_servers_with_different_tenants_directories_agree_on_one_tree_revision() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(t) = runtime.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let keys = workdir();
+    let platform_key = keys.path().join("platform.pem");
+    let command = |dir: &Path, args: &[&str]| {
+        let mut command = civitas(dir);
+        command
+            .args(args)
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY)
+            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key);
+        command
+    };
+    let third = "/api/v1/tenants/shanghai/pudong/lujiazui/community-3";
+    let first_community = "/api/v1/tenants/shanghai/pudong/lujiazui/community-1";
+
+    // The first node on an empty database: its directory becomes revision 1.
+    let old = workdir();
+    let first = Server::start(&mut command(old.path(), &["serve", "--demo"]));
+    assert_eq!(first.get(third).0, 404);
+
+    // A newer directory, planned against the database and applied.
+    let new = workdir();
+    std::fs::write(
+        new.path()
+            .join("tenants/shanghai/310115005003-demo-community.toml"),
+        THIRD_COMMUNITY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut command(new.path(), &["tenant", "plan"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("第 1 版 (revision 1)"), "{plan}");
+    assert!(
+        plan.contains("新增 (added)") && plan.contains("310000/310115/310115005/310115005003"),
+        "{plan}"
+    );
+    let out = run(&mut command(new.path(), &["tenant", "plan", "--json"]));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (plan["base"].clone(), plan["revision"].clone()),
+        (1.into(), 2.into())
+    );
+    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(plan["changes"][0]["kind"], "added");
+    let out = run(&mut command(new.path(), &["tenant", "apply", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let applied: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (applied["applied"].clone(), applied["revision"].clone()),
+        (true.into(), 2.into())
+    );
+
+    // The running node serves it without a restart (it looks every second).
+    let took = until_status(&first, third, 200);
+    eprintln!("revision 2 served by the running node after {took:?}");
+
+    // A node started on the older directory refuses, names both revisions,
+    // and deactivates nothing.
+    let out = run(&mut command(
+        old.path(),
+        &["serve", "--demo", "--listen", "127.0.0.1:0"],
+    ));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let reason = text(&out.stderr);
+    assert!(
+        reason.contains("revision 1") && reason.contains("revision 2"),
+        "{reason}"
+    );
+    assert_eq!(first.get(third).0, 200);
+
+    // A node on the newer directory starts and serves the same tree.
+    let second = Server::start(&mut command(new.path(), &["serve", "--demo"]));
+    assert_eq!(second.get(third).0, 200);
+
+    // Retiring a community that still holds a grant (the demo's community
+    // officer) is refused by plan and apply alike, and changes nothing.
+    let retiring = workdir();
+    std::fs::remove_file(
+        retiring
+            .path()
+            .join("tenants/shanghai/310115005001-demo-community.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        retiring
+            .path()
+            .join("tenants/shanghai/310115005003-demo-community.toml"),
+        THIRD_COMMUNITY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut command(retiring.path(), &["tenant", "plan"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let plan = text(&out.stdout);
+    assert!(
+        plan.contains("停用 (deactivated)")
+            && plan.contains("310115005001")
+            && plan.contains("grants: 1"),
+        "{plan}"
+    );
+    let out = run(&mut command(retiring.path(), &["tenant", "apply"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("310115005001"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(first.get(first_community).0, 200);
+
+    // Revision 3 retires the third community (nothing held there) and
+    // renames the second: both nodes follow.
+    let third_revision = workdir();
+    let renamed = third_revision
+        .path()
+        .join("tenants/shanghai/310115005002-demo-community.toml");
+    let text_before = std::fs::read_to_string(&renamed).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &renamed,
+        text_before.replace("陆家嘴演示社区二", "陆家嘴演示社区（二）"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut command(third_revision.path(), &["tenant", "apply"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("停用 (deactivated)") && shown.contains("更名 (renamed)"),
+        "{shown}"
+    );
+    for server in [&first, &second] {
+        until_status(server, third, 404);
+        let (status, community) =
+            server.get("/api/v1/tenants/shanghai/pudong/lujiazui/community-2");
+        assert_eq!(status, 200);
+        assert_eq!(
+            community["tenant"]["name"], "陆家嘴演示社区（二）",
+            "{community}"
+        );
+    }
+
+    // Each revision is in the audit log, signed.
+    let revisions: Vec<(String, String)> = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&t.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query_as(
+            "SELECT target, detail FROM audit_events WHERE action = 'tenant.revision' \
+             ORDER BY seq",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    });
+    let shanghai: Vec<Value> = revisions
+        .iter()
+        .filter(|(target, _)| target == "310000")
+        .map(|(_, detail)| serde_json::from_str(detail).unwrap_or_default())
+        .collect();
+    assert_eq!(shanghai.len(), 3, "{revisions:?}");
+    assert!(shanghai.iter().all(|d| d["signed"] == true), "{shanghai:?}");
+    assert_eq!(shanghai[2]["deactivated"], 1);
+    drop(second);
+    drop(first);
+}
+
+#[test]
+fn a_node_refuses_a_stored_tree_revision_that_was_altered() {
+    let dir = workdir();
+    let server = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
+    assert_eq!(
+        server.get("/api/v1/tenants/shanghai/pudong/lujiazui").0,
+        200
+    );
+    server.terminate();
+    // Someone with write access to the database edits the stored tree.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let database = dir.path().join("data/civitas.db");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let changed = sqlx::query(
+            "UPDATE tenant_revisions SET sources = replace(sources, '陆家嘴街道', '陆家嘴镇')",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(changed.rows_affected(), 1);
+    });
+    let out = run(civitas(dir.path()).args(["serve", "--demo", "--listen", "127.0.0.1:0"]));
+    assert_eq!(out.status.code(), Some(3));
+    let reason = text(&out.stderr);
+    assert!(
+        reason.contains("tree revision 1 does not verify") && reason.contains("digest"),
+        "{reason}"
+    );
+}

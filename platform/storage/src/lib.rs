@@ -17,12 +17,17 @@
 
 mod database;
 mod error;
+mod revisions;
 mod scope;
 mod tenants;
 
 pub use civitas_tenancy::TenantPath;
 pub use database::{Backend, Connection, Database, PoolSettings, Readiness};
 pub use error::StorageError;
+pub use revisions::{
+    Applied, NewTreeRevision, RevisionHead, SettingChange, TreeChange, TreeRevision,
+    plan_tree_changes,
+};
 pub use scope::{AccessRequest, Decider, Denied, PlatformTx, TenantScope, TenantTx};
 pub use tenants::{SyncReport, TenantRecord, TenantSetting};
 

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 
 use crate::database::{Database, Pool};
 use crate::error::StorageError;
+use crate::scope::PlatformTx;
 use crate::scope::TenantTx;
 use crate::with_connection;
 
@@ -100,102 +101,9 @@ impl Database {
     /// This is platform work across every tenant, so it runs as the owning
     /// role, outside any [`crate::TenantScope`].
     pub async fn sync_tenants(&self, tree: &TenantTree) -> Result<SyncReport, StorageError> {
-        let now = Utc::now();
-        let mut report = SyncReport::default();
-        macro_rules! sync {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let active: Vec<String> = sqlx::query_scalar("SELECT path FROM tenants WHERE active")
-                    .fetch_all(&mut *tx)
-                    .await?;
-                for path in active {
-                    let configured = TenantPath::parse(&path).is_ok_and(|p| tree.get(&p).is_some());
-                    if !configured {
-                        sqlx::query("UPDATE tenants SET active = FALSE, updated_at = $2 WHERE path = $1")
-                            .bind(path)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                        report.retired += 1;
-                    }
-                }
-                for tenant in tree.iter() {
-                    sqlx::query(
-                        "INSERT INTO tenants (path, code, parent_path, level, name, name_en, slug, \
-                                              slug_path, lines, depth, active, source, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $12) \
-                         ON CONFLICT (path) DO UPDATE SET \
-                             code = excluded.code, parent_path = excluded.parent_path, \
-                             level = excluded.level, name = excluded.name, name_en = excluded.name_en, \
-                             slug = excluded.slug, slug_path = excluded.slug_path, lines = excluded.lines, \
-                             depth = excluded.depth, active = TRUE, source = excluded.source, \
-                             updated_at = excluded.updated_at",
-                    )
-                    .bind(tenant.path.as_str().to_owned())
-                    .bind(tenant.code.as_str().to_owned())
-                    .bind(tenant.parent.as_ref().map(|p| p.as_str().to_owned()))
-                    .bind(tenant.level.as_str())
-                    .bind(tenant.name.clone())
-                    .bind(tenant.name_en.clone())
-                    .bind(tenant.slug.clone())
-                    .bind(tenant.slug_path.clone())
-                    .bind(Json(tenant.lines.clone()))
-                    .bind(tenant.path.depth() as i32)
-                    .bind(tenant.source.display().to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-
-                    let stored = sqlx::query("SELECT key, value FROM tenant_settings WHERE tenant_path = $1")
-                        .bind(tenant.path.as_str().to_owned())
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for row in &stored {
-                        let key: String = row.try_get("key")?;
-                        if !tenant.settings.contains_key(&key) {
-                            sqlx::query("DELETE FROM tenant_settings WHERE tenant_path = $1 AND key = $2")
-                                .bind(tenant.path.as_str().to_owned())
-                                .bind(key)
-                                .execute(&mut *tx)
-                                .await?;
-                            report.settings_removed += 1;
-                        }
-                    }
-                    for (key, value) in &tenant.settings {
-                        let mut unchanged = false;
-                        for row in &stored {
-                            let stored_key: String = row.try_get("key")?;
-                            if &stored_key == key {
-                                let stored_value: Json<Value> = row.try_get("value")?;
-                                unchanged = &stored_value.0 == value;
-                            }
-                        }
-                        if unchanged {
-                            continue;
-                        }
-                        sqlx::query(
-                            "INSERT INTO tenant_settings (tenant_path, key, value, updated_at) \
-                             VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (tenant_path, key) DO UPDATE SET \
-                                 value = excluded.value, updated_at = excluded.updated_at",
-                        )
-                        .bind(tenant.path.as_str().to_owned())
-                        .bind(key.clone())
-                        .bind(Json(value.clone()))
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        report.settings_written += 1;
-                    }
-                    report.tenants += 1;
-                }
-                tx.commit().await?;
-            }};
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => sync!(pool),
-            Pool::Postgres(pool) => sync!(pool),
-        }
+        let mut tx = self.begin_platform().await?;
+        let report = sync_tenants_in(&mut tx, tree).await?;
+        tx.commit().await?;
         Ok(report)
     }
 
@@ -237,6 +145,100 @@ impl Database {
         };
         row.transpose()
     }
+}
+
+/// [`Database::sync_tenants`] inside `tx`: the tree revision that applies a
+/// tree writes it in the same transaction as the revision row.
+pub(crate) async fn sync_tenants_in(
+    tx: &mut PlatformTx,
+    tree: &TenantTree,
+) -> Result<SyncReport, StorageError> {
+    let now = Utc::now();
+    let mut report = SyncReport::default();
+    with_connection!(tx.connection(), c => {
+        let active: Vec<String> = sqlx::query_scalar("SELECT path FROM tenants WHERE active")
+            .fetch_all(&mut *c)
+            .await?;
+        for path in active {
+            let configured = TenantPath::parse(&path).is_ok_and(|p| tree.get(&p).is_some());
+            if !configured {
+                sqlx::query("UPDATE tenants SET active = FALSE, updated_at = $2 WHERE path = $1")
+                    .bind(path)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                report.retired += 1;
+            }
+        }
+        for tenant in tree.iter() {
+            sqlx::query(
+                "INSERT INTO tenants (path, code, parent_path, level, name, name_en, slug, \
+                                      slug_path, lines, depth, active, source, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $12) \
+                 ON CONFLICT (path) DO UPDATE SET \
+                     code = excluded.code, parent_path = excluded.parent_path, \
+                     level = excluded.level, name = excluded.name, name_en = excluded.name_en, \
+                     slug = excluded.slug, slug_path = excluded.slug_path, lines = excluded.lines, \
+                     depth = excluded.depth, active = TRUE, source = excluded.source, \
+                     updated_at = excluded.updated_at",
+            )
+            .bind(tenant.path.as_str().to_owned())
+            .bind(tenant.code.as_str().to_owned())
+            .bind(tenant.parent.as_ref().map(|p| p.as_str().to_owned()))
+            .bind(tenant.level.as_str())
+            .bind(tenant.name.clone())
+            .bind(tenant.name_en.clone())
+            .bind(tenant.slug.clone())
+            .bind(tenant.slug_path.clone())
+            .bind(Json(tenant.lines.clone()))
+            .bind(tenant.path.depth() as i32)
+            .bind(tenant.source.display().to_string())
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+
+            let stored = sqlx::query("SELECT key, value FROM tenant_settings WHERE tenant_path = $1")
+                .bind(tenant.path.as_str().to_owned())
+                .fetch_all(&mut *c)
+                .await?;
+            let mut stored_values = std::collections::BTreeMap::new();
+            for row in &stored {
+                let key: String = row.try_get("key")?;
+                let value: Json<Value> = row.try_get("value")?;
+                stored_values.insert(key, value.0);
+            }
+            for key in stored_values.keys() {
+                if !tenant.settings.contains_key(key) {
+                    sqlx::query("DELETE FROM tenant_settings WHERE tenant_path = $1 AND key = $2")
+                        .bind(tenant.path.as_str().to_owned())
+                        .bind(key.clone())
+                        .execute(&mut *c)
+                        .await?;
+                    report.settings_removed += 1;
+                }
+            }
+            for (key, value) in &tenant.settings {
+                if stored_values.get(key) == Some(value) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO tenant_settings (tenant_path, key, value, updated_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_path, key) DO UPDATE SET \
+                         value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(tenant.path.as_str().to_owned())
+                .bind(key.clone())
+                .bind(Json(value.clone()))
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                report.settings_written += 1;
+            }
+            report.tenants += 1;
+        }
+    });
+    Ok(report)
 }
 
 impl TenantTx {

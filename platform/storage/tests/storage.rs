@@ -285,3 +285,103 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     dir
 }
+
+/// A small tree for revision plans: Shanghai, Pudong with Lujiazui and a
+/// unit under it, Huangpu with Nanjing East Road; `changes` replaces or
+/// drops files by name.
+fn revision_tree(changes: &[(&str, Option<&str>)]) -> (Vec<Source>, TenantTree) {
+    let levels = std::fs::read_to_string(civitas_testkit::tenants_dir().join("levels.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut files: Vec<(String, String)> = vec![
+        ("levels.toml".into(), levels),
+        ("lines.toml".into(), "[[line]]\ncode = \"civil-affairs\"\nname = \"民政\"\nname_en = \"Civil affairs\"\n[[line]]\ncode = \"market-regulation\"\nname = \"市场监管\"\nname_en = \"Market regulation\"\n".into()),
+        ("a.toml".into(), "code = \"310000\"\nlevel = \"city\"\nname = \"上海市\"\nname_en = \"Shanghai\"\nslug = \"shanghai\"\n".into()),
+        ("b.toml".into(), "code = \"310115\"\nlevel = \"district\"\nparent = \"310000\"\nname = \"浦东新区\"\nname_en = \"Pudong\"\nslug = \"pudong\"\nlines = [\"civil-affairs\"]\n".into()),
+        ("c.toml".into(), "code = \"310115005\"\nlevel = \"street\"\nparent = \"310115\"\nname = \"陆家嘴街道\"\nname_en = \"Lujiazui\"\nslug = \"lujiazui\"\nlines = [\"civil-affairs\"]\n[settings]\n\"meal-subsidy.local-top-up\" = 200\n".into()),
+        ("d.toml".into(), "code = \"U-LJZ01\"\nlevel = \"unit\"\nparent = \"310115005\"\nname = \"受理服务中心\"\nname_en = \"Service centre\"\nslug = \"service-centre\"\n".into()),
+        ("e.toml".into(), "code = \"310101\"\nlevel = \"district\"\nparent = \"310000\"\nname = \"黄浦区\"\nname_en = \"Huangpu\"\nslug = \"huangpu\"\n".into()),
+        ("f.toml".into(), "code = \"310101002\"\nlevel = \"street\"\nparent = \"310101\"\nname = \"南京东路街道\"\nname_en = \"Nanjing East Road\"\nslug = \"nanjing-dong-lu\"\n".into()),
+    ];
+    for (name, text) in changes {
+        files.retain(|(n, _)| n != name);
+        if let Some(text) = text {
+            files.push(((*name).to_owned(), (*text).to_owned()));
+        }
+    }
+    let sources: Vec<Source> = files.into_iter().map(|(n, t)| Source::new(n, t)).collect();
+    let tree = TenantTree::from_sources(sources.clone()).unwrap_or_else(|e| panic!("{e}"));
+    (sources, tree)
+}
+
+both_backends! {
+    async fn a_revision_plan_names_additions_moves_renames_deactivations_and_reconfigurations(t) {
+        use civitas_storage::TreeChange;
+        let (_, before) = revision_tree(&[]);
+        synced(&t, &before).await;
+        let (_, after) = revision_tree(&[
+            // The unit moves from Lujiazui to Nanjing East Road.
+            ("d.toml", Some("code = \"U-LJZ01\"\nlevel = \"unit\"\nparent = \"310101002\"\nname = \"受理服务中心\"\nname_en = \"Service centre\"\nslug = \"service-centre\"\n")),
+            // Lujiazui: a new name, a line more, a new top-up.
+            ("c.toml", Some("code = \"310115005\"\nlevel = \"street\"\nparent = \"310115\"\nname = \"陆家嘴街道办事处\"\nname_en = \"Lujiazui\"\nslug = \"lujiazui\"\nlines = [\"civil-affairs\", \"market-regulation\"]\n[settings]\n\"meal-subsidy.local-top-up\" = 300\n")),
+            // Huamu is new; Nanjing East Road's sibling list otherwise unchanged.
+            ("g.toml", Some("code = \"310115016\"\nlevel = \"street\"\nparent = \"310115\"\nname = \"花木街道\"\nname_en = \"Huamu\"\nslug = \"huamu\"\n")),
+        ]);
+        let records = t.db.tenants().await.unwrap_or_else(|e| panic!("{e}"));
+        let settings = t.db.configured_settings().await.unwrap_or_else(|e| panic!("{e}"));
+        let changes = civitas_storage::plan_tree_changes(&records, &settings, &after);
+        let kinds: Vec<String> = changes
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap_or_default()["kind"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(kinds, ["moved", "renamed", "reconfigured", "added"], "{changes:#?}");
+        assert!(matches!(&changes[2], TreeChange::Reconfigured { lines_added, settings, .. }
+            if lines_added == &["market-regulation"] && settings.len() == 1
+                && settings[0].from == Some(json!(200)) && settings[0].to == Some(json!(300))));
+        assert!(matches!(&changes[0], TreeChange::Moved { from, to, .. }
+            if from.as_str() == "310000/310115/310115005/U-LJZ01"
+                && to.as_str() == "310000/310101/310101002/U-LJZ01"));
+        assert_eq!(changes[0].retires(), Some(&path("310000/310115/310115005/U-LJZ01")));
+
+        // Dropping Nanjing East Road (and so the unit under it) deactivates both.
+        let (_, smaller) = revision_tree(&[("f.toml", None), ("d.toml", None)]);
+        let changes = civitas_storage::plan_tree_changes(&records, &settings, &smaller);
+        let retired: Vec<&str> = changes.iter().filter_map(|c| c.retires()).map(TenantPath::as_str).collect();
+        assert_eq!(retired, ["310000/310101/310101002", "310000/310115/310115005/U-LJZ01"]);
+    }
+
+    async fn revisions_are_numbered_without_gaps_and_a_stale_one_writes_nothing(t) {
+        use civitas_storage::{Applied, NewTreeRevision};
+        let (sources, tree) = revision_tree(&[]);
+        let changes = json!([]);
+        let revision = |n: i64, digest: &'static str| NewTreeRevision {
+            revision: n,
+            digest,
+            sources: &sources,
+            signature: None,
+            changes: &changes,
+            applied_by: "test",
+        };
+        assert_eq!(t.db.tree_revision_head().await.unwrap_or_else(|e| panic!("{e}")), None);
+        let first = t.db.apply_tree_revision(&tree, &revision(1, "d1")).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(first, Applied::Stored(ref report) if report.tenants == tree.len()), "{first:?}");
+        assert_eq!(t.db.apply_tree_revision(&tree, &revision(1, "other")).await.unwrap_or_else(|e| panic!("{e}")), Applied::Stale);
+        assert_eq!(t.db.apply_tree_revision(&tree, &revision(3, "gap")).await.unwrap_or_else(|e| panic!("{e}")), Applied::Stale);
+
+        // A move keeps the code under a new path (codes are unique among
+        // active nodes only): the old row is retired, the new one active.
+        let (moved_sources, moved) = revision_tree(&[
+            ("d.toml", Some("code = \"U-LJZ01\"\nlevel = \"unit\"\nparent = \"310101002\"\nname = \"受理服务中心\"\nname_en = \"Service centre\"\nslug = \"service-centre\"\n")),
+        ]);
+        let second = NewTreeRevision { revision: 2, digest: "d2", sources: &moved_sources, ..revision(2, "d2") };
+        let stored = t.db.apply_tree_revision(&moved, &second).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(stored, Applied::Stored(ref report) if report.retired == 1), "{stored:?}");
+        assert!(t.db.tenant("310000/310101/310101002/U-LJZ01").await.unwrap_or_else(|e| panic!("{e}")).is_some());
+        assert!(t.db.tenant("310000/310115/310115005/U-LJZ01").await.unwrap_or_else(|e| panic!("{e}")).is_none());
+
+        let head = t.db.tree_revision_head().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(head.map(|h| (h.revision, h.digest)), Some((2, "d2".to_owned())));
+        assert_eq!(t.db.tree_revision_with_digest("d1").await.unwrap_or_else(|e| panic!("{e}")), Some(1));
+        let stored = t.db.tree_revision(2).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("revision 2"));
+        assert_eq!(stored.sources, moved_sources, "the files come back as they were stored");
+    }
+}

@@ -82,6 +82,13 @@ impl TenantTree {
         TenantTree::from_sources(sources)
     }
 
+    /// Reads the configuration files of the tenants directory `dir` (every
+    /// `*.toml` outside `_`/`.` folders, by name), without validating them:
+    /// what a tree revision stores and [`TenantTree::from_sources`] reads.
+    pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
+        load::read_dir(dir).map_err(ConfigErrors)
+    }
+
     /// Validates a tree from sources already in memory. The source named
     /// [`LINES_FILE`] defines the lines, the one named [`LEVELS_FILE`] the
     /// levels (the [`standard_levels`] without it); every other source is
@@ -187,6 +194,23 @@ impl TenantTree {
             }
         }
         settings
+    }
+
+    /// This tree with `overrides` laid over the configured settings: a key
+    /// set at a node replaces the configured value there and is inherited
+    /// below it like any setting. Overrides naming a node the tree does not
+    /// have (a deactivated one) are left out.
+    pub fn with_settings_overrides<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a TenantPath, &'a str, &'a serde_json::Value)>,
+    ) -> TenantTree {
+        let mut tree = self.clone();
+        for (path, key, value) in overrides {
+            if let Some(node) = tree.nodes.get_mut(path) {
+                node.settings.insert(key.to_owned(), value.clone());
+            }
+        }
+        tree
     }
 
     /// The node at `path`.

@@ -124,7 +124,12 @@ fn workflow(tenants: &std::path::Path, tree: TenantTree) -> Workflow {
     )
     .unwrap();
     let calendar = civitas_calendar::Calendar::official().unwrap();
-    Workflow::new(flows, Arc::new(tree), calendar, None)
+    Workflow::new(
+        flows,
+        civitas_tenancy::SharedTree::new(tree),
+        calendar,
+        None,
+    )
 }
 
 /// One million cases as the engine would have written them: every second

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{NaiveDate, Utc};
 use civitas_calendar::{Calendar, DayUnit};
 use civitas_storage::{Database, TenantScope, TenantTx};
-use civitas_tenancy::{TenantPath, TenantTree};
+use civitas_tenancy::{SharedTree, TenantPath, TenantTree};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -396,11 +396,16 @@ pub struct CaseFilter {
 /// hooks.
 pub struct Workflow {
     flows: FlowCatalog,
-    tree: Arc<TenantTree>,
+    tree: SharedTree,
     calendar: Calendar,
-    local: RwLock<HashMap<TenantPath, Arc<Calendar>>>,
+    // Each tenant's calendar, for the tree snapshot it was computed from
+    // (local days are settings, which a new revision or override changes).
+    local: RwLock<LocalCalendars>,
     modules: Option<Arc<civitas_registry::Runtime>>,
 }
+
+/// Each tenant's calendar, and the tree snapshot they were computed from.
+type LocalCalendars = (Arc<TenantTree>, HashMap<TenantPath, Arc<Calendar>>);
 
 impl std::fmt::Debug for Workflow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -480,18 +485,20 @@ pub(crate) struct TaskRow {
 
 impl Workflow {
     /// An engine over `flows`, `tree` and `calendar`; `modules` runs the
-    /// flows' hooks.
+    /// flows' hooks. The engine reads the tree `tree` serves now at every
+    /// use, so a new revision or setting reaches it without a restart.
     pub fn new(
         flows: FlowCatalog,
-        tree: Arc<TenantTree>,
+        tree: SharedTree,
         calendar: Calendar,
         modules: Option<Arc<civitas_registry::Runtime>>,
     ) -> Workflow {
+        let local = RwLock::new((tree.current(), HashMap::new()));
         Workflow {
             flows,
             tree,
             calendar,
-            local: RwLock::default(),
+            local,
             modules,
         }
     }
@@ -501,20 +508,28 @@ impl Workflow {
         &self.flows
     }
 
-    /// The tenant tree.
-    pub fn tree(&self) -> &TenantTree {
-        &self.tree
+    /// The tenant tree now.
+    pub fn tree(&self) -> Arc<TenantTree> {
+        self.tree.current()
     }
 
     /// The calendar of `tenant`: the official one with its local days.
     pub fn calendar_for(&self, tenant: &TenantPath) -> Result<Arc<Calendar>, WorkflowError> {
-        if let Some(found) = self.local.read().ok().and_then(|m| m.get(tenant).cloned()) {
+        let tree = self.tree.current();
+        if let Some(found) = self.local.read().ok().and_then(|cache| {
+            Arc::ptr_eq(&cache.0, &tree)
+                .then(|| cache.1.get(tenant).cloned())
+                .flatten()
+        }) {
             return Ok(found);
         }
-        let days = local_days(&self.tree, tenant).map_err(WorkflowError::Invalid)?;
+        let days = local_days(&tree, tenant).map_err(WorkflowError::Invalid)?;
         let calendar = Arc::new(self.calendar.with_local_days(days));
-        if let Ok(mut map) = self.local.write() {
-            map.insert(tenant.clone(), calendar.clone());
+        if let Ok(mut cache) = self.local.write() {
+            if !Arc::ptr_eq(&cache.0, &tree) {
+                *cache = (tree, HashMap::new());
+            }
+            cache.1.insert(tenant.clone(), calendar.clone());
         }
         Ok(calendar)
     }
@@ -533,8 +548,9 @@ impl Workflow {
 
     /// Where `actor` of a case at `tenant` sits.
     pub fn place(&self, place: &Place, tenant: &TenantPath) -> Option<TenantPath> {
+        let tree = self.tree.current();
         let at_level = |level: &civitas_tenancy::Level, node: &TenantPath| {
-            self.tree.get(node).is_some_and(|t| &t.level == level)
+            tree.get(node).is_some_and(|t| &t.level == level)
         };
         match place {
             Place::Case => Some(tenant.clone()),
@@ -659,7 +675,9 @@ impl Workflow {
                     &prepared,
                     civitas_registry::EvaluationRequest {
                         input: &case.data,
-                        settings: Arc::new(self.tree.effective_settings(&case.tenant_path)),
+                        settings: Arc::new(
+                            self.tree.current().effective_settings(&case.tenant_path),
+                        ),
                         today: host_today,
                         log_tags: vec![
                             ("case".into(), case.id.clone()),
@@ -721,8 +739,8 @@ impl Workflow {
             .resolve(&new.service, tenant)
             .ok_or_else(|| WorkflowError::UnknownService(new.service.clone()))?
             .clone();
-        let node = self
-            .tree
+        let tree = self.tree.current();
+        let node = tree
             .get(tenant)
             .ok_or_else(|| WorkflowError::Invalid(format!("未知租户 / unknown tenant {tenant}")))?;
         if !node.lines.contains(&flow.line) {
@@ -1532,7 +1550,8 @@ impl Workflow {
                                 "转办需要 to_tenant / a transfer needs to_tenant".into(),
                             )
                         })?;
-                        let target = self.tree.resolve(reference).ok_or_else(|| {
+                        let tree = self.tree.current();
+                        let target = tree.resolve(reference).ok_or_else(|| {
                             WorkflowError::Invalid(format!("未知租户 / unknown tenant {reference}"))
                         })?;
                         if target.path == case.tenant_path {

@@ -37,6 +37,28 @@ pub use cases::{
 };
 pub use flow::{Flow, FlowCatalog, FlowErrors};
 
+/// How many cases that are not finished (open, returned or paused) are held
+/// at exactly `tenant` (not its subtree): what a tree revision that retires
+/// the node would leave without anyone to act. One range of the
+/// `cases_tenant` index.
+pub async fn open_cases_at(
+    db: &civitas_storage::Database,
+    tenant: &TenantPath,
+) -> Result<u64, civitas_storage::StorageError> {
+    let mut tx = db.begin_platform_read().await?;
+    let count: i64 = civitas_storage::with_connection!(tx.connection(), c => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM cases WHERE tenant_path = $1 \
+             AND state NOT IN ('closed', 'rejected', 'withdrawn')",
+        )
+        .bind(tenant.as_str().to_owned())
+        .fetch_one(&mut *c)
+        .await?
+    });
+    tx.commit().await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// The longest reason an action records, in characters. A reason is kept in
 /// the case's history and in the audit chain (retained at least 180 days)
 /// and shown in every history list: 500 characters is a long paragraph,

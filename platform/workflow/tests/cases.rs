@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use civitas_storage::{TenantScope, with_connection};
 use civitas_tenancy::TenantPath;
@@ -102,7 +101,12 @@ async fn workflow(t: &TestDb) -> Workflow {
     )
     .unwrap();
     let calendar = civitas_calendar::Calendar::official().unwrap();
-    Workflow::new(flows, Arc::new(tree), calendar, None)
+    Workflow::new(
+        flows,
+        civitas_tenancy::SharedTree::new(tree),
+        calendar,
+        None,
+    )
 }
 
 async fn create(

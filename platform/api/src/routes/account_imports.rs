@@ -172,7 +172,7 @@ pub(crate) async fn import_accounts(
         .filter(|r| r.path.is_within(&tenant.path))
         .map(|r| ImportUnit::from(&**r))
         .collect();
-    let mut plan = civitas_identity::plan_import(&roster, &units, state.line_definitions());
+    let mut plan = civitas_identity::plan_import(&roster, &units, &state.line_definitions());
     civitas_identity::check_taken(state.db(), &mut plan).await?;
     let dry_run = query.dry_run.unwrap_or(false);
     let planned = |otp: Option<&str>, p: &civitas_identity::PlannedAccount| ImportedAccountView {

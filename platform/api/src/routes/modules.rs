@@ -43,10 +43,10 @@ fn invalid(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
 /// The effective settings of `tenant`: each key from the most specific node
 /// on the path from the root down to the tenant.
 fn effective_settings(
-    tree: &civitas_tenancy::TenantTree,
+    tree: &civitas_tenancy::SharedTree,
     tenant: &TenantPath,
 ) -> Arc<Map<String, Value>> {
-    Arc::new(tree.effective_settings(tenant))
+    Arc::new(tree.current().effective_settings(tenant))
 }
 
 /// Authorises `action` in `line` at the first root of the tree where the
@@ -57,7 +57,7 @@ fn authorize_at_a_root(
     line: &str,
     action: &str,
 ) -> Result<TenantScope, ApiError> {
-    let tree = state.modules()?.tree.clone();
+    let tree = state.modules()?.tree.current();
     let mut refusal = None;
     for root in tree.roots() {
         match caller.authorize(state, &root.path, line, action) {
@@ -927,7 +927,7 @@ pub(crate) async fn set_default(
     let modules = state.modules()?.clone();
     let service = modules.runtime.service(&format!("{line}/{name}"))?.clone();
     let mut scopes = Vec::new();
-    for root in modules.tree.roots() {
+    for root in modules.tree.current().roots() {
         scopes.push(caller.authorize(&state, &root.path, &service.line, "module.bind")?);
     }
     let Some((first, others)) = scopes.split_first() else {

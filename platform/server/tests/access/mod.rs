@@ -132,8 +132,9 @@ impl World {
             permissions,
             grants,
         )));
+        let shared_tree = civitas_tenancy::SharedTree::new(tree.clone());
         let workflow = Arc::new(
-            civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &modules)
+            civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &shared_tree, &modules)
                 .unwrap(),
         );
         let throttle = Arc::new(civitas_api::Throttle::default());
@@ -150,10 +151,12 @@ impl World {
                 keyring: Some(keyring),
                 modules: Some(civitas_api::ModuleSettings {
                     runtime: modules.clone(),
-                    tree: Arc::new(tree.clone()),
+                    tree: shared_tree,
                 }),
                 workflow: Some(workflow),
-                tenants: Arc::new(civitas_api::TenantDirectory::load(&t.db).await.unwrap()),
+                tenants: civitas_api::SharedDirectory::new(
+                    civitas_api::TenantDirectory::load(&t.db).await.unwrap(),
+                ),
                 ..ApiSettings::default()
             },
         );
