@@ -317,6 +317,11 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::tenants::resolve_tenants))
         .routes(routes!(routes::tenants::get_tenant))
         .routes(routes!(routes::tenants::list_staff))
+        .routes(routes!(routes::settings::list_settings))
+        .routes(routes!(
+            routes::settings::put_setting,
+            routes::settings::delete_setting
+        ))
         .routes(routes!(
             routes::accounts::list_accounts,
             routes::accounts::create_account

@@ -57,6 +57,9 @@ pub enum StartError {
     /// stored revision does not verify.
     #[error("{0}")]
     TreeRevision(crate::tree_revisions::RevisionError),
+    /// The settings overrides cannot be read.
+    #[error("租户设置无法加载 (the tenant settings overrides cannot be loaded): {0}")]
+    Settings(String),
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
@@ -156,6 +159,9 @@ pub async fn start(
         "tenant tree loaded"
     );
     let revision = settled.revision;
+    crate::tree_revisions::load_overrides(&db, &shared)
+        .await
+        .map_err(|e| StartError::Settings(e.to_string()))?;
     let tenants: Vec<_> = tree.iter().map(|t| t.path.clone()).collect();
     let provisioned = civitas_vault::provision(&db, &keyring, &tenants).await?;
     if provisioned != civitas_vault::ProvisionReport::default() {

@@ -595,17 +595,28 @@ pub struct Served {
     pub key: Option<PublicKey>,
 }
 
-/// Looks at the newest revision every `interval` and, when it is not
-/// `revision`, loads it (verified), provisions keys of new tenants and
-/// swaps tree and directory: a revision applied anywhere reaches this node
-/// within about `interval` without a restart. A revision that does not
-/// verify is logged and not served.
+/// Looks at the newest revision and the settings version every
+/// `interval`. A revision other than `revision` is loaded (verified), keys
+/// of new tenants provisioned, and tree and directory swapped; moved
+/// settings overrides are laid over the tree ([`load_overrides`]). A
+/// change made on any node reaches this one within about `interval`,
+/// without a restart. A revision that does not verify is logged and not
+/// served.
 pub async fn follow(db: Database, served: Served, mut revision: i64, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused = None;
     loop {
         ticker.tick().await;
+        match civitas_settings::version(&db).await {
+            Ok(version) if version != served.tree.overrides_version() => {
+                if let Err(e) = load_overrides(&db, &served.tree).await {
+                    tracing::warn!(error = %e, "cannot reload the settings overrides");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the settings version"),
+        }
         let head = match db.tree_revision_head().await {
             Ok(Some(head)) => head,
             Ok(None) => continue,
@@ -632,6 +643,26 @@ pub async fn follow(db: Database, served: Served, mut revision: i64, interval: D
             }
         }
     }
+}
+
+/// Lays the stored settings overrides over `tree` (at start, and whenever
+/// their version moves).
+pub async fn load_overrides(
+    db: &Database,
+    tree: &SharedTree,
+) -> Result<(), civitas_settings::SettingsError> {
+    let (version, overrides) = civitas_settings::overrides(db).await?;
+    let count = overrides.len();
+    if tree.replace_overrides(
+        version,
+        overrides
+            .into_iter()
+            .map(|o| (o.tenant, o.key, o.value))
+            .collect(),
+    ) {
+        tracing::info!(version, overrides = count, "settings overrides loaded");
+    }
+    Ok(())
 }
 
 async fn load_into(db: &Database, served: &Served, revision: i64) -> Result<usize, RevisionError> {

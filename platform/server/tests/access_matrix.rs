@@ -171,6 +171,9 @@ fn request(
             .replace("{t}", tenant)
             .replace("{id}", "00000000000000ff"),
         // An account that exists nowhere: past authorization it is a 404.
+        r if r.contains("/settings/{key}") => path
+            .replace("{t}", tenant)
+            .replace("{key}", "meal-subsidy.local-top-up"),
         r if r.contains("{username}") => path
             .replace("{t}", tenant)
             .replace("{username}", "matrix-nobody"),
@@ -185,6 +188,7 @@ fn request(
             "name": "矩阵居民", "id_number": access::id_number(serial), "phone": "13800138000"
         })),
         "POST /api/v1/tenants/{t}/residents/search" => Some(json!({"phone": "13800138000"})),
+        "PUT /api/v1/tenants/{t}/settings/{key}" => Some(json!({"value": 250})),
         "PUT /api/v1/tenants/{t}/bindings/{line}/{name}" => {
             Some(json!({"module": "meal-subsidy", "version": "1.0.0"}))
         }

@@ -902,7 +902,7 @@ fn until_status(server: &Server, path: &str, status: u16) -> Duration {
 }
 
 #[test]
-fn two_servers_with_different_tenants_directories_agree_on_one_tree_revision() {
+fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_settings() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -912,13 +912,29 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_revision() {
     };
     let keys = workdir();
     let platform_key = keys.path().join("platform.pem");
+    // The demo's meal-subsidy modules read the settings changed below.
+    for module in [
+        "modules/civil-affairs/meal-subsidy",
+        "modules/civil-affairs/meal-subsidy-pudong",
+    ] {
+        civitas_testkit::module_component(module);
+    }
+    let repository = civitas_testkit::repository_dir();
     let command = |dir: &Path, args: &[&str]| {
         let mut command = civitas(dir);
         command
             .args(args)
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", MASTER_KEY)
-            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key);
+            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key)
+            .env(
+                "CIVITAS_DEMO_MODULES_DIR",
+                repository.join("target/guest/civitas"),
+            )
+            .env(
+                "CIVITAS_MODULE_CACHE_DIR",
+                repository.join("target/test-module-cache"),
+            );
         command
     };
     let third = "/api/v1/tenants/shanghai/pudong/lujiazui/community-3";
@@ -1069,6 +1085,56 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_revision() {
     assert_eq!(shanghai.len(), 3, "{revisions:?}");
     assert!(shanghai.iter().all(|d| d["signed"] == true), "{shanghai:?}");
     assert_eq!(shanghai[2]["deactivated"], 1);
+
+    // A setting changed through one node is in force on the other without
+    // a restart (it looks at the settings version every second).
+    let token = |server: &Server, username: &str| {
+        let (status, tokens) = server.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": "Civitas#2026"})),
+        );
+        assert_eq!(status, 200, "{tokens}");
+        tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let officer = token(&second, "lujiazui-officer");
+    let per_meal = || {
+        let (status, reply) = second.request(
+            "POST",
+            "/api/v1/tenants/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/evaluate",
+            Some(&officer),
+            Some(serde_json::json!({"as_of": "2026-11-23", "input": {
+                "birth_date": "1954-03-02", "household_registration": "local",
+                "living_alone": false, "disability_grade": 0, "economic_status": "none"}})),
+        );
+        assert_eq!(status, 200, "{reply}");
+        reply["output"]["per_meal_fen"].as_u64().unwrap_or_default()
+    };
+    assert_eq!(per_meal(), 400 + 200);
+    let admin = token(&first, "city-admin");
+    let (status, set) = first.request(
+        "PUT",
+        "/api/v1/tenants/shanghai/pudong/lujiazui/settings/meal-subsidy.local-top-up",
+        Some(&admin),
+        Some(serde_json::json!({"value": 350})),
+    );
+    assert_eq!(status, 200, "{set}");
+    let started = Instant::now();
+    while per_meal() != 400 + 350 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the other node never saw the setting"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "the setting was in force on the other node after {:?}",
+        started.elapsed()
+    );
     drop(second);
     drop(first);
 }

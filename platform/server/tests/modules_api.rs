@@ -145,6 +145,76 @@ async fn bind(
 }
 
 both_backends! {
+    async fn a_tenant_administrator_changes_a_setting_without_a_restart_and_it_is_audited(t) {
+        let world = World::demo(&t).await;
+        let top_up = "/api/v1/tenants/shanghai/pudong/lujiazui/settings/meal-subsidy.local-top-up";
+        let before = evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await;
+        assert_eq!(before.body["output"]["per_meal_fen"], 400 + 200, "{}", before.body);
+
+        // The city's tenant administrator raises Lujiazui's own top-up.
+        let set = world.call("PUT", top_up, Some(world.token("city-admin")), Some(json!({"value": 350}))).await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        assert_eq!(set.body["value"], 350);
+        assert_eq!(set.body["configured"], 200, "the TOML value stays the seed");
+        assert_eq!(set.body["overridden_at"], LUJIAZUI);
+        assert_eq!(set.body["set_by"], "city-admin");
+        let after = evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await;
+        assert_eq!(after.body["output"]["per_meal_fen"], 400 + 350, "in force at once: {}", after.body);
+
+        // An override at Pudong reaches its streets that set none of their own.
+        let pudong = world
+            .call("PUT", "/api/v1/tenants/310000/310115/settings/meal-subsidy.local-top-up",
+                  Some(world.token("city-admin")), Some(json!({"value": 120})))
+            .await;
+        assert_eq!(pudong.status, StatusCode::OK, "{}", pudong.body);
+        assert_eq!(evaluate(&world, "pudong-reviewer", HUAMU, None).await.body["output"]["per_meal_fen"], 400 + 120);
+        assert_eq!(evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await.body["output"]["per_meal_fen"], 400 + 350);
+
+        let listed = world.call("GET", "/api/v1/tenants/shanghai/pudong/lujiazui/settings", Some(world.token("city-admin")), None).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let shown: Vec<(String, Value)> = listed.body["settings"].as_array().unwrap().iter()
+            .map(|s| (s["key"].as_str().unwrap().to_owned(), s["value"].clone())).collect();
+        assert!(shown.contains(&("meal-subsidy.local-top-up".to_owned(), json!(350))), "{shown:?}");
+        assert!(shown.contains(&("meal-subsidy.per-meal.general".to_owned(), json!(400))), "{shown:?}");
+
+        // Only configured keys, with the configured type; no officer.
+        for (body, key, code) in [
+            (json!({"value": "350"}), "meal-subsidy.local-top-up", "setting_type"),
+            (json!({"value": 3.5}), "meal-subsidy.local-top-up", "setting_type"),
+            (json!({"value": 1}), "meal-subsidy.no-such-thing", "unknown_setting"),
+            (json!({"value": 1}), "Meal_Subsidy", "invalid_setting_key"),
+        ] {
+            let refused = world
+                .call("PUT", &format!("/api/v1/tenants/shanghai/pudong/lujiazui/settings/{key}"),
+                      Some(world.token("city-admin")), Some(body))
+                .await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{}", refused.body);
+            assert!(refused.body["message"]["zh"].as_str().is_some_and(|m| !m.is_empty()), "{}", refused.body);
+        }
+        let officer = world.call("PUT", top_up, Some(world.token("lujiazui-officer")), Some(json!({"value": 999}))).await;
+        assert_eq!((officer.status, officer.code()), (StatusCode::FORBIDDEN, "forbidden"));
+
+        // Dropping the override brings back Lujiazui's configured value,
+        // which is more specific than Pudong's override.
+        let reset = world.call("DELETE", top_up, Some(world.token("city-admin")), None).await;
+        assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+        assert_eq!(evaluate(&world, "lujiazui-officer", LUJIAZUI, None).await.body["output"]["per_meal_fen"], 400 + 200);
+        let again = world.call("DELETE", top_up, Some(world.token("city-admin")), None).await;
+        assert_eq!((again.status, again.code()), (StatusCode::NOT_FOUND, "setting_not_overridden"));
+
+        let audit = world
+            .call("GET", &format!("/api/v1/tenants/{LUJIAZUI}/audit?action=setting.set"), Some(world.token("audit-admin")), None)
+            .await;
+        let records = audit.body["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{}", audit.body);
+        assert_eq!(records[0]["detail"]["from"], Value::Null);
+        assert_eq!(records[0]["detail"]["to"], 350);
+        let resets = world
+            .call("GET", &format!("/api/v1/tenants/{LUJIAZUI}/audit?action=setting.reset"), Some(world.token("audit-admin")), None)
+            .await;
+        assert_eq!(resets.body["records"].as_array().map(Vec::len), Some(1), "{}", resets.body);
+    }
+
     async fn a_revoked_signing_key_stops_its_loaded_modules_at_the_next_call(t) {
         let world = World::demo(&t).await;
         let key = publisher_key(&world).await;

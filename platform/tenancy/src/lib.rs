@@ -39,7 +39,7 @@ mod tree;
 pub use code::{DivisionCode, Level, TenantPath, TenantPathError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use level::{CodeScheme, LEVELS_FILE, LevelDef, standard_levels};
-pub use live::SharedTree;
+pub use live::{OverriddenSetting, SharedTree};
 pub use load::{LINES_FILE, Source};
 pub use prefix::{TenantPrefix, split_tenant_prefix};
 pub use tree::{Line, RESERVED_SLUGS, Tenant, TenantTree};

@@ -578,6 +578,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "residents",
     "resolve",
     "services",
+    "settings",
     "staff",
 ];
 

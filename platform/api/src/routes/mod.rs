@@ -9,5 +9,6 @@ pub(crate) mod grants;
 pub(crate) mod modules;
 pub(crate) mod residents;
 pub(crate) mod service_keys;
+pub(crate) mod settings;
 pub(crate) mod system;
 pub(crate) mod tenants;
