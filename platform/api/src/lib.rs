@@ -68,6 +68,10 @@ pub struct ApiSettings {
     /// API keys, and the tally of refused keys; whoever runs the app calls
     /// [`Throttle::flush`] periodically.
     pub throttle: Arc<Throttle>,
+    /// The identity provider that verifies self-registered accounts; without
+    /// it `POST /api/v1/me/verification` answers 503 and only an officer's
+    /// in-person verification remains.
+    pub realname: Option<civitas_realname::OidcVerifier>,
 }
 
 /// What the module routes need.
@@ -90,6 +94,7 @@ impl Default for ApiSettings {
             workflow: None,
             tenants: SharedDirectory::default(),
             throttle: Arc::default(),
+            realname: None,
         }
     }
 }
@@ -126,6 +131,7 @@ struct Inner {
     workflow: Option<Arc<civitas_workflow::Workflow>>,
     tenants: SharedDirectory,
     throttle: Arc<Throttle>,
+    realname: Option<civitas_realname::OidcVerifier>,
 }
 
 impl AppState {
@@ -214,6 +220,10 @@ impl AppState {
         &self.inner.verified_tokens
     }
 
+    pub(crate) fn realname(&self) -> Option<&civitas_realname::OidcVerifier> {
+        self.inner.realname.as_ref()
+    }
+
     pub(crate) fn throttle(&self) -> &Throttle {
         &self.inner.throttle
     }
@@ -275,6 +285,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             workflow: settings.workflow.clone(),
             tenants: settings.tenants.clone(),
             throttle: settings.throttle.clone(),
+            realname: settings.realname.clone(),
         }),
     };
     let routed = router
@@ -334,6 +345,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::accounts::enable_account))
         .routes(routes!(routes::accounts::unlock_account))
         .routes(routes!(routes::accounts::reset_password))
+        .routes(routes!(routes::verification::verify_in_person))
+        .routes(routes!(routes::verification::release_identity))
         .routes(routes!(routes::account_imports::import_accounts))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::refresh))
@@ -341,6 +354,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::auth::change_password))
         .routes(routes!(routes::auth::platform_key))
         .routes(routes!(routes::auth::me))
+        .routes(routes!(routes::verification::begin_verification))
+        .routes(routes!(routes::verification::verification_callback))
         .routes(routes!(routes::auth::register))
         .routes(routes!(
             routes::grants::list_grants,

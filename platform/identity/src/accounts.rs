@@ -172,6 +172,11 @@ pub struct Account {
     pub display_name: String,
     /// Whether the password must be changed before anything else.
     pub must_change_password: bool,
+    /// Whether who holds it is known: accounts made by an administrator
+    /// are; a self-registered citizen or enterprise is once a real-name
+    /// check passed ([`crate::verification`]). An unverified account may
+    /// act in nobody's name.
+    pub verified: bool,
 }
 
 /// An account to create.
@@ -244,6 +249,7 @@ macro_rules! impl_account_row {
                     line: self.try_get("line")?,
                     display_name: self.try_get("display_name")?,
                     must_change_password: self.try_get("must_change_password")?,
+                    verified: self.try_get::<Option<i64>, _>("verified_at")?.is_some(),
                 })
             }
         }
@@ -253,7 +259,7 @@ impl_account_row!(sqlx::sqlite::SqliteRow);
 impl_account_row!(sqlx::postgres::PgRow);
 
 const ACCOUNT_COLUMNS: &str =
-    "id, username, kind, tenant_path, line, display_name, must_change_password";
+    "id, username, kind, tenant_path, line, display_name, must_change_password, verified_at";
 
 /// Creates an account (platform work: an administrator's action, audited
 /// in the account's tenant by the caller's `actor`).
@@ -270,8 +276,9 @@ pub async fn create_account(
     let mut tx = db.begin_platform().await?;
     let inserted = with_connection!(tx.connection(), c => {
         sqlx::query(
-            "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (username) DO NOTHING",
+            "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, created_at, password_changed_at, \
+                                   verified_at, verification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, 'administrator') ON CONFLICT (username) DO NOTHING",
         )
         .bind(id.clone())
         .bind(account.username.clone())
@@ -310,6 +317,7 @@ pub async fn create_account(
         line: account.line.clone(),
         display_name: account.display_name.clone(),
         must_change_password: account.must_change_password,
+        verified: true,
     })
 }
 

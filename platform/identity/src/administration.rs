@@ -569,8 +569,8 @@ async fn insert_account(
         sqlx::query(
             "INSERT INTO accounts (id, username, kind, tenant_path, line, display_name, password_hash, must_change_password, \
                created_at, password_changed_at, key_version, phone, phone_index, email, email_index, employee_no, position, \
-               one_time_until, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9) \
+               one_time_until, updated_at, verified_at, verification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9, $9, 'administrator') \
              ON CONFLICT DO NOTHING",
         )
         .bind(id.clone())
@@ -998,7 +998,7 @@ async fn show_account_in(
 }
 
 /// The target of a change: its id, tenant and kind, locked for the change.
-async fn target(
+pub(crate) async fn target(
     tx: &mut PlatformTx,
     scope: &TenantScope,
     username: &str,

@@ -31,6 +31,7 @@ mod policy;
 mod registration;
 mod service_keys;
 mod sessions;
+pub mod verification;
 
 pub use accounts::{
     Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,

@@ -18,7 +18,7 @@ use civitas_vault::Keyring;
 use crate::{Account, AccountKind, CreditCode, IdentityError, SignInSettings};
 
 /// The blind-index field of citizens' id numbers on accounts.
-const SUBJECT_FIELD: &str = "accounts.subject";
+pub(crate) const SUBJECT_FIELD: &str = "accounts.subject";
 
 /// A citizen registering.
 #[derive(Debug, Clone)]
@@ -59,8 +59,8 @@ pub enum RegistrationError {
     /// The tenant is not an active tenant.
     #[error("租户不存在 (no such tenant): {0}")]
     UnknownTenant(String),
-    /// The person or enterprise already has an account.
-    #[error("该证件已注册账户 (this identity already has an account)")]
+    /// The person or enterprise already has a verified account.
+    #[error("该证件已有经实名核验的账户 (this identity already has a verified account)")]
     AlreadyRegistered,
     /// The display name is empty or too long.
     #[error("名称须为 1–100 个字符 (the name must be 1 to 100 characters)")]
@@ -149,7 +149,11 @@ async fn register(
             .bind(registration.tenant.as_str().to_owned())
             .fetch_optional(&mut *c)
             .await?;
-        let subject: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE kind = $1 AND subject = $2")
+        // Only a verified account holds an identity: an unverified claim
+        // (perhaps someone else's, with a public credit code) blocks no one.
+        let subject: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE kind = $1 AND subject = $2 AND verified_at IS NOT NULL",
+        )
             .bind(registration.kind.as_str())
             .bind(registration.subject.clone())
             .fetch_optional(&mut *c)
@@ -214,5 +218,6 @@ async fn register(
         line: None,
         display_name: name.to_owned(),
         must_change_password: false,
+        verified: false,
     })
 }

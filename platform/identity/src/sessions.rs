@@ -113,6 +113,12 @@ pub struct Claims {
     /// only the password change, sign-out and who-am-I.
     #[serde(default)]
     pub pwd: bool,
+    /// Whether the account is verified (real name checked, or made by an
+    /// administrator): an unverified citizen or enterprise may act in
+    /// nobody's name. Refreshed with every token, so a verification counts
+    /// from the next refresh.
+    #[serde(default)]
+    pub ver: bool,
 }
 
 /// A new token pair.
@@ -190,6 +196,7 @@ fn claims_for(
         iat: now.timestamp(),
         exp: (now + settings.access_ttl).timestamp(),
         pwd: account.must_change_password,
+        ver: account.verified,
     }
 }
 
@@ -313,7 +320,7 @@ pub async fn refresh(
     // with one token cannot both succeed.
     let lock = tx.backend().lock_for_update();
     let sql = format!(
-        "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, a.disabled, \
+        "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, a.verified_at, a.disabled, \
          s.last_seen_at, s.expires_at, s.revoked_at, s.refresh_sm3 \
          FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1{lock}"
     );

@@ -67,6 +67,21 @@ pub struct PartialSettings {
     pub module_cache_dir: Option<PathBuf>,
     /// `--demo-modules-dir` / `CIVITAS_DEMO_MODULES_DIR` / `demo_modules_dir`.
     pub demo_modules_dir: Option<PathBuf>,
+    /// `--oidc-issuer` / `CIVITAS_OIDC_ISSUER` / `oidc_issuer`.
+    pub oidc_issuer: Option<String>,
+    /// `--oidc-client-id` / `CIVITAS_OIDC_CLIENT_ID` / `oidc_client_id`.
+    pub oidc_client_id: Option<String>,
+    /// `CIVITAS_OIDC_CLIENT_SECRET` / `oidc_client_secret` (never a flag:
+    /// command lines are visible to every user of the machine).
+    pub oidc_client_secret: Option<String>,
+    /// `--oidc-redirect-url` / `CIVITAS_OIDC_REDIRECT_URL` / `oidc_redirect_url`.
+    pub oidc_redirect_url: Option<String>,
+    /// `--oidc-scopes` / `CIVITAS_OIDC_SCOPES` / `oidc_scopes`.
+    pub oidc_scopes: Option<Vec<String>>,
+    /// `--oidc-id-number-claim` / `CIVITAS_OIDC_ID_NUMBER_CLAIM` / `oidc_id_number_claim`.
+    pub oidc_id_number_claim: Option<String>,
+    /// `--oidc-credit-code-claim` / `CIVITAS_OIDC_CREDIT_CODE_CLAIM` / `oidc_credit_code_claim`.
+    pub oidc_credit_code_claim: Option<String>,
 }
 
 impl PartialSettings {
@@ -155,6 +170,55 @@ pub struct Settings {
     /// Where `serve --demo` finds the demo's module components (default
     /// `target/modules`, written by `infra/dev/build-modules`).
     pub demo_modules_dir: PathBuf,
+    /// The identity provider that verifies self-registered accounts
+    /// (default none: only an officer's in-person verification).
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The identity provider (统一身份认证) settings: issuer, client, where it
+/// sends people back, scopes and the claims that carry the identity.
+#[derive(Clone, serde::Serialize)]
+pub struct OidcConfig {
+    /// The issuer URL.
+    pub issuer: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (never printed).
+    #[serde(skip_serializing)]
+    pub client_secret: String,
+    /// The public URL of `/api/v1/auth/verification/callback`.
+    pub redirect_url: String,
+    /// Scopes besides `openid` (default none).
+    pub scopes: Vec<String>,
+    /// The claim with a person's id number (default `id_number`).
+    pub id_number_claim: String,
+    /// The claim with an enterprise's credit code (default `credit_code`).
+    pub credit_code_claim: String,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("redirect_url", &self.redirect_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcConfig {
+    /// The client settings civitas-realname takes.
+    pub fn client_settings(&self) -> civitas_realname::OidcSettings {
+        civitas_realname::OidcSettings {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            redirect_url: self.redirect_url.clone(),
+            scopes: self.scopes.clone(),
+            id_number_claim: self.id_number_claim.clone(),
+            credit_code_claim: self.credit_code_claim.clone(),
+        }
+    }
 }
 
 impl Settings {
@@ -280,7 +344,36 @@ impl Settings {
             .demo_modules_dir
             .or(file.demo_modules_dir)
             .unwrap_or_else(|| PathBuf::from("target/modules"));
+        let oidc = match (
+            given.oidc_issuer.or(file.oidc_issuer),
+            given.oidc_client_id.or(file.oidc_client_id),
+            given.oidc_client_secret.or(file.oidc_client_secret),
+            given.oidc_redirect_url.or(file.oidc_redirect_url),
+        ) {
+            (None, None, None, None) => None,
+            (Some(issuer), Some(client_id), Some(client_secret), Some(redirect_url)) => {
+                Some(OidcConfig {
+                    issuer,
+                    client_id,
+                    client_secret,
+                    redirect_url,
+                    scopes: given.oidc_scopes.or(file.oidc_scopes).unwrap_or_default(),
+                    id_number_claim: given
+                        .oidc_id_number_claim
+                        .or(file.oidc_id_number_claim)
+                        .unwrap_or_else(|| "id_number".into()),
+                    credit_code_claim: given
+                        .oidc_credit_code_claim
+                        .or(file.oidc_credit_code_claim)
+                        .unwrap_or_else(|| "credit_code".into()),
+                })
+            }
+            _ => bail!(
+                "统一身份认证须同时配置 oidc_issuer、oidc_client_id、oidc_client_secret 和 oidc_redirect_url (the identity provider needs all of oidc_issuer, oidc_client_id, oidc_client_secret and oidc_redirect_url)"
+            ),
+        };
         Ok(Settings {
+            oidc,
             module_cache_dir,
             demo_modules_dir,
             trusted_proxies,

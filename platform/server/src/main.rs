@@ -181,6 +181,30 @@ struct ServeArgs {
     /// Where --demo finds the demo's module components [default: target/modules].
     #[arg(long, env = "CIVITAS_DEMO_MODULES_DIR", value_name = "DIR")]
     demo_modules_dir: Option<PathBuf>,
+    /// The identity provider (统一身份认证) that verifies self-registered accounts, by issuer URL;
+    /// with --oidc-client-id, --oidc-redirect-url and CIVITAS_OIDC_CLIENT_SECRET [default: none].
+    #[arg(long, env = "CIVITAS_OIDC_ISSUER", value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// The client id the identity provider issued to the platform.
+    #[arg(long, env = "CIVITAS_OIDC_CLIENT_ID", value_name = "ID")]
+    oidc_client_id: Option<String>,
+    /// The public URL of /api/v1/auth/verification/callback, registered with the provider.
+    #[arg(long, env = "CIVITAS_OIDC_REDIRECT_URL", value_name = "URL")]
+    oidc_redirect_url: Option<String>,
+    /// Scopes besides openid that release the identity claims, comma-separated [default: none].
+    #[arg(
+        long,
+        env = "CIVITAS_OIDC_SCOPES",
+        value_name = "SCOPES",
+        value_delimiter = ','
+    )]
+    oidc_scopes: Option<Vec<String>>,
+    /// The ID token claim with a person's resident id number [default: id_number].
+    #[arg(long, env = "CIVITAS_OIDC_ID_NUMBER_CLAIM", value_name = "CLAIM")]
+    oidc_id_number_claim: Option<String>,
+    /// The ID token claim with an enterprise's credit code [default: credit_code].
+    #[arg(long, env = "CIVITAS_OIDC_CREDIT_CODE_CLAIM", value_name = "CLAIM")]
+    oidc_credit_code_claim: Option<String>,
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
@@ -402,6 +426,16 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         trusted_proxies: args.trusted_proxies,
         module_cache_dir: args.module_cache_dir,
         demo_modules_dir: args.demo_modules_dir,
+        oidc_issuer: args.oidc_issuer,
+        oidc_client_id: args.oidc_client_id,
+        // A secret is never a flag (command lines are visible to others).
+        oidc_client_secret: std::env::var("CIVITAS_OIDC_CLIENT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        oidc_redirect_url: args.oidc_redirect_url,
+        oidc_scopes: args.oidc_scopes,
+        oidc_id_number_claim: args.oidc_id_number_claim,
+        oidc_credit_code_claim: args.oidc_credit_code_claim,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -478,6 +512,19 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
         });
     let directory =
         civitas_api::SharedDirectory::new(civitas_api::TenantDirectory::load(&platform.db).await?);
+    let realname = match &settings.oidc {
+        None => None,
+        Some(oidc) => match civitas_realname::OidcVerifier::new(oidc.client_settings()) {
+            Ok(verifier) => {
+                tracing::info!(issuer = %oidc.issuer, "identity provider configured for real-name verification");
+                Some(verifier)
+            }
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Ok(exit::CONFIG);
+            }
+        },
+    };
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
@@ -492,6 +539,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             workflow: Some(platform.workflow.clone()),
             tenants: directory.clone(),
             throttle: throttle.clone(),
+            realname,
         },
     );
     let following = tokio::spawn(civitas::tree_revisions::follow(

@@ -44,6 +44,10 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("get", "/.well-known/civitas/platform-key"),
     ("get", "/api/v1/me"),
+    // The caller's own real-name verification, and where the identity
+    // provider sends the person back (access_api.rs, binary.rs).
+    ("post", "/api/v1/me/verification"),
+    ("get", "/api/v1/auth/verification/callback"),
     // The module registry is platform-wide: publishing needs module.publish
     // at a root (module_api.rs specifies who may), reading any sign-in.
     ("get", "/api/v1/services"),
@@ -189,6 +193,12 @@ fn request(
         })),
         "POST /api/v1/tenants/{t}/residents/search" => Some(json!({"phone": "13800138000"})),
         "PUT /api/v1/tenants/{t}/settings/{key}" => Some(json!({"value": 250})),
+        "POST /api/v1/tenants/{t}/accounts/{username}/verify" => {
+            Some(json!({"id_number": access::id_number(99)}))
+        }
+        "POST /api/v1/tenants/{t}/accounts/{username}/release-identity" => {
+            Some(json!({"reason": "matrix"}))
+        }
         "PUT /api/v1/tenants/{t}/bindings/{line}/{name}" => {
             Some(json!({"module": "meal-subsidy", "version": "1.0.0"}))
         }

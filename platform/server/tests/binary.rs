@@ -47,8 +47,13 @@ impl Server {
     /// Starts `command` (a `serve` on 127.0.0.1:0) and waits until it says
     /// where it listens.
     fn start(command: &mut Command) -> Server {
+        Server::start_on(command, "127.0.0.1:0")
+    }
+
+    /// Starts `command` (a `serve`) listening on `address`.
+    fn start_on(command: &mut Command, address: &str) -> Server {
         let mut child = command
-            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(["--listen", address, "--log-format", "text"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -1174,4 +1179,262 @@ fn a_node_refuses_a_stored_tree_revision_that_was_altered() {
         reason.contains("tree revision 1 does not verify") && reason.contains("digest"),
         "{reason}"
     );
+}
+
+/// A free port on 127.0.0.1 (bound once and let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The OpenID provider the tests start: panva's oidc-provider from
+/// infra/dev/oidc-provider (installed by infra/dev/setup).
+struct OpenIdProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl OpenIdProvider {
+    fn start(redirect_uri: &str, secret: &str, accounts: &Value) -> OpenIdProvider {
+        let dir = civitas_testkit::repository_dir().join("infra/dev/oidc-provider");
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "the test OpenID provider is not installed: run infra/dev/setup"
+        );
+        let port = free_port();
+        let mut child = Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .env("REDIRECT_URI", redirect_uri)
+            .env("CLIENT_SECRET", secret)
+            .env("ACCOUNTS", accounts.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node provider.mjs: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = child.kill();
+            panic!("the OpenID provider did not start");
+        }
+        OpenIdProvider {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Plays the browser from `url` through the provider's redirects (keeping
+/// its cookies) until it is sent somewhere outside the provider: that
+/// address.
+fn follow_the_provider(url: &str, provider: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
+        let mut next = url.to_owned();
+        for _ in 0..10 {
+            if !next.starts_with(provider) {
+                return next;
+            }
+            let jar = cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let response = client
+                .get(&next)
+                .header("cookie", jar)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {next}: {e}"));
+            for value in response.headers().get_all("set-cookie") {
+                let text = value.to_str().unwrap_or_default();
+                if let Some((name, rest)) = text.split_once('=') {
+                    let value = rest.split(';').next().unwrap_or_default();
+                    cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+            let status = response.status();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            let Some(location) = location else {
+                let body = response.text().await.unwrap_or_default();
+                panic!("the provider answered {status} without a redirect: {body}");
+            };
+            next = if location.starts_with("http") {
+                location
+            } else {
+                format!("{provider}{location}")
+            };
+        }
+        panic!("the provider never sent the browser back")
+    })
+}
+
+#[test]
+fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
+    let dir = workdir();
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/api/v1/auth/verification/callback");
+    let secret = "a-test-client-secret-of-some-length";
+    let id_number = "310115195403020010";
+    let provider = OpenIdProvider::start(
+        &callback,
+        secret,
+        &serde_json::json!({"wang": {"id_number": id_number, "name": "王芳"}}),
+    );
+    // The demo's meal-subsidy modules decide eligibility at submission.
+    for module in [
+        "modules/civil-affairs/meal-subsidy",
+        "modules/civil-affairs/meal-subsidy-pudong",
+    ] {
+        civitas_testkit::module_component(module);
+    }
+    let repository = civitas_testkit::repository_dir();
+    let server = Server::start_on(
+        civitas(dir.path())
+            .args(["serve", "--demo"])
+            .env(
+                "CIVITAS_DEMO_MODULES_DIR",
+                repository.join("target/guest/civitas"),
+            )
+            .env(
+                "CIVITAS_MODULE_CACHE_DIR",
+                repository.join("target/test-module-cache"),
+            )
+            .env("CIVITAS_OIDC_ISSUER", &provider.issuer)
+            .env("CIVITAS_OIDC_CLIENT_ID", "civitas")
+            .env("CIVITAS_OIDC_CLIENT_SECRET", secret)
+            .env("CIVITAS_OIDC_REDIRECT_URL", &callback)
+            .env("CIVITAS_OIDC_SCOPES", "identity"),
+        &format!("127.0.0.1:{port}"),
+    );
+    let register = |username: &str, id: &str| {
+        server.request(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(serde_json::json!({"kind": "citizen", "username": username,
+                "password": "Wang#2026fang", "tenant": "shanghai/pudong/lujiazui",
+                "name": "王芳", "id_number": id})),
+        )
+    };
+    let login = |username: &str| {
+        let (status, tokens) = server.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": "Wang#2026fang"})),
+        );
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    };
+    assert_eq!(register("wang-fang", id_number).0, 201);
+    // Someone else claims her number too, and another person registers
+    // with their own number but tries to pass as her at the provider.
+    assert_eq!(register("wang-fang-squat", id_number).0, 201);
+    assert_eq!(register("li-si", "310115198001010016").0, 201);
+
+    let tokens = login("wang-fang");
+    let token = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let application = serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": {
+        "birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
+        "disability_grade": 0, "economic_status": "none"}});
+    let cases = "/api/v1/tenants/shanghai/pudong/lujiazui/cases";
+    let (status, refused) = server.request("POST", cases, Some(&token), Some(application.clone()));
+    assert_eq!(
+        (status, refused["code"].clone()),
+        (403, "verification_required".into()),
+        "{refused}"
+    );
+
+    // To the provider and back.
+    let verify = |token: &str| {
+        let (status, start) = server.request(
+            "POST",
+            "/api/v1/me/verification",
+            Some(token),
+            Some(serde_json::json!({"login_hint": "wang"})),
+        );
+        assert_eq!(status, 200, "{start}");
+        let url = start["authorization_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(url.starts_with(&provider.issuer), "{url}");
+        let back = follow_the_provider(&url, &provider.issuer);
+        assert!(back.starts_with(&callback), "{back}");
+        let path = back.trim_start_matches(&format!("http://127.0.0.1:{port}"));
+        server.request("GET", path, None, None)
+    };
+    let li_si = login("li-si");
+    let (status, mismatch) = verify(li_si["access_token"].as_str().unwrap_or_default());
+    assert_eq!(
+        (status, mismatch["code"].clone()),
+        (422, "identity_mismatch".into()),
+        "{mismatch}"
+    );
+    let (status, verified) = verify(&token);
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["username"], "wang-fang");
+    assert_eq!(verified["method"], format!("oidc:{}", provider.issuer));
+    assert_eq!(verified["released"], serde_json::json!(["wang-fang-squat"]));
+    // A state is used once.
+    let (status, again) = server.request(
+        "GET",
+        "/api/v1/auth/verification/callback?code=x&state=used-or-never-issued",
+        None,
+        None,
+    );
+    assert_eq!(
+        (status, again["code"].clone()),
+        (400, "verification_state_unknown".into())
+    );
+
+    // From the next refresh on, she may apply.
+    let (status, refreshed) = server.request(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(serde_json::json!({"refresh_token": tokens["refresh_token"]})),
+    );
+    assert_eq!(status, 200, "{refreshed}");
+    let token = refreshed["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, case) = server.request("POST", cases, Some(&token), Some(application));
+    assert_eq!(status, 201, "{case}");
+    drop(server);
+    drop(provider);
 }

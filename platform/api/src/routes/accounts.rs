@@ -332,7 +332,7 @@ pub(crate) struct PasswordReset {
 pub(crate) struct AccountParam {
     /// 用户名 / The username.
     #[param(example = "huamu-wangfang")]
-    username: String,
+    pub(crate) username: String,
 }
 
 impl From<AdminError> for ApiError {

@@ -88,6 +88,18 @@ fn applicant_scope(
     line: &str,
     action: &str,
 ) -> Result<TenantScope, ApiError> {
+    // A self-registered account acts in nobody's name until a real-name
+    // check passed (civitas_identity::verification).
+    if let Caller::Person(claims) = caller
+        && !claims.ver
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "verification_required",
+            "账户尚未完成实名核验：请通过统一身份认证核验，或持证件到窗口核验",
+            "The account is not verified yet: verify it with the identity provider, or show your identity document at a service counter",
+        ));
+    }
     let authorizer = state.authorizer()?;
     TenantScope::authorize(
         &authorizer.applicant(),

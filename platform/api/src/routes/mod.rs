@@ -12,3 +12,4 @@ pub(crate) mod service_keys;
 pub(crate) mod settings;
 pub(crate) mod system;
 pub(crate) mod tenants;
+pub(crate) mod verification;
