@@ -508,7 +508,7 @@ fn one_time() -> Result<(Zeroizing<String>, String), AdminError> {
     Ok((otp, hash))
 }
 
-async fn audit(
+pub(crate) async fn audit(
     tx: &mut PlatformTx,
     tenant: &TenantPath,
     actor: &str,

@@ -23,7 +23,7 @@ use civitas_storage::{Database, PlatformTx, TenantScope, with_connection};
 use civitas_tenancy::TenantPath;
 use civitas_vault::Keyring;
 
-use crate::administration::{AdminError, target};
+use crate::administration::{AdminError, audit, target};
 use crate::{AccountKind, CreditCode, IdentityError};
 
 /// What proves an identity: the id number of a person or the credit code of
@@ -381,28 +381,6 @@ async fn drop_claim(
             .execute(&mut *c)
             .await?;
     });
-    Ok(())
-}
-
-async fn audit(
-    tx: &mut PlatformTx,
-    tenant: &TenantPath,
-    actor: &str,
-    action: &str,
-    username: &str,
-    detail: serde_json::Value,
-) -> Result<(), VerificationError> {
-    civitas_audit::record_platform(
-        tx,
-        tenant,
-        &civitas_audit::NewEvent {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: format!("account:{username}"),
-            detail,
-        },
-    )
-    .await?;
     Ok(())
 }
 

@@ -168,6 +168,28 @@ impl Drop for Server {
     }
 }
 
+/// Builds the demo's meal-subsidy modules (they decide eligibility at
+/// submission and read tenant settings) and points `command`, a
+/// `serve --demo`, at them and at the shared compiled-code cache.
+fn with_demo_modules(command: &mut Command) -> &mut Command {
+    for module in [
+        "modules/civil-affairs/meal-subsidy",
+        "modules/civil-affairs/meal-subsidy-pudong",
+    ] {
+        civitas_testkit::module_component(module);
+    }
+    let repository = civitas_testkit::repository_dir();
+    command
+        .env(
+            "CIVITAS_DEMO_MODULES_DIR",
+            repository.join("target/guest/civitas"),
+        )
+        .env(
+            "CIVITAS_MODULE_CACHE_DIR",
+            repository.join("target/test-module-cache"),
+        )
+}
+
 /// A blocking GET on a runtime of its own, so the tests stay synchronous;
 /// the body as JSON, or as a JSON string when it is not JSON.
 fn http_get(url: &str) -> (u16, Value) {
@@ -918,28 +940,13 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_sett
     let keys = workdir();
     let platform_key = keys.path().join("platform.pem");
     // The demo's meal-subsidy modules read the settings changed below.
-    for module in [
-        "modules/civil-affairs/meal-subsidy",
-        "modules/civil-affairs/meal-subsidy-pudong",
-    ] {
-        civitas_testkit::module_component(module);
-    }
-    let repository = civitas_testkit::repository_dir();
     let command = |dir: &Path, args: &[&str]| {
         let mut command = civitas(dir);
-        command
+        with_demo_modules(&mut command)
             .args(args)
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", MASTER_KEY)
-            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key)
-            .env(
-                "CIVITAS_DEMO_MODULES_DIR",
-                repository.join("target/guest/civitas"),
-            )
-            .env(
-                "CIVITAS_MODULE_CACHE_DIR",
-                repository.join("target/test-module-cache"),
-            );
+            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key);
         command
     };
     let third = "/api/v1/tenants/shanghai/pudong/lujiazui/community-3";

@@ -401,7 +401,7 @@ pub struct Workflow {
     // Each tenant's calendar, for the tree snapshot it was computed from
     // (local days are settings, which a new revision or override changes).
     local: RwLock<LocalCalendars>,
-    modules: Option<Arc<civitas_registry::Runtime>>,
+    modules: Option<Arc<crate::ModuleRuntime>>,
 }
 
 /// Each tenant's calendar, and the tree snapshot they were computed from.
@@ -491,7 +491,7 @@ impl Workflow {
         flows: FlowCatalog,
         tree: SharedTree,
         calendar: Calendar,
-        modules: Option<Arc<civitas_registry::Runtime>>,
+        modules: Option<Arc<crate::ModuleRuntime>>,
     ) -> Workflow {
         let local = RwLock::new((tree.current(), HashMap::new()));
         Workflow {
@@ -643,6 +643,7 @@ impl Workflow {
 
     /// Runs the hooks at `point`; returns a rejection reason if a hook's
     /// `reject_unless` field is false, and the module of the last hook run.
+    #[cfg_attr(not(feature = "modules"), allow(unused_variables))]
     async fn run_hooks(
         &self,
         db: &Database,
@@ -660,66 +661,72 @@ impl Workflow {
             .modules
             .as_ref()
             .ok_or(WorkflowError::ModulesUnavailable)?;
-        let mut rejection = None;
-        let mut used = None;
-        for hook in hooks {
-            let mut tx = db.begin_read(scope).await?;
-            let prepared = runtime
-                .prepare(&mut tx, &case.tenant_path, &hook.service, Some(&case.id))
-                .await?;
-            tx.rollback().await?;
-            let host_today = civitas_host::Date::parse(&today.to_string())
-                .ok_or_else(|| WorkflowError::Invalid(format!("bad date {today}")))?;
-            let outcome = runtime
-                .run(
-                    &prepared,
-                    civitas_registry::EvaluationRequest {
-                        input: &case.data,
-                        settings: Arc::new(
-                            self.tree.current().effective_settings(&case.tenant_path),
-                        ),
-                        today: host_today,
-                        log_tags: vec![
-                            ("case".into(), case.id.clone()),
-                            ("hook".into(), hook.name.clone()),
-                        ],
-                    },
-                )
-                .await?;
-            if let Some(field) = &hook.reject_unless
-                && outcome.output.get(field) != Some(&Value::Bool(true))
-            {
-                let reasons = outcome
-                    .output
-                    .get("reasons")
-                    .and_then(Value::as_array)
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join("；")
-                    })
-                    .unwrap_or_default();
-                rejection = Some(format!(
-                    "模块 {}@{} 判定不符合条件（{field} = false）：{reasons}",
-                    outcome.module, outcome.version
-                ));
+        // Without the `modules` feature no runtime exists to hold.
+        #[cfg(not(feature = "modules"))]
+        match **runtime {}
+        #[cfg(feature = "modules")]
+        {
+            let mut rejection = None;
+            let mut used = None;
+            for hook in hooks {
+                let mut tx = db.begin_read(scope).await?;
+                let prepared = runtime
+                    .prepare(&mut tx, &case.tenant_path, &hook.service, Some(&case.id))
+                    .await?;
+                tx.rollback().await?;
+                let host_today = civitas_host::Date::parse(&today.to_string())
+                    .ok_or_else(|| WorkflowError::Invalid(format!("bad date {today}")))?;
+                let outcome = runtime
+                    .run(
+                        &prepared,
+                        civitas_registry::EvaluationRequest {
+                            input: &case.data,
+                            settings: Arc::new(
+                                self.tree.current().effective_settings(&case.tenant_path),
+                            ),
+                            today: host_today,
+                            log_tags: vec![
+                                ("case".into(), case.id.clone()),
+                                ("hook".into(), hook.name.clone()),
+                            ],
+                        },
+                    )
+                    .await?;
+                if let Some(field) = &hook.reject_unless
+                    && outcome.output.get(field) != Some(&Value::Bool(true))
+                {
+                    let reasons = outcome
+                        .output
+                        .get("reasons")
+                        .and_then(Value::as_array)
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join("；")
+                        })
+                        .unwrap_or_default();
+                    rejection = Some(format!(
+                        "模块 {}@{} 判定不符合条件（{field} = false）：{reasons}",
+                        outcome.module, outcome.version
+                    ));
+                }
+                if let Value::Object(map) = &mut case.outcomes {
+                    map.insert(
+                        hook.name.clone(),
+                        json!({
+                            "output": outcome.output,
+                            "module": outcome.module,
+                            "version": outcome.version,
+                            "binding_tenant": outcome.binding_tenant,
+                            "evaluated_on": today,
+                        }),
+                    );
+                }
+                used = Some((outcome.module.clone(), outcome.version.clone()));
             }
-            if let Value::Object(map) = &mut case.outcomes {
-                map.insert(
-                    hook.name.clone(),
-                    json!({
-                        "output": outcome.output,
-                        "module": outcome.module,
-                        "version": outcome.version,
-                        "binding_tenant": outcome.binding_tenant,
-                        "evaluated_on": today,
-                    }),
-                );
-            }
-            used = Some((outcome.module.clone(), outcome.version.clone()));
+            Ok((rejection, used))
         }
-        Ok((rejection, used))
     }
 
     /// Creates a case at `tenant` (inside `scope`) following the flow that

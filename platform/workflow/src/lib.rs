@@ -59,6 +59,18 @@ pub async fn open_cases_at(
     Ok(u64::try_from(count).unwrap_or_default())
 }
 
+/// The module runtime flows' hooks run on: civitas-registry's, with the
+/// `modules` feature (default). Without it (the fuzz targets, which only
+/// parse flows) there is none, and a hook answers
+/// [`WorkflowError::ModulesUnavailable`].
+#[cfg(feature = "modules")]
+pub type ModuleRuntime = civitas_registry::Runtime;
+
+/// Without the `modules` feature no module runtime exists.
+#[cfg(not(feature = "modules"))]
+#[derive(Debug)]
+pub enum ModuleRuntime {}
+
 /// The longest reason an action records, in characters. A reason is kept in
 /// the case's history and in the audit chain (retained at least 180 days)
 /// and shown in every history list: 500 characters is a long paragraph,
@@ -167,6 +179,7 @@ pub enum WorkflowError {
     #[error("{0}")]
     LimitExceeded(String),
     /// A module hook failed.
+    #[cfg(feature = "modules")]
     #[error(transparent)]
     Module(#[from] civitas_registry::RegistryError),
     /// Modules are not configured but the flow has hooks.
@@ -215,6 +228,7 @@ impl WorkflowError {
             WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => "not_your_step",
             WorkflowError::TransferTargetNotAllowed(_) => "transfer_target_not_allowed",
             WorkflowError::LimitExceeded(_) => "limit_exceeded",
+            #[cfg(feature = "modules")]
             WorkflowError::Module(e) => e.code(),
             WorkflowError::ModulesUnavailable => "modules_unavailable",
             WorkflowError::Calendar(civitas_calendar::CalendarError::NotCovered { .. }) => {
@@ -236,6 +250,7 @@ impl WorkflowError {
             WorkflowError::UnknownService(_) | WorkflowError::NotFound(_) => 404,
             WorkflowError::Conflict { .. } | WorkflowError::NotAllowed(_) => 409,
             WorkflowError::NotYourStep(_) | WorkflowError::NotYourCase(_) => 403,
+            #[cfg(feature = "modules")]
             WorkflowError::Module(e) => e.status(),
             WorkflowError::ModulesUnavailable => 503,
             WorkflowError::Calendar(_) => 422,

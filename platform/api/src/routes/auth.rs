@@ -24,6 +24,17 @@ pub(crate) fn unavailable() -> ApiError {
     )
 }
 
+/// 422 `invalid_credit_code`, naming what is wrong with it.
+pub(crate) fn credit_code_error(error: &civitas_identity::CreditCodeError) -> ApiError {
+    let text = error.to_string();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_credit_code",
+        format!("统一社会信用代码无效：{text}"),
+        format!("Invalid unified social credit code: {text}"),
+    )
+}
+
 fn auth(state: &AppState) -> Result<&AuthSettings, ApiError> {
     state.auth().ok_or_else(unavailable)
 }
@@ -578,15 +589,8 @@ pub(crate) async fn register(
             credit_code,
         } => {
             let tenant = crate::access::tenant(&state, &tenant).await?;
-            let credit_code = civitas_identity::CreditCode::parse(&credit_code).map_err(|e| {
-                let text = e.to_string();
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_credit_code",
-                    format!("统一社会信用代码无效：{text}"),
-                    format!("Invalid unified social credit code: {text}"),
-                )
-            })?;
+            let credit_code = civitas_identity::CreditCode::parse(&credit_code)
+                .map_err(|e| credit_code_error(&e))?;
             civitas_identity::register_enterprise(
                 state.db(),
                 &auth.sign_in,

@@ -104,15 +104,7 @@ fn evidence(request: InPersonVerification) -> Result<Evidence, ApiError> {
             .map_err(|e| super::residents::id_number_error(&e)),
         (None, Some(code)) => civitas_identity::CreditCode::parse(&code)
             .map(Evidence::CreditCode)
-            .map_err(|e| {
-                let text = e.to_string();
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_credit_code",
-                    format!("统一社会信用代码无效：{text}"),
-                    format!("Invalid unified social credit code: {text}"),
-                )
-            }),
+            .map_err(|e| super::auth::credit_code_error(&e)),
         _ => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
