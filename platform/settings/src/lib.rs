@@ -203,7 +203,8 @@ pub async fn set(
 
 /// Removes the override of `key` at `tenant`, so the configured value is in
 /// force again; audited as `setting.reset`. The removed value, `None` when
-/// there was no override (nothing is written then).
+/// there was no override (nothing is written then) — as for a key that is
+/// no setting key at all, which no override can have.
 pub async fn reset(
     tx: &mut TenantTx,
     tenant: &TenantPath,
@@ -211,7 +212,7 @@ pub async fn reset(
     actor: &str,
 ) -> Result<Option<Value>, SettingsError> {
     if !valid_key(key) {
-        return Err(SettingsError::InvalidKey(key.to_owned()));
+        return Ok(None);
     }
     let Some(previous) = stored(tx, tenant, key).await? else {
         return Ok(None);

@@ -511,6 +511,23 @@ both_backends! {
         assert_eq!((again.tenant_path.as_str(), again.step.as_deref()), (HUANGPU, Some("dispose")));
     }
 
+    async fn open_cases_are_counted_at_exactly_one_node_for_tree_revisions(t) {
+        // What `civitas tenant plan` reports for a node it would retire.
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let first = create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        let (huangpu, shanghai) = (path(HUANGPU), path(SHANGHAI));
+        let count = |at| civitas_workflow::open_cases_at(&t.db, at);
+        assert_eq!(count(&huangpu).await.unwrap(), 2);
+        assert_eq!(count(&shanghai).await.unwrap(), 0, "the node itself, not its subtree");
+        // A case sent back to its filer is not finished.
+        act(&wf, &t, HUANGPU, &hr_staff(), &officer, &first.id, with_reason(Action::Return, "材料不全"), HUANGPU)
+            .await
+            .unwrap();
+        assert_eq!(count(&huangpu).await.unwrap(), 2);
+    }
+
     async fn only_the_applicant_or_the_filing_account_resubmits(t) {
         let wf = workflow(&t).await;
         let officer = staff("huangpu-officer");

@@ -37,10 +37,10 @@ pub(crate) struct SettingView {
     #[schema(example = "meal-subsidy.local-top-up")]
     key: String,
     /// 当前生效的值 / The value in force here.
-    #[schema(value_type = Object, example = 300)]
+    #[schema(example = 300)]
     value: Value,
     /// 配置文件中的值（种子与默认） / The configured value (the seed and default).
-    #[schema(value_type = Object, example = 200)]
+    #[schema(example = 200)]
     configured: Value,
     /// 生效的调整所在租户，未调整时无此字段 / Where the override in force was set; absent when none is.
     #[schema(example = "310000/310115/310115005")]
@@ -66,7 +66,7 @@ pub(crate) struct SettingList {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingRequest {
     /// 新值，类型须与配置一致 / The new value, of the configured JSON type.
-    #[schema(value_type = Object, example = 300)]
+    #[schema(example = 300)]
     value: Value,
 }
 
@@ -232,8 +232,7 @@ pub(crate) async fn put_setting(
     responses(
         (status = 204, description = "已恢复配置值 / The override is gone"),
         (status = 403, description = "无权调整 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在，或本租户未调整该设置 / No such tenant, or no override here", body = ErrorBody),
-        (status = 422, description = "设置项名称无效 / Invalid key", body = ErrorBody)
+        (status = 404, description = "租户不存在，或本租户未调整该设置 / No such tenant, or no override here", body = ErrorBody)
     ))]
 pub(crate) async fn delete_setting(
     State(state): State<AppState>,

@@ -340,7 +340,6 @@ pub(crate) async fn verification_callback(
     State(state): State<AppState>,
     crate::extract::ApiQuery(callback): crate::extract::ApiQuery<Callback>,
 ) -> Result<Json<VerificationView>, ApiError> {
-    let provider = provider(&state)?;
     let unknown = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -349,11 +348,14 @@ pub(crate) async fn verification_callback(
             "No such verification, or it expired: start again",
         )
     };
+    // The state first: without a provider no verification was begun, so an
+    // unknown state is the answer, not the missing provider.
     let pending = match &callback.state {
         Some(s) => verification::take_request(state.db(), s, Utc::now()).await?,
         None => None,
     }
     .ok_or_else(unknown)?;
+    let provider = provider(&state)?;
     if let Some(error) = callback.error {
         return Err(civitas_realname::RealNameError::Refused(error).into());
     }
