@@ -180,14 +180,25 @@ pub async fn verify_in_person(
     .await
 }
 
+/// What a provider vouched for: a person's id number, an enterprise's credit
+/// code, or both (an enterprise's representative signing in).
+#[derive(Debug, Clone, Default)]
+pub struct Vouched {
+    /// The resident id number, if any.
+    pub id_number: Option<IdNumber>,
+    /// The credit code, if any.
+    pub credit_code: Option<CreditCode>,
+}
+
 /// A verification by the OpenID provider `issuer` of the account
-/// `account_id` (the signed-in caller who went through the provider):
-/// `evidence` is the identity the provider vouched for.
+/// `account_id` (the caller who began it and came back in the same
+/// browser): a citizen by the id number, an enterprise by the credit code
+/// the provider vouched for.
 pub async fn verify_by_provider(
     db: &Database,
     keyring: &Keyring,
     account_id: &str,
-    evidence: &Evidence,
+    vouched: &Vouched,
     issuer: &str,
     now: DateTime<Utc>,
 ) -> Result<Verified, VerificationError> {
@@ -205,7 +216,23 @@ pub async fn verify_by_provider(
     let tenant = TenantPath::parse(&tenant)
         .map_err(|_| IdentityError::Internal(format!("account {username}: bad tenant path")))?;
     let kind = AccountKind::parse(&kind).map_err(AdminError::from)?;
-    let subject = subject_of(db, keyring, &tenant, kind, evidence).await?;
+    let evidence = match (kind, vouched) {
+        (
+            AccountKind::Citizen,
+            Vouched {
+                id_number: Some(n), ..
+            },
+        ) => Evidence::IdNumber(n.clone()),
+        (
+            AccountKind::Enterprise,
+            Vouched {
+                credit_code: Some(c),
+                ..
+            },
+        ) => Evidence::CreditCode(c.clone()),
+        _ => return Err(VerificationError::WrongEvidence),
+    };
+    let subject = subject_of(db, keyring, &tenant, kind, &evidence).await?;
     let actor = format!("account:{username}");
     complete(
         db,
@@ -230,52 +257,62 @@ async fn complete(
 ) -> Result<Verified, VerificationError> {
     let at = now.timestamp_micros();
     let mut tx = db.begin_platform().await?;
-    let sql = format!(
-        "SELECT username, tenant_path, kind, subject, verified_at FROM accounts WHERE id = $1{}",
-        tx.backend().lock_for_update()
-    );
     type Row = (String, String, String, Option<String>, Option<i64>);
     let row: Option<Row> = with_connection!(tx.connection(), c => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(account_id.to_owned())
-            .fetch_optional(&mut *c)
-            .await?
+        sqlx::query_as(
+            "SELECT username, tenant_path, kind, subject, verified_at FROM accounts WHERE id = $1",
+        )
+        .bind(account_id.to_owned())
+        .fetch_optional(&mut *c)
+        .await?
     });
-    let Some((username, tenant, kind, registered, verified_at)) = row else {
+    let Some((username, tenant, kind, registered, _)) = row else {
         return Err(AdminError::NotFound(account_id.to_owned()).into());
     };
     let kind = AccountKind::parse(&kind).map_err(AdminError::from)?;
     if !matches!(kind, AccountKind::Citizen | AccountKind::Enterprise) {
         return Err(VerificationError::NotSelfRegistered(username));
     }
-    if verified_at.is_some() {
-        return Err(VerificationError::AlreadyVerified(username));
-    }
     if registered.as_deref() != Some(subject) {
         return Err(VerificationError::Mismatch);
     }
     let tenant = TenantPath::parse(&tenant)
         .map_err(|_| IdentityError::Internal(format!("account {username}: bad tenant path")))?;
-    let (held, claims): (Option<String>, Vec<(String, String, String)>) = with_connection!(tx.connection(), c => {
-        let held = sqlx::query_scalar(
-            "SELECT id FROM accounts WHERE kind = $1 AND subject = $2 AND verified_at IS NOT NULL",
-        )
-        .bind(kind.as_str())
-        .bind(subject.to_owned())
-        .fetch_optional(&mut *c)
-        .await?;
-        let claims = sqlx::query_as(
-            "SELECT id, username, tenant_path FROM accounts \
-             WHERE kind = $1 AND subject = $2 AND verified_at IS NULL AND id <> $3",
-        )
-        .bind(kind.as_str())
-        .bind(subject.to_owned())
-        .bind(account_id.to_owned())
-        .fetch_all(&mut *c)
-        .await?;
-        (held, claims)
+    // Every account claiming the identity is locked, in one order, before
+    // any is changed: two verifications of one identity at once wait for
+    // each other instead of deadlocking (SQLite's writer lock does the same).
+    let sql = format!(
+        "SELECT id, username, tenant_path, verified_at FROM accounts \
+         WHERE kind = $1 AND subject = $2 ORDER BY id{}",
+        tx.backend().lock_for_update()
+    );
+    let claimants: Vec<(String, String, String, Option<i64>)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(kind.as_str())
+            .bind(subject.to_owned())
+            .fetch_all(&mut *c)
+            .await?
     });
-    if held.is_some() {
+    let mut claims = Vec::new();
+    let mut held = false;
+    let mut still_claimed = false;
+    for (id, name, at, verified_at) in claimants {
+        if id == account_id {
+            if verified_at.is_some() {
+                return Err(VerificationError::AlreadyVerified(username));
+            }
+            still_claimed = true;
+        } else if verified_at.is_some() {
+            held = true;
+        } else {
+            claims.push((id, name, at));
+        }
+    }
+    if !still_claimed {
+        // Released meanwhile by a verification of the real holder.
+        return Err(VerificationError::Mismatch);
+    }
+    if held {
         return Err(VerificationError::HeldByAnother);
     }
     let stored = method.as_stored();
@@ -397,6 +434,8 @@ pub struct PendingRequest {
     pub nonce: String,
     /// The PKCE verifier.
     pub pkce_verifier: String,
+    /// SM3 (hex) of the secret the browser that began it holds in a cookie.
+    pub binding_sm3: String,
 }
 
 /// Keeps a verification begun by `account_id` under `state`; requests older
@@ -415,12 +454,13 @@ pub async fn remember_request(
             .execute(&mut *c)
             .await?;
         sqlx::query(
-            "INSERT INTO verification_requests (state, account_id, nonce, pkce_verifier, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO verification_requests (state, account_id, nonce, binding_sm3, pkce_verifier, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(state.to_owned())
         .bind(request.account_id.clone())
         .bind(request.nonce.clone())
+        .bind(request.binding_sm3.clone())
         .bind(request.pkce_verifier.clone())
         .bind(at)
         .execute(&mut *c)
@@ -438,25 +478,26 @@ pub async fn take_request(
     now: DateTime<Utc>,
 ) -> Result<Option<PendingRequest>, VerificationError> {
     let mut tx = db.begin_platform().await?;
-    let row: Option<(String, String, String, i64)> = with_connection!(tx.connection(), c => {
-        let row = sqlx::query_as(
-            "SELECT account_id, nonce, pkce_verifier, created_at FROM verification_requests WHERE state = $1",
+    // One statement, so two callbacks with one state cannot both take it.
+    type Row = (String, String, String, String, i64);
+    let row: Option<Row> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "DELETE FROM verification_requests WHERE state = $1 \
+             RETURNING account_id, nonce, pkce_verifier, binding_sm3, created_at",
         )
         .bind(state.to_owned())
         .fetch_optional(&mut *c)
-        .await?;
-        sqlx::query("DELETE FROM verification_requests WHERE state = $1")
-            .bind(state.to_owned())
-            .execute(&mut *c)
-            .await?;
-        row
+        .await?
     });
     tx.commit().await?;
     Ok(row
-        .filter(|(_, _, _, at)| *at >= now.timestamp_micros() - REQUEST_TTL_MICROS)
-        .map(|(account_id, nonce, pkce_verifier, _)| PendingRequest {
-            account_id,
-            nonce,
-            pkce_verifier,
-        }))
+        .filter(|(_, _, _, _, at)| *at >= now.timestamp_micros() - REQUEST_TTL_MICROS)
+        .map(
+            |(account_id, nonce, pkce_verifier, binding_sm3, _)| PendingRequest {
+                account_id,
+                nonce,
+                pkce_verifier,
+                binding_sm3,
+            },
+        ))
 }

@@ -142,6 +142,11 @@ impl OidcVerifier {
         &self.settings.issuer
     }
 
+    /// Where the provider sends people back.
+    pub fn redirect_url(&self) -> &str {
+        &self.settings.redirect_url
+    }
+
     async fn client(&self, fresh: bool) -> Result<ClientOf, RealNameError> {
         let mut cached = self.metadata.lock().await;
         let metadata = match cached.as_ref() {

@@ -599,6 +599,10 @@ fn database_settings(config: Option<&Path>, args: &DatabaseArgs) -> anyhow::Resu
     let given = PartialSettings {
         data_dir: args.data_dir.clone(),
         database_url: database_url(args),
+        // Commands that settle the tree revision (admin init) sign with it.
+        platform_key_file: std::env::var_os("CIVITAS_PLATFORM_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
         ..PartialSettings::default()
     };
     database_settings_from(Settings::resolve(given, file)?)
@@ -674,6 +678,9 @@ fn keys_command(config: Option<&Path>, args: KeysArgs) -> anyhow::Result<u8> {
         data_dir: args.database.data_dir.clone(),
         database_url: database_url(&args.database),
         master_key_file: args.master_key_file.clone(),
+        platform_key_file: std::env::var_os("CIVITAS_PLATFORM_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
         ..PartialSettings::default()
     };
     let settings = Settings::resolve(given, file)?;

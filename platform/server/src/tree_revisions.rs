@@ -145,6 +145,11 @@ impl LocalTree {
 /// catalog and the roles of `policies/base.csv` as shipped): a revision the
 /// directory's own flows do not fit is not applied.
 pub fn check_flows(local: &LocalTree) -> Result<(), String> {
+    // Every node's local non-working days (a setting) must read, or the
+    // node's cases would fail once the revision is served.
+    for tenant in local.tree.iter() {
+        civitas_workflow::local_days(&local.tree, &tenant.path)?;
+    }
     let catalog = civitas_services::Catalog::load(&local.dir).map_err(|e| e.to_string())?;
     let permissions =
         civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).map_err(|e| e.to_string())?;
@@ -326,7 +331,11 @@ fn render_change(change: &TreeChange) -> String {
 /// What applying `local` would do to the database's tree.
 pub async fn plan(db: &Database, local: &LocalTree) -> Result<TreePlan, RevisionError> {
     let head = db.tree_revision_head().await?;
-    let current = head.as_ref().is_some_and(|h| h.digest == local.digest);
+    // An unsigned head (applied without the platform key) is not current:
+    // applying the same directory again stores it signed.
+    let current = head
+        .as_ref()
+        .is_some_and(|h| h.digest == local.digest && h.signed);
     let records = db.tenants().await?;
     let settings = db.configured_settings().await?;
     let mut changes = Vec::new();
@@ -381,35 +390,36 @@ pub async fn apply(
         .transpose()?
         .map(|s| hex::encode(s.to_der()));
     let changes = serde_json::to_value(&plan.changes).unwrap_or_default();
-    let applied = db
-        .apply_tree_revision(
-            &local.tree,
-            &NewTreeRevision {
-                revision: plan.revision,
-                digest: &plan.digest,
-                sources: &local.sources,
-                signature: signature.as_deref(),
-                changes: &changes,
-                applied_by: actor,
-            },
-        )
-        .await?;
-    let report = match applied {
-        Applied::Stored(report) => report,
-        Applied::Stale => {
-            let head = db.tree_revision_head().await?.map_or(0, |h| h.revision);
-            return Err(RevisionError::Stale { head });
-        }
-    };
     let count = |kind: &str| {
         plan.changes
             .iter()
             .filter(|c| serde_json::to_value(&c.change).is_ok_and(|v| v["kind"] == kind))
             .count()
     };
+    // The revision and its audit records commit together.
+    let mut tx = db.begin_platform().await?;
+    let applied = civitas_storage::store_tree_revision(
+        &mut tx,
+        &local.tree,
+        &NewTreeRevision {
+            revision: plan.revision,
+            digest: &plan.digest,
+            sources: &local.sources,
+            signature: signature.as_deref(),
+            changes: &changes,
+            applied_by: actor,
+        },
+    )
+    .await?;
+    let report = match applied {
+        Applied::Stored(report) => report,
+        Applied::Stale => {
+            drop(tx);
+            let head = db.tree_revision_head().await?.map_or(0, |h| h.revision);
+            return Err(RevisionError::Stale { head });
+        }
+    };
     for root in local.tree.roots() {
-        let scope = civitas_storage::TenantScope::for_platform_task(root.path.clone());
-        let mut tx = db.begin(&scope).await?;
         let event = civitas_audit::NewEvent {
             actor: actor.to_owned(),
             action: "tenant.revision".into(),
@@ -425,11 +435,11 @@ pub async fn apply(
                 "reconfigured": count("reconfigured"),
             }),
         };
-        civitas_audit::record(&mut tx, &root.path, &event)
+        civitas_audit::record_platform(&mut tx, &root.path, &event)
             .await
             .map_err(|e| RevisionError::Audit(e.to_string()))?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(report)
 }
 
@@ -459,7 +469,11 @@ pub async fn settle_at_start(
 ) -> Result<Settled, RevisionError> {
     let head = db.tree_revision_head().await?;
     match head {
-        Some(head) if head.digest == local.digest => {
+        // Served as it is, unless it is unsigned, this node has the key and
+        // was told to apply (then it is stored again, signed).
+        Some(head)
+            if head.digest == local.digest && (head.signed || key.is_none() || !apply_local) =>
+        {
             verify_stored(db, &head, key.map(PrivateKey::public_key).as_ref()).await?;
             Ok(Settled {
                 tree: local.tree,
@@ -521,6 +535,23 @@ pub async fn settle_for_command(
             return Err(crate::exit::CONFIG);
         }
     };
+    if key.is_none() {
+        match db.tree_revision_head().await {
+            Ok(None) => {
+                eprintln!(
+                    "错误 (error): 没有平台签名密钥 {}，无法签署第 1 版租户树；请先生成或指定密钥 (no platform key at {}: the first tree revision must be signed; create one with `civitas crypto sm2 keygen` or give --platform-key-file / CIVITAS_PLATFORM_KEY_FILE)",
+                    settings.platform_key_file.display(),
+                    settings.platform_key_file.display()
+                );
+                return Err(crate::exit::CONFIG);
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Err(crate::exit::DATABASE);
+            }
+        }
+    }
     match settle_at_start(db, local, key.as_deref(), false, actor).await {
         Ok(settled) => Ok(settled.tree),
         Err(RevisionError::Storage(e)) => {
@@ -567,7 +598,11 @@ pub async fn load(
         let signature = stored
             .signature
             .as_deref()
-            .ok_or_else(|| tampered("unsigned (applied without the platform key)"))?;
+            .ok_or_else(|| {
+                tampered(
+                    "unsigned (applied without the platform key): sign it with `civitas tenant apply` or start with --apply-tenants",
+                )
+            })?;
         let signature = hex::decode(signature)
             .ok()
             .and_then(|der| Signature::from_der(&der).ok())
@@ -634,7 +669,14 @@ pub async fn follow(db: Database, served: Served, mut revision: i64, interval: D
                 tracing::info!(revision, tenants, "tenant tree revision loaded");
             }
             Err(e) => {
-                refused = Some(head.revision);
+                // A revision that does not verify or parse stays refused; a
+                // database or key failure is tried again next round.
+                if matches!(
+                    e,
+                    RevisionError::Tampered { .. } | RevisionError::Unreadable { .. }
+                ) {
+                    refused = Some(head.revision);
+                }
                 tracing::error!(
                     revision = head.revision,
                     error = %e,
@@ -652,14 +694,27 @@ pub async fn load_overrides(
     tree: &SharedTree,
 ) -> Result<(), civitas_settings::SettingsError> {
     let (version, overrides) = civitas_settings::overrides(db).await?;
-    let count = overrides.len();
-    if tree.replace_overrides(
-        version,
-        overrides
-            .into_iter()
-            .map(|o| (o.tenant, o.key, o.value))
-            .collect(),
-    ) {
+    // An override a revision no longer fits (its key no longer configured
+    // there, or of another type now) is not laid over the tree.
+    let configured = tree.configured();
+    let mut kept = Vec::new();
+    for o in overrides {
+        match civitas_settings::check(
+            &o.tenant,
+            &configured.effective_settings(&o.tenant),
+            &o.key,
+            &o.value,
+        ) {
+            Ok(()) if configured.get(&o.tenant).is_some() => kept.push((o.tenant, o.key, o.value)),
+            _ => tracing::warn!(
+                tenant = %o.tenant,
+                key = %o.key,
+                "设置调整与当前租户树不符，未生效 (a settings override no longer fits the tree and is not applied)"
+            ),
+        }
+    }
+    let count = kept.len();
+    if tree.replace_overrides(version, kept) {
         tracing::info!(version, overrides = count, "settings overrides loaded");
     }
     Ok(())
@@ -672,5 +727,9 @@ async fn load_into(db: &Database, served: &Served, revision: i64) -> Result<usiz
     let directory = civitas_api::TenantDirectory::load(db).await?;
     served.tree.replace(tree);
     served.directory.replace(directory);
+    // The overrides are checked again against the new configuration.
+    if let Err(e) = load_overrides(db, &served.tree).await {
+        tracing::warn!(error = %e, "cannot reload the settings overrides");
+    }
     Ok(tenants.len())
 }

@@ -112,6 +112,20 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let (status, _, body) = self.exchange(method, path, token, body, None);
+        (status, body)
+    }
+
+    /// Any request, with an optional bearer token, JSON body and `Cookie`
+    /// header; the status, the headers and the body.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        cookie: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = self.url(path);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -127,14 +141,19 @@ impl Server {
             if let Some(body) = body {
                 request = request.json(&body);
             }
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
             let response = request
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
             let status = response.status().as_u16();
+            let headers = response.headers().clone();
             let text = response.text().await.unwrap_or_default();
             (
                 status,
+                headers,
                 serde_json::from_str(&text).unwrap_or(Value::String(text)),
             )
         })
@@ -1385,15 +1404,24 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
         "{refused}"
     );
 
-    // To the provider and back.
-    let verify = |token: &str| {
-        let (status, start) = server.request(
+    // To the provider and back, in the browser that began (its cookie), or
+    // in another one.
+    let go = |token: &str| {
+        let (status, headers, start) = server.exchange(
             "POST",
             "/api/v1/me/verification",
             Some(token),
             Some(serde_json::json!({"login_hint": "wang"})),
+            None,
         );
         assert_eq!(status, 200, "{start}");
+        let cookie = headers
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(cookie.starts_with("civitas_verification="), "{cookie}");
         let url = start["authorization_url"]
             .as_str()
             .unwrap_or_default()
@@ -1401,9 +1429,27 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
         assert!(url.starts_with(&provider.issuer), "{url}");
         let back = follow_the_provider(&url, &provider.issuer);
         assert!(back.starts_with(&callback), "{back}");
-        let path = back.trim_start_matches(&format!("http://127.0.0.1:{port}"));
-        server.request("GET", path, None, None)
+        let path = back
+            .trim_start_matches(&format!("http://127.0.0.1:{port}"))
+            .to_owned();
+        (path, cookie)
     };
+    let verify = |token: &str| {
+        let (path, cookie) = go(token);
+        let (status, _, body) = server.exchange("GET", &path, None, None, Some(&cookie));
+        (status, body)
+    };
+    // Someone who registered with her number sends her their verification
+    // link: she signs in at the provider, but her browser lacks their
+    // cookie, so their account is not verified as her.
+    let squatter = login("wang-fang-squat");
+    let (path, _) = go(squatter["access_token"].as_str().unwrap_or_default());
+    let (status, _, lured) = server.exchange("GET", &path, None, None, None);
+    assert_eq!(
+        (status, lured["code"].clone()),
+        (400, "verification_not_yours".into()),
+        "{lured}"
+    );
     let li_si = login("li-si");
     let (status, mismatch) = verify(li_si["access_token"].as_str().unwrap_or_default());
     assert_eq!(

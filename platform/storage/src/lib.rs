@@ -26,7 +26,7 @@ pub use database::{Backend, Connection, Database, PoolSettings, Readiness};
 pub use error::StorageError;
 pub use revisions::{
     Applied, NewTreeRevision, RevisionHead, SettingChange, TreeChange, TreeRevision,
-    plan_tree_changes,
+    plan_tree_changes, store_tree_revision,
 };
 pub use scope::{AccessRequest, Decider, Denied, PlatformTx, TenantScope, TenantTx};
 pub use tenants::{SyncReport, TenantRecord, TenantSetting};

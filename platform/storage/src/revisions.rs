@@ -16,6 +16,7 @@ use sqlx::Row;
 
 use crate::database::Database;
 use crate::error::StorageError;
+use crate::scope::PlatformTx;
 use crate::tenants::{SyncReport, TenantRecord, sync_tenants_in};
 use crate::with_connection;
 
@@ -26,6 +27,8 @@ pub struct RevisionHead {
     pub revision: i64,
     /// SM3 of its sources, hex.
     pub digest: String,
+    /// Whether it carries the platform key's signature.
+    pub signed: bool,
 }
 
 /// One stored revision of the tree.
@@ -105,13 +108,19 @@ impl Database {
     /// The newest revision, `None` before the first.
     pub async fn tree_revision_head(&self) -> Result<Option<RevisionHead>, StorageError> {
         let mut tx = self.begin_platform_read().await?;
-        let row: Option<(i64, String)> = with_connection!(tx.connection(), c => {
-            sqlx::query_as("SELECT revision, digest FROM tenant_revisions ORDER BY revision DESC LIMIT 1")
-                .fetch_optional(&mut *c)
-                .await?
+        let row: Option<(i64, String, Option<String>)> = with_connection!(tx.connection(), c => {
+            sqlx::query_as(
+                "SELECT revision, digest, signature FROM tenant_revisions ORDER BY revision DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *c)
+            .await?
         });
         tx.commit().await?;
-        Ok(row.map(|(revision, digest)| RevisionHead { revision, digest }))
+        Ok(row.map(|(revision, digest, signature)| RevisionHead {
+            revision,
+            digest,
+            signed: signature.is_some(),
+        }))
     }
 
     /// The newest revision whose sources have `digest`, if any.
@@ -167,50 +176,18 @@ impl Database {
         Ok(found)
     }
 
-    /// Stores `revision` and makes `tree` (read from its sources) the
-    /// active tree, in one transaction: nodes added or refreshed, nodes the
-    /// tree no longer has retired, settings made equal to it. When another
-    /// revision took the number first nothing is written ([`Applied::Stale`]).
+    /// [`store_tree_revision`] in a transaction of its own.
     pub async fn apply_tree_revision(
         &self,
         tree: &TenantTree,
         revision: &NewTreeRevision<'_>,
     ) -> Result<Applied, StorageError> {
-        let sources = encode_sources(revision.sources)?;
-        let changes = serde_json::to_string(revision.changes)
-            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let mut tx = self.begin_platform().await?;
-        let inserted = with_connection!(tx.connection(), c => {
-            sqlx::query(
-                "INSERT INTO tenant_revisions \
-                     (revision, digest, sources, signature, changes, applied_by, applied_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (revision) DO NOTHING",
-            )
-            .bind(revision.revision)
-            .bind(revision.digest.to_owned())
-            .bind(sources)
-            .bind(revision.signature.map(str::to_owned))
-            .bind(changes)
-            .bind(revision.applied_by.to_owned())
-            .bind(chrono::Utc::now().timestamp_micros())
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        // The numbers run without gaps: revision n is stored only on top of
-        // n - 1, so two plans on one head cannot both land.
-        let previous: i64 = with_connection!(tx.connection(), c => {
-            sqlx::query_scalar("SELECT count(*) FROM tenant_revisions WHERE revision < $1")
-                .bind(revision.revision)
-                .fetch_one(&mut *c)
-                .await?
-        });
-        if inserted == 0 || previous != revision.revision - 1 {
-            return Ok(Applied::Stale);
+        let applied = store_tree_revision(&mut tx, tree, revision).await?;
+        if matches!(applied, Applied::Stored(_)) {
+            tx.commit().await?;
         }
-        let report = sync_tenants_in(&mut tx, tree).await?;
-        tx.commit().await?;
-        Ok(Applied::Stored(report))
+        Ok(applied)
     }
 
     /// The configured settings of every active node, by tenant.
@@ -240,6 +217,50 @@ impl Database {
         }
         Ok(settings)
     }
+}
+
+/// Stores `revision` and makes `tree` (read from its sources) the active
+/// tree, inside `tx` (the caller audits in the same transaction and
+/// commits): nodes added or refreshed, nodes the tree no longer has
+/// retired, settings made equal to it. When another revision took the
+/// number first nothing is written ([`Applied::Stale`]; drop `tx`).
+pub async fn store_tree_revision(
+    tx: &mut PlatformTx,
+    tree: &TenantTree,
+    revision: &NewTreeRevision<'_>,
+) -> Result<Applied, StorageError> {
+    let sources = encode_sources(revision.sources)?;
+    let changes = serde_json::to_string(revision.changes)
+        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let inserted = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO tenant_revisions \
+                 (revision, digest, sources, signature, changes, applied_by, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (revision) DO NOTHING",
+        )
+        .bind(revision.revision)
+        .bind(revision.digest.to_owned())
+        .bind(sources)
+        .bind(revision.signature.map(str::to_owned))
+        .bind(changes)
+        .bind(revision.applied_by.to_owned())
+        .bind(chrono::Utc::now().timestamp_micros())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    // The numbers run without gaps: revision n is stored only on top of
+    // n - 1, so two plans on one head cannot both land.
+    let previous: i64 = with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT count(*) FROM tenant_revisions WHERE revision < $1")
+            .bind(revision.revision)
+            .fetch_one(&mut *c)
+            .await?
+    });
+    if inserted == 0 || previous != revision.revision - 1 {
+        return Ok(Applied::Stale);
+    }
+    Ok(Applied::Stored(sync_tenants_in(tx, tree).await?))
 }
 
 /// One change a revision makes to the tree, as a plan shows it.

@@ -204,9 +204,32 @@ pub(crate) async fn put_setting(
     ApiJson(request): ApiJson<SettingRequest>,
 ) -> Result<Json<SettingView>, ApiError> {
     let scope = caller.authorize(&state, &tenant.path, NO_LINE, "tenant.configure")?;
-    let configured = served_tree(&state)?
-        .configured()
-        .effective_settings(&tenant.path);
+    let configured_tree = served_tree(&state)?.configured();
+    let configured = configured_tree.effective_settings(&tenant.path);
+    civitas_settings::check(&tenant.path, &configured, &named.key, &request.value)?;
+    // The value must also read where it is used below the tenant: the
+    // working-day calendar reads its local non-working days at every node.
+    let overrides = civitas_settings::overrides_at(state.db(), &tenant.path).await?;
+    let trial = configured_tree.with_settings_overrides(
+        overrides
+            .iter()
+            .map(|o| (&o.tenant, o.key.as_str(), &o.value))
+            .chain(std::iter::once((
+                &tenant.path,
+                named.key.as_str(),
+                &request.value,
+            ))),
+    );
+    for node in trial.subtree(&tenant.path) {
+        civitas_workflow::local_days(&trial, &node.path).map_err(|reason| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_setting_value",
+                format!("设置项 {} 的值无效：{reason}", named.key),
+                format!("Setting {} has an invalid value: {reason}", named.key),
+            )
+        })?;
+    }
     let mut tx = state.db().begin(&scope).await?;
     civitas_settings::set(
         &mut tx,

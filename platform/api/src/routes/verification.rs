@@ -13,7 +13,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::{COOKIE, HeaderName, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::AppendHeaders;
 use chrono::Utc;
 use civitas_authz::NO_LINE;
 use civitas_identity::verification::{self, Evidence, VerificationError};
@@ -214,6 +216,9 @@ pub(crate) struct BeginVerification {
     login_hint: Option<String>,
 }
 
+/// The cookie that binds a verification to the browser that began it.
+const BINDING_COOKIE: &str = "civitas_verification";
+
 /// Where to send the person.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VerificationStart {
@@ -288,7 +293,13 @@ pub(crate) async fn begin_verification(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<BeginVerification>,
-) -> Result<Json<VerificationStart>, ApiError> {
+) -> Result<
+    (
+        AppendHeaders<[(HeaderName, String); 1]>,
+        Json<VerificationStart>,
+    ),
+    ApiError,
+> {
     let Caller::Person(claims) = &caller else {
         return Err(VerificationError::NotSelfRegistered(caller.username().to_owned()).into());
     };
@@ -301,9 +312,14 @@ pub(crate) async fn begin_verification(
     if claims.ver {
         return Err(VerificationError::AlreadyVerified(claims.usr.clone()).into());
     }
-    let begun = provider(&state)?
-        .begin(request.login_hint.as_deref())
-        .await?;
+    let provider = provider(&state)?;
+    let begun = provider.begin(request.login_hint.as_deref()).await?;
+    // The browser that begins finishes: a secret in its cookie must come
+    // back with the provider's answer, so a link to someone else's
+    // verification verifies nobody.
+    let mut binding = [0u8; 32];
+    civitas_crypto::random_bytes(&mut binding).map_err(|_| ApiError::internal())?;
+    let binding = hex::encode(binding);
     verification::remember_request(
         state.db(),
         &begun.state,
@@ -311,14 +327,27 @@ pub(crate) async fn begin_verification(
             account_id: claims.sub.clone(),
             nonce: begun.nonce,
             pkce_verifier: begun.pkce_verifier,
+            binding_sm3: hex::encode(civitas_crypto::sm3::digest(binding.as_bytes())),
         },
         Utc::now(),
     )
     .await?;
-    Ok(Json(VerificationStart {
-        authorization_url: begun.url,
-        expires_in: verification::REQUEST_TTL_MICROS / 1_000_000,
-    }))
+    let secure = if provider.redirect_url().starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{BINDING_COOKIE}={binding}; Path=/api/v1/auth/verification; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        verification::REQUEST_TTL_MICROS / 1_000_000
+    );
+    Ok((
+        AppendHeaders([(SET_COOKIE, cookie)]),
+        Json(VerificationStart {
+            authorization_url: begun.url,
+            expires_in: verification::REQUEST_TTL_MICROS / 1_000_000,
+        }),
+    ))
 }
 
 /// Where the identity provider sends the person back: the code is
@@ -330,7 +359,7 @@ pub(crate) async fn begin_verification(
     params(Callback),
     responses(
         (status = 200, description = "已核验 / Verified", body = VerificationView),
-        (status = 400, description = "未知或过期的 state，或身份认证未通过 / Unknown or expired state, or the provider refused", body = ErrorBody),
+        (status = 400, description = "未知或过期的 state、非发起核验的浏览器，或身份认证未通过 / Unknown or expired state, another browser than the one that began, or the provider refused", body = ErrorBody),
         (status = 409, description = "已核验，或证件已由另一账户持有 / Verified already, or held by another account", body = ErrorBody),
         (status = 422, description = "证件与注册时不一致 / Not the identity registered", body = ErrorBody),
         (status = 502, description = "统一身份认证不可用 / The provider is unavailable", body = ErrorBody),
@@ -338,6 +367,7 @@ pub(crate) async fn begin_verification(
     ))]
 pub(crate) async fn verification_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     crate::extract::ApiQuery(callback): crate::extract::ApiQuery<Callback>,
 ) -> Result<Json<VerificationView>, ApiError> {
     let unknown = || {
@@ -355,6 +385,24 @@ pub(crate) async fn verification_callback(
         None => None,
     }
     .ok_or_else(unknown)?;
+    let binding = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BINDING_COOKIE)
+        .map(|(_, value)| hex::encode(civitas_crypto::sm3::digest(value.as_bytes())));
+    if !binding.is_some_and(|b| {
+        civitas_crypto::constant_time_eq(b.as_bytes(), pending.binding_sm3.as_bytes())
+    }) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "verification_not_yours",
+            "请在发起核验的同一浏览器中完成核验",
+            "Finish the verification in the browser that began it",
+        ));
+    }
     let provider = provider(&state)?;
     if let Some(error) = callback.error {
         return Err(civitas_realname::RealNameError::Refused(error).into());
@@ -363,22 +411,22 @@ pub(crate) async fn verification_callback(
     let vouched = provider
         .finish(&code, &pending.nonce, &pending.pkce_verifier)
         .await?;
-    let evidence = match (&vouched.id_number, &vouched.credit_code) {
-        (Some(number), _) => Evidence::IdNumber(
-            civitas_people::IdNumber::parse(number)
-                .map_err(|_| civitas_realname::RealNameError::NoIdentity)?,
-        ),
-        (None, Some(code)) => Evidence::CreditCode(
-            civitas_identity::CreditCode::parse(code)
-                .map_err(|_| civitas_realname::RealNameError::NoIdentity)?,
-        ),
-        (None, None) => return Err(civitas_realname::RealNameError::NoIdentity.into()),
+    // Unparseable numbers count as none: the provider vouched for nothing usable.
+    let vouched_identity = verification::Vouched {
+        id_number: vouched
+            .id_number
+            .as_deref()
+            .and_then(|n| civitas_people::IdNumber::parse(n).ok()),
+        credit_code: vouched
+            .credit_code
+            .as_deref()
+            .and_then(|c| civitas_identity::CreditCode::parse(c).ok()),
     };
     let verified = verification::verify_by_provider(
         state.db(),
         state.keyring()?,
         &pending.account_id,
-        &evidence,
+        &vouched_identity,
         &vouched.issuer,
         Utc::now(),
     )

@@ -21,6 +21,9 @@ CREATE TABLE verification_requests (
     state         TEXT   NOT NULL PRIMARY KEY,
     account_id    TEXT   NOT NULL REFERENCES accounts (id),
     nonce         TEXT   NOT NULL,
+    -- SM3 of the secret in the cookie of the browser that began it: the
+    -- callback is finished only in that browser.
+    binding_sm3   TEXT   NOT NULL,
     pkce_verifier TEXT   NOT NULL,
     created_at    BIGINT NOT NULL
 );

@@ -10,6 +10,7 @@ CREATE TABLE verification_requests (
     state         TEXT    NOT NULL PRIMARY KEY,
     account_id    TEXT    NOT NULL REFERENCES accounts (id),
     nonce         TEXT    NOT NULL,
+    binding_sm3   TEXT    NOT NULL,
     pkce_verifier TEXT    NOT NULL,
     created_at    INTEGER NOT NULL
 );
