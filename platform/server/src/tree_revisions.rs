@@ -469,11 +469,10 @@ pub async fn settle_at_start(
 ) -> Result<Settled, RevisionError> {
     let head = db.tree_revision_head().await?;
     match head {
-        // Served as it is, unless it is unsigned, this node has the key and
-        // was told to apply (then it is stored again, signed).
-        Some(head)
-            if head.digest == local.digest && (head.signed || key.is_none() || !apply_local) =>
-        {
+        // Served as it is; an unsigned one (stored by a command without the
+        // platform key) that is this node's own directory is stored again,
+        // signed, by a node that has the key (the last arm).
+        Some(head) if head.digest == local.digest && (head.signed || key.is_none()) => {
             verify_stored(db, &head, key.map(PrivateKey::public_key).as_ref()).await?;
             Ok(Settled {
                 tree: local.tree,
@@ -481,15 +480,17 @@ pub async fn settle_at_start(
                 applied: None,
             })
         }
-        Some(head) if !apply_local => match db.tree_revision_with_digest(&local.digest).await? {
-            Some(revision) => Err(RevisionError::Older {
-                local: revision,
-                head: head.revision,
-            }),
-            None => Err(RevisionError::NotApplied {
-                head: head.revision,
-            }),
-        },
+        Some(head) if head.digest != local.digest && !apply_local => {
+            match db.tree_revision_with_digest(&local.digest).await? {
+                Some(revision) => Err(RevisionError::Older {
+                    local: revision,
+                    head: head.revision,
+                }),
+                None => Err(RevisionError::NotApplied {
+                    head: head.revision,
+                }),
+            }
+        }
         _ => {
             let plan = plan(db, &local).await?;
             let report = apply(db, &local, &plan, key, actor).await?;
@@ -535,23 +536,6 @@ pub async fn settle_for_command(
             return Err(crate::exit::CONFIG);
         }
     };
-    if key.is_none() {
-        match db.tree_revision_head().await {
-            Ok(None) => {
-                eprintln!(
-                    "错误 (error): 没有平台签名密钥 {}，无法签署第 1 版租户树；请先生成或指定密钥 (no platform key at {}: the first tree revision must be signed; create one with `civitas crypto sm2 keygen` or give --platform-key-file / CIVITAS_PLATFORM_KEY_FILE)",
-                    settings.platform_key_file.display(),
-                    settings.platform_key_file.display()
-                );
-                return Err(crate::exit::CONFIG);
-            }
-            Ok(Some(_)) => {}
-            Err(e) => {
-                eprintln!("错误 (error): {e}");
-                return Err(crate::exit::DATABASE);
-            }
-        }
-    }
     match settle_at_start(db, local, key.as_deref(), false, actor).await {
         Ok(settled) => Ok(settled.tree),
         Err(RevisionError::Storage(e)) => {
