@@ -740,21 +740,10 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     };
     let dir = workdir();
     // The demo's meal-subsidy modules decide eligibility at submission.
-    for module in [
-        "modules/civil-affairs/meal-subsidy",
-        "modules/civil-affairs/meal-subsidy-pudong",
-    ] {
-        civitas_testkit::module_component(module);
-    }
-    let repository = civitas_testkit::repository_dir();
     let serve = |dir: &Path| {
         let mut command = civitas(dir);
-        command
+        with_demo_modules(&mut command)
             .args(["serve", "--demo", "--timer-interval-secs", "1"])
-            .arg("--demo-modules-dir")
-            .arg(repository.join("target/guest/civitas"))
-            .arg("--module-cache-dir")
-            .arg(repository.join("target/test-module-cache"))
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", MASTER_KEY);
         command
@@ -1490,4 +1479,43 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
     assert_eq!(status, 201, "{case}");
     drop(server);
     drop(provider);
+}
+
+#[test]
+fn a_node_with_the_platform_key_signs_the_unsigned_revision_admin_init_stored() {
+    let dir = workdir();
+    // admin init on an empty database, with no platform key yet.
+    let out = run(civitas(dir.path()).args(["admin", "init", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The first serve has (here: generates) the key and signs it.
+    let server = Server::start(civitas(dir.path()).args(["serve", "--demo"]));
+    assert_eq!(
+        server.get("/api/v1/tenants/shanghai/pudong/lujiazui").0,
+        200
+    );
+    server.terminate();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let database = dir.path().join("data/civitas.db");
+    let revisions: Vec<(i64, Option<String>, String)> = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query_as("SELECT revision, signature, digest FROM tenant_revisions ORDER BY revision")
+            .fetch_all(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+    assert!(
+        revisions[0].1.is_none() && revisions[1].1.is_some(),
+        "{revisions:?}"
+    );
+    assert_eq!(
+        revisions[0].2, revisions[1].2,
+        "the same directory, now signed"
+    );
 }
