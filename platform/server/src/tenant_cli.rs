@@ -29,10 +29,10 @@ fn read(dir: &Path) -> Result<LocalTree, u8> {
     Ok(local)
 }
 
+/// The exit code of a failed plan or apply: 4 when the database failed,
+/// else 1 (refused: blocked, stale, or not auditable).
 fn database_failure(e: &RevisionError) -> u8 {
     match e {
-        RevisionError::Storage(e) if e.is_unavailable() => exit::DATABASE,
-        RevisionError::Blocked(_) | RevisionError::Stale { .. } => exit::FAILURE,
         RevisionError::Storage(_) => exit::DATABASE,
         _ => exit::FAILURE,
     }

@@ -393,7 +393,7 @@ pub async fn apply(
     let count = |kind: &str| {
         plan.changes
             .iter()
-            .filter(|c| serde_json::to_value(&c.change).is_ok_and(|v| v["kind"] == kind))
+            .filter(|c| c.change.kind() == kind)
             .count()
     };
     // The revision and its audit records commit together.

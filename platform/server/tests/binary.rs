@@ -209,6 +209,22 @@ fn with_demo_modules(command: &mut Command) -> &mut Command {
         )
 }
 
+/// Runs `work` on the SQLite database of a `serve --demo` in `dir` (stopped).
+fn on_demo_database<T>(dir: &Path, work: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let database = dir.join("data/civitas.db");
+    runtime.block_on(async {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        work(&mut c).await
+    })
+}
+
 /// A blocking GET on a runtime of its own, so the tests stay synchronous;
 /// the body as JSON, or as a JSON string when it is not JSON.
 fn http_get(url: &str) -> (u16, Value) {
@@ -1169,20 +1185,11 @@ fn a_node_refuses_a_stored_tree_revision_that_was_altered() {
     );
     server.terminate();
     // Someone with write access to the database edits the stored tree.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let database = dir.path().join("data/civitas.db");
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    on_demo_database(dir.path(), async |c| {
         let changed = sqlx::query(
             "UPDATE tenant_revisions SET sources = replace(sources, '陆家嘴街道', '陆家嘴镇')",
         )
-        .execute(&mut c)
+        .execute(c)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(changed.rows_affected(), 1);
@@ -1494,18 +1501,9 @@ fn a_node_with_the_platform_key_signs_the_unsigned_revision_admin_init_stored() 
         200
     );
     server.terminate();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let database = dir.path().join("data/civitas.db");
-    let revisions: Vec<(i64, Option<String>, String)> = runtime.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let revisions: Vec<(i64, Option<String>, String)> = on_demo_database(dir.path(), async |c| {
         sqlx::query_as("SELECT revision, signature, digest FROM tenant_revisions ORDER BY revision")
-            .fetch_all(&mut c)
+            .fetch_all(c)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     });

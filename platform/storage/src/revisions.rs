@@ -329,6 +329,18 @@ pub enum TreeChange {
 }
 
 impl TreeChange {
+    /// The change's kind as it is serialised: `added`, `moved`, `renamed`,
+    /// `deactivated` or `reconfigured`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TreeChange::Added { .. } => "added",
+            TreeChange::Moved { .. } => "moved",
+            TreeChange::Renamed { .. } => "renamed",
+            TreeChange::Deactivated { .. } => "deactivated",
+            TreeChange::Reconfigured { .. } => "reconfigured",
+        }
+    }
+
     /// The path whose grants and cases stop being served, if any: the old
     /// path of a move, the path of a deactivation.
     pub fn retires(&self) -> Option<&TenantPath> {

@@ -99,7 +99,9 @@ impl Database {
     /// are made equal to its configuration.
     ///
     /// This is platform work across every tenant, so it runs as the owning
-    /// role, outside any [`crate::TenantScope`].
+    /// role, outside any [`crate::TenantScope`]. It records no revision:
+    /// tests and benches set up a tree with it, while an installation
+    /// changes its tree only through [`crate::store_tree_revision`].
     pub async fn sync_tenants(&self, tree: &TenantTree) -> Result<SyncReport, StorageError> {
         let mut tx = self.begin_platform().await?;
         let report = sync_tenants_in(&mut tx, tree).await?;

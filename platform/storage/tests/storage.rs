@@ -329,10 +329,12 @@ both_backends! {
         let records = t.db.tenants().await.unwrap_or_else(|e| panic!("{e}"));
         let settings = t.db.configured_settings().await.unwrap_or_else(|e| panic!("{e}"));
         let changes = civitas_storage::plan_tree_changes(&records, &settings, &after);
-        let kinds: Vec<String> = changes
+        let kinds: Vec<&str> = changes.iter().map(TreeChange::kind).collect();
+        let serialised: Vec<String> = changes
             .iter()
             .map(|c| serde_json::to_value(c).unwrap_or_default()["kind"].as_str().unwrap_or_default().to_owned())
             .collect();
+        assert_eq!(kinds, serialised, "kind() names what JSON says");
         assert_eq!(kinds, ["moved", "renamed", "reconfigured", "added"], "{changes:#?}");
         assert!(matches!(&changes[2], TreeChange::Reconfigured { lines_added, settings, .. }
             if lines_added == &["market-regulation"] && settings.len() == 1

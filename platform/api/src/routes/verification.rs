@@ -75,13 +75,11 @@ impl From<VerificationError> for ApiError {
                 None => (text.clone(), text),
             }
         };
+        if let VerificationError::Admin(admin) = error {
+            return admin.into();
+        }
         let (status, code) = match &error {
-            VerificationError::Admin(_) => {
-                let VerificationError::Admin(admin) = error else {
-                    return ApiError::internal();
-                };
-                return admin.into();
-            }
+            VerificationError::Admin(_) => return ApiError::internal(),
             VerificationError::NotSelfRegistered(_) => {
                 (StatusCode::CONFLICT, "verification_not_applicable")
             }
