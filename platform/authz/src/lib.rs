@@ -115,6 +115,32 @@ impl Authorizer {
         })
     }
 
+    /// Where `account` may do `action`: the (subtree root, line) of every
+    /// grant whose role may do it (line [`ALL_LINES`] for every line). A
+    /// document of tenant `t` and line `l` is within it exactly when
+    /// [`Authorizer::allows`] allows `action` on `(t, l)` — so search can
+    /// filter by it inside the query (`civitas-search`'s `Reach`).
+    pub fn reach(&self, account: &str, action: &str) -> Vec<(TenantPath, String)> {
+        let mut out: Vec<(TenantPath, String)> = self
+            .grants
+            .get(account)
+            .into_iter()
+            .flat_map(|by_tenant| {
+                by_tenant.iter().flat_map(move |(tenant, held)| {
+                    held.iter().filter_map(move |(line, role)| {
+                        if !self.permissions.role_may(role, action) {
+                            return None;
+                        }
+                        Some((TenantPath::parse(tenant).ok()?, line.clone()))
+                    })
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+        out.dedup();
+        out
+    }
+
     /// Every grant `account` holds, by tenant path.
     pub fn grants_of(&self, account: &str) -> Vec<Grant> {
         let mut out: Vec<Grant> = self

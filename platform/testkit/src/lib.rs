@@ -10,6 +10,10 @@
 //!   never pass without exercising PostgreSQL.
 //! - [`both_backends!`] writes a test once and runs it on both.
 
+pub mod meili;
+
+pub use meili::{MeiliServer, meili};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,91 @@
+//! Full-text search over tenant documents, in Chinese, filtered by what the
+//! caller may see.
+//!
+//! One interface ([`Engine`]), two backends: tantivy in the data directory
+//! (the embedded default) and a Meilisearch server (at scale). Both index
+//! the same [`Document`]s, analyse text by one contract ([`analyzer`]) and
+//! filter every query by a [`Reach`] — the subtrees and lines a caller's
+//! grants cover, the applicant's own documents, public documents — written
+//! as terms of one `scope` field, so the filter is part of the query and
+//! not a pass over its results.
+//!
+//! This crate knows nothing of databases or grants: the indexer
+//! (`civitas-search-indexer`) turns rows into documents, and the API turns
+//! a caller's grants into a [`Reach`].
+
+pub mod analyzer;
+mod highlight;
+mod meili;
+mod model;
+mod tantivy_index;
+
+pub use analyzer::{Analyzer, pinyin_keys};
+pub use meili::{MeiliConfig, MeiliIndex};
+pub use model::{
+    Change, Counts, Document, Facets, Highlight, Hit, Kind, Query, Reach, ReachEntry, Results,
+    SearchError,
+};
+pub use tantivy_index::TantivyIndex;
+
+/// A search backend.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// tantivy, in a directory of this node.
+    Tantivy(TantivyIndex),
+    /// A Meilisearch server every node shares.
+    Meili(Box<MeiliIndex>),
+}
+
+impl Engine {
+    /// The backend's name, for status and logs (`tantivy`, `meilisearch`).
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Engine::Tantivy(_) => "tantivy",
+            Engine::Meili(_) => "meilisearch",
+        }
+    }
+
+    /// Applies `changes` (upserts by id, deletions) and returns once they
+    /// are durable and visible to searches. Applying the same change twice
+    /// leaves the same index.
+    pub async fn apply(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Engine::Tantivy(index) => index.apply(changes).await,
+            Engine::Meili(index) => index.apply(changes).await,
+        }
+    }
+
+    /// Searches within `reach`: no hit is outside it, whatever the query.
+    pub async fn search(&self, reach: &Reach, query: &Query) -> Result<Results, SearchError> {
+        if reach.is_empty() {
+            return Ok(Results::default());
+        }
+        match self {
+            Engine::Tantivy(index) => index.search(reach, query).await,
+            Engine::Meili(index) => index.search(reach, query).await,
+        }
+    }
+
+    /// Documents by kind.
+    pub async fn counts(&self) -> Result<Counts, SearchError> {
+        match self {
+            Engine::Tantivy(index) => index.counts().await,
+            Engine::Meili(index) => index.counts().await,
+        }
+    }
+
+    /// Deletes every document of `tenant`'s subtree (every document when
+    /// `None`), before a rebuild.
+    pub async fn clear(
+        &self,
+        tenant: Option<&civitas_tenancy::TenantPath>,
+    ) -> Result<(), SearchError> {
+        match self {
+            Engine::Tantivy(index) => index.clear(tenant).await,
+            Engine::Meili(index) => index.clear(tenant).await,
+        }
+    }
+}

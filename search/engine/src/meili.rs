@@ -1,0 +1,467 @@
+//! The backend at scale: a Meilisearch server every node shares, through
+//! `meilisearch-sdk` over the workspace's reqwest (so the build carries
+//! one HTTP stack, with TCP_NODELAY: without it responses over ~1.5 KB
+//! stall ~40 ms on loopback).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use civitas_tenancy::TenantPath;
+use meilisearch_sdk::client::Client;
+use meilisearch_sdk::documents::DocumentDeletionQuery;
+use meilisearch_sdk::errors::Error as MeiliError;
+use meilisearch_sdk::indexes::Index;
+use meilisearch_sdk::request::{HttpClient, Method, parse_response};
+use meilisearch_sdk::search::{MatchingStrategies, Selectors};
+use meilisearch_sdk::settings::{
+    FacetingSettings, PaginationSetting, Settings, TypoToleranceSettings,
+};
+use meilisearch_sdk::task_info::TaskInfo;
+use meilisearch_sdk::tasks::Task;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::analyzer::{Analyzer, normalise_text};
+use crate::model::{MAX_OFFSET, Part, SearchError};
+use crate::tantivy_index::highlights;
+use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
+
+/// Where the server is and which index to use.
+#[derive(Debug, Clone)]
+pub struct MeiliConfig {
+    /// The server's URL (`http://127.0.0.1:7700`).
+    pub url: String,
+    /// Its API key (the master key or an admin key), if it has one.
+    pub key: Option<String>,
+    /// The index's uid (`civitas` unless several platforms share a server).
+    pub index: String,
+}
+
+/// reqwest 0.13 as the SDK's HTTP client.
+#[derive(Debug, Clone)]
+struct Http {
+    client: reqwest::Client,
+    key: Option<String>,
+}
+
+fn http_error(e: impl std::error::Error + Send + Sync + 'static) -> MeiliError {
+    MeiliError::Other(Box::new(e))
+}
+
+#[async_trait]
+impl HttpClient for Http {
+    async fn stream_request<
+        Q: Serialize + Send + Sync,
+        B: futures_util::AsyncRead + Send + Sync + 'static,
+        Output: DeserializeOwned + 'static,
+    >(
+        &self,
+        url: &str,
+        method: Method<Q, B>,
+        content_type: &str,
+        expected_status_code: u16,
+    ) -> Result<Output, MeiliError> {
+        use futures_util::AsyncReadExt;
+        let query = yaup::to_string(method.query())?;
+        let url = format!("{url}{query}");
+        let verb = match &method {
+            Method::Get { .. } => reqwest::Method::GET,
+            Method::Post { .. } => reqwest::Method::POST,
+            Method::Patch { .. } => reqwest::Method::PATCH,
+            Method::Put { .. } => reqwest::Method::PUT,
+            Method::Delete { .. } => reqwest::Method::DELETE,
+        };
+        let mut request = self.client.request(verb, &url);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = method.into_body() {
+            let mut bytes = Vec::new();
+            let mut body = Box::pin(body);
+            body.read_to_end(&mut bytes).await.map_err(http_error)?;
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let response = request.send().await.map_err(http_error)?;
+        let status = response.status().as_u16();
+        let mut body = response.text().await.map_err(http_error)?;
+        if body.is_empty() {
+            body = "null".to_owned();
+        }
+        parse_response(status, expected_status_code, &body, url)
+    }
+
+    fn is_tokio(&self) -> bool {
+        true
+    }
+}
+
+/// A document as Meilisearch stores it: the same fields as the tantivy
+/// index, with a primary key Meilisearch accepts (hex of the id).
+#[derive(Debug, Clone, Serialize)]
+struct Stored {
+    key: String,
+    id: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scope: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    places: Vec<String>,
+    tenant: String,
+    line: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    title: String,
+    #[serde(default)]
+    body: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keywords: Vec<String>,
+    date: i64,
+}
+
+/// A hit as Meilisearch shows it (its displayed attributes).
+#[derive(Debug, Clone, Deserialize)]
+struct Shown {
+    id: String,
+    kind: String,
+    tenant: String,
+    line: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    title: String,
+    #[serde(default)]
+    body: Vec<String>,
+    date: i64,
+}
+
+fn key_of(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn stored(d: &Document) -> Stored {
+    Stored {
+        key: key_of(&d.id),
+        id: d.id.clone(),
+        kind: d.kind.as_str().to_owned(),
+        scope: d.scope_terms(),
+        places: d.places(),
+        tenant: d.tenant.as_str().to_owned(),
+        line: d.line.clone(),
+        status: d.status.clone(),
+        service: d.service.clone(),
+        title: d.title.clone(),
+        body: d.body.clone(),
+        keywords: d.keywords.iter().map(|k| normalise_text(k)).collect(),
+        date: d.date,
+    }
+}
+
+/// A Meilisearch index (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct MeiliIndex {
+    client: Client<Http>,
+    index: Index<Http>,
+    analyzer: Analyzer,
+}
+
+fn server_error(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Server(e.to_string())
+}
+
+/// A filter string literal.
+fn literal(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl MeiliIndex {
+    /// Connects, creates the index if it is missing and applies its settings
+    /// (searchable, filterable and sortable attributes; typo tolerance off,
+    /// so codes and pinyin match exactly as on tantivy).
+    pub async fn open(config: &MeiliConfig) -> Result<MeiliIndex, SearchError> {
+        let http = Http {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .tcp_nodelay(true)
+                .build()
+                .map_err(server_error)?,
+            key: config.key.clone(),
+        };
+        let client = Client::new_with_client(config.url.clone(), config.key.clone(), http);
+        let index = client.index(&config.index);
+        let mut this = MeiliIndex {
+            client,
+            index,
+            analyzer: Analyzer::shared(),
+        };
+        if this.index.fetch_info().await.is_err() {
+            let task = this
+                .client
+                .create_index(&config.index, Some("key"))
+                .await
+                .map_err(server_error)?;
+            // Another node may have created it meanwhile: that is fine.
+            let _ = this.wait(task).await;
+        }
+        let settings = Settings::new()
+            .with_searchable_attributes(["title", "body", "keywords"])
+            .with_filterable_attributes([
+                "scope", "places", "kind", "line", "status", "service", "date",
+            ])
+            .with_sortable_attributes(["date"])
+            .with_displayed_attributes([
+                "id", "kind", "tenant", "line", "title", "status", "service", "date", "body",
+            ])
+            .with_typo_tolerance(TypoToleranceSettings {
+                enabled: Some(false),
+                disable_on_attributes: None,
+                disable_on_words: None,
+                min_word_size_for_typos: None,
+                disable_on_numbers: None,
+            })
+            .with_pagination(PaginationSetting {
+                max_total_hits: MAX_OFFSET + 100,
+            })
+            .with_faceting(FacetingSettings {
+                max_values_per_facet: 1000,
+                sort_facet_values_by: None,
+            });
+        let task = this
+            .index
+            .set_settings(&settings)
+            .await
+            .map_err(server_error)?;
+        this.wait(task).await?;
+        Ok(this)
+    }
+
+    /// Deletes the index (tests).
+    pub async fn delete(self) -> Result<(), SearchError> {
+        let task = self.index.clone().delete().await.map_err(server_error)?;
+        self.wait(task).await
+    }
+
+    async fn wait(&self, task: TaskInfo) -> Result<(), SearchError> {
+        let task = task
+            .wait_for_completion(
+                &self.client,
+                Some(Duration::from_millis(5)),
+                Some(Duration::from_secs(300)),
+            )
+            .await
+            .map_err(server_error)?;
+        match task {
+            Task::Failed { content } => Err(SearchError::Server(format!(
+                "task failed: {}",
+                content.error.error_message
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies changes (see [`crate::Engine::apply`]): consecutive upserts
+    /// go as one task, consecutive deletions as another, in order.
+    pub async fn apply(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        let mut tasks = Vec::new();
+        let mut upserts: Vec<Stored> = Vec::new();
+        let mut deletes: Vec<String> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Upsert(d) => {
+                    if !deletes.is_empty() {
+                        tasks.push(
+                            self.index
+                                .delete_documents(&deletes)
+                                .await
+                                .map_err(server_error)?,
+                        );
+                        deletes.clear();
+                    }
+                    upserts.push(stored(&d));
+                }
+                Change::Delete(id) => {
+                    if !upserts.is_empty() {
+                        tasks.push(
+                            self.index
+                                .add_or_replace(&upserts, Some("key"))
+                                .await
+                                .map_err(server_error)?,
+                        );
+                        upserts.clear();
+                    }
+                    deletes.push(key_of(&id));
+                }
+            }
+        }
+        if !deletes.is_empty() {
+            tasks.push(
+                self.index
+                    .delete_documents(&deletes)
+                    .await
+                    .map_err(server_error)?,
+            );
+        }
+        if !upserts.is_empty() {
+            tasks.push(
+                self.index
+                    .add_or_replace(&upserts, Some("key"))
+                    .await
+                    .map_err(server_error)?,
+            );
+        }
+        for task in tasks {
+            self.wait(task).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a subtree's documents, or all (see [`crate::Engine::clear`]).
+    pub async fn clear(&self, tenant: Option<&TenantPath>) -> Result<(), SearchError> {
+        let task = match tenant {
+            Some(t) => {
+                let filter = format!("places = {}", literal(t.as_str()));
+                let mut query = DocumentDeletionQuery::new(&self.index);
+                query.with_filter(&filter);
+                self.index
+                    .delete_documents_with(&query)
+                    .await
+                    .map_err(server_error)?
+            }
+            None => self
+                .index
+                .delete_all_documents()
+                .await
+                .map_err(server_error)?,
+        };
+        self.wait(task).await
+    }
+
+    /// Documents by kind.
+    pub async fn counts(&self) -> Result<Counts, SearchError> {
+        let results = self
+            .index
+            .search()
+            .with_limit(0)
+            .with_facets(Selectors::Some(&["kind"]))
+            .execute::<Shown>()
+            .await
+            .map_err(server_error)?;
+        let mut counts = Counts::default();
+        let by_kind = results
+            .facet_distribution
+            .and_then(|mut d| d.remove("kind"))
+            .unwrap_or_default();
+        for kind in Kind::ALL {
+            let n = by_kind.get(kind.as_str()).copied().unwrap_or(0) as u64;
+            counts.by_kind.insert(kind.as_str().to_owned(), n);
+            counts.total += n;
+        }
+        Ok(counts)
+    }
+
+    /// Searches (see [`crate::Engine::search`]).
+    pub async fn search(&self, reach: &Reach, query: &Query) -> Result<Results, SearchError> {
+        query.check()?;
+        let reach = reach.of_kinds(&query.kinds);
+        if reach.is_empty() {
+            return Ok(Results::default());
+        }
+        let list = |values: Vec<String>| {
+            values
+                .iter()
+                .map(|v| literal(v))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut filter = vec![format!("scope IN [{}]", list(reach.terms()))];
+        if let Some(within) = &query.within {
+            filter.push(format!("places = {}", literal(within.as_str())));
+        }
+        if let Some(line) = &query.line {
+            filter.push(format!("line = {}", literal(line)));
+        }
+        if let Some(status) = &query.status {
+            filter.push(format!("status = {}", literal(status)));
+        }
+        if let Some(service) = &query.service {
+            filter.push(format!("service = {}", literal(service)));
+        }
+        if let Some(from) = query.from {
+            filter.push(format!("date >= {from}"));
+        }
+        if let Some(to) = query.to {
+            filter.push(format!("date < {to}"));
+        }
+        let filter = filter.join(" AND ");
+        // Meilisearch reads quotes as phrases, as the query's own parts do.
+        let text = normalise_text(&query.text).replace(['“', '”'], "\"");
+        let mut terms = BTreeSet::new();
+        for part in query.parts() {
+            let (Part::Words(t) | Part::Phrase(t)) = part;
+            terms.extend(self.analyzer.query_terms(&t).into_iter().map(|t| t.text));
+        }
+        let sort = ["date:desc"];
+        // Page mode counts exactly; one page that ends where ours ends.
+        let mut search = self.index.search();
+        search
+            .with_query(&text)
+            .with_filter(&filter)
+            .with_page(1)
+            .with_hits_per_page(query.offset + query.limit)
+            .with_matching_strategy(MatchingStrategies::ALL)
+            .with_facets(Selectors::Some(&["status", "places"]));
+        if text.trim().is_empty() {
+            search.with_sort(&sort);
+        }
+        let results = search.execute::<Shown>().await.map_err(server_error)?;
+        let mut facets = Facets::default();
+        let mut distribution: HashMap<String, HashMap<String, usize>> =
+            results.facet_distribution.unwrap_or_default();
+        for (status, n) in distribution.remove("status").unwrap_or_default() {
+            facets.status.insert(status, n as u64);
+        }
+        for (place, n) in distribution.remove("places").unwrap_or_default() {
+            let parent = place.rsplit_once('/').map(|(p, _)| p);
+            let counted = match &query.facet_parent {
+                Some(p) => parent == Some(p.as_str()),
+                None => parent.is_none(),
+            };
+            if counted {
+                facets.places.insert(place, n as u64);
+            }
+        }
+        let hits = results
+            .hits
+            .into_iter()
+            .skip(query.offset)
+            .map(|h| {
+                let s = h.result;
+                let kind = Kind::parse(&s.kind).ok_or_else(|| SearchError::Stored {
+                    id: s.id.clone(),
+                    reason: format!("kind {}", s.kind),
+                })?;
+                Ok(Hit {
+                    highlights: highlights(&self.analyzer, &terms, &s.title, &s.body),
+                    id: s.id,
+                    kind,
+                    tenant: s.tenant,
+                    line: s.line,
+                    title: s.title,
+                    status: s.status,
+                    service: s.service,
+                    date: s.date,
+                })
+            })
+            .collect::<Result<Vec<_>, SearchError>>()?;
+        Ok(Results {
+            total: results.total_hits.unwrap_or(0) as u64,
+            hits,
+            facets,
+        })
+    }
+}

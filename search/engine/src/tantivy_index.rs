@@ -1,0 +1,626 @@
+//! The embedded backend: a tantivy index in a directory of the node.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use civitas_tenancy::TenantPath;
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery,
+    TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
+
+use crate::analyzer::Analyzer;
+use crate::highlight::fragment;
+use crate::model::{Part, SearchError};
+use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
+
+const TOKENIZER: &str = "civitas";
+
+/// Clauses of a boolean query.
+type Clauses = Vec<(Occur, Box<dyn TantivyQuery>)>;
+
+/// The writer's memory budget: enough for batches of thousands of
+/// documents between commits.
+const WRITER_HEAP: usize = 128 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    kind: Field,
+    scope: Field,
+    places: Field,
+    place: Field,
+    tenant: Field,
+    line: Field,
+    status: Field,
+    status_facet: Field,
+    service: Field,
+    title: Field,
+    body: Field,
+    keywords: Field,
+    date: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |positions: bool, stored: bool| {
+        let record = if positions {
+            IndexRecordOption::WithFreqsAndPositions
+        } else {
+            IndexRecordOption::WithFreqs
+        };
+        let options = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(record),
+        );
+        if stored {
+            options.set_stored()
+        } else {
+            options
+        }
+    };
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        scope: b.add_text_field("scope", STRING),
+        places: b.add_text_field("places", STRING),
+        place: b.add_facet_field("place", FacetOptions::default()),
+        tenant: b.add_text_field("tenant", STORED),
+        line: b.add_text_field("line", STRING | STORED),
+        status: b.add_text_field("status", STRING | STORED),
+        status_facet: b.add_facet_field("status_facet", FacetOptions::default()),
+        service: b.add_text_field("service", STRING | STORED),
+        title: b.add_text_field("title", text(true, true)),
+        body: b.add_text_field("body", text(true, true)),
+        keywords: b.add_text_field("keywords", text(false, false)),
+        date: b.add_i64_field("date", INDEXED | FAST | STORED),
+    };
+    (b.build(), fields)
+}
+
+/// The analyzer as a tantivy tokenizer (index terms).
+#[derive(Clone)]
+struct CivitasTokenizer {
+    analyzer: Analyzer,
+}
+
+struct Terms {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl TokenStream for Terms {
+    fn advance(&mut self) -> bool {
+        if self.next < self.tokens.len() {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+impl Tokenizer for CivitasTokenizer {
+    type TokenStream<'a> = Terms;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Terms {
+        let tokens = self
+            .analyzer
+            .index_terms(text)
+            .into_iter()
+            .map(|t| Token {
+                offset_from: t.start,
+                offset_to: t.end,
+                position: t.position,
+                text: t.text,
+                position_length: 1,
+            })
+            .collect();
+        Terms { tokens, next: 0 }
+    }
+}
+
+struct Inner {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter<TantivyDocument>>,
+    fields: Fields,
+    analyzer: Analyzer,
+    dir: Option<PathBuf>,
+}
+
+/// A tantivy index (cheap to clone; one writer behind a lock).
+#[derive(Clone)]
+pub struct TantivyIndex {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyIndex")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+fn index_error(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Index(e.to_string())
+}
+
+impl TantivyIndex {
+    /// Opens the index in `dir`, creating it when the directory is empty or
+    /// absent. An index another version of the schema wrote is an error
+    /// (rebuild it with `civitas search reindex`).
+    pub fn open(dir: &Path) -> Result<TantivyIndex, SearchError> {
+        std::fs::create_dir_all(dir).map_err(index_error)?;
+        let (schema, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(index_error)?;
+        let index = if Index::exists(&directory).map_err(index_error)? {
+            let index = Index::open(directory).map_err(index_error)?;
+            if index.schema() != schema {
+                return Err(SearchError::Index(format!(
+                    "the index in {} was built with another schema; rebuild it (civitas search reindex)",
+                    dir.display()
+                )));
+            }
+            index
+        } else {
+            Index::create(directory, schema, tantivy::IndexSettings::default())
+                .map_err(index_error)?
+        };
+        TantivyIndex::with_index(index, fields, Some(dir.to_owned()))
+    }
+
+    /// Deletes the index in `dir` and creates an empty one.
+    pub fn recreate(dir: &Path) -> Result<TantivyIndex, SearchError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(index_error)?;
+        }
+        TantivyIndex::open(dir)
+    }
+
+    /// An index in memory (tests, benchmarks).
+    pub fn in_memory() -> Result<TantivyIndex, SearchError> {
+        let (schema, fields) = schema();
+        TantivyIndex::with_index(Index::create_in_ram(schema), fields, None)
+    }
+
+    fn with_index(
+        index: Index,
+        fields: Fields,
+        dir: Option<PathBuf>,
+    ) -> Result<TantivyIndex, SearchError> {
+        let analyzer = Analyzer::shared();
+        index.tokenizers().register(
+            TOKENIZER,
+            tantivy::tokenizer::TextAnalyzer::from(CivitasTokenizer {
+                analyzer: analyzer.clone(),
+            }),
+        );
+        let writer = index.writer(WRITER_HEAP).map_err(index_error)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_error)?;
+        Ok(TantivyIndex {
+            inner: Arc::new(Inner {
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+                analyzer,
+                dir,
+            }),
+        })
+    }
+
+    /// The directory it lives in (none in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.inner.dir.as_deref()
+    }
+
+    /// Applies changes and commits (see [`crate::Engine::apply`]).
+    pub async fn apply(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        let this = self.clone();
+        blocking(move || this.apply_now(changes)).await
+    }
+
+    /// The same, on the calling thread.
+    pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        let inner = &self.inner;
+        let f = inner.fields;
+        let mut writer = inner
+            .writer
+            .lock()
+            .map_err(|_| SearchError::Index("writer lock poisoned".into()))?;
+        for change in changes {
+            match change {
+                Change::Delete(id) => {
+                    writer.delete_term(Term::from_field_text(f.id, &id));
+                }
+                Change::Upsert(document) => {
+                    writer.delete_term(Term::from_field_text(f.id, &document.id));
+                    writer
+                        .add_document(to_tantivy(&f, &document))
+                        .map_err(index_error)?;
+                }
+            }
+        }
+        writer.commit().map_err(index_error)?;
+        drop(writer);
+        inner.reader.reload().map_err(index_error)
+    }
+
+    /// Deletes a subtree's documents, or all (see [`crate::Engine::clear`]).
+    pub async fn clear(&self, tenant: Option<&TenantPath>) -> Result<(), SearchError> {
+        let this = self.clone();
+        let tenant = tenant.cloned();
+        blocking(move || {
+            let inner = &this.inner;
+            let mut writer = inner
+                .writer
+                .lock()
+                .map_err(|_| SearchError::Index("writer lock poisoned".into()))?;
+            match &tenant {
+                Some(t) => {
+                    writer.delete_term(Term::from_field_text(inner.fields.places, t.as_str()));
+                }
+                None => {
+                    writer.delete_all_documents().map_err(index_error)?;
+                }
+            }
+            writer.commit().map_err(index_error)?;
+            drop(writer);
+            inner.reader.reload().map_err(index_error)
+        })
+        .await
+    }
+
+    /// Documents by kind.
+    pub async fn counts(&self) -> Result<Counts, SearchError> {
+        let this = self.clone();
+        blocking(move || {
+            let searcher = this.inner.reader.searcher();
+            let mut counts = Counts {
+                total: searcher.num_docs(),
+                ..Counts::default()
+            };
+            for kind in Kind::ALL {
+                let query = TermQuery::new(
+                    Term::from_field_text(this.inner.fields.kind, kind.as_str()),
+                    IndexRecordOption::Basic,
+                );
+                let n = searcher.search(&query, &Count).map_err(index_error)?;
+                counts.by_kind.insert(kind.as_str().to_owned(), n as u64);
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Searches (see [`crate::Engine::search`]).
+    pub async fn search(&self, reach: &Reach, query: &Query) -> Result<Results, SearchError> {
+        let this = self.clone();
+        let reach = reach.clone();
+        let query = query.clone();
+        blocking(move || this.search_now(&reach, &query)).await
+    }
+
+    /// The same, on the calling thread (benchmarks).
+    pub fn search_now(&self, reach: &Reach, query: &Query) -> Result<Results, SearchError> {
+        query.check()?;
+        let reach = reach.of_kinds(&query.kinds);
+        if reach.is_empty() {
+            return Ok(Results::default());
+        }
+        let inner = &self.inner;
+        let f = inner.fields;
+        let (text_clauses, highlight_terms) = self.text_clauses(query);
+        let has_text = !text_clauses.is_empty();
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = text_clauses;
+        // The filters score nothing: relevance is the text's alone.
+        let mut filters: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        filters.push((
+            Occur::Must,
+            Box::new(TermSetQuery::new(
+                reach
+                    .terms()
+                    .into_iter()
+                    .map(|t| Term::from_field_text(f.scope, &t)),
+            )),
+        ));
+        let exact = |field: Field, value: &str| -> (Occur, Box<dyn TantivyQuery>) {
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        };
+        if let Some(within) = &query.within {
+            filters.push(exact(f.places, within.as_str()));
+        }
+        if let Some(line) = &query.line {
+            filters.push(exact(f.line, line));
+        }
+        if let Some(status) = &query.status {
+            filters.push(exact(f.status, status));
+        }
+        if let Some(service) = &query.service {
+            filters.push(exact(f.service, service));
+        }
+        if query.from.is_some() || query.to.is_some() {
+            let lower = query.from.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(f.date, v))
+            });
+            let upper = query.to.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_i64(f.date, v))
+            });
+            filters.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        clauses.push((
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(
+                Box::new(BooleanQuery::new(filters)),
+                0.0,
+            )),
+        ));
+        let full = BooleanQuery::new(clauses);
+
+        let searcher = inner.reader.searcher();
+        let mut statuses = FacetCollector::for_field("status_facet");
+        statuses.add_facet(Facet::root());
+        let mut places = FacetCollector::for_field("place");
+        let facet_parent = match &query.facet_parent {
+            Some(p) => path_facet(p),
+            None => Facet::root(),
+        };
+        places.add_facet(facet_parent.clone());
+        let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
+        let (addresses, total, status_counts, place_counts) = if has_text {
+            let (top, total, s, p) = searcher
+                .search(&full, &(top.order_by_score(), Count, statuses, places))
+                .map_err(index_error)?;
+            (
+                top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                total,
+                s,
+                p,
+            )
+        } else {
+            let (top, total, s, p) = searcher
+                .search(
+                    &full,
+                    &(
+                        top.order_by_fast_field::<i64>("date", Order::Desc),
+                        Count,
+                        statuses,
+                        places,
+                    ),
+                )
+                .map_err(index_error)?;
+            (
+                top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                total,
+                s,
+                p,
+            )
+        };
+        let mut facets = Facets::default();
+        for (facet, count) in status_counts.get(Facet::root()) {
+            if let Some(last) = facet.to_path().last() {
+                facets.status.insert((*last).to_owned(), count);
+            }
+        }
+        for (facet, count) in place_counts.get(facet_parent) {
+            facets.places.insert(facet.to_path().join("/"), count);
+        }
+        let hits = addresses
+            .into_iter()
+            .map(|address| self.hit(&searcher, address, &highlight_terms))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Results {
+            total: total as u64,
+            hits,
+            facets,
+        })
+    }
+
+    /// One Must clause per word and phrase; the set of query terms to
+    /// highlight.
+    fn text_clauses(&self, query: &Query) -> (Clauses, BTreeSet<String>) {
+        let f = self.inner.fields;
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        let mut highlight = BTreeSet::new();
+        let any_field = |term: &str| -> Box<dyn TantivyQuery> {
+            Box::new(BooleanQuery::new(
+                [f.title, f.body, f.keywords]
+                    .into_iter()
+                    .map(|field| {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(
+                                Term::from_field_text(field, term),
+                                IndexRecordOption::WithFreqs,
+                            )) as Box<dyn TantivyQuery>,
+                        )
+                    })
+                    .collect(),
+            ))
+        };
+        for part in query.parts() {
+            match part {
+                Part::Words(text) => {
+                    for term in self.inner.analyzer.query_terms(&text) {
+                        clauses.push((Occur::Must, any_field(&term.text)));
+                        highlight.insert(term.text);
+                    }
+                }
+                Part::Phrase(text) => {
+                    let terms = self.inner.analyzer.query_terms(&text);
+                    if terms.len() == 1 {
+                        clauses.push((Occur::Must, any_field(&terms[0].text)));
+                    } else if terms.len() > 1 {
+                        let phrase = |field: Field| -> Box<dyn TantivyQuery> {
+                            Box::new(PhraseQuery::new_with_offset(
+                                terms
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, t)| (i, Term::from_field_text(field, &t.text)))
+                                    .collect(),
+                            ))
+                        };
+                        clauses.push((
+                            Occur::Must,
+                            Box::new(BooleanQuery::new(vec![
+                                (Occur::Should, phrase(f.title)),
+                                (Occur::Should, phrase(f.body)),
+                            ])),
+                        ));
+                    }
+                    highlight.extend(terms.into_iter().map(|t| t.text));
+                }
+            }
+        }
+        (clauses, highlight)
+    }
+
+    fn hit(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+        terms: &BTreeSet<String>,
+    ) -> Result<Hit, SearchError> {
+        let f = self.inner.fields;
+        let doc: TantivyDocument = searcher.doc(address).map_err(index_error)?;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let id = text(f.id).ok_or_else(|| SearchError::Stored {
+            id: format!("{address:?}"),
+            reason: "no id".into(),
+        })?;
+        let stored = |reason: &str| SearchError::Stored {
+            id: id.clone(),
+            reason: reason.to_owned(),
+        };
+        let kind = text(f.kind)
+            .as_deref()
+            .and_then(Kind::parse)
+            .ok_or_else(|| stored("kind"))?;
+        let title = text(f.title).ok_or_else(|| stored("title"))?;
+        let bodies: Vec<String> = doc
+            .get_all(f.body)
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let highlights = highlights(&self.inner.analyzer, terms, &title, &bodies);
+        Ok(Hit {
+            kind,
+            tenant: text(f.tenant).ok_or_else(|| stored("tenant"))?,
+            line: text(f.line).ok_or_else(|| stored("line"))?,
+            title,
+            status: text(f.status).filter(|s| !s.is_empty()),
+            service: text(f.service).filter(|s| !s.is_empty()),
+            date: doc
+                .get_first(f.date)
+                .and_then(|v| v.as_i64())
+                .ok_or_else(|| stored("date"))?,
+            highlights,
+            id,
+        })
+    }
+}
+
+/// Highlights of the title and of the first body text that matched.
+pub(crate) fn highlights(
+    analyzer: &Analyzer,
+    terms: &BTreeSet<String>,
+    title: &str,
+    bodies: &[String],
+) -> Vec<crate::Highlight> {
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let matches = |text: &str| -> Vec<std::ops::Range<usize>> {
+        analyzer
+            .index_terms(text)
+            .into_iter()
+            .filter(|t| terms.contains(&t.text))
+            .map(|t| t.start..t.end)
+            .collect()
+    };
+    let mut out = Vec::new();
+    if let Some(h) = fragment("title", title, &matches(title)) {
+        out.push(h);
+    }
+    for body in bodies {
+        if let Some(h) = fragment("body", body, &matches(body)) {
+            out.push(h);
+            break;
+        }
+    }
+    out
+}
+
+fn path_facet(path: &TenantPath) -> Facet {
+    Facet::from_path(path.as_str().split('/'))
+}
+
+fn to_tantivy(f: &Fields, d: &Document) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.id, &d.id);
+    doc.add_text(f.kind, d.kind.as_str());
+    for term in d.scope_terms() {
+        doc.add_text(f.scope, term);
+    }
+    for place in d.places() {
+        doc.add_text(f.places, place);
+    }
+    doc.add_facet(f.place, path_facet(&d.tenant));
+    doc.add_text(f.tenant, d.tenant.as_str());
+    doc.add_text(f.line, &d.line);
+    if let Some(status) = &d.status {
+        doc.add_text(f.status, status);
+        doc.add_facet(f.status_facet, Facet::from_path([status.as_str()]));
+    }
+    if let Some(service) = &d.service {
+        doc.add_text(f.service, service);
+    }
+    doc.add_text(f.title, &d.title);
+    for body in &d.body {
+        doc.add_text(f.body, body);
+    }
+    for keyword in &d.keywords {
+        doc.add_text(f.keywords, keyword);
+    }
+    doc.add_i64(f.date, d.date);
+    doc
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, SearchError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SearchError::Index(format!("search task failed: {e}")))?
+}

@@ -1,0 +1,91 @@
+//! Rows written as the platform writes them (the triggers fill the
+//! outbox), and both search backends.
+
+#![allow(dead_code)]
+
+use civitas_search::{Engine, MeiliConfig, MeiliIndex, TantivyIndex};
+use civitas_storage::{Database, with_connection};
+
+/// tantivy in a temporary directory and, when its server runs (always in
+/// CI), Meilisearch with an index of its own.
+pub async fn engines(dir: &std::path::Path) -> Vec<Engine> {
+    let mut engines = vec![Engine::Tantivy(
+        TantivyIndex::open(&dir.join("index")).unwrap_or_else(|e| panic!("index: {e}")),
+    )];
+    if let Some(server) = civitas_testkit::meili() {
+        let index = MeiliIndex::open(&MeiliConfig {
+            url: server.url.clone(),
+            key: Some(server.key.clone()),
+            index: server.unique_index(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));
+        engines.push(Engine::Meili(Box::new(index)));
+    }
+    engines
+}
+
+/// Runs `sql` with `binds` in a platform transaction.
+pub async fn exec(db: &Database, sql: &str, binds: &[&str]) {
+    let mut tx = db.begin_platform().await.unwrap_or_else(|e| panic!("{e}"));
+    with_connection!(tx.connection(), c => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut *c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A case row (what the workflow writes), `data` as JSON text.
+pub async fn insert_case(
+    db: &Database,
+    id: &str,
+    tenant: &str,
+    title: &str,
+    applicant: Option<&str>,
+    data: &str,
+) {
+    let sql = "INSERT INTO cases (id, tenant_path, line, service, flow_variant, title, origin, state, step, version, applicant, created_by, data, outcomes, signed, created_at, updated_at) \
+               VALUES ($1, $2, 'civil-affairs', 'civil-affairs/meal-subsidy', 'base', $3, 'online', 'submitted', 'street-review', 1, $4, 'tester', $5, '{}', '{}', 1780000000000000, 1780000000000000)";
+    let mut tx = db.begin_platform().await.unwrap_or_else(|e| panic!("{e}"));
+    with_connection!(tx.connection(), c => {
+        sqlx::query(sql)
+            .bind(id).bind(tenant).bind(title).bind(applicant).bind(data)
+            .execute(&mut *c).await.unwrap_or_else(|e| panic!("insert case: {e}"));
+    });
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// An account row.
+pub async fn insert_account(
+    db: &Database,
+    id: &str,
+    username: &str,
+    kind: &str,
+    tenant: &str,
+    name: &str,
+    subject: Option<&str>,
+) {
+    let sql = "INSERT INTO accounts (id, username, kind, tenant_path, display_name, subject, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, 1780000000000000)";
+    let mut tx = db.begin_platform().await.unwrap_or_else(|e| panic!("{e}"));
+    with_connection!(tx.connection(), c => {
+        sqlx::query(sql)
+            .bind(id).bind(username).bind(kind).bind(tenant).bind(name).bind(subject)
+            .execute(&mut *c).await.unwrap_or_else(|e| panic!("insert account: {e}"));
+    });
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A resident row (the identifiers are stand-ins for sealed values).
+pub async fn insert_resident(db: &Database, id: &str, tenant: &str, name: &str) {
+    exec(
+        db,
+        "INSERT INTO residents (id, tenant_path, name, key_version, id_number, id_number_index, created_at, updated_at) \
+         VALUES ($1, $2, $3, 1, 'sealed-id-number', $4, 1780000000000000, 1780000000000000)",
+        &[id, tenant, name, &format!("index-{id}")],
+    )
+    .await;
+}
