@@ -72,6 +72,9 @@ pub struct ApiSettings {
     /// it `POST /api/v1/me/verification` answers 503 and only an officer's
     /// in-person verification remains.
     pub realname: Option<civitas_realname::OidcVerifier>,
+    /// Search (its engine and the outbox indexer feeding it); without it
+    /// the search routes answer 503 `search_unavailable`.
+    pub search: Option<civitas_search_indexer::Indexer>,
 }
 
 /// What the module routes need.
@@ -95,6 +98,7 @@ impl Default for ApiSettings {
             tenants: SharedDirectory::default(),
             throttle: Arc::default(),
             realname: None,
+            search: None,
         }
     }
 }
@@ -132,9 +136,15 @@ struct Inner {
     tenants: SharedDirectory,
     throttle: Arc<Throttle>,
     realname: Option<civitas_realname::OidcVerifier>,
+    search: Option<civitas_search_indexer::Indexer>,
 }
 
 impl AppState {
+    /// Search, if configured.
+    pub fn search(&self) -> Option<&civitas_search_indexer::Indexer> {
+        self.inner.search.as_ref()
+    }
+
     /// The active tenants now (a new tree revision replaces them while
     /// the node runs).
     pub fn tenants(&self) -> Arc<TenantDirectory> {
@@ -247,7 +257,8 @@ impl AppState {
         (name = "audit", description = "审计日志 / The audit trail"),
         (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers"),
         (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation"),
-        (name = "cases", description = "办件：申请、审批、待办、历史、附件与通知 / Cases: applications, actions, the inbox, history, attachments and notifications")
+        (name = "cases", description = "办件：申请、审批、待办、历史、附件与通知 / Cases: applications, actions, the inbox, history, attachments and notifications"),
+        (name = "search", description = "检索：按权限过滤的全文检索，中文、拼音与编号 / Search: full text in Chinese, pinyin and numbers, filtered by what the caller may read")
     ),
     modifiers(&BearerAuth)
 )]
@@ -286,6 +297,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             tenants: settings.tenants.clone(),
             throttle: settings.throttle.clone(),
             realname: settings.realname.clone(),
+            search: settings.search.clone(),
         }),
     };
     let routed = router
@@ -411,6 +423,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::cases::notifications))
         .routes(routes!(routes::cases::inbox))
         .routes(routes!(routes::cases::flows))
+        .routes(routes!(routes::search::search))
+        .routes(routes!(routes::search::search_services))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     utoipa::Modify::modify(&StandardResponses, &mut openapi);

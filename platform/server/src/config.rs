@@ -69,6 +69,14 @@ pub struct PartialSettings {
     pub demo_modules_dir: Option<PathBuf>,
     /// `--oidc-issuer` / `CIVITAS_OIDC_ISSUER` / `oidc_issuer`.
     pub oidc_issuer: Option<String>,
+    /// `--search-dir` / `CIVITAS_SEARCH_DIR` / `search_dir`.
+    pub search_dir: Option<PathBuf>,
+    /// `--meili-url` / `CIVITAS_MEILI_URL` / `meili_url`.
+    pub meili_url: Option<String>,
+    /// `--meili-index` / `CIVITAS_MEILI_INDEX` / `meili_index`.
+    pub meili_index: Option<String>,
+    /// `CIVITAS_MEILI_KEY` / `meili_key` (never a flag).
+    pub meili_key: Option<String>,
     /// `--oidc-client-id` / `CIVITAS_OIDC_CLIENT_ID` / `oidc_client_id`.
     pub oidc_client_id: Option<String>,
     /// `CIVITAS_OIDC_CLIENT_SECRET` / `oidc_client_secret` (never a flag:
@@ -173,6 +181,9 @@ pub struct Settings {
     /// The identity provider that verifies self-registered accounts
     /// (default none: only an officer's in-person verification).
     pub oidc: Option<OidcConfig>,
+    /// Where search lives (default tantivy in `<data_dir>/search`;
+    /// Meilisearch with `meili_url`).
+    pub search: crate::search::SearchConfig,
 }
 
 /// The identity provider (统一身份认证) settings: issuer, client, where it
@@ -372,7 +383,24 @@ impl Settings {
                 "统一身份认证须同时配置 oidc_issuer、oidc_client_id、oidc_client_secret 和 oidc_redirect_url (the identity provider needs all of oidc_issuer, oidc_client_id, oidc_client_secret and oidc_redirect_url)"
             ),
         };
+        let search = match given.meili_url.or(file.meili_url) {
+            Some(url) => crate::search::SearchConfig::Meilisearch {
+                url,
+                index: given
+                    .meili_index
+                    .or(file.meili_index)
+                    .unwrap_or_else(|| "civitas".to_owned()),
+                key: given.meili_key.or(file.meili_key),
+            },
+            None => crate::search::SearchConfig::Tantivy {
+                dir: given
+                    .search_dir
+                    .or(file.search_dir)
+                    .unwrap_or_else(|| data_dir.join("search")),
+            },
+        };
         Ok(Settings {
+            search,
             oidc,
             module_cache_dir,
             demo_modules_dir,

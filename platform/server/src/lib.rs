@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo_modules;
 pub mod keys;
+pub mod search;
 pub mod serve;
 pub mod tree_revisions;
 

@@ -9,6 +9,7 @@ mod crypto_cli;
 mod keys_cli;
 mod module_cli;
 mod progress;
+mod search_cli;
 mod tenant_cli;
 
 use std::net::SocketAddr;
@@ -76,6 +77,12 @@ enum Command {
     /// The working-day calendar: add-working-days, is-working-day, show.
     #[command(subcommand)]
     Calendar(calendar_cli::CalendarCommand),
+    /// Search: rebuild the index from the database, show how far behind it is.
+    #[command(
+        after_help = "Database and search options come before the subcommand:\n  \
+        civitas search --database-url postgres://civitas@db/civitas --meili-url http://meili:7700 status"
+    )]
+    Search(SearchCliArgs),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
@@ -91,6 +98,36 @@ struct DatabaseArgs {
     /// Database URL: sqlite:FILE or postgres://… [default: sqlite:DATA_DIR/civitas.db; also read from DATABASE_URL]
     #[arg(long, env = "CIVITAS_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
+}
+
+/// Where search lives.
+#[derive(Debug, Args, Clone)]
+struct SearchArgs {
+    /// The search index directory (tantivy) [default: <data-dir>/search].
+    #[arg(long, env = "CIVITAS_SEARCH_DIR", value_name = "DIR")]
+    search_dir: Option<PathBuf>,
+    /// A Meilisearch server to search with instead of the embedded index, shared by every node;
+    /// its key comes from CIVITAS_MEILI_KEY [default: none].
+    #[arg(long, env = "CIVITAS_MEILI_URL", value_name = "URL")]
+    meili_url: Option<String>,
+    /// The Meilisearch index uid [default: civitas].
+    #[arg(long, env = "CIVITAS_MEILI_INDEX", value_name = "UID")]
+    meili_index: Option<String>,
+}
+
+impl SearchArgs {
+    /// These flags as partial settings (the key from the environment only).
+    fn partial(&self) -> PartialSettings {
+        PartialSettings {
+            search_dir: self.search_dir.clone(),
+            meili_url: self.meili_url.clone(),
+            meili_index: self.meili_index.clone(),
+            meili_key: std::env::var("CIVITAS_MEILI_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            ..PartialSettings::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +218,8 @@ struct ServeArgs {
     /// Where --demo finds the demo's module components [default: target/modules].
     #[arg(long, env = "CIVITAS_DEMO_MODULES_DIR", value_name = "DIR")]
     demo_modules_dir: Option<PathBuf>,
+    #[command(flatten)]
+    search: SearchArgs,
     /// The identity provider (统一身份认证) that verifies self-registered accounts, by issuer URL;
     /// with --oidc-client-id, --oidc-redirect-url and CIVITAS_OIDC_CLIENT_SECRET [default: none].
     #[arg(long, env = "CIVITAS_OIDC_ISSUER", value_name = "URL")]
@@ -208,6 +247,16 @@ struct ServeArgs {
     /// Print the effective settings as JSON and exit without serving.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(Debug, Args)]
+struct SearchCliArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    search: SearchArgs,
+    #[command(subcommand)]
+    command: search_cli::SearchCommand,
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +431,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
         Command::Admin(args) => admin_command(cli.config.as_deref(), args),
+        Command::Search(args) => search_command(cli.config.as_deref(), args),
     }
 }
 
@@ -426,6 +476,10 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         trusted_proxies: args.trusted_proxies,
         module_cache_dir: args.module_cache_dir,
         demo_modules_dir: args.demo_modules_dir,
+        search_dir: args.search.search_dir.clone(),
+        meili_url: args.search.meili_url.clone(),
+        meili_index: args.search.meili_index.clone(),
+        meili_key: args.search.partial().meili_key,
         oidc_issuer: args.oidc_issuer,
         oidc_client_id: args.oidc_client_id,
         // A secret is never a flag (command lines are visible to others).
@@ -540,8 +594,10 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             tenants: directory.clone(),
             throttle: throttle.clone(),
             realname,
+            search: Some(platform.search.clone()),
         },
     );
+    let indexing = tokio::spawn(platform.search.clone().run(Duration::from_millis(200)));
     let following = tokio::spawn(civitas::tree_revisions::follow(
         platform.db.clone(),
         civitas::tree_revisions::Served {
@@ -584,6 +640,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     }
     refreshing.abort();
     following.abort();
+    indexing.abort();
     timers.abort();
     guarding.abort();
     // What was counted since the last round is written before stopping.
@@ -657,6 +714,19 @@ fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
     let settings = database_settings(config, &args.database)?;
     with_database(&settings, async |db, _| {
         audit_cli::run(db, args.command).await
+    })
+}
+
+fn search_command(config: Option<&Path>, args: SearchCliArgs) -> anyhow::Result<u8> {
+    let file = PartialSettings::load_file(config)?;
+    let given = PartialSettings {
+        data_dir: args.database.data_dir.clone(),
+        database_url: database_url(&args.database),
+        ..args.search.partial()
+    };
+    let settings = database_settings_from(Settings::resolve(given, file)?)?;
+    with_database(&settings, async |db, _| {
+        search_cli::run(db, &settings, args.command).await
     })
 }
 

@@ -63,6 +63,10 @@ pub enum StartError {
     /// The data directory could not be created.
     #[error("无法创建数据目录 (cannot create the data directory) {0}")]
     DataDir(String),
+    /// The search index cannot be opened (or the Meilisearch server
+    /// reached).
+    #[error("检索服务无法启动 (search cannot start): {0}")]
+    Search(String),
 }
 
 /// A started platform: the database, migrated and loaded with the tree.
@@ -91,6 +95,9 @@ pub struct Platform {
     pub modules: Arc<civitas_registry::Runtime>,
     /// The workflow engine: flows, calendar, module hooks.
     pub workflow: Arc<civitas_workflow::Workflow>,
+    /// Search: the engine and the indexer that feeds it from the outbox
+    /// (the caller runs [`civitas_search_indexer::Indexer::run`]).
+    pub search: civitas_search_indexer::Indexer,
 }
 
 /// Validates the tenants directory, connects, migrates, settles the tree
@@ -192,6 +199,11 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Policy(e.to_string()))?;
     tracing::info!(grants = grants.len(), "authorization index built");
+    let roots: Vec<_> = tree.roots().map(|t| t.path.clone()).collect();
+    let search = crate::search::start_indexer(&settings.search, &db, &modules, &workflow, &roots)
+        .await
+        .map_err(|e| StartError::Search(e.to_string()))?;
+    tracing::info!(backend = search.engine().backend(), "search ready");
     let authorizer = Arc::new(std::sync::RwLock::new(civitas_authz::Authorizer::new(
         permissions,
         grants,
@@ -208,6 +220,7 @@ pub async fn start(
         grants_version,
         modules,
         workflow,
+        search,
     })
 }
 

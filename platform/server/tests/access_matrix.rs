@@ -64,6 +64,11 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     // and the flows (public metadata, like the tree).
     ("get", "/api/v1/inbox"),
     ("get", "/api/v1/flows"),
+    // Search filters by the caller's own reach inside the query, and a
+    // tenant's services are public (search_api.rs, and the reach property
+    // in search/indexer/tests/reach.rs).
+    ("get", "/api/v1/search"),
+    ("get", "/api/v1/tenants/{path}/services/search"),
 ];
 
 struct Row<'a> {

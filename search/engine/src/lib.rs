@@ -22,8 +22,8 @@ mod tantivy_index;
 pub use analyzer::{Analyzer, pinyin_keys};
 pub use meili::{MeiliConfig, MeiliIndex};
 pub use model::{
-    Change, Counts, Document, Facets, Highlight, Hit, Kind, Query, Reach, ReachEntry, Results,
-    SearchError,
+    Change, Counts, Document, Facets, Highlight, Hit, Kind, MAX_OFFSET, MAX_QUERY_CHARS, Query,
+    Reach, ReachEntry, Results, SearchError,
 };
 pub use tantivy_index::TantivyIndex;
 

@@ -8,6 +8,7 @@ pub(crate) mod cases;
 pub(crate) mod grants;
 pub(crate) mod modules;
 pub(crate) mod residents;
+pub(crate) mod search;
 pub(crate) mod service_keys;
 pub(crate) mod settings;
 pub(crate) mod system;

@@ -27,7 +27,30 @@ pub(crate) struct Ready {
     /// `sqlite` or `postgres`.
     #[schema(example = "sqlite")]
     database: &'static str,
+    /// The search index, when search is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<SearchReadiness>,
 }
+
+/// How far behind the search index is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchReadiness {
+    /// `tantivy` or `meilisearch`.
+    backend: String,
+    /// Changes not indexed yet.
+    pending: i64,
+    /// Age of the oldest of them, in seconds.
+    lag_seconds: f64,
+    /// Whether the oldest waits longer than a minute: searches miss recent
+    /// changes (the node still serves everything else, so readiness stays 200).
+    behind: bool,
+    /// Why the index could not be asked, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// An index whose oldest pending change waits longer than this is behind.
+const SEARCH_BEHIND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Liveness: the process answers. Never touches the database.
 #[utoipa::path(get, path = "/healthz", tag = "system",
@@ -56,9 +79,29 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
             format!("{n} database migration(s) not applied; run `civitas migrate`"),
         ));
     }
+    let search = match state.search() {
+        None => None,
+        Some(indexer) => Some(match indexer.status().await {
+            Ok(status) => SearchReadiness {
+                behind: status.is_behind(SEARCH_BEHIND_AFTER),
+                backend: status.backend,
+                pending: status.pending,
+                lag_seconds: status.lag_seconds,
+                error: None,
+            },
+            Err(e) => SearchReadiness {
+                backend: indexer.engine().backend().to_owned(),
+                pending: 0,
+                lag_seconds: 0.0,
+                behind: true,
+                error: Some(e.to_string()),
+            },
+        }),
+    };
     Ok(Json(Ready {
         status: "ready",
         database: readiness.backend.as_str(),
+        search,
     }))
 }
 

@@ -47,6 +47,10 @@ pub struct World {
     /// The per-address limits and refused-key tally behind the API
     /// (`serve` flushes it periodically; tests call `flush`).
     pub throttle: Arc<civitas_api::Throttle>,
+    /// Search as `serve` wires it: tantivy in a directory of the test's own,
+    /// fed from the outbox by [`World::indexed`] (serve runs it every 200 ms).
+    pub search: civitas_search_indexer::Indexer,
+    _search_dir: Arc<tempfile::TempDir>,
 }
 
 /// The module runtime as `serve` builds it, with a small instance pool and
@@ -138,6 +142,19 @@ impl World {
                 .unwrap(),
         );
         let throttle = Arc::new(civitas_api::Throttle::default());
+        let search_dir = Arc::new(tempfile::tempdir().unwrap());
+        let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
+        let search = civitas::search::start_indexer(
+            &civitas::search::SearchConfig::Tantivy {
+                dir: search_dir.path().join("search"),
+            },
+            &t.db,
+            &modules,
+            &workflow,
+            &roots,
+        )
+        .await
+        .unwrap();
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
@@ -157,6 +174,7 @@ impl World {
                 tenants: civitas_api::SharedDirectory::new(
                     civitas_api::TenantDirectory::load(&t.db).await.unwrap(),
                 ),
+                search: Some(search.clone()),
                 ..ApiSettings::default()
             },
         );
@@ -167,6 +185,8 @@ impl World {
             sign_in,
             modules,
             throttle,
+            search,
+            _search_dir: search_dir,
         };
         for name in [
             "city-admin",
@@ -267,6 +287,12 @@ impl World {
     }
 
     /// The token of a demo account.
+    /// Applies every pending search change (what `serve`'s indexer does
+    /// within 200 ms).
+    pub async fn indexed(&self) {
+        self.search.drain().await.unwrap();
+    }
+
     pub fn token(&self, username: &str) -> &str {
         &self.tokens[username]
     }

@@ -1,0 +1,423 @@
+//! Search: one query over cases, accounts, residents and services, filtered
+//! inside the engine by what the caller may read (civitas-search-indexer's
+//! reach, from the grants index that decides requests); and the public
+//! search of a tenant's services for its portal.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{NaiveDate, TimeZone};
+use civitas_identity::AccountKind;
+use civitas_search::{Kind, Query, Reach, Results, SearchError};
+use civitas_tenancy::TenantPath;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::tenants::TenantParam;
+use crate::AppState;
+use crate::access::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::paging;
+use crate::tenant::Tenant;
+
+/// The page size when none is asked for.
+const DEFAULT_LIMIT: u32 = 20;
+/// The largest page.
+const MAX_LIMIT: u32 = 100;
+
+/// What to search for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// 检索词：词语均须出现，引号内为短语；可用拼音或首字母查找事项 /
+    /// Words (all must match), "quoted phrases"; services also by pinyin
+    /// or initials.
+    #[param(example = "助餐补贴")]
+    q: Option<String>,
+    /// 类型，逗号分隔：case, account, resident, service / Kinds, comma
+    /// separated.
+    kind: Option<String>,
+    /// 只查该租户及其下级（代码路径或别名路径）/ Only this tenant's subtree.
+    tenant: Option<String>,
+    /// 只查该条线 / Only this line.
+    line: Option<String>,
+    /// 只查该状态 / Only this status.
+    status: Option<String>,
+    /// 起始日期（含，YYYY-MM-DD，北京时间）/ From this date (inclusive).
+    from: Option<String>,
+    /// 截止日期（含，YYYY-MM-DD，北京时间）/ To this date (inclusive).
+    to: Option<String>,
+    /// 上一页返回的 next / The previous page's `next`.
+    after: Option<String>,
+    /// 每页条数 1–100，默认 20 / Page size, 1–100 (default 20).
+    limit: Option<u32>,
+}
+
+/// What the public searches on a portal.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ServiceSearchParams {
+    /// 检索词（中文、拼音或首字母）/ Words, pinyin or initials.
+    #[param(example = "zcbt")]
+    q: Option<String>,
+    /// 上一页返回的 next / The previous page's `next`.
+    after: Option<String>,
+    /// 每页条数 1–100，默认 20 / Page size, 1–100 (default 20).
+    limit: Option<u32>,
+}
+
+/// A matched fragment.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchHighlight {
+    /// `title` or `body`.
+    field: String,
+    /// The fragment, plain text.
+    text: String,
+    /// Matched character ranges `[start, end)` in `text`.
+    ranges: Vec<[usize; 2]>,
+}
+
+/// One hit.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchHit {
+    /// `case:…`, `account:…`, `resident:…` or `service:…`.
+    id: String,
+    /// case, account, resident or service.
+    kind: String,
+    /// The owning tenant's path.
+    tenant: String,
+    /// The line (`-` for none).
+    line: String,
+    /// A case's title, an account's name, a resident's name (masked), a
+    /// service's name.
+    title: String,
+    /// A case's state, an account's state (active/disabled).
+    status: Option<String>,
+    /// A case's or service's service id.
+    service: Option<String>,
+    /// When it was made (Unix seconds).
+    date: i64,
+    /// Where the query matched (none for residents: their names stay masked).
+    highlights: Vec<SearchHighlight>,
+}
+
+/// Counts over every match.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchFacets {
+    /// By status.
+    status: BTreeMap<String, u64>,
+    /// By tenant one level below the `tenant` asked for (or below the
+    /// caller's one root).
+    places: BTreeMap<String, u64>,
+}
+
+/// A page of hits.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchPage {
+    /// How many documents match.
+    total: u64,
+    /// The hits, best first (newest first without words).
+    hits: Vec<SearchHit>,
+    /// Counts by status and place.
+    facets: SearchFacets,
+    /// The cursor of the next page; absent on the last.
+    next: Option<String>,
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "search_unavailable",
+        "检索服务未启用或暂不可用",
+        "Search is not configured or not available",
+    )
+}
+
+fn invalid(code: &'static str, zh: String, en: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, zh, en)
+}
+
+fn search_failed(e: SearchError) -> ApiError {
+    match e {
+        SearchError::Query(why) => invalid(
+            "invalid_search",
+            format!("检索条件无效：{why}"),
+            format!("Invalid search: {why}"),
+        ),
+        other => {
+            tracing::warn!(error = %other, "search failed");
+            unavailable()
+        }
+    }
+}
+
+fn limit(asked: Option<u32>) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(DEFAULT_LIMIT as usize),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(
+            "invalid_limit",
+            format!("limit 应在 1 到 {MAX_LIMIT} 之间，收到 {n}"),
+            format!("limit must be between 1 and {MAX_LIMIT}; got {n}"),
+        )),
+    }
+}
+
+fn offset(after: Option<&str>) -> Result<usize, ApiError> {
+    Ok(paging::after(after, |text| {
+        let [offset] = paging::cursor_fields::<1>(text).ok()?;
+        offset.parse::<usize>().ok()
+    })?
+    .unwrap_or(0))
+}
+
+/// Midnight in Beijing of `date` (YYYY-MM-DD), as Unix seconds.
+fn day_start(name: &str, text: &str, days_after: i64) -> Result<i64, ApiError> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        invalid(
+            "invalid_date",
+            format!("{name} 应为 YYYY-MM-DD 格式的日期，收到 {text}"),
+            format!("{name} must be a date YYYY-MM-DD; got {text}"),
+        )
+    })?;
+    let china = chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(unavailable)?;
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| china.from_local_datetime(&t).single())
+        .ok_or_else(unavailable)?;
+    Ok(midnight.timestamp() + days_after * 86_400)
+}
+
+fn page(results: Results, offset: usize, limit: usize) -> SearchPage {
+    let end = offset + results.hits.len();
+    let next = (results.hits.len() == limit
+        && (end as u64) < results.total
+        && end <= civitas_search::MAX_OFFSET)
+        .then(|| paging::cursor(&[end.to_string()]));
+    SearchPage {
+        total: results.total,
+        hits: results
+            .hits
+            .into_iter()
+            .map(|h| {
+                let resident = h.kind == Kind::Resident;
+                SearchHit {
+                    id: h.id,
+                    kind: h.kind.as_str().to_owned(),
+                    tenant: h.tenant,
+                    line: h.line,
+                    // A resident's name is personal data: masked in every
+                    // list, revealed only through the audited reveal.
+                    title: if resident {
+                        civitas_vault::mask::name(&h.title)
+                    } else {
+                        h.title
+                    },
+                    status: h.status,
+                    service: h.service,
+                    date: h.date,
+                    highlights: if resident {
+                        Vec::new()
+                    } else {
+                        h.highlights
+                            .into_iter()
+                            .map(|x| SearchHighlight {
+                                field: x.field,
+                                text: x.text,
+                                ranges: x.ranges,
+                            })
+                            .collect()
+                    },
+                }
+            })
+            .collect(),
+        facets: SearchFacets {
+            status: results.facets.status,
+            places: results.facets.places,
+        },
+        next,
+    }
+}
+
+fn roots(state: &AppState) -> Vec<TenantPath> {
+    state
+        .tenants()
+        .records()
+        .iter()
+        .filter(|r| r.parent.is_none())
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// What `caller` may find.
+fn reach_of(state: &AppState, caller: &Caller, roots: &[TenantPath]) -> Result<Reach, ApiError> {
+    Ok(match caller {
+        Caller::Person(claims)
+            if matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise) =>
+        {
+            civitas_search_indexer::applicant_reach(&claims.sub, roots)
+        }
+        Caller::Person(claims) => {
+            let authorizer = state.authorizer()?;
+            civitas_search_indexer::staff_reach(&authorizer, &claims.sub, roots)
+        }
+        // A key reads what its own scope allows: its subtree, its lines,
+        // the read actions it was issued.
+        Caller::Service(key) => {
+            let mut entries = Vec::new();
+            for kind in [Kind::Case, Kind::Account, Kind::Resident] {
+                let action = civitas_search_indexer::reach::read_action(kind);
+                if !key.actions.iter().any(|a| a == action) {
+                    continue;
+                }
+                for line in &key.lines {
+                    entries.push(civitas_search::ReachEntry::Subtree {
+                        kind,
+                        root: key.tenant.clone(),
+                        line: if kind == Kind::Resident {
+                            civitas_authz::ALL_LINES.to_owned()
+                        } else {
+                            line.clone()
+                        },
+                    });
+                }
+            }
+            Reach::new(entries)
+        }
+    })
+}
+
+/// Searches what the caller may read — cases (`case.read` in their line;
+/// an applicant: its own), accounts (`account.read`), residents
+/// (`resident.read`; names masked) and public services — with highlights
+/// and counts by status and by place.
+#[utoipa::path(get, path = "/api/v1/search", tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "检索结果 / A page of hits", body = SearchPage),
+        (status = 400, description = "检索条件、日期、limit 或 after 无效 / Invalid query, date, limit or cursor", body = ErrorBody),
+        (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let indexer = state.search().ok_or_else(unavailable)?;
+    let limit = limit(params.limit)?;
+    let offset = offset(params.after.as_deref())?;
+    let kinds = match &params.kind {
+        None => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|k| {
+                Kind::parse(k.trim()).ok_or_else(|| {
+                    invalid(
+                        "invalid_kind",
+                        format!("kind 只能是 case、account、resident、service，收到 {k}"),
+                        format!("kind must be case, account, resident or service; got {k}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let within = match &params.tenant {
+        None => None,
+        Some(reference) => Some(
+            state
+                .tenants()
+                .get(reference)
+                .map(|r| r.path.clone())
+                .ok_or_else(|| ApiError::tenant_not_found(reference))?,
+        ),
+    };
+    let roots = roots(&state);
+    let reach = reach_of(&state, &caller, &roots)?;
+    // Places are counted below the tenant asked for, or below the one
+    // root everything the caller reaches lies under.
+    let facet_parent = within.clone().or_else(|| {
+        let mut under: Vec<&TenantPath> = roots.iter().collect();
+        under.retain(|root| {
+            reach.entries().iter().any(|e| match e {
+                civitas_search::ReachEntry::Subtree { root: r, .. }
+                | civitas_search::ReachEntry::Public { root: r, .. } => r.is_within(root),
+                civitas_search::ReachEntry::Own { .. } => false,
+            })
+        });
+        (under.len() == 1).then(|| under[0].clone())
+    });
+    let query = Query {
+        text: params.q.unwrap_or_default(),
+        kinds,
+        within,
+        line: params.line,
+        status: params.status,
+        service: None,
+        from: params
+            .from
+            .as_deref()
+            .map(|d| day_start("from", d, 0))
+            .transpose()?,
+        to: params
+            .to
+            .as_deref()
+            .map(|d| day_start("to", d, 1))
+            .transpose()?,
+        facet_parent,
+        offset,
+        limit,
+    };
+    let results = indexer
+        .engine()
+        .search(&reach, &query)
+        .await
+        .map_err(search_failed)?;
+    Ok(Json(page(results, offset, limit)))
+}
+
+/// The services a tenant offers, found by Chinese, pinyin or initials
+/// (`zcbt` finds 助餐补贴) — public, for the tenant's portal.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/services/search", tag = "search",
+    params(TenantParam, ServiceSearchParams),
+    responses(
+        (status = 200, description = "检索结果 / A page of services", body = SearchPage),
+        (status = 400, description = "检索条件、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn search_services(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(params): ApiQuery<ServiceSearchParams>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let indexer = state.search().ok_or_else(unavailable)?;
+    let limit = limit(params.limit)?;
+    let offset = offset(params.after.as_deref())?;
+    let record = &tenant.0;
+    let root = record
+        .path
+        .lineage()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| record.path.clone());
+    let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
+    let query = Query {
+        text: params.q.unwrap_or_default(),
+        kinds: vec![Kind::Service],
+        offset,
+        limit,
+        ..Query::default()
+    };
+    let results = indexer
+        .engine()
+        .search(&reach, &query)
+        .await
+        .map_err(search_failed)?;
+    Ok(Json(page(results, offset, limit)))
+}

@@ -1,0 +1,112 @@
+//! Search, wired: which engine (tantivy in the data directory, or a
+//! Meilisearch server), which case fields are searched, which services the
+//! public finds, and the indexer that feeds the engine from the outbox.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use civitas_search::{Engine, MeiliConfig, MeiliIndex, SearchError, TantivyIndex};
+use civitas_search_indexer::{Indexer, ServiceListing, searchable_fields};
+use civitas_tenancy::TenantPath;
+
+/// Where search lives.
+#[derive(Clone, serde::Serialize)]
+#[serde(tag = "backend", rename_all = "snake_case")]
+pub enum SearchConfig {
+    /// tantivy in a directory of this node (the embedded default).
+    Tantivy {
+        /// The index directory (default `<data_dir>/search`).
+        dir: PathBuf,
+    },
+    /// A Meilisearch server (`--meili-url`), shared by every node.
+    Meilisearch {
+        /// Its URL.
+        url: String,
+        /// The index uid.
+        index: String,
+        /// Its API key (`CIVITAS_MEILI_KEY`), never printed.
+        #[serde(skip)]
+        key: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for SearchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SearchConfig::Tantivy { dir } => f.debug_struct("Tantivy").field("dir", dir).finish(),
+            SearchConfig::Meilisearch { url, index, .. } => f
+                .debug_struct("Meilisearch")
+                .field("url", url)
+                .field("index", index)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Opens the engine `config` names (creating an empty index if needed).
+pub async fn open_engine(config: &SearchConfig) -> Result<Engine, SearchError> {
+    match config {
+        SearchConfig::Tantivy { dir } => Ok(Engine::Tantivy(TantivyIndex::open(dir)?)),
+        SearchConfig::Meilisearch { url, index, key } => Ok(Engine::Meili(Box::new(
+            MeiliIndex::open(&MeiliConfig {
+                url: url.clone(),
+                key: key.clone(),
+                index: index.clone(),
+            })
+            .await?,
+        ))),
+    }
+}
+
+/// The searched `data` fields of each service, from its input schema.
+pub fn searchable(
+    catalog: &civitas_services::Catalog,
+) -> civitas_search_indexer::project::Searchable {
+    catalog
+        .services()
+        .map(|s| (s.id.clone(), searchable_fields(&s.input_schema)))
+        .filter(|(_, fields)| !fields.is_empty())
+        .collect()
+}
+
+/// The services the public applies for: every flow that takes applicants,
+/// with its catalog description when the catalog has one.
+pub fn listings(
+    workflow: &civitas_workflow::Workflow,
+    catalog: &civitas_services::Catalog,
+) -> Vec<ServiceListing> {
+    let mut out: Vec<ServiceListing> = workflow
+        .flows()
+        .flows()
+        .into_iter()
+        .filter(|f| f.variant.is_none() && !f.applicants.is_empty())
+        .map(|f| ServiceListing {
+            id: f.service.clone(),
+            name: f.name.clone(),
+            name_en: f.name_en.clone(),
+            description: catalog
+                .service(&f.service)
+                .map(|s| s.description.clone())
+                .unwrap_or_default(),
+            line: f.line.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// An indexer over `db` into the engine of `config`, with the services of
+/// the catalog indexed under every root.
+pub async fn start_indexer(
+    config: &SearchConfig,
+    db: &civitas_storage::Database,
+    runtime: &Arc<civitas_registry::Runtime>,
+    workflow: &civitas_workflow::Workflow,
+    roots: &[TenantPath],
+) -> Result<Indexer, civitas_search_indexer::IndexerError> {
+    let engine = open_engine(config).await?;
+    let indexer = Indexer::new(db.clone(), engine, searchable(runtime.catalog()));
+    let services = listings(workflow, runtime.catalog());
+    indexer.index_services(&services, roots).await?;
+    Ok(indexer)
+}

@@ -1,0 +1,178 @@
+//! `civitas search`: rebuild the index from the database, and show how far
+//! behind it is.
+
+use std::sync::Arc;
+
+use civitas::config::Settings;
+use civitas::exit;
+use civitas_storage::Database;
+use civitas_tenancy::{SharedTree, TenantPath, TenantTree};
+use clap::Subcommand;
+
+use crate::progress;
+
+/// `civitas search …`
+#[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Rebuild the index (of one subtree, or all) from the database, with the catalog's services.
+    /// Stop the server first when the index is the embedded one (it holds the index's lock).
+    #[command(after_help = "Examples:\n  \
+        civitas search reindex\n  \
+        civitas search reindex --tenant shanghai/pudong --json\n  \
+        civitas search --meili-url http://127.0.0.1:7700 reindex\n\n\
+        Exit codes: 0 rebuilt, 1 the index failed, 3 invalid tenant or configuration, 4 database.")]
+    Reindex {
+        /// Only this tenant's subtree (a path of codes or slugs) [default: everything].
+        #[arg(long, value_name = "PATH")]
+        tenant: Option<String>,
+        /// The tenants directory (catalog and flows) [default: tenants].
+        #[arg(long, value_name = "DIR")]
+        tenants_dir: Option<std::path::PathBuf>,
+        /// Print the result as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the backend, the changes not indexed yet and their age, and the documents by kind.
+    #[command(
+        after_help = "Examples:\n  civitas search status\n  civitas search status --json\n\n\
+        Exit codes: 0 up to date, 1 behind (the oldest change waits over a minute) or the index failed, 4 database."
+    )]
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn tree(settings: &Settings) -> Result<TenantTree, u8> {
+    TenantTree::load(&settings.tenants_dir).map_err(|errors| {
+        eprint!("{errors}");
+        exit::CONFIG
+    })
+}
+
+/// Runs `command` on `db`.
+pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> anyhow::Result<u8> {
+    match command {
+        SearchCommand::Reindex {
+            tenant,
+            tenants_dir,
+            json,
+        } => {
+            let mut settings = settings.clone();
+            if let Some(dir) = tenants_dir {
+                settings.tenants_dir = dir;
+            }
+            let tree = match tree(&settings) {
+                Ok(tree) => tree,
+                Err(code) => return Ok(code),
+            };
+            let subtree = match &tenant {
+                None => None,
+                Some(reference) => match tree.resolve(reference) {
+                    Some(t) => Some(t.path.clone()),
+                    None => {
+                        eprintln!("错误 (error): 没有这个租户 (no such tenant): {reference}");
+                        return Ok(exit::CONFIG);
+                    }
+                },
+            };
+            let modules = match civitas::serve::start_modules(&settings) {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::CONFIG);
+                }
+            };
+            let shared = SharedTree::new(tree.clone());
+            let workflow =
+                match civitas::serve::start_workflow(&settings.tenants_dir, &shared, &modules) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        eprintln!("错误 (error): {e}");
+                        return Ok(exit::CONFIG);
+                    }
+                };
+            let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
+            let indexer = match civitas::search::start_indexer(
+                &settings.search,
+                db,
+                &modules,
+                &workflow,
+                &roots,
+            )
+            .await
+            {
+                Ok(indexer) => indexer,
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::FAILURE);
+                }
+            };
+            let bar = progress::bar(0, json);
+            bar.set_message("重建索引 (reindexing)");
+            let rebuilt = indexer
+                .rebuild(subtree.as_ref(), |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await;
+            bar.finish_and_clear();
+            match rebuilt {
+                Ok(rebuilt) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&rebuilt)?);
+                    } else {
+                        let total: u64 = rebuilt.by_kind.values().sum();
+                        println!("已重建索引 (reindexed): {total} 条 (documents)");
+                        for (kind, n) in &rebuilt.by_kind {
+                            println!("  {kind}: {n}");
+                        }
+                    }
+                    Ok(exit::OK)
+                }
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    Ok(exit::FAILURE)
+                }
+            }
+        }
+        SearchCommand::Status { json } => {
+            let engine = match civitas::search::open_engine(&settings.search).await {
+                Ok(engine) => engine,
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::FAILURE);
+                }
+            };
+            let indexer =
+                civitas_search_indexer::Indexer::new(db.clone(), engine, Default::default());
+            let status = match indexer.status().await {
+                Ok(status) => status,
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::FAILURE);
+                }
+            };
+            let behind = status.is_behind(std::time::Duration::from_secs(60));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("后端 (backend): {}", status.backend);
+                println!(
+                    "待索引变更 (pending changes): {}，最早的已等待 (oldest waiting) {:.1} s",
+                    status.pending, status.lag_seconds
+                );
+                println!("已索引变更 (changes applied): {}", status.applied);
+                println!("文档 (documents): {}", status.documents.total);
+                for (kind, n) in &status.documents.by_kind {
+                    println!("  {kind}: {n}");
+                }
+                if behind {
+                    println!("索引落后超过一分钟 (the index is more than a minute behind)");
+                }
+            }
+            Ok(if behind { exit::FAILURE } else { exit::OK })
+        }
+    }
+}
