@@ -425,6 +425,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::cases::flows))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
+        .routes(routes!(routes::search::service_search_token))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     utoipa::Modify::modify(&StandardResponses, &mut openapi);

@@ -75,6 +75,8 @@ pub struct PartialSettings {
     pub meili_url: Option<String>,
     /// `--meili-index` / `CIVITAS_MEILI_INDEX` / `meili_index`.
     pub meili_index: Option<String>,
+    /// `--meili-public-url` / `CIVITAS_MEILI_PUBLIC_URL` / `meili_public_url`.
+    pub meili_public_url: Option<String>,
     /// `CIVITAS_MEILI_KEY` / `meili_key` (never a flag).
     pub meili_key: Option<String>,
     /// `--oidc-client-id` / `CIVITAS_OIDC_CLIENT_ID` / `oidc_client_id`.
@@ -386,6 +388,7 @@ impl Settings {
         let search = match given.meili_url.or(file.meili_url) {
             Some(url) => crate::search::SearchConfig::Meilisearch {
                 url,
+                public_url: given.meili_public_url.or(file.meili_public_url),
                 index: given
                     .meili_index
                     .or(file.meili_index)

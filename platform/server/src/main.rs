@@ -113,6 +113,9 @@ struct SearchArgs {
     /// The Meilisearch index uid [default: civitas].
     #[arg(long, env = "CIVITAS_MEILI_INDEX", value_name = "UID")]
     meili_index: Option<String>,
+    /// The URL browsers reach Meilisearch at, for portal search tokens [default: --meili-url].
+    #[arg(long, env = "CIVITAS_MEILI_PUBLIC_URL", value_name = "URL")]
+    meili_public_url: Option<String>,
 }
 
 impl SearchArgs {
@@ -122,6 +125,7 @@ impl SearchArgs {
             search_dir: self.search_dir.clone(),
             meili_url: self.meili_url.clone(),
             meili_index: self.meili_index.clone(),
+            meili_public_url: self.meili_public_url.clone(),
             meili_key: std::env::var("CIVITAS_MEILI_KEY")
                 .ok()
                 .filter(|k| !k.is_empty()),
@@ -479,6 +483,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         search_dir: args.search.search_dir.clone(),
         meili_url: args.search.meili_url.clone(),
         meili_index: args.search.meili_index.clone(),
+        meili_public_url: args.search.meili_public_url.clone(),
         meili_key: args.search.partial().meili_key,
         oidc_issuer: args.oidc_issuer,
         oidc_client_id: args.oidc_client_id,

@@ -22,6 +22,8 @@ pub enum SearchConfig {
     Meilisearch {
         /// Its URL.
         url: String,
+        /// The URL browsers reach it at, for tenant tokens (default: `url`).
+        public_url: Option<String>,
         /// The index uid.
         index: String,
         /// Its API key (`CIVITAS_MEILI_KEY`), never printed.
@@ -47,11 +49,17 @@ impl std::fmt::Debug for SearchConfig {
 pub async fn open_engine(config: &SearchConfig) -> Result<Engine, SearchError> {
     match config {
         SearchConfig::Tantivy { dir } => Ok(Engine::Tantivy(TantivyIndex::open(dir)?)),
-        SearchConfig::Meilisearch { url, index, key } => Ok(Engine::Meili(Box::new(
+        SearchConfig::Meilisearch {
+            url,
+            public_url,
+            index,
+            key,
+        } => Ok(Engine::Meili(Box::new(
             MeiliIndex::open(&MeiliConfig {
                 url: url.clone(),
                 key: key.clone(),
                 index: index.clone(),
+                public_url: public_url.clone(),
             })
             .await?,
         ))),

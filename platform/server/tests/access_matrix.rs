@@ -69,6 +69,7 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     // in search/indexer/tests/reach.rs).
     ("get", "/api/v1/search"),
     ("get", "/api/v1/tenants/{path}/services/search"),
+    ("get", "/api/v1/tenants/{path}/services/search-token"),
 ];
 
 struct Row<'a> {

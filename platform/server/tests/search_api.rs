@@ -65,9 +65,38 @@ async fn apply(world: &World) -> String {
     created.body["id"].as_str().unwrap().to_owned()
 }
 
-both_backends! {
-    async fn staff_find_cases_within_their_subtree_and_line_and_every_hit_opens(t) {
-        let world = World::demo(&t).await;
+/// Runs each body on tantivy and on Meilisearch, each on SQLite and
+/// PostgreSQL (`world` is the demo platform searching with that backend).
+macro_rules! on_both_engines {
+    ($(async fn $name:ident($world:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                both_backends! {
+                    async fn tantivy(t) {
+                        let $world = World::demo(&t).await;
+                        $body
+                    }
+                    async fn meilisearch(t) {
+                        let Some(server) = civitas_testkit::meili() else { return };
+                        let $world = World::demo_searching(&t, civitas::search::SearchConfig::Meilisearch {
+                            url: server.url.clone(),
+                            public_url: None,
+                            index: server.unique_index(),
+                            key: Some(server.key.clone()),
+                        }).await;
+                        $body
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines! {
+    async fn staff_find_cases_within_their_subtree_and_line_and_every_hit_opens(world) {
         let case = apply(&world).await;
         world.indexed().await;
         let doc = format!("case:{case}");
@@ -129,13 +158,12 @@ both_backends! {
 
         // Ready reports the index.
         let ready = world.call("GET", "/readyz", None, None).await;
-        assert_eq!(ready.body["search"]["backend"], "tantivy", "{}", ready.body);
+        assert_eq!(ready.body["search"]["backend"], world.search.engine().backend(), "{}", ready.body);
         assert_eq!(ready.body["search"]["pending"], 0, "{}", ready.body);
         assert_eq!(ready.body["search"]["behind"], false, "{}", ready.body);
     }
 
-    async fn the_public_finds_a_tenants_services_by_chinese_pinyin_and_initials(t) {
-        let world = World::demo(&t).await;
+    async fn the_public_finds_a_tenants_services_by_chinese_pinyin_and_initials(world) {
         for text in ["助餐补贴", "zcbt", "zhucanbutie", "ＺＣＢＴ"] {
             let found = world
                 .call("GET", &format!("/api/v1/tenants/shanghai/pudong/lujiazui/services/search?{}", q(text)), None, None)
@@ -150,8 +178,33 @@ both_backends! {
         assert_eq!(nothing.body["total"], 0, "{}", nothing.body);
         let unknown = world.call("GET", "/api/v1/tenants/nowhere/services/search?q=a", None, None).await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    }
 
+        // A portal searches Meilisearch directly with a tenant token that
+        // finds this tenant's services and nothing else.
+        let token = world.call("GET", &format!("/api/v1/tenants/{LUJIAZUI}/services/search-token"), None, None).await;
+        if world.search.engine().backend() == "tantivy" {
+            assert_eq!(token.status, StatusCode::NOT_FOUND, "{}", token.body);
+            assert_eq!(token.code(), "search_token_unavailable");
+        } else {
+            assert_eq!(token.status, StatusCode::OK, "{}", token.body);
+            let url = format!("{}/indexes/{}/search", token.body["url"].as_str().unwrap(), token.body["index"].as_str().unwrap());
+            let client = reqwest::Client::new();
+            let direct = |q: &'static str| client.post(&url).bearer_auth(token.body["token"].as_str().unwrap()).json(&json!({"q": q})).send();
+            let found: Value = direct("zcbt").await.unwrap().json().await.unwrap();
+            let ids: Vec<&str> = found["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, ["service:310000:civil-affairs/meal-subsidy"], "{found}");
+            // The token's rules hold the filter: cases are not found, even asked for directly.
+            let apply_case = apply(&world).await;
+            world.indexed().await;
+            let cases: Value = direct("助餐补贴").await.unwrap().json().await.unwrap();
+            assert!(cases["hits"].as_array().unwrap().iter().all(|h| h["kind"] == "service"), "{cases} ({apply_case})");
+            let refused = client.post(&url).bearer_auth("not-a-token").json(&json!({"q": "a"})).send().await.unwrap();
+            assert_eq!(refused.status().as_u16(), 403);
+        }
+    }
+}
+
+both_backends! {
     async fn bad_search_input_is_a_coded_error(t) {
         let world = World::demo(&t).await;
         let anonymous = search(&world, None, "q=a").await;

@@ -159,36 +159,41 @@ impl Analyzer {
                     let offsets: Vec<usize> = chars[i..j].iter().map(|(b, _)| *b).collect();
                     let at =
                         |char_index: usize| offsets.get(char_index).copied().unwrap_or(end_byte);
-                    let words = self.jieba.cut(&run, false);
-                    let first = position;
-                    for word in &words {
-                        terms.push(Term {
-                            text: word.word.to_owned(),
-                            position,
-                            start: at(word.start),
-                            end: at(word.end),
-                        });
-                        position += 1;
-                    }
                     if with_parts {
-                        for part in self.jieba.cut_for_search(&run, false) {
-                            // The word of the plain cut that holds this part.
-                            let Some(holder) = words
-                                .iter()
-                                .position(|w| w.start <= part.start && part.end <= w.end)
-                            else {
-                                continue;
-                            };
-                            let whole = &words[holder];
-                            if whole.start == part.start && whole.end == part.end {
+                        // One search-mode pass gives the words and the
+                        // shorter dictionary words inside them: sorted by
+                        // start (longest first), a term that starts at or
+                        // after the current word's end is the next word;
+                        // one that starts inside it is a part of it.
+                        let mut found = self.jieba.cut_for_search(&run, false);
+                        found.sort_by_key(|t| (t.start, std::cmp::Reverse(t.end)));
+                        let mut word_end = 0;
+                        let mut word_position = position;
+                        for t in found {
+                            if t.start >= word_end {
+                                word_position = position;
+                                position += 1;
+                                word_end = t.end;
+                            } else if t.end > word_end {
+                                // Overlaps the word's end: not inside it.
                                 continue;
                             }
                             terms.push(Term {
-                                text: part.word.to_owned(),
-                                position: first + holder,
-                                start: at(part.start),
-                                end: at(part.end),
+                                text: t.word.to_owned(),
+                                position: word_position,
+                                start: at(t.start),
+                                end: at(t.end),
                             });
+                        }
+                    } else {
+                        for word in self.jieba.cut(&run, false) {
+                            terms.push(Term {
+                                text: word.word.to_owned(),
+                                position,
+                                start: at(word.start),
+                                end: at(word.end),
+                            });
+                            position += 1;
                         }
                     }
                 }

@@ -20,7 +20,7 @@ mod model;
 mod tantivy_index;
 
 pub use analyzer::{Analyzer, pinyin_keys};
-pub use meili::{MeiliConfig, MeiliIndex};
+pub use meili::{MeiliConfig, MeiliIndex, TenantToken};
 pub use model::{
     Change, Counts, Document, Facets, Highlight, Hit, Kind, MAX_OFFSET, MAX_QUERY_CHARS, Query,
     Reach, ReachEntry, Results, SearchError,
@@ -66,6 +66,19 @@ impl Engine {
         match self {
             Engine::Tantivy(index) => index.search(reach, query).await,
             Engine::Meili(index) => index.search(reach, query).await,
+        }
+    }
+
+    /// A token a browser searches `reach` with directly (Meilisearch only:
+    /// the embedded index is not reachable from a browser).
+    pub async fn tenant_token(
+        &self,
+        reach: &Reach,
+        ttl: std::time::Duration,
+    ) -> Result<Option<TenantToken>, SearchError> {
+        match self {
+            Engine::Tantivy(_) => Ok(None),
+            Engine::Meili(index) => index.tenant_token(reach, ttl).await.map(Some),
         }
     }
 

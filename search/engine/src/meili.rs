@@ -36,7 +36,27 @@ pub struct MeiliConfig {
     pub key: Option<String>,
     /// The index's uid (`civitas` unless several platforms share a server).
     pub index: String,
+    /// The URL browsers reach the server at, for tenant tokens (default:
+    /// `url`).
+    pub public_url: Option<String>,
 }
+
+/// A token that lets a browser search one reach of the index directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantToken {
+    /// Where to send the search (`POST {url}/indexes/{index}/search`).
+    pub url: String,
+    /// The index uid.
+    pub index: String,
+    /// The token (a JWT Meilisearch checks: its search rules hold the
+    /// reach as a filter the browser cannot remove).
+    pub token: String,
+    /// When it stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// The name of the search-only key tenant tokens are signed with.
+const PUBLIC_KEY_NAME: &str = "civitas-public-search";
 
 /// reqwest 0.13 as the SDK's HTTP client.
 #[derive(Debug, Clone)]
@@ -168,6 +188,9 @@ pub struct MeiliIndex {
     client: Client<Http>,
     index: Index<Http>,
     analyzer: Analyzer,
+    public_url: String,
+    /// The search-only key's uid and value, found or made once.
+    public_key: std::sync::Arc<tokio::sync::OnceCell<(String, String)>>,
 }
 
 fn server_error(e: impl std::fmt::Display) -> SearchError {
@@ -198,6 +221,11 @@ impl MeiliIndex {
             client,
             index,
             analyzer: Analyzer::shared(),
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| config.url.clone()),
+            public_key: std::sync::Arc::default(),
         };
         if this.index.fetch_info().await.is_err() {
             let task = this
@@ -240,6 +268,70 @@ impl MeiliIndex {
         Ok(this)
     }
 
+    /// The search-only key for this index (created once, by name).
+    async fn public_key(&self) -> Result<&(String, String), SearchError> {
+        self.public_key
+            .get_or_try_init(|| async {
+                let name = format!("{PUBLIC_KEY_NAME}-{}", self.index.uid);
+                let keys = self.client.get_keys().await.map_err(server_error)?;
+                if let Some(key) = keys
+                    .results
+                    .into_iter()
+                    .find(|k| k.name.as_deref() == Some(name.as_str()))
+                {
+                    return Ok((key.uid, key.key));
+                }
+                let mut builder = meilisearch_sdk::key::KeyBuilder::new();
+                builder
+                    .with_name(&name)
+                    .with_action(meilisearch_sdk::key::Action::Search)
+                    .with_index(&self.index.uid);
+                let key = self
+                    .client
+                    .create_key(builder)
+                    .await
+                    .map_err(server_error)?;
+                Ok((key.uid, key.key))
+            })
+            .await
+    }
+
+    /// A tenant token for `reach` (public documents only: the browser may
+    /// read whatever it allows), valid for `ttl`.
+    pub async fn tenant_token(
+        &self,
+        reach: &Reach,
+        ttl: Duration,
+    ) -> Result<TenantToken, SearchError> {
+        let (uid, key) = self.public_key().await?;
+        let expires_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(server_error)?
+            .as_secs() as i64
+            + ttl.as_secs() as i64;
+        let filter = format!(
+            "scope IN [{}]",
+            reach
+                .terms()
+                .iter()
+                .map(|t| literal(t))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let rules = serde_json::json!({ self.index.uid.clone(): { "filter": filter } });
+        let expiry = time::OffsetDateTime::from_unix_timestamp(expires_at).map_err(server_error)?;
+        let token = self
+            .client
+            .generate_tenant_token(uid.clone(), rules, Some(key), Some(expiry))
+            .map_err(server_error)?;
+        Ok(TenantToken {
+            url: self.public_url.clone(),
+            index: self.index.uid.clone(),
+            token,
+            expires_at,
+        })
+    }
+
     /// Deletes the index (tests).
     pub async fn delete(self) -> Result<(), SearchError> {
         let task = self.index.clone().delete().await.map_err(server_error)?;
@@ -272,7 +364,7 @@ impl MeiliIndex {
         let mut deletes: Vec<String> = Vec::new();
         for change in changes {
             match change {
-                Change::Upsert(d) => {
+                Change::Upsert(d) | Change::Add(d) => {
                     if !deletes.is_empty() {
                         tasks.push(
                             self.index
@@ -413,8 +505,10 @@ impl MeiliIndex {
             .with_filter(&filter)
             .with_page(1)
             .with_hits_per_page(query.offset + query.limit)
-            .with_matching_strategy(MatchingStrategies::ALL)
-            .with_facets(Selectors::Some(&["status", "places"]));
+            .with_matching_strategy(MatchingStrategies::ALL);
+        if query.exhaustive {
+            search.with_facets(Selectors::Some(&["status", "places"]));
+        }
         if text.trim().is_empty() {
             search.with_sort(&sort);
         }
@@ -445,8 +539,13 @@ impl MeiliIndex {
                     id: s.id.clone(),
                     reason: format!("kind {}", s.kind),
                 })?;
+                let highlights = if query.highlight {
+                    highlights(&self.analyzer, &terms, &s.title, &s.body)
+                } else {
+                    Vec::new()
+                };
                 Ok(Hit {
-                    highlights: highlights(&self.analyzer, &terms, &s.title, &s.body),
+                    highlights,
                     id: s.id,
                     kind,
                     tenant: s.tenant,

@@ -241,6 +241,11 @@ pub struct Query {
     pub offset: usize,
     /// Hits to return (at least 1).
     pub limit: usize,
+    /// Count every match and facet them (`total`, `facets`); without it
+    /// `total` is only the hits returned and the engine may stop early.
+    pub exhaustive: bool,
+    /// Highlight the matches in each hit.
+    pub highlight: bool,
 }
 
 impl Default for Query {
@@ -257,6 +262,8 @@ impl Default for Query {
             facet_parent: None,
             offset: 0,
             limit: 20,
+            exhaustive: true,
+            highlight: true,
         }
     }
 }
@@ -355,6 +362,10 @@ pub struct Counts {
 pub enum Change {
     /// Add or replace the document with this id.
     Upsert(Box<Document>),
+    /// Add a document known not to be in the index (a rebuild after
+    /// clearing): no lookup of an older version. Adding one that is there
+    /// leaves two.
+    Add(Box<Document>),
     /// Remove the document with this id (nothing if absent).
     Delete(String),
 }

@@ -31,9 +31,21 @@ const TOKENIZER: &str = "civitas";
 /// Clauses of a boolean query.
 type Clauses = Vec<(Occur, Box<dyn TantivyQuery>)>;
 
-/// The writer's memory budget: enough for batches of thousands of
-/// documents between commits.
-const WRITER_HEAP: usize = 128 * 1024 * 1024;
+/// The writer's memory budget (split between its threads): large
+/// segments mean fewer merges while a rebuild writes a million documents.
+const WRITER_HEAP: usize = 256 * 1024 * 1024;
+
+/// Stored documents (title and body, for hits and highlights) are most of
+/// an index: zstd keeps the whole index smaller than the text it indexes,
+/// where lz4 (tantivy's default) leaves it larger.
+fn settings() -> tantivy::IndexSettings {
+    tantivy::IndexSettings {
+        docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor {
+            compression_level: Some(3),
+        }),
+        ..tantivy::IndexSettings::default()
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
@@ -182,8 +194,7 @@ impl TantivyIndex {
             }
             index
         } else {
-            Index::create(directory, schema, tantivy::IndexSettings::default())
-                .map_err(index_error)?
+            Index::create(directory, schema, settings()).map_err(index_error)?
         };
         TantivyIndex::with_index(index, fields, Some(dir.to_owned()))
     }
@@ -199,7 +210,12 @@ impl TantivyIndex {
     /// An index in memory (tests, benchmarks).
     pub fn in_memory() -> Result<TantivyIndex, SearchError> {
         let (schema, fields) = schema();
-        TantivyIndex::with_index(Index::create_in_ram(schema), fields, None)
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_ram()
+            .map_err(index_error)?;
+        TantivyIndex::with_index(index, fields, None)
     }
 
     fn with_index(
@@ -257,6 +273,11 @@ impl TantivyIndex {
                 }
                 Change::Upsert(document) => {
                     writer.delete_term(Term::from_field_text(f.id, &document.id));
+                    writer
+                        .add_document(to_tantivy(&f, &document))
+                        .map_err(index_error)?;
+                }
+                Change::Add(document) => {
                     writer
                         .add_document(to_tantivy(&f, &document))
                         .map_err(index_error)?;
@@ -332,20 +353,56 @@ impl TantivyIndex {
         }
         let inner = &self.inner;
         let f = inner.fields;
+        let searcher = inner.reader.searcher();
         let (text_clauses, highlight_terms) = self.text_clauses(query);
         let has_text = !text_clauses.is_empty();
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = text_clauses;
         // The filters score nothing: relevance is the text's alone.
         let mut filters: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
-        filters.push((
-            Occur::Must,
-            Box::new(TermSetQuery::new(
-                reach
-                    .terms()
-                    .into_iter()
-                    .map(|t| Term::from_field_text(f.scope, &t)),
-            )),
-        ));
+        let scope: Vec<Term> = reach
+            .terms()
+            .into_iter()
+            .map(|t| Term::from_field_text(f.scope, &t))
+            .collect();
+        // A reach term every document of the index carries (a city
+        // administrator's, on an index of the city's cases) filters
+        // nothing: leaving it out lets a one-word query keep tantivy's
+        // pruning top-k instead of visiting every match.
+        let stored: u64 = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| u64::from(r.max_doc()))
+            .sum();
+        let mut covers_all = false;
+        for term in &scope {
+            if stored > 0 && searcher.doc_freq(term).map_err(index_error)? == stored {
+                covers_all = true;
+            }
+        }
+        if !covers_all {
+            // Term queries, not a term set: a term set reads every posting
+            // into a bitset, where a posting list is skipped through by the
+            // rarer side of the intersection.
+            let filter: Box<dyn TantivyQuery> = if scope.len() == 1 {
+                Box::new(TermQuery::new(scope[0].clone(), IndexRecordOption::Basic))
+            } else if scope.len() <= 64 {
+                Box::new(BooleanQuery::new(
+                    scope
+                        .iter()
+                        .map(|t| {
+                            (
+                                Occur::Should,
+                                Box::new(TermQuery::new(t.clone(), IndexRecordOption::Basic))
+                                    as Box<dyn TantivyQuery>,
+                            )
+                        })
+                        .collect(),
+                ))
+            } else {
+                Box::new(TermSetQuery::new(scope))
+            };
+            filters.push((Occur::Must, filter));
+        }
         let exact = |field: Field, value: &str| -> (Occur, Box<dyn TantivyQuery>) {
             (
                 Occur::Must,
@@ -376,16 +433,26 @@ impl TantivyIndex {
             });
             filters.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        clauses.push((
-            Occur::Must,
-            Box::new(ConstScoreQuery::new(
-                Box::new(BooleanQuery::new(filters)),
-                0.0,
-            )),
-        ));
-        let full = BooleanQuery::new(clauses);
-
-        let searcher = inner.reader.searcher();
+        let full: Box<dyn TantivyQuery> = if filters.is_empty() && clauses.len() == 1 {
+            // One word and nothing to filter: the word's own query, so
+            // top-k pruning applies.
+            clauses.remove(0).1
+        } else {
+            if !filters.is_empty() {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(
+                        Box::new(BooleanQuery::new(filters)),
+                        0.0,
+                    )),
+                ));
+            }
+            if clauses.is_empty() {
+                Box::new(tantivy::query::AllQuery)
+            } else {
+                Box::new(BooleanQuery::new(clauses))
+            }
+        };
         let mut statuses = FacetCollector::for_field("status_facet");
         statuses.add_facet(Facet::root());
         let mut places = FacetCollector::for_field("place");
@@ -395,47 +462,90 @@ impl TantivyIndex {
         };
         places.add_facet(facet_parent.clone());
         let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
-        let (addresses, total, status_counts, place_counts) = if has_text {
-            let (top, total, s, p) = searcher
-                .search(&full, &(top.order_by_score(), Count, statuses, places))
-                .map_err(index_error)?;
-            (
-                top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                total,
-                s,
-                p,
-            )
-        } else {
-            let (top, total, s, p) = searcher
-                .search(
-                    &full,
-                    &(
-                        top.order_by_fast_field::<i64>("date", Order::Desc),
-                        Count,
-                        statuses,
-                        places,
-                    ),
+        let (addresses, total, status_counts, place_counts) = match (has_text, query.exhaustive) {
+            (true, true) => {
+                let (top, total, s, p) = searcher
+                    .search(
+                        full.as_ref(),
+                        &(top.order_by_score(), Count, statuses, places),
+                    )
+                    .map_err(index_error)?;
+                (
+                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                    total,
+                    Some(s),
+                    Some(p),
                 )
-                .map_err(index_error)?;
-            (
-                top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                total,
-                s,
-                p,
-            )
+            }
+            (false, true) => {
+                let (top, total, s, p) = searcher
+                    .search(
+                        full.as_ref(),
+                        &(
+                            top.order_by_fast_field::<i64>("date", Order::Desc),
+                            Count,
+                            statuses,
+                            places,
+                        ),
+                    )
+                    .map_err(index_error)?;
+                (
+                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                    total,
+                    Some(s),
+                    Some(p),
+                )
+            }
+            (true, false) => {
+                let top = searcher
+                    .search(full.as_ref(), &top.order_by_score())
+                    .map_err(index_error)?;
+                let n = top.len();
+                (
+                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                    n,
+                    None,
+                    None,
+                )
+            }
+            (false, false) => {
+                let top = searcher
+                    .search(
+                        full.as_ref(),
+                        &top.order_by_fast_field::<i64>("date", Order::Desc),
+                    )
+                    .map_err(index_error)?;
+                let n = top.len();
+                (
+                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+                    n,
+                    None,
+                    None,
+                )
+            }
         };
         let mut facets = Facets::default();
-        for (facet, count) in status_counts.get(Facet::root()) {
-            if let Some(last) = facet.to_path().last() {
-                facets.status.insert((*last).to_owned(), count);
+        if let Some(status_counts) = status_counts {
+            for (facet, count) in status_counts.get(Facet::root()) {
+                if let Some(last) = facet.to_path().last() {
+                    facets.status.insert((*last).to_owned(), count);
+                }
             }
         }
-        for (facet, count) in place_counts.get(facet_parent) {
-            facets.places.insert(facet.to_path().join("/"), count);
+        if let Some(place_counts) = place_counts {
+            for (facet, count) in place_counts.get(facet_parent) {
+                facets.places.insert(facet.to_path().join("/"), count);
+            }
         }
+        let no_terms = BTreeSet::new();
+        let highlight_terms = if query.highlight {
+            &highlight_terms
+        } else {
+            &no_terms
+        };
         let hits = addresses
             .into_iter()
-            .map(|address| self.hit(&searcher, address, &highlight_terms))
+            .map(|address| self.hit(&searcher, address, highlight_terms))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Results {
             total: total as u64,

@@ -309,6 +309,10 @@ impl Indexer {
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
         progress(0, total);
+        // Documents go in large batches (one commit each), read from the
+        // database a page at a time.
+        const BATCH: usize = 50_000;
+        let mut pending: Vec<Change> = Vec::new();
         for kind in [Kind::Case, Kind::Account, Kind::Resident] {
             let mut after = String::new();
             loop {
@@ -324,15 +328,9 @@ impl Indexer {
                 .await?;
                 read.commit().await?;
                 let n = documents.len() as u64;
-                if n > 0 {
-                    self.engine
-                        .apply(
-                            documents
-                                .into_iter()
-                                .map(|d| Change::Upsert(Box::new(d)))
-                                .collect(),
-                        )
-                        .await?;
+                pending.extend(documents.into_iter().map(|d| Change::Add(Box::new(d))));
+                if pending.len() >= BATCH {
+                    self.engine.apply(std::mem::take(&mut pending)).await?;
                 }
                 *rebuilt.by_kind.entry(kind.as_str().to_owned()).or_default() += n;
                 done += n;
@@ -343,6 +341,7 @@ impl Indexer {
                 }
             }
         }
+        self.engine.apply(pending).await?;
         Ok(rebuilt)
     }
 

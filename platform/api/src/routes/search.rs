@@ -127,6 +127,25 @@ pub(crate) struct SearchPage {
     next: Option<String>,
 }
 
+/// A token for searching a tenant's services from the browser, straight
+/// against the Meilisearch server.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ServiceSearchToken {
+    /// The server (`POST {url}/indexes/{index}/search`, header
+    /// `Authorization: Bearer {token}`).
+    url: String,
+    /// The index uid.
+    index: String,
+    /// A Meilisearch tenant token: its search rules limit every query to
+    /// this tenant's public services.
+    token: String,
+    /// When it stops working (Unix seconds).
+    expires_at: i64,
+}
+
+/// How long a portal's search token lasts.
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -372,6 +391,8 @@ pub(crate) async fn search(
         facet_parent,
         offset,
         limit,
+        exhaustive: true,
+        highlight: true,
     };
     let results = indexer
         .engine()
@@ -420,4 +441,50 @@ pub(crate) async fn search_services(
         .await
         .map_err(search_failed)?;
     Ok(Json(page(results, offset, limit)))
+}
+
+/// A token a tenant's portal uses to search its public services directly
+/// on the Meilisearch server (as fast as the server answers, without a hop
+/// through the platform); the token's search rules hold the filter, so it
+/// finds nothing else. 404 `search_token_unavailable` on the embedded
+/// index, which no browser can reach: use `…/services/search` instead.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/services/search-token", tag = "search",
+    params(TenantParam),
+    responses(
+        (status = 200, description = "检索令牌 / A search token", body = ServiceSearchToken),
+        (status = 404, description = "租户不存在，或内置索引无令牌 / No such tenant, or the embedded index has no tokens", body = ErrorBody),
+        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn service_search_token(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Json<ServiceSearchToken>, ApiError> {
+    let indexer = state.search().ok_or_else(unavailable)?;
+    let record = &tenant.0;
+    let root = record
+        .path
+        .lineage()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| record.path.clone());
+    let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
+    let token = indexer
+        .engine()
+        .tenant_token(&reach, TOKEN_TTL)
+        .await
+        .map_err(search_failed)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "search_token_unavailable",
+                "内置检索索引不支持浏览器直接检索，请使用 services/search",
+                "The embedded index cannot be searched from a browser; use services/search",
+            )
+        })?;
+    Ok(Json(ServiceSearchToken {
+        url: token.url,
+        index: token.index,
+        token: token.token,
+        expires_at: token.expires_at,
+    }))
 }

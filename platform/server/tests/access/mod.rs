@@ -96,7 +96,7 @@ impl World {
         sign_in: SignInSettings,
         sessions: SessionSettings,
     ) -> World {
-        World::build(t, sign_in, sessions, true).await
+        World::build(t, sign_in, sessions, true, None).await
     }
 
     /// A new server process over the same database (nothing seeded again):
@@ -107,6 +107,20 @@ impl World {
             SignInSettings::new(TenantPath::parse("310000").unwrap()),
             SessionSettings::default(),
             false,
+            None,
+        )
+        .await
+    }
+
+    /// The demo with search on the given backend (`None`: tantivy in a
+    /// directory of the test's own).
+    pub async fn demo_searching(t: &TestDb, search: civitas::search::SearchConfig) -> World {
+        World::build(
+            t,
+            SignInSettings::new(TenantPath::parse("310000").unwrap()),
+            SessionSettings::default(),
+            true,
+            Some(search),
         )
         .await
     }
@@ -116,6 +130,7 @@ impl World {
         sign_in: SignInSettings,
         sessions: SessionSettings,
         seed: bool,
+        search: Option<civitas::search::SearchConfig>,
     ) -> World {
         let tree = demo_tree();
         t.db.sync_tenants(&tree).await.unwrap();
@@ -145,9 +160,9 @@ impl World {
         let search_dir = Arc::new(tempfile::tempdir().unwrap());
         let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
         let search = civitas::search::start_indexer(
-            &civitas::search::SearchConfig::Tantivy {
+            &search.unwrap_or_else(|| civitas::search::SearchConfig::Tantivy {
                 dir: search_dir.path().join("search"),
-            },
+            }),
             &t.db,
             &modules,
             &workflow,

@@ -15,6 +15,7 @@ pub async fn engines() -> Vec<Engine> {
             url: server.url.clone(),
             key: Some(server.key.clone()),
             index: server.unique_index(),
+            public_url: None,
         })
         .await
         .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));

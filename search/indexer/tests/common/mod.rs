@@ -17,6 +17,7 @@ pub async fn engines(dir: &std::path::Path) -> Vec<Engine> {
             url: server.url.clone(),
             key: Some(server.key.clone()),
             index: server.unique_index(),
+            public_url: None,
         })
         .await
         .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));

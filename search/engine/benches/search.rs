@@ -1,0 +1,544 @@
+//! Search at scale: Civitas's tantivy backend against stock tantivy +
+//! tantivy-jieba and (with `CIVITAS_BENCH_MEILI=1`) the Meilisearch server,
+//! in the same run, on the same generated corpus of Chinese case documents
+//! (sentences of the five procurement documents, ~240 characters each,
+//! spread over Shanghai's districts and streets and five lines).
+//!
+//! ```sh
+//! cargo bench -p civitas-search --bench search                 # 1,000,000 documents
+//! CIVITAS_BENCH_DOCS=100000 CIVITAS_BENCH_MEILI=1 cargo bench -p civitas-search --bench search
+//! ```
+//!
+//! Prints one Markdown table per engine: indexing docs/s, index size, and
+//! p50/p99 of one word, two words AND, a phrase, and a word within a
+//! district's subtree and line under an officer's authorization filter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use civitas_search::{
+    Analyzer, Change, Document, Engine, Kind, MeiliConfig, MeiliIndex, Query, Reach, ReachEntry,
+    TantivyIndex,
+};
+use civitas_tenancy::TenantPath;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery};
+use tantivy::schema::{
+    INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, TantivyDocument, Term};
+
+const LINES: [&str; 5] = [
+    "civil-affairs",
+    "hr-social-security",
+    "housing",
+    "market-regulation",
+    "public-security",
+];
+const QUERIES: usize = 2_000;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn sentences() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/mission/seeds");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        for s in text.split(['。', '；', '！', '？', '\n']) {
+            let s = s.trim();
+            if s.chars()
+                .filter(|c| civitas_search::analyzer::is_han(*c))
+                .count()
+                >= 10
+            {
+                out.push(s.to_owned());
+            }
+        }
+    }
+    out
+}
+
+struct Case {
+    id: String,
+    tenant: TenantPath,
+    line: &'static str,
+    title: String,
+    body: String,
+}
+
+fn tenants() -> Vec<TenantPath> {
+    let mut out = Vec::new();
+    for d in 0..16 {
+        let district = format!("3101{:02}", d + 1);
+        for s in 0..13 {
+            out.push(
+                TenantPath::parse(&format!("310000/{district}/{district}{:03}", s + 1)).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+fn corpus(n: usize) -> Vec<Case> {
+    let sentences = sentences();
+    let tenants = tenants();
+    let mut rng = Rng(2026);
+    (0..n)
+        .map(|i| {
+            let mut body = String::new();
+            while body.chars().count() < 240 {
+                body.push_str(&sentences[rng.below(sentences.len())]);
+                body.push('。');
+            }
+            let body: String = body.chars().take(240).collect();
+            let title: String = sentences[rng.below(sentences.len())]
+                .chars()
+                .take(24)
+                .collect();
+            Case {
+                id: format!("case:{i:08}"),
+                tenant: tenants[rng.below(tenants.len())].clone(),
+                line: LINES[rng.below(LINES.len())],
+                title,
+                body,
+            }
+        })
+        .collect()
+}
+
+fn document(c: &Case) -> Document {
+    Document {
+        id: c.id.clone(),
+        kind: Kind::Case,
+        tenant: c.tenant.clone(),
+        line: c.line.to_owned(),
+        title: c.title.clone(),
+        body: vec![c.body.clone()],
+        keywords: Vec::new(),
+        status: Some("open".into()),
+        service: Some("civil-affairs/meal-subsidy".into()),
+        owner: None,
+        public: false,
+        date: 1_780_000_000,
+    }
+}
+
+#[derive(Clone)]
+enum Kindq {
+    One(String),
+    And(String, String),
+    Phrase(String),
+    Filtered(String, TenantPath, &'static str),
+}
+
+fn queries(corpus: &[Case]) -> Vec<(&'static str, Vec<Kindq>)> {
+    let analyzer = Analyzer::shared();
+    let mut rng = Rng(7);
+    let mut one = Vec::new();
+    let mut and = Vec::new();
+    let mut phrase = Vec::new();
+    let mut filtered = Vec::new();
+    while one.len() < QUERIES {
+        let c = &corpus[rng.below(corpus.len())];
+        let words: Vec<String> = analyzer
+            .query_terms(&c.body)
+            .into_iter()
+            .map(|t| t.text)
+            .filter(|t| t.chars().count() >= 2)
+            .collect();
+        if words.len() < 4 {
+            continue;
+        }
+        let a = words[rng.below(words.len())].clone();
+        let b = words[rng.below(words.len())].clone();
+        let at = rng.below(words.len() - 2);
+        one.push(Kindq::One(a.clone()));
+        and.push(Kindq::And(a.clone(), b));
+        phrase.push(Kindq::Phrase(words[at..at + 2].concat()));
+        let district = c.tenant.parent().unwrap();
+        filtered.push(Kindq::Filtered(a, district, c.line));
+    }
+    vec![
+        ("one word", one),
+        ("two words AND", and),
+        ("phrase (2 words)", phrase),
+        ("word + subtree + line (authorization filter)", filtered),
+    ]
+}
+
+fn percentile(times: &mut [Duration], p: f64) -> f64 {
+    times.sort();
+    let i = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1;
+    times[i].as_secs_f64() * 1000.0
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_size(&p)
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The stock setup FACTS.md measured: tantivy-jieba on title and body,
+/// ancestors and line as exact fields, filters as scored clauses.
+struct Stock {
+    index: Index,
+    reader: tantivy::IndexReader,
+    title: tantivy::schema::Field,
+    body: tantivy::schema::Field,
+    places: tantivy::schema::Field,
+    line: tantivy::schema::Field,
+    id: tantivy::schema::Field,
+}
+
+fn stock_build(dir: &Path, corpus: &[Case]) -> (Stock, Duration) {
+    let mut b = Schema::builder();
+    let jieba = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("jieba")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let id = b.add_text_field("id", STRING | STORED);
+    let title = b.add_text_field("title", jieba.clone());
+    let body = b.add_text_field("body", jieba);
+    let places = b.add_text_field("places", STRING);
+    let line = b.add_text_field("line", STRING);
+    let _date = b.add_i64_field("date", INDEXED);
+    let index = Index::create_in_dir(dir, b.build()).unwrap();
+    index
+        .tokenizers()
+        .register("jieba", tantivy_jieba::JiebaTokenizer::new());
+    let started = Instant::now();
+    let mut writer: tantivy::IndexWriter = index.writer(256 * 1024 * 1024).unwrap();
+    for c in corpus {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(id, &c.id);
+        doc.add_text(title, &c.title);
+        doc.add_text(body, &c.body);
+        for p in c.tenant.lineage() {
+            doc.add_text(places, p.as_str());
+        }
+        doc.add_text(line, c.line);
+        writer.add_document(doc).unwrap();
+    }
+    writer.commit().unwrap();
+    writer.wait_merging_threads().unwrap();
+    let elapsed = started.elapsed();
+    let reader = index.reader().unwrap();
+    (
+        Stock {
+            index,
+            reader,
+            title,
+            body,
+            places,
+            line,
+            id,
+        },
+        elapsed,
+    )
+}
+
+fn stock_query(s: &Stock, q: &Kindq) -> Box<dyn tantivy::query::Query> {
+    let mut tokenizer = s.index.tokenizers().get("jieba").unwrap();
+    let mut terms = |text: &str| -> Vec<String> {
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    };
+    let word = |w: &str| -> Box<dyn tantivy::query::Query> {
+        Box::new(BooleanQuery::new(
+            [s.title, s.body]
+                .into_iter()
+                .map(|f| {
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(f, w),
+                            IndexRecordOption::WithFreqs,
+                        )) as Box<dyn tantivy::query::Query>,
+                    )
+                })
+                .collect(),
+        ))
+    };
+    match q {
+        Kindq::One(w) => word(w),
+        Kindq::And(a, b) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, word(a)),
+            (Occur::Must, word(b)),
+        ])),
+        Kindq::Phrase(p) => {
+            let t = terms(p);
+            if t.len() < 2 {
+                return word(p);
+            }
+            Box::new(PhraseQuery::new(
+                t.iter().map(|t| Term::from_field_text(s.body, t)).collect(),
+            ))
+        }
+        Kindq::Filtered(w, district, line) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, word(w)),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(s.places, district.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(s.line, line),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ])),
+    }
+}
+
+fn ours_query(q: &Kindq, exhaustive: bool) -> (Reach, Query) {
+    let city = TenantPath::parse("310000").unwrap();
+    let everything = Reach::new([ReachEntry::Subtree {
+        kind: Kind::Case,
+        root: city,
+        line: "*".into(),
+    }]);
+    let base = Query {
+        limit: 20,
+        exhaustive,
+        highlight: false,
+        kinds: vec![Kind::Case],
+        ..Query::default()
+    };
+    match q {
+        Kindq::One(w) => (
+            everything,
+            Query {
+                text: w.clone(),
+                ..base
+            },
+        ),
+        Kindq::And(a, b) => (
+            everything,
+            Query {
+                text: format!("{a} {b}"),
+                ..base
+            },
+        ),
+        Kindq::Phrase(p) => (
+            everything,
+            Query {
+                text: format!("\"{p}\""),
+                ..base
+            },
+        ),
+        // An officer granted on the district in one line: the reach is the
+        // filter, no extra clause.
+        Kindq::Filtered(w, district, line) => (
+            Reach::new([ReachEntry::Subtree {
+                kind: Kind::Case,
+                root: district.clone(),
+                line: (*line).to_owned(),
+            }]),
+            Query {
+                text: w.clone(),
+                ..base
+            },
+        ),
+    }
+}
+
+fn row(name: &str, times: &mut [Duration]) {
+    println!(
+        "| {name} | {:.2} ms | {:.2} ms |",
+        percentile(times, 0.5),
+        percentile(times, 0.99)
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("CIVITAS_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let with_meili = std::env::var("CIVITAS_BENCH_MEILI").is_ok_and(|v| v == "1");
+    eprintln!("generating {n} documents…");
+    let corpus = corpus(n);
+    let corpus_bytes: usize = corpus.iter().map(|c| c.title.len() + c.body.len()).sum();
+    let queries = queries(&corpus);
+    let tmp = tempfile::tempdir().unwrap();
+    println!(
+        "{n} documents, corpus {:.0} MiB (title + body, UTF-8)\n",
+        corpus_bytes as f64 / 1048576.0
+    );
+
+    // Civitas, tantivy backend.
+    eprintln!("indexing (Civitas)…");
+    let ours_dir = tmp.path().join("ours");
+    let ours = TantivyIndex::open(&ours_dir).unwrap();
+    let started = Instant::now();
+    for chunk in corpus.chunks(250_000) {
+        ours.apply_now(
+            chunk
+                .iter()
+                .map(|c| Change::Add(Box::new(document(c))))
+                .collect(),
+        )
+        .unwrap();
+    }
+    let ours_index = started.elapsed();
+    // Write to visible: one change applied and searchable.
+    let mut visible = Vec::new();
+    for (i, case) in corpus.iter().take(50).enumerate() {
+        let mut d = document(case);
+        d.title = format!("可见性测试{i}");
+        let t = Instant::now();
+        ours.apply_now(vec![Change::Upsert(Box::new(d))]).unwrap();
+        visible.push(t.elapsed());
+    }
+    // Stock tantivy + jieba.
+    eprintln!("indexing (stock tantivy + jieba)…");
+    let stock_dir = tmp.path().join("stock");
+    std::fs::create_dir_all(&stock_dir).unwrap();
+    let (stock, stock_index) = stock_build(&stock_dir, &corpus);
+
+    println!("| engine | indexing | docs/s | index size | size / corpus |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, took, dir) in [
+        ("Civitas (tantivy backend)", ours_index, &ours_dir),
+        ("stock tantivy + jieba", stock_index, &stock_dir),
+    ] {
+        let size = dir_size(dir);
+        println!(
+            "| {name} | {:.1} s | {:.0} | {:.0} MiB | {:.2}× |",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            size as f64 / 1048576.0,
+            size as f64 / corpus_bytes as f64
+        );
+    }
+    println!(
+        "\nWrite to visible (Civitas, one change applied, committed and searchable): p50 {:.1} ms, p99 {:.1} ms (the indexer polls the outbox every 200 ms on top)\n",
+        percentile(&mut visible, 0.5),
+        percentile(&mut visible, 0.99)
+    );
+
+    println!("| query (top 20, one core) | p50 | p99 |");
+    println!("| --- | --- | --- |");
+    let searcher = stock.reader.searcher();
+    for (name, qs) in &queries {
+        let mut ours_top = Vec::new();
+        let mut ours_full = Vec::new();
+        let mut stock_times = Vec::new();
+        for q in qs {
+            let (reach, query) = ours_query(q, false);
+            let t = Instant::now();
+            let r = ours.search_now(&reach, &query).unwrap();
+            ours_top.push(t.elapsed());
+            std::hint::black_box(r);
+            let (reach, query) = ours_query(q, true);
+            let t = Instant::now();
+            let r = ours.search_now(&reach, &query).unwrap();
+            ours_full.push(t.elapsed());
+            std::hint::black_box(r);
+            let sq = stock_query(&stock, q);
+            let t = Instant::now();
+            let top = searcher
+                .search(&sq, &TopDocs::with_limit(20).order_by_score())
+                .unwrap();
+            for (_, a) in &top {
+                let d: TantivyDocument = searcher.doc(*a).unwrap();
+                std::hint::black_box(
+                    d.get_first(stock.id)
+                        .and_then(|v| v.as_str().map(str::to_owned)),
+                );
+            }
+            stock_times.push(t.elapsed());
+        }
+        row(&format!("{name} — Civitas"), &mut ours_top);
+        row(
+            &format!("{name} — Civitas, with total and facets"),
+            &mut ours_full,
+        );
+        row(&format!("{name} — stock tantivy + jieba"), &mut stock_times);
+    }
+
+    if with_meili {
+        let Some(server) = civitas_testkit::meili() else {
+            return;
+        };
+        eprintln!("indexing (Meilisearch)…");
+        let meili = MeiliIndex::open(&MeiliConfig {
+            url: server.url.clone(),
+            key: Some(server.key.clone()),
+            index: server.unique_index(),
+            public_url: None,
+        })
+        .await
+        .unwrap();
+        let engine = Engine::Meili(Box::new(meili));
+        let started = Instant::now();
+        for chunk in corpus.chunks(20_000) {
+            engine
+                .apply(
+                    chunk
+                        .iter()
+                        .map(|c| Change::Upsert(Box::new(document(c))))
+                        .collect(),
+                )
+                .await
+                .unwrap();
+        }
+        let took = started.elapsed();
+        println!(
+            "\nMeilisearch: indexing {:.1} s, {:.0} docs/s\n",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+        println!("| query (top 20, HTTP on loopback) | p50 | p99 |");
+        println!("| --- | --- | --- |");
+        for (name, qs) in &queries {
+            let mut times = Vec::new();
+            for q in qs.iter().take(500) {
+                let (reach, query) = ours_query(q, false);
+                let t = Instant::now();
+                let r = engine.search(&reach, &query).await.unwrap();
+                times.push(t.elapsed());
+                std::hint::black_box(r);
+            }
+            row(&format!("{name} — Meilisearch"), &mut times);
+        }
+    }
+}
