@@ -289,6 +289,38 @@ mod tests {
         assert!(terms[1..].iter().all(|t| t.text.chars().all(is_han)));
     }
 
+    /// Any text at all (what a search box receives): no panic, offsets on
+    /// character boundaries covering the term's own characters, positions
+    /// that never go back.
+    #[test]
+    fn any_text_analyses_into_terms_that_point_into_it() {
+        let a = Analyzer::shared();
+        let alphabet: Vec<char> = "助餐补贴申请人张伟长者食堂 　ＡＢｃ１２-_.\"“”'\\/0123abcXYZé\u{0}\u{200b}\u{1F600}𠀀\r\n，。"
+            .chars()
+            .collect();
+        let mut state = 0x1234_5678_u64;
+        for _ in 0..3_000 {
+            let len = (state % 40) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            for terms in [a.index_terms(&text), a.query_terms(&text)] {
+                let mut last = 0;
+                for t in &terms {
+                    assert!(text.is_char_boundary(t.start) && text.is_char_boundary(t.end), "{text:?}");
+                    assert!(t.start < t.end && !t.text.is_empty(), "{text:?}: {t:?}");
+                    assert!(t.position >= last, "{text:?}");
+                    last = t.position;
+                }
+            }
+        }
+    }
+
     #[test]
     fn pinyin_keys_cover_the_name_and_its_inner_words() {
         let a = Analyzer::shared();
