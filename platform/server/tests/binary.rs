@@ -1636,10 +1636,15 @@ fn a_node_killed_while_indexing_100000_changes_indexes_each_exactly_once_after_r
 #[test]
 fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     let dir = workdir();
-    let server = Server::start(with_demo_modules(civitas(dir.path()).args(["serve", "--demo"])));
+    let server = Server::start(with_demo_modules(
+        civitas(dir.path()).args(["serve", "--demo"]),
+    ));
     let started = Instant::now();
     while server.get("/readyz").1["search"]["pending"] != 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the demo was not indexed");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo was not indexed"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (_, log) = server.terminate();
@@ -1650,7 +1655,9 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status["backend"], "tantivy");
     assert_eq!(status["pending"], 0);
-    let accounts = status["documents"]["by_kind"]["account"].as_u64().unwrap_or(0);
+    let accounts = status["documents"]["by_kind"]["account"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(accounts >= 20, "{status}");
 
     // The index is lost; reindex rebuilds every account from the database.
@@ -1658,13 +1665,23 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     let empty = run(civitas(dir.path()).args(["search", "status", "--json"]));
     let empty: Value = serde_json::from_slice(&empty.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(empty["documents"]["by_kind"]["account"], 0, "{empty}");
-    let rebuilt = run(with_demo_modules(civitas(dir.path()).args(["search", "reindex", "--json"])));
+    let rebuilt = run(with_demo_modules(
+        civitas(dir.path()).args(["search", "reindex", "--json"]),
+    ));
     assert_eq!(rebuilt.status.code(), Some(0), "{}", text(&rebuilt.stderr));
     let rebuilt: Value = serde_json::from_slice(&rebuilt.stdout).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(rebuilt["by_kind"]["account"].as_u64(), Some(accounts), "{rebuilt}");
+    assert_eq!(
+        rebuilt["by_kind"]["account"].as_u64(),
+        Some(accounts),
+        "{rebuilt}"
+    );
     let again = run(civitas(dir.path()).args(["search", "status"]));
     assert_eq!(again.status.code(), Some(0));
-    assert!(text(&again.stdout).contains(&format!("account: {accounts}")), "{}", text(&again.stdout));
+    assert!(
+        text(&again.stdout).contains(&format!("account: {accounts}")),
+        "{}",
+        text(&again.stdout)
+    );
 
     // A tenant that does not exist is a configuration error (exit 3).
     let unknown = run(civitas(dir.path()).args(["search", "reindex", "--tenant", "nowhere"]));

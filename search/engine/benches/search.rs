@@ -379,6 +379,16 @@ fn ours_query(q: &Kindq, exhaustive: bool) -> (Reach, Query) {
     }
 }
 
+/// Resident memory of a process (kB), from /proc.
+fn rss_kb(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn row(name: &str, times: &mut [Duration]) {
     println!(
         "| {name} | {:.2} ms | {:.2} ms |",
@@ -404,8 +414,51 @@ async fn main() {
         corpus_bytes as f64 / 1048576.0
     );
 
+    // Analysis alone, on one core: the analyzer contract against
+    // tantivy-jieba's tokenizer (search mode, as stock uses it).
+    {
+        let analyzer = Analyzer::shared();
+        let sample = &corpus[..corpus.len().min(100_000)];
+        let t = Instant::now();
+        let mut terms = 0usize;
+        for c in sample {
+            terms += analyzer.index_terms(&c.body).len();
+        }
+        let ours = t.elapsed();
+        let mut jieba = tantivy_jieba::JiebaTokenizer::new();
+        let t = Instant::now();
+        let mut stock_terms = 0usize;
+        for c in sample {
+            use tantivy::tokenizer::{TokenStream, Tokenizer};
+            let mut stream = jieba.token_stream(&c.body);
+            while stream.advance() {
+                stock_terms += 1;
+            }
+        }
+        let stock = t.elapsed();
+        for hmm in [false, true] {
+            let jieba = jieba_rs::Jieba::new();
+            let t = Instant::now();
+            let mut n = 0;
+            for c in sample {
+                n += jieba.cut_for_search(&c.body, hmm).len();
+            }
+            println!(
+                "jieba-rs cut_for_search alone, hmm {hmm}: {:.0} docs/s ({n} tokens)",
+                sample.len() as f64 / t.elapsed().as_secs_f64()
+            );
+        }
+        println!(
+            "Analysis of {} bodies, one core: Civitas analyzer {:.0} docs/s ({terms} terms), tantivy-jieba {:.0} docs/s ({stock_terms} terms)\n",
+            sample.len(),
+            sample.len() as f64 / ours.as_secs_f64(),
+            sample.len() as f64 / stock.as_secs_f64()
+        );
+    }
+
     // Civitas, tantivy backend.
     eprintln!("indexing (Civitas)…");
+    let rss_before = rss_kb("self");
     let ours_dir = tmp.path().join("ours");
     let ours = TantivyIndex::open(&ours_dir).unwrap();
     let started = Instant::now();
@@ -419,6 +472,7 @@ async fn main() {
         .unwrap();
     }
     let ours_index = started.elapsed();
+    let rss_ours = rss_kb("self").saturating_sub(rss_before);
     // Write to visible: one change applied and searchable.
     let mut visible = Vec::new();
     for (i, case) in corpus.iter().take(50).enumerate() {
@@ -449,6 +503,10 @@ async fn main() {
             size as f64 / corpus_bytes as f64
         );
     }
+    println!(
+        "\nResident memory added by building the Civitas index in process: {:.0} MiB (the corpus itself is held by the benchmark)",
+        rss_ours as f64 / 1024.0
+    );
     println!(
         "\nWrite to visible (Civitas, one change applied, committed and searchable): p50 {:.1} ms, p99 {:.1} ms (the indexer polls the outbox every 200 ms on top)\n",
         percentile(&mut visible, 0.5),

@@ -127,78 +127,123 @@ impl Analyzer {
     }
 
     fn analyse(&self, text: &str, with_parts: bool) -> Vec<Term> {
-        let mut terms = Vec::new();
-        let mut position = 0;
-        // Runs of one class, over (original byte offset, normalised char).
-        let chars: Vec<(usize, char)> = text
-            .char_indices()
-            .map(|(i, c)| (i, normalise(c)))
-            .collect();
-        let mut i = 0;
-        while i < chars.len() {
-            let kind = class(chars[i].1);
-            let mut j = i + 1;
-            while j < chars.len() && class(chars[j].1) == kind {
-                j += 1;
+        // Normalised one character for one, so jieba's character offsets
+        // are the original's too; most text needs no change, and then its
+        // byte offsets are the original's as well.
+        let changed = text.chars().any(|c| normalise(c) != c);
+        let normalised: std::borrow::Cow<'_, str> = if changed {
+            std::borrow::Cow::Owned(text.chars().map(normalise).collect())
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
+        let offsets: Vec<usize> = if changed {
+            text.char_indices()
+                .map(|(b, _)| b)
+                .chain([text.len()])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let byte_range = |t: &jieba_rs::Token<'_>| -> (usize, usize) {
+            if changed {
+                (offsets[t.start], offsets[t.end])
+            } else {
+                (t.byte_start, t.byte_end)
             }
-            let end_byte = chars.get(j).map_or(text.len(), |(b, _)| *b);
-            match kind {
-                Class::Separator => {}
-                Class::Word => {
-                    terms.push(Term {
-                        text: chars[i..j].iter().map(|(_, c)| *c).collect(),
-                        position,
-                        start: chars[i].0,
-                        end: end_byte,
-                    });
-                    position += 1;
+        };
+        // One jieba pass over the whole text (it splits at punctuation
+        // itself; a pass per run costs its setup per run).
+        let found = if with_parts {
+            self.jieba.cut_for_search(&normalised, false)
+        } else {
+            self.jieba.cut(&normalised, false)
+        };
+        // Search mode emits a word's shorter dictionary words just before
+        // the word itself: walking backwards, a token inside the last word
+        // seen is one of its parts; any other token is a word.
+        let mut part_of = vec![usize::MAX; found.len()];
+        let mut word: Option<(usize, usize, usize)> = None;
+        for (i, t) in found.iter().enumerate().rev() {
+            match word {
+                Some((start, end, w)) if start <= t.start && t.end <= end && with_parts => {
+                    part_of[i] = w;
                 }
-                Class::Han => {
-                    let run: String = chars[i..j].iter().map(|(_, c)| *c).collect();
-                    // Byte offsets of the run's characters in the original.
-                    let offsets: Vec<usize> = chars[i..j].iter().map(|(b, _)| *b).collect();
-                    let at =
-                        |char_index: usize| offsets.get(char_index).copied().unwrap_or(end_byte);
-                    if with_parts {
-                        // One search-mode pass gives the words and the
-                        // shorter dictionary words inside them: sorted by
-                        // start (longest first), a term that starts at or
-                        // after the current word's end is the next word;
-                        // one that starts inside it is a part of it.
-                        let mut found = self.jieba.cut_for_search(&run, false);
-                        found.sort_by_key(|t| (t.start, std::cmp::Reverse(t.end)));
-                        let mut word_end = 0;
-                        let mut word_position = position;
-                        for t in found {
-                            if t.start >= word_end {
-                                word_position = position;
-                                position += 1;
-                                word_end = t.end;
-                            } else if t.end > word_end {
-                                // Overlaps the word's end: not inside it.
-                                continue;
-                            }
-                            terms.push(Term {
-                                text: t.word.to_owned(),
-                                position: word_position,
-                                start: at(t.start),
-                                end: at(t.end),
-                            });
-                        }
-                    } else {
-                        for word in self.jieba.cut(&run, false) {
-                            terms.push(Term {
-                                text: word.word.to_owned(),
-                                position,
-                                start: at(word.start),
-                                end: at(word.end),
-                            });
-                            position += 1;
-                        }
+                _ => word = Some((t.start, t.end, i)),
+            }
+        }
+        let mut terms = Vec::with_capacity(found.len());
+        let mut position = 0;
+        // The position of each word, and whether it is Han (parts are
+        // kept only for Han words).
+        let mut word_position = vec![None; found.len()];
+        for (i, t) in found.iter().enumerate() {
+            if part_of[i] != usize::MAX {
+                continue;
+            }
+            if t.word.chars().all(is_han) {
+                let (start, end) = byte_range(t);
+                word_position[i] = Some(position);
+                terms.push(Term {
+                    text: t.word.to_owned(),
+                    position,
+                    start,
+                    end,
+                });
+                position += 1;
+                continue;
+            }
+            // Letters and digits (and any Han inside) by class: every run
+            // of one class is a term; punctuation and spaces separate.
+            let mut run_start: Option<(usize, usize, Class)> = None;
+            let chars = t.word.char_indices().chain([(t.word.len(), ' ')]);
+            for (k, (b, c)) in chars.enumerate() {
+                let kind = if b == t.word.len() {
+                    Class::Separator
+                } else {
+                    class(c)
+                };
+                if let Some((from_char, from_byte, run)) = run_start {
+                    if run == kind {
+                        continue;
+                    }
+                    if run != Class::Separator {
+                        let (start, end) = if changed {
+                            (offsets[t.start + from_char], offsets[t.start + k])
+                        } else {
+                            (t.byte_start + from_byte, t.byte_start + b)
+                        };
+                        terms.push(Term {
+                            text: t.word[from_byte..b].to_owned(),
+                            position,
+                            start,
+                            end,
+                        });
+                        position += 1;
                     }
                 }
+                run_start = Some((k, b, kind));
             }
-            i = j;
+        }
+        if with_parts {
+            for (i, t) in found.iter().enumerate() {
+                let w = part_of[i];
+                if w == usize::MAX {
+                    continue;
+                }
+                if let Some(p) = word_position[w]
+                    && t.word.chars().all(is_han)
+                {
+                    let (start, end) = byte_range(t);
+                    terms.push(Term {
+                        text: t.word.to_owned(),
+                        position: p,
+                        start,
+                        end,
+                    });
+                }
+            }
+            // Tantivy wants positions in order.
+            terms.sort_by_key(|t| t.position);
         }
         terms
     }
@@ -312,7 +357,10 @@ mod tests {
             for terms in [a.index_terms(&text), a.query_terms(&text)] {
                 let mut last = 0;
                 for t in &terms {
-                    assert!(text.is_char_boundary(t.start) && text.is_char_boundary(t.end), "{text:?}");
+                    assert!(
+                        text.is_char_boundary(t.start) && text.is_char_boundary(t.end),
+                        "{text:?}"
+                    );
                     assert!(t.start < t.end && !t.text.is_empty(), "{text:?}: {t:?}");
                     assert!(t.position >= last, "{text:?}");
                     last = t.position;
