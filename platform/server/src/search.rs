@@ -112,8 +112,20 @@ pub async fn start_indexer(
     workflow: &civitas_workflow::Workflow,
     roots: &[TenantPath],
 ) -> Result<Indexer, civitas_search_indexer::IndexerError> {
-    let engine = open_engine(config).await?;
+    // The embedded index is derived data: one an older version built is
+    // rebuilt from the database rather than refused.
+    let (engine, rebuild) = match open_engine(config).await {
+        Err(SearchError::SchemaChanged(dir)) => {
+            tracing::warn!(%dir, "the search index has an older schema: rebuilding it from the database");
+            (Engine::Tantivy(TantivyIndex::recreate(std::path::Path::new(&dir))?), true)
+        }
+        other => (other?, false),
+    };
     let indexer = Indexer::new(db.clone(), engine, searchable(runtime.catalog()));
+    if rebuild {
+        let rebuilt = indexer.rebuild(None, |_, _| {}).await?;
+        tracing::info!(documents = rebuilt.by_kind.values().sum::<u64>(), "search index rebuilt");
+    }
     let services = listings(workflow, runtime.catalog());
     indexer.index_services(&services, roots).await?;
     Ok(indexer)

@@ -61,7 +61,7 @@ struct Fields {
     service: Field,
     title: Field,
     body: Field,
-    keywords: Field,
+    text: Field,
     date: Field,
 }
 
@@ -95,9 +95,13 @@ fn schema() -> (Schema, Fields) {
         status: b.add_text_field("status", STRING | STORED),
         status_facet: b.add_facet_field("status_facet", FacetOptions::default()),
         service: b.add_text_field("service", STRING | STORED),
-        title: b.add_text_field("title", text(true, true)),
-        body: b.add_text_field("body", text(true, true)),
-        keywords: b.add_text_field("keywords", text(false, false)),
+        // Title and body are stored for hits and highlights; what is
+        // searched — title, body and keywords — is one indexed field, so a
+        // word is one posting list (an AND intersects plain lists, a single
+        // word keeps top-k pruning) instead of a union over three fields.
+        title: b.add_text_field("title", STORED),
+        body: b.add_text_field("body", STORED),
+        text: b.add_text_field("text", text(true, false)),
         date: b.add_i64_field("date", INDEXED | FAST | STORED),
     };
     (b.build(), fields)
@@ -187,10 +191,7 @@ impl TantivyIndex {
         let index = if Index::exists(&directory).map_err(index_error)? {
             let index = Index::open(directory).map_err(index_error)?;
             if index.schema() != schema {
-                return Err(SearchError::Index(format!(
-                    "the index in {} was built with another schema; rebuild it (civitas search reindex)",
-                    dir.display()
-                )));
+                return Err(SearchError::SchemaChanged(dir.display().to_string()));
             }
             index
         } else {
@@ -561,19 +562,9 @@ impl TantivyIndex {
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         let mut highlight = BTreeSet::new();
         let any_field = |term: &str| -> Box<dyn TantivyQuery> {
-            Box::new(BooleanQuery::new(
-                [f.title, f.body, f.keywords]
-                    .into_iter()
-                    .map(|field| {
-                        (
-                            Occur::Should,
-                            Box::new(TermQuery::new(
-                                Term::from_field_text(field, term),
-                                IndexRecordOption::WithFreqs,
-                            )) as Box<dyn TantivyQuery>,
-                        )
-                    })
-                    .collect(),
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.text, term),
+                IndexRecordOption::WithFreqs,
             ))
         };
         for part in query.parts() {
@@ -589,21 +580,17 @@ impl TantivyIndex {
                     if terms.len() == 1 {
                         clauses.push((Occur::Must, any_field(&terms[0].text)));
                     } else if terms.len() > 1 {
-                        let phrase = |field: Field| -> Box<dyn TantivyQuery> {
+                        // Values of a field are a position apart, so a
+                        // phrase never spans the title and the body.
+                        clauses.push((
+                            Occur::Must,
                             Box::new(PhraseQuery::new_with_offset(
                                 terms
                                     .iter()
                                     .enumerate()
-                                    .map(|(i, t)| (i, Term::from_field_text(field, &t.text)))
+                                    .map(|(i, t)| (i, Term::from_field_text(f.text, &t.text)))
                                     .collect(),
-                            ))
-                        };
-                        clauses.push((
-                            Occur::Must,
-                            Box::new(BooleanQuery::new(vec![
-                                (Occur::Should, phrase(f.title)),
-                                (Occur::Should, phrase(f.body)),
-                            ])),
+                            )),
                         ));
                     }
                     highlight.extend(terms.into_iter().map(|t| t.text));
@@ -717,11 +704,13 @@ fn to_tantivy(f: &Fields, d: &Document) -> TantivyDocument {
         doc.add_text(f.service, service);
     }
     doc.add_text(f.title, &d.title);
+    doc.add_text(f.text, &d.title);
     for body in &d.body {
         doc.add_text(f.body, body);
+        doc.add_text(f.text, body);
     }
     for keyword in &d.keywords {
-        doc.add_text(f.keywords, keyword);
+        doc.add_text(f.text, keyword);
     }
     doc.add_i64(f.date, d.date);
     doc
