@@ -599,10 +599,13 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             tenants: directory.clone(),
             throttle: throttle.clone(),
             realname,
-            search: Some(platform.search.clone()),
+            search: platform.search.clone(),
         },
     );
-    let indexing = tokio::spawn(platform.search.clone().run(Duration::from_millis(200)));
+    let indexing = platform
+        .search
+        .clone()
+        .map(|search| tokio::spawn(search.run(Duration::from_millis(200))));
     let following = tokio::spawn(civitas::tree_revisions::follow(
         platform.db.clone(),
         civitas::tree_revisions::Served {
@@ -645,7 +648,9 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     }
     refreshing.abort();
     following.abort();
-    indexing.abort();
+    if let Some(indexing) = indexing {
+        indexing.abort();
+    }
     timers.abort();
     guarding.abort();
     // What was counted since the last round is written before stopping.

@@ -66,10 +66,24 @@ pub async fn open_engine(config: &SearchConfig) -> Result<Engine, SearchError> {
     }
 }
 
+/// The engine `config` names, to read only: the embedded index without
+/// taking its writer's lock (a running `serve` holds it).
+pub async fn open_engine_to_read(config: &SearchConfig) -> Result<Engine, SearchError> {
+    match config {
+        SearchConfig::Tantivy { dir } => Ok(Engine::Tantivy(TantivyIndex::open_to_read(dir)?)),
+        other => open_engine(other).await,
+    }
+}
+
 /// The searched `data` fields of each service, from its input schema.
 pub fn searchable(
     catalog: &civitas_services::Catalog,
 ) -> civitas_search_indexer::project::Searchable {
+    for service in catalog.services() {
+        for field in civitas_search_indexer::refused_searchable_fields(&service.input_schema) {
+            tracing::warn!(service = %service.id, %field, "x-searchable ignored: identifiers and contact data are never indexed");
+        }
+    }
     catalog
         .services()
         .map(|s| (s.id.clone(), searchable_fields(&s.input_schema)))
@@ -117,14 +131,20 @@ pub async fn start_indexer(
     let (engine, rebuild) = match open_engine(config).await {
         Err(SearchError::SchemaChanged(dir)) => {
             tracing::warn!(%dir, "the search index has an older schema: rebuilding it from the database");
-            (Engine::Tantivy(TantivyIndex::recreate(std::path::Path::new(&dir))?), true)
+            (
+                Engine::Tantivy(TantivyIndex::recreate(std::path::Path::new(&dir))?),
+                true,
+            )
         }
         other => (other?, false),
     };
     let indexer = Indexer::new(db.clone(), engine, searchable(runtime.catalog()));
     if rebuild {
         let rebuilt = indexer.rebuild(None, |_, _| {}).await?;
-        tracing::info!(documents = rebuilt.by_kind.values().sum::<u64>(), "search index rebuilt");
+        tracing::info!(
+            documents = rebuilt.by_kind.values().sum::<u64>(),
+            "search index rebuilt"
+        );
     }
     let services = listings(workflow, runtime.catalog());
     indexer.index_services(&services, roots).await?;

@@ -118,6 +118,16 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 })
                 .await;
             bar.finish_and_clear();
+            // Services come from the catalog, not from rows: written again
+            // after the rebuild cleared them.
+            let services = civitas::search::listings(&workflow, modules.catalog());
+            let rebuilt = match rebuilt {
+                Ok(rebuilt) => indexer
+                    .index_services(&services, &roots)
+                    .await
+                    .map(|_| rebuilt),
+                Err(e) => Err(e),
+            };
             match rebuilt {
                 Ok(rebuilt) => {
                     if json {
@@ -138,7 +148,7 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             }
         }
         SearchCommand::Status { json } => {
-            let engine = match civitas::search::open_engine(&settings.search).await {
+            let engine = match civitas::search::open_engine_to_read(&settings.search).await {
                 Ok(engine) => engine,
                 Err(e) => {
                     eprintln!("错误 (error): {e}");

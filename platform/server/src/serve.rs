@@ -96,8 +96,9 @@ pub struct Platform {
     /// The workflow engine: flows, calendar, module hooks.
     pub workflow: Arc<civitas_workflow::Workflow>,
     /// Search: the engine and the indexer that feeds it from the outbox
-    /// (the caller runs [`civitas_search_indexer::Indexer::run`]).
-    pub search: civitas_search_indexer::Indexer,
+    /// (the caller runs [`civitas_search_indexer::Indexer::run`]); `None`
+    /// when the Meilisearch server could not be reached at start.
+    pub search: Option<civitas_search_indexer::Indexer>,
 }
 
 /// Validates the tenants directory, connects, migrates, settles the tree
@@ -200,10 +201,40 @@ pub async fn start(
         .map_err(|e| StartError::Policy(e.to_string()))?;
     tracing::info!(grants = grants.len(), "authorization index built");
     let roots: Vec<_> = tree.roots().map(|t| t.path.clone()).collect();
-    let search = crate::search::start_indexer(&settings.search, &db, &modules, &workflow, &roots)
-        .await
-        .map_err(|e| StartError::Search(e.to_string()))?;
-    tracing::info!(backend = search.engine().backend(), "search ready");
+    let search = match crate::search::start_indexer(
+        &settings.search,
+        &db,
+        &modules,
+        &workflow,
+        &roots,
+    )
+    .await
+    {
+        Ok(search) => {
+            tracing::info!(backend = search.engine().backend(), "search ready");
+            if matches!(settings.search, crate::search::SearchConfig::Tantivy { .. })
+                && db.backend() == civitas_storage::Backend::Postgres
+            {
+                tracing::warn!(
+                    "内置检索索引只属于本节点：多个节点共用 PostgreSQL 时请配置 --meili-url (the embedded search index belongs to this node: with several nodes on one PostgreSQL, configure --meili-url, or only one node's index sees each change)"
+                );
+            }
+            Some(search)
+        }
+        // A search server that is down does not keep the platform down:
+        // changes wait in the outbox, search answers 503 until a restart
+        // finds the server again.
+        Err(e)
+            if matches!(
+                settings.search,
+                crate::search::SearchConfig::Meilisearch { .. }
+            ) =>
+        {
+            tracing::error!(error = %e, "检索服务不可用，平台在无检索的情况下启动 (search is unavailable: serving without it; changes wait in the outbox)");
+            None
+        }
+        Err(e) => return Err(StartError::Search(e.to_string())),
+    };
     let authorizer = Arc::new(std::sync::RwLock::new(civitas_authz::Authorizer::new(
         permissions,
         grants,

@@ -74,9 +74,11 @@ fn start() -> Result<MeiliServer, String> {
     let key = format!("test-master-key-{}", uuid::Uuid::new_v4().simple());
     // The shell waits for the server and ends it once the test process
     // (its parent) is gone, so no server outlives its tests.
-    let script = r#"parent=$PPID; "$0" "$@" >/dev/null 2>&1 & server=$!
+    // Its data directory goes with it (the handle below lives in a static,
+    // which is never dropped).
+    let script = r#"parent=$PPID; data="$CIVITAS_MEILI_DATA"; "$0" "$@" >/dev/null 2>&1 & server=$!
 while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 1; done
-kill "$server" 2>/dev/null; wait"#;
+kill "$server" 2>/dev/null; wait; rm -rf "$data""#;
     Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -92,6 +94,7 @@ kill "$server" 2>/dev/null; wait"#;
             "--env",
             "development",
         ])
+        .env("CIVITAS_MEILI_DATA", data.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -273,7 +273,13 @@ impl MeiliIndex {
         self.public_key
             .get_or_try_init(|| async {
                 let name = format!("{PUBLIC_KEY_NAME}-{}", self.index.uid);
-                let keys = self.client.get_keys().await.map_err(server_error)?;
+                let mut query = meilisearch_sdk::key::KeysQuery::new();
+                query.with_limit(1000);
+                let keys = self
+                    .client
+                    .get_keys_with(&query)
+                    .await
+                    .map_err(server_error)?;
                 if let Some(key) = keys
                     .results
                     .into_iter()

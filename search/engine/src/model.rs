@@ -382,7 +382,9 @@ pub enum SearchError {
     /// The embedded index was built by another version of its schema:
     /// rebuild it (`TantivyIndex::recreate`, then a rebuild from the
     /// database).
-    #[error("the search index in {0} was built with another schema; rebuild it (civitas search reindex)")]
+    #[error(
+        "the search index in {0} was built with another schema; rebuild it (civitas search reindex)"
+    )]
     SchemaChanged(String),
     /// The query cannot be run (too long, too many terms).
     #[error("query: {0}")]

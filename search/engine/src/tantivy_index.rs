@@ -156,10 +156,23 @@ impl Tokenizer for CivitasTokenizer {
 
 struct Inner {
     reader: IndexReader,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// None when opened to read only.
+    writer: Option<Mutex<IndexWriter<TantivyDocument>>>,
     fields: Fields,
     analyzer: Analyzer,
     dir: Option<PathBuf>,
+}
+
+impl Inner {
+    fn writer(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, IndexWriter<TantivyDocument>>, SearchError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| SearchError::Index("the index was opened to read only".into()))?
+            .lock()
+            .map_err(|_| SearchError::Index("writer lock poisoned".into()))
+    }
 }
 
 /// A tantivy index (cheap to clone; one writer behind a lock).
@@ -197,7 +210,26 @@ impl TantivyIndex {
         } else {
             Index::create(directory, schema, settings()).map_err(index_error)?
         };
-        TantivyIndex::with_index(index, fields, Some(dir.to_owned()))
+        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), true)
+    }
+
+    /// Opens the index in `dir` to read only (status, while a server holds
+    /// the writer's lock); applying changes to it is an error.
+    pub fn open_to_read(dir: &Path) -> Result<TantivyIndex, SearchError> {
+        let (schema, fields) = schema();
+        let missing = || SearchError::Index(format!("no search index in {}", dir.display()));
+        if !dir.is_dir() {
+            return Err(missing());
+        }
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(index_error)?;
+        if !Index::exists(&directory).map_err(index_error)? {
+            return Err(missing());
+        }
+        let index = Index::open(directory).map_err(index_error)?;
+        if index.schema() != schema {
+            return Err(SearchError::SchemaChanged(dir.display().to_string()));
+        }
+        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), false)
     }
 
     /// Deletes the index in `dir` and creates an empty one.
@@ -216,13 +248,14 @@ impl TantivyIndex {
             .settings(settings())
             .create_in_ram()
             .map_err(index_error)?;
-        TantivyIndex::with_index(index, fields, None)
+        TantivyIndex::with_index(index, fields, None, true)
     }
 
     fn with_index(
         index: Index,
         fields: Fields,
         dir: Option<PathBuf>,
+        writable: bool,
     ) -> Result<TantivyIndex, SearchError> {
         let analyzer = Analyzer::shared();
         index.tokenizers().register(
@@ -231,7 +264,11 @@ impl TantivyIndex {
                 analyzer: analyzer.clone(),
             }),
         );
-        let writer = index.writer(WRITER_HEAP).map_err(index_error)?;
+        let writer = if writable {
+            Some(Mutex::new(index.writer(WRITER_HEAP).map_err(index_error)?))
+        } else {
+            None
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -240,7 +277,7 @@ impl TantivyIndex {
         Ok(TantivyIndex {
             inner: Arc::new(Inner {
                 reader,
-                writer: Mutex::new(writer),
+                writer,
                 fields,
                 analyzer,
                 dir,
@@ -263,10 +300,7 @@ impl TantivyIndex {
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
         let inner = &self.inner;
         let f = inner.fields;
-        let mut writer = inner
-            .writer
-            .lock()
-            .map_err(|_| SearchError::Index("writer lock poisoned".into()))?;
+        let mut writer = inner.writer()?;
         for change in changes {
             match change {
                 Change::Delete(id) => {
@@ -296,10 +330,7 @@ impl TantivyIndex {
         let tenant = tenant.cloned();
         blocking(move || {
             let inner = &this.inner;
-            let mut writer = inner
-                .writer
-                .lock()
-                .map_err(|_| SearchError::Index("writer lock poisoned".into()))?;
+            let mut writer = inner.writer()?;
             match &tenant {
                 Some(t) => {
                     writer.delete_term(Term::from_field_text(inner.fields.places, t.as_str()));

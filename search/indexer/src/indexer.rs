@@ -67,6 +67,8 @@ pub struct IndexStatus {
     pub applied: i64,
     /// When it last applied a batch (Unix microseconds).
     pub applied_at: Option<i64>,
+    /// Entries left out because their row does not parse (logged).
+    pub rejected: i64,
     /// Documents in the index.
     pub documents: Counts,
 }
@@ -138,11 +140,14 @@ impl Indexer {
         }
     }
 
+    /// The changes `entries` name, and how many of them were rejected: a
+    /// row that does not parse is logged and left out (one bad row must not
+    /// stop indexing); a database failure fails the batch.
     async fn changes(
         &self,
         tx: &mut PlatformTx,
         entries: &[outbox::Entry],
-    ) -> Result<Vec<Change>, IndexerError> {
+    ) -> Result<(Vec<Change>, usize), IndexerError> {
         let mut by_kind: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
         for e in entries {
             let ids = by_kind.entry(e.kind).or_default();
@@ -151,20 +156,44 @@ impl Indexer {
             }
         }
         let mut changes = Vec::new();
+        let mut rejected = 0;
         for (kind, ids) in by_kind {
             for chunk in ids.chunks(500) {
-                changes
-                    .extend(project::load(tx.connection(), kind, chunk, &self.searchable).await?);
+                match project::load(tx.connection(), kind, chunk, &self.searchable).await {
+                    Ok(loaded) => changes.extend(loaded),
+                    Err(IndexerError::Stored(_)) => {
+                        // Find the bad rows one by one.
+                        for id in chunk {
+                            let one = std::slice::from_ref(id);
+                            match project::load(tx.connection(), kind, one, &self.searchable).await
+                            {
+                                Ok(loaded) => changes.extend(loaded),
+                                Err(IndexerError::Stored(why)) => {
+                                    tracing::error!(kind = kind.as_str(), id = %id, reason = %why, "a stored row does not parse: not indexed");
+                                    rejected += 1;
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok(changes)
+        Ok((changes, rejected))
     }
 
-    async fn record(&self, tx: &mut PlatformTx, applied: usize) -> Result<(), IndexerError> {
+    async fn record(
+        &self,
+        tx: &mut PlatformTx,
+        applied: usize,
+        rejected: usize,
+    ) -> Result<(), IndexerError> {
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE search_indexers SET applied = applied + $1, applied_at = $2 WHERE backend = $3")
+            sqlx::query("UPDATE search_indexers SET applied = applied + $1, applied_at = $2, rejected = rejected + $3 WHERE backend = $4")
                 .bind(applied as i64)
                 .bind(now_micros())
+                .bind(rejected as i64)
                 .bind(self.engine.backend())
                 .execute(&mut *c)
                 .await?;
@@ -193,11 +222,11 @@ impl Indexer {
         if entries.is_empty() {
             return Ok(0);
         }
-        let changes = self.changes(&mut tx, &entries).await?;
+        let (changes, rejected) = self.changes(&mut tx, &entries).await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         outbox::remove(&mut tx, &seqs).await?;
-        self.record(&mut tx, seqs.len()).await?;
+        self.record(&mut tx, seqs.len(), rejected).await?;
         tx.commit().await?;
         Ok(seqs.len())
     }
@@ -210,7 +239,7 @@ impl Indexer {
         if entries.is_empty() {
             return Ok(0);
         }
-        let changes = self.changes(&mut read, &entries).await?;
+        let (changes, rejected) = self.changes(&mut read, &entries).await?;
         read.commit().await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
@@ -222,7 +251,7 @@ impl Indexer {
                 .execute(&mut *c)
                 .await?;
         });
-        self.record(&mut tx, seqs.len()).await?;
+        self.record(&mut tx, seqs.len(), rejected).await?;
         tx.commit().await?;
         Ok(seqs.len())
     }
@@ -297,14 +326,33 @@ impl Indexer {
 
     /// Rebuilds the documents of `tenant`'s subtree (all when `None`) from
     /// the database: clears them, then writes every row, calling
-    /// `progress(done, total)` as it goes. Changes made meanwhile reach the
-    /// index through the outbox as usual.
+    /// `progress(done, total)` as it goes. Services are not rows: write
+    /// them again after a full rebuild ([`Indexer::index_services`]).
     pub async fn rebuild(
         &self,
         tenant: Option<&TenantPath>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Rebuilt, IndexerError> {
         let total = self.count_rows(tenant).await?;
+        // On PostgreSQL the rebuild holds this backend's turn throughout:
+        // other nodes skip their batches meanwhile, so no change is applied
+        // before an older copy the rebuild read; the changes made meanwhile
+        // wait in the outbox and are applied after it, reading the rows as
+        // they are then. (On SQLite, one node: stop the server first.)
+        let turn = match self.db.backend() {
+            Backend::Postgres => {
+                self.ensure_registered().await?;
+                let mut tx = self.db.begin_platform().await?;
+                with_connection!(tx.connection(), c => {
+                    sqlx::query("SELECT backend FROM search_indexers WHERE backend = $1 FOR UPDATE")
+                        .bind(self.engine.backend())
+                        .execute(&mut *c)
+                        .await?;
+                });
+                Some(tx)
+            }
+            Backend::Sqlite => None,
+        };
         self.engine.clear(tenant).await?;
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
@@ -342,6 +390,9 @@ impl Indexer {
             }
         }
         self.engine.apply(pending).await?;
+        if let Some(turn) = turn {
+            turn.commit().await?;
+        }
         Ok(rebuilt)
     }
 
@@ -378,12 +429,12 @@ impl Indexer {
     pub async fn status(&self) -> Result<IndexStatus, IndexerError> {
         let mut read = self.db.begin_platform_read().await?;
         let (pending, oldest) = outbox::pending(read.connection()).await?;
-        let (applied, applied_at): (i64, Option<i64>) = with_connection!(read.connection(), c => {
-            sqlx::query_as("SELECT applied, applied_at FROM search_indexers WHERE backend = $1")
+        let (applied, applied_at, rejected): (i64, Option<i64>, i64) = with_connection!(read.connection(), c => {
+            sqlx::query_as("SELECT applied, applied_at, rejected FROM search_indexers WHERE backend = $1")
                 .bind(self.engine.backend())
                 .fetch_optional(&mut *c)
                 .await?
-                .unwrap_or((0, None))
+                .unwrap_or((0, None, 0))
         });
         read.commit().await?;
         let lag_seconds = oldest.map_or(0.0, |t| ((now_micros() - t).max(0) as f64) / 1e6);
@@ -393,7 +444,20 @@ impl Indexer {
             lag_seconds,
             applied,
             applied_at,
+            rejected,
             documents: self.engine.counts().await?,
         })
+    }
+
+    /// How many outbox entries wait and the age of the oldest (seconds):
+    /// the database only, cheap enough for every readiness probe.
+    pub async fn lag(&self) -> Result<(i64, f64), IndexerError> {
+        let mut read = self.db.begin_platform_read().await?;
+        let (pending, oldest) = outbox::pending(read.connection()).await?;
+        read.commit().await?;
+        Ok((
+            pending,
+            oldest.map_or(0.0, |t| ((now_micros() - t).max(0) as f64) / 1e6),
+        ))
     }
 }

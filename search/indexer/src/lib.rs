@@ -22,5 +22,5 @@ pub mod reach;
 mod indexer;
 
 pub use indexer::{IndexStatus, Indexer, IndexerError, Rebuilt, ServiceListing};
-pub use project::searchable_fields;
-pub use reach::{applicant_reach, public_services_reach, staff_reach};
+pub use project::{refused_searchable_fields, searchable_fields};
+pub use reach::{applicant_reach, public_reach, public_services_reach, staff_reach};

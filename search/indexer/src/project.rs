@@ -11,9 +11,43 @@ use sqlx::Row;
 
 use crate::IndexerError;
 
+/// Field names that hold identifiers or contact data: never searchable,
+/// whatever a schema says (they are found by exact blind-index match).
+const NEVER_SEARCHABLE: &[&str] = &[
+    "id_number",
+    "id_card",
+    "idcard",
+    "identity_number",
+    "passport",
+    "phone",
+    "mobile",
+    "telephone",
+    "email",
+    "bank_account",
+    "bank_card",
+    "address",
+    "credit_code",
+];
+
 /// The `data` fields of a service's cases that are searched: the
-/// top-level string properties its JSON Schema marks `"x-searchable": true`.
+/// top-level string properties its JSON Schema marks `"x-searchable": true`,
+/// except identifiers and contact data ([`refused_searchable_fields`]).
 pub fn searchable_fields(schema: &Value) -> Vec<String> {
+    marked(schema).filter(|name| !is_identifier(name)).collect()
+}
+
+/// Fields a schema marks searchable that are identifiers or contact data,
+/// and so are not (the server logs them at start).
+pub fn refused_searchable_fields(schema: &Value) -> Vec<String> {
+    marked(schema).filter(|name| is_identifier(name)).collect()
+}
+
+fn is_identifier(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    NEVER_SEARCHABLE.iter().any(|n| name.contains(n))
+}
+
+fn marked(schema: &Value) -> impl Iterator<Item = String> + '_ {
     schema
         .get("properties")
         .and_then(Value::as_object)
@@ -21,7 +55,6 @@ pub fn searchable_fields(schema: &Value) -> Vec<String> {
         .flatten()
         .filter(|(_, p)| p.get("x-searchable").and_then(Value::as_bool) == Some(true))
         .map(|(name, _)| name.clone())
-        .collect()
 }
 
 /// The searchable fields by service.
@@ -219,9 +252,6 @@ fn document(
             let data: Value = serde_json::from_str(&row.text("data")?)
                 .map_err(|e| stored_error(name, id, &format!("data: {e}")))?;
             let mut body = Vec::new();
-            if let Some(applicant) = row.optional("applicant_name") {
-                body.push(applicant);
-            }
             for field in searchable.get(&service).into_iter().flatten() {
                 if let Some(text) = data.get(field).and_then(Value::as_str) {
                     body.push(text.to_owned());
@@ -229,6 +259,9 @@ fn document(
             }
             let mut keywords = vec![id.clone()];
             keywords.extend(row.optional("step"));
+            // The applicant's name finds the case but is never shown in a
+            // hit (a keyword, not highlighted text).
+            keywords.extend(row.optional("applicant_name"));
             Document {
                 line: row.text("line")?,
                 title: row.text("title")?,

@@ -51,6 +51,12 @@ pub fn applicant_reach(account: &str, roots: &[TenantPath]) -> Reach {
     Reach::new(entries)
 }
 
+/// The public's reach: the services of every root, in every line (an
+/// applicant whose real-name check has not passed yet gets no more).
+pub fn public_reach(roots: &[TenantPath]) -> Reach {
+    Reach::new(public_entries(roots))
+}
+
 /// The public's reach on one tenant's portal: the services of `lines`
 /// under `root` (the tenant's root).
 pub fn public_services_reach(root: &TenantPath, lines: &[String]) -> Reach {

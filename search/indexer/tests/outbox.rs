@@ -119,3 +119,37 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    async fn a_deleted_row_leaves_the_index_and_a_renamed_applicant_is_found_by_the_new_name(t) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let engine = common::engines(dir.path()).await.remove(0);
+        let indexer = Indexer::new(t.db.clone(), engine, searchable());
+        insert_account(&t.db, "acc-9", "li.na", "citizen", "310000", "李娜", None).await;
+        insert_case(&t.db, "case-9", "310000/310115", "高龄津贴申请", Some("acc-9"), "{}").await;
+        insert_resident(&t.db, "res-9", "310000/310115", "赵敏").await;
+        indexer.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&indexer, "赵敏").await, ["resident:res-9"]);
+        assert_eq!(ids(&indexer, "李娜").await, ["account:acc-9", "case:case-9"]);
+
+        // A resident's row deleted (an erasure): its document goes too.
+        exec(&t.db, "DELETE FROM residents WHERE id = 'res-9'", &[]).await;
+        // The applicant's new name reaches the case it applied for.
+        exec(&t.db, "UPDATE accounts SET display_name = '李娜娜' WHERE id = 'acc-9'", &[]).await;
+        indexer.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&indexer, "赵敏").await, Vec::<String>::new());
+        assert_eq!(ids(&indexer, "李娜娜").await, ["account:acc-9", "case:case-9"]);
+    }
+
+    async fn a_row_that_does_not_parse_is_counted_and_does_not_hold_up_the_rest(t) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let engine = common::engines(dir.path()).await.remove(0);
+        let indexer = Indexer::new(t.db.clone(), engine, searchable());
+        insert_case(&t.db, "case-bad", "310000/310115", "数据损坏的办件", None, "not json").await;
+        insert_case(&t.db, "case-good", "310000/310115", "正常办件", None, "{}").await;
+        indexer.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&indexer, "正常").await, ["case:case-good"]);
+        let status = indexer.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.pending, status.rejected), (0, 1), "{status:?}");
+    }
+}

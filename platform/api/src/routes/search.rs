@@ -163,7 +163,7 @@ fn search_failed(e: SearchError) -> ApiError {
     match e {
         SearchError::Query(why) => invalid(
             "invalid_search",
-            format!("检索条件无效：{why}"),
+            "检索条件无效".to_owned(),
             format!("Invalid search: {why}"),
         ),
         other => {
@@ -183,6 +183,21 @@ fn limit(asked: Option<u32>) -> Result<usize, ApiError> {
             format!("limit must be between 1 and {MAX_LIMIT}; got {n}"),
         )),
     }
+}
+
+/// The query text, checked: 400 `query_too_long` past 200 characters.
+fn text(q: Option<String>) -> Result<String, ApiError> {
+    let q = q.unwrap_or_default();
+    let n = q.chars().count();
+    if n > civitas_search::MAX_QUERY_CHARS {
+        let max = civitas_search::MAX_QUERY_CHARS;
+        return Err(invalid(
+            "query_too_long",
+            format!("检索词最多 {max} 个字符，收到 {n} 个"),
+            format!("The query is at most {max} characters; got {n}"),
+        ));
+    }
+    Ok(q)
 }
 
 fn offset(after: Option<&str>) -> Result<usize, ApiError> {
@@ -274,10 +289,17 @@ fn roots(state: &AppState) -> Vec<TenantPath> {
 /// What `caller` may find.
 fn reach_of(state: &AppState, caller: &Caller, roots: &[TenantPath]) -> Result<Reach, ApiError> {
     Ok(match caller {
+        // An applicant finds its own cases once its real-name check passed,
+        // as the case routes allow (verification_required before that);
+        // until then only the public services.
         Caller::Person(claims)
             if matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise) =>
         {
-            civitas_search_indexer::applicant_reach(&claims.sub, roots)
+            if claims.ver {
+                civitas_search_indexer::applicant_reach(&claims.sub, roots)
+            } else {
+                civitas_search_indexer::public_reach(roots)
+            }
         }
         Caller::Person(claims) => {
             let authorizer = state.authorizer()?;
@@ -372,7 +394,7 @@ pub(crate) async fn search(
         (under.len() == 1).then(|| under[0].clone())
     });
     let query = Query {
-        text: params.q.unwrap_or_default(),
+        text: text(params.q)?,
         kinds,
         within,
         line: params.line,
@@ -429,7 +451,7 @@ pub(crate) async fn search_services(
         .unwrap_or_else(|| record.path.clone());
     let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
     let query = Query {
-        text: params.q.unwrap_or_default(),
+        text: text(params.q)?,
         kinds: vec![Kind::Service],
         offset,
         limit,
@@ -468,19 +490,23 @@ pub(crate) async fn service_search_token(
         .next()
         .unwrap_or_else(|| record.path.clone());
     let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
+    let no_token = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "search_token_unavailable",
+            "内置检索索引不支持浏览器直接检索（或该租户没有业务条线），请使用 services/search",
+            "The embedded index cannot be searched from a browser (or the tenant has no lines); use services/search",
+        )
+    };
+    if reach.is_empty() {
+        return Err(no_token());
+    }
     let token = indexer
         .engine()
         .tenant_token(&reach, TOKEN_TTL)
         .await
         .map_err(search_failed)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "search_token_unavailable",
-                "内置检索索引不支持浏览器直接检索，请使用 services/search",
-                "The embedded index cannot be searched from a browser; use services/search",
-            )
-        })?;
+        .ok_or_else(no_token)?;
     Ok(Json(ServiceSearchToken {
         url: token.url,
         index: token.index,

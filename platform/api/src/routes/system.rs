@@ -44,7 +44,8 @@ pub(crate) struct SearchReadiness {
     /// Whether the oldest waits longer than a minute: searches miss recent
     /// changes (the node still serves everything else, so readiness stays 200).
     behind: bool,
-    /// Why the index could not be asked, if it could not.
+    /// `search_lag_unavailable` when the lag could not be read (details in
+    /// the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -81,21 +82,24 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
     }
     let search = match state.search() {
         None => None,
-        Some(indexer) => Some(match indexer.status().await {
-            Ok(status) => SearchReadiness {
-                behind: status.is_behind(SEARCH_BEHIND_AFTER),
-                backend: status.backend,
-                pending: status.pending,
-                lag_seconds: status.lag_seconds,
+        Some(indexer) => Some(match indexer.lag().await {
+            Ok((pending, lag_seconds)) => SearchReadiness {
+                behind: lag_seconds > SEARCH_BEHIND_AFTER.as_secs_f64(),
+                backend: indexer.engine().backend().to_owned(),
+                pending,
+                lag_seconds,
                 error: None,
             },
-            Err(e) => SearchReadiness {
-                backend: indexer.engine().backend().to_owned(),
-                pending: 0,
-                lag_seconds: 0.0,
-                behind: true,
-                error: Some(e.to_string()),
-            },
+            Err(e) => {
+                tracing::warn!(error = %e, "search lag cannot be read");
+                SearchReadiness {
+                    backend: indexer.engine().backend().to_owned(),
+                    pending: 0,
+                    lag_seconds: 0.0,
+                    behind: true,
+                    error: Some("search_lag_unavailable".to_owned()),
+                }
+            }
         }),
     };
     Ok(Json(Ready {
