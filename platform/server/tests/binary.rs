@@ -256,13 +256,13 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
         .as_array()
         .map_or(0, Vec::len);
     assert_eq!(districts, 3);
+    let (status, ready) = server.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
     assert_eq!(
-        server.get("/readyz"),
-        (
-            200,
-            serde_json::json!({"status": "ready", "database": "sqlite"})
-        )
+        (&ready["status"], &ready["database"]),
+        (&serde_json::json!("ready"), &serde_json::json!("sqlite"))
     );
+    assert_eq!(ready["search"]["backend"], "tantivy", "{ready}");
     assert!(
         dir.path().join("data/civitas.db").exists(),
         "the embedded database is created in ./data"
@@ -474,12 +474,11 @@ fn serve_on_postgres_from_database_url() {
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", MASTER_KEY),
     );
+    let (status, ready) = server.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
     assert_eq!(
-        server.get("/readyz"),
-        (
-            200,
-            serde_json::json!({"status": "ready", "database": "postgres"})
-        )
+        (&ready["status"], &ready["database"]),
+        (&serde_json::json!("ready"), &serde_json::json!("postgres"))
     );
     let (status, pudong) = server.get("/api/v1/tenants/shanghai/pudong");
     assert_eq!(status, 200);
@@ -758,16 +757,25 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     };
     let dir = workdir();
     // The demo's meal-subsidy modules decide eligibility at submission.
-    let serve = |dir: &Path| {
+    // Two nodes, each with a search index of its own (one machine's data
+    // directory holds one node's embedded index: its writer is locked).
+    let serve = |dir: &Path, node: &str| {
         let mut command = civitas(dir);
         with_demo_modules(&mut command)
-            .args(["serve", "--demo", "--timer-interval-secs", "1"])
+            .args([
+                "serve",
+                "--demo",
+                "--timer-interval-secs",
+                "1",
+                "--search-dir",
+                node,
+            ])
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", MASTER_KEY);
         command
     };
-    let first = Server::start(&mut serve(dir.path()));
-    let second = Server::start(&mut serve(dir.path()));
+    let first = Server::start(&mut serve(dir.path(), "search-a"));
+    let second = Server::start(&mut serve(dir.path(), "search-b"));
 
     let (status, tokens) = first.request(
         "POST",

@@ -182,6 +182,12 @@ fn stored(d: &Document) -> Stored {
     }
 }
 
+/// A run of consecutive changes of one kind: one Meilisearch task.
+enum Batch {
+    Upserts(Vec<Stored>),
+    Deletes(Vec<String>),
+}
+
 /// A Meilisearch index (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct MeiliIndex {
@@ -365,52 +371,29 @@ impl MeiliIndex {
     /// Applies changes (see [`crate::Engine::apply`]): consecutive upserts
     /// go as one task, consecutive deletions as another, in order.
     pub async fn apply(&self, changes: Vec<Change>) -> Result<(), SearchError> {
-        let mut tasks = Vec::new();
-        let mut upserts: Vec<Stored> = Vec::new();
-        let mut deletes: Vec<String> = Vec::new();
+        let mut batches: Vec<Batch> = Vec::new();
         for change in changes {
-            match change {
-                Change::Upsert(d) | Change::Add(d) => {
-                    if !deletes.is_empty() {
-                        tasks.push(
-                            self.index
-                                .delete_documents(&deletes)
-                                .await
-                                .map_err(server_error)?,
-                        );
-                        deletes.clear();
-                    }
-                    upserts.push(stored(&d));
+            match (change, batches.last_mut()) {
+                (Change::Upsert(d) | Change::Add(d), Some(Batch::Upserts(run))) => {
+                    run.push(stored(&d))
                 }
-                Change::Delete(id) => {
-                    if !upserts.is_empty() {
-                        tasks.push(
-                            self.index
-                                .add_or_replace(&upserts, Some("key"))
-                                .await
-                                .map_err(server_error)?,
-                        );
-                        upserts.clear();
-                    }
-                    deletes.push(key_of(&id));
+                (Change::Upsert(d) | Change::Add(d), _) => {
+                    batches.push(Batch::Upserts(vec![stored(&d)]))
                 }
+                (Change::Delete(id), Some(Batch::Deletes(run))) => run.push(key_of(&id)),
+                (Change::Delete(id), _) => batches.push(Batch::Deletes(vec![key_of(&id)])),
             }
         }
-        if !deletes.is_empty() {
-            tasks.push(
-                self.index
-                    .delete_documents(&deletes)
-                    .await
-                    .map_err(server_error)?,
-            );
-        }
-        if !upserts.is_empty() {
-            tasks.push(
-                self.index
-                    .add_or_replace(&upserts, Some("key"))
-                    .await
-                    .map_err(server_error)?,
-            );
+        // All enqueued first (Meilisearch runs them in order), then awaited.
+        let mut tasks = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let task = match batch {
+                Batch::Upserts(documents) => {
+                    self.index.add_or_replace(&documents, Some("key")).await
+                }
+                Batch::Deletes(keys) => self.index.delete_documents(&keys).await,
+            };
+            tasks.push(task.map_err(server_error)?);
         }
         for task in tasks {
             self.wait(task).await?;

@@ -98,8 +98,8 @@ pub(crate) struct SearchHit {
     status: Option<String>,
     /// A case's or service's service id.
     service: Option<String>,
-    /// When it was made (Unix seconds).
-    date: i64,
+    /// When it was made (RFC 3339); none for a service.
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Where the query matched (none for residents: their names stay masked).
     highlights: Vec<SearchHighlight>,
 }
@@ -139,8 +139,8 @@ pub(crate) struct ServiceSearchToken {
     /// A Meilisearch tenant token: its search rules limit every query to
     /// this tenant's public services.
     token: String,
-    /// When it stops working (Unix seconds).
-    expires_at: i64,
+    /// When it stops working (RFC 3339).
+    expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// How long a portal's search token lasts.
@@ -252,7 +252,9 @@ fn page(results: Results, offset: usize, limit: usize) -> SearchPage {
                     },
                     status: h.status,
                     service: h.service,
-                    date: h.date,
+                    created_at: (h.date > 0)
+                        .then(|| chrono::DateTime::from_timestamp(h.date, 0))
+                        .flatten(),
                     highlights: if resident {
                         Vec::new()
                     } else {
@@ -284,6 +286,19 @@ fn roots(state: &AppState) -> Vec<TenantPath> {
         .filter(|r| r.parent.is_none())
         .map(|r| r.path.clone())
         .collect()
+}
+
+/// What a tenant's portal finds: the public services of the tenant's
+/// lines, published at its root.
+fn portal_reach(tenant: &Tenant) -> Reach {
+    let record = &tenant.0;
+    let root = record
+        .path
+        .lineage()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| record.path.clone());
+    civitas_search_indexer::public_services_reach(&root, &record.lines)
 }
 
 /// What `caller` may find.
@@ -442,14 +457,7 @@ pub(crate) async fn search_services(
     let indexer = state.search().ok_or_else(unavailable)?;
     let limit = limit(params.limit)?;
     let offset = offset(params.after.as_deref())?;
-    let record = &tenant.0;
-    let root = record
-        .path
-        .lineage()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| record.path.clone());
-    let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
+    let reach = portal_reach(&tenant);
     let query = Query {
         text: text(params.q)?,
         kinds: vec![Kind::Service],
@@ -482,14 +490,7 @@ pub(crate) async fn service_search_token(
     tenant: Tenant,
 ) -> Result<Json<ServiceSearchToken>, ApiError> {
     let indexer = state.search().ok_or_else(unavailable)?;
-    let record = &tenant.0;
-    let root = record
-        .path
-        .lineage()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| record.path.clone());
-    let reach = civitas_search_indexer::public_services_reach(&root, &record.lines);
+    let reach = portal_reach(&tenant);
     let no_token = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -511,6 +512,7 @@ pub(crate) async fn service_search_token(
         url: token.url,
         index: token.index,
         token: token.token,
-        expires_at: token.expires_at,
+        expires_at: chrono::DateTime::from_timestamp(token.expires_at, 0)
+            .ok_or_else(unavailable)?,
     }))
 }
