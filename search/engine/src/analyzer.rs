@@ -183,22 +183,34 @@ impl Analyzer {
         }
         let mut terms = Vec::with_capacity(found.len());
         let mut position = 0;
-        // The position of each word, and whether it is Han (parts are
-        // kept only for Han words).
-        let mut word_position = vec![None; found.len()];
         for (i, t) in found.iter().enumerate() {
             if part_of[i] != usize::MAX {
                 continue;
             }
             if t.word.chars().all(is_han) {
                 let (start, end) = byte_range(t);
-                word_position[i] = Some(position);
                 terms.push(Term {
                     text: t.word.to_owned(),
                     position,
                     start,
                     end,
                 });
+                // Its parts come just before it: same position, after it,
+                // so positions never go back.
+                let mut j = i;
+                while j > 0 && part_of[j - 1] == i {
+                    j -= 1;
+                    let part = &found[j];
+                    if part.word.chars().all(is_han) {
+                        let (start, end) = byte_range(part);
+                        terms.push(Term {
+                            text: part.word.to_owned(),
+                            position,
+                            start,
+                            end,
+                        });
+                    }
+                }
                 position += 1;
                 continue;
             }
@@ -233,27 +245,6 @@ impl Analyzer {
                 }
                 run_start = Some((k, b, kind));
             }
-        }
-        if with_parts {
-            for (i, t) in found.iter().enumerate() {
-                let w = part_of[i];
-                if w == usize::MAX {
-                    continue;
-                }
-                if let Some(p) = word_position[w]
-                    && t.word.chars().all(is_han)
-                {
-                    let (start, end) = byte_range(t);
-                    terms.push(Term {
-                        text: t.word.to_owned(),
-                        position: p,
-                        start,
-                        end,
-                    });
-                }
-            }
-            // Tantivy wants positions in order.
-            terms.sort_by_key(|t| t.position);
         }
         terms
     }
