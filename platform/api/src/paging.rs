@@ -20,14 +20,21 @@ pub(crate) const MAX_LIMIT: u32 = 200;
 
 /// The page size asked for, checked: 400 `invalid_limit` outside 1–200.
 pub(crate) fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    limit_within(asked, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// The page size asked for, for a list with its own bounds (search pages
+/// hold at most 100): `default` when none, 400 `invalid_limit` outside
+/// 1–`max`.
+pub(crate) fn limit_within(asked: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match asked {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_limit",
-            format!("limit 应在 1 到 {MAX_LIMIT} 之间，收到 {n}"),
-            format!("limit must be between 1 and {MAX_LIMIT}; got {n}"),
+            format!("limit 应在 1 到 {max} 之间，收到 {n}"),
+            format!("limit must be between 1 and {max}; got {n}"),
         )),
     }
 }

@@ -96,6 +96,22 @@ impl Server {
         }
     }
 
+    /// Signs a demo account in (the demo password) and returns its access
+    /// token.
+    fn sign_in(&self, username: &str) -> String {
+        let (status, tokens) = self.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": "Civitas#2026"})),
+        );
+        assert_eq!(status, 200, "{username}: {tokens}");
+        tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
@@ -777,17 +793,7 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     let first = Server::start(&mut serve(dir.path(), "search-a"));
     let second = Server::start(&mut serve(dir.path(), "search-b"));
 
-    let (status, tokens) = first.request(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(serde_json::json!({"username": "citizen-demo", "password": "Civitas#2026"})),
-    );
-    assert_eq!(status, 200, "{tokens}");
-    let token = tokens["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let token = first.sign_in("citizen-demo");
     for n in 0..CASES {
         // Both servers take applications.
         let server = if n % 2 == 0 { &first } else { &second };
@@ -1134,20 +1140,7 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_sett
 
     // A setting changed through one node is in force on the other without
     // a restart (it looks at the settings version every second).
-    let token = |server: &Server, username: &str| {
-        let (status, tokens) = server.request(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(serde_json::json!({"username": username, "password": "Civitas#2026"})),
-        );
-        assert_eq!(status, 200, "{tokens}");
-        tokens["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let officer = token(&second, "lujiazui-officer");
+    let officer = second.sign_in("lujiazui-officer");
     let per_meal = || {
         let (status, reply) = second.request(
             "POST",
@@ -1161,7 +1154,7 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_sett
         reply["output"]["per_meal_fen"].as_u64().unwrap_or_default()
     };
     assert_eq!(per_meal(), 400 + 200);
-    let admin = token(&first, "city-admin");
+    let admin = first.sign_in("city-admin");
     let (status, set) = first.request(
         "PUT",
         "/api/v1/tenants/shanghai/pudong/lujiazui/settings/meal-subsidy.local-top-up",
@@ -1597,17 +1590,7 @@ fn a_node_killed_while_indexing_100000_changes_indexes_each_exactly_once_after_r
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (status, tokens) = second.request(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(serde_json::json!({"username": "sys-admin", "password": "Civitas#2026"})),
-    );
-    assert_eq!(status, 200, "{tokens}");
-    let token = tokens["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let token = second.sign_in("sys-admin");
     let stored: i64 = on_demo_database(dir.path(), async |c| {
         sqlx::query_scalar("SELECT count(*) FROM accounts WHERE tenant_path >= '310000/310115' AND tenant_path < '310000/3101150'")
             .fetch_one(&mut *c)

@@ -1,8 +1,10 @@
 //! Fragments around matches, the same on both backends.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use crate::Highlight;
+use crate::analyzer::Analyzer;
 
 /// The longest fragment shown (characters).
 pub(crate) const FRAGMENT_CHARS: usize = 80;
@@ -50,6 +52,37 @@ pub(crate) fn fragment(field: &str, text: &str, matches: &[Range<usize>]) -> Opt
         text: fragment,
         ranges,
     })
+}
+
+/// Highlights of the title and of the first body text that matched.
+pub(crate) fn highlights(
+    analyzer: &Analyzer,
+    terms: &BTreeSet<String>,
+    title: &str,
+    bodies: &[String],
+) -> Vec<crate::Highlight> {
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let matches = |text: &str| -> Vec<std::ops::Range<usize>> {
+        analyzer
+            .index_terms(text)
+            .into_iter()
+            .filter(|t| terms.contains(&t.text))
+            .map(|t| t.start..t.end)
+            .collect()
+    };
+    let mut out = Vec::new();
+    if let Some(h) = fragment("title", title, &matches(title)) {
+        out.push(h);
+    }
+    for body in bodies {
+        if let Some(h) = fragment("body", body, &matches(body)) {
+            out.push(h);
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::analyzer::{Analyzer, normalise_text};
+use crate::highlight::highlights;
 use crate::model::{MAX_OFFSET, Part, SearchError};
-use crate::tantivy_index::highlights;
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 /// Where the server is and which index to use.

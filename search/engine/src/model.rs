@@ -54,8 +54,8 @@ pub struct Document {
     /// The title shown in a hit: a case's title, a person's name, a
     /// service's name.
     pub title: String,
-    /// Further text searched and highlighted (an applicant's name, the
-    /// searchable fields of a case's form, a description).
+    /// Further text searched and highlighted (the searchable fields of a
+    /// case's form, a service's description).
     pub body: Vec<String>,
     /// Terms searched but not shown: numbers, usernames, credit codes,
     /// pinyin keys.

@@ -22,7 +22,7 @@ use tantivy::{
 };
 
 use crate::analyzer::Analyzer;
-use crate::highlight::fragment;
+use crate::highlight::highlights;
 use crate::model::{Part, SearchError};
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
@@ -283,11 +283,6 @@ impl TantivyIndex {
                 dir,
             }),
         })
-    }
-
-    /// The directory it lives in (none in memory).
-    pub fn dir(&self) -> Option<&Path> {
-        self.inner.dir.as_deref()
     }
 
     /// Applies changes and commits (see [`crate::Engine::apply`]).
@@ -677,37 +672,6 @@ impl TantivyIndex {
             id,
         })
     }
-}
-
-/// Highlights of the title and of the first body text that matched.
-pub(crate) fn highlights(
-    analyzer: &Analyzer,
-    terms: &BTreeSet<String>,
-    title: &str,
-    bodies: &[String],
-) -> Vec<crate::Highlight> {
-    if terms.is_empty() {
-        return Vec::new();
-    }
-    let matches = |text: &str| -> Vec<std::ops::Range<usize>> {
-        analyzer
-            .index_terms(text)
-            .into_iter()
-            .filter(|t| terms.contains(&t.text))
-            .map(|t| t.start..t.end)
-            .collect()
-    };
-    let mut out = Vec::new();
-    if let Some(h) = fragment("title", title, &matches(title)) {
-        out.push(h);
-    }
-    for body in bodies {
-        if let Some(h) = fragment("body", body, &matches(body)) {
-            out.push(h);
-            break;
-        }
-    }
-    out
 }
 
 fn path_facet(path: &TenantPath) -> Facet {

@@ -159,11 +159,10 @@ pub async fn load(
     ids: &[String],
     searchable: &Searchable,
 ) -> Result<Vec<Change>, IndexerError> {
-    if ids.is_empty() || kind == Kind::Service {
+    let Some((select, column)) = select_of(kind).filter(|_| !ids.is_empty()) else {
         return Ok(Vec::new());
-    }
+    };
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let (select, column) = select_of(kind);
     let sql = format!("{select} WHERE {column} IN ({})", placeholders.join(", "));
     let rows = fetch(conn, kind, sql, ids.to_vec()).await?;
     let mut changes = Vec::with_capacity(ids.len());
@@ -190,7 +189,9 @@ pub async fn page(
     limit: usize,
     searchable: &Searchable,
 ) -> Result<(Vec<Document>, Option<String>), IndexerError> {
-    let (select, column) = select_of(kind);
+    let Some((select, column)) = select_of(kind) else {
+        return Ok((Vec::new(), None));
+    };
     let mut binds = vec![after.to_owned()];
     let mut sql = format!("{select} WHERE {column} > $1");
     let prefix = match kind {
@@ -215,11 +216,14 @@ pub async fn page(
     Ok((documents, last))
 }
 
-fn select_of(kind: Kind) -> (&'static str, &'static str) {
+/// The row query and id column of a kind; none for services, which are no
+/// rows (the catalog's, written by `Indexer::index_services`).
+fn select_of(kind: Kind) -> Option<(&'static str, &'static str)> {
     match kind {
-        Kind::Case => (CASE_SELECT, "c.id"),
-        Kind::Account => (ACCOUNT_SELECT, "id"),
-        Kind::Resident | Kind::Service => (RESIDENT_SELECT, "id"),
+        Kind::Case => Some((CASE_SELECT, "c.id")),
+        Kind::Account => Some((ACCOUNT_SELECT, "id")),
+        Kind::Resident => Some((RESIDENT_SELECT, "id")),
+        Kind::Service => None,
     }
 }
 

@@ -12,21 +12,25 @@ use civitas_authz::{ALL_LINES, Authorizer};
 use civitas_search::{Kind, Reach, ReachEntry};
 use civitas_tenancy::TenantPath;
 
-/// The action that reads one document of `kind`.
-pub fn read_action(kind: Kind) -> &'static str {
+/// The action that reads one document of `kind`; none for services,
+/// which are public.
+pub fn read_action(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Case => "case.read",
-        Kind::Account => "account.read",
-        Kind::Resident => "resident.read",
-        Kind::Service => "service.read",
+        Kind::Case => Some("case.read"),
+        Kind::Account => Some("account.read"),
+        Kind::Resident => Some("resident.read"),
+        Kind::Service => None,
     }
 }
 
 /// A staff account's reach: its grants, plus public services under `roots`.
 pub fn staff_reach(authorizer: &Authorizer, account: &str, roots: &[TenantPath]) -> Reach {
     let mut entries = Vec::new();
-    for kind in [Kind::Case, Kind::Account, Kind::Resident] {
-        for (root, line) in authorizer.reach(account, read_action(kind)) {
+    for kind in Kind::ALL {
+        let Some(action) = read_action(kind) else {
+            continue;
+        };
+        for (root, line) in authorizer.reach(account, action) {
             // Residents belong to no line: a grant in any line reads them.
             let line = if kind == Kind::Resident {
                 ALL_LINES.to_owned()

@@ -131,10 +131,25 @@ fn allowed(caller: &Caller, d: &Document) -> bool {
             GRANT_LINES
                 .iter()
                 .filter(|l| **l != "*")
-                .any(|l| a.allows("staff", &d.tenant, l, read_action(Kind::Resident)))
+                .any(|l| a.allows("staff", &d.tenant, l, "resident.read"))
         }
-        (Caller::Staff(a), kind) => a.allows("staff", &d.tenant, &d.line, read_action(kind)),
+        (Caller::Staff(a), kind) => {
+            read_action(kind).is_some_and(|action| a.allows("staff", &d.tenant, &d.line, action))
+        }
     }
+}
+
+/// Puts `corpus` in `engine`.
+async fn index(engine: &Engine, corpus: &Corpus) {
+    let changes = corpus
+        .documents
+        .iter()
+        .map(|(d, _)| Change::Upsert(Box::new(d.clone())))
+        .collect();
+    engine
+        .apply(changes)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", engine.backend()));
 }
 
 async fn check_backend(engine: &Engine, seed: u64) {
@@ -143,32 +158,14 @@ async fn check_backend(engine: &Engine, seed: u64) {
     let roots = [path("310000"), path("510000")];
     let mut rng = Rng(seed);
     let mut corpus_now = corpus(&mut rng);
-    engine
-        .apply(
-            corpus_now
-                .documents
-                .iter()
-                .map(|(d, _)| Change::Upsert(Box::new(d.clone())))
-                .collect(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    index(engine, &corpus_now).await;
     let mut hits_seen = 0u64;
     for case in 0..CASES {
         if case > 0 && case % 2_500 == 0 {
             // A new corpus now and then, replacing the old one.
             engine.clear(None).await.unwrap_or_else(|e| panic!("{e}"));
             corpus_now = corpus(&mut rng);
-            engine
-                .apply(
-                    corpus_now
-                        .documents
-                        .iter()
-                        .map(|(d, _)| Change::Upsert(Box::new(d.clone())))
-                        .collect(),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{backend}: {e}"));
+            index(engine, &corpus_now).await;
         }
         let caller = if rng.chance(80) {
             let grants: Vec<Grant> = (0..rng.below(4))

@@ -174,15 +174,7 @@ fn search_failed(e: SearchError) -> ApiError {
 }
 
 fn limit(asked: Option<u32>) -> Result<usize, ApiError> {
-    match asked {
-        None => Ok(DEFAULT_LIMIT as usize),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n as usize),
-        Some(n) => Err(invalid(
-            "invalid_limit",
-            format!("limit 应在 1 到 {MAX_LIMIT} 之间，收到 {n}"),
-            format!("limit must be between 1 and {MAX_LIMIT}; got {n}"),
-        )),
-    }
+    Ok(paging::limit_within(asked, DEFAULT_LIMIT, MAX_LIMIT)? as usize)
 }
 
 /// The query text, checked: 400 `query_too_long` past 200 characters.
@@ -278,6 +270,20 @@ fn page(results: Results, offset: usize, limit: usize) -> SearchPage {
     }
 }
 
+/// Runs `query` within `reach` and pages the results.
+async fn run(
+    indexer: &civitas_search_indexer::Indexer,
+    reach: &Reach,
+    query: Query,
+) -> Result<Json<SearchPage>, ApiError> {
+    let results = indexer
+        .engine()
+        .search(reach, &query)
+        .await
+        .map_err(search_failed)?;
+    Ok(Json(page(results, query.offset, query.limit)))
+}
+
 fn roots(state: &AppState) -> Vec<TenantPath> {
     state
         .tenants()
@@ -325,7 +331,9 @@ fn reach_of(state: &AppState, caller: &Caller, roots: &[TenantPath]) -> Result<R
         Caller::Service(key) => {
             let mut entries = Vec::new();
             for kind in [Kind::Case, Kind::Account, Kind::Resident] {
-                let action = civitas_search_indexer::reach::read_action(kind);
+                let Some(action) = civitas_search_indexer::reach::read_action(kind) else {
+                    continue;
+                };
                 if !key.actions.iter().any(|a| a == action) {
                     continue;
                 }
@@ -431,12 +439,7 @@ pub(crate) async fn search(
         exhaustive: true,
         highlight: true,
     };
-    let results = indexer
-        .engine()
-        .search(&reach, &query)
-        .await
-        .map_err(search_failed)?;
-    Ok(Json(page(results, offset, limit)))
+    run(indexer, &reach, query).await
 }
 
 /// The services a tenant offers, found by Chinese, pinyin or initials
@@ -465,12 +468,7 @@ pub(crate) async fn search_services(
         limit,
         ..Query::default()
     };
-    let results = indexer
-        .engine()
-        .search(&reach, &query)
-        .await
-        .map_err(search_failed)?;
-    Ok(Json(page(results, offset, limit)))
+    run(indexer, &reach, query).await
 }
 
 /// A token a tenant's portal uses to search its public services directly
