@@ -204,6 +204,24 @@ fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// MiB per file extension (postings, positions, terms, store…).
+fn by_extension(path: &Path) -> String {
+    let mut sizes = std::collections::BTreeMap::<String, u64>::new();
+    for e in std::fs::read_dir(path).unwrap().filter_map(Result::ok) {
+        let p = e.path();
+        let ext = p
+            .extension()
+            .map_or("-".into(), |x| x.to_string_lossy().into_owned());
+        *sizes.entry(ext).or_default() += e.metadata().map_or(0, |m| m.len());
+    }
+    sizes
+        .iter()
+        .filter(|&(_, &b)| b > 1 << 20)
+        .map(|(ext, b)| format!("{ext} {:.0} MiB", *b as f64 / 1048576.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The stock setup FACTS.md measured: tantivy-jieba on title and body,
 /// ancestors and line as exact fields, filters as scored clauses.
 struct Stock {
@@ -503,6 +521,7 @@ async fn main() {
             size as f64 / corpus_bytes as f64
         );
     }
+    println!("\nCivitas index by file kind: {}", by_extension(&ours_dir));
     println!(
         "\nResident memory added by building the Civitas index in process: {:.0} MiB (the corpus itself is held by the benchmark)",
         rss_ours as f64 / 1024.0
