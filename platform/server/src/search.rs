@@ -92,11 +92,8 @@ pub fn searchable(
 }
 
 /// The services the public applies for: every flow that takes applicants,
-/// with its catalog description when the catalog has one.
-pub fn listings(
-    workflow: &civitas_workflow::Workflow,
-    catalog: &civitas_services::Catalog,
-) -> Vec<ServiceListing> {
+/// with the summary its portal shows.
+pub fn listings(workflow: &civitas_workflow::Workflow) -> Vec<ServiceListing> {
     let mut out: Vec<ServiceListing> = workflow
         .flows()
         .flows()
@@ -106,10 +103,8 @@ pub fn listings(
             id: f.service.clone(),
             name: f.name.clone(),
             name_en: f.name_en.clone(),
-            description: catalog
-                .service(&f.service)
-                .map(|s| s.description.clone())
-                .unwrap_or_default(),
+            description: f.summary.clone(),
+            description_en: f.summary_en.clone(),
             line: f.line.clone(),
         })
         .collect();
@@ -146,7 +141,7 @@ pub async fn start_indexer(
             "search index rebuilt"
         );
     }
-    let services = listings(workflow, runtime.catalog());
+    let services = listings(workflow);
     indexer.index_services(&services, roots).await?;
     Ok(indexer)
 }

@@ -120,7 +120,7 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             bar.finish_and_clear();
             // Services come from the catalog, not from rows: written again
             // after the rebuild cleared them.
-            let services = civitas::search::listings(&workflow, modules.catalog());
+            let services = civitas::search::listings(&workflow);
             let rebuilt = match rebuilt {
                 Ok(rebuilt) => indexer
                     .index_services(&services, &roots)

@@ -215,6 +215,11 @@ pub struct Flow {
     pub name_en: String,
     /// The line.
     pub line: String,
+    /// What the public reads about it on a tenant's portal (办事指南), in
+    /// Chinese; required when the flow takes applicants.
+    pub summary: String,
+    /// The same in English.
+    pub summary_en: String,
     /// The tenant whose variant this is; `None` for the service's flow.
     pub variant: Option<TenantPath>,
     /// Who may apply without a grant.
@@ -268,6 +273,10 @@ struct RawFlow {
     name: String,
     name_en: String,
     line: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    summary_en: String,
     tenant: Option<String>,
     #[serde(default)]
     applicants: Vec<Applicant>,
@@ -391,6 +400,13 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
             "服务 {} 不属于条线 {} (the service is not in the flow's line)",
             raw.service, raw.line
         )));
+    }
+    if !raw.applicants.is_empty()
+        && (raw.summary.trim().is_empty() || raw.summary_en.trim().is_empty())
+    {
+        problems.push(at(
+            "受理申请的流程需要 summary 与 summary_en，供门户的办事指南 (a flow that takes applicants needs summary and summary_en for the portal)",
+        ));
     }
     let variant = match &raw.tenant {
         None => None,
@@ -659,6 +675,8 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
         name: raw.name,
         name_en: raw.name_en,
         line: raw.line,
+        summary: raw.summary,
+        summary_en: raw.summary_en,
         variant,
         applicants: raw.applicants,
         withdraw: raw.withdraw,

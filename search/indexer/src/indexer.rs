@@ -41,8 +41,10 @@ pub struct ServiceListing {
     pub name: String,
     /// Its English name.
     pub name_en: String,
-    /// What it is, in a sentence or two.
+    /// What it is, in a sentence or two (Chinese).
     pub description: String,
+    /// The same in English.
+    pub description_en: String,
     /// Its line.
     pub line: String,
 }
@@ -309,7 +311,11 @@ impl Indexer {
                     tenant: root.clone(),
                     line: s.line.clone(),
                     title: s.name.clone(),
-                    body: vec![s.name_en.clone(), s.description.clone()],
+                    body: vec![
+                        s.name_en.clone(),
+                        s.description.clone(),
+                        s.description_en.clone(),
+                    ],
                     keywords,
                     status: None,
                     service: Some(s.id.clone()),
