@@ -290,10 +290,7 @@ impl FromRequestParts<AppState> for Caller {
             tracing::Span::current().record("tenant", key.tenant.as_str());
             return Ok(Caller::Service(key));
         }
-        let claims = state
-            .verified_tokens()
-            .verify(&auth.platform_key, credential, now)?;
-        civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
+        let claims = person(state, credential, now).await?;
         // A one-time password admits only its own change (then a refresh),
         // sign-out and who-am-I.
         if claims.pwd && !MUST_CHANGE_ALLOWED.contains(&parts.uri.path()) {
@@ -304,9 +301,25 @@ impl FromRequestParts<AppState> for Caller {
                 "Change the one-time password first (POST /api/v1/auth/password), then refresh the token",
             ));
         }
-        tracing::Span::current().record("tenant", claims.ten.as_str());
         Ok(Caller::Person(claims))
     }
+}
+
+/// The person an access token names — from the `Authorization` header or
+/// the faces' session cookie: signature and expiry checked, the session
+/// still open.
+pub(crate) async fn person(
+    state: &AppState,
+    token: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Claims, ApiError> {
+    let auth = state.auth().ok_or_else(crate::routes::auth::unavailable)?;
+    let claims = state
+        .verified_tokens()
+        .verify(&auth.platform_key, token, now)?;
+    civitas_identity::check_session(state.db(), &claims, &auth.sessions, now).await?;
+    tracing::Span::current().record("tenant", claims.ten.as_str());
+    Ok(claims)
 }
 
 /// A signed-in person (not a service): for sign-out and password changes.

@@ -111,6 +111,11 @@ impl ApiError {
         self
     }
 
+    /// Seconds after which a retry may succeed, if the error says so.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// An error from a library error whose text reads `中文 / English`
     /// (the registry's, the workflow's); 500s are logged and told as
     /// `internal` without their detail.

@@ -15,6 +15,7 @@ mod access;
 mod error;
 mod extract;
 mod middleware;
+mod pages;
 mod paging;
 mod routes;
 mod tenant;
@@ -300,7 +301,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             search: settings.search.clone(),
         }),
     };
-    let routed = router
+    let routed = pages::add_routes(router, state.clone())
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit))

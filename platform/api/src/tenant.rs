@@ -24,8 +24,11 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Where tenant routes start.
+/// Where tenant routes of the API start.
 const PREFIX: &str = "/api/v1/tenants/";
+
+/// Where a tenant's portal pages start (`/t/{slug path}/`).
+pub(crate) const PORTAL_PREFIX: &str = "/t/";
 
 /// Characters escaped in a rewritten path segment: everything a segment
 /// may not hold as it is, and `/` so a tenant path stays one segment.
@@ -139,24 +142,36 @@ impl SharedDirectory {
     }
 }
 
-/// What [`resolve_tenant_prefix`] found, for the [`Tenant`] extractor.
+/// What [`resolve_tenant_prefix`] found, for the [`Tenant`] extractor (and
+/// the portal's).
 #[derive(Debug, Clone)]
-enum Resolved {
+pub(crate) enum Resolved {
     Found(Arc<TenantRecord>),
     Unknown(String),
 }
 
 /// Middleware in front of the router: resolves the tenant prefix of
-/// `/api/v1/tenants/…` paths and rewrites them to
-/// `/api/v1/tenants/{codes with %2F}/{rest}`.
+/// `/api/v1/tenants/…` and `/t/…` paths and rewrites them to
+/// `{prefix}{codes with %2F}/{rest}`. A portal path's trailing slash (its
+/// home, `/t/shanghai/pudong/`) stays after the tenant.
 pub(crate) async fn resolve_tenant_prefix(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if let Some(tail) = request.uri().path().strip_prefix(PREFIX) {
+    let path = request.uri().path();
+    let found = match path.strip_prefix(PREFIX) {
+        Some(tail) => Some((PREFIX, tail.to_owned(), false)),
+        None => path
+            .strip_prefix(PORTAL_PREFIX)
+            .map(|tail| match tail.strip_suffix('/') {
+                Some(trimmed) => (PORTAL_PREFIX, trimmed.to_owned(), true),
+                None => (PORTAL_PREFIX, tail.to_owned(), false),
+            }),
+    };
+    if let Some((prefix, tail, slash)) = found {
         let directory = state.tenants();
-        let split = split_tenant_prefix(tail, |parent, segment| directory.child(parent, segment));
+        let split = split_tenant_prefix(&tail, |parent, segment| directory.child(parent, segment));
         let rewritten = match split {
             TenantPrefix::Tenant { tenant, rest, .. } => {
                 let path = tenant.path.to_string();
@@ -173,18 +188,21 @@ pub(crate) async fn resolve_tenant_prefix(
             }
             TenantPrefix::NotTenant => None,
         };
-        if let Some((tenant, rest)) = rewritten
-            && let Some(uri) = rewrite(request.uri(), &tenant, &rest)
-        {
-            *request.uri_mut() = uri;
+        if let Some((tenant, mut rest)) = rewritten {
+            if slash {
+                rest.push(String::new());
+            }
+            if let Some(uri) = rewrite(request.uri(), prefix, &tenant, &rest) {
+                *request.uri_mut() = uri;
+            }
         }
     }
     next.run(request).await
 }
 
-/// `/api/v1/tenants/{tenant}/{rest…}` with the original query.
-fn rewrite(uri: &Uri, tenant: &str, rest: &[String]) -> Option<Uri> {
-    let mut path = format!("{PREFIX}{}", utf8_percent_encode(tenant, SEGMENT));
+/// `{prefix}{tenant}/{rest…}` with the original query.
+fn rewrite(uri: &Uri, prefix: &str, tenant: &str, rest: &[String]) -> Option<Uri> {
+    let mut path = format!("{prefix}{}", utf8_percent_encode(tenant, SEGMENT));
     for segment in rest {
         path.push('/');
         path.extend(utf8_percent_encode(segment, SEGMENT));

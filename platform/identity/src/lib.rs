@@ -61,7 +61,7 @@ pub use service_keys::{
 };
 pub use sessions::{
     Claims, SessionSettings, TokenError, Tokens, check_session, decode_access,
-    forget_spent_refresh_tokens, open_session, refresh, revoke,
+    forget_spent_refresh_tokens, open_session, refresh, reissue, revoke,
 };
 
 pub use civitas_tenancy::ALL_LINES;

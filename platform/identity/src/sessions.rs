@@ -390,6 +390,66 @@ pub async fn refresh(
     })
 }
 
+/// A new access token for the open session `session_id` of `account_id`,
+/// its refresh token unchanged: how the faces' cookie sessions renew an
+/// expired access token, since two tabs renewing at once with one refresh
+/// token would look like a copied token and end the session. The session
+/// must still be open (not signed out, idle or past its lifetime, the
+/// account not disabled); the claims are read afresh from the account
+/// (a verification counts from here), and the activity is recorded.
+pub async fn reissue(
+    db: &Database,
+    key: &PrivateKey,
+    session_id: &str,
+    account_id: &str,
+    settings: &SessionSettings,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), TokenError> {
+    let mut tx = db.begin_platform().await?;
+    type Row = (Account, bool, i64, i64, Option<i64>);
+    let row: Option<Row> = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "SELECT a.id, a.username, a.kind, a.tenant_path, a.line, a.display_name, a.must_change_password, a.verified_at, a.disabled, \
+             s.last_seen_at, s.expires_at, s.revoked_at \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1 AND s.account_id = $2",
+        )
+        .bind(session_id.to_owned())
+        .bind(account_id.to_owned())
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| -> Result<Row, sqlx::Error> {
+            use sqlx::Row;
+            Ok((
+                crate::accounts::account_from(&r)?,
+                r.try_get("disabled")?,
+                r.try_get("last_seen_at")?,
+                r.try_get("expires_at")?,
+                r.try_get("revoked_at")?,
+            ))
+        })
+        .transpose()?
+    });
+    let (account, disabled, last_seen, expires, revoked) = row.ok_or(TokenError::Revoked)?;
+    if revoked.is_some() || disabled {
+        return Err(TokenError::Revoked);
+    }
+    let now_micros = now.timestamp_micros();
+    settings.check_open(last_seen, expires, now_micros)?;
+    with_connection!(tx.connection(), c => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(session_id.to_owned())
+            .bind(now_micros)
+            .execute(&mut *c)
+            .await?;
+    });
+    tx.commit().await?;
+    let claims = claims_for(&account, session_id, now, settings);
+    Ok((
+        sign(key, &claims)?,
+        DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
+    ))
+}
+
 /// Forgets the spent refresh tokens of sessions that have ended (revoked or
 /// past their lifetime, at `now`): none of them can be exchanged any more,
 /// so a copy coming back has nothing left to end. Returns how many were

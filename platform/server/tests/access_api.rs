@@ -149,6 +149,103 @@ both_backends! {
         assert_eq!(refused.code(), "api_key_invalid");
     }
 
+    async fn a_password_sealed_with_the_platform_key_signs_in_as_sm_crypto_sends_it(t) {
+        use civitas_crypto::sm2::{CiphertextOrder, PrivateKey, PublicKey};
+        let world = World::demo(&t).await;
+        let key = world.call("GET", "/.well-known/civitas/platform-key", None, None).await;
+        let platform = PublicKey::from_hex(key.body["public_key_hex"].as_str().unwrap()).unwrap();
+        // sm-crypto's doEncrypt(password, key, 1): C1C3C2, hex, C1 without its 04.
+        let seal = |to: &PublicKey, password: &str| {
+            hex::encode(&to.encrypt(password.as_bytes(), CiphertextOrder::C1C3C2).unwrap()[1..])
+        };
+        let login = |body: Value| world.call("POST", "/api/v1/auth/login", None, Some(body));
+
+        let signed_in = login(json!({"username": "pudong-reviewer", "password_sm2": seal(&platform, PASSWORD)})).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+        let me = world.call("GET", "/api/v1/me", Some(signed_in.body["access_token"].as_str().unwrap()), None).await;
+        assert_eq!(me.body["username"], "pudong-reviewer");
+        // With C1's 04, as other libraries send it, too.
+        let with_04 = hex::encode(platform.encrypt(PASSWORD.as_bytes(), CiphertextOrder::C1C3C2).unwrap());
+        let signed_in = login(json!({"username": "pudong-reviewer", "password_sm2": with_04})).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+
+        // A wrong password, sealed, is a wrong password.
+        let wrong = login(json!({"username": "pudong-reviewer", "password_sm2": seal(&platform, "Wrong#2026")})).await;
+        assert_eq!((wrong.status, wrong.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        // What does not decrypt with the platform's key — another key's
+        // ciphertext, a flipped bit, not hex — is said to be so.
+        let other = PrivateKey::generate().unwrap().public_key();
+        let mut flipped = hex::decode(seal(&platform, PASSWORD)).unwrap();
+        flipped[70] ^= 1;
+        // (Each from an address of its own: a ciphertext that does not
+        // decrypt counts as a failed attempt from its address.)
+        for (i, bad) in [seal(&other, PASSWORD), hex::encode(flipped), "not hex".to_owned(), String::new()].into_iter().enumerate() {
+            let source = addr(&format!("198.51.100.{}:1", 20 + i));
+            let body = json!({"username": "pudong-reviewer", "password_sm2": bad});
+            let refused = world.call_from("POST", "/api/v1/auth/login", None, Some(body), source).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "invalid_password_ciphertext"), "{}", refused.body);
+            assert!(!refused.body["message"]["zh"].as_str().unwrap().is_empty());
+        }
+        // One form or the other, not both.
+        let both = login(json!({"username": "pudong-reviewer", "password": PASSWORD, "password_sm2": seal(&platform, PASSWORD)})).await;
+        assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.body);
+    }
+
+    async fn a_page_session_outlives_its_token_while_the_session_is_open(t) {
+        let world = World::demo(&t).await;
+        const PORTAL: &str = "/t/shanghai/pudong/lujiazui/";
+        // A session opened `ago` ago: its 5-minute access token long
+        // expired, the cookie a browser would still send.
+        let opened = |ago: chrono::Duration| {
+            let world = &world;
+            async move {
+                let then = chrono::Utc::now() - ago;
+                let account = civitas_identity::authenticate(&world.db, &world.sign_in, "citizen-demo", PASSWORD, then)
+                    .await
+                    .unwrap();
+                civitas_identity::open_session(&world.db, &world.platform_key, &account, &world.sessions, then)
+                    .await
+                    .unwrap()
+            }
+        };
+        let session_cookie = |reply: &access::Reply| -> Option<String> {
+            reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+                v.strip_prefix("civitas_session=").map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+            })
+        };
+        let signed_in = |reply: &access::Reply| reply.body.as_str().unwrap_or_default().contains("已登录：citizen-demo");
+
+        // Ten minutes in (idle 30): the page shows her signed in and the
+        // answer carries a new token for the same session.
+        let tokens = opened(chrono::Duration::minutes(10)).await;
+        let page = world.page(PORTAL, Some(&format!("civitas_session={}", tokens.access_token))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(signed_in(&page), "{}", page.body);
+        let renewed = session_cookie(&page).expect("a renewed session cookie");
+        assert_ne!(renewed, tokens.access_token);
+        let key = world.platform_key.public_key();
+        let claims = civitas_identity::decode_access(&key, &renewed, chrono::Utc::now()).unwrap();
+        assert_eq!(claims.sid, tokens.session_id, "the same session");
+        // The renewed token is current: used as it is, nothing is set.
+        let page = world.page(PORTAL, Some(&format!("civitas_session={renewed}"))).await;
+        assert!(signed_in(&page));
+        assert_eq!(session_cookie(&page), None);
+        // The API sees the same session: signing out there ends the page's.
+        let out = world.call("POST", "/api/v1/auth/logout", Some(&renewed), None).await;
+        assert!(out.status.is_success(), "{}", out.body);
+        let page = world.page(PORTAL, Some(&format!("civitas_session={renewed}"))).await;
+        assert!(!signed_in(&page), "{}", page.body);
+
+        // Idle past 30 minutes, or no token of ours: signed out, cookie cleared.
+        let idle = opened(chrono::Duration::minutes(40)).await;
+        for cookie in [idle.access_token, "v1.forged.token".to_owned()] {
+            let page = world.page(PORTAL, Some(&format!("civitas_session={cookie}"))).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(!signed_in(&page) && page.body.as_str().unwrap_or_default().contains("登录"));
+            assert_eq!(session_cookie(&page).as_deref(), Some(""), "the cookie is cleared");
+        }
+    }
+
     async fn one_address_cannot_lock_an_account_out(t) {
         let world = World::demo(&t).await;
         let attacker = addr("203.0.113.66:4000");

@@ -10,6 +10,7 @@
 //!   never pass without exercising PostgreSQL.
 //! - [`both_backends!`] writes a test once and runs it on both.
 
+pub mod browser;
 pub mod meili;
 
 pub use meili::{MeiliServer, meili};

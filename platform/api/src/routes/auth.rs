@@ -135,16 +135,88 @@ impl VerifiedTokens {
     }
 }
 
-/// Credentials.
+/// Credentials: the password as it is (over TLS), or SM2-encrypted in the
+/// browser with the platform's key (`password_sm2`), as the portal sends
+/// it, so it is never in clear text beyond the page (密码传输加密).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LoginRequest {
+    /// The password as it is.
+    Plain(PlainLogin),
+    /// The password SM2-encrypted.
+    Sealed(SealedLogin),
+}
+
+/// A username and password.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct LoginRequest {
+pub(crate) struct PlainLogin {
     /// The username.
     #[schema(example = "pudong-reviewer")]
     username: String,
     /// The password.
     #[schema(example = "Civitas#2026")]
     password: String,
+}
+
+/// A username and the password encrypted to the platform's SM2 key
+/// (`GET /.well-known/civitas/platform-key`, `public_key_hex`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SealedLogin {
+    /// The username.
+    #[schema(example = "pudong-reviewer")]
+    username: String,
+    /// The UTF-8 password encrypted with SM2 in the order C1C3C2, hex, with
+    /// or without C1's leading `04` — what the npm `sm-crypto` library's
+    /// `sm2.doEncrypt(password, publicKeyHex, 1)` returns.
+    #[schema(example = "a1b2…")]
+    password_sm2: String,
+}
+
+impl LoginRequest {
+    /// Credentials with the password sealed to the platform's key, as the
+    /// faces' sign-in page posts them.
+    pub(crate) fn sealed(username: String, password_sm2: String) -> LoginRequest {
+        LoginRequest::Sealed(SealedLogin {
+            username,
+            password_sm2,
+        })
+    }
+
+    fn username(&self) -> &str {
+        match self {
+            LoginRequest::Plain(p) => &p.username,
+            LoginRequest::Sealed(s) => &s.username,
+        }
+    }
+
+    /// The password, decrypted with `key` when it came sealed; 400
+    /// `invalid_password_ciphertext` when it does not decrypt.
+    fn password(
+        &self,
+        key: &civitas_crypto::sm2::PrivateKey,
+    ) -> Result<zeroize::Zeroizing<String>, ApiError> {
+        let sealed = match self {
+            LoginRequest::Plain(p) => return Ok(zeroize::Zeroizing::new(p.password.clone())),
+            LoginRequest::Sealed(s) => &s.password_sm2,
+        };
+        let bad = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_password_ciphertext",
+                "密码密文无法用平台公钥解密（应为 SM2 C1C3C2 十六进制，如 sm-crypto 的 doEncrypt(…, 1)）",
+                "The password ciphertext does not decrypt with the platform's key (expected SM2 C1C3C2 hex, as sm-crypto's doEncrypt(…, 1) gives)",
+            )
+        };
+        let bytes = hex::decode(sealed.trim()).map_err(|_| bad())?;
+        let plain = key
+            .decrypt(&bytes, civitas_crypto::sm2::CiphertextOrder::C1C3C2)
+            .map_err(|_| bad())?;
+        String::from_utf8(plain.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| bad())
+    }
 }
 
 /// A token pair.
@@ -187,6 +259,7 @@ impl TokenResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "已登录 / Signed in", body = TokenResponse),
+        (status = 400, description = "密码密文无法解密 / The password ciphertext does not decrypt", body = ErrorBody),
         (status = 401, description = "用户名或密码错误，或账户已锁定 / Wrong credentials or locked", body = ErrorBody),
         (status = 429, description = "此地址失败次数过多，见 Retry-After / Too many failures from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "未配置签名密钥 / No signing key", body = ErrorBody)
@@ -196,16 +269,31 @@ pub(crate) async fn login(
     Source(source): Source,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let auth = auth(&state)?;
+    let tokens = sign_in(&state, source, &request).await?;
+    Ok(Json(TokenResponse::new(tokens)))
+}
+
+/// Signs `request`'s account in from `source` and opens a session: the
+/// address throttled, the password decrypted when sealed, every attempt
+/// audited. The API's `login` and the faces' sign-in page both come here.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    request: &LoginRequest,
+) -> Result<civitas_identity::Tokens, ApiError> {
+    let auth = auth(state)?;
     let ticket = state
         .throttle()
-        .sign_in(source, &request.username, &auth.sign_in)?;
+        .sign_in(source, request.username(), &auth.sign_in)?;
+    // A ciphertext that does not decrypt keeps its ticket: it counts as a
+    // failure from this address.
+    let password = request.password(&auth.platform_key)?;
     let now = Utc::now();
     let account = match civitas_identity::authenticate(
         state.db(),
         &auth.sign_in,
-        &request.username,
-        &request.password,
+        request.username(),
+        &password,
         now,
     )
     .await
@@ -228,15 +316,14 @@ pub(crate) async fn login(
             return Err(e.into());
         }
     };
-    let tokens = civitas_identity::open_session(
+    Ok(civitas_identity::open_session(
         state.db(),
         &auth.platform_key,
         &account,
         &auth.sessions,
         now,
     )
-    .await?;
-    Ok(Json(TokenResponse::new(tokens)))
+    .await?)
 }
 
 /// A refresh token.

@@ -51,6 +51,10 @@ pub struct World {
     /// fed from the outbox by [`World::indexed`] (serve runs it every 200 ms).
     pub search: civitas_search_indexer::Indexer,
     _search_dir: Arc<tempfile::TempDir>,
+    /// The platform's SM2 key, which signs access tokens.
+    pub platform_key: Arc<civitas_crypto::sm2::PrivateKey>,
+    /// The session timeouts behind the API.
+    pub sessions: SessionSettings,
 }
 
 /// The module runtime as `serve` builds it, with a small instance pool and
@@ -170,14 +174,15 @@ impl World {
         )
         .await
         .unwrap();
+        let platform_key = Arc::new(civitas_crypto::sm2::PrivateKey::generate().unwrap());
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
                 throttle: throttle.clone(),
                 auth: Some(AuthSettings {
-                    platform_key: Arc::new(civitas_crypto::sm2::PrivateKey::generate().unwrap()),
+                    platform_key: platform_key.clone(),
                     sign_in: sign_in.clone(),
-                    sessions,
+                    sessions: sessions.clone(),
                     authorizer,
                 }),
                 keyring: Some(keyring),
@@ -202,6 +207,8 @@ impl World {
             throttle,
             search,
             _search_dir: search_dir,
+            platform_key,
+            sessions,
         };
         for name in [
             "city-admin",
@@ -341,6 +348,15 @@ impl World {
         self.send(request).await
     }
 
+    /// A page, as a browser asks for it: GET with a `Cookie` header.
+    pub async fn page(&self, uri: &str, cookie: Option<&str>) -> Reply {
+        let mut request = Request::builder().method("GET").uri(uri);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
     /// Like [`World::call`], from a source address.
     pub async fn call_from(
         &self,
@@ -375,8 +391,14 @@ impl World {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let html = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
         let body = if bytes.is_empty() {
             Value::Null
+        } else if html {
+            // A page: its markup as a string.
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
         } else {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))

@@ -1,0 +1,250 @@
+//! The HTML faces: routes that answer pages rendered by `civitas-web`.
+//!
+//! Handlers here are thin: they read the language and the tenant (the
+//! same tenant-prefix layer as the API resolves `/t/{slug path}/`), fill a
+//! view model from the domain crates, and render it. Every page answer
+//! carries the security headers ([`security_headers`]), whatever route
+//! made it.
+
+mod portal;
+mod session;
+mod sign_in;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::{self, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use civitas_storage::TenantRecord;
+use civitas_web::layout::{Frame, Visitor};
+use civitas_web::{Lang, Msg};
+
+use crate::AppState;
+use crate::tenant::{PORTAL_PREFIX, Resolved};
+
+/// `api` with the page routes added (HTML, not API operations: no OpenAPI
+/// entries).
+pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/t/{tenant}", get(portal::to_home))
+        .route("/t/{tenant}/", get(portal::home))
+        .route("/t/{tenant}/services/{line}/{name}", get(portal::service))
+        .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            session::page_cookies,
+        ))
+        .route("/assets/{name}", get(asset))
+        .layer(axum::middleware::map_response(security_headers));
+    api.merge(pages)
+}
+
+/// What every page answer carries: the Content-Security-Policy (only this
+/// server, no inline script), no sniffing, no framing, no referrer sent
+/// elsewhere.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(civitas_web::CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// An embedded asset, cached by the browser until its digest changes.
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some(asset) = civitas_web::assets::get(&name) else {
+        return (StatusCode::NOT_FOUND, "not found / 未找到").into_response();
+    };
+    let etag = format!("\"{}\"", asset.version);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, asset.content_type.to_owned()),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "public, max-age=86400".to_owned()),
+        ],
+        asset.body,
+    )
+        .into_response()
+}
+
+/// The language of a page: `?lang=` when given (and remembered in a
+/// cookie), else the cookie, else Chinese.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageLang {
+    lang: Lang,
+    /// Whether the request chose it with `?lang=` (the answer sets the
+    /// cookie).
+    chosen: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<PageLang, Self::Rejection> {
+        let from_query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .and_then(|(_, v)| Lang::from_tag(v))
+        });
+        if let Some(lang) = from_query {
+            return Ok(PageLang { lang, chosen: true });
+        }
+        let from_cookie = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .and_then(|(_, v)| Lang::from_tag(v));
+        Ok(PageLang {
+            lang: from_cookie.unwrap_or_default(),
+            chosen: false,
+        })
+    }
+}
+
+/// Who the frame shows as looking at the page at `path`.
+fn visitor(visitor: &session::PageVisitor, token: &session::FormToken, path: &str) -> Visitor {
+    match &visitor.0 {
+        Some(claims) => Visitor::SignedIn {
+            name: claims.usr.clone(),
+            csrf: token.0.clone(),
+        },
+        None => Visitor::Anonymous {
+            return_to: path.to_owned(),
+        },
+    }
+}
+
+impl PageLang {
+    /// The frame of a page at `path` titled `title`.
+    fn frame(
+        self,
+        path: &str,
+        title: String,
+        place: Option<&TenantRecord>,
+        visitor: Visitor,
+    ) -> Frame {
+        Frame {
+            lang: self.lang,
+            title,
+            place: place.map(|t| {
+                (
+                    self.lang.pick(&t.name, &t.name_en).to_owned(),
+                    portal_home(t),
+                )
+            }),
+            switch_href: format!(
+                "{path}{}lang={}",
+                if path.contains('?') { '&' } else { '?' },
+                self.lang.other().tag()
+            ),
+            visitor,
+            scripts: &[],
+        }
+    }
+
+    /// `markup` as an HTML answer with `status`, remembering a language
+    /// the visitor chose.
+    fn answer(self, status: StatusCode, markup: civitas_web::Markup) -> Response {
+        let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+        if self.chosen {
+            let cookie = format!(
+                "lang={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
+                self.lang.tag()
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+        }
+        response
+    }
+
+    /// A page saying what went wrong.
+    fn problem(
+        self,
+        status: StatusCode,
+        path: &str,
+        place: Option<&TenantRecord>,
+        title: Msg,
+        text: Msg,
+    ) -> Response {
+        let frame = self.frame(
+            path,
+            title.text(self.lang).to_owned(),
+            place,
+            Visitor::Anonymous {
+                return_to: path.to_owned(),
+            },
+        );
+        let back = place.map(portal_home);
+        self.answer(
+            status,
+            civitas_web::layout::problem(&frame, title, text, back.as_deref()),
+        )
+    }
+}
+
+/// A tenant's portal home, by its slug path.
+fn portal_home(tenant: &TenantRecord) -> String {
+    format!("{PORTAL_PREFIX}{}/", tenant.slug_path)
+}
+
+/// The tenant a portal page names; an unknown one is a 404 page.
+pub(crate) struct PortalTenant(Arc<TenantRecord>);
+
+impl FromRequestParts<AppState> for PortalTenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<PortalTenant, Response> {
+        match parts.extensions.get::<Resolved>() {
+            Some(Resolved::Found(tenant)) => Ok(PortalTenant(tenant.clone())),
+            _ => {
+                let lang = match PageLang::from_request_parts(parts, state).await {
+                    Ok(lang) => lang,
+                    Err(never) => match never {},
+                };
+                // The path as the visitor wrote it, not as the layer
+                // rewrote it.
+                let path = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
+                Err(lang.problem(
+                    StatusCode::NOT_FOUND,
+                    &path,
+                    None,
+                    Msg::NotFoundTitle,
+                    Msg::NotFoundText,
+                ))
+            }
+        }
+    }
+}

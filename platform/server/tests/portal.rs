@@ -1,0 +1,462 @@
+//! The tenant portal as a resident meets it, in real headless Chromium
+//! (Debian's `chromium` and `chromedriver`), on the demo city served by the
+//! `civitas` binary — on SQLite and on PostgreSQL.
+//!
+//! Screenshots of every page at desktop (1366×768) and phone (375 px)
+//! width are saved; `infra/dev/screenshots` writes them into
+//! `platform/web/screenshots/` (the README shows them), otherwise a
+//! temporary directory takes them.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use civitas_testkit::TestDb;
+use civitas_testkit::browser::{Browser, browser};
+use serde_json::json;
+use support::server::Server;
+
+const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
+const LUJIAZUI: &str = "/t/shanghai/pudong/lujiazui/";
+const MEAL_SUBSIDY: &str = "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Where screenshots go: `CIVITAS_SCREENSHOTS` (the repository's
+/// `platform/web/screenshots` when `infra/dev/screenshots` runs the tests), else a
+/// temporary directory that `_keep` holds.
+fn screenshots() -> (PathBuf, Option<tempfile::TempDir>) {
+    match std::env::var_os("CIVITAS_SCREENSHOTS") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            (dir, None)
+        }
+        None => {
+            let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            (tmp.path().to_owned(), Some(tmp))
+        }
+    }
+}
+
+const DESKTOP: (u32, u32) = (1366, 768);
+const PHONE: (u32, u32) = (375, 812);
+
+/// Saves the page at both widths as `{name}-desktop.png` and
+/// `{name}-phone.png`, and checks at each that nothing is wider than the
+/// window (no sideways scrolling on a phone).
+async fn shoot(b: &Browser, dir: &Path, name: &str) {
+    for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+        b.resize(width, height).await;
+        let widths = b
+            .run(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                json!([]),
+            )
+            .await;
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64(),
+            "{name} at {label}: the page is wider than the window {widths}"
+        );
+        let png = b.full_page_screenshot(width, height).await;
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        let file = dir.join(format!("{name}-{label}.png"));
+        std::fs::write(&file, png).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    b.resize(DESKTOP.0, DESKTOP.1).await;
+}
+
+/// What every page must be: Chinese unless English was chosen, nothing
+/// loaded from outside the server, every form field labelled.
+async fn check_page(b: &Browser, server: &Server, lang: &str) {
+    let origin = format!("http://{}", server.address);
+    let facts = b
+        .run(
+            r#"
+            const outside = [];
+            for (const e of performance.getEntriesByType('resource')) {
+                if (!e.name.startsWith(arguments[0])) outside.push(e.name);
+            }
+            for (const e of document.querySelectorAll('[src], link[href]')) {
+                const url = e.src || e.href;
+                if (!url.startsWith(arguments[0])) outside.push(url);
+            }
+            const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                .map(e => e.outerHTML);
+            return {
+                lang: document.documentElement.lang,
+                outside,
+                unlabelled,
+                inline: document.querySelectorAll('script:not([src]), style, [style]').length,
+                stylesheets: document.styleSheets.length,
+            };
+            "#,
+            json!([origin]),
+        )
+        .await;
+    assert_eq!(facts["lang"], lang, "{facts}");
+    assert_eq!(facts["outside"], json!([]), "requests outside the server");
+    assert_eq!(
+        facts["unlabelled"],
+        json!([]),
+        "form fields without a label"
+    );
+    assert_eq!(facts["inline"], 0, "inline script or style");
+    assert_eq!(facts["stylesheets"], 1, "the stylesheet did not load");
+    accessible(b).await;
+}
+
+/// axe-core (`infra/dev/axe`, run in the page by the test) finds no serious
+/// or critical accessibility violation (WCAG 2.1 A and AA rules).
+async fn accessible(b: &Browser) {
+    let axe =
+        civitas_testkit::repository_dir().join("infra/dev/axe/node_modules/axe-core/axe.min.js");
+    let source = match std::fs::read_to_string(&axe) {
+        Ok(source) => source,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true and no axe-core at {}: {e}; run infra/dev/setup",
+                axe.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped the accessibility check: no {}; run infra/dev/setup",
+                axe.display()
+            );
+            return;
+        }
+    };
+    b.run(&source, json!([])).await;
+    let found = b
+        .run_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                .then(r => done(r.violations
+                    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                    .map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.html) }))))
+                .catch(e => done({ error: String(e) }));
+            "#,
+        )
+        .await;
+    assert_eq!(
+        found,
+        json!([]),
+        "accessibility violations on {}",
+        b.url().await
+    );
+}
+
+async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
+    let Some(b) = browser().await else {
+        return;
+    };
+    let url = |path: &str| format!("http://{}{path}", server.address);
+    b.resize(DESKTOP.0, DESKTOP.1).await;
+
+    // The street's portal lists what can be applied for here.
+    b.goto(&url(LUJIAZUI)).await;
+    check_page(&b, server, "zh-CN").await;
+    assert_eq!(b.element("h1").await.text().await, "政务服务");
+    let text = b.text().await;
+    assert!(text.contains("陆家嘴街道"), "{text}");
+    assert!(text.contains("社区长者食堂助餐补贴申请"), "{text}");
+    assert!(text.contains("职称申报评审"), "{text}");
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-home").await;
+    }
+
+    // A resident types the initials of 助餐补贴 and finds it alone.
+    b.element("#q").await.type_text("zcbt").await;
+    b.element("form.search button").await.click().await;
+    wait_until(
+        &b,
+        "return location.search.includes('q=zcbt') && document.readyState === 'complete';",
+    )
+    .await;
+    let found = b.text().await;
+    assert!(found.contains("搜索结果"), "{found}");
+    assert!(found.contains("社区长者食堂助餐补贴申请"), "{found}");
+    assert!(!found.contains("职称申报评审"), "{found}");
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-search").await;
+    }
+
+    // Its guide: who may apply, the steps with their limits in working
+    // days, and what the application asks for.
+    b.element("ul.cards a").await.click().await;
+    wait_until(
+        &b,
+        &format!(
+            "return location.pathname === '{MEAL_SUBSIDY}' && document.readyState === 'complete';"
+        ),
+    )
+    .await;
+    check_page(&b, server, "zh-CN").await;
+    let guide = b.text().await;
+    for expected in [
+        "社区长者食堂助餐补贴申请",
+        "个人（需实名认证）",
+        "街道初审",
+        "5个工作日",
+        "出生日期",
+        "必填",
+        "低保",
+    ] {
+        assert!(guide.contains(expected), "{expected} missing from\n{guide}");
+    }
+    // The platform's own field (the case number) is not asked for.
+    assert!(!guide.contains("办件编号"), "{guide}");
+    // What a first visit transfers: the page and everything it loads
+    // (their bodies as sent, whether cached now or not), within the
+    // portal's budget of 150 KB.
+    let weight = b
+        .run(
+            r#"
+            const nav = performance.getEntriesByType('navigation')[0];
+            let bytes = nav.transferSize;
+            for (const r of performance.getEntriesByType('resource')) bytes += r.encodedBodySize + 300;
+            return bytes;
+            "#,
+            json!([]),
+        )
+        .await
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    eprintln!("page weight of the service page, first visit: {weight} bytes");
+    assert!(
+        weight <= 150 * 1024,
+        "the service page weighs {weight} bytes"
+    );
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-service").await;
+    }
+
+    // English on request, remembered from page to page.
+    b.element("a.lang").await.click().await;
+    wait_until(
+        &b,
+        "return document.documentElement.lang === 'en' && document.readyState === 'complete';",
+    )
+    .await;
+    check_page(&b, server, "en").await;
+    let english = b.text().await;
+    assert!(
+        english.contains("Community canteen meal subsidy application"),
+        "{english}"
+    );
+    assert!(english.contains("5 working days"), "{english}");
+    b.goto(&url(LUJIAZUI)).await;
+    check_page(&b, server, "en").await;
+    assert_eq!(b.element("h1").await.text().await, "Government services");
+    b.element("a.lang").await.click().await;
+    wait_until(
+        &b,
+        "return document.documentElement.lang === 'zh-CN' && document.readyState === 'complete';",
+    )
+    .await;
+    check_page(&b, server, "zh-CN").await;
+
+    // Signing in from the portal: the password is encrypted in the page
+    // with the platform's SM2 key (sm-crypto), never posted as it is.
+    b.element("a.account").await.click().await;
+    wait_for(&b, "#sign-in").await;
+    assert!(
+        b.url()
+            .await
+            .contains("/sign-in?next=/t/shanghai/pudong/lujiazui/"),
+        "{}",
+        b.url().await
+    );
+    check_page(&b, server, "zh-CN").await;
+    assert_eq!(
+        b.run(
+            "return document.getElementById('password').getAttribute('name');",
+            json!([])
+        )
+        .await,
+        json!(null),
+        "the password field is never part of the form"
+    );
+    b.element("#username").await.type_text("citizen-demo").await;
+    b.element("#password").await.type_text("Wrong#2026").await;
+    b.element("#sign-in button").await.click().await;
+    wait_for(&b, "p.error").await;
+    let refused = b.text().await;
+    assert!(refused.contains("用户名或密码错误"), "{refused}");
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "sign-in").await;
+    }
+    b.element("#password").await.type_text("Civitas#2026").await;
+    b.element("#sign-in button").await.click().await;
+    wait_for(&b, "span.account").await;
+    assert!(
+        b.url().await.ends_with(LUJIAZUI),
+        "back where she was: {}",
+        b.url().await
+    );
+    assert_eq!(
+        b.element("span.account").await.text().await,
+        "已登录：citizen-demo"
+    );
+    assert_eq!(
+        b.run(
+            "return document.cookie.includes('civitas_session');",
+            json!([])
+        )
+        .await,
+        json!(false),
+        "the session cookie is HttpOnly"
+    );
+    check_page(&b, server, "zh-CN").await;
+    // Signing out ends the session; the portal offers sign-in again.
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
+    b.goto(&url(LUJIAZUI)).await;
+    assert!(b.find("a.account").await.is_some(), "signed out");
+
+    // A place that does not exist is a page that says so, in Chinese.
+    b.goto(&url("/t/shanghai/nowhere/")).await;
+    check_page(&b, server, "zh-CN").await;
+    assert_eq!(b.element("h1").await.text().await, "页面不存在");
+    b.quit().await;
+}
+
+/// Waits (up to 10 s) until `condition` (a script's body) returns true:
+/// a click that navigates may return before the next page is there.
+async fn wait_until(b: &Browser, condition: &str) {
+    for _ in 0..100 {
+        if b.run(condition, json!([])).await == json!(true) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "never true on {}: {condition}\n{}",
+        b.url().await,
+        b.text().await
+    );
+}
+
+/// Waits (up to 10 s) until `css` selects something: a form posted by a
+/// script navigates on its own time.
+async fn wait_for(b: &Browser, css: &str) {
+    for _ in 0..100 {
+        if b.find(css).await.is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{css} never appeared on {}:\n{}",
+        b.url().await,
+        b.text().await
+    );
+}
+
+/// A form posted without the page's form token (a cross-site post) is
+/// refused and does nothing.
+fn forged_forms_are_refused(server: &Server) {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        for (path, body) in [
+            (
+                "/sign-in",
+                "csrf=forged&next=%2F&username=citizen-demo&password_sm2=00",
+            ),
+            ("/sign-out", "csrf=forged"),
+        ] {
+            let response = client
+                .post(format!("http://{}{path}", server.address))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("civitas_csrf={}", "A".repeat(43)))
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(response.status(), 403, "{path}");
+            let sessions = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter(|v| v.as_bytes().starts_with(b"civitas_session=v1"))
+                .count();
+            assert_eq!(sessions, 0, "{path} opened a session");
+            let text = response.text().await.unwrap_or_default();
+            assert!(text.contains("页面已过期"), "{path}: {text}");
+        }
+    });
+}
+
+/// The answers' headers: a page may load only from this server, and no
+/// other site may frame it.
+fn check_headers(server: &Server) {
+    let (status, headers, _) = server.exchange("GET", LUJIAZUI, None, None, None);
+    assert_eq!(status, 200);
+    let csp = headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(
+        headers.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
+    let (status, headers, _) =
+        server.exchange("GET", "/t/shanghai/nowhere/services/x/y", None, None, None);
+    assert_eq!(status, 404);
+    assert!(headers.get("content-security-policy").is_some());
+    let (status, _, _) = server.exchange(
+        "GET",
+        "/t/shanghai/pudong/lujiazui/services/market-regulation/penalty-case",
+        None,
+        None,
+        None,
+    );
+    assert_eq!(
+        status, 404,
+        "a service that takes no applications has no page"
+    );
+}
+
+#[test]
+fn a_resident_finds_a_service_and_reads_its_guide_on_sqlite() {
+    let dir = civitas_testkit::tenants_copy();
+    let server = Server::start(
+        civitas_testkit::clean_command(CIVITAS, dir.path()).args(["serve", "--demo"]),
+    );
+    check_headers(&server);
+    forged_forms_are_refused(&server);
+    let (shots, _keep) = screenshots();
+    runtime().block_on(walk_the_portal(&server, Some(&shots)));
+}
+
+#[test]
+fn a_resident_finds_a_service_and_reads_its_guide_on_postgres() {
+    let rt = runtime();
+    let Some(t) = rt.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = civitas_testkit::tenants_copy();
+    let server = Server::start(
+        civitas_testkit::clean_command(CIVITAS, dir.path())
+            .args(["serve", "--demo"])
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", "0123456789abcdeffedcba9876543210"),
+    );
+    check_headers(&server);
+    rt.block_on(walk_the_portal(&server, None));
+}

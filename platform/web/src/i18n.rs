@@ -1,0 +1,165 @@
+//! Languages and the message catalog.
+
+/// The language a page is shown in: Simplified Chinese first, English on
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// 简体中文 (the default).
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The language a `lang` parameter or cookie names (`zh`, `zh-CN`,
+    /// `en`); `None` for anything else.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        match tag.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "zh-hans" => Some(Lang::Zh),
+            "en" | "en-us" | "en-gb" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The short tag (`zh`, `en`) used in links and the cookie.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The value of the page's `lang` attribute.
+    pub fn html_lang(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language (what the switch offers).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// `zh` or `en` of a pair, by this language.
+    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En if en.is_empty() => zh,
+            Lang::En => en,
+        }
+    }
+}
+
+macro_rules! messages {
+    ($($(#[$doc:meta])* $key:ident => $zh:literal, $en:literal;)*) => {
+        /// A user-facing text. Each has its Chinese and its English in one
+        /// arm of [`Msg::text`], so none can be missing.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg {
+            $($(#[$doc])* #[doc = $zh] $key,)*
+        }
+
+        impl Msg {
+            /// Every message (the catalog's test walks them).
+            pub const ALL: &'static [Msg] = &[$(Msg::$key,)*];
+
+            /// The text in `lang`.
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Msg::$key, Lang::Zh) => $zh, (Msg::$key, Lang::En) => $en,)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    SkipToContent => "跳到主要内容", "Skip to main content";
+    LanguageSwitch => "English", "中文";
+    LanguageSwitchLabel => "切换为英文", "Switch to Chinese";
+    PortalTitle => "政务服务", "Government services";
+    PlatformName => "Civitas 政务服务平台", "Civitas government service platform";
+    SearchLabel => "搜索服务（中文、拼音或首字母）", "Search services (Chinese, pinyin or initials)";
+    SearchPlaceholder => "如：助餐补贴 或 zcbt", "e.g. 助餐补贴 or zcbt";
+    SearchButton => "搜索", "Search";
+    SearchUnavailable => "检索暂不可用，以下为全部服务。", "Search is unavailable right now; all services are listed below.";
+    SearchResultsFor => "搜索结果：", "Results for: ";
+    SearchNoResults => "没有找到相关服务，请换个说法或浏览全部服务。", "No service matches; try other words or browse all services.";
+    AllServices => "全部服务", "All services";
+    ServicesOffered => "本地可办服务", "Services offered here";
+    NoServices => "本地暂无可在线办理的服务。", "No service can be applied for online here yet.";
+    ServiceGuide => "办事指南", "Service guide";
+    WhoMayApply => "申请对象", "Who may apply";
+    ApplicantCitizen => "个人（需实名认证）", "Individuals (real-name verified)";
+    ApplicantEnterprise => "企业（需实名认证）", "Enterprises (real-name verified)";
+    Process => "办理流程", "How it is handled";
+    StepDeadline => "办理时限", "Time limit";
+    WorkingDays => "个工作日", " working days";
+    NaturalDays => "个自然日", " calendar days";
+    NoDeadline => "无固定时限", "No fixed limit";
+    StatutoryLimit => "法定办结时限", "Statutory time limit";
+    WhatYouProvide => "申请需填写的信息", "What you will be asked";
+    Required => "必填", "Required";
+    Optional => "选填", "Optional";
+    FormatDate => "日期，格式：年-月-日", "A date, as year-month-day";
+    FormatYesNo => "是 / 否", "Yes / No";
+    FormatWholeNumber => "整数", "A whole number";
+    FormatText => "文字", "Text";
+    FormatChoice => "从以下选项中选择：", "One of: ";
+    FormatRange => "范围", "Range";
+    NothingToFill => "本事项无需填写额外信息。", "This service asks for no further information.";
+    Withdrawable => "受理审查前可撤回申请。", "You may withdraw the application until it is reviewed.";
+    BackToServices => "返回服务列表", "Back to services";
+    NotFoundTitle => "页面不存在", "Page not found";
+    NotFoundText => "您访问的地区或服务不存在，或本地不提供该服务。", "The area or service you asked for does not exist, or is not offered here.";
+    UnavailableTitle => "服务暂不可用", "Service unavailable";
+    UnavailableText => "平台暂时无法提供此页面，请稍后再试。", "The platform cannot show this page right now; please try again later.";
+    Footer => "本页面由 Civitas 平台提供。", "This page is served by the Civitas platform.";
+    SignIn => "登录", "Sign in";
+    SignOut => "退出", "Sign out";
+    SignedInAs => "已登录：", "Signed in as ";
+    SignInTitle => "登录 Civitas", "Sign in to Civitas";
+    Username => "用户名", "Username";
+    Password => "密码", "Password";
+    SignInButton => "登录", "Sign in";
+    PasswordSealed => "密码在浏览器中以国密 SM2 算法加密后发送。", "Your password is encrypted with SM2 in the browser before it is sent.";
+    NeedsJavaScript => "登录需要启用 JavaScript：密码须在浏览器中加密后才能发送。", "Signing in needs JavaScript: the password must be encrypted in the browser before it is sent.";
+    KeyUnavailable => "暂时无法取得平台公钥，请稍后再试。", "The platform's key cannot be fetched right now; please try again later.";
+    FormExpired => "页面已过期，请重新提交。", "This page has expired; please submit it again.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message has a Chinese text with Chinese in it and an English
+    /// text in English, but the switch, which names the other language in
+    /// its own words.
+    #[test]
+    fn every_message_has_chinese_and_english() {
+        let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        for &m in Msg::ALL {
+            let zh = m.text(Lang::Zh);
+            let en = m.text(Lang::En);
+            assert!(!en.trim().is_empty(), "{m:?}");
+            assert_eq!(han(zh), m != Msg::LanguageSwitch, "{m:?}: {zh}");
+            // English may quote Chinese (an example query), never be it.
+            let latin = en.chars().any(|c| c.is_ascii_alphabetic());
+            assert_eq!(latin, m != Msg::LanguageSwitch, "{m:?}: {en}");
+        }
+    }
+
+    #[test]
+    fn language_tags_are_read_as_people_write_them() {
+        assert_eq!(Lang::from_tag("zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::from_tag(" EN "), Some(Lang::En));
+        assert_eq!(Lang::from_tag("fr"), None);
+        assert_eq!(Lang::En.pick("中", ""), "中");
+    }
+}
