@@ -116,6 +116,11 @@ impl ApiError {
         self.retry_after
     }
 
+    /// Every problem, when there are several.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
     /// An error from a library error whose text reads `中文 / English`
     /// (the registry's, the workflow's); 500s are logged and told as
     /// `internal` without their detail.

@@ -183,7 +183,7 @@ both_backends! {
             let source = addr(&format!("198.51.100.{}:1", 20 + i));
             let body = json!({"username": "pudong-reviewer", "password_sm2": bad});
             let refused = world.call_from("POST", "/api/v1/auth/login", None, Some(body), source).await;
-            assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "invalid_password_ciphertext"), "{}", refused.body);
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_password_ciphertext"), "{}", refused.body);
             assert!(!refused.body["message"]["zh"].as_str().unwrap().is_empty());
         }
         // One form or the other, not both.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use civitas_testkit::TestDb;
 use civitas_testkit::browser::{Browser, browser};
 use serde_json::json;
-use support::server::Server;
+use support::server::{Server, with_demo_modules};
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 const LUJIAZUI: &str = "/t/shanghai/pudong/lujiazui/";
@@ -318,6 +318,53 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         "the session cookie is HttpOnly"
     );
     check_page(&b, server, "zh-CN").await;
+
+    // She applies for the meal subsidy: the form is the service's schema,
+    // every field labelled; the receipt names the case, its step and when
+    // the step is due.
+    b.goto(&url(MEAL_SUBSIDY)).await;
+    b.element("#apply").await.click().await;
+    wait_for(&b, "form.application").await;
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-apply").await;
+    }
+    b.run(
+        "document.getElementById('f-birth_date').value = '1940-05-01';",
+        json!([]),
+    )
+    .await;
+    for (select, value) in [
+        ("#f-household_registration", "local"),
+        ("#f-economic_status", "low-income"),
+    ] {
+        b.run(
+            "document.querySelector(arguments[0]).value = arguments[1];",
+            json!([select, value]),
+        )
+        .await;
+    }
+    b.element("input[name=living_alone][value=true]")
+        .await
+        .click()
+        .await;
+    b.element("#f-disability_grade").await.type_text("0").await;
+    b.element("form.application button").await.click().await;
+    wait_for(&b, "#case-id").await;
+    check_page(&b, server, "zh-CN").await;
+    let receipt = b.text().await;
+    for expected in ["申请已提交", "办件编号", "办理中", "街道初审", "工作日"] {
+        assert!(
+            receipt.contains(expected),
+            "{expected} missing from\n{receipt}"
+        );
+    }
+    let case_id = b.element("#case-id").await.text().await;
+    assert!(!case_id.is_empty());
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-case").await;
+    }
+
     // Signing out ends the session; the portal offers sign-in again.
     b.element("form.sign-out button").await.click().await;
     wait_for(&b, "#sign-in").await;
@@ -435,9 +482,8 @@ fn check_headers(server: &Server) {
 #[test]
 fn a_resident_finds_a_service_and_reads_its_guide_on_sqlite() {
     let dir = civitas_testkit::tenants_copy();
-    let server = Server::start(
-        civitas_testkit::clean_command(CIVITAS, dir.path()).args(["serve", "--demo"]),
-    );
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir.path());
+    let server = Server::start(with_demo_modules(&mut command).args(["serve", "--demo"]));
     check_headers(&server);
     forged_forms_are_refused(&server);
     let (shots, _keep) = screenshots();
@@ -451,8 +497,9 @@ fn a_resident_finds_a_service_and_reads_its_guide_on_postgres() {
         return;
     };
     let dir = civitas_testkit::tenants_copy();
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir.path());
     let server = Server::start(
-        civitas_testkit::clean_command(CIVITAS, dir.path())
+        with_demo_modules(&mut command)
             .args(["serve", "--demo"])
             .env("DATABASE_URL", &t.url)
             .env("CIVITAS_MASTER_KEY", "0123456789abcdeffedcba9876543210"),

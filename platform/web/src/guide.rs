@@ -6,10 +6,12 @@
 //! values are shown as they are). Properties marked `readOnly` are filled
 //! by the platform, not the applicant, and are left out.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::{Lang, Msg};
 
 /// A text in both languages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bilingual {
     /// Chinese.
     pub zh: String,
@@ -142,6 +144,138 @@ fn answer(p: &Value) -> Answer {
     }
 }
 
+/// What is wrong with one answer of a form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A required field was left empty.
+    Missing,
+    /// Not a whole number.
+    NotANumber,
+    /// A number outside the allowed range.
+    OutOfRange {
+        /// The least allowed.
+        minimum: Option<i64>,
+        /// The most allowed.
+        maximum: Option<i64>,
+    },
+    /// Not one of the choices.
+    NotAChoice,
+    /// Not a date written year-month-day.
+    NotADate,
+    /// Refused by the service's own rule (a message from the platform).
+    Said(String, String),
+}
+
+impl Problem {
+    /// What to tell the applicant.
+    pub fn text(&self, lang: Lang) -> String {
+        match self {
+            Problem::Missing => Msg::ProblemMissing.text(lang).to_owned(),
+            Problem::NotANumber => Msg::ProblemNotANumber.text(lang).to_owned(),
+            Problem::OutOfRange { minimum, maximum } => match (minimum, maximum) {
+                (Some(lo), Some(hi)) => format!("{}{lo}–{hi}", Msg::ProblemRange.text(lang)),
+                _ => Msg::ProblemNotANumber.text(lang).to_owned(),
+            },
+            Problem::NotAChoice => Msg::ProblemNotAChoice.text(lang).to_owned(),
+            Problem::NotADate => Msg::ProblemNotADate.text(lang).to_owned(),
+            Problem::Said(zh, en) => lang.pick(zh, en).to_owned(),
+        }
+    }
+}
+
+/// The document a form's answers make, typed as the schema says: numbers
+/// as numbers, yes/no as booleans, empty optional answers left out. Every
+/// answer that cannot be read is named, with its problem.
+pub fn document(
+    fields: &[Field],
+    answers: &[(String, String)],
+) -> Result<Value, Vec<(String, Problem)>> {
+    let answer = |name: &str| {
+        answers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let mut document = Map::new();
+    let mut problems = Vec::new();
+    for field in fields {
+        let Some(text) = answer(&field.name) else {
+            if field.required {
+                problems.push((field.name.clone(), Problem::Missing));
+            }
+            continue;
+        };
+        let value = match &field.answer {
+            Answer::Text => Ok(Value::String(text.to_owned())),
+            Answer::Date => {
+                if chrono_like_date(text) {
+                    Ok(Value::String(text.to_owned()))
+                } else {
+                    Err(Problem::NotADate)
+                }
+            }
+            Answer::YesNo => match text {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(Problem::NotAChoice),
+            },
+            Answer::WholeNumber { minimum, maximum } => match text.parse::<i64>() {
+                Err(_) => Err(Problem::NotANumber),
+                Ok(n) if minimum.is_some_and(|lo| n < lo) || maximum.is_some_and(|hi| n > hi) => {
+                    Err(Problem::OutOfRange {
+                        minimum: *minimum,
+                        maximum: *maximum,
+                    })
+                }
+                Ok(n) => Ok(Value::from(n)),
+            },
+            Answer::Choice(choices) => {
+                if choices.iter().any(|(v, _)| v == text) {
+                    Ok(Value::String(text.to_owned()))
+                } else {
+                    Err(Problem::NotAChoice)
+                }
+            }
+        };
+        match value {
+            Ok(v) => {
+                document.insert(field.name.clone(), v);
+            }
+            Err(p) => problems.push((field.name.clone(), p)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Value::Object(document))
+    } else {
+        Err(problems)
+    }
+}
+
+/// `YYYY-MM-DD` naming a real day (the Gregorian calendar's rules).
+fn chrono_like_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +350,95 @@ mod tests {
     fn a_schema_without_properties_asks_for_nothing() {
         assert!(fields(&json!({ "type": "object" })).is_empty());
         assert!(fields(&json!(true)).is_empty());
+    }
+
+    fn meal_fields() -> Vec<Field> {
+        fields(&json!({
+            "type": "object",
+            "required": ["birth_date", "alone", "status"],
+            "properties": {
+                "birth_date": { "type": "string", "format": "date", "title": "出生日期" },
+                "alone": { "type": "boolean", "title": "是否独居" },
+                "status": { "oneOf": [{ "const": "none", "title": "一般" }, { "const": "low-income", "title": "低收入" }] },
+                "grade": { "type": "integer", "minimum": 0, "maximum": 4 },
+                "note": { "type": "string" }
+            }
+        }))
+    }
+
+    fn answers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn answers_become_a_document_typed_as_the_schema_says() {
+        let document = document(
+            &meal_fields(),
+            &answers(&[
+                ("birth_date", "1940-02-29"),
+                ("alone", "true"),
+                ("status", "low-income"),
+                ("grade", " 2 "),
+                ("note", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            document,
+            json!({ "birth_date": "1940-02-29", "alone": true, "status": "low-income", "grade": 2 })
+        );
+    }
+
+    #[test]
+    fn every_answer_that_cannot_be_read_is_named() {
+        let problems = document(
+            &meal_fields(),
+            &answers(&[
+                ("birth_date", "1941-02-29"),
+                ("alone", "maybe"),
+                ("grade", "5"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                ("birth_date".to_owned(), Problem::NotADate),
+                ("alone".to_owned(), Problem::NotAChoice),
+                ("status".to_owned(), Problem::Missing),
+                (
+                    "grade".to_owned(),
+                    Problem::OutOfRange {
+                        minimum: Some(0),
+                        maximum: Some(4)
+                    }
+                ),
+            ]
+        );
+        assert_eq!(Problem::Missing.text(Lang::Zh), "请填写此项");
+        assert!(
+            Problem::OutOfRange {
+                minimum: Some(0),
+                maximum: Some(4)
+            }
+            .text(Lang::Zh)
+            .contains("0–4")
+        );
+        let typed = document(
+            &meal_fields(),
+            &answers(&[
+                ("birth_date", "1940-01-01"),
+                ("alone", "false"),
+                ("status", "none"),
+                ("grade", "two"),
+            ]),
+        );
+        assert_eq!(
+            typed.unwrap_err(),
+            vec![("grade".to_owned(), Problem::NotANumber)]
+        );
     }
 }

@@ -132,6 +132,36 @@ messages! {
     NeedsJavaScript => "登录需要启用 JavaScript：密码须在浏览器中加密后才能发送。", "Signing in needs JavaScript: the password must be encrypted in the browser before it is sent.";
     KeyUnavailable => "暂时无法取得平台公钥，请稍后再试。", "The platform's key cannot be fetched right now; please try again later.";
     FormExpired => "页面已过期，请重新提交。", "This page has expired; please submit it again.";
+    ProblemMissing => "请填写此项", "Please fill this in";
+    ProblemNotANumber => "请填写整数", "Please give a whole number";
+    ProblemRange => "请填写范围内的整数：", "Please give a whole number within ";
+    ProblemNotAChoice => "请从选项中选择", "Please choose one of the options";
+    ProblemNotADate => "请填写有效日期（年-月-日）", "Please give a real date (year-month-day)";
+    ApplyOnline => "在线申请", "Apply online";
+    ApplyTitle => "填写申请", "Your application";
+    ApplyIntro => "请如实填写，带 * 的为必填项。提交后将显示办件编号、当前环节和办理期限。", "Please answer truthfully; fields marked * are required. Once submitted, you see the case number, its current step and when it is due.";
+    SubmitApplication => "提交申请", "Submit the application";
+    Yes => "是", "Yes";
+    No => "否", "No";
+    ChooseOne => "请选择", "Choose one";
+    FixProblems => "申请未提交：请修改下列标出的内容。", "The application was not submitted: please correct the fields marked below.";
+    NotSubmitted => "申请未提交：", "The application was not submitted: ";
+    SignInToApply => "登录后即可在线申请。", "Sign in to apply online.";
+    ReceiptTitle => "申请已提交", "Application submitted";
+    CaseNumber => "办件编号", "Case number";
+    CaseState => "办理状态", "Status";
+    CurrentStep => "当前环节", "Current step";
+    StepDueOn => "本环节办理期限", "Due for this step";
+    LimitDueOn => "法定办结期限", "Statutory deadline";
+    StateOpen => "办理中", "In progress";
+    StateReturned => "已退回补正", "Returned for correction";
+    StatePaused => "已中止", "Paused";
+    StateApproved => "已办结（准予）", "Finished (approved)";
+    StateRejected => "已办结（不予）", "Finished (refused)";
+    StateWithdrawn => "已撤回", "Withdrawn";
+    WorkingDaysUnit => "工作日", "working days";
+    NaturalDaysUnit => "自然日", "calendar days";
+    ApplicationsOnlyFor => "本事项仅接受以下申请人在线申请：", "This service takes online applications only from: ";
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //!   intranets have no CDN;
 //! - maud escapes every value it interpolates.
 
+pub mod apply;
 pub mod assets;
 pub mod guide;
 mod i18n;

@@ -129,6 +129,10 @@ pub struct ServiceGuide {
     pub fields: Vec<Field>,
     /// The portal's home.
     pub back: String,
+    /// The application form.
+    pub apply: String,
+    /// Whether someone is signed in (else applying starts with signing in).
+    pub signed_in: bool,
 }
 
 fn days(lang: Lang, d: Option<Days>) -> String {
@@ -148,6 +152,10 @@ pub fn service(frame: &Frame, s: &ServiceGuide) -> Markup {
             p { a href=(s.back) { (Msg::BackToServices.text(lang)) } }
             h1 { (lang.pick(&s.name.zh, &s.name.en)) }
             p { (lang.pick(&s.summary.zh, &s.summary.en)) }
+            p.apply {
+                a.button #apply href=(s.apply) { (Msg::ApplyOnline.text(lang)) }
+                @if !s.signed_in { " " span.hint { (Msg::SignInToApply.text(lang)) } }
+            }
             section.panel aria-labelledby="who" {
                 h2 #who { (Msg::WhoMayApply.text(lang)) }
                 ul {
@@ -288,6 +296,8 @@ mod tests {
             withdraw: true,
             fields: Vec::new(),
             back: "/t/x/".into(),
+            apply: "/t/x/services/civil-affairs/meal-subsidy/apply".into(),
+            signed_in: false,
         };
         let html = service(&frame(Lang::Zh), &guide).into_string();
         assert!(html.contains("5个工作日"), "{html}");

@@ -6,6 +6,7 @@
 //! carries the security headers ([`security_headers`]), whatever route
 //! made it.
 
+mod apply;
 mod portal;
 mod session;
 mod sign_in;
@@ -33,6 +34,11 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route("/t/{tenant}", get(portal::to_home))
         .route("/t/{tenant}/", get(portal::home))
         .route("/t/{tenant}/services/{line}/{name}", get(portal::service))
+        .route(
+            "/t/{tenant}/services/{line}/{name}/apply",
+            get(apply::show).post(apply::submit),
+        )
+        .route("/t/{tenant}/cases/{id}", get(apply::case))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(

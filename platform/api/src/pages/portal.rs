@@ -106,7 +106,10 @@ pub(super) async fn home(
 
 /// The services `tenant` offers: every flow that takes applicants in a
 /// line present at the tenant, as the tenant's variant when it has one.
-fn offered(workflow: &civitas_workflow::Workflow, tenant: &TenantRecord) -> Vec<Arc<Flow>> {
+pub(super) fn offered(
+    workflow: &civitas_workflow::Workflow,
+    tenant: &TenantRecord,
+) -> Vec<Arc<Flow>> {
     let flows = workflow.flows();
     let mut out: Vec<Arc<Flow>> = flows
         .flows()
@@ -229,6 +232,8 @@ pub(super) async fn service(
         withdraw: flow.withdraw,
         fields,
         back: portal_home(&tenant),
+        apply: format!("{here}/apply"),
+        signed_in: who.0.is_some(),
     };
     let title = lang.lang.pick(&flow.name, &flow.name_en).to_owned();
     let frame = lang.frame(&here, title, Some(&tenant), visitor(&who, &token, &here));

@@ -191,7 +191,7 @@ impl LoginRequest {
         }
     }
 
-    /// The password, decrypted with `key` when it came sealed; 400
+    /// The password, decrypted with `key` when it came sealed; 422
     /// `invalid_password_ciphertext` when it does not decrypt.
     fn password(
         &self,
@@ -203,7 +203,7 @@ impl LoginRequest {
         };
         let bad = || {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_password_ciphertext",
                 "密码密文无法用平台公钥解密（应为 SM2 C1C3C2 十六进制，如 sm-crypto 的 doEncrypt(…, 1)）",
                 "The password ciphertext does not decrypt with the platform's key (expected SM2 C1C3C2 hex, as sm-crypto's doEncrypt(…, 1) gives)",
@@ -259,8 +259,8 @@ impl TokenResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "已登录 / Signed in", body = TokenResponse),
-        (status = 400, description = "密码密文无法解密 / The password ciphertext does not decrypt", body = ErrorBody),
         (status = 401, description = "用户名或密码错误，或账户已锁定 / Wrong credentials or locked", body = ErrorBody),
+        (status = 422, description = "密码密文无法解密 / The password ciphertext does not decrypt", body = ErrorBody),
         (status = 429, description = "此地址失败次数过多，见 Retry-After / Too many failures from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "未配置签名密钥 / No signing key", body = ErrorBody)
     ))]

@@ -170,6 +170,18 @@ pub(crate) struct CreateCase {
     origin: Option<Origin>,
 }
 
+impl CreateCase {
+    /// An applicant's application for `service` (title: the flow's name).
+    pub(crate) fn application(service: String, data: Value) -> CreateCase {
+        CreateCase {
+            service,
+            title: None,
+            data,
+            origin: None,
+        }
+    }
+}
+
 /// An action on a case.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -428,13 +440,27 @@ pub(crate) async fn create_case(
     tenant: Tenant,
     ApiJson(body): ApiJson<CreateCase>,
 ) -> Result<(StatusCode, Json<CaseView>), ApiError> {
-    let workflow = workflow(&state)?;
+    let (workflow, case) = file_case(&state, &caller, &tenant.path, body).await?;
+    Ok((StatusCode::CREATED, Json(case_view(&workflow, case))))
+}
+
+/// Files `body` at `tenant` for `caller`: an applicant applies (`case.apply`,
+/// services that take applications from their kind of account, once
+/// verified), staff create (`case.create` in the service's line). The
+/// API's `create_case` and the portal's application form both come here.
+pub(crate) async fn file_case(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    body: CreateCase,
+) -> Result<(Arc<Workflow>, Case), ApiError> {
+    let workflow = workflow(state)?;
     let flow = workflow
         .flows()
-        .resolve(&body.service, &tenant.path)
+        .resolve(&body.service, tenant)
         .ok_or_else(|| WorkflowError::UnknownService(body.service.clone()))?
         .clone();
-    let (scope, applicant, origin) = match applicant_kind(&caller) {
+    let (scope, applicant, origin) = match applicant_kind(caller) {
         Some(kind) => {
             let may = flow.applicants.iter().any(|a| {
                 matches!(
@@ -460,13 +486,13 @@ pub(crate) async fn create_case(
                 ));
             }
             (
-                applicant_scope(&state, &caller, &tenant.path, &flow.line, "case.apply")?,
+                applicant_scope(state, caller, tenant, &flow.line, "case.apply")?,
                 Some(caller.account_id().to_owned()),
                 Origin::Application,
             )
         }
         None => (
-            caller.authorize(&state, &tenant.path, &flow.line, "case.create")?,
+            caller.authorize(state, tenant, &flow.line, "case.create")?,
             None,
             body.origin.unwrap_or(Origin::Application),
         ),
@@ -475,8 +501,8 @@ pub(crate) async fn create_case(
         .create(
             state.db(),
             &scope,
-            &tenant.path,
-            &who(&caller),
+            tenant,
+            &who(caller),
             applicant.as_deref(),
             NewCase {
                 service: body.service,
@@ -486,7 +512,20 @@ pub(crate) async fn create_case(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(case_view(&workflow, case))))
+    Ok((workflow, case))
+}
+
+/// A case as `caller` may read it (`case.read`; an applicant: their own),
+/// for the faces.
+pub(crate) async fn case_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+) -> Result<(Arc<Workflow>, Case), ApiError> {
+    let (workflow, tx, case) = read_case(state, caller, tenant, None, id).await?;
+    tx.rollback().await?;
+    Ok((workflow, case))
 }
 
 /// One case, with its step's due date and allowed actions (`case.read` in

@@ -357,6 +357,19 @@ impl World {
         self.send(request.body(Body::empty()).unwrap()).await
     }
 
+    /// A form posted as a browser posts it (URL-encoded), with a `Cookie`
+    /// header.
+    pub async fn form(&self, uri: &str, cookie: &str, body: &str) -> Reply {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        self.send(request).await
+    }
+
     /// Like [`World::call`], from a source address.
     pub async fn call_from(
         &self,

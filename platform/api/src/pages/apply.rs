@@ -1,0 +1,350 @@
+//! Applying at the portal (`/t/{path}/services/{line}/{name}/apply`) and an
+//! applicant's case (`/t/{path}/cases/{id}`).
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use civitas_storage::TenantRecord;
+use civitas_web::Msg;
+use civitas_web::apply::{ApplyForm, Receipt, form, receipt};
+use civitas_web::guide::{self, Bilingual, Field, Problem};
+use civitas_web::layout::sign_in_href;
+use civitas_workflow::CaseState;
+use civitas_workflow::Flow;
+
+use super::session::{FormToken, PageVisitor};
+use super::{PageLang, PortalTenant, portal_home, visitor};
+use crate::AppState;
+use crate::access::Caller;
+use crate::routes::cases::{CreateCase, case_for, file_case};
+
+/// The flow `tenant` offers as `line/name`, and what its application asks.
+fn application(
+    state: &AppState,
+    tenant: &TenantRecord,
+    line: &str,
+    name: &str,
+) -> Option<(Arc<Flow>, Vec<Field>)> {
+    let id = format!("{line}/{name}");
+    let flow = super::portal::offered(state.workflow()?, tenant)
+        .into_iter()
+        .find(|f| f.service == id)?;
+    let fields = state
+        .modules()
+        .ok()
+        .and_then(|m| m.runtime.catalog().service(&id).cloned())
+        .map(|s| guide::fields(&s.input_schema))
+        .unwrap_or_default();
+    Some((flow, fields))
+}
+
+/// Why `claims` may not apply for `flow` at the portal, if they may not: the
+/// portal is the applicants' face (staff file on someone's behalf through
+/// the workbench and the API).
+fn not_an_applicant(claims: &civitas_identity::Claims, flow: &Flow) -> Option<(String, String)> {
+    use civitas_identity::AccountKind;
+    use civitas_workflow::flow::Applicant;
+    let may = flow.applicants.iter().any(|a| {
+        matches!(
+            (a, claims.kind),
+            (Applicant::Citizen, AccountKind::Citizen)
+                | (Applicant::Enterprise, AccountKind::Enterprise)
+        )
+    });
+    if may {
+        return None;
+    }
+    let who = |lang| {
+        flow.applicants
+            .iter()
+            .map(|a| match a {
+                Applicant::Citizen => Msg::ApplicantCitizen.text(lang),
+                Applicant::Enterprise => Msg::ApplicantEnterprise.text(lang),
+            })
+            .collect::<Vec<_>>()
+    };
+    Some((
+        format!(
+            "{}{}",
+            Msg::ApplicationsOnlyFor.text(civitas_web::Lang::Zh),
+            who(civitas_web::Lang::Zh).join("、")
+        ),
+        format!(
+            "{}{}",
+            Msg::ApplicationsOnlyFor.text(civitas_web::Lang::En),
+            who(civitas_web::Lang::En).join(", ")
+        ),
+    ))
+}
+
+fn not_found(lang: PageLang, here: &str, tenant: &TenantRecord) -> Response {
+    lang.problem(
+        StatusCode::NOT_FOUND,
+        here,
+        Some(tenant),
+        Msg::NotFoundTitle,
+        Msg::NotFoundText,
+    )
+}
+
+/// `GET …/apply`: the form (signing in first).
+pub(super) async fn show(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, line, name)): Path<(String, String, String)>,
+) -> Response {
+    let tenant = tenant.0;
+    let guide = format!("{}services/{line}/{name}", portal_home(&tenant));
+    let here = format!("{guide}/apply");
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let Some((flow, fields)) = application(&state, &tenant, &line, &name) else {
+        return not_found(lang, &here, &tenant);
+    };
+    let view = ApplyForm {
+        refusal: not_an_applicant(&claims, &flow),
+        service: Bilingual {
+            zh: flow.name.clone(),
+            en: flow.name_en.clone(),
+        },
+        fields,
+        action: here.clone(),
+        csrf: token.0.clone(),
+        back: guide,
+        ..ApplyForm::default()
+    };
+    render(lang, &who, &token, &tenant, &here, &view, StatusCode::OK)
+}
+
+fn render(
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    tenant: &TenantRecord,
+    here: &str,
+    view: &ApplyForm,
+    status: StatusCode,
+) -> Response {
+    let title = format!(
+        "{} - {}",
+        Msg::ApplyTitle.text(lang.lang),
+        lang.lang.pick(&view.service.zh, &view.service.en)
+    );
+    let frame = lang.frame(here, title, Some(tenant), visitor(who, token, here));
+    lang.answer(status, form(&frame, view))
+}
+
+/// `POST …/apply`: the answers read as the schema types them, every
+/// problem named beside its field; a good application is filed and the
+/// browser sent to its case.
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, line, name)): Path<(String, String, String)>,
+    Form(answers): Form<Vec<(String, String)>>,
+) -> Response {
+    let tenant = tenant.0;
+    let guide = format!("{}services/{line}/{name}", portal_home(&tenant));
+    let here = format!("{guide}/apply");
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let Some((flow, fields)) = application(&state, &tenant, &line, &name) else {
+        return not_found(lang, &here, &tenant);
+    };
+    let submitted = answers
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map_or("", |(_, v)| v.as_str());
+    let mut view = ApplyForm {
+        service: Bilingual {
+            zh: flow.name.clone(),
+            en: flow.name_en.clone(),
+        },
+        fields: fields.clone(),
+        answers: answers.clone(),
+        action: here.clone(),
+        csrf: token.0.clone(),
+        back: guide,
+        ..ApplyForm::default()
+    };
+    if !token.check(submitted) {
+        view.refusal = Some((
+            Msg::FormExpired.text(civitas_web::Lang::Zh).to_owned(),
+            Msg::FormExpired.text(civitas_web::Lang::En).to_owned(),
+        ));
+        return render(
+            lang,
+            &who,
+            &token,
+            &tenant,
+            &here,
+            &view,
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if let Some(refusal) = not_an_applicant(&claims, &flow) {
+        view.refusal = Some(refusal);
+        return render(
+            lang,
+            &who,
+            &token,
+            &tenant,
+            &here,
+            &view,
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let document = match guide::document(&fields, &answers) {
+        Ok(document) => document,
+        Err(problems) => {
+            view.problems = problems;
+            return render(
+                lang,
+                &who,
+                &token,
+                &tenant,
+                &here,
+                &view,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let caller = Caller::Person(claims);
+    let filed = file_case(
+        &state,
+        &caller,
+        &tenant.path,
+        CreateCase::application(flow.service.clone(), document),
+    )
+    .await;
+    match filed {
+        Ok((_, case)) => Redirect::to(&format!(
+            "{}cases/{}?filed=1",
+            portal_home(&tenant),
+            case.id
+        ))
+        .into_response(),
+        Err(e) => {
+            // What the platform names per field goes beside the field;
+            // the rest (a rule's refusal, verification) above the form.
+            for p in e.problems() {
+                if let Some(field) = p
+                    .field
+                    .as_ref()
+                    .filter(|f| fields.iter().any(|x| &x.name == *f))
+                {
+                    view.problems.push((
+                        field.clone(),
+                        Problem::Said(p.message.zh.clone(), p.message.en.clone()),
+                    ));
+                }
+            }
+            if view.problems.is_empty() {
+                view.refusal = Some((e.message.zh.clone(), e.message.en.clone()));
+            }
+            render(lang, &who, &token, &tenant, &here, &view, e.status)
+        }
+    }
+}
+
+/// `?filed=1` right after the application was filed.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CaseQuery {
+    filed: Option<u8>,
+}
+
+/// `GET /t/{path}/cases/{id}`: the applicant's case — number, state, step
+/// and deadlines.
+pub(super) async fn case(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<CaseQuery>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("{}cases/{id}", portal_home(&tenant));
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let caller = Caller::Person(claims);
+    let (workflow, case) = match case_for(&state, &caller, &tenant.path, &id).await {
+        Ok(found) => found,
+        Err(e) if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN => {
+            return not_found(lang, &here, &tenant);
+        }
+        Err(e) => {
+            tracing::warn!(code = e.code, "an applicant's case could not be read");
+            return lang.problem(
+                e.status,
+                &here,
+                Some(&tenant),
+                Msg::UnavailableTitle,
+                Msg::UnavailableText,
+            );
+        }
+    };
+    let flow = workflow.flow_of(&case).ok();
+    let step = case
+        .step
+        .as_deref()
+        .and_then(|s| flow.and_then(|f| f.step(s)))
+        .map(|s| Bilingual {
+            zh: s.name.clone(),
+            en: s.name_en.clone(),
+        });
+    let unit = |u: Option<&str>| match u {
+        Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
+        _ => Msg::NaturalDaysUnit.text(lang.lang),
+    };
+    let view = Receipt {
+        service: flow.map_or_else(
+            || Bilingual {
+                zh: case.service.clone(),
+                en: case.service.clone(),
+            },
+            |f| Bilingual {
+                zh: f.name.clone(),
+                en: f.name_en.clone(),
+            },
+        ),
+        case_id: case.id.clone(),
+        state: match case.state {
+            CaseState::Open => Msg::StateOpen,
+            CaseState::Returned => Msg::StateReturned,
+            CaseState::Paused => Msg::StatePaused,
+            CaseState::Closed => Msg::StateApproved,
+            CaseState::Rejected => Msg::StateRejected,
+            CaseState::Withdrawn => Msg::StateWithdrawn,
+        },
+        step,
+        step_due: case
+            .step_due_on
+            .map(|d| format!("{d}（{}）", unit(case.step_unit.as_deref()))),
+        limit_due: case
+            .limit_due_on
+            .map(|d| format!("{d}（{}）", unit(case.limit_unit.as_deref()))),
+        just_filed: query.filed == Some(1),
+        back: portal_home(&tenant),
+    };
+    let frame = lang.frame(
+        &here,
+        Msg::CaseNumber.text(lang.lang).to_owned(),
+        Some(&tenant),
+        visitor(&who, &token, &here),
+    );
+    lang.answer(StatusCode::OK, receipt(&frame, &view))
+}

@@ -1,0 +1,87 @@
+//! The faces' forms as the server takes them, whatever the browser did:
+//! every answer checked again and each problem named beside its field,
+//! forged forms refused, nothing filed until the application is right.
+
+mod access;
+
+use access::World;
+use axum::http::StatusCode;
+use civitas_testkit::both_backends;
+
+const APPLY: &str = "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/apply";
+const FORM_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn html(reply: &access::Reply) -> &str {
+    reply.body.as_str().unwrap_or_default()
+}
+
+async fn my_cases(world: &World) -> usize {
+    let mine = world
+        .call(
+            "GET",
+            "/api/v1/tenants/310000/cases",
+            Some(world.token("citizen-demo")),
+            None,
+        )
+        .await;
+    mine.body["cases"].as_array().map_or(0, Vec::len)
+}
+
+both_backends! {
+    async fn an_application_names_each_problem_and_files_nothing_until_it_is_right(t) {
+        let world = World::demo(&t).await;
+        let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
+
+        // Nobody signed in: applying starts with signing in, and comes back.
+        let anonymous = world.page(APPLY, None).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+        assert_eq!(anonymous.headers["location"], format!("/sign-in?next={APPLY}").as_str());
+
+        // The form, every field of the schema the applicant fills in.
+        let form = world.page(APPLY, Some(&cookie)).await;
+        assert_eq!(form.status, StatusCode::OK);
+        for label in ["出生日期", "户籍", "是否独居", "残疾等级", "经济状况"] {
+            assert!(html(&form).contains(label), "{label}");
+        }
+        assert!(!html(&form).contains("case_id"), "the platform's own field is not asked");
+
+        // Wrong answers: 422, each named beside its field, the answers kept,
+        // nothing filed.
+        let wrong = world
+            .form(APPLY, &cookie, &format!("csrf={FORM_TOKEN}&birth_date=1941-02-29&living_alone=maybe&disability_grade=9&household_registration=mars"))
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        for problem in ["申请未提交", "请填写有效日期", "请从选项中选择", "请填写范围内的整数：0–4", "请填写此项"] {
+            assert!(html(&wrong).contains(problem), "{problem} missing");
+        }
+        assert!(html(&wrong).contains(r#"value="9""#), "the answer is kept");
+        assert_eq!(my_cases(&world).await, 0);
+
+        // A form without the page's token (a cross-site post) files nothing.
+        let complete = "birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none";
+        let forged = world.form(APPLY, &cookie, &format!("csrf=forged&{complete}")).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(html(&forged).contains("页面已过期"));
+        assert_eq!(my_cases(&world).await, 0);
+
+        // Right: filed, and the browser goes to the case.
+        let filed = world.form(APPLY, &cookie, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        assert_eq!(filed.status, StatusCode::SEE_OTHER, "{}", html(&filed));
+        let location = filed.headers["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/t/shanghai/pudong/lujiazui/cases/") && location.ends_with("?filed=1"), "{location}");
+        assert_eq!(my_cases(&world).await, 1);
+        let case = world.page(&location, Some(&cookie)).await;
+        assert_eq!(case.status, StatusCode::OK);
+        assert!(html(&case).contains("办理中") && html(&case).contains("街道初审"));
+        // Another applicant does not see it.
+        let other = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("enterprise-demo"));
+        let theirs = world.page(&location, Some(&other)).await;
+        assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+
+        // Staff do not apply: the refusal is said above the form.
+        let staff = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("lujiazui-officer"));
+        let refused = world.form(APPLY, &staff, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", html(&refused));
+        assert!(html(&refused).contains("申请未提交"));
+    }
+}

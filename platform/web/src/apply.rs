@@ -1,0 +1,182 @@
+//! Applying at the portal: the form a service's input schema describes,
+//! and the receipt of a filed application.
+
+use maud::{Markup, html};
+
+use crate::guide::{Answer, Bilingual, Field, Problem};
+use crate::layout::{Frame, page};
+use crate::{Lang, Msg};
+
+/// What the application form shows.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyForm {
+    /// The service's name.
+    pub service: Bilingual,
+    /// The fields to fill in.
+    pub fields: Vec<Field>,
+    /// The answers given so far (shown again when the form comes back).
+    pub answers: Vec<(String, String)>,
+    /// Problems with answers, by field name.
+    pub problems: Vec<(String, Problem)>,
+    /// Why the application was not filed, when that is not one field's
+    /// fault (Chinese, English).
+    pub refusal: Option<(String, String)>,
+    /// Where the form posts.
+    pub action: String,
+    /// The form token.
+    pub csrf: String,
+    /// The service's guide.
+    pub back: String,
+}
+
+impl ApplyForm {
+    fn answer(&self, name: &str) -> &str {
+        self.answers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn problem(&self, name: &str) -> Option<&Problem> {
+        self.problems
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, p)| p)
+    }
+}
+
+/// The application form. The browser checks what it can (required,
+/// ranges, dates); the server checks everything again and names each
+/// problem beside its field.
+pub fn form(frame: &Frame, view: &ApplyForm) -> Markup {
+    let lang = frame.lang;
+    html! {
+        (page(frame, html! {
+            p { a href=(view.back) { (lang.pick(&view.service.zh, &view.service.en)) } }
+            h1 { (Msg::ApplyTitle.text(lang)) }
+            p { (Msg::ApplyIntro.text(lang)) }
+            @if !view.problems.is_empty() {
+                p.error role="alert" { (Msg::FixProblems.text(lang)) }
+            }
+            @if let Some((zh, en)) = &view.refusal {
+                p.error role="alert" { (Msg::NotSubmitted.text(lang)) (lang.pick(zh, en)) }
+            }
+            form.application method="post" action=(view.action) {
+                input type="hidden" name="csrf" value=(view.csrf);
+                @for f in &view.fields {
+                    (field(lang, view, f))
+                }
+                button.button type="submit" { (Msg::SubmitApplication.text(lang)) }
+            }
+        }))
+    }
+}
+
+fn field(lang: Lang, view: &ApplyForm, f: &Field) -> Markup {
+    let id = format!("f-{}", f.name);
+    let hint_id = format!("{id}-problem");
+    let problem = view.problem(&f.name);
+    let value = view.answer(&f.name);
+    let label = lang.pick(&f.label.zh, &f.label.en);
+    let described = problem.map(|_| hint_id.clone());
+    let invalid = problem.map(|_| "true");
+    html! {
+        div.field {
+            @match &f.answer {
+                Answer::YesNo => {
+                    fieldset aria-describedby=[&described] {
+                        legend { (label) @if f.required { span.required aria-hidden="true" { " *" } } }
+                        @for (v, text) in [("true", Msg::Yes), ("false", Msg::No)] {
+                            label.choice {
+                                input type="radio" name=(f.name) value=(v) checked[value == v] required[f.required];
+                                " " (text.text(lang))
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    label for=(id) { (label) @if f.required { span.required aria-hidden="true" { " *" } } }
+                    @match &f.answer {
+                        Answer::Choice(choices) => {
+                            select #(id) name=(f.name) required[f.required] aria-describedby=[&described] aria-invalid=[invalid] {
+                                option value="" { (Msg::ChooseOne.text(lang)) }
+                                @for (v, text) in choices {
+                                    option value=(v) selected[value == v] { (lang.pick(&text.zh, &text.en)) }
+                                }
+                            }
+                        }
+                        Answer::Date => {
+                            input #(id) type="date" name=(f.name) value=(value) required[f.required]
+                                aria-describedby=[&described] aria-invalid=[invalid];
+                        }
+                        Answer::WholeNumber { minimum, maximum } => {
+                            input #(id) type="number" inputmode="numeric" step="1" name=(f.name) value=(value)
+                                min=[minimum] max=[maximum] required[f.required]
+                                aria-describedby=[&described] aria-invalid=[invalid];
+                        }
+                        _ => {
+                            input #(id) type="text" name=(f.name) value=(value) required[f.required]
+                                aria-describedby=[&described] aria-invalid=[invalid];
+                        }
+                    }
+                }
+            }
+            @if let Some(p) = problem {
+                p.problem #(hint_id) { (p.text(lang)) }
+            }
+        }
+    }
+}
+
+/// A case as its applicant sees it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The service's name.
+    pub service: Bilingual,
+    /// The case number.
+    pub case_id: String,
+    /// Its state, as the applicant reads it.
+    pub state: Msg,
+    /// The current step, while it has one.
+    pub step: Option<Bilingual>,
+    /// When the step is due, and in what days.
+    pub step_due: Option<String>,
+    /// When the statutory limit falls.
+    pub limit_due: Option<String>,
+    /// Whether this page follows the submission itself.
+    pub just_filed: bool,
+    /// The portal's home.
+    pub back: String,
+}
+
+/// The receipt of a case: its number, state, step and deadlines.
+pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            @if r.just_filed {
+                h1 { (Msg::ReceiptTitle.text(lang)) }
+            } @else {
+                h1 { (lang.pick(&r.service.zh, &r.service.en)) }
+            }
+            section.panel {
+                dl.fields {
+                    dt { (Msg::CaseNumber.text(lang)) } dd #case-id { (r.case_id) }
+                    dt { (Msg::CaseState.text(lang)) } dd #case-state { (r.state.text(lang)) }
+                    @if let Some(step) = &r.step {
+                        dt { (Msg::CurrentStep.text(lang)) } dd { (lang.pick(&step.zh, &step.en)) }
+                    }
+                    @if let Some(due) = &r.step_due {
+                        dt { (Msg::StepDueOn.text(lang)) } dd { (due) }
+                    }
+                    @if let Some(due) = &r.limit_due {
+                        dt { (Msg::LimitDueOn.text(lang)) } dd { (due) }
+                    }
+                }
+            }
+            p { a href=(r.back) { (Msg::BackToServices.text(lang)) } }
+        },
+    )
+}
