@@ -28,7 +28,7 @@ async fn my_cases(world: &World) -> usize {
 }
 
 both_backends! {
-    async fn an_application_names_each_problem_and_files_nothing_until_it_is_right(t) {
+    async fn an_applicant_is_told_each_problem_files_once_right_and_follows_the_case(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
 
@@ -73,6 +73,26 @@ both_backends! {
         let case = world.page(&location, Some(&cookie)).await;
         assert_eq!(case.status, StatusCode::OK);
         assert!(html(&case).contains("办理中") && html(&case).contains("街道初审"));
+        // Her applications list it; its page tells what happened.
+        let mine = world.page("/t/shanghai/pudong/lujiazui/cases", Some(&cookie)).await;
+        assert_eq!(mine.status, StatusCode::OK);
+        let case_id = location.trim_start_matches("/t/shanghai/pudong/lujiazui/cases/").trim_end_matches("?filed=1").to_owned();
+        assert!(html(&mine).contains(&case_id) && html(&mine).contains("我的办件"));
+        assert!(html(&case).contains("办理记录") && html(&case).contains("提交申请"));
+        // The street officer returns it with a reason: she reads both.
+        let returned = world
+            .call(
+                "POST",
+                &format!("/api/v1/tenants/310000/310115/310115005/cases/{case_id}/actions"),
+                Some(world.token("lujiazui-officer")),
+                Some(serde_json::json!({"action": "return", "reason": "请补充户籍证明材料"})),
+            )
+            .await;
+        assert_eq!(returned.status, StatusCode::OK, "{}", returned.body);
+        let case = world.page(&format!("/t/shanghai/pudong/lujiazui/cases/{case_id}"), Some(&cookie)).await;
+        for said in ["已退回补正", "退回补正", "请补充户籍证明材料", "街道初审"] {
+            assert!(html(&case).contains(said), "{said}");
+        }
         // Another applicant does not see it.
         let other = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("enterprise-demo"));
         let theirs = world.page(&location, Some(&other)).await;

@@ -364,6 +364,14 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     if let Some(dir) = shots {
         shoot(&b, dir, "portal-case").await;
     }
+    // Her applications, from the masthead.
+    b.element("a.cases").await.click().await;
+    wait_for(&b, "ul.cases").await;
+    check_page(&b, server, "zh-CN").await;
+    assert!(b.text().await.contains(&case_id), "{}", b.text().await);
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-my-cases").await;
+    }
 
     // Signing out ends the session; the portal offers sign-in again.
     b.element("form.sign-out button").await.click().await;

@@ -146,8 +146,68 @@ pub struct Receipt {
     pub limit_due: Option<String>,
     /// Whether this page follows the submission itself.
     pub just_filed: bool,
-    /// The portal's home.
+    /// What happened to it, oldest first.
+    pub history: Vec<HistoryLine>,
+    /// The applicant's cases.
     pub back: String,
+}
+
+/// One event of a case's history as its applicant reads it.
+#[derive(Debug, Clone)]
+pub struct HistoryLine {
+    /// When (local date and time, as text).
+    pub at: String,
+    /// What happened.
+    pub what: Msg,
+    /// At which step, if any.
+    pub step: Option<Bilingual>,
+    /// The reason given (a return's or refusal's), as written.
+    pub reason: Option<String>,
+}
+
+/// A case in the applicant's list.
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    /// The service's name.
+    pub service: Bilingual,
+    /// The case number.
+    pub case_id: String,
+    /// Its state.
+    pub state: Msg,
+    /// The current step, while it has one.
+    pub step: Option<Bilingual>,
+    /// When it was filed (date).
+    pub filed_on: String,
+    /// Its page.
+    pub href: String,
+}
+
+/// The applicant's cases at a place, newest first.
+pub fn my_cases(frame: &Frame, cases: &[CaseRow], home: &str) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            h1 { (Msg::MyCases.text(lang)) }
+            @if cases.is_empty() {
+                p { (Msg::NoCasesYet.text(lang)) " " a href=(home) { (Msg::AllServices.text(lang)) } }
+            } @else {
+                ul.cards.cases {
+                    @for c in cases {
+                        li.card {
+                            h2 { a href=(c.href) { (lang.pick(&c.service.zh, &c.service.en)) } }
+                            p.line { (Msg::CaseNumber.text(lang)) "：" (c.case_id) }
+                            p {
+                                strong { (c.state.text(lang)) }
+                                @if let Some(step) = &c.step { " · " (lang.pick(&step.zh, &step.en)) }
+                            }
+                            p.line { (Msg::FiledOn.text(lang)) "：" (c.filed_on) }
+                        }
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// The receipt of a case: its number, state, step and deadlines.
@@ -176,7 +236,22 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                     }
                 }
             }
-            p { a href=(r.back) { (Msg::BackToServices.text(lang)) } }
+            @if !r.history.is_empty() {
+                section.panel aria-labelledby="history" {
+                    h2 #history { (Msg::History.text(lang)) }
+                    ol.history {
+                        @for h in &r.history {
+                            li {
+                                time { (h.at) } " "
+                                strong { (h.what.text(lang)) }
+                                @if let Some(step) = &h.step { "（" (lang.pick(&step.zh, &step.en)) "）" }
+                                @if let Some(reason) = &h.reason { p.reason { (Msg::Reason.text(lang)) "：" (reason) } }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href=(r.back) { (Msg::MyCases.text(lang)) } }
         },
     )
 }

@@ -19,6 +19,8 @@ pub enum Visitor {
         name: String,
         /// The form token the sign-out form carries.
         csrf: String,
+        /// Their applications at this place, where there is one.
+        cases: Option<String>,
     },
     /// The sign-in page itself: neither.
     SigningIn,
@@ -88,8 +90,11 @@ pub fn page(frame: &Frame, content: Markup) -> Markup {
                                 Visitor::Anonymous { return_to } => {
                                     a.account href=(sign_in_href(return_to)) { (Msg::SignIn.text(lang)) }
                                 }
-                                Visitor::SignedIn { name, csrf } => {
+                                Visitor::SignedIn { name, csrf, cases } => {
                                     span.account { (Msg::SignedInAs.text(lang)) (name) }
+                                    @if let Some(cases) = cases {
+                                        a.cases href=(cases) { (Msg::MyCases.text(lang)) }
+                                    }
                                     form.sign-out method="post" action="/sign-out" {
                                         input type="hidden" name="csrf" value=(csrf);
                                         button.link type="submit" { (Msg::SignOut.text(lang)) }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
-use civitas_web::apply::{ApplyForm, Receipt, form, receipt};
+use civitas_web::apply::{ApplyForm, CaseRow, HistoryLine, Receipt, form, my_cases, receipt};
 use civitas_web::guide::{self, Bilingual, Field, Problem};
 use civitas_web::layout::sign_in_href;
 use civitas_workflow::CaseState;
@@ -19,7 +19,7 @@ use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
-use crate::routes::cases::{CreateCase, case_for, file_case};
+use crate::routes::cases::{CreateCase, case_for, cases_for, file_case};
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
 fn application(
@@ -137,7 +137,12 @@ fn render(
         Msg::ApplyTitle.text(lang.lang),
         lang.lang.pick(&view.service.zh, &view.service.en)
     );
-    let frame = lang.frame(here, title, Some(tenant), visitor(who, token, here));
+    let frame = lang.frame(
+        here,
+        title,
+        Some(tenant),
+        visitor(who, token, here, Some(tenant)),
+    );
     lang.answer(status, form(&frame, view))
 }
 
@@ -281,7 +286,7 @@ pub(super) async fn case(
         return Redirect::to(&sign_in_href(&here)).into_response();
     };
     let caller = Caller::Person(claims);
-    let (workflow, case) = match case_for(&state, &caller, &tenant.path, &id).await {
+    let (workflow, case, events) = match case_for(&state, &caller, &tenant.path, &id).await {
         Ok(found) => found,
         Err(e) if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN => {
             return not_found(lang, &here, &tenant);
@@ -310,6 +315,21 @@ pub(super) async fn case(
         Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
         _ => Msg::NaturalDaysUnit.text(lang.lang),
     };
+    let step_name = |id: &str| {
+        flow.and_then(|f| f.step(id)).map(|s| Bilingual {
+            zh: s.name.clone(),
+            en: s.name_en.clone(),
+        })
+    };
+    let history = events
+        .iter()
+        .map(|e| HistoryLine {
+            at: local_time(e.at),
+            what: event_label(&e.action),
+            step: e.step.as_deref().and_then(step_name),
+            reason: e.reason.clone(),
+        })
+        .collect();
     let view = Receipt {
         service: flow.map_or_else(
             || Bilingual {
@@ -322,14 +342,7 @@ pub(super) async fn case(
             },
         ),
         case_id: case.id.clone(),
-        state: match case.state {
-            CaseState::Open => Msg::StateOpen,
-            CaseState::Returned => Msg::StateReturned,
-            CaseState::Paused => Msg::StatePaused,
-            CaseState::Closed => Msg::StateApproved,
-            CaseState::Rejected => Msg::StateRejected,
-            CaseState::Withdrawn => Msg::StateWithdrawn,
-        },
+        state: state_label(case.state),
         step,
         step_due: case
             .step_due_on
@@ -338,13 +351,126 @@ pub(super) async fn case(
             .limit_due_on
             .map(|d| format!("{d}（{}）", unit(case.limit_unit.as_deref()))),
         just_filed: query.filed == Some(1),
-        back: portal_home(&tenant),
+        history,
+        back: format!("{}cases", portal_home(&tenant)),
     };
     let frame = lang.frame(
         &here,
         Msg::CaseNumber.text(lang.lang).to_owned(),
         Some(&tenant),
-        visitor(&who, &token, &here),
+        visitor(&who, &token, &here, Some(&tenant)),
     );
     lang.answer(StatusCode::OK, receipt(&frame, &view))
+}
+
+/// How an applicant reads a case's state.
+fn state_label(state: CaseState) -> Msg {
+    match state {
+        CaseState::Open => Msg::StateOpen,
+        CaseState::Returned => Msg::StateReturned,
+        CaseState::Paused => Msg::StatePaused,
+        CaseState::Closed => Msg::StateApproved,
+        CaseState::Rejected => Msg::StateRejected,
+        CaseState::Withdrawn => Msg::StateWithdrawn,
+    }
+}
+
+/// How an applicant reads an event of the history.
+fn event_label(action: &str) -> Msg {
+    match action {
+        "submit" => Msg::EventSubmit,
+        "approve" => Msg::EventApprove,
+        "return" => Msg::EventReturn,
+        "reject" => Msg::EventReject,
+        "transfer" => Msg::EventTransfer,
+        "pause" => Msg::EventPause,
+        "resume" => Msg::EventResume,
+        "extend" => Msg::EventExtend,
+        "withdraw" => Msg::EventWithdraw,
+        "resubmit" => Msg::EventResubmit,
+        "countersign" => Msg::EventCountersign,
+        "overdue" => Msg::EventOverdue,
+        _ => Msg::EventOther,
+    }
+}
+
+/// Unix microseconds as Beijing time (UTC+8, no daylight saving), to the
+/// minute: what the applicant's clock says.
+fn local_time(micros: i64) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600);
+    match (chrono::DateTime::from_timestamp_micros(micros), beijing) {
+        (Some(at), Some(zone)) => at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The most applications the list shows (newest first).
+const MY_CASES_SHOWN: u32 = 100;
+
+/// `GET /t/{path}/cases`: the signed-in applicant's applications here.
+pub(super) async fn cases(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("{}cases", portal_home(&tenant));
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let caller = Caller::Person(claims);
+    let (workflow, cases) = match cases_for(&state, &caller, &tenant.path, MY_CASES_SHOWN).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(code = e.code, "an applicant's cases could not be listed");
+            let (title, text) = if e.status == StatusCode::FORBIDDEN {
+                (Msg::NotFoundTitle, Msg::NotFoundText)
+            } else {
+                (Msg::UnavailableTitle, Msg::UnavailableText)
+            };
+            return lang.problem(e.status, &here, Some(&tenant), title, text);
+        }
+    };
+    let rows: Vec<CaseRow> = cases
+        .iter()
+        .map(|c| {
+            let flow = workflow.flow_of(c).ok();
+            CaseRow {
+                service: flow.map_or_else(
+                    || Bilingual {
+                        zh: c.service.clone(),
+                        en: c.service.clone(),
+                    },
+                    |f| Bilingual {
+                        zh: f.name.clone(),
+                        en: f.name_en.clone(),
+                    },
+                ),
+                case_id: c.id.clone(),
+                state: state_label(c.state),
+                step: c
+                    .step
+                    .as_deref()
+                    .and_then(|s| flow.and_then(|f| f.step(s)))
+                    .map(|s| Bilingual {
+                        zh: s.name.clone(),
+                        en: s.name_en.clone(),
+                    }),
+                filed_on: local_time(c.created_at).chars().take(10).collect(),
+                href: format!("{}cases/{}", portal_home(&tenant), c.id),
+            }
+        })
+        .collect();
+    let frame = lang.frame(
+        &here,
+        Msg::MyCases.text(lang.lang).to_owned(),
+        Some(&tenant),
+        visitor(&who, &token, &here, Some(&tenant)),
+    );
+    lang.answer(
+        StatusCode::OK,
+        my_cases(&frame, &rows, &portal_home(&tenant)),
+    )
 }

@@ -38,6 +38,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             "/t/{tenant}/services/{line}/{name}/apply",
             get(apply::show).post(apply::submit),
         )
+        .route("/t/{tenant}/cases", get(apply::cases))
         .route("/t/{tenant}/cases/{id}", get(apply::case))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
@@ -133,12 +134,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PageLang {
     }
 }
 
-/// Who the frame shows as looking at the page at `path`.
-fn visitor(visitor: &session::PageVisitor, token: &session::FormToken, path: &str) -> Visitor {
+/// Who the frame shows as looking at the page at `path` of `place`: an
+/// applicant there is offered their applications.
+fn visitor(
+    visitor: &session::PageVisitor,
+    token: &session::FormToken,
+    path: &str,
+    place: Option<&TenantRecord>,
+) -> Visitor {
+    use civitas_identity::AccountKind;
     match &visitor.0 {
         Some(claims) => Visitor::SignedIn {
             name: claims.usr.clone(),
             csrf: token.0.clone(),
+            cases: place
+                .filter(|_| matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise))
+                .map(|t| format!("{}cases", portal_home(t))),
         },
         None => Visitor::Anonymous {
             return_to: path.to_owned(),

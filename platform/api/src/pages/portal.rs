@@ -93,7 +93,7 @@ pub(super) async fn home(
         &here,
         Msg::PortalTitle.text(lang.lang).to_owned(),
         Some(&tenant),
-        visitor(&who, &token, &here),
+        visitor(&who, &token, &here, Some(&tenant)),
     );
     let view = Home {
         query: text,
@@ -236,7 +236,12 @@ pub(super) async fn service(
         signed_in: who.0.is_some(),
     };
     let title = lang.lang.pick(&flow.name, &flow.name_en).to_owned();
-    let frame = lang.frame(&here, title, Some(&tenant), visitor(&who, &token, &here));
+    let frame = lang.frame(
+        &here,
+        title,
+        Some(&tenant),
+        visitor(&who, &token, &here, Some(&tenant)),
+    );
     lang.answer(StatusCode::OK, portal::service(&frame, &view))
         .into_response()
 }

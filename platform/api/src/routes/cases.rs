@@ -522,10 +522,41 @@ pub(crate) async fn case_for(
     caller: &Caller,
     tenant: &TenantPath,
     id: &str,
-) -> Result<(Arc<Workflow>, Case), ApiError> {
-    let (workflow, tx, case) = read_case(state, caller, tenant, None, id).await?;
+) -> Result<(Arc<Workflow>, Case, Vec<CaseEvent>), ApiError> {
+    let (workflow, mut tx, case) = read_case(state, caller, tenant, None, id).await?;
+    let history = workflow
+        .history_page(&mut tx, &case, None, civitas_workflow::MAX_HISTORY_PAGE)
+        .await?;
     tx.rollback().await?;
-    Ok((workflow, case))
+    Ok((workflow, case, history.events))
+}
+
+/// The newest `limit` cases `caller` may read at `tenant` (an applicant:
+/// their own), for the faces.
+pub(crate) async fn cases_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    limit: u32,
+) -> Result<(Arc<Workflow>, Vec<Case>), ApiError> {
+    let workflow = workflow(state)?;
+    let (scope, viewer) = case_scope(state, caller, tenant, None, "case.read")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let cases = workflow
+        .list(
+            &mut tx,
+            &viewer,
+            &CaseFilter {
+                service: None,
+                state: None,
+                overdue: None,
+                before: None,
+                limit,
+            },
+        )
+        .await?;
+    tx.rollback().await?;
+    Ok((workflow, cases))
 }
 
 /// One case, with its step's due date and allowed actions (`case.read` in
