@@ -93,6 +93,30 @@ both_backends! {
         for said in ["已退回补正", "退回补正", "请补充户籍证明材料", "街道初审"] {
             assert!(html(&case).contains(said), "{said}");
         }
+        // She corrects it and sends it again: the stored answers are the
+        // form's, a wrong one is named, a right one goes back to the street.
+        let case_page = format!("/t/shanghai/pudong/lujiazui/cases/{case_id}");
+        assert!(html(&case).contains("修改后重新提交") && html(&case).contains(r#"value="1954-03-02""#));
+        let version = returned.body["version"].as_i64().unwrap();
+        let wrong = world
+            .form(&case_page, &cookie, &format!("csrf={FORM_TOKEN}&do=resubmit&version={version}&birth_date=1954-13-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none"))
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&wrong).contains("请填写有效日期"));
+        let again = world
+            .form(&case_page, &cookie, &format!("csrf={FORM_TOKEN}&do=resubmit&version={version}&{complete}"))
+            .await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", html(&again));
+        let case = world.page(&case_page, Some(&cookie)).await;
+        assert!(html(&case).contains("办理中") && html(&case).contains("重新提交"));
+        assert!(!html(&case).contains("修改后重新提交"), "nothing left to correct");
+        // The same version again is stale: said, nothing changes.
+        let stale = world
+            .form(&case_page, &cookie, &format!("csrf={FORM_TOKEN}&do=resubmit&version={version}&{complete}"))
+            .await;
+        assert_eq!(stale.status, StatusCode::CONFLICT, "{}", html(&stale));
+        assert!(html(&stale).contains("未能办理："));
+
         // Another applicant does not see it.
         let other = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("enterprise-demo"));
         let theirs = world.page(&location, Some(&other)).await;
@@ -103,5 +127,24 @@ both_backends! {
         let refused = world.form(APPLY, &staff, &format!("csrf={FORM_TOKEN}&{complete}")).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", html(&refused));
         assert!(html(&refused).contains("申请未提交"));
+    }
+
+    async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
+        let world = World::demo(&t).await;
+        let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
+        let complete = "birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none";
+        let filed = world.form(APPLY, &cookie, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        let case_page = filed.headers["location"].to_str().unwrap().trim_end_matches("?filed=1").to_owned();
+        let page = world.page(&case_page, Some(&cookie)).await;
+        assert!(html(&page).contains("撤回申请"), "withdrawal offered before review");
+        // Without a reason: refused, said, still open.
+        let bare = world.form(&case_page, &cookie, &format!("csrf={FORM_TOKEN}&do=withdraw&version=1&reason=")).await;
+        assert!(bare.status.is_client_error(), "{}", bare.status);
+        assert!(html(&bare).contains("未能办理："), "{}", html(&bare));
+        let withdrawn = world.form(&case_page, &cookie, &format!("csrf={FORM_TOKEN}&do=withdraw&version=1&reason=%E5%B7%B2%E4%B8%8D%E9%9C%80%E8%A6%81")).await;
+        assert_eq!(withdrawn.status, StatusCode::SEE_OTHER, "{}", html(&withdrawn));
+        let page = world.page(&case_page, Some(&cookie)).await;
+        assert!(html(&page).contains("已撤回") && html(&page).contains("已不需要"));
+        assert!(!html(&page).contains("撤回理由"), "nothing left to withdraw");
     }
 }

@@ -62,15 +62,41 @@ pub fn form(frame: &Frame, view: &ApplyForm) -> Markup {
             @if let Some((zh, en)) = &view.refusal {
                 p.error role="alert" { (Msg::NotSubmitted.text(lang)) (lang.pick(zh, en)) }
             }
-            form.application method="post" action=(view.action) {
-                input type="hidden" name="csrf" value=(view.csrf);
-                @for f in &view.fields {
-                    (field(lang, view, f))
-                }
-                button.button type="submit" { (Msg::SubmitApplication.text(lang)) }
-            }
+            (application_form(lang, view, &[], Msg::SubmitApplication))
         }))
     }
+}
+
+/// The form itself: the fields, `hidden` values, and a submit button.
+fn application_form(
+    lang: Lang,
+    view: &ApplyForm,
+    hidden: &[(&str, String)],
+    submit: Msg,
+) -> Markup {
+    html! {
+        form.application method="post" action=(view.action) {
+            input type="hidden" name="csrf" value=(view.csrf);
+            @for (name, value) in hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            @for f in &view.fields {
+                (field(lang, view, f))
+            }
+            button.button type="submit" { (submit.text(lang)) }
+        }
+    }
+}
+
+/// Withdrawing an application before it is reviewed.
+#[derive(Debug, Clone)]
+pub struct Withdrawal {
+    /// Where the form posts (the case's page).
+    pub action: String,
+    /// The form token.
+    pub csrf: String,
+    /// The case's version the applicant saw.
+    pub version: i64,
 }
 
 fn field(lang: Lang, view: &ApplyForm, f: &Field) -> Markup {
@@ -148,6 +174,14 @@ pub struct Receipt {
     pub just_filed: bool,
     /// What happened to it, oldest first.
     pub history: Vec<HistoryLine>,
+    /// A returned case: the application to correct and send again, with the
+    /// case's version.
+    pub resubmit: Option<(ApplyForm, i64)>,
+    /// An application not reviewed yet may be withdrawn.
+    pub withdraw: Option<Withdrawal>,
+    /// Why what the applicant just asked for was not done (Chinese,
+    /// English).
+    pub error: Option<(String, String)>,
     /// The applicant's cases.
     pub back: String,
 }
@@ -221,6 +255,9 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
             } @else {
                 h1 { (lang.pick(&r.service.zh, &r.service.en)) }
             }
+            @if let Some((zh, en)) = &r.error {
+                p.error role="alert" { (Msg::NotDone.text(lang)) (lang.pick(zh, en)) }
+            }
             section.panel {
                 dl.fields {
                     dt { (Msg::CaseNumber.text(lang)) } dd #case-id { (r.case_id) }
@@ -233,6 +270,33 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                     }
                     @if let Some(due) = &r.limit_due {
                         dt { (Msg::LimitDueOn.text(lang)) } dd { (due) }
+                    }
+                }
+            }
+            @if let Some((form, version)) = &r.resubmit {
+                section.panel aria-labelledby="correct" {
+                    h2 #correct { (Msg::CorrectAndResubmit.text(lang)) }
+                    @if !form.problems.is_empty() {
+                        p.error role="alert" { (Msg::FixProblems.text(lang)) }
+                    }
+                    @if let Some((zh, en)) = &form.refusal {
+                        p.error role="alert" { (Msg::NotSubmitted.text(lang)) (lang.pick(zh, en)) }
+                    }
+                    (application_form(lang, form, &[("do", "resubmit".to_owned()), ("version", version.to_string())], Msg::Resubmit))
+                }
+            }
+            @if let Some(w) = &r.withdraw {
+                section.panel aria-labelledby="withdraw" {
+                    h2 #withdraw { (Msg::WithdrawTitle.text(lang)) }
+                    form.withdraw method="post" action=(w.action) {
+                        input type="hidden" name="csrf" value=(w.csrf);
+                        input type="hidden" name="do" value="withdraw";
+                        input type="hidden" name="version" value=(w.version);
+                        div.field {
+                            label for="reason" { (Msg::WithdrawReason.text(lang)) span.required aria-hidden="true" { " *" } }
+                            input #reason type="text" name="reason" required maxlength="500";
+                        }
+                        button.button.secondary type="submit" { (Msg::WithdrawButton.text(lang)) }
                     }
                 }
             }

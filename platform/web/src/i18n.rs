@@ -159,6 +159,12 @@ messages! {
     StateApproved => "已办结（准予）", "Finished (approved)";
     StateRejected => "已办结（不予）", "Finished (refused)";
     StateWithdrawn => "已撤回", "Withdrawn";
+    NotDone => "未能办理：", "Not done: ";
+    CorrectAndResubmit => "修改后重新提交", "Correct and send again";
+    Resubmit => "重新提交", "Send again";
+    WithdrawTitle => "撤回申请", "Withdraw the application";
+    WithdrawReason => "撤回理由", "Why you withdraw it";
+    WithdrawButton => "撤回", "Withdraw";
     MyCases => "我的办件", "My applications";
     NoCasesYet => "您在本地还没有办件。", "You have no applications here yet.";
     FiledOn => "提交日期", "Filed on";

@@ -9,17 +9,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
-use civitas_web::apply::{ApplyForm, CaseRow, HistoryLine, Receipt, form, my_cases, receipt};
+use civitas_web::apply::{
+    ApplyForm, CaseRow, HistoryLine, Receipt, Withdrawal, form, my_cases, receipt,
+};
 use civitas_web::guide::{self, Bilingual, Field, Problem};
 use civitas_web::layout::sign_in_href;
-use civitas_workflow::CaseState;
 use civitas_workflow::Flow;
+use civitas_workflow::{ActRequest, Action, CaseState};
 
 use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
-use crate::routes::cases::{CreateCase, case_for, cases_for, file_case};
+use crate::routes::cases::{CreateCase, act_on, case_for, cases_for, file_case};
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
 fn application(
@@ -32,12 +34,7 @@ fn application(
     let flow = super::portal::offered(state.workflow()?, tenant)
         .into_iter()
         .find(|f| f.service == id)?;
-    let fields = state
-        .modules()
-        .ok()
-        .and_then(|m| m.runtime.catalog().service(&id).cloned())
-        .map(|s| guide::fields(&s.input_schema))
-        .unwrap_or_default();
+    let fields = fields_of(state, &id);
     Some((flow, fields))
 }
 
@@ -270,7 +267,8 @@ pub(super) struct CaseQuery {
 }
 
 /// `GET /t/{path}/cases/{id}`: the applicant's case — number, state, step
-/// and deadlines.
+/// and deadlines, its history; a returned case's application to correct,
+/// an unreviewed one's withdrawal.
 pub(super) async fn case(
     State(state): State<AppState>,
     lang: PageLang,
@@ -280,58 +278,88 @@ pub(super) async fn case(
     Path((_, id)): Path<(String, String)>,
     axum::extract::Query(query): axum::extract::Query<CaseQuery>,
 ) -> Response {
-    let tenant = tenant.0;
-    let here = format!("{}cases/{id}", portal_home(&tenant));
-    let Some(claims) = who.0.clone() else {
-        return Redirect::to(&sign_in_href(&here)).into_response();
+    let page = CasePage {
+        state: &state,
+        lang,
+        who: &who,
+        token: &token,
+        tenant: &tenant.0,
+        id: &id,
     };
-    let caller = Caller::Person(claims);
-    let (workflow, case, events) = match case_for(&state, &caller, &tenant.path, &id).await {
-        Ok(found) => found,
-        Err(e) if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN => {
-            return not_found(lang, &here, &tenant);
-        }
-        Err(e) => {
-            tracing::warn!(code = e.code, "an applicant's case could not be read");
-            return lang.problem(
-                e.status,
-                &here,
-                Some(&tenant),
-                Msg::UnavailableTitle,
-                Msg::UnavailableText,
-            );
-        }
-    };
-    let flow = workflow.flow_of(&case).ok();
-    let step = case
-        .step
-        .as_deref()
-        .and_then(|s| flow.and_then(|f| f.step(s)))
-        .map(|s| Bilingual {
-            zh: s.name.clone(),
-            en: s.name_en.clone(),
-        });
-    let unit = |u: Option<&str>| match u {
-        Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
-        _ => Msg::NaturalDaysUnit.text(lang.lang),
-    };
-    let step_name = |id: &str| {
-        flow.and_then(|f| f.step(id)).map(|s| Bilingual {
-            zh: s.name.clone(),
-            en: s.name_en.clone(),
-        })
-    };
-    let history = events
-        .iter()
-        .map(|e| HistoryLine {
-            at: local_time(e.at),
-            what: event_label(&e.action),
-            step: e.step.as_deref().and_then(step_name),
-            reason: e.reason.clone(),
-        })
-        .collect();
-    let view = Receipt {
-        service: flow.map_or_else(
+    page.render(query.filed == Some(1), None, None, StatusCode::OK)
+        .await
+}
+
+/// Everything a case's page is drawn from.
+struct CasePage<'a> {
+    state: &'a AppState,
+    lang: PageLang,
+    who: &'a PageVisitor,
+    token: &'a FormToken,
+    tenant: &'a TenantRecord,
+    id: &'a str,
+}
+
+impl CasePage<'_> {
+    fn here(&self) -> String {
+        format!("{}cases/{}", portal_home(self.tenant), self.id)
+    }
+
+    /// The page; `correction` is a resubmission that came back with
+    /// problems (shown instead of the stored application), `error` why what
+    /// was asked was not done.
+    async fn render(
+        &self,
+        just_filed: bool,
+        correction: Option<ApplyForm>,
+        error: Option<(String, String)>,
+        status: StatusCode,
+    ) -> Response {
+        let (lang, tenant) = (self.lang, self.tenant);
+        let here = self.here();
+        let Some(claims) = self.who.0.clone() else {
+            return Redirect::to(&sign_in_href(&here)).into_response();
+        };
+        let caller = Caller::Person(claims);
+        let (workflow, case, events) = match case_for(self.state, &caller, &tenant.path, self.id)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN => {
+                return not_found(lang, &here, tenant);
+            }
+            Err(e) => {
+                tracing::warn!(code = e.code, "an applicant's case could not be read");
+                return lang.problem(
+                    e.status,
+                    &here,
+                    Some(tenant),
+                    Msg::UnavailableTitle,
+                    Msg::UnavailableText,
+                );
+            }
+        };
+        let flow = workflow.flow_of(&case).ok();
+        let step_name = |id: &str| {
+            flow.and_then(|f| f.step(id)).map(|s| Bilingual {
+                zh: s.name.clone(),
+                en: s.name_en.clone(),
+            })
+        };
+        let history = events
+            .iter()
+            .map(|e| HistoryLine {
+                at: local_time(e.at),
+                what: event_label(&e.action),
+                step: e.step.as_deref().and_then(step_name),
+                reason: e.reason.clone(),
+            })
+            .collect();
+        let unit = |u: Option<&str>| match u {
+            Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
+            _ => Msg::NaturalDaysUnit.text(lang.lang),
+        };
+        let service = flow.map_or_else(
             || Bilingual {
                 zh: case.service.clone(),
                 en: case.service.clone(),
@@ -340,27 +368,199 @@ pub(super) async fn case(
                 zh: f.name.clone(),
                 en: f.name_en.clone(),
             },
-        ),
-        case_id: case.id.clone(),
-        state: state_label(case.state),
-        step,
-        step_due: case
-            .step_due_on
-            .map(|d| format!("{d}（{}）", unit(case.step_unit.as_deref()))),
-        limit_due: case
-            .limit_due_on
-            .map(|d| format!("{d}（{}）", unit(case.limit_unit.as_deref()))),
-        just_filed: query.filed == Some(1),
-        history,
-        back: format!("{}cases", portal_home(&tenant)),
+        );
+        let mine = case.applicant.as_deref() == Some(caller.account_id());
+        let resubmit = (mine && case.state == CaseState::Returned).then(|| {
+            let form = correction.unwrap_or_else(|| ApplyForm {
+                service: service.clone(),
+                fields: fields_of(self.state, &case.service),
+                answers: answers_of(&case.data),
+                action: here.clone(),
+                csrf: self.token.0.clone(),
+                back: here.clone(),
+                ..ApplyForm::default()
+            });
+            (form, case.version)
+        });
+        let first_step = flow.and_then(|f| f.steps.first()).map(|s| s.id.as_str());
+        let withdraw = (mine
+            && case.state == CaseState::Open
+            && flow.is_some_and(|f| f.withdraw)
+            && case.step.as_deref() == first_step
+            && events
+                .iter()
+                .all(|e| e.action == "submit" || e.action == "resubmit"))
+        .then(|| Withdrawal {
+            action: here.clone(),
+            csrf: self.token.0.clone(),
+            version: case.version,
+        });
+        let view = Receipt {
+            service,
+            case_id: case.id.clone(),
+            state: state_label(case.state),
+            step: case.step.as_deref().and_then(step_name),
+            step_due: case
+                .step_due_on
+                .map(|d| format!("{d}（{}）", unit(case.step_unit.as_deref()))),
+            limit_due: case
+                .limit_due_on
+                .map(|d| format!("{d}（{}）", unit(case.limit_unit.as_deref()))),
+            just_filed,
+            history,
+            resubmit,
+            withdraw,
+            error,
+            back: format!("{}cases", portal_home(tenant)),
+        };
+        let frame = lang.frame(
+            &here,
+            Msg::CaseNumber.text(lang.lang).to_owned(),
+            Some(tenant),
+            visitor(self.who, self.token, &here, Some(tenant)),
+        );
+        lang.answer(status, receipt(&frame, &view))
+    }
+}
+
+/// What the application of `service` asks for.
+fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
+    state
+        .modules()
+        .ok()
+        .and_then(|m| m.runtime.catalog().service(service).cloned())
+        .map(|s| guide::fields(&s.input_schema))
+        .unwrap_or_default()
+}
+
+/// A stored application as a form's answers.
+fn answers_of(data: &serde_json::Value) -> Vec<(String, String)> {
+    data.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `POST /t/{path}/cases/{id}`: the applicant resubmits a returned case
+/// (`do=resubmit`, the corrected answers) or withdraws one not yet reviewed
+/// (`do=withdraw`, a reason), at the version they saw.
+pub(super) async fn act(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    Form(answers): Form<Vec<(String, String)>>,
+) -> Response {
+    let tenant = tenant.0;
+    let page = CasePage {
+        state: &state,
+        lang,
+        who: &who,
+        token: &token,
+        tenant: &tenant,
+        id: &id,
     };
-    let frame = lang.frame(
-        &here,
-        Msg::CaseNumber.text(lang.lang).to_owned(),
-        Some(&tenant),
-        visitor(&who, &token, &here, Some(&tenant)),
-    );
-    lang.answer(StatusCode::OK, receipt(&frame, &view))
+    let here = page.here();
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let value = |name: &str| {
+        answers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let said = |m: Msg| {
+        (
+            m.text(civitas_web::Lang::Zh).to_owned(),
+            m.text(civitas_web::Lang::En).to_owned(),
+        )
+    };
+    let caller = Caller::Person(claims);
+    // The service decides the fields; read the case once to know it.
+    let service = match case_for(&state, &caller, &tenant.path, &id).await {
+        Ok((_, case, _)) => case.service,
+        Err(_) => return not_found(lang, &here, &tenant),
+    };
+    let mut correction = ApplyForm {
+        fields: fields_of(&state, &service),
+        answers: answers.clone(),
+        action: here.clone(),
+        csrf: token.0.clone(),
+        back: here.clone(),
+        ..ApplyForm::default()
+    };
+    if !token.check(value("csrf")) {
+        return page
+            .render(
+                false,
+                None,
+                Some(said(Msg::FormExpired)),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
+    }
+    let version = value("version").parse::<i64>().ok();
+    let request = match value("do") {
+        "resubmit" => match guide::document(&correction.fields, &answers) {
+            Ok(document) => ActRequest {
+                action: Action::Resubmit,
+                version,
+                reason: None,
+                to_step: None,
+                to_tenant: None,
+                days: None,
+                data: Some(document),
+            },
+            Err(problems) => {
+                correction.problems = problems;
+                return page
+                    .render(
+                        false,
+                        Some(correction),
+                        None,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+            }
+        },
+        "withdraw" => ActRequest {
+            action: Action::Withdraw,
+            version,
+            reason: Some(value("reason").trim().to_owned()).filter(|r| !r.is_empty()),
+            to_step: None,
+            to_tenant: None,
+            days: None,
+            data: None,
+        },
+        _ => return not_found(lang, &here, &tenant),
+    };
+    match act_on(&state, &caller, &tenant.path, &id, request).await {
+        Ok(_) => Redirect::to(&here).into_response(),
+        Err(e) => {
+            for p in e.problems() {
+                if let Some(field) = p.field.as_ref() {
+                    correction.problems.push((
+                        field.clone(),
+                        Problem::Said(p.message.zh.clone(), p.message.en.clone()),
+                    ));
+                }
+            }
+            let error = Some((e.message.zh.clone(), e.message.en.clone()));
+            page.render(false, Some(correction), error, e.status).await
+        }
+    }
 }
 
 /// How an applicant reads a case's state.

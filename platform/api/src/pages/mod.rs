@@ -39,7 +39,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             get(apply::show).post(apply::submit),
         )
         .route("/t/{tenant}/cases", get(apply::cases))
-        .route("/t/{tenant}/cases/{id}", get(apply::case))
+        .route("/t/{tenant}/cases/{id}", get(apply::case).post(apply::act))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(

@@ -606,35 +606,56 @@ pub(crate) async fn act(
     Path(CaseParam { id }): Path<CaseParam>,
     ApiJson(body): ApiJson<ActBody>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let workflow = workflow(&state)?;
-    let (scope, viewer) = case_scope(&state, &caller, &tenant.path, None, "case.act")?;
+    let (workflow, case) = act_on(
+        &state,
+        &caller,
+        &tenant.path,
+        &id,
+        ActRequest {
+            action: body.action,
+            version: body.version,
+            reason: body.reason,
+            to_step: body.to_step,
+            to_tenant: body.to_tenant,
+            days: body.days,
+            data: body.data,
+        },
+    )
+    .await?;
+    Ok(Json(case_view(&workflow, case)))
+}
+
+/// `caller` acts on case `id` at `tenant` (`case.act`; a step's action also
+/// needs the step's role at its place; applicants only withdraw and
+/// resubmit their own). The API's `act` and the faces come here.
+pub(crate) async fn act_on(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+    request: ActRequest,
+) -> Result<(Arc<Workflow>, Case), ApiError> {
+    let workflow = workflow(state)?;
+    let (scope, viewer) = case_scope(state, caller, tenant, None, "case.act")?;
     let case = workflow
         .act(
             state.db(),
             &scope,
             &viewer,
-            &who(&caller),
-            &id,
-            ActRequest {
-                action: body.action,
-                version: body.version,
-                reason: body.reason,
-                to_step: body.to_step,
-                to_tenant: body.to_tenant,
-                days: body.days,
-                data: body.data,
-            },
+            &who(caller),
+            id,
+            request,
             |actor_tenant: &TenantPath, line: &str, role: &str| {
-                if applicant_kind(&caller).is_some() {
+                if applicant_kind(caller).is_some() {
                     return Err(());
                 }
                 caller
-                    .authorize(&state, actor_tenant, line, &format!("step.{role}"))
+                    .authorize(state, actor_tenant, line, &format!("step.{role}"))
                     .map_err(|_| ())
             },
         )
         .await?;
-    Ok(Json(case_view(&workflow, case)))
+    Ok((workflow, case))
 }
 
 /// Who did what when, with reasons and module versions (`case.read`;
