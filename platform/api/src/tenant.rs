@@ -30,6 +30,10 @@ const PREFIX: &str = "/api/v1/tenants/";
 /// Where a tenant's portal pages start (`/t/{slug path}/`).
 pub(crate) const PORTAL_PREFIX: &str = "/t/";
 
+/// Where the workbench's pages of a tenant's cases start
+/// (`/workbench/t/{path}/cases/{id}`).
+pub(crate) const WORKBENCH_PREFIX: &str = "/workbench/t/";
+
 /// Characters escaped in a rewritten path segment: everything a segment
 /// may not hold as it is, and `/` so a tenant path stays one segment.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -151,7 +155,7 @@ pub(crate) enum Resolved {
 }
 
 /// Middleware in front of the router: resolves the tenant prefix of
-/// `/api/v1/tenants/…` and `/t/…` paths and rewrites them to
+/// `/api/v1/tenants/…`, `/t/…` and `/workbench/t/…` paths and rewrites them to
 /// `{prefix}{codes with %2F}/{rest}`. A portal path's trailing slash (its
 /// home, `/t/shanghai/pudong/`) stays after the tenant.
 pub(crate) async fn resolve_tenant_prefix(
@@ -162,11 +166,14 @@ pub(crate) async fn resolve_tenant_prefix(
     let path = request.uri().path();
     let found = match path.strip_prefix(PREFIX) {
         Some(tail) => Some((PREFIX, tail.to_owned(), false)),
-        None => path
-            .strip_prefix(PORTAL_PREFIX)
-            .map(|tail| match tail.strip_suffix('/') {
-                Some(trimmed) => (PORTAL_PREFIX, trimmed.to_owned(), true),
-                None => (PORTAL_PREFIX, tail.to_owned(), false),
+        None => [PORTAL_PREFIX, WORKBENCH_PREFIX]
+            .into_iter()
+            .find_map(|prefix| {
+                path.strip_prefix(prefix)
+                    .map(|tail| match tail.strip_suffix('/') {
+                        Some(trimmed) => (prefix, trimmed.to_owned(), true),
+                        None => (prefix, tail.to_owned(), false),
+                    })
             }),
     };
     if let Some((prefix, tail, slash)) = found {

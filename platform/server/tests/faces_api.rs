@@ -147,4 +147,60 @@ both_backends! {
         assert!(html(&page).contains("已撤回") && html(&page).contains("已不需要"));
         assert!(!html(&page).contains("撤回理由"), "nothing left to withdraw");
     }
+
+    async fn the_street_and_the_district_approve_in_the_workbench_and_the_applicant_sees_it_finished(t) {
+        let world = World::demo(&t).await;
+        let as_user = |name: &str| format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token(name));
+        let citizen = as_user("citizen-demo");
+        let complete = "birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none";
+        let filed = world.form(APPLY, &citizen, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        let portal_case = filed.headers["location"].to_str().unwrap().trim_end_matches("?filed=1").to_owned();
+        let case_id = portal_case.rsplit('/').next().unwrap().to_owned();
+        let desk = format!("/workbench/t/310000/310115/310115005/cases/{case_id}");
+
+        // Not staff: the workbench says so; nobody: sign in first.
+        let refused = world.page("/workbench/", Some(&citizen)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(html(&refused).contains("工作台仅供工作人员使用"));
+        let anonymous = world.page("/workbench/", None).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+
+        // The street officer finds it in the inbox with its deadline, reads
+        // the application and the module's decision, and approves it.
+        let officer = as_user("lujiazui-officer");
+        let tasks = world.page("/workbench/", Some(&officer)).await;
+        assert_eq!(tasks.status, StatusCode::OK);
+        assert!(html(&tasks).contains(&desk), "{}", html(&tasks));
+        assert!(html(&tasks).contains("街道初审") && html(&tasks).contains("个工作日"));
+        let page = world.page(&desk, Some(&officer)).await;
+        for shown in ["申请内容", "出生日期", "1954-03-02", "本市户籍", "规则判定", "meal-subsidy-pudong@1.0.0", "审核通过", "退回补正"] {
+            assert!(html(&page).contains(shown), "{shown} missing");
+        }
+        // A form without the page's token does nothing.
+        let forged = world.form(&desk, &officer, "csrf=forged&do=approve&version=1").await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        // Returning needs a reason: said, nothing changes.
+        let bare = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=return&version=1&reason=")).await;
+        assert!(bare.status.is_client_error(), "{}", bare.status);
+        assert!(html(&bare).contains("未能办理："));
+        let approved = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=approve&version=1")).await;
+        assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", html(&approved));
+        assert_eq!(approved.headers["location"], "/workbench/");
+        let tasks = world.page("/workbench/", Some(&officer)).await;
+        assert!(!html(&tasks).contains(&desk), "done: no longer the street's task");
+
+        // The district reviewer approves it in turn.
+        let reviewer = as_user("pudong-reviewer");
+        let tasks = world.page("/workbench/", Some(&reviewer)).await;
+        assert!(html(&tasks).contains(&desk) && html(&tasks).contains("区级审批"));
+        let page = world.page(&desk, Some(&reviewer)).await;
+        let version = html(&page).split(r#"name="version" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+        let approved = world.form(&desk, &reviewer, &format!("csrf={FORM_TOKEN}&do=approve&version={version}")).await;
+        assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", html(&approved));
+
+        // The applicant sees it finished, and both approvals in its history.
+        let mine = world.page(&portal_case, Some(&citizen)).await;
+        assert!(html(&mine).contains("已办结（准予）"), "{}", html(&mine));
+        assert_eq!(html(&mine).matches("审核通过").count(), 2);
+    }
 }

@@ -379,11 +379,70 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     b.goto(&url(LUJIAZUI)).await;
     assert!(b.find("a.account").await.is_some(), "signed out");
 
+    // The street officer's workbench: the case waits in the inbox; she
+    // reads it and approves. Then the district reviewer approves.
+    for (officer, step, shot) in [
+        ("lujiazui-officer", "街道初审", "workbench"),
+        ("pudong-reviewer", "区级审批", "workbench-district"),
+    ] {
+        sign_in_as(&b, &url("/workbench/"), officer).await;
+        wait_for(&b, "table.tasks").await;
+        check_page(&b, server, "zh-CN").await;
+        let inbox = b.text().await;
+        assert!(inbox.contains(step), "{officer}: {inbox}");
+        if let Some(dir) = shots {
+            shoot(&b, dir, &format!("{shot}-inbox")).await;
+        }
+        b.element(&format!("a[href$='{case_id}']"))
+            .await
+            .click()
+            .await;
+        wait_for(&b, "form.act").await;
+        check_page(&b, server, "zh-CN").await;
+        if let Some(dir) = shots {
+            shoot(&b, dir, &format!("{shot}-case")).await;
+        }
+        b.element("form.act button").await.click().await;
+        wait_until(
+            &b,
+            "return location.pathname === '/workbench/' && document.readyState === 'complete';",
+        )
+        .await;
+        b.element("form.sign-out button").await.click().await;
+        wait_for(&b, "#sign-in").await;
+    }
+    // She sees it finished.
+    sign_in_as(
+        &b,
+        &url(&format!("{LUJIAZUI}cases/{case_id}")),
+        "citizen-demo",
+    )
+    .await;
+    wait_for(&b, "#case-state").await;
+    assert_eq!(
+        b.element("#case-state").await.text().await,
+        "已办结（准予）"
+    );
+    check_page(&b, server, "zh-CN").await;
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
+
     // A place that does not exist is a page that says so, in Chinese.
     b.goto(&url("/t/shanghai/nowhere/")).await;
     check_page(&b, server, "zh-CN").await;
     assert_eq!(b.element("h1").await.text().await, "页面不存在");
     b.quit().await;
+}
+
+/// Signs `username` in (the demo password) on the sign-in page that
+/// opening `url` leads to, and waits until the browser is back at `url`.
+async fn sign_in_as(b: &Browser, url: &str, username: &str) {
+    b.goto(url).await;
+    wait_for(b, "#sign-in").await;
+    b.element("#username").await.type_text(username).await;
+    b.element("#password").await.type_text("Civitas#2026").await;
+    b.element("#sign-in button").await.click().await;
+    wait_for(b, "span.account").await;
 }
 
 /// Waits (up to 10 s) until `condition` (a script's body) returns true:

@@ -21,6 +21,7 @@ mod i18n;
 pub mod layout;
 pub mod portal;
 pub mod sign_in;
+pub mod workbench;
 
 pub use i18n::{Lang, Msg};
 pub use maud::Markup;

@@ -424,7 +424,7 @@ impl CasePage<'_> {
 }
 
 /// What the application of `service` asks for.
-fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
+pub(super) fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
     state
         .modules()
         .ok()
@@ -564,7 +564,7 @@ pub(super) async fn act(
 }
 
 /// How an applicant reads a case's state.
-fn state_label(state: CaseState) -> Msg {
+pub(super) fn state_label(state: CaseState) -> Msg {
     match state {
         CaseState::Open => Msg::StateOpen,
         CaseState::Returned => Msg::StateReturned,
@@ -576,7 +576,7 @@ fn state_label(state: CaseState) -> Msg {
 }
 
 /// How an applicant reads an event of the history.
-fn event_label(action: &str) -> Msg {
+pub(super) fn event_label(action: &str) -> Msg {
     match action {
         "submit" => Msg::EventSubmit,
         "approve" => Msg::EventApprove,
@@ -596,7 +596,7 @@ fn event_label(action: &str) -> Msg {
 
 /// Unix microseconds as Beijing time (UTC+8, no daylight saving), to the
 /// minute: what the applicant's clock says.
-fn local_time(micros: i64) -> String {
+pub(super) fn local_time(micros: i64) -> String {
     let beijing = chrono::FixedOffset::east_opt(8 * 3600);
     match (chrono::DateTime::from_timestamp_micros(micros), beijing) {
         (Some(at), Some(zone)) => at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),

@@ -10,6 +10,7 @@ mod apply;
 mod portal;
 mod session;
 mod sign_in;
+mod workbench;
 
 use std::sync::Arc;
 
@@ -40,6 +41,11 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         )
         .route("/t/{tenant}/cases", get(apply::cases))
         .route("/t/{tenant}/cases/{id}", get(apply::case).post(apply::act))
+        .route("/workbench/", get(workbench::tasks))
+        .route(
+            "/workbench/t/{tenant}/cases/{id}",
+            get(workbench::show).post(workbench::act),
+        )
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(

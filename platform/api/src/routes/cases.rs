@@ -841,12 +841,33 @@ pub(crate) async fn inbox(
     caller: Caller,
     ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
-    let workflow = workflow(&state)?;
     let limit = paging::limit(query.limit)?;
     let after = paging::after(
         query.after.as_deref(),
         civitas_workflow::inbox::parse_cursor,
     )?;
+    let page = inbox_for(
+        &state,
+        &caller,
+        InboxFilter {
+            service: query.service,
+            overdue: query.overdue,
+            after,
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// `caller`'s tasks: every queue a grant they still hold opens, earliest
+/// due first. The API's `inbox` and the workbench come here.
+pub(crate) async fn inbox_for(
+    state: &AppState,
+    caller: &Caller,
+    filter: InboxFilter,
+) -> Result<InboxPage, ApiError> {
+    let workflow = workflow(state)?;
     // The grants and the roles each includes, read under one guard that is
     // released before authorizing (which takes the index again).
     let grants: Vec<(civitas_authz::Grant, Vec<String>)> = {
@@ -869,7 +890,7 @@ pub(crate) async fn inbox(
     for (grant, roles) in grants {
         // Only grants whose scope the caller still holds (an allow decision
         // per grant's tenant and line).
-        let Ok(scope) = caller.authorize(&state, &grant.tenant, &grant.line, &grant.role) else {
+        let Ok(scope) = caller.authorize(state, &grant.tenant, &grant.line, &grant.role) else {
             continue;
         };
         queues.push(Queue {
@@ -878,20 +899,14 @@ pub(crate) async fn inbox(
             roles,
         });
     }
-    let page = workflow
+    Ok(workflow
         .inbox(
             state.db(),
             &queues,
-            &InboxFilter {
-                service: query.service,
-                overdue: query.overdue,
-                after,
-                limit,
-            },
+            &filter,
             civitas_workflow::today_in_china(),
         )
-        .await?;
-    Ok(Json(page))
+        .await?)
 }
 
 /// Every flow and tenant variant: steps, who acts where, deadlines,

@@ -1,0 +1,443 @@
+//! The staff workbench: `/workbench/` (the inbox) and
+//! `/workbench/t/{path}/cases/{id}` (a case and the step's actions).
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use civitas_identity::AccountKind;
+use civitas_storage::TenantRecord;
+use civitas_tenancy::TenantPath;
+use civitas_web::Msg;
+use civitas_web::apply::HistoryLine;
+use civitas_web::guide::{Answer, Bilingual};
+use civitas_web::layout::sign_in_href;
+use civitas_web::workbench::{Decision, Inbox, StaffCase, StepAct, Task, case, inbox, shown};
+use civitas_workflow::flow::StepAction;
+use civitas_workflow::inbox::InboxFilter;
+use civitas_workflow::{ActRequest, Action, CaseState};
+use serde::Deserialize;
+
+use super::apply::{event_label, fields_of, local_time, state_label};
+use super::session::{FormToken, PageVisitor};
+use super::{PageLang, PortalTenant, visitor};
+use crate::AppState;
+use crate::access::Caller;
+use crate::routes::cases::{act_on, case_for, inbox_for};
+
+const INBOX: &str = "/workbench/";
+/// Tasks per page of the inbox.
+const TASKS_PER_PAGE: u32 = 50;
+
+/// The signed-in staff member, or the answer for anyone else: sign in
+/// first, or a page saying the workbench is for staff.
+fn staff(lang: PageLang, who: &PageVisitor, here: &str) -> Result<Caller, Box<Response>> {
+    match &who.0 {
+        None => Err(Box::new(Redirect::to(&sign_in_href(here)).into_response())),
+        Some(claims) if claims.kind == AccountKind::Staff => Ok(Caller::Person(claims.clone())),
+        Some(_) => Err(Box::new(lang.problem(
+            StatusCode::FORBIDDEN,
+            here,
+            None,
+            Msg::Workbench,
+            Msg::StaffOnly,
+        ))),
+    }
+}
+
+fn place_name(state: &AppState, path: &str) -> Bilingual {
+    state.tenants().get(path).map_or_else(
+        || Bilingual {
+            zh: path.to_owned(),
+            en: path.to_owned(),
+        },
+        |t| Bilingual {
+            zh: t.name.clone(),
+            en: t.name_en.clone(),
+        },
+    )
+}
+
+/// The inbox's query.
+#[derive(Debug, Deserialize)]
+pub(super) struct InboxQuery {
+    overdue: Option<bool>,
+    after: Option<String>,
+}
+
+/// `GET /workbench/`: the officer's tasks, earliest due first.
+pub(super) async fn tasks(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    Query(query): Query<InboxQuery>,
+) -> Response {
+    let caller = match staff(lang, &who, INBOX) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let overdue_only = query.overdue == Some(true);
+    let after = query
+        .after
+        .as_deref()
+        .and_then(civitas_workflow::inbox::parse_cursor);
+    let page = match inbox_for(
+        &state,
+        &caller,
+        InboxFilter {
+            service: None,
+            overdue: overdue_only.then_some(true),
+            after,
+            limit: TASKS_PER_PAGE,
+        },
+    )
+    .await
+    {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::warn!(code = e.code, "the inbox could not be read");
+            return lang.problem(
+                e.status,
+                INBOX,
+                None,
+                Msg::UnavailableTitle,
+                Msg::UnavailableText,
+            );
+        }
+    };
+    let Some(workflow) = state.workflow() else {
+        return lang.problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            INBOX,
+            None,
+            Msg::UnavailableTitle,
+            Msg::UnavailableText,
+        );
+    };
+    let tasks = page
+        .items
+        .iter()
+        .map(|item| {
+            let flow = TenantPath::parse(&item.tenant)
+                .ok()
+                .and_then(|t| workflow.flows().resolve(&item.service, &t).cloned());
+            let step = flow.as_ref().and_then(|f| f.step(&item.step));
+            Task {
+                service: flow.as_ref().map_or_else(
+                    || Bilingual {
+                        zh: item.service.clone(),
+                        en: item.service.clone(),
+                    },
+                    |f| Bilingual {
+                        zh: f.name.clone(),
+                        en: f.name_en.clone(),
+                    },
+                ),
+                title: item.title.clone(),
+                href: format!("/workbench/t/{}/cases/{}", item.tenant, item.case_id),
+                step: step.map_or_else(
+                    || Bilingual {
+                        zh: item.step.clone(),
+                        en: item.step.clone(),
+                    },
+                    |s| Bilingual {
+                        zh: s.name.clone(),
+                        en: s.name_en.clone(),
+                    },
+                ),
+                place: place_name(&state, &item.actor_tenant),
+                due_on: item.due_on.map(|d| d.to_string()),
+                days_left: item.days_left.map(|n| {
+                    let unit = if item.unit == "working" {
+                        Msg::WorkingDays
+                    } else {
+                        Msg::NaturalDays
+                    };
+                    (n, unit)
+                }),
+                overdue: item.overdue,
+            }
+        })
+        .collect();
+    let next = page.next.map(|cursor| {
+        let mut href = format!("{INBOX}?after={cursor}");
+        if overdue_only {
+            href.push_str("&overdue=true");
+        }
+        href
+    });
+    let view = Inbox {
+        tasks,
+        overdue_only,
+        next,
+    };
+    let frame = lang.frame(
+        INBOX,
+        Msg::Inbox.text(lang.lang).to_owned(),
+        None,
+        visitor(&who, &token, INBOX, None),
+    );
+    lang.answer(StatusCode::OK, inbox(&frame, &view))
+}
+
+/// `GET /workbench/t/{path}/cases/{id}`: the case, and what the officer
+/// may do at its step.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    render(
+        &state,
+        lang,
+        &who,
+        &token,
+        &tenant.0,
+        &id,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    state: &AppState,
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    tenant: &TenantRecord,
+    id: &str,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> Response {
+    let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
+    let caller = match staff(lang, who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let (workflow, c, events) = match case_for(state, &caller, &tenant.path, id).await {
+        Ok(found) => found,
+        Err(e) => {
+            let (title, text) =
+                if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN {
+                    (Msg::NotFoundTitle, Msg::NotFoundText)
+                } else {
+                    (Msg::UnavailableTitle, Msg::UnavailableText)
+                };
+            return lang.problem(e.status, &here, None, title, text);
+        }
+    };
+    let flow = workflow.flow_of(&c).ok();
+    let step = c.step.as_deref().and_then(|s| flow.and_then(|f| f.step(s)));
+    let step_name = |id: &str| {
+        flow.and_then(|f| f.step(id)).map(|s| Bilingual {
+            zh: s.name.clone(),
+            en: s.name_en.clone(),
+        })
+    };
+    let fields = fields_of(state, &c.service);
+    let mut data: Vec<(Bilingual, String)> = Vec::new();
+    for f in &fields {
+        if let Some(value) = c.data.get(&f.name) {
+            let text = match (&f.answer, value) {
+                (Answer::Choice(choices), serde_json::Value::String(v)) => {
+                    choices.iter().find(|(k, _)| k == v).map_or_else(
+                        || v.clone(),
+                        |(_, l)| lang.lang.pick(&l.zh, &l.en).to_owned(),
+                    )
+                }
+                _ => shown(value, lang.lang),
+            };
+            data.push((f.label.clone(), text));
+        }
+    }
+    if let Some(object) = c.data.as_object() {
+        for (k, v) in object {
+            if !fields.iter().any(|f| &f.name == k) {
+                data.push((
+                    Bilingual {
+                        zh: k.clone(),
+                        en: k.clone(),
+                    },
+                    shown(v, lang.lang),
+                ));
+            }
+        }
+    }
+    let decisions = c
+        .outcomes
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(hook, outcome)| Decision {
+                    hook: hook.clone(),
+                    module: format!(
+                        "{}@{}",
+                        outcome["module"].as_str().unwrap_or("?"),
+                        outcome["version"].as_str().unwrap_or("?")
+                    ),
+                    eligible: outcome["output"]["eligible"].as_bool(),
+                    reasons: outcome["output"]["reasons"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|x| x.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let actions = match (c.state, step) {
+        (CaseState::Open, Some(step)) => [
+            (StepAction::Approve, StepAct::Approve),
+            (StepAction::Return, StepAct::Return),
+            (StepAction::Reject, StepAct::Reject),
+        ]
+        .into_iter()
+        .filter(|(a, _)| step.actions.contains(a))
+        .map(|(_, act)| act)
+        .collect(),
+        _ => Vec::new(),
+    };
+    let unit = |u: Option<&str>| match u {
+        Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
+        _ => Msg::NaturalDaysUnit.text(lang.lang),
+    };
+    let view = StaffCase {
+        service: flow.map_or_else(
+            || Bilingual {
+                zh: c.service.clone(),
+                en: c.service.clone(),
+            },
+            |f| Bilingual {
+                zh: f.name.clone(),
+                en: f.name_en.clone(),
+            },
+        ),
+        title: c.title.clone(),
+        case_id: c.id.clone(),
+        state: state_label(c.state),
+        step: c.step.as_deref().and_then(step_name),
+        step_due: c
+            .step_due_on
+            .map(|d| format!("{d}（{}）", unit(c.step_unit.as_deref()))),
+        limit_due: c
+            .limit_due_on
+            .map(|d| format!("{d}（{}）", unit(c.limit_unit.as_deref()))),
+        overdue: c.overdue,
+        supervised: c.supervised,
+        data,
+        decisions,
+        history: events
+            .iter()
+            .map(|e| HistoryLine {
+                at: local_time(e.at),
+                what: event_label(&e.action),
+                step: e.step.as_deref().and_then(step_name),
+                reason: e.reason.clone(),
+            })
+            .collect(),
+        actions,
+        action: here.clone(),
+        csrf: token.0.clone(),
+        version: c.version,
+        error,
+    };
+    let frame = lang.frame(
+        &here,
+        c.title.clone(),
+        None,
+        visitor(who, token, &here, None),
+    );
+    lang.answer(status, case(&frame, &view))
+}
+
+/// What an action form posts.
+#[derive(Debug, Deserialize)]
+pub(super) struct ActForm {
+    csrf: String,
+    #[serde(rename = "do")]
+    act: String,
+    version: Option<i64>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /workbench/t/{path}/cases/{id}`: approve, return or refuse at the
+/// version the officer saw; back to the inbox when done.
+pub(super) async fn act(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
+    let caller = match staff(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let said = |m: Msg| {
+        Some((
+            m.text(civitas_web::Lang::Zh).to_owned(),
+            m.text(civitas_web::Lang::En).to_owned(),
+        ))
+    };
+    if !token.check(&form.csrf) {
+        return render(
+            &state,
+            lang,
+            &who,
+            &token,
+            &tenant,
+            &id,
+            said(Msg::FormExpired),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let action = match form.act.as_str() {
+        "approve" => Action::Approve,
+        "return" => Action::Return,
+        "reject" => Action::Reject,
+        _ => {
+            return render(
+                &state,
+                lang,
+                &who,
+                &token,
+                &tenant,
+                &id,
+                said(Msg::FormExpired),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    let request = ActRequest {
+        action,
+        version: form.version,
+        reason: Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty()),
+        to_step: None,
+        to_tenant: None,
+        days: None,
+        data: None,
+    };
+    match act_on(&state, &caller, &tenant.path, &id, request).await {
+        Ok(_) => Redirect::to(INBOX).into_response(),
+        Err(e) => {
+            let error = Some((e.message.zh.clone(), e.message.en.clone()));
+            render(&state, lang, &who, &token, &tenant, &id, error, e.status).await
+        }
+    }
+}

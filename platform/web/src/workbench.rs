@@ -1,0 +1,286 @@
+//! The staff workbench (`/workbench/`): the inbox (待办) and a case with
+//! the step's actions.
+
+use maud::{Markup, html};
+
+use crate::apply::HistoryLine;
+use crate::guide::Bilingual;
+use crate::layout::{Frame, page};
+use crate::{Lang, Msg};
+
+/// A task in the inbox.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The service's name.
+    pub service: Bilingual,
+    /// The case's title.
+    pub title: String,
+    /// The case's page in the workbench.
+    pub href: String,
+    /// The step it waits at.
+    pub step: Bilingual,
+    /// Where it waits (the place's name).
+    pub place: Bilingual,
+    /// When the step is due, if it has a deadline.
+    pub due_on: Option<String>,
+    /// Days left to it, in its unit (negative: overdue by that many).
+    pub days_left: Option<(i64, Msg)>,
+    /// Past its due date.
+    pub overdue: bool,
+}
+
+/// What the inbox shows.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    /// The tasks, earliest due first.
+    pub tasks: Vec<Task>,
+    /// Whether only overdue tasks are shown.
+    pub overdue_only: bool,
+    /// The next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// The inbox: every task the officer's grants open, earliest due first.
+pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            h1 { (Msg::Inbox.text(lang)) }
+            form.filters method="get" action="/workbench/" {
+                label.choice {
+                    input type="checkbox" name="overdue" value="true" checked[view.overdue_only];
+                    " " (Msg::OverdueOnly.text(lang))
+                }
+                button.button.secondary type="submit" { (Msg::Filter.text(lang)) }
+            }
+            @if view.tasks.is_empty() {
+                p role="status" { (Msg::InboxEmpty.text(lang)) }
+            } @else {
+                div.table {
+                    table.tasks {
+                        caption.visually-hidden { (Msg::Inbox.text(lang)) }
+                        thead {
+                            tr {
+                                th scope="col" { (Msg::Matter.text(lang)) }
+                                th scope="col" { (Msg::CurrentStep.text(lang)) }
+                                th scope="col" { (Msg::Place.text(lang)) }
+                                th scope="col" { (Msg::DueOn.text(lang)) }
+                                th scope="col" { (Msg::DaysLeft.text(lang)) }
+                            }
+                        }
+                        tbody {
+                            @for t in &view.tasks {
+                                tr.overdue[t.overdue] {
+                                    td {
+                                        a href=(t.href) { (t.title) }
+                                        br;
+                                        span.line { (lang.pick(&t.service.zh, &t.service.en)) }
+                                    }
+                                    td { (lang.pick(&t.step.zh, &t.step.en)) }
+                                    td { (lang.pick(&t.place.zh, &t.place.en)) }
+                                    td { (t.due_on.as_deref().unwrap_or("—")) }
+                                    td {
+                                        @match t.days_left {
+                                            Some((n, unit)) if n < 0 => {
+                                                strong.badge.required { (Msg::Overdue.text(lang)) }
+                                                " " (-n) (unit.text(lang))
+                                            }
+                                            Some((n, unit)) => { (n) (unit.text(lang)) }
+                                            None => "—",
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &view.next {
+                p { a href=(next) { (Msg::NextPage.text(lang)) } }
+            }
+        },
+    )
+}
+
+/// A module's decision on the case, as staff read it.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The hook that asked (`eligibility`).
+    pub hook: String,
+    /// `module@version`.
+    pub module: String,
+    /// What it decided, when it says (`eligible`).
+    pub eligible: Option<bool>,
+    /// Its reasons, as it wrote them.
+    pub reasons: Vec<String>,
+}
+
+/// An action the officer may take at the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAct {
+    /// Approve (to the next step, or to the end).
+    Approve,
+    /// Return for correction, with a reason.
+    Return,
+    /// Refuse, with a reason.
+    Reject,
+}
+
+impl StepAct {
+    /// The action's name in the workflow.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepAct::Approve => "approve",
+            StepAct::Return => "return",
+            StepAct::Reject => "reject",
+        }
+    }
+
+    fn label(self) -> Msg {
+        match self {
+            StepAct::Approve => Msg::ActApprove,
+            StepAct::Return => Msg::ActReturn,
+            StepAct::Reject => Msg::ActReject,
+        }
+    }
+}
+
+/// A case as staff see it.
+#[derive(Debug, Clone)]
+pub struct StaffCase {
+    /// The service's name.
+    pub service: Bilingual,
+    /// The case's title.
+    pub title: String,
+    /// The case number.
+    pub case_id: String,
+    /// Its state.
+    pub state: Msg,
+    /// The current step.
+    pub step: Option<Bilingual>,
+    /// When the step is due.
+    pub step_due: Option<String>,
+    /// When the statutory limit falls.
+    pub limit_due: Option<String>,
+    /// Past a deadline.
+    pub overdue: bool,
+    /// Escalated to the level above (督办).
+    pub supervised: bool,
+    /// The application, field by field (label, answer).
+    pub data: Vec<(Bilingual, String)>,
+    /// The modules' decisions.
+    pub decisions: Vec<Decision>,
+    /// The history, oldest first.
+    pub history: Vec<HistoryLine>,
+    /// What the officer may do now (none: not theirs, or finished).
+    pub actions: Vec<StepAct>,
+    /// Where the actions post.
+    pub action: String,
+    /// The form token.
+    pub csrf: String,
+    /// The case's version.
+    pub version: i64,
+    /// Why what was just asked was not done.
+    pub error: Option<(String, String)>,
+}
+
+/// A case in the workbench.
+pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            p { a href="/workbench/" { (Msg::Inbox.text(lang)) } }
+            h1 { (c.title) }
+            @if let Some((zh, en)) = &c.error {
+                p.error role="alert" { (Msg::NotDone.text(lang)) (lang.pick(zh, en)) }
+            }
+            section.panel {
+                dl.fields {
+                    dt { (Msg::Matter.text(lang)) } dd { (lang.pick(&c.service.zh, &c.service.en)) }
+                    dt { (Msg::CaseNumber.text(lang)) } dd #case-id { (c.case_id) }
+                    dt { (Msg::CaseState.text(lang)) }
+                    dd #case-state {
+                        (c.state.text(lang))
+                        @if c.overdue { " " strong.badge.required { (Msg::Overdue.text(lang)) } }
+                        @if c.supervised { " " strong.badge.required { (Msg::Supervised.text(lang)) } }
+                    }
+                    @if let Some(step) = &c.step { dt { (Msg::CurrentStep.text(lang)) } dd { (lang.pick(&step.zh, &step.en)) } }
+                    @if let Some(due) = &c.step_due { dt { (Msg::StepDueOn.text(lang)) } dd { (due) } }
+                    @if let Some(due) = &c.limit_due { dt { (Msg::LimitDueOn.text(lang)) } dd { (due) } }
+                }
+            }
+            section.panel aria-labelledby="application" {
+                h2 #application { (Msg::Application.text(lang)) }
+                dl.fields {
+                    @for (label, value) in &c.data {
+                        dt { (lang.pick(&label.zh, &label.en)) } dd { (value) }
+                    }
+                }
+            }
+            @if !c.decisions.is_empty() {
+                section.panel aria-labelledby="decisions" {
+                    h2 #decisions { (Msg::ModuleDecisions.text(lang)) }
+                    @for d in &c.decisions {
+                        p {
+                            strong { (d.hook) } " · " code { (d.module) }
+                            @match d.eligible {
+                                Some(true) => { " · " (Msg::Eligible.text(lang)) }
+                                Some(false) => { " · " (Msg::NotEligible.text(lang)) }
+                                None => {}
+                            }
+                        }
+                        @if !d.reasons.is_empty() {
+                            ul { @for r in &d.reasons { li { (r) } } }
+                        }
+                    }
+                }
+            }
+            @if !c.actions.is_empty() {
+                section.panel aria-labelledby="act" {
+                    h2 #act { (Msg::Handle.text(lang)) }
+                    @for act in &c.actions {
+                        form.act method="post" action=(c.action) {
+                            input type="hidden" name="csrf" value=(c.csrf);
+                            input type="hidden" name="version" value=(c.version);
+                            input type="hidden" name="do" value=(act.as_str());
+                            @if *act != StepAct::Approve {
+                                div.field {
+                                    label for=(format!("reason-{}", act.as_str())) { (Msg::Reason.text(lang)) span.required aria-hidden="true" { " *" } }
+                                    input id=(format!("reason-{}", act.as_str())) type="text" name="reason" required maxlength="500";
+                                }
+                            }
+                            button.button.secondary[*act != StepAct::Approve] type="submit" { (act.label().text(lang)) }
+                        }
+                    }
+                }
+            }
+            @if !c.history.is_empty() {
+                section.panel aria-labelledby="history" {
+                    h2 #history { (Msg::History.text(lang)) }
+                    ol.history {
+                        @for h in &c.history {
+                            li {
+                                time { (h.at) } " " strong { (h.what.text(lang)) }
+                                @if let Some(step) = &h.step { "（" (lang.pick(&step.zh, &step.en)) "）" }
+                                @if let Some(reason) = &h.reason { p.reason { (Msg::Reason.text(lang)) "：" (reason) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The same value as an applicant wrote it, for staff: yes/no in words.
+pub fn shown(value: &serde_json::Value, lang: Lang) -> String {
+    match value {
+        serde_json::Value::Bool(true) => Msg::Yes.text(lang).to_owned(),
+        serde_json::Value::Bool(false) => Msg::No.text(lang).to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".to_owned(),
+        other => other.to_string(),
+    }
+}
