@@ -529,6 +529,11 @@ fn check_headers(server: &Server) {
         headers.get("x-content-type-options").map(|v| v.as_bytes()),
         Some(&b"nosniff"[..])
     );
+    assert_eq!(
+        headers.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-store"[..]),
+        "pages are not kept"
+    );
     let (status, headers, _) =
         server.exchange("GET", "/t/shanghai/nowhere/services/x/y", None, None, None);
     assert_eq!(status, 404);

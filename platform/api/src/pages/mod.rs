@@ -59,7 +59,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
 
 /// What every page answer carries: the Content-Security-Policy (only this
 /// server, no inline script), no sniffing, no framing, no referrer sent
-/// elsewhere.
+/// elsewhere, and no caching of pages.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
@@ -75,6 +75,11 @@ async fn security_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+    // Pages show personal data and a session's view: no copy is kept by
+    // the browser or anything between (assets say otherwise themselves).
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 
@@ -197,7 +202,7 @@ impl PageLang {
         let mut response = (status, axum::response::Html(markup.into_string())).into_response();
         if self.chosen {
             let cookie = format!(
-                "lang={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly",
+                "lang={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly; Secure",
                 self.lang.tag()
             );
             if let Ok(value) = HeaderValue::from_str(&cookie) {
