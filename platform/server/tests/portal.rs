@@ -289,7 +289,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     b.element("#username").await.type_text("citizen-demo").await;
     b.element("#password").await.type_text("Wrong#2026").await;
     b.element("#sign-in button").await.click().await;
-    wait_for(&b, "p.error").await;
+    wait_for(&b, "p.error:not([hidden])").await;
     let refused = b.text().await;
     assert!(refused.contains("用户名或密码错误"), "{refused}");
     check_page(&b, server, "zh-CN").await;
