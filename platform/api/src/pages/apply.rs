@@ -9,14 +9,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
-use civitas_web::apply::{
-    ApplyForm, CaseRow, HistoryLine, Receipt, Withdrawal, form, my_cases, receipt,
-};
-use civitas_web::guide::{self, Bilingual, Field, Problem};
+use civitas_web::apply::{ApplyForm, CaseRow, Receipt, Withdrawal, form, my_cases, receipt};
+use civitas_web::guide::{self, Field, Problem};
 use civitas_web::layout::sign_in_href;
 use civitas_workflow::Flow;
 use civitas_workflow::{ActRequest, Action, CaseState};
 
+use super::case_view::{
+    answers_of, due, fields_of, history, local_time, service_name, state_label, step_name,
+};
 use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, portal_home, visitor};
 use crate::AppState;
@@ -107,17 +108,27 @@ pub(super) async fn show(
     };
     let view = ApplyForm {
         refusal: not_an_applicant(&claims, &flow),
-        service: Bilingual {
-            zh: flow.name.clone(),
-            en: flow.name_en.clone(),
-        },
-        fields,
-        action: here.clone(),
-        csrf: token.0.clone(),
-        back: guide,
-        ..ApplyForm::default()
+        ..blank_form(&flow, fields, &here, &token, guide)
     };
     render(lang, &who, &token, &tenant, &here, &view, StatusCode::OK)
+}
+
+/// The application form of `flow` before anything is answered.
+fn blank_form(
+    flow: &Flow,
+    fields: Vec<Field>,
+    here: &str,
+    token: &FormToken,
+    back: String,
+) -> ApplyForm {
+    ApplyForm {
+        service: service_name(Some(flow), &flow.service),
+        fields,
+        action: here.to_owned(),
+        csrf: token.0.clone(),
+        back,
+        ..ApplyForm::default()
+    }
 }
 
 fn render(
@@ -169,16 +180,8 @@ pub(super) async fn submit(
         .find(|(k, _)| k == "csrf")
         .map_or("", |(_, v)| v.as_str());
     let mut view = ApplyForm {
-        service: Bilingual {
-            zh: flow.name.clone(),
-            en: flow.name_en.clone(),
-        },
-        fields: fields.clone(),
         answers: answers.clone(),
-        action: here.clone(),
-        csrf: token.0.clone(),
-        back: guide,
-        ..ApplyForm::default()
+        ..blank_form(&flow, fields.clone(), &here, &token, guide)
     };
     if !token.check(submitted) {
         view.refusal = Some((
@@ -339,36 +342,9 @@ impl CasePage<'_> {
                 );
             }
         };
-        let flow = workflow.flow_of(&case).ok();
-        let step_name = |id: &str| {
-            flow.and_then(|f| f.step(id)).map(|s| Bilingual {
-                zh: s.name.clone(),
-                en: s.name_en.clone(),
-            })
-        };
-        let history = events
-            .iter()
-            .map(|e| HistoryLine {
-                at: local_time(e.at),
-                what: event_label(&e.action),
-                step: e.step.as_deref().and_then(step_name),
-                reason: e.reason.clone(),
-            })
-            .collect();
-        let unit = |u: Option<&str>| match u {
-            Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
-            _ => Msg::NaturalDaysUnit.text(lang.lang),
-        };
-        let service = flow.map_or_else(
-            || Bilingual {
-                zh: case.service.clone(),
-                en: case.service.clone(),
-            },
-            |f| Bilingual {
-                zh: f.name.clone(),
-                en: f.name_en.clone(),
-            },
-        );
+        let flow = workflow.flow_of(&case).ok().map(|f| &**f);
+        let history = history(&events, flow);
+        let service = service_name(flow, &case.service);
         let mine = case.applicant.as_deref() == Some(caller.account_id());
         let resubmit = (mine && case.state == CaseState::Returned).then(|| {
             let form = correction.unwrap_or_else(|| ApplyForm {
@@ -399,13 +375,9 @@ impl CasePage<'_> {
             service,
             case_id: case.id.clone(),
             state: state_label(case.state),
-            step: case.step.as_deref().and_then(step_name),
-            step_due: case
-                .step_due_on
-                .map(|d| format!("{d}（{}）", unit(case.step_unit.as_deref()))),
-            limit_due: case
-                .limit_due_on
-                .map(|d| format!("{d}（{}）", unit(case.limit_unit.as_deref()))),
+            step: case.step.as_deref().and_then(|s| step_name(flow, s)),
+            step_due: due(case.step_due_on, case.step_unit.as_deref(), lang.lang),
+            limit_due: due(case.limit_due_on, case.limit_unit.as_deref(), lang.lang),
             just_filed,
             history,
             resubmit,
@@ -421,33 +393,6 @@ impl CasePage<'_> {
         );
         lang.answer(status, receipt(&frame, &view))
     }
-}
-
-/// What the application of `service` asks for.
-pub(super) fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
-    state
-        .modules()
-        .ok()
-        .and_then(|m| m.runtime.catalog().service(service).cloned())
-        .map(|s| guide::fields(&s.input_schema))
-        .unwrap_or_default()
-}
-
-/// A stored application as a form's answers.
-fn answers_of(data: &serde_json::Value) -> Vec<(String, String)> {
-    data.as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), text)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `POST /t/{path}/cases/{id}`: the applicant resubmits a returned case
@@ -563,47 +508,6 @@ pub(super) async fn act(
     }
 }
 
-/// How an applicant reads a case's state.
-pub(super) fn state_label(state: CaseState) -> Msg {
-    match state {
-        CaseState::Open => Msg::StateOpen,
-        CaseState::Returned => Msg::StateReturned,
-        CaseState::Paused => Msg::StatePaused,
-        CaseState::Closed => Msg::StateApproved,
-        CaseState::Rejected => Msg::StateRejected,
-        CaseState::Withdrawn => Msg::StateWithdrawn,
-    }
-}
-
-/// How an applicant reads an event of the history.
-pub(super) fn event_label(action: &str) -> Msg {
-    match action {
-        "submit" => Msg::EventSubmit,
-        "approve" => Msg::EventApprove,
-        "return" => Msg::EventReturn,
-        "reject" => Msg::EventReject,
-        "transfer" => Msg::EventTransfer,
-        "pause" => Msg::EventPause,
-        "resume" => Msg::EventResume,
-        "extend" => Msg::EventExtend,
-        "withdraw" => Msg::EventWithdraw,
-        "resubmit" => Msg::EventResubmit,
-        "countersign" => Msg::EventCountersign,
-        "overdue" => Msg::EventOverdue,
-        _ => Msg::EventOther,
-    }
-}
-
-/// Unix microseconds as Beijing time (UTC+8, no daylight saving), to the
-/// minute: what the applicant's clock says.
-pub(super) fn local_time(micros: i64) -> String {
-    let beijing = chrono::FixedOffset::east_opt(8 * 3600);
-    match (chrono::DateTime::from_timestamp_micros(micros), beijing) {
-        (Some(at), Some(zone)) => at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-        _ => String::new(),
-    }
-}
-
 /// The most applications the list shows (newest first).
 const MY_CASES_SHOWN: u32 = 100;
 
@@ -636,28 +540,12 @@ pub(super) async fn cases(
     let rows: Vec<CaseRow> = cases
         .iter()
         .map(|c| {
-            let flow = workflow.flow_of(c).ok();
+            let flow = workflow.flow_of(c).ok().map(|f| &**f);
             CaseRow {
-                service: flow.map_or_else(
-                    || Bilingual {
-                        zh: c.service.clone(),
-                        en: c.service.clone(),
-                    },
-                    |f| Bilingual {
-                        zh: f.name.clone(),
-                        en: f.name_en.clone(),
-                    },
-                ),
+                service: service_name(flow, &c.service),
                 case_id: c.id.clone(),
                 state: state_label(c.state),
-                step: c
-                    .step
-                    .as_deref()
-                    .and_then(|s| flow.and_then(|f| f.step(s)))
-                    .map(|s| Bilingual {
-                        zh: s.name.clone(),
-                        en: s.name_en.clone(),
-                    }),
+                step: c.step.as_deref().and_then(|s| step_name(flow, s)),
                 filed_on: local_time(c.created_at).chars().take(10).collect(),
                 href: format!("{}cases/{}", portal_home(&tenant), c.id),
             }

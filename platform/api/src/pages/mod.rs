@@ -7,6 +7,7 @@
 //! made it.
 
 mod apply;
+mod case_view;
 mod portal;
 mod session;
 mod sign_in;

@@ -9,7 +9,6 @@ use civitas_identity::AccountKind;
 use civitas_storage::TenantRecord;
 use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
-use civitas_web::apply::HistoryLine;
 use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::layout::sign_in_href;
 use civitas_web::workbench::{Decision, Inbox, StaffCase, StepAct, Task, case, inbox, shown};
@@ -18,7 +17,7 @@ use civitas_workflow::inbox::InboxFilter;
 use civitas_workflow::{ActRequest, Action, CaseState};
 use serde::Deserialize;
 
-use super::apply::{event_label, fields_of, local_time, state_label};
+use super::case_view::{due, fields_of, history, service_name, state_label, step_name};
 use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, visitor};
 use crate::AppState;
@@ -122,30 +121,15 @@ pub(super) async fn tasks(
             let flow = TenantPath::parse(&item.tenant)
                 .ok()
                 .and_then(|t| workflow.flows().resolve(&item.service, &t).cloned());
-            let step = flow.as_ref().and_then(|f| f.step(&item.step));
+            let flow = flow.as_deref();
             Task {
-                service: flow.as_ref().map_or_else(
-                    || Bilingual {
-                        zh: item.service.clone(),
-                        en: item.service.clone(),
-                    },
-                    |f| Bilingual {
-                        zh: f.name.clone(),
-                        en: f.name_en.clone(),
-                    },
-                ),
+                service: service_name(flow, &item.service),
                 title: item.title.clone(),
                 href: format!("/workbench/t/{}/cases/{}", item.tenant, item.case_id),
-                step: step.map_or_else(
-                    || Bilingual {
-                        zh: item.step.clone(),
-                        en: item.step.clone(),
-                    },
-                    |s| Bilingual {
-                        zh: s.name.clone(),
-                        en: s.name_en.clone(),
-                    },
-                ),
+                step: step_name(flow, &item.step).unwrap_or_else(|| Bilingual {
+                    zh: item.step.clone(),
+                    en: item.step.clone(),
+                }),
                 place: place_name(&state, &item.actor_tenant),
                 due_on: item.due_on.map(|d| d.to_string()),
                 days_left: item.days_left.map(|n| {
@@ -232,14 +216,8 @@ async fn render(
             return lang.problem(e.status, &here, None, title, text);
         }
     };
-    let flow = workflow.flow_of(&c).ok();
+    let flow = workflow.flow_of(&c).ok().map(|f| &**f);
     let step = c.step.as_deref().and_then(|s| flow.and_then(|f| f.step(s)));
-    let step_name = |id: &str| {
-        flow.and_then(|f| f.step(id)).map(|s| Bilingual {
-            zh: s.name.clone(),
-            en: s.name_en.clone(),
-        })
-    };
     let fields = fields_of(state, &c.service);
     let mut data: Vec<(Bilingual, String)> = Vec::new();
     for f in &fields {
@@ -306,44 +284,19 @@ async fn render(
         .collect(),
         _ => Vec::new(),
     };
-    let unit = |u: Option<&str>| match u {
-        Some("working") => Msg::WorkingDaysUnit.text(lang.lang),
-        _ => Msg::NaturalDaysUnit.text(lang.lang),
-    };
     let view = StaffCase {
-        service: flow.map_or_else(
-            || Bilingual {
-                zh: c.service.clone(),
-                en: c.service.clone(),
-            },
-            |f| Bilingual {
-                zh: f.name.clone(),
-                en: f.name_en.clone(),
-            },
-        ),
+        service: service_name(flow, &c.service),
         title: c.title.clone(),
         case_id: c.id.clone(),
         state: state_label(c.state),
-        step: c.step.as_deref().and_then(step_name),
-        step_due: c
-            .step_due_on
-            .map(|d| format!("{d}（{}）", unit(c.step_unit.as_deref()))),
-        limit_due: c
-            .limit_due_on
-            .map(|d| format!("{d}（{}）", unit(c.limit_unit.as_deref()))),
+        step: c.step.as_deref().and_then(|s| step_name(flow, s)),
+        step_due: due(c.step_due_on, c.step_unit.as_deref(), lang.lang),
+        limit_due: due(c.limit_due_on, c.limit_unit.as_deref(), lang.lang),
         overdue: c.overdue,
         supervised: c.supervised,
         data,
         decisions,
-        history: events
-            .iter()
-            .map(|e| HistoryLine {
-                at: local_time(e.at),
-                what: event_label(&e.action),
-                step: e.step.as_deref().and_then(step_name),
-                reason: e.reason.clone(),
-            })
-            .collect(),
+        history: history(&events, flow),
         actions,
         action: here.clone(),
         csrf: token.0.clone(),
