@@ -549,6 +549,24 @@ fn check_headers(server: &Server) {
         status, 404,
         "a service that takes no applications has no page"
     );
+    // A face's path no route matches is a page too, not the API's JSON.
+    for path in [
+        "/t/shanghai/pudong/lujiazui/no-such-page",
+        "/workbench/no-such-page",
+    ] {
+        let (status, headers, body) = server.exchange("GET", path, None, None, None);
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            body.as_str().unwrap_or_default().contains("页面不存在"),
+            "{path}: {body}"
+        );
+        assert!(headers.get("content-security-policy").is_some(), "{path}");
+    }
+    let (status, _, body) = server.exchange("GET", "/api/v1/no-such-route", None, None, None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
 }
 
 #[test]

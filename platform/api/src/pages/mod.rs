@@ -58,6 +58,27 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
     api.merge(pages)
 }
 
+/// Whether `path` is one of the faces' (a person's browser asked for it).
+pub(crate) fn is_page_path(path: &str) -> bool {
+    path.starts_with(PORTAL_PREFIX)
+        || path.starts_with("/workbench/")
+        || path == "/workbench"
+        || path.starts_with("/sign-in")
+        || path.starts_with("/sign-out")
+}
+
+/// The 404 page for a face's path no route matches.
+pub(crate) async fn page_not_found(lang: PageLang, path: &str) -> Response {
+    let page = lang.problem(
+        StatusCode::NOT_FOUND,
+        path,
+        None,
+        Msg::NotFoundTitle,
+        Msg::NotFoundText,
+    );
+    security_headers(page).await
+}
+
 /// What every page answer carries: the Content-Security-Policy (only this
 /// server, no inline script), no sniffing, no framing, no referrer sent
 /// elsewhere, and no caching of pages.

@@ -192,9 +192,18 @@ pub(crate) async fn api_docs_script() -> impl IntoResponse {
     )
 }
 
-/// Any path no route matches.
-pub(crate) async fn route_not_found(uri: Uri) -> ApiError {
-    ApiError::route_not_found(uri.path())
+/// Any path no route matches: a JSON error, or a page saying so under the
+/// faces' paths (a person typed or followed it).
+pub(crate) async fn route_not_found(
+    lang: crate::pages::PageLang,
+    original: axum::extract::OriginalUri,
+    uri: Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::pages::is_page_path(original.path()) {
+        return crate::pages::page_not_found(lang, original.path()).await;
+    }
+    ApiError::route_not_found(uri.path()).into_response()
 }
 
 /// A known path with a method it does not take.
