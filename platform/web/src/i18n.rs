@@ -69,6 +69,12 @@ macro_rules! messages {
             /// Every message (the catalog's test walks them).
             pub const ALL: &'static [Msg] = &[$(Msg::$key,)*];
 
+            /// The text in Chinese and in English, to carry to a page
+            /// whose language is decided later.
+            pub fn both(self) -> (String, String) {
+                (self.text(Lang::Zh).to_owned(), self.text(Lang::En).to_owned())
+            }
+
             /// The text in `lang`.
             pub fn text(self, lang: Lang) -> &'static str {
                 match (self, lang) {
@@ -94,7 +100,6 @@ messages! {
     AllServices => "全部服务", "All services";
     ServicesOffered => "本地可办服务", "Services offered here";
     NoServices => "本地暂无可在线办理的服务。", "No service can be applied for online here yet.";
-    ServiceGuide => "办事指南", "Service guide";
     WhoMayApply => "申请对象", "Who may apply";
     ApplicantCitizen => "个人（需实名认证）", "Individuals (real-name verified)";
     ApplicantEnterprise => "企业（需实名认证）", "Enterprises (real-name verified)";

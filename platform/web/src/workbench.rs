@@ -52,7 +52,7 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
                     input type="checkbox" name="overdue" value="true" checked[view.overdue_only];
                     " " (Msg::OverdueOnly.text(lang))
                 }
-                button.button.secondary type="submit" { (Msg::Filter.text(lang)) }
+                button.button type="submit" { (Msg::Filter.text(lang)) }
             }
             @if view.tasks.is_empty() {
                 p role="status" { (Msg::InboxEmpty.text(lang)) }

@@ -25,7 +25,7 @@ use crate::access::Caller;
 use crate::routes::cases::{CreateCase, act_on, case_for, cases_for, file_case};
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
-fn application(
+pub(super) fn application(
     state: &AppState,
     tenant: &TenantRecord,
     line: &str,
@@ -37,6 +37,36 @@ fn application(
         .find(|f| f.service == id)?;
     let fields = fields_of(state, &id);
     Some((flow, fields))
+}
+
+/// Who applies for which flow at `…/services/{line}/{name}/apply`: the
+/// signed-in visitor, the flow with its fields, the guide's and the form's
+/// paths; else sign in first, or the page does not exist.
+type Applying = (
+    civitas_identity::Claims,
+    Arc<Flow>,
+    Vec<Field>,
+    String,
+    String,
+);
+
+fn applying(
+    state: &AppState,
+    lang: PageLang,
+    who: &PageVisitor,
+    tenant: &TenantRecord,
+    line: &str,
+    name: &str,
+) -> Result<Applying, Box<Response>> {
+    let guide = format!("{}services/{line}/{name}", portal_home(tenant));
+    let here = format!("{guide}/apply");
+    let Some(claims) = who.0.clone() else {
+        return Err(Box::new(Redirect::to(&sign_in_href(&here)).into_response()));
+    };
+    let Some((flow, fields)) = application(state, tenant, line, name) else {
+        return Err(Box::new(not_found(lang, &here, tenant)));
+    };
+    Ok((claims, flow, fields, guide, here))
 }
 
 /// Why `claims` may not apply for `flow` at the portal, if they may not: the
@@ -98,14 +128,11 @@ pub(super) async fn show(
     Path((_, line, name)): Path<(String, String, String)>,
 ) -> Response {
     let tenant = tenant.0;
-    let guide = format!("{}services/{line}/{name}", portal_home(&tenant));
-    let here = format!("{guide}/apply");
-    let Some(claims) = who.0.clone() else {
-        return Redirect::to(&sign_in_href(&here)).into_response();
-    };
-    let Some((flow, fields)) = application(&state, &tenant, &line, &name) else {
-        return not_found(lang, &here, &tenant);
-    };
+    let (claims, flow, fields, guide, here) =
+        match applying(&state, lang, &who, &tenant, &line, &name) {
+            Ok(found) => found,
+            Err(answer) => return *answer,
+        };
     let view = ApplyForm {
         refusal: not_an_applicant(&claims, &flow),
         ..blank_form(&flow, fields, &here, &token, guide)
@@ -167,14 +194,11 @@ pub(super) async fn submit(
     Form(answers): Form<Vec<(String, String)>>,
 ) -> Response {
     let tenant = tenant.0;
-    let guide = format!("{}services/{line}/{name}", portal_home(&tenant));
-    let here = format!("{guide}/apply");
-    let Some(claims) = who.0.clone() else {
-        return Redirect::to(&sign_in_href(&here)).into_response();
-    };
-    let Some((flow, fields)) = application(&state, &tenant, &line, &name) else {
-        return not_found(lang, &here, &tenant);
-    };
+    let (claims, flow, fields, guide, here) =
+        match applying(&state, lang, &who, &tenant, &line, &name) {
+            Ok(found) => found,
+            Err(answer) => return *answer,
+        };
     let submitted = answers
         .iter()
         .find(|(k, _)| k == "csrf")
@@ -184,10 +208,7 @@ pub(super) async fn submit(
         ..blank_form(&flow, fields.clone(), &here, &token, guide)
     };
     if !token.check(submitted) {
-        view.refusal = Some((
-            Msg::FormExpired.text(civitas_web::Lang::Zh).to_owned(),
-            Msg::FormExpired.text(civitas_web::Lang::En).to_owned(),
-        ));
+        view.refusal = Some(Msg::FormExpired.both());
         return render(
             lang,
             &who,
@@ -426,12 +447,6 @@ pub(super) async fn act(
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     };
-    let said = |m: Msg| {
-        (
-            m.text(civitas_web::Lang::Zh).to_owned(),
-            m.text(civitas_web::Lang::En).to_owned(),
-        )
-    };
     let caller = Caller::Person(claims);
     // The service decides the fields; read the case once to know it.
     let service = match case_for(&state, &caller, &tenant.path, &id).await {
@@ -451,7 +466,7 @@ pub(super) async fn act(
             .render(
                 false,
                 None,
-                Some(said(Msg::FormExpired)),
+                Some(Msg::FormExpired.both()),
                 StatusCode::FORBIDDEN,
             )
             .await;

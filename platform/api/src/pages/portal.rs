@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use civitas_search::{Kind, Query as SearchQuery};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
-use civitas_web::guide::{self, Bilingual};
+use civitas_web::guide::Bilingual;
 use civitas_web::portal::{self, Days, GuideStep, Home, ServiceCard, ServiceGuide};
 use civitas_workflow::Flow;
 use civitas_workflow::flow::Applicant;
@@ -173,7 +173,7 @@ pub(super) async fn service(
 ) -> Response {
     let tenant = tenant.0;
     let here = format!("{}services/{line}/{name}", portal_home(&tenant));
-    let Some(workflow) = state.workflow() else {
+    if state.workflow().is_none() {
         return lang.problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &here,
@@ -181,12 +181,8 @@ pub(super) async fn service(
             Msg::UnavailableTitle,
             Msg::UnavailableText,
         );
-    };
-    let id = format!("{line}/{name}");
-    let Some(flow) = offered(workflow, &tenant)
-        .into_iter()
-        .find(|f| f.service == id)
-    else {
+    }
+    let Some((flow, fields)) = super::apply::application(&state, &tenant, &line, &name) else {
         return lang.problem(
             StatusCode::NOT_FOUND,
             &here,
@@ -195,12 +191,6 @@ pub(super) async fn service(
             Msg::NotFoundText,
         );
     };
-    let fields = state
-        .modules()
-        .ok()
-        .and_then(|m| m.runtime.catalog().service(&id).cloned())
-        .map(|s| guide::fields(&s.input_schema))
-        .unwrap_or_default();
     let days = |d: &civitas_workflow::flow::Deadline| match d.unit {
         civitas_calendar::DayUnit::Working => Days::Working(d.days),
         civitas_calendar::DayUnit::Natural => Days::Natural(d.days),

@@ -101,10 +101,15 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
     let Some(auth) = state.auth() else {
         return Renewal::Ended;
     };
-    let public = auth.platform_key.public_key();
-    match civitas_identity::decode_access(&public, token, now) {
+    // The same remembered verification the visitor's extractor uses next:
+    // one SM2 check per token, not one per page.
+    match state
+        .verified_tokens()
+        .verify(&auth.platform_key, token, now)
+    {
         Ok(_) => Renewal::Current,
         Err(TokenError::Expired) => {
+            let public = auth.platform_key.public_key();
             // Well signed but expired: read it at the epoch (the clock is a
             // parameter) to learn its session, which must still be open.
             let Ok(claims) = civitas_identity::decode_access(&public, token, DateTime::UNIX_EPOCH)

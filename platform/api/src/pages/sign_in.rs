@@ -116,17 +116,11 @@ pub(super) async fn submit(
             status,
         )
     };
-    let said = |m: Msg| {
-        (
-            m.text(civitas_web::Lang::Zh).to_owned(),
-            m.text(civitas_web::Lang::En).to_owned(),
-        )
-    };
     if !token.check(&form.csrf) {
-        return again(said(Msg::FormExpired), StatusCode::FORBIDDEN);
+        return again(Msg::FormExpired.both(), StatusCode::FORBIDDEN);
     }
     if form.password_sm2.is_empty() {
-        return again(said(Msg::NeedsJavaScript), StatusCode::BAD_REQUEST);
+        return again(Msg::NeedsJavaScript.both(), StatusCode::BAD_REQUEST);
     }
     let request = LoginRequest::sealed(form.username.clone(), form.password_sm2.clone());
     match sign_in(&state, source, &request).await {

@@ -340,30 +340,21 @@ pub(super) async fn act(
         Ok(caller) => caller,
         Err(answer) => return *answer,
     };
-    let said = |m: Msg| {
-        Some((
-            m.text(civitas_web::Lang::Zh).to_owned(),
-            m.text(civitas_web::Lang::En).to_owned(),
-        ))
-    };
-    if !token.check(&form.csrf) {
-        return render(
-            &state,
-            lang,
-            &who,
-            &token,
-            &tenant,
-            &id,
-            said(Msg::FormExpired),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     let action = match form.act.as_str() {
-        "approve" => Action::Approve,
-        "return" => Action::Return,
-        "reject" => Action::Reject,
-        _ => {
+        "approve" => Some(Action::Approve),
+        "return" => Some(Action::Return),
+        "reject" => Some(Action::Reject),
+        _ => None,
+    };
+    let action = match (token.check(&form.csrf), action) {
+        (true, Some(action)) => action,
+        // A forged form, or one no page of ours makes: nothing is done.
+        (genuine, _) => {
+            let status = if genuine {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::FORBIDDEN
+            };
             return render(
                 &state,
                 lang,
@@ -371,8 +362,8 @@ pub(super) async fn act(
                 &token,
                 &tenant,
                 &id,
-                said(Msg::FormExpired),
-                StatusCode::BAD_REQUEST,
+                Some(Msg::FormExpired.both()),
+                status,
             )
             .await;
         }
