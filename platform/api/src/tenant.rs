@@ -34,6 +34,10 @@ pub(crate) const PORTAL_PREFIX: &str = "/t/";
 /// (`/workbench/t/{path}/cases/{id}`).
 pub(crate) const WORKBENCH_PREFIX: &str = "/workbench/t/";
 
+/// Where the console's pages of a tenant start
+/// (`/console/t/{path}/accounts`, …).
+pub(crate) const CONSOLE_PREFIX: &str = "/console/t/";
+
 /// Characters escaped in a rewritten path segment: everything a segment
 /// may not hold as it is, and `/` so a tenant path stays one segment.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -155,7 +159,7 @@ pub(crate) enum Resolved {
 }
 
 /// Middleware in front of the router: resolves the tenant prefix of
-/// `/api/v1/tenants/…`, `/t/…` and `/workbench/t/…` paths and rewrites them to
+/// `/api/v1/tenants/…`, `/t/…`, `/workbench/t/…` and `/console/t/…` paths and rewrites them to
 /// `{prefix}{codes with %2F}/{rest}`. A portal path's trailing slash (its
 /// home, `/t/shanghai/pudong/`) stays after the tenant.
 pub(crate) async fn resolve_tenant_prefix(
@@ -166,7 +170,7 @@ pub(crate) async fn resolve_tenant_prefix(
     let path = request.uri().path();
     let found = match path.strip_prefix(PREFIX) {
         Some(tail) => Some((PREFIX, tail.to_owned(), false)),
-        None => [PORTAL_PREFIX, WORKBENCH_PREFIX]
+        None => [PORTAL_PREFIX, WORKBENCH_PREFIX, CONSOLE_PREFIX]
             .into_iter()
             .find_map(|prefix| {
                 path.strip_prefix(prefix)

@@ -1,158 +1,31 @@
-//! The tenant portal as a resident meets it, in real headless Chromium
-//! (Debian's `chromium` and `chromedriver`), on the demo city served by the
-//! `civitas` binary — on SQLite and on PostgreSQL.
+//! The faces in real headless Chromium (Debian's `chromium` and
+//! `chromedriver`), on the demo city served by the `civitas` binary — on
+//! SQLite and on PostgreSQL: the tenant portal as a resident meets it and
+//! the workbench as officers clear it (here), the governance console as the
+//! administrators use it (`faces/console.rs`).
 //!
 //! Screenshots of every page at desktop (1366×768) and phone (375 px)
 //! width are saved; `infra/dev/screenshots` writes them into
 //! `platform/web/screenshots/` (the README shows them), otherwise a
 //! temporary directory takes them.
 
+#[path = "faces/console.rs"]
+mod console;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use civitas_testkit::TestDb;
-use civitas_testkit::browser::{Browser, browser};
+use civitas_testkit::browser::browser;
 use serde_json::json;
+use support::pages::{
+    DESKTOP, check_page, runtime, screenshots, shoot, sign_in_as, wait_for, wait_until,
+};
 use support::server::{Server, with_demo_modules};
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 const LUJIAZUI: &str = "/t/shanghai/pudong/lujiazui/";
 const MEAL_SUBSIDY: &str = "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Where screenshots go: `CIVITAS_SCREENSHOTS` (the repository's
-/// `platform/web/screenshots` when `infra/dev/screenshots` runs the tests), else a
-/// temporary directory that `_keep` holds.
-fn screenshots() -> (PathBuf, Option<tempfile::TempDir>) {
-    match std::env::var_os("CIVITAS_SCREENSHOTS") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-            (dir, None)
-        }
-        None => {
-            let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-            (tmp.path().to_owned(), Some(tmp))
-        }
-    }
-}
-
-const DESKTOP: (u32, u32) = (1366, 768);
-const PHONE: (u32, u32) = (375, 812);
-
-/// Saves the page at both widths as `{name}-desktop.png` and
-/// `{name}-phone.png`, and checks at each that nothing is wider than the
-/// window (no sideways scrolling on a phone).
-async fn shoot(b: &Browser, dir: &Path, name: &str) {
-    for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
-        b.resize(width, height).await;
-        let widths = b
-            .run(
-                "return [document.documentElement.scrollWidth, window.innerWidth];",
-                json!([]),
-            )
-            .await;
-        assert!(
-            widths[0].as_u64() <= widths[1].as_u64(),
-            "{name} at {label}: the page is wider than the window {widths}"
-        );
-        let png = b.full_page_screenshot(width, height).await;
-        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
-        let file = dir.join(format!("{name}-{label}.png"));
-        std::fs::write(&file, png).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    }
-    b.resize(DESKTOP.0, DESKTOP.1).await;
-}
-
-/// What every page must be: Chinese unless English was chosen, nothing
-/// loaded from outside the server, every form field labelled.
-async fn check_page(b: &Browser, server: &Server, lang: &str) {
-    let origin = format!("http://{}", server.address);
-    let facts = b
-        .run(
-            r#"
-            const outside = [];
-            for (const e of performance.getEntriesByType('resource')) {
-                if (!e.name.startsWith(arguments[0])) outside.push(e.name);
-            }
-            for (const e of document.querySelectorAll('[src], link[href]')) {
-                const url = e.src || e.href;
-                if (!url.startsWith(arguments[0])) outside.push(url);
-            }
-            const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
-                .map(e => e.outerHTML);
-            return {
-                lang: document.documentElement.lang,
-                outside,
-                unlabelled,
-                inline: document.querySelectorAll('script:not([src]), style, [style]').length,
-                stylesheets: document.styleSheets.length,
-            };
-            "#,
-            json!([origin]),
-        )
-        .await;
-    assert_eq!(facts["lang"], lang, "{facts}");
-    assert_eq!(facts["outside"], json!([]), "requests outside the server");
-    assert_eq!(
-        facts["unlabelled"],
-        json!([]),
-        "form fields without a label"
-    );
-    assert_eq!(facts["inline"], 0, "inline script or style");
-    assert_eq!(facts["stylesheets"], 1, "the stylesheet did not load");
-    accessible(b).await;
-}
-
-/// axe-core (`infra/dev/axe`, run in the page by the test) finds no serious
-/// or critical accessibility violation (WCAG 2.1 A and AA rules).
-async fn accessible(b: &Browser) {
-    let axe =
-        civitas_testkit::repository_dir().join("infra/dev/axe/node_modules/axe-core/axe.min.js");
-    let source = match std::fs::read_to_string(&axe) {
-        Ok(source) => source,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "CI=true and no axe-core at {}: {e}; run infra/dev/setup",
-                axe.display()
-            )
-        }
-        Err(_) => {
-            eprintln!(
-                "skipped the accessibility check: no {}; run infra/dev/setup",
-                axe.display()
-            );
-            return;
-        }
-    };
-    b.run(&source, json!([])).await;
-    let found = b
-        .run_async(
-            r#"
-            const done = arguments[arguments.length - 1];
-            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
-                .then(r => done(r.violations
-                    .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                    .map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.html) }))))
-                .catch(e => done({ error: String(e) }));
-            "#,
-        )
-        .await;
-    assert_eq!(
-        found,
-        json!([]),
-        "accessibility violations on {}",
-        b.url().await
-    );
-}
 
 async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     let Some(b) = browser().await else {
@@ -434,49 +307,6 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     b.quit().await;
 }
 
-/// Signs `username` in (the demo password) on the sign-in page that
-/// opening `url` leads to, and waits until the browser is back at `url`.
-async fn sign_in_as(b: &Browser, url: &str, username: &str) {
-    b.goto(url).await;
-    wait_for(b, "#sign-in").await;
-    b.element("#username").await.type_text(username).await;
-    b.element("#password").await.type_text("Civitas#2026").await;
-    b.element("#sign-in button").await.click().await;
-    wait_for(b, "span.account").await;
-}
-
-/// Waits (up to 10 s) until `condition` (a script's body) returns true:
-/// a click that navigates may return before the next page is there.
-async fn wait_until(b: &Browser, condition: &str) {
-    for _ in 0..100 {
-        if b.run(condition, json!([])).await == json!(true) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!(
-        "never true on {}: {condition}\n{}",
-        b.url().await,
-        b.text().await
-    );
-}
-
-/// Waits (up to 10 s) until `css` selects something: a form posted by a
-/// script navigates on its own time.
-async fn wait_for(b: &Browser, css: &str) {
-    for _ in 0..100 {
-        if b.find(css).await.is_some() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{css} never appeared on {}:\n{}",
-        b.url().await,
-        b.text().await
-    );
-}
-
 /// A form posted without the page's form token (a cross-site post) is
 /// refused and does nothing.
 fn forged_forms_are_refused(server: &Server) {
@@ -596,4 +426,34 @@ fn a_resident_finds_a_service_and_reads_its_guide_on_postgres() {
     );
     check_headers(&server);
     rt.block_on(walk_the_portal(&server, None));
+}
+
+#[test]
+fn administrators_govern_the_city_in_the_console_on_sqlite() {
+    let dir = civitas_testkit::tenants_copy();
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir.path());
+    let server = Server::start(with_demo_modules(&mut command).args(["serve", "--demo"]));
+    console::forged_console_forms_are_refused(&server);
+    console::publish_pudong_release(&server);
+    let (shots, _keep) = screenshots();
+    runtime().block_on(console::walk_the_console(&server, Some(&shots)));
+}
+
+#[test]
+fn administrators_govern_the_city_in_the_console_on_postgres() {
+    let rt = runtime();
+    let Some(t) = rt.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = civitas_testkit::tenants_copy();
+    let mut command = civitas_testkit::clean_command(CIVITAS, dir.path());
+    let server = Server::start(
+        with_demo_modules(&mut command)
+            .args(["serve", "--demo"])
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", "0123456789abcdeffedcba9876543210"),
+    );
+    console::forged_console_forms_are_refused(&server);
+    console::publish_pudong_release(&server);
+    rt.block_on(console::walk_the_console(&server, None));
 }

@@ -19,6 +19,12 @@ pub struct Bilingual {
     pub en: String,
 }
 
+impl From<(String, String)> for Bilingual {
+    fn from((zh, en): (String, String)) -> Bilingual {
+        Bilingual { zh, en }
+    }
+}
+
 impl Bilingual {
     /// `中文 / English` split at the first ` / `.
     pub fn parse(text: &str) -> Bilingual {

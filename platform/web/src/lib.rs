@@ -1,5 +1,5 @@
-//! The faces of Civitas — the tenant portal today, the staff workbench and
-//! the governance console next — as HTML rendered on the server.
+//! The faces of Civitas — the tenant portal, the staff workbench and the
+//! governance console — as HTML rendered on the server.
 //!
 //! This crate is presentation only: it turns view models (plain structs the
 //! API's page handlers fill from the domain crates) into markup, and knows
@@ -16,6 +16,7 @@
 
 pub mod apply;
 pub mod assets;
+pub mod console;
 pub mod guide;
 mod i18n;
 pub mod layout;

@@ -57,7 +57,7 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
             @if view.tasks.is_empty() {
                 p role="status" { (Msg::InboxEmpty.text(lang)) }
             } @else {
-                div.table {
+                div.table role="region" tabindex="0" aria-label=(Msg::Inbox.text(lang)) {
                     table.tasks {
                         caption.visually-hidden { (Msg::Inbox.text(lang)) }
                         thead {

@@ -8,6 +8,7 @@
 
 mod apply;
 mod case_view;
+mod console;
 mod portal;
 mod session;
 mod sign_in;
@@ -47,6 +48,31 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             "/workbench/t/{tenant}/cases/{id}",
             get(workbench::show).post(workbench::act),
         )
+        .route("/console/", get(console::home))
+        .route("/console/t/{tenant}/", get(console::overview))
+        .route(
+            "/console/t/{tenant}/accounts",
+            get(console::accounts).post(console::create_account),
+        )
+        .route(
+            "/console/t/{tenant}/accounts/{username}",
+            post(console::account_action),
+        )
+        .route(
+            "/console/t/{tenant}/grants",
+            get(console::grants).post(console::grant),
+        )
+        .route("/console/t/{tenant}/grants/revoke", post(console::revoke))
+        .route("/console/t/{tenant}/bindings", get(console::bindings))
+        .route(
+            "/console/t/{tenant}/bindings/{line}/{name}",
+            post(console::bind),
+        )
+        .route(
+            "/console/t/{tenant}/bindings/{line}/{name}/rollback",
+            post(console::rollback),
+        )
+        .route("/console/t/{tenant}/audit", get(console::audit))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(
@@ -63,6 +89,8 @@ pub(crate) fn is_page_path(path: &str) -> bool {
     path.starts_with(PORTAL_PREFIX)
         || path.starts_with("/workbench/")
         || path == "/workbench"
+        || path.starts_with("/console/")
+        || path == "/console"
         || path.starts_with("/sign-in")
         || path.starts_with("/sign-out")
 }
@@ -164,6 +192,35 @@ impl<S: Send + Sync> FromRequestParts<S> for PageLang {
             lang: from_cookie.unwrap_or_default(),
             chosen: false,
         })
+    }
+}
+
+/// The signed-in staff member as a caller, or the answer for anyone else:
+/// sign in first, or a page (`title`, `text`) saying this face is for
+/// staff.
+fn signed_in_staff(
+    lang: PageLang,
+    who: &session::PageVisitor,
+    here: &str,
+    title: Msg,
+    text: Msg,
+) -> Result<crate::access::Caller, Box<Response>> {
+    use axum::response::Redirect;
+    use civitas_identity::AccountKind;
+    match &who.0 {
+        None => Err(Box::new(
+            Redirect::to(&civitas_web::layout::sign_in_href(here)).into_response(),
+        )),
+        Some(claims) if claims.kind == AccountKind::Staff => {
+            Ok(crate::access::Caller::Person(claims.clone()))
+        }
+        Some(_) => Err(Box::new(lang.problem(
+            StatusCode::FORBIDDEN,
+            here,
+            None,
+            title,
+            text,
+        ))),
     }
 }
 

@@ -5,12 +5,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use civitas_identity::AccountKind;
 use civitas_storage::TenantRecord;
 use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
-use civitas_web::layout::sign_in_href;
 use civitas_web::workbench::{Decision, Inbox, StaffCase, StepAct, Task, case, inbox, shown};
 use civitas_workflow::flow::StepAction;
 use civitas_workflow::inbox::InboxFilter;
@@ -19,7 +17,7 @@ use serde::Deserialize;
 
 use super::case_view::{due, fields_of, history, service_name, state_label, step_name};
 use super::session::{FormToken, PageVisitor};
-use super::{PageLang, PortalTenant, visitor};
+use super::{PageLang, PortalTenant, signed_in_staff, visitor};
 use crate::AppState;
 use crate::access::Caller;
 use crate::routes::cases::{act_on, case_for, inbox_for};
@@ -28,20 +26,9 @@ const INBOX: &str = "/workbench/";
 /// Tasks per page of the inbox.
 const TASKS_PER_PAGE: u32 = 50;
 
-/// The signed-in staff member, or the answer for anyone else: sign in
-/// first, or a page saying the workbench is for staff.
+/// The signed-in staff member, or the answer for anyone else.
 fn staff(lang: PageLang, who: &PageVisitor, here: &str) -> Result<Caller, Box<Response>> {
-    match &who.0 {
-        None => Err(Box::new(Redirect::to(&sign_in_href(here)).into_response())),
-        Some(claims) if claims.kind == AccountKind::Staff => Ok(Caller::Person(claims.clone())),
-        Some(_) => Err(Box::new(lang.problem(
-            StatusCode::FORBIDDEN,
-            here,
-            None,
-            Msg::Workbench,
-            Msg::StaffOnly,
-        ))),
-    }
+    signed_in_staff(lang, who, here, Msg::Workbench, Msg::StaffOnly)
 }
 
 fn place_name(state: &AppState, path: &str) -> Bilingual {

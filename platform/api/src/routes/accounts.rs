@@ -23,11 +23,13 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use civitas_authz::NO_LINE;
 use civitas_identity::{
-    AccountCursor, AccountDetail, AccountFilter, AccountKind, AccountState, AdminError,
-    NewStaffAccount, ProfileChange, StaffProfile,
+    AccountCursor, AccountDetail, AccountFilter, AccountKind, AccountPage, AccountState,
+    AdminError, CreatedAccount, NewStaffAccount, ProfileChange, StaffProfile,
 };
+use civitas_storage::TenantRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use zeroize::Zeroizing;
 
 use super::tenants::TenantParam;
 use crate::AppState;
@@ -232,27 +234,27 @@ pub(crate) struct AccountList {
 pub(crate) struct CreateAccount {
     /// 用户名：3–64 个小写字母、数字或 -_. / 3–64 lowercase letters, digits or -_.
     #[schema(example = "huamu-wangfang")]
-    username: String,
+    pub(crate) username: String,
     /// 工作人员、开发者或服务账户 / staff, developer or service.
-    kind: KindName,
+    pub(crate) kind: KindName,
     /// 业务条线（工作人员必填，须为该租户已有条线）/ The line (required for staff; one the tenant has).
     #[schema(example = "civil-affairs")]
-    line: Option<String>,
+    pub(crate) line: Option<String>,
     /// 姓名或服务名称 / The name shown.
     #[schema(example = "王芳")]
-    display_name: String,
+    pub(crate) display_name: String,
     /// 手机（加密存储，脱敏显示）/ Phone number, sealed and shown masked.
     #[schema(example = "13800138000")]
-    phone: Option<String>,
+    pub(crate) phone: Option<String>,
     /// 电子邮箱（加密存储，脱敏显示）/ E-mail, sealed and shown masked.
     #[schema(example = "wang.fang@pudong.gov.cn")]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// 工号（租户内唯一）/ Employee number, unique in the tenant.
     #[schema(example = "PD-0042")]
-    employee_no: Option<String>,
+    pub(crate) employee_no: Option<String>,
     /// 岗位（角色由安全管理员另行授予）/ Position; roles are granted by the security administrator.
     #[schema(example = "民政专员")]
-    position: Option<String>,
+    pub(crate) position: Option<String>,
 }
 
 /// A created account, with the one-time password of a person.
@@ -398,6 +400,152 @@ impl From<AdminError> for ApiError {
     }
 }
 
+/// A page of the accounts of `tenant`'s subtree that `caller` may read
+/// (`account.read`), as the API and the console list them.
+pub(crate) async fn accounts_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    filter: &AccountFilter,
+    after: Option<&AccountCursor>,
+    limit: u32,
+) -> Result<AccountPage, ApiError> {
+    let scope = caller.authorize(state, &tenant.path, NO_LINE, "account.read")?;
+    let keyring = state.keyring()?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let page = civitas_identity::list_accounts(&mut tx, keyring, filter, after, limit, Utc::now())
+        .await
+        .map_err(|e| {
+            // A filter that does not parse is a bad query, as a bad cursor is.
+            let mut error = ApiError::from(e);
+            if error.code == "invalid_field" {
+                error.status = StatusCode::BAD_REQUEST;
+            }
+            error
+        })?;
+    tx.rollback().await?;
+    Ok(page)
+}
+
+/// Creates `request` at `tenant` for `caller` (`account.administer`, the
+/// system administrator's duty), as the API and the console create
+/// accounts.
+pub(crate) async fn create_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    request: CreateAccount,
+) -> Result<CreatedAccount, ApiError> {
+    let scope = caller.authorize_duty(state, &tenant.path, NO_LINE, "account.administer")?;
+    let account = NewStaffAccount {
+        username: request.username,
+        kind: request.kind.into(),
+        tenant: tenant.path.clone(),
+        line: request.line,
+        profile: StaffProfile {
+            display_name: request.display_name,
+            phone: request.phone,
+            email: request.email,
+            employee_no: request.employee_no,
+            position: request.position,
+        },
+    };
+    Ok(civitas_identity::create_staff_account(
+        state.db(),
+        state.keyring()?,
+        &scope,
+        &account,
+        &tenant.lines,
+        caller.username(),
+        Utc::now(),
+    )
+    .await?)
+}
+
+/// What the system administrator does to an existing account.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AccountChange<'a> {
+    /// Disable it, for this reason (1–500 characters).
+    Disable(&'a str),
+    /// Enable it again.
+    Enable,
+    /// Lift a sign-in lock.
+    Unlock,
+    /// Give it a new one-time password.
+    ResetPassword,
+}
+
+/// What an [`AccountChange`] did.
+pub(crate) struct AccountChanged {
+    /// Whether anything changed (disabling a disabled account does not).
+    pub(crate) changed: bool,
+    /// The new one-time password, after [`AccountChange::ResetPassword`].
+    pub(crate) one_time_password: Option<Zeroizing<String>>,
+    /// The account afterwards.
+    pub(crate) account: AccountDetail,
+}
+
+/// Makes `change` to `username` in `tenant`'s subtree for `caller`
+/// (`account.administer`), as the API and the console do.
+pub(crate) async fn administer(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    username: &str,
+    change: AccountChange<'_>,
+) -> Result<AccountChanged, ApiError> {
+    if let AccountChange::Disable(reason) = change {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "reason：停用原因须为 1–500 个字符",
+                "reason: a reason of 1–500 characters is required",
+            ));
+        }
+    }
+    let scope = caller.authorize_duty(state, &tenant.path, NO_LINE, "account.administer")?;
+    let (db, actor, now) = (state.db(), caller.username(), Utc::now());
+    let (changed, one_time_password) = match change {
+        AccountChange::Disable(reason) => (
+            civitas_identity::set_disabled(
+                db,
+                &scope,
+                username,
+                true,
+                Some(reason.trim()),
+                actor,
+                now,
+            )
+            .await?,
+            None,
+        ),
+        AccountChange::Enable => (
+            civitas_identity::set_disabled(db, &scope, username, false, None, actor, now).await?,
+            None,
+        ),
+        AccountChange::Unlock => (
+            civitas_identity::unlock(db, &scope, username, actor, now).await?,
+            None,
+        ),
+        AccountChange::ResetPassword => (
+            true,
+            Some(civitas_identity::reset_password(db, &scope, username, actor, now).await?),
+        ),
+    };
+    let keyring = state.keyring()?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let found = civitas_identity::show_account(&mut tx, keyring, username, Utc::now()).await?;
+    tx.rollback().await?;
+    let account = found.ok_or_else(|| AdminError::NotFound(username.to_owned()))?;
+    Ok(AccountChanged {
+        changed,
+        one_time_password,
+        account,
+    })
+}
+
 /// The accounts of a tenant's subtree (`account.read`: the system,
 /// security and audit administrators), filtered and paged.
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/accounts", tag = "accounts",
@@ -422,7 +570,6 @@ pub(crate) async fn list_accounts(
         }
         None => None,
     };
-    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "account.read")?;
     let filter = AccountFilter {
         kind: query.kind.map(Into::into),
         line: query.line,
@@ -430,26 +577,7 @@ pub(crate) async fn list_accounts(
         role: query.role,
         phone: query.phone,
     };
-    let keyring = state.keyring()?;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let page = civitas_identity::list_accounts(
-        &mut tx,
-        keyring,
-        &filter,
-        after.as_ref(),
-        limit,
-        Utc::now(),
-    )
-    .await
-    .map_err(|e| {
-        // A filter that does not parse is a bad query, as a bad cursor is.
-        let mut error = ApiError::from(e);
-        if error.code == "invalid_field" {
-            error.status = StatusCode::BAD_REQUEST;
-        }
-        error
-    })?;
-    tx.rollback().await?;
+    let page = accounts_in(&state, &caller, &tenant, &filter, after.as_ref(), limit).await?;
     Ok(Json(AccountList {
         accounts: page.accounts.into_iter().map(Into::into).collect(),
         next: page
@@ -481,30 +609,7 @@ pub(crate) async fn create_account(
     tenant: Tenant,
     ApiJson(request): ApiJson<CreateAccount>,
 ) -> Result<(StatusCode, Json<CreatedAccountBody>), ApiError> {
-    let scope = caller.authorize_duty(&state, &tenant.path, NO_LINE, "account.administer")?;
-    let account = NewStaffAccount {
-        username: request.username,
-        kind: request.kind.into(),
-        tenant: tenant.path.clone(),
-        line: request.line,
-        profile: StaffProfile {
-            display_name: request.display_name,
-            phone: request.phone,
-            email: request.email,
-            employee_no: request.employee_no,
-            position: request.position,
-        },
-    };
-    let created = civitas_identity::create_staff_account(
-        state.db(),
-        state.keyring()?,
-        &scope,
-        &account,
-        &tenant.lines,
-        caller.username(),
-        Utc::now(),
-    )
-    .await?;
+    let created = create_in(&state, &caller, &tenant, request).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAccountBody {
@@ -580,44 +685,6 @@ pub(crate) async fn update_account(
     Ok(Json(account.into()))
 }
 
-async fn change_state(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &Tenant,
-    username: &str,
-    disabled: bool,
-    reason: Option<&str>,
-) -> Result<Json<StateChange>, ApiError> {
-    let scope = caller.authorize_duty(state, &tenant.path, NO_LINE, "account.administer")?;
-    let now = Utc::now();
-    let changed = civitas_identity::set_disabled(
-        state.db(),
-        &scope,
-        username,
-        disabled,
-        reason,
-        caller.username(),
-        now,
-    )
-    .await?;
-    let account = show(state, &scope, username).await?;
-    Ok(Json(StateChange { changed, account }))
-}
-
-async fn show(
-    state: &AppState,
-    scope: &civitas_storage::TenantScope,
-    username: &str,
-) -> Result<AccountView, ApiError> {
-    let keyring = state.keyring()?;
-    let mut tx = state.db().begin_read(scope).await?;
-    let found = civitas_identity::show_account(&mut tx, keyring, username, Utc::now()).await?;
-    tx.rollback().await?;
-    found
-        .map(Into::into)
-        .ok_or_else(|| AdminError::NotFound(username.to_owned()).into())
-}
-
 /// Disables an account (`account.administer`): its sessions end and its
 /// API keys stop at once; the next request it makes is 401. The reason
 /// goes to the audit log.
@@ -639,16 +706,18 @@ pub(crate) async fn disable_account(
     Path(AccountParam { username }): Path<AccountParam>,
     ApiJson(body): ApiJson<DisableAccount>,
 ) -> Result<Json<StateChange>, ApiError> {
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "reason：停用原因须为 1–500 个字符",
-            "reason: a reason of 1–500 characters is required",
-        ));
-    }
-    change_state(&state, &caller, &tenant, &username, true, Some(reason)).await
+    let done = administer(
+        &state,
+        &caller,
+        &tenant,
+        &username,
+        AccountChange::Disable(&body.reason),
+    )
+    .await?;
+    Ok(Json(StateChange {
+        changed: done.changed,
+        account: done.account.into(),
+    }))
 }
 
 /// Enables a disabled account again (`account.administer`).
@@ -667,7 +736,11 @@ pub(crate) async fn enable_account(
     tenant: Tenant,
     Path(AccountParam { username }): Path<AccountParam>,
 ) -> Result<Json<StateChange>, ApiError> {
-    change_state(&state, &caller, &tenant, &username, false, None).await
+    let done = administer(&state, &caller, &tenant, &username, AccountChange::Enable).await?;
+    Ok(Json(StateChange {
+        changed: done.changed,
+        account: done.account.into(),
+    }))
 }
 
 /// Lifts a sign-in lock (`account.administer`); `changed` says whether the
@@ -687,12 +760,11 @@ pub(crate) async fn unlock_account(
     tenant: Tenant,
     Path(AccountParam { username }): Path<AccountParam>,
 ) -> Result<Json<StateChange>, ApiError> {
-    let scope = caller.authorize_duty(&state, &tenant.path, NO_LINE, "account.administer")?;
-    let changed =
-        civitas_identity::unlock(state.db(), &scope, &username, caller.username(), Utc::now())
-            .await?;
-    let account = show(&state, &scope, &username).await?;
-    Ok(Json(StateChange { changed, account }))
+    let done = administer(&state, &caller, &tenant, &username, AccountChange::Unlock).await?;
+    Ok(Json(StateChange {
+        changed: done.changed,
+        account: done.account.into(),
+    }))
 }
 
 /// Gives a person's account a new one-time password (`account.administer`),
@@ -712,16 +784,16 @@ pub(crate) async fn reset_password(
     tenant: Tenant,
     Path(AccountParam { username }): Path<AccountParam>,
 ) -> Result<Json<PasswordReset>, ApiError> {
-    let scope = caller.authorize_duty(&state, &tenant.path, NO_LINE, "account.administer")?;
-    let otp = civitas_identity::reset_password(
-        state.db(),
-        &scope,
+    let done = administer(
+        &state,
+        &caller,
+        &tenant,
         &username,
-        caller.username(),
-        Utc::now(),
+        AccountChange::ResetPassword,
     )
     .await?;
-    let account = show(&state, &scope, &username).await?;
+    let otp = done.one_time_password.ok_or_else(ApiError::internal)?;
+    let account = AccountView::from(done.account);
     Ok(Json(PasswordReset {
         one_time_password: otp.to_string(),
         one_time_until: account.one_time_until,

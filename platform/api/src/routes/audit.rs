@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use civitas_authz::NO_LINE;
+use civitas_storage::TenantRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -74,6 +75,44 @@ pub(crate) struct AuditPage {
     next: Option<String>,
 }
 
+/// The audit records of `tenant`'s subtree that `query` asks for, newest
+/// first, for `caller` (`audit.read`), as the API and the console read
+/// them. Reading is not an event.
+pub(crate) async fn audit_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    query: &civitas_audit::Query,
+) -> Result<Vec<civitas_audit::Event>, ApiError> {
+    let scope = caller.authorize(state, &tenant.path, NO_LINE, "audit.read")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let events = civitas_audit::search(&mut tx, query).await.map_err(|e| {
+        tracing::error!(error = %e, "audit search failed");
+        ApiError::internal()
+    })?;
+    tx.rollback().await?;
+    Ok(events)
+}
+
+/// Recomputes every chain of `tenant`'s subtree and checks its signed
+/// anchors against the platform's key, for `caller` (`audit.read`). Reads
+/// every record of the subtree: the console runs it when asked, not on
+/// every page.
+pub(crate) async fn verify_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+) -> Result<civitas_audit::VerifyReport, ApiError> {
+    caller.authorize(state, &tenant.path, NO_LINE, "audit.read")?;
+    let trusted = state.auth().map(|auth| auth.platform_key.public_key());
+    civitas_audit::verify(state.db(), Some(&tenant.path), trusted.as_ref(), |_| {})
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "audit verification failed to run");
+            ApiError::internal()
+        })
+}
+
 /// Reads the audit trail of the tenant's subtree, newest first, filtered by
 /// actor, action and time, a page at a time (`audit.read`: the audit
 /// administrator). The reader changes nothing, and the read itself is not
@@ -93,7 +132,6 @@ pub(crate) async fn read_audit(
     tenant: Tenant,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "audit.read")?;
     let limit = paging::limit(query.limit)?;
     let before_id = match &query.after {
         None => None,
@@ -102,9 +140,10 @@ pub(crate) async fn read_audit(
             Some(id.parse::<i64>().map_err(|_| paging::invalid_cursor())?)
         }
     };
-    let mut tx = state.db().begin_read(&scope).await?;
-    let events = civitas_audit::search(
-        &mut tx,
+    let events = audit_in(
+        &state,
+        &caller,
+        &tenant,
         &civitas_audit::Query {
             actor: query.actor,
             action: query.action,
@@ -114,12 +153,7 @@ pub(crate) async fn read_audit(
             limit: limit as usize + 1,
         },
     )
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "audit search failed");
-        ApiError::internal()
-    })?;
-    tx.rollback().await?;
+    .await?;
     let (events, next) = paging::page(events, limit, |e| paging::cursor(&[e.id.to_string()]));
     Ok(Json(AuditPage {
         records: events

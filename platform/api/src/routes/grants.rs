@@ -16,6 +16,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use civitas_authz::{Grant, GrantError, NO_LINE};
+use civitas_storage::TenantRecord;
 use civitas_tenancy::TenantPath;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -45,23 +46,23 @@ pub(crate) struct GrantsQuery {
 pub(crate) struct GrantView {
     /// 账户用户名 / The account's username.
     #[schema(example = "pudong-reviewer")]
-    account: String,
+    pub(crate) account: String,
     /// 账户编号 / The account's id.
-    account_id: String,
+    pub(crate) account_id: String,
     /// 授权的子树根 / The subtree's root.
     #[schema(example = "310000/310115")]
-    tenant: String,
+    pub(crate) tenant: String,
     /// 业务条线，`*` 为全部条线 / The line, or `*`.
     #[schema(example = "civil-affairs")]
-    line: String,
+    pub(crate) line: String,
     /// 角色 / The role.
     #[schema(example = "reviewer")]
-    role: String,
+    pub(crate) role: String,
     /// 授权人 / Who granted it.
-    granted_by: Option<String>,
+    pub(crate) granted_by: Option<String>,
     /// 授权时间（RFC 3339）/ When (RFC 3339).
     #[schema(example = "2026-11-23T09:30:00+00:00")]
-    granted_at: Option<String>,
+    pub(crate) granted_at: Option<String>,
 }
 
 /// A page of the grants of a subtree.
@@ -144,40 +145,18 @@ impl From<GrantError> for ApiError {
     }
 }
 
-/// The grants on the tenant's subtree, by tenant, line, role and account,
-/// a page at a time (`grant.read`).
-#[utoipa::path(get, path = "/api/v1/tenants/{path}/grants", tag = "grants",
-    security(("bearer" = [])),
-    params(TenantParam, GrantsQuery),
-    responses(
-        (status = 200, description = "授权列表 / A page of grants", body = GrantList),
-        (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
-        (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
-    ))]
-pub(crate) async fn list_grants(
-    State(state): State<AppState>,
-    caller: Caller,
-    tenant: Tenant,
-    ApiQuery(query): ApiQuery<GrantsQuery>,
-) -> Result<Json<GrantList>, ApiError> {
-    let scope = caller.authorize(&state, &tenant.path, NO_LINE, "grant.read")?;
-    let limit = paging::limit(query.limit)?;
-    let after = match &query.after {
-        None => None,
-        Some(cursor) => {
-            let [tenant, line, role, account] = paging::cursor_fields(cursor)?;
-            Some(Grant {
-                account,
-                tenant: TenantPath::parse(&tenant).map_err(|_| paging::invalid_cursor())?,
-                line,
-                role,
-            })
-        }
-    };
+/// A page of the grants on `tenant`'s subtree (`grant.read`) and the
+/// cursor of the next, as the API and the console list them.
+pub(crate) async fn grants_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    after: Option<&Grant>,
+    limit: u32,
+) -> Result<(Vec<GrantView>, Option<String>), ApiError> {
+    let scope = caller.authorize(state, &tenant.path, NO_LINE, "grant.read")?;
     let mut tx = state.db().begin_read(&scope).await?;
-    let records =
-        civitas_authz::grants_under(&mut tx, after.as_ref(), i64::from(limit) + 1).await?;
+    let records = civitas_authz::grants_under(&mut tx, after, i64::from(limit) + 1).await?;
     tx.rollback().await?;
     let (records, next) = paging::page(records, limit, |r| {
         let g = &r.grant;
@@ -200,6 +179,40 @@ pub(crate) async fn list_grants(
             granted_at: Some(r.granted_at.to_rfc3339()),
         })
         .collect();
+    Ok((grants, next))
+}
+
+/// The grants on the tenant's subtree, by tenant, line, role and account,
+/// a page at a time (`grant.read`).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/grants", tag = "grants",
+    security(("bearer" = [])),
+    params(TenantParam, GrantsQuery),
+    responses(
+        (status = 200, description = "授权列表 / A page of grants", body = GrantList),
+        (status = 400, description = "查询参数、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
+        (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+    ))]
+pub(crate) async fn list_grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<GrantsQuery>,
+) -> Result<Json<GrantList>, ApiError> {
+    let limit = paging::limit(query.limit)?;
+    let after = match &query.after {
+        None => None,
+        Some(cursor) => {
+            let [tenant, line, role, account] = paging::cursor_fields(cursor)?;
+            Some(Grant {
+                account,
+                tenant: TenantPath::parse(&tenant).map_err(|_| paging::invalid_cursor())?,
+                line,
+                role,
+            })
+        }
+    };
+    let (grants, next) = grants_in(&state, &caller, &tenant, after.as_ref(), limit).await?;
     Ok(Json(GrantList { grants, next }))
 }
 
@@ -208,7 +221,7 @@ pub(crate) async fn list_grants(
 async fn authorized_grant(
     state: &AppState,
     caller: &Caller,
-    tenant: &Tenant,
+    tenant: &TenantRecord,
     account: &str,
     line: &str,
     role: &str,
@@ -229,6 +242,64 @@ async fn authorized_grant(
         line: line.to_owned(),
         role: role.to_owned(),
     })
+}
+
+/// Grants `role` in `line` to `account` on `tenant`'s subtree for
+/// `caller` (`grant.manage`, the security administrator's duty): the grant,
+/// and whether it is new. As the API and the console grant.
+pub(crate) async fn grant_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    account: &str,
+    line: &str,
+    role: &str,
+) -> Result<(Grant, bool), ApiError> {
+    let grant = authorized_grant(state, caller, tenant, account, line, role).await?;
+    if grant.account == caller.account_id() {
+        return Err(GrantError::SelfGrant.into());
+    }
+    let permissions = state.authorizer()?.permissions().clone();
+    let created =
+        civitas_authz::add_grant(state.db(), &permissions, &grant, caller.username()).await?;
+    // This node decides with it at once; the others within their refresh.
+    // The change is committed: a poisoned index only delays it to the reload.
+    if let Ok(mut authorizer) = state.authorizer_mut() {
+        authorizer.add(grant.clone());
+    }
+    Ok((grant, created))
+}
+
+/// Revokes the grant of `role` in `line` to `account` at `tenant` for
+/// `caller` (`grant.manage`); 404 `grant_not_found` when there is none.
+pub(crate) async fn revoke_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    account: &str,
+    line: &str,
+    role: &str,
+) -> Result<(), ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "grant_not_found",
+            "该授权不存在",
+            "No such grant",
+        )
+    };
+    let grant = match authorized_grant(state, caller, tenant, account, line, role).await {
+        Ok(grant) => grant,
+        Err(e) if e.code == "unknown_account" => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
+    if !civitas_authz::remove_grant(state.db(), &grant, caller.username()).await? {
+        return Err(not_found());
+    }
+    if let Ok(mut authorizer) = state.authorizer_mut() {
+        authorizer.remove(&grant);
+    }
+    Ok(())
 }
 
 /// Grants a role on the tenant's subtree (`grant.manage`); 201 when new,
@@ -252,7 +323,7 @@ pub(crate) async fn create_grant(
     tenant: Tenant,
     ApiJson(request): ApiJson<GrantRequest>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    let grant = authorized_grant(
+    let (grant, created) = grant_in(
         &state,
         &caller,
         &tenant,
@@ -261,17 +332,6 @@ pub(crate) async fn create_grant(
         &request.role,
     )
     .await?;
-    if grant.account == caller.account_id() {
-        return Err(GrantError::SelfGrant.into());
-    }
-    let permissions = state.authorizer()?.permissions().clone();
-    let created =
-        civitas_authz::add_grant(state.db(), &permissions, &grant, caller.username()).await?;
-    // This node decides with it at once; the others within their refresh.
-    // The change is committed: a poisoned index only delays it to the reload.
-    if let Ok(mut authorizer) = state.authorizer_mut() {
-        authorizer.add(grant.clone());
-    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -307,15 +367,7 @@ pub(crate) async fn delete_grant(
     tenant: Tenant,
     Path(named): Path<GrantParams>,
 ) -> Result<StatusCode, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "grant_not_found",
-            "该授权不存在",
-            "No such grant",
-        )
-    };
-    let grant = match authorized_grant(
+    revoke_in(
         &state,
         &caller,
         &tenant,
@@ -323,17 +375,6 @@ pub(crate) async fn delete_grant(
         &named.line,
         &named.role,
     )
-    .await
-    {
-        Ok(grant) => grant,
-        Err(e) if e.code == "unknown_account" => return Err(not_found()),
-        Err(e) => return Err(e),
-    };
-    if !civitas_authz::remove_grant(state.db(), &grant, caller.username()).await? {
-        return Err(not_found());
-    }
-    if let Ok(mut authorizer) = state.authorizer_mut() {
-        authorizer.remove(&grant);
-    }
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use civitas_registry::{Binding, ModuleRecord, ModuleRef, RegistryError};
-use civitas_storage::TenantScope;
+use civitas_storage::{TenantRecord, TenantScope};
 use civitas_tenancy::TenantPath;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -456,6 +456,17 @@ pub(crate) async fn publish_module(
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
+/// Every published version (of `service` when given), by name, newest
+/// first: public to anyone signed in, as the API and the console list them.
+pub(crate) async fn published(
+    state: &AppState,
+    service: Option<&str>,
+) -> Result<Vec<ModuleRecord>, ApiError> {
+    state.modules()?;
+    let mut tx = state.db().begin_platform_read().await?;
+    Ok(civitas_registry::modules(&mut tx, service).await?)
+}
+
 /// Published module versions (any signed-in caller).
 #[utoipa::path(get, path = "/api/v1/modules", tag = "modules",
     security(("bearer" = [])),
@@ -468,9 +479,7 @@ pub(crate) async fn list_modules(
     _caller: Caller,
     ApiQuery(query): ApiQuery<ModulesQuery>,
 ) -> Result<Json<ModuleList>, ApiError> {
-    state.modules()?;
-    let mut tx = state.db().begin_platform_read().await?;
-    let modules = civitas_registry::modules(&mut tx, query.service.as_deref()).await?;
+    let modules = published(&state, query.service.as_deref()).await?;
     Ok(Json(ModuleList {
         modules: modules.into_iter().map(Into::into).collect(),
     }))
@@ -661,14 +670,14 @@ pub(crate) struct BindingChanged {
 pub(crate) struct PutBinding {
     /// The module.
     #[schema(example = "meal-subsidy-pudong")]
-    module: String,
+    pub(crate) module: String,
     /// Its version.
     #[schema(example = "1.0.0")]
-    version: String,
+    pub(crate) version: String,
     /// 1–99: roll the version out to that share of cases (chosen from the
     /// case id); absent or 100: make it the stable version.
     #[schema(example = 30)]
-    rollout_percent: Option<u8>,
+    pub(crate) rollout_percent: Option<u8>,
 }
 
 /// A service in a path: its line and name (`civil-affairs/meal-subsidy`).
@@ -690,6 +699,92 @@ impl ServiceParams {
     }
 }
 
+/// The bindings of `tenant`'s subtree and the service defaults, in the
+/// line `caller` binds in (`module.bind`; every line with a grant on `*`),
+/// as the API and the console list them.
+pub(crate) async fn bindings_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+) -> Result<Vec<Binding>, ApiError> {
+    state.modules()?;
+    let line = caller.line_for(None).to_owned();
+    let scope = caller.authorize(state, &tenant.path, &line, "module.bind")?;
+    let every_line = line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let bindings = civitas_registry::bindings(&mut tx, None).await?;
+    tx.rollback().await?;
+    let line_prefix = format!("{line}/");
+    Ok(bindings
+        .into_iter()
+        .filter(|b| every_line || b.service.starts_with(&line_prefix))
+        .collect())
+}
+
+/// Binds `request`'s version to `service` at `tenant`, or rolls it out to
+/// a share of cases, for `caller` (`module.bind` in the service's line),
+/// after the conformance checks; as the API and the console bind.
+pub(crate) async fn bind_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    service: &str,
+    request: PutBinding,
+) -> Result<BindingChanged, ApiError> {
+    let modules = state.modules()?.clone();
+    let service = modules.runtime.service(service)?.clone();
+    let scope = caller.authorize(state, &tenant.path, &service.line, "module.bind")?;
+    bind_with_checks(
+        state,
+        &modules,
+        scope,
+        Some(&tenant.path),
+        &service,
+        caller,
+        request,
+    )
+    .await
+}
+
+/// Restores the binding of `service` at `tenant` to its state before its
+/// latest change, for `caller` (`module.bind`): the binding afterwards
+/// (none when nothing is bound there any more). As the API and the console
+/// roll back.
+pub(crate) async fn rollback_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    service: &str,
+) -> Result<Option<Binding>, ApiError> {
+    let modules = state.modules()?.clone();
+    let service = modules.runtime.service(service)?.clone();
+    let scope = caller.authorize(state, &tenant.path, &service.line, "module.bind")?;
+    // The versions brought back must still pass conformance with today's
+    // settings (checked before the write transaction).
+    let mut read = state.db().begin_read(&scope).await?;
+    let (stable, candidate, _) =
+        civitas_registry::rollback_target(&mut read, Some(&tenant.path), &service.id).await?;
+    for version in stable.iter().chain(candidate.iter()) {
+        modules
+            .runtime
+            .check_conformance(
+                &mut read,
+                version,
+                &service,
+                effective_settings(&modules.tree, &tenant.path),
+                civitas_registry::today_in_china(),
+            )
+            .await?;
+    }
+    read.rollback().await?;
+    let mut tx = state.db().begin(&scope).await?;
+    let binding =
+        civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username())
+            .await?;
+    tx.commit().await?;
+    Ok(binding)
+}
+
 /// Lists the bindings of a tenant's subtree (`module.bind`).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/bindings", tag = "modules",
     security(("bearer" = [])),
@@ -704,22 +799,9 @@ pub(crate) async fn list_bindings(
     caller: Caller,
     tenant: Tenant,
 ) -> Result<Json<BindingList>, ApiError> {
-    state.modules()?;
-    // In the caller's own line; without one, every line (a grant on `*`).
-    let line = caller.line_for(None).to_owned();
-    let scope = caller.authorize(&state, &tenant.path, &line, "module.bind")?;
-    let every_line = line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let bindings = civitas_registry::bindings(&mut tx, None).await?;
-    tx.rollback().await?;
-    // Only the services of the line the caller was authorised in.
-    let line_prefix = format!("{line}/");
+    let bindings = bindings_in(&state, &caller, &tenant).await?;
     Ok(Json(BindingList {
-        bindings: bindings
-            .into_iter()
-            .filter(|b| every_line || b.service.starts_with(&line_prefix))
-            .map(Into::into)
-            .collect(),
+        bindings: bindings.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -745,19 +827,9 @@ pub(crate) async fn put_binding(
     Path(service): Path<ServiceParams>,
     ApiJson(request): ApiJson<PutBinding>,
 ) -> Result<Json<BindingChanged>, ApiError> {
-    let modules = state.modules()?.clone();
-    let service = modules.runtime.service(&service.id())?.clone();
-    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
-    bind_with_checks(
-        &state,
-        &modules,
-        scope,
-        Some(&tenant.path),
-        &service,
-        &caller,
-        request,
-    )
-    .await
+    Ok(Json(
+        bind_in(&state, &caller, &tenant, &service.id(), request).await?,
+    ))
 }
 
 async fn bind_with_checks(
@@ -768,7 +840,7 @@ async fn bind_with_checks(
     service: &Arc<civitas_services::Service>,
     caller: &Caller,
     request: PutBinding,
-) -> Result<Json<BindingChanged>, ApiError> {
+) -> Result<BindingChanged, ApiError> {
     let module = ModuleRef {
         module: request.module,
         version: request.version,
@@ -802,10 +874,10 @@ async fn bind_with_checks(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(BindingChanged {
+    Ok(BindingChanged {
         binding: Some(binding.into()),
         conformance: serde_json::to_value(report).ok(),
-    }))
+    })
 }
 
 /// The version exists, implements `service` and is not yanked.
@@ -848,32 +920,7 @@ pub(crate) async fn rollback_binding(
     tenant: Tenant,
     Path(service): Path<ServiceParams>,
 ) -> Result<Json<BindingChanged>, ApiError> {
-    let modules = state.modules()?.clone();
-    let service = modules.runtime.service(&service.id())?.clone();
-    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
-    // The versions brought back must still pass conformance with today's
-    // settings (checked before the write transaction).
-    let mut read = state.db().begin_read(&scope).await?;
-    let (stable, candidate, _) =
-        civitas_registry::rollback_target(&mut read, Some(&tenant.path), &service.id).await?;
-    for version in stable.iter().chain(candidate.iter()) {
-        modules
-            .runtime
-            .check_conformance(
-                &mut read,
-                version,
-                &service,
-                effective_settings(&modules.tree, &tenant.path),
-                civitas_registry::today_in_china(),
-            )
-            .await?;
-    }
-    read.rollback().await?;
-    let mut tx = state.db().begin(&scope).await?;
-    let binding =
-        civitas_registry::rollback(&mut tx, Some(&tenant.path), &service.id, caller.username())
-            .await?;
-    tx.commit().await?;
+    let binding = rollback_in(&state, &caller, &tenant, &service.id()).await?;
     Ok(Json(BindingChanged {
         binding: binding.map(Into::into),
         conformance: None,
@@ -962,7 +1009,7 @@ pub(crate) async fn set_default(
         .map_err(RegistryError::from)?;
         tx.commit().await?;
     }
-    Ok(changed)
+    Ok(Json(changed))
 }
 
 // ------------------------------------------------------------- evaluation

@@ -2,4 +2,5 @@
 //! file uses some of them.
 #![allow(dead_code)]
 
+pub mod pages;
 pub mod server;

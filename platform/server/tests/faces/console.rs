@@ -1,0 +1,404 @@
+//! The governance console as the city's administrators meet it, in real
+//! headless Chromium: the system administrator creates an account, the
+//! security administrator grants it a role (and is refused, in words, a
+//! grant that breaks 三员分立), the city administrator rolls Pudong's
+//! variant out to 30 % of cases and rolls it back, and the audit
+//! administrator sees each of these events, verifies the chains, and finds
+//! nothing to edit.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use civitas_crypto::sm2::PrivateKey;
+use civitas_testkit::browser::{Browser, browser};
+use serde_json::json;
+
+use crate::support::pages::{check_page, shoot, sign_in_as, wait_for, wait_until};
+use crate::support::server::Server;
+
+const PUDONG_BINDINGS: &str = "/console/t/shanghai/pudong/bindings";
+const SERVICE: &str = "civil-affairs/meal-subsidy";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The module developer publishes a new release of Pudong's variant
+/// (1.1.0) through the API, as `civitas module publish` does: nothing binds
+/// it yet.
+pub fn publish_pudong_release(server: &Server) {
+    let token = server.sign_in("module-dev");
+    let key = PrivateKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let public_key = key.public_key().to_hex();
+    let proof = key
+        .sign(&civitas_devkit::key_registration_message(
+            "module-dev",
+            &public_key,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/signing-keys",
+        Some(&token),
+        Some(json!({"public_key": public_key, "proof": hex(&proof.to_der())})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let artifact = civitas_testkit::module_component("modules/civil-affairs/meal-subsidy-pudong");
+    let digest = hex(&civitas_crypto::sm3::digest(&artifact));
+    let message = civitas_devkit::signing_message(
+        "meal-subsidy-pudong",
+        "1.1.0",
+        SERVICE,
+        &digest,
+        "module-dev",
+    );
+    let signature = hex(&key
+        .sign(&message)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_der());
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/modules",
+        Some(&token),
+        Some(json!({
+            "name": "meal-subsidy-pudong", "version": "1.1.0", "service": SERVICE,
+            "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
+            "signature": signature,
+        })),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Signs the visitor out and waits for the sign-in page.
+async fn sign_out(b: &Browser) {
+    b.element("form.sign-out button").await.click().await;
+    wait_for(b, "#sign-in").await;
+}
+
+/// Sets a form control's value as a person choosing it would.
+async fn set_value(b: &Browser, css: &str, value: &str) {
+    let set = b
+        .run(
+            "const e = document.querySelector(arguments[0]); if (!e) return false; e.value = arguments[1]; return e.value === arguments[1];",
+            json!([css, value]),
+        )
+        .await;
+    assert_eq!(set, json!(true), "{css} cannot take {value}");
+}
+
+/// Clicks `css` (a submit button) and waits until the answer's page is
+/// complete with `expected` (a CSS selector) on it.
+async fn submit(b: &Browser, css: &str, expected: &str) {
+    b.run(
+        "document.querySelector(arguments[0]).setAttribute('data-old-page', '1');",
+        json!([css]),
+    )
+    .await;
+    b.element(css).await.click().await;
+    wait_until(
+        b,
+        "return document.readyState === 'complete' && !document.querySelector('[data-old-page]');",
+    )
+    .await;
+    wait_for(b, expected).await;
+}
+
+/// The bindings of Pudong, as the API lists them to the city
+/// administrator (the walk runs on the test's runtime: asynchronously).
+async fn pudong_bindings(server: &Server) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "city-admin", "password": "Civitas#2026"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = login["access_token"].as_str().unwrap_or_default();
+    let listed: serde_json::Value = client
+        .get(server.url("/api/v1/tenants/shanghai/pudong/bindings"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    listed["bindings"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|b| b["tenant"] == "310000/310115" && b["service"] == SERVICE)
+                .cloned()
+        })
+        .unwrap_or_default()
+}
+
+/// Walks the console; the module developer has published Pudong's 1.1.0
+/// ([`publish_pudong_release`]).
+pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
+    let Some(b) = browser().await else {
+        return;
+    };
+    let url = |path: &str| format!("http://{}{path}", server.address);
+
+    // The system administrator: the tree, any depth, and a new account at
+    // Lujiazui with its one-time password shown once.
+    sign_in_as(&b, &url("/console/"), "sys-admin").await;
+    wait_for(&b, "ul.tree").await;
+    check_page(&b, server, "zh-CN").await;
+    let tree = b.text().await;
+    for place in ["上海市", "浦东新区", "陆家嘴街道", "四川省"] {
+        assert!(tree.contains(place), "{place} missing from\n{tree}");
+    }
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-tree").await;
+    }
+    b.element("a[href='/console/t/shanghai/pudong/lujiazui/']")
+        .await
+        .click()
+        .await;
+    wait_for(&b, "nav.sections").await;
+    check_page(&b, server, "zh-CN").await;
+    b.element("nav.sections a[href$='/accounts']")
+        .await
+        .click()
+        .await;
+    wait_for(&b, "#new-account").await;
+    check_page(&b, server, "zh-CN").await;
+    b.element("#username")
+        .await
+        .type_text("lujiazui-clerk")
+        .await;
+    b.element("#display_name")
+        .await
+        .type_text("陆家嘴街道受理员")
+        .await;
+    set_value(&b, "#line", "civil-affairs").await;
+    b.element("#employee_no").await.type_text("LJZ-0007").await;
+    submit(&b, "form.application button", "#one-time-password").await;
+    let password = b.element("#one-time-password").await.text().await;
+    assert!(password.len() >= 16, "a one-time password: {password}");
+    assert!(
+        b.find("tr[data-username='lujiazui-clerk']").await.is_some(),
+        "{}",
+        b.text().await
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-accounts").await;
+    }
+    // The same username again is refused, in words, and nothing is lost.
+    b.element("#username")
+        .await
+        .type_text("lujiazui-clerk")
+        .await;
+    b.element("#display_name").await.type_text("重名").await;
+    set_value(&b, "#line", "civil-affairs").await;
+    submit(&b, "form.application button", "p.error").await;
+    assert!(
+        b.text().await.contains("用户名 lujiazui-clerk 已被使用"),
+        "{}",
+        b.text().await
+    );
+    assert_eq!(
+        b.run(
+            "return [document.getElementById('username').value, document.getElementById('display_name').value, document.getElementById('line').value];",
+            json!([])
+        )
+        .await,
+        json!(["lujiazui-clerk", "重名", "civil-affairs"]),
+        "what was typed is still there"
+    );
+    sign_out(&b).await;
+
+    // The security administrator grants it the officer's role; a grant
+    // that would make the system administrator also the auditor is refused
+    // as 三员分立.
+    sign_in_as(
+        &b,
+        &url("/console/t/shanghai/pudong/lujiazui/grants"),
+        "sec-admin",
+    )
+    .await;
+    wait_for(&b, "#new-grant").await;
+    check_page(&b, server, "zh-CN").await;
+    b.element("#account")
+        .await
+        .type_text("lujiazui-clerk")
+        .await;
+    set_value(&b, "#role", "officer").await;
+    set_value(&b, "#grant-line", "civil-affairs").await;
+    submit(&b, "form.application button", "p.notice").await;
+    assert!(b.text().await.contains("已授权"), "{}", b.text().await);
+    assert!(
+        b.find("tr[data-account='lujiazui-clerk'][data-role='officer']")
+            .await
+            .is_some(),
+        "{}",
+        b.text().await
+    );
+    b.element("#account").await.type_text("sys-admin").await;
+    set_value(&b, "#role", "audit-admin").await;
+    submit(&b, "form.application button", "div.error").await;
+    let refused = b.element("div.error").await.text().await;
+    assert!(refused.contains("已拒绝：三员分立"), "{refused}");
+    assert!(
+        refused.contains("系统管理员") || refused.contains("sys-admin"),
+        "{refused}"
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-grants").await;
+    }
+    sign_out(&b).await;
+
+    // The city administrator rolls Pudong's new release out to 30 % of its
+    // cases, then rolls it back.
+    sign_in_as(&b, &url(PUDONG_BINDINGS), "city-admin").await;
+    wait_for(&b, "#bindings").await;
+    check_page(&b, server, "zh-CN").await;
+    let select = "#version-civil-affairs-meal-subsidy";
+    set_value(&b, select, "meal-subsidy-pudong@1.1.0").await;
+    set_value(&b, "#percent-civil-affairs-meal-subsidy", "30").await;
+    submit(
+        &b,
+        "#bind-civil-affairs-meal-subsidy ~ form button",
+        "p.notice",
+    )
+    .await;
+    let rolled_out = b.text().await;
+    assert!(rolled_out.contains("已绑定"), "{rolled_out}");
+    assert!(
+        rolled_out.contains("meal-subsidy-pudong@1.1.0 · 30%"),
+        "{rolled_out}"
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-bindings").await;
+    }
+    let pudong = pudong_bindings(server).await;
+    assert_eq!(pudong["rollout_percent"], 30, "{pudong}");
+    assert_eq!(pudong["candidate"]["version"], "1.1.0", "{pudong}");
+    submit(&b, "td form.act button", "p.notice").await;
+    assert!(b.text().await.contains("已回滚"), "{}", b.text().await);
+    let pudong = pudong_bindings(server).await;
+    assert_eq!(pudong["candidate"], json!(null), "{pudong}");
+    assert_eq!(pudong["stable"]["version"], "1.0.0", "{pudong}");
+    sign_out(&b).await;
+
+    // The audit administrator sees each of these events, the chains
+    // verified intact, and nothing she could change.
+    sign_in_as(&b, &url("/console/t/shanghai/audit"), "audit-admin").await;
+    wait_for(&b, "#audit").await;
+    check_page(&b, server, "zh-CN").await;
+    let log = b.text().await;
+    for event in [
+        "account.create",
+        "lujiazui-clerk",
+        "grant.create",
+        "module.bind",
+    ] {
+        assert!(log.contains(event), "{event} missing from\n{log}");
+    }
+    assert!(log.contains("rollback"), "the rollback is recorded\n{log}");
+    let editable = b
+        .run(
+            "return [...document.querySelectorAll('form')].filter(f => f.method === 'post' && !f.classList.contains('sign-out')).length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(editable, json!(0), "the audit log offers no change");
+    let sections = b.element("nav.sections").await.text().await;
+    assert!(
+        !sections.contains("授权") && !sections.contains("模块绑定"),
+        "{sections}"
+    );
+    b.element("#chain-status a").await.click().await;
+    wait_for(&b, "#chain-status p.notice").await;
+    assert!(
+        b.element("#chain-status")
+            .await
+            .text()
+            .await
+            .contains("完整"),
+        "{}",
+        b.text().await
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-audit").await;
+    }
+    // A section that is not hers is a page that says so.
+    b.goto(&url(PUDONG_BINDINGS)).await;
+    wait_for(&b, "h1").await;
+    assert_eq!(b.element("h1").await.text().await, "无权访问");
+    check_page(&b, server, "zh-CN").await;
+    sign_out(&b).await;
+    b.quit().await;
+}
+
+/// Console forms posted without the page's form token (a cross-site post
+/// riding the administrator's cookie) are refused and change nothing.
+pub fn forged_console_forms_are_refused(server: &Server) {
+    let token = server.sign_in("sys-admin");
+    let tokens = [
+        token.clone(),
+        token.clone(),
+        server.sign_in("sec-admin"),
+        server.sign_in("city-admin"),
+    ];
+    crate::support::pages::runtime().block_on(async {
+        let client = reqwest::Client::new();
+        for (token, (path, body)) in tokens.iter().zip([
+            (
+                "/console/t/shanghai/pudong/lujiazui/accounts",
+                "csrf=forged&username=forged-clerk&display_name=x&kind=staff&line=civil-affairs",
+            ),
+            (
+                "/console/t/shanghai/pudong/lujiazui/accounts/lujiazui-officer",
+                "csrf=forged&do=disable&reason=x",
+            ),
+            (
+                "/console/t/shanghai/pudong/lujiazui/grants",
+                "csrf=forged&account=sys-admin&line=*&role=officer",
+            ),
+            (
+                "/console/t/shanghai/pudong/bindings/civil-affairs/meal-subsidy/rollback",
+                "csrf=forged",
+            ),
+        ]) {
+            let response = client
+                .post(format!("http://{}{path}", server.address))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "cookie",
+                    format!("civitas_session={token}; civitas_csrf={}", "A".repeat(43)),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(response.status(), 403, "{path}");
+            let text = response.text().await.unwrap_or_default();
+            assert!(text.contains("页面已过期"), "{path}: {text}");
+        }
+    });
+    let (status, accounts) = server.request(
+        "GET",
+        "/api/v1/tenants/shanghai/pudong/lujiazui/accounts",
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{accounts}");
+    let text = accounts.to_string();
+    assert!(!text.contains("forged-clerk"), "{text}");
+    let officer = accounts["accounts"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["username"] == "lujiazui-officer"))
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(officer["state"], "disabled", "{officer}");
+}

@@ -1,0 +1,749 @@
+//! The governance console (`/console/`): the tenant tree, and at each
+//! tenant the sections its administrators work in — accounts (the system
+//! administrator), grants (the security administrator), module bindings
+//! (the platform administrator) and the audit log (the audit
+//! administrator, read only).
+
+use maud::{Markup, html};
+
+use crate::guide::Bilingual;
+use crate::layout::{Frame, page};
+use crate::{Lang, Msg};
+
+/// A node of the tenant tree, with its subtree.
+#[derive(Debug, Clone)]
+pub struct TreeNode {
+    /// Its name.
+    pub name: Bilingual,
+    /// Its level's name (区, 街道, 县…).
+    pub level: String,
+    /// Its path of division codes.
+    pub path: String,
+    /// Its console page.
+    pub href: String,
+    /// Its children.
+    pub children: Vec<TreeNode>,
+}
+
+/// The console's home: the whole tree, any depth.
+pub fn home(frame: &Frame, roots: &[TreeNode]) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            h1 { (Msg::Console.text(lang)) }
+            p { (Msg::ConsoleIntro.text(lang)) }
+            section.panel aria-labelledby="tree" {
+                h2 #tree { (Msg::TenantTree.text(lang)) }
+                (tree(lang, roots))
+            }
+        },
+    )
+}
+
+fn tree(lang: Lang, nodes: &[TreeNode]) -> Markup {
+    html! {
+        ul.tree {
+            @for n in nodes {
+                li {
+                    a href=(n.href) { (lang.pick(&n.name.zh, &n.name.en)) }
+                    " " span.line { (n.level) " · " code { (n.path) } }
+                    @if !n.children.is_empty() { (tree(lang, &n.children)) }
+                }
+            }
+        }
+    }
+}
+
+/// A section of a tenant's console page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The tenant itself: level, lines, children.
+    Overview,
+    /// Its subtree's accounts.
+    Accounts,
+    /// The grants on its subtree.
+    Grants,
+    /// The module bindings of its subtree.
+    Bindings,
+    /// The audit log of its subtree.
+    Audit,
+}
+
+impl Section {
+    /// The section's name.
+    pub fn label(self) -> Msg {
+        match self {
+            Section::Overview => Msg::Overview,
+            Section::Accounts => Msg::Accounts,
+            Section::Grants => Msg::Grants,
+            Section::Bindings => Msg::Bindings,
+            Section::Audit => Msg::AuditLog,
+        }
+    }
+}
+
+/// Where a tenant's console page is, and where else the visitor may go.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// The tenant's name.
+    pub name: Bilingual,
+    /// Its path of division codes.
+    pub path: String,
+    /// Its ancestors from the root down: name and console page.
+    pub ancestors: Vec<(Bilingual, String)>,
+    /// The sections the visitor may open here, with their pages.
+    pub sections: Vec<(Section, String)>,
+    /// The section shown.
+    pub current: Section,
+}
+
+/// The head every tenant page shares: breadcrumb, name, sections.
+fn place_head(lang: Lang, place: &Place) -> Markup {
+    html! {
+        nav.breadcrumb aria-label=(Msg::Breadcrumb.text(lang)) {
+            a href="/console/" { (Msg::Console.text(lang)) }
+            @for (name, href) in &place.ancestors {
+                " / " a href=(href) { (lang.pick(&name.zh, &name.en)) }
+            }
+        }
+        h1 { (lang.pick(&place.name.zh, &place.name.en)) " · " (place.current.label().text(lang)) }
+        p.line { code { (place.path) } }
+        nav.sections aria-label=(Msg::Sections.text(lang)) {
+            ul {
+                @for (section, href) in &place.sections {
+                    li {
+                        @if *section == place.current {
+                            a href=(href) aria-current="page" { (section.label().text(lang)) }
+                        } @else {
+                            a href=(href) { (section.label().text(lang)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a page reports after a change: done, or refused and why.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Done: what was done (Chinese, English).
+    Done((String, String)),
+    /// Refused by the separation of the three administrators (三员分立):
+    /// the reason.
+    SeparationOfDuties((String, String)),
+    /// Refused for another reason.
+    Refused((String, String)),
+}
+
+fn outcome(lang: Lang, outcome: Option<&Outcome>) -> Markup {
+    html! {
+        @match outcome {
+            Some(Outcome::Done((zh, en))) => p.notice role="status" { (lang.pick(zh, en)) },
+            Some(Outcome::SeparationOfDuties((zh, en))) => div.error role="alert" {
+                strong { (Msg::RefusedBySeparation.text(lang)) }
+                p { (lang.pick(zh, en)) }
+            },
+            Some(Outcome::Refused((zh, en))) => p.error role="alert" { (Msg::NotDone.text(lang)) (lang.pick(zh, en)) },
+            None => {},
+        }
+    }
+}
+
+/// The tenant itself.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// Its level's name.
+    pub level: String,
+    /// Its lines of business.
+    pub lines: Vec<String>,
+    /// Its children: name and console page.
+    pub children: Vec<(Bilingual, String)>,
+    /// Its portal.
+    pub portal: String,
+}
+
+/// A tenant's overview page.
+pub fn overview(frame: &Frame, place: &Place, view: &Overview) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            section.panel {
+                dl.fields {
+                    dt { (Msg::Level.text(lang)) } dd { (view.level) }
+                    dt { (Msg::Lines.text(lang)) }
+                    dd { @for (i, l) in view.lines.iter().enumerate() { @if i > 0 { "、" } code { (l) } } }
+                    dt { (Msg::Portal.text(lang)) } dd { a href=(view.portal) { (view.portal) } }
+                }
+            }
+            @if !view.children.is_empty() {
+                section.panel aria-labelledby="children" {
+                    h2 #children { (Msg::Children.text(lang)) }
+                    ul {
+                        @for (name, href) in &view.children {
+                            li { a href=(href) { (lang.pick(&name.zh, &name.en)) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// An account as the console lists it.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    /// Its username.
+    pub username: String,
+    /// Its name shown.
+    pub display_name: String,
+    /// Its kind.
+    pub kind: Msg,
+    /// Where it belongs (a path of codes).
+    pub tenant: String,
+    /// Its line.
+    pub line: Option<String>,
+    /// Its state, and whether a sign-in lock holds it.
+    pub state: Msg,
+    /// Locked against sign-in until (local time), if it is.
+    pub locked_until: Option<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Where its actions post, when the visitor may take them.
+    pub actions: Option<String>,
+}
+
+/// The accounts page.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    /// The accounts of the subtree, a page of them.
+    pub rows: Vec<AccountRow>,
+    /// The next page.
+    pub next: Option<String>,
+    /// Where the new-account form posts, when the visitor may create.
+    pub create: Option<String>,
+    /// The tenant's lines (a staff account needs one).
+    pub lines: Vec<String>,
+    /// The form token.
+    pub csrf: String,
+    /// What was just done, or refused.
+    pub outcome: Option<Outcome>,
+    /// A one-time password just issued: the username and the password,
+    /// shown this once.
+    pub one_time: Option<(String, String)>,
+    /// What the new-account form was last sent with, when it was refused:
+    /// shown again, so nothing typed is lost.
+    pub draft: AccountDraft,
+}
+
+/// The new-account form's fields as they were sent.
+#[derive(Debug, Clone, Default)]
+pub struct AccountDraft {
+    /// The username.
+    pub username: String,
+    /// The name shown.
+    pub display_name: String,
+    /// `staff`, `developer` or `service`.
+    pub kind: String,
+    /// The line.
+    pub line: String,
+    /// The employee number.
+    pub employee_no: String,
+    /// The position.
+    pub position: String,
+    /// The phone number.
+    pub phone: String,
+    /// The e-mail address.
+    pub email: String,
+}
+
+/// The accounts of a subtree, and the system administrator's actions.
+pub fn accounts(frame: &Frame, place: &Place, view: &Accounts) -> Markup {
+    let lang = frame.lang;
+    let d = &view.draft;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            (outcome(lang, view.outcome.as_ref()))
+            @if let Some((username, password)) = &view.one_time {
+                section.panel.notice #one-time aria-labelledby="one-time-title" {
+                    h2 #one-time-title { (Msg::OneTimePassword.text(lang)) }
+                    p { (Msg::OneTimePasswordShownOnce.text(lang)) }
+                    dl.fields {
+                        dt { (Msg::Username.text(lang)) } dd { code { (username) } }
+                        dt { (Msg::OneTimePassword.text(lang)) } dd { code #one-time-password { (password) } }
+                    }
+                }
+            }
+            @if view.rows.is_empty() {
+                p role="status" { (Msg::NoAccounts.text(lang)) }
+            } @else {
+                div.table role="region" tabindex="0" aria-label=(Msg::Accounts.text(lang)) {
+                    table.tasks #accounts {
+                        caption.visually-hidden { (Msg::Accounts.text(lang)) }
+                        thead { tr {
+                            th scope="col" { (Msg::Username.text(lang)) }
+                            th scope="col" { (Msg::DisplayName.text(lang)) }
+                            th scope="col" { (Msg::AccountKind.text(lang)) }
+                            th scope="col" { (Msg::Line.text(lang)) }
+                            th scope="col" { (Msg::AccountState.text(lang)) }
+                            th scope="col" { (Msg::Roles.text(lang)) }
+                        } }
+                        tbody {
+                            @for a in &view.rows {
+                                tr data-username=(a.username) {
+                                    td {
+                                        code { (a.username) }
+                                        br; span.line { (a.tenant) }
+                                        @if let Some(action) = &a.actions { (account_actions(lang, a, action, &view.csrf)) }
+                                    }
+                                    td { (a.display_name) }
+                                    td { (a.kind.text(lang)) }
+                                    td { (a.line.as_deref().unwrap_or("—")) }
+                                    td {
+                                        (a.state.text(lang))
+                                        @if let Some(until) = &a.locked_until {
+                                            br; strong.badge.required { (Msg::LockedUntil.text(lang)) (until) }
+                                        }
+                                    }
+                                    td { @if a.roles.is_empty() { "—" } @else { (a.roles.join("、")) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+            @if let Some(action) = &view.create {
+                section.panel aria-labelledby="new-account" {
+                    h2 #new-account { (Msg::NewAccount.text(lang)) }
+                    p { (Msg::NewAccountIntro.text(lang)) }
+                    form.application method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(view.csrf);
+                        (text_field("username", Msg::Username, true, &d.username, lang))
+                        (text_field("display_name", Msg::DisplayName, true, &d.display_name, lang))
+                        div.field {
+                            label for="kind" { (Msg::AccountKind.text(lang)) }
+                            select #kind name="kind" {
+                                @for (value, label) in [("staff", Msg::KindStaff), ("developer", Msg::KindDeveloper), ("service", Msg::KindService)] {
+                                    option value=(value) selected[d.kind == value] { (label.text(lang)) }
+                                }
+                            }
+                        }
+                        div.field {
+                            label for="line" { (Msg::Line.text(lang)) }
+                            select #line name="line" {
+                                option value="" { (Msg::NoLine.text(lang)) }
+                                @for l in &view.lines { option value=(l) selected[&d.line == l] { (l) } }
+                            }
+                        }
+                        (text_field("employee_no", Msg::EmployeeNo, false, &d.employee_no, lang))
+                        (text_field("position", Msg::Position, false, &d.position, lang))
+                        (text_field("phone", Msg::Phone, false, &d.phone, lang))
+                        (text_field("email", Msg::Email, false, &d.email, lang))
+                        button.button type="submit" { (Msg::CreateAccount.text(lang)) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn text_field(name: &str, label: Msg, required: bool, value: &str, lang: Lang) -> Markup {
+    html! {
+        div.field {
+            label for=(name) {
+                (label.text(lang))
+                @if required { span.required aria-hidden="true" { " *" } }
+            }
+            input id=(name) type="text" name=(name) value=(value) required[required] maxlength="200";
+        }
+    }
+}
+
+/// The system administrator's actions on one account, folded away.
+fn account_actions(lang: Lang, a: &AccountRow, action: &str, csrf: &str) -> Markup {
+    let id = |what: &str| format!("{what}-{}", a.username);
+    html! {
+        details.actions {
+            summary { (Msg::Actions.text(lang)) }
+            @if a.state == Msg::AccountDisabled {
+                form.act method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="do" value="enable";
+                    button.button.secondary type="submit" { (Msg::Enable.text(lang)) }
+                }
+            } @else {
+                form.act method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="do" value="disable";
+                    div.field {
+                        label for=(id("reason")) { (Msg::DisableReason.text(lang)) span.required aria-hidden="true" { " *" } }
+                        input id=(id("reason")) type="text" name="reason" required maxlength="500";
+                    }
+                    button.button.secondary type="submit" { (Msg::Disable.text(lang)) }
+                }
+            }
+            @if a.locked_until.is_some() {
+                form.act method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="do" value="unlock";
+                    button.button.secondary type="submit" { (Msg::Unlock.text(lang)) }
+                }
+            }
+            @if a.kind != Msg::KindService {
+                form.act method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="do" value="reset";
+                    button.button.secondary type="submit" { (Msg::ResetPassword.text(lang)) }
+                }
+            }
+        }
+    }
+}
+
+/// A grant as the console lists it.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// The account's username.
+    pub account: String,
+    /// The subtree's root (its name).
+    pub tenant: Bilingual,
+    /// The line, or `*`.
+    pub line: String,
+    /// The role.
+    pub role: String,
+    /// Who granted it, and when (local time).
+    pub granted: String,
+    /// Where its revocation posts, when the visitor may revoke it.
+    pub revoke: Option<String>,
+}
+
+/// The grants page.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    /// The grants on the subtree, a page of them.
+    pub rows: Vec<GrantRow>,
+    /// The next page.
+    pub next: Option<String>,
+    /// Where the grant form posts, when the visitor may grant.
+    pub grant: Option<String>,
+    /// The roles there are.
+    pub roles: Vec<String>,
+    /// The tenant's lines.
+    pub lines: Vec<String>,
+    /// The form token.
+    pub csrf: String,
+    /// What was just done, or refused.
+    pub outcome: Option<Outcome>,
+    /// What the grant form was last sent with (account, role, line), when
+    /// it was refused.
+    pub draft: (String, String, String),
+}
+
+/// The grants on a subtree, and the security administrator's actions.
+pub fn grants(frame: &Frame, place: &Place, view: &Grants) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            (outcome(lang, view.outcome.as_ref()))
+            @if view.rows.is_empty() {
+                p role="status" { (Msg::NoGrants.text(lang)) }
+            } @else {
+                div.table role="region" tabindex="0" aria-label=(Msg::Grants.text(lang)) {
+                    table.tasks #grants {
+                        caption.visually-hidden { (Msg::Grants.text(lang)) }
+                        thead { tr {
+                            th scope="col" { (Msg::Username.text(lang)) }
+                            th scope="col" { (Msg::Role.text(lang)) }
+                            th scope="col" { (Msg::Line.text(lang)) }
+                            th scope="col" { (Msg::GrantScope.text(lang)) }
+                            th scope="col" { (Msg::GrantedBy.text(lang)) }
+                        } }
+                        tbody {
+                            @for g in &view.rows {
+                                tr data-account=(g.account) data-role=(g.role) {
+                                    td { code { (g.account) } }
+                                    td {
+                                        (g.role)
+                                        @if let Some(revoke) = &g.revoke {
+                                            form.act method="post" action=(revoke) {
+                                                input type="hidden" name="csrf" value=(view.csrf);
+                                                input type="hidden" name="account" value=(g.account);
+                                                input type="hidden" name="line" value=(g.line);
+                                                input type="hidden" name="role" value=(g.role);
+                                                button.link type="submit" { (Msg::Revoke.text(lang)) }
+                                            }
+                                        }
+                                    }
+                                    td { (g.line) }
+                                    td { (lang.pick(&g.tenant.zh, &g.tenant.en)) }
+                                    td { (g.granted) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+            @if let Some(action) = &view.grant {
+                section.panel aria-labelledby="new-grant" {
+                    h2 #new-grant { (Msg::NewGrant.text(lang)) }
+                    p { (Msg::NewGrantIntro.text(lang)) }
+                    form.application method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(view.csrf);
+                        (text_field("account", Msg::Username, true, &view.draft.0, lang))
+                        div.field {
+                            label for="role" { (Msg::Role.text(lang)) }
+                            select #role name="role" {
+                                @for r in &view.roles { option value=(r) selected[&view.draft.1 == r] { (r) } }
+                            }
+                        }
+                        div.field {
+                            label for="grant-line" { (Msg::Line.text(lang)) }
+                            select #grant-line name="line" {
+                                option value="*" { (Msg::EveryLine.text(lang)) }
+                                @for l in &view.lines { option value=(l) selected[&view.draft.2 == l] { (l) } }
+                            }
+                        }
+                        button.button type="submit" { (Msg::GrantButton.text(lang)) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A binding as the console lists it.
+#[derive(Debug, Clone)]
+pub struct BindingRow {
+    /// The service's name.
+    pub service: Bilingual,
+    /// Where it binds: a tenant's name, or the city-wide default.
+    pub at: Bilingual,
+    /// The stable version (`module@version`).
+    pub stable: Option<String>,
+    /// The version being rolled out, and its share of cases.
+    pub candidate: Option<(String, u8)>,
+    /// Bumped by every change.
+    pub revision: i64,
+    /// Who changed it last, and when (local time).
+    pub updated: String,
+    /// Where its rollback posts, when it binds at this tenant.
+    pub rollback: Option<String>,
+}
+
+/// A form that binds a version of one service at this tenant.
+#[derive(Debug, Clone)]
+pub struct BindForm {
+    /// The service's id (`line/name`), for element ids.
+    pub service_id: String,
+    /// The service's name.
+    pub service: Bilingual,
+    /// Where the form posts.
+    pub action: String,
+    /// The versions that may be bound (`module@version`), newest first.
+    pub versions: Vec<String>,
+}
+
+/// The bindings page.
+#[derive(Debug, Clone)]
+pub struct Bindings {
+    /// The bindings of the subtree and the defaults.
+    pub rows: Vec<BindingRow>,
+    /// A form per service the visitor may bind here.
+    pub forms: Vec<BindForm>,
+    /// The form token.
+    pub csrf: String,
+    /// What was just done, or refused.
+    pub outcome: Option<Outcome>,
+}
+
+/// The module bindings of a subtree: bind, roll out, roll back.
+pub fn bindings(frame: &Frame, place: &Place, view: &Bindings) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            (outcome(lang, view.outcome.as_ref()))
+            div.table role="region" tabindex="0" aria-label=(Msg::Bindings.text(lang)) {
+                table.tasks #bindings {
+                    caption.visually-hidden { (Msg::Bindings.text(lang)) }
+                    thead { tr {
+                        th scope="col" { (Msg::Matter.text(lang)) }
+                        th scope="col" { (Msg::BoundAt.text(lang)) }
+                        th scope="col" { (Msg::StableVersion.text(lang)) }
+                        th scope="col" { (Msg::RolloutVersion.text(lang)) }
+                        th scope="col" { (Msg::LastChange.text(lang)) }
+                    } }
+                    tbody {
+                        @for b in &view.rows {
+                            tr {
+                                td { (lang.pick(&b.service.zh, &b.service.en)) }
+                                td { (lang.pick(&b.at.zh, &b.at.en)) }
+                                td { code { (b.stable.as_deref().unwrap_or("—")) } }
+                                td.rollout {
+                                    @match &b.candidate {
+                                        Some((version, percent)) => { code { (version) } " · " strong { (percent) "%" } }
+                                        None => "—",
+                                    }
+                                }
+                                td {
+                                    "#" (b.revision) " · " (b.updated)
+                                    @if let Some(rollback) = &b.rollback {
+                                        form.act method="post" action=(rollback) {
+                                            input type="hidden" name="csrf" value=(view.csrf);
+                                            button.button.secondary type="submit" { (Msg::Rollback.text(lang)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @for f in &view.forms {
+                section.panel aria-labelledby=(format!("bind-{}", f.service_id.replace('/', "-"))) {
+                    h2 id=(format!("bind-{}", f.service_id.replace('/', "-"))) { (Msg::BindVersion.text(lang)) (lang.pick(&f.service.zh, &f.service.en)) }
+                    p { (Msg::BindIntro.text(lang)) }
+                    form.application method="post" action=(f.action) {
+                        input type="hidden" name="csrf" value=(view.csrf);
+                        div.field {
+                            label for=(format!("version-{}", f.service_id.replace('/', "-"))) { (Msg::ModuleVersion.text(lang)) }
+                            select id=(format!("version-{}", f.service_id.replace('/', "-"))) name="version" {
+                                @for v in &f.versions { option value=(v) { (v) } }
+                            }
+                        }
+                        div.field {
+                            label for=(format!("percent-{}", f.service_id.replace('/', "-"))) { (Msg::RolloutPercent.text(lang)) }
+                            input id=(format!("percent-{}", f.service_id.replace('/', "-"))) type="number" name="percent" min="1" max="100" value="100" required;
+                        }
+                        button.button type="submit" { (Msg::Bind.text(lang)) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// An audit record as the console shows it.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// When (local time).
+    pub at: String,
+    /// The chain (tenant path) and its place in it.
+    pub chain: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Its details, as compact JSON.
+    pub detail: String,
+}
+
+/// What verifying the chains found.
+#[derive(Debug, Clone)]
+pub enum ChainStatus {
+    /// Not checked on this page: the link that checks.
+    Unchecked(String),
+    /// Every chain is intact.
+    Intact {
+        /// Chains checked.
+        chains: usize,
+        /// Records checked.
+        records: u64,
+        /// Signed anchors checked.
+        anchors: u64,
+    },
+    /// Something is wrong: each problem, as the verifier words it.
+    Broken(Vec<String>),
+}
+
+/// The audit page.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The records, newest first, a page of them.
+    pub rows: Vec<AuditRow>,
+    /// The next page.
+    pub next: Option<String>,
+    /// The filter's action, as given.
+    pub action: String,
+    /// The filter's actor, as given.
+    pub actor: String,
+    /// Where the filter form goes.
+    pub here: String,
+    /// The chains' state.
+    pub chains: ChainStatus,
+}
+
+/// The audit log of a subtree: read only, filtered, with the chains'
+/// verification.
+pub fn audit(frame: &Frame, place: &Place, view: &Audit) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            section.panel #chain-status aria-labelledby="chains" {
+                h2 #chains { (Msg::ChainStatus.text(lang)) }
+                @match &view.chains {
+                    ChainStatus::Unchecked(href) => p { (Msg::ChainUnchecked.text(lang)) " " a href=(href) { (Msg::VerifyChains.text(lang)) } },
+                    ChainStatus::Intact { chains, records, anchors } => p.notice role="status" {
+                        strong { (Msg::ChainIntact.text(lang)) }
+                        " " (Msg::ChainsChecked.text(lang)) (chains) " · " (Msg::RecordsChecked.text(lang)) (records) " · " (Msg::AnchorsChecked.text(lang)) (anchors)
+                    },
+                    ChainStatus::Broken(problems) => div.error role="alert" {
+                        strong { (Msg::ChainBroken.text(lang)) }
+                        ul { @for p in problems { li { (p) } } }
+                    },
+                }
+            }
+            form.filters method="get" action=(view.here) {
+                div.field {
+                    label for="action" { (Msg::AuditAction.text(lang)) }
+                    input #action type="text" name="action" value=(view.action) placeholder="grant.*";
+                }
+                div.field {
+                    label for="actor" { (Msg::AuditActor.text(lang)) }
+                    input #actor type="text" name="actor" value=(view.actor);
+                }
+                button.button type="submit" { (Msg::Filter.text(lang)) }
+            }
+            @if view.rows.is_empty() {
+                p role="status" { (Msg::NoAuditRecords.text(lang)) }
+            } @else {
+                div.table role="region" tabindex="0" aria-label=(Msg::AuditLog.text(lang)) {
+                    table.tasks #audit {
+                        caption.visually-hidden { (Msg::AuditLog.text(lang)) }
+                        thead { tr {
+                            th scope="col" { (Msg::AuditAt.text(lang)) }
+                            th scope="col" { (Msg::AuditActor.text(lang)) }
+                            th scope="col" { (Msg::AuditAction.text(lang)) }
+                            th scope="col" { (Msg::AuditTarget.text(lang)) }
+                        } }
+                        tbody {
+                            @for r in &view.rows {
+                                tr {
+                                    td { time { (r.at) } br; span.line { (r.chain) } }
+                                    td { code { (r.actor) } }
+                                    td { code { (r.action) } }
+                                    td { (r.target) br; span.line.detail { (r.detail) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+        },
+    )
+}
