@@ -424,6 +424,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::cases::notifications))
         .routes(routes!(routes::cases::inbox))
         .routes(routes!(routes::cases::flows))
+        .routes(routes!(routes::dashboard::dashboard))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

@@ -435,6 +435,7 @@ fn administrators_govern_the_city_in_the_console_on_sqlite() {
     let server = Server::start(with_demo_modules(&mut command).args(["serve", "--demo"]));
     console::forged_console_forms_are_refused(&server);
     console::publish_pudong_release(&server);
+    console::file_an_application(&server);
     let (shots, _keep) = screenshots();
     runtime().block_on(console::walk_the_console(&server, Some(&shots)));
 }
@@ -455,5 +456,6 @@ fn administrators_govern_the_city_in_the_console_on_postgres() {
     );
     console::forged_console_forms_are_refused(&server);
     console::publish_pudong_release(&server);
+    console::file_an_application(&server);
     rt.block_on(console::walk_the_console(&server, None));
 }

@@ -573,6 +573,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "audit",
     "bindings",
     "cases",
+    "dashboard",
     "grants",
     "notifications",
     "residents",

@@ -68,6 +68,8 @@ pub enum Section {
     Bindings,
     /// The audit log of its subtree.
     Audit,
+    /// Its subtree's cases counted: the dashboard.
+    Dashboard,
 }
 
 impl Section {
@@ -79,6 +81,7 @@ impl Section {
             Section::Grants => Msg::Grants,
             Section::Bindings => Msg::Bindings,
             Section::Audit => Msg::AuditLog,
+            Section::Dashboard => Msg::Dashboard,
         }
     }
 }
@@ -743,6 +746,204 @@ pub fn audit(frame: &Frame, place: &Place, view: &Audit) -> Markup {
                     }
                 }
                 @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+        },
+    )
+}
+
+/// One month of the dashboard.
+#[derive(Debug, Clone)]
+pub struct MonthBar {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Cases filed that month.
+    pub filed: i64,
+    /// Of those, finished.
+    pub finished: i64,
+}
+
+/// One place of the dashboard: a child with its subtree, or the tenant's
+/// own cases.
+#[derive(Debug, Clone)]
+pub struct PlaceRow {
+    /// Its name.
+    pub name: Bilingual,
+    /// Its dashboard, when it is a child.
+    pub href: Option<String>,
+    /// Its figures.
+    pub figures: Figures,
+}
+
+/// The figures of a dashboard or of one place in it.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Cases filed.
+    pub filed: i64,
+    /// Cases finished (approved, refused or withdrawn).
+    pub finished: i64,
+    /// Approved among those decided, in per cent.
+    pub approval_rate: Option<f64>,
+    /// Mean working days a finished case took.
+    pub mean_working_days: Option<f64>,
+    /// Filed cases past their statutory limit, in per cent.
+    pub overdue_rate: Option<f64>,
+}
+
+/// The dashboard page.
+#[derive(Debug, Clone)]
+pub struct DashboardView {
+    /// How many months it covers.
+    pub months_covered: u32,
+    /// The line counted, or every line.
+    pub line: Option<String>,
+    /// The subtree's figures.
+    pub total: Figures,
+    /// Month by month, oldest first, every month of the span.
+    pub months: Vec<MonthBar>,
+    /// By place.
+    pub places: Vec<PlaceRow>,
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}%"))
+}
+
+fn days(value: Option<f64>, lang: Lang) -> String {
+    value.map_or_else(
+        || "—".to_owned(),
+        |v| format!("{v:.1}{}", Msg::WorkingDays.text(lang)),
+    )
+}
+
+/// A bar chart of cases filed and finished, month by month, drawn on the
+/// server as SVG (no script, nothing fetched).
+fn months_chart(lang: Lang, months: &[MonthBar]) -> Markup {
+    const WIDTH: f64 = 640.0;
+    const HEIGHT: f64 = 220.0;
+    const BASE: f64 = 190.0;
+    const TOP: f64 = 20.0;
+    let max = months
+        .iter()
+        .map(|m| m.filed.max(m.finished))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let slot = (WIDTH - 40.0) / months.len().max(1) as f64;
+    let bar = (slot / 3.0).min(18.0);
+    let height = |n: i64| (BASE - TOP) * n as f64 / max;
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="months-title" {
+                title #months-title { (Msg::ChartMonthsTitle.text(lang)) }
+                line.axis x1="30" y1=(BASE) x2=(WIDTH - 5.0) y2=(BASE) {}
+                text.tick x="26" y=(TOP + 4.0) text-anchor="end" { (max as i64) }
+                text.tick x="26" y=(BASE) text-anchor="end" { "0" }
+                @for (i, m) in months.iter().enumerate() {
+                    @let x = 36.0 + slot * i as f64;
+                    rect.filed x=(format!("{x:.1}")) y=(format!("{:.1}", BASE - height(m.filed))) width=(format!("{bar:.1}")) height=(format!("{:.1}", height(m.filed))) {}
+                    rect.finished x=(format!("{:.1}", x + bar + 2.0)) y=(format!("{:.1}", BASE - height(m.finished))) width=(format!("{bar:.1}")) height=(format!("{:.1}", height(m.finished))) {}
+                    text.tick x=(format!("{:.1}", x + bar)) y=(BASE + 16.0) text-anchor="middle" { (m.month.get(5..).unwrap_or(&m.month)) }
+                }
+            }
+            figcaption {
+                span.key.filed aria-hidden="true" {} (Msg::Filed.text(lang))
+                " "
+                span.key.finished aria-hidden="true" {} (Msg::Finished.text(lang))
+            }
+        }
+    }
+}
+
+/// Horizontal bars of cases filed by place, with the share past its
+/// statutory limit beside each.
+fn places_chart(lang: Lang, places: &[PlaceRow]) -> Markup {
+    const WIDTH: f64 = 640.0;
+    const ROW: f64 = 28.0;
+    let max = places
+        .iter()
+        .map(|p| p.figures.filed)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let height = ROW * places.len() as f64 + 8.0;
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {WIDTH} {height}")) role="img" aria-labelledby="places-title" {
+                title #places-title { (Msg::ChartPlacesTitle.text(lang)) }
+                @for (i, p) in places.iter().enumerate() {
+                    @let y = 4.0 + ROW * i as f64;
+                    @let w = 330.0 * p.figures.filed as f64 / max;
+                    text.tick x="150" y=(format!("{:.1}", y + 17.0)) text-anchor="end" { (lang.pick(&p.name.zh, &p.name.en)) }
+                    rect.filed x="158" y=(format!("{y:.1}")) width=(format!("{w:.1}")) height="20" {}
+                    text.tick x=(format!("{:.1}", 164.0 + w)) y=(format!("{:.1}", y + 15.0)) {
+                        (p.figures.filed) " · " (Msg::OverdueRate.text(lang)) " " (percent(p.figures.overdue_rate))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A subtree's dashboard: the figures, month by month and place by place,
+/// as charts and as a table.
+pub fn dashboard(frame: &Frame, place: &Place, view: &DashboardView) -> Markup {
+    let lang = frame.lang;
+    let t = &view.total;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            p {
+                (Msg::DashboardSpan.text(lang)) (view.months_covered) (Msg::MonthsUnit.text(lang))
+                " · " (Msg::Line.text(lang)) "："
+                @match &view.line { Some(line) => code { (line) }, None => (Msg::EveryLine.text(lang)) }
+            }
+            dl.kpis #kpis {
+                div { dt { (Msg::Filed.text(lang)) } dd { (t.filed) } }
+                div { dt { (Msg::Finished.text(lang)) } dd { (t.finished) } }
+                div { dt { (Msg::ApprovalRate.text(lang)) } dd { (percent(t.approval_rate)) } }
+                div { dt { (Msg::MeanProcessingTime.text(lang)) } dd { (days(t.mean_working_days, lang)) } }
+                div { dt { (Msg::OverdueRate.text(lang)) } dd { (percent(t.overdue_rate)) } }
+            }
+            section.panel aria-labelledby="by-month" {
+                h2 #by-month { (Msg::ChartMonthsTitle.text(lang)) }
+                (months_chart(lang, &view.months))
+            }
+            @if !view.places.is_empty() {
+                section.panel aria-labelledby="by-place" {
+                    h2 #by-place { (Msg::ChartPlacesTitle.text(lang)) }
+                    (places_chart(lang, &view.places))
+                    div.table role="region" tabindex="0" aria-label=(Msg::ChartPlacesTitle.text(lang)) {
+                        table.tasks #places {
+                            caption.visually-hidden { (Msg::ChartPlacesTitle.text(lang)) }
+                            thead { tr {
+                                th scope="col" { (Msg::Place.text(lang)) }
+                                th scope="col" { (Msg::Filed.text(lang)) }
+                                th scope="col" { (Msg::Finished.text(lang)) }
+                                th scope="col" { (Msg::ApprovalRate.text(lang)) }
+                                th scope="col" { (Msg::MeanProcessingTime.text(lang)) }
+                                th scope="col" { (Msg::OverdueRate.text(lang)) }
+                            } }
+                            tbody {
+                                @for p in &view.places {
+                                    tr {
+                                        th scope="row" {
+                                            @match &p.href {
+                                                Some(href) => a href=(href) { (lang.pick(&p.name.zh, &p.name.en)) },
+                                                None => (lang.pick(&p.name.zh, &p.name.en)),
+                                            }
+                                        }
+                                        td { (p.figures.filed) }
+                                        td { (p.figures.finished) }
+                                        td { (percent(p.figures.approval_rate)) }
+                                        td { (days(p.figures.mean_working_days, lang)) }
+                                        td { (percent(p.figures.overdue_rate)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

@@ -306,6 +306,17 @@ messages! {
     InvalidRollout => "请选择版本，并填写 1–100 之间的比例。", "Choose a version and a share from 1 to 100.";
     NotAllowedTitle => "无权访问", "Not allowed";
     NotAllowedText => "您的角色不含此栏目的权限；如需使用，请联系安全管理员。", "Your roles do not open this section; ask the security administrator if you need it.";
+    Dashboard => "数据看板", "Dashboard";
+    DashboardSpan => "统计范围：最近 ", "Span: the last ";
+    MonthsUnit => " 个月（按申请月份）", " months (by month filed)";
+    Filed => "申请量", "Filed";
+    Finished => "办结量", "Finished";
+    ApprovalRate => "准予率", "Approval rate";
+    MeanProcessingTime => "平均办理时长", "Mean processing time";
+    OverdueRate => "超法定时限率", "Past the statutory limit";
+    ChartMonthsTitle => "逐月申请量与办结量", "Filed and finished, month by month";
+    ChartPlacesTitle => "各地办件情况", "By place";
+    OwnCases => "（本级）", " (its own)";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::flow::{Flow, FlowCatalog, HookPoint, Place, Rule, Step, StepAction};
+use crate::stats::{self, Counts};
 use crate::store::{self, Bind, text};
 use crate::timers::{self, NewTimer};
 use crate::{WorkflowError, local_days, today_in_china};
@@ -875,6 +876,11 @@ impl Workflow {
         if let Some(event) = extra_event {
             store::insert_event(tx.connection(), &event, case.tenant_path.as_str()).await?;
         }
+        stats::add(tx.connection(), &case, &Counts::filed()).await?;
+        // Refused at submission by the module: finished the day it came.
+        if let Some(done) = Counts::finished(CaseState::Open, case.state, Some(0)) {
+            stats::add(tx.connection(), &case, &done).await?;
+        }
         self.audit(&mut tx, &case, "case.create", &effects.event)
             .await?;
         tx.commit().await?;
@@ -1281,6 +1287,7 @@ impl Workflow {
             });
         }
         let read_version = case.version;
+        let state_before = case.state;
         let read = Flags {
             step: case.step.clone(),
             overdue: case.overdue,
@@ -1694,6 +1701,19 @@ impl Workflow {
             }
         }
         self.write_effects(&mut tx, &case, &effects).await?;
+        if case.state.is_final() && !state_before.is_final() {
+            // A processing time the calendar cannot measure (a year it does
+            // not cover) leaves the case untimed; it never stops the change.
+            let days = stats::filing_date(case.created_at).and_then(|filed| {
+                self.calendar_for(&case.tenant_path)
+                    .ok()?
+                    .days_between(filed, today, DayUnit::Working)
+                    .ok()
+            });
+            if let Some(done) = Counts::finished(state_before, case.state, days) {
+                stats::add(tx.connection(), &case, &done).await?;
+            }
+        }
         let audit_action = format!("case.{}", effects.event.action);
         self.audit(&mut tx, &case, &audit_action, &effects.event)
             .await?;

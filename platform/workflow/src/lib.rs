@@ -20,6 +20,7 @@
 
 pub mod flow;
 pub mod inbox;
+pub mod stats;
 pub mod timers;
 
 mod cases;

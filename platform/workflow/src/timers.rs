@@ -479,6 +479,10 @@ async fn fire_one(
                 &[Some(text(&case.id))],
             )
             .await?;
+            // The statutory limit passes once per case.
+            if timer.kind == "limit.overdue" {
+                crate::stats::add(tx.connection(), &case, &crate::stats::Counts::overdue()).await?;
+            }
         }
         Some("supervised") => {
             store::execute(

@@ -570,6 +570,63 @@ both_backends! {
         let gone = act(&wf, &t, HUANGPU, &citizen_view, &citizen, &applied.id, withdraw(), HUANGPU).await.unwrap();
         assert_eq!(gone.state, CaseState::Withdrawn);
     }
+
+    async fn dashboards_count_filings_and_outcomes_by_month_and_place(t) {
+        let wf = workflow(&t).await;
+        let officer = staff("huangpu-officer");
+        let hr = hr_staff();
+        let month = civitas_workflow::stats::filing_month(chrono::Utc::now().timestamp_micros());
+        // Three filed at Huangpu: one refused at intake, one withdrawn, one
+        // still open; one filed at Pudong.
+        let refused = create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        act(&wf, &t, HUANGPU, &hr, &officer, &refused.id, with_reason(Action::Reject, "不符合条件"), HUANGPU)
+            .await
+            .unwrap();
+        let citizen = Who { account: "account-citizen".into(), username: "citizen-demo".into() };
+        let citizen_view = Viewer::Applicant { account: "account-citizen".into() };
+        let withdrawn = create(&wf, &t, HUANGPU, &citizen, Some("account-citizen"), TITLE).await;
+        act(&wf, &t, HUANGPU, &citizen_view, &citizen, &withdrawn.id, with_reason(Action::Withdraw, "不需要了"), HUANGPU)
+            .await
+            .unwrap();
+        create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        create(&wf, &t, PUDONG, &officer, None, TITLE).await;
+
+        let read = |at: &'static str, line: Option<&'static str>| {
+            let t = &t;
+            async move {
+                let mut tx = t.db.begin_read(&scope(at)).await.unwrap();
+                let board = civitas_workflow::stats::dashboard(&mut tx, line, "2000-01").await.unwrap();
+                tx.rollback().await.unwrap();
+                board
+            }
+        };
+        let city = read(SHANGHAI, Some(HR)).await;
+        assert_eq!(
+            (city.total.filed, city.total.rejected, city.total.withdrawn, city.total.approved),
+            (4, 1, 1, 0)
+        );
+        // Finished the day they were filed: measured, at zero working days.
+        assert_eq!((city.total.timed, city.total.working_days), (2, 0));
+        assert_eq!(city.total.approval_rate(), Some(0.0));
+        assert_eq!(city.months.len(), 1);
+        assert_eq!(city.months[0].month, month);
+        // By the city's children, each with its subtree.
+        let places: Vec<(String, i64)> = city
+            .places
+            .iter()
+            .map(|p| (p.tenant.clone(), p.counts.filed))
+            .collect();
+        assert_eq!(places, vec![(HUANGPU.to_owned(), 3), (PUDONG.to_owned(), 1)]);
+        // A district sees its own; another line sees none of these.
+        assert_eq!(read(HUANGPU, None).await.total.filed, 3);
+        assert_eq!(read(PUDONG, Some(HR)).await.total.filed, 1);
+        assert_eq!(read(SHANGHAI, Some("civil-affairs")).await.total.filed, 0);
+        // Only months from the one asked for.
+        let mut tx = t.db.begin_read(&scope(SHANGHAI)).await.unwrap();
+        let later = civitas_workflow::stats::dashboard(&mut tx, None, "2999-01").await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(later.total.filed, 0);
+    }
 }
 
 /// Every page of Pudong's notifications (of `line`, or all), 10 a page.

@@ -20,7 +20,8 @@ use civitas_storage::TenantRecord;
 use civitas_web::Msg;
 use civitas_web::console::{
     AccountDraft, AccountRow, Accounts, Audit, AuditRow, BindForm, BindingRow, Bindings,
-    ChainStatus, GrantRow, Grants, Outcome, Overview, Place, Section, TreeNode,
+    ChainStatus, DashboardView, Figures, GrantRow, Grants, MonthBar, Outcome, Overview, Place,
+    PlaceRow, Section, TreeNode,
 };
 use civitas_web::guide::Bilingual;
 use serde::Deserialize;
@@ -34,6 +35,7 @@ use crate::routes::accounts::{
     AccountChange, CreateAccount, KindName, accounts_in, administer, create_in,
 };
 use crate::routes::audit::{audit_in, verify_in};
+use crate::routes::dashboard::{DEFAULT_MONTHS, dashboard_in, since};
 use crate::routes::grants::{grant_in, grants_in, revoke_in};
 use crate::routes::modules::{PutBinding, bind_in, bindings_in, published, rollback_in};
 
@@ -55,6 +57,7 @@ fn section_href(tenant: &TenantRecord, section: Section) -> String {
         Section::Grants => format!("{base}grants"),
         Section::Bindings => format!("{base}bindings"),
         Section::Audit => format!("{base}audit"),
+        Section::Dashboard => format!("{base}dashboard"),
     }
 }
 
@@ -73,6 +76,7 @@ fn may_open(state: &AppState, caller: &Caller, tenant: &TenantRecord, section: S
         Section::Grants => (NO_LINE, "grant.read"),
         Section::Bindings => (caller.line_for(None), "module.bind"),
         Section::Audit => (NO_LINE, "audit.read"),
+        Section::Dashboard => (caller.line_for(None), "case.read"),
     };
     caller.authorize(state, &tenant.path, line, action).is_ok()
 }
@@ -90,6 +94,7 @@ fn place(state: &AppState, caller: &Caller, tenant: &TenantRecord, current: Sect
         .collect();
     let sections = [
         Section::Overview,
+        Section::Dashboard,
         Section::Accounts,
         Section::Grants,
         Section::Bindings,
@@ -1187,5 +1192,108 @@ pub(super) async fn audit(
     lang.answer(
         StatusCode::OK,
         civitas_web::console::audit(&frame, &place, &view),
+    )
+}
+
+// ------------------------------------------------------------- dashboard
+
+fn figures(counts: &civitas_workflow::stats::Counts) -> Figures {
+    Figures {
+        filed: counts.filed,
+        finished: counts.finished_total(),
+        approval_rate: counts.approval_rate(),
+        mean_working_days: counts.mean_working_days(),
+        overdue_rate: counts.overdue_rate(),
+    }
+}
+
+/// `GET /console/t/{path}/dashboard`: the subtree's cases of the last
+/// twelve months, by month and by place (`case.read` in the visitor's
+/// line).
+pub(super) async fn dashboard(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Dashboard);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let board = match dashboard_in(&state, &caller, &tenant, DEFAULT_MONTHS).await {
+        Ok(board) => board,
+        Err(e) => return refused(lang, &who, &token, &here, &e),
+    };
+    // Every month of the span, those without cases at zero.
+    let first = since(DEFAULT_MONTHS);
+    let months = (0..DEFAULT_MONTHS)
+        .filter_map(|i| {
+            let year: i32 = first.get(..4)?.parse().ok()?;
+            let month: i32 = first.get(5..)?.parse().ok()?;
+            let index = year * 12 + month - 1 + i as i32;
+            Some(format!("{:04}-{:02}", index / 12, index % 12 + 1))
+        })
+        .map(|month| {
+            let counts = board
+                .months
+                .iter()
+                .find(|m| m.month == month)
+                .map(|m| m.counts)
+                .unwrap_or_default();
+            MonthBar {
+                month,
+                filed: counts.filed,
+                finished: counts.finished_total(),
+            }
+        })
+        .collect();
+    let directory = state.tenants();
+    let own = tenant.path.to_string();
+    let places = board
+        .places
+        .iter()
+        .map(|p| {
+            let record = directory.get(&p.tenant);
+            let name = match record {
+                Some(r) if p.tenant == own => Bilingual {
+                    zh: format!("{}{}", r.name, Msg::OwnCases.text(civitas_web::Lang::Zh)),
+                    en: format!("{}{}", r.name_en, Msg::OwnCases.text(civitas_web::Lang::En)),
+                },
+                Some(r) => bilingual(r),
+                None => Bilingual {
+                    zh: p.tenant.clone(),
+                    en: p.tenant.clone(),
+                },
+            };
+            PlaceRow {
+                name,
+                href: record
+                    .filter(|_| p.tenant != own)
+                    .map(|r| section_href(r, Section::Dashboard)),
+                figures: figures(&p.counts),
+            }
+        })
+        .collect();
+    let line = caller.line_for(None);
+    let view = DashboardView {
+        months_covered: DEFAULT_MONTHS,
+        line: (line != NO_LINE && line != civitas_tenancy::ALL_LINES).then(|| line.to_owned()),
+        total: figures(&board.total),
+        months,
+        places,
+    };
+    let place = place(&state, &caller, &tenant, Section::Dashboard);
+    let frame = lang.frame(
+        &here,
+        Msg::Dashboard.text(lang.lang).to_owned(),
+        None,
+        visitor(&who, &token, &here, None),
+    );
+    lang.answer(
+        StatusCode::OK,
+        civitas_web::console::dashboard(&frame, &place, &view),
     )
 }

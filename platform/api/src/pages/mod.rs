@@ -73,6 +73,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             post(console::rollback),
         )
         .route("/console/t/{tenant}/audit", get(console::audit))
+        .route("/console/t/{tenant}/dashboard", get(console::dashboard))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(

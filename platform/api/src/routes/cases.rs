@@ -61,7 +61,8 @@ fn applicant_kind(caller: &Caller) -> Option<AccountKind> {
     }
 }
 
-fn workflow(state: &AppState) -> Result<Arc<Workflow>, ApiError> {
+/// The workflow engine; 503 `workflow_unavailable` without one.
+pub(crate) fn workflow(state: &AppState) -> Result<Arc<Workflow>, ApiError> {
     state.workflow().cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod cases;
+pub(crate) mod dashboard;
 pub(crate) mod grants;
 pub(crate) mod modules;
 pub(crate) mod residents;

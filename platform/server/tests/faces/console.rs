@@ -69,6 +69,34 @@ pub fn publish_pudong_release(server: &Server) {
     assert_eq!(status, 201, "{body}");
 }
 
+/// The demo resident applies for the meal subsidy at Lujiazui (the form the
+/// portal posts), so Pudong's dashboard has a case to count.
+pub fn file_an_application(server: &Server) {
+    let token = server.sign_in("citizen-demo");
+    let form_token = "A".repeat(43);
+    crate::support::pages::runtime().block_on(async {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .post(server.url(
+                "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/apply",
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "cookie",
+                format!("civitas_session={token}; civitas_csrf={form_token}"),
+            )
+            .body(format!(
+                "csrf={form_token}&birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none"
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 303, "the application was filed");
+    });
+}
+
 /// Signs the visitor out and waits for the sign-in page.
 async fn sign_out(b: &Browser) {
     b.element("form.sign-out button").await.click().await;
@@ -255,9 +283,39 @@ pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
     }
     sign_out(&b).await;
 
+    // The city administrator reads Pudong's dashboard: the application
+    // filed at Lujiazui this month, month by month and by street.
+    sign_in_as(
+        &b,
+        &url("/console/t/shanghai/pudong/dashboard"),
+        "city-admin",
+    )
+    .await;
+    wait_for(&b, "#kpis").await;
+    check_page(&b, server, "zh-CN").await;
+    let board = b.text().await;
+    assert!(
+        board.contains("申请量\n1") || board.contains("申请量 1"),
+        "{board}"
+    );
+    assert!(
+        b.find("figure.chart svg rect.filed").await.is_some(),
+        "a chart is drawn"
+    );
+    let lujiazui = b
+        .run(
+            "return [...document.querySelectorAll('#places tbody tr')].map(r => r.innerText.split('\t').slice(0, 2));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(lujiazui, json!([["陆家嘴街道", "1"]]), "{board}");
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-dashboard").await;
+    }
+
     // The city administrator rolls Pudong's new release out to 30 % of its
     // cases, then rolls it back.
-    sign_in_as(&b, &url(PUDONG_BINDINGS), "city-admin").await;
+    b.goto(&url(PUDONG_BINDINGS)).await;
     wait_for(&b, "#bindings").await;
     check_page(&b, server, "zh-CN").await;
     let select = "#version-civil-affairs-meal-subsidy";
