@@ -76,7 +76,13 @@ pub struct ApiSettings {
     /// Search (its engine and the outbox indexer feeding it); without it
     /// the search routes answer 503 `search_unavailable`.
     pub search: Option<civitas_search_indexer::Indexer>,
+    /// Where supporting documents are kept; without it uploading and
+    /// downloading them answer 503 `documents_unavailable`.
+    pub documents: Option<civitas_documents::DocumentStore>,
 }
+
+/// The largest body of a document upload: the document and its form.
+pub(crate) const DOCUMENT_BODY_LIMIT: usize = civitas_documents::MAX_DOCUMENT_BYTES + 64 * 1024;
 
 /// What the module routes need.
 #[derive(Debug, Clone)]
@@ -100,6 +106,7 @@ impl Default for ApiSettings {
             throttle: Arc::default(),
             realname: None,
             search: None,
+            documents: None,
         }
     }
 }
@@ -138,12 +145,25 @@ struct Inner {
     throttle: Arc<Throttle>,
     realname: Option<civitas_realname::OidcVerifier>,
     search: Option<civitas_search_indexer::Indexer>,
+    documents: Option<civitas_documents::DocumentStore>,
 }
 
 impl AppState {
     /// Search, if configured.
     pub fn search(&self) -> Option<&civitas_search_indexer::Indexer> {
         self.inner.search.as_ref()
+    }
+
+    /// The document store; 503 `documents_unavailable` without one.
+    pub(crate) fn documents(&self) -> Result<&civitas_documents::DocumentStore, ApiError> {
+        self.inner.documents.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "documents_unavailable",
+                "未配置申请材料存储",
+                "No document store is configured",
+            )
+        })
     }
 
     /// The active tenants now (a new tree revision replaces them while
@@ -299,6 +319,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             throttle: settings.throttle.clone(),
             realname: settings.realname.clone(),
             search: settings.search.clone(),
+            documents: settings.documents.clone(),
         }),
     };
     let routed = pages::add_routes(router, state.clone())
@@ -425,6 +446,16 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::cases::inbox))
         .routes(routes!(routes::cases::flows))
         .routes(routes!(routes::dashboard::dashboard))
+        .routes({
+            // A document is larger than any other body the API takes.
+            let (schemas, paths, router) = routes!(routes::cases::upload_document);
+            (
+                schemas,
+                paths,
+                router.layer(DefaultBodyLimit::max(DOCUMENT_BODY_LIMIT)),
+            )
+        })
+        .routes(routes!(routes::cases::download_document))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

@@ -600,6 +600,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             throttle: throttle.clone(),
             realname,
             search: platform.search.clone(),
+            documents: Some(platform.documents.clone()),
         },
     );
     let indexing = platform

@@ -40,6 +40,9 @@ pub enum StartError {
     /// The tenant tree has no root.
     #[error("租户树为空 (the tenant tree is empty)")]
     EmptyTree,
+    /// The document store cannot be opened.
+    #[error("申请材料存储无法打开 (the document store cannot be opened): {0}")]
+    Documents(#[from] civitas_documents::DocumentError),
     /// The demo data could not be seeded.
     #[error("演示数据写入失败 (seeding the demo failed): {0}")]
     Demo(String),
@@ -99,6 +102,8 @@ pub struct Platform {
     /// (the caller runs [`civitas_search_indexer::Indexer::run`]); `None`
     /// when the Meilisearch server could not be reached at start.
     pub search: Option<civitas_search_indexer::Indexer>,
+    /// Supporting documents of cases, by SM3 digest (`<data_dir>/documents`).
+    pub documents: civitas_documents::DocumentStore,
 }
 
 /// Validates the tenants directory, connects, migrates, settles the tree
@@ -239,6 +244,7 @@ pub async fn start(
         permissions,
         grants,
     )));
+    let documents = civitas_documents::DocumentStore::local(&settings.data_dir.join("documents"))?;
     Ok(Platform {
         db,
         tree,
@@ -252,6 +258,7 @@ pub async fn start(
         modules,
         workflow,
         search,
+        documents,
     })
 }
 

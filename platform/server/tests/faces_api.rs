@@ -129,6 +129,71 @@ both_backends! {
         assert!(html(&refused).contains("申请未提交"));
     }
 
+    async fn supporting_documents_are_checked_stored_by_sm3_and_read_back_by_who_may_read_the_case(t) {
+        let world = World::demo(&t).await;
+        let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
+        let complete = "birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none";
+        let filed = world.form(APPLY, &cookie, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        let case_page = filed.headers["location"].to_str().unwrap().trim_end_matches("?filed=1").to_owned();
+        let case_id = case_page.rsplit('/').next().unwrap().to_owned();
+        let upload = format!("{case_page}/documents");
+        let pdf: &[u8] = b"%PDF-1.7\n% \xe6\x88\xb7\xe7\xb1\x8d\n1 0 obj <<>> endobj\n%%EOF\n";
+        let page = world.page(&case_page, Some(&cookie)).await;
+        assert!(html(&page).contains("尚未上传申请材料") && html(&page).contains(r#"enctype="multipart/form-data""#));
+
+        // A form without the page's token stores nothing.
+        let forged = world.multipart(&upload, None, Some(&cookie), &[("csrf", None, b"forged"), ("file", Some("户籍证明.pdf"), pdf)]).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(html(&forged).contains("页面已过期"));
+        // What is not a document is refused by its bytes, whatever its name.
+        let exe = world.multipart(&upload, None, Some(&cookie), &[("csrf", None, FORM_TOKEN.as_bytes()), ("file", Some("证明.pdf"), b"MZ\x90\x00\x03")]).await;
+        assert_eq!(exe.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&exe).contains("只接受 PDF、OFD、JPEG 或 PNG"), "{}", html(&exe));
+        let listed = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lujiazui/cases/{case_id}/attachments"), Some(world.token("citizen-demo")), None).await;
+        assert_eq!(listed.body["attachments"], serde_json::json!([]), "nothing recorded");
+
+        // A PDF: stored, listed on the case, downloaded as it was sent.
+        let done = world.multipart(&upload, None, Some(&cookie), &[("csrf", None, FORM_TOKEN.as_bytes()), ("file", Some("户籍证明.pdf"), pdf)]).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", html(&done));
+        let page = world.page(&case_page, Some(&cookie)).await;
+        assert!(html(&page).contains("户籍证明.pdf"), "{}", html(&page));
+        let listed = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lujiazui/cases/{case_id}/attachments"), Some(world.token("citizen-demo")), None).await;
+        let attachment = &listed.body["attachments"][0];
+        assert_eq!(attachment["media_type"], "application/pdf");
+        assert_eq!(attachment["sm3"], civitas_documents::digest(pdf).as_str());
+        let aid = attachment["id"].as_str().unwrap().to_owned();
+        let (status, headers, bytes) = world.download(&format!("{case_page}/documents/{aid}"), None, Some(&cookie)).await;
+        assert_eq!((status, &bytes[..]), (StatusCode::OK, pdf));
+        assert_eq!(headers["content-type"], "application/pdf");
+        assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+
+        // Through the API, with a bearer token: the same checks.
+        let api = format!("/api/v1/tenants/shanghai/pudong/lujiazui/cases/{case_id}/documents");
+        let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let added = world.multipart(&api, Some(world.token("citizen-demo")), None, &[("file", Some("照片.png"), png)]).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        assert_eq!(added.body["media_type"], "image/png");
+        let too_big = vec![b'%'; civitas_documents::MAX_DOCUMENT_BYTES + 1];
+        let big = world.multipart(&api, Some(world.token("citizen-demo")), None, &[("file", Some("big.pdf"), &too_big)]).await;
+        assert_eq!((big.status, big.code()), (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"), "{}", big.body);
+        let nothing = world.multipart(&api, Some(world.token("citizen-demo")), None, &[("note", None, b"x")]).await;
+        assert_eq!((nothing.status, nothing.code()), (StatusCode::BAD_REQUEST, "invalid_upload"));
+
+        // The street officer reads it in the workbench; a district elsewhere
+        // cannot reach it.
+        let officer = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("lujiazui-officer"));
+        let staff_page = format!("/workbench/t/310000/310115/310115005/cases/{case_id}");
+        let case = world.page(&staff_page, Some(&officer)).await;
+        assert!(html(&case).contains("户籍证明.pdf") && html(&case).contains("照片.png"), "{}", html(&case));
+        let (status, _, bytes) = world.download(&format!("{staff_page}/documents/{aid}"), None, Some(&officer)).await;
+        assert_eq!((status, &bytes[..]), (StatusCode::OK, pdf));
+        let content = format!("/api/v1/tenants/310000/310115/310115005/cases/{case_id}/attachments/{aid}/content");
+        let (status, _, bytes) = world.download(&content, Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!((status, &bytes[..]), (StatusCode::OK, pdf));
+        let (status, _, _) = world.download(&content, Some(world.token("huangpu-reviewer")), None).await;
+        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
+    }
+
     async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

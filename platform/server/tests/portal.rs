@@ -234,6 +234,26 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     }
     let case_id = b.element("#case-id").await.text().await;
     assert!(!case_id.is_empty());
+    // She uploads her household registration certificate (a real file the
+    // browser reads from disk), and sees it listed.
+    let scans = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let scan = scans.path().join("户籍证明.pdf");
+    std::fs::write(
+        &scan,
+        b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    b.element("#document")
+        .await
+        .type_text(&scan.display().to_string())
+        .await;
+    b.element("form.upload button").await.click().await;
+    wait_for(&b, "ul.documents a").await;
+    assert_eq!(
+        b.element("ul.documents a").await.text().await,
+        "户籍证明.pdf"
+    );
+    check_page(&b, server, "zh-CN").await;
     if let Some(dir) = shots {
         shoot(&b, dir, "portal-case").await;
     }
@@ -272,6 +292,10 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
             .await;
         wait_for(&b, "form.act").await;
         check_page(&b, server, "zh-CN").await;
+        assert!(
+            b.text().await.contains("户籍证明.pdf"),
+            "{officer} sees the uploaded document"
+        );
         if let Some(dir) = shots {
             shoot(&b, dir, &format!("{shot}-case")).await;
         }

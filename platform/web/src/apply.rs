@@ -184,6 +184,72 @@ pub struct Receipt {
     pub error: Option<(String, String)>,
     /// The applicant's cases.
     pub back: String,
+    /// The supporting documents uploaded.
+    pub documents: Vec<DocumentLink>,
+    /// Where a document is uploaded, while the case takes more.
+    pub upload: Option<Upload>,
+}
+
+/// An uploaded document, as a download.
+#[derive(Debug, Clone)]
+pub struct DocumentLink {
+    /// The file name as uploaded.
+    pub name: String,
+    /// Its size, as people read it (`12.3 KB`).
+    pub size: String,
+    /// Where it downloads from.
+    pub href: String,
+}
+
+/// The upload form of a case.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Where it posts.
+    pub action: String,
+    /// The form token.
+    pub csrf: String,
+}
+
+/// `bytes` as people read a file's size.
+pub fn file_size(bytes: i64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The documents of a case, and the form that adds one.
+pub fn documents(lang: Lang, documents: &[DocumentLink], upload: Option<&Upload>) -> Markup {
+    html! {
+        section.panel #documents aria-labelledby="documents-title" {
+            h2 #documents-title { (Msg::Documents.text(lang)) }
+            @if documents.is_empty() {
+                p { (Msg::NoDocuments.text(lang)) }
+            } @else {
+                ul.documents {
+                    @for d in documents {
+                        li { a href=(d.href) download { (d.name) } " " span.line { (d.size) } }
+                    }
+                }
+            }
+            @if let Some(u) = upload {
+                form.upload method="post" action=(u.action) enctype="multipart/form-data" {
+                    input type="hidden" name="csrf" value=(u.csrf);
+                    div.field {
+                        label for="document" { (Msg::ChooseFile.text(lang)) }
+                        input #document type="file" name="file" required
+                            accept=".pdf,.ofd,.jpg,.jpeg,.png,application/pdf,application/ofd,image/jpeg,image/png"
+                            aria-describedby="document-hint";
+                        p.hint #document-hint { (Msg::DocumentHint.text(lang)) }
+                    }
+                    button.button.secondary type="submit" { (Msg::UploadDocument.text(lang)) }
+                }
+            }
+        }
+    }
 }
 
 /// One event of a case's history as its applicant reads it.
@@ -273,6 +339,7 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                     }
                 }
             }
+            (documents(lang, &r.documents, r.upload.as_ref()))
             @if let Some((form, version)) = &r.resubmit {
                 section.panel aria-labelledby="correct" {
                     h2 #correct { (Msg::CorrectAndResubmit.text(lang)) }

@@ -208,6 +208,7 @@ messages! {
     EventResubmit => "重新提交", "Resubmitted";
     EventCountersign => "会签", "Countersigned";
     EventOverdue => "已逾期", "Overdue";
+    EventAttach => "上传材料", "Document added";
     EventOther => "办理", "Handled";
     WorkingDaysUnit => "工作日", "working days";
     NaturalDaysUnit => "自然日", "calendar days";
@@ -317,6 +318,12 @@ messages! {
     ChartMonthsTitle => "逐月申请量与办结量", "Filed and finished, month by month";
     ChartPlacesTitle => "各地办件情况", "By place";
     OwnCases => "（本级）", " (its own)";
+    Documents => "申请材料", "Supporting documents";
+    NoDocuments => "尚未上传申请材料。", "No document has been uploaded yet.";
+    ChooseFile => "选择要上传的文件", "Choose a file to upload";
+    DocumentHint => "PDF、OFD、JPEG 或 PNG 格式，不超过 10 MB；按文件内容核验类型。", "PDF, OFD, JPEG or PNG, at most 10 MB; the type is checked from the file's content.";
+    UploadDocument => "上传材料", "Upload the document";
+    DocumentUploaded => "材料已上传。", "The document was uploaded.";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

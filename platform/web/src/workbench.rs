@@ -183,6 +183,8 @@ pub struct StaffCase {
     pub version: i64,
     /// Why what was just asked was not done.
     pub error: Option<(String, String)>,
+    /// The supporting documents uploaded.
+    pub documents: Vec<crate::apply::DocumentLink>,
 }
 
 /// A case in the workbench.
@@ -219,6 +221,7 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                     }
                 }
             }
+            (crate::apply::documents(lang, &c.documents, None))
             @if !c.decisions.is_empty() {
                 section.panel aria-labelledby="decisions" {
                     h2 #decisions { (Msg::ModuleDecisions.text(lang)) }

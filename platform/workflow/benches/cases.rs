@@ -41,6 +41,12 @@ const STREETS: u32 = 215;
 /// Streets in all: each service's cases go round them, step by step.
 const TENANTS: u32 = DISTRICTS * STREETS;
 const INBOX_QUERIES: usize = 1_000;
+const DASHBOARD_QUERIES: usize = 200;
+/// A dashboard the stock way: the subtree's cases grouped by place, month
+/// and state, counted at each request.
+const BARE_DASHBOARD: &str = "SELECT tenant_path, to_char(to_timestamp(created_at / 1000000.0), 'YYYY-MM') AS month, \
+     state, count(*), count(*) FILTER (WHERE overdue) FROM cases \
+     WHERE tenant_path >= $1 AND tenant_path < $2 GROUP BY 1, 2, 3";
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -527,6 +533,95 @@ async fn run() {
             sizes.iter().sum::<i64>() / sizes.len().max(1) as i64,
             ms(percentile(&engine_times, 0.5)),
             ms(percentile(&engine_times, 0.99)),
+        );
+    }
+
+    // ------------------------------------------------------------ dashboard
+    // The counts as a year of traffic leaves them: every case counted in
+    // one of the last twelve filing months, three in five finished.
+    sqlx::query(
+        "INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, withdrawn, \
+           overdue, timed, working_days) \
+         SELECT tenant_path, line, service, \
+           to_char(now() - ((hashtext(id) & 2147483647) % 12) * interval '1 month', 'YYYY-MM'), count(*), \
+           count(*) FILTER (WHERE (hashtext(id) & 2147483647) % 10 < 4), \
+           count(*) FILTER (WHERE (hashtext(id) & 2147483647) % 10 = 4), \
+           count(*) FILTER (WHERE (hashtext(id) & 2147483647) % 10 = 5), \
+           count(*) FILTER (WHERE overdue), \
+           count(*) FILTER (WHERE (hashtext(id) & 2147483647) % 10 < 6), \
+           coalesce(sum((hashtext(id) & 2147483647) % 20) FILTER (WHERE (hashtext(id) & 2147483647) % 10 < 6), 0) \
+         FROM cases GROUP BY 1, 2, 3, 4 \
+         ON CONFLICT (tenant_path, line, service, month) DO UPDATE SET filed = case_stats.filed + excluded.filed",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE case_stats")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM case_stats")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    println!(
+        "\nDashboards: {rows} count rows (place × service × month); {DASHBOARD_QUERIES} queries each, one at a time\n"
+    );
+    println!(
+        "| dashboard (twelve months, by month and by place) | p50 | p95 | p99 | counting the cases instead: p50 | p95 |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let since = {
+        let months_back = chrono::Utc::now() - chrono::Duration::days(335);
+        months_back.format("%Y-%m").to_string()
+    };
+    for (name, level) in [
+        ("a district (215 streets)", 1),
+        ("the city (16 districts)", 0),
+    ] {
+        let mut engine_times = Vec::with_capacity(DASHBOARD_QUERIES);
+        let mut bare_times = Vec::with_capacity(DASHBOARD_QUERIES);
+        for i in 0..DASHBOARD_QUERIES {
+            let tenant = if level == 0 {
+                "310000".to_owned()
+            } else {
+                district(random(DISTRICTS))
+            };
+            let scope = TenantScope::for_platform_task(TenantPath::parse(&tenant).unwrap());
+            let t0 = Instant::now();
+            let mut tx = db.begin_read(&scope).await.unwrap();
+            let board = civitas_workflow::stats::dashboard(&mut tx, None, &since)
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            engine_times.push(t0.elapsed());
+            assert!(board.total.filed > 0 && board.months.len() == 12, "{name}");
+            // The stock way, a tenth as often: count the subtree's cases.
+            if i % 10 == 0 {
+                let path = TenantPath::parse(&tenant).unwrap();
+                let (lower, upper) = path.subtree_range();
+                let lower = lower.to_owned();
+                let t0 = Instant::now();
+                let rows = sqlx::query(BARE_DASHBOARD)
+                    .persistent(false)
+                    .bind(lower)
+                    .bind(upper)
+                    .fetch_all(&mut admin)
+                    .await
+                    .unwrap();
+                bare_times.push(t0.elapsed());
+                assert!(!rows.is_empty());
+            }
+        }
+        engine_times.sort_unstable();
+        bare_times.sort_unstable();
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            ms(percentile(&engine_times, 0.5)),
+            ms(percentile(&engine_times, 0.95)),
+            ms(percentile(&engine_times, 0.99)),
+            ms(percentile(&bare_times, 0.5)),
+            ms(percentile(&bare_times, 0.95)),
         );
     }
 

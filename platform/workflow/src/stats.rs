@@ -2,8 +2,8 @@
 //! finished, how many passed their statutory limit, and how many working
 //! days the finished ones took.
 //!
-//! The counts live in `case_stats`, a row per place, line, service, filing
-//! month (Beijing time) and shard, changed in the transaction of the change
+//! The counts live in `case_stats`, a row per place, line, service and
+//! filing month (Beijing time), changed in the transaction of the change
 //! it counts: filing ([`Counts::filed`]), finishing ([`Counts::finished`])
 //! and passing the statutory limit ([`Counts::overdue`]). A dashboard sums
 //! a subtree's rows ([`dashboard`]) — a few per place, service and month —
@@ -23,10 +23,6 @@ use sqlx::Row;
 
 use crate::cases::{Case, CaseState};
 use crate::{WorkflowError, corrupt};
-
-/// Rows per key: concurrent cases of one place and month spread over this
-/// many rows (by case id), so their transactions do not wait on one lock.
-const SHARDS: u8 = 4;
 
 /// What one change adds to the counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -135,15 +131,6 @@ pub(crate) fn filing_date(created_at: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(created_at + 8 * 3_600_000_000).map(|t| t.date_naive())
 }
 
-fn shard(case_id: &str) -> i64 {
-    i64::from(
-        case_id
-            .bytes()
-            .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b))
-            % SHARDS,
-    )
-}
-
 /// Adds `counts` for `case` (at its place now, in its filing month), in
 /// the transaction that makes the change.
 pub(crate) async fn add(
@@ -151,9 +138,9 @@ pub(crate) async fn add(
     case: &Case,
     counts: &Counts,
 ) -> Result<(), WorkflowError> {
-    let sql = "INSERT INTO case_stats (tenant_path, line, service, month, shard, filed, approved, rejected, \
-               withdrawn, overdue, timed, working_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-               ON CONFLICT (tenant_path, line, service, month, shard) DO UPDATE SET \
+    let sql = "INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, \
+               withdrawn, overdue, timed, working_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+               ON CONFLICT (tenant_path, line, service, month) DO UPDATE SET \
                filed = case_stats.filed + excluded.filed, approved = case_stats.approved + excluded.approved, \
                rejected = case_stats.rejected + excluded.rejected, withdrawn = case_stats.withdrawn + excluded.withdrawn, \
                overdue = case_stats.overdue + excluded.overdue, timed = case_stats.timed + excluded.timed, \
@@ -164,7 +151,6 @@ pub(crate) async fn add(
             .bind(case.line.clone())
             .bind(case.service.clone())
             .bind(filing_month(case.created_at))
-            .bind(shard(&case.id))
             .bind(counts.filed)
             .bind(counts.approved)
             .bind(counts.rejected)
@@ -219,49 +205,66 @@ pub async fn dashboard(
     let root = tx.scope().path().clone();
     let (lower, upper) = root.subtree_range();
     let (lower, upper) = (lower.to_owned(), upper);
-    // Grouped by place and month in SQL (shards and services summed); the
-    // places are rolled up to the children in Rust.
-    let sql = "SELECT tenant_path, month, CAST(sum(filed) AS BIGINT) AS filed, CAST(sum(approved) AS BIGINT) AS approved, \
-               CAST(sum(rejected) AS BIGINT) AS rejected, CAST(sum(withdrawn) AS BIGINT) AS withdrawn, CAST(sum(overdue) AS BIGINT) AS overdue, \
-               CAST(sum(timed) AS BIGINT) AS timed, CAST(sum(working_days) AS BIGINT) AS working_days \
-               FROM case_stats WHERE tenant_path >= $1 AND tenant_path < $2 AND month >= $3 \
-               AND ($4 = '' OR line = $4) GROUP BY tenant_path, month";
-    let rows: Vec<(String, String, Counts)> = with_connection!(tx.connection(), c => {
-        let rows = sqlx::query(sql)
-            .bind(lower.clone())
-            .bind(upper.clone())
-            .bind(since.to_owned())
-            .bind(line.unwrap_or_default().to_owned())
-            .fetch_all(&mut *c)
-            .await?;
-        rows.iter()
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok((
-                    r.try_get::<String, _>("tenant_path")?,
-                    r.try_get::<String, _>("month")?,
-                    Counts {
-                        filed: r.try_get("filed")?,
-                        approved: r.try_get("approved")?,
-                        rejected: r.try_get("rejected")?,
-                        withdrawn: r.try_get("withdrawn")?,
-                        overdue: r.try_get("overdue")?,
-                        timed: r.try_get("timed")?,
-                        working_days: r.try_get("working_days")?,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    });
+    // Two sums over the same rows: by month, and by place (rolled up to the
+    // children here). One grouping by both would send a row per place and
+    // month: twelve times as many.
+    let sums = "CAST(sum(filed) AS BIGINT) AS filed, CAST(sum(approved) AS BIGINT) AS approved, \
+                CAST(sum(rejected) AS BIGINT) AS rejected, CAST(sum(withdrawn) AS BIGINT) AS withdrawn, \
+                CAST(sum(overdue) AS BIGINT) AS overdue, CAST(sum(timed) AS BIGINT) AS timed, \
+                CAST(sum(working_days) AS BIGINT) AS working_days";
+    let filter = "FROM case_stats WHERE tenant_path >= $1 AND tenant_path < $2 AND month >= $3 \
+                  AND ($4 = '' OR line = $4)";
+    let mut rows: Vec<(String, String, Counts)> = Vec::new();
+    for (key, group) in [("month", "month"), ("tenant_path", "tenant_path")] {
+        let sql = format!("SELECT {group} AS key, {sums} {filter} GROUP BY {group}");
+        let found: Vec<(String, Counts)> = with_connection!(tx.connection(), c => {
+            let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(lower.clone())
+                .bind(upper.clone())
+                .bind(since.to_owned())
+                .bind(line.unwrap_or_default().to_owned())
+                .fetch_all(&mut *c)
+                .await?;
+            found
+                .iter()
+                .map(|r| -> Result<_, sqlx::Error> {
+                    Ok((
+                        r.try_get::<String, _>("key")?,
+                        Counts {
+                            filed: r.try_get("filed")?,
+                            approved: r.try_get("approved")?,
+                            rejected: r.try_get("rejected")?,
+                            withdrawn: r.try_get("withdrawn")?,
+                            overdue: r.try_get("overdue")?,
+                            timed: r.try_get("timed")?,
+                            working_days: r.try_get("working_days")?,
+                        },
+                    ))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        for (value, counts) in found {
+            let (tenant, month) = if key == "month" {
+                (String::new(), value)
+            } else {
+                (value, String::new())
+            };
+            rows.push((tenant, month, counts));
+        }
+    }
     let depth = root.as_str().split('/').count();
     let mut months: BTreeMap<String, Counts> = BTreeMap::new();
     let mut places: BTreeMap<String, Counts> = BTreeMap::new();
     let mut total = Counts::default();
     for (tenant, month, counts) in rows {
-        // The child of the root on the way to `tenant` (or the root).
-        let place: Vec<&str> = tenant.split('/').take(depth + 1).collect();
-        months.entry(month).or_default().add(&counts);
-        places.entry(place.join("/")).or_default().add(&counts);
-        total.add(&counts);
+        if tenant.is_empty() {
+            months.entry(month).or_default().add(&counts);
+            total.add(&counts);
+        } else {
+            // The child of the root on the way to `tenant` (or the root).
+            let place: Vec<&str> = tenant.split('/').take(depth + 1).collect();
+            places.entry(place.join("/")).or_default().add(&counts);
+        }
     }
     let places = places
         .into_iter()

@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
-use civitas_web::apply::{ApplyForm, CaseRow, Receipt, Withdrawal, form, my_cases, receipt};
+use civitas_web::apply::{
+    ApplyForm, CaseRow, DocumentLink, Receipt, Upload, Withdrawal, file_size, form, my_cases,
+    receipt,
+};
 use civitas_web::guide::{self, Field, Problem};
 use civitas_web::layout::sign_in_href;
 use civitas_workflow::Flow;
@@ -22,7 +25,10 @@ use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
-use crate::routes::cases::{CreateCase, act_on, case_for, cases_for, file_case};
+use crate::routes::cases::{
+    CreateCase, act_on, attachments_for, case_for, cases_for, document_for, document_response,
+    file_case, upload_error, upload_for,
+};
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
 pub(super) fn application(
@@ -405,6 +411,11 @@ impl CasePage<'_> {
             withdraw,
             error,
             back: format!("{}cases", portal_home(tenant)),
+            documents: document_links(self.state, &caller, tenant, &case.id, &here).await,
+            upload: (mine && !case.state.is_final()).then(|| Upload {
+                action: format!("{here}/documents"),
+                csrf: self.token.0.clone(),
+            }),
         };
         let frame = lang.frame(
             &here,
@@ -576,4 +587,142 @@ pub(super) async fn cases(
         StatusCode::OK,
         my_cases(&frame, &rows, &portal_home(&tenant)),
     )
+}
+
+/// The documents of the case `id` as downloads under `base` (the case's
+/// page on this face); none when they cannot be read.
+pub(super) async fn document_links(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    id: &str,
+    base: &str,
+) -> Vec<DocumentLink> {
+    match attachments_for(state, caller, &tenant.path, id).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|a| DocumentLink {
+                href: format!("{base}/documents/{}", a.id),
+                size: file_size(a.size),
+                name: a.name,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(code = e.code, "a case's documents could not be listed");
+            Vec::new()
+        }
+    }
+}
+
+/// `POST /t/{path}/cases/{id}/documents`: the applicant uploads a
+/// supporting document (multipart: the form token first, then the file).
+/// Nothing is stored unless the token is the page's.
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let tenant = tenant.0;
+    let page = CasePage {
+        state: &state,
+        lang,
+        who: &who,
+        token: &token,
+        tenant: &tenant,
+        id: &id,
+    };
+    let here = page.here();
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    let caller = Caller::Person(claims);
+    let refused = |e: crate::error::ApiError| (e.status, Some((e.message.zh, e.message.en)));
+    let mut genuine = false;
+    let outcome: Result<(), (StatusCode, Option<(String, String)>)> = async {
+        let mut multipart = multipart.map_err(|_| {
+            refused(crate::error::ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_upload",
+                "请选择要上传的文件",
+                "Choose a file to upload",
+            ))
+        })?;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| refused(upload_error(&e)))?
+        {
+            match field.name() {
+                Some("csrf") => {
+                    let sent = field.text().await.unwrap_or_default();
+                    genuine = token.check(&sent);
+                }
+                Some("file") if genuine => {
+                    let name = field.file_name().unwrap_or("document").to_owned();
+                    let bytes = field.bytes().await.map_err(|e| refused(upload_error(&e)))?;
+                    upload_for(&state, &caller, &tenant.path, &id, &name, bytes)
+                        .await
+                        .map_err(refused)?;
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        Err(if genuine {
+            refused(crate::error::ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_upload",
+                "请选择要上传的文件",
+                "Choose a file to upload",
+            ))
+        } else {
+            (StatusCode::FORBIDDEN, Some(Msg::FormExpired.both()))
+        })
+    }
+    .await;
+    match outcome {
+        Ok(()) => Redirect::to(&format!("{here}#documents")).into_response(),
+        Err((status, error)) => page.render(false, None, error, status).await,
+    }
+}
+
+/// `GET /t/{path}/cases/{id}/documents/{attachment}`: an applicant's
+/// document, downloaded.
+pub(super) async fn document(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    tenant: PortalTenant,
+    Path((_, id, attachment)): Path<(String, String, String)>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("{}cases/{id}", portal_home(&tenant));
+    let Some(claims) = who.0.clone() else {
+        return Redirect::to(&sign_in_href(&here)).into_response();
+    };
+    match document_for(
+        &state,
+        &Caller::Person(claims),
+        &tenant.path,
+        &id,
+        &attachment,
+    )
+    .await
+    {
+        Ok((found, bytes)) => document_response(&found, bytes),
+        Err(e) if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN => {
+            not_found(lang, &here, &tenant)
+        }
+        Err(e) => lang.problem(
+            e.status,
+            &here,
+            Some(&tenant),
+            Msg::UnavailableTitle,
+            Msg::UnavailableText,
+        ),
+    }
 }

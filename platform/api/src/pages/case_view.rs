@@ -111,6 +111,7 @@ pub(super) fn event_label(action: &str) -> Msg {
         "resubmit" => Msg::EventResubmit,
         "countersign" => Msg::EventCountersign,
         "overdue" => Msg::EventOverdue,
+        "attach" => Msg::EventAttach,
         _ => Msg::EventOther,
     }
 }

@@ -43,10 +43,24 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         )
         .route("/t/{tenant}/cases", get(apply::cases))
         .route("/t/{tenant}/cases/{id}", get(apply::case).post(apply::act))
+        .route(
+            "/t/{tenant}/cases/{id}/documents",
+            post(apply::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::DOCUMENT_BODY_LIMIT,
+            )),
+        )
+        .route(
+            "/t/{tenant}/cases/{id}/documents/{attachment}",
+            get(apply::document),
+        )
         .route("/workbench/", get(workbench::tasks))
         .route(
             "/workbench/t/{tenant}/cases/{id}",
             get(workbench::show).post(workbench::act),
+        )
+        .route(
+            "/workbench/t/{tenant}/cases/{id}/documents/{attachment}",
+            get(workbench::document),
         )
         .route("/console/", get(console::home))
         .route("/console/t/{tenant}/", get(console::overview))

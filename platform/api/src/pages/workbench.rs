@@ -289,6 +289,7 @@ async fn render(
         csrf: token.0.clone(),
         version: c.version,
         error,
+        documents: super::apply::document_links(state, &caller, tenant, &c.id, &here).await,
     };
     let frame = lang.frame(
         &here,
@@ -369,6 +370,36 @@ pub(super) async fn act(
         Err(e) => {
             let error = Some((e.message.zh.clone(), e.message.en.clone()));
             render(&state, lang, &who, &token, &tenant, &id, error, e.status).await
+        }
+    }
+}
+
+/// `GET /workbench/t/{path}/cases/{id}/documents/{attachment}`: a case's
+/// document, downloaded by staff who may read the case.
+pub(super) async fn document(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    tenant: PortalTenant,
+    Path((_, id, attachment)): Path<(String, String, String)>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
+    let caller = match staff(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    match crate::routes::cases::document_for(&state, &caller, &tenant.path, &id, &attachment).await
+    {
+        Ok((found, bytes)) => crate::routes::cases::document_response(&found, bytes),
+        Err(e) => {
+            let (title, text) =
+                if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN {
+                    (Msg::NotFoundTitle, Msg::NotFoundText)
+                } else {
+                    (Msg::UnavailableTitle, Msg::UnavailableText)
+                };
+            lang.problem(e.status, &here, None, title, text)
         }
     }
 }

@@ -10,6 +10,8 @@
 //! POST /api/v1/tenants/{path}/cases/{id}/actions         act: approve, return, reject, transfer, pause, resume, extend, withdraw, resubmit
 //! GET  /api/v1/tenants/{path}/cases/{id}/history         who did what when, with reasons and module versions
 //! GET|POST /api/v1/tenants/{path}/cases/{id}/attachments attachment metadata
+//! POST /api/v1/tenants/{path}/cases/{id}/documents       upload a supporting document (multipart)
+//! GET  /api/v1/tenants/{path}/cases/{id}/attachments/{attachment}/content   download it
 //! GET  /api/v1/tenants/{path}/notifications              reminders, overdue and supervision notices
 //! GET  /api/v1/inbox                                     what waits for the caller
 //! GET  /api/v1/flows                                     every flow and variant
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use civitas_identity::AccountKind;
 use civitas_storage::{AccessRequest, TenantScope};
 use civitas_tenancy::TenantPath;
@@ -743,6 +746,270 @@ pub(crate) async fn attach(
         .attach(state.db(), &scope, &viewer, &who(&caller), &id, body)
         .await?;
     Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+/// A document to upload: one file.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the multipart body for OpenAPI
+pub(crate) struct DocumentUpload {
+    /// 申请材料：PDF、OFD、JPEG 或 PNG，不超过 10 MB（按内容判断类型）/ A PDF, OFD, JPEG or PNG file of at most 10 MB (the type is read from its content).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// How a document that cannot be taken or read is answered.
+pub(crate) fn document_error(error: civitas_documents::DocumentError) -> ApiError {
+    use civitas_documents::DocumentError;
+    let text = error.to_string();
+    let (zh, en) = text
+        .split_once(" / ")
+        .map_or((text.clone(), text.clone()), |(zh, en)| {
+            (zh.to_owned(), en.to_owned())
+        });
+    match error {
+        DocumentError::TooLarge(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", zh, en)
+        }
+        DocumentError::Empty | DocumentError::Unsupported => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_document", zh, en)
+        }
+        DocumentError::NotFound(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "document_not_found", zh, en)
+        }
+        DocumentError::Altered(_) => {
+            tracing::error!(%error, "a stored document no longer has its digest");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "data_corrupt", zh, en)
+        }
+        DocumentError::Store(_) => {
+            tracing::error!(%error, "the document store failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "documents_unavailable",
+                "申请材料存储暂不可用",
+                "The document store is unavailable",
+            )
+        }
+    }
+}
+
+/// Keeps `bytes` (a file named `name`) as a document of the case `id` for
+/// `caller` (`case.act` in its line; applicants: their own open cases), as
+/// the API and the portal upload: the case is found first, so nothing is
+/// stored for a case the caller cannot reach.
+pub(crate) async fn upload_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+    name: &str,
+    bytes: bytes::Bytes,
+) -> Result<Attachment, ApiError> {
+    let kind = civitas_documents::inspect(name, &bytes).map_err(document_error)?;
+    let workflow = workflow(state)?;
+    let store = state.documents()?;
+    let (scope, viewer) = case_scope(state, caller, tenant, None, "case.act")?;
+    {
+        let mut tx = state.db().begin_read(&scope).await?;
+        let case = workflow.get(&mut tx, &viewer, id).await?;
+        tx.rollback().await?;
+        if case.state.is_final() {
+            return Err(civitas_workflow::WorkflowError::NotAllowed(format!(
+                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
+                case.state.as_str(),
+                case.state.as_str()
+            ))
+            .into());
+        }
+    }
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let sm3 = store.put(bytes).await.map_err(document_error)?;
+    let attachment = workflow
+        .attach(
+            state.db(),
+            &scope,
+            &viewer,
+            &who(caller),
+            id,
+            NewAttachment {
+                name: name.to_owned(),
+                media_type: kind.media_type().to_owned(),
+                size,
+                sm3,
+            },
+        )
+        .await?;
+    Ok(attachment)
+}
+
+/// The attachments of the case `id` that `caller` may read, for the faces.
+pub(crate) async fn attachments_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+) -> Result<Vec<Attachment>, ApiError> {
+    let (workflow, mut tx, case) = read_case(state, caller, tenant, None, id).await?;
+    let attachments = workflow.attachments(&mut tx, &case).await?;
+    tx.rollback().await?;
+    Ok(attachments)
+}
+
+/// The attachment `attachment` of the case `id` and its bytes, checked
+/// against its SM3 digest, for `caller` (`case.read`; applicants: their own
+/// cases), as the API and the faces download.
+pub(crate) async fn document_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+    attachment: &str,
+) -> Result<(Attachment, bytes::Bytes), ApiError> {
+    let found = attachments_for(state, caller, tenant, id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == attachment)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "attachment_not_found",
+                "该办件没有此附件",
+                "The case has no such attachment",
+            )
+        })?;
+    let bytes = state
+        .documents()?
+        .get(&found.sm3)
+        .await
+        .map_err(document_error)?;
+    Ok((found, bytes))
+}
+
+/// A document as a download: its stored type when it is one of the kinds
+/// taken (else bytes), never shown inline, never cached, never sniffed.
+pub(crate) fn document_response(attachment: &Attachment, bytes: bytes::Bytes) -> Response {
+    use axum::http::header;
+    let media_type = match attachment.media_type.as_str() {
+        t @ ("application/pdf" | "application/ofd" | "image/jpeg" | "image/png") => t,
+        _ => "application/octet-stream",
+    };
+    let encoded: String = attachment
+        .name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, media_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"document\"; filename*=UTF-8''{encoded}"),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Uploads a supporting document to a case (multipart, one `file` field):
+/// its type is read from its bytes (PDF, OFD, JPEG, PNG), at most 10 MB; it
+/// is stored once by its SM3 digest and recorded as an attachment
+/// (`case.act` in the case's line; applicants: their own open cases).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases/{id}/documents", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    request_body(content = DocumentUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "已上传 / Uploaded", body = Attachment),
+        (status = 400, description = "不是含 file 字段的 multipart 表单 / Not a multipart form with a file field", body = ErrorBody),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
+        (status = 409, description = "办件已办结或附件已满 / The case is finished or has all the attachments it may", body = ErrorBody),
+        (status = 413, description = "超过 10 MB / Larger than 10 MB", body = ErrorBody),
+        (status = 422, description = "不是 PDF、OFD、JPEG 或 PNG / Not a PDF, OFD, JPEG or PNG", body = ErrorBody)
+    ))]
+pub(crate) async fn upload_document(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    let not_multipart = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_upload",
+            "须为 multipart/form-data，含一个 file 字段",
+            "Send multipart/form-data with one file field",
+        )
+    };
+    let mut multipart = multipart.map_err(|_| not_multipart())?;
+    while let Some(field) = multipart.next_field().await.map_err(|e| upload_error(&e))? {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("document").to_owned();
+            let bytes = field.bytes().await.map_err(|e| upload_error(&e))?;
+            let attachment = upload_for(&state, &caller, &tenant.path, &id, &name, bytes).await?;
+            return Ok((StatusCode::CREATED, Json(attachment)));
+        }
+    }
+    Err(not_multipart())
+}
+
+/// A multipart body that broke off or ran over the limit.
+pub(crate) fn upload_error(error: &axum::extract::multipart::MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        document_error(civitas_documents::DocumentError::TooLarge(
+            civitas_documents::MAX_DOCUMENT_BYTES + 1,
+        ))
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_upload",
+            format!("上传的表单无法读取：{error}"),
+            format!("The uploaded form cannot be read: {error}"),
+        )
+    }
+}
+
+/// An attachment in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct AttachmentParam {
+    /// 办件编号 / The case id.
+    id: String,
+    /// 附件编号 / The attachment id.
+    attachment: String,
+}
+
+/// Downloads an uploaded document, checked against its SM3 digest
+/// (`case.read`; applicants: their own cases).
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}/attachments/{attachment}/content", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, AttachmentParam),
+    responses(
+        (status = 200, description = "文件 / The file", content_type = "application/octet-stream"),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "办件、附件或文件不存在 / No such case, attachment or stored file", body = ErrorBody)
+    ))]
+pub(crate) async fn download_document(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(AttachmentParam { id, attachment }): Path<AttachmentParam>,
+) -> Result<Response, ApiError> {
+    let (found, bytes) = document_for(&state, &caller, &tenant.path, &id, &attachment).await?;
+    Ok(document_response(&found, bytes))
 }
 
 /// Which notifications to list.

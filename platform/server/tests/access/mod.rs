@@ -195,6 +195,10 @@ impl World {
                     civitas_api::TenantDirectory::load(&t.db).await.unwrap(),
                 ),
                 search: Some(search.clone()),
+                documents: Some(
+                    civitas_documents::DocumentStore::local(&search_dir.path().join("documents"))
+                        .unwrap(),
+                ),
                 ..ApiSettings::default()
             },
         );
@@ -368,6 +372,71 @@ impl World {
             .body(Body::from(body.to_owned()))
             .unwrap();
         self.send(request).await
+    }
+
+    /// A multipart form (as a browser uploads a file): each part is a name,
+    /// a file name for a file, and its bytes; with a bearer token or a
+    /// `Cookie` header.
+    pub async fn multipart(
+        &self,
+        uri: &str,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Reply {
+        const BOUNDARY: &str = "civitas-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, file_name, bytes) in parts {
+            body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+            match file_name {
+                Some(file) => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let mut request = Request::builder().method("POST").uri(uri).header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        );
+        if let Some(bearer) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// A download: the status, the headers and the bytes as they are.
+    pub async fn download(
+        &self,
+        uri: &str,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut request = Request::builder().method("GET").uri(uri);
+        if let Some(bearer) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes.to_vec())
     }
 
     /// Like [`World::call`], from a source address.

@@ -5,7 +5,6 @@ CREATE TABLE case_stats (
     line         TEXT    NOT NULL,
     service      TEXT    NOT NULL,
     month        TEXT    NOT NULL,
-    shard        INTEGER NOT NULL,
     filed        INTEGER NOT NULL DEFAULT 0,
     approved     INTEGER NOT NULL DEFAULT 0,
     rejected     INTEGER NOT NULL DEFAULT 0,
@@ -13,14 +12,13 @@ CREATE TABLE case_stats (
     overdue      INTEGER NOT NULL DEFAULT 0,
     timed        INTEGER NOT NULL DEFAULT 0,
     working_days INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_path, line, service, month, shard)
+    PRIMARY KEY (tenant_path, line, service, month)
 ) WITHOUT ROWID;
 
 -- What was there before: counted once, without processing times.
-INSERT INTO case_stats (tenant_path, line, service, month, shard, filed, approved, rejected, withdrawn, overdue)
+INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, withdrawn, overdue)
 SELECT tenant_path, line, service,
        strftime('%Y-%m', created_at / 1000000, 'unixepoch', '+8 hours'),
-       0,
        count(*),
        sum(state = 'closed'),
        sum(state = 'rejected'),
