@@ -2,14 +2,18 @@
 //! finished, how many passed their statutory limit, and how many working
 //! days the finished ones took.
 //!
-//! The counts live in `case_stats`, a row per place, line, service and
-//! filing month (Beijing time), changed in the transaction of the change
-//! it counts: filing ([`Counts::filed`]), finishing ([`Counts::finished`])
-//! and passing the statutory limit ([`Counts::overdue`]). A dashboard sums
-//! a subtree's rows ([`dashboard`]) — a few per place, service and month —
-//! instead of scanning its cases, so it costs the same at a million cases.
+//! The counts live in `case_stats`, changed in the transaction of the
+//! change they count: filing ([`Counts::filed`]), finishing
+//! ([`Counts::finished`]) and passing the statutory limit
+//! ([`Counts::overdue`]). A case counts at its place and at every ancestor
+//! (one statement), in a row per place, line, service and filing month
+//! (Beijing time), so a dashboard ([`dashboard`]) reads its place's rows by
+//! month and its children's by place — a few dozen rows per child, the same
+//! at a million cases. A root's rows, which every filing of the tree
+//! changes, are split into [`ROOT_SHARDS`] so concurrent filings do not
+//! queue on one row.
 //!
-//! A case is counted in the month it was filed, at the place that held it
+//! A case is counted in the month it was filed, at the places that held it
 //! when the count changed: a case transferred to another district counts
 //! as filed where it was filed and as finished where it finished.
 
@@ -107,6 +111,18 @@ impl Counts {
         (self.timed > 0).then(|| self.working_days as f64 / self.timed as f64)
     }
 
+    fn minus(&self, other: &Counts) -> Counts {
+        Counts {
+            filed: self.filed - other.filed,
+            approved: self.approved - other.approved,
+            rejected: self.rejected - other.rejected,
+            withdrawn: self.withdrawn - other.withdrawn,
+            overdue: self.overdue - other.overdue,
+            timed: self.timed - other.timed,
+            working_days: self.working_days - other.working_days,
+        }
+    }
+
     fn add(&mut self, other: &Counts) {
         self.filed += other.filed;
         self.approved += other.approved;
@@ -131,23 +147,50 @@ pub(crate) fn filing_date(created_at: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(created_at + 8 * 3_600_000_000).map(|t| t.date_naive())
 }
 
-/// Adds `counts` for `case` (at its place now, in its filing month), in
-/// the transaction that makes the change.
+/// Rows per key at a root: concurrent filings anywhere in the tree spread
+/// over this many rows (by case id).
+pub const ROOT_SHARDS: u8 = 8;
+
+fn root_shard(case_id: &str) -> i64 {
+    i64::from(
+        case_id
+            .bytes()
+            .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b))
+            % ROOT_SHARDS,
+    )
+}
+
+/// Adds `counts` for `case` at its place and every ancestor (in its filing
+/// month), in the transaction that makes the change: one statement, its
+/// rows in path order so concurrent changes lock them in the same order.
 pub(crate) async fn add(
     conn: Connection<'_>,
     case: &Case,
     counts: &Counts,
 ) -> Result<(), WorkflowError> {
-    let sql = "INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, \
-               withdrawn, overdue, timed, working_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-               ON CONFLICT (tenant_path, line, service, month) DO UPDATE SET \
-               filed = case_stats.filed + excluded.filed, approved = case_stats.approved + excluded.approved, \
-               rejected = case_stats.rejected + excluded.rejected, withdrawn = case_stats.withdrawn + excluded.withdrawn, \
-               overdue = case_stats.overdue + excluded.overdue, timed = case_stats.timed + excluded.timed, \
-               working_days = case_stats.working_days + excluded.working_days";
+    let lineage = case.tenant_path.lineage();
+    let rows: Vec<String> = (0..lineage.len())
+        .map(|i| {
+            let p = 11 + 3 * i;
+            format!(
+                "(${p}, ${}, $1, $2, $3, ${}, $4, $5, $6, $7, $8, $9, $10)",
+                p + 1,
+                p + 2
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO case_stats (node_path, parent_path, line, service, month, shard, filed, approved, \
+         rejected, withdrawn, overdue, timed, working_days) VALUES {} \
+         ON CONFLICT (node_path, line, service, month, shard) DO UPDATE SET \
+         filed = case_stats.filed + excluded.filed, approved = case_stats.approved + excluded.approved, \
+         rejected = case_stats.rejected + excluded.rejected, withdrawn = case_stats.withdrawn + excluded.withdrawn, \
+         overdue = case_stats.overdue + excluded.overdue, timed = case_stats.timed + excluded.timed, \
+         working_days = case_stats.working_days + excluded.working_days",
+        rows.join(", ")
+    );
     with_connection!(conn, c => {
-        sqlx::query(sql)
-            .bind(case.tenant_path.as_str().to_owned())
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(case.line.clone())
             .bind(case.service.clone())
             .bind(filing_month(case.created_at))
@@ -157,9 +200,13 @@ pub(crate) async fn add(
             .bind(counts.withdrawn)
             .bind(counts.overdue)
             .bind(counts.timed)
-            .bind(counts.working_days)
-            .execute(&mut *c)
-            .await?;
+            .bind(counts.working_days);
+        for node in &lineage {
+            let parent = node.parent().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            let shard = if node.depth() == 1 { root_shard(&case.id) } else { 0 };
+            query = query.bind(node.as_str().to_owned()).bind(parent).bind(shard);
+        }
+        query.execute(&mut *c).await?;
     });
     Ok(())
 }
@@ -196,37 +243,35 @@ pub struct Dashboard {
 }
 
 /// The counts of `tx`'s subtree, filed from `since` (`YYYY-MM`) on, in
-/// `line` (all lines when `None`): by month and by child place.
+/// `line` (all lines when `None`): by month (the place's own rows) and by
+/// child place (the children's rows), the place's own cases as the rest.
 pub async fn dashboard(
     tx: &mut TenantTx,
     line: Option<&str>,
     since: &str,
 ) -> Result<Dashboard, WorkflowError> {
-    let root = tx.scope().path().clone();
-    let (lower, upper) = root.subtree_range();
-    let (lower, upper) = (lower.to_owned(), upper);
-    // Two sums over the same rows: by month, and by place (rolled up to the
-    // children here). One grouping by both would send a row per place and
-    // month: twelve times as many.
+    let root = tx.scope().path().as_str().to_owned();
     let sums = "CAST(sum(filed) AS BIGINT) AS filed, CAST(sum(approved) AS BIGINT) AS approved, \
                 CAST(sum(rejected) AS BIGINT) AS rejected, CAST(sum(withdrawn) AS BIGINT) AS withdrawn, \
                 CAST(sum(overdue) AS BIGINT) AS overdue, CAST(sum(timed) AS BIGINT) AS timed, \
                 CAST(sum(working_days) AS BIGINT) AS working_days";
-    let filter = "FROM case_stats WHERE tenant_path >= $1 AND tenant_path < $2 AND month >= $3 \
-                  AND ($4 = '' OR line = $4)";
-    let mut rows: Vec<(String, String, Counts)> = Vec::new();
-    for (key, group) in [("month", "month"), ("tenant_path", "tenant_path")] {
-        let sql = format!("SELECT {group} AS key, {sums} {filter} GROUP BY {group}");
-        let found: Vec<(String, Counts)> = with_connection!(tx.connection(), c => {
-            let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(lower.clone())
-                .bind(upper.clone())
+    let mut found: [Vec<(String, Counts)>; 2] = [Vec::new(), Vec::new()];
+    for (i, (key, which)) in [("month", "node_path"), ("node_path", "parent_path")]
+        .into_iter()
+        .enumerate()
+    {
+        let sql = format!(
+            "SELECT {key} AS key, {sums} FROM case_stats WHERE {which} = $1 AND month >= $2 \
+             AND ($3 = '' OR line = $3) GROUP BY {key}"
+        );
+        found[i] = with_connection!(tx.connection(), c => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(root.clone())
                 .bind(since.to_owned())
                 .bind(line.unwrap_or_default().to_owned())
                 .fetch_all(&mut *c)
                 .await?;
-            found
-                .iter()
+            rows.iter()
                 .map(|r| -> Result<_, sqlx::Error> {
                     Ok((
                         r.try_get::<String, _>("key")?,
@@ -243,40 +288,33 @@ pub async fn dashboard(
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
-        for (value, counts) in found {
-            let (tenant, month) = if key == "month" {
-                (String::new(), value)
-            } else {
-                (value, String::new())
-            };
-            rows.push((tenant, month, counts));
-        }
     }
-    let depth = root.as_str().split('/').count();
+    let [by_month, by_child] = found;
     let mut months: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut places: BTreeMap<String, Counts> = BTreeMap::new();
     let mut total = Counts::default();
-    for (tenant, month, counts) in rows {
-        if tenant.is_empty() {
-            months.entry(month).or_default().add(&counts);
-            total.add(&counts);
-        } else {
-            // The child of the root on the way to `tenant` (or the root).
-            let place: Vec<&str> = tenant.split('/').take(depth + 1).collect();
-            places.entry(place.join("/")).or_default().add(&counts);
-        }
+    for (month, counts) in by_month {
+        months.entry(month).or_default().add(&counts);
+        total.add(&counts);
     }
-    let places = places
-        .into_iter()
-        .map(|(path, counts)| {
-            TenantPath::parse(&path)
-                .map(|_| PlaceCounts {
-                    tenant: path.clone(),
-                    counts,
-                })
-                .map_err(|e| corrupt(format!("case_stats: tenant_path “{path}”: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut places = Vec::with_capacity(by_child.len() + 1);
+    let mut below = Counts::default();
+    for (path, counts) in by_child {
+        TenantPath::parse(&path)
+            .map_err(|e| corrupt(format!("case_stats: node_path “{path}”: {e}")))?;
+        below.add(&counts);
+        places.push(PlaceCounts {
+            tenant: path,
+            counts,
+        });
+    }
+    let own = total.minus(&below);
+    if own != Counts::default() {
+        places.push(PlaceCounts {
+            tenant: root,
+            counts: own,
+        });
+    }
+    places.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(Dashboard {
         months: months
             .into_iter()

@@ -1,19 +1,23 @@
 -- Counts of cases for the dashboards, kept up to date by the workflow in
 -- the transaction of each change: filed, finished by outcome, past their
--- statutory limit, and the working days finished cases took. A dashboard
--- sums a subtree's rows (a few per place, service and month) instead of
--- scanning its cases.
+-- statutory limit, and the working days finished cases took.
 --
--- Cases are counted in the month they were filed (Beijing time), at the
--- place that held them when the count changed. A row is one place's: a
--- street files a few cases a minute, so transactions seldom wait on it
--- (counting at the district or city too would make every filing there wait
--- on one row).
+-- A case counts at its place and at every ancestor of it: a row counts the
+-- subtree of `node_path` (its parent is `parent_path`, '' for a root) for a
+-- line, service and filing month (Beijing time). A dashboard of a place
+-- reads its own rows (by month) and its children's (by place): a few dozen
+-- rows per child, whatever the number of cases or streets below.
+--
+-- A root's rows take every filing of the whole tree, so they are split into
+-- shards (by case id) that concurrent filings do not share; lower rows take
+-- one district's or street's, and are one row each (shard 0).
 CREATE TABLE case_stats (
-    tenant_path  TEXT COLLATE "C" NOT NULL,
+    node_path    TEXT COLLATE "C" NOT NULL,
+    parent_path  TEXT COLLATE "C" NOT NULL,
     line         TEXT COLLATE "C" NOT NULL,
     service      TEXT COLLATE "C" NOT NULL,
     month        TEXT COLLATE "C" NOT NULL,
+    shard        BIGINT NOT NULL,
     filed        BIGINT NOT NULL DEFAULT 0,
     approved     BIGINT NOT NULL DEFAULT 0,
     rejected     BIGINT NOT NULL DEFAULT 0,
@@ -23,22 +27,38 @@ CREATE TABLE case_stats (
     -- working days (cases finished before this table existed have none).
     timed        BIGINT NOT NULL DEFAULT 0,
     working_days BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_path, line, service, month)
+    PRIMARY KEY (node_path, line, service, month, shard)
 );
+-- A dashboard's places: the rows of a node's children.
+CREATE INDEX case_stats_children ON case_stats (parent_path, month);
 
--- What was there before: counted once, without processing times.
-INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, withdrawn, overdue)
-SELECT tenant_path, line, service,
-       to_char(to_timestamp(created_at / 1000000.0) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
+-- What was there before: each case counted at its place and every
+-- ancestor, once, without processing times.
+INSERT INTO case_stats (node_path, parent_path, line, service, month, shard, filed, approved, rejected, withdrawn, overdue)
+SELECT t.path, coalesce(t.parent_path, ''), c.line, c.service,
+       to_char(to_timestamp(c.created_at / 1000000.0) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
+       0,
        count(*),
-       count(*) FILTER (WHERE state = 'closed'),
-       count(*) FILTER (WHERE state = 'rejected'),
-       count(*) FILTER (WHERE state = 'withdrawn'),
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = cases.id AND e.action = 'limit.overdue'))
-FROM cases
-GROUP BY 1, 2, 3, 4;
+       count(*) FILTER (WHERE c.state = 'closed'),
+       count(*) FILTER (WHERE c.state = 'rejected'),
+       count(*) FILTER (WHERE c.state = 'withdrawn'),
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'limit.overdue'))
+FROM cases c
+JOIN tenants t ON c.tenant_path = t.path OR (c.tenant_path > t.path || '/' AND c.tenant_path < t.path || '0')
+GROUP BY 1, 2, 3, 4, 5;
+
+-- A scope counts a change of a case in its subtree at the case's place and
+-- at every ancestor, the scope's own ancestors included: it reads and
+-- writes the counts (numbers, never a case) of its subtree and of the
+-- places above it.
+CREATE FUNCTION civitas_above_scope(row_path TEXT) RETURNS BOOLEAN
+LANGUAGE sql STABLE AS $$
+    SELECT current_setting('civitas.tenant_path', TRUE) COLLATE "C" > row_path || '/'
+       AND current_setting('civitas.tenant_path', TRUE) COLLATE "C" < row_path || '0'
+$$;
 
 GRANT SELECT, INSERT, UPDATE ON case_stats TO civitas_app;
 ALTER TABLE case_stats ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_subtree ON case_stats
-    USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));
+    USING (civitas_in_scope(node_path) OR civitas_above_scope(node_path))
+    WITH CHECK (civitas_in_scope(node_path) OR civitas_above_scope(node_path));

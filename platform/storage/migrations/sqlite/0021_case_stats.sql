@@ -1,10 +1,13 @@
--- Counts of cases for the dashboards (see the PostgreSQL migration): kept
--- by the workflow in the transaction of each change, summed per subtree.
+-- Counts of cases for the dashboards (see the PostgreSQL migration): a
+-- case counts at its place and every ancestor, by line, service and filing
+-- month; a root's rows are split into shards.
 CREATE TABLE case_stats (
-    tenant_path  TEXT    NOT NULL,
+    node_path    TEXT    NOT NULL,
+    parent_path  TEXT    NOT NULL,
     line         TEXT    NOT NULL,
     service      TEXT    NOT NULL,
     month        TEXT    NOT NULL,
+    shard        INTEGER NOT NULL,
     filed        INTEGER NOT NULL DEFAULT 0,
     approved     INTEGER NOT NULL DEFAULT 0,
     rejected     INTEGER NOT NULL DEFAULT 0,
@@ -12,17 +15,21 @@ CREATE TABLE case_stats (
     overdue      INTEGER NOT NULL DEFAULT 0,
     timed        INTEGER NOT NULL DEFAULT 0,
     working_days INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_path, line, service, month)
+    PRIMARY KEY (node_path, line, service, month, shard)
 ) WITHOUT ROWID;
+CREATE INDEX case_stats_children ON case_stats (parent_path, month);
 
--- What was there before: counted once, without processing times.
-INSERT INTO case_stats (tenant_path, line, service, month, filed, approved, rejected, withdrawn, overdue)
-SELECT tenant_path, line, service,
-       strftime('%Y-%m', created_at / 1000000, 'unixepoch', '+8 hours'),
+-- What was there before: each case counted at its place and every
+-- ancestor, once, without processing times.
+INSERT INTO case_stats (node_path, parent_path, line, service, month, shard, filed, approved, rejected, withdrawn, overdue)
+SELECT t.path, coalesce(t.parent_path, ''), c.line, c.service,
+       strftime('%Y-%m', c.created_at / 1000000, 'unixepoch', '+8 hours'),
+       0,
        count(*),
-       sum(state = 'closed'),
-       sum(state = 'rejected'),
-       sum(state = 'withdrawn'),
-       sum(EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = cases.id AND e.action = 'limit.overdue'))
-FROM cases
-GROUP BY 1, 2, 3, 4;
+       sum(c.state = 'closed'),
+       sum(c.state = 'rejected'),
+       sum(c.state = 'withdrawn'),
+       sum(EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'limit.overdue'))
+FROM cases c
+JOIN tenants t ON c.tenant_path = t.path OR (c.tenant_path > t.path || '/' AND c.tenant_path < t.path || '0')
+GROUP BY 1, 2, 3, 4, 5;
