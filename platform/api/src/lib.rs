@@ -456,6 +456,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             )
         })
         .routes(routes!(routes::cases::download_document))
+        .routes(routes!(routes::cases::rate_case, routes::cases::get_rating))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

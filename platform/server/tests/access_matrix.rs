@@ -169,6 +169,7 @@ fn request(
         // A case id that exists nowhere: past authorization it is a 404.
         r if r.contains("/cases/{id}") => {
             let (_, tail) = path.split_once("{id}").unwrap();
+            let tail = tail.replace("{attachment}", "00000000-0000-0000-0000-0000000000aa");
             format!("/api/v1/tenants/{tenant}/cases/00000000-0000-0000-0000-000000000000{tail}")
         }
         // The resident registered in Lujiazui: elsewhere past authorization a 404.
@@ -213,6 +214,7 @@ fn request(
             "data": {"birth_date": "1950-01-01", "household_registration": "local",
                      "living_alone": false, "disability_grade": 0, "economic_status": "none"}
         })),
+        "POST /api/v1/tenants/{t}/cases/{id}/rating" => Some(json!({"score": 5})),
         "POST /api/v1/tenants/{t}/cases/{id}/actions" => {
             Some(json!({"action": "approve", "version": 1}))
         }

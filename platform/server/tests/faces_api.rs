@@ -267,5 +267,32 @@ both_backends! {
         let mine = world.page(&portal_case, Some(&citizen)).await;
         assert!(html(&mine).contains("已办结（准予）"), "{}", html(&mine));
         assert_eq!(html(&mine).matches("审核通过").count(), 2);
+
+        // 好差评: she rates it, once; a poor rating must say why; staff
+        // cannot rate for her; the rating shows on both faces and counts
+        // on the dashboard.
+        assert!(html(&mine).contains("评价本次服务") && html(&mine).contains(r#"name="score""#));
+        let case_id = portal_case.rsplit('/').next().unwrap().to_owned();
+        let api = format!("/api/v1/tenants/310000/310115/310115005/cases/{case_id}/rating");
+        let poor = world.form(&portal_case, &citizen, &format!("csrf={FORM_TOKEN}&do=rate&score=2&comment=")).await;
+        assert_eq!(poor.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&poor));
+        assert!(html(&poor).contains("差评请说明原因"));
+        let by_staff = world.call("POST", &api, Some(world.token("lujiazui-officer")), Some(serde_json::json!({"score": 5}))).await;
+        assert_eq!(by_staff.status, StatusCode::FORBIDDEN, "{}", by_staff.body);
+        let rated = world.form(&portal_case, &citizen, &format!("csrf={FORM_TOKEN}&do=rate&score=4&comment=%E5%8A%9E%E7%90%86%E5%BE%88%E5%BF%AB")).await;
+        assert_eq!(rated.status, StatusCode::SEE_OTHER, "{}", html(&rated));
+        let again = world.call("POST", &api, Some(world.token("citizen-demo")), Some(serde_json::json!({"score": 1, "comment": "改主意了"}))).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "rated once: {}", again.body);
+        let read = world.call("GET", &api, Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!((read.body["score"].as_i64(), read.body["comment"].as_str()), (Some(4), Some("办理很快")));
+        let mine = world.page(&portal_case, Some(&citizen)).await;
+        assert!(html(&mine).contains("您的评价：") && html(&mine).contains("办理很快"));
+        assert!(!html(&mine).contains(r#"name="score""#), "nothing left to rate");
+        let staff_view = world.page(&desk, Some(&officer)).await;
+        assert!(html(&staff_view).contains("申请人评价：") && html(&staff_view).contains("★★★★☆"));
+        let board = world.call("GET", "/api/v1/tenants/310000/310115/dashboard", Some(world.token("city-admin")), None).await;
+        assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+        let total = &board.body["total"];
+        assert_eq!((total["filed"].as_i64(), total["approved"].as_i64(), total["rated"].as_i64(), total["score_sum"].as_i64()), (Some(1), Some(1), Some(1), Some(4)), "{total}");
     }
 }

@@ -321,6 +321,25 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         "已办结（准予）"
     );
     check_page(&b, server, "zh-CN").await;
+    // 好差评: she rates the finished case; the rating shows in its place.
+    b.run(
+        "document.querySelector('input[name=score][value=\"5\"]').checked = true;",
+        json!([]),
+    )
+    .await;
+    b.element("#comment")
+        .await
+        .type_text("办理很快，工作人员很耐心")
+        .await;
+    b.element("form.rate button").await.click().await;
+    wait_for(&b, "#rating").await;
+    let rated = b.element("#rating").await.text().await;
+    assert!(rated.contains("非常满意"), "{rated}");
+    assert!(b.text().await.contains("办理很快，工作人员很耐心"));
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-rated").await;
+    }
     b.element("form.sign-out button").await.click().await;
     wait_for(&b, "#sign-in").await;
 

@@ -75,6 +75,7 @@ fn dashboard_of_a_district(bencher: divan::Bencher) {
         approval_rate: Some(80.0),
         mean_working_days: Some(6.4),
         overdue_rate: Some(2.5),
+        mean_score: Some(4.6),
     };
     let view = DashboardView {
         months_covered: 12,

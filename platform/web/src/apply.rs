@@ -188,6 +188,36 @@ pub struct Receipt {
     pub documents: Vec<DocumentLink>,
     /// Where a document is uploaded, while the case takes more.
     pub upload: Option<Upload>,
+    /// The applicant's rating, once given: the score and the comment.
+    pub rating: Option<(i64, String)>,
+    /// The rating form of a finished case not rated yet (posts `do=rate`).
+    pub rate: Option<Upload>,
+}
+
+/// A score's words.
+pub fn score_label(score: i64) -> Msg {
+    match score {
+        5 => Msg::Score5,
+        4 => Msg::Score4,
+        3 => Msg::Score3,
+        2 => Msg::Score2,
+        _ => Msg::Score1,
+    }
+}
+
+/// A rating as it reads: `★★★★☆ 满意` and the comment.
+pub fn rating(lang: Lang, label: Msg, score: i64, comment: &str) -> Markup {
+    let stars: String = (1..=5)
+        .map(|i| if i <= score { '★' } else { '☆' })
+        .collect();
+    html! {
+        p.rating #rating {
+            (label.text(lang))
+            span aria-hidden="true" { (stars) } " "
+            strong { (score_label(score).text(lang)) } " (" (score) "/5)"
+        }
+        @if !comment.is_empty() { p.reason { (comment) } }
+    }
 }
 
 /// An uploaded document, as a download.
@@ -336,6 +366,35 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                     }
                     @if let Some(due) = &r.limit_due {
                         dt { (Msg::LimitDueOn.text(lang)) } dd { (due) }
+                    }
+                }
+            }
+            @if let Some((score, comment)) = &r.rating {
+                section.panel aria-labelledby="rated" {
+                    h2 #rated { (Msg::RateTitle.text(lang)) }
+                    (rating(lang, Msg::YourRating, *score, comment))
+                }
+            }
+            @if let Some(form) = &r.rate {
+                section.panel aria-labelledby="rate" {
+                    h2 #rate { (Msg::RateTitle.text(lang)) }
+                    form.rate method="post" action=(form.action) {
+                        input type="hidden" name="csrf" value=(form.csrf);
+                        input type="hidden" name="do" value="rate";
+                        fieldset.field {
+                            legend { (Msg::RateLegend.text(lang)) }
+                            @for score in (1..=5).rev() {
+                                label.choice {
+                                    input type="radio" name="score" value=(score) required checked[score == 5];
+                                    " " (score_label(score).text(lang))
+                                }
+                            }
+                        }
+                        div.field {
+                            label for="comment" { (Msg::RatingComment.text(lang)) }
+                            textarea #comment name="comment" maxlength="500" rows="3" {}
+                        }
+                        button.button type="submit" { (Msg::SubmitRating.text(lang)) }
                     }
                 }
             }

@@ -787,6 +787,8 @@ pub struct Figures {
     pub mean_working_days: Option<f64>,
     /// Filed cases past their statutory limit, in per cent.
     pub overdue_rate: Option<f64>,
+    /// The applicants' mean rating (1–5) of the rated cases (好差评).
+    pub mean_score: Option<f64>,
 }
 
 /// The dashboard page.
@@ -904,6 +906,7 @@ pub fn dashboard(frame: &Frame, place: &Place, view: &DashboardView) -> Markup {
                 div { dt { (Msg::ApprovalRate.text(lang)) } dd { (percent(t.approval_rate)) } }
                 div { dt { (Msg::MeanProcessingTime.text(lang)) } dd { (days(t.mean_working_days, lang)) } }
                 div { dt { (Msg::OverdueRate.text(lang)) } dd { (percent(t.overdue_rate)) } }
+                div { dt { (Msg::MeanScore.text(lang)) } dd { (t.mean_score.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}"))) } }
             }
             section.panel aria-labelledby="by-month" {
                 h2 #by-month { (Msg::ChartMonthsTitle.text(lang)) }

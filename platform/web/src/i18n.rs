@@ -209,6 +209,7 @@ messages! {
     EventCountersign => "会签", "Countersigned";
     EventOverdue => "已逾期", "Overdue";
     EventAttach => "上传材料", "Document added";
+    EventRate => "评价", "Rated";
     EventOther => "办理", "Handled";
     WorkingDaysUnit => "工作日", "working days";
     NaturalDaysUnit => "自然日", "calendar days";
@@ -324,6 +325,18 @@ messages! {
     DocumentHint => "PDF、OFD、JPEG 或 PNG 格式，不超过 10 MB；按文件内容核验类型。", "PDF, OFD, JPEG or PNG, at most 10 MB; the type is checked from the file's content.";
     UploadDocument => "上传材料", "Upload the document";
     DocumentUploaded => "材料已上传。", "The document was uploaded.";
+    RateTitle => "评价本次服务（好差评）", "Rate this service";
+    RateLegend => "您对本次办理是否满意？", "How satisfied are you with how this was handled?";
+    Score5 => "非常满意", "Very satisfied";
+    Score4 => "满意", "Satisfied";
+    Score3 => "基本满意", "Fairly satisfied";
+    Score2 => "不满意", "Dissatisfied";
+    Score1 => "非常不满意", "Very dissatisfied";
+    RatingComment => "评价内容（选择不满意时请说明原因）", "Comment (say what went wrong if you are dissatisfied)";
+    SubmitRating => "提交评价", "Send the rating";
+    YourRating => "您的评价：", "Your rating: ";
+    ApplicantRating => "申请人评价：", "The applicant's rating: ";
+    MeanScore => "满意度（平均分）", "Satisfaction (mean of 5)";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

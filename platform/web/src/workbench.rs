@@ -185,6 +185,8 @@ pub struct StaffCase {
     pub error: Option<(String, String)>,
     /// The supporting documents uploaded.
     pub documents: Vec<crate::apply::DocumentLink>,
+    /// The applicant's rating of the finished case: score and comment.
+    pub rating: Option<(i64, String)>,
 }
 
 /// A case in the workbench.
@@ -220,6 +222,9 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                         dt { (lang.pick(&label.zh, &label.en)) } dd { (value) }
                     }
                 }
+            }
+            @if let Some((score, comment)) = &c.rating {
+                section.panel { (crate::apply::rating(lang, Msg::ApplicantRating, *score, comment)) }
             }
             (crate::apply::documents(lang, &c.documents, None))
             @if !c.decisions.is_empty() {

@@ -20,6 +20,7 @@
 
 pub mod flow;
 pub mod inbox;
+pub mod ratings;
 pub mod stats;
 pub mod timers;
 

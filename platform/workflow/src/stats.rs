@@ -45,6 +45,10 @@ pub struct Counts {
     pub timed: i64,
     /// The working days those took, summed.
     pub working_days: i64,
+    /// Finished cases their applicant rated (好差评).
+    pub rated: i64,
+    /// The ratings' scores (1–5), summed.
+    pub score_sum: i64,
 }
 
 impl Counts {
@@ -81,6 +85,15 @@ impl Counts {
         Some(counts)
     }
 
+    /// A case rated `score` (1–5) by its applicant.
+    pub fn rated(score: i64) -> Counts {
+        Counts {
+            rated: 1,
+            score_sum: score,
+            ..Counts::default()
+        }
+    }
+
     /// A case that passed its statutory limit.
     pub fn overdue() -> Counts {
         Counts {
@@ -111,6 +124,11 @@ impl Counts {
         (self.timed > 0).then(|| self.working_days as f64 / self.timed as f64)
     }
 
+    /// The mean rating (1–5) of the rated cases.
+    pub fn mean_score(&self) -> Option<f64> {
+        (self.rated > 0).then(|| self.score_sum as f64 / self.rated as f64)
+    }
+
     fn minus(&self, other: &Counts) -> Counts {
         Counts {
             filed: self.filed - other.filed,
@@ -120,6 +138,8 @@ impl Counts {
             overdue: self.overdue - other.overdue,
             timed: self.timed - other.timed,
             working_days: self.working_days - other.working_days,
+            rated: self.rated - other.rated,
+            score_sum: self.score_sum - other.score_sum,
         }
     }
 
@@ -131,6 +151,8 @@ impl Counts {
         self.overdue += other.overdue;
         self.timed += other.timed;
         self.working_days += other.working_days;
+        self.rated += other.rated;
+        self.score_sum += other.score_sum;
     }
 }
 
@@ -171,9 +193,9 @@ pub(crate) async fn add(
     let lineage = case.tenant_path.lineage();
     let rows: Vec<String> = (0..lineage.len())
         .map(|i| {
-            let p = 11 + 3 * i;
+            let p = 13 + 3 * i;
             format!(
-                "(${p}, ${}, $1, $2, $3, ${}, $4, $5, $6, $7, $8, $9, $10)",
+                "(${p}, ${}, $1, $2, $3, ${}, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 p + 1,
                 p + 2
             )
@@ -181,12 +203,13 @@ pub(crate) async fn add(
         .collect();
     let sql = format!(
         "INSERT INTO case_stats (node_path, parent_path, line, service, month, shard, filed, approved, \
-         rejected, withdrawn, overdue, timed, working_days) VALUES {} \
+         rejected, withdrawn, overdue, timed, working_days, rated, score_sum) VALUES {} \
          ON CONFLICT (node_path, line, service, month, shard) DO UPDATE SET \
          filed = case_stats.filed + excluded.filed, approved = case_stats.approved + excluded.approved, \
          rejected = case_stats.rejected + excluded.rejected, withdrawn = case_stats.withdrawn + excluded.withdrawn, \
          overdue = case_stats.overdue + excluded.overdue, timed = case_stats.timed + excluded.timed, \
-         working_days = case_stats.working_days + excluded.working_days",
+         working_days = case_stats.working_days + excluded.working_days, \
+         rated = case_stats.rated + excluded.rated, score_sum = case_stats.score_sum + excluded.score_sum",
         rows.join(", ")
     );
     with_connection!(conn, c => {
@@ -200,7 +223,9 @@ pub(crate) async fn add(
             .bind(counts.withdrawn)
             .bind(counts.overdue)
             .bind(counts.timed)
-            .bind(counts.working_days);
+            .bind(counts.working_days)
+            .bind(counts.rated)
+            .bind(counts.score_sum);
         for node in &lineage {
             let parent = node.parent().map(|p| p.as_str().to_owned()).unwrap_or_default();
             let shard = if node.depth() == 1 { root_shard(&case.id) } else { 0 };
@@ -254,7 +279,8 @@ pub async fn dashboard(
     let sums = "CAST(sum(filed) AS BIGINT) AS filed, CAST(sum(approved) AS BIGINT) AS approved, \
                 CAST(sum(rejected) AS BIGINT) AS rejected, CAST(sum(withdrawn) AS BIGINT) AS withdrawn, \
                 CAST(sum(overdue) AS BIGINT) AS overdue, CAST(sum(timed) AS BIGINT) AS timed, \
-                CAST(sum(working_days) AS BIGINT) AS working_days";
+                CAST(sum(working_days) AS BIGINT) AS working_days, CAST(sum(rated) AS BIGINT) AS rated, \
+                CAST(sum(score_sum) AS BIGINT) AS score_sum";
     let mut found: [Vec<(String, Counts)>; 2] = [Vec::new(), Vec::new()];
     for (i, (key, which)) in [("month", "node_path"), ("node_path", "parent_path")]
         .into_iter()
@@ -283,6 +309,8 @@ pub async fn dashboard(
                             overdue: r.try_get("overdue")?,
                             timed: r.try_get("timed")?,
                             working_days: r.try_get("working_days")?,
+                            rated: r.try_get("rated")?,
+                            score_sum: r.try_get("score_sum")?,
                         },
                     ))
                 })
@@ -368,11 +396,14 @@ mod tests {
             overdue: 2,
             timed: 4,
             working_days: 18,
+            rated: 2,
+            score_sum: 9,
         };
         assert_eq!(counts.finished_total(), 6);
         assert_eq!(counts.approval_rate(), Some(75.0));
         assert_eq!(counts.overdue_rate(), Some(20.0));
         assert_eq!(counts.mean_working_days(), Some(4.5));
+        assert_eq!(counts.mean_score(), Some(4.5));
         assert_eq!(Counts::default().approval_rate(), None);
     }
 

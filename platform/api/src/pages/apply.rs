@@ -26,8 +26,8 @@ use super::{PageLang, PortalTenant, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
 use crate::routes::cases::{
-    CreateCase, act_on, attachments_for, case_for, cases_for, document_for, document_response,
-    file_case, upload_error, upload_for,
+    CreateCase, RateCase, act_on, attachments_for, case_for, cases_for, document_for,
+    document_response, file_case, rate_for, rating_for, upload_error, upload_for,
 };
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
@@ -373,6 +373,14 @@ impl CasePage<'_> {
         let history = history(&events, flow);
         let service = service_name(flow, &case.service);
         let mine = case.applicant.as_deref() == Some(caller.account_id());
+        let rating = if case.state.is_final() {
+            rating_for(self.state, &caller, &tenant.path, &case.id)
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         let resubmit = (mine && case.state == CaseState::Returned).then(|| {
             let form = correction.unwrap_or_else(|| ApplyForm {
                 service: service.clone(),
@@ -416,6 +424,11 @@ impl CasePage<'_> {
                 action: format!("{here}/documents"),
                 csrf: self.token.0.clone(),
             }),
+            rate: (mine && case.state.is_final() && rating.is_none()).then(|| Upload {
+                action: here.clone(),
+                csrf: self.token.0.clone(),
+            }),
+            rating: rating.map(|r| (r.score, r.comment)),
         };
         let frame = lang.frame(
             &here,
@@ -483,6 +496,19 @@ pub(super) async fn act(
             .await;
     }
     let version = value("version").parse::<i64>().ok();
+    if value("do") == "rate" {
+        let rating = RateCase {
+            score: value("score").parse().unwrap_or(0),
+            comment: value("comment").to_owned(),
+        };
+        return match rate_for(&state, &caller, &tenant.path, &id, &rating).await {
+            Ok(_) => Redirect::to(&format!("{here}#rated")).into_response(),
+            Err(e) => {
+                let error = Some((e.message.zh.clone(), e.message.en.clone()));
+                page.render(false, None, error, e.status).await
+            }
+        };
+    }
     let request = match value("do") {
         "resubmit" => match guide::document(&correction.fields, &answers) {
             Ok(document) => ActRequest {

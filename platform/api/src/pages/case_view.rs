@@ -112,6 +112,7 @@ pub(super) fn event_label(action: &str) -> Msg {
         "countersign" => Msg::EventCountersign,
         "overdue" => Msg::EventOverdue,
         "attach" => Msg::EventAttach,
+        "rate" => Msg::EventRate,
         _ => Msg::EventOther,
     }
 }

@@ -1204,6 +1204,7 @@ fn figures(counts: &civitas_workflow::stats::Counts) -> Figures {
         approval_rate: counts.approval_rate(),
         mean_working_days: counts.mean_working_days(),
         overdue_rate: counts.overdue_rate(),
+        mean_score: counts.mean_score(),
     }
 }
 

@@ -290,6 +290,15 @@ async fn render(
         version: c.version,
         error,
         documents: super::apply::document_links(state, &caller, tenant, &c.id, &here).await,
+        rating: if c.state.is_final() {
+            crate::routes::cases::rating_for(state, &caller, &tenant.path, &c.id)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| (r.score, r.comment))
+        } else {
+            None
+        },
     };
     let frame = lang.frame(
         &here,

@@ -12,6 +12,7 @@
 //! GET|POST /api/v1/tenants/{path}/cases/{id}/attachments attachment metadata
 //! POST /api/v1/tenants/{path}/cases/{id}/documents       upload a supporting document (multipart)
 //! GET  /api/v1/tenants/{path}/cases/{id}/attachments/{attachment}/content   download it
+//! GET|POST /api/v1/tenants/{path}/cases/{id}/rating      the applicant's rating of a finished case (好差评)
 //! GET  /api/v1/tenants/{path}/notifications              reminders, overdue and supervision notices
 //! GET  /api/v1/inbox                                     what waits for the caller
 //! GET  /api/v1/flows                                     every flow and variant
@@ -28,6 +29,7 @@ use civitas_storage::{AccessRequest, TenantScope};
 use civitas_tenancy::TenantPath;
 use civitas_workflow::flow::Flow;
 use civitas_workflow::inbox::{InboxFilter, InboxPage, Queue};
+use civitas_workflow::ratings::Rating;
 use civitas_workflow::timers::Notification;
 use civitas_workflow::{
     ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, NewAttachment, NewCase,
@@ -954,6 +956,9 @@ pub(crate) async fn upload_document(
             "Send multipart/form-data with one file field",
         )
     };
+    // Decided before the body is read: who may not upload learns nothing
+    // from how the upload is formed.
+    case_scope(&state, &caller, &tenant.path, None, "case.act")?;
     let mut multipart = multipart.map_err(|_| not_multipart())?;
     while let Some(field) = multipart.next_field().await.map_err(|e| upload_error(&e))? {
         if field.name() == Some("file") {
@@ -1010,6 +1015,119 @@ pub(crate) async fn download_document(
 ) -> Result<Response, ApiError> {
     let (found, bytes) = document_for(&state, &caller, &tenant.path, &id, &attachment).await?;
     Ok(document_response(&found, bytes))
+}
+
+/// A rating to give.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateCase {
+    /// 评分 1（非常不满意）–5（非常满意）/ 1 (very dissatisfied) to 5 (very satisfied).
+    #[schema(minimum = 1, maximum = 5, example = 5)]
+    pub(crate) score: i64,
+    /// 评价内容（差评 1–2 必填，最多 500 字）/ A comment (required for 1 or 2; at most 500 characters).
+    #[serde(default)]
+    #[schema(example = "办理很快，工作人员耐心")]
+    pub(crate) comment: String,
+}
+
+/// `caller`, the applicant of the finished case `id`, rates it (好差评),
+/// as the API and the portal rate.
+pub(crate) async fn rate_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+    rating: &RateCase,
+) -> Result<Rating, ApiError> {
+    let workflow = workflow(state)?;
+    if applicant_kind(caller).is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有申请人可以评价办件",
+            "Only the applicant rates a case",
+        ));
+    }
+    let (scope, viewer) = case_scope(state, caller, tenant, None, "case.own")?;
+    Ok(workflow
+        .rate(
+            state.db(),
+            &scope,
+            &viewer,
+            &who(caller),
+            id,
+            rating.score,
+            &rating.comment,
+        )
+        .await?)
+}
+
+/// The rating of the case `id`, if it has one, for whoever may read the
+/// case.
+pub(crate) async fn rating_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+) -> Result<Option<Rating>, ApiError> {
+    let (workflow, mut tx, case) = read_case(state, caller, tenant, None, id).await?;
+    let rating = workflow.rating(&mut tx, &case).await?;
+    tx.rollback().await?;
+    Ok(rating)
+}
+
+/// Rates a finished case (好差评): its applicant only, once, 1–5 with a
+/// comment (required for 1 or 2); recorded in the case's history, the audit
+/// log and the dashboards.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases/{id}/rating", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    request_body = RateCase,
+    responses(
+        (status = 201, description = "已评价 / Rated", body = Rating),
+        (status = 403, description = "不是申请人 / Not the applicant", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
+        (status = 409, description = "未办结或已评价 / Not finished, or rated already", body = ErrorBody),
+        (status = 422, description = "评分或评价内容无效 / Invalid score or comment", body = ErrorBody)
+    ))]
+pub(crate) async fn rate_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiJson(body): ApiJson<RateCase>,
+) -> Result<(StatusCode, Json<Rating>), ApiError> {
+    let rating = rate_for(&state, &caller, &tenant.path, &id, &body).await?;
+    Ok((StatusCode::CREATED, Json(rating)))
+}
+
+/// A case's rating (`case.read`; applicants: their own cases); 404
+/// `rating_not_found` before it is rated.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/{id}/rating", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    responses(
+        (status = 200, description = "评价 / The rating", body = Rating),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "办件不存在或未评价 / No such case, or not rated", body = ErrorBody)
+    ))]
+pub(crate) async fn get_rating(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+) -> Result<Json<Rating>, ApiError> {
+    rating_for(&state, &caller, &tenant.path, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "rating_not_found",
+                "该办件尚未评价",
+                "The case is not rated",
+            )
+        })
 }
 
 /// Which notifications to list.

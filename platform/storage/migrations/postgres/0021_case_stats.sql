@@ -27,6 +27,9 @@ CREATE TABLE case_stats (
     -- working days (cases finished before this table existed have none).
     timed        BIGINT NOT NULL DEFAULT 0,
     working_days BIGINT NOT NULL DEFAULT 0,
+    -- Finished cases their applicant rated (好差评, 1–5), and the scores' sum.
+    rated        BIGINT NOT NULL DEFAULT 0,
+    score_sum    BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (node_path, line, service, month, shard)
 );
 -- A dashboard's places: the rows of a node's children.

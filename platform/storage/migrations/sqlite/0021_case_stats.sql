@@ -15,6 +15,8 @@ CREATE TABLE case_stats (
     overdue      INTEGER NOT NULL DEFAULT 0,
     timed        INTEGER NOT NULL DEFAULT 0,
     working_days INTEGER NOT NULL DEFAULT 0,
+    rated        INTEGER NOT NULL DEFAULT 0,
+    score_sum    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (node_path, line, service, month, shard)
 ) WITHOUT ROWID;
 CREATE INDEX case_stats_children ON case_stats (parent_path, month);
