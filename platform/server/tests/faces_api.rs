@@ -194,6 +194,63 @@ both_backends! {
         assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
     }
 
+    async fn the_workbench_pauses_resumes_extends_and_transfers_as_the_step_allows(t) {
+        let world = World::demo(&t).await;
+        let as_user = |name: &str| format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token(name));
+        let version_of = |page: &access::Reply| -> String {
+            html(page).split(r#"name="version" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned()
+        };
+
+        // A penalty case: its investigation may pause, resume and extend
+        // the 90-day limit, within the 30 days of extension the flow allows.
+        let created = world.call("POST", "/api/v1/tenants/310000/310115/cases", Some(world.token("pudong-market-officer")), Some(serde_json::json!({
+            "service": "market-regulation/penalty-case", "title": "某超市销售过期食品案",
+            "data": {"party": "某超市", "violation": "销售超过保质期的食品"}}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case_id = created.body["id"].as_str().unwrap().to_owned();
+        let desk = format!("/workbench/t/310000/310115/cases/{case_id}");
+        let officer = as_user("pudong-market-officer");
+        let page = world.page(&desk, Some(&officer)).await;
+        for offered in ["中止办理", "延长办理期限", "已延长 / 最多可延长：0 / 30个自然日", "法定办结期限"] {
+            assert!(html(&page).contains(offered), "{offered} missing");
+        }
+        assert!(!html(&page).contains("恢复办理"), "nothing to resume while open");
+        let paused = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=pause&version={}&reason=%E5%A7%94%E6%89%98%E6%A3%80%E9%AA%8C", version_of(&page))).await;
+        assert_eq!(paused.status, StatusCode::SEE_OTHER, "{}", html(&paused));
+        let page = world.page(&desk, Some(&officer)).await;
+        assert!(html(&page).contains("已中止") && html(&page).contains("恢复办理"), "{}", html(&page));
+        assert!(!html(&page).contains("中止办理</button>"), "a paused case only resumes");
+        let resumed = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=resume&version={}", version_of(&page))).await;
+        assert_eq!(resumed.status, StatusCode::SEE_OTHER, "{}", html(&resumed));
+        let page = world.page(&desk, Some(&officer)).await;
+        let too_long = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=extend&version={}&days=31&reason=%E6%A1%88%E6%83%85%E5%A4%8D%E6%9D%82", version_of(&page))).await;
+        assert_eq!(too_long.status, StatusCode::CONFLICT, "{}", html(&too_long));
+        assert!(html(&too_long).contains("延期总计不得超过 30 天"), "{}", html(&too_long));
+        let extended = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=extend&version={}&days=10&reason=%E6%A1%88%E6%83%85%E5%A4%8D%E6%9D%82", version_of(&page))).await;
+        assert_eq!(extended.status, StatusCode::SEE_OTHER, "{}", html(&extended));
+        let page = world.page(&desk, Some(&officer)).await;
+        assert!(html(&page).contains("10 / 30个自然日") && html(&page).contains("延长期限"), "{}", html(&page));
+        let limit = (civitas_workflow::today_in_china() + chrono::Days::new(100)).to_string();
+        assert!(html(&page).contains(&limit), "the limit moved 10 days: {limit}");
+
+        // A wage-arrears lead: the city's dispatcher picks the district
+        // from the places the transfer rule allows.
+        let lead = world.call("POST", "/api/v1/tenants/310000/cases", Some(world.token("city-hr-dispatcher")), Some(serde_json::json!({
+            "service": "hr-social-security/wage-arrears-lead", "origin": "warning",
+            "title": "某建筑项目欠薪线索", "data": {"rule": "wage-arrears-3-months", "project": "张江某工地"}}))).await;
+        assert_eq!(lead.status, StatusCode::CREATED, "{}", lead.body);
+        let lead_id = lead.body["id"].as_str().unwrap().to_owned();
+        let city_desk = format!("/workbench/t/310000/cases/{lead_id}");
+        let dispatcher = as_user("city-hr-dispatcher");
+        let page = world.page(&city_desk, Some(&dispatcher)).await;
+        assert!(html(&page).contains(r#"name="to_tenant""#) && html(&page).contains(r#"value="310000/310115""#), "{}", html(&page));
+        assert!(!html(&page).contains(r#"value="510000"#), "never out of the city");
+        let sent = world.form(&city_desk, &dispatcher, &format!("csrf={FORM_TOKEN}&do=transfer&version={}&to_tenant=310000%2F310115&reason=%E5%B1%9E%E5%9C%B0%E5%88%86%E6%B4%BE", version_of(&page))).await;
+        assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", html(&sent));
+        let moved = world.call("GET", &format!("/api/v1/tenants/310000/310115/cases/{lead_id}"), Some(world.token("pudong-hr-inspector")), None).await;
+        assert_eq!((moved.body["tenant_path"].as_str(), moved.body["step"].as_str()), (Some("310000/310115"), Some("dispose")), "{}", moved.body);
+    }
+
     async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

@@ -184,6 +184,13 @@ messages! {
     ActApprove => "审核通过", "Approve";
     ActReturn => "退回补正", "Return for correction";
     ActReject => "不予通过", "Refuse";
+    ActTransfer => "转办", "Transfer";
+    ActPause => "中止办理", "Pause";
+    ActResume => "恢复办理", "Resume";
+    ActExtend => "延长办理期限", "Extend the time limit";
+    TransferTo => "转至", "Transfer to";
+    ExtensionsSoFar => "已延长 / 最多可延长：", "Extended so far / at most: ";
+    ExtendByDays => "延长天数", "Days to add";
     StaffOnly => "工作台仅供工作人员使用。", "The workbench is for staff only.";
     NotDone => "未能办理：", "Not done: ";
     CorrectAndResubmit => "修改后重新提交", "Correct and send again";

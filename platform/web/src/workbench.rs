@@ -125,6 +125,14 @@ pub enum StepAct {
     Return,
     /// Refuse, with a reason.
     Reject,
+    /// Transfer to another place (转办), with a reason.
+    Transfer,
+    /// Stop the statutory clock (中止), with a reason.
+    Pause,
+    /// Restart it.
+    Resume,
+    /// Extend the statutory limit (延期), by days, with a reason.
+    Extend,
 }
 
 impl StepAct {
@@ -134,6 +142,10 @@ impl StepAct {
             StepAct::Approve => "approve",
             StepAct::Return => "return",
             StepAct::Reject => "reject",
+            StepAct::Transfer => "transfer",
+            StepAct::Pause => "pause",
+            StepAct::Resume => "resume",
+            StepAct::Extend => "extend",
         }
     }
 
@@ -142,7 +154,16 @@ impl StepAct {
             StepAct::Approve => Msg::ActApprove,
             StepAct::Return => Msg::ActReturn,
             StepAct::Reject => Msg::ActReject,
+            StepAct::Transfer => Msg::ActTransfer,
+            StepAct::Pause => Msg::ActPause,
+            StepAct::Resume => Msg::ActResume,
+            StepAct::Extend => Msg::ActExtend,
         }
+    }
+
+    /// Whether the action needs a reason.
+    fn needs_reason(self) -> bool {
+        !matches!(self, StepAct::Approve | StepAct::Resume)
     }
 }
 
@@ -183,6 +204,11 @@ pub struct StaffCase {
     pub version: i64,
     /// Why what was just asked was not done.
     pub error: Option<(String, String)>,
+    /// Where a transfer may send the case: path and name.
+    pub transfer_targets: Vec<(String, Bilingual)>,
+    /// The statutory limit's extensions: days used, days allowed in all,
+    /// and the limit's unit.
+    pub extension: Option<(i64, i64, Msg)>,
     /// The supporting documents uploaded.
     pub documents: Vec<crate::apply::DocumentLink>,
     /// The applicant's rating of the finished case: score and comment.
@@ -253,7 +279,26 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                             input type="hidden" name="csrf" value=(c.csrf);
                             input type="hidden" name="version" value=(c.version);
                             input type="hidden" name="do" value=(act.as_str());
-                            @if *act != StepAct::Approve {
+                            @if *act == StepAct::Transfer {
+                                div.field {
+                                    label for="to-tenant" { (Msg::TransferTo.text(lang)) }
+                                    select #to-tenant name="to_tenant" required {
+                                        @for (path, name) in &c.transfer_targets {
+                                            option value=(path) { (lang.pick(&name.zh, &name.en)) " (" (path) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                            @if *act == StepAct::Extend {
+                                @if let Some((used, allowed, unit)) = c.extension {
+                                    p.hint { (Msg::ExtensionsSoFar.text(lang)) (used) " / " (allowed) (unit.text(lang)) }
+                                    div.field {
+                                        label for="extend-days" { (Msg::ExtendByDays.text(lang)) }
+                                        input #extend-days type="number" name="days" min="1" max=((allowed - used).max(1)) value="1" required;
+                                    }
+                                }
+                            }
+                            @if act.needs_reason() {
                                 div.field {
                                     label for=(format!("reason-{}", act.as_str())) { (Msg::Reason.text(lang)) span.required aria-hidden="true" { " *" } }
                                     input id=(format!("reason-{}", act.as_str())) type="text" name="reason" required maxlength="500";

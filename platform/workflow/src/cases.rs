@@ -1721,6 +1721,53 @@ impl Workflow {
         Ok(case)
     }
 
+    /// Where `case` may be transferred from its current step by the actors
+    /// of its open tasks: every tenant of its root with its line that the
+    /// transfer rule allows (see [`Workflow::act`]), in tree order; empty
+    /// when the step does not transfer.
+    pub async fn transfer_targets(
+        &self,
+        tx: &mut TenantTx,
+        case: &Case,
+    ) -> Result<Vec<TenantPath>, WorkflowError> {
+        let flow = self.flow_of(case)?.clone();
+        let Some(step) = case.step.as_deref().and_then(|s| flow.step(s)) else {
+            return Ok(Vec::new());
+        };
+        if case.state != CaseState::Open || !step.actions.contains(&StepAction::Transfer) {
+            return Ok(Vec::new());
+        }
+        let landing = step
+            .transfer_to
+            .as_deref()
+            .and_then(|s| flow.step(s))
+            .unwrap_or(step);
+        let tasks = store::tasks(tx.connection(), &case.id).await?;
+        let tree = self.tree.current();
+        let root = case.tenant_path.lineage().into_iter().next();
+        let mut targets = Vec::new();
+        if let Some(root) = root {
+            for node in tree.subtree(&root) {
+                if node.path == case.tenant_path || !node.lines.contains(&case.line) {
+                    continue;
+                }
+                let allowed = tasks.iter().any(|task| {
+                    self.check_transfer_target(
+                        &case.tenant_path,
+                        &task.actor_tenant,
+                        landing,
+                        &node.path,
+                    )
+                    .is_ok()
+                });
+                if allowed {
+                    targets.push(node.path.clone());
+                }
+            }
+        }
+        Ok(targets)
+    }
+
     /// Whether a case at `from`, handed on by the actor sitting at
     /// `actor_tenant`, may be transferred to `target` to land on `landing`
     /// (the rule is in tenants/README.md, "Flows"):

@@ -259,18 +259,58 @@ async fn render(
                 .collect()
         })
         .unwrap_or_default();
-    let actions = match (c.state, step) {
-        (CaseState::Open, Some(step)) => [
+    // What the step allows in the case's state: everything but resuming
+    // while open, only resuming while paused.
+    let actions: Vec<StepAct> = match (c.state, step) {
+        (CaseState::Open | CaseState::Paused, Some(step)) => [
             (StepAction::Approve, StepAct::Approve),
             (StepAction::Return, StepAct::Return),
             (StepAction::Reject, StepAct::Reject),
+            (StepAction::Transfer, StepAct::Transfer),
+            (StepAction::Pause, StepAct::Pause),
+            (StepAction::Resume, StepAct::Resume),
+            (StepAction::Extend, StepAct::Extend),
         ]
         .into_iter()
         .filter(|(a, _)| step.actions.contains(a))
+        .filter(|(a, _)| (*a == StepAction::Resume) == (c.state == CaseState::Paused))
         .map(|(_, act)| act)
         .collect(),
         _ => Vec::new(),
     };
+    let transfer_targets = if actions.contains(&StepAct::Transfer) {
+        match crate::routes::cases::transfer_targets_for(state, &caller, &tenant.path, &c.id).await
+        {
+            Ok(paths) => paths
+                .iter()
+                .map(|p| (p.to_string(), place_name(state, p.as_str())))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(code = e.code, "a case's transfer targets could not be read");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    // A transfer with nowhere to go is not offered.
+    let actions: Vec<StepAct> = actions
+        .into_iter()
+        .filter(|a| *a != StepAct::Transfer || !transfer_targets.is_empty())
+        .collect();
+    let extension = flow.and_then(|f| f.limit).map(|limit| {
+        let used: i64 = events
+            .iter()
+            .filter(|e| e.action == "extend")
+            .filter_map(|e| e.detail.get("days").and_then(serde_json::Value::as_i64))
+            .sum();
+        let unit = if limit.deadline.unit.as_str() == "working" {
+            Msg::WorkingDays
+        } else {
+            Msg::NaturalDays
+        };
+        (used, i64::from(limit.max_extension), unit)
+    });
     let view = StaffCase {
         service: service_name(flow, &c.service),
         title: c.title.clone(),
@@ -289,6 +329,8 @@ async fn render(
         csrf: token.0.clone(),
         version: c.version,
         error,
+        transfer_targets,
+        extension,
         documents: super::apply::document_links(state, &caller, tenant, &c.id, &here).await,
         rating: if c.state.is_final() {
             crate::routes::cases::rating_for(state, &caller, &tenant.path, &c.id)
@@ -318,6 +360,10 @@ pub(super) struct ActForm {
     version: Option<i64>,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    to_tenant: String,
+    #[serde(default)]
+    days: String,
 }
 
 /// `POST /workbench/t/{path}/cases/{id}`: approve, return or refuse at the
@@ -341,6 +387,10 @@ pub(super) async fn act(
         "approve" => Some(Action::Approve),
         "return" => Some(Action::Return),
         "reject" => Some(Action::Reject),
+        "transfer" => Some(Action::Transfer),
+        "pause" => Some(Action::Pause),
+        "resume" => Some(Action::Resume),
+        "extend" => Some(Action::Extend),
         _ => None,
     };
     let action = match (token.check(&form.csrf), action) {
@@ -370,8 +420,8 @@ pub(super) async fn act(
         version: form.version,
         reason: Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty()),
         to_step: None,
-        to_tenant: None,
-        days: None,
+        to_tenant: Some(form.to_tenant.trim().to_owned()).filter(|t| !t.is_empty()),
+        days: form.days.trim().parse().ok(),
         data: None,
     };
     match act_on(&state, &caller, &tenant.path, &id, request).await {

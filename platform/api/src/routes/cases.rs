@@ -843,6 +843,20 @@ pub(crate) async fn upload_for(
     Ok(attachment)
 }
 
+/// Where `caller` may transfer the case `id` from its current step, for
+/// the workbench.
+pub(crate) async fn transfer_targets_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+) -> Result<Vec<TenantPath>, ApiError> {
+    let (workflow, mut tx, case) = read_case(state, caller, tenant, None, id).await?;
+    let targets = workflow.transfer_targets(&mut tx, &case).await?;
+    tx.rollback().await?;
+    Ok(targets)
+}
+
 /// The attachments of the case `id` that `caller` may read, for the faces.
 pub(crate) async fn attachments_for(
     state: &AppState,
