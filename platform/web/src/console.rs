@@ -70,6 +70,8 @@ pub enum Section {
     Audit,
     /// Its subtree's cases counted: the dashboard.
     Dashboard,
+    /// The module registry: every published version, checked here.
+    Modules,
 }
 
 impl Section {
@@ -82,6 +84,7 @@ impl Section {
             Section::Bindings => Msg::Bindings,
             Section::Audit => Msg::AuditLog,
             Section::Dashboard => Msg::Dashboard,
+            Section::Modules => Msg::ModuleRegistry,
         }
     }
 }
@@ -943,6 +946,109 @@ pub fn dashboard(frame: &Frame, place: &Place, view: &DashboardView) -> Markup {
                                         td { (percent(p.figures.overdue_rate)) }
                                     }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A published module version as the registry page lists it.
+#[derive(Debug, Clone)]
+pub struct ModuleRow {
+    /// The service it implements.
+    pub service: Bilingual,
+    /// `name@version`.
+    pub label: String,
+    /// Who published it.
+    pub publisher: String,
+    /// Its SM3 digest (the first 16 hex digits).
+    pub digest: String,
+    /// The signing key's id.
+    pub signing_key: String,
+    /// When it was published (local time).
+    pub published: String,
+    /// Why it was yanked, if it was.
+    pub yanked: Option<String>,
+    /// Where its conformance checks run at this place.
+    pub check: String,
+}
+
+/// A conformance report as the page shows it.
+#[derive(Debug, Clone)]
+pub struct ConformanceView {
+    /// `name@version`.
+    pub label: String,
+    /// Whether every check passed.
+    pub passed: bool,
+    /// Each check: its name, whether it passed, what was found.
+    pub checks: Vec<(String, bool, String)>,
+    /// The most fuel an example used.
+    pub max_fuel: u64,
+}
+
+/// The module registry page.
+#[derive(Debug, Clone)]
+pub struct Modules {
+    /// Every version, by name, newest first.
+    pub rows: Vec<ModuleRow>,
+    /// The report of the checks just run.
+    pub report: Option<ConformanceView>,
+    /// Why the checks could not run.
+    pub outcome: Option<Outcome>,
+}
+
+/// The module registry: versions, publishers, SM2 signatures, and the
+/// conformance checks run on request with this place's settings.
+pub fn modules(frame: &Frame, place: &Place, view: &Modules) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            p { (Msg::ModuleRegistryIntro.text(lang)) }
+            (outcome(lang, view.outcome.as_ref()))
+            @if let Some(r) = &view.report {
+                section.panel #conformance aria-labelledby="conformance-title" {
+                    h2 #conformance-title { (Msg::ConformanceOf.text(lang)) code { (r.label) } }
+                    @if r.passed {
+                        p.notice role="status" { strong { (Msg::ConformancePassed.text(lang)) } " " (Msg::MaxFuel.text(lang)) (r.max_fuel) }
+                    } @else {
+                        p.error role="alert" { strong { (Msg::ConformanceFailed.text(lang)) } }
+                    }
+                    ul.checks {
+                        @for (name, passed, detail) in &r.checks {
+                            li {
+                                @if *passed { "✓ " } @else { strong { "✗ " } }
+                                code { (name) } " " span.line { (detail) }
+                            }
+                        }
+                    }
+                }
+            }
+            div.table role="region" tabindex="0" aria-label=(Msg::ModuleRegistry.text(lang)) {
+                table.tasks #modules {
+                    caption.visually-hidden { (Msg::ModuleRegistry.text(lang)) }
+                    thead { tr {
+                        th scope="col" { (Msg::ModuleVersion.text(lang)) }
+                        th scope="col" { (Msg::Matter.text(lang)) }
+                        th scope="col" { (Msg::Publisher.text(lang)) }
+                        th scope="col" { (Msg::Signature.text(lang)) }
+                        th scope="col" { (Msg::Conformance.text(lang)) }
+                    } }
+                    tbody {
+                        @for m in &view.rows {
+                            tr {
+                                td {
+                                    code { (m.label) }
+                                    @if let Some(why) = &m.yanked { br; strong.badge.required { (Msg::Yanked.text(lang)) } " " (why) }
+                                }
+                                td { (lang.pick(&m.service.zh, &m.service.en)) }
+                                td { (m.publisher) br; span.line { (m.published) } }
+                                td { (Msg::SignedSm2.text(lang)) br; span.line { "SM3 " code { (m.digest) } " · " (m.signing_key) } }
+                                td { a href=(m.check) { (Msg::RunConformance.text(lang)) } }
                             }
                         }
                     }

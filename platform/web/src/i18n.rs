@@ -344,6 +344,18 @@ messages! {
     YourRating => "您的评价：", "Your rating: ";
     ApplicantRating => "申请人评价：", "The applicant's rating: ";
     MeanScore => "满意度（平均分）", "Satisfaction (mean of 5)";
+    ModuleRegistry => "模块仓库", "Module registry";
+    ModuleRegistryIntro => "已发布的业务规则模块：每个版本按 SM3 摘要寻址、由发布者以 SM2 签名，发布时及每次加载前都会核验；一致性检查按本地设置运行服务的全部示例。", "Published business-rule modules: each version is addressed by its SM3 digest and signed with SM2 by its publisher, verified when published and before every load; the conformance checks run every example of the service with this place's settings.";
+    Publisher => "发布者", "Publisher";
+    Signature => "签名", "Signature";
+    SignedSm2 => "SM2 签名已核验", "SM2 signature verified";
+    Conformance => "一致性", "Conformance";
+    RunConformance => "运行一致性检查", "Run the conformance checks";
+    ConformanceOf => "一致性检查：", "Conformance checks: ";
+    ConformancePassed => "全部通过。", "Every check passed.";
+    ConformanceFailed => "未通过：该版本不能在此绑定。", "Failed: this version cannot be bound here.";
+    MaxFuel => "示例最多消耗燃料：", "Most fuel an example used: ";
+    Yanked => "已撤回", "Yanked";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

@@ -20,8 +20,8 @@ use civitas_storage::TenantRecord;
 use civitas_web::Msg;
 use civitas_web::console::{
     AccountDraft, AccountRow, Accounts, Audit, AuditRow, BindForm, BindingRow, Bindings,
-    ChainStatus, DashboardView, Figures, GrantRow, Grants, MonthBar, Outcome, Overview, Place,
-    PlaceRow, Section, TreeNode,
+    ChainStatus, ConformanceView, DashboardView, Figures, GrantRow, Grants, ModuleRow, Modules,
+    MonthBar, Outcome, Overview, Place, PlaceRow, Section, TreeNode,
 };
 use civitas_web::guide::Bilingual;
 use serde::Deserialize;
@@ -37,7 +37,9 @@ use crate::routes::accounts::{
 use crate::routes::audit::{audit_in, verify_in};
 use crate::routes::dashboard::{DEFAULT_MONTHS, dashboard_in, since};
 use crate::routes::grants::{grant_in, grants_in, revoke_in};
-use crate::routes::modules::{PutBinding, bind_in, bindings_in, published, rollback_in};
+use crate::routes::modules::{
+    PutBinding, bind_in, bindings_in, conformance_in, published, rollback_in,
+};
 
 const HOME: &str = "/console/";
 /// Rows per page of the accounts, grants and audit tables.
@@ -58,6 +60,8 @@ fn section_href(tenant: &TenantRecord, section: Section) -> String {
         Section::Bindings => format!("{base}bindings"),
         Section::Audit => format!("{base}audit"),
         Section::Dashboard => format!("{base}dashboard"),
+        // Under `bindings` (a reserved word): the versions there are to bind.
+        Section::Modules => format!("{base}bindings/modules"),
     }
 }
 
@@ -77,6 +81,7 @@ fn may_open(state: &AppState, caller: &Caller, tenant: &TenantRecord, section: S
         Section::Bindings => (caller.line_for(None), "module.bind"),
         Section::Audit => (NO_LINE, "audit.read"),
         Section::Dashboard => (caller.line_for(None), "case.read"),
+        Section::Modules => (caller.line_for(None), "module.bind"),
     };
     caller.authorize(state, &tenant.path, line, action).is_ok()
 }
@@ -98,6 +103,7 @@ fn place(state: &AppState, caller: &Caller, tenant: &TenantRecord, current: Sect
         Section::Accounts,
         Section::Grants,
         Section::Bindings,
+        Section::Modules,
         Section::Audit,
     ]
     .into_iter()
@@ -1296,5 +1302,111 @@ pub(super) async fn dashboard(
     lang.answer(
         StatusCode::OK,
         civitas_web::console::dashboard(&frame, &place, &view),
+    )
+}
+
+// --------------------------------------------------------------- modules
+
+/// The registry page's query: a version to check.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ModulesQuery {
+    check: Option<String>,
+}
+
+/// `GET /console/t/{path}/bindings/modules`: every published version, its publisher
+/// and signature; `?check=name@version` runs its conformance checks with
+/// this place's settings (`module.bind`).
+pub(super) async fn modules(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<ModulesQuery>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Modules);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    if !may_open(&state, &caller, &tenant, Section::Modules) {
+        let denied = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "无权访问",
+            "Not allowed",
+        );
+        return refused(lang, &who, &token, &here, &denied);
+    }
+    let records = match published(&state, None).await {
+        Ok(records) => records,
+        Err(e) => return refused(lang, &who, &token, &here, &e),
+    };
+    let Ok(settings) = state.modules() else {
+        return refused(lang, &who, &token, &here, &ApiError::internal());
+    };
+    let service_name = |id: &str| {
+        settings.runtime.service(id).map_or_else(
+            |_| Bilingual {
+                zh: id.to_owned(),
+                en: id.to_owned(),
+            },
+            |s| Bilingual {
+                zh: s.name.clone(),
+                en: s.name_en.clone(),
+            },
+        )
+    };
+    let (mut report, mut outcome) = (None, None);
+    if let Some((name, version)) = query.check.as_deref().and_then(|c| c.split_once('@')) {
+        let module = civitas_registry::ModuleRef {
+            module: name.to_owned(),
+            version: version.to_owned(),
+        };
+        match conformance_in(&state, &caller, &tenant, &module).await {
+            Ok(r) => {
+                report = Some(ConformanceView {
+                    label: module.to_string(),
+                    passed: r.passed(),
+                    checks: r
+                        .checks
+                        .iter()
+                        .map(|c| (c.check.to_owned(), c.passed, c.detail.clone()))
+                        .collect(),
+                    max_fuel: r.max_fuel_used,
+                })
+            }
+            Err(e) => outcome = Some(refusal(&e)),
+        }
+    }
+    let rows = records
+        .into_iter()
+        .map(|m| ModuleRow {
+            service: service_name(&m.service),
+            label: m.label(),
+            check: format!("{here}?check={}#conformance", m.label()),
+            publisher: m.publisher,
+            digest: m.digest.chars().take(16).collect(),
+            signing_key: m.signing_key,
+            published: beijing(m.published_at),
+            yanked: m.yanked_at.map(|_| m.yank_reason.unwrap_or_default()),
+        })
+        .collect();
+    let view = Modules {
+        rows,
+        report,
+        outcome,
+    };
+    let place = place(&state, &caller, &tenant, Section::Modules);
+    let frame = lang.frame(
+        &here,
+        Msg::ModuleRegistry.text(lang.lang).to_owned(),
+        None,
+        visitor(&who, &token, &here, None),
+    );
+    lang.answer(
+        StatusCode::OK,
+        civitas_web::console::modules(&frame, &place, &view),
     )
 }

@@ -88,6 +88,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         )
         .route("/console/t/{tenant}/audit", get(console::audit))
         .route("/console/t/{tenant}/dashboard", get(console::dashboard))
+        .route(
+            "/console/t/{tenant}/bindings/modules",
+            get(console::modules),
+        )
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(

@@ -785,6 +785,42 @@ pub(crate) async fn rollback_in(
     Ok(binding)
 }
 
+/// Runs the conformance checks of `module` against its service with
+/// `tenant`'s settings, for `caller` (`module.bind` in the service's line),
+/// as binding runs them: the report, passed or not.
+pub(crate) async fn conformance_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    module: &ModuleRef,
+) -> Result<civitas_conformance::Report, ApiError> {
+    let modules = state.modules()?.clone();
+    let mut read = state.db().begin_platform_read().await?;
+    let record = civitas_registry::module(&mut read, &module.module, &module.version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownModule(module.to_string()))?;
+    drop(read);
+    let service = modules.runtime.service(&record.service)?.clone();
+    let scope = caller.authorize(state, &tenant.path, &service.line, "module.bind")?;
+    let mut read = state.db().begin_read(&scope).await?;
+    let report = modules
+        .runtime
+        .check_conformance(
+            &mut read,
+            module,
+            &service,
+            effective_settings(&modules.tree, &tenant.path),
+            civitas_registry::today_in_china(),
+        )
+        .await;
+    read.rollback().await?;
+    match report {
+        Ok(report) => Ok(report),
+        Err(RegistryError::Conformance { report, .. }) => Ok(*report),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Lists the bindings of a tenant's subtree (`module.bind`).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/bindings", tag = "modules",
     security(("bearer" = [])),

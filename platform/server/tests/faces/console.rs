@@ -345,6 +345,33 @@ pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
     let pudong = pudong_bindings(server).await;
     assert_eq!(pudong["candidate"], json!(null), "{pudong}");
     assert_eq!(pudong["stable"]["version"], "1.0.0", "{pudong}");
+    // The registry: every version with its publisher and signature; the
+    // new release's conformance checks run with Pudong's settings.
+    b.element("nav.sections a[href$='/bindings/modules']")
+        .await
+        .click()
+        .await;
+    wait_for(&b, "#modules").await;
+    check_page(&b, server, "zh-CN").await;
+    assert!(b.text().await.contains("module-dev"), "{}", b.text().await);
+    b.element("a[href*='check=meal-subsidy-pudong@1.1.0']")
+        .await
+        .click()
+        .await;
+    wait_for(&b, "#conformance p.notice").await;
+    assert!(
+        b.element("#conformance")
+            .await
+            .text()
+            .await
+            .contains("全部通过"),
+        "{}",
+        b.text().await
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-modules").await;
+    }
     sign_out(&b).await;
 
     // The audit administrator sees each of these events, the chains
