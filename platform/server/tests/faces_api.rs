@@ -251,6 +251,46 @@ both_backends! {
         assert_eq!((moved.body["tenant_path"].as_str(), moved.body["step"].as_str()), (Some("310000/310115"), Some("dispose")), "{}", moved.body);
     }
 
+    async fn the_workbench_finds_the_cases_an_officer_may_see_and_shows_the_notices(t) {
+        let world = World::demo(&t).await;
+        let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
+        let complete = "birth_date=1954-03-02&household_registration=local&living_alone=false&disability_grade=0&economic_status=none";
+        let filed = world.form(APPLY, &cookie, &format!("csrf={FORM_TOKEN}&{complete}")).await;
+        assert_eq!(filed.status, StatusCode::SEE_OTHER, "{}", html(&filed));
+        let case_id = filed.headers["location"].to_str().unwrap().trim_end_matches("?filed=1").rsplit('/').next().unwrap().to_owned();
+        world.indexed().await;
+        let as_user = |name: &str| format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token(name));
+        let inbox = world.page("/workbench/", Some(&as_user("lujiazui-officer"))).await;
+        assert!(html(&inbox).contains(r#"action="/workbench/search""#), "the inbox offers search");
+        let found = world.page("/workbench/search?q=%E5%8A%A9%E9%A4%90", Some(&as_user("lujiazui-officer"))).await;
+        assert_eq!(found.status, StatusCode::OK);
+        assert!(html(&found).contains("找到办件：1") && html(&found).contains(&case_id), "{}", html(&found));
+        assert!(html(&found).contains("办理中"), "{}", html(&found));
+        // Another district's reviewer finds nothing of Lujiazui's.
+        let elsewhere = world.page("/workbench/search?q=%E5%8A%A9%E9%A4%90", Some(&as_user("huangpu-reviewer"))).await;
+        assert!(html(&elsewhere).contains("找到办件：0") && !html(&elsewhere).contains(&case_id), "{}", html(&elsewhere));
+        // The public's side has no workbench.
+        let citizen = world.page("/workbench/search?q=x", Some(&cookie)).await;
+        assert_eq!(citizen.status, StatusCode::FORBIDDEN);
+
+        // Time passes: the street's deadline is missed, and the officer's
+        // inbox shows the notices with a link to the case.
+        let scope = civitas_storage::TenantScope::for_platform_task(civitas_tenancy::TenantPath::parse("310000").unwrap());
+        let mut tx = t.db.begin(&scope).await.unwrap();
+        civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000 WHERE case_id = $1 AND fired_at IS NULL")
+                .bind(case_id.clone())
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        });
+        tx.commit().await.unwrap();
+        let fired = civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test").await.unwrap();
+        assert!(!fired.is_empty());
+        let inbox = world.page("/workbench/", Some(&as_user("lujiazui-officer"))).await;
+        assert!(html(&inbox).contains("提醒与督办") && html(&inbox).contains(&format!("/cases/{case_id}")), "{}", html(&inbox));
+    }
+
     async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

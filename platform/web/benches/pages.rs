@@ -58,6 +58,7 @@ fn inbox_page_of_50_tasks(bencher: divan::Bencher) {
             .collect(),
         overdue_only: false,
         next: Some("/workbench/?after=2026-12-18|x|0".to_owned()),
+        notices: Vec::new(),
     };
     let frame = frame();
     bencher.bench(|| {

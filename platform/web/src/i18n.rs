@@ -356,6 +356,11 @@ messages! {
     ConformanceFailed => "未通过：该版本不能在此绑定。", "Failed: this version cannot be bound here.";
     MaxFuel => "示例最多消耗燃料：", "Most fuel an example used: ";
     Yanked => "已撤回", "Yanked";
+    CaseSearch => "办件检索", "Find a case";
+    CaseSearchLabel => "检索办件（标题、申请人姓名、内容或办件编号）", "Find a case (title, applicant's name, content or case number)";
+    CasesFound => "找到办件：", "Cases found: ";
+    Notices => "提醒与督办", "Reminders and escalations";
+    Urgent => "紧急", "Urgent";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

@@ -38,15 +38,107 @@ pub struct Inbox {
     pub overdue_only: bool,
     /// The next page, if there is one.
     pub next: Option<String>,
+    /// The newest reminders, overdue and supervision notices (提醒、逾期、督办).
+    pub notices: Vec<Notice>,
 }
 
-/// The inbox: every task the officer's grants open, earliest due first.
+/// A notification to the officer's place.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// When (local time).
+    pub at: String,
+    /// What it says.
+    pub message: Bilingual,
+    /// Whether it is a supervision (督办) or overdue notice.
+    pub urgent: bool,
+    /// The case's page.
+    pub href: String,
+}
+
+/// The search box of the workbench.
+fn search_box(lang: Lang, q: &str) -> Markup {
+    html! {
+        form.search role="search" method="get" action="/workbench/search" {
+            label for="q" { (Msg::CaseSearchLabel.text(lang)) }
+            input #q type="search" name="q" value=(q) maxlength="200" required;
+            button.button type="submit" { (Msg::SearchButton.text(lang)) }
+        }
+    }
+}
+
+/// A case found by the workbench's search.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The case's title.
+    pub title: String,
+    /// Its page.
+    pub href: String,
+    /// Its state, as staff read it.
+    pub state: Option<Msg>,
+    /// Where it is.
+    pub place: Bilingual,
+    /// When it was filed (local date).
+    pub filed: String,
+}
+
+/// The workbench's search results.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    /// What was searched for.
+    pub q: String,
+    /// How many cases match.
+    pub total: u64,
+    /// The hits, best first.
+    pub hits: Vec<Found>,
+    /// The next page.
+    pub next: Option<String>,
+    /// Why nothing could be searched (search unavailable, a bad query).
+    pub error: Option<(String, String)>,
+}
+
+/// Cases the officer may see that match a query: by title, applicant's
+/// name, content or number.
+pub fn search(frame: &Frame, view: &SearchResults) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            p { a href="/workbench/" { (Msg::Inbox.text(lang)) } }
+            h1 { (Msg::CaseSearch.text(lang)) }
+            (search_box(lang, &view.q))
+            @if let Some((zh, en)) = &view.error {
+                p.error role="alert" { (lang.pick(zh, en)) }
+            } @else {
+                p role="status" { (Msg::CasesFound.text(lang)) (view.total) }
+                @if !view.hits.is_empty() {
+                    ul.cases #found {
+                        @for h in &view.hits {
+                            li {
+                                a href=(h.href) { (h.title) }
+                                br;
+                                span.line {
+                                    @if let Some(state) = h.state { (state.text(lang)) " · " }
+                                    (lang.pick(&h.place.zh, &h.place.en)) " · " (h.filed)
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+        },
+    )
+}
+
+/// The inbox: every task the officer's grants open, earliest due first,
+/// with the search box and the newest notices.
 pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
     let lang = frame.lang;
     page(
         frame,
         html! {
             h1 { (Msg::Inbox.text(lang)) }
+            (search_box(lang, ""))
             form.filters method="get" action="/workbench/" {
                 label.choice {
                     input type="checkbox" name="overdue" value="true" checked[view.overdue_only];
@@ -98,6 +190,20 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
             }
             @if let Some(next) = &view.next {
                 p { a href=(next) { (Msg::NextPage.text(lang)) } }
+            }
+            @if !view.notices.is_empty() {
+                section.panel #notices aria-labelledby="notices-title" {
+                    h2 #notices-title { (Msg::Notices.text(lang)) }
+                    ul.history {
+                        @for n in &view.notices {
+                            li {
+                                time { (n.at) } " "
+                                @if n.urgent { strong.badge.required { (Msg::Urgent.text(lang)) } " " }
+                                a href=(n.href) { (lang.pick(&n.message.zh, &n.message.en)) }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

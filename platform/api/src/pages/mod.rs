@@ -54,6 +54,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             get(apply::document),
         )
         .route("/workbench/", get(workbench::tasks))
+        .route("/workbench/search", get(workbench::search))
         .route(
             "/workbench/t/{tenant}/cases/{id}",
             get(workbench::show).post(workbench::act),

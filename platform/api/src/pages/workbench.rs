@@ -9,7 +9,9 @@ use civitas_storage::TenantRecord;
 use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
-use civitas_web::workbench::{Decision, Inbox, StaffCase, StepAct, Task, case, inbox, shown};
+use civitas_web::workbench::{
+    Decision, Found, Inbox, Notice, SearchResults, StaffCase, StepAct, Task, case, inbox, shown,
+};
 use civitas_workflow::flow::StepAction;
 use civitas_workflow::inbox::InboxFilter;
 use civitas_workflow::{ActRequest, Action, CaseState};
@@ -138,10 +140,12 @@ pub(super) async fn tasks(
         }
         href
     });
+    let notices = notices(&state, &caller).await;
     let view = Inbox {
         tasks,
         overdue_only,
         next,
+        notices,
     };
     let frame = lang.frame(
         INBOX,
@@ -150,6 +154,133 @@ pub(super) async fn tasks(
         visitor(&who, &token, INBOX, None),
     );
     lang.answer(StatusCode::OK, inbox(&frame, &view))
+}
+
+/// How many notifications the inbox shows.
+const NOTICES_SHOWN: u32 = 10;
+
+/// The newest notifications to the officer's own place (its subtree, their
+/// line); none when they cannot be read.
+async fn notices(state: &AppState, caller: &Caller) -> Vec<Notice> {
+    let Caller::Person(claims) = caller else {
+        return Vec::new();
+    };
+    let Ok(home) = TenantPath::parse(&claims.ten) else {
+        return Vec::new();
+    };
+    match crate::routes::cases::notifications_in(state, caller, &home, None, None, NOTICES_SHOWN)
+        .await
+    {
+        Ok(page) => page
+            .notifications
+            .into_iter()
+            .map(|n| Notice {
+                at: super::case_view::local_time(n.created_at),
+                urgent: matches!(
+                    n.kind.as_str(),
+                    "step.escalate" | "step.overdue" | "limit.overdue"
+                ) || n.kind.ends_with("escalate"),
+                // Reached at the place it was sent to: the case lies in its
+                // subtree, where the tenant prefix finds it.
+                href: format!("/workbench/t/{}/cases/{}", n.recipient_tenant, n.case_id),
+                message: Bilingual {
+                    zh: n.message_zh,
+                    en: n.message_en,
+                },
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(code = e.code, "no notifications for the inbox");
+            Vec::new()
+        }
+    }
+}
+
+/// The search's query.
+#[derive(Debug, Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    after: Option<String>,
+}
+
+/// `GET /workbench/search?q=`: the cases the officer may see that match.
+pub(super) async fn search(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let here = "/workbench/search";
+    let caller = match staff(lang, &who, here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let q = query.q.trim().to_owned();
+    let mut view = SearchResults {
+        q: q.clone(),
+        total: 0,
+        hits: Vec::new(),
+        next: None,
+        error: None,
+    };
+    if !q.is_empty() {
+        let params = crate::routes::search::SearchParams {
+            q: Some(q.clone()),
+            kind: Some("case".to_owned()),
+            after: query.after.clone(),
+            limit: Some(20),
+            ..Default::default()
+        };
+        match crate::routes::search::search_with(&state, &caller, params).await {
+            Ok(page) => {
+                view.total = page.total;
+                view.next = page.next.map(|n| {
+                    format!(
+                        "{here}?q={}&after={n}",
+                        percent_encoding::utf8_percent_encode(
+                            &q,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                });
+                view.hits = page
+                    .hits
+                    .into_iter()
+                    .map(|h| Found {
+                        href: format!(
+                            "/workbench/t/{}/cases/{}",
+                            h.tenant,
+                            h.id.strip_prefix("case:").unwrap_or(&h.id)
+                        ),
+                        state: h
+                            .status
+                            .as_deref()
+                            .and_then(civitas_workflow::CaseState::parse)
+                            .map(state_label),
+                        place: place_name(&state, &h.tenant),
+                        filed: h
+                            .created_at
+                            .map(|t| super::case_view::local_time(t.timestamp_micros()))
+                            .unwrap_or_default(),
+                        title: h.title,
+                    })
+                    .collect();
+            }
+            Err(e) => view.error = Some((e.message.zh.clone(), e.message.en.clone())),
+        }
+    }
+    let frame = lang.frame(
+        here,
+        Msg::CaseSearch.text(lang.lang).to_owned(),
+        None,
+        visitor(&who, &token, here, None),
+    );
+    lang.answer(
+        StatusCode::OK,
+        civitas_web::workbench::search(&frame, &view),
+    )
 }
 
 /// `GET /workbench/t/{path}/cases/{id}`: the case, and what the officer

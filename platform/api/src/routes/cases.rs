@@ -1159,6 +1159,35 @@ pub(crate) struct NotificationQuery {
     limit: Option<u32>,
 }
 
+/// The notifications addressed to `tenant`'s subtree in `caller`'s line
+/// (or `line`), newest first (`case.read`), as the API and the workbench
+/// read them.
+pub(crate) async fn notifications_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    line: Option<&str>,
+    after: Option<civitas_workflow::timers::NotificationCursor>,
+    limit: u32,
+) -> Result<civitas_workflow::timers::NotificationPage, ApiError> {
+    let line = caller.line_for(line).to_owned();
+    let scope = caller.authorize(state, tenant, &line, "case.read")?;
+    let every_line = line == civitas_tenancy::ALL_LINES || line == civitas_authz::NO_LINE;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let page = civitas_workflow::timers::notifications(
+        &mut tx,
+        &civitas_workflow::timers::NotificationFilter {
+            case_id: None,
+            line: (!every_line).then_some(line),
+            after,
+            limit,
+        },
+    )
+    .await?;
+    tx.rollback().await?;
+    Ok(page)
+}
+
 /// Reminders, overdue notices and supervision (督办) notices addressed to a
 /// subtree (`case.read` in the line; staff only).
 #[utoipa::path(get, path = "/api/v1/tenants/{path}/notifications", tag = "cases",
@@ -1188,21 +1217,15 @@ pub(crate) async fn notifications(
         query.after.as_deref(),
         civitas_workflow::timers::NotificationCursor::parse,
     )?;
-    let line = caller.line_for(query.line.as_deref()).to_owned();
-    let scope = caller.authorize(&state, &tenant.path, &line, "case.read")?;
-    let every_line = line == civitas_tenancy::ALL_LINES || line == civitas_authz::NO_LINE;
-    let mut tx = state.db().begin_read(&scope).await?;
-    let page = civitas_workflow::timers::notifications(
-        &mut tx,
-        &civitas_workflow::timers::NotificationFilter {
-            case_id: None,
-            line: (!every_line).then_some(line),
-            after,
-            limit,
-        },
+    let page = notifications_in(
+        &state,
+        &caller,
+        &tenant.path,
+        query.line.as_deref(),
+        after,
+        limit,
     )
     .await?;
-    tx.rollback().await?;
     Ok(Json(Notifications {
         notifications: page.notifications,
         next: page.next,

@@ -29,31 +29,31 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
 /// What to search for.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParams {
     /// 检索词：词语均须出现，引号内为短语；可用拼音或首字母查找事项 /
     /// Words (all must match), "quoted phrases"; services also by pinyin
     /// or initials.
     #[param(example = "助餐补贴")]
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// 类型，逗号分隔：case, account, resident, service / Kinds, comma
     /// separated.
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// 只查该租户及其下级（代码路径或别名路径）/ Only this tenant's subtree.
-    tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     /// 只查该条线 / Only this line.
-    line: Option<String>,
+    pub(crate) line: Option<String>,
     /// 只查该状态 / Only this status.
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// 起始日期（含，YYYY-MM-DD，北京时间）/ From this date (inclusive).
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// 截止日期（含，YYYY-MM-DD，北京时间）/ To this date (inclusive).
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// 上一页返回的 next / The previous page's `next`.
-    after: Option<String>,
+    pub(crate) after: Option<String>,
     /// 每页条数 1–100，默认 20 / Page size, 1–100 (default 20).
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// What the public searches on a portal.
@@ -84,24 +84,24 @@ pub(crate) struct SearchHighlight {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SearchHit {
     /// `case:…`, `account:…`, `resident:…` or `service:…`.
-    id: String,
+    pub(crate) id: String,
     /// case, account, resident or service.
-    kind: String,
+    pub(crate) kind: String,
     /// The owning tenant's path.
-    tenant: String,
+    pub(crate) tenant: String,
     /// The line (`-` for none).
-    line: String,
+    pub(crate) line: String,
     /// A case's title, an account's name, a resident's name (masked), a
     /// service's name.
-    title: String,
+    pub(crate) title: String,
     /// A case's state, an account's state (active/disabled).
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// A case's or service's service id.
-    service: Option<String>,
+    pub(crate) service: Option<String>,
     /// When it was made (RFC 3339); none for a service.
-    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) created_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Where the query matched (none for residents: their names stay masked).
-    highlights: Vec<SearchHighlight>,
+    pub(crate) highlights: Vec<SearchHighlight>,
 }
 
 /// Counts over every match.
@@ -118,13 +118,13 @@ pub(crate) struct SearchFacets {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SearchPage {
     /// How many documents match.
-    total: u64,
+    pub(crate) total: u64,
     /// The hits, best first (newest first without words).
-    hits: Vec<SearchHit>,
+    pub(crate) hits: Vec<SearchHit>,
     /// Counts by status and place.
-    facets: SearchFacets,
+    pub(crate) facets: SearchFacets,
     /// The cursor of the next page; absent on the last.
-    next: Option<String>,
+    pub(crate) next: Option<String>,
 }
 
 /// A token for searching a tenant's services from the browser, straight
@@ -284,6 +284,82 @@ async fn run(
     Ok(Json(page(results, query.offset, query.limit)))
 }
 
+/// Searches what `caller` may find with `params`, as the API and the
+/// workbench search.
+pub(crate) async fn search_with(
+    state: &AppState,
+    caller: &Caller,
+    params: SearchParams,
+) -> Result<SearchPage, ApiError> {
+    let indexer = state.search().ok_or_else(unavailable)?;
+    let limit = limit(params.limit)?;
+    let offset = offset(params.after.as_deref())?;
+    let kinds = match &params.kind {
+        None => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|k| {
+                Kind::parse(k.trim()).ok_or_else(|| {
+                    invalid(
+                        "invalid_kind",
+                        format!("kind 只能是 case、account、resident、service，收到 {k}"),
+                        format!("kind must be case, account, resident or service; got {k}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let within = match &params.tenant {
+        None => None,
+        Some(reference) => Some(
+            state
+                .tenants()
+                .get(reference)
+                .map(|r| r.path.clone())
+                .ok_or_else(|| ApiError::tenant_not_found(reference))?,
+        ),
+    };
+    let roots = roots(state);
+    let reach = reach_of(state, caller, &roots)?;
+    // Places are counted below the tenant asked for, or below the one
+    // root everything the caller reaches lies under.
+    let facet_parent = within.clone().or_else(|| {
+        let mut under: Vec<&TenantPath> = roots.iter().collect();
+        under.retain(|root| {
+            reach.entries().iter().any(|e| match e {
+                civitas_search::ReachEntry::Subtree { root: r, .. }
+                | civitas_search::ReachEntry::Public { root: r, .. } => r.is_within(root),
+                civitas_search::ReachEntry::Own { .. } => false,
+            })
+        });
+        (under.len() == 1).then(|| under[0].clone())
+    });
+    let query = Query {
+        text: text(params.q)?,
+        kinds,
+        within,
+        line: params.line,
+        status: params.status,
+        service: None,
+        from: params
+            .from
+            .as_deref()
+            .map(|d| day_start("from", d, 0))
+            .transpose()?,
+        to: params
+            .to
+            .as_deref()
+            .map(|d| day_start("to", d, 1))
+            .transpose()?,
+        facet_parent,
+        offset,
+        limit,
+        exhaustive: true,
+        highlight: true,
+    };
+    run(indexer, &reach, query).await.map(|Json(page)| page)
+}
+
 fn roots(state: &AppState) -> Vec<TenantPath> {
     state
         .tenants()
@@ -373,73 +449,7 @@ pub(crate) async fn search(
     caller: Caller,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchPage>, ApiError> {
-    let indexer = state.search().ok_or_else(unavailable)?;
-    let limit = limit(params.limit)?;
-    let offset = offset(params.after.as_deref())?;
-    let kinds = match &params.kind {
-        None => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|k| {
-                Kind::parse(k.trim()).ok_or_else(|| {
-                    invalid(
-                        "invalid_kind",
-                        format!("kind 只能是 case、account、resident、service，收到 {k}"),
-                        format!("kind must be case, account, resident or service; got {k}"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    let within = match &params.tenant {
-        None => None,
-        Some(reference) => Some(
-            state
-                .tenants()
-                .get(reference)
-                .map(|r| r.path.clone())
-                .ok_or_else(|| ApiError::tenant_not_found(reference))?,
-        ),
-    };
-    let roots = roots(&state);
-    let reach = reach_of(&state, &caller, &roots)?;
-    // Places are counted below the tenant asked for, or below the one
-    // root everything the caller reaches lies under.
-    let facet_parent = within.clone().or_else(|| {
-        let mut under: Vec<&TenantPath> = roots.iter().collect();
-        under.retain(|root| {
-            reach.entries().iter().any(|e| match e {
-                civitas_search::ReachEntry::Subtree { root: r, .. }
-                | civitas_search::ReachEntry::Public { root: r, .. } => r.is_within(root),
-                civitas_search::ReachEntry::Own { .. } => false,
-            })
-        });
-        (under.len() == 1).then(|| under[0].clone())
-    });
-    let query = Query {
-        text: text(params.q)?,
-        kinds,
-        within,
-        line: params.line,
-        status: params.status,
-        service: None,
-        from: params
-            .from
-            .as_deref()
-            .map(|d| day_start("from", d, 0))
-            .transpose()?,
-        to: params
-            .to
-            .as_deref()
-            .map(|d| day_start("to", d, 1))
-            .transpose()?,
-        facet_parent,
-        offset,
-        limit,
-        exhaustive: true,
-        highlight: true,
-    };
-    run(indexer, &reach, query).await
+    Ok(Json(search_with(&state, &caller, params).await?))
 }
 
 /// The services a tenant offers, found by Chinese, pinyin or initials
