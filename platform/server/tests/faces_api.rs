@@ -291,6 +291,28 @@ both_backends! {
         assert!(html(&inbox).contains("提醒与督办") && html(&inbox).contains(&format!("/cases/{case_id}")), "{}", html(&inbox));
     }
 
+    async fn a_countersign_step_shows_who_has_signed(t) {
+        let world = World::demo(&t).await;
+        let as_user = |name: &str| format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token(name));
+        // Pudong's title applications add a countersign after intake: the
+        // district's reviewer and its bureau head must both approve.
+        let filed = world.call("POST", "/api/v1/tenants/310000/310115/cases", Some(world.token("pudong-hr-officer")), Some(serde_json::json!({
+            "service": "hr-social-security/title-review", "title": "张工 高级工程师申报", "data": {"project": "张江某工地"}}))).await;
+        assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.body);
+        let case_id = filed.body["id"].as_str().unwrap().to_owned();
+        let actions = format!("/api/v1/tenants/310000/310115/cases/{case_id}/actions");
+        let intake = world.call("POST", &actions, Some(world.token("pudong-hr-officer")), Some(serde_json::json!({"action": "approve", "version": 1}))).await;
+        assert_eq!(intake.status, StatusCode::OK, "{}", intake.body);
+        let desk = format!("/workbench/t/310000/310115/cases/{case_id}");
+        let page = world.page(&desk, Some(&as_user("pudong-hr-inspector"))).await;
+        assert!(html(&page).contains("会签") && html(&page).matches("待会签").count() == 2, "{}", html(&page));
+        let version = html(&page).split(r#"name="version" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+        let signed = world.form(&desk, &as_user("pudong-hr-inspector"), &format!("csrf={FORM_TOKEN}&do=approve&version={version}")).await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", html(&signed));
+        let page = world.page(&desk, Some(&as_user("pudong-hr-head"))).await;
+        assert_eq!((html(&page).matches("已会签").count(), html(&page).matches("待会签").count()), (1, 1), "{}", html(&page));
+    }
+
     async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

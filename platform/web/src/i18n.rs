@@ -361,6 +361,10 @@ messages! {
     CasesFound => "找到办件：", "Cases found: ";
     Notices => "提醒与督办", "Reminders and escalations";
     Urgent => "紧急", "Urgent";
+    Countersign => "会签", "Countersign";
+    CountersignIntro => "本环节须以下各方全部同意后方可进入下一环节。", "Every party below must approve before the case moves on.";
+    Signed => "已会签", "signed";
+    NotSigned => "待会签", "not yet signed";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

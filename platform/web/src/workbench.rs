@@ -310,6 +310,9 @@ pub struct StaffCase {
     pub version: i64,
     /// Why what was just asked was not done.
     pub error: Option<(String, String)>,
+    /// A countersign step's actors (会签): each role and place, and
+    /// whether it has signed.
+    pub countersign: Vec<(String, Bilingual, bool)>,
     /// Where a transfer may send the case: path and name.
     pub transfer_targets: Vec<(String, Bilingual)>,
     /// The statutory limit's extensions: days used, days allowed in all,
@@ -357,6 +360,20 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
             }
             @if let Some((score, comment)) = &c.rating {
                 section.panel { (crate::apply::rating(lang, Msg::ApplicantRating, *score, comment)) }
+            }
+            @if !c.countersign.is_empty() {
+                section.panel #countersign aria-labelledby="countersign-title" {
+                    h2 #countersign-title { (Msg::Countersign.text(lang)) }
+                    p { (Msg::CountersignIntro.text(lang)) }
+                    ul {
+                        @for (role, place, signed) in &c.countersign {
+                            li {
+                                (lang.pick(&place.zh, &place.en)) " · " code { (role) } " — "
+                                @if *signed { strong { (Msg::Signed.text(lang)) } } @else { (Msg::NotSigned.text(lang)) }
+                            }
+                        }
+                    }
+                }
             }
             (crate::apply::documents(lang, &c.documents, None))
             @if !c.decisions.is_empty() {

@@ -12,7 +12,7 @@ use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::workbench::{
     Decision, Found, Inbox, Notice, SearchResults, StaffCase, StepAct, Task, case, inbox, shown,
 };
-use civitas_workflow::flow::StepAction;
+use civitas_workflow::flow::{Rule, StepAction};
 use civitas_workflow::inbox::InboxFilter;
 use civitas_workflow::{ActRequest, Action, CaseState};
 use serde::Deserialize;
@@ -460,6 +460,21 @@ async fn render(
         csrf: token.0.clone(),
         version: c.version,
         error,
+        countersign: match step {
+            Some(step) if step.rule == Rule::All && step.actors.len() > 1 => step
+                .actors
+                .iter()
+                .enumerate()
+                .map(|(slot, actor)| {
+                    let place = workflow
+                        .place(&actor.at, &c.tenant_path)
+                        .map_or_else(Bilingual::default, |p| place_name(state, p.as_str()));
+                    let signed = c.signed.iter().any(|s| s.slot == slot as i64);
+                    (actor.role.clone(), place, signed)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
         transfer_targets,
         extension,
         documents: super::apply::document_links(state, &caller, tenant, &c.id, &here).await,
