@@ -313,6 +313,48 @@ both_backends! {
         assert_eq!((html(&page).matches("已会签").count(), html(&page).matches("待会签").count()), (1, 1), "{}", html(&page));
     }
 
+    async fn the_system_administrator_checks_then_imports_a_staff_roster_in_the_console(t) {
+        let world = World::demo(&t).await;
+        let admin = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("sys-admin"));
+        let import = "/console/t/shanghai/pudong/account-imports";
+        let accounts = world.page("/console/t/shanghai/pudong/accounts", Some(&admin)).await;
+        assert!(html(&accounts).contains("导入花名册") && html(&accounts).contains(&format!(r#"action="{import}""#)));
+        let bad = "姓名,工号,所属单位,条线\n王芳,PD-7001,陆家嘴街道,民政\n李强,,火星街道,民政\n";
+        let good = "姓名,工号,所属单位,条线\n王芳,PD-7001,陆家嘴街道,民政\n李强,PD-7002,花木街道,民政\n";
+        let send = |roster: &'static str, dry_run: bool| {
+            let world = &world;
+            let admin = admin.clone();
+            async move {
+                let mut parts: Vec<(&str, Option<&str>, &[u8])> = vec![("csrf", None, FORM_TOKEN.as_bytes())];
+                if dry_run {
+                    parts.push(("dry_run", None, b"true"));
+                }
+                parts.push(("file", Some("花名册.csv"), roster.as_bytes()));
+                world.multipart(import, None, Some(&admin), &parts).await
+            }
+        };
+        // A dry run names the bad row's problems, and creates nothing.
+        let checked = send(bad, true).await;
+        assert_eq!(checked.status, StatusCode::OK, "{}", html(&checked));
+        assert!(html(&checked).contains("花名册检查结果") && html(&checked).contains("火星街道"), "{}", html(&checked));
+        let listed = world.call("GET", "/api/v1/tenants/310000/310115/accounts", Some(world.token("sys-admin")), None).await;
+        assert!(!listed.body.to_string().contains("PD-7001"));
+        // Imported with a bad row: refused, every problem named, nothing created.
+        let refused = send(bad, false).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&refused));
+        assert!(html(&refused).contains("未创建任何账户") && html(&refused).contains("火星街道"));
+        // Corrected: every account created, each one-time password shown once.
+        let done = send(good, false).await;
+        assert_eq!(done.status, StatusCode::CREATED, "{}", html(&done));
+        assert!(html(&done).contains("花名册已导入") && html(&done).contains("已创建账户：2"), "{}", html(&done));
+        assert!(html(&done).contains("一次性密码") && html(&done).contains("此密码仅显示这一次"), "{}", html(&done));
+        let listed = world.call("GET", "/api/v1/tenants/310000/310115/accounts", Some(world.token("sys-admin")), None).await;
+        assert!(listed.body.to_string().contains("PD-7001") && listed.body.to_string().contains("PD-7002"), "{}", listed.body);
+        // A cross-site post (no form token) reads nothing and creates nothing.
+        let forged = world.multipart(import, None, Some(&admin), &[("csrf", None, b"forged"), ("file", Some("x.csv"), good.as_bytes())]).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    }
+
     async fn an_application_not_reviewed_yet_is_withdrawn_with_a_reason(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

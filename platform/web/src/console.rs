@@ -243,6 +243,55 @@ pub struct Accounts {
     /// What the new-account form was last sent with, when it was refused:
     /// shown again, so nothing typed is lost.
     pub draft: AccountDraft,
+    /// Where a staff roster is imported, when the visitor may create.
+    pub import: Option<String>,
+    /// What the roster just sent was found to hold, or what it created.
+    pub import_report: Option<ImportView>,
+}
+
+/// A problem of one row of a roster.
+#[derive(Debug, Clone)]
+pub struct RowProblem {
+    /// The row, as the sheet numbers it.
+    pub row: Option<u32>,
+    /// The column at fault.
+    pub column: Option<String>,
+    /// What is wrong (Chinese, English).
+    pub text: (String, String),
+}
+
+/// An account a roster plans or created.
+#[derive(Debug, Clone)]
+pub struct ImportedAccount {
+    /// The row it comes from.
+    pub row: u32,
+    /// Its username.
+    pub username: String,
+    /// Its name.
+    pub name: String,
+    /// Where it belongs.
+    pub place: String,
+    /// Its line.
+    pub line: Option<String>,
+    /// Its one-time password, once created (shown once).
+    pub one_time_password: Option<String>,
+}
+
+/// A roster import's findings (a dry run) or results.
+#[derive(Debug, Clone)]
+pub struct ImportView {
+    /// Whether nothing was created (a check only).
+    pub dry_run: bool,
+    /// Data rows read.
+    pub rows: usize,
+    /// Accounts created.
+    pub created: usize,
+    /// Each problem.
+    pub problems: Vec<RowProblem>,
+    /// The accounts planned or created.
+    pub accounts: Vec<ImportedAccount>,
+    /// Columns not read.
+    pub ignored_columns: Vec<String>,
 }
 
 /// The new-account form's fields as they were sent.
@@ -323,6 +372,82 @@ pub fn accounts(frame: &Frame, place: &Place, view: &Accounts) -> Markup {
                     }
                 }
                 @if let Some(next) = &view.next { p { a href=(next) { (Msg::NextPage.text(lang)) } } }
+            }
+            @if let Some(r) = &view.import_report {
+                section.panel #import-report aria-labelledby="import-report-title" {
+                    h2 #import-report-title { @if r.dry_run { (Msg::ImportChecked.text(lang)) } @else { (Msg::ImportDone.text(lang)) } }
+                    p role="status" {
+                        (Msg::ImportRows.text(lang)) (r.rows)
+                        @if !r.dry_run { " · " (Msg::ImportCreated.text(lang)) (r.created) }
+                        @if !r.ignored_columns.is_empty() { " · " (Msg::ImportIgnored.text(lang)) (r.ignored_columns.join("、")) }
+                    }
+                    @if !r.problems.is_empty() {
+                        p.error role="alert" { (Msg::ImportProblems.text(lang)) (r.problems.len()) }
+                        div.table role="region" tabindex="0" aria-label=(Msg::ImportProblems.text(lang)) {
+                            table.tasks #import-problems {
+                                caption.visually-hidden { (Msg::ImportProblems.text(lang)) }
+                                thead { tr {
+                                    th scope="col" { (Msg::Row.text(lang)) }
+                                    th scope="col" { (Msg::Column.text(lang)) }
+                                    th scope="col" { (Msg::Problem.text(lang)) }
+                                } }
+                                tbody {
+                                    @for p in &r.problems {
+                                        tr {
+                                            td { (p.row.map_or_else(|| "—".to_owned(), |n| n.to_string())) }
+                                            td { (p.column.as_deref().unwrap_or("—")) }
+                                            td { (lang.pick(&p.text.0, &p.text.1)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !r.accounts.is_empty() {
+                        @if !r.dry_run { p { (Msg::OneTimePasswordShownOnce.text(lang)) } }
+                        div.table role="region" tabindex="0" aria-label=(Msg::Accounts.text(lang)) {
+                            table.tasks #import-accounts {
+                                caption.visually-hidden { (Msg::Accounts.text(lang)) }
+                                thead { tr {
+                                    th scope="col" { (Msg::Row.text(lang)) }
+                                    th scope="col" { (Msg::Username.text(lang)) }
+                                    th scope="col" { (Msg::DisplayName.text(lang)) }
+                                    th scope="col" { (Msg::Line.text(lang)) }
+                                    @if !r.dry_run { th scope="col" { (Msg::OneTimePassword.text(lang)) } }
+                                } }
+                                tbody {
+                                    @for a in &r.accounts {
+                                        tr {
+                                            td { (a.row) }
+                                            td { code { (a.username) } br; span.line { (a.place) } }
+                                            td { (a.name) }
+                                            td { (a.line.as_deref().unwrap_or("—")) }
+                                            @if !r.dry_run { td { code { (a.one_time_password.as_deref().unwrap_or("—")) } } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(action) = &view.import {
+                section.panel aria-labelledby="import" {
+                    h2 #import { (Msg::ImportRoster.text(lang)) }
+                    p { (Msg::ImportRosterIntro.text(lang)) }
+                    form.upload method="post" action=(action) enctype="multipart/form-data" {
+                        input type="hidden" name="csrf" value=(view.csrf);
+                        div.field {
+                            label for="roster" { (Msg::RosterFile.text(lang)) }
+                            input #roster type="file" name="file" required accept=".xlsx,.csv,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+                        }
+                        label.choice {
+                            input type="checkbox" name="dry_run" value="true" checked;
+                            " " (Msg::ImportDryRun.text(lang))
+                        }
+                        button.button.secondary type="submit" { (Msg::ImportButton.text(lang)) }
+                    }
+                }
             }
             @if let Some(action) = &view.create {
                 section.panel aria-labelledby="new-account" {

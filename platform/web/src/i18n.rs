@@ -365,6 +365,20 @@ messages! {
     CountersignIntro => "本环节须以下各方全部同意后方可进入下一环节。", "Every party below must approve before the case moves on.";
     Signed => "已会签", "signed";
     NotSigned => "待会签", "not yet signed";
+    ImportRoster => "导入花名册", "Import a staff roster";
+    ImportRosterIntro => "Excel（.xlsx）或 CSV 文件，列名：姓名、工号、所属单位、条线，可选岗位/角色、手机、邮箱、用户名。先检查，无误后再导入：全部创建或全不创建。", "An Excel (.xlsx) or CSV file with the columns 姓名, 工号, 所属单位, 条线, and optionally 岗位/角色, 手机, 邮箱, 用户名. Check it first, then import: every account is created, or none.";
+    RosterFile => "花名册文件", "The roster file";
+    ImportDryRun => "仅检查，不创建账户", "Check only; create nothing";
+    ImportButton => "检查或导入", "Check or import";
+    ImportChecked => "花名册检查结果", "The roster checked";
+    ImportDone => "花名册已导入", "The roster imported";
+    ImportRows => "数据行：", "Data rows: ";
+    ImportCreated => "已创建账户：", "Accounts created: ";
+    ImportIgnored => "未读取的列：", "Columns not read: ";
+    ImportProblems => "有问题的行（改正后重新提交；有问题时不会创建任何账户）：", "Rows with problems (correct them and send it again; nothing is created while any remains): ";
+    Row => "行号", "Row";
+    Column => "列", "Column";
+    Problem => "问题", "Problem";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

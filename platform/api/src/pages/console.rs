@@ -20,8 +20,9 @@ use civitas_storage::TenantRecord;
 use civitas_web::Msg;
 use civitas_web::console::{
     AccountDraft, AccountRow, Accounts, Audit, AuditRow, BindForm, BindingRow, Bindings,
-    ChainStatus, ConformanceView, DashboardView, Figures, GrantRow, Grants, ModuleRow, Modules,
-    MonthBar, Outcome, Overview, Place, PlaceRow, Section, TreeNode,
+    ChainStatus, ConformanceView, DashboardView, Figures, GrantRow, Grants, ImportView,
+    ImportedAccount, ModuleRow, Modules, MonthBar, Outcome, Overview, Place, PlaceRow, RowProblem,
+    Section, TreeNode,
 };
 use civitas_web::guide::Bilingual;
 use serde::Deserialize;
@@ -315,6 +316,7 @@ struct AccountsExtra {
     one_time: Option<(String, String)>,
     after: Option<AccountCursor>,
     draft: AccountDraft,
+    import_report: Option<ImportView>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -386,6 +388,8 @@ async fn render_accounts(
         outcome: extra.outcome,
         one_time: extra.one_time,
         draft: extra.draft,
+        import: administers.then(|| format!("/console/t/{}/account-imports", tenant.slug_path)),
+        import_report: extra.import_report,
     };
     let place = place(state, caller, tenant, Section::Accounts);
     let frame = lang.frame(
@@ -535,7 +539,7 @@ pub(super) async fn create_account(
         },
         outcome: extra.0,
         one_time: extra.1,
-        after: None,
+        ..AccountsExtra::default()
     };
     render_accounts(&state, lang, &who, &token, &caller, &tenant, extra, status).await
 }
@@ -610,6 +614,143 @@ pub(super) async fn account_action(
         outcome: Some(outcome),
         one_time,
         ..AccountsExtra::default()
+    };
+    render_accounts(&state, lang, &who, &token, &caller, &tenant, extra, status).await
+}
+
+fn row_problem(p: &crate::error::Problem) -> RowProblem {
+    RowProblem {
+        row: p.row,
+        column: p.field.clone(),
+        text: (p.message.zh.clone(), p.message.en.clone()),
+    }
+}
+
+/// `POST /console/t/{path}/account-imports`: checks a staff roster
+/// (multipart: the form token, `dry_run`, the file) or imports it — every
+/// account or none, each one-time password shown once on this answer.
+pub(super) async fn import_roster(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Accounts);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let (mut genuine, mut dry_run, mut file) = (false, false, None);
+    let mut unreadable = multipart.is_err();
+    if let Ok(mut multipart) = multipart {
+        loop {
+            match multipart.next_field().await {
+                Ok(Some(field)) => match field.name() {
+                    Some("csrf") => genuine = token.check(&field.text().await.unwrap_or_default()),
+                    Some("dry_run") => dry_run = true,
+                    // Nothing of the file is read unless the token came first.
+                    Some("file") if genuine => {
+                        let content_type = field
+                            .content_type()
+                            .unwrap_or("application/octet-stream")
+                            .to_owned();
+                        match field.bytes().await {
+                            Ok(bytes) => file = Some((content_type, bytes)),
+                            Err(_) => unreadable = true,
+                        }
+                    }
+                    _ => {}
+                },
+                Ok(None) => break,
+                Err(_) => {
+                    unreadable = true;
+                    break;
+                }
+            }
+        }
+    }
+    let (status, extra) = match (genuine, file) {
+        (false, _) => {
+            let (status, outcome) = forged();
+            (
+                status,
+                AccountsExtra {
+                    outcome: Some(outcome),
+                    ..AccountsExtra::default()
+                },
+            )
+        }
+        (true, None) => (
+            StatusCode::BAD_REQUEST,
+            AccountsExtra {
+                outcome: Some(Outcome::Refused(if unreadable {
+                    Msg::FormExpired.both()
+                } else {
+                    Msg::RosterFile.both()
+                })),
+                ..AccountsExtra::default()
+            },
+        ),
+        (true, Some((content_type, bytes))) => {
+            match crate::routes::account_imports::import_in(
+                &state,
+                &caller,
+                &tenant,
+                &content_type,
+                &bytes,
+                dry_run,
+            )
+            .await
+            {
+                Ok((status, report)) => (
+                    status,
+                    AccountsExtra {
+                        import_report: Some(ImportView {
+                            dry_run: report.dry_run,
+                            rows: report.rows,
+                            created: report.created,
+                            problems: report.problems.iter().map(row_problem).collect(),
+                            accounts: report
+                                .accounts
+                                .into_iter()
+                                .map(|a| ImportedAccount {
+                                    row: a.row,
+                                    username: a.username,
+                                    name: a.display_name,
+                                    place: a.tenant,
+                                    line: a.line,
+                                    one_time_password: a.one_time_password,
+                                })
+                                .collect(),
+                            ignored_columns: report.ignored_columns,
+                        }),
+                        ..AccountsExtra::default()
+                    },
+                ),
+                Err(e) => {
+                    // A rejected import names every bad row, as a dry run does.
+                    let problems: Vec<RowProblem> = e.problems().iter().map(row_problem).collect();
+                    (
+                        e.status,
+                        AccountsExtra {
+                            outcome: Some(refusal(&e)),
+                            import_report: (!problems.is_empty()).then(|| ImportView {
+                                dry_run: true,
+                                rows: 0,
+                                created: 0,
+                                problems,
+                                accounts: Vec::new(),
+                                ignored_columns: Vec::new(),
+                            }),
+                            ..AccountsExtra::default()
+                        },
+                    )
+                }
+            }
+        }
     };
     render_accounts(&state, lang, &who, &token, &caller, &tenant, extra, status).await
 }

@@ -74,6 +74,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             post(console::account_action),
         )
         .route(
+            "/console/t/{tenant}/account-imports",
+            post(console::import_roster),
+        )
+        .route(
             "/console/t/{tenant}/grants",
             get(console::grants).post(console::grant),
         )

@@ -27,6 +27,7 @@ use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody, Message, Problem};
 use crate::extract::{ApiBody, ApiQuery};
 use crate::tenant::Tenant;
+use civitas_storage::TenantRecord;
 
 /// How to import.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -42,41 +43,41 @@ pub(crate) struct ImportQuery {
 pub(crate) struct ImportedAccountView {
     /// 行号 / The row it comes from.
     #[schema(example = 2)]
-    row: u32,
+    pub(crate) row: u32,
     /// 用户名 / The username.
     #[schema(example = "huamu.hm-0001")]
-    username: String,
+    pub(crate) username: String,
     /// 姓名 / The name.
     #[schema(example = "王芳")]
-    display_name: String,
+    pub(crate) display_name: String,
     /// 所属租户 / The tenant.
     #[schema(example = "310000/310115/310115009")]
-    tenant: String,
+    pub(crate) tenant: String,
     /// 条线 / The line.
     #[schema(example = "civil-affairs")]
-    line: Option<String>,
+    pub(crate) line: Option<String>,
     /// 一次性密码（仅导入时显示一次；试运行无）/ Shown once, on import; none on a dry run.
-    one_time_password: Option<String>,
+    pub(crate) one_time_password: Option<String>,
 }
 
 /// What a roster import found or did.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ImportReport {
     /// 是否试运行 / Whether this was a dry run (nothing created).
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// 数据行数 / Data rows read.
     #[schema(example = 1000)]
-    rows: usize,
+    pub(crate) rows: usize,
     /// 创建的账户数（试运行为 0）/ Accounts created (0 on a dry run).
     #[schema(example = 1000)]
-    created: usize,
+    pub(crate) created: usize,
     /// 逐行列出的问题（有问题则导入不会创建任何账户）/ Every problem by row; any problem and an import creates nothing.
-    problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
     /// 未识别而跳过的列 / Columns not read.
     #[schema(example = json!(["性别", "备注"]))]
-    ignored_columns: Vec<String>,
+    pub(crate) ignored_columns: Vec<String>,
     /// 将创建或已创建的账户 / The accounts planned or created.
-    accounts: Vec<ImportedAccountView>,
+    pub(crate) accounts: Vec<ImportedAccountView>,
 }
 
 fn problem(p: RowProblem) -> Problem {
@@ -150,8 +151,31 @@ pub(crate) async fn import_accounts(
     ApiQuery(query): ApiQuery<ImportQuery>,
     file: ApiBody,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let scope = caller.authorize_duty(&state, &tenant.path, NO_LINE, "account.administer")?;
-    let format = Format::from_content_type(&file.content_type, &file.bytes).ok_or_else(|| {
+    let (status, report) = import_in(
+        &state,
+        &caller,
+        &tenant,
+        &file.content_type,
+        &file.bytes,
+        query.dry_run.unwrap_or(false),
+    )
+    .await?;
+    Ok((status, Json(report)))
+}
+
+/// Imports the roster in `bytes` (CSV or xlsx, told by `content_type` and
+/// the bytes) into `tenant`'s subtree for `caller` (`account.administer`),
+/// or only checks it (`dry_run`), as the API and the console import.
+pub(crate) async fn import_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    content_type: &str,
+    bytes: &bytes::Bytes,
+    dry_run: bool,
+) -> Result<(StatusCode, ImportReport), ApiError> {
+    let scope = caller.authorize_duty(state, &tenant.path, NO_LINE, "account.administer")?;
+    let format = Format::from_content_type(content_type, bytes).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -159,9 +183,9 @@ pub(crate) async fn import_accounts(
             "A roster is a CSV (text/csv) or an Excel (.xlsx) file",
         )
     })?;
-    let bytes = file.bytes.clone();
+    let sheet = bytes.clone();
     // Unpacking a workbook is CPU work: off the async threads.
-    let roster = tokio::task::spawn_blocking(move || civitas_roster::read(&bytes, format))
+    let roster = tokio::task::spawn_blocking(move || civitas_roster::read(&sheet, format))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(roster_error)?;
@@ -174,7 +198,6 @@ pub(crate) async fn import_accounts(
         .collect();
     let mut plan = civitas_identity::plan_import(&roster, &units, &state.line_definitions());
     civitas_identity::check_taken(state.db(), &mut plan).await?;
-    let dry_run = query.dry_run.unwrap_or(false);
     let planned = |otp: Option<&str>, p: &civitas_identity::PlannedAccount| ImportedAccountView {
         row: p.row,
         username: p.account.username.clone(),
@@ -186,17 +209,17 @@ pub(crate) async fn import_accounts(
     if dry_run {
         return Ok((
             StatusCode::OK,
-            Json(ImportReport {
+            ImportReport {
                 dry_run,
                 rows: roster.rows.len(),
                 created: 0,
                 accounts: plan.accounts.iter().map(|p| planned(None, p)).collect(),
                 problems: plan.problems.into_iter().map(problem).collect(),
                 ignored_columns: roster.ignored_columns,
-            }),
+            },
         ));
     }
-    let digest = hex::encode(civitas_crypto::sm3::digest(&file.bytes));
+    let digest = hex::encode(civitas_crypto::sm3::digest(bytes));
     let created = civitas_identity::import_staff(
         state.db(),
         state.keyring()?,
@@ -220,13 +243,13 @@ pub(crate) async fn import_accounts(
         .collect();
     Ok((
         StatusCode::CREATED,
-        Json(ImportReport {
+        ImportReport {
             dry_run,
             rows: roster.rows.len(),
             created: accounts.len(),
             problems: Vec::new(),
             ignored_columns: roster.ignored_columns,
             accounts,
-        }),
+        },
     ))
 }
