@@ -192,6 +192,15 @@ both_backends! {
         assert_eq!((status, &bytes[..]), (StatusCode::OK, pdf));
         let (status, _, _) = world.download(&content, Some(world.token("huangpu-reviewer")), None).await;
         assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
+        // Metadata naming a stored digest opens nothing: only an upload is served.
+        let named = world.call("POST", &format!("/api/v1/tenants/310000/310115/310115005/cases/{case_id}/attachments"),
+            Some(world.token("lujiazui-officer")),
+            Some(serde_json::json!({"name": "抄来的.pdf", "media_type": "application/pdf", "size": pdf.len(), "sm3": civitas_documents::digest(pdf)}))).await;
+        assert_eq!(named.status, StatusCode::CREATED, "{}", named.body);
+        assert_eq!(named.body["stored"], false);
+        let copied = format!("/api/v1/tenants/310000/310115/310115005/cases/{case_id}/attachments/{}/content", named.body["id"].as_str().unwrap());
+        let (status, _, bytes) = world.download(&copied, Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&bytes));
     }
 
     async fn the_workbench_pauses_resumes_extends_and_transfers_as_the_step_allows(t) {
@@ -226,6 +235,7 @@ both_backends! {
         let too_long = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=extend&version={}&days=31&reason=%E6%A1%88%E6%83%85%E5%A4%8D%E6%9D%82", version_of(&page))).await;
         assert_eq!(too_long.status, StatusCode::CONFLICT, "{}", html(&too_long));
         assert!(html(&too_long).contains("延期总计不得超过 30 天"), "{}", html(&too_long));
+        assert!(html(&too_long).contains(r#"value="31""#) && html(&too_long).contains(r#"value="案情复杂""#), "what was typed is kept");
         let extended = world.form(&desk, &officer, &format!("csrf={FORM_TOKEN}&do=extend&version={}&days=10&reason=%E6%A1%88%E6%83%85%E5%A4%8D%E6%9D%82", version_of(&page))).await;
         assert_eq!(extended.status, StatusCode::SEE_OTHER, "{}", html(&extended));
         let page = world.page(&desk, Some(&officer)).await;
@@ -438,6 +448,7 @@ both_backends! {
         let poor = world.form(&portal_case, &citizen, &format!("csrf={FORM_TOKEN}&do=rate&score=2&comment=")).await;
         assert_eq!(poor.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&poor));
         assert!(html(&poor).contains("差评请说明原因"));
+        assert!(html(&poor).contains(r#"value="2" required checked"#), "the score chosen is kept");
         let by_staff = world.call("POST", &api, Some(world.token("lujiazui-officer")), Some(serde_json::json!({"score": 5}))).await;
         assert_eq!(by_staff.status, StatusCode::FORBIDDEN, "{}", by_staff.body);
         let rated = world.form(&portal_case, &citizen, &format!("csrf={FORM_TOKEN}&do=rate&score=4&comment=%E5%8A%9E%E7%90%86%E5%BE%88%E5%BF%AB")).await;

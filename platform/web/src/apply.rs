@@ -192,6 +192,8 @@ pub struct Receipt {
     pub rating: Option<(i64, String)>,
     /// The rating form of a finished case not rated yet (posts `do=rate`).
     pub rate: Option<Upload>,
+    /// A refused rating's score and comment, shown again.
+    pub rate_draft: Option<(i64, String)>,
 }
 
 /// A score's words.
@@ -383,16 +385,19 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                         input type="hidden" name="do" value="rate";
                         fieldset.field {
                             legend { (Msg::RateLegend.text(lang)) }
+                            @let chosen = r.rate_draft.as_ref().map_or(5, |(score, _)| *score);
                             @for score in (1..=5).rev() {
                                 label.choice {
-                                    input type="radio" name="score" value=(score) required checked[score == 5];
+                                    input type="radio" name="score" value=(score) required checked[score == chosen];
                                     " " (score_label(score).text(lang))
                                 }
                             }
                         }
                         div.field {
                             label for="comment" { (Msg::RatingComment.text(lang)) }
-                            textarea #comment name="comment" maxlength="500" rows="3" {}
+                            textarea #comment name="comment" maxlength="500" rows="3" {
+                                (r.rate_draft.as_ref().map_or("", |(_, comment)| comment.as_str()))
+                            }
                         }
                         button.button type="submit" { (Msg::SubmitRating.text(lang)) }
                     }

@@ -797,6 +797,8 @@ pub enum ChainStatus {
     },
     /// Something is wrong: each problem, as the verifier words it.
     Broken(Vec<String>),
+    /// Another verification is running on this node: try again later.
+    Busy,
 }
 
 /// The audit page.
@@ -832,6 +834,7 @@ pub fn audit(frame: &Frame, place: &Place, view: &Audit) -> Markup {
                         strong { (Msg::ChainIntact.text(lang)) }
                         " " (Msg::ChainsChecked.text(lang)) (chains) " · " (Msg::RecordsChecked.text(lang)) (records) " · " (Msg::AnchorsChecked.text(lang)) (anchors)
                     },
+                    ChainStatus::Busy => p.notice role="status" { (Msg::ChainBusy.text(lang)) },
                     ChainStatus::Broken(problems) => div.error role="alert" {
                         strong { (Msg::ChainBroken.text(lang)) }
                         ul { @for p in problems { li { (p) } } }

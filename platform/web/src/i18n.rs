@@ -379,6 +379,7 @@ messages! {
     Row => "行号", "Row";
     Column => "列", "Column";
     Problem => "问题", "Problem";
+    ChainBusy => "另一次校验正在进行，请稍后再试。", "Another verification is running; please try again shortly.";
     NoAuditRecords => "没有符合条件的审计记录。", "No audit record matches.";
 }
 

@@ -273,6 +273,19 @@ impl StepAct {
     }
 }
 
+/// An action form as it was sent.
+#[derive(Debug, Clone, Default)]
+pub struct ActDraft {
+    /// The action (`return`, `extend`…).
+    pub act: String,
+    /// The reason written.
+    pub reason: String,
+    /// The transfer target chosen.
+    pub to_tenant: String,
+    /// The days asked for.
+    pub days: String,
+}
+
 /// A case as staff see it.
 #[derive(Debug, Clone)]
 pub struct StaffCase {
@@ -313,6 +326,9 @@ pub struct StaffCase {
     /// A countersign step's actors (会签): each role and place, and
     /// whether it has signed.
     pub countersign: Vec<(String, Bilingual, bool)>,
+    /// A refused action's form as it was sent: the action, its reason,
+    /// its transfer target and its days, shown again.
+    pub draft: Option<ActDraft>,
     /// Where a transfer may send the case: path and name.
     pub transfer_targets: Vec<(String, Bilingual)>,
     /// The statutory limit's extensions: days used, days allowed in all,
@@ -398,6 +414,7 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                 section.panel aria-labelledby="act" {
                     h2 #act { (Msg::Handle.text(lang)) }
                     @for act in &c.actions {
+                        @let draft = c.draft.as_ref().filter(|d| d.act == act.as_str());
                         form.act method="post" action=(c.action) {
                             input type="hidden" name="csrf" value=(c.csrf);
                             input type="hidden" name="version" value=(c.version);
@@ -407,7 +424,7 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                                     label for="to-tenant" { (Msg::TransferTo.text(lang)) }
                                     select #to-tenant name="to_tenant" required {
                                         @for (path, name) in &c.transfer_targets {
-                                            option value=(path) { (lang.pick(&name.zh, &name.en)) " (" (path) ")" }
+                                            option value=(path) selected[draft.is_some_and(|d| &d.to_tenant == path)] { (lang.pick(&name.zh, &name.en)) " (" (path) ")" }
                                         }
                                     }
                                 }
@@ -417,14 +434,14 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                                     p.hint { (Msg::ExtensionsSoFar.text(lang)) (used) " / " (allowed) (unit.text(lang)) }
                                     div.field {
                                         label for="extend-days" { (Msg::ExtendByDays.text(lang)) }
-                                        input #extend-days type="number" name="days" min="1" max=((allowed - used).max(1)) value="1" required;
+                                        input #extend-days type="number" name="days" min="1" max=((allowed - used).max(1)) value=(draft.map_or("1", |d| d.days.as_str())) required;
                                     }
                                 }
                             }
                             @if act.needs_reason() {
                                 div.field {
                                     label for=(format!("reason-{}", act.as_str())) { (Msg::Reason.text(lang)) span.required aria-hidden="true" { " *" } }
-                                    input id=(format!("reason-{}", act.as_str())) type="text" name="reason" required maxlength="500";
+                                    input id=(format!("reason-{}", act.as_str())) type="text" name="reason" value=(draft.map_or("", |d| d.reason.as_str())) required maxlength="500";
                                 }
                             }
                             button.button.secondary[*act != StepAct::Approve] type="submit" { (act.label().text(lang)) }

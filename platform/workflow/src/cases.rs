@@ -300,6 +300,9 @@ pub struct Attachment {
     pub size: i64,
     /// Its SM3 digest (hex), to verify the stored file.
     pub sm3: String,
+    /// Whether the file itself was uploaded and is kept by the platform
+    /// (downloadable); otherwise the client keeps it and this is metadata.
+    pub stored: bool,
     /// Who added it.
     pub added_by: String,
     /// When, RFC 3339 in JSON (Unix microseconds inside).
@@ -340,6 +343,7 @@ struct AttachmentRow {
     media_type: String,
     size: i64,
     sm3: String,
+    stored: bool,
     added_by: String,
     added_at: i64,
 }
@@ -367,6 +371,7 @@ impl AttachmentRow {
             media_type: self.media_type,
             size: self.size,
             sm3: self.sm3,
+            stored: self.stored,
             added_by: self.added_by,
             added_at: self.added_at,
         })
@@ -1110,7 +1115,7 @@ impl Workflow {
         // The cap on attaching bounds this list; the LIMIT keeps a read
         // bounded even if rows were added some other way.
         let sql = format!(
-            "SELECT id, case_id, name, media_type, size, sm3, added_by, added_at FROM case_attachments \
+            "SELECT id, case_id, name, media_type, size, sm3, stored, added_by, added_at FROM case_attachments \
              WHERE case_id = $1 ORDER BY added_at, id LIMIT {}",
             crate::MAX_ATTACHMENTS_PER_CASE
         );
@@ -1121,7 +1126,8 @@ impl Workflow {
     }
 
     /// Records attachment metadata on the case `id` (visible to `viewer`
-    /// in `scope`); finished cases take no more.
+    /// in `scope`); finished cases take no more. The file stays with the
+    /// client: the platform never serves it.
     pub async fn attach(
         &self,
         db: &Database,
@@ -1130,6 +1136,67 @@ impl Workflow {
         who: &Who,
         id: &str,
         new: NewAttachment,
+    ) -> Result<Attachment, WorkflowError> {
+        self.record_attachment(db, scope, viewer, who, id, new, false)
+            .await
+    }
+
+    /// Records a document the platform keeps (uploaded, stored by its
+    /// SM3 digest) on the case `id`: the one kind of attachment served.
+    pub async fn attach_document(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        viewer: &Viewer,
+        who: &Who,
+        id: &str,
+        new: NewAttachment,
+    ) -> Result<Attachment, WorkflowError> {
+        self.record_attachment(db, scope, viewer, who, id, new, true)
+            .await
+    }
+
+    /// Whether the case `id` (visible to `viewer` in `tx`'s scope) takes
+    /// another attachment: open, and under the cap.
+    pub async fn takes_attachments(
+        &self,
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        id: &str,
+    ) -> Result<(), WorkflowError> {
+        let case = self.get(tx, viewer, id).await?;
+        if case.state.is_final() {
+            return Err(WorkflowError::NotAllowed(format!(
+                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
+                case.state.as_str(),
+                case.state.as_str()
+            )));
+        }
+        let held: i64 = civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM case_attachments WHERE case_id = $1")
+                .bind(case.id.clone())
+                .fetch_one(&mut *c)
+                .await?
+        });
+        if held >= crate::MAX_ATTACHMENTS_PER_CASE {
+            return Err(WorkflowError::LimitExceeded(format!(
+                "每个案件最多 {max} 个附件 / a case holds at most {max} attachments",
+                max = crate::MAX_ATTACHMENTS_PER_CASE
+            )));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_attachment(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        viewer: &Viewer,
+        who: &Who,
+        id: &str,
+        new: NewAttachment,
+        stored: bool,
     ) -> Result<Attachment, WorkflowError> {
         let name = new.name.trim();
         at_most(
@@ -1203,13 +1270,17 @@ impl Workflow {
             media_type: media_type.to_owned(),
             size: new.size,
             sm3: new.sm3.to_ascii_lowercase(),
+            stored,
             added_by: who.username.clone(),
             added_at: now_micros(),
         };
         store::execute(
             tx.connection(),
-            "INSERT INTO case_attachments (id, case_id, tenant_path, name, media_type, size, sm3, added_by, added_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &format!(
+                "INSERT INTO case_attachments (id, case_id, tenant_path, name, media_type, size, sm3, added_by, added_at, stored) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {})",
+                if stored { "TRUE" } else { "FALSE" }
+            ),
             &[
                 Some(text(&attachment.id)),
                 Some(text(&case.id)),

@@ -479,8 +479,13 @@ async fn fire_one(
                 &[Some(text(&case.id))],
             )
             .await?;
-            // The statutory limit passes once per case.
-            if timer.kind == "limit.overdue" {
+            // A case counts once as past its limit, however often the limit
+            // timer is re-armed (resume, extension) and fires again.
+            if timer.kind == "limit.overdue"
+                && store::events_of(tx.connection(), &case.id, "limit.overdue")
+                    .await?
+                    .is_empty()
+            {
                 crate::stats::add(tx.connection(), &case, &crate::stats::Counts::overdue()).await?;
             }
         }

@@ -27,7 +27,7 @@ use crate::AppState;
 use crate::access::Caller;
 use crate::routes::cases::{
     CreateCase, RateCase, act_on, attachments_for, case_for, cases_for, document_for,
-    document_response, file_case, rate_for, rating_for, upload_error, upload_for,
+    document_response, file_case, may_upload, rate_for, rating_for, upload_error, upload_for,
 };
 
 /// The flow `tenant` offers as `line/name`, and what its application asks.
@@ -315,6 +315,7 @@ pub(super) async fn case(
         token: &token,
         tenant: &tenant.0,
         id: &id,
+        rating_draft: None,
     };
     page.render(query.filed == Some(1), None, None, StatusCode::OK)
         .await
@@ -328,6 +329,8 @@ struct CasePage<'a> {
     token: &'a FormToken,
     tenant: &'a TenantRecord,
     id: &'a str,
+    /// A refused rating's score and comment, shown again.
+    rating_draft: Option<(i64, String)>,
 }
 
 impl CasePage<'_> {
@@ -428,6 +431,7 @@ impl CasePage<'_> {
                 action: here.clone(),
                 csrf: self.token.0.clone(),
             }),
+            rate_draft: self.rating_draft.clone(),
             rating: rating.map(|r| (r.score, r.comment)),
         };
         let frame = lang.frame(
@@ -460,6 +464,7 @@ pub(super) async fn act(
         token: &token,
         tenant: &tenant,
         id: &id,
+        rating_draft: None,
     };
     let here = page.here();
     let Some(claims) = who.0.clone() else {
@@ -504,6 +509,11 @@ pub(super) async fn act(
         return match rate_for(&state, &caller, &tenant.path, &id, &rating).await {
             Ok(_) => Redirect::to(&format!("{here}#rated")).into_response(),
             Err(e) => {
+                // What was chosen and written is shown again, not a fresh form.
+                let page = CasePage {
+                    rating_draft: Some((rating.score, rating.comment.clone())),
+                    ..page
+                };
                 let error = Some((e.message.zh.clone(), e.message.en.clone()));
                 page.render(false, None, error, e.status).await
             }
@@ -627,6 +637,7 @@ pub(super) async fn document_links(
     match attachments_for(state, caller, &tenant.path, id).await {
         Ok(found) => found
             .into_iter()
+            .filter(|a| a.stored)
             .map(|a| DocumentLink {
                 href: format!("{base}/documents/{}", a.id),
                 size: file_size(a.size),
@@ -660,6 +671,7 @@ pub(super) async fn upload(
         token: &token,
         tenant: &tenant,
         id: &id,
+        rating_draft: None,
     };
     let here = page.here();
     let Some(claims) = who.0.clone() else {
@@ -688,6 +700,8 @@ pub(super) async fn upload(
                     genuine = token.check(&sent);
                 }
                 Some("file") if genuine => {
+                    // Decided before the file is read.
+                    may_upload(&state, &caller, &tenant.path).map_err(refused)?;
                     let name = field.file_name().unwrap_or("document").to_owned();
                     let bytes = field.bytes().await.map_err(|e| refused(upload_error(&e)))?;
                     upload_for(&state, &caller, &tenant.path, &id, &name, bytes)

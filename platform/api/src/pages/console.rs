@@ -1306,17 +1306,22 @@ pub(super) async fn audit(
             detail: e.detail.to_string(),
         })
         .collect();
+    // Verifying reads every record of the subtree: one at a time per node.
+    static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
     let chains = if query.verify == Some(true) {
-        match verify_in(&state, &caller, &tenant).await {
-            Ok(report) if report.is_intact() => ChainStatus::Intact {
-                chains: report.tenants,
-                records: report.records,
-                anchors: report.anchors,
+        match VERIFYING.try_acquire() {
+            Err(_) => ChainStatus::Busy,
+            Ok(_running) => match verify_in(&state, &caller, &tenant).await {
+                Ok(report) if report.is_intact() => ChainStatus::Intact {
+                    chains: report.tenants,
+                    records: report.records,
+                    anchors: report.anchors,
+                },
+                Ok(report) => {
+                    ChainStatus::Broken(report.problems.iter().map(ToString::to_string).collect())
+                }
+                Err(e) => return refused(lang, &who, &token, &here, &e),
             },
-            Ok(report) => {
-                ChainStatus::Broken(report.problems.iter().map(ToString::to_string).collect())
-            }
-            Err(e) => return refused(lang, &who, &token, &here, &e),
         }
     } else {
         ChainStatus::Unchecked(filter("verify=true"))

@@ -136,10 +136,13 @@ pub(crate) async fn page_not_found(lang: PageLang, path: &str) -> Response {
 /// elsewhere, and no caching of pages.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(civitas_web::CONTENT_SECURITY_POLICY),
-    );
+    // A download sets its own, stricter policy (a sandbox).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(civitas_web::CONTENT_SECURITY_POLICY),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -10,7 +10,8 @@ use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::workbench::{
-    Decision, Found, Inbox, Notice, SearchResults, StaffCase, StepAct, Task, case, inbox, shown,
+    ActDraft, Decision, Found, Inbox, Notice, SearchResults, StaffCase, StepAct, Task, case, inbox,
+    shown,
 };
 use civitas_workflow::flow::{Rule, StepAction};
 use civitas_workflow::inbox::InboxFilter;
@@ -301,6 +302,7 @@ pub(super) async fn show(
         &tenant.0,
         &id,
         None,
+        None,
         StatusCode::OK,
     )
     .await
@@ -315,6 +317,7 @@ async fn render(
     tenant: &TenantRecord,
     id: &str,
     error: Option<(String, String)>,
+    draft: Option<ActDraft>,
     status: StatusCode,
 ) -> Response {
     let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
@@ -460,6 +463,7 @@ async fn render(
         csrf: token.0.clone(),
         version: c.version,
         error,
+        draft,
         countersign: match step {
             Some(step) if step.rule == Rule::All && step.actors.len() > 1 => step
                 .actors
@@ -556,6 +560,7 @@ pub(super) async fn act(
                 &tenant,
                 &id,
                 Some(Msg::FormExpired.both()),
+                None,
                 status,
             )
             .await;
@@ -574,7 +579,24 @@ pub(super) async fn act(
         Ok(_) => Redirect::to(INBOX).into_response(),
         Err(e) => {
             let error = Some((e.message.zh.clone(), e.message.en.clone()));
-            render(&state, lang, &who, &token, &tenant, &id, error, e.status).await
+            let draft = ActDraft {
+                act: form.act.clone(),
+                reason: form.reason.clone(),
+                to_tenant: form.to_tenant.clone(),
+                days: form.days.clone(),
+            };
+            render(
+                &state,
+                lang,
+                &who,
+                &token,
+                &tenant,
+                &id,
+                error,
+                Some(draft),
+                e.status,
+            )
+            .await
         }
     }
 }

@@ -810,23 +810,15 @@ pub(crate) async fn upload_for(
     let workflow = workflow(state)?;
     let store = state.documents()?;
     let (scope, viewer) = case_scope(state, caller, tenant, None, "case.act")?;
-    {
-        let mut tx = state.db().begin_read(&scope).await?;
-        let case = workflow.get(&mut tx, &viewer, id).await?;
-        tx.rollback().await?;
-        if case.state.is_final() {
-            return Err(civitas_workflow::WorkflowError::NotAllowed(format!(
-                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
-                case.state.as_str(),
-                case.state.as_str()
-            ))
-            .into());
-        }
-    }
+    // Open and under the cap before anything is stored: a full or finished
+    // case leaves nothing behind in the store.
+    let mut tx = state.db().begin_read(&scope).await?;
+    workflow.takes_attachments(&mut tx, &viewer, id).await?;
+    tx.rollback().await?;
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let sm3 = store.put(bytes).await.map_err(document_error)?;
     let attachment = workflow
-        .attach(
+        .attach_document(
             state.db(),
             &scope,
             &viewer,
@@ -857,6 +849,16 @@ pub(crate) async fn transfer_targets_for(
     Ok(targets)
 }
 
+/// Whether `caller` may upload documents to cases at `tenant` (decided
+/// before an upload's body is read).
+pub(crate) fn may_upload(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+) -> Result<(), ApiError> {
+    case_scope(state, caller, tenant, None, "case.act").map(|_| ())
+}
+
 /// The attachments of the case `id` that `caller` may read, for the faces.
 pub(crate) async fn attachments_for(
     state: &AppState,
@@ -880,10 +882,12 @@ pub(crate) async fn document_for(
     id: &str,
     attachment: &str,
 ) -> Result<(Attachment, bytes::Bytes), ApiError> {
+    // Only what was uploaded here is served: metadata naming a digest
+    // opens nothing.
     let found = attachments_for(state, caller, tenant, id)
         .await?
         .into_iter()
-        .find(|a| a.id == attachment)
+        .find(|a| a.id == attachment && a.stored)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -972,7 +976,7 @@ pub(crate) async fn upload_document(
     };
     // Decided before the body is read: who may not upload learns nothing
     // from how the upload is formed.
-    case_scope(&state, &caller, &tenant.path, None, "case.act")?;
+    may_upload(&state, &caller, &tenant.path)?;
     let mut multipart = multipart.map_err(|_| not_multipart())?;
     while let Some(field) = multipart.next_field().await.map_err(|e| upload_error(&e))? {
         if field.name() == Some("file") {

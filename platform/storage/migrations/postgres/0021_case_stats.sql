@@ -36,7 +36,8 @@ CREATE TABLE case_stats (
 CREATE INDEX case_stats_children ON case_stats (parent_path, month);
 
 -- What was there before: each case counted at its place and every
--- ancestor, once, without processing times.
+-- ancestor, once, without processing times (a case transferred before
+-- this counts as filed where it is now).
 INSERT INTO case_stats (node_path, parent_path, line, service, month, shard, filed, approved, rejected, withdrawn, overdue)
 SELECT t.path, coalesce(t.parent_path, ''), c.line, c.service,
        to_char(to_timestamp(c.created_at / 1000000.0) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),

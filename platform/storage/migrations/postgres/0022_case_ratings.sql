@@ -15,3 +15,9 @@ GRANT SELECT, INSERT ON case_ratings TO civitas_app;
 ALTER TABLE case_ratings ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_subtree ON case_ratings
     USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));
+
+-- Whether an attachment's file was uploaded to the platform and is kept in
+-- its document store (by SM3): only those are ever served. Metadata recorded
+-- by a client that keeps the file itself stays metadata, so a digest seen in
+-- one case's history never opens a file through another case.
+ALTER TABLE case_attachments ADD COLUMN stored BOOLEAN NOT NULL DEFAULT FALSE;

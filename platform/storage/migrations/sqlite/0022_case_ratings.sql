@@ -9,3 +9,9 @@ CREATE TABLE case_ratings (
     rated_at    INTEGER NOT NULL
 );
 CREATE INDEX case_ratings_tenant ON case_ratings (tenant_path, rated_at);
+
+-- Whether an attachment's file was uploaded to the platform and is kept in
+-- its document store (by SM3): only those are ever served. Metadata recorded
+-- by a client that keeps the file itself stays metadata, so a digest seen in
+-- one case's history never opens a file through another case.
+ALTER TABLE case_attachments ADD COLUMN stored BOOLEAN NOT NULL DEFAULT FALSE;
