@@ -423,6 +423,30 @@ fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
+/// The case takes another attachment: open, and under the cap.
+async fn open_for_attachments(tx: &mut TenantTx, case: &Case) -> Result<(), WorkflowError> {
+    if case.state.is_final() {
+        return Err(WorkflowError::NotAllowed(format!(
+            "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
+            case.state.as_str(),
+            case.state.as_str()
+        )));
+    }
+    let held: i64 = civitas_storage::with_connection!(tx.connection(), c => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM case_attachments WHERE case_id = $1")
+            .bind(case.id.clone())
+            .fetch_one(&mut *c)
+            .await?
+    });
+    if held >= crate::MAX_ATTACHMENTS_PER_CASE {
+        return Err(WorkflowError::LimitExceeded(format!(
+            "每个案件最多 {max} 个附件 / a case holds at most {max} attachments",
+            max = crate::MAX_ATTACHMENTS_PER_CASE
+        )));
+    }
+    Ok(())
+}
+
 /// `text` is at most `max` characters, else [`WorkflowError::LimitExceeded`]
 /// naming `what` in both languages.
 fn at_most(text: &str, max: usize, zh: &str, en: &str) -> Result<(), WorkflowError> {
@@ -1165,26 +1189,7 @@ impl Workflow {
         id: &str,
     ) -> Result<(), WorkflowError> {
         let case = self.get(tx, viewer, id).await?;
-        if case.state.is_final() {
-            return Err(WorkflowError::NotAllowed(format!(
-                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
-                case.state.as_str(),
-                case.state.as_str()
-            )));
-        }
-        let held: i64 = civitas_storage::with_connection!(tx.connection(), c => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM case_attachments WHERE case_id = $1")
-                .bind(case.id.clone())
-                .fetch_one(&mut *c)
-                .await?
-        });
-        if held >= crate::MAX_ATTACHMENTS_PER_CASE {
-            return Err(WorkflowError::LimitExceeded(format!(
-                "每个案件最多 {max} 个附件 / a case holds at most {max} attachments",
-                max = crate::MAX_ATTACHMENTS_PER_CASE
-            )));
-        }
-        Ok(())
+        open_for_attachments(tx, &case).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1242,27 +1247,9 @@ impl Workflow {
         let backend = tx.backend();
         store::lock_case(tx.connection(), backend, id, store::IfLocked::Wait).await?;
         let case = self.get(&mut tx, viewer, id).await?;
-        if case.state.is_final() {
-            return Err(WorkflowError::NotAllowed(format!(
-                "案件已结束（{}），不能再添加附件 / the case is {} and takes no attachments",
-                case.state.as_str(),
-                case.state.as_str()
-            )));
-        }
         // Counted under the case's lock: two uploads at once cannot both
         // take the last place.
-        let held: i64 = civitas_storage::with_connection!(tx.connection(), c => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM case_attachments WHERE case_id = $1")
-                .bind(case.id.clone())
-                .fetch_one(&mut *c)
-                .await?
-        });
-        if held >= crate::MAX_ATTACHMENTS_PER_CASE {
-            return Err(WorkflowError::LimitExceeded(format!(
-                "每个案件最多 {max} 个附件 / a case holds at most {max} attachments",
-                max = crate::MAX_ATTACHMENTS_PER_CASE
-            )));
-        }
+        open_for_attachments(&mut tx, &case).await?;
         let attachment = Attachment {
             id: uuid::Uuid::new_v4().to_string(),
             case_id: case.id.clone(),
