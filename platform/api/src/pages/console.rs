@@ -120,6 +120,32 @@ fn place(state: &AppState, caller: &Caller, tenant: &TenantRecord, current: Sect
     }
 }
 
+/// Who is looking at which place's console.
+struct SectionVisit<'a> {
+    state: &'a AppState,
+    lang: PageLang,
+    who: &'a PageVisitor,
+    token: &'a FormToken,
+    caller: &'a Caller,
+    tenant: &'a TenantRecord,
+}
+
+/// The frame (titled by the section) and the place head of `section`'s
+/// page: what every section page shares.
+fn section_page(visit: SectionVisit<'_>, section: Section) -> (civitas_web::layout::Frame, Place) {
+    let here = section_href(visit.tenant, section);
+    let frame = visit.lang.frame(
+        &here,
+        section.label().text(visit.lang.lang).to_owned(),
+        None,
+        visitor(visit.who, visit.token, &here, None),
+    );
+    (
+        frame,
+        place(visit.state, visit.caller, visit.tenant, section),
+    )
+}
+
 /// The level's name in `lang`, from the tree's level definitions.
 fn level_name(state: &AppState, tenant: &TenantRecord, lang: PageLang) -> String {
     state
@@ -391,12 +417,16 @@ async fn render_accounts(
         import: administers.then(|| format!("/console/t/{}/account-imports", tenant.slug_path)),
         import_report: extra.import_report,
     };
-    let place = place(state, caller, tenant, Section::Accounts);
-    let frame = lang.frame(
-        &here,
-        Msg::Accounts.text(lang.lang).to_owned(),
-        None,
-        visitor(who, token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state,
+            lang,
+            who,
+            token,
+            caller,
+            tenant,
+        },
+        Section::Accounts,
     );
     lang.answer(
         status,
@@ -846,12 +876,16 @@ async fn render_grants(
         outcome,
         draft,
     };
-    let place = place(state, caller, tenant, Section::Grants);
-    let frame = lang.frame(
-        &here,
-        Msg::Grants.text(lang.lang).to_owned(),
-        None,
-        visitor(who, token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state,
+            lang,
+            who,
+            token,
+            caller,
+            tenant,
+        },
+        Section::Grants,
     );
     lang.answer(status, civitas_web::console::grants(&frame, &place, &view))
 }
@@ -1068,12 +1102,16 @@ async fn render_bindings(
         csrf: token.0.clone(),
         outcome,
     };
-    let place = place(state, caller, tenant, Section::Bindings);
-    let frame = lang.frame(
-        &here,
-        Msg::Bindings.text(lang.lang).to_owned(),
-        None,
-        visitor(who, token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state,
+            lang,
+            who,
+            token,
+            caller,
+            tenant,
+        },
+        Section::Bindings,
     );
     lang.answer(
         status,
@@ -1334,12 +1372,16 @@ pub(super) async fn audit(
         here: here.clone(),
         chains,
     };
-    let place = place(&state, &caller, &tenant, Section::Audit);
-    let frame = lang.frame(
-        &here,
-        Msg::AuditLog.text(lang.lang).to_owned(),
-        None,
-        visitor(&who, &token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state: &state,
+            lang,
+            who: &who,
+            token: &token,
+            caller: &caller,
+            tenant: &tenant,
+        },
+        Section::Audit,
     );
     lang.answer(
         StatusCode::OK,
@@ -1438,12 +1480,16 @@ pub(super) async fn dashboard(
         months,
         places,
     };
-    let place = place(&state, &caller, &tenant, Section::Dashboard);
-    let frame = lang.frame(
-        &here,
-        Msg::Dashboard.text(lang.lang).to_owned(),
-        None,
-        visitor(&who, &token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state: &state,
+            lang,
+            who: &who,
+            token: &token,
+            caller: &caller,
+            tenant: &tenant,
+        },
+        Section::Dashboard,
     );
     lang.answer(
         StatusCode::OK,
@@ -1544,12 +1590,16 @@ pub(super) async fn modules(
         report,
         outcome,
     };
-    let place = place(&state, &caller, &tenant, Section::Modules);
-    let frame = lang.frame(
-        &here,
-        Msg::ModuleRegistry.text(lang.lang).to_owned(),
-        None,
-        visitor(&who, &token, &here, None),
+    let (frame, place) = section_page(
+        SectionVisit {
+            state: &state,
+            lang,
+            who: &who,
+            token: &token,
+            caller: &caller,
+            tenant: &tenant,
+        },
+        Section::Modules,
     );
     lang.answer(
         StatusCode::OK,
