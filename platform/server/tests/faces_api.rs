@@ -178,6 +178,19 @@ both_backends! {
         assert_eq!((big.status, big.code()), (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"), "{}", big.body);
         let nothing = world.multipart(&api, Some(world.token("citizen-demo")), None, &[("note", None, b"x")]).await;
         assert_eq!((nothing.status, nothing.code()), (StatusCode::BAD_REQUEST, "invalid_upload"));
+        // A file with another field beside it, or two files, is refused
+        // whole: nothing of it is stored.
+        let listing = format!("/api/v1/tenants/shanghai/pudong/lujiazui/cases/{case_id}/attachments");
+        let before = world.call("GET", &listing, Some(world.token("citizen-demo")), None).await;
+        for form in [
+            vec![("file", Some("照片.png"), png), ("note", None, b"x".as_slice())],
+            vec![("file", Some("一.png"), png), ("file", Some("二.png"), png)],
+        ] {
+            let refused = world.multipart(&api, Some(world.token("citizen-demo")), None, &form).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "invalid_upload"), "{}", refused.body);
+        }
+        let after = world.call("GET", &listing, Some(world.token("citizen-demo")), None).await;
+        assert_eq!(before.body, after.body);
 
         // The street officer reads it in the workbench; a district elsewhere
         // cannot reach it.

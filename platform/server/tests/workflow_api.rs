@@ -302,6 +302,31 @@ both_backends! {
         assert!(time_passes(&t, &case).await.is_empty());
     }
 
+    async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {
+        let world = World::demo(&t).await;
+        // city-admin's grant covers every line: the case it files in market
+        // regulation is found again without a `?line=`.
+        let created = create(&world, "city-admin", PUDONG, json!({
+            "service": "market-regulation/penalty-case", "origin": "warning",
+            "data": {"party": "某超市", "violation": "销售超过保质期的食品"}})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case = id(&created);
+        let read = get(&world, "city-admin", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!((read.status, read.body["line"].clone()), (StatusCode::OK, json!("market-regulation")), "{}", read.body);
+        let listed = get(&world, "city-admin", &format!("/api/v1/tenants/{SHANGHAI}/cases")).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        assert!(listed.body["cases"].as_array().unwrap().iter().any(|c| c["id"] == json!(case)), "{}", listed.body);
+        let paused = act(&world, "city-admin", PUDONG, &case,
+            json!({"action": "pause", "reason": "委托检验鉴定"})).await;
+        assert_eq!((paused.status, paused.body["state"].clone()), (StatusCode::OK, json!("paused")), "{}", paused.body);
+        // Naming a line narrows the view to it.
+        let elsewhere = get(&world, "city-admin", &format!("/api/v1/tenants/{PUDONG}/cases/{case}?line=civil-affairs")).await;
+        assert_eq!((elsewhere.status, elsewhere.code()), (StatusCode::NOT_FOUND, "case_not_found"), "{}", elsewhere.body);
+        // Staff of one line still see only theirs.
+        let reviewer = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!((reviewer.status, reviewer.code()), (StatusCode::NOT_FOUND, "case_not_found"), "{}", reviewer.body);
+    }
+
     async fn fifty_reviewers_racing_on_one_step_make_exactly_one_transition(t) {
         let world = std::sync::Arc::new(World::demo(&t).await);
         let created = create(&world, "citizen-demo", LUJIAZUI,

@@ -211,6 +211,9 @@ pub enum Viewer {
         /// The line.
         line: String,
     },
+    /// Staff whose grant covers every line (a tenant administrator's):
+    /// every case in the scope's subtree.
+    EveryLine,
     /// An applicant: their own cases only.
     Applicant {
         /// Their account id.
@@ -1025,6 +1028,7 @@ impl Workflow {
                 binds.push(text(account));
                 format!("applicant = ${}", binds.len())
             }
+            Viewer::EveryLine => "TRUE".to_owned(),
         }
     }
 

@@ -146,8 +146,15 @@ fn case_scope(
         ));
     }
     let line = caller.line_for(line).to_owned();
+    // Staff of no line are decided at no line, which only a grant in every
+    // line allows (a tenant administrator's): they see every line's cases.
     let scope = caller.authorize(state, tenant, &line, action)?;
-    Ok((scope, Viewer::Staff { line }))
+    let viewer = if line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES {
+        Viewer::EveryLine
+    } else {
+        Viewer::Staff { line }
+    };
+    Ok((scope, viewer))
 }
 
 /// A case id in a path.
@@ -750,8 +757,9 @@ pub(crate) async fn attach(
     Ok((StatusCode::CREATED, Json(attachment)))
 }
 
-/// A document to upload: one file.
+/// A document to upload: one file, and no other field.
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the multipart body for OpenAPI
 pub(crate) struct DocumentUpload {
     /// 申请材料：PDF、OFD、JPEG 或 PNG，不超过 10 MB（按内容判断类型）/ A PDF, OFD, JPEG or PNG file of at most 10 MB (the type is read from its content).
@@ -978,15 +986,20 @@ pub(crate) async fn upload_document(
     // from how the upload is formed.
     may_upload(&state, &caller, &tenant.path)?;
     let mut multipart = multipart.map_err(|_| not_multipart())?;
+    // The whole form is read before anything is stored: a form with another
+    // field, or a second file, is refused rather than partly taken.
+    let mut file = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| upload_error(&e))? {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("document").to_owned();
-            let bytes = field.bytes().await.map_err(|e| upload_error(&e))?;
-            let attachment = upload_for(&state, &caller, &tenant.path, &id, &name, bytes).await?;
-            return Ok((StatusCode::CREATED, Json(attachment)));
+        if field.name() != Some("file") || file.is_some() {
+            return Err(not_multipart());
         }
+        let name = field.file_name().unwrap_or("document").to_owned();
+        let bytes = field.bytes().await.map_err(|e| upload_error(&e))?;
+        file = Some((name, bytes));
     }
-    Err(not_multipart())
+    let (name, bytes) = file.ok_or_else(not_multipart)?;
+    let attachment = upload_for(&state, &caller, &tenant.path, &id, &name, bytes).await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
 }
 
 /// A multipart body that broke off or ran over the limit.
