@@ -436,6 +436,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::cases::create_case
         ))
         .routes(routes!(routes::cases::get_case))
+        .routes(routes!(routes::cases::reveal))
         .routes(routes!(routes::cases::act))
         .routes(routes!(routes::cases::history))
         .routes(routes!(

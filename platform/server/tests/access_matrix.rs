@@ -227,6 +227,9 @@ fn request(
                       "living_alone": false, "disability_grade": 0, "economic_status": "none"},
             "as_of": "2026-11-23"
         })),
+        "POST /api/v1/tenants/{t}/cases/{id}/reveal" => {
+            Some(json!({"reason": "权限矩阵测试 / access matrix test"}))
+        }
         "POST /api/v1/tenants/{t}/residents/{id}/reveal" => {
             Some(json!({"reason": "权限矩阵测试 / access matrix test"}))
         }

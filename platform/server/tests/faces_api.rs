@@ -129,6 +129,75 @@ both_backends! {
         assert!(html(&refused).contains("申请未提交"));
     }
 
+    async fn an_applications_personal_data_is_masked_for_staff_and_shown_in_full_only_by_an_audited_reveal(t) {
+        let world = World::demo(&t).await;
+        let filed = world.call("POST", "/api/v1/tenants/310000/310115/310115005/cases", Some(world.token("citizen-demo")),
+            Some(serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": {"birth_date": "1954-03-02",
+                "household_registration": "local", "living_alone": false, "disability_grade": 0, "economic_status": "none"}}))).await;
+        assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.body);
+        let id = filed.body["id"].as_str().unwrap().to_owned();
+        let api = format!("/api/v1/tenants/310000/310115/310115005/cases/{id}");
+
+        // The applicant reads their own application as they wrote it.
+        let own = world.call("GET", &api, Some(world.token("citizen-demo")), None).await;
+        assert_eq!((own.body["data"]["birth_date"].clone(), own.body["masked"].clone()), (serde_json::json!("1954-03-02"), serde_json::json!([])));
+        // Staff see the date of birth (x-personal: date) to its year only.
+        let officer = world.call("GET", &api, Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!(officer.body["data"]["birth_date"], "1954-**-**", "{}", officer.body);
+        assert_eq!(officer.body["masked"], serde_json::json!(["birth_date"]));
+        assert_eq!(officer.body["data"]["household_registration"], "local", "what is not personal stays as it is");
+        let listed = world.call("GET", "/api/v1/tenants/310000/310115/310115005/cases", Some(world.token("lujiazui-officer")), None).await;
+        assert_eq!(listed.body["cases"][0]["data"]["birth_date"], "1954-**-**", "{}", listed.body);
+
+        // An officer's role may not reveal; the applicant has nothing to reveal.
+        let reason = serde_json::json!({"reason": "核对出生日期与户籍证明是否一致"});
+        for who in ["lujiazui-officer", "citizen-demo"] {
+            let refused = world.call("POST", &format!("{api}/reveal"), Some(world.token(who)), Some(reason.clone())).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "forbidden"), "{who}: {}", refused.body);
+        }
+        // A reviewer reveals with a reason, and only with one.
+        let bare = world.call("POST", &format!("{api}/reveal"), Some(world.token("pudong-reviewer")), Some(serde_json::json!({"reason": "  "}))).await;
+        assert_eq!(bare.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bare.body);
+        let shown = world.call("POST", &format!("{api}/reveal"), Some(world.token("pudong-reviewer")), Some(reason.clone())).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+        assert_eq!((shown.body["data"]["birth_date"].clone(), shown.body["masked"].clone()), (serde_json::json!("1954-03-02"), serde_json::json!([])));
+
+        // The workbench: the officer sees it masked and no way to reveal;
+        // the reviewer reveals through a form, with a reason.
+        let page = format!("/workbench/t/310000/310115/310115005/cases/{id}");
+        let officer_cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("lujiazui-officer"));
+        let seen = world.page(&page, Some(&officer_cookie)).await;
+        assert!(html(&seen).contains("1954-**-**") && html(&seen).contains("已脱敏"), "{}", html(&seen));
+        assert!(html(&seen).contains("personal-note") && !html(&seen).contains("id=\"reveal\""));
+        assert!(!html(&seen).contains("1954-03-02"));
+        let reviewer = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("pudong-reviewer"));
+        let offered = world.page(&page, Some(&reviewer)).await;
+        assert!(html(&offered).contains("id=\"reveal\"") && !html(&offered).contains("1954-03-02"), "{}", html(&offered));
+        let forged = world.form(&format!("{page}/reveal"), &reviewer, "csrf=forged&reason=x").await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(!html(&forged).contains("1954-03-02"));
+        let empty = world.form(&format!("{page}/reveal"), &reviewer, &format!("csrf={FORM_TOKEN}&reason=")).await;
+        assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!html(&empty).contains("1954-03-02") && html(&empty).contains("理由"), "{}", html(&empty));
+        let revealed = world.form(&format!("{page}/reveal"), &reviewer,
+            &format!("csrf={FORM_TOKEN}&reason=%E6%A0%B8%E5%AF%B9%E6%88%B7%E7%B1%8D")).await;
+        assert_eq!(revealed.status, StatusCode::OK, "{}", html(&revealed));
+        assert!(html(&revealed).contains("1954-03-02") && html(&revealed).contains("personal-shown"), "{}", html(&revealed));
+
+        // Each reveal is in the audit trail: who, which fields, why.
+        let trail = world.call("GET", "/api/v1/tenants/310000/310115/310115005/audit?action=personal_data.reveal",
+            Some(world.token("audit-admin")), None).await;
+        let records = trail.body["records"].as_array().unwrap();
+        assert_eq!(records.len(), 2, "{}", trail.body);
+        for record in records {
+            assert_eq!(record["actor"], "pudong-reviewer");
+            assert_eq!(record["target"], format!("case:{id}"));
+            assert_eq!(record["detail"]["fields"], serde_json::json!(["birth_date"]));
+        }
+        let reasons: Vec<&str> = records.iter().filter_map(|r| r["detail"]["reason"].as_str()).collect();
+        assert!(reasons.contains(&"核对出生日期与户籍证明是否一致") && reasons.contains(&"核对户籍"), "{reasons:?}");
+    }
+
     async fn supporting_documents_are_checked_stored_by_sm3_and_read_back_by_who_may_read_the_case(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));
@@ -422,7 +491,8 @@ both_backends! {
         assert!(html(&tasks).contains(&desk), "{}", html(&tasks));
         assert!(html(&tasks).contains("街道初审") && html(&tasks).contains("个工作日"));
         let page = world.page(&desk, Some(&officer)).await;
-        for shown in ["申请内容", "出生日期", "1954-03-02", "本市户籍", "规则判定", "meal-subsidy-pudong@1.0.0", "审核通过", "退回补正"] {
+        // The date of birth is personal data: the officer sees its year.
+        for shown in ["申请内容", "出生日期", "1954-**-**", "本市户籍", "规则判定", "meal-subsidy-pudong@1.0.0", "审核通过", "退回补正"] {
             assert!(html(&page).contains(shown), "{shown} missing");
         }
         // A form without the page's token does nothing.

@@ -318,6 +318,27 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         if let Some(dir) = shots {
             shoot(&b, dir, &format!("{shot}-case")).await;
         }
+        // The date of birth is masked; the reviewer's role may show it in
+        // full, with a reason (audited), and acts from that page.
+        assert!(b.text().await.contains("1940-**-**"), "{officer}: masked");
+        if officer == "pudong-reviewer" {
+            b.element("#reveal-reason")
+                .await
+                .type_text("核对出生日期与户籍证明是否一致")
+                .await;
+            b.element("#reveal button").await.click().await;
+            wait_for(&b, "#personal-shown").await;
+            assert!(b.text().await.contains("1940-05-01"));
+            check_page(&b, server, "zh-CN").await;
+            if let Some(dir) = shots {
+                shoot(&b, dir, "workbench-reveal").await;
+            }
+        } else {
+            assert!(
+                b.find("#reveal").await.is_none(),
+                "an officer may not reveal"
+            );
+        }
         b.element("form.act button").await.click().await;
         wait_until(
             &b,

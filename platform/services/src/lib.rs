@@ -12,6 +12,11 @@
 //! starter.rs            the rule `civitas module new` starts from
 //! ```
 //!
+//! A property of the input schema that holds personal data says so with
+//! `"x-personal"` and the kind of data (`name`, `id_number`, `phone`,
+//! `bank_account`, `address`, `email`, `date`): staff see it masked, and in
+//! full only through an audited reveal ([`Service::personal`]).
+//!
 //! Platform reference data (the dictionaries modules look up) lives in
 //! `tenants/_reference/dictionaries.toml`. [`Catalog::load`] reads and checks
 //! all of it and reports every problem with its file.
@@ -83,6 +88,42 @@ struct ServiceFile {
     description: String,
 }
 
+/// What kind of personal data a field of an application holds: how it is
+/// masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalKind {
+    /// A personal name (`张*`).
+    Name,
+    /// A resident identity number (`310***********1234`).
+    IdNumber,
+    /// A phone number (`138****5678`).
+    Phone,
+    /// A bank account number.
+    BankAccount,
+    /// An address, kept to its district.
+    Address,
+    /// An e-mail address.
+    Email,
+    /// A date such as a date of birth, kept to its year.
+    Date,
+}
+
+impl PersonalKind {
+    /// The kind an `"x-personal"` annotation names, if it is one.
+    pub fn parse(annotation: &str) -> Option<PersonalKind> {
+        Some(match annotation {
+            "name" => PersonalKind::Name,
+            "id_number" => PersonalKind::IdNumber,
+            "phone" => PersonalKind::Phone,
+            "bank_account" => PersonalKind::BankAccount,
+            "address" => PersonalKind::Address,
+            "email" => PersonalKind::Email,
+            "date" => PersonalKind::Date,
+            _ => return None,
+        })
+    }
+}
+
 /// One service.
 pub struct Service {
     /// `line/name`, e.g. `civil-affairs/meal-subsidy`.
@@ -107,6 +148,9 @@ pub struct Service {
     pub input_schema: Value,
     /// The output schema.
     pub output_schema: Value,
+    /// The input's properties that hold personal data, by name, with their
+    /// kind (the schema's `"x-personal"` annotations).
+    pub personal: BTreeMap<String, PersonalKind>,
     input: jsonschema::Validator,
     output: jsonschema::Validator,
 }
@@ -341,6 +385,8 @@ fn load_service(file: &Path) -> Result<Service, CatalogError> {
     };
     let (input_schema, input) = schema("input.schema.json")?;
     let (output_schema, output) = schema("output.schema.json")?;
+    let personal = personal_fields(&input_schema)
+        .map_err(|message| invalid(&dir.join("input.schema.json"), message))?;
     let examples_dir = dir.join("examples");
     let examples = if examples_dir.is_dir() {
         read_examples(&examples_dir, &input)?
@@ -371,7 +417,77 @@ fn load_service(file: &Path) -> Result<Service, CatalogError> {
         starter,
         input_schema,
         output_schema,
+        personal,
         input,
         output,
     })
+}
+
+/// The top-level properties of `schema` annotated `"x-personal"`. An
+/// annotation that names no kind is an error: a field meant to be masked
+/// is never shown in full by a misspelling.
+fn personal_fields(schema: &Value) -> Result<BTreeMap<String, PersonalKind>, String> {
+    let mut personal = BTreeMap::new();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(personal);
+    };
+    for (name, property) in properties {
+        let Some(annotation) = property.get("x-personal") else {
+            continue;
+        };
+        let kind = annotation.as_str().and_then(PersonalKind::parse).ok_or_else(|| {
+            format!(
+                "属性 {name} 的 x-personal 须为 name、id_number、phone、bank_account、address、email 或 date / \
+                 x-personal of property {name} must be name, id_number, phone, bank_account, address, email or date, not {annotation}"
+            )
+        })?;
+        personal.insert(name.clone(), kind);
+    }
+    Ok(personal)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn annotated_properties_are_personal_data_of_their_kind() {
+        let schema = json!({"type": "object", "properties": {
+            "birth_date": {"type": "string", "x-personal": "date"},
+            "contact_phone": {"type": "string", "x-personal": "phone"},
+            "living_alone": {"type": "boolean"}}});
+        let personal = personal_fields(&schema);
+        assert_eq!(
+            personal,
+            Ok(BTreeMap::from([
+                ("birth_date".to_owned(), PersonalKind::Date),
+                ("contact_phone".to_owned(), PersonalKind::Phone),
+            ]))
+        );
+    }
+
+    #[test]
+    fn an_annotation_naming_no_kind_is_refused_so_nothing_meant_masked_shows() {
+        for annotation in [json!("phon"), json!(true), json!(null)] {
+            let schema = json!({"properties": {"contact_phone": {"x-personal": annotation}}});
+            let refused = personal_fields(&schema);
+            assert!(
+                refused.as_ref().is_err_and(|m| m.contains("contact_phone")),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_catalog_marks_the_meal_subsidy_applicants_personal_data() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tenants");
+        let catalog = Catalog::load(&dir).unwrap();
+        let service = catalog.service("civil-affairs/meal-subsidy");
+        assert_eq!(
+            service.map(|s| s.personal.get("birth_date").copied()),
+            Some(Some(PersonalKind::Date))
+        );
+    }
 }

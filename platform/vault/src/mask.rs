@@ -87,9 +87,32 @@ pub fn name(value: &str) -> String {
     }
 }
 
+/// A date such as a date of birth: only its year shown (`1954-**-**`);
+/// anything not starting with a four-digit year is starred.
+pub fn date(value: &str) -> String {
+    let year_first = value.len() > 4
+        && value.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && value.as_bytes()[4] == b'-';
+    let mut chars = value.chars();
+    let mut out = String::with_capacity(value.len());
+    if year_first {
+        out.extend(chars.by_ref().take(4));
+    }
+    out.extend(chars.map(|c| if c == '-' { '-' } else { '*' }));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_keeps_only_its_year() {
+        assert_eq!(date("1954-03-02"), "1954-**-**");
+        assert_eq!(date("1954"), "****");
+        assert_eq!(date("3月2日"), "****");
+        assert_eq!(date(""), "");
+    }
 
     #[test]
     fn an_email_shows_its_first_character_and_domain() {

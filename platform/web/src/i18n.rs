@@ -343,6 +343,12 @@ messages! {
     SubmitRating => "提交评价", "Send the rating";
     YourRating => "您的评价：", "Your rating: ";
     ApplicantRating => "申请人评价：", "The applicant's rating: ";
+    MaskedBadge => "已脱敏", "masked";
+    PersonalMaskedByRole => "申请人的个人信息已按岗位权限脱敏显示。", "The applicant's personal data is shown masked for your role.";
+    PersonalMaskedReveal => "申请人的个人信息已脱敏显示。如办理需要核对完整信息，请说明理由；每次查看都记入审计日志。", "The applicant's personal data is shown masked. If handling the case needs it in full, give a reason; every reveal is recorded in the audit log.";
+    RevealReason => "查看理由", "Reason for viewing";
+    RevealSubmit => "查看完整信息", "Show in full";
+    PersonalShown => "已显示完整个人信息，本次查看已记入审计日志。理由：", "The personal data is shown in full; this reveal is recorded in the audit log. Reason: ";
     MeanScore => "满意度（平均分）", "Satisfaction (mean of 5)";
     ModuleRegistry => "模块仓库", "Module registry";
     ModuleRegistryIntro => "已发布的业务规则模块：每个版本按 SM3 摘要寻址、由发布者以 SM2 签名，发布时及每次加载前都会核验；一致性检查按本地设置运行服务的全部示例。", "Published business-rule modules: each version is addressed by its SM3 digest and signed with SM2 by its publisher, verified when published and before every load; the conformance checks run every example of the service with this place's settings.";

@@ -286,6 +286,20 @@ pub struct ActDraft {
     pub days: String,
 }
 
+/// The application's personal data on a staff member's case page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reveal {
+    /// The application holds none.
+    Nothing,
+    /// Shown masked; the staff member's role may not see it in full.
+    Masked,
+    /// Shown masked; a form posting to this address (with a reason) shows
+    /// it in full, audited.
+    Offered(String),
+    /// Shown in full for this reason, recorded in the audit trail.
+    Shown(String),
+}
+
 /// A case as staff see it.
 #[derive(Debug, Clone)]
 pub struct StaffCase {
@@ -307,8 +321,12 @@ pub struct StaffCase {
     pub overdue: bool,
     /// Escalated to the level above (督办).
     pub supervised: bool,
-    /// The application, field by field (label, answer).
-    pub data: Vec<(Bilingual, String)>,
+    /// The application, field by field (label, answer, and whether the
+    /// answer is personal data shown masked).
+    pub data: Vec<(Bilingual, String, bool)>,
+    /// Whether the application's personal data may be, or was, shown in
+    /// full.
+    pub reveal: Reveal,
     /// The modules' decisions.
     pub decisions: Vec<Decision>,
     /// The history, oldest first.
@@ -369,8 +387,28 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
             section.panel aria-labelledby="application" {
                 h2 #application { (Msg::Application.text(lang)) }
                 dl.fields {
-                    @for (label, value) in &c.data {
-                        dt { (lang.pick(&label.zh, &label.en)) } dd { (value) }
+                    @for (label, value, masked) in &c.data {
+                        dt { (lang.pick(&label.zh, &label.en)) }
+                        dd {
+                            (value)
+                            @if *masked { " " span.badge.masked { (Msg::MaskedBadge.text(lang)) } }
+                        }
+                    }
+                }
+                @match &c.reveal {
+                    Reveal::Nothing => {}
+                    Reveal::Masked => { p.hint #personal-note { (Msg::PersonalMaskedByRole.text(lang)) } }
+                    Reveal::Offered(action) => {
+                        form #reveal method="post" action=(action) {
+                            input type="hidden" name="csrf" value=(c.csrf);
+                            p.hint { (Msg::PersonalMaskedReveal.text(lang)) }
+                            label for="reveal-reason" { (Msg::RevealReason.text(lang)) }
+                            textarea #reveal-reason name="reason" required maxlength="500" rows="2" {}
+                            button.button.quiet type="submit" { (Msg::RevealSubmit.text(lang)) }
+                        }
+                    }
+                    Reveal::Shown(reason) => {
+                        p.notice #personal-shown role="status" { (Msg::PersonalShown.text(lang)) (reason) }
                     }
                 }
             }

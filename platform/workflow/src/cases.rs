@@ -1054,6 +1054,46 @@ impl Workflow {
             .ok_or_else(|| WorkflowError::NotFound(id.to_owned()))
     }
 
+    /// The case `id` (visible to `viewer` in `scope`) for reading its
+    /// personal data in full, recorded in the audit trail
+    /// (`personal_data.reveal`, with the fields `personal` names in the
+    /// case and `reason`) in the same transaction: no reveal goes
+    /// unrecorded.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reveal(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        viewer: &Viewer,
+        who: &Who,
+        id: &str,
+        personal: impl FnOnce(&Case) -> Vec<String>,
+        reason: &str,
+    ) -> Result<Case, WorkflowError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(WorkflowError::Invalid(
+                "查看完整个人信息须说明理由（不超过 500 字）/ A reveal needs a reason of at most 500 characters".into(),
+            ));
+        }
+        let mut tx = db.begin(scope).await?;
+        let case = self.get(&mut tx, viewer, id).await?;
+        let fields = personal(&case);
+        civitas_audit::record(
+            &mut tx,
+            &case.tenant_path,
+            &civitas_audit::NewEvent {
+                actor: who.username.clone(),
+                action: "personal_data.reveal".to_owned(),
+                target: format!("case:{}", case.id),
+                detail: json!({"service": case.service, "fields": fields, "reason": reason}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
     /// The cases `viewer` sees in `tx`'s scope, newest first.
     pub async fn list(
         &self,

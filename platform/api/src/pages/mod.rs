@@ -60,6 +60,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             get(workbench::show).post(workbench::act),
         )
         .route(
+            "/workbench/t/{tenant}/cases/{id}/reveal",
+            post(workbench::reveal),
+        )
+        .route(
             "/workbench/t/{tenant}/cases/{id}/documents/{attachment}",
             get(workbench::document),
         )

@@ -10,8 +10,8 @@ use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::workbench::{
-    ActDraft, Decision, Found, Inbox, Notice, SearchResults, StaffCase, StepAct, Task, case, inbox,
-    shown,
+    ActDraft, Decision, Found, Inbox, Notice, Reveal, SearchResults, StaffCase, StepAct, Task,
+    case, inbox, shown,
 };
 use civitas_workflow::flow::{Rule, StepAction};
 use civitas_workflow::inbox::InboxFilter;
@@ -23,7 +23,7 @@ use super::session::{FormToken, PageVisitor};
 use super::{PageLang, PortalTenant, signed_in_staff, visitor};
 use crate::AppState;
 use crate::access::Caller;
-use crate::routes::cases::{act_on, case_for, inbox_for};
+use crate::routes::cases::{act_on, case_for, inbox_for, mask_personal, may_reveal, reveal_in};
 
 const INBOX: &str = "/workbench/";
 /// Tasks per page of the inbox.
@@ -301,14 +301,47 @@ pub(super) async fn show(
         &token,
         &tenant.0,
         &id,
-        None,
-        None,
-        StatusCode::OK,
+        Answered::default(),
     )
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the case page says about the request that led to it.
+struct Answered {
+    /// Why what was asked was not done (Chinese, English).
+    error: Option<(String, String)>,
+    /// The refused action's form, shown again.
+    draft: Option<ActDraft>,
+    /// A reveal asked for, with its reason: recorded, then the personal
+    /// data shown in full.
+    reveal: Option<String>,
+    /// The page's status.
+    status: StatusCode,
+}
+
+impl Default for Answered {
+    fn default() -> Answered {
+        Answered {
+            error: None,
+            draft: None,
+            reveal: None,
+            status: StatusCode::OK,
+        }
+    }
+}
+
+impl Answered {
+    /// A request refused with `error`'s status and message.
+    fn refused(error: &crate::error::ApiError, draft: Option<ActDraft>) -> Answered {
+        Answered {
+            error: Some((error.message.zh.clone(), error.message.en.clone())),
+            draft,
+            reveal: None,
+            status: error.status,
+        }
+    }
+}
+
 async fn render(
     state: &AppState,
     lang: PageLang,
@@ -316,16 +349,32 @@ async fn render(
     token: &FormToken,
     tenant: &TenantRecord,
     id: &str,
-    error: Option<(String, String)>,
-    draft: Option<ActDraft>,
-    status: StatusCode,
+    answered: Answered,
 ) -> Response {
+    let Answered {
+        mut error,
+        draft,
+        reveal,
+        mut status,
+    } = answered;
     let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
     let caller = match staff(lang, who, &here) {
         Ok(caller) => caller,
         Err(answer) => return *answer,
     };
-    let (workflow, c, events) = match case_for(state, &caller, &tenant.path, id).await {
+    // A reveal is recorded before the case is read for the page: nothing
+    // is shown in full that the audit trail does not hold.
+    let mut revealed = None;
+    if let Some(reason) = reveal {
+        match reveal_in(state, &caller, &tenant.path, id, None, &reason).await {
+            Ok(_) => revealed = Some(reason.trim().to_owned()),
+            Err(e) => {
+                error = Some((e.message.zh.clone(), e.message.en.clone()));
+                status = e.status;
+            }
+        }
+    }
+    let (workflow, mut c, events) = match case_for(state, &caller, &tenant.path, id).await {
         Ok(found) => found,
         Err(e) => {
             let (title, text) =
@@ -337,13 +386,28 @@ async fn render(
             return lang.problem(e.status, &here, None, title, text);
         }
     };
+    let masked = match revealed {
+        Some(_) => Vec::new(),
+        None => mask_personal(state, &mut c),
+    };
+    let reveal = match revealed {
+        Some(reason) => Reveal::Shown(reason),
+        None if masked.is_empty() => Reveal::Nothing,
+        None if may_reveal(state, &caller, &tenant.path, &c) => {
+            Reveal::Offered(format!("{here}/reveal"))
+        }
+        None => Reveal::Masked,
+    };
     let flow = workflow.flow_of(&c).ok().map(|f| &**f);
     let step = c.step.as_deref().and_then(|s| flow.and_then(|f| f.step(s)));
     let fields = fields_of(state, &c.service);
-    let mut data: Vec<(Bilingual, String)> = Vec::new();
+    let mut data: Vec<(Bilingual, String, bool)> = Vec::new();
     for f in &fields {
         if let Some(value) = c.data.get(&f.name) {
+            let hidden = masked.contains(&f.name);
             let text = match (&f.answer, value) {
+                // A masked answer is shown as masked, never looked up.
+                _ if hidden => shown(value, lang.lang),
                 (Answer::Choice(choices), serde_json::Value::String(v)) => {
                     choices.iter().find(|(k, _)| k == v).map_or_else(
                         || v.clone(),
@@ -352,7 +416,7 @@ async fn render(
                 }
                 _ => shown(value, lang.lang),
             };
-            data.push((f.label.clone(), text));
+            data.push((f.label.clone(), text, hidden));
         }
     }
     if let Some(object) = c.data.as_object() {
@@ -364,6 +428,7 @@ async fn render(
                         en: k.clone(),
                     },
                     shown(v, lang.lang),
+                    masked.contains(k),
                 ));
             }
         }
@@ -456,6 +521,7 @@ async fn render(
         overdue: c.overdue,
         supervised: c.supervised,
         data,
+        reveal,
         decisions,
         history: history(&events, flow),
         actions,
@@ -552,18 +618,12 @@ pub(super) async fn act(
             } else {
                 StatusCode::FORBIDDEN
             };
-            return render(
-                &state,
-                lang,
-                &who,
-                &token,
-                &tenant,
-                &id,
-                Some(Msg::FormExpired.both()),
-                None,
+            let answered = Answered {
+                error: Some(Msg::FormExpired.both()),
                 status,
-            )
-            .await;
+                ..Answered::default()
+            };
+            return render(&state, lang, &who, &token, &tenant, &id, answered).await;
         }
     };
     let request = ActRequest {
@@ -578,27 +638,52 @@ pub(super) async fn act(
     match act_on(&state, &caller, &tenant.path, &id, request).await {
         Ok(_) => Redirect::to(INBOX).into_response(),
         Err(e) => {
-            let error = Some((e.message.zh.clone(), e.message.en.clone()));
             let draft = ActDraft {
                 act: form.act.clone(),
                 reason: form.reason.clone(),
                 to_tenant: form.to_tenant.clone(),
                 days: form.days.clone(),
             };
-            render(
-                &state,
-                lang,
-                &who,
-                &token,
-                &tenant,
-                &id,
-                error,
-                Some(draft),
-                e.status,
-            )
-            .await
+            let answered = Answered::refused(&e, Some(draft));
+            render(&state, lang, &who, &token, &tenant, &id, answered).await
         }
     }
+}
+
+/// What the reveal form posts.
+#[derive(Debug, Deserialize)]
+pub(super) struct RevealForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /workbench/t/{path}/cases/{id}/reveal`: the case page with the
+/// application's personal data in full (`case.reveal`), the reveal and its
+/// reason recorded in the audit trail first. The page is the answer
+/// itself: nothing in full outlives it.
+pub(super) async fn reveal(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<RevealForm>,
+) -> Response {
+    let answered = if token.check(&form.csrf) {
+        Answered {
+            reveal: Some(form.reason),
+            ..Answered::default()
+        }
+    } else {
+        Answered {
+            error: Some(Msg::FormExpired.both()),
+            status: StatusCode::FORBIDDEN,
+            ..Answered::default()
+        }
+    };
+    render(&state, lang, &who, &token, &tenant.0, &id, answered).await
 }
 
 /// `GET /workbench/t/{path}/cases/{id}/documents/{attachment}`: a case's

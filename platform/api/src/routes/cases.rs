@@ -6,7 +6,8 @@
 //! ```text
 //! POST /api/v1/tenants/{path}/cases                      create (apply, or a lead from a warning)
 //! GET  /api/v1/tenants/{path}/cases                      list (staff: subtree and line; applicants: their own)
-//! GET  /api/v1/tenants/{path}/cases/{id}                 read (with the open tasks' due date)
+//! GET  /api/v1/tenants/{path}/cases/{id}                 read (with the open tasks' due date; staff: personal data masked)
+//! POST /api/v1/tenants/{path}/cases/{id}/reveal          the application's personal data in full, audited with a reason
 //! POST /api/v1/tenants/{path}/cases/{id}/actions         act: approve, return, reject, transfer, pause, resume, extend, withdraw, resubmit
 //! GET  /api/v1/tenants/{path}/cases/{id}/history         who did what when, with reasons and module versions
 //! GET|POST /api/v1/tenants/{path}/cases/{id}/attachments attachment metadata
@@ -281,6 +282,83 @@ pub(crate) struct CaseView {
     actions: Option<Vec<String>>,
     /// The flow.
     flow: Option<FlowRef>,
+    /// 以脱敏形式显示的个人信息字段（完整查看：POST …/reveal，记入审计）/
+    /// The application's personal data fields shown masked (staff; in full
+    /// through `POST …/reveal`, which is audited).
+    masked: Vec<String>,
+}
+
+/// How a case's personal data is shown: staff see it masked, its applicant
+/// in full, and staff in full only after an audited reveal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// The fields the service's schema marks `x-personal` masked.
+    Masked,
+    /// As stored.
+    InFull,
+}
+
+impl Shown {
+    /// How `caller` sees a case they may read without a reveal.
+    pub(crate) fn to(caller: &Caller) -> Shown {
+        if applicant_kind(caller).is_some() {
+            Shown::InFull
+        } else {
+            Shown::Masked
+        }
+    }
+}
+
+/// The application fields of `service` that hold personal data, with
+/// their kind (the input schema's `x-personal`).
+fn personal_of(
+    state: &AppState,
+    service: &str,
+) -> std::collections::BTreeMap<String, civitas_services::PersonalKind> {
+    state
+        .modules()
+        .ok()
+        .and_then(|m| {
+            m.runtime
+                .catalog()
+                .service(service)
+                .map(|s| s.personal.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// Masks the personal data fields of `case`'s application in place, as
+/// its service's schema marks them; the names of the fields masked.
+pub(crate) fn mask_personal(state: &AppState, case: &mut Case) -> Vec<String> {
+    use civitas_services::PersonalKind as K;
+    use civitas_vault::mask;
+    let personal = personal_of(state, &case.service);
+    let Value::Object(data) = &mut case.data else {
+        return Vec::new();
+    };
+    let mut masked = Vec::new();
+    for (name, kind) in &personal {
+        let Some(value) = data.get_mut(name) else {
+            continue;
+        };
+        let text = match &*value {
+            Value::String(text) => text.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        let hidden = match kind {
+            K::Name => mask::name(&text),
+            K::IdNumber => mask::id_number(&text),
+            K::Phone => mask::phone(&text),
+            K::BankAccount => mask::bank_account(&text),
+            K::Address => mask::address(&text),
+            K::Email => mask::email(&text),
+            K::Date => mask::date(&text),
+        };
+        *value = Value::String(hidden);
+        masked.push(name.clone());
+    }
+    masked
 }
 
 /// A page of cases.
@@ -343,7 +421,11 @@ pub(crate) struct FlowList {
     flows: Vec<Flow>,
 }
 
-fn case_view(workflow: &Workflow, case: Case) -> CaseView {
+fn case_view(state: &AppState, workflow: &Workflow, mut case: Case, shown: Shown) -> CaseView {
+    let masked = match shown {
+        Shown::Masked => mask_personal(state, &mut case),
+        Shown::InFull => Vec::new(),
+    };
     let flow = workflow.flow_of(&case).ok();
     let step = case
         .step
@@ -360,6 +442,7 @@ fn case_view(workflow: &Workflow, case: Case) -> CaseView {
             name_en: f.name_en.clone(),
             variant: f.variant_key(),
         }),
+        masked,
         case,
     }
 }
@@ -426,7 +509,10 @@ pub(crate) async fn list_cases(
         .then(|| cases.last().map(civitas_workflow::case_cursor))
         .flatten();
     Ok(Json(CaseList {
-        cases: cases.into_iter().map(|c| case_view(&workflow, c)).collect(),
+        cases: cases
+            .into_iter()
+            .map(|c| case_view(&state, &workflow, c, Shown::to(&caller)))
+            .collect(),
         next,
     }))
 }
@@ -454,7 +540,8 @@ pub(crate) async fn create_case(
     ApiJson(body): ApiJson<CreateCase>,
 ) -> Result<(StatusCode, Json<CaseView>), ApiError> {
     let (workflow, case) = file_case(&state, &caller, &tenant.path, body).await?;
-    Ok((StatusCode::CREATED, Json(case_view(&workflow, case))))
+    let view = case_view(&state, &workflow, case, Shown::to(&caller));
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Files `body` at `tenant` for `caller`: an applicant applies (`case.apply`,
@@ -592,7 +679,113 @@ pub(crate) async fn get_case(
     let (workflow, tx, case) =
         read_case(&state, &caller, &tenant.path, query.line.as_deref(), &id).await?;
     tx.rollback().await?;
-    Ok(Json(case_view(&workflow, case)))
+    Ok(Json(case_view(&state, &workflow, case, Shown::to(&caller))))
+}
+
+/// Why a staff member reads an application's personal data in full.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevealCase {
+    /// 理由（记入审计，不超过 500 字）/ Why (recorded in the audit trail; at most 500 characters).
+    #[schema(
+        example = "核对出生日期与户籍证明是否一致",
+        min_length = 1,
+        max_length = 500
+    )]
+    reason: String,
+    /// Staff: the line (default: the caller's own).
+    #[schema(example = "civil-affairs")]
+    line: Option<String>,
+}
+
+/// The case with its application's personal data in full (`case.reveal` in
+/// its line: reviewers), recorded in the audit trail
+/// (`personal_data.reveal`, with the fields and the reason) in the same
+/// transaction. Applicants read their own cases in full without this.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/cases/{id}/reveal", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseParam),
+    request_body = RevealCase,
+    responses(
+        (status = 200, description = "办件（个人信息完整，已审计）/ The case, personal data in full (audited)", body = CaseView),
+        (status = 403, description = "无权查看完整个人信息 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或办件不存在 / No such tenant or case", body = ErrorBody),
+        (status = 422, description = "须说明理由 / A reason is required", body = ErrorBody)
+    ))]
+pub(crate) async fn reveal(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(CaseParam { id }): Path<CaseParam>,
+    ApiJson(body): ApiJson<RevealCase>,
+) -> Result<Json<CaseView>, ApiError> {
+    let (workflow, case) = reveal_in(
+        &state,
+        &caller,
+        &tenant.path,
+        &id,
+        body.line.as_deref(),
+        &body.reason,
+    )
+    .await?;
+    Ok(Json(case_view(&state, &workflow, case, Shown::InFull)))
+}
+
+/// Whether `caller` may read `case`'s personal data in full at `tenant`
+/// (`case.reveal` in the case's line), as the workbench offers it.
+pub(crate) fn may_reveal(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    case: &Case,
+) -> bool {
+    applicant_kind(caller).is_none()
+        && caller
+            .authorize(state, tenant, &case.line, "case.reveal")
+            .is_ok()
+}
+
+/// Case `id` with its personal data to be shown in full, the reveal
+/// recorded with `reason` (`case.reveal`), as the API and the workbench
+/// reveal.
+pub(crate) async fn reveal_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+    line: Option<&str>,
+    reason: &str,
+) -> Result<(Arc<Workflow>, Case), ApiError> {
+    if applicant_kind(caller).is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "申请人查看本人办件不脱敏，无需此操作",
+            "Applicants read their own cases in full; there is nothing to reveal",
+        ));
+    }
+    let workflow = workflow(state)?;
+    let (scope, viewer) = case_scope(state, caller, tenant, line, "case.reveal")?;
+    // The audit record names the personal fields the case holds: what
+    // was shown.
+    let personal = |case: &Case| -> Vec<String> {
+        personal_of(state, &case.service)
+            .into_keys()
+            .filter(|f| case.data.get(f).is_some_and(|v| !v.is_null()))
+            .collect()
+    };
+    let case = workflow
+        .reveal(
+            state.db(),
+            &scope,
+            &viewer,
+            &who(caller),
+            id,
+            personal,
+            reason,
+        )
+        .await?;
+    Ok((workflow, case))
 }
 
 /// Acts on a case: `approve`, `return`, `reject`, `transfer`, `pause`,
@@ -635,7 +828,7 @@ pub(crate) async fn act(
         },
     )
     .await?;
-    Ok(Json(case_view(&workflow, case)))
+    Ok(Json(case_view(&state, &workflow, case, Shown::to(&caller))))
 }
 
 /// `caller` acts on case `id` at `tenant` (`case.act`; a step's action also
