@@ -1111,7 +1111,8 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
     let provider = OpenIdProvider::start(
         &callback,
         secret,
-        &serde_json::json!({"wang": {"id_number": id_number, "name": "王芳"}}),
+        &serde_json::json!({"wang": {"id_number": id_number, "name": "王芳"},
+                            "zhao": {"id_number": "310115195501010019", "name": "赵六"}}),
     );
     // The demo's meal-subsidy modules decide eligibility at submission.
     for module in [
@@ -1183,12 +1184,12 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
 
     // To the provider and back, in the browser that began (its cookie), or
     // in another one.
-    let go = |token: &str| {
+    let go_as = |token: &str, hint: &str| {
         let (status, headers, start) = server.exchange(
             "POST",
             "/api/v1/me/verification",
             Some(token),
-            Some(serde_json::json!({"login_hint": "wang"})),
+            Some(serde_json::json!({"login_hint": hint})),
             None,
         );
         assert_eq!(status, 200, "{start}");
@@ -1211,6 +1212,7 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
             .to_owned();
         (path, cookie)
     };
+    let go = |token: &str| go_as(token, "wang");
     let verify = |token: &str| {
         let (path, cookie) = go(token);
         let (status, _, body) = server.exchange("GET", &path, None, None, Some(&cookie));
@@ -1250,6 +1252,48 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
         (status, again["code"].clone()),
         (400, "verification_state_unknown".into())
     );
+
+    // In the portal: the verification page sends the browser to the
+    // provider, which sends it back to a page, not JSON.
+    assert_eq!(register("zhao-liu", "310115195501010019").0, 201);
+    let zhao = login("zhao-liu");
+    let form_token = "A".repeat(43);
+    let session = format!(
+        "civitas_session={}; civitas_csrf={form_token}",
+        zhao["access_token"].as_str().unwrap_or_default()
+    );
+    let (status, headers) =
+        server.post_form("/verify-identity", &session, &format!("csrf={form_token}"));
+    assert_eq!(status, 303);
+    let to_provider = headers
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(to_provider.starts_with(&provider.issuer), "{to_provider}");
+    let cookie = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find(|c| c.starts_with("civitas_verification="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    // The provider's own page picks the account by its login hint; the
+    // portal's form gives none, so the test provider is told here.
+    let back = follow_the_provider(&format!("{to_provider}&login_hint=zhao"), &provider.issuer);
+    let path = back
+        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
+        .to_owned();
+    let (status, page) = server.browse(&path, &cookie);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("实名核验已完成") && page.contains("<html"),
+        "{page}"
+    );
+    let (status, page) = server.browse(&path, &cookie);
+    assert_eq!(status, 400, "a state is used once: {page}");
+    assert!(page.contains("核验请求不存在或已过期"), "{page}");
 
     // From the next refresh on, she may apply.
     let (status, refreshed) = server.request(

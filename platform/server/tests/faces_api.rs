@@ -11,6 +11,20 @@ use civitas_testkit::both_backends;
 const APPLY: &str = "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/apply";
 const FORM_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/// `value` percent-encoded for a form body.
+fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn html(reply: &access::Reply) -> &str {
     reply.body.as_str().unwrap_or_default()
 }
@@ -196,6 +210,102 @@ both_backends! {
         }
         let reasons: Vec<&str> = records.iter().filter_map(|r| r["detail"]["reason"].as_str()).collect();
         assert!(reasons.contains(&"核对出生日期与户籍证明是否一致") && reasons.contains(&"核对户籍"), "{reasons:?}");
+    }
+
+    async fn a_person_registers_on_the_portal_with_a_sealed_password_and_is_shown_how_to_verify(t) {
+        use civitas_crypto::sm2::{CiphertextOrder, PublicKey};
+        let world = World::demo(&t).await;
+        // From a portal's sign-in, registration is at the portal's place.
+        let sign_in = world.page("/sign-in?next=/t/shanghai/pudong/lujiazui/", None).await;
+        assert!(html(&sign_in).contains("href=\"/register?next=/t/shanghai/pudong/lujiazui/\""), "{}", html(&sign_in));
+        let form = world.page("/register?next=/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy", Some(&format!("civitas_csrf={FORM_TOKEN}"))).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(html(&form).contains("陆家嘴") && html(&form).contains("name=\"at\" value=\"310000/310115/310115005\""), "{}", html(&form));
+        // Only the sealed password is a field; the typed ones have no name.
+        assert!(html(&form).contains("name=\"password_sm2\"") && !html(&form).contains("name=\"password\""));
+        let nowhere = world.page("/register", None).await;
+        assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+        assert!(html(&nowhere).contains("请从您所在地区的服务门户进入注册页面"));
+
+        // Sealed as sm-crypto's doEncrypt(…, 1) seals it in the page.
+        let key = world.call("GET", "/.well-known/civitas/platform-key", None, None).await;
+        let platform = PublicKey::from_hex(key.body["public_key_hex"].as_str().unwrap()).unwrap();
+        let sealed = hex::encode(&platform.encrypt(b"Wang#2026fang", CiphertextOrder::C1C3C2).unwrap()[1..]);
+        let cookie = format!("civitas_csrf={FORM_TOKEN}");
+        let post = |fields: &[(&str, &str)]| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+            let body = body.join("&");
+            let (world, cookie) = (&world, &cookie);
+            async move { world.form("/register", cookie, &body).await }
+        };
+        let real = access::id_number(31);
+        let mut fields = vec![("csrf", FORM_TOKEN), ("kind", "citizen"), ("at", "310000/310115/310115005"),
+            ("name", "王芳"), ("number", real.as_str()), ("username", "wang-fang"), ("password_sm2", sealed.as_str())];
+        let forged = post(&[&[("csrf", "forged")], &fields[1..]].concat()).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let unsealed = post(&fields[..6]).await;
+        assert_eq!(unsealed.status, StatusCode::BAD_REQUEST);
+        assert!(html(&unsealed).contains("注册需要启用 JavaScript"));
+        // A wrong check digit: said, and what was typed is kept.
+        let mut wrong = real.clone();
+        wrong.replace_range(17.., if real.ends_with('0') { "1" } else { "0" });
+        fields[4] = ("number", wrong.as_str());
+        let refused = post(&fields).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&refused));
+        assert!(html(&refused).contains("value=\"王芳\"") && html(&refused).contains("value=\"wang-fang\""));
+        assert!(!html(&refused).contains(&sealed), "the password is never sent back");
+        fields[4] = ("number", real.as_str());
+        let registered = post(&fields).await;
+        assert_eq!(registered.status, StatusCode::SEE_OTHER, "{}", html(&registered));
+        assert_eq!(registered.headers["location"], "/verify-identity");
+        let session = registered.headers.get_all("set-cookie").iter()
+            .filter_map(|c| c.to_str().ok()).find(|c| c.starts_with("civitas_session="))
+            .and_then(|c| c.split(';').next()).unwrap().to_owned();
+        let taken = post(&fields).await;
+        assert_eq!(taken.status, StatusCode::CONFLICT);
+
+        // Signed in, not verified: both ways are shown; without an identity
+        // provider, the counter.
+        let signed_in = format!("{session}; civitas_csrf={FORM_TOKEN}");
+        let status = world.page("/verify-identity", Some(&signed_in)).await;
+        assert_eq!(status.status, StatusCode::OK);
+        assert!(html(&status).contains("尚未实名核验") && html(&status).contains("wang-fang") && html(&status).contains("窗口核验"));
+        assert!(!html(&status).contains("verify-online"), "no provider is configured");
+        let online = world.form("/verify-identity", &signed_in, &format!("csrf={FORM_TOKEN}")).await;
+        assert_eq!(online.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(html(&online).contains("未配置统一身份认证"));
+        let applying = world.page("/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/apply", Some(&signed_in)).await;
+        assert!(html(&applying).contains("实名核验"), "{}", html(&applying));
+
+        // An officer checks her card at the counter; her next page renews
+        // her session with the verification, and she may apply.
+        let verified = world.call("POST", "/api/v1/tenants/310000/310115/310115005/accounts/wang-fang/verify",
+            Some(world.token("lujiazui-officer")), Some(serde_json::json!({"id_number": real}))).await;
+        assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+        let next = world.page("/verify-identity", Some(&signed_in)).await;
+        let renewed = next.headers.get_all("set-cookie").iter()
+            .filter_map(|c| c.to_str().ok()).find(|c| c.starts_with("civitas_session="))
+            .and_then(|c| c.split(';').next()).unwrap().to_owned();
+        let now = world.page("/verify-identity", Some(&format!("{renewed}; civitas_csrf={FORM_TOKEN}"))).await;
+        assert!(html(&now).contains("已完成实名核验"), "{}", html(&now));
+
+        // The API takes the sealed password too, and exactly one password.
+        let api = |password: serde_json::Value| {
+            let mut body = serde_json::json!({"kind": "enterprise", "username": "lujiazui-shop", "tenant": "310000/310115/310115005",
+                "name": "陆家嘴某商店", "credit_code": "91350100M000100Y43"});
+            for (k, v) in password.as_object().unwrap() { body[k] = v.clone(); }
+            world.call("POST", "/api/v1/auth/register", None, Some(body))
+        };
+        let both = api(serde_json::json!({"password": "Shop#2026x", "password_sm2": sealed})).await;
+        assert_eq!((both.status, both.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"), "{}", both.body);
+        let neither = api(serde_json::json!({})).await;
+        assert_eq!((neither.status, neither.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
+        let garbled = api(serde_json::json!({"password_sm2": "00ff"})).await;
+        assert_eq!(garbled.code(), "invalid_password_ciphertext");
+        let shop = hex::encode(&platform.encrypt(b"Shop#2026x", CiphertextOrder::C1C3C2).unwrap()[1..]);
+        let sealed_ok = api(serde_json::json!({"password_sm2": shop})).await;
+        assert_eq!(sealed_ok.status, StatusCode::CREATED, "{}", sealed_ok.body);
+        assert_eq!(world.login("lujiazui-shop", "Shop#2026x").await.status, StatusCode::OK);
     }
 
     async fn supporting_documents_are_checked_stored_by_sm3_and_read_back_by_who_may_read_the_case(t) {

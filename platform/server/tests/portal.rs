@@ -159,6 +159,49 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         json!(null),
         "the password field is never part of the form"
     );
+    // A newcomer registers from here, at Lujiazui: the passwords must
+    // agree, are sealed like the sign-in's, and the new account is shown
+    // how to verify who she is before she may apply.
+    b.element("#register-link").await.click().await;
+    wait_for(&b, "#register").await;
+    assert!(b.text().await.contains("陆家嘴街道"), "{}", b.text().await);
+    check_page(&b, server, "zh-CN").await;
+    for (field, value) in [
+        ("#name", "王芳"),
+        ("#number", "310115195403020010"),
+        ("#username", "wang-fang"),
+        ("#password", "Wang#2026fang"),
+        ("#password-again", "Wang#2026fanG"),
+    ] {
+        b.element(field).await.type_text(value).await;
+    }
+    b.element("#register button").await.click().await;
+    wait_for(&b, "#sign-in-status:not([hidden])").await;
+    assert!(b.text().await.contains("两次输入的密码不一致"));
+    if let Some(dir) = shots {
+        shoot(&b, dir, "register").await;
+    }
+    b.run(
+        "document.getElementById('password-again').value = 'Wang#2026fang';",
+        json!([]),
+    )
+    .await;
+    b.element("#register button").await.click().await;
+    wait_for(&b, "#unverified").await;
+    let verify = b.text().await;
+    assert!(
+        verify.contains("窗口核验") && verify.contains("wang-fang"),
+        "{verify}"
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "verify-identity").await;
+    }
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
+    b.goto(&url(&format!("/sign-in?next={LUJIAZUI}"))).await;
+    wait_for(&b, "#sign-in").await;
+
     b.element("#username").await.type_text("citizen-demo").await;
     b.element("#password").await.type_text("Wrong#2026").await;
     b.element("#sign-in button").await.click().await;

@@ -27,6 +27,9 @@ pub struct ApplyForm {
     pub csrf: String,
     /// The service's guide.
     pub back: String,
+    /// The applicant's account is not verified yet: the page says so
+    /// before the form and links to the verification page.
+    pub verify_first: bool,
 }
 
 impl ApplyForm {
@@ -61,6 +64,12 @@ pub fn form(frame: &Frame, view: &ApplyForm) -> Markup {
             }
             @if let Some((zh, en)) = &view.refusal {
                 p.error role="alert" { (Msg::NotSubmitted.text(lang)) (lang.pick(zh, en)) }
+            }
+            @if view.verify_first {
+                p.notice #verify-first {
+                    (Msg::VerifyBeforeApplying.text(lang)) " "
+                    a href="/verify-identity" { (Msg::VerifyTitle.text(lang)) }
+                }
             }
             (application_form(lang, view, &[], Msg::SubmitApplication))
         }))

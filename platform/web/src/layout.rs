@@ -45,15 +45,21 @@ pub struct Frame {
 
 /// `/sign-in?next=…` for coming back to `path` (a path of this server).
 pub fn sign_in_href(path: &str) -> String {
-    let mut href = String::from("/sign-in?next=");
-    for b in path.bytes() {
+    format!("/sign-in?next={}", query_value(path))
+}
+
+/// `value` percent-encoded for a query string (slashes kept: readable
+/// paths).
+pub fn query_value(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            href.push(b as char);
+            encoded.push(b as char);
         } else {
-            href.push_str(&format!("%{b:02X}"));
+            encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    href
+    encoded
 }
 
 /// A whole page: `content` inside the frame.

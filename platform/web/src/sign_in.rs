@@ -18,6 +18,16 @@ pub struct SignIn {
     pub csrf: String,
 }
 
+/// The registration page for someone who meant to go to `next`: it
+/// registers at the place `next` belongs to.
+fn register_href(next: &str) -> String {
+    if next.is_empty() {
+        "/register".to_owned()
+    } else {
+        format!("/register?next={}", crate::layout::query_value(next))
+    }
+}
+
 /// The sign-in page. Its script encrypts the password with the
 /// platform's SM2 key before the form is posted; without scripts the
 /// password is never sent.
@@ -47,6 +57,7 @@ pub fn page_for(frame: &Frame, view: &SignIn) -> Markup {
                 p #sign-in-status .error role="alert" hidden {}
                 button.button type="submit" { (Msg::SignInButton.text(lang)) }
             }
+            p { (Msg::NoAccount.text(lang)) a #register-link href=(register_href(&view.next)) { (Msg::RegisterLink.text(lang)) } }
         },
     )
 }

@@ -139,8 +139,10 @@ pub(super) async fn show(
             Ok(found) => found,
             Err(answer) => return *answer,
         };
+    let refusal = not_an_applicant(&claims, &flow);
     let view = ApplyForm {
-        refusal: not_an_applicant(&claims, &flow),
+        verify_first: refusal.is_none() && !claims.ver,
+        refusal,
         ..blank_form(&flow, fields, &here, &token, guide)
     };
     render(lang, &who, &token, &tenant, &here, &view, StatusCode::OK)

@@ -10,6 +10,7 @@ mod apply;
 mod case_view;
 mod console;
 mod portal;
+mod register;
 mod session;
 mod sign_in;
 mod workbench;
@@ -102,6 +103,11 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             get(console::modules),
         )
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route("/register", get(register::show).post(register::submit))
+        .route(
+            "/verify-identity",
+            get(register::verify_identity).post(register::begin),
+        )
         .route("/sign-out", post(sign_in::sign_out))
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -121,7 +127,11 @@ pub(crate) fn is_page_path(path: &str) -> bool {
         || path == "/console"
         || path.starts_with("/sign-in")
         || path.starts_with("/sign-out")
+        || path.starts_with("/register")
+        || path.starts_with("/verify-identity")
 }
+
+pub(crate) use register::verification_done;
 
 /// The 404 page for a face's path no route matches.
 pub(crate) async fn page_not_found(lang: PageLang, path: &str) -> Response {

@@ -107,6 +107,37 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
         .verified_tokens()
         .verify(&auth.platform_key, token, now)
     {
+        // An applicant not verified yet may have been verified since (the
+        // identity provider's callback, a counter): a new token for the
+        // same session carries it, so the next page lets them apply.
+        Ok(claims)
+            if !claims.ver
+                && matches!(
+                    claims.kind,
+                    civitas_identity::AccountKind::Citizen
+                        | civitas_identity::AccountKind::Enterprise
+                ) =>
+        {
+            let fresh = civitas_identity::reissue(
+                state.db(),
+                &auth.platform_key,
+                &claims.sid,
+                &claims.sub,
+                &auth.sessions,
+                now,
+            )
+            .await;
+            let public = auth.platform_key.public_key();
+            match fresh {
+                Ok((fresh, _))
+                    if civitas_identity::decode_access(&public, &fresh, now)
+                        .is_ok_and(|c| c.ver) =>
+                {
+                    Renewal::Renewed(fresh)
+                }
+                _ => Renewal::Current,
+            }
+        }
         Ok(_) => Renewal::Current,
         Err(TokenError::Expired) => {
             let public = auth.platform_key.public_key();

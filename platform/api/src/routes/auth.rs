@@ -197,25 +197,53 @@ impl LoginRequest {
         &self,
         key: &civitas_crypto::sm2::PrivateKey,
     ) -> Result<zeroize::Zeroizing<String>, ApiError> {
-        let sealed = match self {
-            LoginRequest::Plain(p) => return Ok(zeroize::Zeroizing::new(p.password.clone())),
-            LoginRequest::Sealed(s) => &s.password_sm2,
-        };
-        let bad = || {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_password_ciphertext",
-                "密码密文无法用平台公钥解密（应为 SM2 C1C3C2 十六进制，如 sm-crypto 的 doEncrypt(…, 1)）",
-                "The password ciphertext does not decrypt with the platform's key (expected SM2 C1C3C2 hex, as sm-crypto's doEncrypt(…, 1) gives)",
-            )
-        };
-        let bytes = hex::decode(sealed.trim()).map_err(|_| bad())?;
-        let plain = key
-            .decrypt(&bytes, civitas_crypto::sm2::CiphertextOrder::C1C3C2)
-            .map_err(|_| bad())?;
-        String::from_utf8(plain.to_vec())
-            .map(zeroize::Zeroizing::new)
-            .map_err(|_| bad())
+        match self {
+            LoginRequest::Plain(p) => Ok(zeroize::Zeroizing::new(p.password.clone())),
+            LoginRequest::Sealed(s) => open_sealed(key, &s.password_sm2),
+        }
+    }
+}
+
+/// A password SM2-encrypted to the platform's key (C1C3C2 hex, as
+/// sm-crypto's `doEncrypt(…, 1)` gives), decrypted; 422
+/// `invalid_password_ciphertext` when it does not decrypt.
+fn open_sealed(
+    key: &civitas_crypto::sm2::PrivateKey,
+    sealed: &str,
+) -> Result<zeroize::Zeroizing<String>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password_ciphertext",
+            "密码密文无法用平台公钥解密（应为 SM2 C1C3C2 十六进制，如 sm-crypto 的 doEncrypt(…, 1)）",
+            "The password ciphertext does not decrypt with the platform's key (expected SM2 C1C3C2 hex, as sm-crypto's doEncrypt(…, 1) gives)",
+        )
+    };
+    let bytes = hex::decode(sealed.trim()).map_err(|_| bad())?;
+    let plain = key
+        .decrypt(&bytes, civitas_crypto::sm2::CiphertextOrder::C1C3C2)
+        .map_err(|_| bad())?;
+    String::from_utf8(plain.to_vec())
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| bad())
+}
+
+/// A registration's password: as it is, or sealed to the platform's key
+/// (`password_sm2`, as the portal's page sends it) — exactly one of them.
+fn registration_password(
+    key: &civitas_crypto::sm2::PrivateKey,
+    plain: Option<String>,
+    sealed: Option<String>,
+) -> Result<zeroize::Zeroizing<String>, ApiError> {
+    match (plain, sealed) {
+        (Some(plain), None) => Ok(zeroize::Zeroizing::new(plain)),
+        (None, Some(sealed)) => open_sealed(key, &sealed),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "须且仅须给出 password 或 password_sm2 之一",
+            "Give exactly one of password and password_sm2",
+        )),
     }
 }
 
@@ -547,8 +575,11 @@ pub(crate) enum Registration {
         /// The sign-in name.
         #[schema(example = "zhang-san")]
         username: String,
-        /// The password: at least 8 characters of 3 classes.
-        password: String,
+        /// The password: at least 8 characters of 3 classes (or `password_sm2`).
+        password: Option<String>,
+        /// The password SM2-encrypted to the platform's key, C1C3C2 hex, as
+        /// sm-crypto's `doEncrypt(password, publicKeyHex, 1)` gives (or `password`).
+        password_sm2: Option<String>,
         /// Where the citizen lives: a path of codes or a slug path.
         #[schema(example = "shanghai/pudong/lujiazui")]
         tenant: String,
@@ -563,14 +594,16 @@ pub(crate) enum Registration {
     Enterprise {
         /// The sign-in name.
         username: String,
-        /// The password: at least 8 characters of 3 classes.
-        password: String,
+        /// The password: at least 8 characters of 3 classes (or `password_sm2`).
+        password: Option<String>,
+        /// The password SM2-encrypted to the platform's key (or `password`).
+        password_sm2: Option<String>,
         /// Where the enterprise is registered: a path of codes or a slug path.
         tenant: String,
         /// The registered name.
         name: String,
         /// The unified social credit code (GB 32100, check character verified).
-        #[schema(example = "91310115MA1H8PXX3N")]
+        #[schema(example = "91350100M000100Y43")]
         credit_code: String,
     },
 }
@@ -639,7 +672,18 @@ pub(crate) async fn register(
     Source(source): Source,
     ApiJson(request): ApiJson<Registration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let auth = auth(&state)?;
+    let registered = register_in(&state, source, request).await?;
+    Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// Registers `request`'s account from `source`, as the API and the
+/// portal's registration page register.
+pub(crate) async fn register_in(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    request: Registration,
+) -> Result<Registered, ApiError> {
+    let auth = auth(state)?;
     // Every attempt counts, whatever its outcome: each may derive a
     // password and write.
     let _counted = state.throttle().registration(source)?;
@@ -647,20 +691,22 @@ pub(crate) async fn register(
         Registration::Citizen {
             username,
             password,
+            password_sm2,
             tenant,
             name,
             id_number,
         } => {
-            let tenant = crate::access::tenant(&state, &tenant).await?;
+            let tenant = crate::access::tenant(state, &tenant).await?;
             let id_number = civitas_people::IdNumber::parse(&id_number)
                 .map_err(|e| crate::routes::residents::id_number_error(&e))?;
+            let password = registration_password(&auth.platform_key, password, password_sm2)?;
             civitas_identity::register_citizen(
                 state.db(),
                 state.keyring()?,
                 &auth.sign_in,
                 &civitas_identity::NewCitizen {
                     username,
-                    password,
+                    password: password.to_string(),
                     tenant: tenant.path,
                     name,
                     id_number,
@@ -671,19 +717,21 @@ pub(crate) async fn register(
         Registration::Enterprise {
             username,
             password,
+            password_sm2,
             tenant,
             name,
             credit_code,
         } => {
-            let tenant = crate::access::tenant(&state, &tenant).await?;
+            let tenant = crate::access::tenant(state, &tenant).await?;
             let credit_code = civitas_identity::CreditCode::parse(&credit_code)
                 .map_err(|e| credit_code_error(&e))?;
+            let password = registration_password(&auth.platform_key, password, password_sm2)?;
             civitas_identity::register_enterprise(
                 state.db(),
                 &auth.sign_in,
                 &civitas_identity::NewEnterprise {
                     username,
-                    password,
+                    password: password.to_string(),
                     tenant: tenant.path,
                     name,
                     credit_code,
@@ -693,13 +741,10 @@ pub(crate) async fn register(
         }
     }
     .map_err(registration_error)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Registered {
-            account_id: account.id,
-            username: account.username,
-            kind: account.kind.as_str().to_owned(),
-            tenant: account.tenant_path,
-        }),
-    ))
+    Ok(Registered {
+        account_id: account.id,
+        username: account.username,
+        kind: account.kind.as_str().to_owned(),
+        tenant: account.tenant_path,
+    })
 }

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{COOKIE, HeaderName, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::AppendHeaders;
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use chrono::Utc;
 use civitas_authz::NO_LINE;
 use civitas_identity::verification::{self, Evidence, VerificationError};
@@ -221,7 +221,7 @@ const BINDING_COOKIE: &str = "civitas_verification";
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VerificationStart {
     /// 跳转至统一身份认证的地址 / The provider's authorization URL.
-    authorization_url: String,
+    pub(crate) authorization_url: String,
     /// 有效期（秒） / How long the verification may take, in seconds.
     expires_in: i64,
 }
@@ -298,7 +298,19 @@ pub(crate) async fn begin_verification(
     ),
     ApiError,
 > {
-    let Caller::Person(claims) = &caller else {
+    let (cookie, start) = begin_for(&state, &caller, request.login_hint.as_deref()).await?;
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(start)))
+}
+
+/// Begins `caller`'s verification with the identity provider: the
+/// `Set-Cookie` value binding it to this browser, and where to send the
+/// browser. The API's begin and the portal's verification page come here.
+pub(crate) async fn begin_for(
+    state: &AppState,
+    caller: &Caller,
+    login_hint: Option<&str>,
+) -> Result<(String, VerificationStart), ApiError> {
+    let Caller::Person(claims) = caller else {
         return Err(VerificationError::NotSelfRegistered(caller.username().to_owned()).into());
     };
     if !matches!(
@@ -310,8 +322,8 @@ pub(crate) async fn begin_verification(
     if claims.ver {
         return Err(VerificationError::AlreadyVerified(claims.usr.clone()).into());
     }
-    let provider = provider(&state)?;
-    let begun = provider.begin(request.login_hint.as_deref()).await?;
+    let provider = provider(state)?;
+    let begun = provider.begin(login_hint).await?;
     // The browser that begins finishes: a secret in its cookie must come
     // back with the provider's answer, so a link to someone else's
     // verification verifies nobody.
@@ -340,11 +352,11 @@ pub(crate) async fn begin_verification(
         verification::REQUEST_TTL_MICROS / 1_000_000
     );
     Ok((
-        AppendHeaders([(SET_COOKIE, cookie)]),
-        Json(VerificationStart {
+        cookie,
+        VerificationStart {
             authorization_url: begun.url,
             expires_in: verification::REQUEST_TTL_MICROS / 1_000_000,
-        }),
+        },
     ))
 }
 
@@ -356,7 +368,8 @@ pub(crate) async fn begin_verification(
 #[utoipa::path(get, path = "/api/v1/auth/verification/callback", tag = "auth",
     params(Callback),
     responses(
-        (status = 200, description = "已核验 / Verified", body = VerificationView),
+        (status = 200, description = "已核验（浏览器以 Accept: text/html 得到页面，出错时亦同）/ Verified (a browser asking for text/html gets a page, also for the errors below)",
+            content((VerificationView = "application/json"), (String = "text/html"))),
         (status = 400, description = "未知或过期的 state、非发起核验的浏览器，或身份认证未通过 / Unknown or expired state, another browser than the one that began, or the provider refused", body = ErrorBody),
         (status = 409, description = "已核验，或证件已由另一账户持有 / Verified already, or held by another account", body = ErrorBody),
         (status = 422, description = "证件与注册时不一致 / Not the identity registered", body = ErrorBody),
@@ -365,9 +378,41 @@ pub(crate) async fn begin_verification(
     ))]
 pub(crate) async fn verification_callback(
     State(state): State<AppState>,
+    lang: crate::pages::PageLang,
     headers: HeaderMap,
     crate::extract::ApiQuery(callback): crate::extract::ApiQuery<Callback>,
-) -> Result<Json<VerificationView>, ApiError> {
+) -> Response {
+    let finished = finish(&state, &headers, callback).await;
+    // The provider sends a browser here: a person reads a page, a program
+    // the JSON.
+    if prefers_html(&headers) {
+        return crate::pages::verification_done(lang, finished.map(|_| ())).await;
+    }
+    match finished {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether the request asks for HTML before JSON (a browser's navigation).
+fn prefers_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            let html = accept.find("text/html");
+            let json = accept.find("application/json");
+            html.is_some() && (json.is_none() || html < json)
+        })
+}
+
+/// Finishes the verification the provider's answer `callback` belongs to,
+/// in the browser that began it (`headers`' binding cookie).
+async fn finish(
+    state: &AppState,
+    headers: &HeaderMap,
+    callback: Callback,
+) -> Result<VerificationView, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -401,7 +446,7 @@ pub(crate) async fn verification_callback(
             "Finish the verification in the browser that began it",
         ));
     }
-    let provider = provider(&state)?;
+    let provider = provider(state)?;
     if let Some(error) = callback.error {
         return Err(civitas_realname::RealNameError::Refused(error).into());
     }
@@ -429,9 +474,9 @@ pub(crate) async fn verification_callback(
         Utc::now(),
     )
     .await?;
-    Ok(Json(VerificationView {
+    Ok(VerificationView {
         username: verified.username,
         method: verification::Method::Provider(vouched.issuer).as_stored(),
         released: verified.released,
-    }))
+    })
 }

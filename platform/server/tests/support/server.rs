@@ -108,6 +108,57 @@ impl Server {
         (status, body)
     }
 
+    /// A page as a browser navigates to it (`Accept: text/html`), with a
+    /// `Cookie` header: the status and the HTML.
+    pub fn browse(&self, path: &str, cookie: &str) -> (u16, String) {
+        let url = self.url(path);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .get(&url)
+                .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        })
+    }
+
+    /// A form posted as a browser posts it (URL-encoded), with a `Cookie`
+    /// header, its redirect not followed: the status and the headers.
+    pub fn post_form(
+        &self,
+        path: &str,
+        cookie: &str,
+        body: &str,
+    ) -> (u16, reqwest::header::HeaderMap) {
+        let url = self.url(path);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let response = client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            (response.status().as_u16(), response.headers().clone())
+        })
+    }
+
     /// Any request, with an optional bearer token, JSON body and `Cookie`
     /// header; the status, the headers and the body.
     pub fn exchange(
