@@ -277,11 +277,28 @@ both_backends! {
         let applying = world.page("/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/apply", Some(&signed_in)).await;
         assert!(html(&applying).contains("实名核验"), "{}", html(&applying));
 
-        // An officer checks her card at the counter; her next page renews
-        // her session with the verification, and she may apply.
-        let verified = world.call("POST", "/api/v1/tenants/310000/310115/310115005/accounts/wang-fang/verify",
-            Some(world.token("lujiazui-officer")), Some(serde_json::json!({"id_number": real}))).await;
-        assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+        // An officer checks her card at the counter, in the workbench: a
+        // number that is not the registered one is said and kept; the
+        // right one verifies her. Her next page renews her session with
+        // the verification, and she may apply.
+        let officer = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("lujiazui-officer"));
+        let inbox = world.page("/workbench/", Some(&officer)).await;
+        assert!(html(&inbox).contains("href=\"/workbench/verify-identity\""));
+        let counter = |number: String| {
+            let body = format!("csrf={FORM_TOKEN}&username=wang-fang&document=id-card&number={number}");
+            let (world, officer) = (&world, &officer);
+            async move { world.form("/workbench/verify-identity", officer, &body).await }
+        };
+        let other = access::id_number(32);
+        let mismatch = counter(other.clone()).await;
+        assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&mismatch));
+        assert!(html(&mismatch).contains(&format!("value=\"{other}\"")) && html(&mismatch).contains("value=\"wang-fang\""));
+        let checked = counter(real.clone()).await;
+        assert_eq!(checked.status, StatusCode::OK, "{}", html(&checked));
+        assert!(html(&checked).contains("已完成实名核验：<strong>wang-fang</strong>"), "{}", html(&checked));
+        let trail = world.call("GET", "/api/v1/tenants/310000/310115/310115005/audit?action=account.verify",
+            Some(world.token("audit-admin")), None).await;
+        assert_eq!(trail.body["records"][0]["actor"], "lujiazui-officer", "{}", trail.body);
         let next = world.page("/verify-identity", Some(&signed_in)).await;
         let renewed = next.headers.get_all("set-cookie").iter()
             .filter_map(|c| c.to_str().ok()).find(|c| c.starts_with("civitas_session="))

@@ -159,19 +159,19 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         json!(null),
         "the password field is never part of the form"
     );
-    // A newcomer registers from here, at Lujiazui: the passwords must
-    // agree, are sealed like the sign-in's, and the new account is shown
-    // how to verify who she is before she may apply.
+    // A newcomer, Wang Fang, registers from here, at Lujiazui: the
+    // passwords must agree, are sealed like the sign-in's, and the new
+    // account is shown how to verify who she is before she may apply.
     b.element("#register-link").await.click().await;
     wait_for(&b, "#register").await;
     assert!(b.text().await.contains("陆家嘴街道"), "{}", b.text().await);
     check_page(&b, server, "zh-CN").await;
     for (field, value) in [
         ("#name", "王芳"),
-        ("#number", "310115195403020010"),
+        ("#number", "310115194005010023"),
         ("#username", "wang-fang"),
-        ("#password", "Wang#2026fang"),
-        ("#password-again", "Wang#2026fanG"),
+        ("#password", "Civitas#2026"),
+        ("#password-again", "Civitas#2027"),
     ] {
         b.element(field).await.type_text(value).await;
     }
@@ -182,7 +182,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         shoot(&b, dir, "register").await;
     }
     b.run(
-        "document.getElementById('password-again').value = 'Wang#2026fang';",
+        "document.getElementById('password-again').value = 'Civitas#2026';",
         json!([]),
     )
     .await;
@@ -199,10 +199,30 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     }
     b.element("form.sign-out button").await.click().await;
     wait_for(&b, "#sign-in").await;
+
+    // She shows her identity card at Lujiazui's counter; the officer checks
+    // it in the workbench.
+    sign_in_as(&b, &url("/workbench/"), "lujiazui-officer").await;
+    b.element("#counter-link").await.click().await;
+    wait_for(&b, "#counter-check").await;
+    b.element("#username").await.type_text("wang-fang").await;
+    b.element("#number")
+        .await
+        .type_text("310115194005010023")
+        .await;
+    b.element("#counter-check button").await.click().await;
+    wait_for(&b, "#counter-done").await;
+    assert!(b.text().await.contains("已完成实名核验：wang-fang"));
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "workbench-counter-check").await;
+    }
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
     b.goto(&url(&format!("/sign-in?next={LUJIAZUI}"))).await;
     wait_for(&b, "#sign-in").await;
 
-    b.element("#username").await.type_text("citizen-demo").await;
+    b.element("#username").await.type_text("wang-fang").await;
     b.element("#password").await.type_text("Wrong#2026").await;
     b.element("#sign-in button").await.click().await;
     wait_for(&b, "p.error:not([hidden])").await;
@@ -222,7 +242,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     );
     assert_eq!(
         b.element("span.account").await.text().await,
-        "已登录：citizen-demo"
+        "已登录：wang-fang"
     );
     assert_eq!(
         b.run(
@@ -392,12 +412,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         wait_for(&b, "#sign-in").await;
     }
     // She sees it finished.
-    sign_in_as(
-        &b,
-        &url(&format!("{LUJIAZUI}cases/{case_id}")),
-        "citizen-demo",
-    )
-    .await;
+    sign_in_as(&b, &url(&format!("{LUJIAZUI}cases/{case_id}")), "wang-fang").await;
     wait_for(&b, "#case-state").await;
     assert_eq!(
         b.element("#case-state").await.text().await,

@@ -59,6 +59,7 @@ fn inbox_page_of_50_tasks(bencher: divan::Bencher) {
         overdue_only: false,
         next: Some("/workbench/?after=2026-12-18|x|0".to_owned()),
         notices: Vec::new(),
+        counter: true,
     };
     let frame = frame();
     bencher.bench(|| {

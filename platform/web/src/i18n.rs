@@ -168,6 +168,13 @@ messages! {
     VerifyAtCounter => "窗口核验", "At a service counter";
     VerifyAtCounterText => "携带身份证件（企业：营业执照）到所在街道（乡镇）的政务服务窗口，告知工作人员您的用户名：", "Bring your identity card (an enterprise: its business licence) to the service counter of your street or township and tell the officer your username: ";
     ToPortal => "返回服务门户", "Back to the portal";
+    CounterCheckTitle => "窗口实名核验", "Verify an identity at the counter";
+    CounterCheckIntro => "核对在线注册者出示的证件原件：证件号码须与注册时填写的一致。核验记入审计日志。", "Check the original document of someone who registered online: its number must be the one they registered with. Every check is recorded in the audit log.";
+    CounterCheckDone => "已完成实名核验：", "Verified: ";
+    CounterCheckReleased => "同一证件的其他未核验账户已停用：", "Other unverified accounts that claimed the identity are disabled: ";
+    CounterCheckButton => "核验", "Verify";
+    DocumentKind => "证件类型", "Document";
+    DocumentNumber => "证件号码", "Document number";
     Continue => "继续", "Continue";
     FormExpired => "页面已过期，请重新提交。", "This page has expired; please submit it again.";
     ProblemMissing => "请填写此项", "Please fill this in";

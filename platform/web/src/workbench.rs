@@ -40,6 +40,74 @@ pub struct Inbox {
     pub next: Option<String>,
     /// The newest reminders, overdue and supervision notices (提醒、逾期、督办).
     pub notices: Vec<Notice>,
+    /// Whether the officer may verify self-registered accounts at the
+    /// counter (the inbox links to it).
+    pub counter: bool,
+}
+
+/// The counter's real-name verification (窗口核验): an officer checks the
+/// identity document of someone who registered online.
+#[derive(Debug, Clone, Default)]
+pub struct CounterCheck {
+    /// The account's username, as typed.
+    pub username: String,
+    /// The number on the document, as typed.
+    pub number: String,
+    /// Whether the document is an enterprise's business licence (else a
+    /// resident identity card).
+    pub enterprise: bool,
+    /// The account just verified, and the other accounts that had claimed
+    /// the identity (now disabled).
+    pub done: Option<(String, Vec<String>)>,
+    /// Why the last check failed (Chinese and English).
+    pub error: Option<(String, String)>,
+    /// The form token.
+    pub csrf: String,
+}
+
+/// The counter's verification page.
+pub fn counter_check(frame: &Frame, view: &CounterCheck) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            p { a href="/workbench/" { (Msg::Inbox.text(lang)) } }
+            h1 { (Msg::CounterCheckTitle.text(lang)) }
+            p { (Msg::CounterCheckIntro.text(lang)) }
+            @if let Some((username, released)) = &view.done {
+                p.notice #counter-done role="status" {
+                    (Msg::CounterCheckDone.text(lang)) strong { (username) }
+                    @if !released.is_empty() {
+                        " " (Msg::CounterCheckReleased.text(lang)) (released.join("、"))
+                    }
+                }
+            }
+            @if let Some((zh, en)) = &view.error {
+                p.error role="alert" { (lang.pick(zh, en)) }
+            }
+            form #counter-check .sign-in method="post" action="/workbench/verify-identity" {
+                input type="hidden" name="csrf" value=(view.csrf);
+                label for="username" { (Msg::Username.text(lang)) }
+                input #username name="username" value=(view.username) required
+                    autocapitalize="none" spellcheck="false" autocomplete="off";
+                fieldset {
+                    legend { (Msg::DocumentKind.text(lang)) }
+                    label.choice {
+                        input type="radio" name="document" value="id-card" checked[!view.enterprise];
+                        " " (Msg::IdNumberLabel.text(lang))
+                    }
+                    label.choice {
+                        input type="radio" name="document" value="business-licence" checked[view.enterprise];
+                        " " (Msg::CreditCodeLabel.text(lang))
+                    }
+                }
+                label for="number" { (Msg::DocumentNumber.text(lang)) }
+                input #number name="number" value=(view.number) required minlength="18" maxlength="18"
+                    autocapitalize="characters" spellcheck="false" autocomplete="off";
+                button.button type="submit" { (Msg::CounterCheckButton.text(lang)) }
+            }
+        },
+    )
 }
 
 /// A notification to the officer's place.
@@ -138,6 +206,9 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
         frame,
         html! {
             h1 { (Msg::Inbox.text(lang)) }
+            @if view.counter {
+                p { a #counter-link href="/workbench/verify-identity" { (Msg::CounterCheckTitle.text(lang)) } }
+            }
             (search_box(lang, ""))
             form.filters method="get" action="/workbench/" {
                 label.choice {

@@ -57,6 +57,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route("/workbench/", get(workbench::tasks))
         .route("/workbench/search", get(workbench::search))
         .route(
+            "/workbench/verify-identity",
+            get(workbench::counter).post(workbench::counter_verify),
+        )
+        .route(
             "/workbench/t/{tenant}/cases/{id}",
             get(workbench::show).post(workbench::act),
         )

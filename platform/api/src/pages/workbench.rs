@@ -10,8 +10,8 @@ use civitas_tenancy::TenantPath;
 use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::workbench::{
-    ActDraft, Decision, Found, Inbox, Notice, Reveal, SearchResults, StaffCase, StepAct, Task,
-    case, inbox, shown,
+    ActDraft, CounterCheck, Decision, Found, Inbox, Notice, Reveal, SearchResults, StaffCase,
+    StepAct, Task, case, counter_check, inbox, shown,
 };
 use civitas_workflow::flow::{Rule, StepAction};
 use civitas_workflow::inbox::InboxFilter;
@@ -142,11 +142,14 @@ pub(super) async fn tasks(
         href
     });
     let notices = notices(&state, &caller).await;
+    let counter = own_place(&caller)
+        .is_some_and(|place| crate::routes::verification::may_verify(&state, &caller, &place));
     let view = Inbox {
         tasks,
         overdue_only,
         next,
         notices,
+        counter,
     };
     let frame = lang.frame(
         INBOX,
@@ -712,6 +715,130 @@ pub(super) async fn document(
                     (Msg::UnavailableTitle, Msg::UnavailableText)
                 };
             lang.problem(e.status, &here, None, title, text)
+        }
+    }
+}
+
+/// The staff member's own place: where the counter they sit at is.
+fn own_place(caller: &Caller) -> Option<TenantPath> {
+    match caller {
+        Caller::Person(claims) => TenantPath::parse(&claims.ten).ok(),
+        _ => None,
+    }
+}
+
+const COUNTER: &str = "/workbench/verify-identity";
+
+fn counter_page(
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    mut view: CounterCheck,
+    status: StatusCode,
+) -> Response {
+    view.csrf = token.0.clone();
+    let frame = lang.frame(
+        COUNTER,
+        Msg::CounterCheckTitle.text(lang.lang).to_owned(),
+        None,
+        visitor(who, token, COUNTER, None),
+    );
+    lang.answer(status, counter_check(&frame, &view))
+}
+
+/// `GET /workbench/verify-identity`: the counter's check of an online
+/// registrant's identity document (`account.verify` at the officer's
+/// place).
+pub(super) async fn counter(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+) -> Response {
+    let caller = match staff(lang, &who, COUNTER) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    if !own_place(&caller)
+        .is_some_and(|p| crate::routes::verification::may_verify(&state, &caller, &p))
+    {
+        return lang.problem(
+            StatusCode::FORBIDDEN,
+            COUNTER,
+            None,
+            Msg::NotFoundTitle,
+            Msg::NotFoundText,
+        );
+    }
+    counter_page(lang, &who, &token, CounterCheck::default(), StatusCode::OK)
+}
+
+/// What the counter's form posts.
+#[derive(Debug, Deserialize)]
+pub(super) struct CounterForm {
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    document: String,
+    #[serde(default)]
+    number: String,
+}
+
+/// `POST /workbench/verify-identity`: the number on the document must be
+/// the one the account registered with; verified as the API's
+/// `…/accounts/{username}/verify` verifies (audited). A refusal keeps what
+/// was typed.
+pub(super) async fn counter_verify(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    let caller = match staff(lang, &who, COUNTER) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let enterprise = form.document == "business-licence";
+    let mut view = CounterCheck {
+        username: form.username.trim().to_owned(),
+        number: form.number.trim().to_owned(),
+        enterprise,
+        ..CounterCheck::default()
+    };
+    if !token.check(&form.csrf) {
+        view.error = Some(Msg::FormExpired.both());
+        return counter_page(lang, &who, &token, view, StatusCode::FORBIDDEN);
+    }
+    let Some(place) = own_place(&caller) else {
+        return lang.problem(
+            StatusCode::FORBIDDEN,
+            COUNTER,
+            None,
+            Msg::NotFoundTitle,
+            Msg::NotFoundText,
+        );
+    };
+    let number = Some(view.number.clone());
+    let request = crate::routes::verification::InPersonVerification {
+        id_number: if enterprise { None } else { number.clone() },
+        credit_code: if enterprise { number } else { None },
+    };
+    match crate::routes::verification::verify_in(&state, &caller, &place, &view.username, request)
+        .await
+    {
+        Ok(verified) => {
+            // Done: the form is cleared for the next person in line.
+            let done = CounterCheck {
+                done: Some((verified.username, verified.released)),
+                ..CounterCheck::default()
+            };
+            counter_page(lang, &who, &token, done, StatusCode::OK)
+        }
+        Err(e) => {
+            view.error = Some((e.message.zh.clone(), e.message.en.clone()));
+            counter_page(lang, &who, &token, view, e.status)
         }
     }
 }

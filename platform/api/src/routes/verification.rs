@@ -37,22 +37,22 @@ use crate::tenant::Tenant;
 pub(crate) struct InPersonVerification {
     /// 居民身份证号码（个人） / The resident id number (a citizen).
     #[schema(example = "11010519491231002X")]
-    id_number: Option<String>,
+    pub(crate) id_number: Option<String>,
     /// 统一社会信用代码（企业） / The unified social credit code (an enterprise).
-    #[schema(example = "91310115MA1H7GXK2L")]
-    credit_code: Option<String>,
+    #[schema(example = "91350100M000100Y43")]
+    pub(crate) credit_code: Option<String>,
 }
 
 /// What a verification did.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VerificationView {
     /// 已核验的账户 / The account verified.
-    username: String,
+    pub(crate) username: String,
     /// 核验方式 / How: `in-person:{officer}` or `oidc:{issuer}`.
     #[schema(example = "in-person:lujiazui-officer")]
     method: String,
     /// 同一证件的其他未核验账户（已停用） / Other, unverified accounts that claimed the identity: now disabled.
-    released: Vec<String>,
+    pub(crate) released: Vec<String>,
 }
 
 /// Why an identity is released.
@@ -136,28 +136,47 @@ pub(crate) async fn verify_in_person(
     Path(AccountParam { username }): Path<AccountParam>,
     ApiJson(request): ApiJson<InPersonVerification>,
 ) -> Result<Json<VerificationView>, ApiError> {
-    let scope = caller.authorize(
-        &state,
-        &tenant.path,
-        caller.line_for(None),
-        "account.verify",
-    )?;
+    let view = verify_in(&state, &caller, &tenant.path, &username, request).await?;
+    Ok(Json(view))
+}
+
+/// `caller`'s check at the counter of `username`'s document in `tenant`'s
+/// subtree (`account.verify`), as the API and the workbench verify.
+pub(crate) async fn verify_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &civitas_tenancy::TenantPath,
+    username: &str,
+    request: InPersonVerification,
+) -> Result<VerificationView, ApiError> {
+    let scope = caller.authorize(state, tenant, caller.line_for(None), "account.verify")?;
     let evidence = evidence(request)?;
     let verified = verification::verify_in_person(
         state.db(),
         state.keyring()?,
         &scope,
-        &username,
+        username,
         &evidence,
         caller.username(),
         Utc::now(),
     )
     .await?;
-    Ok(Json(VerificationView {
+    Ok(VerificationView {
         username: verified.username,
         method: verification::Method::InPerson(caller.username().to_owned()).as_stored(),
         released: verified.released,
-    }))
+    })
+}
+
+/// Whether `caller` may verify accounts at the counter at `tenant`.
+pub(crate) fn may_verify(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &civitas_tenancy::TenantPath,
+) -> bool {
+    caller
+        .authorize(state, tenant, caller.line_for(None), "account.verify")
+        .is_ok()
 }
 
 /// The system administrator's release of the identity a self-registered
