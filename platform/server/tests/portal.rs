@@ -335,6 +335,56 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     b.goto(&url(LUJIAZUI)).await;
     assert!(b.find("a.account").await.is_some(), "signed out");
 
+    // The street officer first returns it with a reason (the certificate's
+    // stamp cannot be read); she reads why, corrects and resubmits.
+    sign_in_as(
+        &b,
+        &url(&format!(
+            "/workbench/t/310000/310115/310115005/cases/{case_id}"
+        )),
+        "lujiazui-officer",
+    )
+    .await;
+    wait_for(&b, "#reason-return").await;
+    b.element("#reason-return")
+        .await
+        .type_text("户籍证明印章不清晰，请补正")
+        .await;
+    b.element("form.act:has(#reason-return) button")
+        .await
+        .click()
+        .await;
+    wait_until(
+        &b,
+        "return location.pathname === '/workbench/' && document.readyState === 'complete';",
+    )
+    .await;
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
+    sign_in_as(&b, &url(&format!("{LUJIAZUI}cases/{case_id}")), "wang-fang").await;
+    wait_for(&b, "#correct").await;
+    let returned = b.element("#return-reason").await.text().await;
+    assert!(
+        returned.contains("户籍证明印章不清晰，请补正"),
+        "{returned}"
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-returned").await;
+    }
+    b.element("section[aria-labelledby=correct] form.application button")
+        .await
+        .click()
+        .await;
+    wait_until(
+        &b,
+        "return document.readyState === 'complete' && !document.getElementById('correct') && !!document.getElementById('case-state');",
+    )
+    .await;
+    assert_eq!(b.element("#case-state").await.text().await, "办理中");
+    b.element("form.sign-out button").await.click().await;
+    wait_for(&b, "#sign-in").await;
+
     // The street officer's workbench: the case waits in the inbox; she
     // reads it and approves. Then the district reviewer approves.
     for (officer, step, shot) in [

@@ -416,6 +416,10 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
             @if let Some((form, version)) = &r.resubmit {
                 section.panel aria-labelledby="correct" {
                     h2 #correct { (Msg::CorrectAndResubmit.text(lang)) }
+                    // Why it came back, where the correction is made.
+                    @if let Some(reason) = r.history.iter().rev().find(|h| h.what == Msg::EventReturn).and_then(|h| h.reason.as_ref()) {
+                        p.notice #return-reason { (Msg::ReturnedBecause.text(lang)) (reason) }
+                    }
                     @if !form.problems.is_empty() {
                         p.error role="alert" { (Msg::FixProblems.text(lang)) }
                     }

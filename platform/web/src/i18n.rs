@@ -158,6 +158,7 @@ messages! {
     RegisterButton => "注册", "Register";
     HaveAccount => "已有账户？", "Have an account? ";
     VerifyTitle => "实名核验", "Real-name verification";
+    ReturnedBecause => "退回原因：", "Returned because: ";
     VerifyBeforeApplying => "您的账户尚未实名核验，核验后才能提交申请。", "Your account is not verified yet; you can apply once it is.";
     Verified => "您的账户已完成实名核验，可以在线申请和办理事项。", "Your account is verified: you may apply and act online.";
     VerifiedNow => "实名核验已完成。", "You are verified.";
