@@ -75,9 +75,19 @@ pub struct TestDb {
 impl TestDb {
     /// A migrated SQLite database in a fresh temporary file.
     pub async fn sqlite() -> TestDb {
+        TestDb::sqlite_up_to(None).await
+    }
+
+    /// A SQLite database migrated up to `version` only: to test what a
+    /// later migration does to data already there.
+    pub async fn sqlite_at(version: i64) -> TestDb {
+        TestDb::sqlite_up_to(Some(version)).await
+    }
+
+    async fn sqlite_up_to(version: Option<i64>) -> TestDb {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
         let url = format!("sqlite:{}", dir.path().join("civitas.db").display());
-        let db = connect_and_migrate(&url).await;
+        let db = connect_and_migrate(&url, version).await;
         TestDb {
             db,
             url,
@@ -88,6 +98,16 @@ impl TestDb {
     /// A migrated PostgreSQL schema of its own, or `None` (after saying so)
     /// when PostgreSQL is unreachable outside CI.
     pub async fn postgres() -> Option<TestDb> {
+        TestDb::postgres_up_to(None).await
+    }
+
+    /// A PostgreSQL schema migrated up to `version` only, or `None` as
+    /// [`TestDb::postgres`].
+    pub async fn postgres_at(version: i64) -> Option<TestDb> {
+        TestDb::postgres_up_to(Some(version)).await
+    }
+
+    async fn postgres_up_to(version: Option<i64>) -> Option<TestDb> {
         let admin_url = postgres_url()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -103,7 +123,7 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("create schema {schema}: {e}"));
         let _ = admin.close().await;
         let url = schema_url(&admin_url, &schema);
-        let db = connect_and_migrate(&url).await;
+        let db = connect_and_migrate(&url, version).await;
         Some(TestDb {
             db,
             url,
@@ -156,7 +176,7 @@ pub fn schema_url(url: &str, schema: &str) -> String {
     format!("{url}{separator}options=-c%20search_path%3D{schema}")
 }
 
-async fn connect_and_migrate(url: &str) -> Database {
+async fn connect_and_migrate(url: &str, version: Option<i64>) -> Database {
     let settings = civitas_storage::PoolSettings {
         max_connections: 4,
         ..Default::default()
@@ -164,9 +184,11 @@ async fn connect_and_migrate(url: &str) -> Database {
     let db = Database::connect_with(url, &settings)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
-    db.migrate()
-        .await
-        .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
+    match version {
+        Some(version) => db.migrate_to(version).await,
+        None => db.migrate().await,
+    }
+    .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
     db
 }
 
