@@ -342,6 +342,13 @@ impl FromRequestParts<AppState> for Person {
     }
 }
 
+/// Whether a request's `line` (from [`Caller::line_for`]) means every
+/// line: no line (decided at no line, which only a grant in every line
+/// allows) or `*`.
+pub(crate) fn every_line(line: &str) -> bool {
+    line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES
+}
+
 #[cfg(test)]
 mod tests {
     use super::client_address;

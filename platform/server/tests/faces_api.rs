@@ -193,6 +193,11 @@ both_backends! {
         let empty = world.form(&format!("{page}/reveal"), &reviewer, &format!("csrf={FORM_TOKEN}&reason=")).await;
         assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(!html(&empty).contains("1954-03-02") && html(&empty).contains("理由"), "{}", html(&empty));
+        // A refused reason is shown again to be shortened, not typed anew.
+        let long = "核".repeat(501);
+        let too_long = world.form(&format!("{page}/reveal"), &reviewer, &format!("csrf={FORM_TOKEN}&reason={}", enc(&long))).await;
+        assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&too_long).contains(&long) && !html(&too_long).contains("1954-03-02"));
         let revealed = world.form(&format!("{page}/reveal"), &reviewer,
             &format!("csrf={FORM_TOKEN}&reason=%E6%A0%B8%E5%AF%B9%E6%88%B7%E7%B1%8D")).await;
         assert_eq!(revealed.status, StatusCode::OK, "{}", html(&revealed));
@@ -289,6 +294,10 @@ both_backends! {
             let (world, officer) = (&world, &officer);
             async move { world.form("/workbench/verify-identity", officer, &body).await }
         };
+        let unknown = world.form("/workbench/verify-identity", &officer,
+            &format!("csrf={FORM_TOKEN}&username=wang-fang&document=passport&number={real}")).await;
+        assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&unknown).contains("请选择证件类型"));
         let other = access::id_number(32);
         let mismatch = counter(other.clone()).await;
         assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&mismatch));
@@ -305,6 +314,9 @@ both_backends! {
             .and_then(|c| c.split(';').next()).unwrap().to_owned();
         let now = world.page("/verify-identity", Some(&format!("{renewed}; civitas_csrf={FORM_TOKEN}"))).await;
         assert!(html(&now).contains("已完成实名核验"), "{}", html(&now));
+        // Staff have nothing to verify, and are told so.
+        let staff = world.page("/verify-identity", Some(&officer)).await;
+        assert!(html(&staff).contains("无需实名核验"), "{}", html(&staff));
 
         // The API takes the sealed password too, and exactly one password.
         let api = |password: serde_json::Value| {

@@ -15,7 +15,8 @@
 //! A property of the input schema that holds personal data says so with
 //! `"x-personal"` and the kind of data (`name`, `id_number`, `phone`,
 //! `bank_account`, `address`, `email`, `date`): staff see it masked, and in
-//! full only through an audited reveal ([`Service::personal`]).
+//! full only through an audited reveal ([`Service::personal`]); it is never
+//! `x-searchable` (indexed text shows in search hits).
 //!
 //! Platform reference data (the dictionaries modules look up) lives in
 //! `tenants/_reference/dictionaries.toml`. [`Catalog::load`] reads and checks
@@ -441,6 +442,14 @@ fn personal_fields(schema: &Value) -> Result<BTreeMap<String, PersonalKind>, Str
                  x-personal of property {name} must be name, id_number, phone, bank_account, address, email or date, not {annotation}"
             )
         })?;
+        // Search hits show what they match in clear: personal data is
+        // never indexed.
+        if property.get("x-searchable").and_then(Value::as_bool) == Some(true) {
+            return Err(format!(
+                "属性 {name} 是个人信息（x-personal），不能标记为可检索（x-searchable）/ \
+                 property {name} is personal data (x-personal) and cannot be x-searchable"
+            ));
+        }
         personal.insert(name.clone(), kind);
     }
     Ok(personal)
@@ -478,6 +487,16 @@ mod tests {
                 "{refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn personal_data_is_never_searchable() {
+        let schema = json!({"properties": {"name": {"type": "string", "x-personal": "name", "x-searchable": true}}});
+        let refused = personal_fields(&schema);
+        assert!(
+            refused.as_ref().is_err_and(|m| m.contains("x-searchable")),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -176,6 +176,8 @@ messages! {
     CounterCheckButton => "核验", "Verify";
     DocumentKind => "证件类型", "Document";
     DocumentNumber => "证件号码", "Document number";
+    ChooseDocumentKind => "请选择证件类型：居民身份证或营业执照。", "Choose the document: a resident identity card or a business licence.";
+    StaffNoVerification => "工作人员账户由管理员创建并授权，无需实名核验。", "Staff accounts are created and granted by administrators; they need no real-name verification.";
     Continue => "继续", "Continue";
     FormExpired => "页面已过期，请重新提交。", "This page has expired; please submit it again.";
     ProblemMissing => "请填写此项", "Please fill this in";

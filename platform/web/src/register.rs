@@ -5,9 +5,9 @@
 
 use maud::{Markup, html};
 
+use crate::Msg;
 use crate::guide::Bilingual;
 use crate::layout::{Frame, page};
-use crate::{Lang, Msg};
 
 /// Who registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,7 +73,7 @@ pub fn register(frame: &Frame, view: &Register) -> Markup {
                 }
             }
             @if let Some((zh, en)) = &view.error {
-                p.error role="alert" { (if lang == Lang::En { en } else { zh }) }
+                p.error role="alert" { (lang.pick(zh, en)) }
             }
             noscript { p.notice { (Msg::RegisterNeedsJavaScript.text(lang)) } }
             form #register .sign-in method="post" action="/register"
@@ -123,6 +123,9 @@ pub struct Verification {
     pub username: String,
     /// Whether the account is verified already.
     pub verified: bool,
+    /// A staff or service account: made by administrators, nothing to
+    /// verify.
+    pub staff: bool,
     /// Whether an identity provider is configured (otherwise only the
     /// counter verifies).
     pub provider: bool,
@@ -143,9 +146,11 @@ pub fn verification(frame: &Frame, view: &Verification) -> Markup {
         html! {
             h1 { (Msg::VerifyTitle.text(lang)) }
             @if let Some((zh, en)) = &view.error {
-                p.error role="alert" { (if lang == Lang::En { en } else { zh }) }
+                p.error role="alert" { (lang.pick(zh, en)) }
             }
-            @if view.verified {
+            @if view.staff {
+                p.notice #staff role="status" { (Msg::StaffNoVerification.text(lang)) }
+            } @else if view.verified {
                 p.notice #verified role="status" { (Msg::Verified.text(lang)) }
                 p { a.button href=(view.home) { (Msg::ToPortal.text(lang)) } }
             } @else {
@@ -190,7 +195,7 @@ pub fn verification_done(frame: &Frame, view: &VerificationDone) -> Markup {
                 p.notice #verified role="status" { (Msg::VerifiedNow.text(lang)) }
             }
             @if let Some((zh, en)) = &view.error {
-                p.error role="alert" { (if lang == Lang::En { en } else { zh }) }
+                p.error role="alert" { (lang.pick(zh, en)) }
             }
             p { a.button href="/verify-identity" { (Msg::Continue.text(lang)) } }
         },

@@ -364,9 +364,14 @@ pub enum Reveal {
     Nothing,
     /// Shown masked; the staff member's role may not see it in full.
     Masked,
-    /// Shown masked; a form posting to this address (with a reason) shows
-    /// it in full, audited.
-    Offered(String),
+    /// Shown masked; a form posting to `action` (with a reason) shows it
+    /// in full, audited.
+    Offered {
+        /// Where the form posts.
+        action: String,
+        /// The reason typed for a reveal that was refused, shown again.
+        draft: String,
+    },
     /// Shown in full for this reason, recorded in the audit trail.
     Shown(String),
 }
@@ -469,12 +474,12 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                 @match &c.reveal {
                     Reveal::Nothing => {}
                     Reveal::Masked => { p.hint #personal-note { (Msg::PersonalMaskedByRole.text(lang)) } }
-                    Reveal::Offered(action) => {
+                    Reveal::Offered { action, draft } => {
                         form #reveal method="post" action=(action) {
                             input type="hidden" name="csrf" value=(c.csrf);
                             p.hint { (Msg::PersonalMaskedReveal.text(lang)) }
                             label for="reveal-reason" { (Msg::RevealReason.text(lang)) }
-                            textarea #reveal-reason name="reason" required maxlength="500" rows="2" {}
+                            textarea #reveal-reason name="reason" required maxlength="500" rows="2" { (draft) }
                             button.button.quiet type="submit" { (Msg::RevealSubmit.text(lang)) }
                         }
                     }

@@ -150,9 +150,14 @@ pub(super) async fn submit(
     State(state): State<AppState>,
     Source(source): Source,
     lang: PageLang,
+    who: PageVisitor,
     token: FormToken,
     Form(form): Form<RegisterForm>,
 ) -> Response {
+    // Someone signed in registers nobody else from this browser.
+    if who.0.is_some() {
+        return Redirect::to(VERIFY).into_response();
+    }
     let Some(place) = place_of(&state, Some(&form.at), None) else {
         return lang.problem(
             StatusCode::NOT_FOUND,
@@ -242,9 +247,10 @@ fn verification_page(
     let applicant = matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise);
     let view = Verification {
         username: claims.usr.clone(),
+        verified: claims.ver,
         // Staff and service accounts are made by administrators: nothing
         // to verify.
-        verified: claims.ver || !applicant,
+        staff: !applicant,
         provider: state.realname().is_some(),
         home: place.as_deref().map_or_else(|| "/".to_owned(), portal_home),
         error,

@@ -6,7 +6,10 @@
 //! (minutes), [`page_cookies`] asks for a new one for the same session
 //! (`civitas_identity::reissue`) instead of spending a refresh token, so
 //! two tabs renewing at once cannot look like a stolen token; a session
-//! that ended clears the cookie.
+//! that ended clears the cookie. An applicant's token that says "not
+//! verified" is renewed the same way as soon as the account is verified
+//! (one indexed read per page until then), so the page after a
+//! verification lets them apply.
 //!
 //! Every form carries a token that must equal the `civitas_csrf` cookie
 //! (double submit; the cookie is `SameSite=Strict` too), checked by
@@ -91,7 +94,8 @@ fn is_form_token(text: &str) -> bool {
 enum Renewal {
     /// Its token is current.
     Current,
-    /// Its token had expired; here is the session's new one.
+    /// Its token had expired, or says "not verified" of an account
+    /// verified since; here is the session's new one.
     Renewed(String),
     /// Its session ended, or it is no token of ours.
     Ended,
@@ -109,7 +113,9 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
     {
         // An applicant not verified yet may have been verified since (the
         // identity provider's callback, a counter): a new token for the
-        // same session carries it, so the next page lets them apply.
+        // same session carries it, so the next page lets them apply. A
+        // read of the account decides first: signing a token on every page
+        // of an unverified account would be work anyone can cause.
         Ok(claims)
             if !claims.ver
                 && matches!(
@@ -118,7 +124,15 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
                         | civitas_identity::AccountKind::Enterprise
                 ) =>
         {
-            let fresh = civitas_identity::reissue(
+            let verified_since = civitas_identity::find_account(state.db(), &claims.usr)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|a| a.id == claims.sub && a.verified);
+            if !verified_since {
+                return Renewal::Current;
+            }
+            match civitas_identity::reissue(
                 state.db(),
                 &auth.platform_key,
                 &claims.sid,
@@ -126,16 +140,14 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
                 &auth.sessions,
                 now,
             )
-            .await;
-            let public = auth.platform_key.public_key();
-            match fresh {
-                Ok((fresh, _))
-                    if civitas_identity::decode_access(&public, &fresh, now)
-                        .is_ok_and(|c| c.ver) =>
-                {
-                    Renewal::Renewed(fresh)
+            .await
+            {
+                Ok((fresh, _)) => Renewal::Renewed(fresh),
+                Err(TokenError::Revoked | TokenError::SessionExpired) => Renewal::Ended,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a verified applicant's token was not renewed");
+                    Renewal::Current
                 }
-                _ => Renewal::Current,
             }
         }
         Ok(_) => Renewal::Current,

@@ -365,18 +365,6 @@ async fn render(
         Ok(caller) => caller,
         Err(answer) => return *answer,
     };
-    // A reveal is recorded before the case is read for the page: nothing
-    // is shown in full that the audit trail does not hold.
-    let mut revealed = None;
-    if let Some(reason) = reveal {
-        match reveal_in(state, &caller, &tenant.path, id, None, &reason).await {
-            Ok(_) => revealed = Some(reason.trim().to_owned()),
-            Err(e) => {
-                error = Some((e.message.zh.clone(), e.message.en.clone()));
-                status = e.status;
-            }
-        }
-    }
     let (workflow, mut c, events) = match case_for(state, &caller, &tenant.path, id).await {
         Ok(found) => found,
         Err(e) => {
@@ -389,6 +377,23 @@ async fn render(
             return lang.problem(e.status, &here, None, title, text);
         }
     };
+    // A reveal is decided in the case's line and recorded before the page
+    // shows anything in full: the audit trail holds every reveal shown.
+    let mut revealed = None;
+    let mut reveal_draft = String::new();
+    if let Some(reason) = reveal {
+        match reveal_in(state, &caller, &tenant.path, id, Some(&c.line), &reason).await {
+            Ok((_, full)) => {
+                c = full;
+                revealed = Some(reason.trim().to_owned());
+            }
+            Err(e) => {
+                error = Some((e.message.zh.clone(), e.message.en.clone()));
+                status = e.status;
+                reveal_draft = reason;
+            }
+        }
+    }
     let masked = match revealed {
         Some(_) => Vec::new(),
         None => mask_personal(state, &mut c),
@@ -396,9 +401,10 @@ async fn render(
     let reveal = match revealed {
         Some(reason) => Reveal::Shown(reason),
         None if masked.is_empty() => Reveal::Nothing,
-        None if may_reveal(state, &caller, &tenant.path, &c) => {
-            Reveal::Offered(format!("{here}/reveal"))
-        }
+        None if may_reveal(state, &caller, &tenant.path, &c) => Reveal::Offered {
+            action: format!("{here}/reveal"),
+            draft: reveal_draft,
+        },
         None => Reveal::Masked,
     };
     let flow = workflow.flow_of(&c).ok().map(|f| &**f);
@@ -766,8 +772,8 @@ pub(super) async fn counter(
             StatusCode::FORBIDDEN,
             COUNTER,
             None,
-            Msg::NotFoundTitle,
-            Msg::NotFoundText,
+            Msg::NotAllowedTitle,
+            Msg::NotAllowedText,
         );
     }
     counter_page(lang, &who, &token, CounterCheck::default(), StatusCode::OK)
@@ -811,13 +817,17 @@ pub(super) async fn counter_verify(
         view.error = Some(Msg::FormExpired.both());
         return counter_page(lang, &who, &token, view, StatusCode::FORBIDDEN);
     }
+    if !enterprise && form.document != "id-card" {
+        view.error = Some(Msg::ChooseDocumentKind.both());
+        return counter_page(lang, &who, &token, view, StatusCode::UNPROCESSABLE_ENTITY);
+    }
     let Some(place) = own_place(&caller) else {
         return lang.problem(
             StatusCode::FORBIDDEN,
             COUNTER,
             None,
-            Msg::NotFoundTitle,
-            Msg::NotFoundText,
+            Msg::NotAllowedTitle,
+            Msg::NotAllowedText,
         );
     };
     let number = Some(view.number.clone());

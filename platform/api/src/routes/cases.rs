@@ -128,8 +128,9 @@ fn applicant_scope(
 }
 
 /// The scope and view a request on cases goes through: an applicant's own
-/// cases (`case.own`), or staff's cases of one line (`action`: `case.read`
-/// to read, `case.act` to act or attach).
+/// cases (`case.own`), or staff's cases of one line, or of every line for
+/// staff of no line whose grant covers every line (`action`: `case.read`
+/// to read, `case.act` to act or attach, `case.reveal` to reveal).
 fn case_scope(
     state: &AppState,
     caller: &Caller,
@@ -150,7 +151,7 @@ fn case_scope(
     // Staff of no line are decided at no line, which only a grant in every
     // line allows (a tenant administrator's): they see every line's cases.
     let scope = caller.authorize(state, tenant, &line, action)?;
-    let viewer = if line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES {
+    let viewer = if crate::access::every_line(&line) {
         Viewer::EveryLine
     } else {
         Viewer::Staff { line }
@@ -310,36 +311,47 @@ impl Shown {
 }
 
 /// The application fields of `service` that hold personal data, with
-/// their kind (the input schema's `x-personal`).
+/// their kind (the input schema's `x-personal`); a service the catalog
+/// has no schema for declares none. `None` when the catalog cannot be
+/// read: then nothing is known not to be personal.
 fn personal_of(
     state: &AppState,
     service: &str,
-) -> std::collections::BTreeMap<String, civitas_services::PersonalKind> {
-    state
-        .modules()
-        .ok()
-        .and_then(|m| {
-            m.runtime
-                .catalog()
-                .service(service)
-                .map(|s| s.personal.clone())
-        })
-        .unwrap_or_default()
+) -> Option<std::collections::BTreeMap<String, civitas_services::PersonalKind>> {
+    let modules = state.modules().ok()?;
+    Some(
+        modules
+            .runtime
+            .catalog()
+            .service(service)
+            .map(|s| s.personal.clone())
+            .unwrap_or_default(),
+    )
 }
 
 /// Masks the personal data fields of `case`'s application in place, as
-/// its service's schema marks them; the names of the fields masked.
+/// its service's schema marks them; the names of the fields masked. It
+/// fails closed: without the catalog every field is masked, and an
+/// application that is not an object is masked whole (`*`).
 pub(crate) fn mask_personal(state: &AppState, case: &mut Case) -> Vec<String> {
     use civitas_services::PersonalKind as K;
     use civitas_vault::mask;
     let personal = personal_of(state, &case.service);
     let Value::Object(data) = &mut case.data else {
-        return Vec::new();
+        if personal.is_some_and(|p| p.is_empty()) || case.data.is_null() {
+            return Vec::new();
+        }
+        case.data = Value::String("****".to_owned());
+        return vec!["*".to_owned()];
     };
     let mut masked = Vec::new();
-    for (name, kind) in &personal {
-        let Some(value) = data.get_mut(name) else {
-            continue;
+    for (name, value) in data.iter_mut() {
+        let kind = match &personal {
+            Some(personal) => match personal.get(name) {
+                Some(kind) => Some(*kind),
+                None => continue,
+            },
+            None => None,
         };
         let text = match &*value {
             Value::String(text) => text.clone(),
@@ -347,13 +359,14 @@ pub(crate) fn mask_personal(state: &AppState, case: &mut Case) -> Vec<String> {
             other => other.to_string(),
         };
         let hidden = match kind {
-            K::Name => mask::name(&text),
-            K::IdNumber => mask::id_number(&text),
-            K::Phone => mask::phone(&text),
-            K::BankAccount => mask::bank_account(&text),
-            K::Address => mask::address(&text),
-            K::Email => mask::email(&text),
-            K::Date => mask::date(&text),
+            Some(K::Name) => mask::name(&text),
+            Some(K::IdNumber) => mask::id_number(&text),
+            Some(K::Phone) => mask::phone(&text),
+            Some(K::BankAccount) => mask::bank_account(&text),
+            Some(K::Address) => mask::address(&text),
+            Some(K::Email) => mask::email(&text),
+            Some(K::Date) => mask::date(&text),
+            None => "*".repeat(text.chars().count().clamp(1, 8)),
         };
         *value = Value::String(hidden);
         masked.push(name.clone());
@@ -769,10 +782,18 @@ pub(crate) async fn reveal_in(
     // The audit record names the personal fields the case holds: what
     // was shown.
     let personal = |case: &Case| -> Vec<String> {
-        personal_of(state, &case.service)
-            .into_keys()
-            .filter(|f| case.data.get(f).is_some_and(|v| !v.is_null()))
-            .collect()
+        let declared = personal_of(state, &case.service);
+        case.data
+            .as_object()
+            .map(|data| {
+                data.iter()
+                    .filter(|(name, value)| {
+                        !value.is_null() && declared.as_ref().is_none_or(|d| d.contains_key(*name))
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let case = workflow
         .reveal(
@@ -1382,7 +1403,7 @@ pub(crate) async fn notifications_in(
 ) -> Result<civitas_workflow::timers::NotificationPage, ApiError> {
     let line = caller.line_for(line).to_owned();
     let scope = caller.authorize(state, tenant, &line, "case.read")?;
-    let every_line = line == civitas_tenancy::ALL_LINES || line == civitas_authz::NO_LINE;
+    let every_line = crate::access::every_line(&line);
     let mut tx = state.db().begin_read(&scope).await?;
     let page = civitas_workflow::timers::notifications(
         &mut tx,

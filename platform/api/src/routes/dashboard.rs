@@ -54,7 +54,7 @@ pub(crate) async fn dashboard_in(
     super::cases::workflow(state)?;
     let line = caller.line_for(None).to_owned();
     let scope = caller.authorize(state, &tenant.path, &line, "case.read")?;
-    let every_line = line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES;
+    let every_line = crate::access::every_line(&line);
     let mut tx = state.db().begin_read(&scope).await?;
     let board = civitas_workflow::stats::dashboard(
         &mut tx,

@@ -710,7 +710,7 @@ pub(crate) async fn bindings_in(
     state.modules()?;
     let line = caller.line_for(None).to_owned();
     let scope = caller.authorize(state, &tenant.path, &line, "module.bind")?;
-    let every_line = line == civitas_authz::NO_LINE || line == civitas_tenancy::ALL_LINES;
+    let every_line = crate::access::every_line(&line);
     let mut tx = state.db().begin_read(&scope).await?;
     let bindings = civitas_registry::bindings(&mut tx, None).await?;
     tx.rollback().await?;

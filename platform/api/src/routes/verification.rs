@@ -278,12 +278,13 @@ impl From<civitas_realname::RealNameError> for ApiError {
         };
         match error {
             RealNameError::Settings(_) | RealNameError::Unavailable(_) => {
+                // What went wrong is for the operator's log, not the page.
                 tracing::warn!(%error, "identity provider");
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "verification_provider_error",
-                    zh,
-                    en,
+                    "统一身份认证暂时不可用，请稍后再试，或持证件到窗口核验",
+                    "The identity provider is unavailable; try again later, or show your identity document at a service counter",
                 )
             }
             RealNameError::Refused(_) | RealNameError::NoIdentity => {
