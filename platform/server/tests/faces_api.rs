@@ -245,7 +245,8 @@ both_backends! {
         };
         let real = access::id_number(31);
         let mut fields = vec![("csrf", FORM_TOKEN), ("kind", "citizen"), ("at", "310000/310115/310115005"),
-            ("name", "王芳"), ("number", real.as_str()), ("username", "wang-fang"), ("password_sm2", sealed.as_str())];
+            ("name", "王芳"), ("number", real.as_str()), ("username", "wang-fang"), ("password_sm2", sealed.as_str()),
+            ("next", "/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy")];
         let forged = post(&[&[("csrf", "forged")], &fields[1..]].concat()).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
         let unsealed = post(&fields[..6]).await;
@@ -262,7 +263,8 @@ both_backends! {
         fields[4] = ("number", real.as_str());
         let registered = post(&fields).await;
         assert_eq!(registered.status, StatusCode::SEE_OTHER, "{}", html(&registered));
-        assert_eq!(registered.headers["location"], "/verify-identity");
+        // On to verify, and then on to where she was going.
+        assert_eq!(registered.headers["location"], "/verify-identity?next=/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy");
         let session = registered.headers.get_all("set-cookie").iter()
             .filter_map(|c| c.to_str().ok()).find(|c| c.starts_with("civitas_session="))
             .and_then(|c| c.split(';').next()).unwrap().to_owned();
@@ -272,6 +274,10 @@ both_backends! {
         // Signed in, not verified: both ways are shown; without an identity
         // provider, the counter.
         let signed_in = format!("{session}; civitas_csrf={FORM_TOKEN}");
+        let onward = world.page("/verify-identity?next=/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy", Some(&signed_in)).await;
+        assert!(html(&onward).contains("href=\"/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy\""), "{}", html(&onward));
+        let elsewhere = world.page("/verify-identity?next=//evil.example/", Some(&signed_in)).await;
+        assert!(!html(&elsewhere).contains("evil.example"), "only this server's pages are places to go next");
         let status = world.page("/verify-identity", Some(&signed_in)).await;
         assert_eq!(status.status, StatusCode::OK);
         assert!(html(&status).contains("尚未实名核验") && html(&status).contains("wang-fang") && html(&status).contains("窗口核验"));

@@ -47,6 +47,9 @@ pub struct Register {
     pub number: String,
     /// Why the last attempt failed (Chinese and English), if it did.
     pub error: Option<(String, String)>,
+    /// Where the visitor was going (a path of this server), kept through
+    /// registration and verification.
+    pub next: String,
     /// The form token.
     pub csrf: String,
 }
@@ -83,6 +86,7 @@ pub fn register(frame: &Frame, view: &Register) -> Markup {
                 input type="hidden" name="csrf" value=(view.csrf);
                 input type="hidden" name="kind" value=(view.kind.as_str());
                 input type="hidden" name="at" value=(path);
+                input type="hidden" name="next" value=(view.next);
                 input #password_sm2 type="hidden" name="password_sm2";
                 label for="name" {
                     (if citizen { Msg::FullName } else { Msg::EnterpriseName }.text(lang))
@@ -111,7 +115,10 @@ pub fn register(frame: &Frame, view: &Register) -> Markup {
                 p #sign-in-status .error role="alert" hidden {}
                 button.button type="submit" { (Msg::RegisterButton.text(lang)) }
             }
-            p { (Msg::HaveAccount.text(lang)) a href="/sign-in" { (Msg::SignIn.text(lang)) } }
+            p {
+                (Msg::HaveAccount.text(lang))
+                a href=(if view.next.is_empty() { "/sign-in".to_owned() } else { crate::layout::sign_in_href(&view.next) }) { (Msg::SignIn.text(lang)) }
+            }
         },
     )
 }
@@ -129,7 +136,8 @@ pub struct Verification {
     /// Whether an identity provider is configured (otherwise only the
     /// counter verifies).
     pub provider: bool,
-    /// The portal of the account's place.
+    /// Where to go on: the page the visitor was going to, or the portal
+    /// of the account's place.
     pub home: String,
     /// Why the last attempt failed (Chinese and English), if it did.
     pub error: Option<(String, String)>,

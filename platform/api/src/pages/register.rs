@@ -20,6 +20,7 @@ use civitas_web::register::{Register, Registrant, Verification, VerificationDone
 use serde::Deserialize;
 
 use super::session::{FormToken, PageVisitor, SESSION_COOKIE, set_cookie};
+use super::sign_in::safe_next;
 use super::{PageLang, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
@@ -119,6 +120,7 @@ pub(super) async fn show(
     };
     let view = Register {
         kind: registrant(query.kind.as_deref()),
+        next: safe_next(query.next.as_deref()).unwrap_or_default(),
         csrf: token.0,
         ..Register::default()
     };
@@ -137,6 +139,8 @@ pub(super) struct RegisterForm {
     name: String,
     #[serde(default)]
     number: String,
+    #[serde(default)]
+    next: String,
     /// Empty when the page's script did not run.
     #[serde(default)]
     password_sm2: String,
@@ -168,6 +172,11 @@ pub(super) async fn submit(
         );
     };
     let kind = registrant(Some(&form.kind));
+    let next = safe_next(Some(&form.next));
+    let verify = next.as_deref().map_or_else(
+        || VERIFY.to_owned(),
+        |next| format!("{VERIFY}?next={}", query_value(next)),
+    );
     let again = |error: (String, String), status: StatusCode| {
         let view = Register {
             kind,
@@ -175,6 +184,7 @@ pub(super) async fn submit(
             name: form.name.clone(),
             number: form.number.clone(),
             error: Some(error),
+            next: next.clone().unwrap_or_default(),
             csrf: token.0.clone(),
             ..Register::default()
         };
@@ -217,7 +227,7 @@ pub(super) async fn submit(
     .await
     {
         Ok(tokens) => {
-            let mut response = Redirect::to(VERIFY).into_response();
+            let mut response = Redirect::to(&verify).into_response();
             response.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(SESSION_COOKIE, Some(&tokens.access_token)),
@@ -227,7 +237,7 @@ pub(super) async fn submit(
         // The account exists; signing in is left to the visitor.
         Err(e) => {
             tracing::warn!(code = e.code, "a new account could not be signed in");
-            Redirect::to(&civitas_web::layout::sign_in_href(VERIFY)).into_response()
+            Redirect::to(&civitas_web::layout::sign_in_href(&verify)).into_response()
         }
     }
 }
@@ -237,6 +247,7 @@ fn verification_page(
     lang: PageLang,
     who: &PageVisitor,
     token: &FormToken,
+    next: Option<String>,
     error: Option<(String, String)>,
     status: StatusCode,
 ) -> Response {
@@ -252,7 +263,7 @@ fn verification_page(
         // to verify.
         staff: !applicant,
         provider: state.realname().is_some(),
-        home: place.as_deref().map_or_else(|| "/".to_owned(), portal_home),
+        home: next.unwrap_or_else(|| place.as_deref().map_or_else(|| "/".to_owned(), portal_home)),
         error,
         csrf: token.0.clone(),
     };
@@ -272,8 +283,16 @@ pub(super) async fn verify_identity(
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
+    Query(query): Query<NextOnly>,
 ) -> Response {
-    verification_page(&state, lang, &who, &token, None, StatusCode::OK)
+    let next = safe_next(query.next.as_deref());
+    verification_page(&state, lang, &who, &token, next, None, StatusCode::OK)
+}
+
+/// `?next=`: where the visitor was going.
+#[derive(Debug, Deserialize)]
+pub(super) struct NextOnly {
+    next: Option<String>,
 }
 
 /// What the verification form posts.
@@ -293,7 +312,15 @@ pub(super) async fn begin(
 ) -> Response {
     if !token.check(&form.csrf) {
         let error = Some(Msg::FormExpired.both());
-        return verification_page(&state, lang, &who, &token, error, StatusCode::FORBIDDEN);
+        return verification_page(
+            &state,
+            lang,
+            &who,
+            &token,
+            None,
+            error,
+            StatusCode::FORBIDDEN,
+        );
     }
     let Some(claims) = &who.0 else {
         return Redirect::to(&civitas_web::layout::sign_in_href(VERIFY)).into_response();
@@ -309,7 +336,7 @@ pub(super) async fn begin(
         }
         Err(e) => {
             let error = Some((e.message.zh.clone(), e.message.en.clone()));
-            verification_page(&state, lang, &who, &token, error, e.status)
+            verification_page(&state, lang, &who, &token, None, error, e.status)
         }
     }
 }

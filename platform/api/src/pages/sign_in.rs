@@ -19,7 +19,7 @@ use crate::throttle::Source;
 
 /// Where to go once signed in: a path of this server, never another site
 /// (`//host`, `/\\host` and absolute URLs are refused).
-fn safe_next(next: Option<&str>) -> Option<String> {
+pub(super) fn safe_next(next: Option<&str>) -> Option<String> {
     let next = next?.trim();
     let local = next.starts_with('/')
         && !next.starts_with("//")
