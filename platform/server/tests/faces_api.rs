@@ -343,6 +343,28 @@ both_backends! {
         assert_eq!(world.login("lujiazui-shop", "Shop#2026x").await.status, StatusCode::OK);
     }
 
+    async fn refused_console_forms_show_what_was_chosen_and_typed_again(t) {
+        let world = World::demo(&t).await;
+        let admin = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("city-admin"));
+        let page = world.page("/console/t/shanghai/pudong/bindings", Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(html(&page).contains("<option value=\"meal-subsidy-pudong@1.0.0\">"), "{}", html(&page));
+        let refused = world.form("/console/t/shanghai/pudong/bindings/civil-affairs/meal-subsidy", &admin,
+            &format!("csrf={FORM_TOKEN}&version=meal-subsidy-pudong%401.0.0&percent=0")).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html(&refused).contains("<option value=\"meal-subsidy-pudong@1.0.0\" selected>"), "{}", html(&refused));
+        assert!(html(&refused).contains("name=\"percent\" min=\"1\" max=\"100\" value=\"0\""), "{}", html(&refused));
+
+        // A disable refused (its reason too long) keeps the reason, its
+        // account's actions open.
+        let sys = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("sys-admin"));
+        let long = "离".repeat(501);
+        let refused = world.form("/console/t/shanghai/accounts/lujiazui-officer", &sys,
+            &format!("csrf={FORM_TOKEN}&do=disable&reason={}", enc(&long))).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", html(&refused));
+        assert!(html(&refused).contains(&format!("value=\"{long}\"")) && html(&refused).contains("<details class=\"actions\" open>"), "{}", html(&refused));
+    }
+
     async fn supporting_documents_are_checked_stored_by_sm3_and_read_back_by_who_may_read_the_case(t) {
         let world = World::demo(&t).await;
         let cookie = format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token("citizen-demo"));

@@ -247,6 +247,9 @@ pub struct Accounts {
     pub import: Option<String>,
     /// What the roster just sent was found to hold, or what it created.
     pub import_report: Option<ImportView>,
+    /// A refused disable: the account and the reason typed, shown again
+    /// with its actions open.
+    pub disable_draft: Option<(String, String)>,
 }
 
 /// A problem of one row of a roster.
@@ -354,7 +357,7 @@ pub fn accounts(frame: &Frame, place: &Place, view: &Accounts) -> Markup {
                                     td {
                                         code { (a.username) }
                                         br; span.line { (a.tenant) }
-                                        @if let Some(action) = &a.actions { (account_actions(lang, a, action, &view.csrf)) }
+                                        @if let Some(action) = &a.actions { (account_actions(lang, a, action, &view.csrf, view.disable_draft.as_ref().filter(|(u, _)| *u == a.username).map(|(_, r)| r.as_str()))) }
                                     }
                                     td { (a.display_name) }
                                     td { (a.kind.text(lang)) }
@@ -497,10 +500,16 @@ fn text_field(name: &str, label: Msg, required: bool, value: &str, lang: Lang) -
 }
 
 /// The system administrator's actions on one account, folded away.
-fn account_actions(lang: Lang, a: &AccountRow, action: &str, csrf: &str) -> Markup {
+fn account_actions(
+    lang: Lang,
+    a: &AccountRow,
+    action: &str,
+    csrf: &str,
+    disable_draft: Option<&str>,
+) -> Markup {
     let id = |what: &str| format!("{what}-{}", a.username);
     html! {
-        details.actions {
+        details.actions open[disable_draft.is_some()] {
             summary { (Msg::Actions.text(lang)) }
             @if a.state == Msg::AccountDisabled {
                 form.act method="post" action=(action) {
@@ -514,7 +523,7 @@ fn account_actions(lang: Lang, a: &AccountRow, action: &str, csrf: &str) -> Mark
                     input type="hidden" name="do" value="disable";
                     div.field {
                         label for=(id("reason")) { (Msg::DisableReason.text(lang)) span.required aria-hidden="true" { " *" } }
-                        input id=(id("reason")) type="text" name="reason" required maxlength="500";
+                        input id=(id("reason")) type="text" name="reason" value=(disable_draft.unwrap_or_default()) required maxlength="500";
                     }
                     button.button.secondary type="submit" { (Msg::Disable.text(lang)) }
                 }
@@ -681,6 +690,8 @@ pub struct BindForm {
     pub action: String,
     /// The versions that may be bound (`module@version`), newest first.
     pub versions: Vec<String>,
+    /// A refused bind's choice, shown again: the version and the percent.
+    pub draft: Option<(String, String)>,
 }
 
 /// The bindings page.
@@ -749,12 +760,12 @@ pub fn bindings(frame: &Frame, place: &Place, view: &Bindings) -> Markup {
                         div.field {
                             label for=(format!("version-{}", f.service_id.replace('/', "-"))) { (Msg::ModuleVersion.text(lang)) }
                             select id=(format!("version-{}", f.service_id.replace('/', "-"))) name="version" {
-                                @for v in &f.versions { option value=(v) { (v) } }
+                                @for v in &f.versions { option value=(v) selected[f.draft.as_ref().is_some_and(|(d, _)| d == v)] { (v) } }
                             }
                         }
                         div.field {
                             label for=(format!("percent-{}", f.service_id.replace('/', "-"))) { (Msg::RolloutPercent.text(lang)) }
-                            input id=(format!("percent-{}", f.service_id.replace('/', "-"))) type="number" name="percent" min="1" max="100" value="100" required;
+                            input id=(format!("percent-{}", f.service_id.replace('/', "-"))) type="number" name="percent" min="1" max="100" value=(f.draft.as_ref().map_or("100", |(_, p)| p.as_str())) required;
                         }
                         button.button type="submit" { (Msg::Bind.text(lang)) }
                     }

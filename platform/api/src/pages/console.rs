@@ -343,6 +343,7 @@ struct AccountsExtra {
     after: Option<AccountCursor>,
     draft: AccountDraft,
     import_report: Option<ImportView>,
+    disable_draft: Option<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -416,6 +417,7 @@ async fn render_accounts(
         draft: extra.draft,
         import: administers.then(|| format!("/console/t/{}/account-imports", tenant.slug_path)),
         import_report: extra.import_report,
+        disable_draft: extra.disable_draft,
     };
     let (frame, place) = section_page(
         SectionVisit {
@@ -640,9 +642,11 @@ pub(super) async fn account_action(
             Err(e) => (e.status, refusal(&e), None),
         },
     };
+    let refused_disable = status != StatusCode::OK && form.act == "disable";
     let extra = AccountsExtra {
         outcome: Some(outcome),
         one_time,
+        disable_draft: refused_disable.then(|| (username.clone(), form.reason.clone())),
         ..AccountsExtra::default()
     };
     render_accounts(&state, lang, &who, &token, &caller, &tenant, extra, status).await
@@ -1017,6 +1021,7 @@ async fn render_bindings(
     caller: &Caller,
     tenant: &TenantRecord,
     outcome: Option<Outcome>,
+    draft: Option<BindDraft>,
     status: StatusCode,
 ) -> Response {
     let here = section_href(tenant, Section::Bindings);
@@ -1094,6 +1099,10 @@ async fn render_bindings(
             service: service_name(&service.id),
             action: format!("{here}/{}", service.id),
             versions,
+            draft: draft
+                .as_ref()
+                .filter(|d| d.service == service.id)
+                .map(|d| (d.version.clone(), d.percent.clone())),
         });
     }
     let view = Bindings {
@@ -1142,9 +1151,17 @@ pub(super) async fn bindings(
         &caller,
         &tenant.0,
         query.outcome(),
+        None,
         StatusCode::OK,
     )
     .await
+}
+
+/// A refused bind's form as it was sent.
+struct BindDraft {
+    service: String,
+    version: String,
+    percent: String,
 }
 
 /// The bind form.
@@ -1198,6 +1215,11 @@ pub(super) async fn bind(
             Outcome::Refused(Msg::InvalidRollout.both()),
         ),
     };
+    let draft = BindDraft {
+        service: format!("{line}/{name}"),
+        version: form.version.clone(),
+        percent: form.percent.clone(),
+    };
     render_bindings(
         &state,
         lang,
@@ -1206,6 +1228,7 @@ pub(super) async fn bind(
         &caller,
         &tenant,
         Some(outcome),
+        Some(draft),
         status,
     )
     .await
@@ -1250,6 +1273,7 @@ pub(super) async fn rollback(
         &caller,
         &tenant,
         Some(outcome),
+        None,
         status,
     )
     .await
