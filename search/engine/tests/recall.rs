@@ -102,6 +102,12 @@ const FIXTURES: &[(&str, &[&str])] = &[
     ("农民工 工资", &["case:3"]),
     ("张伟 过期食品", &[]),
     ("\"食堂长者\"", &[]),
+    // Phrases: a code's parts, words within a sentence, three words, across
+    // a comma.
+    ("\"2026-000123\"", &["case:1"]),
+    ("\"陆家嘴街道\"", &["case:1"]),
+    ("\"每日在长者食堂用餐\"", &["case:1"]),
+    ("\"街道独居\"", &["case:1"]),
 ];
 
 #[tokio::test]
