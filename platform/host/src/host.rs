@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, WasmList, WasmStr};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    StoreContextMut, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store, StoreContextMut, Trap,
 };
 
 use crate::call::{CallContext, CallError, Evaluation, LogLine};
@@ -77,6 +77,7 @@ pub struct ComponentInfo {
 /// The module runtime of one process.
 pub struct ModuleHost {
     engine: Engine,
+    dirty_page_reset: bool,
     linker: Arc<Linker<CallState>>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
@@ -117,13 +118,43 @@ impl ModuleHost {
             .table_elements(limits.table_elements)
             .linear_memory_keep_resident(config.keep_resident_bytes)
             .table_keep_resident(config.keep_resident_bytes.min(64 << 10));
-        let mut engine_config = Config::new();
-        engine_config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(config.wasm_stack_bytes)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&engine_config).map_err(|e| LoadError::Link(e.to_string()))?;
+        let engine_with = |pool: &PoolingAllocationConfig| {
+            let mut engine_config = Config::new();
+            engine_config
+                .consume_fuel(true)
+                .epoch_interruption(true)
+                .max_wasm_stack(config.wasm_stack_bytes)
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool.clone()));
+            Engine::new(&engine_config)
+        };
+        let refused = match (config.dirty_page_reset, swap_in_use()) {
+            (false, _) => Some("turned off in the host's settings".to_owned()),
+            (true, Some(why)) => Some(why),
+            (true, None) => None,
+        };
+        let (engine, dirty_page_reset) = match refused {
+            Some(why) => {
+                tracing::info!(%why, "module slots are reset by unmapping their memory, not by dirty pages");
+                (engine_with(&pool), false)
+            }
+            None => {
+                pool.pagemap_scan(Enabled::Yes);
+                match engine_with(&pool) {
+                    Ok(engine) => {
+                        tracing::info!(
+                            "module slots are reset by the pages each call dirtied (PAGEMAP_SCAN)"
+                        );
+                        (Ok(engine), true)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the kernel cannot scan dirty pages (PAGEMAP_SCAN needs Linux 6.7); module slots are reset by unmapping their memory");
+                        pool.pagemap_scan(Enabled::No);
+                        (engine_with(&pool), false)
+                    }
+                }
+            }
+        };
+        let engine = engine.map_err(|e| LoadError::Link(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         define_host_interface(&mut linker).map_err(|e| LoadError::Link(e.to_string()))?;
         if let Some(dir) = &config.cache_dir
@@ -145,12 +176,19 @@ impl ModuleHost {
         Ok(ModuleHost {
             engine_key: crate::cache::engine_key(&engine),
             engine,
+            dirty_page_reset,
             linker: Arc::new(linker),
             limits,
             cache_dir: config.cache_dir,
             ticker_stop,
             epoch_tick: config.epoch_tick,
         })
+    }
+
+    /// Whether slots are reset by the pages each call dirtied
+    /// ([`crate::HostConfig::dirty_page_reset`]) rather than by unmapping.
+    pub fn resets_dirty_pages(&self) -> bool {
+        self.dirty_page_reset
     }
 
     /// The per-call limits.
@@ -615,4 +653,19 @@ fn read_line(
         message,
         fields: kept,
     }))
+}
+
+/// Why resetting slots by dirty pages would be unsafe here: swap is in use
+/// (or cannot be told), so a dirty page could be swapped out and not reset.
+fn swap_in_use() -> Option<String> {
+    match std::fs::read_to_string("/proc/swaps") {
+        // The header line, then one line per active swap area.
+        Ok(swaps) if swaps.lines().skip(1).any(|l| !l.trim().is_empty()) => {
+            Some("swap is in use: a dirty page swapped out would not be reset".to_owned())
+        }
+        Ok(_) => None,
+        Err(error) => Some(format!(
+            "cannot tell whether swap is in use (/proc/swaps: {error})"
+        )),
+    }
 }

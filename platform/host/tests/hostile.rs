@@ -105,6 +105,43 @@ fn each_hostile_module_fails_its_own_call_with_its_own_error() {
     }
 }
 
+/// A module reads what an earlier call may have left in its memory, low
+/// (inside the keep-resident size) and high (4 MiB up), then leaves its
+/// own: with one slot, every call reuses the same memory, and each must
+/// still find nothing — after a trap too — whichever way slots are reset.
+#[test]
+fn no_call_sees_what_an_earlier_call_left_in_its_memory_even_after_a_trap() {
+    for dirty_page_reset in [true, false] {
+        let host = ModuleHost::new(HostConfig {
+            pool_size: 1,
+            dirty_page_reset,
+            ..HostConfig::default()
+        })
+        .unwrap();
+        if !dirty_page_reset {
+            assert!(!host.resets_dirty_pages());
+        }
+        let module = host
+            .load("state-carrier", &hostile("state-carrier"))
+            .unwrap();
+        for round in 0..4 {
+            if round == 2 {
+                let error = module
+                    .evaluate(&context(), r#"{"trap": true}"#)
+                    .unwrap_err();
+                assert_eq!(error.code(), "module_trap");
+            }
+            let found = module.evaluate(&context(), "{}").unwrap();
+            assert_eq!(
+                found.output,
+                serde_json::json!({"calls_seen": 0, "far_seen": [0, 0]}),
+                "round {round}, dirty-page reset {}",
+                host.resets_dirty_pages()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_module_that_never_runs_out_of_fuel_is_stopped_by_the_clock() {
     let host = ModuleHost::new(HostConfig {
