@@ -147,11 +147,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(HostConfig::default().keep_resident_bytes);
+    // CIVITAS_DIRTY_PAGE_RESET=0 measures the reset by unmapping.
+    let dirty_page_reset = std::env::var("CIVITAS_DIRTY_PAGE_RESET").map_or(true, |v| v != "0");
     let host = ModuleHost::new(HostConfig {
         keep_resident_bytes,
+        dirty_page_reset,
         ..HostConfig::default()
     })
     .unwrap();
+    println!(
+        "slots reset by dirty pages (PAGEMAP_SCAN): {}",
+        host.resets_dirty_pages()
+    );
     let module = host.load("bench", &artifact).unwrap();
     let expected = module.evaluate(&context, INPUT).unwrap().output;
     if std::env::var_os("CIVITAS_BENCH_PROFILE").is_some() {
