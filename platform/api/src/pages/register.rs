@@ -19,7 +19,7 @@ use civitas_web::layout::{Visitor, query_value};
 use civitas_web::register::{Register, Registrant, Verification, VerificationDone};
 use serde::Deserialize;
 
-use super::session::{FormToken, PageVisitor, SESSION_COOKIE, set_cookie};
+use super::session::{FormToken, PageVisitor, signed_in};
 use super::sign_in::safe_next;
 use super::{PageLang, portal_home, visitor};
 use crate::AppState;
@@ -226,14 +226,7 @@ pub(super) async fn submit(
     )
     .await
     {
-        Ok(tokens) => {
-            let mut response = Redirect::to(&verify).into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, Some(&tokens.access_token)),
-            );
-            response
-        }
+        Ok(tokens) => signed_in(&verify, &tokens.access_token),
         // The account exists; signing in is left to the visitor.
         Err(e) => {
             tracing::warn!(code = e.code, "a new account could not be signed in");

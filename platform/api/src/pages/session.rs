@@ -132,17 +132,8 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
             if !verified_since {
                 return Renewal::Current;
             }
-            match civitas_identity::reissue(
-                state.db(),
-                &auth.platform_key,
-                &claims.sid,
-                &claims.sub,
-                &auth.sessions,
-                now,
-            )
-            .await
-            {
-                Ok((fresh, _)) => Renewal::Renewed(fresh),
+            match reissue(state, auth, &claims, now).await {
+                Ok(fresh) => Renewal::Renewed(fresh),
                 Err(TokenError::Revoked | TokenError::SessionExpired) => Renewal::Ended,
                 Err(e) => {
                     tracing::debug!(error = %e, "a verified applicant's token was not renewed");
@@ -159,17 +150,8 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
             else {
                 return Renewal::Ended;
             };
-            match civitas_identity::reissue(
-                state.db(),
-                &auth.platform_key,
-                &claims.sid,
-                &claims.sub,
-                &auth.sessions,
-                now,
-            )
-            .await
-            {
-                Ok((token, _)) => Renewal::Renewed(token),
+            match reissue(state, auth, &claims, now).await {
+                Ok(token) => Renewal::Renewed(token),
                 Err(e) => {
                     tracing::debug!(error = %e, "a page session ended");
                     Renewal::Ended
@@ -178,6 +160,37 @@ async fn renew(state: &AppState, token: &str, now: DateTime<Utc>) -> Renewal {
         }
         Err(_) => Renewal::Ended,
     }
+}
+
+/// A redirect to `to` that holds the new session `access_token` in the
+/// session cookie: where a sign-in or a registration ends.
+pub(crate) fn signed_in(to: &str, access_token: &str) -> Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::response::Redirect::to(to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, Some(access_token)),
+    );
+    response
+}
+
+/// A new token for the session `claims` name, as of `now`.
+async fn reissue(
+    state: &AppState,
+    auth: &crate::AuthSettings,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> Result<String, TokenError> {
+    civitas_identity::reissue(
+        state.db(),
+        &auth.platform_key,
+        &claims.sid,
+        &claims.sub,
+        &auth.sessions,
+        now,
+    )
+    .await
+    .map(|(token, _)| token)
 }
 
 /// Middleware of every page: gives the page a form token (setting the

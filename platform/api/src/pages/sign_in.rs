@@ -11,7 +11,7 @@ use civitas_web::layout::{Visitor, sign_in_href};
 use civitas_web::sign_in::{SignIn, page_for};
 use serde::Deserialize;
 
-use super::session::{FormToken, PageVisitor, SESSION_COOKIE, set_cookie};
+use super::session::{FormToken, PageVisitor, SESSION_COOKIE, set_cookie, signed_in};
 use super::{PageLang, portal_home};
 use crate::AppState;
 use crate::routes::auth::{LoginRequest, sign_in};
@@ -138,12 +138,7 @@ pub(super) async fn submit(
                 .map(|claims| claims.ten)
                 .unwrap_or_default();
             let to = safe_next(Some(&form.next)).unwrap_or_else(|| home_of(&state, &tenant));
-            let mut response = Redirect::to(&to).into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, Some(&tokens.access_token)),
-            );
-            response
+            signed_in(&to, &tokens.access_token)
         }
         Err(e) => {
             let mut response = again((e.message.zh.clone(), e.message.en.clone()), e.status);
