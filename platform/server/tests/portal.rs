@@ -19,7 +19,7 @@ use civitas_testkit::TestDb;
 use civitas_testkit::browser::browser;
 use serde_json::json;
 use support::pages::{
-    DESKTOP, check_page, runtime, screenshots, shoot, sign_in_as, wait_for, wait_until,
+    DESKTOP, check_page, runtime, screenshots, shoot, sign_in_as, sign_out, wait_for, wait_until,
 };
 use support::server::{Server, with_demo_modules};
 
@@ -197,8 +197,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     if let Some(dir) = shots {
         shoot(&b, dir, "verify-identity").await;
     }
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
 
     // She shows her identity card at Lujiazui's counter; the officer checks
     // it in the workbench.
@@ -217,8 +216,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     if let Some(dir) = shots {
         shoot(&b, dir, "workbench-counter-check").await;
     }
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
     b.goto(&url(&format!("/sign-in?next={LUJIAZUI}"))).await;
     wait_for(&b, "#sign-in").await;
 
@@ -330,8 +328,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     }
 
     // Signing out ends the session; the portal offers sign-in again.
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
     b.goto(&url(LUJIAZUI)).await;
     assert!(b.find("a.account").await.is_some(), "signed out");
 
@@ -359,8 +356,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         "return location.pathname === '/workbench/' && document.readyState === 'complete';",
     )
     .await;
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
     sign_in_as(&b, &url(&format!("{LUJIAZUI}cases/{case_id}")), "wang-fang").await;
     wait_for(&b, "#correct").await;
     let returned = b.element("#return-reason").await.text().await;
@@ -382,8 +378,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     )
     .await;
     assert_eq!(b.element("#case-state").await.text().await, "办理中");
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
 
     // The street officer's workbench: the case waits in the inbox; she
     // reads it and approves. Then the district reviewer approves.
@@ -458,8 +453,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
             "return location.pathname === '/workbench/' && document.readyState === 'complete';",
         )
         .await;
-        b.element("form.sign-out button").await.click().await;
-        wait_for(&b, "#sign-in").await;
+        sign_out(&b).await;
     }
     // She sees it finished.
     sign_in_as(&b, &url(&format!("{LUJIAZUI}cases/{case_id}")), "wang-fang").await;
@@ -488,8 +482,7 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     if let Some(dir) = shots {
         shoot(&b, dir, "portal-rated").await;
     }
-    b.element("form.sign-out button").await.click().await;
-    wait_for(&b, "#sign-in").await;
+    sign_out(&b).await;
 
     // A place that does not exist is a page that says so, in Chinese.
     b.goto(&url("/t/shanghai/nowhere/")).await;

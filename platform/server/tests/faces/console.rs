@@ -13,7 +13,7 @@ use civitas_crypto::sm2::PrivateKey;
 use civitas_testkit::browser::{Browser, browser};
 use serde_json::json;
 
-use crate::support::pages::{check_page, shoot, sign_in_as, wait_for, wait_until};
+use crate::support::pages::{check_page, shoot, sign_in_as, sign_out, wait_for, wait_until};
 use crate::support::server::Server;
 
 const PUDONG_BINDINGS: &str = "/console/t/shanghai/pudong/bindings";
@@ -95,12 +95,6 @@ pub fn file_an_application(server: &Server) {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(response.status(), 303, "the application was filed");
     });
-}
-
-/// Signs the visitor out and waits for the sign-in page.
-async fn sign_out(b: &Browser) {
-    b.element("form.sign-out button").await.click().await;
-    wait_for(b, "#sign-in").await;
 }
 
 /// Sets a form control's value as a person choosing it would.

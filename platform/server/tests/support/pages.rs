@@ -156,6 +156,12 @@ pub async fn sign_in_as(b: &Browser, url: &str, username: &str) {
     wait_for(b, "span.account").await;
 }
 
+/// Signs out from the masthead and waits for the sign-in page.
+pub async fn sign_out(b: &Browser) {
+    b.element("form.sign-out button").await.click().await;
+    wait_for(b, "#sign-in").await;
+}
+
 /// Waits (up to 10 s) until `condition` (a script's body) returns true:
 /// a click that navigates may return before the next page is there.
 pub async fn wait_until(b: &Browser, condition: &str) {

@@ -112,11 +112,7 @@ impl Server {
     /// `Cookie` header: the status and the HTML.
     pub fn browse(&self, path: &str, cookie: &str) -> (u16, String) {
         let url = self.url(path);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        runtime.block_on(async {
+        block_on(async {
             let response = reqwest::Client::new()
                 .get(&url)
                 .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
@@ -138,11 +134,7 @@ impl Server {
         body: &str,
     ) -> (u16, reqwest::header::HeaderMap) {
         let url = self.url(path);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        runtime.block_on(async {
+        block_on(async {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -170,11 +162,7 @@ impl Server {
         cookie: Option<&str>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = self.url(path);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        runtime.block_on(async {
+        block_on(async {
             let method =
                 reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
             let mut request = reqwest::Client::new().request(method, &url);
@@ -258,12 +246,8 @@ pub fn on_demo_database<T>(
     work: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T,
 ) -> T {
     use sqlx::Connection;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
     let database = dir.join("data/civitas.db");
-    runtime.block_on(async {
+    block_on(async {
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -274,11 +258,7 @@ pub fn on_demo_database<T>(
 /// A blocking GET on a runtime of its own, so the tests stay synchronous;
 /// the body as JSON, or as a JSON string when it is not JSON.
 pub fn http_get(url: &str) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    runtime.block_on(async {
+    block_on(async {
         let response = reqwest::get(url)
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -289,4 +269,14 @@ pub fn http_get(url: &str) -> (u16, Value) {
             serde_json::from_str(&body).unwrap_or(Value::String(body)),
         )
     })
+}
+
+/// Runs `work` to its end on a runtime of its own (these helpers serve
+/// synchronous tests).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .block_on(work)
 }
