@@ -53,6 +53,17 @@ fn place_of(state: &AppState, at: Option<&str>, next: Option<&str>) -> Option<Ar
         .find_map(|n| tenants.get(&segments[..n].join("/")).cloned())
 }
 
+/// The page for a registration that names no place.
+fn no_place(lang: PageLang) -> Response {
+    lang.problem(
+        StatusCode::NOT_FOUND,
+        "/register",
+        None,
+        Msg::RegisterTitle,
+        Msg::RegisterNeedsPlace,
+    )
+}
+
 fn registrant(kind: Option<&str>) -> Registrant {
     match kind {
         Some("enterprise") => Registrant::Enterprise,
@@ -110,13 +121,7 @@ pub(super) async fn show(
         return Redirect::to(VERIFY).into_response();
     }
     let Some(place) = place_of(&state, query.at.as_deref(), query.next.as_deref()) else {
-        return lang.problem(
-            StatusCode::NOT_FOUND,
-            "/register",
-            None,
-            Msg::RegisterTitle,
-            Msg::RegisterNeedsPlace,
-        );
+        return no_place(lang);
     };
     let view = Register {
         kind: registrant(query.kind.as_deref()),
@@ -163,13 +168,7 @@ pub(super) async fn submit(
         return Redirect::to(VERIFY).into_response();
     }
     let Some(place) = place_of(&state, Some(&form.at), None) else {
-        return lang.problem(
-            StatusCode::NOT_FOUND,
-            "/register",
-            None,
-            Msg::RegisterTitle,
-            Msg::RegisterNeedsPlace,
-        );
+        return no_place(lang);
     };
     let kind = registrant(Some(&form.kind));
     let next = safe_next(Some(&form.next));
