@@ -355,8 +355,13 @@ async fn fire_one(
     {
         return Ok(None);
     }
+    // The claim holds the row (FOR UPDATE on PostgreSQL, the write lock on
+    // SQLite) and read it unfired, so no `fired_at IS NULL` guard here: with
+    // one, a young table's statistics plan the update as a walk of every
+    // unfired timer (case_timers_due) instead of the primary key. An action
+    // that cleared the timer meanwhile deleted it: 0 rows.
     let marked = with_connection!(tx.connection(), c => {
-        sqlx::query("UPDATE case_timers SET fired_at = $1, fired_by = $2 WHERE id = $3 AND fired_at IS NULL")
+        sqlx::query("UPDATE case_timers SET fired_at = $1, fired_by = $2 WHERE id = $3")
             .bind(now)
             .bind(worker.to_owned())
             .bind(timer.id.clone())
