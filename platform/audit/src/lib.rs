@@ -220,6 +220,7 @@ async fn append_on(
     let tenant = tenant.as_str().to_owned();
     // serde_json maps are sorted by key: a canonical form to hash and store.
     let detail = event.detail.to_string();
+    let postgres = matches!(connection, civitas_storage::Connection::Postgres(_));
     let recorded = with_connection!(connection, c => {
         // One statement starts the chain (seq 1 after the genesis hash) or
         // advances it; its update takes the row lock (PostgreSQL) or the
@@ -251,10 +252,20 @@ async fn append_on(
             }
         }
         let hash = record_hash(&tenant, seq, occurred_micros, &event.actor, &event.action, &event.target, &detail, &prev_hash);
-        sqlx::query(
+        // Every tenant's writers queue on its head row from the upsert
+        // above to the commit, so what happens in between is kept short:
+        // on PostgreSQL the record and the head's new hash are one
+        // statement (one round trip fewer under the lock); SQLite has no
+        // data-modifying WITH and one writer at a time anyway.
+        let append = if postgres {
+            "WITH appended AS (INSERT INTO audit_events (tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
+             UPDATE audit_heads SET hash = $9 WHERE tenant_path = $1"
+        } else {
             "INSERT INTO audit_events (tenant_path, seq, occurred_at, actor, action, target, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        };
+        sqlx::query(append)
         .bind(tenant.clone())
         .bind(seq)
         .bind(occurred_micros)
@@ -266,11 +277,13 @@ async fn append_on(
         .bind(hash.clone())
         .execute(&mut *c)
         .await?;
-        sqlx::query("UPDATE audit_heads SET hash = $2 WHERE tenant_path = $1")
-            .bind(tenant.clone())
-            .bind(hash.clone())
-            .execute(&mut *c)
-            .await?;
+        if !postgres {
+            sqlx::query("UPDATE audit_heads SET hash = $2 WHERE tenant_path = $1")
+                .bind(tenant.clone())
+                .bind(hash.clone())
+                .execute(&mut *c)
+                .await?;
+        }
         Recorded { seq, hash }
     });
     Ok(recorded)
