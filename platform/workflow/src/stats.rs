@@ -9,9 +9,11 @@
 //! (one statement), in a row per place, line, service and filing month
 //! (Beijing time), so a dashboard ([`dashboard`]) reads its place's rows by
 //! month and its children's by place — a few dozen rows per child, the same
-//! at a million cases. A root's rows, which every filing of the tree
-//! changes, are split into [`ROOT_SHARDS`] so concurrent filings do not
-//! queue on one row.
+//! at a million cases. Every row is split into [`SHARDS`] (by case id) so
+//! concurrent filings do not queue on one row: a root's take every filing
+//! of the tree, a district's every filing of its streets, and a street's
+//! every filing there (a row locked at filing stays locked until the
+//! commit). Readers sum the shards.
 //!
 //! A case is counted in the month it was filed, at the places that held it
 //! when the count changed: a case transferred to another district counts
@@ -169,16 +171,17 @@ pub(crate) fn filing_date(created_at: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(created_at + 8 * 3_600_000_000).map(|t| t.date_naive())
 }
 
-/// Rows per key at a root: concurrent filings anywhere in the tree spread
-/// over this many rows (by case id).
-pub const ROOT_SHARDS: u8 = 8;
+/// Rows per key at every place: concurrent filings spread over this many
+/// rows (by case id). Rows written before every level was sharded are in
+/// shard 0, and count the same.
+pub const SHARDS: u8 = 8;
 
-fn root_shard(case_id: &str) -> i64 {
+fn shard(case_id: &str) -> i64 {
     i64::from(
         case_id
             .bytes()
             .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b))
-            % ROOT_SHARDS,
+            % SHARDS,
     )
 }
 
@@ -228,8 +231,7 @@ pub(crate) async fn add(
             .bind(counts.score_sum);
         for node in &lineage {
             let parent = node.parent().map(|p| p.as_str().to_owned()).unwrap_or_default();
-            let shard = if node.depth() == 1 { root_shard(&case.id) } else { 0 };
-            query = query.bind(node.as_str().to_owned()).bind(parent).bind(shard);
+            query = query.bind(node.as_str().to_owned()).bind(parent).bind(shard(&case.id));
         }
         query.execute(&mut *c).await?;
     });
