@@ -29,7 +29,9 @@ pub use bindings::{
     Binding, ModuleRef, Resolution, bind, binding_history, bindings, resolve, rollback,
     rollout_bucket, unbind,
 };
-pub use runtime::{EvaluationRequest, Outcome, Prepared, Runtime};
+pub use runtime::{
+    BatchAnswer, BatchOutcome, BatchRequest, EvaluationRequest, Outcome, Prepared, Runtime,
+};
 
 use civitas_storage::StorageError;
 

@@ -299,6 +299,76 @@ both_backends! {
         assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "service_not_found"));
     }
 
+    async fn a_batch_answers_each_input_in_order_as_single_calls_do_and_a_bad_input_stops_nothing(t) {
+        let world = World::demo(&t).await;
+        let officer = world.token("lujiazui-officer");
+        let batch_url = format!("/api/v1/tenants/{LUJIAZUI}/services/{SERVICE}/evaluate-batch");
+        let mut alone = application();
+        alone["living_alone"] = json!(true);
+        let young = json!({"birth_date": "1990-01-01", "household_registration": "local", "living_alone": false,
+                           "disability_grade": 0, "economic_status": "none"});
+        let inputs = vec![application(), json!({"birth_date": 5}), alone.clone(), young.clone()];
+        let batch = world
+            .call("POST", &batch_url, Some(officer), Some(json!({"inputs": inputs, "as_of": "2026-11-23"})))
+            .await;
+        assert_eq!(batch.status, StatusCode::OK, "{}", batch.body);
+        assert_eq!((batch.body["answered"].as_u64(), batch.body["failed"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(batch.body["module"], "meal-subsidy-pudong", "the binding a single call at Lujiazui gets");
+        assert_eq!(batch.body["binding_tenant"], "310000/310115");
+        let answers = batch.body["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 4);
+        assert_eq!(answers[1]["error"]["code"], "input_schema_violation", "{}", answers[1]);
+        assert!(answers[1].get("output").is_none());
+        // Every answer is what a single evaluation of that input answers.
+        for (i, input) in [(0, application()), (2, alone), (3, young)] {
+            let single = world
+                .call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/services/{SERVICE}/evaluate"),
+                      Some(officer), Some(json!({"input": input, "as_of": "2026-11-23"})))
+                .await;
+            assert_eq!(single.status, StatusCode::OK, "{}", single.body);
+            assert_eq!(answers[i]["output"], single.body["output"], "input {i}");
+            assert_eq!(answers[i]["fuel_used"], single.body["fuel_used"], "input {i}");
+        }
+        assert_ne!(answers[0]["output"], answers[3]["output"], "the inputs differ, so do the answers");
+
+        // 600 inputs spread over the server's threads still come back in order.
+        let many: Vec<Value> = (0..600)
+            .map(|i| {
+                let mut input = application();
+                input["living_alone"] = json!(i % 3 == 0);
+                input
+            })
+            .collect();
+        let big = world
+            .call("POST", &batch_url, Some(officer), Some(json!({"inputs": many, "as_of": "2026-11-23"})))
+            .await;
+        assert_eq!(big.status, StatusCode::OK, "{}", big.body);
+        let answers = big.body["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 600);
+        let first_alone = &answers[0]["output"];
+        let first_not = &answers[1]["output"];
+        assert_ne!(first_alone, first_not);
+        for (i, answer) in answers.iter().enumerate() {
+            let expected = if i % 3 == 0 { first_alone } else { first_not };
+            assert_eq!(&answer["output"], expected, "answer {i} out of order");
+        }
+
+        // No inputs, too many, or a bad date: refused whole, with a clear error.
+        for body in [
+            json!({"inputs": []}),
+            json!({"inputs": vec![json!({}); 5_001]}),
+            json!({"inputs": [application()], "as_of": "2026-02-30"}),
+        ] {
+            let refused = world.call("POST", &batch_url, Some(officer), Some(body)).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{}", refused.body);
+        }
+        // The permission is the single call's: a citizen may not.
+        let citizen = world
+            .call("POST", &batch_url, Some(world.token("citizen-demo")), Some(json!({"inputs": [application()]})))
+            .await;
+        assert_eq!(citizen.status, StatusCode::FORBIDDEN, "{}", citizen.body);
+    }
+
     async fn a_rollout_splits_cases_deterministically_and_rollback_restores_the_old_version(t) {
         let world = World::demo(&t).await;
         let key = publisher_key(&world).await;

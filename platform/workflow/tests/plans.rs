@@ -150,7 +150,10 @@ const HOT: &[Hot] = &[
         source: "DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL AND kind LIKE $2",
         binds: &[CASE, "step.%"],
         table: "case_timers",
-        indexes: &[Index::Named("case_timers_open"), Index::Named("case_timers_case")],
+        indexes: &[
+            Index::Named("case_timers_open"),
+            Index::Named("case_timers_case"),
+        ],
         platform: false,
     },
     Hot {
@@ -159,7 +162,10 @@ const HOT: &[Hot] = &[
         source: "\"DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL\"",
         binds: &[CASE],
         table: "case_timers",
-        indexes: &[Index::Named("case_timers_open"), Index::Named("case_timers_case")],
+        indexes: &[
+            Index::Named("case_timers_open"),
+            Index::Named("case_timers_case"),
+        ],
         platform: false,
     },
     Hot {
@@ -228,8 +234,9 @@ fn pg_scans(plan: &Value, table: &str, out: &mut Vec<(String, Option<String>)>) 
             plan.get("Plans")
                 .and_then(Value::as_array)
                 .and_then(|children| match children.as_slice() {
-                    [only] if only.get("Node Type").and_then(Value::as_str)
-                        == Some("Bitmap Index Scan") =>
+                    [only]
+                        if only.get("Node Type").and_then(Value::as_str)
+                            == Some("Bitmap Index Scan") =>
                     {
                         name(only)
                     }
@@ -326,9 +333,8 @@ async fn misplanned(db: &Database, state: &str) -> Vec<String> {
             let good = !scans.is_empty()
                 && scans.iter().all(|(kind, index)| {
                     let kind_ok = match backend {
-                        Backend::Postgres => {
-                            ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"].contains(&kind.as_str())
-                        }
+                        Backend::Postgres => ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"]
+                            .contains(&kind.as_str()),
                         Backend::Sqlite => kind == "SEARCH",
                     };
                     kind_ok && index.as_ref().is_some_and(|index| expected.contains(index))

@@ -1157,3 +1157,181 @@ pub(crate) async fn evaluate(
         elapsed_micros: outcome.elapsed_micros,
     }))
 }
+
+/// Most inputs one batch request may carry (the request body limit, 1 MiB
+/// by default, also applies): larger runs go in several requests, or through
+/// `Runtime::run_batch` in the server.
+pub(crate) const MAX_BATCH_INPUTS: usize = 5_000;
+
+/// Many inputs to evaluate with one module version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EvaluateBatch {
+    /// The input documents (the service's input schema), 1 to 5,000; the
+    /// answers come back in the same order.
+    inputs: Vec<Value>,
+    /// The evaluation date (YYYY-MM-DD); default today in China Standard Time.
+    #[schema(example = "2026-11-23")]
+    as_of: Option<String>,
+}
+
+/// Why one input of a batch has no answer: the code and message a single
+/// evaluation of it would have answered with.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchItemError {
+    /// A stable machine-readable code, e.g. `input_schema_violation`.
+    code: &'static str,
+    /// What went wrong, for people.
+    message: crate::error::Message,
+}
+
+/// One input's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchItem {
+    /// The module's answer (valid against the service's output schema);
+    /// absent when the input failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<Value>,
+    /// Fuel used; absent when the input failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fuel_used: Option<u64>,
+    /// Why the input has no answer; absent when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<BatchItemError>,
+}
+
+/// A batch's answers and who gave them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchEvaluation {
+    /// One per input, in input order.
+    answers: Vec<BatchItem>,
+    /// Inputs answered.
+    answered: usize,
+    /// Inputs that failed (each with its `error`).
+    failed: usize,
+    /// The module.
+    module: String,
+    /// Its version (the binding's stable version: rollouts choose per case).
+    version: String,
+    /// The tenant whose binding was used; null for the service default.
+    binding_tenant: Option<String>,
+    /// The whole batch, microseconds.
+    elapsed_micros: u64,
+}
+
+fn batch_item_error(error: &RegistryError) -> BatchItemError {
+    if error.status() == 500 {
+        tracing::error!(%error, code = error.code(), "batch input failed");
+        return BatchItemError {
+            code: "internal_error",
+            message: crate::error::Message {
+                zh: "服务器内部错误".into(),
+                en: "Internal server error".into(),
+            },
+        };
+    }
+    let text = error.to_string();
+    let (zh, en) = match text.split_once(" / ") {
+        Some((zh, en)) => (zh.to_owned(), en.to_owned()),
+        None => (text.clone(), text),
+    };
+    BatchItemError {
+        code: error.code(),
+        message: crate::error::Message { zh, en },
+    }
+}
+
+/// Runs the module bound for the tenant over many inputs at once (免申即享
+/// runs, monthly warning rules): each input in a fresh instance, spread
+/// over the server's cores; an input that fails has its error in its place
+/// and stops nothing else (`service.evaluate` in the service's line).
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{line}/{name}/evaluate-batch", tag = "modules",
+    security(("bearer" = [])),
+    params(TenantParam, ServiceParams),
+    request_body = EvaluateBatch,
+    responses(
+        (status = 200, description = "每项输入的结果 / An answer or an error per input", body = BatchEvaluation),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或服务不存在，或未绑定模块 / No such tenant or service, or nothing bound", body = ErrorBody),
+        (status = 422, description = "没有输入、输入过多或日期无效 / No inputs, too many, or an invalid date", body = ErrorBody)
+    ))]
+pub(crate) async fn evaluate_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
+    ApiJson(request): ApiJson<EvaluateBatch>,
+) -> Result<Json<BatchEvaluation>, ApiError> {
+    let modules = state.modules()?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "service.evaluate")?;
+    if request.inputs.is_empty() || request.inputs.len() > MAX_BATCH_INPUTS {
+        return Err(invalid(
+            format!(
+                "inputs 须有 1 至 {MAX_BATCH_INPUTS} 项，收到 {} 项",
+                request.inputs.len()
+            ),
+            format!(
+                "inputs must hold 1 to {MAX_BATCH_INPUTS} documents; got {}",
+                request.inputs.len()
+            ),
+        ));
+    }
+    let today = match &request.as_of {
+        None => civitas_registry::today_in_china(),
+        Some(text) => civitas_host::Date::parse(text).ok_or_else(|| {
+            invalid(
+                format!("as_of 不是有效日期：{text}"),
+                format!("as_of is not a YYYY-MM-DD date: {text}"),
+            )
+        })?,
+    };
+    let mut tx = state.db().begin_read(&scope).await?;
+    let prepared = modules
+        .runtime
+        .prepare(&mut tx, &tenant.path, &service.id, None)
+        .await?;
+    tx.rollback().await?;
+    let outcome = modules
+        .runtime
+        .run_batch(
+            &prepared,
+            civitas_registry::BatchRequest {
+                inputs: request.inputs,
+                settings: effective_settings(&modules.tree, &tenant.path),
+                today,
+                log_tags: vec![
+                    ("module".into(), prepared.resolution.module.to_string()),
+                    ("tenant".into(), tenant.path.to_string()),
+                    ("caller".into(), caller.username().to_owned()),
+                ],
+            },
+        )
+        .await?;
+    let answers: Vec<BatchItem> = outcome
+        .answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(answer) => BatchItem {
+                output: Some(answer.output.clone()),
+                fuel_used: Some(answer.fuel_used),
+                error: None,
+            },
+            Err(error) => BatchItem {
+                output: None,
+                fuel_used: None,
+                error: Some(batch_item_error(error)),
+            },
+        })
+        .collect();
+    let failed = answers.iter().filter(|a| a.error.is_some()).count();
+    Ok(Json(BatchEvaluation {
+        answered: answers.len() - failed,
+        failed,
+        answers,
+        module: outcome.module,
+        version: outcome.version,
+        binding_tenant: outcome.binding_tenant,
+        elapsed_micros: outcome.elapsed_micros,
+    }))
+}

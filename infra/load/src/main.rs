@@ -1,0 +1,572 @@
+//! `civitas-load`: measures Civitas under load, as BENCHMARKS.md reports it.
+//!
+//! - `submit`: citizen submissions of meal-subsidy applications over HTTP,
+//!   from N connections for a number of seconds, spread over places;
+//! - `fill`: grows the case tables of a PostgreSQL database to a number of
+//!   cases by copying the cases already filed (with their tasks, history
+//!   and timers), so the next `submit` runs against a large database.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use civitas_load::{CASE_TABLES, FILL_PREFIX, Report, copy_statement};
+use clap::{Parser, Subcommand};
+use sqlx::{Connection, PgConnection};
+
+/// The ten demo streets whose civil-affairs offices take meal-subsidy
+/// applications.
+const DEMO_STREETS: &[&str] = &[
+    "shanghai/huangpu/nanjing-dong-lu",
+    "shanghai/huangpu/waitan",
+    "shanghai/huangpu/yuyuan",
+    "shanghai/xuhui/tianping-lu",
+    "shanghai/xuhui/xujiahui",
+    "shanghai/xuhui/huajing",
+    "shanghai/pudong/weifang-xincun",
+    "shanghai/pudong/lujiazui",
+    "shanghai/pudong/huamu",
+    "shanghai/pudong/zhangjiang",
+];
+
+#[derive(Parser)]
+#[command(
+    name = "civitas-load",
+    version,
+    about = "Load generator for Civitas (results as BENCHMARKS.md reports them)",
+    after_help = "Exit codes: 0 done · 1 the run failed (no answer, or fewer than 99 % of requests succeeded) · 2 usage"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Citizen submissions over HTTP: sign in once, then each connection
+    /// files meal-subsidy applications one after another, going round the
+    /// places.
+    #[command(after_help = "Examples:\n  \
+        civitas-load submit --url http://127.0.0.1:8080 --connections 16 --seconds 20\n  \
+        civitas-load submit --at shanghai/pudong/lujiazui --connections 200 --json")]
+    Submit(SubmitArgs),
+    /// Eligibility checks in bulk over HTTP: `--inputs` meal-subsidy
+    /// applications sent in batches (`POST …/evaluate-batch`), then, for
+    /// comparison in the same run, single calls (`POST …/evaluate`) for
+    /// `--single-seconds`.
+    #[command(after_help = "Example:\n  \
+        civitas-load batch --username lujiazui-officer --at shanghai/pudong/lujiazui --inputs 100000")]
+    Batch(BatchArgs),
+    /// Grows the case tables of a PostgreSQL database to `--to` cases by
+    /// copying the cases already there (ids prefixed `fill-`), with their
+    /// tasks, history and timers. Copies are not indexed for search and
+    /// not counted in the dashboards; audit chains are left alone. Needs
+    /// the database's owner (it copies past row-level security and
+    /// triggers).
+    #[command(after_help = "Example:\n  \
+        civitas-load fill --database-url 'postgres://postgres@127.0.0.1/civitas' --to 1000000")]
+    Fill(FillArgs),
+}
+
+#[derive(clap::Args)]
+struct SubmitArgs {
+    /// The platform's address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The citizen who files.
+    #[arg(long, default_value = "citizen-demo")]
+    username: String,
+    /// Their password.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// A place that takes the application (slug or code path); repeat for
+    /// more [default: the ten demo streets].
+    #[arg(long = "at", value_name = "PATH")]
+    places: Vec<String>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Seconds sent before measuring (connections opened, caches warm).
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// The platform's address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A staff member with `service.evaluate` at the place.
+    #[arg(long, default_value = "lujiazui-officer")]
+    username: String,
+    /// Their password.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// The place whose binding answers (slug or code path).
+    #[arg(long = "at", default_value = "shanghai/pudong/lujiazui")]
+    place: String,
+    /// Inputs in all.
+    #[arg(long, default_value_t = 100_000)]
+    inputs: usize,
+    /// Inputs per request (the API takes at most 5,000).
+    #[arg(long, default_value_t = 5_000)]
+    per_request: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Seconds of single calls, the same inputs one per request, for
+    /// comparison (0: none).
+    #[arg(long, default_value_t = 5)]
+    single_seconds: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct FillArgs {
+    /// The PostgreSQL database (URL with `options=-c search_path=…` for a
+    /// schema), as its owner.
+    #[arg(long, env = "CIVITAS_DATABASE_URL")]
+    database_url: String,
+    /// Cases wanted in all.
+    #[arg(long)]
+    to: u64,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A meal-subsidy application the demo's modules find eligible.
+fn application() -> serde_json::Value {
+    serde_json::json!({
+        "service": "civil-affairs/meal-subsidy",
+        "data": {
+            "birth_date": "1944-03-02",
+            "household_registration": "local",
+            "living_alone": true,
+            "disability_grade": 0,
+            "economic_status": "none"
+        }
+    })
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let answer = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .with_context(|| format!("sign in at {url}"))?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.context("sign-in answer")?;
+    match body.get("access_token").and_then(|t| t.as_str()) {
+        Some(token) if status.is_success() => Ok(token.to_owned()),
+        _ => bail!("sign-in refused ({status}): {body}"),
+    }
+}
+
+/// One connection's results: latencies of the successes measured, and the
+/// failures by status.
+type Tally = (Vec<Duration>, BTreeMap<String, usize>);
+
+async fn submit(args: SubmitArgs) -> anyhow::Result<Report> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
+    let places: Vec<String> = if args.places.is_empty() {
+        DEMO_STREETS.iter().map(|p| (*p).to_owned()).collect()
+    } else {
+        args.places.clone()
+    };
+    let body = Arc::new(application());
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(args.warmup);
+    let end = measure_from + Duration::from_secs(args.seconds);
+    let mut workers = Vec::with_capacity(args.connections);
+    for worker in 0..args.connections {
+        let client = client.clone();
+        let token = token.clone();
+        let body = Arc::clone(&body);
+        let urls: Vec<String> = places
+            .iter()
+            .map(|p| format!("{}/api/v1/tenants/{p}/cases", args.url))
+            .collect();
+        workers.push(tokio::spawn(async move {
+            let mut tally: Tally = (Vec::new(), BTreeMap::new());
+            let mut n = worker;
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let url = &urls[n % urls.len()];
+                n += 1;
+                let answer = client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .json(&*body)
+                    .send()
+                    .await;
+                let outcome = match answer {
+                    Ok(answer) if answer.status() == reqwest::StatusCode::CREATED => {
+                        // The whole answer is read: the client pays for it.
+                        answer
+                            .bytes()
+                            .await
+                            .map(|_| ())
+                            .map_err(|_| "error".to_owned())
+                    }
+                    Ok(answer) => Err(answer.status().as_u16().to_string()),
+                    Err(_) => Err("error".to_owned()),
+                };
+                if sent < measure_from {
+                    continue;
+                }
+                match outcome {
+                    Ok(()) => tally.0.push(sent.elapsed()),
+                    Err(status) => *tally.1.entry(status).or_default() += 1,
+                }
+            }
+            tally
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = BTreeMap::new();
+    for worker in workers {
+        let (ok, bad) = worker.await?;
+        latencies.extend(ok);
+        for (status, n) in bad {
+            *failed.entry(status).or_default() += n;
+        }
+    }
+    // Requests in flight at the end finish late; the window is what was
+    // measured.
+    let window = Instant::now().min(end + Duration::from_secs(30)) - measure_from;
+    Ok(Report::new(args.connections, window, latencies, failed))
+}
+
+/// The `i`-th input of a batch run: ages, living alone and hardship vary,
+/// so the module's answers do too.
+fn batch_input(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "birth_date": format!("19{:02}-03-02", 30 + i % 50),
+        "household_registration": "local",
+        "living_alone": i.is_multiple_of(3),
+        "disability_grade": i % 5,
+        "economic_status": if i.is_multiple_of(7) { "low-income" } else { "none" }
+    })
+}
+
+async fn batch(args: BatchArgs) -> anyhow::Result<serde_json::Value> {
+    if args.per_request == 0 || args.connections == 0 {
+        bail!("--per-request and --connections must be at least 1");
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?;
+    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
+    let base = format!(
+        "{}/api/v1/tenants/{}/services/civil-affairs/meal-subsidy",
+        args.url, args.place
+    );
+    let bodies: Vec<serde_json::Value> = (0..args.inputs)
+        .step_by(args.per_request)
+        .map(|start| {
+            let inputs: Vec<_> = (start..(start + args.per_request).min(args.inputs))
+                .map(batch_input)
+                .collect();
+            serde_json::json!({"inputs": inputs})
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.connections {
+        let (client, token, bodies, next) =
+            (client.clone(), token.clone(), bodies.clone(), next.clone());
+        let url = format!("{base}/evaluate-batch");
+        workers.push(tokio::spawn(async move {
+            let mut tally = (0usize, 0usize, Vec::new());
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let sent = Instant::now();
+                let answer = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(body)
+                    .send()
+                    .await?;
+                let status = answer.status();
+                let reply: serde_json::Value = answer.json().await?;
+                if !status.is_success() {
+                    bail!("batch refused ({status}): {reply}");
+                }
+                tally.0 += reply["answered"].as_u64().unwrap_or(0) as usize;
+                tally.1 += reply["failed"].as_u64().unwrap_or(0) as usize;
+                tally.2.push(sent.elapsed());
+            }
+            Ok::<_, anyhow::Error>(tally)
+        }));
+    }
+    let (mut answered, mut failed, mut latencies) = (0, 0, Vec::new());
+    for worker in workers {
+        let (a, f, l) = worker.await??;
+        answered += a;
+        failed += f;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let mut report = serde_json::json!({
+        "inputs": args.inputs,
+        "answered": answered,
+        "failed": failed,
+        "seconds": (elapsed.as_secs_f64() * 100.0).round() / 100.0,
+        "inputs_per_second": (answered as f64 / elapsed.as_secs_f64()).round(),
+        "request_p50_ms": civitas_load::percentile(&latencies, 0.5).as_millis() as u64,
+        "request_p99_ms": civitas_load::percentile(&latencies, 0.99).as_millis() as u64,
+    });
+    if args.single_seconds > 0 {
+        let single = SubmitLike {
+            url: format!("{base}/evaluate"),
+            token,
+            connections: args.connections.max(16),
+            seconds: args.single_seconds,
+        };
+        report["single_calls"] = serde_json::to_value(single.run(&client).await)?;
+        let single_rate = report["single_calls"]["per_second"].as_f64().unwrap_or(0.0);
+        if single_rate > 0.0 {
+            let ratio = report["inputs_per_second"].as_f64().unwrap_or(0.0) / single_rate;
+            report["batch_over_single"] = serde_json::json!((ratio * 10.0).round() / 10.0);
+        }
+    }
+    Ok(report)
+}
+
+/// Single evaluations, one input per request, from several connections for
+/// a number of seconds: the stock way to check many inputs.
+struct SubmitLike {
+    url: String,
+    token: String,
+    connections: usize,
+    seconds: u64,
+}
+
+impl SubmitLike {
+    async fn run(&self, client: &reqwest::Client) -> Report {
+        let end = Instant::now() + Duration::from_secs(self.seconds);
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for worker in 0..self.connections {
+            let (client, url, token) = (client.clone(), self.url.clone(), self.token.clone());
+            workers.push(tokio::spawn(async move {
+                let mut tally: Tally = (Vec::new(), BTreeMap::new());
+                let mut i = worker;
+                while Instant::now() < end {
+                    let sent = Instant::now();
+                    let body = serde_json::json!({"input": batch_input(i)});
+                    i += 1;
+                    match client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(answer) if answer.status().is_success() => {
+                            let _ = answer.bytes().await;
+                            tally.0.push(sent.elapsed());
+                        }
+                        Ok(answer) => {
+                            *tally
+                                .1
+                                .entry(answer.status().as_u16().to_string())
+                                .or_default() += 1
+                        }
+                        Err(_) => *tally.1.entry("error".to_owned()).or_default() += 1,
+                    }
+                }
+                tally
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut failed = BTreeMap::new();
+        for worker in workers {
+            if let Ok((ok, bad)) = worker.await {
+                latencies.extend(ok);
+                for (status, n) in bad {
+                    *failed.entry(status).or_default() += n;
+                }
+            }
+        }
+        Report::new(self.connections, started.elapsed(), latencies, failed)
+    }
+}
+
+async fn count_cases(conn: &mut PgConnection) -> anyhow::Result<(i64, i64)> {
+    let (all, real): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), count(*) FILTER (WHERE id NOT LIKE '{FILL_PREFIX}%') FROM cases"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((all, real))
+}
+
+async fn fill(args: FillArgs) -> anyhow::Result<serde_json::Value> {
+    let mut conn = PgConnection::connect(&args.database_url)
+        .await
+        .context("connect to the database")?;
+    let (mut cases, templates) = count_cases(&mut conn).await?;
+    if templates == 0 {
+        bail!("no cases to copy: file some first (civitas-load submit)");
+    }
+    let mut columns = Vec::new();
+    for (table, _) in CASE_TABLES {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(*table)
+        .fetch_all(&mut conn)
+        .await?;
+        if names.is_empty() {
+            bail!("no table {table} in the database's current schema");
+        }
+        columns.push(names);
+    }
+    let wanted = args.to;
+    let start_cases = cases;
+    let bar = indicatif::ProgressBar::new(wanted.saturating_sub(cases as u64));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} cases copied ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // The round a copy belongs to is in its id; start after the last one.
+    let mut round: u64 = sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(format!(
+        "SELECT max(split_part(id, '-', 2)::bigint) FROM cases WHERE id LIKE '{FILL_PREFIX}%'"
+    )))
+    .fetch_one(&mut conn)
+    .await?
+    .unwrap_or(0) as u64;
+    let started = Instant::now();
+    while (cases as u64) < wanted {
+        round += 1;
+        let mut tx = conn.begin().await?;
+        // Copies skip the triggers (search outbox; the foreign keys they
+        // copy hold already): the owner's session setting, this
+        // transaction only.
+        sqlx::query("SET LOCAL session_replication_role = replica")
+            .execute(&mut *tx)
+            .await
+            .context("the filler needs the database owner (session_replication_role)")?;
+        for ((table, id_columns), names) in CASE_TABLES.iter().zip(&columns) {
+            let sql = copy_statement(table, names, id_columns, round);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("copy {table}"))?;
+        }
+        tx.commit().await?;
+        cases += templates;
+        bar.set_position((cases - start_cases) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(serde_json::json!({
+        "cases": cases,
+        "copied": cases - start_cases,
+        "templates": templates,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    }))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("civitas-load: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Submit(args) => {
+                let json = args.json;
+                let report = submit(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!("{}", report.line());
+                }
+                let failed: usize = report.failed.values().sum();
+                if report.ok == 0 || failed * 100 > (report.ok + failed) {
+                    bail!("fewer than 99 % of the requests succeeded");
+                }
+                Ok(())
+            }
+            Command::Batch(args) => {
+                let json = args.json;
+                let report = batch(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "{} inputs in {} s: {}/s (requests p50 {} ms, p99 {} ms), {} failed",
+                        report["inputs"], report["seconds"], report["inputs_per_second"],
+                        report["request_p50_ms"], report["request_p99_ms"], report["failed"]
+                    );
+                    if let Some(single) = report.get("single_calls") {
+                        println!(
+                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
+                            single["connections"], single["per_second"], single["p50_ms"],
+                            single["p99_ms"], report["batch_over_single"]
+                        );
+                    }
+                }
+                if report["failed"].as_u64().unwrap_or(0) > 0 {
+                    bail!("some inputs failed");
+                }
+                Ok(())
+            }
+            Command::Fill(args) => {
+                let json = args.json;
+                let done = fill(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&done)?);
+                } else {
+                    println!(
+                        "{} cases ({} copied from {} filed) in {} s",
+                        done["cases"], done["copied"], done["templates"], done["seconds"]
+                    );
+                }
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civitas-load: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
