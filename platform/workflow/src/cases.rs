@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use civitas_calendar::{Calendar, DayUnit};
 use civitas_storage::{Database, TenantScope, TenantTx};
 use civitas_tenancy::{SharedTree, TenantPath, TenantTree};
@@ -14,7 +14,7 @@ use crate::flow::{Flow, FlowCatalog, HookPoint, Place, Rule, Step, StepAction};
 use crate::stats::{self, Counts};
 use crate::store::{self, Bind, text};
 use crate::timers::{self, NewTimer};
-use crate::{WorkflowError, local_days, today_in_china};
+use crate::{WorkflowError, local_days};
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -411,6 +411,7 @@ pub struct Workflow {
     // (local days are settings, which a new revision or override changes).
     local: RwLock<LocalCalendars>,
     modules: Option<Arc<crate::ModuleRuntime>>,
+    clock: crate::Clock,
 }
 
 /// Each tenant's calendar, and the tree snapshot they were computed from.
@@ -420,10 +421,6 @@ impl std::fmt::Debug for Workflow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workflow").finish_non_exhaustive()
     }
-}
-
-fn now_micros() -> i64 {
-    Utc::now().timestamp_micros()
 }
 
 /// The case takes another attachment: open, and under the cap.
@@ -533,7 +530,20 @@ impl Workflow {
             calendar,
             local,
             modules,
+            clock: crate::Clock::System,
         }
+    }
+
+    /// The same engine reading the time from `clock` (tests set and move
+    /// it; the server keeps the system clock).
+    pub fn with_clock(mut self, clock: crate::Clock) -> Workflow {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the engine reads.
+    pub fn clock(&self) -> &crate::Clock {
+        &self.clock
     }
 
     /// The flows.
@@ -811,8 +821,8 @@ impl Workflow {
                 ));
             }
         }
-        let today = today_in_china();
-        let now = now_micros();
+        let today = self.clock.today_in_china();
+        let now = self.clock.now_micros();
         let mut case = Case {
             id: uuid::Uuid::new_v4().to_string(),
             tenant_path: tenant.clone(),
@@ -1303,7 +1313,7 @@ impl Workflow {
             sm3: new.sm3.to_ascii_lowercase(),
             stored,
             added_by: who.username.clone(),
-            added_at: now_micros(),
+            added_at: self.clock.now_micros(),
         };
         store::execute(
             tx.connection(),
@@ -1396,8 +1406,8 @@ impl Workflow {
             supervised: case.supervised,
         };
         let flow = self.flow_of(&case)?.clone();
-        let today = today_in_china();
-        let now = now_micros();
+        let today = self.clock.today_in_china();
+        let now = self.clock.now_micros();
         let from_step = case.step.clone();
         let mut event = CaseEvent {
             case_id: case.id.clone(),

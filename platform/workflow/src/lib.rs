@@ -144,6 +144,58 @@ pub fn today_in_china() -> NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
+/// Where the engine reads the time: the system clock in service, or an
+/// instant a test sets and moves. Filing and acting take "now" (history
+/// times) and "today" (deadlines counted in China's calendar) from it;
+/// [`timers::fire_due`] is given its `now` by the caller, so a test fires
+/// timers at `clock.now_micros()` after moving the clock, with no SQL.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A set instant (Unix microseconds), shared by every clone.
+    Fixed(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    /// A clock standing at `micros` (Unix microseconds) until moved.
+    pub fn fixed(micros: i64) -> Clock {
+        Clock::Fixed(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            micros,
+        )))
+    }
+
+    /// A clock standing at midnight starting `date`, China time.
+    pub fn at_china_date(date: NaiveDate) -> Clock {
+        let midnight =
+            date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
+        Clock::fixed(midnight.timestamp_micros())
+    }
+
+    /// Moves a fixed clock `days` days on; the system clock cannot be moved
+    /// and ignores it.
+    pub fn advance_days(&self, days: i64) {
+        if let Clock::Fixed(at) = self {
+            at.fetch_add(days * 86_400_000_000, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Now, in Unix microseconds.
+    pub fn now_micros(&self) -> i64 {
+        match self {
+            Clock::System => chrono::Utc::now().timestamp_micros(),
+            Clock::Fixed(at) => at.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Today's date in China (UTC+8).
+    pub fn today_in_china(&self) -> NaiveDate {
+        let now = chrono::DateTime::from_timestamp_micros(self.now_micros()).unwrap_or_default();
+        (now + chrono::Duration::hours(8)).date_naive()
+    }
+}
+
 /// Why a workflow operation failed. Messages are `中文 / English`.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {

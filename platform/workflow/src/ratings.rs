@@ -109,7 +109,7 @@ impl Workflow {
                     .into(),
             ));
         }
-        let now = chrono::Utc::now().timestamp_micros();
+        let now = self.clock().now_micros();
         store::execute(
             tx.connection(),
             "INSERT INTO case_ratings (case_id, tenant_path, score, comment, rated_by, rated_at) \

@@ -241,6 +241,42 @@ async fn get(wf: &Workflow, t: &TestDb, at: &str, id: &str) -> Result<Case, Work
 }
 
 both_backends! {
+    async fn deadlines_count_from_the_engines_clock_and_its_timers_fire_when_it_passes_them(t) {
+        // The eve of National Day 2026 (1–7 October off): the intake's five
+        // working days run past the holiday, counted from the clock's day.
+        let filed_on = chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let clock = civitas_workflow::Clock::at_china_date(filed_on);
+        let wf = workflow(&t).await.with_clock(clock.clone());
+        let officer = staff("huangpu-officer");
+        let case = create(&wf, &t, HUANGPU, &officer, None, TITLE).await;
+        let due = civitas_calendar::Calendar::official().unwrap().add_working_days(filed_on, 5).unwrap();
+        assert_eq!(case.step_due_on, Some(due));
+        assert!(due > chrono::NaiveDate::from_ymd_opt(2026, 10, 7).unwrap(), "the holiday is not counted");
+        assert_eq!(case.created_at, clock.now_micros(), "the filing's time is the clock's");
+
+        // Nothing is due yet at the clock's now.
+        let fire = |now: i64| civitas_workflow::timers::fire_due(&t.db, now, 100, "test");
+        let fired = fire(clock.now_micros()).await.unwrap();
+        assert!(fired.iter().all(|f| f.case_id != case.id), "{fired:?}");
+        // The day after the due date the step's overdue timer fires, and the
+        // case reads as overdue: time moved by the clock alone, no SQL.
+        clock.advance_days((due - filed_on).num_days() + 1);
+        let fired = fire(clock.now_micros()).await.unwrap();
+        assert!(
+            fired.iter().any(|f| f.case_id == case.id && f.kind == "step.overdue"),
+            "{fired:?}"
+        );
+        assert!(get(&wf, &t, HUANGPU, &case.id).await.unwrap().overdue);
+
+        // Acting takes its time from the clock too.
+        let acted = act(&wf, &t, HUANGPU, &hr_staff(), &officer, &case.id, request(Action::Approve), HUANGPU)
+            .await
+            .unwrap();
+        assert_eq!(acted.updated_at, clock.now_micros());
+    }
+}
+
+both_backends! {
     async fn stored_rows_that_do_not_decode_are_errors_not_defaults(t) {
         let wf = workflow(&t).await;
         let officer = staff("huangpu-officer");
