@@ -85,7 +85,7 @@ struct SubmitArgs {
     #[arg(long = "at", value_name = "PATH")]
     places: Vec<String>,
     /// Concurrent connections.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     connections: usize,
     /// Seconds measured.
     #[arg(long, default_value_t = 20)]
@@ -116,10 +116,10 @@ struct BatchArgs {
     #[arg(long, default_value_t = 100_000)]
     inputs: usize,
     /// Inputs per request (the API takes at most 5,000).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 5_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     per_request: usize,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     connections: usize,
     /// Seconds of single calls, the same inputs one per request, for
     /// comparison (0: none).
@@ -182,30 +182,26 @@ async fn sign_in(
 /// failures by status.
 type Tally = (Vec<Duration>, BTreeMap<String, usize>);
 
-async fn submit(args: SubmitArgs) -> anyhow::Result<Report> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.connections)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
-    let places: Vec<String> = if args.places.is_empty() {
-        DEMO_STREETS.iter().map(|p| (*p).to_owned()).collect()
-    } else {
-        args.places.clone()
-    };
-    let body = Arc::new(application());
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs(args.warmup);
-    let end = measure_from + Duration::from_secs(args.seconds);
-    let mut workers = Vec::with_capacity(args.connections);
-    for worker in 0..args.connections {
-        let client = client.clone();
-        let token = token.clone();
-        let body = Arc::clone(&body);
-        let urls: Vec<String> = places
-            .iter()
-            .map(|p| format!("{}/api/v1/tenants/{p}/cases", args.url))
-            .collect();
+/// What one request of a run is: its URL and JSON body, by request number.
+type Request = Arc<dyn Fn(usize) -> (String, serde_json::Value) + Send + Sync>;
+
+/// Sends requests from `connections` connections, one after another on
+/// each, until `warmup + seconds` have passed; measures those sent after the
+/// warm-up. Success is the status `expected`, and the whole answer read.
+async fn run(
+    client: &reqwest::Client,
+    token: &str,
+    connections: usize,
+    warmup: u64,
+    seconds: u64,
+    expected: reqwest::StatusCode,
+    request: Request,
+) -> anyhow::Result<Report> {
+    let measure_from = Instant::now() + Duration::from_secs(warmup);
+    let end = measure_from + Duration::from_secs(seconds);
+    let mut workers = Vec::with_capacity(connections);
+    for worker in 0..connections {
+        let (client, token, request) = (client.clone(), token.to_owned(), request.clone());
         workers.push(tokio::spawn(async move {
             let mut tally: Tally = (Vec::new(), BTreeMap::new());
             let mut n = worker;
@@ -214,23 +210,21 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<Report> {
                 if sent >= end {
                     break;
                 }
-                let url = &urls[n % urls.len()];
-                n += 1;
+                let (url, body) = request(n);
+                n += connections;
                 let answer = client
                     .post(url)
                     .bearer_auth(&token)
-                    .json(&*body)
+                    .json(&body)
                     .send()
                     .await;
                 let outcome = match answer {
-                    Ok(answer) if answer.status() == reqwest::StatusCode::CREATED => {
-                        // The whole answer is read: the client pays for it.
-                        answer
-                            .bytes()
-                            .await
-                            .map(|_| ())
-                            .map_err(|_| "error".to_owned())
-                    }
+                    // The whole answer is read: the client pays for it.
+                    Ok(answer) if answer.status() == expected => answer
+                        .bytes()
+                        .await
+                        .map(|_| ())
+                        .map_err(|_| "error".to_owned()),
                     Ok(answer) => Err(answer.status().as_u16().to_string()),
                     Err(_) => Err("error".to_owned()),
                 };
@@ -257,7 +251,36 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<Report> {
     // Requests in flight at the end finish late; the window is what was
     // measured.
     let window = Instant::now().min(end + Duration::from_secs(30)) - measure_from;
-    Ok(Report::new(args.connections, window, latencies, failed))
+    Ok(Report::new(connections, window, latencies, failed))
+}
+
+async fn submit(args: SubmitArgs) -> anyhow::Result<Report> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
+    let places: Vec<String> = if args.places.is_empty() {
+        DEMO_STREETS.iter().map(|p| (*p).to_owned()).collect()
+    } else {
+        args.places.clone()
+    };
+    let urls: Vec<String> = places
+        .iter()
+        .map(|p| format!("{}/api/v1/tenants/{p}/cases", args.url))
+        .collect();
+    let body = application();
+    let request: Request = Arc::new(move |n| (urls[n % urls.len()].clone(), body.clone()));
+    run(
+        &client,
+        &token,
+        args.connections,
+        args.warmup,
+        args.seconds,
+        reqwest::StatusCode::CREATED,
+        request,
+    )
+    .await
 }
 
 /// The `i`-th input of a batch run: ages, living alone and hardship vary,
@@ -273,9 +296,6 @@ fn batch_input(i: usize) -> serde_json::Value {
 }
 
 async fn batch(args: BatchArgs) -> anyhow::Result<serde_json::Value> {
-    if args.per_request == 0 || args.connections == 0 {
-        bail!("--per-request and --connections must be at least 1");
-    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()?;
@@ -344,80 +364,26 @@ async fn batch(args: BatchArgs) -> anyhow::Result<serde_json::Value> {
         "request_p99_ms": civitas_load::percentile(&latencies, 0.99).as_millis() as u64,
     });
     if args.single_seconds > 0 {
-        let single = SubmitLike {
-            url: format!("{base}/evaluate"),
-            token,
-            connections: args.connections.max(16),
-            seconds: args.single_seconds,
-        };
-        report["single_calls"] = serde_json::to_value(single.run(&client).await)?;
-        let single_rate = report["single_calls"]["per_second"].as_f64().unwrap_or(0.0);
-        if single_rate > 0.0 {
-            let ratio = report["inputs_per_second"].as_f64().unwrap_or(0.0) / single_rate;
+        let url = format!("{base}/evaluate");
+        let request: Request =
+            Arc::new(move |n| (url.clone(), serde_json::json!({"input": batch_input(n)})));
+        let single = run(
+            &client,
+            &token,
+            args.connections.max(16),
+            0,
+            args.single_seconds,
+            reqwest::StatusCode::OK,
+            request,
+        )
+        .await?;
+        report["single_calls"] = serde_json::to_value(&single)?;
+        if single.per_second > 0.0 {
+            let ratio = report["inputs_per_second"].as_f64().unwrap_or(0.0) / single.per_second;
             report["batch_over_single"] = serde_json::json!((ratio * 10.0).round() / 10.0);
         }
     }
     Ok(report)
-}
-
-/// Single evaluations, one input per request, from several connections for
-/// a number of seconds: the stock way to check many inputs.
-struct SubmitLike {
-    url: String,
-    token: String,
-    connections: usize,
-    seconds: u64,
-}
-
-impl SubmitLike {
-    async fn run(&self, client: &reqwest::Client) -> Report {
-        let end = Instant::now() + Duration::from_secs(self.seconds);
-        let started = Instant::now();
-        let mut workers = Vec::new();
-        for worker in 0..self.connections {
-            let (client, url, token) = (client.clone(), self.url.clone(), self.token.clone());
-            workers.push(tokio::spawn(async move {
-                let mut tally: Tally = (Vec::new(), BTreeMap::new());
-                let mut i = worker;
-                while Instant::now() < end {
-                    let sent = Instant::now();
-                    let body = serde_json::json!({"input": batch_input(i)});
-                    i += 1;
-                    match client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                    {
-                        Ok(answer) if answer.status().is_success() => {
-                            let _ = answer.bytes().await;
-                            tally.0.push(sent.elapsed());
-                        }
-                        Ok(answer) => {
-                            *tally
-                                .1
-                                .entry(answer.status().as_u16().to_string())
-                                .or_default() += 1
-                        }
-                        Err(_) => *tally.1.entry("error".to_owned()).or_default() += 1,
-                    }
-                }
-                tally
-            }));
-        }
-        let mut latencies = Vec::new();
-        let mut failed = BTreeMap::new();
-        for worker in workers {
-            if let Ok((ok, bad)) = worker.await {
-                latencies.extend(ok);
-                for (status, n) in bad {
-                    *failed.entry(status).or_default() += n;
-                }
-            }
-        }
-        Report::new(self.connections, started.elapsed(), latencies, failed)
-    }
 }
 
 async fn count_cases(conn: &mut PgConnection) -> anyhow::Result<(i64, i64)> {

@@ -33,6 +33,24 @@ pub struct Message {
     pub en: String,
 }
 
+impl Message {
+    /// A library error's message, written `中文 / English`, split into its
+    /// two languages (the whole text in both when it is not).
+    pub(crate) fn of(error: &dyn std::fmt::Display) -> Message {
+        let text = error.to_string();
+        match text.split_once(" / ") {
+            Some((zh, en)) => Message {
+                zh: zh.to_owned(),
+                en: en.to_owned(),
+            },
+            None => Message {
+                zh: text.clone(),
+                en: text,
+            },
+        }
+    }
+}
+
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -139,11 +157,7 @@ impl ApiError {
             tracing::error!(%error, code, "operation failed");
             return ApiError::internal();
         }
-        let text = error.to_string();
-        let (zh, en) = match text.split_once(" / ") {
-            Some((zh, en)) => (zh.to_owned(), en.to_owned()),
-            None => (text.clone(), text),
-        };
+        let Message { zh, en } = Message::of(error);
         ApiError::new(status, code, zh, en)
     }
 

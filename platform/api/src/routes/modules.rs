@@ -1084,6 +1084,33 @@ pub(crate) struct Evaluation {
     elapsed_micros: u64,
 }
 
+/// The date an evaluation is made for: `as_of` (YYYY-MM-DD), or today in
+/// China Standard Time.
+fn evaluation_date(as_of: Option<&str>) -> Result<civitas_host::Date, ApiError> {
+    match as_of {
+        None => Ok(civitas_registry::today_in_china()),
+        Some(text) => civitas_host::Date::parse(text).ok_or_else(|| {
+            invalid(
+                format!("as_of 不是有效日期：{text}"),
+                format!("as_of is not a YYYY-MM-DD date: {text}"),
+            )
+        }),
+    }
+}
+
+/// The tags of a module's log lines for a call made through the API.
+fn call_tags(
+    prepared: &civitas_registry::Prepared,
+    tenant: &TenantPath,
+    caller: &Caller,
+) -> Vec<(String, String)> {
+    vec![
+        ("module".into(), prepared.resolution.module.to_string()),
+        ("tenant".into(), tenant.to_string()),
+        ("caller".into(), caller.username().to_owned()),
+    ]
+}
+
 /// Runs the module bound for the tenant (most specific binding on the path
 /// up to the root, else the service default) on the input
 /// (`service.evaluate` in the service's line).
@@ -1109,15 +1136,7 @@ pub(crate) async fn evaluate(
     let modules = state.modules()?.clone();
     let service = modules.runtime.service(&service.id())?.clone();
     let scope = caller.authorize(&state, &tenant.path, &service.line, "service.evaluate")?;
-    let today = match &request.as_of {
-        None => civitas_registry::today_in_china(),
-        Some(text) => civitas_host::Date::parse(text).ok_or_else(|| {
-            invalid(
-                format!("as_of 不是有效日期：{text}"),
-                format!("as_of is not a YYYY-MM-DD date: {text}"),
-            )
-        })?,
-    };
+    let today = evaluation_date(request.as_of.as_deref())?;
     let case_id = request.case_id.clone().or_else(|| {
         request
             .input
@@ -1139,11 +1158,7 @@ pub(crate) async fn evaluate(
                 input: &request.input,
                 settings: effective_settings(&modules.tree, &tenant.path),
                 today,
-                log_tags: vec![
-                    ("module".into(), prepared.resolution.module.to_string()),
-                    ("tenant".into(), tenant.path.to_string()),
-                    ("caller".into(), caller.username().to_owned()),
-                ],
+                log_tags: call_tags(&prepared, &tenant.path, &caller),
             },
         )
         .await?;
@@ -1230,14 +1245,9 @@ fn batch_item_error(error: &RegistryError) -> BatchItemError {
             },
         };
     }
-    let text = error.to_string();
-    let (zh, en) = match text.split_once(" / ") {
-        Some((zh, en)) => (zh.to_owned(), en.to_owned()),
-        None => (text.clone(), text),
-    };
     BatchItemError {
         code: error.code(),
-        message: crate::error::Message { zh, en },
+        message: crate::error::Message::of(error),
     }
 }
 
@@ -1277,15 +1287,7 @@ pub(crate) async fn evaluate_batch(
             ),
         ));
     }
-    let today = match &request.as_of {
-        None => civitas_registry::today_in_china(),
-        Some(text) => civitas_host::Date::parse(text).ok_or_else(|| {
-            invalid(
-                format!("as_of 不是有效日期：{text}"),
-                format!("as_of is not a YYYY-MM-DD date: {text}"),
-            )
-        })?,
-    };
+    let today = evaluation_date(request.as_of.as_deref())?;
     let mut tx = state.db().begin_read(&scope).await?;
     let prepared = modules
         .runtime
@@ -1300,11 +1302,7 @@ pub(crate) async fn evaluate_batch(
                 inputs: request.inputs,
                 settings: effective_settings(&modules.tree, &tenant.path),
                 today,
-                log_tags: vec![
-                    ("module".into(), prepared.resolution.module.to_string()),
-                    ("tenant".into(), tenant.path.to_string()),
-                    ("caller".into(), caller.username().to_owned()),
-                ],
+                log_tags: call_tags(&prepared, &tenant.path, &caller),
             },
         )
         .await?;
