@@ -1732,15 +1732,20 @@ impl Workflow {
                     Action::Resume => {
                         let paused_on = case.paused_on.unwrap_or(today);
                         let calendar = self.calendar_for(&case.tenant_path)?;
-                        let shift = |due: Option<NaiveDate>, unit: Option<&str>| -> Result<Option<NaiveDate>, WorkflowError> {
-                            let (Some(due), Some(unit)) = (due, unit.and_then(DayUnit::parse)) else {
-                                return Ok(due);
-                            };
-                            let paused = calendar.days_between(paused_on, today, unit)?.max(0);
-                            Ok(Some(calendar.add_days(due, u32::try_from(paused).unwrap_or(0), unit)?))
-                        };
-                        case.step_due_on = shift(case.step_due_on, case.step_unit.as_deref())?;
-                        case.limit_due_on = shift(case.limit_due_on, case.limit_unit.as_deref())?;
+                        case.step_due_on = crate::transitions::resumed_due(
+                            case.step_due_on,
+                            case.step_unit.as_deref(),
+                            paused_on,
+                            today,
+                            &calendar,
+                        )?;
+                        case.limit_due_on = crate::transitions::resumed_due(
+                            case.limit_due_on,
+                            case.limit_unit.as_deref(),
+                            paused_on,
+                            today,
+                            &calendar,
+                        )?;
                         event.detail["paused_days"] = json!((today - paused_on).num_days());
                         case.state = CaseState::Open;
                         case.paused_on = None;
@@ -1753,21 +1758,15 @@ impl Workflow {
                                 "流程没有法定时限 / the flow has no limit".into(),
                             )
                         })?;
-                        let days = request.days.filter(|d| *d > 0).ok_or_else(|| {
-                            WorkflowError::Invalid(
-                                "延期需要正整数 days / an extension needs days > 0".into(),
-                            )
-                        })?;
-                        if extended + i64::from(days) > i64::from(limit.max_extension) {
-                            return Err(WorkflowError::NotAllowed(format!(
-                                "延期总计不得超过 {} 天（已延 {extended} 天）/ extensions total at most {} days ({extended} used)",
-                                limit.max_extension, limit.max_extension
-                            )));
-                        }
                         let calendar = self.calendar_for(&case.tenant_path)?;
-                        let due = case.limit_due_on.unwrap_or(today);
-                        case.limit_due_on =
-                            Some(calendar.add_days(due, days, limit.deadline.unit)?);
+                        let (days, due) = crate::transitions::extended_limit(
+                            &limit,
+                            case.limit_due_on.unwrap_or(today),
+                            extended,
+                            request.days,
+                            &calendar,
+                        )?;
+                        case.limit_due_on = Some(due);
                         event.detail["days"] = json!(days);
                         event.detail["limit_due_on"] = json!(case.limit_due_on);
                         if case.state == CaseState::Open {

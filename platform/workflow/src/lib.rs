@@ -27,6 +27,7 @@ pub mod timers;
 mod cases;
 mod rfc3339;
 mod store;
+mod transitions;
 
 use std::collections::BTreeSet;
 
