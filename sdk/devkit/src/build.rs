@@ -96,10 +96,19 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<BuiltModule, De
             source,
         })?;
     }
-    std::fs::write(&out, &component).map_err(|source| DevkitError::Io {
-        path: out.clone(),
-        source,
-    })?;
+    // Written beside the target and renamed over it: a reader (a server
+    // loading modules, another build's caller) sees the old component or the
+    // new one, never a half-written file.
+    let partial = out.with_extension(format!("wasm.{}.partial", std::process::id()));
+    std::fs::write(&partial, &component)
+        .and_then(|()| std::fs::rename(&partial, &out))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&partial);
+            DevkitError::Io {
+                path: out.clone(),
+                source,
+            }
+        })?;
     Ok(BuiltModule {
         name: metadata.name,
         version: metadata.version,
