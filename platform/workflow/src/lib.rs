@@ -142,7 +142,7 @@ pub fn local_days(tree: &TenantTree, tenant: &TenantPath) -> Result<BTreeSet<Nai
 
 /// Today's date in China (UTC+8), which deadlines count from.
 pub fn today_in_china() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    Clock::System.today_in_china()
 }
 
 /// Where the engine reads the time: the system clock in service, or an
