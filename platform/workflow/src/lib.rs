@@ -24,7 +24,9 @@ pub mod ratings;
 pub mod stats;
 pub mod timers;
 
+mod attachments;
 mod cases;
+mod model;
 mod rfc3339;
 mod store;
 mod transitions;
@@ -34,11 +36,13 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use civitas_tenancy::{TenantPath, TenantTree};
 
-pub use cases::{
-    ActRequest, Action, Attachment, Case, CaseEvent, CaseFilter, CaseState, HistoryPage,
-    NewAttachment, NewCase, Origin, Viewer, Who, Workflow,
-};
+pub use attachments::{Attachment, NewAttachment};
+pub use cases::Workflow;
 pub use flow::{Flow, FlowCatalog, FlowErrors};
+pub use model::{
+    ActRequest, Action, Case, CaseEvent, CaseFilter, CaseState, HistoryPage, NewCase, Origin,
+    Viewer, Who,
+};
 
 /// How many cases that are not finished (open, returned or paused) are held
 /// at exactly `tenant` (not its subtree): what a tree revision that retires

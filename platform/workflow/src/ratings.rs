@@ -8,7 +8,7 @@ use civitas_storage::{Database, TenantScope, TenantTx, with_connection};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cases::{Case, CaseEvent, Viewer, Who};
+use crate::model::{Case, CaseEvent, Viewer, Who};
 use crate::stats::{self, Counts};
 use crate::store;
 use crate::{Workflow, WorkflowError};

@@ -27,7 +27,7 @@ use civitas_tenancy::TenantPath;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::cases::{Case, CaseState};
+use crate::model::{Case, CaseState};
 use crate::{WorkflowError, corrupt};
 
 /// What one change adds to the counts.

@@ -10,7 +10,8 @@ use civitas_tenancy::TenantPath;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::cases::{Case, CaseEvent, CaseState, Signature};
+use crate::model::{Case, CaseEvent, CaseState, Signature};
+use crate::transitions::Task;
 use crate::{WorkflowError, corrupt};
 
 pub(crate) const CASE_COLUMNS: &str = "id, tenant_path, line, service, flow_variant, title, origin, state, step, version, \
@@ -464,15 +465,6 @@ pub(crate) async fn events_of(
             .await?
     });
     rows.into_iter().map(EventRow::decode).collect()
-}
-
-/// An open actor slot of a case's current step.
-#[derive(Debug, Clone)]
-pub(crate) struct Task {
-    pub slot: i64,
-    pub actor_tenant: TenantPath,
-    pub actor_role: String,
-    pub line: String,
 }
 
 /// A `case_tasks` row as `tasks` reads it.
