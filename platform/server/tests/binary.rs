@@ -601,7 +601,10 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(timers, 3 * CASES as i64, "reminder, overdue, escalation per case");
 
-        // Hold Lujiazui's audit chain, then make every timer due.
+        // Hold Lujiazui's audit chain, then make every timer due. Two real
+        // `serve` processes fire on the system clock, which a test cannot
+        // move: here, and only here, the rows are moved instead (in-process
+        // tests move the workflow's `Clock`).
         let mut hold = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
         sqlx::query("SELECT seq FROM audit_heads WHERE tenant_path = $1 FOR UPDATE")
             .bind(LUJIAZUI)

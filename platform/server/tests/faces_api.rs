@@ -534,17 +534,7 @@ both_backends! {
 
         // Time passes: the street's deadline is missed, and the officer's
         // inbox shows the notices with a link to the case.
-        let scope = civitas_storage::TenantScope::for_platform_task(civitas_tenancy::TenantPath::parse("310000").unwrap());
-        let mut tx = t.db.begin(&scope).await.unwrap();
-        civitas_storage::with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000 WHERE case_id = $1 AND fired_at IS NULL")
-                .bind(case_id.clone())
-                .execute(&mut *c)
-                .await
-                .unwrap();
-        });
-        tx.commit().await.unwrap();
-        let fired = civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test").await.unwrap();
+        let fired = world.time_passes(21).await;
         assert!(!fired.is_empty());
         let inbox = world.page("/workbench/", Some(&as_user("lujiazui-officer"))).await;
         assert!(html(&inbox).contains("提醒与督办") && html(&inbox).contains(&format!("/cases/{case_id}")), "{}", html(&inbox));

@@ -64,26 +64,11 @@ async fn inbox_ids(world: &World, who: &str) -> Vec<String> {
         .collect()
 }
 
-/// Moves every pending timer of `case` about three years back (time
-/// passing, their order kept), then
-/// fires the queue as `serve` does; what fired.
-async fn time_passes(
-    t: &civitas_testkit::TestDb,
-    case: &str,
-) -> Vec<civitas_workflow::timers::Fired> {
-    let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
-    let mut tx = t.db.begin(&scope).await.unwrap();
-    with_connection!(tx.connection(), c => {
-        sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000 WHERE case_id = $1 AND fired_at IS NULL")
-            .bind(case.to_owned())
-            .execute(&mut *c)
-            .await
-            .unwrap();
-    });
-    tx.commit().await.unwrap();
-    civitas_workflow::timers::fire_due(&t.db, chrono::Utc::now().timestamp_micros(), 100, "test")
-        .await
-        .unwrap()
+/// `days` days pass on the server's clock and the timer queue fires as
+/// `serve` does: what fired for `case`.
+async fn time_passes(world: &World, case: &str, days: i64) -> Vec<civitas_workflow::timers::Fired> {
+    let fired = world.time_passes(days).await;
+    fired.into_iter().filter(|f| f.case_id == case).collect()
 }
 
 both_backends! {
@@ -126,17 +111,18 @@ both_backends! {
         assert_eq!(approved.body["step"], "district-approval");
 
         // The server restarts here.
+        let clock = world.clock.clone();
         drop(world);
-        let world = World::restarted(&t).await;
+        let world = World::restarted(&t, &clock).await;
         assert!(inbox_ids(&world, "pudong-reviewer").await.contains(&case));
         // The district step's timers survived: overdue marking and 督办 fire.
-        let fired = time_passes(&t, &case).await;
+        let fired = time_passes(&world, &case, 21).await;
         let kinds: Vec<&str> = fired.iter().map(|f| f.kind.as_str()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "step.overdue").count(), 1, "{kinds:?}");
         assert_eq!(kinds.iter().filter(|k| **k == "step.escalate").count(), 1, "{kinds:?}");
         let escalation = fired.iter().find(|f| f.kind == "step.escalate").unwrap();
         assert_eq!(escalation.recipient_tenant, SHANGHAI, "督办 goes one level above Pudong");
-        assert!(time_passes(&t, &case).await.is_empty(), "a timer fires once");
+        assert!(time_passes(&world, &case, 1).await.is_empty(), "a timer fires once");
         let read = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
         assert_eq!((read.body["overdue"].clone(), read.body["supervised"].clone()), (json!(true), json!(true)));
         let notes = get(&world, "pudong-reviewer", &format!("/api/v1/tenants/{PUDONG}/notifications")).await;
@@ -204,8 +190,9 @@ both_backends! {
         assert_eq!((dispatched.body["tenant_path"].clone(), dispatched.body["step"].clone()), (json!(PUDONG), json!("dispose")));
         assert!(inbox_ids(&world, "pudong-hr-inspector").await.contains(&case));
 
+        let clock = world.clock.clone();
         drop(world);
-        let world = World::restarted(&t).await;
+        let world = World::restarted(&t, &clock).await;
 
         // Pudong finds it is not theirs and sends it back up with a reason.
         let back = act(&world, "pudong-hr-inspector", PUDONG, &case,
@@ -225,7 +212,7 @@ both_backends! {
         let reasons: Vec<&str> = history.body["history"].as_array().unwrap().iter()
             .filter_map(|e| e["reason"].as_str()).collect();
         assert_eq!(reasons, ["按用工所在地属地分派", "项目实际位于黄浦区，非本辖区", "二次分派至黄浦区"]);
-        let fired = time_passes(&t, &case).await;
+        let fired = time_passes(&world, &case, 30).await;
         assert!(fired.iter().any(|f| f.kind == "step.overdue" && f.recipient_tenant == HUANGPU), "{fired:?}");
         let done = act(&world, "huangpu-hr-inspector", HUANGPU, &case, json!({"action": "approve", "reason": "已督促企业支付"})).await;
         assert_eq!((done.status, done.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", done.body);
@@ -245,8 +232,9 @@ both_backends! {
         let intake = act(&world, "pudong-hr-officer", PUDONG, &case, json!({"action": "approve"})).await;
         assert_eq!(intake.body["step"], "countersign", "{}", intake.body);
 
+        let clock = world.clock.clone();
         drop(world);
-        let world = World::restarted(&t).await;
+        let world = World::restarted(&t, &clock).await;
 
         // The officer cannot sign; the reviewer signs, the case waits for the head.
         let officer = act(&world, "pudong-hr-officer", PUDONG, &case, json!({"action": "approve"})).await;
@@ -261,7 +249,7 @@ both_backends! {
         let second = act(&world, "pudong-hr-head", PUDONG, &case, json!({"action": "approve"})).await;
         assert_eq!(second.status, StatusCode::OK, "{}", second.body);
         assert_eq!(second.body["step"], "review");
-        let fired = time_passes(&t, &case).await;
+        let fired = time_passes(&world, &case, 30).await;
         assert_eq!(fired.iter().filter(|f| f.kind == "step.overdue").count(), 1, "{fired:?}");
     }
 
@@ -272,21 +260,23 @@ both_backends! {
             "data": {"party": "某超市", "violation": "销售超过保质期的食品"}})).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let case = id(&created);
-        let today = civitas_workflow::today_in_china();
+        let today = world.clock.today_in_china();
         let limit = today + chrono::Days::new(90);
         assert_eq!(created.body["limit_due_on"], json!(limit.to_string()));
         // Paused for an expert appraisal; the clock stops, timers are dropped.
         let paused = act(&world, "pudong-market-officer", PUDONG, &case,
             json!({"action": "pause", "reason": "委托检验鉴定，期间不计入办案期限"})).await;
         assert_eq!((paused.status, paused.body["state"].clone()), (StatusCode::OK, json!("paused")), "{}", paused.body);
-        assert!(time_passes(&t, &case).await.is_empty(), "a paused case's clock does not run");
+        assert!(time_passes(&world, &case, 7).await.is_empty(), "a paused case's clock does not run");
 
+        let clock = world.clock.clone();
         drop(world);
-        let world = World::restarted(&t).await;
+        let world = World::restarted(&t, &clock).await;
 
         let resumed = act(&world, "pudong-market-officer", PUDONG, &case, json!({"action": "resume"})).await;
         assert_eq!((resumed.status, resumed.body["state"].clone()), (StatusCode::OK, json!("open")), "{}", resumed.body);
-        // Paused and resumed the same day: the limit is unchanged.
+        // Paused for a week: the 90 natural days move on by the seven.
+        let limit = limit + chrono::Days::new(7);
         assert_eq!(resumed.body["limit_due_on"], json!(limit.to_string()));
         let extended = act(&world, "pudong-market-officer", PUDONG, &case,
             json!({"action": "extend", "days": 30, "reason": "案情复杂，经负责人批准延期"})).await;
@@ -295,11 +285,12 @@ both_backends! {
         let more = act(&world, "pudong-market-officer", PUDONG, &case,
             json!({"action": "extend", "days": 1, "reason": "再次延期"})).await;
         assert_eq!((more.status, more.code()), (StatusCode::CONFLICT, "action_not_allowed"), "{}", more.body);
-        // The limit's timers were re-armed and fire once.
-        let fired = time_passes(&t, &case).await;
+        // The limit's timers were re-armed and fire once, when its 127
+        // days (90 + 7 paused + 30 extended) have run out.
+        let fired = time_passes(&world, &case, 130).await;
         assert!(fired.iter().any(|f| f.kind == "limit.overdue"), "{fired:?}");
         assert!(fired.iter().any(|f| f.kind == "limit.remind"), "{fired:?}");
-        assert!(time_passes(&t, &case).await.is_empty());
+        assert!(time_passes(&world, &case, 1).await.is_empty());
     }
 
     async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {
@@ -373,26 +364,21 @@ both_backends! {
             assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
             cases.push(id(&created));
         }
-        // Every timer is due; two workers fire them while the street
-        // approves each case and the applicant adds an attachment to it.
-        let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
-        let mut tx = t.db.begin(&scope).await.unwrap();
-        with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE case_timers SET fire_at = fire_at - 100000000000000")
-                .execute(&mut *c).await.unwrap();
-        });
-        tx.commit().await.unwrap();
+        // Three weeks pass: every timer is due; two workers fire them while
+        // the street approves each case and the applicant adds an
+        // attachment to it.
+        world.clock.advance_days(21);
         // Everybody starts at once: two timer workers, and per case an
         // attachment and an approval, each its own task.
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(2 + 2 * cases.len()));
         let mut workers = Vec::new();
         for worker in ["a", "b"] {
-            let (db, start) = (t.db.clone(), start.clone());
+            let (db, start, clock) = (t.db.clone(), start.clone(), world.clock.clone());
             workers.push(tokio::spawn(async move {
                 start.wait().await;
                 let mut fired = Vec::new();
                 for _ in 0..20 {
-                    let now = chrono::Utc::now().timestamp_micros();
+                    let now = clock.now_micros();
                     fired.extend(civitas_workflow::timers::fire_due(&db, now, 3, worker).await.unwrap());
                     tokio::task::yield_now().await;
                 }
@@ -436,7 +422,7 @@ both_backends! {
         assert_eq!(ids.len(), before, "no timer fired twice");
         // A timer skipped while its case was in use fires on a later round;
         // none that is due is left behind.
-        let now = chrono::Utc::now().timestamp_micros();
+        let now = world.clock.now_micros();
         civitas_workflow::timers::fire_due(&t.db, now, 100, "a").await.unwrap();
         let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
         let mut tx = t.db.begin(&scope).await.unwrap();

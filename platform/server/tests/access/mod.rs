@@ -55,6 +55,9 @@ pub struct World {
     pub platform_key: Arc<civitas_crypto::sm2::PrivateKey>,
     /// The session timeouts behind the API.
     pub sessions: SessionSettings,
+    /// The workflow's clock: it starts at the system's now and moves only
+    /// when a test says time passes ([`World::time_passes`]).
+    pub clock: civitas_workflow::Clock,
 }
 
 /// The module runtime as `serve` builds it, with a small instance pool and
@@ -83,6 +86,11 @@ pub fn demo_modules_dir() -> std::path::PathBuf {
     civitas_testkit::repository_dir().join("target/guest/civitas")
 }
 
+/// A workflow clock standing at the system's now.
+fn now() -> civitas_workflow::Clock {
+    civitas_workflow::Clock::fixed(chrono::Utc::now().timestamp_micros())
+}
+
 impl World {
     /// Seeds the demo city (accounts, grants, keys) on `t` and signs every
     /// demo account in.
@@ -100,20 +108,31 @@ impl World {
         sign_in: SignInSettings,
         sessions: SessionSettings,
     ) -> World {
-        World::build(t, sign_in, sessions, true, None).await
+        World::build(t, sign_in, sessions, true, None, now()).await
     }
 
     /// A new server process over the same database (nothing seeded again):
-    /// what a restart is.
-    pub async fn restarted(t: &TestDb) -> World {
+    /// what a restart is. Time goes on from `clock`, the clock of the
+    /// server it replaces.
+    pub async fn restarted(t: &TestDb, clock: &civitas_workflow::Clock) -> World {
         World::build(
             t,
             SignInSettings::new(TenantPath::parse("310000").unwrap()),
             SessionSettings::default(),
             false,
             None,
+            clock.clone(),
         )
         .await
+    }
+
+    /// `days` days pass on the workflow's clock, then the timer queue fires
+    /// as `serve` does: what fired.
+    pub async fn time_passes(&self, days: i64) -> Vec<civitas_workflow::timers::Fired> {
+        self.clock.advance_days(days);
+        civitas_workflow::timers::fire_due(&self.db, self.clock.now_micros(), 100, "test")
+            .await
+            .unwrap()
     }
 
     /// The demo with search on the given backend (`None`: tantivy in a
@@ -125,6 +144,7 @@ impl World {
             SessionSettings::default(),
             true,
             Some(search),
+            now(),
         )
         .await
     }
@@ -135,6 +155,7 @@ impl World {
         sessions: SessionSettings,
         seed: bool,
         search: Option<civitas::search::SearchConfig>,
+        clock: civitas_workflow::Clock,
     ) -> World {
         let tree = demo_tree();
         t.db.sync_tenants(&tree).await.unwrap();
@@ -158,7 +179,8 @@ impl World {
         let shared_tree = civitas_tenancy::SharedTree::new(tree.clone());
         let workflow = Arc::new(
             civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &shared_tree, &modules)
-                .unwrap(),
+                .unwrap()
+                .with_clock(clock.clone()),
         );
         let throttle = Arc::new(civitas_api::Throttle::default());
         let search_dir = Arc::new(tempfile::tempdir().unwrap());
@@ -213,6 +235,7 @@ impl World {
             _search_dir: search_dir,
             platform_key,
             sessions,
+            clock,
         };
         for name in [
             "city-admin",
