@@ -1,6 +1,6 @@
 //! SM2 (GB/T 32918-2016): keys, signatures and public-key encryption.
 
-use sm2::dsa::signature::{Signer as _, Verifier as _};
+use sm2::dsa::signature::Verifier as _;
 use sm2::elliptic_curve::Generate as _;
 use sm2::elliptic_curve::common::getrandom::SysRng;
 use sm2::pkcs8::{
@@ -39,8 +39,11 @@ fn key_error(what: &str) -> impl Fn(sm2::elliptic_curve::Error) -> CryptoError +
 }
 
 /// An SM2 private key. The secret is wiped from memory when dropped.
+///
+/// Signing with the default user id reuses what depends only on the key
+/// (its public key, Z and (1 + d)⁻¹), computed at the first signature.
 #[derive(Clone)]
-pub struct PrivateKey(sm2::SecretKey);
+pub struct PrivateKey(sm2::SecretKey, std::sync::OnceLock<std::sync::Arc<Signing>>);
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,24 +52,28 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
+    fn of(secret: sm2::SecretKey) -> PrivateKey {
+        PrivateKey(secret, std::sync::OnceLock::new())
+    }
+
     /// A fresh key from the operating system's secure random source.
     pub fn generate() -> Result<PrivateKey, CryptoError> {
         sm2::SecretKey::try_generate()
-            .map(PrivateKey)
+            .map(PrivateKey::of)
             .map_err(|e| CryptoError::Random(e.to_string()))
     }
 
     /// Parses a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
     pub fn from_pkcs8_pem(pem: &str) -> Result<PrivateKey, CryptoError> {
         sm2::SecretKey::from_pkcs8_pem(pem)
-            .map(PrivateKey)
+            .map(PrivateKey::of)
             .map_err(|e| CryptoError::InvalidKey(format!("PKCS#8 PEM: {e}")))
     }
 
     /// Parses a PKCS#8 DER private key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, CryptoError> {
         sm2::SecretKey::from_pkcs8_der(der)
-            .map(PrivateKey)
+            .map(PrivateKey::of)
             .map_err(|e| CryptoError::InvalidKey(format!("PKCS#8 DER: {e}")))
     }
 
@@ -83,7 +90,7 @@ impl PrivateKey {
             )));
         }
         sm2::SecretKey::from_slice(&bytes)
-            .map(PrivateKey)
+            .map(PrivateKey::of)
             .map_err(key_error("私钥不在有效范围内 (private key out of range)"))
     }
 
@@ -114,17 +121,22 @@ impl PrivateKey {
 
     /// Signs `message` with the default user id: `SM3(Z ‖ message)`.
     pub fn sign(&self, message: &[u8]) -> Result<Signature, CryptoError> {
-        self.sign_with_id(message, DEFAULT_USER_ID)
+        let signing = match self.1.get() {
+            Some(signing) => signing,
+            None => {
+                let made = std::sync::Arc::new(Signing::new(&self.0, DEFAULT_USER_ID)?);
+                self.1.get_or_init(|| made)
+            }
+        };
+        signing.sign(message)
     }
 
     /// Signs `message` with `user_id` in Z.
     pub fn sign_with_id(&self, message: &[u8], user_id: &str) -> Result<Signature, CryptoError> {
-        let signer = sm2::dsa::SigningKey::new(user_id, &self.0)
-            .map_err(|_| CryptoError::InvalidKey("用户标识过长 (user id too long)".into()))?;
-        signer
-            .try_sign(message)
-            .map(Signature)
-            .map_err(|_| CryptoError::InvalidKey("signing failed".into()))
+        if user_id == DEFAULT_USER_ID {
+            return self.sign(message);
+        }
+        Signing::new(&self.0, user_id)?.sign(message)
     }
 
     /// Decrypts an SM2 ciphertext in `order`. C1 may come with its leading
@@ -153,6 +165,113 @@ impl PrivateKey {
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::BadCiphertext)
     }
+}
+
+/// What signing with one key and one user id needs besides the nonce,
+/// computed once: Z (GB/T 32918.2 §5.5) and (1 + d)⁻¹ (step A6). A
+/// signature then costs the message hash, the RFC 6979 nonce, one
+/// fixed-base multiplication (the `sm2` crate's precomputed table), one
+/// field inversion and two scalar multiplications, against the `sm2`
+/// crate's `SigningKey::new` + `try_sign`, which also multiplies the
+/// public key out, hashes Z and inverts (1 + d) at every call.
+///
+/// The nonce is derived exactly as `sm2::dsa::SigningKey` derives it
+/// (RFC 6979 with SM3 over d and e), so the signatures are the same bytes:
+/// the tests hold it to that on random keys and messages.
+pub(crate) struct Signing {
+    d: sm2::NonZeroScalar,
+    d_plus_1_inv: sm2::Scalar,
+    z: [u8; 32],
+}
+
+impl Drop for Signing {
+    fn drop(&mut self) {
+        // The secret and (1 + d)⁻¹, which gives it away, are wiped like the
+        // key itself.
+        use zeroize::Zeroize as _;
+        self.d.zeroize();
+        self.d_plus_1_inv.zeroize();
+        self.z.zeroize();
+    }
+}
+
+impl Signing {
+    fn new(secret: &sm2::SecretKey, user_id: &str) -> Result<Signing, CryptoError> {
+        let d = secret.to_nonzero_scalar();
+        let d_plus_1_inv = Option::<sm2::Scalar>::from((*d + sm2::Scalar::ONE).invert())
+            .ok_or_else(|| CryptoError::InvalidKey("d = n − 1 cannot sign".into()))?;
+        let public = sm2::dsa::VerifyingKey::new(user_id, secret.public_key())
+            .map_err(|_| CryptoError::InvalidKey("用户标识过长 (user id too long)".into()))?;
+        let point = public.to_sec1_bytes();
+        let z = z_digest(user_id, &point)?;
+        Ok(Signing { d, d_plus_1_inv, z })
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, CryptoError> {
+        use sm2::elliptic_curve::point::AffineCoordinates as _;
+        use sm2::elliptic_curve::{Curve as _, PrimeField as _};
+        use sm3::Digest as _;
+        let failed = || CryptoError::InvalidKey("signing failed".into());
+        // A1–A2: e = SM3(Z ‖ M), as an integer mod n.
+        let hash = sm3::Sm3::new_with_prefix(self.z)
+            .chain_update(message)
+            .finalize();
+        let e = <sm2::Scalar as sm2::elliptic_curve::ops::Reduce<sm2::U256>>::reduce(
+            &sm2::U256::from_be_slice(&hash),
+        );
+        // A3: k by RFC 6979 over d and e, as the sm2 crate does.
+        let mut kgen = rfc6979::KGenerator::<sm3::Sm3, sm2::U256>::new(
+            &self.d.to_repr(),
+            &e.to_bytes(),
+            &[],
+            &sm2::Sm2::ORDER,
+        );
+        let mut k_bytes = sm2::FieldBytes::default();
+        kgen.fill_next_k(&mut k_bytes);
+        let k = Option::<sm2::Scalar>::from(sm2::Scalar::from_repr(k_bytes)).ok_or_else(failed)?;
+        // A4–A5: (x1, y1) = [k]G; r = (e + x1) mod n, never 0 or n − k.
+        let point: sm2::ProjectivePoint = sm2::elliptic_curve::group::Group::mul_by_generator(&k);
+        let x1 = sm2::elliptic_curve::group::Curve::to_affine(&point).x();
+        let r = e + <sm2::Scalar as sm2::elliptic_curve::ops::Reduce<sm2::FieldBytes>>::reduce(&x1);
+        if bool::from(r.is_zero() | (r + k).is_zero()) {
+            return Err(failed());
+        }
+        // A6: s = (1 + d)⁻¹ (k − r d) mod n.
+        let s = self.d_plus_1_inv * (k - r * *self.d);
+        sm2::dsa::Signature::from_scalars(r, s)
+            .map(Signature)
+            .map_err(|_| failed())
+    }
+}
+
+/// Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A) (GB/T 32918.2 §5.5),
+/// for the uncompressed public key `point` (`04 ‖ x ‖ y`).
+fn z_digest(user_id: &str, point: &[u8]) -> Result<[u8; 32], CryptoError> {
+    use sm3::Digest as _;
+    // The curve's parameters, GB/T 32918.5 (sm2p256v1).
+    const CURVE: [&str; 4] = [
+        "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC",
+        "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93",
+        "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7",
+        "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0",
+    ];
+    let bits = u16::try_from(user_id.len() * 8)
+        .map_err(|_| CryptoError::InvalidKey("用户标识过长 (user id too long)".into()))?;
+    let (Some(0x04), 65) = (point.first().copied(), point.len()) else {
+        return Err(CryptoError::InvalidKey(
+            "public key is not an uncompressed point".into(),
+        ));
+    };
+    let mut sm3 = sm3::Sm3::new();
+    sm3.update(bits.to_be_bytes());
+    sm3.update(user_id.as_bytes());
+    for hex_value in CURVE {
+        let bytes =
+            hex::decode(hex_value).map_err(|_| CryptoError::InvalidKey("curve constant".into()))?;
+        sm3.update(bytes);
+    }
+    sm3.update(&point[1..]);
+    Ok(sm3.finalize().into())
 }
 
 /// An SM2 public key.

@@ -335,3 +335,55 @@ fn malformed_sm2_input_is_an_error_not_a_panic() {
     );
     assert!(Signature::from_raw(&[1u8; 63]).is_err());
 }
+
+/// Our signer (Z and (1 + d)⁻¹ kept with the key) against the `sm2`
+/// crate's own `SigningKey`: both draw the nonce by RFC 6979, so on random
+/// keys, messages and user ids the signatures are the same bytes — and
+/// each verifies.
+#[test]
+fn sm2_signatures_equal_the_sm2_crates_on_random_keys_messages_and_ids() {
+    use sm2::dsa::signature::Signer as _;
+    for round in 0..200usize {
+        let key = PrivateKey::generate().unwrap();
+        let secret = sm2::SecretKey::from_slice(&unhex(&key.to_hex())).unwrap();
+        let mut message = vec![0u8; round % 97];
+        getrandom::fill(&mut message).unwrap();
+        let id = match round % 3 {
+            0 => civitas_crypto::sm2::DEFAULT_USER_ID.to_owned(),
+            1 => format!("pudong-reviewer-{round}"),
+            _ => "ALICE123@YAHOO.COM".to_owned(),
+        };
+        let stock: sm2::dsa::Signature = sm2::dsa::SigningKey::new(&id, &secret)
+            .unwrap()
+            .try_sign(&message)
+            .unwrap();
+        let ours = key.sign_with_id(&message, &id).unwrap();
+        assert_eq!(
+            ours.to_raw().to_vec(),
+            stock.to_bytes().to_vec(),
+            "round {round}, id {id}"
+        );
+        assert_eq!(
+            key.public_key().verify_with_id(&message, &ours, &id),
+            Ok(())
+        );
+        // The key's kept signer (the default id) signs the same again.
+        if id == civitas_crypto::sm2::DEFAULT_USER_ID {
+            assert_eq!(key.sign(&message).unwrap().to_raw(), ours.to_raw());
+            assert_eq!(key.clone().sign(&message).unwrap().to_raw(), ours.to_raw());
+        }
+    }
+}
+
+#[test]
+fn sm2_signing_with_the_standard_key_verifies_and_a_too_long_id_is_refused() {
+    let key = PrivateKey::from_hex(D).unwrap();
+    let public = PublicKey::from_hex(PUBLIC).unwrap();
+    let signature = key.sign(b"message digest").unwrap();
+    assert_eq!(public.verify(b"message digest", &signature), Ok(()));
+    let long = "x".repeat(8192);
+    assert!(matches!(
+        key.sign_with_id(b"m", &long),
+        Err(CryptoError::InvalidKey(_))
+    ));
+}
