@@ -638,11 +638,18 @@ impl Workflow {
     /// Applies `request` to the case `id`, read in `read_scope` as `viewer`.
     ///
     /// A step action needs an open actor slot of the current step that
-    /// `authorize(actor tenant, line, role)` grants the caller (the
-    /// returned scope is the transaction's); the applicant's own actions
-    /// (withdraw, resubmit) run in `read_scope`. The transition is written
-    /// only if the case is still at the version read: otherwise
+    /// `authorize(actor tenant, line, role)` grants the caller; the
+    /// applicant's own actions (withdraw, resubmit) need the applicant (or
+    /// the creator). The transition is written in `read_scope`, which
+    /// covers the case (it was read there and stays where it is), except a
+    /// transfer, which moves it and is written at the common root. It is
+    /// written only if the case is still at the version read: otherwise
     /// [`WorkflowError::Conflict`], and nothing is written.
+    ///
+    /// An action that runs no module hook reads, decides and writes in one
+    /// transaction. One that does (completing a step with approve hooks,
+    /// resubmitting with submit hooks) reads, runs the hooks outside any
+    /// transaction, and writes in a second, guarded by the version read.
     #[allow(clippy::too_many_arguments)]
     pub async fn act<E>(
         &self,
@@ -656,20 +663,13 @@ impl Workflow {
     ) -> Result<Case, WorkflowError> {
         // Whatever the action, the reason it records is bounded.
         transitions::check_reason(&request)?;
-        let (case, tasks, extended) = {
-            let mut tx = db.begin_read(read_scope).await?;
-            let case = self.get(&mut tx, viewer, id).await?;
-            let tasks = store::tasks(tx.connection(), &case.id).await?;
-            let extended = if request.action == Action::Extend {
-                transitions::extension_days_used(
-                    &store::events_of(tx.connection(), &case.id, "extend").await?,
-                )
-            } else {
-                0
-            };
-            tx.rollback().await?;
-            (case, tasks, extended)
+        let transfer = request.action == Action::Transfer;
+        let mut tx = if transfer {
+            db.begin_read(read_scope).await?
+        } else {
+            db.begin(read_scope).await?
         };
+        let case = self.get(&mut tx, viewer, id).await?;
         if let Some(expected) = request.version
             && expected != case.version
         {
@@ -677,6 +677,14 @@ impl Workflow {
                 current: case.version,
             });
         }
+        let tasks = store::tasks(tx.connection(), &case.id).await?;
+        let extended = if request.action == Action::Extend {
+            transitions::extension_days_used(
+                &store::events_of(tx.connection(), &case.id, "extend").await?,
+            )
+        } else {
+            0
+        };
         let read = Flags {
             step: case.step.clone(),
             overdue: case.overdue,
@@ -685,73 +693,59 @@ impl Workflow {
         let flow = self.flow_of(&case)?.clone();
         let tree = self.tree.current();
         let ctx = self.ctx(who, &tree);
-        let (transition, write_scope) = match request.action {
-            Action::Withdraw => {
-                // The actor, not only the view: the applicant's own account.
-                let by_applicant = matches!(viewer, Viewer::Applicant { .. })
-                    && case.applicant.as_deref() == Some(who.account.as_str());
-                let done = transitions::withdraw(&case, &flow, &ctx, by_applicant, &request)?;
-                (done, read_scope.clone())
-            }
-            Action::Resubmit => {
-                let mut corrected = transitions::resubmission(&case, &ctx, request.data.as_ref())?;
-                let hooks = self
-                    .run_hooks(
-                        db,
-                        read_scope,
-                        &flow,
-                        &mut corrected,
-                        &HookPoint::Submit,
-                        ctx.today,
-                    )
-                    .await?;
-                let done = transitions::resubmit(&corrected, &flow, &ctx, &hooks)?;
-                (done, read_scope.clone())
-            }
+        // Plan: what the hooks, if any, run on.
+        let mut planned = match request.action {
+            Action::Resubmit => transitions::resubmission(&case, &ctx, request.data.as_ref())?,
+            _ => case.clone(),
+        };
+        // The decider first: nobody runs a module on a case they may not act on.
+        let task = match request.action {
+            Action::Withdraw | Action::Resubmit => None,
             action => {
                 let step = transitions::acting_step(&case, &flow, action)?;
-                let (task, scope) = Self::choose_task(&case, step, &tasks, who, &authorize)?;
-                let done = match action {
-                    Action::Approve if transitions::countersigns(step, tasks.len()) => {
-                        transitions::countersign(&case, &task, &ctx)
-                    }
-                    Action::Approve => {
-                        let mut case = case.clone();
-                        let point = HookPoint::Approve(step.id.clone());
-                        let hooks = self
-                            .run_hooks(db, read_scope, &flow, &mut case, &point, ctx.today)
-                            .await?;
-                        transitions::approve(&case, &flow, step, &task, &ctx, &hooks)?
-                    }
-                    Action::Return => {
-                        transitions::return_to(&case, &flow, step, &task, &ctx, &request)?
-                    }
-                    Action::Reject => transitions::reject(&case, &task, &ctx, &request)?,
-                    Action::Transfer => {
-                        transitions::transfer(&case, &flow, step, &task, &ctx, &request)?
-                    }
-                    Action::Pause => transitions::pause(&case, &task, &ctx, &request)?,
-                    Action::Resume => transitions::resume(&case, &flow, step, &task, &ctx)?,
-                    Action::Extend => {
-                        transitions::extend(&case, &flow, step, &task, &ctx, &request, extended)?
-                    }
-                    Action::Withdraw | Action::Resubmit => {
-                        return Err(WorkflowError::Invalid("unknown action".into()));
-                    }
-                };
-                // A transfer is written at the common root (see transfer).
-                let scope = match &done.effects.moved_within {
-                    Some(root) => TenantScope::for_platform_task(root.clone()),
-                    None => scope,
-                };
-                (done, scope)
+                Some(Self::choose_task(&case, step, &tasks, who, &authorize)?)
+            }
+        };
+        let point = Self::hook_point(&case, &flow, &tasks, &request)?;
+        let mut open = Some(tx);
+        let hooks = match point {
+            Some(point) => {
+                // Hook: module calls run outside any transaction.
+                if let Some(tx) = open.take() {
+                    tx.rollback().await?;
+                }
+                self.run_hooks(db, read_scope, &flow, &mut planned, &point, ctx.today)
+                    .await?
+            }
+            None => HookRun::default(),
+        };
+        // Apply.
+        let transition = Self::decide(
+            &planned,
+            &flow,
+            task.as_ref(),
+            tasks.len(),
+            viewer,
+            &ctx,
+            &request,
+            &hooks,
+            extended,
+        )?;
+        let mut tx = match (&transition.effects.moved_within, open) {
+            (None, Some(tx)) => tx,
+            (None, None) => db.begin(read_scope).await?,
+            (Some(root), open) => {
+                if let Some(tx) = open {
+                    tx.rollback().await?;
+                }
+                db.begin(&TenantScope::for_platform_task(root.clone()))
+                    .await?
             }
         };
         let Transition {
             case: mut changed,
             effects,
         } = transitions::settle(transition, case.version, &ctx, &request);
-        let mut tx = db.begin(&write_scope).await?;
         // A timer may have flagged the case since it was read (timers do
         // not change the version): a flag this action did not change, on
         // the same step, keeps what is in the row now.
@@ -795,27 +789,104 @@ impl Workflow {
         Ok(changed)
     }
 
+    /// Where `request` runs module hooks, if it does: resubmitting (the
+    /// flow's submit hooks) and approving the last open slot of a step
+    /// (its approve hooks). Checks that a step action may be taken at all,
+    /// so an action refused is refused before any hook runs.
+    fn hook_point(
+        case: &Case,
+        flow: &Flow,
+        tasks: &[Task],
+        request: &ActRequest,
+    ) -> Result<Option<HookPoint>, WorkflowError> {
+        let point = match request.action {
+            Action::Resubmit => HookPoint::Submit,
+            Action::Withdraw => return Ok(None),
+            action => {
+                let step = transitions::acting_step(case, flow, action)?;
+                if action != Action::Approve || transitions::countersigns(step, tasks.len()) {
+                    return Ok(None);
+                }
+                HookPoint::Approve(step.id.clone())
+            }
+        };
+        Ok(flow.hooks.iter().any(|h| h.on == point).then_some(point))
+    }
+
+    /// The transition `request` makes of `case`, by the actor of `task`
+    /// (for a step action; `open_tasks` of the step are open) with the
+    /// hooks' verdict, after any ran.
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        case: &Case,
+        flow: &Flow,
+        task: Option<&Task>,
+        open_tasks: usize,
+        viewer: &Viewer,
+        ctx: &Ctx<'_>,
+        request: &ActRequest,
+        hooks: &HookRun,
+        extended: i64,
+    ) -> Result<Transition, WorkflowError> {
+        let who = ctx.who;
+        Ok(match (request.action, task) {
+            (Action::Withdraw, _) => {
+                // The actor, not only the view: the applicant's own account.
+                let by_applicant = matches!(viewer, Viewer::Applicant { .. })
+                    && case.applicant.as_deref() == Some(who.account.as_str());
+                transitions::withdraw(case, flow, ctx, by_applicant, request)?
+            }
+            (Action::Resubmit, _) => transitions::resubmit(case, flow, ctx, hooks)?,
+            (action, Some(task)) => {
+                let step = transitions::acting_step(case, flow, action)?;
+                match action {
+                    Action::Approve if transitions::countersigns(step, open_tasks) => {
+                        transitions::countersign(case, task, ctx)
+                    }
+                    Action::Approve => transitions::approve(case, flow, step, task, ctx, hooks)?,
+                    Action::Return => transitions::return_to(case, flow, step, task, ctx, request)?,
+                    Action::Reject => transitions::reject(case, task, ctx, request)?,
+                    Action::Transfer => {
+                        transitions::transfer(case, flow, step, task, ctx, request)?
+                    }
+                    Action::Pause => transitions::pause(case, task, ctx, request)?,
+                    Action::Resume => transitions::resume(case, flow, step, task, ctx)?,
+                    Action::Extend => {
+                        transitions::extend(case, flow, step, task, ctx, request, extended)?
+                    }
+                    Action::Withdraw | Action::Resubmit => {
+                        return Err(WorkflowError::Invalid("unknown action".into()));
+                    }
+                }
+            }
+            (_, None) => {
+                return Err(WorkflowError::Invalid(
+                    "步骤操作需要办理人 / a step action needs its actor's task".into(),
+                ));
+            }
+        })
+    }
+
     /// The decider's part of a step action: the first open slot of `step`
-    /// that `authorize(actor tenant, line, role)` grants `who`, and the
-    /// scope it grants; none for an actor who already signed this step
-    /// (one person fills one slot of a countersign).
+    /// that `authorize(actor tenant, line, role)` grants `who`; none for an
+    /// actor who already signed this step (one person fills one slot of a
+    /// countersign).
     fn choose_task<E>(
         case: &Case,
         step: &Step,
         tasks: &[Task],
         who: &Who,
         authorize: &impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, E>,
-    ) -> Result<(Task, TenantScope), WorkflowError> {
+    ) -> Result<Task, WorkflowError> {
         let signed = case.signed.iter().any(|s| s.account == who.account);
         let chosen = (!signed)
             .then(|| {
-                tasks.iter().find_map(|task| {
-                    authorize(&task.actor_tenant, &task.line, &task.actor_role)
-                        .ok()
-                        .map(|scope| (task.clone(), scope))
+                tasks.iter().find(|task| {
+                    authorize(&task.actor_tenant, &task.line, &task.actor_role).is_ok()
                 })
             })
-            .flatten();
+            .flatten()
+            .cloned();
         chosen.ok_or_else(|| {
             let wanted = step
                 .actors
