@@ -753,7 +753,21 @@ impl Workflow {
             overdue: changed.step == read.step && changed.overdue == read.overdue,
             supervised: changed.step == read.step && changed.supervised == read.supervised,
         };
-        match store::update_case(tx.connection(), &changed, case.version, keep).await? {
+        // PostgreSQL writes it all in one statement; SQLite (and a
+        // transfer, which moves the case's rows) one at a time.
+        let one_statement =
+            tx.backend() == civitas_storage::Backend::Postgres && effects.moved_within.is_none();
+        let written = if one_statement {
+            store::write_transition(tx.connection(), &changed, case.version, keep, &effects).await?
+        } else {
+            let written =
+                store::update_case(tx.connection(), &changed, case.version, keep).await?;
+            if written.is_some() {
+                self.write_effects(&mut tx, &changed, &effects).await?;
+            }
+            written
+        };
+        match written {
             Some((overdue, supervised)) => {
                 changed.overdue = overdue;
                 changed.supervised = supervised;
@@ -768,7 +782,6 @@ impl Workflow {
                 return Err(WorkflowError::Conflict { current });
             }
         }
-        self.write_effects(&mut tx, &changed, &effects).await?;
         if changed.state.is_final() && !case.state.is_final() {
             // A processing time the calendar cannot measure (a year it does
             // not cover) leaves the case untimed; it never stops the change.
