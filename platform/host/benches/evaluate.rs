@@ -97,6 +97,64 @@ fn native_rule(input: &str, settings: &Map<String, Value>) -> String {
     .to_string()
 }
 
+/// An application as a typed record (what a WIT record would hand the
+/// guest instead of JSON text).
+struct Application {
+    birth: (u32, u32, u32),
+    local: bool,
+    living_alone: bool,
+    disability_grade: u8,
+    economic_status: &'static str,
+}
+
+/// The decision as a typed record.
+struct Decision {
+    eligible: bool,
+    category: &'static str,
+    age: u32,
+    per_meal_fen: u64,
+    monthly_cap_fen: u64,
+    reasons: Vec<String>,
+}
+
+/// The tenant's amounts, read once (a typed settings record).
+struct Amounts {
+    per_meal: [(&'static str, u64); 6],
+    top_up: u64,
+    cap: u64,
+}
+
+/// The same rule on typed values, no JSON either way: the least any
+/// encoding (a WIT record, a compact binary one) could cost, natively.
+fn native_typed_rule(a: &Application, amounts: &Amounts) -> Decision {
+    let (y, m, d) = a.birth;
+    let mut age = 2026 - y;
+    if (11, 23) < (m, d) {
+        age -= 1;
+    }
+    let category = match a.economic_status {
+        "extreme-poverty" => "extreme-poverty",
+        "minimum-living" => "minimum-living",
+        "low-income" => "low-income",
+        _ if age >= 80 => "advanced-age",
+        _ if a.living_alone || a.disability_grade > 0 => "alone-or-disabled",
+        _ => "general",
+    };
+    let tier = amounts
+        .per_meal
+        .iter()
+        .find(|(name, _)| *name == category)
+        .map_or(0, |(_, fen)| *fen);
+    Decision {
+        eligible: a.local && age >= 60,
+        category,
+        age,
+        per_meal_fen: tier + amounts.top_up,
+        monthly_cap_fen: amounts.cap,
+        reasons: vec![format!("tier {category}: {tier} fen per meal")],
+    }
+}
+
 fn time(calls: usize, mut call: impl FnMut()) -> Vec<Duration> {
     for _ in 0..calls / 20 {
         call(); // warm up
@@ -216,6 +274,49 @@ fn main() {
     let native = time(CALLS, || {
         std::hint::black_box(native_rule(INPUT, &native_settings));
     });
+    let application = Application {
+        birth: (1954, 3, 2),
+        local: true,
+        living_alone: true,
+        disability_grade: 0,
+        economic_status: "none",
+    };
+    let amount = |key: &str| {
+        native_settings
+            .get(key)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let amounts = Amounts {
+        per_meal: [
+            "general",
+            "advanced-age",
+            "alone-or-disabled",
+            "low-income",
+            "minimum-living",
+            "extreme-poverty",
+        ]
+        .map(|c| (c, amount(&format!("meal-subsidy.per-meal.{c}")))),
+        top_up: amount("meal-subsidy.local-top-up"),
+        cap: amount("meal-subsidy.monthly-cap"),
+    };
+    let typed = native_typed_rule(&application, &amounts);
+    assert_eq!(
+        (typed.per_meal_fen, typed.age, typed.eligible),
+        (
+            native_output["per_meal_fen"].as_u64().unwrap(),
+            native_output["age"].as_u64().unwrap() as u32,
+            native_output["eligible"].as_bool().unwrap()
+        ),
+        "the typed rule agrees"
+    );
+    std::hint::black_box((typed.category, typed.monthly_cap_fen, typed.reasons.len()));
+    let native_typed = time(CALLS, || {
+        std::hint::black_box(native_typed_rule(
+            std::hint::black_box(&application),
+            &amounts,
+        ));
+    });
 
     println!(
         "meal-subsidy ({} bytes), {CALLS} calls each, one core\n",
@@ -229,7 +330,19 @@ fn main() {
     report("stock wasmtime: instantiate per call", &stock);
     report("reused instance: call only", &reused);
     report("native Rust (same rule, same JSON)", &native);
+    report(
+        "native Rust (same rule, typed values, no JSON)",
+        &native_typed,
+    );
     let ratio = |a: &[Duration], b: &[Duration]| p(a, 0.5).as_secs_f64() / p(b, 0.5).as_secs_f64();
+    let micros = |a: &[Duration]| p(a, 0.5).as_secs_f64() * 1e6;
+    println!(
+        "\nat p50: isolation (fresh instance − reused call) {:.1} µs; JSON in the native rule (JSON − typed) {:.1} µs; \
+         a fresh instance with no encoding cost at all would be ≥ {:.1} µs",
+        micros(&civitas) - micros(&reused),
+        micros(&native) - micros(&native_typed),
+        micros(&civitas) - (micros(&native) - micros(&native_typed)),
+    );
     println!(
         "\nratios at p50: civitas-host / stock = {:.2}×, civitas-host / native = {:.0}×, reused call / native = {:.1}×",
         ratio(&civitas, &stock),

@@ -760,8 +760,7 @@ impl Workflow {
         let written = if one_statement {
             store::write_transition(tx.connection(), &changed, case.version, keep, &effects).await?
         } else {
-            let written =
-                store::update_case(tx.connection(), &changed, case.version, keep).await?;
+            let written = store::update_case(tx.connection(), &changed, case.version, keep).await?;
             if written.is_some() {
                 self.write_effects(&mut tx, &changed, &effects).await?;
             }

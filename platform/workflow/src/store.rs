@@ -592,17 +592,62 @@ pub(crate) async fn write_transition(
         .bind(tasks.iter().map(|t| t.slot).collect::<Vec<i64>>())
         .bind(case.title.clone())
         .bind(case.service.clone())
-        .bind(tasks.iter().map(|t| t.actor_tenant.as_str().to_owned()).collect::<Vec<String>>())
-        .bind(tasks.iter().map(|t| t.actor_role.clone()).collect::<Vec<String>>())
-        .bind(tasks.iter().map(|t| t.line.clone()).collect::<Vec<String>>())
-        .bind(tasks.iter().map(|t| t.step.clone()).collect::<Vec<String>>())
-        .bind(tasks.iter().map(|t| t.due_on.clone()).collect::<Vec<String>>())
-        .bind(tasks.iter().map(|t| t.unit.clone()).collect::<Vec<String>>())
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.actor_tenant.as_str().to_owned())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.actor_role.clone())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.line.clone())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.step.clone())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.due_on.clone())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            tasks
+                .iter()
+                .map(|t| t.unit.clone())
+                .collect::<Vec<String>>(),
+        )
         .bind(pattern)
         .bind(timers.iter().map(|t| t.id.clone()).collect::<Vec<String>>())
-        .bind(timers.iter().map(|t| t.kind.clone()).collect::<Vec<String>>())
-        .bind(timers.iter().map(|t| t.step.clone()).collect::<Vec<Option<String>>>())
-        .bind(timers.iter().map(|t| t.due_on.to_string()).collect::<Vec<String>>())
+        .bind(
+            timers
+                .iter()
+                .map(|t| t.kind.clone())
+                .collect::<Vec<String>>(),
+        )
+        .bind(
+            timers
+                .iter()
+                .map(|t| t.step.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind(
+            timers
+                .iter()
+                .map(|t| t.due_on.to_string())
+                .collect::<Vec<String>>(),
+        )
         .bind(timers.iter().map(|t| t.fire_at).collect::<Vec<i64>>())
         .fetch_optional(&mut *conn)
         .await?;
