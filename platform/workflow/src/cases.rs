@@ -330,6 +330,7 @@ impl Workflow {
         });
         effects.event.module = hooks.module.as_ref().map(|m| m.0.clone());
         effects.event.module_version = hooks.module.as_ref().map(|m| m.1.clone());
+        effects.filing = true;
         if let Some(limit) = flow.limit {
             let calendar = self.calendar_for(tenant)?;
             let due = calendar.add_days(today, limit.deadline.days, limit.deadline.unit)?;
@@ -443,12 +444,16 @@ impl Workflow {
             .await?;
         }
         if let Some(tasks) = &effects.tasks {
-            store::execute(
-                tx.connection(),
-                "DELETE FROM case_tasks WHERE case_id = $1",
-                &[Some(text(&case.id))],
-            )
-            .await?;
+            // A case being filed has none to replace: a round trip saved
+            // on every submission.
+            if !effects.filing {
+                store::execute(
+                    tx.connection(),
+                    "DELETE FROM case_tasks WHERE case_id = $1",
+                    &[Some(text(&case.id))],
+                )
+                .await?;
+            }
             for task in tasks {
                 store::execute(
                     tx.connection(),
@@ -471,7 +476,9 @@ impl Workflow {
                 .await?;
             }
         }
-        if effects.clear_all_timers {
+        if effects.filing {
+            // Nothing armed yet.
+        } else if effects.clear_all_timers {
             timers::clear(tx, &case.id, None).await?;
         } else if effects.clear_step_timers {
             timers::clear(tx, &case.id, Some("step.")).await?;

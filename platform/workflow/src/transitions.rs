@@ -58,6 +58,8 @@ pub(crate) struct Effects {
     /// The case changed tenant within this root: its history, attachments,
     /// timers and notifications move with it, written at the root.
     pub(crate) moved_within: Option<TenantPath>,
+    /// The case is being filed: it has no tasks or timers to clear yet.
+    pub(crate) filing: bool,
 }
 
 impl Effects {
@@ -71,6 +73,7 @@ impl Effects {
             clear_all_timers: false,
             new_timers: Vec::new(),
             moved_within: None,
+            filing: false,
         }
     }
 
