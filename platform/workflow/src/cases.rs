@@ -674,7 +674,9 @@ impl Workflow {
         let mut tx = if transfer {
             db.begin_read(read_scope).await?
         } else {
-            db.begin(read_scope).await?
+            let mut tx = db.begin(read_scope).await?;
+            Self::hold(&mut tx, id).await?;
+            tx
         };
         let case = self.get(&mut tx, viewer, id).await?;
         if let Some(expected) = request.version
@@ -740,7 +742,11 @@ impl Workflow {
         )?;
         let mut tx = match (&transition.effects.moved_within, open) {
             (None, Some(tx)) => tx,
-            (None, None) => db.begin(read_scope).await?,
+            (None, None) => {
+                let mut tx = db.begin(read_scope).await?;
+                Self::hold(&mut tx, id).await?;
+                tx
+            }
             (Some(root), open) => {
                 if let Some(tx) = open {
                     tx.rollback().await?;
@@ -806,6 +812,19 @@ impl Workflow {
             .await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Holds the case row until `tx` ends, before anything of the case is
+    /// read or written in it. A case's history is appended by one
+    /// transaction at a time, each numbering its entry after the last; on
+    /// PostgreSQL the one-statement write reads that number in the
+    /// snapshot it starts with, so the row must be held before it starts
+    /// (an attachment committed while it waited would otherwise take the
+    /// same number). A case `tx` cannot see is left to the read to refuse.
+    async fn hold(tx: &mut TenantTx, id: &str) -> Result<(), WorkflowError> {
+        let backend = tx.backend();
+        store::lock_case(tx.connection(), backend, id, store::IfLocked::Wait).await?;
+        Ok(())
     }
 
     /// Where `request` runs module hooks, if it does: resubmitting (the

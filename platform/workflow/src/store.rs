@@ -313,6 +313,34 @@ pub(crate) struct KeepFlags {
     pub(crate) supervised: bool,
 }
 
+/// Binds a guarded case-row update's `$1`–`$19` (the row as changed,
+/// the version read, the flags kept), for either backend's query: the same
+/// order in [`update_case`] and [`write_transition`].
+macro_rules! bind_case_row {
+    ($query:expr, $case:expr, $expected:expr, $keep:expr) => {
+        $query
+            .bind($case.tenant_path.as_str().to_owned())
+            .bind($case.state.as_str())
+            .bind($case.step.clone())
+            .bind($case.version)
+            .bind($case.data.to_string())
+            .bind($case.outcomes.to_string())
+            .bind(serde_json::to_string(&$case.signed).unwrap_or_else(|_| "[]".into()))
+            .bind($case.step_due_on.map(|d| d.to_string()))
+            .bind($case.step_unit.clone())
+            .bind($case.limit_due_on.map(|d| d.to_string()))
+            .bind($case.limit_unit.clone())
+            .bind($case.paused_on.map(|d| d.to_string()))
+            .bind($case.overdue)
+            .bind($case.supervised)
+            .bind($case.updated_at)
+            .bind($case.id.clone())
+            .bind($expected)
+            .bind($keep.overdue)
+            .bind($keep.supervised)
+    };
+}
+
 /// Writes `case` over the row whose version is `expected` and returns the
 /// row's `overdue` and `supervised` as written; none if the row moved on
 /// (someone else acted first).
@@ -329,26 +357,7 @@ pub(crate) async fn update_case(
                supervised = CASE WHEN $19 THEN supervised ELSE $14 END, updated_at = $15 \
                WHERE id = $16 AND version = $17 RETURNING overdue, supervised";
     let n = with_connection!(conn, c => {
-        sqlx::query(sql)
-            .bind(case.tenant_path.as_str().to_owned())
-            .bind(case.state.as_str())
-            .bind(case.step.clone())
-            .bind(case.version)
-            .bind(case.data.to_string())
-            .bind(case.outcomes.to_string())
-            .bind(serde_json::to_string(&case.signed).unwrap_or_else(|_| "[]".into()))
-            .bind(case.step_due_on.map(|d| d.to_string()))
-            .bind(case.step_unit.clone())
-            .bind(case.limit_due_on.map(|d| d.to_string()))
-            .bind(case.limit_unit.clone())
-            .bind(case.paused_on.map(|d| d.to_string()))
-            .bind(case.overdue)
-            .bind(case.supervised)
-            .bind(case.updated_at)
-            .bind(case.id.clone())
-            .bind(expected)
-            .bind(keep.overdue)
-            .bind(keep.supervised)
+        bind_case_row!(sqlx::query(sql), case, expected, keep)
             .fetch_optional(&mut *c)
             .await?
             .map(|r| -> Result<(bool, bool), sqlx::Error> {
@@ -506,7 +515,10 @@ pub(crate) async fn tasks(conn: Connection<'_>, case_id: &str) -> Result<Vec<Tas
 /// armed. Every part but the case row waits on `changed`, so a version
 /// conflict (none returned) writes nothing. The new tasks read the count
 /// of the old ones deleted, which orders the delete before the insert of
-/// the same slots. SQLite sends the same writes one statement at a time.
+/// the same slots. The caller holds the case row before this statement
+/// starts: the history entry's number is read in the statement's snapshot,
+/// which must come after every other writer of the case has committed.
+/// SQLite sends the same writes one statement at a time.
 pub(crate) async fn write_transition(
     conn: Connection<'_>,
     case: &Case,
@@ -558,26 +570,7 @@ pub(crate) async fn write_transition(
             ));
         }
     };
-    let row = sqlx::query(sql)
-        .bind(case.tenant_path.as_str().to_owned())
-        .bind(case.state.as_str())
-        .bind(case.step.clone())
-        .bind(case.version)
-        .bind(case.data.to_string())
-        .bind(case.outcomes.to_string())
-        .bind(serde_json::to_string(&case.signed).unwrap_or_else(|_| "[]".into()))
-        .bind(case.step_due_on.map(|d| d.to_string()))
-        .bind(case.step_unit.clone())
-        .bind(case.limit_due_on.map(|d| d.to_string()))
-        .bind(case.limit_unit.clone())
-        .bind(case.paused_on.map(|d| d.to_string()))
-        .bind(case.overdue)
-        .bind(case.supervised)
-        .bind(case.updated_at)
-        .bind(case.id.clone())
-        .bind(expected)
-        .bind(keep.overdue)
-        .bind(keep.supervised)
+    let row = bind_case_row!(sqlx::query(sql), case, expected, keep)
         .bind(event.at)
         .bind(event.actor.clone())
         .bind(event.action.clone())

@@ -127,12 +127,20 @@ impl World {
     }
 
     /// `days` days pass on the workflow's clock, then the timer queue fires
-    /// as `serve` does: what fired.
+    /// as `serve` does, batch after batch until nothing is due: what fired.
     pub async fn time_passes(&self, days: i64) -> Vec<civitas_workflow::timers::Fired> {
         self.clock.advance_days(days);
-        civitas_workflow::timers::fire_due(&self.db, self.clock.now_micros(), 100, "test")
-            .await
-            .unwrap()
+        let mut fired = Vec::new();
+        loop {
+            let batch =
+                civitas_workflow::timers::fire_due(&self.db, self.clock.now_micros(), 100, "test")
+                    .await
+                    .unwrap();
+            if batch.is_empty() {
+                return fired;
+            }
+            fired.extend(batch);
+        }
     }
 
     /// The demo with search on the given backend (`None`: tantivy in a
