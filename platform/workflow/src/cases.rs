@@ -46,11 +46,32 @@ impl std::fmt::Debug for Workflow {
     }
 }
 
-/// A case's step and flags as an action read them.
-struct Flags {
-    step: Option<String>,
-    overdue: bool,
-    supervised: bool,
+/// What an action read, and its plan.
+struct Reading {
+    /// The case as read.
+    case: Case,
+    /// How many of its current step's slots are open.
+    open_tasks: usize,
+    /// Statutory-limit days earlier extensions added.
+    extended: i64,
+    /// The flow it follows.
+    flow: Arc<Flow>,
+    /// What hooks run on (the case, or the corrected resubmission).
+    planned: Case,
+    /// The caller's task, for a step action.
+    task: Option<Task>,
+    /// Where hooks run, if any do.
+    point: Option<HookPoint>,
+}
+
+/// Rolls `tx` back and gives `error` back: a transaction that may hold the
+/// case row lets go of it now. A rollback that fails too leaves the
+/// connection to the pool, which discards it; the action's own error is
+/// what the caller needs.
+async fn abandon(tx: TenantTx, error: WorkflowError) -> WorkflowError {
+    // The first error is the one to report.
+    let _ = tx.rollback().await;
+    error
 }
 
 impl Workflow {
@@ -671,14 +692,113 @@ impl Workflow {
         // Whatever the action, the reason it records is bounded.
         transitions::check_reason(&request)?;
         let transfer = request.action == Action::Transfer;
+        let tree = self.tree.current();
+        let ctx = self.ctx(who, &tree);
         let mut tx = if transfer {
             db.begin_read(read_scope).await?
         } else {
-            let mut tx = db.begin(read_scope).await?;
-            Self::hold(&mut tx, id).await?;
-            tx
+            db.begin(read_scope).await?
         };
-        let case = self.get(&mut tx, viewer, id).await?;
+        // Every way out of a transaction that may hold the case row rolls it
+        // back there and then: a dropped one lets go only when its pooled
+        // connection is next used, and the next action on the case waits.
+        let reading = match self
+            .read_to_act(&mut tx, viewer, &ctx, id, &request, &authorize, !transfer)
+            .await
+        {
+            Ok(reading) => reading,
+            Err(error) => return Err(abandon(tx, error).await),
+        };
+        let Reading {
+            case,
+            open_tasks,
+            extended,
+            flow,
+            mut planned,
+            task,
+            point,
+        } = reading;
+        let mut open = Some(tx);
+        let hooks = match point {
+            Some(point) => {
+                // Hook: module calls run outside any transaction.
+                if let Some(tx) = open.take() {
+                    tx.rollback().await?;
+                }
+                self.run_hooks(db, read_scope, &flow, &mut planned, &point, ctx.today)
+                    .await?
+            }
+            None => HookRun::default(),
+        };
+        // Apply.
+        let transition = match Self::decide(
+            &planned,
+            &flow,
+            task.as_ref(),
+            open_tasks,
+            viewer,
+            &ctx,
+            &request,
+            &hooks,
+            extended,
+        ) {
+            Ok(transition) => transition,
+            Err(error) => {
+                return Err(match open {
+                    Some(tx) => abandon(tx, error).await,
+                    None => error,
+                });
+            }
+        };
+        let mut tx = match (&transition.effects.moved_within, open) {
+            (None, Some(tx)) => tx,
+            (None, None) => {
+                let mut tx = db.begin(read_scope).await?;
+                if let Err(error) = Self::hold(&mut tx, id).await {
+                    return Err(abandon(tx, error).await);
+                }
+                tx
+            }
+            (Some(root), open) => {
+                if let Some(tx) = open {
+                    tx.rollback().await?;
+                }
+                db.begin(&TenantScope::for_platform_task(root.clone()))
+                    .await?
+            }
+        };
+        match self
+            .write_action(&mut tx, &case, transition, &ctx, &request)
+            .await
+        {
+            Ok(changed) => {
+                tx.commit().await?;
+                Ok(changed)
+            }
+            Err(error) => Err(abandon(tx, error).await),
+        }
+    }
+
+    /// The read of an action, in `tx`: the case row held first when
+    /// `hold` (a transaction that will write), the case as `viewer` sees it
+    /// at the version the caller saw, its open tasks, the extension days
+    /// used, and the plan: what hooks (if any) run on, the caller's task as
+    /// the decider chose it, and where hooks run.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_to_act<E>(
+        &self,
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        ctx: &Ctx<'_>,
+        id: &str,
+        request: &ActRequest,
+        authorize: &impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, E>,
+        hold: bool,
+    ) -> Result<Reading, WorkflowError> {
+        if hold {
+            Self::hold(tx, id).await?;
+        }
+        let case = self.get(tx, viewer, id).await?;
         if let Some(expected) = request.version
             && expected != case.version
         {
@@ -694,17 +814,10 @@ impl Workflow {
         } else {
             0
         };
-        let read = Flags {
-            step: case.step.clone(),
-            overdue: case.overdue,
-            supervised: case.supervised,
-        };
         let flow = self.flow_of(&case)?.clone();
-        let tree = self.tree.current();
-        let ctx = self.ctx(who, &tree);
         // Plan: what the hooks, if any, run on.
-        let mut planned = match request.action {
-            Action::Resubmit => transitions::resubmission(&case, &ctx, request.data.as_ref())?,
+        let planned = match request.action {
+            Action::Resubmit => transitions::resubmission(&case, ctx, request.data.as_ref())?,
             _ => case.clone(),
         };
         // The decider first: nobody runs a module on a case they may not act on.
@@ -712,53 +825,37 @@ impl Workflow {
             Action::Withdraw | Action::Resubmit => None,
             action => {
                 let step = transitions::acting_step(&case, &flow, action)?;
-                Some(Self::choose_task(&case, step, &tasks, who, &authorize)?)
+                Some(Self::choose_task(&case, step, &tasks, ctx.who, authorize)?)
             }
         };
-        let point = Self::hook_point(&case, &flow, &tasks, &request)?;
-        let mut open = Some(tx);
-        let hooks = match point {
-            Some(point) => {
-                // Hook: module calls run outside any transaction.
-                if let Some(tx) = open.take() {
-                    tx.rollback().await?;
-                }
-                self.run_hooks(db, read_scope, &flow, &mut planned, &point, ctx.today)
-                    .await?
-            }
-            None => HookRun::default(),
-        };
-        // Apply.
-        let transition = Self::decide(
-            &planned,
-            &flow,
-            task.as_ref(),
-            tasks.len(),
-            viewer,
-            &ctx,
-            &request,
-            &hooks,
+        let point = Self::hook_point(&case, &flow, &tasks, request)?;
+        Ok(Reading {
+            case,
+            open_tasks: tasks.len(),
             extended,
-        )?;
-        let mut tx = match (&transition.effects.moved_within, open) {
-            (None, Some(tx)) => tx,
-            (None, None) => {
-                let mut tx = db.begin(read_scope).await?;
-                Self::hold(&mut tx, id).await?;
-                tx
-            }
-            (Some(root), open) => {
-                if let Some(tx) = open {
-                    tx.rollback().await?;
-                }
-                db.begin(&TenantScope::for_platform_task(root.clone()))
-                    .await?
-            }
-        };
+            flow,
+            planned,
+            task,
+            point,
+        })
+    }
+
+    /// The write of an action, in `tx`: the case row guarded by the
+    /// version `read` had, the rest of the transition, the dashboard counts
+    /// of a case that finished, and the audit record. A version that moved
+    /// on is [`WorkflowError::Conflict`] (the caller rolls back).
+    async fn write_action(
+        &self,
+        tx: &mut TenantTx,
+        read: &Case,
+        transition: Transition,
+        ctx: &Ctx<'_>,
+        request: &ActRequest,
+    ) -> Result<Case, WorkflowError> {
         let Transition {
             case: mut changed,
             effects,
-        } = transitions::settle(transition, case.version, &ctx, &request);
+        } = transitions::settle(transition, read.version, ctx, request);
         // A timer may have flagged the case since it was read (timers do
         // not change the version): a flag this action did not change, on
         // the same step, keeps what is in the row now.
@@ -771,30 +868,25 @@ impl Workflow {
         let one_statement =
             tx.backend() == civitas_storage::Backend::Postgres && effects.moved_within.is_none();
         let written = if one_statement {
-            store::write_transition(tx.connection(), &changed, case.version, keep, &effects).await?
+            store::write_transition(tx.connection(), &changed, read.version, keep, &effects).await?
         } else {
-            let written = store::update_case(tx.connection(), &changed, case.version, keep).await?;
+            let written = store::update_case(tx.connection(), &changed, read.version, keep).await?;
             if written.is_some() {
-                self.write_effects(&mut tx, &changed, &effects).await?;
+                self.write_effects(tx, &changed, &effects).await?;
             }
             written
         };
-        match written {
-            Some((overdue, supervised)) => {
-                changed.overdue = overdue;
-                changed.supervised = supervised;
-            }
-            None => {
-                let current = store::select_cases(tx.connection(), "id = $1", &[text(&case.id)])
-                    .await?
-                    .first()
-                    .map(|c| c.version)
-                    .unwrap_or(case.version);
-                tx.rollback().await?;
-                return Err(WorkflowError::Conflict { current });
-            }
-        }
-        if changed.state.is_final() && !case.state.is_final() {
+        let Some((overdue, supervised)) = written else {
+            let current = store::select_cases(tx.connection(), "id = $1", &[text(&read.id)])
+                .await?
+                .first()
+                .map(|c| c.version)
+                .unwrap_or(read.version);
+            return Err(WorkflowError::Conflict { current });
+        };
+        changed.overdue = overdue;
+        changed.supervised = supervised;
+        if changed.state.is_final() && !read.state.is_final() {
             // A processing time the calendar cannot measure (a year it does
             // not cover) leaves the case untimed; it never stops the change.
             let days = stats::filing_date(changed.created_at).and_then(|filed| {
@@ -803,14 +895,13 @@ impl Workflow {
                     .days_between(filed, ctx.today, DayUnit::Working)
                     .ok()
             });
-            if let Some(done) = Counts::finished(case.state, changed.state, days) {
+            if let Some(done) = Counts::finished(read.state, changed.state, days) {
                 stats::add(tx.connection(), &changed, &done).await?;
             }
         }
         let audit_action = format!("case.{}", effects.event.action);
-        self.audit(&mut tx, &changed, &audit_action, &effects.event)
+        self.audit(tx, &changed, &audit_action, &effects.event)
             .await?;
-        tx.commit().await?;
         Ok(changed)
     }
 
