@@ -76,13 +76,15 @@ impl Effects {
             filing: false,
         }
     }
+}
 
-    /// The case is finished or out of the staff's hands: no task and no
-    /// timer is left.
-    fn finish(&mut self) {
-        self.tasks = Some(Vec::new());
-        self.clear_all_timers = true;
-    }
+/// `case` leaves its flow in `state` (withdrawn, rejected, closed): at no
+/// step, with no task and no timer left.
+fn end(case: &mut Case, effects: &mut Effects, state: CaseState) {
+    case.state = state;
+    case.step = None;
+    effects.tasks = Some(Vec::new());
+    effects.clear_all_timers = true;
 }
 
 /// An open task: one actor slot of the current step.
@@ -378,10 +380,8 @@ pub(crate) fn withdraw(
     }
     let mut effects = Effects::of(event(case, ctx, "withdraw"));
     effects.event.reason = Some(required_reason(request)?);
-    effects.finish();
     let mut case = case.clone();
-    case.state = CaseState::Withdrawn;
-    case.step = None;
+    end(&mut case, &mut effects, CaseState::Withdrawn);
     Ok(Transition { case, effects })
 }
 
@@ -435,10 +435,8 @@ pub(crate) fn resubmit(
     let mut case = case.clone();
     match &hooks.rejection {
         Some(reason) => {
-            case.state = CaseState::Rejected;
-            case.step = None;
             effects.event.reason = Some(reason.clone());
-            effects.finish();
+            end(&mut case, &mut effects, CaseState::Rejected);
         }
         None => {
             let target = case
@@ -536,11 +534,9 @@ pub(crate) fn approve(
     hooks.record(&mut effects.event);
     let mut case = case.clone();
     if let Some(reason) = &hooks.rejection {
-        case.state = CaseState::Rejected;
-        case.step = None;
         effects.event.action = "reject".into();
         effects.event.reason = Some(reason.clone());
-        effects.finish();
+        end(&mut case, &mut effects, CaseState::Rejected);
         return Ok(Transition { case, effects });
     }
     match step.next.as_deref().and_then(|n| flow.step(n)) {
@@ -549,10 +545,8 @@ pub(crate) fn approve(
             effects.event.to_step = Some(next.id.clone());
         }
         None => {
-            case.state = CaseState::Closed;
-            case.step = None;
             case.step_due_on = None;
-            effects.finish();
+            end(&mut case, &mut effects, CaseState::Closed);
         }
     }
     Ok(Transition { case, effects })
@@ -608,10 +602,8 @@ pub(crate) fn reject(
 ) -> Result<Transition, WorkflowError> {
     let mut effects = Effects::of(step_event(case, task, ctx, "reject"));
     effects.event.reason = Some(required_reason(request)?);
-    effects.finish();
     let mut case = case.clone();
-    case.state = CaseState::Rejected;
-    case.step = None;
+    end(&mut case, &mut effects, CaseState::Rejected);
     Ok(Transition { case, effects })
 }
 
