@@ -10,7 +10,9 @@ use chrono::NaiveDate;
 use civitas_calendar::{Calendar, DayUnit};
 use civitas_storage::{Database, TenantScope, TenantTx};
 use civitas_tenancy::{SharedTree, TenantPath, TenantTree};
-use serde_json::{Value, json};
+#[cfg(feature = "modules")]
+use serde_json::Value;
+use serde_json::json;
 
 use crate::flow::{Flow, FlowCatalog, HookPoint, Place, Step, StepAction};
 use crate::model::{
