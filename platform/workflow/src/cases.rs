@@ -531,12 +531,30 @@ impl Workflow {
         viewer: &Viewer,
         id: &str,
     ) -> Result<Case, WorkflowError> {
+        Self::find(tx, viewer, id, "").await
+    }
+
+    /// [`Workflow::get`] that also holds the case row until the transaction
+    /// ends (PostgreSQL; SQLite's write transaction already excludes every
+    /// other writer): what acting reads, so that it starts after every
+    /// other writer of the case and reads what they wrote.
+    async fn get_held(tx: &mut TenantTx, viewer: &Viewer, id: &str) -> Result<Case, WorkflowError> {
+        let lock = tx.backend().lock_for_update();
+        Self::find(tx, viewer, id, lock).await
+    }
+
+    async fn find(
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        id: &str,
+        lock: &str,
+    ) -> Result<Case, WorkflowError> {
         let (lower, upper) = tx.scope().path().subtree_range();
         let mut binds = vec![text(id), text(lower), text(upper)];
         let who = Self::viewer_clause(viewer, &mut binds);
         let found = store::select_cases(
             tx.connection(),
-            &format!("id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND {who}"),
+            &format!("id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND {who}{lock}"),
             &binds,
         )
         .await?;
@@ -797,10 +815,12 @@ impl Workflow {
         authorize: &impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, E>,
         hold: bool,
     ) -> Result<Reading, WorkflowError> {
-        if hold {
-            Self::hold(tx, id).await?;
-        }
-        let case = self.get(tx, viewer, id).await?;
+        // Held: the row is locked by the read itself (one round trip).
+        let case = if hold {
+            Self::get_held(tx, viewer, id).await?
+        } else {
+            self.get(tx, viewer, id).await?
+        };
         if let Some(expected) = request.version
             && expected != case.version
         {

@@ -80,7 +80,7 @@ struct Hot {
 
 const HOT: &[Hot] = &[
     Hot {
-        what: "lock a case before acting",
+        what: "lock a case (a hook's write, a timer, an attachment, a rating)",
         sql: "SELECT id FROM cases WHERE id = $1",
         source: "SELECT id FROM cases WHERE id = $1{lock}",
         binds: &[CASE],
@@ -89,7 +89,7 @@ const HOT: &[Hot] = &[
         platform: false,
     },
     Hot {
-        what: "read a case as a staff member of its line",
+        what: "read a case as a staff member of its line (and hold it, when acting)",
         sql: "SELECT * FROM cases WHERE id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND line = $4",
         source: "id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND {who}",
         binds: &[CASE, STREET, "310000/310104/3101040700", "civil-affairs"],
