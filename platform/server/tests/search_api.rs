@@ -232,6 +232,7 @@ both_backends! {
             ("after=not-a-cursor".to_owned(), StatusCode::BAD_REQUEST, "invalid_cursor"),
             ("tenant=nowhere".to_owned(), StatusCode::NOT_FOUND, "tenant_not_found"),
             (q(&long), StatusCode::BAD_REQUEST, "query_too_long"),
+            ("count=maybe".to_owned(), StatusCode::BAD_REQUEST, "invalid_query"),
         ] {
             let reply = search(&world, Some("lujiazui-officer"), &query).await;
             assert_eq!(reply.status, status, "{query}: {}", reply.body);
@@ -261,5 +262,42 @@ both_backends! {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 3);
+    }
+
+    async fn uncounted_pages_give_the_same_hits_and_next_without_total_or_facets(t) {
+        let world = World::demo(&t).await;
+        for _ in 0..3 {
+            apply(&world).await;
+        }
+        world.indexed().await;
+        let counted = search(&world, Some("lujiazui-officer"), "kind=case&limit=3").await;
+        assert_eq!(counted.body["total"], 3, "{}", counted.body);
+        assert!(counted.body["facets"]["status"].is_object(), "{}", counted.body);
+        assert!(counted.body["next"].is_null(), "{}", counted.body);
+
+        // Not counted: a page that fills exactly has no next; a shorter
+        // one has, and following it ends where the counted pages end.
+        let whole = search(&world, Some("lujiazui-officer"), "kind=case&limit=3&count=false").await;
+        assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+        assert!(whole.body.get("total").is_none_or(Value::is_null), "{}", whole.body);
+        assert!(whole.body.get("facets").is_none_or(Value::is_null), "{}", whole.body);
+        assert!(whole.body["next"].is_null(), "{}", whole.body);
+        assert_eq!(ids(&whole), ids(&counted));
+
+        let mut seen = Vec::new();
+        let mut query = "kind=case&limit=2&count=false".to_owned();
+        let mut pages = 0;
+        loop {
+            let page = search(&world, Some("lujiazui-officer"), &query).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            pages += 1;
+            seen.extend(ids(&page));
+            match page.body["next"].as_str() {
+                Some(next) => query = format!("kind=case&limit=2&count=false&after={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 2);
+        assert_eq!(seen, ids(&counted));
     }
 }

@@ -235,11 +235,13 @@ pub(super) async fn search(
             kind: Some("case".to_owned()),
             after: query.after.clone(),
             limit: Some(20),
+            // The page says how many cases were found.
+            count: Some(true),
             ..Default::default()
         };
         match crate::routes::search::search_with(&state, &caller, params).await {
             Ok(page) => {
-                view.total = page.total;
+                view.total = page.total.unwrap_or(page.hits.len() as u64);
                 view.next = page.next.map(|n| {
                     format!(
                         "{here}?q={}&after={n}",
