@@ -41,6 +41,53 @@ pub struct Term {
     pub end: usize,
 }
 
+/// Where one term of analysed text lies: its text is a range of the
+/// normalised text ([`Analysed::text_of`]), so analysing allocates nothing
+/// per term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// The term's bytes in the normalised text.
+    pub text: std::ops::Range<usize>,
+    /// As [`Term::position`].
+    pub position: usize,
+    /// As [`Term::start`]: in the original text.
+    pub start: usize,
+    /// As [`Term::end`]: in the original text.
+    pub end: usize,
+}
+
+/// Analysed text: the normalised text and where each term lies in it.
+#[derive(Debug, Clone)]
+pub struct Analysed<'a> {
+    normalised: std::borrow::Cow<'a, str>,
+    spans: Vec<Span>,
+}
+
+impl Analysed<'_> {
+    /// The terms, in order.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+
+    /// The text of `span`, normalised.
+    pub fn text_of(&self, span: &Span) -> &str {
+        self.normalised.get(span.text.clone()).unwrap_or_default()
+    }
+
+    /// The terms with their texts.
+    pub fn into_terms(self) -> Vec<Term> {
+        self.spans
+            .iter()
+            .map(|span| Term {
+                text: self.text_of(span).to_owned(),
+                position: span.position,
+                start: span.start,
+                end: span.end,
+            })
+            .collect()
+    }
+}
+
 /// The analyzer (cheap to clone: the jieba dictionary is shared).
 #[derive(Clone)]
 pub struct Analyzer {
@@ -128,15 +175,21 @@ impl Analyzer {
     /// The terms of `text`, for indexing: words and the shorter dictionary
     /// words inside them.
     pub fn index_terms(&self, text: &str) -> Vec<Term> {
+        self.analyse(text, true).into_terms()
+    }
+
+    /// [`Analyzer::index_terms`] as spans of the normalised text, for a
+    /// tokenizer that copies each into a buffer it reuses.
+    pub fn index_spans<'a>(&self, text: &'a str) -> Analysed<'a> {
         self.analyse(text, true)
     }
 
     /// The terms of `text`, for a query: words only, one per position.
     pub fn query_terms(&self, text: &str) -> Vec<Term> {
-        self.analyse(text, false)
+        self.analyse(text, false).into_terms()
     }
 
-    fn analyse(&self, text: &str, with_parts: bool) -> Vec<Term> {
+    fn analyse<'a>(&self, text: &'a str, with_parts: bool) -> Analysed<'a> {
         // Normalised one character for one, so jieba's character offsets
         // are the original's too; most text needs no change, and then its
         // byte offsets are the original's as well.
@@ -189,8 +242,8 @@ impl Analyzer {
             }
             if t.word.chars().all(is_han) {
                 let (start, end) = byte_range(t);
-                terms.push(Term {
-                    text: t.word.to_owned(),
+                terms.push(Span {
+                    text: t.byte_start..t.byte_end,
                     position,
                     start,
                     end,
@@ -203,8 +256,8 @@ impl Analyzer {
                     let part = &found[j];
                     if part.word.chars().all(is_han) {
                         let (start, end) = byte_range(part);
-                        terms.push(Term {
-                            text: part.word.to_owned(),
+                        terms.push(Span {
+                            text: part.byte_start..part.byte_end,
                             position,
                             start,
                             end,
@@ -234,8 +287,8 @@ impl Analyzer {
                         } else {
                             (t.byte_start + from_byte, t.byte_start + b)
                         };
-                        terms.push(Term {
-                            text: t.word[from_byte..b].to_owned(),
+                        terms.push(Span {
+                            text: t.byte_start + from_byte..t.byte_start + b,
                             position,
                             start,
                             end,
@@ -246,7 +299,11 @@ impl Analyzer {
                 run_start = Some((k, b, kind));
             }
         }
-        terms
+        drop(found);
+        Analysed {
+            normalised,
+            spans: terms,
+        }
     }
 }
 

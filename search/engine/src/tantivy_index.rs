@@ -113,44 +113,44 @@ struct CivitasTokenizer {
     analyzer: Analyzer,
 }
 
-struct Terms {
-    tokens: Vec<Token>,
+/// One document's terms, copied one at a time into a token whose text
+/// buffer is reused (no allocation per term).
+struct Terms<'a> {
+    analysed: crate::analyzer::Analysed<'a>,
     next: usize,
+    token: Token,
 }
 
-impl TokenStream for Terms {
+impl TokenStream for Terms<'_> {
     fn advance(&mut self) -> bool {
-        if self.next < self.tokens.len() {
-            self.next += 1;
-            true
-        } else {
-            false
-        }
+        let Some(span) = self.analysed.spans().get(self.next) else {
+            return false;
+        };
+        self.next += 1;
+        self.token.text.clear();
+        self.token.text.push_str(self.analysed.text_of(span));
+        self.token.offset_from = span.start;
+        self.token.offset_to = span.end;
+        self.token.position = span.position;
+        self.token.position_length = 1;
+        true
     }
     fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
+        &self.token
     }
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
     }
 }
 
 impl Tokenizer for CivitasTokenizer {
-    type TokenStream<'a> = Terms;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> Terms {
-        let tokens = self
-            .analyzer
-            .index_terms(text)
-            .into_iter()
-            .map(|t| Token {
-                offset_from: t.start,
-                offset_to: t.end,
-                position: t.position,
-                text: t.text,
-                position_length: 1,
-            })
-            .collect();
-        Terms { tokens, next: 0 }
+    type TokenStream<'a> = Terms<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Terms<'a> {
+        Terms {
+            analysed: self.analyzer.index_spans(text),
+            next: 0,
+            token: Token::default(),
+        }
     }
 }
 
@@ -717,4 +717,39 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| SearchError::Index(format!("search task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tokenizer reuses one token's buffer; what it hands tantivy is
+    /// still exactly the analyzer's index terms, term by term.
+    #[test]
+    fn the_tokenizer_streams_the_analyzers_index_terms() {
+        let analyzer = Analyzer::shared();
+        let mut tokenizer = CivitasTokenizer {
+            analyzer: analyzer.clone(),
+        };
+        for text in [
+            "",
+            "社区长者食堂助餐补贴申请，申请人张伟（浦东新区陆家嘴街道）。",
+            "Ｃ-2026-000123 zhang.wei 2026年申请　ＡＢｃ",
+            "长者食堂助餐补贴；\r\n失能老人居家照护补贴！",
+        ] {
+            let expected = analyzer.index_terms(text);
+            let mut stream = tokenizer.token_stream(text);
+            let mut streamed = Vec::new();
+            while stream.advance() {
+                let token = stream.token();
+                streamed.push(crate::analyzer::Term {
+                    text: token.text.clone(),
+                    position: token.position,
+                    start: token.offset_from,
+                    end: token.offset_to,
+                });
+            }
+            assert_eq!(streamed, expected, "{text:?}");
+        }
+    }
 }
