@@ -129,17 +129,23 @@ impl Rounds<'_> {
     }
 
     fn many(&self, mut blocks: InOutBuf<'_, '_, Block<Self>>) {
-        // Fewer than `PAR` blocks (the tail of a message): one full pass
-        // over a zero-padded buffer, so the time does not depend on the data.
+        // The tail of a message (fewer than `PAR` blocks, as the trait asks;
+        // any count is taken, `PAR` at a time): full passes over a
+        // zero-padded buffer, so the time does not depend on the data.
         let mut buffer = [0u8; 16 * PAR];
-        let count = blocks.len().min(PAR);
-        for (i, chunk) in buffer.chunks_exact_mut(16).take(count).enumerate() {
-            chunk.copy_from_slice(blocks.get_in()[i].as_slice());
-        }
-        // SAFETY: as in `one`.
-        unsafe { crypt_par(self.0, &mut buffer) };
-        for (i, chunk) in buffer.chunks_exact(16).take(count).enumerate() {
-            blocks.get_out()[i].copy_from_slice(chunk);
+        let mut done = 0;
+        while done < blocks.len() {
+            let count = (blocks.len() - done).min(PAR);
+            buffer.fill(0);
+            for (i, chunk) in buffer.chunks_exact_mut(16).take(count).enumerate() {
+                chunk.copy_from_slice(blocks.get_in()[done + i].as_slice());
+            }
+            // SAFETY: as in `one`.
+            unsafe { crypt_par(self.0, &mut buffer) };
+            for (i, chunk) in buffer.chunks_exact(16).take(count).enumerate() {
+                blocks.get_out()[done + i].copy_from_slice(chunk);
+            }
+            done += count;
         }
         buffer.zeroize();
     }
