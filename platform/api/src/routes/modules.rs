@@ -1306,19 +1306,20 @@ pub(crate) async fn evaluate_batch(
             },
         )
         .await?;
+    // The answers move into the reply: a batch's outputs are not copied.
     let answers: Vec<BatchItem> = outcome
         .answers
-        .iter()
+        .into_iter()
         .map(|answer| match answer {
             Ok(answer) => BatchItem {
-                output: Some(answer.output.clone()),
+                output: Some(answer.output),
                 fuel_used: Some(answer.fuel_used),
                 error: None,
             },
             Err(error) => BatchItem {
                 output: None,
                 fuel_used: None,
-                error: Some(batch_item_error(error)),
+                error: Some(batch_item_error(&error)),
             },
         })
         .collect();
