@@ -928,7 +928,9 @@ impl Workflow {
     }
 
     /// Holds the case row until `tx` ends, before anything of the case is
-    /// read or written in it. A case's history is appended by one
+    /// read or written in it: the write transaction that follows a module
+    /// hook (an action without hooks holds the row with its first read,
+    /// [`Workflow::get_held`]). A case's history is appended by one
     /// transaction at a time, each numbering its entry after the last; on
     /// PostgreSQL the one-statement write reads that number in the
     /// snapshot it starts with, so the row must be held before it starts
