@@ -17,6 +17,7 @@ pub mod analyzer;
 mod highlight;
 mod meili;
 mod model;
+mod newest_first;
 mod tantivy_index;
 
 pub use analyzer::{Analyzer, pinyin_keys};

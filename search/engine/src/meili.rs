@@ -248,6 +248,17 @@ impl MeiliIndex {
                 "scope", "places", "kind", "line", "status", "service", "date",
             ])
             .with_sortable_attributes(["date"])
+            // `sort` right after `words`: a query given a sort (no words
+            // to rank by) is ordered by it alone; one without is ranked
+            // as by default.
+            .with_ranking_rules([
+                "words",
+                "sort",
+                "typo",
+                "proximity",
+                "attribute",
+                "exactness",
+            ])
             .with_displayed_attributes([
                 "id", "kind", "tenant", "line", "title", "status", "service", "date", "body",
             ])
@@ -482,9 +493,13 @@ impl MeiliIndex {
         // Meilisearch reads quotes as phrases, as the query's own parts do.
         let text = normalise_text(&query.text).replace(['“', '”'], "\"");
         let mut terms = BTreeSet::new();
+        // Words rank; phrases only match (see the tantivy backend).
+        let mut ranked = false;
         for part in query.parts() {
-            let (Part::Words(t) | Part::Phrase(t)) = part;
-            terms.extend(self.analyzer.query_terms(&t).into_iter().map(|t| t.text));
+            let (Part::Words(t) | Part::Phrase(t)) = &part;
+            let words = self.analyzer.query_terms(t);
+            ranked |= matches!(part, Part::Words(_)) && !words.is_empty();
+            terms.extend(words.into_iter().map(|t| t.text));
         }
         let sort = ["date:desc"];
         // Page mode counts exactly; one page that ends where ours ends.
@@ -498,7 +513,7 @@ impl MeiliIndex {
         if query.exhaustive {
             search.with_facets(Selectors::Some(&["status", "places"]));
         }
-        if text.trim().is_empty() {
+        if !ranked {
             search.with_sort(&sort);
         }
         let results = search.execute::<Shown>().await.map_err(server_error)?;

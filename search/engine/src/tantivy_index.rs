@@ -24,6 +24,7 @@ use tantivy::{
 use crate::analyzer::Analyzer;
 use crate::highlight::highlights;
 use crate::model::{Part, SearchError};
+use crate::newest_first::{DateMaxima, newest_first};
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 const TOKENIZER: &str = "civitas";
@@ -161,6 +162,8 @@ struct Inner {
     fields: Fields,
     analyzer: Analyzer,
     dir: Option<PathBuf>,
+    /// Per segment, for pages of the newest matches.
+    date_maxima: DateMaxima,
 }
 
 impl Inner {
@@ -281,6 +284,7 @@ impl TantivyIndex {
                 fields,
                 analyzer,
                 dir,
+                date_maxima: DateMaxima::default(),
             }),
         })
     }
@@ -381,8 +385,7 @@ impl TantivyIndex {
         let inner = &self.inner;
         let f = inner.fields;
         let searcher = inner.reader.searcher();
-        let (text_clauses, highlight_terms) = self.text_clauses(query);
-        let has_text = !text_clauses.is_empty();
+        let (text_clauses, highlight_terms, ranked) = self.text_clauses(query);
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = text_clauses;
         // The filters score nothing: relevance is the text's alone.
         let mut filters: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
@@ -460,6 +463,17 @@ impl TantivyIndex {
             });
             filters.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
+        // Every clause is required: for a page of the newest, the
+        // conjunction flat (see `newest_first`).
+        let conjunction: Vec<Box<dyn TantivyQuery>> = if !ranked && !query.exhaustive {
+            clauses
+                .iter()
+                .chain(&filters)
+                .map(|(_, q)| q.box_clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let full: Box<dyn TantivyQuery> = if filters.is_empty() && clauses.len() == 1 {
             // One word and nothing to filter: the word's own query, so
             // top-k pruning applies.
@@ -489,7 +503,7 @@ impl TantivyIndex {
         };
         places.add_facet(facet_parent.clone());
         let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
-        let (addresses, total, status_counts, place_counts) = match (has_text, query.exhaustive) {
+        let (addresses, total, status_counts, place_counts) = match (ranked, query.exhaustive) {
             (true, true) => {
                 let (top, total, s, p) = searcher
                     .search(
@@ -536,19 +550,20 @@ impl TantivyIndex {
                 )
             }
             (false, false) => {
-                let top = searcher
-                    .search(
-                        full.as_ref(),
-                        &top.order_by_fast_field::<i64>("date", Order::Desc),
-                    )
-                    .map_err(index_error)?;
-                let n = top.len();
-                (
-                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                    n,
-                    None,
-                    None,
+                // Newest first, without visiting every match: what a
+                // phrase or a filter asks for most often is its latest
+                // cases, and they sit at the ends of the segments.
+                let page = newest_first(
+                    &searcher,
+                    &conjunction,
+                    "date",
+                    query.offset + query.limit,
+                    &inner.date_maxima,
                 )
+                .map_err(index_error)?;
+                let page: Vec<DocAddress> = page.into_iter().skip(query.offset).collect();
+                let n = page.len();
+                (page, n, None, None)
             }
         };
         let mut facets = Facets::default();
@@ -582,11 +597,14 @@ impl TantivyIndex {
     }
 
     /// One Must clause per word and phrase; the set of query terms to
-    /// highlight.
-    fn text_clauses(&self, query: &Query) -> (Clauses, BTreeSet<String>) {
+    /// highlight; whether there are words to rank by (a query of phrases
+    /// only matches exactly and is ordered newest first, as a query
+    /// without text is).
+    fn text_clauses(&self, query: &Query) -> (Clauses, BTreeSet<String>, bool) {
         let f = self.inner.fields;
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         let mut highlight = BTreeSet::new();
+        let mut ranked = false;
         let any_field = |term: &str| -> Box<dyn TantivyQuery> {
             Box::new(TermQuery::new(
                 Term::from_field_text(f.text, term),
@@ -597,6 +615,7 @@ impl TantivyIndex {
             match part {
                 Part::Words(text) => {
                     for term in self.inner.analyzer.query_terms(&text) {
+                        ranked = true;
                         clauses.push((Occur::Must, any_field(&term.text)));
                         highlight.insert(term.text);
                     }
@@ -623,7 +642,7 @@ impl TantivyIndex {
                 }
             }
         }
-        (clauses, highlight)
+        (clauses, highlight, ranked)
     }
 
     fn hit(

@@ -279,3 +279,67 @@ async fn hits_carry_highlights_facets_and_filters_on_every_backend() {
         assert_eq!(counts.by_kind.get("case"), Some(&2), "{backend}");
     }
 }
+
+/// A query of phrases only has nothing to rank by — every hit contains each
+/// phrase exactly — so it comes newest first, as a query without text does,
+/// whether or not every match is counted, page by page; the order the
+/// documents were indexed in does not matter.
+#[tokio::test]
+async fn phrases_alone_come_newest_first_on_every_backend() {
+    // Dates out of the order of indexing; one document without the phrase.
+    let dates = [5, 1, 9, 3, 7, 2, 8, 4, 6];
+    let mut documents: Vec<Document> = dates
+        .iter()
+        .map(|d| {
+            let mut doc = doc(
+                &format!("case:{d}"),
+                Kind::Case,
+                "助餐补贴申请",
+                &["家住陆家嘴街道，每日在长者食堂用餐"],
+                &[],
+            );
+            doc.date = 1_780_000_000 + d * 86_400;
+            doc
+        })
+        .collect();
+    let mut other = doc("case:other", Kind::Case, "食堂长者", &["无关"], &[]);
+    other.date = 1_790_000_000;
+    documents.push(other);
+    for engine in common::engines().await {
+        let backend = engine.backend();
+        // Indexed in three batches, so tantivy holds several segments.
+        for batch in documents.chunks(4) {
+            engine
+                .apply(
+                    batch
+                        .iter()
+                        .map(|d| Change::Upsert(Box::new(d.clone())))
+                        .collect(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        }
+        for exhaustive in [true, false] {
+            let mut pages = Vec::new();
+            for offset in [0, 4, 8] {
+                let query = Query {
+                    text: "\"长者食堂\"".into(),
+                    offset,
+                    limit: 4,
+                    exhaustive,
+                    ..Query::default()
+                };
+                let results = engine
+                    .search(&everyone(), &query)
+                    .await
+                    .unwrap_or_else(|e| panic!("{backend}: {e}"));
+                pages.extend(results.hits.into_iter().map(|h| h.id));
+            }
+            assert_eq!(
+                pages,
+                [9, 8, 7, 6, 5, 4, 3, 2, 1].map(|d| format!("case:{d}")),
+                "{backend}, counting every match: {exhaustive}"
+            );
+        }
+    }
+}

@@ -32,9 +32,11 @@ const MAX_LIMIT: u32 = 100;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParams {
-    /// 检索词：词语均须出现，引号内为短语；可用拼音或首字母查找事项 /
-    /// Words (all must match), "quoted phrases"; services also by pinyin
-    /// or initials.
+    /// 检索词：词语均须出现，按相关度排序；引号内为短语，须原样出现；
+    /// 只有短语（或没有检索词）时最新在前；可用拼音或首字母查找事项 /
+    /// Words (all must match, best match first) and "quoted phrases"
+    /// (matched exactly); with phrases only, or no words, newest first.
+    /// Services also by pinyin or initials.
     #[param(example = "助餐补贴")]
     pub(crate) q: Option<String>,
     /// 类型，逗号分隔：case, account, resident, service / Kinds, comma
@@ -124,7 +126,8 @@ pub(crate) struct SearchPage {
     /// How many documents match; absent when `count=false` asked not to
     /// count them.
     pub(crate) total: Option<u64>,
-    /// The hits, best first (newest first without words).
+    /// The hits, best first (newest first when the query has no words
+    /// outside quotes).
     pub(crate) hits: Vec<SearchHit>,
     /// Counts by status and place; absent when `count=false`.
     pub(crate) facets: Option<SearchFacets>,

@@ -1,0 +1,424 @@
+//! The newest matches of a query, stopping as soon as no older part of a
+//! segment can hold a better one.
+//!
+//! tantivy's `TopDocs::order_by_fast_field` visits every match to rank by a
+//! field. A page of the newest matches needs far fewer: documents are
+//! added roughly in the order cases are created, so the newest matches sit
+//! at the end of each segment. This walks each segment backwards in
+//! chunks of document ids (growing with how few matches the last one held)
+//! and stops once the worst of the page
+//! beats the newest date anywhere before the chunk (a per-segment table of
+//! running maxima, by block of [`BLOCK`] documents, bounds it). The answer
+//! is exactly `TopDocs::order_by_fast_field(date, Desc)`'s — ties by
+//! address, lower first — whatever the order of the documents; the order
+//! only decides how early it stops (`tests::agrees_with_top_docs`).
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tantivy::index::SegmentId;
+use tantivy::query::{
+    BooleanQuery, ConstScorer, EnableScoring, Explanation, Occur, Query, Scorer, Weight,
+};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader, TERMINATED};
+
+/// Documents per entry of a segment's table of running maxima.
+const BLOCK: u32 = 512;
+
+/// The first chunk walked back from a segment's end (doubled each time).
+const FIRST_CHUNK: u32 = 8 * BLOCK;
+
+/// Running maxima of dates per segment, kept while the segment lives
+/// (segments never change; a merge makes a new one).
+#[derive(Default)]
+pub(crate) struct DateMaxima {
+    by_segment: Mutex<HashMap<SegmentId, Arc<[i64]>>>,
+}
+
+impl DateMaxima {
+    /// `maxima[b]`: the newest date among documents `0 .. (b + 1) * BLOCK`
+    /// (deleted ones too: a bound only needs to be high enough).
+    fn of(&self, reader: &SegmentReader, field: &str) -> Result<Arc<[i64]>, tantivy::TantivyError> {
+        let id = reader.segment_id();
+        if let Some(maxima) = self.lock().get(&id) {
+            return Ok(maxima.clone());
+        }
+        let column = reader.fast_fields().i64(field)?;
+        let max_doc = reader.max_doc();
+        let mut maxima = Vec::with_capacity(max_doc.div_ceil(BLOCK) as usize);
+        let mut running = i64::MIN;
+        let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK as usize);
+        let mut values = vec![None; BLOCK as usize];
+        let mut from = 0;
+        while from < max_doc {
+            let to = (from + BLOCK).min(max_doc);
+            docs.clear();
+            docs.extend(from..to);
+            let values = &mut values[..docs.len()];
+            column.first_vals(&docs, values);
+            for date in values.iter().flatten() {
+                running = running.max(*date);
+            }
+            maxima.push(running);
+            from = to;
+        }
+        let maxima: Arc<[i64]> = maxima.into();
+        self.lock().insert(id, maxima.clone());
+        Ok(maxima)
+    }
+
+    /// Forgets segments the searcher no longer has (merged away).
+    fn keep_only(&self, searcher: &Searcher) {
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(SegmentReader::segment_id)
+            .collect();
+        self.lock().retain(|id, _| live.contains(id));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<[i64]>>> {
+        // The map holds only derived data: a poisoned lock's map is still
+        // a correct cache.
+        self.by_segment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The newest date among documents `0 .. hi` by a segment's table: the
+/// block holding `hi - 1` bounds them all.
+fn newest_before(maxima: &[i64], hi: DocId) -> i64 {
+    match hi.checked_sub(1) {
+        Some(last) => maxima
+            .get((last / BLOCK) as usize)
+            .copied()
+            .unwrap_or(i64::MAX),
+        None => i64::MIN,
+    }
+}
+
+/// A match and its rank: the newest date first, then the lower address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ranked {
+    date: i64,
+    address: DocAddress,
+}
+
+impl Ord for Ranked {
+    /// Greater is worse, so a max-heap's top is the page's worst.
+    fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
+        other
+            .date
+            .cmp(&self.date)
+            .then_with(|| self.address.cmp(&other.address))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The documents of one range of ids (of every segment): the first clause
+/// of a chunk's conjunction.
+///
+/// tantivy creates the scorers of a conjunction in clause order, each
+/// starting at the candidate the ones before it reached; so after this
+/// clause, a phrase starts at the chunk instead of searching the segment
+/// from its first document for its first match.
+#[derive(Debug, Clone)]
+struct DocIds(std::ops::Range<DocId>);
+
+impl Query for DocIds {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for DocIds {
+    fn scorer(&self, reader: &SegmentReader, boost: f32) -> tantivy::Result<Box<dyn Scorer>> {
+        let end = self.0.end.min(reader.max_doc());
+        let doc = if self.0.start < end {
+            self.0.start
+        } else {
+            TERMINATED
+        };
+        Ok(Box::new(ConstScorer::new(DocIdRange { doc, end }, boost)))
+    }
+
+    fn explain(&self, _: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        if self.0.contains(&doc) {
+            Ok(Explanation::new("in the chunk", 1.0))
+        } else {
+            Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} is outside {:?}",
+                self.0
+            )))
+        }
+    }
+}
+
+/// The ids `doc .. end`.
+struct DocIdRange {
+    doc: DocId,
+    end: DocId,
+}
+
+impl DocSet for DocIdRange {
+    fn advance(&mut self) -> DocId {
+        if self.doc < self.end {
+            self.doc += 1;
+        }
+        if self.doc >= self.end {
+            self.doc = TERMINATED;
+        }
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.doc = if target >= self.end {
+            TERMINATED
+        } else {
+            target.max(self.doc)
+        };
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.end.saturating_sub(self.doc)
+    }
+}
+
+/// The `wanted` newest documents matching every query of `conjunction`
+/// (all documents when it is empty) by the i64 fast field `field`, newest
+/// first (ties: lower address first). A document without a value ranks as
+/// the oldest.
+pub(crate) fn newest_first(
+    searcher: &Searcher,
+    conjunction: &[Box<dyn Query>],
+    field: &str,
+    wanted: usize,
+    maxima: &DateMaxima,
+) -> Result<Vec<DocAddress>, tantivy::TantivyError> {
+    if wanted == 0 {
+        return Ok(Vec::new());
+    }
+    maxima.keep_only(searcher);
+    let chunk_weight = |ids: std::ops::Range<DocId>| {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(conjunction.len() + 1);
+        clauses.push((Occur::Must, Box::new(DocIds(ids))));
+        clauses.extend(conjunction.iter().map(|q| (Occur::Must, q.box_clone())));
+        BooleanQuery::new(clauses).weight(EnableScoring::disabled_from_searcher(searcher))
+    };
+    let mut segments = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let table = maxima.of(reader, field)?;
+        let newest = table.last().copied().unwrap_or(i64::MIN);
+        segments.push((newest, ord as u32, reader, table));
+    }
+    // The segment with the newest documents first: its matches fill the
+    // page soonest, so the others stop sooner.
+    segments.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut page: BinaryHeap<Ranked> = BinaryHeap::with_capacity(wanted + 1);
+    for (_, ord, reader, table) in segments {
+        let column = reader.fast_fields().i64(field)?;
+        let alive = reader.alive_bitset();
+        let mut hi = reader.max_doc();
+        let mut chunk = FIRST_CHUNK;
+        while hi > 0 {
+            if page.len() == wanted {
+                // The best any document before `hi` could be: the newest
+                // date there, at the lowest address of the segment.
+                let best_before = Ranked {
+                    date: newest_before(&table, hi),
+                    address: DocAddress::new(ord, 0),
+                };
+                if page.peek().is_some_and(|worst| *worst < best_before) {
+                    break;
+                }
+            }
+            let lo = (hi.saturating_sub(chunk) / BLOCK) * BLOCK;
+            // A scorer only moves forward: a fresh one for each chunk.
+            let mut scorer = chunk_weight(lo..hi)?.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            let mut found = 0usize;
+            while doc < hi {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    found += 1;
+                    let candidate = Ranked {
+                        date: column.first(doc).unwrap_or(i64::MIN),
+                        address: DocAddress::new(ord, doc),
+                    };
+                    if page.len() < wanted {
+                        page.push(candidate);
+                    } else if page.peek().is_some_and(|worst| candidate < *worst) {
+                        page.pop();
+                        page.push(candidate);
+                    }
+                }
+                doc = scorer.advance();
+            }
+            // Each chunk costs a scorer's setup: while the page is short,
+            // the next chunk is sized by the matches this one held — the
+            // rest of the segment when it held none.
+            let missing = wanted - page.len();
+            chunk = if missing == 0 {
+                chunk.saturating_mul(2)
+            } else if found == 0 {
+                lo
+            } else {
+                let needed = (missing.div_ceil(found) as u32).saturating_mul(2);
+                (hi - lo).saturating_mul(needed).max(chunk)
+            };
+            hi = lo;
+        }
+    }
+    Ok(page
+        .into_sorted_vec()
+        .into_iter()
+        .map(|r| r.address)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{AllQuery, PhraseQuery, TermQuery};
+    use tantivy::schema::{FAST, INDEXED, IndexRecordOption, STRING, Schema, TEXT};
+    use tantivy::{Index, IndexWriter, Order, TantivyDocument, Term};
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// The oracle: tantivy's own ranking by a fast field, over every match.
+    fn top_docs(
+        searcher: &Searcher,
+        conjunction: &[Box<dyn Query>],
+        wanted: usize,
+    ) -> Vec<DocAddress> {
+        let query: Box<dyn Query> = if conjunction.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(
+                conjunction
+                    .iter()
+                    .map(|q| (Occur::Must, q.box_clone()))
+                    .collect(),
+            ))
+        };
+        searcher
+            .search(
+                query.as_ref(),
+                &TopDocs::with_limit(wanted).order_by_fast_field::<i64>("date", Order::Desc),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect()
+    }
+
+    /// Random indexes — several segments, deletions, dates in order, out
+    /// of order and tied, documents without a date — and random
+    /// conjunctions of terms and phrases, and page sizes: the early stop
+    /// returns exactly what ranking every match returns.
+    #[test]
+    fn agrees_with_top_docs() {
+        let mut b = Schema::builder();
+        let id = b.add_u64_field("id", INDEXED);
+        let tag = b.add_text_field("tag", STRING);
+        let text = b.add_text_field("text", TEXT);
+        let date = b.add_i64_field("date", FAST);
+        let schema = b.build();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let words = ["aa", "bb", "cc", "dd"];
+        for round in 0..24 {
+            let index = Index::create_in_ram(schema.clone());
+            let mut writer: IndexWriter = index
+                .writer_with_num_threads(1, 15_000_000)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let docs = 1 + rng.below(20_000);
+            // How dates follow the order documents are added in.
+            let shape = round % 4;
+            let segments = 1 + rng.below(4);
+            for n in 0..docs {
+                let mut doc = TantivyDocument::default();
+                doc.add_u64(id, n);
+                doc.add_text(tag, ["a", "b", "c"][rng.below(3) as usize]);
+                if rng.below(3) == 0 {
+                    doc.add_text(tag, "rare");
+                }
+                let sentence: Vec<&str> = (0..1 + rng.below(6))
+                    .map(|_| words[rng.below(4) as usize])
+                    .collect();
+                doc.add_text(text, sentence.join(" "));
+                let value = match shape {
+                    0 => Some(n as i64 * 10 + rng.below(30) as i64),
+                    1 => Some(rng.below(1_000_000) as i64),
+                    2 => Some(rng.below(5) as i64),
+                    _ => (rng.below(10) != 0).then_some(n as i64),
+                };
+                if let Some(value) = value {
+                    doc.add_i64(date, value);
+                }
+                writer.add_document(doc).unwrap_or_else(|e| panic!("{e}"));
+                if rng.below(docs / segments + 1) == 0 {
+                    writer.commit().unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+            for _ in 0..rng.below(50) {
+                writer.delete_term(Term::from_field_u64(id, rng.below(docs)));
+            }
+            writer.commit().unwrap_or_else(|e| panic!("{e}"));
+            let reader = index.reader().unwrap_or_else(|e| panic!("{e}"));
+            let searcher = reader.searcher();
+            let maxima = DateMaxima::default();
+            let term = |t: &str| -> Box<dyn Query> {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(tag, t),
+                    IndexRecordOption::Basic,
+                ))
+            };
+            let phrase = |a: &str, b: &str| -> Box<dyn Query> {
+                Box::new(PhraseQuery::new(vec![
+                    Term::from_field_text(text, a),
+                    Term::from_field_text(text, b),
+                ]))
+            };
+            let conjunctions: Vec<Vec<Box<dyn Query>>> = vec![
+                vec![],
+                vec![term("a")],
+                vec![term("rare")],
+                vec![term("missing")],
+                vec![term("b"), term("rare")],
+                vec![phrase("aa", "bb")],
+                vec![phrase("dd", "aa"), term("c")],
+                vec![term("rare"), phrase("cc", "cc"), phrase("bb", "cc")],
+            ];
+            for conjunction in &conjunctions {
+                for wanted in [1, 20, 1 + rng.below(300) as usize, 5_000] {
+                    let expected = top_docs(&searcher, conjunction, wanted);
+                    let found = newest_first(&searcher, conjunction, "date", wanted, &maxima)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(
+                        found, expected,
+                        "round {round} shape {shape}, {docs} docs, {conjunction:?}, {wanted} wanted"
+                    );
+                }
+            }
+        }
+    }
+}
