@@ -26,9 +26,9 @@ use civitas_tenancy::TenantPath;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery};
 use tantivy::schema::{
-    INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::{Index, TantivyDocument, Term};
+use tantivy::{Index, Order, TantivyDocument, Term};
 
 const LINES: [&str; 5] = [
     "civil-affairs",
@@ -78,6 +78,9 @@ struct Case {
     line: &'static str,
     title: String,
     body: String,
+    /// Created at (Unix seconds): cases arrive every 30 s on average and are
+    /// indexed up to an hour out of order.
+    date: i64,
 }
 
 fn tenants() -> Vec<TenantPath> {
@@ -97,6 +100,7 @@ fn corpus(n: usize) -> Vec<Case> {
     let sentences = sentences();
     let tenants = tenants();
     let mut rng = Rng(2026);
+    let mut dates = Rng(99);
     (0..n)
         .map(|i| {
             let mut body = String::new();
@@ -115,6 +119,7 @@ fn corpus(n: usize) -> Vec<Case> {
                 line: LINES[rng.below(LINES.len())],
                 title,
                 body,
+                date: 1_780_000_000 + i as i64 * 30 + dates.below(3_600) as i64,
             }
         })
         .collect()
@@ -133,7 +138,7 @@ fn document(c: &Case) -> Document {
         service: Some("civil-affairs/meal-subsidy".into()),
         owner: None,
         public: false,
-        date: 1_780_000_000,
+        date: c.date,
     }
 }
 
@@ -248,7 +253,7 @@ fn stock_build(dir: &Path, corpus: &[Case]) -> (Stock, Duration) {
     let body = b.add_text_field("body", jieba);
     let places = b.add_text_field("places", STRING);
     let line = b.add_text_field("line", STRING);
-    let _date = b.add_i64_field("date", INDEXED);
+    let date = b.add_i64_field("date", INDEXED | FAST);
     let index = Index::create_in_dir(dir, b.build()).unwrap();
     index
         .tokenizers()
@@ -264,6 +269,7 @@ fn stock_build(dir: &Path, corpus: &[Case]) -> (Stock, Duration) {
             doc.add_text(places, p.as_str());
         }
         doc.add_text(line, c.line);
+        doc.add_i64(date, c.date);
         writer.add_document(doc).unwrap();
     }
     writer.commit().unwrap();
@@ -535,16 +541,21 @@ async fn main() {
     println!("| query (top 20, one core) | p50 | p99 |");
     println!("| --- | --- | --- |");
     let searcher = stock.reader.searcher();
+    let mut slowest_phrases = Vec::new();
     for (name, qs) in &queries {
         let mut ours_top = Vec::new();
         let mut ours_full = Vec::new();
         let mut stock_times = Vec::new();
+        let mut stock_newest = Vec::new();
         for q in qs {
             let (reach, query) = ours_query(q, false);
             let t = Instant::now();
             let r = ours.search_now(&reach, &query).unwrap();
             ours_top.push(t.elapsed());
             std::hint::black_box(r);
+            if matches!(q, Kindq::Phrase(_)) {
+                slowest_phrases.push((t.elapsed(), q.clone()));
+            }
             let (reach, query) = ours_query(q, true);
             let t = Instant::now();
             let r = ours.search_now(&reach, &query).unwrap();
@@ -563,6 +574,25 @@ async fn main() {
                 );
             }
             stock_times.push(t.elapsed());
+            // A phrase is ordered newest first by Civitas (nothing to rank
+            // by): stock tantivy asked for the same order.
+            if matches!(q, Kindq::Phrase(_)) {
+                let t = Instant::now();
+                let top = searcher
+                    .search(
+                        &sq,
+                        &TopDocs::with_limit(20).order_by_fast_field::<i64>("date", Order::Desc),
+                    )
+                    .unwrap();
+                for (_, a) in &top {
+                    let d: TantivyDocument = searcher.doc(*a).unwrap();
+                    std::hint::black_box(
+                        d.get_first(stock.id)
+                            .and_then(|v| v.as_str().map(str::to_owned)),
+                    );
+                }
+                stock_newest.push(t.elapsed());
+            }
         }
         row(&format!("{name} — Civitas"), &mut ours_top);
         row(
@@ -570,6 +600,40 @@ async fn main() {
             &mut ours_full,
         );
         row(&format!("{name} — stock tantivy + jieba"), &mut stock_times);
+        if !stock_newest.is_empty() {
+            row(
+                &format!("{name} — stock tantivy + jieba, newest first"),
+                &mut stock_newest,
+            );
+        }
+    }
+
+    // What the phrase tail is made of: its matches and the documents
+    // holding both words (every one of which has its positions read).
+    slowest_phrases.sort_by_key(|p| std::cmp::Reverse(p.0));
+    println!(
+        "\n| slowest phrases (Civitas, top 20) | time | documents with both words | matches |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for (took, q) in slowest_phrases.iter().take(10) {
+        let (reach, counted) = ours_query(q, true);
+        let matches = ours.search_now(&reach, &counted).unwrap().total;
+        let words = counted.text.trim_matches('"').to_owned();
+        let words: Vec<String> = Analyzer::shared()
+            .query_terms(&words)
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        let both = Query {
+            text: words.join(" "),
+            ..counted.clone()
+        };
+        let both = ours.search_now(&reach, &both).unwrap().total;
+        println!(
+            "| {} | {:.2} ms | {both} | {matches} |",
+            counted.text,
+            took.as_secs_f64() * 1000.0
+        );
     }
 
     if with_meili {
