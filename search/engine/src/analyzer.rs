@@ -116,11 +116,58 @@ enum Class {
 fn class(c: char) -> Class {
     if is_han(c) {
         Class::Han
+    } else if c.is_ascii() {
+        if c.is_ascii_alphanumeric() {
+            Class::Word
+        } else {
+            Class::Separator
+        }
+    } else if is_cjk_punctuation(c) {
+        // The punctuation of Chinese text, answered without the Unicode
+        // tables (`is_alphanumeric` looks in two).
+        Class::Separator
     } else if c.is_alphanumeric() {
         Class::Word
     } else {
         Class::Separator
     }
+}
+
+/// Punctuation and symbols common in Chinese text, none of them letters or
+/// digits (`〃` but not `々` or `〇`; full-width signs but not full-width
+/// letters and digits; dashes, quotes and ellipses).
+fn is_cjk_punctuation(c: char) -> bool {
+    matches!(c,
+        '\u{3000}'..='\u{3004}'
+            | '\u{3008}'..='\u{3020}'
+            | '\u{FF01}'..='\u{FF0F}'
+            | '\u{FF1A}'..='\u{FF20}'
+            | '\u{2010}'..='\u{2027}')
+}
+
+/// Whether normalising `c` can change a term or where jieba splits: a
+/// letter or digit that changes (`Ａ`, `Z`, `１`), or a sign that becomes
+/// one jieba keeps inside a word (`．` → `.`, `－` → `-`). Full-width
+/// punctuation that stays a separator either way (`，` → `,`) does not, so
+/// most Chinese text is analysed as it is, without a normalised copy.
+fn normalising_matters(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_uppercase();
+    }
+    if is_han(c)
+        || is_cjk_punctuation(c)
+            && !matches!(
+                c,
+                '\u{FF03}' | '\u{FF05}' | '\u{FF06}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF0E}'
+            )
+    {
+        return false;
+    }
+    let n = normalise(c);
+    n != c
+        && (n.is_alphanumeric()
+            || c.is_alphanumeric()
+            || matches!(n, '+' | '#' | '&' | '.' | '_' | '%' | '-'))
 }
 
 /// Whether `c` is a Han character (CJK unified ideographs, extension A and
@@ -190,10 +237,20 @@ impl Analyzer {
     }
 
     fn analyse<'a>(&self, text: &'a str, with_parts: bool) -> Analysed<'a> {
+        self.analyse_normalising(text, with_parts, normalising_matters)
+    }
+
+    /// Analyses `text`, normalised when `matters` says a character needs it.
+    fn analyse_normalising<'a>(
+        &self,
+        text: &'a str,
+        with_parts: bool,
+        matters: impl Fn(char) -> bool,
+    ) -> Analysed<'a> {
         // Normalised one character for one, so jieba's character offsets
         // are the original's too; most text needs no change, and then its
         // byte offsets are the original's as well.
-        let changed = text.chars().any(|c| normalise(c) != c);
+        let changed = text.chars().any(matters);
         let normalised: std::borrow::Cow<'_, str> = if changed {
             std::borrow::Cow::Owned(text.chars().map(normalise).collect())
         } else {
@@ -423,6 +480,49 @@ mod tests {
                     assert!(t.position >= last, "{text:?}");
                     last = t.position;
                 }
+            }
+        }
+    }
+
+    /// Text whose only characters to normalise are separators either way
+    /// is analysed without a normalised copy: the terms, positions and
+    /// offsets are exactly those of normalising every character.
+    #[test]
+    fn skipping_normalisation_that_cannot_matter_changes_no_term() {
+        let a = Analyzer::shared();
+        let alphabet: Vec<char> = "助餐补贴申请人张伟长者食堂，。、（）：；！？“”《》【】…—　 ,.-+#&_%ＡＢｃ１２．－＋＃＆＿％／abcXYZ0123é\r\n々〇"
+            .chars()
+            .collect();
+        let everything = |c: char| normalise(c) != c;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..5_000 {
+            let len = (state % 48) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            for with_parts in [true, false] {
+                assert_eq!(
+                    a.analyse(&text, with_parts).into_terms(),
+                    a.analyse_normalising(&text, with_parts, everything)
+                        .into_terms(),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    /// The shortcut for Chinese punctuation answers as the Unicode tables
+    /// do, for every character.
+    #[test]
+    fn chinese_punctuation_is_never_a_letter_or_digit() {
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            if is_cjk_punctuation(c) {
+                assert!(!c.is_alphanumeric() && !is_han(c), "{c:?}");
             }
         }
     }
