@@ -91,6 +91,18 @@ impl Engine {
         }
     }
 
+    /// Returns once the index is as compact as it will get: tantivy's
+    /// merges of segments in progress are done (a rebuild ends with this,
+    /// so a command-line rebuild does not leave its last merges undone
+    /// when it exits). Meilisearch has nothing pending once `apply` has
+    /// returned.
+    pub async fn settle(&self) -> Result<(), SearchError> {
+        match self {
+            Engine::Tantivy(index) => index.settle().await,
+            Engine::Meili(_) => Ok(()),
+        }
+    }
+
     /// Deletes every document of `tenant`'s subtree (every document when
     /// `None`), before a rebuild.
     pub async fn clear(

@@ -1,17 +1,18 @@
-//! The newest matches of a query, stopping as soon as no older part of a
-//! segment can hold a better one.
+//! The newest matches of a query, stopping as soon as no unread block of
+//! documents can hold a better one.
 //!
 //! tantivy's `TopDocs::order_by_fast_field` visits every match to rank by a
-//! field. A page of the newest matches needs far fewer: documents are
-//! added roughly in the order cases are created, so the newest matches sit
-//! at the end of each segment. This walks each segment backwards in
-//! chunks of document ids (growing with how few matches the last one held)
-//! and stops once the worst of the page
-//! beats the newest date anywhere before the chunk (a per-segment table of
-//! running maxima, by block of [`BLOCK`] documents, bounds it). The answer
-//! is exactly `TopDocs::order_by_fast_field(date, Desc)`'s — ties by
-//! address, lower first — whatever the order of the documents; the order
-//! only decides how early it stops (`tests::agrees_with_top_docs`).
+//! field. A page of the newest matches needs far fewer. Each segment has a
+//! table of the newest date in each block of [`BLOCK`] documents; the
+//! blocks are read newest first (by that date), in batches — sized by the
+//! matches the last batch held — of contiguous ranges, and the walk stops
+//! once the worst hit of the page is newer than the newest unread block.
+//! Documents are added roughly in the order cases are created and a merge
+//! concatenates segments, so a segment is a few runs in date order: the
+//! newest blocks are few and contiguous. The answer is exactly
+//! `TopDocs::order_by_fast_field(date, Desc)`'s — ties by address, lower
+//! first — whatever the order of the documents; the order only decides how
+//! soon it stops (`tests::agrees_with_top_docs`).
 
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,22 +23,26 @@ use tantivy::query::{
 };
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader, TERMINATED};
 
-/// Documents per entry of a segment's table of running maxima.
+/// Documents per entry of a segment's table of newest dates.
 const BLOCK: u32 = 512;
 
-/// The first chunk walked back from a segment's end (doubled each time).
-const FIRST_CHUNK: u32 = 8 * BLOCK;
+/// Blocks read by the first batch.
+const FIRST_BATCH: usize = 8;
 
-/// Running maxima of dates per segment, kept while the segment lives
-/// (segments never change; a merge makes a new one).
+/// Unread blocks between two of a batch that are read too, to make one
+/// range of them (a range costs a scorer's setup).
+const GAP: usize = 4;
+
+/// The newest date of each block of each segment, kept while the segment
+/// lives (segments never change; a merge makes a new one).
 #[derive(Default)]
 pub(crate) struct DateMaxima {
     by_segment: Mutex<HashMap<SegmentId, Arc<[i64]>>>,
 }
 
 impl DateMaxima {
-    /// `maxima[b]`: the newest date among documents `0 .. (b + 1) * BLOCK`
-    /// (deleted ones too: a bound only needs to be high enough).
+    /// `maxima[b]`: the newest date among documents `b * BLOCK .. (b + 1) *
+    /// BLOCK` (deleted ones too: a bound only needs to be high enough).
     fn of(&self, reader: &SegmentReader, field: &str) -> Result<Arc<[i64]>, tantivy::TantivyError> {
         let id = reader.segment_id();
         if let Some(maxima) = self.lock().get(&id) {
@@ -46,7 +51,6 @@ impl DateMaxima {
         let column = reader.fast_fields().i64(field)?;
         let max_doc = reader.max_doc();
         let mut maxima = Vec::with_capacity(max_doc.div_ceil(BLOCK) as usize);
-        let mut running = i64::MIN;
         let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK as usize);
         let mut values = vec![None; BLOCK as usize];
         let mut from = 0;
@@ -56,10 +60,12 @@ impl DateMaxima {
             docs.extend(from..to);
             let values = &mut values[..docs.len()];
             column.first_vals(&docs, values);
-            for date in values.iter().flatten() {
-                running = running.max(*date);
-            }
-            maxima.push(running);
+            let newest = values
+                .iter()
+                .map(|v| v.unwrap_or(i64::MIN))
+                .max()
+                .unwrap_or(i64::MIN);
+            maxima.push(newest);
             from = to;
         }
         let maxima: Arc<[i64]> = maxima.into();
@@ -83,18 +89,6 @@ impl DateMaxima {
         self.by_segment
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The newest date among documents `0 .. hi` by a segment's table: the
-/// block holding `hi - 1` bounds them all.
-fn newest_before(maxima: &[i64], hi: DocId) -> i64 {
-    match hi.checked_sub(1) {
-        Some(last) => maxima
-            .get((last / BLOCK) as usize)
-            .copied()
-            .unwrap_or(i64::MAX),
-        None => i64::MIN,
     }
 }
 
@@ -216,68 +210,123 @@ pub(crate) fn newest_first(
         clauses.extend(conjunction.iter().map(|q| (Occur::Must, q.box_clone())));
         BooleanQuery::new(clauses).weight(EnableScoring::disabled_from_searcher(searcher))
     };
-    let mut segments = Vec::new();
-    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+    let readers = searcher.segment_readers();
+    // Every block of every segment, newest first.
+    let mut tables = Vec::with_capacity(readers.len());
+    let mut blocks: Vec<(i64, u32, u32)> = Vec::new();
+    for (ord, reader) in readers.iter().enumerate() {
         let table = maxima.of(reader, field)?;
-        let newest = table.last().copied().unwrap_or(i64::MIN);
-        segments.push((newest, ord as u32, reader, table));
+        blocks.extend(
+            table
+                .iter()
+                .enumerate()
+                .map(|(b, newest)| (*newest, ord as u32, b as u32)),
+        );
+        tables.push(table);
     }
-    // The segment with the newest documents first: its matches fill the
-    // page soonest, so the others stop sooner.
-    segments.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    blocks.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut read: Vec<Vec<bool>> = tables.iter().map(|t| vec![false; t.len()]).collect();
+    let mut columns = Vec::with_capacity(readers.len());
+    for reader in readers {
+        columns.push(reader.fast_fields().i64(field)?);
+    }
     let mut page: BinaryHeap<Ranked> = BinaryHeap::with_capacity(wanted + 1);
-    for (_, ord, reader, table) in segments {
-        let column = reader.fast_fields().i64(field)?;
-        let alive = reader.alive_bitset();
-        let mut hi = reader.max_doc();
-        let mut chunk = FIRST_CHUNK;
-        while hi > 0 {
-            if page.len() == wanted {
-                // The best any document before `hi` could be: the newest
-                // date there, at the lowest address of the segment.
-                let best_before = Ranked {
-                    date: newest_before(&table, hi),
-                    address: DocAddress::new(ord, 0),
-                };
-                if page.peek().is_some_and(|worst| *worst < best_before) {
-                    break;
-                }
-            }
-            let lo = (hi.saturating_sub(chunk) / BLOCK) * BLOCK;
-            // A scorer only moves forward: a fresh one for each chunk.
-            let mut scorer = chunk_weight(lo..hi)?.scorer(reader, 1.0)?;
-            let mut doc = scorer.doc();
-            let mut found = 0usize;
-            while doc < hi {
-                if alive.is_none_or(|a| a.is_alive(doc)) {
-                    found += 1;
-                    let candidate = Ranked {
-                        date: column.first(doc).unwrap_or(i64::MIN),
-                        address: DocAddress::new(ord, doc),
-                    };
-                    if page.len() < wanted {
-                        page.push(candidate);
-                    } else if page.peek().is_some_and(|worst| candidate < *worst) {
-                        page.pop();
-                        page.push(candidate);
-                    }
-                }
-                doc = scorer.advance();
-            }
-            // Each chunk costs a scorer's setup: while the page is short,
-            // the next chunk is sized by the matches this one held — the
-            // rest of the segment when it held none.
-            let missing = wanted - page.len();
-            chunk = if missing == 0 {
-                chunk.saturating_mul(2)
-            } else if found == 0 {
-                lo
-            } else {
-                let needed = (missing.div_ceil(found) as u32).saturating_mul(2);
-                (hi - lo).saturating_mul(needed).max(chunk)
-            };
-            hi = lo;
+    let mut next = 0;
+    let mut batch = FIRST_BATCH;
+    loop {
+        while next < blocks.len() && read[blocks[next].1 as usize][blocks[next].2 as usize] {
+            next += 1;
         }
+        let Some(&(newest_unread, _, _)) = blocks.get(next) else {
+            break;
+        };
+        if page.len() == wanted {
+            // The best an unread document could be: the newest unread
+            // date, at the lowest address there is.
+            let best_unread = Ranked {
+                date: newest_unread,
+                address: DocAddress::new(0, 0),
+            };
+            if page.peek().is_some_and(|worst| *worst < best_unread) {
+                break;
+            }
+        }
+        // This batch: the next `batch` unread blocks, newest first, as
+        // contiguous ranges per segment.
+        let mut chosen: Vec<Vec<u32>> = vec![Vec::new(); readers.len()];
+        let mut taken = 0;
+        let mut i = next;
+        while taken < batch && i < blocks.len() {
+            let (_, ord, block) = blocks[i];
+            if !read[ord as usize][block as usize] {
+                chosen[ord as usize].push(block);
+                taken += 1;
+            }
+            i += 1;
+        }
+        let mut found = 0usize;
+        for (ord, mut picked) in chosen.into_iter().enumerate() {
+            if picked.is_empty() {
+                continue;
+            }
+            picked.sort_unstable();
+            let reader = &readers[ord];
+            let alive = reader.alive_bitset();
+            let column = &columns[ord];
+            let mut ranges: Vec<(u32, u32)> = Vec::new();
+            for block in picked {
+                match ranges.last_mut() {
+                    // A short gap of blocks not read yet is read too.
+                    Some(last)
+                        if (block - last.1) as usize <= GAP
+                            && read[ord][last.1 as usize..block as usize]
+                                .iter()
+                                .all(|r| !r) =>
+                    {
+                        last.1 = block + 1;
+                    }
+                    _ => ranges.push((block, block + 1)),
+                }
+            }
+            for (from, to) in ranges {
+                for b in from..to {
+                    read[ord][b as usize] = true;
+                }
+                let (lo, hi) = (from * BLOCK, (to * BLOCK).min(reader.max_doc()));
+                // A scorer only moves forward: a fresh one for each range.
+                let mut scorer = chunk_weight(lo..hi)?.scorer(reader, 1.0)?;
+                let mut doc = scorer.doc();
+                while doc < hi {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        found += 1;
+                        let candidate = Ranked {
+                            date: column.first(doc).unwrap_or(i64::MIN),
+                            address: DocAddress::new(ord as u32, doc),
+                        };
+                        if page.len() < wanted {
+                            page.push(candidate);
+                        } else if page.peek().is_some_and(|worst| candidate < *worst) {
+                            page.pop();
+                            page.push(candidate);
+                        }
+                    }
+                    doc = scorer.advance();
+                }
+            }
+        }
+        // Each range costs a scorer's setup: while the page is short, the
+        // next batch is sized by the matches this one held — eight times
+        // as many blocks when it held none.
+        let missing = wanted - page.len();
+        batch = if missing == 0 {
+            batch.saturating_mul(2)
+        } else if found == 0 {
+            batch.saturating_mul(8)
+        } else {
+            batch
+                .saturating_mul(missing.div_ceil(found))
+                .saturating_mul(2)
+        };
     }
     Ok(page
         .into_sorted_vec()
@@ -345,14 +394,14 @@ mod tests {
         let schema = b.build();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let words = ["aa", "bb", "cc", "dd"];
-        for round in 0..24 {
+        for round in 0..30 {
             let index = Index::create_in_ram(schema.clone());
             let mut writer: IndexWriter = index
                 .writer_with_num_threads(1, 15_000_000)
                 .unwrap_or_else(|e| panic!("{e}"));
             let docs = 1 + rng.below(20_000);
             // How dates follow the order documents are added in.
-            let shape = round % 4;
+            let shape = round % 5;
             let segments = 1 + rng.below(4);
             for n in 0..docs {
                 let mut doc = TantivyDocument::default();
@@ -369,6 +418,9 @@ mod tests {
                     0 => Some(n as i64 * 10 + rng.below(30) as i64),
                     1 => Some(rng.below(1_000_000) as i64),
                     2 => Some(rng.below(5) as i64),
+                    // Runs in date order, the runs out of order (what
+                    // merged segments look like).
+                    3 => Some((n % 7) as i64 * 1_000_000 + n as i64),
                     _ => (rng.below(10) != 0).then_some(n as i64),
                 };
                 if let Some(value) = value {

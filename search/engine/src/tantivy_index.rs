@@ -157,8 +157,9 @@ impl Tokenizer for CivitasTokenizer {
 
 struct Inner {
     reader: IndexReader,
-    /// None when opened to read only.
-    writer: Option<Mutex<IndexWriter<TantivyDocument>>>,
+    /// None when opened to read only; within, None only while
+    /// [`TantivyIndex::settle_now`] replaces it.
+    writer: Option<Mutex<Option<IndexWriter<TantivyDocument>>>>,
     fields: Fields,
     analyzer: Analyzer,
     dir: Option<PathBuf>,
@@ -169,13 +170,18 @@ struct Inner {
 impl Inner {
     fn writer(
         &self,
-    ) -> Result<std::sync::MutexGuard<'_, IndexWriter<TantivyDocument>>, SearchError> {
+    ) -> Result<std::sync::MutexGuard<'_, Option<IndexWriter<TantivyDocument>>>, SearchError> {
         self.writer
             .as_ref()
             .ok_or_else(|| SearchError::Index("the index was opened to read only".into()))?
             .lock()
             .map_err(|_| SearchError::Index("writer lock poisoned".into()))
     }
+}
+
+/// The writer a failed [`TantivyIndex::settle_now`] could not replace.
+fn no_writer() -> SearchError {
+    SearchError::Index("the index writer could not be reopened; restart the node".into())
 }
 
 /// A tantivy index (cheap to clone; one writer behind a lock).
@@ -268,7 +274,9 @@ impl TantivyIndex {
             }),
         );
         let writer = if writable {
-            Some(Mutex::new(index.writer(WRITER_HEAP).map_err(index_error)?))
+            Some(Mutex::new(Some(
+                index.writer(WRITER_HEAP).map_err(index_error)?,
+            )))
         } else {
             None
         };
@@ -299,7 +307,8 @@ impl TantivyIndex {
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
         let inner = &self.inner;
         let f = inner.fields;
-        let mut writer = inner.writer()?;
+        let mut guard = inner.writer()?;
+        let writer = guard.as_mut().ok_or_else(no_writer)?;
         for change in changes {
             match change {
                 Change::Delete(id) => {
@@ -319,8 +328,29 @@ impl TantivyIndex {
             }
         }
         writer.commit().map_err(index_error)?;
-        drop(writer);
+        drop(guard);
         inner.reader.reload().map_err(index_error)
+    }
+
+    /// Waits for the merges of segments in progress (see
+    /// [`crate::Engine::settle`]).
+    pub async fn settle(&self) -> Result<(), SearchError> {
+        let this = self.clone();
+        blocking(move || this.settle_now()).await
+    }
+
+    /// The same, on the calling thread.
+    pub fn settle_now(&self) -> Result<(), SearchError> {
+        let mut guard = self.inner.writer()?;
+        let writer = guard.take().ok_or_else(no_writer)?;
+        let index = writer.index().clone();
+        // tantivy waits for merges only by giving the writer up; a new one
+        // takes its place (the directory's lock is released in between).
+        let waited = writer.wait_merging_threads();
+        *guard = Some(index.writer(WRITER_HEAP).map_err(index_error)?);
+        drop(guard);
+        waited.map_err(index_error)?;
+        self.inner.reader.reload().map_err(index_error)
     }
 
     /// Deletes a subtree's documents, or all (see [`crate::Engine::clear`]).
@@ -329,7 +359,8 @@ impl TantivyIndex {
         let tenant = tenant.cloned();
         blocking(move || {
             let inner = &this.inner;
-            let mut writer = inner.writer()?;
+            let mut guard = inner.writer()?;
+            let writer = guard.as_mut().ok_or_else(no_writer)?;
             match &tenant {
                 Some(t) => {
                     writer.delete_term(Term::from_field_text(inner.fields.places, t.as_str()));
@@ -339,7 +370,7 @@ impl TantivyIndex {
                 }
             }
             writer.commit().map_err(index_error)?;
-            drop(writer);
+            drop(guard);
             inner.reader.reload().map_err(index_error)
         })
         .await
@@ -741,6 +772,40 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settling waits for the merges the commits started, and the index
+    /// stays writable and searchable after it.
+    #[test]
+    fn settling_waits_for_merges_and_the_index_stays_writable() {
+        let index = TantivyIndex::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let document = |n: u32| Document {
+            id: format!("case:{n}"),
+            kind: Kind::Case,
+            tenant: TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}")),
+            line: "civil-affairs".into(),
+            title: format!("助餐补贴申请 {n}"),
+            body: vec!["长者食堂".into()],
+            keywords: Vec::new(),
+            status: Some("open".into()),
+            service: None,
+            owner: None,
+            public: false,
+            date: 1_780_000_000 + i64::from(n),
+        };
+        // One commit, so one segment, each: enough for the merge policy.
+        for n in 0..12 {
+            index
+                .apply_now(vec![Change::Add(Box::new(document(n)))])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        index.settle_now().unwrap_or_else(|e| panic!("{e}"));
+        let segments = index.inner.reader.searcher().segment_readers().len();
+        assert!(segments < 12, "{segments} segments after settling");
+        index
+            .apply_now(vec![Change::Add(Box::new(document(12)))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(index.inner.reader.searcher().num_docs(), 13);
+    }
 
     /// The tokenizer reuses one token's buffer; what it hands tantivy is
     /// still exactly the analyzer's index terms, term by term.

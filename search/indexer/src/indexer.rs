@@ -396,6 +396,7 @@ impl Indexer {
             }
         }
         self.engine.apply(pending).await?;
+        self.engine.settle().await?;
         if let Some(turn) = turn {
             turn.commit().await?;
         }
