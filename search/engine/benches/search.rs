@@ -7,7 +7,12 @@
 //! ```sh
 //! cargo bench -p civitas-search --bench search                 # 1,000,000 documents
 //! CIVITAS_BENCH_DOCS=100000 CIVITAS_BENCH_MEILI=1 cargo bench -p civitas-search --bench search
+//! CIVITAS_BENCH_INDEX_RUNS=1 CIVITAS_BENCH_PER_COMMIT=1000000 cargo bench -p civitas-search --bench search
 //! ```
+//!
+//! Indexing runs take turns with stock (three by default), each until its
+//! merges are done; Civitas commits every 50,000 documents, as a rebuild
+//! does.
 //!
 //! Prints one Markdown table per engine: indexing docs/s, index size, and
 //! p50/p99 of one word, two words AND, a phrase, and a word within a
@@ -480,23 +485,91 @@ async fn main() {
         );
     }
 
-    // Civitas, tantivy backend.
-    eprintln!("indexing (Civitas)…");
-    let rss_before = rss_kb("self");
-    let ours_dir = tmp.path().join("ours");
-    let ours = TantivyIndex::open(&ours_dir).unwrap();
-    let started = Instant::now();
-    for chunk in corpus.chunks(250_000) {
-        ours.apply_now(
-            chunk
-                .iter()
-                .map(|c| Change::Add(Box::new(document(c))))
-                .collect(),
-        )
-        .unwrap();
+    // Indexing, Civitas and stock taking turns (the machine's load drifts):
+    // each run ends once the index is committed and its merges are done —
+    // `settle` for Civitas (what a rebuild ends with), `wait_merging_threads`
+    // for stock. The last run's indexes are the ones queried.
+    let runs: usize = std::env::var("CIVITAS_BENCH_INDEX_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    // Documents per commit on the Civitas side: 50,000 as a rebuild
+    // commits.
+    let per_commit: usize = std::env::var("CIVITAS_BENCH_PER_COMMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+        .max(1);
+    let build_ours = |dir: &Path| {
+        let index = TantivyIndex::open(dir).unwrap();
+        let started = Instant::now();
+        for chunk in corpus.chunks(per_commit) {
+            index
+                .apply_now(
+                    chunk
+                        .iter()
+                        .map(|c| Change::Add(Box::new(document(c))))
+                        .collect(),
+                )
+                .unwrap();
+        }
+        index.settle_now().unwrap();
+        (index, started.elapsed())
+    };
+    let mut built = Vec::new();
+    let mut rss_ours = 0;
+    let mut last = None;
+    for run in 0..runs {
+        eprintln!("indexing, run {} of {runs} (Civitas, then stock)…", run + 1);
+        let rss_before = rss_kb("self");
+        let ours_dir = tmp.path().join(format!("ours-{run}"));
+        let (ours, ours_took) = build_ours(&ours_dir);
+        if run == 0 {
+            rss_ours = rss_kb("self").saturating_sub(rss_before);
+        }
+        let stock_dir = tmp.path().join(format!("stock-{run}"));
+        std::fs::create_dir_all(&stock_dir).unwrap();
+        let (stock, stock_took) = stock_build(&stock_dir, &corpus);
+        let sizes = (dir_size(&ours_dir), dir_size(&stock_dir));
+        built.push((ours_took, stock_took, sizes));
+        if run + 1 == runs {
+            last = Some((ours, ours_dir, stock));
+        } else {
+            drop((ours, stock));
+            std::fs::remove_dir_all(&ours_dir).unwrap();
+            std::fs::remove_dir_all(&stock_dir).unwrap();
+        }
     }
-    let ours_index = started.elapsed();
-    let rss_ours = rss_kb("self").saturating_sub(rss_before);
+    let (ours, ours_dir, stock) = last.unwrap();
+
+    println!(
+        "| indexing run | Civitas docs/s | index size | size / corpus | stock docs/s | index size | size / corpus | Civitas / stock |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let mut ratios = Vec::new();
+    for (run, (ours_took, stock_took, (ours_size, stock_size))) in built.iter().enumerate() {
+        let (a, b) = (
+            n as f64 / ours_took.as_secs_f64(),
+            n as f64 / stock_took.as_secs_f64(),
+        );
+        ratios.push(a / b);
+        println!(
+            "| {} | {a:.0} | {:.0} MiB | {:.2}× | {b:.0} | {:.0} MiB | {:.2}× | {:.2}× |",
+            run + 1,
+            mib(*ours_size),
+            *ours_size as f64 / corpus_bytes as f64,
+            mib(*stock_size),
+            *stock_size as f64 / corpus_bytes as f64,
+            a / b
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "\nMedian Civitas / stock indexing: {:.2}× over {runs} runs",
+        ratios[ratios.len() / 2]
+    );
     // Write to visible: one change applied and searchable.
     let mut visible = Vec::new();
     for (i, case) in corpus.iter().take(50).enumerate() {
@@ -505,27 +578,6 @@ async fn main() {
         let t = Instant::now();
         ours.apply_now(vec![Change::Upsert(Box::new(d))]).unwrap();
         visible.push(t.elapsed());
-    }
-    // Stock tantivy + jieba.
-    eprintln!("indexing (stock tantivy + jieba)…");
-    let stock_dir = tmp.path().join("stock");
-    std::fs::create_dir_all(&stock_dir).unwrap();
-    let (stock, stock_index) = stock_build(&stock_dir, &corpus);
-
-    println!("| engine | indexing | docs/s | index size | size / corpus |");
-    println!("| --- | --- | --- | --- | --- |");
-    for (name, took, dir) in [
-        ("Civitas (tantivy backend)", ours_index, &ours_dir),
-        ("stock tantivy + jieba", stock_index, &stock_dir),
-    ] {
-        let size = dir_size(dir);
-        println!(
-            "| {name} | {:.1} s | {:.0} | {:.0} MiB | {:.2}× |",
-            took.as_secs_f64(),
-            n as f64 / took.as_secs_f64(),
-            size as f64 / 1048576.0,
-            size as f64 / corpus_bytes as f64
-        );
     }
     println!("\nCivitas index by file kind: {}", by_extension(&ours_dir));
     println!(
