@@ -295,6 +295,21 @@ fn stock_build(dir: &Path, corpus: &[Case]) -> (Stock, Duration) {
     )
 }
 
+/// The stored ids of stock's hits (what Civitas's hits carry, and more).
+fn stock_ids<T>(
+    stock: &Stock,
+    searcher: &tantivy::Searcher,
+    top: &[(T, tantivy::DocAddress)],
+) -> Vec<Option<String>> {
+    top.iter()
+        .map(|(_, a)| {
+            let d: TantivyDocument = searcher.doc(*a).unwrap();
+            d.get_first(stock.id)
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
 fn stock_query(s: &Stock, q: &Kindq) -> Box<dyn tantivy::query::Query> {
     let mut tokenizer = s.index.tokenizers().get("jieba").unwrap();
     let mut terms = |text: &str| -> Vec<String> {
@@ -618,13 +633,7 @@ async fn main() {
             let top = searcher
                 .search(&sq, &TopDocs::with_limit(20).order_by_score())
                 .unwrap();
-            for (_, a) in &top {
-                let d: TantivyDocument = searcher.doc(*a).unwrap();
-                std::hint::black_box(
-                    d.get_first(stock.id)
-                        .and_then(|v| v.as_str().map(str::to_owned)),
-                );
-            }
+            std::hint::black_box(stock_ids(&stock, &searcher, &top));
             stock_times.push(t.elapsed());
             // A phrase is ordered newest first by Civitas (nothing to rank
             // by): stock tantivy asked for the same order.
@@ -636,13 +645,7 @@ async fn main() {
                         &TopDocs::with_limit(20).order_by_fast_field::<i64>("date", Order::Desc),
                     )
                     .unwrap();
-                for (_, a) in &top {
-                    let d: TantivyDocument = searcher.doc(*a).unwrap();
-                    std::hint::black_box(
-                        d.get_first(stock.id)
-                            .and_then(|v| v.as_str().map(str::to_owned)),
-                    );
-                }
+                std::hint::black_box(stock_ids(&stock, &searcher, &top));
                 stock_newest.push(t.elapsed());
             }
         }

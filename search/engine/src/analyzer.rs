@@ -410,6 +410,26 @@ mod tests {
         terms.iter().map(|t| t.text.as_str()).collect()
     }
 
+    /// `count` texts of up to `longest` characters drawn from `alphabet`
+    /// (xorshift from `seed`, so a failure repeats).
+    fn random_texts(alphabet: &str, seed: u64, count: usize, longest: u64) -> Vec<String> {
+        let alphabet: Vec<char> = alphabet.chars().collect();
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                let len = (state % longest) as usize;
+                (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state % alphabet.len() as u64) as usize]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn codes_split_at_connectors_and_full_width_is_half_width() {
         let a = Analyzer::shared();
@@ -455,20 +475,8 @@ mod tests {
     #[test]
     fn any_text_analyses_into_terms_that_point_into_it() {
         let a = Analyzer::shared();
-        let alphabet: Vec<char> = "助餐补贴申请人张伟长者食堂 　ＡＢｃ１２-_.\"“”'\\/0123abcXYZé\u{0}\u{200b}\u{1F600}𠀀\r\n，。"
-            .chars()
-            .collect();
-        let mut state = 0x1234_5678_u64;
-        for _ in 0..3_000 {
-            let len = (state % 40) as usize;
-            let text: String = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    alphabet[(state % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        let alphabet = "助餐补贴申请人张伟长者食堂 　ＡＢｃ１２-_.\"“”'\\/0123abcXYZé\u{0}\u{200b}\u{1F600}𠀀\r\n，。";
+        for text in random_texts(alphabet, 0x1234_5678, 3_000, 40) {
             for terms in [a.index_terms(&text), a.query_terms(&text)] {
                 let mut last = 0;
                 for t in &terms {
@@ -490,21 +498,9 @@ mod tests {
     #[test]
     fn skipping_normalisation_that_cannot_matter_changes_no_term() {
         let a = Analyzer::shared();
-        let alphabet: Vec<char> = "助餐补贴申请人张伟长者食堂，。、（）：；！？“”《》【】…—　 ,.-+#&_%ＡＢｃ１２．－＋＃＆＿％／abcXYZ0123é\r\n々〇"
-            .chars()
-            .collect();
+        let alphabet = "助餐补贴申请人张伟长者食堂，。、（）：；！？“”《》【】…—　 ,.-+#&_%ＡＢｃ１２．－＋＃＆＿％／abcXYZ0123é\r\n々〇";
         let everything = |c: char| normalise(c) != c;
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        for _ in 0..5_000 {
-            let len = (state % 48) as usize;
-            let text: String = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    alphabet[(state % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        for text in random_texts(alphabet, 0x2545_f491_4f6c_dd1d, 5_000, 48) {
             for with_parts in [true, false] {
                 assert_eq!(
                     a.analyse(&text, with_parts).into_terms(),
