@@ -33,22 +33,35 @@ const FIRST_BATCH: usize = 8;
 /// range of them (a range costs a scorer's setup).
 const GAP: usize = 4;
 
-/// The newest date of each block of each segment, kept while the segment
-/// lives (segments never change; a merge makes a new one).
-#[derive(Default)]
+/// The newest value of one i64 fast field in each block of each segment,
+/// kept while the segment lives (segments never change; a merge makes a
+/// new one).
 pub(crate) struct DateMaxima {
+    field: &'static str,
     by_segment: Mutex<HashMap<SegmentId, Arc<[i64]>>>,
 }
 
 impl DateMaxima {
+    /// Maxima of `field`.
+    pub(crate) fn of_field(field: &'static str) -> DateMaxima {
+        DateMaxima {
+            field,
+            by_segment: Mutex::default(),
+        }
+    }
+
     /// `maxima[b]`: the newest date among documents `b * BLOCK .. (b + 1) *
     /// BLOCK` (deleted ones too: a bound only needs to be high enough).
-    fn of(&self, reader: &SegmentReader, field: &str) -> Result<Arc<[i64]>, tantivy::TantivyError> {
+    fn of(
+        &self,
+        searcher: &Searcher,
+        reader: &SegmentReader,
+    ) -> Result<Arc<[i64]>, tantivy::TantivyError> {
         let id = reader.segment_id();
         if let Some(maxima) = self.lock().get(&id) {
             return Ok(maxima.clone());
         }
-        let column = reader.fast_fields().i64(field)?;
+        let column = reader.fast_fields().i64(self.field)?;
         let max_doc = reader.max_doc();
         let mut maxima = Vec::with_capacity(max_doc.div_ceil(BLOCK) as usize);
         let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK as usize);
@@ -69,18 +82,17 @@ impl DateMaxima {
             from = to;
         }
         let maxima: Arc<[i64]> = maxima.into();
-        self.lock().insert(id, maxima.clone());
-        Ok(maxima)
-    }
-
-    /// Forgets segments the searcher no longer has (merged away).
-    fn keep_only(&self, searcher: &Searcher) {
+        // A new segment is the moment to forget those merged away (not on
+        // every search: an older searcher may still be in use).
         let live: Vec<SegmentId> = searcher
             .segment_readers()
             .iter()
             .map(SegmentReader::segment_id)
             .collect();
-        self.lock().retain(|id, _| live.contains(id));
+        let mut cached = self.lock();
+        cached.retain(|id, _| live.contains(id));
+        cached.insert(id, maxima.clone());
+        Ok(maxima)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<[i64]>>> {
@@ -118,7 +130,7 @@ impl PartialOrd for Ranked {
 /// The documents of one range of ids (of every segment): the first clause
 /// of a chunk's conjunction.
 ///
-/// tantivy creates the scorers of a conjunction in clause order, each
+/// tantivy (0.27) creates the scorers of a conjunction in clause order, each
 /// starting at the candidate the ones before it reached; so after this
 /// clause, a phrase starts at the chunk instead of searching the segment
 /// from its first document for its first match.
@@ -190,20 +202,20 @@ impl DocSet for DocIdRange {
 }
 
 /// The `wanted` newest documents matching every query of `conjunction`
-/// (all documents when it is empty) by the i64 fast field `field`, newest
+/// (all documents when it is empty) by the fast field of `maxima`, newest
 /// first (ties: lower address first). A document without a value ranks as
-/// the oldest.
+/// the oldest (as `i64::MIN`; tantivy puts it below that, a difference no
+/// document of the index can show: every one has a date).
 pub(crate) fn newest_first(
     searcher: &Searcher,
     conjunction: &[Box<dyn Query>],
-    field: &str,
     wanted: usize,
     maxima: &DateMaxima,
 ) -> Result<Vec<DocAddress>, tantivy::TantivyError> {
     if wanted == 0 {
         return Ok(Vec::new());
     }
-    maxima.keep_only(searcher);
+    let field = maxima.field;
     let chunk_weight = |ids: std::ops::Range<DocId>| {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(conjunction.len() + 1);
         clauses.push((Occur::Must, Box::new(DocIds(ids))));
@@ -215,7 +227,7 @@ pub(crate) fn newest_first(
     let mut tables = Vec::with_capacity(readers.len());
     let mut blocks: Vec<(i64, u32, u32)> = Vec::new();
     for (ord, reader) in readers.iter().enumerate() {
-        let table = maxima.of(reader, field)?;
+        let table = maxima.of(searcher, reader)?;
         blocks.extend(
             table
                 .iter()
@@ -237,15 +249,16 @@ pub(crate) fn newest_first(
         while next < blocks.len() && read[blocks[next].1 as usize][blocks[next].2 as usize] {
             next += 1;
         }
-        let Some(&(newest_unread, _, _)) = blocks.get(next) else {
+        let Some(&(newest_unread, ord, block)) = blocks.get(next) else {
             break;
         };
         if page.len() == wanted {
             // The best an unread document could be: the newest unread
-            // date, at the lowest address there is.
+            // date, in the first unread block of that date (blocks of equal
+            // dates are in address order).
             let best_unread = Ranked {
                 date: newest_unread,
-                address: DocAddress::new(0, 0),
+                address: DocAddress::new(ord, block * BLOCK),
             };
             if page.peek().is_some_and(|worst| *worst < best_unread) {
                 break;
@@ -288,14 +301,23 @@ pub(crate) fn newest_first(
                     _ => ranges.push((block, block + 1)),
                 }
             }
+            let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+                continue;
+            };
+            // One scorer for the batch's ranges of this segment, sought
+            // from one to the next (a scorer only moves forward; its setup
+            // is what a range costs).
+            let span = first.0 * BLOCK..(last.1 * BLOCK).min(reader.max_doc());
+            let mut scorer = chunk_weight(span)?.scorer(reader, 1.0)?;
             for (from, to) in ranges {
                 for b in from..to {
                     read[ord][b as usize] = true;
                 }
                 let (lo, hi) = (from * BLOCK, (to * BLOCK).min(reader.max_doc()));
-                // A scorer only moves forward: a fresh one for each range.
-                let mut scorer = chunk_weight(lo..hi)?.scorer(reader, 1.0)?;
                 let mut doc = scorer.doc();
+                if doc < lo {
+                    doc = scorer.seek(lo);
+                }
                 while doc < hi {
                     if alive.is_none_or(|a| a.is_alive(doc)) {
                         found += 1;
@@ -437,7 +459,7 @@ mod tests {
             writer.commit().unwrap_or_else(|e| panic!("{e}"));
             let reader = index.reader().unwrap_or_else(|e| panic!("{e}"));
             let searcher = reader.searcher();
-            let maxima = DateMaxima::default();
+            let maxima = DateMaxima::of_field("date");
             let term = |t: &str| -> Box<dyn Query> {
                 Box::new(TermQuery::new(
                     Term::from_field_text(tag, t),
@@ -463,7 +485,7 @@ mod tests {
             for conjunction in &conjunctions {
                 for wanted in [1, 20, 1 + rng.below(300) as usize, 5_000] {
                     let expected = top_docs(&searcher, conjunction, wanted);
-                    let found = newest_first(&searcher, conjunction, "date", wanted, &maxima)
+                    let found = newest_first(&searcher, conjunction, wanted, &maxima)
                         .unwrap_or_else(|e| panic!("{e}"));
                     assert_eq!(
                         found, expected,

@@ -157,9 +157,11 @@ impl Tokenizer for CivitasTokenizer {
 
 struct Inner {
     reader: IndexReader,
-    /// None when opened to read only; within, None only while
-    /// [`TantivyIndex::settle_now`] replaces it.
+    /// None when opened to read only; within, None after
+    /// [`TantivyIndex::settle_now`] gave it up until a new one is opened.
     writer: Option<Mutex<Option<IndexWriter<TantivyDocument>>>>,
+    /// To open a writer again.
+    index: Index,
     fields: Fields,
     analyzer: Analyzer,
     dir: Option<PathBuf>,
@@ -168,20 +170,28 @@ struct Inner {
 }
 
 impl Inner {
+    /// The writer, opened again if a settle gave it up and could not
+    /// (another process held the directory's lock meanwhile): the error
+    /// then is this call's, and a later call tries again.
     fn writer(
         &self,
     ) -> Result<std::sync::MutexGuard<'_, Option<IndexWriter<TantivyDocument>>>, SearchError> {
-        self.writer
+        let mut guard = self
+            .writer
             .as_ref()
             .ok_or_else(|| SearchError::Index("the index was opened to read only".into()))?
             .lock()
-            .map_err(|_| SearchError::Index("writer lock poisoned".into()))
+            .map_err(|_| SearchError::Index("writer lock poisoned".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.index.writer(WRITER_HEAP).map_err(index_error)?);
+        }
+        Ok(guard)
     }
 }
 
-/// The writer a failed [`TantivyIndex::settle_now`] could not replace.
+/// No writer where `Inner::writer` has just made sure of one.
 fn no_writer() -> SearchError {
-    SearchError::Index("the index writer could not be reopened; restart the node".into())
+    SearchError::Index("the index writer is missing".into())
 }
 
 /// A tantivy index (cheap to clone; one writer behind a lock).
@@ -289,10 +299,11 @@ impl TantivyIndex {
             inner: Arc::new(Inner {
                 reader,
                 writer,
+                index,
                 fields,
                 analyzer,
                 dir,
-                date_maxima: DateMaxima::default(),
+                date_maxima: DateMaxima::of_field("date"),
             }),
         })
     }
@@ -340,14 +351,15 @@ impl TantivyIndex {
     }
 
     /// The same, on the calling thread.
+    ///
+    /// Changes wait meanwhile (the writer's lock is held throughout).
     pub fn settle_now(&self) -> Result<(), SearchError> {
         let mut guard = self.inner.writer()?;
         let writer = guard.take().ok_or_else(no_writer)?;
-        let index = writer.index().clone();
         // tantivy waits for merges only by giving the writer up; a new one
         // takes its place (the directory's lock is released in between).
         let waited = writer.wait_merging_threads();
-        *guard = Some(index.writer(WRITER_HEAP).map_err(index_error)?);
+        *guard = Some(self.inner.index.writer(WRITER_HEAP).map_err(index_error)?);
         drop(guard);
         waited.map_err(index_error)?;
         self.inner.reader.reload().map_err(index_error)
@@ -587,7 +599,6 @@ impl TantivyIndex {
                 let page = newest_first(
                     &searcher,
                     &conjunction,
-                    "date",
                     query.offset + query.limit,
                     &inner.date_maxima,
                 )
@@ -792,19 +803,20 @@ mod tests {
             public: false,
             date: 1_780_000_000 + i64::from(n),
         };
-        // One commit, so one segment, each: enough for the merge policy.
-        for n in 0..12 {
+        // One commit, so one segment, each: the eighth starts a merge of
+        // all eight (tantivy's default policy), which settling waits for.
+        for n in 0..8 {
             index
                 .apply_now(vec![Change::Add(Box::new(document(n)))])
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         index.settle_now().unwrap_or_else(|e| panic!("{e}"));
         let segments = index.inner.reader.searcher().segment_readers().len();
-        assert!(segments < 12, "{segments} segments after settling");
+        assert_eq!(segments, 1, "segments after settling");
         index
-            .apply_now(vec![Change::Add(Box::new(document(12)))])
+            .apply_now(vec![Change::Add(Box::new(document(8)))])
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(index.inner.reader.searcher().num_docs(), 13);
+        assert_eq!(index.inner.reader.searcher().num_docs(), 9);
     }
 
     /// The tokenizer reuses one token's buffer; what it hands tantivy is
