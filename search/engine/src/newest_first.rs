@@ -127,15 +127,17 @@ impl PartialOrd for Ranked {
     }
 }
 
-/// The documents of one range of ids (of every segment): the first clause
-/// of a chunk's conjunction.
+/// The documents of some ranges of ids (ascending, apart): the first
+/// clause of a batch's conjunction in one segment.
 ///
-/// tantivy (0.27) creates the scorers of a conjunction in clause order, each
-/// starting at the candidate the ones before it reached; so after this
-/// clause, a phrase starts at the chunk instead of searching the segment
-/// from its first document for its first match.
+/// tantivy (0.27) creates the scorers of a conjunction in clause order,
+/// each starting at the candidate the ones before it reached, and an
+/// intersection moves its clauses to each other's next documents; so after
+/// this clause a phrase starts at the first range instead of searching the
+/// segment from its first document for its first match, and it never looks
+/// at the documents between the ranges.
 #[derive(Debug, Clone)]
-struct DocIds(std::ops::Range<DocId>);
+struct DocIds(Vec<(DocId, DocId)>);
 
 impl Query for DocIds {
     fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
@@ -145,18 +147,23 @@ impl Query for DocIds {
 
 impl Weight for DocIds {
     fn scorer(&self, reader: &SegmentReader, boost: f32) -> tantivy::Result<Box<dyn Scorer>> {
-        let end = self.0.end.min(reader.max_doc());
-        let doc = if self.0.start < end {
-            self.0.start
-        } else {
-            TERMINATED
-        };
-        Ok(Box::new(ConstScorer::new(DocIdRange { doc, end }, boost)))
+        let max_doc = reader.max_doc();
+        let ranges: Vec<(DocId, DocId)> = self
+            .0
+            .iter()
+            .map(|&(lo, hi)| (lo, hi.min(max_doc)))
+            .filter(|(lo, hi)| lo < hi)
+            .collect();
+        let doc = ranges.first().map_or(TERMINATED, |r| r.0);
+        Ok(Box::new(ConstScorer::new(
+            DocIdRanges { ranges, at: 0, doc },
+            boost,
+        )))
     }
 
     fn explain(&self, _: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        if self.0.contains(&doc) {
-            Ok(Explanation::new("in the chunk", 1.0))
+        if self.0.iter().any(|&(lo, hi)| (lo..hi).contains(&doc)) {
+            Ok(Explanation::new("in the batch", 1.0))
         } else {
             Err(tantivy::TantivyError::InvalidArgument(format!(
                 "document {doc} is outside {:?}",
@@ -166,30 +173,41 @@ impl Weight for DocIds {
     }
 }
 
-/// The ids `doc .. end`.
-struct DocIdRange {
+/// The ids of `ranges`, from `doc` (in `ranges[at]`) on.
+struct DocIdRanges {
+    ranges: Vec<(DocId, DocId)>,
+    at: usize,
     doc: DocId,
-    end: DocId,
 }
 
-impl DocSet for DocIdRange {
-    fn advance(&mut self) -> DocId {
-        if self.doc < self.end {
-            self.doc += 1;
+impl DocIdRanges {
+    /// The first id at or after `target` in range `at` or a later one.
+    fn settle_on(&mut self, target: DocId) -> DocId {
+        while let Some(&(lo, hi)) = self.ranges.get(self.at) {
+            if target < hi {
+                self.doc = target.max(lo);
+                return self.doc;
+            }
+            self.at += 1;
         }
-        if self.doc >= self.end {
-            self.doc = TERMINATED;
-        }
+        self.doc = TERMINATED;
         self.doc
+    }
+}
+
+impl DocSet for DocIdRanges {
+    fn advance(&mut self) -> DocId {
+        if self.doc == TERMINATED {
+            return TERMINATED;
+        }
+        self.settle_on(self.doc + 1)
     }
 
     fn seek(&mut self, target: DocId) -> DocId {
-        self.doc = if target >= self.end {
-            TERMINATED
-        } else {
-            target.max(self.doc)
-        };
-        self.doc
+        if self.doc == TERMINATED || target <= self.doc {
+            return self.doc;
+        }
+        self.settle_on(target)
     }
 
     fn doc(&self) -> DocId {
@@ -197,7 +215,11 @@ impl DocSet for DocIdRange {
     }
 
     fn size_hint(&self) -> u32 {
-        self.end.saturating_sub(self.doc)
+        self.ranges
+            .iter()
+            .skip(self.at)
+            .map(|&(lo, hi)| hi - lo.max(self.doc.min(hi)))
+            .sum()
     }
 }
 
@@ -216,7 +238,7 @@ pub(crate) fn newest_first(
         return Ok(Vec::new());
     }
     let field = maxima.field;
-    let chunk_weight = |ids: std::ops::Range<DocId>| {
+    let batch_weight = |ids: Vec<(DocId, DocId)>| {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(conjunction.len() + 1);
         clauses.push((Occur::Must, Box::new(DocIds(ids))));
         clauses.extend(conjunction.iter().map(|q| (Occur::Must, q.box_clone())));
@@ -301,43 +323,36 @@ pub(crate) fn newest_first(
                     _ => ranges.push((block, block + 1)),
                 }
             }
-            let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
-                continue;
-            };
-            // One scorer for the batch's ranges of this segment, sought
-            // from one to the next (a scorer only moves forward; its setup
-            // is what a range costs).
-            let span = first.0 * BLOCK..(last.1 * BLOCK).min(reader.max_doc());
-            let mut scorer = chunk_weight(span)?.scorer(reader, 1.0)?;
+            let mut ids = Vec::with_capacity(ranges.len());
             for (from, to) in ranges {
                 for b in from..to {
                     read[ord][b as usize] = true;
                 }
-                let (lo, hi) = (from * BLOCK, (to * BLOCK).min(reader.max_doc()));
-                let mut doc = scorer.doc();
-                if doc < lo {
-                    doc = scorer.seek(lo);
-                }
-                while doc < hi {
-                    if alive.is_none_or(|a| a.is_alive(doc)) {
-                        found += 1;
-                        let candidate = Ranked {
-                            date: column.first(doc).unwrap_or(i64::MIN),
-                            address: DocAddress::new(ord as u32, doc),
-                        };
-                        if page.len() < wanted {
-                            page.push(candidate);
-                        } else if page.peek().is_some_and(|worst| candidate < *worst) {
-                            page.pop();
-                            page.push(candidate);
-                        }
+                ids.push((from * BLOCK, to * BLOCK));
+            }
+            // One scorer for the batch's ranges of this segment (its setup
+            // is what a batch costs).
+            let mut scorer = batch_weight(ids)?.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    found += 1;
+                    let candidate = Ranked {
+                        date: column.first(doc).unwrap_or(i64::MIN),
+                        address: DocAddress::new(ord as u32, doc),
+                    };
+                    if page.len() < wanted {
+                        page.push(candidate);
+                    } else if page.peek().is_some_and(|worst| candidate < *worst) {
+                        page.pop();
+                        page.push(candidate);
                     }
-                    doc = scorer.advance();
                 }
+                doc = scorer.advance();
             }
         }
-        // Each range costs a scorer's setup: while the page is short, the
-        // next batch is sized by the matches this one held — eight times
+        // Each batch costs a scorer's setup per segment: while the page is
+        // short, the next batch is sized by the matches this one held — eight times
         // as many blocks when it held none.
         let missing = wanted - page.len();
         batch = if missing == 0 {
