@@ -115,6 +115,11 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 .rebuild(subtree.as_ref(), |done, total| {
                     bar.set_length(total);
                     bar.set_position(done);
+                    if done == total {
+                        // Every row is written; the rebuild ends by waiting
+                        // for the index's merges.
+                        bar.set_message("合并索引段 (merging segments)");
+                    }
                 })
                 .await;
             bar.finish_and_clear();

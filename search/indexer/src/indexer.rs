@@ -332,7 +332,8 @@ impl Indexer {
 
     /// Rebuilds the documents of `tenant`'s subtree (all when `None`) from
     /// the database: clears them, then writes every row, calling
-    /// `progress(done, total)` as it goes. Services are not rows: write
+    /// `progress(done, total)` as it goes, and waits for the index's merges
+    /// ([`Engine::settle`]) after the last call. Services are not rows: write
     /// them again after a full rebuild ([`Indexer::index_services`]).
     pub async fn rebuild(
         &self,
