@@ -428,10 +428,9 @@ impl TantivyIndex {
         let inner = &self.inner;
         let f = inner.fields;
         let searcher = inner.reader.searcher();
-        let (text_clauses, highlight_terms, ranked) = self.text_clauses(query);
-        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = text_clauses;
+        let (clauses, highlight_terms, ranked) = self.text_clauses(query);
         // The filters score nothing: relevance is the text's alone.
-        let mut filters: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        let mut filters: Clauses = Vec::new();
         let scope: Vec<Term> = reach
             .terms()
             .into_iter()
@@ -506,106 +505,63 @@ impl TantivyIndex {
             });
             filters.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        // Every clause is required: for a page of the newest, the
-        // conjunction flat (see `newest_first`).
-        let conjunction: Vec<Box<dyn TantivyQuery>> = if !ranked && !query.exhaustive {
-            clauses
-                .iter()
-                .chain(&filters)
-                .map(|(_, q)| q.box_clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let full: Box<dyn TantivyQuery> = if filters.is_empty() && clauses.len() == 1 {
-            // One word and nothing to filter: the word's own query, so
-            // top-k pruning applies.
-            clauses.remove(0).1
-        } else {
-            if !filters.is_empty() {
-                clauses.push((
-                    Occur::Must,
-                    Box::new(ConstScoreQuery::new(
-                        Box::new(BooleanQuery::new(filters)),
-                        0.0,
-                    )),
-                ));
-            }
-            if clauses.is_empty() {
-                Box::new(tantivy::query::AllQuery)
-            } else {
-                Box::new(BooleanQuery::new(clauses))
-            }
-        };
-        let mut statuses = FacetCollector::for_field("status_facet");
-        statuses.add_facet(Facet::root());
-        let mut places = FacetCollector::for_field("place");
         let facet_parent = match &query.facet_parent {
             Some(p) => path_facet(p),
             None => Facet::root(),
         };
-        places.add_facet(facet_parent.clone());
-        let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
-        let (addresses, total, status_counts, place_counts) = match (ranked, query.exhaustive) {
-            (true, true) => {
-                let (top, total, s, p) = searcher
-                    .search(
-                        full.as_ref(),
-                        &(top.order_by_score(), Count, statuses, places),
-                    )
-                    .map_err(index_error)?;
-                (
-                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                    total,
-                    Some(s),
-                    Some(p),
-                )
-            }
-            (false, true) => {
-                let (top, total, s, p) = searcher
-                    .search(
-                        full.as_ref(),
-                        &(
-                            top.order_by_fast_field::<i64>("date", Order::Desc),
-                            Count,
-                            statuses,
-                            places,
-                        ),
-                    )
-                    .map_err(index_error)?;
-                (
-                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                    total,
-                    Some(s),
-                    Some(p),
-                )
-            }
-            (true, false) => {
+        let (addresses, total, status_counts, place_counts) = if !ranked && !query.exhaustive {
+            // Newest first, without visiting every match: the blocks of
+            // documents are read by their newest date (see `newest_first`),
+            // each with the conjunction of every clause.
+            let conjunction: Vec<Box<dyn TantivyQuery>> =
+                clauses.into_iter().chain(filters).map(|(_, q)| q).collect();
+            let page = newest_first(
+                &searcher,
+                &conjunction,
+                query.offset + query.limit,
+                &inner.date_maxima,
+            )
+            .map_err(index_error)?;
+            let page: Vec<DocAddress> = page.into_iter().skip(query.offset).collect();
+            let n = page.len();
+            (page, n, None, None)
+        } else {
+            let full = combined(clauses, filters);
+            let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
+            if query.exhaustive {
+                let mut statuses = FacetCollector::for_field("status_facet");
+                statuses.add_facet(Facet::root());
+                let mut places = FacetCollector::for_field("place");
+                places.add_facet(facet_parent.clone());
+                let (addresses, total, s, p) = if ranked {
+                    let (top, total, s, p) = searcher
+                        .search(
+                            full.as_ref(),
+                            &(top.order_by_score(), Count, statuses, places),
+                        )
+                        .map_err(index_error)?;
+                    (top.into_iter().map(|(_, a)| a).collect(), total, s, p)
+                } else {
+                    let (top, total, s, p) = searcher
+                        .search(
+                            full.as_ref(),
+                            &(
+                                top.order_by_fast_field::<i64>("date", Order::Desc),
+                                Count,
+                                statuses,
+                                places,
+                            ),
+                        )
+                        .map_err(index_error)?;
+                    (top.into_iter().map(|(_, a)| a).collect(), total, s, p)
+                };
+                (addresses, total, Some(s), Some(p))
+            } else {
                 let top = searcher
                     .search(full.as_ref(), &top.order_by_score())
                     .map_err(index_error)?;
                 let n = top.len();
-                (
-                    top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-                    n,
-                    None,
-                    None,
-                )
-            }
-            (false, false) => {
-                // Newest first, without visiting every match: what a
-                // phrase or a filter asks for most often is its latest
-                // cases, and they sit at the ends of the segments.
-                let page = newest_first(
-                    &searcher,
-                    &conjunction,
-                    query.offset + query.limit,
-                    &inner.date_maxima,
-                )
-                .map_err(index_error)?;
-                let page: Vec<DocAddress> = page.into_iter().skip(query.offset).collect();
-                let n = page.len();
-                (page, n, None, None)
+                (top.into_iter().map(|(_, a)| a).collect(), n, None, None)
             }
         };
         let mut facets = Facets::default();
@@ -732,6 +688,29 @@ impl TantivyIndex {
             highlights,
             id,
         })
+    }
+}
+
+/// The text's clauses and the filters as one query: one word with nothing
+/// to filter is the word's own query (so top-k pruning applies); filters
+/// score nothing (relevance is the text's alone).
+fn combined(mut clauses: Clauses, filters: Clauses) -> Box<dyn TantivyQuery> {
+    if filters.is_empty() && clauses.len() == 1 {
+        return clauses.remove(0).1;
+    }
+    if !filters.is_empty() {
+        clauses.push((
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(
+                Box::new(BooleanQuery::new(filters)),
+                0.0,
+            )),
+        ));
+    }
+    if clauses.is_empty() {
+        Box::new(tantivy::query::AllQuery)
+    } else {
+        Box::new(BooleanQuery::new(clauses))
     }
 }
 
