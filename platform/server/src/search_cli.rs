@@ -116,9 +116,9 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                     bar.set_length(total);
                     bar.set_position(done);
                     if done == total {
-                        // Every row is written; the rebuild ends by waiting
-                        // for the index's merges.
-                        bar.set_message("合并索引段 (merging segments)");
+                        // Every row is staged; the rebuild ends by
+                        // committing them and waiting for the index's merges.
+                        bar.set_message("提交并合并索引段 (committing and merging segments)");
                     }
                 })
                 .await;

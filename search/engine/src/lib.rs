@@ -59,6 +59,21 @@ impl Engine {
         }
     }
 
+    /// Writes `changes` like [`Engine::apply`] but leaves them for the
+    /// next commit: on tantivy they are neither durable nor visible until
+    /// [`Engine::settle`] (or the next `apply`) commits them, so a rebuild
+    /// writes its documents into segments once instead of committing and
+    /// merging again after every batch. Meilisearch applies them at once.
+    pub async fn stage(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Engine::Tantivy(index) => index.stage(changes).await,
+            Engine::Meili(index) => index.apply(changes).await,
+        }
+    }
+
     /// Searches within `reach`: no hit is outside it, whatever the query.
     pub async fn search(&self, reach: &Reach, query: &Query) -> Result<Results, SearchError> {
         if reach.is_empty() {
@@ -91,11 +106,11 @@ impl Engine {
         }
     }
 
-    /// Returns once the index is as compact as it will get: tantivy's
-    /// merges of segments in progress are done (a rebuild ends with this,
-    /// so a command-line rebuild does not leave its last merges undone
-    /// when it exits). Meilisearch has nothing pending once `apply` has
-    /// returned.
+    /// Commits what [`Engine::stage`] left and returns once the index is
+    /// as compact as it will get: tantivy's merges of segments in progress
+    /// are done (a rebuild ends with this, so a command-line rebuild does
+    /// not leave its last merges undone when it exits). Meilisearch has
+    /// nothing pending once `apply` or `stage` has returned.
     pub async fn settle(&self) -> Result<(), SearchError> {
         match self {
             Engine::Tantivy(index) => index.settle().await,

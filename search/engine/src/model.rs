@@ -79,31 +79,47 @@ impl Document {
     /// `kind:ancestor|*`; `kind@owner` for its applicant; and the same with
     /// `!` for a public document.
     pub fn scope_terms(&self) -> Vec<String> {
-        let kind = self.kind.as_str();
         let mut terms = Vec::new();
-        for ancestor in self.tenant.lineage() {
-            let a = ancestor.as_str();
-            terms.push(format!("{kind}:{a}|{}", self.line));
-            terms.push(format!("{kind}:{a}|{ALL_LINES}"));
-            if self.public {
-                terms.push(format!("{kind}!{a}|{}", self.line));
-                terms.push(format!("{kind}!{a}|{ALL_LINES}"));
+        self.each_scope_term(|term| terms.push(term.to_owned()));
+        terms
+    }
+
+    /// Calls `f` with each of [`Document::scope_terms`], written into one
+    /// buffer (indexing a million documents allocates no string per term).
+    pub(crate) fn each_scope_term(&self, mut f: impl FnMut(&str)) {
+        use std::fmt::Write as _;
+        let kind = self.kind.as_str();
+        let mut term = String::with_capacity(64);
+        let marks: &[char] = if self.public { &[':', '!'] } else { &[':'] };
+        for ancestor in self.each_place() {
+            for mark in marks {
+                for line in [self.line.as_str(), ALL_LINES] {
+                    term.clear();
+                    let _ = write!(term, "{kind}{mark}{ancestor}|{line}");
+                    f(&term);
+                }
             }
         }
         if let Some(owner) = &self.owner {
-            terms.push(format!("{kind}@{owner}"));
+            term.clear();
+            let _ = write!(term, "{kind}@{owner}");
+            f(&term);
         }
-        terms
     }
 
     /// The paths of its tenant and every ancestor (the `within` filter and
     /// the place facet).
     pub fn places(&self) -> Vec<String> {
-        self.tenant
-            .lineage()
-            .iter()
-            .map(|p| p.as_str().to_owned())
-            .collect()
+        self.each_place().map(str::to_owned).collect()
+    }
+
+    /// [`Document::places`], borrowed from its tenant's path: each
+    /// ancestor's path is a prefix of it, up to a `/`.
+    pub(crate) fn each_place(&self) -> impl Iterator<Item = &str> {
+        let path = self.tenant.as_str();
+        path.match_indices('/')
+            .map(|(at, _)| &path[..at])
+            .chain([path])
     }
 }
 
@@ -422,5 +438,72 @@ impl Query {
             return Err(SearchError::Query("limit must be 1 to 100".into()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(public: bool, owner: Option<&str>) -> Document {
+        Document {
+            id: "case:1".into(),
+            kind: Kind::Case,
+            tenant: TenantPath::parse("310000/310115/310115005").unwrap_or_else(|e| panic!("{e}")),
+            line: "civil-affairs".into(),
+            title: "助餐补贴申请".into(),
+            body: Vec::new(),
+            keywords: Vec::new(),
+            status: None,
+            service: None,
+            owner: owner.map(str::to_owned),
+            public,
+            date: 0,
+        }
+    }
+
+    /// A document's places are its tenant and every ancestor, city first.
+    #[test]
+    fn places_are_the_tenant_and_its_ancestors() {
+        assert_eq!(
+            document(false, None).places(),
+            ["310000", "310000/310115", "310000/310115/310115005"]
+        );
+    }
+
+    /// Every ancestor gets a term for the document's line and one for all
+    /// lines; a public document the same again marked `!`; an applicant's
+    /// document one more naming the applicant.
+    #[test]
+    fn scope_terms_name_every_ancestor_by_line_publicity_and_owner() {
+        assert_eq!(
+            document(false, None).scope_terms(),
+            [
+                "case:310000|civil-affairs",
+                "case:310000|*",
+                "case:310000/310115|civil-affairs",
+                "case:310000/310115|*",
+                "case:310000/310115/310115005|civil-affairs",
+                "case:310000/310115/310115005|*",
+            ]
+        );
+        assert_eq!(
+            document(true, Some("acct-7")).scope_terms(),
+            [
+                "case:310000|civil-affairs",
+                "case:310000|*",
+                "case!310000|civil-affairs",
+                "case!310000|*",
+                "case:310000/310115|civil-affairs",
+                "case:310000/310115|*",
+                "case!310000/310115|civil-affairs",
+                "case!310000/310115|*",
+                "case:310000/310115/310115005|civil-affairs",
+                "case:310000/310115/310115005|*",
+                "case!310000/310115/310115005|civil-affairs",
+                "case!310000/310115/310115005|*",
+                "case@acct-7",
+            ]
+        );
     }
 }

@@ -17,8 +17,7 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
 use crate::analyzer::Analyzer;
@@ -37,12 +36,14 @@ type Clauses = Vec<(Occur, Box<dyn TantivyQuery>)>;
 const WRITER_HEAP: usize = 256 * 1024 * 1024;
 
 /// Stored documents (title and body, for hits and highlights) are most of
-/// an index: zstd keeps the whole index smaller than the text it indexes,
-/// where lz4 (tantivy's default) leaves it larger.
+/// an index: zstd keeps the whole index smaller than the text it indexes
+/// (0.99× at level 1 on the benchmark's corpus), where lz4 (tantivy's
+/// default) leaves it larger (1.14×). Level 3 would make it 0.95× for about
+/// 8 % of the indexing rate (BENCHMARKS.md).
 fn settings() -> tantivy::IndexSettings {
     tantivy::IndexSettings {
         docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor {
-            compression_level: Some(3),
+            compression_level: Some(1),
         }),
         ..tantivy::IndexSettings::default()
     }
@@ -317,34 +318,31 @@ impl TantivyIndex {
     /// The same, on the calling thread.
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
         let inner = &self.inner;
-        let f = inner.fields;
         let mut guard = inner.writer()?;
         let writer = guard.as_mut().ok_or_else(no_writer)?;
-        for change in changes {
-            match change {
-                Change::Delete(id) => {
-                    writer.delete_term(Term::from_field_text(f.id, &id));
-                }
-                Change::Upsert(document) => {
-                    writer.delete_term(Term::from_field_text(f.id, &document.id));
-                    writer
-                        .add_document(to_tantivy(&f, &document))
-                        .map_err(index_error)?;
-                }
-                Change::Add(document) => {
-                    writer
-                        .add_document(to_tantivy(&f, &document))
-                        .map_err(index_error)?;
-                }
-            }
-        }
+        write(writer, &inner.fields, changes)?;
         writer.commit().map_err(index_error)?;
         drop(guard);
         inner.reader.reload().map_err(index_error)
     }
 
-    /// Waits for the merges of segments in progress (see
-    /// [`crate::Engine::settle`]).
+    /// Writes changes without committing them (see
+    /// [`crate::Engine::stage`]).
+    pub async fn stage(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        let this = self.clone();
+        blocking(move || this.stage_now(changes)).await
+    }
+
+    /// The same, on the calling thread.
+    pub fn stage_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
+        let inner = &self.inner;
+        let mut guard = inner.writer()?;
+        let writer = guard.as_mut().ok_or_else(no_writer)?;
+        write(writer, &inner.fields, changes)
+    }
+
+    /// Commits what is staged and waits for the merges of segments in
+    /// progress (see [`crate::Engine::settle`]).
     pub async fn settle(&self) -> Result<(), SearchError> {
         let this = self.clone();
         blocking(move || this.settle_now()).await
@@ -355,7 +353,13 @@ impl TantivyIndex {
     /// Changes wait meanwhile (the writer's lock is held throughout).
     pub fn settle_now(&self) -> Result<(), SearchError> {
         let mut guard = self.inner.writer()?;
-        let writer = guard.take().ok_or_else(no_writer)?;
+        let mut writer = guard.take().ok_or_else(no_writer)?;
+        // Staged changes first: giving the writer up drops what it has not
+        // committed. A failed commit keeps the writer (and what it holds).
+        if let Err(e) = writer.commit() {
+            *guard = Some(writer);
+            return Err(index_error(e));
+        }
         // tantivy waits for merges only by giving the writer up; a new one
         // takes its place (the directory's lock is released in between).
         let waited = writer.wait_merging_threads();
@@ -509,10 +513,27 @@ impl TantivyIndex {
             Some(p) => path_facet(p),
             None => Facet::root(),
         };
-        let (addresses, total, status_counts, place_counts) = if !ranked && !query.exhaustive {
-            // Newest first, without visiting every match: the blocks of
-            // documents are read by their newest date (see `newest_first`),
-            // each with the conjunction of every clause.
+        // The page and the counts are two passes. The page is found
+        // without visiting every match: words by relevance with tantivy's
+        // pruning top-k, phrases and filters alone newest first by reading
+        // blocks of documents by their newest date (`newest_first`). The
+        // counts visit every match but score none (no frequencies or
+        // positions read): one pass doing both would score every match.
+        let (addresses, full): (Vec<DocAddress>, Option<Box<dyn TantivyQuery>>) = if ranked {
+            let full = combined(clauses, filters);
+            let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
+            let page = searcher
+                .search(full.as_ref(), &top.order_by_score())
+                .map_err(index_error)?
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect();
+            (page, Some(full))
+        } else {
+            let full = query.exhaustive.then(|| {
+                let copy = |c: &Clauses| c.iter().map(|(o, q)| (*o, q.box_clone())).collect();
+                combined(copy(&clauses), copy(&filters))
+            });
             let conjunction: Vec<Box<dyn TantivyQuery>> =
                 clauses.into_iter().chain(filters).map(|(_, q)| q).collect();
             let page = newest_first(
@@ -521,49 +542,25 @@ impl TantivyIndex {
                 query.offset + query.limit,
                 &inner.date_maxima,
             )
-            .map_err(index_error)?;
-            let page: Vec<DocAddress> = page.into_iter().skip(query.offset).collect();
-            let n = page.len();
-            (page, n, None, None)
-        } else {
-            let full = combined(clauses, filters);
-            let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
-            if query.exhaustive {
+            .map_err(index_error)?
+            .into_iter()
+            .skip(query.offset)
+            .collect();
+            (page, full)
+        };
+        let (total, status_counts, place_counts) =
+            if let Some(full) = full.filter(|_| query.exhaustive) {
                 let mut statuses = FacetCollector::for_field("status_facet");
                 statuses.add_facet(Facet::root());
                 let mut places = FacetCollector::for_field("place");
                 places.add_facet(facet_parent.clone());
-                let (addresses, total, s, p) = if ranked {
-                    let (top, total, s, p) = searcher
-                        .search(
-                            full.as_ref(),
-                            &(top.order_by_score(), Count, statuses, places),
-                        )
-                        .map_err(index_error)?;
-                    (top.into_iter().map(|(_, a)| a).collect(), total, s, p)
-                } else {
-                    let (top, total, s, p) = searcher
-                        .search(
-                            full.as_ref(),
-                            &(
-                                top.order_by_fast_field::<i64>("date", Order::Desc),
-                                Count,
-                                statuses,
-                                places,
-                            ),
-                        )
-                        .map_err(index_error)?;
-                    (top.into_iter().map(|(_, a)| a).collect(), total, s, p)
-                };
-                (addresses, total, Some(s), Some(p))
-            } else {
-                let top = searcher
-                    .search(full.as_ref(), &top.order_by_score())
+                let (total, s, p) = searcher
+                    .search(full.as_ref(), &(Count, statuses, places))
                     .map_err(index_error)?;
-                let n = top.len();
-                (top.into_iter().map(|(_, a)| a).collect(), n, None, None)
-            }
-        };
+                (total, Some(s), Some(p))
+            } else {
+                (addresses.len(), None, None)
+            };
         let mut facets = Facets::default();
         if let Some(status_counts) = status_counts {
             for (facet, count) in status_counts.get(Facet::root()) {
@@ -718,14 +715,45 @@ fn path_facet(path: &TenantPath) -> Facet {
     Facet::from_path(path.as_str().split('/'))
 }
 
+/// Writes `changes` to `writer`, uncommitted.
+fn write(
+    writer: &mut IndexWriter<TantivyDocument>,
+    f: &Fields,
+    changes: Vec<Change>,
+) -> Result<(), SearchError> {
+    for change in changes {
+        match change {
+            Change::Delete(id) => {
+                writer.delete_term(Term::from_field_text(f.id, &id));
+            }
+            Change::Upsert(document) => {
+                writer.delete_term(Term::from_field_text(f.id, &document.id));
+                writer
+                    .add_document(to_tantivy(f, &document))
+                    .map_err(index_error)?;
+            }
+            Change::Add(document) => {
+                writer
+                    .add_document(to_tantivy(f, &document))
+                    .map_err(index_error)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn to_tantivy(f: &Fields, d: &Document) -> TantivyDocument {
-    let mut doc = TantivyDocument::default();
+    // Title, body and keywords go in twice (stored, and searched as one
+    // field): room for them and the short fields up front, so the
+    // document's buffer is not grown by copying as fields are added.
+    let text: usize = d.title.len()
+        + d.body.iter().map(String::len).sum::<usize>()
+        + d.keywords.iter().map(String::len).sum::<usize>();
+    let mut doc = TantivyDocument::with_capacity(2 * text + 1024);
     doc.add_text(f.id, &d.id);
     doc.add_text(f.kind, d.kind.as_str());
-    for term in d.scope_terms() {
-        doc.add_text(f.scope, term);
-    }
-    for place in d.places() {
+    d.each_scope_term(|term| doc.add_text(f.scope, term));
+    for place in d.each_place() {
         doc.add_text(f.places, place);
     }
     doc.add_facet(f.place, path_facet(&d.tenant));
@@ -796,6 +824,173 @@ mod tests {
             .apply_now(vec![Change::Add(Box::new(document(8)))])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(index.inner.reader.searcher().num_docs(), 9);
+    }
+
+    /// Staged changes are neither searchable nor durable until settling
+    /// commits them; applying commits them too.
+    #[test]
+    fn staged_changes_are_searchable_once_settled_or_applied() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let document = |n: u32| Document {
+            id: format!("case:{n}"),
+            kind: Kind::Case,
+            tenant: TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}")),
+            line: "civil-affairs".into(),
+            title: format!("助餐补贴申请 {n}"),
+            body: Vec::new(),
+            keywords: Vec::new(),
+            status: None,
+            service: None,
+            owner: None,
+            public: false,
+            date: 0,
+        };
+        let index = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let stage = |n: u32| {
+            index
+                .stage_now(vec![Change::Add(Box::new(document(n)))])
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        stage(1);
+        stage(2);
+        assert_eq!(index.inner.reader.searcher().num_docs(), 0, "staged");
+        index.settle_now().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(index.inner.reader.searcher().num_docs(), 2, "settled");
+        stage(3);
+        index
+            .apply_now(vec![Change::Add(Box::new(document(4)))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(index.inner.reader.searcher().num_docs(), 4, "applied");
+        // What was committed is on disk: another opening reads it.
+        drop(index);
+        let reopened = TantivyIndex::open_to_read(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reopened.inner.reader.searcher().num_docs(), 4, "reopened");
+    }
+
+    /// Counting every match is a pass of its own: the page (its hits and
+    /// their order) is the one an uncounted query returns, and the total
+    /// and the facets are those of every match, whether words rank the
+    /// page by relevance or a phrase orders it newest first.
+    #[test]
+    fn counting_every_match_changes_no_page_and_counts_every_match() {
+        const WORDS: [&str; 6] = ["补贴", "食堂", "申请", "老人", "街道", "社区"];
+        const STATUSES: [&str; 3] = ["submitted", "approved", "rejected"];
+        const STREETS: [&str; 3] = ["310115005", "310115007", "310101002"];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        let index = TantivyIndex::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let analyzer = Analyzer::shared();
+        let mut documents = Vec::new();
+        for n in 0..400u32 {
+            let words: Vec<&str> = (0..1 + next(5)).map(|_| WORDS[next(WORDS.len())]).collect();
+            let street = STREETS[next(STREETS.len())];
+            let district = &street[..6];
+            documents.push(Document {
+                id: format!("case:{n}"),
+                kind: Kind::Case,
+                tenant: TenantPath::parse(&format!("310000/{district}/{street}"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                line: "civil-affairs".into(),
+                title: words.join("，"),
+                body: Vec::new(),
+                keywords: Vec::new(),
+                status: Some(STATUSES[next(STATUSES.len())].into()),
+                service: None,
+                owner: None,
+                public: false,
+                date: 1_780_000_000 + next(1000) as i64,
+            });
+        }
+        // Several segments, one of them with deletions.
+        for (i, batch) in documents.chunks(90).enumerate() {
+            let mut changes: Vec<Change> = batch
+                .iter()
+                .map(|d| Change::Upsert(Box::new(d.clone())))
+                .collect();
+            if i == 2 {
+                changes.push(Change::Delete("case:3".into()));
+            }
+            index.apply_now(changes).unwrap_or_else(|e| panic!("{e}"));
+        }
+        documents.retain(|d| d.id != "case:3");
+        let city = TenantPath::parse("310000").unwrap_or_else(|e| panic!("{e}"));
+        let reach = Reach::new([crate::ReachEntry::Subtree {
+            kind: Kind::Case,
+            root: city.clone(),
+            line: "*".into(),
+        }]);
+        let texts = [
+            "补贴",
+            "食堂",
+            "补贴 申请",
+            "老人 街道",
+            "\"补贴申请\"",
+            "\"食堂\" 社区",
+        ];
+        for text in texts {
+            let words: Vec<String> = text
+                .split(' ')
+                .map(|w| w.trim_matches('"').to_owned())
+                .collect();
+            let matching: Vec<&Document> = documents
+                .iter()
+                .filter(|d| {
+                    let terms = analyzer.index_terms(&d.title);
+                    let title: String = terms.iter().map(|t| t.text.as_str()).collect();
+                    words.iter().all(|w| {
+                        terms.iter().any(|t| &t.text == w)
+                            || w.chars().count() > 2 && title.contains(w.as_str())
+                    })
+                })
+                .collect();
+            for offset in [0, 7, 30] {
+                let query = |exhaustive| Query {
+                    text: text.into(),
+                    offset,
+                    limit: 7,
+                    exhaustive,
+                    // Places counted by district: the city's children.
+                    facet_parent: Some(city.clone()),
+                    ..Query::default()
+                };
+                let counted = index
+                    .search_now(&reach, &query(true))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let uncounted = index
+                    .search_now(&reach, &query(false))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let ids = |r: &Results| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+                assert_eq!(ids(&counted), ids(&uncounted), "{text} at {offset}");
+                assert_eq!(counted.total, matching.len() as u64, "{text}: total");
+                for status in STATUSES {
+                    let expected = matching
+                        .iter()
+                        .filter(|d| d.status.as_deref() == Some(status))
+                        .count();
+                    assert_eq!(
+                        counted.facets.status.get(status).copied().unwrap_or(0),
+                        expected as u64,
+                        "{text}: {status}"
+                    );
+                }
+                for district in ["310000/310115", "310000/310101"] {
+                    let expected = matching
+                        .iter()
+                        .filter(|d| d.tenant.as_str().starts_with(district))
+                        .count();
+                    assert_eq!(
+                        counted.facets.places.get(district).copied().unwrap_or(0),
+                        expected as u64,
+                        "{text}: {district}"
+                    );
+                }
+            }
+        }
     }
 
     /// The tokenizer reuses one token's buffer; what it hands tantivy is

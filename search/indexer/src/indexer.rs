@@ -332,8 +332,8 @@ impl Indexer {
 
     /// Rebuilds the documents of `tenant`'s subtree (all when `None`) from
     /// the database: clears them, then writes every row, calling
-    /// `progress(done, total)` as it goes, and waits for the index's merges
-    /// ([`Engine::settle`]) after the last call. Services are not rows: write
+    /// `progress(done, total)` as it goes, and commits and waits for the
+    /// index's merges ([`Engine::settle`]) after the last call. Services are not rows: write
     /// them again after a full rebuild ([`Indexer::index_services`]).
     pub async fn rebuild(
         &self,
@@ -364,8 +364,10 @@ impl Indexer {
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
         progress(0, total);
-        // Documents go in large batches (one commit each), read from the
-        // database a page at a time.
+        // Documents are read from the database a page at a time and staged
+        // in large batches; one commit at the end (in `settle`) writes them,
+        // so the index is not committed and merged again after each batch.
+        // Searches see the cleared subtree until then.
         const BATCH: usize = 50_000;
         let mut pending: Vec<Change> = Vec::new();
         for kind in [Kind::Case, Kind::Account, Kind::Resident] {
@@ -385,7 +387,7 @@ impl Indexer {
                 let n = documents.len() as u64;
                 pending.extend(documents.into_iter().map(|d| Change::Add(Box::new(d))));
                 if pending.len() >= BATCH {
-                    self.engine.apply(std::mem::take(&mut pending)).await?;
+                    self.engine.stage(std::mem::take(&mut pending)).await?;
                 }
                 *rebuilt.by_kind.entry(kind.as_str().to_owned()).or_default() += n;
                 done += n;
@@ -396,7 +398,7 @@ impl Indexer {
                 }
             }
         }
-        self.engine.apply(pending).await?;
+        self.engine.stage(pending).await?;
         self.engine.settle().await?;
         if let Some(turn) = turn {
             turn.commit().await?;
