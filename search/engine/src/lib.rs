@@ -18,6 +18,7 @@ mod highlight;
 mod meili;
 mod model;
 mod newest_first;
+mod tally;
 mod tantivy_index;
 
 pub use analyzer::{Analyzer, pinyin_keys};

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use civitas_tenancy::TenantPath;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery,
     TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{
@@ -24,6 +24,7 @@ use crate::analyzer::Analyzer;
 use crate::highlight::highlights;
 use crate::model::{Part, SearchError};
 use crate::newest_first::{DateMaxima, newest_first};
+use crate::tally::Tally;
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 const TOKENIZER: &str = "civitas";
@@ -55,11 +56,9 @@ struct Fields {
     kind: Field,
     scope: Field,
     places: Field,
-    place: Field,
     tenant: Field,
     line: Field,
     status: Field,
-    status_facet: Field,
     service: Field,
     title: Field,
     body: Field,
@@ -91,11 +90,11 @@ fn schema() -> (Schema, Fields) {
         kind: b.add_text_field("kind", STRING | STORED),
         scope: b.add_text_field("scope", STRING),
         places: b.add_text_field("places", STRING),
-        place: b.add_facet_field("place", FacetOptions::default()),
-        tenant: b.add_text_field("tenant", STORED),
+        // Tenant and status are columns too: counting matches by place
+        // and by status reads one ordinal of each per match (`tally`).
+        tenant: b.add_text_field("tenant", STORED | FAST),
         line: b.add_text_field("line", STRING | STORED),
-        status: b.add_text_field("status", STRING | STORED),
-        status_facet: b.add_facet_field("status_facet", FacetOptions::default()),
+        status: b.add_text_field("status", STRING | STORED | FAST),
         service: b.add_text_field("service", STRING | STORED),
         // Title and body are stored for hits and highlights; what is
         // searched — title, body and keywords — is one indexed field, so a
@@ -509,10 +508,6 @@ impl TantivyIndex {
             });
             filters.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        let facet_parent = match &query.facet_parent {
-            Some(p) => path_facet(p),
-            None => Facet::root(),
-        };
         // The page and the counts are two passes. The page is found
         // without visiting every match: words by relevance with tantivy's
         // pruning top-k, phrases and filters alone newest first by reading
@@ -548,32 +543,24 @@ impl TantivyIndex {
             .collect();
             (page, full)
         };
-        let (total, status_counts, place_counts) =
-            if let Some(full) = full.filter(|_| query.exhaustive) {
-                let mut statuses = FacetCollector::for_field("status_facet");
-                statuses.add_facet(Facet::root());
-                let mut places = FacetCollector::for_field("place");
-                places.add_facet(facet_parent.clone());
-                let (total, s, p) = searcher
-                    .search(full.as_ref(), &(Count, statuses, places))
+        let (total, facets) = match full.filter(|_| query.exhaustive) {
+            Some(full) => {
+                let tally = Tally {
+                    status: "status",
+                    tenant: "tenant",
+                };
+                let tallied = searcher
+                    .search(full.as_ref(), &tally)
                     .map_err(index_error)?;
-                (total, Some(s), Some(p))
-            } else {
-                (addresses.len(), None, None)
-            };
-        let mut facets = Facets::default();
-        if let Some(status_counts) = status_counts {
-            for (facet, count) in status_counts.get(Facet::root()) {
-                if let Some(last) = facet.to_path().last() {
-                    facets.status.insert((*last).to_owned(), count);
-                }
+                let parent = query.facet_parent.as_ref().map(TenantPath::as_str);
+                let facets = Facets {
+                    places: tallied.places_below(parent),
+                    status: tallied.statuses,
+                };
+                (tallied.total, facets)
             }
-        }
-        if let Some(place_counts) = place_counts {
-            for (facet, count) in place_counts.get(facet_parent) {
-                facets.places.insert(facet.to_path().join("/"), count);
-            }
-        }
+            None => (addresses.len() as u64, Facets::default()),
+        };
         let no_terms = BTreeSet::new();
         let highlight_terms = if query.highlight {
             &highlight_terms
@@ -585,7 +572,7 @@ impl TantivyIndex {
             .map(|address| self.hit(&searcher, address, highlight_terms))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Results {
-            total: total as u64,
+            total,
             hits,
             facets,
         })
@@ -711,10 +698,6 @@ fn combined(mut clauses: Clauses, filters: Clauses) -> Box<dyn TantivyQuery> {
     }
 }
 
-fn path_facet(path: &TenantPath) -> Facet {
-    Facet::from_path(path.as_str().split('/'))
-}
-
 /// Writes `changes` to `writer`, uncommitted.
 fn write(
     writer: &mut IndexWriter<TantivyDocument>,
@@ -756,12 +739,10 @@ fn to_tantivy(f: &Fields, d: &Document) -> TantivyDocument {
     for place in d.each_place() {
         doc.add_text(f.places, place);
     }
-    doc.add_facet(f.place, path_facet(&d.tenant));
     doc.add_text(f.tenant, d.tenant.as_str());
     doc.add_text(f.line, &d.line);
     if let Some(status) = &d.status {
         doc.add_text(f.status, status);
-        doc.add_facet(f.status_facet, Facet::from_path([status.as_str()]));
     }
     if let Some(service) = &d.service {
         doc.add_text(f.service, service);
