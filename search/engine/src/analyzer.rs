@@ -170,6 +170,52 @@ fn normalising_matters(c: char) -> bool {
             || matches!(n, '+' | '#' | '&' | '.' | '_' | '%' | '-'))
 }
 
+/// Whether any character of `text` needs normalising
+/// ([`normalising_matters`]), answered byte by byte for ASCII and for the
+/// Han characters U+5000–U+9FFF (UTF-8 lead bytes E5–E9, three bytes
+/// each: nearly all of Chinese text), which never do.
+fn needs_normalising(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            if b.is_ascii_uppercase() {
+                return true;
+            }
+            i += 1;
+        } else if (0xE5..=0xE9).contains(&b) {
+            i += 3;
+        } else {
+            let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                return false;
+            };
+            if normalising_matters(c) {
+                return true;
+            }
+            i += c.len_utf8();
+        }
+    }
+    false
+}
+
+/// Whether every character of `word` is a Han character ([`is_han`]),
+/// answered by the lead byte for U+5000–U+9FFF (E5–E9), all of them Han.
+fn all_han(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if (0xE5..=0xE9).contains(&b) {
+            i += 3;
+            continue;
+        }
+        match word.get(i..).and_then(|rest| rest.chars().next()) {
+            Some(c) if is_han(c) => i += c.len_utf8(),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Whether `c` is a Han character (CJK unified ideographs, extension A and
 /// the compatibility block; the supplementary-plane extensions too).
 pub fn is_han(c: char) -> bool {
@@ -237,20 +283,25 @@ impl Analyzer {
     }
 
     fn analyse<'a>(&self, text: &'a str, with_parts: bool) -> Analysed<'a> {
-        self.analyse_normalising(text, with_parts, normalising_matters)
+        self.analyse_as(text, with_parts, needs_normalising(text))
     }
 
     /// Analyses `text`, normalised when `matters` says a character needs it.
+    #[cfg(test)]
     fn analyse_normalising<'a>(
         &self,
         text: &'a str,
         with_parts: bool,
         matters: impl Fn(char) -> bool,
     ) -> Analysed<'a> {
+        self.analyse_as(text, with_parts, text.chars().any(matters))
+    }
+
+    /// Analyses `text`, normalised first when `changed`.
+    fn analyse_as<'a>(&self, text: &'a str, with_parts: bool, changed: bool) -> Analysed<'a> {
         // Normalised one character for one, so jieba's character offsets
         // are the original's too; most text needs no change, and then its
         // byte offsets are the original's as well.
-        let changed = text.chars().any(matters);
         let normalised: std::borrow::Cow<'_, str> = if changed {
             std::borrow::Cow::Owned(text.chars().map(normalise).collect())
         } else {
@@ -297,7 +348,7 @@ impl Analyzer {
             if part_of[i] != usize::MAX {
                 continue;
             }
-            if t.word.chars().all(is_han) {
+            if all_han(t.word) {
                 let (start, end) = byte_range(t);
                 terms.push(Span {
                     text: t.byte_start..t.byte_end,
@@ -311,7 +362,7 @@ impl Analyzer {
                 while j > 0 && part_of[j - 1] == i {
                     j -= 1;
                     let part = &found[j];
-                    if part.word.chars().all(is_han) {
+                    if all_han(part.word) {
                         let (start, end) = byte_range(part);
                         terms.push(Span {
                             text: part.byte_start..part.byte_end,
@@ -513,6 +564,27 @@ mod tests {
                         .into_terms(),
                     "{text:?}"
                 );
+            }
+        }
+    }
+
+    /// The byte-by-byte shortcuts answer as the character tests do, for
+    /// every character alone and between Han characters and ASCII.
+    #[test]
+    fn byte_shortcuts_answer_as_the_character_tests() {
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            for text in [
+                c.to_string(),
+                format!("助{c}a"),
+                format!("A{c}餐"),
+                format!("{c}補贴"),
+            ] {
+                assert_eq!(
+                    needs_normalising(&text),
+                    text.chars().any(normalising_matters),
+                    "{text:?}"
+                );
+                assert_eq!(all_han(&text), text.chars().all(is_han), "{text:?}");
             }
         }
     }
