@@ -16,6 +16,8 @@ use crate::progress;
 pub enum SearchCommand {
     /// Rebuild the index (of one subtree, or all) from the database, with the catalog's services.
     /// Stop the server first when the index is the embedded one (it holds the index's lock).
+    /// On the embedded index the rebuilt documents are committed together at the end: until
+    /// then searches find none of the subtree's documents.
     #[command(after_help = "Examples:\n  \
         civitas search reindex\n  \
         civitas search reindex --tenant shanghai/pudong --json\n  \
