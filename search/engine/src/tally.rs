@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::query::{EnableScoring, Query, Scorer};
+use tantivy::{
+    COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader,
+};
 
 /// Counts of every match: how many, by status, by tenant path.
 #[derive(Debug, Default)]
@@ -204,6 +207,99 @@ impl SegmentCollector for SegmentTally {
             total: self.total,
             status: self.status,
             tenant: self.tenant,
+        }
+    }
+}
+
+/// Counts every match of the conjunction of `clauses` (none reading
+/// positions: words and filters, no phrase) with `tally`, as
+/// `searcher.search(&conjunction, tally)` would.
+///
+/// Where each clause matches a like share of a segment (the most documents
+/// a clause matches, summed over clauses, at most [`DENSE`] times the
+/// fewest), the clauses are read into bitsets and intersected word by word:
+/// decoding a posting list costs a few nanoseconds a document, where
+/// tantivy's intersection seeks one list to each document of another (two
+/// words in 40 % of a million documents: 10 ms of a counted query's p99).
+/// Elsewhere (a rare word or filter among common ones) the intersection
+/// reads least and runs as tantivy runs it.
+pub(crate) fn tally_conjunction(
+    searcher: &Searcher,
+    clauses: &[Box<dyn Query>],
+    conjunction: &dyn Query,
+    tally: &Tally,
+) -> tantivy::Result<Tallied> {
+    let enable = EnableScoring::disabled_from_searcher(searcher);
+    let weights = clauses
+        .iter()
+        .map(|q| q.weight(enable))
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    let whole = conjunction.weight(enable)?;
+    let mut fruits = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ord = ord as SegmentOrdinal;
+        let mut scorers = weights
+            .iter()
+            .map(|w| w.scorer(reader, 1.0))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let hints: Vec<u64> = scorers.iter().map(|s| u64::from(s.size_hint())).collect();
+        let fewest = hints.iter().copied().min().unwrap_or(0);
+        let dense = scorers.len() >= 2 && hints.iter().sum::<u64>() <= DENSE * fewest;
+        if !dense {
+            fruits.push(tally.collect_segment(whole.as_ref(), ord, reader)?);
+            continue;
+        }
+        let mut matches = bits_of(scorers[0].as_mut(), reader.max_doc());
+        for scorer in &mut scorers[1..] {
+            let bits = bits_of(scorer.as_mut(), reader.max_doc());
+            for (word, other) in matches.iter_mut().zip(bits) {
+                *word &= other;
+            }
+        }
+        let mut child = tally.for_segment(ord, reader)?;
+        let alive = reader.alive_bitset();
+        let mut block = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+        let mut n = 0;
+        for (w, word) in matches.iter().enumerate() {
+            let mut word = *word;
+            while word != 0 {
+                let doc = (w as DocId) * 64 + word.trailing_zeros();
+                word &= word - 1;
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                block[n] = doc;
+                n += 1;
+                if n == block.len() {
+                    child.collect_block(&block);
+                    n = 0;
+                }
+            }
+        }
+        child.collect_block(&block[..n]);
+        fruits.push(child.harvest());
+    }
+    tally.merge_fruits(fruits)
+}
+
+/// How unequal the clauses' sizes may be for bitsets to be read (see
+/// [`tally_conjunction`]): a posting list decodes in about a tenth of the
+/// time a seek into it costs.
+const DENSE: u64 = 8;
+
+/// The documents `scorer` matches, as a bitset of `max_doc` bits.
+fn bits_of(scorer: &mut dyn Scorer, max_doc: DocId) -> Vec<u64> {
+    let mut bits = vec![0u64; (max_doc as usize).div_ceil(64)];
+    let mut buffer = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+    loop {
+        let n = scorer.fill_buffer(&mut buffer);
+        for &doc in &buffer[..n] {
+            if let Some(word) = bits.get_mut(doc as usize / 64) {
+                *word |= 1 << (doc % 64);
+            }
+        }
+        if n < buffer.len() {
+            return bits;
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::analyzer::Analyzer;
 use crate::highlight::highlights;
 use crate::model::{Part, SearchError};
 use crate::newest_first::{DateMaxima, newest_first};
-use crate::tally::Tally;
+use crate::tally::{Tally, tally_conjunction};
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 const TOKENIZER: &str = "civitas";
@@ -40,7 +40,7 @@ const WRITER_HEAP: usize = 256 * 1024 * 1024;
 /// an index: zstd keeps the whole index smaller than the text it indexes
 /// (0.99× at level 1 on the benchmark's corpus), where lz4 (tantivy's
 /// default) leaves it larger (1.14×). Level 3 would make it 0.95× for about
-/// 8 % of the indexing rate (BENCHMARKS.md).
+/// 5 % of the indexing rate (BENCHMARKS.md).
 fn settings() -> tantivy::IndexSettings {
     tantivy::IndexSettings {
         docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor {
@@ -514,6 +514,20 @@ impl TantivyIndex {
         // blocks of documents by their newest date (`newest_first`). The
         // counts visit every match but score none (no frequencies or
         // positions read): one pass doing both would score every match.
+        // Counted without phrases, the clauses one by one too: where they
+        // are alike in size they are counted as bitsets (`tally`).
+        let has_phrase = clauses
+            .iter()
+            .any(|(_, q)| q.downcast_ref::<PhraseQuery>().is_some());
+        let flat: Vec<Box<dyn TantivyQuery>> = if query.exhaustive && !has_phrase {
+            clauses
+                .iter()
+                .chain(&filters)
+                .map(|(_, q)| q.box_clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (addresses, full): (Vec<DocAddress>, Option<Box<dyn TantivyQuery>>) = if ranked {
             let full = combined(clauses, filters);
             let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
@@ -549,9 +563,12 @@ impl TantivyIndex {
                     status: "status",
                     tenant: "tenant",
                 };
-                let tallied = searcher
-                    .search(full.as_ref(), &tally)
-                    .map_err(index_error)?;
+                let tallied = if flat.is_empty() {
+                    searcher.search(full.as_ref(), &tally)
+                } else {
+                    tally_conjunction(&searcher, &flat, full.as_ref(), &tally)
+                }
+                .map_err(index_error)?;
                 let parent = query.facet_parent.as_ref().map(TenantPath::as_str);
                 let facets = Facets {
                     places: tallied.places_below(parent),
@@ -868,7 +885,12 @@ mod tests {
         let analyzer = Analyzer::shared();
         let mut documents = Vec::new();
         for n in 0..400u32 {
-            let words: Vec<&str> = (0..1 + next(5)).map(|_| WORDS[next(WORDS.len())]).collect();
+            let mut words: Vec<&str> = (0..1 + next(5)).map(|_| WORDS[next(WORDS.len())]).collect();
+            // A rare word: beside a common one, the intersection is read
+            // as tantivy reads it rather than as bitsets.
+            if next(40) == 0 {
+                words.push("医疗");
+            }
             let street = STREETS[next(STREETS.len())];
             let district = &street[..6];
             documents.push(Document {
@@ -893,82 +915,105 @@ mod tests {
                 .iter()
                 .map(|d| Change::Upsert(Box::new(d.clone())))
                 .collect();
-            if i == 2 {
-                changes.push(Change::Delete("case:3".into()));
-            }
+            // Deletions in the segments written before.
+            changes.extend(
+                (0..i * 90)
+                    .filter(|n| n % 7 == 3)
+                    .map(|n| Change::Delete(format!("case:{n}"))),
+            );
             index.apply_now(changes).unwrap_or_else(|e| panic!("{e}"));
         }
-        documents.retain(|d| d.id != "case:3");
+        let written = documents.len().div_ceil(90) - 1;
+        documents.retain(|d| {
+            let n: usize = d.id["case:".len()..].parse().unwrap_or(usize::MAX);
+            n >= written * 90 || n % 7 != 3
+        });
         let city = TenantPath::parse("310000").unwrap_or_else(|e| panic!("{e}"));
-        let reach = Reach::new([crate::ReachEntry::Subtree {
-            kind: Kind::Case,
-            root: city.clone(),
-            line: "*".into(),
-        }]);
+        let district = TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}"));
         let texts = [
             "补贴",
             "食堂",
             "补贴 申请",
             "老人 街道",
+            "补贴 医疗",
             "\"补贴申请\"",
             "\"食堂\" 社区",
         ];
-        for text in texts {
-            let words: Vec<String> = text
-                .split(' ')
-                .map(|w| w.trim_matches('"').to_owned())
-                .collect();
-            let matching: Vec<&Document> = documents
-                .iter()
-                .filter(|d| {
-                    let terms = analyzer.index_terms(&d.title);
-                    let title: String = terms.iter().map(|t| t.text.as_str()).collect();
-                    words.iter().all(|w| {
-                        terms.iter().any(|t| &t.text == w)
-                            || w.chars().count() > 2 && title.contains(w.as_str())
+        // A city-wide reach filters nothing; a district's is a clause, and
+        // so is a status.
+        let cases = [
+            (&city, None),
+            (&district, None),
+            (&city, Some("approved")),
+            (&district, Some("submitted")),
+        ];
+        for (root, status) in cases {
+            let reach = Reach::new([crate::ReachEntry::Subtree {
+                kind: Kind::Case,
+                root: root.clone(),
+                line: "*".into(),
+            }]);
+            for text in texts {
+                let words: Vec<String> = text
+                    .split(' ')
+                    .map(|w| w.trim_matches('"').to_owned())
+                    .collect();
+                let matching: Vec<&Document> = documents
+                    .iter()
+                    .filter(|d| {
+                        let terms = analyzer.index_terms(&d.title);
+                        let title: String = terms.iter().map(|t| t.text.as_str()).collect();
+                        d.tenant.is_within(root)
+                            && (status.is_none() || d.status.as_deref() == status)
+                            && words.iter().all(|w| {
+                                terms.iter().any(|t| &t.text == w)
+                                    || w.chars().count() > 2 && title.contains(w.as_str())
+                            })
                     })
-                })
-                .collect();
-            for offset in [0, 7, 30] {
-                let query = |exhaustive| Query {
-                    text: text.into(),
-                    offset,
-                    limit: 7,
-                    exhaustive,
-                    // Places counted by district: the city's children.
-                    facet_parent: Some(city.clone()),
-                    ..Query::default()
-                };
-                let counted = index
-                    .search_now(&reach, &query(true))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let uncounted = index
-                    .search_now(&reach, &query(false))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let ids = |r: &Results| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
-                assert_eq!(ids(&counted), ids(&uncounted), "{text} at {offset}");
-                assert_eq!(counted.total, matching.len() as u64, "{text}: total");
-                for status in STATUSES {
-                    let expected = matching
-                        .iter()
-                        .filter(|d| d.status.as_deref() == Some(status))
-                        .count();
-                    assert_eq!(
-                        counted.facets.status.get(status).copied().unwrap_or(0),
-                        expected as u64,
-                        "{text}: {status}"
-                    );
-                }
-                for district in ["310000/310115", "310000/310101"] {
-                    let expected = matching
-                        .iter()
-                        .filter(|d| d.tenant.as_str().starts_with(district))
-                        .count();
-                    assert_eq!(
-                        counted.facets.places.get(district).copied().unwrap_or(0),
-                        expected as u64,
-                        "{text}: {district}"
-                    );
+                    .collect();
+                let case = format!("{text} in {root} with status {status:?}");
+                for offset in [0, 7, 30] {
+                    let query = |exhaustive| Query {
+                        text: text.into(),
+                        status: status.map(str::to_owned),
+                        offset,
+                        limit: 7,
+                        exhaustive,
+                        // Places counted by district: the city's children.
+                        facet_parent: Some(city.clone()),
+                        ..Query::default()
+                    };
+                    let counted = index
+                        .search_now(&reach, &query(true))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let uncounted = index
+                        .search_now(&reach, &query(false))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let ids = |r: &Results| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+                    assert_eq!(ids(&counted), ids(&uncounted), "{case} at {offset}");
+                    assert_eq!(counted.total, matching.len() as u64, "{case}: total");
+                    for status in STATUSES {
+                        let expected = matching
+                            .iter()
+                            .filter(|d| d.status.as_deref() == Some(status))
+                            .count();
+                        assert_eq!(
+                            counted.facets.status.get(status).copied().unwrap_or(0),
+                            expected as u64,
+                            "{case}: {status}"
+                        );
+                    }
+                    for place in ["310000/310115", "310000/310101"] {
+                        let expected = matching
+                            .iter()
+                            .filter(|d| d.tenant.as_str().starts_with(place))
+                            .count();
+                        assert_eq!(
+                            counted.facets.places.get(place).copied().unwrap_or(0),
+                            expected as u64,
+                            "{case}: {place}"
+                        );
+                    }
                 }
             }
         }
