@@ -316,13 +316,8 @@ impl TantivyIndex {
 
     /// The same, on the calling thread.
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
-        let inner = &self.inner;
-        let mut guard = inner.writer()?;
-        let writer = guard.as_mut().ok_or_else(no_writer)?;
-        write(writer, &inner.fields, changes)?;
-        writer.commit().map_err(index_error)?;
-        drop(guard);
-        inner.reader.reload().map_err(index_error)
+        self.write_now(changes, true)?;
+        self.inner.reader.reload().map_err(index_error)
     }
 
     /// Writes changes without committing them (see
@@ -334,10 +329,19 @@ impl TantivyIndex {
 
     /// The same, on the calling thread.
     pub fn stage_now(&self, changes: Vec<Change>) -> Result<(), SearchError> {
-        let inner = &self.inner;
-        let mut guard = inner.writer()?;
+        self.write_now(changes, false)
+    }
+
+    /// Writes changes under the writer's lock, and commits them when
+    /// `commit`.
+    fn write_now(&self, changes: Vec<Change>, commit: bool) -> Result<(), SearchError> {
+        let mut guard = self.inner.writer()?;
         let writer = guard.as_mut().ok_or_else(no_writer)?;
-        write(writer, &inner.fields, changes)
+        write(writer, &self.inner.fields, changes)?;
+        if commit {
+            writer.commit().map_err(index_error)?;
+        }
+        Ok(())
     }
 
     /// Commits what is staged and waits for the merges of segments in
@@ -789,24 +793,38 @@ async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
 
+    /// Case `n` of `tenant`, titled `title`, dated `date`, with `status`.
+    fn case(n: u32, tenant: &str, title: String, status: Option<&str>, date: i64) -> Document {
+        Document {
+            id: format!("case:{n}"),
+            kind: Kind::Case,
+            tenant: TenantPath::parse(tenant).unwrap_or_else(|e| panic!("{e}")),
+            line: "civil-affairs".into(),
+            title,
+            body: Vec::new(),
+            keywords: Vec::new(),
+            status: status.map(str::to_owned),
+            service: None,
+            owner: None,
+            public: false,
+            date,
+        }
+    }
+
     /// Settling waits for the merges the commits started, and the index
     /// stays writable and searchable after it.
     #[test]
     fn settling_waits_for_merges_and_the_index_stays_writable() {
         let index = TantivyIndex::in_memory().unwrap_or_else(|e| panic!("{e}"));
-        let document = |n: u32| Document {
-            id: format!("case:{n}"),
-            kind: Kind::Case,
-            tenant: TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}")),
-            line: "civil-affairs".into(),
-            title: format!("助餐补贴申请 {n}"),
-            body: vec!["长者食堂".into()],
-            keywords: Vec::new(),
-            status: Some("open".into()),
-            service: None,
-            owner: None,
-            public: false,
-            date: 1_780_000_000 + i64::from(n),
+        let document = |n: u32| {
+            let title = format!("助餐补贴申请 {n}");
+            case(
+                n,
+                "310000/310115",
+                title,
+                Some("open"),
+                1_780_000_000 + i64::from(n),
+            )
         };
         // One commit, so one segment, each: the eighth starts a merge of
         // all eight (tantivy's default policy), which settling waits for.
@@ -829,20 +847,7 @@ mod tests {
     #[test]
     fn staged_changes_are_searchable_once_settled_or_applied() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let document = |n: u32| Document {
-            id: format!("case:{n}"),
-            kind: Kind::Case,
-            tenant: TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}")),
-            line: "civil-affairs".into(),
-            title: format!("助餐补贴申请 {n}"),
-            body: Vec::new(),
-            keywords: Vec::new(),
-            status: None,
-            service: None,
-            owner: None,
-            public: false,
-            date: 0,
-        };
+        let document = |n: u32| case(n, "310000/310115", format!("助餐补贴申请 {n}"), None, 0);
         let index = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let stage = |n: u32| {
             index
@@ -893,21 +898,10 @@ mod tests {
             }
             let street = STREETS[next(STREETS.len())];
             let district = &street[..6];
-            documents.push(Document {
-                id: format!("case:{n}"),
-                kind: Kind::Case,
-                tenant: TenantPath::parse(&format!("310000/{district}/{street}"))
-                    .unwrap_or_else(|e| panic!("{e}")),
-                line: "civil-affairs".into(),
-                title: words.join("，"),
-                body: Vec::new(),
-                keywords: Vec::new(),
-                status: Some(STATUSES[next(STATUSES.len())].into()),
-                service: None,
-                owner: None,
-                public: false,
-                date: 1_780_000_000 + next(1000) as i64,
-            });
+            let status = STATUSES[next(STATUSES.len())];
+            let date = 1_780_000_000 + next(1000) as i64;
+            let tenant = format!("310000/{district}/{street}");
+            documents.push(case(n, &tenant, words.join("，"), Some(status), date));
         }
         // Several segments, one of them with deletions.
         for (i, batch) in documents.chunks(90).enumerate() {
