@@ -518,38 +518,25 @@ impl TantivyIndex {
         // blocks of documents by their newest date (`newest_first`). The
         // counts visit every match but score none (no frequencies or
         // positions read): one pass doing both would score every match.
-        // Counted without phrases, the clauses one by one too: where they
-        // are alike in size they are counted as bitsets (`tally`).
-        let has_phrase = clauses
-            .iter()
-            .any(|(_, q)| q.downcast_ref::<PhraseQuery>().is_some());
-        let flat: Vec<Box<dyn TantivyQuery>> = if query.exhaustive && !has_phrase {
+        let counted: Option<Vec<Box<dyn TantivyQuery>>> = query.exhaustive.then(|| {
             clauses
                 .iter()
                 .chain(&filters)
                 .map(|(_, q)| q.box_clone())
                 .collect()
-        } else {
-            Vec::new()
-        };
-        let (addresses, full): (Vec<DocAddress>, Option<Box<dyn TantivyQuery>>) = if ranked {
-            let full = combined(clauses, filters);
+        });
+        let addresses: Vec<DocAddress> = if ranked {
             let top = TopDocs::with_limit(query.limit).and_offset(query.offset);
-            let page = searcher
-                .search(full.as_ref(), &top.order_by_score())
+            searcher
+                .search(combined(clauses, filters).as_ref(), &top.order_by_score())
                 .map_err(index_error)?
                 .into_iter()
                 .map(|(_, a)| a)
-                .collect();
-            (page, Some(full))
+                .collect()
         } else {
-            let full = query.exhaustive.then(|| {
-                let copy = |c: &Clauses| c.iter().map(|(o, q)| (*o, q.box_clone())).collect();
-                combined(copy(&clauses), copy(&filters))
-            });
             let conjunction: Vec<Box<dyn TantivyQuery>> =
                 clauses.into_iter().chain(filters).map(|(_, q)| q).collect();
-            let page = newest_first(
+            newest_first(
                 &searcher,
                 &conjunction,
                 query.offset + query.limit,
@@ -558,21 +545,16 @@ impl TantivyIndex {
             .map_err(index_error)?
             .into_iter()
             .skip(query.offset)
-            .collect();
-            (page, full)
+            .collect()
         };
-        let (total, facets) = match full.filter(|_| query.exhaustive) {
-            Some(full) => {
+        let (total, facets) = match counted {
+            Some(conjunction) => {
                 let tally = Tally {
                     status: "status",
                     tenant: "tenant",
                 };
-                let tallied = if flat.is_empty() {
-                    searcher.search(full.as_ref(), &tally)
-                } else {
-                    tally_conjunction(&searcher, &flat, full.as_ref(), &tally)
-                }
-                .map_err(index_error)?;
+                let tallied =
+                    tally_conjunction(&searcher, conjunction, &tally).map_err(index_error)?;
                 let parent = query.facet_parent.as_ref().map(TenantPath::as_str);
                 let facets = Facets {
                     places: tallied.places_below(parent),
