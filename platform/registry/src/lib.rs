@@ -274,6 +274,17 @@ pub fn today_in_china() -> civitas_host::Date {
     })
 }
 
+/// The SM3 digest (hex) of an evaluation's input: its JSON with every
+/// object's keys in order (serde_json's map is ordered by key in this
+/// workspace), so a document stored and read back — PostgreSQL's `jsonb`
+/// reorders keys — keeps its digest. A case's history records it beside each
+/// module decision, so the decision can be tied to the facts it was made on.
+pub fn input_digest(input: &serde_json::Value) -> String {
+    // Serialising a `Value` cannot fail (its keys are strings).
+    let bytes = serde_json::to_vec(input).unwrap_or_default();
+    hex::encode(civitas_crypto::sm3::digest(&bytes))
+}
+
 /// Microseconds since the epoch, as stored.
 pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -286,6 +297,19 @@ pub(crate) fn from_micros(micros: i64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::RegistryError;
+
+    #[test]
+    fn an_input_digest_ignores_key_order_and_sees_every_value() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": "甲"}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a": {"x": "甲", "y": [1, 2]}, "b": 1}"#).unwrap();
+        assert_eq!(super::input_digest(&a), super::input_digest(&b));
+        assert_eq!(super::input_digest(&a).len(), 64);
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"a": {"x": "甲", "y": [2, 1]}, "b": 1}"#).unwrap();
+        assert_ne!(super::input_digest(&a), super::input_digest(&c));
+    }
     use civitas_host::CallError;
     use civitas_storage::StorageError;
 

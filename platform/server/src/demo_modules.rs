@@ -1,6 +1,7 @@
 //! The demo city's modules: published by the demo module developer and
-//! bound as the scenario describes — the city's meal-subsidy rule
-//! as the service default, the Pudong variant at 浦东新区.
+//! bound as the seeds' scenarios describe — for the meal subsidy and for
+//! penalty discretion, the city's rule as the service default and the
+//! Pudong variant at 浦东新区.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,18 @@ pub const DEMO_MODULES: &[DemoModule] = &[
         "meal-subsidy-pudong",
         "1.0.0",
         "civil-affairs/meal-subsidy",
+        Some("310000/310115"),
+    ),
+    (
+        "penalty-discretion",
+        "1.0.0",
+        "market-regulation/penalty-case",
+        None,
+    ),
+    (
+        "penalty-discretion-pudong",
+        "1.0.0",
+        "market-regulation/penalty-case",
         Some("310000/310115"),
     ),
 ];

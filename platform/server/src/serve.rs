@@ -512,6 +512,22 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         Some("reviewer"),
     ),
     (
+        "huangpu-market-officer",
+        AccountKind::Staff,
+        "310000/310101",
+        Some("market-regulation"),
+        "黄浦区市场监管执法员",
+        Some("officer"),
+    ),
+    (
+        "huangpu-market-reviewer",
+        AccountKind::Staff,
+        "310000/310101",
+        Some("market-regulation"),
+        "黄浦区市场监管法制审核员",
+        Some("reviewer"),
+    ),
+    (
         "citizen-demo",
         AccountKind::Citizen,
         "310000/310115/310115005",

@@ -1118,19 +1118,13 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
                             "zhao": {"id_number": "310115195501010019", "name": "赵六"}}),
     );
     // The demo's meal-subsidy modules decide eligibility at submission.
-    for module in [
-        "modules/civil-affairs/meal-subsidy",
-        "modules/civil-affairs/meal-subsidy-pudong",
-    ] {
-        civitas_testkit::module_component(module);
-    }
     let repository = civitas_testkit::repository_dir();
     let server = Server::start_on(
         civitas(dir.path())
             .args(["serve", "--demo"])
             .env(
                 "CIVITAS_DEMO_MODULES_DIR",
-                repository.join("target/guest/civitas"),
+                civitas_testkit::demo_modules_dir(),
             )
             .env(
                 "CIVITAS_MODULE_CACHE_DIR",

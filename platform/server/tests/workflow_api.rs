@@ -23,6 +23,16 @@ fn application() -> Value {
            "disability_grade": 0, "economic_status": "none"})
 }
 
+/// The facts of a supermarket's first sale of expired food (goods worth
+/// 216 yuan: the statutory range is 50,000–100,000 yuan), registered with
+/// `authority`.
+fn expired_food(authority: &str) -> Value {
+    json!({"party": "上海某超市有限公司", "party_credit_code": "91310115MA1K4B8E73",
+           "violation": "销售超过保质期的酸奶 24 盒", "violation_code": "food-expired",
+           "registration_authority": authority, "goods_value_yuan": 216, "illegal_gains_yuan": 48,
+           "harm": "minor", "first_offence": true, "corrected_promptly": true})
+}
+
 async fn create(world: &World, who: &str, tenant: &str, body: Value) -> Reply {
     world
         .call(
@@ -291,6 +301,117 @@ both_backends! {
         assert!(fired.iter().any(|f| f.kind == "limit.overdue"), "{fired:?}");
         assert!(fired.iter().any(|f| f.kind == "limit.remind"), "{fired:?}");
         assert!(time_passes(&world, &case, 1).await.is_empty());
+    }
+
+    async fn penalty_discretion_follows_each_districts_benchmark_and_is_kept_in_the_history(t) {
+        let world = World::demo(&t).await;
+        let penalty = |title: &str, data: Value| json!({
+            "service": "market-regulation/penalty-case", "title": title, "data": data});
+
+        // Pudong, a party registered with the district: Pudong's variant
+        // proposes the lighter band of Pudong's benchmark (its first 40 %).
+        let created = create(&world, "pudong-market-officer", PUDONG,
+            penalty("某超市销售过期酸奶案", expired_food("district"))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let case = id(&created);
+        let investigated = act(&world, "pudong-market-officer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(investigated.status, StatusCode::OK, "{}", investigated.body);
+        assert_eq!(investigated.body["step"], "legal-review");
+        let proposal = &investigated.body["outcomes"]["proposal"];
+        assert_eq!(proposal["module"], "penalty-discretion-pudong", "{proposal}");
+        assert_eq!(proposal["binding_tenant"], PUDONG);
+        assert_eq!(proposal["output"]["level"], "lighter");
+        assert_eq!(proposal["output"]["may_waive"], true, "the authority may still waive it");
+        assert_eq!((proposal["output"]["band_min_yuan"].clone(), proposal["output"]["band_max_yuan"].clone()),
+            (json!(50_000), json!(70_000)));
+        assert_eq!(proposal["output"]["basis"], "《中华人民共和国食品安全法》第一百二十四条第一款第（五）项");
+        assert_eq!(proposal["output"]["confiscate_yuan"], 48);
+        let reviewed = act(&world, "pudong-market-reviewer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!((reviewed.status, reviewed.body["step"].clone()), (StatusCode::OK, json!("decision")), "{}", reviewed.body);
+        let decided = act(&world, "pudong-market-reviewer", PUDONG, &case,
+            json!({"action": "approve", "reason": "从轻处罚，罚款五万元，没收违法所得"})).await;
+        assert_eq!((decided.status, decided.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", decided.body);
+        assert_eq!(decided.body["outcomes"]["discretion"]["output"]["band_max_yuan"], 70_000);
+
+        // The history keeps both proposals: inputs (by digest), band and
+        // module version, at the steps they were made.
+        let reply = get(&world, "pudong-market-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let entries = reply.body["history"].as_array().unwrap();
+        let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["submit", "approve", "approve", "approve"]);
+        let evaluated: Vec<(&str, &Value)> = entries.iter()
+            .filter_map(|e| Some((e["step"].as_str()?, e["detail"].get("evaluations")?)))
+            .collect();
+        assert_eq!(evaluated.len(), 2, "{entries:?}");
+        for ((step, evaluations), hook) in evaluated.iter().zip(["proposal", "discretion"]) {
+            let e = &evaluations[0];
+            assert_eq!((e["hook"].as_str(), e["module"].as_str(), e["version"].as_str()),
+                (Some(hook), Some("penalty-discretion-pudong"), Some("1.0.0")), "at {step}");
+            assert_eq!((e["output"]["band_min_yuan"].clone(), e["output"]["band_max_yuan"].clone()), (json!(50_000), json!(70_000)));
+            assert_eq!(e["input_sm3"].as_str(), Some(civitas_registry::input_digest(&expired_food("district")).as_str()),
+                "the facts the band was proposed on");
+        }
+        assert_eq!(entries[1]["module_version"], "1.0.0");
+        assert_eq!((entries[1]["step"].as_str(), entries[3]["step"].as_str()), (Some("investigate"), Some("decision")));
+        assert!(entries[2]["detail"].get("evaluations").is_none(), "the legal review runs no module");
+
+        // Pudong, the same facts for a party registered in the free-trade
+        // zone: Pudong's own rule waives the penalty.
+        let created = create(&world, "pudong-market-officer", PUDONG,
+            penalty("某自贸区企业销售过期酸奶案", expired_food("ftz"))).await;
+        let zone = id(&created);
+        let investigated = act(&world, "pudong-market-officer", PUDONG, &zone, json!({"action": "approve"})).await;
+        let output = &investigated.body["outcomes"]["proposal"]["output"];
+        assert_eq!((output["level"].as_str(), output["level_label"].as_str()), (Some("none"), Some("不予处罚")), "{output}");
+        assert_eq!((output["band_min_yuan"].clone(), output["band_max_yuan"].clone(), output["rule"].clone()),
+            (json!(0), json!(0), json!("pudong")));
+        assert!(output["reasons"][0].as_str().unwrap().contains("自贸试验区"), "{output}");
+
+        // Huangpu has no variant: the city's default rule and benchmark
+        // (lighter is the first 30 %), and the free-trade-zone rule is
+        // Pudong's alone.
+        for (authority, band_max) in [("district", 65_000), ("ftz", 65_000)] {
+            let created = create(&world, "huangpu-market-officer", HUANGPU,
+                penalty("某超市销售过期酸奶案", expired_food(authority))).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+            let investigated = act(&world, "huangpu-market-officer", HUANGPU, &id(&created), json!({"action": "approve"})).await;
+            assert_eq!(investigated.status, StatusCode::OK, "{}", investigated.body);
+            let proposal = &investigated.body["outcomes"]["proposal"];
+            assert_eq!((proposal["module"].as_str(), proposal["binding_tenant"].clone()),
+                (Some("penalty-discretion"), Value::Null), "the service default");
+            assert_eq!((proposal["output"]["level"].as_str(), proposal["output"]["band_max_yuan"].clone(), proposal["output"]["rule"].as_str()),
+                (Some("lighter"), json!(band_max), Some("city")), "{authority}");
+        }
+
+        // Facts the form does not hold are refused when the investigation
+        // ends, naming the field, and nothing moves; the case goes back to
+        // the officer who filed it, who completes the facts.
+        let created = create(&world, "pudong-market-officer", PUDONG,
+            penalty("某商户无照经营案", json!({"party": "某商户", "violation": "无照经营"}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "a case is filed before every fact is known: {}", created.body);
+        let partial = id(&created);
+        let refused = act(&world, "pudong-market-officer", PUDONG, &partial, json!({"action": "approve"})).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "input_schema_violation"), "{}", refused.body);
+        assert!(refused.body["message"].to_string().contains("violation_code"), "{}", refused.body);
+        let read = get(&world, "pudong-market-officer", &format!("/api/v1/tenants/{PUDONG}/cases/{partial}")).await;
+        assert_eq!((read.body["step"].as_str(), read.body["version"].clone()), (Some("investigate"), json!(1)));
+        let returned = act(&world, "pudong-market-officer", PUDONG, &partial,
+            json!({"action": "return", "reason": "补全违法行为类别、货值金额和情节"})).await;
+        assert_eq!((returned.status, returned.body["state"].clone()), (StatusCode::OK, json!("returned")), "{}", returned.body);
+        let facts = json!({"party": "某商户", "violation": "无照经营", "violation_code": "unlicensed",
+            "goods_value_yuan": 5_000, "illegal_gains_yuan": 1_200, "harm": "minor",
+            "first_offence": true, "corrected_promptly": true, "cooperated": true});
+        let resubmitted = act(&world, "pudong-market-officer", PUDONG, &partial, json!({"action": "resubmit", "data": facts})).await;
+        assert_eq!((resubmitted.status, resubmitted.body["step"].clone()), (StatusCode::OK, json!("investigate")), "{}", resubmitted.body);
+        let investigated = act(&world, "pudong-market-officer", PUDONG, &partial, json!({"action": "approve"})).await;
+        assert_eq!(investigated.status, StatusCode::OK, "{}", investigated.body);
+        let output = &investigated.body["outcomes"]["proposal"]["output"];
+        // 无照经营: 0–10,000 yuan; nothing below a minimum of zero, so three
+        // mitigating circumstances make it lighter, not reduced.
+        assert_eq!((output["level"].as_str(), output["statutory_max_yuan"].clone(), output["band_max_yuan"].clone()),
+            (Some("lighter"), json!(10_000), json!(4_000)), "{output}");
+        assert_eq!(output["mitigating"], json!(["初次违法", "及时改正", "主动供述或者配合查处"]));
     }
 
     async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {

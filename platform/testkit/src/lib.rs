@@ -211,6 +211,30 @@ pub fn tenants_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tenants")
 }
 
+/// The module services of the repository's catalog: `line/name` of every
+/// `tenants/_services/<line>/<name>/service.toml` (what a flow's hooks may
+/// call), without loading the catalog.
+pub fn module_services() -> std::collections::BTreeSet<String> {
+    let mut services = std::collections::BTreeSet::new();
+    let root = tenants_dir().join("_services");
+    let lines = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    for line in lines.flatten() {
+        let Ok(names) = std::fs::read_dir(line.path()) else {
+            continue;
+        };
+        for name in names.flatten() {
+            if name.path().join("service.toml").is_file() {
+                services.insert(format!(
+                    "{}/{}",
+                    line.file_name().to_string_lossy(),
+                    name.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    services
+}
+
 /// A temporary work directory holding a copy of the repository's
 /// `tenants/`, for a binary run in it (which may change its copy).
 pub fn tenants_copy() -> tempfile::TempDir {
@@ -270,6 +294,25 @@ pub fn module_component(crate_dir: &str) -> Vec<u8> {
         }
     };
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The demo city's module crates: what `serve --demo` publishes and binds
+/// (`civitas::demo_modules::DEMO_MODULES` names the same modules).
+pub const DEMO_MODULE_CRATES: &[&str] = &[
+    "modules/civil-affairs/meal-subsidy",
+    "modules/civil-affairs/meal-subsidy-pudong",
+    "modules/market-regulation/penalty-discretion",
+    "modules/market-regulation/penalty-discretion-pudong",
+];
+
+/// Builds every demo module (once per test process) and returns the
+/// directory holding their components as `<name>-<version>.wasm`, where
+/// `serve --demo` looks for them (`CIVITAS_DEMO_MODULES_DIR`).
+pub fn demo_modules_dir() -> PathBuf {
+    for module in DEMO_MODULE_CRATES {
+        module_component(module);
+    }
+    repository_dir().join("target/guest/civitas")
 }
 
 /// The repository's tenant tree (Shanghai and Sichuan), validated.

@@ -196,6 +196,7 @@ impl Workflow {
         {
             let mut rejection = None;
             let mut used = None;
+            let mut evaluations = Vec::new();
             for hook in hooks {
                 let mut tx = db.begin_read(scope).await?;
                 let prepared = runtime
@@ -239,6 +240,14 @@ impl Workflow {
                         outcome.module, outcome.version
                     ));
                 }
+                evaluations.push(json!({
+                    "hook": hook.name,
+                    "module": outcome.module,
+                    "version": outcome.version,
+                    "binding_tenant": outcome.binding_tenant,
+                    "input_sm3": civitas_registry::input_digest(&case.data),
+                    "output": outcome.output,
+                }));
                 if let Value::Object(map) = &mut case.outcomes {
                     map.insert(
                         hook.name.clone(),
@@ -256,6 +265,7 @@ impl Workflow {
             Ok(HookRun {
                 rejection,
                 module: used,
+                evaluations,
             })
         }
     }
@@ -351,8 +361,7 @@ impl Workflow {
             detail: json!({"flow_variant": case.flow_variant, "origin": case.origin}),
             ..transitions::event(&case, &ctx, "submit")
         });
-        effects.event.module = hooks.module.as_ref().map(|m| m.0.clone());
-        effects.event.module_version = hooks.module.as_ref().map(|m| m.1.clone());
+        hooks.record(&mut effects.event);
         effects.filing = true;
         if let Some(limit) = flow.limit {
             let calendar = self.calendar_for(tenant)?;

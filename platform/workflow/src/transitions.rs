@@ -130,19 +130,33 @@ pub(crate) struct Transition {
 }
 
 /// What the module hooks at a point said: a rejection (with the module's
-/// reasons) or none, and the module of the last hook run.
+/// reasons) or none, the module of the last hook run, and what each hook
+/// answered.
 #[derive(Debug, Default)]
 pub(crate) struct HookRun {
     /// Why the application is not eligible, when a hook said so.
     pub(crate) rejection: Option<String>,
     /// The module and version consulted last.
     pub(crate) module: Option<(String, String)>,
+    /// One entry per hook run, in order: the hook, the module and version,
+    /// the binding's tenant, the SM3 digest of the input and the output.
+    pub(crate) evaluations: Vec<Value>,
 }
 
 impl HookRun {
-    fn record(&self, event: &mut CaseEvent) {
+    /// Puts the hooks' module and answers on the history entry `event`:
+    /// its `module` and `module_version`, and `detail.evaluations` — so
+    /// the history keeps every decision a module made on the case, not
+    /// only the latest (which `outcomes` holds).
+    pub(crate) fn record(&self, event: &mut CaseEvent) {
         event.module = self.module.as_ref().map(|m| m.0.clone());
         event.module_version = self.module.as_ref().map(|m| m.1.clone());
+        if self.evaluations.is_empty() {
+            return;
+        }
+        if let Value::Object(detail) = &mut event.detail {
+            detail.insert("evaluations".into(), Value::Array(self.evaluations.clone()));
+        }
     }
 }
 
@@ -1335,9 +1349,12 @@ deadline = { days = 5, unit = "working" }
     fn an_ineligible_verdict_refuses_the_case_on_the_modules_record() {
         let w = world();
         let (case, tasks) = w.filed("2026-11-02");
+        let answer = json!({"hook": "amount", "module": "meal-subsidy-pudong", "version": "1.2.0",
+                            "output": {"eligible": false}});
         let hooks = HookRun {
             rejection: Some("年龄未满 80 周岁".into()),
             module: Some(("meal-subsidy-pudong".into(), "1.2.0".into())),
+            evaluations: vec![answer.clone()],
         };
         let ctx = w.ctx(&w.officer, "2026-11-03");
         let t = approve(&case, &w.flow, w.step("accept"), &tasks[0], &ctx, &hooks).unwrap();
@@ -1349,6 +1366,10 @@ deadline = { days = 5, unit = "working" }
             Some("meal-subsidy-pudong")
         );
         assert_eq!(t.effects.event.module_version.as_deref(), Some("1.2.0"));
+        // The history entry keeps what the module answered, beside the
+        // step's own facts.
+        assert_eq!(t.effects.event.detail["evaluations"], json!([answer]));
+        assert_eq!(t.effects.event.detail["slot"], 0);
         assert!(t.effects.clear_all_timers);
     }
 
@@ -1467,7 +1488,7 @@ deadline = { days = 5, unit = "working" }
         assert_eq!(t.case.step_due_on, Some(date("2026-11-11")));
         let refused = HookRun {
             rejection: Some("不符合条件".into()),
-            module: None,
+            ..HookRun::default()
         };
         let t = resubmit(&planned, &w.flow, &own, &refused).unwrap();
         assert_eq!(t.case.state, CaseState::Rejected);

@@ -83,14 +83,14 @@ fn grant(at: &str) -> impl Fn(&TenantPath, &str, &str) -> Result<TenantScope, ()
     }
 }
 
-/// The shipped flows over the demo tree (no module runtime: the flows used
-/// here have no hooks).
+/// The shipped flows over the demo tree (no module runtime: the actions
+/// taken here run no hooks).
 async fn workflow(t: &TestDb) -> Workflow {
     let tree = civitas_testkit::demo_tree();
     t.db.sync_tenants(&tree).await.unwrap();
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
     let roles: BTreeSet<String> = permissions.roles().map(str::to_owned).collect();
-    let module_services = BTreeSet::from(["civil-affairs/meal-subsidy".to_owned()]);
+    let module_services = civitas_testkit::module_services();
     let flows = FlowCatalog::load(
         &civitas_testkit::tenants_dir(),
         &civitas_workflow::flow::Context {

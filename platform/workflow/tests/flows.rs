@@ -20,7 +20,7 @@ fn roles() -> BTreeSet<String> {
 }
 
 fn services() -> BTreeSet<String> {
-    ["civil-affairs/meal-subsidy".to_owned()].into()
+    civitas_testkit::module_services()
 }
 
 #[test]

@@ -77,13 +77,7 @@ pub fn module_runtime() -> civitas_registry::Runtime {
 /// The directory holding the demo's components, built if needed
 /// (`<name>-<version>.wasm`, as `serve --demo` expects).
 pub fn demo_modules_dir() -> std::path::PathBuf {
-    for module in [
-        "modules/civil-affairs/meal-subsidy",
-        "modules/civil-affairs/meal-subsidy-pudong",
-    ] {
-        civitas_testkit::module_component(module);
-    }
-    civitas_testkit::repository_dir().join("target/guest/civitas")
+    civitas_testkit::demo_modules_dir()
 }
 
 /// A workflow clock standing at the system's now.
@@ -266,6 +260,8 @@ impl World {
             "pudong-hr-head",
             "pudong-market-officer",
             "pudong-market-reviewer",
+            "huangpu-market-officer",
+            "huangpu-market-reviewer",
         ] {
             let reply = world.login(name, PASSWORD).await;
             assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.body);

@@ -218,21 +218,16 @@ impl Drop for Server {
     }
 }
 
-/// Builds the demo's meal-subsidy modules (they decide eligibility at
-/// submission and read tenant settings) and points `command`, a
-/// `serve --demo`, at them and at the shared compiled-code cache.
+/// Builds the demo's modules (meal-subsidy eligibility at submission,
+/// penalty discretion at a penalty case's steps; they read tenant settings)
+/// and points `command`, a `serve --demo`, at them and at the shared
+/// compiled-code cache.
 pub fn with_demo_modules(command: &mut Command) -> &mut Command {
-    for module in [
-        "modules/civil-affairs/meal-subsidy",
-        "modules/civil-affairs/meal-subsidy-pudong",
-    ] {
-        civitas_testkit::module_component(module);
-    }
     let repository = civitas_testkit::repository_dir();
     command
         .env(
             "CIVITAS_DEMO_MODULES_DIR",
-            repository.join("target/guest/civitas"),
+            civitas_testkit::demo_modules_dir(),
         )
         .env(
             "CIVITAS_MODULE_CACHE_DIR",
