@@ -484,11 +484,88 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     }
     sign_out(&b).await;
 
+    // A penalty case (seed 004): the officer files it with the facts
+    // found (through the API, as the enforcement system does) and ends the
+    // investigation on the workbench; Pudong's discretion module proposes
+    // the band, which the legal reviewer reads on the case's page.
+    let penalty = penalty_case(server).await;
+    for (who, shot) in [
+        ("pudong-market-officer", None),
+        ("pudong-market-reviewer", Some("workbench-penalty-case")),
+    ] {
+        sign_in_as(
+            &b,
+            &url(&format!("/workbench/t/310000/310115/cases/{penalty}")),
+            who,
+        )
+        .await;
+        wait_for(&b, "form.act").await;
+        check_page(&b, server, "zh-CN").await;
+        if let Some(shot) = shot {
+            let text = b.text().await;
+            for shown in [
+                "proposal",
+                "penalty-discretion-pudong@1.0.0",
+                "从轻处罚",
+                "建议罚款上限（元）",
+                "70,000",
+                "初次违法、及时改正",
+                "《中华人民共和国食品安全法》第一百二十四条第一款第（五）项",
+            ] {
+                assert!(text.contains(shown), "{shown} missing: {text}");
+            }
+            if let Some(dir) = shots {
+                shoot(&b, dir, shot).await;
+            }
+        } else {
+            b.element("form.act button").await.click().await;
+            wait_until(
+                &b,
+                "return location.pathname === '/workbench/' && document.readyState === 'complete';",
+            )
+            .await;
+        }
+        sign_out(&b).await;
+    }
+
     // A place that does not exist is a page that says so, in Chinese.
     b.goto(&url("/t/shanghai/nowhere/")).await;
     check_page(&b, server, "zh-CN").await;
     assert_eq!(b.element("h1").await.text().await, "页面不存在");
     b.quit().await;
+}
+
+/// A penalty case filed at Pudong by its enforcement officer over the API,
+/// with the facts of a supermarket's first sale of expired food; its id.
+async fn penalty_case(server: &Server) -> String {
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "pudong-market-officer", "password": "Civitas#2026"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let filed: serde_json::Value = client
+        .post(server.url("/api/v1/tenants/310000/310115/cases"))
+        .bearer_auth(login["access_token"].as_str().unwrap_or_default())
+        .json(&json!({"service": "market-regulation/penalty-case", "title": "某超市销售过期酸奶案", "data": {
+            "party": "上海某超市有限公司", "party_credit_code": "91310115MA1K4B8E73",
+            "violation": "销售超过保质期的酸奶 24 盒", "violation_code": "food-expired",
+            "registration_authority": "district", "goods_value_yuan": 216, "illegal_gains_yuan": 48,
+            "harm": "minor", "first_offence": true, "corrected_promptly": true}}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    filed["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{filed}"))
+        .to_owned()
 }
 
 /// A form posted without the page's form token (a cross-site post) is

@@ -291,6 +291,9 @@ pub struct Decision {
     pub eligible: Option<bool>,
     /// Its reasons, as it wrote them.
     pub reasons: Vec<String>,
+    /// The rest of its answer worth reading (a band, an amount), each
+    /// labelled by the service's output schema.
+    pub figures: Vec<(Bilingual, String)>,
 }
 
 /// An action the officer may take at the step.
@@ -518,6 +521,14 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                                 None => {}
                             }
                         }
+                        @if !d.figures.is_empty() {
+                            dl.figures {
+                                @for (label, value) in &d.figures {
+                                    dt { (lang.pick(&label.zh, &label.en)) }
+                                    dd { (value) }
+                                }
+                            }
+                        }
                         @if !d.reasons.is_empty() {
                             ul { @for r in &d.reasons { li { (r) } } }
                         }
@@ -581,6 +592,69 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
     )
 }
 
+/// The parts of a module's `output` that its service's `output_schema`
+/// titles (`中文 / English`), in the schema's `required` order, then the
+/// rest by name: scalars as [`shown`], lists of words joined by `、`. What
+/// the schema leaves untitled (`eligible` and `reasons`, shown apart; a
+/// derived age) is not listed.
+pub fn figures(
+    output_schema: &serde_json::Value,
+    output: &serde_json::Value,
+    lang: Lang,
+) -> Vec<(Bilingual, String)> {
+    let Some(properties) = output_schema.get("properties").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
+    let required: Vec<&str> = output_schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&String> = properties.keys().collect();
+    names.sort_by_key(|n| {
+        (
+            required
+                .iter()
+                .position(|r| r == n)
+                .unwrap_or(required.len()),
+            n.as_str(),
+        )
+    });
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let title = properties[name].get("title")?.as_str()?;
+            let text = match output.get(name)? {
+                serde_json::Value::Array(items) if items.is_empty() => "—".to_owned(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| shown(i, lang))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                serde_json::Value::Object(_) => return None,
+                serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => grouped(&n.to_string()),
+                scalar => shown(scalar, lang),
+            };
+            Some((Bilingual::parse(title), text))
+        })
+        .collect()
+}
+
+/// A whole number's digits in groups of three (`70000` → `70,000`), as
+/// amounts are read.
+fn grouped(digits: &str) -> String {
+    let (sign, digits) = digits.split_at(usize::from(digits.starts_with('-')));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    out.push_str(sign);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The same value as an applicant wrote it, for staff: yes/no in words.
 pub fn shown(value: &serde_json::Value, lang: Lang) -> String {
     match value {
@@ -589,5 +663,56 @@ pub fn shown(value: &serde_json::Value, lang: Lang) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "—".to_owned(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn amounts_are_grouped_in_threes() {
+        for (digits, shown) in [("0", "0"), ("999", "999"), ("1000", "1,000"), ("70000", "70,000"),
+                                ("1000000", "1,000,000"), ("-12345", "-12,345")] {
+            assert_eq!(grouped(digits), shown);
+        }
+    }
+
+    #[test]
+    fn figures_are_the_titled_parts_of_an_answer_in_the_schemas_order() {
+        let schema = json!({
+            "required": ["level_label", "band_max_yuan", "reasons"],
+            "properties": {
+                "level_label": {"title": "裁量阶次 / Discretion level"},
+                "band_max_yuan": {"title": "建议罚款上限（元） / Proposed fine up to (yuan)"},
+                "aggravating": {"title": "从重情节 / Aggravating circumstances"},
+                "mitigating": {"title": "从轻情节 / Mitigating circumstances"},
+                "may_waive": {"title": "可以不予处罚 / May be waived"},
+                "reasons": {},
+                "age": {"type": "integer"},
+                "nested": {"title": "不显示 / Not shown"}
+            }
+        });
+        let output = json!({
+            "level_label": "从轻处罚", "band_max_yuan": 70000, "aggravating": [],
+            "mitigating": ["初次违法", "及时改正"], "may_waive": true, "reasons": ["…"], "age": 72,
+            "nested": {"a": 1}
+        });
+        let shown: Vec<(String, String)> = figures(&schema, &output, Lang::Zh)
+            .into_iter()
+            .map(|(label, text)| (label.zh, text))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("裁量阶次".to_owned(), "从轻处罚".to_owned()),
+                ("建议罚款上限（元）".into(), "70,000".into()),
+                ("从重情节".into(), "—".into()),
+                ("可以不予处罚".into(), "是".into()),
+                ("从轻情节".into(), "初次违法、及时改正".into()),
+            ]
+        );
+        assert_eq!(figures(&json!({}), &output, Lang::Zh), Vec::new());
     }
 }

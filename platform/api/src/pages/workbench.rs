@@ -11,7 +11,7 @@ use civitas_web::Msg;
 use civitas_web::guide::{Answer, Bilingual};
 use civitas_web::workbench::{
     ActDraft, CounterCheck, Decision, Found, Inbox, Notice, Reveal, SearchResults, StaffCase,
-    StepAct, Task, case, counter_check, inbox, shown,
+    StepAct, Task, case, counter_check, figures, inbox, shown,
 };
 use civitas_workflow::flow::{Rule, StepAction};
 use civitas_workflow::inbox::InboxFilter;
@@ -465,6 +465,9 @@ async fn render(
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    figures: output_schema_of(state, flow, &c.service, hook)
+                        .map(|schema| figures(&schema, &outcome["output"], lang.lang))
+                        .unwrap_or_default(),
                 })
                 .collect()
         })
@@ -728,6 +731,28 @@ pub(super) async fn document(
 }
 
 /// The staff member's own place: where the counter they sit at is.
+/// The output schema of the service `hook` of `flow` calls (the case's own
+/// service when the flow is unknown or names no such hook).
+fn output_schema_of(
+    state: &AppState,
+    flow: Option<&civitas_workflow::flow::Flow>,
+    service: &str,
+    hook: &str,
+) -> Option<serde_json::Value> {
+    let service = flow
+        .and_then(|f| f.hooks.iter().find(|h| h.name == hook))
+        .map_or(service, |h| h.service.as_str());
+    let modules = state.modules().ok()?;
+    Some(
+        modules
+            .runtime
+            .catalog()
+            .service(service)?
+            .output_schema
+            .clone(),
+    )
+}
+
 fn own_place(caller: &Caller) -> Option<TenantPath> {
     match caller {
         Caller::Person(claims) => TenantPath::parse(&claims.ten).ok(),
