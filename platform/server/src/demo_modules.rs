@@ -1,7 +1,8 @@
 //! The demo city's modules: published by the demo module developer and
-//! bound as the seeds' scenarios describe — for the meal subsidy and for
+//! bound as the seeds' scenarios describe: for the meal subsidy and for
 //! penalty discretion, the city's rule as the service default and the
-//! Pudong variant at 浦东新区.
+//! Pudong variant at 浦东新区; for the flexible-employment subsidy, the
+//! national rule as the default and 大竹县's variant at the county.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +31,18 @@ pub const DEMO_MODULES: &[DemoModule] = &[
         "1.0.0",
         "civil-affairs/meal-subsidy",
         Some("310000/310115"),
+    ),
+    (
+        "flexible-employment-subsidy",
+        "1.0.0",
+        "hr-social-security/flexible-employment-subsidy",
+        None,
+    ),
+    (
+        "flexible-employment-subsidy-dazhu",
+        "1.0.0",
+        "hr-social-security/flexible-employment-subsidy",
+        Some("510000/511700/511724"),
     ),
     (
         "penalty-discretion",
@@ -146,6 +159,15 @@ pub async fn seed_demo_modules(
             .map(TenantPath::parse)
             .transpose()
             .map_err(demo_error)?;
+        if tenant.as_ref().is_some_and(|t| tree.get(t).is_none()) {
+            continue; // a trimmed tenants directory
+        }
+        // A binding is written in the scope of its tenant's root (Sichuan's
+        // for 大竹县), the service default at Shanghai's.
+        let scope = match tenant.as_ref().and_then(|t| t.lineage().into_iter().next()) {
+            Some(root) => TenantScope::for_platform_task(root),
+            None => scope.clone(),
+        };
         let mut read = db.begin_read(&scope).await?;
         if bound(&mut read, service_id, tenant.as_ref()).await? {
             read.rollback().await?;

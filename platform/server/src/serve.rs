@@ -527,6 +527,48 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "黄浦区市场监管法制审核员",
         Some("reviewer"),
     ),
+    // 大竹县 (seed 001): a township window serving two lines, the county's
+    // reviewers, Dazhou's, and a resident of 观音镇.
+    (
+        "wumu-window",
+        AccountKind::Staff,
+        "510000/511700/511724/511724101",
+        Some("hr-social-security"),
+        "乌木镇便民服务中心综合窗口",
+        Some("officer"),
+    ),
+    (
+        "dazhu-hr-reviewer",
+        AccountKind::Staff,
+        "510000/511700/511724",
+        Some("hr-social-security"),
+        "大竹县人社局审核员",
+        Some("reviewer"),
+    ),
+    (
+        "dazhu-civil-reviewer",
+        AccountKind::Staff,
+        "510000/511700/511724",
+        Some("civil-affairs"),
+        "大竹县民政局审核员",
+        Some("reviewer"),
+    ),
+    (
+        "dazhou-hr-reviewer",
+        AccountKind::Staff,
+        "510000/511700",
+        Some("hr-social-security"),
+        "达州市人社局审核员",
+        Some("reviewer"),
+    ),
+    (
+        "dazhu-citizen",
+        AccountKind::Citizen,
+        "510000/511700/511724/511724109",
+        None,
+        "大竹县演示居民",
+        None,
+    ),
     (
         "citizen-demo",
         AccountKind::Citizen,
@@ -601,6 +643,11 @@ pub fn realm(tree: &TenantTree) -> Option<civitas_tenancy::TenantPath> {
     tree.roots().next().map(|root| root.path.clone())
 }
 
+/// Grants beyond each demo account's own: a township window that one person
+/// staffs for several of the bureaus' lines (seed 001, L1574: "1人同时对应
+/// 人社局多个业务主管部门"). Username, line, role.
+const DEMO_EXTRA_GRANTS: &[(&str, &str, &str)] = &[("wumu-window", "civil-affairs", "officer")];
+
 /// Seeds the demo city, once: running it again changes nothing.
 ///
 /// The demo city's tree is the tenants directory itself (Shanghai with
@@ -663,6 +710,16 @@ pub async fn seed_demo(
             civitas_authz::add_grant(db, &permissions, &grant, "system:demo")
                 .await
                 .map_err(|e| StartError::Demo(e.to_string()))?;
+            for (_, line, role) in DEMO_EXTRA_GRANTS.iter().filter(|g| g.0 == *username) {
+                let grant = civitas_authz::Grant {
+                    line: (*line).to_owned(),
+                    role: (*role).to_owned(),
+                    ..grant.clone()
+                };
+                civitas_authz::add_grant(db, &permissions, &grant, "system:demo")
+                    .await
+                    .map_err(|e| StartError::Demo(e.to_string()))?;
+            }
         }
     }
     Ok(())

@@ -16,6 +16,10 @@ const LUJIAZUI: &str = "310000/310115/310115005";
 const PUDONG: &str = "310000/310115";
 const HUANGPU: &str = "310000/310101";
 const SHANGHAI: &str = "310000";
+const DAZHOU: &str = "510000/511700";
+const DAZHU: &str = "510000/511700/511724";
+/// 乌木镇, a township of 大竹县.
+const WUMU: &str = "510000/511700/511724/511724101";
 
 /// A 72-year-old local elder: eligible.
 fn application() -> Value {
@@ -412,6 +416,87 @@ both_backends! {
         assert_eq!((output["level"].as_str(), output["statutory_max_yuan"].clone(), output["band_max_yuan"].clone()),
             (Some("lighter"), json!(10_000), json!(4_000)), "{output}");
         assert_eq!(output["mitigating"], json!(["初次违法", "及时改正", "主动供述或者配合查处"]));
+    }
+
+    async fn any_township_of_dazhu_accepts_a_county_residents_application_under_the_countys_own_rule(t) {
+        let world = World::demo(&t).await;
+        // A resident of 观音镇, lifted out of poverty but not certified as
+        // having difficulty finding work, applies at 乌木镇's window.
+        let application = json!({"birth_date": "1982-03-14", "household_township": "511724109",
+            "difficulty_certified": false, "poverty_alleviated": true, "flexible_employment_registered": true,
+            "monthly_contribution_yuan": 720, "months_subsidised": 0, "near_retirement": false});
+        let service = "hr-social-security/flexible-employment-subsidy";
+        let created = create(&world, "dazhu-citizen", WUMU, json!({"service": service, "data": application})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!((created.body["state"].as_str(), created.body["step"].as_str()), (Some("open"), Some("township-accept")), "{}", created.body);
+        let eligibility = &created.body["outcomes"]["eligibility"];
+        assert_eq!((eligibility["module"].as_str(), eligibility["binding_tenant"].as_str()),
+            (Some("flexible-employment-subsidy-dazhu"), Some(DAZHU)), "{eligibility}");
+        assert_eq!(eligibility["output"]["eligible"], true);
+        let case = id(&created);
+
+        // Dazhou's default, the national rule, asks for the certification
+        // (and caps the amount at Dazhou's 400 yuan).
+        let evaluate = format!("/api/v1/tenants/{DAZHOU}/services/{service}/evaluate");
+        let national = world.call("POST", &evaluate, Some(world.token("dazhou-hr-reviewer")), Some(json!({"input": application}))).await;
+        assert_eq!(national.status, StatusCode::OK, "{}", national.body);
+        assert_eq!((national.body["module"].as_str(), national.body["output"]["eligible"].clone()),
+            (Some("flexible-employment-subsidy"), json!(false)), "{}", national.body);
+        assert!(national.body["output"]["reasons"][0].as_str().unwrap().starts_with("not_certified"));
+        let mut certified = application.clone();
+        certified["difficulty_certified"] = json!(true);
+        let national = world.call("POST", &evaluate, Some(world.token("dazhou-hr-reviewer")), Some(json!({"input": certified}))).await;
+        assert_eq!(national.body["output"]["monthly_subsidy_yuan"], 400, "{}", national.body);
+
+        // Someone whose household is outside the county is refused on
+        // record, with the county rule's reason.
+        let mut outsider = application.clone();
+        outsider["household_township"] = json!("310115005");
+        let refused = create(&world, "citizen-demo", WUMU, json!({"service": service, "data": outsider})).await;
+        assert_eq!((refused.status, refused.body["state"].as_str()), (StatusCode::CREATED, Some("rejected")), "{}", refused.body);
+        assert!(refused.body["outcomes"]["eligibility"]["output"]["reasons"][0].as_str().unwrap().starts_with("outside_county"));
+
+        // The same resident's meal-subsidy application, civil affairs, at the
+        // same window (Dazhou's amounts under the city default rule).
+        let meal = create(&world, "dazhu-citizen", WUMU, json!({"service": "civil-affairs/meal-subsidy", "data": {
+            "birth_date": "1950-08-08", "household_registration": "local", "living_alone": true,
+            "disability_grade": 0, "economic_status": "none"}})).await;
+        assert_eq!(meal.status, StatusCode::CREATED, "{}", meal.body);
+        assert_eq!(meal.body["outcomes"]["eligibility"]["output"]["per_meal_fen"], 300, "{}", meal.body);
+        let meal = id(&meal);
+
+        // One person staffs the window for both lines (seed 001, L1574): both
+        // cases wait in one inbox, without naming a line, and she accepts both.
+        let waiting = inbox_ids(&world, "wumu-window").await;
+        assert!(waiting.contains(&case) && waiting.contains(&meal), "{waiting:?}");
+        for (id, step) in [(&case, "county-review"), (&meal, "district-approval")] {
+            let accepted = act(&world, "wumu-window", WUMU, id, json!({"action": "approve"})).await;
+            assert_eq!((accepted.status, accepted.body["step"].as_str()), (StatusCode::OK, Some(step)), "{}", accepted.body);
+        }
+        // Each line's county reviewer sees only its own.
+        assert!(inbox_ids(&world, "dazhu-hr-reviewer").await.contains(&case));
+        assert!(!inbox_ids(&world, "dazhu-hr-reviewer").await.contains(&meal));
+        let meal_done = act(&world, "dazhu-civil-reviewer", DAZHU, &meal, json!({"action": "approve"})).await;
+        assert_eq!((meal_done.status, meal_done.body["state"].as_str()), (StatusCode::OK, Some("closed")), "{}", meal_done.body);
+
+        // The county approves: the amount by Dazhu's rule and cap (600 yuan,
+        // above two thirds of 720), the county's module in the history.
+        let done = act(&world, "dazhu-hr-reviewer", DAZHU, &case, json!({"action": "approve"})).await;
+        assert_eq!((done.status, done.body["state"].as_str()), (StatusCode::OK, Some("closed")), "{}", done.body);
+        let amount = &done.body["outcomes"]["amount"]["output"];
+        assert_eq!((amount["monthly_subsidy_yuan"].clone(), amount["months_granted"].clone(), amount["rule"].as_str()),
+            (json!(475), json!(36), Some("dazhu")), "{amount}");
+        let history = get(&world, "dazhu-citizen", &format!("/api/v1/tenants/{WUMU}/cases/{case}/history")).await;
+        let entries = history.body["history"].as_array().unwrap();
+        let modules: Vec<(&str, Option<&str>, Option<&str>)> = entries.iter()
+            .map(|e| (e["action"].as_str().unwrap(), e["module"].as_str(), e["module_version"].as_str()))
+            .collect();
+        assert_eq!(modules, [
+            ("submit", Some("flexible-employment-subsidy-dazhu"), Some("1.0.0")),
+            ("approve", None, None),
+            ("approve", Some("flexible-employment-subsidy-dazhu"), Some("1.0.0")),
+        ]);
+        assert_eq!(entries[1]["detail"]["actor_tenant"], WUMU, "accepted at the window she chose");
     }
 
     async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {

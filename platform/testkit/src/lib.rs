@@ -301,6 +301,8 @@ pub fn module_component(crate_dir: &str) -> Vec<u8> {
 pub const DEMO_MODULE_CRATES: &[&str] = &[
     "modules/civil-affairs/meal-subsidy",
     "modules/civil-affairs/meal-subsidy-pudong",
+    "modules/hr-social-security/flexible-employment-subsidy",
+    "modules/hr-social-security/flexible-employment-subsidy-dazhu",
     "modules/market-regulation/penalty-discretion",
     "modules/market-regulation/penalty-discretion-pudong",
 ];

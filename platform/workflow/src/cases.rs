@@ -529,6 +529,17 @@ impl Workflow {
                 binds.push(text(account));
                 format!("applicant = ${}", binds.len())
             }
+            // Never empty (the API builds it from lines it authorized);
+            // an empty list would be `line IN ()`, so it reads nothing.
+            Viewer::Lines { lines } if lines.is_empty() => "FALSE".to_owned(),
+            Viewer::Lines { lines } => {
+                let mut placeholders = Vec::with_capacity(lines.len());
+                for line in lines {
+                    binds.push(text(line));
+                    placeholders.push(format!("${}", binds.len()));
+                }
+                format!("line IN ({})", placeholders.join(", "))
+            }
             Viewer::EveryLine => "TRUE".to_owned(),
         }
     }

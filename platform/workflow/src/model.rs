@@ -205,6 +205,13 @@ pub enum Viewer {
         /// The line.
         line: String,
     },
+    /// Staff who hold grants in several lines at the scope's tenant (one
+    /// window serving several bureaus, seed 001 L1574): cases of any of
+    /// them in the scope's subtree. Each line was authorized.
+    Lines {
+        /// The lines.
+        lines: Vec<String>,
+    },
     /// Staff whose grant covers every line (a tenant administrator's):
     /// every case in the scope's subtree.
     EveryLine,

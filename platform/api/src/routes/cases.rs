@@ -135,9 +135,10 @@ fn case_scope(
     state: &AppState,
     caller: &Caller,
     tenant: &TenantPath,
-    line: Option<&str>,
+    asked: Option<&str>,
     action: &str,
 ) -> Result<(TenantScope, Viewer), ApiError> {
+    let line = asked;
     if applicant_kind(caller).is_some() {
         let scope = applicant_scope(state, caller, tenant, civitas_authz::NO_LINE, "case.own")?;
         return Ok((
@@ -150,13 +151,60 @@ fn case_scope(
     let line = caller.line_for(line).to_owned();
     // Staff of no line are decided at no line, which only a grant in every
     // line allows (a tenant administrator's): they see every line's cases.
-    let scope = caller.authorize(state, tenant, &line, action)?;
-    let viewer = if crate::access::every_line(&line) {
-        Viewer::EveryLine
+    let decided = caller.authorize(state, tenant, &line, action);
+    if crate::access::every_line(&line) {
+        return Ok((decided?, Viewer::EveryLine));
+    }
+    // Staff who did not name a line and hold grants in other lines too
+    // (one window for several bureaus) see the cases of every line they
+    // may `action` in at `tenant`, their own first.
+    let others: Vec<(TenantScope, String)> = if asked.is_none() {
+        other_lines(state, caller, &line)?
+            .into_iter()
+            .filter_map(|other| {
+                let scope = caller.authorize(state, tenant, &other, action).ok()?;
+                Some((scope, other))
+            })
+            .collect()
     } else {
-        Viewer::Staff { line }
+        Vec::new()
+    };
+    let mut lines = Vec::new();
+    let scope = match decided {
+        Ok(scope) => {
+            lines.push(line);
+            scope
+        }
+        // Refused in their own line: the other lines decide, else that refusal.
+        Err(refused) => match others.first() {
+            Some((scope, _)) => scope.clone(),
+            None => return Err(refused),
+        },
+    };
+    lines.extend(others.into_iter().map(|(_, other)| other));
+    let viewer = match <[String; 1]>::try_from(lines) {
+        Ok([line]) => Viewer::Staff { line },
+        Err(lines) => Viewer::Lines { lines },
     };
     Ok((scope, viewer))
+}
+
+/// The lines other than `own` that a person's grants name (not a key's:
+/// a key names its lines itself), in order, each once.
+fn other_lines(state: &AppState, caller: &Caller, own: &str) -> Result<Vec<String>, ApiError> {
+    if !matches!(caller, Caller::Person(_)) {
+        return Ok(Vec::new());
+    }
+    let authorizer = state.authorizer()?;
+    let mut lines: Vec<String> = authorizer
+        .grants_of(caller.account_id())
+        .into_iter()
+        .map(|grant| grant.line)
+        .filter(|line| line != own && !crate::access::every_line(line))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    Ok(lines)
 }
 
 /// A case id in a path.
@@ -225,7 +273,7 @@ pub(crate) struct ActBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct CaseQuery {
-    /// Staff: the line (default: the caller's own).
+    /// Staff: the line (default: the caller's own and every other line their grants name at the tenant).
     #[param(example = "civil-affairs")]
     line: Option<String>,
     /// Only this service.
@@ -247,7 +295,7 @@ pub(crate) struct CaseQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct LineQuery {
-    /// Staff: the line (default: the caller's own).
+    /// Staff: the line (default: the caller's own and every other line their grants name at the tenant).
     #[param(example = "civil-affairs")]
     line: Option<String>,
 }
@@ -401,7 +449,7 @@ pub(crate) struct History {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
-    /// Staff: the line (default: the caller's own).
+    /// Staff: the line (default: the caller's own and every other line their grants name at the tenant).
     #[param(example = "civil-affairs")]
     line: Option<String>,
     /// The previous page's `next`.
@@ -708,7 +756,7 @@ pub(crate) struct RevealCase {
         max_length = 500
     )]
     reason: String,
-    /// Staff: the line (default: the caller's own).
+    /// Staff: the line (default: the caller's own and every other line their grants name at the tenant).
     #[schema(example = "civil-affairs")]
     line: Option<String>,
 }

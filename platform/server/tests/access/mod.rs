@@ -262,6 +262,11 @@ impl World {
             "pudong-market-reviewer",
             "huangpu-market-officer",
             "huangpu-market-reviewer",
+            "wumu-window",
+            "dazhu-hr-reviewer",
+            "dazhu-civil-reviewer",
+            "dazhou-hr-reviewer",
+            "dazhu-citizen",
         ] {
             let reply = world.login(name, PASSWORD).await;
             assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.body);
