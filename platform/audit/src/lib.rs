@@ -720,6 +720,8 @@ pub struct Query {
     /// Only this action, or with a trailing `*` every action starting so
     /// (`grant.*`).
     pub action: Option<String>,
+    /// Only records about this target (a case id, an account).
+    pub target: Option<String>,
     /// Recorded at or after.
     pub from: Option<DateTime<Utc>>,
     /// Recorded before.
@@ -757,6 +759,7 @@ pub async fn search(tx: &mut TenantTx, query: &Query) -> Result<Vec<Event>, Audi
            AND ($7 IS NULL OR occurred_at >= $7) \
            AND ($8 IS NULL OR occurred_at < $8) \
            AND ($9 IS NULL OR id < $9) \
+           AND ($11 IS NULL OR target = $11) \
          ORDER BY id DESC LIMIT $10"
     );
     let records: Vec<StoredRecord> = with_connection!(tx.connection(), c => {
@@ -771,6 +774,7 @@ pub async fn search(tx: &mut TenantTx, query: &Query) -> Result<Vec<Event>, Audi
             .bind(query.to.map(|t| t.timestamp_micros()))
             .bind(query.before_id)
             .bind(limit)
+            .bind(query.target.clone())
             .fetch_all(&mut *c)
             .await?
     });

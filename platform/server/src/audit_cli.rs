@@ -1,14 +1,17 @@
-//! `civitas audit …`: verify the chains, anchor them, export records.
+//! `civitas audit …`: verify the chains, anchor them, export records,
+//! replay a case's module decisions.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use civitas::config::Settings;
 use civitas::exit;
 use civitas_crypto::sm2::{PrivateKey, PublicKey};
-use civitas_storage::Database;
+use civitas_storage::{Database, TenantScope};
 use civitas_tenancy::TenantPath;
+use civitas_workflow::replay::Finding;
 use clap::Subcommand;
 
 /// Audit log commands.
@@ -60,6 +63,26 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Re-run every module decision recorded in a case's history: the stored
+    /// input, settings and date of each, checked against the SM3 digests in
+    /// the case's audit records, given again to the same module version.
+    /// Exits 0 when every decision replays identically, 1 naming each
+    /// difference (an altered input, settings or answer; a module that now
+    /// answers otherwise or cannot be loaded), 2 when no such case exists.
+    #[command(
+        after_help = "Examples:\n  civitas audit replay 0193a5c2-6f1e-7c3a-9d7e-2b1f6c0e8a41\n  \
+        civitas audit replay 0193a5c2-6f1e-7c3a-9d7e-2b1f6c0e8a41 --json"
+    )]
+    Replay {
+        /// The case id.
+        case: String,
+        /// The tenants directory (default: the configured one).
+        #[arg(long, value_name = "DIR")]
+        tenants_dir: Option<PathBuf>,
+        /// Print the replay as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Export every record older than --before to a new archive file, then
     /// remove them behind a signed prune point that `verify` starts from.
     /// Records are kept at least 180 days; if a chain to be pruned does not
@@ -110,9 +133,115 @@ fn start_of_day_cst(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::MIN).and_utc() - chrono::Duration::hours(8)
 }
 
+/// `civitas audit replay CASE`: finds the case under each root of the tree
+/// and replays its module decisions there.
+async fn replay(db: &Database, settings: &Settings, case: &str, json: bool) -> anyhow::Result<u8> {
+    let (tree, workflow) = match civitas::serve::offline_workflow(settings) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::CONFIG);
+        }
+    };
+    let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
+    let mut found = None;
+    for root in roots {
+        // An operator's command: the platform's own scope at each root.
+        let scope = TenantScope::for_platform_task(root);
+        match workflow.replay(db, &scope, case).await {
+            Ok(replay) => {
+                found = Some(replay);
+                break;
+            }
+            Err(civitas_workflow::WorkflowError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(replay) = found else {
+        eprintln!("错误 (error): 没有这个办件 (no such case): {case}");
+        return Ok(exit::USAGE);
+    };
+    if json {
+        println!("{}", serde_json::to_string(&replay)?);
+    } else {
+        for d in &replay.decisions {
+            let at = d.recorded_at.format("%Y-%m-%d %H:%M:%S");
+            if d.findings.is_empty() {
+                println!(
+                    "✓ {} {}@{} ({} {at})  一致 (identical)",
+                    d.hook, d.module, d.version, d.audit_action
+                );
+            } else {
+                println!(
+                    "✗ {} {}@{} ({} {at})",
+                    d.hook, d.module, d.version, d.audit_action
+                );
+                for f in &d.findings {
+                    println!("    {}", finding_text(f));
+                }
+            }
+        }
+        if replay.decisions.is_empty() {
+            println!("该办件没有模块判定记录 (no module decisions recorded for this case)");
+        }
+    }
+    Ok(if replay.identical() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// A finding, for people.
+fn finding_text(f: &Finding) -> String {
+    match f {
+        Finding::Missing => "存储的判定已不存在 (the stored decision is gone)".into(),
+        Finding::ModuleAltered { stored } => {
+            format!("存储的模块版本被改动 (the stored module version was changed): {stored}")
+        }
+        Finding::InputAltered {
+            recorded_sm3,
+            stored_sm3,
+        } => format!(
+            "输入被改动 (the stored input was changed): 审计记录 (audited) SM3 {recorded_sm3}, 现存 (stored) {stored_sm3}"
+        ),
+        Finding::SettingsAltered {
+            recorded_sm3,
+            stored_sm3,
+        } => format!(
+            "配置被改动 (the stored settings were changed): 审计记录 (audited) SM3 {recorded_sm3}, 现存 (stored) {stored_sm3}"
+        ),
+        Finding::OutputAltered {
+            recorded_sm3,
+            stored_sm3,
+        } => format!(
+            "结果被改动 (the stored answer was changed): 审计记录 (audited) SM3 {recorded_sm3}, 现存 (stored) {stored_sm3}"
+        ),
+        Finding::ModuleUnavailable { error } => {
+            format!("模块无法加载 (the module cannot be loaded): {error}")
+        }
+        Finding::Failed { error } => format!("重新运行失败 (the re-run failed): {error}"),
+        Finding::AnswerDiffers { fields } => format!(
+            "重新运行结果不同 (the module answers otherwise now): {}",
+            fields.join(", ")
+        ),
+    }
+}
+
 /// Runs an audit command against `db`.
-pub async fn run(db: &Database, command: AuditCommand) -> anyhow::Result<u8> {
+pub async fn run(db: &Database, settings: &Settings, command: AuditCommand) -> anyhow::Result<u8> {
     match command {
+        AuditCommand::Replay {
+            case,
+            tenants_dir,
+            json,
+        } => {
+            let mut settings = settings.clone();
+            if let Some(dir) = tenants_dir {
+                settings.tenants_dir = dir;
+            }
+            replay(db, &settings, &case, json).await
+        }
         AuditCommand::Verify {
             tenant: under,
             public,

@@ -436,6 +436,35 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
+        Command::Module(module_cli::ModuleCommand::WhatIf {
+            service,
+            tenant,
+            candidate,
+            since,
+            data_dir,
+            database_url,
+            tenants_dir,
+            json,
+        }) => {
+            let database = DatabaseArgs {
+                data_dir,
+                database_url,
+            };
+            let mut settings = database_settings(cli.config.as_deref(), &database)?;
+            if let Some(dir) = tenants_dir {
+                settings.tenants_dir = dir;
+            }
+            let request = module_cli::WhatIfRequest {
+                service,
+                tenant,
+                candidate,
+                since,
+                json,
+            };
+            with_database(&settings, async |db, _| {
+                module_cli::what_if(db, &settings, request).await
+            })
+        }
         Command::Module(command) => module_cli::run(command),
         Command::Accounts(args) => accounts_cli::run(args),
         Command::Calendar(command) => calendar_cli::run(command),
@@ -731,7 +760,7 @@ fn with_database(
 fn audit_command(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<u8> {
     let settings = database_settings(config, &args.database)?;
     with_database(&settings, async |db, _| {
-        audit_cli::run(db, args.command).await
+        audit_cli::run(db, &settings, args.command).await
     })
 }
 

@@ -159,6 +159,178 @@ pub enum ModuleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Before a rollout: run a candidate version over the decisions recorded
+    /// for a service's cases in a subtree (each stored input with the
+    /// settings and date it was decided with) and report every answer that
+    /// would change — eligibility, amount, band, score — with counts per
+    /// field and the cases listed. Reads the platform's database.
+    #[command(
+        after_help = "Examples:\n  civitas module what-if --service civil-affairs/meal-subsidy --tenant shanghai/pudong \\\n      \
+        --candidate meal-subsidy-pudong@1.1.0 --since 2026-11-01\n  \
+        civitas module what-if --service market-regulation/penalty-case --tenant 310000/310115 \\\n      \
+        --candidate penalty-discretion-pudong@1.1.0 --json\n\n\
+        Exit codes: 0 no recorded decision would change, 1 some would change or the candidate failed on\n\
+        some (listed), 2 usage (no such service, tenant or version), 3 configuration, 4 database."
+    )]
+    WhatIf {
+        /// The service (line/name).
+        #[arg(long)]
+        service: String,
+        /// The subtree whose cases to run it over (a path of codes or slugs).
+        #[arg(long, value_name = "PATH")]
+        tenant: String,
+        /// The candidate version (published).
+        #[arg(long, value_name = "NAME@VERSION")]
+        candidate: String,
+        /// Only decisions recorded on or after this day (YYYY-MM-DD, China Standard Time).
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+        /// Data directory for the embedded database.
+        #[arg(long, env = "CIVITAS_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Database URL: sqlite:FILE or postgres://… [default: sqlite:DATA_DIR/civitas.db]
+        #[arg(long, env = "CIVITAS_DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
+        /// The tenants directory (default: the configured one).
+        #[arg(long, value_name = "DIR")]
+        tenants_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A what-if's parameters, once the database is open.
+#[derive(Debug)]
+pub struct WhatIfRequest {
+    /// The service.
+    pub service: String,
+    /// The subtree.
+    pub tenant: String,
+    /// `name@version`.
+    pub candidate: String,
+    /// From this day.
+    pub since: Option<chrono::NaiveDate>,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// `civitas module what-if`: the report, printed; the exit code.
+pub async fn what_if(
+    db: &civitas_storage::Database,
+    settings: &civitas::config::Settings,
+    request: WhatIfRequest,
+) -> anyhow::Result<u8> {
+    let Some((name, version)) = request.candidate.split_once('@') else {
+        eprintln!(
+            "错误 (error): --candidate 应为 名称@版本 (--candidate takes NAME@VERSION): {}",
+            request.candidate
+        );
+        return Ok(exit::USAGE);
+    };
+    let (tree, workflow) = match civitas::serve::offline_workflow(settings) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::CONFIG);
+        }
+    };
+    let Some(tenant) = tree
+        .resolve(request.tenant.trim_matches('/'))
+        .map(|t| t.path.clone())
+    else {
+        eprintln!(
+            "错误 (error): 没有这个租户 (no such tenant): {}",
+            request.tenant
+        );
+        return Ok(exit::USAGE);
+    };
+    let candidate = civitas_registry::ModuleRef {
+        module: name.to_owned(),
+        version: version.to_owned(),
+    };
+    // Days are China Standard Time (UTC+8).
+    let since = request.since.map(|day| {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8);
+        (day, start.timestamp_micros())
+    });
+    let bar = crate::progress::bar(0, request.json);
+    bar.set_message("候选版本重新判定 (running the candidate)");
+    // An operator's command: the platform's own scope at the subtree.
+    let scope = civitas_storage::TenantScope::for_platform_task(tenant.clone());
+    let report = workflow
+        .what_if(
+            db,
+            &scope,
+            &request.service,
+            &candidate,
+            since,
+            |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+        )
+        .await;
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(report) => report,
+        Err(
+            e @ (civitas_workflow::WorkflowError::NotFound(_)
+            | civitas_workflow::WorkflowError::Invalid(_)
+            | civitas_workflow::WorkflowError::Module(
+                civitas_registry::RegistryError::UnknownService(_),
+            )),
+        ) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if request.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "候选版本 (candidate) {} · {} · {}{}",
+            report.candidate,
+            report.service,
+            tenant,
+            report
+                .since
+                .map(|d| format!(" · 自 (since) {d}"))
+                .unwrap_or_default()
+        );
+        println!("重新判定 (decisions run again): {}", report.decisions);
+        println!("将改变 (would change): {}", report.changed.len());
+        for (field, count) in &report.fields {
+            println!("  {field}: {count}");
+        }
+        for c in &report.changed {
+            let changes: Vec<String> = c
+                .changes
+                .iter()
+                .map(|f| format!("{}: {} → {}", f.field, f.recorded, f.candidate))
+                .collect();
+            println!(
+                "  {} {} {} ({}): {}",
+                c.tenant_path,
+                c.case_id,
+                c.hook,
+                c.recorded,
+                changes.join("; ")
+            );
+        }
+        if !report.failed.is_empty() {
+            println!("失败 (the candidate failed on): {}", report.failed.len());
+            for f in &report.failed {
+                println!("  {} {}: {}", f.case_id, f.hook, f.error);
+            }
+        }
+    }
+    Ok(if report.changed.is_empty() && report.failed.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 /// Runs one module command.
@@ -216,6 +388,8 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             &tenants_dir,
             json,
         ),
+        // It reads the database: `main` opens it and calls [`what_if`].
+        ModuleCommand::WhatIf { .. } => bail!("module what-if is run with a database"),
         ModuleCommand::Publish {
             file,
             service,

@@ -306,6 +306,20 @@ pub fn start_workflow(
     ))
 }
 
+/// What an operator's command that re-runs modules over recorded cases
+/// needs (`audit replay`, `module what-if`): the tree from the tenants
+/// directory, the module runtime and the workflow over them.
+pub fn offline_workflow(
+    settings: &Settings,
+) -> Result<(TenantTree, civitas_workflow::Workflow), StartError> {
+    let tree = TenantTree::load(&settings.tenants_dir)
+        .map_err(|errors| StartError::Workflow(errors.to_string()))?;
+    let modules = Arc::new(start_modules(settings)?);
+    let shared = civitas_tenancy::SharedTree::new(tree.clone());
+    let workflow = start_workflow(&settings.tenants_dir, &shared, &modules)?;
+    Ok((tree, workflow))
+}
+
 /// Fires due workflow timers every `interval` (reminders, overdue marking,
 /// escalation); several servers may run this on one database, each timer
 /// fires once.

@@ -1501,3 +1501,122 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     let unknown = run(civitas(dir.path()).args(["search", "reindex", "--tenant", "nowhere"]));
     assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown.stderr));
 }
+
+#[test]
+fn what_if_runs_a_candidate_over_recorded_decisions_and_replay_names_a_changed_input() {
+    let dir = workdir();
+    let mut command = civitas(dir.path());
+    let server = Server::start(with_demo_modules(&mut command).args(["serve", "--demo"]));
+    let token = server.sign_in("citizen-demo");
+    let (status, case) = server.request(
+        "POST",
+        "/api/v1/tenants/310000/310115/310115005/cases",
+        Some(&token),
+        Some(serde_json::json!({
+            "service": "civil-affairs/meal-subsidy",
+            "data": {"birth_date": "1954-03-02", "household_registration": "local",
+                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+        })),
+    );
+    assert_eq!(status, 201, "{case}");
+    let id = case["id"].as_str().unwrap_or_default().to_owned();
+    // Someone of 62 or 63: Pudong's rule (general age 65) refuses her.
+    let today = chrono::Utc::now() + chrono::Duration::hours(8);
+    let born = format!("{}-01-01", chrono::Datelike::year(&today) - 63);
+    let (status, younger) = server.request(
+        "POST",
+        "/api/v1/tenants/310000/310115/310115005/cases",
+        Some(&token),
+        Some(serde_json::json!({
+            "service": "civil-affairs/meal-subsidy",
+            "data": {"birth_date": born, "household_registration": "local",
+                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+        })),
+    );
+    assert_eq!(
+        (status, younger["state"].as_str()),
+        (201, Some("rejected")),
+        "{younger}"
+    );
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+
+    // Before rolling the city's rule out at Pudong: it would grant her.
+    let what_if = |candidate: &str| {
+        run(civitas(dir.path()).args([
+            "module",
+            "what-if",
+            "--service",
+            "civil-affairs/meal-subsidy",
+            "--tenant",
+            "shanghai/pudong",
+            "--candidate",
+            candidate,
+            "--json",
+        ]))
+    };
+    let output = what_if("meal-subsidy@1.0.0");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["decisions"], 2, "{report}");
+    assert_eq!(report["changed"][0]["case_id"], younger["id"], "{report}");
+    assert_eq!(report["fields"]["eligible"], 1, "{report}");
+    let output = what_if("meal-subsidy-pudong@1.0.0");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the version in force changes nothing: {}",
+        text(&output.stdout)
+    );
+    assert_eq!(what_if("meal-subsidy").status.code(), Some(2));
+    assert_eq!(what_if("meal-subsidy@9.9.9").status.code(), Some(2));
+
+    // Nothing changed: the one decision replays identically.
+    let output = run(civitas(dir.path()).args(["audit", "replay", &id, "--json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["decisions"][0]["hook"], "eligibility", "{report}");
+    assert_eq!(
+        report["decisions"][0]["module"], "meal-subsidy-pudong",
+        "{report}"
+    );
+    assert_eq!(
+        report["decisions"][0]["findings"],
+        serde_json::json!([]),
+        "{report}"
+    );
+
+    // The stored input is changed behind the platform's back: named.
+    on_demo_database(dir.path(), async |c| {
+        sqlx::query(
+            "UPDATE case_evaluations SET input = replace(input, '1954-03-02', '1934-03-02')",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    });
+    let output = run(civitas(dir.path()).args(["audit", "replay", &id]));
+    let shown = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{shown}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        shown.contains("✗ eligibility meal-subsidy-pudong@1.0.0"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("输入被改动 (the stored input was changed)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("重新运行结果不同 (the module answers otherwise now)"),
+        "{shown}"
+    );
+
+    let output = run(civitas(dir.path()).args(["audit", "replay", "no-such-case"]));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("no such case"));
+}

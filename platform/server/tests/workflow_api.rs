@@ -499,6 +499,108 @@ both_backends! {
         assert_eq!(entries[1]["detail"]["actor_tenant"], WUMU, "accepted at the window she chose");
     }
 
+    async fn module_decisions_replay_identically_until_a_stored_input_is_changed(t) {
+        let world = World::demo(&t).await;
+        // An application decided at submission and again at approval.
+        let created = create(&world, "citizen-demo", LUJIAZUI,
+            json!({"service": "civil-affairs/meal-subsidy", "data": application()})).await;
+        let case = id(&created);
+        act(&world, "lujiazui-officer", LUJIAZUI, &case, json!({"action": "approve"})).await;
+        let done = act(&world, "pudong-reviewer", PUDONG, &case, json!({"action": "approve"})).await;
+        assert_eq!(done.body["state"], "closed", "{}", done.body);
+
+        let tree = civitas_tenancy::SharedTree::new(civitas_testkit::demo_tree());
+        let workflow = civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &world.modules).unwrap();
+        let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
+        let replay = workflow.replay(&t.db, &scope, &case).await.unwrap();
+        let decided: Vec<(&str, &str, &str, &str)> = replay.decisions.iter()
+            .map(|d| (d.hook.as_str(), d.module.as_str(), d.version.as_str(), d.audit_action.as_str()))
+            .collect();
+        assert_eq!(decided, [("eligibility", "meal-subsidy-pudong", "1.0.0", "case.create"),
+                             ("amount", "meal-subsidy-pudong", "1.0.0", "case.approve")]);
+        assert!(replay.identical(), "{replay:?}");
+
+        // Someone with database access changes the stored input of the
+        // first decision (an older birth date: a higher tier): replay names
+        // it, and the module's answer to the changed input differs too.
+        let mut tx = t.db.begin_platform().await.unwrap();
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE case_evaluations SET input = replace(input, '1954-03-02', '1934-03-02') WHERE case_id = $1 AND hook = 'eligibility'")
+                .bind(case.clone()).execute(&mut *c).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        let replay = workflow.replay(&t.db, &scope, &case).await.unwrap();
+        assert!(!replay.identical());
+        let findings = &replay.decisions[0].findings;
+        assert!(matches!(findings[0], civitas_workflow::replay::Finding::InputAltered { .. }), "{findings:?}");
+        assert!(findings.iter().any(|f| matches!(f, civitas_workflow::replay::Finding::AnswerDiffers { fields }
+            if fields.iter().any(|f| f == "age"))), "{findings:?}");
+        assert!(replay.decisions[1].findings.is_empty(), "the second decision is intact: {:?}", replay.decisions[1]);
+
+        // A case nobody decided on replays as nothing; an unknown case is not found.
+        let penalty = create(&world, "pudong-market-officer", PUDONG, json!({
+            "service": "market-regulation/penalty-case", "data": expired_food("district")})).await;
+        let replay = workflow.replay(&t.db, &scope, &id(&penalty)).await.unwrap();
+        assert!(replay.decisions.is_empty() && replay.identical());
+        assert!(matches!(workflow.replay(&t.db, &scope, "no-such-case").await,
+            Err(civitas_workflow::WorkflowError::NotFound(_))));
+    }
+
+    async fn a_candidate_version_is_run_over_recorded_decisions_before_a_rollout(t) {
+        use chrono::Datelike;
+        let world = World::demo(&t).await;
+        let born = |years: i32| {
+            let today = civitas_workflow::today_in_china();
+            today.with_year(today.year() - years).unwrap().to_string()
+        };
+        let apply = |birth: String| json!({"service": "civil-affairs/meal-subsidy", "data": {
+            "birth_date": birth, "household_registration": "local", "living_alone": false,
+            "disability_grade": 0, "economic_status": "none"}});
+        // Pudong's rule refuses a 62-year-old (its general age is 65) and
+        // grants a 72-year-old.
+        let younger = create(&world, "citizen-demo", LUJIAZUI, apply(born(62))).await;
+        assert_eq!(younger.body["state"], "rejected", "{}", younger.body);
+        let older = create(&world, "citizen-demo", LUJIAZUI, apply(born(72))).await;
+        assert_eq!(older.body["state"], "open", "{}", older.body);
+
+        let tree = civitas_tenancy::SharedTree::new(civitas_testkit::demo_tree());
+        let workflow = civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &world.modules).unwrap();
+        let scope = TenantScope::for_platform_task(TenantPath::parse(PUDONG).unwrap());
+        let city = civitas_registry::ModuleRef { module: "meal-subsidy".into(), version: "1.0.0".into() };
+        let calls = std::cell::Cell::new(0);
+        let report = workflow
+            .what_if(&t.db, &scope, "civil-affairs/meal-subsidy", &city, None, |_, _| calls.set(calls.get() + 1))
+            .await
+            .unwrap();
+        // The city's rule would grant the 62-year-old; the other decision
+        // stays as it was.
+        assert_eq!((report.decisions, calls.get()), (2, 2));
+        assert_eq!(report.changed.len(), 1, "{report:?}");
+        let changed = &report.changed[0];
+        assert_eq!((changed.case_id.as_str(), changed.hook.as_str(), changed.recorded.as_str()),
+            (id(&younger).as_str(), "eligibility", "meal-subsidy-pudong@1.0.0"));
+        let eligible = changed.changes.iter().find(|c| c.field == "eligible").unwrap();
+        assert_eq!((eligible.recorded.clone(), eligible.candidate.clone()), (json!(false), json!(true)));
+        assert_eq!(report.fields.get("eligible"), Some(&1));
+        assert!(report.failed.is_empty());
+
+        // Only decisions recorded since a day; only cases in the subtree.
+        let tomorrow = civitas_workflow::today_in_china() + chrono::Days::new(1);
+        let later = workflow.what_if(&t.db, &scope, "civil-affairs/meal-subsidy", &city,
+            Some((tomorrow, i64::MAX)), |_, _| {}).await.unwrap();
+        assert_eq!(later.decisions, 0);
+        let huangpu = TenantScope::for_platform_task(TenantPath::parse(HUANGPU).unwrap());
+        let elsewhere = workflow.what_if(&t.db, &huangpu, "civil-affairs/meal-subsidy", &city, None, |_, _| {}).await.unwrap();
+        assert_eq!(elsewhere.decisions, 0);
+        // A version of another service, or none at all, is refused.
+        let penalty = civitas_registry::ModuleRef { module: "penalty-discretion".into(), version: "1.0.0".into() };
+        assert!(matches!(workflow.what_if(&t.db, &scope, "civil-affairs/meal-subsidy", &penalty, None, |_, _| {}).await,
+            Err(civitas_workflow::WorkflowError::Invalid(_))));
+        let missing = civitas_registry::ModuleRef { module: "meal-subsidy".into(), version: "9.9.9".into() };
+        assert!(matches!(workflow.what_if(&t.db, &scope, "civil-affairs/meal-subsidy", &missing, None, |_, _| {}).await,
+            Err(civitas_workflow::WorkflowError::NotFound(_))));
+    }
+
     async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {
         let world = World::demo(&t).await;
         // city-admin's grant covers every line: the case it files in market

@@ -35,7 +35,7 @@ pub struct Workflow {
     // Each tenant's calendar, for the tree snapshot it was computed from
     // (local days are settings, which a new revision or override changes).
     local: RwLock<LocalCalendars>,
-    modules: Option<Arc<crate::ModuleRuntime>>,
+    pub(crate) modules: Option<Arc<crate::ModuleRuntime>>,
     clock: crate::Clock,
 }
 
@@ -205,14 +205,13 @@ impl Workflow {
                 tx.rollback().await?;
                 let host_today = civitas_host::Date::parse(&today.to_string())
                     .ok_or_else(|| WorkflowError::Invalid(format!("bad date {today}")))?;
+                let settings = Arc::new(self.tree.current().effective_settings(&case.tenant_path));
                 let outcome = runtime
                     .run(
                         &prepared,
                         civitas_registry::EvaluationRequest {
                             input: &case.data,
-                            settings: Arc::new(
-                                self.tree.current().effective_settings(&case.tenant_path),
-                            ),
+                            settings: settings.clone(),
                             today: host_today,
                             log_tags: vec![
                                 ("case".into(), case.id.clone()),
@@ -240,14 +239,21 @@ impl Workflow {
                         outcome.module, outcome.version
                     ));
                 }
-                evaluations.push(json!({
-                    "hook": hook.name,
-                    "module": outcome.module,
-                    "version": outcome.version,
-                    "binding_tenant": outcome.binding_tenant,
-                    "input_sm3": civitas_registry::input_digest(&case.data),
-                    "output": outcome.output,
-                }));
+                let settings = Value::Object((*settings).clone());
+                evaluations.push(transitions::Evaluation {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    hook: hook.name.clone(),
+                    module: outcome.module.clone(),
+                    version: outcome.version.clone(),
+                    binding_tenant: outcome.binding_tenant.clone(),
+                    evaluated_on: today,
+                    input_sm3: civitas_registry::input_digest(&case.data),
+                    settings_sm3: civitas_registry::input_digest(&settings),
+                    output_sm3: civitas_registry::input_digest(&outcome.output),
+                    input: case.data.clone(),
+                    settings,
+                    output: outcome.output.clone(),
+                });
                 if let Value::Object(map) = &mut case.outcomes {
                     map.insert(
                         hook.name.clone(),
@@ -398,6 +404,7 @@ impl Workflow {
         }
         let mut tx = db.begin(scope).await?;
         store::insert_case(tx.connection(), &case).await?;
+        store::insert_evaluations(tx.connection(), &case, &hooks.evaluations, now).await?;
         self.write_effects(&mut tx, &case, &effects).await?;
         if let Some(event) = extra_event {
             store::insert_event(tx.connection(), &event, case.tenant_path.as_str()).await?;
@@ -437,6 +444,7 @@ impl Workflow {
                     "reason": event.reason,
                     "module": event.module,
                     "module_version": event.module_version,
+                    "evaluations": transitions::audited_evaluations(&event.detail),
                 }),
             },
         )
@@ -457,6 +465,7 @@ impl Workflow {
                 "case_attachments",
                 "case_timers",
                 "notifications",
+                "case_evaluations",
             ] {
                 store::execute(
                     tx.connection(),
@@ -807,6 +816,11 @@ impl Workflow {
                     .await?
             }
         };
+        if let Err(error) =
+            store::insert_evaluations(tx.connection(), &case, &hooks.evaluations, ctx.now).await
+        {
+            return Err(abandon(tx, error).await);
+        }
         match self
             .write_action(&mut tx, &case, transition, &ctx, &request)
             .await

@@ -21,8 +21,12 @@
 pub mod flow;
 pub mod inbox;
 pub mod ratings;
+#[cfg(feature = "modules")]
+pub mod replay;
 pub mod stats;
 pub mod timers;
+#[cfg(feature = "modules")]
+pub mod what_if;
 
 mod attachments;
 mod cases;

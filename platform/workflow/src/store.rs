@@ -396,6 +396,42 @@ pub(crate) async fn insert_event(
     Ok(())
 }
 
+/// Stores the module decisions `evaluations` made on `case` (its rows in
+/// `case_evaluations`, at the case's tenant), in the transaction that
+/// records them in the history.
+pub(crate) async fn insert_evaluations(
+    conn: Connection<'_>,
+    case: &Case,
+    evaluations: &[crate::transitions::Evaluation],
+    now: i64,
+) -> Result<(), WorkflowError> {
+    if evaluations.is_empty() {
+        return Ok(());
+    }
+    let sql = "INSERT INTO case_evaluations (id, case_id, tenant_path, hook, module, version, \
+               evaluated_on, input, settings, output, recorded_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    with_connection!(conn, c => {
+        for e in evaluations {
+            sqlx::query(sql)
+                .bind(e.id.clone())
+                .bind(case.id.clone())
+                .bind(case.tenant_path.as_str().to_owned())
+                .bind(e.hook.clone())
+                .bind(e.module.clone())
+                .bind(e.version.clone())
+                .bind(e.evaluated_on.to_string())
+                .bind(e.input.to_string())
+                .bind(e.settings.to_string())
+                .bind(e.output.to_string())
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+        }
+    });
+    Ok(())
+}
+
 /// The columns of [`EventRow`].
 const EVENT_COLUMNS: &str =
     "case_id, seq, at, actor, action, step, to_step, reason, module, module_version, detail";

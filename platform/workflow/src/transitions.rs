@@ -138,9 +138,79 @@ pub(crate) struct HookRun {
     pub(crate) rejection: Option<String>,
     /// The module and version consulted last.
     pub(crate) module: Option<(String, String)>,
-    /// One entry per hook run, in order: the hook, the module and version,
-    /// the binding's tenant, the SM3 digest of the input and the output.
-    pub(crate) evaluations: Vec<Value>,
+    /// Each hook's decision, in the order they ran.
+    pub(crate) evaluations: Vec<Evaluation>,
+}
+
+/// One decision a module made on a case, as it was made: what it was
+/// given and what it answered, with their SM3 digests (of the JSON with
+/// keys in order: `civitas_registry::input_digest`). Stored whole in
+/// `case_evaluations`; the history entry names it with the digests and the
+/// answer, the audit record with the digests only.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Evaluation {
+    /// Its id (the `case_evaluations` row).
+    pub(crate) id: String,
+    /// The flow's hook that asked.
+    pub(crate) hook: String,
+    /// The module and version that answered.
+    pub(crate) module: String,
+    /// Its version.
+    pub(crate) version: String,
+    /// The tenant whose binding chose it; none for the service default.
+    pub(crate) binding_tenant: Option<String>,
+    /// The evaluation date the module was given.
+    pub(crate) evaluated_on: NaiveDate,
+    /// The input (the case's data).
+    pub(crate) input: Value,
+    /// The tenant's effective settings it was given.
+    pub(crate) settings: Value,
+    /// Its answer.
+    pub(crate) output: Value,
+    /// SM3 of `input`.
+    pub(crate) input_sm3: String,
+    /// SM3 of `settings`.
+    pub(crate) settings_sm3: String,
+    /// SM3 of `output`.
+    pub(crate) output_sm3: String,
+}
+
+impl Evaluation {
+    /// As the history entry shows it: by id, with the digests and the
+    /// answer.
+    fn in_history(&self) -> Value {
+        json!({
+            "id": self.id,
+            "hook": self.hook,
+            "module": self.module,
+            "version": self.version,
+            "binding_tenant": self.binding_tenant,
+            "evaluated_on": self.evaluated_on,
+            "input_sm3": self.input_sm3,
+            "settings_sm3": self.settings_sm3,
+            "output_sm3": self.output_sm3,
+            "output": self.output,
+        })
+    }
+}
+
+/// The audit record's view of a history entry's evaluations: each by id,
+/// module, version and digests — what `civitas audit replay` trusts, since
+/// the audit chain would show a change to it.
+pub(crate) fn audited_evaluations(detail: &Value) -> Option<Value> {
+    let entries = detail.get("evaluations")?.as_array()?;
+    Some(Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e["id"], "hook": e["hook"], "module": e["module"], "version": e["version"],
+                    "input_sm3": e["input_sm3"], "settings_sm3": e["settings_sm3"],
+                    "output_sm3": e["output_sm3"],
+                })
+            })
+            .collect(),
+    ))
 }
 
 impl HookRun {
@@ -155,7 +225,13 @@ impl HookRun {
             return;
         }
         if let Value::Object(detail) = &mut event.detail {
-            detail.insert("evaluations".into(), Value::Array(self.evaluations.clone()));
+            detail.insert(
+                "evaluations".into(),
+                self.evaluations
+                    .iter()
+                    .map(Evaluation::in_history)
+                    .collect(),
+            );
         }
     }
 }
@@ -1349,12 +1425,24 @@ deadline = { days = 5, unit = "working" }
     fn an_ineligible_verdict_refuses_the_case_on_the_modules_record() {
         let w = world();
         let (case, tasks) = w.filed("2026-11-02");
-        let answer = json!({"hook": "amount", "module": "meal-subsidy-pudong", "version": "1.2.0",
-                            "output": {"eligible": false}});
+        let answer = Evaluation {
+            id: "e1".into(),
+            hook: "amount".into(),
+            module: "meal-subsidy-pudong".into(),
+            version: "1.2.0".into(),
+            binding_tenant: Some("310000/310115".into()),
+            evaluated_on: date("2026-11-03"),
+            input: json!({"birth_date": "1950-01-01"}),
+            settings: json!({}),
+            output: json!({"eligible": false}),
+            input_sm3: "aa".into(),
+            settings_sm3: "bb".into(),
+            output_sm3: "cc".into(),
+        };
         let hooks = HookRun {
             rejection: Some("年龄未满 80 周岁".into()),
             module: Some(("meal-subsidy-pudong".into(), "1.2.0".into())),
-            evaluations: vec![answer.clone()],
+            evaluations: vec![answer],
         };
         let ctx = w.ctx(&w.officer, "2026-11-03");
         let t = approve(&case, &w.flow, w.step("accept"), &tasks[0], &ctx, &hooks).unwrap();
@@ -1368,7 +1456,18 @@ deadline = { days = 5, unit = "working" }
         assert_eq!(t.effects.event.module_version.as_deref(), Some("1.2.0"));
         // The history entry keeps what the module answered, beside the
         // step's own facts.
-        assert_eq!(t.effects.event.detail["evaluations"], json!([answer]));
+        let recorded = json!([{"id": "e1", "hook": "amount", "module": "meal-subsidy-pudong",
+            "version": "1.2.0", "binding_tenant": "310000/310115", "evaluated_on": "2026-11-03",
+            "input_sm3": "aa", "settings_sm3": "bb", "output_sm3": "cc", "output": {"eligible": false}}]);
+        assert_eq!(t.effects.event.detail["evaluations"], recorded);
+        // The audit record keeps the digests, never the input or the answer.
+        assert_eq!(
+            audited_evaluations(&t.effects.event.detail),
+            Some(
+                json!([{"id": "e1", "hook": "amount", "module": "meal-subsidy-pudong", "version": "1.2.0",
+                         "input_sm3": "aa", "settings_sm3": "bb", "output_sm3": "cc"}])
+            )
+        );
         assert_eq!(t.effects.event.detail["slot"], 0);
         assert!(t.effects.clear_all_timers);
     }

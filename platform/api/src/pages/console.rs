@@ -1317,6 +1317,7 @@ pub(super) async fn audit(
         &civitas_audit::Query {
             actor: actor.clone(),
             action: action.clone(),
+            target: None,
             from: None,
             to: None,
             before_id: query.before,

@@ -147,6 +147,7 @@ pub(crate) async fn read_audit(
         &civitas_audit::Query {
             actor: query.actor,
             action: query.action,
+            target: None,
             from: query.from,
             to: query.to,
             before_id,

@@ -1,0 +1,300 @@
+//! What a candidate module version would change before it is rolled out
+//! (`civitas module what-if`, issue 20): the candidate runs over the
+//! recorded decisions of a service's cases in a subtree — each stored input
+//! with the settings and date it was decided with, so only the module
+//! differs — and every answer that would differ is reported, field by
+//! field, with counts per field and the cases listed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use civitas_storage::{Database, TenantScope, with_connection};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{Workflow, WorkflowError};
+
+/// Fields that explain an answer rather than state it: which rule spoke and
+/// why. A candidate that words its reasons otherwise changes no outcome.
+const EXPLANATIONS: &[&str] = &["reasons", "rule"];
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatIf {
+    /// The service.
+    pub service: String,
+    /// `name@version` of the candidate.
+    pub candidate: String,
+    /// Only decisions recorded on or after this day (China Standard Time).
+    pub since: Option<NaiveDate>,
+    /// How many recorded decisions were run again.
+    pub decisions: u64,
+    /// Per field, how many decisions the candidate would change it in.
+    pub fields: BTreeMap<String, u64>,
+    /// Each decision that would change, in the order they were made.
+    pub changed: Vec<Changed>,
+    /// Inputs the candidate refused or failed on.
+    pub failed: Vec<Failed>,
+}
+
+/// A recorded decision the candidate would answer otherwise.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changed {
+    /// The case.
+    pub case_id: String,
+    /// Where it is.
+    pub tenant_path: String,
+    /// The hook that asked.
+    pub hook: String,
+    /// `module@version` that decided it.
+    pub recorded: String,
+    /// What would change.
+    pub changes: Vec<FieldChange>,
+}
+
+/// One field of an answer, recorded and as the candidate answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// The field.
+    pub field: String,
+    /// As recorded.
+    pub recorded: Value,
+    /// As the candidate answers.
+    pub candidate: Value,
+}
+
+/// A recorded input the candidate could not answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    /// The case.
+    pub case_id: String,
+    /// The hook that asked.
+    pub hook: String,
+    /// The candidate's error.
+    pub error: String,
+}
+
+/// A stored decision, as read for a what-if.
+struct Recorded {
+    case_id: String,
+    tenant_path: String,
+    hook: String,
+    module: String,
+    version: String,
+    evaluated_on: String,
+    input: String,
+    settings: String,
+    output: String,
+}
+
+impl Workflow {
+    /// Runs `candidate` over the decisions recorded for `service`'s cases
+    /// in `scope`'s subtree since `since` (recorded at or after its first
+    /// microsecond, `since_micros`), calling `progress(done, total)` as it
+    /// goes. The candidate is loaded as for any call (verified against its
+    /// digest and signature) and must implement `service`.
+    pub async fn what_if(
+        &self,
+        db: &Database,
+        scope: &TenantScope,
+        service: &str,
+        candidate: &civitas_registry::ModuleRef,
+        since: Option<(NaiveDate, i64)>,
+        progress: impl Fn(u64, u64),
+    ) -> Result<WhatIf, WorkflowError> {
+        let runtime = self
+            .modules
+            .as_ref()
+            .ok_or(WorkflowError::ModulesUnavailable)?
+            .clone();
+        let service_def = runtime.service(service)?.clone();
+        let mut tx = db.begin_read(scope).await?;
+        let published = civitas_registry::module(&mut tx, &candidate.module, &candidate.version)
+            .await?
+            .ok_or_else(|| WorkflowError::NotFound(format!("{candidate}")))?;
+        if published.service != service {
+            return Err(WorkflowError::Invalid(format!(
+                "{candidate} 实现的是 {}，不是 {service} / {candidate} implements {}, not {service}",
+                published.service, published.service
+            )));
+        }
+        let loaded = runtime.load(&mut tx, candidate).await?;
+        let rows = recorded(&mut tx, service, since.map(|s| s.1)).await?;
+        tx.rollback().await?;
+        let prepared = civitas_registry::Prepared {
+            service: service_def,
+            resolution: civitas_registry::Resolution {
+                module: candidate.clone(),
+                binding_tenant: None,
+                candidate: true,
+            },
+            module: loaded,
+        };
+        let total = rows.len() as u64;
+        let mut report = WhatIf {
+            service: service.to_owned(),
+            candidate: candidate.to_string(),
+            since: since.map(|s| s.0),
+            decisions: 0,
+            fields: BTreeMap::new(),
+            changed: Vec::new(),
+            failed: Vec::new(),
+        };
+        for row in rows {
+            let parse = |text: &str| -> Result<Value, WorkflowError> {
+                serde_json::from_str(text)
+                    .map_err(|e| crate::corrupt(format!("case_evaluations JSON: {e}")))
+            };
+            let (input, output) = (parse(&row.input)?, parse(&row.output)?);
+            let Value::Object(settings) = parse(&row.settings)? else {
+                return Err(crate::corrupt(
+                    "case_evaluations settings is not a JSON object",
+                ));
+            };
+            let today = civitas_host::Date::parse(&row.evaluated_on).ok_or_else(|| {
+                crate::corrupt(format!(
+                    "case_evaluations evaluated_on {:?}",
+                    row.evaluated_on
+                ))
+            })?;
+            let answer = runtime
+                .run(
+                    &prepared,
+                    civitas_registry::EvaluationRequest {
+                        input: &input,
+                        settings: Arc::new(settings),
+                        today,
+                        log_tags: vec![("what-if".into(), row.case_id.clone())],
+                    },
+                )
+                .await;
+            report.decisions += 1;
+            match answer {
+                Err(e) => report.failed.push(Failed {
+                    case_id: row.case_id,
+                    hook: row.hook,
+                    error: e.to_string(),
+                }),
+                Ok(outcome) => {
+                    let changes = changes(&output, &outcome.output);
+                    if !changes.is_empty() {
+                        for change in &changes {
+                            *report.fields.entry(change.field.clone()).or_default() += 1;
+                        }
+                        report.changed.push(Changed {
+                            case_id: row.case_id,
+                            tenant_path: row.tenant_path,
+                            hook: row.hook,
+                            recorded: format!("{}@{}", row.module, row.version),
+                            changes,
+                        });
+                    }
+                }
+            }
+            progress(report.decisions, total);
+        }
+        Ok(report)
+    }
+}
+
+/// The decisions recorded for `service`'s cases in `tx`'s subtree (since
+/// `since_micros`), oldest first.
+async fn recorded(
+    tx: &mut civitas_storage::TenantTx,
+    service: &str,
+    since_micros: Option<i64>,
+) -> Result<Vec<Recorded>, WorkflowError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper);
+    let sql = "SELECT e.case_id, e.tenant_path, e.hook, e.module, e.version, e.evaluated_on, \
+               e.input, e.settings, e.output \
+               FROM case_evaluations e JOIN cases c ON c.id = e.case_id \
+               WHERE c.service = $1 AND e.tenant_path >= $2 AND e.tenant_path < $3 \
+                 AND e.recorded_at >= $4 \
+               ORDER BY e.recorded_at, e.id";
+    let rows = with_connection!(tx.connection(), c => {
+        sqlx::query(sql)
+            .bind(service.to_owned())
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .bind(since_micros.unwrap_or(i64::MIN))
+            .fetch_all(&mut *c)
+            .await?
+            .into_iter()
+            .map(|row| -> Result<Recorded, sqlx::Error> {
+                Ok(Recorded {
+                    case_id: row.try_get("case_id")?,
+                    tenant_path: row.try_get("tenant_path")?,
+                    hook: row.try_get("hook")?,
+                    module: row.try_get("module")?,
+                    version: row.try_get("version")?,
+                    evaluated_on: row.try_get("evaluated_on")?,
+                    input: row.try_get("input")?,
+                    settings: row.try_get("settings")?,
+                    output: row.try_get("output")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    });
+    Ok(rows)
+}
+
+/// The fields of `candidate`'s answer that differ from `recorded`'s, in
+/// order, leaving out the explanations.
+fn changes(recorded: &Value, candidate: &Value) -> Vec<FieldChange> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        recorded.as_object().unwrap_or(&empty),
+        candidate.as_object().unwrap_or(&empty),
+    );
+    let mut fields: Vec<&String> = a.keys().chain(b.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| !EXPLANATIONS.contains(&f.as_str()) && a.get(*f) != b.get(*f))
+        .map(|f| FieldChange {
+            field: f.clone(),
+            recorded: a.get(f).cloned().unwrap_or(Value::Null),
+            candidate: b.get(f).cloned().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outcomes_that_differ_are_changes_and_explanations_are_not() {
+        let recorded = json!({"eligible": false, "per_meal_fen": 0, "reasons": ["under_age"], "rule": "pudong"});
+        let candidate =
+            json!({"eligible": true, "per_meal_fen": 400, "reasons": ["general"], "rule": "city"});
+        let found = changes(&recorded, &candidate);
+        assert_eq!(
+            found,
+            [
+                FieldChange {
+                    field: "eligible".into(),
+                    recorded: json!(false),
+                    candidate: json!(true)
+                },
+                FieldChange {
+                    field: "per_meal_fen".into(),
+                    recorded: json!(0),
+                    candidate: json!(400)
+                },
+            ]
+        );
+        assert!(
+            changes(
+                &recorded,
+                &json!({"eligible": false, "per_meal_fen": 0, "reasons": []})
+            )
+            .is_empty()
+        );
+    }
+}
