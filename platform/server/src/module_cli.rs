@@ -14,20 +14,34 @@ use clap::Subcommand;
 /// Module developer commands.
 #[derive(Debug, Subcommand)]
 pub enum ModuleCommand {
-    /// Generate an SM2 signing key (PKCS#8 PEM, mode 600) and print its
-    /// public key, to register with POST /api/v1/signing-keys.
+    /// Generate an SM2 signing key (PKCS#8 PEM, mode 600) and register it
+    /// with a Civitas server (--register), or print its public key and the
+    /// body to register it with POST /api/v1/signing-keys.
     #[command(
-        after_help = "Examples:\n  civitas module keygen --out ~/.civitas/signing.pem\n  \
-        civitas module keygen --out signing.pem --json"
+        after_help = "Examples:\n  CIVITAS_TOKEN=… civitas module keygen --out ~/.civitas/signing.pem --register \\\n      \
+        --server http://127.0.0.1:8080\n  \
+        civitas module keygen --out signing.pem --username module-dev --json\n\n\
+        With --register the username is the token's (GET /api/v1/me); if the server refuses the key,\n\
+        no key file is left behind. Exit codes: 0 written (and registered), 1 refused by the server\n\
+        (its code is printed), 2 usage."
     )]
     Keygen {
         /// Where to write the private key; refuses to overwrite.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Your username on the platform: the registration body printed then
-        /// carries the proof that you hold the key.
+        /// Your username on the platform: the registration carries the proof
+        /// that you hold the key (with --register: the token's, if not given).
+        #[arg(long, required_unless_present = "register")]
+        username: Option<String>,
+        /// Register the key with --server as the token's account.
         #[arg(long)]
-        username: String,
+        register: bool,
+        /// The server (with --register).
+        #[arg(long, env = "CIVITAS_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Access token (with --register).
+        #[arg(long, env = "CIVITAS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -339,8 +353,23 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
         ModuleCommand::Keygen {
             out,
             username,
+            register,
+            server,
+            token,
             json,
-        } => keygen(&out, &username, json),
+        } => {
+            let registration = match (register, token) {
+                (true, Some(token)) => Some((server, token)),
+                (true, None) => {
+                    eprintln!(
+                        "错误 (error): --register 需要令牌 (needs a token): --token or CIVITAS_TOKEN"
+                    );
+                    return Ok(exit::USAGE);
+                }
+                (false, _) => None,
+            };
+            keygen(&out, username, registration, json)
+        }
         ModuleCommand::New {
             name,
             service,
@@ -403,37 +432,116 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn keygen(out: &Path, username: &str, json: bool) -> anyhow::Result<u8> {
+fn keygen(
+    out: &Path,
+    username: Option<String>,
+    register: Option<(String, String)>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let username = match (username, &register) {
+        (Some(username), _) => username,
+        (None, Some((server, token))) => whoami(server, token)?,
+        (None, None) => {
+            eprintln!(
+                "错误 (error): 需要 --username 或 --register (--username or --register is needed)"
+            );
+            return Ok(exit::USAGE);
+        }
+    };
     let key = civitas_crypto::sm2::PrivateKey::generate()?;
     let pem = key.to_pkcs8_pem()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
+    // Created first (never over an existing key), filled once registered.
     let mut file = civitas::keys::create_private_file(out, false).with_context(|| {
         format!(
             "{} (已存在则不会覆盖 / an existing file is never overwritten)",
             out.display()
         )
     })?;
-    file.write_all(pem.as_bytes())?;
     let public_key = key.public_key().to_hex();
     let proof = key.sign(&civitas_devkit::key_registration_message(
-        username,
+        &username,
         &public_key,
     ))?;
     let registration =
         serde_json::json!({"public_key": public_key, "proof": hex::encode(proof.to_der())});
+    let answer = match &register {
+        None => None,
+        Some((server, token)) => {
+            let (status, answer) = post_json(server, token, "/api/v1/signing-keys", &registration)?;
+            if !status.is_success() {
+                drop(file);
+                std::fs::remove_file(out).with_context(|| out.display().to_string())?;
+                refused(status, &answer, json);
+                return Ok(exit::FAILURE);
+            }
+            Some(answer)
+        }
+    };
+    file.write_all(pem.as_bytes())?;
     if json {
         println!(
             "{}",
-            serde_json::json!({"private_key_file": out, "public_key": public_key, "registration": registration})
+            serde_json::json!({"private_key_file": out, "public_key": public_key,
+                               "registration": registration, "registered": answer})
         );
     } else {
         println!("私钥已写入 (private key written to) {}", out.display());
         println!("公钥 (public key): {public_key}");
-        println!("登记 (register it as {username}): POST /api/v1/signing-keys {registration}");
+        match answer {
+            Some(_) => println!("已登记 (registered) as {username}"),
+            None => println!(
+                "登记 (register it as {username}): POST /api/v1/signing-keys {registration}"
+            ),
+        }
     }
     Ok(exit::OK)
+}
+
+/// POSTs `body` to `path` on `server` with `token`: the status and the
+/// answer (JSON, or null).
+fn post_json(
+    server: &str,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("无法连接 (cannot reach) {url}"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        anyhow::Ok((status, answer))
+    })
+}
+
+/// Prints a server's refusal: status, code and message, as JSON when asked.
+fn refused(status: reqwest::StatusCode, answer: &serde_json::Value, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"status": status.as_u16(), "response": answer})
+        );
+    } else {
+        eprintln!(
+            "{} {}: {} / {}",
+            status.as_u16(),
+            answer["code"].as_str().unwrap_or("error"),
+            answer["message"]["zh"].as_str().unwrap_or_default(),
+            answer["message"]["en"].as_str().unwrap_or_default()
+        );
+    }
 }
 
 fn catalog(tenants_dir: &Path) -> anyhow::Result<Catalog> {
@@ -758,37 +866,16 @@ fn publish(
         "artifact": base64::engine::general_purpose::STANDARD.encode(&artifact),
         "signature": hex::encode(signature.to_der()),
     });
-    let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, answer) = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(&url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("无法连接 (cannot reach) {url}"))?;
-        let status = response.status();
-        let answer: serde_json::Value = response.json().await.unwrap_or_default();
-        anyhow::Ok((status, answer))
-    })?;
-    if json {
+    let (status, answer) = post_json(server, token, "/api/v1/modules", &body)?;
+    if status.is_success() && !json {
+        println!("已发布 (published) {name}@{version} sm3:{digest}");
+    } else if json && status.is_success() {
         println!(
             "{}",
             serde_json::json!({"status": status.as_u16(), "response": answer})
         );
-    } else if status.is_success() {
-        println!("已发布 (published) {name}@{version} sm3:{digest}");
     } else {
-        eprintln!(
-            "{} {}: {} / {}",
-            status.as_u16(),
-            answer["code"].as_str().unwrap_or("error"),
-            answer["message"]["zh"].as_str().unwrap_or_default(),
-            answer["message"]["en"].as_str().unwrap_or_default()
-        );
+        refused(status, &answer, json);
     }
     Ok(if status.is_success() {
         exit::OK

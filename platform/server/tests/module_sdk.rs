@@ -162,25 +162,64 @@ async fn a_new_module_goes_from_template_to_evaluation() {
     );
     assert!(ran["fuel_used"].as_u64().unwrap() > 0);
 
-    let keygen = civitas(
-        args(&[
-            "module",
-            "keygen",
-            "--out",
-            "signing.pem",
-            "--username",
-            "module-dev",
-            "--json",
-        ]),
-        work.path(),
-    )
-    .await;
+    // A platform to publish to, on a real socket.
+    let t = TestDb::sqlite().await;
+    let world = World::demo(&t).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let app = world
+        .app
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // The key is made and registered in one step, as the token's account;
+    // a refused registration leaves no key file behind.
+    let keygen = |out: &str, token: &str| {
+        civitas(
+            args(&[
+                "module",
+                "keygen",
+                "--out",
+                out,
+                "--register",
+                "--server",
+                &server,
+                "--token",
+                token,
+                "--json",
+            ]),
+            work.path(),
+        )
+    };
+    // A citizen may not publish: the server refuses the key.
+    let refused = keygen("refused.pem", world.token("citizen-demo")).await;
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(stdout_json(&refused)["status"], 403);
+    let unknown = keygen("unknown.pem", "not-a-token").await;
+    assert!(!unknown.status.success());
+    assert!(!work.path().join("unknown.pem").exists());
+    assert!(
+        !work.path().join("refused.pem").exists(),
+        "no key file is left behind"
+    );
+    let keygen = keygen("signing.pem", world.token("module-dev")).await;
     assert!(
         keygen.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&keygen.stdout),
         String::from_utf8_lossy(&keygen.stderr)
     );
-    let registration = stdout_json(&keygen)["registration"].clone();
+    let made = stdout_json(&keygen);
+    assert_eq!(
+        made["registered"]["public_key"], made["public_key"],
+        "{made}"
+    );
     let again = civitas(
         args(&[
             "module",
@@ -194,31 +233,26 @@ async fn a_new_module_goes_from_template_to_evaluation() {
     )
     .await;
     assert!(!again.status.success(), "a key file is never overwritten");
-
-    // A platform to publish to, on a real socket.
-    let t = TestDb::sqlite().await;
-    let world = World::demo(&t).await;
-    let registered = world
-        .call(
-            "POST",
-            "/api/v1/signing-keys",
-            Some(world.token("module-dev")),
-            Some(registration),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
+    // Without --register, the body to register is printed instead.
+    let offline = civitas(
+        args(&[
+            "module",
+            "keygen",
+            "--out",
+            "offline.pem",
+            "--username",
+            "module-dev",
+            "--json",
+        ]),
+        work.path(),
+    )
+    .await;
+    assert!(
+        offline.status.success(),
         "{}",
-        registered.body
+        String::from_utf8_lossy(&offline.stderr)
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let app = world
-        .app
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    assert!(stdout_json(&offline)["registration"]["proof"].is_string());
 
     let publish = civitas(
         args(&[
