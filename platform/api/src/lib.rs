@@ -432,6 +432,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::modules::rollback_binding))
         .routes(routes!(routes::modules::evaluate))
         .routes(routes!(routes::modules::evaluate_batch))
+        .routes(routes!(routes::modules::what_if))
         .routes(routes!(
             routes::cases::list_cases,
             routes::cases::create_case

@@ -292,7 +292,8 @@ pub async fn what_if(
             e @ (civitas_workflow::WorkflowError::NotFound(_)
             | civitas_workflow::WorkflowError::Invalid(_)
             | civitas_workflow::WorkflowError::Module(
-                civitas_registry::RegistryError::UnknownService(_),
+                civitas_registry::RegistryError::UnknownService(_)
+                | civitas_registry::RegistryError::UnknownModule(_),
             )),
         ) => {
             eprintln!("错误 (error): {e}");

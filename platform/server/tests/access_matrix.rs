@@ -169,6 +169,9 @@ fn request(
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => {
             format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/evaluate-batch")
         }
+        "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
+            format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/what-if")
+        }
         // A case id that exists nowhere: past authorization it is a 404.
         r if r.contains("/cases/{id}") => {
             let (_, tail) = path.split_once("{id}").unwrap();
@@ -230,6 +233,9 @@ fn request(
                       "living_alone": false, "disability_grade": 0, "economic_status": "none"},
             "as_of": "2026-11-23"
         })),
+        "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
+            Some(json!({"candidate": "meal-subsidy@1.0.0"}))
+        }
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => Some(json!({
             "inputs": [{"birth_date": "1950-01-01", "household_registration": "local",
                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}],

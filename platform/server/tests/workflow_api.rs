@@ -598,7 +598,31 @@ both_backends! {
             Err(civitas_workflow::WorkflowError::Invalid(_))));
         let missing = civitas_registry::ModuleRef { module: "meal-subsidy".into(), version: "9.9.9".into() };
         assert!(matches!(workflow.what_if(&t.db, &scope, "civil-affairs/meal-subsidy", &missing, None, |_, _| {}).await,
-            Err(civitas_workflow::WorkflowError::NotFound(_))));
+            Err(civitas_workflow::WorkflowError::Module(civitas_registry::RegistryError::UnknownModule(_)))));
+
+        // The same report over the API, for those who decide rollouts.
+        let path = format!("/api/v1/tenants/{PUDONG}/services/civil-affairs/meal-subsidy/what-if");
+        let what_if = |who: &'static str, body: Value| {
+            let path = path.clone();
+            let world = &world;
+            async move { world.call("POST", &path, Some(world.token(who)), Some(body)).await }
+        };
+        let answered = what_if("city-admin", json!({"candidate": "meal-subsidy@1.0.0"})).await;
+        assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+        assert_eq!((answered.body["decisions"].clone(), answered.body["fields"]["eligible"].clone()), (json!(2), json!(1)));
+        assert_eq!(answered.body["changed"][0]["case_id"], json!(id(&younger)));
+        let since = what_if("city-admin", json!({"candidate": "meal-subsidy@1.0.0", "since": tomorrow.to_string()})).await;
+        assert_eq!(since.body["decisions"], 0, "{}", since.body);
+        for (body, status, code) in [
+            (json!({"candidate": "meal-subsidy"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            (json!({"candidate": "meal-subsidy@1.0.0", "since": "2026-13-01"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            (json!({"candidate": "meal-subsidy@9.9.9"}), StatusCode::NOT_FOUND, "module_not_found"),
+        ] {
+            let refused = what_if("city-admin", body.clone()).await;
+            assert_eq!((refused.status, refused.code()), (status, code), "{body}: {}", refused.body);
+        }
+        let officer = what_if("lujiazui-officer", json!({"candidate": "meal-subsidy@1.0.0"})).await;
+        assert_eq!(officer.status, StatusCode::FORBIDDEN, "an officer does not decide rollouts");
     }
 
     async fn a_tenant_administrator_of_every_line_reads_lists_and_acts_without_naming_a_line(t) {

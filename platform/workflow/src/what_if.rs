@@ -21,13 +21,14 @@ use crate::{Workflow, WorkflowError};
 const EXPLANATIONS: &[&str] = &["reasons", "rule"];
 
 /// The report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WhatIf {
     /// The service.
     pub service: String,
     /// `name@version` of the candidate.
     pub candidate: String,
     /// Only decisions recorded on or after this day (China Standard Time).
+    #[schema(value_type = Option<String>, format = Date)]
     pub since: Option<NaiveDate>,
     /// How many recorded decisions were run again.
     pub decisions: u64,
@@ -40,7 +41,7 @@ pub struct WhatIf {
 }
 
 /// A recorded decision the candidate would answer otherwise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Changed {
     /// The case.
     pub case_id: String,
@@ -55,18 +56,20 @@ pub struct Changed {
 }
 
 /// One field of an answer, recorded and as the candidate answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     /// The field.
     pub field: String,
     /// As recorded.
+    #[schema(value_type = Object)]
     pub recorded: Value,
     /// As the candidate answers.
+    #[schema(value_type = Object)]
     pub candidate: Value,
 }
 
 /// A recorded input the candidate could not answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Failed {
     /// The case.
     pub case_id: String,
@@ -113,7 +116,7 @@ impl Workflow {
         let mut tx = db.begin_read(scope).await?;
         let published = civitas_registry::module(&mut tx, &candidate.module, &candidate.version)
             .await?
-            .ok_or_else(|| WorkflowError::NotFound(format!("{candidate}")))?;
+            .ok_or_else(|| civitas_registry::RegistryError::UnknownModule(candidate.to_string()))?;
         if published.service != service {
             return Err(WorkflowError::Invalid(format!(
                 "{candidate} 实现的是 {}，不是 {service} / {candidate} implements {}, not {service}",

@@ -1173,6 +1173,87 @@ pub(crate) async fn evaluate(
     }))
 }
 
+/// A candidate version to run over the decisions recorded at a tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WhatIfRequest {
+    /// The candidate, `name@version`: a published version of this service.
+    #[schema(example = "meal-subsidy-pudong@1.1.0")]
+    candidate: String,
+    /// Only decisions recorded on or after this day (YYYY-MM-DD, China
+    /// Standard Time); default every one.
+    #[schema(example = "2026-11-01")]
+    since: Option<String>,
+}
+
+/// Before a rollout: runs a candidate version over every decision recorded
+/// for the service's cases in the tenant's subtree — each stored input with
+/// the settings and date it was decided with — and reports who would
+/// change, field by field, with counts (`module.bind` in the service's
+/// line: those who decide rollouts). The same report as `civitas module
+/// what-if`.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{line}/{name}/what-if", tag = "modules",
+    security(("bearer" = [])),
+    params(TenantParam, ServiceParams),
+    request_body = WhatIfRequest,
+    responses(
+        (status = 200, description = "假设评估报告 / The report", body = civitas_workflow::what_if::WhatIf),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户、服务或版本不存在 / No such tenant, service or version", body = ErrorBody),
+        (status = 422, description = "候选版本格式有误或属于其他服务 / The candidate is malformed or implements another service", body = ErrorBody)
+    ))]
+pub(crate) async fn what_if(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(service): Path<ServiceParams>,
+    ApiJson(request): ApiJson<WhatIfRequest>,
+) -> Result<Json<civitas_workflow::what_if::WhatIf>, ApiError> {
+    let modules = state.modules()?.clone();
+    let service = modules.runtime.service(&service.id())?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    let Some((name, version)) = request
+        .candidate
+        .split_once('@')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+    else {
+        return Err(invalid(
+            format!("candidate 应为 名称@版本：{}", request.candidate),
+            format!("candidate takes NAME@VERSION: {}", request.candidate),
+        ));
+    };
+    let since = match request.since.as_deref() {
+        None => None,
+        Some(text) => {
+            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                invalid(
+                    format!("since 不是有效日期：{text}"),
+                    format!("since is not a YYYY-MM-DD date: {text}"),
+                )
+            })?;
+            // The day's first microsecond in China Standard Time (UTC+8).
+            let start = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8);
+            Some((day, start.timestamp_micros()))
+        }
+    };
+    let workflow = super::cases::workflow(&state)?;
+    let candidate = ModuleRef {
+        module: name.to_owned(),
+        version: version.to_owned(),
+    };
+    let report = workflow
+        .what_if(
+            state.db(),
+            &scope,
+            &service.id,
+            &candidate,
+            since,
+            |_, _| {},
+        )
+        .await?;
+    Ok(Json(report))
+}
+
 /// Most inputs one batch request may carry (the request body limit, 1 MiB
 /// by default, also applies): larger runs go in several requests, or through
 /// `Runtime::run_batch` in the server.
