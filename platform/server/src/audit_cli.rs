@@ -136,7 +136,7 @@ fn start_of_day_cst(day: NaiveDate) -> DateTime<Utc> {
 /// `civitas audit replay CASE`: finds the case under each root of the tree
 /// and replays its module decisions there.
 async fn replay(db: &Database, settings: &Settings, case: &str, json: bool) -> anyhow::Result<u8> {
-    let (tree, workflow) = match civitas::serve::offline_workflow(settings) {
+    let civitas::serve::Offline { tree, workflow, .. } = match civitas::serve::offline(settings) {
         Ok(started) => started,
         Err(e) => {
             eprintln!("错误 (error): {e}");

@@ -242,7 +242,7 @@ pub async fn what_if(
         );
         return Ok(exit::USAGE);
     };
-    let (tree, workflow) = match civitas::serve::offline_workflow(settings) {
+    let civitas::serve::Offline { tree, workflow, .. } = match civitas::serve::offline(settings) {
         Ok(started) => started,
         Err(e) => {
             eprintln!("错误 (error): {e}");

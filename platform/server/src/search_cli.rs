@@ -1,12 +1,10 @@
 //! `civitas search`: rebuild the index from the database, and show how far
 //! behind it is.
 
-use std::sync::Arc;
-
 use civitas::config::Settings;
 use civitas::exit;
 use civitas_storage::Database;
-use civitas_tenancy::{SharedTree, TenantPath, TenantTree};
+use civitas_tenancy::TenantPath;
 use clap::Subcommand;
 
 use crate::progress;
@@ -46,13 +44,6 @@ pub enum SearchCommand {
     },
 }
 
-fn tree(settings: &Settings) -> Result<TenantTree, u8> {
-    TenantTree::load(&settings.tenants_dir).map_err(|errors| {
-        eprint!("{errors}");
-        exit::CONFIG
-    })
-}
-
 /// Runs `command` on `db`.
 pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> anyhow::Result<u8> {
     match command {
@@ -65,9 +56,16 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             if let Some(dir) = tenants_dir {
                 settings.tenants_dir = dir;
             }
-            let tree = match tree(&settings) {
-                Ok(tree) => tree,
-                Err(code) => return Ok(code),
+            let civitas::serve::Offline {
+                tree,
+                modules,
+                workflow,
+            } = match civitas::serve::offline(&settings) {
+                Ok(started) => started,
+                Err(e) => {
+                    eprintln!("错误 (error): {e}");
+                    return Ok(exit::CONFIG);
+                }
             };
             let subtree = match &tenant {
                 None => None,
@@ -79,22 +77,6 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                     }
                 },
             };
-            let modules = match civitas::serve::start_modules(&settings) {
-                Ok(m) => Arc::new(m),
-                Err(e) => {
-                    eprintln!("错误 (error): {e}");
-                    return Ok(exit::CONFIG);
-                }
-            };
-            let shared = SharedTree::new(tree.clone());
-            let workflow =
-                match civitas::serve::start_workflow(&settings.tenants_dir, &shared, &modules) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        eprintln!("错误 (error): {e}");
-                        return Ok(exit::CONFIG);
-                    }
-                };
             let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
             let indexer = match civitas::search::start_indexer(
                 &settings.search,

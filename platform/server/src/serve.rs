@@ -306,18 +306,30 @@ pub fn start_workflow(
     ))
 }
 
-/// What an operator's command that re-runs modules over recorded cases
-/// needs (`audit replay`, `module what-if`): the tree from the tenants
+/// What an operator's command over recorded cases needs (`audit replay`,
+/// `module what-if`, `search reindex`): the tree from the tenants
 /// directory, the module runtime and the workflow over them.
-pub fn offline_workflow(
-    settings: &Settings,
-) -> Result<(TenantTree, civitas_workflow::Workflow), StartError> {
+pub struct Offline {
+    /// The tenant tree.
+    pub tree: TenantTree,
+    /// The module runtime.
+    pub modules: Arc<civitas_registry::Runtime>,
+    /// The workflow engine.
+    pub workflow: civitas_workflow::Workflow,
+}
+
+/// Starts what an operator's command needs (see [`Offline`]).
+pub fn offline(settings: &Settings) -> Result<Offline, StartError> {
     let tree = TenantTree::load(&settings.tenants_dir)
         .map_err(|errors| StartError::Workflow(errors.to_string()))?;
     let modules = Arc::new(start_modules(settings)?);
     let shared = civitas_tenancy::SharedTree::new(tree.clone());
     let workflow = start_workflow(&settings.tenants_dir, &shared, &modules)?;
-    Ok((tree, workflow))
+    Ok(Offline {
+        tree,
+        modules,
+        workflow,
+    })
 }
 
 /// Fires due workflow timers every `interval` (reminders, overdue marking,

@@ -30,6 +30,8 @@ pub mod what_if;
 
 mod attachments;
 mod cases;
+#[cfg(feature = "modules")]
+mod decisions;
 mod model;
 mod rfc3339;
 mod store;

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use civitas_storage::{Database, TenantScope, with_connection};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
+use crate::decisions::{self, Stored};
 use crate::model::Viewer;
 use crate::{Workflow, WorkflowError};
 
@@ -120,16 +120,6 @@ struct Audited {
     recorded_at: DateTime<Utc>,
 }
 
-/// A decision as stored.
-struct Stored {
-    module: String,
-    version: String,
-    evaluated_on: String,
-    input: String,
-    settings: String,
-    output: String,
-}
-
 /// The most audit records of one case replay reads (a case's actions are
 /// tens, not thousands).
 const MAX_RECORDS: usize = civitas_audit::MAX_PAGE;
@@ -220,15 +210,10 @@ impl Workflow {
                 stored: format!("{}@{}", stored.module, stored.version),
             });
         }
-        let digest = |text: &str| -> Result<(Value, String), WorkflowError> {
-            let value: Value = serde_json::from_str(text)
-                .map_err(|e| crate::corrupt(format!("case_evaluations JSON: {e}")))?;
-            let sm3 = civitas_registry::input_digest(&value);
-            Ok((value, sm3))
-        };
-        let (input, input_sm3) = digest(&stored.input)?;
-        let (settings, settings_sm3) = digest(&stored.settings)?;
-        let (output, output_sm3) = digest(&stored.output)?;
+        let parsed = stored.parse()?;
+        let input_sm3 = civitas_registry::input_digest(&parsed.input);
+        let settings_sm3 = civitas_registry::input_digest(&parsed.settings);
+        let output_sm3 = civitas_registry::input_digest(&parsed.output);
         if audited.input_sm3 != input_sm3 {
             findings.push(Finding::InputAltered {
                 recorded_sm3: audited.input_sm3.clone(),
@@ -262,37 +247,8 @@ impl Workflow {
                 return Ok(findings);
             }
         };
-        let Value::Object(settings) = settings else {
-            return Err(crate::corrupt(
-                "case_evaluations settings is not a JSON object",
-            ));
-        };
-        let today = civitas_host::Date::parse(&stored.evaluated_on).ok_or_else(|| {
-            crate::corrupt(format!(
-                "case_evaluations evaluated_on {:?} is no date",
-                stored.evaluated_on
-            ))
-        })?;
-        let prepared = civitas_registry::Prepared {
-            service: runtime.service(service)?.clone(),
-            resolution: civitas_registry::Resolution {
-                module,
-                binding_tenant: None,
-                candidate: false,
-            },
-            module: loaded,
-        };
-        let answer = runtime
-            .run(
-                &prepared,
-                civitas_registry::EvaluationRequest {
-                    input: &input,
-                    settings: Arc::new(settings),
-                    today,
-                    log_tags: vec![("replay".into(), audited.id.clone())],
-                },
-            )
-            .await;
+        let prepared = decisions::prepared(runtime, service, module, loaded)?;
+        let answer = decisions::rerun(runtime, &prepared, &parsed, ("replay", &audited.id)).await;
         match answer {
             Err(e) => findings.push(Finding::Failed {
                 error: e.to_string(),
@@ -300,7 +256,7 @@ impl Workflow {
             Ok(outcome) => {
                 if civitas_registry::input_digest(&outcome.output) != audited.output_sm3 {
                     findings.push(Finding::AnswerDiffers {
-                        fields: differing_fields(&output, &outcome.output),
+                        fields: differing_fields(&parsed.output, &outcome.output),
                     });
                 }
             }
@@ -349,24 +305,17 @@ async fn stored(
     case_id: &str,
     id: &str,
 ) -> Result<Option<Stored>, WorkflowError> {
-    let sql = "SELECT module, version, evaluated_on, input, settings, output \
-               FROM case_evaluations WHERE case_id = $1 AND id = $2";
+    let sql = format!(
+        "SELECT {} FROM case_evaluations e WHERE e.case_id = $1 AND e.id = $2",
+        decisions::COLUMNS
+    );
     let row = with_connection!(tx.connection(), c => {
-        sqlx::query(sql)
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(case_id.to_owned())
             .bind(id.to_owned())
             .fetch_optional(&mut *c)
             .await?
-            .map(|row| -> Result<Stored, sqlx::Error> {
-                Ok(Stored {
-                    module: row.try_get("module")?,
-                    version: row.try_get("version")?,
-                    evaluated_on: row.try_get("evaluated_on")?,
-                    input: row.try_get("input")?,
-                    settings: row.try_get("settings")?,
-                    output: row.try_get("output")?,
-                })
-            })
+            .map(|row| Stored::from_row(&row))
             .transpose()?
     });
     Ok(row)

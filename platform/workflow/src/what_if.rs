@@ -6,14 +6,13 @@
 //! field, with counts per field and the cases listed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use civitas_storage::{Database, TenantScope, with_connection};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
+use crate::decisions::{self, Stored};
 use crate::{Workflow, WorkflowError};
 
 /// Fields that explain an answer rather than state it: which rule spoke and
@@ -79,19 +78,6 @@ pub struct Failed {
     pub error: String,
 }
 
-/// A stored decision, as read for a what-if.
-struct Recorded {
-    case_id: String,
-    tenant_path: String,
-    hook: String,
-    module: String,
-    version: String,
-    evaluated_on: String,
-    input: String,
-    settings: String,
-    output: String,
-}
-
 impl Workflow {
     /// Runs `candidate` over the decisions recorded for `service`'s cases
     /// in `scope`'s subtree since `since` (recorded at or after its first
@@ -112,7 +98,8 @@ impl Workflow {
             .as_ref()
             .ok_or(WorkflowError::ModulesUnavailable)?
             .clone();
-        let service_def = runtime.service(service)?.clone();
+        // An unknown service is refused before anything is read.
+        runtime.service(service)?;
         let mut tx = db.begin_read(scope).await?;
         let published = civitas_registry::module(&mut tx, &candidate.module, &candidate.version)
             .await?
@@ -126,15 +113,8 @@ impl Workflow {
         let loaded = runtime.load(&mut tx, candidate).await?;
         let rows = recorded(&mut tx, service, since.map(|s| s.1)).await?;
         tx.rollback().await?;
-        let prepared = civitas_registry::Prepared {
-            service: service_def,
-            resolution: civitas_registry::Resolution {
-                module: candidate.clone(),
-                binding_tenant: None,
-                candidate: true,
-            },
-            module: loaded,
-        };
+        let mut prepared = decisions::prepared(&runtime, service, candidate.clone(), loaded)?;
+        prepared.resolution.candidate = true;
         let total = rows.len() as u64;
         let mut report = WhatIf {
             service: service.to_owned(),
@@ -146,33 +126,9 @@ impl Workflow {
             failed: Vec::new(),
         };
         for row in rows {
-            let parse = |text: &str| -> Result<Value, WorkflowError> {
-                serde_json::from_str(text)
-                    .map_err(|e| crate::corrupt(format!("case_evaluations JSON: {e}")))
-            };
-            let (input, output) = (parse(&row.input)?, parse(&row.output)?);
-            let Value::Object(settings) = parse(&row.settings)? else {
-                return Err(crate::corrupt(
-                    "case_evaluations settings is not a JSON object",
-                ));
-            };
-            let today = civitas_host::Date::parse(&row.evaluated_on).ok_or_else(|| {
-                crate::corrupt(format!(
-                    "case_evaluations evaluated_on {:?}",
-                    row.evaluated_on
-                ))
-            })?;
-            let answer = runtime
-                .run(
-                    &prepared,
-                    civitas_registry::EvaluationRequest {
-                        input: &input,
-                        settings: Arc::new(settings),
-                        today,
-                        log_tags: vec![("what-if".into(), row.case_id.clone())],
-                    },
-                )
-                .await;
+            let parsed = row.parse()?;
+            let answer =
+                decisions::rerun(&runtime, &prepared, &parsed, ("what-if", &row.case_id)).await;
             report.decisions += 1;
             match answer {
                 Err(e) => report.failed.push(Failed {
@@ -181,7 +137,7 @@ impl Workflow {
                     error: e.to_string(),
                 }),
                 Ok(outcome) => {
-                    let changes = changes(&output, &outcome.output);
+                    let changes = changes(&parsed.output, &outcome.output);
                     if !changes.is_empty() {
                         for change in &changes {
                             *report.fields.entry(change.field.clone()).or_default() += 1;
@@ -208,37 +164,26 @@ async fn recorded(
     tx: &mut civitas_storage::TenantTx,
     service: &str,
     since_micros: Option<i64>,
-) -> Result<Vec<Recorded>, WorkflowError> {
+) -> Result<Vec<Stored>, WorkflowError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper);
-    let sql = "SELECT e.case_id, e.tenant_path, e.hook, e.module, e.version, e.evaluated_on, \
-               e.input, e.settings, e.output \
-               FROM case_evaluations e JOIN cases c ON c.id = e.case_id \
-               WHERE c.service = $1 AND e.tenant_path >= $2 AND e.tenant_path < $3 \
-                 AND e.recorded_at >= $4 \
-               ORDER BY e.recorded_at, e.id";
+    let sql = format!(
+        "SELECT {} FROM case_evaluations e JOIN cases c ON c.id = e.case_id \
+         WHERE c.service = $1 AND e.tenant_path >= $2 AND e.tenant_path < $3 \
+           AND e.recorded_at >= $4 \
+         ORDER BY e.recorded_at, e.id",
+        decisions::COLUMNS
+    );
     let rows = with_connection!(tx.connection(), c => {
-        sqlx::query(sql)
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(service.to_owned())
             .bind(lower.clone())
             .bind(upper.clone())
             .bind(since_micros.unwrap_or(i64::MIN))
             .fetch_all(&mut *c)
             .await?
-            .into_iter()
-            .map(|row| -> Result<Recorded, sqlx::Error> {
-                Ok(Recorded {
-                    case_id: row.try_get("case_id")?,
-                    tenant_path: row.try_get("tenant_path")?,
-                    hook: row.try_get("hook")?,
-                    module: row.try_get("module")?,
-                    version: row.try_get("version")?,
-                    evaluated_on: row.try_get("evaluated_on")?,
-                    input: row.try_get("input")?,
-                    settings: row.try_get("settings")?,
-                    output: row.try_get("output")?,
-                })
-            })
+            .iter()
+            .map(Stored::from_row)
             .collect::<Result<Vec<_>, _>>()?
     });
     Ok(rows)
