@@ -279,8 +279,8 @@ pub fn today_in_china() -> civitas_host::Date {
 /// workspace), so a document stored and read back — PostgreSQL's `jsonb`
 /// reorders keys — keeps its digest. A case's history records it beside each
 /// module decision, so the decision can be tied to the facts it was made on.
-pub fn input_digest(input: &serde_json::Value) -> String {
-    // Serialising a `Value` cannot fail (its keys are strings).
+pub fn input_digest<T: serde::Serialize + ?Sized>(input: &T) -> String {
+    // Serialising JSON values and maps cannot fail (their keys are strings).
     let bytes = serde_json::to_vec(input).unwrap_or_default();
     hex::encode(civitas_crypto::sm3::digest(&bytes))
 }

@@ -263,11 +263,6 @@ pub async fn what_if(
         module: name.to_owned(),
         version: version.to_owned(),
     };
-    // Days are China Standard Time (UTC+8).
-    let since = request.since.map(|day| {
-        let start = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8);
-        (day, start.timestamp_micros())
-    });
     let bar = crate::progress::bar(0, request.json);
     bar.set_message("候选版本重新判定 (running the candidate)");
     // An operator's command: the platform's own scope at the subtree.
@@ -278,7 +273,7 @@ pub async fn what_if(
             &scope,
             &request.service,
             &candidate,
-            since,
+            request.since,
             |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);

@@ -539,18 +539,10 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
 /// with the facts of a supermarket's first sale of expired food; its id.
 async fn penalty_case(server: &Server) -> String {
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": "pudong-market-officer", "password": "Civitas#2026"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let token = support::server::demo_token(server, "pudong-market-officer").await;
     let filed: serde_json::Value = client
         .post(server.url("/api/v1/tenants/310000/310115/cases"))
-        .bearer_auth(login["access_token"].as_str().unwrap_or_default())
+        .bearer_auth(&token)
         .json(&json!({"service": "market-regulation/penalty-case", "title": "某超市销售过期酸奶案", "data": {
             "party": "上海某超市有限公司", "party_credit_code": "91310115MA1K4B8E73",
             "violation": "销售超过保质期的酸奶 24 盒", "violation_code": "food-expired",

@@ -169,8 +169,8 @@ impl Workflow {
     }
 
     /// Runs the hooks at `point` (their outputs go to `case.outcomes`): a
-    /// rejection reason if a hook's `reject_unless` field is false, and the
-    /// module of the last hook run.
+    /// rejection reason if a hook's `reject_unless` field is false, and
+    /// each hook's decision as made (input, settings, date, answer).
     #[cfg_attr(not(feature = "modules"), allow(unused_variables))]
     async fn run_hooks(
         &self,
@@ -195,7 +195,6 @@ impl Workflow {
         #[cfg(feature = "modules")]
         {
             let mut rejection = None;
-            let mut used = None;
             let mut evaluations = Vec::new();
             for hook in hooks {
                 let mut tx = db.begin_read(scope).await?;
@@ -239,7 +238,6 @@ impl Workflow {
                         outcome.module, outcome.version
                     ));
                 }
-                let settings = Value::Object((*settings).clone());
                 evaluations.push(transitions::Evaluation {
                     id: uuid::Uuid::new_v4().to_string(),
                     hook: hook.name.clone(),
@@ -248,7 +246,7 @@ impl Workflow {
                     binding_tenant: outcome.binding_tenant.clone(),
                     evaluated_on: today,
                     input_sm3: civitas_registry::input_digest(&case.data),
-                    settings_sm3: civitas_registry::input_digest(&settings),
+                    settings_sm3: civitas_registry::input_digest(&*settings),
                     output_sm3: civitas_registry::input_digest(&outcome.output),
                     input: case.data.clone(),
                     settings,
@@ -266,11 +264,9 @@ impl Workflow {
                         }),
                     );
                 }
-                used = Some((outcome.module.clone(), outcome.version.clone()));
             }
             Ok(HookRun {
                 rejection,
-                module: used,
                 evaluations,
             })
         }

@@ -169,6 +169,14 @@ pub enum Clock {
     Fixed(std::sync::Arc<std::sync::atomic::AtomicI64>),
 }
 
+/// The first microsecond of `date` in China Standard Time (UTC+8), as Unix
+/// microseconds: where a day given by a person starts.
+pub fn china_midnight_micros(date: NaiveDate) -> i64 {
+    let midnight =
+        date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
+    midnight.timestamp_micros()
+}
+
 impl Clock {
     /// A clock standing at `micros` (Unix microseconds) until moved.
     pub fn fixed(micros: i64) -> Clock {
@@ -179,9 +187,7 @@ impl Clock {
 
     /// A clock standing at midnight starting `date`, China time.
     pub fn at_china_date(date: NaiveDate) -> Clock {
-        let midnight =
-            date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
-        Clock::fixed(midnight.timestamp_micros())
+        Clock::fixed(china_midnight_micros(date))
     }
 
     /// Moves a fixed clock `days` days on; the system clock cannot be moved

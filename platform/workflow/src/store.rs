@@ -411,8 +411,13 @@ pub(crate) async fn insert_evaluations(
     let sql = "INSERT INTO case_evaluations (id, case_id, tenant_path, hook, module, version, \
                evaluated_on, input, settings, output, recorded_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    // Serialising a JSON map cannot fail (its keys are strings).
+    let settings: Vec<String> = evaluations
+        .iter()
+        .map(|e| serde_json::to_string(&*e.settings).unwrap_or_default())
+        .collect();
     with_connection!(conn, c => {
-        for e in evaluations {
+        for (e, settings) in evaluations.iter().zip(&settings) {
             sqlx::query(sql)
                 .bind(e.id.clone())
                 .bind(case.id.clone())
@@ -422,7 +427,7 @@ pub(crate) async fn insert_evaluations(
                 .bind(e.version.clone())
                 .bind(e.evaluated_on.to_string())
                 .bind(e.input.to_string())
-                .bind(e.settings.to_string())
+                .bind(settings.clone())
                 .bind(e.output.to_string())
                 .bind(now)
                 .execute(&mut *c)

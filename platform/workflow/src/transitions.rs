@@ -130,15 +130,13 @@ pub(crate) struct Transition {
 }
 
 /// What the module hooks at a point said: a rejection (with the module's
-/// reasons) or none, the module of the last hook run, and what each hook
-/// answered.
+/// reasons) or none, and what each hook answered.
 #[derive(Debug, Default)]
 pub(crate) struct HookRun {
     /// Why the application is not eligible, when a hook said so.
     pub(crate) rejection: Option<String>,
-    /// The module and version consulted last.
-    pub(crate) module: Option<(String, String)>,
-    /// Each hook's decision, in the order they ran.
+    /// Each hook's decision, in the order they ran (the last names the
+    /// history entry's module).
     pub(crate) evaluations: Vec<Evaluation>,
 }
 
@@ -164,7 +162,7 @@ pub(crate) struct Evaluation {
     /// The input (the case's data).
     pub(crate) input: Value,
     /// The tenant's effective settings it was given.
-    pub(crate) settings: Value,
+    pub(crate) settings: Arc<serde_json::Map<String, Value>>,
     /// Its answer.
     pub(crate) output: Value,
     /// SM3 of `input`.
@@ -219,8 +217,9 @@ impl HookRun {
     /// the history keeps every decision a module made on the case, not
     /// only the latest (which `outcomes` holds).
     pub(crate) fn record(&self, event: &mut CaseEvent) {
-        event.module = self.module.as_ref().map(|m| m.0.clone());
-        event.module_version = self.module.as_ref().map(|m| m.1.clone());
+        let last = self.evaluations.last();
+        event.module = last.map(|e| e.module.clone());
+        event.module_version = last.map(|e| e.version.clone());
         if self.evaluations.is_empty() {
             return;
         }
@@ -1433,7 +1432,7 @@ deadline = { days = 5, unit = "working" }
             binding_tenant: Some("310000/310115".into()),
             evaluated_on: date("2026-11-03"),
             input: json!({"birth_date": "1950-01-01"}),
-            settings: json!({}),
+            settings: Arc::default(),
             output: json!({"eligible": false}),
             input_sm3: "aa".into(),
             settings_sm3: "bb".into(),
@@ -1441,7 +1440,6 @@ deadline = { days = 5, unit = "working" }
         };
         let hooks = HookRun {
             rejection: Some("年龄未满 80 周岁".into()),
-            module: Some(("meal-subsidy-pudong".into(), "1.2.0".into())),
             evaluations: vec![answer],
         };
         let ctx = w.ctx(&w.officer, "2026-11-03");

@@ -80,8 +80,8 @@ pub struct Failed {
 
 impl Workflow {
     /// Runs `candidate` over the decisions recorded for `service`'s cases
-    /// in `scope`'s subtree since `since` (recorded at or after its first
-    /// microsecond, `since_micros`), calling `progress(done, total)` as it
+    /// in `scope`'s subtree since the day `since` (China Standard Time),
+    /// calling `progress(done, total)` as it
     /// goes. The candidate is loaded as for any call (verified against its
     /// digest and signature) and must implement `service`.
     pub async fn what_if(
@@ -90,7 +90,7 @@ impl Workflow {
         scope: &TenantScope,
         service: &str,
         candidate: &civitas_registry::ModuleRef,
-        since: Option<(NaiveDate, i64)>,
+        since: Option<NaiveDate>,
         progress: impl Fn(u64, u64),
     ) -> Result<WhatIf, WorkflowError> {
         let runtime = self
@@ -111,15 +111,14 @@ impl Workflow {
             )));
         }
         let loaded = runtime.load(&mut tx, candidate).await?;
-        let rows = recorded(&mut tx, service, since.map(|s| s.1)).await?;
+        let rows = recorded(&mut tx, service, since.map(crate::china_midnight_micros)).await?;
         tx.rollback().await?;
-        let mut prepared = decisions::prepared(&runtime, service, candidate.clone(), loaded)?;
-        prepared.resolution.candidate = true;
+        let prepared = decisions::prepared(&runtime, service, candidate.clone(), loaded)?;
         let total = rows.len() as u64;
         let mut report = WhatIf {
             service: service.to_owned(),
             candidate: candidate.to_string(),
-            since: since.map(|s| s.0),
+            since,
             decisions: 0,
             fields: BTreeMap::new(),
             changed: Vec::new(),

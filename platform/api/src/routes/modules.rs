@@ -1222,20 +1222,18 @@ pub(crate) async fn what_if(
             format!("candidate takes NAME@VERSION: {}", request.candidate),
         ));
     };
-    let since = match request.since.as_deref() {
-        None => None,
-        Some(text) => {
-            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+    let since = request
+        .since
+        .as_deref()
+        .map(|text| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
                 invalid(
                     format!("since 不是有效日期：{text}"),
                     format!("since is not a YYYY-MM-DD date: {text}"),
                 )
-            })?;
-            // The day's first microsecond in China Standard Time (UTC+8).
-            let start = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8);
-            Some((day, start.timestamp_micros()))
-        }
-    };
+            })
+        })
+        .transpose()?;
     let workflow = super::cases::workflow(&state)?;
     let candidate = ModuleRef {
         module: name.to_owned(),

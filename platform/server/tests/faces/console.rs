@@ -129,19 +129,10 @@ async fn submit(b: &Browser, css: &str, expected: &str) {
 /// administrator (the walk runs on the test's runtime: asynchronously).
 async fn pudong_bindings(server: &Server) -> serde_json::Value {
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": "city-admin", "password": "Civitas#2026"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let token = login["access_token"].as_str().unwrap_or_default();
+    let token = crate::support::server::demo_token(server, "city-admin").await;
     let listed: serde_json::Value = client
         .get(server.url("/api/v1/tenants/shanghai/pudong/bindings"))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"))

@@ -235,6 +235,24 @@ pub fn with_demo_modules(command: &mut Command) -> &mut Command {
         )
 }
 
+/// A demo account's access token from `server`, for tests already running
+/// on an async runtime (the page walks).
+pub async fn demo_token(server: &Server, username: &str) -> String {
+    let login: Value = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": "Civitas#2026"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{username}: {login}"))
+        .to_owned()
+}
+
 /// Runs `work` on the SQLite database of a `serve --demo` in `dir` (stopped).
 pub fn on_demo_database<T>(
     dir: &Path,
