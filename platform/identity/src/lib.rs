@@ -34,9 +34,9 @@ mod sessions;
 pub mod verification;
 
 pub use accounts::{
-    Account, AccountKind, AuthError, IdentityError, NewAccount, RejectCause, SignInSettings,
-    authenticate, change_password, create_account, find_account, forget_old_failures, staff_of,
-    usernames,
+    Account, AccountKind, AuthError, HashedPassword, IdentityError, NewAccount, RejectCause,
+    SignInSettings, authenticate, change_password, create_account, create_account_with,
+    find_account, forget_old_failures, staff_of, usernames,
 };
 pub use administration::{
     AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError,

@@ -611,6 +611,9 @@ both_backends! {
 
     async fn the_audit_trail_filters_by_subtree_actor_action_and_time_and_pages(t) {
         let world = World::demo(&t).await;
+        // A Pudong reviewer signs in: audited in Pudong's chain.
+        let signed_in = world.login("pudong-reviewer", PASSWORD).await;
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
         let audit = Some(world.token("audit-admin"));
         let all = world.call("GET", "/api/v1/tenants/310000/audit", audit, None).await;
         let records = all.body["records"].as_array().unwrap();
