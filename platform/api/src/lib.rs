@@ -278,6 +278,7 @@ impl AppState {
         (name = "audit", description = "审计日志 / The audit trail"),
         (name = "residents", description = "居民信息（加密存储、脱敏展示） / Residents: sealed at rest, masked in answers"),
         (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation"),
+        (name = "lotteries", description = "轮候与摇号：按各区优先规则排序的轮候名单，公开可复核的摇号 / Waiting lists ranked by each district's priority rules, and public lotteries anyone can recompute"),
         (name = "cases", description = "办件：申请、审批、待办、历史、附件与通知 / Cases: applications, actions, the inbox, history, attachments and notifications"),
         (name = "search", description = "检索：按权限过滤的全文检索，中文、拼音与编号 / Search: full text in Chinese, pinyin and numbers, filtered by what the caller may read")
     ),
@@ -433,6 +434,9 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::modules::evaluate))
         .routes(routes!(routes::modules::evaluate_batch))
         .routes(routes!(routes::modules::what_if))
+        .routes(routes!(routes::lotteries::waiting_list))
+        .routes(routes!(routes::lotteries::draw))
+        .routes(routes!(routes::lotteries::lottery))
         .routes(routes!(
             routes::cases::list_cases,
             routes::cases::create_case

@@ -271,7 +271,10 @@ impl HashedPassword {
     /// configured work factor.
     pub fn new(settings: &SignInSettings, password: &str) -> Result<HashedPassword, IdentityError> {
         settings.policy.check(password)?;
-        Ok(HashedPassword(password::hash(password, settings.iterations)?))
+        Ok(HashedPassword(password::hash(
+            password,
+            settings.iterations,
+        )?))
     }
 }
 

@@ -63,6 +63,8 @@ pub struct BindingChange {
     pub changed_by: String,
     /// When.
     pub changed_at: DateTime<Utc>,
+    /// The what-if report the change was decided on, if it names one.
+    pub what_if_report: Option<String>,
 }
 
 /// Which version serves one evaluation.
@@ -183,7 +185,7 @@ pub async fn binding_history(
     let history = with_connection!(tx.conn(), c => {
         sqlx::query(
             "SELECT revision, change, module, version, candidate_module, candidate_version, rollout_percent, \
-             changed_by, changed_at FROM binding_history WHERE tenant_path = $1 AND service = $2 \
+             changed_by, changed_at, what_if_report FROM binding_history WHERE tenant_path = $1 AND service = $2 \
              ORDER BY revision DESC",
         )
         .bind(key(tenant))
@@ -201,6 +203,7 @@ pub async fn binding_history(
                 rollout_percent: u8::try_from(percent).unwrap_or(0),
                 changed_by: r.try_get("changed_by")?,
                 changed_at: from_micros(r.try_get("changed_at")?),
+                what_if_report: r.try_get("what_if_report")?,
             })
         })
         .collect::<Result<Vec<_>, _>>()?
@@ -300,6 +303,7 @@ async fn write(
     candidate: Option<&ModuleRef>,
     percent: u8,
     change: &str,
+    what_if: Option<&str>,
     actor: &str,
 ) -> Result<Option<Binding>, RegistryError> {
     let revision = last_revision(tx, tenant, service).await? + 1;
@@ -347,8 +351,8 @@ async fn write(
         // change of the same binding fail here instead of interleaving.
         let inserted = sqlx::query(
             "INSERT INTO binding_history (tenant_path, service, revision, module, version, candidate_module, \
-             candidate_version, rollout_percent, change, changed_by, changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             candidate_version, rollout_percent, change, changed_by, changed_at, what_if_report) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(tenant_key.clone())
         .bind(service.to_owned())
@@ -361,6 +365,7 @@ async fn write(
         .bind(change.to_owned())
         .bind(actor.to_owned())
         .bind(now)
+        .bind(what_if.map(str::to_owned))
         .execute(&mut *c)
         .await;
         match inserted {
@@ -390,6 +395,7 @@ async fn write(
                 "stable": stable.map(ToString::to_string),
                 "candidate": candidate.map(ToString::to_string),
                 "rollout_percent": percent,
+                "what_if_report": what_if,
             }),
         },
     )
@@ -402,20 +408,35 @@ async fn write(
 /// and any rollout ends; with 1–99 it becomes the candidate for that share
 /// of cases and the stable version stays. The caller has checked that the
 /// module exists, implements the service, is not yanked and passes
-/// conformance. Audited as `module.bind`.
+/// conformance. `what_if` names the what-if report the change was decided
+/// on (the caller has checked it is one run for this candidate and service
+/// here): kept in the history and the audit record. Audited as
+/// `module.bind`.
 pub async fn bind(
     tx: &mut TenantTx,
     tenant: Option<&TenantPath>,
     service: &str,
     module: &ModuleRef,
     rollout_percent: Option<u8>,
+    what_if: Option<&str>,
     actor: &str,
 ) -> Result<Binding, RegistryError> {
     check_scope(tx, tenant)?;
     let existing = current(tx, tenant, service).await?;
     let written = match rollout_percent {
         None | Some(100) => {
-            write(tx, tenant, service, Some(module), None, 0, "bind", actor).await?
+            write(
+                tx,
+                tenant,
+                service,
+                Some(module),
+                None,
+                0,
+                "bind",
+                what_if,
+                actor,
+            )
+            .await?
         }
         Some(percent @ 1..=99) => {
             let stable = existing.as_ref().and_then(|b| b.stable.clone());
@@ -432,6 +453,7 @@ pub async fn bind(
                 Some(module),
                 percent,
                 "rollout",
+                what_if,
                 actor,
             )
             .await?
@@ -474,6 +496,7 @@ pub async fn rollback(
         candidate.as_ref(),
         percent,
         "rollback",
+        None,
         actor,
     )
     .await
@@ -519,7 +542,7 @@ pub async fn unbind(
             tenant: key(tenant),
         });
     }
-    write(tx, tenant, service, None, None, 0, "unbind", actor).await?;
+    write(tx, tenant, service, None, None, 0, "unbind", None, actor).await?;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! bound as the seeds' scenarios describe: for the meal subsidy and for
 //! penalty discretion, the city's rule as the service default and the
 //! Pudong variant at 浦东新区; for the flexible-employment subsidy, the
-//! national rule as the default and 大竹县's variant at the county.
+//! national rule as the default and 大竹县's variant at the county; for
+//! talent-apartment allocation, the city's priority rule as the default and
+//! Pudong's at 浦东新区.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,6 +56,18 @@ pub const DEMO_MODULES: &[DemoModule] = &[
         "penalty-discretion-pudong",
         "1.0.0",
         "market-regulation/penalty-case",
+        Some("310000/310115"),
+    ),
+    (
+        "talent-apartment",
+        "1.0.0",
+        "housing/talent-apartment",
+        None,
+    ),
+    (
+        "talent-apartment-pudong",
+        "1.0.0",
+        "housing/talent-apartment",
         Some("310000/310115"),
     ),
 ];
@@ -193,6 +207,7 @@ pub async fn seed_demo_modules(
                 tenant.as_ref(),
                 service_id,
                 &module,
+                None,
                 None,
                 "system:demo",
             )

@@ -7,6 +7,7 @@ mod audit_cli;
 mod calendar_cli;
 mod crypto_cli;
 mod keys_cli;
+mod lottery_cli;
 mod module_cli;
 mod progress;
 mod search_cli;
@@ -77,6 +78,9 @@ enum Command {
     /// The working-day calendar: add-working-days, is-working-day, show.
     #[command(subcommand)]
     Calendar(calendar_cli::CalendarCommand),
+    /// Public lotteries (摇号): verify a published draw.
+    #[command(subcommand)]
+    Lottery(lottery_cli::LotteryCommand),
     /// Search: rebuild the index from the database, show how far behind it is.
     #[command(
         after_help = "Database and search options come before the subcommand:\n  \
@@ -468,6 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Module(command) => module_cli::run(command),
         Command::Accounts(args) => accounts_cli::run(args),
         Command::Calendar(command) => calendar_cli::run(command),
+        Command::Lottery(command) => lottery_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
         Command::Admin(args) => admin_command(cli.config.as_deref(), args),

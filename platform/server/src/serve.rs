@@ -553,6 +553,41 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "黄浦区市场监管法制审核员",
         Some("reviewer"),
     ),
+    // 市级人才公寓配租 (seed 003): each district's housing office checks and
+    // admits applications, and its reviewer draws the lottery; Pudong's
+    // waiting list is scored by Pudong's rule, Xuhui's by the city's.
+    (
+        "pudong-housing-officer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("housing"),
+        "浦东新区住房保障经办人",
+        Some("officer"),
+    ),
+    (
+        "pudong-housing-reviewer",
+        AccountKind::Staff,
+        "310000/310115",
+        Some("housing"),
+        "浦东新区住房保障审核员",
+        Some("reviewer"),
+    ),
+    (
+        "xuhui-housing-officer",
+        AccountKind::Staff,
+        "310000/310104",
+        Some("housing"),
+        "徐汇区住房保障经办人",
+        Some("officer"),
+    ),
+    (
+        "xuhui-housing-reviewer",
+        AccountKind::Staff,
+        "310000/310104",
+        Some("housing"),
+        "徐汇区住房保障审核员",
+        Some("reviewer"),
+    ),
     // 大竹县 (seed 001): a township window serving two lines, the county's
     // reviewers, Dazhou's, and a resident of 观音镇.
     (

@@ -70,6 +70,8 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("get", "/api/v1/search"),
     ("get", "/api/v1/tenants/{path}/services/search"),
     ("get", "/api/v1/tenants/{path}/services/search-token"),
+    // A lottery is published so that anyone can check it (workflow_api.rs).
+    ("get", "/api/v1/tenants/{path}/lotteries/{id}"),
 ];
 
 struct Row<'a> {
@@ -172,6 +174,9 @@ fn request(
         "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
             format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/what-if")
         }
+        "GET /api/v1/tenants/{t}/services/{line}/{name}/waiting-list" => {
+            format!("/api/v1/tenants/{tenant}/services/housing/talent-apartment/waiting-list")
+        }
         // A case id that exists nowhere: past authorization it is a 404.
         r if r.contains("/cases/{id}") => {
             let (_, tail) = path.split_once("{id}").unwrap();
@@ -236,6 +241,11 @@ fn request(
         "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
             Some(json!({"candidate": "meal-subsidy@1.0.0"}))
         }
+        // Nothing waits for this project: past authorization a 422.
+        "POST /api/v1/tenants/{t}/lotteries" => Some(json!({
+            "title": "权限矩阵测试 / access matrix test", "service": "housing/talent-apartment",
+            "project": "矩阵项目", "unit_type": "studio", "units": 1
+        })),
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => Some(json!({
             "inputs": [{"birth_date": "1950-01-01", "household_registration": "local",
                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}],

@@ -384,8 +384,38 @@ both_backends! {
             .await;
         assert_eq!(listed.body["modules"].as_array().unwrap().len(), 3, "{}", listed.body);
 
-        let rollout = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", Some(30)).await;
+        // A partial rollout is decided on a what-if report of this version
+        // here: without one it is refused; with one of another version too.
+        let unreported = bind(&world, "city-admin", "310000/310115", "meal-subsidy-pudong", "1.1.0", Some(30)).await;
+        assert_eq!((unreported.status, unreported.code()), (StatusCode::UNPROCESSABLE_ENTITY, "what_if_required"), "{}", unreported.body);
+        let what_if = |candidate: &'static str| {
+            let world = &world;
+            async move {
+                let reply = world.call("POST", &format!("/api/v1/tenants/310000/310115/services/{SERVICE}/what-if"),
+                    Some(world.token("city-admin")), Some(json!({"candidate": candidate}))).await;
+                assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+                assert_eq!(reply.body["report_sm3"].as_str().map(str::len), Some(64), "{}", reply.body);
+                reply.body["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let other = what_if("meal-subsidy@1.0.0").await;
+        let binding = format!("/api/v1/tenants/310000/310115/bindings/{SERVICE}");
+        let rollout_on = |report: String| world.call("PUT", &binding,
+            Some(world.token("city-admin")),
+            Some(json!({"module": "meal-subsidy-pudong", "version": "1.1.0", "rollout_percent": 30, "what_if_report": report})));
+        let mismatched = rollout_on(other).await;
+        assert_eq!((mismatched.status, mismatched.code()), (StatusCode::UNPROCESSABLE_ENTITY, "what_if_mismatch"), "{}", mismatched.body);
+        let unknown = rollout_on("no-such-report".into()).await;
+        assert_eq!((unknown.status, unknown.code()), (StatusCode::UNPROCESSABLE_ENTITY, "what_if_not_found"), "{}", unknown.body);
+        let report = what_if("meal-subsidy-pudong@1.1.0").await;
+        let rollout = rollout_on(report.clone()).await;
         assert_eq!(rollout.status, StatusCode::OK, "{}", rollout.body);
+        let bound = world
+            .call("GET", "/api/v1/tenants/310000/audit?action=module.bind&limit=100", Some(world.token("audit-admin")), None)
+            .await;
+        let decided: Vec<&Value> = bound.body["records"].as_array().unwrap().iter()
+            .filter(|r| r["detail"]["change"] == "rollout").map(|r| &r["detail"]["what_if_report"]).collect();
+        assert_eq!(decided, [&json!(report)], "the rollout's audit record names its report");
         assert_eq!(rollout.body["binding"]["stable"]["version"], "1.0.0");
         assert_eq!(rollout.body["binding"]["candidate"]["version"], "1.1.0");
         assert_eq!(rollout.body["binding"]["rollout_percent"], 30);
@@ -571,7 +601,7 @@ both_backends! {
             let path = TenantPath::parse(tenant).unwrap();
             let mut tx = world.db.begin(&TenantScope::for_platform_task(path.clone())).await.unwrap();
             let module = civitas_registry::ModuleRef { module: name.into(), version: "1.0.0".into() };
-            civitas_registry::bind(&mut tx, Some(&path), SERVICE, &module, None, "test").await.unwrap();
+            civitas_registry::bind(&mut tx, Some(&path), SERVICE, &module, None, None, "test").await.unwrap();
             tx.commit().await.unwrap();
         }
         let hostile_calls = async {

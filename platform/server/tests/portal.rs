@@ -528,6 +528,24 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         sign_out(&b).await;
     }
 
+    // A lottery drawn at Pudong is public: its page shows what was
+    // published, the seed and the ranking, and how to recompute them.
+    let (lottery, seed) = drawn_lottery(server).await;
+    b.goto(&url(&format!("/t/shanghai/pudong/lotteries/{lottery}")))
+        .await;
+    check_page(&b, server, "zh-CN").await;
+    assert_eq!(
+        b.element("h1").await.text().await,
+        "2026年第四季度张江国际社区人才公寓一室一厅摇号"
+    );
+    let text = b.text().await;
+    for shown in [seed.as_str(), "一室一厅", "中签", "轮候", "如何复核"] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-lottery").await;
+    }
+
     // A place that does not exist is a page that says so, in Chinese.
     b.goto(&url("/t/shanghai/nowhere/")).await;
     check_page(&b, server, "zh-CN").await;
@@ -558,6 +576,61 @@ async fn penalty_case(server: &Server) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{filed}"))
         .to_owned()
+}
+
+/// Three talent-apartment applications filed at Pudong by citizen-demo,
+/// admitted by Pudong's housing office and drawn for two units over the
+/// API; the lottery's id and seed.
+async fn drawn_lottery(server: &Server) -> (String, String) {
+    let client = reqwest::Client::new();
+    let call = |who: &'static str, path: String, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let token = support::server::demo_token(server, who).await;
+            let answer: serde_json::Value = client
+                .post(server.url(&path))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            answer
+        }
+    };
+    for (name, tier) in [("张三", "city-key"), ("李四", "young"), ("王五", "young")] {
+        let filed = call("citizen-demo", "/api/v1/tenants/310000/310115/cases".into(), json!({
+            "service": "housing/talent-apartment", "data": {
+                "applicant_name": name, "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
+                "talent_tier": tier, "full_time_contract": true, "owns_home_in_city": false,
+                "clean_record": true, "already_housed": false, "key_employer_recommended": false,
+                "household_size": 1, "months_in_district": 30, "employer_area": "other"}})).await;
+        let id = filed["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{filed}"))
+            .to_owned();
+        for who in ["pudong-housing-officer", "pudong-housing-reviewer"] {
+            let acted = call(
+                who,
+                format!("/api/v1/tenants/310000/310115/cases/{id}/actions"),
+                json!({"action": "approve"}),
+            )
+            .await;
+            assert!(acted["id"].is_string(), "{acted}");
+        }
+    }
+    let drawn = call("pudong-housing-reviewer", "/api/v1/tenants/310000/310115/lotteries".into(), json!({
+        "title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
+        "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2})).await;
+    let field = |name: &str| {
+        drawn[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{drawn}"))
+            .to_owned()
+    };
+    (field("id"), field("seed"))
 }
 
 /// A form posted without the page's form token (a cross-site post) is

@@ -20,6 +20,18 @@ const DAZHOU: &str = "510000/511700";
 const DAZHU: &str = "510000/511700/511724";
 /// 乌木镇, a township of 大竹县.
 const WUMU: &str = "510000/511700/511724/511724101";
+const XUHUI: &str = "310000/310104";
+
+/// A talent's application for a one-bedroom flat of 张江国际社区人才公寓:
+/// `tier`, `months` of social insurance in the district, household of
+/// `size`, employer in `area`.
+fn talent(name: &str, tier: &str, key_employer: bool, months: u32, size: u32, area: &str) -> Value {
+    json!({"service": "housing/talent-apartment", "data": {
+        "applicant_name": name, "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
+        "talent_tier": tier, "full_time_contract": true, "owns_home_in_city": false,
+        "clean_record": true, "already_housed": false, "key_employer_recommended": key_employer,
+        "household_size": size, "months_in_district": months, "employer_area": area}})
+}
 
 /// A 72-year-old local elder: eligible.
 fn application() -> Value {
@@ -607,8 +619,12 @@ both_backends! {
             let world = &world;
             async move { world.call("POST", &path, Some(world.token(who)), Some(body)).await }
         };
+        // Kept, with an id a rollout names and the SM3 of the report.
         let answered = what_if("city-admin", json!({"candidate": "meal-subsidy@1.0.0"})).await;
-        assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+        assert_eq!(answered.status, StatusCode::CREATED, "{}", answered.body);
+        assert_eq!((answered.body["tenant"].as_str(), answered.body["candidate"].as_str()),
+            (Some(PUDONG), Some("meal-subsidy@1.0.0")), "{}", answered.body);
+        assert!(answered.body["id"].is_string() && answered.body["report_sm3"].is_string(), "{}", answered.body);
         assert_eq!((answered.body["decisions"].clone(), answered.body["fields"]["eligible"].clone()), (json!(2), json!(1)));
         assert_eq!(answered.body["changed"][0]["case_id"], json!(id(&younger)));
         let since = what_if("city-admin", json!({"candidate": "meal-subsidy@1.0.0", "since": tomorrow.to_string()})).await;
@@ -772,5 +788,158 @@ both_backends! {
             assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "{}", history.body);
             assert!(history.body["history"].as_array().unwrap().iter().any(|e| e["action"] == "attach"));
         }
+    }
+
+    async fn talent_apartments_are_scored_by_each_districts_rule_guarded_and_drawn_by_a_lottery_anyone_can_recompute(t) {
+        let world = World::demo(&t).await;
+        let admitted = |case: String, district: &'static str, officer: &'static str, reviewer: &'static str| {
+            let world = &world;
+            async move {
+                let checked = act(world, officer, district, &case, json!({"action": "approve"})).await;
+                assert_eq!((checked.status, checked.body["step"].clone()), (StatusCode::OK, json!("district-review")), "{}", checked.body);
+                let done = act(world, reviewer, district, &case, json!({"action": "approve"})).await;
+                assert_eq!((done.status, done.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", done.body);
+                done
+            }
+        };
+
+        // Pudong's rule (its binding): the city's items — city key talent
+        // 30, key employer 15, four years × Pudong's 3, a fitting unit 5 —
+        // and Pudong's own: an employer in Zhangjiang, 10.
+        let a = create(&world, "citizen-demo", PUDONG, talent("张三", "city-key", true, 50, 2, "zhangjiang")).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        let priority = &a.body["outcomes"]["priority"];
+        assert_eq!((priority["module"].as_str(), priority["binding_tenant"].as_str()),
+            (Some("talent-apartment-pudong"), Some(PUDONG)), "{priority}");
+        assert_eq!(priority["output"]["score"], 72, "{priority}");
+        assert_eq!(priority["guard"], json!({"field": "score", "submitted": 72, "value": 72}));
+        // Xuhui: the city's rule (the service default), no key-area item
+        // and two points a year: 30 + 15 + 8 + 5.
+        let x = create(&world, "citizen-demo", XUHUI, talent("张三", "city-key", true, 50, 2, "zhangjiang")).await;
+        assert_eq!((x.body["outcomes"]["priority"]["module"].as_str(), x.body["outcomes"]["priority"]["output"]["score"].as_i64()),
+            (Some("talent-apartment"), Some(58)), "{}", x.body);
+        // A family owning a home in the city is refused on record with why.
+        let mut owner = talent("赵六", "city-leading", true, 120, 3, "lingang");
+        owner["data"]["owns_home_in_city"] = json!(true);
+        let refused = create(&world, "citizen-demo", PUDONG, owner).await;
+        assert_eq!(refused.body["state"], "rejected", "{}", refused.body);
+        assert!(refused.body["outcomes"]["priority"]["output"]["reasons"][0].as_str().unwrap().starts_with("owns_home"));
+
+        // Three young talents (10 + two years × 3 + 5 = 21 each).
+        let b = create(&world, "citizen-demo", PUDONG, talent("李四", "young", false, 30, 1, "other")).await;
+        let c = create(&world, "citizen-demo", PUDONG, talent("王五", "young", false, 30, 1, "other")).await;
+        let e = create(&world, "citizen-demo", PUDONG, talent("孙七", "young", false, 30, 1, "other")).await;
+        for reply in [&b, &c, &e] {
+            assert_eq!(reply.body["outcomes"]["priority"]["output"]["score"], 21, "{}", reply.body);
+        }
+        let (a, b, c, e) = (id(&a), id(&b), id(&c), id(&e));
+        for case in [&a, &b, &e] {
+            admitted(case.clone(), PUDONG, "pudong-housing-officer", "pudong-housing-reviewer").await;
+        }
+        admitted(id(&x), XUHUI, "xuhui-housing-officer", "xuhui-housing-reviewer").await;
+        // Pudong raises the young tier's points before C is admitted: C's
+        // score at admission (23) is not the one submitted (21) — the
+        // fairness guard warns, on the case, its history and its audit.
+        let raised = world.call("PUT", "/api/v1/tenants/310000/310115/settings/talent-apartment.points.young",
+            Some(world.token("city-admin")), Some(json!({"value": 12}))).await;
+        assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
+        let done = admitted(c.clone(), PUDONG, "pudong-housing-officer", "pudong-housing-reviewer").await;
+        assert_eq!(done.body["outcomes"]["admission"]["guard"], json!({"field": "score", "submitted": 21, "value": 23}));
+        let history = get(&world, "pudong-housing-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{c}/history")).await;
+        let warned: Vec<&Value> = history.body["history"].as_array().unwrap().iter()
+            .filter_map(|entry| entry["detail"].get("fairness")).collect();
+        assert_eq!(warned, [&json!([{"hook": "admission", "field": "score", "submitted": 21, "value": 23}])]);
+        let audit = world.call("GET", "/api/v1/tenants/310000/audit?action=case.approve&limit=200",
+            Some(world.token("audit-admin")), None).await;
+        let audited: Vec<&Value> = audit.body["records"].as_array().unwrap().iter()
+            .filter(|r| r["target"] == c.as_str() && !r["detail"]["fairness"].is_null()).collect();
+        assert_eq!(audited.len(), 1, "{}", audit.body);
+
+        // The waiting list: highest score first, then the earliest filed
+        // (the test's clock stands still: then by case number); C shows its
+        // warning and both scores.
+        let list = get(&world, "pudong-housing-officer",
+            &format!("/api/v1/tenants/{PUDONG}/services/housing/talent-apartment/waiting-list?project=张江国际社区人才公寓&unit_type=one-bedroom")).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        let waiting: Vec<(&str, i64, i64, bool)> = list.body["waiting"].as_array().unwrap().iter()
+            .map(|w| (w["case_id"].as_str().unwrap(), w["score"].as_i64().unwrap(),
+                      w["score_at_submission"].as_i64().unwrap(), w["fairness_warning"].as_bool().unwrap()))
+            .collect();
+        let (first, second) = if b < e { (&b, &e) } else { (&e, &b) };
+        assert_eq!(waiting, [(a.as_str(), 72, 72, false), (c.as_str(), 23, 21, true),
+                             (first.as_str(), 21, 21, false), (second.as_str(), 21, 21, false)]);
+
+        // Drawing is the reviewer's (lottery.draw), not the officer's.
+        let request = json!({"title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
+            "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2, "public_entropy": "上证指数 2026-12-04 收盘 3412.56"});
+        let officer = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
+            Some(world.token("pudong-housing-officer")), Some(request.clone())).await;
+        assert_eq!((officer.status, officer.code()), (StatusCode::FORBIDDEN, "forbidden"));
+        let drawn = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
+            Some(world.token("pudong-housing-reviewer")), Some(request.clone())).await;
+        assert_eq!(drawn.status, StatusCode::CREATED, "{}", drawn.body);
+        let lottery: civitas_lottery::Lottery = serde_json::from_value(drawn.body.clone()).unwrap();
+        // The seed is the SM3 of the published text, and each ticket
+        // SM3(seed ‖ case id): recomputed here with nothing but SM3.
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let seed = civitas_crypto::sm3::digest(lottery.published.as_bytes());
+        assert_eq!(lottery.seed, hex(&seed));
+        for ranked in &lottery.ranking {
+            let mut joined = seed.to_vec();
+            joined.extend_from_slice(ranked.case_id.as_bytes());
+            assert_eq!(ranked.ticket, hex(&civitas_crypto::sm3::digest(&joined)));
+        }
+        let published: Value = serde_json::from_str(&lottery.published).unwrap();
+        assert_eq!((published["units"].as_i64(), published["entries"].as_array().unwrap().len()), (Some(2), 4));
+        assert_eq!(published["public_entropy"], "上证指数 2026-12-04 收盘 3412.56");
+        assert!(published["entries"].as_array().unwrap().iter()
+            .any(|entry| entry["case_id"] == c.as_str() && entry["score"] == 23 && entry["score_at_submission"] == 21));
+        // Scores first; the tied two by their tickets.
+        let order: Vec<(&str, bool)> = lottery.ranking.iter().map(|r| (r.case_id.as_str(), r.drawn)).collect();
+        assert_eq!(&order[..2], [(a.as_str(), true), (c.as_str(), true)]);
+        let (low, high) = if lottery.ranking[2].ticket < lottery.ranking[3].ticket { (2, 3) } else { (3, 2) };
+        assert_eq!((low, high), (2, 3), "equal scores go by ticket, lowest first");
+        assert!(!order[2].1 && !order[3].1);
+        let mut tied = [order[2].0, order[3].0];
+        tied.sort();
+        let mut expected = [b.as_str(), e.as_str()];
+        expected.sort();
+        assert_eq!(tied, expected);
+
+        // Anyone reads it, and it verifies; a changed ranking does not.
+        let public = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lotteries/{}", lottery.id), None, None).await;
+        assert_eq!(public.status, StatusCode::OK, "{}", public.body);
+        assert_eq!(public.body, drawn.body);
+        let recorded = civitas_lottery::Draw { seed: lottery.seed.clone(), ranking: lottery.ranking.clone() };
+        assert!(civitas_lottery::verify(&lottery.published, &recorded).unwrap().identical());
+        let mut altered = recorded.clone();
+        altered.ranking.swap(0, 1);
+        assert_eq!(civitas_lottery::verify(&lottery.published, &altered).unwrap().first_difference, Some(1));
+        let missing = world.call("GET", &format!("/api/v1/tenants/{PUDONG}/lotteries/{}", "no-such-lottery"), None, None).await;
+        assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "lottery_not_found"));
+        let elsewhere = world.call("GET", &format!("/api/v1/tenants/{XUHUI}/lotteries/{}", lottery.id), None, None).await;
+        assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "a lottery is read at the tenant that drew it");
+
+        // Each application is drawn once: nothing is left to draw, and the
+        // waiting list is empty; Xuhui's own list is untouched.
+        let again = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
+            Some(world.token("pudong-housing-reviewer")), Some(request)).await;
+        assert_eq!((again.status, again.code()), (StatusCode::UNPROCESSABLE_ENTITY, "nothing_to_draw"), "{}", again.body);
+        let list = get(&world, "pudong-housing-officer",
+            &format!("/api/v1/tenants/{PUDONG}/services/housing/talent-apartment/waiting-list")).await;
+        assert_eq!(list.body["waiting"], json!([]));
+        let xuhui = get(&world, "xuhui-housing-officer",
+            &format!("/api/v1/tenants/{XUHUI}/services/housing/talent-apartment/waiting-list")).await;
+        assert_eq!(xuhui.body["waiting"].as_array().unwrap().len(), 1, "{}", xuhui.body);
+        let audit = world.call("GET", "/api/v1/tenants/310000/audit?action=lottery.draw",
+            Some(world.token("audit-admin")), None).await;
+        let records = audit.body["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{}", audit.body);
+        assert_eq!((records[0]["actor"].as_str(), records[0]["detail"]["seed"].as_str()),
+            (Some("pudong-housing-reviewer"), Some(lottery.seed.as_str())));
+        let bad = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"), Some(world.token("pudong-housing-reviewer")),
+            Some(json!({"title": "", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio", "units": 0}))).await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{}", bad.body);
+        assert!(bad.body["message"]["zh"].as_str().is_some_and(|m| m.contains("摇号批次名称")), "{}", bad.body);
     }
 }

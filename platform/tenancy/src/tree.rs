@@ -575,6 +575,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "cases",
     "dashboard",
     "grants",
+    "lotteries",
     "notifications",
     "residents",
     "resolve",

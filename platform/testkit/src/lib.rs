@@ -305,6 +305,8 @@ pub const DEMO_MODULE_CRATES: &[&str] = &[
     "modules/hr-social-security/flexible-employment-subsidy-dazhu",
     "modules/market-regulation/penalty-discretion",
     "modules/market-regulation/penalty-discretion-pudong",
+    "modules/housing/talent-apartment",
+    "modules/housing/talent-apartment-pudong",
 ];
 
 /// Builds every demo module (once per test process) and returns the

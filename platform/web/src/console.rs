@@ -690,8 +690,19 @@ pub struct BindForm {
     pub action: String,
     /// The versions that may be bound (`module@version`), newest first.
     pub versions: Vec<String>,
-    /// A refused bind's choice, shown again: the version and the percent.
-    pub draft: Option<(String, String)>,
+    /// A refused bind's choice shown again, or one a what-if report filled.
+    pub draft: Option<BindChoice>,
+}
+
+/// What a bind form holds when it is shown again.
+#[derive(Debug, Clone)]
+pub struct BindChoice {
+    /// `module@version`.
+    pub version: String,
+    /// The percent, as typed.
+    pub percent: String,
+    /// The what-if report the change is decided on.
+    pub what_if_report: String,
 }
 
 /// The bindings page.
@@ -760,14 +771,20 @@ pub fn bindings(frame: &Frame, place: &Place, view: &Bindings) -> Markup {
                         div.field {
                             label for=(format!("version-{}", f.service_id.replace('/', "-"))) { (Msg::ModuleVersion.text(lang)) }
                             select id=(format!("version-{}", f.service_id.replace('/', "-"))) name="version" {
-                                @for v in &f.versions { option value=(v) selected[f.draft.as_ref().is_some_and(|(d, _)| d == v)] { (v) } }
+                                @for v in &f.versions { option value=(v) selected[f.draft.as_ref().is_some_and(|d| &d.version == v)] { (v) } }
                             }
                         }
                         div.field {
                             label for=(format!("percent-{}", f.service_id.replace('/', "-"))) { (Msg::RolloutPercent.text(lang)) }
-                            input id=(format!("percent-{}", f.service_id.replace('/', "-"))) type="number" name="percent" min="1" max="100" value=(f.draft.as_ref().map_or("100", |(_, p)| p.as_str())) required;
+                            input id=(format!("percent-{}", f.service_id.replace('/', "-"))) type="number" name="percent" min="1" max="100" value=(f.draft.as_ref().map_or("100", |d| d.percent.as_str())) required;
+                        }
+                        div.field {
+                            label for=(format!("what-if-{}", f.service_id.replace('/', "-"))) { (Msg::WhatIfReport.text(lang)) }
+                            input id=(format!("what-if-{}", f.service_id.replace('/', "-"))) type="text" name="what_if_report" maxlength="64" value=(f.draft.as_ref().map_or("", |d| d.what_if_report.as_str()));
                         }
                         button.button type="submit" { (Msg::Bind.text(lang)) }
+                        " "
+                        button.button.quiet type="submit" formaction=(format!("{}/what-if", f.action)) formnovalidate { (Msg::RunWhatIf.text(lang)) }
                     }
                 }
             }

@@ -20,6 +20,7 @@ pub mod console;
 pub mod guide;
 mod i18n;
 pub mod layout;
+pub mod lottery;
 pub mod portal;
 pub mod register;
 pub mod sign_in;

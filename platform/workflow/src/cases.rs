@@ -196,6 +196,7 @@ impl Workflow {
         {
             let mut rejection = None;
             let mut evaluations = Vec::new();
+            let mut fairness = Vec::new();
             for hook in hooks {
                 let mut tx = db.begin_read(scope).await?;
                 let prepared = runtime
@@ -252,22 +253,29 @@ impl Workflow {
                     settings,
                     output: outcome.output.clone(),
                 });
+                let mut kept = json!({
+                    "output": outcome.output,
+                    "module": outcome.module,
+                    "version": outcome.version,
+                    "binding_tenant": outcome.binding_tenant,
+                    "evaluated_on": today,
+                });
+                if let Some(field) = &hook.guard {
+                    let (guard, warning) =
+                        transitions::guard(&case.outcomes, &hook.name, field, &outcome.output);
+                    kept["guard"] = guard;
+                    if let Some(warning) = warning {
+                        fairness.push(warning);
+                    }
+                }
                 if let Value::Object(map) = &mut case.outcomes {
-                    map.insert(
-                        hook.name.clone(),
-                        json!({
-                            "output": outcome.output,
-                            "module": outcome.module,
-                            "version": outcome.version,
-                            "binding_tenant": outcome.binding_tenant,
-                            "evaluated_on": today,
-                        }),
-                    );
+                    map.insert(hook.name.clone(), kept);
                 }
             }
             Ok(HookRun {
                 rejection,
                 evaluations,
+                fairness,
             })
         }
     }
@@ -441,6 +449,7 @@ impl Workflow {
                     "module": event.module,
                     "module_version": event.module_version,
                     "evaluations": transitions::audited_evaluations(&event.detail),
+                    "fairness": event.detail.get("fairness"),
                 }),
             },
         )

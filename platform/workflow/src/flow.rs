@@ -181,6 +181,11 @@ pub struct Hook {
     /// A boolean field of the output that must be true, else the case is
     /// rejected with the module's reasons.
     pub reject_unless: Option<String>,
+    /// A field of the output the fairness guard (公平卫士) watches: the
+    /// value the first guarded answer gave at submission is kept, and a
+    /// later answer that differs is a warning on the case's history, its
+    /// audit record and the case (`outcomes.<hook>.guard`).
+    pub guard: Option<String>,
 }
 
 /// A statutory limit over the whole case (e.g. 90 natural days).
@@ -238,7 +243,41 @@ pub struct Flow {
     pub source: PathBuf,
 }
 
+/// What the fairness guard holds for one field of a case's answers.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Guarded {
+    /// The value the case's first guarded answer gave (at submission).
+    pub submitted: serde_json::Value,
+    /// The value the latest guarded answer gave.
+    pub value: serde_json::Value,
+}
+
+impl Guarded {
+    /// The answer changed after submission: the guard's warning stands.
+    pub fn warned(&self) -> bool {
+        self.submitted != self.value
+    }
+}
+
 impl Flow {
+    /// What the fairness guard holds for `field` of `case`'s answers: the
+    /// latest guarded answer (hooks in the flow's order, the later the
+    /// newer) — `None` when no hook of this flow guards `field` or none
+    /// has answered yet.
+    pub fn guarded(&self, case: &crate::Case, field: &str) -> Option<Guarded> {
+        self.hooks
+            .iter()
+            .rev()
+            .filter(|h| h.guard.as_deref() == Some(field))
+            .find_map(|h| {
+                let guard = case.outcomes.get(&h.name)?.get("guard")?;
+                Some(Guarded {
+                    submitted: guard.get("submitted")?.clone(),
+                    value: guard.get("value")?.clone(),
+                })
+            })
+    }
+
     /// The step `id`.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
@@ -314,6 +353,7 @@ struct RawHook {
     step: Option<String>,
     service: String,
     reject_unless: Option<String>,
+    guard: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -665,6 +705,7 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
             on,
             service: hook.service.clone(),
             reject_unless: hook.reject_unless.clone(),
+            guard: hook.guard.clone(),
         });
     }
     if !problems.is_empty() {

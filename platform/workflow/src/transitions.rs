@@ -138,6 +138,38 @@ pub(crate) struct HookRun {
     /// Each hook's decision, in the order they ran (the last names the
     /// history entry's module).
     pub(crate) evaluations: Vec<Evaluation>,
+    /// The fairness guard's warnings: guarded answers that differ from the
+    /// one given at submission ([`guard`]).
+    pub(crate) fairness: Vec<Value>,
+}
+
+/// The fairness guard (公平卫士) over a hook's new answer `output`, watching
+/// its `field`, given the case's `outcomes` so far: the guard object to keep
+/// with the answer (`{field, submitted, value}` — `submitted` is the value
+/// the case's first guarded answer for `field` gave, or this one's if none
+/// came before) and, when `value` differs from `submitted`, the warning
+/// (`{hook, field, submitted, value}`).
+pub(crate) fn guard(
+    outcomes: &Value,
+    hook: &str,
+    field: &str,
+    output: &Value,
+) -> (Value, Option<Value>) {
+    let value = output.get(field).cloned().unwrap_or(Value::Null);
+    let submitted = outcomes
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(|outcome| outcome.get("guard"))
+        .find(|g| g.get("field").and_then(Value::as_str) == Some(field))
+        .and_then(|g| g.get("submitted").cloned())
+        .unwrap_or_else(|| value.clone());
+    let warning = (submitted != value)
+        .then(|| json!({"hook": hook, "field": field, "submitted": submitted, "value": value}));
+    (
+        json!({"field": field, "submitted": submitted, "value": value}),
+        warning,
+    )
 }
 
 /// One decision a module made on a case, as it was made: what it was
@@ -231,6 +263,9 @@ impl HookRun {
                     .map(Evaluation::in_history)
                     .collect(),
             );
+            if !self.fairness.is_empty() {
+                detail.insert("fairness".into(), Value::Array(self.fairness.clone()));
+            }
         }
     }
 }
@@ -1441,6 +1476,7 @@ deadline = { days = 5, unit = "working" }
         let hooks = HookRun {
             rejection: Some("年龄未满 80 周岁".into()),
             evaluations: vec![answer],
+            fairness: Vec::new(),
         };
         let ctx = w.ctx(&w.officer, "2026-11-03");
         let t = approve(&case, &w.flow, w.step("accept"), &tasks[0], &ctx, &hooks).unwrap();
@@ -1757,5 +1793,36 @@ deadline = { days = 5, unit = "working" }
         gone.step = Some("retired-step".into());
         let error = acting_step(&gone, &w.flow, Action::Approve).unwrap_err();
         assert!(matches!(error, WorkflowError::Invalid(_)), "{error}");
+    }
+
+    #[test]
+    fn the_fairness_guard_keeps_the_submitted_value_and_warns_when_a_later_answer_differs() {
+        // The first guarded answer: what was submitted, no warning.
+        let (first, warning) = guard(&json!({}), "priority", "score", &json!({"score": 58}));
+        assert_eq!(
+            first,
+            json!({"field": "score", "submitted": 58, "value": 58})
+        );
+        assert_eq!(warning, None);
+        let outcomes = json!({"priority": {"output": {"score": 58}, "guard": first}});
+        // The same score at admission: no warning.
+        let (same, warning) = guard(&outcomes, "admission", "score", &json!({"score": 58}));
+        assert_eq!(same["submitted"], 58);
+        assert_eq!(warning, None);
+        // A different one (settings changed, data resubmitted): the warning
+        // names the hook, both values, and the submitted value stays.
+        let (changed, warning) = guard(&outcomes, "admission", "score", &json!({"score": 70}));
+        assert_eq!(
+            changed,
+            json!({"field": "score", "submitted": 58, "value": 70})
+        );
+        assert_eq!(
+            warning,
+            Some(json!({"hook": "admission", "field": "score", "submitted": 58, "value": 70}))
+        );
+        // Another field is guarded on its own.
+        let (other, warning) = guard(&outcomes, "admission", "rank", &json!({"rank": 3}));
+        assert_eq!(other["submitted"], 3);
+        assert_eq!(warning, None);
     }
 }

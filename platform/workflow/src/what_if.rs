@@ -157,6 +157,119 @@ impl Workflow {
     }
 }
 
+/// A what-if report as kept (`what_if_reports`): what a rollout names.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Recorded {
+    /// Its id: what a partial rollout names (`what_if_report`).
+    pub id: String,
+    /// The tenant whose subtree's decisions it ran over.
+    pub tenant: String,
+    /// SM3 of the report as kept (its JSON text), hex.
+    pub report_sm3: String,
+    /// The report.
+    #[serde(flatten)]
+    pub report: WhatIf,
+}
+
+/// Where a kept report ran and what it ran: what a binding checks before
+/// naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRef {
+    /// Its id.
+    pub id: String,
+    /// The tenant whose subtree it ran over.
+    pub tenant_path: String,
+    /// The service.
+    pub service: String,
+    /// `name@version` of the candidate.
+    pub candidate: String,
+}
+
+/// Keeps `report`, run over `scope`'s subtree by `who` at `now_micros`,
+/// with its audit record (`module.what_if`: service, candidate, counts and
+/// the report's SM3) in one transaction.
+pub async fn record(
+    db: &Database,
+    scope: &TenantScope,
+    report: WhatIf,
+    who: &str,
+    now_micros: i64,
+) -> Result<Recorded, WorkflowError> {
+    let text = serde_json::to_string(&report)
+        .map_err(|e| WorkflowError::Invalid(format!("report: {e}")))?;
+    let report_sm3: String = civitas_crypto::sm3::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let id = uuid::Uuid::new_v4().to_string();
+    let tenant = scope.path().to_string();
+    let mut tx = db.begin(scope).await?;
+    with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "INSERT INTO what_if_reports (id, tenant_path, service, candidate, report, report_sm3, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id.clone())
+        .bind(tenant.clone())
+        .bind(report.service.clone())
+        .bind(report.candidate.clone())
+        .bind(text.clone())
+        .bind(report_sm3.clone())
+        .bind(who.to_owned())
+        .bind(now_micros)
+        .execute(&mut *c)
+        .await?;
+    });
+    civitas_audit::record(
+        &mut tx,
+        scope.path(),
+        &civitas_audit::NewEvent {
+            actor: who.to_owned(),
+            action: "module.what_if".into(),
+            target: format!("what-if:{id}"),
+            detail: serde_json::json!({
+                "service": report.service, "candidate": report.candidate, "since": report.since,
+                "decisions": report.decisions, "changed": report.changed.len(),
+                "failed": report.failed.len(), "report_sm3": report_sm3,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Recorded {
+        id,
+        tenant,
+        report_sm3,
+        report,
+    })
+}
+
+/// The kept report `id`, if `tx`'s subtree holds it.
+pub async fn find_report(
+    tx: &mut civitas_storage::TenantTx,
+    id: &str,
+) -> Result<Option<ReportRef>, WorkflowError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper.to_owned());
+    let row: Option<(String, String, String, String)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT id, tenant_path, service, candidate FROM what_if_reports \
+             WHERE id = $1 AND tenant_path >= $2 AND tenant_path < $3",
+        )
+        .bind(id.to_owned())
+        .bind(lower.clone())
+        .bind(upper.clone())
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    Ok(row.map(|(id, tenant_path, service, candidate)| ReportRef {
+        id,
+        tenant_path,
+        service,
+        candidate,
+    }))
+}
+
 /// The decisions recorded for `service`'s cases in `tx`'s subtree (since
 /// `since_micros`), oldest first.
 async fn recorded(

@@ -19,8 +19,8 @@ use civitas_identity::{AccountCursor, AccountFilter, AccountKind, AccountState};
 use civitas_storage::TenantRecord;
 use civitas_web::Msg;
 use civitas_web::console::{
-    AccountDraft, AccountRow, Accounts, Audit, AuditRow, BindForm, BindingRow, Bindings,
-    ChainStatus, ConformanceView, DashboardView, Figures, GrantRow, Grants, ImportView,
+    AccountDraft, AccountRow, Accounts, Audit, AuditRow, BindChoice, BindForm, BindingRow,
+    Bindings, ChainStatus, ConformanceView, DashboardView, Figures, GrantRow, Grants, ImportView,
     ImportedAccount, ModuleRow, Modules, MonthBar, Outcome, Overview, Place, PlaceRow, RowProblem,
     Section, TreeNode,
 };
@@ -1102,7 +1102,11 @@ async fn render_bindings(
             draft: draft
                 .as_ref()
                 .filter(|d| d.service == service.id)
-                .map(|d| (d.version.clone(), d.percent.clone())),
+                .map(|d| BindChoice {
+                    version: d.version.clone(),
+                    percent: d.percent.clone(),
+                    what_if_report: d.what_if_report.clone(),
+                }),
         });
     }
     let view = Bindings {
@@ -1157,11 +1161,12 @@ pub(super) async fn bindings(
     .await
 }
 
-/// A refused bind's form as it was sent.
+/// A refused bind's form as it was sent (or one a what-if report filled).
 struct BindDraft {
     service: String,
     version: String,
     percent: String,
+    what_if_report: String,
 }
 
 /// The bind form.
@@ -1171,6 +1176,9 @@ pub(super) struct BindFormData {
     /// `module@version`.
     version: String,
     percent: String,
+    /// The what-if report the change is decided on (required for 1–99 %).
+    #[serde(default)]
+    what_if_report: String,
 }
 
 /// `POST /console/t/{path}/bindings/{line}/{name}`: binds a version, or
@@ -1204,6 +1212,8 @@ pub(super) async fn bind(
                 module: module.to_owned(),
                 version: version.to_owned(),
                 rollout_percent: (percent < 100).then_some(percent),
+                what_if_report: Some(form.what_if_report.trim().to_owned())
+                    .filter(|r| !r.is_empty()),
             };
             match bind_in(&state, &caller, &tenant, &format!("{line}/{name}"), request).await {
                 Ok(_) => return done(&tenant, Section::Bindings, "bound"),
@@ -1219,6 +1229,7 @@ pub(super) async fn bind(
         service: format!("{line}/{name}"),
         version: form.version.clone(),
         percent: form.percent.clone(),
+        what_if_report: form.what_if_report.clone(),
     };
     render_bindings(
         &state,
@@ -1232,6 +1243,127 @@ pub(super) async fn bind(
         status,
     )
     .await
+}
+
+/// `POST /console/t/{path}/bindings/{line}/{name}/what-if`: runs the
+/// version chosen in the bind form over the subtree's recorded decisions
+/// (`module.bind`) and keeps the report — the API's `what_if_in` — then
+/// shows the bindings page again with what would change and the report
+/// filled into the form, so a rollout names the report it was decided on.
+pub(super) async fn what_if(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, line, name)): Path<(String, String, String)>,
+    Form(form): Form<BindFormData>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Bindings);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let service = format!("{line}/{name}");
+    let mut draft = BindDraft {
+        service: service.clone(),
+        version: form.version.clone(),
+        percent: form.percent.clone(),
+        what_if_report: form.what_if_report.clone(),
+    };
+    let (status, outcome) = if !token.check(&form.csrf) {
+        forged()
+    } else {
+        let request = crate::routes::modules::WhatIfRequest {
+            candidate: form.version.clone(),
+            since: None,
+        };
+        match crate::routes::modules::what_if_in(&state, &caller, &tenant.path, &service, request)
+            .await
+        {
+            Ok(recorded) => {
+                draft.what_if_report = recorded.id.clone();
+                (StatusCode::OK, Outcome::Done(what_if_summary(&recorded)))
+            }
+            Err(e) => (e.status, refusal(&e)),
+        }
+    };
+    render_bindings(
+        &state,
+        lang,
+        &who,
+        &token,
+        &caller,
+        &tenant,
+        Some(outcome),
+        Some(draft),
+        status,
+    )
+    .await
+}
+
+/// What a what-if report found, in a sentence per language: the decisions
+/// run again, those that would change by field, the first cases.
+fn what_if_summary(recorded: &civitas_workflow::what_if::Recorded) -> (String, String) {
+    let report = &recorded.report;
+    let fields: Vec<String> = report
+        .fields
+        .iter()
+        .map(|(field, n)| format!("{field} ×{n}"))
+        .collect();
+    let cases: Vec<&str> = report
+        .changed
+        .iter()
+        .take(10)
+        .map(|c| c.case_id.as_str())
+        .collect();
+    let more = report.changed.len().saturating_sub(cases.len());
+    let listed = if cases.is_empty() {
+        String::new()
+    } else if more > 0 {
+        format!("{} … (+{more})", cases.join(", "))
+    } else {
+        cases.join(", ")
+    };
+    (
+        format!(
+            "假设评估报告 {}（{}）：重新运行 {} 项已记录的决定，{} 项将改变{}，{} 项出错{}。报告编号已填入下方表单。",
+            recorded.id,
+            report.candidate,
+            report.decisions,
+            report.changed.len(),
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!("（{}）", fields.join("、"))
+            },
+            report.failed.len(),
+            if listed.is_empty() {
+                String::new()
+            } else {
+                format!("；将改变的办件：{listed}")
+            },
+        ),
+        format!(
+            "What-if report {} ({}): {} recorded decisions run again, {} would change{}, {} failed{}. The report is filled into the form below.",
+            recorded.id,
+            report.candidate,
+            report.decisions,
+            report.changed.len(),
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", fields.join(", "))
+            },
+            report.failed.len(),
+            if listed.is_empty() {
+                String::new()
+            } else {
+                format!("; cases that would change: {listed}")
+            },
+        ),
+    )
 }
 
 /// A form that carries only its token.

@@ -38,6 +38,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route("/t/{tenant}", get(portal::to_home))
         .route("/t/{tenant}/", get(portal::home))
         .route("/t/{tenant}/services/{line}/{name}", get(portal::service))
+        .route("/t/{tenant}/lotteries/{id}", get(portal::lottery))
         .route(
             "/t/{tenant}/services/{line}/{name}/apply",
             get(apply::show).post(apply::submit),
@@ -99,6 +100,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route(
             "/console/t/{tenant}/bindings/{line}/{name}/rollback",
             post(console::rollback),
+        )
+        .route(
+            "/console/t/{tenant}/bindings/{line}/{name}/what-if",
+            post(console::what_if),
         )
         .route("/console/t/{tenant}/audit", get(console::audit))
         .route("/console/t/{tenant}/dashboard", get(console::dashboard))

@@ -235,3 +235,117 @@ pub(super) async fn service(
     lang.answer(StatusCode::OK, portal::service(&frame, &view))
         .into_response()
 }
+
+/// `/t/{path}/lotteries/{id}`: a lottery as published, for anyone — the
+/// same record `GET /api/v1/tenants/{path}/lotteries/{id}` answers, with
+/// how to recompute it.
+pub(super) async fn lottery(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = format!("{}lotteries/{id}", portal_home(&tenant));
+    let lottery = match civitas_lottery::published(state.db(), &tenant.path, &id).await {
+        Ok(lottery) => lottery,
+        Err(civitas_lottery::LotteryError::NotFound(_)) => {
+            return lang.problem(
+                StatusCode::NOT_FOUND,
+                &here,
+                Some(&tenant),
+                Msg::NotFoundTitle,
+                Msg::NotFoundText,
+            );
+        }
+        Err(error) => {
+            tracing::warn!(%error, "lottery page");
+            return lang.problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &here,
+                Some(&tenant),
+                Msg::UnavailableTitle,
+                Msg::UnavailableText,
+            );
+        }
+    };
+    // The record was written by the draw from this text: one that does
+    // not read is corrupt, and said so rather than shown half.
+    let Ok(published) = serde_json::from_str::<civitas_lottery::Published>(&lottery.published)
+    else {
+        tracing::error!(lottery = %lottery.id, "a stored lottery's published text does not parse");
+        return lang.problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &here,
+            Some(&tenant),
+            Msg::UnavailableTitle,
+            Msg::UnavailableText,
+        );
+    };
+    let unit_type = unit_type_label(&state, &tenant, &published, lang.lang);
+    let submitted = |case: &str| {
+        published
+            .entries
+            .iter()
+            .find(|e| e.case_id == case)
+            .map(|e| e.score_at_submission)
+    };
+    let view = civitas_web::lottery::LotteryView {
+        title: published.title.clone(),
+        project: published.project.clone(),
+        unit_type,
+        units: published.units,
+        drawn_on: published.drawn_on.clone(),
+        public_entropy: published.public_entropy.clone(),
+        seed: lottery.seed.clone(),
+        ranking: lottery
+            .ranking
+            .iter()
+            .map(|r| civitas_web::lottery::Place {
+                position: r.position,
+                case_id: r.case_id.clone(),
+                score: r.score,
+                score_at_submission: submitted(&r.case_id).unwrap_or(r.score),
+                ticket: r.ticket.clone(),
+                drawn: r.drawn,
+            })
+            .collect(),
+        published: lottery.published.clone(),
+        record_href: format!("/api/v1/tenants/{}/lotteries/{}", tenant.path, lottery.id),
+    };
+    let frame = lang.frame(
+        &here,
+        published.title.clone(),
+        Some(&tenant),
+        visitor(&who, &token, &here, Some(&tenant)),
+    );
+    lang.answer(StatusCode::OK, civitas_web::lottery::lottery(&frame, &view))
+}
+
+/// The unit type's label in the service's form (`oneOf` titles), else the
+/// code as published.
+fn unit_type_label(
+    state: &AppState,
+    tenant: &TenantRecord,
+    published: &civitas_lottery::Published,
+    lang: civitas_web::Lang,
+) -> String {
+    let Some((line, name)) = published.service.split_once('/') else {
+        return published.unit_type.clone();
+    };
+    super::apply::application(state, tenant, line, name)
+        .and_then(|(_, fields)| {
+            fields
+                .into_iter()
+                .find_map(|f| match (f.name == "unit_type", f.answer) {
+                    (true, civitas_web::guide::Answer::Choice(choices)) => choices
+                        .into_iter()
+                        .find(|(code, _)| *code == published.unit_type)
+                        .map(|(_, label)| lang.pick(&label.zh, &label.en).to_owned()),
+                    _ => None,
+                })
+        })
+        .unwrap_or_else(|| published.unit_type.clone())
+}

@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod cases;
 pub(crate) mod dashboard;
 pub(crate) mod grants;
+pub(crate) mod lotteries;
 pub(crate) mod modules;
 pub(crate) mod residents;
 pub(crate) mod search;

@@ -678,6 +678,11 @@ pub(crate) struct PutBinding {
     /// case id); absent or 100: make it the stable version.
     #[schema(example = 30)]
     pub(crate) rollout_percent: Option<u8>,
+    /// 假设评估报告 / The what-if report the change was decided on (the
+    /// `id` `POST …/services/{line}/{name}/what-if` answered, run at this
+    /// tenant for this version): required for a rollout of 1–99 %, optional
+    /// otherwise; kept in the binding's history and audit record.
+    pub(crate) what_if_report: Option<String>,
 }
 
 /// A service in a path: its line and name (`civil-affairs/meal-subsidy`).
@@ -694,7 +699,7 @@ pub(crate) struct ServiceParams {
 
 impl ServiceParams {
     /// `line/name`, the service id.
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}", self.line, self.name)
     }
 }
@@ -744,6 +749,61 @@ pub(crate) async fn bind_in(
         request,
     )
     .await
+}
+
+/// The what-if report a binding change names, checked: one kept at
+/// `tenant` (the binding's own place) for `service` and exactly `module`.
+/// A rollout of 1–99 % must name one (422 `what_if_required`); a report
+/// that is not there is 422 `what_if_not_found`, one of another place,
+/// service or version 422 `what_if_mismatch`.
+async fn decided_on(
+    tx: &mut civitas_storage::TenantTx,
+    report: Option<&str>,
+    rollout_percent: Option<u8>,
+    tenant: &TenantPath,
+    service: &str,
+    module: &ModuleRef,
+) -> Result<Option<String>, ApiError> {
+    let Some(id) = report.map(str::trim).filter(|r| !r.is_empty()) else {
+        if matches!(rollout_percent, Some(1..=99)) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "what_if_required",
+                "灰度发布须注明所依据的假设评估报告（先运行 what-if）",
+                "A partial rollout names the what-if report it was decided on (run what-if first)",
+            ));
+        }
+        return Ok(None);
+    };
+    let found = civitas_workflow::what_if::find_report(tx, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "what_if_not_found",
+                format!("假设评估报告不存在：{id}"),
+                format!("No such what-if report here: {id}"),
+            )
+        })?;
+    let candidate = module.to_string();
+    if found.tenant_path != tenant.as_str()
+        || found.service != service
+        || found.candidate != candidate
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "what_if_mismatch",
+            format!(
+                "报告 {id} 评估的是 {} 在 {} 的 {}，不是 {candidate} 在 {tenant} 的 {service}",
+                found.candidate, found.tenant_path, found.service
+            ),
+            format!(
+                "Report {id} ran {} over {} for {}, not {candidate} at {tenant} for {service}",
+                found.candidate, found.tenant_path, found.service
+            ),
+        ));
+    }
+    Ok(Some(found.id))
 }
 
 /// Restores the binding of `service` at `tenant` to its state before its
@@ -897,6 +957,15 @@ async fn bind_with_checks(
             civitas_registry::today_in_china(),
         )
         .await?;
+    let what_if = decided_on(
+        &mut read,
+        request.what_if_report.as_deref(),
+        request.rollout_percent,
+        &settings_tenant,
+        &service.id,
+        &module,
+    )
+    .await?;
     read.rollback().await?;
     let mut tx = state.db().begin(&scope).await?;
     bindable(&mut tx, &module, service).await?; // not yanked meanwhile
@@ -906,6 +975,7 @@ async fn bind_with_checks(
         &service.id,
         &module,
         request.rollout_percent,
+        what_if.as_deref(),
         caller.username(),
     )
     .await?;
@@ -1179,11 +1249,11 @@ pub(crate) async fn evaluate(
 pub(crate) struct WhatIfRequest {
     /// The candidate, `name@version`: a published version of this service.
     #[schema(example = "meal-subsidy-pudong@1.1.0")]
-    candidate: String,
+    pub(crate) candidate: String,
     /// Only decisions recorded on or after this day (YYYY-MM-DD, China
     /// Standard Time); default every one.
     #[schema(example = "2026-11-01")]
-    since: Option<String>,
+    pub(crate) since: Option<String>,
 }
 
 /// Before a rollout: runs a candidate version over every decision recorded
@@ -1191,13 +1261,15 @@ pub(crate) struct WhatIfRequest {
 /// the settings and date it was decided with — and reports who would
 /// change, field by field, with counts (`module.bind` in the service's
 /// line: those who decide rollouts). The same report as `civitas module
-/// what-if`.
+/// what-if`, kept with its id and SM3 and audited (`module.what_if`): a
+/// rollout of 1–99 % names the report it was decided on
+/// (`what_if_report`).
 #[utoipa::path(post, path = "/api/v1/tenants/{path}/services/{line}/{name}/what-if", tag = "modules",
     security(("bearer" = [])),
     params(TenantParam, ServiceParams),
     request_body = WhatIfRequest,
     responses(
-        (status = 200, description = "假设评估报告 / The report", body = civitas_workflow::what_if::WhatIf),
+        (status = 201, description = "假设评估报告（已留存） / The report, kept", body = civitas_workflow::what_if::Recorded),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户、服务或版本不存在 / No such tenant, service or version", body = ErrorBody),
         (status = 422, description = "候选版本格式有误或属于其他服务 / The candidate is malformed or implements another service", body = ErrorBody)
@@ -1208,10 +1280,24 @@ pub(crate) async fn what_if(
     tenant: Tenant,
     Path(service): Path<ServiceParams>,
     ApiJson(request): ApiJson<WhatIfRequest>,
-) -> Result<Json<civitas_workflow::what_if::WhatIf>, ApiError> {
+) -> Result<(StatusCode, Json<civitas_workflow::what_if::Recorded>), ApiError> {
+    let recorded = what_if_in(&state, &caller, &tenant.path, &service.id(), request).await?;
+    Ok((StatusCode::CREATED, Json(recorded)))
+}
+
+/// Runs `request`'s candidate over the recorded decisions of `service` in
+/// `tenant`'s subtree for `caller` (`module.bind`) and keeps the report:
+/// what the API's route and the console's what-if button both call.
+pub(crate) async fn what_if_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    service: &str,
+    request: WhatIfRequest,
+) -> Result<civitas_workflow::what_if::Recorded, ApiError> {
     let modules = state.modules()?.clone();
-    let service = modules.runtime.service(&service.id())?.clone();
-    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    let service = modules.runtime.service(service)?.clone();
+    let scope = caller.authorize(state, tenant, &service.line, "module.bind")?;
     let Some((name, version)) = request
         .candidate
         .split_once('@')
@@ -1234,7 +1320,7 @@ pub(crate) async fn what_if(
             })
         })
         .transpose()?;
-    let workflow = super::cases::workflow(&state)?;
+    let workflow = super::cases::workflow(state)?;
     let candidate = ModuleRef {
         module: name.to_owned(),
         version: version.to_owned(),
@@ -1249,7 +1335,14 @@ pub(crate) async fn what_if(
             |_, _| {},
         )
         .await?;
-    Ok(Json(report))
+    Ok(civitas_workflow::what_if::record(
+        state.db(),
+        &scope,
+        report,
+        caller.username(),
+        workflow.clock().now_micros(),
+    )
+    .await?)
 }
 
 /// Most inputs one batch request may carry (the request body limit, 1 MiB

@@ -262,6 +262,10 @@ impl World {
             "pudong-market-reviewer",
             "huangpu-market-officer",
             "huangpu-market-reviewer",
+            "pudong-housing-officer",
+            "pudong-housing-reviewer",
+            "xuhui-housing-officer",
+            "xuhui-housing-reviewer",
             "wumu-window",
             "dazhu-hr-reviewer",
             "dazhu-civil-reviewer",
@@ -271,10 +275,19 @@ impl World {
             // A session opened as signing in opens it, without checking
             // the password again (100,000 SM3 compressions each, thirty
             // accounts a world): signing in has its own tests.
-            let account = civitas_identity::find_account(&t.db, name).await.unwrap()
+            let account = civitas_identity::find_account(&t.db, name)
+                .await
+                .unwrap()
                 .unwrap_or_else(|| panic!("no demo account {name}"));
-            let tokens = civitas_identity::open_session(&t.db, &world.platform_key, &account,
-                &world.sessions, chrono::Utc::now()).await.unwrap();
+            let tokens = civitas_identity::open_session(
+                &t.db,
+                &world.platform_key,
+                &account,
+                &world.sessions,
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
             world.tokens.insert(name.to_owned(), tokens.access_token);
         }
         world

@@ -298,14 +298,34 @@ pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
         shoot(&b, dir, "console-dashboard").await;
     }
 
-    // The city administrator rolls Pudong's new release out to 30 % of its
-    // cases, then rolls it back.
+    // The city administrator first asks what Pudong's new release would
+    // change (the report is kept and filled into the form), then rolls it
+    // out to 30 % of its cases on that report, then rolls it back.
     b.goto(&url(PUDONG_BINDINGS)).await;
     wait_for(&b, "#bindings").await;
     check_page(&b, server, "zh-CN").await;
     let select = "#version-civil-affairs-meal-subsidy";
     set_value(&b, select, "meal-subsidy-pudong@1.1.0").await;
     set_value(&b, "#percent-civil-affairs-meal-subsidy", "30").await;
+    submit(
+        &b,
+        "#bind-civil-affairs-meal-subsidy ~ form button.quiet",
+        "p.notice",
+    )
+    .await;
+    let reported = b.text().await;
+    assert!(reported.contains("假设评估报告"), "{reported}");
+    let report = b
+        .run(
+            "return document.querySelector('#what-if-civil-affairs-meal-subsidy').value;",
+            json!([]),
+        )
+        .await;
+    assert!(report.as_str().is_some_and(|r| r.len() == 36), "{report}");
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-what-if").await;
+    }
     submit(
         &b,
         "#bind-civil-affairs-meal-subsidy ~ form button",

@@ -1,0 +1,288 @@
+//! The draw itself: a pure function of the published inputs.
+//!
+//! The inputs are published as one JSON text ([`Published`], serialised
+//! once and kept byte for byte). The **seed is the SM3 digest of those
+//! bytes**, so nobody can choose it without changing what was published.
+//! Each entry's **ticket is SM3(seed ‖ case id)** (the 32 seed bytes, then
+//! the case id's UTF-8 bytes). The ranking orders the entries by priority
+//! score, highest first, and equal scores by ticket, lowest first (then
+//! by case id, should two tickets ever be equal); the first `units` entries
+//! are drawn (中签), the rest wait in that order (轮候). Anyone holding the
+//! published text can recompute every ticket with any SM3 tool and check
+//! the order; [`verify`] does exactly that.
+
+use serde::{Deserialize, Serialize};
+
+use crate::LotteryError;
+
+/// The format this module draws; a published text names it.
+pub const FORMAT: &str = "civitas-lottery/1";
+
+/// What is published before the draw: everything the order depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The draw's title (摇号批次名称).
+    pub title: String,
+    /// The tenant whose waiting list is drawn (path of codes).
+    pub tenant: String,
+    /// The service (`housing/talent-apartment`).
+    pub service: String,
+    /// The project (人才公寓项目).
+    pub project: String,
+    /// The unit type (户型).
+    pub unit_type: String,
+    /// Units offered: how many entries are drawn.
+    pub units: u32,
+    /// The day of the draw, `YYYY-MM-DD`.
+    pub drawn_on: String,
+    /// A value announced before the draw and known only after the waiting
+    /// list closed (e.g. a stock index's close that day), so that nobody
+    /// could know the seed while entries could still change. Optional.
+    pub public_entropy: Option<String>,
+    /// The entries, ordered by case id (each once).
+    pub entries: Vec<Entry>,
+}
+
+/// One application on the waiting list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The case (办件编号): how an applicant finds their place.
+    pub case_id: String,
+    /// The priority score the draw uses (the latest the district's rule
+    /// gave).
+    pub score: u32,
+    /// The score the rule gave at submission; differs from `score` when
+    /// the fairness guard warned (公平卫士).
+    pub score_at_submission: u32,
+}
+
+/// One place in the ranking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ranked {
+    /// 1, 2, …
+    pub position: u32,
+    /// The case.
+    pub case_id: String,
+    /// Its score.
+    pub score: u32,
+    /// SM3(seed ‖ case id), hex.
+    pub ticket: String,
+    /// Drawn (中签): among the first `units`; otherwise waiting (轮候).
+    pub drawn: bool,
+}
+
+/// The outcome: the seed and the ranking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Draw {
+    /// SM3 of the published text, hex.
+    pub seed: String,
+    /// Every entry, in order.
+    pub ranking: Vec<Ranked>,
+}
+
+/// Checks `published` and serialises it: the exact text that is published
+/// and that the seed is the digest of.
+pub fn publish(published: &Published) -> Result<String, LotteryError> {
+    check(published)?;
+    serde_json::to_string(published).map_err(|e| LotteryError::Invalid(e.to_string()))
+}
+
+fn check(p: &Published) -> Result<(), LotteryError> {
+    let invalid = |m: String| Err(LotteryError::Invalid(m));
+    if p.format != FORMAT {
+        return invalid(format!("format is {:?}, not {FORMAT}", p.format));
+    }
+    if p.units == 0 {
+        return invalid("units must be at least 1".into());
+    }
+    if p.entries.is_empty() {
+        return invalid("the waiting list is empty".into());
+    }
+    if p.entries.windows(2).any(|w| w[0].case_id >= w[1].case_id) {
+        return invalid("entries must be ordered by case id, each once".into());
+    }
+    Ok(())
+}
+
+/// The seed of a published text: its SM3 digest.
+pub fn seed(published_text: &str) -> [u8; 32] {
+    civitas_crypto::sm3::digest(published_text.as_bytes())
+}
+
+/// An entry's ticket: SM3(seed ‖ case id).
+pub fn ticket(seed: &[u8; 32], case_id: &str) -> [u8; 32] {
+    let mut hasher = civitas_crypto::sm3::Hasher::new();
+    hasher.update(seed);
+    hasher.update(case_id.as_bytes());
+    hasher.finalize()
+}
+
+/// Draws from a published text: parses it, checks it, derives the seed and
+/// ranks the entries.
+pub fn draw(published_text: &str) -> Result<(Published, Draw), LotteryError> {
+    let published: Published = serde_json::from_str(published_text)
+        .map_err(|e| LotteryError::Invalid(format!("the published text does not parse: {e}")))?;
+    check(&published)?;
+    let seed = seed(published_text);
+    let mut ranked: Vec<(u32, [u8; 32], &str)> = published
+        .entries
+        .iter()
+        .map(|e| (e.score, ticket(&seed, &e.case_id), e.case_id.as_str()))
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(b.2)));
+    let ranking = ranked
+        .into_iter()
+        .zip(1u32..)
+        .map(|((score, ticket, case_id), position)| Ranked {
+            position,
+            case_id: case_id.to_owned(),
+            score,
+            ticket: hex(&ticket),
+            drawn: position <= published.units,
+        })
+        .collect();
+    let draw = Draw {
+        seed: hex(&seed),
+        ranking,
+    };
+    Ok((published, draw))
+}
+
+/// What recomputing a recorded draw found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// The recorded seed is the SM3 of the published text.
+    pub seed_matches: bool,
+    /// The recorded ranking is the one the published text gives.
+    pub ranking_matches: bool,
+    /// The first position that differs, if any.
+    pub first_difference: Option<u32>,
+}
+
+impl Verification {
+    /// Both match.
+    pub fn identical(&self) -> bool {
+        self.seed_matches && self.ranking_matches
+    }
+}
+
+/// Recomputes a recorded draw from its published text and compares.
+pub fn verify(published_text: &str, recorded: &Draw) -> Result<Verification, LotteryError> {
+    let (_, computed) = draw(published_text)?;
+    let first_difference = computed
+        .ranking
+        .iter()
+        .zip(&recorded.ranking)
+        .find(|(c, r)| c != r)
+        .map(|(c, _)| c.position)
+        .or_else(|| {
+            (computed.ranking.len() != recorded.ranking.len())
+                .then(|| computed.ranking.len().min(recorded.ranking.len()) as u32 + 1)
+        });
+    Ok(Verification {
+        seed_matches: computed.seed == recorded.seed,
+        ranking_matches: first_difference.is_none(),
+        first_difference,
+    })
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(entries: &[(&str, u32)]) -> Published {
+        Published {
+            format: FORMAT.into(),
+            title: "2026年第一批".into(),
+            tenant: "310000/310115".into(),
+            service: "housing/talent-apartment".into(),
+            project: "张江国际社区人才公寓".into(),
+            unit_type: "one-bedroom".into(),
+            units: 2,
+            drawn_on: "2026-12-06".into(),
+            public_entropy: None,
+            entries: entries
+                .iter()
+                .map(|(id, score)| Entry {
+                    case_id: (*id).into(),
+                    score: *score,
+                    score_at_submission: *score,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn higher_scores_rank_first_and_equal_scores_go_by_ticket() {
+        let text = publish(&published(&[("a", 10), ("b", 30), ("c", 10), ("d", 10)])).unwrap();
+        let (_, draw) = draw(&text).unwrap();
+        assert_eq!(draw.ranking[0].case_id, "b");
+        assert!(draw.ranking[0].drawn && draw.ranking[1].drawn && !draw.ranking[2].drawn);
+        let tied = &draw.ranking[1..];
+        assert!(tied.windows(2).all(|w| w[0].ticket < w[1].ticket));
+        assert_eq!(
+            draw.ranking.iter().map(|r| r.position).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn the_seed_is_the_sm3_of_the_published_text_and_the_ticket_of_seed_and_case() {
+        let text = publish(&published(&[("a", 1)])).unwrap();
+        let (_, draw) = draw(&text).unwrap();
+        let seed = civitas_crypto::sm3::digest(text.as_bytes());
+        assert_eq!(draw.seed, hex(seed.as_ref()));
+        let mut joined = seed.as_ref().to_vec();
+        joined.extend_from_slice(b"a");
+        assert_eq!(
+            draw.ranking[0].ticket,
+            hex(civitas_crypto::sm3::digest(&joined).as_ref())
+        );
+    }
+
+    #[test]
+    fn the_same_text_draws_the_same_and_any_change_to_it_changes_the_seed() {
+        let p = published(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1)]);
+        let text = publish(&p).unwrap();
+        assert_eq!(draw(&text).unwrap(), draw(&text).unwrap());
+        let mut other = p.clone();
+        other.title.push('2');
+        let (_, a) = draw(&text).unwrap();
+        let (_, b) = draw(&publish(&other).unwrap()).unwrap();
+        assert_ne!(a.seed, b.seed);
+    }
+
+    #[test]
+    fn verify_names_the_first_position_that_was_altered() {
+        let text = publish(&published(&[("a", 1), ("b", 1), ("c", 1)])).unwrap();
+        let (_, mut recorded) = draw(&text).unwrap();
+        assert!(verify(&text, &recorded).unwrap().identical());
+        recorded.ranking.swap(1, 2);
+        let found = verify(&text, &recorded).unwrap();
+        assert!(found.seed_matches && !found.ranking_matches);
+        assert_eq!(found.first_difference, Some(2));
+        let tampered = text.replace("2026年第一批", "2026年第二批");
+        assert!(!verify(&tampered, &recorded).unwrap().seed_matches);
+    }
+
+    #[test]
+    fn unordered_duplicate_or_empty_entries_and_zero_units_are_refused() {
+        assert!(publish(&published(&[("b", 1), ("a", 1)])).is_err());
+        assert!(publish(&published(&[("a", 1), ("a", 1)])).is_err());
+        assert!(publish(&published(&[])).is_err());
+        let mut p = published(&[("a", 1)]);
+        p.units = 0;
+        assert!(publish(&p).is_err());
+    }
+}

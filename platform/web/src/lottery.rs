@@ -1,0 +1,116 @@
+//! A public lottery (摇号) on the portal (`/t/{slug path}/lotteries/{id}`):
+//! what was published, the seed, the ranking, and how anyone recomputes it.
+
+use maud::{Markup, html};
+
+use crate::layout::{Frame, page};
+use crate::{Lang, Msg};
+
+/// One place in the ranking.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// 1, 2, …
+    pub position: u32,
+    /// The case (办件编号): how an applicant finds their place.
+    pub case_id: String,
+    /// The score the draw used.
+    pub score: u32,
+    /// The score at submission (differs when the fairness guard warned).
+    pub score_at_submission: u32,
+    /// SM3(seed ‖ case id), hex.
+    pub ticket: String,
+    /// Drawn (中签) or waiting (轮候).
+    pub drawn: bool,
+}
+
+/// What the page shows.
+#[derive(Debug, Clone)]
+pub struct LotteryView {
+    /// The draw's title.
+    pub title: String,
+    /// The project.
+    pub project: String,
+    /// The unit type as a label (the service's own, when it has one).
+    pub unit_type: String,
+    /// Units offered.
+    pub units: u32,
+    /// The day of the draw.
+    pub drawn_on: String,
+    /// The value announced beforehand, if any.
+    pub public_entropy: Option<String>,
+    /// SM3 of the published text, hex.
+    pub seed: String,
+    /// The published text, byte for byte.
+    pub published: String,
+    /// Every place.
+    pub ranking: Vec<Place>,
+    /// The record as JSON (`GET /api/v1/…/lotteries/{id}`).
+    pub record_href: String,
+}
+
+/// The lottery page.
+pub fn lottery(frame: &Frame, view: &LotteryView) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            h1 { (view.title) }
+            dl.fields {
+                dt { (Msg::LotteryProject.text(lang)) } dd { (view.project) }
+                dt { (Msg::LotteryUnitType.text(lang)) } dd { (view.unit_type) }
+                dt { (Msg::LotteryUnits.text(lang)) } dd { (view.units) }
+                dt { (Msg::LotteryDrawnOn.text(lang)) } dd { (view.drawn_on) }
+                @if let Some(entropy) = &view.public_entropy {
+                    dt { (Msg::LotteryPublicEntropy.text(lang)) } dd { (entropy) }
+                }
+                dt { (Msg::LotterySeed.text(lang)) } dd { code.detail { (view.seed) } }
+            }
+            section.panel aria-labelledby="ranking" {
+                h2 #ranking { (Msg::LotteryRanking.text(lang)) }
+                div.table role="region" tabindex="0" aria-labelledby="ranking" {
+                    table.tasks {
+                        thead { tr {
+                            th scope="col" { (Msg::LotteryPosition.text(lang)) }
+                            th scope="col" { (Msg::LotteryCase.text(lang)) }
+                            th scope="col" { (Msg::LotteryScore.text(lang)) }
+                            th scope="col" { (Msg::LotteryOutcome.text(lang)) }
+                            th scope="col" { (Msg::LotteryTicket.text(lang)) }
+                        } }
+                        tbody {
+                            @for p in &view.ranking {
+                                tr {
+                                    td { (p.position) }
+                                    td.line { (p.case_id) }
+                                    td {
+                                        (p.score)
+                                        @if p.score != p.score_at_submission {
+                                            p.problem { (fairness(lang, p.score_at_submission)) }
+                                        }
+                                    }
+                                    td {
+                                        @if p.drawn { strong { (Msg::LotteryDrawn.text(lang)) } }
+                                        @else { (Msg::LotteryWaiting.text(lang)) }
+                                    }
+                                    td.line { code { (p.ticket) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.panel aria-labelledby="recompute" {
+                h2 #recompute { (Msg::LotteryHowToCheck.text(lang)) }
+                p { (Msg::LotteryRule.text(lang)) }
+                p { a href=(view.record_href) { (Msg::LotteryRecord.text(lang)) } }
+                details {
+                    summary { (Msg::LotteryPublished.text(lang)) }
+                    pre.detail { (view.published) }
+                }
+            }
+        },
+    )
+}
+
+fn fairness(lang: Lang, submitted: u32) -> String {
+    format!("{}{submitted}", Msg::LotteryScoreChanged.text(lang))
+}
