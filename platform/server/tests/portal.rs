@@ -21,7 +21,7 @@ use serde_json::json;
 use support::pages::{
     DESKTOP, check_page, runtime, screenshots, shoot, sign_in_as, sign_out, wait_for, wait_until,
 };
-use support::server::{Server, with_demo_modules};
+use support::server::{Server, post_as, with_demo_modules};
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 const LUJIAZUI: &str = "/t/shanghai/pudong/lujiazui/";
@@ -556,22 +556,12 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
 /// A penalty case filed at Pudong by its enforcement officer over the API,
 /// with the facts of a supermarket's first sale of expired food; its id.
 async fn penalty_case(server: &Server) -> String {
-    let client = reqwest::Client::new();
-    let token = support::server::demo_token(server, "pudong-market-officer").await;
-    let filed: serde_json::Value = client
-        .post(server.url("/api/v1/tenants/310000/310115/cases"))
-        .bearer_auth(&token)
-        .json(&json!({"service": "market-regulation/penalty-case", "title": "某超市销售过期酸奶案", "data": {
+    let filed = post_as(server, "pudong-market-officer", "/api/v1/tenants/310000/310115/cases",
+        json!({"service": "market-regulation/penalty-case", "title": "某超市销售过期酸奶案", "data": {
             "party": "上海某超市有限公司", "party_credit_code": "91310115MA1K4B8E73",
             "violation": "销售超过保质期的酸奶 24 盒", "violation_code": "food-expired",
             "registration_authority": "district", "goods_value_yuan": 216, "illegal_gains_yuan": 48,
-            "harm": "minor", "first_offence": true, "corrected_promptly": true}}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+            "harm": "minor", "first_offence": true, "corrected_promptly": true}})).await;
     filed["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{filed}"))
@@ -582,26 +572,8 @@ async fn penalty_case(server: &Server) -> String {
 /// admitted by Pudong's housing office and drawn for two units over the
 /// API; the lottery's id and seed.
 async fn drawn_lottery(server: &Server) -> (String, String) {
-    let client = reqwest::Client::new();
-    let call = |who: &'static str, path: String, body: serde_json::Value| {
-        let client = client.clone();
-        async move {
-            let token = support::server::demo_token(server, who).await;
-            let answer: serde_json::Value = client
-                .post(server.url(&path))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .json()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            answer
-        }
-    };
     for (name, tier) in [("张三", "city-key"), ("李四", "young"), ("王五", "young")] {
-        let filed = call("citizen-demo", "/api/v1/tenants/310000/310115/cases".into(), json!({
+        let filed = post_as(server, "citizen-demo", "/api/v1/tenants/310000/310115/cases", json!({
             "service": "housing/talent-apartment", "data": {
                 "applicant_name": name, "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
                 "talent_tier": tier, "full_time_contract": true, "owns_home_in_city": false,
@@ -612,16 +584,17 @@ async fn drawn_lottery(server: &Server) -> (String, String) {
             .unwrap_or_else(|| panic!("{filed}"))
             .to_owned();
         for who in ["pudong-housing-officer", "pudong-housing-reviewer"] {
-            let acted = call(
+            let acted = post_as(
+                server,
                 who,
-                format!("/api/v1/tenants/310000/310115/cases/{id}/actions"),
+                &format!("/api/v1/tenants/310000/310115/cases/{id}/actions"),
                 json!({"action": "approve"}),
             )
             .await;
             assert!(acted["id"].is_string(), "{acted}");
         }
     }
-    let drawn = call("pudong-housing-reviewer", "/api/v1/tenants/310000/310115/lotteries".into(), json!({
+    let drawn = post_as(server, "pudong-housing-reviewer", "/api/v1/tenants/310000/310115/lotteries", json!({
         "title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
         "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2})).await;
     let field = |name: &str| {

@@ -253,6 +253,22 @@ pub async fn demo_token(server: &Server, username: &str) -> String {
         .to_owned()
 }
 
+/// `body` posted to `path` on `server` as the demo account `username` (for
+/// tests already running on an async runtime): the answer's JSON.
+pub async fn post_as(server: &Server, username: &str, path: &str, body: Value) -> Value {
+    let token = demo_token(server, username).await;
+    reqwest::Client::new()
+        .post(server.url(path))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// Runs `work` on the SQLite database of a `serve --demo` in `dir` (stopped).
 pub fn on_demo_database<T>(
     dir: &Path,
