@@ -1,15 +1,18 @@
-//! The draw itself: a pure function of the published inputs.
+//! The draw itself: a pure function of what was published.
 //!
-//! The inputs are published as one JSON text ([`Published`], serialised
-//! once and kept byte for byte). The **seed is the SM3 digest of those
-//! bytes**, so nobody can choose it without changing what was published.
-//! Each entry's **ticket is SM3(seed ‖ case id)** (the 32 seed bytes, then
-//! the case id's UTF-8 bytes). The ranking orders the entries by priority
-//! score, highest first, and equal scores by ticket, lowest first (then
-//! by case id, should two tickets ever be equal); the first `units` entries
-//! are drawn (中签), the rest wait in that order (轮候). Anyone holding the
-//! published text can recompute every ticket with any SM3 tool and check
-//! the order; [`verify`] does exactly that.
+//! A lottery is published before it is drawn: its entries are frozen in
+//! one JSON text ([`Published`], serialised once and kept byte for byte)
+//! that names the day of the draw and a **public value** nobody knows yet
+//! (a stock index's close that day, say). On that day the value is given,
+//! and the **seed is SM3(published text ‖ public value)**: whoever froze
+//! the entries could not know it, and whoever gives the value can be
+//! checked against the world. Each entry's **ticket is SM3(seed ‖ case
+//! id)** (the 32 seed bytes, then the case id's UTF-8 bytes). The ranking
+//! orders the entries by priority score, highest first, and equal scores
+//! by ticket, lowest first (then by case id, should two tickets ever be
+//! equal); the first `units` entries are drawn (中签), the rest wait in that
+//! order (轮候). Anyone holding the text and the value can recompute every
+//! ticket with any SM3 tool; [`verify`] does exactly that.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,12 +39,14 @@ pub struct Published {
     pub unit_type: String,
     /// Units offered: how many entries are drawn.
     pub units: u32,
-    /// The day of the draw, `YYYY-MM-DD`.
-    pub drawn_on: String,
-    /// A value announced before the draw and known only after the waiting
-    /// list closed (e.g. a stock index's close that day), so that nobody
-    /// could know the seed while entries could still change. Optional.
-    pub public_entropy: Option<String>,
+    /// The day the entries were frozen, `YYYY-MM-DD`.
+    pub published_on: String,
+    /// The day of the draw, `YYYY-MM-DD`: not before the public value is
+    /// known.
+    pub draw_on: String,
+    /// The public value the draw waits for, named before anyone can know
+    /// it (e.g. "上证指数 2026-12-08 收盘价").
+    pub public_value: String,
     /// The entries, ordered by case id (each once).
     pub entries: Vec<Entry>,
 }
@@ -80,7 +85,7 @@ pub struct Ranked {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Draw {
-    /// SM3 of the published text, hex.
+    /// SM3(published text ‖ public value), hex.
     pub seed: String,
     /// Every entry, in order.
     pub ranking: Vec<Ranked>,
@@ -94,25 +99,41 @@ pub fn publish(published: &Published) -> Result<String, LotteryError> {
 }
 
 fn check(p: &Published) -> Result<(), LotteryError> {
-    let invalid = |m: String| Err(LotteryError::Invalid(m));
+    let invalid = |zh: &str, en: &str| Err(LotteryError::Invalid(format!("{zh} / {en}")));
     if p.format != FORMAT {
-        return invalid(format!("format is {:?}, not {FORMAT}", p.format));
+        return invalid(
+            &format!("格式应为 {FORMAT}，而非 {:?}", p.format),
+            &format!("the format is {:?}, not {FORMAT}", p.format),
+        );
     }
     if p.units == 0 {
-        return invalid("units must be at least 1".into());
+        return invalid("房源套数至少为 1", "units must be at least 1");
     }
     if p.entries.is_empty() {
-        return invalid("the waiting list is empty".into());
+        return invalid("轮候名单为空", "the waiting list is empty");
     }
     if p.entries.windows(2).any(|w| w[0].case_id >= w[1].case_id) {
-        return invalid("entries must be ordered by case id, each once".into());
+        return invalid(
+            "申请须按办件编号排序且不重复",
+            "entries must be ordered by case id, each once",
+        );
+    }
+    if p.public_value.trim().is_empty() {
+        return invalid(
+            "须写明摇号所依据的公开随机值",
+            "the public value the draw waits for must be named",
+        );
     }
     Ok(())
 }
 
-/// The seed of a published text: its SM3 digest.
-pub fn seed(published_text: &str) -> [u8; 32] {
-    civitas_crypto::sm3::digest(published_text.as_bytes())
+/// The seed of a published text and the public value given for it:
+/// SM3(text ‖ value).
+pub fn seed(published_text: &str, public_value: &str) -> [u8; 32] {
+    let mut hasher = civitas_crypto::sm3::Hasher::new();
+    hasher.update(published_text.as_bytes());
+    hasher.update(public_value.as_bytes());
+    hasher.finalize()
 }
 
 /// An entry's ticket: SM3(seed ‖ case id).
@@ -123,13 +144,27 @@ pub fn ticket(seed: &[u8; 32], case_id: &str) -> [u8; 32] {
     hasher.finalize()
 }
 
-/// Draws from a published text: parses it, checks it, derives the seed and
-/// ranks the entries.
-pub fn draw(published_text: &str) -> Result<(Published, Draw), LotteryError> {
-    let published: Published = serde_json::from_str(published_text)
-        .map_err(|e| LotteryError::Invalid(format!("the published text does not parse: {e}")))?;
+/// Reads and checks a published text.
+pub fn parse(published_text: &str) -> Result<Published, LotteryError> {
+    let published: Published = serde_json::from_str(published_text).map_err(|e| {
+        LotteryError::Invalid(format!(
+            "公示数据无法解析 / the published text does not parse: {e}"
+        ))
+    })?;
     check(&published)?;
-    let seed = seed(published_text);
+    Ok(published)
+}
+
+/// Draws from a published text with the public value given for it:
+/// derives the seed and ranks the entries.
+pub fn draw(published_text: &str, public_value: &str) -> Result<(Published, Draw), LotteryError> {
+    let published = parse(published_text)?;
+    if public_value.trim().is_empty() {
+        return Err(LotteryError::Invalid(
+            "公开随机值不能为空 / the public value is empty".into(),
+        ));
+    }
+    let seed = seed(published_text, public_value);
     let mut ranked: Vec<(u32, [u8; 32], &str)> = published
         .entries
         .iter()
@@ -172,9 +207,14 @@ impl Verification {
     }
 }
 
-/// Recomputes a recorded draw from its published text and compares.
-pub fn verify(published_text: &str, recorded: &Draw) -> Result<Verification, LotteryError> {
-    let (_, computed) = draw(published_text)?;
+/// Recomputes a recorded draw from its published text and public value,
+/// and compares.
+pub fn verify(
+    published_text: &str,
+    public_value: &str,
+    recorded: &Draw,
+) -> Result<Verification, LotteryError> {
+    let (_, computed) = draw(published_text, public_value)?;
     let first_difference = computed
         .ranking
         .iter()
@@ -201,6 +241,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const VALUE: &str = "3412.56";
+
     fn published(entries: &[(&str, u32)]) -> Published {
         Published {
             format: FORMAT.into(),
@@ -210,8 +252,9 @@ mod tests {
             project: "张江国际社区人才公寓".into(),
             unit_type: "one-bedroom".into(),
             units: 2,
-            drawn_on: "2026-12-06".into(),
-            public_entropy: None,
+            published_on: "2026-12-06".into(),
+            draw_on: "2026-12-08".into(),
+            public_value: "上证指数 2026-12-08 收盘价".into(),
             entries: entries
                 .iter()
                 .map(|(id, score)| Entry {
@@ -226,7 +269,7 @@ mod tests {
     #[test]
     fn higher_scores_rank_first_and_equal_scores_go_by_ticket() {
         let text = publish(&published(&[("a", 10), ("b", 30), ("c", 10), ("d", 10)])).unwrap();
-        let (_, draw) = draw(&text).unwrap();
+        let (_, draw) = draw(&text, VALUE).unwrap();
         assert_eq!(draw.ranking[0].case_id, "b");
         assert!(draw.ranking[0].drawn && draw.ranking[1].drawn && !draw.ranking[2].drawn);
         let tied = &draw.ranking[1..];
@@ -238,51 +281,59 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_is_the_sm3_of_the_published_text_and_the_ticket_of_seed_and_case() {
+    fn the_seed_is_the_sm3_of_text_and_value_and_the_ticket_of_seed_and_case() {
         let text = publish(&published(&[("a", 1)])).unwrap();
-        let (_, draw) = draw(&text).unwrap();
-        let seed = civitas_crypto::sm3::digest(text.as_bytes());
-        assert_eq!(draw.seed, hex(seed.as_ref()));
-        let mut joined = seed.as_ref().to_vec();
+        let (_, draw) = draw(&text, VALUE).unwrap();
+        let seed = civitas_crypto::sm3::digest(format!("{text}{VALUE}").as_bytes());
+        assert_eq!(draw.seed, hex(&seed));
+        let mut joined = seed.to_vec();
         joined.extend_from_slice(b"a");
         assert_eq!(
             draw.ranking[0].ticket,
-            hex(civitas_crypto::sm3::digest(&joined).as_ref())
+            hex(&civitas_crypto::sm3::digest(&joined))
         );
     }
 
     #[test]
-    fn the_same_text_draws_the_same_and_any_change_to_it_changes_the_seed() {
+    fn the_same_text_and_value_draw_the_same_and_any_change_changes_the_seed() {
         let p = published(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1)]);
         let text = publish(&p).unwrap();
-        assert_eq!(draw(&text).unwrap(), draw(&text).unwrap());
+        assert_eq!(draw(&text, VALUE).unwrap(), draw(&text, VALUE).unwrap());
+        let (_, a) = draw(&text, VALUE).unwrap();
+        let (_, other_value) = draw(&text, "3412.57").unwrap();
+        assert_ne!(a.seed, other_value.seed);
         let mut other = p.clone();
         other.title.push('2');
-        let (_, a) = draw(&text).unwrap();
-        let (_, b) = draw(&publish(&other).unwrap()).unwrap();
-        assert_ne!(a.seed, b.seed);
+        let (_, other_text) = draw(&publish(&other).unwrap(), VALUE).unwrap();
+        assert_ne!(a.seed, other_text.seed);
     }
 
     #[test]
     fn verify_names_the_first_position_that_was_altered() {
         let text = publish(&published(&[("a", 1), ("b", 1), ("c", 1)])).unwrap();
-        let (_, mut recorded) = draw(&text).unwrap();
-        assert!(verify(&text, &recorded).unwrap().identical());
+        let (_, mut recorded) = draw(&text, VALUE).unwrap();
+        assert!(verify(&text, VALUE, &recorded).unwrap().identical());
         recorded.ranking.swap(1, 2);
-        let found = verify(&text, &recorded).unwrap();
+        let found = verify(&text, VALUE, &recorded).unwrap();
         assert!(found.seed_matches && !found.ranking_matches);
         assert_eq!(found.first_difference, Some(2));
         let tampered = text.replace("2026年第一批", "2026年第二批");
-        assert!(!verify(&tampered, &recorded).unwrap().seed_matches);
+        assert!(!verify(&tampered, VALUE, &recorded).unwrap().seed_matches);
+        assert!(!verify(&text, "3412.57", &recorded).unwrap().seed_matches);
     }
 
     #[test]
-    fn unordered_duplicate_or_empty_entries_and_zero_units_are_refused() {
+    fn unordered_duplicate_or_empty_entries_zero_units_and_no_public_value_are_refused() {
         assert!(publish(&published(&[("b", 1), ("a", 1)])).is_err());
         assert!(publish(&published(&[("a", 1), ("a", 1)])).is_err());
         assert!(publish(&published(&[])).is_err());
         let mut p = published(&[("a", 1)]);
         p.units = 0;
         assert!(publish(&p).is_err());
+        let mut p = published(&[("a", 1)]);
+        p.public_value = " ".into();
+        assert!(publish(&p).is_err());
+        let text = publish(&published(&[("a", 1)])).unwrap();
+        assert!(draw(&text, "").is_err());
     }
 }

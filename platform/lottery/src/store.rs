@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::LotteryError;
-use crate::draw::{self, Entry, FORMAT, Published, Ranked};
+use crate::draw::{self, Draw, Entry, FORMAT, Published, Ranked};
 
 /// The output field a service's flow must guard for its cases to be drawn:
 /// the priority score.
@@ -41,49 +41,6 @@ pub struct Waiting {
     /// Filed, RFC 3339.
     #[schema(value_type = String, format = DateTime)]
     pub filed_at: DateTime<Utc>,
-}
-
-/// What a lottery draws from.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DrawRequest {
-    /// 摇号批次名称 / The draw's title, 1–100 characters.
-    #[schema(example = "2026年第四季度张江人才公寓一室一厅摇号")]
-    pub title: String,
-    /// 业务事项 / The service (`housing/talent-apartment`).
-    #[schema(example = "housing/talent-apartment")]
-    pub service: String,
-    /// 人才公寓项目 / The project, as applications name it.
-    #[schema(example = "张江国际社区人才公寓")]
-    pub project: String,
-    /// 户型 / The unit type, as applications name it.
-    #[schema(example = "one-bedroom")]
-    pub unit_type: String,
-    /// 房源套数 / Units offered, 1–10,000: how many are drawn.
-    #[schema(example = 20)]
-    pub units: u32,
-    /// 公开随机值 / A value announced beforehand and known only after the
-    /// waiting list closed (at most 200 characters), mixed into the seed.
-    pub public_entropy: Option<String>,
-}
-
-/// A lottery as recorded and published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Lottery {
-    /// Its id.
-    pub id: String,
-    /// The tenant that drew it.
-    pub tenant: String,
-    /// The published text, byte for byte: the seed is its SM3 digest.
-    pub published: String,
-    /// SM3 of `published`, hex.
-    pub seed: String,
-    /// Every entry in order: the first `units` drawn (中签), the rest
-    /// waiting in that order (轮候).
-    pub ranking: Vec<Ranked>,
-    /// When, RFC 3339 (who drew it is in the audit trail).
-    #[schema(value_type = String, format = DateTime)]
-    pub drawn_at: DateTime<Utc>,
 }
 
 /// The admitted applications of `service` (line `line`) in `tx`'s subtree
@@ -126,10 +83,7 @@ pub async fn waiting_list(
                     .map(str::to_owned)
             };
             let (Some(p), Some(u)) = (text("project"), text("unit_type")) else {
-                return Err(LotteryError::Invalid(format!(
-                    "案件 {} 没有 project、unit_type / case {} names no project and unit type",
-                    case.id, case.id
-                )));
+                return Err(corrupt_case(&case.id, "names no project and unit type"));
             };
             if project.is_some_and(|want| want != p) || unit_type.is_some_and(|want| want != u) {
                 continue;
@@ -139,16 +93,12 @@ pub async fn waiting_list(
                 .guarded(&case, SCORE)
                 .ok_or_else(|| LotteryError::NoScore(service.to_owned()))?;
             let whole = |v: &serde_json::Value| {
-                v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-                    LotteryError::Invalid(format!(
-                        "案件 {} 的得分不是非负整数 / the score of case {} is not a whole number: {v}",
-                        case.id, case.id
-                    ))
-                })
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| corrupt_case(&case.id, "has a score that is not a whole number"))
             };
-            let filed_at = DateTime::from_timestamp_micros(case.created_at).ok_or_else(|| {
-                LotteryError::Invalid(format!("case {} has no valid filing time", case.id))
-            })?;
+            let filed_at = DateTime::from_timestamp_micros(case.created_at)
+                .ok_or_else(|| corrupt_case(&case.id, "has no valid filing time"))?;
             waiting.push(Waiting {
                 score: whole(&guarded.value)?,
                 score_at_submission: whole(&guarded.submitted)?,
@@ -173,7 +123,15 @@ pub async fn waiting_list(
     Ok(waiting)
 }
 
-/// The cases in `tx`'s subtree some lottery drew.
+/// A stored case the waiting list cannot read: corrupt data, an error
+/// (never a case silently left out).
+fn corrupt_case(id: &str, what: &str) -> LotteryError {
+    LotteryError::Storage(civitas_storage::StorageError::Corrupt(format!(
+        "case {id} {what}"
+    )))
+}
+
+/// The cases in `tx`'s subtree some lottery took.
 async fn drawn_cases(tx: &mut TenantTx) -> Result<HashSet<String>, LotteryError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper.to_owned());
@@ -189,40 +147,153 @@ async fn drawn_cases(tx: &mut TenantTx) -> Result<HashSet<String>, LotteryError>
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-fn check(request: &DrawRequest) -> Result<(), LotteryError> {
-    let length = |text: &str, max: usize, zh: &str, en: &str| {
-        let n = text.trim().chars().count();
-        if n == 0 || n > max {
-            Err(LotteryError::Invalid(format!(
-                "{zh}须为 1–{max} 个字符 / the {en} is 1–{max} characters"
-            )))
-        } else {
-            Ok(())
-        }
+/// What a lottery is published with: the entries are frozen now, the
+/// draw waits for the public value.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// 摇号批次名称 / The draw's title, 1–100 characters.
+    #[schema(example = "2026年第四季度张江人才公寓一室一厅摇号")]
+    pub title: String,
+    /// 业务事项 / The service (`housing/talent-apartment`).
+    #[schema(example = "housing/talent-apartment")]
+    pub service: String,
+    /// 人才公寓项目 / The project, as applications name it.
+    #[schema(example = "张江国际社区人才公寓")]
+    pub project: String,
+    /// 户型 / The unit type, as applications name it.
+    #[schema(example = "one-bedroom")]
+    pub unit_type: String,
+    /// 房源套数 / Units offered, 1–10,000: how many are drawn.
+    #[schema(example = 20)]
+    pub units: u32,
+    /// 摇号日期 / The day of the draw (YYYY-MM-DD, today or later, China
+    /// Standard Time): the draw is refused before it.
+    #[schema(example = "2026-12-08")]
+    pub draw_on: String,
+    /// 公开随机值 / The public value the draw waits for, named now and
+    /// known to nobody yet (1–200 characters).
+    #[schema(example = "上证指数 2026-12-08 收盘价")]
+    pub public_value: String,
+}
+
+/// The public value, given at the draw.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrawRequest {
+    /// 公开随机值的取值 / The value the published text named, as announced
+    /// (1–200 characters).
+    #[schema(example = "3412.56")]
+    pub value: String,
+}
+
+/// Where a lottery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LotteryState {
+    /// 公示中: the entries are frozen; the draw waits for the public value.
+    Published,
+    /// 已摇号: drawn.
+    Drawn,
+}
+
+/// A lottery as recorded and published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Lottery {
+    /// Its id.
+    pub id: String,
+    /// The tenant that published it.
+    pub tenant: String,
+    /// Published, or drawn.
+    pub state: LotteryState,
+    /// The published text, byte for byte.
+    pub published: String,
+    /// SM3 of `published`, hex: what anyone may keep a copy of.
+    pub published_sm3: String,
+    /// When it was published, RFC 3339.
+    #[schema(value_type = String, format = DateTime)]
+    pub published_at: DateTime<Utc>,
+    /// The public value given at the draw.
+    pub value: Option<String>,
+    /// SM3(published ‖ value), hex, once drawn.
+    pub seed: Option<String>,
+    /// Every entry in order, once drawn: the first `units` drawn (中签), the
+    /// rest waiting in that order (轮候).
+    pub ranking: Vec<Ranked>,
+    /// When it was drawn, RFC 3339 (who published and drew it is in the
+    /// audit trail).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub drawn_at: Option<DateTime<Utc>>,
+}
+
+impl Lottery {
+    /// The recorded draw, once drawn.
+    pub fn recorded(&self) -> Option<Draw> {
+        Some(Draw {
+            seed: self.seed.clone()?,
+            ranking: self.ranking.clone(),
+        })
+    }
+}
+
+fn length(text: &str, max: usize, zh: &str, en: &str) -> Result<(), LotteryError> {
+    let n = text.chars().count();
+    if n == 0 || n > max {
+        Err(LotteryError::Invalid(format!(
+            "{zh}须为 1–{max} 个字符 / the {en} is 1–{max} characters"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// `request` with its texts trimmed, checked; and its day of the draw.
+fn checked(
+    request: &PublishRequest,
+    today: NaiveDate,
+) -> Result<(PublishRequest, NaiveDate), LotteryError> {
+    let request = PublishRequest {
+        title: request.title.trim().to_owned(),
+        service: request.service.trim().to_owned(),
+        project: request.project.trim().to_owned(),
+        unit_type: request.unit_type.trim().to_owned(),
+        units: request.units,
+        draw_on: request.draw_on.trim().to_owned(),
+        public_value: request.public_value.trim().to_owned(),
     };
     length(&request.title, 100, "摇号批次名称", "title")?;
     length(&request.service, 100, "业务事项", "service")?;
     length(&request.project, 100, "项目", "project")?;
     length(&request.unit_type, 50, "户型", "unit type")?;
-    if let Some(entropy) = &request.public_entropy {
-        length(entropy, 200, "公开随机值", "public entropy")?;
-    }
+    length(&request.public_value, 200, "公开随机值", "public value")?;
     if !(1..=10_000).contains(&request.units) {
         return Err(LotteryError::Invalid(
             "房源套数须为 1–10000 / units are 1–10,000".into(),
         ));
     }
-    Ok(())
+    let draw_on = NaiveDate::parse_from_str(&request.draw_on, "%Y-%m-%d").map_err(|_| {
+        LotteryError::Invalid(format!(
+            "摇号日期不是有效日期：{} / draw_on is not a YYYY-MM-DD date",
+            request.draw_on
+        ))
+    })?;
+    if draw_on < today {
+        return Err(LotteryError::Invalid(format!(
+            "摇号日期不能早于今天（{today}） / draw_on cannot be before today ({today})"
+        )));
+    }
+    Ok((request, draw_on))
 }
 
-/// `who` draws a lottery at `scope`'s tenant over the waiting list of
+/// `who` publishes a lottery at `scope`'s tenant over the waiting list of
 /// `request.service` (line `line`) for its project and unit type, on
-/// `today`: publishes the entries, draws, and records the lottery, its
-/// entries (each case drawn once: a case another lottery drew meanwhile
-/// fails it with [`LotteryError::AlreadyDrawn`]) and the audit record
-/// `lottery.draw` in one transaction.
+/// `today`: the entries are frozen into the published text with the day
+/// of the draw and the public value it waits for, and recorded with the
+/// entries (each case in one lottery only: a case another lottery took
+/// meanwhile fails it with [`LotteryError::AlreadyDrawn`]) and the audit
+/// record `lottery.publish`, in one transaction.
 #[allow(clippy::too_many_arguments)]
-pub async fn draw_lottery(
+pub async fn publish_lottery(
     workflow: &Workflow,
     db: &Database,
     scope: &TenantScope,
@@ -230,9 +301,9 @@ pub async fn draw_lottery(
     who: &Who,
     today: NaiveDate,
     now: DateTime<Utc>,
-    request: &DrawRequest,
+    request: &PublishRequest,
 ) -> Result<Lottery, LotteryError> {
-    check(request)?;
+    let (request, draw_on) = checked(request, today)?;
     let mut read = db.begin_read(scope).await?;
     let waiting = waiting_list(
         workflow,
@@ -247,48 +318,53 @@ pub async fn draw_lottery(
     if waiting.is_empty() {
         return Err(LotteryError::NothingToDraw);
     }
-    let mut entries: Vec<Entry> = waiting
-        .iter()
-        .map(|w| Entry {
-            case_id: w.case_id.clone(),
-            score: w.score,
-            score_at_submission: w.score_at_submission,
+    let mut entries: Vec<(Entry, String)> = waiting
+        .into_iter()
+        .map(|w| {
+            let entry = Entry {
+                case_id: w.case_id,
+                score: w.score,
+                score_at_submission: w.score_at_submission,
+            };
+            (entry, w.tenant)
         })
         .collect();
-    entries.sort_by(|a, b| a.case_id.cmp(&b.case_id));
-    let tenant_of: std::collections::HashMap<&str, &str> = waiting
-        .iter()
-        .map(|w| (w.case_id.as_str(), w.tenant.as_str()))
-        .collect();
+    // Ordered by case id: the published order, and the order every
+    // publisher inserts in, so two at once never wait on each other in a
+    // cycle (the second finds the first's entries and fails).
+    entries.sort_by(|a, b| a.0.case_id.cmp(&b.0.case_id));
     let published = Published {
         format: FORMAT.to_owned(),
-        title: request.title.trim().to_owned(),
+        title: request.title.clone(),
         tenant: scope.path().to_string(),
         service: request.service.clone(),
         project: request.project.clone(),
         unit_type: request.unit_type.clone(),
         units: request.units,
-        drawn_on: today.to_string(),
-        public_entropy: request.public_entropy.as_ref().map(|e| e.trim().to_owned()),
-        entries,
+        published_on: today.to_string(),
+        draw_on: draw_on.to_string(),
+        public_value: request.public_value.clone(),
+        entries: entries.iter().map(|(e, _)| e.clone()).collect(),
     };
     let text = draw::publish(&published)?;
-    let (_, outcome) = draw::draw(&text)?;
+    let published_sm3 = draw::hex(&civitas_crypto::sm3::digest(text.as_bytes()));
     let lottery = Lottery {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: scope.path().to_string(),
+        state: LotteryState::Published,
         published: text,
-        seed: outcome.seed,
-        ranking: outcome.ranking,
-        drawn_at: now,
+        published_sm3,
+        published_at: now,
+        value: None,
+        seed: None,
+        ranking: Vec::new(),
+        drawn_at: None,
     };
-    let ranking = serde_json::to_string(&lottery.ranking)
-        .map_err(|e| LotteryError::Invalid(e.to_string()))?;
     let mut tx = db.begin(scope).await?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
-            "INSERT INTO lotteries (id, tenant_path, service, project, unit_type, published, seed, ranking, drawn_by, drawn_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO lotteries (id, tenant_path, service, project, unit_type, published, published_sm3, \
+             published_by, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(lottery.id.clone())
         .bind(lottery.tenant.clone())
@@ -296,33 +372,106 @@ pub async fn draw_lottery(
         .bind(request.project.clone())
         .bind(request.unit_type.clone())
         .bind(lottery.published.clone())
-        .bind(lottery.seed.clone())
-        .bind(ranking.clone())
+        .bind(lottery.published_sm3.clone())
         .bind(who.username.clone())
         .bind(now.timestamp_micros())
         .execute(&mut *c)
         .await?;
     });
-    for ranked in &lottery.ranking {
-        let tenant = tenant_of
-            .get(ranked.case_id.as_str())
-            .copied()
-            .unwrap_or_default();
+    for (entry, tenant) in &entries {
         with_connection!(tx.connection(), c => {
             sqlx::query(
-                "INSERT INTO lottery_entries (case_id, tenant_path, lottery_id, position, drawn) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO lottery_entries (case_id, tenant_path, lottery_id) VALUES ($1, $2, $3)",
             )
-            .bind(ranked.case_id.clone())
-            .bind(tenant.to_owned())
+            .bind(entry.case_id.clone())
+            .bind(tenant.clone())
             .bind(lottery.id.clone())
-            .bind(i64::from(ranked.position))
-            .bind(ranked.drawn)
             .execute(&mut *c)
             .await?;
         });
     }
-    let drawn: Vec<&str> = lottery
+    civitas_audit::record(
+        &mut tx,
+        scope.path(),
+        &civitas_audit::NewEvent {
+            actor: who.username.clone(),
+            action: "lottery.publish".into(),
+            target: format!("lottery:{}", lottery.id),
+            detail: json!({
+                "service": request.service,
+                "project": request.project,
+                "unit_type": request.unit_type,
+                "units": request.units,
+                "entries": entries.len(),
+                "draw_on": published.draw_on,
+                "public_value": published.public_value,
+                "published_sm3": lottery.published_sm3,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(lottery)
+}
+
+/// `who` draws the published lottery `id` at `scope`'s tenant (service
+/// line `line`, or any line when `line` is `None`) with the public `value`
+/// its text named, on `today` (not before its day of the draw): the seed
+/// SM3(published ‖ value), the ranking, and the audit record `lottery.draw`,
+/// in one transaction that holds the lottery's row; a lottery is drawn once
+/// ([`LotteryError::AlreadyDrawn`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn draw_lottery(
+    db: &Database,
+    scope: &TenantScope,
+    line: Option<&str>,
+    who: &Who,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    id: &str,
+    value: &str,
+) -> Result<Lottery, LotteryError> {
+    let value = value.trim();
+    length(value, 200, "公开随机值的取值", "value")?;
+    let mut tx = db.begin(scope).await?;
+    let lock = tx.backend().lock_for_update();
+    let stored = read(&mut tx, &scope.path().to_string(), id, lock).await?;
+    let Some((mut lottery, service)) = stored else {
+        return Err(LotteryError::NotFound(id.to_owned()));
+    };
+    if line.is_some_and(|line| !service.starts_with(&format!("{line}/"))) {
+        return Err(LotteryError::NotFound(id.to_owned()));
+    }
+    if lottery.state == LotteryState::Drawn {
+        return Err(LotteryError::AlreadyDrawn);
+    }
+    let (published, outcome) = draw::draw(&lottery.published, value)?;
+    let draw_on = NaiveDate::parse_from_str(&published.draw_on, "%Y-%m-%d")
+        .map_err(|e| corrupt(id, format!("draw_on: {e}")))?;
+    if today < draw_on {
+        return Err(LotteryError::NotDue(draw_on));
+    }
+    let ranking = serde_json::to_string(&outcome.ranking)
+        .map_err(|e| LotteryError::Invalid(e.to_string()))?;
+    let updated = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "UPDATE lotteries SET value = $1, seed = $2, ranking = $3, drawn_by = $4, drawn_at = $5 \
+             WHERE id = $6 AND drawn_at IS NULL",
+        )
+        .bind(value.to_owned())
+        .bind(outcome.seed.clone())
+        .bind(ranking.clone())
+        .bind(who.username.clone())
+        .bind(now.timestamp_micros())
+        .bind(id.to_owned())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(LotteryError::AlreadyDrawn);
+    }
+    let drawn: Vec<&str> = outcome
         .ranking
         .iter()
         .filter(|r| r.drawn)
@@ -334,14 +483,11 @@ pub async fn draw_lottery(
         &civitas_audit::NewEvent {
             actor: who.username.clone(),
             action: "lottery.draw".into(),
-            target: format!("lottery:{}", lottery.id),
+            target: format!("lottery:{id}"),
             detail: json!({
-                "service": request.service,
-                "project": request.project,
-                "unit_type": request.unit_type,
-                "units": request.units,
-                "entries": lottery.ranking.len(),
-                "seed": lottery.seed,
+                "service": published.service,
+                "value": value,
+                "seed": outcome.seed,
                 "ranking_sm3": draw::hex(&civitas_crypto::sm3::digest(ranking.as_bytes())),
                 "drawn": drawn,
             }),
@@ -349,11 +495,86 @@ pub async fn draw_lottery(
     )
     .await?;
     tx.commit().await?;
+    lottery.state = LotteryState::Drawn;
+    lottery.value = Some(value.to_owned());
+    lottery.seed = Some(outcome.seed);
+    lottery.ranking = outcome.ranking;
+    lottery.drawn_at = Some(now);
     Ok(lottery)
 }
 
-/// The lottery `id` drawn at `tenant`, for anyone: a draw is published so
-/// that it can be checked (公示). Reads only that lottery's row.
+fn corrupt(id: &str, what: String) -> LotteryError {
+    LotteryError::Storage(civitas_storage::StorageError::Corrupt(format!(
+        "lottery {id}: {what}"
+    )))
+}
+
+type LotteryRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The lottery `id` of `tenant` as stored, with its service; `lock` holds
+/// its row (PostgreSQL) until `tx` ends.
+async fn read(
+    tx: &mut TenantTx,
+    tenant: &str,
+    id: &str,
+    lock: &str,
+) -> Result<Option<(Lottery, String)>, LotteryError> {
+    let sql = format!(
+        "SELECT id, service, published, published_sm3, published_at, value, seed, ranking, drawn_at \
+         FROM lotteries WHERE id = $1 AND tenant_path = $2{lock}"
+    );
+    let row: Option<LotteryRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .bind(tenant.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let Some((id, service, published, published_sm3, published_at, value, seed, ranking, drawn_at)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let at = |micros: i64| {
+        DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(&id, format!("time {micros}")))
+    };
+    let (state, ranking) = match (&value, &seed, ranking, drawn_at) {
+        (None, None, None, None) => (LotteryState::Published, Vec::new()),
+        (Some(_), Some(_), Some(ranking), Some(_)) => (
+            LotteryState::Drawn,
+            serde_json::from_str(&ranking).map_err(|e| corrupt(&id, format!("ranking: {e}")))?,
+        ),
+        _ => return Err(corrupt(&id, "a draw recorded in part".into())),
+    };
+    let lottery = Lottery {
+        tenant: tenant.to_owned(),
+        state,
+        published_at: at(published_at)?,
+        drawn_at: drawn_at.map(at).transpose()?,
+        published,
+        published_sm3,
+        value,
+        seed,
+        ranking,
+        id,
+    };
+    Ok(Some((lottery, service)))
+}
+
+/// The lottery `id` published at `tenant`, for anyone: a lottery is
+/// published so that it can be checked (公示). Reads only that lottery's
+/// row.
 pub async fn published(
     db: &Database,
     tenant: &TenantPath,
@@ -362,34 +583,9 @@ pub async fn published(
     // Public by nature: the scope is the platform's, narrowed to the tenant.
     let scope = TenantScope::for_platform_task(tenant.clone());
     let mut tx = db.begin_read(&scope).await?;
-    let row: Option<(String, String, String, String, i64)> = with_connection!(tx.connection(), c => {
-        sqlx::query_as(
-            "SELECT id, published, seed, ranking, drawn_at FROM lotteries \
-             WHERE id = $1 AND tenant_path = $2",
-        )
-        .bind(id.to_owned())
-        .bind(tenant.to_string())
-        .fetch_optional(&mut *c)
-        .await?
-    });
+    let found = read(&mut tx, &tenant.to_string(), id, "").await?;
     tx.rollback().await?;
-    let (id, published, seed, ranking, drawn_at) =
-        row.ok_or_else(|| LotteryError::NotFound(id.to_owned()))?;
-    let corrupt = |what: String| {
-        LotteryError::Storage(civitas_storage::StorageError::Corrupt(format!(
-            "lottery {id}: {what}"
-        )))
-    };
-    let ranking: Vec<Ranked> =
-        serde_json::from_str(&ranking).map_err(|e| corrupt(format!("ranking: {e}")))?;
-    let drawn_at = DateTime::from_timestamp_micros(drawn_at)
-        .ok_or_else(|| corrupt(format!("drawn_at {drawn_at}")))?;
-    Ok(Lottery {
-        tenant: tenant.to_string(),
-        id,
-        published,
-        seed,
-        ranking,
-        drawn_at,
-    })
+    found
+        .map(|(lottery, _)| lottery)
+        .ok_or_else(|| LotteryError::NotFound(id.to_owned()))
 }

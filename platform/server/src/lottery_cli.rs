@@ -11,16 +11,17 @@ use clap::Subcommand;
 /// Lottery commands.
 #[derive(Debug, Subcommand)]
 pub enum LotteryCommand {
-    /// Recompute a lottery from what was published: the seed must be the SM3
-    /// of the published text and the ranking the one the text gives.
+    /// Recompute a lottery from what was published: the published text must
+    /// have its recorded SM3, and once drawn the seed must be SM3(text ‖
+    /// public value) and the ranking the one they give.
     #[command(after_help = "Examples:\n  \
         civitas lottery verify lottery.json\n  \
         civitas lottery verify http://127.0.0.1:8080/api/v1/tenants/shanghai/pudong/lotteries/6f1c… --json\n  \
         curl -s $URL | civitas lottery verify -\n\n\
         The record is what GET /api/v1/tenants/{path}/lotteries/{id} answers (a file, a URL, or - for standard input).\n\
-        By hand: seed = SM3(published text, as UTF-8 bytes); ticket = SM3(seed bytes ‖ case id);\n\
+        By hand: seed = SM3(published text ‖ value, as UTF-8 bytes); ticket = SM3(seed bytes ‖ case id);\n\
         order = score descending, then ticket ascending; the first `units` are drawn.\n\n\
-        Exit codes: 0 identical · 1 differs (what differs is printed) · 2 the record cannot be read")]
+        Exit codes: 0 identical (or published and not drawn yet, its text intact) · 1 differs (what differs is printed) · 2 the record cannot be read")]
     Verify {
         /// The lottery record: a file, an http(s) URL, or - for standard input.
         record: String,
@@ -41,25 +42,29 @@ pub fn run(command: LotteryCommand) -> anyhow::Result<u8> {
                     return Ok(exit::USAGE);
                 }
             };
-            let recorded = civitas_lottery::Draw {
-                seed: lottery.seed.clone(),
-                ranking: lottery.ranking.clone(),
-            };
-            let found = match civitas_lottery::verify(&lottery.published, &recorded) {
-                Ok(found) => found,
-                Err(error) => {
-                    eprintln!("错误 (error): {error}");
-                    return Ok(exit::USAGE);
+            let text_intact = hex(&civitas_crypto::sm3::digest(lottery.published.as_bytes()))
+                == lottery.published_sm3;
+            let found = match (&lottery.value, lottery.recorded()) {
+                (Some(value), Some(recorded)) => {
+                    match civitas_lottery::verify(&lottery.published, value, &recorded) {
+                        Ok(found) => Some(found),
+                        Err(error) => {
+                            eprintln!("错误 (error): {error}");
+                            return Ok(exit::USAGE);
+                        }
+                    }
                 }
+                _ => None,
             };
-            report(&lottery, &found, json);
-            Ok(if found.identical() {
-                exit::OK
-            } else {
-                exit::FAILURE
-            })
+            report(&lottery, text_intact, found.as_ref(), json);
+            let identical = text_intact && found.as_ref().is_none_or(Verification::identical);
+            Ok(if identical { exit::OK } else { exit::FAILURE })
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read(record: &str) -> anyhow::Result<Lottery> {
@@ -85,33 +90,44 @@ fn read(record: &str) -> anyhow::Result<Lottery> {
     serde_json::from_str(&text).context("not a lottery record (GET …/lotteries/{id})")
 }
 
-fn report(lottery: &Lottery, found: &Verification, json: bool) {
+fn report(lottery: &Lottery, text_intact: bool, found: Option<&Verification>, json: bool) {
     if json {
         println!(
             "{}",
             serde_json::json!({
                 "lottery": lottery.id,
-                "identical": found.identical(),
-                "seed_matches": found.seed_matches,
-                "ranking_matches": found.ranking_matches,
-                "first_difference": found.first_difference,
+                "state": lottery.state,
+                "identical": text_intact && found.is_none_or(Verification::identical),
+                "published_matches": text_intact,
+                "seed_matches": found.map(|f| f.seed_matches),
+                "ranking_matches": found.map(|f| f.ranking_matches),
+                "first_difference": found.and_then(|f| f.first_difference),
             })
         );
         return;
     }
-    let drawn = lottery.ranking.iter().filter(|r| r.drawn).count();
-    println!(
-        "摇号 (lottery) {}: {} entries, {drawn} drawn",
-        lottery.id,
-        lottery.ranking.len()
-    );
-    println!(
-        "  种子 (seed) = SM3(公示数据 published text): {}",
-        if found.seed_matches {
+    let same = |ok: bool| {
+        if ok {
             "一致 (matches)"
         } else {
             "不一致 (DIFFERS)"
         }
+    };
+    println!("摇号 (lottery) {}", lottery.id);
+    println!(
+        "  公示数据 (published text) = SM3 {}: {}",
+        lottery.published_sm3,
+        same(text_intact)
+    );
+    let Some(found) = found else {
+        println!("  已公示，待摇号 (published, not drawn yet)");
+        return;
+    };
+    let drawn = lottery.ranking.iter().filter(|r| r.drawn).count();
+    println!("  {} entries, {drawn} drawn", lottery.ranking.len());
+    println!(
+        "  种子 (seed) = SM3(公示数据 ‖ 取值 published text ‖ value): {}",
+        same(found.seed_matches)
     );
     match found.first_difference {
         None => println!("  排序 (ranking): 一致 (identical)"),

@@ -174,6 +174,9 @@ fn request(
         "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
             format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/what-if")
         }
+        "POST /api/v1/tenants/{t}/lotteries/{id}/draw" => {
+            format!("/api/v1/tenants/{tenant}/lotteries/no-such-lottery/draw")
+        }
         "GET /api/v1/tenants/{t}/services/{line}/{name}/waiting-list" => {
             format!("/api/v1/tenants/{tenant}/services/housing/talent-apartment/waiting-list")
         }
@@ -244,8 +247,11 @@ fn request(
         // Nothing waits for this project: past authorization a 422.
         "POST /api/v1/tenants/{t}/lotteries" => Some(json!({
             "title": "权限矩阵测试 / access matrix test", "service": "housing/talent-apartment",
-            "project": "矩阵项目", "unit_type": "studio", "units": 1
+            "project": "矩阵项目", "unit_type": "studio", "units": 1, "draw_on": "2099-01-01",
+            "public_value": "矩阵 / matrix"
         })),
+        // A lottery that exists nowhere: past authorization a 404.
+        "POST /api/v1/tenants/{t}/lotteries/{id}/draw" => Some(json!({"value": "1"})),
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => Some(json!({
             "inputs": [{"birth_date": "1950-01-01", "household_registration": "local",
                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}],

@@ -18,9 +18,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+const VALUE: &str = "3412.56";
+
 /// A lottery record drawn by the published rule, by hand: seed = SM3 of
-/// the text, ticket = SM3(seed ‖ case id), score descending then ticket
-/// ascending, the first `units` drawn.
+/// the text followed by the public value, ticket = SM3(seed ‖ case id),
+/// score descending then ticket ascending, the first `units` drawn.
 fn record() -> Value {
     let entries = [
         ("c-01", 30),
@@ -32,11 +34,11 @@ fn record() -> Value {
     let published = json!({
         "format": "civitas-lottery/1", "title": "2026年第四季度一室一厅摇号", "tenant": "310000/310115",
         "service": "housing/talent-apartment", "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
-        "units": 2, "drawn_on": "2026-12-06", "public_entropy": null,
+        "units": 2, "published_on": "2026-12-06", "draw_on": "2026-12-08", "public_value": "上证指数 2026-12-08 收盘价",
         "entries": entries.iter().map(|(id, score)| json!({"case_id": id, "score": score, "score_at_submission": score})).collect::<Vec<_>>(),
     })
     .to_string();
-    let seed = civitas_crypto::sm3::digest(published.as_bytes());
+    let seed = civitas_crypto::sm3::digest(format!("{published}{VALUE}").as_bytes());
     let mut ranked: Vec<(u32, String, &str)> = entries
         .iter()
         .map(|(id, score)| {
@@ -53,8 +55,10 @@ fn record() -> Value {
             json!({"position": i + 1, "case_id": id, "score": score, "ticket": ticket, "drawn": i < 2})
         })
         .collect();
-    json!({"id": "lottery-1", "tenant": "310000/310115", "published": published, "seed": hex(&seed),
-           "ranking": ranking, "drawn_at": "2026-12-06T02:00:00Z"})
+    json!({"id": "lottery-1", "tenant": "310000/310115", "state": "drawn", "published": published,
+           "published_sm3": hex(&civitas_crypto::sm3::digest(published.as_bytes())),
+           "published_at": "2026-12-06T02:00:00Z", "value": VALUE, "seed": hex(&seed),
+           "ranking": ranking, "drawn_at": "2026-12-08T08:00:00Z"})
 }
 
 fn verify(dir: &Path, record: &Value) -> (Output, Value) {
@@ -96,8 +100,8 @@ fn a_published_lottery_verifies_and_any_change_is_named() {
         (json!(true), json!(2))
     );
 
-    // A score changed in the published text after the draw: the seed no
-    // longer is its digest.
+    // A score changed in the published text after the draw: neither its
+    // recorded SM3 nor the seed holds.
     let mut rescored = record();
     let text = rescored["published"]
         .as_str()
@@ -106,7 +110,43 @@ fn a_published_lottery_verifies_and_any_change_is_named() {
     rescored["published"] = json!(text);
     let (output, answer) = verify(dir.path(), &rescored);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(answer["seed_matches"], false);
+    assert_eq!(
+        (
+            answer["published_matches"].clone(),
+            answer["seed_matches"].clone()
+        ),
+        (json!(false), json!(false))
+    );
+
+    // Another public value than the one announced: the seed does not hold.
+    let mut revalued = record();
+    revalued["value"] = json!("3412.57");
+    let (output, answer) = verify(dir.path(), &revalued);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        (
+            answer["published_matches"].clone(),
+            answer["seed_matches"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+}
+
+#[test]
+fn a_lottery_published_and_not_drawn_yet_checks_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut waiting = record();
+    for field in ["value", "seed", "drawn_at"] {
+        waiting[field] = Value::Null;
+    }
+    waiting["state"] = json!("published");
+    waiting["ranking"] = json!([]);
+    let (output, answer) = verify(dir.path(), &waiting);
+    assert_eq!(output.status.code(), Some(0), "{answer}");
+    assert_eq!(
+        (answer["state"].clone(), answer["seed_matches"].clone()),
+        (json!("published"), Value::Null)
+    );
 }
 
 #[test]

@@ -569,8 +569,8 @@ async fn penalty_case(server: &Server) -> String {
 }
 
 /// Three talent-apartment applications filed at Pudong by citizen-demo,
-/// admitted by Pudong's housing office and drawn for two units over the
-/// API; the lottery's id and seed.
+/// admitted by Pudong's housing office, published for two units with the
+/// draw today and drawn over the API; the lottery's id and seed.
 async fn drawn_lottery(server: &Server) -> (String, String) {
     for (name, tier) in [("张三", "city-key"), ("李四", "young"), ("王五", "young")] {
         let filed = post_as(server, "citizen-demo", "/api/v1/tenants/310000/310115/cases", json!({
@@ -594,16 +594,32 @@ async fn drawn_lottery(server: &Server) -> (String, String) {
             assert!(acted["id"].is_string(), "{acted}");
         }
     }
-    let drawn = post_as(server, "pudong-housing-reviewer", "/api/v1/tenants/310000/310115/lotteries", json!({
-        "title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
-        "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2})).await;
-    let field = |name: &str| {
-        drawn[name]
-            .as_str()
-            .unwrap_or_else(|| panic!("{drawn}"))
-            .to_owned()
-    };
-    (field("id"), field("seed"))
+    let today = civitas_workflow::today_in_china().to_string();
+    let published = post_as(
+        server,
+        "pudong-housing-reviewer",
+        "/api/v1/tenants/310000/310115/lotteries",
+        json!({"title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
+               "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2,
+               "draw_on": today, "public_value": format!("上证指数 {today} 收盘价")}),
+    )
+    .await;
+    let id = published["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{published}"))
+        .to_owned();
+    let drawn = post_as(
+        server,
+        "pudong-housing-reviewer",
+        &format!("/api/v1/tenants/310000/310115/lotteries/{id}/draw"),
+        json!({"value": "3412.56"}),
+    )
+    .await;
+    let seed = drawn["seed"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{drawn}"))
+        .to_owned();
+    (id, seed)
 }
 
 /// A form posted without the page's form token (a cross-site post) is

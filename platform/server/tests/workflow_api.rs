@@ -812,7 +812,7 @@ both_backends! {
         assert_eq!((priority["module"].as_str(), priority["binding_tenant"].as_str()),
             (Some("talent-apartment-pudong"), Some(PUDONG)), "{priority}");
         assert_eq!(priority["output"]["score"], 72, "{priority}");
-        assert_eq!(priority["guard"], json!({"field": "score", "submitted": 72, "value": 72}));
+        assert_eq!(priority["guard"], json!({"field": "score", "submitted": 72, "value": 72, "seq": 1}));
         // Xuhui: the city's rule (the service default), no key-area item
         // and two points a year: 30 + 15 + 8 + 5.
         let x = create(&world, "citizen-demo", XUHUI, talent("张三", "city-key", true, 50, 2, "zhangjiang")).await;
@@ -844,7 +844,7 @@ both_backends! {
             Some(world.token("city-admin")), Some(json!({"value": 12}))).await;
         assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
         let done = admitted(c.clone(), PUDONG, "pudong-housing-officer", "pudong-housing-reviewer").await;
-        assert_eq!(done.body["outcomes"]["admission"]["guard"], json!({"field": "score", "submitted": 21, "value": 23}));
+        assert_eq!(done.body["outcomes"]["admission"]["guard"], json!({"field": "score", "submitted": 21, "value": 23, "seq": 2}));
         let history = get(&world, "pudong-housing-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{c}/history")).await;
         let warned: Vec<&Value> = history.body["history"].as_array().unwrap().iter()
             .filter_map(|entry| entry["detail"].get("fairness")).collect();
@@ -869,36 +869,60 @@ both_backends! {
         assert_eq!(waiting, [(a.as_str(), 72, 72, false), (c.as_str(), 23, 21, true),
                              (first.as_str(), 21, 21, false), (second.as_str(), 21, 21, false)]);
 
-        // Drawing is the reviewer's (lottery.draw), not the officer's.
+        // Publishing is the reviewer's (lottery.draw), not the officer's: the
+        // entries are frozen with the day of the draw and the public value
+        // it waits for, which nobody knows yet.
+        let today = world.clock.today_in_china();
+        let draw_on = (today + chrono::Days::new(2)).to_string();
+        let lotteries = format!("/api/v1/tenants/{PUDONG}/lotteries");
         let request = json!({"title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
-            "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2, "public_entropy": "上证指数 2026-12-04 收盘 3412.56"});
-        let officer = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
-            Some(world.token("pudong-housing-officer")), Some(request.clone())).await;
+            "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2, "draw_on": draw_on,
+            "public_value": format!("上证指数 {draw_on} 收盘价")});
+        let officer = world.call("POST", &lotteries, Some(world.token("pudong-housing-officer")), Some(request.clone())).await;
         assert_eq!((officer.status, officer.code()), (StatusCode::FORBIDDEN, "forbidden"));
-        let drawn = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
-            Some(world.token("pudong-housing-reviewer")), Some(request.clone())).await;
-        assert_eq!(drawn.status, StatusCode::CREATED, "{}", drawn.body);
+        let published = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")), Some(request.clone())).await;
+        assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+        assert_eq!((published.body["state"].as_str(), published.body["seed"].clone()), (Some("published"), Value::Null));
+        let lottery_id = published.body["id"].as_str().unwrap().to_owned();
+        let text: Value = serde_json::from_str(published.body["published"].as_str().unwrap()).unwrap();
+        assert_eq!((text["units"].as_i64(), text["entries"].as_array().unwrap().len()), (Some(2), 4));
+        assert_eq!((text["draw_on"].as_str(), text["published_on"].as_str()), (Some(draw_on.as_str()), Some(today.to_string().as_str())));
+        assert!(text["entries"].as_array().unwrap().iter()
+            .any(|entry| entry["case_id"] == c.as_str() && entry["score"] == 23 && entry["score_at_submission"] == 21));
+        // Frozen: the waiting list no longer holds them, and a second
+        // lottery over them finds nothing.
+        let list = get(&world, "pudong-housing-officer",
+            &format!("/api/v1/tenants/{PUDONG}/services/housing/talent-apartment/waiting-list")).await;
+        assert_eq!(list.body["waiting"], json!([]));
+        let again = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")), Some(request)).await;
+        assert_eq!((again.status, again.code()), (StatusCode::UNPROCESSABLE_ENTITY, "nothing_to_draw"), "{}", again.body);
+
+        // Not before its day; then with the value as announced, once.
+        let draw = format!("{lotteries}/{lottery_id}/draw");
+        let early = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": "3412.56"}))).await;
+        assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "lottery_not_due"), "{}", early.body);
+        world.clock.advance_days(2);
+        let drawn = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": "3412.56"}))).await;
+        assert_eq!(drawn.status, StatusCode::OK, "{}", drawn.body);
         let lottery: civitas_lottery::Lottery = serde_json::from_value(drawn.body.clone()).unwrap();
-        // The seed is the SM3 of the published text, and each ticket
-        // SM3(seed ‖ case id): recomputed here with nothing but SM3.
+        assert_eq!(lottery.state, civitas_lottery::LotteryState::Drawn);
+        let twice = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": "3500.00"}))).await;
+        assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "already_drawn"), "{}", twice.body);
+        // The seed is SM3(published text ‖ value), each ticket SM3(seed ‖
+        // case id): recomputed here with nothing but SM3.
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        let seed = civitas_crypto::sm3::digest(lottery.published.as_bytes());
-        assert_eq!(lottery.seed, hex(&seed));
+        let seed = civitas_crypto::sm3::digest(format!("{}3412.56", lottery.published).as_bytes());
+        assert_eq!(lottery.seed.as_deref(), Some(hex(&seed).as_str()));
+        assert_eq!(lottery.published_sm3, hex(&civitas_crypto::sm3::digest(lottery.published.as_bytes())));
         for ranked in &lottery.ranking {
             let mut joined = seed.to_vec();
             joined.extend_from_slice(ranked.case_id.as_bytes());
             assert_eq!(ranked.ticket, hex(&civitas_crypto::sm3::digest(&joined)));
         }
-        let published: Value = serde_json::from_str(&lottery.published).unwrap();
-        assert_eq!((published["units"].as_i64(), published["entries"].as_array().unwrap().len()), (Some(2), 4));
-        assert_eq!(published["public_entropy"], "上证指数 2026-12-04 收盘 3412.56");
-        assert!(published["entries"].as_array().unwrap().iter()
-            .any(|entry| entry["case_id"] == c.as_str() && entry["score"] == 23 && entry["score_at_submission"] == 21));
         // Scores first; the tied two by their tickets.
         let order: Vec<(&str, bool)> = lottery.ranking.iter().map(|r| (r.case_id.as_str(), r.drawn)).collect();
         assert_eq!(&order[..2], [(a.as_str(), true), (c.as_str(), true)]);
-        let (low, high) = if lottery.ranking[2].ticket < lottery.ranking[3].ticket { (2, 3) } else { (3, 2) };
-        assert_eq!((low, high), (2, 3), "equal scores go by ticket, lowest first");
+        assert!(lottery.ranking[2].ticket < lottery.ranking[3].ticket, "equal scores go by ticket, lowest first");
         assert!(!order[2].1 && !order[3].1);
         let mut tied = [order[2].0, order[3].0];
         tied.sort();
@@ -907,39 +931,72 @@ both_backends! {
         assert_eq!(tied, expected);
 
         // Anyone reads it, and it verifies; a changed ranking does not.
-        let public = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lotteries/{}", lottery.id), None, None).await;
+        let public = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lotteries/{lottery_id}"), None, None).await;
         assert_eq!(public.status, StatusCode::OK, "{}", public.body);
         assert_eq!(public.body, drawn.body);
-        let recorded = civitas_lottery::Draw { seed: lottery.seed.clone(), ranking: lottery.ranking.clone() };
-        assert!(civitas_lottery::verify(&lottery.published, &recorded).unwrap().identical());
+        let recorded = lottery.recorded().unwrap();
+        assert!(civitas_lottery::verify(&lottery.published, "3412.56", &recorded).unwrap().identical());
         let mut altered = recorded.clone();
         altered.ranking.swap(0, 1);
-        assert_eq!(civitas_lottery::verify(&lottery.published, &altered).unwrap().first_difference, Some(1));
-        let missing = world.call("GET", &format!("/api/v1/tenants/{PUDONG}/lotteries/{}", "no-such-lottery"), None, None).await;
+        assert_eq!(civitas_lottery::verify(&lottery.published, "3412.56", &altered).unwrap().first_difference, Some(1));
+        let missing = world.call("GET", &format!("{lotteries}/no-such-lottery"), None, None).await;
         assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "lottery_not_found"));
-        let elsewhere = world.call("GET", &format!("/api/v1/tenants/{XUHUI}/lotteries/{}", lottery.id), None, None).await;
-        assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "a lottery is read at the tenant that drew it");
+        let elsewhere = world.call("GET", &format!("/api/v1/tenants/{XUHUI}/lotteries/{lottery_id}"), None, None).await;
+        assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "a lottery is read at the tenant that published it");
+        // Another district's reviewer draws nothing of Pudong's.
+        let xuhui_draw = world.call("POST", &format!("/api/v1/tenants/{XUHUI}/lotteries/{lottery_id}/draw"),
+            Some(world.token("xuhui-housing-reviewer")), Some(json!({"value": "3412.56"}))).await;
+        assert_eq!(xuhui_draw.status, StatusCode::NOT_FOUND, "{}", xuhui_draw.body);
 
-        // Each application is drawn once: nothing is left to draw, and the
-        // waiting list is empty; Xuhui's own list is untouched.
-        let again = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"),
-            Some(world.token("pudong-housing-reviewer")), Some(request)).await;
-        assert_eq!((again.status, again.code()), (StatusCode::UNPROCESSABLE_ENTITY, "nothing_to_draw"), "{}", again.body);
-        let list = get(&world, "pudong-housing-officer",
-            &format!("/api/v1/tenants/{PUDONG}/services/housing/talent-apartment/waiting-list")).await;
-        assert_eq!(list.body["waiting"], json!([]));
+        // Xuhui's own list is untouched; both steps are audited.
         let xuhui = get(&world, "xuhui-housing-officer",
             &format!("/api/v1/tenants/{XUHUI}/services/housing/talent-apartment/waiting-list")).await;
         assert_eq!(xuhui.body["waiting"].as_array().unwrap().len(), 1, "{}", xuhui.body);
-        let audit = world.call("GET", "/api/v1/tenants/310000/audit?action=lottery.draw",
+        let audit = world.call("GET", "/api/v1/tenants/310000/audit?action=lottery.*",
             Some(world.token("audit-admin")), None).await;
-        let records = audit.body["records"].as_array().unwrap();
-        assert_eq!(records.len(), 1, "{}", audit.body);
-        assert_eq!((records[0]["actor"].as_str(), records[0]["detail"]["seed"].as_str()),
-            (Some("pudong-housing-reviewer"), Some(lottery.seed.as_str())));
-        let bad = world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"), Some(world.token("pudong-housing-reviewer")),
-            Some(json!({"title": "", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio", "units": 0}))).await;
+        let records: Vec<(&str, &str)> = audit.body["records"].as_array().unwrap().iter()
+            .map(|r| (r["action"].as_str().unwrap(), r["actor"].as_str().unwrap())).collect();
+        assert_eq!(records, [("lottery.draw", "pudong-housing-reviewer"), ("lottery.publish", "pudong-housing-reviewer")]);
+        let bad = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")),
+            Some(json!({"title": "", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio",
+                        "units": 0, "draw_on": draw_on, "public_value": "x"}))).await;
         assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{}", bad.body);
         assert!(bad.body["message"]["zh"].as_str().is_some_and(|m| m.contains("摇号批次名称")), "{}", bad.body);
+        let past = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")),
+            Some(json!({"title": "补摇", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio",
+                        "units": 1, "draw_on": "2020-01-01", "public_value": "x"}))).await;
+        assert_eq!((past.status, past.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{}", past.body);
+    }
+
+    async fn two_lotteries_published_at_once_over_the_same_applications_take_each_once(t) {
+        let world = World::demo(&t).await;
+        for name in ["周一", "吴二"] {
+            let filed = create(&world, "citizen-demo", PUDONG, talent(name, "young", false, 30, 1, "other")).await;
+            let case = id(&filed);
+            for who in ["pudong-housing-officer", "pudong-housing-reviewer"] {
+                let acted = act(&world, who, PUDONG, &case, json!({"action": "approve"})).await;
+                assert_eq!(acted.status, StatusCode::OK, "{}", acted.body);
+            }
+        }
+        let today = world.clock.today_in_china().to_string();
+        let publish = |title: &'static str| {
+            let world = &world;
+            let today = today.clone();
+            async move {
+                world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"), Some(world.token("pudong-housing-reviewer")),
+                    Some(json!({"title": title, "service": "housing/talent-apartment", "project": "张江国际社区人才公寓",
+                                "unit_type": "one-bedroom", "units": 1, "draw_on": today, "public_value": "上证指数收盘价"}))).await
+            }
+        };
+        let (first, second) = tokio::join!(publish("第一批"), publish("第二批"));
+        let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses[0], 201, "{} / {}", first.body, second.body);
+        let loser = if first.status == StatusCode::CREATED { &second } else { &first };
+        assert!(matches!((loser.status.as_u16(), loser.code()), (409, "already_drawn") | (422, "nothing_to_draw")),
+            "the other one fails cleanly: {}", loser.body);
+        let winner = if first.status == StatusCode::CREATED { &first } else { &second };
+        let text: Value = serde_json::from_str(winner.body["published"].as_str().unwrap()).unwrap();
+        assert_eq!(text["entries"].as_array().unwrap().len(), 2);
     }
 }

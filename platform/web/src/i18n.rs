@@ -95,9 +95,14 @@ messages! {
     LotteryProject => "项目", "Project";
     LotteryUnitType => "户型", "Unit type";
     LotteryUnits => "房源套数", "Units offered";
-    LotteryDrawnOn => "摇号日期", "Drawn on";
-    LotteryPublicEntropy => "公开随机值", "Public value announced beforehand";
-    LotterySeed => "种子（公示数据的 SM3）", "Seed (SM3 of the published text)";
+    LotteryDrawnOn => "摇号日期", "Day of the draw";
+    LotteryPublishedOn => "公示日期", "Published on";
+    LotteryPublicValue => "公开随机值（公示时指定）", "Public value (named when published)";
+    LotteryPublishedSm3 => "公示数据的 SM3", "SM3 of the published text";
+    LotteryValue => "公开随机值的取值", "The public value, as announced";
+    LotterySeed => "种子 SM3(公示数据‖取值)", "Seed SM3(published text ‖ value)";
+    LotteryAwaitingDraw => "已公示，待摇号：名单已冻结，摇号日取得公开随机值后摇号。", "Published, waiting for the draw: the entries are frozen; the draw takes place once the public value is known on its day.";
+    LotteryEntries => "公示名单", "Entries";
     LotteryRanking => "摇号结果", "Ranking";
     LotteryPosition => "序号", "Position";
     LotteryCase => "办件编号", "Case";
@@ -108,7 +113,7 @@ messages! {
     LotteryWaiting => "轮候", "Waiting";
     LotteryScoreChanged => "公平卫士：提交时得分为 ", "Fairness guard: the score at submission was ";
     LotteryHowToCheck => "如何复核", "How to check it";
-    LotteryRule => "任何人均可复核：种子为下方公示数据（UTF-8 字节）的 SM3 杂凑值；每件申请的签号为 SM3(种子字节‖办件编号)；先按优先得分从高到低排序，同分者按签号从小到大排序，前若干名（房源套数）中签，其余依次轮候。也可运行 civitas lottery verify 加上本摇号的记录地址。", "Anyone can check it: the seed is the SM3 digest of the published text below (its UTF-8 bytes); each application's ticket is SM3(seed bytes ‖ case id); applications are ordered by priority score, highest first, and equal scores by ticket, lowest first; the first ones (as many as units offered) are drawn, the rest wait in that order. Or run civitas lottery verify with this lottery's record address.";
+    LotteryRule => "任何人均可复核：名单在公示时冻结，公开随机值在公示时指定、摇号日才可知；种子为下方公示数据（UTF-8 字节）之后接取值所得的 SM3 杂凑值；每件申请的签号为 SM3(种子字节‖办件编号)；先按优先得分从高到低排序，同分者按签号从小到大排序，前若干名（房源套数）中签，其余依次轮候。也可运行 civitas lottery verify 加上本摇号的记录地址。", "Anyone can check it: the entries were frozen when published, and the public value was named then and is known only on the day of the draw; the seed is the SM3 digest of the published text below (its UTF-8 bytes) followed by the value; each application's ticket is SM3(seed bytes ‖ case id); applications are ordered by priority score, highest first, and equal scores by ticket, lowest first; the first ones (as many as units offered) are drawn, the rest wait in that order. Or run civitas lottery verify with this lottery's record address.";
     LotteryRecord => "摇号记录（JSON）", "The record (JSON)";
     LotteryPublished => "公示数据", "The published text";
     PlatformName => "Civitas 政务服务平台", "Civitas government service platform";

@@ -23,6 +23,33 @@ pub struct Place {
     pub drawn: bool,
 }
 
+/// An entry of a lottery not yet drawn.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The case (办件编号).
+    pub case_id: String,
+    /// The score the draw will use.
+    pub score: u32,
+    /// The score at submission.
+    pub score_at_submission: u32,
+}
+
+/// Where a lottery stands.
+#[derive(Debug, Clone)]
+pub enum Standing {
+    /// Published: the frozen entries, waiting for the draw.
+    Waiting(Vec<Entry>),
+    /// Drawn: the public value given, the seed and the ranking.
+    Drawn {
+        /// The public value as given at the draw.
+        value: String,
+        /// SM3(published text ‖ value), hex.
+        seed: String,
+        /// Every place.
+        ranking: Vec<Place>,
+    },
+}
+
 /// What the page shows.
 #[derive(Debug, Clone)]
 pub struct LotteryView {
@@ -34,16 +61,18 @@ pub struct LotteryView {
     pub unit_type: String,
     /// Units offered.
     pub units: u32,
+    /// The day the entries were frozen.
+    pub published_on: String,
     /// The day of the draw.
-    pub drawn_on: String,
-    /// The value announced beforehand, if any.
-    pub public_entropy: Option<String>,
+    pub draw_on: String,
+    /// The public value the draw waits for, as named when published.
+    pub public_value: String,
     /// SM3 of the published text, hex.
-    pub seed: String,
+    pub published_sm3: String,
     /// The published text, byte for byte.
     pub published: String,
-    /// Every place.
-    pub ranking: Vec<Place>,
+    /// Published or drawn.
+    pub standing: Standing,
     /// The record as JSON (`GET /api/v1/…/lotteries/{id}`).
     pub record_href: String,
 }
@@ -55,43 +84,80 @@ pub fn lottery(frame: &Frame, view: &LotteryView) -> Markup {
         frame,
         html! {
             h1 { (view.title) }
+            @match &view.standing {
+                Standing::Waiting(_) => p.notice role="status" { (Msg::LotteryAwaitingDraw.text(lang)) },
+                Standing::Drawn { .. } => {},
+            }
             dl.fields {
                 dt { (Msg::LotteryProject.text(lang)) } dd { (view.project) }
                 dt { (Msg::LotteryUnitType.text(lang)) } dd { (view.unit_type) }
                 dt { (Msg::LotteryUnits.text(lang)) } dd { (view.units) }
-                dt { (Msg::LotteryDrawnOn.text(lang)) } dd { (view.drawn_on) }
-                @if let Some(entropy) = &view.public_entropy {
-                    dt { (Msg::LotteryPublicEntropy.text(lang)) } dd { (entropy) }
+                dt { (Msg::LotteryPublishedOn.text(lang)) } dd { (view.published_on) }
+                dt { (Msg::LotteryDrawnOn.text(lang)) } dd { (view.draw_on) }
+                dt { (Msg::LotteryPublicValue.text(lang)) } dd { (view.public_value) }
+                dt { (Msg::LotteryPublishedSm3.text(lang)) } dd { code.detail { (view.published_sm3) } }
+                @if let Standing::Drawn { value, seed, .. } = &view.standing {
+                    dt { (Msg::LotteryValue.text(lang)) } dd { (value) }
+                    dt { (Msg::LotterySeed.text(lang)) } dd { code.detail { (seed) } }
                 }
-                dt { (Msg::LotterySeed.text(lang)) } dd { code.detail { (view.seed) } }
             }
-            section.panel aria-labelledby="ranking" {
-                h2 #ranking { (Msg::LotteryRanking.text(lang)) }
-                div.table role="region" tabindex="0" aria-labelledby="ranking" {
-                    table.tasks {
-                        thead { tr {
-                            th scope="col" { (Msg::LotteryPosition.text(lang)) }
-                            th scope="col" { (Msg::LotteryCase.text(lang)) }
-                            th scope="col" { (Msg::LotteryScore.text(lang)) }
-                            th scope="col" { (Msg::LotteryOutcome.text(lang)) }
-                            th scope="col" { (Msg::LotteryTicket.text(lang)) }
-                        } }
-                        tbody {
-                            @for p in &view.ranking {
-                                tr {
-                                    td { (p.position) }
-                                    td.line { (p.case_id) }
-                                    td {
-                                        (p.score)
-                                        @if p.score != p.score_at_submission {
-                                            p.problem { (fairness(lang, p.score_at_submission)) }
+            @match &view.standing {
+                Standing::Waiting(entries) => {
+                    section.panel aria-labelledby="entries" {
+                        h2 #entries { (Msg::LotteryEntries.text(lang)) }
+                        div.table role="region" tabindex="0" aria-labelledby="entries" {
+                            table.tasks {
+                                thead { tr {
+                                    th scope="col" { (Msg::LotteryCase.text(lang)) }
+                                    th scope="col" { (Msg::LotteryScore.text(lang)) }
+                                } }
+                                tbody {
+                                    @for e in entries {
+                                        tr {
+                                            td.line { (e.case_id) }
+                                            td {
+                                                (e.score)
+                                                @if e.score != e.score_at_submission {
+                                                    p.problem { (fairness(lang, e.score_at_submission)) }
+                                                }
+                                            }
                                         }
                                     }
-                                    td {
-                                        @if p.drawn { strong { (Msg::LotteryDrawn.text(lang)) } }
-                                        @else { (Msg::LotteryWaiting.text(lang)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Standing::Drawn { ranking, .. } => {
+                    section.panel aria-labelledby="ranking" {
+                        h2 #ranking { (Msg::LotteryRanking.text(lang)) }
+                        div.table role="region" tabindex="0" aria-labelledby="ranking" {
+                            table.tasks {
+                                thead { tr {
+                                    th scope="col" { (Msg::LotteryPosition.text(lang)) }
+                                    th scope="col" { (Msg::LotteryCase.text(lang)) }
+                                    th scope="col" { (Msg::LotteryScore.text(lang)) }
+                                    th scope="col" { (Msg::LotteryOutcome.text(lang)) }
+                                    th scope="col" { (Msg::LotteryTicket.text(lang)) }
+                                } }
+                                tbody {
+                                    @for p in ranking {
+                                        tr {
+                                            td { (p.position) }
+                                            td.line { (p.case_id) }
+                                            td {
+                                                (p.score)
+                                                @if p.score != p.score_at_submission {
+                                                    p.problem { (fairness(lang, p.score_at_submission)) }
+                                                }
+                                            }
+                                            td {
+                                                @if p.drawn { strong { (Msg::LotteryDrawn.text(lang)) } }
+                                                @else { (Msg::LotteryWaiting.text(lang)) }
+                                            }
+                                            td.line { code { (p.ticket) } }
+                                        }
                                     }
-                                    td.line { code { (p.ticket) } }
                                 }
                             }
                         }

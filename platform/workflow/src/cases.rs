@@ -261,8 +261,13 @@ impl Workflow {
                     "evaluated_on": today,
                 });
                 if let Some(field) = &hook.guard {
-                    let (guard, warning) =
-                        transitions::guard(&case.outcomes, &hook.name, field, &outcome.output);
+                    let (guard, warning) = transitions::guard(
+                        &case.outcomes,
+                        &hook.name,
+                        field,
+                        &outcome.output,
+                        *point == HookPoint::Submit,
+                    );
                     kept["guard"] = guard;
                     if let Some(warning) = warning {
                         fairness.push(warning);
@@ -439,18 +444,24 @@ impl Workflow {
                 actor: event.actor.clone(),
                 action: action.to_owned(),
                 target: case.id.clone(),
-                detail: json!({
-                    "service": case.service,
-                    "step": event.step,
-                    "to_step": event.to_step,
-                    "state": case.state.as_str(),
-                    "version": case.version,
-                    "reason": event.reason,
-                    "module": event.module,
-                    "module_version": event.module_version,
-                    "evaluations": transitions::audited_evaluations(&event.detail),
-                    "fairness": event.detail.get("fairness"),
-                }),
+                detail: {
+                    let mut detail = json!({
+                        "service": case.service,
+                        "step": event.step,
+                        "to_step": event.to_step,
+                        "state": case.state.as_str(),
+                        "version": case.version,
+                        "reason": event.reason,
+                        "module": event.module,
+                        "module_version": event.module_version,
+                        "evaluations": transitions::audited_evaluations(&event.detail),
+                    });
+                    // The fairness guard's warnings, when there are any.
+                    if let Some(fairness) = event.detail.get("fairness") {
+                        detail["fairness"] = fairness.clone();
+                    }
+                    detail
+                },
             },
         )
         .await?;

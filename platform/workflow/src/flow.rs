@@ -261,16 +261,19 @@ impl Guarded {
 
 impl Flow {
     /// What the fairness guard holds for `field` of `case`'s answers: the
-    /// latest guarded answer (hooks in the flow's order, the later the
-    /// newer) — `None` when no hook of this flow guards `field` or none
-    /// has answered yet.
+    /// latest guarded answer (by its `seq`) of a hook of this flow that
+    /// guards `field` — `None` when none has answered yet.
     pub fn guarded(&self, case: &crate::Case, field: &str) -> Option<Guarded> {
         self.hooks
             .iter()
-            .rev()
             .filter(|h| h.guard.as_deref() == Some(field))
-            .find_map(|h| {
-                let guard = case.outcomes.get(&h.name)?.get("guard")?;
+            .filter_map(|h| case.outcomes.get(&h.name)?.get("guard"))
+            .max_by_key(|g| {
+                g.get("seq")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            })
+            .and_then(|guard| {
                 Some(Guarded {
                     submitted: guard.get("submitted")?.clone(),
                     value: guard.get("value")?.clone(),

@@ -145,29 +145,41 @@ pub(crate) struct HookRun {
 
 /// The fairness guard (公平卫士) over a hook's new answer `output`, watching
 /// its `field`, given the case's `outcomes` so far: the guard object to keep
-/// with the answer (`{field, submitted, value}` — `submitted` is the value
-/// the case's first guarded answer for `field` gave, or this one's if none
-/// came before) and, when `value` differs from `submitted`, the warning
-/// (`{hook, field, submitted, value}`).
+/// with the answer (`{field, submitted, value, seq}`) and, when `value`
+/// differs from `submitted`, the warning (`{hook, field, submitted,
+/// value}`). `submitted` is the value the latest submission's answer gave:
+/// an answer at submission (`at_submission`, the first or a resubmission
+/// of corrected facts) sets it and warns of nothing; a later answer
+/// (approving a step) is held to it. `seq` orders the guarded answers of a
+/// case (1, 2, …), so the latest is known whatever hooks gave them.
 pub(crate) fn guard(
     outcomes: &Value,
     hook: &str,
     field: &str,
     output: &Value,
+    at_submission: bool,
 ) -> (Value, Option<Value>) {
     let value = output.get(field).cloned().unwrap_or(Value::Null);
-    let submitted = outcomes
+    let latest = outcomes
         .as_object()
         .into_iter()
         .flat_map(|o| o.values())
         .filter_map(|outcome| outcome.get("guard"))
-        .find(|g| g.get("field").and_then(Value::as_str) == Some(field))
-        .and_then(|g| g.get("submitted").cloned())
-        .unwrap_or_else(|| value.clone());
+        .filter(|g| g.get("field").and_then(Value::as_str) == Some(field))
+        .max_by_key(|g| g.get("seq").and_then(Value::as_u64).unwrap_or(0));
+    let seq = latest
+        .and_then(|g| g.get("seq"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        + 1;
+    let submitted = match latest.and_then(|g| g.get("submitted")) {
+        Some(submitted) if !at_submission => submitted.clone(),
+        _ => value.clone(),
+    };
     let warning = (submitted != value)
         .then(|| json!({"hook": hook, "field": field, "submitted": submitted, "value": value}));
     (
-        json!({"field": field, "submitted": submitted, "value": value}),
+        json!({"field": field, "submitted": submitted, "value": value, "seq": seq}),
         warning,
     )
 }
@@ -1798,31 +1810,78 @@ deadline = { days = 5, unit = "working" }
     #[test]
     fn the_fairness_guard_keeps_the_submitted_value_and_warns_when_a_later_answer_differs() {
         // The first guarded answer: what was submitted, no warning.
-        let (first, warning) = guard(&json!({}), "priority", "score", &json!({"score": 58}));
+        let (first, warning) = guard(&json!({}), "priority", "score", &json!({"score": 58}), true);
         assert_eq!(
             first,
-            json!({"field": "score", "submitted": 58, "value": 58})
+            json!({"field": "score", "submitted": 58, "value": 58, "seq": 1})
         );
         assert_eq!(warning, None);
         let outcomes = json!({"priority": {"output": {"score": 58}, "guard": first}});
         // The same score at admission: no warning.
-        let (same, warning) = guard(&outcomes, "admission", "score", &json!({"score": 58}));
-        assert_eq!(same["submitted"], 58);
+        let (same, warning) = guard(
+            &outcomes,
+            "admission",
+            "score",
+            &json!({"score": 58}),
+            false,
+        );
+        assert_eq!(
+            (same["submitted"].clone(), same["seq"].clone()),
+            (json!(58), json!(2))
+        );
         assert_eq!(warning, None);
-        // A different one (settings changed, data resubmitted): the warning
+        // A different one (the district changed its points): the warning
         // names the hook, both values, and the submitted value stays.
-        let (changed, warning) = guard(&outcomes, "admission", "score", &json!({"score": 70}));
+        let (changed, warning) = guard(
+            &outcomes,
+            "admission",
+            "score",
+            &json!({"score": 70}),
+            false,
+        );
         assert_eq!(
             changed,
-            json!({"field": "score", "submitted": 58, "value": 70})
+            json!({"field": "score", "submitted": 58, "value": 70, "seq": 2})
         );
         assert_eq!(
             warning,
             Some(json!({"hook": "admission", "field": "score", "submitted": 58, "value": 70}))
         );
         // Another field is guarded on its own.
-        let (other, warning) = guard(&outcomes, "admission", "rank", &json!({"rank": 3}));
+        let (other, warning) = guard(&outcomes, "admission", "rank", &json!({"rank": 3}), false);
         assert_eq!(other["submitted"], 3);
+        assert_eq!(warning, None);
+    }
+
+    #[test]
+    fn a_resubmission_of_corrected_facts_is_the_new_submission_the_guard_holds_later_answers_to() {
+        let outcomes = json!({
+            "priority": {"guard": {"field": "score", "submitted": 58, "value": 58, "seq": 1}},
+            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2}},
+        });
+        // Returned and resubmitted with other facts: a new baseline, no warning.
+        let (again, warning) = guard(&outcomes, "priority", "score", &json!({"score": 40}), true);
+        assert_eq!(
+            again,
+            json!({"field": "score", "submitted": 40, "value": 40, "seq": 3})
+        );
+        assert_eq!(warning, None);
+        // A later answer is held to the resubmitted value, not the first.
+        let outcomes = json!({
+            "priority": {"guard": again},
+            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2}},
+        });
+        let (held, warning) = guard(
+            &outcomes,
+            "admission",
+            "score",
+            &json!({"score": 40}),
+            false,
+        );
+        assert_eq!(
+            (held["submitted"].clone(), held["seq"].clone()),
+            (json!(40), json!(4))
+        );
         assert_eq!(warning, None);
     }
 }

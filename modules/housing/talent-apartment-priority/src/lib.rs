@@ -99,8 +99,9 @@ pub struct Points {
     pub fitting_unit: u32,
 }
 
-/// The most points any one setting may give: keeps a mistyped setting from
-/// drowning every other item.
+/// The largest value a `talent-apartment.points.*` setting may have: a
+/// mistyped setting is refused rather than drowning every other item
+/// (`years-cap`, a count of years, is held to the same bound).
 pub const MAX_POINTS: u32 = 100;
 
 /// The tenant's points from its settings `talent-apartment.points.<item>`

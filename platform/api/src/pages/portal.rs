@@ -285,34 +285,67 @@ pub(super) async fn lottery(
         );
     };
     let unit_type = unit_type_label(&state, &tenant, &published, lang.lang);
-    let submitted = |case: &str| {
-        published
-            .entries
-            .iter()
-            .find(|e| e.case_id == case)
-            .map(|e| e.score_at_submission)
+    let submitted: std::collections::HashMap<&str, u32> = published
+        .entries
+        .iter()
+        .map(|e| (e.case_id.as_str(), e.score_at_submission))
+        .collect();
+    let standing = match (&lottery.value, &lottery.seed) {
+        (Some(value), Some(seed)) => {
+            let ranking: Option<Vec<civitas_web::lottery::Place>> = lottery
+                .ranking
+                .iter()
+                .map(|r| {
+                    Some(civitas_web::lottery::Place {
+                        position: r.position,
+                        case_id: r.case_id.clone(),
+                        score: r.score,
+                        score_at_submission: *submitted.get(r.case_id.as_str())?,
+                        ticket: r.ticket.clone(),
+                        drawn: r.drawn,
+                    })
+                })
+                .collect();
+            // A ranked case the published text does not hold: corrupt.
+            let Some(ranking) = ranking else {
+                tracing::error!(lottery = %lottery.id, "a ranked case is not in the published text");
+                return lang.problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &here,
+                    Some(&tenant),
+                    Msg::UnavailableTitle,
+                    Msg::UnavailableText,
+                );
+            };
+            civitas_web::lottery::Standing::Drawn {
+                value: value.clone(),
+                seed: seed.clone(),
+                ranking,
+            }
+        }
+        _ => civitas_web::lottery::Standing::Waiting(
+            published
+                .entries
+                .iter()
+                .map(|e| civitas_web::lottery::Entry {
+                    case_id: e.case_id.clone(),
+                    score: e.score,
+                    score_at_submission: e.score_at_submission,
+                })
+                .collect(),
+        ),
     };
     let view = civitas_web::lottery::LotteryView {
         title: published.title.clone(),
         project: published.project.clone(),
         unit_type,
         units: published.units,
-        drawn_on: published.drawn_on.clone(),
-        public_entropy: published.public_entropy.clone(),
-        seed: lottery.seed.clone(),
-        ranking: lottery
-            .ranking
-            .iter()
-            .map(|r| civitas_web::lottery::Place {
-                position: r.position,
-                case_id: r.case_id.clone(),
-                score: r.score,
-                score_at_submission: submitted(&r.case_id).unwrap_or(r.score),
-                ticket: r.ticket.clone(),
-                drawn: r.drawn,
-            })
-            .collect(),
+        published_on: published.published_on.clone(),
+        draw_on: published.draw_on.clone(),
+        public_value: published.public_value.clone(),
+        published_sm3: lottery.published_sm3.clone(),
         published: lottery.published.clone(),
+        standing,
         record_href: format!("/api/v1/tenants/{}/lotteries/{}", tenant.path, lottery.id),
     };
     let frame = lang.frame(

@@ -1,15 +1,16 @@
 //! Waiting lists and public lotteries (摇号, seed 003 row 127).
 //!
 //! ```text
-//! GET  /api/v1/tenants/{path}/services/{line}/{name}/waiting-list   admitted applications not yet drawn, ranked (staff: case.read)
-//! POST /api/v1/tenants/{path}/lotteries                             draw one project × unit type (lottery.draw)
-//! GET  /api/v1/tenants/{path}/lotteries/{id}                        a lottery as published (public)
+//! GET  /api/v1/tenants/{path}/services/{line}/{name}/waiting-list   admitted applications no lottery took, ranked (staff: case.read)
+//! POST /api/v1/tenants/{path}/lotteries                             publish one project × unit type: entries frozen (lottery.draw)
+//! POST /api/v1/tenants/{path}/lotteries/{id}/draw                   draw it with the public value, on its day (lottery.draw)
+//! GET  /api/v1/tenants/{path}/lotteries/{id}                        a lottery as published or drawn (public)
 //! ```
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use civitas_lottery::{DrawRequest, Lottery, LotteryError, Waiting};
+use civitas_lottery::{DrawRequest, Lottery, LotteryError, PublishRequest, Waiting};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -101,50 +102,97 @@ fn service_line(
         .ok_or_else(|| civitas_workflow::WorkflowError::UnknownService(service.to_owned()).into())
 }
 
-/// Draws a lottery over the tenant's waiting list for one project and unit
-/// type (`lottery.draw` in the service's line): publishes the entries with
-/// their scores, takes the SM3 of that text as the seed, ranks by score and
-/// then by each entry's ticket SM3(seed ‖ case id), and records it with
-/// its audit record. Each application is drawn once.
+/// Publishes a lottery over the tenant's waiting list for one project and
+/// unit type (`lottery.draw` in the service's line): the entries, with
+/// their scores, are frozen into one text that names the day of the draw
+/// and the public value it waits for — nobody can know the seed yet. Each
+/// application is in one lottery only. Audited as `lottery.publish`.
 #[utoipa::path(post, path = "/api/v1/tenants/{path}/lotteries", tag = "lotteries",
     security(("bearer" = [])),
     params(TenantParam),
-    request_body = DrawRequest,
+    request_body = PublishRequest,
     responses(
-        (status = 201, description = "已摇号 / Drawn", body = Lottery),
+        (status = 201, description = "已公示，待摇号 / Published, waiting for its draw", body = Lottery),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或服务不存在 / No such tenant or service", body = ErrorBody),
-        (status = 409, description = "部分申请已被其他摇号摇出 / Another lottery drew some entries first", body = ErrorBody),
+        (status = 409, description = "部分申请已被其他摇号纳入 / Another lottery took some entries first", body = ErrorBody),
         (status = 422, description = "请求有误，或没有待摇号的申请 / Invalid, or nothing to draw", body = ErrorBody)
+    ))]
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiJson(request): ApiJson<PublishRequest>,
+) -> Result<(StatusCode, Json<Lottery>), ApiError> {
+    let workflow = super::cases::workflow(&state)?;
+    let line = service_line(&workflow, request.service.trim(), &tenant)?;
+    let scope = caller.authorize(&state, &tenant.path, &line, "lottery.draw")?;
+    let clock = workflow.clock();
+    let lottery = civitas_lottery::publish_lottery(
+        &workflow,
+        state.db(),
+        &scope,
+        &line,
+        &who(&caller),
+        clock.today_in_china(),
+        now(&workflow),
+        &request,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(lottery)))
+}
+
+fn who(caller: &Caller) -> civitas_workflow::Who {
+    civitas_workflow::Who {
+        account: caller.account_id().to_owned(),
+        username: caller.username().to_owned(),
+    }
+}
+
+fn now(workflow: &civitas_workflow::Workflow) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(workflow.clock().now_micros())
+        .unwrap_or_else(chrono::Utc::now)
+}
+
+/// Draws a published lottery with the public value its text named, on
+/// its day of the draw or later (`lottery.draw`, in the caller's own line
+/// — the lottery's service must be of it — or every line): the seed is
+/// SM3(published text ‖ value), each entry's ticket SM3(seed ‖ case id),
+/// the ranking score descending then ticket ascending. Once; audited as
+/// `lottery.draw`.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/lotteries/{id}/draw", tag = "lotteries",
+    security(("bearer" = [])),
+    params(TenantParam, LotteryParams),
+    request_body = DrawRequest,
+    responses(
+        (status = 200, description = "已摇号 / Drawn", body = Lottery),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户或摇号不存在 / No such tenant or lottery", body = ErrorBody),
+        (status = 409, description = "已摇号，或摇号日期未到 / Drawn already, or not yet its day", body = ErrorBody),
+        (status = 422, description = "取值无效 / The value is invalid", body = ErrorBody)
     ))]
 pub(crate) async fn draw(
     State(state): State<AppState>,
     caller: Caller,
     tenant: Tenant,
+    Path(params): Path<LotteryParams>,
     ApiJson(request): ApiJson<DrawRequest>,
-) -> Result<(StatusCode, Json<Lottery>), ApiError> {
+) -> Result<Json<Lottery>, ApiError> {
     let workflow = super::cases::workflow(&state)?;
-    let line = service_line(&workflow, &request.service, &tenant)?;
+    let line = caller.line_for(None).to_owned();
     let scope = caller.authorize(&state, &tenant.path, &line, "lottery.draw")?;
-    let who = civitas_workflow::Who {
-        account: caller.account_id().to_owned(),
-        username: caller.username().to_owned(),
-    };
-    let clock = workflow.clock();
-    let now = chrono::DateTime::from_timestamp_micros(clock.now_micros())
-        .unwrap_or_else(chrono::Utc::now);
     let lottery = civitas_lottery::draw_lottery(
-        &workflow,
         state.db(),
         &scope,
-        &line,
-        &who,
-        clock.today_in_china(),
-        now,
-        &request,
+        (!crate::access::every_line(&line)).then_some(line.as_str()),
+        &who(&caller),
+        workflow.clock().today_in_china(),
+        now(&workflow),
+        &params.id,
+        &request.value,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(lottery)))
+    Ok(Json(lottery))
 }
 
 /// A lottery.

@@ -1,34 +1,40 @@
 -- Public lotteries (摇号) over a district's waiting list (seed 003 row 127,
--- L1410–1412; issue 20): the published text (the seed is its SM3 digest),
--- the seed, the ranking (JSON), who drew it and when. Written once, never
--- changed: `civitas lottery verify` recomputes a draw from what is read
--- back.
+-- L1410–1412; issue 20). Published first: the frozen entries as one text
+-- (byte for byte) naming the day of the draw and the public value it waits
+-- for, its SM3, who published it and when. Drawn once, on that day: the
+-- value given, the seed SM3(published ‖ value), the ranking (JSON), who
+-- drew it and when — the draw columns are all null or all set.
+-- `civitas lottery verify` recomputes a draw from what is read back.
 CREATE TABLE lotteries (
-    id          TEXT COLLATE "C" NOT NULL PRIMARY KEY,
-    tenant_path TEXT COLLATE "C" NOT NULL,
-    service     TEXT   NOT NULL,
-    project     TEXT   NOT NULL,
-    unit_type   TEXT   NOT NULL,
-    published   TEXT   NOT NULL,
-    seed        TEXT   NOT NULL,
-    ranking     TEXT   NOT NULL,
-    drawn_by    TEXT   NOT NULL,
-    drawn_at    BIGINT NOT NULL
+    id            TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    tenant_path   TEXT COLLATE "C" NOT NULL,
+    service       TEXT   NOT NULL,
+    project       TEXT   NOT NULL,
+    unit_type     TEXT   NOT NULL,
+    published     TEXT   NOT NULL,
+    published_sm3 TEXT   NOT NULL,
+    published_by  TEXT   NOT NULL,
+    published_at  BIGINT NOT NULL,
+    value         TEXT,
+    seed          TEXT,
+    ranking       TEXT,
+    drawn_by      TEXT,
+    drawn_at      BIGINT
 );
-CREATE INDEX lotteries_tenant ON lotteries (tenant_path, drawn_at);
--- Each case is drawn once: the primary key refuses a second lottery over
--- an application another one drew.
+CREATE INDEX lotteries_tenant ON lotteries (tenant_path, published_at);
+-- Each case is in one lottery: the primary key refuses a second lottery
+-- over an application another one took.
 CREATE TABLE lottery_entries (
     case_id     TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES cases (id),
     tenant_path TEXT COLLATE "C" NOT NULL,
-    lottery_id  TEXT COLLATE "C" NOT NULL REFERENCES lotteries (id),
-    position    INTEGER NOT NULL,
-    drawn       BOOLEAN NOT NULL
+    lottery_id  TEXT COLLATE "C" NOT NULL REFERENCES lotteries (id)
 );
--- The waiting list's "not drawn yet": the subtree's entries.
+-- The waiting list's "not taken yet": the subtree's entries.
 CREATE INDEX lottery_entries_tenant ON lottery_entries (tenant_path, case_id);
 
 GRANT SELECT, INSERT ON lotteries, lottery_entries TO civitas_app;
+-- The draw fills in the draw columns once (WHERE drawn_at IS NULL).
+GRANT UPDATE (value, seed, ranking, drawn_by, drawn_at) ON lotteries TO civitas_app;
 ALTER TABLE lotteries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_subtree ON lotteries
     USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));
