@@ -48,7 +48,9 @@ pub enum ModuleCommand {
     },
     /// Create a module crate from a service's starter rule.
     #[command(after_help = "Examples:\n  civitas module new my-meal-rule\n  \
-        civitas module new my-meal-rule --service civil-affairs/meal-subsidy --dir ~/modules")]
+        civitas module new my-meal-rule --service civil-affairs/meal-subsidy --dir ~/modules\n  \
+        civitas module new my-meal-rule --sdk /opt/civitas/sdk/rust     # an intranet without a registry\n  \
+        civitas module new my-meal-rule --registry                      # civitas-module from the registry")]
     New {
         /// The module's name (lower-case letters, digits, dashes).
         name: String,
@@ -58,9 +60,15 @@ pub enum ModuleCommand {
         /// The directory to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The civitas-module SDK crate [default: this installation's sdk/rust].
-        #[arg(long, value_name = "DIR")]
+        /// A local copy of the civitas-module SDK crate to use instead of the
+        /// registry's (written as a [patch.crates-io] in the crate's
+        /// .cargo/config.toml) [default: this installation's sdk/rust, if it is there].
+        #[arg(long, value_name = "DIR", conflicts_with = "registry")]
         sdk: Option<PathBuf>,
+        /// Use the registry's civitas-module (crates.io, or the intranet registry
+        /// cargo is configured with), even where a local copy is at hand.
+        #[arg(long)]
+        registry: bool,
         /// Tenants directory (the service catalog is in its _services/).
         #[arg(long, env = "CIVITAS_TENANTS_DIR", default_value = "tenants")]
         tenants_dir: PathBuf,
@@ -371,8 +379,9 @@ pub fn run(command: ModuleCommand) -> anyhow::Result<u8> {
             service,
             dir,
             sdk,
+            registry,
             tenants_dir,
-        } => new(&name, &service, &dir, sdk, &tenants_dir),
+        } => new(&name, &service, &dir, sdk, registry, &tenants_dir),
         ModuleCommand::Build {
             dir,
             out,
@@ -549,6 +558,7 @@ fn new(
     service: &str,
     dir: &Path,
     sdk: Option<PathBuf>,
+    registry: bool,
     tenants_dir: &Path,
 ) -> anyhow::Result<u8> {
     let catalog = catalog(tenants_dir)?;
@@ -562,11 +572,18 @@ fn new(
             service.id
         );
     };
-    let sdk = match sdk {
-        Some(sdk) => sdk,
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust"),
+    // A copy named is used (and must be there); otherwise this
+    // installation's own, when it is there; otherwise the registry's.
+    let sdk = match (sdk, registry) {
+        (_, true) => None,
+        (Some(sdk), false) => {
+            Some(std::fs::canonicalize(&sdk).with_context(|| format!("SDK {}", sdk.display()))?)
+        }
+        (None, false) => {
+            std::fs::canonicalize(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust"))
+                .ok()
+        }
     };
-    let sdk = std::fs::canonicalize(&sdk).with_context(|| format!("SDK {}", sdk.display()))?;
     let examples: Vec<(String, String)> = service
         .examples
         .iter()
@@ -581,11 +598,22 @@ fn new(
         name,
         service: &service.id,
         parent: dir,
-        sdk: &sdk,
+        sdk: sdk.as_deref(),
         starter,
         examples: &examples,
     })?;
     println!("已创建 (created) {}", created.display());
+    match &sdk {
+        Some(sdk) => println!(
+            "SDK: civitas-module {} 使用本地副本 (a local copy) {}（.cargo/config.toml）",
+            civitas_devkit::SDK_REQUIREMENT,
+            sdk.display()
+        ),
+        None => println!(
+            "SDK: civitas-module {} 来自注册表 (from the registry)",
+            civitas_devkit::SDK_REQUIREMENT
+        ),
+    }
     println!(
         "下一步 (next): cd {} && civitas module build",
         created.display()

@@ -63,6 +63,16 @@ async fn a_new_module_goes_from_template_to_evaluation() {
     );
     let crate_dir = work.path().join("my-meal-rule");
     assert!(crate_dir.join("src/lib.rs").is_file() && crate_dir.join("examples").is_dir());
+    // It depends on the SDK by version; this installation's copy patches the
+    // registry's in (an intranet without a registry does the same).
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("civitas-module = \"0.1\""), "{manifest}");
+    let config = std::fs::read_to_string(crate_dir.join(".cargo/config.toml")).unwrap();
+    assert!(config.contains("[patch.crates-io]"), "{config}");
+    assert!(
+        config.contains(&repo.join("sdk/rust").display().to_string()),
+        "{config}"
+    );
 
     let component = work
         .path()

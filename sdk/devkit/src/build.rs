@@ -44,9 +44,31 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<BuiltModule, De
             crate_dir.display()
         )));
     }
-    let metadata = metadata(&manifest, options)?;
+    // Cargo reads `.cargo/config.toml` from its working directory upwards:
+    // a crate's own (a local SDK patched in for the registry's, written by
+    // `module new --sdk`) applies only when cargo runs in the crate. So it
+    // does, with every path made absolute first.
+    let crate_dir = std::fs::canonicalize(crate_dir).map_err(|source| DevkitError::Io {
+        path: crate_dir.to_owned(),
+        source,
+    })?;
+    let manifest = crate_dir.join("Cargo.toml");
+    let options = &BuildOptions {
+        target_dir: options
+            .target_dir
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|source| DevkitError::Io {
+                path: options.target_dir.clone().unwrap_or_default(),
+                source,
+            })?,
+        ..options.clone()
+    };
+    let metadata = metadata(&manifest, &crate_dir, options)?;
     let mut cargo = cargo();
     cargo
+        .current_dir(&crate_dir)
         .args([
             "build",
             "--release",
@@ -149,8 +171,13 @@ fn cargo() -> Command {
     command
 }
 
-fn metadata(manifest: &Path, options: &BuildOptions) -> Result<Metadata, DevkitError> {
+fn metadata(
+    manifest: &Path,
+    crate_dir: &Path,
+    options: &BuildOptions,
+) -> Result<Metadata, DevkitError> {
     let output = cargo()
+        .current_dir(crate_dir)
         .args([
             "metadata",
             "--no-deps",

@@ -13,6 +13,11 @@ mod template;
 pub use build::{BuildOptions, BuiltModule, build, componentize};
 pub use template::{NewModule, new_module};
 
+/// The `civitas-module` SDK a new module depends on: the crate's version is
+/// its WIT package's (`civitas:module@0.1.0`), and a module built against
+/// 0.1 runs on every platform that serves that package.
+pub const SDK_REQUIREMENT: &str = "0.1";
+
 use std::path::PathBuf;
 
 /// What can go wrong with the developer's tools.

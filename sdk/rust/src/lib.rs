@@ -30,6 +30,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+// Only a module's own build (wasm32) allocates with it; on a host (docs,
+// `cargo publish` checking the package) it would be dead code.
+#[cfg(all(feature = "bump-allocator", target_arch = "wasm32"))]
 mod alloc;
 
 /// One instance serves one call, so memory is bumped, never freed: see
@@ -42,7 +45,7 @@ static ALLOCATOR: alloc::BumpAllocator = alloc::BumpAllocator::new();
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "evaluator",
         pub_export_macro: true,
         export_macro_name: "__civitas_export_evaluator",
