@@ -47,6 +47,10 @@ pub struct Published {
     /// The public value the draw waits for, named before anyone can know
     /// it (e.g. "上证指数 2026-12-08 收盘价").
     pub public_value: String,
+    /// How the value is written at the draw: a decimal number with exactly
+    /// this many digits after the point (2: `3412.56`), so it has one
+    /// spelling and the drawer has no choice among seeds.
+    pub value_decimals: u8,
     /// The entries, ordered by case id (each once).
     pub entries: Vec<Entry>,
 }
@@ -118,6 +122,12 @@ fn check(p: &Published) -> Result<(), LotteryError> {
             "entries must be ordered by case id, each once",
         );
     }
+    if p.value_decimals > MAX_DECIMALS {
+        return invalid(
+            &format!("取值的小数位数至多为 {MAX_DECIMALS}"),
+            &format!("the value has at most {MAX_DECIMALS} decimals"),
+        );
+    }
     if p.public_value.trim().is_empty() {
         return invalid(
             "须写明摇号所依据的公开随机值",
@@ -125,6 +135,28 @@ fn check(p: &Published) -> Result<(), LotteryError> {
         );
     }
     Ok(())
+}
+
+/// The most digits after the point a public value may have.
+pub const MAX_DECIMALS: u8 = 6;
+
+/// Whether `value` is written as `published` says: an optional minus, digits
+/// (no leading zero but a lone one), and exactly `value_decimals` digits
+/// after a point (none and no point for 0).
+pub fn well_written(published: &Published, value: &str) -> bool {
+    let unsigned = value.strip_prefix('-').unwrap_or(value);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let whole_ok = digits(whole) && (whole == "0" || !whole.starts_with('0'));
+    let fraction_ok = match (fraction, published.value_decimals) {
+        (None, 0) => true,
+        (Some(f), n) if n > 0 => digits(f) && f.len() == usize::from(n),
+        _ => false,
+    };
+    whole_ok && fraction_ok
 }
 
 /// The seed of a published text and the public value given for it:
@@ -159,10 +191,11 @@ pub fn parse(published_text: &str) -> Result<Published, LotteryError> {
 /// derives the seed and ranks the entries.
 pub fn draw(published_text: &str, public_value: &str) -> Result<(Published, Draw), LotteryError> {
     let published = parse(published_text)?;
-    if public_value.trim().is_empty() {
-        return Err(LotteryError::Invalid(
-            "公开随机值不能为空 / the public value is empty".into(),
-        ));
+    if !well_written(&published, public_value) {
+        return Err(LotteryError::Invalid(format!(
+            "取值须为含 {n} 位小数的十进制数（如公示所定），而非 {public_value:?} / the value is a decimal number with {n} decimals, as published, not {public_value:?}",
+            n = published.value_decimals
+        )));
     }
     let seed = seed(published_text, public_value);
     let mut ranked: Vec<(u32, [u8; 32], &str)> = published
@@ -255,6 +288,7 @@ mod tests {
             published_on: "2026-12-06".into(),
             draw_on: "2026-12-08".into(),
             public_value: "上证指数 2026-12-08 收盘价".into(),
+            value_decimals: 2,
             entries: entries
                 .iter()
                 .map(|(id, score)| Entry {
@@ -301,6 +335,7 @@ mod tests {
         assert_eq!(draw(&text, VALUE).unwrap(), draw(&text, VALUE).unwrap());
         let (_, a) = draw(&text, VALUE).unwrap();
         let (_, other_value) = draw(&text, "3412.57").unwrap();
+        assert!(draw(&text, "3412.560").is_err(), "one spelling of a value");
         assert_ne!(a.seed, other_value.seed);
         let mut other = p.clone();
         other.title.push('2');
@@ -335,5 +370,24 @@ mod tests {
         assert!(publish(&p).is_err());
         let text = publish(&published(&[("a", 1)])).unwrap();
         assert!(draw(&text, "").is_err());
+    }
+
+    #[test]
+    fn a_value_has_one_spelling_the_published_decimals() {
+        let p = published(&[("a", 1)]);
+        for good in ["3412.56", "0.50", "-1.25"] {
+            assert!(well_written(&p, good), "{good}");
+        }
+        for bad in [
+            "3412.5", "3412.560", "3,412.56", " 3412.56", "03412.56", "3412", "+3412.56", "3412.",
+            ".56", "3412.5a",
+        ] {
+            assert!(!well_written(&p, bad), "{bad}");
+        }
+        let whole = Published {
+            value_decimals: 0,
+            ..p
+        };
+        assert!(well_written(&whole, "3412") && !well_written(&whole, "3412.0"));
     }
 }

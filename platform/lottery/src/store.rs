@@ -167,14 +167,19 @@ pub struct PublishRequest {
     /// 房源套数 / Units offered, 1–10,000: how many are drawn.
     #[schema(example = 20)]
     pub units: u32,
-    /// 摇号日期 / The day of the draw (YYYY-MM-DD, today or later, China
-    /// Standard Time): the draw is refused before it.
+    /// 摇号日期 / The day of the draw (YYYY-MM-DD, China Standard Time),
+    /// after the day of publishing, so that its value is not known when the
+    /// entries are frozen: the draw is refused before it.
     #[schema(example = "2026-12-08")]
     pub draw_on: String,
     /// 公开随机值 / The public value the draw waits for, named now and
     /// known to nobody yet (1–200 characters).
     #[schema(example = "上证指数 2026-12-08 收盘价")]
     pub public_value: String,
+    /// 取值的小数位数 / How the value will be written: a decimal number with
+    /// exactly this many digits after the point (0–6; 2: `3412.56`).
+    #[schema(example = 2)]
+    pub value_decimals: u8,
 }
 
 /// The public value, given at the draw.
@@ -260,6 +265,7 @@ fn checked(
         units: request.units,
         draw_on: request.draw_on.trim().to_owned(),
         public_value: request.public_value.trim().to_owned(),
+        value_decimals: request.value_decimals,
     };
     length(&request.title, 100, "摇号批次名称", "title")?;
     length(&request.service, 100, "业务事项", "service")?;
@@ -277,9 +283,15 @@ fn checked(
             request.draw_on
         ))
     })?;
-    if draw_on < today {
+    if draw_on <= today {
         return Err(LotteryError::Invalid(format!(
-            "摇号日期不能早于今天（{today}） / draw_on cannot be before today ({today})"
+            "摇号日期须晚于公示日期（{today}），公开随机值在公示时不可知 / draw_on must be after the day of publishing ({today}), so its value is unknown when the entries are frozen"
+        )));
+    }
+    if request.value_decimals > draw::MAX_DECIMALS {
+        return Err(LotteryError::Invalid(format!(
+            "取值的小数位数至多为 {max} / value_decimals is at most {max}",
+            max = draw::MAX_DECIMALS
         )));
     }
     Ok((request, draw_on))
@@ -344,6 +356,7 @@ pub async fn publish_lottery(
         published_on: today.to_string(),
         draw_on: draw_on.to_string(),
         public_value: request.public_value.clone(),
+        value_decimals: request.value_decimals,
         entries: entries.iter().map(|(e, _)| e.clone()).collect(),
     };
     let text = draw::publish(&published)?;
@@ -445,7 +458,10 @@ pub async fn draw_lottery(
     if lottery.state == LotteryState::Drawn {
         return Err(LotteryError::AlreadyDrawn);
     }
-    let (published, outcome) = draw::draw(&lottery.published, value)?;
+    // The stored text was checked when published: one that no longer
+    // reads is corrupt, not the caller's mistake.
+    let published = draw::parse(&lottery.published).map_err(|e| corrupt(id, e.to_string()))?;
+    let (_, outcome) = draw::draw(&lottery.published, value)?;
     let draw_on = NaiveDate::parse_from_str(&published.draw_on, "%Y-%m-%d")
         .map_err(|e| corrupt(id, format!("draw_on: {e}")))?;
     if today < draw_on {

@@ -44,6 +44,22 @@ pub fn run(command: LotteryCommand) -> anyhow::Result<u8> {
             };
             let text_intact = hex(&civitas_crypto::sm3::digest(lottery.published.as_bytes()))
                 == lottery.published_sm3;
+            // A record that says it is drawn must hold the draw: one that
+            // does not cannot be checked, and fails.
+            let whole = match lottery.state {
+                civitas_lottery::LotteryState::Drawn => {
+                    lottery.value.is_some() && lottery.seed.is_some() && !lottery.ranking.is_empty()
+                }
+                civitas_lottery::LotteryState::Published => {
+                    lottery.value.is_none() && lottery.seed.is_none() && lottery.ranking.is_empty()
+                }
+            };
+            if !whole {
+                eprintln!(
+                    "不一致 (DIFFERS): 记录的状态与其内容不符 / the record's state does not match what it holds"
+                );
+                return Ok(exit::FAILURE);
+            }
             let found = match (&lottery.value, lottery.recorded()) {
                 (Some(value), Some(recorded)) => {
                     match civitas_lottery::verify(&lottery.published, value, &recorded) {

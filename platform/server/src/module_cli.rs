@@ -580,8 +580,17 @@ fn new(
             Some(std::fs::canonicalize(&sdk).with_context(|| format!("SDK {}", sdk.display()))?)
         }
         (None, false) => {
-            std::fs::canonicalize(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust"))
-                .ok()
+            let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust");
+            match std::fs::canonicalize(&own) {
+                Ok(own) => Some(own),
+                // Not quietly whatever a registry calls civitas-module.
+                Err(_) => {
+                    eprintln!(
+                        "错误 (error): 本机没有 SDK 副本，请用 --sdk DIR 指定本地副本，或用 --registry 使用注册表中的 civitas-module / no local copy of the SDK here: name one with --sdk DIR, or use the registry's with --registry"
+                    );
+                    return Ok(exit::USAGE);
+                }
+            }
         }
     };
     let examples: Vec<(String, String)> = service

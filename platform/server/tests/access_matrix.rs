@@ -248,9 +248,11 @@ fn request(
         "POST /api/v1/tenants/{t}/lotteries" => Some(json!({
             "title": "权限矩阵测试 / access matrix test", "service": "housing/talent-apartment",
             "project": "矩阵项目", "unit_type": "studio", "units": 1, "draw_on": "2099-01-01",
-            "public_value": "矩阵 / matrix"
+            "public_value": "矩阵 / matrix", "value_decimals": 2
         })),
-        // A lottery that exists nowhere: past authorization a 404.
+        // A lottery that exists nowhere: a 404 to anyone signed in (a
+        // lottery is public; its line decides who draws it, tested in
+        // workflow_api.rs).
         "POST /api/v1/tenants/{t}/lotteries/{id}/draw" => Some(json!({"value": "1"})),
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => Some(json!({
             "inputs": [{"birth_date": "1950-01-01", "household_registration": "local",

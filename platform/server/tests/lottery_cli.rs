@@ -34,7 +34,7 @@ fn record() -> Value {
     let published = json!({
         "format": "civitas-lottery/1", "title": "2026年第四季度一室一厅摇号", "tenant": "310000/310115",
         "service": "housing/talent-apartment", "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
-        "units": 2, "published_on": "2026-12-06", "draw_on": "2026-12-08", "public_value": "上证指数 2026-12-08 收盘价",
+        "units": 2, "published_on": "2026-12-06", "draw_on": "2026-12-08", "public_value": "上证指数 2026-12-08 收盘价", "value_decimals": 2,
         "entries": entries.iter().map(|(id, score)| json!({"case_id": id, "score": score, "score_at_submission": score})).collect::<Vec<_>>(),
     })
     .to_string();
@@ -130,6 +130,16 @@ fn a_published_lottery_verifies_and_any_change_is_named() {
         ),
         (json!(true), json!(false))
     );
+}
+
+#[test]
+fn a_record_that_says_drawn_but_holds_no_draw_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut forged = record();
+    forged["value"] = Value::Null;
+    let (output, _) = verify(dir.path(), &forged);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not match what it holds"));
 }
 
 #[test]

@@ -528,9 +528,10 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         sign_out(&b).await;
     }
 
-    // A lottery drawn at Pudong is public: its page shows what was
-    // published, the seed and the ranking, and how to recompute them.
-    let (lottery, seed) = drawn_lottery(server).await;
+    // A lottery published at Pudong is public: its page shows the frozen
+    // entries, the day of the draw and the public value it waits for, and
+    // how anyone will recompute it (the drawn page: civitas-web's tests).
+    let (lottery, published_sm3) = published_lottery(server).await;
     b.goto(&url(&format!("/t/shanghai/pudong/lotteries/{lottery}")))
         .await;
     check_page(&b, server, "zh-CN").await;
@@ -539,7 +540,14 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         "2026年第四季度张江国际社区人才公寓一室一厅摇号"
     );
     let text = b.text().await;
-    for shown in [seed.as_str(), "一室一厅", "中签", "轮候", "如何复核"] {
+    for shown in [
+        published_sm3.as_str(),
+        "一室一厅",
+        "已公示，待摇号",
+        "公示名单",
+        "上证指数",
+        "如何复核",
+    ] {
         assert!(text.contains(shown), "{shown}: {text}");
     }
     if let Some(dir) = shots {
@@ -569,9 +577,9 @@ async fn penalty_case(server: &Server) -> String {
 }
 
 /// Three talent-apartment applications filed at Pudong by citizen-demo,
-/// admitted by Pudong's housing office, published for two units with the
-/// draw today and drawn over the API; the lottery's id and seed.
-async fn drawn_lottery(server: &Server) -> (String, String) {
+/// admitted by Pudong's housing office and published for two units, to be
+/// drawn tomorrow, over the API; the lottery's id and the SM3 of its text.
+async fn published_lottery(server: &Server) -> (String, String) {
     for (name, tier) in [("张三", "city-key"), ("李四", "young"), ("王五", "young")] {
         let filed = post_as(server, "citizen-demo", "/api/v1/tenants/310000/310115/cases", json!({
             "service": "housing/talent-apartment", "data": {
@@ -594,32 +602,23 @@ async fn drawn_lottery(server: &Server) -> (String, String) {
             assert!(acted["id"].is_string(), "{acted}");
         }
     }
-    let today = civitas_workflow::today_in_china().to_string();
+    let tomorrow = (civitas_workflow::today_in_china() + chrono::Days::new(1)).to_string();
     let published = post_as(
         server,
         "pudong-housing-reviewer",
         "/api/v1/tenants/310000/310115/lotteries",
         json!({"title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
                "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2,
-               "draw_on": today, "public_value": format!("上证指数 {today} 收盘价")}),
+               "draw_on": tomorrow, "public_value": format!("上证指数 {tomorrow} 收盘价"), "value_decimals": 2}),
     )
     .await;
-    let id = published["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{published}"))
-        .to_owned();
-    let drawn = post_as(
-        server,
-        "pudong-housing-reviewer",
-        &format!("/api/v1/tenants/310000/310115/lotteries/{id}/draw"),
-        json!({"value": "3412.56"}),
-    )
-    .await;
-    let seed = drawn["seed"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{drawn}"))
-        .to_owned();
-    (id, seed)
+    let field = |name: &str| {
+        published[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{published}"))
+            .to_owned()
+    };
+    (field("id"), field("published_sm3"))
 }
 
 /// A form posted without the page's form token (a cross-site post) is

@@ -812,7 +812,8 @@ both_backends! {
         assert_eq!((priority["module"].as_str(), priority["binding_tenant"].as_str()),
             (Some("talent-apartment-pudong"), Some(PUDONG)), "{priority}");
         assert_eq!(priority["output"]["score"], 72, "{priority}");
-        assert_eq!(priority["guard"], json!({"field": "score", "submitted": 72, "value": 72, "seq": 1}));
+        assert_eq!((priority["guard"]["submitted"].clone(), priority["guard"]["value"].clone(), priority["guard"]["seq"].clone()),
+            (json!(72), json!(72), json!(1)), "{priority}");
         // Xuhui: the city's rule (the service default), no key-area item
         // and two points a year: 30 + 15 + 8 + 5.
         let x = create(&world, "citizen-demo", XUHUI, talent("张三", "city-key", true, 50, 2, "zhangjiang")).await;
@@ -844,7 +845,8 @@ both_backends! {
             Some(world.token("city-admin")), Some(json!({"value": 12}))).await;
         assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
         let done = admitted(c.clone(), PUDONG, "pudong-housing-officer", "pudong-housing-reviewer").await;
-        assert_eq!(done.body["outcomes"]["admission"]["guard"], json!({"field": "score", "submitted": 21, "value": 23, "seq": 2}));
+        let guard = &done.body["outcomes"]["admission"]["guard"];
+        assert_eq!((guard["submitted"].clone(), guard["value"].clone(), guard["seq"].clone()), (json!(21), json!(23), json!(2)), "{guard}");
         let history = get(&world, "pudong-housing-reviewer", &format!("/api/v1/tenants/{PUDONG}/cases/{c}/history")).await;
         let warned: Vec<&Value> = history.body["history"].as_array().unwrap().iter()
             .filter_map(|entry| entry["detail"].get("fairness")).collect();
@@ -877,7 +879,7 @@ both_backends! {
         let lotteries = format!("/api/v1/tenants/{PUDONG}/lotteries");
         let request = json!({"title": "2026年第四季度张江国际社区人才公寓一室一厅摇号", "service": "housing/talent-apartment",
             "project": "张江国际社区人才公寓", "unit_type": "one-bedroom", "units": 2, "draw_on": draw_on,
-            "public_value": format!("上证指数 {draw_on} 收盘价")});
+            "public_value": format!("上证指数 {draw_on} 收盘价"), "value_decimals": 2});
         let officer = world.call("POST", &lotteries, Some(world.token("pudong-housing-officer")), Some(request.clone())).await;
         assert_eq!((officer.status, officer.code()), (StatusCode::FORBIDDEN, "forbidden"));
         let published = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")), Some(request.clone())).await;
@@ -902,6 +904,14 @@ both_backends! {
         let early = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": "3412.56"}))).await;
         assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "lottery_not_due"), "{}", early.body);
         world.clock.advance_days(2);
+        // Drawing is in the lottery's line: a civil-affairs reviewer may not.
+        let other_line = world.call("POST", &draw, Some(world.token("pudong-reviewer")), Some(json!({"value": "3412.56"}))).await;
+        assert_eq!((other_line.status, other_line.code()), (StatusCode::FORBIDDEN, "forbidden"), "{}", other_line.body);
+        // The value has the one spelling the text fixed (two decimals).
+        for spelling in ["3412.5", "3412.560", "3,412.56"] {
+            let misspelt = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": spelling}))).await;
+            assert_eq!((misspelt.status, misspelt.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{spelling}: {}", misspelt.body);
+        }
         let drawn = world.call("POST", &draw, Some(world.token("pudong-housing-reviewer")), Some(json!({"value": "3412.56"}))).await;
         assert_eq!(drawn.status, StatusCode::OK, "{}", drawn.body);
         let lottery: civitas_lottery::Lottery = serde_json::from_value(drawn.body.clone()).unwrap();
@@ -929,6 +939,16 @@ both_backends! {
         let mut expected = [b.as_str(), e.as_str()];
         expected.sort();
         assert_eq!(tied, expected);
+
+        // The database keeps a drawn lottery as drawn, whatever asks.
+        let scope = TenantScope::for_platform_task(TenantPath::parse(PUDONG).unwrap());
+        let mut tx = t.db.begin(&scope).await.unwrap();
+        let rewritten = with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE lotteries SET seed = 'forged' WHERE id = $1")
+                .bind(lottery_id.clone()).execute(&mut *c).await.map(|_| ())
+        });
+        assert!(rewritten.is_err(), "a drawn lottery does not change");
+        drop(tx);
 
         // Anyone reads it, and it verifies; a changed ranking does not.
         let public = world.call("GET", &format!("/api/v1/tenants/shanghai/pudong/lotteries/{lottery_id}"), None, None).await;
@@ -959,13 +979,17 @@ both_backends! {
         assert_eq!(records, [("lottery.draw", "pudong-housing-reviewer"), ("lottery.publish", "pudong-housing-reviewer")]);
         let bad = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")),
             Some(json!({"title": "", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio",
-                        "units": 0, "draw_on": draw_on, "public_value": "x"}))).await;
+                        "units": 0, "draw_on": draw_on, "public_value": "x", "value_decimals": 2}))).await;
         assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{}", bad.body);
         assert!(bad.body["message"]["zh"].as_str().is_some_and(|m| m.contains("摇号批次名称")), "{}", bad.body);
-        let past = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")),
-            Some(json!({"title": "补摇", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio",
-                        "units": 1, "draw_on": "2020-01-01", "public_value": "x"}))).await;
-        assert_eq!((past.status, past.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{}", past.body);
+        // The day of the draw comes after the day of publishing: a value
+        // known today could be chosen for.
+        for day in ["2020-01-01".to_owned(), world.clock.today_in_china().to_string()] {
+            let early = world.call("POST", &lotteries, Some(world.token("pudong-housing-reviewer")),
+                Some(json!({"title": "补摇", "service": "housing/talent-apartment", "project": "x", "unit_type": "studio",
+                            "units": 1, "draw_on": day, "public_value": "x", "value_decimals": 2}))).await;
+            assert_eq!((early.status, early.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_lottery"), "{day}: {}", early.body);
+        }
     }
 
     async fn two_lotteries_published_at_once_over_the_same_applications_take_each_once(t) {
@@ -978,14 +1002,15 @@ both_backends! {
                 assert_eq!(acted.status, StatusCode::OK, "{}", acted.body);
             }
         }
-        let today = world.clock.today_in_china().to_string();
+        let today = (world.clock.today_in_china() + chrono::Days::new(1)).to_string();
         let publish = |title: &'static str| {
             let world = &world;
             let today = today.clone();
             async move {
                 world.call("POST", &format!("/api/v1/tenants/{PUDONG}/lotteries"), Some(world.token("pudong-housing-reviewer")),
                     Some(json!({"title": title, "service": "housing/talent-apartment", "project": "张江国际社区人才公寓",
-                                "unit_type": "one-bedroom", "units": 1, "draw_on": today, "public_value": "上证指数收盘价"}))).await
+                                "unit_type": "one-bedroom", "units": 1, "draw_on": today, "public_value": "上证指数收盘价",
+                                "value_decimals": 2}))).await
             }
         };
         let (first, second) = tokio::join!(publish("第一批"), publish("第二批"));

@@ -180,3 +180,105 @@ pub fn lottery(frame: &Frame, view: &LotteryView) -> Markup {
 fn fairness(lang: Lang, submitted: u32) -> String {
     format!("{}{submitted}", Msg::LotteryScoreChanged.text(lang))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(lang: Lang) -> Frame {
+        Frame {
+            lang,
+            title: "摇号".into(),
+            place: Some(("浦东新区".into(), "/t/shanghai/pudong/".into())),
+            switch_href: "?lang=en".into(),
+            visitor: crate::layout::Visitor::Anonymous {
+                return_to: "/t/x/".into(),
+            },
+            scripts: &[],
+        }
+    }
+
+    fn view(standing: Standing) -> LotteryView {
+        LotteryView {
+            title: "2026年第四季度一室一厅摇号".into(),
+            project: "张江国际社区人才公寓".into(),
+            unit_type: "一室一厅".into(),
+            units: 1,
+            published_on: "2026-12-06".into(),
+            draw_on: "2026-12-08".into(),
+            public_value: "上证指数 2026-12-08 收盘价".into(),
+            published_sm3: "aa".repeat(32),
+            published: "{\"format\":\"civitas-lottery/1\"}".into(),
+            standing,
+            record_href: "/api/v1/tenants/310000/310115/lotteries/l-1".into(),
+        }
+    }
+
+    #[test]
+    fn a_drawn_lottery_shows_the_value_the_seed_and_each_place_with_its_ticket() {
+        let html = lottery(
+            &frame(Lang::Zh),
+            &view(Standing::Drawn {
+                value: "3412.56".into(),
+                seed: "5e".repeat(32),
+                ranking: vec![
+                    Place {
+                        position: 1,
+                        case_id: "case-a".into(),
+                        score: 23,
+                        score_at_submission: 21,
+                        ticket: "01".repeat(32),
+                        drawn: true,
+                    },
+                    Place {
+                        position: 2,
+                        case_id: "case-b".into(),
+                        score: 21,
+                        score_at_submission: 21,
+                        ticket: "02".repeat(32),
+                        drawn: false,
+                    },
+                ],
+            }),
+        )
+        .into_string();
+        for shown in [
+            "3412.56",
+            &"5e".repeat(32),
+            &"01".repeat(32),
+            "中签",
+            "轮候",
+            "公平卫士：提交时得分为 21",
+        ] {
+            assert!(html.contains(shown), "{shown}");
+        }
+        assert!(!html.contains("已公示，待摇号"));
+        assert_eq!(
+            html.matches("公平卫士").count(),
+            1,
+            "only the changed score is marked"
+        );
+    }
+
+    #[test]
+    fn a_published_lottery_lists_its_entries_and_waits_for_its_draw() {
+        let html = lottery(
+            &frame(Lang::En),
+            &view(Standing::Waiting(vec![Entry {
+                case_id: "case-a".into(),
+                score: 21,
+                score_at_submission: 21,
+            }])),
+        )
+        .into_string();
+        for shown in [
+            "Published, waiting for the draw",
+            "case-a",
+            "上证指数 2026-12-08 收盘价",
+            &"aa".repeat(32),
+        ] {
+            assert!(html.contains(shown), "{shown}");
+        }
+        assert!(!html.contains("Ticket"));
+    }
+}

@@ -266,6 +266,7 @@ impl Workflow {
                         &hook.name,
                         field,
                         &outcome.output,
+                        &civitas_registry::input_digest(&case.data),
                         *point == HookPoint::Submit,
                     );
                     kept["guard"] = guard;

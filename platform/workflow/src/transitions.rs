@@ -143,20 +143,26 @@ pub(crate) struct HookRun {
     pub(crate) fairness: Vec<Value>,
 }
 
-/// The fairness guard (公平卫士) over a hook's new answer `output`, watching
-/// its `field`, given the case's `outcomes` so far: the guard object to keep
-/// with the answer (`{field, submitted, value, seq}`) and, when `value`
-/// differs from `submitted`, the warning (`{hook, field, submitted,
-/// value}`). `submitted` is the value the latest submission's answer gave:
-/// an answer at submission (`at_submission`, the first or a resubmission
-/// of corrected facts) sets it and warns of nothing; a later answer
-/// (approving a step) is held to it. `seq` orders the guarded answers of a
-/// case (1, 2, …), so the latest is known whatever hooks gave them.
+/// The fairness guard (公平卫士) over a hook's new answer `output`, given
+/// on the case data whose SM3 is `input_sm3`, watching its `field`, given
+/// the case's `outcomes` so far: the guard object to keep with the answer
+/// (`{field, submitted, value, seq, input_sm3}`) and, when `value` differs
+/// from `submitted`, the warning (`{hook, field, submitted, value}`).
+///
+/// `submitted` is the value the latest submission's answer gave, and
+/// `input_sm3` the data it was given. An answer at submission
+/// (`at_submission`) sets both anew — the first submission, or a
+/// resubmission of *corrected* facts — but a resubmission of the same data
+/// does not: it is held to the old value like any later answer, so a
+/// changed score cannot be laundered by returning and resubmitting a case
+/// unchanged. `seq` orders a case's guarded answers (1, 2, …), so the
+/// latest is known whatever hooks gave them.
 pub(crate) fn guard(
     outcomes: &Value,
     hook: &str,
     field: &str,
     output: &Value,
+    input_sm3: &str,
     at_submission: bool,
 ) -> (Value, Option<Value>) {
     let value = output.get(field).cloned().unwrap_or(Value::Null);
@@ -172,14 +178,17 @@ pub(crate) fn guard(
         .and_then(Value::as_u64)
         .unwrap_or(0)
         + 1;
-    let submitted = match latest.and_then(|g| g.get("submitted")) {
-        Some(submitted) if !at_submission => submitted.clone(),
-        _ => value.clone(),
+    let baseline = latest.and_then(|g| Some((g.get("submitted")?, g.get("input_sm3")?.as_str()?)));
+    let (submitted, submitted_on) = match baseline {
+        Some((submitted, on)) if !at_submission || on == input_sm3 => {
+            (submitted.clone(), on.to_owned())
+        }
+        _ => (value.clone(), input_sm3.to_owned()),
     };
     let warning = (submitted != value)
         .then(|| json!({"hook": hook, "field": field, "submitted": submitted, "value": value}));
     (
-        json!({"field": field, "submitted": submitted, "value": value, "seq": seq}),
+        json!({"field": field, "submitted": submitted, "value": value, "seq": seq, "input_sm3": submitted_on}),
         warning,
     )
 }
@@ -1810,10 +1819,17 @@ deadline = { days = 5, unit = "working" }
     #[test]
     fn the_fairness_guard_keeps_the_submitted_value_and_warns_when_a_later_answer_differs() {
         // The first guarded answer: what was submitted, no warning.
-        let (first, warning) = guard(&json!({}), "priority", "score", &json!({"score": 58}), true);
+        let (first, warning) = guard(
+            &json!({}),
+            "priority",
+            "score",
+            &json!({"score": 58}),
+            "in-1",
+            true,
+        );
         assert_eq!(
             first,
-            json!({"field": "score", "submitted": 58, "value": 58, "seq": 1})
+            json!({"field": "score", "submitted": 58, "value": 58, "seq": 1, "input_sm3": "in-1"})
         );
         assert_eq!(warning, None);
         let outcomes = json!({"priority": {"output": {"score": 58}, "guard": first}});
@@ -1823,6 +1839,7 @@ deadline = { days = 5, unit = "working" }
             "admission",
             "score",
             &json!({"score": 58}),
+            "in-1",
             false,
         );
         assert_eq!(
@@ -1837,18 +1854,26 @@ deadline = { days = 5, unit = "working" }
             "admission",
             "score",
             &json!({"score": 70}),
+            "in-1",
             false,
         );
         assert_eq!(
-            changed,
-            json!({"field": "score", "submitted": 58, "value": 70, "seq": 2})
+            (changed["submitted"].clone(), changed["value"].clone()),
+            (json!(58), json!(70))
         );
         assert_eq!(
             warning,
             Some(json!({"hook": "admission", "field": "score", "submitted": 58, "value": 70}))
         );
         // Another field is guarded on its own.
-        let (other, warning) = guard(&outcomes, "admission", "rank", &json!({"rank": 3}), false);
+        let (other, warning) = guard(
+            &outcomes,
+            "admission",
+            "rank",
+            &json!({"rank": 3}),
+            "in-1",
+            false,
+        );
         assert_eq!(other["submitted"], 3);
         assert_eq!(warning, None);
     }
@@ -1856,26 +1881,34 @@ deadline = { days = 5, unit = "working" }
     #[test]
     fn a_resubmission_of_corrected_facts_is_the_new_submission_the_guard_holds_later_answers_to() {
         let outcomes = json!({
-            "priority": {"guard": {"field": "score", "submitted": 58, "value": 58, "seq": 1}},
-            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2}},
+            "priority": {"guard": {"field": "score", "submitted": 58, "value": 58, "seq": 1, "input_sm3": "in-1"}},
+            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2, "input_sm3": "in-1"}},
         });
         // Returned and resubmitted with other facts: a new baseline, no warning.
-        let (again, warning) = guard(&outcomes, "priority", "score", &json!({"score": 40}), true);
+        let (again, warning) = guard(
+            &outcomes,
+            "priority",
+            "score",
+            &json!({"score": 40}),
+            "in-2",
+            true,
+        );
         assert_eq!(
             again,
-            json!({"field": "score", "submitted": 40, "value": 40, "seq": 3})
+            json!({"field": "score", "submitted": 40, "value": 40, "seq": 3, "input_sm3": "in-2"})
         );
         assert_eq!(warning, None);
         // A later answer is held to the resubmitted value, not the first.
         let outcomes = json!({
             "priority": {"guard": again},
-            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2}},
+            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2, "input_sm3": "in-1"}},
         });
         let (held, warning) = guard(
             &outcomes,
             "admission",
             "score",
             &json!({"score": 40}),
+            "in-2",
             false,
         );
         assert_eq!(
@@ -1883,5 +1916,27 @@ deadline = { days = 5, unit = "working" }
             (json!(40), json!(4))
         );
         assert_eq!(warning, None);
+    }
+
+    #[test]
+    fn a_resubmission_of_the_same_facts_does_not_clear_a_warning() {
+        let outcomes = json!({
+            "priority": {"guard": {"field": "score", "submitted": 58, "value": 58, "seq": 1, "input_sm3": "in-1"}},
+            "admission": {"guard": {"field": "score", "submitted": 58, "value": 70, "seq": 2, "input_sm3": "in-1"}},
+        });
+        // Returned and resubmitted unchanged after the points changed: still 58 submitted.
+        let (again, warning) = guard(
+            &outcomes,
+            "priority",
+            "score",
+            &json!({"score": 70}),
+            "in-1",
+            true,
+        );
+        assert_eq!(
+            (again["submitted"].clone(), again["value"].clone()),
+            (json!(58), json!(70))
+        );
+        assert!(warning.is_some());
     }
 }

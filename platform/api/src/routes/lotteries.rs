@@ -154,12 +154,12 @@ fn now(workflow: &civitas_workflow::Workflow) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(chrono::Utc::now)
 }
 
-/// Draws a published lottery with the public value its text named, on
-/// its day of the draw or later (`lottery.draw`, in the caller's own line
-/// — the lottery's service must be of it — or every line): the seed is
-/// SM3(published text ‖ value), each entry's ticket SM3(seed ‖ case id),
-/// the ranking score descending then ticket ascending. Once; audited as
-/// `lottery.draw`.
+/// Draws a published lottery with the public value its text named, written
+/// as it said, on its day of the draw or later (`lottery.draw` in the line
+/// of the lottery's service; a lottery is public, so finding it first
+/// tells nobody anything): the seed is SM3(published text ‖ value), each
+/// entry's ticket SM3(seed ‖ case id), the ranking score descending then
+/// ticket ascending. Once; audited as `lottery.draw`.
 #[utoipa::path(post, path = "/api/v1/tenants/{path}/lotteries/{id}/draw", tag = "lotteries",
     security(("bearer" = [])),
     params(TenantParam, LotteryParams),
@@ -169,7 +169,7 @@ fn now(workflow: &civitas_workflow::Workflow) -> chrono::DateTime<chrono::Utc> {
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户或摇号不存在 / No such tenant or lottery", body = ErrorBody),
         (status = 409, description = "已摇号，或摇号日期未到 / Drawn already, or not yet its day", body = ErrorBody),
-        (status = 422, description = "取值无效 / The value is invalid", body = ErrorBody)
+        (status = 422, description = "取值无效或不合公示的写法 / The value is invalid or not written as published", body = ErrorBody)
     ))]
 pub(crate) async fn draw(
     State(state): State<AppState>,
@@ -179,12 +179,22 @@ pub(crate) async fn draw(
     ApiJson(request): ApiJson<DrawRequest>,
 ) -> Result<Json<Lottery>, ApiError> {
     let workflow = super::cases::workflow(&state)?;
-    let line = caller.line_for(None).to_owned();
+    let found = civitas_lottery::published(state.db(), &tenant.path, &params.id).await?;
+    // Checked when it was published: a text that no longer reads is
+    // corrupt (logged, 500), not the caller's mistake.
+    let service = civitas_lottery::draw::parse(&found.published)
+        .map_err(|e| {
+            ApiError::from(LotteryError::Storage(
+                civitas_storage::StorageError::Corrupt(format!("lottery {}: {e}", found.id)),
+            ))
+        })?
+        .service;
+    let line = service_line(&workflow, &service, &tenant)?;
     let scope = caller.authorize(&state, &tenant.path, &line, "lottery.draw")?;
     let lottery = civitas_lottery::draw_lottery(
         state.db(),
         &scope,
-        (!crate::access::every_line(&line)).then_some(line.as_str()),
+        Some(line.as_str()),
         &who(&caller),
         workflow.clock().today_in_china(),
         now(&workflow),

@@ -19,9 +19,23 @@ CREATE TABLE lotteries (
     seed          TEXT,
     ranking       TEXT,
     drawn_by      TEXT,
-    drawn_at      BIGINT
+    drawn_at      BIGINT,
+    CHECK ((value IS NULL AND seed IS NULL AND ranking IS NULL AND drawn_by IS NULL AND drawn_at IS NULL)
+        OR (value IS NOT NULL AND seed IS NOT NULL AND ranking IS NOT NULL AND drawn_by IS NOT NULL AND drawn_at IS NOT NULL))
 );
 CREATE INDEX lotteries_tenant ON lotteries (tenant_path, published_at);
+-- A drawn lottery never changes, and the published text never does: the
+-- column grant below lets the draw fill in the draw columns once.
+CREATE FUNCTION civitas_lottery_drawn_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.drawn_at IS NOT NULL THEN
+        RAISE EXCEPTION 'a drawn lottery does not change';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER lotteries_drawn_once BEFORE UPDATE ON lotteries
+    FOR EACH ROW EXECUTE FUNCTION civitas_lottery_drawn_once();
 -- Each case is in one lottery: the primary key refuses a second lottery
 -- over an application another one took.
 CREATE TABLE lottery_entries (
