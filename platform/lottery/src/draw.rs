@@ -211,12 +211,12 @@ pub fn draw(published_text: &str, public_value: &str) -> Result<(Published, Draw
             position,
             case_id: case_id.to_owned(),
             score,
-            ticket: hex(&ticket),
+            ticket: hex::encode(ticket),
             drawn: position <= published.units,
         })
         .collect();
     let draw = Draw {
-        seed: hex(&seed),
+        seed: hex::encode(seed),
         ranking,
     };
     Ok((published, draw))
@@ -263,11 +263,6 @@ pub fn verify(
         ranking_matches: first_difference.is_none(),
         first_difference,
     })
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -319,12 +314,12 @@ mod tests {
         let text = publish(&published(&[("a", 1)])).unwrap();
         let (_, draw) = draw(&text, VALUE).unwrap();
         let seed = civitas_crypto::sm3::digest(format!("{text}{VALUE}").as_bytes());
-        assert_eq!(draw.seed, hex(&seed));
+        assert_eq!(draw.seed, hex::encode(seed));
         let mut joined = seed.to_vec();
         joined.extend_from_slice(b"a");
         assert_eq!(
             draw.ranking[0].ticket,
-            hex(&civitas_crypto::sm3::digest(&joined))
+            hex::encode(civitas_crypto::sm3::digest(&joined))
         );
     }
 

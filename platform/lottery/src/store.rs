@@ -360,7 +360,7 @@ pub async fn publish_lottery(
         entries: entries.iter().map(|(e, _)| e.clone()).collect(),
     };
     let text = draw::publish(&published)?;
-    let published_sm3 = draw::hex(&civitas_crypto::sm3::digest(text.as_bytes()));
+    let published_sm3 = hex::encode(civitas_crypto::sm3::digest(text.as_bytes()));
     let lottery = Lottery {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: scope.path().to_string(),
@@ -504,7 +504,7 @@ pub async fn draw_lottery(
                 "service": published.service,
                 "value": value,
                 "seed": outcome.seed,
-                "ranking_sm3": draw::hex(&civitas_crypto::sm3::digest(ranking.as_bytes())),
+                "ranking_sm3": hex::encode(civitas_crypto::sm3::digest(ranking.as_bytes())),
                 "drawn": drawn,
             }),
         },

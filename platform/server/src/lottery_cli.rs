@@ -42,8 +42,9 @@ pub fn run(command: LotteryCommand) -> anyhow::Result<u8> {
                     return Ok(exit::USAGE);
                 }
             };
-            let text_intact = hex(&civitas_crypto::sm3::digest(lottery.published.as_bytes()))
-                == lottery.published_sm3;
+            let text_intact =
+                hex::encode(civitas_crypto::sm3::digest(lottery.published.as_bytes()))
+                    == lottery.published_sm3;
             // A record that says it is drawn must hold the draw: one that
             // does not cannot be checked, and fails.
             let whole = match lottery.state {
@@ -77,10 +78,6 @@ pub fn run(command: LotteryCommand) -> anyhow::Result<u8> {
             Ok(if identical { exit::OK } else { exit::FAILURE })
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read(record: &str) -> anyhow::Result<Lottery> {

@@ -197,6 +197,8 @@ impl Workflow {
             let mut rejection = None;
             let mut evaluations = Vec::new();
             let mut fairness = Vec::new();
+            // Every hook here is given the same data: digested once.
+            let input_sm3 = civitas_registry::input_digest(&case.data);
             for hook in hooks {
                 let mut tx = db.begin_read(scope).await?;
                 let prepared = runtime
@@ -246,7 +248,7 @@ impl Workflow {
                     version: outcome.version.clone(),
                     binding_tenant: outcome.binding_tenant.clone(),
                     evaluated_on: today,
-                    input_sm3: civitas_registry::input_digest(&case.data),
+                    input_sm3: input_sm3.clone(),
                     settings_sm3: civitas_registry::input_digest(&*settings),
                     output_sm3: civitas_registry::input_digest(&outcome.output),
                     input: case.data.clone(),
@@ -266,7 +268,7 @@ impl Workflow {
                         &hook.name,
                         field,
                         &outcome.output,
-                        &civitas_registry::input_digest(&case.data),
+                        &input_sm3,
                         *point == HookPoint::Submit,
                     );
                     kept["guard"] = guard;

@@ -197,10 +197,7 @@ pub async fn record(
 ) -> Result<Recorded, WorkflowError> {
     let text = serde_json::to_string(&report)
         .map_err(|e| WorkflowError::Invalid(format!("report: {e}")))?;
-    let report_sm3: String = civitas_crypto::sm3::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let report_sm3 = hex::encode(civitas_crypto::sm3::digest(text.as_bytes()));
     let id = uuid::Uuid::new_v4().to_string();
     let tenant = scope.path().to_string();
     let mut tx = db.begin(scope).await?;

@@ -1326,42 +1326,27 @@ fn what_if_summary(recorded: &civitas_workflow::what_if::Recorded) -> (String, S
     } else {
         cases.join(", ")
     };
+    // An optional part: `open` + the text + `close`, or nothing.
+    let part = |text: &str, open: &str, close: &str| {
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("{open}{text}{close}")
+        }
+    };
+    let (id, candidate) = (&recorded.id, &report.candidate);
+    let (decisions, changed, failed) =
+        (report.decisions, report.changed.len(), report.failed.len());
     (
         format!(
-            "假设评估报告 {}（{}）：重新运行 {} 项已记录的决定，{} 项将改变{}，{} 项出错{}。报告编号已填入下方表单。",
-            recorded.id,
-            report.candidate,
-            report.decisions,
-            report.changed.len(),
-            if fields.is_empty() {
-                String::new()
-            } else {
-                format!("（{}）", fields.join("、"))
-            },
-            report.failed.len(),
-            if listed.is_empty() {
-                String::new()
-            } else {
-                format!("；将改变的办件：{listed}")
-            },
+            "假设评估报告 {id}（{candidate}）：重新运行 {decisions} 项已记录的决定，{changed} 项将改变{}，{failed} 项出错{}。报告编号已填入下方表单。",
+            part(&fields.join("、"), "（", "）"),
+            part(&listed, "；将改变的办件：", ""),
         ),
         format!(
-            "What-if report {} ({}): {} recorded decisions run again, {} would change{}, {} failed{}. The report is filled into the form below.",
-            recorded.id,
-            report.candidate,
-            report.decisions,
-            report.changed.len(),
-            if fields.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", fields.join(", "))
-            },
-            report.failed.len(),
-            if listed.is_empty() {
-                String::new()
-            } else {
-                format!("; cases that would change: {listed}")
-            },
+            "What-if report {id} ({candidate}): {decisions} recorded decisions run again, {changed} would change{}, {failed} failed{}. The report is filled into the form below.",
+            part(&fields.join(", "), " (", ")"),
+            part(&listed, "; cases that would change: ", ""),
         ),
     )
 }

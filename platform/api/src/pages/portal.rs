@@ -249,23 +249,16 @@ pub(super) async fn lottery(
 ) -> Response {
     let tenant = tenant.0;
     let here = format!("{}lotteries/{id}", portal_home(&tenant));
+    let problem = |status, title, text| lang.problem(status, &here, Some(&tenant), title, text);
     let lottery = match civitas_lottery::published(state.db(), &tenant.path, &id).await {
         Ok(lottery) => lottery,
         Err(civitas_lottery::LotteryError::NotFound(_)) => {
-            return lang.problem(
-                StatusCode::NOT_FOUND,
-                &here,
-                Some(&tenant),
-                Msg::NotFoundTitle,
-                Msg::NotFoundText,
-            );
+            return problem(StatusCode::NOT_FOUND, Msg::NotFoundTitle, Msg::NotFoundText);
         }
         Err(error) => {
             tracing::warn!(%error, "lottery page");
-            return lang.problem(
+            return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &here,
-                Some(&tenant),
                 Msg::UnavailableTitle,
                 Msg::UnavailableText,
             );
@@ -276,10 +269,8 @@ pub(super) async fn lottery(
     let Ok(published) = serde_json::from_str::<civitas_lottery::Published>(&lottery.published)
     else {
         tracing::error!(lottery = %lottery.id, "a stored lottery's published text does not parse");
-        return lang.problem(
+        return problem(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &here,
-            Some(&tenant),
             Msg::UnavailableTitle,
             Msg::UnavailableText,
         );
@@ -309,10 +300,8 @@ pub(super) async fn lottery(
             // A ranked case the published text does not hold: corrupt.
             let Some(ranking) = ranking else {
                 tracing::error!(lottery = %lottery.id, "a ranked case is not in the published text");
-                return lang.problem(
+                return problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    &here,
-                    Some(&tenant),
                     Msg::UnavailableTitle,
                     Msg::UnavailableText,
                 );

@@ -128,17 +128,12 @@ async fn submit(b: &Browser, css: &str, expected: &str) {
 /// The bindings of Pudong, as the API lists them to the city
 /// administrator (the walk runs on the test's runtime: asynchronously).
 async fn pudong_bindings(server: &Server) -> serde_json::Value {
-    let client = reqwest::Client::new();
-    let token = crate::support::server::demo_token(server, "city-admin").await;
-    let listed: serde_json::Value = client
-        .get(server.url("/api/v1/tenants/shanghai/pudong/bindings"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = crate::support::server::get_as(
+        server,
+        "city-admin",
+        "/api/v1/tenants/shanghai/pudong/bindings",
+    )
+    .await;
     listed["bindings"]
         .as_array()
         .and_then(|all| {

@@ -256,11 +256,30 @@ pub async fn demo_token(server: &Server, username: &str) -> String {
 /// `body` posted to `path` on `server` as the demo account `username` (for
 /// tests already running on an async runtime): the answer's JSON.
 pub async fn post_as(server: &Server, username: &str, path: &str, body: Value) -> Value {
+    call_as(server, username, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// `path` read from `server` as the demo account `username` (async): the
+/// answer's JSON.
+pub async fn get_as(server: &Server, username: &str, path: &str) -> Value {
+    call_as(server, username, reqwest::Method::GET, path, None).await
+}
+
+async fn call_as(
+    server: &Server,
+    username: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let token = demo_token(server, username).await;
-    reqwest::Client::new()
-        .post(server.url(path))
-        .bearer_auth(&token)
-        .json(&body)
+    let mut request = reqwest::Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(&token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request
         .send()
         .await
         .unwrap_or_else(|e| panic!("{path}: {e}"))
