@@ -438,6 +438,16 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::lotteries::publish))
         .routes(routes!(routes::lotteries::draw))
         .routes(routes!(routes::lotteries::lottery))
+        .routes({
+            // A month of a district's projects is larger than other bodies.
+            let (schemas, paths, router) = routes!(routes::wage_arrears::import_project_months);
+            (
+                schemas,
+                paths,
+                router.layer(DefaultBodyLimit::max(routes::wage_arrears::MAX_FILE_BYTES)),
+            )
+        })
+        .routes(routes!(routes::wage_arrears::run_warnings))
         .routes(routes!(
             routes::cases::list_cases,
             routes::cases::create_case

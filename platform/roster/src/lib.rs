@@ -20,85 +20,14 @@
 //! assert_eq!(roster.rows[0].phone.as_deref(), Some("13800138000"));
 //! ```
 
-use std::io::Cursor;
-
-use calamine::{Data, Reader, Xlsx};
+use civitas_sheet::{Cell, Row, SheetError};
 
 /// The most data rows one roster may hold.
 pub const MAX_ROWS: usize = 10_000;
 
-/// Columns past this many are not read (a roster has a handful).
-pub const MAX_COLUMNS: u32 = 64;
+pub use civitas_sheet::{MAX_COLUMNS, MAX_UNPACKED_BYTES};
 
-/// The most bytes an `.xlsx` may unpack to: a guard against archives built
-/// to exhaust memory (a 10,000-row roster unpacks to a few MiB).
-pub const MAX_UNPACKED_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The file formats a roster comes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated values, UTF-8 (with or without a byte-order mark)
-    /// or GB 18030/GBK, as Excel on a Chinese Windows saves them.
-    Csv,
-    /// An Excel workbook (Office Open XML); the first sheet is read.
-    Xlsx,
-}
-
-impl Format {
-    /// The MIME type of an `.xlsx` file.
-    pub const XLSX_MIME: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
-    /// The format a `Content-Type` names (parameters such as `charset`
-    /// ignored); `application/octet-stream` and `application/vnd.ms-excel`
-    /// (what browsers on Windows send for a `.csv`) are told by the bytes.
-    pub fn from_content_type(content_type: &str, bytes: &[u8]) -> Option<Format> {
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
-            "text/csv" => Some(Format::Csv),
-            Format::XLSX_MIME => Some(Format::Xlsx),
-            "application/octet-stream" | "application/vnd.ms-excel" => Format::sniff(bytes),
-            _ => None,
-        }
-    }
-
-    /// The format the bytes look like: a ZIP archive is a workbook, an old
-    /// binary `.xls` (an OLE compound file) is none this reads, anything
-    /// else is taken for CSV.
-    pub fn sniff(bytes: &[u8]) -> Option<Format> {
-        if bytes.starts_with(b"PK\x03\x04") {
-            Some(Format::Xlsx)
-        } else if bytes.starts_with(b"\xD0\xCF\x11\xE0") {
-            None
-        } else {
-            Some(Format::Csv)
-        }
-    }
-
-    /// The format a file name's extension names.
-    pub fn from_file_name(name: &str) -> Option<Format> {
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".xlsx") {
-            Some(Format::Xlsx)
-        } else if lower.ends_with(".csv") {
-            Some(Format::Csv)
-        } else {
-            None
-        }
-    }
-
-    /// The MIME type to send the format as.
-    pub fn mime(self) -> &'static str {
-        match self {
-            Format::Csv => "text/csv",
-            Format::Xlsx => Format::XLSX_MIME,
-        }
-    }
-}
+pub use civitas_sheet::Format;
 
 /// A column the roster is read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -266,165 +195,23 @@ pub enum RosterError {
 
 /// Reads a roster from the bytes of a file in `format`.
 pub fn read(bytes: &[u8], format: Format) -> Result<Roster, RosterError> {
-    let rows = match format {
-        Format::Csv => csv_rows(bytes)?,
-        Format::Xlsx => xlsx_rows(bytes)?,
-    };
-    from_rows(rows)
+    from_rows(civitas_sheet::read(bytes, format, MAX_ROWS)?)
 }
 
-/// A cell as read: its text, or a value that is not text.
-enum Cell {
-    Text(String),
-    Unreadable,
-}
-
-impl Cell {
-    fn text(&self) -> &str {
-        match self {
-            Cell::Text(t) => t,
-            Cell::Unreadable => "",
+impl From<SheetError> for RosterError {
+    fn from(error: SheetError) -> RosterError {
+        match error {
+            SheetError::NotXlsx(message) => RosterError::NotXlsx(message),
+            SheetError::TooLarge => RosterError::TooLarge,
+            SheetError::NotCsv { line, message } => RosterError::NotCsv { line, message },
+            SheetError::NoSheet => RosterError::Empty,
+            SheetError::TooManyRows => RosterError::TooManyRows,
         }
     }
 }
 
-/// The rows of a file: the spreadsheet's row number and the cells.
-type RawRows = Vec<(u32, Vec<Cell>)>;
-
-fn csv_rows(bytes: &[u8]) -> Result<RawRows, RosterError> {
-    let text = decode(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    // The csv reader does not count the blank lines it skips; the line a
-    // user sees in an editor or in Excel is told by the byte offset.
-    // A line ends at `\n`, or at a lone `\r` (old Mac Excel saves those).
-    let raw = text.as_bytes();
-    let newlines: Vec<u64> = raw
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && raw.get(i + 1) != Some(&b'\n')))
-        .map(|(i, _)| i as u64)
-        .collect();
-    // A record's position may point at the blank lines before it.
-    let bytes = text.as_bytes();
-    let line_at = |position: Option<&csv::Position>| {
-        position.map_or(0, |p| {
-            let mut at = usize::try_from(p.byte()).unwrap_or(bytes.len());
-            while matches!(bytes.get(at), Some(b'\n' | b'\r')) {
-                at += 1;
-            }
-            newlines.partition_point(|&n| n < at as u64) as u64 + 1
-        })
-    };
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| RosterError::NotCsv {
-            line: line_at(e.position()),
-            message: e.to_string(),
-        })?;
-        let row =
-            u32::try_from(line_at(record.position())).map_err(|_| RosterError::TooManyRows)?;
-        rows.push((
-            row,
-            record
-                .iter()
-                .map(|c| Cell::Text(c.trim().to_owned()))
-                .collect(),
-        ));
-        if rows.len() > MAX_ROWS + 1 {
-            return Err(RosterError::TooManyRows);
-        }
-    }
-    Ok(rows)
-}
-
-/// UTF-8 (a byte-order mark dropped), else GB 18030 — which Excel on a
-/// Chinese Windows writes when it saves "CSV (逗号分隔)".
-fn decode(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
-    }
-}
-
-fn xlsx_rows(bytes: &[u8]) -> Result<RawRows, RosterError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| RosterError::NotXlsx(e.to_string()))?;
-    let mut unpacked = 0u64;
-    for i in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(i)
-            .map_err(|e| RosterError::NotXlsx(e.to_string()))?;
-        unpacked = unpacked.saturating_add(entry.size());
-    }
-    if unpacked > MAX_UNPACKED_BYTES {
-        return Err(RosterError::TooLarge);
-    }
-    let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
-        .map_err(|e: calamine::XlsxError| RosterError::NotXlsx(e.to_string()))?;
-    let sheet = workbook
-        .sheet_names()
-        .first()
-        .cloned()
-        .ok_or(RosterError::Empty)?;
-    // Cell by cell, not calamine's dense range: a sheet with one cell in A1
-    // and one in XFD1048576 would otherwise ask for billions of cells.
-    let mut reader = workbook
-        .worksheet_cells_reader(&sheet)
-        .map_err(|e| RosterError::NotXlsx(e.to_string()))?;
-    let mut rows: std::collections::BTreeMap<u32, Vec<Cell>> = std::collections::BTreeMap::new();
-    while let Some(cell) = reader
-        .next_cell()
-        .map_err(|e| RosterError::NotXlsx(e.to_string()))?
-    {
-        let (row, column) = cell.get_position();
-        let data: Data = cell.get_value().clone().into();
-        if data == Data::Empty || column >= MAX_COLUMNS {
-            continue;
-        }
-        // Only rows with something in them count against the limit.
-        if !rows.contains_key(&row) && rows.len() > MAX_ROWS {
-            return Err(RosterError::TooManyRows);
-        }
-        let cells = rows.entry(row).or_default();
-        let column = column as usize;
-        if cells.len() <= column {
-            cells.resize_with(column + 1, || Cell::Text(String::new()));
-        }
-        cells[column] = xlsx_cell(&data);
-    }
-    // Row numbers as Excel shows them: 1-based.
-    Ok(rows
-        .into_iter()
-        .map(|(row, cells)| (row.saturating_add(1), cells))
-        .collect())
-}
-
-fn xlsx_cell(data: &Data) -> Cell {
-    match data {
-        Data::Empty => Cell::Text(String::new()),
-        Data::String(s) => Cell::Text(s.trim().to_owned()),
-        Data::Int(i) => Cell::Text(i.to_string()),
-        // Employee and phone numbers typed into a number cell: 13800138000,
-        // not 13800138000.0 or 1.38e10.
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Cell::Text(format!("{f:.0}")),
-        Data::Float(f) => Cell::Text(f.to_string()),
-        Data::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.to_owned()),
-        Data::DateTime(_) | Data::DateTimeIso(_) | Data::DurationIso(_) | Data::Error(_) => {
-            Cell::Unreadable
-        }
-    }
-}
-
-fn from_rows(rows: RawRows) -> Result<Roster, RosterError> {
-    let mut rows = rows.into_iter().filter(|(_, cells)| {
-        cells
-            .iter()
-            .any(|c| !matches!(c, Cell::Text(t) if t.is_empty()))
-    });
+fn from_rows(rows: Vec<Row>) -> Result<Roster, RosterError> {
+    let mut rows = rows.into_iter().map(|r| (r.row, r.cells));
     let (_, header) = rows.next().ok_or(RosterError::Empty)?;
     let mut positions: Vec<(Column, usize)> = Vec::new();
     let mut ignored_columns = Vec::new();
@@ -467,7 +254,8 @@ fn from_rows(rows: RawRows) -> Result<Roster, RosterError> {
         for &(column, i) in &positions {
             let text = match cells.get(i) {
                 Some(Cell::Text(t)) => t.clone(),
-                Some(Cell::Unreadable) => {
+                // A date where a name or a number belongs is a typing slip.
+                Some(Cell::Date(_) | Cell::Unreadable) => {
                     person.unreadable.push(column);
                     String::new()
                 }

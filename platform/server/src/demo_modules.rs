@@ -4,7 +4,8 @@
 //! Pudong variant at 浦东新区; for the flexible-employment subsidy, the
 //! national rule as the default and 大竹县's variant at the county; for
 //! talent-apartment allocation, the city's priority rule as the default and
-//! Pudong's at 浦东新区.
+//! Pudong's at 浦东新区; for wage-arrears warnings, the city's rules as the
+//! default and Pudong's at 浦东新区.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +69,18 @@ pub const DEMO_MODULES: &[DemoModule] = &[
         "talent-apartment-pudong",
         "1.0.0",
         "housing/talent-apartment",
+        Some("310000/310115"),
+    ),
+    (
+        "wage-arrears-warning",
+        "1.0.0",
+        "hr-social-security/wage-arrears-warning",
+        None,
+    ),
+    (
+        "wage-arrears-warning-pudong",
+        "1.0.0",
+        "hr-social-security/wage-arrears-warning",
         Some("310000/310115"),
     ),
 ];

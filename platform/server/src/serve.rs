@@ -505,6 +505,16 @@ const DEMO_ACCOUNTS: &[DemoAccount] = &[
         "黄浦区劳动监察员",
         Some("reviewer"),
     ),
+    // 安薪预警 (seed 000 L376–381): Pudong's inspector assigns a warning to
+    // a street, whose officer verifies it on site.
+    (
+        "lujiazui-hr-officer",
+        AccountKind::Staff,
+        "310000/310115/310115005",
+        Some("hr-social-security"),
+        "陆家嘴街道劳动保障监察协管员",
+        Some("officer"),
+    ),
     (
         "pudong-hr-officer",
         AccountKind::Staff,

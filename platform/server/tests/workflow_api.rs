@@ -1025,3 +1025,127 @@ both_backends! {
         assert_eq!(text["entries"].as_array().unwrap().len(), 2);
     }
 }
+
+/// The header of a project-month file as a bureau's sheet has it.
+const PROJECT_MONTH_HEADER: &str = "项目编号,项目名称,所属区划,项目类型,项目状态,数据月份,实际开工日期,在职人数,考勤人数,工资专户,人工费拨入（元）,代发工资（元）,最近代发工资日期,备注";
+
+fn project_months(rows: &[&str]) -> Vec<u8> {
+    let mut text = String::from(PROJECT_MONTH_HEADER);
+    for row in rows {
+        text.push('\n');
+        text.push_str(row);
+    }
+    text.push('\n');
+    text.into_bytes()
+}
+
+both_backends! {
+    async fn wage_arrears_warnings_are_imported_run_by_each_districts_rules_and_handled_up_to_the_city(t) {
+        let world = World::demo(&t).await;
+        let import = |who: &'static str, tenant: &'static str, query: &'static str, file: Vec<u8>| {
+            let world = &world;
+            async move {
+                world.upload(&format!("/api/v1/tenants/{tenant}/wage-arrears/project-months{query}"),
+                    world.token(who), "text/csv", file).await
+            }
+        };
+        // A file with bad rows stores nothing and names every bad cell.
+        let bad = project_months(&[
+            "PD-0311,陆家嘴某办公楼新建工程,陆家嘴街道,工程建设,在建,2026-11,2026-05-06,240,200,是,800000,0,2026-10-16,",
+            "XX-0001,某工程,成都市,工程建设,在建,2026-11,2026-02-30,10,5,是,0,0,,",
+            "XX-0002,某工程,310115,工程建设,施工中,2026-11,2026-05-06,10,5,是,0,0,,",
+        ]);
+        let refused = import("city-hr-dispatcher", SHANGHAI, "", bad.clone()).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "import_rejected"), "{}", refused.body);
+        let named: Vec<(u64, &str)> = refused.body["problems"].as_array().unwrap().iter()
+            .map(|p| (p["row"].as_u64().unwrap(), p["field"].as_str().unwrap())).collect();
+        assert_eq!(named, [(3, "所属区划"), (3, "实际开工日期"), (4, "项目状态")]);
+        let dry = import("city-hr-dispatcher", SHANGHAI, "?dry_run=true", bad).await;
+        assert_eq!((dry.status, dry.body["rows"].clone(), dry.body["stored"].clone(), dry.body["ignored_columns"].clone()),
+            (StatusCode::OK, json!(3), json!(0), json!(["备注"])), "{}", dry.body);
+        let nothing = world.call("POST", &format!("/api/v1/tenants/{SHANGHAI}/wage-arrears/runs"),
+            Some(world.token("city-hr-dispatcher")), Some(json!({"month": "2026-11"}))).await;
+        assert_eq!((nothing.status, nothing.code()), (StatusCode::NOT_FOUND, "no_project_data"), "{}", nothing.body);
+
+        // November in Pudong and Huangpu: the same facts, each district's rules.
+        let good = project_months(&[
+            // 45 days without a payout: past Pudong's 30, within the city's 60.
+            "PD-0311,陆家嘴某办公楼新建工程,陆家嘴街道,工程建设,在建,2026-11,2026-05-06,240,200,是,800000,0,2026-10-16,",
+            "HP-0107,外滩某商办楼新建工程,黄浦区,工程建设,在建,2026-11,2026-05-06,240,200,是,800000,0,2026-10-16,",
+            // A stopped site, 81 days unpaid: Pudong's rule watches it, the city's does not.
+            "PD-0420,张江某研发楼工程,310115,工程建设,停工,2026-11,2026-03-02,60,8,是,0,0,2026-09-10,",
+            "HP-0420,南京东路某商场改造工程,310101,工程建设,停工,2026-11,2026-03-02,60,8,是,0,0,2026-09-10,",
+            // Attendance 5 %: below the city's 10 % everywhere.
+            "HP-0555,豫园某配套工程,310101,工程建设,在建,2026-11,2026-06-01,100,5,是,300000,280000,2026-11-14,",
+            "PD-0900,已完工项目,310115,其他,完工,2026-11,2025-01-01,0,0,否,0,0,,",
+        ]);
+        let denied = import("pudong-hr-inspector", HUANGPU, "", good.clone()).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+        let stored = import("city-hr-dispatcher", SHANGHAI, "", good.clone()).await;
+        assert_eq!((stored.status, stored.body["stored"].clone(), stored.body["replaced"].clone(), stored.body["months"].clone()),
+            (StatusCode::CREATED, json!(6), json!(0), json!(["2026-11"])), "{}", stored.body);
+        let again = import("city-hr-dispatcher", SHANGHAI, "", good).await;
+        assert_eq!(again.body["replaced"], 6, "{}", again.body);
+
+        let runs = format!("/api/v1/tenants/{SHANGHAI}/wage-arrears/runs");
+        let run = || world.call("POST", &runs,
+            Some(world.token("city-hr-dispatcher")), Some(json!({"month": "2026-11"})));
+        let first = run().await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!((first.body["projects"].clone(), first.body["warned"].clone(), first.body["failures"].clone()),
+            (json!(6), json!(3), json!([])), "{}", first.body);
+        let mut opened: Vec<(String, String, Value)> = first.body["opened"].as_array().unwrap().iter()
+            .map(|o| (o["project_code"].as_str().unwrap().to_owned(), o["case_tenant"].as_str().unwrap().to_owned(), o["rules"].clone()))
+            .collect();
+        opened.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(opened, [
+            ("HP-0555".to_owned(), HUANGPU.to_owned(), json!(["attendance-coverage-low"])),
+            ("PD-0311".to_owned(), PUDONG.to_owned(), json!(["wages-not-paid"])),
+            ("PD-0420".to_owned(), PUDONG.to_owned(), json!(["wages-not-paid"])),
+        ]);
+        let modules: Vec<(&str, &str)> = first.body["modules"].as_array().unwrap().iter()
+            .map(|m| (m["tenant"].as_str().unwrap(), m["module"].as_str().unwrap())).collect();
+        assert_eq!(modules, [(HUANGPU, "wage-arrears-warning"), (PUDONG, "wage-arrears-warning-pudong"),
+            (LUJIAZUI, "wage-arrears-warning-pudong")]);
+        // Running the month again files nothing twice.
+        let second = run().await;
+        assert_eq!((second.body["opened"].clone(), second.body["already_filed"].clone()), (json!([]), json!(3)), "{}", second.body);
+
+        // The warning at Lujiazui's project went to Pudong's inspectorate;
+        // its history holds Pudong's module's decision.
+        let case = first.body["opened"].as_array().unwrap().iter()
+            .find(|o| o["project_code"] == "PD-0311").unwrap()["case_id"].as_str().unwrap().to_owned();
+        let filed = get(&world, "pudong-hr-inspector", &format!("/api/v1/tenants/{PUDONG}/cases/{case}")).await;
+        assert_eq!((filed.body["origin"].clone(), filed.body["step"].clone(), filed.body["step_unit"].clone()),
+            (json!("warning"), json!("dispatch"), json!("working")), "{}", filed.body);
+        let decided = &filed.body["outcomes"]["warnings"];
+        assert_eq!((decided["module"].as_str(), decided["version"].as_str(), decided["output"]["warnings"][0]["rule"].as_str()),
+            (Some("wage-arrears-warning-pudong"), Some("1.0.0"), Some("wages-not-paid")), "{decided}");
+        let history = get(&world, "pudong-hr-inspector", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
+        assert_eq!(history.body["history"][0]["detail"]["evaluations"][0]["module"], "wage-arrears-warning-pudong", "{}", history.body);
+
+        // Assigned to the street (L376), verified there (L381), escalated
+        // to the city by the district, closed by the city.
+        let assigned = act(&world, "pudong-hr-inspector", PUDONG, &case,
+            json!({"action": "transfer", "to_tenant": LUJIAZUI, "reason": "请陆家嘴街道5个工作日内现场核查工资支付情况"})).await;
+        assert_eq!((assigned.status, assigned.body["step"].clone(), assigned.body["tenant_path"].clone()),
+            (StatusCode::OK, json!("verify"), json!(LUJIAZUI)), "{}", assigned.body);
+        assert!(inbox_ids(&world, "lujiazui-hr-officer").await.contains(&case));
+        let verified = act(&world, "lujiazui-hr-officer", LUJIAZUI, &case,
+            json!({"action": "approve", "reason": "现场核查：总包单位拖欠 10 月工资，已责令限期支付"})).await;
+        assert_eq!((verified.status, verified.body["step"].clone()), (StatusCode::OK, json!("conclude")), "{}", verified.body);
+        let escalated = act(&world, "pudong-hr-inspector", LUJIAZUI, &case,
+            json!({"action": "transfer", "to_tenant": SHANGHAI, "reason": "涉及市重大工程，上报市级督办"})).await;
+        assert_eq!((escalated.status, escalated.body["step"].clone()), (StatusCode::OK, json!("city-supervision")), "{}", escalated.body);
+        let closed = act(&world, "city-hr-dispatcher", SHANGHAI, &case, json!({"action": "approve"})).await;
+        assert_eq!((closed.status, closed.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", closed.body);
+
+        // A warning left at the district's dispatch step goes overdue and
+        // is escalated one level up (督办, L411).
+        let waiting = first.body["opened"].as_array().unwrap().iter()
+            .find(|o| o["project_code"] == "HP-0555").unwrap()["case_id"].as_str().unwrap().to_owned();
+        world.time_passes(7).await;
+        let late = get(&world, "huangpu-hr-inspector", &format!("/api/v1/tenants/{HUANGPU}/cases/{waiting}")).await;
+        assert_eq!((late.body["overdue"].clone(), late.body["supervised"].clone()), (json!(true), json!(true)), "{}", late.body);
+    }
+}

@@ -582,6 +582,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "services",
     "settings",
     "staff",
+    "wage-arrears",
 ];
 
 fn is_slug(s: &str) -> bool {

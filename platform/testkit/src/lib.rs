@@ -307,6 +307,8 @@ pub const DEMO_MODULE_CRATES: &[&str] = &[
     "modules/market-regulation/penalty-discretion-pudong",
     "modules/housing/talent-apartment",
     "modules/housing/talent-apartment-pudong",
+    "modules/hr-social-security/wage-arrears-warning",
+    "modules/hr-social-security/wage-arrears-warning-pudong",
 ];
 
 /// Builds every demo module (once per test process) and returns the

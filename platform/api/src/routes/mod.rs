@@ -16,3 +16,4 @@ pub(crate) mod settings;
 pub(crate) mod system;
 pub(crate) mod tenants;
 pub(crate) mod verification;
+pub(crate) mod wage_arrears;

@@ -255,6 +255,7 @@ impl World {
             "enterprise-demo",
             "city-hr-dispatcher",
             "pudong-hr-inspector",
+            "lujiazui-hr-officer",
             "huangpu-hr-inspector",
             "pudong-hr-officer",
             "pudong-hr-head",
