@@ -2,6 +2,10 @@
 //!
 //! - `submit`: citizen submissions of meal-subsidy applications over HTTP,
 //!   from N connections for a number of seconds, spread over places;
+//! - `batch`: eligibility checks in bulk (`evaluate-batch`) against single
+//!   calls;
+//! - `wage-arrears`: a month of project monitoring data imported from CSV
+//!   and run as one batch of warning rules, against single calls;
 //! - `fill`: grows the case tables of a PostgreSQL database to a number of
 //!   cases by copying the cases already filed (with their tasks, history
 //!   and timers), so the next `submit` runs against a large database.
@@ -58,6 +62,15 @@ enum Command {
     #[command(after_help = "Example:\n  \
         civitas-load batch --username lujiazui-officer --at shanghai/pudong/lujiazui --inputs 100000")]
     Batch(BatchArgs),
+    /// 安薪 warnings at scale: `--projects` project-months generated across
+    /// Pudong (its variant), Lujiazui, Huangpu and Xuhui, imported as CSV
+    /// files (`POST …/wage-arrears/project-months`), then the month run as
+    /// one batch (`POST …/wage-arrears/runs`); for comparison in the same
+    /// run, single calls of the same rules (`POST …/evaluate`) for
+    /// `--single-seconds`.
+    #[command(after_help = "Example:\n  \
+        civitas-load wage-arrears --projects 100000 --month 2026-11")]
+    WageArrears(WageArrearsArgs),
     /// Grows the case tables of a PostgreSQL database to `--to` cases by
     /// copying the cases already there (ids prefixed `fill-`), with their
     /// tasks, history and timers. Copies are not indexed for search and
@@ -93,6 +106,35 @@ struct SubmitArgs {
     /// Seconds sent before measuring (connections opened, caches warm).
     #[arg(long, default_value_t = 3)]
     warmup: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct WageArrearsArgs {
+    /// The platform's address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A staff member with `monitoring.import` and `warning.run` in
+    /// hr-social-security at the city.
+    #[arg(long, default_value = "city-hr-dispatcher")]
+    username: String,
+    /// Their password.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// Project-months in all.
+    #[arg(long, default_value_t = 100_000)]
+    projects: usize,
+    /// Rows per imported file (the API takes at most 50,000).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=50_000))]
+    per_file: usize,
+    /// The month, YYYY-MM.
+    #[arg(long, default_value = "2026-11")]
+    month: String,
+    /// Seconds of single calls for comparison (0: none).
+    #[arg(long, default_value_t = 5)]
+    single_seconds: u64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -386,6 +428,135 @@ async fn batch(args: BatchArgs) -> anyhow::Result<serde_json::Value> {
     Ok(report)
 }
 
+/// Where the generated projects are: Pudong's variant at the district
+/// and at a street, the city's rules at Huangpu and Xuhui.
+const PROJECT_PLACES: &[&str] = &["310115", "310115005", "310101", "310104"];
+
+/// The `i`-th generated project-month as a CSV row: about one in twenty
+/// goes unpaid long enough to warn somewhere; attendance, deposits and
+/// stopped sites vary.
+fn project_row(i: usize, month: &str) -> String {
+    let place = PROJECT_PLACES[i % PROJECT_PLACES.len()];
+    let status = if i.is_multiple_of(11) { "停工" } else { "在建" };
+    let last_paid = match i % 20 {
+        0 => "2026-08-20",
+        1 => "2026-10-10",
+        _ => "2026-11-14",
+    };
+    let headcount = 50 + i % 400;
+    let attended = if i.is_multiple_of(37) {
+        headcount / 20
+    } else {
+        headcount * 9 / 10
+    };
+    format!(
+        "LD-{month}-{i:06},负载测试项目{i},{place},工程建设,{status},{month},2026-0{}-01,{headcount},{attended},是,{},{},{last_paid}",
+        1 + i % 6,
+        100_000 + i % 900_000,
+        if i % 20 < 2 { 0 } else { 90_000 + i % 800_000 },
+    )
+}
+
+async fn wage_arrears(args: WageArrearsArgs) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1800))
+        .build()?;
+    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
+    let base = format!("{}/api/v1/tenants/shanghai", args.url);
+    let header = "项目编号,项目名称,所属区划,项目类型,项目状态,数据月份,实际开工日期,在职人数,考勤人数,工资专户,人工费拨入（元）,代发工资（元）,最近代发工资日期";
+    let started = Instant::now();
+    let mut stored = 0u64;
+    for start in (0..args.projects).step_by(args.per_file) {
+        let mut file = String::from(header);
+        for i in start..(start + args.per_file).min(args.projects) {
+            file.push('\n');
+            file.push_str(&project_row(i, &args.month));
+        }
+        let answer = client
+            .post(format!("{base}/wage-arrears/project-months"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await?;
+        let status = answer.status();
+        let reply: serde_json::Value = answer.json().await?;
+        if !status.is_success() {
+            bail!("import refused ({status}): {reply}");
+        }
+        stored += reply["stored"].as_u64().unwrap_or(0);
+    }
+    let imported = started.elapsed();
+    let started = Instant::now();
+    let answer = client
+        .post(format!("{base}/wage-arrears/runs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"month": args.month}))
+        .send()
+        .await?;
+    let status = answer.status();
+    let outcome: serde_json::Value = answer.json().await?;
+    if !status.is_success() {
+        bail!("run refused ({status}): {outcome}");
+    }
+    let ran = started.elapsed();
+    let projects = outcome["projects"].as_u64().unwrap_or(0);
+    let evaluation = outcome["evaluation_micros"].as_u64().unwrap_or(0) as f64 / 1e6;
+    let mut report = serde_json::json!({
+        "projects": projects,
+        "stored": stored,
+        "import_seconds": (imported.as_secs_f64() * 100.0).round() / 100.0,
+        "run_seconds": (ran.as_secs_f64() * 100.0).round() / 100.0,
+        "evaluation_seconds": (evaluation * 100.0).round() / 100.0,
+        "evaluated_per_second": if evaluation > 0.0 { (projects as f64 / evaluation).round() } else { 0.0 },
+        "warned": outcome["warned"],
+        "opened": outcome["opened"].as_array().map_or(0, Vec::len),
+        "already_filed": outcome["already_filed"],
+        "failures": outcome["failures"].as_array().map_or(0, Vec::len),
+    });
+    if args.single_seconds > 0 {
+        let url =
+            format!("{base}/pudong/services/hr-social-security/wage-arrears-warning/evaluate");
+        let month = args.month.clone();
+        let request: Request = Arc::new(move |n| {
+            let row = project_row(n, &month);
+            let cells: Vec<&str> = row.split(',').collect();
+            let number = |i: usize| {
+                cells
+                    .get(i)
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            let input = serde_json::json!({
+                "project_code": cells[0], "project_name": cells[1], "place": cells[2],
+                "project_type": "construction",
+                "status": if cells[4] == "停工" { "stopped" } else { "in-progress" },
+                "month": cells[5], "actual_start_on": cells[6], "headcount": number(7),
+                "attended": number(8), "wage_account_open": true,
+                "labour_cost_in_yuan": number(10), "wages_paid_yuan": number(11),
+                "last_wages_paid_on": cells[12],
+            });
+            (url.clone(), serde_json::json!({"input": input}))
+        });
+        let single = run(
+            &client,
+            &token,
+            16,
+            0,
+            args.single_seconds,
+            reqwest::StatusCode::OK,
+            request,
+        )
+        .await?;
+        report["single_calls"] = serde_json::to_value(&single)?;
+        if single.per_second > 0.0 {
+            let ratio = report["evaluated_per_second"].as_f64().unwrap_or(0.0) / single.per_second;
+            report["batch_over_single"] = serde_json::json!((ratio * 10.0).round() / 10.0);
+        }
+    }
+    Ok(report)
+}
+
 async fn count_cases(conn: &mut PgConnection) -> anyhow::Result<(i64, i64)> {
     let (all, real): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*), count(*) FILTER (WHERE id NOT LIKE '{FILL_PREFIX}%') FROM cases"
@@ -510,6 +681,31 @@ fn main() -> std::process::ExitCode {
                 }
                 if report["failed"].as_u64().unwrap_or(0) > 0 {
                     bail!("some inputs failed");
+                }
+                Ok(())
+            }
+            Command::WageArrears(args) => {
+                let json = args.json;
+                let report = wage_arrears(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "{} project-months: imported in {} s; run in {} s, of which evaluation {} s ({}/s); {} warned, {} filed, {} failed",
+                        report["projects"], report["import_seconds"], report["run_seconds"],
+                        report["evaluation_seconds"], report["evaluated_per_second"],
+                        report["warned"], report["opened"], report["failures"]
+                    );
+                    if let Some(single) = report.get("single_calls") {
+                        println!(
+                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
+                            single["connections"], single["per_second"], single["p50_ms"],
+                            single["p99_ms"], report["batch_over_single"]
+                        );
+                    }
+                }
+                if report["failures"].as_u64().unwrap_or(0) > 0 {
+                    bail!("some project-months failed");
                 }
                 Ok(())
             }

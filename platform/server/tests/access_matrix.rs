@@ -254,6 +254,9 @@ fn request(
         // lottery is public; its line decides who draws it, tested in
         // workflow_api.rs).
         "POST /api/v1/tenants/{t}/lotteries/{id}/draw" => Some(json!({"value": "1"})),
+        // Nothing imported for the month: past authorization a 404. (The
+        // import is sent JSON, not a sheet: past authorization a 415.)
+        "POST /api/v1/tenants/{t}/wage-arrears/runs" => Some(json!({"month": "2026-11"})),
         "POST /api/v1/tenants/{t}/services/{line}/{name}/evaluate-batch" => Some(json!({
             "inputs": [{"birth_date": "1950-01-01", "household_registration": "local",
                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}],

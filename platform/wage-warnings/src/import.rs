@@ -465,7 +465,7 @@ fn choice(text: &str, zh: &str, en: &str) -> CellError {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -598,6 +598,34 @@ mod tests {
             ]
         );
         assert_eq!(plan.records.len(), 1, "only PD-3's first row is good");
+    }
+
+    #[test]
+    fn the_sample_file_the_readme_imports_reads_without_a_problem() {
+        let sample = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tenants/_services/hr-social-security/wage-arrears-warning/sample-2026-11.csv"
+        ))
+        .unwrap();
+        let paths: Vec<(TenantPath, &str, &str)> = [
+            ("310000/310115", "310115", "浦东新区"),
+            ("310000/310115/310115005", "310115005", "陆家嘴街道"),
+            ("310000/310101", "310101", "黄浦区"),
+            ("310000/310104", "310104", "徐汇区"),
+        ]
+        .into_iter()
+        .map(|(p, c, n)| (TenantPath::parse(p).unwrap(), c, n))
+        .collect();
+        let places = Places::new(paths.iter().map(|(p, c, n)| (p, *c, *n)));
+        let plan = read(&sample, Format::Csv, &places).unwrap();
+        assert!(
+            plan.problems.is_empty() && plan.ignored_columns.is_empty(),
+            "{:?}",
+            plan.problems
+        );
+        assert_eq!(plan.records.len(), 6);
+        assert_eq!(plan.records[5].record["deposit_expires_on"], "2026-12-20");
+        assert_eq!(plan.records[5].record["wage_account_open"], false);
     }
 
     #[test]

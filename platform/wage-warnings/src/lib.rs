@@ -19,10 +19,14 @@
 //! running a month again never files a warning twice.
 
 pub mod import;
+#[cfg(feature = "run")]
 mod run;
+#[cfg(feature = "run")]
 mod store;
 
+#[cfg(feature = "run")]
 pub use run::{Failure, ModuleUse, OpenedWarning, RunReport, run_month};
+#[cfg(feature = "run")]
 pub use store::{ImportReport, store_months};
 
 /// The module service the warning rules implement, and the flow its
@@ -33,6 +37,7 @@ pub const SERVICE: &str = "hr-social-security/wage-arrears-warning";
 pub const LINE: &str = "hr-social-security";
 
 /// Why data could not be imported or a month run.
+#[cfg(feature = "run")]
 #[derive(Debug, thiserror::Error)]
 pub enum WageWarningError {
     /// A request that makes no sense (a month that is no month).
@@ -55,12 +60,14 @@ pub enum WageWarningError {
     Audit(#[from] civitas_audit::AuditError),
 }
 
+#[cfg(feature = "run")]
 impl From<sqlx::Error> for WageWarningError {
     fn from(e: sqlx::Error) -> WageWarningError {
         WageWarningError::Storage(civitas_storage::StorageError::Database(e))
     }
 }
 
+#[cfg(feature = "run")]
 impl WageWarningError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
@@ -88,6 +95,7 @@ impl WageWarningError {
 }
 
 /// `YYYY-MM`, a real month.
+#[cfg(feature = "run")]
 pub(crate) fn check_month(month: &str) -> Result<(), WageWarningError> {
     let ok = month.len() == 7
         && month.as_bytes().get(4) == Some(&b'-')
