@@ -437,7 +437,11 @@ const PROJECT_PLACES: &[&str] = &["310115", "310115005", "310101", "310104"];
 /// stopped sites vary.
 fn project_row(i: usize, month: &str) -> String {
     let place = PROJECT_PLACES[i % PROJECT_PLACES.len()];
-    let status = if i.is_multiple_of(11) { "停工" } else { "在建" };
+    let status = if i.is_multiple_of(11) {
+        "停工"
+    } else {
+        "在建"
+    };
     let last_paid = match i % 20 {
         0 => "2026-08-20",
         1 => "2026-10-10",

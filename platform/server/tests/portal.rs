@@ -21,7 +21,7 @@ use serde_json::json;
 use support::pages::{
     DESKTOP, check_page, runtime, screenshots, shoot, sign_in_as, sign_out, wait_for, wait_until,
 };
-use support::server::{Server, post_as, with_demo_modules};
+use support::server::{Server, post_as, upload_as, with_demo_modules};
 
 const CIVITAS: &str = env!("CARGO_BIN_EXE_civitas");
 const LUJIAZUI: &str = "/t/shanghai/pudong/lujiazui/";
@@ -528,6 +528,33 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         sign_out(&b).await;
     }
 
+    // A wage-arrears warning (seed 000): the city imports November's
+    // project data and runs the month; Pudong's inspector reads the
+    // warning Pudong's rules gave on the case's page, ready to assign it
+    // to a street.
+    let warning = wage_arrears_warning(server).await;
+    sign_in_as(
+        &b,
+        &url(&format!("/workbench/t/310000/310115/cases/{warning}")),
+        "pudong-hr-inspector",
+    )
+    .await;
+    wait_for(&b, "form.act").await;
+    check_page(&b, server, "zh-CN").await;
+    let text = b.text().await;
+    for shown in [
+        "wage-arrears-warning-pudong@1.0.0",
+        "未及时发放工资 · 红色 · 截至 2026-11-30 已 45 天无代发工资记录（阈值 30 天）",
+        "陆家嘴某办公楼新建工程",
+        "区级接收指派",
+    ] {
+        assert!(text.contains(shown), "{shown} missing: {text}");
+    }
+    if let Some(dir) = shots {
+        shoot(&b, dir, "workbench-wage-arrears-warning").await;
+    }
+    sign_out(&b).await;
+
     // A lottery published at Pudong is public: its page shows the frozen
     // entries, the day of the draw and the public value it waits for, and
     // how anyone will recompute it (the drawn page: civitas-web's tests).
@@ -573,6 +600,40 @@ async fn penalty_case(server: &Server) -> String {
     filed["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{filed}"))
+        .to_owned()
+}
+
+/// The README's sample month of project data imported and run by the
+/// city's HR dispatcher over the API; the case of the warning at PD-0311
+/// (Lujiazui, 45 days without a wage payout: past Pudong's 30).
+async fn wage_arrears_warning(server: &Server) -> String {
+    let sample = std::fs::read(
+        civitas_testkit::repository_dir()
+            .join("tenants/_services/hr-social-security/wage-arrears-warning/sample-2026-11.csv"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stored = upload_as(
+        server,
+        "city-hr-dispatcher",
+        "/api/v1/tenants/310000/wage-arrears/project-months",
+        "text/csv",
+        sample,
+    )
+    .await;
+    assert_eq!(stored["stored"], 6, "{stored}");
+    let run = post_as(
+        server,
+        "city-hr-dispatcher",
+        "/api/v1/tenants/310000/wage-arrears/runs",
+        json!({"month": "2026-11"}),
+    )
+    .await;
+    assert_eq!(run["warned"], 4, "{run}");
+    run["opened"]
+        .as_array()
+        .and_then(|opened| opened.iter().find(|o| o["project_code"] == "PD-0311"))
+        .and_then(|o| o["case_id"].as_str())
+        .unwrap_or_else(|| panic!("{run}"))
         .to_owned()
 }
 

@@ -594,9 +594,11 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
 
 /// The parts of a module's `output` that its service's `output_schema`
 /// titles (`中文 / English`), in the schema's `required` order, then the
-/// rest by name: scalars as [`shown`], lists of words joined by `、`. What
-/// the schema leaves untitled (`eligible` and `reasons`, shown apart; a
-/// derived age) is not listed.
+/// rest by name: scalars as [`shown`], lists of words joined by `、`, lists
+/// of records (warnings) each as its titled parts joined by ` · ` — a
+/// choice by its title — and the records by `；`. What the schema leaves
+/// untitled (`eligible` and `reasons`, shown apart; a derived age; a rule's
+/// code) is not listed.
 pub fn figures(
     output_schema: &serde_json::Value,
     output: &serde_json::Value,
@@ -626,6 +628,11 @@ pub fn figures(
             let title = properties[name].get("title")?.as_str()?;
             let text = match output.get(name)? {
                 serde_json::Value::Array(items) if items.is_empty() => "—".to_owned(),
+                serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) => items
+                    .iter()
+                    .map(|i| record(properties[name].get("items"), i, lang))
+                    .collect::<Vec<_>>()
+                    .join("；"),
                 serde_json::Value::Array(items) => items
                     .iter()
                     .map(|i| shown(i, lang))
@@ -638,6 +645,53 @@ pub fn figures(
             Some((Bilingual::parse(title), text))
         })
         .collect()
+}
+
+/// A record of a list as its titled parts, in the item schema's
+/// `required` order: a choice (`oneOf` of `const` and `title`) by its
+/// title in `lang`, anything else as [`shown`].
+fn record(schema: Option<&serde_json::Value>, item: &serde_json::Value, lang: Lang) -> String {
+    let Some(properties) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.as_object())
+    else {
+        return shown(item, lang);
+    };
+    let order: Vec<&str> = schema
+        .and_then(|s| s.get("required"))
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&String> = properties
+        .iter()
+        .filter(|(_, p)| p.get("title").is_some())
+        .map(|(n, _)| n)
+        .collect();
+    names.sort_by_key(|n| {
+        (
+            order.iter().position(|r| r == n).unwrap_or(order.len()),
+            n.as_str(),
+        )
+    });
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let value = item.get(name)?;
+            let choice = properties[name]
+                .get("oneOf")
+                .and_then(|o| o.as_array())
+                .and_then(|o| o.iter().find(|c| c.get("const") == Some(value)))
+                .and_then(|c| c.get("title"))
+                .and_then(|t| t.as_str())
+                .map(Bilingual::parse);
+            Some(match choice {
+                Some(title) if lang == Lang::En && !title.en.is_empty() => title.en,
+                Some(title) => title.zh,
+                None => shown(value, lang),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// A whole number's digits in groups of three (`70000` → `70,000`), as
@@ -670,6 +724,35 @@ pub fn shown(value: &serde_json::Value, lang: Lang) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_list_of_records_shows_each_records_titled_parts_and_choices_by_their_title() {
+        let schema = json!({
+            "required": ["warnings"],
+            "properties": {"warnings": {"title": "预警 / Warnings", "items": {
+                "required": ["rule", "name", "level", "reason"],
+                "properties": {
+                    "rule": {"type": "string"},
+                    "name": {"title": "风险点 / Risk point"},
+                    "level": {"title": "等级 / Level", "oneOf": [
+                        {"const": "red", "title": "红色 / Red"}, {"const": "blue", "title": "蓝色 / Blue"}]},
+                    "reason": {"title": "原因 / Reason"}
+                }}}}
+        });
+        let output = json!({"warnings": [
+            {"rule": "wages-not-paid", "name": "未及时发放工资", "level": "red", "reason": "45 天无代发工资"},
+            {"rule": "deposit-expiring", "name": "保证金临期", "level": "blue", "reason": "20 天后到期"}
+        ]});
+        let shown = figures(&schema, &output, Lang::Zh);
+        assert_eq!(
+            shown[0].1,
+            "未及时发放工资 · 红色 · 45 天无代发工资；保证金临期 · 蓝色 · 20 天后到期"
+        );
+        assert_eq!(
+            figures(&schema, &output, Lang::En)[0].1.split(" · ").nth(1),
+            Some("Red")
+        );
+    }
 
     #[test]
     fn amounts_are_grouped_in_threes() {

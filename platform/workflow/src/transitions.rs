@@ -820,7 +820,9 @@ pub(crate) fn transfer(
 /// `actor_tenant`, may be transferred to `target` to land on `landing`
 /// (the rule is in tenants/README.md, "Flows"):
 ///
-/// - back up: `target` is an ancestor of `from`; or
+/// - back up: `target` is an ancestor of `from` and some actor of
+///   `landing` has a seat for a case there (a step of street officers
+///   cannot land at the city: nobody could act on it); or
 /// - down or across within the actor's own jurisdiction: `target` lies in
 ///   `actor_tenant`'s subtree and is itself where an actor of `landing`
 ///   sits for a case there (its level is the actor's level, or the actor
@@ -835,7 +837,11 @@ pub(crate) fn check_transfer_target(
     landing: &Step,
     target: &TenantPath,
 ) -> Result<(), WorkflowError> {
-    let up = from.is_within(target) && from != target;
+    let seated = landing
+        .actors
+        .iter()
+        .any(|actor| place(tree, &actor.at, target).is_some());
+    let up = from.is_within(target) && from != target && seated;
     let lands_at_target = landing
         .actors
         .iter()
@@ -1703,6 +1709,13 @@ deadline = { days = 5, unit = "working" }
         assert!(
             matches!(sideways, WorkflowError::TransferTargetNotAllowed(_)),
             "{sideways}"
+        );
+        // Up to the city, the landing step's district reviewers would have
+        // no seat: nobody could act on it.
+        let nobody = transfer(&case, &w.flow, step, &tasks[0], &ctx, &to("310000")).unwrap_err();
+        assert!(
+            matches!(nobody, WorkflowError::TransferTargetNotAllowed(_)),
+            "{nobody}"
         );
         for refused in [LUJIAZUI, "510000", "no-such-tenant"] {
             let error = transfer(&case, &w.flow, step, &tasks[0], &ctx, &to(refused)).unwrap_err();

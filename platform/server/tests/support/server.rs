@@ -259,6 +259,29 @@ pub async fn post_as(server: &Server, username: &str, path: &str, body: Value) -
     call_as(server, username, reqwest::Method::POST, path, Some(body)).await
 }
 
+/// A file posted as the body to `path` on `server` as the demo account
+/// `username` (async), as `curl --data-binary` does: the answer's JSON.
+pub async fn upload_as(
+    server: &Server,
+    username: &str,
+    path: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Value {
+    let token = demo_token(server, username).await;
+    reqwest::Client::new()
+        .post(server.url(path))
+        .bearer_auth(&token)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// `path` read from `server` as the demo account `username` (async): the
 /// answer's JSON.
 pub async fn get_as(server: &Server, username: &str, path: &str) -> Value {
