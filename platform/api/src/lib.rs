@@ -434,6 +434,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::modules::evaluate))
         .routes(routes!(routes::modules::evaluate_batch))
         .routes(routes!(routes::modules::what_if))
+        .routes(routes!(routes::modules::what_if_report))
         .routes(routes!(routes::lotteries::waiting_list))
         .routes(routes!(routes::lotteries::publish))
         .routes(routes!(routes::lotteries::draw))

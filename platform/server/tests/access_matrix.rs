@@ -174,6 +174,10 @@ fn request(
         "POST /api/v1/tenants/{t}/services/{line}/{name}/what-if" => {
             format!("/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/what-if")
         }
+        // A report that exists nowhere: past authorization a 404.
+        "GET /api/v1/tenants/{t}/services/{line}/{name}/what-if/{id}" => format!(
+            "/api/v1/tenants/{tenant}/services/civil-affairs/meal-subsidy/what-if/00000000-0000-0000-0000-000000000000"
+        ),
         "POST /api/v1/tenants/{t}/lotteries/{id}/draw" => {
             format!("/api/v1/tenants/{tenant}/lotteries/no-such-lottery/draw")
         }

@@ -416,6 +416,28 @@ both_backends! {
         let decided: Vec<&Value> = bound.body["records"].as_array().unwrap().iter()
             .filter(|r| r["detail"]["change"] == "rollout").map(|r| &r["detail"]["what_if_report"]).collect();
         assert_eq!(decided, [&json!(report)], "the rollout's audit record names its report");
+        // The report it names reads back whole, as it was run, here and for
+        // the city; not for Huangpu, and not under another service.
+        let read = |tenant: &'static str, service: &'static str| {
+            let (world, uri) = (&world, format!("/api/v1/tenants/{tenant}/services/{service}/what-if/{report}"));
+            async move { world.call("GET", &uri, Some(world.token("city-admin")), None).await }
+        };
+        let kept = read("310000/310115", SERVICE).await;
+        assert_eq!((kept.status, kept.body["id"].as_str(), kept.body["candidate"].as_str()),
+            (StatusCode::OK, Some(report.as_str()), Some("meal-subsidy-pudong@1.1.0")), "{}", kept.body);
+        assert_eq!(read("310000", SERVICE).await.body["report_sm3"], kept.body["report_sm3"]);
+        for (tenant, service) in [("310000/310101", SERVICE), ("310000/310115", "market-regulation/penalty-case")] {
+            let missing = read(tenant, service).await;
+            assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "what_if_not_found"), "{}", missing.body);
+        }
+        // A kept report altered in the database is an error, never shown.
+        let mut tx = t.db.begin_platform().await.unwrap();
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE what_if_reports SET report = replace(report, '\"decisions\":', '\"decisions\": ') WHERE id = $1")
+                .bind(report.clone()).execute(&mut *c).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        assert_eq!(read("310000/310115", SERVICE).await.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(rollout.body["binding"]["stable"]["version"], "1.0.0");
         assert_eq!(rollout.body["binding"]["candidate"]["version"], "1.1.0");
         assert_eq!(rollout.body["binding"]["rollout_percent"], 30);

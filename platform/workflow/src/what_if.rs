@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use civitas_storage::{Database, TenantScope, with_connection};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::decisions::{self, Stored};
@@ -20,7 +20,7 @@ use crate::{Workflow, WorkflowError};
 const EXPLANATIONS: &[&str] = &["reasons", "rule"];
 
 /// The report.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, Deserialize)]
 pub struct WhatIf {
     /// The service.
     pub service: String,
@@ -40,7 +40,7 @@ pub struct WhatIf {
 }
 
 /// A recorded decision the candidate would answer otherwise.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, Deserialize)]
 pub struct Changed {
     /// The case.
     pub case_id: String,
@@ -55,7 +55,7 @@ pub struct Changed {
 }
 
 /// One field of an answer, recorded and as the candidate answers.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, Deserialize)]
 pub struct FieldChange {
     /// The field.
     pub field: String,
@@ -68,7 +68,7 @@ pub struct FieldChange {
 }
 
 /// A recorded input the candidate could not answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, Deserialize)]
 pub struct Failed {
     /// The case.
     pub case_id: String,
@@ -239,6 +239,50 @@ pub async fn record(
         report_sm3,
         report,
     })
+}
+
+/// The kept report `id` of `service` in `tx`'s subtree, read back whole:
+/// its text must still have the SM3 kept with it (a report altered in the
+/// database is an error, never shown as kept).
+pub async fn kept_report(
+    tx: &mut civitas_storage::TenantTx,
+    service: &str,
+    id: &str,
+) -> Result<Option<Recorded>, WorkflowError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper.to_owned());
+    let row: Option<(String, String, String, String)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT id, tenant_path, report, report_sm3 FROM what_if_reports \
+             WHERE id = $1 AND tenant_path >= $2 AND tenant_path < $3 AND service = $4",
+        )
+        .bind(id.to_owned())
+        .bind(lower.clone())
+        .bind(upper.clone())
+        .bind(service.to_owned())
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    let Some((id, tenant, text, report_sm3)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: String| {
+        WorkflowError::Storage(civitas_storage::StorageError::Corrupt(format!(
+            "what-if report {id}: {what}"
+        )))
+    };
+    if hex::encode(civitas_crypto::sm3::digest(text.as_bytes())) != report_sm3 {
+        return Err(corrupt(
+            "its text no longer has the SM3 kept with it".into(),
+        ));
+    }
+    let report = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Some(Recorded {
+        id,
+        tenant,
+        report_sm3,
+        report,
+    }))
 }
 
 /// The kept report `id`, if `tx`'s subtree holds it.

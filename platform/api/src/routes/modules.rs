@@ -1285,6 +1285,53 @@ pub(crate) async fn what_if(
     Ok((StatusCode::CREATED, Json(recorded)))
 }
 
+/// A service's what-if report in a path.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ReportParams {
+    /// 条线 / The service's line.
+    #[param(example = "civil-affairs")]
+    line: String,
+    /// 服务名称 / The service's name within its line.
+    #[param(example = "meal-subsidy")]
+    name: String,
+    /// 假设评估报告编号 / The report's id.
+    id: String,
+}
+
+/// A kept what-if report, as it was run (`module.bind` in the service's
+/// line): what a binding's history names (`what_if_report`) read back
+/// whole, its SM3 checked against the one kept with it.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/services/{line}/{name}/what-if/{id}", tag = "modules",
+    security(("bearer" = [])),
+    params(TenantParam, ReportParams),
+    responses(
+        (status = 200, description = "假设评估报告 / The report", body = civitas_workflow::what_if::Recorded),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户、服务或报告不存在（what_if_not_found）/ No such tenant, service or report (what_if_not_found)", body = ErrorBody)
+    ))]
+pub(crate) async fn what_if_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(report): Path<ReportParams>,
+) -> Result<Json<civitas_workflow::what_if::Recorded>, ApiError> {
+    let id = format!("{}/{}", report.line, report.name);
+    let service = state.modules()?.runtime.service(&id)?.clone();
+    let scope = caller.authorize(&state, &tenant.path, &service.line, "module.bind")?;
+    let mut tx = state.db().begin_read(&scope).await?;
+    let kept = civitas_workflow::what_if::kept_report(&mut tx, &service.id, &report.id).await?;
+    tx.rollback().await?;
+    kept.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "what_if_not_found",
+            format!("假设评估报告不存在：{}", report.id),
+            format!("No such what-if report: {}", report.id),
+        )
+    })
+}
+
 /// Runs `request`'s candidate over the recorded decisions of `service` in
 /// `tenant`'s subtree for `caller` (`module.bind`) and keeps the report:
 /// what the API's route and the console's what-if button both call.
