@@ -2,7 +2,7 @@
 //! is a flow or a list of problems, never a panic.
 #![no_main]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let module_services: BTreeSet<String> = ["civil-affairs/meal-subsidy".to_owned()].into();
+    let module_services: BTreeMap<String, BTreeSet<String>> = [(
+        "civil-affairs/meal-subsidy".to_owned(),
+        ["eligible", "per_meal_fen", "reasons"].map(String::from).into(),
+    )]
+    .into();
     let context = Context {
         tree: tree(),
         roles: &roles,

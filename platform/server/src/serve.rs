@@ -281,7 +281,11 @@ pub fn start_workflow(
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY)
         .map_err(|e| StartError::Policy(e.to_string()))?;
     let roles = permissions.roles().map(str::to_owned).collect();
-    let module_services = modules.catalog().services().map(|s| s.id.clone()).collect();
+    let module_services = modules
+        .catalog()
+        .services()
+        .map(|s| (s.id.clone(), s.output_fields()))
+        .collect();
     let flows = civitas_workflow::FlowCatalog::load(
         tenants_dir,
         &civitas_workflow::flow::Context {

@@ -154,7 +154,10 @@ pub fn check_flows(local: &LocalTree) -> Result<(), String> {
     let permissions =
         civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).map_err(|e| e.to_string())?;
     let roles = permissions.roles().map(str::to_owned).collect();
-    let module_services = catalog.services().map(|s| s.id.clone()).collect();
+    let module_services = catalog
+        .services()
+        .map(|s| (s.id.clone(), s.output_fields()))
+        .collect();
     civitas_workflow::FlowCatalog::load(
         &local.dir,
         &civitas_workflow::flow::Context {

@@ -165,6 +165,17 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
+    /// The top-level fields of the output (the output schema's
+    /// `properties`): what a flow's hook may require (`reject_unless`) or
+    /// guard.
+    pub fn output_fields(&self) -> std::collections::BTreeSet<String> {
+        self.output_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Reads more example inputs from `dir` (its `*.json` files, in name
     /// order), each checked against the input schema — a module's own
     /// examples beside the service's.

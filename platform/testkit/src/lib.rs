@@ -213,9 +213,10 @@ pub fn tenants_dir() -> PathBuf {
 
 /// The module services of the repository's catalog: `line/name` of every
 /// `tenants/_services/<line>/<name>/service.toml` (what a flow's hooks may
-/// call), without loading the catalog.
-pub fn module_services() -> std::collections::BTreeSet<String> {
-    let mut services = std::collections::BTreeSet::new();
+/// call), each with the top-level fields of its `output.schema.json`,
+/// without loading the catalog.
+pub fn module_services() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut services = std::collections::BTreeMap::new();
     let root = tenants_dir().join("_services");
     let lines = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     for line in lines.flatten() {
@@ -224,11 +225,24 @@ pub fn module_services() -> std::collections::BTreeSet<String> {
         };
         for name in names.flatten() {
             if name.path().join("service.toml").is_file() {
-                services.insert(format!(
-                    "{}/{}",
-                    line.file_name().to_string_lossy(),
-                    name.file_name().to_string_lossy()
-                ));
+                let schema = name.path().join("output.schema.json");
+                let schema: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(&schema)
+                        .unwrap_or_else(|e| panic!("{}: {e}", schema.display())),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", schema.display()));
+                let fields = schema["properties"]
+                    .as_object()
+                    .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default();
+                services.insert(
+                    format!(
+                        "{}/{}",
+                        line.file_name().to_string_lossy(),
+                        name.file_name().to_string_lossy()
+                    ),
+                    fields,
+                );
             }
         }
     }

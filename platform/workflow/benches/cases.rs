@@ -107,7 +107,10 @@ fn tree(tenants: &std::path::Path) -> TenantTree {
 fn workflow(tenants: &std::path::Path, tree: TenantTree) -> Workflow {
     let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
     let roles: BTreeSet<String> = permissions.roles().map(str::to_owned).collect();
-    let module_services = BTreeSet::from(["civil-affairs/meal-subsidy".to_owned()]);
+    let module_services = std::collections::BTreeMap::from([(
+        "civil-affairs/meal-subsidy".to_owned(),
+        BTreeSet::from(["eligible".to_owned(), "reasons".to_owned()]),
+    )]);
     let texts = [
         "_services/civil-affairs/meal-subsidy/flow.toml",
         "_services/hr-social-security/title-review/flow.toml",

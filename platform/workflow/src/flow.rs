@@ -391,8 +391,10 @@ pub struct Context<'a> {
     pub tree: &'a TenantTree,
     /// Known roles.
     pub roles: &'a BTreeSet<String>,
-    /// Services that have a module extension point (hook targets).
-    pub module_services: &'a BTreeSet<String>,
+    /// Services that have a module extension point (hook targets), each
+    /// with the top-level fields of its output (what a hook's
+    /// `reject_unless` and `guard` may name).
+    pub module_services: &'a BTreeMap<String, BTreeSet<String>>,
 }
 
 fn deadline(
@@ -679,11 +681,26 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
         if !hook_names.insert(hook.name.as_str()) {
             problems.push(format!("{here}: 名称重复 (duplicate hook name)"));
         }
-        if !context.module_services.contains(&hook.service) {
-            problems.push(format!(
+        match context.module_services.get(&hook.service) {
+            None => problems.push(format!(
                 "{here}: 服务 {} 没有模块扩展点 (no module service of that id)",
                 hook.service
-            ));
+            )),
+            Some(fields) => {
+                for (key, field) in [
+                    ("reject_unless", &hook.reject_unless),
+                    ("guard", &hook.guard),
+                ] {
+                    if let Some(field) = field
+                        && !fields.contains(field)
+                    {
+                        problems.push(format!(
+                            "{here}: {key} 字段 “{field}” 不在服务 {} 的输出中 (not a field of the service's output)",
+                            hook.service
+                        ));
+                    }
+                }
+            }
         }
         let on = match (hook.on.as_str(), &hook.step) {
             ("submit", None) => HookPoint::Submit,

@@ -1239,7 +1239,7 @@ deadline = { days = 5, unit = "working" }
             &crate::flow::Context {
                 tree: &tree,
                 roles: &roles,
-                module_services: &BTreeSet::new(),
+                module_services: &std::collections::BTreeMap::new(),
             },
         )
         .unwrap();

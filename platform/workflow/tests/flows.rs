@@ -19,7 +19,7 @@ fn roles() -> BTreeSet<String> {
         .into()
 }
 
-fn services() -> BTreeSet<String> {
+fn services() -> std::collections::BTreeMap<String, BTreeSet<String>> {
     civitas_testkit::module_services()
 }
 
@@ -62,6 +62,13 @@ days = 90
 name = "h"
 on = "submit"
 service = "housing/no-module"
+
+[[hook]]
+name = "fair"
+on = "submit"
+service = "civil-affairs/meal-subsidy"
+reject_unless = "eligble"
+guard = "scroe"
 
 [[step]]
 id = "first"
@@ -110,6 +117,8 @@ actions = ["approve"]
         "未知层级 (unknown level) “galaxy”",
         "步骤 orphan 不可达",
         "服务 housing/no-module 没有模块扩展点",
+        "reject_unless 字段 “eligble” 不在服务 civil-affairs/meal-subsidy 的输出中",
+        "guard 字段 “scroe” 不在服务 civil-affairs/meal-subsidy 的输出中",
     ] {
         assert!(all.contains(expected), "{expected} in:\n{all}");
     }
