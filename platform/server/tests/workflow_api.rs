@@ -1107,6 +1107,13 @@ both_backends! {
             .map(|m| (m["tenant"].as_str().unwrap(), m["module"].as_str().unwrap())).collect();
         assert_eq!(modules, [(HUANGPU, "wage-arrears-warning"), (PUDONG, "wage-arrears-warning-pudong"),
             (LUJIAZUI, "wage-arrears-warning-pudong")]);
+        // The regional warning (L356): two of Pudong's three projects have a
+        // payout warning; Huangpu's one warning is attendance, which does not count.
+        let regions: Vec<(&str, u64, u64, Value)> = first.body["regions"].as_array().unwrap().iter()
+            .map(|r| (r["tenant"].as_str().unwrap(), r["projects"].as_u64().unwrap(), r["warned"].as_u64().unwrap(), r["level"].clone()))
+            .collect();
+        assert_eq!(regions, [(HUANGPU, 3, 0, Value::Null), (PUDONG, 3, 2, json!("red"))]);
+        assert_eq!(first.body["regions"][1]["share_percent"], 66.7);
         // Running the month again files nothing twice.
         let second = run().await;
         assert_eq!((second.body["opened"].clone(), second.body["already_filed"].clone()), (json!([]), json!(3)), "{}", second.body);

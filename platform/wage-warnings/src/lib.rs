@@ -25,7 +25,7 @@ mod run;
 mod store;
 
 #[cfg(feature = "run")]
-pub use run::{Failure, ModuleUse, OpenedWarning, RunReport, run_month};
+pub use run::{Failure, ModuleUse, OpenedWarning, Region, RunReport, run_month};
 #[cfg(feature = "run")]
 pub use store::{ImportReport, store_months};
 

@@ -59,8 +59,37 @@ pub struct ModuleUse {
     pub elapsed_micros: u64,
 }
 
+/// A district's regional warning (区域欠薪风险预警, seed 000 L356): the
+/// share of its projects with a deposit, payout or wage-account warning.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Region {
+    /// The district.
+    pub tenant: String,
+    /// Its project-months evaluated.
+    pub projects: usize,
+    /// Of those, how many have a deposit, payout or wage-account warning.
+    pub warned: usize,
+    /// `warned` as a percentage of `projects`, one decimal.
+    pub share_percent: f64,
+    /// The regional level the share reaches (`red`, `orange`, `yellow`:
+    /// the district's settings `wage-arrears.regional.*-percent`), none
+    /// below them all.
+    pub level: Option<String>,
+}
+
+/// The rules whose warnings count towards a region's share (L356: 保证金、
+/// 工资发放、工资专户).
+const REGIONAL_RULES: &[&str] = &[
+    "deposit-short",
+    "deposit-expired",
+    "deposit-expiring",
+    "wages-not-paid",
+    "labour-cost-not-deposited",
+    "wage-account-not-opened",
+];
+
 /// What a run did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     /// The month.
     pub month: String,
@@ -76,6 +105,8 @@ pub struct RunReport {
     pub failures: Vec<Failure>,
     /// The module of each place.
     pub modules: Vec<ModuleUse>,
+    /// Each district's regional warning.
+    pub regions: Vec<Region>,
     /// Wall time of evaluation (every place's batch), microseconds.
     pub evaluation_micros: u64,
 }
@@ -156,8 +187,11 @@ pub async fn run_month(
         already_filed: 0,
         failures: Vec::new(),
         modules: Vec::new(),
+        regions: Vec::new(),
         evaluation_micros: 0,
     };
+    // Per district: project-months evaluated, and those a regional rule warned.
+    let mut regions: BTreeMap<TenantPath, (usize, usize)> = BTreeMap::new();
     let mut to_file = Vec::new();
     for (path, module, projects) in prepared {
         let tenant = path.to_string();
@@ -183,7 +217,10 @@ pub async fn run_month(
             projects: projects.len(),
             elapsed_micros: batch.elapsed_micros,
         });
+        let district = district_of(&tree, &path);
         for (project, answer) in projects.into_iter().zip(batch.answers) {
+            let region = regions.entry(district.clone()).or_default();
+            region.0 += 1;
             let answer = match answer {
                 Ok(answer) => answer,
                 Err(error) => {
@@ -211,6 +248,9 @@ pub async fn run_month(
             if rules.is_empty() {
                 continue;
             }
+            if rules.iter().any(|r| REGIONAL_RULES.contains(&r.as_str())) {
+                region.1 += 1;
+            }
             report.warned += 1;
             match claimed.get(&(tenant.clone(), project.project_code.clone())) {
                 Some(Some(_)) => report.already_filed += 1,
@@ -224,6 +264,11 @@ pub async fn run_month(
             }
         }
     }
+
+    report.regions = regions
+        .into_iter()
+        .map(|(district, (projects, warned))| region(&tree, &district, projects, warned))
+        .collect();
 
     // Claimed first, in one transaction: a filing that fails is filed by
     // the next run, and no run files a project-month twice.
@@ -323,6 +368,34 @@ pub async fn run_month(
     .await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// A district's regional warning: its share against its settings'
+/// thresholds (`wage-arrears.regional.red-percent`, `…orange-percent`,
+/// `…yellow-percent`), the highest reached.
+fn region(tree: &TenantTree, district: &TenantPath, projects: usize, warned: usize) -> Region {
+    let share = if projects == 0 {
+        0.0
+    } else {
+        (warned as f64 * 1000.0 / projects as f64).round() / 10.0
+    };
+    let settings = tree.effective_settings(district);
+    let level = ["red", "orange", "yellow"]
+        .into_iter()
+        .find(|level| {
+            settings
+                .get(&format!("wage-arrears.regional.{level}-percent"))
+                .and_then(Value::as_f64)
+                .is_some_and(|threshold| share >= threshold)
+        })
+        .map(str::to_owned);
+    Region {
+        tenant: district.to_string(),
+        projects,
+        warned,
+        share_percent: share,
+        level,
+    }
 }
 
 /// The project's district (the level the warning flow's dispatch step
