@@ -405,6 +405,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::residents::search_residents))
         .routes(routes!(routes::residents::get_resident))
         .routes(routes!(routes::residents::reveal_resident))
+        .routes(routes!(routes::residents::record_population))
         .routes(routes!(
             routes::service_keys::list_keys,
             routes::service_keys::issue_key

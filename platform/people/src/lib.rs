@@ -149,6 +149,12 @@ impl Resident {
         }
     }
 
+    /// The date of birth the identity number encodes (GB 11643): what a
+    /// population record holds, never typed in separately.
+    pub fn birth_date(&self) -> Option<chrono::NaiveDate> {
+        IdNumber::parse(&self.id_number).ok()?.birth_date()
+    }
+
     fn full_view(&self) -> ResidentView {
         ResidentView {
             id: self.id.clone(),

@@ -5,7 +5,9 @@
 //! national rule as the default and 大竹县's variant at the county; for
 //! talent-apartment allocation, the city's priority rule as the default and
 //! Pudong's at 浦东新区; for wage-arrears warnings, the city's rules as the
-//! default and Pudong's at 浦东新区.
+//! default and Pudong's at 浦东新区; for the care subsidy granted without
+//! application (免申即享), the city's rule as the default and Pudong's at
+//! 浦东新区.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -69,6 +71,13 @@ pub const DEMO_MODULES: &[DemoModule] = &[
         "talent-apartment-pudong",
         "1.0.0",
         "housing/talent-apartment",
+        Some("310000/310115"),
+    ),
+    ("care-subsidy", "1.0.0", "civil-affairs/care-subsidy", None),
+    (
+        "care-subsidy-pudong",
+        "1.0.0",
+        "civil-affairs/care-subsidy",
         Some("310000/310115"),
     ),
     (

@@ -217,6 +217,11 @@ fn request(
             "name": "矩阵居民", "id_number": access::id_number(serial), "phone": "13800138000"
         })),
         "POST /api/v1/tenants/{t}/residents/search" => Some(json!({"phone": "13800138000"})),
+        // Lujiazui's resident (born 1980: entitled to nothing); elsewhere
+        // past authorization a 404.
+        "PUT /api/v1/tenants/{t}/residents/{id}/population" => Some(json!({
+            "household": "local", "disability_grade": 0, "deceased": false
+        })),
         "PUT /api/v1/tenants/{t}/settings/{key}" => Some(json!({"value": 250})),
         "POST /api/v1/tenants/{t}/accounts/{username}/verify" => {
             Some(json!({"id_number": access::id_number(99)}))

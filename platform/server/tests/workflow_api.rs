@@ -21,6 +21,8 @@ const DAZHU: &str = "510000/511700/511724";
 /// 乌木镇, a township of 大竹县.
 const WUMU: &str = "510000/511700/511724/511724101";
 const XUHUI: &str = "310000/310104";
+/// 南京东路街道, a street of Huangpu.
+const NANJING_DONG_LU: &str = "310000/310101/310101002";
 
 /// A talent's application for a one-bedroom flat of 张江国际社区人才公寓:
 /// `tier`, `months` of social insurance in the district, household of
@@ -1154,5 +1156,86 @@ both_backends! {
         world.time_passes(7).await;
         let late = get(&world, "huangpu-hr-inspector", &format!("/api/v1/tenants/{HUANGPU}/cases/{waiting}")).await;
         assert_eq!((late.body["overdue"].clone(), late.body["supervised"].clone()), (json!(true), json!(true)), "{}", late.body);
+    }
+}
+
+/// A resident identity number (GB 11643) of someone born on `born`, serial
+/// `n`, registered in Pudong.
+fn born_on(born: chrono::NaiveDate, n: u32) -> String {
+    let body = format!("310115{}{:03}", born.format("%Y%m%d"), n % 1000);
+    format!("{body}{}", access::check_character(&body))
+}
+
+both_backends! {
+    async fn care_subsidies_are_granted_without_application_when_a_population_record_changes(t) {
+        let world = World::demo(&t).await;
+        let today = civitas_workflow::today_in_china();
+        let years_ago = |years: i32| chrono::NaiveDate::from_ymd_opt(
+            chrono::Datelike::year(&today) - years, chrono::Datelike::month(&today),
+            chrono::Datelike::day(&today).min(28)).unwrap();
+        let register = |who: &'static str, tenant: &'static str, name: &'static str, id_number: String| {
+            let world = &world;
+            async move {
+                let reply = world.call("POST", &format!("/api/v1/tenants/{tenant}/residents"), Some(world.token(who)),
+                    Some(json!({"name": name, "id_number": id_number}))).await;
+                assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+                reply.body["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let record = |who: &'static str, tenant: &'static str, resident: String, grade: u8| {
+            let world = &world;
+            async move {
+                world.call("PUT", &format!("/api/v1/tenants/{tenant}/residents/{resident}/population"),
+                    Some(world.token(who)),
+                    Some(json!({"household": "local", "disability_grade": grade, "deceased": false}))).await
+            }
+        };
+
+        // An 82-year-old in Lujiazui with a grade-1 disability: recording
+        // the population data files the case — Pudong's rule adds Pudong's
+        // age amount (180) to the severe-disability amount (300).
+        let elder = register("lujiazui-officer", LUJIAZUI, "张老伯", born_on(years_ago(82), 1)).await;
+        let recorded = record("lujiazui-officer", LUJIAZUI, elder.clone(), 1).await;
+        assert_eq!(recorded.status, StatusCode::OK, "{}", recorded.body);
+        let granted = &recorded.body["entitlements"][0];
+        assert_eq!((granted["service"].as_str(), granted["eligible"].as_bool(), granted["module"].as_str(), granted["decision"]["monthly_yuan"].as_u64()),
+            (Some("civil-affairs/care-subsidy"), Some(true), Some("care-subsidy-pudong@1.0.0"), Some(480)), "{}", recorded.body);
+        let case = granted["case_id"].as_str().unwrap().to_owned();
+        let filed = get(&world, "lujiazui-officer", &format!("/api/v1/tenants/{LUJIAZUI}/cases/{case}")).await;
+        assert_eq!((filed.body["origin"].clone(), filed.body["step"].clone(), filed.body["applicant"].clone()),
+            (json!("entitlement"), json!("street-confirm"), Value::Null), "{}", filed.body);
+        assert_eq!(filed.body["outcomes"]["eligibility"]["module"], "care-subsidy-pudong", "{}", filed.body);
+        assert!(inbox_ids(&world, "lujiazui-officer").await.contains(&case));
+        // The street confirms; recording again files nothing twice.
+        let confirmed = act(&world, "lujiazui-officer", LUJIAZUI, &case, json!({"action": "approve"})).await;
+        assert_eq!((confirmed.status, confirmed.body["state"].clone()), (StatusCode::OK, json!("closed")), "{}", confirmed.body);
+        let again = record("lujiazui-officer", LUJIAZUI, elder, 1).await;
+        assert_eq!((again.body["entitlements"][0]["filed_before"].clone(), again.body["entitlements"][0]["case_id"].clone()),
+            (json!(true), json!(case)), "{}", again.body);
+
+        // The same person in Huangpu: the city's rule pays the highest tier.
+        let huangpu = register("huangpu-reviewer", NANJING_DONG_LU, "李阿婆", born_on(years_ago(82), 2)).await;
+        let city = record("huangpu-reviewer", NANJING_DONG_LU, huangpu, 1).await;
+        assert_eq!((city.body["entitlements"][0]["module"].as_str(), city.body["entitlements"][0]["decision"]["monthly_yuan"].as_u64()),
+            (Some("care-subsidy@1.0.0"), Some(300)), "{}", city.body);
+
+        // A 79-year-old is not (yet) entitled: no case. Turning 80 today is.
+        let younger = register("lujiazui-officer", LUJIAZUI, "王先生", born_on(years_ago(79), 3)).await;
+        let not_yet = record("lujiazui-officer", LUJIAZUI, younger, 0).await;
+        assert_eq!((not_yet.body["entitlements"][0]["eligible"].clone(), not_yet.body["entitlements"][0]["case_id"].clone()),
+            (json!(false), Value::Null), "{}", not_yet.body);
+        let birthday = register("lujiazui-officer", LUJIAZUI, "赵女士", born_on(years_ago(80), 4)).await;
+        let eighty = record("lujiazui-officer", LUJIAZUI, birthday, 0).await;
+        assert_eq!((eighty.body["entitlements"][0]["decision"]["tiers"].clone(), eighty.body["entitlements"][0]["decision"]["monthly_yuan"].clone()),
+            (json!(["age-80"]), json!(180)), "{}", eighty.body);
+
+        // No one applies for it, not even staff on someone's behalf.
+        let applied = create(&world, "lujiazui-officer", LUJIAZUI, json!({"service": "civil-affairs/care-subsidy",
+            "data": {"resident_id": "x", "birth_date": "1940-01-01", "household": "local", "disability_grade": 0,
+                     "deceased": false, "receiving": false}})).await;
+        assert_eq!((applied.status, applied.code()), (StatusCode::UNPROCESSABLE_ENTITY, "entitlement_not_filed_here"), "{}", applied.body);
+        // Another district's officer cannot record Lujiazui's residents.
+        let outsider = record("huangpu-reviewer", LUJIAZUI, "x".into(), 0).await;
+        assert_eq!(outsider.status, StatusCode::FORBIDDEN, "{}", outsider.body);
     }
 }

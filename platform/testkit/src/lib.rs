@@ -321,6 +321,8 @@ pub const DEMO_MODULE_CRATES: &[&str] = &[
     "modules/market-regulation/penalty-discretion-pudong",
     "modules/housing/talent-apartment",
     "modules/housing/talent-apartment-pudong",
+    "modules/civil-affairs/care-subsidy",
+    "modules/civil-affairs/care-subsidy-pudong",
     "modules/hr-social-security/wage-arrears-warning",
     "modules/hr-social-security/wage-arrears-warning-pudong",
 ];

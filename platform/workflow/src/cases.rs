@@ -351,6 +351,7 @@ impl Workflow {
             origin: match new.origin {
                 Origin::Application => "application".into(),
                 Origin::Warning => "warning".into(),
+                Origin::Entitlement => "entitlement".into(),
             },
             state: CaseState::Open,
             step: None,

@@ -231,6 +231,10 @@ pub struct Flow {
     pub applicants: Vec<Applicant>,
     /// Whether the applicant may withdraw before review.
     pub withdraw: bool,
+    /// 免申即享: no one applies; the platform files a case when a
+    /// resident's population record makes the flow's module find them
+    /// eligible (origin `entitlement`).
+    pub entitlement: bool,
     /// The statutory limit, if any.
     pub limit: Option<Limit>,
     /// Module hooks.
@@ -324,6 +328,8 @@ struct RawFlow {
     applicants: Vec<Applicant>,
     #[serde(default)]
     withdraw: bool,
+    #[serde(default)]
+    entitlement: bool,
     limit: Option<RawLimit>,
     #[serde(default, rename = "hook")]
     hooks: Vec<RawHook>,
@@ -728,6 +734,18 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
             guard: hook.guard.clone(),
         });
     }
+    // An entitlement is filed by the platform on the module's word: the
+    // flow's own service decides at submission, and no one applies.
+    if raw.entitlement
+        && (!raw.applicants.is_empty()
+            || !hooks.iter().any(|h| {
+                h.on == HookPoint::Submit && h.service == raw.service && h.reject_unless.is_some()
+            }))
+    {
+        problems.push(at(
+            "entitlement = true 需要本服务的提交钩子（reject_unless）且不设 applicants (an entitlement needs a submit hook of its own service with reject_unless, and no applicants)",
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -741,6 +759,7 @@ fn parse_flow(text: &str, file: &Path, context: &Context<'_>) -> Result<Flow, Ve
         variant,
         applicants: raw.applicants,
         withdraw: raw.withdraw,
+        entitlement: raw.entitlement,
         limit,
         hooks,
         steps,

@@ -173,6 +173,9 @@ pub enum Origin {
     Application,
     /// A warning rule fired (a lead to dispose of).
     Warning,
+    /// 免申即享: the platform found a resident eligible from their
+    /// population record; no one applied.
+    Entitlement,
 }
 
 /// A new case.

@@ -128,7 +128,10 @@ impl CaseRow {
         let fail = |column: &str, why: &str| bad("case", &id, column, why);
         let state = CaseState::parse(&self.state)
             .ok_or_else(|| fail("state", &format!("“{}” is not a case state", self.state)))?;
-        if !matches!(self.origin.as_str(), "application" | "warning") {
+        if !matches!(
+            self.origin.as_str(),
+            "application" | "warning" | "entitlement"
+        ) {
             return Err(fail(
                 "origin",
                 &format!("“{}” is not an origin", self.origin),

@@ -637,7 +637,7 @@ pub(crate) async fn file_case(
                     )
                 )
             });
-            if !may || body.origin == Some(Origin::Warning) {
+            if !may || matches!(body.origin, Some(Origin::Warning | Origin::Entitlement)) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -660,6 +660,18 @@ pub(crate) async fn file_case(
             body.origin.unwrap_or(Origin::Application),
         ),
     };
+    // 免申即享 cases come from population records, never from a request.
+    if flow.entitlement || origin == Origin::Entitlement {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "entitlement_not_filed_here",
+            format!("{}无需申请，由系统根据人口信息自动比对生成", flow.name),
+            format!(
+                "{} needs no application: the platform files it from population records",
+                flow.name_en
+            ),
+        ));
+    }
     let case = workflow
         .create(
             state.db(),

@@ -8,6 +8,7 @@
 //! POST /api/v1/tenants/{path}/residents/search       exact id number or phone, by blind index
 //! GET  /api/v1/tenants/{path}/residents/{id}         one, masked
 //! POST /api/v1/tenants/{path}/residents/{id}/reveal  one in full, audited with the reason
+//! PUT  /api/v1/tenants/{path}/residents/{id}/population  the population record; 免申即享 evaluated
 //! ```
 //!
 //! The tenant is the one the path names; the line is `line` (a query
@@ -396,6 +397,123 @@ pub(crate) async fn get_resident(
         .ok_or_else(not_found)?;
     tx.rollback().await?;
     Ok(Json((&resident).into()))
+}
+
+impl From<civitas_entitlements::EntitlementError> for ApiError {
+    fn from(error: civitas_entitlements::EntitlementError) -> ApiError {
+        use civitas_entitlements::EntitlementError;
+        match error {
+            EntitlementError::Workflow(e) => e.into(),
+            EntitlementError::Registry(e) => e.into(),
+            error => ApiError::from_library(error.status(), error.code(), &error),
+        }
+    }
+}
+
+/// A resident's population record as the population register sends it;
+/// the date of birth is the identity number's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PopulationRequest {
+    /// 户籍 / Household registration.
+    household: civitas_entitlements::Household,
+    /// 残疾等级（0 无，1 最重至 4）/ Disability grade: 0 none, 1 (most severe) to 4.
+    #[schema(minimum = 0, maximum = 4)]
+    disability_grade: u8,
+    /// 已死亡 / Deceased.
+    deceased: bool,
+    /// 条线（默认调用者的）/ The line (default: the caller's).
+    line: Option<String>,
+}
+
+/// A population record kept, and what the entitlements said.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PopulationAnswer {
+    /// 居民档案编号 / The resident.
+    resident_id: String,
+    /// 人口信息 / The record as kept.
+    record: civitas_entitlements::PopulationRecord,
+    /// 免申即享 / Each entitlement flow's answer, and its case when filed.
+    entitlements: Vec<civitas_entitlements::Entitlement>,
+}
+
+/// Records a resident's population record (`resident.register`) — the
+/// household registration, disability grade and whether alive; the date
+/// of birth from the identity number — and, since the record changed, asks
+/// every entitlement (免申即享) flow's module at the resident's place whether
+/// it now entitles them: an eligible resident gets a case, filed by the
+/// caller with origin `entitlement`, that the street only confirms. No one
+/// applies. Audited as `population.update` (and `case.create`).
+#[utoipa::path(put, path = "/api/v1/tenants/{path}/residents/{id}/population", tag = "residents",
+    security(("bearer" = [])),
+    params(TenantParam, ResidentParam),
+    request_body = PopulationRequest,
+    responses(
+        (status = 200, description = "已记录；免申即享比对结果 / Kept; what each entitlement said", body = PopulationAnswer),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在或居民不在该租户范围内 / No such tenant, or no such resident in its subtree", body = ErrorBody),
+        (status = 422, description = "字段无效，或身份证号码不含出生日期 / An invalid field, or no date of birth in the identity number", body = ErrorBody),
+        (status = 503, description = "未配置主密钥或业务模块运行环境 / No master key or module runtime", body = ErrorBody)
+    ))]
+pub(crate) async fn record_population(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path(ResidentParam { id }): Path<ResidentParam>,
+    ApiJson(request): ApiJson<PopulationRequest>,
+) -> Result<Json<PopulationAnswer>, ApiError> {
+    let line = caller.line_for(request.line.as_deref());
+    let scope = caller.authorize(&state, &tenant.path, line, "resident.register")?;
+    let keyring = state.keyring()?;
+    let runtime = state.modules()?.runtime.clone();
+    let workflow = super::cases::workflow(&state)?;
+    let mut tx = state.db().begin(&scope).await?;
+    let resident = civitas_people::get(&mut tx, keyring, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let birth_date = resident.birth_date().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_birth_date",
+            "身份证号码中没有有效的出生日期",
+            "The identity number holds no valid date of birth",
+        )
+    })?;
+    let record = civitas_entitlements::PopulationRecord {
+        birth_date,
+        household: request.household,
+        disability_grade: request.disability_grade,
+        deceased: request.deceased,
+    };
+    let resident_tenant = civitas_tenancy::TenantPath::parse(&resident.tenant_path)
+        .map_err(|_| ApiError::internal())?;
+    civitas_entitlements::record_population(
+        &mut tx,
+        &resident_tenant,
+        &id,
+        &record,
+        caller.username(),
+        workflow.clock().now_micros(),
+    )
+    .await?;
+    tx.commit().await?;
+    let entitlements = civitas_entitlements::evaluate_resident(
+        state.db(),
+        &scope,
+        &workflow,
+        &runtime,
+        &civitas_workflow::Who {
+            account: caller.account_id().to_owned(),
+            username: caller.username().to_owned(),
+        },
+        &id,
+    )
+    .await?;
+    Ok(Json(PopulationAnswer {
+        resident_id: id,
+        record,
+        entitlements,
+    }))
 }
 
 /// Finds residents of the tenant's subtree by exact id number or phone, by
