@@ -426,3 +426,315 @@ async fn file(
     tx.commit().await?;
     Ok(case.id)
 }
+
+/// Population records read per page of a nightly run.
+pub const NIGHTLY_PAGE: usize = 10_000;
+
+/// The most failures a nightly report lists (all are counted).
+const LISTED_FAILURES: usize = 100;
+
+/// A resident a nightly run could not evaluate or file for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct NightlyFailure {
+    /// The resident.
+    pub resident_id: String,
+    /// The service.
+    pub service: String,
+    /// The stable error code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What a nightly run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct NightlyReport {
+    /// The day it evaluated as (China Standard Time).
+    #[schema(value_type = String, format = Date)]
+    pub today: NaiveDate,
+    /// Population records read.
+    pub residents: u64,
+    /// Evaluations run (a resident per entitlement service without a case).
+    pub evaluated: u64,
+    /// Of those, how many found the resident entitled.
+    pub eligible: u64,
+    /// Cases filed by this run.
+    pub filed: u64,
+    /// Residents whose entitlement case an earlier change or run filed.
+    pub filed_before: u64,
+    /// Evaluations or filings that failed (the next run tries again).
+    pub failed: u64,
+    /// The first of them.
+    pub failures: Vec<NightlyFailure>,
+    /// Wall time of the module batches, microseconds.
+    pub evaluation_micros: u64,
+}
+
+type Row = (String, String, String, String, i64, bool);
+
+fn parse_row(row: Row) -> Result<(String, TenantPath, PopulationRecord), EntitlementError> {
+    let (resident_id, tenant, birth_date, household, grade, deceased) = row;
+    let corrupt = |what: &str| {
+        EntitlementError::Storage(civitas_storage::StorageError::Corrupt(format!(
+            "population record {resident_id}: {what}"
+        )))
+    };
+    let record = PopulationRecord {
+        birth_date: NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
+            .map_err(|_| corrupt("birth_date"))?,
+        household: Household::parse(&household).ok_or_else(|| corrupt("household"))?,
+        disability_grade: u8::try_from(grade)
+            .ok()
+            .filter(|g| *g <= 4)
+            .ok_or_else(|| corrupt("disability_grade"))?,
+        deceased,
+    };
+    let tenant = TenantPath::parse(&tenant).map_err(|_| corrupt("tenant"))?;
+    Ok((resident_id, tenant, record))
+}
+
+/// The nightly run (免申即享): every population record of `scope`'s
+/// subtree evaluated as of today by each entitlement flow's module at the
+/// resident's place — one batch per place and page of [`NIGHTLY_PAGE`]
+/// records — and a case filed (by `who`) for every resident newly entitled:
+/// the resident who turned 80 today, the one a policy change now covers.
+/// Residents with a case already are not asked again. `progress(done,
+/// total)` after each page. Audited as `entitlement.run`.
+pub async fn run_nightly(
+    db: &Database,
+    scope: &TenantScope,
+    workflow: &Workflow,
+    runtime: &Runtime,
+    who: &Who,
+    progress: impl Fn(u64, u64),
+) -> Result<NightlyReport, EntitlementError> {
+    let today = workflow.clock().today_in_china();
+    let host_today = civitas_host::Date::parse(&today.to_string())
+        .ok_or_else(|| EntitlementError::Invalid(format!("bad date {today}")))?;
+    let tree = workflow.tree();
+    let mut services: Vec<String> = workflow
+        .flows()
+        .flows()
+        .into_iter()
+        .filter(|f| f.entitlement)
+        .map(|f| f.service.clone())
+        .collect();
+    services.sort();
+    services.dedup();
+    let (lower, upper) = scope.path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper.to_owned());
+    let mut tx = db.begin_read(scope).await?;
+    let (total,): (i64,) = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT count(*) FROM population_records WHERE tenant_path >= $1 AND tenant_path < $2",
+        )
+        .bind(lower.clone())
+        .bind(upper.clone())
+        .fetch_one(&mut *c)
+        .await?
+    });
+    let filed: std::collections::HashSet<(String, String)> = {
+        let rows: Vec<(String, String)> = with_connection!(tx.connection(), c => {
+            sqlx::query_as(
+                "SELECT service, resident_id FROM entitlements \
+                 WHERE tenant_path >= $1 AND tenant_path < $2 AND case_id IS NOT NULL",
+            )
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .fetch_all(&mut *c)
+            .await?
+        });
+        rows.into_iter().collect()
+    };
+    tx.rollback().await?;
+    let total = u64::try_from(total).unwrap_or(0);
+    let mut report = NightlyReport {
+        today,
+        residents: 0,
+        evaluated: 0,
+        eligible: 0,
+        filed: 0,
+        filed_before: 0,
+        failed: 0,
+        failures: Vec::new(),
+        evaluation_micros: 0,
+    };
+    let fail = |report: &mut NightlyReport,
+                resident_id: &str,
+                service: &str,
+                code: &str,
+                message: String| {
+        report.failed += 1;
+        if report.failures.len() < LISTED_FAILURES {
+            report.failures.push(NightlyFailure {
+                resident_id: resident_id.to_owned(),
+                service: service.to_owned(),
+                code: code.to_owned(),
+                message,
+            });
+        }
+    };
+    let mut prepared: std::collections::HashMap<(TenantPath, String), civitas_registry::Prepared> =
+        std::collections::HashMap::new();
+    let mut after = (String::new(), String::new());
+    loop {
+        let mut tx = db.begin_read(scope).await?;
+        let rows: Vec<Row> = with_connection!(tx.connection(), c => {
+            sqlx::query_as(
+                "SELECT resident_id, tenant_path, birth_date, household, disability_grade, deceased \
+                 FROM population_records WHERE tenant_path >= $1 AND tenant_path < $2 \
+                 AND (tenant_path, resident_id) > ($3, $4) ORDER BY tenant_path, resident_id LIMIT $5",
+            )
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .bind(after.0.clone())
+            .bind(after.1.clone())
+            .bind(NIGHTLY_PAGE as i64)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        if rows.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        let full = rows.len() == NIGHTLY_PAGE;
+        if let Some(last) = rows.last() {
+            after = (last.1.clone(), last.0.clone());
+        }
+        let records = rows
+            .into_iter()
+            .map(parse_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        report.residents += records.len() as u64;
+        let by_id: std::collections::HashMap<&str, &PopulationRecord> =
+            records.iter().map(|(id, _, r)| (id.as_str(), r)).collect();
+        // Per place and service: the residents to ask.
+        let mut batches: std::collections::BTreeMap<(TenantPath, String), Vec<(String, Value)>> =
+            std::collections::BTreeMap::new();
+        for (resident_id, tenant, record) in &records {
+            let lines = tree
+                .get(tenant)
+                .map(|t| t.lines.as_slice())
+                .unwrap_or_default();
+            for service in &services {
+                let Some(flow) = workflow.flows().resolve(service, tenant) else {
+                    continue;
+                };
+                if !flow.entitlement || !lines.contains(&flow.line) {
+                    continue;
+                }
+                if filed.contains(&(service.clone(), resident_id.clone())) {
+                    report.filed_before += 1;
+                    continue;
+                }
+                batches
+                    .entry((tenant.clone(), service.clone()))
+                    .or_default()
+                    .push((resident_id.clone(), input(resident_id, record)));
+            }
+        }
+        for key in batches.keys() {
+            if !prepared.contains_key(key) {
+                match runtime.prepare(&mut tx, &key.0, &key.1, None).await {
+                    Ok(module) => {
+                        prepared.insert(key.clone(), module);
+                    }
+                    Err(error) => {
+                        for (resident_id, _) in &batches[key] {
+                            fail(
+                                &mut report,
+                                resident_id,
+                                &key.1,
+                                error.code(),
+                                error.to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        tx.rollback().await?;
+        for ((tenant, service), residents) in batches {
+            let Some(module) = prepared.get(&(tenant.clone(), service.clone())) else {
+                continue;
+            };
+            let (ids, inputs): (Vec<String>, Vec<Value>) = residents.into_iter().unzip();
+            let batch = runtime
+                .run_batch(
+                    module,
+                    civitas_registry::BatchRequest {
+                        inputs,
+                        settings: Arc::new(tree.effective_settings(&tenant)),
+                        today: host_today,
+                        log_tags: vec![("run".into(), "nightly".into())],
+                    },
+                )
+                .await?;
+            report.evaluation_micros += batch.elapsed_micros;
+            for (resident_id, answer) in ids.iter().zip(batch.answers) {
+                report.evaluated += 1;
+                match answer {
+                    Err(error) => fail(
+                        &mut report,
+                        resident_id,
+                        &service,
+                        error.code(),
+                        error.to_string(),
+                    ),
+                    Ok(answer) if answer.output.get("eligible") == Some(&Value::Bool(true)) => {
+                        report.eligible += 1;
+                        // The few entitled: their document built again.
+                        let Some(record) = by_id.get(resident_id.as_str()) else {
+                            continue;
+                        };
+                        let document = input(resident_id, record);
+                        match file(
+                            db,
+                            scope,
+                            workflow,
+                            who,
+                            &tenant,
+                            &service,
+                            resident_id,
+                            &document,
+                        )
+                        .await
+                        {
+                            Ok(_) => report.filed += 1,
+                            Err(error) => fail(
+                                &mut report,
+                                resident_id,
+                                &service,
+                                error.code(),
+                                error.to_string(),
+                            ),
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        progress(report.residents, total.max(report.residents));
+        if !full {
+            break;
+        }
+    }
+    let mut tx = db.begin(scope).await?;
+    civitas_audit::record(
+        &mut tx,
+        scope.path(),
+        &civitas_audit::NewEvent {
+            actor: who.username.clone(),
+            action: "entitlement.run".into(),
+            target: format!("entitlements@{today}"),
+            detail: json!({
+                "residents": report.residents, "evaluated": report.evaluated,
+                "eligible": report.eligible, "filed": report.filed,
+                "filed_before": report.filed_before, "failed": report.failed,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}

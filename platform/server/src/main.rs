@@ -6,6 +6,7 @@ mod admin_cli;
 mod audit_cli;
 mod calendar_cli;
 mod crypto_cli;
+mod entitlements_cli;
 mod keys_cli;
 mod lottery_cli;
 mod module_cli;
@@ -87,6 +88,10 @@ enum Command {
         civitas search --database-url postgres://civitas@db/civitas --meili-url http://meili:7700 status"
     )]
     Search(SearchCliArgs),
+    /// Entitlements granted without application (免申即享): the nightly run over every resident.
+    #[command(after_help = "Database options come before the subcommand:\n  \
+        civitas entitlements --database-url postgres://civitas@db/civitas run --json")]
+    Entitlements(EntitlementsCliArgs),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
@@ -265,6 +270,14 @@ struct SearchCliArgs {
     search: SearchArgs,
     #[command(subcommand)]
     command: search_cli::SearchCommand,
+}
+
+#[derive(Debug, Args)]
+struct EntitlementsCliArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: entitlements_cli::EntitlementsCommand,
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +490,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Keys(args) => keys_command(cli.config.as_deref(), args),
         Command::Admin(args) => admin_command(cli.config.as_deref(), args),
         Command::Search(args) => search_command(cli.config.as_deref(), args),
+        Command::Entitlements(args) => {
+            let settings = database_settings(cli.config.as_deref(), &args.database)?;
+            with_database(&settings, async |db, _| {
+                entitlements_cli::run(db, &settings, args.command).await
+            })
+        }
     }
 }
 

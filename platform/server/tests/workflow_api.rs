@@ -1219,8 +1219,8 @@ both_backends! {
         assert_eq!((city.body["entitlements"][0]["module"].as_str(), city.body["entitlements"][0]["decision"]["monthly_yuan"].as_u64()),
             (Some("care-subsidy@1.0.0"), Some(300)), "{}", city.body);
 
-        // A 79-year-old is not (yet) entitled: no case. Turning 80 today is.
-        let younger = register("lujiazui-officer", LUJIAZUI, "王先生", born_on(years_ago(79), 3)).await;
+        // A 75-year-old is not entitled: no case. Turning 80 today is.
+        let younger = register("lujiazui-officer", LUJIAZUI, "王先生", born_on(years_ago(75), 3)).await;
         let not_yet = record("lujiazui-officer", LUJIAZUI, younger, 0).await;
         assert_eq!((not_yet.body["entitlements"][0]["eligible"].clone(), not_yet.body["entitlements"][0]["case_id"].clone()),
             (json!(false), Value::Null), "{}", not_yet.body);
@@ -1228,6 +1228,37 @@ both_backends! {
         let eighty = record("lujiazui-officer", LUJIAZUI, birthday, 0).await;
         assert_eq!((eighty.body["entitlements"][0]["decision"]["tiers"].clone(), eighty.body["entitlements"][0]["decision"]["monthly_yuan"].clone()),
             (json!(["age-80"]), json!(180)), "{}", eighty.body);
+
+        // The nightly run: a 79-year-old recorded now turns 80 on 2027-12-15
+        // (within the holiday calendar the confirmation deadline needs);
+        // the run of the day before files nothing for him, that day's does,
+        // and the next day's nothing twice. Residents with a case are not
+        // asked again.
+        let later = register("lujiazui-officer", LUJIAZUI, "孙先生",
+            born_on(chrono::NaiveDate::from_ymd_opt(1947, 12, 15).unwrap(), 5)).await;
+        let now = record("lujiazui-officer", LUJIAZUI, later, 0).await;
+        assert_eq!(now.body["entitlements"][0]["eligible"], false, "{}", now.body);
+        let nightly = |day: u32| {
+            let world = &world;
+            async move {
+                let noon = chrono::NaiveDate::from_ymd_opt(2027, 12, day).unwrap().and_hms_opt(4, 0, 0).unwrap().and_utc();
+                let tree = civitas_tenancy::SharedTree::new(civitas_testkit::demo_tree());
+                let workflow = civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &world.modules)
+                    .unwrap()
+                    .with_clock(civitas_workflow::Clock::fixed(noon.timestamp_micros()));
+                let scope = TenantScope::for_platform_task(TenantPath::parse(SHANGHAI).unwrap());
+                let who = civitas_workflow::Who { account: "system".into(), username: "system".into() };
+                civitas_entitlements::run_nightly(&world.db, &scope, &workflow, &world.modules, &who, |_, _| {})
+                    .await
+                    .unwrap()
+            }
+        };
+        let eve = nightly(14).await;
+        assert_eq!((eve.residents, eve.filed_before, eve.evaluated, eve.eligible, eve.filed, eve.failed), (5, 3, 2, 0, 0, 0), "{eve:?}");
+        let birthday = nightly(15).await;
+        assert_eq!((birthday.evaluated, birthday.eligible, birthday.filed), (2, 1, 1), "{birthday:?}");
+        let after = nightly(16).await;
+        assert_eq!((after.filed_before, after.filed), (4, 0), "{after:?}");
 
         // No one applies for it, not even staff on someone's behalf.
         let applied = create(&world, "lujiazui-officer", LUJIAZUI, json!({"service": "civil-affairs/care-subsidy",
