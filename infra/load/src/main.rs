@@ -6,6 +6,9 @@
 //!   calls;
 //! - `wage-arrears`: a month of project monitoring data imported from CSV
 //!   and run as one batch of warning rules, against single calls;
+//! - `population`: a million residents' population records written into
+//!   the embedded database, then the nightly 免申即享 run timed, against
+//!   single calls of the same rule;
 //! - `fill`: grows the case tables of a PostgreSQL database to a number of
 //!   cases by copying the cases already filed (with their tasks, history
 //!   and timers), so the next `submit` runs against a large database.
@@ -71,6 +74,14 @@ enum Command {
     #[command(after_help = "Example:\n  \
         civitas-load wage-arrears --projects 100000 --month 2026-11")]
     WageArrears(WageArrearsArgs),
+    /// 免申即享 at scale: `--residents` population records written straight into the embedded
+    /// (SQLite) database of a demo server (ids `fill-…`; their residents' sealed fields are
+    /// placeholders the run does not read), then `civitas entitlements run` timed on it; for
+    /// comparison in the same run, single calls of the same rule over HTTP for
+    /// `--single-seconds`.
+    #[command(after_help = "Example:\n  \
+        civitas-load population --data-dir /tmp/bench-data --residents 1000000")]
+    Population(PopulationArgs),
     /// Grows the case tables of a PostgreSQL database to `--to` cases by
     /// copying the cases already there (ids prefixed `fill-`), with their
     /// tasks, history and timers. Copies are not indexed for search and
@@ -132,6 +143,31 @@ struct WageArrearsArgs {
     /// The month, YYYY-MM.
     #[arg(long, default_value = "2026-11")]
     month: String,
+    /// Seconds of single calls for comparison (0: none).
+    #[arg(long, default_value_t = 5)]
+    single_seconds: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct PopulationArgs {
+    /// The demo server's data directory (its database is <DIR>/civitas.db).
+    #[arg(long, value_name = "DIR")]
+    data_dir: std::path::PathBuf,
+    /// Population records to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    residents: usize,
+    /// The civitas binary that runs the nightly run.
+    #[arg(long, default_value = "target/release/civitas")]
+    civitas: std::path::PathBuf,
+    /// The running server, for the single calls.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A Lujiazui officer's password (lujiazui-officer).
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
     /// Seconds of single calls for comparison (0: none).
     #[arg(long, default_value_t = 5)]
     single_seconds: u64,
@@ -561,6 +597,185 @@ async fn wage_arrears(args: WageArrearsArgs) -> anyhow::Result<serde_json::Value
     Ok(report)
 }
 
+/// The `i`-th generated resident: a place, a date of birth, a disability
+/// grade. Born 21–80 calendar years ago on a day of the year that varies
+/// (so some have turned 80 earlier this year), one in a thousand exactly
+/// 80 today; one in a thousand with a severe disability, the others with
+/// none or a light one.
+fn generated_resident(i: usize, today: (i32, u32, u32)) -> (&'static str, String, i64) {
+    let place = DEMO_STREET_CODES[i % DEMO_STREET_CODES.len()];
+    let (year, month, day) = today;
+    let birth = if i % 1000 == 7 {
+        format!("{:04}-{month:02}-{:02}", year - 80, day.min(28))
+    } else {
+        let age = 20 + (i % 60) as i32;
+        format!("{:04}-{:02}-{:02}", year - age - 1, 1 + i % 12, 1 + i % 28)
+    };
+    // Grades 0, 3 and 4 are no severe disability.
+    let grade = if i % 1000 == 500 { 1 } else { [0, 3, 4][i % 3] };
+    (place, birth, grade)
+}
+
+/// The demo streets by code path (the population records' tenants).
+const DEMO_STREET_CODES: &[&str] = &[
+    "310000/310101/310101002",
+    "310000/310101/310101013",
+    "310000/310104/310104003",
+    "310000/310104/310104014",
+    "310000/310115/310115004",
+    "310000/310115/310115005",
+    "310000/310115/310115016",
+    "310000/310115/310115125",
+];
+
+async fn population(args: PopulationArgs) -> anyhow::Result<serde_json::Value> {
+    use sqlx::SqliteConnection;
+    let database = args.data_dir.join("civitas.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite:{}", database.display()))
+        .await
+        .with_context(|| format!("open {}", database.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as i64;
+    // Today in China Standard Time.
+    let days = (now / 1_000_000 + 8 * 3600) / 86_400;
+    let today = civil_from_days(days);
+    let started = Instant::now();
+    let bar = indicatif::ProgressBar::new(args.residents as u64);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    sqlx::query("DELETE FROM population_records WHERE resident_id LIKE 'fill-%'")
+        .execute(&mut conn)
+        .await?;
+    const CHUNK: usize = 2_000;
+    for start in (0..args.residents).step_by(CHUNK) {
+        let end = (start + CHUNK).min(args.residents);
+        let mut tx = conn.begin().await?;
+        for i in start..end {
+            let (place, birth, grade) = generated_resident(i, today);
+            let id = format!("fill-{i:07}");
+            sqlx::query(
+                "INSERT OR IGNORE INTO residents (id, tenant_path, name, key_version, id_number, id_number_index, created_at, updated_at) \
+                 VALUES ($1, $2, '负载居民', 1, 'fill', $1, $3, $3)",
+            )
+            .bind(&id)
+            .bind(place)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO population_records (resident_id, tenant_path, birth_date, household, disability_grade, deceased, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'civitas-load', $7)",
+            )
+            .bind(&id)
+            .bind(place)
+            .bind(&birth)
+            .bind(if i % 10 == 3 { "non-local" } else { "local" })
+            .bind(grade)
+            .bind(i % 997 == 0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        bar.set_position(end as u64);
+    }
+    bar.finish_and_clear();
+    let written = started.elapsed();
+    drop(conn);
+
+    let started = Instant::now();
+    let (civitas, data_dir) = (args.civitas.clone(), args.data_dir.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&civitas)
+            .args(["entitlements", "--data-dir"])
+            .arg(&data_dir)
+            .args(["run", "--json"])
+            .output()
+    })
+    .await?
+    .with_context(|| format!("run {}", args.civitas.display()))?;
+    let ran = started.elapsed();
+    if !output.status.success() {
+        bail!(
+            "civitas entitlements run failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let shanghai = reports
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["tenant"] == "310000"))
+        .map(|r| r["report"].clone())
+        .unwrap_or_default();
+    let evaluation = shanghai["evaluation_micros"].as_u64().unwrap_or(0) as f64 / 1e6;
+    let evaluated = shanghai["evaluated"].as_u64().unwrap_or(0);
+    let mut report = serde_json::json!({
+        "residents": args.residents,
+        "write_seconds": (written.as_secs_f64() * 100.0).round() / 100.0,
+        "run_seconds": (ran.as_secs_f64() * 100.0).round() / 100.0,
+        "evaluated": evaluated,
+        "evaluation_seconds": (evaluation * 100.0).round() / 100.0,
+        "evaluated_per_second": if evaluation > 0.0 { (evaluated as f64 / evaluation).round() } else { 0.0 },
+        "eligible": shanghai["eligible"],
+        "filed": shanghai["filed"],
+        "filed_before": shanghai["filed_before"],
+        "failed": shanghai["failed"],
+    });
+    if args.single_seconds > 0 {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let token = sign_in(&client, &args.url, "lujiazui-officer", &args.password).await?;
+        let url = format!(
+            "{}/api/v1/tenants/shanghai/pudong/lujiazui/services/civil-affairs/care-subsidy/evaluate",
+            args.url
+        );
+        let request: Request = Arc::new(move |n| {
+            let (_, birth, grade) = generated_resident(n, today);
+            (
+                url.clone(),
+                serde_json::json!({"input": {
+                "resident_id": format!("fill-{n:07}"), "birth_date": birth, "household": "local",
+                "disability_grade": grade, "deceased": false, "receiving": false}}),
+            )
+        });
+        let single = run(
+            &client,
+            &token,
+            16,
+            0,
+            args.single_seconds,
+            reqwest::StatusCode::OK,
+            request,
+        )
+        .await?;
+        report["single_calls"] = serde_json::to_value(&single)?;
+        if single.per_second > 0.0 {
+            let ratio = report["evaluated_per_second"].as_f64().unwrap_or(0.0) / single.per_second;
+            report["batch_over_single"] = serde_json::json!((ratio * 10.0).round() / 10.0);
+        }
+    }
+    Ok(report)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// civil_from_days).
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
 async fn count_cases(conn: &mut PgConnection) -> anyhow::Result<(i64, i64)> {
     let (all, real): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*), count(*) FILTER (WHERE id NOT LIKE '{FILL_PREFIX}%') FROM cases"
@@ -685,6 +900,31 @@ fn main() -> std::process::ExitCode {
                 }
                 if report["failed"].as_u64().unwrap_or(0) > 0 {
                     bail!("some inputs failed");
+                }
+                Ok(())
+            }
+            Command::Population(args) => {
+                let json = args.json;
+                let report = population(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "{} residents written in {} s; nightly run {} s, of which evaluation {} s ({} evaluated, {}/s); {} eligible, {} filed, {} failed",
+                        report["residents"], report["write_seconds"], report["run_seconds"],
+                        report["evaluation_seconds"], report["evaluated"], report["evaluated_per_second"],
+                        report["eligible"], report["filed"], report["failed"]
+                    );
+                    if let Some(single) = report.get("single_calls") {
+                        println!(
+                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
+                            single["connections"], single["per_second"], single["p50_ms"],
+                            single["p99_ms"], report["batch_over_single"]
+                        );
+                    }
+                }
+                if report["failed"].as_u64().unwrap_or(0) > 0 {
+                    bail!("some residents failed");
                 }
                 Ok(())
             }
