@@ -451,6 +451,7 @@ fn every_command_has_help_with_an_example() {
         vec!["admin", "init", "--help"],
         vec!["search", "reindex", "--help"],
         vec!["search", "status", "--help"],
+        vec!["entitlements", "run", "--help"],
     ] {
         let output = run(civitas(dir.path()).args(&args));
         assert_eq!(output.status.code(), Some(0));
@@ -1500,6 +1501,82 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     // A tenant that does not exist is a configuration error (exit 3).
     let unknown = run(civitas(dir.path()).args(["search", "reindex", "--tenant", "nowhere"]));
     assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown.stderr));
+}
+
+#[test]
+fn the_nightly_entitlements_run_reads_every_population_record_and_reports_in_json() {
+    let dir = workdir();
+    let mut command = civitas(dir.path());
+    let server = Server::start(with_demo_modules(&mut command).args(["serve", "--demo"]));
+    let token = server.sign_in("lujiazui-officer");
+    let today = chrono::Utc::now() + chrono::Duration::hours(8);
+    let year = chrono::Datelike::year(&today);
+    // An 85-year-old (entitled: filed when recorded) and a 70-year-old.
+    for (n, age) in [(1, 85), (2, 70)] {
+        let body = format!("310115{}0101{n:03}", year - age);
+        let id_number = format!("{body}{}", check_character(&body));
+        let (status, resident) = server.request(
+            "POST",
+            "/api/v1/tenants/310000/310115/310115005/residents",
+            Some(&token),
+            Some(serde_json::json!({"name": "夜间比对", "id_number": id_number})),
+        );
+        assert_eq!(status, 201, "{resident}");
+        let id = resident["id"].as_str().unwrap_or_default().to_owned();
+        let (status, recorded) = server.request(
+            "PUT",
+            &format!("/api/v1/tenants/310000/310115/310115005/residents/{id}/population"),
+            Some(&token),
+            Some(
+                serde_json::json!({"household": "local", "disability_grade": 0, "deceased": false}),
+            ),
+        );
+        assert_eq!(status, 200, "{recorded}");
+        assert_eq!(
+            recorded["entitlements"][0]["eligible"],
+            age >= 80,
+            "{recorded}"
+        );
+    }
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+
+    let output = run(civitas(dir.path()).args(["entitlements", "run", "--json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let reports: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let shanghai = reports
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["tenant"] == "310000"))
+        .map(|r| r["report"].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            &shanghai["residents"],
+            &shanghai["filed_before"],
+            &shanghai["evaluated"],
+            &shanghai["filed"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        ),
+        "{reports}"
+    );
+    let unknown = run(civitas(dir.path()).args(["entitlements", "run", "--tenant", "nowhere"]));
+    assert_eq!(unknown.status.code(), Some(3));
+}
+
+/// The GB 11643 check character of the first 17 digits.
+fn check_character(body: &str) -> char {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(WEIGHTS)
+        .map(|(c, w)| c.to_digit(10).unwrap_or(0) * w)
+        .sum();
+    b"10X98765432"[(sum % 11) as usize] as char
 }
 
 #[test]
