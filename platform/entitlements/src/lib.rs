@@ -311,18 +311,16 @@ pub async fn evaluate_resident(
         {
             continue;
         }
-        if let Some(case_id) = claimed(&mut tx, &service, resident_id).await? {
-            if case_id.is_some() {
-                outcomes.push(Entitlement {
-                    service,
-                    eligible: None,
-                    decision: None,
-                    module: None,
-                    case_id,
-                    filed_before: true,
-                });
-                continue;
-            }
+        if let Some(Some(case_id)) = claimed(&mut tx, &service, resident_id).await? {
+            outcomes.push(Entitlement {
+                service,
+                eligible: None,
+                decision: None,
+                module: None,
+                case_id: Some(case_id),
+                filed_before: true,
+            });
+            continue;
         }
         let prepared = runtime.prepare(&mut tx, &tenant, &service, None).await?;
         asked.push((service, prepared));
