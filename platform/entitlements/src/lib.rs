@@ -195,9 +195,9 @@ pub async fn population(
 ) -> Result<Option<(TenantPath, PopulationRecord)>, EntitlementError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper.to_owned());
-    let row: Option<(String, String, String, i64, bool)> = with_connection!(tx.connection(), c => {
+    let row: Option<Row> = with_connection!(tx.connection(), c => {
         sqlx::query_as(
-            "SELECT tenant_path, birth_date, household, disability_grade, deceased FROM population_records \
+            "SELECT resident_id, tenant_path, birth_date, household, disability_grade, deceased FROM population_records \
              WHERE resident_id = $1 AND tenant_path >= $2 AND tenant_path < $3",
         )
         .bind(resident_id.to_owned())
@@ -206,27 +206,9 @@ pub async fn population(
         .fetch_optional(&mut *c)
         .await?
     });
-    let Some((tenant, birth_date, household, grade, deceased)) = row else {
-        return Ok(None);
-    };
-    let corrupt = |what: &str| {
-        EntitlementError::Storage(civitas_storage::StorageError::Corrupt(format!(
-            "population record {resident_id}: {what}"
-        )))
-    };
-    Ok(Some((
-        TenantPath::parse(&tenant).map_err(|_| corrupt("tenant"))?,
-        PopulationRecord {
-            birth_date: NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
-                .map_err(|_| corrupt("birth_date"))?,
-            household: Household::parse(&household).ok_or_else(|| corrupt("household"))?,
-            disability_grade: u8::try_from(grade)
-                .ok()
-                .filter(|g| *g <= 4)
-                .ok_or_else(|| corrupt("disability_grade"))?,
-            deceased,
-        },
-    )))
+    row.map(parse_row)
+        .transpose()
+        .map(|found| found.map(|(_, tenant, record)| (tenant, record)))
 }
 
 /// The case already filed (or claimed) for `service` and `resident_id`:
