@@ -79,8 +79,12 @@ pub struct Entitlement {
     pub module: Option<String>,
     /// The entitlement's case: filed now, or before.
     pub case_id: Option<String>,
-    /// Whether the case was filed before this change.
+    /// Whether the case was filed before this change (for this person,
+    /// from any of their resident records).
     pub filed_before: bool,
+    /// Why the rule could not be asked or the case filed (recording the
+    /// data again, or the nightly run, tries again).
+    pub error: Option<String>,
 }
 
 /// Why a population record could not be kept or evaluated.
@@ -154,16 +158,28 @@ pub async fn record_population(
             "残疾等级为 0–4 / disability_grade is 0–4".into(),
         ));
     }
+    // The person behind the record: the same blind index for every
+    // record of one person, so an entitlement is filed once per person.
+    let person: Option<(String,)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT id_number_index FROM residents WHERE id = $1 AND tenant_path = $2")
+            .bind(resident_id.to_owned())
+            .bind(tenant.as_str().to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let (person,) = person.ok_or_else(|| EntitlementError::NotFound(resident_id.to_owned()))?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
-            "INSERT INTO population_records (resident_id, tenant_path, birth_date, household, disability_grade, deceased, updated_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (resident_id) DO UPDATE SET \
+            "INSERT INTO population_records (resident_id, tenant_path, person, birth_date, household, disability_grade, deceased, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (resident_id) DO UPDATE SET \
              birth_date = excluded.birth_date, household = excluded.household, \
              disability_grade = excluded.disability_grade, deceased = excluded.deceased, \
-             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at \
+             WHERE population_records.tenant_path = excluded.tenant_path",
         )
         .bind(resident_id.to_owned())
         .bind(tenant.as_str().to_owned())
+        .bind(person.clone())
         .bind(record.birth_date.to_string())
         .bind(record.household.as_str())
         .bind(i64::from(record.disability_grade))
@@ -193,11 +209,25 @@ pub async fn population(
     tx: &mut TenantTx,
     resident_id: &str,
 ) -> Result<Option<(TenantPath, PopulationRecord)>, EntitlementError> {
+    Ok(stored(tx, resident_id)
+        .await?
+        .map(|found| (found.tenant, found.record)))
+}
+
+/// A stored population record with where it is kept and whose it is.
+struct Stored {
+    resident_id: String,
+    tenant: TenantPath,
+    person: String,
+    record: PopulationRecord,
+}
+
+async fn stored(tx: &mut TenantTx, resident_id: &str) -> Result<Option<Stored>, EntitlementError> {
     let (lower, upper) = tx.scope().path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper.to_owned());
     let row: Option<Row> = with_connection!(tx.connection(), c => {
         sqlx::query_as(
-            "SELECT resident_id, tenant_path, birth_date, household, disability_grade, deceased FROM population_records \
+            "SELECT resident_id, tenant_path, person, birth_date, household, disability_grade, deceased FROM population_records \
              WHERE resident_id = $1 AND tenant_path >= $2 AND tenant_path < $3",
         )
         .bind(resident_id.to_owned())
@@ -206,9 +236,7 @@ pub async fn population(
         .fetch_optional(&mut *c)
         .await?
     });
-    row.map(parse_row)
-        .transpose()
-        .map(|found| found.map(|(_, tenant, record)| (tenant, record)))
+    row.map(parse_row).transpose()
 }
 
 /// The case already filed (or claimed) for `service` and `resident_id`:
@@ -248,10 +276,27 @@ fn input(resident_id: &str, record: &PopulationRecord) -> Value {
     })
 }
 
-/// Asks every entitlement flow's module, at the resident's place, whether
-/// `resident_id`'s population record entitles them, and files a case (by
-/// `who`, origin `entitlement`) for each that does and has none yet. A
-/// resident with an entitlement case is not asked again for that service.
+/// The entitlement services whose flows are in `line` (every line: none).
+fn entitlement_services(workflow: &Workflow, line: Option<&str>) -> Vec<String> {
+    let mut services: Vec<String> = workflow
+        .flows()
+        .flows()
+        .into_iter()
+        .filter(|f| f.entitlement && line.is_none_or(|l| l == f.line))
+        .map(|f| f.service.clone())
+        .collect();
+    services.sort();
+    services.dedup();
+    services
+}
+
+/// Asks every entitlement flow's module of `line` (every line: `None`), at
+/// the resident's place, whether `resident_id`'s population record entitles
+/// them, and files a case (by `who`, origin `entitlement`) for each that
+/// does and has none yet — one per person, whichever of their resident
+/// records it came from. A resident with an entitlement case is not asked
+/// again. A service whose rule cannot be asked, or whose case cannot be
+/// filed, says why in its answer and stops no other.
 pub async fn evaluate_resident(
     db: &Database,
     scope: &TenantScope,
@@ -259,110 +304,110 @@ pub async fn evaluate_resident(
     runtime: &Runtime,
     who: &Who,
     resident_id: &str,
+    line: Option<&str>,
 ) -> Result<Vec<Entitlement>, EntitlementError> {
     let mut tx = db.begin_read(scope).await?;
-    let (tenant, record) = population(&mut tx, resident_id)
+    let found = stored(&mut tx, resident_id)
         .await?
         .ok_or_else(|| EntitlementError::NotFound(resident_id.to_owned()))?;
     let tree = workflow.tree();
     let lines = tree
-        .get(&tenant)
+        .get(&found.tenant)
         .map(|t| t.lines.clone())
         .unwrap_or_default();
-    let mut services: Vec<String> = workflow
-        .flows()
-        .flows()
-        .into_iter()
-        .filter(|f| f.entitlement && lines.contains(&f.line))
-        .map(|f| f.service.clone())
-        .collect();
-    services.sort();
-    services.dedup();
     let today = workflow.clock().today_in_china();
     let host_today = civitas_host::Date::parse(&today.to_string())
         .ok_or_else(|| EntitlementError::Invalid(format!("bad date {today}")))?;
-    let document = input(resident_id, &record);
+    let document = input(resident_id, &found.record);
     let mut asked = Vec::new();
     let mut outcomes = Vec::new();
-    for service in services {
-        // The flow at this place must be an entitlement too (a variant may not be).
+    for service in entitlement_services(workflow, line) {
+        // The flow at this place must be an entitlement too (a variant may
+        // not be), in a line the place has.
         if !workflow
             .flows()
-            .resolve(&service, &tenant)
-            .is_some_and(|f| f.entitlement)
+            .resolve(&service, &found.tenant)
+            .is_some_and(|f| f.entitlement && lines.contains(&f.line))
         {
             continue;
         }
+        let mut answer = Entitlement {
+            service: service.clone(),
+            eligible: None,
+            decision: None,
+            module: None,
+            case_id: None,
+            filed_before: false,
+            error: None,
+        };
         if let Some(Some(case_id)) = claimed(&mut tx, &service, resident_id).await? {
-            outcomes.push(Entitlement {
-                service,
-                eligible: None,
-                decision: None,
-                module: None,
-                case_id: Some(case_id),
-                filed_before: true,
-            });
+            answer.case_id = Some(case_id);
+            answer.filed_before = true;
+            outcomes.push(answer);
             continue;
         }
-        let prepared = runtime.prepare(&mut tx, &tenant, &service, None).await?;
-        asked.push((service, prepared));
+        match runtime
+            .prepare(&mut tx, &found.tenant, &service, None)
+            .await
+        {
+            Ok(prepared) => asked.push((answer, prepared)),
+            Err(error) => {
+                answer.error = Some(error.to_string());
+                outcomes.push(answer);
+            }
+        }
     }
     tx.rollback().await?;
-    for (service, prepared) in asked {
+    for (mut answer, prepared) in asked {
         let outcome = runtime
             .run(
                 &prepared,
                 EvaluationRequest {
                     input: &document,
-                    settings: Arc::new(tree.effective_settings(&tenant)),
+                    settings: Arc::new(tree.effective_settings(&found.tenant)),
                     today: host_today,
                     log_tags: vec![("resident".into(), resident_id.to_owned())],
                 },
             )
-            .await?;
-        let eligible = outcome.output.get("eligible") == Some(&Value::Bool(true));
-        let mut entitlement = Entitlement {
-            service: service.clone(),
-            eligible: Some(eligible),
-            decision: Some(outcome.output.clone()),
-            module: Some(format!("{}@{}", outcome.module, outcome.version)),
-            case_id: None,
-            filed_before: false,
-        };
-        if eligible {
-            entitlement.case_id = Some(
-                file(
-                    db,
-                    scope,
-                    workflow,
-                    who,
-                    &tenant,
-                    &service,
-                    resident_id,
-                    &document,
-                )
-                .await?,
-            );
+            .await;
+        match outcome {
+            Err(error) => answer.error = Some(error.to_string()),
+            Ok(outcome) => {
+                let eligible = outcome.output.get("eligible") == Some(&Value::Bool(true));
+                answer.eligible = Some(eligible);
+                answer.decision = Some(outcome.output.clone());
+                answer.module = Some(format!("{}@{}", outcome.module, outcome.version));
+                if eligible {
+                    match file(db, scope, workflow, who, &found, &answer.service, &document).await {
+                        Ok((case_id, before)) => {
+                            answer.case_id = Some(case_id);
+                            answer.filed_before = before;
+                        }
+                        Err(error) => answer.error = Some(error.to_string()),
+                    }
+                }
+            }
         }
-        outcomes.push(entitlement);
+        outcomes.push(answer);
     }
     Ok(outcomes)
 }
 
-/// Claims the entitlement, files its case and writes the case to the
-/// claim.
-#[allow(clippy::too_many_arguments)]
+/// Claims the entitlement, files its case under the id derived from the
+/// service and the person, and writes the case to the claim: the case id,
+/// and whether it had been filed before (by a change at the same time, a
+/// run that stopped half-way, or another resident record of the person).
 async fn file(
     db: &Database,
     scope: &TenantScope,
     workflow: &Workflow,
     who: &Who,
-    tenant: &TenantPath,
+    resident: &Stored,
     service: &str,
-    resident_id: &str,
     document: &Value,
-) -> Result<String, EntitlementError> {
+) -> Result<(String, bool), EntitlementError> {
     let now = workflow.clock().now_micros();
+    let tenant = resident.tenant.as_str().to_owned();
     let mut tx = db.begin(scope).await?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
@@ -370,41 +415,50 @@ async fn file(
              VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (service, resident_id) DO NOTHING",
         )
         .bind(service.to_owned())
-        .bind(resident_id.to_owned())
-        .bind(tenant.as_str().to_owned())
+        .bind(resident.resident_id.clone())
+        .bind(tenant.clone())
         .bind(now)
         .execute(&mut *c)
         .await?;
     });
     tx.commit().await?;
-    let case = workflow
+    let case_id = civitas_workflow::derived_case_id(&[service, &resident.person]);
+    let before = match workflow
         .create(
             db,
             scope,
-            tenant,
+            &resident.tenant,
             who,
             None,
             NewCase {
+                id: Some(case_id.clone()),
                 service: service.to_owned(),
                 title: None,
                 data: document.clone(),
                 origin: Origin::Entitlement,
             },
         )
-        .await?;
+        .await
+    {
+        Ok(_) => false,
+        Err(error) if error.is_duplicate() => true,
+        Err(error) => return Err(error.into()),
+    };
     let mut tx = db.begin(scope).await?;
     with_connection!(tx.connection(), c => {
         sqlx::query(
-            "UPDATE entitlements SET case_id = $1 WHERE service = $2 AND resident_id = $3 AND case_id IS NULL",
+            "UPDATE entitlements SET case_id = $1 \
+             WHERE service = $2 AND resident_id = $3 AND tenant_path = $4 AND case_id IS NULL",
         )
-        .bind(case.id.clone())
+        .bind(case_id.clone())
         .bind(service.to_owned())
-        .bind(resident_id.to_owned())
+        .bind(resident.resident_id.clone())
+        .bind(tenant.clone())
         .execute(&mut *c)
         .await?;
     });
     tx.commit().await?;
-    Ok(case.id)
+    Ok((case_id, before))
 }
 
 /// Population records read per page of a nightly run.
@@ -450,10 +504,10 @@ pub struct NightlyReport {
     pub evaluation_micros: u64,
 }
 
-type Row = (String, String, String, String, i64, bool);
+type Row = (String, String, String, String, String, i64, bool);
 
-fn parse_row(row: Row) -> Result<(String, TenantPath, PopulationRecord), EntitlementError> {
-    let (resident_id, tenant, birth_date, household, grade, deceased) = row;
+fn parse_row(row: Row) -> Result<Stored, EntitlementError> {
+    let (resident_id, tenant, person, birth_date, household, grade, deceased) = row;
     let corrupt = |what: &str| {
         EntitlementError::Storage(civitas_storage::StorageError::Corrupt(format!(
             "population record {resident_id}: {what}"
@@ -470,7 +524,12 @@ fn parse_row(row: Row) -> Result<(String, TenantPath, PopulationRecord), Entitle
         deceased,
     };
     let tenant = TenantPath::parse(&tenant).map_err(|_| corrupt("tenant"))?;
-    Ok((resident_id, tenant, record))
+    Ok(Stored {
+        resident_id,
+        tenant,
+        person,
+        record,
+    })
 }
 
 /// The nightly run (免申即享): every population record of `scope`'s
@@ -492,15 +551,7 @@ pub async fn run_nightly(
     let host_today = civitas_host::Date::parse(&today.to_string())
         .ok_or_else(|| EntitlementError::Invalid(format!("bad date {today}")))?;
     let tree = workflow.tree();
-    let mut services: Vec<String> = workflow
-        .flows()
-        .flows()
-        .into_iter()
-        .filter(|f| f.entitlement)
-        .map(|f| f.service.clone())
-        .collect();
-    services.sort();
-    services.dedup();
+    let services = entitlement_services(workflow, None);
     let (lower, upper) = scope.path().subtree_range();
     let (lower, upper) = (lower.to_owned(), upper.to_owned());
     let mut tx = db.begin_read(scope).await?;
@@ -561,7 +612,7 @@ pub async fn run_nightly(
         let mut tx = db.begin_read(scope).await?;
         let rows: Vec<Row> = with_connection!(tx.connection(), c => {
             sqlx::query_as(
-                "SELECT resident_id, tenant_path, birth_date, household, disability_grade, deceased \
+                "SELECT resident_id, tenant_path, person, birth_date, household, disability_grade, deceased \
                  FROM population_records WHERE tenant_path >= $1 AND tenant_path < $2 \
                  AND (tenant_path, resident_id) > ($3, $4) ORDER BY tenant_path, resident_id LIMIT $5",
             )
@@ -586,12 +637,20 @@ pub async fn run_nightly(
             .map(parse_row)
             .collect::<Result<Vec<_>, _>>()?;
         report.residents += records.len() as u64;
-        let by_id: std::collections::HashMap<&str, &PopulationRecord> =
-            records.iter().map(|(id, _, r)| (id.as_str(), r)).collect();
+        let by_id: std::collections::HashMap<&str, &Stored> = records
+            .iter()
+            .map(|r| (r.resident_id.as_str(), r))
+            .collect();
         // Per place and service: the residents to ask.
         let mut batches: std::collections::BTreeMap<(TenantPath, String), Vec<(String, Value)>> =
             std::collections::BTreeMap::new();
-        for (resident_id, tenant, record) in &records {
+        for Stored {
+            resident_id,
+            tenant,
+            record,
+            ..
+        } in &records
+        {
             let lines = tree
                 .get(tenant)
                 .map(|t| t.lines.as_slice())
@@ -664,23 +723,13 @@ pub async fn run_nightly(
                     Ok(answer) if answer.output.get("eligible") == Some(&Value::Bool(true)) => {
                         report.eligible += 1;
                         // The few entitled: their document built again.
-                        let Some(record) = by_id.get(resident_id.as_str()) else {
+                        let Some(resident) = by_id.get(resident_id.as_str()) else {
                             continue;
                         };
-                        let document = input(resident_id, record);
-                        match file(
-                            db,
-                            scope,
-                            workflow,
-                            who,
-                            &tenant,
-                            &service,
-                            resident_id,
-                            &document,
-                        )
-                        .await
-                        {
-                            Ok(_) => report.filed += 1,
+                        let document = input(resident_id, &resident.record);
+                        match file(db, scope, workflow, who, resident, &service, &document).await {
+                            Ok((_, true)) => report.filed_before += 1,
+                            Ok((_, false)) => report.filed += 1,
                             Err(error) => fail(
                                 &mut report,
                                 resident_id,

@@ -1088,6 +1088,11 @@ both_backends! {
             (StatusCode::CREATED, json!(6), json!(0), json!(["2026-11"])), "{}", stored.body);
         let again = import("city-hr-dispatcher", SHANGHAI, "", good).await;
         assert_eq!(again.body["replaced"], 6, "{}", again.body);
+        // A corrected 所属区划 moves the project's month: it is not kept twice.
+        let moved = import("city-hr-dispatcher", SHANGHAI, "", project_months(&[
+            "PD-0900,已完工项目,陆家嘴街道,其他,完工,2026-11,2025-01-01,0,0,否,0,0,,",
+        ])).await;
+        assert_eq!((moved.status, moved.body["replaced"].clone()), (StatusCode::CREATED, json!(1)), "{}", moved.body);
 
         let runs = format!("/api/v1/tenants/{SHANGHAI}/wage-arrears/runs");
         let run = || world.call("POST", &runs,
@@ -1117,6 +1122,10 @@ both_backends! {
         assert_eq!(regions, [(HUANGPU, 3, 0, Value::Null), (PUDONG, 3, 2, json!("red"))]);
         assert_eq!(first.body["regions"][1]["share_percent"], 66.7);
         // Running the month again files nothing twice.
+        // Below a district a run could not file its warnings: refused.
+        let street = world.call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/wage-arrears/runs"),
+            Some(world.token("city-hr-dispatcher")), Some(json!({"month": "2026-11"}))).await;
+        assert_eq!((street.status, street.code()), (StatusCode::UNPROCESSABLE_ENTITY, "run_below_district"), "{}", street.body);
         let second = run().await;
         assert_eq!((second.body["opened"].clone(), second.body["already_filed"].clone()), (json!([]), json!(3)), "{}", second.body);
 
@@ -1218,6 +1227,12 @@ both_backends! {
         let city = record("huangpu-reviewer", NANJING_DONG_LU, huangpu, 1).await;
         assert_eq!((city.body["entitlements"][0]["module"].as_str(), city.body["entitlements"][0]["decision"]["monthly_yuan"].as_u64()),
             (Some("care-subsidy@1.0.0"), Some(300)), "{}", city.body);
+        // One person is entitled once: 张老伯 registered again in Huangpu
+        // finds the case his Lujiazui record was given.
+        let twice = register("huangpu-reviewer", NANJING_DONG_LU, "张老伯", born_on(years_ago(82), 1)).await;
+        let again_elsewhere = record("huangpu-reviewer", NANJING_DONG_LU, twice, 1).await;
+        assert_eq!((again_elsewhere.body["entitlements"][0]["filed_before"].clone(), again_elsewhere.body["entitlements"][0]["case_id"].clone()),
+            (json!(true), json!(case)), "{}", again_elsewhere.body);
 
         // A 75-year-old is not entitled: no case. Turning 80 today is.
         let younger = register("lujiazui-officer", LUJIAZUI, "王先生", born_on(years_ago(75), 3)).await;
@@ -1254,11 +1269,11 @@ both_backends! {
             }
         };
         let eve = nightly(14).await;
-        assert_eq!((eve.residents, eve.filed_before, eve.evaluated, eve.eligible, eve.filed, eve.failed), (5, 3, 2, 0, 0, 0), "{eve:?}");
+        assert_eq!((eve.residents, eve.filed_before, eve.evaluated, eve.eligible, eve.filed, eve.failed), (6, 4, 2, 0, 0, 0), "{eve:?}");
         let birthday = nightly(15).await;
         assert_eq!((birthday.evaluated, birthday.eligible, birthday.filed), (2, 1, 1), "{birthday:?}");
         let after = nightly(16).await;
-        assert_eq!((after.filed_before, after.filed), (4, 0), "{after:?}");
+        assert_eq!((after.filed_before, after.filed), (5, 0), "{after:?}");
 
         // No one applies for it, not even staff on someone's behalf.
         let applied = create(&world, "lujiazui-officer", LUJIAZUI, json!({"service": "civil-affairs/care-subsidy",

@@ -171,29 +171,48 @@ pub struct Place {
     pub code: String,
 }
 
-/// The places rows may name, by division code and by name.
+/// The places rows may name, by division code and by name (a name two
+/// places share names neither: the row must give the code).
 #[derive(Debug, Clone, Default)]
 pub struct Places {
     by_key: HashMap<String, Place>,
+    shared_names: HashSet<String>,
 }
 
 impl Places {
     /// Places from `(tenant, code, Chinese name)`.
     pub fn new<'a>(places: impl IntoIterator<Item = (&'a TenantPath, &'a str, &'a str)>) -> Places {
         let mut by_key = HashMap::new();
+        let mut names = HashMap::new();
         for (tenant, code, name) in places {
             let place = Place {
                 tenant: tenant.clone(),
                 code: code.to_owned(),
             };
             by_key.insert(code.to_owned(), place.clone());
+            *names.entry(name.to_owned()).or_insert(0) += 1;
             by_key.insert(name.to_owned(), place);
         }
-        Places { by_key }
+        let shared_names: HashSet<String> = names
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(name, _)| name)
+            .collect();
+        for name in &shared_names {
+            by_key.remove(name);
+        }
+        Places {
+            by_key,
+            shared_names,
+        }
     }
 
     fn find(&self, text: &str) -> Option<&Place> {
         self.by_key.get(text)
+    }
+
+    fn shared(&self, text: &str) -> bool {
+        self.shared_names.contains(text)
     }
 }
 
@@ -406,6 +425,12 @@ fn typed<'p>(
             json!(text)
         }
         Kind::Place => {
+            if places.shared(text) {
+                return Err((
+                    format!("“{text}”有重名，请填写区划代码"),
+                    format!("{text:?} names more than one place: give its division code"),
+                ));
+            }
             let place = places.find(text).ok_or_else(|| {
                 (
                     format!("“{text}”不是本辖区内受理人社业务的区或街镇"),
@@ -628,6 +653,30 @@ mod tests {
         assert_eq!(plan.records.len(), 6);
         assert_eq!(plan.records[5].record["deposit_expires_on"], "2026-12-20");
         assert_eq!(plan.records[5].record["wage_account_open"], false);
+    }
+
+    #[test]
+    fn a_name_two_places_share_must_be_given_as_a_code() {
+        let a = TenantPath::parse("510000/511700/511724/511724101").unwrap();
+        let b = TenantPath::parse("510000/511700/511722/511722101").unwrap();
+        let places = Places::new([(&a, "511724101", "城关镇"), (&b, "511722101", "城关镇")]);
+        let plan = read(
+            &csv(&[
+                HEADER,
+                "X-1,某工程,城关镇,工程建设,在建,2026-11,2026-05-06,10,5,是,0,0,",
+                "X-2,某工程,511722101,工程建设,在建,2026-11,2026-05-06,10,5,是,0,0,",
+            ]),
+            Format::Csv,
+            &places,
+        )
+        .unwrap();
+        assert_eq!(plan.problems.len(), 1);
+        assert!(
+            plan.problems[0].message_zh.contains("重名"),
+            "{:?}",
+            plan.problems
+        );
+        assert_eq!(plan.records[0].tenant, b);
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub enum WageWarningError {
     /// A request that makes no sense (a month that is no month).
     #[error("{0}")]
     Invalid(String),
+    /// A run at a tenant below a district, whose warnings would go to a
+    /// district outside its subtree.
+    #[error(
+        "预警按项目所在区派发，请在区级或市级运行（{0} 在区以下） / warnings go to the project's district: run at a district or above ({0} is below one)"
+    )]
+    BelowDistrict(String),
     /// Nothing imported for the month in the subtree.
     #[error("{0} 没有已导入的项目数据 / no project data imported for {0}")]
     NoData(String),
@@ -72,7 +78,7 @@ impl WageWarningError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            WageWarningError::Invalid(_) => 422,
+            WageWarningError::Invalid(_) | WageWarningError::BelowDistrict(_) => 422,
             WageWarningError::NoData(_) => 404,
             WageWarningError::Registry(e) => e.status(),
             WageWarningError::Workflow(e) => e.status(),
@@ -85,6 +91,7 @@ impl WageWarningError {
     pub fn code(&self) -> &'static str {
         match self {
             WageWarningError::Invalid(_) => "invalid_month",
+            WageWarningError::BelowDistrict(_) => "run_below_district",
             WageWarningError::NoData(_) => "no_project_data",
             WageWarningError::Registry(e) => e.code(),
             WageWarningError::Workflow(e) => e.code(),

@@ -139,6 +139,11 @@ pub async fn run_month(
     month: &str,
 ) -> Result<RunReport, WageWarningError> {
     check_month(month)?;
+    // Warnings go to the project's district: a run below a district could
+    // not file them inside its own subtree.
+    if district_of(&workflow.tree(), scope.path()) != *scope.path() {
+        return Err(WageWarningError::BelowDistrict(scope.path().to_string()));
+    }
     let mut tx = db.begin_read(scope).await?;
     let records = store::month_records(&mut tx, month).await?;
     if records.is_empty() {
@@ -220,9 +225,11 @@ pub async fn run_month(
         let district = district_of(&tree, &path);
         for (project, answer) in projects.into_iter().zip(batch.answers) {
             let region = regions.entry(district.clone()).or_default();
-            region.0 += 1;
             let answer = match answer {
-                Ok(answer) => answer,
+                Ok(answer) => {
+                    region.0 += 1;
+                    answer
+                }
                 Err(error) => {
                     failures.push(Failure {
                         project_code: project.project_code,
@@ -295,7 +302,15 @@ pub async fn run_month(
             .and_then(Value::as_str)
             .unwrap_or(&warned.project_code)
             .to_owned();
+        // A title is at most 200 characters; a name may be 200 alone.
+        let name: String = name.chars().take(120).collect();
         let title = format!("安薪预警 {month}：{name}（{} 项）", warned.rules.len());
+        let case_id = civitas_workflow::derived_case_id(&[
+            SERVICE,
+            &warned.tenant,
+            &warned.project_code,
+            month,
+        ]);
         let filed = workflow
             .create(
                 db,
@@ -304,6 +319,7 @@ pub async fn run_month(
                 who,
                 None,
                 NewCase {
+                    id: Some(case_id.clone()),
                     service: SERVICE.to_owned(),
                     title: Some(title),
                     data: warned.record,
@@ -330,6 +346,21 @@ pub async fn run_month(
                     case_tenant: case_tenant.to_string(),
                     rules: warned.rules,
                 });
+            }
+            // Filed by a run at the same time, or by one that stopped
+            // before writing its claim: the case is there under its id.
+            Err(error) if error.is_duplicate() => {
+                let mut tx = db.begin(scope).await?;
+                store::filed(
+                    &mut tx,
+                    &warned.tenant,
+                    &warned.project_code,
+                    month,
+                    &case_id,
+                )
+                .await?;
+                tx.commit().await?;
+                report.already_filed += 1;
             }
             Err(error) => {
                 tracing::warn!(%error, project = %warned.project_code, month, "warning not filed; the next run files it");

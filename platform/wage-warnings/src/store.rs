@@ -25,7 +25,8 @@ pub struct ImportReport {
 }
 
 /// Stores `records` in `scope` (each inside it) in one transaction — a
-/// project's month imported again replaces the earlier row — with the
+/// project's month imported again replaces the earlier row, at whatever
+/// place of the subtree it was (a corrected 所属区划 moves it) — with the
 /// audit record `monitoring.import` naming the file by its SM3.
 pub async fn store_months(
     db: &Database,
@@ -43,20 +44,37 @@ pub async fn store_months(
     }
     let months: BTreeSet<&str> = records.iter().map(|r| r.month.as_str()).collect();
     let mut tx = db.begin(scope).await?;
-    let mut existing: HashSet<(String, String, String)> = HashSet::new();
+    let mut existing: HashSet<(String, String)> = HashSet::new();
     for month in &months {
-        existing.extend(keys(&mut tx, month).await?);
+        existing.extend(
+            keys(&mut tx, month)
+                .await?
+                .into_iter()
+                .map(|(_, code, month)| (code, month)),
+        );
     }
-    let replaced = records
+    let replaced: Vec<&ProjectMonth> = records
         .iter()
-        .filter(|r| {
-            existing.contains(&(
-                r.tenant.to_string(),
-                r.project_code.clone(),
-                r.month.clone(),
-            ))
-        })
-        .count();
+        .filter(|r| existing.contains(&(r.project_code.clone(), r.month.clone())))
+        .collect();
+    // The rows they replace, wherever in the subtree they were.
+    let (lower, upper) = scope.path().subtree_range();
+    let (lower, upper) = (lower.to_owned(), upper.to_owned());
+    for r in &replaced {
+        with_connection!(tx.connection(), c => {
+            sqlx::query(
+                "DELETE FROM project_months WHERE project_code = $1 AND month = $2 \
+                 AND tenant_path >= $3 AND tenant_path < $4",
+            )
+            .bind(r.project_code.clone())
+            .bind(r.month.clone())
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .execute(&mut *c)
+            .await?;
+        });
+    }
+    let replaced = replaced.len();
     let import_id = file_sm3.get(..16).unwrap_or(file_sm3).to_owned();
     for chunk in records.chunks(CHUNK) {
         let values: Vec<String> = (0..chunk.len())

@@ -340,7 +340,10 @@ impl Workflow {
         let ctx = self.ctx(who, &tree);
         let (today, now) = (ctx.today, ctx.now);
         let mut case = Case {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             tenant_path: tenant.clone(),
             line: flow.line.clone(),
             service: flow.service.clone(),

@@ -150,6 +150,27 @@ pub fn local_days(tree: &TenantTree, tenant: &TenantPath) -> Result<BTreeSet<Nai
     Ok(days)
 }
 
+/// A case id derived from what the case is about (`parts`, e.g. the
+/// service, the resident): a version 8 UUID over the SM3 of the parts
+/// (each ended by NUL). The same parts always give the same id, so a case
+/// the platform files on its own (a warning, an entitlement) exists once:
+/// a second filing is refused by the case table's key, and the filer finds
+/// the first by its id.
+#[cfg(feature = "modules")]
+pub fn derived_case_id(parts: &[&str]) -> String {
+    let mut text = Vec::new();
+    for part in parts {
+        text.extend_from_slice(part.as_bytes());
+        text.push(0);
+    }
+    let digest = civitas_crypto::sm3::digest(&text);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// Today's date in China (UTC+8), which deadlines count from.
 pub fn today_in_china() -> NaiveDate {
     Clock::System.today_in_china()
@@ -265,6 +286,18 @@ pub enum WorkflowError {
     /// Audit failed.
     #[error(transparent)]
     Audit(#[from] civitas_audit::AuditError),
+}
+
+impl WorkflowError {
+    /// Whether the database refused a row whose key exists already: a case
+    /// filed under a derived id ([`derived_case_id`]) that was filed before.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(
+            self,
+            WorkflowError::Storage(civitas_storage::StorageError::Database(sqlx::Error::Database(db)))
+                if db.is_unique_violation()
+        )
+    }
 }
 
 impl From<sqlx::Error> for WorkflowError {

@@ -181,6 +181,11 @@ pub enum Origin {
 /// A new case.
 #[derive(Debug, Clone)]
 pub struct NewCase {
+    /// Its id when the platform derives it from what the case is about
+    /// ([`crate::derived_case_id`]: a warning, an entitlement), so that
+    /// filing the same thing twice — two runs at once, a retry after a
+    /// crash — is refused by the case table's key; a new UUID otherwise.
+    pub id: Option<String>,
     /// The service.
     pub service: String,
     /// A title (default: the flow's name).

@@ -124,6 +124,7 @@ async fn create(
         who,
         applicant,
         NewCase {
+            id: None,
             service: service.into(),
             title: None,
             data: json!({"project": "张江某工地"}),
@@ -205,6 +206,7 @@ async fn titled(
         who,
         None,
         NewCase {
+            id: None,
             service: service.into(),
             title,
             data: json!({}),

@@ -680,6 +680,7 @@ pub(crate) async fn file_case(
             &who(caller),
             applicant.as_deref(),
             NewCase {
+                id: None,
                 service: body.service,
                 title: body.title,
                 data: body.data,

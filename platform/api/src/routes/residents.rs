@@ -437,13 +437,17 @@ pub(crate) struct PopulationAnswer {
     entitlements: Vec<civitas_entitlements::Entitlement>,
 }
 
-/// Records a resident's population record (`resident.register`) — the
-/// household registration, disability grade and whether alive; the date
-/// of birth from the identity number — and, since the record changed, asks
-/// every entitlement (免申即享) flow's module at the resident's place whether
-/// it now entitles them: an eligible resident gets a case, filed by the
-/// caller with origin `entitlement`, that the street only confirms. No one
-/// applies. Audited as `population.update` (and `case.create`).
+/// Records a resident's population record (`resident.register` in the
+/// caller's line) — the household registration, disability grade and
+/// whether alive; the date of birth from the identity number — and, since
+/// the record changed, asks every entitlement (免申即享) flow of that line,
+/// at the resident's place, whether it now entitles them: an eligible
+/// resident gets a case, filed by the caller with origin `entitlement`,
+/// that the street only confirms — one per person, whichever of their
+/// resident records it came from. No one applies. A rule that cannot be
+/// asked, or a case that cannot be filed, is named in its entitlement's
+/// `error` (the record is kept; the nightly run tries again). Audited as
+/// `population.update` (and `case.create`).
 #[utoipa::path(put, path = "/api/v1/tenants/{path}/residents/{id}/population", tag = "residents",
     security(("bearer" = [])),
     params(TenantParam, ResidentParam),
@@ -507,6 +511,7 @@ pub(crate) async fn record_population(
             username: caller.username().to_owned(),
         },
         &id,
+        Some(line),
     )
     .await?;
     Ok(Json(PopulationAnswer {

@@ -253,7 +253,7 @@ pub(crate) struct RunRequest {
         (status = 200, description = "运行结果 / What the run did", body = RunReport),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在，或该月没有已导入的数据（no_project_data）/ No such tenant, or nothing imported for the month (no_project_data)", body = ErrorBody),
-        (status = 422, description = "月份无效（invalid_month）/ Not a month (invalid_month)", body = ErrorBody),
+        (status = 422, description = "月份无效（invalid_month），或在区以下运行（run_below_district）/ Not a month (invalid_month), or run below a district (run_below_district)", body = ErrorBody),
         (status = 503, description = "业务模块运行环境未启用 / The module runtime is not enabled", body = ErrorBody)
     ))]
 pub(crate) async fn run_warnings(

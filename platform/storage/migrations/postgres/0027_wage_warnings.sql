@@ -28,7 +28,7 @@ CREATE TABLE wage_warnings (
 );
 CREATE INDEX wage_warnings_month ON wage_warnings (month, tenant_path, project_code);
 
-GRANT SELECT, INSERT, UPDATE ON project_months TO civitas_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON project_months TO civitas_app;
 GRANT SELECT, INSERT ON wage_warnings TO civitas_app;
 GRANT UPDATE (case_id) ON wage_warnings TO civitas_app;
 ALTER TABLE project_months ENABLE ROW LEVEL SECURITY;

@@ -6,6 +6,9 @@
 CREATE TABLE population_records (
     resident_id      TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES residents (id),
     tenant_path      TEXT COLLATE "C" NOT NULL,
+    -- The person: the blind index of the identity number (one per root),
+    -- the same for every resident record of one person.
+    person           TEXT    NOT NULL,
     birth_date       TEXT    NOT NULL,
     household        TEXT    NOT NULL CHECK (household IN ('local', 'non-local')),
     disability_grade BIGINT  NOT NULL CHECK (disability_grade BETWEEN 0 AND 4),

@@ -2,6 +2,7 @@
 CREATE TABLE population_records (
     resident_id      TEXT    NOT NULL PRIMARY KEY REFERENCES residents (id),
     tenant_path      TEXT    NOT NULL,
+    person           TEXT    NOT NULL,
     birth_date       TEXT    NOT NULL,
     household        TEXT    NOT NULL CHECK (household IN ('local', 'non-local')),
     disability_grade INTEGER NOT NULL CHECK (disability_grade BETWEEN 0 AND 4),
