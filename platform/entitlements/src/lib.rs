@@ -144,7 +144,9 @@ impl EntitlementError {
 
 /// Keeps `record` as the population record of `resident_id` (registered
 /// at `tenant`, inside `scope`), replacing the one before, with the audit
-/// record `population.update` (which names the resident, not the data).
+/// record `population.update`: it names the resident and holds the SM3 of
+/// the record as kept — each change on the hash chain, no personal data in
+/// the audit log.
 pub async fn record_population(
     tx: &mut TenantTx,
     tenant: &TenantPath,
@@ -196,7 +198,19 @@ pub async fn record_population(
             actor: who.to_owned(),
             action: "population.update".into(),
             target: format!("resident:{resident_id}"),
-            detail: json!({}),
+            detail: json!({
+                "record_sm3": hex::encode(civitas_crypto::sm3::digest(
+                    json!({
+                        "resident_id": resident_id,
+                        "birth_date": record.birth_date.to_string(),
+                        "household": record.household.as_str(),
+                        "disability_grade": record.disability_grade,
+                        "deceased": record.deceased,
+                    })
+                    .to_string()
+                    .as_bytes(),
+                )),
+            }),
         },
     )
     .await?;
