@@ -340,7 +340,13 @@ pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
     let pudong = pudong_bindings(server).await;
     assert_eq!(pudong["rollout_percent"], 30, "{pudong}");
     assert_eq!(pudong["candidate"]["version"], "1.1.0", "{pudong}");
-    submit(&b, "td form.act button", "p.notice").await;
+    // Pudong binds other services too: the meal subsidy's row's rollback.
+    submit(
+        &b,
+        "td form.act[action$='/civil-affairs/meal-subsidy/rollback'] button",
+        "p.notice",
+    )
+    .await;
     assert!(b.text().await.contains("已回滚"), "{}", b.text().await);
     let pudong = pudong_bindings(server).await;
     assert_eq!(pudong["candidate"], json!(null), "{pudong}");
