@@ -761,6 +761,20 @@ async fn population(args: PopulationArgs) -> anyhow::Result<serde_json::Value> {
     Ok(report)
 }
 
+/// The same run's single calls, when it made any, and the ratio.
+fn print_single_calls(report: &serde_json::Value) {
+    if let Some(single) = report.get("single_calls") {
+        println!(
+            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
+            single["connections"],
+            single["per_second"],
+            single["p50_ms"],
+            single["p99_ms"],
+            report["batch_over_single"]
+        );
+    }
+}
+
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
 /// civil_from_days).
 fn civil_from_days(days: i64) -> (i32, u32, u32) {
@@ -890,13 +904,7 @@ fn main() -> std::process::ExitCode {
                         report["inputs"], report["seconds"], report["inputs_per_second"],
                         report["request_p50_ms"], report["request_p99_ms"], report["failed"]
                     );
-                    if let Some(single) = report.get("single_calls") {
-                        println!(
-                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
-                            single["connections"], single["per_second"], single["p50_ms"],
-                            single["p99_ms"], report["batch_over_single"]
-                        );
-                    }
+                    print_single_calls(&report);
                 }
                 if report["failed"].as_u64().unwrap_or(0) > 0 {
                     bail!("some inputs failed");
@@ -915,13 +923,7 @@ fn main() -> std::process::ExitCode {
                         report["evaluation_seconds"], report["evaluated"], report["evaluated_per_second"],
                         report["eligible"], report["filed"], report["failed"]
                     );
-                    if let Some(single) = report.get("single_calls") {
-                        println!(
-                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
-                            single["connections"], single["per_second"], single["p50_ms"],
-                            single["p99_ms"], report["batch_over_single"]
-                        );
-                    }
+                    print_single_calls(&report);
                 }
                 if report["failed"].as_u64().unwrap_or(0) > 0 {
                     bail!("some residents failed");
@@ -940,13 +942,7 @@ fn main() -> std::process::ExitCode {
                         report["evaluation_seconds"], report["evaluated_per_second"],
                         report["warned"], report["opened"], report["failures"]
                     );
-                    if let Some(single) = report.get("single_calls") {
-                        println!(
-                            "single calls, {} connections: {}/s (p50 {} ms, p99 {} ms); batch / single {}",
-                            single["connections"], single["per_second"], single["p50_ms"],
-                            single["p99_ms"], report["batch_over_single"]
-                        );
-                    }
+                    print_single_calls(&report);
                 }
                 if report["failures"].as_u64().unwrap_or(0) > 0 {
                     bail!("some project-months failed");
