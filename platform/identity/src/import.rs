@@ -21,7 +21,6 @@ use civitas_roster::{Column, Roster, RosterRow};
 use civitas_storage::{Database, TenantScope};
 use civitas_tenancy::{Line, TenantPath};
 use civitas_vault::Keyring;
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::administration::{
@@ -60,19 +59,7 @@ impl From<&civitas_storage::TenantRecord> for ImportUnit {
     }
 }
 
-/// What is wrong with one row (or with the file, row 0), in both
-/// languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RowProblem {
-    /// The row as the spreadsheet numbers it.
-    pub row: u32,
-    /// The column, by its header name (`工号`), when one cell is at fault.
-    pub column: Option<&'static str>,
-    /// What is wrong, in Chinese.
-    pub message_zh: String,
-    /// What is wrong, in English.
-    pub message_en: String,
-}
+pub use civitas_sheet::{RowProblem, bad_rows};
 
 /// An account a row will create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,14 +77,6 @@ pub struct ImportPlan {
     pub accounts: Vec<PlannedAccount>,
     /// Every problem, by row.
     pub problems: Vec<RowProblem>,
-}
-
-/// The rows with at least one of `problems`, each once, in order.
-pub fn bad_rows(problems: &[RowProblem]) -> Vec<u32> {
-    let mut rows: Vec<u32> = problems.iter().map(|p| p.row).collect();
-    rows.sort_unstable();
-    rows.dedup();
-    rows
 }
 
 fn username_taken(row: u32, name: &str) -> RowProblem {

@@ -145,24 +145,10 @@ pub struct Roster {
 /// Why a file cannot be read as a roster.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosterError {
-    /// The bytes are not a readable workbook.
-    #[error("无法读取 Excel 文件：{0} / The file is not a readable .xlsx workbook: {0}")]
-    NotXlsx(String),
-    /// The workbook unpacks to more than [`MAX_UNPACKED_BYTES`].
-    #[error(
-        "Excel 文件解压后超过 {} MiB / The workbook unpacks to more than {} MiB",
-        MAX_UNPACKED_BYTES >> 20,
-        MAX_UNPACKED_BYTES >> 20
-    )]
-    TooLarge,
-    /// The CSV is malformed at a line.
-    #[error("CSV 第 {line} 行格式错误：{message} / The CSV is malformed at line {line}: {message}")]
-    NotCsv {
-        /// The line.
-        line: u64,
-        /// What the CSV reader said.
-        message: String,
-    },
+    /// The bytes are no readable workbook or CSV, or unpack too large
+    /// (civitas-sheet's reasons).
+    #[error(transparent)]
+    Sheet(SheetError),
     /// No header row: the file or its first sheet is empty.
     #[error("文件中没有表头和数据 / The file holds no header row")]
     Empty,
@@ -201,11 +187,9 @@ pub fn read(bytes: &[u8], format: Format) -> Result<Roster, RosterError> {
 impl From<SheetError> for RosterError {
     fn from(error: SheetError) -> RosterError {
         match error {
-            SheetError::NotXlsx(message) => RosterError::NotXlsx(message),
-            SheetError::TooLarge => RosterError::TooLarge,
-            SheetError::NotCsv { line, message } => RosterError::NotCsv { line, message },
             SheetError::NoSheet => RosterError::Empty,
             SheetError::TooManyRows => RosterError::TooManyRows,
+            error => RosterError::Sheet(error),
         }
     }
 }
@@ -485,11 +469,11 @@ mod tests {
     fn bytes_that_are_no_workbook_are_refused_with_the_reason() {
         assert!(matches!(
             read(b"PK\x03\x04 not really", Format::Xlsx),
-            Err(RosterError::NotXlsx(_))
+            Err(RosterError::Sheet(SheetError::NotXlsx(_)))
         ));
         assert!(matches!(
             read("姓名,工号".as_bytes(), Format::Xlsx),
-            Err(RosterError::NotXlsx(_))
+            Err(RosterError::Sheet(SheetError::NotXlsx(_)))
         ));
     }
 
@@ -513,7 +497,7 @@ mod tests {
         // The csv crate reads an unterminated quote to the end of input;
         // either it fails naming a line, or the row is read whole.
         match error {
-            Err(RosterError::NotCsv { line, .. }) => assert!(line >= 1),
+            Err(RosterError::Sheet(SheetError::NotCsv { line, .. })) => assert!(line >= 1),
             Ok(roster) => assert_eq!(roster.rows.len(), 1),
             Err(other) => panic!("unexpected {other:?}"),
         }

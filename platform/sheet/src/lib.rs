@@ -92,6 +92,28 @@ impl Format {
     }
 }
 
+/// What is wrong with one row of a sheet (or with the file, row 0), in
+/// both languages: what an import names for every bad row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowProblem {
+    /// The row as the spreadsheet numbers it.
+    pub row: u32,
+    /// The column, by its header name (`工号`), when one cell is at fault.
+    pub column: Option<&'static str>,
+    /// What is wrong, in Chinese.
+    pub message_zh: String,
+    /// What is wrong, in English.
+    pub message_en: String,
+}
+
+/// The rows `problems` name, each once, in order.
+pub fn bad_rows(problems: &[RowProblem]) -> Vec<u32> {
+    let mut rows: Vec<u32> = problems.iter().map(|p| p.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
 /// Why a file cannot be read as a sheet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SheetError {

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use civitas_sheet::{Cell, Format, Row, SheetError};
+pub use civitas_sheet::{RowProblem, bad_rows};
 use civitas_tenancy::TenantPath;
 use serde_json::{Map, Value, json};
 
@@ -214,24 +215,6 @@ impl Places {
     fn shared(&self, text: &str) -> bool {
         self.shared_names.contains(text)
     }
-}
-
-/// One bad cell or row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowProblem {
-    /// The row as the spreadsheet numbers it.
-    pub row: u32,
-    /// The column's header name, when one cell is at fault.
-    pub column: Option<&'static str>,
-    /// What is wrong, in Chinese.
-    pub message_zh: String,
-    /// What is wrong, in English.
-    pub message_en: String,
-}
-
-/// How many rows `problems` name.
-pub fn bad_rows(problems: &[RowProblem]) -> usize {
-    problems.iter().map(|p| p.row).collect::<HashSet<_>>().len()
 }
 
 /// A project-month a row gives: where the project is and the input

@@ -18,6 +18,7 @@ use chrono::Utc;
 use civitas_authz::NO_LINE;
 use civitas_identity::{ImportError, ImportUnit, RowProblem};
 use civitas_roster::{Format, RosterError};
+use civitas_sheet::SheetError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -80,7 +81,8 @@ pub(crate) struct ImportReport {
     pub(crate) accounts: Vec<ImportedAccountView>,
 }
 
-fn problem(p: RowProblem) -> Problem {
+/// A bad row of an imported sheet as the API names it.
+pub(crate) fn problem(p: RowProblem) -> Problem {
     Problem {
         row: Some(p.row),
         field: p.column.map(str::to_owned),
@@ -93,13 +95,12 @@ fn problem(p: RowProblem) -> Problem {
 
 fn roster_error(error: RosterError) -> ApiError {
     let code = match &error {
-        RosterError::NotXlsx(_) | RosterError::NotCsv { .. } | RosterError::Empty => {
-            "roster_unreadable"
-        }
+        RosterError::Sheet(SheetError::TooLarge) => "roster_too_large",
+        RosterError::Sheet(_) | RosterError::Empty => "roster_unreadable",
         RosterError::NoRows => "roster_empty",
         RosterError::MissingColumns { .. } => "roster_missing_columns",
         RosterError::DuplicateColumn(_) => "roster_duplicate_column",
-        RosterError::TooManyRows | RosterError::TooLarge => "roster_too_large",
+        RosterError::TooManyRows => "roster_too_large",
     };
     let text = error.to_string();
     let (zh, en) = text.split_once(" / ").unwrap_or((&text, &text));

@@ -12,7 +12,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use civitas_sheet::Format;
-use civitas_wage_warnings::import::{self, Places, ReadError, RowProblem};
+use civitas_wage_warnings::import::{self, Places, ReadError};
+
+use super::account_imports::problem;
 use civitas_wage_warnings::{ImportReport, LINE, RunReport, SERVICE, WageWarningError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::tenants::TenantParam;
 use crate::AppState;
 use crate::access::Caller;
-use crate::error::{ApiError, ErrorBody, Message, Problem};
+use crate::error::{ApiError, ErrorBody, Problem};
 use crate::extract::{ApiBody, ApiJson, ApiQuery};
 use crate::tenant::Tenant;
 
@@ -68,17 +70,6 @@ pub(crate) struct ProjectMonthImport {
     problems: Vec<Problem>,
     /// 未识别而跳过的列 / Header names no column answers to, skipped.
     ignored_columns: Vec<String>,
-}
-
-fn problem(p: RowProblem) -> Problem {
-    Problem {
-        row: Some(p.row),
-        field: p.column.map(str::to_owned),
-        message: Message {
-            zh: p.message_zh,
-            en: p.message_en,
-        },
-    }
 }
 
 fn read_error(error: ReadError) -> ApiError {
@@ -163,7 +154,7 @@ pub(crate) async fn import_project_months(
         .map_err(|_| ApiError::internal())?
         .map_err(read_error)?;
     let file_sm3 = hex::encode(civitas_crypto::sm3::digest(&file.bytes));
-    let rows = plan.records.len() + civitas_wage_warnings::import::bad_rows(&plan.problems);
+    let rows = plan.records.len() + import::bad_rows(&plan.problems).len();
     let dry_run = query.dry_run.unwrap_or(false);
     if dry_run || !plan.problems.is_empty() {
         let months = plan
@@ -174,7 +165,7 @@ pub(crate) async fn import_project_months(
             .into_iter()
             .collect();
         if !dry_run {
-            let bad = civitas_wage_warnings::import::bad_rows(&plan.problems);
+            let bad = import::bad_rows(&plan.problems).len();
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "import_rejected",
