@@ -602,14 +602,16 @@ async fn wage_arrears(args: WageArrearsArgs) -> anyhow::Result<serde_json::Value
 /// (so some have turned 80 earlier this year), one in a thousand exactly
 /// 80 today; one in a thousand with a severe disability, the others with
 /// none or a light one.
-fn generated_resident(i: usize, today: (i32, u32, u32)) -> (&'static str, String, i64) {
+fn generated_resident(i: usize, today: chrono::NaiveDate) -> (&'static str, String, i64) {
+    use chrono::Datelike;
     let place = DEMO_STREET_CODES[i % DEMO_STREET_CODES.len()];
-    let (year, month, day) = today;
-    let birth = if i % 1000 == 7 {
-        format!("{:04}-{month:02}-{:02}", year - 80, day.min(28))
-    } else {
-        let age = 20 + (i % 60) as i32;
-        format!("{:04}-{:02}-{:02}", year - age - 1, 1 + i % 12, 1 + i % 28)
+    let year = today.year();
+    let birth = match today.with_year(year - 80) {
+        Some(eighty) if i % 1000 == 7 => eighty.to_string(),
+        _ => {
+            let age = 20 + (i % 60) as i32;
+            format!("{:04}-{:02}-{:02}", year - age - 1, 1 + i % 12, 1 + i % 28)
+        }
     };
     // Grades 0, 3 and 4 are no severe disability.
     let grade = if i % 1000 == 500 { 1 } else { [0, 3, 4][i % 3] };
@@ -634,12 +636,9 @@ async fn population(args: PopulationArgs) -> anyhow::Result<serde_json::Value> {
     let mut conn = SqliteConnection::connect(&format!("sqlite:{}", database.display()))
         .await
         .with_context(|| format!("open {}", database.display()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_micros() as i64;
+    let now = chrono::Utc::now().timestamp_micros();
     // Today in China Standard Time.
-    let days = (now / 1_000_000 + 8 * 3600) / 86_400;
-    let today = civil_from_days(days);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(args.residents as u64);
     if args.json {
@@ -773,21 +772,6 @@ fn print_single_calls(report: &serde_json::Value) {
             report["batch_over_single"]
         );
     }
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
-/// civil_from_days).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
 }
 
 async fn count_cases(conn: &mut PgConnection) -> anyhow::Result<(i64, i64)> {
