@@ -141,7 +141,7 @@ pub async fn run_month(
     check_month(month)?;
     // Warnings go to the project's district: a run below a district could
     // not file them inside its own subtree.
-    if district_of(&workflow.tree(), scope.path()) != *scope.path() {
+    if dispatch_place(workflow, scope.path()) != *scope.path() {
         return Err(WageWarningError::BelowDistrict(scope.path().to_string()));
     }
     let mut tx = db.begin_read(scope).await?;
@@ -222,7 +222,7 @@ pub async fn run_month(
             projects: projects.len(),
             elapsed_micros: batch.elapsed_micros,
         });
-        let district = district_of(&tree, &path);
+        let district = dispatch_place(workflow, &path);
         for (project, answer) in projects.into_iter().zip(batch.answers) {
             let region = regions.entry(district.clone()).or_default();
             let answer = match answer {
@@ -295,7 +295,7 @@ pub async fn run_month(
     tx.commit().await?;
 
     for warned in to_file {
-        let case_tenant = district_of(&tree, &warned.path);
+        let case_tenant = dispatch_place(workflow, &warned.path);
         let name = warned
             .record
             .get("project_name")
@@ -429,14 +429,15 @@ fn region(tree: &TenantTree, district: &TenantPath, projects: usize, warned: usi
     }
 }
 
-/// The project's district (the level the warning flow's dispatch step
-/// sits at): the place itself or its ancestor at level `district`; the
-/// place itself in a tree without that level.
-fn district_of(tree: &TenantTree, place: &TenantPath) -> TenantPath {
-    place
-        .lineage()
-        .into_iter()
-        .rev()
-        .find(|p| tree.get(p).is_some_and(|t| t.level.as_str() == "district"))
+/// Where a warning about a project at `place` is filed: where the warning
+/// flow's first step (区级接收指派) sits for a case there — the project's
+/// district under the shipped flow; the place itself when that step has no
+/// seat above it (a run at the city).
+fn dispatch_place(workflow: &Workflow, place: &TenantPath) -> TenantPath {
+    workflow
+        .flows()
+        .resolve(SERVICE, place)
+        .and_then(|flow| flow.first().actors.first())
+        .and_then(|actor| workflow.place(&actor.at, place))
         .unwrap_or_else(|| place.clone())
 }
