@@ -6,35 +6,11 @@
 //! checked without touching this file; one that names no service fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use civitas_host::{CallContext, Date, HostConfig, ModuleHost};
 use civitas_services::Catalog;
 use civitas_tenancy::TenantPath;
-
-/// The component crates under `modules/<line>/<name>/` (libraries they
-/// share are skipped, as `infra/dev/build-modules` skips them).
-fn module_crates(root: &Path) -> Vec<PathBuf> {
-    let mut crates = Vec::new();
-    for line in std::fs::read_dir(root.join("modules")).unwrap() {
-        let line = line.unwrap().path();
-        if !line.is_dir() || line.ends_with("target") {
-            continue;
-        }
-        for module in std::fs::read_dir(&line).unwrap() {
-            let dir = module.unwrap().path();
-            let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
-                continue;
-            };
-            if manifest.contains(r#"crate-type = ["cdylib"]"#) {
-                crates.push(dir);
-            }
-        }
-    }
-    crates.sort();
-    crates
-}
 
 #[test]
 fn every_module_passes_conformance_where_it_is_meant_to_be_bound() {
@@ -42,7 +18,10 @@ fn every_module_passes_conformance_where_it_is_meant_to_be_bound() {
     let catalog = Catalog::load(&civitas_testkit::tenants_dir()).unwrap();
     let tree = civitas_testkit::demo_tree();
     let host = ModuleHost::new(HostConfig::default()).unwrap();
-    let crates = module_crates(&root);
+    let crates: Vec<_> = civitas_testkit::module_crates()
+        .into_iter()
+        .map(|relative| root.join(relative))
+        .collect();
     assert!(
         crates.len() >= 4,
         "the modules of the demo at least: {crates:?}"

@@ -310,29 +310,45 @@ pub fn module_component(crate_dir: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The demo city's module crates: what `serve --demo` publishes and binds
-/// (`civitas::demo_modules::DEMO_MODULES` names the same modules).
-pub const DEMO_MODULE_CRATES: &[&str] = &[
-    "modules/civil-affairs/meal-subsidy",
-    "modules/civil-affairs/meal-subsidy-pudong",
-    "modules/hr-social-security/flexible-employment-subsidy",
-    "modules/hr-social-security/flexible-employment-subsidy-dazhu",
-    "modules/market-regulation/penalty-discretion",
-    "modules/market-regulation/penalty-discretion-pudong",
-    "modules/housing/talent-apartment",
-    "modules/housing/talent-apartment-pudong",
-    "modules/civil-affairs/care-subsidy",
-    "modules/civil-affairs/care-subsidy-pudong",
-    "modules/hr-social-security/wage-arrears-warning",
-    "modules/hr-social-security/wage-arrears-warning-pudong",
-];
+/// The component crates under `modules/<line>/<name>/`, relative to the
+/// repository, in order — the crates `infra/dev/build-modules` builds
+/// (the libraries they share are not components, so they are skipped).
+pub fn module_crates() -> Vec<String> {
+    let root = repository_dir();
+    let mut crates = Vec::new();
+    let lines = std::fs::read_dir(root.join("modules")).unwrap_or_else(|e| panic!("modules/: {e}"));
+    for line in lines.flatten() {
+        let line = line.path();
+        if !line.is_dir() || line.ends_with("target") {
+            continue;
+        }
+        let Ok(modules) = std::fs::read_dir(&line) else {
+            continue;
+        };
+        for module in modules.flatten() {
+            let dir = module.path();
+            let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+                continue;
+            };
+            if manifest.contains(r#"crate-type = ["cdylib"]"#)
+                && let Ok(relative) = dir.strip_prefix(&root)
+            {
+                crates.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    crates.sort();
+    crates
+}
 
-/// Builds every demo module (once per test process) and returns the
+/// Builds every module of `modules/` (once per test process), as
+/// `infra/dev/build-modules` does for `serve --demo`, and returns the
 /// directory holding their components as `<name>-<version>.wasm`, where
-/// `serve --demo` looks for them (`CIVITAS_DEMO_MODULES_DIR`).
+/// `serve --demo` looks for the ones it publishes
+/// (`CIVITAS_DEMO_MODULES_DIR`).
 pub fn demo_modules_dir() -> PathBuf {
-    for module in DEMO_MODULE_CRATES {
-        module_component(module);
+    for module in module_crates() {
+        module_component(&module);
     }
     repository_dir().join("target/guest/civitas")
 }
