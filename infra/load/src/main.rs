@@ -91,6 +91,42 @@ enum Command {
     #[command(after_help = "Example:\n  \
         civitas-load fill --database-url 'postgres://postgres@127.0.0.1/civitas' --to 1000000")]
     Fill(FillArgs),
+    /// An export as a user downloads it (`GET …/export`), read as it
+    /// streams, with the server's resident memory before it and its peak
+    /// during it (`/proc/PID`; the peak reset first through `clear_refs`,
+    /// so run it as the server's user or root); then, for comparison in
+    /// the same run, the same rows read page by page from the list route
+    /// as JSON.
+    #[command(after_help = "Example:\n  \
+        civitas-load export --server-pid 4242 --username city-admin \\\n    \
+        --list '/api/v1/tenants/310000/cases?service=civil-affairs/meal-subsidy' --key cases")]
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The platform's address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Who exports.
+    #[arg(long, default_value = "city-admin")]
+    username: String,
+    /// Their password.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// The list route with its filters; the export is its `/export`
+    /// sibling with the same filters.
+    #[arg(long)]
+    list: String,
+    /// The list answer's array of rows.
+    #[arg(long, default_value = "cases")]
+    key: String,
+    /// The server's process id, whose memory is read.
+    #[arg(long)]
+    server_pid: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -852,6 +888,125 @@ async fn fill(args: FillArgs) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
+/// A line of `/proc/PID/status` (`VmRSS`, `VmHWM`) in KiB.
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Resets the process's peak resident memory to its current one.
+fn reset_peak(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak of {pid} (/proc/{pid}/clear_refs)"))
+}
+
+/// The server's memory around `work`: (before, peak during) in KiB.
+async fn measured<T>(
+    pid: u32,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, u64, u64)> {
+    reset_peak(pid)?;
+    let before = status_kib(pid, "VmRSS")?;
+    let result = work.await?;
+    let peak = status_kib(pid, "VmHWM")?;
+    Ok((result, before, peak))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &args.url, &args.username, &args.password).await?;
+    let (path, query) = args.list.split_once('?').unwrap_or((&args.list, ""));
+    let export_uri = format!("{}{path}/export?{query}", args.url);
+    // The export: its answer read chunk by chunk, as a browser saves it.
+    let started = Instant::now();
+    let ((rows, bytes), before, peak) = measured(args.server_pid, async {
+        let mut answer = client
+            .get(&export_uri)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .context("export request")?;
+        if !answer.status().is_success() {
+            bail!(
+                "export refused: {} {}",
+                answer.status(),
+                answer.text().await.unwrap_or_default()
+            );
+        }
+        let rows: u64 = answer
+            .headers()
+            .get("x-export-rows")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .context("no x-export-rows header")?;
+        let mut bytes = 0u64;
+        while let Some(chunk) = answer.chunk().await.context("export body")? {
+            bytes += chunk.len() as u64;
+        }
+        Ok((rows, bytes))
+    })
+    .await?;
+    let export_seconds = started.elapsed().as_secs_f64();
+    // The same rows as the list gives them, page after page.
+    let started = Instant::now();
+    let ((listed, list_bytes), list_before, list_peak) = measured(args.server_pid, async {
+        let (mut listed, mut bytes, mut after) = (0u64, 0u64, None::<String>);
+        loop {
+            let sep = if query.is_empty() { "" } else { "&" };
+            let uri = match &after {
+                Some(a) => format!("{}{path}?{query}{sep}limit=200&after={a}", args.url),
+                None => format!("{}{path}?{query}{sep}limit=200", args.url),
+            };
+            let answer = client
+                .get(&uri)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .context("list request")?;
+            if !answer.status().is_success() {
+                bail!("list refused: {}", answer.status());
+            }
+            let body = answer.bytes().await.context("list body")?;
+            bytes += body.len() as u64;
+            let page: serde_json::Value = serde_json::from_slice(&body).context("list page")?;
+            listed += page[&args.key].as_array().map_or(0, |a| a.len() as u64);
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return Ok((listed, bytes)),
+            }
+        }
+    })
+    .await?;
+    let list_seconds = started.elapsed().as_secs_f64();
+    if listed != rows {
+        bail!("the export has {rows} rows where the list has {listed}");
+    }
+    let mib = |kib: u64| (kib as f64 / 1024.0 * 10.0).round() / 10.0;
+    Ok(serde_json::json!({
+        "rows": rows,
+        "export": {
+            "seconds": (export_seconds * 100.0).round() / 100.0,
+            "rows_per_second": (rows as f64 / export_seconds).round(),
+            "bytes": bytes,
+            "server_rss_before_mib": mib(before),
+            "server_peak_mib": mib(peak),
+            "server_growth_mib": mib(peak.saturating_sub(before)),
+        },
+        "list_pages": {
+            "seconds": (list_seconds * 100.0).round() / 100.0,
+            "rows_per_second": (listed as f64 / list_seconds).round(),
+            "bytes": list_bytes,
+            "server_rss_before_mib": mib(list_before),
+            "server_peak_mib": mib(list_peak),
+            "server_growth_mib": mib(list_peak.saturating_sub(list_before)),
+        },
+    }))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -892,6 +1047,26 @@ fn main() -> std::process::ExitCode {
                 }
                 if report["failed"].as_u64().unwrap_or(0) > 0 {
                     bail!("some inputs failed");
+                }
+                Ok(())
+            }
+            Command::Export(args) => {
+                let json = args.json;
+                let report = export(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    let (e, l) = (&report["export"], &report["list_pages"]);
+                    println!(
+                        "export: {} rows in {} s ({}/s), {} bytes; server memory {} MiB before, peak {} MiB (+{} MiB)",
+                        report["rows"], e["seconds"], e["rows_per_second"], e["bytes"],
+                        e["server_rss_before_mib"], e["server_peak_mib"], e["server_growth_mib"]
+                    );
+                    println!(
+                        "list pages (JSON, 200 a page), same run: {} s ({}/s), {} bytes; peak {} MiB (+{} MiB)",
+                        l["seconds"], l["rows_per_second"], l["bytes"],
+                        l["server_peak_mib"], l["server_growth_mib"]
+                    );
                 }
                 Ok(())
             }

@@ -13,6 +13,7 @@
 
 mod access;
 mod error;
+mod export;
 mod extract;
 mod middleware;
 mod pages;
@@ -376,6 +377,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::accounts::get_account,
             routes::accounts::update_account
         ))
+        .routes(routes!(routes::accounts::export_accounts))
         .routes(routes!(routes::accounts::disable_account))
         .routes(routes!(routes::accounts::enable_account))
         .routes(routes!(routes::accounts::unlock_account))
@@ -398,6 +400,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(routes::grants::delete_grant))
         .routes(routes!(routes::audit::read_audit))
+        .routes(routes!(routes::audit::export_audit))
         .routes(routes!(
             routes::residents::list_residents,
             routes::residents::register_resident
@@ -454,6 +457,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::cases::list_cases,
             routes::cases::create_case
         ))
+        .routes(routes!(routes::cases::export_cases))
         .routes(routes!(routes::cases::get_case))
         .routes(routes!(routes::cases::reveal))
         .routes(routes!(routes::cases::act))
@@ -464,8 +468,10 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(routes::cases::notifications))
         .routes(routes!(routes::cases::inbox))
+        .routes(routes!(routes::cases::export_inbox))
         .routes(routes!(routes::cases::flows))
         .routes(routes!(routes::dashboard::dashboard))
+        .routes(routes!(routes::dashboard::export_dashboard))
         .routes({
             // A document is larger than any other body the API takes.
             let (schemas, paths, router) = routes!(routes::cases::upload_document);

@@ -412,9 +412,12 @@ pub fn check_new_account(account: &NewStaffAccount, lines: &[String]) -> Vec<Fie
     if !valid_username(&account.username) {
         errors.push(field_error(
             "username",
-            format!("用户名须为 3–64 个小写字母、数字或 -_.，以字母或数字开头：{}", account.username),
             format!(
-                "A username is 3–64 lowercase letters, digits or -_., starting with a letter or digit: {}",
+                "用户名须为 3–64 个小写字母、数字或 -_.，以字母或数字开头，且不能是 export：{}",
+                account.username
+            ),
+            format!(
+                "A username is 3–64 lowercase letters, digits or -_., starting with a letter or digit, and not `export`: {}",
                 account.username
             ),
         ));

@@ -66,11 +66,17 @@ pub use sessions::{
 
 pub use civitas_tenancy::ALL_LINES;
 
+/// Names the API's routes use beside an account's name
+/// (`/api/v1/tenants/{path}/accounts/export`): an account so named could
+/// not be read by its URL.
+pub const RESERVED_USERNAMES: [&str; 1] = ["export"];
+
 /// Whether `username` is acceptable for a new account: 3 to 64 characters
 /// of lowercase letters, digits, `-`, `_` and `.`, starting with a letter
-/// or digit.
+/// or digit, and none of [`RESERVED_USERNAMES`].
 pub fn valid_username(username: &str) -> bool {
     (3..=64).contains(&username.len())
+        && !RESERVED_USERNAMES.contains(&username)
         && username
             .chars()
             .next()

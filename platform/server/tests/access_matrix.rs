@@ -63,6 +63,7 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     // The caller's own tasks at the tenants of its grants (workflow_api.rs),
     // and the flows (public metadata, like the tree).
     ("get", "/api/v1/inbox"),
+    ("get", "/api/v1/inbox/export"),
     ("get", "/api/v1/flows"),
     // Search filters by the caller's own reach inside the query, and a
     // tenant's services are public (search_api.rs, and the reach property

@@ -58,7 +58,7 @@ pub(super) fn due(
 }
 
 /// What the application of `service` asks for.
-pub(super) fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
+pub(crate) fn fields_of(state: &AppState, service: &str) -> Vec<Field> {
     state
         .modules()
         .ok()
@@ -85,7 +85,7 @@ pub(super) fn answers_of(data: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 /// How an applicant reads a case's state.
-pub(super) fn state_label(state: CaseState) -> Msg {
+pub(crate) fn state_label(state: CaseState) -> Msg {
     match state {
         CaseState::Open => Msg::StateOpen,
         CaseState::Returned => Msg::StateReturned,

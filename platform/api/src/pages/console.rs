@@ -408,6 +408,7 @@ async fn render_accounts(
     });
     let view = Accounts {
         rows,
+        export: Some(format!("{here}/export")),
         next,
         create: administers.then(|| here.clone()),
         lines: tenant.lines.clone(),
@@ -1506,8 +1507,16 @@ pub(super) async fn audit(
     } else {
         ChainStatus::Unchecked(filter("verify=true"))
     };
+    let export = {
+        let filtered = filter("");
+        format!(
+            "{here}/export{}",
+            filtered.get(here.len()..).unwrap_or_default()
+        )
+    };
     let view = Audit {
         rows,
+        export: Some(export),
         next,
         action: query.action,
         actor: query.actor,
@@ -1615,8 +1624,11 @@ pub(super) async fn dashboard(
         })
         .collect();
     let line = caller.line_for(None);
+    let base = format!("/console/t/{}", tenant.slug_path);
     let view = DashboardView {
         months_covered: DEFAULT_MONTHS,
+        export: Some(format!("{base}/dashboard/export")),
+        export_cases: Some(format!("{base}/cases/export")),
         line: (line != NO_LINE && line != civitas_tenancy::ALL_LINES).then(|| line.to_owned()),
         total: figures(&board.total),
         months,
@@ -1747,4 +1759,88 @@ pub(super) async fn modules(
         StatusCode::OK,
         civitas_web::console::modules(&frame, &place, &view),
     )
+}
+
+/// `GET /console/t/{path}/{accounts|audit|dashboard|cases}/export`: a
+/// section's list as a workbook, through the API's export (the same
+/// authorization, masking and audit record); a refusal is a page.
+async fn download(
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    here: &str,
+    export: impl AsyncFnOnce(Caller) -> Result<Response, ApiError>,
+) -> Response {
+    let caller = match admin(lang, who, here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    match export(caller).await {
+        Ok(file) => file,
+        Err(e) => refused(lang, who, token, here, &e),
+    }
+}
+
+/// The accounts section's list as a workbook (its filters).
+pub(super) async fn export_accounts(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<crate::routes::accounts::AccountsExportQuery>,
+) -> Response {
+    let here = section_href(&tenant.0, Section::Accounts);
+    download(lang, &who, &token, &here, async |caller| {
+        crate::routes::accounts::export_accounts_in(&state, &caller, &tenant.0, query).await
+    })
+    .await
+}
+
+/// The audit section's records as a workbook (its filters).
+pub(super) async fn export_audit(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<crate::routes::audit::AuditExportQuery>,
+) -> Response {
+    let here = section_href(&tenant.0, Section::Audit);
+    download(lang, &who, &token, &here, async |caller| {
+        crate::routes::audit::export_audit_in(&state, &caller, &tenant.0, query).await
+    })
+    .await
+}
+
+/// The dashboard's figures as a workbook.
+pub(super) async fn export_dashboard(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<crate::routes::dashboard::DashboardQuery>,
+) -> Response {
+    let here = section_href(&tenant.0, Section::Dashboard);
+    download(lang, &who, &token, &here, async |caller| {
+        crate::routes::dashboard::export_dashboard_in(&state, &caller, &tenant.0, query).await
+    })
+    .await
+}
+
+/// The place's cases (of the caller's lines) as a workbook.
+pub(super) async fn export_cases(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<crate::routes::cases::CaseExportQuery>,
+) -> Response {
+    let here = section_href(&tenant.0, Section::Dashboard);
+    download(lang, &who, &token, &here, async |caller| {
+        crate::routes::cases::export_cases_in(&state, &caller, &tenant.0, query).await
+    })
+    .await
 }

@@ -7,7 +7,7 @@
 //! made it.
 
 mod apply;
-mod case_view;
+pub(crate) mod case_view;
 mod console;
 mod portal;
 mod register;
@@ -57,6 +57,7 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         )
         .route("/workbench/", get(workbench::tasks))
         .route("/workbench/search", get(workbench::search))
+        .route("/workbench/inbox/export", get(workbench::export_inbox))
         .route(
             "/workbench/verify-identity",
             get(workbench::counter).post(workbench::counter_verify),
@@ -78,6 +79,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route(
             "/console/t/{tenant}/accounts",
             get(console::accounts).post(console::create_account),
+        )
+        .route(
+            "/console/t/{tenant}/accounts/export",
+            get(console::export_accounts),
         )
         .route(
             "/console/t/{tenant}/accounts/{username}",
@@ -106,7 +111,19 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             post(console::what_if),
         )
         .route("/console/t/{tenant}/audit", get(console::audit))
+        .route(
+            "/console/t/{tenant}/audit/export",
+            get(console::export_audit),
+        )
         .route("/console/t/{tenant}/dashboard", get(console::dashboard))
+        .route(
+            "/console/t/{tenant}/dashboard/export",
+            get(console::export_dashboard),
+        )
+        .route(
+            "/console/t/{tenant}/cases/export",
+            get(console::export_cases),
+        )
         .route(
             "/console/t/{tenant}/bindings/modules",
             get(console::modules),

@@ -144,8 +144,14 @@ pub(super) async fn tasks(
     let notices = notices(&state, &caller).await;
     let counter = own_place(&caller)
         .is_some_and(|place| crate::routes::verification::may_verify(&state, &caller, &place));
+    let export = if overdue_only {
+        "/workbench/inbox/export?overdue=true".to_owned()
+    } else {
+        "/workbench/inbox/export".to_owned()
+    };
     let view = Inbox {
         tasks,
+        export,
         overdue_only,
         next,
         notices,
@@ -876,6 +882,32 @@ pub(super) async fn counter_verify(
         Err(e) => {
             view.error = Some((e.message.zh.clone(), e.message.en.clone()));
             counter_page(lang, &who, &token, view, e.status)
+        }
+    }
+}
+
+/// `GET /workbench/inbox/export`: every task of the inbox (overdue only
+/// with `overdue=true`) as a workbook, through the API's export (the same
+/// queues and audit records); a refusal is a page.
+pub(super) async fn export_inbox(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    Query(query): Query<crate::routes::cases::InboxExportQuery>,
+) -> Response {
+    let caller = match staff(lang, &who, INBOX) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    match crate::routes::cases::export_inbox_in(&state, &caller, query).await {
+        Ok(file) => file,
+        Err(e) => {
+            let (title, text) = if e.status == StatusCode::FORBIDDEN {
+                (Msg::NotAllowedTitle, Msg::NotAllowedText)
+            } else {
+                (Msg::UnavailableTitle, Msg::UnavailableText)
+            };
+            lang.problem(e.status, INBOX, None, title, text)
         }
     }
 }

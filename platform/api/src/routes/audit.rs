@@ -174,3 +174,133 @@ pub(crate) async fn read_audit(
         next,
     }))
 }
+
+/// Which records to export: the read's filters, without paging.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditExportQuery {
+    /// 仅此操作者 / Only this actor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    /// 仅此操作；以 `*` 结尾则匹配前缀 / Only this action, or every action starting so with a trailing `*`.
+    #[param(example = "grant.*")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    /// 记录时间不早于（RFC 3339）/ Recorded at or after (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<DateTime<Utc>>,
+    /// 记录时间早于（RFC 3339）/ Recorded before (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<DateTime<Utc>>,
+}
+
+/// The audit records of the read with the same filters, newest first, as an
+/// `.xlsx` workbook with each record's hash (`audit.read`: the audit
+/// administrator). Unlike reading, exporting is an event: audited
+/// `audit.export` with the filter, the rows and the file's SM3.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/audit/export", tag = "audit",
+    security(("bearer" = [])),
+    params(TenantParam, AuditExportQuery),
+    responses(
+        (status = 200, description = "审计记录导出（xlsx，已审计）/ The audit records as a workbook, audited", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(
+                ("x-export-rows" = u32, description = "行数 / Rows exported"),
+                ("x-export-sm3" = String, description = "文件的 SM3（与审计记录一致）/ The file's SM3, as audited")
+            )),
+        (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
+        (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody)
+    ))]
+pub(crate) async fn export_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<AuditExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    export_audit_in(&state, &caller, &tenant, query).await
+}
+
+/// What `export_audit` answers, for `caller` at `tenant`: the API's route and the
+/// faces' download link come here.
+pub(crate) async fn export_audit_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    query: AuditExportQuery,
+) -> Result<axum::response::Response, ApiError> {
+    use civitas_export::{Cell, Column};
+    let scope = caller.authorize(state, &tenant.path, NO_LINE, "audit.read")?;
+    let mut sheet = crate::export::sheet(
+        AUDIT_EXPORT,
+        vec![
+            Column::new("记录编号", "Record id", 10.0),
+            Column::new("所属链（租户）", "Chain (tenant)", 24.0),
+            Column::new("链内序号", "Sequence", 10.0),
+            Column::new("记录时间", "Recorded at", 20.0),
+            Column::new("操作者", "Actor", 20.0),
+            Column::new("操作", "Action", 20.0),
+            Column::new("对象", "Target", 30.0),
+            Column::new("详情", "Detail (JSON)", 50.0),
+            Column::new("记录哈希（SM3）", "Record hash (SM3)", 66.0),
+        ],
+    )?;
+    let mut before_id = None;
+    loop {
+        let events = audit_in(
+            state,
+            caller,
+            tenant,
+            &civitas_audit::Query {
+                actor: query.actor.clone(),
+                action: query.action.clone(),
+                target: None,
+                from: query.from,
+                to: query.to,
+                before_id,
+                limit: crate::export::PAGE as usize,
+            },
+        )
+        .await?;
+        let full = events.len() == crate::export::PAGE as usize;
+        before_id = events.last().map(|e| e.id);
+        for event in events {
+            sheet
+                .row(vec![
+                    Cell::Integer(event.id),
+                    Cell::Text(event.tenant_path),
+                    Cell::Integer(event.seq),
+                    Cell::Time(event.occurred_at),
+                    Cell::Text(event.actor),
+                    Cell::Text(event.action),
+                    Cell::Text(event.target),
+                    Cell::Text(event.detail.to_string()),
+                    Cell::Text(event.hash),
+                ])
+                .map_err(crate::export::export_error)?;
+        }
+        if !full {
+            break;
+        }
+    }
+    let filter = serde_json::to_value(&query).unwrap_or(serde_json::Value::Null);
+    crate::export::respond(
+        state,
+        caller,
+        &scope,
+        &tenant.path,
+        AUDIT_EXPORT,
+        filter,
+        sheet,
+    )
+    .await
+}
+
+/// An audit export.
+const AUDIT_EXPORT: crate::export::Kind = crate::export::Kind {
+    action: "audit.export",
+    zh: "审计记录",
+    en: "Audit records",
+};

@@ -629,8 +629,8 @@ fn registration_error(error: IdentityError) -> ApiError {
     match error {
         IdentityError::Registration(R::InvalidUsername(u)) => unprocessable(
             "invalid_username",
-            format!("用户名须为 3–64 个小写字母、数字或 -_.：{u}"),
-            format!("A username is 3–64 lowercase letters, digits or -_.: {u}"),
+            format!("用户名须为 3–64 个小写字母、数字或 -_.，且不能是 export：{u}"),
+            format!("A username is 3–64 lowercase letters, digits or -_., and not `export`: {u}"),
         ),
         IdentityError::Registration(R::InvalidName) => unprocessable(
             "invalid_field",

@@ -26,7 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use civitas_identity::AccountKind;
-use civitas_storage::{AccessRequest, TenantScope};
+use civitas_storage::{AccessRequest, TenantRecord, TenantScope};
 use civitas_tenancy::TenantPath;
 use civitas_workflow::flow::Flow;
 use civitas_workflow::inbox::{InboxFilter, InboxPage, Queue};
@@ -578,6 +578,226 @@ pub(crate) async fn list_cases(
             .collect(),
         next,
     }))
+}
+
+/// Which cases to export: the list's filters, without paging.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CaseExportQuery {
+    /// Staff: the line (default: the caller's own and every other line their grants name at the tenant).
+    #[param(example = "civil-affairs")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<String>,
+    /// Only this service; its application's fields then get a column each.
+    #[param(example = "civil-affairs/meal-subsidy")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    /// Only this state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<CaseState>,
+    /// Only overdue (true) or not overdue (false) cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overdue: Option<bool>,
+}
+
+/// The cases of the list with the same filters, every page, as an `.xlsx`
+/// workbook (`case.read`, as the list; personal fields masked as the list
+/// masks them; audited `case.export` with the filter, the rows and the
+/// file's SM3). With `service`, each field of its application is a column;
+/// without, the application is one column of JSON.
+#[utoipa::path(get, path = "/api/v1/tenants/{path}/cases/export", tag = "cases",
+    security(("bearer" = [])),
+    params(TenantParam, CaseExportQuery),
+    responses(
+        (status = 200, description = "办件导出（xlsx，已脱敏，已审计）/ The cases as a workbook, masked, audited", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(
+                ("x-export-rows" = u32, description = "行数 / Rows exported"),
+                ("x-export-sm3" = String, description = "文件的 SM3（与审计记录一致）/ The file's SM3, as audited")
+            )),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody)
+    ))]
+pub(crate) async fn export_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<CaseExportQuery>,
+) -> Result<Response, ApiError> {
+    export_cases_in(&state, &caller, &tenant, query).await
+}
+
+/// What `export_cases` answers, for `caller` at `tenant`: the API's route and the
+/// faces' download link come here.
+pub(crate) async fn export_cases_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    query: CaseExportQuery,
+) -> Result<Response, ApiError> {
+    let workflow = workflow(state)?;
+    let (scope, viewer) = case_scope(
+        state,
+        caller,
+        &tenant.path,
+        query.line.as_deref(),
+        "case.read",
+    )?;
+    let fields = query
+        .service
+        .as_deref()
+        .map(|service| {
+            crate::pages::case_view::fields_of(state, service)
+                .into_iter()
+                .map(|f| (f.name, f.label.zh, f.label.en))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut sheet = crate::export::sheet(CASES_EXPORT, case_columns(&fields))?;
+    let shown = Shown::to(caller);
+    // One read transaction: every page from the same snapshot on
+    // PostgreSQL, as consistent as one long list.
+    let mut tx = state.db().begin_read(&scope).await?;
+    let mut before = None;
+    loop {
+        let cases = workflow
+            .list(
+                &mut tx,
+                &viewer,
+                &CaseFilter {
+                    service: query.service.clone(),
+                    state: query.state,
+                    overdue: query.overdue,
+                    before,
+                    limit: crate::export::PAGE,
+                },
+            )
+            .await?;
+        let full = cases.len() == crate::export::PAGE as usize;
+        before = cases.last().map(|c| (c.created_at, c.id.clone()));
+        for case in cases {
+            let view = case_view(state, &workflow, case, shown);
+            sheet
+                .row(case_row(state, &view, &fields))
+                .map_err(crate::export::export_error)?;
+        }
+        if !full {
+            break;
+        }
+    }
+    tx.rollback().await?;
+    let filter = serde_json::to_value(&query).unwrap_or(Value::Null);
+    crate::export::respond(
+        state,
+        caller,
+        &scope,
+        &tenant.path,
+        CASES_EXPORT,
+        filter,
+        sheet,
+    )
+    .await
+}
+
+/// A cases export.
+const CASES_EXPORT: crate::export::Kind = crate::export::Kind {
+    action: "case.export",
+    zh: "办件",
+    en: "Cases",
+};
+
+/// The columns of a cases export: the case, then each of `fields` (the
+/// application's, for one service) or the application as JSON.
+fn case_columns(fields: &[(String, String, String)]) -> Vec<civitas_export::Column> {
+    use civitas_export::Column;
+    let mut columns = vec![
+        Column::new("办件编号", "Case number", 38.0),
+        Column::new("事项", "Service", 24.0),
+        Column::new("标题", "Title", 30.0),
+        Column::new("状态", "State", 12.0),
+        Column::new("当前环节", "Step", 16.0),
+        Column::new("属地", "Place", 14.0),
+        Column::new("属地代码", "Place code", 24.0),
+        Column::new("条线", "Line", 18.0),
+        Column::new("来源", "Origin", 10.0),
+        Column::new("创建人", "Created by", 16.0),
+        Column::new("受理时间", "Filed at", 20.0),
+        Column::new("最后办理", "Last changed", 20.0),
+        Column::new("环节到期", "Step due", 12.0),
+        Column::new("法定时限到期", "Statutory limit due", 14.0),
+        Column::new("逾期", "Overdue", 8.0),
+        Column::new("督办", "Supervised", 8.0),
+    ];
+    if fields.is_empty() {
+        columns.push(Column::new("申请材料", "Application (JSON)", 60.0));
+    } else {
+        columns.extend(
+            fields
+                .iter()
+                .map(|(_, zh, en)| Column::new(zh.as_str(), en.as_str(), 18.0)),
+        );
+    }
+    columns
+}
+
+/// A case as a row of [`case_columns`].
+fn case_row(
+    state: &AppState,
+    view: &CaseView,
+    fields: &[(String, String, String)],
+) -> Vec<civitas_export::Cell> {
+    use civitas_export::Cell;
+    let case = &view.case;
+    let time = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros).map_or(Cell::Empty, Cell::Time)
+    };
+    let place = state
+        .tenants()
+        .get(case.tenant_path.as_str())
+        .map_or_else(|| case.tenant_path.as_str().to_owned(), |t| t.name.clone());
+    let mut row = vec![
+        Cell::text(case.id.as_str()),
+        Cell::text(
+            view.flow
+                .as_ref()
+                .map_or(case.service.as_str(), |f| f.name.as_str()),
+        ),
+        Cell::text(case.title.as_str()),
+        Cell::text(crate::pages::case_view::state_label(case.state).text(civitas_web::Lang::Zh)),
+        Cell::optional(view.step_name.as_ref().map(|s| s.zh.as_str())),
+        Cell::text(place),
+        Cell::text(case.tenant_path.as_str()),
+        Cell::text(case.line.as_str()),
+        Cell::text(match case.origin.as_str() {
+            "application" => "申请",
+            "warning" => "预警",
+            "entitlement" => "免申即享",
+            other => other,
+        }),
+        Cell::text(case.created_by.as_str()),
+        time(case.created_at),
+        time(case.updated_at),
+        Cell::optional_date(case.step_due_on),
+        Cell::optional_date(case.limit_due_on),
+        Cell::Flag(case.overdue),
+        Cell::Flag(case.supervised),
+    ];
+    let text = |value: &Value| match value {
+        Value::Null => Cell::Empty,
+        Value::String(s) => Cell::text(s.as_str()),
+        other => Cell::Text(other.to_string()),
+    };
+    if fields.is_empty() {
+        row.push(text(&case.data));
+    } else {
+        row.extend(
+            fields
+                .iter()
+                .map(|(name, _, _)| case.data.get(name).map_or(Cell::Empty, text)),
+        );
+    }
+    row
 }
 
 /// Files a case: an applicant applies (`case.apply`, services that take
@@ -1585,6 +1805,20 @@ pub(crate) async fn inbox_for(
     filter: InboxFilter,
 ) -> Result<InboxPage, ApiError> {
     let workflow = workflow(state)?;
+    let queues = queues_of(state, caller)?;
+    Ok(workflow
+        .inbox(
+            state.db(),
+            &queues,
+            &filter,
+            civitas_workflow::today_in_china(),
+        )
+        .await?)
+}
+
+/// The queues of every grant `caller` still holds, each as an authorised
+/// scope with the roles its grant's role includes.
+fn queues_of(state: &AppState, caller: &Caller) -> Result<Vec<Queue>, ApiError> {
     // The grants and the roles each includes, read under one guard that is
     // released before authorizing (which takes the index again).
     let grants: Vec<(civitas_authz::Grant, Vec<String>)> = {
@@ -1616,15 +1850,162 @@ pub(crate) async fn inbox_for(
             roles,
         });
     }
-    Ok(workflow
-        .inbox(
-            state.db(),
-            &queues,
-            &filter,
-            civitas_workflow::today_in_china(),
-        )
-        .await?)
+    Ok(queues)
 }
+
+/// Which tasks to export: the inbox's filters, without paging.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InboxExportQuery {
+    /// Only this service.
+    #[param(example = "civil-affairs/meal-subsidy")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    /// Only overdue (true) or not yet due (false) tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overdue: Option<bool>,
+}
+
+/// Every task of the caller's inbox with the same filters, earliest due
+/// first, as an `.xlsx` workbook; audited `inbox.export` at the tenant of
+/// each grant whose queue it read, with that place's rows.
+#[utoipa::path(get, path = "/api/v1/inbox/export", tag = "cases",
+    security(("bearer" = [])),
+    params(InboxExportQuery),
+    responses(
+        (status = 200, description = "待办导出（xlsx，已审计）/ The inbox as a workbook, audited", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers(
+                ("x-export-rows" = u32, description = "行数 / Rows exported"),
+                ("x-export-sm3" = String, description = "文件的 SM3（与审计记录一致）/ The file's SM3, as audited")
+            )),
+        (status = 403, description = "没有任何授权 / The caller holds no grant", body = ErrorBody),
+        (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn export_inbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<InboxExportQuery>,
+) -> Result<Response, ApiError> {
+    export_inbox_in(&state, &caller, query).await
+}
+
+/// What `export_inbox` answers, for `caller`: the API's route and the
+/// workbench's download link come here.
+pub(crate) async fn export_inbox_in(
+    state: &AppState,
+    caller: &Caller,
+    query: InboxExportQuery,
+) -> Result<Response, ApiError> {
+    use civitas_export::{Cell, Column};
+    let workflow = workflow(state)?;
+    let queues = queues_of(state, caller)?;
+    let Some(first) = queues.first() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "没有任何授权，无待办可导出",
+            "You hold no grant: there is no inbox to export",
+        ));
+    };
+    let named = first.scope.path().clone();
+    let mut sheet = crate::export::sheet(
+        INBOX_EXPORT,
+        vec![
+            Column::new("办件编号", "Case number", 38.0),
+            Column::new("事项", "Service", 24.0),
+            Column::new("标题", "Title", 30.0),
+            Column::new("环节", "Step", 16.0),
+            Column::new("属地", "Place", 14.0),
+            Column::new("属地代码", "Place code", 24.0),
+            Column::new("待办岗位", "Role", 16.0),
+            Column::new("条线", "Line", 18.0),
+            Column::new("到期日", "Due on", 12.0),
+            Column::new("剩余天数", "Days left", 10.0),
+            Column::new("计时方式", "Counted in", 10.0),
+            Column::new("逾期", "Overdue", 8.0),
+        ],
+    )?;
+    let today = civitas_workflow::today_in_china();
+    let mut counted = vec![0u32; queues.len()];
+    let mut after = None;
+    loop {
+        let page = workflow
+            .inbox(
+                state.db(),
+                &queues,
+                &InboxFilter {
+                    service: query.service.clone(),
+                    overdue: query.overdue,
+                    after,
+                    limit: crate::export::PAGE,
+                },
+                today,
+            )
+            .await?;
+        for item in page.items {
+            for (queue, count) in queues.iter().zip(counted.iter_mut()) {
+                if TenantPath::parse(&item.actor_tenant)
+                    .is_ok_and(|place| queue.scope.covers(&place))
+                {
+                    *count += 1;
+                }
+            }
+            let flow = TenantPath::parse(&item.tenant)
+                .ok()
+                .and_then(|place| workflow.flows().resolve(&item.service, &place));
+            let step = flow
+                .and_then(|f| f.step(&item.step))
+                .map_or_else(|| item.step.clone(), |s| s.name.clone());
+            let place = state
+                .tenants()
+                .get(&item.tenant)
+                .map_or_else(|| item.tenant.clone(), |t| t.name.clone());
+            sheet
+                .row(vec![
+                    Cell::Text(item.case_id),
+                    Cell::Text(flow.map_or_else(|| item.service.clone(), |f| f.name.clone())),
+                    Cell::Text(item.title),
+                    Cell::Text(step),
+                    Cell::Text(place),
+                    Cell::Text(item.tenant),
+                    Cell::Text(item.role),
+                    Cell::Text(item.line),
+                    Cell::optional_date(item.due_on),
+                    item.days_left.map_or(Cell::Empty, Cell::Integer),
+                    Cell::text(if item.unit == "working" {
+                        "工作日"
+                    } else {
+                        "自然日"
+                    }),
+                    Cell::Flag(item.overdue),
+                ])
+                .map_err(crate::export::export_error)?;
+        }
+        match page
+            .next
+            .as_deref()
+            .and_then(civitas_workflow::inbox::parse_cursor)
+        {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let places: Vec<(&TenantScope, u32)> = queues
+        .iter()
+        .zip(counted)
+        .map(|(queue, rows)| (&queue.scope, rows))
+        .collect();
+    let filter = serde_json::to_value(&query).unwrap_or(Value::Null);
+    crate::export::respond_across(state, caller, &places, &named, INBOX_EXPORT, filter, sheet).await
+}
+
+/// An inbox export.
+const INBOX_EXPORT: crate::export::Kind = crate::export::Kind {
+    action: "inbox.export",
+    zh: "待办",
+    en: "Inbox",
+};
 
 /// Every flow and tenant variant: steps, who acts where, deadlines,
 /// hooks (public metadata, like the tenant tree).

@@ -526,8 +526,14 @@ impl World {
         let html = headers
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        let binary = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.openxmlformats"));
         let body = if bytes.is_empty() {
             Value::Null
+        } else if binary {
+            // A file (an export): its size, the bytes being `download`'s.
+            Value::from(bytes.len())
         } else if html {
             // A page: its markup as a string.
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
