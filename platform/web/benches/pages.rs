@@ -42,6 +42,7 @@ fn frame() -> Frame {
 #[divan::bench]
 fn inbox_page_of_50_tasks(bencher: divan::Bencher) {
     let view = Inbox {
+        export: "/workbench/inbox/export".to_owned(),
         tasks: (0..50)
             .map(|i| Task {
                 service: name("社区长者食堂助餐补贴申请", "Community canteen meal subsidy"),
@@ -81,6 +82,8 @@ fn dashboard_of_a_district(bencher: divan::Bencher) {
     };
     let view = DashboardView {
         months_covered: 12,
+        export: Some("/console/t/shanghai/dashboard/export".to_owned()),
+        export_cases: Some("/console/t/shanghai/cases/export".to_owned()),
         line: None,
         total: figures(62_500),
         months: (1..=12)

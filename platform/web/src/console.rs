@@ -227,6 +227,8 @@ pub struct AccountRow {
 pub struct Accounts {
     /// The accounts of the subtree, a page of them.
     pub rows: Vec<AccountRow>,
+    /// Where every account of the list downloads as a workbook.
+    pub export: Option<String>,
     /// The next page.
     pub next: Option<String>,
     /// Where the new-account form posts, when the visitor may create.
@@ -337,6 +339,7 @@ pub fn accounts(frame: &Frame, place: &Place, view: &Accounts) -> Markup {
                     }
                 }
             }
+            @if let Some(href) = &view.export { (crate::layout::export_link(lang, href, Msg::ExportXlsx)) }
             @if view.rows.is_empty() {
                 p role="status" { (Msg::NoAccounts.text(lang)) }
             } @else {
@@ -834,6 +837,8 @@ pub enum ChainStatus {
 pub struct Audit {
     /// The records, newest first, a page of them.
     pub rows: Vec<AuditRow>,
+    /// Where every record of the filter downloads as a workbook.
+    pub export: Option<String>,
     /// The next page.
     pub next: Option<String>,
     /// The filter's action, as given.
@@ -880,6 +885,7 @@ pub fn audit(frame: &Frame, place: &Place, view: &Audit) -> Markup {
                 }
                 button.button type="submit" { (Msg::Filter.text(lang)) }
             }
+            @if let Some(href) = &view.export { (crate::layout::export_link(lang, href, Msg::ExportXlsx)) }
             @if view.rows.is_empty() {
                 p role="status" { (Msg::NoAuditRecords.text(lang)) }
             } @else {
@@ -955,6 +961,10 @@ pub struct Figures {
 pub struct DashboardView {
     /// How many months it covers.
     pub months_covered: u32,
+    /// Where the figures download as a workbook.
+    pub export: Option<String>,
+    /// Where the subtree's cases download as a workbook.
+    pub export_cases: Option<String>,
     /// The line counted, or every line.
     pub line: Option<String>,
     /// The subtree's figures.
@@ -1059,6 +1069,8 @@ pub fn dashboard(frame: &Frame, place: &Place, view: &DashboardView) -> Markup {
                 " · " (Msg::Line.text(lang)) "："
                 @match &view.line { Some(line) => code { (line) }, None => (Msg::EveryLine.text(lang)) }
             }
+            @if let Some(href) = &view.export { (crate::layout::export_link(lang, href, Msg::ExportXlsx)) }
+            @if let Some(href) = &view.export_cases { p.export { a.button.secondary href=(href) download { (Msg::ExportCases.text(lang)) } } }
             dl.kpis #kpis {
                 div { dt { (Msg::Filed.text(lang)) } dd { (t.filed) } }
                 div { dt { (Msg::Finished.text(lang)) } dd { (t.finished) } }

@@ -245,6 +245,9 @@ messages! {
     Overdue => "已逾期", "Overdue";
     Supervised => "督办", "Escalated";
     NextPage => "下一页", "Next page";
+    ExportXlsx => "导出 Excel", "Export to Excel";
+    ExportCases => "导出办件 Excel", "Export the cases to Excel";
+    ExportHint => "导出全部符合当前筛选条件的记录（不分页，个人信息按列表脱敏）；导出记入审计日志。记录多时生成需要数秒，浏览器会显示下载进度。", "Exports every record matching the current filter (all pages, personal data masked as in the list); the export is audited. A large export takes a few seconds to prepare; the browser shows the download's progress.";
     Application => "申请内容", "The application";
     ModuleDecisions => "规则判定", "Rule decisions";
     Eligible => "符合条件", "eligible";

@@ -125,6 +125,18 @@ pub fn page(frame: &Frame, content: Markup) -> Markup {
     }
 }
 
+/// A link that downloads a list as a workbook (`href`: its export route
+/// with the list's filters), saying what it exports and that it is
+/// audited.
+pub fn export_link(lang: Lang, href: &str, label: Msg) -> Markup {
+    html! {
+        p.export {
+            a.button.secondary href=(href) download { (label.text(lang)) }
+            " " small.hint { (Msg::ExportHint.text(lang)) }
+        }
+    }
+}
+
 /// A page that says what went wrong (404, 503), in the frame.
 pub fn problem(frame: &Frame, title: Msg, text: Msg, back: Option<&str>) -> Markup {
     let lang = frame.lang;

@@ -34,6 +34,8 @@ pub struct Task {
 pub struct Inbox {
     /// The tasks, earliest due first.
     pub tasks: Vec<Task>,
+    /// Where every task of the filter downloads as a workbook.
+    pub export: String,
     /// Whether only overdue tasks are shown.
     pub overdue_only: bool,
     /// The next page, if there is one.
@@ -217,6 +219,7 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
                 }
                 button.button type="submit" { (Msg::Filter.text(lang)) }
             }
+            @if !view.tasks.is_empty() { (crate::layout::export_link(lang, &view.export, Msg::ExportXlsx)) }
             @if view.tasks.is_empty() {
                 p role="status" { (Msg::InboxEmpty.text(lang)) }
             } @else {
