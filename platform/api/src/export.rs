@@ -39,9 +39,53 @@ pub(crate) struct Kind {
     pub(crate) en: &'static str,
 }
 
-/// A new workbook for `kind` with `columns`.
-pub(crate) fn sheet(kind: Kind, columns: Vec<Column>) -> Result<SheetWriter, ApiError> {
-    SheetWriter::new(&format!("{} {}", kind.zh, kind.en), columns, None).map_err(export_error)
+/// Exports written at once on this node: each holds a database
+/// connection (and on PostgreSQL a snapshot) while it reads, and the CPU
+/// to compress; more wait for a retry rather than queue.
+const AT_ONCE: usize = 2;
+
+static EXPORTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+
+/// A turn to export, held until the file is written and recorded; 503
+/// `export_busy` while [`AT_ONCE`] others are being written.
+pub(crate) fn turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    EXPORTING.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "export_busy",
+            "正在生成其他导出文件，请稍后重试",
+            "Other exports are being written; try again shortly",
+        )
+    })
+}
+
+/// An export asked for with `HEAD` is refused: it would be written and
+/// recorded as sent without a byte leaving.
+pub(crate) fn not_head(method: &axum::http::Method) -> Result<(), ApiError> {
+    if method == axum::http::Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "导出请使用 GET",
+            "Ask for an export with GET",
+        ));
+    }
+    Ok(())
+}
+
+/// A new workbook for `kind` with `columns`, its temporary files in the
+/// node's export directory.
+pub(crate) fn sheet(
+    state: &AppState,
+    kind: Kind,
+    columns: Vec<Column>,
+) -> Result<SheetWriter, ApiError> {
+    SheetWriter::new(
+        &format!("{} {}", kind.zh, kind.en),
+        columns,
+        state.export_dir(),
+    )
+    .map_err(export_error)
 }
 
 /// An error of writing an export, as the API answers it.
@@ -89,7 +133,10 @@ pub(crate) async fn respond(
 
 /// As [`respond`] for an export that spans several places (the inbox, over
 /// every grant): one audit record at each scope's tenant, with the rows of
-/// the export that are that place's.
+/// the export that are that place's. Each place's record is its own
+/// transaction (each tenant has its own chain): if a later one fails, the
+/// answer is an error and the file is not sent, but the earlier records
+/// stay — they record an export written, not one received.
 pub(crate) async fn respond_across(
     state: &AppState,
     caller: &Caller,
@@ -107,6 +154,8 @@ pub(crate) async fn respond_across(
         })?
         .map_err(export_error)?;
     let sm3 = hex::encode(exported.sm3);
+    // One record per place the export read; an export that read nowhere
+    // (a caller without grants, an empty inbox) exported nothing.
     for (scope, rows_here) in places {
         let mut tx = state.db().begin(scope).await?;
         civitas_audit::record(
@@ -187,35 +236,24 @@ fn file_response(kind: Kind, tenant: &TenantPath, exported: Exported, sm3: &str)
         .into_response()
 }
 
-/// The file's bytes in chunks of 64 KiB, read on a blocking thread that
-/// stays at most a few chunks ahead of the client.
+/// The file's bytes in chunks of 64 KiB, read as the client takes them
+/// (tokio's file reads run on its blocking pool one read at a time; no
+/// thread waits for a slow client). An error ends the stream after it.
 fn chunks(
-    mut file: std::fs::File,
+    file: std::fs::File,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    use std::io::Read;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        loop {
-            let mut buffer = vec![0u8; 64 * 1024];
-            let read = match file.read(&mut buffer) {
-                Ok(0) => return,
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
-                    return;
-                }
-            };
-            buffer.truncate(read);
-            // The client went away: stop reading (the file goes with us).
-            if sender
-                .blocking_send(Ok(bytes::Bytes::from(buffer)))
-                .is_err()
-            {
-                return;
+    use tokio::io::AsyncReadExt;
+    let file = Some(tokio::fs::File::from_std(file));
+    futures_util::stream::unfold(file, |file| async move {
+        let mut file = file?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(bytes::Bytes::from(buffer)), Some(file)))
             }
+            Err(e) => Some((Err(e), None)),
         }
-    });
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
     })
 }

@@ -80,6 +80,11 @@ pub struct ApiSettings {
     /// Where supporting documents are kept; without it uploading and
     /// downloading them answer 503 `documents_unavailable`.
     pub documents: Option<civitas_documents::DocumentStore>,
+    /// Where exports are written before they are sent (a directory on
+    /// disk: a temporary directory on tmpfs would hold them in memory);
+    /// none: the system's temporary directory. `serve` uses
+    /// `<data-dir>/exports`.
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 /// The largest body of a document upload: the document and its form.
@@ -108,6 +113,7 @@ impl Default for ApiSettings {
             realname: None,
             search: None,
             documents: None,
+            export_dir: None,
         }
     }
 }
@@ -147,9 +153,15 @@ struct Inner {
     realname: Option<civitas_realname::OidcVerifier>,
     search: Option<civitas_search_indexer::Indexer>,
     documents: Option<civitas_documents::DocumentStore>,
+    export_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
+    /// Where exports are written, if not the system's temporary directory.
+    pub(crate) fn export_dir(&self) -> Option<&std::path::Path> {
+        self.inner.export_dir.as_deref()
+    }
+
     /// Search, if configured.
     pub fn search(&self) -> Option<&civitas_search_indexer::Indexer> {
         self.inner.search.as_ref()
@@ -322,6 +334,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             realname: settings.realname.clone(),
             search: settings.search.clone(),
             documents: settings.documents.clone(),
+            export_dir: settings.export_dir.clone(),
         }),
     };
     let routed = pages::add_routes(router, state.clone())

@@ -33,12 +33,12 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
-use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook, XlsxError};
 
 /// Data rows one worksheet holds: Excel's 1,048,576 rows less the header.
 pub const MAX_ROWS: u32 = 1_048_575;
 
-/// Characters one cell holds (Excel's limit); longer text is cut there
+/// UTF-16 units one cell holds (Excel's limit); longer text is cut there
 /// with a marker saying so.
 pub const MAX_CELL_CHARS: usize = 32_767;
 
@@ -61,9 +61,14 @@ pub enum ExportError {
     /// full or unwritable, most likely).
     #[error("writing the workbook: {0}")]
     Write(#[from] XlsxError),
-    /// The finished file could not be read back.
-    #[error("reading the finished workbook: {0}")]
+    /// The finished file could not be written or read back.
+    #[error("the finished workbook: {0}")]
     Io(#[from] std::io::Error),
+    /// The library's temporary files could not be written (it panics
+    /// there; the panic is caught): the temporary directory is full or
+    /// gone.
+    #[error("writing the workbook's temporary files failed (is the disk full?)")]
+    TempFiles,
 }
 
 /// One column: its header in both languages and its width in characters.
@@ -231,38 +236,41 @@ impl SheetWriter {
             return Err(ExportError::TooManyRows);
         }
         let row = self.rows + 1;
-        let (date, time, decimal) = (self.date.clone(), self.time.clone(), self.decimal.clone());
-        let worksheet = self.worksheet()?;
-        for (index, cell) in cells.into_iter().enumerate() {
-            let column = column_number(index)?;
-            match cell {
-                Cell::Empty => {}
-                Cell::Text(text) => {
-                    worksheet.write_string(row, column, fit(text))?;
-                }
-                // Excel's numbers are doubles: beyond 2^53 a whole number
-                // would change, so it is written as its digits.
-                Cell::Integer(n) if n.unsigned_abs() > (1 << 53) => {
-                    worksheet.write_string(row, column, n.to_string())?;
-                }
-                Cell::Integer(n) => {
-                    worksheet.write_number(row, column, n as f64)?;
-                }
-                Cell::Decimal(x) if !x.is_finite() => {}
-                Cell::Decimal(x) => {
-                    worksheet.write_number_with_format(row, column, x, &decimal)?;
-                }
-                Cell::Date(day) => {
-                    worksheet.write_number_with_format(row, column, excel_day(day), &date)?;
-                }
-                Cell::Time(at) => {
-                    worksheet.write_number_with_format(row, column, excel_time(at), &time)?;
-                }
-                Cell::Flag(yes) => {
-                    worksheet.write_string(row, column, if yes { "是" } else { "否" })?;
+        let (date, time, decimal) = (&self.date, &self.time, &self.decimal);
+        let worksheet = self.workbook.worksheet_from_index(0)?;
+        guarded(|| {
+            for (index, cell) in cells.into_iter().enumerate() {
+                let column = column_number(index)?;
+                match cell {
+                    Cell::Empty => {}
+                    Cell::Text(text) => {
+                        worksheet.write_string(row, column, fit(text))?;
+                    }
+                    // Excel's numbers are doubles: beyond 2^53 a whole
+                    // number would change, so it is written as its digits.
+                    Cell::Integer(n) if n.unsigned_abs() > (1 << 53) => {
+                        worksheet.write_string(row, column, n.to_string())?;
+                    }
+                    Cell::Integer(n) => {
+                        worksheet.write_number(row, column, n as f64)?;
+                    }
+                    Cell::Decimal(x) if !x.is_finite() => {}
+                    Cell::Decimal(x) => {
+                        worksheet.write_number_with_format(row, column, x, decimal)?;
+                    }
+                    Cell::Date(day) => {
+                        worksheet.write_number_with_format(row, column, excel_day(day), date)?;
+                    }
+                    Cell::Time(at) => {
+                        worksheet.write_number_with_format(row, column, excel_time(at), time)?;
+                    }
+                    Cell::Flag(yes) => {
+                        worksheet.write_string(row, column, if yes { "是" } else { "否" })?;
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         self.rows = row;
         Ok(())
     }
@@ -280,7 +288,8 @@ impl SheetWriter {
             hasher: civitas_crypto::sm3::Hasher::new(),
             bytes: 0,
         };
-        self.workbook.save_to_writer(&mut hashing)?;
+        let workbook = &mut self.workbook;
+        guarded(|| workbook.save_to_writer(&mut hashing))?;
         hashing.file.flush()?;
         let Hashing {
             mut file,
@@ -295,18 +304,14 @@ impl SheetWriter {
             rows: self.rows,
         })
     }
-
-    fn worksheet(&mut self) -> Result<&mut Worksheet, ExportError> {
-        Ok(self.workbook.worksheet_from_index(0)?)
-    }
 }
 
 /// A column index as Excel numbers them (at most 16,384 columns).
-fn column_number(index: usize) -> Result<u16, ExportError> {
+fn column_number(index: usize) -> Result<u16, XlsxError> {
     u16::try_from(index)
         .ok()
         .filter(|n| *n < 16_384)
-        .ok_or(ExportError::Write(XlsxError::RowColumnLimitError))
+        .ok_or(XlsxError::RowColumnLimitError)
 }
 
 /// `name` as Excel allows a worksheet's name: at most 31 characters, none
@@ -324,21 +329,37 @@ fn sheet_name(name: &str) -> String {
     }
 }
 
-/// `text` cut to what a cell holds, saying it was cut.
+/// `text` cut to what a cell holds, saying it was cut. Excel counts a
+/// cell's length in UTF-16 units: a character beyond the Basic
+/// Multilingual Plane (an emoji, a rare CJK Extension B character) is two.
 fn fit(text: String) -> String {
-    if text.len() <= MAX_CELL_CHARS {
-        // Bytes ≥ characters: short enough whatever it holds.
-        return text;
-    }
-    let chars = text.chars().count();
-    if chars <= MAX_CELL_CHARS {
+    // Bytes ≥ UTF-16 units for any text: short enough whatever it holds.
+    if text.len() <= MAX_CELL_CHARS || text.encode_utf16().count() <= MAX_CELL_CHARS {
         return text;
     }
     const MARK: &str = "…（已截断 / truncated）";
-    let keep = MAX_CELL_CHARS - MARK.chars().count();
-    let mut cut: String = text.chars().take(keep).collect();
+    let room = MAX_CELL_CHARS - MARK.encode_utf16().count();
+    let mut cut = String::new();
+    let mut units = 0;
+    for c in text.chars() {
+        units += c.len_utf16();
+        if units > room {
+            break;
+        }
+        cut.push(c);
+    }
     cut.push_str(MARK);
     cut
+}
+
+/// Runs a write of `rust_xlsxwriter`, which panics where writing its own
+/// temporary files fails (a full disk): that becomes an error, not a
+/// panic of the server's thread.
+fn guarded<T>(write: impl FnOnce() -> Result<T, XlsxError>) -> Result<T, ExportError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ExportError::TempFiles),
+    }
 }
 
 /// Writes to the file and hashes what it writes.
@@ -398,5 +419,15 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_CELL_CHARS);
         assert!(cut.ends_with("truncated）"));
         assert_eq!(fit("短".to_owned()), "短");
+    }
+
+    #[test]
+    fn characters_beyond_the_basic_plane_count_twice() {
+        // 20,000 emoji are 40,000 UTF-16 units: more than a cell holds.
+        let cut = fit("😀".repeat(20_000));
+        assert!(cut.encode_utf16().count() <= MAX_CELL_CHARS);
+        assert!(cut.ends_with("truncated）"));
+        let fits = "😀".repeat(MAX_CELL_CHARS / 2);
+        assert_eq!(fit(fits.clone()), fits);
     }
 }

@@ -107,3 +107,13 @@ fn an_empty_export_is_a_header_alone() -> Result<(), ExportError> {
     assert_eq!(rows.len(), 1);
     Ok(())
 }
+
+#[test]
+fn text_of_any_length_is_written_cut_to_a_cell() -> Result<(), ExportError> {
+    let mut sheet = SheetWriter::new("长 Long", vec![Column::new("内容", "Text", 40.0)], None)?;
+    sheet.row(vec![Cell::text("😀".repeat(30_000))])?;
+    sheet.row(vec![Cell::text("字".repeat(40_000))])?;
+    let exported = sheet.finish()?;
+    assert_eq!(exported.rows, 2);
+    Ok(())
+}

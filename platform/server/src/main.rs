@@ -644,6 +644,11 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             }
         },
     };
+    // Exports are written here before they are sent: on the data
+    // directory's disk, not in a temporary directory that may be memory.
+    let export_dir = settings.data_dir.join("exports");
+    std::fs::create_dir_all(&export_dir)
+        .with_context(|| format!("creating {}", export_dir.display()))?;
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
@@ -661,6 +666,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             realname,
             search: platform.search.clone(),
             documents: Some(platform.documents.clone()),
+            export_dir: Some(export_dir),
         },
     );
     let indexing = platform

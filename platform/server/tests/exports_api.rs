@@ -143,6 +143,10 @@ both_backends! {
             assert_eq!(cell(&rows, i + 1, state), "办理中");
         }
         assert!(listed[0]["masked"].as_array().unwrap().contains(&json!("birth_date")));
+        // The eligibility hook's answer, as the list gives it.
+        let decisions: Value =
+            serde_json::from_str(cell(&rows, 1, column(&rows, "规则判定"))).unwrap();
+        assert_eq!(decisions, listed[0]["outcomes"]);
         assert!(cell(&rows, 1, born).ends_with("-**-**"), "masked: {}", cell(&rows, 1, born));
 
         // Audited once at Pudong: who, the filter, the rows, the digest.
@@ -187,6 +191,14 @@ both_backends! {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(export_records(&world, PUDONG, "case.export").await.len(), recorded);
 
+        // HEAD would record an export that sends nothing: refused.
+        let head = world
+            .call("HEAD", &format!("/api/v1/tenants/{PUDONG}/cases/export"),
+                  Some(world.token("pudong-reviewer")), None)
+            .await;
+        assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(export_records(&world, PUDONG, "case.export").await.len(), recorded);
+
         // Paging belongs to the list: an export takes no cursor.
         let refused = world
             .call("GET", &format!("/api/v1/tenants/{PUDONG}/cases/export?limit=5"),
@@ -227,6 +239,11 @@ both_backends! {
     async fn accounts_and_audit_exports_hold_what_their_lists_hold(t) {
         let world = World::demo(&t).await;
         // The system administrator's accounts, phone numbers masked.
+        let updated = world
+            .call("PATCH", "/api/v1/tenants/310000/310115/310115005/accounts/lujiazui-officer",
+                  Some(world.token("sys-admin")), Some(json!({"phone": "13800138000"})))
+            .await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
         let listed = every_page(&world, "sys-admin",
             "/api/v1/tenants/310000/accounts?kind=staff", "accounts").await;
         assert!(listed.len() > 5);
@@ -238,6 +255,17 @@ both_backends! {
             assert_eq!(cell(&rows, i + 1, username), account["username"].as_str().unwrap());
             assert_eq!(cell(&rows, i + 1, phone), account["phone"].as_str().unwrap_or(""));
         }
+        let officer = (1..rows.len()).find(|&r| cell(&rows, r, username) == "lujiazui-officer").unwrap();
+        assert_eq!(cell(&rows, officer, phone), "138****8000");
+        // An exact phone number finds its account; the record does not
+        // repeat the number.
+        let (rows, _) = export(&world, "sys-admin",
+            "/api/v1/tenants/310000/accounts/export?phone=13800138000").await;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(cell(&rows, 1, username), "lujiazui-officer");
+        let records = export_records(&world, "310000", "account.export").await;
+        assert_eq!(records[0]["detail"]["filter"]["phone"], "(given)");
+        assert!(!records[0].to_string().contains("13800138000"));
         // Only the three administrators read accounts; an officer exports none.
         let (status, _, _) = world
             .download("/api/v1/tenants/310000/accounts/export",
@@ -249,6 +277,7 @@ both_backends! {
         // the export itself is then a record of its own.
         let listed = every_page(&world, "audit-admin",
             "/api/v1/tenants/310000/audit?action=account.*", "records").await;
+        assert!(listed.len() >= 3, "the accounts' creation, update and exports");
         let (rows, sm3) = export(&world, "audit-admin",
             "/api/v1/tenants/310000/audit/export?action=account.*").await;
         assert_eq!(rows.len(), listed.len() + 1);

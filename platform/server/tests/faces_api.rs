@@ -521,6 +521,25 @@ both_backends! {
         let as_user = |name: &str| format!("civitas_session={}; civitas_csrf={FORM_TOKEN}", world.token(name));
         let inbox = world.page("/workbench/", Some(&as_user("lujiazui-officer"))).await;
         assert!(html(&inbox).contains(r#"action="/workbench/search""#), "the inbox offers search");
+        // … and its every task as a workbook, through the API's export.
+        assert!(html(&inbox).contains(r#"href="/workbench/inbox/export""#), "the inbox offers its export");
+        let (status, headers, bytes) = world.download("/workbench/inbox/export", None, Some(&as_user("lujiazui-officer"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers["content-disposition"].to_str().unwrap().contains(".xlsx"));
+        let rows = civitas_sheet::read(&bytes, civitas_sheet::Format::Xlsx, 100).unwrap();
+        assert!(rows.iter().any(|r| r.cells.first().is_some_and(|c| c.text() == case_id)), "{rows:?}");
+        let (status, _, _) = world.download("/workbench/inbox/export", None, Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "the public has no inbox to export");
+        // The console's sections offer theirs to whom may read them.
+        let accounts = world.page("/console/t/shanghai/accounts", Some(&as_user("sys-admin"))).await;
+        assert!(html(&accounts).contains(r#"href="/console/t/shanghai/accounts/export""#), "{}", html(&accounts));
+        let (status, _, bytes) = world.download("/console/t/shanghai/accounts/export", None, Some(&as_user("sys-admin"))).await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = civitas_sheet::read(&bytes, civitas_sheet::Format::Xlsx, 1000).unwrap();
+        assert!(rows.iter().any(|r| r.cells.first().is_some_and(|c| c.text() == "lujiazui-officer")));
+        let refused = world.page("/console/t/shanghai/accounts/export", Some(&as_user("lujiazui-officer"))).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(html(&refused).contains("无权"), "a refusal is a page: {}", html(&refused));
         let found = world.page("/workbench/search?q=%E5%8A%A9%E9%A4%90", Some(&as_user("lujiazui-officer"))).await;
         assert_eq!(found.status, StatusCode::OK);
         assert!(html(&found).contains("找到办件：1") && html(&found).contains(&case_id), "{}", html(&found));

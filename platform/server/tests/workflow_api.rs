@@ -1142,6 +1142,22 @@ both_backends! {
         let history = get(&world, "pudong-hr-inspector", &format!("/api/v1/tenants/{PUDONG}/cases/{case}/history")).await;
         assert_eq!(history.body["history"][0]["detail"]["evaluations"][0]["module"], "wage-arrears-warning-pudong", "{}", history.body);
 
+        // The district's warnings as a workbook (导出): a row per warned
+        // project-month, the rules that fired beside the project's data.
+        let listed = get(&world, "pudong-hr-inspector",
+            &format!("/api/v1/tenants/{PUDONG}/cases?service=hr-social-security/wage-arrears-warning")).await;
+        let (status, _, bytes) = world.download(
+            &format!("/api/v1/tenants/{PUDONG}/cases/export?service=hr-social-security/wage-arrears-warning"),
+            Some(world.token("pudong-hr-inspector")), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = civitas_sheet::read(&bytes, civitas_sheet::Format::Xlsx, 100).unwrap();
+        assert_eq!(rows.len() - 1, listed.body["cases"].as_array().unwrap().len());
+        let header: Vec<&str> = rows[0].cells.iter().map(|c| c.text().split('\n').next().unwrap()).collect();
+        let (id, decisions) = (header.iter().position(|h| *h == "办件编号").unwrap(),
+            header.iter().position(|h| *h == "规则判定").unwrap());
+        let row = rows.iter().find(|r| r.cells[id].text() == case).unwrap();
+        assert!(row.cells[decisions].text().contains("wages-not-paid"), "{:?}", row.cells[decisions]);
+
         // Assigned to the street (L376), verified there (L381), escalated
         // to the city by the district, closed by the city.
         let assigned = act(&world, "pudong-hr-inspector", PUDONG, &case,

@@ -1070,7 +1070,7 @@ pub fn dashboard(frame: &Frame, place: &Place, view: &DashboardView) -> Markup {
                 @match &view.line { Some(line) => code { (line) }, None => (Msg::EveryLine.text(lang)) }
             }
             @if let Some(href) = &view.export { (crate::layout::export_link(lang, href, Msg::ExportXlsx)) }
-            @if let Some(href) = &view.export_cases { p.export { a.button.secondary href=(href) download { (Msg::ExportCases.text(lang)) } } }
+            @if let Some(href) = &view.export_cases { p.export { a.button.secondary href=(href) { (Msg::ExportCases.text(lang)) } } }
             dl.kpis #kpis {
                 div { dt { (Msg::Filed.text(lang)) } dd { (t.filed) } }
                 div { dt { (Msg::Finished.text(lang)) } dd { (t.finished) } }

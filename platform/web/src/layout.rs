@@ -131,7 +131,7 @@ pub fn page(frame: &Frame, content: Markup) -> Markup {
 pub fn export_link(lang: Lang, href: &str, label: Msg) -> Markup {
     html! {
         p.export {
-            a.button.secondary href=(href) download { (label.text(lang)) }
+            a.button.secondary href=(href) { (label.text(lang)) }
             " " small.hint { (Msg::ExportHint.text(lang)) }
         }
     }

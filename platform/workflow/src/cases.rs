@@ -663,6 +663,35 @@ impl Workflow {
         viewer: &Viewer,
         filter: &CaseFilter,
     ) -> Result<Vec<Case>, WorkflowError> {
+        let (clauses, binds) = Self::list_where(tx, viewer, filter);
+        let sql = format!(
+            "{clauses} ORDER BY created_at DESC, id DESC LIMIT {}",
+            filter.limit.clamp(1, 200)
+        );
+        store::select_cases(tx.connection(), &sql, &binds).await
+    }
+
+    /// Every case [`Workflow::list`] would give `viewer` page after page
+    /// for `filter` (its `limit` ignored), in the same order, handed to
+    /// `each` one at a time as the database sends them — one query whose
+    /// rows are sorted once, where reading a large subtree a page at a
+    /// time sorts it again for every page. `each` answers whether to go
+    /// on. The number of cases handed over.
+    pub async fn each_case(
+        &self,
+        tx: &mut TenantTx,
+        viewer: &Viewer,
+        filter: &CaseFilter,
+        each: &mut (dyn FnMut(Case) -> bool + Send),
+    ) -> Result<u64, WorkflowError> {
+        let (clauses, binds) = Self::list_where(tx, viewer, filter);
+        let sql = format!("{clauses} ORDER BY created_at DESC, id DESC");
+        store::each_case(tx.connection(), &sql, &binds, each).await
+    }
+
+    /// The conditions of a list: the scope's subtree, what `viewer` sees,
+    /// `filter`'s service, state, overdue and `before`.
+    fn list_where(tx: &TenantTx, viewer: &Viewer, filter: &CaseFilter) -> (String, Vec<Bind>) {
         let (lower, upper) = tx.scope().path().subtree_range();
         let mut binds = vec![text(lower), text(upper)];
         let mut clauses = vec![
@@ -691,12 +720,7 @@ impl Workflow {
                 b = binds.len()
             ));
         }
-        let sql = format!(
-            "{} ORDER BY created_at DESC, id DESC LIMIT {}",
-            clauses.join(" AND "),
-            filter.limit.clamp(1, 200)
-        );
-        store::select_cases(tx.connection(), &sql, &binds).await
+        (clauses.join(" AND "), binds)
     }
 
     /// The first [`crate::MAX_HISTORY_PAGE`] entries of the history of a

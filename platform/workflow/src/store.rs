@@ -238,6 +238,37 @@ pub(crate) async fn select_cases(
     rows.into_iter().map(CaseRow::decode).collect()
 }
 
+/// Reads cases with `where_sql` and `binds` as a stream, handing each to
+/// `each` as it is decoded until `each` answers false; the number handed
+/// over. A stored case that does not decode ends it with an error.
+pub(crate) async fn each_case(
+    conn: Connection<'_>,
+    where_sql: &str,
+    binds: &[Bind],
+    each: &mut (dyn FnMut(Case) -> bool + Send),
+) -> Result<u64, WorkflowError> {
+    use futures_util::TryStreamExt;
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {where_sql}");
+    let mut handed = 0u64;
+    with_connection!(conn, c => {
+        let mut query = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        let mut rows = query.fetch(&mut *c);
+        while let Some(row) = rows.try_next().await? {
+            handed += 1;
+            if !each(row.decode()?) {
+                break;
+            }
+        }
+    });
+    Ok(handed)
+}
+
 /// A bound value.
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {

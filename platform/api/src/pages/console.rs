@@ -1784,6 +1784,7 @@ async fn download(
 /// The accounts section's list as a workbook (its filters).
 pub(super) async fn export_accounts(
     State(state): State<AppState>,
+    method: axum::http::Method,
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
@@ -1792,6 +1793,7 @@ pub(super) async fn export_accounts(
 ) -> Response {
     let here = section_href(&tenant.0, Section::Accounts);
     download(lang, &who, &token, &here, async |caller| {
+        crate::export::not_head(&method)?;
         crate::routes::accounts::export_accounts_in(&state, &caller, &tenant.0, query).await
     })
     .await
@@ -1800,6 +1802,7 @@ pub(super) async fn export_accounts(
 /// The audit section's records as a workbook (its filters).
 pub(super) async fn export_audit(
     State(state): State<AppState>,
+    method: axum::http::Method,
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
@@ -1808,6 +1811,7 @@ pub(super) async fn export_audit(
 ) -> Response {
     let here = section_href(&tenant.0, Section::Audit);
     download(lang, &who, &token, &here, async |caller| {
+        crate::export::not_head(&method)?;
         crate::routes::audit::export_audit_in(&state, &caller, &tenant.0, query).await
     })
     .await
@@ -1816,6 +1820,7 @@ pub(super) async fn export_audit(
 /// The dashboard's figures as a workbook.
 pub(super) async fn export_dashboard(
     State(state): State<AppState>,
+    method: axum::http::Method,
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
@@ -1824,6 +1829,7 @@ pub(super) async fn export_dashboard(
 ) -> Response {
     let here = section_href(&tenant.0, Section::Dashboard);
     download(lang, &who, &token, &here, async |caller| {
+        crate::export::not_head(&method)?;
         crate::routes::dashboard::export_dashboard_in(&state, &caller, &tenant.0, query).await
     })
     .await
@@ -1832,6 +1838,7 @@ pub(super) async fn export_dashboard(
 /// The place's cases (of the caller's lines) as a workbook.
 pub(super) async fn export_cases(
     State(state): State<AppState>,
+    method: axum::http::Method,
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
@@ -1840,6 +1847,7 @@ pub(super) async fn export_cases(
 ) -> Response {
     let here = section_href(&tenant.0, Section::Dashboard);
     download(lang, &who, &token, &here, async |caller| {
+        crate::export::not_head(&method)?;
         crate::routes::cases::export_cases_in(&state, &caller, &tenant.0, query).await
     })
     .await

@@ -891,6 +891,7 @@ pub(super) async fn counter_verify(
 /// queues and audit records); a refusal is a page.
 pub(super) async fn export_inbox(
     State(state): State<AppState>,
+    method: axum::http::Method,
     lang: PageLang,
     who: PageVisitor,
     Query(query): Query<crate::routes::cases::InboxExportQuery>,
@@ -899,7 +900,11 @@ pub(super) async fn export_inbox(
         Ok(caller) => caller,
         Err(answer) => return *answer,
     };
-    match crate::routes::cases::export_inbox_in(&state, &caller, query).await {
+    let exported = match crate::export::not_head(&method) {
+        Ok(()) => crate::routes::cases::export_inbox_in(&state, &caller, query).await,
+        Err(e) => Err(e),
+    };
+    match exported {
         Ok(file) => file,
         Err(e) => {
             let (title, text) = if e.status == StatusCode::FORBIDDEN {

@@ -605,6 +605,10 @@ pub(crate) struct AccountsExportQuery {
     #[param(example = "officer")]
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<String>,
+    /// 按手机号精确查找（审计记录中不写号码）/ Only the account with this phone number (exact; the audit record says a phone was given, not which).
+    #[param(example = "13800138000")]
+    #[serde(skip_serializing)]
+    phone: Option<String>,
 }
 
 /// The accounts of the list with the same filters, every page, as an
@@ -621,14 +625,19 @@ pub(crate) struct AccountsExportQuery {
                 ("x-export-sm3" = String, description = "文件的 SM3（与审计记录一致）/ The file's SM3, as audited")
             )),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody),
+        (status = 405, description = "导出请使用 GET（HEAD 不导出）/ Exports are asked for with GET, not HEAD", body = ErrorBody),
+        (status = 503, description = "其他导出正在生成，请稍后重试（export_busy）/ Other exports are being written; try again (export_busy)", body = ErrorBody)
     ))]
 pub(crate) async fn export_accounts(
     State(state): State<AppState>,
+    method: axum::http::Method,
     caller: Caller,
     tenant: Tenant,
     ApiQuery(query): ApiQuery<AccountsExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
+    crate::export::not_head(&method)?;
     export_accounts_in(&state, &caller, &tenant, query).await
 }
 
@@ -641,15 +650,17 @@ pub(crate) async fn export_accounts_in(
     query: AccountsExportQuery,
 ) -> Result<axum::response::Response, ApiError> {
     use civitas_export::{Cell, Column};
+    let _turn = crate::export::turn()?;
     let scope = caller.authorize(state, &tenant.path, NO_LINE, "account.read")?;
     let filter = AccountFilter {
         kind: query.kind.map(Into::into),
         line: query.line.clone(),
         state: query.state.map(Into::into),
         role: query.role.clone(),
-        phone: None,
+        phone: query.phone.clone(),
     };
     let mut sheet = crate::export::sheet(
+        state,
         ACCOUNTS_EXPORT,
         vec![
             Column::new("用户名", "Username", 22.0),
@@ -719,7 +730,10 @@ pub(crate) async fn export_accounts_in(
             None => break,
         }
     }
-    let filter = serde_json::to_value(&query).unwrap_or(serde_json::Value::Null);
+    let mut filter = serde_json::to_value(&query).unwrap_or(serde_json::Value::Null);
+    if let (Some(_), Some(filter)) = (&query.phone, filter.as_object_mut()) {
+        filter.insert("phone".to_owned(), serde_json::Value::from("(given)"));
+    }
     crate::export::respond(
         state,
         caller,

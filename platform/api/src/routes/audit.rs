@@ -212,14 +212,18 @@ pub(crate) struct AuditExportQuery {
         (status = 400, description = "查询参数无效 / Invalid query", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody)
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody),
+        (status = 405, description = "导出请使用 GET（HEAD 不导出）/ Exports are asked for with GET, not HEAD", body = ErrorBody),
+        (status = 503, description = "其他导出正在生成，请稍后重试（export_busy）/ Other exports are being written; try again (export_busy)", body = ErrorBody)
     ))]
 pub(crate) async fn export_audit(
     State(state): State<AppState>,
+    method: axum::http::Method,
     caller: Caller,
     tenant: Tenant,
     ApiQuery(query): ApiQuery<AuditExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
+    crate::export::not_head(&method)?;
     export_audit_in(&state, &caller, &tenant, query).await
 }
 
@@ -232,8 +236,10 @@ pub(crate) async fn export_audit_in(
     query: AuditExportQuery,
 ) -> Result<axum::response::Response, ApiError> {
     use civitas_export::{Cell, Column};
+    let _turn = crate::export::turn()?;
     let scope = caller.authorize(state, &tenant.path, NO_LINE, "audit.read")?;
     let mut sheet = crate::export::sheet(
+        state,
         AUDIT_EXPORT,
         vec![
             Column::new("记录编号", "Record id", 10.0),

@@ -617,14 +617,18 @@ pub(crate) struct CaseExportQuery {
             )),
         (status = 403, description = "无权 / Not allowed", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody)
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody),
+        (status = 405, description = "导出请使用 GET（HEAD 不导出）/ Exports are asked for with GET, not HEAD", body = ErrorBody),
+        (status = 503, description = "其他导出正在生成（export_busy），或流程引擎不可用 / Other exports are being written (export_busy), or the workflow engine is unavailable", body = ErrorBody)
     ))]
 pub(crate) async fn export_cases(
     State(state): State<AppState>,
+    method: axum::http::Method,
     caller: Caller,
     tenant: Tenant,
     ApiQuery(query): ApiQuery<CaseExportQuery>,
 ) -> Result<Response, ApiError> {
+    crate::export::not_head(&method)?;
     export_cases_in(&state, &caller, &tenant, query).await
 }
 
@@ -636,6 +640,7 @@ pub(crate) async fn export_cases_in(
     tenant: &TenantRecord,
     query: CaseExportQuery,
 ) -> Result<Response, ApiError> {
+    let _turn = crate::export::turn()?;
     let workflow = workflow(state)?;
     let (scope, viewer) = case_scope(
         state,
@@ -654,37 +659,37 @@ pub(crate) async fn export_cases_in(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let mut sheet = crate::export::sheet(CASES_EXPORT, case_columns(&fields))?;
+    let mut sheet = crate::export::sheet(state, CASES_EXPORT, case_columns(&fields))?;
     let shown = Shown::to(caller);
-    // One read transaction: every page from the same snapshot on
-    // PostgreSQL, as consistent as one long list.
+    // One query in one read transaction: the rows in the list's order,
+    // sorted once and written as they arrive.
     let mut tx = state.db().begin_read(&scope).await?;
-    let mut before = None;
-    loop {
-        let cases = workflow
-            .list(
-                &mut tx,
-                &viewer,
-                &CaseFilter {
-                    service: query.service.clone(),
-                    state: query.state,
-                    overdue: query.overdue,
-                    before,
-                    limit: crate::export::PAGE,
-                },
-            )
-            .await?;
-        let full = cases.len() == crate::export::PAGE as usize;
-        before = cases.last().map(|c| (c.created_at, c.id.clone()));
-        for case in cases {
-            let view = case_view(state, &workflow, case, shown);
-            sheet
-                .row(case_row(state, &view, &fields))
-                .map_err(crate::export::export_error)?;
-        }
-        if !full {
-            break;
-        }
+    let mut failed = None;
+    workflow
+        .each_case(
+            &mut tx,
+            &viewer,
+            &CaseFilter {
+                service: query.service.clone(),
+                state: query.state,
+                overdue: query.overdue,
+                before: None,
+                limit: 0,
+            },
+            &mut |case| {
+                let view = case_view(state, &workflow, case, shown);
+                match sheet.row(case_row(state, &view, &fields)) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            },
+        )
+        .await?;
+    if let Some(e) = failed {
+        return Err(crate::export::export_error(e));
     }
     tx.rollback().await?;
     let filter = serde_json::to_value(&query).unwrap_or(Value::Null);
@@ -707,8 +712,9 @@ const CASES_EXPORT: crate::export::Kind = crate::export::Kind {
     en: "Cases",
 };
 
-/// The columns of a cases export: the case, then each of `fields` (the
-/// application's, for one service) or the application as JSON.
+/// The columns of a cases export: the case, the module hooks' answers,
+/// then each of `fields` (the application's, for one service) or the
+/// application as JSON.
 fn case_columns(fields: &[(String, String, String)]) -> Vec<civitas_export::Column> {
     use civitas_export::Column;
     let mut columns = vec![
@@ -729,6 +735,7 @@ fn case_columns(fields: &[(String, String, String)]) -> Vec<civitas_export::Colu
         Column::new("逾期", "Overdue", 8.0),
         Column::new("督办", "Supervised", 8.0),
     ];
+    columns.push(Column::new("规则判定", "Rule decisions (JSON)", 40.0));
     if fields.is_empty() {
         columns.push(Column::new("申请材料", "Application (JSON)", 60.0));
     } else {
@@ -788,6 +795,12 @@ fn case_row(
         Value::String(s) => Cell::text(s.as_str()),
         other => Cell::Text(other.to_string()),
     };
+    // What the module hooks answered (a warning's rules and levels), as
+    // the list gives them.
+    row.push(match &case.outcomes {
+        Value::Object(o) if o.is_empty() => Cell::Empty,
+        other => text(other),
+    });
     if fields.is_empty() {
         row.push(text(&case.data));
     } else {
@@ -1879,14 +1892,17 @@ pub(crate) struct InboxExportQuery {
                 ("x-export-rows" = u32, description = "行数 / Rows exported"),
                 ("x-export-sm3" = String, description = "文件的 SM3（与审计记录一致）/ The file's SM3, as audited")
             )),
-        (status = 403, description = "没有任何授权 / The caller holds no grant", body = ErrorBody),
-        (status = 503, description = "流程引擎不可用 / Workflow unavailable", body = ErrorBody)
+        (status = 422, description = "超过一个工作表的行数上限 / More rows than a worksheet holds", body = ErrorBody),
+        (status = 405, description = "导出请使用 GET（HEAD 不导出）/ Exports are asked for with GET, not HEAD", body = ErrorBody),
+        (status = 503, description = "其他导出正在生成（export_busy），或流程引擎不可用 / Other exports are being written (export_busy), or the workflow engine is unavailable", body = ErrorBody)
     ))]
 pub(crate) async fn export_inbox(
     State(state): State<AppState>,
+    method: axum::http::Method,
     caller: Caller,
     ApiQuery(query): ApiQuery<InboxExportQuery>,
 ) -> Result<Response, ApiError> {
+    crate::export::not_head(&method)?;
     export_inbox_in(&state, &caller, query).await
 }
 
@@ -1898,18 +1914,23 @@ pub(crate) async fn export_inbox_in(
     query: InboxExportQuery,
 ) -> Result<Response, ApiError> {
     use civitas_export::{Cell, Column};
+    let _turn = crate::export::turn()?;
     let workflow = workflow(state)?;
-    let queues = queues_of(state, caller)?;
-    let Some(first) = queues.first() else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "没有任何授权，无待办可导出",
-            "You hold no grant: there is no inbox to export",
-        ));
-    };
-    let named = first.scope.path().clone();
+    // Queues with no role to wait for are not read (as the inbox skips
+    // them).
+    let queues: Vec<Queue> = queues_of(state, caller)?
+        .into_iter()
+        .filter(|q| !q.roles.is_empty())
+        .collect();
+    // The file is named after the first grant's place (the tree's first
+    // place for a caller with none, whose inbox is empty: nothing read,
+    // nothing recorded).
+    let named = queues.first().map_or_else(
+        || state.tenants().records().first().map(|t| t.path.clone()),
+        |q| Some(q.scope.path().clone()),
+    );
     let mut sheet = crate::export::sheet(
+        state,
         INBOX_EXPORT,
         vec![
             Column::new("办件编号", "Case number", 38.0),
@@ -1944,12 +1965,18 @@ pub(crate) async fn export_inbox_in(
             )
             .await?;
         for item in page.items {
-            for (queue, count) in queues.iter().zip(counted.iter_mut()) {
-                if TenantPath::parse(&item.actor_tenant)
-                    .is_ok_and(|place| queue.scope.covers(&place))
-                {
-                    *count += 1;
-                }
+            // The row is the place's whose queue it came from: the task
+            // waits there, in the queue's line, for one of its roles.
+            if let Some(count) = queues
+                .iter()
+                .position(|q| {
+                    q.scope.path().as_str() == item.actor_tenant
+                        && (q.line == item.line || crate::access::every_line(&q.line))
+                        && q.roles.contains(&item.role)
+                })
+                .and_then(|i| counted.get_mut(i))
+            {
+                *count += 1;
             }
             let flow = TenantPath::parse(&item.tenant)
                 .ok()
@@ -1982,21 +2009,34 @@ pub(crate) async fn export_inbox_in(
                 ])
                 .map_err(crate::export::export_error)?;
         }
-        match page
-            .next
-            .as_deref()
-            .and_then(civitas_workflow::inbox::parse_cursor)
-        {
-            Some(next) => after = Some(next),
+        match page.next.as_deref() {
             None => break,
+            Some(next) => match civitas_workflow::inbox::parse_cursor(next) {
+                Some(next) => after = Some(next),
+                // The engine's own cursor: not reading it would end the
+                // file early without saying so.
+                None => {
+                    tracing::error!(cursor = next, "the inbox's cursor does not parse");
+                    return Err(ApiError::internal());
+                }
+            },
         }
     }
-    let places: Vec<(&TenantScope, u32)> = queues
-        .iter()
-        .zip(counted)
-        .map(|(queue, rows)| (&queue.scope, rows))
-        .collect();
+    // One record per place read, its queues' rows summed.
+    let mut places: Vec<(&TenantScope, u32)> = Vec::new();
+    for (queue, rows) in queues.iter().zip(counted) {
+        match places
+            .iter_mut()
+            .find(|(s, _)| s.path() == queue.scope.path())
+        {
+            Some((_, sum)) => *sum += rows,
+            None => places.push((&queue.scope, rows)),
+        }
+    }
     let filter = serde_json::to_value(&query).unwrap_or(Value::Null);
+    let Some(named) = named else {
+        return Err(ApiError::internal());
+    };
     crate::export::respond_across(state, caller, &places, &named, INBOX_EXPORT, filter, sheet).await
 }
 

@@ -111,14 +111,18 @@ pub(crate) async fn dashboard(
             )),
         (status = 400, description = "months 超出 1–60 / months outside 1–60", body = ErrorBody),
         (status = 403, description = "无权查看 / Not allowed", body = ErrorBody),
-        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody)
+        (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
+        (status = 405, description = "导出请使用 GET（HEAD 不导出）/ Exports are asked for with GET, not HEAD", body = ErrorBody),
+        (status = 503, description = "其他导出正在生成（export_busy），或流程引擎不可用 / Other exports are being written (export_busy), or the workflow engine is unavailable", body = ErrorBody)
     ))]
 pub(crate) async fn export_dashboard(
     State(state): State<AppState>,
+    method: axum::http::Method,
     caller: Caller,
     tenant: Tenant,
     ApiQuery(query): ApiQuery<DashboardQuery>,
 ) -> Result<axum::response::Response, ApiError> {
+    crate::export::not_head(&method)?;
     export_dashboard_in(&state, &caller, &tenant, query).await
 }
 
@@ -132,6 +136,7 @@ pub(crate) async fn export_dashboard_in(
 ) -> Result<axum::response::Response, ApiError> {
     use civitas_export::{Cell, Column};
     use civitas_workflow::stats::Counts;
+    let _turn = crate::export::turn()?;
     let months = query.months.unwrap_or(DEFAULT_MONTHS);
     if !(1..=60).contains(&months) {
         return Err(ApiError::new(
@@ -145,6 +150,7 @@ pub(crate) async fn export_dashboard_in(
     let line = caller.line_for(None).to_owned();
     let scope = caller.authorize(state, &tenant.path, &line, "case.read")?;
     let mut sheet = crate::export::sheet(
+        state,
         DASHBOARD_EXPORT,
         vec![
             Column::new("统计口径", "Dimension", 10.0),
