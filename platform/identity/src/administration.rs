@@ -409,7 +409,7 @@ fn check_profile(profile: &StaffProfile, errors: &mut Vec<FieldError>) {
 /// field is named. `lines` are the lines present at the account's tenant.
 pub fn check_new_account(account: &NewStaffAccount, lines: &[String]) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if !valid_username(&account.username) {
+    if !crate::valid_new_username(&account.username) {
         errors.push(field_error(
             "username",
             format!(

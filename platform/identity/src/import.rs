@@ -333,15 +333,15 @@ fn find_line(person: &RosterRow, lines: &[Line], plan: &mut ImportPlan) -> Optio
 
 fn username_of(person: &RosterRow, unit: &ImportUnit, plan: &mut ImportPlan) -> Option<String> {
     if let Some(name) = &person.username {
-        if valid_username(name) {
+        if crate::valid_new_username(name) {
             return Some(name.clone());
         }
         plan.problem(
             person.row,
             Column::Username,
-            format!("用户名须为 3–64 个小写字母、数字或 -_.，以字母或数字开头：{name}"),
+            format!("用户名须为 3–64 个小写字母、数字或 -_.，以字母或数字开头，且不能是 export：{name}"),
             format!(
-                "A username is 3–64 lowercase letters, digits or -_., starting with a letter or digit: {name}"
+                "A username is 3–64 lowercase letters, digits or -_., starting with a letter or digit, and not `export`: {name}"
             ),
         );
         return None;

@@ -67,16 +67,21 @@ pub use sessions::{
 pub use civitas_tenancy::ALL_LINES;
 
 /// Names the API's routes use beside an account's name
-/// (`/api/v1/tenants/{path}/accounts/export`): an account so named could
+/// (`/api/v1/tenants/{path}/accounts/export`): a new account so named could
 /// not be read by its URL.
 pub const RESERVED_USERNAMES: [&str; 1] = ["export"];
 
-/// Whether `username` is acceptable for a new account: 3 to 64 characters
-/// of lowercase letters, digits, `-`, `_` and `.`, starting with a letter
-/// or digit, and none of [`RESERVED_USERNAMES`].
+/// Whether `username` is acceptable for a new account: well formed
+/// ([`valid_username`]) and none of [`RESERVED_USERNAMES`].
+pub fn valid_new_username(username: &str) -> bool {
+    valid_username(username) && !RESERVED_USERNAMES.contains(&username)
+}
+
+/// Whether `username` is well formed: 3 to 64 characters of lowercase
+/// letters, digits, `-`, `_` and `.`, starting with a letter or digit. An
+/// account from before a name was reserved still is.
 pub fn valid_username(username: &str) -> bool {
     (3..=64).contains(&username.len())
-        && !RESERVED_USERNAMES.contains(&username)
         && username
             .chars()
             .next()
@@ -84,4 +89,20 @@ pub fn valid_username(username: &str) -> bool {
         && username
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_word_is_no_new_username_but_an_old_account_so_named_stays_readable() {
+        assert!(!valid_new_username("export"));
+        assert!(
+            valid_username("export"),
+            "cursors and sign-in still take it"
+        );
+        assert!(valid_new_username("exporter"));
+        assert!(!valid_username("Export"));
+    }
 }

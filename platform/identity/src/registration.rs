@@ -128,7 +128,7 @@ async fn register(
     settings: &SignInSettings,
     registration: &Registration<'_>,
 ) -> Result<Account, IdentityError> {
-    if !crate::valid_username(registration.username) {
+    if !crate::valid_new_username(registration.username) {
         return Err(RegistrationError::InvalidUsername(registration.username.to_owned()).into());
     }
     let name = registration.name.trim();

@@ -427,7 +427,7 @@ impl Client {
 /// The server could not be reached: exit code 5.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Unreachable(String);
+pub struct Unreachable(pub String);
 
 /// The exit code of an error from [`run`].
 pub fn exit_code(error: &anyhow::Error) -> u8 {

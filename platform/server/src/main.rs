@@ -7,6 +7,7 @@ mod audit_cli;
 mod calendar_cli;
 mod crypto_cli;
 mod entitlements_cli;
+mod export_cli;
 mod keys_cli;
 mod lottery_cli;
 mod module_cli;
@@ -70,6 +71,9 @@ enum Command {
     /// Accounts (the system administrator, through the server's API): list, show, create,
     /// update, disable, enable, unlock, reset-password, import a staff roster.
     Accounts(accounts_cli::AccountsArgs),
+    /// Exports (through the server's API): cases, accounts, audit records, the dashboard's
+    /// figures or your inbox as an Excel workbook, checked against the digest the server recorded.
+    Export(export_cli::ExportArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -484,6 +488,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Module(command) => module_cli::run(command),
         Command::Accounts(args) => accounts_cli::run(args),
+        Command::Export(args) => export_cli::run(args),
         Command::Calendar(command) => calendar_cli::run(command),
         Command::Lottery(command) => lottery_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
