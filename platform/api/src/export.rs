@@ -194,16 +194,6 @@ fn file_response(kind: Kind, tenant: &TenantPath, exported: Exported, sm3: &str)
         "{}-{place}-{date}.xlsx",
         kind.en.to_lowercase().replace(' ', "-")
     );
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
     let Exported {
         file, bytes, rows, ..
     } = exported;
@@ -211,10 +201,7 @@ fn file_response(kind: Kind, tenant: &TenantPath, exported: Exported, sm3: &str)
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, XLSX.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"),
-            ),
+            (header::CONTENT_DISPOSITION, attachment(&fallback, &name)),
             (header::CONTENT_LENGTH, bytes.to_string()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
             (header::CACHE_CONTROL, "no-store".to_owned()),
@@ -256,4 +243,21 @@ fn chunks(
             Err(e) => Some((Err(e), None)),
         }
     })
+}
+
+/// A `content-disposition` naming a download `name` (RFC 6266: UTF-8,
+/// percent-encoded), with `fallback` for clients that read only the plain
+/// `filename`.
+pub(crate) fn attachment(fallback: &str, name: &str) -> String {
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }

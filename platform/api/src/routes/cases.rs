@@ -1430,23 +1430,12 @@ pub(crate) fn document_response(attachment: &Attachment, bytes: bytes::Bytes) ->
         t @ ("application/pdf" | "application/ofd" | "image/jpeg" | "image/png") => t,
         _ => "application/octet-stream",
     };
-    let encoded: String = attachment
-        .name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
     (
         [
             (header::CONTENT_TYPE, media_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"document\"; filename*=UTF-8''{encoded}"),
+                crate::export::attachment("document", &attachment.name),
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
             (header::CACHE_CONTROL, "no-store".to_owned()),

@@ -42,6 +42,21 @@ pub(crate) fn since(months: u32) -> String {
     )
 }
 
+/// The months `query` asks for (default [`DEFAULT_MONTHS`]); 400
+/// `invalid_query` outside 1–60.
+fn months_of(query: &DashboardQuery) -> Result<u32, ApiError> {
+    let months = query.months.unwrap_or(DEFAULT_MONTHS);
+    if !(1..=60).contains(&months) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "months 须为 1–60",
+            "months must be from 1 to 60",
+        ));
+    }
+    Ok(months)
+}
+
 /// The dashboard of `tenant`'s subtree over the last `months` months, for
 /// `caller` (`case.read` in their line), as the API and the console read
 /// it.
@@ -84,15 +99,7 @@ pub(crate) async fn dashboard(
     tenant: Tenant,
     ApiQuery(query): ApiQuery<DashboardQuery>,
 ) -> Result<Json<Dashboard>, ApiError> {
-    let months = query.months.unwrap_or(DEFAULT_MONTHS);
-    if !(1..=60).contains(&months) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "months 须为 1–60",
-            "months must be from 1 to 60",
-        ));
-    }
+    let months = months_of(&query)?;
     Ok(Json(dashboard_in(&state, &caller, &tenant, months).await?))
 }
 
@@ -137,15 +144,7 @@ pub(crate) async fn export_dashboard_in(
     use civitas_export::{Cell, Column};
     use civitas_workflow::stats::Counts;
     let _turn = crate::export::turn()?;
-    let months = query.months.unwrap_or(DEFAULT_MONTHS);
-    if !(1..=60).contains(&months) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "months 须为 1–60",
-            "months must be from 1 to 60",
-        ));
-    }
+    let months = months_of(&query)?;
     let board = dashboard_in(state, caller, tenant, months).await?;
     let line = caller.line_for(None).to_owned();
     let scope = caller.authorize(state, &tenant.path, &line, "case.read")?;
