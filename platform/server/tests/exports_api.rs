@@ -292,3 +292,48 @@ both_backends! {
         assert_eq!(records[0]["detail"]["filter"]["action"], "account.*");
     }
 }
+
+both_backends! {
+    async fn an_inbox_export_records_each_place_with_the_rows_of_its_own_queues(t) {
+        let world = World::demo(&t).await;
+        // Two applications at Lujiazui; the street approves one, which
+        // then waits for Pudong's review.
+        let mut filed = Vec::new();
+        for n in 0..2 {
+            let reply = world
+                .call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
+                      Some(world.token("citizen-demo")), Some(application(n)))
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            filed.push(reply.body["id"].as_str().unwrap().to_owned());
+        }
+        let approved = world
+            .call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/cases/{}/actions", filed[0]),
+                  Some(world.token("lujiazui-officer")), Some(json!({"action": "approve", "version": 1})))
+            .await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        // The street officer also reviews for the district (a second grant).
+        let granted = world
+            .call("POST", &format!("/api/v1/tenants/{PUDONG}/grants"), Some(world.token("sec-admin")),
+                  Some(json!({"account": "lujiazui-officer", "line": "civil-affairs", "role": "reviewer"})))
+            .await;
+        assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.body);
+        let tasks = every_page(&world, "lujiazui-officer", "/api/v1/inbox", "items").await;
+        assert_eq!(tasks.len(), 2, "{tasks:?}");
+
+        let (rows, sm3) = export(&world, "lujiazui-officer", "/api/v1/inbox/export").await;
+        assert_eq!(rows.len(), 3);
+        // One record at each place whose queue was read, each with its own
+        // task: the district's queue does not count the street's.
+        let records = export_records(&world, PUDONG, "inbox.export").await;
+        let at = |tenant: &str| {
+            records.iter().find(|r| r["tenant"] == tenant).unwrap_or_else(|| panic!("no record at {tenant}: {records:?}"))
+        };
+        assert_eq!(records.len(), 2, "{records:?}");
+        for tenant in [PUDONG, LUJIAZUI] {
+            assert_eq!(at(tenant)["detail"]["rows_here"], 1, "{tenant}");
+            assert_eq!(at(tenant)["detail"]["rows"], 2);
+            assert_eq!(at(tenant)["detail"]["sm3"], sm3.as_str());
+        }
+    }
+}
