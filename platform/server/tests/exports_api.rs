@@ -145,8 +145,11 @@ both_backends! {
         assert!(listed[0]["masked"].as_array().unwrap().contains(&json!("birth_date")));
         // The eligibility hook's answer, as the list gives it.
         let decisions: Value =
-            serde_json::from_str(cell(&rows, 1, column(&rows, "规则判定"))).unwrap();
+            serde_json::from_str(cell(&rows, 1, column(&rows, "规则判定（JSON）"))).unwrap();
         assert_eq!(decisions, listed[0]["outcomes"]);
+        // … and as people read it: the module, the decision, its figures.
+        let read = cell(&rows, 1, column(&rows, "规则判定"));
+        assert!(read.contains("meal-subsidy-pudong@") && read.contains("符合条件"), "{read}");
         assert!(cell(&rows, 1, born).ends_with("-**-**"), "masked: {}", cell(&rows, 1, born));
 
         // Audited once at Pudong: who, the filter, the rows, the digest.

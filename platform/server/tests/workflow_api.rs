@@ -1153,10 +1153,12 @@ both_backends! {
         let rows = civitas_sheet::read(&bytes, civitas_sheet::Format::Xlsx, 100).unwrap();
         assert_eq!(rows.len() - 1, listed.body["cases"].as_array().unwrap().len());
         let header: Vec<&str> = rows[0].cells.iter().map(|c| c.text().split('\n').next().unwrap()).collect();
-        let (id, decisions) = (header.iter().position(|h| *h == "办件编号").unwrap(),
-            header.iter().position(|h| *h == "规则判定").unwrap());
+        let (id, read, decisions) = (header.iter().position(|h| *h == "办件编号").unwrap(),
+            header.iter().position(|h| *h == "规则判定").unwrap(),
+            header.iter().position(|h| *h == "规则判定（JSON）").unwrap());
         let row = rows.iter().find(|r| r.cells[id].text() == case).unwrap();
         assert!(row.cells[decisions].text().contains("wages-not-paid"), "{:?}", row.cells[decisions]);
+        assert!(row.cells[read].text().contains("wage-arrears-warning-pudong@1.0.0"), "{:?}", row.cells[read]);
 
         // Assigned to the street (L376), verified there (L381), escalated
         // to the city by the district, closed by the city.

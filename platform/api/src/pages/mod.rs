@@ -13,7 +13,7 @@ mod portal;
 mod register;
 mod session;
 mod sign_in;
-mod workbench;
+pub(crate) mod workbench;
 
 use std::sync::Arc;
 

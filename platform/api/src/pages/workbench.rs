@@ -739,7 +739,7 @@ pub(super) async fn document(
 /// The staff member's own place: where the counter they sit at is.
 /// The output schema of the service `hook` of `flow` calls (the case's own
 /// service when the flow is unknown or names no such hook).
-fn output_schema_of(
+pub(crate) fn output_schema_of(
     state: &AppState,
     flow: Option<&civitas_workflow::flow::Flow>,
     service: &str,

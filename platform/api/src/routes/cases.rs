@@ -678,7 +678,7 @@ pub(crate) async fn export_cases_in(
             },
             &mut |case| {
                 let view = case_view(state, &workflow, case, shown);
-                match sheet.row(case_row(state, &view, &fields)) {
+                match sheet.row(case_row(state, &workflow, &view, &fields)) {
                     Ok(()) => true,
                     Err(e) => {
                         failed = Some(e);
@@ -735,7 +735,12 @@ fn case_columns(fields: &[(String, String, String)]) -> Vec<civitas_export::Colu
         Column::new("逾期", "Overdue", 8.0),
         Column::new("督办", "Supervised", 8.0),
     ];
-    columns.push(Column::new("规则判定", "Rule decisions (JSON)", 40.0));
+    columns.push(Column::new("规则判定", "Rule decisions", 50.0));
+    columns.push(Column::new(
+        "规则判定（JSON）",
+        "Rule decisions (JSON)",
+        30.0,
+    ));
     if fields.is_empty() {
         columns.push(Column::new("申请材料", "Application (JSON)", 60.0));
     } else {
@@ -748,9 +753,57 @@ fn case_columns(fields: &[(String, String, String)]) -> Vec<civitas_export::Colu
     columns
 }
 
+/// The module hooks' answers of `case` as people read them: per hook, the
+/// module and version, eligible or not, the reasons, and the answer's
+/// titled parts (the workbench's figures), in Chinese.
+fn decisions(state: &AppState, workflow: &Workflow, case: &Case) -> String {
+    let Some(outcomes) = case.outcomes.as_object() else {
+        return String::new();
+    };
+    let flow = workflow.flow_of(case).ok().map(|f| &**f);
+    outcomes
+        .iter()
+        .map(|(hook, outcome)| {
+            let mut parts = Vec::new();
+            match outcome["output"]["eligible"].as_bool() {
+                Some(true) => parts.push("符合条件".to_owned()),
+                Some(false) => parts.push("不符合条件".to_owned()),
+                None => {}
+            }
+            if let Some(reasons) = outcome["output"]["reasons"].as_array() {
+                let reasons: Vec<&str> = reasons.iter().filter_map(Value::as_str).collect();
+                if !reasons.is_empty() {
+                    parts.push(reasons.join("；"));
+                }
+            }
+            if let Some(schema) =
+                crate::pages::workbench::output_schema_of(state, flow, &case.service, hook)
+            {
+                parts.extend(
+                    civitas_web::workbench::figures(
+                        &schema,
+                        &outcome["output"],
+                        civitas_web::Lang::Zh,
+                    )
+                    .into_iter()
+                    .map(|(label, value)| format!("{}：{value}", label.zh)),
+                );
+            }
+            format!(
+                "{hook}（{}@{}）：{}",
+                outcome["module"].as_str().unwrap_or("?"),
+                outcome["version"].as_str().unwrap_or("?"),
+                parts.join("；")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A case as a row of [`case_columns`].
 fn case_row(
     state: &AppState,
+    workflow: &Workflow,
     view: &CaseView,
     fields: &[(String, String, String)],
 ) -> Vec<civitas_export::Cell> {
@@ -795,8 +848,12 @@ fn case_row(
         Value::String(s) => Cell::text(s.as_str()),
         other => Cell::Text(other.to_string()),
     };
-    // What the module hooks answered (a warning's rules and levels), as
-    // the list gives them.
+    // What the module hooks answered (a warning's rules and levels): as
+    // the workbench shows it, then as the list gives it.
+    row.push(match decisions(state, workflow, case) {
+        read if read.is_empty() => Cell::Empty,
+        read => Cell::Text(read),
+    });
     row.push(match &case.outcomes {
         Value::Object(o) if o.is_empty() => Cell::Empty,
         other => text(other),
