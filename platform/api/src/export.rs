@@ -1,9 +1,10 @@
 //! Exports: a list the caller may read, as an `.xlsx` file.
 //!
 //! Each list route has an `…/export` sibling that takes the list's filters,
-//! reads every page with the same authorization and masking as the list
-//! (the same functions), and writes the rows with [`civitas_export`] in
-//! constant memory. Before the file is sent, the export is recorded in the
+//! reads every row with the same authorization and masking as the list
+//! (the same functions: the cases as the list's query sent once and
+//! streamed, the others page after page), and writes the rows with
+//! [`civitas_export`] in constant memory. Before the file is sent, the export is recorded in the
 //! tenant's audit log — who, what, the filter, how many rows, the file's
 //! size and SM3 digest — in its own transaction: a file whose record could
 //! not be written is never sent. The answer carries the rows and the digest
@@ -25,7 +26,8 @@ use crate::error::ApiError;
 /// The media type of an `.xlsx` workbook.
 pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// Rows read per page while exporting: the list routes' largest page.
+/// Rows read per page where an export reads its list page after page:
+/// the list routes' largest page.
 pub(crate) const PAGE: u32 = 200;
 
 /// What is exported, for the file's name and the audit record.
