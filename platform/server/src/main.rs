@@ -4,6 +4,7 @@
 mod accounts_cli;
 mod admin_cli;
 mod audit_cli;
+mod backup_cli;
 mod calendar_cli;
 mod crypto_cli;
 mod entitlements_cli;
@@ -96,11 +97,53 @@ enum Command {
     #[command(after_help = "Database options come before the subcommand:\n  \
         civitas entitlements --database-url postgres://civitas@db/civitas run --json")]
     Entitlements(EntitlementsCliArgs),
+    /// Back up the embedded database (a consistent snapshot, taken while serving) and the
+    /// supporting documents into a new directory with an SM3 manifest; keys are left out.
+    #[command(after_help = "Examples:\n  \
+        civitas backup --out /backup/civitas-2026-12-06\n  \
+        civitas backup --data-dir /srv/civitas --out /mnt/offsite/civitas-$(date +%F) --json\n\n\
+        The master key and the platform key are never copied: keep them apart. PostgreSQL: pg_dump\n\
+        or a base backup + WAL (README, \"Backups\").\n\n\
+        Exit codes: 0 done, 1 the target is not empty or a file failed, 2 not the embedded database.")]
+    Backup(BackupArgs),
+    /// Restore a backup into a data directory that holds no database yet, every file checked
+    /// against the manifest first.
+    #[command(after_help = "Examples:\n  \
+        civitas restore --from /backup/civitas-2026-12-06 --data-dir /srv/civitas-restored\n  \
+        civitas restore --from /mnt/offsite/civitas-2026-12-06 --data-dir /srv/civitas --json\n\n\
+        Then put master.key and platform.pem back, run civitas audit verify and civitas search reindex.\n\n\
+        Exit codes: 0 done, 1 the backup is damaged or the directory already holds data (nothing\n\
+        written), 2 not the embedded database.")]
+    Restore(RestoreArgs),
     /// Apply pending database migrations (serve also does this at start).
     #[command(
         after_help = "Examples:\n  civitas migrate\n  civitas migrate --database-url postgres://civitas@db/civitas --json"
     )]
     Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The backup's directory (new, or empty).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the result as JSON (no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The backup's directory.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// Print the result as JSON (no progress bar).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +498,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Serve(args) => serve_command(cli.config.as_deref(), *args),
         Command::Migrate(args) => migrate_command(cli.config.as_deref(), args),
+        Command::Backup(args) => {
+            let settings = database_settings(cli.config.as_deref(), &args.database)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(backup_cli::backup(
+                &settings.database_url,
+                &settings.data_dir,
+                &args.out,
+                args.json,
+            ))
+        }
+        Command::Restore(args) => {
+            let settings = database_settings(cli.config.as_deref(), &args.database)?;
+            if !settings.uses_sqlite() {
+                eprintln!(
+                    "错误 (error): civitas restore 用于内嵌数据库 (SQLite)；PostgreSQL 请用 pg_restore（见 README「备份」）\n\
+                     (civitas restore is for the embedded database; restore PostgreSQL with its own tools, README \"Backups\")"
+                );
+                return Ok(exit::USAGE);
+            }
+            // The database's file, as `serve` would open it.
+            let file = settings
+                .database_url
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            backup_cli::restore(&args.from, Path::new(&file), &settings.data_dir, args.json)
+        }
         Command::Tenant(command) => tenant_command(cli.config.as_deref(), command),
         Command::Crypto(command) => crypto_cli::run(command),
         Command::Module(module_cli::ModuleCommand::WhatIf {

@@ -452,6 +452,9 @@ fn every_command_has_help_with_an_example() {
         vec!["search", "reindex", "--help"],
         vec!["search", "status", "--help"],
         vec!["entitlements", "run", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
+        vec!["export", "--help"],
     ] {
         let output = run(civitas(dir.path()).args(&args));
         assert_eq!(output.status.code(), Some(0));
