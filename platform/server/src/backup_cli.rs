@@ -5,8 +5,9 @@
 //! master key and the platform key are never written into a backup (a
 //! backup that held them would open every sealed field by itself); the
 //! operator keeps them elsewhere and puts them back beside a restore. The
-//! search index and the compiled-module cache are not copied either: they
-//! are rebuilt from the database (`civitas search reindex`, and at start).
+//! search index and the compiled-module cache are not copied either: a node
+//! that finds no index rebuilds it from the database at start, so it
+//! matches the snapshot exactly.
 //! PostgreSQL is backed up with its own tools (README, "Backups").
 
 use std::io::Read;
@@ -293,7 +294,7 @@ pub fn restore(
     } else {
         println!(
             "已恢复 {} 个文件（备份时间 {}）→ {} (restored {} files)\n\
-             接下来 (next): 放回 master.key 与 platform.pem (put the keys back); civitas audit verify; civitas search reindex",
+             接下来 (next): 放回 master.key 与 platform.pem (put the keys back); civitas audit verify; 启动时重建检索索引 (serve rebuilds the search index at start)",
             manifest.files.len(),
             manifest.taken_at,
             data_dir.display(),

@@ -122,7 +122,11 @@ pub async fn start_indexer(
     roots: &[TenantPath],
 ) -> Result<Indexer, civitas_search_indexer::IndexerError> {
     // The embedded index is derived data: one an older version built is
-    // rebuilt from the database rather than refused.
+    // rebuilt from the database rather than refused, and so is one that is
+    // not there yet over a database that may hold rows (a restored backup,
+    // which carries no index; on a new database the rebuild reads nothing).
+    let missing =
+        matches!(config, SearchConfig::Tantivy { dir } if !dir.join("meta.json").exists());
     let (engine, rebuild) = match open_engine(config).await {
         Err(SearchError::SchemaChanged(dir)) => {
             tracing::warn!(%dir, "the search index has an older schema: rebuilding it from the database");
@@ -131,7 +135,7 @@ pub async fn start_indexer(
                 true,
             )
         }
-        other => (other?, false),
+        other => (other?, missing),
     };
     let indexer = Indexer::new(db.clone(), engine, searchable(runtime.catalog()));
     if rebuild {
