@@ -51,6 +51,12 @@ async fn data_directory(dir: &Path, n: usize) {
         .await
         .unwrap();
     db.migrate().await.unwrap();
+    append(&db, n, "grant.create").await;
+    db.close().await;
+}
+
+/// Appends `n` records of `action` to Pudong's chain, one transaction each.
+async fn append(db: &Database, n: usize, action: &str) {
     let pudong = TenantPath::parse("310000/310115").unwrap();
     for i in 0..n {
         let mut tx = db
@@ -59,7 +65,7 @@ async fn data_directory(dir: &Path, n: usize) {
             .unwrap();
         let event = civitas_audit::NewEvent {
             actor: "sec-admin".into(),
-            action: "grant.create".into(),
+            action: action.into(),
             target: format!("account-{i}"),
             detail: serde_json::json!({"role": "reviewer"}),
         };
@@ -68,7 +74,6 @@ async fn data_directory(dir: &Path, n: usize) {
             .unwrap();
         tx.commit().await.unwrap();
     }
-    db.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,25 +172,7 @@ async fn a_backup_restores_into_an_empty_directory_whose_audit_chain_verifies() 
     .unwrap();
     let writing = {
         let db = db.clone();
-        tokio::spawn(async move {
-            let pudong = TenantPath::parse("310000/310115").unwrap();
-            for i in 0..200 {
-                let mut tx = db
-                    .begin(&TenantScope::for_platform_task(pudong.clone()))
-                    .await
-                    .unwrap();
-                let event = civitas_audit::NewEvent {
-                    actor: "sec-admin".into(),
-                    action: "grant.revoke".into(),
-                    target: format!("busy-{i}"),
-                    detail: serde_json::json!({}),
-                };
-                civitas_audit::record(&mut tx, &pudong, &event)
-                    .await
-                    .unwrap();
-                tx.commit().await.unwrap();
-            }
-        })
+        tokio::spawn(async move { append(&db, 200, "grant.revoke").await })
     };
     let busy_dir = dir.path().to_owned();
     let busy = tokio::task::spawn_blocking(move || {
