@@ -176,6 +176,9 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Settings(e.to_string()))?;
     let tenants: Vec<_> = tree.iter().map(|t| t.path.clone()).collect();
+    // A node with another master key than the database's keys were wrapped
+    // with refuses to start, before it provisions or seals anything.
+    civitas_vault::check_master_keys(&db, &keyring).await?;
     let provisioned = civitas_vault::provision(&db, &keyring, &tenants).await?;
     if provisioned != civitas_vault::ProvisionReport::default() {
         tracing::info!(

@@ -88,6 +88,24 @@ fn serve_demo_on_sqlite_serves_the_tree_and_stops_cleanly_on_sigterm() {
         !log.contains("demo city seeded"),
         "nothing seeded twice: {log}"
     );
+
+    // A node with another platform key than the one that signed the
+    // database's tree revisions refuses to start (the demo makes itself a
+    // new key when its own is gone).
+    for file in ["platform.pem", "platform.pub.pem"] {
+        std::fs::remove_file(dir.path().join("data").join(file)).ok();
+    }
+    let other_key = run(civitas(dir.path()).args(["serve", "--demo", "--listen", "127.0.0.1:0"]));
+    assert_eq!(
+        other_key.status.code(),
+        Some(3),
+        "exit code 3: configuration"
+    );
+    assert!(
+        text(&other_key.stderr).contains("the signature is not the platform key's"),
+        "{}",
+        text(&other_key.stderr)
+    );
 }
 
 #[test]
@@ -249,6 +267,45 @@ fn serve_without_a_master_key_refuses_to_start_and_says_how_to_make_one() {
         "{}",
         text(&bad.stderr)
     );
+}
+
+/// A node started with another master key than the one the database's
+/// keys were wrapped with refuses to start (it would fail on every sealed
+/// field and seal what no other node can open); with the key rotated in —
+/// the new one first, the old one still held — it starts.
+#[test]
+fn a_node_with_another_master_key_than_the_databases_refuses_to_start() {
+    let dir = workdir();
+    let first = Server::start(
+        civitas(dir.path())
+            .arg("serve")
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY),
+    );
+    let (status, ready) = first.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
+    let (code, log) = first.terminate();
+    assert_eq!(code, Some(0), "{log}");
+
+    const OTHER: &str = "00112233445566778899aabbccddeeff";
+    let refused = run(civitas(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CIVITAS_MASTER_KEY", OTHER));
+    assert_eq!(refused.status.code(), Some(3), "exit code 3: configuration");
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("缺少主密钥") && stderr.contains("master key"),
+        "{stderr}"
+    );
+
+    let rotated = Server::start(
+        civitas(dir.path())
+            .arg("serve")
+            .env("CIVITAS_MASTER_KEY", format!("{OTHER}\n{MASTER_KEY}")),
+    );
+    let (status, ready) = rotated.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
+    let (code, log) = rotated.terminate();
+    assert_eq!(code, Some(0), "{log}");
 }
 
 #[test]

@@ -223,6 +223,52 @@ pub async fn rotate(
     Ok(report)
 }
 
+/// Checks that this node's master keys open the database's tenant keys:
+/// one key wrapped under each master key the database names is unwrapped.
+/// A node started with another master key than the one the database's keys
+/// were wrapped with would fail on the first sealed field it read — and
+/// seal nothing any other node could open — so `serve` calls this before it
+/// starts and refuses with [`VaultError::UnknownMasterKey`] (or the
+/// unwrapping error). A database without keys yet passes.
+pub async fn check_master_keys(db: &Database, keyring: &Keyring) -> Result<(), VaultError> {
+    let mut tx = db.begin_platform().await?;
+    let rows: Vec<(String, String, i64, String, String)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT tenant_path, purpose, version, master_key_id, wrapped_key FROM tenant_keys \
+             WHERE wrapped_key IS NOT NULL ORDER BY master_key_id, tenant_path, purpose, version",
+        )
+        .fetch_all(&mut *c)
+        .await?
+    });
+    // Read only: nothing to keep.
+    tx.commit().await?;
+    let mut checked: Option<&str> = None;
+    for (tenant, purpose, version, master_key_id, wrapped_hex) in &rows {
+        // One key per master key: the rows come ordered by it.
+        if checked == Some(master_key_id.as_str()) {
+            continue;
+        }
+        let purpose = match purpose.as_str() {
+            "index" => Purpose::Index,
+            "data" => Purpose::Data,
+            other => {
+                return Err(VaultError::Malformed(format!(
+                    "tenant key purpose {other} of {tenant}"
+                )));
+            }
+        };
+        let wrapped = hex::decode(wrapped_hex)
+            .map_err(|e| VaultError::Malformed(format!("wrapped key of {tenant}: {e}")))?;
+        keyring.provider().unwrap(
+            master_key_id,
+            &wrapped,
+            &wrap_context(tenant, purpose, *version),
+        )?;
+        checked = Some(master_key_id.as_str());
+    }
+    Ok(())
+}
+
 /// Re-wraps every live key of `tenant` whose wrapping master key is not
 /// the current one; returns how many it re-wrapped.
 pub async fn rewrap(
