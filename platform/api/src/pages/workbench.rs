@@ -472,7 +472,7 @@ async fn render(
                         })
                         .unwrap_or_default(),
                     figures: output_schema_of(state, flow, &c.service, hook)
-                        .map(|schema| figures(&schema, &outcome["output"], lang.lang))
+                        .map(|schema| figures(schema, &outcome["output"], lang.lang))
                         .unwrap_or_default(),
                 })
                 .collect()
@@ -739,24 +739,18 @@ pub(super) async fn document(
 /// The staff member's own place: where the counter they sit at is.
 /// The output schema of the service `hook` of `flow` calls (the case's own
 /// service when the flow is unknown or names no such hook).
-pub(crate) fn output_schema_of(
-    state: &AppState,
+pub(crate) fn output_schema_of<'a>(
+    state: &'a AppState,
     flow: Option<&civitas_workflow::flow::Flow>,
     service: &str,
     hook: &str,
-) -> Option<serde_json::Value> {
+) -> Option<&'a serde_json::Value> {
     let service = flow
         .and_then(|f| f.hooks.iter().find(|h| h.name == hook))
         .map_or(service, |h| h.service.as_str());
+    // Borrowed from the catalog: a list of cases reads it once per row.
     let modules = state.modules().ok()?;
-    Some(
-        modules
-            .runtime
-            .catalog()
-            .service(service)?
-            .output_schema
-            .clone(),
-    )
+    Some(&modules.runtime.catalog().service(service)?.output_schema)
 }
 
 fn own_place(caller: &Caller) -> Option<TenantPath> {

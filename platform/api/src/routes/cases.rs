@@ -781,7 +781,7 @@ fn decisions(state: &AppState, workflow: &Workflow, case: &Case) -> String {
             {
                 parts.extend(
                     civitas_web::workbench::figures(
-                        &schema,
+                        schema,
                         &outcome["output"],
                         civitas_web::Lang::Zh,
                     )
