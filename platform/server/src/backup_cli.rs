@@ -105,7 +105,15 @@ fn fresh_directory(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    // A backup holds the database: its owner's alone, as the data directory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| dir.display().to_string())?;
+    }
+    Ok(())
 }
 
 /// Takes a backup of the embedded database at `database_url` and the

@@ -155,11 +155,8 @@ async fn download(url: &str, args: &ExportArgs) -> anyhow::Result<u8> {
                 .context("the answer names no file: pass --out")?,
         ),
     };
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&out)
-    {
+    // Owner-only, as the platform's other files of personal data.
+    let mut file = match civitas::keys::create_private_file(&out, false) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!(
