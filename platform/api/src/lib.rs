@@ -80,6 +80,9 @@ pub struct ApiSettings {
     /// Where supporting documents are kept; without it uploading and
     /// downloading them answer 503 `documents_unavailable`.
     pub documents: Option<civitas_documents::DocumentStore>,
+    /// Official documents: templates, fonts, the verification address;
+    /// without it issuing answers 503 `documents_unavailable`.
+    pub sealing: Option<SealingSettings>,
     /// Where exports are written before they are sent (a directory on
     /// disk: a temporary directory on tmpfs would hold them in memory);
     /// none: the system's temporary directory. `serve` uses
@@ -89,6 +92,40 @@ pub struct ApiSettings {
 
 /// The largest body of a document upload: the document and its form.
 pub(crate) const DOCUMENT_BODY_LIMIT: usize = civitas_documents::MAX_DOCUMENT_BYTES + 64 * 1024;
+
+/// What issuing official documents needs besides the platform key, the
+/// keyring and the document store.
+#[derive(Debug)]
+pub struct SealingSettings {
+    /// The document templates (`tenants/_services/**/documents/*.toml`).
+    pub templates: Arc<civitas_seal::template::TemplateCatalog>,
+    /// Where the fonts are ([`civitas_seal::Fonts::DEFAULT_DIR`]); read on
+    /// the first document issued.
+    pub fonts_dir: std::path::PathBuf,
+    /// The fonts once read.
+    pub fonts: std::sync::OnceLock<civitas_seal::Fonts>,
+    /// The public verification page's address printed on every document.
+    pub verify_url: String,
+}
+
+impl Clone for SealingSettings {
+    fn clone(&self) -> SealingSettings {
+        SealingSettings {
+            templates: self.templates.clone(),
+            fonts_dir: self.fonts_dir.clone(),
+            fonts: self
+                .fonts
+                .get()
+                .cloned()
+                .map_or_else(std::sync::OnceLock::new, |f| {
+                    let cell = std::sync::OnceLock::new();
+                    let _ = cell.set(f);
+                    cell
+                }),
+            verify_url: self.verify_url.clone(),
+        }
+    }
+}
 
 /// What the module routes need.
 #[derive(Debug, Clone)]
@@ -113,6 +150,7 @@ impl Default for ApiSettings {
             realname: None,
             search: None,
             documents: None,
+            sealing: None,
             export_dir: None,
         }
     }
@@ -153,10 +191,16 @@ struct Inner {
     realname: Option<civitas_realname::OidcVerifier>,
     search: Option<civitas_search_indexer::Indexer>,
     documents: Option<civitas_documents::DocumentStore>,
+    sealing: Option<SealingSettings>,
     export_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
+    /// Official documents, if configured.
+    pub(crate) fn sealing(&self) -> Option<&SealingSettings> {
+        self.inner.sealing.as_ref()
+    }
+
     /// Where exports are written, if not the system's temporary directory.
     pub(crate) fn export_dir(&self) -> Option<&std::path::Path> {
         self.inner.export_dir.as_deref()
@@ -334,6 +378,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             realname: settings.realname.clone(),
             search: settings.search.clone(),
             documents: settings.documents.clone(),
+            sealing: settings.sealing.clone(),
             export_dir: settings.export_dir.clone(),
         }),
     };
@@ -496,6 +541,24 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         })
         .routes(routes!(routes::cases::download_document))
         .routes(routes!(routes::cases::rate_case, routes::cases::get_rating))
+        .routes(routes!(routes::documents::case_documents))
+        .routes(routes!(routes::documents::issue_document))
+        .routes(routes!(routes::documents::download_issued))
+        .routes(routes!(
+            routes::documents::list_seals,
+            routes::documents::make_seal
+        ))
+        .routes(routes!(routes::documents::revoke_seal))
+        .routes({
+            // A document to verify may be larger than other bodies.
+            let (schemas, paths, router) = routes!(routes::documents::verify_document);
+            (
+                schemas,
+                paths,
+                router.layer(DefaultBodyLimit::max(routes::documents::MAX_VERIFY_BYTES)),
+            )
+        })
+        .routes(routes!(routes::documents::root_certificate))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

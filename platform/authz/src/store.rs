@@ -26,7 +26,10 @@ const DUTIES: [(&str, &[&str]); 3] = [
             "account.administer",
         ],
     ),
-    ("sec-admin", &["grant.read", "grant.manage", "key.manage"]),
+    (
+        "sec-admin",
+        &["grant.read", "grant.manage", "key.manage", "seal.manage"],
+    ),
     ("audit-admin", &["audit.read"]),
 ];
 

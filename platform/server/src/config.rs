@@ -77,6 +77,10 @@ pub struct PartialSettings {
     pub meili_index: Option<String>,
     /// `--meili-public-url` / `CIVITAS_MEILI_PUBLIC_URL` / `meili_public_url`.
     pub meili_public_url: Option<String>,
+    /// `--public-url` / `CIVITAS_PUBLIC_URL` / `public_url`.
+    pub public_url: Option<String>,
+    /// `--fonts-dir` / `CIVITAS_FONTS_DIR` / `fonts_dir`.
+    pub fonts_dir: Option<PathBuf>,
     /// `CIVITAS_MEILI_KEY` / `meili_key` (never a flag).
     pub meili_key: Option<String>,
     /// `--oidc-client-id` / `CIVITAS_OIDC_CLIENT_ID` / `oidc_client_id`.
@@ -186,6 +190,12 @@ pub struct Settings {
     /// Where search lives (default tantivy in `<data_dir>/search`;
     /// Meilisearch with `meili_url`).
     pub search: crate::search::SearchConfig,
+    /// The address the public reaches the platform at, printed on every
+    /// sealed document as where to verify it (default `http://LISTEN`).
+    pub public_url: String,
+    /// Where the fonts of official documents are: Noto Serif CJK
+    /// (default `/usr/share/fonts/opentype/noto`, Debian's fonts-noto-cjk).
+    pub fonts_dir: PathBuf,
 }
 
 /// The identity provider (统一身份认证) settings: issuer, client, where it
@@ -402,7 +412,27 @@ impl Settings {
                     .unwrap_or_else(|| data_dir.join("search")),
             },
         };
+        let listen = given
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = given
+            .public_url
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            anyhow::bail!(
+                "public_url 须以 http:// 或 https:// 开头 (public_url must start with http:// or https://): {public_url}"
+            );
+        }
+        let fonts_dir = given
+            .fonts_dir
+            .or(file.fonts_dir)
+            .unwrap_or_else(|| PathBuf::from(civitas_seal::Fonts::DEFAULT_DIR));
         Ok(Settings {
+            public_url,
+            fonts_dir,
             search,
             oidc,
             module_cache_dir,
@@ -422,10 +452,7 @@ impl Settings {
             anchor_interval_secs,
             timer_interval_secs,
             data_dir,
-            listen: given
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             database_url,
             tenants_dir: given
                 .tenants_dir

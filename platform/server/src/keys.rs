@@ -10,8 +10,11 @@ use crate::config::Settings;
 
 /// Every table holding sealed personal data: key rotation re-encrypts
 /// them all. A capability that adds such a table adds it here.
-pub const PROTECTED_TABLES: &[ProtectedTable] =
-    &[civitas_people::PROTECTED, civitas_identity::PROTECTED];
+pub const PROTECTED_TABLES: &[ProtectedTable] = &[
+    civitas_people::PROTECTED,
+    civitas_identity::PROTECTED,
+    civitas_seal::PROTECTED,
+];
 
 /// Where the master key was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

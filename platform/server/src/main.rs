@@ -7,6 +7,7 @@ mod audit_cli;
 mod backup_cli;
 mod calendar_cli;
 mod crypto_cli;
+mod doc_cli;
 mod entitlements_cli;
 mod export_cli;
 mod keys_cli;
@@ -75,6 +76,11 @@ enum Command {
     /// Exports (through the server's API): cases, accounts, audit records, the dashboard's
     /// figures or your inbox as an Excel workbook, checked against the digest the server recorded.
     Export(export_cli::ExportArgs),
+    /// Official documents: verify a sealed PDF (its electronic seal), offline.
+    #[command(subcommand)]
+    Doc(doc_cli::DocCommand),
+    /// Electronic seals (through the server's API, the security administrator's): list, make, revoke.
+    Seal(doc_cli::SealArgs),
     /// National cryptography: SM3 digests, SM2 keys/signatures/encryption, SM4-GCM.
     #[command(subcommand)]
     Crypto(crypto_cli::CryptoCommand),
@@ -227,6 +233,14 @@ struct ServeArgs {
     /// The platform's SM2 key (PKCS#8 PEM) that signs audit anchors [default: DATA_DIR/platform.pem].
     #[arg(long, env = "CIVITAS_PLATFORM_KEY_FILE", value_name = "FILE")]
     platform_key_file: Option<PathBuf>,
+    /// The address the public reaches the platform at, printed on sealed documents as where to
+    /// verify them (https://zwfw.example.gov.cn) [default: http://LISTEN].
+    #[arg(long, env = "CIVITAS_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
+    /// [default: /usr/share/fonts/opentype/noto].
+    #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
+    fonts_dir: Option<PathBuf>,
     /// Seconds between signed audit anchors [default: 3600].
     #[arg(long, env = "CIVITAS_ANCHOR_INTERVAL_SECS", value_name = "SECS")]
     anchor_interval_secs: Option<u64>,
@@ -563,6 +577,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Module(command) => module_cli::run(command),
         Command::Accounts(args) => accounts_cli::run(args),
         Command::Export(args) => export_cli::run(args),
+        Command::Doc(command) => doc_cli::run(command),
+        Command::Seal(args) => doc_cli::run_seal(args),
         Command::Calendar(command) => calendar_cli::run(command),
         Command::Lottery(command) => lottery_cli::run(command),
         Command::Audit(args) => audit_command(cli.config.as_deref(), args),
@@ -624,6 +640,8 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         meili_index: args.search.meili_index.clone(),
         meili_public_url: args.search.meili_public_url.clone(),
         meili_key: args.search.partial().meili_key,
+        public_url: args.public_url,
+        fonts_dir: args.fonts_dir,
         oidc_issuer: args.oidc_issuer,
         oidc_client_id: args.oidc_client_id,
         // A secret is never a flag (command lines are visible to others).
@@ -745,6 +763,12 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             realname,
             search: platform.search.clone(),
             documents: Some(platform.documents.clone()),
+            sealing: Some(civitas_api::SealingSettings {
+                templates: platform.templates.clone(),
+                fonts_dir: settings.fonts_dir.clone(),
+                fonts: std::sync::OnceLock::new(),
+                verify_url: format!("{}/verify", settings.public_url),
+            }),
             export_dir: Some(export_dir),
         },
     );

@@ -104,6 +104,8 @@ pub struct Platform {
     pub search: Option<civitas_search_indexer::Indexer>,
     /// Supporting documents of cases, by SM3 digest (`<data_dir>/documents`).
     pub documents: civitas_documents::DocumentStore,
+    /// Official documents' templates, checked against the services.
+    pub templates: Arc<civitas_seal::template::TemplateCatalog>,
 }
 
 /// Validates the tenants directory, connects, migrates, settles the tree
@@ -128,6 +130,7 @@ pub async fn start(
     let modules = Arc::new(start_modules(settings)?);
     let shared = civitas_tenancy::SharedTree::new(tree.clone());
     let workflow = Arc::new(start_workflow(&settings.tenants_dir, &shared, &modules)?);
+    let templates = Arc::new(load_templates(&settings.tenants_dir, &workflow, &modules)?);
     if settings.uses_sqlite() {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", settings.data_dir.display())))?;
@@ -192,6 +195,9 @@ pub async fn start(
         seed_demo(&db, &tree, &settings.sign_in(realm.clone())).await?;
         crate::demo_modules::seed_demo_modules(&db, &tree, &modules, &settings.demo_modules_dir)
             .await?;
+        if let Some(key) = &platform_key {
+            seed_demo_seals(&db, &keyring, &tree, key).await?;
+        }
     }
     preload_modules(&db, &modules).await?;
     if db.platform_meta(DEMO_SEEDED_KEY).await?.is_some() {
@@ -262,6 +268,7 @@ pub async fn start(
         workflow,
         search,
         documents,
+        templates,
     })
 }
 
@@ -807,6 +814,96 @@ pub async fn seed_demo(
         }
     }
     Ok(())
+}
+
+/// The demo's seals: each district (a root's child) gets one per line, named
+/// as the bureau signs — root, district, line, 局 (上海市浦东新区市场监督管理局).
+/// Made once: a line that has an active seal keeps it.
+pub async fn seed_demo_seals(
+    db: &Database,
+    keyring: &civitas_vault::Keyring,
+    tree: &TenantTree,
+    platform_key: &civitas_crypto::sm2::PrivateKey,
+) -> Result<(), StartError> {
+    let now = chrono::Utc::now();
+    for root in tree.roots() {
+        for district in tree.children(&root.path) {
+            for line in tree
+                .lines()
+                .iter()
+                .filter(|l| district.lines.contains(&l.code))
+            {
+                let scope = civitas_storage::TenantScope::for_platform_task(district.path.clone());
+                let request = civitas_seal::store::NewSealRequest {
+                    line: line.code.clone(),
+                    name: format!("{}{}{}局", root.name, district.name, line.name),
+                    years: 5,
+                };
+                match civitas_seal::store::make(
+                    db,
+                    keyring,
+                    &scope,
+                    platform_key,
+                    "system:demo",
+                    &request,
+                    now,
+                )
+                .await
+                {
+                    Ok(seal) => tracing::info!(seal = seal.id, "demo seal made"),
+                    Err(civitas_seal::store::StoreError::SealExists(..)) => {}
+                    Err(e) => return Err(StartError::Demo(e.to_string())),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the document templates beside the flows and checks each
+/// placeholder against its service: `input.F` a field of the service's
+/// input schema, `outcome.H.F` a field the module service of hook H of
+/// the service's flow (or a variant's) answers with.
+pub fn load_templates(
+    tenants_dir: &std::path::Path,
+    workflow: &civitas_workflow::Workflow,
+    modules: &civitas_registry::Runtime,
+) -> Result<civitas_seal::template::TemplateCatalog, StartError> {
+    let flows = workflow.flows().flows();
+    let services: Vec<String> = flows.iter().map(|f| f.service.clone()).collect();
+    let catalog = civitas_seal::template::TemplateCatalog::load(tenants_dir, &services)
+        .map_err(|problems| StartError::Workflow(problems.join("\n")))?;
+    let problems = catalog.check(|template, name| {
+        if let Some(field) = name.strip_prefix("input.") {
+            return modules
+                .catalog()
+                .service(&template.service)
+                .and_then(|s| s.input_schema.pointer(&format!("/properties/{field}")))
+                .is_some();
+        }
+        let Some((hook, field)) = name
+            .strip_prefix("outcome.")
+            .and_then(|rest| rest.split_once('.'))
+        else {
+            return false;
+        };
+        flows
+            .iter()
+            .filter(|f| f.service == template.service)
+            .flat_map(|f| f.hooks.iter())
+            .filter(|h| h.name == hook)
+            .any(|h| {
+                modules
+                    .catalog()
+                    .service(&h.service)
+                    .is_some_and(|s| s.output_fields().contains(field))
+            })
+    });
+    if problems.is_empty() {
+        Ok(catalog)
+    } else {
+        Err(StartError::Workflow(problems.join("\n")))
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops

@@ -73,6 +73,10 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     ("get", "/api/v1/tenants/{path}/services/search-token"),
     // A lottery is published so that anyone can check it (workflow_api.rs).
     ("get", "/api/v1/tenants/{path}/lotteries/{id}"),
+    // Anyone verifies a sealed document against the platform's root
+    // certificate, which anyone may fetch (documents_api.rs).
+    ("post", "/api/v1/documents/verify"),
+    ("get", "/api/v1/documents/root-certificate"),
 ];
 
 struct Row<'a> {
@@ -188,8 +192,14 @@ fn request(
         // A case id that exists nowhere: past authorization it is a 404.
         r if r.contains("/cases/{id}") => {
             let (_, tail) = path.split_once("{id}").unwrap();
-            let tail = tail.replace("{attachment}", "00000000-0000-0000-0000-0000000000aa");
+            let tail = tail
+                .replace("{attachment}", "00000000-0000-0000-0000-0000000000aa")
+                .replace("{kind}", "penalty-decision");
             format!("/api/v1/tenants/{tenant}/cases/00000000-0000-0000-0000-000000000000{tail}")
+        }
+        // A seal that exists nowhere: past authorization a 404.
+        r if r.contains("/seals/{id}") => {
+            path.replace("{t}", tenant).replace("{id}", "no-such-seal")
         }
         // The resident registered in Lujiazui: elsewhere past authorization a 404.
         r if r.contains("/residents/{id}") => path.replace("{t}", tenant).replace("{id}", resident),
@@ -239,6 +249,14 @@ fn request(
                      "living_alone": false, "disability_grade": 0, "economic_status": "none"}
         })),
         "POST /api/v1/tenants/{t}/cases/{id}/rating" => Some(json!({"score": 5})),
+        "POST /api/v1/tenants/{t}/cases/{id}/issued-documents/{kind}" => {
+            Some(json!({"fields": {"fine_yuan": 1}}))
+        }
+        // A line no seal is made for in the demo: the first allowed call
+        // makes one, the next are 409 seal_exists (allowed too).
+        "POST /api/v1/tenants/{t}/seals" => {
+            Some(json!({"line": "civil-affairs", "name": "权限矩阵测试印章"}))
+        }
         "POST /api/v1/tenants/{t}/cases/{id}/actions" => {
             Some(json!({"action": "approve", "version": 1}))
         }

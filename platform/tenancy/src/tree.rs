@@ -579,6 +579,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "notifications",
     "residents",
     "resolve",
+    "seals",
     "services",
     "settings",
     "staff",

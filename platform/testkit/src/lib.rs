@@ -170,6 +170,27 @@ pub fn postgres_url() -> Option<String> {
     None
 }
 
+/// Whether the fonts official documents are set in are installed
+/// (Debian's fonts-noto-cjk, which `infra/dev/setup` installs).
+///
+/// Panics under `CI=true` when they are not: document tests never skip
+/// there.
+pub fn document_fonts_available() -> bool {
+    let dir = Path::new("/usr/share/fonts/opentype/noto");
+    let found = ["NotoSerifCJK-Regular.ttc", "NotoSerifCJK-Bold.ttc"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "the document fonts are not installed and CI=true (infra/dev/setup installs fonts-noto-cjk)"
+            );
+        }
+        eprintln!("SKIPPED: document fonts not installed (apt-get install fonts-noto-cjk)");
+    }
+    found
+}
+
 /// `url` with `search_path` set to `schema` for every connection.
 pub fn schema_url(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };

@@ -195,6 +195,8 @@ pub struct Receipt {
     pub back: String,
     /// The supporting documents uploaded.
     pub documents: Vec<DocumentLink>,
+    /// The official documents issued for the case (sealed PDFs).
+    pub issued: Vec<crate::sealed::Issued>,
     /// Where a document is uploaded, while the case takes more.
     pub upload: Option<Upload>,
     /// The applicant's rating, once given: the score and the comment.
@@ -413,6 +415,7 @@ pub fn receipt(frame: &Frame, r: &Receipt) -> Markup {
                 }
             }
             (documents(lang, &r.documents, r.upload.as_ref()))
+            (crate::sealed::section(lang, &r.issued, &[], None))
             @if let Some((form, version)) = &r.resubmit {
                 section.panel aria-labelledby="correct" {
                     h2 #correct { (Msg::CorrectAndResubmit.text(lang)) }

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod lottery;
 pub mod portal;
 pub mod register;
+pub mod sealed;
 pub mod sign_in;
 pub mod workbench;
 

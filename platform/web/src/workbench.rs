@@ -436,6 +436,11 @@ pub struct StaffCase {
     pub extension: Option<(i64, i64, Msg)>,
     /// The supporting documents uploaded.
     pub documents: Vec<crate::apply::DocumentLink>,
+    /// The official documents issued for the case (sealed PDFs).
+    pub issued: Vec<crate::sealed::Issued>,
+    /// The forms to issue the documents still due (staff who may issue, a
+    /// closed case).
+    pub issue_forms: Vec<crate::sealed::IssueForm>,
     /// The applicant's rating of the finished case: score and comment.
     pub rating: Option<(i64, String)>,
 }
@@ -512,6 +517,7 @@ pub fn case(frame: &Frame, c: &StaffCase) -> Markup {
                 }
             }
             (crate::apply::documents(lang, &c.documents, None))
+            (crate::sealed::section(lang, &c.issued, &c.issue_forms, None))
             @if !c.decisions.is_empty() {
                 section.panel aria-labelledby="decisions" {
                     h2 #decisions { (Msg::ModuleDecisions.text(lang)) }

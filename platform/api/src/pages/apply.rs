@@ -425,6 +425,9 @@ impl CasePage<'_> {
             error,
             back: format!("{}cases", portal_home(tenant)),
             documents: document_links(self.state, &caller, tenant, &case.id, &here).await,
+            issued: super::sealed::issued(self.state, &caller, tenant, &case.id, &here)
+                .await
+                .0,
             upload: (mine && !case.state.is_final()).then(|| Upload {
                 action: format!("{here}/documents"),
                 csrf: self.token.0.clone(),

@@ -11,6 +11,7 @@ pub(crate) mod case_view;
 mod console;
 mod portal;
 mod register;
+mod sealed;
 mod session;
 mod sign_in;
 pub(crate) mod workbench;
@@ -54,6 +55,24 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
         .route(
             "/t/{tenant}/cases/{id}/documents/{attachment}",
             get(apply::document),
+        )
+        .route(
+            "/t/{tenant}/cases/{id}/issued/{kind}",
+            get(sealed::portal_download),
+        )
+        .route(
+            "/workbench/t/{tenant}/cases/{id}/issue/{kind}",
+            post(sealed::issue),
+        )
+        .route(
+            "/workbench/t/{tenant}/cases/{id}/issued/{kind}",
+            get(sealed::workbench_download),
+        )
+        .route(
+            "/verify",
+            get(sealed::verify_form).post(sealed::verify).layer(
+                axum::extract::DefaultBodyLimit::max(sealed::VERIFY_BODY_LIMIT),
+            ),
         )
         .route("/workbench/", get(workbench::tasks))
         .route("/workbench/search", get(workbench::search))

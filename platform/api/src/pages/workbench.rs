@@ -1,6 +1,8 @@
 //! The staff workbench: `/workbench/` (the inbox) and
 //! `/workbench/t/{path}/cases/{id}` (a case and the step's actions).
 
+use std::collections::BTreeMap;
+
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -30,7 +32,11 @@ const INBOX: &str = "/workbench/";
 const TASKS_PER_PAGE: u32 = 50;
 
 /// The signed-in staff member, or the answer for anyone else.
-fn staff(lang: PageLang, who: &PageVisitor, here: &str) -> Result<Caller, Box<Response>> {
+pub(super) fn staff(
+    lang: PageLang,
+    who: &PageVisitor,
+    here: &str,
+) -> Result<Caller, Box<Response>> {
     signed_in_staff(lang, who, here, Msg::Workbench, Msg::StaffOnly)
 }
 
@@ -328,6 +334,8 @@ struct Answered {
     reveal: Option<String>,
     /// The page's status.
     status: StatusCode,
+    /// A refused issue's kind and what was entered, shown again.
+    issue_draft: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl Default for Answered {
@@ -337,6 +345,7 @@ impl Default for Answered {
             draft: None,
             reveal: None,
             status: StatusCode::OK,
+            issue_draft: None,
         }
     }
 }
@@ -349,6 +358,7 @@ impl Answered {
             draft,
             reveal: None,
             status: error.status,
+            issue_draft: None,
         }
     }
 }
@@ -367,6 +377,7 @@ async fn render(
         draft,
         reveal,
         mut status,
+        issue_draft,
     } = answered;
     let here = format!("/workbench/t/{}/cases/{id}", tenant.path);
     let caller = match staff(lang, who, &here) {
@@ -530,6 +541,17 @@ async fn render(
         };
         (used, i64::from(limit.max_extension), unit)
     });
+    let (issued, documents) = super::sealed::issued(state, &caller, tenant, &c.id, &here).await;
+    let issue_forms = super::sealed::issue_forms(
+        state,
+        &caller,
+        tenant,
+        &c,
+        documents.as_ref(),
+        &here,
+        &token.0,
+        issue_draft.as_ref(),
+    );
     let view = StaffCase {
         service: service_name(flow, &c.service),
         title: c.title.clone(),
@@ -568,6 +590,8 @@ async fn render(
         transfer_targets,
         extension,
         documents: super::apply::document_links(state, &caller, tenant, &c.id, &here).await,
+        issued,
+        issue_forms,
         rating: if c.state.is_final() {
             crate::routes::cases::rating_for(state, &caller, &tenant.path, &c.id)
                 .await
@@ -909,4 +933,27 @@ pub(super) async fn export_inbox(
             lang.problem(e.status, INBOX, None, title, text)
         }
     }
+}
+
+/// The case page saying why an issue was refused (`message`, with
+/// `status`), the form filled as it was sent.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn render_refused(
+    state: &AppState,
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    tenant: &TenantRecord,
+    id: &str,
+    status: StatusCode,
+    message: (String, String),
+    issue_draft: Option<(String, BTreeMap<String, String>)>,
+) -> Response {
+    let answered = Answered {
+        error: Some(message),
+        status,
+        issue_draft,
+        ..Answered::default()
+    };
+    render(state, lang, who, token, tenant, id, answered).await
 }

@@ -56,7 +56,7 @@ impl From<WorkflowError> for ApiError {
     }
 }
 
-fn applicant_kind(caller: &Caller) -> Option<AccountKind> {
+pub(crate) fn applicant_kind(caller: &Caller) -> Option<AccountKind> {
     match caller {
         Caller::Person(claims)
             if matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise) =>
@@ -131,7 +131,7 @@ fn applicant_scope(
 /// cases (`case.own`), or staff's cases of one line, or of every line for
 /// staff of no line whose grant covers every line (`action`: `case.read`
 /// to read, `case.act` to act or attach, `case.reveal` to reveal).
-fn case_scope(
+pub(crate) fn case_scope(
     state: &AppState,
     caller: &Caller,
     tenant: &TenantPath,
@@ -213,7 +213,7 @@ fn other_lines(state: &AppState, caller: &Caller, own: &str) -> Result<Vec<Strin
 pub(crate) struct CaseParam {
     /// 办件编号 / The case id.
     #[param(example = "0193a5c2-6f1e-7c3a-9d7e-2b1f6c0e8a41")]
-    id: String,
+    pub(crate) id: String,
 }
 
 /// A new case: an application (by the applicant, or by staff on their
@@ -513,7 +513,7 @@ fn case_view(state: &AppState, workflow: &Workflow, mut case: Case, shown: Shown
 /// Case `id` as the caller may read it (`case.read` in `line`, or the
 /// applicant's own), in a read transaction left open for what else the
 /// route reads.
-async fn read_case(
+pub(crate) async fn read_case(
     state: &AppState,
     caller: &Caller,
     tenant: &TenantPath,

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod cases;
 pub(crate) mod dashboard;
+pub(crate) mod documents;
 pub(crate) mod grants;
 pub(crate) mod lotteries;
 pub(crate) mod modules;

@@ -85,6 +85,18 @@ fn now() -> civitas_workflow::Clock {
     civitas_workflow::Clock::fixed(chrono::Utc::now().timestamp_micros())
 }
 
+/// The platform key of the test database `t`: made once and kept in its
+/// platform metadata (test only; `serve` keeps it in a key file).
+async fn platform_key_of(t: &TestDb) -> civitas_crypto::sm2::PrivateKey {
+    const KEY: &str = "test.platform_key";
+    let fresh = civitas_crypto::sm2::PrivateKey::generate().unwrap();
+    t.db.record_platform_meta_once(KEY, &fresh.to_hex())
+        .await
+        .unwrap();
+    let stored = t.db.platform_meta(KEY).await.unwrap().unwrap();
+    civitas_crypto::sm2::PrivateKey::from_hex(&stored).unwrap()
+}
+
 impl World {
     /// Seeds the demo city (accounts, grants, keys) on `t` and signs every
     /// demo account in.
@@ -169,8 +181,14 @@ impl World {
             .await
             .unwrap();
         let modules = Arc::new(module_runtime());
+        // One platform key per database: a restarted world signs with the
+        // key its seals and tokens were made with.
+        let platform_key = Arc::new(platform_key_of(t).await);
         if seed {
             World::seed(t, &tree, &modules, &sign_in).await;
+            civitas::serve::seed_demo_seals(&t.db, &keyring, &tree, &platform_key)
+                .await
+                .unwrap();
         }
         let permissions = civitas_authz::Permissions::parse(civitas_authz::BASE_POLICY).unwrap();
         let grants = civitas_authz::load_grants(&t.db).await.unwrap();
@@ -198,7 +216,10 @@ impl World {
         )
         .await
         .unwrap();
-        let platform_key = Arc::new(civitas_crypto::sm2::PrivateKey::generate().unwrap());
+        let templates = Arc::new(
+            civitas::serve::load_templates(&civitas_testkit::tenants_dir(), &workflow, &modules)
+                .unwrap(),
+        );
         let app = civitas_api::app(
             t.db.clone(),
             &ApiSettings {
@@ -223,6 +244,12 @@ impl World {
                     civitas_documents::DocumentStore::local(&search_dir.path().join("documents"))
                         .unwrap(),
                 ),
+                sealing: Some(civitas_api::SealingSettings {
+                    templates,
+                    fonts_dir: civitas_seal::Fonts::DEFAULT_DIR.into(),
+                    fonts: std::sync::OnceLock::new(),
+                    verify_url: "https://civitas.example/verify".into(),
+                }),
                 ..ApiSettings::default()
             },
         );
