@@ -200,8 +200,11 @@ impl ModuleHost {
     /// anything but a component of the `evaluator` world that imports nothing
     /// but the Civitas host interface.
     pub fn inspect(&self, artifact: &[u8]) -> Result<ComponentInfo, LoadError> {
-        let component = Component::new(&self.engine, artifact)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        use sm3::Digest as _;
+        // Compiled through the cache, as loading it later will be: the
+        // compile is the cost of publishing, not of inspecting twice.
+        let digest = hex::encode(sm3::Sm3::digest(artifact));
+        let component = self.component(&digest, artifact)?;
         let info = self.check(&component)?;
         // The export's type must be the evaluator world's, not just its name.
         self.linker
@@ -248,6 +251,26 @@ impl ModuleHost {
     /// compiled-code cache when present, else compiled (and cached); checked
     /// like [`ModuleHost::inspect`]; pre-instantiated.
     pub fn load(&self, digest: &str, artifact: &[u8]) -> Result<LoadedModule, LoadError> {
+        let component = self.component(digest, artifact)?;
+        let info = self.check(&component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::EvaluatorPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(LoadedModule {
+            engine: self.engine.clone(),
+            pre,
+            info,
+            limits: self.limits,
+            epoch_tick: self.epoch_tick,
+        })
+    }
+
+    /// The compiled component of the artifact whose SM3 digest (hex) is
+    /// `digest`: from the cache when present, else compiled, checked and
+    /// cached.
+    fn component(&self, digest: &str, artifact: &[u8]) -> Result<Component, LoadError> {
         let cached = self
             .cache_dir
             .as_ref()
@@ -268,19 +291,7 @@ impl ModuleHost {
                 component
             }
         };
-        let info = self.check(&component)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::EvaluatorPre::new)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(LoadedModule {
-            engine: self.engine.clone(),
-            pre,
-            info,
-            limits: self.limits,
-            epoch_tick: self.epoch_tick,
-        })
+        Ok(component)
     }
 }
 
