@@ -128,15 +128,15 @@ async fn civitas(dir: &Path, args: Vec<String>) -> Output {
     .unwrap()
 }
 
-/// Pages of a PDF as PNG for people to look at (docs/screenshots), when
-/// CIVITAS_SCREENSHOTS names where, and pdftoppm is installed.
+/// The pages of a PDF as PNG for people to look at (`NAME-1.png`, …, in
+/// the faces' screenshots), when CIVITAS_SCREENSHOTS names where.
 fn screenshot(pdf: &Path, name: &str) {
     let Ok(dir) = std::env::var("CIVITAS_SCREENSHOTS") else {
         return;
     };
     let out = Path::new(&dir).join(name);
     let made = Command::new("pdftoppm")
-        .args(["-png", "-r", "80", "-singlefile"])
+        .args(["-png", "-r", "80"])
         .arg(pdf)
         .arg(&out)
         .status();
@@ -186,7 +186,7 @@ both_backends! {
         let issued = post(&world, "pudong-market-reviewer", &issue, fine(50_000)).await;
         assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
         let year = chrono::Datelike::year(&world.clock.today_in_china());
-        assert_eq!(issued.body["number"], format!("市监罚〔{year}〕1号"));
+        assert_eq!(issued.body["number"], format!("浦市监罚〔{year}〕1号"));
         let sm3 = issued.body["sm3"].as_str().unwrap().to_owned();
         // Issued once.
         let again = post(&world, "pudong-market-reviewer", &issue, fine(50_000)).await;
@@ -209,7 +209,7 @@ both_backends! {
         let verified = verify(&world, pdf.bytes.clone()).await;
         assert_eq!(verified.body["valid"], true, "{}", verified.body);
         assert_eq!(verified.body["seal_name"], "上海市浦东新区市场监督管理局");
-        assert_eq!(verified.body["issued"]["number"], format!("市监罚〔{year}〕1号"));
+        assert_eq!(verified.body["issued"]["number"], format!("浦市监罚〔{year}〕1号"));
         let mut changed = pdf.bytes.clone();
         let at = changed.len() / 2;
         changed[at] ^= 0x01;
@@ -272,6 +272,35 @@ both_backends! {
         assert_eq!(other.status, StatusCode::NOT_FOUND);
     }
 
+    async fn an_admitted_talent_apartment_application_gets_its_allocation_result_with_its_guarded_score(t) {
+        if !civitas_testkit::document_fonts_available() { return; }
+        let world = World::demo(&t).await;
+        let filed = post(&world, "citizen-demo", &format!("/api/v1/tenants/{PUDONG}/cases"),
+            json!({"service": "housing/talent-apartment", "data": {
+                "applicant_name": "张三", "project": "张江国际社区人才公寓", "unit_type": "one-bedroom",
+                "talent_tier": "city-key", "full_time_contract": true, "owns_home_in_city": false,
+                "clean_record": true, "already_housed": false, "key_employer_recommended": true,
+                "household_size": 2, "months_in_district": 50, "employer_area": "zhangjiang"}})).await;
+        assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.body);
+        let case = filed.body["id"].as_str().unwrap().to_owned();
+        for who in ["pudong-housing-officer", "pudong-housing-reviewer"] {
+            let done = post(&world, who, &format!("/api/v1/tenants/{PUDONG}/cases/{case}/actions"), json!({"action": "approve"})).await;
+            assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        }
+        let issued = post(&world, "pudong-housing-reviewer",
+            &format!("/api/v1/tenants/{PUDONG}/cases/{case}/issued-documents/allocation-result"),
+            json!({"fields": {"unit": "3 号楼 1204 室", "sign_by": "2027年1月15日"}})).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+        assert_eq!(issued.body["name"], "人才公寓配租结果通知书");
+        let pdf = download(&world, &format!("/api/v1/tenants/{PUDONG}/cases/{case}/issued-documents/allocation-result/content"),
+            Some("citizen-demo")).await;
+        assert_eq!(pdf.status, StatusCode::OK);
+        let verified = verify(&world, pdf.bytes.clone()).await;
+        assert_eq!(verified.body["seal_name"], "上海市浦东新区房屋管理局", "{}", verified.body);
+        let dir = tempfile::tempdir().unwrap();
+        screenshot(&file_of(dir.path(), "allocation.pdf", &pdf.bytes), "document-talent-apartment-allocation-result");
+    }
+
     async fn the_security_administrator_makes_and_revokes_seals_and_a_revoked_seal_signs_nothing_more(t) {
         if !civitas_testkit::document_fonts_available() { return; }
         let world = World::demo(&t).await;
@@ -316,7 +345,7 @@ both_backends! {
         let issued = post(&world, "pudong-market-reviewer", &next_issue, body).await;
         assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
         let year = chrono::Datelike::year(&world.clock.today_in_china());
-        assert_eq!(issued.body["number"], format!("市监罚〔{year}〕2号"), "numbers run on per place, kind and year");
+        assert_eq!(issued.body["number"], format!("浦市监罚〔{year}〕2号"), "numbers run on per place, kind and year");
         let audit = get(&world, "audit-admin", &format!("/api/v1/tenants/{PUDONG}/audit?action=seal.revoke")).await;
         assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
     }
