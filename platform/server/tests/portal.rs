@@ -528,6 +528,93 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
         sign_out(&b).await;
     }
 
+    // The reviewer passes the legal review and decides (over the API, as
+    // above); the decision is issued on the case's page — the fine within
+    // the band Pudong's rule proposed — and sealed with the bureau's seal.
+    for _ in 0..2 {
+        let acted = post_as(
+            server,
+            "pudong-market-reviewer",
+            &format!("/api/v1/tenants/310000/310115/cases/{penalty}/actions"),
+            json!({"action": "approve"}),
+        )
+        .await;
+        assert!(acted["state"].is_string(), "{acted}");
+    }
+    sign_in_as(
+        &b,
+        &url(&format!("/workbench/t/310000/310115/cases/{penalty}")),
+        "pudong-market-reviewer",
+    )
+    .await;
+    wait_for(&b, "form.issue").await;
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "workbench-issue-penalty-decision").await;
+    }
+    b.element("form.issue input[name=fine_yuan]")
+        .await
+        .type_text("50000")
+        .await;
+    b.element("form.issue input[name=address]")
+        .await
+        .type_text("上海市浦东新区某路1号")
+        .await;
+    b.element("form.issue button").await.click().await;
+    wait_until(
+        &b,
+        "return document.querySelector('#sealed a[download]') !== null && document.readyState === 'complete';",
+    )
+    .await;
+    check_page(&b, server, "zh-CN").await;
+    let text = b.text().await;
+    assert!(text.contains("行政处罚决定书（浦市监罚〔"), "{text}");
+    if let Some(dir) = shots {
+        shoot(&b, dir, "workbench-penalty-decision-issued").await;
+    }
+    sign_out(&b).await;
+
+    // Anyone checks the decision on /verify, signed in or not: the file
+    // as the party received it, then a copy with one byte changed.
+    let token = support::server::demo_token(server, "pudong-market-reviewer").await;
+    let pdf = reqwest::Client::new()
+        .get(server.url(&format!(
+            "/api/v1/tenants/310000/310115/cases/{penalty}/issued-documents/penalty-decision/content"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let files = tempfile::tempdir().unwrap();
+    let mut changed = pdf.clone();
+    let middle = changed.len() / 2;
+    changed[middle] ^= 0x20;
+    for (name, bytes, verdict, shot) in [
+        ("decision.pdf", &pdf, "签章有效", "verify-document-valid"),
+        ("changed.pdf", &changed, "核验未通过", "verify-document-refused"),
+    ] {
+        let file = files.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        b.goto(&url("/verify")).await;
+        check_page(&b, server, "zh-CN").await;
+        b.element("input#file")
+            .await
+            .type_text(&file.display().to_string())
+            .await;
+        b.element("form.upload button").await.click().await;
+        wait_for(&b, "#verdict").await;
+        check_page(&b, server, "zh-CN").await;
+        let text = b.text().await;
+        assert!(text.contains(verdict), "{name}: {text}");
+        if let Some(dir) = shots {
+            shoot(&b, dir, shot).await;
+        }
+    }
+
     // A wage-arrears warning (seed 000): the city imports November's
     // project data and runs the month; Pudong's inspector reads the
     // warning Pudong's rules gave on the case's page, ready to assign it
