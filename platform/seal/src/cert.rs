@@ -153,7 +153,9 @@ pub(crate) struct ParsedCertificate {
 impl ParsedCertificate {
     pub fn parse(der_bytes: &[u8]) -> Result<ParsedCertificate, SealError> {
         let certificate = Certificate::from_der(der_bytes).map_err(|e| {
-            SealError::Invalid(format!("证书无法解析 (certificate does not parse): {e}"))
+            SealError::Invalid(format!(
+                "证书无法解析：{e} / the certificate does not parse: {e}"
+            ))
         })?;
         let public_key = PublicKey::from_spki_der(
             &certificate

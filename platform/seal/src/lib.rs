@@ -14,22 +14,34 @@
 //!   issuing a case's document (number, render, seal, store by SM3, audit)
 //!   and finding an issued document by its digest.
 
+//!
+//! Features: `render` (krilla and the fonts) and `store` (the database,
+//! document storage, the vault), both default; without them the crate is
+//! the seal format, signing and verification, and the templates — what the
+//! fuzz targets build.
+
 mod asn1;
 mod cert;
 mod pdf;
 mod picture;
+#[cfg(feature = "render")]
 mod render;
 mod seal;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod template;
+mod text;
 
 pub use cert::{root_certificate, root_public_key};
 pub use pdf::{Verified, seal_pdf, verify_pdf};
-pub use render::{Block, DocumentText, Fonts, SealPlacement, render};
+#[cfg(feature = "render")]
+pub use render::{Fonts, render};
 pub use seal::{NewSeal, Seal, SealSpec, SignatureInfo, make_seal};
+pub use text::{Block, DocumentText, SealPlacement};
 
 /// The vault table entry for seals: their private keys are sealed with
 /// the tenant's data key, and key rotation re-seals them.
+#[cfg(feature = "store")]
 pub const PROTECTED: civitas_vault::ProtectedTable = civitas_vault::ProtectedTable {
     table: "seals",
     id_column: "id",

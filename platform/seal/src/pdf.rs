@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use civitas_crypto::sm2::PublicKey;
 
 use crate::SealError;
-use crate::render::SealPlacement;
 use crate::seal::{Seal, SignatureInfo, verify_signature};
+use crate::text::SealPlacement;
 
 /// Room for the SES_Signature, in bytes: two certificates, the seal's
 /// SVG picture and two signatures take about 3 KiB; a longer name or a
@@ -178,7 +178,10 @@ pub fn seal_pdf(
     let widget_number = original.size + 1;
     let form_number = original.size + 2;
     let size = original.size + 3;
-    let [left, bottom, right, top] = placement.rect;
+    // The seal's picture is part of the page (drawn with it, signed with
+    // it); the widget itself is invisible (a zero rectangle needs no
+    // appearance stream, which PDF/A and PDF 2.0 would want of a visible
+    // one).
     let name = seal.name();
     let utf16: String = std::iter::once(0xfeff_u16)
         .chain(name.encode_utf16())
@@ -211,8 +214,7 @@ pub fn seal_pdf(
     tail.extend_from_slice(
         format!(
             "{widget_number} 0 obj\n<< /Type /Annot /Subtype /Widget /FT /Sig /T (Seal1) \
-             /V {signature_number} 0 R /F 132 /P {page} 0 R \
-             /Rect [{left:.2} {bottom:.2} {right:.2} {top:.2}] >>\nendobj\n"
+             /V {signature_number} 0 R /F 132 /P {page} 0 R /Rect [0 0 0 0] >>\nendobj\n"
         )
         .as_bytes(),
     );
@@ -351,6 +353,17 @@ pub fn verify_pdf(bytes: &[u8], root: &PublicKey) -> Result<Verified, SealError>
         return Err(refuse("签章字典格式错误 / malformed signature dictionary"));
     }
     let hex_text = &contents[1..contents.len() - 1];
+    // One spelling only (the signer's: upper case): a copy re-spelled in
+    // lower case would verify with another file SM3 and escape the
+    // platform's record of the file it issued.
+    if hex_text
+        .iter()
+        .any(|b| !(b.is_ascii_digit() || (b'A'..=b'F').contains(b)))
+    {
+        return Err(refuse(
+            "签章值须为大写十六进制 / the seal's value must be upper-case hex",
+        ));
+    }
     let decoded = hex::decode(hex_text)
         .map_err(|_| refuse("签章值不是十六进制 / the seal's value is not hex"))?;
     let der_len = der_length(&decoded)
@@ -364,7 +377,14 @@ pub fn verify_pdf(bytes: &[u8], root: &PublicKey) -> Result<Verified, SealError>
     hasher.update(&bytes[..first_len]);
     hasher.update(&bytes[second_at..]);
     let digest: [u8; 32] = hasher.finalize().into();
-    let signature = verify_signature(&decoded[..der_len], &digest, root)?;
+    // Whatever is wrong inside the signature, the answer is a refusal
+    // with its reason: a hostile file is not an error of the verifier.
+    let signature = verify_signature(&decoded[..der_len], &digest, root).map_err(|e| match e {
+        SealError::Refused(_) => e,
+        other => SealError::Refused(format!(
+            "签章数据无效：{other} / the signature is invalid: {other}"
+        )),
+    })?;
     Ok(Verified {
         signature,
         file_sm3: hex::encode(civitas_crypto::sm3::digest(bytes)),

@@ -20,8 +20,8 @@ use krilla::text::{Font, TextDirection};
 use skrifa::MetadataProvider;
 use skrifa::instance::{LocationRef, Size};
 
-use crate::SealError;
-use crate::picture;
+use crate::text::{Block, DocumentText, SealPlacement};
+use crate::{SealError, picture};
 
 /// Points per millimetre.
 const MM: f32 = 72.0 / 25.4;
@@ -89,42 +89,6 @@ impl Fonts {
         Font::new(data.clone().into(), SC_FACE)
             .ok_or_else(|| SealError::Fonts("krilla cannot read the font".into()))
     }
-}
-
-/// One block of a document's body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Block {
-    /// A paragraph, its first line indented two characters.
-    Paragraph(String),
-    /// A line as given, not indented (an addressee, a heading).
-    Line(String),
-}
-
-/// What an official document says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentText {
-    /// The title, e.g. 行政处罚决定书.
-    pub title: String,
-    /// The document number (文号), e.g. 浦市监罚〔2026〕7号.
-    pub number: String,
-    /// The body.
-    pub body: Vec<Block>,
-    /// The issuing authority as signed (落款), the seal's name.
-    pub authority: String,
-    /// The date of the document (成文日期), as written: 2026年12月6日.
-    pub date: String,
-    /// A line under the last page's text, small: how to verify it.
-    pub note: String,
-}
-
-/// Where the seal was drawn, in PDF user space (origin bottom-left), for
-/// the signature's widget.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SealPlacement {
-    /// The page (0-based).
-    pub page: usize,
-    /// Left, bottom, right, top.
-    pub rect: [f32; 4],
 }
 
 struct Measure<'a> {

@@ -254,7 +254,7 @@ pub(crate) fn verify_signature(
 ) -> Result<SignatureInfo, SealError> {
     let signature = SesSignature::from_der(der_bytes).map_err(|e| {
         refuse(&format!(
-            "签章数据无法解析 (the signature does not parse): {e}"
+            "签章数据无法解析：{e} / the signature does not parse: {e}"
         ))
     })?;
     let tbs = &signature.to_sign;

@@ -256,18 +256,33 @@ pub async fn make(
         now,
     )?;
     let mut tx = db.begin(scope).await?;
-    let exists: Option<String> = with_connection!(tx.connection(), c => {
-        sqlx::query_scalar("SELECT id FROM seals WHERE tenant_path = $1 AND line = $2 AND revoked_at IS NULL")
+    let active: Option<(String, i64)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT id, valid_until FROM seals WHERE tenant_path = $1 AND line = $2 AND revoked_at IS NULL")
             .bind(tenant.to_string())
             .bind(request.line.clone())
             .fetch_optional(&mut *c)
             .await?
     });
-    if exists.is_some() {
-        return Err(StoreError::SealExists(
-            tenant.to_string(),
-            request.line.clone(),
-        ));
+    match active {
+        Some((_, until)) if until > now.timestamp_micros() => {
+            return Err(StoreError::SealExists(
+                tenant.to_string(),
+                request.line.clone(),
+            ));
+        }
+        // A lapsed seal gives way to its successor: revoked now, on the
+        // record (the new seal's audit record names it).
+        Some((expired, _)) => {
+            with_connection!(tx.connection(), c => {
+                sqlx::query("UPDATE seals SET revoked_by = $2, revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(expired.clone())
+                    .bind(who.to_owned())
+                    .bind(now.timestamp_micros())
+                    .execute(&mut *c)
+                    .await?;
+            });
+        }
+        None => {}
     }
     let sealer = keyring.sealer(&mut tx, tenant).await?;
     let sealed = sealer.seal(KEY_FIELD, &new.private_key.to_hex())?;
@@ -396,17 +411,22 @@ async fn nearest_seal(
     keyring: &Keyring,
     tenant: &TenantPath,
     line: &str,
+    now: DateTime<Utc>,
 ) -> Result<(SealRecord, Seal), StoreError> {
     let lineage: Vec<String> = tenant.lineage().iter().map(|p| p.to_string()).collect();
-    let placeholders: Vec<String> = (0..lineage.len()).map(|i| format!("${}", i + 2)).collect();
+    let placeholders: Vec<String> = (0..lineage.len()).map(|i| format!("${}", i + 3)).collect();
+    // An expired seal is passed over: a district's lapsed seal does not
+    // stop the city's from signing for it.
     let sql = format!(
-        "SELECT {SEAL_COLUMNS} FROM seals WHERE line = $1 AND revoked_at IS NULL AND tenant_path IN ({}) \
-         ORDER BY length(tenant_path) DESC LIMIT 1",
+        "SELECT {SEAL_COLUMNS} FROM seals WHERE line = $1 AND revoked_at IS NULL AND valid_until > $2 \
+         AND tenant_path IN ({}) ORDER BY length(tenant_path) DESC LIMIT 1",
         placeholders.join(", ")
     );
     let mut tx = db.begin_platform_read().await?;
     let row: Option<SealRow> = with_connection!(tx.connection(), c => {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(line.to_owned());
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(line.to_owned())
+            .bind(now.timestamp_micros());
         for path in &lineage {
             query = query.bind(path.clone());
         }
@@ -704,7 +724,7 @@ pub async fn issue(
         return Err(StoreError::NotClosed(case.state.as_str().to_owned()));
     }
     let (seal_record, seal) =
-        nearest_seal(db, issuer.keyring, &case.tenant_path, &case.line).await?;
+        nearest_seal(db, issuer.keyring, &case.tenant_path, &case.line, now).await?;
     let year = china(now).year();
     let mut values = CaseValues {
         case,
@@ -736,6 +756,10 @@ pub async fn issue(
     if let Some(sm3) = issued {
         return Err(StoreError::AlreadyIssued(sm3));
     }
+    // The number is taken, the file rendered, sealed and stored, and the
+    // record written in one transaction: a number is used only by a
+    // document that was issued (a failure anywhere takes it back), and two
+    // officers issuing at once get consecutive numbers (the counter's row).
     let serial: i64 = with_connection!(tx.connection(), c => {
         sqlx::query_scalar(
             "INSERT INTO document_serials (tenant_path, kind, year, last) VALUES ($1, $2, $3, 1) \
@@ -790,7 +814,14 @@ pub async fn issue(
         .bind(who.to_owned())
         .bind(now.timestamp_micros())
         .execute(&mut *c)
-        .await?;
+        .await
+        // Another officer issued it since the check above.
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::AlreadyIssued(case.id.clone())
+            }
+            _ => StoreError::Sql(e),
+        })?;
     });
     civitas_audit::record(
         &mut tx,

@@ -182,6 +182,21 @@ fn a_copy_with_one_byte_changed_is_refused_by_both_verifiers() {
 }
 
 #[test]
+fn a_copy_respelling_the_seals_value_in_lower_case_is_refused() {
+    // Still the same signature to a GM toolkit, but another file: it would
+    // escape the platform's record of the file it issued.
+    let Some(fonts) = fonts() else { return };
+    let s = sealed(&fonts);
+    let start = s.pdf.windows(11).position(|w| w == b"/Contents <").unwrap() + 11;
+    let end = s.pdf[start..].iter().position(|b| *b == b'>').unwrap() + start;
+    let mut copy = s.pdf.clone();
+    copy[start..end].make_ascii_lowercase();
+    assert_ne!(copy, s.pdf);
+    let refused = verify_pdf(&copy, &s.root_key.public_key()).unwrap_err();
+    assert!(refused.to_string().contains("upper-case"), "{refused}");
+}
+
+#[test]
 fn a_seal_made_by_another_root_is_refused() {
     let Some(fonts) = fonts() else { return };
     let s = sealed(&fonts);

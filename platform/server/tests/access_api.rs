@@ -3,7 +3,7 @@
 //! recorded when it does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{PASSWORD, World};
 use axum::http::StatusCode;

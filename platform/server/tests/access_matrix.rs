@@ -15,7 +15,7 @@
 //! [`WITHOUT_TENANT`]) fails [`every_route_is_in_the_table`].
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::World;
 use axum::http::StatusCode;

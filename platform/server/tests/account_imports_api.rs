@@ -4,7 +4,7 @@
 //! account or none.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use std::time::Instant;
 

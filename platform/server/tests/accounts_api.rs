@@ -4,7 +4,7 @@
 //! other's duty, and every change is in the audit log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

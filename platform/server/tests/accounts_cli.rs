@@ -2,7 +2,7 @@
 //! account API, against a real server socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use std::path::Path;
 use std::process::Output;

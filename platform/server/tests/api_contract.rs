@@ -3,7 +3,7 @@
 //! and what must still work beside it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

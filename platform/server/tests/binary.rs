@@ -1,7 +1,7 @@
 //! The `civitas` binary as an operator uses it: serve, stop, validate,
 //! list, migrate, configure, export traces.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -8,7 +8,7 @@
 //! makes and revokes seals. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -346,6 +346,20 @@ both_backends! {
         assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
         let year = chrono::Datelike::year(&world.clock.today_in_china());
         assert_eq!(issued.body["number"], format!("浦市监罚〔{year}〕2号"), "numbers run on per place, kind and year");
+        // A document signed after its seal's revocation (a leaked key) is
+        // refused: here the revocation is moved back before the signing.
+        let mut tx = t.db.begin_platform().await.unwrap();
+        civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE seals SET revoked_at = 1 WHERE id = $1")
+                .bind(id.to_owned())
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        });
+        tx.commit().await.unwrap();
+        let late = verify(&world, pdf.bytes.clone()).await;
+        assert_eq!(late.body["valid"], false, "{}", late.body);
+        assert!(late.body["reason"]["en"].as_str().unwrap().contains("revoked"), "{}", late.body);
         let audit = get(&world, "audit-admin", &format!("/api/v1/tenants/{PUDONG}/audit?action=seal.revoke")).await;
         assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
     }

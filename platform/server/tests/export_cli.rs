@@ -3,7 +3,7 @@
 //! server recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use std::path::Path;
 use std::process::Output;

@@ -5,7 +5,7 @@
 //! answer carries. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::World;
 use axum::http::StatusCode;

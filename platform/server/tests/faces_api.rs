@@ -2,7 +2,7 @@
 //! every answer checked again and each problem named beside its field,
 //! forged forms refused, nothing filed until the application is right.
 
-mod access;
+use crate::access;
 
 use access::World;
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 //! key → `publish` → bind → evaluate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use std::path::Path;
 use std::process::Output;

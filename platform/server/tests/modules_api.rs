@@ -3,7 +3,7 @@
 //! containing hostile modules while well-behaved tenants keep working.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

@@ -11,7 +11,7 @@
 
 #[path = "faces/console.rs"]
 mod console;
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -595,7 +595,12 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     changed[middle] ^= 0x20;
     for (name, bytes, verdict, shot) in [
         ("decision.pdf", &pdf, "签章有效", "verify-document-valid"),
-        ("changed.pdf", &changed, "核验未通过", "verify-document-refused"),
+        (
+            "changed.pdf",
+            &changed,
+            "核验未通过",
+            "verify-document-refused",
+        ),
     ] {
         let file = files.path().join(name);
         std::fs::write(&file, bytes).unwrap();

@@ -5,7 +5,7 @@
 //! coded 400.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

@@ -5,7 +5,7 @@
 //! Lujiazui from below.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 //! still fire. And 50 reviewers racing on one step make one transition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod access;
+use crate::access;
 
 use access::{Reply, World};
 use axum::http::StatusCode;

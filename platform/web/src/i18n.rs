@@ -263,6 +263,7 @@ messages! {
     VerifyOffline => "也可离线核验：civitas doc verify 文件.pdf，或用任何国密工具对照本平台根证书核验。", "You can also verify offline: civitas doc verify file.pdf, or any GM toolkit against the platform's root certificate.";
     RootCertificate => "下载根证书", "Download the root certificate";
     SealName => "印章", "Seal";
+    SealHolder => "印章所属（证书载明）", "Belongs to (as its certificate says)";
     SealedAt => "盖章时间", "Sealed at";
     DocumentName => "文书", "Document";
     IssuedNumber => "文号", "Number";

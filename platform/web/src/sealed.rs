@@ -115,6 +115,8 @@ pub enum Verdict {
     Valid {
         /// The seal's name.
         seal_name: String,
+        /// Whose it is, as its certificate says: the place and the line.
+        holder: String,
         /// When it was sealed, as people read it.
         signed_at: String,
         /// The file's SM3.
@@ -151,11 +153,12 @@ pub fn verify(
                 p.problem role="alert" { (lang.pick(zh, en)) }
             }
             @match verdict {
-                Some(Verdict::Valid { seal_name, signed_at, file_sm3, issued, revoked_at }) => {
+                Some(Verdict::Valid { seal_name, holder, signed_at, file_sm3, issued, revoked_at }) => {
                     section.panel.verdict.valid #verdict role="status" aria-labelledby="verdict-title" {
                         h2 #verdict-title { "✓ " (Msg::VerifyValid.text(lang)) }
                         dl.fields {
                             dt { (Msg::SealName.text(lang)) } dd { (seal_name) }
+                            dt { (Msg::SealHolder.text(lang)) } dd { (holder) }
                             dt { (Msg::SealedAt.text(lang)) } dd { (signed_at) }
                             @if let Some((name, number, at)) = issued {
                                 dt { (Msg::DocumentName.text(lang)) } dd { (name) }

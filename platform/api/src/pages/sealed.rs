@@ -378,8 +378,20 @@ pub(super) async fn verify(
                 return match verify_in(&state, bytes).await {
                     Ok(v) => {
                         let verdict = if v.valid {
+                            let place = v
+                                .seal_tenant
+                                .as_deref()
+                                .map(|t| super::workbench::place_name(&state, t));
                             Verdict::Valid {
                                 seal_name: v.seal_name.unwrap_or_default(),
+                                holder: format!(
+                                    "{} · {}",
+                                    place.map_or_else(String::new, |p| lang
+                                        .lang
+                                        .pick(&p.zh, &p.en)
+                                        .to_owned()),
+                                    v.seal_line.unwrap_or_default()
+                                ),
                                 signed_at: v.signed_at.map(local).unwrap_or_default(),
                                 file_sm3: v.file_sm3,
                                 issued: v.issued.map(|i| (i.name, i.number, local(i.issued_at))),

@@ -40,7 +40,7 @@ pub(super) fn staff(
     signed_in_staff(lang, who, here, Msg::Workbench, Msg::StaffOnly)
 }
 
-fn place_name(state: &AppState, path: &str) -> Bilingual {
+pub(super) fn place_name(state: &AppState, path: &str) -> Bilingual {
     state.tenants().get(path).map_or_else(
         || Bilingual {
             zh: path.to_owned(),

@@ -597,6 +597,10 @@ pub(crate) struct Verification {
     pub(crate) reason: Option<Message>,
     /// 印章名称 / The seal's name.
     pub(crate) seal_name: Option<String>,
+    /// 印章所属租户（证书载明）/ The tenant the seal belongs to, as its certificate says.
+    pub(crate) seal_tenant: Option<String>,
+    /// 印章所属条线 / The seal's line.
+    pub(crate) seal_line: Option<String>,
     /// 签章时间 / When it was sealed, RFC 3339.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub(crate) signed_at: Option<DateTime<Utc>>,
@@ -632,17 +636,38 @@ pub(crate) async fn verify_in(state: &AppState, bytes: Bytes) -> Result<Verifica
     .await
     .map_err(|_| ApiError::internal())?;
     let (result, file_sm3) = checked;
+    let refused = |reason: Message, file_sm3: String| Verification {
+        valid: false,
+        reason: Some(reason),
+        seal_name: None,
+        seal_tenant: None,
+        seal_line: None,
+        signed_at: None,
+        file_sm3,
+        issued: None,
+        seal_revoked_at: None,
+    };
     match result {
         Ok(Verified { signature, .. }) => {
+            // The seal's own record, by the id its signature names: a
+            // signature made after the seal was revoked (a leaked key) is
+            // not valid, whatever else holds.
+            let seal_revoked_at = seals::seal_revoked_at(state.db(), &signature.seal_code).await?;
+            if seal_revoked_at.is_some_and(|at| signature.signed_at >= at) {
+                return Ok(refused(
+                    Message::of(
+                        &"印章吊销后盖的章，无效 / sealed after its seal was revoked: not valid",
+                    ),
+                    file_sm3,
+                ));
+            }
             let issued = seals::find_issued(state.db(), &file_sm3).await?;
-            let seal_revoked_at = match &issued {
-                Some(document) => seals::seal_revoked_at(state.db(), &document.seal_id).await?,
-                None => None,
-            };
             Ok(Verification {
                 valid: true,
                 reason: None,
                 seal_name: Some(signature.seal_name),
+                seal_tenant: Some(signature.tenant),
+                seal_line: Some(signature.line),
                 signed_at: Some(signature.signed_at),
                 file_sm3,
                 issued: issued.map(|d| IssuedRecord {
@@ -653,15 +678,9 @@ pub(crate) async fn verify_in(state: &AppState, bytes: Bytes) -> Result<Verifica
                 seal_revoked_at,
             })
         }
-        Err(civitas_seal::SealError::Refused(reason)) => Ok(Verification {
-            valid: false,
-            reason: Some(Message::of(&reason)),
-            seal_name: None,
-            signed_at: None,
-            file_sm3,
-            issued: None,
-            seal_revoked_at: None,
-        }),
+        Err(civitas_seal::SealError::Refused(reason)) => {
+            Ok(refused(Message::of(&reason), file_sm3))
+        }
         Err(e) => Err(StoreError::Seal(e).into()),
     }
 }
