@@ -203,7 +203,7 @@ pub fn seal_pdf(
         .as_bytes(),
     );
     let byte_range_at = head.len();
-    head.extend_from_slice(&vec![b' '; NUMBER_WIDTH * 4 + 3]);
+    head.extend_from_slice(&[b' '; NUMBER_WIDTH * 4 + 3]);
     head.extend_from_slice(b"] /Contents ");
     let contents_at = base + head.len();
     let contents_len = 2 + CONTENTS_CAPACITY * 2;
@@ -269,7 +269,7 @@ pub fn seal_pdf(
     let mut hasher = civitas_crypto::sm3::Hasher::new();
     hasher.update(&out);
     hasher.update(&tail);
-    let digest: [u8; 32] = hasher.finalize().into();
+    let digest: [u8; 32] = hasher.finalize();
     let property = format!("/ByteRange [{}]", ranges.map(|n| n.to_string()).join(" "));
     let signature = seal.sign(&digest, &property, now)?;
     if signature.len() > CONTENTS_CAPACITY {
@@ -376,7 +376,7 @@ pub fn verify_pdf(bytes: &[u8], root: &PublicKey) -> Result<Verified, SealError>
     let mut hasher = civitas_crypto::sm3::Hasher::new();
     hasher.update(&bytes[..first_len]);
     hasher.update(&bytes[second_at..]);
-    let digest: [u8; 32] = hasher.finalize().into();
+    let digest: [u8; 32] = hasher.finalize();
     // Whatever is wrong inside the signature, the answer is a refusal
     // with its reason: a hostile file is not an error of the verifier.
     let signature = verify_signature(&decoded[..der_len], &digest, root).map_err(|e| match e {

@@ -8,6 +8,7 @@
 //! width are saved; `infra/dev/screenshots` writes them into
 //! `platform/web/screenshots/` (the README shows them), otherwise a
 //! temporary directory takes them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "faces/console.rs"]
 mod console;

@@ -66,6 +66,7 @@ pub(super) async fn issued(
 /// The forms for the documents a closed case may still have, when
 /// `caller` may issue in its line; integer bounds read from the case's
 /// module answers.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn issue_forms(
     state: &AppState,
     caller: &Caller,
