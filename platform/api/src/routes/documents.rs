@@ -35,6 +35,7 @@ use super::cases::{CaseParam, case_scope, read_case};
 use super::tenants::TenantParam;
 use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody, Message, Problem};
+use crate::extract::ApiBody;
 use crate::tenant::Tenant;
 use crate::{ApiJson, AppState};
 
@@ -692,16 +693,39 @@ pub(crate) async fn verify_in(state: &AppState, bytes: Bytes) -> Result<Verifica
 /// `civitas doc verify`. A file that does not verify is a 200 with
 /// `valid: false` and the reason.
 #[utoipa::path(post, path = "/api/v1/documents/verify", tag = "documents",
-    request_body(content = Vec<u8>, content_type = "application/pdf"),
+    request_body(description = "文书文件本身 / The document file itself",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "application/octet-stream")
+        )),
     responses(
         (status = 200, description = "核验结果 / The verdict", body = Verification),
-        (status = 413, description = "超过 20 MB / Larger than 20 MB", body = ErrorBody)
+        (status = 400, description = "没有文件 / No file sent", body = ErrorBody),
+        (status = 413, description = "超过 20 MB / Larger than 20 MB", body = ErrorBody),
+        (status = 415, description = "不是 PDF 或字节流 / Neither application/pdf nor application/octet-stream", body = ErrorBody)
     ))]
 pub(crate) async fn verify_document(
     State(state): State<AppState>,
-    body: Bytes,
+    file: ApiBody,
 ) -> Result<Json<Verification>, ApiError> {
-    Ok(Json(verify_in(&state, body).await?))
+    let media_type = file.content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(media_type, "application/pdf" | "application/octet-stream") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "请以 application/pdf 发送文书文件本身",
+            "Send the document file itself as application/pdf",
+        ));
+    }
+    if file.bytes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "document_missing",
+            "请求体为空：请发送要核验的文书文件",
+            "The body is empty: send the document to verify",
+        ));
+    }
+    Ok(Json(verify_in(&state, file.bytes).await?))
 }
 
 /// The platform's root certificate (X.509, SM2, DER): the trust anchor of
