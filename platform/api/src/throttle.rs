@@ -50,6 +50,10 @@ pub struct ThrottleSettings {
     pub registrations: u32,
     /// Refused API keys from one address per minute (default 20).
     pub key_failures: u32,
+    /// Documents verified from one address per minute, valid or not
+    /// (default 30): verification is public and each costs an SM3 of up to
+    /// 20 MB and three SM2 verifications.
+    pub verifications: u32,
 }
 
 impl Default for ThrottleSettings {
@@ -58,12 +62,16 @@ impl Default for ThrottleSettings {
             sign_in_failures: 20,
             registrations: 20,
             key_failures: 20,
+            verifications: 30,
         }
     }
 }
 
 /// The window registrations are counted in.
 const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The window verifications are counted in.
+const VERIFICATION_WINDOW: Duration = Duration::from_secs(60);
 
 /// The window refused API keys are counted in.
 const KEY_FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -85,6 +93,7 @@ enum Bucket {
     SignInName(Option<IpAddr>, String),
     Registration(Option<IpAddr>),
     Key(Option<IpAddr>),
+    Verification(Option<IpAddr>),
 }
 
 #[derive(Debug)]
@@ -201,6 +210,19 @@ impl Throttle {
                 Bucket::Registration(source),
                 self.settings.registrations,
                 REGISTRATION_WINDOW,
+            )],
+            Instant::now(),
+        )
+        .map_err(too_many_requests)
+    }
+
+    /// A document verified for `source` (every one counts).
+    pub(crate) fn verification(&self, source: Option<IpAddr>) -> Result<Ticket, ApiError> {
+        self.take(
+            &[(
+                Bucket::Verification(source),
+                self.settings.verifications,
+                VERIFICATION_WINDOW,
             )],
             Instant::now(),
         )

@@ -496,6 +496,7 @@ impl Settings {
             sign_in_failures: self.sign_in_failures_per_address,
             registrations: self.registrations_per_address,
             key_failures: self.key_failures_per_address,
+            ..civitas_api::ThrottleSettings::default()
         }
     }
 

@@ -301,6 +301,18 @@ both_backends! {
         screenshot(&file_of(dir.path(), "allocation.pdf", &pdf.bytes), "document-talent-apartment-allocation-result");
     }
 
+    async fn verification_is_public_but_counted_per_address(t) {
+        let world = World::demo(&t).await;
+        for n in 0..30 {
+            let answer = verify(&world, b"%PDF-1.7 not sealed".to_vec()).await;
+            assert_eq!((answer.status, answer.body["valid"].clone()), (StatusCode::OK, json!(false)), "{n}: {}", answer.body);
+        }
+        let answer = verify(&world, b"%PDF-1.7 not sealed".to_vec()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"), "{}", answer.body);
+        let empty = world.upload("/api/v1/documents/verify", world.token("citizen-demo"), "text/plain", b"x".to_vec()).await;
+        assert_eq!(empty.status, StatusCode::TOO_MANY_REQUESTS, "the limit holds whatever is sent");
+    }
+
     async fn the_security_administrator_makes_and_revokes_seals_and_a_revoked_seal_signs_nothing_more(t) {
         if !civitas_testkit::document_fonts_available() { return; }
         let world = World::demo(&t).await;

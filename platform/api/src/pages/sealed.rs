@@ -326,8 +326,17 @@ pub(super) async fn verify(
     lang: PageLang,
     who: PageVisitor,
     token: FormToken,
+    crate::throttle::Source(source): crate::throttle::Source,
     multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
+    // Public work, counted per address as the API counts it.
+    let _counted = match state.throttle().verification(source) {
+        Ok(ticket) => ticket,
+        Err(e) => {
+            let said = (e.message.zh.clone(), e.message.en.clone());
+            return verify_page(lang, &who, &token, e.status, None, Some(&said));
+        }
+    };
     let choose = || {
         (
             "请选择要核验的 PDF 文件".to_owned(),

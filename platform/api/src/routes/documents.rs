@@ -37,6 +37,7 @@ use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody, Message, Problem};
 use crate::extract::ApiBody;
 use crate::tenant::Tenant;
+use crate::throttle::Source;
 use crate::{ApiJson, AppState};
 
 /// The largest file the verification route reads: sealed documents are
@@ -702,12 +703,16 @@ pub(crate) async fn verify_in(state: &AppState, bytes: Bytes) -> Result<Verifica
         (status = 200, description = "核验结果 / The verdict", body = Verification),
         (status = 400, description = "没有文件 / No file sent", body = ErrorBody),
         (status = 413, description = "超过 20 MB / Larger than 20 MB", body = ErrorBody),
-        (status = 415, description = "不是 PDF 或字节流 / Neither application/pdf nor application/octet-stream", body = ErrorBody)
+        (status = 415, description = "不是 PDF 或字节流 / Neither application/pdf nor application/octet-stream", body = ErrorBody),
+        (status = 429, description = "本地址核验过于频繁（每分钟 30 份）/ Too many verifications from this address (30 a minute)", body = ErrorBody)
     ))]
 pub(crate) async fn verify_document(
     State(state): State<AppState>,
+    Source(source): Source,
     file: ApiBody,
 ) -> Result<Json<Verification>, ApiError> {
+    // Public work, counted per address whatever the verdict.
+    let _counted = state.throttle().verification(source)?;
     let media_type = file.content_type.split(';').next().unwrap_or("").trim();
     if !matches!(media_type, "application/pdf" | "application/octet-stream") {
         return Err(ApiError::new(
