@@ -20,7 +20,8 @@ pub struct Connection {
     /// The server.
     #[arg(long, env = "CIVITAS_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// An access token of the system administrator (POST /api/v1/auth/login).
+    /// An access token (POST /api/v1/auth/login): the system administrator's for accounts,
+    /// the security administrator's for seals.
     #[arg(long, env = "CIVITAS_TOKEN", hide_env_values = true)]
     token: String,
     /// The tenant whose subtree to work in: codes (310000/310115) or slugs
@@ -30,6 +31,13 @@ pub struct Connection {
     /// Print the server's JSON answer.
     #[arg(long, global = true)]
     json: bool,
+}
+
+impl Connection {
+    /// Whether the answer is printed as JSON.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
 }
 
 /// Account kinds an administrator creates.
@@ -358,7 +366,7 @@ fn state_name(state: State) -> &'static str {
     }
 }
 
-enum Body {
+pub(crate) enum Body {
     Json(Value),
     File {
         content_type: &'static str,
@@ -366,12 +374,12 @@ enum Body {
     },
 }
 
-struct Reply {
+pub(crate) struct Reply {
     status: StatusCode,
     body: Value,
 }
 
-struct Client {
+pub(crate) struct Client {
     server: String,
     token: String,
     tenant: String,
@@ -380,7 +388,8 @@ struct Client {
 }
 
 impl Client {
-    fn new(connection: &Connection) -> anyhow::Result<Client> {
+    /// A client of the server `connection` names.
+    pub(crate) fn new(connection: &Connection) -> anyhow::Result<Client> {
         Ok(Client {
             server: connection.server.trim_end_matches('/').to_owned(),
             token: connection.token.clone(),
@@ -392,7 +401,18 @@ impl Client {
         })
     }
 
-    fn send(&self, method: Method, path: &str, body: Option<Body>) -> anyhow::Result<Reply> {
+    /// The tenant path as given, without surrounding slashes.
+    pub(crate) fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// Sends `body` to `path` and reads the JSON answer.
+    pub(crate) fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.server);
         self.runtime.block_on(async {
             let mut request = self.http.request(method, &url).bearer_auth(&self.token);
@@ -449,7 +469,9 @@ fn refused(reply: &Reply) {
     print_problems(&reply.body["problems"]);
 }
 
-fn finish(reply: &Reply, json: bool, show: impl FnOnce(&Value)) -> anyhow::Result<u8> {
+/// Prints the answer (JSON with `json`, else `show` on success, the
+/// refusal otherwise); the exit code.
+pub(crate) fn finish(reply: &Reply, json: bool, show: impl FnOnce(&Value)) -> anyhow::Result<u8> {
     if json {
         println!("{}", reply.body);
     } else if reply.status.is_success() {

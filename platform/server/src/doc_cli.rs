@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts_cli::Unreachable;
+use crate::accounts_cli::{Body, Client, Connection, Unreachable, finish};
 use crate::exit;
 
 /// `civitas doc …`.
@@ -193,31 +194,18 @@ pub fn run(command: DocCommand) -> anyhow::Result<u8> {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     export CIVITAS_SERVER=http://127.0.0.1:8080 CIVITAS_TOKEN=…   # the security administrator's token\n  \
-    civitas seal make --tenant shanghai/pudong --line market-regulation --name 上海市浦东新区市场监督管理局\n  \
-    civitas seal list --tenant shanghai --json\n  \
-    civitas seal revoke --tenant shanghai/pudong 310115-market-regulation-20261206020000\n\n\
+    civitas seal --tenant shanghai/pudong make --line market-regulation --name 上海市浦东新区市场监督管理局\n  \
+    civitas seal --tenant shanghai list --json\n  \
+    civitas seal --tenant shanghai/pudong revoke 310115-market-regulation-3f9a1c2e\n\n\
+    The server, token and tenant come before the subcommand (or from CIVITAS_SERVER,\n\
+    CIVITAS_TOKEN, CIVITAS_TENANT).\n\n\
     Exit codes: 0 done, 1 refused by the server (its code and message are printed), 2 usage,\n\
     5 the server cannot be reached.")]
 pub struct SealArgs {
     #[command(subcommand)]
     command: SealCommand,
-    /// The server.
-    #[arg(
-        long,
-        global = true,
-        env = "CIVITAS_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    server: String,
-    /// An access token.
-    #[arg(long, global = true, env = "CIVITAS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// The tenant: codes (310000/310115) or slugs (shanghai/pudong).
-    #[arg(long, global = true, env = "CIVITAS_TENANT", value_name = "PATH")]
-    tenant: Option<String>,
-    /// Print the answer as JSON.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,77 +231,48 @@ enum SealCommand {
     },
 }
 
-/// Runs `civitas seal`.
-pub fn run_seal(args: SealArgs) -> anyhow::Result<u8> {
-    let (Some(token), Some(tenant)) = (&args.token, &args.tenant) else {
-        eprintln!(
-            "错误 (error): --token (CIVITAS_TOKEN) and --tenant (CIVITAS_TENANT) are required"
-        );
-        return Ok(exit::USAGE);
-    };
-    let base = format!(
-        "{}/api/v1/tenants/{}/seals",
-        args.server.trim_end_matches('/'),
-        tenant.trim_matches('/')
-    );
-    let client = reqwest::Client::new();
-    let request = match &args.command {
-        SealCommand::List => client.get(&base),
-        SealCommand::Make { line, name, years } => client
-            .post(&base)
-            .json(&json!({"line": line, "name": name, "years": years})),
-        SealCommand::Revoke { id } => client.post(format!("{base}/{id}/revoke")),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, body) = runtime.block_on(async {
-        let response = request
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| Unreachable(format!("无法连接 (cannot reach) {base}: {e}")))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Ok::<_, anyhow::Error>((status, body))
-    })?;
-    if !status.is_success() {
-        eprintln!(
-            "{} {}: {} / {}",
-            status.as_u16(),
-            body["code"].as_str().unwrap_or("error"),
-            body["message"]["zh"].as_str().unwrap_or_default(),
-            body["message"]["en"].as_str().unwrap_or_default()
-        );
-        return Ok(exit::FAILURE);
-    }
-    if args.json {
-        println!("{body}");
-        return Ok(exit::OK);
-    }
-    let show = |seal: &Value| {
-        println!(
-            "{}  {}  {}  {}  {} → {}{}",
-            seal["id"].as_str().unwrap_or_default(),
-            seal["tenant"].as_str().unwrap_or_default(),
-            seal["line"].as_str().unwrap_or_default(),
-            seal["name"].as_str().unwrap_or_default(),
-            seal["valid_from"].as_str().unwrap_or_default(),
-            seal["valid_until"].as_str().unwrap_or_default(),
-            if seal["revoked_at"].is_null() {
-                ""
-            } else {
-                "  已吊销 (revoked)"
-            }
-        );
-    };
-    match &args.command {
-        SealCommand::List => {
-            for seal in body["seals"].as_array().into_iter().flatten() {
-                show(seal);
-            }
+fn show_seal(seal: &Value) {
+    println!(
+        "{}  {}  {}  {}  {} → {}{}",
+        seal["id"].as_str().unwrap_or_default(),
+        seal["tenant"].as_str().unwrap_or_default(),
+        seal["line"].as_str().unwrap_or_default(),
+        seal["name"].as_str().unwrap_or_default(),
+        seal["valid_from"].as_str().unwrap_or_default(),
+        seal["valid_until"].as_str().unwrap_or_default(),
+        if seal["revoked_at"].is_null() {
+            ""
+        } else {
+            "  已吊销 (revoked)"
         }
-        _ => show(&body),
-    }
-    Ok(exit::OK)
+    );
+}
+
+/// Runs `civitas seal` through the server's API.
+pub fn run_seal(args: SealArgs) -> anyhow::Result<u8> {
+    let client = Client::new(&args.connection)?;
+    let base = format!("/api/v1/tenants/{}/seals", client.tenant());
+    let reply = match &args.command {
+        SealCommand::List => client.send(Method::GET, &base, None)?,
+        SealCommand::Make { line, name, years } => client.send(
+            Method::POST,
+            &base,
+            Some(Body::Json(
+                json!({"line": line, "name": name, "years": years}),
+            )),
+        )?,
+        SealCommand::Revoke { id } => {
+            client.send(Method::POST, &format!("{base}/{id}/revoke"), None)?
+        }
+    };
+    let listing = matches!(args.command, SealCommand::List);
+    finish(&reply, args.connection.json(), |body| {
+        if listing {
+            for seal in body["seals"].as_array().into_iter().flatten() {
+                show_seal(seal);
+            }
+        } else {
+            show_seal(body);
+        }
+    })
 }

@@ -376,3 +376,84 @@ both_backends! {
         assert_eq!(audit.body["records"].as_array().map(Vec::len), Some(1), "{}", audit.body);
     }
 }
+
+#[tokio::test]
+async fn the_security_administrator_lists_and_makes_seals_from_a_terminal() {
+    let t = civitas_testkit::TestDb::sqlite().await;
+    let world = World::demo(&t).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let app = world
+        .app
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let seal = |tenant: &str, args: &[&str]| {
+        // The server, token and tenant before the subcommand.
+        let mut all: Vec<String> = vec![
+            "seal".into(),
+            "--server".into(),
+            server.clone(),
+            "--token".into(),
+            world.token("sec-admin").to_owned(),
+            "--tenant".into(),
+            tenant.to_owned(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        civitas(dir.path(), all)
+    };
+    let listed = seal("shanghai/pudong", &["list", "--json"]).await;
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let body: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(
+        body["seals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "上海市浦东新区民政局"),
+        "{body}"
+    );
+    // The line has an active seal: refused, the server's code printed, exit 1.
+    let twice = seal(
+        "shanghai/pudong",
+        &[
+            "make",
+            "--line",
+            "civil-affairs",
+            "--name",
+            "上海市浦东新区民政局",
+        ],
+    )
+    .await;
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("seal_exists"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+    // A street's own seal for its line.
+    let made = seal(
+        "shanghai/pudong/lujiazui",
+        &[
+            "make",
+            "--line",
+            "civil-affairs",
+            "--name",
+            "上海市浦东新区陆家嘴街道办事处",
+        ],
+    )
+    .await;
+    assert_eq!(
+        made.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("陆家嘴街道办事处"));
+}
