@@ -41,13 +41,7 @@ fn json(output: &Output) -> Value {
 async fn the_system_administrator_works_on_accounts_from_a_terminal() {
     let t = TestDb::sqlite().await;
     let world = World::demo(&t).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let app = world
-        .app
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = world.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("CIVITAS_SERVER", server.as_str()),

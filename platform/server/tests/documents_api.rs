@@ -381,13 +381,7 @@ both_backends! {
 async fn the_security_administrator_lists_and_makes_seals_from_a_terminal() {
     let t = civitas_testkit::TestDb::sqlite().await;
     let world = World::demo(&t).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let app = world
-        .app
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = world.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let seal = |tenant: &str, args: &[&str]| {
         // The server, token and tenant before the subcommand.

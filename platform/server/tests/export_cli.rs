@@ -54,13 +54,7 @@ async fn an_officer_exports_a_list_to_a_new_file_checked_against_its_audited_dig
         "{}",
         filed.body
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = format!("http://{}", listener.local_addr().unwrap());
-    let app = world
-        .app
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = world.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("CIVITAS_SERVER", server.as_str()),

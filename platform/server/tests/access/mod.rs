@@ -352,6 +352,19 @@ impl World {
         .unwrap();
     }
 
+    /// Serves this world on a loopback socket, as `serve` does (with the
+    /// peer's address), for the binary's API clients: its base URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = format!("http://{}", listener.local_addr().unwrap());
+        let app = self
+            .app
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        server
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Reply {
         self.call(
             "POST",
