@@ -236,6 +236,16 @@ both_backends! {
                 assert_eq!(accepted, valid, "the independent verifier on {}", file.display());
             }
         }
+        // Asking the platform instead: its root, and its record of this
+        // very file.
+        let server = world.serve().await;
+        let out = civitas(dir.path(), vec!["doc".into(), "verify".into(), good.display().to_string(),
+            "--server".into(), server, "--json".into()]).await;
+        let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(verdict["valid"], true, "{verdict} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(verdict["issued"]["number"], format!("浦市监罚〔{year}〕1号"), "{verdict}");
+        assert_eq!(verdict["tenant"], PUDONG);
+        assert_eq!(verdict["line"], "market-regulation");
     }
 
     async fn an_applicant_downloads_the_sealed_approval_notice_of_their_own_case_only(t) {
