@@ -72,6 +72,8 @@ pub enum Section {
     Dashboard,
     /// The module registry: every published version, checked here.
     Modules,
+    /// The electronic seals of its subtree (the security administrator's).
+    Seals,
 }
 
 impl Section {
@@ -85,6 +87,7 @@ impl Section {
             Section::Audit => Msg::AuditLog,
             Section::Dashboard => Msg::Dashboard,
             Section::Modules => Msg::ModuleRegistry,
+            Section::Seals => Msg::Seals,
         }
     }
 }
@@ -656,6 +659,111 @@ pub fn grants(frame: &Frame, place: &Place, view: &Grants) -> Markup {
                             }
                         }
                         button.button type="submit" { (Msg::GrantButton.text(lang)) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A seal as the console lists it (never its key).
+#[derive(Debug, Clone)]
+pub struct SealRow {
+    /// Its id (印章编码).
+    pub id: String,
+    /// The name it shows.
+    pub name: String,
+    /// The place it belongs to.
+    pub place: Bilingual,
+    /// Its line.
+    pub line: String,
+    /// From and until, as people read them.
+    pub valid: String,
+    /// When it was revoked, if it was.
+    pub revoked: Option<String>,
+    /// Where its revoke form posts, when the visitor may revoke it.
+    pub revoke: Option<String>,
+}
+
+/// The seals section.
+#[derive(Debug, Clone)]
+pub struct Seals {
+    /// The seals of the subtree, active first.
+    pub rows: Vec<SealRow>,
+    /// Where the make form posts, when the visitor may make seals here.
+    pub make: Option<String>,
+    /// The tenant's lines.
+    pub lines: Vec<String>,
+    /// The form token.
+    pub csrf: String,
+    /// What was just done, or refused.
+    pub outcome: Option<Outcome>,
+    /// What the make form was last sent with (line, name), when refused.
+    pub draft: (String, String),
+}
+
+/// The electronic seals of a subtree, and the security administrator's
+/// make and revoke forms.
+pub fn seals(frame: &Frame, place: &Place, view: &Seals) -> Markup {
+    let lang = frame.lang;
+    page(
+        frame,
+        html! {
+            (place_head(lang, place))
+            (outcome(lang, view.outcome.as_ref()))
+            @if view.rows.is_empty() {
+                p role="status" { (Msg::NoSeals.text(lang)) }
+            } @else {
+                div.table role="region" tabindex="0" aria-label=(Msg::Seals.text(lang)) {
+                    table.tasks #seals {
+                        caption.visually-hidden { (Msg::Seals.text(lang)) }
+                        thead { tr {
+                            th scope="col" { (Msg::SealName.text(lang)) }
+                            th scope="col" { (Msg::Line.text(lang)) }
+                            th scope="col" { (Msg::SealPlace.text(lang)) }
+                            th scope="col" { (Msg::SealValidity.text(lang)) }
+                            th scope="col" { (Msg::SealCode.text(lang)) }
+                        } }
+                        tbody {
+                            @for s in &view.rows {
+                                tr data-seal=(s.id) {
+                                    td {
+                                        (s.name)
+                                        @if let Some(at) = &s.revoked {
+                                            p.problem { (Msg::SealRevokedAt.text(lang)) (at) }
+                                        }
+                                        @if let Some(revoke) = &s.revoke {
+                                            form.act method="post" action=(revoke) {
+                                                input type="hidden" name="csrf" value=(view.csrf);
+                                                input type="hidden" name="id" value=(s.id);
+                                                button.link type="submit" { (Msg::Revoke.text(lang)) }
+                                            }
+                                        }
+                                    }
+                                    td { (s.line) }
+                                    td { (lang.pick(&s.place.zh, &s.place.en)) }
+                                    td { (s.valid) }
+                                    td.line { code { (s.id) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(action) = &view.make {
+                section.panel aria-labelledby="new-seal" {
+                    h2 #new-seal { (Msg::NewSeal.text(lang)) }
+                    p { (Msg::NewSealIntro.text(lang)) }
+                    form.application method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(view.csrf);
+                        div.field {
+                            label for="seal-line" { (Msg::Line.text(lang)) }
+                            select #seal-line name="line" {
+                                @for l in &view.lines { option value=(l) selected[&view.draft.0 == l] { (l) } }
+                            }
+                        }
+                        (text_field("name", Msg::SealNameLabel, true, &view.draft.1, lang))
+                        button.button type="submit" { (Msg::MakeSealButton.text(lang)) }
                     }
                 }
             }

@@ -63,6 +63,7 @@ fn section_href(tenant: &TenantRecord, section: Section) -> String {
         Section::Dashboard => format!("{base}dashboard"),
         // Under `bindings` (a reserved word): the versions there are to bind.
         Section::Modules => format!("{base}bindings/modules"),
+        Section::Seals => format!("{base}seals"),
     }
 }
 
@@ -83,6 +84,7 @@ fn may_open(state: &AppState, caller: &Caller, tenant: &TenantRecord, section: S
         Section::Audit => (NO_LINE, "audit.read"),
         Section::Dashboard => (caller.line_for(None), "case.read"),
         Section::Modules => (caller.line_for(None), "module.bind"),
+        Section::Seals => (NO_LINE, "seal.manage"),
     };
     caller.authorize(state, &tenant.path, line, action).is_ok()
 }
@@ -105,6 +107,7 @@ fn place(state: &AppState, caller: &Caller, tenant: &TenantRecord, current: Sect
         Section::Grants,
         Section::Bindings,
         Section::Modules,
+        Section::Seals,
         Section::Audit,
     ]
     .into_iter()
@@ -234,6 +237,8 @@ impl Done {
             "revoked" => Msg::RevokedNow,
             "bound" => Msg::BoundNow,
             "rolled-back" => Msg::RolledBackNow,
+            "seal-made" => Msg::SealMadeNow,
+            "seal-revoked" => Msg::SealRevokedNow,
             _ => return None,
         };
         Some(Outcome::Done(msg.both()))
@@ -1850,5 +1855,205 @@ pub(super) async fn export_cases(
         crate::export::not_head(&method)?;
         crate::routes::cases::export_cases_in(&state, &caller, &tenant.0, query).await
     })
+    .await
+}
+
+// ------------------------------------------------------------------ seals
+
+/// The seals section of `tenant`: the list, and the forms for those who
+/// may make and revoke seals (`seal.manage`, the security administrator's).
+#[allow(clippy::too_many_arguments)]
+async fn render_seals(
+    state: &AppState,
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    caller: &Caller,
+    tenant: &TenantRecord,
+    outcome: Option<Outcome>,
+    draft: (String, String),
+    status: StatusCode,
+) -> Response {
+    let here = section_href(tenant, Section::Seals);
+    let seals = match crate::routes::documents::seals_in(state, caller, &tenant.path).await {
+        Ok(found) => found,
+        Err(e) => return refused(lang, who, token, &here, &e),
+    };
+    let directory = state.tenants();
+    let rows = seals
+        .into_iter()
+        .map(|s| {
+            let at = directory.get(&s.tenant);
+            civitas_web::console::SealRow {
+                place: at.map_or_else(
+                    || Bilingual {
+                        zh: s.tenant.clone(),
+                        en: s.tenant.clone(),
+                    },
+                    |t| bilingual(t),
+                ),
+                // Revoked where it was made, while it is active.
+                revoke: (s.revoked_at.is_none())
+                    .then(|| at.map(|t| format!("{}/revoke", section_href(t, Section::Seals))))
+                    .flatten(),
+                valid: format!("{} → {}", beijing(s.valid_from), beijing(s.valid_until)),
+                revoked: s.revoked_at.map(beijing),
+                id: s.id,
+                name: s.name,
+                line: s.line,
+            }
+        })
+        .collect();
+    let view = civitas_web::console::Seals {
+        rows,
+        make: Some(here.clone()),
+        lines: tenant.lines.clone(),
+        csrf: token.0.clone(),
+        outcome,
+        draft,
+    };
+    let (frame, place) = section_page(
+        SectionVisit {
+            state,
+            lang,
+            who,
+            token,
+            caller,
+            tenant,
+        },
+        Section::Seals,
+    );
+    lang.answer(status, civitas_web::console::seals(&frame, &place, &view))
+}
+
+/// `GET /console/t/{path}/seals`: the subtree's electronic seals
+/// (`seal.manage`).
+pub(super) async fn seals(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Query(query): Query<Done>,
+) -> Response {
+    let here = section_href(&tenant.0, Section::Seals);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    render_seals(
+        &state,
+        lang,
+        &who,
+        &token,
+        &caller,
+        &tenant.0,
+        query.outcome(),
+        Default::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The make form.
+#[derive(Debug, Deserialize)]
+pub(super) struct SealForm {
+    csrf: String,
+    line: String,
+    name: String,
+}
+
+/// `POST /console/t/{path}/seals`: makes the line's seal here, five years
+/// (`seal.manage`), through the function the API calls.
+pub(super) async fn make_seal(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Form(form): Form<SealForm>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Seals);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let (status, outcome) = if !token.check(&form.csrf) {
+        forged()
+    } else {
+        let body = crate::routes::documents::MakeSeal {
+            line: form.line.trim().to_owned(),
+            name: form.name.trim().to_owned(),
+            years: 5,
+        };
+        match crate::routes::documents::make_seal_in(&state, &caller, &tenant.path, &body).await {
+            Ok(_) => return done(&tenant, Section::Seals, "seal-made"),
+            Err(e) => (e.status, refusal(&e)),
+        }
+    };
+    render_seals(
+        &state,
+        lang,
+        &who,
+        &token,
+        &caller,
+        &tenant,
+        Some(outcome),
+        (form.line, form.name),
+        status,
+    )
+    .await
+}
+
+/// The revoke form.
+#[derive(Debug, Deserialize)]
+pub(super) struct RevokeSealForm {
+    csrf: String,
+    id: String,
+}
+
+/// `POST /console/t/{path}/seals/revoke`: revokes a seal made here
+/// (`seal.manage`).
+pub(super) async fn revoke_seal(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Form(form): Form<RevokeSealForm>,
+) -> Response {
+    let tenant = tenant.0;
+    let here = section_href(&tenant, Section::Seals);
+    let caller = match admin(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    let (status, outcome) = if !token.check(&form.csrf) {
+        forged()
+    } else {
+        match crate::routes::documents::revoke_seal_in(
+            &state,
+            &caller,
+            &tenant.path,
+            form.id.trim(),
+        )
+        .await
+        {
+            Ok(_) => return done(&tenant, Section::Seals, "seal-revoked"),
+            Err(e) => (e.status, refusal(&e)),
+        }
+    };
+    render_seals(
+        &state,
+        lang,
+        &who,
+        &token,
+        &caller,
+        &tenant,
+        Some(outcome),
+        Default::default(),
+        status,
+    )
     .await
 }

@@ -129,6 +129,14 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             "/console/t/{tenant}/bindings/{line}/{name}/what-if",
             post(console::what_if),
         )
+        .route(
+            "/console/t/{tenant}/seals",
+            get(console::seals).post(console::make_seal),
+        )
+        .route(
+            "/console/t/{tenant}/seals/revoke",
+            post(console::revoke_seal),
+        )
         .route("/console/t/{tenant}/audit", get(console::audit))
         .route(
             "/console/t/{tenant}/audit/export",

@@ -261,6 +261,37 @@ pub async fn walk_the_console(server: &Server, shots: Option<&Path>) {
     if let Some(dir) = shots {
         shoot(&b, dir, "console-grants").await;
     }
+
+    // The same administrator keeps the seals: Lujiazui's street office
+    // gets its own civil-affairs seal (a second is refused while it is
+    // active), then revokes it.
+    b.goto(&url("/console/t/shanghai/pudong/lujiazui/seals"))
+        .await;
+    wait_for(&b, "#new-seal").await;
+    check_page(&b, server, "zh-CN").await;
+    set_value(&b, "#seal-line", "civil-affairs").await;
+    b.element("#name")
+        .await
+        .type_text("上海市浦东新区陆家嘴街道办事处")
+        .await;
+    submit(&b, "form.application button", "p.notice").await;
+    assert!(b.text().await.contains("已制章"), "{}", b.text().await);
+    let made = b.text().await;
+    assert!(made.contains("上海市浦东新区陆家嘴街道办事处"), "{made}");
+    set_value(&b, "#seal-line", "civil-affairs").await;
+    b.element("#name").await.type_text("重复印章").await;
+    submit(&b, "form.application button", "p.error").await;
+    assert!(
+        b.element("p.error").await.text().await.contains("有效印章"),
+        "{}",
+        b.text().await
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "console-seals").await;
+    }
+    submit(&b, "table#seals form.act button", "p.notice").await;
+    assert!(b.text().await.contains("印章已吊销"), "{}", b.text().await);
     sign_out(&b).await;
 
     // The city administrator reads Pudong's dashboard: the application
