@@ -344,10 +344,7 @@ pub fn render(
         pages.push(Vec::new());
     }
     let count = pages.len();
-    let mut placement = SealPlacement {
-        page: count - 1,
-        rect: [0.0; 4],
-    };
+    let placement = SealPlacement { page: count - 1 };
     for (number, page_items) in pages.into_iter().enumerate() {
         let settings = PageSettings::from_wh(PAGE_WIDTH, PAGE_HEIGHT)
             .ok_or_else(|| SealError::Render("page size".into()))?;
@@ -422,13 +419,6 @@ pub fn render(
             let cx = (date_x + right) / 2.0;
             let cy = date_y - LINE_PITCH * 0.3;
             draw_seal(&mut surface, fonts, seal_name, cx, cy)?;
-            let half = picture::DIAMETER_MM * MM / 2.0;
-            placement.rect = [
-                cx - half,
-                PAGE_HEIGHT - (cy + half),
-                cx + half,
-                PAGE_HEIGHT - (cy - half),
-            ];
             surface.set_fill(Some(black_fill()));
         }
         let folio = format!("— {} —", number + 1);

@@ -27,12 +27,10 @@ pub struct DocumentText {
     pub note: String,
 }
 
-/// Where the seal was drawn, in PDF user space (origin bottom-left), for
-/// the signature's widget.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Where the seal was drawn: the page its (invisible) signature widget
+/// belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealPlacement {
     /// The page (0-based).
     pub page: usize,
-    /// Left, bottom, right, top.
-    pub rect: [f32; 4],
 }

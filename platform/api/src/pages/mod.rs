@@ -385,6 +385,24 @@ impl PageLang {
         response
     }
 
+    /// The page for a read the API refused: "not found" when the thing is
+    /// not there or not the visitor's to see (a 403 tells no more than a
+    /// 404), "unavailable" otherwise.
+    fn refused_read(
+        self,
+        error: &crate::error::ApiError,
+        path: &str,
+        place: Option<&TenantRecord>,
+    ) -> Response {
+        let (title, text) =
+            if error.status == StatusCode::NOT_FOUND || error.status == StatusCode::FORBIDDEN {
+                (Msg::NotFoundTitle, Msg::NotFoundText)
+            } else {
+                (Msg::UnavailableTitle, Msg::UnavailableText)
+            };
+        self.problem(error.status, path, place, title, text)
+    }
+
     /// A page saying what went wrong.
     fn problem(
         self,

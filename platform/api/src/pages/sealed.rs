@@ -238,15 +238,7 @@ async fn download(
 ) -> Response {
     match issued_file_for(state, caller, &tenant.path, id, kind).await {
         Ok((document, bytes)) => pdf_response(&document, bytes),
-        Err(e) => {
-            let (title, text) =
-                if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN {
-                    (Msg::NotFoundTitle, Msg::NotFoundText)
-                } else {
-                    (Msg::UnavailableTitle, Msg::UnavailableText)
-                };
-            lang.problem(e.status, here, Some(tenant), title, text)
-        }
+        Err(e) => lang.refused_read(&e, here, Some(tenant)),
     }
 }
 

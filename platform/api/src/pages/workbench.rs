@@ -386,15 +386,7 @@ async fn render(
     };
     let (workflow, mut c, events) = match case_for(state, &caller, &tenant.path, id).await {
         Ok(found) => found,
-        Err(e) => {
-            let (title, text) =
-                if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN {
-                    (Msg::NotFoundTitle, Msg::NotFoundText)
-                } else {
-                    (Msg::UnavailableTitle, Msg::UnavailableText)
-                };
-            return lang.problem(e.status, &here, None, title, text);
-        }
+        Err(e) => return lang.refused_read(&e, &here, None),
     };
     // A reveal is decided in the case's line and recorded before the page
     // shows anything in full: the audit trail holds every reveal shown.
@@ -748,15 +740,7 @@ pub(super) async fn document(
     match crate::routes::cases::document_for(&state, &caller, &tenant.path, &id, &attachment).await
     {
         Ok((found, bytes)) => crate::routes::cases::document_response(&found, bytes),
-        Err(e) => {
-            let (title, text) =
-                if e.status == StatusCode::NOT_FOUND || e.status == StatusCode::FORBIDDEN {
-                    (Msg::NotFoundTitle, Msg::NotFoundText)
-                } else {
-                    (Msg::UnavailableTitle, Msg::UnavailableText)
-                };
-            lang.problem(e.status, &here, None, title, text)
-        }
+        Err(e) => lang.refused_read(&e, &here, None),
     }
 }
 
