@@ -1444,3 +1444,50 @@ mod tests {
         }
     }
 }
+
+/// An account's contact data, opened: where notices to it are sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// The phone number, if any.
+    pub phone: Option<String>,
+    /// The e-mail address, if any.
+    pub email: Option<String>,
+}
+
+/// Opens the contact data of the account `account_id` (platform work: the
+/// notifier sending a notice to it). None if there is no such account.
+pub async fn contact_of(
+    db: &Database,
+    keyring: &Keyring,
+    account_id: &str,
+) -> Result<Option<Contact>, AdminError> {
+    let mut tx = db.begin_platform_read().await?;
+    type Row = (String, Option<i64>, Option<String>, Option<String>);
+    let row: Option<Row> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT tenant_path, key_version, phone, email FROM accounts WHERE id = $1")
+            .bind(account_id.to_owned())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let Some((tenant, version, phone, email)) = row else {
+        return Ok(None);
+    };
+    if phone.is_none() && email.is_none() {
+        return Ok(Some(Contact::default()));
+    }
+    let tenant = TenantPath::parse(&tenant)
+        .map_err(|e| IdentityError::Internal(format!("stored tenant path {tenant}: {e}")))?;
+    let version = version.ok_or_else(|| {
+        IdentityError::Internal("sealed contact data without a key version".into())
+    })?;
+    let opener = keyring.platform_opener(&mut tx, &tenant, version).await?;
+    let open = |field: &str, sealed: Option<String>| -> Result<Option<String>, AdminError> {
+        sealed
+            .map(|s| Ok(opener.open(field, &s)?.to_string()))
+            .transpose()
+    };
+    Ok(Some(Contact {
+        phone: open(PHONE_FIELD, phone)?,
+        email: open(EMAIL_FIELD, email)?,
+    }))
+}

@@ -12,8 +12,12 @@
 
 pub mod browser;
 pub mod meili;
+pub mod sms_gateway;
+pub mod smtp_sink;
 
 pub use meili::{MeiliServer, meili};
+pub use sms_gateway::SmsGateway;
+pub use smtp_sink::SmtpSink;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -33,7 +33,7 @@ mod cases;
 #[cfg(feature = "modules")]
 mod decisions;
 mod model;
-mod rfc3339;
+pub mod rfc3339;
 mod store;
 mod transitions;
 

@@ -615,6 +615,22 @@ impl NotificationCursor {
         }
     }
 
+    /// The cursor after the row made at `created_at` with id `id` (any
+    /// list ordered newest first by these two columns pages with it).
+    pub fn at(created_at: i64, id: String) -> NotificationCursor {
+        NotificationCursor { created_at, id }
+    }
+
+    /// The row's time, Unix microseconds.
+    pub fn created_at(&self) -> i64 {
+        self.created_at
+    }
+
+    /// The row's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The cursor `text` stands for, if it is one this code produced:
     /// `<created_at>.<id as lower-case hex>`, with nothing non-canonical
     /// (no sign but `-`, no leading zero, no upper-case hex, no empty id).
