@@ -88,6 +88,10 @@ pub struct ApiSettings {
     /// none: the system's temporary directory. `serve` uses
     /// `<data-dir>/exports`.
     pub export_dir: Option<std::path::PathBuf>,
+    /// The channels notices go out on besides the message centre, when
+    /// this node runs the notifier (none: it does not; the message centre
+    /// and delivery records are served either way).
+    pub notify: Option<civitas_notify::store::Offered>,
 }
 
 /// The largest body of a document upload: the document and its form.
@@ -152,6 +156,7 @@ impl Default for ApiSettings {
             documents: None,
             sealing: None,
             export_dir: None,
+            notify: None,
         }
     }
 }
@@ -193,9 +198,15 @@ struct Inner {
     documents: Option<civitas_documents::DocumentStore>,
     sealing: Option<SealingSettings>,
     export_dir: Option<std::path::PathBuf>,
+    notify: Option<civitas_notify::store::Offered>,
 }
 
 impl AppState {
+    /// The channels the notifier sends on, if this node runs it.
+    pub(crate) fn notify(&self) -> Option<civitas_notify::store::Offered> {
+        self.inner.notify
+    }
+
     /// Official documents, if configured.
     pub(crate) fn sealing(&self) -> Option<&SealingSettings> {
         self.inner.sealing.as_ref()
@@ -337,7 +348,8 @@ impl AppState {
         (name = "modules", description = "业务模块：服务目录、模块仓库、绑定与评估 / Modules: the service catalog, the registry, bindings and evaluation"),
         (name = "lotteries", description = "轮候与摇号：按各区优先规则排序的轮候名单，公开可复核的摇号 / Waiting lists ranked by each district's priority rules, and public lotteries anyone can recompute"),
         (name = "cases", description = "办件：申请、审批、待办、历史、附件与通知 / Cases: applications, actions, the inbox, history, attachments and notifications"),
-        (name = "search", description = "检索：按权限过滤的全文检索，中文、拼音与编号 / Search: full text in Chinese, pinyin and numbers, filtered by what the caller may read")
+        (name = "search", description = "检索：按权限过滤的全文检索，中文、拼音与编号 / Search: full text in Chinese, pinyin and numbers, filtered by what the caller may read"),
+        (name = "notifications", description = "消息中心：办件进度通知（站内消息、短信、电子邮件）、发送记录与接收设置 / The message centre: notices of case progress by message centre, SMS and e-mail, delivery records and preferences")
     ),
     modifiers(&BearerAuth)
 )]
@@ -380,6 +392,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             documents: settings.documents.clone(),
             sealing: settings.sealing.clone(),
             export_dir: settings.export_dir.clone(),
+            notify: settings.notify,
         }),
     };
     let routed = pages::add_routes(router, state.clone())
@@ -559,6 +572,15 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             )
         })
         .routes(routes!(routes::documents::root_certificate))
+        .routes(routes!(routes::notifications::my_messages))
+        .routes(routes!(routes::notifications::read_message))
+        .routes(routes!(routes::notifications::export_my_messages))
+        .routes(routes!(
+            routes::notifications::my_notification_settings,
+            routes::notifications::change_my_notification_settings
+        ))
+        .routes(routes!(routes::notifications::deliveries))
+        .routes(routes!(routes::notifications::export_deliveries))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

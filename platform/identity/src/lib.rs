@@ -41,8 +41,8 @@ pub use accounts::{
 pub use administration::{
     AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError, Contact,
     CreatedAccount, FieldError, NewStaffAccount, ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange,
-    StaffProfile, check_new_account, create_staff_account, list_accounts, reset_password,
-    contact_of, set_disabled, show_account, unlock, update_profile,
+    StaffProfile, check_new_account, contact_of, create_staff_account, list_accounts,
+    reset_password, set_disabled, show_account, unlock, update_profile,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use import::{

@@ -267,9 +267,14 @@ impl Status {
 
     /// The status named `name`.
     pub fn parse(name: &str) -> Option<Status> {
-        [Status::Pending, Status::Sending, Status::Sent, Status::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            Status::Pending,
+            Status::Sending,
+            Status::Sent,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 
     /// Chinese name.
@@ -299,7 +304,10 @@ mod tests {
 
     #[test]
     fn an_approval_moves_a_case_on_or_concludes_it() {
-        assert_eq!(Kind::of_event("approve", Some("review")), Some(Kind::Advanced));
+        assert_eq!(
+            Kind::of_event("approve", Some("review")),
+            Some(Kind::Advanced)
+        );
         assert_eq!(Kind::of_event("approve", None), Some(Kind::Closed));
         assert_eq!(Kind::of_event("attach", None), None);
         assert_eq!(Kind::of_event("countersign", None), None);

@@ -42,14 +42,17 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish()
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .finish()
     }
 }
 
 impl Mailer {
     /// A client of the relay `settings` name.
     pub fn new(settings: &MailSettings) -> Result<Mailer, NotifyError> {
-        let bad = |why: String| NotifyError::Settings(format!("mail relay {}: {why}", settings.relay));
+        let bad =
+            |why: String| NotifyError::Settings(format!("mail relay {}: {why}", settings.relay));
         let rest = settings
             .relay
             .strip_prefix("smtp://")
@@ -58,7 +61,8 @@ impl Mailer {
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) => (
                 host,
-                port.parse::<u16>().map_err(|_| bad(format!("port {port}")))?,
+                port.parse::<u16>()
+                    .map_err(|_| bad(format!("port {port}")))?,
             ),
             None => (rest, 25),
         };
@@ -83,7 +87,13 @@ impl Mailer {
 
     /// Sends `subject` and `body` to `to`, as message `id`; the
     /// `Message-ID` sent.
-    pub async fn send(&self, to: &str, subject: &str, body: String, id: &str) -> Result<String, MailError> {
+    pub async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        body: String,
+        id: &str,
+    ) -> Result<String, MailError> {
         let to: Mailbox = to.parse().map_err(|e| MailError {
             message: format!("address {to}: {e}"),
             permanent: true,
@@ -96,21 +106,22 @@ impl Mailer {
             .message_id(Some(message_id.clone()))
             .header(ContentType::TEXT_PLAIN)
             // Base64 always: Chinese text in any mail system, one decoding.
-            .body(Body::new_with_encoding(body, ContentTransferEncoding::Base64).map_err(|_| MailError {
-                message: "the body cannot be encoded".into(),
-                permanent: true,
-            })?)
+            .body(
+                Body::new_with_encoding(body, ContentTransferEncoding::Base64).map_err(|_| {
+                    MailError {
+                        message: "the body cannot be encoded".into(),
+                        permanent: true,
+                    }
+                })?,
+            )
             .map_err(|e| MailError {
                 message: e.to_string(),
                 permanent: true,
             })?;
-        self.transport
-            .send(message)
-            .await
-            .map_err(|e| MailError {
-                permanent: e.is_permanent(),
-                message: e.to_string(),
-            })?;
+        self.transport.send(message).await.map_err(|e| MailError {
+            permanent: e.is_permanent(),
+            message: e.to_string(),
+        })?;
         Ok(message_id)
     }
 }

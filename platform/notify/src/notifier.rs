@@ -101,9 +101,14 @@ impl Notifier {
     /// Fans the outbox out, then sends what is due at `now` (Unix
     /// microseconds).
     pub async fn run_once(&self, now: i64) -> Result<Round, NotifyError> {
-        let fanned_out =
-            store::fan_out(&self.db, &self.templates, self.places.as_ref(), self.offered(), now)
-                .await?;
+        let fanned_out = store::fan_out(
+            &self.db,
+            &self.templates,
+            self.places.as_ref(),
+            self.offered(),
+            now,
+        )
+        .await?;
         let mut round = Round {
             fanned_out,
             ..Round::default()
@@ -152,7 +157,13 @@ impl Notifier {
     /// One attempt at `delivery`; never an error: what went wrong is the
     /// outcome, recorded with the delivery.
     async fn attempt(&self, delivery: &Claimed) -> Outcome {
-        let contact = match civitas_identity::contact_of(&self.db, &self.keyring, &delivery.recipient).await {
+        let contact = match civitas_identity::contact_of(
+            &self.db,
+            &self.keyring,
+            &delivery.recipient,
+        )
+        .await
+        {
             Ok(Some(contact)) => contact,
             Ok(None) => return failed(None, "收件账户不存在 (no such account)".into(), true),
             Err(e) => return failed(None, e.to_string(), false),
@@ -160,7 +171,11 @@ impl Notifier {
         match delivery.channel {
             Channel::Sms => {
                 let Some(phone) = contact.phone else {
-                    return failed(None, "账户未登记手机号码 (the account has no phone number)".into(), true);
+                    return failed(
+                        None,
+                        "账户未登记手机号码 (the account has no phone number)".into(),
+                        true,
+                    );
                 };
                 let Some(gateway) = &self.sms else {
                     return failed(None, "未配置短信网关 (no SMS gateway)".into(), false);
@@ -169,7 +184,11 @@ impl Notifier {
             }
             Channel::Email => {
                 let Some(email) = contact.email else {
-                    return failed(None, "账户未登记电子邮箱 (the account has no e-mail address)".into(), true);
+                    return failed(
+                        None,
+                        "账户未登记电子邮箱 (the account has no e-mail address)".into(),
+                        true,
+                    );
                 };
                 let Some(mailer) = &self.mail else {
                     return failed(None, "未配置邮件服务 (no mail relay)".into(), false);
@@ -207,7 +226,10 @@ impl Notifier {
             // yesterday (China time).
             let today = chrono::Utc::now();
             for day in [today, today - chrono::Duration::days(1)] {
-                let day = day.with_timezone(&store::china()).format("%Y%m%d").to_string();
+                let day = day
+                    .with_timezone(&store::china())
+                    .format("%Y%m%d")
+                    .to_string();
                 match gateway.was_sent(phone, &day, &delivery.id).await {
                     Ok(true) => {
                         return Outcome::Sent {
@@ -234,7 +256,13 @@ impl Notifier {
                 provider_ref: biz_id,
             },
             Err(e) => {
-                let permanent = matches!(e, SmsError::Refused { permanent: true, .. });
+                let permanent = matches!(
+                    e,
+                    SmsError::Refused {
+                        permanent: true,
+                        ..
+                    }
+                );
                 failed(Some(destination), e.to_string(), permanent)
             }
         }

@@ -311,6 +311,9 @@ mod tests {
         ] {
             query.insert(k.to_owned(), v.to_owned());
         }
-        assert_eq!(sign("GET", &query, "testsecret"), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
+        assert_eq!(
+            sign("GET", &query, "testsecret"),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
     }
 }

@@ -128,13 +128,18 @@ async fn fan_out_batch(
             .await?
         });
         if let Some(event) = event {
-            done.deliveries +=
-                deliver_event(&mut tx, templates, places, offered, now, &case_id, event_seq, event)
-                    .await?;
+            done.deliveries += deliver_event(
+                &mut tx, templates, places, offered, now, &case_id, event_seq, event,
+            )
+            .await?;
         } else {
             // History is never deleted: an entry without its event is a
             // fault to look at, not a notice to invent.
-            tracing::warn!(case_id, event_seq, "通知发件箱条目无对应案件记录 (outbox entry without its case event)");
+            tracing::warn!(
+                case_id,
+                event_seq,
+                "通知发件箱条目无对应案件记录 (outbox entry without its case event)"
+            );
         }
         with_connection!(tx.connection(), c => {
             sqlx::query("DELETE FROM notification_outbox WHERE seq = $1")
@@ -408,7 +413,14 @@ pub async fn finish(
             } else {
                 Status::Failed
             };
-            (status, next, destination.clone(), None, Some(error.clone()), None)
+            (
+                status,
+                next,
+                destination.clone(),
+                None,
+                Some(error.clone()),
+                None,
+            )
         }
     };
     let mut tx = db.begin_platform().await?;
@@ -749,7 +761,11 @@ pub async fn deliveries(
     if let Some(after) = &filter.after {
         binds.push(Bind::Int(after.created_at()));
         binds.push(Bind::Text(after.id().to_owned()));
-        clauses.push(format!("(created_at, id) < (${}, ${})", binds.len() - 1, binds.len()));
+        clauses.push(format!(
+            "(created_at, id) < (${}, ${})",
+            binds.len() - 1,
+            binds.len()
+        ));
     }
     let limit = filter.limit.clamp(1, MAX_PAGE);
     let sql = format!(
@@ -801,10 +817,12 @@ pub async fn preferences(
             .fetch_all(&mut *c)
             .await?
     });
-    let mut choices: BTreeMap<Channel, bool> = Channel::ALL.into_iter().map(|c| (c, true)).collect();
+    let mut choices: BTreeMap<Channel, bool> =
+        Channel::ALL.into_iter().map(|c| (c, true)).collect();
     for (channel, enabled) in rows {
-        let channel = Channel::parse(&channel)
-            .ok_or_else(|| NotifyError::Corrupt(format!("preference of {account_id}: channel {channel}")))?;
+        let channel = Channel::parse(&channel).ok_or_else(|| {
+            NotifyError::Corrupt(format!("preference of {account_id}: channel {channel}"))
+        })?;
         choices.insert(channel, enabled);
     }
     choices.insert(Channel::Site, true);

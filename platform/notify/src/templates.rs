@@ -95,7 +95,8 @@ impl Templates {
         let path = tenants_dir.join("_reference").join("notifications.toml");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| NotifyError::Templates(format!("{}: {e}", path.display())))?;
-        Templates::parse(&text).map_err(|e| NotifyError::Templates(format!("{}: {e}", path.display())))
+        Templates::parse(&text)
+            .map_err(|e| NotifyError::Templates(format!("{}: {e}", path.display())))
     }
 
     /// Parses and checks the file's text: every kind present, no other,
@@ -105,7 +106,8 @@ impl Templates {
             toml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_kind = BTreeMap::new();
         for (name, file) in files {
-            let kind = Kind::parse(&name).ok_or_else(|| format!("unknown kind of notice [{name}]"))?;
+            let kind =
+                Kind::parse(&name).ok_or_else(|| format!("unknown kind of notice [{name}]"))?;
             for (lang, text) in [("zh", &file.zh), ("en", &file.en)] {
                 check(text).map_err(|e| format!("[{name}] {lang}: {e}"))?;
             }

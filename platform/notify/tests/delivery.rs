@@ -40,8 +40,16 @@ struct World {
 /// address, and a notifier on a local SMS gateway and SMTP server.
 async fn world(db: Database) -> World {
     db.sync_tenants(&demo_tree()).await.unwrap();
-    let keyring = Arc::new(Keyring::new(Arc::new(LocalMasterKeys::parse(MASTER).unwrap())));
-    let tenants: Vec<TenantPath> = db.tenants().await.unwrap().into_iter().map(|t| t.path).collect();
+    let keyring = Arc::new(Keyring::new(Arc::new(
+        LocalMasterKeys::parse(MASTER).unwrap(),
+    )));
+    let tenants: Vec<TenantPath> = db
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.path)
+        .collect();
     provision(&db, &keyring, &tenants).await.unwrap();
     let created = create_staff_account(
         &db,
@@ -121,7 +129,13 @@ async fn case(db: &Database, id: &str, applicant: &str) {
 
 /// Records `action` in `case`'s history as the workflow does (the trigger
 /// writes the outbox in the same transaction).
-async fn event(db: &Database, case: &str, action: &str, to_step: Option<&str>, reason: Option<&str>) {
+async fn event(
+    db: &Database,
+    case: &str,
+    action: &str,
+    to_step: Option<&str>,
+    reason: Option<&str>,
+) {
     let mut tx = db.begin_platform().await.unwrap();
     with_connection!(tx.connection(), c => {
         sqlx::query(
@@ -148,7 +162,10 @@ fn now() -> i64 {
 }
 
 async fn all_deliveries(db: &Database) -> Vec<store::Delivery> {
-    let mut tx = db.begin(&TenantScope::for_platform_task(path("310000"))).await.unwrap();
+    let mut tx = db
+        .begin(&TenantScope::for_platform_task(path("310000")))
+        .await
+        .unwrap();
     let page = store::deliveries(
         &mut tx,
         &DeliveryFilter {

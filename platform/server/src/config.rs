@@ -96,6 +96,22 @@ pub struct PartialSettings {
     pub oidc_id_number_claim: Option<String>,
     /// `--oidc-credit-code-claim` / `CIVITAS_OIDC_CREDIT_CODE_CLAIM` / `oidc_credit_code_claim`.
     pub oidc_credit_code_claim: Option<String>,
+    /// `--sms-url` / `CIVITAS_SMS_URL` / `sms_url`.
+    pub sms_url: Option<String>,
+    /// `--sms-access-key-id` / `CIVITAS_SMS_ACCESS_KEY_ID` / `sms_access_key_id`.
+    pub sms_access_key_id: Option<String>,
+    /// `CIVITAS_SMS_ACCESS_KEY_SECRET` / `sms_access_key_secret` (never a flag).
+    pub sms_access_key_secret: Option<String>,
+    /// `--sms-sign-name` / `CIVITAS_SMS_SIGN_NAME` / `sms_sign_name`.
+    pub sms_sign_name: Option<String>,
+    /// `--sms-region` / `CIVITAS_SMS_REGION` / `sms_region`.
+    pub sms_region: Option<String>,
+    /// `--smtp-url` / `CIVITAS_SMTP_URL` / `smtp_url`.
+    pub smtp_url: Option<String>,
+    /// `--mail-from` / `CIVITAS_MAIL_FROM` / `mail_from`.
+    pub mail_from: Option<String>,
+    /// `--notify-interval-secs` / `CIVITAS_NOTIFY_INTERVAL_SECS` / `notify_interval_secs`.
+    pub notify_interval_secs: Option<u64>,
 }
 
 impl PartialSettings {
@@ -196,6 +212,37 @@ pub struct Settings {
     /// Where the fonts of official documents are: Noto Serif CJK
     /// (default `/usr/share/fonts/opentype/noto`, Debian's fonts-noto-cjk).
     pub fonts_dir: PathBuf,
+    /// The SMS gateway notices go out through (default none: no SMS).
+    pub sms: Option<SmsConfig>,
+    /// The mail relay notices go out through (default none: no e-mail).
+    pub mail: Option<MailConfig>,
+    /// Seconds between notification rounds (default 1).
+    pub notify_interval_secs: u64,
+}
+
+/// The SMS gateway (Aliyun dysmsapi contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct SmsConfig {
+    /// `http://host[:port]/`.
+    pub url: String,
+    /// The AccessKey id.
+    pub access_key_id: String,
+    /// The AccessKey secret (never printed).
+    #[serde(skip)]
+    pub access_key_secret: String,
+    /// The registered sign name.
+    pub sign_name: String,
+    /// The region requests name (default cn-hangzhou).
+    pub region: String,
+}
+
+/// The mail relay.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailConfig {
+    /// `smtp://host[:port]`.
+    pub url: String,
+    /// The sender (`上海市一网通办 <noreply@example.gov.cn>`).
+    pub from: String,
 }
 
 /// The identity provider (统一身份认证) settings: issuer, client, where it
@@ -412,6 +459,46 @@ impl Settings {
                     .unwrap_or_else(|| data_dir.join("search")),
             },
         };
+        let sms = match (
+            given.sms_url.or(file.sms_url),
+            given.sms_access_key_id.or(file.sms_access_key_id),
+            given.sms_access_key_secret.or(file.sms_access_key_secret),
+            given.sms_sign_name.or(file.sms_sign_name),
+        ) {
+            (None, None, None, None) => None,
+            (Some(url), Some(access_key_id), Some(access_key_secret), Some(sign_name)) => {
+                Some(SmsConfig {
+                    url,
+                    access_key_id,
+                    access_key_secret,
+                    sign_name,
+                    region: given
+                        .sms_region
+                        .or(file.sms_region)
+                        .unwrap_or_else(|| "cn-hangzhou".into()),
+                })
+            }
+            _ => bail!(
+                "短信网关须同时配置 sms_url、sms_access_key_id、sms_access_key_secret 和 sms_sign_name (the SMS gateway needs all of sms_url, sms_access_key_id, sms_access_key_secret and sms_sign_name)"
+            ),
+        };
+        let mail = match (
+            given.smtp_url.or(file.smtp_url),
+            given.mail_from.or(file.mail_from),
+        ) {
+            (None, None) => None,
+            (Some(url), Some(from)) => Some(MailConfig { url, from }),
+            _ => bail!(
+                "邮件服务须同时配置 smtp_url 和 mail_from (e-mail needs both smtp_url and mail_from)"
+            ),
+        };
+        let notify_interval_secs = given
+            .notify_interval_secs
+            .or(file.notify_interval_secs)
+            .unwrap_or(1);
+        if notify_interval_secs == 0 {
+            bail!("notify_interval_secs 必须大于 0 (notify_interval_secs must be greater than 0)");
+        }
         let listen = given
             .listen
             .or(file.listen)
@@ -433,6 +520,9 @@ impl Settings {
         Ok(Settings {
             public_url,
             fonts_dir,
+            sms,
+            mail,
+            notify_interval_secs,
             search,
             oidc,
             module_cache_dir,

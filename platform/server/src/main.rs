@@ -237,6 +237,30 @@ struct ServeArgs {
     /// verify them (https://zwfw.example.gov.cn) [default: http://LISTEN].
     #[arg(long, env = "CIVITAS_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// The SMS gateway notices are sent through (its contract: Aliyun dysmsapi SendSms), http://
+    /// inside the government network; with --sms-access-key-id, --sms-sign-name and
+    /// CIVITAS_SMS_ACCESS_KEY_SECRET [default: none, no SMS].
+    #[arg(long, env = "CIVITAS_SMS_URL", value_name = "URL")]
+    sms_url: Option<String>,
+    /// The SMS gateway's AccessKey id.
+    #[arg(long, env = "CIVITAS_SMS_ACCESS_KEY_ID", value_name = "ID")]
+    sms_access_key_id: Option<String>,
+    /// The sign name (签名) registered with the SMS provider, e.g. 上海市民政局.
+    #[arg(long, env = "CIVITAS_SMS_SIGN_NAME", value_name = "NAME")]
+    sms_sign_name: Option<String>,
+    /// The region SMS requests name [default: cn-hangzhou].
+    #[arg(long, env = "CIVITAS_SMS_REGION", value_name = "REGION")]
+    sms_region: Option<String>,
+    /// The mail relay notices are sent through, smtp://host[:port]; with --mail-from
+    /// [default: none, no e-mail].
+    #[arg(long, env = "CIVITAS_SMTP_URL", value_name = "URL")]
+    smtp_url: Option<String>,
+    /// The sender of notice e-mail, e.g. "上海市一网通办 <noreply@example.gov.cn>".
+    #[arg(long, env = "CIVITAS_MAIL_FROM", value_name = "MAILBOX")]
+    mail_from: Option<String>,
+    /// Seconds between notification rounds (fan-out and sending) [default: 1].
+    #[arg(long, env = "CIVITAS_NOTIFY_INTERVAL_SECS", value_name = "SECS")]
+    notify_interval_secs: Option<u64>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
     /// [default: /usr/share/fonts/opentype/noto].
     #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
@@ -652,6 +676,17 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         oidc_scopes: args.oidc_scopes,
         oidc_id_number_claim: args.oidc_id_number_claim,
         oidc_credit_code_claim: args.oidc_credit_code_claim,
+        sms_url: args.sms_url,
+        sms_access_key_id: args.sms_access_key_id,
+        // A secret is never a flag.
+        sms_access_key_secret: std::env::var("CIVITAS_SMS_ACCESS_KEY_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        sms_sign_name: args.sms_sign_name,
+        sms_region: args.sms_region,
+        smtp_url: args.smtp_url,
+        mail_from: args.mail_from,
+        notify_interval_secs: args.notify_interval_secs,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -746,6 +781,13 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     let export_dir = settings.data_dir.join("exports");
     std::fs::create_dir_all(&export_dir)
         .with_context(|| format!("creating {}", export_dir.display()))?;
+    let notifier = match serve::start_notifier(&settings, &platform) {
+        Ok(notifier) => notifier,
+        Err(e) => {
+            eprintln!("错误 (error): {e}");
+            return Ok(exit::CONFIG);
+        }
+    };
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
@@ -770,6 +812,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
                 verify_url: format!("{}/verify", settings.public_url),
             }),
             export_dir: Some(export_dir),
+            notify: Some(notifier.offered()),
         },
     );
     let indexing = platform
@@ -791,6 +834,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
         platform.db.clone(),
         Duration::from_secs(settings.timer_interval_secs),
     ));
+    let notifying = tokio::spawn(notifier.run(Duration::from_secs(settings.notify_interval_secs)));
     let anchoring = platform.platform_key.clone().map(|key| {
         tokio::spawn(serve::anchor_periodically(
             platform.db.clone(),
@@ -822,6 +866,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
         indexing.abort();
     }
     timers.abort();
+    notifying.abort();
     guarding.abort();
     // What was counted since the last round is written before stopping.
     serve::guard_sign_in_once(&platform.db, &throttle, &sign_in).await;

@@ -346,6 +346,53 @@ pub fn offline(settings: &Settings) -> Result<Offline, StartError> {
     })
 }
 
+/// The notifier of this node: the notice texts from the tenants
+/// directory, SMS and e-mail where configured. A wrong text or gateway
+/// setting refuses the start (exit 2), naming it.
+pub fn start_notifier(
+    settings: &Settings,
+    platform: &Platform,
+) -> Result<civitas_notify::Notifier, civitas_notify::NotifyError> {
+    let templates = civitas_notify::Templates::load(&settings.tenants_dir)?;
+    let sms = settings
+        .sms
+        .as_ref()
+        .map(|sms| {
+            civitas_notify::sms::SmsGateway::new(civitas_notify::sms::SmsSettings {
+                endpoint: sms.url.clone(),
+                access_key_id: sms.access_key_id.clone(),
+                access_key_secret: sms.access_key_secret.clone(),
+                sign_name: sms.sign_name.clone(),
+                region: sms.region.clone(),
+            })
+        })
+        .transpose()?;
+    let mail = settings
+        .mail
+        .as_ref()
+        .map(|mail| {
+            civitas_notify::mail::Mailer::new(&civitas_notify::mail::MailSettings {
+                relay: mail.url.clone(),
+                from: mail.from.clone(),
+            })
+        })
+        .transpose()?;
+    if let Some(sms) = &settings.sms {
+        tracing::info!(url = %sms.url, sign_name = %sms.sign_name, "notices go out by SMS");
+    }
+    if let Some(mail) = &settings.mail {
+        tracing::info!(relay = %mail.url, from = %mail.from, "notices go out by e-mail");
+    }
+    Ok(civitas_notify::Notifier::new(
+        platform.db.clone(),
+        platform.keyring.clone(),
+        Arc::new(templates),
+        Arc::new(platform.shared_tree.clone()),
+        sms,
+        mail,
+    ))
+}
+
 /// Fires due workflow timers every `interval` (reminders, overdue marking,
 /// escalation); several servers may run this on one database, each timer
 /// fires once.

@@ -77,6 +77,13 @@ const WITHOUT_TENANT: &[(&str, &str)] = &[
     // certificate, which anyone may fetch (documents_api.rs).
     ("post", "/api/v1/documents/verify"),
     ("get", "/api/v1/documents/root-certificate"),
+    // The caller's own message centre and notification settings
+    // (notifications_api.rs).
+    ("get", "/api/v1/me/messages"),
+    ("post", "/api/v1/me/messages/{id}/read"),
+    ("get", "/api/v1/me/messages/export"),
+    ("get", "/api/v1/me/notification-settings"),
+    ("put", "/api/v1/me/notification-settings"),
 ];
 
 struct Row<'a> {

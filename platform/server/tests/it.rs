@@ -26,6 +26,7 @@ mod keys_cli;
 mod lottery_cli;
 mod module_sdk;
 mod modules_api;
+mod notifications_api;
 mod portal;
 mod search_api;
 mod shutdown;

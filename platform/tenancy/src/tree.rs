@@ -576,6 +576,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "dashboard",
     "grants",
     "lotteries",
+    "notification-deliveries",
     "notifications",
     "residents",
     "resolve",

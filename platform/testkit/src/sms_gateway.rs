@@ -77,8 +77,8 @@ impl SmsGateway {
                 .unwrap_or_else(|e| panic!("{e}"));
             runtime.block_on(async move {
                 let _ = listener.set_nonblocking(true);
-                let listener = tokio::net::TcpListener::from_std(listener)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"));
                 let app = Router::new().route("/", post(answer)).with_state(state);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -110,7 +110,9 @@ impl SmsGateway {
 
     /// The next `n` `SendSms` requests are refused with `code`.
     pub fn fail_next(&self, n: usize, code: &str) {
-        self.inner().fail_next.extend((0..n).map(|_| code.to_owned()));
+        self.inner()
+            .fail_next
+            .extend((0..n).map(|_| code.to_owned()));
     }
 
     /// From now on a `SendSms` request is accepted (recorded) but not
@@ -156,7 +158,9 @@ impl Drop for SmsGateway {
 fn refuse(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<Value>) {
     (
         status,
-        Json(json!({"Code": code, "Message": message, "RequestId": uuid::Uuid::new_v4().to_string()})),
+        Json(
+            json!({"Code": code, "Message": message, "RequestId": uuid::Uuid::new_v4().to_string()}),
+        ),
     )
 }
 
@@ -219,18 +223,34 @@ async fn answer(
         }
     }
     if get("AccessKeyId") != ACCESS_KEY_ID {
-        return refuse(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        );
     }
     if get("Signature") != expected_signature(&params) {
-        return refuse(StatusCode::BAD_REQUEST, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation.");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation.",
+        );
     }
     if get("Version") != "2017-05-25" {
-        return refuse(StatusCode::BAD_REQUEST, "InvalidVersion", "Specified parameter Version is not valid.");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        );
     }
     match get("Action").as_str() {
         "SendSms" => send(&shared, &params).await,
         "QuerySendDetails" => query(&shared, &params),
-        other => refuse(StatusCode::BAD_REQUEST, "InvalidAction.NotFound", &format!("{other}")),
+        other => refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction.NotFound",
+            &format!("{other}"),
+        ),
     }
 }
 
@@ -238,17 +258,26 @@ async fn send(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode,
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     let phone = get("PhoneNumbers");
     if phone.len() != 11 || !phone.starts_with('1') || !phone.bytes().all(|b| b.is_ascii_digit()) {
-        return (StatusCode::OK, Json(json!({"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号"})));
+        return (
+            StatusCode::OK,
+            Json(json!({"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号"})),
+        );
     }
     let Ok(template_params) = serde_json::from_str::<Value>(&get("TemplateParam")) else {
-        return (StatusCode::OK, Json(json!({"Code": "isv.INVALID_JSON_PARAM", "Message": "JSON参数不合法"})));
+        return (
+            StatusCode::OK,
+            Json(json!({"Code": "isv.INVALID_JSON_PARAM", "Message": "JSON参数不合法"})),
+        );
     };
     let biz_id = format!("{:016}^0", rand_id());
     let held = {
         let mut inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
         if !inner.fail_next.is_empty() {
             let code = inner.fail_next.remove(0);
-            return (StatusCode::OK, Json(json!({"Code": code, "Message": "injected failure"})));
+            return (
+                StatusCode::OK,
+                Json(json!({"Code": code, "Message": "injected failure"})),
+            );
         }
         inner.accepted.push(Sms {
             phone,
@@ -275,14 +304,22 @@ async fn send(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode,
     }
     (
         StatusCode::OK,
-        Json(json!({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": uuid::Uuid::new_v4().to_string()})),
+        Json(
+            json!({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": uuid::Uuid::new_v4().to_string()}),
+        ),
     )
 }
 
 fn query(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode, Json<Value>) {
     let phone = params.get("PhoneNumber").cloned().unwrap_or_default();
-    let size: usize = params.get("PageSize").and_then(|p| p.parse().ok()).unwrap_or(10);
-    let page: usize = params.get("CurrentPage").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size: usize = params
+        .get("PageSize")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10);
+    let page: usize = params
+        .get("CurrentPage")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
     let inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
     let mine: Vec<&Sms> = inner.accepted.iter().filter(|s| s.phone == phone).collect();
     let items: Vec<Value> = mine
@@ -296,8 +333,10 @@ fn query(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode, Json
         .collect();
     (
         StatusCode::OK,
-        Json(json!({"Code": "OK", "Message": "OK", "TotalCount": mine.len(),
-                    "SmsSendDetailDTOs": {"SmsSendDetailDTO": items}})),
+        Json(
+            json!({"Code": "OK", "Message": "OK", "TotalCount": mine.len(),
+                    "SmsSendDetailDTOs": {"SmsSendDetailDTO": items}}),
+        ),
     )
 }
 

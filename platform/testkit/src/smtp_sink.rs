@@ -124,7 +124,11 @@ impl Drop for SmtpSink {
 async fn session(stream: tokio::net::TcpStream, shared: Shared) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    if write.write_all(b"220 civitas-sink ESMTP\r\n").await.is_err() {
+    if write
+        .write_all(b"220 civitas-sink ESMTP\r\n")
+        .await
+        .is_err()
+    {
         return;
     }
     let (mut from, mut to) = (String::new(), Vec::new());
@@ -152,7 +156,11 @@ async fn session(stream: tokio::net::TcpStream, shared: Shared) {
             to.push(address(&command[8..]));
             b"250 OK\r\n"
         } else if upper.starts_with("DATA") {
-            if write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await.is_err() {
+            if write
+                .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                .await
+                .is_err()
+            {
                 return;
             }
             let mut data = Vec::new();
@@ -207,7 +215,11 @@ async fn session(stream: tokio::net::TcpStream, shared: Shared) {
                 }
             };
             if refused {
-                if write.write_all(b"451 4.3.0 try again later\r\n").await.is_err() {
+                if write
+                    .write_all(b"451 4.3.0 try again later\r\n")
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;

@@ -34,6 +34,7 @@ fn frame() -> Frame {
             name: "lujiazui-officer".to_owned(),
             csrf: "A".repeat(43),
             cases: None,
+            messages: None,
         },
         scripts: &[],
     }
@@ -61,6 +62,7 @@ fn inbox_page_of_50_tasks(bencher: divan::Bencher) {
         next: Some("/workbench/?after=2026-12-18|x|0".to_owned()),
         notices: Vec::new(),
         counter: true,
+        deliveries: None,
     };
     let frame = frame();
     bencher.bench(|| {

@@ -21,6 +21,8 @@ pub enum Visitor {
         csrf: String,
         /// Their applications at this place, where there is one.
         cases: Option<String>,
+        /// Their message centre, where there is a place.
+        messages: Option<String>,
     },
     /// The sign-in page itself: neither.
     SigningIn,
@@ -96,10 +98,13 @@ pub fn page(frame: &Frame, content: Markup) -> Markup {
                                 Visitor::Anonymous { return_to } => {
                                     a.account href=(sign_in_href(return_to)) { (Msg::SignIn.text(lang)) }
                                 }
-                                Visitor::SignedIn { name, csrf, cases } => {
+                                Visitor::SignedIn { name, csrf, cases, messages } => {
                                     span.account { (Msg::SignedInAs.text(lang)) (name) }
                                     @if let Some(cases) = cases {
                                         a.cases href=(cases) { (Msg::MyCases.text(lang)) }
+                                    }
+                                    @if let Some(messages) = messages {
+                                        a.cases href=(messages) { (Msg::MessageCentre.text(lang)) }
                                     }
                                     form.sign-out method="post" action="/sign-out" {
                                         input type="hidden" name="csrf" value=(csrf);

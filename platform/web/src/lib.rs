@@ -21,6 +21,7 @@ pub mod guide;
 mod i18n;
 pub mod layout;
 pub mod lottery;
+pub mod messages;
 pub mod portal;
 pub mod register;
 pub mod sealed;

@@ -45,6 +45,8 @@ pub struct Inbox {
     /// Whether the officer may verify self-registered accounts at the
     /// counter (the inbox links to it).
     pub counter: bool,
+    /// The delivery records of the officer's own place.
+    pub deliveries: Option<String>,
 }
 
 /// The counter's real-name verification (窗口核验): an officer checks the
@@ -210,6 +212,9 @@ pub fn inbox(frame: &Frame, view: &Inbox) -> Markup {
             h1 { (Msg::Inbox.text(lang)) }
             @if view.counter {
                 p { a #counter-link href="/workbench/verify-identity" { (Msg::CounterCheckTitle.text(lang)) } }
+            }
+            @if let Some(href) = &view.deliveries {
+                p { a #deliveries-link href=(href) { (Msg::DeliveryRecords.text(lang)) } }
             }
             (search_box(lang, ""))
             form.filters method="get" action="/workbench/" {

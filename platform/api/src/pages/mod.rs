@@ -9,6 +9,7 @@
 mod apply;
 pub(crate) mod case_view;
 mod console;
+mod messages;
 mod portal;
 mod register;
 mod sealed;
@@ -45,6 +46,18 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             get(apply::show).post(apply::submit),
         )
         .route("/t/{tenant}/cases", get(apply::cases))
+        .route("/t/{tenant}/messages", get(messages::centre))
+        .route("/t/{tenant}/messages/export", get(messages::export))
+        .route(
+            "/t/{tenant}/messages/settings",
+            post(messages::save_settings),
+        )
+        .route("/t/{tenant}/messages/{id}/read", post(messages::read))
+        .route("/workbench/t/{tenant}/deliveries", get(messages::records))
+        .route(
+            "/workbench/t/{tenant}/deliveries/export",
+            get(messages::export_records),
+        )
         .route("/t/{tenant}/cases/{id}", get(apply::case).post(apply::act))
         .route(
             "/t/{tenant}/cases/{id}/documents",
@@ -334,6 +347,9 @@ fn visitor(
             cases: place
                 .filter(|_| matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise))
                 .map(|t| format!("{}cases", portal_home(t))),
+            messages: place
+                .filter(|_| matches!(claims.kind, AccountKind::Citizen | AccountKind::Enterprise))
+                .map(|t| format!("{}messages", portal_home(t))),
         },
         None => Visitor::Anonymous {
             return_to: path.to_owned(),

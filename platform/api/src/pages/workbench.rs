@@ -155,6 +155,12 @@ pub(super) async fn tasks(
     } else {
         "/workbench/inbox/export".to_owned()
     };
+    let deliveries = own_place(&caller).and_then(|place| {
+        state
+            .tenants()
+            .get(place.as_str())
+            .map(|t| format!("/workbench/t/{}/deliveries", t.slug_path))
+    });
     let view = Inbox {
         tasks,
         export,
@@ -162,6 +168,7 @@ pub(super) async fn tasks(
         next,
         notices,
         counter,
+        deliveries,
     };
     let frame = lang.frame(
         INBOX,

@@ -293,7 +293,7 @@ pub(crate) struct UpdateAccount {
 }
 
 /// A field that is present, as `Some(value or null)`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

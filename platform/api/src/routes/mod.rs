@@ -10,6 +10,7 @@ pub(crate) mod documents;
 pub(crate) mod grants;
 pub(crate) mod lotteries;
 pub(crate) mod modules;
+pub(crate) mod notifications;
 pub(crate) mod residents;
 pub(crate) mod search;
 pub(crate) mod service_keys;

@@ -30,6 +30,9 @@ pub(crate) struct Ready {
     /// The search index, when search is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     search: Option<SearchReadiness>,
+    /// Notices waiting: outbox entries not fanned out, deliveries not sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notifications: Option<civitas_notify::store::Backlog>,
 }
 
 /// How far behind the search index is.
@@ -102,10 +105,22 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
             }
         }),
     };
+    // Only a node that runs the notifier says how far behind it is.
+    let notifications = match state.notify() {
+        None => None,
+        Some(_) => match civitas_notify::store::backlog(state.db()).await {
+            Ok(backlog) => Some(backlog),
+            Err(e) => {
+                tracing::warn!(error = %e, "notification backlog cannot be read");
+                None
+            }
+        },
+    };
     Ok(Json(Ready {
         status: "ready",
         database: readiness.backend.as_str(),
         search,
+        notifications,
     }))
 }
 

@@ -58,6 +58,10 @@ pub struct World {
     /// The workflow's clock: it starts at the system's now and moves only
     /// when a test says time passes ([`World::time_passes`]).
     pub clock: civitas_workflow::Clock,
+    /// The vault behind the API.
+    pub keyring: Arc<Keyring>,
+    /// The tree as the node serves it.
+    pub shared_tree: civitas_tenancy::SharedTree,
 }
 
 /// The module runtime as `serve` builds it, with a small instance pool and
@@ -230,10 +234,10 @@ impl World {
                     sessions: sessions.clone(),
                     authorizer,
                 }),
-                keyring: Some(keyring),
+                keyring: Some(keyring.clone()),
                 modules: Some(civitas_api::ModuleSettings {
                     runtime: modules.clone(),
-                    tree: shared_tree,
+                    tree: shared_tree.clone(),
                 }),
                 workflow: Some(workflow),
                 tenants: civitas_api::SharedDirectory::new(
@@ -250,6 +254,12 @@ impl World {
                     fonts: std::sync::OnceLock::new(),
                     verify_url: "https://civitas.example/verify".into(),
                 }),
+                // As a node whose notifier has an SMS gateway and a mail
+                // relay (tests run the rounds: World::notifier).
+                notify: Some(civitas_notify::store::Offered {
+                    sms: true,
+                    email: true,
+                }),
                 ..ApiSettings::default()
             },
         );
@@ -265,6 +275,8 @@ impl World {
             platform_key,
             sessions,
             clock,
+            keyring,
+            shared_tree,
         };
         for name in [
             "city-admin",
@@ -350,6 +362,37 @@ impl World {
         )
         .await
         .unwrap();
+    }
+
+    /// A notifier on this world's database, sending through `sms` and
+    /// `mail` (the testkit's gateway and SMTP server): tests run its rounds
+    /// where `serve` runs them every second.
+    pub fn notifier(
+        &self,
+        sms: &civitas_testkit::SmsGateway,
+        mail: &civitas_testkit::SmtpSink,
+    ) -> civitas_notify::Notifier {
+        let gateway = civitas_notify::sms::SmsGateway::new(civitas_notify::sms::SmsSettings {
+            endpoint: sms.url.clone(),
+            access_key_id: civitas_testkit::sms_gateway::ACCESS_KEY_ID.into(),
+            access_key_secret: civitas_testkit::sms_gateway::ACCESS_KEY_SECRET.into(),
+            sign_name: "上海市民政局".into(),
+            region: "cn-hangzhou".into(),
+        })
+        .unwrap();
+        let mailer = civitas_notify::mail::Mailer::new(&civitas_notify::mail::MailSettings {
+            relay: mail.url.clone(),
+            from: "上海市一网通办 <noreply@example.gov.cn>".into(),
+        })
+        .unwrap();
+        civitas_notify::Notifier::new(
+            self.db.clone(),
+            self.keyring.clone(),
+            Arc::new(civitas_notify::Templates::load(&civitas_testkit::tenants_dir()).unwrap()),
+            Arc::new(self.shared_tree.clone()),
+            Some(gateway),
+            Some(mailer),
+        )
     }
 
     /// Serves this world on a loopback socket, as `serve` does (with the
