@@ -20,6 +20,8 @@ pub struct MailSettings {
     pub relay: String,
     /// The sender, e.g. `上海市一网通办 <noreply@example.gov.cn>`.
     pub from: String,
+    /// How long one conversation with the relay may take.
+    pub timeout: Duration,
 }
 
 /// How sending failed.
@@ -76,7 +78,7 @@ impl Mailer {
         let domain = from.email.domain().to_owned();
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
-            .timeout(Some(Duration::from_secs(20)))
+            .timeout(Some(settings.timeout))
             .build();
         Ok(Mailer {
             transport,

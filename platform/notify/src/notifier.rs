@@ -33,8 +33,9 @@ impl Places for SharedTree {
     }
 }
 
-/// Deliveries one sending round takes.
-const SEND_BATCH: u32 = 50;
+/// Deliveries one sending round takes and sends at once: few enough for a
+/// provider's rate limit, enough to keep a slow gateway busy.
+const SEND_BATCH: u32 = 16;
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +59,7 @@ pub struct Notifier {
     places: Arc<dyn Places>,
     sms: Option<SmsGateway>,
     mail: Option<Mailer>,
+    lease: i64,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -87,7 +89,15 @@ impl Notifier {
             places,
             sms,
             mail,
+            lease: crate::retry::LEASE_MICROS,
         }
+    }
+
+    /// The same notifier, leasing a delivery for `lease` while it sends:
+    /// give it at least twice the gateways' timeouts.
+    pub fn with_lease(mut self, lease: Duration) -> Notifier {
+        self.lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        self
     }
 
     /// The channels this notifier sends on.
@@ -114,12 +124,32 @@ impl Notifier {
             ..Round::default()
         };
         loop {
-            let claimed = store::claim_due(&self.db, now, SEND_BATCH).await?;
+            let claimed = store::claim_due(&self.db, now, SEND_BATCH, self.lease).await?;
             let n = claimed.len();
+            // A batch's lease covers every delivery in it: they are sent at
+            // once, so each answer (or timeout, half the lease) comes
+            // before the lease ends and nobody takes one over meanwhile.
+            let mut sending = tokio::task::JoinSet::new();
             for delivery in claimed {
-                let outcome = self.attempt(&delivery).await;
-                let at = chrono::Utc::now().timestamp_micros();
-                match store::finish(&self.db, &delivery, &outcome, at).await? {
+                let notifier = self.clone();
+                sending.spawn(async move {
+                    let outcome = notifier.attempt(&delivery).await;
+                    let at = chrono::Utc::now().timestamp_micros();
+                    let status = store::finish(&notifier.db, &delivery, &outcome, at).await?;
+                    tracing::info!(
+                        delivery = %delivery.id,
+                        channel = delivery.channel.as_str(),
+                        attempt = delivery.attempt,
+                        status = status.as_str(),
+                        "notice delivery"
+                    );
+                    Ok::<Status, NotifyError>(status)
+                });
+            }
+            while let Some(done) = sending.join_next().await {
+                let status =
+                    done.map_err(|e| NotifyError::Corrupt(format!("a send task failed: {e}")))??;
+                match status {
                     Status::Sent => round.sent += 1,
                     Status::Failed => round.failed += 1,
                     Status::Pending | Status::Sending => round.retrying += 1,

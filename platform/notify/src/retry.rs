@@ -5,7 +5,9 @@
 pub const MAX_ATTEMPTS: i32 = 6;
 
 /// How long a node may take to send one delivery before another node
-/// takes it over (the sender died): longer than any gateway's timeout.
+/// takes it over (the sender died), unless the notifier is given another
+/// ([`crate::Notifier::with_lease`]): twice the gateways' timeouts, so a
+/// slow answer is never taken over while it may still come.
 pub const LEASE_MICROS: i64 = 60_000_000;
 
 /// The wait before attempt `attempts + 1`, after `attempts` failed ones:

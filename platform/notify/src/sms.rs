@@ -35,6 +35,8 @@ pub struct SmsSettings {
     pub sign_name: String,
     /// The region the requests name.
     pub region: String,
+    /// How long one request may take.
+    pub timeout: Duration,
 }
 
 /// How a gateway call failed.
@@ -128,7 +130,7 @@ impl SmsGateway {
             }
         }
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
+            .timeout(settings.timeout)
             .build()
             .map_err(|e| NotifyError::Settings(e.to_string()))?;
         Ok(SmsGateway { settings, client })

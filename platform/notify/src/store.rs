@@ -308,8 +308,13 @@ struct ClaimRow {
 }
 
 /// Leases up to `batch` due deliveries (pending ones whose time came, and
-/// `sending` ones whose lease ran out) for [`retry::LEASE_MICROS`].
-pub async fn claim_due(db: &Database, now: i64, batch: u32) -> Result<Vec<Claimed>, NotifyError> {
+/// `sending` ones whose lease ran out) for `lease` microseconds.
+pub async fn claim_due(
+    db: &Database,
+    now: i64,
+    batch: u32,
+    lease: i64,
+) -> Result<Vec<Claimed>, NotifyError> {
     let mut tx = db.begin_platform().await?;
     let skip_locked = tx.backend().lock_for_update_skip_locked();
     let sql = format!(
@@ -333,7 +338,7 @@ pub async fn claim_due(db: &Database, now: i64, batch: u32) -> Result<Vec<Claime
                  next_attempt_at = $2 WHERE id = $1",
             )
             .bind(row.id.clone())
-            .bind(now + retry::LEASE_MICROS)
+            .bind(now + lease)
             .execute(&mut *c)
             .await?;
         });

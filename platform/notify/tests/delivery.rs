@@ -82,11 +82,13 @@ async fn world(db: Database) -> World {
         access_key_secret: civitas_testkit::sms_gateway::ACCESS_KEY_SECRET.into(),
         sign_name: "上海市民政局".into(),
         region: "cn-hangzhou".into(),
+        timeout: std::time::Duration::from_secs(15),
     })
     .unwrap();
     let mail = Mailer::new(&MailSettings {
         relay: sink.url.clone(),
         from: "上海市一网通办 <noreply@example.gov.cn>".into(),
+        timeout: std::time::Duration::from_secs(15),
     })
     .unwrap();
     let templates = Arc::new(Templates::load(&civitas_testkit::tenants_dir()).unwrap());

@@ -112,6 +112,8 @@ pub struct PartialSettings {
     pub mail_from: Option<String>,
     /// `--notify-interval-secs` / `CIVITAS_NOTIFY_INTERVAL_SECS` / `notify_interval_secs`.
     pub notify_interval_secs: Option<u64>,
+    /// `--notify-lease-secs` / `CIVITAS_NOTIFY_LEASE_SECS` / `notify_lease_secs`.
+    pub notify_lease_secs: Option<u64>,
 }
 
 impl PartialSettings {
@@ -218,6 +220,10 @@ pub struct Settings {
     pub mail: Option<MailConfig>,
     /// Seconds between notification rounds (default 1).
     pub notify_interval_secs: u64,
+    /// Seconds a node holds a delivery while sending it before another
+    /// node takes it over (default 60, at least 10); the gateways' timeouts
+    /// are half of it.
+    pub notify_lease_secs: u64,
 }
 
 /// The SMS gateway (Aliyun dysmsapi contract).
@@ -499,6 +505,13 @@ impl Settings {
         if notify_interval_secs == 0 {
             bail!("notify_interval_secs 必须大于 0 (notify_interval_secs must be greater than 0)");
         }
+        let notify_lease_secs = given
+            .notify_lease_secs
+            .or(file.notify_lease_secs)
+            .unwrap_or(60);
+        if notify_lease_secs < 10 {
+            bail!("notify_lease_secs 不能少于 10 秒 (notify_lease_secs must be at least 10)");
+        }
         let listen = given
             .listen
             .or(file.listen)
@@ -523,6 +536,7 @@ impl Settings {
             sms,
             mail,
             notify_interval_secs,
+            notify_lease_secs,
             search,
             oidc,
             module_cache_dir,

@@ -261,6 +261,10 @@ struct ServeArgs {
     /// Seconds between notification rounds (fan-out and sending) [default: 1].
     #[arg(long, env = "CIVITAS_NOTIFY_INTERVAL_SECS", value_name = "SECS")]
     notify_interval_secs: Option<u64>,
+    /// Seconds a node holds a notice while sending it before another node takes it over; the
+    /// gateways' timeouts are half of it [default: 60, at least 10].
+    #[arg(long, env = "CIVITAS_NOTIFY_LEASE_SECS", value_name = "SECS")]
+    notify_lease_secs: Option<u64>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
     /// [default: /usr/share/fonts/opentype/noto].
     #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
@@ -687,6 +691,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         smtp_url: args.smtp_url,
         mail_from: args.mail_from,
         notify_interval_secs: args.notify_interval_secs,
+        notify_lease_secs: args.notify_lease_secs,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,

@@ -354,6 +354,9 @@ pub fn start_notifier(
     platform: &Platform,
 ) -> Result<civitas_notify::Notifier, civitas_notify::NotifyError> {
     let templates = civitas_notify::Templates::load(&settings.tenants_dir)?;
+    let lease = Duration::from_secs(settings.notify_lease_secs);
+    // A gateway's answer always comes (or fails) within the lease.
+    let timeout = lease / 2;
     let sms = settings
         .sms
         .as_ref()
@@ -364,6 +367,7 @@ pub fn start_notifier(
                 access_key_secret: sms.access_key_secret.clone(),
                 sign_name: sms.sign_name.clone(),
                 region: sms.region.clone(),
+                timeout,
             })
         })
         .transpose()?;
@@ -374,6 +378,7 @@ pub fn start_notifier(
             civitas_notify::mail::Mailer::new(&civitas_notify::mail::MailSettings {
                 relay: mail.url.clone(),
                 from: mail.from.clone(),
+                timeout,
             })
         })
         .transpose()?;
@@ -390,7 +395,8 @@ pub fn start_notifier(
         Arc::new(platform.shared_tree.clone()),
         sms,
         mail,
-    ))
+    )
+    .with_lease(lease))
 }
 
 /// Fires due workflow timers every `interval` (reminders, overdue marking,

@@ -1757,3 +1757,190 @@ fn what_if_runs_a_candidate_over_recorded_decisions_and_replay_names_a_changed_i
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("no such case"));
 }
+
+/// `civitas serve --demo` sending notices through the local SMS gateway
+/// and SMTP server the test holds.
+fn notifying(
+    dir: &Path,
+    sms: &civitas_testkit::SmsGateway,
+    mail: &civitas_testkit::SmtpSink,
+) -> Server {
+    Server::start(
+        with_demo_modules(civitas(dir).args(["serve", "--demo"]))
+            .env("CIVITAS_SMS_URL", &sms.url)
+            .env(
+                "CIVITAS_SMS_ACCESS_KEY_ID",
+                civitas_testkit::sms_gateway::ACCESS_KEY_ID,
+            )
+            .env(
+                "CIVITAS_SMS_ACCESS_KEY_SECRET",
+                civitas_testkit::sms_gateway::ACCESS_KEY_SECRET,
+            )
+            .env("CIVITAS_SMS_SIGN_NAME", "上海市民政局")
+            .env("CIVITAS_SMTP_URL", &mail.url)
+            .env(
+                "CIVITAS_MAIL_FROM",
+                "上海市一网通办 <noreply@example.gov.cn>",
+            )
+            // The shortest lease, so the node after the crash takes the
+            // dead one's deliveries over within seconds.
+            .env("CIVITAS_NOTIFY_LEASE_SECS", "10"),
+    )
+}
+
+/// After a kill -9 between the case changes and their delivery the next
+/// node delivers every status change exactly once per channel. The first
+/// node dies with one SMS accepted by the gateway but not answered and two
+/// changes not yet fanned out; the second dies with an e-mail cut off before
+/// the relay's answer; the third finishes.
+#[test]
+fn a_node_killed_between_case_changes_and_delivery_sends_each_notice_once_per_channel() {
+    let dir = workdir();
+    let (sms, mail) = (
+        civitas_testkit::SmsGateway::start(),
+        civitas_testkit::SmtpSink::start(),
+    );
+    let first = notifying(dir.path(), &sms, &mail);
+    let citizen = first.sign_in("citizen-demo");
+    let officer = first.sign_in("lujiazui-officer");
+    let (status, saved) = first.request(
+        "PUT",
+        "/api/v1/me/notification-settings",
+        Some(&citizen),
+        Some(serde_json::json!({"phone": "13912345678", "email": "li.si@example.cn"})),
+    );
+    assert_eq!(status, 200, "{saved}");
+    let kill = |mut server: Server| {
+        server
+            .child
+            .kill()
+            .unwrap_or_else(|e| panic!("kill -9: {e}"));
+        let _ = server.child.wait();
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(90), "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let count = |sql: &'static str| -> i64 {
+        on_demo_database(dir.path(), async |c| {
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    };
+
+    // 1. The gateway takes the first SMS and does not answer.
+    sms.hold();
+    let application = serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": {
+        "birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
+        "disability_grade": 0, "economic_status": "none"}});
+    let mut cases = Vec::new();
+    for _ in 0..4 {
+        let (status, created) = first.request(
+            "POST",
+            "/api/v1/tenants/310000/310115/310115005/cases",
+            Some(&citizen),
+            Some(application.clone()),
+        );
+        assert_eq!(status, 201, "{created}");
+        cases.push(created["id"].as_str().unwrap_or_default().to_owned());
+    }
+    wait_until("no SMS reached the gateway", &|| sms.held() > 0);
+    // The e-mails of the same round go out and are recorded meanwhile.
+    wait_until("the e-mails were not recorded", &|| {
+        count(
+            "SELECT count(*) FROM notification_deliveries WHERE channel = 'email' AND status = 'sent'",
+        ) == 4
+    });
+    // Two more changes while the notifier waits: committed, not fanned out.
+    for case in &cases[..2] {
+        let (status, returned) = first.request(
+            "POST",
+            &format!("/api/v1/tenants/310000/310115/310115005/cases/{case}/actions"),
+            Some(&officer),
+            Some(serde_json::json!({"action": "return", "reason": "户籍证明不清晰"})),
+        );
+        assert_eq!(status, 200, "{returned}");
+    }
+    kill(first);
+    assert_eq!(count("SELECT count(*) FROM notification_outbox"), 2);
+    // The SMS the gateway holds are the ones left in doubt.
+    let in_doubt = count(
+        "SELECT count(*) FROM notification_deliveries WHERE channel = 'sms' AND status = 'sending'",
+    );
+    assert!(in_doubt >= 1);
+    assert_eq!(in_doubt, sms.held() as i64);
+    // The dead node's request is answered into the void.
+    sms.release();
+
+    // 2. The next node's first e-mail is cut off before the relay answers.
+    mail.hold();
+    let second = notifying(dir.path(), &sms, &mail);
+    wait_until("no e-mail reached the relay", &|| mail.held() > 0);
+    kill(second);
+    mail.release();
+
+    // 3. The third node finishes.
+    let third = notifying(dir.path(), &sms, &mail);
+    let started = Instant::now();
+    loop {
+        let (_, ready) = third.get("/readyz");
+        let notifications = &ready["notifications"];
+        if notifications["outbox"] == 0 && notifications["unsent"] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "notices were not all delivered: {ready}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Exactly one SMS and one e-mail per status change, each carrying its
+    // delivery's id, and every delivery recorded as sent.
+    type Row = (String, String, String, Option<String>);
+    let deliveries: Vec<Row> = on_demo_database(dir.path(), async |c| {
+        sqlx::query_as(
+            "SELECT id, channel, status, provider_ref FROM notification_deliveries ORDER BY id",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    });
+    let on = |channel: &str| deliveries.iter().filter(|d| d.1 == channel).count();
+    assert_eq!(
+        (on("site"), on("sms"), on("email")),
+        (6, 6, 6),
+        "{deliveries:?}"
+    );
+    assert!(deliveries.iter().all(|d| d.2 == "sent"), "{deliveries:?}");
+    let texts = sms.accepted();
+    let mails = mail.accepted();
+    assert_eq!(texts.len(), 6, "{texts:?}");
+    assert_eq!(mails.len(), 6, "{mails:?}");
+    for (id, channel, _, _) in &deliveries {
+        match channel.as_str() {
+            "sms" => assert_eq!(texts.iter().filter(|t| &t.out_id == id).count(), 1, "{id}"),
+            "email" => assert_eq!(
+                mails
+                    .iter()
+                    .filter(|m| m.message_id.contains(id.as_str()))
+                    .count(),
+                1,
+                "{id}"
+            ),
+            _ => {}
+        }
+    }
+    // The SMS the first node left in doubt was found at the provider, not
+    // sent again.
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d.3.as_deref().is_some_and(|r| r.starts_with("OutId "))),
+        "{deliveries:?}"
+    );
+}

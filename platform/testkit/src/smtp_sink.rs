@@ -203,6 +203,13 @@ async fn session(stream: tokio::net::TcpStream, shared: Shared) {
                     }
                 }
                 shared.0.lock().unwrap_or_else(|e| e.into_inner()).held -= 1;
+                // Released: a sender that died meanwhile is not there to be
+                // answered, and its message is not taken.
+                if let Ok(Ok(0) | Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(100), reader.read(&mut probe)).await
+                {
+                    return;
+                }
             }
             let refused = {
                 let mut inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());

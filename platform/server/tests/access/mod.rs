@@ -378,11 +378,13 @@ impl World {
             access_key_secret: civitas_testkit::sms_gateway::ACCESS_KEY_SECRET.into(),
             sign_name: "上海市民政局".into(),
             region: "cn-hangzhou".into(),
+            timeout: std::time::Duration::from_secs(15),
         })
         .unwrap();
         let mailer = civitas_notify::mail::Mailer::new(&civitas_notify::mail::MailSettings {
             relay: mail.url.clone(),
             from: "上海市一网通办 <noreply@example.gov.cn>".into(),
+            timeout: std::time::Duration::from_secs(15),
         })
         .unwrap();
         civitas_notify::Notifier::new(
