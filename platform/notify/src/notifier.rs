@@ -126,39 +126,68 @@ impl Notifier {
         loop {
             let claimed = store::claim_due(&self.db, now, SEND_BATCH, self.lease).await?;
             let n = claimed.len();
-            // A batch's lease covers every delivery in it: they are sent at
-            // once, so each answer (or timeout, half the lease) comes
-            // before the lease ends and nobody takes one over meanwhile.
-            let mut sending = tokio::task::JoinSet::new();
+            // One person's notices on one channel go out in the order they
+            // were made; different people's and channels' at once. Each
+            // delivery's lease is renewed as its turn comes, so a queue never
+            // outlives it, and one taken over meanwhile is left to its new
+            // sender.
+            let mut queues: Vec<Vec<Claimed>> = Vec::new();
             for delivery in claimed {
+                match queues.iter_mut().find(|q| {
+                    q.first().is_some_and(|f| {
+                        f.recipient == delivery.recipient && f.channel == delivery.channel
+                    })
+                }) {
+                    Some(queue) => queue.push(delivery),
+                    None => queues.push(vec![delivery]),
+                }
+            }
+            let mut sending = tokio::task::JoinSet::new();
+            for mut queue in queues {
+                // Oldest news first (ids made in one instant do not order).
+                queue.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
                 let notifier = self.clone();
-                sending.spawn(async move {
-                    let outcome = notifier.attempt(&delivery).await;
-                    let at = chrono::Utc::now().timestamp_micros();
-                    let status = store::finish(&notifier.db, &delivery, &outcome, at).await?;
-                    tracing::info!(
-                        delivery = %delivery.id,
-                        channel = delivery.channel.as_str(),
-                        attempt = delivery.attempt,
-                        status = status.as_str(),
-                        "notice delivery"
-                    );
-                    Ok::<Status, NotifyError>(status)
-                });
+                sending.spawn(async move { notifier.send_queue(queue).await });
             }
             while let Some(done) = sending.join_next().await {
-                let status =
+                let statuses =
                     done.map_err(|e| NotifyError::Corrupt(format!("a send task failed: {e}")))??;
-                match status {
-                    Status::Sent => round.sent += 1,
-                    Status::Failed => round.failed += 1,
-                    Status::Pending | Status::Sending => round.retrying += 1,
+                for status in statuses {
+                    match status {
+                        Status::Sent => round.sent += 1,
+                        Status::Failed => round.failed += 1,
+                        Status::Pending | Status::Sending => round.retrying += 1,
+                    }
                 }
             }
             if n < SEND_BATCH as usize {
                 return Ok(round);
             }
         }
+    }
+
+    /// Sends one person's deliveries on one channel, in order: each one's
+    /// lease renewed before its attempt, its outcome recorded after.
+    async fn send_queue(&self, queue: Vec<Claimed>) -> Result<Vec<Status>, NotifyError> {
+        let mut done = Vec::with_capacity(queue.len());
+        for delivery in queue {
+            let at = chrono::Utc::now().timestamp_micros();
+            if !store::renew_lease(&self.db, &delivery, at + self.lease).await? {
+                continue;
+            }
+            let outcome = self.attempt(&delivery).await;
+            let at = chrono::Utc::now().timestamp_micros();
+            let status = store::finish(&self.db, &delivery, &outcome, at).await?;
+            tracing::info!(
+                delivery = %delivery.id,
+                channel = delivery.channel.as_str(),
+                attempt = delivery.attempt,
+                status = status.as_str(),
+                "notice delivery"
+            );
+            done.push(status);
+        }
+        Ok(done)
     }
 
     /// Every `interval`, a round, until the task is dropped; a failure is

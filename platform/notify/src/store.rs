@@ -361,6 +361,30 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Renews `claimed`'s lease until `until` as its turn to be sent comes;
+/// false if another sender took it over meanwhile (its attempt counted).
+pub async fn renew_lease(
+    db: &Database,
+    claimed: &Claimed,
+    until: i64,
+) -> Result<bool, NotifyError> {
+    let mut tx = db.begin_platform().await?;
+    let n = with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "UPDATE notification_deliveries SET next_attempt_at = $2 \
+             WHERE id = $1 AND status = 'sending' AND attempts = $3",
+        )
+        .bind(claimed.id.clone())
+        .bind(until)
+        .bind(claimed.attempt)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

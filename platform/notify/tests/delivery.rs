@@ -302,6 +302,11 @@ both_backends! {
             assert!(waited.elapsed() < Duration::from_secs(30), "the SMS never reached the gateway");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The e-mail of the same round goes out and is recorded meanwhile.
+        while !all_deliveries(&w.db).await.iter().any(|d| d.channel == Channel::Email && d.status == Status::Sent) {
+            assert!(waited.elapsed() < Duration::from_secs(30), "the e-mail was not recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         dying.abort();
         let _ = dying.await;
         w.gateway.release();
