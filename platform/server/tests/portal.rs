@@ -15,6 +15,7 @@ mod console;
 use crate::support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use civitas_testkit::TestDb;
 use civitas_testkit::browser::browser;
@@ -482,6 +483,95 @@ async fn walk_the_portal(server: &Server, shots: Option<&Path>) {
     check_page(&b, server, "zh-CN").await;
     if let Some(dir) = shots {
         shoot(&b, dir, "portal-rated").await;
+    }
+
+    // 消息中心: every step of her case reached her message centre (this
+    // node sends no SMS or e-mail: those channels say so).
+    b.element("a.messages").await.click().await;
+    wait_for(&b, "#unread").await;
+    let started = std::time::Instant::now();
+    while !b.text().await.contains("已办结") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            b.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&url(&format!("{LUJIAZUI}messages"))).await;
+        wait_for(&b, "#unread").await;
+    }
+    check_page(&b, server, "zh-CN").await;
+    let centre = b.text().await;
+    for expected in [
+        "已提交",
+        "退回补正",
+        "户籍证明印章不清晰，请补正",
+        "已重新提交",
+        "已办结",
+        "办理人",
+        "办理时间",
+        "办理事项",
+        "（本平台暂未开通）",
+    ] {
+        assert!(
+            centre.contains(expected),
+            "{expected} missing from\n{centre}"
+        );
+    }
+    let unread: u32 = b
+        .element("#unread strong")
+        .await
+        .text()
+        .await
+        .parse()
+        .unwrap_or(0);
+    assert!(unread >= 5, "{centre}");
+    // She reads the newest, and gives her mobile number for later notices.
+    b.element("ul.messages form button").await.click().await;
+    wait_until(
+        &b,
+        "return location.hash.startsWith('#message-') && document.readyState === 'complete';",
+    )
+    .await;
+    let now_unread: u32 = b
+        .element("#unread strong")
+        .await
+        .text()
+        .await
+        .parse()
+        .unwrap_or(0);
+    assert_eq!(now_unread, unread - 1);
+    b.element("#phone").await.type_text("13912345678").await;
+    b.element("#settings form button").await.click().await;
+    wait_for(&b, "p.notice").await;
+    assert!(
+        b.element("#phone-now")
+            .await
+            .text()
+            .await
+            .contains("139****5678")
+    );
+    check_page(&b, server, "zh-CN").await;
+    if let Some(dir) = shots {
+        shoot(&b, dir, "portal-messages").await;
+    }
+    sign_out(&b).await;
+
+    // The street's delivery records on the workbench: each notice per
+    // channel, with its handler, time, status and matter.
+    sign_in_as(&b, &url("/workbench/"), "lujiazui-officer").await;
+    b.element("#deliveries-link").await.click().await;
+    wait_for(&b, "table.deliveries").await;
+    check_page(&b, server, "zh-CN").await;
+    let records = b.text().await;
+    for expected in ["通知发送记录", "站内消息", "已发送", "退回补正"] {
+        assert!(
+            records.contains(expected),
+            "{expected} missing from\n{records}"
+        );
+    }
+    if let Some(dir) = shots {
+        shoot(&b, dir, "workbench-deliveries").await;
     }
     sign_out(&b).await;
 

@@ -104,7 +104,7 @@ pub fn page(frame: &Frame, content: Markup) -> Markup {
                                         a.cases href=(cases) { (Msg::MyCases.text(lang)) }
                                     }
                                     @if let Some(messages) = messages {
-                                        a.cases href=(messages) { (Msg::MessageCentre.text(lang)) }
+                                        a.messages href=(messages) { (Msg::MessageCentre.text(lang)) }
                                     }
                                     form.sign-out method="post" action="/sign-out" {
                                         input type="hidden" name="csrf" value=(csrf);

@@ -184,12 +184,14 @@ pub fn message_centre(frame: &Frame, view: &MessageCentre) -> Markup {
                                 (Msg::CurrentlyGiven.text(lang))
                                 (c.destination.as_deref().unwrap_or(Msg::NoneGiven.text(lang)))
                             }
-                        }
-                        label.choice {
-                            input type="checkbox" name=(format!("{}_enabled", c.channel)) value="true"
-                                checked[c.enabled] disabled[!c.offered];
-                            " " (Msg::ReceiveBy.text(lang)) (c.name.text(lang))
-                            @if !c.offered { (Msg::NotOffered.text(lang)) }
+                            // A channel the platform does not send on is
+                            // shown off, whatever the person chose.
+                            label.choice {
+                                input type="checkbox" name=(format!("{}_enabled", c.channel)) value="true"
+                                    checked[c.enabled && c.offered] disabled[!c.offered];
+                                " " (Msg::ReceiveBy.text(lang)) (c.name.text(lang))
+                                @if !c.offered { (Msg::NotOffered.text(lang)) }
+                            }
                         }
                     }
                     button.button type="submit" { (Msg::SaveSettings.text(lang)) }
@@ -278,7 +280,7 @@ pub fn delivery_records(frame: &Frame, view: &DeliveryRecords) -> Markup {
                                         @else { (r.delivery.text(lang)) }
                                     }
                                     td { (r.destination.as_deref().unwrap_or("—")) }
-                                    td { (r.attempts) }
+                                    td { @if r.attempts > 0 { (r.attempts) } @else { "—" } }
                                     td { (r.error.as_deref().unwrap_or("—")) }
                                 }
                             }
