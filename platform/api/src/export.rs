@@ -186,6 +186,45 @@ pub(crate) async fn respond_across(
     Ok(file_response(kind, named, exported, &sm3))
 }
 
+/// As [`respond`] for a person's export of their own records (no grant is
+/// involved): recorded in the chain of `tenant`, their account's.
+pub(crate) async fn respond_own(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    kind: Kind,
+    sheet: SheetWriter,
+) -> Result<Response, ApiError> {
+    let exported = tokio::task::spawn_blocking(move || sheet.finish())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "export task failed");
+            ApiError::internal()
+        })?
+        .map_err(export_error)?;
+    let sm3 = hex::encode(exported.sm3);
+    civitas_audit::record_own(
+        state.db(),
+        tenant,
+        &civitas_audit::NewEvent {
+            actor: caller.username().to_owned(),
+            action: kind.action.to_owned(),
+            target: format!("export:{}", kind.en.to_lowercase().replace(' ', "-")),
+            detail: serde_json::json!({
+                "rows": exported.rows,
+                "bytes": exported.bytes,
+                "sm3": sm3,
+            }),
+        },
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "audit record failed");
+        ApiError::internal()
+    })?;
+    Ok(file_response(kind, tenant, exported, &sm3))
+}
+
 /// The file as an attachment named `<kind>-<tenant>-<date>.xlsx`, read in
 /// chunks by a blocking thread as the client takes them.
 fn file_response(kind: Kind, tenant: &TenantPath, exported: Exported, sm3: &str) -> Response {

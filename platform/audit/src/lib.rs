@@ -199,6 +199,21 @@ pub async fn record_platform(
     append_on(tx.connection(), tenant, event, None).await
 }
 
+/// Records `event` in `tenant`'s chain in a transaction of its own: what a
+/// person does with their own account's data (reading or exporting their
+/// messages), where no grant is involved, in the chain of the tenant their
+/// account belongs to.
+pub async fn record_own(
+    db: &civitas_storage::Database,
+    tenant: &TenantPath,
+    event: &NewEvent,
+) -> Result<Recorded, AuditError> {
+    let mut tx = db.begin_platform().await?;
+    let recorded = record_platform(&mut tx, tenant, event).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
 async fn append(
     tx: &mut TenantTx,
     tenant: &TenantPath,

@@ -1491,3 +1491,43 @@ pub async fn contact_of(
         email: open(EMAIL_FIELD, email)?,
     }))
 }
+
+/// Changes the phone number or e-mail address of the account `account_id`
+/// itself (a person keeping their own contact data, where no grant is
+/// involved): checked and sealed as [`update_profile`] does, audited in the
+/// chain of the account's tenant with the person as actor.
+pub async fn update_own_contact(
+    db: &Database,
+    keyring: &Keyring,
+    account_id: &str,
+    phone: Option<Option<String>>,
+    email: Option<Option<String>>,
+    now: DateTime<Utc>,
+) -> Result<AccountDetail, AdminError> {
+    let row: Option<(String, String)> = {
+        let mut tx = db.begin_platform_read().await?;
+        with_connection!(tx.connection(), c => {
+            sqlx::query_as("SELECT username, tenant_path FROM accounts WHERE id = $1")
+                .bind(account_id.to_owned())
+                .fetch_optional(&mut *c)
+                .await?
+        })
+    };
+    let (username, tenant) = row.ok_or_else(|| AdminError::NotFound(account_id.to_owned()))?;
+    let tenant = TenantPath::parse(&tenant)
+        .map_err(|e| IdentityError::Internal(format!("stored tenant path {tenant}: {e}")))?;
+    update_profile(
+        db,
+        keyring,
+        &TenantScope::for_platform_task(tenant),
+        &username,
+        &ProfileChange {
+            phone,
+            email,
+            ..ProfileChange::default()
+        },
+        &username,
+        now,
+    )
+    .await
+}

@@ -42,7 +42,7 @@ pub use administration::{
     AccountCursor, AccountDetail, AccountFilter, AccountPage, AccountState, AdminError, Contact,
     CreatedAccount, FieldError, NewStaffAccount, ONE_TIME_VALIDITY_DAYS, PROTECTED, ProfileChange,
     StaffProfile, check_new_account, contact_of, create_staff_account, list_accounts,
-    reset_password, set_disabled, show_account, unlock, update_profile,
+    reset_password, set_disabled, show_account, unlock, update_own_contact, update_profile,
 };
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use import::{

@@ -16,7 +16,7 @@ pub const LEASE_MICROS: i64 = 60_000_000;
 /// None once [`MAX_ATTEMPTS`] were made.
 pub fn backoff_micros(attempts: i32) -> Option<i64> {
     const SECONDS: [i64; 5] = [30, 120, 600, 1_800, 7_200];
-    if attempts >= MAX_ATTEMPTS || attempts < 1 {
+    if !(1..MAX_ATTEMPTS).contains(&attempts) {
         return None;
     }
     let i = usize::try_from(attempts - 1).ok()?;

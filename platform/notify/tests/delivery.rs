@@ -2,6 +2,7 @@
 //! delivery per status change and channel, sent once, retried with
 //! backoff, taken over after a sender died, listed and read — on SQLite
 //! and PostgreSQL, against the local SMS gateway and SMTP server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

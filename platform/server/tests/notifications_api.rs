@@ -2,6 +2,7 @@
 //! applies, and is told of every step by message centre, SMS and e-mail;
 //! reads and exports their messages; turns SMS off. Staff list and export
 //! the delivery records of their subtree, and nobody else's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::access;
 

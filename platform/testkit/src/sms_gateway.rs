@@ -246,11 +246,7 @@ async fn answer(
     match get("Action").as_str() {
         "SendSms" => send(&shared, &params).await,
         "QuerySendDetails" => query(&shared, &params),
-        other => refuse(
-            StatusCode::BAD_REQUEST,
-            "InvalidAction.NotFound",
-            &format!("{other}"),
-        ),
+        other => refuse(StatusCode::BAD_REQUEST, "InvalidAction.NotFound", other),
     }
 }
 

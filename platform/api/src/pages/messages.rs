@@ -102,7 +102,7 @@ async fn render(
                 case_href: state
                     .tenants()
                     .get(&d.tenant_path)
-                    .map(|t| format!("{}cases/{}", portal_home(&t), d.case_id)),
+                    .map(|t| format!("{}cases/{}", portal_home(t), d.case_id)),
                 carried: m
                     .channels
                     .iter()

@@ -22,7 +22,6 @@ use civitas_notify::store::{
     self as notices, DeliveryFilter, DeliveryPage, MessageFilter, MessagePage,
 };
 use civitas_notify::{Channel, NotifyError, Status};
-use civitas_storage::TenantScope;
 use civitas_tenancy::TenantPath;
 use civitas_workflow::timers::NotificationCursor;
 use serde::{Deserialize, Serialize};
@@ -277,18 +276,8 @@ pub(crate) async fn export_messages_in(
         }
     }
     // A person's own records: the export is recorded in their tenant's
-    // chain, as everything they do there is.
-    let scope = TenantScope::for_platform_task(tenant.clone());
-    crate::export::respond(
-        state,
-        caller,
-        &scope,
-        &tenant,
-        MESSAGES_EXPORT,
-        serde_json::json!({}),
-        sheet,
-    )
-    .await
+    // chain, as everything they do with their account is.
+    crate::export::respond_own(state, caller, &tenant, MESSAGES_EXPORT, sheet).await
 }
 
 /// One channel as the person sees it.
@@ -397,18 +386,12 @@ pub(crate) async fn change_settings_in(
 ) -> Result<NotificationSettings, ApiError> {
     if change.phone.is_some() || change.email.is_some() {
         let keyring = state.keyring()?;
-        let tenant = TenantPath::parse(&claims.ten).map_err(|_| ApiError::internal())?;
-        civitas_identity::update_profile(
+        civitas_identity::update_own_contact(
             state.db(),
             keyring,
-            &TenantScope::for_platform_task(tenant),
-            &claims.usr,
-            &civitas_identity::ProfileChange {
-                phone: change.phone.map(|p| p.filter(|p| !p.trim().is_empty())),
-                email: change.email.map(|m| m.filter(|m| !m.trim().is_empty())),
-                ..civitas_identity::ProfileChange::default()
-            },
-            &claims.usr,
+            &claims.sub,
+            change.phone.map(|p| p.filter(|p| !p.trim().is_empty())),
+            change.email.map(|m| m.filter(|m| !m.trim().is_empty())),
             Utc::now(),
         )
         .await?;
