@@ -291,6 +291,11 @@ fn parameters_are_declared_where_they_are() {
     }
 }
 
+/// Reserved words of the faces' routes only: the portal's message centre
+/// (`/t/{tenant}/messages`) and the workbench's delivery records
+/// (`/workbench/t/{tenant}/deliveries`).
+const PAGE_WORDS: [&str; 2] = ["messages", "deliveries"];
+
 /// The router tells where a tenant path ends by the first segment that is
 /// not a child, so every word after `/api/v1/tenants/{path}/` (and beside
 /// `{path}`, like `resolve`) is one no slug may be; and every reserved word
@@ -314,6 +319,16 @@ fn every_word_after_a_tenant_is_a_reserved_slug() {
         assert!(
             reserved.contains(&word),
             "{path}: `{word}` is not in civitas_tenancy::RESERVED_SLUGS, so a tenant could take it as a slug"
+        );
+        used.insert(word);
+    }
+    // Words only the faces use after a tenant path (pages/mod.rs).
+    let pages = include_str!("../src/pages/mod.rs");
+    for word in PAGE_WORDS {
+        assert!(reserved.contains(&word), "{word} is not reserved");
+        assert!(
+            pages.contains(&format!("/{{tenant}}/{word}\"")),
+            "no page route ends in /{{tenant}}/{word}"
         );
         used.insert(word);
     }
