@@ -148,14 +148,7 @@ pub(crate) async fn respond_across(
     filter: Value,
     sheet: SheetWriter,
 ) -> Result<Response, ApiError> {
-    let exported = tokio::task::spawn_blocking(move || sheet.finish())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "export task failed");
-            ApiError::internal()
-        })?
-        .map_err(export_error)?;
-    let sm3 = hex::encode(exported.sm3);
+    let (exported, sm3) = finish(sheet).await?;
     // One record per place the export read; an export that read nowhere
     // (a caller without grants, an empty inbox) exported nothing.
     for (scope, rows_here) in places {
@@ -163,18 +156,17 @@ pub(crate) async fn respond_across(
         civitas_audit::record(
             &mut tx,
             scope.path(),
-            &civitas_audit::NewEvent {
-                actor: caller.username().to_owned(),
-                action: kind.action.to_owned(),
-                target: format!("export:{}", kind.en.to_lowercase().replace(' ', "-")),
-                detail: serde_json::json!({
+            &export_event(
+                caller,
+                kind,
+                serde_json::json!({
                     "filter": filter,
                     "rows": exported.rows,
                     "rows_here": rows_here,
                     "bytes": exported.bytes,
                     "sm3": sm3,
                 }),
-            },
+            ),
         )
         .await
         .map_err(|e| {
@@ -195,6 +187,30 @@ pub(crate) async fn respond_own(
     kind: Kind,
     sheet: SheetWriter,
 ) -> Result<Response, ApiError> {
+    let (exported, sm3) = finish(sheet).await?;
+    civitas_audit::record_own(
+        state.db(),
+        tenant,
+        &export_event(
+            caller,
+            kind,
+            serde_json::json!({
+                "rows": exported.rows,
+                "bytes": exported.bytes,
+                "sm3": sm3,
+            }),
+        ),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "audit record failed");
+        ApiError::internal()
+    })?;
+    Ok(file_response(kind, tenant, exported, &sm3))
+}
+
+/// `sheet` finished off the async threads, and its SM3 in hex.
+async fn finish(sheet: SheetWriter) -> Result<(Exported, String), ApiError> {
     let exported = tokio::task::spawn_blocking(move || sheet.finish())
         .await
         .map_err(|e| {
@@ -203,26 +219,17 @@ pub(crate) async fn respond_own(
         })?
         .map_err(export_error)?;
     let sm3 = hex::encode(exported.sm3);
-    civitas_audit::record_own(
-        state.db(),
-        tenant,
-        &civitas_audit::NewEvent {
-            actor: caller.username().to_owned(),
-            action: kind.action.to_owned(),
-            target: format!("export:{}", kind.en.to_lowercase().replace(' ', "-")),
-            detail: serde_json::json!({
-                "rows": exported.rows,
-                "bytes": exported.bytes,
-                "sm3": sm3,
-            }),
-        },
-    )
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "audit record failed");
-        ApiError::internal()
-    })?;
-    Ok(file_response(kind, tenant, exported, &sm3))
+    Ok((exported, sm3))
+}
+
+/// The audit record of an export of `kind` by `caller`.
+fn export_event(caller: &Caller, kind: Kind, detail: Value) -> civitas_audit::NewEvent {
+    civitas_audit::NewEvent {
+        actor: caller.username().to_owned(),
+        action: kind.action.to_owned(),
+        target: format!("export:{}", kind.en.to_lowercase().replace(' ', "-")),
+        detail,
+    }
 }
 
 /// The file as an attachment named `<kind>-<tenant>-<date>.xlsx`, read in

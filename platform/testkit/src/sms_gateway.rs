@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -131,18 +130,6 @@ impl SmsGateway {
     pub fn release(&self) {
         self.inner().hold = false;
         self.shared.1.notify_waiters();
-    }
-
-    /// Waits up to `timeout` until `n` messages were accepted.
-    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Sms> {
-        let start = std::time::Instant::now();
-        loop {
-            let accepted = self.accepted();
-            if accepted.len() >= n || start.elapsed() > timeout {
-                return accepted;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

@@ -101,18 +101,6 @@ impl SmtpSink {
         self.inner().hold = false;
         self.shared.1.notify_waiters();
     }
-
-    /// Waits up to `timeout` until `n` messages were accepted.
-    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
-        let start = std::time::Instant::now();
-        loop {
-            let accepted = self.accepted();
-            if accepted.len() >= n || start.elapsed() > timeout {
-                return accepted;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 impl Drop for SmtpSink {

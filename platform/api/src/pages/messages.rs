@@ -164,25 +164,36 @@ pub(super) async fn read(
 ) -> Response {
     let tenant = tenant.0;
     let here = centre_href(&tenant);
-    let Some(claims) = who.0.clone() else {
-        return Redirect::to(&sign_in_href(&here)).into_response();
+    let claims = match poster(&state, lang, &who, &token, &tenant, &form).await {
+        Ok(claims) => claims,
+        Err(answer) => return *answer,
     };
-    if !token.check(field(&form, "csrf")) {
-        return render(
-            &state,
-            lang,
-            &who,
-            &token,
-            &tenant,
-            None,
-            Some(Err(expired())),
-        )
-        .await;
-    }
     match mark_read_in(&state, &claims.sub, &id).await {
         Ok(()) => Redirect::to(&format!("{here}#message-{id}")).into_response(),
         Err(e) => lang.refused_read(&e, &here, Some(&tenant)),
     }
+}
+
+/// Who posted a message-centre form: the signed-in person whose form token
+/// it carries; otherwise the answer (sign in first, or the page again saying
+/// it expired).
+async fn poster(
+    state: &AppState,
+    lang: PageLang,
+    who: &PageVisitor,
+    token: &FormToken,
+    tenant: &TenantRecord,
+    form: &[(String, String)],
+) -> Result<civitas_identity::Claims, Box<Response>> {
+    let Some(claims) = who.0.clone() else {
+        let here = centre_href(tenant);
+        return Err(Box::new(Redirect::to(&sign_in_href(&here)).into_response()));
+    };
+    if !token.check(field(form, "csrf")) {
+        let page = render(state, lang, who, token, tenant, None, Some(Err(expired()))).await;
+        return Err(Box::new(page));
+    }
+    Ok(claims)
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
@@ -210,21 +221,10 @@ pub(super) async fn save_settings(
 ) -> Response {
     let tenant = tenant.0;
     let here = centre_href(&tenant);
-    let Some(claims) = who.0.clone() else {
-        return Redirect::to(&sign_in_href(&here)).into_response();
+    let claims = match poster(&state, lang, &who, &token, &tenant, &form).await {
+        Ok(claims) => claims,
+        Err(answer) => return *answer,
     };
-    if !token.check(field(&form, "csrf")) {
-        return render(
-            &state,
-            lang,
-            &who,
-            &token,
-            &tenant,
-            None,
-            Some(Err(expired())),
-        )
-        .await;
-    }
     let typed = |name: &str| {
         let value = field(&form, name).trim();
         (!value.is_empty()).then(|| Some(value.to_owned()))
