@@ -581,6 +581,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(routes::notifications::deliveries))
         .routes(routes!(routes::notifications::export_deliveries))
+        .routes(routes!(routes::notifications::retry_delivery))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::search::search_services))
         .routes(routes!(routes::search::service_search_token))

@@ -33,7 +33,8 @@
 //!
 //! Reading: [`store::messages_of`] (a person's message centre),
 //! [`store::deliveries`] (staff: the records of a subtree, tenant-scoped),
-//! [`store::preferences`] / [`store::set_preference`].
+//! [`store::preferences`] / [`store::set_preference`]. Staff send a
+//! delivery that was given up again with [`store::retry_failed`] (audited).
 
 pub mod mail;
 pub mod retry;
@@ -60,6 +61,9 @@ pub enum NotifyError {
     /// Opening a recipient's contact data failed.
     #[error(transparent)]
     Contact(#[from] civitas_identity::AdminError),
+    /// The audit log failed.
+    #[error(transparent)]
+    Audit(#[from] civitas_audit::AuditError),
     /// The notice texts are missing or wrong.
     #[error("通知模板错误 (notification templates): {0}")]
     Templates(String),

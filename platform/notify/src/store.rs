@@ -833,6 +833,89 @@ enum Bind {
     Int(i64),
 }
 
+/// What asking to send a delivery again did.
+#[derive(Debug, Clone)]
+pub enum Retried {
+    /// Queued to be sent at once, its attempts counted afresh.
+    Queued(Box<Delivery>),
+    /// It is not given up (pending, being sent, or sent): nothing changed.
+    NotFailed(Status),
+    /// No such delivery in the scope and lines.
+    NotFound,
+}
+
+/// Sends the failed delivery `id` again (a gateway that was down, a number
+/// corrected): queued now with its attempts counted afresh, and audited
+/// `notification.retry` by `actor` in its tenant's chain, in one
+/// transaction. Only in `tx`'s subtree and, if given, `lines`.
+pub async fn retry_failed(
+    tx: &mut TenantTx,
+    id: &str,
+    lines: Option<&[String]>,
+    actor: &str,
+    now: i64,
+) -> Result<Retried, NotifyError> {
+    let (lower, upper) = tx.scope().path().subtree_range();
+    let lower = lower.to_owned();
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM notification_deliveries \
+         WHERE id = $1 AND tenant_path >= $2 AND tenant_path < $3{}",
+        tx.backend().lock_for_update()
+    );
+    let row: Option<DeliveryRow> = with_connection!(tx.connection(), c => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .bind(lower.clone())
+            .bind(upper.clone())
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let Some(row) = row else {
+        return Ok(Retried::NotFound);
+    };
+    let (_, delivery) = row.decode()?;
+    if lines.is_some_and(|lines| !lines.contains(&delivery.line)) {
+        return Ok(Retried::NotFound);
+    }
+    if delivery.status != Status::Failed {
+        return Ok(Retried::NotFailed(delivery.status));
+    }
+    with_connection!(tx.connection(), c => {
+        sqlx::query(
+            "UPDATE notification_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+             WHERE id = $1 AND status = 'failed'",
+        )
+        .bind(id.to_owned())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    });
+    let tenant = civitas_tenancy::TenantPath::parse(&delivery.tenant_path)
+        .map_err(|e| NotifyError::Corrupt(format!("delivery {id}: tenant path: {e}")))?;
+    civitas_audit::record(
+        tx,
+        &tenant,
+        &civitas_audit::NewEvent {
+            actor: actor.to_owned(),
+            action: "notification.retry".to_owned(),
+            target: format!("delivery:{id}"),
+            detail: serde_json::json!({
+                "case": delivery.case_id,
+                "channel": delivery.channel.as_str(),
+                "attempts": delivery.attempts,
+                "last_error": delivery.last_error,
+            }),
+        },
+    )
+    .await?;
+    Ok(Retried::Queued(Box::new(Delivery {
+        status: Status::Pending,
+        attempts: 0,
+        next_attempt_at: Some(now),
+        ..delivery
+    })))
+}
+
 /// A person's channel choices: the channels they turned off (the message
 /// centre cannot be).
 pub async fn preferences(

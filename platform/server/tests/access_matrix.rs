@@ -204,6 +204,10 @@ fn request(
                 .replace("{kind}", "penalty-decision");
             format!("/api/v1/tenants/{tenant}/cases/00000000-0000-0000-0000-000000000000{tail}")
         }
+        // A delivery that exists nowhere: past authorization a 404.
+        r if r.contains("/notification-deliveries/{id}") => path
+            .replace("{t}", tenant)
+            .replace("{id}", "no-such-delivery"),
         // A seal that exists nowhere: past authorization a 404.
         r if r.contains("/seals/{id}") => {
             path.replace("{t}", tenant).replace("{id}", "no-such-seal")

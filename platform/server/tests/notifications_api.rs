@@ -132,5 +132,49 @@ both_backends! {
             Some(world.token("pudong-reviewer")), None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["x-export-rows"], "8");
+
+        // A delivery the provider refused for good is sent again from the
+        // records, once the number is right (here: the gateway's refusal
+        // was the fault).
+        world.call("PUT", "/api/v1/me/notification-settings", Some(citizen), Some(json!({"sms_enabled": true}))).await;
+        gateway.fail_next(1, "isv.MOBILE_NUMBER_ILLEGAL");
+        let approved = world.call("POST", &format!("/api/v1/tenants/{LUJIAZUI}/cases/{case}/actions"),
+            Some(world.token("lujiazui-officer")), Some(json!({"action": "approve"}))).await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+        let round = notifier.run_once(now()).await.unwrap();
+        assert_eq!(round.failed, 1, "{round:?}");
+        let failed = world.call("GET", &format!("/api/v1/tenants/{PUDONG}/notification-deliveries?status=failed"),
+            Some(world.token("pudong-reviewer")), None).await;
+        let failed = failed.body["deliveries"].as_array().unwrap().clone();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0]["last_error"].as_str().unwrap().contains("isv.MOBILE_NUMBER_ILLEGAL"));
+        let id = failed[0]["id"].as_str().unwrap();
+        let retry = |who: &'static str, id: String| {
+            let world = &world;
+            async move {
+                world.call("POST", &format!("/api/v1/tenants/{PUDONG}/notification-deliveries/{id}/retry"),
+                    Some(world.token(who)), None).await
+            }
+        };
+        let elsewhere = retry("huangpu-reviewer", id.to_owned()).await;
+        assert_eq!(elsewhere.status, StatusCode::FORBIDDEN, "{}", elsewhere.body);
+        let queued = retry("pudong-reviewer", id.to_owned()).await;
+        assert_eq!(queued.status, StatusCode::OK, "{}", queued.body);
+        assert_eq!((queued.body["status"].as_str(), queued.body["attempts"].as_i64()), (Some("pending"), Some(0)));
+        let sms_before = gateway.accepted().len();
+        assert_eq!(notifier.run_once(now()).await.unwrap().sent, 1);
+        assert_eq!(gateway.accepted().len(), sms_before + 1);
+        let again = retry("pudong-reviewer", id.to_owned()).await;
+        assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("delivery_not_failed")));
+        let nowhere = retry("pudong-reviewer", "no-such-delivery".to_owned()).await;
+        assert_eq!((nowhere.status, nowhere.body["code"].as_str()), (StatusCode::NOT_FOUND, Some("delivery_not_found")));
+        let recorded: i64 = {
+            let mut tx = world.db.begin_platform_read().await.unwrap();
+            civitas_storage::with_connection!(tx.connection(), c => {
+                sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'notification.retry'")
+                    .fetch_one(&mut *c).await.unwrap()
+            })
+        };
+        assert_eq!(recorded, 1);
     }
 }

@@ -323,6 +323,8 @@ messages! {
     AttemptsMade => "发送次数", "Attempts";
     LastError => "最后错误", "Last error";
     NoDeliveries => "暂无发送记录。", "No deliveries yet.";
+    SendAgain => "重新发送", "Send again";
+    RetryQueued => "已重新排队发送。", "Queued to be sent again.";
     NoCasesYet => "您在本地还没有办件。", "You have no applications here yet.";
     FiledOn => "提交日期", "Filed on";
     History => "办理记录", "History";

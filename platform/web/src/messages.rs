@@ -226,6 +226,8 @@ pub struct DeliveryRow {
     pub destination: Option<String>,
     /// The last error.
     pub error: Option<String>,
+    /// Where the "send again" form posts (failed ones).
+    pub retry: Option<String>,
 }
 
 /// The workbench's delivery records of a place.
@@ -237,6 +239,10 @@ pub struct DeliveryRecords {
     pub next: Option<String>,
     /// The export link.
     pub export: String,
+    /// The form token.
+    pub csrf: String,
+    /// A delivery was just queued again.
+    pub done: Option<bool>,
 }
 
 /// The delivery records page.
@@ -247,6 +253,9 @@ pub fn delivery_records(frame: &Frame, view: &DeliveryRecords) -> Markup {
         html! {
             h1 { (Msg::DeliveryRecords.text(lang)) }
             p.hint { (Msg::DeliveryRecordsHint.text(lang)) }
+            @if view.done.is_some() {
+                p.notice role="status" { (Msg::RetryQueued.text(lang)) }
+            }
             @if view.rows.is_empty() {
                 p role="status" { (Msg::NoDeliveries.text(lang)) }
             } @else {
@@ -281,7 +290,15 @@ pub fn delivery_records(frame: &Frame, view: &DeliveryRecords) -> Markup {
                                     }
                                     td { (r.destination.as_deref().unwrap_or("—")) }
                                     td { @if r.attempts > 0 { (r.attempts) } @else { "—" } }
-                                    td { (r.error.as_deref().unwrap_or("—")) }
+                                    td {
+                                        (r.error.as_deref().unwrap_or("—"))
+                                        @if let Some(action) = &r.retry {
+                                            form method="post" action=(action) {
+                                                input type="hidden" name="csrf" value=(view.csrf);
+                                                button.button.secondary type="submit" { (Msg::SendAgain.text(lang)) }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -293,4 +310,58 @@ pub fn delivery_records(frame: &Frame, view: &DeliveryRecords) -> Markup {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        Frame {
+            lang: Lang::Zh,
+            title: "通知发送记录".into(),
+            place: None,
+            switch_href: "?lang=en".into(),
+            visitor: crate::layout::Visitor::Anonymous {
+                return_to: "/workbench/".into(),
+            },
+            scripts: &[],
+        }
+    }
+
+    fn row(failed: bool) -> DeliveryRow {
+        DeliveryRow {
+            at: "2026-12-06 10:00".into(),
+            matter: "助餐补贴申请".into(),
+            case_href: "/workbench/t/x/cases/c1".into(),
+            status: Both::new("退回补正", "Returned"),
+            handler: "张伟".into(),
+            channel: Both::new("短信", "SMS"),
+            delivery: Both::new(
+                if failed { "发送失败" } else { "已发送" },
+                if failed { "Failed" } else { "Sent" },
+            ),
+            failed,
+            attempts: 1,
+            destination: Some("139****5678".into()),
+            error: failed.then(|| "isv.MOBILE_NUMBER_ILLEGAL".into()),
+            retry: failed.then(|| "/workbench/t/x/deliveries/d1/retry".into()),
+        }
+    }
+
+    #[test]
+    fn only_a_failed_delivery_offers_to_be_sent_again() {
+        let view = DeliveryRecords {
+            rows: vec![row(true), row(false)],
+            next: None,
+            export: "/workbench/t/x/deliveries/export".into(),
+            csrf: "token".into(),
+            done: None,
+        };
+        let html = delivery_records(&frame(), &view).into_string();
+        assert_eq!(html.matches("重新发送").count(), 1, "{html}");
+        assert!(html.contains(r#"action="/workbench/t/x/deliveries/d1/retry""#));
+        assert!(html.contains("isv.MOBILE_NUMBER_ILLEGAL"));
+        assert!(html.contains("139****5678"));
+    }
 }

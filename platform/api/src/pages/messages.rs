@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::access::Caller;
 use crate::routes::notifications::{
     DeliveriesQuery, NotificationSettingsChange, change_settings_in, deliveries_in,
-    export_deliveries_in, export_messages_in, mark_read_in, messages_in, settings_in,
+    export_deliveries_in, export_messages_in, mark_read_in, messages_in, retry_in, settings_in,
 };
 
 fn status_of(d: &Delivery) -> Both {
@@ -276,6 +276,8 @@ pub(super) async fn export(
 #[derive(Debug, Deserialize)]
 pub(super) struct RecordsQuery {
     after: Option<String>,
+    /// A delivery was queued again.
+    done: Option<bool>,
 }
 
 fn records_href(tenant: &TenantRecord) -> String {
@@ -336,6 +338,8 @@ pub(super) async fn records(
             attempts: d.attempts,
             destination: d.destination.clone(),
             error: d.last_error.clone(),
+            retry: (d.status == civitas_notify::Status::Failed)
+                .then(|| format!("{here}/{}/retry", d.id)),
         })
         .collect();
     let view = DeliveryRecords {
@@ -344,6 +348,8 @@ pub(super) async fn records(
             .next
             .map(|n| format!("{here}?after={}", civitas_web::layout::query_value(&n))),
         export: format!("{here}/export"),
+        csrf: token.0.clone(),
+        done: query.done.filter(|d| *d),
     };
     let frame = lang.frame(
         &here,
@@ -374,4 +380,29 @@ pub(super) async fn export_records(
         Err(e) => Err(e),
     };
     exported.unwrap_or_else(|e| lang.refused_read(&e, &here, None))
+}
+
+/// `POST /workbench/t/{tenant}/deliveries/{id}/retry`: a failed delivery
+/// sent again, back to the records.
+pub(super) async fn retry_record(
+    State(state): State<AppState>,
+    lang: PageLang,
+    who: PageVisitor,
+    token: FormToken,
+    tenant: PortalTenant,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let here = records_href(&tenant.0);
+    let caller = match staff(lang, &who, &here) {
+        Ok(caller) => caller,
+        Err(answer) => return *answer,
+    };
+    if !token.check(field(&form, "csrf")) {
+        return Redirect::to(&here).into_response();
+    }
+    match retry_in(&state, &caller, &tenant.0.path, &id).await {
+        Ok(_) => Redirect::to(&format!("{here}?done=true")).into_response(),
+        Err(e) => lang.refused_read(&e, &here, None),
+    }
 }

@@ -58,6 +58,10 @@ pub(crate) fn add_routes(api: Router<AppState>, state: AppState) -> Router<AppSt
             "/workbench/t/{tenant}/deliveries/export",
             get(messages::export_records),
         )
+        .route(
+            "/workbench/t/{tenant}/deliveries/{id}/retry",
+            post(messages::retry_record),
+        )
         .route("/t/{tenant}/cases/{id}", get(apply::case).post(apply::act))
         .route(
             "/t/{tenant}/cases/{id}/documents",

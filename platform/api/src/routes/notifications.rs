@@ -8,6 +8,7 @@
 //! PUT  /api/v1/me/notification-settings                    change them
 //! GET  /api/v1/tenants/{path}/notification-deliveries       delivery records of a subtree (staff)
 //! GET  /api/v1/tenants/{path}/notification-deliveries/export  the same as .xlsx
+//! POST /api/v1/tenants/{path}/notification-deliveries/{id}/retry  send a failed one again
 //! ```
 //!
 //! A person's own messages are theirs by their session (no grant is
@@ -657,4 +658,84 @@ pub(crate) async fn export_deliveries_in(
         sheet,
     )
     .await
+}
+
+/// A delivery id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct DeliveryParam {
+    /// The tenant.
+    #[allow(dead_code)]
+    path: String,
+    /// The delivery's id.
+    #[allow(dead_code)]
+    id: String,
+}
+
+/// Sends `id` again for `caller` at `tenant` (`case.act` in its line): the
+/// API's route and the workbench's button.
+pub(crate) async fn retry_in(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantPath,
+    id: &str,
+) -> Result<civitas_notify::store::Delivery, ApiError> {
+    staff_only(caller)?;
+    let line = caller.line_for(None).to_owned();
+    let scope = caller.authorize(state, tenant, &line, "case.act")?;
+    let lines = (!crate::access::every_line(&line)).then(|| vec![line]);
+    let mut tx = state.db().begin(&scope).await?;
+    let retried = notices::retry_failed(
+        &mut tx,
+        id,
+        lines.as_deref(),
+        caller.username(),
+        Utc::now().timestamp_micros(),
+    )
+    .await?;
+    match retried {
+        notices::Retried::Queued(delivery) => {
+            tx.commit().await?;
+            Ok(*delivery)
+        }
+        notices::Retried::NotFailed(status) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "delivery_not_failed",
+            format!(
+                "该条通知当前为“{}”，只有发送失败的通知可以重新发送",
+                status.label_zh()
+            ),
+            format!(
+                "The delivery is {}: only a failed one is sent again",
+                status.as_str()
+            ),
+        )),
+        notices::Retried::NotFound => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "delivery_not_found",
+            "本辖区没有这条通知发送记录",
+            "No such delivery record in this subtree and line",
+        )),
+    }
+}
+
+/// Sends a delivery that was given up (`failed`) again: queued at once, its
+/// attempts counted afresh, audited `notification.retry` (`case.act` in
+/// the line; staff only) — after a gateway outage, or a number corrected.
+#[utoipa::path(post, path = "/api/v1/tenants/{path}/notification-deliveries/{id}/retry", tag = "notifications",
+    security(("bearer" = [])),
+    params(DeliveryParam),
+    responses(
+        (status = 200, description = "已重新排队发送 / Queued again", body = civitas_notify::store::Delivery),
+        (status = 403, description = "无权 / Not allowed", body = ErrorBody),
+        (status = 404, description = "没有这条记录 / No such delivery here", body = ErrorBody),
+        (status = 409, description = "并非发送失败的通知（delivery_not_failed）/ Not a failed delivery", body = ErrorBody)
+    ))]
+pub(crate) async fn retry_delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    tenant: Tenant,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<civitas_notify::store::Delivery>, ApiError> {
+    Ok(Json(retry_in(&state, &caller, &tenant.path, &id).await?))
 }

@@ -84,6 +84,8 @@ CREATE TABLE notification_preferences (
 );
 
 GRANT SELECT ON notification_deliveries TO civitas_app;
+-- Staff send a failed delivery again (store::retry_failed), in their scope.
+GRANT UPDATE (status, attempts, next_attempt_at) ON notification_deliveries TO civitas_app;
 ALTER TABLE notification_deliveries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_subtree ON notification_deliveries
     USING (civitas_in_scope(tenant_path)) WITH CHECK (civitas_in_scope(tenant_path));
