@@ -11,6 +11,7 @@
 //! - [`both_backends!`] writes a test once and runs it on both.
 
 pub mod browser;
+mod gate;
 pub mod meili;
 pub mod sms_gateway;
 pub mod smtp_sink;

@@ -39,14 +39,18 @@ pub struct Sms {
 #[derive(Debug, Default)]
 struct Inner {
     accepted: Vec<Sms>,
-    /// Requests received while held (recorded as accepted, not answered).
-    held: usize,
-    hold: bool,
     fail_next: Vec<String>,
     requests: usize,
 }
 
-type Shared = Arc<(Mutex<Inner>, tokio::sync::Notify)>;
+#[derive(Debug, Default)]
+struct Server {
+    inner: Mutex<Inner>,
+    /// Where an accepted request's answer waits while the test holds it.
+    gate: crate::gate::Gate,
+}
+
+type Shared = Arc<Server>;
 
 /// A running gateway on a loopback port; stopped when dropped.
 #[derive(Debug)]
@@ -94,7 +98,7 @@ impl SmsGateway {
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.shared.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What it accepted, in order.
@@ -118,18 +122,17 @@ impl SmsGateway {
     /// answered until [`SmsGateway::release`]: a sender killed meanwhile
     /// never learns that its message went.
     pub fn hold(&self) {
-        self.inner().hold = true;
+        self.shared.gate.close();
     }
 
     /// Requests accepted and waiting for an answer.
     pub fn held(&self) -> usize {
-        self.inner().held
+        self.shared.gate.held()
     }
 
     /// Answers every held request and holds no more.
     pub fn release(&self) {
-        self.inner().hold = false;
-        self.shared.1.notify_waiters();
+        self.shared.gate.open();
     }
 }
 
@@ -188,7 +191,11 @@ async fn answer(
     State(shared): State<Shared>,
     Form(params): Form<HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
-    shared.0.lock().unwrap_or_else(|e| e.into_inner()).requests += 1;
+    shared
+        .inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .requests += 1;
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     for required in [
         "AccessKeyId",
@@ -253,8 +260,8 @@ async fn send(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode,
         );
     };
     let biz_id = format!("{:016}^0", rand_id());
-    let held = {
-        let mut inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
         if !inner.fail_next.is_empty() {
             let code = inner.fail_next.remove(0);
             return (
@@ -270,21 +277,10 @@ async fn send(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode,
             out_id: get("OutId"),
             biz_id: biz_id.clone(),
         });
-        if inner.hold {
-            inner.held += 1;
-        }
-        inner.hold
-    };
-    if held {
-        loop {
-            let notified = shared.1.notified();
-            if !shared.0.lock().unwrap_or_else(|e| e.into_inner()).hold {
-                break;
-            }
-            notified.await;
-        }
-        shared.0.lock().unwrap_or_else(|e| e.into_inner()).held -= 1;
     }
+    // Accepted: the answer may be held (a sender killed meanwhile never
+    // learns that its message went).
+    let _ = shared.gate.pass().await;
     (
         StatusCode::OK,
         Json(
@@ -303,7 +299,7 @@ fn query(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode, Json
         .get("CurrentPage")
         .and_then(|p| p.parse().ok())
         .unwrap_or(1);
-    let inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+    let inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
     let mine: Vec<&Sms> = inner.accepted.iter().filter(|s| s.phone == phone).collect();
     let items: Vec<Value> = mine
         .iter()

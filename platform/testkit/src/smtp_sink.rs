@@ -27,12 +27,17 @@ pub struct Mail {
 #[derive(Debug, Default)]
 struct Inner {
     accepted: Vec<Mail>,
-    hold: bool,
-    held: usize,
     refuse_next: usize,
 }
 
-type Shared = Arc<(Mutex<Inner>, tokio::sync::Notify)>;
+#[derive(Debug, Default)]
+struct Server {
+    inner: Mutex<Inner>,
+    /// Where the answer to a message's data waits while the test holds it.
+    gate: crate::gate::Gate,
+}
+
+type Shared = Arc<Server>;
 
 /// A running server on a loopback port.
 #[derive(Debug)]
@@ -72,7 +77,7 @@ impl SmtpSink {
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.shared.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What it accepted, in order.
@@ -88,18 +93,17 @@ impl SmtpSink {
     /// From now on the answer to a message's data waits for
     /// [`SmtpSink::release`].
     pub fn hold(&self) {
-        self.inner().hold = true;
+        self.shared.gate.close();
     }
 
     /// Messages whose answer is held.
     pub fn held(&self) -> usize {
-        self.inner().held
+        self.shared.gate.held()
     }
 
     /// Answers what is held and holds no more.
     pub fn release(&self) {
-        self.inner().hold = false;
-        self.shared.1.notify_waiters();
+        self.shared.gate.open();
     }
 }
 
@@ -164,43 +168,24 @@ async fn session(stream: tokio::net::TcpStream, shared: Shared) {
                 let l = l.strip_prefix('.').unwrap_or(&l).to_owned();
                 data.extend_from_slice(l.as_bytes());
             }
-            let held = {
-                let mut inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
-                if inner.hold {
-                    inner.held += 1;
-                }
-                inner.hold
+            // The answer may be held; a sender going away meanwhile (it
+            // waits for the answer, so anything it does is going away)
+            // takes its message with it.
+            let mut probe = [0u8; 1];
+            let waited = tokio::select! {
+                waited = shared.gate.pass() => waited,
+                _ = reader.read(&mut probe) => return,
             };
-            if held {
-                // The sender going away before the answer takes the message
-                // with it.
-                let mut probe = [0u8; 1];
-                loop {
-                    let notified = shared.1.notified();
-                    if !shared.0.lock().unwrap_or_else(|e| e.into_inner()).hold {
-                        break;
-                    }
-                    tokio::select! {
-                        _ = notified => {}
-                        n = reader.read(&mut probe) => {
-                            if matches!(n, Ok(0) | Err(_)) {
-                                shared.0.lock().unwrap_or_else(|e| e.into_inner()).held -= 1;
-                                return;
-                            }
-                        }
-                    }
-                }
-                shared.0.lock().unwrap_or_else(|e| e.into_inner()).held -= 1;
-                // Released: a sender that died meanwhile is not there to be
-                // answered, and its message is not taken.
-                if let Ok(Ok(0) | Err(_)) =
+            // Released: a sender that died meanwhile is not there to be
+            // answered, and its message is not taken.
+            if waited
+                && let Ok(Ok(0) | Err(_)) =
                     tokio::time::timeout(Duration::from_millis(100), reader.read(&mut probe)).await
-                {
-                    return;
-                }
+            {
+                return;
             }
             let refused = {
-                let mut inner = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+                let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
                 if inner.refuse_next > 0 {
                     inner.refuse_next -= 1;
                     true
