@@ -142,9 +142,12 @@ impl Kind {
     }
 
     /// The news a case event brings its applicant, if any: `approve` with a
-    /// next step moved the case on, without one it concluded it.
+    /// next step moved the case on, without one it concluded it; `return`
+    /// to the applicant asks for a correction, while a return to an earlier
+    /// step of the office's own is no news to them.
     pub fn of_event(action: &str, to_step: Option<&str>) -> Option<Kind> {
         Some(match action {
+            "return" if to_step.is_some_and(|s| s != "applicant") => return None,
             "submit" => Kind::Submitted,
             "resubmit" => Kind::Resubmitted,
             "approve" if to_step.is_some() => Kind::Advanced,
@@ -313,6 +316,11 @@ mod tests {
             Some(Kind::Advanced)
         );
         assert_eq!(Kind::of_event("approve", None), Some(Kind::Closed));
+        assert_eq!(
+            Kind::of_event("return", Some("applicant")),
+            Some(Kind::Returned)
+        );
+        assert_eq!(Kind::of_event("return", Some("street-review")), None);
         assert_eq!(Kind::of_event("attach", None), None);
         assert_eq!(Kind::of_event("countersign", None), None);
         for kind in Kind::ALL {

@@ -124,7 +124,8 @@ impl Notifier {
             ..Round::default()
         };
         loop {
-            let claimed = store::claim_due(&self.db, now, SEND_BATCH, self.lease).await?;
+            let claimed =
+                store::claim_due(&self.db, now, SEND_BATCH, self.lease, self.offered()).await?;
             let n = claimed.len();
             // One person's notices on one channel go out in the order they
             // were made; different people's and channels' at once. Each
@@ -149,9 +150,24 @@ impl Notifier {
                 let notifier = self.clone();
                 sending.spawn(async move { notifier.send_queue(queue).await });
             }
+            // Every queue runs to its end, whatever another's fate: a
+            // queue stopped halfway would leave its deliveries leased and
+            // in doubt.
+            let mut failure = None;
             while let Some(done) = sending.join_next().await {
-                let statuses =
-                    done.map_err(|e| NotifyError::Corrupt(format!("a send task failed: {e}")))??;
+                let statuses = match done {
+                    Ok(Ok(statuses)) => statuses,
+                    Ok(Err(e)) => {
+                        failure.get_or_insert(e);
+                        continue;
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(NotifyError::Corrupt(format!(
+                            "a send task failed: {e}"
+                        )));
+                        continue;
+                    }
+                };
                 for status in statuses {
                     match status {
                         Status::Sent => round.sent += 1,
@@ -159,6 +175,9 @@ impl Notifier {
                         Status::Pending | Status::Sending => round.retrying += 1,
                     }
                 }
+            }
+            if let Some(e) = failure {
+                return Err(e);
             }
             if n < SEND_BATCH as usize {
                 return Ok(round);
@@ -175,17 +194,40 @@ impl Notifier {
             if !store::renew_lease(&self.db, &delivery, at + self.lease).await? {
                 continue;
             }
-            let outcome = self.attempt(&delivery).await;
+            // The whole attempt — provider lookups, the send — ends within
+            // half the lease, so nobody takes it over while it may still
+            // succeed (lettre bounds only its connect).
+            let budget = Duration::from_micros(u64::try_from(self.lease / 2).unwrap_or(0));
+            let outcome = match tokio::time::timeout(budget, self.attempt(&delivery)).await {
+                Ok(outcome) => outcome,
+                Err(_) => failed(
+                    None,
+                    format!("发送超时 (no answer within {} s)", budget.as_secs()),
+                    false,
+                ),
+            };
             let at = chrono::Utc::now().timestamp_micros();
-            let status = store::finish(&self.db, &delivery, &outcome, at).await?;
-            tracing::info!(
-                delivery = %delivery.id,
-                channel = delivery.channel.as_str(),
-                attempt = delivery.attempt,
-                status = status.as_str(),
-                "notice delivery"
-            );
-            done.push(status);
+            match store::finish(&self.db, &delivery, &outcome, at).await? {
+                Some(status) => {
+                    tracing::info!(
+                        delivery = %delivery.id,
+                        channel = delivery.channel.as_str(),
+                        attempt = delivery.attempt,
+                        status = status.as_str(),
+                        "notice delivery"
+                    );
+                    done.push(status);
+                }
+                // Another sender holds it now; what this attempt learnt is
+                // logged (a provider reference matters if both sent).
+                None => tracing::warn!(
+                    delivery = %delivery.id,
+                    channel = delivery.channel.as_str(),
+                    attempt = delivery.attempt,
+                    outcome = ?outcome,
+                    "通知发送结果未记录：租约已被接管 (outcome not recorded: the lease was taken over)"
+                ),
+            }
         }
         Ok(done)
     }
@@ -280,26 +322,32 @@ impl Notifier {
     async fn send_sms(&self, gateway: &SmsGateway, delivery: &Claimed, phone: &str) -> Outcome {
         let destination = mask::phone(phone);
         if delivery.in_doubt {
-            // The last sender died after its lease began: ask before
-            // sending again. Its attempt was today or, near midnight,
-            // yesterday (China time).
-            let today = chrono::Utc::now();
-            for day in [today, today - chrono::Duration::days(1)] {
-                let day = day
-                    .with_timezone(&store::china())
-                    .format("%Y%m%d")
-                    .to_string();
-                match gateway.was_sent(phone, &day, &delivery.id).await {
+            // An earlier attempt may have gone: ask before sending again,
+            // on every day since the notice was made (the provider keeps
+            // 30 days of details).
+            let today = chrono::Utc::now()
+                .with_timezone(&store::china())
+                .date_naive();
+            let made = chrono::DateTime::from_timestamp_micros(delivery.created_at)
+                .map_or(today, |t| t.with_timezone(&store::china()).date_naive());
+            let first = made.max(today - chrono::Duration::days(29));
+            let mut day = today;
+            while day >= first {
+                let name = day.format("%Y%m%d").to_string();
+                match gateway.was_sent(phone, &name, &delivery.id).await {
                     Ok(true) => {
                         return Outcome::Sent {
                             destination,
-                            provider_ref: format!("OutId {} ({day})", delivery.id),
+                            provider_ref: format!("OutId {} ({name})", delivery.id),
                         };
                     }
                     Ok(false) => {}
-                    // Unknown: trying later is better than a second message.
+                    // Unknown: trying later is better than a second message
+                    // (and the next attempt asks again).
                     Err(e) => return failed(Some(destination), e.to_string(), false),
                 }
+                let Some(before) = day.pred_opt() else { break };
+                day = before;
             }
         }
         let template = match self.templates.template(delivery.kind) {

@@ -272,8 +272,9 @@ pub struct Claimed {
     pub recipient: String,
     /// This attempt's number (1 for the first).
     pub attempt: i32,
-    /// A sender took it before and its lease ran out: the message may
-    /// have left. The SMS channel asks the provider before sending again.
+    /// An earlier attempt may have reached the provider (a sender died
+    /// while sending, a call failed or timed out, staff sent it again): the
+    /// SMS channel asks the provider before sending.
     pub in_doubt: bool,
     /// What it tells.
     pub kind: Kind,
@@ -305,22 +306,38 @@ struct ClaimRow {
     params: String,
     matter: String,
     created_at: i64,
+    last_error: Option<String>,
 }
 
-/// Leases up to `batch` due deliveries (pending ones whose time came, and
-/// `sending` ones whose lease ran out) for `lease` microseconds.
+/// Leases up to `batch` deliveries on the channels `offered` that are due
+/// at `now` (pending ones whose time came, and `sending` ones whose lease
+/// ran out) for `lease` microseconds from the clock's now (a round that
+/// took long leases from when it claims, not from when it began). A node
+/// without a channel's gateway leaves that channel's deliveries to a node
+/// with one.
 pub async fn claim_due(
     db: &Database,
     now: i64,
     batch: u32,
     lease: i64,
+    offered: Offered,
 ) -> Result<Vec<Claimed>, NotifyError> {
+    let channels: Vec<String> = [Channel::Sms, Channel::Email]
+        .into_iter()
+        .filter(|c| offered.offers(*c))
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect();
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease_end = chrono::Utc::now().timestamp_micros().max(now) + lease;
     let mut tx = db.begin_platform().await?;
     let skip_locked = tx.backend().lock_for_update_skip_locked();
     let sql = format!(
         "SELECT id, channel, recipient, status, attempts, kind, case_id, message_zh, message_en, params, matter, \
-         created_at FROM notification_deliveries WHERE next_attempt_at <= $1 \
-         ORDER BY next_attempt_at, id LIMIT {}{skip_locked}",
+         created_at, last_error FROM notification_deliveries WHERE next_attempt_at <= $1 \
+         AND channel IN ({}) ORDER BY next_attempt_at, id LIMIT {}{skip_locked}",
+        channels.join(", "),
         batch.max(1)
     );
     let rows: Vec<ClaimRow> = with_connection!(tx.connection(), c => {
@@ -338,7 +355,7 @@ pub async fn claim_due(
                  next_attempt_at = $2 WHERE id = $1",
             )
             .bind(row.id.clone())
-            .bind(now + lease)
+            .bind(lease_end)
             .execute(&mut *c)
             .await?;
         });
@@ -347,7 +364,7 @@ pub async fn claim_due(
             channel,
             recipient: row.recipient,
             attempt: row.attempts + 1,
-            in_doubt: status == Status::Sending,
+            in_doubt: status == Status::Sending || row.attempts > 0 || row.last_error.is_some(),
             kind,
             case_id: row.case_id,
             message_zh: row.message_zh,
@@ -407,14 +424,15 @@ pub enum Outcome {
     },
 }
 
-/// Records the outcome of `claimed`'s attempt. Nothing is written if the
-/// lease was taken over meanwhile (another attempt was counted).
+/// Records the outcome of `claimed`'s attempt: the status written, or none
+/// if the lease was taken over meanwhile (another attempt was counted) and
+/// nothing was written.
 pub async fn finish(
     db: &Database,
     claimed: &Claimed,
     outcome: &Outcome,
     now: i64,
-) -> Result<Status, NotifyError> {
+) -> Result<Option<Status>, NotifyError> {
     let (status, next, destination, provider_ref, error, sent_at) = match outcome {
         Outcome::Sent {
             destination,
@@ -453,7 +471,7 @@ pub async fn finish(
         }
     };
     let mut tx = db.begin_platform().await?;
-    with_connection!(tx.connection(), c => {
+    let written = with_connection!(tx.connection(), c => {
         sqlx::query(
             "UPDATE notification_deliveries SET status = $2, next_attempt_at = $3, \
              destination = COALESCE($4, destination), provider_ref = $5, last_error = $6, sent_at = $7 \
@@ -468,10 +486,11 @@ pub async fn finish(
         .bind(sent_at)
         .bind(claimed.attempt)
         .execute(&mut *c)
-        .await?;
+        .await?
+        .rows_affected()
     });
     tx.commit().await?;
-    Ok(status)
+    Ok((written == 1).then_some(status))
 }
 
 /// One delivery record: 办理人 (handler), 办理时间 (created_at), 办理状态
@@ -845,7 +864,10 @@ pub enum Retried {
 }
 
 /// Sends the failed delivery `id` again (a gateway that was down, a number
-/// corrected): queued now with its attempts counted afresh, and audited
+/// corrected): queued now for one more attempt (attempts keep counting, so
+/// a sender that lost its lease long ago cannot mistake the new attempt
+/// for its own), asking the SMS provider first whether an earlier one
+/// went; audited
 /// `notification.retry` by `actor` in its tenant's chain, in one
 /// transaction. Only in `tx`'s subtree and, if given, `lines`.
 pub async fn retry_failed(
@@ -882,7 +904,7 @@ pub async fn retry_failed(
     }
     with_connection!(tx.connection(), c => {
         sqlx::query(
-            "UPDATE notification_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+            "UPDATE notification_deliveries SET status = 'pending', next_attempt_at = $2 \
              WHERE id = $1 AND status = 'failed'",
         )
         .bind(id.to_owned())
@@ -910,7 +932,6 @@ pub async fn retry_failed(
     .await?;
     Ok(Retried::Queued(Box::new(Delivery {
         status: Status::Pending,
-        attempts: 0,
         next_attempt_at: Some(now),
         ..delivery
     })))

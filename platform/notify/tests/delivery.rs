@@ -328,6 +328,39 @@ both_backends! {
         assert!(w.gateway.accepted()[0].params["reason"] == "缺少户籍证明");
     }
 
+    async fn a_gateway_that_does_not_answer_times_out_and_the_next_attempt_asks_first(t) {
+        let w = world(t.db.clone()).await;
+        case(&w.db, "C-6", &w.applicant).await;
+        event(&w.db, "C-6", "submit", None, None).await;
+        // The gateway takes the SMS and never answers: the attempt gives up
+        // at half the lease instead of holding the node.
+        w.gateway.hold();
+        let notifier = w.notifier.clone().with_lease(Duration::from_secs(2));
+        let round = notifier.run_once(now()).await.unwrap();
+        assert_eq!((round.sent, round.retrying), (1, 1), "{round:?}");
+        let sms = all_deliveries(&w.db).await.into_iter().find(|d| d.channel == Channel::Sms).unwrap();
+        assert_eq!((sms.status, sms.attempts), (Status::Pending, 1));
+        assert!(sms.last_error.as_deref().unwrap_or("").contains("发送超时"), "{sms:?}");
+        w.gateway.release();
+        // The retry asks the provider, finds the message, sends nothing.
+        let round = notifier.run_once(now() + 31_000_000).await.unwrap();
+        assert_eq!(round.sent, 1);
+        assert_eq!(w.gateway.accepted().len(), 1);
+        let sms = all_deliveries(&w.db).await.into_iter().find(|d| d.channel == Channel::Sms).unwrap();
+        assert!(sms.provider_ref.as_deref().unwrap_or("").starts_with("OutId "), "{sms:?}");
+    }
+
+    async fn a_return_to_an_earlier_step_of_the_office_is_no_news_to_the_applicant(t) {
+        let w = world(t.db.clone()).await;
+        case(&w.db, "C-7", &w.applicant).await;
+        event(&w.db, "C-7", "return", Some("street-review"), Some("复核材料")).await;
+        let round = w.notifier.run_once(now()).await.unwrap();
+        assert_eq!((round.fanned_out.entries, round.fanned_out.deliveries), (1, 0));
+        event(&w.db, "C-7", "return", Some("applicant"), Some("缺少户籍证明")).await;
+        let round = w.notifier.run_once(now()).await.unwrap();
+        assert_eq!(round.fanned_out.deliveries, 3);
+    }
+
     async fn a_person_turns_channels_off_but_not_the_message_centre(t) {
         let w = world(t.db.clone()).await;
         assert!(store::set_preference(&w.db, &w.applicant, Channel::Sms, false, now()).await.unwrap());

@@ -27,8 +27,8 @@ struct Hot {
 const HOT: &[Hot] = &[
     Hot {
         what: "the sender's claim of due deliveries",
-        sql: "SELECT id FROM notification_deliveries WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 16",
-        source: "FROM notification_deliveries WHERE next_attempt_at <= $1 \\\n         ORDER BY next_attempt_at, id LIMIT",
+        sql: "SELECT id FROM notification_deliveries WHERE next_attempt_at <= $1 AND channel IN ('sms', 'email') ORDER BY next_attempt_at, id LIMIT 16",
+        source: "FROM notification_deliveries WHERE next_attempt_at <= $1 \\\n         AND channel IN ({}) ORDER BY next_attempt_at, id LIMIT",
         binds: &["1800000000000000"],
         index: "notification_deliveries_due",
     },
