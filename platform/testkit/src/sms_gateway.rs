@@ -303,7 +303,7 @@ fn query(shared: &Shared, params: &HashMap<String, String>) -> (StatusCode, Json
     let mine: Vec<&Sms> = inner.accepted.iter().filter(|s| s.phone == phone).collect();
     let items: Vec<Value> = mine
         .iter()
-        .skip(size * page.saturating_sub(1))
+        .skip(size.saturating_mul(page.saturating_sub(1)))
         .take(size)
         .map(|s| {
             json!({"PhoneNum": s.phone, "SendStatus": 3, "ErrCode": "DELIVERED", "TemplateCode": s.template,
