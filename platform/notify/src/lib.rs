@@ -15,17 +15,20 @@
 //!    address and has not turned the channel off — and deletes the entry, in
 //!    one transaction. The unique key (case, event, channel, recipient) makes
 //!    a second fan-out of one entry write nothing.
-//! 3. **Sending** ([`Notifier::send_due`]). A due delivery is leased
-//!    (`sending`, attempts + 1, until a lease end) and committed before the
-//!    gateway is called; the outcome is written after. A node that dies while
-//!    sending leaves a lease that ends: the next node takes the delivery over
-//!    *in doubt* and first asks the SMS provider whether the message with this
-//!    delivery's id (`OutId`) was accepted — if so it is recorded, not sent
-//!    again. An SMTP server takes responsibility for a message only when it
-//!    answers the end of its data, so a message cut off before that is
-//!    retried; the window left (after the server's answer, before the record)
-//!    is one round trip, and the message carries the delivery's id as its
-//!    `Message-ID`, by which mail stores drop a copy.
+//! 3. **Sending** ([`Notifier::run_once`]). Due deliveries on the channels
+//!    this node sends on are leased (`sending`, attempts + 1, until a lease
+//!    end) and committed before a gateway is called; each one's lease is
+//!    renewed as its turn comes, a whole attempt ends within half the lease,
+//!    and the outcome is written only if the lease is still this sender's
+//!    (`attempts` only ever grows). A node that dies while sending leaves a
+//!    lease that ends and the next node takes the delivery over. Every SMS
+//!    attempt after the first asks the provider first whether the message
+//!    with this delivery's id (`OutId`) was accepted — if so it is recorded,
+//!    not sent again. An SMTP server takes responsibility for a message only
+//!    when it answers the end of its data, so a message cut off before that
+//!    is sent again; what is left (the relay took it, its answer never
+//!    reached the node) gives a copy with the same `Message-ID`, by which
+//!    mail stores drop it.
 //! 4. **Retries** ([`retry::backoff_micros`]): a refused or failed attempt is
 //!    tried again after 30 s, 2 min, 10 min, 30 min and 2 h, then `failed`
 //!    with the last error; a permanent refusal (a number the provider says is

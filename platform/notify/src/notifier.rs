@@ -189,9 +189,11 @@ impl Notifier {
     /// lease renewed before its attempt, its outcome recorded after.
     async fn send_queue(&self, queue: Vec<Claimed>) -> Result<Vec<Status>, NotifyError> {
         let mut done = Vec::with_capacity(queue.len());
-        for delivery in queue {
+        for (turn, delivery) in queue.into_iter().enumerate() {
+            // The first was leased a moment ago by the claim; the others
+            // have waited their turn.
             let at = chrono::Utc::now().timestamp_micros();
-            if !store::renew_lease(&self.db, &delivery, at + self.lease).await? {
+            if turn > 0 && !store::renew_lease(&self.db, &delivery, at + self.lease).await? {
                 continue;
             }
             // The whole attempt — provider lookups, the send — ends within

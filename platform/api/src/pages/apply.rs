@@ -207,10 +207,7 @@ pub(super) async fn submit(
             Ok(found) => found,
             Err(answer) => return *answer,
         };
-    let submitted = answers
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map_or("", |(_, v)| v.as_str());
+    let submitted = super::form_field(&answers, "csrf");
     let mut view = ApplyForm {
         answers: answers.clone(),
         ..blank_form(&flow, fields.clone(), &here, &token, guide)
@@ -475,12 +472,7 @@ pub(super) async fn act(
     let Some(claims) = who.0.clone() else {
         return Redirect::to(&sign_in_href(&here)).into_response();
     };
-    let value = |name: &str| {
-        answers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let value = |name: &str| super::form_field(&answers, name);
     let caller = Caller::Person(claims);
     // The service decides the fields; read the case once to know it.
     let service = match case_for(&state, &caller, &tenant.path, &id).await {

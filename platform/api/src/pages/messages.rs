@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::case_view::local_time;
 use super::session::{FormToken, PageVisitor};
 use super::workbench::staff;
-use super::{PageLang, PortalTenant, portal_home, visitor};
+use super::{PageLang, PortalTenant, form_field, portal_home, visitor};
 use crate::AppState;
 use crate::access::Caller;
 use crate::routes::notifications::{
@@ -189,17 +189,11 @@ async fn poster(
         let here = centre_href(tenant);
         return Err(Box::new(Redirect::to(&sign_in_href(&here)).into_response()));
     };
-    if !token.check(field(form, "csrf")) {
+    if !token.check(form_field(form, "csrf")) {
         let page = render(state, lang, who, token, tenant, None, Some(Err(expired()))).await;
         return Err(Box::new(page));
     }
     Ok(claims)
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 fn expired() -> Both {
@@ -226,7 +220,7 @@ pub(super) async fn save_settings(
         Err(answer) => return *answer,
     };
     let typed = |name: &str| {
-        let value = field(&form, name).trim();
+        let value = form_field(&form, name).trim();
         (!value.is_empty()).then(|| Some(value.to_owned()))
     };
     // A box the platform does not offer is disabled and sends nothing: its
@@ -237,10 +231,10 @@ pub(super) async fn save_settings(
         typed("email"),
         offered
             .offers(civitas_notify::Channel::Sms)
-            .then(|| field(&form, "sms_enabled") == "true"),
+            .then(|| form_field(&form, "sms_enabled") == "true"),
         offered
             .offers(civitas_notify::Channel::Email)
-            .then(|| field(&form, "email_enabled") == "true"),
+            .then(|| form_field(&form, "email_enabled") == "true"),
     );
     match change_settings_in(&state, &claims, change).await {
         Ok(_) => Redirect::to(&format!("{here}?saved=true#settings")).into_response(),
@@ -398,7 +392,7 @@ pub(super) async fn retry_record(
         Ok(caller) => caller,
         Err(answer) => return *answer,
     };
-    if !token.check(field(&form, "csrf")) {
+    if !token.check(form_field(&form, "csrf")) {
         return Redirect::to(&here).into_response();
     }
     match retry_in(&state, &caller, &tenant.0.path, &id).await {

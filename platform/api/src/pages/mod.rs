@@ -448,6 +448,13 @@ impl PageLang {
     }
 }
 
+/// The value a submitted form gives `name` (its first), or empty.
+fn form_field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// A tenant's portal home, by its slug path.
 fn portal_home(tenant: &TenantRecord) -> String {
     format!("{PORTAL_PREFIX}{}/", tenant.slug_path)
