@@ -739,4 +739,27 @@ mod tests {
             assert!(Settings::resolve(bad, PartialSettings::default()).is_err());
         }
     }
+
+    #[test]
+    fn notification_channels_need_every_setting_and_say_which() {
+        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
+        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
+        let none = resolve("").unwrap();
+        assert!(none.sms.is_none() && none.mail.is_none());
+        assert_eq!((none.notify_interval_secs, none.notify_lease_secs), (1, 60));
+        let sms = resolve(
+            "sms_url = \"http://sms.example\"\nsms_access_key_id = \"id\"\nsms_access_key_secret = \"s\"\nsms_sign_name = \"上海市民政局\"\n",
+        )
+        .unwrap();
+        assert_eq!(sms.sms.map(|s| s.region).as_deref(), Some("cn-hangzhou"));
+        let partial = resolve("sms_url = \"http://sms.example\"\n")
+            .err()
+            .map(|e| e.to_string());
+        assert!(partial.unwrap_or_default().contains("sms_sign_name"));
+        let mail = resolve("smtp_url = \"smtp://relay:25\"\n")
+            .err()
+            .map(|e| e.to_string());
+        assert!(mail.unwrap_or_default().contains("mail_from"));
+        assert!(resolve("notify_lease_secs = 5\n").is_err());
+    }
 }
