@@ -9,6 +9,8 @@
 //! - `population`: a million residents' population records written into
 //!   the embedded database, then the nightly 免申即享 run timed, against
 //!   single calls of the same rule;
+//! - `invalidation`: a grant revoked and made again on one node, timed
+//!   until the other nodes refuse and honour it again;
 //! - `fill`: grows the case tables of a PostgreSQL database to a number of
 //!   cases by copying the cases already filed (with their tasks, history
 //!   and timers), so the next `submit` runs against a large database.
@@ -101,6 +103,49 @@ enum Command {
         civitas-load export --server-pid 4242 --username city-admin \\\n    \
         --list '/api/v1/tenants/310000/cases?service=civil-affairs/meal-subsidy' --key cases")]
     Export(ExportArgs),
+    /// How soon a change on one node is in force on the others: a grant
+    /// revoked on `--url` and made again, `--rounds` times, each timed from
+    /// sending the change until every `--watch` node answers the grant's
+    /// holder accordingly (403, then 200 again), polling as fast as it
+    /// answers.
+    #[command(after_help = "Example:\n  \
+        civitas-load invalidation --url http://127.0.0.1:8081 \\\n    \
+        --watch http://127.0.0.1:8082 --watch http://127.0.0.1:8083 --rounds 100")]
+    Invalidation(InvalidationArgs),
+}
+
+#[derive(clap::Args)]
+struct InvalidationArgs {
+    /// The node the changes are made on.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A node that must learn of them; repeat for more.
+    #[arg(long, required = true)]
+    watch: Vec<String>,
+    /// Who revokes and grants (`grant.manage` at the place).
+    #[arg(long, default_value = "sec-admin")]
+    admin: String,
+    /// Whose grant it is.
+    #[arg(long, default_value = "lujiazui-officer")]
+    holder: String,
+    /// The place of the grant (code path).
+    #[arg(long, default_value = "310000/310115/310115005")]
+    tenant: String,
+    /// The grant's line.
+    #[arg(long, default_value = "civil-affairs")]
+    line: String,
+    /// The grant's role.
+    #[arg(long, default_value = "officer")]
+    role: String,
+    /// The demo password of both.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// Revocations (each followed by the grant made again).
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    rounds: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -1007,6 +1052,97 @@ async fn export(args: ExportArgs) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
+/// Polls `url` as `token` until it answers `status`, as fast as it
+/// answers; the time since `since`. Gives up after 30 s.
+async fn until_status(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    status: u16,
+    since: Instant,
+) -> anyhow::Result<Duration> {
+    loop {
+        let answer = client.get(url).bearer_auth(token).send().await?;
+        let got = answer.status().as_u16();
+        answer.bytes().await?;
+        if got == status {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > Duration::from_secs(30) {
+            bail!("{url} still answers {got}, not {status}, 30 s after the change");
+        }
+    }
+}
+
+async fn invalidation(args: InvalidationArgs) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let admin = sign_in(&client, &args.url, &args.admin, &args.password).await?;
+    let holder = sign_in(&client, &args.url, &args.holder, &args.password).await?;
+    let tenant = &args.tenant;
+    let grant = format!(
+        "{}/api/v1/tenants/{tenant}/grants/{}/{}/{}",
+        args.url, args.holder, args.line, args.role
+    );
+    let grants = format!("{}/api/v1/tenants/{tenant}/grants", args.url);
+    let probes: Vec<String> = args
+        .watch
+        .iter()
+        .map(|node| format!("{node}/api/v1/tenants/{tenant}/cases?limit=1"))
+        .collect();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); probes.len()];
+    for _ in 0..args.rounds {
+        for (revoke, expected) in [(true, 403), (false, 200)] {
+            let sent = Instant::now();
+            let answer = if revoke {
+                client.delete(&grant).bearer_auth(&admin).send().await?
+            } else {
+                client
+                    .post(&grants)
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({
+                        "account": args.holder, "line": args.line, "role": args.role
+                    }))
+                    .send()
+                    .await?
+            };
+            let status = answer.status();
+            let body = answer.text().await?;
+            if !status.is_success() {
+                bail!("the change was refused ({status}): {body}");
+            }
+            let mut watchers = Vec::new();
+            for probe in &probes {
+                let (client, probe, holder) = (client.clone(), probe.clone(), holder.clone());
+                watchers.push(tokio::spawn(async move {
+                    until_status(&client, &probe, &holder, expected, sent).await
+                }));
+            }
+            for (n, watcher) in watchers.into_iter().enumerate() {
+                samples[n].push(watcher.await??);
+            }
+        }
+    }
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    let nodes: Vec<serde_json::Value> = args
+        .watch
+        .iter()
+        .zip(samples)
+        .map(|(node, mut took)| {
+            took.sort_unstable();
+            serde_json::json!({
+                "node": node,
+                "changes": took.len(),
+                "p50_ms": ms(civitas_load::percentile(&took, 0.50)),
+                "p99_ms": ms(civitas_load::percentile(&took, 0.99)),
+                "max_ms": ms(took.last().copied().unwrap_or_default()),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({"changed_on": args.url, "nodes": nodes}))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -1105,6 +1241,21 @@ fn main() -> std::process::ExitCode {
                 }
                 if report["failures"].as_u64().unwrap_or(0) > 0 {
                     bail!("some project-months failed");
+                }
+                Ok(())
+            }
+            Command::Invalidation(args) => {
+                let json = args.json;
+                let report = invalidation(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    for node in report["nodes"].as_array().into_iter().flatten() {
+                        println!(
+                            "{}: {} changes in force after p50 {} ms, p99 {} ms, max {} ms",
+                            node["node"], node["changes"], node["p50_ms"], node["p99_ms"], node["max_ms"]
+                        );
+                    }
                 }
                 Ok(())
             }

@@ -92,6 +92,9 @@ pub struct ApiSettings {
     /// this node runs the notifier (none: it does not; the message centre
     /// and delivery records are served either way).
     pub notify: Option<civitas_notify::store::Offered>,
+    /// Whether this node hears other nodes' changes as they commit, which
+    /// `/readyz` reports (none: not reported).
+    pub changes: Option<Arc<civitas_storage::changes::ChangeFeed>>,
 }
 
 /// The largest body of a document upload: the document and its form.
@@ -157,6 +160,7 @@ impl Default for ApiSettings {
             sealing: None,
             export_dir: None,
             notify: None,
+            changes: None,
         }
     }
 }
@@ -199,9 +203,15 @@ struct Inner {
     sealing: Option<SealingSettings>,
     export_dir: Option<std::path::PathBuf>,
     notify: Option<civitas_notify::store::Offered>,
+    changes: Option<Arc<civitas_storage::changes::ChangeFeed>>,
 }
 
 impl AppState {
+    /// Whether this node hears other nodes' changes, if reported.
+    pub(crate) fn changes(&self) -> Option<&civitas_storage::changes::ChangeFeed> {
+        self.inner.changes.as_deref()
+    }
+
     /// The channels the notifier sends on, if this node runs it.
     pub(crate) fn notify(&self) -> Option<civitas_notify::store::Offered> {
         self.inner.notify
@@ -393,6 +403,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             sealing: settings.sealing.clone(),
             export_dir: settings.export_dir.clone(),
             notify: settings.notify,
+            changes: settings.changes.clone(),
         }),
     };
     let routed = pages::add_routes(router, state.clone())

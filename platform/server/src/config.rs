@@ -114,6 +114,8 @@ pub struct PartialSettings {
     pub notify_interval_secs: Option<u64>,
     /// `--notify-lease-secs` / `CIVITAS_NOTIFY_LEASE_SECS` / `notify_lease_secs`.
     pub notify_lease_secs: Option<u64>,
+    /// `--change-poll-secs` / `CIVITAS_CHANGE_POLL_SECS` / `change_poll_secs`.
+    pub change_poll_secs: Option<u64>,
 }
 
 impl PartialSettings {
@@ -224,6 +226,10 @@ pub struct Settings {
     /// node takes it over (default 60, at least 10); the gateways' timeouts
     /// are half of it.
     pub notify_lease_secs: u64,
+    /// Seconds between a node's own looks at the grants, settings and tree
+    /// versions (default 2): the fallback for a change notice lost with the
+    /// listening connection on PostgreSQL, and the only way on SQLite.
+    pub change_poll_secs: u64,
 }
 
 /// The SMS gateway (Aliyun dysmsapi contract).
@@ -512,6 +518,13 @@ impl Settings {
         if notify_lease_secs < 10 {
             bail!("notify_lease_secs 不能少于 10 秒 (notify_lease_secs must be at least 10)");
         }
+        let change_poll_secs = given
+            .change_poll_secs
+            .or(file.change_poll_secs)
+            .unwrap_or(2);
+        if change_poll_secs == 0 {
+            bail!("change_poll_secs 必须大于 0 (change_poll_secs must be greater than 0)");
+        }
         let listen = given
             .listen
             .or(file.listen)
@@ -537,6 +550,7 @@ impl Settings {
             mail,
             notify_interval_secs,
             notify_lease_secs,
+            change_poll_secs,
             search,
             oidc,
             module_cache_dir,
@@ -761,5 +775,20 @@ mod tests {
             .map(|e| e.to_string());
         assert!(mail.unwrap_or_default().contains("mail_from"));
         assert!(resolve("notify_lease_secs = 5\n").is_err());
+    }
+
+    #[test]
+    fn a_node_looks_for_changes_every_two_seconds_by_default_and_zero_is_refused() {
+        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
+        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
+        assert_eq!(resolve("").unwrap().change_poll_secs, 2);
+        assert_eq!(
+            resolve("change_poll_secs = 30\n").unwrap().change_poll_secs,
+            30
+        );
+        let never = resolve("change_poll_secs = 0\n")
+            .err()
+            .map(|e| e.to_string());
+        assert!(never.unwrap_or_default().contains("change_poll_secs"));
     }
 }

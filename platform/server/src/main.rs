@@ -265,6 +265,11 @@ struct ServeArgs {
     /// gateways' timeouts are half of it [default: 60, at least 10].
     #[arg(long, env = "CIVITAS_NOTIFY_LEASE_SECS", value_name = "SECS")]
     notify_lease_secs: Option<u64>,
+    /// Seconds between this node's own looks at the grants, settings and tree versions. On
+    /// PostgreSQL every node hears a change as it commits (LISTEN/NOTIFY); the look is the
+    /// fallback while that connection is down. On SQLite it is the only way [default: 2].
+    #[arg(long, env = "CIVITAS_CHANGE_POLL_SECS", value_name = "SECS")]
+    change_poll_secs: Option<u64>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
     /// [default: /usr/share/fonts/opentype/noto].
     #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
@@ -692,6 +697,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         mail_from: args.mail_from,
         notify_interval_secs: args.notify_interval_secs,
         notify_lease_secs: args.notify_lease_secs,
+        change_poll_secs: args.change_poll_secs,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -793,6 +799,8 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             return Ok(exit::CONFIG);
         }
     };
+    // What other nodes change of what this one keeps in memory.
+    let changes = std::sync::Arc::new(civitas_storage::changes::ChangeFeed::new());
     let app = civitas_api::app(
         platform.db.clone(),
         &civitas_api::ApiSettings {
@@ -818,12 +826,18 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             }),
             export_dir: Some(export_dir),
             notify: Some(notifier.offered()),
+            changes: Some(changes.clone()),
         },
     );
     let indexing = platform
         .search
         .clone()
         .map(|search| tokio::spawn(search.run(Duration::from_millis(200))));
+    let change_poll = Duration::from_secs(settings.change_poll_secs);
+    let listening = {
+        let (changes, db) = (changes.clone(), platform.db.clone());
+        tokio::spawn(async move { changes.listen(&db).await })
+    };
     let following = tokio::spawn(civitas::tree_revisions::follow(
         platform.db.clone(),
         civitas::tree_revisions::Served {
@@ -832,8 +846,9 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             keyring: platform.keyring.clone(),
             key: platform.platform_key.as_ref().map(|k| k.public_key()),
         },
+        changes.clone(),
         platform.revision,
-        Duration::from_secs(1),
+        change_poll,
     ));
     let timers = tokio::spawn(serve::fire_timers_periodically(
         platform.db.clone(),
@@ -857,8 +872,9 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     let refreshing = tokio::spawn(serve::refresh_authorizer_periodically(
         platform.db.clone(),
         platform.authorizer.clone(),
+        changes.clone(),
         platform.grants_version,
-        Duration::from_secs(2),
+        change_poll,
     ));
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
@@ -867,6 +883,7 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     }
     refreshing.abort();
     following.abort();
+    listening.abort();
     if let Some(indexing) = indexing {
         indexing.abort();
     }

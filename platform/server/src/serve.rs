@@ -1133,18 +1133,24 @@ pub async fn guard_sign_in_once(
 }
 
 /// Reloads the authorization index whenever the grants change (on this
-/// node or another), checking every `interval`; a revoked grant stops
-/// working everywhere within that time.
+/// node or another): at once when `changes` announces it, and in any case
+/// after a look every `interval` (the fallback for a notice lost with the
+/// listening connection, and all there is on SQLite); a revoked grant
+/// stops working everywhere as the change commits.
 pub async fn refresh_authorizer_periodically(
     db: Database,
     authorizer: Arc<std::sync::RwLock<civitas_authz::Authorizer>>,
+    changes: Arc<civitas_storage::changes::ChangeFeed>,
     mut version: i64,
     interval: Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = changes.changed(civitas_storage::changes::Change::Grants) => {}
+        }
         let current = match civitas_authz::grants_version(&db).await {
             Ok(current) => current,
             Err(e) => {

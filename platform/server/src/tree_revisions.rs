@@ -617,19 +617,31 @@ pub struct Served {
     pub key: Option<PublicKey>,
 }
 
-/// Looks at the newest revision and the settings version every
-/// `interval`. A revision other than `revision` is loaded (verified), keys
+/// Looks at the newest revision and the settings version when `changes`
+/// announces either, and every `interval` in any case (the fallback for a
+/// notice lost with the listening connection, and all there is on
+/// SQLite). A revision other than `revision` is loaded (verified), keys
 /// of new tenants provisioned, and tree and directory swapped; moved
 /// settings overrides are laid over the tree ([`load_overrides`]). A
-/// change made on any node reaches this one within about `interval`,
-/// without a restart. A revision that does not verify is logged and not
-/// served.
-pub async fn follow(db: Database, served: Served, mut revision: i64, interval: Duration) {
+/// change made on any node reaches this one as it commits, without a
+/// restart. A revision that does not verify is logged and not served.
+pub async fn follow(
+    db: Database,
+    served: Served,
+    changes: Arc<civitas_storage::changes::ChangeFeed>,
+    mut revision: i64,
+    interval: Duration,
+) {
+    use civitas_storage::changes::Change;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused = None;
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = changes.changed(Change::Settings) => {}
+            () = changes.changed(Change::Tree) => {}
+        }
         match civitas_settings::version(&db).await {
             Ok(version) if version != served.tree.overrides_version() => {
                 if let Err(e) = load_overrides(&db, &served.tree).await {

@@ -1946,3 +1946,186 @@ fn a_node_killed_between_case_changes_and_delivery_sends_each_notice_once_per_ch
         "{deliveries:?}"
     );
 }
+
+/// Polls `probe` until it answers `status`, at most `bound`; the time it
+/// took. A liveness bound, not a speed requirement: the nodes here look
+/// for themselves only once an hour, so only a change notice can make it.
+fn until_answer(probe: impl Fn() -> u16, status: u16, what: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = probe();
+        if got == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: still {got}, not {status}, 30 s after the change"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What `/readyz` says of the change listener, once it is listening.
+fn listening(server: &Server) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, ready) = server.get("/readyz");
+        if status == 200 && ready["changes"]["state"] == "listening" {
+            return ready["changes"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not listening: {status} {ready}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn three_nodes_hear_a_grant_a_setting_and_a_tree_revision_changed_on_one_as_it_commits() {
+    const LUJIAZUI: &str = "310000/310115/310115005";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(t) = runtime.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = workdir();
+    let platform_key = dir.path().join("platform.pem");
+    let command = |args: &[&str]| {
+        let mut command = civitas(dir.path());
+        with_demo_modules(&mut command)
+            .args(args)
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY)
+            .env("CIVITAS_PLATFORM_KEY_FILE", &platform_key);
+        command
+    };
+    // Each node looks for itself once an hour: whatever reaches the others
+    // within the test's bounds came by notice.
+    let serve = |node: &str| {
+        command(&[
+            "serve",
+            "--demo",
+            "--change-poll-secs",
+            "3600",
+            "--search-dir",
+            node,
+        ])
+    };
+    let a = Server::start(&mut serve("search-a"));
+    let b = Server::start(&mut serve("search-b"));
+    let c = Server::start(&mut serve("search-c"));
+    for node in [&a, &b, &c] {
+        let changes = listening(node);
+        assert_eq!(changes["reconnects"], 0, "{changes}");
+    }
+
+    // A grant revoked on A stops working on B and C; granted again, it
+    // works again.
+    let officer = a.sign_in("lujiazui-officer");
+    let inbox = format!("/api/v1/tenants/{LUJIAZUI}/cases?limit=1");
+    let probe = |node: &Server| node.request("GET", &inbox, Some(&officer), None).0;
+    assert_eq!((probe(&b), probe(&c)), (200, 200));
+    let sec = a.sign_in("sec-admin");
+    let grant = format!("/api/v1/tenants/{LUJIAZUI}/grants/lujiazui-officer/civil-affairs/officer");
+    let (status, body) = a.request("DELETE", &grant, Some(&sec), None);
+    assert_eq!(status, 204, "{body}");
+    for (name, node) in [("B", &b), ("C", &c)] {
+        let took = until_answer(|| probe(node), 403, "the revoked grant");
+        eprintln!("grant revoked on A refused on {name} after {took:?}");
+    }
+    let (status, body) = a.request(
+        "POST",
+        &format!("/api/v1/tenants/{LUJIAZUI}/grants"),
+        Some(&sec),
+        Some(serde_json::json!({"account": "lujiazui-officer", "line": "civil-affairs", "role": "officer"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    for (name, node) in [("B", &b), ("C", &c)] {
+        let took = until_answer(|| probe(node), 200, "the grant made again");
+        eprintln!("grant made on A honoured on {name} after {took:?}");
+    }
+
+    // A setting changed on A is in force on B and C.
+    let per_meal = |node: &Server| {
+        let (status, reply) = node.request(
+            "POST",
+            &format!("/api/v1/tenants/{LUJIAZUI}/services/civil-affairs/meal-subsidy/evaluate"),
+            Some(&officer),
+            Some(serde_json::json!({"as_of": "2026-11-23", "input": {
+                "birth_date": "1954-03-02", "household_registration": "local",
+                "living_alone": false, "disability_grade": 0, "economic_status": "none"}})),
+        );
+        assert_eq!(status, 200, "{reply}");
+        u16::try_from(reply["output"]["per_meal_fen"].as_u64().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    assert_eq!((per_meal(&b), per_meal(&c)), (400 + 200, 400 + 200));
+    let admin = a.sign_in("city-admin");
+    let (status, set) = a.request(
+        "PUT",
+        &format!("/api/v1/tenants/{LUJIAZUI}/settings/meal-subsidy.local-top-up"),
+        Some(&admin),
+        Some(serde_json::json!({"value": 350})),
+    );
+    assert_eq!(status, 200, "{set}");
+    for (name, node) in [("B", &b), ("C", &c)] {
+        let took = until_answer(|| per_meal(node), 400 + 350, "the setting");
+        eprintln!("setting changed on A in force on {name} after {took:?}");
+    }
+
+    // A tree revision applied by an operator's command (on no node at
+    // all) is served by every node.
+    let third = "/api/v1/tenants/shanghai/pudong/lujiazui/community-3";
+    assert_eq!(a.get(third).0, 404);
+    std::fs::write(
+        dir.path()
+            .join("tenants/shanghai/310115005003-demo-community.toml"),
+        THIRD_COMMUNITY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut command(&["tenant", "apply"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        let took = until_answer(|| node.get(third).0, 200, "the tree revision");
+        eprintln!("tree revision served by {name} after {took:?}");
+    }
+
+    // C's listening connection is cut (as a restarted PostgreSQL or a
+    // network fault would): C connects again by itself, and a grant
+    // revoked around the cut still reaches it.
+    let c_pid = c.child.id();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&t.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(format!("civitas-changes {c_pid}"))
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cut, [true], "C's one listening connection");
+    });
+    let (status, body) = a.request("DELETE", &grant, Some(&sec), None);
+    assert_eq!(status, 204, "{body}");
+    let took = until_answer(|| probe(&c), 403, "the grant revoked around the cut");
+    eprintln!("grant revoked around the cut refused on C after {took:?}");
+    let changes = listening(&c);
+    assert_eq!(changes["reconnects"], 1, "{changes}");
+    assert!(
+        c.log
+            .lock()
+            .map(|l| l.iter().any(|line| line.contains("change notices lost")))
+            .unwrap_or(false),
+        "C says it lost the notices"
+    );
+    for server in [a, b, c] {
+        let (code, log) = server.terminate();
+        assert_eq!(code, Some(0), "{log}");
+    }
+}

@@ -11,10 +11,13 @@
 //! - Every tenant-owned table has a `tenant_path` column that leads an index;
 //!   a subtree is the byte-wise range `[path, path || '0')` (see
 //!   [`TenantPath::subtree_range`]), one index range on both backends.
+//! - [`changes`] tells every node of a change to what nodes keep in memory
+//!   (grants, settings, the tree) as it commits: PostgreSQL `LISTEN/NOTIFY`.
 //!
 //! SQL is written once with `$1` placeholders (SQLite accepts them) and run
 //! on either backend through [`with_connection!`].
 
+pub mod changes;
 mod database;
 mod error;
 mod revisions;

@@ -33,6 +33,26 @@ pub(crate) struct Ready {
     /// Notices waiting: outbox entries not fanned out, deliveries not sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     notifications: Option<civitas_notify::store::Backlog>,
+    /// Whether this node hears other nodes' changes as they commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<ChangesReadiness>,
+}
+
+/// Whether the node hears other nodes' changes to grants, settings and the
+/// tenant tree as they commit (PostgreSQL `LISTEN`). A node that has lost
+/// its listening connection is not ready (503 `change_notices_lost`): it
+/// would go on honouring a revoked grant until its next periodic look.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChangesReadiness {
+    /// `listening`, `connecting` (starting), or `not_used` (SQLite: one
+    /// node, the periodic look is all there is).
+    #[schema(example = "listening")]
+    state: &'static str,
+    /// Since when it listens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    /// How many times the listening connection was made again after a loss.
+    reconnects: u64,
 }
 
 /// How far behind the search index is.
@@ -63,11 +83,12 @@ pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers and every migration is applied.
+/// Readiness: the database answers, every migration is applied, and (on
+/// PostgreSQL) the node hears other nodes' changes.
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses(
         (status = 200, description = "可以提供服务 / Ready to serve", body = Ready),
-        (status = 503, description = "数据库不可达或迁移未完成 / Database unreachable or not migrated", body = ErrorBody)
+        (status = 503, description = "数据库不可达、迁移未完成或收不到变更通知 / Database unreachable, not migrated, or change notices lost", body = ErrorBody)
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let readiness = state.db().readiness().await.map_err(|e| {
@@ -116,12 +137,49 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
             }
         },
     };
+    let changes = match state.changes() {
+        None => None,
+        Some(feed) => Some(changes_readiness(feed)?),
+    };
     Ok(Json(Ready {
         status: "ready",
         database: readiness.backend.as_str(),
         search,
         notifications,
+        changes,
     }))
+}
+
+/// What `/readyz` says of the change listener; an error when it is lost.
+fn changes_readiness(
+    feed: &civitas_storage::changes::ChangeFeed,
+) -> Result<ChangesReadiness, ApiError> {
+    use civitas_storage::changes::Listening;
+    let reconnects = feed.reconnects();
+    let (state, since) = match feed.listening() {
+        Listening::NotUsed => ("not_used", None),
+        Listening::Connecting => ("connecting", None),
+        Listening::Listening { since } => ("listening", Some(since)),
+        Listening::Lost { since, error } => {
+            tracing::warn!(%error, %since, "readiness: change notices lost");
+            let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "change_notices_lost",
+                format!(
+                    "自 {since} 起收不到其他节点的变更通知（授权、设置、租户树），正在重新连接"
+                ),
+                format!(
+                    "not hearing other nodes' changes (grants, settings, tenant tree) since {since}; reconnecting"
+                ),
+            ));
+        }
+    };
+    Ok(ChangesReadiness {
+        state,
+        since: since.map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        reconnects,
+    })
 }
 
 /// Request counts and latency histograms by route and status, in the
