@@ -116,6 +116,8 @@ pub struct PartialSettings {
     pub notify_lease_secs: Option<u64>,
     /// `--change-poll-secs` / `CIVITAS_CHANGE_POLL_SECS` / `change_poll_secs`.
     pub change_poll_secs: Option<u64>,
+    /// `--change-notices` / `CIVITAS_CHANGE_NOTICES` / `change_notices`.
+    pub change_notices: Option<bool>,
 }
 
 impl PartialSettings {
@@ -230,6 +232,10 @@ pub struct Settings {
     /// versions (default 2): the fallback for a change notice lost with the
     /// listening connection on PostgreSQL, and the only way on SQLite.
     pub change_poll_secs: u64,
+    /// Whether a node on PostgreSQL listens for other nodes' change notices
+    /// (default true). Off behind a proxy that does not carry `LISTEN`
+    /// (PgBouncer in transaction mode): the periodic look is all there is.
+    pub change_notices: bool,
 }
 
 /// The SMS gateway (Aliyun dysmsapi contract).
@@ -525,6 +531,7 @@ impl Settings {
         if change_poll_secs == 0 {
             bail!("change_poll_secs 必须大于 0 (change_poll_secs must be greater than 0)");
         }
+        let change_notices = given.change_notices.or(file.change_notices).unwrap_or(true);
         let listen = given
             .listen
             .or(file.listen)
@@ -551,6 +558,7 @@ impl Settings {
             notify_interval_secs,
             notify_lease_secs,
             change_poll_secs,
+            change_notices,
             search,
             oidc,
             module_cache_dir,
@@ -782,6 +790,8 @@ mod tests {
         let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
         let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
         assert_eq!(resolve("").unwrap().change_poll_secs, 2);
+        assert!(resolve("").unwrap().change_notices);
+        assert!(!resolve("change_notices = false\n").unwrap().change_notices);
         assert_eq!(
             resolve("change_poll_secs = 30\n").unwrap().change_poll_secs,
             30

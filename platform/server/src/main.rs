@@ -270,6 +270,11 @@ struct ServeArgs {
     /// fallback while that connection is down. On SQLite it is the only way [default: 2].
     #[arg(long, env = "CIVITAS_CHANGE_POLL_SECS", value_name = "SECS")]
     change_poll_secs: Option<u64>,
+    /// Listen for other nodes' change notices on PostgreSQL; false behind a proxy that does
+    /// not carry LISTEN (PgBouncer in transaction mode), where the look every
+    /// --change-poll-secs is all there is [default: true].
+    #[arg(long, env = "CIVITAS_CHANGE_NOTICES", value_name = "BOOL")]
+    change_notices: Option<bool>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
     /// [default: /usr/share/fonts/opentype/noto].
     #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
@@ -698,6 +703,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         notify_interval_secs: args.notify_interval_secs,
         notify_lease_secs: args.notify_lease_secs,
         change_poll_secs: args.change_poll_secs,
+        change_notices: args.change_notices,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,
@@ -836,7 +842,14 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     let change_poll = Duration::from_secs(settings.change_poll_secs);
     let listening = {
         let (changes, db) = (changes.clone(), platform.db.clone());
-        tokio::spawn(async move { changes.listen(&db).await })
+        let notices = settings.change_notices;
+        tokio::spawn(async move {
+            if notices {
+                changes.listen(&db).await;
+            } else {
+                changes.look_only();
+            }
+        })
     };
     let following = tokio::spawn(civitas::tree_revisions::follow(
         platform.db.clone(),

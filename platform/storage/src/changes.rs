@@ -71,7 +71,7 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Listening {
-    /// SQLite: no notices; keepers look every poll interval.
+    /// SQLite, or notices turned off: keepers look every poll interval.
     NotUsed,
     /// Not listening yet (starting).
     Connecting,
@@ -159,6 +159,12 @@ impl ChangeFeed {
     /// was lost.
     pub fn reconnects(&self) -> u64 {
         self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Records that this node does not listen (notices turned off): its
+    /// keepers look every poll interval.
+    pub fn look_only(&self) {
+        self.set(Listening::NotUsed);
     }
 
     fn set(&self, state: Listening) {

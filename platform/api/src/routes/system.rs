@@ -44,8 +44,8 @@ pub(crate) struct Ready {
 /// would go on honouring a revoked grant until its next periodic look.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ChangesReadiness {
-    /// `listening`, `connecting` (starting), or `not_used` (SQLite: one
-    /// node, the periodic look is all there is).
+    /// `listening`, `connecting` (starting), or `not_used` (SQLite, or
+    /// notices turned off: the periodic look is all there is).
     #[schema(example = "listening")]
     state: &'static str,
     /// Since when it listens.
