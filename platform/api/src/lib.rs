@@ -95,6 +95,9 @@ pub struct ApiSettings {
     /// Whether this node hears other nodes' changes as they commit, which
     /// `/readyz` reports (none: not reported).
     pub changes: Option<Arc<civitas_storage::changes::ChangeFeed>>,
+    /// Whether `/metrics` is served on this application's port (default);
+    /// false when it has a listener of its own ([`metrics_app`]).
+    pub metrics_on_public_port: bool,
 }
 
 /// The largest body of a document upload: the document and its form.
@@ -161,6 +164,7 @@ impl Default for ApiSettings {
             export_dir: None,
             notify: None,
             changes: None,
+            metrics_on_public_port: true,
         }
     }
 }
@@ -204,9 +208,16 @@ struct Inner {
     export_dir: Option<std::path::PathBuf>,
     notify: Option<civitas_notify::store::Offered>,
     changes: Option<Arc<civitas_storage::changes::ChangeFeed>>,
+    metrics_on_public_port: bool,
+    sign_ins: civitas_telemetry::ops::OutcomeCounts,
 }
 
 impl AppState {
+    /// Sign-in attempts by outcome, for `/metrics`.
+    pub(crate) fn sign_ins(&self) -> &civitas_telemetry::ops::OutcomeCounts {
+        &self.inner.sign_ins
+    }
+
     /// Whether this node hears other nodes' changes, if reported.
     pub(crate) fn changes(&self) -> Option<&civitas_storage::changes::ChangeFeed> {
         self.inner.changes.as_deref()
@@ -381,6 +392,13 @@ impl utoipa::Modify for BearerAuth {
 
 /// Builds the application: every route with its middleware, ready to serve.
 pub fn app(db: Database, settings: &ApiSettings) -> Router {
+    apps(db, settings).0
+}
+
+/// The application and, for a listener of its own, `/metrics` alone over
+/// the same state (set [`ApiSettings::metrics_on_public_port`] false, so
+/// the public port does not show it).
+pub fn apps(db: Database, settings: &ApiSettings) -> (Router, Router) {
     let (router, openapi) = documented_routes();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
 
@@ -404,8 +422,16 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
             export_dir: settings.export_dir.clone(),
             notify: settings.notify,
             changes: settings.changes.clone(),
+            metrics_on_public_port: settings.metrics_on_public_port,
+            sign_ins: civitas_telemetry::ops::OutcomeCounts::default(),
         }),
     };
+    let (metrics_only, _) = OpenApiRouter::new()
+        .routes(routes!(routes::system::metrics))
+        .split_for_parts();
+    let metrics_only = metrics_only
+        .layer(axum::Extension(routes::system::MetricsListener))
+        .with_state(state.clone());
     let routed = pages::add_routes(router, state.clone())
         .fallback(routes::system::route_not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
@@ -424,7 +450,7 @@ pub fn app(db: Database, settings: &ApiSettings) -> Router {
         &axum::middleware::from_fn_with_state(state, tenant::resolve_tenant_prefix),
         routed,
     );
-    Router::new().fallback_service(resolving)
+    (Router::new().fallback_service(resolving), metrics_only)
 }
 
 /// The OpenAPI 3.1 document of the whole API, as served at
@@ -627,7 +653,9 @@ impl utoipa::Modify for StandardResponses {
                     .build(),
             )
         };
-        // Routes that never touch the database.
+        // Routes that never answer 503 database_unavailable: they do not
+        // touch the database, or (/metrics) name a reading they could not
+        // take instead.
         const NO_DATABASE: &[&str] = &[
             "/healthz",
             "/metrics",

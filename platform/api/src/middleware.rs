@@ -51,6 +51,11 @@ pub(crate) async fn request_context(
         tenant = tracing::field::Empty,
         status = tracing::field::Empty,
     );
+    {
+        let headers = request.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        civitas_telemetry::join_caller_trace(&span, header("traceparent"), header("tracestate"));
+    }
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(request))
         .instrument(span.clone())

@@ -686,6 +686,43 @@ pub struct Anchor {
     pub hash: String,
 }
 
+/// Audit records no signed anchor covers yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Unanchored {
+    /// How many, over every chain.
+    pub records: i64,
+    /// When the oldest of them was recorded, microseconds since the epoch.
+    pub oldest_micros: Option<i64>,
+}
+
+/// The records no anchor covers yet, and the oldest one's time: anchoring
+/// signs every grown chain each interval, so a record older than a few
+/// intervals means it has stopped (what an operator pages on). One look at
+/// each chain's head, its newest anchor and the record after it.
+pub async fn unanchored(db: &Database) -> Result<Unanchored, AuditError> {
+    let mut tx = db.begin_platform_read().await?;
+    let (records, oldest_micros): (i64, Option<i64>) = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "WITH chains AS ( \
+                 SELECT h.tenant_path, h.seq, COALESCE((SELECT max(a.seq) FROM audit_anchors a \
+                     WHERE a.tenant_path = h.tenant_path), 0) AS anchored \
+                 FROM audit_heads h), \
+             behind AS ( \
+                 SELECT seq - anchored AS n, (SELECT e.occurred_at FROM audit_events e \
+                     WHERE e.tenant_path = chains.tenant_path AND e.seq = chains.anchored + 1) AS since \
+                 FROM chains WHERE seq > anchored) \
+             SELECT CAST(COALESCE(sum(n), 0) AS BIGINT), min(since) FROM behind",
+        )
+        .fetch_one(&mut *c)
+        .await?
+    });
+    tx.commit().await?;
+    Ok(Unanchored {
+        records,
+        oldest_micros,
+    })
+}
+
 /// Signs the head of every chain that has grown since its last anchor.
 pub async fn anchor(db: &Database, key: &PrivateKey) -> Result<Vec<Anchor>, AuditError> {
     let public_hex = key.public_key().to_hex();

@@ -101,7 +101,8 @@ pub enum RejectCause {
 }
 
 impl RejectCause {
-    fn as_str(self) -> &'static str {
+    /// A stable word for the cause (audit records, metrics).
+    pub fn as_str(self) -> &'static str {
         match self {
             RejectCause::UnknownUser => "unknown_user",
             RejectCause::WrongPassword => "wrong_password",

@@ -30,7 +30,8 @@ pub use bindings::{
     rollout_bucket, unbind,
 };
 pub use runtime::{
-    BatchAnswer, BatchOutcome, BatchRequest, EvaluationRequest, Outcome, Prepared, Runtime,
+    BatchAnswer, BatchOutcome, BatchRequest, CallCounts, EvaluationRequest, Outcome, Prepared,
+    Runtime,
 };
 
 use civitas_storage::StorageError;

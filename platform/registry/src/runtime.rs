@@ -1,7 +1,8 @@
 //! Resolving, loading and running a service's module for a tenant.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use civitas_host::{CallContext, Date, LoadedModule, LogLine, ModuleHost};
@@ -20,6 +21,54 @@ pub struct Runtime {
     host: Arc<ModuleHost>,
     catalog: Catalog,
     loaded: RwLock<HashMap<ModuleRef, Arc<LoadedModule>>>,
+    calls: Arc<CallCounts>,
+}
+
+/// The module calls a runtime made (single and batched, one per input),
+/// by outcome, and the fuel the answered ones used: what `/metrics` shows.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    answered: AtomicU64,
+    fuel: AtomicU64,
+    failed: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl CallCounts {
+    fn record(&self, outcome: Result<u64, &'static str>) {
+        match outcome {
+            Ok(fuel) => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+                self.fuel.fetch_add(fuel, Ordering::Relaxed);
+            }
+            Err(code) => {
+                *self
+                    .failed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(code)
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Calls by outcome: `ok`, or the failure's stable code
+    /// (`fuel_exhausted`, `input_schema_violation`, …), in code order.
+    pub fn outcomes(&self) -> Vec<(&'static str, u64)> {
+        let mut outcomes = vec![("ok", self.answered.load(Ordering::Relaxed))];
+        outcomes.extend(
+            self.failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(code, n)| (*code, *n)),
+        );
+        outcomes
+    }
+
+    /// Fuel used by the calls that answered.
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -121,27 +170,39 @@ fn evaluate_each(
     prepared: &Prepared,
     context: &CallContext,
     inputs: &[Value],
+    calls: &CallCounts,
 ) -> Vec<Result<BatchAnswer, RegistryError>> {
-    let service = &prepared.service;
     inputs
         .iter()
         .map(|input| {
-            service
-                .check_input(input)
-                .map_err(RegistryError::InputSchema)?;
-            let evaluation =
-                prepared
-                    .module
-                    .evaluate_with(context, &input.to_string(), service.fuel_budget)?;
-            service
-                .check_output(&evaluation.output)
-                .map_err(RegistryError::OutputSchema)?;
-            Ok(BatchAnswer {
-                output: evaluation.output,
-                fuel_used: evaluation.fuel_used,
-            })
+            let answer = evaluate_one(prepared, context, input);
+            calls.record(answer.as_ref().map(|a| a.fuel_used).map_err(|e| e.code()));
+            answer
         })
         .collect()
+}
+
+/// One input of a batch: checked, evaluated, the answer checked.
+fn evaluate_one(
+    prepared: &Prepared,
+    context: &CallContext,
+    input: &Value,
+) -> Result<BatchAnswer, RegistryError> {
+    let service = &prepared.service;
+    service
+        .check_input(input)
+        .map_err(RegistryError::InputSchema)?;
+    let evaluation =
+        prepared
+            .module
+            .evaluate_with(context, &input.to_string(), service.fuel_budget)?;
+    service
+        .check_output(&evaluation.output)
+        .map_err(RegistryError::OutputSchema)?;
+    Ok(BatchAnswer {
+        output: evaluation.output,
+        fuel_used: evaluation.fuel_used,
+    })
 }
 
 impl Runtime {
@@ -151,7 +212,13 @@ impl Runtime {
             host: Arc::new(host),
             catalog,
             loaded: RwLock::default(),
+            calls: Arc::default(),
         }
+    }
+
+    /// The calls made so far, by outcome.
+    pub fn calls(&self) -> &CallCounts {
+        &self.calls
     }
 
     /// The host.
@@ -239,6 +306,17 @@ impl Runtime {
         prepared: &Prepared,
         request: EvaluationRequest<'_>,
     ) -> Result<Outcome, RegistryError> {
+        let outcome = self.run_once(prepared, request).await;
+        self.calls
+            .record(outcome.as_ref().map(|o| o.fuel_used).map_err(|e| e.code()));
+        outcome
+    }
+
+    async fn run_once(
+        &self,
+        prepared: &Prepared,
+        request: EvaluationRequest<'_>,
+    ) -> Result<Outcome, RegistryError> {
         let service = &prepared.service;
         service
             .check_input(request.input)
@@ -299,9 +377,14 @@ impl Runtime {
         let mut running = Vec::with_capacity(workers);
         for start in (0..inputs.len()).step_by(chunk) {
             let end = (start + chunk).min(inputs.len());
-            let (prepared, context, inputs) = (prepared.clone(), context.clone(), inputs.clone());
+            let (prepared, context, inputs, calls) = (
+                prepared.clone(),
+                context.clone(),
+                inputs.clone(),
+                self.calls.clone(),
+            );
             running.push(tokio::task::spawn_blocking(move || {
-                evaluate_each(&prepared, &context, &inputs[start..end])
+                evaluate_each(&prepared, &context, &inputs[start..end], &calls)
             }));
         }
         let mut answers = Vec::with_capacity(inputs.len());

@@ -23,6 +23,8 @@ pub struct PartialSettings {
     pub data_dir: Option<PathBuf>,
     /// `--listen` / `CIVITAS_LISTEN` / `listen`.
     pub listen: Option<SocketAddr>,
+    /// `--metrics-listen` / `CIVITAS_METRICS_LISTEN` / `metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `--database-url` / `CIVITAS_DATABASE_URL` / `DATABASE_URL` / `database_url`.
     pub database_url: Option<String>,
     /// `--tenants-dir` / `CIVITAS_TENANTS_DIR` / `tenants_dir`.
@@ -154,6 +156,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The address to listen on (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
+    /// Where `/metrics` is served instead of the public port (default
+    /// none: on the public port).
+    pub metrics_listen: Option<SocketAddr>,
     /// The database URL (default `sqlite:<data_dir>/civitas.db`).
     pub database_url: String,
     /// The tenants directory (default `./tenants`).
@@ -579,6 +584,7 @@ impl Settings {
             timer_interval_secs,
             data_dir,
             listen,
+            metrics_listen: given.metrics_listen.or(file.metrics_listen),
             database_url,
             tenants_dir: given
                 .tenants_dir

@@ -203,6 +203,10 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CIVITAS_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Serve /metrics on this address of its own, and not on the public port, e.g.
+    /// 0.0.0.0:9464 for Prometheus inside the cluster [default: none, on the public port].
+    #[arg(long, env = "CIVITAS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Tenants directory [default: ./tenants].
     #[arg(long, env = "CIVITAS_TENANTS_DIR", value_name = "DIR")]
     tenants_dir: Option<PathBuf>,
@@ -651,6 +655,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
     let given = PartialSettings {
         data_dir: args.database.data_dir.clone(),
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         database_url: database_url(&args.database),
         tenants_dir: args.tenants_dir,
         body_limit: args.body_limit,
@@ -807,7 +812,15 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     };
     // What other nodes change of what this one keeps in memory.
     let changes = std::sync::Arc::new(civitas_storage::changes::ChangeFeed::new());
-    let app = civitas_api::app(
+    let metrics_listener = match settings.metrics_listen {
+        None => None,
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("无法监听 (cannot listen on) {address}"))?,
+        ),
+    };
+    let (app, metrics_app) = civitas_api::apps(
         platform.db.clone(),
         &civitas_api::ApiSettings {
             body_limit: settings.body_limit,
@@ -833,8 +846,21 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
             export_dir: Some(export_dir),
             notify: Some(notifier.offered()),
             changes: Some(changes.clone()),
+            metrics_on_public_port: metrics_listener.is_none(),
         },
     );
+    let metrics_serving = match metrics_listener {
+        None => None,
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "metrics on http://{address}/metrics");
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics_app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+    };
     let indexing = platform
         .search
         .clone()
@@ -897,6 +923,9 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
     refreshing.abort();
     following.abort();
     listening.abort();
+    if let Some(metrics_serving) = metrics_serving {
+        metrics_serving.abort();
+    }
     if let Some(indexing) = indexing {
         indexing.abort();
     }

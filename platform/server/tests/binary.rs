@@ -530,7 +530,9 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let received: Arc<Mutex<Vec<(String, String, usize)>>> = Arc::new(Mutex::new(Vec::new()));
+    /// What the collector received: path, content type, body.
+    type Received = Vec<(String, String, Vec<u8>)>;
+    let received: Arc<Mutex<Received>> = Arc::new(Mutex::new(Vec::new()));
     let collector = {
         let received = received.clone();
         axum::Router::new().fallback(move |request: axum::extract::Request| {
@@ -547,7 +549,7 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
                     .await
                     .unwrap_or_default();
                 if let Ok(mut received) = received.lock() {
-                    received.push((path, content_type, body.len()));
+                    received.push((path, content_type, body.to_vec()));
                 }
                 axum::http::StatusCode::OK
             }
@@ -571,6 +573,17 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
             .env("OTEL_BSP_SCHEDULE_DELAY", "100"),
     );
     assert_eq!(server.get("/api/v1/tenants/shanghai").0, 200);
+    // A caller's W3C trace context: the request's span joins that trace.
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let joined = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(server.url("/api/v1/tenants/shanghai/pudong"))
+            .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(joined.ok(), Some(200));
     let (code, log) = server.terminate();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("exporting traces over OTLP"), "{log}");
@@ -581,10 +594,18 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
         .filter(|(path, _, _)| path == "/v1/traces")
         .collect();
     assert!(!traces.is_empty(), "no OTLP export arrived: {received:?}");
+    assert!(traces.iter().all(
+        |(_, content_type, body)| content_type == "application/x-protobuf" && !body.is_empty()
+    ));
+    // Protobuf carries the trace id as its 16 raw bytes.
+    let trace_id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).unwrap_or_default())
+        .collect();
     assert!(
         traces
             .iter()
-            .all(|(_, content_type, size)| content_type == "application/x-protobuf" && *size > 0)
+            .any(|(_, _, body)| body.windows(16).any(|w| w == trace_id.as_slice())),
+        "no exported span is in the caller's trace {TRACE_ID}"
     );
 }
 
@@ -2128,4 +2149,45 @@ fn three_nodes_hear_a_grant_a_setting_and_a_tree_revision_changed_on_one_as_it_c
         let (code, log) = server.terminate();
         assert_eq!(code, Some(0), "{log}");
     }
+}
+
+#[test]
+fn metrics_on_a_listener_of_their_own_are_not_on_the_public_port() {
+    let dir = workdir();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(
+        civitas(dir.path())
+            .args(["serve", "--demo", "--metrics-listen", &metrics])
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY),
+    );
+    let (status, body) = server.get("/metrics");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "route_not_found");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, text) = runtime.block_on(async {
+        let answer = reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            answer.status().as_u16(),
+            answer.text().await.unwrap_or_default(),
+        )
+    });
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("civitas_build_info{") && text.contains("civitas_http_requests_total"),
+        "{text}"
+    );
+    // Only /metrics there.
+    let other = runtime.block_on(async {
+        reqwest::get(format!("http://{metrics}/api/v1/tenants"))
+            .await
+            .map(|a| a.status().as_u16())
+    });
+    assert_eq!(other.ok(), Some(404));
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
 }

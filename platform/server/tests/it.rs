@@ -24,6 +24,7 @@ mod exports_api;
 mod faces_api;
 mod keys_cli;
 mod lottery_cli;
+mod metrics_api;
 mod module_sdk;
 mod modules_api;
 mod notifications_api;

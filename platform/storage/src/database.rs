@@ -1,7 +1,9 @@
 //! Connecting, migrating and checking readiness.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -126,6 +128,37 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) pool: Pool,
+    begins: Arc<Begins>,
+}
+
+/// How long beginning a transaction took: a connection from the pool, and
+/// on SQLite the write lock. Counted by every clone of one [`Database`].
+#[derive(Debug, Default)]
+struct Begins {
+    waiting: AtomicI64,
+    done: AtomicU64,
+    micros: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The pool as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub open: u32,
+    /// Of them, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+    /// Transactions waiting to begin now (for a connection, or on SQLite
+    /// for the write lock).
+    pub waiting: i64,
+    /// Transactions begun since the start.
+    pub begun: u64,
+    /// Their time to begin, summed, in seconds.
+    pub begin_seconds: f64,
+    /// Attempts that failed (the pool's acquire timeout, the database down).
+    pub failed: u64,
 }
 
 impl Database {
@@ -166,7 +199,57 @@ impl Database {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Database { pool })
+        Ok(Database {
+            pool,
+            begins: Arc::default(),
+        })
+    }
+
+    /// Runs `begin` (a pool's `begin`), counting the wait in [`PoolStats`].
+    pub(crate) async fn timed_begin<T>(
+        &self,
+        begin: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let started = Instant::now();
+        self.begins.waiting.fetch_add(1, Ordering::Relaxed);
+        let result = begin.await;
+        self.begins.waiting.fetch_sub(1, Ordering::Relaxed);
+        match &result {
+            Ok(_) => {
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.begins.done.fetch_add(1, Ordering::Relaxed);
+                self.begins.micros.fetch_add(micros, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.begins.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    /// The pool's connections and the waits to begin transactions so far.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle, max) = match &self.pool {
+            Pool::Sqlite(pool) => (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            ),
+            Pool::Postgres(pool) => (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            ),
+        };
+        PoolStats {
+            open,
+            idle,
+            max,
+            waiting: self.begins.waiting.load(Ordering::Relaxed).max(0),
+            begun: self.begins.done.load(Ordering::Relaxed),
+            begin_seconds: self.begins.micros.load(Ordering::Relaxed) as f64 / 1e6,
+            failed: self.begins.failed.load(Ordering::Relaxed),
+        }
     }
 
     /// The backend this database uses.

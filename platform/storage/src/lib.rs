@@ -25,7 +25,7 @@ mod scope;
 mod tenants;
 
 pub use civitas_tenancy::TenantPath;
-pub use database::{Backend, Connection, Database, PoolSettings, Readiness};
+pub use database::{Backend, Connection, Database, PoolSettings, PoolStats, Readiness};
 pub use error::StorageError;
 pub use revisions::{
     Applied, NewTreeRevision, RevisionHead, SettingChange, TreeChange, TreeRevision,

@@ -158,15 +158,17 @@ impl Database {
     ) -> Result<TenantTx, StorageError> {
         let tx = match &self.pool {
             Pool::Sqlite(pool) => Tx::Sqlite(match access {
-                Access::ReadWrite => pool.begin_with("BEGIN IMMEDIATE").await?,
-                Access::ReadOnly => pool.begin().await?,
+                Access::ReadWrite => self.timed_begin(pool.begin_with("BEGIN IMMEDIATE")).await?,
+                Access::ReadOnly => self.timed_begin(pool.begin()).await?,
             }),
             Pool::Postgres(pool) => {
                 let mut tx = match access {
-                    Access::ReadWrite => pool.begin().await?,
+                    Access::ReadWrite => self.timed_begin(pool.begin()).await?,
                     Access::ReadOnly => {
-                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                            .await?
+                        self.timed_begin(
+                            pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                        )
+                        .await?
                     }
                 };
                 // Both settings are transaction-local: the connection goes
@@ -250,8 +252,10 @@ impl Database {
     /// immediate on SQLite for the same reason as [`Database::begin`].
     pub async fn begin_platform(&self) -> Result<PlatformTx, StorageError> {
         let tx = match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pool::Sqlite(pool) => {
+                Tx::Sqlite(self.timed_begin(pool.begin_with("BEGIN IMMEDIATE")).await?)
+            }
+            Pool::Postgres(pool) => Tx::Postgres(self.timed_begin(pool.begin()).await?),
         };
         Ok(PlatformTx { tx })
     }
@@ -260,11 +264,13 @@ impl Database {
     /// export) that must not hold writers up; one snapshot throughout.
     pub async fn begin_platform_read(&self) -> Result<PlatformTx, StorageError> {
         let tx = match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(self.timed_begin(pool.begin()).await?),
             // One snapshot, so a long read sees no half of a concurrent prune.
             Pool::Postgres(pool) => Tx::Postgres(
-                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?,
+                self.timed_begin(
+                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                )
+                .await?,
             ),
         };
         Ok(PlatformTx { tx })

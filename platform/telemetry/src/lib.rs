@@ -6,21 +6,29 @@
 //!   is not set, no exporter, thread or buffer exists: tracing costs what
 //!   plain logging costs.
 //! - [`HttpMetrics`] keeps request counts and latency histograms by route
-//!   and status, rendered in the Prometheus text format for `GET /metrics`.
+//!   and status, rendered in the Prometheus text format for `GET /metrics`;
+//!   [`ops::Readings`] renders what else operators page on, read at each
+//!   scrape.
+//! - [`join_caller_trace`] makes a request's span a child of the W3C trace
+//!   context (`traceparent`) its caller sent.
 //!
 //! Call [`init`] before starting the async runtime and keep the returned
 //! [`TelemetryGuard`] alive until the runtime has stopped; dropping it
 //! flushes spans not yet exported.
 
 mod metrics;
+pub mod ops;
 
 pub use metrics::HttpMetrics;
 
 use std::io::IsTerminal as _;
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -132,4 +140,29 @@ fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())
+}
+
+/// Makes `span` a child of the W3C trace context its caller sent (the
+/// `traceparent` and `tracestate` request headers), so the spans of a
+/// request join the trace of whoever called — a gateway, another service.
+/// Without a valid `traceparent` the span stays a root; in a process that
+/// exports no traces there is nothing to join, and nothing happens.
+pub fn join_caller_trace(
+    span: &tracing::Span,
+    traceparent: Option<&str>,
+    tracestate: Option<&str>,
+) {
+    let Some(traceparent) = traceparent else {
+        return;
+    };
+    let mut headers = std::collections::HashMap::new();
+    headers.insert("traceparent".to_owned(), traceparent.to_owned());
+    if let Some(tracestate) = tracestate {
+        headers.insert("tracestate".to_owned(), tracestate.to_owned());
+    }
+    let context = TraceContextPropagator::new().extract(&headers);
+    if context.span().span_context().is_valid() {
+        // Fails only where no OpenTelemetry layer is installed (no export).
+        let _ = span.set_parent(context);
+    }
 }

@@ -24,7 +24,7 @@ mod master;
 pub use error::VaultError;
 pub use keyring::{BlindIndexer, CACHE_TTL, Keyring, Purpose, Sealer};
 pub use manage::{
-    KeyInfo, ProtectedTable, ProvisionReport, RotationReport, check_master_keys, key_holders,
-    keys_under_old_master, list, provision, rewrap, rotate,
+    KeyInfo, ProtectedTable, ProvisionReport, RotationReport, check_master_keys, key_counts,
+    key_holders, keys_under_old_master, list, provision, rewrap, rotate,
 };
 pub use master::{LocalMasterKeys, MASTER_KEY_ENV, MasterKeyProvider};

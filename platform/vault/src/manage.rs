@@ -124,6 +124,19 @@ pub struct KeyInfo {
     pub retired_at: Option<i64>,
 }
 
+/// How many tenant keys are in each state (`active`, `retiring` — a
+/// rotation still re-encrypting under it —, `retired`), in state order.
+pub async fn key_counts(db: &Database) -> Result<Vec<(String, i64)>, VaultError> {
+    let mut tx = db.begin_platform_read().await?;
+    let counts: Vec<(String, i64)> = with_connection!(tx.connection(), c => {
+        sqlx::query_as("SELECT state, count(*) FROM tenant_keys GROUP BY state ORDER BY state")
+            .fetch_all(&mut *c)
+            .await?
+    });
+    tx.commit().await?;
+    Ok(counts)
+}
+
 /// Every key of the subtree `under`, in path, purpose and version order.
 pub async fn list(db: &Database, under: &TenantPath) -> Result<Vec<KeyInfo>, VaultError> {
     let (lower, upper) = under.subtree_range();

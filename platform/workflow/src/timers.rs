@@ -276,6 +276,36 @@ struct Claimed {
     fire_at: i64,
 }
 
+/// Timers due and not fired yet: what the firing rounds have still to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimerBacklog {
+    /// Timers due at `now` and not fired.
+    pub due: i64,
+    /// When the oldest of them fell due, microseconds since the epoch.
+    pub oldest_due_micros: Option<i64>,
+}
+
+/// The timers due at `now_micros` and not fired yet, and when the oldest
+/// fell due (how far behind the firing rounds are). Reads the partial
+/// index of unfired timers (`case_timers_due`) only.
+pub async fn backlog(db: &Database, now_micros: i64) -> Result<TimerBacklog, WorkflowError> {
+    let mut tx = db.begin_platform_read().await?;
+    let (due, oldest_due_micros): (i64, Option<i64>) = with_connection!(tx.connection(), c => {
+        sqlx::query_as(
+            "SELECT count(*), min(fire_at) FROM case_timers \
+             WHERE fired_at IS NULL AND fire_at <= $1",
+        )
+        .bind(now_micros)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    tx.commit().await?;
+    Ok(TimerBacklog {
+        due,
+        oldest_due_micros,
+    })
+}
+
 /// Fires every timer due at `now_micros` (at most `batch` per
 /// transaction, until none is left); `worker` names this process in
 /// `fired_by`. Returns what fired.

@@ -312,10 +312,13 @@ pub(crate) async fn sign_in(
     let auth = auth(state)?;
     let ticket = state
         .throttle()
-        .sign_in(source, request.username(), &auth.sign_in)?;
+        .sign_in(source, request.username(), &auth.sign_in)
+        .inspect_err(|_| state.sign_ins().add("throttled"))?;
     // A ciphertext that does not decrypt keeps its ticket: it counts as a
     // failure from this address.
-    let password = request.password(&auth.platform_key)?;
+    let password = request
+        .password(&auth.platform_key)
+        .inspect_err(|_| state.sign_ins().add("undecryptable_password"))?;
     let now = Utc::now();
     let account = match civitas_identity::authenticate(
         state.db(),
@@ -329,9 +332,11 @@ pub(crate) async fn sign_in(
         Ok(account) => {
             // Only failures stay counted against the address.
             state.throttle().give_back(ticket);
+            state.sign_ins().add("ok");
             account
         }
-        Err(AuthError::Rejected(_)) => {
+        Err(AuthError::Rejected(cause)) => {
+            state.sign_ins().add(cause.as_str());
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",

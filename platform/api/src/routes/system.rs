@@ -182,19 +182,144 @@ fn changes_readiness(
     })
 }
 
-/// Request counts and latency histograms by route and status, in the
-/// Prometheus text format.
+/// Marks the listener that serves `/metrics` alone (`--metrics-listen`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetricsListener;
+
+/// What operators page on, in the Prometheus text format: request counts
+/// and latency histograms by route and status, and the readings taken now —
+/// the database pool, timers due, notices waiting, search lag, the change
+/// listener, audit records not anchored, tenant keys by state, module calls
+/// by outcome with their fuel, sign-in attempts by outcome, the build. A
+/// reading that cannot be taken is named in `civitas_metrics_unreadable`,
+/// never shown as zero. Not on this port when the node serves metrics on a
+/// listener of its own (`--metrics-listen`): 404 here.
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus 文本格式指标 / Metrics in the Prometheus text format",
-        body = String, content_type = "application/openmetrics-text")))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus 文本格式指标 / Metrics in the Prometheus text format",
+            body = String, content_type = "application/openmetrics-text"),
+        (status = 404, description = "指标在单独的监听地址上 / Metrics are on a listener of their own", body = ErrorBody)
+    ))]
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    listener: Option<axum::Extension<MetricsListener>>,
+    uri: Uri,
+) -> axum::response::Response {
+    if listener.is_none() && !state.inner.metrics_on_public_port {
+        return ApiError::route_not_found(uri.path()).into_response();
+    }
+    let readings = readings(&state).await;
+    let text = civitas_telemetry::ops::exposition(&[state.metrics().render(), readings.render()]);
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics().render(),
+        text,
     )
+        .into_response()
+}
+
+/// Seconds from `micros` (since the epoch) to `now`, never negative.
+fn age(now: chrono::DateTime<chrono::Utc>, micros: i64) -> f64 {
+    ((now.timestamp_micros() - micros) as f64 / 1e6).max(0.0)
+}
+
+/// The readings one scrape takes. Each is read on its own: one that fails
+/// is logged and named, the others are still shown.
+async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
+    use civitas_telemetry::ops::{Backlog, PoolReading, Readings};
+    let db = state.db();
+    let now = chrono::Utc::now();
+    let mut unreadable = Vec::new();
+    let mut failed = |reading: &'static str, error: &dyn std::fmt::Display| {
+        tracing::warn!(reading, %error, "a metrics reading cannot be taken");
+        unreadable.push(reading);
+    };
+    let pool = db.pool_stats();
+    let timers = match civitas_workflow::timers::backlog(db, now.timestamp_micros()).await {
+        Ok(b) => Some(Backlog {
+            waiting: b.due,
+            oldest_seconds: b.oldest_due_micros.map_or(0.0, |t| age(now, t)),
+        }),
+        Err(e) => {
+            failed("timers", &e);
+            None
+        }
+    };
+    let notifications = match civitas_notify::store::backlog(db).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            failed("notifications", &e);
+            None
+        }
+    };
+    let search = match state.search() {
+        None => None,
+        Some(indexer) => match indexer.lag().await {
+            Ok((pending, lag_seconds)) => Some(Backlog {
+                waiting: pending,
+                oldest_seconds: lag_seconds,
+            }),
+            Err(e) => {
+                failed("search", &e);
+                None
+            }
+        },
+    };
+    let audit_unanchored = match civitas_audit::unanchored(db).await {
+        Ok(u) => Some(Backlog {
+            waiting: u.records,
+            oldest_seconds: u.oldest_micros.map_or(0.0, |t| age(now, t)),
+        }),
+        Err(e) => {
+            failed("audit_unanchored", &e);
+            None
+        }
+    };
+    let tenant_keys = civitas_vault::key_counts(db).await.unwrap_or_else(|e| {
+        failed("tenant_keys", &e);
+        Vec::new()
+    });
+    let change_listener = state.changes().and_then(|feed| {
+        use civitas_storage::changes::Listening;
+        match feed.listening() {
+            Listening::NotUsed => None,
+            Listening::Listening { .. } => Some((true, feed.reconnects())),
+            Listening::Connecting | Listening::Lost { .. } => Some((false, feed.reconnects())),
+        }
+    });
+    let (module_calls, module_fuel) = match state.inner.modules.as_ref() {
+        Some(modules) => (
+            modules.runtime.calls().outcomes(),
+            modules.runtime.calls().fuel_used(),
+        ),
+        None => (Vec::new(), 0),
+    };
+    Readings {
+        version: env!("CARGO_PKG_VERSION"),
+        database: db.backend().as_str(),
+        pool: Some(PoolReading {
+            open: pool.open,
+            idle: pool.idle,
+            max: pool.max,
+            waiting: pool.waiting,
+            begun: pool.begun,
+            begin_seconds: pool.begin_seconds,
+            failed: pool.failed,
+        }),
+        timers,
+        notification_outbox: notifications.map(|n| n.outbox),
+        notifications_unsent: notifications.map(|n| n.unsent),
+        search,
+        change_listener,
+        audit_unanchored,
+        tenant_keys,
+        module_calls,
+        module_fuel,
+        sign_ins: state.sign_ins().snapshot(),
+        unreadable,
+    }
 }
 
 /// This document: OpenAPI 3.1, generated from the code.

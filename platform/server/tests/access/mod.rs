@@ -608,9 +608,10 @@ impl World {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let html = headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        let text = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes().starts_with(b"text/html")
+                || v.as_bytes().starts_with(b"application/openmetrics-text")
+        });
         let binary = headers
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.openxmlformats"));
@@ -619,8 +620,8 @@ impl World {
         } else if binary {
             // A file (an export): its size, the bytes being `download`'s.
             Value::from(bytes.len())
-        } else if html {
-            // A page: its markup as a string.
+        } else if text {
+            // A page (its markup) or metrics, as a string.
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         } else {
             serde_json::from_slice(&bytes)
