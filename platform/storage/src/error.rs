@@ -30,15 +30,47 @@ pub enum StorageError {
 impl StorageError {
     /// Whether the error means the database cannot be reached right now (as
     /// opposed to a statement failing): callers answer "try again later".
+    ///
+    /// Besides a pool that timed out and a connection that broke, the
+    /// server's own word that it is going away or not there yet: SQLSTATE
+    /// class 08 (connection exception) and 57P01–57P03 (shut down by an
+    /// administrator, crashed, cannot connect now — starting up or
+    /// shutting down), as a PostgreSQL restart answers.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StorageError::Database(
                 sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-            )
-        )
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => true,
+            StorageError::Database(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|code| is_unavailable_state(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether a SQLSTATE means the server cannot serve right now.
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_restarting_or_going_away_is_unavailable_a_failed_statement_is_not() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03"] {
+            assert!(is_unavailable_state(code), "{code}");
+        }
+        // Unique violation, query canceled, serialization failure, RLS.
+        for code in ["23505", "57014", "40001", "42501"] {
+            assert!(!is_unavailable_state(code), "{code}");
+        }
+        assert!(StorageError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StorageError::Corrupt("x".into()).is_unavailable());
     }
 }
