@@ -31,6 +31,8 @@ pub struct PartialSettings {
     pub tenants_dir: Option<PathBuf>,
     /// `--body-limit` / `CIVITAS_BODY_LIMIT` / `body_limit`.
     pub body_limit: Option<usize>,
+    /// `--db-max-connections` / `CIVITAS_DB_MAX_CONNECTIONS` / `db_max_connections`.
+    pub db_max_connections: Option<u32>,
     /// `--shutdown-grace-secs` / `CIVITAS_SHUTDOWN_GRACE_SECS` / `shutdown_grace_secs`.
     pub shutdown_grace_secs: Option<u64>,
     /// `--log` / `CIVITAS_LOG` / `log`.
@@ -165,6 +167,8 @@ pub struct Settings {
     pub tenants_dir: PathBuf,
     /// The largest request body in bytes (default 1 MiB).
     pub body_limit: usize,
+    /// The most database connections the node opens (default 16).
+    pub db_max_connections: u32,
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
     /// The log filter (default `info,sqlx=warn`).
@@ -338,6 +342,13 @@ impl Settings {
             .unwrap_or(civitas_api::DEFAULT_BODY_LIMIT);
         if body_limit == 0 {
             bail!("请求体上限必须大于 0 (body limit must be greater than 0)");
+        }
+        let db_max_connections = given
+            .db_max_connections
+            .or(file.db_max_connections)
+            .unwrap_or(civitas_storage::PoolSettings::default().max_connections);
+        if db_max_connections == 0 {
+            bail!("db_max_connections 必须大于 0 (db_max_connections must be greater than 0)");
         }
         let master_key_file = given
             .master_key_file
@@ -591,6 +602,7 @@ impl Settings {
                 .or(file.tenants_dir)
                 .unwrap_or_else(|| PathBuf::from("tenants")),
             body_limit,
+            db_max_connections,
             shutdown_grace_secs: given
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
@@ -789,6 +801,20 @@ mod tests {
             .map(|e| e.to_string());
         assert!(mail.unwrap_or_default().contains("mail_from"));
         assert!(resolve("notify_lease_secs = 5\n").is_err());
+    }
+
+    #[test]
+    fn a_node_opens_sixteen_database_connections_unless_told_and_never_none() {
+        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
+        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
+        assert_eq!(resolve("").unwrap().db_max_connections, 16);
+        assert_eq!(
+            resolve("db_max_connections = 64\n")
+                .unwrap()
+                .db_max_connections,
+            64
+        );
+        assert!(resolve("db_max_connections = 0\n").is_err());
     }
 
     #[test]

@@ -222,6 +222,10 @@ struct ServeArgs {
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "CIVITAS_BODY_LIMIT", value_name = "BYTES")]
     body_limit: Option<usize>,
+    /// The most database connections this node opens; on PostgreSQL, keep the nodes' sum
+    /// under the server's max_connections [default: 16].
+    #[arg(long, env = "CIVITAS_DB_MAX_CONNECTIONS", value_name = "N")]
+    db_max_connections: Option<u32>,
     /// Seconds requests in flight may take to finish after SIGINT/SIGTERM [default: 30].
     #[arg(long, env = "CIVITAS_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     shutdown_grace_secs: Option<u64>,
@@ -659,6 +663,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         database_url: database_url(&args.database),
         tenants_dir: args.tenants_dir,
         body_limit: args.body_limit,
+        db_max_connections: args.db_max_connections,
         shutdown_grace_secs: args.shutdown_grace_secs,
         log: args.log,
         log_format: args.log_format,

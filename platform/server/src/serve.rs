@@ -149,7 +149,14 @@ pub async fn start(
     }
     let keyring = Arc::new(Keyring::new(Arc::new(master)));
     let platform_key = load_platform_key(settings, demo)?;
-    let db = Database::connect(&settings.database_url).await?;
+    let db = Database::connect_with(
+        &settings.database_url,
+        &civitas_storage::PoolSettings {
+            max_connections: settings.db_max_connections,
+            ..civitas_storage::PoolSettings::default()
+        },
+    )
+    .await?;
     let applied = db.migrate().await?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");

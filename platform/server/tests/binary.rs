@@ -2235,11 +2235,14 @@ impl OwnPostgres {
             as_postgres,
         };
         let data = pg.dir.path().join("data");
-        let out = run(pg
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]));
+        let out = run(pg.command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]));
         assert!(out.status.success(), "initdb: {}", text(&out.stderr));
         pg.ctl("start");
         Some(pg)
@@ -2273,7 +2276,11 @@ impl OwnPostgres {
                 .arg(self.dir.path().join("log"));
         }
         let out = run(command.arg(action));
-        assert!(out.status.success(), "pg_ctl {action}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}",
+            text(&out.stderr)
+        );
     }
 
     fn url(&self) -> String {
@@ -2327,7 +2334,11 @@ fn a_node_rides_out_a_postgres_restart_under_load_answering_503_and_recovers_by_
         pg.ctl("stop");
         // While it is down: a coded 503, and the node says it is not ready.
         let (status, body) = server.request("GET", inbox, Some(&officer), None);
-        assert_eq!((status, body["code"].as_str()), (503, Some("database_unavailable")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (503, Some("database_unavailable")),
+            "{body}"
+        );
         let (status, ready) = server.get("/readyz");
         assert_eq!(status, 503, "{ready}");
         pg.ctl("start");
@@ -2339,7 +2350,10 @@ fn a_node_rides_out_a_postgres_restart_under_load_answering_503_and_recovers_by_
         );
         eprintln!("serving again {took:?} after PostgreSQL accepted connections");
         let changes = listening(&server);
-        assert!(changes["reconnects"].as_u64().unwrap_or(0) >= 1, "{changes}");
+        assert!(
+            changes["reconnects"].as_u64().unwrap_or(0) >= 1,
+            "{changes}"
+        );
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });

@@ -37,12 +37,7 @@ fn served() -> BTreeSet<String> {
     let text = civitas_telemetry::ops::exposition(&[http.render(), readings.render()]);
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            line.split(['{', ' '])
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
+        .map(|line| line.split(['{', ' ']).next().unwrap_or_default().to_owned())
         .collect()
 }
 
@@ -66,8 +61,8 @@ fn alert_rules_and_the_dashboard_name_only_served_metrics() {
     let served = served();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/observability");
     for file in ["alerts.yml", "grafana-dashboard.json"] {
-        let text = std::fs::read_to_string(dir.join(file))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text =
+            std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let named = named_in(&text);
         assert!(named.len() >= 10, "{file} names {named:?}");
         let unknown: Vec<&String> = named.difference(&served).collect();
