@@ -51,7 +51,19 @@ pub(crate) async fn request_context(
         tenant = tracing::field::Empty,
         status = tracing::field::Empty,
     );
-    {
+    // A caller's trace context is honoured from a trusted proxy only (the
+    // gateway that starts traces): from anyone, it would let a client turn
+    // the sampling of its own requests off or on.
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(address)| address.ip());
+    if peer.is_some_and(|peer| {
+        state
+            .trusted_proxies()
+            .iter()
+            .any(|net| net.contains(&peer))
+    }) {
         let headers = request.headers();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         civitas_telemetry::join_caller_trace(&span, header("traceparent"), header("tracestate"));

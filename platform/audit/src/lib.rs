@@ -698,7 +698,7 @@ pub struct Unanchored {
 /// The records no anchor covers yet, and the oldest one's time: anchoring
 /// signs every grown chain each interval, so a record older than a few
 /// intervals means it has stopped (what an operator pages on). One look at
-/// each chain's head, its newest anchor and the record after it.
+/// each chain's head, its newest anchor and the first record kept after it.
 pub async fn unanchored(db: &Database) -> Result<Unanchored, AuditError> {
     let mut tx = db.begin_platform_read().await?;
     let (records, oldest_micros): (i64, Option<i64>) = with_connection!(tx.connection(), c => {
@@ -709,7 +709,8 @@ pub async fn unanchored(db: &Database) -> Result<Unanchored, AuditError> {
                  FROM audit_heads h), \
              behind AS ( \
                  SELECT seq - anchored AS n, (SELECT e.occurred_at FROM audit_events e \
-                     WHERE e.tenant_path = chains.tenant_path AND e.seq = chains.anchored + 1) AS since \
+                     WHERE e.tenant_path = chains.tenant_path AND e.seq > chains.anchored \
+                     ORDER BY e.seq LIMIT 1) AS since \
                  FROM chains WHERE seq > anchored) \
              SELECT CAST(COALESCE(sum(n), 0) AS BIGINT), min(since) FROM behind",
         )

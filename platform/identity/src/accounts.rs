@@ -101,8 +101,7 @@ pub enum RejectCause {
 }
 
 impl RejectCause {
-    /// A stable word for the cause (audit records, metrics).
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             RejectCause::UnknownUser => "unknown_user",
             RejectCause::WrongPassword => "wrong_password",

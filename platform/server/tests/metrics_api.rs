@@ -33,6 +33,10 @@ both_backends! {
             world.call("POST", "/api/v1/auth/login", None,
                 Some(json!({"username": "lujiazui-officer", "password": password})))
         };
+        let login_as = |username: &'static str| {
+            world.call("POST", "/api/v1/auth/login", None,
+                Some(json!({"username": username, "password": "wrong-Passw0rd"})))
+        };
         assert_eq!(login(access::PASSWORD).await.status, StatusCode::OK);
         assert_eq!(login("wrong-Passw0rd").await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(login("wrong-Passw0rd").await.status, StatusCode::UNAUTHORIZED);
@@ -51,7 +55,13 @@ both_backends! {
         assert!(text.ends_with("# EOF\n") && text.matches("# EOF").count() == 1, "{text}");
         let grew = |name: &str| value(&text, name).unwrap_or(0.0) - value(&before, name).unwrap_or(0.0);
         assert_eq!(grew(r#"civitas_sign_in_attempts_total{outcome="ok"}"#), 1.0, "{text}");
-        assert_eq!(grew(r#"civitas_sign_in_attempts_total{outcome="wrong_password"}"#), 2.0, "{text}");
+        assert_eq!(grew(r#"civitas_sign_in_attempts_total{outcome="rejected"}"#), 2.0, "{text}");
+        // One word for every refusal: an unknown name counts as a wrong password does.
+        assert_eq!(login_as("no-such-user").await.status, StatusCode::UNAUTHORIZED);
+        let after = scrape().await;
+        assert_eq!(value(&after, r#"civitas_sign_in_attempts_total{outcome="rejected"}"#),
+            value(&text, r#"civitas_sign_in_attempts_total{outcome="rejected"}"#).map(|n| n + 1.0), "{after}");
+        assert!(!after.contains("unknown_user") && !after.contains("wrong_password"), "{after}");
         assert_eq!(grew(r#"civitas_module_calls_total{outcome="ok"}"#), 1.0, "{text}");
         assert_eq!(grew(r#"civitas_module_calls_total{outcome="input_schema_violation"}"#), 1.0, "{text}");
         assert!(grew("civitas_module_fuel_used_total") > 0.0, "{text}");

@@ -30,6 +30,19 @@ pub const CHANNEL: &str = "civitas_changes";
 /// The longest wait between two attempts to listen again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// After this long without a notice the listener sends itself one (a
+/// ping) to prove it still hears: a connection that died without a word
+/// (no TCP reset), or a proxy that accepts `LISTEN` but never delivers
+/// (PgBouncer in transaction mode), would otherwise look like quiet.
+const QUIET: Duration = Duration::from_secs(30);
+
+/// How long a ping may take to come back before the listener counts as
+/// lost.
+const PING_WAIT: Duration = Duration::from_secs(10);
+
+/// The word of a ping, which wakes no one.
+const PING: &str = "ping";
+
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -59,7 +72,7 @@ impl Change {
     /// `schema`; `None` for another schema's notice or a word not known
     /// here (a newer node's), which wakes no one.
     pub fn of_payload(schema: &str, payload: &str) -> Option<Change> {
-        let (from, word) = payload.split_once(' ')?;
+        let (from, word) = payload.rsplit_once(' ')?;
         if from != schema {
             return None;
         }
@@ -182,11 +195,18 @@ impl ChangeFeed {
     }
 
     /// Listens for other nodes' changes on `db` until the task is dropped:
-    /// each notice of this schema announces its change; a lost connection
-    /// is made again (waiting up to 5 s between attempts), and every
-    /// keeper is woken when listening (re)starts. Returns at once on
-    /// SQLite.
+    /// each notice of this schema announces its change; after 30 s without
+    /// one the listener pings itself and counts as lost if the ping does
+    /// not come back within 10 s; a lost connection is made again (waiting
+    /// up to 5 s between attempts), and every keeper is woken when
+    /// listening (re)starts. Returns at once on SQLite.
     pub async fn listen(&self, db: &Database) {
+        self.listen_with(db, QUIET, PING_WAIT).await;
+    }
+
+    /// [`ChangeFeed::listen`] with the quiet time before a ping and the
+    /// time a ping may take given (tests).
+    pub async fn listen_with(&self, db: &Database, quiet: Duration, ping_wait: Duration) {
         let Pool::Postgres(pool) = &db.pool else {
             self.set(Listening::NotUsed);
             return;
@@ -210,18 +230,7 @@ impl ChangeFeed {
                     backoff = Duration::from_millis(100);
                     // Whatever changed while no one listened is looked for.
                     self.catch_up();
-                    let error = loop {
-                        match listener.try_recv().await {
-                            Ok(Some(notice)) => {
-                                if let Some(change) = Change::of_payload(&schema, notice.payload())
-                                {
-                                    self.announce(change);
-                                }
-                            }
-                            Ok(None) => break "the connection was closed".to_owned(),
-                            Err(e) => break e.to_string(),
-                        }
-                    };
+                    let error = self.hear(&mut listener, &schema, quiet, ping_wait).await;
                     tracing::warn!(
                         %error,
                         "不再收到变更通知，改为定期查看 (change notices lost; looking periodically until listening again)"
@@ -235,6 +244,52 @@ impl ChangeFeed {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+impl ChangeFeed {
+    /// Announces what `listener` hears until it is lost; why it was.
+    async fn hear(
+        &self,
+        listener: &mut PgListener,
+        schema: &str,
+        quiet: Duration,
+        ping_wait: Duration,
+    ) -> String {
+        let ping = format!("{schema} {PING}");
+        // When a ping was sent and not heard yet, the time it is due by.
+        let mut awaiting: Option<tokio::time::Instant> = None;
+        loop {
+            let wait = match awaiting {
+                Some(due) => due.saturating_duration_since(tokio::time::Instant::now()),
+                None => quiet,
+            };
+            match tokio::time::timeout(wait, listener.try_recv()).await {
+                Ok(Ok(Some(notice))) => {
+                    // Anything heard proves the connection hears.
+                    awaiting = None;
+                    if let Some(change) = Change::of_payload(schema, notice.payload()) {
+                        self.announce(change);
+                    }
+                }
+                Ok(Ok(None)) => return "the connection was closed".to_owned(),
+                Ok(Err(e)) => return e.to_string(),
+                Err(_) if awaiting.is_some() => {
+                    return format!("a ping was not heard back within {ping_wait:?}");
+                }
+                Err(_) => {
+                    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(&ping)
+                        .execute(&mut *listener)
+                        .await
+                    {
+                        return e.to_string();
+                    }
+                    awaiting = Some(tokio::time::Instant::now() + ping_wait);
+                }
+            }
         }
     }
 }
@@ -276,6 +331,11 @@ mod tests {
         assert_eq!(Change::of_payload("t_1", "t_2 grants"), None);
         assert_eq!(Change::of_payload("t_1", "t_1 bindings"), None);
         assert_eq!(Change::of_payload("t_1", "t_1"), None);
+        assert_eq!(Change::of_payload("t_1", "t_1 ping"), None);
+        assert_eq!(
+            Change::of_payload("odd schema", "odd schema grants"),
+            Some(Change::Grants)
+        );
     }
 
     #[tokio::test]

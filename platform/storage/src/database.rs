@@ -210,10 +210,19 @@ impl Database {
         &self,
         begin: impl std::future::Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
+        /// Takes the wait back when the begin ends, also when the request
+        /// is dropped while it waits (a client gone, shutdown).
+        struct Waiting<'a>(&'a AtomicI64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         let started = Instant::now();
         self.begins.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(&self.begins.waiting);
         let result = begin.await;
-        self.begins.waiting.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         match &result {
             Ok(_) => {
                 let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -54,7 +54,8 @@ impl StorageError {
 
 /// Whether a SQLSTATE means the server cannot serve right now.
 fn is_unavailable_state(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+    // 08P01 (protocol violation) is a fault of ours, not an outage.
+    (code.starts_with("08") && code != "08P01") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 #[cfg(test)]
@@ -67,7 +68,7 @@ mod tests {
             assert!(is_unavailable_state(code), "{code}");
         }
         // Unique violation, query canceled, serialization failure, RLS.
-        for code in ["23505", "57014", "40001", "42501"] {
+        for code in ["23505", "57014", "40001", "42501", "08P01"] {
             assert!(!is_unavailable_state(code), "{code}");
         }
         assert!(StorageError::Database(sqlx::Error::PoolTimedOut).is_unavailable());

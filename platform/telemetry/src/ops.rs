@@ -99,8 +99,9 @@ pub struct Readings {
     pub module_calls: Vec<(&'static str, u64)>,
     /// Fuel used by the module calls that answered.
     pub module_fuel: u64,
-    /// Sign-in attempts by outcome (`ok`, `wrong_password`, `locked`,
-    /// `throttled`, …).
+    /// Sign-in attempts by outcome (`ok`, `rejected`, `throttled`,
+    /// `undecryptable_password`): never the cause of a refusal, which
+    /// would tell which names exist.
     pub sign_ins: Vec<(&'static str, u64)>,
     /// Readings that could not be taken this time.
     pub unreadable: Vec<&'static str>,
@@ -218,10 +219,10 @@ impl Readings {
                 p.waiting,
             );
             counter(&mut registry, "db_begun", "Transactions begun", p.begun);
-            let waited = Gauge::<f64, AtomicU64>::default();
-            waited.set(p.begin_seconds);
+            let waited = Counter::<f64, AtomicU64>::default();
+            waited.inc_by(p.begin_seconds);
             registry.register(
-                "db_begin_seconds_sum",
+                "db_begin_seconds",
                 "Time spent beginning transactions, summed (divide by civitas_db_begun_total)",
                 waited,
             );
@@ -313,7 +314,7 @@ impl Readings {
         by_label(
             &mut registry,
             "sign_in_attempts",
-            "Sign-in attempts by outcome (ok, wrong_password, unknown_user, locked, disabled, throttled, …)",
+            "Sign-in attempts by outcome (ok, rejected, throttled, undecryptable_password)",
             self.sign_ins
                 .iter()
                 .map(|(outcome, n)| ((*outcome).to_owned(), *n)),
@@ -349,7 +350,7 @@ mod tests {
     fn each_reading_is_one_named_series_and_a_missing_one_is_named_not_zero() {
         let sign_ins = OutcomeCounts::default();
         sign_ins.add("ok");
-        sign_ins.add("wrong_password");
+        sign_ins.add("rejected");
         sign_ins.add("ok");
         let readings = Readings {
             version: "1.2.3",
@@ -389,7 +390,7 @@ mod tests {
             r#"civitas_module_calls_total{outcome="fuel_exhausted"} 1"#,
             "civitas_module_fuel_used_total 12345",
             r#"civitas_sign_in_attempts_total{outcome="ok"} 2"#,
-            r#"civitas_sign_in_attempts_total{outcome="wrong_password"} 1"#,
+            r#"civitas_sign_in_attempts_total{outcome="rejected"} 1"#,
             r#"civitas_metrics_unreadable{reading="audit_unanchored"} 1"#,
         ] {
             assert!(

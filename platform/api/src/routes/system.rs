@@ -39,16 +39,19 @@ pub(crate) struct Ready {
 }
 
 /// Whether the node hears other nodes' changes to grants, settings and the
-/// tenant tree as they commit (PostgreSQL `LISTEN`). A node that has lost
-/// its listening connection is not ready (503 `change_notices_lost`): it
-/// would go on honouring a revoked grant until its next periodic look.
+/// tenant tree as they commit (PostgreSQL `LISTEN`). A node whose listening
+/// connection has been lost for over 30 s is not ready (503
+/// `change_notices_lost`); a shorter loss — every node's at once, when
+/// PostgreSQL fails over — is reported (`lost`) without taking the node
+/// out: its periodic look bounds what it may miss meanwhile.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ChangesReadiness {
-    /// `listening`, `connecting` (starting), or `not_used` (SQLite, or
-    /// notices turned off: the periodic look is all there is).
+    /// `listening`, `connecting` (starting), `lost` (connecting again), or
+    /// `not_used` (SQLite, or notices turned off: the periodic look is all
+    /// there is).
     #[schema(example = "listening")]
     state: &'static str,
-    /// Since when it listens.
+    /// Since when it listens, or since when it has lost the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     since: Option<String>,
     /// How many times the listening connection was made again after a loss.
@@ -150,7 +153,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
     }))
 }
 
-/// What `/readyz` says of the change listener; an error when it is lost.
+/// How long a lost listening connection is reported without making the
+/// node unready.
+const CHANGES_LOST_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// What `/readyz` says of the change listener; an error when it has been
+/// lost for longer than [`CHANGES_LOST_GRACE`].
 fn changes_readiness(
     feed: &civitas_storage::changes::ChangeFeed,
 ) -> Result<ChangesReadiness, ApiError> {
@@ -160,6 +168,10 @@ fn changes_readiness(
         Listening::NotUsed => ("not_used", None),
         Listening::Connecting => ("connecting", None),
         Listening::Listening { since } => ("listening", Some(since)),
+        Listening::Lost { since, error } if chrono::Utc::now() - since <= CHANGES_LOST_GRACE => {
+            tracing::warn!(%error, %since, "readiness: change notices lost, connecting again");
+            ("lost", Some(since))
+        }
         Listening::Lost { since, error } => {
             tracing::warn!(%error, %since, "readiness: change notices lost");
             let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -225,62 +237,62 @@ fn age(now: chrono::DateTime<chrono::Utc>, micros: i64) -> f64 {
     ((now.timestamp_micros() - micros) as f64 / 1e6).max(0.0)
 }
 
-/// The readings one scrape takes. Each is read on its own: one that fails
-/// is logged and named, the others are still shown.
+/// How long one reading may take: a scrape must answer within
+/// Prometheus's own timeout (10 s by default) even when the database does
+/// not, so that what can be read — the pool, the listener — still is.
+const READING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `work`'s reading, or its name when it failed or took too long (logged).
+async fn within<T, E: std::fmt::Display>(
+    reading: &'static str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, &'static str> {
+    match tokio::time::timeout(READING_TIMEOUT, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            tracing::warn!(reading, %error, "a metrics reading cannot be taken");
+            Err(reading)
+        }
+        Err(_) => {
+            tracing::warn!(reading, timeout = ?READING_TIMEOUT, "a metrics reading took too long");
+            Err(reading)
+        }
+    }
+}
+
+/// The readings one scrape takes, at once. One that fails or takes too
+/// long is named, the others are still shown.
 async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
     use civitas_telemetry::ops::{Backlog, PoolReading, Readings};
     let db = state.db();
     let now = chrono::Utc::now();
-    let mut unreadable = Vec::new();
-    let mut failed = |reading: &'static str, error: &dyn std::fmt::Display| {
-        tracing::warn!(reading, %error, "a metrics reading cannot be taken");
-        unreadable.push(reading);
-    };
-    let pool = db.pool_stats();
-    let timers = match civitas_workflow::timers::backlog(db, now.timestamp_micros()).await {
-        Ok(b) => Some(Backlog {
-            waiting: b.due,
-            oldest_seconds: b.oldest_due_micros.map_or(0.0, |t| age(now, t)),
-        }),
-        Err(e) => {
-            failed("timers", &e);
-            None
-        }
-    };
-    let notifications = match civitas_notify::store::backlog(db).await {
-        Ok(b) => Some(b),
-        Err(e) => {
-            failed("notifications", &e);
-            None
-        }
-    };
-    let search = match state.search() {
-        None => None,
-        Some(indexer) => match indexer.lag().await {
-            Ok((pending, lag_seconds)) => Some(Backlog {
-                waiting: pending,
-                oldest_seconds: lag_seconds,
-            }),
-            Err(e) => {
-                failed("search", &e);
-                None
+    let (timers, notifications, search, audit_unanchored, tenant_keys) = tokio::join!(
+        within(
+            "timers",
+            civitas_workflow::timers::backlog(db, now.timestamp_micros())
+        ),
+        within("notifications", civitas_notify::store::backlog(db)),
+        async {
+            match state.search() {
+                None => Ok(None),
+                Some(indexer) => within("search", indexer.lag()).await.map(Some),
             }
         },
-    };
-    let audit_unanchored = match civitas_audit::unanchored(db).await {
-        Ok(u) => Some(Backlog {
-            waiting: u.records,
-            oldest_seconds: u.oldest_micros.map_or(0.0, |t| age(now, t)),
-        }),
-        Err(e) => {
-            failed("audit_unanchored", &e);
-            None
-        }
-    };
-    let tenant_keys = civitas_vault::key_counts(db).await.unwrap_or_else(|e| {
-        failed("tenant_keys", &e);
-        Vec::new()
-    });
+        within("audit_unanchored", civitas_audit::unanchored(db)),
+        within("tenant_keys", civitas_vault::key_counts(db)),
+    );
+    let unreadable: Vec<&'static str> = [
+        timers.as_ref().err(),
+        notifications.as_ref().err(),
+        search.as_ref().err(),
+        audit_unanchored.as_ref().err(),
+        tenant_keys.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .collect();
+    let notifications = notifications.ok();
     let change_listener = state.changes().and_then(|feed| {
         use civitas_storage::changes::Listening;
         match feed.listening() {
@@ -296,6 +308,7 @@ async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
         ),
         None => (Vec::new(), 0),
     };
+    let pool = db.pool_stats();
     Readings {
         version: env!("CARGO_PKG_VERSION"),
         database: db.backend().as_str(),
@@ -308,13 +321,22 @@ async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
             begin_seconds: pool.begin_seconds,
             failed: pool.failed,
         }),
-        timers,
+        timers: timers.ok().map(|b| Backlog {
+            waiting: b.due,
+            oldest_seconds: b.oldest_due_micros.map_or(0.0, |t| age(now, t)),
+        }),
         notification_outbox: notifications.map(|n| n.outbox),
         notifications_unsent: notifications.map(|n| n.unsent),
-        search,
+        search: search.ok().flatten().map(|(pending, lag_seconds)| Backlog {
+            waiting: pending,
+            oldest_seconds: lag_seconds,
+        }),
         change_listener,
-        audit_unanchored,
-        tenant_keys,
+        audit_unanchored: audit_unanchored.ok().map(|u| Backlog {
+            waiting: u.records,
+            oldest_seconds: u.oldest_micros.map_or(0.0, |t| age(now, t)),
+        }),
+        tenant_keys: tenant_keys.unwrap_or_default(),
         module_calls,
         module_fuel,
         sign_ins: state.sign_ins().snapshot(),
