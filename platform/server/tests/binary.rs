@@ -2385,3 +2385,207 @@ fn a_node_rides_out_a_postgres_restart_under_load_answering_503_and_recovers_by_
     let (code, log) = server.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+#[test]
+fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_verifies() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const LUJIAZUI: &str = "310000/310115/310115005";
+    const PUDONG: &str = "310000/310115";
+    // Two approvals a case (the street's officer, the district's reviewer).
+    const CASES: usize = 300;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(t) = runtime.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = workdir();
+    let serve = |node: &str| {
+        let mut command = civitas(dir.path());
+        with_demo_modules(&mut command)
+            .args(["serve", "--demo", "--search-dir", node])
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY)
+            .env("CIVITAS_PLATFORM_KEY_FILE", dir.path().join("platform.pem"));
+        command
+    };
+    let victim = Server::start(&mut serve("search-a"));
+    let survivor = Server::start(&mut serve("search-b"));
+    let citizen = survivor.sign_in("citizen-demo");
+    let officer = survivor.sign_in("lujiazui-officer");
+    let reviewer = survivor.sign_in("pudong-reviewer");
+
+    // The cases, filed on the survivor by four clients at once.
+    let next = AtomicUsize::new(0);
+    let filed: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while next.fetch_add(1, Ordering::Relaxed) < CASES {
+                    let (status, case) = survivor.request(
+                        "POST",
+                        &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
+                        Some(&citizen),
+                        Some(serde_json::json!({
+                            "service": "civil-affairs/meal-subsidy",
+                            "data": {"birth_date": "1954-03-02", "household_registration": "local",
+                                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+                        })),
+                    );
+                    assert_eq!(status, 201, "{case}");
+                    let id = case["id"].as_str().unwrap_or_default().to_owned();
+                    if let Ok(mut filed) = filed.lock() {
+                        filed.push(id);
+                    }
+                }
+            });
+        }
+    });
+    let cases = filed.into_inner().unwrap_or_default();
+    assert_eq!(cases.len(), CASES);
+
+    // A case's next step as the client learns it: the approvals recorded.
+    let approvals = |id: &str| -> i64 {
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&t.url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_scalar(
+                "SELECT count(*) FROM case_events WHERE case_id = $1 AND action = 'approve'",
+            )
+            .bind(id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+    };
+    /// One approval on `node`: its status, or `None` when no answer came.
+    fn approve(node: &Server, token: &str, tenant: &str, id: &str) -> Option<u16> {
+        let url = node.url(&format!("/api/v1/tenants/{tenant}/cases/{id}/actions"));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?
+            .block_on(async {
+                reqwest::Client::new()
+                    .post(&url)
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"action": "approve"}))
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16())
+            })
+    }
+
+    // Four clients approve on the victim, each case street then district;
+    // the victim is killed (SIGKILL) once a third of the transitions are
+    // answered. A client whose request got no answer stops: that case is
+    // in doubt.
+    let answered = AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let mut victim = victim;
+    let victim_pid = victim.child.id().to_string();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = cases.get(n) else { return };
+                    for (token, tenant) in [(&officer, LUJIAZUI), (&reviewer, PUDONG)] {
+                        match approve(&victim, token, tenant, id) {
+                            Some(200) => {
+                                answered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(status) => panic!("{id}: approval answered {status}"),
+                            None => return,
+                        }
+                    }
+                }
+            });
+        }
+        let started = Instant::now();
+        while answered.load(Ordering::Relaxed) < 2 * CASES / 3 {
+            assert!(started.elapsed() < Duration::from_secs(300), "too slow");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let killed = Command::new("kill").args(["-KILL", &victim_pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -9 {victim_pid}");
+    });
+    let _ = victim.child.wait();
+    let before_kill = answered.load(Ordering::Relaxed);
+    eprintln!("{before_kill} transitions answered before the kill");
+    assert!(before_kill < 2 * CASES, "the kill came after the work");
+
+    // The clients finish on the survivor, asking first where each case is
+    // (an answer lost with the victim may or may not have been committed).
+    let mut redone = 0;
+    for id in &cases {
+        loop {
+            let (token, tenant) = match approvals(id) {
+                0 => (&officer, LUJIAZUI),
+                1 => (&reviewer, PUDONG),
+                2 => break,
+                n => panic!("{id}: {n} approvals"),
+            };
+            assert_eq!(approve(&survivor, token, tenant, id), Some(200), "{id}");
+            redone += 1;
+        }
+    }
+    eprintln!("{redone} transitions made on the survivor");
+
+    // None lost, none doubled: every case finished with exactly one
+    // approval per step, and the history, tasks and audit log agree.
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&t.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let per_case: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT c.id, \
+                    (SELECT count(*) FROM case_events e WHERE e.case_id = c.id AND e.action = 'approve'), \
+                    (SELECT count(*) FROM case_events e WHERE e.case_id = c.id AND e.action = 'submit') \
+             FROM cases c",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(per_case.len(), CASES);
+        for (id, approvals, submits) in &per_case {
+            assert_eq!((approvals, submits), (&2, &1), "{id}");
+        }
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE state <> 'closed'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(open, 0, "every case finished");
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM audit_events WHERE action = 'case.approve'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(audited, 2 * CASES as i64, "one audit record per transition");
+    });
+    let out = run(civitas(dir.path())
+        .args(["audit", "verify", "--json"])
+        .env("DATABASE_URL", &t.url));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The killed node starts again on the same data and serves.
+    let restarted = Server::start(&mut serve("search-a"));
+    let (status, ready) = restarted.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
+    for server in [restarted, survivor] {
+        let (code, log) = server.terminate();
+        assert_eq!(code, Some(0), "{log}");
+    }
+}
