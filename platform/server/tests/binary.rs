@@ -2589,3 +2589,155 @@ fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_v
         assert_eq!(code, Some(0), "{log}");
     }
 }
+
+/// A small filesystem of the test's own (tmpfs), unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root), except under CI,
+    /// where that fails.
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true and a tmpfs cannot be mounted (the test needs root)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (not root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes a file until the disk is full; returns it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        // The last partial block, to the last byte.
+        while file.write_all(&[0]).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_under_the_embedded_database_refuses_writes_with_a_coded_503_and_loses_nothing() {
+    const LUJIAZUI: &str = "310000/310115/310115005";
+    let Some(disk) = SmallDisk::mount(64) else {
+        return;
+    };
+    let dir = workdir();
+    // The database alone on the small disk (the compiled modules and the
+    // search index elsewhere).
+    let data = disk.path().join("data");
+    let server = Server::start(
+        with_demo_modules(&mut civitas(dir.path()))
+            .args(["serve", "--demo", "--data-dir"])
+            .arg(&data)
+            .arg("--module-cache-dir")
+            .arg(dir.path().join("module-cache"))
+            .arg("--search-dir")
+            .arg(dir.path().join("search")),
+    );
+    let citizen = server.sign_in("citizen-demo");
+    let file = || {
+        server.request(
+            "POST",
+            &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
+            Some(&citizen),
+            Some(serde_json::json!({
+                "service": "civil-affairs/meal-subsidy",
+                "data": {"birth_date": "1954-03-02", "household_registration": "local",
+                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}
+            })),
+        )
+    };
+    assert_eq!(file().0, 201);
+    let filler = disk.fill();
+
+    // Filing goes on while SQLite finds room in pages it already has, then
+    // is refused: a coded 503, never a 500, and the node stays up.
+    let mut filed = 1;
+    let refused = loop {
+        let (status, body) = file();
+        match status {
+            201 => filed += 1,
+            _ => break (status, body),
+        }
+        assert!(filed < 2000, "2000 cases filed on a full disk");
+    };
+    assert_eq!(
+        (refused.0, refused.1["code"].as_str()),
+        (503, Some("database_unavailable")),
+        "{}",
+        refused.1
+    );
+    assert!(
+        server
+            .log
+            .lock()
+            .map(|l| l.iter().any(|line| line.contains("full")))
+            .unwrap_or(false),
+        "the log names the full disk"
+    );
+    assert_eq!(server.get("/healthz").0, 200);
+
+    // Room again: filing works, without a restart.
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = file();
+    assert_eq!(status, 201, "{body}");
+    filed += 1;
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+
+    // Nothing half-written: every case answered 201 is there with its
+    // submission and its audit record, no other, and the chain verifies.
+    let url = format!("sqlite:{}", data.join("civitas.db").display());
+    let counts: (i64, i64, i64) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM cases), \
+                        (SELECT count(*) FROM case_events WHERE action = 'submit'), \
+                        (SELECT count(*) FROM audit_events WHERE action = 'case.create')",
+            )
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        });
+    assert_eq!(counts, (filed, filed, filed));
+    let out = run(civitas(dir.path())
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &url));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

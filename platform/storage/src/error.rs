@@ -35,7 +35,10 @@ impl StorageError {
     /// server's own word that it is going away or not there yet: SQLSTATE
     /// class 08 (connection exception) and 57P01–57P03 (shut down by an
     /// administrator, crashed, cannot connect now — starting up or
-    /// shutting down), as a PostgreSQL restart answers.
+    /// shutting down), as a PostgreSQL restart answers; and a database that
+    /// cannot write for want of space (PostgreSQL 53100 disk_full, SQLite
+    /// 13 SQLITE_FULL): the transaction is rolled back whole, and the
+    /// request may be made again once there is room.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StorageError::Database(
@@ -55,7 +58,8 @@ impl StorageError {
 /// Whether a SQLSTATE means the server cannot serve right now.
 fn is_unavailable_state(code: &str) -> bool {
     // 08P01 (protocol violation) is a fault of ours, not an outage.
-    (code.starts_with("08") && code != "08P01") || matches!(code, "57P01" | "57P02" | "57P03")
+    (code.starts_with("08") && code != "08P01")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53100" | "13")
 }
 
 #[cfg(test)]
@@ -64,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_server_restarting_or_going_away_is_unavailable_a_failed_statement_is_not() {
-        for code in ["08006", "08001", "57P01", "57P02", "57P03"] {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53100", "13"] {
             assert!(is_unavailable_state(code), "{code}");
         }
         // Unique violation, query canceled, serialization failure, RLS.
