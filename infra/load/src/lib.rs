@@ -24,6 +24,8 @@ pub struct Report {
     pub p50_ms: f64,
     /// 90th percentile, milliseconds.
     pub p90_ms: f64,
+    /// 95th percentile, milliseconds.
+    pub p95_ms: f64,
     /// 99th percentile, milliseconds.
     pub p99_ms: f64,
     /// The slowest, milliseconds.
@@ -63,6 +65,7 @@ impl Report {
             },
             p50_ms: ms(percentile(&latencies, 0.50)),
             p90_ms: ms(percentile(&latencies, 0.90)),
+            p95_ms: ms(percentile(&latencies, 0.95)),
             p99_ms: ms(percentile(&latencies, 0.99)),
             max_ms: ms(latencies.last().copied().unwrap_or_default()),
         }

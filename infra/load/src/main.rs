@@ -9,6 +9,10 @@
 //! - `population`: a million residents' population records written into
 //!   the embedded database, then the nightly 免申即享 run timed, against
 //!   single calls of the same rule;
+//! - `mix`: users of every kind at once over one or more nodes — the
+//!   public browsing the portal, citizens applying, officers at their
+//!   inbox approving what citizens filed, searching, evaluating — with
+//!   p50/p95/p99 and throughput per operation;
 //! - `invalidation`: a grant revoked and made again on one node, timed
 //!   until the other nodes refuse and honour it again;
 //! - `fill`: grows the case tables of a PostgreSQL database to a number of
@@ -112,6 +116,43 @@ enum Command {
         civitas-load invalidation --url http://127.0.0.1:8081 \\\n    \
         --watch http://127.0.0.1:8082 --watch http://127.0.0.1:8083 --rounds 100")]
     Invalidation(InvalidationArgs),
+    /// Users of every kind at once, spread over the nodes given: a third
+    /// the public (the portal's pages, the service catalog), a third
+    /// citizens (applying for the meal subsidy at the ten demo streets,
+    /// their messages), a third officers (the inbox, approving the cases the
+    /// citizens filed — each case once —, search, eligibility checks). Each
+    /// user signs in once, then acts one request after another (with
+    /// `--think-ms` between). Reports each operation's throughput,
+    /// p50/p95/p99 and failures.
+    #[command(after_help = "Examples:\n  \
+        civitas-load mix --url http://127.0.0.1:8080 --users 200 --seconds 120\n  \
+        civitas-load mix --url http://127.0.0.1:18091 --url http://127.0.0.1:18092 --users 1000 --json")]
+    Mix(MixArgs),
+}
+
+#[derive(clap::Args)]
+struct MixArgs {
+    /// A node's address; repeat for more (users go round them).
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Concurrent users.
+    #[arg(long, default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(3..))]
+    users: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seconds of work before measuring (sign-ins, warm caches).
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Milliseconds a user waits between two requests.
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
+    /// The demo password.
+    #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
+    password: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -1143,6 +1184,294 @@ async fn invalidation(args: InvalidationArgs) -> anyhow::Result<serde_json::Valu
     Ok(serde_json::json!({"changed_on": args.url, "nodes": nodes}))
 }
 
+/// What a user of `mix` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    SignIn,
+    Portal,
+    Guide,
+    Catalog,
+    Apply,
+    Messages,
+    Inbox,
+    Approve,
+    Search,
+    Evaluate,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::SignIn => "sign-in",
+            Op::Portal => "portal page",
+            Op::Guide => "service guide page",
+            Op::Catalog => "service catalog",
+            Op::Apply => "apply",
+            Op::Messages => "my messages",
+            Op::Inbox => "inbox",
+            Op::Approve => "approve",
+            Op::Search => "search",
+            Op::Evaluate => "evaluate",
+        }
+    }
+}
+
+/// The streets citizens apply at in `mix`, and the district (0 Pudong,
+/// 1 Huangpu) whose reviewer approves there.
+const MIX_STREETS: &[(&str, usize)] = &[
+    ("shanghai/pudong/weifang-xincun", 0),
+    ("shanghai/pudong/lujiazui", 0),
+    ("shanghai/pudong/huamu", 0),
+    ("shanghai/pudong/zhangjiang", 0),
+    ("shanghai/huangpu/nanjing-dong-lu", 1),
+    ("shanghai/huangpu/waitan", 1),
+    ("shanghai/huangpu/yuyuan", 1),
+];
+
+/// Each district's reviewer (a reviewer acts at the street's step too),
+/// the district's path and a street to evaluate at.
+const MIX_DISTRICTS: [(&str, &str, &str); 2] = [
+    ("pudong-reviewer", "shanghai/pudong", "shanghai/pudong/lujiazui"),
+    ("huangpu-reviewer", "shanghai/huangpu", "shanghai/huangpu/waitan"),
+];
+
+/// What the users of one `mix` run share.
+struct MixShared {
+    client: reqwest::Client,
+    urls: Vec<String>,
+    password: String,
+    /// Filed cases waiting for their next approval, per district: the id
+    /// and how many approvals it has had.
+    queues: [std::sync::Mutex<std::collections::VecDeque<(String, u8)>>; 2],
+    measure_from: Instant,
+    end: Instant,
+    think: Duration,
+    /// One sign-in at a time per account: the demo has a few accounts for
+    /// many users, and sign-ins of one name at once count as attempts
+    /// against its lockout before their passwords are checked.
+    signing_in: [tokio::sync::Mutex<()>; 3],
+}
+
+/// One outcome: the operation, when it was sent, and its time or the
+/// status it failed with.
+type Outcome = (Op, Instant, Result<Duration, String>);
+
+async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
+    let url = &shared.urls[n % shared.urls.len()];
+    let client = &shared.client;
+    let mut outcomes = Vec::new();
+    // Each user from an address of its own, as a load balancer in front of
+    // the nodes reports it (the nodes trust 127.0.0.1 as their proxy): the
+    // per-address limits apply per user, as they would.
+    let address = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+    // The public, citizens and officers in equal shares.
+    let role = n % 3;
+    let district = (n / 3) % 2;
+    let token = match role {
+        0 => None,
+        _ => {
+            let who = if role == 1 {
+                "citizen-demo"
+            } else {
+                MIX_DISTRICTS[district].0
+            };
+            let _turn = shared.signing_in[if role == 1 { 2 } else { district }]
+                .lock()
+                .await;
+            let sent = Instant::now();
+            let answer = client
+                .post(format!("{url}/api/v1/auth/login"))
+                .header("x-forwarded-for", &address)
+                .json(&serde_json::json!({"username": who, "password": shared.password}))
+                .send()
+                .await;
+            let token = match answer {
+                Ok(answer) if answer.status().is_success() => answer
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|body| body["access_token"].as_str().map(str::to_owned))
+                    .ok_or_else(|| "error".to_owned()),
+                Ok(answer) => Err(answer.status().as_u16().to_string()),
+                Err(_) => Err("error".to_owned()),
+            };
+            match token {
+                Ok(token) => {
+                    outcomes.push((Op::SignIn, sent, Ok(sent.elapsed())));
+                    Some(token)
+                }
+                Err(status) => {
+                    outcomes.push((Op::SignIn, sent, Err(status)));
+                    return outcomes;
+                }
+            }
+        }
+    };
+    let mut step = n;
+    loop {
+        let sent = Instant::now();
+        if sent >= shared.end {
+            return outcomes;
+        }
+        step += 1;
+        let mut queued: Option<(usize, String, u8)> = None;
+        let (op, request) = match role {
+            0 => match step % 3 {
+                0 => (Op::Portal, client.get(format!("{url}/t/shanghai/pudong/lujiazui/"))),
+                1 => (
+                    Op::Guide,
+                    client.get(format!(
+                        "{url}/t/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy"
+                    )),
+                ),
+                _ => (Op::Catalog, client.get(format!("{url}/api/v1/services"))),
+            },
+            1 => match step % 2 {
+                0 => {
+                    let (street, _) = MIX_STREETS[step / 2 % MIX_STREETS.len()];
+                    (
+                        Op::Apply,
+                        client
+                            .post(format!("{url}/api/v1/tenants/{street}/cases"))
+                            .json(&application()),
+                    )
+                }
+                _ => (Op::Messages, client.get(format!("{url}/api/v1/me/messages"))),
+            },
+            _ => {
+                let (_, district_path, street) = MIX_DISTRICTS[district];
+                let next = match step % 5 {
+                    0 | 1 => shared.queues[district]
+                        .lock()
+                        .ok()
+                        .and_then(|mut q| q.pop_front()),
+                    _ => None,
+                };
+                match (step % 5, next) {
+                    (0 | 1, Some((id, done))) => {
+                        let request = client
+                            .post(format!(
+                                "{url}/api/v1/tenants/{district_path}/cases/{id}/actions"
+                            ))
+                            .json(&serde_json::json!({"action": "approve"}));
+                        queued = Some((district, id, done));
+                        (Op::Approve, request)
+                    }
+                    (2, _) => (
+                        Op::Search,
+                        client.get(format!("{url}/api/v1/search?q=%E5%8A%A9%E9%A4%90&limit=20")),
+                    ),
+                    (3, _) => (
+                        Op::Evaluate,
+                        client
+                            .post(format!(
+                                "{url}/api/v1/tenants/{street}/services/civil-affairs/meal-subsidy/evaluate"
+                            ))
+                            .json(&serde_json::json!({"as_of": "2026-11-23", "input": application()["data"]})),
+                    ),
+                    _ => (Op::Inbox, client.get(format!("{url}/api/v1/inbox?limit=20"))),
+                }
+            }
+        };
+        let request = request.header("x-forwarded-for", &address);
+        let request = match &token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let expected = if op == Op::Apply { 201 } else { 200 };
+        let outcome = match request.send().await {
+            Ok(answer) if answer.status().as_u16() == expected => match answer.bytes().await {
+                Ok(body) => {
+                    let took = sent.elapsed();
+                    if op == Op::Apply {
+                        let id = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|case| case["id"].as_str().map(str::to_owned));
+                        let (_, district) = MIX_STREETS[step / 2 % MIX_STREETS.len()];
+                        if let (Some(id), Ok(mut queue)) = (id, shared.queues[district].lock()) {
+                            queue.push_back((id, 0));
+                        }
+                    }
+                    if let Some((district, id, 0)) = queued.take()
+                        && let Ok(mut queue) = shared.queues[district].lock()
+                    {
+                        // The district's own step next.
+                        queue.push_back((id, 1));
+                    }
+                    Ok(took)
+                }
+                Err(_) => Err("error".to_owned()),
+            },
+            Ok(answer) => Err(answer.status().as_u16().to_string()),
+            Err(_) => Err("error".to_owned()),
+        };
+        if sent >= shared.measure_from {
+            outcomes.push((op, sent, outcome));
+        }
+        if !shared.think.is_zero() {
+            tokio::time::sleep(shared.think).await;
+        }
+    }
+}
+
+async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.users)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(args.warmup);
+    let shared = Arc::new(MixShared {
+        client,
+        urls: args.url.iter().map(|u| u.trim_end_matches('/').to_owned()).collect(),
+        password: args.password.clone(),
+        queues: Default::default(),
+        measure_from,
+        end: measure_from + Duration::from_secs(args.seconds),
+        think: Duration::from_millis(args.think_ms),
+        signing_in: Default::default(),
+    });
+    let users: Vec<_> = (0..args.users)
+        .map(|n| tokio::spawn(mix_user(n, shared.clone())))
+        .collect();
+    let mut by_op: BTreeMap<Op, Tally> = BTreeMap::new();
+    let mut all: Tally = (Vec::new(), BTreeMap::new());
+    for user in users {
+        for (op, _, outcome) in user.await? {
+            let tally = by_op.entry(op).or_default();
+            match outcome {
+                Ok(took) => {
+                    tally.0.push(took);
+                    if op != Op::SignIn {
+                        all.0.push(took);
+                    }
+                }
+                Err(status) => {
+                    *tally.1.entry(status.clone()).or_default() += 1;
+                    if op != Op::SignIn {
+                        *all.1.entry(status).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    let window = Instant::now().min(shared.end + Duration::from_secs(60)) - measure_from;
+    let operations: Vec<serde_json::Value> = by_op
+        .into_iter()
+        .map(|(op, (ok, failed))| {
+            let report = Report::new(args.users, window, ok, failed);
+            serde_json::json!({"operation": op.name(), "report": report})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "users": args.users,
+        "nodes": args.url.len(),
+        "think_ms": args.think_ms,
+        "operations": operations,
+        "all": Report::new(args.users, window, all.0, all.1),
+    }))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -1241,6 +1570,40 @@ fn main() -> std::process::ExitCode {
                 }
                 if report["failures"].as_u64().unwrap_or(0) > 0 {
                     bail!("some project-months failed");
+                }
+                Ok(())
+            }
+            Command::Mix(args) => {
+                let json = args.json;
+                let report = mix(args).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "{} users over {} node(s), think {} ms:",
+                        report["users"], report["nodes"], report["think_ms"]
+                    );
+                    let row = |name: &str, r: &serde_json::Value| {
+                        let failed: u64 = r["failed"]
+                            .as_object()
+                            .map(|f| f.values().filter_map(|v| v.as_u64()).sum())
+                            .unwrap_or(0);
+                        println!(
+                            "  {name:<20} {:>7} ok {:>7}/s  p50 {:>8} ms  p95 {:>8} ms  p99 {:>8} ms  failed {failed} {}",
+                            r["ok"], r["per_second"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["failed"]
+                        );
+                    };
+                    for op in report["operations"].as_array().into_iter().flatten() {
+                        row(op["operation"].as_str().unwrap_or_default(), &op["report"]);
+                    }
+                    row("all (but sign-in)", &report["all"]);
+                }
+                let failed: u64 = report["all"]["failed"]
+                    .as_object()
+                    .map(|f| f.values().filter_map(|v| v.as_u64()).sum())
+                    .unwrap_or(0);
+                if failed > 0 {
+                    bail!("{failed} requests failed");
                 }
                 Ok(())
             }
