@@ -1231,8 +1231,16 @@ const MIX_STREETS: &[(&str, usize)] = &[
 /// Each district's reviewer (a reviewer acts at the street's step too),
 /// the district's path and a street to evaluate at.
 const MIX_DISTRICTS: [(&str, &str, &str); 2] = [
-    ("pudong-reviewer", "shanghai/pudong", "shanghai/pudong/lujiazui"),
-    ("huangpu-reviewer", "shanghai/huangpu", "shanghai/huangpu/waitan"),
+    (
+        "pudong-reviewer",
+        "shanghai/pudong",
+        "shanghai/pudong/lujiazui",
+    ),
+    (
+        "huangpu-reviewer",
+        "shanghai/huangpu",
+        "shanghai/huangpu/waitan",
+    ),
 ];
 
 /// What the users of one `mix` run share.
@@ -1317,7 +1325,10 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
         let mut queued: Option<(usize, String, u8)> = None;
         let (op, request) = match role {
             0 => match step % 3 {
-                0 => (Op::Portal, client.get(format!("{url}/t/shanghai/pudong/lujiazui/"))),
+                0 => (
+                    Op::Portal,
+                    client.get(format!("{url}/t/shanghai/pudong/lujiazui/")),
+                ),
                 1 => (
                     Op::Guide,
                     client.get(format!(
@@ -1336,7 +1347,10 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
                             .json(&application()),
                     )
                 }
-                _ => (Op::Messages, client.get(format!("{url}/api/v1/me/messages"))),
+                _ => (
+                    Op::Messages,
+                    client.get(format!("{url}/api/v1/me/messages")),
+                ),
             },
             _ => {
                 let (_, district_path, street) = MIX_DISTRICTS[district];
@@ -1423,7 +1437,11 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
     let measure_from = started + Duration::from_secs(args.warmup);
     let shared = Arc::new(MixShared {
         client,
-        urls: args.url.iter().map(|u| u.trim_end_matches('/').to_owned()).collect(),
+        urls: args
+            .url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect(),
         password: args.password.clone(),
         queues: Default::default(),
         measure_from,

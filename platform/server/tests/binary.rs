@@ -664,11 +664,7 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
             "POST",
             &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
             Some(&token),
-            Some(serde_json::json!({
-                "service": "civil-affairs/meal-subsidy",
-                "data": {"birth_date": "1954-03-02", "household_registration": "local",
-                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}
-            })),
+            Some(meal_subsidy_application()),
         );
         assert_eq!(status, 201, "{case}");
     }
@@ -1012,9 +1008,7 @@ fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_sett
             "POST",
             "/api/v1/tenants/shanghai/pudong/lujiazui/services/civil-affairs/meal-subsidy/evaluate",
             Some(&officer),
-            Some(serde_json::json!({"as_of": "2026-11-23", "input": {
-                "birth_date": "1954-03-02", "household_registration": "local",
-                "living_alone": false, "disability_grade": 0, "economic_status": "none"}})),
+            Some(serde_json::json!({"as_of": "2026-11-23", "input": eligible_answers()})),
         );
         assert_eq!(status, 200, "{reply}");
         reply["output"]["per_meal_fen"].as_u64().unwrap_or_default()
@@ -1073,6 +1067,18 @@ fn a_node_refuses_a_stored_tree_revision_that_was_altered() {
 }
 
 /// A free port on 127.0.0.1 (bound once and let go).
+/// The answers of a meal-subsidy application the demo's modules find
+/// eligible (a Shanghai resident born in 1954).
+fn eligible_answers() -> Value {
+    serde_json::json!({"birth_date": "1954-03-02", "household_registration": "local",
+        "living_alone": false, "disability_grade": 0, "economic_status": "none"})
+}
+
+/// A meal-subsidy application the demo's modules find eligible.
+fn meal_subsidy_application() -> Value {
+    serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": eligible_answers()})
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -1253,9 +1259,7 @@ fn a_citizen_is_verified_through_a_real_openid_provider_and_may_then_apply() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let application = serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": {
-        "birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
-        "disability_grade": 0, "economic_status": "none"}});
+    let application = meal_subsidy_application();
     let cases = "/api/v1/tenants/shanghai/pudong/lujiazui/cases";
     let (status, refused) = server.request("POST", cases, Some(&token), Some(application.clone()));
     assert_eq!(
@@ -1673,11 +1677,7 @@ fn what_if_runs_a_candidate_over_recorded_decisions_and_replay_names_a_changed_i
         "POST",
         "/api/v1/tenants/310000/310115/310115005/cases",
         Some(&token),
-        Some(serde_json::json!({
-            "service": "civil-affairs/meal-subsidy",
-            "data": {"birth_date": "1954-03-02", "household_registration": "local",
-                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
-        })),
+        Some(meal_subsidy_application()),
     );
     assert_eq!(status, 201, "{case}");
     let id = case["id"].as_str().unwrap_or_default().to_owned();
@@ -1859,9 +1859,7 @@ fn a_node_killed_between_case_changes_and_delivery_sends_each_notice_once_per_ch
 
     // 1. The gateway takes the first SMS and does not answer.
     sms.hold();
-    let application = serde_json::json!({"service": "civil-affairs/meal-subsidy", "data": {
-        "birth_date": "1954-03-02", "household_registration": "local", "living_alone": false,
-        "disability_grade": 0, "economic_status": "none"}});
+    let application = meal_subsidy_application();
     let mut cases = Vec::new();
     for _ in 0..4 {
         let (status, created) = first.request(
@@ -2087,9 +2085,7 @@ fn three_nodes_hear_a_grant_a_setting_and_a_tree_revision_changed_on_one_as_it_c
             "POST",
             &format!("/api/v1/tenants/{LUJIAZUI}/services/civil-affairs/meal-subsidy/evaluate"),
             Some(&officer),
-            Some(serde_json::json!({"as_of": "2026-11-23", "input": {
-                "birth_date": "1954-03-02", "household_registration": "local",
-                "living_alone": false, "disability_grade": 0, "economic_status": "none"}})),
+            Some(serde_json::json!({"as_of": "2026-11-23", "input": eligible_answers()})),
         );
         assert_eq!(status, 200, "{reply}");
         u16::try_from(reply["output"]["per_meal_fen"].as_u64().unwrap_or_default())
@@ -2427,11 +2423,7 @@ fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_v
                         "POST",
                         &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
                         Some(&citizen),
-                        Some(serde_json::json!({
-                            "service": "civil-affairs/meal-subsidy",
-                            "data": {"birth_date": "1954-03-02", "household_registration": "local",
-                                     "living_alone": false, "disability_grade": 0, "economic_status": "none"}
-                        })),
+                        Some(meal_subsidy_application()),
                     );
                     assert_eq!(status, 201, "{case}");
                     let id = case["id"].as_str().unwrap_or_default().to_owned();
@@ -2663,11 +2655,7 @@ fn a_full_disk_under_the_embedded_database_refuses_writes_with_a_coded_503_and_l
             "POST",
             &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
             Some(&citizen),
-            Some(serde_json::json!({
-                "service": "civil-affairs/meal-subsidy",
-                "data": {"birth_date": "1954-03-02", "household_registration": "local",
-                         "living_alone": false, "disability_grade": 0, "economic_status": "none"}
-            })),
+            Some(meal_subsidy_application()),
         )
     };
     assert_eq!(file().0, 201);
