@@ -2729,3 +2729,76 @@ fn a_full_disk_under_the_embedded_database_refuses_writes_with_a_coded_503_and_l
         text(&out.stderr)
     );
 }
+
+/// The `CIVITAS_…` names a text mentions.
+fn civitas_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("CIVITAS_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_deployment_kit_names_only_settings_exit_codes_and_routes_the_binary_has() {
+    let dir = workdir();
+    let help = run(civitas(dir.path()).args(["serve", "--help"]));
+    assert_eq!(help.status.code(), Some(0));
+    let known = civitas_names(&text(&help.stdout));
+    assert!(known.len() > 30, "{known:?}");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/deploy");
+    let read = |file: &str| {
+        std::fs::read_to_string(deploy.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    for file in [
+        "Dockerfile",
+        "systemd/civitas.service",
+        "systemd/civitas.env",
+        "kubernetes/civitas.yaml",
+        "README.md",
+    ] {
+        let named = civitas_names(&read(file));
+        let unknown: Vec<&String> = named.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} names settings serve does not read: {unknown:?}"
+        );
+    }
+    // The probes are the routes that answer them.
+    let manifest = read("kubernetes/civitas.yaml");
+    assert!(manifest.contains("path: /readyz") && manifest.contains("path: /healthz"));
+    // The unit does not restart on what a restart cannot mend: usage (2)
+    // and a refused configuration (3), and does on an unreachable database.
+    let unit = read("systemd/civitas.service");
+    assert!(unit.contains(&format!(
+        "RestartPreventExitStatus=2 {}",
+        civitas::exit::CONFIG
+    )));
+    assert_eq!(civitas::exit::DATABASE, 4, "the unit's comment says 4");
+    // Every variable the env file sets is a setting, and resolves.
+    let env = read("systemd/civitas.env");
+    let mut command = civitas(dir.path());
+    command.args(["serve", "--print-config"]);
+    for line in env
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+    {
+        let (name, value) = line.split_once('=').unwrap_or_default();
+        command.env(name, value);
+    }
+    // A key file that is not there is not the question here.
+    command.env_remove("CIVITAS_MASTER_KEY_FILE");
+    let printed = run(&mut command);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
+    let config = text(&printed.stdout);
+    assert!(
+        config.contains("0.0.0.0:9464") && config.contains("zwfw.example.gov.cn"),
+        "{config}"
+    );
+}
