@@ -855,7 +855,8 @@ enum Bind {
 /// What asking to send a delivery again did.
 #[derive(Debug, Clone)]
 pub enum Retried {
-    /// Queued to be sent at once, its attempts counted afresh.
+    /// Queued to be sent at once, for one more attempt (its attempts keep
+    /// counting).
     Queued(Box<Delivery>),
     /// It is not given up (pending, being sent, or sent): nothing changed.
     NotFailed(Status),

@@ -143,10 +143,7 @@ fn demo_accounts_sign_in_see_who_they_are_and_sign_out() {
     );
 
     // A revoked grant stops counting on the running server within seconds.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     runtime.block_on(async {
         let db = civitas_storage::Database::connect(&format!(
             "sqlite:{}",
@@ -310,12 +307,7 @@ fn a_node_with_another_master_key_than_the_databases_refuses_to_start() {
 
 #[test]
 fn serve_on_postgres_from_database_url() {
-    let Some(t) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .block_on(TestDb::postgres())
-    else {
+    let Some(t) = support::pages::runtime().block_on(TestDb::postgres()) else {
         return;
     };
     let dir = workdir();
@@ -627,10 +619,7 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     // process's batch of 100.
     const CASES: usize = 40;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     let Some(t) = runtime.block_on(TestDb::postgres()) else {
         return;
     };
@@ -832,10 +821,7 @@ fn until_status(server: &Server, path: &str, status: u16) -> Duration {
 
 #[test]
 fn two_servers_with_different_tenants_directories_agree_on_one_tree_and_its_settings() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     let Some(t) = runtime.block_on(TestDb::postgres()) else {
         return;
     };
@@ -1142,10 +1128,7 @@ impl Drop for OpenIdProvider {
 /// its cookies) until it is sent somewhere outside the provider: that
 /// address.
 fn follow_the_provider(url: &str, provider: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -2015,10 +1998,7 @@ fn listening_after(server: &Server, reconnects: u64) -> Value {
 #[test]
 fn three_nodes_hear_a_grant_a_setting_and_a_tree_revision_changed_on_one_as_it_commits() {
     const LUJIAZUI: &str = "310000/310115/310115005";
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     let Some(t) = runtime.block_on(TestDb::postgres()) else {
         return;
     };
@@ -2172,10 +2152,7 @@ fn metrics_on_a_listener_of_their_own_are_not_on_the_public_port() {
     let (status, body) = server.get("/metrics");
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["code"], "route_not_found");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     let (status, text) = runtime.block_on(async {
         let answer = reqwest::get(format!("http://{metrics}/metrics"))
             .await
@@ -2389,10 +2366,7 @@ fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_v
     const PUDONG: &str = "310000/310115";
     // Two approvals a case (the street's officer, the district's reviewer).
     const CASES: usize = 300;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = support::pages::runtime();
     let Some(t) = runtime.block_on(TestDb::postgres()) else {
         return;
     };
@@ -2456,20 +2430,16 @@ fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_v
     /// One approval on `node`: its status, or `None` when no answer came.
     fn approve(node: &Server, token: &str, tenant: &str, id: &str) -> Option<u16> {
         let url = node.url(&format!("/api/v1/tenants/{tenant}/cases/{id}/actions"));
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?
-            .block_on(async {
-                reqwest::Client::new()
-                    .post(&url)
-                    .bearer_auth(token)
-                    .json(&serde_json::json!({"action": "approve"}))
-                    .send()
-                    .await
-                    .ok()
-                    .map(|r| r.status().as_u16())
-            })
+        support::pages::runtime().block_on(async {
+            reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"action": "approve"}))
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        })
     }
 
     // Four clients approve on the victim, each case street then district;
@@ -2699,24 +2669,20 @@ fn a_full_disk_under_the_embedded_database_refuses_writes_with_a_coded_503_and_l
     // Nothing half-written: every case answered 201 is there with its
     // submission and its audit record, no other, and the chain verifies.
     let url = format!("sqlite:{}", data.join("civitas.db").display());
-    let counts: (i64, i64, i64) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .block_on(async {
-            use sqlx::Connection;
-            let mut c = sqlx::SqliteConnection::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            sqlx::query_as(
-                "SELECT (SELECT count(*) FROM cases), \
+    let counts: (i64, i64, i64) = support::pages::runtime().block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM cases), \
                         (SELECT count(*) FROM case_events WHERE action = 'submit'), \
                         (SELECT count(*) FROM audit_events WHERE action = 'case.create')",
-            )
-            .fetch_one(&mut c)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-        });
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    });
     assert_eq!(counts, (filed, filed, filed));
     let out = run(civitas(dir.path())
         .args(["audit", "verify"])

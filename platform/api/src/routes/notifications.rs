@@ -719,8 +719,8 @@ pub(crate) async fn retry_in(
     }
 }
 
-/// Sends a delivery that was given up (`failed`) again: queued at once, its
-/// attempts counted afresh, audited `notification.retry` (`case.act` in
+/// Sends a delivery that was given up (`failed`) again: queued at once for
+/// one more attempt (its attempts keep counting), audited `notification.retry` (`case.act` in
 /// the line; staff only) — after a gateway outage, or a number corrected.
 #[utoipa::path(post, path = "/api/v1/tenants/{path}/notification-deliveries/{id}/retry", tag = "notifications",
     security(("bearer" = [])),
