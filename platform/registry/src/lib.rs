@@ -18,6 +18,7 @@
 
 mod artifacts;
 mod bindings;
+mod gate;
 mod runtime;
 
 pub use artifacts::{
@@ -29,6 +30,7 @@ pub use bindings::{
     Binding, ModuleRef, Resolution, bind, binding_history, bindings, resolve, rollback,
     rollout_bucket, unbind,
 };
+pub use gate::{CONFINE_FOR, QUEUE_WAIT};
 pub use runtime::{
     BatchAnswer, BatchOutcome, BatchRequest, CallCounts, EvaluationRequest, Outcome, Prepared,
     Runtime,
@@ -151,6 +153,17 @@ pub enum RegistryError {
     /// Auditing failed.
     #[error(transparent)]
     Audit(#[from] civitas_audit::AuditError),
+    /// The tenant's calls of this version are confined after a hang and the
+    /// one call at a time it may run did not come free in time.
+    #[error(
+        "该模块在本单位的调用刚刚超出计算或时间配额，现逐个执行，请稍后重试 / calls of {module} for {tenant} recently ran out of fuel or time and now run one at a time; none came free in time, retry shortly"
+    )]
+    Confined {
+        /// The tenant the call served.
+        tenant: String,
+        /// The module version.
+        module: String,
+    },
 }
 
 impl From<sqlx::Error> for RegistryError {
@@ -160,6 +173,18 @@ impl From<sqlx::Error> for RegistryError {
 }
 
 impl RegistryError {
+    /// Whether the call ran out of fuel or time: burned a core for its
+    /// whole limit (what confines a lane).
+    pub fn is_hang(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Call(
+                civitas_host::CallError::FuelExhausted { .. }
+                    | civitas_host::CallError::Timeout { .. }
+            )
+        )
+    }
+
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -189,6 +214,7 @@ impl RegistryError {
             RegistryError::InputSchema(_) => "input_schema_violation",
             RegistryError::OutputSchema(_) => "module_output_schema",
             RegistryError::Call(error) => error.code(),
+            RegistryError::Confined { .. } => "module_calls_confined",
             _ if self.database_unavailable() => "database_unavailable",
             RegistryError::Storage(_) | RegistryError::Audit(_) => "internal",
         }
@@ -229,7 +255,7 @@ impl RegistryError {
             | RegistryError::NothingToRollBack
             | RegistryError::Conflict => 409,
             RegistryError::Call(CallError::Rejected { .. }) => 422,
-            RegistryError::Call(CallError::Busy) => 503,
+            RegistryError::Call(CallError::Busy) | RegistryError::Confined { .. } => 503,
             RegistryError::Call(CallError::Internal(_)) => 500,
             RegistryError::Tampered(_)
             | RegistryError::KeyRevoked(_)

@@ -11,6 +11,7 @@ use civitas_tenancy::TenantPath;
 use serde_json::{Map, Value};
 
 use crate::bindings::{ModuleRef, Resolution, resolve};
+use crate::gate::{Gate, Lane, QUEUE_WAIT};
 use crate::{RegistryError, artifact};
 
 /// The module runtime of one server: the host, the service catalog, and
@@ -22,6 +23,8 @@ pub struct Runtime {
     catalog: Catalog,
     loaded: RwLock<HashMap<ModuleRef, Arc<LoadedModule>>>,
     calls: Arc<CallCounts>,
+    /// Lanes (tenant × version) confined after a hang.
+    gate: Arc<Gate>,
 }
 
 /// The module calls a runtime made (single and batched, one per input),
@@ -82,6 +85,9 @@ impl std::fmt::Debug for Runtime {
 /// A resolved, loaded module ready to evaluate (no database needed any more).
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The tenant the call serves (whose lane it runs in, see
+    /// [`Runtime::confined_lanes`]).
+    pub tenant: TenantPath,
     /// The service.
     pub service: Arc<Service>,
     /// Which version, chosen by which binding.
@@ -171,15 +177,42 @@ fn evaluate_each(
     context: &CallContext,
     inputs: &[Value],
     calls: &CallCounts,
+    gate: &Gate,
 ) -> Vec<Result<BatchAnswer, RegistryError>> {
+    let lane = prepared.lane();
     inputs
         .iter()
         .map(|input| {
+            // A confined lane's inputs take its one slot in turn, beside the
+            // lane's single calls.
+            let entered = gate.enter_blocking(&lane);
             let answer = evaluate_one(prepared, context, input);
+            drop(entered);
+            if answer.as_ref().is_err_and(RegistryError::is_hang) {
+                confine(gate, &lane);
+            }
             calls.record(answer.as_ref().map(|a| a.fuel_used).map_err(|e| e.code()));
             answer
         })
         .collect()
+}
+
+/// Confines `lane` after a hang, with a log line when it was free.
+fn confine(gate: &Gate, lane: &Lane) {
+    if gate.confine(lane, std::time::Instant::now()) {
+        tracing::warn!(
+            tenant = %lane.0,
+            module = %lane.1,
+            seconds = crate::gate::CONFINE_FOR.as_secs(),
+            "a module call ran out of fuel or time: this tenant's calls of the version now run one at a time"
+        );
+    }
+}
+
+impl Prepared {
+    fn lane(&self) -> Lane {
+        (self.tenant.clone(), self.resolution.module.clone())
+    }
 }
 
 /// One input of a batch: checked, evaluated, the answer checked.
@@ -213,12 +246,20 @@ impl Runtime {
             catalog,
             loaded: RwLock::default(),
             calls: Arc::default(),
+            gate: Arc::default(),
         }
     }
 
     /// The calls made so far, by outcome.
     pub fn calls(&self) -> &CallCounts {
         &self.calls
+    }
+
+    /// How many lanes (a tenant and a module version) are confined now: a
+    /// call of theirs ran out of fuel or time in the last
+    /// [`crate::CONFINE_FOR`], and their calls run one at a time.
+    pub fn confined_lanes(&self) -> usize {
+        self.gate.confined_lanes(std::time::Instant::now())
     }
 
     /// The host.
@@ -292,6 +333,7 @@ impl Runtime {
         let resolution = resolve(tx, tenant, &service.id, case_id).await?;
         let module = self.load(tx, &resolution.module).await?;
         Ok(Prepared {
+            tenant: tenant.clone(),
             service,
             resolution,
             module,
@@ -301,6 +343,9 @@ impl Runtime {
     /// Runs a prepared module: the input is checked against the service's
     /// input schema, the call runs on a blocking thread under the service's
     /// fuel budget, and the output is checked against the output schema.
+    /// A call of a confined lane (see [`Runtime::confined_lanes`]) waits for
+    /// the lane's one slot at most [`crate::QUEUE_WAIT`], else fails with
+    /// [`RegistryError::Confined`].
     pub async fn run(
         &self,
         prepared: &Prepared,
@@ -330,12 +375,25 @@ impl Runtime {
         };
         let module = prepared.module.clone();
         let budget = service.fuel_budget;
+        let lane = prepared.lane();
+        let Some(entered) = self.gate.enter(&lane, QUEUE_WAIT).await else {
+            return Err(RegistryError::Confined {
+                tenant: lane.0.to_string(),
+                module: lane.1.to_string(),
+            });
+        };
         let evaluation =
             tokio::task::spawn_blocking(move || module.evaluate_with(&context, &input, budget))
                 .await
                 .map_err(|e| {
                     RegistryError::Call(civitas_host::CallError::Internal(e.to_string()))
-                })??;
+                })?;
+        drop(entered);
+        let evaluation = evaluation.map_err(RegistryError::from);
+        if evaluation.as_ref().is_err_and(RegistryError::is_hang) {
+            confine(&self.gate, &lane);
+        }
+        let evaluation = evaluation?;
         service
             .check_output(&evaluation.output)
             .map_err(RegistryError::OutputSchema)?;
@@ -377,14 +435,15 @@ impl Runtime {
         let mut running = Vec::with_capacity(workers);
         for start in (0..inputs.len()).step_by(chunk) {
             let end = (start + chunk).min(inputs.len());
-            let (prepared, context, inputs, calls) = (
+            let (prepared, context, inputs, calls, gate) = (
                 prepared.clone(),
                 context.clone(),
                 inputs.clone(),
                 self.calls.clone(),
+                self.gate.clone(),
             );
             running.push(tokio::task::spawn_blocking(move || {
-                evaluate_each(&prepared, &context, &inputs[start..end], &calls)
+                evaluate_each(&prepared, &context, &inputs[start..end], &calls, &gate)
             }));
         }
         let mut answers = Vec::with_capacity(inputs.len());

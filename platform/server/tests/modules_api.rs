@@ -651,6 +651,112 @@ both_backends! {
         assert_eq!((hostile_seen, served), (hostile.len() * 3, 60));
     }
 
+    async fn a_module_that_hangs_on_one_tenant_costs_the_other_tenants_no_more_than_the_same_calls_answered(t) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        const CLIENTS: usize = 4;
+        const CALLS: usize = 40;
+        const STREET_CLIENTS: usize = 24;
+        let demo = World::demo(&t).await;
+        let world = &demo;
+        let key = publisher_key(world).await;
+        let metrics = || async { world.call("GET", "/metrics", None, None).await.body.as_str().unwrap_or_default().to_owned() };
+        let confined = |metrics: &str| metrics.lines().any(|line| line == "civitas_module_confined_lanes 1");
+        // CLIENTS officers of Lujiazui, each making CALLS evaluations one
+        // after another, every one answered: how long they take.
+        let lujiazui = || async {
+            let started = Instant::now();
+            futures::future::join_all((0..CLIENTS).map(|_| async {
+                for _ in 0..CALLS {
+                    let reply = evaluate(world, "lujiazui-officer", LUJIAZUI, None).await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    assert_eq!(reply.body["output"]["per_meal_fen"], 600);
+                }
+            }))
+            .await;
+            started.elapsed()
+        };
+        // Lujiazui's calls while STREET_CLIENTS callers at Nanjing Dong Lu
+        // keep calling; the street's answers.
+        let beside_the_street = |hanging: bool| async move {
+            let stop = AtomicBool::new(false);
+            let street = futures::future::join_all((0..STREET_CLIENTS).map(|_| async {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = evaluate(world, "city-admin", NANJING_DONG_LU, None).await;
+                    let retry_after = reply.headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    answers.push((reply.status, reply.code().to_owned(), retry_after));
+                }
+                answers
+            }));
+            let timed = async {
+                if hanging {
+                    // From the first hang on, the street's lane is confined.
+                    let mut seen = String::new();
+                    for _ in 0..200 {
+                        seen = metrics().await;
+                        if confined(&seen) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    assert!(confined(&seen), "the lane was never confined:\n{seen}");
+                } else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let took = lujiazui().await;
+                stop.store(true, Ordering::Relaxed);
+                took
+            };
+            let (answers, took) = tokio::join!(street, timed);
+            (took, answers.into_iter().flatten().collect::<Vec<_>>())
+        };
+        let alone = lujiazui().await;
+        // The street's callers answered by the city's rule…
+        let (answered, street) = beside_the_street(false).await;
+        assert!(street.iter().all(|(status, _, _)| *status == StatusCode::OK), "{street:?}");
+        let street_answered = street.len();
+
+        // …then by a variant of its own that loops on every input (bound
+        // without conformance, as a version that passed it but hangs on the
+        // street's real data would be).
+        let artifact = module_component("conformance/hostile/endless-loop");
+        assert_eq!(publish(world, &key, "endless-loop", "1.0.0", &artifact).await.status, StatusCode::CREATED);
+        let path = TenantPath::parse(NANJING_DONG_LU).unwrap();
+        let mut tx = world.db.begin(&TenantScope::for_platform_task(path.clone())).await.unwrap();
+        let module = civitas_registry::ModuleRef { module: "endless-loop".into(), version: "1.0.0".into() };
+        civitas_registry::bind(&mut tx, Some(&path), SERVICE, &module, None, None, "test").await.unwrap();
+        tx.commit().await.unwrap();
+        let (hanging, street) = beside_the_street(true).await;
+        let after = metrics().await;
+
+        let count = |code: &str| street.iter().filter(|(_, c, _)| c == code).count();
+        let (hung, refused) = (count("module_fuel_exhausted"), count("module_calls_confined"));
+        let rate = |took: Duration| (CLIENTS * CALLS) as f64 / took.as_secs_f64();
+        eprintln!(
+            "Lujiazui's evaluations: alone {:.0}/s; beside {STREET_CLIENTS} callers at Nanjing Dong Lu answered by the city's rule {:.0}/s \
+             ({street_answered} answered there); beside the same callers of a variant that hangs {:.0}/s ({:.2}× the answered case; \
+             at the street {hung} ran out of fuel one at a time, {refused} refused 503 waiting for their turn)",
+            rate(alone),
+            rate(answered),
+            rate(hanging),
+            answered.as_secs_f64() / hanging.as_secs_f64(),
+        );
+        // The street's callers get the module's fault or the confinement,
+        // nothing else; a refusal says when to retry.
+        for (status, code, retry_after) in &street {
+            match code.as_str() {
+                "module_fuel_exhausted" => assert_eq!(*status, StatusCode::BAD_GATEWAY),
+                "module_calls_confined" => {
+                    assert_eq!((*status, retry_after.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+                }
+                other => panic!("unexpected answer at the street: {status} {other}"),
+            }
+        }
+        assert!(hung > 0, "{street:?}");
+        assert!(confined(&after), "{after}");
+    }
+
     async fn swapping_a_version_under_load_drops_no_request(t) {
         let world = World::demo(&t).await;
         let key = publisher_key(&world).await;

@@ -99,6 +99,9 @@ pub struct Readings {
     pub module_calls: Vec<(&'static str, u64)>,
     /// Fuel used by the module calls that answered.
     pub module_fuel: u64,
+    /// Lanes (a tenant and a module version) whose calls run one at a time
+    /// after one ran out of fuel or time.
+    pub module_confined_lanes: u64,
     /// Sign-in attempts by outcome (`ok`, `rejected`, `throttled`,
     /// `undecryptable_password`): never the cause of a refusal, which
     /// would tell which names exist.
@@ -311,6 +314,12 @@ impl Readings {
             "Fuel used by module calls that answered",
             self.module_fuel,
         );
+        gauge(
+            &mut registry,
+            "module_confined_lanes",
+            "Tenant and module-version lanes running one call at a time after a call ran out of fuel or time",
+            i64::try_from(self.module_confined_lanes).unwrap_or(i64::MAX),
+        );
         by_label(
             &mut registry,
             "sign_in_attempts",
@@ -372,6 +381,7 @@ mod tests {
             tenant_keys: vec![("active".to_owned(), 40), ("retiring".to_owned(), 2)],
             module_calls: vec![("ok", 10), ("fuel_exhausted", 1)],
             module_fuel: 12345,
+            module_confined_lanes: 1,
             sign_ins: sign_ins.snapshot(),
             unreadable: vec!["audit_unanchored"],
             ..Readings::default()
@@ -389,6 +399,7 @@ mod tests {
             r#"civitas_tenant_keys{state="retiring"} 2"#,
             r#"civitas_module_calls_total{outcome="fuel_exhausted"} 1"#,
             "civitas_module_fuel_used_total 12345",
+            "civitas_module_confined_lanes 1",
             r#"civitas_sign_in_attempts_total{outcome="ok"} 2"#,
             r#"civitas_sign_in_attempts_total{outcome="rejected"} 1"#,
             r#"civitas_metrics_unreadable{reading="audit_unanchored"} 1"#,

@@ -31,6 +31,7 @@ fn served() -> BTreeSet<String> {
         tenant_keys: vec![("active".to_owned(), 1)],
         module_calls: vec![("ok", 1)],
         module_fuel: 1,
+        module_confined_lanes: 0,
         sign_ins: sign_ins.snapshot(),
         unreadable: vec!["timers"],
     };

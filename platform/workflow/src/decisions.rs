@@ -89,14 +89,17 @@ impl Stored {
     }
 }
 
-/// `module` (loaded) ready to run for `service`, outside any binding.
+/// `module` (loaded) ready to run for `service` on `tenant`'s behalf,
+/// outside any binding.
 pub(crate) fn prepared(
     runtime: &civitas_registry::Runtime,
+    tenant: &civitas_tenancy::TenantPath,
     service: &str,
     module: civitas_registry::ModuleRef,
     loaded: Arc<civitas_host::LoadedModule>,
 ) -> Result<civitas_registry::Prepared, civitas_registry::RegistryError> {
     Ok(civitas_registry::Prepared {
+        tenant: tenant.clone(),
         service: runtime.service(service)?.clone(),
         resolution: civitas_registry::Resolution {
             module,

@@ -172,7 +172,8 @@ impl Workflow {
                         .iter()
                         .find(|h| h.name == a.hook)
                         .map_or(case.service.as_str(), |h| h.service.as_str());
-                    self.check(&runtime, &mut tx, &a, &stored, service).await?
+                    self.check(&runtime, &mut tx, &case.tenant_path, &a, &stored, service)
+                        .await?
                 }
             };
             decisions.push(Replayed {
@@ -198,6 +199,7 @@ impl Workflow {
         &self,
         runtime: &Arc<civitas_registry::Runtime>,
         tx: &mut civitas_storage::TenantTx,
+        tenant: &civitas_tenancy::TenantPath,
         audited: &Audited,
         stored: &Stored,
         service: &str,
@@ -247,7 +249,7 @@ impl Workflow {
                 return Ok(findings);
             }
         };
-        let prepared = decisions::prepared(runtime, service, module, loaded)?;
+        let prepared = decisions::prepared(runtime, tenant, service, module, loaded)?;
         let answer = decisions::rerun(runtime, &prepared, &parsed, ("replay", &audited.id)).await;
         match answer {
             Err(e) => findings.push(Finding::Failed {

@@ -113,7 +113,8 @@ impl Workflow {
         let loaded = runtime.load(&mut tx, candidate).await?;
         let rows = recorded(&mut tx, service, since.map(crate::china_midnight_micros)).await?;
         tx.rollback().await?;
-        let prepared = decisions::prepared(&runtime, service, candidate.clone(), loaded)?;
+        let prepared =
+            decisions::prepared(&runtime, scope.path(), service, candidate.clone(), loaded)?;
         let total = rows.len() as u64;
         let mut report = WhatIf {
             service: service.to_owned(),

@@ -32,7 +32,12 @@ use crate::tenant::Tenant;
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
-        ApiError::from_library(error.status(), error.code(), &error)
+        let reply = ApiError::from_library(error.status(), error.code(), &error);
+        match error {
+            // A confined lane's slot comes free within a call's time limit.
+            RegistryError::Confined { .. } => reply.with_retry_after(1),
+            _ => reply,
+        }
     }
 }
 

@@ -301,12 +301,13 @@ async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
             Listening::Connecting | Listening::Lost { .. } => Some((false, feed.reconnects())),
         }
     });
-    let (module_calls, module_fuel) = match state.inner.modules.as_ref() {
+    let (module_calls, module_fuel, module_confined_lanes) = match state.inner.modules.as_ref() {
         Some(modules) => (
             modules.runtime.calls().outcomes(),
             modules.runtime.calls().fuel_used(),
+            modules.runtime.confined_lanes() as u64,
         ),
-        None => (Vec::new(), 0),
+        None => (Vec::new(), 0, 0),
     };
     let pool = db.pool_stats();
     Readings {
@@ -339,6 +340,7 @@ async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
         tenant_keys: tenant_keys.unwrap_or_default(),
         module_calls,
         module_fuel,
+        module_confined_lanes,
         sign_ins: state.sign_ins().snapshot(),
         unreadable,
     }
