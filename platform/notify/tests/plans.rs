@@ -2,7 +2,8 @@
 //! each exactly on a large database (50,000 deliveries of 2,000 people,
 //! nearly all sent) whatever its statistics: never analyzed, analyzed when
 //! it was empty, analyzed: the sender's claim of what is due, a person's
-//! message-centre page, and the other channels of one notice. (On an empty
+//! message-centre page, their unread count and unread page, and the other
+//! channels of one notice. (On an empty
 //! table PostgreSQL reads the table rather than the index, rightly: it is
 //! a page or two.) Each statement's text must
 //! appear verbatim in `src/store.rs`, so a change to it fails this test
@@ -38,6 +39,20 @@ const HOT: &[Hot] = &[
         source: "\"recipient = $1\".to_owned(), \"channel = 'site'\".to_owned()",
         binds: &["person-7"],
         index: "notification_deliveries_recipient",
+    },
+    Hot {
+        what: "a person's unread messages, counted on every page",
+        sql: "SELECT count(*) FROM notification_deliveries WHERE recipient = $1 AND channel = 'site' AND read_at IS NULL",
+        source: "SELECT count(*) FROM notification_deliveries WHERE recipient = $1 AND channel = 'site' AND read_at IS NULL",
+        binds: &["person-7"],
+        index: "notification_deliveries_unread",
+    },
+    Hot {
+        what: "a page of a person's unread messages",
+        sql: "SELECT id FROM notification_deliveries WHERE recipient = $1 AND channel = 'site' AND read_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 21",
+        source: "clauses.push(\"read_at IS NULL\".into());",
+        binds: &["person-7"],
+        index: "notification_deliveries_unread",
     },
     Hot {
         what: "the other channels of one notice",
@@ -103,20 +118,22 @@ async fn check(db: &Database, when: &str) {
 }
 
 /// 50,000 deliveries: 2,000 people, 25 notices each on three channels at
-/// most, all sent but the last few hundred.
+/// most, all sent but the last few hundred, all read in the message centre
+/// but the last thousand.
 async fn fill(db: &Database) {
     let mut tx = db.begin_platform().await.unwrap();
     with_connection!(tx.connection(), c => {
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) \
              INSERT INTO notification_deliveries (id, tenant_path, line, case_id, event_seq, kind, channel, recipient, \
-             handler, matter, message_zh, message_en, params, status, attempts, next_attempt_at, created_at, sent_at) \
+             handler, matter, message_zh, message_en, params, status, attempts, next_attempt_at, created_at, sent_at, read_at) \
              SELECT 'd-' || i, '310000/310115', 'civil-affairs', 'case-' || (i % 2000), i / 6000 + 1, 'submitted', \
              CASE i % 3 WHEN 0 THEN 'site' WHEN 1 THEN 'sms' ELSE 'email' END, 'person-' || (i % 2000), \
              '张三', '申请', '通知', 'notice', '{}', \
              CASE WHEN i > 49700 AND i % 3 <> 0 THEN 'pending' ELSE 'sent' END, 0, \
              CASE WHEN i > 49700 AND i % 3 <> 0 THEN 1790000000000000 + i ELSE NULL END, \
-             1780000000000000 + CAST(i AS BIGINT) * 1000000, 1780000000000000 + CAST(i AS BIGINT) * 1000000 FROM n",
+             1780000000000000 + CAST(i AS BIGINT) * 1000000, 1780000000000000 + CAST(i AS BIGINT) * 1000000, \
+             CASE WHEN i % 3 = 0 AND i <= 49000 THEN 1790000000000000 + i ELSE NULL END FROM n",
         )
         .execute(&mut *c)
         .await
