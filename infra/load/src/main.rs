@@ -118,8 +118,10 @@ enum Command {
     Invalidation(InvalidationArgs),
     /// Users of every kind at once, spread over the nodes given: a third
     /// the public (the portal's pages, the service catalog), a third
-    /// citizens (applying for the meal subsidy at the ten demo streets,
-    /// their messages), a third officers (the inbox, approving the cases the
+    /// citizens (each a person of their own: registered with a generated
+    /// resident id number and verified by Lujiazui's officer before the
+    /// measured window, then applying for the meal subsidy at the demo
+    /// streets and reading their messages), a third officers (the inbox, approving the cases the
     /// citizens filed — each case once —, search, eligibility checks). Each
     /// user signs in once, then acts one request after another (with
     /// `--think-ms` between). Reports each operation's throughput,
@@ -1187,6 +1189,7 @@ async fn invalidation(args: InvalidationArgs) -> anyhow::Result<serde_json::Valu
 /// What a user of `mix` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
+    Register,
     SignIn,
     Portal,
     Guide,
@@ -1202,6 +1205,7 @@ enum Op {
 impl Op {
     fn name(self) -> &'static str {
         match self {
+            Op::Register => "register and verify (once per citizen)",
             Op::SignIn => "sign-in",
             Op::Portal => "portal page",
             Op::Guide => "service guide page",
@@ -1254,10 +1258,97 @@ struct MixShared {
     measure_from: Instant,
     end: Instant,
     think: Duration,
-    /// One sign-in at a time per account: the demo has a few accounts for
-    /// many users, and sign-ins of one name at once count as attempts
-    /// against its lockout before their passwords are checked.
-    signing_in: [tokio::sync::Mutex<()>; 3],
+    /// One sign-in at a time per officer account: the demo has two
+    /// reviewers for many users, and sign-ins of one name at once count as
+    /// attempts against its lockout before their passwords are checked.
+    signing_in: [tokio::sync::Mutex<()>; 2],
+    /// The street officer who verifies each citizen's identity at the
+    /// counter (an unverified account may not apply).
+    verifier: String,
+}
+
+/// The street citizens register at (and are verified at, by its officer).
+const MIX_HOME: &str = "shanghai/pudong/lujiazui";
+
+/// A resident id number (GB 11643) for the `n`th simulated citizen:
+/// Pudong, born 1944-03-02 like the application says, sequence `n`, the
+/// check character computed — so every citizen is a person of their own.
+fn citizen_id_number(n: usize) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    // 1,000 sequence numbers a day; further citizens are born a day later.
+    let body = format!("310115194403{:02}{:03}", 2 + n / 1000, n % 1000);
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+        .sum();
+    format!("{body}{}", char::from(CHECK[(sum % 11) as usize]))
+}
+
+/// A sign-in of `who` at `url` from `address`: the access token, or the
+/// status (or `error`) it failed with.
+async fn sign_in_from(
+    client: &reqwest::Client,
+    url: &str,
+    address: &str,
+    who: &str,
+    password: &str,
+) -> Result<String, String> {
+    let answer = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&serde_json::json!({"username": who, "password": password}))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) if answer.status().is_success() => answer
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|body| body["access_token"].as_str().map(str::to_owned))
+            .ok_or_else(|| "error".to_owned()),
+        Ok(answer) => Err(answer.status().as_u16().to_string()),
+        Err(_) => Err("error".to_owned()),
+    }
+}
+
+/// Registers the `n`th citizen `username` at [`MIX_HOME`] and has the
+/// street's officer verify them: what the first visit to a counter does.
+async fn register_citizen(
+    shared: &MixShared,
+    url: &str,
+    address: &str,
+    username: &str,
+    n: usize,
+) -> Result<(), String> {
+    let id_number = citizen_id_number(n);
+    let status = |answer: Result<reqwest::Response, reqwest::Error>, expected: u16| match answer {
+        Ok(answer) if answer.status().as_u16() == expected => Ok(()),
+        Ok(answer) => Err(answer.status().as_u16().to_string()),
+        Err(_) => Err("error".to_owned()),
+    };
+    let registered = shared
+        .client
+        .post(format!("{url}/api/v1/auth/register"))
+        .header("x-forwarded-for", address)
+        .json(&serde_json::json!({
+            "kind": "citizen", "username": username, "password": shared.password,
+            "tenant": MIX_HOME, "name": format!("市民{n}"), "id_number": id_number,
+        }))
+        .send()
+        .await;
+    status(registered, 201)?;
+    let verified = shared
+        .client
+        .post(format!(
+            "{url}/api/v1/tenants/{MIX_HOME}/accounts/{username}/verify"
+        ))
+        .bearer_auth(&shared.verifier)
+        .json(&serde_json::json!({"id_number": id_number}))
+        .send()
+        .await;
+    status(verified, 200)
 }
 
 /// One outcome: the operation, when it was sent, and its time or the
@@ -1277,33 +1368,40 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
     let district = (n / 3) % 2;
     let token = match role {
         0 => None,
-        _ => {
-            let who = if role == 1 {
-                "citizen-demo"
-            } else {
-                MIX_DISTRICTS[district].0
-            };
-            let _turn = shared.signing_in[if role == 1 { 2 } else { district }]
-                .lock()
-                .await;
+        1 => {
+            // A citizen of their own: registered, verified at the counter,
+            // then signed in.
+            let username = format!("load-citizen-{n}");
             let sent = Instant::now();
-            let answer = client
-                .post(format!("{url}/api/v1/auth/login"))
-                .header("x-forwarded-for", &address)
-                .json(&serde_json::json!({"username": who, "password": shared.password}))
-                .send()
-                .await;
-            let token = match answer {
-                Ok(answer) if answer.status().is_success() => answer
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|body| body["access_token"].as_str().map(str::to_owned))
-                    .ok_or_else(|| "error".to_owned()),
-                Ok(answer) => Err(answer.status().as_u16().to_string()),
-                Err(_) => Err("error".to_owned()),
-            };
-            match token {
+            if let Err(status) = register_citizen(&shared, url, &address, &username, n / 3).await {
+                outcomes.push((Op::Register, sent, Err(status)));
+                return outcomes;
+            }
+            outcomes.push((Op::Register, sent, Ok(sent.elapsed())));
+            let sent = Instant::now();
+            match sign_in_from(client, url, &address, &username, &shared.password).await {
+                Ok(token) => {
+                    outcomes.push((Op::SignIn, sent, Ok(sent.elapsed())));
+                    Some(token)
+                }
+                Err(status) => {
+                    outcomes.push((Op::SignIn, sent, Err(status)));
+                    return outcomes;
+                }
+            }
+        }
+        _ => {
+            let _turn = shared.signing_in[district].lock().await;
+            let sent = Instant::now();
+            match sign_in_from(
+                client,
+                url,
+                &address,
+                MIX_DISTRICTS[district].0,
+                &shared.password,
+            )
+            .await
+            {
                 Ok(token) => {
                     outcomes.push((Op::SignIn, sent, Ok(sent.elapsed())));
                     Some(token)
@@ -1433,21 +1531,32 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
         .pool_max_idle_per_host(args.users)
         .timeout(Duration::from_secs(60))
         .build()?;
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .collect();
+    let verifier = sign_in_from(
+        &client,
+        &urls[0],
+        "10.255.255.254",
+        "lujiazui-officer",
+        &args.password,
+    )
+    .await
+    .map_err(|status| anyhow::anyhow!("the verifying officer cannot sign in: {status}"))?;
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup);
     let shared = Arc::new(MixShared {
         client,
-        urls: args
-            .url
-            .iter()
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .collect(),
+        urls,
         password: args.password.clone(),
         queues: Default::default(),
         measure_from,
         end: measure_from + Duration::from_secs(args.seconds),
         think: Duration::from_millis(args.think_ms),
         signing_in: Default::default(),
+        verifier,
     });
     let users: Vec<_> = (0..args.users)
         .map(|n| tokio::spawn(mix_user(n, shared.clone())))
@@ -1460,13 +1569,13 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
             match outcome {
                 Ok(took) => {
                     tally.0.push(took);
-                    if op != Op::SignIn {
+                    if !matches!(op, Op::SignIn | Op::Register) {
                         all.0.push(took);
                     }
                 }
                 Err(status) => {
                     *tally.1.entry(status.clone()).or_default() += 1;
-                    if op != Op::SignIn {
+                    if !matches!(op, Op::SignIn | Op::Register) {
                         *all.1.entry(status).or_default() += 1;
                     }
                 }
@@ -1661,5 +1770,21 @@ fn main() -> std::process::ExitCode {
             eprintln!("civitas-load: {e:#}");
             std::process::ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::citizen_id_number;
+
+    #[test]
+    fn simulated_citizens_have_valid_distinct_resident_id_numbers() {
+        let numbers: std::collections::BTreeSet<String> =
+            (0..2500).map(citizen_id_number).collect();
+        assert_eq!(numbers.len(), 2500);
+        for number in &numbers {
+            assert!(civitas_people::IdNumber::parse(number).is_ok(), "{number}");
+        }
+        assert_eq!(citizen_id_number(0), "310115194403020008");
     }
 }

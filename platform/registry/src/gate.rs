@@ -65,7 +65,10 @@ pub(crate) enum Admission {
 /// The slot a call of a confined lane holds while it runs (nothing for a
 /// free lane).
 #[derive(Debug)]
-pub(crate) struct Entered(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub(crate) struct Entered {
+    /// Held until the call ends, then returned by its drop.
+    _slot: Option<OwnedSemaphorePermit>,
+}
 
 impl Gate {
     /// Whether a call of `lane` may run at once at `now`; forgets a
@@ -93,6 +96,9 @@ impl Gate {
     /// lane was free before (for a log line once per confinement).
     pub(crate) fn confine(&self, lane: &Lane, now: Instant) -> bool {
         let mut confined = self.confined.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget lanes whose confinement ran out and that were not called
+        // since (a hang is rare, so this sweep is too).
+        confined.retain(|other, c| c.until > now || other == lane);
         let until = now + CONFINE_FOR;
         let newly = match confined.get_mut(lane) {
             Some(confinement) if confinement.until > now => {
@@ -135,12 +141,14 @@ impl Gate {
     /// lane's slot at most `wait` (`None` when it did not come).
     pub(crate) async fn enter(&self, lane: &Lane, wait: Duration) -> Option<Entered> {
         match self.admit(lane, Instant::now()) {
-            Admission::Free => Some(Entered(None)),
+            Admission::Free => Some(Entered { _slot: None }),
             Admission::Confined(slot) => tokio::time::timeout(wait, slot.acquire_owned())
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .map(|permit| Entered(Some(permit))),
+                .map(|permit| Entered {
+                    _slot: Some(permit),
+                }),
         }
     }
 
@@ -148,13 +156,15 @@ impl Gate {
     /// waiting for the slot as long as it takes.
     pub(crate) fn enter_blocking(&self, lane: &Lane) -> Entered {
         match self.admit(lane, Instant::now()) {
-            Admission::Free => Entered(None),
+            Admission::Free => Entered { _slot: None },
             Admission::Confined(slot) => match tokio::runtime::Handle::try_current() {
                 // The semaphore is never closed, so acquiring only waits.
-                Ok(handle) => Entered(handle.block_on(slot.acquire_owned()).ok()),
+                Ok(handle) => Entered {
+                    _slot: handle.block_on(slot.acquire_owned()).ok(),
+                },
                 // Outside a runtime (a synchronous caller) there is nothing
                 // else to wait beside: run unconfined.
-                Err(_) => Entered(None),
+                Err(_) => Entered { _slot: None },
             },
         }
     }
@@ -231,6 +241,16 @@ mod tests {
         ));
         // A lane whose confinement ran out and hangs again is newly confined.
         assert!(gate.confine(&huangpu, start + Duration::from_secs(200)));
+    }
+
+    #[test]
+    fn a_hang_forgets_the_lanes_whose_confinement_ran_out() {
+        let gate = Gate::default();
+        let start = Instant::now();
+        gate.confine(&lane("310000/310101"), start);
+        gate.confine(&lane("310000/310115"), start + CONFINE_FOR);
+        assert_eq!(gate.confined.lock().unwrap().len(), 1);
+        assert_eq!(gate.count.load(Ordering::Acquire), 1);
     }
 
     #[tokio::test]

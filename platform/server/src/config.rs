@@ -83,6 +83,10 @@ pub struct PartialSettings {
     pub meili_public_url: Option<String>,
     /// `--public-url` / `CIVITAS_PUBLIC_URL` / `public_url`.
     pub public_url: Option<String>,
+    /// `--tls-cert` / `CIVITAS_TLS_CERT` / `tls_cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `CIVITAS_TLS_KEY` / `tls_key`.
+    pub tls_key: Option<PathBuf>,
     /// `--fonts-dir` / `CIVITAS_FONTS_DIR` / `fonts_dir`.
     pub fonts_dir: Option<PathBuf>,
     /// `CIVITAS_MEILI_KEY` / `meili_key` (never a flag).
@@ -149,6 +153,15 @@ impl PartialSettings {
         toml::from_str(&text)
             .with_context(|| format!("配置文件格式错误 (invalid config file) {}", path.display()))
     }
+}
+
+/// The certificate chain and private key of native TLS, both PEM files.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// The effective settings of `civitas serve` and `civitas migrate`.
@@ -222,8 +235,12 @@ pub struct Settings {
     /// Meilisearch with `meili_url`).
     pub search: crate::search::SearchConfig,
     /// The address the public reaches the platform at, printed on every
-    /// sealed document as where to verify it (default `http://LISTEN`).
+    /// sealed document as where to verify it (default `http://LISTEN`, or
+    /// `https://LISTEN` with `tls`).
     pub public_url: String,
+    /// The certificate chain and private key (PEM) the public port serves
+    /// TLS with (default none: plain HTTP, TLS terminated in front).
+    pub tls: Option<TlsFiles>,
     /// Where the fonts of official documents are: Noto Serif CJK
     /// (default `/usr/share/fonts/opentype/noto`, Debian's fonts-noto-cjk).
     pub fonts_dir: PathBuf,
@@ -552,11 +569,22 @@ impl Settings {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let tls = match (
+            given.tls_cert.or(file.tls_cert),
+            given.tls_key.or(file.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => bail!(
+                "tls_cert 与 tls_key 须同时给出 (tls_cert and tls_key must be given together)"
+            ),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = given
             .public_url
             .or(file.public_url)
             .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("http://{listen}"));
+            .unwrap_or_else(|| format!("{scheme}://{listen}"));
         if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
             anyhow::bail!(
                 "public_url 须以 http:// 或 https:// 开头 (public_url must start with http:// or https://): {public_url}"
@@ -568,6 +596,7 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from(civitas_seal::Fonts::DEFAULT_DIR));
         Ok(Settings {
             public_url,
+            tls,
             fonts_dir,
             sms,
             mail,
@@ -702,6 +731,20 @@ mod tests {
             "follows the data dir"
         );
         assert_eq!(settings.body_limit, 2048);
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_its_key_together_and_makes_the_public_url_https() {
+        let given = PartialSettings {
+            tls_cert: Some(PathBuf::from("/etc/civitas/tls/fullchain.pem")),
+            ..PartialSettings::default()
+        };
+        let file = file("tls_key = \"/etc/civitas/tls/privkey.pem\"\n");
+        let settings = Settings::resolve(given.clone(), file).unwrap_or_else(|e| panic!("{e}"));
+        assert!(settings.tls.is_some());
+        assert_eq!(settings.public_url, "https://127.0.0.1:8080");
+        let alone = Settings::resolve(given, PartialSettings::default());
+        assert!(alone.is_err_and(|e| e.to_string().contains("tls_key")));
     }
 
     #[test]

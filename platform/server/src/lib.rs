@@ -6,6 +6,7 @@ pub mod demo_modules;
 pub mod keys;
 pub mod search;
 pub mod serve;
+pub mod tls;
 pub mod tree_revisions;
 
 /// Exit codes of every `civitas` command.

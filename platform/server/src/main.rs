@@ -245,6 +245,14 @@ struct ServeArgs {
     /// verify them (https://zwfw.example.gov.cn) [default: http://LISTEN].
     #[arg(long, env = "CIVITAS_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// Serve the public port over TLS with this certificate chain (PEM, leaf first), with
+    /// --tls-key; e.g. /etc/civitas/tls/fullchain.pem [default: none, plain HTTP with TLS
+    /// terminated in front]. /metrics on --metrics-listen stays plain HTTP.
+    #[arg(long, env = "CIVITAS_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CIVITAS_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// The SMS gateway notices are sent through (its contract: Aliyun dysmsapi SendSms), http://
     /// inside the government network; with --sms-access-key-id, --sms-sign-name and
     /// CIVITAS_SMS_ACCESS_KEY_SECRET [default: none, no SMS].
@@ -689,6 +697,8 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         meili_public_url: args.search.meili_public_url.clone(),
         meili_key: args.search.partial().meili_key,
         public_url: args.public_url,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         fonts_dir: args.fonts_dir,
         oidc_issuer: args.oidc_issuer,
         oidc_client_id: args.oidc_client_id,
@@ -748,6 +758,18 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
 }
 
 async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> anyhow::Result<u8> {
+    // A certificate or key that cannot be used is a configuration error,
+    // found before the database is opened.
+    let tls = match &settings.tls {
+        None => None,
+        Some(files) => match civitas::tls::server_config(&files.cert, &files.key) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("错误 (error): {e}");
+                return Ok(exit::CONFIG);
+            }
+        },
+    };
     let platform = match serve::start(&settings, demo, apply_tenants).await {
         Ok(platform) => platform,
         Err(StartError::Tenants(errors)) => {
@@ -772,11 +794,12 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
         .await
         .with_context(|| format!("无法监听 (cannot listen on) {}", settings.listen))?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         %address,
         database = platform.db.backend().as_str(),
         tenants = platform.tree.len(),
-        "Civitas is serving on http://{address}"
+        "Civitas is serving on {scheme}://{address}"
     );
     let throttle = std::sync::Arc::new(civitas_api::Throttle::new(settings.throttle()));
     let auth = platform
@@ -921,7 +944,15 @@ async fn serve_async(settings: Settings, demo: bool, apply_tenants: bool) -> any
         change_poll,
     ));
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
+    match tls {
+        None => serve::run_server(listener, app, serve::shutdown_signal(), grace).await?,
+        Some(config) => {
+            use axum::serve::ListenerExt as _;
+            // tap_io: so handlers still see the peer's address.
+            let listener = civitas::tls::TlsListener::new(listener, config)?.tap_io(|_| ());
+            serve::run_server(listener, app, serve::shutdown_signal(), grace).await?;
+        }
+    }
     if let Some(anchoring) = anchoring {
         anchoring.abort();
     }

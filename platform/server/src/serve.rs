@@ -11,7 +11,6 @@ use civitas_identity::{AccountKind, IdentityError, NewAccount, SignInSettings};
 use civitas_storage::Database;
 use civitas_tenancy::{ConfigErrors, TenantTree};
 use civitas_vault::Keyring;
-use tokio::net::TcpListener;
 
 use crate::config::Settings;
 
@@ -968,13 +967,21 @@ pub fn load_templates(
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting connections and lets requests in flight finish, for at most
-/// `grace`.
-pub async fn run_server(
-    listener: TcpListener,
+/// `grace`. The listener is a `TcpListener`, or a
+/// [`crate::tls::TlsListener`] wrapped by `ListenerExt::tap_io` (which
+/// gives handlers the peer's address through `ConnectInfo`).
+pub async fn run_server<L>(
+    listener: L,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    for<'a> std::net::SocketAddr:
+        axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;

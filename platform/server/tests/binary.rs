@@ -305,6 +305,134 @@ fn a_node_with_another_master_key_than_the_databases_refuses_to_start() {
     assert_eq!(code, Some(0), "{log}");
 }
 
+/// A self-signed certificate for 127.0.0.1 and its P-256 key, as
+/// `dir/{name}.crt` and `dir/{name}.key`, made by the openssl command as an
+/// operator's own CA would issue one.
+fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let made = run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=civitas-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    assert!(made.status.success(), "openssl: {}", text(&made.stderr));
+    (cert, key)
+}
+
+/// `curl` of `url` trusting `ca`: the status, or 0 when no HTTP answer
+/// came (a refused handshake), and what curl said.
+fn curl(url: &str, ca: &Path) -> (u16, String) {
+    let out = run(Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(ca)
+        .arg(url));
+    (
+        text(&out.stdout).trim().parse().unwrap_or(0),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn serve_with_a_certificate_answers_over_tls_and_refuses_a_key_that_is_not_the_certificates() {
+    let dir = workdir();
+    let (cert, key) = certificate(dir.path(), "node");
+    let (_, other_key) = certificate(dir.path(), "other");
+
+    // A key that is not the certificate's, or a certificate without its
+    // key: refused before anything listens, exit 3, the problem named.
+    let mismatched = run(civitas(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&other_key)
+        .env("CIVITAS_MASTER_KEY", MASTER_KEY));
+    assert_eq!(
+        mismatched.status.code(),
+        Some(3),
+        "{}",
+        text(&mismatched.stderr)
+    );
+    assert!(
+        text(&mismatched.stderr).contains("TLS"),
+        "{}",
+        text(&mismatched.stderr)
+    );
+    let alone = run(civitas(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .env("CIVITAS_MASTER_KEY", MASTER_KEY));
+    assert_eq!(alone.status.code(), Some(3), "{}", text(&alone.stderr));
+    assert!(
+        text(&alone.stderr).contains("tls_key"),
+        "{}",
+        text(&alone.stderr)
+    );
+
+    let server = Server::start(
+        civitas(dir.path())
+            .arg("serve")
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY),
+    );
+    assert!(
+        server
+            .log
+            .lock()
+            .map(|l| l.iter().any(|l| l.contains("serving on https://")))
+            .unwrap_or(false),
+        "the node says it serves https"
+    );
+    // A client that trusts the certificate is answered; a plain-HTTP
+    // request to the same port is not (the port speaks TLS only).
+    let (status, said) = curl(&format!("https://{}/healthz", server.address), &cert);
+    assert_eq!(status, 200, "{said}");
+    let (status, said) = curl(
+        &format!("https://{}/api/v1/services", server.address),
+        &cert,
+    );
+    assert_eq!(status, 200, "{said}");
+    let (status, _) = curl(&format!("http://{}/healthz", server.address), &cert);
+    assert_ne!(status, 200, "plain HTTP on the TLS port");
+    // A client that does not trust it does not get through the handshake.
+    let (status, said) = curl(
+        &format!("https://{}/healthz", server.address),
+        &other_key.with_extension("crt"),
+    );
+    assert_eq!(status, 0, "{said}");
+    eprintln!(
+        "TLS: answered over https with the node's certificate; plain HTTP and an untrusting client refused"
+    );
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
+
 #[test]
 fn serve_on_postgres_from_database_url() {
     let Some(t) = support::pages::runtime().block_on(TestDb::postgres()) else {

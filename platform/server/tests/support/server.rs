@@ -41,7 +41,10 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some((_, rest)) = line.split_once("serving on http://") {
+                    if let Some((_, rest)) = line.split_once("serving on ") {
+                        let rest = rest
+                            .trim_start_matches("https://")
+                            .trim_start_matches("http://");
                         let address = rest
                             .split_whitespace()
                             .next()
