@@ -123,8 +123,9 @@ enum Command {
     /// measured window, then applying for the meal subsidy at the demo
     /// streets and reading their messages), a third officers (the inbox, approving the cases the
     /// citizens filed — each case once —, search, eligibility checks). Each
-    /// user signs in once, then acts one request after another (with
-    /// `--think-ms` between). Reports each operation's throughput,
+    /// user signs in once (renewing the access token with the refresh
+    /// token every `--renew-after-secs`, as a browser does), then acts one request
+    /// after another (with `--think-ms` between). Reports each operation's throughput,
     /// p50/p95/p99 and failures.
     #[command(after_help = "Examples:\n  \
         civitas-load mix --url http://127.0.0.1:8080 --users 200 --seconds 120\n  \
@@ -149,6 +150,10 @@ struct MixArgs {
     /// Milliseconds a user waits between two requests.
     #[arg(long, default_value_t = 0)]
     think_ms: u64,
+    /// Seconds after which a user renews its access token (the server's
+    /// tokens last 5 minutes by default).
+    #[arg(long, default_value_t = 240)]
+    renew_after_secs: u64,
     /// The demo password.
     #[arg(long, env = "CIVITAS_LOAD_PASSWORD", default_value = "Civitas#2026")]
     password: String,
@@ -1191,6 +1196,7 @@ async fn invalidation(args: InvalidationArgs) -> anyhow::Result<serde_json::Valu
 enum Op {
     Register,
     SignIn,
+    Refresh,
     Portal,
     Guide,
     Catalog,
@@ -1207,6 +1213,7 @@ impl Op {
         match self {
             Op::Register => "register and verify (once per citizen)",
             Op::SignIn => "sign-in",
+            Op::Refresh => "token refresh",
             Op::Portal => "portal page",
             Op::Guide => "service guide page",
             Op::Catalog => "service catalog",
@@ -1258,6 +1265,8 @@ struct MixShared {
     measure_from: Instant,
     end: Instant,
     think: Duration,
+    /// When a user renews its access token.
+    renew_after: Duration,
     /// One sign-in at a time per officer account: the demo has two
     /// reviewers for many users, and sign-ins of one name at once count as
     /// attempts against its lockout before their passwords are checked.
@@ -1286,31 +1295,66 @@ fn citizen_id_number(n: usize) -> String {
     format!("{body}{}", char::from(CHECK[(sum % 11) as usize]))
 }
 
-/// A sign-in of `who` at `url` from `address`: the access token, or the
-/// status (or `error`) it failed with.
+/// A signed-in user's tokens: the access token, when it was issued, and
+/// the refresh token that renews it (each renewal gives a new one).
+struct Tokens {
+    access: String,
+    issued: Instant,
+    refresh: String,
+}
+
+/// The tokens in a sign-in or refresh answer.
+async fn tokens_of(answer: Result<reqwest::Response, reqwest::Error>) -> Result<Tokens, String> {
+    match answer {
+        Ok(answer) if answer.status().is_success() => answer
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|body| {
+                Some(Tokens {
+                    access: body["access_token"].as_str()?.to_owned(),
+                    issued: Instant::now(),
+                    refresh: body["refresh_token"].as_str()?.to_owned(),
+                })
+            })
+            .ok_or_else(|| "error".to_owned()),
+        Ok(answer) => Err(answer.status().as_u16().to_string()),
+        Err(_) => Err("error".to_owned()),
+    }
+}
+
+/// A sign-in of `who` at `url` from `address`: the tokens, or the status
+/// (or `error`) it failed with.
 async fn sign_in_from(
     client: &reqwest::Client,
     url: &str,
     address: &str,
     who: &str,
     password: &str,
-) -> Result<String, String> {
+) -> Result<Tokens, String> {
     let answer = client
         .post(format!("{url}/api/v1/auth/login"))
         .header("x-forwarded-for", address)
         .json(&serde_json::json!({"username": who, "password": password}))
         .send()
         .await;
-    match answer {
-        Ok(answer) if answer.status().is_success() => answer
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|body| body["access_token"].as_str().map(str::to_owned))
-            .ok_or_else(|| "error".to_owned()),
-        Ok(answer) => Err(answer.status().as_u16().to_string()),
-        Err(_) => Err("error".to_owned()),
-    }
+    tokens_of(answer).await
+}
+
+/// Renews `tokens` at `url` from `address` with the refresh token.
+async fn refresh(
+    client: &reqwest::Client,
+    url: &str,
+    address: &str,
+    tokens: &Tokens,
+) -> Result<Tokens, String> {
+    let answer = client
+        .post(format!("{url}/api/v1/auth/refresh"))
+        .header("x-forwarded-for", address)
+        .json(&serde_json::json!({"refresh_token": tokens.refresh}))
+        .send()
+        .await;
+    tokens_of(answer).await
 }
 
 /// Registers the `n`th citizen `username` at [`MIX_HOME`] and has the
@@ -1366,7 +1410,7 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
     // The public, citizens and officers in equal shares.
     let role = n % 3;
     let district = (n / 3) % 2;
-    let token = match role {
+    let mut token = match role {
         0 => None,
         1 => {
             // A citizen of their own: registered, verified at the counter,
@@ -1418,6 +1462,22 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
         let sent = Instant::now();
         if sent >= shared.end {
             return outcomes;
+        }
+        if let Some(tokens) = token
+            .as_ref()
+            .filter(|t| t.issued.elapsed() >= shared.renew_after)
+        {
+            match refresh(client, url, &address, tokens).await {
+                Ok(renewed) => {
+                    outcomes.push((Op::Refresh, sent, Ok(sent.elapsed())));
+                    token = Some(renewed);
+                }
+                Err(status) => {
+                    outcomes.push((Op::Refresh, sent, Err(status)));
+                    return outcomes;
+                }
+            }
+            continue;
         }
         step += 1;
         let mut queued: Option<(usize, String, u8)> = None;
@@ -1487,7 +1547,7 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
         };
         let request = request.header("x-forwarded-for", &address);
         let request = match &token {
-            Some(token) => request.bearer_auth(token),
+            Some(tokens) => request.bearer_auth(&tokens.access),
             None => request,
         };
         let expected = if op == Op::Apply { 201 } else { 200 };
@@ -1544,7 +1604,8 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
         &args.password,
     )
     .await
-    .map_err(|status| anyhow::anyhow!("the verifying officer cannot sign in: {status}"))?;
+    .map_err(|status| anyhow::anyhow!("the verifying officer cannot sign in: {status}"))?
+    .access;
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup);
     let shared = Arc::new(MixShared {
@@ -1555,6 +1616,7 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
         measure_from,
         end: measure_from + Duration::from_secs(args.seconds),
         think: Duration::from_millis(args.think_ms),
+        renew_after: Duration::from_secs(args.renew_after_secs),
         signing_in: Default::default(),
         verifier,
     });
@@ -1569,13 +1631,13 @@ async fn mix(args: MixArgs) -> anyhow::Result<serde_json::Value> {
             match outcome {
                 Ok(took) => {
                     tally.0.push(took);
-                    if !matches!(op, Op::SignIn | Op::Register) {
+                    if !matches!(op, Op::SignIn | Op::Register | Op::Refresh) {
                         all.0.push(took);
                     }
                 }
                 Err(status) => {
                     *tally.1.entry(status.clone()).or_default() += 1;
-                    if !matches!(op, Op::SignIn | Op::Register) {
+                    if !matches!(op, Op::SignIn | Op::Register | Op::Refresh) {
                         *all.1.entry(status).or_default() += 1;
                     }
                 }
@@ -1723,7 +1785,7 @@ fn main() -> std::process::ExitCode {
                     for op in report["operations"].as_array().into_iter().flatten() {
                         row(op["operation"].as_str().unwrap_or_default(), &op["report"]);
                     }
-                    row("all (but sign-in)", &report["all"]);
+                    row("all (but sign-in, registration, refresh)", &report["all"]);
                 }
                 let failed: u64 = report["all"]["failed"]
                     .as_object()

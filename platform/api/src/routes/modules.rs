@@ -1199,7 +1199,7 @@ fn call_tags(
         (status = 404, description = "租户或服务不存在，或未绑定模块 / No such tenant or service, or nothing bound", body = ErrorBody),
         (status = 422, description = "输入不符合模式或被模块拒绝 / Input breaks the schema or the module refused it", body = ErrorBody),
         (status = 502, description = "模块执行失败（超时、内存、陷阱、输出无效…） / The module failed (fuel, time, memory, trap, invalid output…)", body = ErrorBody),
-        (status = 503, description = "运行环境繁忙 / Host busy", body = ErrorBody)
+        (status = 503, description = "运行环境繁忙（module_host_busy），或本单位调用该版本刚超出配额、现逐个执行而未轮到（module_calls_confined，见 Retry-After） / Host busy (module_host_busy), or this tenant's calls of the version recently ran out of fuel or time and run one at a time, and none came free (module_calls_confined; see Retry-After)", body = ErrorBody)
     ))]
 pub(crate) async fn evaluate(
     State(state): State<AppState>,
