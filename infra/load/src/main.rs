@@ -1303,8 +1303,21 @@ struct Tokens {
     refresh: String,
 }
 
-/// The tokens in a sign-in or refresh answer.
-async fn tokens_of(answer: Result<reqwest::Response, reqwest::Error>) -> Result<Tokens, String> {
+/// The tokens `body` posted to `path` at `url` from `address` answers
+/// (a sign-in or a refresh), or the status (or `error`) it failed with.
+async fn post_for_tokens(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    address: &str,
+    body: serde_json::Value,
+) -> Result<Tokens, String> {
+    let answer = client
+        .post(format!("{url}{path}"))
+        .header("x-forwarded-for", address)
+        .json(&body)
+        .send()
+        .await;
     match answer {
         Ok(answer) if answer.status().is_success() => answer
             .json::<serde_json::Value>()
@@ -1323,8 +1336,7 @@ async fn tokens_of(answer: Result<reqwest::Response, reqwest::Error>) -> Result<
     }
 }
 
-/// A sign-in of `who` at `url` from `address`: the tokens, or the status
-/// (or `error`) it failed with.
+/// A sign-in of `who` at `url` from `address`.
 async fn sign_in_from(
     client: &reqwest::Client,
     url: &str,
@@ -1332,13 +1344,8 @@ async fn sign_in_from(
     who: &str,
     password: &str,
 ) -> Result<Tokens, String> {
-    let answer = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .header("x-forwarded-for", address)
-        .json(&serde_json::json!({"username": who, "password": password}))
-        .send()
-        .await;
-    tokens_of(answer).await
+    let body = serde_json::json!({"username": who, "password": password});
+    post_for_tokens(client, url, "/api/v1/auth/login", address, body).await
 }
 
 /// Renews `tokens` at `url` from `address` with the refresh token.
@@ -1348,13 +1355,8 @@ async fn refresh(
     address: &str,
     tokens: &Tokens,
 ) -> Result<Tokens, String> {
-    let answer = client
-        .post(format!("{url}/api/v1/auth/refresh"))
-        .header("x-forwarded-for", address)
-        .json(&serde_json::json!({"refresh_token": tokens.refresh}))
-        .send()
-        .await;
-    tokens_of(answer).await
+    let body = serde_json::json!({"refresh_token": tokens.refresh});
+    post_for_tokens(client, url, "/api/v1/auth/refresh", address, body).await
 }
 
 /// Registers the `n`th citizen `username` at [`MIX_HOME`] and has the
@@ -1410,42 +1412,33 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
     // The public, citizens and officers in equal shares.
     let role = n % 3;
     let district = (n / 3) % 2;
-    let mut token = match role {
+    // Who the user signs in as: a citizen of their own (registered and
+    // verified at the counter first), or their district's reviewer.
+    let who = match role {
         0 => None,
         1 => {
-            // A citizen of their own: registered, verified at the counter,
-            // then signed in.
             let username = format!("load-citizen-{n}");
             let sent = Instant::now();
-            if let Err(status) = register_citizen(&shared, url, &address, &username, n / 3).await {
-                outcomes.push((Op::Register, sent, Err(status)));
+            let registered = register_citizen(&shared, url, &address, &username, n / 3).await;
+            let failed = registered.is_err();
+            outcomes.push((Op::Register, sent, registered.map(|()| sent.elapsed())));
+            if failed {
                 return outcomes;
             }
-            outcomes.push((Op::Register, sent, Ok(sent.elapsed())));
-            let sent = Instant::now();
-            match sign_in_from(client, url, &address, &username, &shared.password).await {
-                Ok(token) => {
-                    outcomes.push((Op::SignIn, sent, Ok(sent.elapsed())));
-                    Some(token)
-                }
-                Err(status) => {
-                    outcomes.push((Op::SignIn, sent, Err(status)));
-                    return outcomes;
-                }
-            }
+            Some(username)
         }
-        _ => {
-            let _turn = shared.signing_in[district].lock().await;
+        _ => Some(MIX_DISTRICTS[district].0.to_owned()),
+    };
+    let mut token = match who {
+        None => None,
+        Some(who) => {
+            // One sign-in at a time per reviewer account.
+            let _turn = match role {
+                1 => None,
+                _ => Some(shared.signing_in[district].lock().await),
+            };
             let sent = Instant::now();
-            match sign_in_from(
-                client,
-                url,
-                &address,
-                MIX_DISTRICTS[district].0,
-                &shared.password,
-            )
-            .await
-            {
+            match sign_in_from(client, url, &address, &who, &shared.password).await {
                 Ok(token) => {
                     outcomes.push((Op::SignIn, sent, Ok(sent.elapsed())));
                     Some(token)
