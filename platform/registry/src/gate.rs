@@ -8,7 +8,7 @@
 //! calling tenant and the module version — for [`CONFINE_FOR`]: its calls
 //! then run one at a time (others of the lane wait at most [`QUEUE_WAIT`]
 //! and are answered `module_calls_confined`, 503), while every other lane
-//! keeps running at the machine's full width. Each further hang extends the
+//! keeps running unconfined. Each further hang extends the
 //! confinement; a lane quiet for [`CONFINE_FOR`] is free again.
 //!
 //! Keyed by the calling tenant and not the binding: a version bound at the
