@@ -147,7 +147,10 @@ struct MixArgs {
     /// Seconds of work before measuring (sign-ins, warm caches).
     #[arg(long, default_value_t = 10)]
     warmup: u64,
-    /// Milliseconds a user waits between two requests.
+    /// Milliseconds a user waits between two requests, on average: each
+    /// wait is drawn uniformly from half to one and a half times it (as
+    /// Locust's `between`), so users who started together do not keep
+    /// arriving together.
     #[arg(long, default_value_t = 0)]
     think_ms: u64,
     /// Seconds after which a user renews its access token (the server's
@@ -1279,6 +1282,31 @@ struct MixShared {
 /// The street citizens register at (and are verified at, by its officer).
 const MIX_HOME: &str = "shanghai/pudong/lujiazui";
 
+/// A small deterministic generator (xorshift64*) of think times: a run is
+/// repeatable, and no dependency is needed for it.
+struct Draws(u64);
+
+impl Draws {
+    /// The sequence of user `n` (never the all-zero state).
+    fn seeded(n: u64) -> Draws {
+        Draws(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next draw, uniform in [0, 1).
+    fn next_unit(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+        bits as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A think time of mean `mean`, uniform from half to one and a half of it.
+fn think_time(mean: Duration, draws: &mut Draws) -> Duration {
+    mean.mul_f64(0.5 + draws.next_unit())
+}
+
 /// A resident id number (GB 11643) for the `n`th simulated citizen:
 /// Pudong, born 1944-03-02 like the application says, sequence `n`, the
 /// check character computed — so every citizen is a person of their own.
@@ -1451,6 +1479,8 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
         }
     };
     let mut step = n;
+    // Each user's own sequence of think times.
+    let mut draws = Draws::seeded(n as u64);
     loop {
         let sent = Instant::now();
         if sent >= shared.end {
@@ -1574,7 +1604,7 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
             outcomes.push((op, sent, outcome));
         }
         if !shared.think.is_zero() {
-            tokio::time::sleep(shared.think).await;
+            tokio::time::sleep(think_time(shared.think, &mut draws)).await;
         }
     }
 }
@@ -1830,7 +1860,31 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::citizen_id_number;
+    use std::time::Duration;
+
+    use super::{Draws, citizen_id_number, think_time};
+
+    #[test]
+    fn think_times_spread_from_half_to_one_and_a_half_of_the_mean_and_differ_between_users() {
+        let mean = Duration::from_millis(1000);
+        let mut first = Draws::seeded(0);
+        let waits: Vec<Duration> = (0..10_000).map(|_| think_time(mean, &mut first)).collect();
+        assert!(waits.iter().all(|w| *w >= mean / 2 && *w < mean * 3 / 2));
+        let average = waits.iter().sum::<Duration>() / 10_000;
+        assert!(
+            average > mean * 48 / 50 && average < mean * 52 / 50,
+            "{average:?}"
+        );
+        // Every tenth of the range is drawn, none much more than another.
+        let mut tenths = [0u32; 10];
+        for w in &waits {
+            tenths[((w.as_secs_f64() - 0.5) * 10.0) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|n| (800..1200).contains(n)), "{tenths:?}");
+        let mut second = Draws::seeded(1);
+        let theirs: Vec<Duration> = (0..10).map(|_| think_time(mean, &mut second)).collect();
+        assert_ne!(theirs, waits[..10]);
+    }
 
     #[test]
     fn simulated_citizens_have_valid_distinct_resident_id_numbers() {

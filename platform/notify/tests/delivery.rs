@@ -377,6 +377,48 @@ both_backends! {
         assert!(w.gateway.accepted().is_empty());
     }
 
+    async fn the_message_centre_pages_newest_first_and_each_message_carries_its_own_notices_channels(t) {
+        let w = world(t.db.clone()).await;
+        // Five applications, two of them with a second notice of the same
+        // case: channels must follow the notice, not only the case.
+        for id in ["C-6", "C-7", "C-8", "C-9", "C-10"] {
+            case(&w.db, id, &w.applicant).await;
+            event(&w.db, id, "submit", None, None).await;
+        }
+        for id in ["C-7", "C-9"] {
+            event(&w.db, id, "approve", None, None).await;
+        }
+        w.notifier.run_once(now()).await.unwrap();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store::messages_of(&w.db, &w.applicant, &MessageFilter { after, limit: 2, ..MessageFilter::default() })
+                .await
+                .unwrap();
+            assert!(page.messages.len() <= 2);
+            assert_eq!(page.unread, 7);
+            for message in &page.messages {
+                let channels: Vec<(Channel, &str, Kind)> = message
+                    .channels
+                    .iter()
+                    .map(|d| (d.channel, d.case_id.as_str(), d.kind))
+                    .collect();
+                let own = (message.delivery.case_id.as_str(), message.delivery.kind);
+                assert_eq!(channels, [(Channel::Email, own.0, own.1), (Channel::Sms, own.0, own.1)], "{message:?}");
+            }
+            seen.extend(page.messages.into_iter().map(|m| (m.delivery.created_at, m.delivery.id)));
+            match page.next {
+                Some(next) => after = civitas_workflow_cursor(&next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 7, "{seen:?}");
+        let mut newest_first = seen.clone();
+        newest_first.sort_by(|a, b| b.cmp(a));
+        newest_first.dedup();
+        assert_eq!(seen, newest_first, "every message once, newest first");
+    }
+
     async fn staff_see_the_records_of_their_subtree_only(t) {
         let w = world(t.db.clone()).await;
         case(&w.db, "C-5", &w.applicant).await;

@@ -41,19 +41,22 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some((_, rest)) = line.split_once("serving on ") {
-                        let rest = rest
-                            .trim_start_matches("https://")
-                            .trim_start_matches("http://");
-                        let address = rest
+                    let address = line.split_once("serving on ").map(|(_, rest)| {
+                        rest.trim_start_matches("https://")
+                            .trim_start_matches("http://")
                             .split_whitespace()
                             .next()
                             .unwrap_or_default()
-                            .to_owned();
-                        let _ = tx.send(address);
-                    }
+                            .to_owned()
+                    });
+                    // The line is in the log before the test learns the
+                    // address, so a test may read the log as soon as
+                    // `start` returns.
                     if let Ok(mut log) = log.lock() {
                         log.push(line);
+                    }
+                    if let Some(address) = address {
+                        let _ = tx.send(address);
                     }
                 }
             });
