@@ -1282,6 +1282,13 @@ struct MixShared {
 /// The street citizens register at (and are verified at, by its officer).
 const MIX_HOME: &str = "shanghai/pudong/lujiazui";
 
+/// The node user `n` is sent to among `nodes`: the users of each kind
+/// (the role is `n % 3`) in turn, so every node serves every kind alike
+/// (`n % nodes` sent every citizen to one of three nodes).
+fn node_of(n: usize, nodes: usize) -> usize {
+    (n / 3) % nodes.max(1)
+}
+
 /// A small deterministic generator (xorshift64*) of think times: a run is
 /// repeatable, and no dependency is needed for it.
 struct Draws(u64);
@@ -1430,7 +1437,7 @@ async fn register_citizen(
 type Outcome = (Op, Instant, Result<Duration, String>);
 
 async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
-    let url = &shared.urls[n % shared.urls.len()];
+    let url = &shared.urls[node_of(n, shared.urls.len())];
     let client = &shared.client;
     let mut outcomes = Vec::new();
     // Each user from an address of its own, as a load balancer in front of
@@ -1862,7 +1869,24 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use std::time::Duration;
 
-    use super::{Draws, citizen_id_number, think_time};
+    use super::{Draws, citizen_id_number, node_of, think_time};
+
+    #[test]
+    fn every_node_serves_users_of_every_kind_alike() {
+        for nodes in 1..=4 {
+            let mut served = vec![[0u32; 3]; nodes];
+            for n in 0..1200 {
+                served[node_of(n, nodes)][n % 3] += 1;
+            }
+            let each = 1200 / 3 / nodes as u32;
+            for kinds in &served {
+                assert!(
+                    kinds.iter().all(|k| k.abs_diff(each) <= 1),
+                    "{nodes} nodes: {served:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn think_times_spread_from_half_to_one_and_a_half_of_the_mean_and_differ_between_users() {
