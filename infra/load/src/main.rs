@@ -1289,29 +1289,9 @@ fn node_of(n: usize, nodes: usize) -> usize {
     (n / 3) % nodes.max(1)
 }
 
-/// A small deterministic generator (xorshift64*) of think times: a run is
-/// repeatable, and no dependency is needed for it.
-struct Draws(u64);
-
-impl Draws {
-    /// The sequence of user `n` (never the all-zero state).
-    fn seeded(n: u64) -> Draws {
-        Draws(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next draw, uniform in [0, 1).
-    fn next_unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
-        bits as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// A think time of mean `mean`, uniform from half to one and a half of it.
-fn think_time(mean: Duration, draws: &mut Draws) -> Duration {
-    mean.mul_f64(0.5 + draws.next_unit())
+fn think_time(mean: Duration, draws: &mut fastrand::Rng) -> Duration {
+    mean.mul_f64(0.5 + draws.f64())
 }
 
 /// A resident id number (GB 11643) for the `n`th simulated citizen:
@@ -1486,8 +1466,8 @@ async fn mix_user(n: usize, shared: Arc<MixShared>) -> Vec<Outcome> {
         }
     };
     let mut step = n;
-    // Each user's own sequence of think times.
-    let mut draws = Draws::seeded(n as u64);
+    // Each user's own sequence of think times, the same in every run.
+    let mut draws = fastrand::Rng::with_seed(n as u64);
     loop {
         let sent = Instant::now();
         if sent >= shared.end {
@@ -1869,7 +1849,7 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use std::time::Duration;
 
-    use super::{Draws, citizen_id_number, node_of, think_time};
+    use super::{citizen_id_number, node_of, think_time};
 
     #[test]
     fn every_node_serves_users_of_every_kind_alike() {
@@ -1891,7 +1871,7 @@ mod tests {
     #[test]
     fn think_times_spread_from_half_to_one_and_a_half_of_the_mean_and_differ_between_users() {
         let mean = Duration::from_millis(1000);
-        let mut first = Draws::seeded(0);
+        let mut first = fastrand::Rng::with_seed(0);
         let waits: Vec<Duration> = (0..10_000).map(|_| think_time(mean, &mut first)).collect();
         assert!(waits.iter().all(|w| *w >= mean / 2 && *w < mean * 3 / 2));
         let average = waits.iter().sum::<Duration>() / 10_000;
@@ -1905,7 +1885,7 @@ mod tests {
             tenths[((w.as_secs_f64() - 0.5) * 10.0) as usize] += 1;
         }
         assert!(tenths.iter().all(|n| (800..1200).contains(n)), "{tenths:?}");
-        let mut second = Draws::seeded(1);
+        let mut second = fastrand::Rng::with_seed(1);
         let theirs: Vec<Duration> = (0..10).map(|_| think_time(mean, &mut second)).collect();
         assert_ne!(theirs, waits[..10]);
     }

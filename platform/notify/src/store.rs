@@ -551,6 +551,15 @@ const DELIVERY_COLUMNS: &str = "id, case_id, tenant_path, line, event_seq, kind,
     matter, message_zh, message_en, status, attempts, destination, provider_ref, last_error, created_at, sent_at, \
     next_attempt_at, read_at";
 
+/// [`DELIVERY_COLUMNS`] of the joined table `o`, derived once.
+static JOINED_DELIVERY_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    DELIVERY_COLUMNS
+        .split(',')
+        .map(|c| format!("o.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: String,
@@ -666,11 +675,7 @@ pub async fn messages_of(
     // one round trip rather than one per message. CROSS JOIN keeps SQLite
     // from scanning the table for an automatic index on the page instead;
     // to PostgreSQL it is a join like any other.
-    let other_columns = DELIVERY_COLUMNS
-        .split(',')
-        .map(|c| format!("o.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let other_columns = &*JOINED_DELIVERY_COLUMNS;
     let sql = format!(
         "WITH page AS (SELECT {DELIVERY_COLUMNS} FROM notification_deliveries WHERE {} \
          ORDER BY created_at DESC, id DESC LIMIT {}) \
