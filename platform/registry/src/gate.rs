@@ -35,15 +35,36 @@ pub const CONFINE_FOR: Duration = Duration::from_secs(30);
 /// long as it takes (a batch is not someone at a counter).
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 
-/// A lane: the tenant a call serves and the module version it runs.
-pub(crate) type Lane = (TenantPath, ModuleRef);
+/// A lane: the tenant a call serves and the module version it runs,
+/// borrowed from the call, so that a call allocates nothing for the gate
+/// while no lane is confined.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lane<'a> {
+    /// The calling tenant.
+    pub(crate) tenant: &'a TenantPath,
+    /// The module version.
+    pub(crate) module: &'a ModuleRef,
+}
+
+/// A lane as the gate keeps it.
+type LaneKey = (TenantPath, ModuleRef);
+
+impl Lane<'_> {
+    fn key(self) -> LaneKey {
+        (self.tenant.clone(), self.module.clone())
+    }
+
+    fn is(self, key: &LaneKey) -> bool {
+        key.0 == *self.tenant && key.1 == *self.module
+    }
+}
 
 /// The confined lanes of one runtime.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     /// How many lanes are in `confined` (checked before taking the lock).
     count: AtomicUsize,
-    confined: Mutex<HashMap<Lane, Confinement>>,
+    confined: Mutex<HashMap<LaneKey, Confinement>>,
 }
 
 #[derive(Debug)]
@@ -73,17 +94,18 @@ pub(crate) struct Entered {
 impl Gate {
     /// Whether a call of `lane` may run at once at `now`; forgets a
     /// confinement that has run out.
-    pub(crate) fn admit(&self, lane: &Lane, now: Instant) -> Admission {
+    pub(crate) fn admit(&self, lane: Lane<'_>, now: Instant) -> Admission {
         if self.count.load(Ordering::Acquire) == 0 {
             return Admission::Free;
         }
+        let key = lane.key();
         let mut confined = self.confined.lock().unwrap_or_else(PoisonError::into_inner);
-        match confined.get(lane) {
+        match confined.get(&key) {
             Some(confinement) if confinement.until > now => {
                 Admission::Confined(confinement.slot.clone())
             }
             Some(_) => {
-                confined.remove(lane);
+                confined.remove(&key);
                 self.count.store(confined.len(), Ordering::Release);
                 Admission::Free
             }
@@ -94,13 +116,14 @@ impl Gate {
     /// Records that a call of `lane` ran out of fuel or time at `now`:
     /// confines the lane until [`CONFINE_FOR`] from now. Returns whether the
     /// lane was free before (for a log line once per confinement).
-    pub(crate) fn confine(&self, lane: &Lane, now: Instant) -> bool {
+    pub(crate) fn confine(&self, lane: Lane<'_>, now: Instant) -> bool {
+        let key = lane.key();
         let mut confined = self.confined.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget lanes whose confinement ran out and that were not called
         // since (a hang is rare, so this sweep is too).
-        confined.retain(|other, c| c.until > now || other == lane);
+        confined.retain(|other, c| c.until > now || lane.is(other));
         let until = now + CONFINE_FOR;
-        let newly = match confined.get_mut(lane) {
+        let newly = match confined.get_mut(&key) {
             Some(confinement) if confinement.until > now => {
                 confinement.until = until;
                 false
@@ -111,7 +134,7 @@ impl Gate {
             }
             None => {
                 confined.insert(
-                    lane.clone(),
+                    key,
                     Confinement {
                         until,
                         slot: Arc::new(Semaphore::new(1)),
@@ -139,7 +162,7 @@ impl Gate {
 
     /// Enters `lane` from async code: at once when free, else waits for the
     /// lane's slot at most `wait` (`None` when it did not come).
-    pub(crate) async fn enter(&self, lane: &Lane, wait: Duration) -> Option<Entered> {
+    pub(crate) async fn enter(&self, lane: Lane<'_>, wait: Duration) -> Option<Entered> {
         match self.admit(lane, Instant::now()) {
             Admission::Free => Some(Entered { _slot: None }),
             Admission::Confined(slot) => tokio::time::timeout(wait, slot.acquire_owned())
@@ -154,7 +177,7 @@ impl Gate {
 
     /// Enters `lane` from a blocking thread of the runtime (a batch worker),
     /// waiting for the slot as long as it takes.
-    pub(crate) fn enter_blocking(&self, lane: &Lane) -> Entered {
+    pub(crate) fn enter_blocking(&self, lane: Lane<'_>) -> Entered {
         match self.admit(lane, Instant::now()) {
             Admission::Free => Entered { _slot: None },
             Admission::Confined(slot) => match tokio::runtime::Handle::try_current() {
@@ -174,7 +197,7 @@ impl Gate {
 mod tests {
     use super::*;
 
-    fn lane(tenant: &str) -> Lane {
+    fn lane(tenant: &str) -> LaneKey {
         (
             TenantPath::parse(tenant).unwrap(),
             ModuleRef {
@@ -184,11 +207,18 @@ mod tests {
         )
     }
 
+    fn of(key: &LaneKey) -> Lane<'_> {
+        Lane {
+            tenant: &key.0,
+            module: &key.1,
+        }
+    }
+
     #[test]
     fn a_lane_that_never_hung_is_free() {
         let gate = Gate::default();
         assert!(matches!(
-            gate.admit(&lane("310000/310101"), Instant::now()),
+            gate.admit(of(&lane("310000/310101")), Instant::now()),
             Admission::Free
         ));
         assert_eq!(gate.confined_lanes(Instant::now()), 0);
@@ -199,13 +229,13 @@ mod tests {
         let gate = Gate::default();
         let start = Instant::now();
         let (huangpu, pudong) = (lane("310000/310101"), lane("310000/310115"));
-        assert!(gate.confine(&huangpu, start), "the first hang confines");
+        assert!(gate.confine(of(&huangpu), start), "the first hang confines");
         assert!(matches!(
-            gate.admit(&huangpu, start + Duration::from_secs(1)),
+            gate.admit(of(&huangpu), start + Duration::from_secs(1)),
             Admission::Confined(_)
         ));
         assert!(matches!(
-            gate.admit(&pudong, start + Duration::from_secs(1)),
+            gate.admit(of(&pudong), start + Duration::from_secs(1)),
             Admission::Free
         ));
         let other_version = (
@@ -215,11 +245,14 @@ mod tests {
                 version: "1.0.1".into(),
             },
         );
-        assert!(matches!(gate.admit(&other_version, start), Admission::Free));
+        assert!(matches!(
+            gate.admit(of(&other_version), start),
+            Admission::Free
+        ));
         assert_eq!(gate.confined_lanes(start), 1);
         // Free again once CONFINE_FOR has passed since the last hang.
         assert!(matches!(
-            gate.admit(&huangpu, start + CONFINE_FOR),
+            gate.admit(of(&huangpu), start + CONFINE_FOR),
             Admission::Free
         ));
         assert_eq!(gate.confined_lanes(start + CONFINE_FOR), 0);
@@ -230,25 +263,25 @@ mod tests {
         let gate = Gate::default();
         let start = Instant::now();
         let huangpu = lane("310000/310101");
-        assert!(gate.confine(&huangpu, start));
+        assert!(gate.confine(of(&huangpu), start));
         assert!(
-            !gate.confine(&huangpu, start + Duration::from_secs(20)),
+            !gate.confine(of(&huangpu), start + Duration::from_secs(20)),
             "already confined"
         );
         assert!(matches!(
-            gate.admit(&huangpu, start + CONFINE_FOR + Duration::from_secs(10)),
+            gate.admit(of(&huangpu), start + CONFINE_FOR + Duration::from_secs(10)),
             Admission::Confined(_)
         ));
         // A lane whose confinement ran out and hangs again is newly confined.
-        assert!(gate.confine(&huangpu, start + Duration::from_secs(200)));
+        assert!(gate.confine(of(&huangpu), start + Duration::from_secs(200)));
     }
 
     #[test]
     fn a_hang_forgets_the_lanes_whose_confinement_ran_out() {
         let gate = Gate::default();
         let start = Instant::now();
-        gate.confine(&lane("310000/310101"), start);
-        gate.confine(&lane("310000/310115"), start + CONFINE_FOR);
+        gate.confine(of(&lane("310000/310101")), start);
+        gate.confine(of(&lane("310000/310115")), start + CONFINE_FOR);
         assert_eq!(gate.confined.lock().unwrap().len(), 1);
         assert_eq!(gate.count.load(Ordering::Acquire), 1);
     }
@@ -257,19 +290,19 @@ mod tests {
     async fn a_confined_lane_runs_one_call_at_a_time_and_the_next_waits_at_most_the_wait() {
         let gate = Gate::default();
         let huangpu = lane("310000/310101");
-        gate.confine(&huangpu, Instant::now());
-        let first = gate.enter(&huangpu, QUEUE_WAIT).await;
+        gate.confine(of(&huangpu), Instant::now());
+        let first = gate.enter(of(&huangpu), QUEUE_WAIT).await;
         assert!(first.is_some());
-        let second = gate.enter(&huangpu, Duration::from_millis(20)).await;
+        let second = gate.enter(of(&huangpu), Duration::from_millis(20)).await;
         assert!(second.is_none(), "the slot is held");
         let pudong = lane("310000/310115");
         assert!(
-            gate.enter(&pudong, Duration::ZERO).await.is_some(),
+            gate.enter(of(&pudong), Duration::ZERO).await.is_some(),
             "another lane is free"
         );
         drop(first);
         assert!(
-            gate.enter(&huangpu, Duration::from_millis(20))
+            gate.enter(of(&huangpu), Duration::from_millis(20))
                 .await
                 .is_some()
         );

@@ -185,11 +185,11 @@ fn evaluate_each(
         .map(|input| {
             // A confined lane's inputs take its one slot in turn, beside the
             // lane's single calls.
-            let entered = gate.enter_blocking(&lane);
+            let entered = gate.enter_blocking(lane);
             let answer = evaluate_one(prepared, context, input);
             drop(entered);
             if answer.as_ref().is_err_and(RegistryError::is_hang) {
-                confine(gate, &lane);
+                confine(gate, lane);
             }
             calls.record(answer.as_ref().map(|a| a.fuel_used).map_err(|e| e.code()));
             answer
@@ -198,11 +198,11 @@ fn evaluate_each(
 }
 
 /// Confines `lane` after a hang, with a log line when it was free.
-fn confine(gate: &Gate, lane: &Lane) {
+fn confine(gate: &Gate, lane: Lane<'_>) {
     if gate.confine(lane, std::time::Instant::now()) {
         tracing::warn!(
-            tenant = %lane.0,
-            module = %lane.1,
+            tenant = %lane.tenant,
+            module = %lane.module,
             seconds = crate::gate::CONFINE_FOR.as_secs(),
             "a module call ran out of fuel or time: this tenant's calls of the version now run one at a time"
         );
@@ -210,8 +210,11 @@ fn confine(gate: &Gate, lane: &Lane) {
 }
 
 impl Prepared {
-    fn lane(&self) -> Lane {
-        (self.tenant.clone(), self.resolution.module.clone())
+    fn lane(&self) -> Lane<'_> {
+        Lane {
+            tenant: &self.tenant,
+            module: &self.resolution.module,
+        }
     }
 }
 
@@ -376,10 +379,10 @@ impl Runtime {
         let module = prepared.module.clone();
         let budget = service.fuel_budget;
         let lane = prepared.lane();
-        let Some(entered) = self.gate.enter(&lane, QUEUE_WAIT).await else {
+        let Some(entered) = self.gate.enter(lane, QUEUE_WAIT).await else {
             return Err(RegistryError::Confined {
-                tenant: lane.0.to_string(),
-                module: lane.1.to_string(),
+                tenant: lane.tenant.to_string(),
+                module: lane.module.to_string(),
             });
         };
         let evaluation =
@@ -391,7 +394,7 @@ impl Runtime {
         drop(entered);
         let evaluation = evaluation.map_err(RegistryError::from);
         if evaluation.as_ref().is_err_and(RegistryError::is_hang) {
-            confine(&self.gate, &lane);
+            confine(&self.gate, lane);
         }
         let evaluation = evaluation?;
         service
