@@ -2896,3 +2896,72 @@ fn the_deployment_kit_names_only_settings_exit_codes_and_routes_the_binary_has()
         "{config}"
     );
 }
+
+/// Kubernetes versions the manifests must be valid for: the oldest a
+/// district's cloud is likely still to run, and the newest whose schemas
+/// kubernetes-validate 1.37 carries.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
+
+#[test]
+fn the_kubernetes_manifests_are_valid_against_the_api_schemas_strictly() {
+    // The schemas of the Kubernetes API itself (kubernetes-validate, which
+    // infra/dev/setup installs), strict: a misspelt or misplaced field is
+    // an error a cluster would otherwise ignore or refuse at apply time.
+    let script = r#"
+import sys, yaml, kubernetes_validate
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    for version in sys.argv[2:]:
+        kubernetes_validate.validate(doc, version, strict=True)
+        print(doc["kind"], version)
+"#;
+    let available = Command::new("python3")
+        .args(["-c", "import kubernetes_validate, yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "python3 with kubernetes-validate is required under CI (infra/dev/setup installs it)"
+        );
+        eprintln!("manifest schemas skipped: pip install kubernetes-validate==1.37.0");
+        return;
+    }
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/deploy/kubernetes/civitas.yaml");
+    let checked = run(Command::new("python3")
+        .args(["-c", script])
+        .arg(&manifest)
+        .args(KUBERNETES_VERSIONS));
+    assert!(checked.status.success(), "{}", text(&checked.stderr));
+    let printed = text(&checked.stdout);
+    for kind in ["Deployment", "Service", "PodDisruptionBudget"] {
+        for version in KUBERNETES_VERSIONS {
+            assert!(
+                printed.contains(&format!("{kind} {version}")),
+                "{kind} not checked for {version}: {printed}"
+            );
+        }
+    }
+
+    // The same check refuses a manifest with a misspelt field, so its
+    // passing above means something.
+    let dir = workdir();
+    let misspelt = dir.path().join("civitas.yaml");
+    let text_of = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &misspelt,
+        text_of.replacen("failureThreshold:", "failureThreshol:", 1),
+    )
+    .unwrap();
+    let refused = run(Command::new("python3")
+        .args(["-c", script])
+        .arg(&misspelt)
+        .args(KUBERNETES_VERSIONS));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("failureThreshol"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
