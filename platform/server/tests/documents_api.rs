@@ -89,17 +89,7 @@ fn file_of(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// The independent verifier (platform/seal/tests/gm_verify.py): accepted?
 fn independent(root: &Path, pdf: &Path) -> Option<bool> {
-    let available = Command::new("python3")
-        .args(["-c", "import gmssl.sm2"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI needs python3 with gmssl"
-        );
-        eprintln!("independent verifier skipped: pip install gmssl==3.2.2");
+    if !crate::support::python_has("gmssl.sm2", "gmssl==3.2.2") {
         return None;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../seal/tests/gm_verify.py");
