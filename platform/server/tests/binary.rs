@@ -2855,6 +2855,7 @@ fn the_deployment_kit_names_only_settings_exit_codes_and_routes_the_binary_has()
         "systemd/civitas.service",
         "systemd/civitas.env",
         "kubernetes/civitas.yaml",
+        "check-image",
         "README.md",
     ] {
         let named = civitas_names(&read(file));
