@@ -126,6 +126,8 @@ pub struct PartialSettings {
     pub change_poll_secs: Option<u64>,
     /// `--change-notices` / `CIVITAS_CHANGE_NOTICES` / `change_notices`.
     pub change_notices: Option<bool>,
+    /// `--search-takeover-secs` / `CIVITAS_SEARCH_TAKEOVER_SECS` / `search_takeover_secs`.
+    pub search_takeover_secs: Option<u64>,
 }
 
 impl PartialSettings {
@@ -258,6 +260,10 @@ pub struct Settings {
     /// versions (default 2): the fallback for a change notice lost with the
     /// listening connection on PostgreSQL, and the only way on SQLite.
     pub change_poll_secs: u64,
+    /// Seconds the embedded search index that holds a PostgreSQL
+    /// database's outbox may go unseen before another node's embedded
+    /// index rebuilds itself and takes over (default 30, at least 3).
+    pub search_takeover_secs: u64,
     /// Whether a node on PostgreSQL listens for other nodes' change notices
     /// (default true). Off behind a proxy that does not carry `LISTEN`
     /// (PgBouncer in transaction mode): the periodic look is all there is.
@@ -565,6 +571,13 @@ impl Settings {
             bail!("change_poll_secs 必须大于 0 (change_poll_secs must be greater than 0)");
         }
         let change_notices = given.change_notices.or(file.change_notices).unwrap_or(true);
+        let search_takeover_secs = given
+            .search_takeover_secs
+            .or(file.search_takeover_secs)
+            .unwrap_or(30);
+        if search_takeover_secs < 3 {
+            bail!("search_takeover_secs 不能少于 3 秒 (search_takeover_secs must be at least 3)");
+        }
         let listen = given
             .listen
             .or(file.listen)
@@ -603,6 +616,7 @@ impl Settings {
             notify_interval_secs,
             notify_lease_secs,
             change_poll_secs,
+            search_takeover_secs,
             change_notices,
             search,
             oidc,
@@ -875,5 +889,22 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(never.unwrap_or_default().contains("change_poll_secs"));
+    }
+
+    #[test]
+    fn an_embedded_index_takes_over_after_thirty_seconds_unseen_by_default_and_never_under_three() {
+        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
+        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
+        assert_eq!(resolve("").unwrap().search_takeover_secs, 30);
+        assert_eq!(
+            resolve("search_takeover_secs = 5\n")
+                .unwrap()
+                .search_takeover_secs,
+            5
+        );
+        let hasty = resolve("search_takeover_secs = 2\n")
+            .err()
+            .map(|e| e.to_string());
+        assert!(hasty.unwrap_or_default().contains("search_takeover_secs"));
     }
 }

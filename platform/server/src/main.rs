@@ -291,6 +291,12 @@ struct ServeArgs {
     /// --change-poll-secs is all there is [default: true].
     #[arg(long, env = "CIVITAS_CHANGE_NOTICES", value_name = "BOOL")]
     change_notices: Option<bool>,
+    /// On PostgreSQL one embedded search index applies the database's changes; another node's
+    /// embedded index stands by and, once that one has gone unseen for this many seconds,
+    /// rebuilds itself and takes over. Several nodes should share a Meilisearch server
+    /// (--meili-url) instead [default: 30, at least 3].
+    #[arg(long, env = "CIVITAS_SEARCH_TAKEOVER_SECS", value_name = "SECS")]
+    search_takeover_secs: Option<u64>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)
     /// [default: /usr/share/fonts/opentype/noto].
     #[arg(long, env = "CIVITAS_FONTS_DIR", value_name = "DIR")]
@@ -724,6 +730,7 @@ fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<u8> {
         notify_lease_secs: args.notify_lease_secs,
         change_poll_secs: args.change_poll_secs,
         change_notices: args.change_notices,
+        search_takeover_secs: args.search_takeover_secs,
     };
     let settings = match Settings::resolve(given, file) {
         Ok(settings) => settings,

@@ -84,6 +84,7 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 &modules,
                 &workflow,
                 &roots,
+                std::time::Duration::from_secs(settings.search_takeover_secs),
             )
             .await
             {
@@ -107,16 +108,8 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 })
                 .await;
             bar.finish_and_clear();
-            // Services come from the catalog, not from rows: written again
-            // after the rebuild cleared them.
-            let services = civitas::search::listings(&workflow);
-            let rebuilt = match rebuilt {
-                Ok(rebuilt) => indexer
-                    .index_services(&services, &roots)
-                    .await
-                    .map(|_| rebuilt),
-                Err(e) => Err(e),
-            };
+            // Services come from the catalog, not from rows: the rebuild
+            // writes again those start_indexer wrote.
             match rebuilt {
                 Ok(rebuilt) => {
                     if json {
@@ -166,6 +159,29 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 println!("文档 (documents): {}", status.documents.total);
                 for (kind, n) in &status.documents.by_kind {
                     println!("  {kind}: {n}");
+                }
+                if let Some(index_id) = &status.index_id {
+                    println!("本索引 (this index): {index_id}");
+                    match &status.holder {
+                        Some(holder) if holder == index_id => {
+                            println!(
+                                "本索引接收此数据库的变更 (this index applies the database's changes)"
+                            );
+                        }
+                        Some(holder) => {
+                            let seen = status.holder_seen_at.map_or(String::new(), |at| {
+                                format!(
+                                    "，{:.0} s 前 ({:.0} s ago)",
+                                    civitas_search_indexer::seconds_since(at),
+                                    civitas_search_indexer::seconds_since(at)
+                                )
+                            });
+                            println!(
+                                "本索引待命：接收变更的是另一个内置索引 (this index stands by; another embedded index applies the changes): {holder}{seen}"
+                            );
+                        }
+                        None => println!("尚无索引接收变更 (no index applies the changes yet)"),
+                    }
                 }
                 if behind {
                     println!("索引落后超过一分钟 (the index is more than a minute behind)");

@@ -227,6 +227,7 @@ pub async fn start(
         &modules,
         &workflow,
         &roots,
+        std::time::Duration::from_secs(settings.search_takeover_secs),
     )
     .await
     {
@@ -236,7 +237,7 @@ pub async fn start(
                 && db.backend() == civitas_storage::Backend::Postgres
             {
                 tracing::warn!(
-                    "内置检索索引只属于本节点：多个节点共用 PostgreSQL 时请配置 --meili-url (the embedded search index belongs to this node: with several nodes on one PostgreSQL, configure --meili-url, or only one node's index sees each change)"
+                    "内置检索索引只属于本节点：一个数据库同一时间只有一个内置索引接收变更，其他节点的内置索引待命。多个节点请共用 Meilisearch (--meili-url) (the embedded search index belongs to this node: one embedded index at a time applies a database's changes and other nodes' embedded indexes stand by; several nodes should share a Meilisearch server, --meili-url)"
                 );
             }
             Some(search)

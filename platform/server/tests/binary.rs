@@ -926,6 +926,111 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     }
 }
 
+/// One embedded search index per database. On PostgreSQL the index of the
+/// node that starts second stands by: its searches answer 503
+/// `search_standby` and its readiness says so (and stays 200), while the
+/// first node's index applies every change, whichever node made it. When
+/// the first node stops, the second's index, once the first has gone unseen
+/// for `--search-takeover-secs`, rebuilds itself from the database and
+/// takes over: it finds what only the first had applied, and the portal's
+/// services again.
+#[test]
+fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first_stops() {
+    const LUJIAZUI: &str = "310000/310115/310115005";
+    let runtime = support::pages::runtime();
+    let Some(t) = runtime.block_on(TestDb::postgres()) else {
+        return;
+    };
+    let dir = workdir();
+    let serve = |node: &str| {
+        let mut command = civitas(dir.path());
+        with_demo_modules(&mut command)
+            .args(["serve", "--demo", "--search-dir", node])
+            .args(["--search-takeover-secs", "3"])
+            .env("DATABASE_URL", &t.url)
+            .env("CIVITAS_MASTER_KEY", MASTER_KEY);
+        command
+    };
+    let first = Server::start(&mut serve("search-a"));
+    let second = Server::start(&mut serve("search-b"));
+    let role = |server: &Server| {
+        let (status, ready) = server.get("/readyz");
+        assert_eq!(status, 200, "{ready}");
+        ready["search"]["role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(role(&first), "applying");
+    assert_eq!(role(&second), "standing_by");
+
+    // A case submitted through the second node is indexed by the first.
+    let citizen = second.sign_in("citizen-demo");
+    let (status, case) = second.request(
+        "POST",
+        &format!("/api/v1/tenants/{LUJIAZUI}/cases"),
+        Some(&citizen),
+        Some(meal_subsidy_application()),
+    );
+    assert_eq!(status, 201, "{case}");
+    let hit = format!("case:{}", case["id"].as_str().unwrap_or_default());
+    let officer = first.sign_in("lujiazui-officer");
+    let search = format!(
+        "/api/v1/search?kind=case&q={}",
+        case["id"].as_str().unwrap_or_default()
+    );
+    let finds = |server: &Server| {
+        let (status, body) = server.request("GET", &search, Some(&officer), None);
+        (
+            status == 200
+                && body["hits"]
+                    .as_array()
+                    .is_some_and(|hits| hits.iter().any(|h| h["id"] == hit.as_str())),
+            body,
+        )
+    };
+    let started = Instant::now();
+    while !finds(&first).0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first node never finds {hit}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, standby) = second.request("GET", &search, Some(&officer), None);
+    assert_eq!(
+        (status, standby["code"].as_str()),
+        (503, Some("search_standby")),
+        "{standby}"
+    );
+    let services = format!("/api/v1/tenants/{LUJIAZUI}/services/search?q=zcbt");
+    assert_eq!(second.get(&services).0, 503);
+
+    // The first node stops; the second takes over, rebuilt.
+    let (code, log) = first.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let started = Instant::now();
+    while role(&second) != "applying" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the second node never took over"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (found, body) = finds(&second);
+    assert!(
+        found,
+        "after taking over, the second node finds {hit}: {body}"
+    );
+    let (status, body) = second.get(&services);
+    assert_eq!(status, 200, "{body}");
+    let found: Vec<&Value> = body["hits"]
+        .as_array()
+        .map(|h| h.iter().map(|h| &h["service"]).collect())
+        .unwrap_or_default();
+    assert_eq!(found, ["civil-affairs/meal-subsidy"], "{body}");
+}
+
 /// A community under Lujiazui that the repository's tree does not have.
 const THIRD_COMMUNITY: &str = "code = \"310115005003\"\nlevel = \"community\"\n\
     parent = \"310115005\"\nname = \"陆家嘴演示社区三\"\nname_en = \"Lujiazui Demo Community 3\"\n\

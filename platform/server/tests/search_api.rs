@@ -326,6 +326,9 @@ both_backends! {
         let indexer = civitas::search::start_indexer(
             &civitas::search::SearchConfig::Tantivy { dir: restored.path().join("search") },
             &t.db, &world.modules, &workflow, &roots,
+            // The node whose index held the outbox is the backup's, gone:
+            // no window to wait out before this one takes over.
+            std::time::Duration::ZERO,
         )
         .await
         .unwrap();

@@ -47,6 +47,15 @@ impl Engine {
         }
     }
 
+    /// The id of an embedded index, kept in its directory; `None` for a
+    /// Meilisearch index, which every node shares and any may feed.
+    pub fn identity(&self) -> Option<&str> {
+        match self {
+            Engine::Tantivy(index) => Some(index.identity()),
+            Engine::Meili(_) => None,
+        }
+    }
+
     /// Applies `changes` (upserts by id, deletions) and returns once they
     /// are durable and visible to searches. Applying the same change twice
     /// leaves the same index.

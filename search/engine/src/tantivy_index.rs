@@ -165,6 +165,8 @@ struct Inner {
     fields: Fields,
     analyzer: Analyzer,
     dir: Option<PathBuf>,
+    /// Which index this is ([`TantivyIndex::identity`]).
+    identity: String,
     /// Per segment, for pages of the newest matches.
     date_maxima: DateMaxima,
 }
@@ -212,6 +214,41 @@ fn index_error(e: impl std::fmt::Display) -> SearchError {
     SearchError::Index(e.to_string())
 }
 
+/// The file in an index's directory that holds its id (tantivy leaves
+/// files it did not write alone).
+const IDENTITY_FILE: &str = "civitas-index-id";
+
+fn new_identity() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The id kept in `dir`; `None` when there is none yet; an error when the
+/// file does not hold one.
+fn read_identity(dir: &Path) -> Result<Option<String>, SearchError> {
+    let path = dir.join(IDENTITY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match uuid::Uuid::parse_str(text.trim()) {
+            Ok(id) => Ok(Some(id.to_string())),
+            Err(e) => Err(SearchError::Index(format!(
+                "{} does not hold an index id: {e}",
+                path.display()
+            ))),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(index_error(e)),
+    }
+}
+
+/// Makes a new id and keeps it in `dir` (written aside, then renamed, so
+/// a crash leaves no half-written id).
+fn write_identity(dir: &Path) -> Result<String, SearchError> {
+    let identity = new_identity();
+    let aside = dir.join(format!("{IDENTITY_FILE}.new"));
+    std::fs::write(&aside, format!("{identity}\n")).map_err(index_error)?;
+    std::fs::rename(&aside, dir.join(IDENTITY_FILE)).map_err(index_error)?;
+    Ok(identity)
+}
+
 impl TantivyIndex {
     /// Opens the index in `dir`, creating it when the directory is empty or
     /// absent. An index another version of the schema wrote is an error
@@ -229,7 +266,11 @@ impl TantivyIndex {
         } else {
             Index::create(directory, schema, settings()).map_err(index_error)?
         };
-        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), true)
+        let identity = match read_identity(dir)? {
+            Some(identity) => identity,
+            None => write_identity(dir)?,
+        };
+        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), identity, true)
     }
 
     /// Opens the index in `dir` to read only (status, while a server holds
@@ -248,7 +289,10 @@ impl TantivyIndex {
         if index.schema() != schema {
             return Err(SearchError::SchemaChanged(dir.display().to_string()));
         }
-        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), false)
+        // An index without its id yet (the writer has not opened it since
+        // ids were kept) is, to a reader, an index no outbox names.
+        let identity = read_identity(dir)?.unwrap_or_else(new_identity);
+        TantivyIndex::with_index(index, fields, Some(dir.to_owned()), identity, false)
     }
 
     /// Deletes the index in `dir` and creates an empty one.
@@ -267,13 +311,22 @@ impl TantivyIndex {
             .settings(settings())
             .create_in_ram()
             .map_err(index_error)?;
-        TantivyIndex::with_index(index, fields, None, true)
+        TantivyIndex::with_index(index, fields, None, new_identity(), true)
+    }
+
+    /// Which index this is: an id made when the index was created, kept in
+    /// its directory beside tantivy's files (`civitas-index-id`), and new
+    /// when the index is created again. The outbox's holder is named by it
+    /// (one embedded index per database).
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
     }
 
     fn with_index(
         index: Index,
         fields: Fields,
         dir: Option<PathBuf>,
+        identity: String,
         writable: bool,
     ) -> Result<TantivyIndex, SearchError> {
         let analyzer = Analyzer::shared();
@@ -303,6 +356,7 @@ impl TantivyIndex {
                 fields,
                 analyzer,
                 dir,
+                identity,
                 date_maxima: DateMaxima::of_field("date"),
             }),
         })

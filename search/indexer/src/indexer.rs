@@ -1,7 +1,7 @@
 //! The indexer: the outbox applied in batches, rebuilds, status.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use civitas_search::{Analyzer, Change, Counts, Document, Engine, Kind, SearchError, pinyin_keys};
@@ -9,6 +9,7 @@ use civitas_storage::{Backend, Database, PlatformTx, StorageError, with_connecti
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
+use crate::holder::{self, Recorded, Turn};
 use crate::outbox;
 use crate::project::{self, Searchable};
 
@@ -73,6 +74,12 @@ pub struct IndexStatus {
     pub rejected: i64,
     /// Documents in the index.
     pub documents: Counts,
+    /// This index's id (embedded indexes; `None` for Meilisearch).
+    pub index_id: Option<String>,
+    /// The id of the embedded index that holds the outbox, if any.
+    pub holder: Option<String>,
+    /// When the holder was last seen applying it (Unix microseconds).
+    pub holder_seen_at: Option<i64>,
 }
 
 impl IndexStatus {
@@ -82,6 +89,33 @@ impl IndexStatus {
     }
 }
 
+/// What this node's index does with the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// It applies the outbox: a Meilisearch index every node shares, or
+    /// the embedded index that holds the database's outbox.
+    Applying,
+    /// An embedded index standing by while another node's embedded index
+    /// holds the outbox ([`crate::holder`]): it is not kept up to date, so
+    /// it must not answer searches.
+    StandingBy {
+        /// The holder's index id.
+        holder: String,
+    },
+    /// An embedded index rebuilding itself from the database to take the
+    /// outbox over from a holder no longer seen; it answers no searches
+    /// until it is done.
+    Rebuilding {
+        /// The former holder's index id.
+        previous: String,
+    },
+}
+
+/// How long an embedded index that holds the outbox may go unseen before
+/// another takes over, by default.
+pub const TAKEOVER_AFTER: Duration = Duration::from_secs(30);
+
 /// Applies the outbox to an engine (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Indexer {
@@ -89,12 +123,26 @@ pub struct Indexer {
     engine: Engine,
     searchable: Arc<Searchable>,
     batch: i64,
+    /// How long a holder unseen is presumed alive (PostgreSQL).
+    takeover_after: Duration,
+    role: Arc<Mutex<Role>>,
+    /// The catalog's services as last written, to write again after a
+    /// full rebuild clears them.
+    services: Arc<Mutex<Option<Catalogued>>>,
 }
+
+/// The catalog's services and the roots they are listed under.
+type Catalogued = (Vec<ServiceListing>, Vec<TenantPath>);
 
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Seconds from `micros` (since the Unix epoch) to now, never negative.
+pub fn seconds_since(micros: i64) -> f64 {
+    ((now_micros() - micros).max(0) as f64) / 1e6
 }
 
 impl Indexer {
@@ -106,6 +154,50 @@ impl Indexer {
             engine,
             searchable: Arc::new(searchable),
             batch: 1000,
+            takeover_after: TAKEOVER_AFTER,
+            role: Arc::new(Mutex::new(Role::Applying)),
+            services: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The same, taking the outbox over from another node's embedded index
+    /// unseen for `after` (default [`TAKEOVER_AFTER`]); the holder says it
+    /// is there six times as often.
+    pub fn with_takeover_after(mut self, after: Duration) -> Indexer {
+        self.takeover_after = after;
+        self
+    }
+
+    fn heartbeat_every(&self) -> Duration {
+        self.takeover_after / 6
+    }
+
+    /// What this node's index does with the outbox, as of its last turn.
+    pub fn role(&self) -> Role {
+        self.role.lock().map_or(Role::Applying, |r| r.clone())
+    }
+
+    fn set_role(&self, role: Role) {
+        if let Ok(mut current) = self.role.lock()
+            && *current != role
+        {
+            match &role {
+                Role::Applying => tracing::info!(
+                    index = self.engine.identity().unwrap_or(""),
+                    "本节点的内置检索索引接收变更 (this node's embedded search index applies the changes)"
+                ),
+                Role::StandingBy { holder } => tracing::warn!(
+                    index = self.engine.identity().unwrap_or(""),
+                    %holder,
+                    "本节点的内置检索索引待命：另一节点的内置索引接收此数据库的变更；多个节点请共用 Meilisearch (--meili-url) (this node's embedded search index stands by: another node's embedded index applies this database's changes; several nodes should share a Meilisearch server)"
+                ),
+                Role::Rebuilding { previous } => tracing::warn!(
+                    index = self.engine.identity().unwrap_or(""),
+                    %previous,
+                    "另一个内置检索索引不再接收变更：本节点的索引从数据库重建后接管 (another embedded search index no longer applies the changes: this node's index is rebuilt from the database and takes over)"
+                ),
+            }
+            *current = role;
         }
     }
 
@@ -130,6 +222,131 @@ impl Indexer {
                 .await?;
         });
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which index holds the outbox, as this node starts: an embedded
+    /// index takes it when none does, takes it over (rebuilding itself
+    /// from the database) when its holder has not been seen within the
+    /// takeover window — at once on SQLite, whose data directory is one
+    /// node's — and otherwise stands by. Returns the role and whether the
+    /// index was rebuilt. A Meilisearch index always applies.
+    pub async fn claim(&self) -> Result<(Role, bool), IndexerError> {
+        let Some(mine) = self.engine.identity() else {
+            return Ok((Role::Applying, false));
+        };
+        self.ensure_registered().await?;
+        let live = match self.db.backend() {
+            Backend::Postgres => self.takeover_after,
+            Backend::Sqlite => Duration::ZERO,
+        };
+        let mut tx = self.db.begin_platform().await?;
+        // Waits for a batch or a takeover in progress: its outcome decides.
+        let recorded = self
+            .recorded(&mut tx, "FOR UPDATE")
+            .await?
+            .unwrap_or_default();
+        let now = now_micros();
+        let rebuilt = match holder::turn(&recorded, mine, now, live) {
+            Turn::Apply => {
+                self.write_holder(&mut tx, mine, now).await?;
+                tx.commit().await?;
+                false
+            }
+            Turn::Claim => {
+                self.write_holder(&mut tx, mine, now).await?;
+                tx.commit().await?;
+                tracing::info!(index = mine, "the embedded search index holds the outbox");
+                false
+            }
+            Turn::StandBy { holder } => {
+                tx.commit().await?;
+                self.set_role(Role::StandingBy { holder });
+                return Ok((self.role(), false));
+            }
+            Turn::TakeOver { previous } => {
+                self.take_over(tx, mine, &previous).await?;
+                true
+            }
+        };
+        self.set_role(Role::Applying);
+        Ok((Role::Applying, rebuilt))
+    }
+
+    /// Rebuilds this index from the database while `turn` holds the
+    /// backend's row (on SQLite it is released first: one node, and the
+    /// rebuild reads on other connections), then names it the holder.
+    async fn take_over(
+        &self,
+        turn: PlatformTx,
+        mine: &str,
+        previous: &str,
+    ) -> Result<(), IndexerError> {
+        self.set_role(Role::Rebuilding {
+            previous: previous.to_owned(),
+        });
+        let turn = match self.db.backend() {
+            Backend::Postgres => Some(turn),
+            Backend::Sqlite => {
+                turn.commit().await?;
+                None
+            }
+        };
+        let rebuilt = self.rebuild_documents(None, |_, _| {}).await?;
+        let mut tx = match turn {
+            Some(tx) => tx,
+            None => self.db.begin_platform().await?,
+        };
+        self.write_holder(&mut tx, mine, now_micros()).await?;
+        tx.commit().await?;
+        self.set_role(Role::Applying);
+        tracing::info!(
+            index = mine,
+            documents = rebuilt.by_kind.values().sum::<u64>(),
+            "search index rebuilt; it holds the outbox"
+        );
+        Ok(())
+    }
+
+    /// The backend's row, locked with `lock` (`FOR UPDATE`, or with `SKIP
+    /// LOCKED`: `None` when another node holds it); `None` as well when it
+    /// is not registered.
+    async fn recorded(
+        &self,
+        tx: &mut PlatformTx,
+        lock: &'static str,
+    ) -> Result<Option<Recorded>, IndexerError> {
+        let lock = match self.db.backend() {
+            Backend::Postgres => lock,
+            // One writer at a time already.
+            Backend::Sqlite => "",
+        };
+        let row: Option<(Option<String>, Option<i64>)> = with_connection!(tx.connection(), c => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT index_id, seen_at FROM search_indexers WHERE backend = $1 {lock}"
+            )))
+            .bind(self.engine.backend())
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row.map(|(index_id, seen_at)| Recorded { index_id, seen_at }))
+    }
+
+    /// Names `mine` the holder, seen `now`.
+    async fn write_holder(
+        &self,
+        tx: &mut PlatformTx,
+        mine: &str,
+        now: i64,
+    ) -> Result<(), IndexerError> {
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE search_indexers SET index_id = $1, seen_at = $2 WHERE backend = $3")
+                .bind(mine)
+                .bind(now)
+                .bind(self.engine.backend())
+                .execute(&mut *c)
+                .await?;
+        });
         Ok(())
     }
 
@@ -192,7 +409,7 @@ impl Indexer {
         rejected: usize,
     ) -> Result<(), IndexerError> {
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE search_indexers SET applied = applied + $1, applied_at = $2, rejected = rejected + $3 WHERE backend = $4")
+            sqlx::query("UPDATE search_indexers SET applied = applied + $1, applied_at = $2, seen_at = $2, rejected = rejected + $3 WHERE backend = $4")
                 .bind(applied as i64)
                 .bind(now_micros())
                 .bind(rejected as i64)
@@ -206,22 +423,44 @@ impl Indexer {
     /// PostgreSQL: the batch is read, applied and deleted while this
     /// backend's `search_indexers` row is locked, so one node at a time
     /// feeds an index and the others skip (SKIP LOCKED) rather than wait.
+    /// An embedded index applies only while it holds the outbox
+    /// ([`crate::holder`]).
     async fn run_batch_postgres(&self) -> Result<usize, IndexerError> {
         let mut tx = self.db.begin_platform().await?;
-        let turn: Option<String> = with_connection!(tx.connection(), c => {
-            sqlx::query_scalar("SELECT backend FROM search_indexers WHERE backend = $1 FOR UPDATE SKIP LOCKED")
-                .bind(self.engine.backend())
-                .fetch_optional(&mut *c)
-                .await?
-        });
-        if turn.is_none() {
-            drop(tx);
+        let Some(recorded) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await? else {
+            tx.commit().await?;
             // Not registered yet (first run) or another node's turn.
             self.ensure_registered().await?;
             return Ok(0);
+        };
+        if let Some(mine) = self.engine.identity() {
+            let now = now_micros();
+            match holder::turn(&recorded, mine, now, self.takeover_after) {
+                Turn::Apply | Turn::Claim => {
+                    if recorded.index_id.is_none()
+                        || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
+                    {
+                        self.write_holder(&mut tx, mine, now).await?;
+                    }
+                    self.set_role(Role::Applying);
+                }
+                Turn::StandBy { holder } => {
+                    // Ended now, not dropped: a dropped transaction is
+                    // rolled back by a task after its connection returns
+                    // to the pool, and the row's lock lasts until then.
+                    tx.commit().await?;
+                    self.set_role(Role::StandingBy { holder });
+                    return Ok(0);
+                }
+                Turn::TakeOver { previous } => {
+                    self.take_over(tx, mine, &previous).await?;
+                    return Ok(0);
+                }
+            }
         }
         let entries = outbox::oldest(tx.connection(), self.batch).await?;
         if entries.is_empty() {
+            tx.commit().await?;
             return Ok(0);
         }
         let (changes, rejected) = self.changes(&mut tx, &entries).await?;
@@ -241,6 +480,15 @@ impl Indexer {
         if entries.is_empty() {
             return Ok(0);
         }
+        if let Some(mine) = self.engine.identity() {
+            let recorded = self.recorded(&mut read, "").await?.unwrap_or_default();
+            if let Some(holder) = recorded.index_id.filter(|holder| holder != mine) {
+                // Another index took the outbox as its node started (the
+                // data directory's node now): this one no longer applies.
+                self.set_role(Role::StandingBy { holder });
+                return Ok(0);
+            }
+        }
         let (changes, rejected) = self.changes(&mut read, &entries).await?;
         read.commit().await?;
         self.engine.apply(changes).await?;
@@ -253,6 +501,9 @@ impl Indexer {
                 .execute(&mut *c)
                 .await?;
         });
+        if let Some(mine) = self.engine.identity() {
+            self.write_holder(&mut tx, mine, now_micros()).await?;
+        }
         self.record(&mut tx, seqs.len(), rejected).await?;
         tx.commit().await?;
         Ok(seqs.len())
@@ -293,8 +544,20 @@ impl Indexer {
     }
 
     /// Writes a document for every service under every root, public in
-    /// its line (pinyin keys and initials from the name).
+    /// its line (pinyin keys and initials from the name); a full rebuild
+    /// by this indexer writes them again.
     pub async fn index_services(
+        &self,
+        services: &[ServiceListing],
+        roots: &[TenantPath],
+    ) -> Result<usize, IndexerError> {
+        if let Ok(mut kept) = self.services.lock() {
+            *kept = Some((services.to_vec(), roots.to_vec()));
+        }
+        self.write_services(services, roots).await
+    }
+
+    async fn write_services(
         &self,
         services: &[ServiceListing],
         roots: &[TenantPath],
@@ -333,33 +596,64 @@ impl Indexer {
     /// Rebuilds the documents of `tenant`'s subtree (all when `None`) from
     /// the database: clears them, then writes every row, calling
     /// `progress(done, total)` as it goes, and commits and waits for the
-    /// index's merges ([`Engine::settle`]) after the last call. Services are not rows: write
-    /// them again after a full rebuild ([`Indexer::index_services`]).
+    /// index's merges ([`Engine::settle`]) after the last call. Services are not rows: the
+    /// rebuild writes again those this indexer wrote
+    /// ([`Indexer::index_services`]); write them after it otherwise. A full
+    /// rebuild of an embedded index makes it the outbox's holder, unless
+    /// another node's index holds it and is seen.
     pub async fn rebuild(
         &self,
         tenant: Option<&TenantPath>,
-        mut progress: impl FnMut(u64, u64),
+        progress: impl FnMut(u64, u64),
     ) -> Result<Rebuilt, IndexerError> {
-        let total = self.count_rows(tenant).await?;
         // On PostgreSQL the rebuild holds this backend's turn throughout:
         // other nodes skip their batches meanwhile, so no change is applied
         // before an older copy the rebuild read; the changes made meanwhile
         // wait in the outbox and are applied after it, reading the rows as
         // they are then. (On SQLite, one node: stop the server first.)
-        let turn = match self.db.backend() {
+        self.ensure_registered().await?;
+        let mut turn = match self.db.backend() {
             Backend::Postgres => {
-                self.ensure_registered().await?;
                 let mut tx = self.db.begin_platform().await?;
-                with_connection!(tx.connection(), c => {
-                    sqlx::query("SELECT backend FROM search_indexers WHERE backend = $1 FOR UPDATE")
-                        .bind(self.engine.backend())
-                        .execute(&mut *c)
-                        .await?;
-                });
+                self.recorded(&mut tx, "FOR UPDATE").await?;
                 Some(tx)
             }
             Backend::Sqlite => None,
         };
+        let rebuilt = self.rebuild_documents(tenant, progress).await?;
+        if let (None, Some(mine)) = (tenant, self.engine.identity()) {
+            let mut tx = match turn.take() {
+                Some(tx) => tx,
+                None => self.db.begin_platform().await?,
+            };
+            let recorded = self
+                .recorded(&mut tx, "FOR UPDATE")
+                .await?
+                .unwrap_or_default();
+            let live = match self.db.backend() {
+                Backend::Postgres => self.takeover_after,
+                Backend::Sqlite => Duration::ZERO,
+            };
+            match holder::turn(&recorded, mine, now_micros(), live) {
+                Turn::StandBy { holder } => {
+                    tracing::warn!(%holder, "the rebuilt index stands by: another node's embedded index holds the outbox");
+                }
+                _ => self.write_holder(&mut tx, mine, now_micros()).await?,
+            }
+            tx.commit().await?;
+        } else if let Some(turn) = turn {
+            turn.commit().await?;
+        }
+        Ok(rebuilt)
+    }
+
+    /// The rebuild itself, the turn held (or not needed) by the caller.
+    async fn rebuild_documents(
+        &self,
+        tenant: Option<&TenantPath>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Rebuilt, IndexerError> {
+        let total = self.count_rows(tenant).await?;
         self.engine.clear(tenant).await?;
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
@@ -399,10 +693,11 @@ impl Indexer {
             }
         }
         self.engine.stage(pending).await?;
-        self.engine.settle().await?;
-        if let Some(turn) = turn {
-            turn.commit().await?;
+        let kept = self.services.lock().ok().and_then(|kept| kept.clone());
+        if let Some((services, roots)) = kept {
+            self.write_services(&services, &roots).await?;
         }
+        self.engine.settle().await?;
         Ok(rebuilt)
     }
 
@@ -439,12 +734,13 @@ impl Indexer {
     pub async fn status(&self) -> Result<IndexStatus, IndexerError> {
         let mut read = self.db.begin_platform_read().await?;
         let (pending, oldest) = outbox::pending(read.connection()).await?;
-        let (applied, applied_at, rejected): (i64, Option<i64>, i64) = with_connection!(read.connection(), c => {
-            sqlx::query_as("SELECT applied, applied_at, rejected FROM search_indexers WHERE backend = $1")
+        type Row = (i64, Option<i64>, i64, Option<String>, Option<i64>);
+        let (applied, applied_at, rejected, holder, holder_seen_at): Row = with_connection!(read.connection(), c => {
+            sqlx::query_as("SELECT applied, applied_at, rejected, index_id, seen_at FROM search_indexers WHERE backend = $1")
                 .bind(self.engine.backend())
                 .fetch_optional(&mut *c)
                 .await?
-                .unwrap_or((0, None, 0))
+                .unwrap_or((0, None, 0, None, None))
         });
         read.commit().await?;
         let lag_seconds = oldest.map_or(0.0, |t| ((now_micros() - t).max(0) as f64) / 1e6);
@@ -456,6 +752,9 @@ impl Indexer {
             applied_at,
             rejected,
             documents: self.engine.counts().await?,
+            index_id: self.engine.identity().map(str::to_owned),
+            holder,
+            holder_seen_at,
         })
     }
 

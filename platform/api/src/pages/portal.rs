@@ -126,7 +126,7 @@ pub(super) fn offered(
 /// The services a search finds among the tenant's public ones, best
 /// first; `None` when search is unavailable.
 async fn found(state: &AppState, tenant: &TenantRecord, text: &str) -> Option<Vec<String>> {
-    let indexer = state.search()?;
+    let indexer = crate::routes::search::current_index(state).ok()?;
     let root = tenant
         .path
         .lineage()

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use chrono::{NaiveDate, TimeZone};
 use civitas_identity::AccountKind;
 use civitas_search::{Kind, Query, Reach, Results, SearchError};
+use civitas_search_indexer::Role;
 use civitas_tenancy::TenantPath;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -161,6 +162,30 @@ fn unavailable() -> ApiError {
         "检索服务未启用或暂不可用",
         "Search is not configured or not available",
     )
+}
+
+/// This node's index, when it is kept up to date: an embedded index
+/// standing by for another node's, or rebuilding itself to take over,
+/// would answer from stale documents.
+pub(crate) fn current_index(
+    state: &AppState,
+) -> Result<&civitas_search_indexer::Indexer, ApiError> {
+    let indexer = state.search().ok_or_else(unavailable)?;
+    match indexer.role() {
+        Role::Applying => Ok(indexer),
+        Role::StandingBy { .. } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "search_standby",
+            "本节点的内置检索索引处于待命状态（另一节点的内置索引接收变更）；多个节点请共用 Meilisearch",
+            "This node's embedded search index stands by (another node's embedded index applies the changes); several nodes should share a Meilisearch server",
+        )),
+        Role::Rebuilding { .. } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "search_rebuilding",
+            "检索索引正在从数据库重建，请稍后再试",
+            "The search index is being rebuilt from the database; try again shortly",
+        )),
+    }
 }
 
 fn invalid(code: &'static str, zh: String, en: String) -> ApiError {
@@ -314,7 +339,7 @@ pub(crate) async fn search_with(
     caller: &Caller,
     params: SearchParams,
 ) -> Result<SearchPage, ApiError> {
-    let indexer = state.search().ok_or_else(unavailable)?;
+    let indexer = current_index(state)?;
     let limit = limit(params.limit)?;
     let offset = offset(params.after.as_deref())?;
     let kinds = match &params.kind {
@@ -464,7 +489,7 @@ fn reach_of(state: &AppState, caller: &Caller, roots: &[TenantPath]) -> Result<R
         (status = 400, description = "检索条件、日期、limit 或 after 无效 / Invalid query, date, limit or cursor", body = ErrorBody),
         (status = 401, description = "未登录 / Not signed in", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+        (status = 503, description = "检索不可用，或本节点的内置索引待命或正在重建 / Search unavailable, or this node's embedded index stands by or is being rebuilt", body = ErrorBody)
     ),
     security(("bearer" = [])))]
 pub(crate) async fn search(
@@ -483,14 +508,14 @@ pub(crate) async fn search(
         (status = 200, description = "检索结果 / A page of services", body = SearchPage),
         (status = 400, description = "检索条件、limit 或 after 无效 / Invalid query, limit or cursor", body = ErrorBody),
         (status = 404, description = "租户不存在 / No such tenant", body = ErrorBody),
-        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+        (status = 503, description = "检索不可用，或本节点的内置索引待命或正在重建 / Search unavailable, or this node's embedded index stands by or is being rebuilt", body = ErrorBody)
     ))]
 pub(crate) async fn search_services(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiQuery(params): ApiQuery<ServiceSearchParams>,
 ) -> Result<Json<SearchPage>, ApiError> {
-    let indexer = state.search().ok_or_else(unavailable)?;
+    let indexer = current_index(&state)?;
     let limit = limit(params.limit)?;
     let offset = offset(params.after.as_deref())?;
     let reach = portal_reach(&tenant);
@@ -514,13 +539,13 @@ pub(crate) async fn search_services(
     responses(
         (status = 200, description = "检索令牌 / A search token", body = ServiceSearchToken),
         (status = 404, description = "租户不存在，或内置索引无令牌 / No such tenant, or the embedded index has no tokens", body = ErrorBody),
-        (status = 503, description = "检索不可用 / Search unavailable", body = ErrorBody)
+        (status = 503, description = "检索不可用，或本节点的内置索引待命或正在重建 / Search unavailable, or this node's embedded index stands by or is being rebuilt", body = ErrorBody)
     ))]
 pub(crate) async fn service_search_token(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Json<ServiceSearchToken>, ApiError> {
-    let indexer = state.search().ok_or_else(unavailable)?;
+    let indexer = current_index(&state)?;
     let reach = portal_reach(&tenant);
     let no_token = || {
         ApiError::new(

@@ -70,6 +70,15 @@ pub(crate) struct SearchReadiness {
     /// Whether the oldest waits longer than a minute: searches miss recent
     /// changes (the node still serves everything else, so readiness stays 200).
     behind: bool,
+    /// What this node's index does with the changes: `applying`;
+    /// `standing_by` (an embedded index while another node's embedded index
+    /// applies this database's changes: its searches answer 503
+    /// `search_standby`); `rebuilding` (taking over from a holder gone:
+    /// 503 `search_rebuilding` until done). Readiness stays 200.
+    role: &'static str,
+    /// The embedded index that applies the changes, when this one does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder: Option<String>,
     /// `search_lag_unavailable` when the lag could not be read (details in
     /// the log).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,25 +118,37 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
     }
     let search = match state.search() {
         None => None,
-        Some(indexer) => Some(match indexer.lag().await {
-            Ok((pending, lag_seconds)) => SearchReadiness {
-                behind: lag_seconds > SEARCH_BEHIND_AFTER.as_secs_f64(),
-                backend: indexer.engine().backend().to_owned(),
-                pending,
-                lag_seconds,
-                error: None,
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "search lag cannot be read");
-                SearchReadiness {
+        Some(indexer) => {
+            use civitas_search_indexer::Role;
+            let (role, holder) = match indexer.role() {
+                Role::Applying => ("applying", None),
+                Role::StandingBy { holder } => ("standing_by", Some(holder)),
+                Role::Rebuilding { .. } => ("rebuilding", None),
+            };
+            Some(match indexer.lag().await {
+                Ok((pending, lag_seconds)) => SearchReadiness {
+                    behind: lag_seconds > SEARCH_BEHIND_AFTER.as_secs_f64(),
                     backend: indexer.engine().backend().to_owned(),
-                    pending: 0,
-                    lag_seconds: 0.0,
-                    behind: true,
-                    error: Some("search_lag_unavailable".to_owned()),
+                    pending,
+                    lag_seconds,
+                    role,
+                    holder,
+                    error: None,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "search lag cannot be read");
+                    SearchReadiness {
+                        backend: indexer.engine().backend().to_owned(),
+                        pending: 0,
+                        lag_seconds: 0.0,
+                        behind: true,
+                        role,
+                        holder,
+                        error: Some("search_lag_unavailable".to_owned()),
+                    }
                 }
-            }
-        }),
+            })
+        }
     };
     // Only a node that runs the notifier says how far behind it is.
     let notifications = match state.notify() {

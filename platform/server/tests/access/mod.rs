@@ -217,6 +217,7 @@ impl World {
             &modules,
             &workflow,
             &roots,
+            civitas_search_indexer::TAKEOVER_AFTER,
         )
         .await
         .unwrap();
