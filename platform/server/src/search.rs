@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use civitas_search::{Engine, MeiliConfig, MeiliIndex, SearchError, TantivyIndex};
-use civitas_search_indexer::{Indexer, Role, ServiceListing, searchable_fields};
+use civitas_search_indexer::{Indexer, ServiceListing, searchable_fields};
 use civitas_tenancy::TenantPath;
 
 /// Where search lives.
@@ -113,9 +113,11 @@ pub fn listings(workflow: &civitas_workflow::Workflow) -> Vec<ServiceListing> {
 }
 
 /// An indexer over `db` into the engine of `config`, with the services of
-/// the catalog indexed under every root. An embedded index takes the
-/// database's outbox, takes it over from a holder gone `takeover_after`
-/// (rebuilding itself), or stands by ([`Indexer::claim`]).
+/// the catalog indexed under every root, and what a rebuild wrote if it was
+/// rebuilt. An
+/// embedded index holds the database's outbox, takes it over from a holder
+/// gone `takeover_after` (rebuilding itself), or stands by
+/// ([`Indexer::claim`]).
 pub async fn start_indexer(
     config: &SearchConfig,
     db: &civitas_storage::Database,
@@ -123,7 +125,8 @@ pub async fn start_indexer(
     workflow: &civitas_workflow::Workflow,
     roots: &[TenantPath],
     takeover_after: std::time::Duration,
-) -> Result<Indexer, civitas_search_indexer::IndexerError> {
+) -> Result<(Indexer, Option<civitas_search_indexer::Rebuilt>), civitas_search_indexer::IndexerError>
+{
     // The embedded index is derived data: one an older version built is
     // rebuilt from the database rather than refused, and so is one that is
     // not there yet over a database that may hold rows (a restored backup,
@@ -142,16 +145,13 @@ pub async fn start_indexer(
     };
     let indexer = Indexer::new(db.clone(), engine, searchable(runtime.catalog()))
         .with_takeover_after(takeover_after);
+    if rebuild {
+        // Rebuilt before it applies the outbox: now, or when it takes the
+        // outbox over if another node's index holds it.
+        indexer.mark_incomplete();
+    }
     let services = listings(workflow);
     indexer.index_services(&services, roots).await?;
-    let (role, rebuilt) = indexer.claim().await?;
-    // An index standing by is rebuilt when it takes over, not now.
-    if rebuild && !rebuilt && role == Role::Applying {
-        let rebuilt = indexer.rebuild(None, |_, _| {}).await?;
-        tracing::info!(
-            documents = rebuilt.by_kind.values().sum::<u64>(),
-            "search index rebuilt"
-        );
-    }
-    Ok(indexer)
+    let (_, rebuilt) = indexer.claim().await?;
+    Ok((indexer, rebuilt))
 }

@@ -3,6 +3,7 @@
 
 use civitas::config::Settings;
 use civitas::exit;
+use civitas_search_indexer::Role;
 use civitas_storage::Database;
 use civitas_tenancy::TenantPath;
 use clap::Subcommand;
@@ -78,7 +79,7 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 },
             };
             let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
-            let indexer = match civitas::search::start_indexer(
+            let (indexer, rebuilt_at_start) = match civitas::search::start_indexer(
                 &settings.search,
                 db,
                 &modules,
@@ -88,26 +89,42 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             )
             .await
             {
-                Ok(indexer) => indexer,
+                Ok(started) => started,
                 Err(e) => {
                     eprintln!("错误 (error): {e}");
                     return Ok(exit::FAILURE);
                 }
             };
-            let bar = progress::bar(0, json);
-            bar.set_message("重建索引 (reindexing)");
-            let rebuilt = indexer
-                .rebuild(subtree.as_ref(), |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                    if done == total {
-                        // Every row is staged; the rebuild ends by
-                        // committing them and waiting for the index's merges.
-                        bar.set_message("提交并合并索引段 (committing and merging segments)");
-                    }
-                })
-                .await;
-            bar.finish_and_clear();
+            let rebuilt = match (rebuilt_at_start, &subtree) {
+                // The index was not complete (absent, or of an older
+                // schema): opening it rebuilt all of it already.
+                (Some(rebuilt), None) => Ok(rebuilt),
+                _ => {
+                    let bar = progress::bar(0, json);
+                    bar.set_message("重建索引 (reindexing)");
+                    let rebuilt = indexer
+                        .rebuild(subtree.as_ref(), |done, total| {
+                            bar.set_length(total);
+                            bar.set_position(done);
+                            if done == total {
+                                // Every row is staged; the rebuild ends by
+                                // committing them and waiting for the
+                                // index's merges.
+                                bar.set_message(
+                                    "提交并合并索引段 (committing and merging segments)",
+                                );
+                            }
+                        })
+                        .await;
+                    bar.finish_and_clear();
+                    rebuilt
+                }
+            };
+            if let Role::StandingBy { holder } = indexer.role() {
+                eprintln!(
+                    "注意 (note): 本索引已重建但待命，另一节点的内置索引 {holder} 接收此数据库的变更 (this index is rebuilt but stands by: another node's embedded index applies this database's changes)"
+                );
+            }
             // Services come from the catalog, not from rows: the rebuild
             // writes again those start_indexer wrote.
             match rebuilt {

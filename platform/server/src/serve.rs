@@ -231,7 +231,7 @@ pub async fn start(
     )
     .await
     {
-        Ok(search) => {
+        Ok((search, _)) => {
             tracing::info!(backend = search.engine().backend(), "search ready");
             if matches!(settings.search, crate::search::SearchConfig::Tantivy { .. })
                 && db.backend() == civitas_storage::Backend::Postgres

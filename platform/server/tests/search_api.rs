@@ -331,7 +331,8 @@ both_backends! {
             std::time::Duration::ZERO,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
         // Nothing was left in the outbox: what it holds came from the database.
         assert_eq!(indexer.engine().counts().await.unwrap(), indexed);
     }

@@ -239,10 +239,10 @@ fn read_identity(dir: &Path) -> Result<Option<String>, SearchError> {
     }
 }
 
-/// Makes a new id and keeps it in `dir` (written aside, then renamed, so
-/// a crash leaves no half-written id).
-fn write_identity(dir: &Path) -> Result<String, SearchError> {
-    let identity = new_identity();
+/// Keeps `identity` in `dir` (written aside, then renamed, so a crash
+/// leaves no half-written id).
+fn write_identity(dir: &Path, identity: &str) -> Result<String, SearchError> {
+    let identity = identity.to_owned();
     let aside = dir.join(format!("{IDENTITY_FILE}.new"));
     std::fs::write(&aside, format!("{identity}\n")).map_err(index_error)?;
     std::fs::rename(&aside, dir.join(IDENTITY_FILE)).map_err(index_error)?;
@@ -266,9 +266,15 @@ impl TantivyIndex {
         } else {
             Index::create(directory, schema, settings()).map_err(index_error)?
         };
-        let identity = match read_identity(dir)? {
-            Some(identity) => identity,
-            None => write_identity(dir)?,
+        let identity = match read_identity(dir) {
+            Ok(Some(identity)) => identity,
+            Ok(None) => write_identity(dir, &new_identity())?,
+            Err(e) => {
+                // Derived data: an id that cannot be read makes this index
+                // a new one, rebuilt before it holds an outbox.
+                tracing::warn!(error = %e, "检索索引 id 无法读取，改用新的 id (the search index's id cannot be read: a new one is used)");
+                write_identity(dir, &new_identity())?
+            }
         };
         TantivyIndex::with_index(index, fields, Some(dir.to_owned()), identity, true)
     }
@@ -291,14 +297,24 @@ impl TantivyIndex {
         }
         // An index without its id yet (the writer has not opened it since
         // ids were kept) is, to a reader, an index no outbox names.
-        let identity = read_identity(dir)?.unwrap_or_else(new_identity);
+        let identity = read_identity(dir)
+            .ok()
+            .flatten()
+            .unwrap_or_else(new_identity);
         TantivyIndex::with_index(index, fields, Some(dir.to_owned()), identity, false)
     }
 
-    /// Deletes the index in `dir` and creates an empty one.
+    /// Deletes the index in `dir` and creates an empty one with the same
+    /// id: still this node's index, to be rebuilt (an index of an older
+    /// schema is recreated so), not an index of another node.
     pub fn recreate(dir: &Path) -> Result<TantivyIndex, SearchError> {
+        let identity = read_identity(dir).ok().flatten();
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(index_error)?;
+        }
+        if let Some(identity) = identity {
+            std::fs::create_dir_all(dir).map_err(index_error)?;
+            write_identity(dir, &identity)?;
         }
         TantivyIndex::open(dir)
     }
@@ -315,9 +331,9 @@ impl TantivyIndex {
     }
 
     /// Which index this is: an id made when the index was created, kept in
-    /// its directory beside tantivy's files (`civitas-index-id`), and new
-    /// when the index is created again. The outbox's holder is named by it
-    /// (one embedded index per database).
+    /// its directory beside tantivy's files (`civitas-index-id`), kept by
+    /// [`TantivyIndex::recreate`], new when the directory is. The outbox's
+    /// holder is named by it (one embedded index per database).
     pub fn identity(&self) -> &str {
         &self.inner.identity
     }

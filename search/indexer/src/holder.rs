@@ -5,14 +5,15 @@
 //! node shares; an embedded (tantivy) index lives in one node's directory.
 //! So the backend's `search_indexers` row names the embedded index that
 //! holds the outbox (by the id kept in its directory) and when it was last
-//! seen applying it. Another node's embedded index stands by while the
-//! holder is seen, and takes over once it has not been seen for a while,
-//! rebuilding itself from the database first: the entries the other index
-//! applied are gone from the outbox, and nothing else tells what it missed.
+//! seen applying it, by the database's clock. Another node's embedded index
+//! stands by while the holder is seen, and takes over once it has not been
+//! seen for a while, rebuilding itself from the database first: the entries
+//! the other index applied are gone from the outbox, and nothing else tells
+//! what it missed.
 //!
 //! This module is the decision alone, a function of what the row says, the
-//! index's id, the clock and the liveness window; the indexer reads the row
-//! under its lock and does what the decision says.
+//! index, the database's clock and the liveness window; the indexer reads
+//! the row under its lock and does what the decision says.
 
 use std::time::Duration;
 
@@ -21,8 +22,22 @@ use std::time::Duration;
 pub struct Recorded {
     /// The id of the index that holds the outbox, if any has claimed it.
     pub index_id: Option<String>,
-    /// When that index was last seen applying it (Unix microseconds).
+    /// When that index was last seen applying it (Unix microseconds, the
+    /// database's clock).
     pub seen_at: Option<i64>,
+    /// Entries applied from the outbox, ever, by any index of the backend.
+    pub applied: i64,
+}
+
+/// The index whose turn it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThisIndex<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Whether it holds what it applied: false when its directory was
+    /// empty or of an older schema as its node started, over a database
+    /// that may hold rows.
+    pub complete: bool,
 }
 
 /// What an embedded index does on its turn.
@@ -30,28 +45,44 @@ pub struct Recorded {
 pub enum Turn {
     /// It holds the outbox: apply the next batch.
     Apply,
-    /// No index holds the outbox yet (a new database, or one from before
-    /// holders were recorded): take it as the index is.
+    /// No index has applied anything from the outbox (a new database):
+    /// take it as the index is.
     Claim,
     /// Another index holds it and was seen within the window: stand by.
     StandBy {
         /// The holder's id.
         holder: String,
     },
-    /// Another index held it but has not been seen within the window:
-    /// rebuild from the database, then hold it.
-    TakeOver {
-        /// The former holder's id.
-        previous: String,
+    /// Rebuild from the database, then hold the outbox: its holder has
+    /// not been seen within the window, or entries were applied with no
+    /// holder recorded (before holders were), or this index is not
+    /// complete.
+    Rebuild {
+        /// The former holder's id, if one was recorded.
+        previous: Option<String>,
     },
 }
 
-/// The turn of the index `mine` at `now` (Unix microseconds), given what
-/// the row says and how long a holder unseen is still presumed alive.
-pub fn turn(recorded: &Recorded, mine: &str, now: i64, live: Duration) -> Turn {
+/// The turn of `this` index at `now` (Unix microseconds, the database's
+/// clock), given what the row says and how long a holder unseen is still
+/// presumed alive.
+pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) -> Turn {
+    let rebuild_or = |turn: Turn| {
+        if this.complete {
+            turn
+        } else {
+            Turn::Rebuild {
+                previous: recorded.index_id.clone(),
+            }
+        }
+    };
     match &recorded.index_id {
-        None => Turn::Claim,
-        Some(holder) if holder == mine => Turn::Apply,
+        // Nothing was applied: the outbox holds every change there is.
+        None if recorded.applied == 0 => rebuild_or(Turn::Claim),
+        // Applied by an index nobody recorded: which one, and whether it
+        // was this one alone, is unknown.
+        None => Turn::Rebuild { previous: None },
+        Some(holder) if holder == this.id => rebuild_or(Turn::Apply),
         Some(holder) => {
             let seen_within = recorded
                 .seen_at
@@ -61,12 +92,22 @@ pub fn turn(recorded: &Recorded, mine: &str, now: i64, live: Duration) -> Turn {
                     holder: holder.clone(),
                 }
             } else {
-                Turn::TakeOver {
-                    previous: holder.clone(),
+                Turn::Rebuild {
+                    previous: Some(holder.clone()),
                 }
             }
         }
     }
+}
+
+/// Whether the holder recorded in `recorded` counts as seen at `now`: a
+/// node that kept the row locked while it was (a rebuild elsewhere) says
+/// so for it as it lets go, since the holder could not.
+pub fn holder_seen(recorded: &Recorded, now: i64, live: Duration) -> bool {
+    recorded.index_id.is_some()
+        && recorded
+            .seen_at
+            .is_some_and(|seen| now.saturating_sub(seen) < micros(live))
 }
 
 /// Whether the holder should say it is still there: when it was never
@@ -85,64 +126,143 @@ mod tests {
 
     const SECOND: i64 = 1_000_000;
     const LIVE: Duration = Duration::from_secs(30);
+    const NOW: i64 = 100 * SECOND;
 
-    fn row(index_id: Option<&str>, seen_at: Option<i64>) -> Recorded {
+    fn row(index_id: Option<&str>, seen_at: Option<i64>, applied: i64) -> Recorded {
         Recorded {
             index_id: index_id.map(str::to_owned),
             seen_at,
+            applied,
+        }
+    }
+
+    fn index(id: &str) -> ThisIndex<'_> {
+        ThisIndex { id, complete: true }
+    }
+
+    fn rebuild(previous: Option<&str>) -> Turn {
+        Turn::Rebuild {
+            previous: previous.map(str::to_owned),
         }
     }
 
     #[test]
-    fn the_first_index_on_a_database_claims_the_outbox_as_it_is() {
-        assert_eq!(turn(&row(None, None), "a", 100 * SECOND, LIVE), Turn::Claim);
+    fn the_first_index_on_a_new_database_claims_the_outbox_as_it_is() {
+        assert_eq!(
+            turn(&row(None, None, 0), index("a"), NOW, LIVE),
+            Turn::Claim
+        );
+    }
+
+    #[test]
+    fn entries_applied_with_no_holder_recorded_mean_a_rebuild() {
+        // A database from before holders were recorded: the index that
+        // applied them may have held only its share.
+        assert_eq!(
+            turn(&row(None, None, 7), index("a"), NOW, LIVE),
+            rebuild(None)
+        );
     }
 
     #[test]
     fn the_holder_applies_however_long_it_was_away() {
         // Its own entries wait in the outbox for it: nothing was missed.
-        for seen in [None, Some(99 * SECOND), Some(0)] {
+        for seen in [None, Some(NOW - SECOND), Some(0)] {
             assert_eq!(
-                turn(&row(Some("a"), seen), "a", 100 * SECOND, LIVE),
+                turn(&row(Some("a"), seen, 7), index("a"), NOW, LIVE),
                 Turn::Apply
             );
         }
     }
 
     #[test]
+    fn an_index_not_complete_rebuilds_before_it_holds_the_outbox() {
+        let emptied = ThisIndex {
+            id: "a",
+            complete: false,
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), emptied, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        assert_eq!(turn(&row(None, None, 0), emptied, NOW, LIVE), rebuild(None));
+        // It still stands by while another holder is seen.
+        assert_eq!(
+            turn(&row(Some("b"), Some(NOW), 7), emptied, NOW, LIVE),
+            Turn::StandBy {
+                holder: "b".to_owned()
+            }
+        );
+    }
+
+    #[test]
     fn another_index_stands_by_while_the_holder_is_seen() {
-        let now = 100 * SECOND;
         let holder = Turn::StandBy {
             holder: "a".to_owned(),
         };
-        assert_eq!(turn(&row(Some("a"), Some(now)), "b", now, LIVE), holder);
         assert_eq!(
-            turn(&row(Some("a"), Some(now - 29 * SECOND)), "b", now, LIVE),
+            turn(&row(Some("a"), Some(NOW), 7), index("b"), NOW, LIVE),
             holder
         );
-        // A clock behind the holder's is no reason to take over.
         assert_eq!(
-            turn(&row(Some("a"), Some(now + 5 * SECOND)), "b", now, LIVE),
+            turn(
+                &row(Some("a"), Some(NOW - 29 * SECOND), 7),
+                index("b"),
+                NOW,
+                LIVE
+            ),
+            holder
+        );
+        // A holder seen "later" than now (a clock set back) is seen.
+        assert_eq!(
+            turn(
+                &row(Some("a"), Some(NOW + 5 * SECOND), 7),
+                index("b"),
+                NOW,
+                LIVE
+            ),
             holder
         );
     }
 
     #[test]
-    fn another_index_takes_over_once_the_holder_is_unseen_for_the_window() {
-        let now = 100 * SECOND;
-        let over = Turn::TakeOver {
-            previous: "a".to_owned(),
-        };
+    fn another_index_takes_over_rebuilt_once_the_holder_is_unseen_for_the_window() {
+        let over = rebuild(Some("a"));
         assert_eq!(
-            turn(&row(Some("a"), Some(now - 30 * SECOND)), "b", now, LIVE),
+            turn(
+                &row(Some("a"), Some(NOW - 30 * SECOND), 7),
+                index("b"),
+                NOW,
+                LIVE
+            ),
             over
         );
-        assert_eq!(turn(&row(Some("a"), None), "b", now, LIVE), over);
+        assert_eq!(turn(&row(Some("a"), None, 7), index("b"), NOW, LIVE), over);
         // With no window (SQLite: the data directory is one node's), at once.
         assert_eq!(
-            turn(&row(Some("a"), Some(now)), "b", now, Duration::ZERO),
+            turn(
+                &row(Some("a"), Some(NOW), 7),
+                index("b"),
+                NOW,
+                Duration::ZERO
+            ),
             over
         );
+    }
+
+    #[test]
+    fn a_holder_seen_within_the_window_is_vouched_for_by_whoever_locked_it_out() {
+        assert!(holder_seen(
+            &row(Some("a"), Some(NOW - SECOND), 7),
+            NOW,
+            LIVE
+        ));
+        assert!(!holder_seen(
+            &row(Some("a"), Some(NOW - 31 * SECOND), 7),
+            NOW,
+            LIVE
+        ));
+        assert!(!holder_seen(&row(None, Some(NOW), 7), NOW, LIVE));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The indexer: the outbox applied in batches, rebuilds, status.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use civitas_search::{Analyzer, Change, Counts, Document, Engine, Kind, SearchError, pinyin_keys};
 use civitas_storage::{Backend, Database, PlatformTx, StorageError, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
-use crate::holder::{self, Recorded, Turn};
+use crate::holder::{self, Recorded, ThisIndex, Turn};
 use crate::outbox;
 use crate::project::{self, Searchable};
 
@@ -103,18 +104,24 @@ pub enum Role {
         /// The holder's index id.
         holder: String,
     },
-    /// An embedded index rebuilding itself from the database to take the
-    /// outbox over from a holder no longer seen; it answers no searches
-    /// until it is done.
+    /// An embedded index rebuilding itself from the database before it
+    /// holds the outbox; it answers no searches until it is done.
     Rebuilding {
-        /// The former holder's index id.
-        previous: String,
+        /// The former holder's index id, if one was recorded.
+        previous: Option<String>,
     },
+    /// An embedded index whose node could not look at the outbox's row as
+    /// it started (another node's rebuild held it); its next turn decides.
+    Waiting,
 }
 
 /// How long an embedded index that holds the outbox may go unseen before
 /// another takes over, by default.
 pub const TAKEOVER_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a node starting looks for the outbox's row to be free before
+/// it leaves the decision to its next turns.
+const CLAIM_WAIT: Duration = Duration::from_secs(5);
 
 /// Applies the outbox to an engine (cheap to clone).
 #[derive(Debug, Clone)]
@@ -126,6 +133,11 @@ pub struct Indexer {
     /// How long a holder unseen is presumed alive (PostgreSQL).
     takeover_after: Duration,
     role: Arc<Mutex<Role>>,
+    /// Whether the index holds what it applied (false when its directory
+    /// was empty or of an older schema as its node started).
+    complete: Arc<AtomicBool>,
+    /// No rebuild is tried again before this, after one failed.
+    retry_after: Arc<Mutex<Option<Instant>>>,
     /// The catalog's services as last written, to write again after a
     /// full rebuild clears them.
     services: Arc<Mutex<Option<Catalogued>>>,
@@ -133,6 +145,14 @@ pub struct Indexer {
 
 /// The catalog's services and the roots they are listed under.
 type Catalogued = (Vec<ServiceListing>, Vec<TenantPath>);
+
+/// What a turn left to do.
+enum Acted {
+    /// Apply a batch in this transaction, which holds the backend's row.
+    Apply(PlatformTx),
+    /// Nothing more: stood by, or rebuilt (what was written).
+    Done(Option<Rebuilt>),
+}
 
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
@@ -143,6 +163,15 @@ fn now_micros() -> i64 {
 /// Seconds from `micros` (since the Unix epoch) to now, never negative.
 pub fn seconds_since(micros: i64) -> f64 {
     ((now_micros() - micros).max(0) as f64) / 1e6
+}
+
+/// The database's clock in Unix microseconds, as SQL: holders are seen by
+/// one clock, whatever the nodes' own say.
+fn database_now(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT",
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)",
+    }
 }
 
 impl Indexer {
@@ -156,6 +185,8 @@ impl Indexer {
             batch: 1000,
             takeover_after: TAKEOVER_AFTER,
             role: Arc::new(Mutex::new(Role::Applying)),
+            complete: Arc::new(AtomicBool::new(true)),
+            retry_after: Arc::new(Mutex::new(None)),
             services: Arc::new(Mutex::new(None)),
         }
     }
@@ -168,37 +199,86 @@ impl Indexer {
         self
     }
 
+    /// Marks the index as not holding what it applied (its directory was
+    /// empty, or of an older schema, over a database that may hold rows):
+    /// it is rebuilt from the database before it applies the outbox.
+    pub fn mark_incomplete(&self) {
+        self.complete.store(false, Ordering::SeqCst);
+    }
+
     fn heartbeat_every(&self) -> Duration {
         self.takeover_after / 6
     }
 
+    /// How long a holder unseen is presumed alive: none on SQLite, whose
+    /// data directory is one node's.
+    fn window(&self) -> Duration {
+        match self.db.backend() {
+            Backend::Postgres => self.takeover_after,
+            Backend::Sqlite => Duration::ZERO,
+        }
+    }
+
+    fn this_index<'a>(&self, id: &'a str) -> ThisIndex<'a> {
+        ThisIndex {
+            id,
+            complete: self.complete.load(Ordering::SeqCst),
+        }
+    }
+
     /// What this node's index does with the outbox, as of its last turn.
     pub fn role(&self) -> Role {
-        self.role.lock().map_or(Role::Applying, |r| r.clone())
+        self.role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn set_role(&self, role: Role) {
-        if let Ok(mut current) = self.role.lock()
-            && *current != role
-        {
-            match &role {
-                Role::Applying => tracing::info!(
-                    index = self.engine.identity().unwrap_or(""),
-                    "本节点的内置检索索引接收变更 (this node's embedded search index applies the changes)"
-                ),
-                Role::StandingBy { holder } => tracing::warn!(
-                    index = self.engine.identity().unwrap_or(""),
-                    %holder,
-                    "本节点的内置检索索引待命：另一节点的内置索引接收此数据库的变更；多个节点请共用 Meilisearch (--meili-url) (this node's embedded search index stands by: another node's embedded index applies this database's changes; several nodes should share a Meilisearch server)"
-                ),
-                Role::Rebuilding { previous } => tracing::warn!(
-                    index = self.engine.identity().unwrap_or(""),
-                    %previous,
-                    "另一个内置检索索引不再接收变更：本节点的索引从数据库重建后接管 (another embedded search index no longer applies the changes: this node's index is rebuilt from the database and takes over)"
-                ),
-            }
-            *current = role;
+        let mut current = self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current == role {
+            return;
         }
+        let index = self.engine.identity().unwrap_or("");
+        match &role {
+            Role::Applying => tracing::info!(
+                index,
+                "本节点的内置检索索引接收变更 (this node's embedded search index applies the changes)"
+            ),
+            Role::StandingBy { holder } => tracing::warn!(
+                index,
+                %holder,
+                "本节点的内置检索索引待命：另一节点的内置索引接收此数据库的变更；多个节点请共用 Meilisearch (--meili-url) (this node's embedded search index stands by: another node's embedded index applies this database's changes; several nodes should share a Meilisearch server)"
+            ),
+            Role::Rebuilding { previous } => tracing::warn!(
+                index,
+                previous = previous.as_deref().unwrap_or(""),
+                "本节点的内置检索索引从数据库重建后接收变更 (this node's embedded search index is rebuilt from the database, then applies the changes)"
+            ),
+            Role::Waiting => tracing::warn!(
+                index,
+                "检索变更队列正被另一节点的重建占用，下一轮再定 (the search outbox is held by another node's rebuild; the next turn decides)"
+            ),
+        }
+        *current = role;
+    }
+
+    fn backing_off(&self) -> bool {
+        self.retry_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| Instant::now() < at)
+    }
+
+    fn back_off(&self) {
+        *self
+            .retry_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + self.takeover_after.max(Duration::from_secs(1)));
     }
 
     /// The same with batches of at most `batch` outbox entries.
@@ -225,79 +305,137 @@ impl Indexer {
         Ok(())
     }
 
-    /// Which index holds the outbox, as this node starts: an embedded
-    /// index takes it when none does, takes it over (rebuilding itself
-    /// from the database) when its holder has not been seen within the
-    /// takeover window — at once on SQLite, whose data directory is one
-    /// node's — and otherwise stands by. Returns the role and whether the
-    /// index was rebuilt. A Meilisearch index always applies.
-    pub async fn claim(&self) -> Result<(Role, bool), IndexerError> {
+    /// Which index holds the outbox, as this node starts ([`crate::holder`]):
+    /// an embedded index claims it on a new database, applies it when it
+    /// holds it, rebuilds itself from the database first when its holder
+    /// has not been seen within the takeover window (at once on SQLite,
+    /// whose data directory is one node's), when entries were applied with
+    /// no holder recorded, or when the index is not complete
+    /// ([`Indexer::mark_incomplete`]); and otherwise stands by. When
+    /// another node's rebuild holds the row for more than a few seconds,
+    /// it waits ([`Role::Waiting`]) and its next turn decides. Returns the
+    /// role and what a rebuild wrote, if the index was rebuilt. A
+    /// Meilisearch index always applies.
+    pub async fn claim(&self) -> Result<(Role, Option<Rebuilt>), IndexerError> {
         let Some(mine) = self.engine.identity() else {
-            return Ok((Role::Applying, false));
+            return Ok((Role::Applying, None));
         };
         self.ensure_registered().await?;
-        let live = match self.db.backend() {
-            Backend::Postgres => self.takeover_after,
-            Backend::Sqlite => Duration::ZERO,
-        };
-        let mut tx = self.db.begin_platform().await?;
-        // Waits for a batch or a takeover in progress: its outcome decides.
-        let recorded = self
-            .recorded(&mut tx, "FOR UPDATE")
-            .await?
-            .unwrap_or_default();
-        let now = now_micros();
-        let rebuilt = match holder::turn(&recorded, mine, now, live) {
-            Turn::Apply => {
-                self.write_holder(&mut tx, mine, now).await?;
+        let deadline = Instant::now() + CLAIM_WAIT;
+        loop {
+            let mut tx = self.db.begin_platform().await?;
+            let Some((recorded, now)) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await?
+            else {
                 tx.commit().await?;
-                false
+                if Instant::now() >= deadline {
+                    self.set_role(Role::Waiting);
+                    return Ok((Role::Waiting, None));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let turn = holder::turn(&recorded, self.this_index(mine), now, self.window());
+            if turn == Turn::Claim {
+                tracing::info!(
+                    index = mine,
+                    "the embedded search index claims the outbox of a new database"
+                );
             }
-            Turn::Claim => {
-                self.write_holder(&mut tx, mine, now).await?;
-                tx.commit().await?;
-                tracing::info!(index = mine, "the embedded search index holds the outbox");
-                false
-            }
-            Turn::StandBy { holder } => {
-                tx.commit().await?;
-                self.set_role(Role::StandingBy { holder });
-                return Ok((self.role(), false));
-            }
-            Turn::TakeOver { previous } => {
-                self.take_over(tx, mine, &previous).await?;
-                true
-            }
-        };
-        self.set_role(Role::Applying);
-        Ok((Role::Applying, rebuilt))
+            let rebuilt = match self.act_on(tx, turn, mine, &recorded, now).await? {
+                Acted::Apply(tx) => {
+                    tx.commit().await?;
+                    None
+                }
+                Acted::Done(rebuilt) => rebuilt,
+            };
+            return Ok((self.role(), rebuilt));
+        }
     }
 
-    /// Rebuilds this index from the database while `turn` holds the
-    /// backend's row (on SQLite it is released first: one node, and the
-    /// rebuild reads on other connections), then names it the holder.
-    async fn take_over(
+    /// Does what `turn` says while `tx` holds the backend's row.
+    async fn act_on(
         &self,
-        turn: PlatformTx,
+        mut tx: PlatformTx,
+        turn: Turn,
         mine: &str,
-        previous: &str,
-    ) -> Result<(), IndexerError> {
-        self.set_role(Role::Rebuilding {
-            previous: previous.to_owned(),
-        });
+        recorded: &Recorded,
+        now: i64,
+    ) -> Result<Acted, IndexerError> {
+        match turn {
+            Turn::Apply | Turn::Claim => {
+                if recorded.index_id.as_deref() != Some(mine)
+                    || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
+                {
+                    self.write_holder(&mut tx, mine).await?;
+                }
+                self.set_role(Role::Applying);
+                Ok(Acted::Apply(tx))
+            }
+            Turn::StandBy { holder } => {
+                // Ended now, not dropped: a dropped transaction is rolled
+                // back by a task after its connection returns to the pool,
+                // and the row's lock lasts until then.
+                tx.commit().await?;
+                self.set_role(Role::StandingBy { holder });
+                Ok(Acted::Done(None))
+            }
+            Turn::Rebuild { previous } => {
+                if self.backing_off() {
+                    tx.commit().await?;
+                    return Ok(Acted::Done(None));
+                }
+                match self.rebuild_and_hold(tx, mine, previous).await {
+                    Ok(rebuilt) => Ok(Acted::Done(Some(rebuilt))),
+                    Err(e) => {
+                        // Not again at once: another standby index may do
+                        // better meanwhile.
+                        self.back_off();
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rebuilds this index from the database and names it the holder. On
+    /// PostgreSQL `turn` holds the backend's row throughout, so no other
+    /// index applies or takes over meanwhile. On SQLite (one writer) the
+    /// holder is written first and the row let go, so any other process on
+    /// the database stops applying at once, and the rebuild reads on other
+    /// connections.
+    async fn rebuild_and_hold(
+        &self,
+        mut turn: PlatformTx,
+        mine: &str,
+        previous: Option<String>,
+    ) -> Result<Rebuilt, IndexerError> {
+        self.set_role(Role::Rebuilding { previous });
         let turn = match self.db.backend() {
             Backend::Postgres => Some(turn),
             Backend::Sqlite => {
+                self.write_holder(&mut turn, mine).await?;
                 turn.commit().await?;
                 None
             }
         };
-        let rebuilt = self.rebuild_documents(None, |_, _| {}).await?;
+        let rebuilt = match self.rebuild_documents(None, |_, _| {}).await {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                if let Some(turn) = turn {
+                    // Let go of the row now (nothing was written in it).
+                    if let Err(end) = turn.commit().await {
+                        tracing::warn!(error = %end, "ending the failed rebuild's turn");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        self.complete.store(true, Ordering::SeqCst);
         let mut tx = match turn {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
-        self.write_holder(&mut tx, mine, now_micros()).await?;
+        self.write_holder(&mut tx, mine).await?;
         tx.commit().await?;
         self.set_role(Role::Applying);
         tracing::info!(
@@ -305,47 +443,71 @@ impl Indexer {
             documents = rebuilt.by_kind.values().sum::<u64>(),
             "search index rebuilt; it holds the outbox"
         );
-        Ok(())
+        Ok(rebuilt)
     }
 
-    /// The backend's row, locked with `lock` (`FOR UPDATE`, or with `SKIP
-    /// LOCKED`: `None` when another node holds it); `None` as well when it
-    /// is not registered.
+    /// The backend's row and the database's clock, the row locked with
+    /// `lock` (`FOR UPDATE`, or with `SKIP LOCKED`: `None` when another
+    /// node holds it); `None` as well when it is not registered.
     async fn recorded(
         &self,
         tx: &mut PlatformTx,
         lock: &'static str,
-    ) -> Result<Option<Recorded>, IndexerError> {
-        let lock = match self.db.backend() {
+    ) -> Result<Option<(Recorded, i64)>, IndexerError> {
+        let backend = self.db.backend();
+        let lock = match backend {
             Backend::Postgres => lock,
             // One writer at a time already.
             Backend::Sqlite => "",
         };
-        let row: Option<(Option<String>, Option<i64>)> = with_connection!(tx.connection(), c => {
+        let now = database_now(backend);
+        type Row = (Option<String>, Option<i64>, i64, i64);
+        let row: Option<Row> = with_connection!(tx.connection(), c => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT index_id, seen_at FROM search_indexers WHERE backend = $1 {lock}"
+                "SELECT index_id, seen_at, applied, {now} FROM search_indexers WHERE backend = $1 {lock}"
             )))
             .bind(self.engine.backend())
             .fetch_optional(&mut *c)
             .await?
         });
-        Ok(row.map(|(index_id, seen_at)| Recorded { index_id, seen_at }))
+        Ok(row.map(|(index_id, seen_at, applied, now)| {
+            (
+                Recorded {
+                    index_id,
+                    seen_at,
+                    applied,
+                },
+                now,
+            )
+        }))
     }
 
-    /// Names `mine` the holder, seen `now`.
-    async fn write_holder(
-        &self,
-        tx: &mut PlatformTx,
-        mine: &str,
-        now: i64,
-    ) -> Result<(), IndexerError> {
+    /// Names `mine` the holder, seen now by the database's clock.
+    async fn write_holder(&self, tx: &mut PlatformTx, mine: &str) -> Result<(), IndexerError> {
+        let now = database_now(self.db.backend());
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE search_indexers SET index_id = $1, seen_at = $2 WHERE backend = $3")
-                .bind(mine)
-                .bind(now)
-                .bind(self.engine.backend())
-                .execute(&mut *c)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE search_indexers SET index_id = $1, seen_at = {now} WHERE backend = $2"
+            )))
+            .bind(mine)
+            .bind(self.engine.backend())
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Says the recorded holder is seen now: for a holder that could not
+    /// say so itself while this node held the row (a rebuild).
+    async fn vouch_for_holder(&self, tx: &mut PlatformTx) -> Result<(), IndexerError> {
+        let now = database_now(self.db.backend());
+        with_connection!(tx.connection(), c => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE search_indexers SET seen_at = {now} WHERE backend = $1"
+            )))
+            .bind(self.engine.backend())
+            .execute(&mut *c)
+            .await?;
         });
         Ok(())
     }
@@ -408,14 +570,16 @@ impl Indexer {
         applied: usize,
         rejected: usize,
     ) -> Result<(), IndexerError> {
+        let now = database_now(self.db.backend());
         with_connection!(tx.connection(), c => {
-            sqlx::query("UPDATE search_indexers SET applied = applied + $1, applied_at = $2, seen_at = $2, rejected = rejected + $3 WHERE backend = $4")
-                .bind(applied as i64)
-                .bind(now_micros())
-                .bind(rejected as i64)
-                .bind(self.engine.backend())
-                .execute(&mut *c)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE search_indexers SET applied = applied + $1, applied_at = {now}, seen_at = {now}, rejected = rejected + $2 WHERE backend = $3"
+            )))
+            .bind(applied as i64)
+            .bind(rejected as i64)
+            .bind(self.engine.backend())
+            .execute(&mut *c)
+            .await?;
         });
         Ok(())
     }
@@ -427,37 +591,22 @@ impl Indexer {
     /// ([`crate::holder`]).
     async fn run_batch_postgres(&self) -> Result<usize, IndexerError> {
         let mut tx = self.db.begin_platform().await?;
-        let Some(recorded) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await? else {
+        let Some((recorded, now)) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await? else {
             tx.commit().await?;
             // Not registered yet (first run) or another node's turn.
             self.ensure_registered().await?;
             return Ok(0);
         };
-        if let Some(mine) = self.engine.identity() {
-            let now = now_micros();
-            match holder::turn(&recorded, mine, now, self.takeover_after) {
-                Turn::Apply | Turn::Claim => {
-                    if recorded.index_id.is_none()
-                        || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
-                    {
-                        self.write_holder(&mut tx, mine, now).await?;
-                    }
-                    self.set_role(Role::Applying);
-                }
-                Turn::StandBy { holder } => {
-                    // Ended now, not dropped: a dropped transaction is
-                    // rolled back by a task after its connection returns
-                    // to the pool, and the row's lock lasts until then.
-                    tx.commit().await?;
-                    self.set_role(Role::StandingBy { holder });
-                    return Ok(0);
-                }
-                Turn::TakeOver { previous } => {
-                    self.take_over(tx, mine, &previous).await?;
-                    return Ok(0);
+        let mut tx = match self.engine.identity() {
+            None => tx,
+            Some(mine) => {
+                let turn = holder::turn(&recorded, self.this_index(mine), now, self.takeover_after);
+                match self.act_on(tx, turn, mine, &recorded, now).await? {
+                    Acted::Apply(tx) => tx,
+                    Acted::Done(_) => return Ok(0),
                 }
             }
-        }
+        };
         let entries = outbox::oldest(tx.connection(), self.batch).await?;
         if entries.is_empty() {
             tx.commit().await?;
@@ -480,33 +629,55 @@ impl Indexer {
         if entries.is_empty() {
             return Ok(0);
         }
-        if let Some(mine) = self.engine.identity() {
-            let recorded = self.recorded(&mut read, "").await?.unwrap_or_default();
-            if let Some(holder) = recorded.index_id.filter(|holder| holder != mine) {
-                // Another index took the outbox as its node started (the
-                // data directory's node now): this one no longer applies.
-                self.set_role(Role::StandingBy { holder });
-                return Ok(0);
-            }
+        if self.held_by_another(&mut read).await? {
+            read.commit().await?;
+            return Ok(0);
         }
         let (changes, rejected) = self.changes(&mut read, &entries).await?;
         read.commit().await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         let mut tx = self.db.begin_platform().await?;
-        outbox::remove(&mut tx, &seqs).await?;
         with_connection!(tx.connection(), c => {
             sqlx::query("INSERT INTO search_indexers (backend, applied) VALUES ($1, 0) ON CONFLICT (backend) DO NOTHING")
                 .bind(self.engine.backend())
                 .execute(&mut *c)
                 .await?;
         });
+        // Looked at again under the write lock: an index that took the
+        // outbox since the read (its node starting, rebuilt) may not have
+        // these entries, so they stay for it.
+        if self.held_by_another(&mut tx).await? {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        outbox::remove(&mut tx, &seqs).await?;
         if let Some(mine) = self.engine.identity() {
-            self.write_holder(&mut tx, mine, now_micros()).await?;
+            self.write_holder(&mut tx, mine).await?;
         }
         self.record(&mut tx, seqs.len(), rejected).await?;
         tx.commit().await?;
         Ok(seqs.len())
+    }
+
+    /// SQLite: whether another embedded index holds the outbox (taken as
+    /// its node started: the data directory's node now); this one then
+    /// stands by and applies nothing.
+    async fn held_by_another(&self, tx: &mut PlatformTx) -> Result<bool, IndexerError> {
+        let Some(mine) = self.engine.identity() else {
+            return Ok(false);
+        };
+        let recorded = self.recorded(tx, "").await?.map(|(recorded, _)| recorded);
+        match recorded
+            .and_then(|r| r.index_id)
+            .filter(|holder| holder != mine)
+        {
+            Some(holder) => {
+                self.set_role(Role::StandingBy { holder });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Applies the outbox until none waits (tests, `reindex`).
@@ -610,40 +781,62 @@ impl Indexer {
         // other nodes skip their batches meanwhile, so no change is applied
         // before an older copy the rebuild read; the changes made meanwhile
         // wait in the outbox and are applied after it, reading the rows as
-        // they are then. (On SQLite, one node: stop the server first.)
+        // they are then. Who holds the outbox is decided as the row is
+        // taken: a holder seen then is presumed alive throughout (it could
+        // not say so while the row was held). (On SQLite, one node: stop
+        // the server first.)
         self.ensure_registered().await?;
         let mut turn = match self.db.backend() {
             Backend::Postgres => {
                 let mut tx = self.db.begin_platform().await?;
-                self.recorded(&mut tx, "FOR UPDATE").await?;
-                Some(tx)
+                let at_lock = self.recorded(&mut tx, "FOR UPDATE").await?;
+                Some((tx, at_lock))
             }
             Backend::Sqlite => None,
         };
-        let rebuilt = self.rebuild_documents(tenant, progress).await?;
-        if let (None, Some(mine)) = (tenant, self.engine.identity()) {
-            let mut tx = match turn.take() {
-                Some(tx) => tx,
-                None => self.db.begin_platform().await?,
-            };
-            let recorded = self
-                .recorded(&mut tx, "FOR UPDATE")
-                .await?
-                .unwrap_or_default();
-            let live = match self.db.backend() {
-                Backend::Postgres => self.takeover_after,
-                Backend::Sqlite => Duration::ZERO,
-            };
-            match holder::turn(&recorded, mine, now_micros(), live) {
-                Turn::StandBy { holder } => {
-                    tracing::warn!(%holder, "the rebuilt index stands by: another node's embedded index holds the outbox");
+        let rebuilt = match self.rebuild_documents(tenant, progress).await {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                if let Some((tx, _)) = turn.take()
+                    && let Err(end) = tx.commit().await
+                {
+                    tracing::warn!(error = %end, "ending the failed rebuild's turn");
                 }
-                _ => self.write_holder(&mut tx, mine, now_micros()).await?,
+                return Err(e);
             }
-            tx.commit().await?;
-        } else if let Some(turn) = turn {
-            turn.commit().await?;
+        };
+        let (mut tx, at_lock) = match turn {
+            Some(turn) => turn,
+            None => {
+                let mut tx = self.db.begin_platform().await?;
+                let now = self.recorded(&mut tx, "").await?;
+                (tx, now)
+            }
+        };
+        let (recorded, now) = at_lock.unwrap_or_default();
+        match (tenant, self.engine.identity()) {
+            (None, Some(mine)) => {
+                // A full rebuild makes the index complete.
+                self.complete.store(true, Ordering::SeqCst);
+                let this = self.this_index(mine);
+                match holder::turn(&recorded, this, now, self.window()) {
+                    Turn::StandBy { holder } => {
+                        self.vouch_for_holder(&mut tx).await?;
+                        self.set_role(Role::StandingBy { holder });
+                    }
+                    _ => {
+                        self.write_holder(&mut tx, mine).await?;
+                        self.set_role(Role::Applying);
+                    }
+                }
+            }
+            _ => {
+                if holder::holder_seen(&recorded, now, self.window()) {
+                    self.vouch_for_holder(&mut tx).await?;
+                }
+            }
         }
+        tx.commit().await?;
         Ok(rebuilt)
     }
 

@@ -68,7 +68,7 @@ both_backends! {
         assert_ne!(id_of(&a), id_of(&b), "each index has an id of its own");
 
         // The first index on a database takes the outbox as it is.
-        assert_eq!(a.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, false));
+        assert_eq!(a.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请（一）", None, "{}").await;
         a.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cases_found(&a).await, ["case:case-1"]);
@@ -79,7 +79,7 @@ both_backends! {
                 // even when nothing changes for longer than the window.
                 let (role, rebuilt) = b.claim().await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(role, Role::StandingBy { holder: id_of(&a) });
-                assert!(!rebuilt);
+                assert_eq!(rebuilt, None);
                 let until = std::time::Instant::now() + WINDOW + WINDOW / 2;
                 while std::time::Instant::now() < until {
                     assert_eq!(batch(&a).await, 0);
@@ -106,7 +106,8 @@ both_backends! {
                 // The data directory is one node's: a new index takes over
                 // as its node starts, rebuilt from the database.
                 let (role, rebuilt) = b.claim().await.unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!((role, rebuilt), (Role::Applying, true));
+                assert_eq!(role, Role::Applying);
+                assert!(rebuilt.is_some());
                 assert_eq!(cases_found(&b).await, ["case:case-1"]);
             }
         }
@@ -129,20 +130,94 @@ both_backends! {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = node(&t.db, dirs.path());
         let id = id_of(&first);
-        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, false));
+        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
         drop(first);
         // A restart (or kill -9) of the same node: nothing to rebuild, the
         // entries it has not applied wait for it.
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
         let again = node(&t.db, dirs.path());
         assert_eq!(id_of(&again), id);
-        assert_eq!(again.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, false));
+        assert_eq!(again.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
         again.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
-        // An index created again (deleted, or another schema) is another
-        // index: a different id, so it is rebuilt rather than trusted.
+        // An index recreated (another schema) is still this node's, to be
+        // rebuilt; a directory made anew is another index.
         drop(again);
         let recreated = TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(recreated.identity(), id);
+        assert_eq!(recreated.identity(), id);
+        drop(recreated);
+        let elsewhere = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fresh = TantivyIndex::open(elsewhere.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(fresh.identity(), id);
     }
+
+    async fn an_emptied_index_is_rebuilt_before_it_applies_however_it_holds_the_outbox(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = node(&t.db, dirs.path());
+        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
+        first.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(first);
+        // Its node starts again on the index recreated empty (an older
+        // schema): the same holder, but rebuilt before it applies.
+        let index = TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}"));
+        let searchable = HashMap::new();
+        let again = Indexer::new(t.db.clone(), Engine::Tantivy(index), searchable).with_takeover_after(WINDOW);
+        again.mark_incomplete();
+        let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(role, Role::Applying);
+        assert_eq!(rebuilt.map(|r| r.by_kind.get("case").copied()), Some(Some(1)));
+        assert_eq!(cases_found(&again).await, ["case:case-1"]);
+    }
+
+    async fn entries_applied_before_holders_were_recorded_mean_a_rebuild(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let old = node(&t.db, &dirs.path().join("old"));
+        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
+        old.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        // The database as an earlier version left it (migration 0033 adds
+        // the columns empty): entries applied, by no index anyone recorded.
+        exec(&t.db, "UPDATE search_indexers SET index_id = NULL, seen_at = NULL", &[]).await;
+        let new = node(&t.db, &dirs.path().join("new"));
+        let (role, rebuilt) = new.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(role, Role::Applying);
+        assert!(rebuilt.is_some(), "whatever the earlier index applied, this one rebuilds");
+        assert_eq!(cases_found(&new).await, ["case:case-1"]);
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_elsewhere_leaves_a_holder_seen_as_it_began_the_holder() {
+    let Some(t) = civitas_testkit::TestDb::postgres().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = node(&t.db, &dirs.path().join("a"));
+    let b = node(&t.db, &dirs.path().join("b"));
+    assert_eq!(
+        a.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        (Role::Applying, None)
+    );
+    let seen_before = a
+        .status()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .holder_seen_at;
+    // `civitas search reindex` on a standby node's directory: its index is
+    // rebuilt but stands by, and the holder, which could not say it was
+    // there while the rebuild held the row, is vouched for.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.rebuild(None, |_, _| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.role(), Role::StandingBy { holder: id_of(&a) });
+    let status = b.status().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.holder.as_deref(), Some(id_of(&a).as_str()));
+    assert!(
+        status.holder_seen_at > seen_before,
+        "{status:?} after {seen_before:?}"
+    );
+    insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
+    assert_eq!(batch(&a).await, 1);
+    assert_eq!(a.role(), Role::Applying);
 }

@@ -173,7 +173,7 @@ pub(crate) fn current_index(
     let indexer = state.search().ok_or_else(unavailable)?;
     match indexer.role() {
         Role::Applying => Ok(indexer),
-        Role::StandingBy { .. } => Err(ApiError::new(
+        Role::StandingBy { .. } | Role::Waiting => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "search_standby",
             "本节点的内置检索索引处于待命状态（另一节点的内置索引接收变更）；多个节点请共用 Meilisearch",

@@ -73,8 +73,11 @@ pub(crate) struct SearchReadiness {
     /// What this node's index does with the changes: `applying`;
     /// `standing_by` (an embedded index while another node's embedded index
     /// applies this database's changes: its searches answer 503
-    /// `search_standby`); `rebuilding` (taking over from a holder gone:
-    /// 503 `search_rebuilding` until done). Readiness stays 200.
+    /// `search_standby`); `rebuilding` (before it applies: taking over from
+    /// a holder gone, or its directory was empty; 503 `search_rebuilding`
+    /// until done); `waiting` (another node's rebuild held the outbox as
+    /// this node started; 503 `search_standby` until its next turn).
+    /// Readiness stays 200.
     role: &'static str,
     /// The embedded index that applies the changes, when this one does not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +127,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
                 Role::Applying => ("applying", None),
                 Role::StandingBy { holder } => ("standing_by", Some(holder)),
                 Role::Rebuilding { .. } => ("rebuilding", None),
+                Role::Waiting => ("waiting", None),
             };
             Some(match indexer.lag().await {
                 Ok((pending, lag_seconds)) => SearchReadiness {

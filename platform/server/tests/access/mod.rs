@@ -220,7 +220,8 @@ impl World {
             civitas_search_indexer::TAKEOVER_AFTER,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
         let templates = Arc::new(
             civitas::serve::load_templates(&civitas_testkit::tenants_dir(), &workflow, &modules)
                 .unwrap(),
