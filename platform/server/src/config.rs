@@ -837,10 +837,14 @@ mod tests {
         }
     }
 
+    /// The settings a configuration file of `text` alone gives.
+    fn resolve(text: &str) -> anyhow::Result<Settings> {
+        let file: PartialSettings = toml::from_str(text).unwrap();
+        Settings::resolve(PartialSettings::default(), file)
+    }
+
     #[test]
     fn notification_channels_need_every_setting_and_say_which() {
-        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
-        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
         let none = resolve("").unwrap();
         assert!(none.sms.is_none() && none.mail.is_none());
         assert_eq!((none.notify_interval_secs, none.notify_lease_secs), (1, 60));
@@ -862,8 +866,6 @@ mod tests {
 
     #[test]
     fn a_node_opens_sixteen_database_connections_unless_told_and_never_none() {
-        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
-        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
         assert_eq!(resolve("").unwrap().db_max_connections, 16);
         assert_eq!(
             resolve("db_max_connections = 64\n")
@@ -876,8 +878,6 @@ mod tests {
 
     #[test]
     fn a_node_looks_for_changes_every_two_seconds_by_default_and_zero_is_refused() {
-        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
-        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
         assert_eq!(resolve("").unwrap().change_poll_secs, 2);
         assert!(resolve("").unwrap().change_notices);
         assert!(!resolve("change_notices = false\n").unwrap().change_notices);
@@ -893,8 +893,6 @@ mod tests {
 
     #[test]
     fn an_embedded_index_takes_over_after_thirty_seconds_unseen_by_default_and_never_under_three() {
-        let file = |text: &str| -> PartialSettings { toml::from_str(text).unwrap() };
-        let resolve = |text: &str| Settings::resolve(PartialSettings::default(), file(text));
         assert_eq!(resolve("").unwrap().search_takeover_secs, 30);
         assert_eq!(
             resolve("search_takeover_secs = 5\n")

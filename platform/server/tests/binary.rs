@@ -753,21 +753,9 @@ fn two_servers_on_one_postgres_fire_each_due_timer_once() {
     };
     let dir = workdir();
     // The demo's meal-subsidy modules decide eligibility at submission.
-    // Two nodes, each with a search index of its own (one machine's data
-    // directory holds one node's embedded index: its writer is locked).
     let serve = |dir: &Path, node: &str| {
-        let mut command = civitas(dir);
-        with_demo_modules(&mut command)
-            .args([
-                "serve",
-                "--demo",
-                "--timer-interval-secs",
-                "1",
-                "--search-dir",
-                node,
-            ])
-            .env("DATABASE_URL", &t.url)
-            .env("CIVITAS_MASTER_KEY", MASTER_KEY);
+        let mut command = node_on_postgres(dir, &t.url, node);
+        command.args(["--timer-interval-secs", "1"]);
         command
     };
     let first = Server::start(&mut serve(dir.path(), "search-a"));
@@ -943,12 +931,8 @@ fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first
     };
     let dir = workdir();
     let serve = |node: &str| {
-        let mut command = civitas(dir.path());
-        with_demo_modules(&mut command)
-            .args(["serve", "--demo", "--search-dir", node])
-            .args(["--search-takeover-secs", "3"])
-            .env("DATABASE_URL", &t.url)
-            .env("CIVITAS_MASTER_KEY", MASTER_KEY);
+        let mut command = node_on_postgres(dir.path(), &t.url, node);
+        command.args(["--search-takeover-secs", "3"]);
         command
     };
     let first = Server::start(&mut serve("search-a"));
@@ -1029,6 +1013,19 @@ fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first
         .map(|h| h.iter().map(|h| &h["service"]).collect())
         .unwrap_or_default();
     assert_eq!(found, ["civil-affairs/meal-subsidy"], "{body}");
+}
+
+/// `civitas serve --demo` as one node of several on the PostgreSQL at
+/// `url`: the demo's modules, the nodes' shared master key, and an embedded
+/// search index in `search_dir` of its own (one directory holds one node's
+/// index: its writer is locked).
+fn node_on_postgres(dir: &Path, url: &str, search_dir: &str) -> Command {
+    let mut command = civitas(dir);
+    with_demo_modules(&mut command)
+        .args(["serve", "--demo", "--search-dir", search_dir])
+        .env("DATABASE_URL", url)
+        .env("CIVITAS_MASTER_KEY", MASTER_KEY);
+    command
 }
 
 /// A community under Lujiazui that the repository's tree does not have.
@@ -2605,12 +2602,8 @@ fn a_node_killed_during_transitions_loses_and_doubles_none_and_the_audit_chain_v
     };
     let dir = workdir();
     let serve = |node: &str| {
-        let mut command = civitas(dir.path());
-        with_demo_modules(&mut command)
-            .args(["serve", "--demo", "--search-dir", node])
-            .env("DATABASE_URL", &t.url)
-            .env("CIVITAS_MASTER_KEY", MASTER_KEY)
-            .env("CIVITAS_PLATFORM_KEY_FILE", dir.path().join("platform.pem"));
+        let mut command = node_on_postgres(dir.path(), &t.url, node);
+        command.env("CIVITAS_PLATFORM_KEY_FILE", dir.path().join("platform.pem"));
         command
     };
     let victim = Server::start(&mut serve("search-a"));
