@@ -56,6 +56,23 @@ impl Engine {
         }
     }
 
+    /// Whether an embedded index is marked as not holding what it applied
+    /// ([`TantivyIndex::is_incomplete`]); a Meilisearch index never is.
+    pub fn is_incomplete(&self) -> bool {
+        match self {
+            Engine::Tantivy(index) => index.is_incomplete(),
+            Engine::Meili(_) => false,
+        }
+    }
+
+    /// Marks an embedded index (not) complete; nothing for Meilisearch.
+    pub fn set_incomplete(&self, incomplete: bool) -> Result<(), SearchError> {
+        match self {
+            Engine::Tantivy(index) => index.set_incomplete(incomplete),
+            Engine::Meili(_) => Ok(()),
+        }
+    }
+
     /// Applies `changes` (upserts by id, deletions) and returns once they
     /// are durable and visible to searches. Applying the same change twice
     /// leaves the same index.

@@ -167,6 +167,9 @@ struct Inner {
     dir: Option<PathBuf>,
     /// Which index this is ([`TantivyIndex::identity`]).
     identity: String,
+    /// Whether it is marked as not holding what it applied
+    /// ([`TantivyIndex::is_incomplete`]).
+    incomplete: std::sync::atomic::AtomicBool,
     /// Per segment, for pages of the newest matches.
     date_maxima: DateMaxima,
 }
@@ -217,6 +220,9 @@ fn index_error(e: impl std::fmt::Display) -> SearchError {
 /// The file in an index's directory that holds its id (tantivy leaves
 /// files it did not write alone).
 const IDENTITY_FILE: &str = "civitas-index-id";
+
+/// The file whose presence marks an index as not holding what it applied.
+const INCOMPLETE_FILE: &str = "civitas-index-incomplete";
 
 fn new_identity() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -316,7 +322,40 @@ impl TantivyIndex {
             std::fs::create_dir_all(dir).map_err(index_error)?;
             write_identity(dir, &identity)?;
         }
-        TantivyIndex::open(dir)
+        let index = TantivyIndex::open(dir)?;
+        index.set_incomplete(true)?;
+        Ok(index)
+    }
+
+    /// Whether the index is marked as not holding every document of what
+    /// it applied: created empty over a database that may hold rows, or
+    /// cleared by a rebuild that has not finished. Kept in its directory
+    /// (`civitas-index-incomplete`), so a node killed during a rebuild
+    /// still knows when it starts again.
+    pub fn is_incomplete(&self) -> bool {
+        self.inner
+            .incomplete
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the index (not) complete ([`TantivyIndex::is_incomplete`]).
+    pub fn set_incomplete(&self, incomplete: bool) -> Result<(), SearchError> {
+        if let Some(dir) = &self.inner.dir {
+            let marker = dir.join(INCOMPLETE_FILE);
+            if incomplete {
+                std::fs::write(&marker, b"").map_err(index_error)?;
+            } else {
+                match std::fs::remove_file(&marker) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(index_error(e)),
+                }
+            }
+        }
+        self.inner
+            .incomplete
+            .store(incomplete, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     /// An index in memory (tests, benchmarks).
@@ -371,6 +410,10 @@ impl TantivyIndex {
                 index,
                 fields,
                 analyzer,
+                incomplete: std::sync::atomic::AtomicBool::new(
+                    dir.as_ref()
+                        .is_some_and(|d| d.join(INCOMPLETE_FILE).exists()),
+                ),
                 dir,
                 identity,
                 date_maxima: DateMaxima::of_field("date"),

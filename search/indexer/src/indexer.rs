@@ -1,7 +1,6 @@
 //! The indexer: the outbox applied in batches, rebuilds, status.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -133,9 +132,8 @@ pub struct Indexer {
     /// How long a holder unseen is presumed alive (PostgreSQL).
     takeover_after: Duration,
     role: Arc<Mutex<Role>>,
-    /// Whether the index holds what it applied (false when its directory
-    /// was empty or of an older schema as its node started).
-    complete: Arc<AtomicBool>,
+    /// When this node last had a turn at the outbox (decided who applies).
+    last_turn: Arc<Mutex<Instant>>,
     /// No rebuild is tried again before this, after one failed.
     retry_after: Arc<Mutex<Option<Instant>>>,
     /// The catalog's services as last written, to write again after a
@@ -185,7 +183,7 @@ impl Indexer {
             batch: 1000,
             takeover_after: TAKEOVER_AFTER,
             role: Arc::new(Mutex::new(Role::Applying)),
-            complete: Arc::new(AtomicBool::new(true)),
+            last_turn: Arc::new(Mutex::new(Instant::now())),
             retry_after: Arc::new(Mutex::new(None)),
             services: Arc::new(Mutex::new(None)),
         }
@@ -201,9 +199,10 @@ impl Indexer {
 
     /// Marks the index as not holding what it applied (its directory was
     /// empty, or of an older schema, over a database that may hold rows):
-    /// it is rebuilt from the database before it applies the outbox.
-    pub fn mark_incomplete(&self) {
-        self.complete.store(false, Ordering::SeqCst);
+    /// it is rebuilt from the database before it applies the outbox. The
+    /// mark is kept with the index until a full rebuild ends.
+    pub fn mark_incomplete(&self) -> Result<(), IndexerError> {
+        Ok(self.engine.set_incomplete(true)?)
     }
 
     fn heartbeat_every(&self) -> Duration {
@@ -222,7 +221,7 @@ impl Indexer {
     fn this_index<'a>(&self, id: &'a str) -> ThisIndex<'a> {
         ThisIndex {
             id,
-            complete: self.complete.load(Ordering::SeqCst),
+            complete: !self.engine.is_incomplete(),
         }
     }
 
@@ -361,6 +360,10 @@ impl Indexer {
         recorded: &Recorded,
         now: i64,
     ) -> Result<Acted, IndexerError> {
+        *self
+            .last_turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         match turn {
             Turn::Apply | Turn::Claim => {
                 if recorded.index_id.as_deref() != Some(mine)
@@ -430,7 +433,6 @@ impl Indexer {
                 return Err(e);
             }
         };
-        self.complete.store(true, Ordering::SeqCst);
         let mut tx = match turn {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
@@ -593,7 +595,18 @@ impl Indexer {
         let mut tx = self.db.begin_platform().await?;
         let Some((recorded, now)) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await? else {
             tx.commit().await?;
-            // Not registered yet (first run) or another node's turn.
+            // Not registered yet (first run) or another node's turn. An
+            // embedded index kept from its turns for a whole window (a
+            // takeover's rebuild elsewhere holds the row) may no longer
+            // hold the outbox: it answers no searches until its next turn.
+            let waited = self
+                .last_turn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .elapsed();
+            if self.engine.identity().is_some() && waited > self.takeover_after {
+                self.set_role(Role::Waiting);
+            }
             self.ensure_registered().await?;
             return Ok(0);
         };
@@ -789,7 +802,10 @@ impl Indexer {
         let mut turn = match self.db.backend() {
             Backend::Postgres => {
                 let mut tx = self.db.begin_platform().await?;
-                let at_lock = self.recorded(&mut tx, "FOR UPDATE").await?;
+                self.recorded(&mut tx, "FOR UPDATE").await?;
+                // Read again once the lock is held: a statement that waited
+                // for it reads the clock from before the wait.
+                let at_lock = self.recorded(&mut tx, "").await?;
                 Some((tx, at_lock))
             }
             Backend::Sqlite => None,
@@ -813,11 +829,14 @@ impl Indexer {
                 (tx, now)
             }
         };
-        let (recorded, now) = at_lock.unwrap_or_default();
+        let (recorded, now) = at_lock.ok_or_else(|| {
+            IndexerError::Stored(format!(
+                "search_indexers has no row for {}",
+                self.engine.backend()
+            ))
+        })?;
         match (tenant, self.engine.identity()) {
             (None, Some(mine)) => {
-                // A full rebuild makes the index complete.
-                self.complete.store(true, Ordering::SeqCst);
                 let this = self.this_index(mine);
                 match holder::turn(&recorded, this, now, self.window()) {
                     Turn::StandBy { holder } => {
@@ -847,6 +866,10 @@ impl Indexer {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Rebuilt, IndexerError> {
         let total = self.count_rows(tenant).await?;
+        // Marked until the rebuild is done, so a node killed meanwhile
+        // rebuilds again rather than trust what it cleared.
+        let was_complete = !self.engine.is_incomplete();
+        self.engine.set_incomplete(true)?;
         self.engine.clear(tenant).await?;
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
@@ -891,6 +914,9 @@ impl Indexer {
             self.write_services(&services, &roots).await?;
         }
         self.engine.settle().await?;
+        if tenant.is_none() || was_complete {
+            self.engine.set_incomplete(false)?;
+        }
         Ok(rebuilt)
     }
 

@@ -163,11 +163,32 @@ both_backends! {
         let index = TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}"));
         let searchable = HashMap::new();
         let again = Indexer::new(t.db.clone(), Engine::Tantivy(index), searchable).with_takeover_after(WINDOW);
-        again.mark_incomplete();
+        again.mark_incomplete().unwrap_or_else(|e| panic!("{e}"));
         let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(role, Role::Applying);
         assert_eq!(rebuilt.map(|r| r.by_kind.get("case").copied()), Some(Some(1)));
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
+    }
+
+    async fn a_rebuild_cut_short_is_done_again_when_the_node_starts_again(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = node(&t.db, dirs.path());
+        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
+        first.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        // What a rebuild does first — mark the index, clear it — and then
+        // the node is killed.
+        first.mark_incomplete().unwrap_or_else(|e| panic!("{e}"));
+        first.engine().clear(None).await.unwrap_or_else(|e| panic!("{e}"));
+        drop(first);
+        // Started again on the same directory: the same holder, but the
+        // mark says its documents are not all there.
+        let again = node(&t.db, dirs.path());
+        let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(role, Role::Applying);
+        assert!(rebuilt.is_some(), "the cut-short rebuild is done again");
+        assert_eq!(cases_found(&again).await, ["case:case-1"]);
+        assert!(!again.engine().is_incomplete());
     }
 
     async fn entries_applied_before_holders_were_recorded_mean_a_rebuild(t) {
@@ -184,6 +205,41 @@ both_backends! {
         assert!(rebuilt.is_some(), "whatever the earlier index applied, this one rebuilds");
         assert_eq!(cases_found(&new).await, ["case:case-1"]);
     }
+}
+
+#[tokio::test]
+async fn a_holder_kept_from_its_turns_for_a_window_answers_no_searches_until_its_next_turn() {
+    let Some(t) = civitas_testkit::TestDb::postgres().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = node(&t.db, dirs.path());
+    assert_eq!(
+        a.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        (Role::Applying, None)
+    );
+    // Another node's takeover holds the row (its rebuild) for longer than
+    // the window: this holder cannot tell whether it still holds the outbox.
+    let mut takeover =
+        t.db.begin_platform()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    civitas_storage::with_connection!(takeover.connection(), c => {
+        sqlx::query("SELECT backend FROM search_indexers WHERE backend = 'tantivy' FOR UPDATE")
+            .execute(&mut *c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    let until = std::time::Instant::now() + WINDOW + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        assert_eq!(batch(&a).await, 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.role(), Role::Waiting);
+    // The row let go with the holder unchanged: its next turn applies.
+    takeover.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(batch(&a).await, 0);
+    assert_eq!(a.role(), Role::Applying);
 }
 
 #[tokio::test]
