@@ -187,11 +187,8 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                         }
                         Some(holder) => {
                             let seen = status.holder_seen_at.map_or(String::new(), |at| {
-                                format!(
-                                    "，{:.0} s 前 ({:.0} s ago)",
-                                    civitas_search_indexer::seconds_since(at),
-                                    civitas_search_indexer::seconds_since(at)
-                                )
+                                let ago = civitas_search_indexer::seconds_since(at);
+                                format!("，{ago:.0} s 前 ({ago:.0} s ago)")
                             });
                             println!(
                                 "本索引待命：接收变更的是另一个内置索引 (this index stands by; another embedded index applies the changes): {holder}{seen}"

@@ -152,15 +152,20 @@ enum Acted {
     Done(Option<Rebuilt>),
 }
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+/// The value behind `mutex`, even when a thread panicked holding it (each
+/// of the indexer's is a plain value, always whole).
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Seconds from `micros` (since the Unix epoch) to now, never negative.
 pub fn seconds_since(micros: i64) -> f64 {
-    ((now_micros() - micros).max(0) as f64) / 1e6
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    ((now - micros).max(0) as f64) / 1e6
 }
 
 /// The database's clock in Unix microseconds, as SQL: holders are seen by
@@ -227,17 +232,11 @@ impl Indexer {
 
     /// What this node's index does with the outbox, as of its last turn.
     pub fn role(&self) -> Role {
-        self.role
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        locked(&self.role).clone()
     }
 
     fn set_role(&self, role: Role) {
-        let mut current = self
-            .role
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current = locked(&self.role);
         if *current == role {
             return;
         }
@@ -266,17 +265,11 @@ impl Indexer {
     }
 
     fn backing_off(&self) -> bool {
-        self.retry_after
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some_and(|at| Instant::now() < at)
+        locked(&self.retry_after).is_some_and(|at| Instant::now() < at)
     }
 
     fn back_off(&self) {
-        *self
-            .retry_after
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *locked(&self.retry_after) =
             Some(Instant::now() + self.takeover_after.max(Duration::from_secs(1)));
     }
 
@@ -360,16 +353,13 @@ impl Indexer {
         recorded: &Recorded,
         now: i64,
     ) -> Result<Acted, IndexerError> {
-        *self
-            .last_turn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        *locked(&self.last_turn) = Instant::now();
         match turn {
             Turn::Apply | Turn::Claim => {
                 if recorded.index_id.as_deref() != Some(mine)
                     || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
                 {
-                    self.write_holder(&mut tx, mine).await?;
+                    self.mark_seen(&mut tx, Some(mine)).await?;
                 }
                 self.set_role(Role::Applying);
                 Ok(Acted::Apply(tx))
@@ -416,7 +406,7 @@ impl Indexer {
         let turn = match self.db.backend() {
             Backend::Postgres => Some(turn),
             Backend::Sqlite => {
-                self.write_holder(&mut turn, mine).await?;
+                self.mark_seen(&mut turn, Some(mine)).await?;
                 turn.commit().await?;
                 None
             }
@@ -437,7 +427,7 @@ impl Indexer {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
-        self.write_holder(&mut tx, mine).await?;
+        self.mark_seen(&mut tx, Some(mine)).await?;
         tx.commit().await?;
         self.set_role(Role::Applying);
         tracing::info!(
@@ -484,29 +474,21 @@ impl Indexer {
         }))
     }
 
-    /// Names `mine` the holder, seen now by the database's clock.
-    async fn write_holder(&self, tx: &mut PlatformTx, mine: &str) -> Result<(), IndexerError> {
+    /// Records the holder as seen now, by the database's clock: `Some(id)`
+    /// names that index the holder; `None` keeps the one recorded (a node
+    /// that held the row during a rebuild says so for a holder that could
+    /// not).
+    async fn mark_seen(
+        &self,
+        tx: &mut PlatformTx,
+        holder: Option<&str>,
+    ) -> Result<(), IndexerError> {
         let now = database_now(self.db.backend());
         with_connection!(tx.connection(), c => {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE search_indexers SET index_id = $1, seen_at = {now} WHERE backend = $2"
+                "UPDATE search_indexers SET index_id = COALESCE($1, index_id), seen_at = {now} WHERE backend = $2"
             )))
-            .bind(mine)
-            .bind(self.engine.backend())
-            .execute(&mut *c)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Says the recorded holder is seen now: for a holder that could not
-    /// say so itself while this node held the row (a rebuild).
-    async fn vouch_for_holder(&self, tx: &mut PlatformTx) -> Result<(), IndexerError> {
-        let now = database_now(self.db.backend());
-        with_connection!(tx.connection(), c => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE search_indexers SET seen_at = {now} WHERE backend = $1"
-            )))
+            .bind(holder)
             .bind(self.engine.backend())
             .execute(&mut *c)
             .await?;
@@ -599,11 +581,7 @@ impl Indexer {
             // embedded index kept from its turns for a whole window (a
             // takeover's rebuild elsewhere holds the row) may no longer
             // hold the outbox: it answers no searches until its next turn.
-            let waited = self
-                .last_turn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .elapsed();
+            let waited = locked(&self.last_turn).elapsed();
             if self.engine.identity().is_some() && waited > self.takeover_after {
                 self.set_role(Role::Waiting);
             }
@@ -613,7 +591,7 @@ impl Indexer {
         let mut tx = match self.engine.identity() {
             None => tx,
             Some(mine) => {
-                let turn = holder::turn(&recorded, self.this_index(mine), now, self.takeover_after);
+                let turn = holder::turn(&recorded, self.this_index(mine), now, self.window());
                 match self.act_on(tx, turn, mine, &recorded, now).await? {
                     Acted::Apply(tx) => tx,
                     Acted::Done(_) => return Ok(0),
@@ -666,7 +644,7 @@ impl Indexer {
         }
         outbox::remove(&mut tx, &seqs).await?;
         if let Some(mine) = self.engine.identity() {
-            self.write_holder(&mut tx, mine).await?;
+            self.mark_seen(&mut tx, Some(mine)).await?;
         }
         self.record(&mut tx, seqs.len(), rejected).await?;
         tx.commit().await?;
@@ -735,9 +713,7 @@ impl Indexer {
         services: &[ServiceListing],
         roots: &[TenantPath],
     ) -> Result<usize, IndexerError> {
-        if let Ok(mut kept) = self.services.lock() {
-            *kept = Some((services.to_vec(), roots.to_vec()));
-        }
+        *locked(&self.services) = Some((services.to_vec(), roots.to_vec()));
         self.write_services(services, roots).await
     }
 
@@ -840,18 +816,18 @@ impl Indexer {
                 let this = self.this_index(mine);
                 match holder::turn(&recorded, this, now, self.window()) {
                     Turn::StandBy { holder } => {
-                        self.vouch_for_holder(&mut tx).await?;
+                        self.mark_seen(&mut tx, None).await?;
                         self.set_role(Role::StandingBy { holder });
                     }
                     _ => {
-                        self.write_holder(&mut tx, mine).await?;
+                        self.mark_seen(&mut tx, Some(mine)).await?;
                         self.set_role(Role::Applying);
                     }
                 }
             }
             _ => {
                 if holder::holder_seen(&recorded, now, self.window()) {
-                    self.vouch_for_holder(&mut tx).await?;
+                    self.mark_seen(&mut tx, None).await?;
                 }
             }
         }
@@ -909,7 +885,7 @@ impl Indexer {
             }
         }
         self.engine.stage(pending).await?;
-        let kept = self.services.lock().ok().and_then(|kept| kept.clone());
+        let kept = locked(&self.services).clone();
         if let Some((services, roots)) = kept {
             self.write_services(&services, &roots).await?;
         }
@@ -962,7 +938,7 @@ impl Indexer {
                 .unwrap_or((0, None, 0, None, None))
         });
         read.commit().await?;
-        let lag_seconds = oldest.map_or(0.0, |t| ((now_micros() - t).max(0) as f64) / 1e6);
+        let lag_seconds = oldest.map_or(0.0, seconds_since);
         Ok(IndexStatus {
             backend: self.engine.backend().to_owned(),
             pending,
@@ -983,9 +959,6 @@ impl Indexer {
         let mut read = self.db.begin_platform_read().await?;
         let (pending, oldest) = outbox::pending(read.connection()).await?;
         read.commit().await?;
-        Ok((
-            pending,
-            oldest.map_or(0.0, |t| ((now_micros() - t).max(0) as f64) / 1e6),
-        ))
+        Ok((pending, oldest.map_or(0.0, seconds_since)))
     }
 }

@@ -56,6 +56,28 @@ async fn cases_found(indexer: &Indexer) -> Vec<String> {
     ids
 }
 
+/// A node whose index holds the outbox of a new database and has indexed
+/// one case, `case-1`.
+async fn holding_one_case(db: &civitas_storage::Database, dir: &std::path::Path) -> Indexer {
+    let indexer = node(db, dir);
+    assert_eq!(
+        indexer.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        (Role::Applying, None)
+    );
+    insert_case(
+        db,
+        "case-1",
+        "310000/310115",
+        "助餐补贴申请（一）",
+        None,
+        "{}",
+    )
+    .await;
+    indexer.drain().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cases_found(&indexer).await, ["case:case-1"]);
+    indexer
+}
+
 async fn batch(indexer: &Indexer) -> usize {
     indexer.run_batch().await.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -63,15 +85,10 @@ async fn batch(indexer: &Indexer) -> usize {
 both_backends! {
     async fn a_second_embedded_index_stands_by_and_takes_over_rebuilt_when_the_holder_is_gone(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let a = node(&t.db, &dirs.path().join("a"));
+        // The first index on a database takes the outbox as it is.
+        let a = holding_one_case(&t.db, &dirs.path().join("a")).await;
         let b = node(&t.db, &dirs.path().join("b"));
         assert_ne!(id_of(&a), id_of(&b), "each index has an id of its own");
-
-        // The first index on a database takes the outbox as it is.
-        assert_eq!(a.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
-        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请（一）", None, "{}").await;
-        a.drain().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(cases_found(&a).await, ["case:case-1"]);
 
         match t.db.backend() {
             Backend::Postgres => {
@@ -153,17 +170,12 @@ both_backends! {
 
     async fn an_emptied_index_is_rebuilt_before_it_applies_however_it_holds_the_outbox(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let first = node(&t.db, dirs.path());
-        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
-        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
-        first.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        let first = holding_one_case(&t.db, dirs.path()).await;
         drop(first);
         // Its node starts again on the index recreated empty (an older
         // schema): the same holder, but rebuilt before it applies.
-        let index = TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}"));
-        let searchable = HashMap::new();
-        let again = Indexer::new(t.db.clone(), Engine::Tantivy(index), searchable).with_takeover_after(WINDOW);
-        again.mark_incomplete().unwrap_or_else(|e| panic!("{e}"));
+        drop(TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}")));
+        let again = node(&t.db, dirs.path());
         let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(role, Role::Applying);
         assert_eq!(rebuilt.map(|r| r.by_kind.get("case").copied()), Some(Some(1)));
@@ -172,10 +184,7 @@ both_backends! {
 
     async fn a_rebuild_cut_short_is_done_again_when_the_node_starts_again(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let first = node(&t.db, dirs.path());
-        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
-        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
-        first.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        let first = holding_one_case(&t.db, dirs.path()).await;
         // What a rebuild does first — mark the index, clear it — and then
         // the node is killed.
         first.mark_incomplete().unwrap_or_else(|e| panic!("{e}"));
