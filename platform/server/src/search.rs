@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use civitas_search::{Engine, MeiliConfig, MeiliIndex, SearchError, TantivyIndex};
-use civitas_search_indexer::{Indexer, ServiceListing, searchable_fields};
+use civitas_search_indexer::{Indexer, RebuildAt, ServiceListing, searchable_fields};
 use civitas_tenancy::TenantPath;
 
 /// Where search lives.
@@ -113,11 +113,11 @@ pub fn listings(workflow: &civitas_workflow::Workflow) -> Vec<ServiceListing> {
 }
 
 /// An indexer over `db` into the engine of `config`, with the services of
-/// the catalog indexed under every root, and what a rebuild wrote if it was
-/// rebuilt. An
-/// embedded index holds the database's outbox, takes it over from a holder
-/// gone `takeover_after` (rebuilding itself), or stands by
-/// ([`Indexer::claim`]).
+/// the catalog indexed under every root. An embedded index holds the
+/// database's outbox, takes it over from a holder gone `takeover_after`,
+/// or stands by ([`Indexer::claim`]); one that must be rebuilt from the
+/// database first (absent, of an older schema, or taking over) is rebuilt
+/// when `rebuild_at` says.
 pub async fn start_indexer(
     config: &SearchConfig,
     db: &civitas_storage::Database,
@@ -125,8 +125,8 @@ pub async fn start_indexer(
     workflow: &civitas_workflow::Workflow,
     roots: &[TenantPath],
     takeover_after: std::time::Duration,
-) -> Result<(Indexer, Option<civitas_search_indexer::Rebuilt>), civitas_search_indexer::IndexerError>
-{
+    rebuild_at: RebuildAt,
+) -> Result<Indexer, civitas_search_indexer::IndexerError> {
     // The embedded index is derived data: one an older version built is
     // rebuilt from the database rather than refused, and so is one that is
     // not there yet over a database that may hold rows (a restored backup,
@@ -152,6 +152,6 @@ pub async fn start_indexer(
     }
     let services = listings(workflow);
     indexer.index_services(&services, roots).await?;
-    let (_, rebuilt) = indexer.claim().await?;
-    Ok((indexer, rebuilt))
+    indexer.claim(rebuild_at).await?;
+    Ok(indexer)
 }

@@ -79,13 +79,15 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 },
             };
             let roots: Vec<TenantPath> = tree.roots().map(|t| t.path.clone()).collect();
-            let (indexer, rebuilt_at_start) = match civitas::search::start_indexer(
+            let indexer = match civitas::search::start_indexer(
                 &settings.search,
                 db,
                 &modules,
                 &workflow,
                 &roots,
                 std::time::Duration::from_secs(settings.search_takeover_secs),
+                // Rebuilt below, with a progress bar.
+                civitas_search_indexer::RebuildAt::NextTurn,
             )
             .await
             {
@@ -95,31 +97,32 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                     return Ok(exit::FAILURE);
                 }
             };
-            let rebuilt = match (rebuilt_at_start, &subtree) {
-                // The index was not complete (absent, or of an older
-                // schema): opening it rebuilt all of it already.
-                (Some(rebuilt), None) => Ok(rebuilt),
-                _ => {
-                    let bar = progress::bar(0, json);
-                    bar.set_message("重建索引 (reindexing)");
-                    let rebuilt = indexer
-                        .rebuild(subtree.as_ref(), |done, total| {
-                            bar.set_length(total);
-                            bar.set_position(done);
-                            if done == total {
-                                // Every row is staged; the rebuild ends by
-                                // committing them and waiting for the
-                                // index's merges.
-                                bar.set_message(
-                                    "提交并合并索引段 (committing and merging segments)",
-                                );
-                            }
-                        })
-                        .await;
-                    bar.finish_and_clear();
-                    rebuilt
+            let subtree = match subtree {
+                // The index is not complete (absent, of an older schema, or
+                // a rebuild cut short): a subtree alone would leave it so.
+                Some(asked) if indexer.engine().is_incomplete() => {
+                    eprintln!(
+                        "注意 (note): 索引不完整，重建全部而非 {asked} (the index is not complete: rebuilding all of it, not only {asked})"
+                    );
+                    None
                 }
+                subtree => subtree,
             };
+            let bar = progress::bar(0, json);
+            bar.set_message("重建索引 (reindexing)");
+            let rebuilt = indexer
+                .rebuild(subtree.as_ref(), |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                    if done == total {
+                        // Every row is staged; the rebuild ends by
+                        // committing them and waiting for the index's
+                        // merges.
+                        bar.set_message("提交并合并索引段 (committing and merging segments)");
+                    }
+                })
+                .await;
+            bar.finish_and_clear();
             if let Role::StandingBy { holder } = indexer.role() {
                 eprintln!(
                     "注意 (note): 本索引已重建但待命，另一节点的内置索引 {holder} 接收此数据库的变更 (this index is rebuilt but stands by: another node's embedded index applies this database's changes)"

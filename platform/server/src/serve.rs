@@ -228,10 +228,14 @@ pub async fn start(
         &workflow,
         &roots,
         std::time::Duration::from_secs(settings.search_takeover_secs),
+        // The node serves at once: a rebuild its index needs is its
+        // indexer's first turn, its searches answering 503
+        // `search_rebuilding` meanwhile, and one that fails is tried again.
+        civitas_search_indexer::RebuildAt::NextTurn,
     )
     .await
     {
-        Ok((search, _)) => {
+        Ok(search) => {
             tracing::info!(backend = search.engine().backend(), "search ready");
             if matches!(settings.search, crate::search::SearchConfig::Tantivy { .. })
                 && db.backend() == civitas_storage::Backend::Postgres

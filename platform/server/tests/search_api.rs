@@ -329,10 +329,10 @@ both_backends! {
             // The node whose index held the outbox is the backup's, gone:
             // no window to wait out before this one takes over.
             std::time::Duration::ZERO,
+            civitas_search_indexer::RebuildAt::Claim,
         )
         .await
-        .unwrap()
-        .0;
+        .unwrap();
         // Nothing was left in the outbox: what it holds came from the database.
         assert_eq!(indexer.engine().counts().await.unwrap(), indexed);
     }

@@ -292,4 +292,14 @@ impl PlatformTx {
     pub async fn commit(self) -> Result<(), StorageError> {
         self.tx.commit().await
     }
+
+    /// Rolls the transaction back now. (A dropped one is rolled back too,
+    /// but later, by a task, holding its locks until then.)
+    pub async fn rollback(self) -> Result<(), StorageError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
 }

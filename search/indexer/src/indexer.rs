@@ -114,6 +114,19 @@ pub enum Role {
     Waiting,
 }
 
+/// When the rebuild an embedded index needs before it holds the outbox
+/// ([`Role::Rebuilding`]) is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildAt {
+    /// In [`Indexer::claim`] itself, which returns once it is done.
+    Claim,
+    /// On the indexer's next turn ([`Indexer::run_batch`], [`Indexer::run`]):
+    /// a node serves at once, its searches answering "rebuilding" until the
+    /// rebuild is done, and a rebuild that fails is tried again later
+    /// rather than stopping the node.
+    NextTurn,
+}
+
 /// How long an embedded index that holds the outbox may go unseen before
 /// another takes over, by default.
 pub const TAKEOVER_AFTER: Duration = Duration::from_secs(30);
@@ -158,6 +171,27 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Ends `tx` now, on `error` met while it held the backend's row: a
+/// dropped transaction is rolled back later, by a task, and the row stays
+/// locked (on SQLite, the database's write lock held) until then.
+async fn abandon(tx: PlatformTx, error: IndexerError) -> IndexerError {
+    if let Err(end) = tx.rollback().await {
+        tracing::warn!(error = %end, "ending a failed search turn's transaction");
+    }
+    error
+}
+
+/// The value of `$result`, or, on an error, `$tx` rolled back at once
+/// ([`abandon`]) and the error returned.
+macro_rules! or_abandon {
+    ($tx:ident, $result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return Err(abandon($tx, IndexerError::from(e)).await),
+        }
+    };
 }
 
 /// Seconds from `micros` (since the Unix epoch) to now, never negative.
@@ -305,10 +339,10 @@ impl Indexer {
     /// no holder recorded, or when the index is not complete
     /// ([`Indexer::mark_incomplete`]); and otherwise stands by. When
     /// another node's rebuild holds the row for more than a few seconds,
-    /// it waits ([`Role::Waiting`]) and its next turn decides. Returns the
-    /// role and what a rebuild wrote, if the index was rebuilt. A
-    /// Meilisearch index always applies.
-    pub async fn claim(&self) -> Result<(Role, Option<Rebuilt>), IndexerError> {
+    /// it waits ([`Role::Waiting`]) and its next turn decides. A rebuild is
+    /// done when `rebuild` says. Returns the role and what a rebuild wrote,
+    /// if the index was rebuilt. A Meilisearch index always applies.
+    pub async fn claim(&self, rebuild: RebuildAt) -> Result<(Role, Option<Rebuilt>), IndexerError> {
         let Some(mine) = self.engine.identity() else {
             return Ok((Role::Applying, None));
         };
@@ -316,7 +350,8 @@ impl Indexer {
         let deadline = Instant::now() + CLAIM_WAIT;
         loop {
             let mut tx = self.db.begin_platform().await?;
-            let Some((recorded, now)) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await?
+            let Some((recorded, now)) =
+                or_abandon!(tx, self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await)
             else {
                 tx.commit().await?;
                 if Instant::now() >= deadline {
@@ -332,6 +367,13 @@ impl Indexer {
                     index = mine,
                     "the embedded search index claims the outbox of a new database"
                 );
+            }
+            if let (Turn::Rebuild { previous }, RebuildAt::NextTurn) = (&turn, rebuild) {
+                tx.commit().await?;
+                self.set_role(Role::Rebuilding {
+                    previous: previous.clone(),
+                });
+                return Ok((self.role(), None));
             }
             let rebuilt = match self.act_on(tx, turn, mine, &recorded, now).await? {
                 Acted::Apply(tx) => {
@@ -359,7 +401,7 @@ impl Indexer {
                 if recorded.index_id.as_deref() != Some(mine)
                     || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
                 {
-                    self.mark_seen(&mut tx, Some(mine)).await?;
+                    or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
                 }
                 self.set_role(Role::Applying);
                 Ok(Acted::Apply(tx))
@@ -406,7 +448,7 @@ impl Indexer {
         let turn = match self.db.backend() {
             Backend::Postgres => Some(turn),
             Backend::Sqlite => {
-                self.mark_seen(&mut turn, Some(mine)).await?;
+                or_abandon!(turn, self.mark_seen(&mut turn, Some(mine)).await);
                 turn.commit().await?;
                 None
             }
@@ -414,20 +456,18 @@ impl Indexer {
         let rebuilt = match self.rebuild_documents(None, |_, _| {}).await {
             Ok(rebuilt) => rebuilt,
             Err(e) => {
-                if let Some(turn) = turn {
-                    // Let go of the row now (nothing was written in it).
-                    if let Err(end) = turn.commit().await {
-                        tracing::warn!(error = %end, "ending the failed rebuild's turn");
-                    }
-                }
-                return Err(e);
+                return Err(match turn {
+                    // Let go of the row now.
+                    Some(turn) => abandon(turn, e).await,
+                    None => e,
+                });
             }
         };
         let mut tx = match turn {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
-        self.mark_seen(&mut tx, Some(mine)).await?;
+        or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
         tx.commit().await?;
         self.set_role(Role::Applying);
         tracing::info!(
@@ -575,7 +615,9 @@ impl Indexer {
     /// ([`crate::holder`]).
     async fn run_batch_postgres(&self) -> Result<usize, IndexerError> {
         let mut tx = self.db.begin_platform().await?;
-        let Some((recorded, now)) = self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await? else {
+        let Some((recorded, now)) =
+            or_abandon!(tx, self.recorded(&mut tx, "FOR UPDATE SKIP LOCKED").await)
+        else {
             tx.commit().await?;
             // Not registered yet (first run) or another node's turn. An
             // embedded index kept from its turns for a whole window (a
@@ -598,23 +640,37 @@ impl Indexer {
                 }
             }
         };
+        let applied = or_abandon!(tx, self.apply_batch(&mut tx).await);
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// PostgreSQL: the next batch read, applied and removed in `tx`, which
+    /// holds the backend's row.
+    async fn apply_batch(&self, tx: &mut PlatformTx) -> Result<usize, IndexerError> {
         let entries = outbox::oldest(tx.connection(), self.batch).await?;
         if entries.is_empty() {
-            tx.commit().await?;
             return Ok(0);
         }
-        let (changes, rejected) = self.changes(&mut tx, &entries).await?;
+        let (changes, rejected) = self.changes(tx, &entries).await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-        outbox::remove(&mut tx, &seqs).await?;
-        self.record(&mut tx, seqs.len(), rejected).await?;
-        tx.commit().await?;
+        outbox::remove(tx, &seqs).await?;
+        self.record(tx, seqs.len(), rejected).await?;
         Ok(seqs.len())
     }
 
     /// SQLite (one node): read, apply, then delete in a short write, so
     /// writers never wait on the index's commit.
     async fn run_batch_sqlite(&self) -> Result<usize, IndexerError> {
+        // A rebuild left to this turn ([`RebuildAt::NextTurn`]): on
+        // PostgreSQL each turn decides anew, here the claim does.
+        if matches!(self.role(), Role::Rebuilding { .. }) {
+            let (role, _) = self.claim(RebuildAt::Claim).await?;
+            if role != Role::Applying {
+                return Ok(0);
+            }
+        }
         let mut read = self.db.begin_platform_read().await?;
         let entries = outbox::oldest(read.connection(), self.batch).await?;
         if entries.is_empty() {
@@ -629,25 +685,34 @@ impl Indexer {
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         let mut tx = self.db.begin_platform().await?;
+        let removed = or_abandon!(tx, self.remove_applied(&mut tx, &seqs, rejected).await);
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// SQLite: the applied entries `seqs` removed and counted in `tx`, which
+    /// holds the write lock; none when another index took the outbox since
+    /// they were read (its node starting, rebuilt): they stay for it.
+    async fn remove_applied(
+        &self,
+        tx: &mut PlatformTx,
+        seqs: &[i64],
+        rejected: usize,
+    ) -> Result<usize, IndexerError> {
         with_connection!(tx.connection(), c => {
             sqlx::query("INSERT INTO search_indexers (backend, applied) VALUES ($1, 0) ON CONFLICT (backend) DO NOTHING")
                 .bind(self.engine.backend())
                 .execute(&mut *c)
                 .await?;
         });
-        // Looked at again under the write lock: an index that took the
-        // outbox since the read (its node starting, rebuilt) may not have
-        // these entries, so they stay for it.
-        if self.held_by_another(&mut tx).await? {
-            tx.commit().await?;
+        if self.held_by_another(tx).await? {
             return Ok(0);
         }
-        outbox::remove(&mut tx, &seqs).await?;
+        outbox::remove(tx, seqs).await?;
         if let Some(mine) = self.engine.identity() {
-            self.mark_seen(&mut tx, Some(mine)).await?;
+            self.mark_seen(tx, Some(mine)).await?;
         }
-        self.record(&mut tx, seqs.len(), rejected).await?;
-        tx.commit().await?;
+        self.record(tx, seqs.len(), rejected).await?;
         Ok(seqs.len())
     }
 
@@ -778,10 +843,10 @@ impl Indexer {
         let mut turn = match self.db.backend() {
             Backend::Postgres => {
                 let mut tx = self.db.begin_platform().await?;
-                self.recorded(&mut tx, "FOR UPDATE").await?;
+                or_abandon!(tx, self.recorded(&mut tx, "FOR UPDATE").await);
                 // Read again once the lock is held: a statement that waited
                 // for it reads the clock from before the wait.
-                let at_lock = self.recorded(&mut tx, "").await?;
+                let at_lock = or_abandon!(tx, self.recorded(&mut tx, "").await);
                 Some((tx, at_lock))
             }
             Backend::Sqlite => None,
@@ -789,50 +854,71 @@ impl Indexer {
         let rebuilt = match self.rebuild_documents(tenant, progress).await {
             Ok(rebuilt) => rebuilt,
             Err(e) => {
-                if let Some((tx, _)) = turn.take()
-                    && let Err(end) = tx.commit().await
-                {
-                    tracing::warn!(error = %end, "ending the failed rebuild's turn");
-                }
-                return Err(e);
+                return Err(match turn.take() {
+                    // Let go of the row now.
+                    Some((tx, _)) => abandon(tx, e).await,
+                    None => e,
+                });
             }
         };
         let (mut tx, at_lock) = match turn {
             Some(turn) => turn,
             None => {
                 let mut tx = self.db.begin_platform().await?;
-                let now = self.recorded(&mut tx, "").await?;
+                let now = or_abandon!(tx, self.recorded(&mut tx, "").await);
                 (tx, now)
             }
         };
-        let (recorded, now) = at_lock.ok_or_else(|| {
-            IndexerError::Stored(format!(
+        let Some((recorded, now)) = at_lock else {
+            let missing = IndexerError::Stored(format!(
                 "search_indexers has no row for {}",
                 self.engine.backend()
-            ))
-        })?;
-        match (tenant, self.engine.identity()) {
-            (None, Some(mine)) => {
-                let this = self.this_index(mine);
-                match holder::turn(&recorded, this, now, self.window()) {
+            ));
+            return Err(abandon(tx, missing).await);
+        };
+        let role = or_abandon!(
+            tx,
+            self.hold_after_rebuild(&mut tx, tenant, &recorded, now)
+                .await
+        );
+        tx.commit().await?;
+        if let Some(role) = role {
+            self.set_role(role);
+        }
+        Ok(rebuilt)
+    }
+
+    /// After a rebuild of `tenant`'s subtree (all when `None`), in `tx`
+    /// holding the backend's row as `recorded` says it was when taken at
+    /// `now`: a full rebuild of an embedded index makes it the holder
+    /// unless another holder was seen then; a holder seen then is vouched
+    /// for. Returns this index's new role, if it changes.
+    async fn hold_after_rebuild(
+        &self,
+        tx: &mut PlatformTx,
+        tenant: Option<&TenantPath>,
+        recorded: &Recorded,
+        now: i64,
+    ) -> Result<Option<Role>, IndexerError> {
+        if let (None, Some(mine)) = (tenant, self.engine.identity()) {
+            let this = self.this_index(mine);
+            return Ok(Some(
+                match holder::turn(recorded, this, now, self.window()) {
                     Turn::StandBy { holder } => {
-                        self.mark_seen(&mut tx, None).await?;
-                        self.set_role(Role::StandingBy { holder });
+                        self.mark_seen(tx, None).await?;
+                        Role::StandingBy { holder }
                     }
                     _ => {
-                        self.mark_seen(&mut tx, Some(mine)).await?;
-                        self.set_role(Role::Applying);
+                        self.mark_seen(tx, Some(mine)).await?;
+                        Role::Applying
                     }
-                }
-            }
-            _ => {
-                if holder::holder_seen(&recorded, now, self.window()) {
-                    self.mark_seen(&mut tx, None).await?;
-                }
-            }
+                },
+            ));
         }
-        tx.commit().await?;
-        Ok(rebuilt)
+        if holder::holder_seen(recorded, now, self.window()) {
+            self.mark_seen(tx, None).await?;
+        }
+        Ok(None)
     }
 
     /// The rebuild itself, the turn held (or not needed) by the caller.

@@ -25,7 +25,7 @@ pub mod reach;
 mod indexer;
 
 pub use indexer::{
-    IndexStatus, Indexer, IndexerError, Rebuilt, Role, ServiceListing, TAKEOVER_AFTER,
+    IndexStatus, Indexer, IndexerError, RebuildAt, Rebuilt, Role, ServiceListing, TAKEOVER_AFTER,
     seconds_since,
 };
 pub use project::{refused_searchable_fields, searchable_fields};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use civitas_search::{Engine, Kind, Query, Reach, ReachEntry, TantivyIndex};
-use civitas_search_indexer::{Indexer, Role};
+use civitas_search_indexer::{Indexer, RebuildAt, Role};
 use civitas_storage::Backend;
 use civitas_tenancy::TenantPath;
 use civitas_testkit::both_backends;
@@ -61,7 +61,10 @@ async fn cases_found(indexer: &Indexer) -> Vec<String> {
 async fn holding_one_case(db: &civitas_storage::Database, dir: &std::path::Path) -> Indexer {
     let indexer = node(db, dir);
     assert_eq!(
-        indexer.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        indexer
+            .claim(RebuildAt::Claim)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
         (Role::Applying, None)
     );
     insert_case(
@@ -94,7 +97,7 @@ both_backends! {
             Backend::Postgres => {
                 // Another node's index stands by while the holder is seen,
                 // even when nothing changes for longer than the window.
-                let (role, rebuilt) = b.claim().await.unwrap_or_else(|e| panic!("{e}"));
+                let (role, rebuilt) = b.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(role, Role::StandingBy { holder: id_of(&a) });
                 assert_eq!(rebuilt, None);
                 let until = std::time::Instant::now() + WINDOW + WINDOW / 2;
@@ -122,7 +125,7 @@ both_backends! {
             Backend::Sqlite => {
                 // The data directory is one node's: a new index takes over
                 // as its node starts, rebuilt from the database.
-                let (role, rebuilt) = b.claim().await.unwrap_or_else(|e| panic!("{e}"));
+                let (role, rebuilt) = b.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(role, Role::Applying);
                 assert!(rebuilt.is_some());
                 assert_eq!(cases_found(&b).await, ["case:case-1"]);
@@ -147,14 +150,14 @@ both_backends! {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = node(&t.db, dirs.path());
         let id = id_of(&first);
-        assert_eq!(first.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        assert_eq!(first.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
         drop(first);
         // A restart (or kill -9) of the same node: nothing to rebuild, the
         // entries it has not applied wait for it.
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
         let again = node(&t.db, dirs.path());
         assert_eq!(id_of(&again), id);
-        assert_eq!(again.claim().await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        assert_eq!(again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
         again.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
         // An index recreated (another schema) is still this node's, to be
@@ -176,10 +179,32 @@ both_backends! {
         // schema): the same holder, but rebuilt before it applies.
         drop(TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}")));
         let again = node(&t.db, dirs.path());
-        let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        let (role, rebuilt) = again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(role, Role::Applying);
         assert_eq!(rebuilt.map(|r| r.by_kind.get("case").copied()), Some(Some(1)));
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
+    }
+
+    async fn a_node_whose_index_must_be_rebuilt_starts_at_once_and_rebuilds_on_its_first_turn(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = holding_one_case(&t.db, dirs.path()).await;
+        let id = id_of(&first);
+        drop(first);
+        drop(TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}")));
+        // `serve` claims without waiting for the rebuild: the node is up,
+        // and its searches answer "rebuilding" (the role says so) meanwhile.
+        let again = node(&t.db, dirs.path());
+        let (role, rebuilt) = again.claim(RebuildAt::NextTurn).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(role, Role::Rebuilding { previous: Some(id) });
+        assert_eq!(rebuilt, None);
+        assert!(cases_found(&again).await.is_empty());
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        // Its indexer's first turn rebuilds it, and the changes made
+        // meanwhile are applied after.
+        again.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.role(), Role::Applying);
+        assert!(!again.engine().is_incomplete());
+        assert_eq!(cases_found(&again).await, ["case:case-1", "case:case-2"]);
     }
 
     async fn a_rebuild_cut_short_is_done_again_when_the_node_starts_again(t) {
@@ -193,7 +218,7 @@ both_backends! {
         // Started again on the same directory: the same holder, but the
         // mark says its documents are not all there.
         let again = node(&t.db, dirs.path());
-        let (role, rebuilt) = again.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        let (role, rebuilt) = again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(role, Role::Applying);
         assert!(rebuilt.is_some(), "the cut-short rebuild is done again");
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
@@ -209,7 +234,7 @@ both_backends! {
         // the columns empty): entries applied, by no index anyone recorded.
         exec(&t.db, "UPDATE search_indexers SET index_id = NULL, seen_at = NULL", &[]).await;
         let new = node(&t.db, &dirs.path().join("new"));
-        let (role, rebuilt) = new.claim().await.unwrap_or_else(|e| panic!("{e}"));
+        let (role, rebuilt) = new.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(role, Role::Applying);
         assert!(rebuilt.is_some(), "whatever the earlier index applied, this one rebuilds");
         assert_eq!(cases_found(&new).await, ["case:case-1"]);
@@ -224,7 +249,9 @@ async fn a_holder_kept_from_its_turns_for_a_window_answers_no_searches_until_its
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let a = node(&t.db, dirs.path());
     assert_eq!(
-        a.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        a.claim(RebuildAt::Claim)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
         (Role::Applying, None)
     );
     // Another node's takeover holds the row (its rebuild) for longer than
@@ -260,7 +287,9 @@ async fn a_rebuild_elsewhere_leaves_a_holder_seen_as_it_began_the_holder() {
     let a = node(&t.db, &dirs.path().join("a"));
     let b = node(&t.db, &dirs.path().join("b"));
     assert_eq!(
-        a.claim().await.unwrap_or_else(|e| panic!("{e}")),
+        a.claim(RebuildAt::Claim)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
         (Role::Applying, None)
     );
     let seen_before = a

@@ -218,10 +218,10 @@ impl World {
             &workflow,
             &roots,
             civitas_search_indexer::TAKEOVER_AFTER,
+            civitas_search_indexer::RebuildAt::Claim,
         )
         .await
-        .unwrap()
-        .0;
+        .unwrap();
         let templates = Arc::new(
             civitas::serve::load_templates(&civitas_testkit::tenants_dir(), &workflow, &modules)
                 .unwrap(),
