@@ -182,6 +182,12 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 }
                 if let Some(index_id) = &status.index_id {
                     println!("本索引 (this index): {index_id}");
+                    if let Some(held) = status.index_applied {
+                        println!(
+                            "本索引含已接收变更 (changes applied that this index holds): {held} / {}",
+                            status.applied
+                        );
+                    }
                     match &status.holder {
                         Some(holder) if holder == index_id => {
                             println!(

@@ -73,6 +73,23 @@ impl Engine {
         }
     }
 
+    /// How far into the outbox an embedded index holds
+    /// ([`TantivyIndex::applied_mark`]); `None` for Meilisearch.
+    pub fn applied_mark(&self) -> Option<i64> {
+        match self {
+            Engine::Tantivy(index) => index.applied_mark(),
+            Engine::Meili(_) => None,
+        }
+    }
+
+    /// Records an embedded index's applied mark; nothing for Meilisearch.
+    pub fn set_applied_mark(&self, applied: i64) -> Result<(), SearchError> {
+        match self {
+            Engine::Tantivy(index) => index.set_applied_mark(applied),
+            Engine::Meili(_) => Ok(()),
+        }
+    }
+
     /// Applies `changes` (upserts by id, deletions) and returns once they
     /// are durable and visible to searches. Applying the same change twice
     /// leaves the same index.

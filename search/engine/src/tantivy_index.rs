@@ -170,6 +170,8 @@ struct Inner {
     /// Whether it is marked as not holding what it applied
     /// ([`TantivyIndex::is_incomplete`]).
     incomplete: std::sync::atomic::AtomicBool,
+    /// How far into the outbox it holds ([`TantivyIndex::applied_mark`]).
+    applied: Mutex<Option<i64>>,
     /// Per segment, for pages of the newest matches.
     date_maxima: DateMaxima,
 }
@@ -223,6 +225,25 @@ const IDENTITY_FILE: &str = "civitas-index-id";
 
 /// The file whose presence marks an index as not holding what it applied.
 const INCOMPLETE_FILE: &str = "civitas-index-incomplete";
+
+/// The file that holds the index's applied mark
+/// ([`TantivyIndex::applied_mark`]).
+const APPLIED_FILE: &str = "civitas-index-applied";
+
+/// The applied mark kept in `dir`: `Ok(None)` when there is none (an index
+/// from before marks were kept, or one that has applied nothing yet).
+fn read_applied(dir: &Path) -> Result<Option<i64>, String> {
+    let path = dir.join(APPLIED_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|e| format!("{} does not hold a count: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
 
 fn new_identity() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -358,6 +379,44 @@ impl TantivyIndex {
         Ok(())
     }
 
+    /// How far into the database's search outbox this index holds: the
+    /// count of entries its backend had applied when this index last
+    /// applied a batch or was rebuilt (`None` when it has not yet said).
+    /// An index that holds the outbox but whose mark is below the count
+    /// the database records missed what another process applied under its
+    /// id — a copy of its directory — and must not apply on top of that.
+    /// Kept in its directory (`civitas-index-applied`); written after the
+    /// index commits and before the database does, so it never claims more
+    /// than the index holds.
+    pub fn applied_mark(&self) -> Option<i64> {
+        *self
+            .inner
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the applied mark ([`TantivyIndex::applied_mark`]): written
+    /// aside, flushed to disk, then renamed, so a crash leaves the former
+    /// mark whole.
+    pub fn set_applied_mark(&self, applied: i64) -> Result<(), SearchError> {
+        if let Some(dir) = &self.inner.dir {
+            use std::io::Write as _;
+            let aside = dir.join(format!("{APPLIED_FILE}.new"));
+            let mut file = std::fs::File::create(&aside).map_err(index_error)?;
+            file.write_all(format!("{applied}\n").as_bytes())
+                .map_err(index_error)?;
+            file.sync_all().map_err(index_error)?;
+            std::fs::rename(&aside, dir.join(APPLIED_FILE)).map_err(index_error)?;
+        }
+        *self
+            .inner
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(applied);
+        Ok(())
+    }
+
     /// An index in memory (tests, benchmarks).
     pub fn in_memory() -> Result<TantivyIndex, SearchError> {
         let (schema, fields) = schema();
@@ -403,6 +462,20 @@ impl TantivyIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(index_error)?;
+        let mut incomplete = dir
+            .as_ref()
+            .is_some_and(|d| d.join(INCOMPLETE_FILE).exists());
+        let applied = match dir.as_deref().map(read_applied) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(applied))) => Some(applied),
+            // Derived data: a mark that cannot be read says nothing of
+            // what the index holds, so it is rebuilt before it applies.
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "检索索引的进度标记无法读取，索引将重建 (the search index's applied mark cannot be read: the index will be rebuilt)");
+                incomplete = true;
+                None
+            }
+        };
         Ok(TantivyIndex {
             inner: Arc::new(Inner {
                 reader,
@@ -410,10 +483,8 @@ impl TantivyIndex {
                 index,
                 fields,
                 analyzer,
-                incomplete: std::sync::atomic::AtomicBool::new(
-                    dir.as_ref()
-                        .is_some_and(|d| d.join(INCOMPLETE_FILE).exists()),
-                ),
+                incomplete: std::sync::atomic::AtomicBool::new(incomplete),
+                applied: Mutex::new(applied),
                 dir,
                 identity,
                 date_maxima: DateMaxima::of_field("date"),

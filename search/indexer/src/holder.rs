@@ -11,6 +11,13 @@
 //! the other index applied are gone from the outbox, and nothing else tells
 //! what it missed.
 //!
+//! The holder records how long it may go unseen (its takeover window) as
+//! it names itself, and standbys wait out that window rather than their
+//! own. Each embedded index also keeps how far into the outbox it holds
+//! (its applied mark, beside its id): an index whose id the row names but
+//! whose mark is behind the row's count is a copy of the holder's
+//! directory elsewhere, and is treated as another index.
+//!
 //! This module is the decision alone, a function of what the row says, the
 //! index, the database's clock and the liveness window; the indexer reads
 //! the row under its lock and does what the decision says.
@@ -27,6 +34,9 @@ pub struct Recorded {
     pub seen_at: Option<i64>,
     /// Entries applied from the outbox, ever, by any index of the backend.
     pub applied: i64,
+    /// How long the holder said it may go unseen (its takeover window),
+    /// if it said.
+    pub live: Option<Duration>,
 }
 
 /// The index whose turn it is.
@@ -38,6 +48,18 @@ pub struct ThisIndex<'a> {
     /// empty or of an older schema as its node started, over a database
     /// that may hold rows.
     pub complete: bool,
+    /// Its applied mark: the backend's count of applied entries when it
+    /// last applied a batch or was rebuilt; `None` when it has not said
+    /// (an index from before marks were kept).
+    pub applied: Option<i64>,
+}
+
+impl ThisIndex<'_> {
+    /// Whether entries were applied that this index may not hold: its mark
+    /// is behind the count the row records.
+    fn behind(&self, recorded: &Recorded) -> bool {
+        self.applied.is_some_and(|mine| mine < recorded.applied)
+    }
 }
 
 /// What an embedded index does on its turn.
@@ -65,7 +87,7 @@ pub enum Turn {
 
 /// The turn of `this` index at `now` (Unix microseconds, the database's
 /// clock), given what the row says and how long a holder unseen is still
-/// presumed alive.
+/// presumed alive (`live`, when the holder did not say).
 pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) -> Turn {
     let rebuild_or = |turn: Turn| {
         if this.complete {
@@ -82,12 +104,11 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
         // Applied by an index nobody recorded: which one, and whether it
         // was this one alone, is unknown.
         None => Turn::Rebuild { previous: None },
-        Some(holder) if holder == this.id => rebuild_or(Turn::Apply),
+        Some(holder) if holder == this.id && !this.behind(recorded) => rebuild_or(Turn::Apply),
+        // Another index, or a copy of this one that applied what this one
+        // did not.
         Some(holder) => {
-            let seen_within = recorded
-                .seen_at
-                .is_some_and(|seen| now.saturating_sub(seen) < micros(live));
-            if seen_within {
+            if holder_seen(recorded, now, live) {
                 Turn::StandBy {
                     holder: holder.clone(),
                 }
@@ -100,10 +121,12 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
     }
 }
 
-/// Whether the holder recorded in `recorded` counts as seen at `now`: a
-/// node that kept the row locked while it was (a rebuild elsewhere) says
-/// so for it as it lets go, since the holder could not.
+/// Whether the holder recorded in `recorded` counts as seen at `now`,
+/// within its own window (`live` when it did not say): a node that kept
+/// the row locked while it was (a rebuild elsewhere) says so for it as it
+/// lets go, since the holder could not.
 pub fn holder_seen(recorded: &Recorded, now: i64, live: Duration) -> bool {
+    let live = recorded.live.unwrap_or(live);
     recorded.index_id.is_some()
         && recorded
             .seen_at
@@ -133,11 +156,16 @@ mod tests {
             index_id: index_id.map(str::to_owned),
             seen_at,
             applied,
+            live: None,
         }
     }
 
     fn index(id: &str) -> ThisIndex<'_> {
-        ThisIndex { id, complete: true }
+        ThisIndex {
+            id,
+            complete: true,
+            applied: None,
+        }
     }
 
     fn rebuild(previous: Option<&str>) -> Turn {
@@ -178,8 +206,8 @@ mod tests {
     #[test]
     fn an_index_not_complete_rebuilds_before_it_holds_the_outbox() {
         let emptied = ThisIndex {
-            id: "a",
             complete: false,
+            ..index("a")
         };
         assert_eq!(
             turn(&row(Some("a"), Some(NOW), 7), emptied, NOW, LIVE),
@@ -263,6 +291,65 @@ mod tests {
             LIVE
         ));
         assert!(!holder_seen(&row(None, Some(NOW), 7), NOW, LIVE));
+    }
+
+    #[test]
+    fn a_standby_waits_out_the_holders_own_window_not_its_own() {
+        let said = |secs| Recorded {
+            live: Some(Duration::from_secs(secs)),
+            ..row(Some("a"), Some(NOW - 40 * SECOND), 7)
+        };
+        // The holder said 60 s: unseen for 40 s it is still presumed
+        // alive, whatever this node's own 30 s.
+        assert_eq!(
+            turn(&said(60), index("b"), NOW, LIVE),
+            Turn::StandBy {
+                holder: "a".to_owned()
+            }
+        );
+        assert!(holder_seen(&said(60), NOW, LIVE));
+        // It said 10 s: gone, though this node would wait 30 s.
+        assert_eq!(
+            turn(&said(10), index("b"), NOW, Duration::from_secs(300)),
+            rebuild(Some("a"))
+        );
+    }
+
+    #[test]
+    fn the_holder_applies_while_its_mark_keeps_up_with_the_database() {
+        for mark in [Some(7), Some(9)] {
+            let this = ThisIndex {
+                applied: mark,
+                ..index("a")
+            };
+            // Above: a batch the database did not count (its commit
+            // failed), applied again.
+            assert_eq!(
+                turn(&row(Some("a"), Some(NOW), 7), this, NOW, LIVE),
+                Turn::Apply
+            );
+        }
+    }
+
+    #[test]
+    fn a_copy_of_the_holders_directory_behind_the_database_is_another_index() {
+        let copy = ThisIndex {
+            applied: Some(5),
+            ..index("a")
+        };
+        // The holder under the same id applied two entries this copy does
+        // not hold: while it is seen, the copy stands by ...
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), copy, NOW, LIVE),
+            Turn::StandBy {
+                holder: "a".to_owned()
+            }
+        );
+        // ... and once it is not, the copy is rebuilt before it applies.
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW - 31 * SECOND), 7), copy, NOW, LIVE),
+            rebuild(Some("a"))
+        );
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct IndexStatus {
     pub documents: Counts,
     /// This index's id (embedded indexes; `None` for Meilisearch).
     pub index_id: Option<String>,
+    /// How many of the `applied` entries this embedded index holds, by its
+    /// applied mark (`None` for Meilisearch, or before it has said).
+    pub index_applied: Option<i64>,
     /// The id of the embedded index that holds the outbox, if any.
     pub holder: Option<String>,
     /// When the holder was last seen applying it (Unix microseconds).
@@ -261,6 +264,7 @@ impl Indexer {
         ThisIndex {
             id,
             complete: !self.engine.is_incomplete(),
+            applied: self.engine.applied_mark(),
         }
     }
 
@@ -279,6 +283,10 @@ impl Indexer {
             Role::Applying => tracing::info!(
                 index,
                 "本节点的内置检索索引接收变更 (this node's embedded search index applies the changes)"
+            ),
+            Role::StandingBy { holder } if holder == index => tracing::error!(
+                index,
+                "本节点的内置检索索引待命：另一节点在用本索引目录的副本接收变更；每个节点须有自己的空索引目录 (this node's embedded search index stands by: another node applies the changes with a copy of this index's directory; give every node an index directory of its own, empty at first)"
             ),
             Role::StandingBy { holder } => tracing::warn!(
                 index,
@@ -419,7 +427,10 @@ impl Indexer {
                     tx.commit().await?;
                     return Ok(Acted::Done(None));
                 }
-                match self.rebuild_and_hold(tx, mine, previous).await {
+                match self
+                    .rebuild_and_hold(tx, mine, previous, recorded.applied)
+                    .await
+                {
                     Ok(rebuilt) => Ok(Acted::Done(Some(rebuilt))),
                     Err(e) => {
                         // Not again at once: another standby index may do
@@ -438,11 +449,14 @@ impl Indexer {
     /// holder is written first and the row let go, so any other process on
     /// the database stops applying at once, and the rebuild reads on other
     /// connections.
+    /// `applied` is the row's count of applied entries as the turn began
+    /// (no other index applies meanwhile): the rebuilt index's mark.
     async fn rebuild_and_hold(
         &self,
         mut turn: PlatformTx,
         mine: &str,
         previous: Option<String>,
+        applied: i64,
     ) -> Result<Rebuilt, IndexerError> {
         self.set_role(Role::Rebuilding { previous });
         let turn = match self.db.backend() {
@@ -467,6 +481,7 @@ impl Indexer {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
+        or_abandon!(tx, self.engine.set_applied_mark(applied));
         or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
         tx.commit().await?;
         self.set_role(Role::Applying);
@@ -493,45 +508,66 @@ impl Indexer {
             Backend::Sqlite => "",
         };
         let now = database_now(backend);
-        type Row = (Option<String>, Option<i64>, i64, i64);
+        type Row = (Option<String>, Option<i64>, i64, Option<i64>, i64);
         let row: Option<Row> = with_connection!(tx.connection(), c => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT index_id, seen_at, applied, {now} FROM search_indexers WHERE backend = $1 {lock}"
+                "SELECT index_id, seen_at, applied, takeover_after_ms, {now} FROM search_indexers WHERE backend = $1 {lock}"
             )))
             .bind(self.engine.backend())
             .fetch_optional(&mut *c)
             .await?
         });
-        Ok(row.map(|(index_id, seen_at, applied, now)| {
-            (
-                Recorded {
-                    index_id,
-                    seen_at,
-                    applied,
-                },
-                now,
-            )
-        }))
+        let Some((index_id, seen_at, applied, live_ms, now)) = row else {
+            return Ok(None);
+        };
+        let live = live_ms
+            .map(|ms| {
+                u64::try_from(ms).map(Duration::from_millis).map_err(|_| {
+                    IndexerError::Stored(format!(
+                        "search_indexers.takeover_after_ms is negative: {ms}"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(Some((
+            Recorded {
+                index_id,
+                seen_at,
+                applied,
+                live,
+            },
+            now,
+        )))
     }
 
     /// Records the holder as seen now, by the database's clock: `Some(id)`
-    /// names that index the holder; `None` keeps the one recorded (a node
-    /// that held the row during a rebuild says so for a holder that could
-    /// not).
+    /// names that index the holder, with how long it may go unseen (this
+    /// node's window); `None` keeps the one recorded (a node that held the
+    /// row during a rebuild says so for a holder that could not).
     async fn mark_seen(
         &self,
         tx: &mut PlatformTx,
         holder: Option<&str>,
     ) -> Result<(), IndexerError> {
         let now = database_now(self.db.backend());
+        let window_ms = i64::try_from(self.window().as_millis()).unwrap_or(i64::MAX);
         with_connection!(tx.connection(), c => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE search_indexers SET index_id = COALESCE($1, index_id), seen_at = {now} WHERE backend = $2"
-            )))
-            .bind(holder)
-            .bind(self.engine.backend())
-            .execute(&mut *c)
-            .await?;
+            match holder {
+                Some(holder) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE search_indexers SET index_id = $1, seen_at = {now}, takeover_after_ms = $2 WHERE backend = $3"
+                )))
+                .bind(holder)
+                .bind(window_ms)
+                .bind(self.engine.backend())
+                .execute(&mut *c)
+                .await?,
+                None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE search_indexers SET seen_at = {now} WHERE backend = $1"
+                )))
+                .bind(self.engine.backend())
+                .execute(&mut *c)
+                .await?,
+            };
         });
         Ok(())
     }
@@ -640,20 +676,24 @@ impl Indexer {
                 }
             }
         };
-        let applied = or_abandon!(tx, self.apply_batch(&mut tx).await);
+        let applied = or_abandon!(tx, self.apply_batch(&mut tx, recorded.applied).await);
         tx.commit().await?;
         Ok(applied)
     }
 
     /// PostgreSQL: the next batch read, applied and removed in `tx`, which
-    /// holds the backend's row.
-    async fn apply_batch(&self, tx: &mut PlatformTx) -> Result<usize, IndexerError> {
+    /// holds the backend's row; `before` is the row's count of applied
+    /// entries.
+    async fn apply_batch(&self, tx: &mut PlatformTx, before: i64) -> Result<usize, IndexerError> {
         let entries = outbox::oldest(tx.connection(), self.batch).await?;
         if entries.is_empty() {
             return Ok(0);
         }
         let (changes, rejected) = self.changes(tx, &entries).await?;
         self.engine.apply(changes).await?;
+        // After the index's commit, before the database's.
+        self.engine
+            .set_applied_mark(before + entries.len() as i64)?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         outbox::remove(tx, &seqs).await?;
         self.record(tx, seqs.len(), rejected).await?;
@@ -676,7 +716,7 @@ impl Indexer {
         if entries.is_empty() {
             return Ok(0);
         }
-        if self.held_by_another(&mut read).await? {
+        if or_abandon!(read, self.applied_if_holding(&mut read).await).is_none() {
             read.commit().await?;
             return Ok(0);
         }
@@ -692,7 +732,8 @@ impl Indexer {
 
     /// SQLite: the applied entries `seqs` removed and counted in `tx`, which
     /// holds the write lock; none when another index took the outbox since
-    /// they were read (its node starting, rebuilt): they stay for it.
+    /// they were read (its node starting, rebuilt): they stay for it. The
+    /// index, which applied them, is marked first.
     async fn remove_applied(
         &self,
         tx: &mut PlatformTx,
@@ -705,9 +746,10 @@ impl Indexer {
                 .execute(&mut *c)
                 .await?;
         });
-        if self.held_by_another(tx).await? {
+        let Some(before) = self.applied_if_holding(tx).await? else {
             return Ok(0);
-        }
+        };
+        self.engine.set_applied_mark(before + seqs.len() as i64)?;
         outbox::remove(tx, seqs).await?;
         if let Some(mine) = self.engine.identity() {
             self.mark_seen(tx, Some(mine)).await?;
@@ -716,23 +758,28 @@ impl Indexer {
         Ok(seqs.len())
     }
 
-    /// SQLite: whether another embedded index holds the outbox (taken as
-    /// its node started: the data directory's node now); this one then
-    /// stands by and applies nothing.
-    async fn held_by_another(&self, tx: &mut PlatformTx) -> Result<bool, IndexerError> {
-        let Some(mine) = self.engine.identity() else {
-            return Ok(false);
+    /// SQLite: the backend's count of applied entries, or `None` when this
+    /// index stands by and applies nothing: another embedded index holds
+    /// the outbox (taken as its node started: the data directory's node
+    /// now), or a copy of this one applied what this one does not hold.
+    async fn applied_if_holding(&self, tx: &mut PlatformTx) -> Result<Option<i64>, IndexerError> {
+        let Some(recorded) = self.recorded(tx, "").await?.map(|(recorded, _)| recorded) else {
+            // Not registered yet: nothing applied.
+            return Ok(Some(0));
         };
-        let recorded = self.recorded(tx, "").await?.map(|(recorded, _)| recorded);
-        match recorded
-            .and_then(|r| r.index_id)
-            .filter(|holder| holder != mine)
-        {
-            Some(holder) => {
+        let Some(mine) = self.engine.identity() else {
+            return Ok(Some(recorded.applied));
+        };
+        let behind = self
+            .engine
+            .applied_mark()
+            .is_some_and(|mark| mark < recorded.applied);
+        match recorded.index_id {
+            Some(holder) if holder != mine || behind => {
                 self.set_role(Role::StandingBy { holder });
-                Ok(true)
+                Ok(None)
             }
-            None => Ok(false),
+            _ => Ok(Some(recorded.applied)),
         }
     }
 
@@ -901,6 +948,9 @@ impl Indexer {
         now: i64,
     ) -> Result<Option<Role>, IndexerError> {
         if let (None, Some(mine)) = (tenant, self.engine.identity()) {
+            // It holds every row as of the row's lock, so every entry
+            // counted applied by then.
+            self.engine.set_applied_mark(recorded.applied)?;
             let this = self.this_index(mine);
             return Ok(Some(
                 match holder::turn(recorded, this, now, self.window()) {
@@ -1034,6 +1084,7 @@ impl Indexer {
             rejected,
             documents: self.engine.counts().await?,
             index_id: self.engine.identity().map(str::to_owned),
+            index_applied: self.engine.applied_mark(),
             holder,
             holder_seen_at,
         })

@@ -18,12 +18,30 @@ use common::*;
 const WINDOW: Duration = Duration::from_secs(2);
 
 fn node(db: &civitas_storage::Database, dir: &std::path::Path) -> Indexer {
+    node_with_window(db, dir, WINDOW)
+}
+
+/// A node whose `--search-takeover-secs` is `window`.
+fn node_with_window(
+    db: &civitas_storage::Database,
+    dir: &std::path::Path,
+    window: Duration,
+) -> Indexer {
     let index = TantivyIndex::open(dir).unwrap_or_else(|e| panic!("index: {e}"));
     let searchable = HashMap::from([(
         "civil-affairs/meal-subsidy".to_owned(),
         vec!["remarks".to_owned()],
     )]);
-    Indexer::new(db.clone(), Engine::Tantivy(index), searchable).with_takeover_after(WINDOW)
+    Indexer::new(db.clone(), Engine::Tantivy(index), searchable).with_takeover_after(window)
+}
+
+/// What an operator does who copies a node's data directory to another.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{e}")) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 fn id_of(indexer: &Indexer) -> String {
@@ -185,6 +203,43 @@ both_backends! {
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
     }
 
+    async fn a_copy_of_the_holders_index_directory_stands_by_once_the_holder_applies_what_it_lacks(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let a = holding_one_case(&t.db, &dirs.path().join("a")).await;
+        copy_dir(&dirs.path().join("a"), &dirs.path().join("b"));
+        let b = node(&t.db, &dirs.path().join("b"));
+        let id = id_of(&a);
+        assert_eq!(id_of(&b), id, "to the database a copy is the same index");
+        // Nothing applied since the copy: it holds what the holder holds.
+        assert_eq!(b.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        // The holder applies a change the copy does not hold: from then on
+        // the copy, behind, applies nothing on top of what it lacks.
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        assert_eq!(batch(&a).await, 1);
+        insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
+        assert_eq!(batch(&b).await, 0);
+        assert_eq!(b.role(), Role::StandingBy { holder: id.clone() });
+        assert_eq!(batch(&a).await, 1);
+        assert_eq!(cases_found(&a).await, ["case:case-1", "case:case-2", "case:case-3"]);
+        assert_eq!(cases_found(&b).await, ["case:case-1"]);
+        let status = b.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.index_applied, status.applied), (Some(1), 3));
+
+        if t.db.backend() == Backend::Postgres {
+            // The holder gone for the window, the copy is rebuilt and takes
+            // over; the holder, back, is behind in its turn and stands by.
+            tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+            assert_eq!(batch(&b).await, 0);
+            assert_eq!(b.role(), Role::Applying);
+            assert_eq!(cases_found(&b).await, ["case:case-1", "case:case-2", "case:case-3"]);
+            insert_case(&t.db, "case-4", "310000/310115", "助餐补贴申请（四）", None, "{}").await;
+            b.drain().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(batch(&a).await, 0);
+            assert_eq!(a.role(), Role::StandingBy { holder: id });
+            assert!(!cases_found(&a).await.contains(&"case:case-4".to_owned()));
+        }
+    }
+
     async fn a_node_whose_index_must_be_rebuilt_starts_at_once_and_rebuilds_on_its_first_turn(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = holding_one_case(&t.db, dirs.path()).await;
@@ -314,4 +369,30 @@ async fn a_rebuild_elsewhere_leaves_a_holder_seen_as_it_began_the_holder() {
     insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
     assert_eq!(batch(&a).await, 1);
     assert_eq!(a.role(), Role::Applying);
+}
+
+#[tokio::test]
+async fn a_standby_waits_out_the_window_the_holder_recorded_not_its_own() {
+    let Some(t) = civitas_testkit::TestDb::postgres().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let holder_window = Duration::from_secs(3);
+    let a = node_with_window(&t.db, &dirs.path().join("a"), holder_window);
+    assert_eq!(
+        a.claim(RebuildAt::Claim)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        (Role::Applying, None)
+    );
+    // A node set to take over after 1 s, started beside a holder that said
+    // 3 s: unseen for longer than 1 s, the holder is still presumed alive.
+    let b = node_with_window(&t.db, &dirs.path().join("b"), Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(batch(&b).await, 0);
+    assert_eq!(b.role(), Role::StandingBy { holder: id_of(&a) });
+    // Past the holder's own window, it takes over.
+    tokio::time::sleep(holder_window).await;
+    assert_eq!(batch(&b).await, 0);
+    assert_eq!(b.role(), Role::Applying);
 }
