@@ -322,13 +322,21 @@ both_backends! {
         let workflow = civitas::serve::start_workflow(&civitas_testkit::tenants_dir(), &tree, &world.modules).unwrap();
         let roots: Vec<civitas_tenancy::TenantPath> =
             tree.current().roots().map(|t| t.path.clone()).collect();
+        // The node whose index held the outbox is the backup's, last seen
+        // an hour before the restore: no window to wait out.
+        let mut tx = t.db.begin_platform().await.unwrap();
+        civitas_storage::with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE search_indexers SET seen_at = seen_at - 3600000000")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        });
+        tx.commit().await.unwrap();
         let restored = tempfile::tempdir().unwrap();
         let indexer = civitas::search::start_indexer(
             &civitas::search::SearchConfig::Tantivy { dir: restored.path().join("search") },
             &t.db, &world.modules, &workflow, &roots,
-            // The node whose index held the outbox is the backup's, gone:
-            // no window to wait out before this one takes over.
-            std::time::Duration::ZERO,
+            civitas_search_indexer::TAKEOVER_AFTER,
             civitas_search_indexer::RebuildAt::Claim,
         )
         .await

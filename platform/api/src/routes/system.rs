@@ -73,10 +73,13 @@ pub(crate) struct SearchReadiness {
     /// What this node's index does with the changes: `applying`;
     /// `standing_by` (an embedded index while another node's embedded index
     /// applies this database's changes: its searches answer 503
-    /// `search_standby`); `rebuilding` (before it applies: taking over from
-    /// a holder gone, or its directory was empty; 503 `search_rebuilding`
-    /// until done); `waiting` (another node's rebuild held the outbox as
-    /// this node started; 503 `search_standby` until its next turn).
+    /// `search_standby`; also a copy of the holder's index directory that
+    /// the holder has moved past); `rebuilding` (before it applies: taking
+    /// over from a holder gone, its directory was empty or of an older
+    /// schema, or a rebuild was cut short; the node serves meanwhile, 503
+    /// `search_rebuilding` until done); `waiting` (another node's rebuild
+    /// held the outbox as this node started; 503 `search_standby` until its
+    /// next turn).
     /// Readiness stays 200.
     role: &'static str,
     /// The embedded index that applies the changes, when this one does not.
