@@ -73,6 +73,9 @@ both_backends! {
         assert!(value(&text, "civitas_db_begun_total").unwrap_or(0.0) > value(&before, "civitas_db_begun_total").unwrap_or(0.0));
         assert_eq!(value(&text, "civitas_timers_due"), Some(0.0), "{text}");
         assert_eq!(value(&text, "civitas_notification_outbox"), Some(0.0), "{text}");
+        // The one node's embedded index applies the changes.
+        assert_eq!(value(&text, r#"civitas_search_index_role{role="applying"}"#), Some(1.0), "{text}");
+        assert_eq!(value(&text, r#"civitas_search_index_role{role="standing_by"}"#), Some(0.0), "{text}");
         assert!(value(&text, r#"civitas_tenant_keys{state="active"}"#).unwrap_or(0.0) > 0.0, "{text}");
         // The demo's sign-ins are audited and nothing has anchored them yet.
         assert!(value(&text, "civitas_audit_unanchored_records").unwrap_or(0.0) > 0.0, "{text}");

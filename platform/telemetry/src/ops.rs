@@ -87,6 +87,10 @@ pub struct Readings {
     pub notifications_unsent: Option<i64>,
     /// Search: changes not indexed yet, and the oldest one's age.
     pub search: Option<Backlog>,
+    /// Search: what this node's index does with the changes, each role
+    /// with 1 for the current one and 0 for the others (none when the node
+    /// has no search).
+    pub search_roles: Vec<(&'static str, i64)>,
     /// Whether the node hears other nodes' changes (`None`: it does not
     /// listen, SQLite or turned off), and how often it connected again.
     pub change_listener: Option<(bool, u64)>,
@@ -124,6 +128,11 @@ pub fn exposition(parts: &[String]) -> String {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Role {
+    role: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -264,6 +273,21 @@ impl Readings {
             "Changes not in the search index yet",
             self.search,
         );
+        if !self.search_roles.is_empty() {
+            let family = Family::<Role, Gauge>::default();
+            for (role, n) in &self.search_roles {
+                family
+                    .get_or_create(&Role {
+                        role: (*role).to_owned(),
+                    })
+                    .set(*n);
+            }
+            registry.register(
+                "search_index_role",
+                "1 for what this node's search index does with the changes: applying, standing_by (another node's embedded index applies them), rebuilding, waiting",
+                family,
+            );
+        }
         if let Some((listening, reconnects)) = self.change_listener {
             gauge(
                 &mut registry,
@@ -378,6 +402,7 @@ mod tests {
                 oldest_seconds: 12.5,
             }),
             change_listener: Some((true, 2)),
+            search_roles: vec![("applying", 0), ("standing_by", 1)],
             tenant_keys: vec![("active".to_owned(), 40), ("retiring".to_owned(), 2)],
             module_calls: vec![("ok", 10), ("fuel_exhausted", 1)],
             module_fuel: 12345,
@@ -394,6 +419,8 @@ mod tests {
             "civitas_db_begun_total 900",
             "civitas_timers_due 3",
             "civitas_timers_due_oldest_seconds 12.5",
+            r#"civitas_search_index_role{role="standing_by"} 1"#,
+            r#"civitas_search_index_role{role="applying"} 0"#,
             "civitas_change_listener_up 1",
             "civitas_change_listener_reconnects_total 2",
             r#"civitas_tenant_keys{state="retiring"} 2"#,

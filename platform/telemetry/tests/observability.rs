@@ -26,6 +26,7 @@ fn served() -> BTreeSet<String> {
         notification_outbox: Some(0),
         notifications_unsent: Some(0),
         search: backlog,
+        search_roles: vec![("applying", 1), ("rebuilding", 0)],
         change_listener: Some((true, 0)),
         audit_unanchored: backlog,
         tenant_keys: vec![("active".to_owned(), 1)],

@@ -117,6 +117,21 @@ pub enum Role {
     Waiting,
 }
 
+impl Role {
+    /// Every role's name, as `/readyz` and `/metrics` show it.
+    pub const NAMES: [&'static str; 4] = ["applying", "standing_by", "rebuilding", "waiting"];
+
+    /// Its name, as `/readyz` and `/metrics` show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Applying => "applying",
+            Role::StandingBy { .. } => "standing_by",
+            Role::Rebuilding { .. } => "rebuilding",
+            Role::Waiting => "waiting",
+        }
+    }
+}
+
 /// When the rebuild an embedded index needs before it holds the outbox
 /// ([`Role::Rebuilding`]) is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -125,12 +125,11 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>,
     let search = match state.search() {
         None => None,
         Some(indexer) => {
-            use civitas_search_indexer::Role;
-            let (role, holder) = match indexer.role() {
-                Role::Applying => ("applying", None),
-                Role::StandingBy { holder } => ("standing_by", Some(holder)),
-                Role::Rebuilding { .. } => ("rebuilding", None),
-                Role::Waiting => ("waiting", None),
+            let current = indexer.role();
+            let role = current.name();
+            let holder = match current {
+                civitas_search_indexer::Role::StandingBy { holder } => Some(holder),
+                _ => None,
             };
             Some(match indexer.lag().await {
                 Ok((pending, lag_seconds)) => SearchReadiness {
@@ -359,6 +358,13 @@ async fn readings(state: &AppState) -> civitas_telemetry::ops::Readings {
         search: search.ok().flatten().map(|(pending, lag_seconds)| Backlog {
             waiting: pending,
             oldest_seconds: lag_seconds,
+        }),
+        search_roles: state.search().map_or_else(Vec::new, |indexer| {
+            let current = indexer.role().name();
+            civitas_search_indexer::Role::NAMES
+                .iter()
+                .map(|&name| (name, i64::from(name == current)))
+                .collect()
         }),
         change_listener,
         audit_unanchored: audit_unanchored.ok().map(|u| Backlog {
