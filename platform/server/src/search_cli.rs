@@ -98,11 +98,15 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 }
             };
             let subtree = match subtree {
-                // The index is not complete (absent, of an older schema, or
-                // a rebuild cut short): a subtree alone would leave it so.
-                Some(asked) if indexer.engine().is_incomplete() => {
+                // The index must be rebuilt whole before it applies (not
+                // complete, behind, or taking over): a subtree alone would
+                // leave it so.
+                Some(asked)
+                    if indexer.engine().is_incomplete()
+                        || matches!(indexer.role(), Role::Rebuilding { .. }) =>
+                {
                     eprintln!(
-                        "注意 (note): 索引不完整，重建全部而非 {asked} (the index is not complete: rebuilding all of it, not only {asked})"
+                        "注意 (note): 索引须整体重建，重建全部而非 {asked} (the index must be rebuilt whole: rebuilding all of it, not only {asked})"
                     );
                     None
                 }
@@ -139,6 +143,12 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                         println!("已重建索引 (reindexed): {total} 条 (documents)");
                         for (kind, n) in &rebuilt.by_kind {
                             println!("  {kind}: {n}");
+                        }
+                        if rebuilt.rejected > 0 {
+                            println!(
+                                "无法解析而未索引的行 (rows left out, they do not parse; see the log): {}",
+                                rebuilt.rejected
+                            );
                         }
                     }
                     Ok(exit::OK)

@@ -935,8 +935,6 @@ fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first
         command.args(["--search-takeover-secs", "3"]);
         command
     };
-    let first = Server::start(&mut serve("search-a"));
-    let second = Server::start(&mut serve("search-b"));
     let role = |server: &Server| {
         let (status, ready) = server.get("/readyz");
         assert_eq!(status, 200, "{ready}");
@@ -945,8 +943,28 @@ fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first
             .unwrap_or_default()
             .to_owned()
     };
+    let until_role = |server: &Server, wanted: &str| {
+        let started = Instant::now();
+        loop {
+            let now = role(server);
+            if now == wanted {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the role is {now}, never {wanted}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Each node serves at once. The first's index, new over the demo's
+    // rows, is rebuilt on its indexer's first turn and then holds the
+    // outbox; the second's, started then, stands by.
+    let first = Server::start(&mut serve("search-a"));
+    until_role(&first, "applying");
+    let second = Server::start(&mut serve("search-b"));
+    until_role(&second, "standing_by");
     assert_eq!(role(&first), "applying");
-    assert_eq!(role(&second), "standing_by");
 
     // A case submitted through the second node is indexed by the first.
     let citizen = second.sign_in("citizen-demo");
@@ -993,14 +1011,7 @@ fn a_second_nodes_embedded_index_stands_by_and_takes_over_rebuilt_when_the_first
     // The first node stops; the second takes over, rebuilt.
     let (code, log) = first.terminate();
     assert_eq!(code, Some(0), "{log}");
-    let started = Instant::now();
-    while role(&second) != "applying" {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the second node never took over"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until_role(&second, "applying");
     let (found, body) = finds(&second);
     assert!(
         found,

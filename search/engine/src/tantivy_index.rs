@@ -397,8 +397,8 @@ impl TantivyIndex {
     }
 
     /// Records the applied mark ([`TantivyIndex::applied_mark`]): written
-    /// aside, flushed to disk, then renamed, so a crash leaves the former
-    /// mark whole.
+    /// aside, flushed to disk, then renamed (and the rename flushed), so a
+    /// crash leaves the former mark whole.
     pub fn set_applied_mark(&self, applied: i64) -> Result<(), SearchError> {
         if let Some(dir) = &self.inner.dir {
             use std::io::Write as _;
@@ -408,6 +408,11 @@ impl TantivyIndex {
                 .map_err(index_error)?;
             file.sync_all().map_err(index_error)?;
             std::fs::rename(&aside, dir.join(APPLIED_FILE)).map_err(index_error)?;
+            // The rename itself made durable: a mark lost to a power cut
+            // would make the holder look behind (a needless rebuild).
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(index_error)?;
         }
         *self
             .inner

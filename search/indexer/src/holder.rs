@@ -54,14 +54,6 @@ pub struct ThisIndex<'a> {
     pub applied: Option<i64>,
 }
 
-impl ThisIndex<'_> {
-    /// Whether entries were applied that this index may not hold: its mark
-    /// is behind the count the row records.
-    fn behind(&self, recorded: &Recorded) -> bool {
-        self.applied.is_some_and(|mine| mine < recorded.applied)
-    }
-}
-
 /// What an embedded index does on its turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Turn {
@@ -78,7 +70,8 @@ pub enum Turn {
     /// Rebuild from the database, then hold the outbox: its holder has
     /// not been seen within the window, or entries were applied with no
     /// holder recorded (before holders were), or this index is not
-    /// complete.
+    /// complete, or has not said what it holds (before applied marks
+    /// were).
     Rebuild {
         /// The former holder's id, if one was recorded.
         previous: Option<String>,
@@ -104,19 +97,31 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
         // Applied by an index nobody recorded: which one, and whether it
         // was this one alone, is unknown.
         None => Turn::Rebuild { previous: None },
-        Some(holder) if holder == this.id && !this.behind(recorded) => rebuild_or(Turn::Apply),
-        // Another index, or a copy of this one that applied what this one
-        // did not.
-        Some(holder) => {
-            if holder_seen(recorded, now, live) {
-                Turn::StandBy {
-                    holder: holder.clone(),
-                }
-            } else {
-                Turn::Rebuild {
-                    previous: Some(holder.clone()),
-                }
-            }
+        Some(holder) if holder == this.id => match this.applied {
+            // It has not said what it holds (an index from before marks
+            // were kept): rebuilt once.
+            None if recorded.applied > 0 => Turn::Rebuild {
+                previous: Some(holder.clone()),
+            },
+            // A copy of its directory elsewhere applied what it does not
+            // hold: as another index.
+            Some(mark) if mark < recorded.applied => other_index(recorded, holder, now, live),
+            _ => rebuild_or(Turn::Apply),
+        },
+        Some(holder) => other_index(recorded, holder, now, live),
+    }
+}
+
+/// The turn of an index beside `holder`: stand by while it is seen,
+/// rebuild and take over once it is not.
+fn other_index(recorded: &Recorded, holder: &str, now: i64, live: Duration) -> Turn {
+    if holder_seen(recorded, now, live) {
+        Turn::StandBy {
+            holder: holder.to_owned(),
+        }
+    } else {
+        Turn::Rebuild {
+            previous: Some(holder.to_owned()),
         }
     }
 }
@@ -160,11 +165,12 @@ mod tests {
         }
     }
 
+    /// An index holding every entry the rows below count applied (7).
     fn index(id: &str) -> ThisIndex<'_> {
         ThisIndex {
             id,
             complete: true,
-            applied: None,
+            applied: Some(7),
         }
     }
 
@@ -349,6 +355,25 @@ mod tests {
         assert_eq!(
             turn(&row(Some("a"), Some(NOW - 31 * SECOND), 7), copy, NOW, LIVE),
             rebuild(Some("a"))
+        );
+    }
+
+    #[test]
+    fn a_holder_that_has_not_said_what_it_holds_is_rebuilt_once() {
+        // An index from before applied marks were kept, over entries
+        // applied: whether a copy of it applied some is unknown.
+        let unsaid = ThisIndex {
+            applied: None,
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), unsaid, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        // Nothing applied yet (it claimed a new database): nothing to say.
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 0), unsaid, NOW, LIVE),
+            Turn::Apply
         );
     }
 

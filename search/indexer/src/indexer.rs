@@ -55,6 +55,8 @@ pub struct ServiceListing {
 pub struct Rebuilt {
     /// Documents written, by kind.
     pub by_kind: BTreeMap<String, u64>,
+    /// Rows left out because they do not parse (each logged).
+    pub rejected: u64,
 }
 
 /// How far behind the index is, and what it holds.
@@ -343,14 +345,19 @@ impl Indexer {
 
     async fn ensure_registered(&self) -> Result<(), IndexerError> {
         let mut tx = self.db.begin_platform().await?;
-        let backend = self.engine.backend();
+        or_abandon!(tx, self.register(&mut tx).await);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The backend's `search_indexers` row, written in `tx` if missing.
+    async fn register(&self, tx: &mut PlatformTx) -> Result<(), IndexerError> {
         with_connection!(tx.connection(), c => {
             sqlx::query("INSERT INTO search_indexers (backend, applied) VALUES ($1, 0) ON CONFLICT (backend) DO NOTHING")
-                .bind(backend)
+                .bind(self.engine.backend())
                 .execute(&mut *c)
                 .await?;
         });
-        tx.commit().await?;
         Ok(())
     }
 
@@ -422,6 +429,7 @@ impl Indexer {
         match turn {
             Turn::Apply | Turn::Claim => {
                 if recorded.index_id.as_deref() != Some(mine)
+                    || recorded.live != Some(self.window())
                     || holder::heartbeat_due(recorded.seen_at, now, self.heartbeat_every())
                 {
                     or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
@@ -726,16 +734,17 @@ impl Indexer {
                 return Ok(0);
             }
         }
+        // Ended explicitly on every path, as the write below is: a read
+        // keeps its snapshot (and the log's checkpoint) until it ends.
         let mut read = self.db.begin_platform_read().await?;
-        let entries = outbox::oldest(read.connection(), self.batch).await?;
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        if or_abandon!(read, self.applied_if_holding(&mut read).await).is_none() {
+        let entries = or_abandon!(read, outbox::oldest(read.connection(), self.batch).await);
+        if entries.is_empty()
+            || or_abandon!(read, self.applied_if_holding(&mut read).await).is_none()
+        {
             read.commit().await?;
             return Ok(0);
         }
-        let (changes, rejected) = self.changes(&mut read, &entries).await?;
+        let (changes, rejected) = or_abandon!(read, self.changes(&mut read, &entries).await);
         read.commit().await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
@@ -755,12 +764,7 @@ impl Indexer {
         seqs: &[i64],
         rejected: usize,
     ) -> Result<usize, IndexerError> {
-        with_connection!(tx.connection(), c => {
-            sqlx::query("INSERT INTO search_indexers (backend, applied) VALUES ($1, 0) ON CONFLICT (backend) DO NOTHING")
-                .bind(self.engine.backend())
-                .execute(&mut *c)
-                .await?;
-        });
+        self.register(tx).await?;
         let Some(before) = self.applied_if_holding(tx).await? else {
             return Ok(0);
         };
@@ -785,20 +789,30 @@ impl Indexer {
         let Some(mine) = self.engine.identity() else {
             return Ok(Some(recorded.applied));
         };
-        let behind = self
-            .engine
-            .applied_mark()
-            .is_some_and(|mark| mark < recorded.applied);
-        match recorded.index_id {
-            Some(holder) if holder != mine || behind => {
-                self.set_role(Role::StandingBy { holder });
+        let role = match recorded.index_id {
+            None => None,
+            Some(holder) if holder != mine => Some(Role::StandingBy { holder }),
+            Some(holder) => match self.engine.applied_mark() {
+                // It has not said what it holds ([`holder::turn`]): its
+                // next turn rebuilds it.
+                None if recorded.applied > 0 => Some(Role::Rebuilding {
+                    previous: Some(holder),
+                }),
+                // A copy of its directory applied what it does not hold.
+                Some(mark) if mark < recorded.applied => Some(Role::StandingBy { holder }),
+                _ => None,
+            },
+        };
+        match role {
+            Some(role) => {
+                self.set_role(role);
                 Ok(None)
             }
-            _ => Ok(Some(recorded.applied)),
+            None => Ok(Some(recorded.applied)),
         }
     }
 
-    /// Applies the outbox until none waits (tests, `reindex`).
+    /// Applies the outbox until none waits (tests, tools).
     pub async fn drain(&self) -> Result<usize, IndexerError> {
         let mut total = 0;
         loop {
@@ -1011,7 +1025,7 @@ impl Indexer {
             let mut after = String::new();
             loop {
                 let mut read = self.db.begin_platform_read().await?;
-                let (documents, last) = project::page(
+                let (documents, last, rejected) = project::page(
                     read.connection(),
                     kind,
                     tenant,
@@ -1027,7 +1041,9 @@ impl Indexer {
                     self.engine.stage(std::mem::take(&mut pending)).await?;
                 }
                 *rebuilt.by_kind.entry(kind.as_str().to_owned()).or_default() += n;
-                done += n;
+                rebuilt.rejected += rejected as u64;
+                // Rows read, for the progress against the rows counted.
+                done += n + rejected as u64;
                 progress(done, total);
                 match last {
                     Some(l) => after = l,

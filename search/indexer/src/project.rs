@@ -180,7 +180,9 @@ pub async fn load(
 }
 
 /// One page of `kind`'s rows in `tenant`'s subtree (all tenants when
-/// `None`), by id after `after`, as documents; with the last id read.
+/// `None`), by id after `after`, as documents; with the last id read and
+/// how many rows were left out because they do not parse (each logged:
+/// one bad row must not stop a rebuild, as it does not stop the outbox).
 pub async fn page(
     conn: Connection<'_>,
     kind: Kind,
@@ -188,9 +190,9 @@ pub async fn page(
     after: &str,
     limit: usize,
     searchable: &Searchable,
-) -> Result<(Vec<Document>, Option<String>), IndexerError> {
+) -> Result<(Vec<Document>, Option<String>, usize), IndexerError> {
     let Some((select, column)) = select_of(kind) else {
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, 0));
     };
     let mut binds = vec![after.to_owned()];
     let mut sql = format!("{select} WHERE {column} > $1");
@@ -209,11 +211,19 @@ pub async fn page(
     sql.push_str(&format!(" ORDER BY {column} LIMIT {limit}"));
     let rows = fetch(conn, kind, sql, binds).await?;
     let last = rows.last().map(|r| r.id.clone());
-    let documents = rows
-        .iter()
-        .map(|row| document(kind, row, searchable))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((documents, last))
+    let mut documents = Vec::with_capacity(rows.len());
+    let mut rejected = 0;
+    for row in &rows {
+        match document(kind, row, searchable) {
+            Ok(document) => documents.push(document),
+            Err(IndexerError::Stored(why)) => {
+                tracing::error!(kind = kind.as_str(), id = %row.id, reason = %why, "a stored row does not parse: not indexed");
+                rejected += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((documents, last, rejected))
 }
 
 /// The row query and id column of a kind; none for services, which are no

@@ -151,5 +151,9 @@ both_backends! {
         assert_eq!(ids(&indexer, "正常").await, ["case:case-good"]);
         let status = indexer.status().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((status.pending, status.rejected), (0, 1), "{status:?}");
+        // Nor does it hold up a rebuild, which says how many it left out.
+        let rebuilt = indexer.rebuild(None, |_, _| {}).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((rebuilt.by_kind.get("case").copied(), rebuilt.rejected), (Some(1), 1), "{rebuilt:?}");
+        assert_eq!(ids(&indexer, "正常").await, ["case:case-good"]);
     }
 }
