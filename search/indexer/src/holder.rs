@@ -50,7 +50,10 @@ pub struct ThisIndex<'a> {
     pub complete: bool,
     /// Its applied mark: the backend's count of applied entries when it
     /// last applied a batch or was rebuilt; `None` when it has not said
-    /// (an index from before marks were kept).
+    /// (an index from before marks were kept). A count, not a list: it
+    /// tells a copy that fell behind, and errs towards a rebuild (a version
+    /// run in between that applied without marking makes the holder look
+    /// behind).
     pub applied: Option<i64>,
 }
 
