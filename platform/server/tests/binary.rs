@@ -2369,10 +2369,7 @@ fn three_nodes_hear_a_grant_a_setting_and_a_tree_revision_changed_on_one_as_it_c
     let changes = listening_after(&c, 1);
     assert_eq!(changes["reconnects"], 1, "{changes}");
     assert!(
-        c.log
-            .lock()
-            .map(|l| l.iter().any(|line| line.contains("change notices lost")))
-            .unwrap_or(false),
+        c.logged("change notices lost", Duration::from_secs(10)),
         "C says it lost the notices"
     );
     for server in [a, b, c] {
@@ -2886,11 +2883,7 @@ fn a_full_disk_under_the_embedded_database_refuses_writes_with_a_coded_503_and_l
         refused.1
     );
     assert!(
-        server
-            .log
-            .lock()
-            .map(|l| l.iter().any(|line| line.contains("full")))
-            .unwrap_or(false),
+        server.logged("full", Duration::from_secs(10)),
         "the log names the full disk"
     );
     assert_eq!(server.get("/healthz").0, 200);

@@ -262,6 +262,34 @@ both_backends! {
         assert_eq!(cases_found(&again).await, ["case:case-1", "case:case-2"]);
     }
 
+    async fn a_rebuild_that_fails_lets_go_of_the_outbox_at_once_and_is_tried_again_after_the_window(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        drop(holding_one_case(&t.db, dirs.path()).await);
+        drop(TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}")));
+        let again = node(&t.db, dirs.path());
+        let (role, _) = again.claim(RebuildAt::NextTurn).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(role, Role::Rebuilding { .. }), "{role:?}");
+        // What the rebuild reads is missing (a fault of the database's).
+        exec(&t.db, "ALTER TABLE residents RENAME TO residents_away", &[]).await;
+        assert!(again.run_batch().await.is_err(), "the rebuild fails");
+        assert!(matches!(again.role(), Role::Rebuilding { .. }));
+        if t.db.backend() == Backend::Postgres {
+            // The outbox's row was let go as the rebuild failed, not when
+            // a task got round to rolling its transaction back.
+            exec(&t.db, "SELECT backend FROM search_indexers FOR UPDATE NOWAIT", &[]).await;
+        }
+        exec(&t.db, "ALTER TABLE residents_away RENAME TO residents", &[]).await;
+        // Not tried again at once ...
+        assert_eq!(batch(&again).await, 0);
+        assert!(matches!(again.role(), Role::Rebuilding { .. }));
+        assert!(cases_found(&again).await.is_empty());
+        // ... but once the window has passed.
+        tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+        again.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.role(), Role::Applying);
+        assert_eq!(cases_found(&again).await, ["case:case-1"]);
+    }
+
     async fn a_rebuild_cut_short_is_done_again_when_the_node_starts_again(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = holding_one_case(&t.db, dirs.path()).await;

@@ -94,6 +94,24 @@ impl Server {
             .to_owned()
     }
 
+    /// Whether a line of the log contains `what` within `within`: the log
+    /// is read by a thread of its own, so a line the node wrote before it
+    /// answered may reach the test a moment after the answer.
+    pub fn logged(&self, what: &str, within: Duration) -> bool {
+        let started = Instant::now();
+        loop {
+            let found = self
+                .log
+                .lock()
+                .map(|l| l.iter().any(|line| line.contains(what)))
+                .unwrap_or(false);
+            if found || started.elapsed() >= within {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
