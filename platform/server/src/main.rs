@@ -292,9 +292,11 @@ struct ServeArgs {
     #[arg(long, env = "CIVITAS_CHANGE_NOTICES", value_name = "BOOL")]
     change_notices: Option<bool>,
     /// On PostgreSQL one embedded search index applies the database's changes; another node's
-    /// embedded index stands by and, once that one has gone unseen for this many seconds (the
-    /// holder's own setting, recorded with it), rebuilds itself and takes over. Several nodes
-    /// should share a Meilisearch server (--meili-url) instead [default: 30, at least 3].
+    /// stands by and, once that one has gone unseen for the seconds it recorded, rebuilds itself
+    /// and takes over. This node's setting is what it records while its index applies (it says
+    /// it is there six times as often), the wait for a holder that recorded none, and the pause
+    /// after a failed rebuild. Several nodes should share a Meilisearch server (--meili-url)
+    /// instead [default: 30, at least 3].
     #[arg(long, env = "CIVITAS_SEARCH_TAKEOVER_SECS", value_name = "SECS")]
     search_takeover_secs: Option<u64>,
     /// Where the fonts of official documents are (Noto Serif CJK, Debian's fonts-noto-cjk)

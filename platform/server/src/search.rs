@@ -116,8 +116,8 @@ pub fn listings(workflow: &civitas_workflow::Workflow) -> Vec<ServiceListing> {
 /// the catalog indexed under every root. An embedded index holds the
 /// database's outbox, takes it over from a holder gone `takeover_after`,
 /// or stands by ([`Indexer::claim`]); one that must be rebuilt from the
-/// database first (absent, of an older schema, or taking over) is rebuilt
-/// when `rebuild_at` says.
+/// database first (absent, of an older schema, incomplete, without an
+/// applied mark, or taking over) is rebuilt when `rebuild_at` says.
 pub async fn start_indexer(
     config: &SearchConfig,
     db: &civitas_storage::Database,

@@ -65,7 +65,8 @@ pub enum Turn {
     /// No index has applied anything from the outbox (a new database):
     /// take it as the index is.
     Claim,
-    /// Another index holds it and was seen within the window: stand by.
+    /// Another index holds it (or a copy of this one that applied what
+    /// this one lacks) and was seen within the window: stand by.
     StandBy {
         /// The holder's id.
         holder: String,
@@ -95,8 +96,13 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
         }
     };
     match &recorded.index_id {
-        // Nothing was applied: the outbox holds every change there is.
-        None if recorded.applied == 0 => rebuild_or(Turn::Claim),
+        // Nothing was applied: the outbox holds every change there is; but
+        // an index that says it applied some holds another database's
+        // documents (the database was made anew beside an old index).
+        None if recorded.applied == 0 => match this.applied {
+            Some(mark) if mark > 0 => Turn::Rebuild { previous: None },
+            _ => rebuild_or(Turn::Claim),
+        },
         // Applied by an index nobody recorded: which one, and whether it
         // was this one alone, is unknown.
         None => Turn::Rebuild { previous: None },
@@ -185,9 +191,22 @@ mod tests {
 
     #[test]
     fn the_first_index_on_a_new_database_claims_the_outbox_as_it_is() {
+        for mark in [None, Some(0)] {
+            let new = ThisIndex {
+                applied: mark,
+                ..index("a")
+            };
+            assert_eq!(turn(&row(None, None, 0), new, NOW, LIVE), Turn::Claim);
+        }
+    }
+
+    #[test]
+    fn an_index_of_another_database_is_rebuilt_before_it_claims_a_new_one() {
+        // The database made anew (the demo's file deleted), the index kept:
+        // it holds documents of rows that are gone.
         assert_eq!(
             turn(&row(None, None, 0), index("a"), NOW, LIVE),
-            Turn::Claim
+            rebuild(None)
         );
     }
 

@@ -102,8 +102,9 @@ pub enum Role {
     /// the embedded index that holds the database's outbox.
     Applying,
     /// An embedded index standing by while another node's embedded index
-    /// holds the outbox ([`crate::holder`]): it is not kept up to date, so
-    /// it must not answer searches.
+    /// (or a copy of this one that applied what this one lacks) holds the
+    /// outbox ([`crate::holder`]): it is not kept up to date, so it must
+    /// not answer searches.
     StandingBy {
         /// The holder's index id.
         holder: String,
@@ -162,7 +163,9 @@ pub struct Indexer {
     engine: Engine,
     searchable: Arc<Searchable>,
     batch: i64,
-    /// How long a holder unseen is presumed alive (PostgreSQL).
+    /// How long this index may go unseen while it holds the outbox (it is
+    /// recorded with it, and standbys wait it out); how long a holder that
+    /// recorded none is presumed alive; the back-off after a failed rebuild.
     takeover_after: Duration,
     role: Arc<Mutex<Role>>,
     /// When this node last had a turn at the outbox (decided who applies).
@@ -248,9 +251,12 @@ impl Indexer {
         }
     }
 
-    /// The same, taking the outbox over from another node's embedded index
-    /// unseen for `after` (default [`TAKEOVER_AFTER`]); the holder says it
-    /// is there six times as often.
+    /// The same with a takeover window of `after` (default
+    /// [`TAKEOVER_AFTER`]): recorded when this index holds the outbox, so
+    /// another node's waits that long after it was last seen before it
+    /// takes over (it says it is there six times as often); and how long it
+    /// waits for a holder that recorded none, and backs off after a failed
+    /// rebuild.
     pub fn with_takeover_after(mut self, after: Duration) -> Indexer {
         self.takeover_after = after;
         self
@@ -364,10 +370,12 @@ impl Indexer {
     /// Which index holds the outbox, as this node starts ([`crate::holder`]):
     /// an embedded index claims it on a new database, applies it when it
     /// holds it, rebuilds itself from the database first when its holder
-    /// has not been seen within the takeover window (at once on SQLite,
+    /// has not been seen within the holder's window (at once on SQLite,
     /// whose data directory is one node's), when entries were applied with
-    /// no holder recorded, or when the index is not complete
-    /// ([`Indexer::mark_incomplete`]); and otherwise stands by. When
+    /// no holder recorded, when the index is not complete
+    /// ([`Indexer::mark_incomplete`]) or has not said what it holds (no
+    /// applied mark), or holds another database's documents; and otherwise
+    /// stands by (also a copy of the holder's directory that fell behind). When
     /// another node's rebuild holds the row for more than a few seconds,
     /// it waits ([`Role::Waiting`]) and its next turn decides. A rebuild is
     /// done when `rebuild` says. Returns the role and what a rebuild wrote,
@@ -511,6 +519,7 @@ impl Indexer {
         tracing::info!(
             index = mine,
             documents = rebuilt.by_kind.values().sum::<u64>(),
+            rejected = rebuilt.rejected,
             "search index rebuilt; it holds the outbox"
         );
         Ok(rebuilt)
@@ -723,8 +732,8 @@ impl Indexer {
         Ok(seqs.len())
     }
 
-    /// SQLite (one node): read, apply, then delete in a short write, so
-    /// writers never wait on the index's commit.
+    /// SQLite (one node): read, apply and mark the index, then delete in a
+    /// short write, so writers never wait on the index's commit.
     async fn run_batch_sqlite(&self) -> Result<usize, IndexerError> {
         // A rebuild left to this turn ([`RebuildAt::NextTurn`]): on
         // PostgreSQL each turn decides anew, here the claim does.
@@ -738,18 +747,27 @@ impl Indexer {
         // keeps its snapshot (and the log's checkpoint) until it ends.
         let mut read = self.db.begin_platform_read().await?;
         let entries = or_abandon!(read, outbox::oldest(read.connection(), self.batch).await);
-        if entries.is_empty()
-            || or_abandon!(read, self.applied_if_holding(&mut read).await).is_none()
-        {
+        let before = if entries.is_empty() {
+            None
+        } else {
+            or_abandon!(read, self.applied_if_holding(&mut read).await)
+        };
+        let Some(before) = before else {
             read.commit().await?;
             return Ok(0);
-        }
+        };
         let (changes, rejected) = or_abandon!(read, self.changes(&mut read, &entries).await);
         read.commit().await?;
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        // Marked before the write, so writers do not wait on its flush.
+        let marked = before + seqs.len() as i64;
+        self.engine.set_applied_mark(marked)?;
         let mut tx = self.db.begin_platform().await?;
-        let removed = or_abandon!(tx, self.remove_applied(&mut tx, &seqs, rejected).await);
+        let removed = or_abandon!(
+            tx,
+            self.remove_applied(&mut tx, &seqs, rejected, marked).await
+        );
         tx.commit().await?;
         Ok(removed)
     }
@@ -757,18 +775,23 @@ impl Indexer {
     /// SQLite: the applied entries `seqs` removed and counted in `tx`, which
     /// holds the write lock; none when another index took the outbox since
     /// they were read (its node starting, rebuilt): they stay for it. The
-    /// index, which applied them, is marked first.
+    /// index, which applied them, was marked `marked`, and is marked again
+    /// should the count have moved since.
     async fn remove_applied(
         &self,
         tx: &mut PlatformTx,
         seqs: &[i64],
         rejected: usize,
+        marked: i64,
     ) -> Result<usize, IndexerError> {
         self.register(tx).await?;
         let Some(before) = self.applied_if_holding(tx).await? else {
             return Ok(0);
         };
-        self.engine.set_applied_mark(before + seqs.len() as i64)?;
+        let applied = before + seqs.len() as i64;
+        if applied != marked {
+            self.engine.set_applied_mark(applied)?;
+        }
         outbox::remove(tx, seqs).await?;
         if let Some(mine) = self.engine.identity() {
             self.mark_seen(tx, Some(mine)).await?;
