@@ -738,6 +738,10 @@ impl Indexer {
         // A rebuild left to this turn ([`RebuildAt::NextTurn`]): on
         // PostgreSQL each turn decides anew, here the claim does.
         if matches!(self.role(), Role::Rebuilding { .. }) {
+            // After a failed rebuild, not even a look until the back-off ends.
+            if self.backing_off() {
+                return Ok(0);
+            }
             let (role, _) = self.claim(RebuildAt::Claim).await?;
             if role != Role::Applying {
                 return Ok(0);
