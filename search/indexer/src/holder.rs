@@ -106,18 +106,38 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
         // Applied by an index nobody recorded: which one, and whether it
         // was this one alone, is unknown.
         None => Turn::Rebuild { previous: None },
-        Some(holder) if holder == this.id => match this.applied {
-            // It has not said what it holds (an index from before marks
-            // were kept): rebuilt once.
-            None if recorded.applied > 0 => Turn::Rebuild {
+        Some(holder) if holder == this.id => match holds(recorded, this) {
+            Holds::Unsaid => Turn::Rebuild {
                 previous: Some(holder.clone()),
             },
-            // A copy of its directory elsewhere applied what it does not
-            // hold: as another index.
-            Some(mark) if mark < recorded.applied => other_index(recorded, holder, now, live),
-            _ => rebuild_or(Turn::Apply),
+            Holds::Behind => other_index(recorded, holder, now, live),
+            Holds::All => rebuild_or(Turn::Apply),
         },
         Some(holder) => other_index(recorded, holder, now, live),
+    }
+}
+
+/// What an index the row names as holder holds of the entries the row
+/// counts applied, by its applied mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// All of them (or more: a batch applied again after the database's
+    /// commit failed).
+    All,
+    /// It has not said (an index from before marks were kept): rebuilt
+    /// once.
+    Unsaid,
+    /// Fewer: a copy of its directory elsewhere applied what it does not
+    /// hold, so it is as another index.
+    Behind,
+}
+
+/// What `this` index, the row's holder, holds ([`Holds`]).
+pub fn holds(recorded: &Recorded, this: ThisIndex<'_>) -> Holds {
+    match this.applied {
+        None if recorded.applied > 0 => Holds::Unsaid,
+        Some(mark) if mark < recorded.applied => Holds::Behind,
+        _ => Holds::All,
     }
 }
 

@@ -9,7 +9,7 @@ use civitas_storage::{Backend, Database, PlatformTx, StorageError, with_connecti
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
 
-use crate::holder::{self, Recorded, ThisIndex, Turn};
+use crate::holder::{self, Holds, Recorded, ThisIndex, Turn};
 use crate::outbox;
 use crate::project::{self, Searchable};
 
@@ -816,18 +816,18 @@ impl Indexer {
         let Some(mine) = self.engine.identity() else {
             return Ok(Some(recorded.applied));
         };
+        let holds = holder::holds(&recorded, self.this_index(mine));
         let role = match recorded.index_id {
             None => None,
             Some(holder) if holder != mine => Some(Role::StandingBy { holder }),
-            Some(holder) => match self.engine.applied_mark() {
-                // It has not said what it holds ([`holder::turn`]): its
-                // next turn rebuilds it.
-                None if recorded.applied > 0 => Some(Role::Rebuilding {
+            Some(holder) => match holds {
+                // Its next turn rebuilds it.
+                Holds::Unsaid => Some(Role::Rebuilding {
                     previous: Some(holder),
                 }),
-                // A copy of its directory applied what it does not hold.
-                Some(mark) if mark < recorded.applied => Some(Role::StandingBy { holder }),
-                _ => None,
+                // On SQLite until its node starts again.
+                Holds::Behind => Some(Role::StandingBy { holder }),
+                Holds::All => None,
             },
         };
         match role {

@@ -74,10 +74,9 @@ async fn cases_found(indexer: &Indexer) -> Vec<String> {
     ids
 }
 
-/// A node whose index holds the outbox of a new database and has indexed
-/// one case, `case-1`.
-async fn holding_one_case(db: &civitas_storage::Database, dir: &std::path::Path) -> Indexer {
-    let indexer = node(db, dir);
+/// Asserts that `indexer` takes the outbox as its index is: it applies,
+/// and nothing was rebuilt.
+async fn claims_as_it_is(indexer: &Indexer) {
     assert_eq!(
         indexer
             .claim(RebuildAt::Claim)
@@ -85,6 +84,13 @@ async fn holding_one_case(db: &civitas_storage::Database, dir: &std::path::Path)
             .unwrap_or_else(|e| panic!("{e}")),
         (Role::Applying, None)
     );
+}
+
+/// A node whose index holds the outbox of a new database and has indexed
+/// one case, `case-1`.
+async fn holding_one_case(db: &civitas_storage::Database, dir: &std::path::Path) -> Indexer {
+    let indexer = node(db, dir);
+    claims_as_it_is(&indexer).await;
     insert_case(
         db,
         "case-1",
@@ -168,14 +174,14 @@ both_backends! {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = node(&t.db, dirs.path());
         let id = id_of(&first);
-        assert_eq!(first.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        claims_as_it_is(&first).await;
         drop(first);
         // A restart (or kill -9) of the same node: nothing to rebuild, the
         // entries it has not applied wait for it.
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请", None, "{}").await;
         let again = node(&t.db, dirs.path());
         assert_eq!(id_of(&again), id);
-        assert_eq!(again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        claims_as_it_is(&again).await;
         again.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cases_found(&again).await, ["case:case-1"]);
         // An index recreated (another schema) is still this node's, to be
@@ -211,7 +217,7 @@ both_backends! {
         let id = id_of(&a);
         assert_eq!(id_of(&b), id, "to the database a copy is the same index");
         // Nothing applied since the copy: it holds what the holder holds.
-        assert_eq!(b.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}")), (Role::Applying, None));
+        claims_as_it_is(&b).await;
         // The holder applies a change the copy does not hold: from then on
         // the copy, behind, applies nothing on top of what it lacks.
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
@@ -331,12 +337,7 @@ async fn a_holder_kept_from_its_turns_for_a_window_answers_no_searches_until_its
     };
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let a = node(&t.db, dirs.path());
-    assert_eq!(
-        a.claim(RebuildAt::Claim)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        (Role::Applying, None)
-    );
+    claims_as_it_is(&a).await;
     // Another node's takeover holds the row (its rebuild) for longer than
     // the window: this holder cannot tell whether it still holds the outbox.
     let mut takeover =
@@ -369,12 +370,7 @@ async fn a_rebuild_elsewhere_leaves_a_holder_seen_as_it_began_the_holder() {
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let a = node(&t.db, &dirs.path().join("a"));
     let b = node(&t.db, &dirs.path().join("b"));
-    assert_eq!(
-        a.claim(RebuildAt::Claim)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        (Role::Applying, None)
-    );
+    claims_as_it_is(&a).await;
     let seen_before = a
         .status()
         .await
@@ -407,12 +403,7 @@ async fn a_standby_waits_out_the_window_the_holder_recorded_not_its_own() {
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let holder_window = Duration::from_secs(3);
     let a = node_with_window(&t.db, &dirs.path().join("a"), holder_window);
-    assert_eq!(
-        a.claim(RebuildAt::Claim)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        (Role::Applying, None)
-    );
+    claims_as_it_is(&a).await;
     // A node set to take over after 1 s, started beside a holder that said
     // 3 s: unseen for longer than 1 s, the holder is still presumed alive.
     let b = node_with_window(&t.db, &dirs.path().join("b"), Duration::from_secs(1));
