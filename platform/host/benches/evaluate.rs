@@ -1,7 +1,9 @@
 //! Per-call cost of the meal-subsidy module: a fresh instance per call
 //! (instantiate + evaluate + drop) with civitas-host, beside stock wasmtime
 //! (default allocator, `Linker::instantiate` per call), a reused instance,
-//! and the same rule written as native Rust — all in the same run. Then the
+//! the same rule written as native Rust, and the floor of isolation (the
+//! host's engine making and dropping instances with no call: this component,
+//! and the least component there is) — all in the same run. Then the
 //! start-up cost of 50 module versions loaded from the compiled-code cache.
 //!
 //!     cargo bench -p civitas-host --bench evaluate
@@ -45,6 +47,54 @@ impl stock::civitas::module::host::Host for StockState {
             day: 23,
         }
     }
+}
+
+/// The least component: one core module holding one page of memory,
+/// instantiated with no imports and exporting nothing (binary format; the
+/// workspace's wasmtime has no text parser).
+const LEAST_COMPONENT: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, // component, version 0x0d, layer 1
+    0x01, 0x0d, // core module section, 13 bytes:
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // core module, version 1
+    0x05, 0x03, 0x01, 0x00, 0x01, // memory section: one memory, at least one page
+    0x02, 0x04, 0x01, 0x00, 0x00,
+    0x00, // core instance section: instantiate module 0, no arguments
+];
+
+/// An engine set up as `ModuleHost::new` sets up its own: pooling allocator
+/// with the host's default slot limits, fuel and epochs; the dirty-page
+/// reset where the kernel has it and it was asked for. Whether it is on.
+fn pooled_engine(dirty_page_reset: bool, keep_resident_bytes: usize) -> (wasmtime::Engine, bool) {
+    let config = HostConfig::default();
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(config.pool_size)
+        .total_core_instances(config.pool_size.saturating_mul(4))
+        .total_memories(config.pool_size)
+        .total_tables(config.pool_size.saturating_mul(2))
+        .max_core_instances_per_component(8)
+        .max_memories_per_component(1)
+        .max_tables_per_component(4)
+        .max_memory_size(config.limits.memory_bytes)
+        .table_elements(config.limits.table_elements)
+        .linear_memory_keep_resident(keep_resident_bytes)
+        .table_keep_resident(keep_resident_bytes.min(64 << 10));
+    let engine_with = |pool: &wasmtime::PoolingAllocationConfig| {
+        let mut engine_config = wasmtime::Config::new();
+        engine_config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.wasm_stack_bytes)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.clone()));
+        wasmtime::Engine::new(&engine_config)
+    };
+    if dirty_page_reset {
+        pool.pagemap_scan(wasmtime::Enabled::Yes);
+        if let Ok(engine) = engine_with(&pool) {
+            return (engine, true);
+        }
+        pool.pagemap_scan(wasmtime::Enabled::No);
+    }
+    (engine_with(&pool).unwrap(), false)
 }
 
 fn settings() -> Arc<Map<String, Value>> {
@@ -264,6 +314,37 @@ fn main() {
         std::hint::black_box(instance.call_evaluate(&mut store, INPUT).unwrap().unwrap());
     });
 
+    // The isolation's floor: the engine set up as civitas-host sets it up
+    // (pooling allocator, dirty-page reset, fuel, epochs), instances made and
+    // dropped with no call — of this component (three core instances: the
+    // rule and the two adapters `wit-component` adds for host imports that
+    // read the guest's memory), and of the least component there is (one core
+    // module with one page of memory).
+    let (pooled, pooled_dirty_reset) = pooled_engine(dirty_page_reset, keep_resident_bytes);
+    let mut pooled_linker = wasmtime::component::Linker::new(&pooled);
+    stock::civitas::module::host::add_to_linker::<
+        StockState,
+        wasmtime::component::HasSelf<StockState>,
+    >(&mut pooled_linker, |s| s)
+    .unwrap();
+    let instantiate_only = |bytes: &[u8]| {
+        let component = wasmtime::component::Component::new(&pooled, bytes).unwrap();
+        let pre = pooled_linker.instantiate_pre(&component).unwrap();
+        time(CALLS, || {
+            let mut store = wasmtime::Store::new(
+                &pooled,
+                StockState {
+                    settings: stock_settings.clone(),
+                },
+            );
+            store.set_fuel(20_000_000).unwrap();
+            store.set_epoch_deadline(200);
+            std::hint::black_box(pre.instantiate(&mut store).unwrap());
+        })
+    };
+    let setup_only = instantiate_only(&artifact);
+    let least_setup = instantiate_only(LEAST_COMPONENT);
+
     // Native Rust.
     let native_settings = settings();
     let native_output: Value = serde_json::from_str(&native_rule(INPUT, &native_settings)).unwrap();
@@ -328,6 +409,14 @@ fn main() {
         &civitas,
     );
     report("stock wasmtime: instantiate per call", &stock);
+    report(
+        "the host's engine: instantiate + drop, no call (this component)",
+        &setup_only,
+    );
+    report(
+        "the host's engine: instantiate + drop, no call (least component: one core module, one page)",
+        &least_setup,
+    );
     report("reused instance: call only", &reused);
     report("native Rust (same rule, same JSON)", &native);
     report(
@@ -348,6 +437,20 @@ fn main() {
         ratio(&civitas, &stock),
         ratio(&civitas, &native),
         ratio(&reused, &native)
+    );
+    // A fresh instance per call costs at least its set-up plus the call: the
+    // least any isolated call of this rule could take with this engine.
+    println!(
+        "\nfloors at p50 (dirty-page reset: {pooled_dirty_reset}): set-up of this component {:.1} µs + reused call {:.1} µs = {:.1} µs ({:.1}× native); \
+         with the least component's set-up instead, {:.1} µs ({:.1}× native); \
+         2.5× native leaves {:.1} µs for the set-up",
+        micros(&setup_only),
+        micros(&reused),
+        micros(&setup_only) + micros(&reused),
+        (micros(&setup_only) + micros(&reused)) / micros(&native),
+        micros(&least_setup) + micros(&reused),
+        (micros(&least_setup) + micros(&reused)) / micros(&native),
+        2.5 * micros(&native) - micros(&reused),
     );
 
     // Start-up: 50 versions (distinct digests) from the compiled-code cache,
