@@ -57,8 +57,8 @@ const LEAST_COMPONENT: &[u8] = &[
     0x01, 0x0d, // core module section, 13 bytes:
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // core module, version 1
     0x05, 0x03, 0x01, 0x00, 0x01, // memory section: one memory, at least one page
-    0x02, 0x04, 0x01, 0x00, 0x00,
-    0x00, // core instance section: instantiate module 0, no arguments
+    // core instance section, 4 bytes: one instance, module 0, no arguments
+    0x02, 0x04, 0x01, 0x00, 0x00, 0x00,
 ];
 
 /// An engine set up as `ModuleHost::new` sets up its own: pooling allocator
@@ -320,7 +320,8 @@ fn main() {
     // rule and the two adapters `wit-component` adds for host imports that
     // read the guest's memory), and of the least component there is (one core
     // module with one page of memory).
-    let (pooled, pooled_dirty_reset) = pooled_engine(dirty_page_reset, keep_resident_bytes);
+    let (pooled, pooled_dirty_reset) =
+        pooled_engine(host.resets_dirty_pages(), keep_resident_bytes);
     let mut pooled_linker = wasmtime::component::Linker::new(&pooled);
     stock::civitas::module::host::add_to_linker::<
         StockState,
