@@ -61,42 +61,6 @@ const LEAST_COMPONENT: &[u8] = &[
     0x02, 0x04, 0x01, 0x00, 0x00, 0x00,
 ];
 
-/// An engine set up as `ModuleHost::new` sets up its own: pooling allocator
-/// with the host's default slot limits, fuel and epochs; the dirty-page
-/// reset where the kernel has it and it was asked for. Whether it is on.
-fn pooled_engine(dirty_page_reset: bool, keep_resident_bytes: usize) -> (wasmtime::Engine, bool) {
-    let config = HostConfig::default();
-    let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_component_instances(config.pool_size)
-        .total_core_instances(config.pool_size.saturating_mul(4))
-        .total_memories(config.pool_size)
-        .total_tables(config.pool_size.saturating_mul(2))
-        .max_core_instances_per_component(8)
-        .max_memories_per_component(1)
-        .max_tables_per_component(4)
-        .max_memory_size(config.limits.memory_bytes)
-        .table_elements(config.limits.table_elements)
-        .linear_memory_keep_resident(keep_resident_bytes)
-        .table_keep_resident(keep_resident_bytes.min(64 << 10));
-    let engine_with = |pool: &wasmtime::PoolingAllocationConfig| {
-        let mut engine_config = wasmtime::Config::new();
-        engine_config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(config.wasm_stack_bytes)
-            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.clone()));
-        wasmtime::Engine::new(&engine_config)
-    };
-    if dirty_page_reset {
-        pool.pagemap_scan(wasmtime::Enabled::Yes);
-        if let Ok(engine) = engine_with(&pool) {
-            return (engine, true);
-        }
-        pool.pagemap_scan(wasmtime::Enabled::No);
-    }
-    (engine_with(&pool).unwrap(), false)
-}
-
 fn settings() -> Arc<Map<String, Value>> {
     let Value::Object(map) = json!({
         "meal-subsidy.per-meal.general": 300, "meal-subsidy.per-meal.advanced-age": 500,
@@ -314,14 +278,14 @@ fn main() {
         std::hint::black_box(instance.call_evaluate(&mut store, INPUT).unwrap().unwrap());
     });
 
-    // The isolation's floor: the engine set up as civitas-host sets it up
-    // (pooling allocator, dirty-page reset, fuel, epochs), instances made and
-    // dropped with no call — of this component (three core instances: the
+    // The isolation's floor: the host's own engine (pooling allocator,
+    // dirty-page reset, fuel, epochs), instances made and dropped with no
+    // call — of this component (three core instances: the
     // rule and the two adapters `wit-component` adds for host imports that
     // read the guest's memory), and of the least component there is (one core
     // module with one page of memory).
-    let (pooled, pooled_dirty_reset) =
-        pooled_engine(host.resets_dirty_pages(), keep_resident_bytes);
+    let pooled = host.engine().clone();
+    let pooled_dirty_reset = host.resets_dirty_pages();
     let mut pooled_linker = wasmtime::component::Linker::new(&pooled);
     stock::civitas::module::host::add_to_linker::<
         StockState,

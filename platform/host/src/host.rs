@@ -191,6 +191,14 @@ impl ModuleHost {
         self.dirty_page_reset
     }
 
+    /// The wasmtime engine every module of this host is compiled for and
+    /// instantiated with (its pooling allocator, fuel, epochs and slot
+    /// reset): for a benchmark or tool that measures wasmtime's own costs
+    /// under exactly the host's settings.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The per-call limits.
     pub fn limits(&self) -> Limits {
         self.limits

@@ -9,7 +9,8 @@
 //!   (the case row with its version guard, one history row, the task
 //!   replaced: the least a hand-written transition writes) and bare SQL
 //!   writing every row `act` writes (those, the step timers and the audit
-//!   record chained to the street's head) in the same run;
+//!   record chained to the street's head) in the same run — each kind in
+//!   two halves, the second round in the reverse order of the first;
 //! - **inbox latency**: [`Workflow::inbox`] for district officers, street
 //!   officers, the city reviewer (the largest queue), a second page
 //!   and the overdue filter, each query timed, beside the same SQL sent
@@ -256,6 +257,90 @@ fn report_rate(name: &str, wall: Duration, latencies: &[Duration]) -> f64 {
     rate
 }
 
+/// A step timer as `act` armed it: kind, step, due date, firing time.
+type Armed = (String, Option<String>, String, i64);
+
+/// One intake approval through [`Workflow::act`], as a district officer.
+async fn act_once(engine: &Workflow, db: &Database, id: &str, tenant: &str) {
+    let district = TenantPath::parse(&tenant[..13]).unwrap();
+    let who = Who {
+        account: format!("officer-{}", &tenant[7..13]),
+        username: format!("officer-{}", &tenant[7..13]),
+    };
+    engine
+        .act(
+            db,
+            // Stands in for the caller's allow decision (the authorization
+            // index decides in about 1 µs).
+            &TenantScope::for_platform_task(district),
+            &Viewer::Staff {
+                line: "hr-social-security".into(),
+            },
+            &who,
+            id,
+            ActRequest {
+                action: Action::Approve,
+                version: Some(1),
+                reason: None,
+                to_step: None,
+                to_tenant: None,
+                days: None,
+                data: None,
+            },
+            |tenant: &TenantPath, _: &str, _: &str| {
+                Ok::<_, ()>(TenantScope::for_platform_task(tenant.clone()))
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// The least a hand-written transition writes: the case row guarded by its
+/// version, one history row, the task replaced.
+async fn bare_transition(pool: &sqlx::PgPool, id: &str, tenant: &str) {
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut tx = pool.begin().await.unwrap();
+    let moved = sqlx::query(
+        "UPDATE cases SET step = 'approval', version = version + 1, updated_at = $2 \
+         WHERE id = $1 AND version = 1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(moved, 1);
+    sqlx::query(
+        "INSERT INTO case_events (case_id, seq, tenant_path, at, actor, action, step, detail) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM case_events WHERE case_id = $1), \
+         $2, $3, 'reviewer', 'approve', 'review', '{}')",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM case_tasks WHERE case_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO case_tasks (case_id, slot, tenant_path, actor_tenant, actor_role, line, step, \
+         due_on, unit, title, service) VALUES ($1, 0, $2, '310000', 'reviewer', \
+         'hr-social-security', 'approval', '2026-12-31', 'working', '职称申报评审', \
+         'hr-social-security/title-review')",
+    )
+    .bind(id)
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// One intake approval written bare, every row `act` writes for it, in as
 /// few round trips as those rows allow: the case row guarded by its
 /// version, its history entry, its task replaced, its step timers cleared
@@ -264,12 +349,7 @@ fn report_rate(name: &str, wall: Duration, latencies: &[Duration]) -> f64 {
 /// the record's SM3 hash, which needs the head's; the record with the
 /// head's new hash), and the commit: five round trips against `act`'s eight,
 /// with no scope, no row-level security and nothing read first.
-async fn write_same_rows(
-    pool: &sqlx::PgPool,
-    id: &str,
-    tenant: &str,
-    armed: &[(String, Option<String>, String, i64)],
-) {
+async fn write_same_rows(pool: &sqlx::PgPool, id: &str, tenant: &str, armed: &[Armed]) {
     let now = chrono::Utc::now().timestamp_micros();
     let mut tx = pool.begin().await.unwrap();
     let moved = sqlx::query(
@@ -400,151 +480,104 @@ async fn run() {
 
     // ---------------------------------------------------------- transitions
     println!(
-        "\n{transitions} transitions, {clients} concurrent clients, {} cores\n",
+        "\n{transitions} transitions of each kind, {clients} concurrent clients, {} cores\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("| transition | per second | p50 | p99 |");
     println!("| --- | --- | --- | --- |");
-    let intake = pick(&mut admin, "intake", transitions).await;
-    let engine_items = intake.clone();
-    let (wall, latencies) = {
+    // Intake cases for `act` and for the same rows written bare; review
+    // cases for the bare transition.
+    let intake = pick(&mut admin, "intake", 2 * transitions).await;
+    let (engine_items, same_rows_items) = intake.split_at(transitions.min(intake.len()));
+    let review = pick(&mut admin, "review", transitions).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(clients as u32)
+        .connect(&t.url)
+        .await
+        .unwrap();
+    let act_call = {
         let (engine, db) = (engine.clone(), db.clone());
-        drive(
-            engine_items,
-            clients,
-            move |(id, tenant): (String, String)| {
-                let (engine, db) = (engine.clone(), db.clone());
-                async move {
-                    let district = TenantPath::parse(&tenant[..13]).unwrap();
-                    let who = Who {
-                        account: format!("officer-{}", &tenant[7..13]),
-                        username: format!("officer-{}", &tenant[7..13]),
-                    };
-                    engine
-                        .act(
-                            &db,
-                            // Stands in for the caller's allow decision (the
-                            // authorization index decides in about 1 µs).
-                            &TenantScope::for_platform_task(district),
-                            &Viewer::Staff {
-                                line: "hr-social-security".into(),
-                            },
-                            &who,
-                            &id,
-                            ActRequest {
-                                action: Action::Approve,
-                                version: Some(1),
-                                reason: None,
-                                to_step: None,
-                                to_tenant: None,
-                                days: None,
-                                data: None,
-                            },
-                            |tenant: &TenantPath, _: &str, _: &str| {
-                                Ok::<_, ()>(TenantScope::for_platform_task(tenant.clone()))
-                            },
-                        )
-                        .await
-                        .unwrap();
-                }
-            },
-        )
-        .await
-    };
-    let engine_rate = report_rate(
-        "civitas-workflow `act` (approve at intake)",
-        wall,
-        &latencies,
-    );
-
-    let bare_items = pick(&mut admin, "review", transitions).await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(clients as u32)
-        .connect(&t.url)
-        .await
-        .unwrap();
-    let (wall, latencies) = drive(bare_items, clients, move |(id, tenant): (String, String)| {
-        let pool = pool.clone();
-        async move {
-            let now = chrono::Utc::now().timestamp_micros();
-            let mut tx = pool.begin().await.unwrap();
-            let moved = sqlx::query(
-                "UPDATE cases SET step = 'approval', version = version + 1, updated_at = $2 \
-                 WHERE id = $1 AND version = 1",
-            )
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap()
-            .rows_affected();
-            assert_eq!(moved, 1);
-            sqlx::query(
-                "INSERT INTO case_events (case_id, seq, tenant_path, at, actor, action, step, detail) \
-                 VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM case_events WHERE case_id = $1), \
-                 $2, $3, 'reviewer', 'approve', 'review', '{}')",
-            )
-            .bind(&id)
-            .bind(&tenant)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            sqlx::query("DELETE FROM case_tasks WHERE case_id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO case_tasks (case_id, slot, tenant_path, actor_tenant, actor_role, line, step, \
-                 due_on, unit, title, service) VALUES ($1, 0, $2, '310000', 'reviewer', \
-                 'hr-social-security', 'approval', '2026-12-31', 'working', '职称申报评审', \
-                 'hr-social-security/title-review')",
-            )
-            .bind(&id)
-            .bind(&tenant)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
-        }
-    })
-    .await;
-    let bare_rate = report_rate("bare SQL transition (same run)", wall, &latencies);
-
-    // The same rows `act` wrote, written bare: what the platform must write
-    // per transition (its step timers, its audit record chained to the
-    // tenant's head) without the engine (no scope, row-level security or
-    // reads). The timers armed are those `act` armed for its first case.
-    let armed: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(
-        "SELECT kind, step, due_on, fire_at FROM case_timers WHERE case_id = $1 AND fired_at IS NULL ORDER BY kind",
-    )
-    .bind(&intake[0].0)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(!armed.is_empty(), "act armed the review step's timers");
-    let armed = Arc::new(armed);
-    let same_rows_items = pick(&mut admin, "intake", transitions).await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(clients as u32)
-        .connect(&t.url)
-        .await
-        .unwrap();
-    let (wall, latencies) = drive(
-        same_rows_items,
-        clients,
         move |(id, tenant): (String, String)| {
-            let (pool, armed) = (pool.clone(), armed.clone());
-            async move { write_same_rows(&pool, &id, &tenant, &armed).await }
-        },
-    )
-    .await;
-    let same_rows_rate = report_rate(
+            let (engine, db) = (engine.clone(), db.clone());
+            async move { act_once(&engine, &db, &id, &tenant).await }
+        }
+    };
+    let bare_call = {
+        let pool = pool.clone();
+        move |(id, tenant): (String, String)| {
+            let pool = pool.clone();
+            async move { bare_transition(&pool, &id, &tenant).await }
+        }
+    };
+    // Each kind runs in two halves, the second round in the reverse order
+    // of the first (act, bare, same rows; then same rows, bare, act), so
+    // no kind always meets the tables as another kind's run left them.
+    const KINDS: [&str; 3] = [
+        "civitas-workflow `act` (approve at intake)",
+        "bare SQL transition (same run)",
         "bare SQL writing the rows `act` writes (same run)",
-        wall,
-        &latencies,
-    );
+    ];
+    let mut runs: [(Duration, Vec<Duration>); 3] = Default::default();
+    let mut armed: Option<Arc<Vec<Armed>>> = None;
+    let half = transitions / 2;
+    for round in 0..2 {
+        let range = if round == 0 {
+            0..half
+        } else {
+            half..transitions
+        };
+        let order = if round == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for kind in order {
+            let (wall, latencies) = match kind {
+                0 => {
+                    drive(
+                        engine_items[range.clone()].to_vec(),
+                        clients,
+                        act_call.clone(),
+                    )
+                    .await
+                }
+                1 => drive(review[range.clone()].to_vec(), clients, bare_call.clone()).await,
+                _ => {
+                    // The timers armed are those `act` armed for its first
+                    // case (it runs first in the first round).
+                    let armed = match &armed {
+                        Some(armed) => armed.clone(),
+                        None => {
+                            let rows: Vec<Armed> = sqlx::query_as(
+                                "SELECT kind, step, due_on, fire_at FROM case_timers \
+                                 WHERE case_id = $1 AND fired_at IS NULL ORDER BY kind",
+                            )
+                            .bind(&engine_items[0].0)
+                            .fetch_all(&mut admin)
+                            .await
+                            .unwrap();
+                            assert!(!rows.is_empty(), "act armed the review step's timers");
+                            armed.insert(Arc::new(rows)).clone()
+                        }
+                    };
+                    let pool = pool.clone();
+                    drive(
+                        same_rows_items[range.clone()].to_vec(),
+                        clients,
+                        move |(id, tenant): (String, String)| {
+                            let (pool, armed) = (pool.clone(), armed.clone());
+                            async move { write_same_rows(&pool, &id, &tenant, &armed).await }
+                        },
+                    )
+                    .await
+                }
+            };
+            runs[kind].0 += wall;
+            runs[kind].1.extend(latencies);
+        }
+    }
+    let mut rates = [0.0; 3];
+    for (kind, (wall, latencies)) in runs.iter_mut().enumerate() {
+        latencies.sort_unstable();
+        rates[kind] = report_rate(KINDS[kind], *wall, latencies);
+    }
+    let [engine_rate, bare_rate, same_rows_rate] = rates;
     println!(
         "\nratios: civitas-workflow / bare SQL = {:.2}× the throughput; \
          civitas-workflow / bare SQL writing the same rows = {:.2}×; \
