@@ -61,6 +61,19 @@ const LEAST_COMPONENT: &[u8] = &[
     0x02, 0x04, 0x01, 0x00, 0x00, 0x00,
 ];
 
+/// A store for the stock bindings, reading `settings`.
+fn stock_store(
+    engine: &wasmtime::Engine,
+    settings: &Arc<Map<String, Value>>,
+) -> wasmtime::Store<StockState> {
+    wasmtime::Store::new(
+        engine,
+        StockState {
+            settings: settings.clone(),
+        },
+    )
+}
+
 fn settings() -> Arc<Map<String, Value>> {
     let Value::Object(map) = json!({
         "meal-subsidy.per-meal.general": 300, "meal-subsidy.per-meal.advanced-age": 500,
@@ -255,24 +268,14 @@ fn main() {
     .unwrap();
     let stock_settings = settings();
     let stock = time(CALLS, || {
-        let mut store = wasmtime::Store::new(
-            &engine,
-            StockState {
-                settings: stock_settings.clone(),
-            },
-        );
+        let mut store = stock_store(&engine, &stock_settings);
         let instance = stock::Evaluator::instantiate(&mut store, &component, &linker).unwrap();
         let output = instance.call_evaluate(&mut store, INPUT).unwrap().unwrap();
         std::hint::black_box(output);
     });
 
     // A reused instance: the call alone (no isolation between calls).
-    let mut store = wasmtime::Store::new(
-        &engine,
-        StockState {
-            settings: stock_settings.clone(),
-        },
-    );
+    let mut store = stock_store(&engine, &stock_settings);
     let instance = stock::Evaluator::instantiate(&mut store, &component, &linker).unwrap();
     let reused = time(CALLS, || {
         std::hint::black_box(instance.call_evaluate(&mut store, INPUT).unwrap().unwrap());
@@ -296,13 +299,8 @@ fn main() {
         let component = wasmtime::component::Component::new(&pooled, bytes).unwrap();
         let pre = pooled_linker.instantiate_pre(&component).unwrap();
         time(CALLS, || {
-            let mut store = wasmtime::Store::new(
-                &pooled,
-                StockState {
-                    settings: stock_settings.clone(),
-                },
-            );
-            store.set_fuel(20_000_000).unwrap();
+            let mut store = stock_store(&pooled, &stock_settings);
+            store.set_fuel(host.limits().fuel).unwrap();
             store.set_epoch_deadline(200);
             std::hint::black_box(pre.instantiate(&mut store).unwrap());
         })
