@@ -27,7 +27,7 @@ pub use model::{
     Change, Counts, Document, Facets, Highlight, Hit, Kind, MAX_OFFSET, MAX_QUERY_CHARS, Query,
     Reach, ReachEntry, Results, SearchError,
 };
-pub use tantivy_index::TantivyIndex;
+pub use tantivy_index::{AppliedMark, TantivyIndex};
 
 /// A search backend.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Engine {
 
     /// How far into the outbox an embedded index holds
     /// ([`TantivyIndex::applied_mark`]); `None` for Meilisearch.
-    pub fn applied_mark(&self) -> Option<i64> {
+    pub fn applied_mark(&self) -> Option<AppliedMark> {
         match self {
             Engine::Tantivy(index) => index.applied_mark(),
             Engine::Meili(_) => None,
@@ -83,9 +83,9 @@ impl Engine {
     }
 
     /// Records an embedded index's applied mark; nothing for Meilisearch.
-    pub fn set_applied_mark(&self, applied: i64) -> Result<(), SearchError> {
+    pub fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
         match self {
-            Engine::Tantivy(index) => index.set_applied_mark(applied),
+            Engine::Tantivy(index) => index.set_applied_mark(mark),
             Engine::Meili(_) => Ok(()),
         }
     }

@@ -171,7 +171,7 @@ struct Inner {
     /// ([`TantivyIndex::is_incomplete`]).
     incomplete: std::sync::atomic::AtomicBool,
     /// How far into the outbox it holds ([`TantivyIndex::applied_mark`]).
-    applied: Mutex<Option<i64>>,
+    applied: Mutex<Option<AppliedMark>>,
     /// Per segment, for pages of the newest matches.
     date_maxima: DateMaxima,
 }
@@ -230,16 +230,79 @@ const INCOMPLETE_FILE: &str = "civitas-index-incomplete";
 /// ([`TantivyIndex::applied_mark`]).
 const APPLIED_FILE: &str = "civitas-index-applied";
 
+/// How far into the database's search outbox an embedded index holds
+/// ([`TantivyIndex::applied_mark`]): a count, and which batch it came to
+/// with, so that an index can tell a database that went back in time (a
+/// restore to an earlier point) from one it kept up with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedMark {
+    /// The count of entries its backend had applied, ever, when this
+    /// index last applied a batch or was rebuilt.
+    pub applied: i64,
+    /// The token the database records for the last batch counted in
+    /// `applied` (each batch is given a new one as it is applied); `None`
+    /// before batches were given tokens, or when none was applied yet.
+    pub batch: Option<String>,
+    /// The token the database recorded before that batch (what it records
+    /// still if the batch's own commit failed); for a rebuilt index, the
+    /// same as `batch`.
+    pub after: Option<String>,
+    /// What that batch held, as its indexer wrote it (one word, opaque
+    /// here): to tell, should the database not have counted the batch,
+    /// whether its entries still wait to be applied again. `None` for a
+    /// rebuilt index.
+    pub entries: Option<String>,
+}
+
+impl AppliedMark {
+    /// As kept in the mark's file: the count, then the two tokens and the
+    /// batch's entries (`-` for none), on one line.
+    fn to_line(&self) -> Result<String, SearchError> {
+        let token = |t: &Option<String>| match t {
+            None => Ok("-".to_owned()),
+            Some(t) if t.is_empty() || t == "-" || t.contains(char::is_whitespace) => Err(
+                SearchError::Index(format!("a batch token must be one word, not {t:?}")),
+            ),
+            Some(t) => Ok(t.clone()),
+        };
+        Ok(format!(
+            "{} {} {} {}\n",
+            self.applied,
+            token(&self.batch)?,
+            token(&self.after)?,
+            token(&self.entries)?
+        ))
+    }
+
+    /// The mark a file holds: the line [`AppliedMark::to_line`] writes, or
+    /// a count alone (an index from before batches had tokens).
+    fn parse(text: &str) -> Result<AppliedMark, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (count, batch, after, entries) = match words.as_slice() {
+            [count] => (*count, "-", "-", "-"),
+            [count, batch, after, entries] => (*count, *batch, *after, *entries),
+            _ => return Err(format!("{text:?} is not a count, two tokens and entries")),
+        };
+        let token = |t: &str| (t != "-").then(|| t.to_owned());
+        Ok(AppliedMark {
+            applied: count
+                .parse::<i64>()
+                .map_err(|e| format!("{count:?} is not a count: {e}"))?,
+            batch: token(batch),
+            after: token(after),
+            entries: token(entries),
+        })
+    }
+}
+
 /// The applied mark kept in `dir`: `Ok(None)` when there is none (an index
 /// from before marks were kept, or one that has applied nothing yet).
-fn read_applied(dir: &Path) -> Result<Option<i64>, String> {
+fn read_applied(dir: &Path) -> Result<Option<AppliedMark>, String> {
     let path = dir.join(APPLIED_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => text
-            .trim()
-            .parse::<i64>()
+        Ok(text) => AppliedMark::parse(&text)
             .map(Some)
-            .map_err(|e| format!("{} does not hold a count: {e}", path.display())),
+            .map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
@@ -379,33 +442,35 @@ impl TantivyIndex {
         Ok(())
     }
 
-    /// How far into the database's search outbox this index holds: the
-    /// count of entries its backend had applied when this index last
-    /// applied a batch or was rebuilt (`None` when it has not yet said).
-    /// An index that holds the outbox but whose mark is below the count
-    /// the database records missed what another process applied under its
-    /// id — a copy of its directory — and must not apply on top of that.
+    /// How far into the database's search outbox this index holds
+    /// ([`AppliedMark`]): the count of entries its backend had applied when
+    /// this index last applied a batch or was rebuilt, and that batch's
+    /// token (`None` when it has not yet said). An index that holds the
+    /// outbox but whose mark is below the count the database records
+    /// missed what another process applied under its id — a copy of its
+    /// directory — and must not apply on top of that; one whose batch the
+    /// database does not know holds changes the database lost.
     /// Kept in its directory (`civitas-index-applied`); written after the
     /// index commits and before the database does, so it never claims more
     /// than the index holds.
-    pub fn applied_mark(&self) -> Option<i64> {
-        *self
-            .inner
+    pub fn applied_mark(&self) -> Option<AppliedMark> {
+        self.inner
             .applied
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Records the applied mark ([`TantivyIndex::applied_mark`]): written
     /// aside, flushed to disk, then renamed (and the rename flushed), so a
     /// crash leaves the former mark whole.
-    pub fn set_applied_mark(&self, applied: i64) -> Result<(), SearchError> {
+    pub fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
+        let line = mark.to_line()?;
         if let Some(dir) = &self.inner.dir {
             use std::io::Write as _;
             let aside = dir.join(format!("{APPLIED_FILE}.new"));
             let mut file = std::fs::File::create(&aside).map_err(index_error)?;
-            file.write_all(format!("{applied}\n").as_bytes())
-                .map_err(index_error)?;
+            file.write_all(line.as_bytes()).map_err(index_error)?;
             file.sync_all().map_err(index_error)?;
             std::fs::rename(&aside, dir.join(APPLIED_FILE)).map_err(index_error)?;
             // The rename itself made durable: a mark lost to a power cut
@@ -418,7 +483,7 @@ impl TantivyIndex {
             .inner
             .applied
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(applied);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mark.clone());
         Ok(())
     }
 
@@ -980,6 +1045,67 @@ mod tests {
             public: false,
             date,
         }
+    }
+
+    /// The applied mark survives the node: its count and both tokens are
+    /// read back as written, a mark from before tokens is a count alone,
+    /// and a file that says anything else is not taken for a mark.
+    #[test]
+    fn an_applied_mark_is_read_back_as_it_was_written() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let marks = [
+            AppliedMark {
+                applied: 12,
+                batch: Some("b-2".into()),
+                after: Some("b-1".into()),
+                entries: Some("4-12:abc".into()),
+            },
+            AppliedMark {
+                applied: 3,
+                batch: Some("b-1".into()),
+                after: None,
+                entries: None,
+            },
+            AppliedMark::default(),
+        ];
+        for mark in marks {
+            let index = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            index
+                .set_applied_mark(&mark)
+                .unwrap_or_else(|e| panic!("{e}"));
+            drop(index);
+            let again = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(again.applied_mark(), Some(mark));
+            assert!(!again.is_incomplete());
+        }
+        std::fs::write(dir.path().join(APPLIED_FILE), "7\n").unwrap_or_else(|e| panic!("{e}"));
+        let before_tokens = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            before_tokens.applied_mark(),
+            Some(AppliedMark {
+                applied: 7,
+                ..AppliedMark::default()
+            })
+        );
+        drop(before_tokens);
+        for bad in ["7 b-2\n", "7 b-2 b-1\n", "seven - - -\n", ""] {
+            std::fs::write(dir.path().join(APPLIED_FILE), bad).unwrap_or_else(|e| panic!("{e}"));
+            let unreadable = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(unreadable.applied_mark(), None, "{bad:?}");
+            assert!(
+                unreadable.is_incomplete(),
+                "{bad:?}: rebuilt before it applies"
+            );
+            drop(unreadable);
+        }
+        let index = TantivyIndex::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let spaced = AppliedMark {
+            applied: 1,
+            batch: Some("two words".into()),
+            after: None,
+            entries: None,
+        };
+        assert!(index.set_applied_mark(&spaced).is_err());
     }
 
     /// Settling waits for the merges the commits started, and the index

@@ -16,13 +16,23 @@
 //! own. Each embedded index also keeps how far into the outbox it holds
 //! (its applied mark, beside its id): an index whose id the row names but
 //! whose mark is behind the row's count is a copy of the holder's
-//! directory elsewhere, and is treated as another index.
+//! directory elsewhere, and is treated as another index. Each batch is
+//! given a token the row records as it counts the batch, and the mark
+//! keeps it with what the batch held: a holder whose last batch the row
+//! does not know holds changes the database no longer has (it was restored
+//! to an earlier point) and is rebuilt — unless that batch is the one after
+//! the row's last and every entry of it still waits in the outbox (the
+//! database's commit of it failed, or the restore went back to just
+//! before it: applied again, reading the rows as they are, it leaves the
+//! index as the database is).
 //!
 //! This module is the decision alone, a function of what the row says, the
 //! index, the database's clock and the liveness window; the indexer reads
 //! the row under its lock and does what the decision says.
 
 use std::time::Duration;
+
+use civitas_search::AppliedMark;
 
 /// What the backend's `search_indexers` row says of its holder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,10 +47,13 @@ pub struct Recorded {
     /// How long the holder said it may go unseen (its takeover window),
     /// if it said.
     pub live: Option<Duration>,
+    /// The token of the last batch counted in `applied` (`None` before
+    /// batches were given tokens).
+    pub batch: Option<String>,
 }
 
 /// The index whose turn it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThisIndex<'a> {
     /// Its id.
     pub id: &'a str,
@@ -49,12 +62,25 @@ pub struct ThisIndex<'a> {
     /// that may hold rows.
     pub complete: bool,
     /// Its applied mark: the backend's count of applied entries when it
-    /// last applied a batch or was rebuilt; `None` when it has not said
-    /// (an index from before marks were kept). A count, not a list: it
-    /// tells a copy that fell behind, and errs towards a rebuild (a version
-    /// run in between that applied without marking makes the holder look
-    /// behind).
-    pub applied: Option<i64>,
+    /// last applied a batch or was rebuilt, and that batch's token; `None`
+    /// when it has not said (an index from before marks were kept). A
+    /// count, not a list: it tells a copy that fell behind, and errs
+    /// towards a rebuild (a version run in between that applied without
+    /// marking makes the holder look behind).
+    pub mark: Option<AppliedMark>,
+    /// Whether every entry of the last batch its mark names still waits in
+    /// the outbox; looked at only when [`last_batch_in_question`].
+    pub last_batch_waiting: bool,
+}
+
+/// Whether the last batch `mark` names is the one after the row's last,
+/// not counted by the row: then whether its entries still wait in the
+/// outbox decides whether the index holds what the database does.
+pub fn last_batch_in_question(recorded: &Recorded, mark: &AppliedMark) -> bool {
+    mark.batch != recorded.batch
+        && mark.after == recorded.batch
+        && mark.applied > recorded.applied
+        && mark.entries.is_some()
 }
 
 /// What an embedded index does on its turn.
@@ -75,7 +101,8 @@ pub enum Turn {
     /// not been seen within the window, or entries were applied with no
     /// holder recorded (before holders were), or this index is not
     /// complete, or has not said what it holds (before applied marks
-    /// were).
+    /// were), or holds batches the database does not know (restored to an
+    /// earlier point).
     Rebuild {
         /// The former holder's id, if one was recorded.
         previous: Option<String>,
@@ -85,7 +112,7 @@ pub enum Turn {
 /// The turn of `this` index at `now` (Unix microseconds, the database's
 /// clock), given what the row says and how long a holder unseen is still
 /// presumed alive (`live`, when the holder did not say).
-pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) -> Turn {
+pub fn turn(recorded: &Recorded, this: &ThisIndex<'_>, now: i64, live: Duration) -> Turn {
     let rebuild_or = |turn: Turn| {
         if this.complete {
             turn
@@ -99,15 +126,15 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
         // Nothing was applied: the outbox holds every change there is; but
         // an index that says it applied some holds another database's
         // documents (the database was made anew beside an old index).
-        None if recorded.applied == 0 => match this.applied {
-            Some(mark) if mark > 0 => Turn::Rebuild { previous: None },
+        None if recorded.applied == 0 => match &this.mark {
+            Some(mark) if mark.applied > 0 => Turn::Rebuild { previous: None },
             _ => rebuild_or(Turn::Claim),
         },
         // Applied by an index nobody recorded: which one, and whether it
         // was this one alone, is unknown.
         None => Turn::Rebuild { previous: None },
         Some(holder) if holder == this.id => match holds(recorded, this) {
-            Holds::Unsaid => Turn::Rebuild {
+            Holds::Unsaid | Holds::Ahead => Turn::Rebuild {
                 previous: Some(holder.clone()),
             },
             Holds::Behind => other_index(recorded, holder, now, live),
@@ -121,8 +148,8 @@ pub fn turn(recorded: &Recorded, this: ThisIndex<'_>, now: i64, live: Duration) 
 /// counts applied, by its applied mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holds {
-    /// All of them (or more: a batch applied again after the database's
-    /// commit failed).
+    /// All of them (or one batch more, every entry of which waits in the
+    /// outbox to be applied again: the database's commit of it failed).
     All,
     /// It has not said (an index from before marks were kept): rebuilt
     /// once.
@@ -130,14 +157,42 @@ pub enum Holds {
     /// Fewer: a copy of its directory elsewhere applied what it does not
     /// hold, so it is as another index.
     Behind,
+    /// Changes the database does not know: its last batch is not the one
+    /// the row counted last, nor the one batch after it with all its
+    /// entries waiting, and it counts as many entries or more. The database
+    /// went back in time (restored to an earlier point, its index kept):
+    /// rebuilt.
+    Ahead,
 }
 
 /// What `this` index, the row's holder, holds ([`Holds`]).
-pub fn holds(recorded: &Recorded, this: ThisIndex<'_>) -> Holds {
-    match this.applied {
-        None if recorded.applied > 0 => Holds::Unsaid,
-        Some(mark) if mark < recorded.applied => Holds::Behind,
-        _ => Holds::All,
+pub fn holds(recorded: &Recorded, this: &ThisIndex<'_>) -> Holds {
+    let Some(mark) = &this.mark else {
+        return if recorded.applied > 0 {
+            Holds::Unsaid
+        } else {
+            Holds::All
+        };
+    };
+    if mark.batch == recorded.batch {
+        match mark.applied.cmp(&recorded.applied) {
+            std::cmp::Ordering::Equal => Holds::All,
+            std::cmp::Ordering::Less => Holds::Behind,
+            // Before batches had tokens a count above the row's was a batch
+            // applied again after the database's commit failed; with
+            // tokens, one history cannot give the same batch two counts.
+            std::cmp::Ordering::Greater if recorded.batch.is_none() => Holds::All,
+            std::cmp::Ordering::Greater => Holds::Ahead,
+        }
+    } else if last_batch_in_question(recorded, mark) && this.last_batch_waiting {
+        // Its last batch is the one after the row's, and every entry of it
+        // waits in the outbox: whatever the index took from it, applying
+        // the entries again replaces with the rows as they are.
+        Holds::All
+    } else if mark.applied < recorded.applied {
+        Holds::Behind
+    } else {
+        Holds::Ahead
     }
 }
 
@@ -185,13 +240,27 @@ mod tests {
     const LIVE: Duration = Duration::from_secs(30);
     const NOW: i64 = 100 * SECOND;
 
+    /// The row: entries counted `applied`, the last of them in batch
+    /// `b{applied}` (none before any was applied).
     fn row(index_id: Option<&str>, seen_at: Option<i64>, applied: i64) -> Recorded {
         Recorded {
             index_id: index_id.map(str::to_owned),
             seen_at,
             applied,
             live: None,
+            batch: (applied > 0).then(|| format!("b{applied}")),
         }
+    }
+
+    /// A mark of `applied` entries, come to with batch `batch` after batch
+    /// `after`.
+    fn mark(applied: i64, batch: Option<&str>, after: Option<&str>) -> Option<AppliedMark> {
+        Some(AppliedMark {
+            applied,
+            batch: batch.map(str::to_owned),
+            after: after.map(str::to_owned),
+            entries: batch.map(|b| format!("entries-of-{b}")),
+        })
     }
 
     /// An index holding every entry the rows below count applied (7).
@@ -199,7 +268,8 @@ mod tests {
         ThisIndex {
             id,
             complete: true,
-            applied: Some(7),
+            mark: mark(7, Some("b7"), Some("b5")),
+            last_batch_waiting: false,
         }
     }
 
@@ -211,12 +281,9 @@ mod tests {
 
     #[test]
     fn the_first_index_on_a_new_database_claims_the_outbox_as_it_is() {
-        for mark in [None, Some(0)] {
-            let new = ThisIndex {
-                applied: mark,
-                ..index("a")
-            };
-            assert_eq!(turn(&row(None, None, 0), new, NOW, LIVE), Turn::Claim);
+        for mark in [None, Some(AppliedMark::default())] {
+            let new = ThisIndex { mark, ..index("a") };
+            assert_eq!(turn(&row(None, None, 0), &new, NOW, LIVE), Turn::Claim);
         }
     }
 
@@ -225,7 +292,7 @@ mod tests {
         // The database made anew (the demo's file deleted), the index kept:
         // it holds documents of rows that are gone.
         assert_eq!(
-            turn(&row(None, None, 0), index("a"), NOW, LIVE),
+            turn(&row(None, None, 0), &index("a"), NOW, LIVE),
             rebuild(None)
         );
     }
@@ -235,7 +302,7 @@ mod tests {
         // A database from before holders were recorded: the index that
         // applied them may have held only its share.
         assert_eq!(
-            turn(&row(None, None, 7), index("a"), NOW, LIVE),
+            turn(&row(None, None, 7), &index("a"), NOW, LIVE),
             rebuild(None)
         );
     }
@@ -245,7 +312,7 @@ mod tests {
         // Its own entries wait in the outbox for it: nothing was missed.
         for seen in [None, Some(NOW - SECOND), Some(0)] {
             assert_eq!(
-                turn(&row(Some("a"), seen, 7), index("a"), NOW, LIVE),
+                turn(&row(Some("a"), seen, 7), &index("a"), NOW, LIVE),
                 Turn::Apply
             );
         }
@@ -258,13 +325,16 @@ mod tests {
             ..index("a")
         };
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW), 7), emptied, NOW, LIVE),
+            turn(&row(Some("a"), Some(NOW), 7), &emptied, NOW, LIVE),
             rebuild(Some("a"))
         );
-        assert_eq!(turn(&row(None, None, 0), emptied, NOW, LIVE), rebuild(None));
+        assert_eq!(
+            turn(&row(None, None, 0), &emptied, NOW, LIVE),
+            rebuild(None)
+        );
         // It still stands by while another holder is seen.
         assert_eq!(
-            turn(&row(Some("b"), Some(NOW), 7), emptied, NOW, LIVE),
+            turn(&row(Some("b"), Some(NOW), 7), &emptied, NOW, LIVE),
             Turn::StandBy {
                 holder: "b".to_owned()
             }
@@ -277,13 +347,13 @@ mod tests {
             holder: "a".to_owned(),
         };
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW), 7), index("b"), NOW, LIVE),
+            turn(&row(Some("a"), Some(NOW), 7), &index("b"), NOW, LIVE),
             holder
         );
         assert_eq!(
             turn(
                 &row(Some("a"), Some(NOW - 29 * SECOND), 7),
-                index("b"),
+                &index("b"),
                 NOW,
                 LIVE
             ),
@@ -293,7 +363,7 @@ mod tests {
         assert_eq!(
             turn(
                 &row(Some("a"), Some(NOW + 5 * SECOND), 7),
-                index("b"),
+                &index("b"),
                 NOW,
                 LIVE
             ),
@@ -307,18 +377,18 @@ mod tests {
         assert_eq!(
             turn(
                 &row(Some("a"), Some(NOW - 30 * SECOND), 7),
-                index("b"),
+                &index("b"),
                 NOW,
                 LIVE
             ),
             over
         );
-        assert_eq!(turn(&row(Some("a"), None, 7), index("b"), NOW, LIVE), over);
+        assert_eq!(turn(&row(Some("a"), None, 7), &index("b"), NOW, LIVE), over);
         // With no window (SQLite: the data directory is one node's), at once.
         assert_eq!(
             turn(
                 &row(Some("a"), Some(NOW), 7),
-                index("b"),
+                &index("b"),
                 NOW,
                 Duration::ZERO
             ),
@@ -350,7 +420,7 @@ mod tests {
         // The holder said 60 s: unseen for 40 s it is still presumed
         // alive, whatever this node's own 30 s.
         assert_eq!(
-            turn(&said(60), index("b"), NOW, LIVE),
+            turn(&said(60), &index("b"), NOW, LIVE),
             Turn::StandBy {
                 holder: "a".to_owned()
             }
@@ -358,44 +428,155 @@ mod tests {
         assert!(holder_seen(&said(60), NOW, LIVE));
         // It said 10 s: gone, though this node would wait 30 s.
         assert_eq!(
-            turn(&said(10), index("b"), NOW, Duration::from_secs(300)),
+            turn(&said(10), &index("b"), NOW, Duration::from_secs(300)),
             rebuild(Some("a"))
         );
     }
 
     #[test]
     fn the_holder_applies_while_its_mark_keeps_up_with_the_database() {
-        for mark in [Some(7), Some(9)] {
-            let this = ThisIndex {
-                applied: mark,
-                ..index("a")
-            };
-            // Above: a batch the database did not count (its commit
-            // failed), applied again.
-            assert_eq!(
-                turn(&row(Some("a"), Some(NOW), 7), this, NOW, LIVE),
-                Turn::Apply
-            );
-        }
+        let at = |mark| ThisIndex { mark, ..index("a") };
+        // Its last batch is the row's last.
+        assert_eq!(
+            turn(
+                &row(Some("a"), Some(NOW), 7),
+                &at(mark(7, Some("b7"), Some("b5"))),
+                NOW,
+                LIVE
+            ),
+            Turn::Apply
+        );
+        // One batch more, after the row's last, all of whose entries wait in
+        // the outbox: the database's commit of it failed.
+        let failed = ThisIndex {
+            last_batch_waiting: true,
+            ..at(mark(9, Some("b9"), Some("b7")))
+        };
+        let Some(failed_mark) = &failed.mark else {
+            panic!("the index has a mark")
+        };
+        assert!(last_batch_in_question(
+            &row(Some("a"), Some(NOW), 7),
+            failed_mark
+        ));
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &failed, NOW, LIVE),
+            Turn::Apply
+        );
+        // Rebuilt as the row said 7.
+        assert_eq!(
+            turn(
+                &row(Some("a"), Some(NOW), 7),
+                &at(mark(7, Some("b7"), Some("b7"))),
+                NOW,
+                LIVE
+            ),
+            Turn::Apply
+        );
+    }
+
+    #[test]
+    fn a_holder_with_batches_the_database_does_not_know_is_rebuilt() {
+        // The database restored to an earlier point, the index kept: the
+        // row counts 7, the index came to 12 in batches made after.
+        let ahead = ThisIndex {
+            mark: mark(12, Some("b12"), Some("b10")),
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &ahead, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        // Restored to between two batches, the index kept the second: its
+        // entries are not all in the outbox (the restore lost a change it
+        // took), so it is rebuilt as well.
+        let one_more = ThisIndex {
+            mark: mark(9, Some("b9"), Some("b7")),
+            last_batch_waiting: false,
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &one_more, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        // Restored to a point with as many entries counted, by batches of
+        // another history (changes lost, others made since): the same.
+        let forked = ThisIndex {
+            mark: mark(7, Some("c7"), Some("c5")),
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &forked, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        // Restored to before anything was applied: as a new database.
+        assert_eq!(turn(&row(None, None, 0), &ahead, NOW, LIVE), rebuild(None));
+        // The batch's own token with another count is not one history.
+        let recounted = ThisIndex {
+            mark: mark(9, Some("b7"), Some("b5")),
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &recounted, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+    }
+
+    #[test]
+    fn before_batches_had_tokens_the_count_alone_decides() {
+        // A row and a mark from a version that gave batches no token.
+        let legacy = |applied| Recorded {
+            batch: None,
+            ..row(Some("a"), Some(NOW), applied)
+        };
+        let at = |applied| ThisIndex {
+            mark: mark(applied, None, None),
+            ..index("a")
+        };
+        assert_eq!(turn(&legacy(7), &at(7), NOW, LIVE), Turn::Apply);
+        assert_eq!(turn(&legacy(7), &at(9), NOW, LIVE), Turn::Apply);
+        assert_eq!(
+            turn(&legacy(7), &at(5), NOW, LIVE),
+            Turn::StandBy {
+                holder: "a".to_owned()
+            }
+        );
+        // The first batch with a token, its commit failed: applied again
+        // when its entries wait, rebuilt when they do not.
+        let first = |waiting| ThisIndex {
+            mark: mark(9, Some("b9"), None),
+            last_batch_waiting: waiting,
+            ..index("a")
+        };
+        assert_eq!(turn(&legacy(7), &first(true), NOW, LIVE), Turn::Apply);
+        assert_eq!(
+            turn(&legacy(7), &first(false), NOW, LIVE),
+            rebuild(Some("a"))
+        );
     }
 
     #[test]
     fn a_copy_of_the_holders_directory_behind_the_database_is_another_index() {
         let copy = ThisIndex {
-            applied: Some(5),
+            mark: mark(5, Some("b5"), Some("b3")),
             ..index("a")
         };
         // The holder under the same id applied two entries this copy does
         // not hold: while it is seen, the copy stands by ...
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW), 7), copy, NOW, LIVE),
+            turn(&row(Some("a"), Some(NOW), 7), &copy, NOW, LIVE),
             Turn::StandBy {
                 holder: "a".to_owned()
             }
         );
         // ... and once it is not, the copy is rebuilt before it applies.
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW - 31 * SECOND), 7), copy, NOW, LIVE),
+            turn(
+                &row(Some("a"), Some(NOW - 31 * SECOND), 7),
+                &copy,
+                NOW,
+                LIVE
+            ),
             rebuild(Some("a"))
         );
     }
@@ -405,16 +586,16 @@ mod tests {
         // An index from before applied marks were kept, over entries
         // applied: whether a copy of it applied some is unknown.
         let unsaid = ThisIndex {
-            applied: None,
+            mark: None,
             ..index("a")
         };
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW), 7), unsaid, NOW, LIVE),
+            turn(&row(Some("a"), Some(NOW), 7), &unsaid, NOW, LIVE),
             rebuild(Some("a"))
         );
         // Nothing applied yet (it claimed a new database): nothing to say.
         assert_eq!(
-            turn(&row(Some("a"), Some(NOW), 0), unsaid, NOW, LIVE),
+            turn(&row(Some("a"), Some(NOW), 0), &unsaid, NOW, LIVE),
             Turn::Apply
         );
     }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use civitas_search::{Analyzer, Change, Counts, Document, Engine, Kind, SearchError, pinyin_keys};
+use civitas_search::{
+    Analyzer, AppliedMark, Change, Counts, Document, Engine, Kind, SearchError, pinyin_keys,
+};
 use civitas_storage::{Backend, Database, PlatformTx, StorageError, with_connection};
 use civitas_tenancy::TenantPath;
 use serde::Serialize;
@@ -190,6 +192,22 @@ enum Acted {
 
 /// The value behind `mutex`, even when a thread panicked holding it (each
 /// of the indexer's is a plain value, always whole).
+/// A new token for a batch ([`AppliedMark::batch`]).
+fn new_batch_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The mark of an index rebuilt from the database as `recorded` says it
+/// is: it holds every entry counted applied, up to the row's last batch.
+fn rebuilt_mark(recorded: &Recorded) -> AppliedMark {
+    AppliedMark {
+        applied: recorded.applied,
+        batch: recorded.batch.clone(),
+        after: recorded.batch.clone(),
+        entries: None,
+    }
+}
+
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -283,12 +301,29 @@ impl Indexer {
         }
     }
 
-    fn this_index<'a>(&self, id: &'a str) -> ThisIndex<'a> {
-        ThisIndex {
+    /// This index as its turn sees it, in `tx`, beside the row as
+    /// `recorded` says it is: the outbox is looked at only when the mark's
+    /// last batch is in question ([`holder::last_batch_in_question`]).
+    async fn this_index<'a>(
+        &self,
+        tx: &mut PlatformTx,
+        id: &'a str,
+        recorded: &Recorded,
+    ) -> Result<ThisIndex<'a>, IndexerError> {
+        let mark = self.engine.applied_mark();
+        let last_batch_waiting = match &mark {
+            Some(mark) if holder::last_batch_in_question(recorded, mark) => match &mark.entries {
+                Some(word) => outbox::still_waiting(tx.connection(), word).await?,
+                None => false,
+            },
+            _ => false,
+        };
+        Ok(ThisIndex {
             id,
             complete: !self.engine.is_incomplete(),
-            applied: self.engine.applied_mark(),
-        }
+            mark,
+            last_batch_waiting,
+        })
     }
 
     /// What this node's index does with the outbox, as of its last turn.
@@ -399,7 +434,8 @@ impl Indexer {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            let turn = holder::turn(&recorded, self.this_index(mine), now, self.window());
+            let this = or_abandon!(tx, self.this_index(&mut tx, mine, &recorded).await);
+            let turn = holder::turn(&recorded, &this, now, self.window());
             if turn == Turn::Claim {
                 tracing::info!(
                     index = mine,
@@ -459,7 +495,7 @@ impl Indexer {
                     return Ok(Acted::Done(None));
                 }
                 match self
-                    .rebuild_and_hold(tx, mine, previous, recorded.applied)
+                    .rebuild_and_hold(tx, mine, previous, rebuilt_mark(recorded))
                     .await
                 {
                     Ok(rebuilt) => Ok(Acted::Done(Some(rebuilt))),
@@ -480,14 +516,15 @@ impl Indexer {
     /// holder is written first and the row let go, so any other process on
     /// the database stops applying at once, and the rebuild reads on other
     /// connections.
-    /// `applied` is the row's count of applied entries as the turn began
-    /// (no other index applies meanwhile): the rebuilt index's mark.
+    /// `mark` is the row's count of applied entries and last batch as the
+    /// turn began (no other index applies meanwhile): the rebuilt index's
+    /// mark.
     async fn rebuild_and_hold(
         &self,
         mut turn: PlatformTx,
         mine: &str,
         previous: Option<String>,
-        applied: i64,
+        mark: AppliedMark,
     ) -> Result<Rebuilt, IndexerError> {
         self.set_role(Role::Rebuilding { previous });
         let turn = match self.db.backend() {
@@ -512,7 +549,7 @@ impl Indexer {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
-        or_abandon!(tx, self.engine.set_applied_mark(applied));
+        or_abandon!(tx, self.engine.set_applied_mark(&mark));
         or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
         tx.commit().await?;
         self.set_role(Role::Applying);
@@ -540,16 +577,23 @@ impl Indexer {
             Backend::Sqlite => "",
         };
         let now = database_now(backend);
-        type Row = (Option<String>, Option<i64>, i64, Option<i64>, i64);
+        type Row = (
+            Option<String>,
+            Option<i64>,
+            i64,
+            Option<i64>,
+            Option<String>,
+            i64,
+        );
         let row: Option<Row> = with_connection!(tx.connection(), c => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT index_id, seen_at, applied, takeover_after_ms, {now} FROM search_indexers WHERE backend = $1 {lock}"
+                "SELECT index_id, seen_at, applied, takeover_after_ms, applied_batch, {now} FROM search_indexers WHERE backend = $1 {lock}"
             )))
             .bind(self.engine.backend())
             .fetch_optional(&mut *c)
             .await?
         });
-        let Some((index_id, seen_at, applied, live_ms, now)) = row else {
+        let Some((index_id, seen_at, applied, live_ms, batch, now)) = row else {
             return Ok(None);
         };
         let live = live_ms
@@ -567,6 +611,7 @@ impl Indexer {
                 seen_at,
                 applied,
                 live,
+                batch,
             },
             now,
         )))
@@ -656,20 +701,24 @@ impl Indexer {
         Ok((changes, rejected))
     }
 
+    /// Counts a batch of `applied` entries (`rejected` of them left out)
+    /// in `tx`, under its token `batch`.
     async fn record(
         &self,
         tx: &mut PlatformTx,
         applied: usize,
         rejected: usize,
+        batch: &str,
     ) -> Result<(), IndexerError> {
         let now = database_now(self.db.backend());
         with_connection!(tx.connection(), c => {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE search_indexers SET applied = applied + $1, applied_at = {now}, seen_at = {now}, rejected = rejected + $2 WHERE backend = $3"
+                "UPDATE search_indexers SET applied = applied + $1, applied_at = {now}, seen_at = {now}, rejected = rejected + $2, applied_batch = $4 WHERE backend = $3"
             )))
             .bind(applied as i64)
             .bind(rejected as i64)
             .bind(self.engine.backend())
+            .bind(batch)
             .execute(&mut *c)
             .await?;
         });
@@ -701,22 +750,26 @@ impl Indexer {
         let mut tx = match self.engine.identity() {
             None => tx,
             Some(mine) => {
-                let turn = holder::turn(&recorded, self.this_index(mine), now, self.window());
+                let this = or_abandon!(tx, self.this_index(&mut tx, mine, &recorded).await);
+                let turn = holder::turn(&recorded, &this, now, self.window());
                 match self.act_on(tx, turn, mine, &recorded, now).await? {
                     Acted::Apply(tx) => tx,
                     Acted::Done(_) => return Ok(0),
                 }
             }
         };
-        let applied = or_abandon!(tx, self.apply_batch(&mut tx, recorded.applied).await);
+        let applied = or_abandon!(tx, self.apply_batch(&mut tx, &recorded).await);
         tx.commit().await?;
         Ok(applied)
     }
 
     /// PostgreSQL: the next batch read, applied and removed in `tx`, which
-    /// holds the backend's row; `before` is the row's count of applied
-    /// entries.
-    async fn apply_batch(&self, tx: &mut PlatformTx, before: i64) -> Result<usize, IndexerError> {
+    /// holds the backend's row as `before` says it is.
+    async fn apply_batch(
+        &self,
+        tx: &mut PlatformTx,
+        before: &Recorded,
+    ) -> Result<usize, IndexerError> {
         let entries = outbox::oldest(tx.connection(), self.batch).await?;
         if entries.is_empty() {
             return Ok(0);
@@ -724,11 +777,16 @@ impl Indexer {
         let (changes, rejected) = self.changes(tx, &entries).await?;
         self.engine.apply(changes).await?;
         // After the index's commit, before the database's.
-        self.engine
-            .set_applied_mark(before + entries.len() as i64)?;
+        let batch = new_batch_token();
+        self.engine.set_applied_mark(&AppliedMark {
+            applied: before.applied + entries.len() as i64,
+            batch: Some(batch.clone()),
+            after: before.batch.clone(),
+            entries: Some(outbox::batch_word(&entries)),
+        })?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         outbox::remove(tx, &seqs).await?;
-        self.record(tx, seqs.len(), rejected).await?;
+        self.record(tx, seqs.len(), rejected, &batch).await?;
         Ok(seqs.len())
     }
 
@@ -765,8 +823,13 @@ impl Indexer {
         self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         // Marked before the write, so writers do not wait on its flush.
-        let marked = before + seqs.len() as i64;
-        self.engine.set_applied_mark(marked)?;
+        let marked = AppliedMark {
+            applied: before.applied + seqs.len() as i64,
+            batch: Some(new_batch_token()),
+            after: before.batch,
+            entries: Some(outbox::batch_word(&entries)),
+        };
+        self.engine.set_applied_mark(&marked)?;
         let mut tx = self.db.begin_platform().await?;
         let removed = or_abandon!(
             tx,
@@ -780,49 +843,64 @@ impl Indexer {
     /// holds the write lock; none when another index took the outbox since
     /// they were read (its node starting, rebuilt): they stay for it. The
     /// index, which applied them, was marked `marked`, and is marked again
-    /// should the count have moved since.
+    /// should the row have moved since.
     async fn remove_applied(
         &self,
         tx: &mut PlatformTx,
         seqs: &[i64],
         rejected: usize,
-        marked: i64,
+        marked: AppliedMark,
     ) -> Result<usize, IndexerError> {
         self.register(tx).await?;
         let Some(before) = self.applied_if_holding(tx).await? else {
             return Ok(0);
         };
-        let applied = before + seqs.len() as i64;
-        if applied != marked {
-            self.engine.set_applied_mark(applied)?;
+        let Some(batch) = marked.batch.clone() else {
+            return Err(IndexerError::Stored(
+                "a batch was marked without its token".into(),
+            ));
+        };
+        let mark = AppliedMark {
+            applied: before.applied + seqs.len() as i64,
+            batch: Some(batch.clone()),
+            after: before.batch,
+            entries: marked.entries.clone(),
+        };
+        if mark != marked {
+            self.engine.set_applied_mark(&mark)?;
         }
         outbox::remove(tx, seqs).await?;
         if let Some(mine) = self.engine.identity() {
             self.mark_seen(tx, Some(mine)).await?;
         }
-        self.record(tx, seqs.len(), rejected).await?;
+        self.record(tx, seqs.len(), rejected, &batch).await?;
         Ok(seqs.len())
     }
 
-    /// SQLite: the backend's count of applied entries, or `None` when this
-    /// index stands by and applies nothing: another embedded index holds
-    /// the outbox (taken as its node started: the data directory's node
-    /// now), or a copy of this one applied what this one does not hold.
-    async fn applied_if_holding(&self, tx: &mut PlatformTx) -> Result<Option<i64>, IndexerError> {
+    /// SQLite: the backend's row, or `None` when this index applies
+    /// nothing: another embedded index holds the outbox (taken as its node
+    /// started: the data directory's node now), or a copy of this one
+    /// applied what this one does not hold (it stands by), or this one
+    /// holds changes the database does not (its next turn rebuilds it).
+    async fn applied_if_holding(
+        &self,
+        tx: &mut PlatformTx,
+    ) -> Result<Option<Recorded>, IndexerError> {
         let Some(recorded) = self.recorded(tx, "").await?.map(|(recorded, _)| recorded) else {
             // Not registered yet: nothing applied.
-            return Ok(Some(0));
+            return Ok(Some(Recorded::default()));
         };
         let Some(mine) = self.engine.identity() else {
-            return Ok(Some(recorded.applied));
+            return Ok(Some(recorded));
         };
-        let holds = holder::holds(&recorded, self.this_index(mine));
-        let role = match recorded.index_id {
+        let this = self.this_index(tx, mine, &recorded).await?;
+        let holds = holder::holds(&recorded, &this);
+        let role = match recorded.index_id.clone() {
             None => None,
             Some(holder) if holder != mine => Some(Role::StandingBy { holder }),
             Some(holder) => match holds {
                 // Its next turn rebuilds it.
-                Holds::Unsaid => Some(Role::Rebuilding {
+                Holds::Unsaid | Holds::Ahead => Some(Role::Rebuilding {
                     previous: Some(holder),
                 }),
                 // On SQLite until its node starts again.
@@ -835,7 +913,7 @@ impl Indexer {
                 self.set_role(role);
                 Ok(None)
             }
-            None => Ok(Some(recorded.applied)),
+            None => Ok(Some(recorded)),
         }
     }
 
@@ -1006,10 +1084,10 @@ impl Indexer {
         if let (None, Some(mine)) = (tenant, self.engine.identity()) {
             // It holds every row as of the row's lock, so every entry
             // counted applied by then.
-            self.engine.set_applied_mark(recorded.applied)?;
-            let this = self.this_index(mine);
+            self.engine.set_applied_mark(&rebuilt_mark(recorded))?;
+            let this = self.this_index(tx, mine, recorded).await?;
             return Ok(Some(
-                match holder::turn(recorded, this, now, self.window()) {
+                match holder::turn(recorded, &this, now, self.window()) {
                     Turn::StandBy { holder } => {
                         self.mark_seen(tx, None).await?;
                         Role::StandingBy { holder }
@@ -1142,7 +1220,7 @@ impl Indexer {
             rejected,
             documents: self.engine.counts().await?,
             index_id: self.engine.identity().map(str::to_owned),
-            index_applied: self.engine.applied_mark(),
+            index_applied: self.engine.applied_mark().map(|mark| mark.applied),
             holder,
             holder_seen_at,
         })

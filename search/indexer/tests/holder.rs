@@ -314,6 +314,96 @@ both_backends! {
         assert!(!again.engine().is_incomplete());
     }
 
+    async fn a_holder_over_a_database_restored_to_an_earlier_point_is_rebuilt_and_holds_only_what_the_database_holds(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let a = holding_one_case(&t.db, dirs.path()).await;
+        // A backup taken now (pg_dump, a base backup, SQLite's snapshot):
+        // what it holds of the outbox's row.
+        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        // After it, a case is filed and the index applies it.
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        a.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cases_found(&a).await, ["case:case-1", "case:case-2"]);
+        // The database is restored from the backup, the index kept: the
+        // case is gone, and so is every trace of it in the outbox.
+        exec(&t.db, "DELETE FROM cases WHERE id = 'case-2'", &[]).await;
+        exec(&t.db, "DELETE FROM search_outbox", &[]).await;
+        exec(
+            &t.db,
+            "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
+             applied_batch = (SELECT b.applied_batch FROM backed_up b)",
+            &[],
+        )
+        .await;
+        // The index holds a batch the database does not know. Whether its
+        // node runs on (PostgreSQL: its next turn) or starts again, it is
+        // rebuilt before it applies or answers anything, and then holds
+        // what the database holds.
+        if t.db.backend() == Backend::Postgres {
+            assert_eq!(batch(&a).await, 0);
+            assert_eq!(a.role(), Role::Applying);
+            assert_eq!(cases_found(&a).await, ["case:case-1"]);
+            // Restored again, the node down meanwhile.
+            insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
+            a.drain().await.unwrap_or_else(|e| panic!("{e}"));
+            exec(&t.db, "DELETE FROM cases WHERE id = 'case-3'", &[]).await;
+            exec(&t.db, "DELETE FROM search_outbox", &[]).await;
+            exec(
+                &t.db,
+                "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
+                 applied_batch = (SELECT b.applied_batch FROM backed_up b)",
+                &[],
+            )
+            .await;
+        }
+        drop(a);
+        let again = node(&t.db, dirs.path());
+        let (role, rebuilt) = again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(role, Role::Applying);
+        assert_eq!(rebuilt.map(|r| r.by_kind.get("case").copied()), Some(Some(1)));
+        assert_eq!(cases_found(&again).await, ["case:case-1"]);
+        // From then on it applies as before, and a restart rebuilds nothing.
+        insert_case(&t.db, "case-4", "310000/310115", "助餐补贴申请（四）", None, "{}").await;
+        again.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(again);
+        let after = node(&t.db, dirs.path());
+        claims_as_it_is(&after).await;
+        assert_eq!(cases_found(&after).await, ["case:case-1", "case:case-4"]);
+    }
+
+    async fn a_batch_whose_database_commit_failed_is_applied_again_without_a_rebuild(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let a = holding_one_case(&t.db, dirs.path()).await;
+        exec(&t.db, "CREATE TABLE counted AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        exec(&t.db, "INSERT INTO waiting SELECT * FROM search_outbox", &[]).await;
+        a.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        // As if the database's commit of that batch had failed after the
+        // index committed and marked it: the row counts it not, and its
+        // entries wait in the outbox.
+        exec(
+            &t.db,
+            "UPDATE search_indexers SET applied = (SELECT c.applied FROM counted c), \
+             applied_batch = (SELECT c.applied_batch FROM counted c)",
+            &[],
+        )
+        .await;
+        // Put back as they were, numbers and all.
+        let put_back = match t.db.backend() {
+            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
+            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
+        };
+        exec(&t.db, put_back, &[]).await;
+        drop(a);
+        let again = node(&t.db, dirs.path());
+        claims_as_it_is(&again).await;
+        assert_eq!(again.drain().await.unwrap_or_else(|e| panic!("{e}")), 1);
+        assert_eq!(cases_found(&again).await, ["case:case-1", "case:case-2"]);
+        let status = again.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.index_applied, status.applied, status.pending), (Some(2), 2, 0));
+    }
+
     async fn entries_applied_before_holders_were_recorded_mean_a_rebuild(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let old = node(&t.db, &dirs.path().join("old"));
