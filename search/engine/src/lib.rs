@@ -73,20 +73,34 @@ impl Engine {
         }
     }
 
-    /// How far into the outbox an embedded index holds
-    /// ([`TantivyIndex::applied_mark`]); `None` for Meilisearch.
+    /// How far into the outbox the index holds ([`AppliedMark`]), as this
+    /// process last knew it: an embedded index's own mark
+    /// ([`TantivyIndex::applied_mark`]); for Meilisearch, which every node
+    /// applies to, the mark this process last wrote or read
+    /// ([`Engine::read_applied_mark`] reads it from the server).
     pub fn applied_mark(&self) -> Option<AppliedMark> {
         match self {
             Engine::Tantivy(index) => index.applied_mark(),
-            Engine::Meili(_) => None,
+            Engine::Meili(index) => index.applied_mark(),
         }
     }
 
-    /// Records an embedded index's applied mark; nothing for Meilisearch.
-    pub fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
+    /// The applied mark as the index keeps it now: an embedded index's
+    /// own; Meilisearch's from the server (another node may have moved it
+    /// on). A Meilisearch mark that does not parse is an error.
+    pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
+        match self {
+            Engine::Tantivy(index) => Ok(index.applied_mark()),
+            Engine::Meili(index) => index.read_applied_mark().await,
+        }
+    }
+
+    /// Records the index's applied mark: after the documents it counts are
+    /// applied, before the database counts them.
+    pub async fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
         match self {
             Engine::Tantivy(index) => index.set_applied_mark(mark),
-            Engine::Meili(_) => Ok(()),
+            Engine::Meili(index) => index.set_applied_mark(mark).await,
         }
     }
 

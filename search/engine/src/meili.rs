@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use civitas_tenancy::TenantPath;
 use meilisearch_sdk::client::Client;
 use meilisearch_sdk::documents::DocumentDeletionQuery;
-use meilisearch_sdk::errors::Error as MeiliError;
+use meilisearch_sdk::errors::{Error as MeiliError, ErrorCode};
 use meilisearch_sdk::indexes::Index;
 use meilisearch_sdk::request::{HttpClient, Method, parse_response};
 use meilisearch_sdk::search::{MatchingStrategies, Selectors};
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyzer::{Analyzer, normalise_text};
 use crate::highlight::highlights;
 use crate::model::{MAX_OFFSET, Part, SearchError};
+use crate::tantivy_index::AppliedMark;
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 /// Where the server is and which index to use.
@@ -53,6 +54,17 @@ pub struct TenantToken {
     pub token: String,
     /// When it stops working (Unix seconds).
     pub expires_at: i64,
+}
+
+/// The key of the one document of the marks index.
+const MARK_KEY: &str = "applied";
+
+/// The applied mark as the marks index keeps it: the line an embedded
+/// index keeps in its file.
+#[derive(Debug, Serialize, Deserialize)]
+struct MarkDocument {
+    key: String,
+    mark: String,
 }
 
 /// The name of the search-only key tenant tokens are signed with.
@@ -193,6 +205,12 @@ enum Batch {
 pub struct MeiliIndex {
     client: Client<Http>,
     index: Index<Http>,
+    /// Where the index's applied mark is kept ([`MeiliIndex::applied_mark`]):
+    /// an index of its own (`{index}_applied`), so no search or count of
+    /// the documents ever meets it.
+    marks: Index<Http>,
+    /// The mark as this process last wrote or read it.
+    mark: std::sync::Arc<std::sync::Mutex<Option<AppliedMark>>>,
     analyzer: Analyzer,
     public_url: String,
     /// The search-only key's uid and value, found or made once.
@@ -223,9 +241,12 @@ impl MeiliIndex {
         };
         let client = Client::new_with_client(config.url.clone(), config.key.clone(), http);
         let index = client.index(&config.index);
-        let mut this = MeiliIndex {
+        let marks = client.index(format!("{}_applied", config.index));
+        let this = MeiliIndex {
             client,
             index,
+            marks,
+            mark: std::sync::Arc::default(),
             analyzer: Analyzer::shared(),
             public_url: config
                 .public_url
@@ -233,14 +254,16 @@ impl MeiliIndex {
                 .unwrap_or_else(|| config.url.clone()),
             public_key: std::sync::Arc::default(),
         };
-        if this.index.fetch_info().await.is_err() {
-            let task = this
-                .client
-                .create_index(&config.index, Some("key"))
-                .await
-                .map_err(server_error)?;
-            // Another node may have created it meanwhile: that is fine.
-            let _ = this.wait(task).await;
+        for uid in [this.index.uid.clone(), this.marks.uid.clone()] {
+            if this.client.index(&uid).fetch_info().await.is_err() {
+                let task = this
+                    .client
+                    .create_index(&uid, Some("key"))
+                    .await
+                    .map_err(server_error)?;
+                // Another node may have created it meanwhile: that is fine.
+                let _ = this.wait(task).await;
+            }
         }
         let settings = Settings::new()
             .with_searchable_attributes(["title", "body", "keywords"])
@@ -355,10 +378,77 @@ impl MeiliIndex {
         })
     }
 
-    /// Deletes the index (tests).
+    /// Deletes the index and its mark (tests).
     pub async fn delete(self) -> Result<(), SearchError> {
         let task = self.index.clone().delete().await.map_err(server_error)?;
+        self.wait(task).await?;
+        let task = self.marks.clone().delete().await.map_err(server_error)?;
         self.wait(task).await
+    }
+
+    /// How far into the database's search outbox the index holds, as this
+    /// process last wrote or read it ([`MeiliIndex::read_applied_mark`]).
+    /// Every node applies to the one index, so another node may have
+    /// moved it on since.
+    pub fn applied_mark(&self) -> Option<AppliedMark> {
+        self.mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The applied mark as the server keeps it (the same record an
+    /// embedded index keeps in its directory: [`AppliedMark`]); `None`
+    /// when none was written (a new server, or an index from before marks
+    /// were kept). A mark that does not parse is an error
+    /// ([`SearchError::Stored`]).
+    pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
+        let found = match self.marks.get_document::<MarkDocument>(MARK_KEY).await {
+            Ok(found) => Some(found),
+            Err(MeiliError::Meilisearch(e))
+                if matches!(
+                    e.error_code,
+                    ErrorCode::DocumentNotFound | ErrorCode::IndexNotFound
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(server_error(e)),
+        };
+        let mark = found
+            .map(|found| {
+                AppliedMark::parse(&found.mark).map_err(|reason| SearchError::Stored {
+                    id: format!("{}/{MARK_KEY}", self.marks.uid),
+                    reason,
+                })
+            })
+            .transpose()?;
+        *self
+            .mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mark.clone();
+        Ok(mark)
+    }
+
+    /// Records the applied mark on the server, after the documents it
+    /// counts were applied (their tasks are done) and before the database
+    /// counts them.
+    pub async fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
+        let document = MarkDocument {
+            key: MARK_KEY.to_owned(),
+            mark: mark.to_line()?.trim_end().to_owned(),
+        };
+        let task = self
+            .marks
+            .add_or_replace(&[document], Some("key"))
+            .await
+            .map_err(server_error)?;
+        self.wait(task).await?;
+        *self
+            .mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mark.clone());
+        Ok(())
     }
 
     async fn wait(&self, task: TaskInfo) -> Result<(), SearchError> {

@@ -257,7 +257,7 @@ pub struct AppliedMark {
 impl AppliedMark {
     /// As kept in the mark's file: the count, then the two tokens and the
     /// batch's entries (`-` for none), on one line.
-    fn to_line(&self) -> Result<String, SearchError> {
+    pub(crate) fn to_line(&self) -> Result<String, SearchError> {
         let token = |t: &Option<String>| match t {
             None => Ok("-".to_owned()),
             Some(t) if t.is_empty() || t == "-" || t.contains(char::is_whitespace) => Err(
@@ -276,7 +276,7 @@ impl AppliedMark {
 
     /// The mark a file holds: the line [`AppliedMark::to_line`] writes, or
     /// a count alone (an index from before batches had tokens).
-    fn parse(text: &str) -> Result<AppliedMark, String> {
+    pub(crate) fn parse(text: &str) -> Result<AppliedMark, String> {
         let words: Vec<&str> = text.split_whitespace().collect();
         let (count, batch, after, entries) = match words.as_slice() {
             [count] => (*count, "-", "-", "-"),
@@ -450,9 +450,11 @@ impl TantivyIndex {
     /// missed what another process applied under its id — a copy of its
     /// directory — and must not apply on top of that; one whose batch the
     /// database does not know holds changes the database lost.
-    /// Kept in its directory (`civitas-index-applied`); written after the
-    /// index commits and before the database does, so it never claims more
-    /// than the index holds.
+    /// Kept in its directory (`civitas-index-applied`); written before the
+    /// index applies the batch it names and before the database counts it,
+    /// so it never leaves out a batch the index holds (it may name one the
+    /// index holds only part of: that batch is then judged by whether its
+    /// entries all still wait in the outbox).
     pub fn applied_mark(&self) -> Option<AppliedMark> {
         self.inner
             .applied

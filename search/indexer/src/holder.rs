@@ -61,12 +61,13 @@ pub struct ThisIndex<'a> {
     /// empty or of an older schema as its node started, over a database
     /// that may hold rows.
     pub complete: bool,
-    /// Its applied mark: the backend's count of applied entries when it
-    /// last applied a batch or was rebuilt, and that batch's token; `None`
-    /// when it has not said (an index from before marks were kept). A
-    /// count, not a list: it tells a copy that fell behind, and errs
-    /// towards a rebuild (a version run in between that applied without
-    /// marking makes the holder look behind).
+    /// Its applied mark: the backend's count of applied entries as of the
+    /// last batch it applied (or its rebuild), that batch's token and the
+    /// row's token before it, and what the batch held; `None` when it has
+    /// not said (an index from before marks were kept). The count tells a
+    /// copy that fell behind; the tokens tell a database that went back in
+    /// time. Both err towards a rebuild (a version run in between that
+    /// applied without marking makes the holder look behind or ahead).
     pub mark: Option<AppliedMark>,
     /// Whether every entry of the last batch its mark names still waits in
     /// the outbox; looked at only when [`last_batch_in_question`].
@@ -158,10 +159,12 @@ pub enum Holds {
     /// hold, so it is as another index.
     Behind,
     /// Changes the database does not know: its last batch is not the one
-    /// the row counted last, nor the one batch after it with all its
-    /// entries waiting, and it counts as many entries or more. The database
-    /// went back in time (restored to an earlier point, its index kept):
-    /// rebuilt.
+    /// the row counted last (or is, with another count), nor the one batch
+    /// after it with all its entries waiting, and it counts as many entries
+    /// or more. The database went back in time (restored to an earlier
+    /// point, its index kept): rebuilt, at once — a copy of the holder's
+    /// directory, the one other way to get here, is rebuilt too rather than
+    /// trusted.
     Ahead,
 }
 
@@ -463,15 +466,27 @@ mod tests {
             turn(&row(Some("a"), Some(NOW), 7), &failed, NOW, LIVE),
             Turn::Apply
         );
-        // Rebuilt as the row said 7.
+        // Rebuilt as the row said 7, under the rebuild's own token, which
+        // the row recorded as the rebuild ended.
+        let rebuilt = ThisIndex {
+            mark: Some(AppliedMark {
+                applied: 7,
+                batch: Some("r7".into()),
+                after: Some("b7".into()),
+                entries: None,
+            }),
+            ..index("a")
+        };
+        let recorded_rebuild = Recorded {
+            batch: Some("r7".into()),
+            ..row(Some("a"), Some(NOW), 7)
+        };
+        assert_eq!(turn(&recorded_rebuild, &rebuilt, NOW, LIVE), Turn::Apply);
+        // The rebuild's own commit failed: the row still names b7, and a
+        // rebuild is no batch whose entries could wait: rebuilt again.
         assert_eq!(
-            turn(
-                &row(Some("a"), Some(NOW), 7),
-                &at(mark(7, Some("b7"), Some("b7"))),
-                NOW,
-                LIVE
-            ),
-            Turn::Apply
+            turn(&row(Some("a"), Some(NOW), 7), &rebuilt, NOW, LIVE),
+            rebuild(Some("a"))
         );
     }
 
@@ -497,6 +512,26 @@ mod tests {
         };
         assert_eq!(
             turn(&row(Some("a"), Some(NOW), 7), &one_more, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        // Entries waiting clear only the one batch right after the row's
+        // last, and only one that adds entries.
+        let two_more = ThisIndex {
+            mark: mark(12, Some("b12"), Some("b10")),
+            last_batch_waiting: true,
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &two_more, NOW, LIVE),
+            rebuild(Some("a"))
+        );
+        let none_more = ThisIndex {
+            mark: mark(7, Some("c8"), Some("b7")),
+            last_batch_waiting: true,
+            ..index("a")
+        };
+        assert_eq!(
+            turn(&row(Some("a"), Some(NOW), 7), &none_more, NOW, LIVE),
             rebuild(Some("a"))
         );
         // Restored to a point with as many entries counted, by batches of

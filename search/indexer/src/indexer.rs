@@ -190,16 +190,46 @@ enum Acted {
     Done(Option<Rebuilt>),
 }
 
-/// The value behind `mutex`, even when a thread panicked holding it (each
-/// of the indexer's is a plain value, always whole).
+/// Whether every entry of the last batch `mark` names still waits in the
+/// outbox, read in `tx`; looked at only when that batch is in question
+/// ([`holder::last_batch_in_question`]), `false` otherwise.
+async fn last_batch_waiting(
+    tx: &mut PlatformTx,
+    recorded: &Recorded,
+    mark: Option<&AppliedMark>,
+) -> Result<bool, IndexerError> {
+    match mark {
+        Some(mark) if holder::last_batch_in_question(recorded, mark) => match &mark.entries {
+            Some(word) => outbox::still_waiting(tx.connection(), word).await,
+            None => Ok(false),
+        },
+        _ => Ok(false),
+    }
+}
+
 /// A new token for a batch ([`AppliedMark::batch`]).
 fn new_batch_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// The mark of an index rebuilt from the database as `recorded` says it
-/// is: it holds every entry counted applied, up to the row's last batch.
-fn rebuilt_mark(recorded: &Recorded) -> AppliedMark {
+/// The mark of an index rebuilt from the database, the row as `recorded`
+/// says, under its own token `rebuild` (recorded in the row as the rebuild
+/// ends): it holds every entry counted applied — and, read as the rows
+/// were at its end, changes whose entries still wait, which a database
+/// restored to a point after the row's last batch but before them would
+/// not have; so the rebuild must not pass for that batch.
+fn rebuilt_mark(recorded: &Recorded, rebuild: &str) -> AppliedMark {
+    AppliedMark {
+        applied: recorded.applied,
+        batch: Some(rebuild.to_owned()),
+        after: recorded.batch.clone(),
+        entries: None,
+    }
+}
+
+/// A mark that holds just what the row `recorded` counts, up to its last
+/// batch.
+fn mark_as_row(recorded: &Recorded) -> AppliedMark {
     AppliedMark {
         applied: recorded.applied,
         batch: recorded.batch.clone(),
@@ -208,6 +238,8 @@ fn rebuilt_mark(recorded: &Recorded) -> AppliedMark {
     }
 }
 
+/// The value behind `mutex`, even when a thread panicked holding it (each
+/// of the indexer's is a plain value, always whole).
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -311,19 +343,129 @@ impl Indexer {
         recorded: &Recorded,
     ) -> Result<ThisIndex<'a>, IndexerError> {
         let mark = self.engine.applied_mark();
-        let last_batch_waiting = match &mark {
-            Some(mark) if holder::last_batch_in_question(recorded, mark) => match &mark.entries {
-                Some(word) => outbox::still_waiting(tx.connection(), word).await?,
-                None => false,
-            },
-            _ => false,
-        };
+        let last_batch_waiting = last_batch_waiting(tx, recorded, mark.as_ref()).await?;
         Ok(ThisIndex {
             id,
             complete: !self.engine.is_incomplete(),
             mark,
             last_batch_waiting,
         })
+    }
+
+    /// Whether the Meilisearch index every node applies to holds what the
+    /// database counts applied, as the row `recorded` says (read in `tx`):
+    /// its applied mark, kept on the server, is judged as an embedded
+    /// index's is ([`holder::holds`]). `false` when it holds changes the
+    /// database lost (restored to an earlier point) or lacks some (the
+    /// server's data restored, or a new server), or its mark does not
+    /// parse: it is rebuilt before it applies. An index from before marks
+    /// were kept takes the row's count as its mark when it holds documents
+    /// of rows, and is rebuilt when it holds none.
+    async fn shared_index_holds(
+        &self,
+        tx: &mut PlatformTx,
+        recorded: &Recorded,
+    ) -> Result<bool, IndexerError> {
+        // The server is asked only when the row moved since this node last
+        // wrote or read the mark (another node applied, or a restore).
+        let mark = match self.engine.applied_mark() {
+            Some(known) if known.batch == recorded.batch && known.applied == recorded.applied => {
+                Some(known)
+            }
+            _ => match self.engine.read_applied_mark().await {
+                Ok(mark) => mark,
+                Err(SearchError::Stored { id, reason }) => {
+                    tracing::warn!(%id, %reason, "检索索引的进度标记无法解析，索引将重建 (the search index's applied mark does not parse: the index will be rebuilt)");
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let last_batch_waiting = last_batch_waiting(tx, recorded, mark.as_ref()).await?;
+        let this = ThisIndex {
+            id: "",
+            complete: true,
+            mark,
+            last_batch_waiting,
+        };
+        Ok(match holder::holds(recorded, &this) {
+            Holds::All => true,
+            Holds::Behind | Holds::Ahead => false,
+            Holds::Unsaid => {
+                let counts = self.engine.counts().await?;
+                let services = counts
+                    .by_kind
+                    .get(Kind::Service.as_str())
+                    .copied()
+                    .unwrap_or(0);
+                if counts.total > services {
+                    tracing::info!(
+                        applied = recorded.applied,
+                        "the Meilisearch index has no applied mark yet: it takes the database's count"
+                    );
+                    self.engine.set_applied_mark(&mark_as_row(recorded)).await?;
+                    true
+                } else {
+                    false
+                }
+            }
+        })
+    }
+
+    /// Rebuilds the Meilisearch index every node applies to from the
+    /// database and marks it as the row `recorded` says. On PostgreSQL
+    /// `turn` holds the backend's row throughout, so no node applies
+    /// meanwhile; on SQLite (one node) there is none.
+    async fn rebuild_shared(
+        &self,
+        turn: Option<PlatformTx>,
+        recorded: &Recorded,
+    ) -> Result<(), IndexerError> {
+        if self.backing_off() {
+            if let Some(turn) = turn {
+                turn.commit().await?;
+            }
+            return Ok(());
+        }
+        tracing::warn!(
+            applied = recorded.applied,
+            "the search index does not hold what the database counts applied (a restore?): rebuilding it from the database"
+        );
+        self.set_role(Role::Rebuilding { previous: None });
+        let rebuilt = match self.rebuild_documents(None, |_, _| {}).await {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                self.back_off();
+                return Err(match turn {
+                    Some(turn) => abandon(turn, e).await,
+                    None => e,
+                });
+            }
+        };
+        let token = new_batch_token();
+        let mut tx = match turn {
+            Some(tx) => tx,
+            None => self.db.begin_platform().await?,
+        };
+        let marked = match self
+            .engine
+            .set_applied_mark(&rebuilt_mark(recorded, &token))
+            .await
+        {
+            Ok(()) => self.record_rebuild(&mut tx, &token).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = marked {
+            self.back_off();
+            return Err(abandon(tx, e).await);
+        }
+        tx.commit().await?;
+        self.set_role(Role::Applying);
+        tracing::info!(
+            documents = rebuilt.by_kind.values().sum::<u64>(),
+            "search index rebuilt from the database"
+        );
+        Ok(())
     }
 
     /// What this node's index does with the outbox, as of its last turn.
@@ -409,7 +551,8 @@ impl Indexer {
     /// whose data directory is one node's), when entries were applied with
     /// no holder recorded, when the index is not complete
     /// ([`Indexer::mark_incomplete`]) or has not said what it holds (no
-    /// applied mark), or holds another database's documents; and otherwise
+    /// applied mark), or holds another database's documents or changes its
+    /// database lost (restored to an earlier point); and otherwise
     /// stands by (also a copy of the holder's directory that fell behind). When
     /// another node's rebuild holds the row for more than a few seconds,
     /// it waits ([`Role::Waiting`]) and its next turn decides. A rebuild is
@@ -494,10 +637,7 @@ impl Indexer {
                     tx.commit().await?;
                     return Ok(Acted::Done(None));
                 }
-                match self
-                    .rebuild_and_hold(tx, mine, previous, rebuilt_mark(recorded))
-                    .await
-                {
+                match self.rebuild_and_hold(tx, mine, previous, recorded).await {
                     Ok(rebuilt) => Ok(Acted::Done(Some(rebuilt))),
                     Err(e) => {
                         // Not again at once: another standby index may do
@@ -516,15 +656,15 @@ impl Indexer {
     /// holder is written first and the row let go, so any other process on
     /// the database stops applying at once, and the rebuild reads on other
     /// connections.
-    /// `mark` is the row's count of applied entries and last batch as the
-    /// turn began (no other index applies meanwhile): the rebuilt index's
-    /// mark.
+    /// `recorded` is the row as the turn began (no other index applies
+    /// meanwhile); the rebuild is marked under a token of its own
+    /// ([`rebuilt_mark`]).
     async fn rebuild_and_hold(
         &self,
         mut turn: PlatformTx,
         mine: &str,
         previous: Option<String>,
-        mark: AppliedMark,
+        recorded: &Recorded,
     ) -> Result<Rebuilt, IndexerError> {
         self.set_role(Role::Rebuilding { previous });
         let turn = match self.db.backend() {
@@ -549,8 +689,15 @@ impl Indexer {
             Some(tx) => tx,
             None => self.db.begin_platform().await?,
         };
-        or_abandon!(tx, self.engine.set_applied_mark(&mark));
+        let token = new_batch_token();
+        or_abandon!(
+            tx,
+            self.engine
+                .set_applied_mark(&rebuilt_mark(recorded, &token))
+                .await
+        );
         or_abandon!(tx, self.mark_seen(&mut tx, Some(mine)).await);
+        or_abandon!(tx, self.record_rebuild(&mut tx, &token).await);
         tx.commit().await?;
         self.set_role(Role::Applying);
         tracing::info!(
@@ -725,6 +872,20 @@ impl Indexer {
         Ok(())
     }
 
+    /// Records in `tx` that the index was rebuilt under the token `rebuild`
+    /// ([`rebuilt_mark`]): from then on the row's last batch is the
+    /// rebuild.
+    async fn record_rebuild(&self, tx: &mut PlatformTx, rebuild: &str) -> Result<(), IndexerError> {
+        with_connection!(tx.connection(), c => {
+            sqlx::query("UPDATE search_indexers SET applied_batch = $1 WHERE backend = $2")
+                .bind(rebuild)
+                .bind(self.engine.backend())
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// PostgreSQL: the batch is read, applied and deleted while this
     /// backend's `search_indexers` row is locked, so one node at a time
     /// feeds an index and the others skip (SKIP LOCKED) rather than wait.
@@ -748,7 +909,14 @@ impl Indexer {
             return Ok(0);
         };
         let mut tx = match self.engine.identity() {
-            None => tx,
+            None => match self.shared_index_holds(&mut tx, &recorded).await {
+                Ok(true) => tx,
+                Ok(false) => {
+                    self.rebuild_shared(Some(tx), &recorded).await?;
+                    return Ok(0);
+                }
+                Err(e) => return Err(abandon(tx, e).await),
+            },
             Some(mine) => {
                 let this = or_abandon!(tx, self.this_index(&mut tx, mine, &recorded).await);
                 let turn = holder::turn(&recorded, &this, now, self.window());
@@ -775,15 +943,21 @@ impl Indexer {
             return Ok(0);
         }
         let (changes, rejected) = self.changes(tx, &entries).await?;
-        self.engine.apply(changes).await?;
-        // After the index's commit, before the database's.
+        // Marked before the index applies anything of the batch: an index
+        // killed in between holds part of a batch its mark names, which
+        // is then judged by whether the batch's entries all still wait
+        // ([`holder::last_batch_in_question`]) — and never holds a batch
+        // its mark does not name.
         let batch = new_batch_token();
-        self.engine.set_applied_mark(&AppliedMark {
-            applied: before.applied + entries.len() as i64,
-            batch: Some(batch.clone()),
-            after: before.batch.clone(),
-            entries: Some(outbox::batch_word(&entries)),
-        })?;
+        self.engine
+            .set_applied_mark(&AppliedMark {
+                applied: before.applied + entries.len() as i64,
+                batch: Some(batch.clone()),
+                after: before.batch.clone(),
+                entries: Some(outbox::batch_word(&entries)),
+            })
+            .await?;
+        self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         outbox::remove(tx, &seqs).await?;
         self.record(tx, seqs.len(), rejected, &batch).await?;
@@ -805,6 +979,23 @@ impl Indexer {
                 return Ok(0);
             }
         }
+        if self.engine.identity().is_none() {
+            // The Meilisearch index: looked at every turn, so a restored
+            // database is noticed with nothing to apply.
+            let mut read = self.db.begin_platform_read().await?;
+            let recorded = or_abandon!(read, self.recorded(&mut read, "").await);
+            let holds = match &recorded {
+                None => true,
+                Some((recorded, _)) => {
+                    or_abandon!(read, self.shared_index_holds(&mut read, recorded).await)
+                }
+            };
+            read.commit().await?;
+            if let (false, Some((recorded, _))) = (holds, recorded) {
+                self.rebuild_shared(None, &recorded).await?;
+                return Ok(0);
+            }
+        }
         // Ended explicitly on every path, as the write below is: a read
         // keeps its snapshot (and the log's checkpoint) until it ends.
         let mut read = self.db.begin_platform_read().await?;
@@ -820,20 +1011,23 @@ impl Indexer {
         };
         let (changes, rejected) = or_abandon!(read, self.changes(&mut read, &entries).await);
         read.commit().await?;
-        self.engine.apply(changes).await?;
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-        // Marked before the write, so writers do not wait on its flush.
+        // Marked before the index applies (as on PostgreSQL) and outside
+        // the write, so writers do not wait on its flush.
+        let batch = new_batch_token();
         let marked = AppliedMark {
             applied: before.applied + seqs.len() as i64,
-            batch: Some(new_batch_token()),
+            batch: Some(batch.clone()),
             after: before.batch,
             entries: Some(outbox::batch_word(&entries)),
         };
-        self.engine.set_applied_mark(&marked)?;
+        self.engine.set_applied_mark(&marked).await?;
+        self.engine.apply(changes).await?;
         let mut tx = self.db.begin_platform().await?;
         let removed = or_abandon!(
             tx,
-            self.remove_applied(&mut tx, &seqs, rejected, marked).await
+            self.remove_applied(&mut tx, &seqs, rejected, &batch, marked)
+                .await
         );
         tx.commit().await?;
         Ok(removed)
@@ -842,38 +1036,37 @@ impl Indexer {
     /// SQLite: the applied entries `seqs` removed and counted in `tx`, which
     /// holds the write lock; none when another index took the outbox since
     /// they were read (its node starting, rebuilt): they stay for it. The
-    /// index, which applied them, was marked `marked`, and is marked again
-    /// should the row have moved since.
+    /// index, which applied them as batch `batch`, was marked `marked`; it
+    /// is marked again should the row have moved since (only when the row
+    /// was not registered as the batch was read).
     async fn remove_applied(
         &self,
         tx: &mut PlatformTx,
         seqs: &[i64],
         rejected: usize,
+        batch: &str,
         marked: AppliedMark,
     ) -> Result<usize, IndexerError> {
         self.register(tx).await?;
-        let Some(before) = self.applied_if_holding(tx).await? else {
+        // The batch's entries wait: this index read them, and only the
+        // holder removes entries.
+        let Some(before) = self.applied_if_holding_as(tx, true).await? else {
             return Ok(0);
-        };
-        let Some(batch) = marked.batch.clone() else {
-            return Err(IndexerError::Stored(
-                "a batch was marked without its token".into(),
-            ));
         };
         let mark = AppliedMark {
             applied: before.applied + seqs.len() as i64,
-            batch: Some(batch.clone()),
+            batch: Some(batch.to_owned()),
             after: before.batch,
             entries: marked.entries.clone(),
         };
         if mark != marked {
-            self.engine.set_applied_mark(&mark)?;
+            self.engine.set_applied_mark(&mark).await?;
         }
         outbox::remove(tx, seqs).await?;
         if let Some(mine) = self.engine.identity() {
             self.mark_seen(tx, Some(mine)).await?;
         }
-        self.record(tx, seqs.len(), rejected, &batch).await?;
+        self.record(tx, seqs.len(), rejected, batch).await?;
         Ok(seqs.len())
     }
 
@@ -886,6 +1079,17 @@ impl Indexer {
         &self,
         tx: &mut PlatformTx,
     ) -> Result<Option<Recorded>, IndexerError> {
+        self.applied_if_holding_as(tx, false).await
+    }
+
+    /// [`Indexer::applied_if_holding`], told whether the batch the index's
+    /// mark names is known to wait in the outbox (`waiting`: the caller
+    /// read it and holds the write lock) rather than looked at.
+    async fn applied_if_holding_as(
+        &self,
+        tx: &mut PlatformTx,
+        waiting: bool,
+    ) -> Result<Option<Recorded>, IndexerError> {
         let Some(recorded) = self.recorded(tx, "").await?.map(|(recorded, _)| recorded) else {
             // Not registered yet: nothing applied.
             return Ok(Some(Recorded::default()));
@@ -893,7 +1097,16 @@ impl Indexer {
         let Some(mine) = self.engine.identity() else {
             return Ok(Some(recorded));
         };
-        let this = self.this_index(tx, mine, &recorded).await?;
+        let this = if waiting {
+            ThisIndex {
+                id: mine,
+                complete: !self.engine.is_incomplete(),
+                mark: self.engine.applied_mark(),
+                last_batch_waiting: true,
+            }
+        } else {
+            self.this_index(tx, mine, &recorded).await?
+        };
         let holds = holder::holds(&recorded, &this);
         let role = match recorded.index_id.clone() {
             None => None,
@@ -1081,11 +1294,31 @@ impl Indexer {
         recorded: &Recorded,
         now: i64,
     ) -> Result<Option<Role>, IndexerError> {
-        if let (None, Some(mine)) = (tenant, self.engine.identity()) {
+        // A rebuild reads rows as they are at its end, changes whose
+        // entries still wait among them: an index that holds the outbox is
+        // marked under a token of its own ([`rebuilt_mark`]).
+        let token = new_batch_token();
+        let Some(mine) = self.engine.identity() else {
+            // The Meilisearch index every node applies to.
+            self.engine
+                .set_applied_mark(&rebuilt_mark(recorded, &token))
+                .await?;
+            self.record_rebuild(tx, &token).await?;
+            return Ok(None);
+        };
+        if tenant.is_none() {
             // It holds every row as of the row's lock, so every entry
-            // counted applied by then.
-            self.engine.set_applied_mark(&rebuilt_mark(recorded))?;
-            let this = self.this_index(tx, mine, recorded).await?;
+            // counted applied by then: whether it holds the outbox is
+            // decided as for an index that holds what the row counts.
+            let this = ThisIndex {
+                id: mine,
+                complete: true,
+                mark: Some(mark_as_row(recorded)),
+                last_batch_waiting: false,
+            };
+            self.engine
+                .set_applied_mark(&rebuilt_mark(recorded, &token))
+                .await?;
             return Ok(Some(
                 match holder::turn(recorded, &this, now, self.window()) {
                     Turn::StandBy { holder } => {
@@ -1094,10 +1327,20 @@ impl Indexer {
                     }
                     _ => {
                         self.mark_seen(tx, Some(mine)).await?;
+                        self.record_rebuild(tx, &token).await?;
                         Role::Applying
                     }
                 },
             ));
+        }
+        let this = self.this_index(tx, mine, recorded).await?;
+        if recorded.index_id.as_deref() == Some(mine)
+            && holder::holds(recorded, &this) == Holds::All
+        {
+            self.engine
+                .set_applied_mark(&rebuilt_mark(recorded, &token))
+                .await?;
+            self.record_rebuild(tx, &token).await?;
         }
         if holder::holder_seen(recorded, now, self.window()) {
             self.mark_seen(tx, None).await?;

@@ -322,12 +322,20 @@ both_backends! {
         exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
         // After it, a case is filed and the index applies it.
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        exec(&t.db, "CREATE TABLE lost AS SELECT seq FROM search_outbox", &[]).await;
         a.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cases_found(&a).await, ["case:case-1", "case:case-2"]);
         // The database is restored from the backup, the index kept: the
-        // case is gone, and so is every trace of it in the outbox.
+        // case is gone, and so is every trace of it in the outbox — but the
+        // restored database numbers a new change (to case-1) as it had
+        // numbered case-2's.
         exec(&t.db, "DELETE FROM cases WHERE id = 'case-2'", &[]).await;
         exec(&t.db, "DELETE FROM search_outbox", &[]).await;
+        let renumbered = match t.db.backend() {
+            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, 'case', 'case-1', 0 FROM lost",
+            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, 'case', 'case-1', 0 FROM lost",
+        };
+        exec(&t.db, renumbered, &[]).await;
         exec(
             &t.db,
             "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
@@ -343,6 +351,7 @@ both_backends! {
             assert_eq!(batch(&a).await, 0);
             assert_eq!(a.role(), Role::Applying);
             assert_eq!(cases_found(&a).await, ["case:case-1"]);
+            assert_eq!(batch(&a).await, 1, "the new change is applied after");
             // Restored again, the node down meanwhile.
             insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
             a.drain().await.unwrap_or_else(|e| panic!("{e}"));
@@ -369,6 +378,47 @@ both_backends! {
         let after = node(&t.db, dirs.path());
         claims_as_it_is(&after).await;
         assert_eq!(cases_found(&after).await, ["case:case-1", "case:case-4"]);
+    }
+
+    async fn an_index_rebuilt_after_a_backup_is_rebuilt_again_when_the_backup_is_restored(t) {
+        let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        drop(holding_one_case(&t.db, dirs.path()).await);
+        // A case is filed while the node is down, and a backup is taken.
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
+        // Another case is filed, and the node starts on an index that must
+        // be rebuilt: the rebuild reads both cases as they are at its end,
+        // before their entries are applied.
+        insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
+        drop(TantivyIndex::recreate(dirs.path()).unwrap_or_else(|e| panic!("{e}")));
+        let rebuilt = node(&t.db, dirs.path());
+        let (role, done) = rebuilt.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((role, done.is_some()), (Role::Applying, true));
+        assert_eq!(cases_found(&rebuilt).await, ["case:case-1", "case:case-2", "case:case-3"]);
+        drop(rebuilt);
+        // The database is restored from the backup: case-3 is lost, case-2
+        // waits in the outbox as it did then. The rebuild passes for no
+        // batch the restored database knows: the index is rebuilt again.
+        exec(&t.db, "DELETE FROM cases WHERE id = 'case-3'", &[]).await;
+        exec(&t.db, "DELETE FROM search_outbox", &[]).await;
+        let put_back = match t.db.backend() {
+            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
+            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
+        };
+        exec(&t.db, put_back, &[]).await;
+        exec(
+            &t.db,
+            "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
+             applied_batch = (SELECT b.applied_batch FROM backed_up b)",
+            &[],
+        )
+        .await;
+        let again = node(&t.db, dirs.path());
+        let (role, done) = again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((role, done.is_some()), (Role::Applying, true));
+        again.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cases_found(&again).await, ["case:case-1", "case:case-2"]);
     }
 
     async fn a_batch_whose_database_commit_failed_is_applied_again_without_a_rebuild(t) {

@@ -156,4 +156,72 @@ both_backends! {
         assert_eq!((rebuilt.by_kind.get("case").copied(), rebuilt.rejected), (Some(1), 1), "{rebuilt:?}");
         assert_eq!(ids(&indexer, "正常").await, ["case:case-good"]);
     }
+
+    async fn a_meilisearch_index_over_a_database_restored_to_an_earlier_point_is_rebuilt(t) {
+        let Some(server) = civitas_testkit::meili() else {
+            // Not in CI, where the server must start.
+            return;
+        };
+        let uid = server.unique_index();
+        let open = || async {
+            let index = civitas_search::MeiliIndex::open(&civitas_search::MeiliConfig {
+                url: server.url.clone(),
+                key: Some(server.key.clone()),
+                index: uid.clone(),
+                public_url: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));
+            Indexer::new(t.db.clone(), civitas_search::Engine::Meili(Box::new(index)), searchable())
+        };
+        let node = open().await;
+        insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请（一）", None, "{}").await;
+        node.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        // A backup taken now: what it holds of the outbox's row.
+        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers WHERE backend = 'meilisearch'", &[]).await;
+        insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
+        node.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-2"]);
+
+        // The database restored from the backup; the server keeps its index.
+        let restore = || async {
+            exec(&t.db, "DELETE FROM search_outbox", &[]).await;
+            exec(
+                &t.db,
+                "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
+                 applied_batch = (SELECT b.applied_batch FROM backed_up b) WHERE backend = 'meilisearch'",
+                &[],
+            )
+            .await;
+        };
+        exec(&t.db, "DELETE FROM cases WHERE id = 'case-2'", &[]).await;
+        restore().await;
+        // The next turn, with nothing to apply, finds the index ahead of
+        // the database and rebuilds it: the lost case is gone from it.
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert_eq!(node.role(), civitas_search_indexer::Role::Applying);
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1"]);
+
+        // A batch the database did not count (its commit failed) but whose
+        // entries all wait: another node applies them again, no rebuild.
+        exec(&t.db, "DROP TABLE backed_up", &[]).await;
+        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers WHERE backend = 'meilisearch'", &[]).await;
+        insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
+        exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
+        node.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        restore().await;
+        let put_back = match t.db.backend() {
+            civitas_storage::Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
+            civitas_storage::Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
+        };
+        exec(&t.db, put_back, &[]).await;
+        let other = open().await;
+        assert_eq!(other.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 1, "applied, not rebuilt");
+        assert_eq!(ids(&other, "助餐").await, ["case:case-1", "case:case-3"]);
+        let status = other.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.pending, status.documents.total), (0, 2), "{status:?}");
+        if let civitas_search::Engine::Meili(index) = node.engine().clone() {
+            index.delete().await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }

@@ -76,7 +76,8 @@ pub(crate) struct SearchReadiness {
     /// `search_standby`; also a copy of the holder's index directory that
     /// the holder has moved past); `rebuilding` (before it applies: taking
     /// over from a holder gone, its directory was empty or of an older
-    /// schema, a rebuild was cut short, or it has no applied mark; the
+    /// schema, a rebuild was cut short, it has no applied mark, or it holds
+    /// changes the database does not (restored to an earlier point); the
     /// node serves meanwhile, 503
     /// `search_rebuilding` until done); `waiting` (another node's rebuild
     /// held the outbox as this node started; 503 `search_standby` until its
