@@ -148,7 +148,7 @@ pub async fn start_indexer(
     if rebuild {
         // Rebuilt before it applies the outbox: now, or when it takes the
         // outbox over if another node's index holds it.
-        indexer.mark_incomplete()?;
+        indexer.mark_incomplete().await?;
     }
     let services = listings(workflow);
     indexer.index_services(&services, roots).await?;

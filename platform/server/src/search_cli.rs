@@ -190,14 +190,14 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 for (kind, n) in &status.documents.by_kind {
                     println!("  {kind}: {n}");
                 }
+                if let Some(held) = status.index_applied {
+                    println!(
+                        "本索引含已接收变更 (changes applied that this index holds): {held} / {}",
+                        status.applied
+                    );
+                }
                 if let Some(index_id) = &status.index_id {
                     println!("本索引 (this index): {index_id}");
-                    if let Some(held) = status.index_applied {
-                        println!(
-                            "本索引含已接收变更 (changes applied that this index holds): {held} / {}",
-                            status.applied
-                        );
-                    }
                     match &status.holder {
                         Some(holder) if holder == index_id => {
                             println!(

@@ -56,20 +56,24 @@ impl Engine {
         }
     }
 
-    /// Whether an embedded index is marked as not holding what it applied
-    /// ([`TantivyIndex::is_incomplete`]); a Meilisearch index never is.
+    /// Whether the index is marked as not holding what it applied: an
+    /// embedded index created empty or cleared by a rebuild that has not
+    /// ended ([`TantivyIndex::is_incomplete`]); a Meilisearch index being
+    /// rebuilt, or whose rebuild was cut short, as this process last read
+    /// it ([`MeiliIndex::is_incomplete`]).
     pub fn is_incomplete(&self) -> bool {
         match self {
             Engine::Tantivy(index) => index.is_incomplete(),
-            Engine::Meili(_) => false,
+            Engine::Meili(index) => index.is_incomplete(),
         }
     }
 
-    /// Marks an embedded index (not) complete; nothing for Meilisearch.
-    pub fn set_incomplete(&self, incomplete: bool) -> Result<(), SearchError> {
+    /// Marks the index (not) complete: in an embedded index's directory,
+    /// on the Meilisearch server for its index.
+    pub async fn set_incomplete(&self, incomplete: bool) -> Result<(), SearchError> {
         match self {
             Engine::Tantivy(index) => index.set_incomplete(incomplete),
-            Engine::Meili(_) => Ok(()),
+            Engine::Meili(index) => index.set_incomplete(incomplete).await,
         }
     }
 
@@ -87,7 +91,8 @@ impl Engine {
 
     /// The applied mark as the index keeps it now: an embedded index's
     /// own; Meilisearch's from the server (another node may have moved it
-    /// on). A Meilisearch mark that does not parse is an error.
+    /// on), which also refreshes [`Engine::is_incomplete`]. A Meilisearch
+    /// mark that does not parse is an error.
     pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
         match self {
             Engine::Tantivy(index) => Ok(index.applied_mark()),
@@ -95,8 +100,8 @@ impl Engine {
         }
     }
 
-    /// Records the index's applied mark: after the documents it counts are
-    /// applied, before the database counts them.
+    /// Records the index's applied mark: before the index applies the
+    /// batch it names, and before the database counts it.
     pub async fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
         match self {
             Engine::Tantivy(index) => index.set_applied_mark(mark),

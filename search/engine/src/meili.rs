@@ -59,12 +59,17 @@ pub struct TenantToken {
 /// The key of the one document of the marks index.
 const MARK_KEY: &str = "applied";
 
-/// The applied mark as the marks index keeps it: the line an embedded
-/// index keeps in its file.
+/// The marks index's one document: the applied mark as the line an
+/// embedded index keeps in its file, and whether a rebuild began and did
+/// not end (an embedded index's `civitas-index-incomplete`). Each is
+/// written alone (Meilisearch merges the fields of an update).
 #[derive(Debug, Serialize, Deserialize)]
 struct MarkDocument {
     key: String,
-    mark: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mark: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incomplete: Option<bool>,
 }
 
 /// The name of the search-only key tenant tokens are signed with.
@@ -211,6 +216,9 @@ pub struct MeiliIndex {
     marks: Index<Http>,
     /// The mark as this process last wrote or read it.
     mark: std::sync::Arc<std::sync::Mutex<Option<AppliedMark>>>,
+    /// Whether a rebuild began and did not end, as this process last wrote
+    /// or read it ([`MeiliIndex::is_incomplete`]).
+    incomplete: std::sync::Arc<std::sync::atomic::AtomicBool>,
     analyzer: Analyzer,
     public_url: String,
     /// The search-only key's uid and value, found or made once.
@@ -229,7 +237,9 @@ fn literal(value: &str) -> String {
 impl MeiliIndex {
     /// Connects, creates the index if it is missing and applies its settings
     /// (searchable, filterable and sortable attributes; typo tolerance off,
-    /// so codes and pinyin match exactly as on tantivy).
+    /// so codes and pinyin match exactly as on tantivy), and creates the
+    /// index `<uid>_applied` beside it, which keeps its applied mark (the
+    /// key given needs rights on both).
     pub async fn open(config: &MeiliConfig) -> Result<MeiliIndex, SearchError> {
         let http = Http {
             client: reqwest::Client::builder()
@@ -247,6 +257,7 @@ impl MeiliIndex {
             index,
             marks,
             mark: std::sync::Arc::default(),
+            incomplete: std::sync::Arc::default(),
             analyzer: Analyzer::shared(),
             public_url: config
                 .public_url
@@ -382,6 +393,16 @@ impl MeiliIndex {
     pub async fn delete(self) -> Result<(), SearchError> {
         let task = self.index.clone().delete().await.map_err(server_error)?;
         self.wait(task).await?;
+        // Gone already when a test deleted it by itself.
+        if self
+            .client
+            .index(&self.marks.uid)
+            .fetch_info()
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
         let task = self.marks.clone().delete().await.map_err(server_error)?;
         self.wait(task).await
     }
@@ -389,7 +410,7 @@ impl MeiliIndex {
     /// How far into the database's search outbox the index holds, as this
     /// process last wrote or read it ([`MeiliIndex::read_applied_mark`]).
     /// Every node applies to the one index, so another node may have
-    /// moved it on since.
+    /// moved it on since: for status, not for deciding.
     pub fn applied_mark(&self) -> Option<AppliedMark> {
         self.mark
             .lock()
@@ -397,10 +418,18 @@ impl MeiliIndex {
             .clone()
     }
 
+    /// Whether a rebuild of the index began and did not end, as this
+    /// process last wrote or read it ([`MeiliIndex::read_applied_mark`]
+    /// reads it too).
+    pub fn is_incomplete(&self) -> bool {
+        self.incomplete.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The applied mark as the server keeps it (the same record an
-    /// embedded index keeps in its directory: [`AppliedMark`]); `None`
-    /// when none was written (a new server, or an index from before marks
-    /// were kept). A mark that does not parse is an error
+    /// embedded index keeps in its directory: [`AppliedMark`]), and with
+    /// it whether a rebuild began and did not end ([`MeiliIndex::is_incomplete`]);
+    /// `None` when no mark was written (a new server, or an index from
+    /// before marks were kept). A mark that does not parse is an error
     /// ([`SearchError::Stored`]).
     pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
         let found = match self.marks.get_document::<MarkDocument>(MARK_KEY).await {
@@ -415,9 +444,16 @@ impl MeiliIndex {
             }
             Err(e) => return Err(server_error(e)),
         };
+        let incomplete = found
+            .as_ref()
+            .and_then(|found| found.incomplete)
+            .unwrap_or(false);
+        self.incomplete
+            .store(incomplete, std::sync::atomic::Ordering::SeqCst);
         let mark = found
-            .map(|found| {
-                AppliedMark::parse(&found.mark).map_err(|reason| SearchError::Stored {
+            .and_then(|found| found.mark)
+            .map(|line| {
+                AppliedMark::parse(&line).map_err(|reason| SearchError::Stored {
                     id: format!("{}/{MARK_KEY}", self.marks.uid),
                     reason,
                 })
@@ -430,25 +466,45 @@ impl MeiliIndex {
         Ok(mark)
     }
 
-    /// Records the applied mark on the server, after the documents it
-    /// counts were applied (their tasks are done) and before the database
-    /// counts them.
+    /// Records the applied mark on the server: before the index applies
+    /// the batch it names, and before the database counts it.
     pub async fn set_applied_mark(&self, mark: &AppliedMark) -> Result<(), SearchError> {
-        let document = MarkDocument {
+        self.write_mark(MarkDocument {
             key: MARK_KEY.to_owned(),
-            mark: mark.to_line()?.trim_end().to_owned(),
-        };
-        let task = self
-            .marks
-            .add_or_replace(&[document], Some("key"))
-            .await
-            .map_err(server_error)?;
-        self.wait(task).await?;
+            mark: Some(mark.to_line()?.trim_end().to_owned()),
+            incomplete: None,
+        })
+        .await?;
         *self
             .mark
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mark.clone());
         Ok(())
+    }
+
+    /// Marks the index as being rebuilt (`true`, before a rebuild clears
+    /// it) or rebuilt (`false`), on the server: a rebuild cut short on any
+    /// node is done again ([`MeiliIndex::is_incomplete`]).
+    pub async fn set_incomplete(&self, incomplete: bool) -> Result<(), SearchError> {
+        self.write_mark(MarkDocument {
+            key: MARK_KEY.to_owned(),
+            mark: None,
+            incomplete: Some(incomplete),
+        })
+        .await?;
+        self.incomplete
+            .store(incomplete, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Writes the fields `document` has of the marks index's document.
+    async fn write_mark(&self, document: MarkDocument) -> Result<(), SearchError> {
+        let task = self
+            .marks
+            .add_or_update(&[document], Some("key"))
+            .await
+            .map_err(server_error)?;
+        self.wait(task).await
     }
 
     async fn wait(&self, task: TaskInfo) -> Result<(), SearchError> {

@@ -80,8 +80,9 @@ pub struct IndexStatus {
     pub documents: Counts,
     /// This index's id (embedded indexes; `None` for Meilisearch).
     pub index_id: Option<String>,
-    /// How many of the `applied` entries this embedded index holds, by its
-    /// applied mark (`None` for Meilisearch, or before it has said).
+    /// How many of the `applied` entries the index holds, by its applied
+    /// mark (an embedded index's own; Meilisearch's as its server keeps
+    /// it); `None` before it has said.
     pub index_applied: Option<i64>,
     /// The id of the embedded index that holds the outbox, if any.
     pub holder: Option<String>,
@@ -316,8 +317,8 @@ impl Indexer {
     /// empty, or of an older schema, over a database that may hold rows):
     /// it is rebuilt from the database before it applies the outbox. The
     /// mark is kept with the index until a full rebuild ends.
-    pub fn mark_incomplete(&self) -> Result<(), IndexerError> {
-        Ok(self.engine.set_incomplete(true)?)
+    pub async fn mark_incomplete(&self) -> Result<(), IndexerError> {
+        Ok(self.engine.set_incomplete(true).await?)
     }
 
     fn heartbeat_every(&self) -> Duration {
@@ -357,30 +358,31 @@ impl Indexer {
     /// its applied mark, kept on the server, is judged as an embedded
     /// index's is ([`holder::holds`]). `false` when it holds changes the
     /// database lost (restored to an earlier point) or lacks some (the
-    /// server's data restored, or a new server), or its mark does not
-    /// parse: it is rebuilt before it applies. An index from before marks
-    /// were kept takes the row's count as its mark when it holds documents
-    /// of rows, and is rebuilt when it holds none.
+    /// server's data restored, or a new server), a rebuild of it began and
+    /// did not end, or its mark does not parse: it is rebuilt before it
+    /// applies. An index from before marks were kept takes the row's count
+    /// as its mark when it holds documents of rows, and is rebuilt when it
+    /// holds none.
     async fn shared_index_holds(
         &self,
         tx: &mut PlatformTx,
         recorded: &Recorded,
     ) -> Result<bool, IndexerError> {
-        // The server is asked only when the row moved since this node last
-        // wrote or read the mark (another node applied, or a restore).
-        let mark = match self.engine.applied_mark() {
-            Some(known) if known.batch == recorded.batch && known.applied == recorded.applied => {
-                Some(known)
+        // Read from the server every turn: another node may have applied
+        // since this one last looked, and the row may have gone back to
+        // just what this node last saw (a failover or a restore).
+        let mark = match self.engine.read_applied_mark().await {
+            Ok(mark) => mark,
+            Err(SearchError::Stored { id, reason }) => {
+                tracing::warn!(%id, %reason, "检索索引的进度标记无法解析，索引将重建 (the search index's applied mark does not parse: the index will be rebuilt)");
+                return Ok(false);
             }
-            _ => match self.engine.read_applied_mark().await {
-                Ok(mark) => mark,
-                Err(SearchError::Stored { id, reason }) => {
-                    tracing::warn!(%id, %reason, "检索索引的进度标记无法解析，索引将重建 (the search index's applied mark does not parse: the index will be rebuilt)");
-                    return Ok(false);
-                }
-                Err(e) => return Err(e.into()),
-            },
+            Err(e) => return Err(e.into()),
         };
+        if self.engine.is_incomplete() {
+            // A rebuild began and did not end (on any node).
+            return Ok(false);
+        }
         let last_batch_waiting = last_batch_waiting(tx, recorded, mark.as_ref()).await?;
         let this = ThisIndex {
             id: "",
@@ -480,6 +482,12 @@ impl Indexer {
         }
         let index = self.engine.identity().unwrap_or("");
         match &role {
+            Role::Applying if index.is_empty() => tracing::info!(
+                "检索索引从数据库重建完毕，接收变更 (the search index is rebuilt and applies the changes)"
+            ),
+            Role::Rebuilding { .. } if index.is_empty() => tracing::warn!(
+                "检索索引从数据库重建 (the search index is rebuilt from the database)"
+            ),
             Role::Applying => tracing::info!(
                 index,
                 "本节点的内置检索索引接收变更 (this node's embedded search index applies the changes)"
@@ -910,7 +918,12 @@ impl Indexer {
         };
         let mut tx = match self.engine.identity() {
             None => match self.shared_index_holds(&mut tx, &recorded).await {
-                Ok(true) => tx,
+                Ok(true) => {
+                    // Rebuilt by another node (or by hand) since this one
+                    // began a rebuild that failed.
+                    self.set_role(Role::Applying);
+                    tx
+                }
                 Ok(false) => {
                     self.rebuild_shared(Some(tx), &recorded).await?;
                     return Ok(0);
@@ -991,10 +1004,11 @@ impl Indexer {
                 }
             };
             read.commit().await?;
-            if let (false, Some((recorded, _))) = (holds, recorded) {
-                self.rebuild_shared(None, &recorded).await?;
+            if let (false, Some((recorded, _))) = (holds, &recorded) {
+                self.rebuild_shared(None, recorded).await?;
                 return Ok(0);
             }
+            self.set_role(Role::Applying);
         }
         // Ended explicitly on every path, as the write below is: a read
         // keeps its snapshot (and the log's checkpoint) until it ends.
@@ -1299,11 +1313,16 @@ impl Indexer {
         // marked under a token of its own ([`rebuilt_mark`]).
         let token = new_batch_token();
         let Some(mine) = self.engine.identity() else {
-            // The Meilisearch index every node applies to.
-            self.engine
-                .set_applied_mark(&rebuilt_mark(recorded, &token))
-                .await?;
-            self.record_rebuild(tx, &token).await?;
+            // The Meilisearch index every node applies to: a subtree's
+            // rebuild vouches for the rest only if it held what the row
+            // counts (otherwise the next turn rebuilds it whole).
+            if tenant.is_none() || self.shared_index_holds(tx, recorded).await? {
+                self.engine
+                    .set_applied_mark(&rebuilt_mark(recorded, &token))
+                    .await?;
+                self.record_rebuild(tx, &token).await?;
+                return Ok(Some(Role::Applying));
+            }
             return Ok(None);
         };
         if tenant.is_none() {
@@ -1358,7 +1377,7 @@ impl Indexer {
         // Marked until the rebuild is done, so a node killed meanwhile
         // rebuilds again rather than trust what it cleared.
         let was_complete = !self.engine.is_incomplete();
-        self.engine.set_incomplete(true)?;
+        self.engine.set_incomplete(true).await?;
         self.engine.clear(tenant).await?;
         let mut rebuilt = Rebuilt::default();
         let mut done = 0u64;
@@ -1406,7 +1425,7 @@ impl Indexer {
         }
         self.engine.settle().await?;
         if tenant.is_none() || was_complete {
-            self.engine.set_incomplete(false)?;
+            self.engine.set_incomplete(false).await?;
         }
         Ok(rebuilt)
     }
@@ -1463,7 +1482,11 @@ impl Indexer {
             rejected,
             documents: self.engine.counts().await?,
             index_id: self.engine.identity().map(str::to_owned),
-            index_applied: self.engine.applied_mark().map(|mark| mark.applied),
+            index_applied: self
+                .engine
+                .read_applied_mark()
+                .await?
+                .map(|mark| mark.applied),
             holder,
             holder_seen_at,
         })

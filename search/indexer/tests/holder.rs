@@ -301,7 +301,7 @@ both_backends! {
         let first = holding_one_case(&t.db, dirs.path()).await;
         // What a rebuild does first — mark the index, clear it — and then
         // the node is killed.
-        first.mark_incomplete().unwrap_or_else(|e| panic!("{e}"));
+        first.mark_incomplete().await.unwrap_or_else(|e| panic!("{e}"));
         first.engine().clear(None).await.unwrap_or_else(|e| panic!("{e}"));
         drop(first);
         // Started again on the same directory: the same holder, but the

@@ -37,6 +37,22 @@ async fn ids(indexer: &Indexer, text: &str) -> Vec<String> {
     ids
 }
 
+/// The token of the last batch the Meilisearch row counted.
+async fn row_batch(db: &civitas_storage::Database) -> Option<String> {
+    let mut read = db
+        .begin_platform_read()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let batch: Option<String> = civitas_storage::with_connection!(read.connection(), c => {
+        sqlx::query_scalar("SELECT applied_batch FROM search_indexers WHERE backend = 'meilisearch'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    read.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    batch
+}
+
 fn searchable() -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "civil-affairs/meal-subsidy".to_owned(),
@@ -179,8 +195,11 @@ both_backends! {
         node.drain().await.unwrap_or_else(|e| panic!("{e}"));
         // A backup taken now: what it holds of the outbox's row.
         exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers WHERE backend = 'meilisearch'", &[]).await;
+        // The next batch is applied by another node: the restore below
+        // takes the row back to just what the first node last saw.
+        let second = open().await;
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
-        node.drain().await.unwrap_or_else(|e| panic!("{e}"));
+        second.drain().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-2"]);
 
         // The database restored from the backup; the server keeps its index.
@@ -220,6 +239,41 @@ both_backends! {
         assert_eq!(ids(&other, "助餐").await, ["case:case-1", "case:case-3"]);
         let status = other.status().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((status.pending, status.documents.total), (0, 2), "{status:?}");
+        assert_eq!(status.index_applied, Some(status.applied));
+
+        // A rebuild cut short (on any node) is done again by the next turn.
+        other.mark_incomplete().await.unwrap_or_else(|e| panic!("{e}"));
+        let before = row_batch(&t.db).await;
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert!(!node.engine().is_incomplete());
+        assert_ne!(row_batch(&t.db).await, before, "rebuilt under a token of its own");
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
+
+        // An index from before marks were kept, holding documents of rows:
+        // it takes the row's count, without a rebuild ...
+        exec(&t.db, "UPDATE search_indexers SET applied_batch = NULL WHERE backend = 'meilisearch'", &[]).await;
+        // (The index that keeps the mark, opened as an index of its own to
+        // empty it.)
+        let marks = civitas_search::MeiliIndex::open(&civitas_search::MeiliConfig {
+            url: server.url.clone(),
+            key: Some(server.key.clone()),
+            index: format!("{uid}_applied"),
+            public_url: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        marks.clear(None).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert_eq!(row_batch(&t.db).await, None, "adopted, not rebuilt");
+        let status = node.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status.index_applied, Some(status.applied));
+        // ... and a new server (no mark, no documents) is rebuilt.
+        marks.clear(None).await.unwrap_or_else(|e| panic!("{e}"));
+        node.engine().clear(None).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert!(row_batch(&t.db).await.is_some(), "rebuilt");
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
+        marks.delete().await.unwrap_or_else(|e| panic!("{e}"));
         if let civitas_search::Engine::Meili(index) = node.engine().clone() {
             index.delete().await.unwrap_or_else(|e| panic!("{e}"));
         }
