@@ -265,15 +265,24 @@ impl MeiliIndex {
                 .unwrap_or_else(|| config.url.clone()),
             public_key: std::sync::Arc::default(),
         };
-        for uid in [this.index.uid.clone(), this.marks.uid.clone()] {
-            if this.client.index(&uid).fetch_info().await.is_err() {
-                let task = this
+        this.prepare().await?;
+        Ok(this)
+    }
+
+    /// Creates the index and its marks index where missing and applies the
+    /// index's settings: as it opens, and before a whole rebuild clears it
+    /// (a server that lost its data under running nodes has the index
+    /// recreated bare by the next write).
+    async fn prepare(&self) -> Result<(), SearchError> {
+        for uid in [self.index.uid.clone(), self.marks.uid.clone()] {
+            if self.client.index(&uid).fetch_info().await.is_err() {
+                let task = self
                     .client
                     .create_index(&uid, Some("key"))
                     .await
                     .map_err(server_error)?;
                 // Another node may have created it meanwhile: that is fine.
-                let _ = this.wait(task).await;
+                let _ = self.wait(task).await;
             }
         }
         let settings = Settings::new()
@@ -310,13 +319,12 @@ impl MeiliIndex {
                 max_values_per_facet: 1000,
                 sort_facet_values_by: None,
             });
-        let task = this
+        let task = self
             .index
             .set_settings(&settings)
             .await
             .map_err(server_error)?;
-        this.wait(task).await?;
-        Ok(this)
+        self.wait(task).await
     }
 
     /// The search-only key for this index (created once, by name).
@@ -427,27 +435,30 @@ impl MeiliIndex {
 
     /// The applied mark as the server keeps it (the same record an
     /// embedded index keeps in its directory: [`AppliedMark`]), and with
-    /// it whether a rebuild began and did not end ([`MeiliIndex::is_incomplete`]);
+    /// it whether a rebuild began and did not end, or the marks index is
+    /// gone (the server lost its data) ([`MeiliIndex::is_incomplete`]);
     /// `None` when no mark was written (a new server, or an index from
     /// before marks were kept). A mark that does not parse is an error
     /// ([`SearchError::Stored`]).
     pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
-        let found = match self.marks.get_document::<MarkDocument>(MARK_KEY).await {
-            Ok(found) => Some(found),
-            Err(MeiliError::Meilisearch(e))
-                if matches!(
-                    e.error_code,
-                    ErrorCode::DocumentNotFound | ErrorCode::IndexNotFound
-                ) =>
-            {
-                None
+        // No marks index at all (`open` makes it): the server lost its
+        // data, or was replaced, under running nodes — the index holds
+        // nothing it can vouch for, as after a rebuild cut short.
+        let (found, lost) = match self.marks.get_document::<MarkDocument>(MARK_KEY).await {
+            Ok(found) => (Some(found), false),
+            Err(MeiliError::Meilisearch(e)) if e.error_code == ErrorCode::DocumentNotFound => {
+                (None, false)
+            }
+            Err(MeiliError::Meilisearch(e)) if e.error_code == ErrorCode::IndexNotFound => {
+                (None, true)
             }
             Err(e) => return Err(server_error(e)),
         };
-        let incomplete = found
-            .as_ref()
-            .and_then(|found| found.incomplete)
-            .unwrap_or(false);
+        let incomplete = lost
+            || found
+                .as_ref()
+                .and_then(|found| found.incomplete)
+                .unwrap_or(false);
         self.incomplete
             .store(incomplete, std::sync::atomic::Ordering::SeqCst);
         let mark = found
@@ -570,11 +581,13 @@ impl MeiliIndex {
                     .await
                     .map_err(server_error)?
             }
-            None => self
-                .index
-                .delete_all_documents()
-                .await
-                .map_err(server_error)?,
+            None => {
+                self.prepare().await?;
+                self.index
+                    .delete_all_documents()
+                    .await
+                    .map_err(server_error)?
+            }
         };
         self.wait(task).await
     }
@@ -587,13 +600,19 @@ impl MeiliIndex {
             .with_limit(0)
             .with_facets(Selectors::Some(&["kind"]))
             .execute::<Shown>()
-            .await
-            .map_err(server_error)?;
+            .await;
+        let by_kind = match results {
+            Ok(results) => results
+                .facet_distribution
+                .and_then(|mut d| d.remove("kind"))
+                .unwrap_or_default(),
+            // An index that is not there holds nothing.
+            Err(MeiliError::Meilisearch(e)) if e.error_code == ErrorCode::IndexNotFound => {
+                HashMap::new()
+            }
+            Err(e) => return Err(server_error(e)),
+        };
         let mut counts = Counts::default();
-        let by_kind = results
-            .facet_distribution
-            .and_then(|mut d| d.remove("kind"))
-            .unwrap_or_default();
         for kind in Kind::ALL {
             let n = by_kind.get(kind.as_str()).copied().unwrap_or(0) as u64;
             counts.by_kind.insert(kind.as_str().to_owned(), n);

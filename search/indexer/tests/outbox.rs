@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use civitas_search::{Kind, Query, Reach, ReachEntry};
+use civitas_search::{Engine, Kind, Query, Reach, ReachEntry};
 use civitas_search_indexer::Indexer;
 use civitas_tenancy::TenantPath;
 use civitas_testkit::both_backends;
@@ -274,6 +274,19 @@ both_backends! {
         assert!(row_batch(&t.db).await.is_some(), "rebuilt");
         assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
         marks.delete().await.unwrap_or_else(|e| panic!("{e}"));
+
+        // The server loses its data under the running nodes (both indexes
+        // gone): the next turn makes them again, with the index's settings
+        // (the search below filters by reach), and rebuilds.
+        let Engine::Meili(wiped) = open().await.engine().clone() else {
+            panic!("a Meilisearch engine")
+        };
+        wiped.delete().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
+        insert_case(&t.db, "case-4", "310000/310115", "助餐补贴申请（四）", None, "{}").await;
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 1);
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3", "case:case-4"]);
         if let civitas_search::Engine::Meili(index) = node.engine().clone() {
             index.delete().await.unwrap_or_else(|e| panic!("{e}"));
         }
