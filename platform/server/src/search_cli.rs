@@ -33,10 +33,12 @@ pub enum SearchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show the backend, the changes not indexed yet and their age, and the documents by kind.
+    /// Show the backend, the changes not indexed yet and their age, the documents by kind, and
+    /// whether the index holds what the database counts (after a restore it may not).
     #[command(
         after_help = "Examples:\n  civitas search status\n  civitas search status --json\n\n\
-        Exit codes: 0 up to date, 1 behind (the oldest change waits over a minute) or the index failed, 4 database."
+        Exit codes: 0 up to date, 1 behind (the oldest change waits over a minute), to be rebuilt \
+        (it does not hold what the database counts) or the index failed, 4 database."
     )]
     Status {
         /// Print the status as JSON.
@@ -177,6 +179,10 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 }
             };
             let behind = status.is_behind(std::time::Duration::from_secs(60));
+            let to_rebuild = status.incomplete
+                || status
+                    .holds
+                    .is_some_and(|holds| holds != civitas_search_indexer::holder::Holds::All);
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -216,11 +222,33 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                         None => println!("尚无索引接收变更 (no index applies the changes yet)"),
                     }
                 }
+                use civitas_search_indexer::holder::Holds;
+                match status.holds {
+                    Some(Holds::All) | None => {}
+                    Some(Holds::Ahead) => println!(
+                        "索引含数据库已没有的变更（数据库恢复到了更早的时间点），下一轮索引时重建 (the index holds changes the database no longer has — restored to an earlier point: it is rebuilt at the next indexing turn; civitas search reindex rebuilds it now)"
+                    ),
+                    Some(Holds::Behind) => println!(
+                        "索引缺少数据库已计入的变更（另一处的索引目录副本接收了它们），将重建或待命 (the index lacks changes the database counts applied — a copy of its directory applied them: it stands by or is rebuilt)"
+                    ),
+                    Some(Holds::Unsaid) => println!(
+                        "索引未记录其进度，下一轮索引时重建 (the index has not recorded how far it holds: it is rebuilt at the next indexing turn)"
+                    ),
+                }
+                if status.incomplete {
+                    println!(
+                        "索引不完整（新建或重建未完成），下一轮索引时重建 (the index is incomplete — new, or a rebuild did not end: it is rebuilt at the next indexing turn)"
+                    );
+                }
                 if behind {
                     println!("索引落后超过一分钟 (the index is more than a minute behind)");
                 }
             }
-            Ok(if behind { exit::FAILURE } else { exit::OK })
+            Ok(if behind || to_rebuild {
+                exit::FAILURE
+            } else {
+                exit::OK
+            })
         }
     }
 }

@@ -1778,6 +1778,8 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status["backend"], "tantivy");
     assert_eq!(status["pending"], 0);
+    assert_eq!(status["holds"], "all", "{status}");
+    assert_eq!(status["incomplete"], false, "{status}");
     let accounts = status["documents"]["by_kind"]["account"]
         .as_u64()
         .unwrap_or(0);

@@ -147,7 +147,8 @@ pub fn turn(recorded: &Recorded, this: &ThisIndex<'_>, now: i64, live: Duration)
 
 /// What an index the row names as holder holds of the entries the row
 /// counts applied, by its applied mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Holds {
     /// All of them (or one batch more, every entry of which waits in the
     /// outbox to be applied again: the database's commit of it failed).

@@ -84,6 +84,17 @@ pub struct IndexStatus {
     /// mark (an embedded index's own; Meilisearch's as its server keeps
     /// it); `None` before it has said.
     pub index_applied: Option<i64>,
+    /// What the index holds of what the database counts applied, by its
+    /// applied mark ([`Holds`]: `all`; `behind`, a copy of the holder's
+    /// directory; `ahead`, changes the database no longer has — restored to
+    /// an earlier point; `unsaid`, no mark): anything but `all` means a
+    /// rebuild at the next indexing turn (a Meilisearch index `unsaid` that
+    /// holds documents of rows is taken as it is). `None` when another
+    /// embedded index holds the outbox, or the backend has no row yet.
+    pub holds: Option<Holds>,
+    /// Whether the index is marked as not holding what it applied (created
+    /// empty, or a rebuild that did not end): rebuilt at the next turn.
+    pub incomplete: bool,
     /// The id of the embedded index that holds the outbox, if any.
     pub holder: Option<String>,
     /// When the holder was last seen applying it (Unix microseconds).
@@ -1471,6 +1482,27 @@ impl Indexer {
                 .await?
                 .unwrap_or((0, None, 0, None, None))
         });
+        let mark = or_abandon!(read, self.engine.read_applied_mark().await);
+        let recorded = or_abandon!(read, self.recorded(&mut read, "").await).map(|(r, _)| r);
+        let holds = match (&recorded, self.engine.identity()) {
+            // Another embedded index holds the outbox: this one is judged
+            // when it takes over.
+            (Some(recorded), Some(mine)) if recorded.index_id.as_deref() != Some(mine) => None,
+            (Some(recorded), mine) => {
+                let last_batch_waiting = or_abandon!(
+                    read,
+                    last_batch_waiting(&mut read, recorded, mark.as_ref()).await
+                );
+                let this = ThisIndex {
+                    id: mine.unwrap_or(""),
+                    complete: !self.engine.is_incomplete(),
+                    mark: mark.clone(),
+                    last_batch_waiting,
+                };
+                Some(holder::holds(recorded, &this))
+            }
+            (None, _) => None,
+        };
         read.commit().await?;
         let lag_seconds = oldest.map_or(0.0, seconds_since);
         Ok(IndexStatus {
@@ -1482,11 +1514,9 @@ impl Indexer {
             rejected,
             documents: self.engine.counts().await?,
             index_id: self.engine.identity().map(str::to_owned),
-            index_applied: self
-                .engine
-                .read_applied_mark()
-                .await?
-                .map(|mark| mark.applied),
+            index_applied: mark.map(|mark| mark.applied),
+            holds,
+            incomplete: self.engine.is_incomplete(),
             holder,
             holder_seen_at,
         })

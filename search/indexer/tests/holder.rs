@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use civitas_search::{Engine, Kind, Query, Reach, ReachEntry, TantivyIndex};
+use civitas_search_indexer::holder::Holds;
 use civitas_search_indexer::{Indexer, RebuildAt, Role};
 use civitas_storage::Backend;
 use civitas_tenancy::TenantPath;
@@ -343,6 +344,9 @@ both_backends! {
             &[],
         )
         .await;
+        // The operator's view: the index holds what the database lost.
+        let status = a.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status.holds, Some(Holds::Ahead), "{status:?}");
         // The index holds a batch the database does not know. Whether its
         // node runs on (PostgreSQL: its next turn) or starts again, it is
         // rebuilt before it applies or answers anything, and then holds
@@ -378,6 +382,8 @@ both_backends! {
         let after = node(&t.db, dirs.path());
         claims_as_it_is(&after).await;
         assert_eq!(cases_found(&after).await, ["case:case-1", "case:case-4"]);
+        let status = after.status().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.holds, status.incomplete), (Some(Holds::All), false));
     }
 
     async fn an_index_rebuilt_after_a_backup_is_rebuilt_again_when_the_backup_is_restored(t) {
