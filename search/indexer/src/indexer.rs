@@ -1155,12 +1155,16 @@ impl Indexer {
         }
     }
 
-    /// Applies the outbox until none waits (tests, tools).
+    /// Applies the outbox until none waits, or until this index applies
+    /// none of it (another embedded index holds it) (tests, tools).
     pub async fn drain(&self) -> Result<usize, IndexerError> {
         let mut total = 0;
         loop {
             let n = self.run_batch().await?;
             total += n;
+            if n == 0 && matches!(self.role(), Role::StandingBy { .. }) {
+                return Ok(total);
+            }
             if n == 0 {
                 // Another node's turn, or empty: look once more after the
                 // other node's batch.

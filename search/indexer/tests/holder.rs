@@ -134,6 +134,7 @@ both_backends! {
                 assert_eq!(b.role(), Role::StandingBy { holder: id_of(&a) });
                 insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
                 assert_eq!(batch(&b).await, 0, "a standby index applies nothing");
+                assert_eq!(b.drain().await.unwrap_or_else(|e| panic!("{e}")), 0, "nor waits for what it may not apply");
                 assert_eq!(batch(&a).await, 1);
                 assert!(cases_found(&b).await.is_empty());
                 let status = b.status().await.unwrap_or_else(|e| panic!("{e}"));
