@@ -18,17 +18,34 @@ pub struct Entry {
     pub doc: String,
 }
 
-/// The oldest `limit` entries.
-pub async fn oldest(conn: Connection<'_>, limit: i64) -> Result<Vec<Entry>, IndexerError> {
-    let rows: Vec<(i64, String, String)> = with_connection!(conn, c => {
-        sqlx::query("SELECT seq, kind, doc FROM search_outbox ORDER BY seq LIMIT $1")
-            .bind(limit)
+/// The rows `sql` selects (`seq, kind, doc`), bound to `binds`.
+async fn select_rows(
+    conn: Connection<'_>,
+    sql: &'static str,
+    binds: &[i64],
+) -> Result<Vec<(i64, String, String)>, IndexerError> {
+    Ok(with_connection!(conn, c => {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query
             .fetch_all(&mut *c)
             .await?
             .into_iter()
             .map(|r| Ok((r.try_get("seq")?, r.try_get("kind")?, r.try_get("doc")?)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?
-    });
+    }))
+}
+
+/// The oldest `limit` entries.
+pub async fn oldest(conn: Connection<'_>, limit: i64) -> Result<Vec<Entry>, IndexerError> {
+    let rows = select_rows(
+        conn,
+        "SELECT seq, kind, doc FROM search_outbox ORDER BY seq LIMIT $1",
+        &[limit],
+    )
+    .await?;
     rows.into_iter()
         .map(|(seq, kind, doc)| {
             let kind = Kind::parse(&kind)
@@ -136,16 +153,12 @@ pub async fn still_waiting(conn: Connection<'_>, word: &str) -> Result<bool, Ind
     else {
         return Ok(false);
     };
-    let rows: Vec<(i64, String, String)> = with_connection!(conn, c => {
-        sqlx::query("SELECT seq, kind, doc FROM search_outbox WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *c)
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.try_get("seq")?, r.try_get("kind")?, r.try_get("doc")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
-    });
+    let rows = select_rows(
+        conn,
+        "SELECT seq, kind, doc FROM search_outbox WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+        &[first, last],
+    )
+    .await?;
     let named = |seq: i64| ranges.iter().any(|&(a, b)| a <= seq && seq <= b);
     let wanted: i64 = ranges.iter().map(|&(a, b)| b - a + 1).sum();
     let mut found = Vec::new();

@@ -321,7 +321,7 @@ both_backends! {
         let a = holding_one_case(&t.db, dirs.path()).await;
         // A backup taken now (pg_dump, a base backup, SQLite's snapshot):
         // what it holds of the outbox's row.
-        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        back_up_indexer_row(&t.db, "backed_up", None).await;
         // After it, a case is filed and the index applies it.
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
         exec(&t.db, "CREATE TABLE lost AS SELECT seq FROM search_outbox", &[]).await;
@@ -333,18 +333,8 @@ both_backends! {
         // numbered case-2's.
         exec(&t.db, "DELETE FROM cases WHERE id = 'case-2'", &[]).await;
         exec(&t.db, "DELETE FROM search_outbox", &[]).await;
-        let renumbered = match t.db.backend() {
-            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, 'case', 'case-1', 0 FROM lost",
-            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, 'case', 'case-1', 0 FROM lost",
-        };
-        exec(&t.db, renumbered, &[]).await;
-        exec(
-            &t.db,
-            "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
-             applied_batch = (SELECT b.applied_batch FROM backed_up b)",
-            &[],
-        )
-        .await;
+        insert_numbered_entries(&t.db, "SELECT seq, 'case', 'case-1', 0 FROM lost").await;
+        restore_indexer_row(&t.db, "backed_up").await;
         // The operator's view: the index holds what the database lost.
         let status = a.status().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(status.holds, Some(Holds::Ahead), "{status:?}");
@@ -362,13 +352,7 @@ both_backends! {
             a.drain().await.unwrap_or_else(|e| panic!("{e}"));
             exec(&t.db, "DELETE FROM cases WHERE id = 'case-3'", &[]).await;
             exec(&t.db, "DELETE FROM search_outbox", &[]).await;
-            exec(
-                &t.db,
-                "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
-                 applied_batch = (SELECT b.applied_batch FROM backed_up b)",
-                &[],
-            )
-            .await;
+            restore_indexer_row(&t.db, "backed_up").await;
         }
         drop(a);
         let again = node(&t.db, dirs.path());
@@ -392,7 +376,7 @@ both_backends! {
         drop(holding_one_case(&t.db, dirs.path()).await);
         // A case is filed while the node is down, and a backup is taken.
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
-        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        back_up_indexer_row(&t.db, "backed_up", None).await;
         exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
         // Another case is filed, and the node starts on an index that must
         // be rebuilt: the rebuild reads both cases as they are at its end,
@@ -409,18 +393,8 @@ both_backends! {
         // batch the restored database knows: the index is rebuilt again.
         exec(&t.db, "DELETE FROM cases WHERE id = 'case-3'", &[]).await;
         exec(&t.db, "DELETE FROM search_outbox", &[]).await;
-        let put_back = match t.db.backend() {
-            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
-            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
-        };
-        exec(&t.db, put_back, &[]).await;
-        exec(
-            &t.db,
-            "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
-             applied_batch = (SELECT b.applied_batch FROM backed_up b)",
-            &[],
-        )
-        .await;
+        insert_numbered_entries(&t.db, "SELECT seq, kind, doc, queued_at FROM waiting").await;
+        restore_indexer_row(&t.db, "backed_up").await;
         let again = node(&t.db, dirs.path());
         let (role, done) = again.claim(RebuildAt::Claim).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((role, done.is_some()), (Role::Applying, true));
@@ -431,7 +405,7 @@ both_backends! {
     async fn a_batch_whose_database_commit_failed_is_applied_again_without_a_rebuild(t) {
         let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let a = holding_one_case(&t.db, dirs.path()).await;
-        exec(&t.db, "CREATE TABLE counted AS SELECT applied, applied_batch FROM search_indexers", &[]).await;
+        back_up_indexer_row(&t.db, "counted", None).await;
         exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
         insert_case(&t.db, "case-2", "310000/310115", "助餐补贴申请（二）", None, "{}").await;
         exec(&t.db, "INSERT INTO waiting SELECT * FROM search_outbox", &[]).await;
@@ -439,19 +413,9 @@ both_backends! {
         // As if the database's commit of that batch had failed after the
         // index committed and marked it: the row counts it not, and its
         // entries wait in the outbox.
-        exec(
-            &t.db,
-            "UPDATE search_indexers SET applied = (SELECT c.applied FROM counted c), \
-             applied_batch = (SELECT c.applied_batch FROM counted c)",
-            &[],
-        )
-        .await;
+        restore_indexer_row(&t.db, "counted").await;
         // Put back as they were, numbers and all.
-        let put_back = match t.db.backend() {
-            Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
-            Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
-        };
-        exec(&t.db, put_back, &[]).await;
+        insert_numbered_entries(&t.db, "SELECT seq, kind, doc, queued_at FROM waiting").await;
         drop(a);
         let again = node(&t.db, dirs.path());
         claims_as_it_is(&again).await;

@@ -194,7 +194,7 @@ both_backends! {
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请（一）", None, "{}").await;
         node.drain().await.unwrap_or_else(|e| panic!("{e}"));
         // A backup taken now: what it holds of the outbox's row.
-        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers WHERE backend = 'meilisearch'", &[]).await;
+        back_up_indexer_row(&t.db, "backed_up", Some("meilisearch")).await;
         // The next batch is applied by another node: the restore below
         // takes the row back to just what the first node last saw.
         let second = open().await;
@@ -205,13 +205,7 @@ both_backends! {
         // The database restored from the backup; the server keeps its index.
         let restore = || async {
             exec(&t.db, "DELETE FROM search_outbox", &[]).await;
-            exec(
-                &t.db,
-                "UPDATE search_indexers SET applied = (SELECT b.applied FROM backed_up b), \
-                 applied_batch = (SELECT b.applied_batch FROM backed_up b) WHERE backend = 'meilisearch'",
-                &[],
-            )
-            .await;
+            restore_indexer_row(&t.db, "backed_up").await;
         };
         exec(&t.db, "DELETE FROM cases WHERE id = 'case-2'", &[]).await;
         restore().await;
@@ -224,16 +218,12 @@ both_backends! {
         // A batch the database did not count (its commit failed) but whose
         // entries all wait: another node applies them again, no rebuild.
         exec(&t.db, "DROP TABLE backed_up", &[]).await;
-        exec(&t.db, "CREATE TABLE backed_up AS SELECT applied, applied_batch FROM search_indexers WHERE backend = 'meilisearch'", &[]).await;
+        back_up_indexer_row(&t.db, "backed_up", Some("meilisearch")).await;
         insert_case(&t.db, "case-3", "310000/310115", "助餐补贴申请（三）", None, "{}").await;
         exec(&t.db, "CREATE TABLE waiting AS SELECT * FROM search_outbox", &[]).await;
         node.drain().await.unwrap_or_else(|e| panic!("{e}"));
         restore().await;
-        let put_back = match t.db.backend() {
-            civitas_storage::Backend::Postgres => "INSERT INTO search_outbox (seq, kind, doc, queued_at) OVERRIDING SYSTEM VALUE SELECT seq, kind, doc, queued_at FROM waiting",
-            civitas_storage::Backend::Sqlite => "INSERT INTO search_outbox (seq, kind, doc, queued_at) SELECT seq, kind, doc, queued_at FROM waiting",
-        };
-        exec(&t.db, put_back, &[]).await;
+        insert_numbered_entries(&t.db, "SELECT seq, kind, doc, queued_at FROM waiting").await;
         let other = open().await;
         assert_eq!(other.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 1, "applied, not rebuilt");
         assert_eq!(ids(&other, "助餐").await, ["case:case-1", "case:case-3"]);

@@ -39,6 +39,49 @@ pub async fn exec(db: &Database, sql: &str, binds: &[&str]) {
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// What a backup holds of the outbox's row(s) (of `backend`, or all),
+/// kept in the table `name` for [`restore_indexer_row`].
+pub async fn back_up_indexer_row(db: &Database, name: &str, backend: Option<&str>) {
+    let filter = backend.map_or(String::new(), |b| format!(" WHERE backend = '{b}'"));
+    exec(
+        db,
+        &format!("CREATE TABLE {name} AS SELECT backend, applied, applied_batch FROM search_indexers{filter}"),
+        &[],
+    )
+    .await;
+}
+
+/// The outbox's row(s) put back as [`back_up_indexer_row`] kept them in
+/// `name` (what a restored database holds).
+pub async fn restore_indexer_row(db: &Database, name: &str) {
+    exec(
+        db,
+        &format!(
+            "UPDATE search_indexers SET \
+             applied = (SELECT b.applied FROM {name} b WHERE b.backend = search_indexers.backend), \
+             applied_batch = (SELECT b.applied_batch FROM {name} b WHERE b.backend = search_indexers.backend) \
+             WHERE backend IN (SELECT backend FROM {name})"
+        ),
+        &[],
+    )
+    .await;
+}
+
+/// Outbox entries written with the numbers `select` gives (`seq, kind,
+/// doc, queued_at`), as a restored database holds them.
+pub async fn insert_numbered_entries(db: &Database, select: &str) {
+    let overriding = match db.backend() {
+        civitas_storage::Backend::Postgres => "OVERRIDING SYSTEM VALUE ",
+        civitas_storage::Backend::Sqlite => "",
+    };
+    exec(
+        db,
+        &format!("INSERT INTO search_outbox (seq, kind, doc, queued_at) {overriding}{select}"),
+        &[],
+    )
+    .await;
+}
+
 /// A case row (what the workflow writes), `data` as JSON text.
 pub async fn insert_case(
     db: &Database,
