@@ -180,15 +180,8 @@ both_backends! {
         };
         let uid = server.unique_index();
         let open = || async {
-            let index = civitas_search::MeiliIndex::open(&civitas_search::MeiliConfig {
-                url: server.url.clone(),
-                key: Some(server.key.clone()),
-                index: uid.clone(),
-                public_url: None,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));
-            Indexer::new(t.db.clone(), civitas_search::Engine::Meili(Box::new(index)), searchable())
+            let index = meili_index(server, &uid).await;
+            Indexer::new(t.db.clone(), Engine::Meili(Box::new(index)), searchable())
         };
         let node = open().await;
         insert_case(&t.db, "case-1", "310000/310115", "助餐补贴申请（一）", None, "{}").await;
@@ -244,14 +237,7 @@ both_backends! {
         exec(&t.db, "UPDATE search_indexers SET applied_batch = NULL WHERE backend = 'meilisearch'", &[]).await;
         // (The index that keeps the mark, opened as an index of its own to
         // empty it.)
-        let marks = civitas_search::MeiliIndex::open(&civitas_search::MeiliConfig {
-            url: server.url.clone(),
-            key: Some(server.key.clone()),
-            index: format!("{uid}_applied"),
-            public_url: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let marks = meili_index(server, &format!("{uid}_applied")).await;
         marks.clear(None).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
         assert_eq!(row_batch(&t.db).await, None, "adopted, not rebuilt");

@@ -13,17 +13,23 @@ pub async fn engines(dir: &std::path::Path) -> Vec<Engine> {
         TantivyIndex::open(&dir.join("index")).unwrap_or_else(|e| panic!("index: {e}")),
     )];
     if let Some(server) = civitas_testkit::meili() {
-        let index = MeiliIndex::open(&MeiliConfig {
-            url: server.url.clone(),
-            key: Some(server.key.clone()),
-            index: server.unique_index(),
-            public_url: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("Meilisearch index: {e}"));
+        let index = meili_index(server, &server.unique_index()).await;
         engines.push(Engine::Meili(Box::new(index)));
     }
     engines
+}
+
+/// The index `uid` on the test's Meilisearch `server`, opened as a node
+/// opens it.
+pub async fn meili_index(server: &civitas_testkit::MeiliServer, uid: &str) -> MeiliIndex {
+    MeiliIndex::open(&MeiliConfig {
+        url: server.url.clone(),
+        key: Some(server.key.clone()),
+        index: uid.to_owned(),
+        public_url: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("Meilisearch index {uid}: {e}"))
 }
 
 /// Runs `sql` with `binds` in a platform transaction.
