@@ -20,6 +20,7 @@ pub enum SearchCommand {
     #[command(after_help = "Examples:\n  \
         civitas search reindex\n  \
         civitas search reindex --tenant shanghai/pudong --json\n  \
+        civitas search reindex --take-over\n  \
         civitas search --meili-url http://127.0.0.1:7700 reindex\n\n\
         Exit codes: 0 rebuilt, 1 the index failed, 3 invalid tenant or configuration, 4 database.")]
     Reindex {
@@ -32,6 +33,11 @@ pub enum SearchCommand {
         /// Print the result as JSON (no progress bar).
         #[arg(long)]
         json: bool,
+        /// After rebuilding, this node's embedded index holds the database's outbox even while
+        /// another node's is seen holding it (that one stands by at its next turn): moves the
+        /// holder without waiting --search-takeover-secs. Rebuilds the whole index.
+        #[arg(long, conflicts_with = "tenant")]
+        take_over: bool,
     },
     /// Show the backend, the changes not indexed yet and their age, the documents by kind, and
     /// whether the index holds what the database counts (after a restore it may not).
@@ -54,7 +60,19 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             tenant,
             tenants_dir,
             json,
+            take_over,
         } => {
+            if take_over
+                && matches!(
+                    settings.search,
+                    civitas::search::SearchConfig::Meilisearch { .. }
+                )
+            {
+                eprintln!(
+                    "错误 (error): --take-over 只用于内置索引；Meilisearch 索引由所有节点共用，没有持有者 (--take-over is for the embedded index; a Meilisearch index is every node's and has no holder)"
+                );
+                return Ok(exit::CONFIG);
+            }
             let mut settings = settings.clone();
             if let Some(dir) = tenants_dir {
                 settings.tenants_dir = dir;
@@ -116,22 +134,24 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
             };
             let bar = progress::bar(0, json);
             bar.set_message("重建索引 (reindexing)");
-            let rebuilt = indexer
-                .rebuild(subtree.as_ref(), |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                    if done == total {
-                        // Every row is staged; the rebuild ends by
-                        // committing them and waiting for the index's
-                        // merges.
-                        bar.set_message("提交并合并索引段 (committing and merging segments)");
-                    }
-                })
-                .await;
+            let progress = |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+                if done == total {
+                    // Every row is staged; the rebuild ends by committing
+                    // them and waiting for the index's merges.
+                    bar.set_message("提交并合并索引段 (committing and merging segments)");
+                }
+            };
+            let rebuilt = if take_over {
+                indexer.rebuild_and_take_over(progress).await
+            } else {
+                indexer.rebuild(subtree.as_ref(), progress).await
+            };
             bar.finish_and_clear();
             if let Role::StandingBy { holder } = indexer.role() {
                 eprintln!(
-                    "注意 (note): 本索引已重建但待命，另一节点的内置索引 {holder} 接收此数据库的变更 (this index is rebuilt but stands by: another node's embedded index applies this database's changes)"
+                    "注意 (note): 本索引已重建但待命，另一节点的内置索引 {holder} 接收此数据库的变更；--take-over 可接管 (this index is rebuilt but stands by: another node's embedded index applies this database's changes; --take-over takes them over)"
                 );
             }
             // Services come from the catalog, not from rows: the rebuild

@@ -1815,6 +1815,25 @@ fn search_status_and_reindex_rebuild_a_lost_index_from_the_database() {
     // A tenant that does not exist is a configuration error (exit 3).
     let unknown = run(civitas(dir.path()).args(["search", "reindex", "--tenant", "nowhere"]));
     assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown.stderr));
+
+    // Taking the outbox over rebuilds the whole index (on SQLite the data
+    // directory's index holds it anyway); it cannot be asked of a subtree.
+    let taken = run(with_demo_modules(civitas(dir.path()).args([
+        "search",
+        "reindex",
+        "--take-over",
+        "--json",
+    ])));
+    assert_eq!(taken.status.code(), Some(0), "{}", text(&taken.stderr));
+    let taken: Value = serde_json::from_slice(&taken.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        taken["by_kind"]["account"].as_u64(),
+        Some(accounts),
+        "{taken}"
+    );
+    let both =
+        run(civitas(dir.path()).args(["search", "reindex", "--take-over", "--tenant", "310000"]));
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
 }
 
 #[test]

@@ -1254,6 +1254,31 @@ impl Indexer {
         tenant: Option<&TenantPath>,
         progress: impl FnMut(u64, u64),
     ) -> Result<Rebuilt, IndexerError> {
+        self.rebuild_holding(tenant, progress, false).await
+    }
+
+    /// Rebuilds an embedded index whole, as [`Indexer::rebuild`] does, and
+    /// makes it the outbox's holder even while another node's index is
+    /// seen holding it (an operator moving the holder without waiting out
+    /// its window): that index stands by at its next turn. Safe because the
+    /// rebuild holds the backend's row throughout on PostgreSQL: every
+    /// entry the former holder applied is in the rows read, every later
+    /// one waits for this index. For Meilisearch, which has no holder, the
+    /// same as a whole rebuild.
+    pub async fn rebuild_and_take_over(
+        &self,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Rebuilt, IndexerError> {
+        self.rebuild_holding(None, progress, true).await
+    }
+
+    /// [`Indexer::rebuild`], taking the outbox over when `take_over`.
+    async fn rebuild_holding(
+        &self,
+        tenant: Option<&TenantPath>,
+        progress: impl FnMut(u64, u64),
+        take_over: bool,
+    ) -> Result<Rebuilt, IndexerError> {
         // On PostgreSQL the rebuild holds this backend's turn throughout:
         // other nodes skip their batches meanwhile, so no change is applied
         // before an older copy the rebuild read; the changes made meanwhile
@@ -1301,7 +1326,7 @@ impl Indexer {
         };
         let role = or_abandon!(
             tx,
-            self.hold_after_rebuild(&mut tx, tenant, &recorded, now)
+            self.hold_after_rebuild(&mut tx, tenant, &recorded, now, take_over)
                 .await
         );
         tx.commit().await?;
@@ -1314,14 +1339,16 @@ impl Indexer {
     /// After a rebuild of `tenant`'s subtree (all when `None`), in `tx`
     /// holding the backend's row as `recorded` says it was when taken at
     /// `now`: a full rebuild of an embedded index makes it the holder
-    /// unless another holder was seen then; a holder seen then is vouched
-    /// for. Returns this index's new role, if it changes.
+    /// unless another holder was seen then (and not `take_over`); a holder
+    /// seen then is vouched for. Returns this index's new role, if it
+    /// changes.
     async fn hold_after_rebuild(
         &self,
         tx: &mut PlatformTx,
         tenant: Option<&TenantPath>,
         recorded: &Recorded,
         now: i64,
+        take_over: bool,
     ) -> Result<Option<Role>, IndexerError> {
         // A rebuild reads rows as they are at its end, changes whose
         // entries still wait among them: an index that holds the outbox is
@@ -1355,11 +1382,18 @@ impl Indexer {
                 .await?;
             return Ok(Some(
                 match holder::turn(recorded, &this, now, self.window()) {
-                    Turn::StandBy { holder } => {
+                    Turn::StandBy { holder } if !take_over => {
                         self.mark_seen(tx, None).await?;
                         Role::StandingBy { holder }
                     }
-                    _ => {
+                    turn => {
+                        if let Turn::StandBy { holder } = turn {
+                            tracing::warn!(
+                                index = mine,
+                                %holder,
+                                "本节点的内置检索索引接管变更队列，原持有者转为待命 (this node's embedded search index takes the outbox over; the former holder stands by)"
+                            );
+                        }
                         self.mark_seen(tx, Some(mine)).await?;
                         self.record_rebuild(tx, &token).await?;
                         Role::Applying

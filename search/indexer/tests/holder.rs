@@ -442,6 +442,61 @@ both_backends! {
 }
 
 #[tokio::test]
+async fn a_rebuild_that_takes_over_moves_the_holder_at_once_and_loses_nothing() {
+    let Some(t) = civitas_testkit::TestDb::postgres().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = holding_one_case(&t.db, &dirs.path().join("a")).await;
+    // A long window: without taking over, b would wait out the minute.
+    let b = node_with_window(&t.db, &dirs.path().join("b"), Duration::from_secs(60));
+    let (role, _) = b
+        .claim(RebuildAt::Claim)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(role, Role::StandingBy { holder: id_of(&a) });
+    insert_case(
+        &t.db,
+        "case-2",
+        "310000/310115",
+        "助餐补贴申请（二）",
+        None,
+        "{}",
+    )
+    .await;
+    assert_eq!(batch(&a).await, 1);
+    // A plain rebuild leaves the holder seen where it is ...
+    b.rebuild(None, |_, _| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.role(), Role::StandingBy { holder: id_of(&a) });
+    // ... taking over moves it now, the holder still seen.
+    b.rebuild_and_take_over(|_, _| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.role(), Role::Applying);
+    assert_eq!(cases_found(&b).await, ["case:case-1", "case:case-2"]);
+    insert_case(
+        &t.db,
+        "case-3",
+        "310000/310115",
+        "助餐补贴申请（三）",
+        None,
+        "{}",
+    )
+    .await;
+    assert_eq!(batch(&a).await, 0, "the former holder applies nothing");
+    assert_eq!(a.role(), Role::StandingBy { holder: id_of(&b) });
+    assert_eq!(batch(&b).await, 1);
+    assert_eq!(
+        cases_found(&b).await,
+        ["case:case-1", "case:case-2", "case:case-3"]
+    );
+    let status = b.status().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((status.holds, status.pending), (Some(Holds::All), 0));
+}
+
+#[tokio::test]
 async fn a_holder_kept_from_its_turns_for_a_window_answers_no_searches_until_its_next_turn() {
     let Some(t) = civitas_testkit::TestDb::postgres().await else {
         return;
