@@ -35,7 +35,8 @@ pub enum SearchCommand {
         json: bool,
         /// After rebuilding, this node's embedded index holds the database's outbox even while
         /// another node's is seen holding it (that one stands by at its next turn): moves the
-        /// holder without waiting --search-takeover-secs. Rebuilds the whole index.
+        /// holder without waiting --search-takeover-secs. Rebuilds the whole index; stop this
+        /// node's server first.
         #[arg(long, conflicts_with = "tenant")]
         take_over: bool,
     },
@@ -199,10 +200,11 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                 }
             };
             let behind = status.is_behind(std::time::Duration::from_secs(60));
-            let to_rebuild = status.incomplete
-                || status
-                    .holds
-                    .is_some_and(|holds| holds != civitas_search_indexer::holder::Holds::All);
+            // Judged only where this index holds the outbox (a standby is
+            // judged when it takes over).
+            let to_rebuild = status.holds.is_some_and(|holds| {
+                status.incomplete || holds != civitas_search_indexer::holder::Holds::All
+            });
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -252,10 +254,10 @@ pub async fn run(db: &Database, settings: &Settings, command: SearchCommand) -> 
                         "索引缺少数据库已计入的变更（另一处的索引目录副本接收了它们），将重建或待命 (the index lacks changes the database counts applied — a copy of its directory applied them: it stands by or is rebuilt)"
                     ),
                     Some(Holds::Unsaid) => println!(
-                        "索引未记录其进度，下一轮索引时重建 (the index has not recorded how far it holds: it is rebuilt at the next indexing turn)"
+                        "索引未记录其进度，下一轮索引时重建（已有文档的 Meilisearch 索引则按数据库计数接受）(the index has not recorded how far it holds: it is rebuilt at the next indexing turn; a Meilisearch index holding documents takes the database's count)"
                     ),
                 }
-                if status.incomplete {
+                if status.incomplete && status.holds.is_some() {
                     println!(
                         "索引不完整（新建或重建未完成），下一轮索引时重建 (the index is incomplete — new, or a rebuild did not end: it is rebuilt at the next indexing turn)"
                     );

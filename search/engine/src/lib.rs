@@ -90,12 +90,13 @@ impl Engine {
     }
 
     /// The applied mark as the index keeps it now: an embedded index's
-    /// own; Meilisearch's from the server (another node may have moved it
-    /// on), which also refreshes [`Engine::is_incomplete`]. A Meilisearch
-    /// mark that does not parse is an error.
+    /// file (the server may have moved it on while a command reads it);
+    /// Meilisearch's from the server (another node may have), which also
+    /// refreshes [`Engine::is_incomplete`]. A mark that does not parse is
+    /// an error.
     pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
         match self {
-            Engine::Tantivy(index) => Ok(index.applied_mark()),
+            Engine::Tantivy(index) => index.read_applied_mark(),
             Engine::Meili(index) => index.read_applied_mark().await,
         }
     }

@@ -274,6 +274,12 @@ impl MeiliIndex {
     /// (a server that lost its data under running nodes has the index
     /// recreated bare by the next write).
     async fn prepare(&self) -> Result<(), SearchError> {
+        self.create_missing().await?;
+        self.apply_settings().await
+    }
+
+    /// Creates the index and its marks index where missing.
+    async fn create_missing(&self) -> Result<(), SearchError> {
         for uid in [self.index.uid.clone(), self.marks.uid.clone()] {
             if self.client.index(&uid).fetch_info().await.is_err() {
                 let task = self
@@ -285,6 +291,11 @@ impl MeiliIndex {
                 let _ = self.wait(task).await;
             }
         }
+        Ok(())
+    }
+
+    /// Applies the index's settings (the same on every node).
+    async fn apply_settings(&self) -> Result<(), SearchError> {
         let settings = Settings::new()
             .with_searchable_attributes(["title", "body", "keywords"])
             .with_filterable_attributes([
@@ -441,11 +452,21 @@ impl MeiliIndex {
     /// before marks were kept). A mark that does not parse is an error
     /// ([`SearchError::Stored`]).
     pub async fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
-        // No marks index at all (`open` makes it): the server lost its
-        // data, or was replaced, under running nodes — the index holds
-        // nothing it can vouch for, as after a rebuild cut short.
+        // No marks index at all (`open` makes it), or no index: the server
+        // lost its data, or was replaced, under running nodes — the index
+        // holds nothing it can vouch for, as after a rebuild cut short.
         let (found, lost) = match self.marks.get_document::<MarkDocument>(MARK_KEY).await {
-            Ok(found) => (Some(found), false),
+            // The index itself gone while its mark stayed is as lost.
+            Ok(found) => (
+                Some(found),
+                self.client
+                    .index(&self.index.uid)
+                    .fetch_info()
+                    .await
+                    .is_err_and(|e| {
+                        matches!(e, MeiliError::Meilisearch(ref e) if e.error_code == ErrorCode::IndexNotFound)
+                    }),
+            ),
             Err(MeiliError::Meilisearch(e)) if e.error_code == ErrorCode::DocumentNotFound => {
                 (None, false)
             }
@@ -582,11 +603,16 @@ impl MeiliIndex {
                     .map_err(server_error)?
             }
             None => {
-                self.prepare().await?;
-                self.index
+                // Settings after the documents are gone: changed settings
+                // would have the server index every old document again.
+                self.create_missing().await?;
+                let task = self
+                    .index
                     .delete_all_documents()
                     .await
-                    .map_err(server_error)?
+                    .map_err(server_error)?;
+                self.wait(task).await?;
+                return self.apply_settings().await;
             }
         };
         self.wait(task).await

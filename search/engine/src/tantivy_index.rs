@@ -463,6 +463,20 @@ impl TantivyIndex {
             .clone()
     }
 
+    /// The applied mark as its file holds it now: another process (the
+    /// server, while a command opened the index to read) may have written
+    /// it since this one read it. A file that does not parse is an error
+    /// ([`SearchError::Stored`]).
+    pub fn read_applied_mark(&self) -> Result<Option<AppliedMark>, SearchError> {
+        match &self.inner.dir {
+            None => Ok(self.applied_mark()),
+            Some(dir) => read_applied(dir).map_err(|reason| SearchError::Stored {
+                id: APPLIED_FILE.to_owned(),
+                reason,
+            }),
+        }
+    }
+
     /// Records the applied mark ([`TantivyIndex::applied_mark`]): written
     /// aside, flushed to disk, then renamed (and the rename flushed), so a
     /// crash leaves the former mark whole.

@@ -85,15 +85,16 @@ pub struct IndexStatus {
     /// it); `None` before it has said.
     pub index_applied: Option<i64>,
     /// What the index holds of what the database counts applied, by its
-    /// applied mark ([`Holds`]: `all`; `behind`, a copy of the holder's
-    /// directory; `ahead`, changes the database no longer has — restored to
-    /// an earlier point; `unsaid`, no mark): anything but `all` means a
-    /// rebuild at the next indexing turn (a Meilisearch index `unsaid` that
-    /// holds documents of rows is taken as it is). `None` when another
-    /// embedded index holds the outbox, or the backend has no row yet.
+    /// applied mark ([`Holds`]): `all`; `ahead`, changes the database no
+    /// longer has (restored to an earlier point) and `unsaid`, no mark —
+    /// rebuilt at the next indexing turn (a Meilisearch index `unsaid` that
+    /// holds documents of rows is taken as it is); `behind`, a copy of the
+    /// holder's directory, which stands by or is rebuilt. `None` when
+    /// another embedded index holds the outbox (this one is judged when it
+    /// takes over), or the backend has no row yet.
     pub holds: Option<Holds>,
     /// Whether the index is marked as not holding what it applied (created
-    /// empty, or a rebuild that did not end): rebuilt at the next turn.
+    /// empty, or a rebuild that did not end): rebuilt before it applies.
     pub incomplete: bool,
     /// The id of the embedded index that holds the outbox, if any.
     pub holder: Option<String>,
@@ -1510,54 +1511,79 @@ impl Indexer {
 
     /// The outbox's lag and the index's counts.
     pub async fn status(&self) -> Result<IndexStatus, IndexerError> {
-        let mut read = self.db.begin_platform_read().await?;
-        let (pending, oldest) = outbox::pending(read.connection()).await?;
-        type Row = (i64, Option<i64>, i64, Option<String>, Option<i64>);
-        let (applied, applied_at, rejected, holder, holder_seen_at): Row = with_connection!(read.connection(), c => {
-            sqlx::query_as("SELECT applied, applied_at, rejected, index_id, seen_at FROM search_indexers WHERE backend = $1")
-                .bind(self.engine.backend())
-                .fetch_optional(&mut *c)
-                .await?
-                .unwrap_or((0, None, 0, None, None))
-        });
-        let mark = or_abandon!(read, self.engine.read_applied_mark().await);
-        let recorded = or_abandon!(read, self.recorded(&mut read, "").await).map(|(r, _)| r);
-        let holds = match (&recorded, self.engine.identity()) {
-            // Another embedded index holds the outbox: this one is judged
-            // when it takes over.
-            (Some(recorded), Some(mine)) if recorded.index_id.as_deref() != Some(mine) => None,
-            (Some(recorded), mine) => {
-                let last_batch_waiting = or_abandon!(
-                    read,
-                    last_batch_waiting(&mut read, recorded, mark.as_ref()).await
-                );
-                let this = ThisIndex {
-                    id: mine.unwrap_or(""),
-                    complete: !self.engine.is_incomplete(),
-                    mark: mark.clone(),
-                    last_batch_waiting,
-                };
-                Some(holder::holds(recorded, &this))
+        // The mark is read between two reads of the row, so that both are
+        // of one moment: a batch committed in between (the server applies
+        // while this reads) moves the row, and the three are read again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut read = self.db.begin_platform_read().await?;
+            let first = or_abandon!(read, self.recorded(&mut read, "").await);
+            read.commit().await?;
+            let mark = self.engine.read_applied_mark().await?;
+            let mut read = self.db.begin_platform_read().await?;
+            let recorded = or_abandon!(read, self.recorded(&mut read, "").await).map(|(r, _)| r);
+            let moved = |r: &Recorded| (r.applied, r.batch.clone());
+            if first.as_ref().map(|(r, _)| moved(r)) != recorded.as_ref().map(moved) && attempts < 5
+            {
+                read.commit().await?;
+                continue;
             }
-            (None, _) => None,
-        };
-        read.commit().await?;
-        let lag_seconds = oldest.map_or(0.0, seconds_since);
-        Ok(IndexStatus {
-            backend: self.engine.backend().to_owned(),
-            pending,
-            lag_seconds,
-            applied,
-            applied_at,
-            rejected,
-            documents: self.engine.counts().await?,
-            index_id: self.engine.identity().map(str::to_owned),
-            index_applied: mark.map(|mark| mark.applied),
-            holds,
-            incomplete: self.engine.is_incomplete(),
-            holder,
-            holder_seen_at,
-        })
+            let (pending, oldest) = or_abandon!(read, outbox::pending(read.connection()).await);
+            type Row = (i64, Option<i64>, i64, Option<String>, Option<i64>);
+            let row: Result<Row, sqlx::Error> = with_connection!(read.connection(), c => {
+                sqlx::query_as("SELECT applied, applied_at, rejected, index_id, seen_at FROM search_indexers WHERE backend = $1")
+                    .bind(self.engine.backend())
+                    .fetch_optional(&mut *c)
+                    .await
+                    .map(|row| row.unwrap_or((0, None, 0, None, None)))
+            });
+            let (applied, applied_at, rejected, holder, holder_seen_at) =
+                or_abandon!(read, row.map_err(IndexerError::from));
+            let holds = match (&recorded, self.engine.identity()) {
+                // Another embedded index holds the outbox: this one is
+                // judged when it takes over.
+                (Some(recorded), Some(mine))
+                    if recorded
+                        .index_id
+                        .as_deref()
+                        .is_some_and(|holder| holder != mine) =>
+                {
+                    None
+                }
+                (Some(recorded), mine) => {
+                    let last_batch_waiting = or_abandon!(
+                        read,
+                        last_batch_waiting(&mut read, recorded, mark.as_ref()).await
+                    );
+                    let this = ThisIndex {
+                        id: mine.unwrap_or(""),
+                        complete: !self.engine.is_incomplete(),
+                        mark: mark.clone(),
+                        last_batch_waiting,
+                    };
+                    Some(holder::holds(recorded, &this))
+                }
+                (None, _) => None,
+            };
+            read.commit().await?;
+            let lag_seconds = oldest.map_or(0.0, seconds_since);
+            return Ok(IndexStatus {
+                backend: self.engine.backend().to_owned(),
+                pending,
+                lag_seconds,
+                applied,
+                applied_at,
+                rejected,
+                documents: self.engine.counts().await?,
+                index_id: self.engine.identity().map(str::to_owned),
+                index_applied: mark.map(|mark| mark.applied),
+                holds,
+                incomplete: self.engine.is_incomplete(),
+                holder,
+                holder_seen_at,
+            });
+        }
     }
 
     /// How many outbox entries wait and the age of the oldest (seconds):

@@ -140,6 +140,7 @@ both_backends! {
                 let status = b.status().await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(status.holder.as_deref(), Some(id_of(&a).as_str()));
                 assert_eq!(status.index_id.as_deref(), Some(id_of(&b).as_str()));
+                assert_eq!(status.holds, None, "a standby is judged when it takes over");
 
                 // The holder is gone: unseen for the window, the standby
                 // index rebuilds itself from the database and takes over.

@@ -249,7 +249,13 @@ both_backends! {
         assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
         assert!(row_batch(&t.db).await.is_some(), "rebuilt");
         assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
+        // The marks index alone lost (its server's data in part): the
+        // index holds nothing it can vouch for, documents or not — rebuilt.
         marks.delete().await.unwrap_or_else(|e| panic!("{e}"));
+        let before = row_batch(&t.db).await;
+        assert_eq!(node.run_batch().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        assert_ne!(row_batch(&t.db).await, before, "rebuilt, not adopted");
+        assert_eq!(ids(&node, "助餐").await, ["case:case-1", "case:case-3"]);
 
         // The server loses its data under the running nodes (both indexes
         // gone): the next turn makes them again, with the index's settings
