@@ -355,7 +355,20 @@ impl Indexer {
         id: &'a str,
         recorded: &Recorded,
     ) -> Result<ThisIndex<'a>, IndexerError> {
-        let mark = self.engine.applied_mark();
+        self.with_mark(tx, id, recorded, self.engine.applied_mark())
+            .await
+    }
+
+    /// This index (`id`; empty for Meilisearch) with the applied `mark`
+    /// as read, beside the row `recorded`, in `tx`: what [`holder::holds`]
+    /// judges.
+    async fn with_mark<'a>(
+        &self,
+        tx: &mut PlatformTx,
+        id: &'a str,
+        recorded: &Recorded,
+        mark: Option<AppliedMark>,
+    ) -> Result<ThisIndex<'a>, IndexerError> {
         let last_batch_waiting = last_batch_waiting(tx, recorded, mark.as_ref()).await?;
         Ok(ThisIndex {
             id,
@@ -395,13 +408,7 @@ impl Indexer {
             // A rebuild began and did not end (on any node).
             return Ok(false);
         }
-        let last_batch_waiting = last_batch_waiting(tx, recorded, mark.as_ref()).await?;
-        let this = ThisIndex {
-            id: "",
-            complete: true,
-            mark,
-            last_batch_waiting,
-        };
+        let this = self.with_mark(tx, "", recorded, mark).await?;
         Ok(match holder::holds(recorded, &this) {
             Holds::All => true,
             Holds::Behind | Holds::Ahead => false,
@@ -1552,16 +1559,11 @@ impl Indexer {
                     None
                 }
                 (Some(recorded), mine) => {
-                    let last_batch_waiting = or_abandon!(
+                    let this = or_abandon!(
                         read,
-                        last_batch_waiting(&mut read, recorded, mark.as_ref()).await
+                        self.with_mark(&mut read, mine.unwrap_or(""), recorded, mark.clone())
+                            .await
                     );
-                    let this = ThisIndex {
-                        id: mine.unwrap_or(""),
-                        complete: !self.engine.is_incomplete(),
-                        mark: mark.clone(),
-                        last_batch_waiting,
-                    };
                     Some(holder::holds(recorded, &this))
                 }
                 (None, _) => None,
