@@ -72,6 +72,8 @@ impl DateMaxima {
             docs.clear();
             docs.extend(from..to);
             let values = &mut values[..docs.len()];
+            // A document without a value leaves its entry as it was.
+            values.fill(None);
             column.first_vals(&docs, values);
             let newest = values
                 .iter()

@@ -2,20 +2,26 @@
 //! that scores nothing.
 //!
 //! Each document keeps its status and its tenant's path as single-valued
-//! columns (fast fields) of strings: per segment, a match is one read of
-//! each column's dictionary ordinal and two increments of a small array
-//! indexed by it. The ordinals become strings once per segment, when it
-//! is harvested, and places are grouped by the facet parent's children
-//! only then. (tantivy's facet collector reads a multi-valued column per
-//! match and per facet: most of a counted query's time.)
+//! columns (fast fields) of strings. Per segment, both are read once into
+//! plain arrays of small numbers (a slot per distinct value), when a
+//! searcher holding the segment is made: a match is then two array reads and
+//! two increments, and the slots become strings only when a segment's
+//! counts are harvested. (Reading
+//! the columns per match decoded a bit-packed value, and for the status,
+//! which not every document has, a rank in the column's index: most of a
+//! counted query's time. tantivy's facet collector reads a multi-valued
+//! column per match and per facet.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
+use tantivy::index::SegmentId;
 use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, Scorer};
 use tantivy::{
-    COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader,
+    COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SearcherGeneration, SegmentOrdinal,
+    SegmentReader, Warmer,
 };
 
 /// Counts of every match: how many, by status, by tenant path.
@@ -51,99 +57,199 @@ impl Tallied {
     }
 }
 
-/// The collector: counts every match by the `status` and `tenant` columns.
-pub(crate) struct Tally {
-    /// The status column's field name.
-    pub status: &'static str,
-    /// The tenant path column's field name.
-    pub tenant: &'static str,
+/// One column's value of every document of a segment, as slots: `slots[doc]`
+/// is 0 for a document without a value, else 1 + the value's index in
+/// `values`.
+struct Slots {
+    slots: Vec<u32>,
+    values: Vec<String>,
 }
 
-/// Counts by one column's ordinals in one segment.
-struct ByOrdinal {
-    column: StrColumn,
-    counts: Vec<u64>,
-}
-
-impl ByOrdinal {
-    fn open(reader: &SegmentReader, field: &str) -> tantivy::Result<Option<ByOrdinal>> {
-        Ok(reader.fast_fields().str(field)?.map(|column| ByOrdinal {
-            counts: vec![0; column.num_terms()],
-            column,
-        }))
-    }
-
-    fn add(&mut self, doc: DocId) {
-        if let Some(n) = self
-            .column
-            .ords()
-            .first(doc)
-            .and_then(|ord| self.counts.get_mut(ord as usize))
-        {
-            *n += 1;
+impl Slots {
+    /// Reads `field`'s column of `reader` whole (no slots when the segment
+    /// has no such column: every document without a value).
+    fn read(reader: &SegmentReader, field: &str) -> tantivy::Result<Option<Slots>> {
+        let Some(column) = reader.fast_fields().str(field)? else {
+            return Ok(None);
+        };
+        let values = column_values(&column)?;
+        if u32::try_from(values.len()).is_err() {
+            return Err(tantivy::TantivyError::InternalError(format!(
+                "column {field} has {} values, more than its slots hold",
+                values.len()
+            )));
         }
+        let max_doc = reader.max_doc();
+        let mut slots = Vec::with_capacity(max_doc as usize);
+        let mut docs: Vec<DocId> = Vec::with_capacity(COLLECT_BLOCK_BUFFER_LEN);
+        let mut ords = vec![None; COLLECT_BLOCK_BUFFER_LEN];
+        let mut from = 0;
+        while from < max_doc {
+            let to = (from + COLLECT_BLOCK_BUFFER_LEN as DocId).min(max_doc);
+            docs.clear();
+            docs.extend(from..to);
+            let ords = &mut ords[..docs.len()];
+            // A document without a value leaves its entry as it was.
+            ords.fill(None);
+            column.ords().first_vals(&docs, ords);
+            for ord in ords.iter() {
+                slots.push(match *ord {
+                    None => 0,
+                    // Checked above: every ordinal below `values.len()` fits.
+                    Some(ord) if ord < values.len() as u64 => ord as u32 + 1,
+                    Some(ord) => {
+                        return Err(tantivy::TantivyError::InternalError(format!(
+                            "column {field}: ordinal {ord} is not in its dictionary"
+                        )));
+                    }
+                });
+            }
+            from = to;
+        }
+        Ok(Some(Slots { slots, values }))
     }
 
-    fn add_block(&mut self, docs: &[DocId], ords: &mut Vec<Option<u64>>) {
-        ords.clear();
-        ords.resize(docs.len(), None);
-        self.column.ords().first_vals(docs, ords);
-        for ord in ords.iter().flatten() {
-            if let Some(n) = self.counts.get_mut(*ord as usize) {
-                *n += 1;
+    /// The slot of `doc` (0: no value).
+    fn of(&self, doc: DocId) -> usize {
+        self.slots
+            .get(doc as usize)
+            .map_or(0, |slot| *slot as usize)
+    }
+
+    /// Adds `counts[slot]` (slot 0, no value, is not counted) into `into`.
+    fn harvest(&self, counts: &[u64], into: &mut BTreeMap<String, u64>) {
+        for (value, n) in self.values.iter().zip(counts.iter().skip(1)) {
+            if *n > 0 {
+                *into.entry(value.clone()).or_default() += n;
             }
         }
     }
+}
 
-    fn harvest(self, into: &mut BTreeMap<String, u64>) -> tantivy::Result<()> {
-        // The ordinals counted, in order, turned into strings in one walk
-        // of the dictionary (a lookup per ordinal decodes a block each).
-        let (ords, counts): (Vec<u64>, Vec<u64>) = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &n)| n > 0)
-            .map(|(ord, &n)| (ord as u64, n))
-            .unzip();
-        let mut counts = counts.into_iter();
-        let mut bad = None;
-        let complete = self
-            .column
-            .dictionary()
-            .sorted_ords_to_term_cb(&ords, |bytes| {
-                let n = counts.next().unwrap_or(0);
-                match std::str::from_utf8(bytes) {
-                    Ok(text) => *into.entry(text.to_owned()).or_default() += n,
-                    Err(e) => bad = Some(e),
-                }
-            })?;
-        // Stored data that does not parse is an error, never skipped.
-        let broken = |what: String| Err(tantivy::TantivyError::InternalError(what));
-        match bad {
-            Some(e) => broken(format!("a column's term is not UTF-8: {e}")),
-            None if !complete => broken("a column's ordinal is not in its dictionary".into()),
-            None => Ok(()),
+/// Every value of a string column, in ordinal order.
+fn column_values(column: &StrColumn) -> tantivy::Result<Vec<String>> {
+    let ords: Vec<u64> = (0..column.num_terms() as u64).collect();
+    let mut values = Vec::with_capacity(ords.len());
+    let mut bad = None;
+    let complete = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => values.push(text.to_owned()),
+            Err(e) => bad = Some(e),
+        }
+    })?;
+    // Stored data that does not parse is an error, never skipped.
+    let broken = |what: String| Err(tantivy::TantivyError::InternalError(what));
+    match bad {
+        Some(e) => broken(format!("a column's term is not UTF-8: {e}")),
+        None if !complete || values.len() != ords.len() => {
+            broken("a column's ordinal is not in its dictionary".into())
+        }
+        None => Ok(values),
+    }
+}
+
+/// A segment's statuses and tenants as slots.
+struct SegmentSlots {
+    status: Option<Slots>,
+    tenant: Option<Slots>,
+}
+
+/// The status and tenant slots of each segment (eight bytes a document):
+/// read when a searcher with the segment is made — tantivy calls this
+/// [`Warmer`] on every reload, so a commit or a merge pays for its new
+/// segments, not the next counted query — and dropped once no searcher in
+/// use holds the segment. A segment no warming read (its columns could not
+/// be read, say) is read by the first query that counts it, which then
+/// reports what is wrong.
+pub(crate) struct TallySlots {
+    status: &'static str,
+    tenant: &'static str,
+    by_segment: Mutex<HashMap<SegmentId, Arc<SegmentSlots>>>,
+}
+
+impl TallySlots {
+    /// Slots of the `status` and `tenant` columns.
+    pub(crate) fn of_fields(status: &'static str, tenant: &'static str) -> TallySlots {
+        TallySlots {
+            status,
+            tenant,
+            by_segment: Mutex::default(),
         }
     }
+
+    fn of(&self, reader: &SegmentReader) -> tantivy::Result<Arc<SegmentSlots>> {
+        let id = reader.segment_id();
+        if let Some(slots) = self.lock().get(&id) {
+            return Ok(slots.clone());
+        }
+        let slots = Arc::new(SegmentSlots {
+            status: Slots::read(reader, self.status)?,
+            tenant: Slots::read(reader, self.tenant)?,
+        });
+        self.lock().insert(id, slots.clone());
+        Ok(slots)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<SegmentSlots>>> {
+        // The map holds only derived data: a poisoned lock's map is still
+        // a correct cache.
+        self.by_segment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Warmer for TallySlots {
+    fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
+        for reader in searcher.segment_readers() {
+            // Not an error of the reload: the index keeps taking changes,
+            // and a query counting this segment reads it again and fails.
+            if let Err(e) = self.of(reader) {
+                tracing::warn!(error = %e, segment = %reader.segment_id().short_uuid_string(), "检索索引分段的状态或地区列无法读取 (a search segment's status or tenant column cannot be read)");
+            }
+        }
+        Ok(())
+    }
+
+    fn garbage_collect(&self, live_generations: &[&SearcherGeneration]) {
+        self.lock().retain(|id, _| {
+            live_generations
+                .iter()
+                .any(|generation| generation.segments().contains_key(id))
+        });
+    }
+}
+
+/// The collector: counts every match by its status and tenant slots.
+pub(crate) struct Tally<'a> {
+    /// The segments' slots.
+    pub slots: &'a TallySlots,
 }
 
 /// [`Tally`] in one segment.
 pub(crate) struct SegmentTally {
     total: u64,
-    status: Option<ByOrdinal>,
-    tenant: Option<ByOrdinal>,
-    /// Ordinals of a block of documents, reused.
-    ords: Vec<Option<u64>>,
+    slots: Arc<SegmentSlots>,
+    statuses: Vec<u64>,
+    tenants: Vec<u64>,
 }
 
-/// What one segment counted.
-pub(crate) struct SegmentTallied {
-    total: u64,
-    status: Option<ByOrdinal>,
-    tenant: Option<ByOrdinal>,
+impl SegmentTally {
+    fn add(&mut self, doc: DocId) {
+        if let Some(status) = &self.slots.status
+            && let Some(n) = self.statuses.get_mut(status.of(doc))
+        {
+            *n += 1;
+        }
+        if let Some(tenant) = &self.slots.tenant
+            && let Some(n) = self.tenants.get_mut(tenant.of(doc))
+        {
+            *n += 1;
+        }
+    }
 }
 
-impl Collector for Tally {
+impl Collector for Tally<'_> {
     type Fruit = Tallied;
     type Child = SegmentTally;
 
@@ -152,11 +258,13 @@ impl Collector for Tally {
         _segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentTally> {
+        let slots = self.slots.of(reader)?;
+        let width = |values: Option<&Slots>| values.map_or(0, |s| s.values.len() + 1);
         Ok(SegmentTally {
             total: 0,
-            status: ByOrdinal::open(reader, self.status)?,
-            tenant: ByOrdinal::open(reader, self.tenant)?,
-            ords: Vec::new(),
+            statuses: vec![0; width(slots.status.as_ref())],
+            tenants: vec![0; width(slots.tenant.as_ref())],
+            slots,
         })
     }
 
@@ -164,15 +272,15 @@ impl Collector for Tally {
         false
     }
 
-    fn merge_fruits(&self, segments: Vec<SegmentTallied>) -> tantivy::Result<Tallied> {
+    fn merge_fruits(&self, segments: Vec<SegmentTally>) -> tantivy::Result<Tallied> {
         let mut tallied = Tallied::default();
         for segment in segments {
             tallied.total += segment.total;
-            if let Some(status) = segment.status {
-                status.harvest(&mut tallied.statuses)?;
+            if let Some(status) = &segment.slots.status {
+                status.harvest(&segment.statuses, &mut tallied.statuses);
             }
-            if let Some(tenant) = segment.tenant {
-                tenant.harvest(&mut tallied.tenants)?;
+            if let Some(tenant) = &segment.slots.tenant {
+                tenant.harvest(&segment.tenants, &mut tallied.tenants);
             }
         }
         Ok(tallied)
@@ -180,34 +288,22 @@ impl Collector for Tally {
 }
 
 impl SegmentCollector for SegmentTally {
-    type Fruit = SegmentTallied;
+    type Fruit = SegmentTally;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         self.total += 1;
-        if let Some(status) = &mut self.status {
-            status.add(doc);
-        }
-        if let Some(tenant) = &mut self.tenant {
-            tenant.add(doc);
-        }
+        self.add(doc);
     }
 
     fn collect_block(&mut self, docs: &[DocId]) {
         self.total += docs.len() as u64;
-        if let Some(status) = &mut self.status {
-            status.add_block(docs, &mut self.ords);
-        }
-        if let Some(tenant) = &mut self.tenant {
-            tenant.add_block(docs, &mut self.ords);
+        for &doc in docs {
+            self.add(doc);
         }
     }
 
-    fn harvest(self) -> SegmentTallied {
-        SegmentTallied {
-            total: self.total,
-            status: self.status,
-            tenant: self.tenant,
-        }
+    fn harvest(self) -> SegmentTally {
+        self
     }
 }
 
@@ -226,7 +322,7 @@ impl SegmentCollector for SegmentTally {
 pub(crate) fn tally_conjunction(
     searcher: &Searcher,
     mut clauses: Vec<Box<dyn Query>>,
-    tally: &Tally,
+    tally: &Tally<'_>,
 ) -> tantivy::Result<Tallied> {
     let reads_positions = clauses
         .iter()

@@ -24,7 +24,7 @@ use crate::analyzer::Analyzer;
 use crate::highlight::highlights;
 use crate::model::{Part, SearchError};
 use crate::newest_first::{DateMaxima, newest_first};
-use crate::tally::{Tally, tally_conjunction};
+use crate::tally::{Tally, TallySlots, tally_conjunction};
 use crate::{Change, Counts, Document, Facets, Hit, Kind, Query, Reach, Results};
 
 const TOKENIZER: &str = "civitas";
@@ -91,7 +91,8 @@ fn schema() -> (Schema, Fields) {
         scope: b.add_text_field("scope", STRING),
         places: b.add_text_field("places", STRING),
         // Tenant and status are columns too: counting matches by place
-        // and by status reads one ordinal of each per match (`tally`).
+        // and by status reads a slot of each per match (`tally`: the columns
+        // are read whole once per segment).
         tenant: b.add_text_field("tenant", STORED | FAST),
         line: b.add_text_field("line", STRING | STORED),
         status: b.add_text_field("status", STRING | STORED | FAST),
@@ -174,6 +175,9 @@ struct Inner {
     applied: Mutex<Option<AppliedMark>>,
     /// Per segment, for pages of the newest matches.
     date_maxima: DateMaxima,
+    /// Each segment's statuses and tenants as slots, for counting (the
+    /// reader's warmer: it holds a weak reference).
+    tally_slots: Arc<TallySlots>,
 }
 
 impl Inner {
@@ -543,9 +547,13 @@ impl TantivyIndex {
         } else {
             None
         };
+        // Read by the reader's warming on every reload (`TallySlots`).
+        let tally_slots = Arc::new(TallySlots::of_fields("status", "tenant"));
+        let warmer: Arc<dyn tantivy::Warmer> = tally_slots.clone();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .warmers(vec![Arc::downgrade(&warmer)])
             .try_into()
             .map_err(index_error)?;
         let mut incomplete = dir
@@ -574,6 +582,7 @@ impl TantivyIndex {
                 dir,
                 identity,
                 date_maxima: DateMaxima::of_field("date"),
+                tally_slots,
             }),
         })
     }
@@ -820,8 +829,7 @@ impl TantivyIndex {
         let (total, facets) = match counted {
             Some(conjunction) => {
                 let tally = Tally {
-                    status: "status",
-                    tenant: "tenant",
+                    slots: &inner.tally_slots,
                 };
                 let tallied =
                     tally_conjunction(&searcher, conjunction, &tally).map_err(index_error)?;
@@ -1183,6 +1191,92 @@ mod tests {
         assert_eq!(reopened.inner.reader.searcher().num_docs(), 4, "reopened");
     }
 
+    /// Counts follow the index as it changes: documents of a segment with
+    /// no status column count in the total and by place only; counting
+    /// again after more commits and after deletions gives the new counts;
+    /// no status or place is counted that no match has.
+    #[test]
+    fn counts_follow_segments_written_and_deleted_after_the_first_count() {
+        let index = TantivyIndex::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let city = TenantPath::parse("310000").unwrap_or_else(|e| panic!("{e}"));
+        let reach = Reach::new([crate::ReachEntry::Subtree {
+            kind: Kind::Case,
+            root: city.clone(),
+            line: "*".into(),
+        }]);
+        let pudong = "310000/310115/310115005";
+        let huangpu = "310000/310101/310101002";
+        let count = || {
+            let query = Query {
+                text: "补贴".into(),
+                exhaustive: true,
+                facet_parent: Some(city.clone()),
+                ..Query::default()
+            };
+            let results = index
+                .search_now(&reach, &query)
+                .unwrap_or_else(|e| panic!("{e}"));
+            (results.total, results.facets)
+        };
+        let map = |pairs: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+            pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+        };
+        let add = |n: u32, tenant: &str, title: &str, status: Option<&str>| {
+            Change::Add(Box::new(case(
+                n,
+                tenant,
+                title.into(),
+                status,
+                1_780_000_000 + i64::from(n),
+            )))
+        };
+        // A first segment without any status.
+        index
+            .apply_now(vec![
+                add(0, pudong, "助餐补贴", None),
+                add(1, huangpu, "助餐补贴", None),
+                add(2, huangpu, "养老服务", None),
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (total, facets) = count();
+        assert_eq!(total, 2);
+        assert_eq!(facets.status, map(&[]));
+        assert_eq!(
+            facets.places,
+            map(&[("310000/310101", 1), ("310000/310115", 1)])
+        );
+        // A second segment, with statuses.
+        index
+            .apply_now(vec![
+                add(3, pudong, "助餐补贴", Some("approved")),
+                add(4, pudong, "助餐补贴", Some("submitted")),
+                add(5, pudong, "养老服务", Some("rejected")),
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (total, facets) = count();
+        assert_eq!(total, 4);
+        assert_eq!(facets.status, map(&[("approved", 1), ("submitted", 1)]));
+        assert_eq!(
+            facets.places,
+            map(&[("310000/310101", 1), ("310000/310115", 3)])
+        );
+        // Deletions in both, and a third segment.
+        index
+            .apply_now(vec![
+                Change::Delete("case:0".into()),
+                Change::Delete("case:3".into()),
+                add(6, huangpu, "助餐补贴", Some("submitted")),
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (total, facets) = count();
+        assert_eq!(total, 3);
+        assert_eq!(facets.status, map(&[("submitted", 2)]));
+        assert_eq!(
+            facets.places,
+            map(&[("310000/310101", 2), ("310000/310115", 1)])
+        );
+    }
+
     /// Counting every match is a pass of its own: the page (its hits and
     /// their order) is the one an uncounted query returns, and the total
     /// and the facets are those of every match, whether words rank the
@@ -1211,10 +1305,11 @@ mod tests {
             }
             let street = STREETS[next(STREETS.len())];
             let district = &street[..6];
-            let status = STATUSES[next(STATUSES.len())];
+            // A document in ten without a status: counted, not by status.
+            let status = (next(10) != 0).then(|| STATUSES[next(STATUSES.len())]);
             let date = 1_780_000_000 + next(1000) as i64;
             let tenant = format!("310000/{district}/{street}");
-            documents.push(case(n, &tenant, words.join("，"), Some(status), date));
+            documents.push(case(n, &tenant, words.join("，"), status, date));
         }
         // Several segments, one of them with deletions.
         for (i, batch) in documents.chunks(90).enumerate() {

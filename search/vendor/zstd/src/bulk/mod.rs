@@ -13,7 +13,7 @@ mod tests;
 pub use self::compressor::Compressor;
 pub use self::decompressor::Decompressor;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 
 // Civitas: one compression and one decompression context per thread, made
@@ -29,10 +29,33 @@ thread_local! {
         const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> =
         const { RefCell::new(None) };
+    static CONTEXTS_MADE: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `f` with this thread's compressor for `level`, or with a new one
-/// when the thread's is in use (re-entered) or gone (thread exiting).
+/// Civitas: how many contexts the bulk functions have made on this thread
+/// (what the tests of the change observe: one per kind, then none).
+#[doc(hidden)]
+pub fn contexts_made_on_this_thread() -> u64 {
+    CONTEXTS_MADE.try_with(Cell::get).unwrap_or(0)
+}
+
+fn made_one() {
+    let _ = CONTEXTS_MADE.try_with(|n| n.set(n.get() + 1));
+}
+
+fn new_compressor(level: i32) -> io::Result<Compressor<'static>> {
+    made_one();
+    Compressor::new(level)
+}
+
+fn new_decompressor() -> io::Result<Decompressor<'static>> {
+    made_one();
+    Decompressor::new()
+}
+
+/// Runs `f` with this thread's compressor, made anew when `level` is not the
+/// last call's, or with a new one when the thread's is in use (re-entered)
+/// or gone (thread exiting).
 fn with_compressor<T>(
     level: i32,
     f: impl FnOnce(&mut Compressor<'static>) -> io::Result<T>,
@@ -43,7 +66,7 @@ fn with_compressor<T>(
             return None;
         };
         if !matches!(&*slot, Some((l, _)) if *l == level) {
-            match Compressor::new(level) {
+            match new_compressor(level) {
                 Ok(compressor) => *slot = Some((level, compressor)),
                 Err(e) => return Some(Err(e)),
             }
@@ -53,7 +76,7 @@ fn with_compressor<T>(
     });
     match (reused, f) {
         (Ok(Some(result)), _) => result,
-        (_, Some(f)) => f(&mut Compressor::new(level)?),
+        (_, Some(f)) => f(&mut new_compressor(level)?),
         (_, None) => Err(io::Error::other("zstd: compressor unavailable")),
     }
 }
@@ -69,7 +92,7 @@ fn with_decompressor<T>(
             return None;
         };
         if slot.is_none() {
-            match Decompressor::new() {
+            match new_decompressor() {
                 Ok(decompressor) => *slot = Some(decompressor),
                 Err(e) => return Some(Err(e)),
             }
@@ -79,7 +102,7 @@ fn with_decompressor<T>(
     });
     match (reused, f) {
         (Ok(Some(result)), _) => result,
-        (_, Some(f)) => f(&mut Decompressor::new()?),
+        (_, Some(f)) => f(&mut new_decompressor()?),
         (_, None) => Err(io::Error::other("zstd: decompressor unavailable")),
     }
 }
