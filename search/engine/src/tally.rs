@@ -18,10 +18,13 @@ use std::sync::{Arc, Mutex};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::index::SegmentId;
-use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, Scorer};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, Scorer, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{
     COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SearcherGeneration, SegmentOrdinal,
-    SegmentReader, Warmer,
+    SegmentReader, Term, Warmer,
 };
 
 /// Counts of every match: how many, by status, by tenant path.
@@ -316,9 +319,11 @@ impl SegmentCollector for SegmentTally {
 /// decoding a posting list costs a few nanoseconds a document, where
 /// tantivy's intersection seeks one list to each document of another (two
 /// words in 40 % of a million documents: 10 ms of a counted query's p99).
-/// Elsewhere — a rare word or filter among common ones, a single clause,
-/// or a phrase (which reads positions: the other clauses must narrow its
-/// candidates first) — tantivy's own conjunction runs.
+/// A single term (a word, or a filter alone) is read a block of its posting
+/// list at a time. Elsewhere — a rare word or filter among common ones, a
+/// single clause of another kind, or a phrase (which reads positions: the
+/// other clauses must narrow its candidates first) — tantivy's own
+/// conjunction runs.
 pub(crate) fn tally_conjunction(
     searcher: &Searcher,
     mut clauses: Vec<Box<dyn Query>>,
@@ -338,6 +343,28 @@ pub(crate) fn tally_conjunction(
                 .collect(),
         )),
     };
+    // One term (a word, or a filter alone): its posting list, a decoded
+    // block of document ids at a time, with no scorer in between.
+    if let Some(term) = conjunction.downcast_ref::<TermQuery>().map(TermQuery::term)
+        && indexed(searcher.schema(), term)
+    {
+        let mut fruits = Vec::new();
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            let mut child = tally.for_segment(ord as SegmentOrdinal, reader)?;
+            let alive = reader.alive_bitset();
+            let mut living = Vec::with_capacity(COLLECT_BLOCK_BUFFER_LEN);
+            each_block_of(reader, term, |docs| match alive {
+                None => child.collect_block(docs),
+                Some(alive) => {
+                    living.clear();
+                    living.extend(docs.iter().copied().filter(|d| alive.is_alive(*d)));
+                    child.collect_block(&living);
+                }
+            })?;
+            fruits.push(child.harvest());
+        }
+        return tally.merge_fruits(fruits);
+    }
     if !as_bitsets {
         return searcher.search(conjunction.as_ref(), tally);
     }
@@ -361,9 +388,9 @@ pub(crate) fn tally_conjunction(
             fruits.push(tally.collect_segment(whole.as_ref(), ord, reader)?);
             continue;
         }
-        let mut matches = bits_of(scorers[0].as_mut(), reader.max_doc());
-        for scorer in &mut scorers[1..] {
-            let bits = bits_of(scorer.as_mut(), reader.max_doc());
+        let mut matches = bits_of(clauses[0].as_ref(), scorers[0].as_mut(), reader)?;
+        for (clause, scorer) in clauses.iter().zip(&mut scorers).skip(1) {
+            let bits = bits_of(clause.as_ref(), scorer.as_mut(), reader)?;
             for (word, other) in matches.iter_mut().zip(bits) {
                 *word &= other;
             }
@@ -399,20 +426,65 @@ pub(crate) fn tally_conjunction(
 /// time a seek into it costs.
 const DENSE: u64 = 8;
 
-/// The documents `scorer` matches, as a bitset of `max_doc` bits.
-fn bits_of(scorer: &mut dyn Scorer, max_doc: DocId) -> Vec<u64> {
-    let mut bits = vec![0u64; (max_doc as usize).div_ceil(64)];
-    let mut buffer = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
-    loop {
-        let n = scorer.fill_buffer(&mut buffer);
-        for &doc in &buffer[..n] {
+/// The documents `clause` matches in `reader` (its `scorer` there), as a
+/// bitset of the segment's `max_doc` bits: a term's posting list read a
+/// block at a time, anything else through its scorer.
+fn bits_of(
+    clause: &dyn Query,
+    scorer: &mut dyn Scorer,
+    reader: &SegmentReader,
+) -> tantivy::Result<Vec<u64>> {
+    let mut bits = vec![0u64; (reader.max_doc() as usize).div_ceil(64)];
+    let mut set = |docs: &[DocId]| {
+        for &doc in docs {
             if let Some(word) = bits.get_mut(doc as usize / 64) {
                 *word |= 1 << (doc % 64);
             }
         }
+    };
+    if let Some(term) = clause.downcast_ref::<TermQuery>().map(TermQuery::term)
+        && indexed(reader.schema(), term)
+    {
+        each_block_of(reader, term, set)?;
+        return Ok(bits);
+    }
+    let mut buffer = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+    loop {
+        let n = scorer.fill_buffer(&mut buffer);
+        set(&buffer[..n]);
         if n < buffer.len() {
-            return bits;
+            return Ok(bits);
         }
+    }
+}
+
+/// Whether `term`'s field has posting lists: a term query on a field that
+/// has none is tantivy's to answer (through a fast field, or an error).
+fn indexed(schema: &tantivy::schema::Schema, term: &Term) -> bool {
+    schema.get_field_entry(term.field()).is_indexed()
+}
+
+/// Calls `each` with every block of `term`'s posting list in `reader`, in
+/// order: up to 128 document ids, deleted ones included (the caller decides).
+/// tantivy's term scorer hands out a document at a time through the scorer
+/// interface; a counted word of 400,000 documents spent most of its count
+/// there.
+fn each_block_of(
+    reader: &SegmentReader,
+    term: &Term,
+    mut each: impl FnMut(&[DocId]),
+) -> tantivy::Result<()> {
+    let inverted = reader.inverted_index(term.field())?;
+    let Some(mut postings) = inverted.read_block_postings(term, IndexRecordOption::Basic)? else {
+        return Ok(());
+    };
+    loop {
+        let docs = postings.docs();
+        if docs.is_empty() {
+            return Ok(());
+        }
+        each(docs);
+        postings.advance();
     }
 }
 

@@ -1275,6 +1275,62 @@ mod tests {
             facets.places,
             map(&[("310000/310101", 2), ("310000/310115", 1)])
         );
+        // A segment of 300 matches — two full blocks of a posting list and
+        // a tail — with 128 approved (a list of exactly one block), then
+        // every seventh deleted.
+        let status = |n: u32| if n < 228 { "approved" } else { "submitted" };
+        index
+            .apply_now(
+                (100..400u32)
+                    .map(|n| add(n, pudong, "助餐补贴", Some(status(n))))
+                    .collect(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (total, facets) = count();
+        assert_eq!(total, 303);
+        assert_eq!(facets.status, map(&[("approved", 128), ("submitted", 174)]));
+        index
+            .apply_now(
+                (100..400u32)
+                    .filter(|n| n % 7 == 0)
+                    .map(|n| Change::Delete(format!("case:{n}")))
+                    .collect(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kept = |wanted: &str| {
+            (100..400u32)
+                .filter(|n| n % 7 != 0 && status(*n) == wanted)
+                .count() as u64
+        };
+        let (total, facets) = count();
+        assert_eq!(total, 3 + kept("approved") + kept("submitted"));
+        assert_eq!(
+            facets.status,
+            map(&[
+                ("approved", kept("approved")),
+                ("submitted", kept("submitted") + 2)
+            ])
+        );
+        assert_eq!(
+            facets.places,
+            map(&[
+                ("310000/310101", 2),
+                ("310000/310115", 1 + kept("approved") + kept("submitted"))
+            ])
+        );
+        // A status alone (no words): one term, read a block at a time.
+        let approved = index
+            .search_now(
+                &reach,
+                &Query {
+                    status: Some("approved".into()),
+                    exhaustive: true,
+                    facet_parent: Some(city.clone()),
+                    ..Query::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(approved.total, kept("approved"));
     }
 
     /// Counting every match is a pass of its own: the page (its hits and
@@ -1333,6 +1389,9 @@ mod tests {
         let city = TenantPath::parse("310000").unwrap_or_else(|e| panic!("{e}"));
         let district = TenantPath::parse("310000/310115").unwrap_or_else(|e| panic!("{e}"));
         let texts = [
+            // Filters alone: every document, or one term (a district's
+            // reach, a status) read a block at a time.
+            "",
             "补贴",
             "食堂",
             "补贴 申请",
@@ -1358,6 +1417,7 @@ mod tests {
             for text in texts {
                 let words: Vec<String> = text
                     .split(' ')
+                    .filter(|w| !w.is_empty())
                     .map(|w| w.trim_matches('"').to_owned())
                     .collect();
                 let matching: Vec<&Document> = documents
