@@ -18,6 +18,7 @@ mod highlight;
 mod meili;
 mod model;
 mod newest_first;
+mod per_segment;
 mod tally;
 mod tantivy_index;
 

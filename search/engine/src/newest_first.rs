@@ -14,14 +14,14 @@
 //! first — whatever the order of the documents; the order only decides how
 //! soon it stops (`tests::agrees_with_top_docs`).
 
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BinaryHeap;
 
-use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, ConstScorer, EnableScoring, Explanation, Occur, Query, Scorer, Weight,
 };
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader, TERMINATED};
+
+use crate::per_segment::{Derive, PerSegment};
 
 /// Documents per entry of a segment's table of newest dates.
 const BLOCK: u32 = 512;
@@ -33,34 +33,29 @@ const FIRST_BATCH: usize = 8;
 /// range of them (a range costs a scorer's setup).
 const GAP: usize = 4;
 
-/// The newest value of one i64 fast field in each block of each segment,
-/// kept while the segment lives (segments never change; a merge makes a
-/// new one).
-pub(crate) struct DateMaxima {
-    field: &'static str,
-    by_segment: Mutex<HashMap<SegmentId, Arc<[i64]>>>,
-}
+/// The newest value of one i64 fast field in each block of each segment
+/// (a table per segment: [`PerSegment`]).
+pub(crate) type DateMaxima = PerSegment<NewestDates>;
 
 impl DateMaxima {
     /// Maxima of `field`.
     pub(crate) fn of_field(field: &'static str) -> DateMaxima {
-        DateMaxima {
-            field,
-            by_segment: Mutex::default(),
-        }
+        PerSegment::new(NewestDates { field })
     }
+}
 
-    /// `maxima[b]`: the newest date among documents `b * BLOCK .. (b + 1) *
-    /// BLOCK` (deleted ones too: a bound only needs to be high enough).
-    fn of(
-        &self,
-        searcher: &Searcher,
-        reader: &SegmentReader,
-    ) -> Result<Arc<[i64]>, tantivy::TantivyError> {
-        let id = reader.segment_id();
-        if let Some(maxima) = self.lock().get(&id) {
-            return Ok(maxima.clone());
-        }
+/// How a segment's table of newest dates is derived: `maxima[b]` is the
+/// newest date among documents `b * BLOCK .. (b + 1) * BLOCK` (deleted ones
+/// too: a bound only needs to be high enough).
+pub(crate) struct NewestDates {
+    field: &'static str,
+}
+
+impl Derive for NewestDates {
+    type Output = Vec<i64>;
+    const WHAT: &'static str = "table of newest dates";
+
+    fn derive(&self, reader: &SegmentReader) -> tantivy::Result<Vec<i64>> {
         let column = reader.fast_fields().i64(self.field)?;
         let max_doc = reader.max_doc();
         let mut maxima = Vec::with_capacity(max_doc.div_ceil(BLOCK) as usize);
@@ -83,26 +78,7 @@ impl DateMaxima {
             maxima.push(newest);
             from = to;
         }
-        let maxima: Arc<[i64]> = maxima.into();
-        // A new segment is the moment to forget those merged away (not on
-        // every search: an older searcher may still be in use).
-        let live: Vec<SegmentId> = searcher
-            .segment_readers()
-            .iter()
-            .map(SegmentReader::segment_id)
-            .collect();
-        let mut cached = self.lock();
-        cached.retain(|id, _| live.contains(id));
-        cached.insert(id, maxima.clone());
         Ok(maxima)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<[i64]>>> {
-        // The map holds only derived data: a poisoned lock's map is still
-        // a correct cache.
-        self.by_segment
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -239,7 +215,7 @@ pub(crate) fn newest_first(
     if wanted == 0 {
         return Ok(Vec::new());
     }
-    let field = maxima.field;
+    let field = maxima.derivation().field;
     let batch_weight = |ids: Vec<(DocId, DocId)>| {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(conjunction.len() + 1);
         clauses.push((Occur::Must, Box::new(DocIds(ids))));
@@ -251,7 +227,7 @@ pub(crate) fn newest_first(
     let mut tables = Vec::with_capacity(readers.len());
     let mut blocks: Vec<(i64, u32, u32)> = Vec::new();
     for (ord, reader) in readers.iter().enumerate() {
-        let table = maxima.of(searcher, reader)?;
+        let table = maxima.of(reader)?;
         blocks.extend(
             table
                 .iter()

@@ -4,7 +4,7 @@
 //! Each document keeps its status and its tenant's path as single-valued
 //! columns (fast fields) of strings. Per segment, both are read once into
 //! plain arrays of small numbers (a slot per distinct value), when a
-//! searcher holding the segment is made: a match is then two array reads and
+//! searcher holding the segment is made (`per_segment.rs`): a match is then two array reads and
 //! two increments, and the slots become strings only when a segment's
 //! counts are harvested. (Reading
 //! the columns per match decoded a bit-packed value, and for the status,
@@ -12,20 +12,20 @@
 //! counted query's time. tantivy's facet collector reads a multi-valued
 //! column per match and per facet.)
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
-use tantivy::index::SegmentId;
 use tantivy::query::{
     AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, Scorer, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{
-    COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SearcherGeneration, SegmentOrdinal,
-    SegmentReader, Term, Warmer,
+    COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term,
 };
+
+use crate::per_segment::{Derive, PerSegment};
 
 /// Counts of every match: how many, by status, by tenant path.
 #[derive(Debug, Default)]
@@ -152,74 +152,38 @@ fn column_values(column: &StrColumn) -> tantivy::Result<Vec<String>> {
 }
 
 /// A segment's statuses and tenants as slots.
-struct SegmentSlots {
+pub(crate) struct SegmentSlots {
     status: Option<Slots>,
     tenant: Option<Slots>,
 }
 
-/// The status and tenant slots of each segment (eight bytes a document):
-/// read when a searcher with the segment is made — tantivy calls this
-/// [`Warmer`] on every reload, so a commit or a merge pays for its new
-/// segments, not the next counted query — and dropped once no searcher in
-/// use holds the segment. A segment no warming read (its columns could not
-/// be read, say) is read by the first query that counts it, which then
-/// reports what is wrong.
-pub(crate) struct TallySlots {
-    status: &'static str,
-    tenant: &'static str,
-    by_segment: Mutex<HashMap<SegmentId, Arc<SegmentSlots>>>,
-}
+/// The status and tenant slots of each segment, eight bytes a document
+/// ([`PerSegment`]: read when a searcher holding the segment is made).
+pub(crate) type TallySlots = PerSegment<StatusAndTenant>;
 
 impl TallySlots {
     /// Slots of the `status` and `tenant` columns.
     pub(crate) fn of_fields(status: &'static str, tenant: &'static str) -> TallySlots {
-        TallySlots {
-            status,
-            tenant,
-            by_segment: Mutex::default(),
-        }
-    }
-
-    fn of(&self, reader: &SegmentReader) -> tantivy::Result<Arc<SegmentSlots>> {
-        let id = reader.segment_id();
-        if let Some(slots) = self.lock().get(&id) {
-            return Ok(slots.clone());
-        }
-        let slots = Arc::new(SegmentSlots {
-            status: Slots::read(reader, self.status)?,
-            tenant: Slots::read(reader, self.tenant)?,
-        });
-        self.lock().insert(id, slots.clone());
-        Ok(slots)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<SegmentSlots>>> {
-        // The map holds only derived data: a poisoned lock's map is still
-        // a correct cache.
-        self.by_segment
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        PerSegment::new(StatusAndTenant { status, tenant })
     }
 }
 
-impl Warmer for TallySlots {
-    fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
-        for reader in searcher.segment_readers() {
-            // Not an error of the reload: the index keeps taking changes,
-            // and a query counting this segment reads it again and fails.
-            if let Err(e) = self.of(reader) {
-                tracing::warn!(error = %e, segment = %reader.segment_id().short_uuid_string(), "检索索引分段的状态或地区列无法读取 (a search segment's status or tenant column cannot be read)");
-            }
-        }
-        Ok(())
-    }
+/// How a segment's slots are derived: its `status` and `tenant` columns
+/// read whole.
+pub(crate) struct StatusAndTenant {
+    status: &'static str,
+    tenant: &'static str,
+}
 
-    fn garbage_collect(&self, live_generations: &[&SearcherGeneration]) {
-        self.lock().retain(|id, _| {
-            live_generations
-                .iter()
-                .any(|generation| generation.segments().contains_key(id))
-        });
+impl Derive for StatusAndTenant {
+    type Output = SegmentSlots;
+    const WHAT: &'static str = "status or tenant column";
+
+    fn derive(&self, reader: &SegmentReader) -> tantivy::Result<SegmentSlots> {
+        Ok(SegmentSlots {
+            status: Slots::read(reader, self.status)?,
+            tenant: Slots::read(reader, self.tenant)?,
+        })
     }
 }
 

@@ -173,10 +173,11 @@ struct Inner {
     incomplete: std::sync::atomic::AtomicBool,
     /// How far into the outbox it holds ([`TantivyIndex::applied_mark`]).
     applied: Mutex<Option<AppliedMark>>,
-    /// Per segment, for pages of the newest matches.
-    date_maxima: DateMaxima,
-    /// Each segment's statuses and tenants as slots, for counting (the
-    /// reader's warmer: it holds a weak reference).
+    /// Per segment, for pages of the newest matches (a warmer of the
+    /// reader, which holds it weakly).
+    date_maxima: Arc<DateMaxima>,
+    /// Each segment's statuses and tenants as slots, for counting (a warmer
+    /// too).
     tally_slots: Arc<TallySlots>,
 }
 
@@ -547,13 +548,15 @@ impl TantivyIndex {
         } else {
             None
         };
-        // Read by the reader's warming on every reload (`TallySlots`).
+        // Derived per segment by the reader's warmers on every reload
+        // (`per_segment.rs`).
+        let date_maxima = Arc::new(DateMaxima::of_field("date"));
         let tally_slots = Arc::new(TallySlots::of_fields("status", "tenant"));
-        let warmer: Arc<dyn tantivy::Warmer> = tally_slots.clone();
+        let warmers: [Arc<dyn tantivy::Warmer>; 2] = [date_maxima.clone(), tally_slots.clone()];
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
-            .warmers(vec![Arc::downgrade(&warmer)])
+            .warmers(warmers.iter().map(Arc::downgrade).collect())
             .try_into()
             .map_err(index_error)?;
         let mut incomplete = dir
@@ -581,7 +584,7 @@ impl TantivyIndex {
                 applied: Mutex::new(applied),
                 dir,
                 identity,
-                date_maxima: DateMaxima::of_field("date"),
+                date_maxima,
                 tally_slots,
             }),
         })
