@@ -458,6 +458,51 @@ async fn main() {
         corpus_bytes as f64 / 1048576.0
     );
 
+    // The doc store's zstd per 16 KiB block of this corpus, level 1 as the
+    // index writes it: the bulk calls (the vendored crate: a context per
+    // thread, reused) against a context made for each block (what the
+    // published crate's bulk calls do; search/vendor/zstd/CIVITAS.md).
+    {
+        let mut block = Vec::with_capacity(16 * 1024);
+        for c in &corpus {
+            if block.len() >= 16 * 1024 {
+                break;
+            }
+            block.extend_from_slice(c.title.as_bytes());
+            block.extend_from_slice(c.body.as_bytes());
+        }
+        block.truncate(16 * 1024);
+        let packed = zstd::bulk::compress(&block, 1).unwrap();
+        let mut out = vec![0u8; block.len()];
+        let per_block = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            for _ in 0..5_000 {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / 5_000.0
+        };
+        let reused_d = per_block(&mut || {
+            zstd::bulk::decompress_to_buffer(&packed, &mut out[..]).unwrap();
+        });
+        let fresh_d = per_block(&mut || {
+            zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress_to_buffer(&packed, &mut out[..]))
+                .unwrap();
+        });
+        let mut dest = vec![0u8; zstd::zstd_safe::compress_bound(block.len())];
+        let reused_c = per_block(&mut || {
+            zstd::bulk::compress_to_buffer(&block, &mut dest[..], 1).unwrap();
+        });
+        let fresh_c = per_block(&mut || {
+            zstd::bulk::Compressor::new(1)
+                .and_then(|mut c| c.compress_to_buffer(&block, &mut dest[..]))
+                .unwrap();
+        });
+        println!(
+            "zstd per 16 KiB block (level 1): decompress {reused_d:.1} µs with the thread's context, {fresh_d:.1} µs with a context made for it; compress {reused_c:.1} against {fresh_c:.1} µs\n"
+        );
+    }
+
     // Analysis alone, on one core: the analyzer contract against
     // tantivy-jieba's tokenizer (search mode, as stock uses it).
     {

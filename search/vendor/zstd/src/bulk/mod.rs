@@ -18,10 +18,10 @@ use std::io;
 
 // Civitas: one compression and one decompression context per thread, made
 // on first use and reused by the bulk functions below (upstream makes and
-// frees one per call). Making a context costs more than a 16 KiB block's
-// work: an allocation of ~100 KiB and three `cpuid` instructions, which a
-// virtual machine traps (26 us against 10 us per block decompressed, on
-// this project's VMs). A context holds no data between calls: every frame
+// frees one per call). Making a context costs about as much as a 16 KiB
+// block's work: an allocation of ~100 KiB and three `cpuid` instructions,
+// which a virtual machine traps (30 us against 16 us per block decompressed
+// on this project's VMs; CIVITAS.md). A context holds no data between calls: every frame
 // starts a new session, and neither function sets a dictionary or a
 // parameter other than the level.
 thread_local! {
